@@ -1,0 +1,38 @@
+//! Domain types shared by every aigis crate. No I/O happens here.
+//!
+//! - [`Digest`]: a SHA-256 digest, the name aigis gives every dataset, model and report;
+//! - [`Statement`]: an [in-toto Statement v1], the body of every piece of evidence.
+//!
+//! ```
+//! use aigis_core::{Digest, Statement};
+//!
+//! let model = b"model bytes";
+//! let statement = Statement::new(
+//!     vec![("model.onnx".into(), Digest::of(model))],
+//!     "https://aigis.dev/predicate/model-scan/v1",
+//!     serde_json::json!({"findings": 0}),
+//! )?;
+//! let parsed = Statement::from_json(&statement.to_json())?;
+//! assert_eq!(parsed.subject_digests().next(), Some(Digest::of(model)));
+//! # Ok::<(), aigis_core::Error>(())
+//! ```
+//!
+//! [in-toto Statement v1]: https://github.com/in-toto/attestation/blob/main/spec/v1/statement.md
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+mod digest;
+mod error;
+mod statement;
+
+pub use digest::Digest;
+pub use error::Error;
+pub use statement::{PAYLOAD_TYPE, ResourceDescriptor, STATEMENT_TYPE, Statement};

@@ -1,0 +1,122 @@
+use std::fmt;
+
+use ed25519_dalek::{Signer as _, Verifier as _};
+use rand_core::OsRng;
+use sha2::{Digest as _, Sha256};
+
+use crate::Error;
+
+/// An Ed25519 signing key. The secret scalar is zeroized on drop (ed25519-dalek's
+/// `zeroize` feature) and `Debug` prints only the public key id.
+pub struct SigningKey(ed25519_dalek::SigningKey);
+
+/// An Ed25519 public key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct PublicKey(ed25519_dalek::VerifyingKey);
+
+impl SigningKey {
+    /// A fresh key from the operating system's random source.
+    pub fn generate() -> Self {
+        Self(ed25519_dalek::SigningKey::generate(&mut OsRng))
+    }
+
+    /// The key whose 32-byte seed is `seed`.
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        Self(ed25519_dalek::SigningKey::from_bytes(seed))
+    }
+
+    /// The 32-byte seed. Callers keep it in a `Zeroizing` buffer.
+    pub(crate) fn seed(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        zeroize::Zeroizing::new(self.0.to_bytes())
+    }
+
+    pub fn public(&self) -> PublicKey {
+        PublicKey(self.0.verifying_key())
+    }
+
+    /// A 64-byte Ed25519 signature of `msg`.
+    pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
+        self.0.sign(msg).to_bytes()
+    }
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SigningKey(public {})", self.public().key_id())
+    }
+}
+
+impl PublicKey {
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| Error::PublicKey(format!("expected 32 bytes, got {}", bytes.len())))?;
+        ed25519_dalek::VerifyingKey::from_bytes(&arr)
+            .map(Self)
+            .map_err(|_| Error::PublicKey("not a point on Ed25519".into()))
+    }
+
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
+    /// The DSSE `keyid` aigis uses: lower-case hex SHA-256 of the 32-byte public key.
+    pub fn key_id(&self) -> String {
+        hex::encode(Sha256::digest(self.0.as_bytes()))
+    }
+
+    /// Checks an Ed25519 signature with the strict rules (no malleable or small-order
+    /// forgeries), so a signature accepted here is accepted by every careful verifier.
+    pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
+        let Ok(sig) = ed25519_dalek::Signature::from_slice(sig) else {
+            return false;
+        };
+        self.0.verify_strict(msg, &sig).is_ok() && self.0.verify(msg, &sig).is_ok()
+    }
+
+    pub(crate) fn dalek(&self) -> &ed25519_dalek::VerifyingKey {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({})", self.key_id())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signs_and_verifies_rfc_8032_test_1() {
+        // RFC 8032, section 7.1, TEST 1 (empty message).
+        let seed: [u8; 32] =
+            hex::decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+                .unwrap()
+                .try_into()
+                .unwrap();
+        let key = SigningKey::from_seed(&seed);
+        assert_eq!(
+            hex::encode(key.public().to_bytes()),
+            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+        );
+        let sig = key.sign(b"");
+        assert_eq!(
+            hex::encode(sig),
+            "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+        );
+        assert!(key.public().verify(b"", &sig));
+        assert!(!key.public().verify(b"x", &sig));
+        assert!(!key.public().verify(b"", &sig[..63]));
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let key = SigningKey::from_seed(&[0x42; 32]);
+        let shown = format!("{key:?}");
+        assert!(!shown.contains(&hex::encode([0x42u8; 32])));
+        assert!(shown.contains(&key.public().key_id()));
+    }
+}

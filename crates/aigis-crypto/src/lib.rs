@@ -1,0 +1,45 @@
+//! Keys, signatures and hashing for aigis.
+//!
+//! - [`SigningKey`] / [`PublicKey`]: Ed25519, the one algorithm aigis signs with. The secret
+//!   half is zeroized when dropped and never printed (its `Debug` shows only the key id).
+//! - [`keyfile`]: the on-disk signing key, optionally sealed with a passphrase
+//!   (argon2id + XChaCha20-Poly1305), written with mode 0600.
+//! - [`dsse`]: DSSE v1 envelopes (PAE, Ed25519, keyid), the wrapper of every piece of evidence.
+//! - [`Keyring`]: the public keys a project has ever used, so old signatures still verify.
+//! - [`note`]: C2SP signed-note signing and verifier key strings (`name+hash+base64`).
+//!
+//! ```
+//! use aigis_crypto::{SigningKey, dsse::Envelope};
+//!
+//! let key = SigningKey::generate();
+//! let envelope = Envelope::sign("text/plain", b"hello".to_vec(), &key);
+//! let json = envelope.to_json();
+//! let parsed = Envelope::from_json(&json)?;
+//! assert_eq!(parsed.verify(&[key.public()])?, key.public().key_id());
+//! # Ok::<(), aigis_crypto::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+pub mod dsse;
+mod error;
+pub mod fs;
+mod hash;
+mod key;
+pub mod keyfile;
+mod keyring;
+pub mod note;
+
+pub use error::Error;
+pub use hash::sha256_file;
+pub use key::{PublicKey, SigningKey};
+pub use keyring::{Keyring, KeyringEntry};
+pub use zeroize::Zeroizing;
