@@ -8,7 +8,7 @@
 //! [envelope]: https://github.com/secure-systems-lab/dsse/blob/master/envelope.md
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, PublicKey, SigningKey};
@@ -150,17 +150,15 @@ impl Envelope {
     }
 }
 
+/// Standard or URL-safe alphabet, padding optional: the spec accepts all four.
 fn decode_b64(s: &str) -> Result<Vec<u8>, ()> {
-    let padded = s.trim_end_matches('=');
-    let with_pad = |engine: &base64::engine::GeneralPurpose| {
-        let mut p = padded.to_owned();
-        while p.len() % 4 != 0 {
-            p.push('=');
-        }
-        engine.decode(p)
-    };
-    with_pad(&STANDARD)
-        .or_else(|_| with_pad(&URL_SAFE))
+    use base64::alphabet;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    let config =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    GeneralPurpose::new(&alphabet::STANDARD, config)
+        .decode(s)
+        .or_else(|_| GeneralPurpose::new(&alphabet::URL_SAFE, config).decode(s))
         .map_err(|_| ())
 }
 
