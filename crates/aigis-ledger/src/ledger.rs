@@ -1,0 +1,259 @@
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aigis_core::{PAYLOAD_TYPE, Statement};
+use aigis_crypto::SigningKey;
+use aigis_crypto::dsse::Envelope;
+
+use crate::proof::{ConsistencyProof, InclusionProof};
+use crate::store::{NewEntry, Store, StoredCheckpoint};
+use crate::{Error, Hash, checkpoint, leaf_hash};
+
+/// The most entries one transaction takes. Big enough that a commit's fsync is shared by
+/// thousands of appends, small enough that one batch's memory stays modest.
+const MAX_BATCH: usize = 8192;
+
+/// The evidence log: appends with group commit, checkpoints and proofs over a [`Store`].
+///
+/// Appends from many threads are queued to one writer thread, which takes everything
+/// waiting (up to 8192 entries) into one durable transaction: the cost of the commit's
+/// fsync is shared by the whole batch. `append` returns only after that commit.
+pub struct Ledger {
+    store: Arc<dyn Store>,
+    writer: Mutex<Option<Writer>>,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger").finish_non_exhaustive()
+    }
+}
+
+struct Writer {
+    jobs: Sender<Job>,
+    /// `None` if no thread could be made; the receiver is then gone and `append` reports
+    /// that the writer has stopped instead of hanging.
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Job {
+    entry: NewEntry,
+    done: SyncSender<Result<u64, String>>,
+}
+
+impl Ledger {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            writer: Mutex::new(None),
+        }
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// Appends one entry and returns its index once it is durable.
+    pub fn append(&self, entry: NewEntry) -> Result<u64, Error> {
+        let (done, result) = mpsc::sync_channel(1);
+        {
+            let mut writer = self.writer.lock().map_err(|_| Error::Poisoned)?;
+            let writer = writer.get_or_insert_with(|| Writer::start(self.store.clone()));
+            writer
+                .jobs
+                .send(Job { entry, done })
+                .map_err(|_| Error::Append("the ledger writer has stopped".into()))?;
+        }
+        result
+            .recv()
+            .map_err(|_| Error::Append("the ledger writer has stopped".into()))?
+            .map_err(Error::Append)
+    }
+
+    /// Appends a DSSE envelope of an in-toto statement (its JSON, byte for byte as it will
+    /// be hashed). The envelope and statement must parse; the caller checks who signed it.
+    pub fn append_evidence(&self, envelope_json: Vec<u8>) -> Result<u64, Error> {
+        let entry = evidence_entry(envelope_json, now_ms())?;
+        self.append(entry)
+    }
+
+    /// The root of the empty tree: SHA-256 of no bytes.
+    pub fn empty_root() -> Hash {
+        tlog_tiles::EMPTY_HASH
+    }
+
+    pub fn tree_size(&self) -> Result<u64, Error> {
+        self.store.tree_size()
+    }
+
+    /// The RFC 6962 root of the first `size` entries.
+    pub fn tree_hash(&self, size: u64) -> Result<Hash, Error> {
+        Ok(tlog_tiles::tree_hash(size, &Reader(self.store.as_ref()))?)
+    }
+
+    /// Signs a checkpoint of the whole log as it is now, stores it and returns it.
+    pub fn checkpoint(&self, origin: &str, key: &SigningKey) -> Result<StoredCheckpoint, Error> {
+        let size = self.store.tree_size()?;
+        let root = self.tree_hash(size)?;
+        let note = checkpoint::sign(origin, size, root, key)?;
+        let created_at_ms = now_ms();
+        self.store.add_checkpoint(size, &note, created_at_ms)?;
+        Ok(StoredCheckpoint {
+            id: 0,
+            tree_size: size,
+            created_at_ms,
+            note,
+        })
+    }
+
+    /// The newest stored checkpoint of exactly `size` entries.
+    pub fn checkpoint_at(&self, size: u64) -> Result<Option<StoredCheckpoint>, Error> {
+        Ok(self
+            .store
+            .checkpoints()?
+            .into_iter()
+            .rev()
+            .find(|c| c.tree_size == size))
+    }
+
+    /// The inclusion proof of entry `index` in the tree signed by `checkpoint`.
+    pub fn prove_inclusion(
+        &self,
+        index: u64,
+        checkpoint: &StoredCheckpoint,
+    ) -> Result<InclusionProof, Error> {
+        if index >= checkpoint.tree_size {
+            return Err(Error::NotFound(format!(
+                "entry {index} is not in the checkpoint of {} entries",
+                checkpoint.tree_size
+            )));
+        }
+        let path =
+            tlog_tiles::prove_record(checkpoint.tree_size, index, &Reader(self.store.as_ref()))?;
+        Ok(InclusionProof {
+            extra: None,
+            index,
+            path,
+            checkpoint: checkpoint.note.clone(),
+        })
+    }
+
+    /// The consistency proof from the tree of `old` entries to the tree of `new`.
+    pub fn prove_consistency(
+        &self,
+        old: u64,
+        new: &StoredCheckpoint,
+        old_checkpoint: Option<&StoredCheckpoint>,
+    ) -> Result<ConsistencyProof, Error> {
+        if old > new.tree_size {
+            return Err(Error::Invalid(format!(
+                "--from {old} is past --to {}",
+                new.tree_size
+            )));
+        }
+        let path = if old == 0 {
+            Vec::new()
+        } else {
+            tlog_tiles::prove_tree(new.tree_size, old, &Reader(self.store.as_ref()))?
+        };
+        Ok(ConsistencyProof::new(
+            old,
+            new.tree_size,
+            &path,
+            old_checkpoint.map(|c| c.note.as_slice()),
+            &new.note,
+        ))
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        if let Ok(mut w) = self.writer.lock()
+            && let Some(w) = w.take()
+        {
+            drop(w.jobs);
+            if let Some(t) = w.thread {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+impl Writer {
+    fn start(store: Arc<dyn Store>) -> Self {
+        let (jobs, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("aigis-ledger-writer".into())
+            .spawn(move || write_loop(store.as_ref(), &rx))
+            .ok();
+        Self { jobs, thread }
+    }
+}
+
+fn write_loop(store: &dyn Store, rx: &Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut entries = vec![first.entry];
+        let mut waiters = vec![first.done];
+        while entries.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => {
+                    entries.push(job.entry);
+                    waiters.push(job.done);
+                }
+                Err(_) => break,
+            }
+        }
+        match store.append(&entries) {
+            Ok(first_index) => {
+                for (i, w) in (first_index..).zip(waiters) {
+                    let _ = w.send(Ok(i));
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                for w in waiters {
+                    let _ = w.send(Err(msg.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Builds the ledger entry for a DSSE envelope of an in-toto statement.
+pub fn evidence_entry(envelope_json: Vec<u8>, recorded_at_ms: i64) -> Result<NewEntry, Error> {
+    let envelope = Envelope::from_json(&envelope_json)?;
+    if envelope.payload_type != PAYLOAD_TYPE {
+        return Err(Error::Invalid(format!(
+            "the envelope's payloadType is `{}`, expected `{PAYLOAD_TYPE}`",
+            envelope.payload_type
+        )));
+    }
+    let statement = Statement::from_json(&envelope.payload)?;
+    Ok(NewEntry {
+        leaf_hash: leaf_hash(&envelope_json),
+        predicate_type: statement.predicate_type.clone(),
+        subjects: statement.subject_digests().collect(),
+        body: envelope_json,
+        recorded_at_ms,
+    })
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// A store as a `tlog_tiles::HashReader`.
+pub(crate) struct Reader<'a>(pub &'a dyn Store);
+
+impl tlog_tiles::HashReader for Reader<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
+        self.0
+            .read_hashes(indexes)
+            .map_err(|e| tlog_tiles::Error::InvalidInput(e.to_string()))
+    }
+}

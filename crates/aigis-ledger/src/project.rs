@@ -1,0 +1,320 @@
+//! The project folder: `aigis.toml` and `.aigis/` (ledger database, keys), found from the
+//! current directory upward, like cargo finds `Cargo.toml`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use aigis_crypto::keyfile::{self, KdfParams};
+use aigis_crypto::{Keyring, KeyringEntry, SigningKey};
+use rand_core::{OsRng, RngCore};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Ledger};
+
+pub const CONFIG_FILE: &str = "aigis.toml";
+pub const STATE_DIR: &str = ".aigis";
+
+/// `aigis.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    pub project: ProjectConfig,
+    #[serde(default)]
+    pub ledger: LedgerConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectConfig {
+    pub name: String,
+    /// The log's identity: the origin line of its checkpoints and the name of its key.
+    pub origin: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerConfig {
+    /// The SQLite file, relative to the project folder.
+    pub path: PathBuf,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from(STATE_DIR).join("ledger.db"),
+        }
+    }
+}
+
+/// An aigis project on disk.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub root: PathBuf,
+    pub config: Config,
+}
+
+/// Whether `init` made a part of the project or found it there and left it alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Made {
+    Created,
+    Kept,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InitReport {
+    pub root: PathBuf,
+    pub config: Made,
+    pub signing_key: Made,
+    pub ledger: Made,
+    pub key_encrypted: bool,
+    pub origin: String,
+    pub verifier_key: String,
+}
+
+impl Project {
+    /// Makes (or completes) a project in `dir`. Never replaces an existing config, key or
+    /// ledger; the report says which parts were already there.
+    pub fn init(
+        dir: &Path,
+        name: Option<&str>,
+        passphrase: Option<&str>,
+        kdf: KdfParams,
+    ) -> Result<(Self, InitReport), Error> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let root = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+        let config_path = root.join(CONFIG_FILE);
+        let config_made = if config_path.exists() {
+            Made::Kept
+        } else {
+            let name = match name {
+                Some(n) => n.to_owned(),
+                None => default_name(&root),
+            };
+            let config = new_config(&name)?;
+            let text = toml::to_string_pretty(&config).map_err(|e| Error::Config {
+                path: config_path.clone(),
+                reason: e.to_string(),
+            })?;
+            let text = format!(
+                "# aigis project. `origin` names this project's ledger in its signed checkpoints;\n\
+                 # keep it stable: changing it makes old checkpoints belong to another log.\n{text}"
+            );
+            aigis_crypto::fs::write_atomic(&config_path, text.as_bytes(), 0o644)?;
+            Made::Created
+        };
+        let project = Self::load(&root)?;
+
+        let state = root.join(STATE_DIR);
+        create_private_dir(&state.join("keys"))?;
+        let ignore = state.join(".gitignore");
+        if !ignore.exists() {
+            aigis_crypto::fs::write_atomic(
+                &ignore,
+                b"# The signing key and the ledger database stay out of version control.\n*\n",
+                0o644,
+            )?;
+        }
+
+        let key_made = if project.key_path().exists() {
+            keyfile::public_key(&project.key_path())?;
+            Made::Kept
+        } else {
+            let key = SigningKey::generate();
+            keyfile::save(&project.key_path(), &key, passphrase, kdf)?;
+            Made::Created
+        };
+        let public = keyfile::public_key(&project.key_path())?;
+        project.ensure_in_keyring(&public)?;
+
+        let ledger_made = if project.ledger_path().exists() {
+            Made::Kept
+        } else {
+            Made::Created
+        };
+        project.open_store(true)?;
+
+        let report = InitReport {
+            root,
+            config: config_made,
+            signing_key: key_made,
+            ledger: ledger_made,
+            key_encrypted: keyfile::is_sealed(&project.key_path())?,
+            origin: project.config.project.origin.clone(),
+            verifier_key: aigis_crypto::note::verifier_key(
+                &project.config.project.origin,
+                &public,
+            )?,
+        };
+        Ok((project, report))
+    }
+
+    /// The project at `start` or the nearest folder above it that has an `aigis.toml`.
+    pub fn discover(start: &Path) -> Result<Self, Error> {
+        let start = start.canonicalize().map_err(|e| Error::io(start, e))?;
+        let mut dir = Some(start.as_path());
+        while let Some(d) = dir {
+            if d.join(CONFIG_FILE).is_file() {
+                return Self::load(d);
+            }
+            dir = d.parent();
+        }
+        Err(Error::NoProject { start })
+    }
+
+    /// The project whose `aigis.toml` is in `root`.
+    pub fn load(root: &Path) -> Result<Self, Error> {
+        let path = root.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let config: Config = toml::from_str(&text).map_err(|e| Error::Config {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        if !signed_note::is_key_name_valid(&config.project.origin) {
+            return Err(Error::Config {
+                path,
+                reason: format!(
+                    "`project.origin` `{}` must be non-empty with no spaces or `+`",
+                    config.project.origin
+                ),
+            });
+        }
+        Ok(Self {
+            root: root.to_path_buf(),
+            config,
+        })
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.config.project.origin
+    }
+
+    pub fn key_path(&self) -> PathBuf {
+        self.root.join(STATE_DIR).join("keys").join("signing.key")
+    }
+
+    pub fn keyring_path(&self) -> PathBuf {
+        self.root.join(STATE_DIR).join("keys").join("keyring.json")
+    }
+
+    pub fn ledger_path(&self) -> PathBuf {
+        self.root.join(&self.config.ledger.path)
+    }
+
+    pub fn keyring(&self) -> Result<Keyring, Error> {
+        let path = self.keyring_path();
+        if !path.exists() {
+            return Ok(Keyring::default());
+        }
+        Ok(Keyring::load(&path)?)
+    }
+
+    /// The project's signing key. A sealed key needs `passphrase`.
+    pub fn signing_key(&self, passphrase: Option<&str>) -> Result<SigningKey, Error> {
+        let key = keyfile::load(&self.key_path(), passphrase)?;
+        // A rotation interrupted between replacing the key and recording it leaves a key
+        // the keyring does not know; record it now so its signatures verify.
+        self.ensure_in_keyring(&key.public())?;
+        Ok(key)
+    }
+
+    /// The verifier key string of the key in use.
+    pub fn verifier_key(&self) -> Result<String, Error> {
+        let public = keyfile::public_key(&self.key_path())?;
+        Ok(aigis_crypto::note::verifier_key(self.origin(), &public)?)
+    }
+
+    /// Replaces the signing key with a new one (sealed with `new_passphrase` if given),
+    /// keeping every old public key in the keyring. Returns the new key; the caller
+    /// records the rotation as evidence signed by the old key first.
+    pub fn rotate_key(
+        &self,
+        new_passphrase: Option<&str>,
+        kdf: KdfParams,
+    ) -> Result<(SigningKey, KeyringEntry), Error> {
+        let key = SigningKey::generate();
+        let entry = KeyringEntry::new(self.origin(), &key.public(), unix_now())?;
+        // Write the new key beside the old one, then rename it over: the key file is
+        // always one whole key, old or new.
+        let staged = self.key_path().with_extension("key.new");
+        keyfile::save(&staged, &key, new_passphrase, kdf)?;
+        std::fs::rename(&staged, self.key_path()).map_err(|e| Error::io(self.key_path(), e))?;
+        if let Some(dir) = self.key_path().parent() {
+            aigis_crypto::fs::sync_dir(dir);
+        }
+        let mut ring = self.keyring()?;
+        ring.rotate_to(entry.clone(), unix_now());
+        ring.save(&self.keyring_path())?;
+        Ok((key, entry))
+    }
+
+    fn ensure_in_keyring(&self, public: &aigis_crypto::PublicKey) -> Result<(), Error> {
+        let mut ring = self.keyring()?;
+        if ring.find(&public.key_id()).is_some() {
+            return Ok(());
+        }
+        let now = unix_now();
+        ring.rotate_to(KeyringEntry::new(self.origin(), public, now)?, now);
+        ring.save(&self.keyring_path())?;
+        Ok(())
+    }
+
+    #[cfg(feature = "sqlite")]
+    fn open_store(&self, create: bool) -> Result<Arc<dyn crate::Store>, Error> {
+        let path = self.ledger_path();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        Ok(Arc::new(crate::SqliteStore::open(&path, create)?))
+    }
+
+    /// Opens the project's ledger.
+    #[cfg(feature = "sqlite")]
+    pub fn open_ledger(&self) -> Result<Ledger, Error> {
+        Ok(Ledger::new(self.open_store(false)?))
+    }
+}
+
+fn new_config(name: &str) -> Result<Config, Error> {
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let mut id = [0u8; 4];
+    OsRng.fill_bytes(&mut id);
+    Ok(Config {
+        project: ProjectConfig {
+            name: name.to_owned(),
+            origin: format!("aigis/{clean}/{}", hex::encode(id)),
+        },
+        ledger: LedgerConfig::default(),
+    })
+}
+
+fn default_name(root: &Path) -> String {
+    root.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "project".to_owned())
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| Error::io(dir, e))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
