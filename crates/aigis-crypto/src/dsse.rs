@@ -134,19 +134,34 @@ impl Envelope {
     /// Accepts the envelope if any signature verifies under any of `keys` (the keyid is
     /// only used to try the likely key first). Returns the key id that verified.
     pub fn verify(&self, keys: &[PublicKey]) -> Result<String, Error> {
+        self.verified_key_ids(keys)
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                let ids: Vec<&str> = self.signatures.iter().map(|s| s.keyid.as_str()).collect();
+                Error::BadSignature(format!(
+                    "no signature verifies under a trusted key (signature key ids: {})",
+                    ids.join(", ")
+                ))
+            })
+    }
+
+    /// The distinct keys among `keys` that signed this envelope, for threshold policies
+    /// (the same key signing twice counts once, as the DSSE protocol requires).
+    pub fn verified_key_ids(&self, keys: &[PublicKey]) -> Vec<String> {
         let message = pae(&self.payload_type, &self.payload);
+        let mut ids: Vec<String> = Vec::new();
         for s in &self.signatures {
             let hinted = keys.iter().filter(|k| k.key_id() == s.keyid);
             let others = keys.iter().filter(|k| k.key_id() != s.keyid);
-            if let Some(k) = hinted.chain(others).find(|k| k.verify(&message, &s.sig)) {
-                return Ok(k.key_id());
+            let found = hinted
+                .chain(others)
+                .find(|k| !ids.contains(&k.key_id()) && k.verify(&message, &s.sig));
+            if let Some(k) = found {
+                ids.push(k.key_id());
             }
         }
-        let ids: Vec<&str> = self.signatures.iter().map(|s| s.keyid.as_str()).collect();
-        Err(Error::BadSignature(format!(
-            "no signature verifies under a trusted key (signature key ids: {})",
-            ids.join(", ")
-        )))
+        ids
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! [signed notes]: https://c2sp.org/signed-note
 
-use signed_note::{Note, StandardVerifier, VerifierList};
+pub use signed_note::StandardVerifier;
+use signed_note::{Note, VerifierList};
 
 use crate::{Error, PublicKey, SigningKey};
 

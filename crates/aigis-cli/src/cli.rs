@@ -1,0 +1,268 @@
+//! The command-line grammar. Doc comments here are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// aigis secures a machine-learning model across its life and keeps the proof: every
+/// stage writes signed evidence into a tamper-evident Merkle ledger.
+///
+/// Start with `aigis demo`, or `aigis init` in your project.
+#[derive(Debug, Parser)]
+#[command(name = "aigis", version, max_term_width = 100)]
+pub struct Cli {
+    /// The project folder (the one with `aigis.toml`). Default: the current folder or the
+    /// nearest one above it that has an `aigis.toml`.
+    #[arg(long, global = true, env = "AIGIS_PROJECT", value_name = "DIR")]
+    pub project: Option<PathBuf>,
+
+    /// Print machine-readable JSON on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Print only errors (no progress, no notes on stderr).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// More log output on stderr (-v, -vv).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a project: `aigis.toml`, a signing key and an empty ledger in `.aigis/`.
+    ///
+    /// Running it again never replaces the key or the ledger; it says what it kept.
+    /// Set AIGIS_KEY_PASSPHRASE to seal the new key with a passphrase (argon2id +
+    /// XChaCha20-Poly1305).
+    ///
+    /// Example: aigis init fraud-model --name fraud-model
+    Init(InitArgs),
+
+    /// Show or rotate the project's signing key.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+
+    /// Sign a statement about files and append it to the ledger.
+    ///
+    /// The evidence is an in-toto Statement v1 (subjects: the files' SHA-256 digests) in a
+    /// DSSE envelope signed with the project key, so any DSSE/in-toto tool can check it.
+    ///
+    /// Example: aigis attest --subject model.onnx --predicate-type https://example.com/eval/v1 --predicate eval.json
+    Attest(AttestArgs),
+
+    /// List and show the evidence in the ledger.
+    #[command(subcommand)]
+    Evidence(EvidenceCommand),
+
+    /// Checkpoints, proofs and verification of the ledger.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+
+    /// Run the whole story on a throwaway project: init, evidence, a checkpoint, an
+    /// inclusion proof checked offline, a verify, and a tampering that verify catches.
+    ///
+    /// Example: aigis demo --dir /tmp/aigis-demo --keep
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to create the project [default: the current folder].
+    pub dir: Option<PathBuf>,
+    /// The project's name [default: the folder's name].
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Print the public key as a C2SP verifier key string (name+hash+base64).
+    ///
+    /// Give it to whoever checks your checkpoints and proofs.
+    ///
+    /// Example: aigis keys show > project.vkey
+    Show,
+    /// Make a new signing key. Old public keys stay in the keyring, so what they signed
+    /// still verifies; the rotation itself is recorded as evidence signed by the old key.
+    ///
+    /// Example: AIGIS_KEY_PASSPHRASE=... aigis keys rotate
+    Rotate,
+}
+
+#[derive(Debug, Args)]
+pub struct AttestArgs {
+    /// A file the evidence is about (repeatable). Its SHA-256 becomes a subject.
+    #[arg(
+        long = "subject",
+        value_name = "FILE",
+        required_unless_present = "subject_digest"
+    )]
+    pub subjects: Vec<PathBuf>,
+    /// A subject given by digest instead of a file: `NAME=sha256:HEX` (repeatable).
+    #[arg(long = "subject-digest", value_name = "NAME=sha256:HEX")]
+    pub subject_digest: Vec<String>,
+    /// The kind of evidence, a URI, for example https://slsa.dev/provenance/v1.
+    #[arg(long, value_name = "URI")]
+    pub predicate_type: String,
+    /// The predicate: a JSON object in FILE, or `-` for stdin.
+    #[arg(long, value_name = "FILE|-")]
+    pub predicate: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvidenceCommand {
+    /// List evidence, oldest first.
+    ///
+    /// Example: aigis evidence list --subject model.onnx --since 7d
+    List(ListArgs),
+    /// Show one piece of evidence and whether its signature verifies.
+    ///
+    /// Example: aigis evidence show 3 --raw > entry-3.dsse.json
+    Show(ShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only evidence about this file or digest (`sha256:HEX`).
+    #[arg(long, value_name = "FILE|DIGEST")]
+    pub subject: Option<String>,
+    /// Only evidence of this predicate type.
+    #[arg(long, value_name = "URI")]
+    pub predicate_type: Option<String>,
+    /// Only evidence recorded at or after this time: RFC 3339 (2026-11-01T12:00:00Z), a
+    /// date (2026-11-01) or an age (90m, 7d).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only evidence recorded before this time (same forms as --since).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// At most this many, the newest.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The entry's index in the ledger.
+    pub index: u64,
+    /// Write the entry's exact bytes (the DSSE envelope that is hashed into the log).
+    #[arg(long, conflicts_with = "statement")]
+    pub raw: bool,
+    /// Write only the in-toto statement (the envelope's payload), as JSON.
+    #[arg(long)]
+    pub statement: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Show the ledger's size, root and newest checkpoint.
+    Status,
+    /// Sign a checkpoint of the ledger as it is now, store it and print it.
+    ///
+    /// The checkpoint is a C2SP tlog-checkpoint signed as a C2SP signed-note. Keep copies
+    /// outside the project: `ledger verify --checkpoint` checks the ledger still matches.
+    ///
+    /// Example: aigis ledger checkpoint --out release-1.checkpoint
+    Checkpoint(CheckpointArgs),
+    /// Verify any C2SP signed note (a checkpoint or not) against a verifier key.
+    ///
+    /// Example: aigis ledger verify-checkpoint release-1.checkpoint --key "$(cat project.vkey)"
+    VerifyCheckpoint(VerifyCheckpointArgs),
+    /// Print an inclusion proof of an entry (C2SP tlog-proof) or, with --from, a
+    /// consistency proof between two checkpoints.
+    ///
+    /// Examples:
+    ///   aigis ledger prove 3 --out entry-3.tlog-proof
+    ///   aigis ledger prove --from 100 --to 250 --out grew.json
+    Prove(ProveArgs),
+    /// Check a proof offline: needs only the verifier key, the proof and (for inclusion)
+    /// the entry's exact bytes; no project.
+    ///
+    /// Example: aigis ledger verify-proof entry-3.tlog-proof --entry entry-3.dsse.json --key "$(cat project.vkey)"
+    VerifyProof(VerifyProofArgs),
+    /// Recompute the whole tree, check every checkpoint's signature and root, and name
+    /// the first bad entry if anything was modified, deleted, reordered or inserted.
+    ///
+    /// Exits 1 if the ledger fails, 0 if it passes.
+    ///
+    /// Example: aigis ledger verify --checkpoint release-1.checkpoint --key "$(cat project.vkey)"
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckpointArgs {
+    /// Also write the signed checkpoint to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyCheckpointArgs {
+    /// The signed note, or `-` for stdin.
+    pub file: PathBuf,
+    /// A verifier key string, `name+hash+base64` (repeatable).
+    #[arg(long = "key", value_name = "VERIFIER_KEY", required = true)]
+    pub keys: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ProveArgs {
+    /// The index of the entry to prove.
+    #[arg(required_unless_present = "from", conflicts_with = "from")]
+    pub entry: Option<u64>,
+    /// Prove consistency from the tree of this many entries.
+    #[arg(long, value_name = "N")]
+    pub from: Option<u64>,
+    /// ... to the tree of this many entries [default: the whole ledger].
+    #[arg(long, value_name = "M", requires = "from")]
+    pub to: Option<u64>,
+    /// Write the proof to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyProofArgs {
+    /// The proof: a `.tlog-proof` (inclusion) or a consistency proof (JSON).
+    pub proof: PathBuf,
+    /// The verifier key that must have signed the checkpoint(s) (repeatable).
+    #[arg(long = "key", value_name = "VERIFIER_KEY", required = true)]
+    pub keys: Vec<String>,
+    /// The entry, byte for byte (`aigis evidence show N --raw`); for inclusion proofs.
+    #[arg(long, value_name = "FILE")]
+    pub entry: Option<PathBuf>,
+    /// Check against this signed checkpoint instead of the one in the proof.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+    /// For consistency proofs: the older checkpoint you hold.
+    #[arg(long, value_name = "FILE")]
+    pub old_checkpoint: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Also check every entry's DSSE signature (slower: one Ed25519 check per entry).
+    #[arg(long)]
+    pub signatures: bool,
+    /// A checkpoint kept outside the ledger that it must still match (repeatable).
+    #[arg(long = "checkpoint", value_name = "FILE")]
+    pub checkpoints: Vec<PathBuf>,
+    /// Trust only these verifier keys, not the keyring in `.aigis/` (repeatable).
+    #[arg(long = "key", value_name = "VERIFIER_KEY")]
+    pub keys: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Run in this folder (created; must be empty) instead of a temporary one.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Keep the folder afterwards to look around.
+    #[arg(long)]
+    pub keep: bool,
+}

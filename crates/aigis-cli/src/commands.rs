@@ -1,0 +1,23 @@
+//! One module per verb.
+
+mod attest;
+mod demo;
+mod evidence;
+mod init;
+mod keys;
+mod ledger;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+
+pub fn run(cli: &Cli) -> Result<()> {
+    match &cli.command {
+        Command::Init(args) => init::run(cli, args),
+        Command::Keys(cmd) => keys::run(cli, cmd),
+        Command::Attest(args) => attest::run(cli, args),
+        Command::Evidence(cmd) => evidence::run(cli, cmd),
+        Command::Ledger(cmd) => ledger::run(cli, cmd),
+        Command::Demo(args) => demo::run(cli, args),
+    }
+}

@@ -1,0 +1,285 @@
+//! `aigis demo`: the main job end to end on a throwaway project. It grows with each stage
+//! of aigis; today it shows the evidence ledger.
+
+use std::path::{Path, PathBuf};
+
+use aigis_core::{Digest, Statement};
+use aigis_crypto::dsse::Envelope;
+use aigis_ledger::{InclusionProof, Project, VerifyOptions};
+use anyhow::{Context as _, Result};
+use serde_json::json;
+
+use crate::cli::{Cli, DemoArgs};
+use crate::{CheckFailed, output};
+
+pub fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
+    let (dir, _guard) = workdir(args)?;
+    let mut log = Log {
+        cli,
+        steps: Vec::new(),
+    };
+
+    // 1. A project.
+    let report = super::init::init(&dir, Some("demo"))?;
+    let project = Project::load(&report.root)?;
+    let vkey = report.verifier_key.clone();
+    log.step(
+        "init",
+        format!(
+            "created a project in {} with a new Ed25519 key",
+            dir.display()
+        ),
+        json!({"origin": report.origin, "verifier_key": vkey}),
+    );
+
+    // 2. Evidence about real files: a dataset and a model artifact made here.
+    let (data, rows) = write_dataset(&dir.join("transactions.csv"))?;
+    let model = dir.join("model.bin");
+    std::fs::write(&model, synthetic_bytes(4096, 7)).context("writing model.bin")?;
+    let model_digest = aigis_crypto::sha256_file(&model)?;
+    let key = crate::context::signing_key(&project)?;
+    let ledger = project.open_ledger()?;
+    let statements = [
+        Statement::new(
+            vec![("transactions.csv".into(), data)],
+            "https://aigis.dev/predicate/dataset-summary/v1",
+            json!({"rows": rows, "columns": ["amount", "merchant", "hour", "label"], "format": "csv"}),
+        )?,
+        Statement::new(
+            vec![("model.bin".into(), model_digest)],
+            "https://aigis.dev/predicate/artifact-digest/v1",
+            json!({"bytes": 4096, "note": "stand-in bytes; model scanning arrives with the artifact stage"}),
+        )?,
+        Statement::new(
+            vec![
+                ("transactions.csv".into(), data),
+                ("model.bin".into(), model_digest),
+            ],
+            "https://aigis.dev/predicate/approval/v1",
+            json!({"approved_by": "aigis demo", "decision": "promote", "model": model_digest, "dataset": data}),
+        )?,
+    ];
+    for s in &statements {
+        let (index, _) = super::attest::append(&ledger, s, &key)?;
+        log.step(
+            "attest",
+            format!(
+                "evidence #{index}: {} about {}",
+                short_type(&s.predicate_type),
+                names(s)
+            ),
+            json!({"index": index, "predicate_type": s.predicate_type}),
+        );
+    }
+
+    // 3. A signed checkpoint.
+    let cp = ledger.checkpoint(project.origin(), &key)?;
+    log.step(
+        "checkpoint",
+        format!("signed a C2SP checkpoint of {} entries", cp.tree_size),
+        json!({"size": cp.tree_size}),
+    );
+
+    // 4. An inclusion proof, checked offline with nothing but the verifier key.
+    let proof = ledger.prove_inclusion(1, &cp)?;
+    let entry = ledger.store().entry(1)?.context("entry 1 vanished")?;
+    let proof_path = dir.join("entry-1.tlog-proof");
+    std::fs::write(&proof_path, proof.to_text()).context("writing the proof")?;
+    let offline = InclusionProof::parse(&std::fs::read(&proof_path)?)?.verify(
+        &entry.body,
+        vec![aigis_crypto::note::parse_verifier_key(&vkey)?],
+        None,
+    );
+    log.expect(
+        offline.is_ok(),
+        "prove",
+        "entry 1's inclusion proof verifies offline against the verifier key alone".into(),
+        json!({"proof": proof_path}),
+    )?;
+
+    // 5. A full verification passes.
+    let verify = |ledger: &aigis_ledger::Ledger| -> Result<aigis_ledger::VerifyReport> {
+        let ring = project.keyring()?;
+        let opts = VerifyOptions {
+            origin: Some(project.origin().to_owned()),
+            verifiers: Box::new(move || ring.note_verifiers()),
+            entry_keys: None,
+            external_checkpoints: vec![],
+        };
+        Ok(aigis_ledger::verify(ledger.store(), &opts, &mut |_, _| {})?)
+    };
+    let before = verify(&ledger)?;
+    log.expect(
+        before.ok(),
+        "verify",
+        format!(
+            "ledger verify: ok, {} entries, root {}",
+            before.entries_checked,
+            before.root.as_deref().unwrap_or("-")
+        ),
+        json!({"ok": before.ok()}),
+    )?;
+    drop(ledger);
+
+    // 6. Someone with write access to the database quietly edits a recorded fact.
+    tamper(&project.ledger_path(), 1)?;
+    log.step(
+        "tamper",
+        "edited entry 1 directly in the SQLite database (the model's recorded size)".into(),
+        json!({"index": 1}),
+    );
+
+    // 7. Verification catches it and names the entry.
+    let ledger = project.open_ledger()?;
+    let after = verify(&ledger)?;
+    let caught = !after.ok() && after.first_bad_index() == Some(1);
+    let why = after
+        .problems
+        .first()
+        .map(|p| p.message.clone())
+        .unwrap_or_default();
+    log.expect(caught, "verify", format!("ledger verify: FAILED at index {} ({why})", after.first_bad_index().map_or("-".into(), |i| i.to_string())), json!({"ok": after.ok(), "first_bad_index": after.first_bad_index(), "problems": after.problems}))?;
+
+    // 8. And the altered entry no longer matches the proof handed out before.
+    let altered = ledger.store().entry(1)?.context("entry 1 vanished")?;
+    let rejected = proof
+        .verify(
+            &altered.body,
+            vec![aigis_crypto::note::parse_verifier_key(&vkey)?],
+            None,
+        )
+        .is_err();
+    log.expect(
+        rejected,
+        "prove",
+        "the proof handed out in step 4 rejects the altered entry".into(),
+        json!({}),
+    )?;
+
+    if cli.json {
+        output::json(
+            &json!({"dir": dir, "kept": args.keep, "steps": log.steps, "tamper_caught": caught}),
+        )?;
+    } else if args.keep {
+        println!(
+            "\nthe project is in {}; try `aigis --project {} ledger verify`",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+struct Log<'a> {
+    cli: &'a Cli,
+    steps: Vec<serde_json::Value>,
+}
+
+impl Log<'_> {
+    fn step(&mut self, name: &str, text: String, data: serde_json::Value) {
+        if !self.cli.json {
+            println!("{:>2}. {text}", self.steps.len() + 1);
+        }
+        self.steps
+            .push(json!({"step": name, "ok": true, "text": text, "data": data}));
+    }
+
+    /// A step whose outcome is the point of the demo: if it goes the other way, the demo fails.
+    fn expect(
+        &mut self,
+        ok: bool,
+        name: &str,
+        text: String,
+        data: serde_json::Value,
+    ) -> Result<()> {
+        if ok {
+            self.step(name, text, data);
+            return Ok(());
+        }
+        Err(CheckFailed(format!(
+            "demo step `{name}` did not behave as it must: {text}"
+        ))
+        .into())
+    }
+}
+
+/// The demo's folder: `--dir` (which must be new or empty) or a temporary one.
+fn workdir(args: &DemoArgs) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
+    if let Some(dir) = &args.dir {
+        if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
+            anyhow::bail!(
+                "`{}` is not empty; the demo needs a new or empty folder",
+                dir.display()
+            );
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("creating `{}`", dir.display()))?;
+        return Ok((dir.clone(), None));
+    }
+    let tmp = tempfile::Builder::new().prefix("aigis-demo-").tempdir()?;
+    if args.keep {
+        return Ok((tmp.keep(), None));
+    }
+    Ok((tmp.path().to_path_buf(), Some(tmp)))
+}
+
+/// A synthetic card-transaction table: deterministic, so every run hashes the same.
+fn write_dataset(path: &Path) -> Result<(Digest, u64)> {
+    let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut csv = String::from("amount,merchant,hour,label\n");
+    let rows = 500;
+    for _ in 0..rows {
+        let amount = next() % 50_000;
+        csv.push_str(&format!(
+            "{}.{:02},m{:03},{},{}\n",
+            amount / 100,
+            amount % 100,
+            next() % 200,
+            next() % 24,
+            u8::from(next() % 50 == 0)
+        ));
+    }
+    std::fs::write(path, &csv).with_context(|| format!("writing `{}`", path.display()))?;
+    Ok((Digest::of(csv.as_bytes()), rows))
+}
+
+fn synthetic_bytes(n: usize, seed: u8) -> Vec<u8> {
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+/// Plays the attacker: rewrites the statement inside entry `index` in the database.
+fn tamper(db: &Path, index: i64) -> Result<()> {
+    let conn = rusqlite::Connection::open(db)?;
+    let body: Vec<u8> =
+        conn.query_row("SELECT body FROM entries WHERE idx = ?1", [index], |r| {
+            r.get(0)
+        })?;
+    let mut envelope = Envelope::from_json(&body)?;
+    let mut statement: serde_json::Value = serde_json::from_slice(&envelope.payload)?;
+    statement["predicate"]["bytes"] = json!(1024);
+    envelope.payload = serde_json::to_vec(&statement)?;
+    conn.execute(
+        "UPDATE entries SET body = ?1 WHERE idx = ?2",
+        rusqlite::params![envelope.to_json(), index],
+    )?;
+    Ok(())
+}
+
+fn short_type(t: &str) -> &str {
+    t.trim_end_matches('/').rsplit('/').nth(1).unwrap_or(t)
+}
+
+fn names(s: &Statement) -> String {
+    s.subject
+        .iter()
+        .filter_map(|d| d.name.clone())
+        .collect::<Vec<_>>()
+        .join(" + ")
+}

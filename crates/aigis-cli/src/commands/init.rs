@@ -1,0 +1,52 @@
+use aigis_crypto::keyfile::KdfParams;
+use aigis_ledger::Project;
+use aigis_ledger::project::{InitReport, Made};
+use anyhow::{Context as _, Result};
+
+use crate::cli::{Cli, InitArgs};
+use crate::{context, output};
+
+pub fn run(cli: &Cli, args: &InitArgs) -> Result<()> {
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => std::env::current_dir().context("reading the current folder")?,
+    };
+    let report = init(&dir, args.name.as_deref())?;
+    if cli.json {
+        return output::json(&serde_json::to_value(&report)?);
+    }
+    print_report(&report);
+    Ok(())
+}
+
+/// Creates or completes the project in `dir`; shared with `aigis demo`.
+pub fn init(dir: &std::path::Path, name: Option<&str>) -> Result<InitReport> {
+    let pass = context::passphrase();
+    let (_, report) = Project::init(
+        dir,
+        name,
+        pass.as_deref().map(String::as_str),
+        KdfParams::default(),
+    )?;
+    Ok(report)
+}
+
+fn print_report(r: &InitReport) {
+    let said = |made: Made, what: &str, path: &str| match made {
+        Made::Created => println!("  created {what} {path}"),
+        Made::Kept => println!("  kept    {what} {path} (already there; not replaced)"),
+    };
+    println!("aigis project in {}", r.root.display());
+    said(r.config, "config     ", "aigis.toml");
+    said(r.signing_key, "signing key", ".aigis/keys/signing.key");
+    said(r.ledger, "ledger     ", ".aigis/ledger.db");
+    if r.key_encrypted {
+        println!("  the signing key is sealed with the passphrase in AIGIS_KEY_PASSPHRASE");
+    } else if r.signing_key == Made::Created {
+        println!(
+            "  the signing key is not encrypted (set AIGIS_KEY_PASSPHRASE before init to seal it)"
+        );
+    }
+    println!("origin:       {}", r.origin);
+    println!("verifier key: {}", r.verifier_key);
+}

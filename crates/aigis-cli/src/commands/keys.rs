@@ -1,0 +1,87 @@
+use aigis_core::{Digest, Statement};
+use aigis_crypto::dsse::Envelope;
+use aigis_crypto::keyfile::{self, KdfParams};
+use anyhow::Result;
+use serde_json::json;
+
+use crate::cli::{Cli, KeysCommand};
+use crate::{context, output};
+
+/// The predicate type of the evidence a key rotation writes.
+pub const ROTATION_PREDICATE: &str = "https://aigis.dev/predicate/key-rotation/v1";
+
+pub fn run(cli: &Cli, cmd: &KeysCommand) -> Result<()> {
+    let project = context::project(cli)?;
+    match cmd {
+        KeysCommand::Show => {
+            let ring = project.keyring()?;
+            let vkey = project.verifier_key()?;
+            if cli.json {
+                return output::json(&json!({
+                    "origin": project.origin(),
+                    "verifier_key": vkey,
+                    "encrypted": keyfile::is_sealed(&project.key_path())?,
+                    "keyring": ring.keys,
+                }));
+            }
+            println!("{vkey}");
+            let retired = ring
+                .keys
+                .iter()
+                .filter(|k| k.retired_unix.is_some())
+                .count();
+            if retired > 0 {
+                output::note(
+                    cli,
+                    &format!(
+                        "({retired} retired key(s) in the keyring still verify old evidence; --json lists them)"
+                    ),
+                );
+            }
+            Ok(())
+        }
+        KeysCommand::Rotate => {
+            let old = context::signing_key(&project)?;
+            let pass = context::passphrase();
+            let ledger = project.open_ledger()?;
+            let (new, entry) =
+                project.rotate_key(pass.as_deref().map(String::as_str), KdfParams::default())?;
+            // The old key vouches for the new one, in the ledger, so an auditor can follow
+            // the chain of keys from the first checkpoint to the last.
+            let statement = Statement::new(
+                // The subject's digest, SHA-256 of the new public key, is its key id.
+                vec![(
+                    format!("key:{}", entry.key_id),
+                    Digest::of(&new.public().to_bytes()),
+                )],
+                ROTATION_PREDICATE,
+                json!({
+                    "old_key_id": old.public().key_id(),
+                    "new_key_id": entry.key_id,
+                    "new_verifier_key": entry.verifier_key,
+                }),
+            )?;
+            let envelope = Envelope::sign(aigis_core::PAYLOAD_TYPE, statement.to_json(), &old);
+            let index = ledger.append_evidence(envelope.to_json())?;
+            let cp = ledger.checkpoint(project.origin(), &new)?;
+            if cli.json {
+                return output::json(&json!({
+                    "old_key_id": old.public().key_id(),
+                    "new_key_id": entry.key_id,
+                    "verifier_key": entry.verifier_key,
+                    "encrypted": pass.is_some(),
+                    "rotation_evidence_index": index,
+                    "checkpoint_size": cp.tree_size,
+                }));
+            }
+            println!("{}", entry.verifier_key);
+            output::note(
+                cli,
+                &format!(
+                    "rotated: the old key signed evidence #{index} naming the new key; the old public key stays in the keyring"
+                ),
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! What every command needs: the project, the passphrase, trusted keys.
+
+use std::path::Path;
+
+use aigis_crypto::note::StandardVerifier;
+use aigis_crypto::{SigningKey, Zeroizing};
+use aigis_ledger::Project;
+use anyhow::{Context as _, Result};
+
+use crate::Cli;
+
+/// The environment variable holding the signing key's passphrase.
+pub const PASSPHRASE_ENV: &str = "AIGIS_KEY_PASSPHRASE";
+
+/// The project named by `--project` / `AIGIS_PROJECT`, or found from the current folder up.
+pub fn project(cli: &Cli) -> Result<Project> {
+    match &cli.project {
+        Some(dir) => {
+            if !dir.join(aigis_ledger::project::CONFIG_FILE).is_file() {
+                anyhow::bail!(
+                    "no aigis project in `{}` (no {} there)\nhint: run `aigis init {}`",
+                    dir.display(),
+                    aigis_ledger::project::CONFIG_FILE,
+                    dir.display()
+                );
+            }
+            Ok(Project::load(dir)?)
+        }
+        None => {
+            let cwd = std::env::current_dir().context("reading the current folder")?;
+            Ok(Project::discover(&cwd)?)
+        }
+    }
+}
+
+/// The passphrase from the environment, if set (kept in zeroized memory).
+pub fn passphrase() -> Option<Zeroizing<String>> {
+    std::env::var(PASSPHRASE_ENV)
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(Zeroizing::new)
+}
+
+pub fn signing_key(project: &Project) -> Result<SigningKey> {
+    let pass = passphrase();
+    Ok(project.signing_key(pass.as_deref().map(String::as_str))?)
+}
+
+/// Reads a file, or stdin for `-`, with a size limit, naming the file on error.
+pub fn read_input(path: &Path, what: &str, limit: u64) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut buf = Vec::new();
+    if path == Path::new("-") {
+        std::io::stdin()
+            .take(limit + 1)
+            .read_to_end(&mut buf)
+            .with_context(|| format!("reading the {what} from stdin"))?;
+    } else {
+        let file = std::fs::File::open(path)
+            .with_context(|| format!("cannot open the {what} `{}`", path.display()))?;
+        file.take(limit + 1)
+            .read_to_end(&mut buf)
+            .with_context(|| format!("reading the {what} `{}`", path.display()))?;
+    }
+    if buf.len() as u64 > limit {
+        anyhow::bail!(
+            "the {what} `{}` is larger than {limit} bytes",
+            path.display()
+        );
+    }
+    Ok(buf)
+}
+
+/// Writes `bytes` to `path` atomically (a reader never sees half a file).
+pub fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
+    aigis_crypto::fs::write_atomic(path, bytes, 0o644)
+        .with_context(|| format!("writing `{}`", path.display()))
+}
+
+/// C2SP verifiers from verifier key strings given on the command line.
+pub fn verifiers(keys: &[String]) -> Result<Vec<StandardVerifier>> {
+    keys.iter()
+        .map(|k| Ok(aigis_crypto::note::parse_verifier_key(k)?))
+        .collect()
+}

@@ -1,0 +1,100 @@
+//! Output helpers: stdout carries data only (text or JSON); notes and progress go to
+//! stderr.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::Cli;
+
+/// Prints one JSON document on stdout.
+pub fn json(value: &serde_json::Value) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Prints one JSON object per line (for streams such as `evidence list`).
+pub fn json_line(value: &serde_json::Value) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// A note for a person, on stderr, unless --quiet or --json.
+pub fn note(cli: &Cli, msg: &str) {
+    if !cli.quiet && !cli.json {
+        eprintln!("{msg}");
+    }
+}
+
+/// RFC 3339 UTC with milliseconds.
+pub fn time_ms(ms: i64) -> String {
+    let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// Parses a time bound: RFC 3339, a bare date (midnight UTC), or an age such as `7d`.
+pub fn parse_time(s: &str) -> Result<i64> {
+    let parsed = if let Ok(t) = humantime::parse_rfc3339_weak(s) {
+        t
+    } else if let Ok(t) = humantime::parse_rfc3339_weak(&format!("{s}T00:00:00")) {
+        t
+    } else if let Ok(age) = humantime::parse_duration(s) {
+        SystemTime::now()
+            .checked_sub(age)
+            .ok_or_else(|| anyhow::anyhow!("`{s}` reaches back before 1970"))?
+    } else {
+        anyhow::bail!(
+            "`{s}` is not a time\nhint: use RFC 3339 (2026-11-01T12:00:00Z), a date (2026-11-01) or an age (90m, 7d)"
+        );
+    };
+    let ms = parsed
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    Ok(i64::try_from(ms).unwrap_or(i64::MAX))
+}
+
+/// A progress bar on stderr, drawn only for a person watching a terminal.
+pub fn progress(cli: &Cli, total: u64, what: &str) -> ProgressBar {
+    if cli.quiet || cli.json || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{msg} [{bar:40}] {human_pos}/{human_len} ({per_sec}, {eta} left)",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_owned());
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_forms() {
+        assert_eq!(parse_time("1970-01-02").unwrap(), 86_400_000);
+        assert_eq!(parse_time("1970-01-01T00:00:01Z").unwrap(), 1000);
+        let age = parse_time("1h").unwrap();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        assert!((now - age - 3_600_000).abs() < 5_000);
+        assert!(
+            parse_time("yesterday-ish")
+                .unwrap_err()
+                .to_string()
+                .contains("hint")
+        );
+        assert_eq!(time_ms(1000), "1970-01-01T00:00:01.000Z");
+    }
+}
