@@ -1,5 +1,6 @@
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -22,7 +23,23 @@ const MAX_BATCH: usize = 8192;
 /// fsync is shared by the whole batch. `append` returns only after that commit.
 pub struct Ledger {
     store: Arc<dyn Store>,
-    writer: Mutex<Option<Writer>>,
+    /// Started by the first append. `Sender` is `Sync`: appenders send without a lock.
+    writer: OnceLock<Writer>,
+    stats: Arc<Stats>,
+}
+
+/// Counters of the group commit since this `Ledger` was made.
+#[derive(Debug, Default)]
+struct Stats {
+    entries: AtomicU64,
+    commits: AtomicU64,
+}
+
+/// What the writer has done: `entries` appended in `commits` transactions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitStats {
+    pub entries: u64,
+    pub commits: u64,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -47,7 +64,16 @@ impl Ledger {
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
             store,
-            writer: Mutex::new(None),
+            writer: OnceLock::new(),
+            stats: Arc::default(),
+        }
+    }
+
+    /// How many entries this ledger appended, in how many transactions.
+    pub fn commit_stats(&self) -> CommitStats {
+        CommitStats {
+            entries: self.stats.entries.load(Ordering::Relaxed),
+            commits: self.stats.commits.load(Ordering::Relaxed),
         }
     }
 
@@ -58,14 +84,11 @@ impl Ledger {
     /// Appends one entry and returns its index once it is durable.
     pub fn append(&self, entry: NewEntry) -> Result<u64, Error> {
         let (done, result) = mpsc::sync_channel(1);
-        {
-            let mut writer = self.writer.lock().map_err(|_| Error::Poisoned)?;
-            let writer = writer.get_or_insert_with(|| Writer::start(self.store.clone()));
-            writer
-                .jobs
-                .send(Job { entry, done })
-                .map_err(|_| Error::Append("the ledger writer has stopped".into()))?;
-        }
+        self.writer
+            .get_or_init(|| Writer::start(self.store.clone(), self.stats.clone()))
+            .jobs
+            .send(Job { entry, done })
+            .map_err(|_| Error::Append("the ledger writer has stopped".into()))?;
         result
             .recv()
             .map_err(|_| Error::Append("the ledger writer has stopped".into()))?
@@ -170,9 +193,7 @@ impl Ledger {
 
 impl Drop for Ledger {
     fn drop(&mut self) {
-        if let Ok(mut w) = self.writer.lock()
-            && let Some(w) = w.take()
-        {
+        if let Some(w) = self.writer.take() {
             drop(w.jobs);
             if let Some(t) = w.thread {
                 let _ = t.join();
@@ -182,17 +203,17 @@ impl Drop for Ledger {
 }
 
 impl Writer {
-    fn start(store: Arc<dyn Store>) -> Self {
+    fn start(store: Arc<dyn Store>, stats: Arc<Stats>) -> Self {
         let (jobs, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("aigis-ledger-writer".into())
-            .spawn(move || write_loop(store.as_ref(), &rx))
+            .spawn(move || write_loop(store.as_ref(), &rx, &stats))
             .ok();
         Self { jobs, thread }
     }
 }
 
-fn write_loop(store: &dyn Store, rx: &Receiver<Job>) {
+fn write_loop(store: &dyn Store, rx: &Receiver<Job>, stats: &Stats) {
     while let Ok(first) = rx.recv() {
         let mut entries = vec![first.entry];
         let mut waiters = vec![first.done];
@@ -207,6 +228,10 @@ fn write_loop(store: &dyn Store, rx: &Receiver<Job>) {
         }
         match store.append(&entries) {
             Ok(first_index) => {
+                stats.commits.fetch_add(1, Ordering::Relaxed);
+                stats
+                    .entries
+                    .fetch_add(entries.len() as u64, Ordering::Relaxed);
                 for (i, w) in (first_index..).zip(waiters) {
                     let _ = w.send(Ok(i));
                 }

@@ -49,7 +49,7 @@ mod store;
 mod verify;
 
 pub use error::Error;
-pub use ledger::{Ledger, evidence_entry};
+pub use ledger::{CommitStats, Ledger, evidence_entry};
 pub use project::Project;
 pub use proof::{ConsistencyProof, InclusionProof, ProofError};
 #[cfg(feature = "sqlite")]

@@ -2,6 +2,7 @@
 //! current directory upward, like cargo finds `Cargo.toml`.
 
 use std::path::{Path, PathBuf};
+#[cfg(feature = "sqlite")]
 use std::sync::Arc;
 
 use aigis_crypto::keyfile::{self, KdfParams};
@@ -9,7 +10,9 @@ use aigis_crypto::{Keyring, KeyringEntry, SigningKey};
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Ledger};
+use crate::Error;
+#[cfg(feature = "sqlite")]
+use crate::Ledger;
 
 pub const CONFIG_FILE: &str = "aigis.toml";
 pub const STATE_DIR: &str = ".aigis";
@@ -129,6 +132,7 @@ impl Project {
         } else {
             Made::Created
         };
+        #[cfg(feature = "sqlite")]
         project.open_store(true)?;
 
         let report = InitReport {

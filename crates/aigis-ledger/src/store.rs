@@ -71,9 +71,9 @@ pub trait Store: Send + Sync {
     /// Entry bodies with indices in `[from, to)`, in index order, as stored.
     fn bodies_range(&self, from: u64, to: u64) -> Result<Vec<(u64, Vec<u8>)>, Error>;
 
-    /// The number of entries at or past `index` (non-zero past the tree size means rows
-    /// were inserted behind the log's back).
-    fn count_from(&self, index: u64) -> Result<u64, Error>;
+    /// The tree size and, read in the same snapshot, how many entry rows lie at or past it
+    /// (or below zero): more than zero means rows were inserted behind the log's back.
+    fn tree_size_and_rows_past(&self) -> Result<(u64, u64), Error>;
 
     fn entry(&self, index: u64) -> Result<Option<EntryRecord>, Error>;
 

@@ -91,7 +91,10 @@ pub fn verify(
     opts: &VerifyOptions,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<VerifyReport, Error> {
-    let size = store.tree_size()?;
+    // Checkpoints first, then the size: a checkpoint is never of a tree larger than the
+    // size read after it, so appends running during a verify are not mistaken for damage.
+    let stored_checkpoints = store.checkpoints()?;
+    let (size, extra) = store.tree_size_and_rows_past()?;
     let mut report = VerifyReport {
         tree_size: size,
         entries_checked: 0,
@@ -103,8 +106,7 @@ pub fn verify(
 
     // Checkpoints first: their signatures do not depend on the entries.
     let mut anchors = Vec::new();
-    let stored = store
-        .checkpoints()?
+    let stored = stored_checkpoints
         .into_iter()
         .map(|c| (format!("checkpoint #{} (stored)", c.id), c.note));
     for (label, note) in stored.chain(opts.external_checkpoints.iter().cloned()) {
@@ -148,7 +150,6 @@ pub fn verify(
         }
     }
 
-    let extra = store.count_from(size)?;
     if extra > 0 {
         report.problems.push(Problem {
             code: "entries-inserted",
