@@ -63,8 +63,13 @@ pub enum Command {
     #[command(subcommand)]
     Ledger(LedgerCommand),
 
-    /// Run the whole story on a throwaway project: init, evidence, a checkpoint, an
-    /// inclusion proof checked offline, a verify, and a tampering that verify catches.
+    /// Datasets: signed manifests that name exactly what changed.
+    #[command(subcommand)]
+    Data(DataCommand),
+
+    /// Run the whole story on a throwaway project: init, evidence, a signed dataset
+    /// manifest, a checkpoint, an inclusion proof checked offline, a verify, a tampering
+    /// that verify catches, and a changed row that the manifest locates.
     ///
     /// Example: aigis demo --dir /tmp/aigis-demo --keep
     Demo(DemoArgs),
@@ -253,6 +258,49 @@ pub struct VerifyArgs {
     #[arg(long = "checkpoint", value_name = "FILE")]
     pub checkpoints: Vec<PathBuf>,
     /// Trust only these verifier keys, not the keyring in `.aigis/` (repeatable).
+    #[arg(long = "key", value_name = "VERIFIER_KEY")]
+    pub keys: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Hash a file or folder into a manifest (per-file and per-chunk SHA-256 under one
+    /// Merkle root), sign it (DSSE) and append it to the ledger.
+    ///
+    /// The signed manifest is written beside the data as `<PATH>.aigis-manifest.json`
+    /// unless --out says otherwise.
+    ///
+    /// Example: aigis data sign datasets/fraud-2026-11/
+    Sign(DataSignArgs),
+    /// Re-hash a file or folder and check it against its signed manifest: the signature,
+    /// the manifest's place in the ledger, and every file and chunk. Names what changed.
+    ///
+    /// Exits 1 if anything differs or does not verify.
+    ///
+    /// Example: aigis data verify datasets/fraud-2026-11/ --key "$(cat project.vkey)"
+    Verify(DataVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DataSignArgs {
+    /// The file or folder to sign.
+    pub path: PathBuf,
+    /// Where to write the signed manifest [default: `<PATH>.aigis-manifest.json`].
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Bytes per chunk: a power of two from 4096 to 1073741824.
+    #[arg(long, value_name = "BYTES", default_value_t = aigis_data::manifest::DEFAULT_CHUNK_SIZE)]
+    pub chunk_size: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DataVerifyArgs {
+    /// The file or folder to check.
+    pub path: PathBuf,
+    /// The signed manifest [default: `<PATH>.aigis-manifest.json`].
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// Trust only these verifier keys, not the project keyring (repeatable).
     #[arg(long = "key", value_name = "VERIFIER_KEY")]
     pub keys: Vec<String>,
 }

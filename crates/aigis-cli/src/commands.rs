@@ -1,6 +1,7 @@
 //! One module per verb.
 
 mod attest;
+pub(crate) mod data;
 mod demo;
 mod evidence;
 mod init;
@@ -18,6 +19,7 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Attest(args) => attest::run(cli, args),
         Command::Evidence(cmd) => evidence::run(cli, cmd),
         Command::Ledger(cmd) => ledger::run(cli, cmd),
+        Command::Data(cmd) => data::run(cli, cmd),
         Command::Demo(args) => demo::run(cli, args),
     }
 }

@@ -755,6 +755,11 @@ fn demo_runs_and_reports_the_caught_tampering() {
     let text = aigis_in(dir.path(), &["demo"], &[]);
     assert_eq!(text.code, 0, "{}", text.stderr);
     assert!(text.stdout.contains("FAILED at index 1"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("transactions.csv: modified, chunk 1 "),
+        "{}",
+        text.stdout
+    );
     let not_empty = aigis_in(dir.path(), &["demo", "--dir", "d"], &[]);
     assert_eq!(not_empty.code, 2);
 }

@@ -72,6 +72,28 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
         );
     }
 
+    // A signed manifest of the dataset: per-file and per-chunk digests (4 KiB chunks here).
+    let data_opts = aigis_data::manifest::Options {
+        chunk_size: 4096,
+        exclude: vec![],
+    };
+    let signed_manifest =
+        aigis_data::manifest::build(&dir.join("transactions.csv"), &data_opts, &|_| {})?;
+    let index = super::data::record(
+        &ledger,
+        &key,
+        &signed_manifest,
+        &dir.join("transactions.csv.aigis-manifest.json"),
+    )?;
+    log.step(
+        "data sign",
+        format!(
+            "evidence #{index}: signed manifest of transactions.csv ({} chunks of 4 KiB)",
+            signed_manifest.files.first().map_or(0, |f| f.chunks.len())
+        ),
+        json!({"index": index, "root": signed_manifest.root}),
+    );
+
     // 3. A signed checkpoint.
     let cp = ledger.checkpoint(project.origin(), &key)?;
     log.step(
@@ -152,8 +174,33 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
     log.expect(
         rejected,
         "prove",
-        "the proof handed out in step 4 rejects the altered entry".into(),
+        "the inclusion proof handed out before the edit rejects the altered entry".into(),
         json!({}),
+    )?;
+
+    // One changed row of the dataset is located to its chunk by the signed manifest.
+    let csv = dir.join("transactions.csv");
+    let text = std::fs::read_to_string(&csv)?;
+    let row = text.lines().nth(250).unwrap_or_default().to_owned();
+    // Same length, one digit of the amount: only the chunk holding the row changes.
+    let edited = match row.split_at_checked(1) {
+        Some(("9", rest)) => format!("8{rest}"),
+        Some((_, rest)) => format!("9{rest}"),
+        None => row.clone(),
+    };
+    std::fs::write(&csv, text.replacen(&row, &edited, 1))?;
+    let now = aigis_data::manifest::build(&csv, &data_opts, &|_| {})?;
+    let changes = aigis_data::manifest::compare(&signed_manifest, &now);
+    log.expect(
+        changes.len() == 1,
+        "data verify",
+        format!(
+            "changed row 250 of transactions.csv; the signed manifest says: {}",
+            changes
+                .first()
+                .map_or("nothing changed".into(), ToString::to_string)
+        ),
+        json!({"changes": changes}),
     )?;
 
     if cli.json {

@@ -1,0 +1,277 @@
+use std::path::{Path, PathBuf};
+
+use aigis_core::{Digest, Statement};
+use aigis_crypto::dsse::Envelope;
+use aigis_crypto::note;
+use aigis_data::manifest::{self, Manifest, Options};
+use aigis_ledger::{Project, Query};
+use anyhow::{Context as _, Result};
+use serde_json::json;
+
+use crate::cli::{Cli, DataCommand, DataSignArgs, DataVerifyArgs};
+use crate::{CheckFailed, context, output};
+
+/// A signed manifest of a million files is still well under this.
+const MAX_MANIFEST: u64 = 1 << 30;
+
+pub fn run(cli: &Cli, cmd: &DataCommand) -> Result<()> {
+    match cmd {
+        DataCommand::Sign(args) => sign(cli, args),
+        DataCommand::Verify(args) => verify(cli, args),
+    }
+}
+
+/// `data/` -> `data.aigis-manifest.json`, `a.csv` -> `a.csv.aigis-manifest.json`, beside it.
+fn default_manifest_path(path: &Path) -> Result<PathBuf> {
+    let full = path
+        .canonicalize()
+        .with_context(|| format!("cannot read `{}`", path.display()))?;
+    let name = full.file_name().with_context(|| {
+        format!(
+            "`{}` has no name to put the manifest beside",
+            full.display()
+        )
+    })?;
+    let mut out = full.clone();
+    out.set_file_name(format!("{}.aigis-manifest.json", name.to_string_lossy()));
+    Ok(out)
+}
+
+fn hash(cli: &Cli, path: &Path, opts: &Options) -> Result<Manifest> {
+    let bar = output::progress(cli, dir_size(path), "hashing");
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {eta} left)")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let m = manifest::build(path, opts, &|n| bar.inc(n))?;
+    bar.finish_and_clear();
+    Ok(m)
+}
+
+fn sign(cli: &Cli, args: &DataSignArgs) -> Result<()> {
+    let project = context::project(cli)?;
+    let key = context::signing_key(&project)?;
+    let out = match &args.out {
+        Some(o) => o.clone(),
+        None => default_manifest_path(&args.path)?,
+    };
+    let opts = Options {
+        chunk_size: args.chunk_size,
+        exclude: vec![out.clone()],
+    };
+    let m = hash(cli, &args.path, &opts)?;
+    let index = record(&project.open_ledger()?, &key, &m, &out)?;
+    if cli.json {
+        return output::json(&json!({
+            "manifest": out, "index": index, "root": m.root,
+            "files": m.files.len(), "bytes": m.total_bytes(), "chunk_size": m.chunk_size,
+        }));
+    }
+    println!("{}", out.display());
+    output::note(
+        cli,
+        &format!(
+            "signed {} file(s), {} bytes, root {}; evidence #{index} in the ledger",
+            m.files.len(),
+            m.total_bytes(),
+            m.root
+        ),
+    );
+    Ok(())
+}
+
+/// Signs a manifest, writes the signed envelope to `out` and appends it to the ledger;
+/// returns its index. Shared with `aigis demo`.
+pub fn record(
+    ledger: &aigis_ledger::Ledger,
+    key: &aigis_crypto::SigningKey,
+    m: &Manifest,
+    out: &Path,
+) -> Result<u64> {
+    let subjects = m
+        .files
+        .iter()
+        .map(|f| Ok((f.path.clone(), f.sha256.parse::<Digest>()?)))
+        .collect::<Result<Vec<_>>>()?;
+    if subjects.is_empty() {
+        anyhow::bail!("there are no files to sign");
+    }
+    let statement = Statement::new(subjects, manifest::PREDICATE_TYPE, serde_json::to_value(m)?)?;
+    let envelope = Envelope::sign(aigis_core::PAYLOAD_TYPE, statement.to_json(), key).to_json();
+    context::write_output(out, &envelope)?;
+    Ok(ledger.append_evidence(envelope)?)
+}
+
+fn verify(cli: &Cli, args: &DataVerifyArgs) -> Result<()> {
+    let project = context::project(cli)?;
+    let manifest_path = match &args.manifest {
+        Some(m) => m.clone(),
+        None => default_manifest_path(&args.path)?,
+    };
+    let bytes = context::read_input(&manifest_path, "signed manifest", MAX_MANIFEST)?;
+    let envelope = Envelope::from_json(&bytes)
+        .with_context(|| format!("`{}` is not a signed manifest", manifest_path.display()))?;
+    let keys = if args.keys.is_empty() {
+        project.keyring()?.public_keys()
+    } else {
+        args.keys
+            .iter()
+            .map(|k| Ok(note::public_key_of(k)?.1))
+            .collect::<Result<Vec<_>>>()?
+    };
+    let signed_by = envelope
+        .verify(&keys)
+        .map_err(|e| CheckFailed(format!("`{}`: {e}", manifest_path.display())))?;
+    let statement = Statement::from_json(&envelope.payload).with_context(|| {
+        format!(
+            "`{}` does not carry an in-toto statement",
+            manifest_path.display()
+        )
+    })?;
+    if statement.predicate_type != manifest::PREDICATE_TYPE {
+        anyhow::bail!(
+            "`{}` is evidence of `{}`, not a data manifest",
+            manifest_path.display(),
+            statement.predicate_type
+        );
+    }
+    let expected: Manifest = manifest::parse(&serde_json::to_vec(&statement.predicate)?)
+        .with_context(|| format!("in `{}`", manifest_path.display()))?;
+
+    let ledger = ledger_place(&project, &bytes, &statement, &args.keys)?;
+
+    let opts = Options {
+        chunk_size: expected.chunk_size,
+        exclude: vec![manifest_path.clone()],
+    };
+    let actual = hash(cli, &args.path, &opts)?;
+    let changes = manifest::compare(&expected, &actual);
+    let ok = changes.is_empty() && ledger.is_some();
+
+    if cli.json {
+        output::json(&json!({
+            "ok": ok,
+            "path": args.path,
+            "manifest": manifest_path,
+            "root": expected.root,
+            "files": expected.files.len(),
+            "bytes": expected.total_bytes(),
+            "signature": {"verified": true, "key_id": signed_by},
+            "ledger": ledger.as_ref().map(|l| json!({"index": l.index, "checkpoint_size": l.checkpoint_size})),
+            "changes": changes,
+        }))?;
+    } else {
+        match &ledger {
+            Some(l) => println!(
+                "ledger:    evidence #{}{}",
+                l.index,
+                l.checkpoint_size
+                    .map_or(" (no signed checkpoint covers it yet)".into(), |n| format!(
+                        ", proven in the signed checkpoint of {n} entries"
+                    ))
+            ),
+            None => println!(
+                "ledger:    NOT FOUND: this signed manifest is not in the project's ledger"
+            ),
+        }
+        println!("signature: ok, key {signed_by}");
+        if changes.is_empty() {
+            println!(
+                "ok: `{}` matches its manifest ({} files, {} bytes, root {})",
+                args.path.display(),
+                expected.files.len(),
+                expected.total_bytes(),
+                expected.root
+            );
+        } else {
+            println!(
+                "FAILED: `{}` differs from its signed manifest:",
+                args.path.display()
+            );
+            for c in &changes {
+                println!("  {c}");
+            }
+        }
+    }
+    if ok {
+        Ok(())
+    } else {
+        Err(CheckFailed(String::new()).into())
+    }
+}
+
+struct LedgerPlace {
+    index: u64,
+    checkpoint_size: Option<u64>,
+}
+
+/// Finds this exact signed manifest in the ledger and, when a signed checkpoint covers
+/// it, checks its inclusion proof against that checkpoint's signature.
+fn ledger_place(
+    project: &Project,
+    envelope: &[u8],
+    statement: &Statement,
+    pinned: &[String],
+) -> Result<Option<LedgerPlace>> {
+    let ledger = project.open_ledger()?;
+    let query = Query {
+        subject: statement.subject_digests().next(),
+        predicate_type: Some(manifest::PREDICATE_TYPE.into()),
+        ..Query::default()
+    };
+    let Some(entry) = ledger
+        .store()
+        .query(&query)?
+        .into_iter()
+        .find(|e| e.body == envelope)
+    else {
+        return Ok(None);
+    };
+    let covering = ledger
+        .store()
+        .checkpoints()?
+        .into_iter()
+        .filter(|c| c.tree_size > entry.index)
+        .max_by_key(|c| (c.tree_size, c.id));
+    let Some(cp) = covering else {
+        return Ok(Some(LedgerPlace {
+            index: entry.index,
+            checkpoint_size: None,
+        }));
+    };
+    let vkeys: Vec<String> = if pinned.is_empty() {
+        project
+            .keyring()?
+            .keys
+            .iter()
+            .map(|k| k.verifier_key.clone())
+            .collect()
+    } else {
+        pinned.to_vec()
+    };
+    let verifiers = vkeys
+        .iter()
+        .filter_map(|k| note::parse_verifier_key(k).ok())
+        .collect();
+    ledger
+        .prove_inclusion(entry.index, &cp)?
+        .verify(envelope, verifiers, None)
+        .map_err(|e| CheckFailed(format!("ledger entry {}: {e}", entry.index)))?;
+    Ok(Some(LedgerPlace {
+        index: entry.index,
+        checkpoint_size: Some(cp.tree_size),
+    }))
+}
+
+/// Total bytes under `path`, for the progress bar only (errors count as zero).
+fn dir_size(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if meta.is_file() {
+        return meta.len();
+    }
+    std::fs::read_dir(path)
+        .map(|rd| rd.filter_map(Result::ok).map(|e| dir_size(&e.path())).sum())
+        .unwrap_or(0)
+}

@@ -1,0 +1,673 @@
+//! Dataset manifests: what a dataset is, byte for byte, in a form that can be signed and
+//! later re-checked file by file and chunk by chunk.
+//!
+//! ```json
+//! {"format": "aigis/data-manifest@v1", "chunk_size": 8388608, "root": "<hex>",
+//!  "files": [{"path": "train/part-0.csv", "size": 123, "sha256": "<hex>",
+//!             "chunks": ["<hex>", ...]}]}
+//! ```
+//!
+//! - `sha256` is the plain SHA-256 of the whole file (what `sha256sum` prints);
+//! - `chunks[i]` is the plain SHA-256 of bytes `[i·chunk_size, (i+1)·chunk_size)`, so a
+//!   changed byte is located to its chunk (`dd … | sha256sum` checks one by hand);
+//! - `root` is the RFC 6962 Merkle root whose leaves are the files, in path order, each
+//!   written as `path \n size \n sha256 \n chunk,chunk,… \n`: one digest that binds every
+//!   file, and from which one file's presence can be proven without the others.
+//!
+//! Each file is read once; the whole-file digest and the chunk digests are computed at the
+//! same time on two threads, and several files are hashed at once, so hashing keeps up
+//! with a single `sha256sum` while also producing the chunk digests. Memory stays bounded:
+//! four 1 MiB buffers per file being hashed, whatever the file's size.
+
+use std::io::Read as _;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::Error;
+
+pub const FORMAT: &str = "aigis/data-manifest@v1";
+/// The predicate type of the evidence that carries a manifest.
+pub const PREDICATE_TYPE: &str = "https://aigis.dev/predicate/data-manifest/v1";
+pub const DEFAULT_CHUNK_SIZE: u64 = 8 << 20;
+const BLOCK: usize = 1 << 20;
+const BUFFERS: usize = 4;
+
+/// A dataset: its files with their digests, and one root over them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub chunk_size: u64,
+    pub root: String,
+    pub files: Vec<FileEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Relative to the manifest's base, `/`-separated.
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+    pub chunks: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Bytes per chunk: a power of two from 4 KiB to 1 GiB.
+    pub chunk_size: u64,
+    /// Files to leave out (for example the manifest itself when it sits in the folder).
+    pub exclude: Vec<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            exclude: Vec::new(),
+        }
+    }
+}
+
+/// One way a dataset differs from its manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "change", rename_all = "kebab-case")]
+pub enum Change {
+    /// In the manifest, not on disk.
+    Missing { path: String },
+    /// On disk, not in the manifest.
+    Added { path: String },
+    /// Different contents; `chunks` are the indices of the chunks that differ (a chunk
+    /// that exists on one side only counts as differing).
+    Modified {
+        path: String,
+        old_size: u64,
+        new_size: u64,
+        chunks: Vec<u64>,
+        /// The byte offset where the first differing chunk starts.
+        first_offset: u64,
+    },
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Missing { path } => write!(f, "{path}: missing"),
+            Self::Added { path } => write!(f, "{path}: not in the manifest"),
+            Self::Modified {
+                path,
+                old_size,
+                new_size,
+                chunks,
+                first_offset,
+            } => {
+                write!(f, "{path}: modified, chunk")?;
+                if chunks.len() > 1 {
+                    write!(f, "s")?;
+                }
+                let shown: Vec<String> = chunks.iter().take(8).map(u64::to_string).collect();
+                write!(f, " {}", shown.join(", "))?;
+                if chunks.len() > 8 {
+                    write!(f, " and {} more", chunks.len() - 8)?;
+                }
+                write!(f, " (first change within bytes {first_offset}..)")?;
+                if old_size != new_size {
+                    write!(f, ", size {old_size} -> {new_size}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Hashes the file or folder at `base` into a manifest. `progress(bytes)` is called from
+/// the hashing threads as bytes are read.
+pub fn build(
+    base: &Path,
+    opts: &Options,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Manifest, Error> {
+    check_chunk_size(opts.chunk_size).map_err(|m| Error::Path {
+        path: base.into(),
+        reason: m,
+    })?;
+    let files = list(base, opts)?;
+    let next = AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len().max(1));
+    let mut results: Vec<Option<Result<FileEntry, Error>>> = Vec::new();
+    results.resize_with(files.len(), || None);
+    let done: Vec<(usize, Result<FileEntry, Error>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((rel, full)) = files.get(i) else {
+                            break;
+                        };
+                        out.push((
+                            i,
+                            hash_file(full, opts.chunk_size, progress).map(
+                                |(size, sha256, chunks)| FileEntry {
+                                    path: rel.clone(),
+                                    size,
+                                    sha256,
+                                    chunks,
+                                },
+                            ),
+                        ));
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    for (i, r) in done {
+        if let Some(slot) = results.get_mut(i) {
+            *slot = Some(r);
+        }
+    }
+    let mut entries = Vec::with_capacity(files.len());
+    for (r, (_, full)) in results.into_iter().zip(&files) {
+        match r {
+            Some(r) => entries.push(r?),
+            None => {
+                return Err(Error::Path {
+                    path: full.clone(),
+                    reason: "a hashing thread stopped before finishing it".into(),
+                });
+            }
+        }
+    }
+    Ok(Manifest {
+        format: FORMAT.into(),
+        chunk_size: opts.chunk_size,
+        root: root_of(&entries),
+        files: entries,
+    })
+}
+
+/// Parses a manifest and checks it is well formed and its root matches its files.
+pub fn parse(bytes: &[u8]) -> Result<Manifest, Error> {
+    let m: Manifest = serde_json::from_slice(bytes).map_err(|e| Error::Manifest(e.to_string()))?;
+    m.validate()?;
+    Ok(m)
+}
+
+impl Manifest {
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |m: String| Err(Error::Manifest(m));
+        if self.format != FORMAT {
+            return bad(format!(
+                "`format` is `{}`, expected `{FORMAT}`",
+                self.format
+            ));
+        }
+        check_chunk_size(self.chunk_size).map_err(Error::Manifest)?;
+        let mut previous: Option<&str> = None;
+        for f in &self.files {
+            if let Err(reason) = check_relative(&f.path) {
+                return bad(format!("path `{}`: {reason}", f.path));
+            }
+            if previous.is_some_and(|p| p >= f.path.as_str()) {
+                return bad(format!("paths are not sorted and unique at `{}`", f.path));
+            }
+            previous = Some(&f.path);
+            let want_chunks = f.size.div_ceil(self.chunk_size);
+            if f.chunks.len() as u64 != want_chunks {
+                return bad(format!(
+                    "`{}` has {} chunk digests; {} bytes make {want_chunks}",
+                    f.path,
+                    f.chunks.len(),
+                    f.size
+                ));
+            }
+            for d in std::iter::once(&f.sha256).chain(&f.chunks) {
+                if d.len() != 64 || !d.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                    return bad(format!(
+                        "`{}`: `{d}` is not a lower-case SHA-256 hex digest",
+                        f.path
+                    ));
+                }
+            }
+        }
+        if root_of(&self.files) != self.root {
+            return bad("`root` does not match the files listed".into());
+        }
+        Ok(())
+    }
+}
+
+/// What differs between the manifest and the dataset as it is now. Both must use the
+/// same chunk size (build `actual` with `expected.chunk_size`).
+pub fn compare(expected: &Manifest, actual: &Manifest) -> Vec<Change> {
+    let mut changes = Vec::new();
+    let (mut a, mut b) = (
+        expected.files.iter().peekable(),
+        actual.files.iter().peekable(),
+    );
+    loop {
+        match (a.peek(), b.peek()) {
+            (None, None) => break,
+            (Some(x), Some(y)) if x.path == y.path => {
+                if x.sha256 != y.sha256 || x.size != y.size {
+                    let n = x.chunks.len().max(y.chunks.len());
+                    let chunks: Vec<u64> = (0..n)
+                        .filter(|&i| x.chunks.get(i) != y.chunks.get(i))
+                        .map(|i| i as u64)
+                        .collect();
+                    changes.push(Change::Modified {
+                        path: x.path.clone(),
+                        old_size: x.size,
+                        new_size: y.size,
+                        first_offset: chunks.first().copied().unwrap_or(0) * expected.chunk_size,
+                        chunks,
+                    });
+                }
+                a.next();
+                b.next();
+            }
+            (Some(x), Some(y)) if x.path < y.path => {
+                changes.push(Change::Missing {
+                    path: x.path.clone(),
+                });
+                a.next();
+            }
+            (Some(x), None) => {
+                changes.push(Change::Missing {
+                    path: x.path.clone(),
+                });
+                a.next();
+            }
+            (_, Some(y)) => {
+                changes.push(Change::Added {
+                    path: y.path.clone(),
+                });
+                b.next();
+            }
+        }
+    }
+    changes
+}
+
+/// The RFC 6962 root over the files' canonical lines.
+pub fn root_of(files: &[FileEntry]) -> String {
+    // Fold leaves into a compact range; the same arithmetic as the ledger's tree.
+    let mut stack: Vec<(u32, tlog_tiles::Hash)> = Vec::new();
+    for f in files {
+        let line = format!(
+            "{}\n{}\n{}\n{}\n",
+            f.path,
+            f.size,
+            f.sha256,
+            f.chunks.join(",")
+        );
+        let mut cur = (0u32, tlog_tiles::record_hash(line.as_bytes()));
+        while let Some(&(level, left)) = stack.last() {
+            if level != cur.0 {
+                break;
+            }
+            stack.pop();
+            cur = (level + 1, tlog_tiles::node_hash(left, cur.1));
+        }
+        stack.push(cur);
+    }
+    let mut it = stack.iter().rev();
+    let root = match it.next() {
+        None => tlog_tiles::EMPTY_HASH,
+        Some(&(_, mut h)) => {
+            for &(_, left) in it {
+                h = tlog_tiles::node_hash(left, h);
+            }
+            h
+        }
+    };
+    hex::encode(root.0)
+}
+
+fn check_chunk_size(n: u64) -> Result<(), String> {
+    if n.is_power_of_two() && (4096..=1 << 30).contains(&n) {
+        Ok(())
+    } else {
+        Err(format!(
+            "chunk size {n} must be a power of two from 4096 to 1073741824"
+        ))
+    }
+}
+
+fn check_relative(path: &str) -> Result<(), &'static str> {
+    if path.is_empty() || path.starts_with('/') || path.contains('\\') {
+        return Err("must be a relative `/`-separated path");
+    }
+    if path
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return Err("has an empty, `.` or `..` component");
+    }
+    if path.chars().any(char::is_control) {
+        return Err("has a control character");
+    }
+    Ok(())
+}
+
+/// The regular files under `base` (or `base` itself), sorted by relative path. Symbolic
+/// links are refused rather than followed: a manifest describes what is in the folder.
+fn list(base: &Path, opts: &Options) -> Result<Vec<(String, PathBuf)>, Error> {
+    let meta = std::fs::symlink_metadata(base).map_err(|e| Error::io(base, e))?;
+    let excluded = |p: &Path| {
+        opts.exclude.iter().any(|x| {
+            x.canonicalize()
+                .ok()
+                .zip(p.canonicalize().ok())
+                .is_some_and(|(a, b)| a == b)
+        })
+    };
+    if meta.is_file() {
+        let name = base
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| Error::Path {
+                path: base.into(),
+                reason: "the name is not UTF-8".into(),
+            })?;
+        return Ok(vec![(name.to_owned(), base.to_path_buf())]);
+    }
+    if !meta.is_dir() {
+        return Err(Error::Path {
+            path: base.into(),
+            reason: "not a regular file or folder".into(),
+        });
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![base.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+            let entry = entry.map_err(|e| Error::io(&dir, e))?;
+            let path = entry.path();
+            let kind = entry.file_type().map_err(|e| Error::io(&path, e))?;
+            if kind.is_symlink() {
+                return Err(Error::Path {
+                    path,
+                    reason: "symbolic links are not followed; copy the file in or list its target"
+                        .into(),
+                });
+            } else if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_file() && !excluded(&path) {
+                let rel = relative(base, &path)?;
+                out.push((rel, path));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn relative(base: &Path, path: &Path) -> Result<String, Error> {
+    let rel = path.strip_prefix(base).map_err(|_| Error::Path {
+        path: path.into(),
+        reason: "outside the dataset folder".into(),
+    })?;
+    let mut parts = Vec::new();
+    for c in rel.components() {
+        match c {
+            Component::Normal(s) => parts.push(s.to_str().ok_or_else(|| Error::Path {
+                path: path.into(),
+                reason: "the name is not UTF-8".into(),
+            })?),
+            _ => {
+                return Err(Error::Path {
+                    path: path.into(),
+                    reason: "unexpected path component".into(),
+                });
+            }
+        }
+    }
+    let rel = parts.join("/");
+    check_relative(&rel).map_err(|reason| Error::Path {
+        path: path.into(),
+        reason: reason.into(),
+    })?;
+    Ok(rel)
+}
+
+/// Reads `path` once: this thread computes the whole-file digest while a helper thread
+/// computes the chunk digests from the same buffers, which are then reused.
+fn hash_file(
+    path: &Path,
+    chunk_size: u64,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(u64, String, Vec<String>), Error> {
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(BUFFERS);
+    let (free_tx, free_rx) = mpsc::sync_channel::<Vec<u8>>(BUFFERS);
+    for _ in 0..BUFFERS {
+        let _ = free_tx.send(vec![0u8; BLOCK]);
+    }
+    std::thread::scope(|s| {
+        let chunker = s.spawn(move || {
+            let mut chunks = Vec::new();
+            let mut hasher = Sha256::new();
+            let mut filled = 0u64;
+            for (buf, len) in full_rx {
+                let mut rest = buf.get(..len).unwrap_or_default();
+                while !rest.is_empty() {
+                    let room = usize::try_from(chunk_size - filled).unwrap_or(usize::MAX);
+                    let (now, later) = rest.split_at(room.min(rest.len()));
+                    hasher.update(now);
+                    filled += now.len() as u64;
+                    rest = later;
+                    if filled == chunk_size {
+                        chunks.push(hex::encode(hasher.finalize_reset()));
+                        filled = 0;
+                    }
+                }
+                let _ = free_tx.send(buf);
+            }
+            if filled > 0 {
+                chunks.push(hex::encode(hasher.finalize()));
+            }
+            chunks
+        });
+        let mut whole = Sha256::new();
+        let mut size = 0u64;
+        let read = (|| -> Result<(), Error> {
+            while let Ok(mut buf) = free_rx.recv() {
+                let len = fill(&mut file, &mut buf).map_err(|e| Error::io(path, e))?;
+                if len == 0 {
+                    break;
+                }
+                let data = buf.get(..len).unwrap_or_default();
+                whole.update(data);
+                size += len as u64;
+                progress(len as u64);
+                if full_tx.send((buf, len)).is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        })();
+        drop(full_tx);
+        let chunks = chunker.join().unwrap_or_default();
+        read?;
+        Ok((size, hex::encode(whole.finalize()), chunks))
+    })
+}
+
+/// Reads until `buf` is full or the file ends.
+fn fill(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(buf.get_mut(n..).unwrap_or_default()) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(chunk: u64) -> Options {
+        Options {
+            chunk_size: chunk,
+            exclude: vec![],
+        }
+    }
+
+    fn sha(b: &[u8]) -> String {
+        hex::encode(Sha256::digest(b))
+    }
+
+    #[test]
+    fn digests_are_plain_sha256_of_file_and_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(dir.path().join("f.bin"), &data).unwrap();
+        let m = build(dir.path(), &opts(4096), &|_| {}).unwrap();
+        let f = &m.files[0];
+        assert_eq!((f.path.as_str(), f.size), ("f.bin", 10_000));
+        assert_eq!(f.sha256, sha(&data));
+        assert_eq!(
+            f.chunks,
+            vec![
+                sha(&data[..4096]),
+                sha(&data[4096..8192]),
+                sha(&data[8192..])
+            ]
+        );
+        m.validate().unwrap();
+        assert_eq!(parse(&m.to_json()).unwrap(), m);
+    }
+
+    #[test]
+    fn bigger_than_the_buffers_and_empty_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..(3 * BLOCK + 123))
+            .map(|i| (i * 7 % 256) as u8)
+            .collect();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/big"), &data).unwrap();
+        std::fs::write(dir.path().join("empty"), b"").unwrap();
+        let m = build(dir.path(), &opts(1 << 20), &|_| {}).unwrap();
+        assert_eq!(
+            m.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
+            ["empty", "sub/big"]
+        );
+        assert!(m.files[0].chunks.is_empty());
+        assert_eq!(m.files[1].sha256, sha(&data));
+        assert_eq!(m.files[1].chunks.len(), 4);
+        assert_eq!(m.files[1].chunks[3], sha(&data[3 << 20..]));
+    }
+
+    #[test]
+    fn compare_names_the_file_and_chunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut data = vec![0u8; 5 * 4096];
+        std::fs::write(dir.path().join("a"), &data).unwrap();
+        std::fs::write(dir.path().join("b"), b"b").unwrap();
+        let before = build(dir.path(), &opts(4096), &|_| {}).unwrap();
+        data[3 * 4096 + 17] = 1;
+        std::fs::write(dir.path().join("a"), &data).unwrap();
+        std::fs::remove_file(dir.path().join("b")).unwrap();
+        std::fs::write(dir.path().join("c"), b"c").unwrap();
+        let after = build(dir.path(), &opts(4096), &|_| {}).unwrap();
+        let changes = compare(&before, &after);
+        assert_eq!(
+            changes,
+            vec![
+                Change::Modified {
+                    path: "a".into(),
+                    old_size: 20480,
+                    new_size: 20480,
+                    chunks: vec![3],
+                    first_offset: 12288
+                },
+                Change::Missing { path: "b".into() },
+                Change::Added { path: "c".into() },
+            ]
+        );
+        assert!(changes[0].to_string().contains("chunk 3"));
+        // Appending to a file changes its size and adds a chunk.
+        data.push(9);
+        std::fs::write(dir.path().join("a"), &data).unwrap();
+        let grown = build(dir.path(), &opts(4096), &|_| {}).unwrap();
+        match &compare(&before, &grown)[0] {
+            Change::Modified {
+                chunks, new_size, ..
+            } => assert_eq!((chunks.clone(), *new_size), (vec![3, 5], 20481)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn root_binds_every_field() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), b"a").unwrap();
+        std::fs::write(dir.path().join("b"), b"b").unwrap();
+        let m = build(dir.path(), &opts(4096), &|_| {}).unwrap();
+        let mut edited = m.clone();
+        edited.files[1].size = 2;
+        edited.files[1].chunks = vec![edited.files[1].chunks[0].clone()];
+        assert!(edited.validate().unwrap_err().to_string().contains("root"));
+        let mut renamed = m.clone();
+        renamed.files[0].path = "a2".into();
+        assert!(renamed.validate().is_err());
+        let empty = Manifest {
+            format: FORMAT.into(),
+            chunk_size: 4096,
+            root: root_of(&[]),
+            files: vec![],
+        };
+        assert_eq!(empty.root, hex::encode(tlog_tiles::EMPTY_HASH.0));
+    }
+
+    #[test]
+    fn malformed_manifests_and_paths_are_refused() {
+        for bad in [
+            r#"{}"#,
+            r#"{"format":"x","chunk_size":4096,"root":"","files":[]}"#,
+            r#"{"format":"aigis/data-manifest@v1","chunk_size":1000,"root":"","files":[]}"#,
+            r#"{"format":"aigis/data-manifest@v1","chunk_size":4096,"root":"00","files":[]}"#,
+        ] {
+            assert!(parse(bad.as_bytes()).is_err(), "{bad}");
+        }
+        for p in ["", "/etc/passwd", "a/../b", "a//b", "./a", "a\nb", "a\\b"] {
+            assert!(check_relative(p).is_err(), "{p:?}");
+        }
+        assert!(check_relative("train/part-0.csv").is_ok());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symbolic_links_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", dir.path().join("link")).unwrap();
+        let err = build(dir.path(), &opts(4096), &|_| {})
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("symbolic links"), "{err}");
+    }
+}
