@@ -58,7 +58,8 @@ pub struct FileEntry {
 pub struct Options {
     /// Bytes per chunk: a power of two from 4 KiB to 1 GiB.
     pub chunk_size: u64,
-    /// Files to leave out (for example the manifest itself when it sits in the folder).
+    /// Files or folders to leave out (for example the manifest itself when it sits in the
+    /// folder, or the project's `.aigis/`).
     pub exclude: Vec<PathBuf>,
 }
 
@@ -372,13 +373,17 @@ fn check_relative(path: &str) -> Result<(), &'static str> {
 /// links are refused rather than followed: a manifest describes what is in the folder.
 fn list(base: &Path, opts: &Options) -> Result<Vec<(String, PathBuf)>, Error> {
     let meta = std::fs::symlink_metadata(base).map_err(|e| Error::io(base, e))?;
-    let excluded = |p: &Path| {
-        opts.exclude.iter().any(|x| {
-            x.canonicalize()
-                .ok()
-                .zip(p.canonicalize().ok())
-                .is_some_and(|(a, b)| a == b)
-        })
+    // Links are refused below, so the canonical base joined with a relative path is the
+    // file's canonical path: each exclusion is resolved once, not once per file.
+    let canonical_base = base.canonicalize().map_err(|e| Error::io(base, e))?;
+    let excludes: Vec<PathBuf> = opts
+        .exclude
+        .iter()
+        .filter_map(|x| x.canonicalize().ok())
+        .collect();
+    let excluded = |rel: &str| {
+        let full = canonical_base.join(rel);
+        excludes.iter().any(|x| full.starts_with(x))
     };
     if meta.is_file() {
         let name = base
@@ -410,10 +415,14 @@ fn list(base: &Path, opts: &Options) -> Result<Vec<(String, PathBuf)>, Error> {
                         .into(),
                 });
             } else if kind.is_dir() {
-                stack.push(path);
-            } else if kind.is_file() && !excluded(&path) {
+                if !excluded(relative(base, &path)?.as_str()) {
+                    stack.push(path);
+                }
+            } else if kind.is_file() {
                 let rel = relative(base, &path)?;
-                out.push((rel, path));
+                if !excluded(rel.as_str()) {
+                    out.push((rel, path));
+                }
             }
         }
     }
@@ -658,6 +667,24 @@ mod tests {
             assert!(check_relative(p).is_err(), "{p:?}");
         }
         assert!(check_relative("train/part-0.csv").is_ok());
+    }
+
+    #[test]
+    fn excluded_files_and_folders_are_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".aigis/keys")).unwrap();
+        std::fs::write(dir.path().join(".aigis/ledger.db"), b"x").unwrap();
+        std::fs::write(dir.path().join("data.csv"), b"d").unwrap();
+        std::fs::write(dir.path().join("m.json"), b"m").unwrap();
+        let o = Options {
+            chunk_size: 4096,
+            exclude: vec![dir.path().join(".aigis"), dir.path().join("m.json")],
+        };
+        let m = build(dir.path(), &o, &|_| {}).unwrap();
+        assert_eq!(
+            m.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
+            ["data.csv"]
+        );
     }
 
     #[cfg(unix)]

@@ -178,6 +178,32 @@ fn a_manifest_missing_from_the_ledger_fails() {
 }
 
 #[test]
+fn signing_the_project_folder_leaves_out_the_ledger_and_the_manifest() {
+    let dir = setup();
+    let p = dir.path();
+    ok(
+        p,
+        &["data", "sign", ".", "--out", "here.aigis-manifest.json"],
+    );
+    // The ledger changed with the append and `here.aigis-manifest.json` is new: neither counts.
+    let r = ok(
+        p,
+        &[
+            "data",
+            "verify",
+            ".",
+            "--manifest",
+            "here.aigis-manifest.json",
+        ],
+    );
+    assert!(
+        r.stdout.contains("matches its manifest (3 files"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
 fn bad_paths_and_options_are_usage_errors() {
     let dir = setup();
     let p = dir.path();

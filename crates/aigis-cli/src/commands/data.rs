@@ -57,7 +57,10 @@ fn sign(cli: &Cli, args: &DataSignArgs) -> Result<()> {
     };
     let opts = Options {
         chunk_size: args.chunk_size,
-        exclude: vec![out.clone()],
+        exclude: vec![
+            out.clone(),
+            project.root.join(aigis_ledger::project::STATE_DIR),
+        ],
     };
     let m = hash(cli, &args.path, &opts)?;
     let index = record(&project.open_ledger()?, &key, &m, &out)?;
@@ -142,7 +145,10 @@ fn verify(cli: &Cli, args: &DataVerifyArgs) -> Result<()> {
 
     let opts = Options {
         chunk_size: expected.chunk_size,
-        exclude: vec![manifest_path.clone()],
+        exclude: vec![
+            manifest_path.clone(),
+            project.root.join(aigis_ledger::project::STATE_DIR),
+        ],
     };
     let actual = hash(cli, &args.path, &opts)?;
     let changes = manifest::compare(&expected, &actual);
