@@ -141,9 +141,7 @@ pub fn build(
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(files.len().max(1));
-    let mut results: Vec<Option<Result<FileEntry, Error>>> = Vec::new();
-    results.resize_with(files.len(), || None);
-    let done: Vec<(usize, Result<FileEntry, Error>)> = std::thread::scope(|s| {
+    let mut done: Vec<(usize, Result<FileEntry, Error>)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 s.spawn(|| {
@@ -176,23 +174,17 @@ pub fn build(
             .flat_map(|h| h.join().unwrap_or_default())
             .collect()
     });
-    for (i, r) in done {
-        if let Some(slot) = results.get_mut(i) {
-            *slot = Some(r);
-        }
+    if done.len() != files.len() {
+        return Err(Error::Path {
+            path: base.into(),
+            reason: "a hashing thread stopped before finishing".into(),
+        });
     }
-    let mut entries = Vec::with_capacity(files.len());
-    for (r, (_, full)) in results.into_iter().zip(&files) {
-        match r {
-            Some(r) => entries.push(r?),
-            None => {
-                return Err(Error::Path {
-                    path: full.clone(),
-                    reason: "a hashing thread stopped before finishing it".into(),
-                });
-            }
-        }
-    }
+    done.sort_unstable_by_key(|(i, _)| *i);
+    let entries = done
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Manifest {
         format: FORMAT.into(),
         chunk_size: opts.chunk_size,
