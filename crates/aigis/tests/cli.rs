@@ -689,39 +689,13 @@ fn key_rotation_keeps_old_checkpoints_verifiable() {
     p.attest("a", "https://example.com/p/v1");
     p.ok(&["ledger", "checkpoint", "--out", "after.note"]);
 
-    assert_eq!(
-        p.run(&[
-            "ledger",
-            "verify-checkpoint",
-            "before.note",
-            "--key",
-            &old_vkey
-        ])
-        .code,
-        0
-    );
-    assert_eq!(
-        p.run(&[
-            "ledger",
-            "verify-checkpoint",
-            "after.note",
-            "--key",
-            &new_vkey
-        ])
-        .code,
-        0
-    );
-    assert_eq!(
-        p.run(&[
-            "ledger",
-            "verify-checkpoint",
-            "after.note",
-            "--key",
-            &old_vkey
-        ])
-        .code,
-        1
-    );
+    let check = |note: &str, key: &str| {
+        p.run(&["ledger", "verify-checkpoint", note, "--key", key])
+            .code
+    };
+    assert_eq!(check("before.note", &old_vkey), 0);
+    assert_eq!(check("after.note", &new_vkey), 0);
+    assert_eq!(check("after.note", &old_vkey), 1);
     let all = p.json(&["ledger", "verify", "--signatures"]);
     assert_eq!(all["ok"], true, "{all}");
     let keys = p.json(&["keys", "show"]);
