@@ -31,6 +31,7 @@
 
 mod digest;
 mod error;
+pub mod merkle;
 mod statement;
 
 pub use digest::Digest;

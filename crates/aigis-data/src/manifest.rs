@@ -306,8 +306,7 @@ pub fn compare(expected: &Manifest, actual: &Manifest) -> Vec<Change> {
 
 /// The RFC 6962 root over the files' canonical lines.
 pub fn root_of(files: &[FileEntry]) -> String {
-    // Fold leaves into a compact range; the same arithmetic as the ledger's tree.
-    let mut stack: Vec<(u32, tlog_tiles::Hash)> = Vec::new();
+    let mut range = aigis_core::merkle::CompactRange::default();
     for f in files {
         let line = format!(
             "{}\n{}\n{}\n{}\n",
@@ -316,27 +315,9 @@ pub fn root_of(files: &[FileEntry]) -> String {
             f.sha256,
             f.chunks.join(",")
         );
-        let mut cur = (0u32, tlog_tiles::record_hash(line.as_bytes()));
-        while let Some(&(level, left)) = stack.last() {
-            if level != cur.0 {
-                break;
-            }
-            stack.pop();
-            cur = (level + 1, tlog_tiles::node_hash(left, cur.1));
-        }
-        stack.push(cur);
+        range.push(aigis_core::merkle::leaf_hash(line.as_bytes()));
     }
-    let mut it = stack.iter().rev();
-    let root = match it.next() {
-        None => tlog_tiles::EMPTY_HASH,
-        Some(&(_, mut h)) => {
-            for &(_, left) in it {
-                h = tlog_tiles::node_hash(left, h);
-            }
-            h
-        }
-    };
-    hex::encode(root.0)
+    hex::encode(range.root())
 }
 
 fn check_chunk_size(n: u64) -> Result<(), String> {
@@ -685,7 +666,10 @@ mod tests {
             root: root_of(&[]),
             files: vec![],
         };
-        assert_eq!(empty.root, hex::encode(tlog_tiles::EMPTY_HASH.0));
+        assert_eq!(
+            empty.root,
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
     }
 
     #[test]

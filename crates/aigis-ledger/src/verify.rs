@@ -314,40 +314,23 @@ fn check_chunk(
     None
 }
 
-/// The right edge of a tree being built leaf by leaf: the roots of its perfect subtrees,
-/// largest first (the "compact range" of RFC 9162 terms).
+/// The tree recomputed leaf by leaf, in the ledger's hash type.
 #[derive(Default)]
-struct Frontier {
-    stack: Vec<(u8, Hash)>,
-}
+struct Frontier(aigis_core::merkle::CompactRange);
 
 impl Frontier {
-    /// Adds a leaf; returns the hashes this leaf completes with their levels, leaf first:
-    /// exactly the hashes the log stores with this entry, in storage order.
+    /// The hashes this leaf completes, leaf first: exactly the hashes the log stores with
+    /// this entry, in storage order.
     fn push(&mut self, leaf: Hash) -> Vec<(u8, Hash)> {
-        let mut made = vec![(0u8, leaf)];
-        let mut cur = (0u8, leaf);
-        while let Some(&(level, left)) = self.stack.last() {
-            if level != cur.0 {
-                break;
-            }
-            self.stack.pop();
-            cur = (level + 1, tlog_tiles::node_hash(left, cur.1));
-            made.push(cur);
-        }
-        self.stack.push(cur);
-        made
+        self.0
+            .push(leaf.0)
+            .into_iter()
+            .map(|(l, h)| (l, Hash(h)))
+            .collect()
     }
 
     fn root(&self) -> Hash {
-        let mut it = self.stack.iter().rev();
-        let Some(&(_, mut h)) = it.next() else {
-            return tlog_tiles::EMPTY_HASH;
-        };
-        for &(_, left) in it {
-            h = tlog_tiles::node_hash(left, h);
-        }
-        h
+        Hash(self.0.root())
     }
 }
 
