@@ -85,6 +85,13 @@ impl Project {
         ]);
         r.stdout.trim().parse().unwrap()
     }
+    /// Appends `n` identical pieces of evidence about a file `a`.
+    fn attest_copies(&self, n: usize) {
+        self.write("a", b"a");
+        for _ in 0..n {
+            self.attest("a", "https://example.com/p/v1");
+        }
+    }
     fn vkey(&self) -> String {
         self.ok(&["keys", "show"]).stdout.trim().to_owned()
     }
@@ -485,14 +492,9 @@ fn checkpoint_and_inclusion_proof_verify_offline() {
 #[test]
 fn consistency_proofs_between_checkpoints() {
     let p = Project::new();
-    p.write("a", b"a");
-    for _ in 0..3 {
-        p.attest("a", "https://example.com/p/v1");
-    }
+    p.attest_copies(3);
     p.ok(&["ledger", "checkpoint", "--out", "old.note"]);
-    for _ in 0..4 {
-        p.attest("a", "https://example.com/p/v1");
-    }
+    p.attest_copies(4);
     p.ok(&["ledger", "prove", "--from", "3", "--out", "grew.json"]);
     let vkey = p.vkey();
     let ok = p.run(&[
@@ -601,10 +603,7 @@ fn verify_checkpoint_accepts_notes_from_other_implementations() {
 #[test]
 fn verify_names_the_first_tampered_entry() {
     let p = Project::new();
-    p.write("a", b"a");
-    for _ in 0..12 {
-        p.attest("a", "https://example.com/p/v1");
-    }
+    p.attest_copies(12);
     p.ok(&["ledger", "checkpoint"]);
     assert_eq!(p.json(&["ledger", "verify", "--signatures"])["ok"], true);
 
@@ -623,10 +622,7 @@ fn verify_names_the_first_tampered_entry() {
 #[test]
 fn verify_catches_deleted_entries_with_an_external_checkpoint() {
     let p = Project::new();
-    p.write("a", b"a");
-    for _ in 0..6 {
-        p.attest("a", "https://example.com/p/v1");
-    }
+    p.attest_copies(6);
     p.ok(&["ledger", "checkpoint", "--out", "held-by-auditor.note"]);
     // Truncate the log and erase its own checkpoints: only the auditor's copy remains.
     let db = p.db();
