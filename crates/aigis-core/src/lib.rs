@@ -1,7 +1,8 @@
 //! Domain types shared by every aigis crate. No I/O happens here.
 //!
 //! - [`Digest`]: a SHA-256 digest, the name aigis gives every dataset, model and report;
-//! - [`Statement`]: an [in-toto Statement v1], the body of every piece of evidence.
+//! - [`Statement`]: an [in-toto Statement v1], the body of every piece of evidence;
+//! - [`Severity`]: how serious a finding is, ordered for `--fail-on`.
 //!
 //! ```
 //! use aigis_core::{Digest, Statement};
@@ -32,8 +33,10 @@
 mod digest;
 mod error;
 pub mod merkle;
+mod severity;
 mod statement;
 
 pub use digest::Digest;
 pub use error::Error;
+pub use severity::{Severity, UnknownSeverity};
 pub use statement::{PAYLOAD_TYPE, ResourceDescriptor, STATEMENT_TYPE, Statement};
