@@ -13,6 +13,13 @@ pub enum Error {
     Path { path: PathBuf, reason: String },
     #[error("malformed manifest: {0}")]
     Manifest(String),
+    #[error("{}{}: {message}", path.display(), row.map(|r| format!(", row {r}")).unwrap_or_default())]
+    Table {
+        path: PathBuf,
+        /// 1-based data row, when the problem is in one.
+        row: Option<u64>,
+        message: String,
+    },
 }
 
 impl Error {

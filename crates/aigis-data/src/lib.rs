@@ -26,5 +26,6 @@
 
 mod error;
 pub mod manifest;
+pub mod table;
 
 pub use error::Error;

@@ -1,0 +1,319 @@
+//! Tables read in bounded batches: CSV, JSON Lines and Parquet.
+//!
+//! Every reader yields [`Batch`]es of at most [`ReadOptions::batch_rows`] rows (and about
+//! [`ReadOptions::batch_bytes`] bytes of cell text), so a file far larger than memory is
+//! scanned with memory bounded by the batch size times the number of batches in flight.
+//! Cells keep their text as it was written (a CSV field, a JSON number's literal, a Parquet
+//! value formatted once) with a [`CellKind`] saying what the format itself knows about it,
+//! so validation can report the value a person will find in the file.
+//!
+//! Problems in the bytes that still leave a table — a ragged CSV row, a cell that is not
+//! UTF-8, a JSON line that is not an object — are [`ReadIssue`]s carried by the batch
+//! (the scan reports them as findings with row and column). Problems that leave no table
+//! to read — an unreadable file, a record larger than [`ReadOptions::max_record_bytes`], a
+//! corrupt Parquet footer — are errors naming the file and the row.
+
+mod csv;
+mod jsonl;
+mod parquet;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// A table file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Csv,
+    Jsonl,
+    Parquet,
+}
+
+impl Format {
+    /// The format of `path`: by its extension (`.csv`, `.tsv`, `.txt`, `.jsonl`, `.ndjson`,
+    /// `.json`, `.parquet`, `.pq`), else by content (Parquet's `PAR1` magic, a first
+    /// non-blank byte `{` for JSON Lines, otherwise CSV).
+    pub fn detect(path: &Path) -> Result<Format, Error> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("csv" | "tsv" | "tab" | "txt") => return Ok(Format::Csv),
+            Some("jsonl" | "ndjson" | "json") => return Ok(Format::Jsonl),
+            Some("parquet" | "pq") => return Ok(Format::Parquet),
+            _ => {}
+        }
+        use std::io::Read as _;
+        let mut head = [0u8; 512];
+        let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let n = file.read(&mut head).map_err(|e| Error::io(path, e))?;
+        let head = head.get(..n).unwrap_or_default();
+        if head.starts_with(b"PAR1") {
+            return Ok(Format::Parquet);
+        }
+        match head.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') => Ok(Format::Jsonl),
+            _ => Ok(Format::Csv),
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Jsonl => "jsonl",
+            Format::Parquet => "parquet",
+        }
+    }
+}
+
+/// How to read a table.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// Rows per batch at most.
+    pub batch_rows: usize,
+    /// Bytes of cell text per batch, about (a batch ends at the first row past it).
+    pub batch_bytes: usize,
+    /// The largest record (CSV row, JSON line) accepted; a longer one is an error rather
+    /// than unbounded memory.
+    pub max_record_bytes: u64,
+    /// The CSV delimiter; `None` sniffs it from the header line (`,` `;` tab or `|`).
+    pub delimiter: Option<u8>,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        Self {
+            batch_rows: 8192,
+            batch_bytes: 4 << 20,
+            max_record_bytes: 64 << 20,
+            delimiter: None,
+        }
+    }
+}
+
+/// What the file format says about a cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CellKind {
+    /// Empty, missing, or a null marker (`NA`, `null`, …; see [`is_null_marker`]).
+    Null,
+    /// Text: every CSV field, JSON strings, Parquet strings, dates and times.
+    Text,
+    /// A number the format typed as one (JSON number, Parquet numeric).
+    Number,
+    /// A boolean the format typed as one.
+    Bool,
+    /// A nested value (JSON object or array, Parquet list/struct), as JSON-ish text.
+    Nested,
+}
+
+/// One cell of a batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cell<'a> {
+    pub kind: CellKind,
+    pub text: &'a str,
+}
+
+/// One column of a batch: the cells' text in one buffer.
+#[derive(Debug, Default, Clone)]
+pub struct Column {
+    text: String,
+    ends: Vec<usize>,
+    kinds: Vec<CellKind>,
+}
+
+impl Column {
+    pub(crate) fn with_capacity(rows: usize) -> Self {
+        Self {
+            text: String::new(),
+            ends: Vec::with_capacity(rows),
+            kinds: Vec::with_capacity(rows),
+        }
+    }
+
+    pub(crate) fn push(&mut self, kind: CellKind, text: &str) {
+        self.text.push_str(text);
+        self.ends.push(self.text.len());
+        self.kinds.push(kind);
+    }
+
+    /// Appends a cell whose text is written by `write` (avoids a temporary string).
+    pub(crate) fn push_with(&mut self, kind: CellKind, write: impl FnOnce(&mut String)) {
+        write(&mut self.text);
+        self.ends.push(self.text.len());
+        self.kinds.push(kind);
+    }
+
+    pub(crate) fn push_null(&mut self) {
+        self.push(CellKind::Null, "");
+    }
+
+    /// The number of cells.
+    pub fn len(&self) -> usize {
+        self.kinds.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kinds.is_empty()
+    }
+
+    /// Bytes of text held.
+    pub fn text_bytes(&self) -> usize {
+        self.text.len()
+    }
+
+    /// The cell at `i`, if there is one.
+    pub fn get(&self, i: usize) -> Option<Cell<'_>> {
+        let kind = *self.kinds.get(i)?;
+        let end = *self.ends.get(i)?;
+        let start = match i.checked_sub(1) {
+            Some(p) => *self.ends.get(p)?,
+            None => 0,
+        };
+        Some(Cell {
+            kind,
+            text: self.text.get(start..end)?,
+        })
+    }
+
+    /// Every cell in order.
+    pub fn iter(&self) -> impl Iterator<Item = Cell<'_>> + '_ {
+        let mut start = 0;
+        self.kinds.iter().zip(&self.ends).map(move |(&kind, &end)| {
+            let text = self.text.get(start..end).unwrap_or_default();
+            start = end;
+            Cell { kind, text }
+        })
+    }
+}
+
+/// A problem in the bytes of one row that still leaves a table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReadIssue {
+    /// 1-based data row (the header is not counted).
+    pub row: u64,
+    /// The column, when the problem is in one cell.
+    pub column: Option<String>,
+    pub kind: ReadIssueKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadIssueKind {
+    /// A row with more or fewer fields than the header.
+    RaggedRow,
+    /// A cell that is not valid UTF-8 (read with replacement characters).
+    Encoding,
+    /// A JSON line that is not an object, or not JSON.
+    Malformed,
+}
+
+/// A run of rows from a table.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// The column names, shared by the batches of one file. A JSON Lines file can add
+    /// columns as it goes: later batches may have more names than earlier ones.
+    pub names: Arc<[String]>,
+    /// 1-based data row number of the first row here.
+    pub first_row: u64,
+    /// The number of rows.
+    pub rows: usize,
+    /// One per name, each `rows` long.
+    pub columns: Vec<Column>,
+    pub issues: Vec<ReadIssue>,
+    /// Bytes of input this batch came from (for progress), when the format knows.
+    pub input_bytes: u64,
+}
+
+impl Batch {
+    /// The column called `name`, if the batch has it.
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        let i = self.names.iter().position(|n| n == name)?;
+        self.columns.get(i)
+    }
+}
+
+/// A source of batches.
+pub trait BatchReader: Iterator<Item = Result<Batch, Error>> + Send {
+    /// The column names known so far (all of them for CSV and Parquet).
+    fn names(&self) -> Arc<[String]>;
+    /// The format being read.
+    fn format(&self) -> Format;
+}
+
+/// Opens `path` as a table in `format` (or the detected one).
+pub fn open(
+    path: &Path,
+    format: Option<Format>,
+    options: &ReadOptions,
+) -> Result<Box<dyn BatchReader>, Error> {
+    let format = match format {
+        Some(f) => f,
+        None => Format::detect(path)?,
+    };
+    Ok(match format {
+        Format::Csv => Box::new(csv::CsvReader::open(path, options)?),
+        Format::Jsonl => Box::new(jsonl::JsonlReader::open(path, options)?),
+        Format::Parquet => Box::new(parquet::ParquetReader::open(path, options)?),
+    })
+}
+
+/// Whether a text cell means "no value": empty, or one of the markers pandas and R write
+/// by default (`NA`, `N/A`, `NaN`, `nan`, `null`, `NULL`, `None`). Only applied to CSV;
+/// JSON and Parquet have real nulls.
+pub fn is_null_marker(text: &str) -> bool {
+    matches!(
+        text,
+        "" | "NA" | "N/A" | "NaN" | "nan" | "null" | "NULL" | "None"
+    )
+}
+
+/// An error in a table file at a place.
+pub(crate) fn table_error(path: &Path, row: Option<u64>, message: impl Into<String>) -> Error {
+    Error::Table {
+        path: PathBuf::from(path),
+        row,
+        message: message.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_cells() {
+        let mut c = Column::with_capacity(3);
+        c.push(CellKind::Text, "ab");
+        c.push_null();
+        c.push_with(CellKind::Number, |s| s.push_str("12"));
+        assert_eq!(c.len(), 3);
+        assert_eq!(c.get(0).unwrap().text, "ab");
+        assert_eq!(c.get(1).unwrap().kind, CellKind::Null);
+        assert_eq!(c.get(2).unwrap().text, "12");
+        assert!(c.get(3).is_none());
+        let all: Vec<_> = c.iter().map(|c| c.text).collect();
+        assert_eq!(all, ["ab", "", "12"]);
+    }
+
+    #[test]
+    fn detects_formats() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("data");
+        std::fs::write(&p, b"PAR1....").unwrap();
+        assert_eq!(Format::detect(&p).unwrap(), Format::Parquet);
+        std::fs::write(&p, b"  {\"a\":1}\n").unwrap();
+        assert_eq!(Format::detect(&p).unwrap(), Format::Jsonl);
+        std::fs::write(&p, b"a,b\n1,2\n").unwrap();
+        assert_eq!(Format::detect(&p).unwrap(), Format::Csv);
+        assert_eq!(
+            Format::detect(Path::new("x/y.NDJSON")).unwrap(),
+            Format::Jsonl
+        );
+    }
+}
