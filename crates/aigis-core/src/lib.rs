@@ -2,7 +2,7 @@
 //!
 //! - [`Digest`]: a SHA-256 digest, the name aigis gives every dataset, model and report;
 //! - [`Statement`]: an [in-toto Statement v1], the body of every piece of evidence;
-//! - [`Severity`]: how serious a finding is, ordered for `--fail-on`.
+//! - [`Finding`] and [`Severity`]: what a check found, where, and how serious it is.
 //!
 //! ```
 //! use aigis_core::{Digest, Statement};
@@ -32,11 +32,13 @@
 
 mod digest;
 mod error;
+mod finding;
 pub mod merkle;
 mod severity;
 mod statement;
 
 pub use digest::Digest;
 pub use error::Error;
+pub use finding::Finding;
 pub use severity::{Severity, UnknownSeverity};
 pub use statement::{PAYLOAD_TYPE, ResourceDescriptor, STATEMENT_TYPE, Statement};

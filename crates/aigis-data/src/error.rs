@@ -13,6 +13,10 @@ pub enum Error {
     Path { path: PathBuf, reason: String },
     #[error("malformed manifest: {0}")]
     Manifest(String),
+    #[error("scan: {0}")]
+    Scan(String),
+    #[error("profile: {0}")]
+    Profile(String),
     #[error("{}{}: {message}", path.display(), row.map(|r| format!(", row {r}")).unwrap_or_default())]
     Table {
         path: PathBuf,

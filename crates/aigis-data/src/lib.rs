@@ -26,6 +26,8 @@
 
 mod error;
 pub mod manifest;
+pub mod profile;
+pub mod scan;
 pub mod table;
 
 pub use error::Error;

@@ -2,7 +2,7 @@
 //! CRLF and a UTF-8 byte-order mark.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +15,7 @@ use crate::Error;
 
 pub(crate) struct CsvReader {
     path: PathBuf,
-    reader: csv::Reader<Limited<BufReader<File>>>,
+    reader: csv::Reader<Limited<File>>,
     since_record: Arc<AtomicU64>,
     names: Arc<[String]>,
     header_issues: Vec<ReadIssue>,
@@ -34,16 +34,19 @@ impl CsvReader {
         };
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let since_record = Arc::new(AtomicU64::new(0));
+        // The csv reader buffers `buffer` bytes itself; bytes read since the last record
+        // can include one buffer of the rows after it, hence the allowance.
+        let buffer = (256u64 << 10).min(options.max_record_bytes.max(1));
         let limited = Limited {
-            inner: BufReader::with_capacity(256 << 10, file),
+            inner: file,
             since_record: since_record.clone(),
-            limit: options.max_record_bytes,
+            limit: options.max_record_bytes.saturating_add(buffer),
         };
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .has_headers(false)
             .flexible(true)
-            .buffer_capacity(256 << 10)
+            .buffer_capacity(usize::try_from(buffer).unwrap_or(256 << 10))
             .from_reader(limited);
         let mut header = csv::ByteRecord::new();
         let got = reader

@@ -1,0 +1,365 @@
+//! `aigis data scan`: one streamed pass over a table that validates it against a profile,
+//! finds personal data, and (with a label column) screens it for poisoning.
+//!
+//! The reader runs on the calling thread and hands batches to worker threads through a
+//! bounded channel, so memory holds at most `2 × workers + 1` batches of cells (each about
+//! [`ReadOptions::batch_bytes`] of text) plus, for poisoning, the numeric features (8
+//! bytes per numeric cell). Findings are kept in full as counts per rule and column, and
+//! as details up to [`ScanOptions::max_details`] per rule and column (the first rows).
+
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::mpsc::sync_channel;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use aigis_core::{Finding, Severity};
+use serde::Serialize;
+
+use crate::Error;
+use crate::profile::{Profile, TableStats};
+use crate::table::{self, Batch, Format, ReadOptions};
+use validate::Schema;
+
+/// How to scan.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    pub read: ReadOptions,
+    pub format: Option<Format>,
+    /// The reference profile; without one, types are inferred from the first batch and
+    /// only types are checked.
+    pub profile: Option<Profile>,
+    /// Findings kept in detail per rule and column (all are counted).
+    pub max_details: usize,
+    /// Worker threads [default: the available cores].
+    pub threads: Option<usize>,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        Self {
+            read: ReadOptions::default(),
+            format: None,
+            profile: None,
+            max_details: 100,
+            threads: None,
+        }
+    }
+}
+
+/// Counts of one rule in one column (or in none).
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleCount {
+    pub rule: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    pub severity: Severity,
+    pub count: u64,
+}
+
+/// What a scan found.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanReport {
+    pub format: Format,
+    pub rows: u64,
+    pub bytes: u64,
+    pub columns: Vec<String>,
+    /// `reference` when a profile was given, `inferred` when types came from the file.
+    pub schema: &'static str,
+    /// Every finding, counted per rule and column, most severe first.
+    pub counts: Vec<RuleCount>,
+    /// Findings in detail (the first [`ScanOptions::max_details`] per rule and column),
+    /// in row order.
+    pub findings: Vec<Finding>,
+    pub seconds: f64,
+}
+
+impl ScanReport {
+    /// The most severe finding's severity.
+    pub fn worst(&self) -> Option<Severity> {
+        self.counts.iter().map(|c| c.severity).max()
+    }
+
+    /// How many findings are at or above `severity`.
+    pub fn count_at_least(&self, severity: Severity) -> u64 {
+        self.counts
+            .iter()
+            .filter(|c| c.severity >= severity)
+            .map(|c| c.count)
+            .sum()
+    }
+}
+
+/// Keeps counts of every finding and the first few in detail.
+#[derive(Debug, Default)]
+struct Sink {
+    max_details: usize,
+    counts: BTreeMap<(String, Option<String>), (Severity, u64)>,
+    details: BTreeMap<(String, Option<String>), Vec<Finding>>,
+}
+
+impl Sink {
+    fn new(max_details: usize) -> Self {
+        Self {
+            max_details,
+            ..Self::default()
+        }
+    }
+
+    fn push(&mut self, f: Finding) {
+        let key = (f.rule.clone(), f.column.clone());
+        let entry = self.counts.entry(key.clone()).or_insert((f.severity, 0));
+        entry.0 = entry.0.max(f.severity);
+        entry.1 += 1;
+        let kept = self.details.entry(key).or_default();
+        if kept.len() < self.max_details {
+            kept.push(f);
+        } else if let Some(last) = kept.last()
+            && f.row < last.row
+        {
+            // Workers see batches out of order: keep the earliest rows.
+            kept.push(f);
+            kept.sort_by_key(|f| f.row);
+            kept.truncate(self.max_details);
+        }
+    }
+
+    fn merge(&mut self, other: Sink) {
+        for (key, (sev, n)) in other.counts {
+            let entry = self.counts.entry(key).or_insert((sev, 0));
+            entry.0 = entry.0.max(sev);
+            entry.1 += n;
+        }
+        for (key, list) in other.details {
+            let kept = self.details.entry(key).or_default();
+            kept.extend(list);
+            kept.sort_by_key(|f| f.row);
+            kept.truncate(self.max_details);
+        }
+    }
+}
+
+/// What one worker collects.
+struct Partial {
+    sink: Sink,
+}
+
+/// Scans the table at `path`. `progress` is called with the input bytes read so far.
+pub fn scan(
+    path: &Path,
+    options: &ScanOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<ScanReport, Error> {
+    let started = Instant::now();
+    let mut reader = table::open(path, options.format, &options.read)?;
+    let format = reader.format();
+    let first = reader.next().transpose()?;
+    let schema = match &options.profile {
+        Some(p) => Schema::from_profile(p, true),
+        None => {
+            let mut stats = TableStats::default();
+            if let Some(b) = &first {
+                stats.add_batch(b)?;
+            }
+            Schema::from_profile(&stats.finish(), false)
+        }
+    };
+    let threads = options
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+
+    let (tx, rx) = sync_channel::<Batch>(threads * 2);
+    let rx = Arc::new(Mutex::new(rx));
+    let mut rows = 0u64;
+    let mut bytes = 0u64;
+    let mut read_error = None;
+    let partials: Vec<Partial> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let rx = rx.clone();
+                let schema = &schema;
+                scope.spawn(move || {
+                    let mut partial = Partial {
+                        sink: Sink::new(options.max_details),
+                    };
+                    loop {
+                        let batch = match rx.lock() {
+                            Ok(guard) => guard.recv(),
+                            Err(_) => break,
+                        };
+                        let Ok(batch) = batch else { break };
+                        work(schema, &batch, &mut partial);
+                    }
+                    partial
+                })
+            })
+            .collect();
+        let mut send = |batch: Batch| {
+            rows += batch.rows as u64;
+            bytes += batch.input_bytes;
+            progress(bytes);
+            tx.send(batch).is_ok()
+        };
+        if let Some(b) = first {
+            send(b);
+        }
+        for batch in reader.by_ref() {
+            match batch {
+                Ok(b) => {
+                    if !send(b) {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    read_error = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        workers.into_iter().filter_map(|w| w.join().ok()).collect()
+    });
+    if let Some(e) = read_error {
+        return Err(e);
+    }
+    if partials.len() != threads {
+        return Err(Error::Scan("a scan worker stopped unexpectedly".into()));
+    }
+    let mut sink = Sink::new(options.max_details);
+    for p in partials {
+        sink.merge(p.sink);
+    }
+    let names: Vec<String> = reader.names().to_vec();
+    validate::check_columns(&schema, &names, &mut |f| sink.push(f));
+
+    let file = path.display().to_string();
+    let mut counts: Vec<RuleCount> = sink
+        .counts
+        .into_iter()
+        .map(|((rule, column), (severity, count))| RuleCount {
+            rule,
+            column,
+            severity,
+            count,
+        })
+        .collect();
+    counts.sort_by(|a, b| b.severity.cmp(&a.severity).then(b.count.cmp(&a.count)));
+    let mut findings: Vec<Finding> = sink
+        .details
+        .into_values()
+        .flatten()
+        .map(|f| f.in_file(file.clone()))
+        .collect();
+    findings.sort_by(|a, b| a.row.cmp(&b.row).then(b.severity.cmp(&a.severity)));
+    Ok(ScanReport {
+        format,
+        rows,
+        bytes,
+        columns: names,
+        schema: if schema.from_reference {
+            "reference"
+        } else {
+            "inferred"
+        },
+        counts,
+        findings,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn work(schema: &Schema, batch: &Batch, partial: &mut Partial) {
+    let sink = &mut partial.sink;
+    for issue in &batch.issues {
+        sink.push(validate::issue_finding(issue));
+    }
+    validate::validate_batch(schema, batch, &mut |f| sink.push(f));
+}
+
+/// Profiles the table at `path` in one parallel pass.
+pub fn profile(
+    path: &Path,
+    format: Option<Format>,
+    read: &ReadOptions,
+    threads: Option<usize>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Profile, Error> {
+    let mut reader = table::open(path, format, read)?;
+    let threads = threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let (tx, rx) = sync_channel::<Batch>(threads * 2);
+    let rx = Arc::new(Mutex::new(rx));
+    let mut bytes = 0u64;
+    let mut read_error = None;
+    let results: Vec<Result<TableStats, Error>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let rx = rx.clone();
+                scope.spawn(move || {
+                    // Batches reach workers out of order, which the statistics do not
+                    // mind: a column missing from a batch counts its rows as nulls.
+                    let mut stats = TableStats::default();
+                    loop {
+                        let batch = match rx.lock() {
+                            Ok(guard) => guard.recv(),
+                            Err(_) => break,
+                        };
+                        let Ok(batch) = batch else { break };
+                        stats.add_batch(&batch)?;
+                    }
+                    Ok::<_, Error>(stats)
+                })
+            })
+            .collect();
+        for batch in reader.by_ref() {
+            match batch {
+                Ok(b) => {
+                    bytes += b.input_bytes;
+                    progress(bytes);
+                    if tx.send(b).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    read_error = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let mut total = TableStats::default();
+        let mut errors = Vec::new();
+        for w in workers {
+            match w.join() {
+                Ok(Ok(part)) => {
+                    if let Err(e) = total.merge(&part) {
+                        errors.push(Err(e));
+                    }
+                }
+                Ok(Err(e)) => errors.push(Err(e)),
+                Err(_) => errors.push(Err(Error::Scan(
+                    "a profile worker stopped unexpectedly".into(),
+                ))),
+            }
+        }
+        if !errors.is_empty() {
+            return errors;
+        }
+        vec![Ok(total)]
+    });
+    if let Some(e) = read_error {
+        return Err(e);
+    }
+    let mut total = results
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Err(Error::Scan("no profile was produced".into())))?;
+    total.order_by(&reader.names());
+    Ok(total.finish())
+}
+
+#[cfg(test)]
+mod tests;

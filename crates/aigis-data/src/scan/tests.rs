@@ -1,0 +1,131 @@
+use super::*;
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn reference_csv() -> String {
+    let mut s = String::from("id,amount,country,signup\n");
+    for i in 0..500 {
+        s.push_str(&format!(
+            "{i},{}.25,{},2026-01-{:02}\n",
+            i % 90 + 10,
+            ["FR", "DE", "US"][i % 3],
+            i % 28 + 1
+        ));
+    }
+    s
+}
+
+#[test]
+fn reference_profile_catches_every_kind_of_violation() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = write(dir.path(), "ref.csv", &reference_csv());
+    let profile = profile(&reference, None, &ReadOptions::default(), Some(2), &|_| {}).unwrap();
+    assert_eq!(profile.rows, 500);
+
+    let mut s = String::from("id,amount,country,extra\n");
+    s.push_str("1,20.25,FR,x\n"); // row 1: fine
+    s.push_str("two,20.25,FR,x\n"); // row 2: type
+    s.push_str("3,5000,FR,x\n"); // row 3: range
+    s.push_str("4,20.25,XX,x\n"); // row 4: category
+    s.push_str(",20.25,DE,x\n"); // row 5: unexpected null
+    s.push_str("6,20.25\n"); // row 6: ragged, and null country
+    let scanned = write(dir.path(), "new.csv", &s);
+    let options = ScanOptions {
+        profile: Some(profile),
+        threads: Some(2),
+        read: ReadOptions {
+            batch_rows: 2,
+            ..ReadOptions::default()
+        },
+        ..ScanOptions::default()
+    };
+    let report = scan(&scanned, &options, &|_| {}).unwrap();
+    assert_eq!(report.rows, 6);
+    assert_eq!(report.schema, "reference");
+    let got: Vec<(Option<u64>, &str, Option<&str>)> = report
+        .findings
+        .iter()
+        .map(|f| (f.row, f.rule.as_str(), f.column.as_deref()))
+        .collect();
+    for want in [
+        (Some(2), "schema.type", Some("id")),
+        (Some(3), "schema.range", Some("amount")),
+        (Some(4), "schema.category", Some("country")),
+        (Some(5), "schema.null", Some("id")),
+        (Some(6), "read.ragged_row", None),
+        (Some(6), "schema.null", Some("country")),
+        (None, "schema.missing_column", Some("signup")),
+        (None, "schema.extra_column", Some("extra")),
+    ] {
+        assert!(got.contains(&want), "{want:?} not in {got:?}");
+    }
+    assert_eq!(report.worst(), Some(Severity::High));
+    assert!(
+        report
+            .findings
+            .iter()
+            .all(|f| f.file.as_deref() == Some(&*scanned.to_string_lossy()))
+    );
+}
+
+#[test]
+fn inferred_types_flag_later_rows_and_details_are_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = String::from("n,label\n");
+    for i in 0..3000 {
+        if i >= 2000 && i % 2 == 0 {
+            s.push_str("n/a-ish,1\n");
+        } else {
+            s.push_str(&format!("{i},1\n"));
+        }
+    }
+    let p = write(dir.path(), "t.csv", &s);
+    let options = ScanOptions {
+        max_details: 10,
+        threads: Some(2),
+        read: ReadOptions {
+            batch_rows: 256,
+            ..ReadOptions::default()
+        },
+        ..ScanOptions::default()
+    };
+    let report = scan(&p, &options, &|_| {}).unwrap();
+    assert_eq!(report.schema, "inferred");
+    let types = report
+        .counts
+        .iter()
+        .find(|c| c.rule == "schema.type")
+        .unwrap();
+    assert_eq!(types.count, 500);
+    let details: Vec<u64> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule == "schema.type")
+        .filter_map(|f| f.row)
+        .collect();
+    // The first ten rows, whatever order the workers saw the batches in.
+    assert_eq!(details, (0..10).map(|k| 2001 + 2 * k).collect::<Vec<u64>>());
+    assert_eq!(report.count_at_least(Severity::High), 0);
+}
+
+#[test]
+fn read_errors_stop_the_scan_with_the_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = String::from("a\n1\n");
+    s.push_str(&"x".repeat(5000));
+    s.push('\n');
+    let p = write(dir.path(), "t.csv", &s);
+    let options = ScanOptions {
+        read: ReadOptions {
+            max_record_bytes: 1000,
+            ..ReadOptions::default()
+        },
+        ..ScanOptions::default()
+    };
+    let err = scan(&p, &options, &|_| {}).unwrap_err().to_string();
+    assert!(err.contains("row 2"), "{err}");
+}
