@@ -63,7 +63,7 @@ pub enum Command {
     #[command(subcommand)]
     Ledger(LedgerCommand),
 
-    /// Datasets: signed manifests that name exactly what changed.
+    /// Datasets: profile, scan (schema, personal data, poisoning), signed manifests.
     #[command(subcommand)]
     Data(DataCommand),
 
@@ -279,6 +279,77 @@ pub enum DataCommand {
     ///
     /// Example: aigis data verify datasets/fraud-2026-11/ --key "$(cat project.vkey)"
     Verify(DataVerifyArgs),
+    /// Build a reference profile of a table: per column the type, null rate, range,
+    /// quantiles, categories and mergeable sketches (Apache DataSketches KLL, HLL and
+    /// frequent items) that `data scan --profile` and the drift monitor compare against.
+    ///
+    /// Reads CSV, JSON Lines or Parquet in one streamed, parallel pass.
+    ///
+    /// Example: aigis data profile train.csv -o train.profile.json
+    Profile(DataProfileArgs),
+    /// Scan a table: schema violations against a profile (type, range, unknown category,
+    /// unexpected null, missing or extra column), malformed rows and encodings, each with
+    /// its row and column. The result is recorded as evidence in the ledger.
+    ///
+    /// Without --profile the column types are inferred from the first batch of rows and
+    /// only types are checked. Exits 1 when a finding reaches --fail-on.
+    ///
+    /// Examples:
+    ///   aigis data scan new.csv --profile train.profile.json
+    ///   aigis data scan events.parquet --sarif scan.sarif --html scan.html --fail-on medium
+    Scan(DataScanArgs),
+}
+
+/// How to read a table (shared by the commands that read one).
+#[derive(Debug, Args)]
+pub struct TableArgs {
+    /// The file's format [default: from the extension, else from the content].
+    #[arg(long, value_name = "FORMAT", value_parser = ["csv", "jsonl", "parquet"])]
+    pub format: Option<String>,
+    /// The CSV delimiter [default: sniffed from the header: `,` `;` tab or `|`].
+    #[arg(long, value_name = "CHAR")]
+    pub delimiter: Option<char>,
+    /// Refuse a CSV row or JSON line longer than this (bounds memory on broken files).
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub max_record_bytes: u64,
+    /// Worker threads [default: the available cores].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct DataProfileArgs {
+    /// The table: CSV, JSON Lines or Parquet.
+    pub file: PathBuf,
+    /// Where to write the profile [default: `<FILE>.profile.json`].
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub table: TableArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DataScanArgs {
+    /// The table: CSV, JSON Lines or Parquet.
+    pub file: PathBuf,
+    /// The reference profile (`aigis data profile`) to validate against.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// Exit 1 when a finding is at or above this severity: info, low, medium, high,
+    /// critical, or none to never fail.
+    #[arg(long, value_name = "SEVERITY", default_value = "high")]
+    pub fail_on: String,
+    /// Also write the findings as SARIF 2.1.0 (for code-scanning dashboards).
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
+    /// Also write a self-contained HTML report with plots.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Findings kept in detail per rule and column (all are counted).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub max_details: usize,
+    #[command(flatten)]
+    pub table: TableArgs,
 }
 
 #[derive(Debug, Args)]

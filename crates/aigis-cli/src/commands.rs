@@ -1,12 +1,13 @@
 //! One module per verb.
 
-mod attest;
+pub(crate) mod attest;
 pub(crate) mod data;
 mod demo;
 mod evidence;
 mod init;
 mod keys;
 mod ledger;
+mod scan;
 
 use anyhow::Result;
 

@@ -1,44 +1,11 @@
 //! End-to-end tests of the `aigis` binary: exit codes, stdout (text and JSON) and stderr.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    raw: Vec<u8>,
-}
-
-fn aigis_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_aigis"));
-    cmd.args(args)
-        .current_dir(dir)
-        .env_remove("AIGIS_PROJECT")
-        .env_remove("AIGIS_KEY_PASSPHRASE")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().unwrap();
-    let run = Run {
-        code: status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        raw: stdout,
-    };
-    assert!(
-        !run.stderr.contains("panicked"),
-        "aigis panicked: {}",
-        run.stderr
-    );
-    run
-}
+use common::{Run, aigis_in};
 
 struct Project {
     dir: tempfile::TempDir,

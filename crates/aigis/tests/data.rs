@@ -1,37 +1,8 @@
 //! `aigis data sign` / `aigis data verify` through the real binary.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
+mod common;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn aigis(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_aigis"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("AIGIS_PROJECT")
-        .env_remove("AIGIS_KEY_PASSPHRASE")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
-    run
-}
-
-fn ok(dir: &Path, args: &[&str]) -> Run {
-    let r = aigis(dir, args);
-    assert_eq!(r.code, 0, "aigis {args:?}\n{}\n{}", r.stdout, r.stderr);
-    r
-}
+use common::{aigis, ok};
 
 /// A project with a dataset folder: one 40 KiB file and one small one.
 fn setup() -> tempfile::TempDir {

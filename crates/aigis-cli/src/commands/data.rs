@@ -18,6 +18,8 @@ pub fn run(cli: &Cli, cmd: &DataCommand) -> Result<()> {
     match cmd {
         DataCommand::Sign(args) => sign(cli, args),
         DataCommand::Verify(args) => verify(cli, args),
+        DataCommand::Profile(args) => super::scan::profile(cli, args),
+        DataCommand::Scan(args) => super::scan::scan(cli, args),
     }
 }
 

@@ -7,6 +7,16 @@ use aigis_core::{Finding, Severity};
 use crate::profile::{ColumnType, Profile, parse_number};
 use crate::table::{Batch, CellKind, ReadIssue, ReadIssueKind};
 
+/// How far beyond the reference's range (as a share of it) a value may go unreported.
+pub(crate) const RANGE_MARGIN: f64 = 0.05;
+
+/// An integer column whose every value is distinct (a row id, a timestamp in
+/// milliseconds): new rows are expected outside its range, so ranges are not checked.
+fn is_identifier(c: &crate::profile::ColumnProfile) -> bool {
+    let non_null = c.count.saturating_sub(c.nulls) as f64;
+    c.column_type == ColumnType::Integer && non_null >= 100.0 && c.distinct >= 0.95 * non_null
+}
+
 /// What one column must satisfy.
 #[derive(Debug, Clone)]
 pub(crate) struct ColumnRule {
@@ -36,7 +46,13 @@ impl Schema {
                 name: c.name.clone(),
                 column_type: c.column_type,
                 range: match (from_reference, c.min, c.max) {
-                    (true, Some(lo), Some(hi)) if c.column_type.is_numeric() => Some((lo, hi)),
+                    (true, Some(lo), Some(hi))
+                        if c.column_type.is_numeric() && !is_identifier(c) =>
+                    {
+                        // A reference is a sample: allow 5 % of its span beyond what it saw.
+                        let margin = (hi - lo) * RANGE_MARGIN;
+                        Some((lo - margin, hi + margin))
+                    }
                     _ => None,
                 },
                 categories: (from_reference && c.column_type == ColumnType::Categorical)
@@ -102,7 +118,12 @@ pub(crate) fn validate_batch(schema: &Schema, batch: &Batch, emit: &mut dyn FnMu
                     Finding::new(
                         "schema.range",
                         Severity::Low,
-                        format!("{x} is outside the reference range [{lo}, {hi}]"),
+                        format!(
+                            "{x} is outside the reference range [{}, {}] (with a {}% margin)",
+                            round4(lo),
+                            round4(hi),
+                            RANGE_MARGIN * 100.0
+                        ),
                     )
                     .at_row(row)
                     .in_column(name),
@@ -184,6 +205,10 @@ fn preview(text: &str) -> String {
     } else {
         head
     }
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 1e4).round() / 1e4
 }
 
 fn article(t: ColumnType) -> &'static str {

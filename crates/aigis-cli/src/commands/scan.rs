@@ -1,0 +1,249 @@
+//! `aigis data profile` and `aigis data scan`.
+
+use std::path::{Path, PathBuf};
+
+use aigis_core::{Digest, Severity, Statement};
+use aigis_data::profile::Profile;
+use aigis_data::scan::{self, ScanOptions, ScanReport};
+use aigis_data::table::{Format, ReadOptions};
+use anyhow::{Context as _, Result};
+use serde_json::json;
+
+use crate::cli::{Cli, DataProfileArgs, DataScanArgs, TableArgs};
+use crate::report::{self, FailOn};
+use crate::{CheckFailed, context, output};
+
+/// The evidence a scan writes.
+pub const SCAN_PREDICATE: &str = "https://aigis.dev/predicate/data-scan/v1";
+/// The evidence a profile writes.
+pub const PROFILE_PREDICATE: &str = "https://aigis.dev/predicate/data-profile/v1";
+/// Profiles are small (sketches of a few KiB per column); this is far beyond any real one.
+const MAX_PROFILE: u64 = 256 << 20;
+
+fn read_options(args: &TableArgs) -> Result<(Option<Format>, ReadOptions)> {
+    let format = match args.format.as_deref() {
+        None => None,
+        Some("csv") => Some(Format::Csv),
+        Some("jsonl") => Some(Format::Jsonl),
+        Some("parquet") => Some(Format::Parquet),
+        Some(other) => anyhow::bail!("unknown format `{other}`"),
+    };
+    let delimiter = match args.delimiter {
+        None => None,
+        Some(c) if c.is_ascii() => Some(c as u8),
+        Some(c) => anyhow::bail!("the delimiter `{c}` is not a single ASCII character"),
+    };
+    Ok((
+        format,
+        ReadOptions {
+            delimiter,
+            max_record_bytes: args.max_record_bytes,
+            ..ReadOptions::default()
+        },
+    ))
+}
+
+fn file_len(path: &Path) -> Result<u64> {
+    Ok(std::fs::metadata(path)
+        .with_context(|| format!("cannot read `{}`", path.display()))?
+        .len())
+}
+
+fn byte_bar(cli: &Cli, total: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = output::progress(cli, total, what);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg} [{bar:40}] {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {eta} left)",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// The project to record evidence in, if there is one (a scan works without).
+fn project_for_evidence(cli: &Cli) -> Option<aigis_ledger::Project> {
+    match context::project(cli) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            output::note(cli, &format!("note: not recorded in a ledger ({e})"));
+            None
+        }
+    }
+}
+
+/// Signs a statement with the project key and appends it; returns the entry's index.
+fn record(
+    project: &aigis_ledger::Project,
+    subjects: Vec<(String, Digest)>,
+    predicate_type: &str,
+    predicate: serde_json::Value,
+) -> Result<u64> {
+    let statement = Statement::new(subjects, predicate_type, predicate)?;
+    let key = context::signing_key(project)?;
+    Ok(super::attest::append(&project.open_ledger()?, &statement, &key)?.0)
+}
+
+pub fn profile(cli: &Cli, args: &DataProfileArgs) -> Result<()> {
+    let (format, read) = read_options(&args.table)?;
+    let out = args.out.clone().unwrap_or_else(|| {
+        let mut name = args.file.as_os_str().to_owned();
+        name.push(".profile.json");
+        PathBuf::from(name)
+    });
+    let bar = byte_bar(cli, file_len(&args.file)?, "profiling");
+    let (profile, digest) = std::thread::scope(|s| {
+        let hashing = s.spawn(|| aigis_crypto::sha256_file(&args.file));
+        let profile = scan::profile(&args.file, format, &read, args.table.threads, &|n| {
+            bar.set_position(n)
+        });
+        (profile, hashing.join())
+    });
+    bar.finish_and_clear();
+    let profile = profile?;
+    let digest =
+        digest.map_err(|_| anyhow::anyhow!("hashing `{}` failed", args.file.display()))??;
+    let json_bytes = serde_json::to_vec_pretty(&profile)?;
+    context::write_output(&out, &json_bytes)?;
+
+    let index = match project_for_evidence(cli) {
+        Some(project) => Some(record(
+            &project,
+            vec![
+                (args.file.display().to_string(), digest),
+                (out.display().to_string(), Digest::of(&json_bytes)),
+            ],
+            PROFILE_PREDICATE,
+            json!({
+                "rows": profile.rows,
+                "columns": profile.columns.iter().map(|c| json!({
+                    "name": c.name, "type": c.column_type, "null_rate": c.null_rate,
+                })).collect::<Vec<_>>(),
+            }),
+        )?),
+        None => None,
+    };
+    if cli.json {
+        return output::json(&json!({
+            "profile": out, "rows": profile.rows, "columns": profile.columns.len(),
+            "evidence": index,
+        }));
+    }
+    println!("{}", out.display());
+    for c in &profile.columns {
+        output::note(
+            cli,
+            &format!(
+                "  {:<24} {:<12} nulls {:>6.2}%  distinct ~{}",
+                c.name,
+                c.column_type.as_str(),
+                c.null_rate * 100.0,
+                c.distinct
+            ),
+        );
+    }
+    output::note(
+        cli,
+        &format!(
+            "profiled {} rows, {} columns{}",
+            profile.rows,
+            profile.columns.len(),
+            index
+                .map(|i| format!("; evidence #{i} in the ledger"))
+                .unwrap_or_default()
+        ),
+    );
+    Ok(())
+}
+
+pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<()> {
+    let fail_on: FailOn = args.fail_on.parse()?;
+    let (format, read) = read_options(&args.table)?;
+    let profile = match &args.profile {
+        Some(p) => {
+            let bytes = context::read_input(p, "profile", MAX_PROFILE)?;
+            Some((
+                Profile::from_json(&bytes)
+                    .with_context(|| format!("reading the profile `{}`", p.display()))?,
+                Digest::of(&bytes),
+            ))
+        }
+        None => None,
+    };
+    let options = ScanOptions {
+        read,
+        format,
+        profile: profile.as_ref().map(|(p, _)| p.clone()),
+        max_details: args.max_details,
+        threads: args.table.threads,
+    };
+    let bar = byte_bar(cli, file_len(&args.file)?, "scanning");
+    let (report, digest) = std::thread::scope(|s| {
+        let hashing = s.spawn(|| aigis_crypto::sha256_file(&args.file));
+        let report = scan::scan(&args.file, &options, &|n| bar.set_position(n));
+        (report, hashing.join())
+    });
+    bar.finish_and_clear();
+    let report = report?;
+    let digest =
+        digest.map_err(|_| anyhow::anyhow!("hashing `{}` failed", args.file.display()))??;
+    let failed = fail_on.count(&report) > 0;
+
+    if let Some(path) = &args.sarif {
+        context::write_output(path, &report::sarif::data_scan(&report)?)?;
+    }
+    if let Some(path) = &args.html {
+        context::write_output(
+            path,
+            report::html::data_scan(&args.file, &report, fail_on).as_bytes(),
+        )?;
+    }
+    let index = match project_for_evidence(cli) {
+        Some(project) => Some(record(
+            &project,
+            vec![(args.file.display().to_string(), digest)],
+            SCAN_PREDICATE,
+            evidence_predicate(&report, profile.as_ref().map(|(_, d)| d), fail_on, failed),
+        )?),
+        None => None,
+    };
+    if cli.json {
+        let mut value = serde_json::to_value(&report)?;
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("file".into(), json!(args.file));
+            obj.insert("sha256".into(), json!(digest.hex()));
+            obj.insert("fail_on".into(), json!(fail_on.to_string()));
+            obj.insert("passed".into(), json!(!failed));
+            obj.insert("evidence".into(), json!(index));
+        }
+        output::json(&value)?;
+    } else {
+        print!(
+            "{}",
+            report::text::data_scan(&args.file, &report, fail_on, index)
+        );
+    }
+    if failed {
+        return Err(CheckFailed(String::new()).into());
+    }
+    Ok(())
+}
+
+/// What the ledger keeps of a scan: counts per rule and column, never cell values.
+fn evidence_predicate(
+    report: &ScanReport,
+    profile: Option<&Digest>,
+    fail_on: FailOn,
+    failed: bool,
+) -> serde_json::Value {
+    json!({
+        "format": report.format,
+        "rows": report.rows,
+        "columns": report.columns.len(),
+        "schema": report.schema,
+        "profile": profile.map(Digest::to_string),
+        "counts": report.counts,
+        "worst": report.worst().map(Severity::as_str),
+        "fail_on": fail_on.to_string(),
+        "passed": !failed,
+        "tool": format!("aigis {}", env!("CARGO_PKG_VERSION")),
+    })
+}

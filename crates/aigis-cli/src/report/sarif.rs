@@ -1,0 +1,100 @@
+//! SARIF 2.1.0 output, the format GitHub code scanning and other dashboards import.
+//!
+//! One result per finding kept in detail. Rows map to `region.startLine` as the data row
+//! plus the header line, which is the file's line for CSV without quoted line breaks and
+//! for JSON Lines without blank lines; the row and column are also given as properties
+//! and as a logical location, which hold for every format.
+
+use std::collections::BTreeMap;
+
+use aigis_data::scan::ScanReport;
+use anyhow::Result;
+use serde_json::{Value, json};
+
+const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+
+/// What each rule checks, for the SARIF rule list.
+fn describe(rule: &str) -> &'static str {
+    match rule {
+        "schema.type" => "A value does not have the column's type.",
+        "schema.range" => "A number is outside the reference range.",
+        "schema.category" => "A value is not one of the reference categories.",
+        "schema.null" => "A null in a column the reference never has null.",
+        "schema.missing_column" => "A column of the reference is missing.",
+        "schema.extra_column" => "A column is not in the reference.",
+        "read.ragged_row" => "A row has more or fewer fields than the header.",
+        "read.encoding" => "A cell or line is not valid UTF-8.",
+        "read.malformed" => "A line or header that cannot be read as intended.",
+        r if r.starts_with("pii.") => "Personal data or a secret in the data.",
+        r if r.starts_with("poison.") => "A row that looks like data poisoning.",
+        _ => "A data scan finding.",
+    }
+}
+
+pub fn data_scan(report: &ScanReport) -> Result<Vec<u8>> {
+    let mut rules: BTreeMap<&str, aigis_core::Severity> = BTreeMap::new();
+    for c in &report.counts {
+        let e = rules.entry(c.rule.as_str()).or_insert(c.severity);
+        *e = (*e).max(c.severity);
+    }
+    let rule_ids: Vec<&str> = rules.keys().copied().collect();
+    let results: Vec<Value> = report
+        .findings
+        .iter()
+        .map(|f| {
+            let mut location = json!({
+                "physicalLocation": {
+                    "artifactLocation": { "uri": f.file.as_deref().unwrap_or_default() },
+                },
+            });
+            if let Some(row) = f.row
+                && report.format != aigis_data::table::Format::Parquet
+            {
+                location["physicalLocation"]["region"] = json!({ "startLine": row + 1 });
+            }
+            let logical = match (f.row, &f.column) {
+                (Some(r), Some(c)) => format!("row {r}, column {c}"),
+                (Some(r), None) => format!("row {r}"),
+                (None, Some(c)) => format!("column {c}"),
+                (None, None) => String::from("file"),
+            };
+            location["logicalLocations"] = json!([{ "fullyQualifiedName": logical }]);
+            json!({
+                "ruleId": f.rule,
+                "ruleIndex": rule_ids.iter().position(|r| *r == f.rule),
+                "level": f.severity.sarif_level(),
+                "message": { "text": f.message },
+                "locations": [location],
+                "properties": {
+                    "severity": f.severity,
+                    "row": f.row,
+                    "column": f.column,
+                    "confidence": f.confidence,
+                },
+            })
+        })
+        .collect();
+    let sarif = json!({
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "aigis",
+                "version": env!("CARGO_PKG_VERSION"),
+                "informationUri": "https://example.invalid/aigis",
+                "rules": rules.iter().map(|(id, sev)| json!({
+                    "id": id,
+                    "shortDescription": { "text": describe(id) },
+                    "defaultConfiguration": { "level": sev.sarif_level() },
+                    "properties": { "severity": sev },
+                })).collect::<Vec<_>>(),
+            }},
+            "results": results,
+            "properties": {
+                "rows": report.rows,
+                "counts": report.counts,
+            },
+        }],
+    });
+    Ok(serde_json::to_vec_pretty(&sarif)?)
+}

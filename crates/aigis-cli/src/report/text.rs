@@ -1,0 +1,86 @@
+//! The text report of a scan.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use aigis_data::scan::ScanReport;
+
+use super::FailOn;
+
+/// Rows of findings shown in the text report; `--json` and `--sarif` have all kept ones.
+const SHOWN: usize = 20;
+
+pub fn data_scan(
+    file: &Path,
+    report: &ScanReport,
+    fail_on: FailOn,
+    evidence: Option<u64>,
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{}: {} rows, {} columns ({}, {} bytes) in {:.2} s; schema: {}",
+        file.display(),
+        report.rows,
+        report.columns.len(),
+        report.format.as_str(),
+        report.bytes,
+        report.seconds,
+        if report.schema == "reference" {
+            "the reference profile"
+        } else {
+            "types inferred from the first rows (give --profile for ranges, categories and nulls)"
+        }
+    );
+    if report.counts.is_empty() {
+        let _ = writeln!(s, "no findings");
+    } else {
+        let _ = writeln!(s, "\nfindings by rule and column:");
+        for c in &report.counts {
+            let _ = writeln!(
+                s,
+                "  {:<8} {:<24} {:<24} {:>8}",
+                c.severity.as_str(),
+                c.rule,
+                c.column.as_deref().unwrap_or("-"),
+                c.count
+            );
+        }
+        let _ = writeln!(s, "\nmost severe findings first:");
+        let mut shown: Vec<&aigis_core::Finding> = report.findings.iter().collect();
+        shown.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.row.cmp(&b.row)));
+        for f in shown.into_iter().take(SHOWN) {
+            let row = f.row.map_or_else(|| "-".to_owned(), |r| format!("row {r}"));
+            let _ = writeln!(
+                s,
+                "  {:<10} {:<20} {:<8} {:<24} {}",
+                row,
+                f.column.as_deref().unwrap_or("-"),
+                f.severity.as_str(),
+                f.rule,
+                f.message
+            );
+        }
+        let total: u64 = report.counts.iter().map(|c| c.count).sum();
+        if total > SHOWN as u64 {
+            let _ = writeln!(
+                s,
+                "  ... {total} findings in all; --json, --sarif or --html list the first of each rule and column"
+            );
+        }
+    }
+    let failing = fail_on.count(report);
+    let _ = writeln!(s);
+    if failing > 0 {
+        let _ = writeln!(
+            s,
+            "result: FAILED, {failing} finding(s) at or above {fail_on} (--fail-on)"
+        );
+    } else {
+        let _ = writeln!(s, "result: passed (--fail-on {fail_on})");
+    }
+    if let Some(i) = evidence {
+        let _ = writeln!(s, "recorded as evidence #{i} in the ledger");
+    }
+    s
+}

@@ -1,0 +1,63 @@
+//! What every end-to-end test of the binary needs: run `aigis` in a folder and collect
+//! its exit code and output, failing the test on a panic.
+#![allow(dead_code)] // each test file uses a different part
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub raw: Vec<u8>,
+}
+
+impl Run {
+    /// stdout parsed as one JSON document.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// Runs `aigis ARGS` in `dir` with `env` set (and no project or passphrase inherited).
+pub fn aigis_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_aigis"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("AIGIS_PROJECT")
+        .env_remove("AIGIS_KEY_PASSPHRASE")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().unwrap();
+    let run = Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        raw: stdout,
+    };
+    assert!(
+        !run.stderr.contains("panicked"),
+        "aigis panicked: {}",
+        run.stderr
+    );
+    run
+}
+
+pub fn aigis(dir: &Path, args: &[&str]) -> Run {
+    aigis_in(dir, args, &[])
+}
+
+/// Runs `aigis ARGS` and asserts it exits 0.
+pub fn ok(dir: &Path, args: &[&str]) -> Run {
+    let r = aigis(dir, args);
+    assert_eq!(r.code, 0, "aigis {args:?}\n{}\n{}", r.stdout, r.stderr);
+    r
+}

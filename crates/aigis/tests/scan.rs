@@ -1,0 +1,291 @@
+//! `aigis data profile` / `aigis data scan` through the real binary.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use common::{aigis, ok};
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+/// A project with a clean reference table and a new one with planted problems.
+fn setup() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    ok(p, &["init"]);
+    let mut reference = String::from("id,amount,country,opened\n");
+    for i in 0..600 {
+        reference.push_str(&format!(
+            "{i},{}.5,{},2026-0{}-1{}\n",
+            (i * 37) % 400 + 10,
+            ["FR", "DE", "US", "ES"][i % 4],
+            i % 9 + 1,
+            i % 10
+        ));
+    }
+    write(p, "ref.csv", &reference);
+    let mut new = String::from("id,amount,country,opened\n");
+    for i in 0..300 {
+        let amount = match i {
+            7 => "lots".to_owned(),
+            8 => "90000".to_owned(),
+            _ => format!("{}.5", (i * 13) % 400 + 10),
+        };
+        let country = if i == 9 {
+            "ATLANTIS"
+        } else {
+            ["FR", "DE"][i % 2]
+        };
+        new.push_str(&format!("{i},{amount},{country},2026-02-1{}\n", i % 10));
+    }
+    write(p, "new.csv", &new);
+    dir
+}
+
+#[test]
+fn profile_then_scan_reports_rows_and_columns_and_records_counts_only() {
+    let dir = setup();
+    let p = dir.path();
+    let prof = ok(
+        p,
+        &[
+            "--json",
+            "data",
+            "profile",
+            "ref.csv",
+            "-o",
+            "ref.profile.json",
+        ],
+    );
+    assert_eq!(prof.json()["rows"], 600);
+    let profile: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p.join("ref.profile.json")).unwrap()).unwrap();
+    let types: Vec<&str> = profile["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["integer", "float", "categorical", "date"]);
+
+    let scan = aigis(
+        p,
+        &[
+            "--json",
+            "data",
+            "scan",
+            "new.csv",
+            "--profile",
+            "ref.profile.json",
+            "--sarif",
+            "scan.sarif",
+            "--html",
+            "scan.html",
+        ],
+    );
+    // Only medium and low findings: the default --fail-on high passes.
+    assert_eq!(scan.code, 0, "{}\n{}", scan.stdout, scan.stderr);
+    let report = scan.json();
+    assert_eq!(report["rows"], 300);
+    assert_eq!(report["passed"], true);
+    let found: Vec<(u64, String, String)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["row"].as_u64().unwrap_or(0),
+                f["column"].as_str().unwrap_or("").to_owned(),
+                f["rule"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for want in [
+        (8, "amount", "schema.type"),
+        (9, "amount", "schema.range"),
+        (10, "country", "schema.category"),
+    ] {
+        let want = (want.0, want.1.to_owned(), want.2.to_owned());
+        assert!(found.contains(&want), "{want:?} not in {found:?}");
+    }
+    assert_eq!(found.len(), 3, "{found:?}");
+
+    // SARIF 2.1.0 with a result per finding, placed on the file's line.
+    let sarif: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p.join("scan.sarif")).unwrap()).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    let category = results
+        .iter()
+        .find(|r| r["ruleId"] == "schema.category")
+        .unwrap();
+    assert_eq!(category["level"], "warning");
+    assert_eq!(
+        category["locations"][0]["physicalLocation"]["region"]["startLine"],
+        11
+    );
+    let rules = sarif["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap();
+    assert_eq!(
+        rules[category["ruleIndex"].as_u64().unwrap() as usize]["id"],
+        "schema.category"
+    );
+    let html = std::fs::read_to_string(p.join("scan.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("ATLANTIS"));
+    assert!(!html.contains("<script"));
+
+    // The ledger keeps counts, never the values.
+    let index = report["evidence"].as_u64().unwrap();
+    let shown = ok(p, &["evidence", "show", &index.to_string(), "--statement"]);
+    let statement: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!(
+        statement["predicateType"],
+        "https://aigis.dev/predicate/data-scan/v1"
+    );
+    assert_eq!(statement["predicate"]["rows"], 300);
+    assert!(!shown.stdout.contains("ATLANTIS") && !shown.stdout.contains("lots"));
+    let listed = ok(p, &["evidence", "list", "--subject", "new.csv"]);
+    assert!(listed.stdout.contains("data-scan"), "{}", listed.stdout);
+}
+
+#[test]
+fn fail_on_sets_the_exit_code() {
+    let dir = setup();
+    let p = dir.path();
+    ok(p, &["data", "profile", "ref.csv", "-o", "ref.profile.json"]);
+    let args = ["data", "scan", "new.csv", "--profile", "ref.profile.json"];
+    let medium = aigis(p, &[&args[..], &["--fail-on", "medium"]].concat());
+    assert_eq!(medium.code, 1, "{}", medium.stdout);
+    assert!(
+        medium.stdout.contains("result: FAILED"),
+        "{}",
+        medium.stdout
+    );
+    assert!(medium.stdout.contains("row 10"), "{}", medium.stdout);
+    let never = aigis(p, &[&args[..], &["--fail-on", "none"]].concat());
+    assert_eq!(never.code, 0);
+    let bad = aigis(p, &[&args[..], &["--fail-on", "severe"]].concat());
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("unknown severity"), "{}", bad.stderr);
+}
+
+#[test]
+fn jsonl_and_parquet_are_scanned_like_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let mut lines = String::new();
+    for i in 0..200 {
+        lines.push_str(&format!("{{\"id\":{i},\"score\":{}.25}}\n", i % 50));
+    }
+    lines.push_str("{\"id\":\"x\",\"score\":1.0}\nnot json\n");
+    write(p, "events.jsonl", &lines);
+    let r = aigis(
+        p,
+        &[
+            "--json",
+            "data",
+            "scan",
+            "events.jsonl",
+            "--fail-on",
+            "none",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(v["format"], "jsonl");
+    let rules: Vec<(u64, &str)> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["row"].as_u64().unwrap(), f["rule"].as_str().unwrap()))
+        .collect();
+    assert_eq!(rules, [(201, "schema.type"), (202, "read.malformed")]);
+    assert!(v["evidence"].is_null(), "no project, so no ledger: {v}");
+    let text = aigis(p, &["data", "scan", "events.jsonl", "--fail-on", "none"]);
+    assert!(text.stderr.contains("not recorded"), "{}", text.stderr);
+
+    use arrow_array::{Array, Float64Array, Int64Array, RecordBatch, StringArray};
+    let ids: Vec<i64> = (0..100).collect();
+    let scores: Vec<Option<f64>> = (0..100).map(|i| (i != 42).then_some(i as f64)).collect();
+    let names: Vec<String> = (0..100).map(|i| format!("n{i}")).collect();
+    let batch = RecordBatch::try_from_iter([
+        ("id", Arc::new(Int64Array::from(ids)) as Arc<dyn Array>),
+        ("score", Arc::new(Float64Array::from(scores))),
+        ("name", Arc::new(StringArray::from(names))),
+    ])
+    .unwrap();
+    let file = std::fs::File::create(p.join("t.parquet")).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let prof = ok(p, &["--json", "data", "profile", "t.parquet"]);
+    assert_eq!(prof.json()["rows"], 100);
+    let scan = ok(
+        p,
+        &[
+            "--json",
+            "data",
+            "scan",
+            "t.parquet",
+            "--profile",
+            "t.parquet.profile.json",
+        ],
+    );
+    let v = scan.json();
+    assert_eq!(v["format"], "parquet");
+    assert_eq!(v["rows"], 100);
+    assert_eq!(v["findings"].as_array().unwrap().len(), 0, "{v}");
+}
+
+#[test]
+fn bad_input_is_a_clear_error_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let missing = aigis(p, &["data", "scan", "nope.csv"]);
+    assert_eq!(missing.code, 2);
+    assert!(missing.stderr.contains("nope.csv"), "{}", missing.stderr);
+
+    write(p, "bad.parquet", "PAR1 garbage PAR1");
+    let bad = aigis(p, &["data", "scan", "bad.parquet"]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr.contains("bad.parquet") && bad.stderr.contains("Parquet"),
+        "{}",
+        bad.stderr
+    );
+
+    let mut long = String::from("a,b\n1,2\n");
+    long.push_str(&"x".repeat(300_000));
+    long.push_str(",3\n");
+    write(p, "long.csv", &long);
+    let too_long = aigis(
+        p,
+        &["data", "scan", "long.csv", "--max-record-bytes", "100000"],
+    );
+    assert_eq!(too_long.code, 2);
+    assert!(too_long.stderr.contains("row 2"), "{}", too_long.stderr);
+
+    write(p, "empty.csv", "");
+    let empty = aigis(p, &["data", "profile", "empty.csv"]);
+    assert_eq!(empty.code, 2);
+    assert!(empty.stderr.contains("empty"), "{}", empty.stderr);
+    assert!(!p.join("empty.csv.profile.json").exists());
+
+    write(p, "bad.profile.json", "{\"format\":\"other\"}");
+    write(p, "ok.csv", "a\n1\n");
+    let profile = aigis(
+        p,
+        &["data", "scan", "ok.csv", "--profile", "bad.profile.json"],
+    );
+    assert_eq!(profile.code, 2);
+    assert!(
+        profile.stderr.contains("bad.profile.json"),
+        "{}",
+        profile.stderr
+    );
+}
