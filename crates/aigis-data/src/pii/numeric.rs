@@ -137,11 +137,15 @@ pub(super) fn classify(
 }
 
 fn judge(s: &Shape<'_>, hint: Option<PiiKind>) -> Option<(PiiKind, f32)> {
-    if s.count == 0 || is_date(s) {
+    if s.count == 0 {
         return None;
     }
+    // Before dates: `10.1.12.5` is an address, though it starts like `10.1.12`.
     if let Some(c) = ipv4(s) {
         return c.map(|c| (PiiKind::IpAddress, c));
+    }
+    if is_date(s) {
+        return None;
     }
     if let Some(c) = ssn(s, hint == Some(PiiKind::UsSsn)) {
         return c.map(|c| (PiiKind::UsSsn, c));
@@ -324,6 +328,11 @@ mod tests {
                 "{d} in a phone column"
             );
         }
+    }
+
+    #[test]
+    fn addresses_that_start_like_dates() {
+        assert_eq!(kind_of("10.1.12.5", None), Some((PiiKind::IpAddress, 0.8)));
     }
 
     #[test]
