@@ -24,6 +24,17 @@ pub enum Error {
         row: Option<u64>,
         message: String,
     },
+    #[error("internal error: a built-in PII pattern does not compile: {0}")]
+    Pattern(String),
+    /// A rules file for `data mask` that cannot be used; the message names the key.
+    #[error("mask rules: {0}")]
+    Rules(String),
+    /// A masking key that cannot be used, or is missing where the rules need one.
+    #[error("mask key: {0}")]
+    MaskKey(String),
+    /// A token that cannot be reversed. Never holds the token's plaintext.
+    #[error("token at byte {offset} of the cell: {reason}")]
+    Token { offset: usize, reason: String },
 }
 
 impl Error {

@@ -1,6 +1,7 @@
 //! The data stage of aigis. Today: dataset manifests ([`manifest`]) — per-file and
 //! per-chunk SHA-256 digests under one Merkle root, so a signed manifest can say exactly
-//! which file and which chunk of it changed.
+//! which file and which chunk of it changed; PII detection in text cells ([`pii`]); and
+//! cell-level masking, hashing and reversible tokenization ([`mask`]).
 //!
 //! ```
 //! use aigis_data::manifest::{self, Options};
@@ -26,6 +27,8 @@
 
 mod error;
 pub mod manifest;
+pub mod mask;
+pub mod pii;
 pub mod profile;
 pub mod scan;
 pub mod table;
