@@ -19,8 +19,9 @@ use aigis_core::{Finding, Severity};
 use serde::Serialize;
 
 use crate::Error;
-use crate::profile::{Profile, TableStats};
-use crate::table::{self, Batch, Format, ReadOptions};
+use crate::pii::{self, Detector, PiiKind, PiiMatch};
+use crate::profile::{ColumnType, Profile, TableStats};
+use crate::table::{self, Batch, CellKind, Format, ReadOptions};
 use validate::Schema;
 
 /// How to scan.
@@ -35,6 +36,10 @@ pub struct ScanOptions {
     pub max_details: usize,
     /// Worker threads [default: the available cores].
     pub threads: Option<usize>,
+    /// Look for personal data and secrets in every text-like column.
+    pub pii: bool,
+    /// PII matches below this confidence are not reported.
+    pub pii_min_confidence: f32,
 }
 
 impl Default for ScanOptions {
@@ -45,6 +50,8 @@ impl Default for ScanOptions {
             profile: None,
             max_details: 100,
             threads: None,
+            pii: true,
+            pii_min_confidence: 0.5,
         }
     }
 }
@@ -144,6 +151,40 @@ impl Sink {
 /// What one worker collects.
 struct Partial {
     sink: Sink,
+    matches: Vec<PiiMatch>,
+}
+
+/// What every worker reads.
+struct Context<'a> {
+    schema: &'a Schema,
+    detector: Option<&'a Detector>,
+    options: &'a ScanOptions,
+}
+
+/// How serious personal data of each kind is in a training set.
+pub fn pii_severity(kind: PiiKind) -> Severity {
+    match kind {
+        PiiKind::CreditCard
+        | PiiKind::UsSsn
+        | PiiKind::Iban
+        | PiiKind::ApiKey
+        | PiiKind::Secret => Severity::High,
+        PiiKind::Email | PiiKind::Phone => Severity::Medium,
+        PiiKind::IpAddress => Severity::Low,
+    }
+}
+
+fn describe(kind: PiiKind) -> &'static str {
+    match kind {
+        PiiKind::Email => "an email address",
+        PiiKind::Phone => "a phone number",
+        PiiKind::CreditCard => "a payment card number (Luhn-valid)",
+        PiiKind::UsSsn => "a US social security number",
+        PiiKind::Iban => "an IBAN (checksum-valid)",
+        PiiKind::IpAddress => "an IP address",
+        PiiKind::ApiKey => "an API key or private key",
+        PiiKind::Secret => "a high-entropy secret",
+    }
 }
 
 /// Scans the table at `path`. `progress` is called with the input bytes read so far.
@@ -171,6 +212,16 @@ pub fn scan(
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
 
+    let detector = if options.pii {
+        Some(Detector::new()?)
+    } else {
+        None
+    };
+    let context = Context {
+        schema: &schema,
+        detector: detector.as_ref(),
+        options,
+    };
     let (tx, rx) = sync_channel::<Batch>(threads * 2);
     let rx = Arc::new(Mutex::new(rx));
     let mut rows = 0u64;
@@ -180,10 +231,11 @@ pub fn scan(
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 let rx = rx.clone();
-                let schema = &schema;
+                let context = &context;
                 scope.spawn(move || {
                     let mut partial = Partial {
                         sink: Sink::new(options.max_details),
+                        matches: Vec::new(),
                     };
                     loop {
                         let batch = match rx.lock() {
@@ -191,7 +243,7 @@ pub fn scan(
                             Err(_) => break,
                         };
                         let Ok(batch) = batch else { break };
-                        work(schema, &batch, &mut partial);
+                        work(context, &batch, &mut partial);
                     }
                     partial
                 })
@@ -270,12 +322,60 @@ pub fn scan(
     })
 }
 
-fn work(schema: &Schema, batch: &Batch, partial: &mut Partial) {
+fn work(context: &Context<'_>, batch: &Batch, partial: &mut Partial) {
     let sink = &mut partial.sink;
     for issue in &batch.issues {
         sink.push(validate::issue_finding(issue));
     }
-    validate::validate_batch(schema, batch, &mut |f| sink.push(f));
+    validate::validate_batch(context.schema, batch, &mut |f| sink.push(f));
+    if let Some(detector) = context.detector {
+        find_pii(context, detector, batch, partial);
+    }
+}
+
+/// Personal data in every column that can hold text: text, categories, and integers
+/// (card, phone and social-security numbers are often stored as bare digits).
+fn find_pii(context: &Context<'_>, detector: &Detector, batch: &Batch, partial: &mut Partial) {
+    for (name, column) in batch.names.iter().zip(&batch.columns) {
+        let column_type = context
+            .schema
+            .rule(name)
+            .map_or(ColumnType::Text, |r| r.column_type);
+        if matches!(
+            column_type,
+            ColumnType::Float | ColumnType::Boolean | ColumnType::Date | ColumnType::Datetime
+        ) {
+            continue;
+        }
+        let hint = pii::column_hint(name);
+        for (i, cell) in column.iter().enumerate() {
+            if cell.kind != CellKind::Text && cell.kind != CellKind::Number {
+                continue;
+            }
+            partial.matches.clear();
+            detector.detect_with_hint(cell.text, hint, &mut partial.matches);
+            for m in &partial.matches {
+                if m.confidence < context.options.pii_min_confidence {
+                    continue;
+                }
+                partial.sink.push(
+                    Finding::new(
+                        format!("pii.{}", m.kind.name()),
+                        pii_severity(m.kind),
+                        format!(
+                            "{} at bytes {}..{} of the cell",
+                            describe(m.kind),
+                            m.start,
+                            m.end
+                        ),
+                    )
+                    .at_row(batch.first_row + i as u64)
+                    .in_column(name)
+                    .with_confidence((m.confidence * 100.0).round() / 100.0),
+                );
+            }
+        }
+    }
 }
 
 /// Profiles the table at `path` in one parallel pass.

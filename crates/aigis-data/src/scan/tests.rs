@@ -129,3 +129,57 @@ fn read_errors_stop_the_scan_with_the_row() {
     let err = scan(&p, &options, &|_| {}).unwrap_err().to_string();
     assert!(err.contains("row 2"), "{err}");
 }
+
+#[test]
+fn personal_data_is_found_with_row_column_and_confidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = String::from("id,contact,card_number,notes,amount\n");
+    for i in 0..50 {
+        s.push_str(&format!("{i},none,,ordinary text {i},{i}.5\n"));
+    }
+    s.push_str("50,ana@example.org,4111 1111 1111 1111,call (415) 555-2671,1.5\n");
+    s.push_str("51,none,,ssn 123-45-6789 and key AKIAIOSFODNN7EXAMPLE,2.5\n");
+    let p = write(dir.path(), "t.csv", &s);
+    let report = scan(&p, &ScanOptions::default(), &|_| {}).unwrap();
+    let got: Vec<(u64, &str, &str)> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule.starts_with("pii."))
+        .map(|f| {
+            (
+                f.row.unwrap(),
+                f.column.as_deref().unwrap(),
+                f.rule.as_str(),
+            )
+        })
+        .collect();
+    for want in [
+        (51, "contact", "pii.email"),
+        (51, "card_number", "pii.credit_card"),
+        (51, "notes", "pii.phone"),
+        (52, "notes", "pii.us_ssn"),
+        (52, "notes", "pii.api_key"),
+    ] {
+        assert!(got.contains(&want), "{want:?} not in {got:?}");
+    }
+    assert!(
+        report
+            .findings
+            .iter()
+            .filter(|f| f.rule.starts_with("pii."))
+            .all(|f| f.confidence.unwrap() >= 0.5)
+    );
+    // No values in the messages.
+    assert!(
+        report
+            .findings
+            .iter()
+            .all(|f| !f.message.contains("example.org") && !f.message.contains("1111"))
+    );
+    assert_eq!(report.worst(), Some(Severity::High));
+    let off = ScanOptions {
+        pii: false,
+        ..ScanOptions::default()
+    };
+    assert!(scan(&p, &off, &|_| {}).unwrap().findings.is_empty());
+}
