@@ -13,6 +13,8 @@ pub enum Error {
     Path { path: PathBuf, reason: String },
     #[error("malformed manifest: {0}")]
     Manifest(String),
+    #[error("cannot run poisoning detection: {0}")]
+    Poison(String),
 }
 
 impl Error {

@@ -26,5 +26,6 @@
 
 mod error;
 pub mod manifest;
+pub mod poison;
 
 pub use error::Error;
