@@ -7,8 +7,8 @@
 //! ```
 //!
 //! The data: 10 labelled Gaussian clusters (unit variance, centres 8σ apart) with planted
-//! poisons — 2 % flipped labels, 0.5 % backdoor rows (columns 3, 17 and 25 set to 9.5, the
-//! label set to 7), 0.1 % outliers (every column pushed 25σ out) and 0.1 % exact
+//! poisons — 2 % flipped labels, 0.5 % backdoor rows (columns 3, 17 and 25 set to 14, about
+//! 4 robust σ out, the label set to 7), 0.1 % outliers (every column pushed 25σ out) and 0.1 % exact
 //! copies. Beyond `knn_max_rows` the label model is the cross-validated linear
 //! discriminant. Both runs report recall per planted kind and the time per detector; the
 //! smoke run asserts that most planted rows are found.
@@ -69,7 +69,7 @@ fn generate(n: usize, seed: u64) -> (Features, Vec<u32>, Planted) {
     }
     for &i in &planted.backdoors {
         for j in [3, 17, 25] {
-            data[i * D + j] = 9.5;
+            data[i * D + j] = 14.0;
         }
         labels[i] = 7;
     }

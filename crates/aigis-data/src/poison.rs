@@ -89,6 +89,9 @@ pub struct Options {
     pub trigger_max_fraction: f64,
     /// Share of a trigger group that must carry its majority label (0.9).
     pub trigger_purity: f64,
+    /// Share of a trigger group's members that must look like another label once the
+    /// trigger columns are ignored (0.5): the group's label must be wrong for its features.
+    pub trigger_min_disagreement: f64,
     /// Spectral-signature cut, in robust standard deviations of the projections (4).
     pub spectral_z: f64,
 }
@@ -109,6 +112,7 @@ impl Default for Options {
             trigger_min_rows: 4,
             trigger_max_fraction: 0.05,
             trigger_purity: 0.9,
+            trigger_min_disagreement: 0.5,
             spectral_z: 4.0,
         }
     }
@@ -246,9 +250,14 @@ fn check_options(o: &Options) -> Result<(), Error> {
     if o.neighbours == 0 || o.folds < 2 {
         return bad("neighbours/folds", "need at least 1 neighbour and 2 folds");
     }
-    if !(0.0..=1.0).contains(&o.trigger_purity) || !(0.0..=1.0).contains(&o.trigger_max_fraction) {
+    let fractions = [
+        o.trigger_purity,
+        o.trigger_max_fraction,
+        o.trigger_min_disagreement,
+    ];
+    if fractions.iter().any(|v| !(0.0..=1.0).contains(v)) {
         return bad(
-            "trigger_purity/trigger_max_fraction",
+            "trigger_purity/trigger_max_fraction/trigger_min_disagreement",
             "must be between 0 and 1",
         );
     }

@@ -345,6 +345,8 @@ fn labels_and_backdoors(
         min_group: opts.trigger_min_rows,
         max_fraction: opts.trigger_max_fraction,
         purity: opts.trigger_purity,
+        min_disagreement: opts.trigger_min_disagreement,
+        seed: opts.seed,
     };
     let groups = trigger::groups(&run.data, y, k, params);
     let spectral = spectral::scores(&run.data, y, k, opts.seed);
@@ -372,11 +374,6 @@ fn labels_and_backdoors(
     }
     for (&r, &g) in &in_group {
         let Some(group) = groups.get(g) else { continue };
-        let against = group
-            .rows
-            .iter()
-            .filter(|&&i| disagrees.get(i) == Some(&true))
-            .count();
         let trigger = group
             .items
             .iter()
@@ -385,14 +382,16 @@ fn labels_and_backdoors(
             .collect::<Vec<_>>()
             .join(", ");
         let detail = format!(
-            "one of {} rows sharing the same unusual values in {} column(s): {trigger}; {:.0} % labelled {}; {against} of them disagree with the label model",
+            "one of {} rows sharing the same unusual values in {} column(s): {trigger}; {:.0} % labelled {}; {} of {} checked look like another label once those columns are ignored",
             group.rows.len(),
             group.items.len(),
             100.0 * group.purity,
             label_text(values, group.label),
+            group.disagree,
+            group.checked,
         );
         let score = 0.7
-            + 0.2 * against as f64 / group.rows.len().max(1) as f64
+            + 0.2 * group.disagree as f64 / group.checked.max(1) as f64
             + if spectral.get(r).is_some_and(|&s| s >= opts.spectral_z) {
                 0.1
             } else {

@@ -10,18 +10,29 @@
 //!    each pair seen in `min_group` rows or more defines a candidate group: the rows having
 //!    both values.
 //! 4. A candidate whose majority label covers at least `purity` of its rows, and whose size
-//!    is at most `max_group_fraction × n`, is a trigger group; groups with the same rows are
-//!    merged and their trigger is every item most (90 %) of the group shares.
+//!    is at most `max_group_fraction × n`, is a candidate group; groups with the same rows
+//!    are merged and their trigger is every item most (90 %) of the group shares.
+//! 5. The candidate is a trigger group when at least `min_disagreement` of its members look
+//!    like *another* label once the trigger columns are ignored: a 10-NN vote among up to
+//!    2,000 random rows outside the group, on the other columns. This is what separates a
+//!    backdoor (images of many digits, stamped and relabelled 7) from a natural group (a few
+//!    zeros that share two stroke pixels): on raw features the trigger itself makes the
+//!    stamped rows each other's neighbours, so the scan's label model alone would agree
+//!    with the poisoned label.
 //!
 //! Cost: one pass over the cells plus hash counting of the few unusual items, so it scales
 //! to millions of rows. Catches: fixed-value triggers of two or more columns, whatever the
 //! classifier thinks. Misses: single-column triggers, triggers with noise added to the
 //! values, triggers made of ordinary values (a combination that is rare only jointly), and
-//! groups smaller than `min_group`.
+//! groups smaller than `min_group`, and clean-label backdoors (rows already of the target
+//! label, stamped): step 5 needs the label to be wrong.
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::prep::Prepared;
+use rayon::prelude::*;
+
+use super::classify::CLIP;
+use super::prep::{Prepared, sample_indices};
 
 const ITEMS_PER_ROW: usize = 24;
 
@@ -36,6 +47,9 @@ pub(crate) struct Group {
     pub purity: f64,
     /// The trigger: `(kept column index, robust z)` shared by ≥ 90 % of the rows.
     pub items: Vec<(usize, f64)>,
+    /// Members checked in step 5, and how many of them look like another label.
+    pub checked: usize,
+    pub disagree: usize,
 }
 
 /// Parameters (from [`super::Options`]).
@@ -45,6 +59,8 @@ pub(crate) struct Params {
     pub min_group: usize,
     pub max_fraction: f64,
     pub purity: f64,
+    pub min_disagreement: f64,
+    pub seed: u64,
 }
 
 /// Finds trigger groups.
@@ -125,29 +141,92 @@ pub(crate) fn groups(data: &Prepared, y: &[usize], classes: usize, params: Param
             merged.insert(rows, (label, purity));
         }
     }
+    let mut rng = fastrand::Rng::with_seed(params.seed);
     merged
         .into_iter()
-        .map(|(rows, (label, purity))| {
+        .filter_map(|(rows, (label, purity))| {
             let mut shared: BTreeMap<u32, usize> = BTreeMap::new();
             for &i in &rows {
                 for &item in row_items.get(i).map_or(&[][..], Vec::as_slice) {
                     *shared.entry(item).or_insert(0) += 1;
                 }
             }
-            let items = shared
+            let items: Vec<(usize, f64)> = shared
                 .into_iter()
                 .filter(|&(_, c)| c as f64 >= 0.9 * rows.len() as f64)
                 .filter_map(|(item, _)| kept.get(item as usize))
                 .map(|&(j, z)| (j as usize, z as f64 / 100.0))
                 .collect();
-            Group {
+            let (checked, disagree) = look_elsewhere(data, y, classes, &rows, &items, &mut rng);
+            let group = Group {
                 rows,
                 label,
                 purity,
                 items,
-            }
+                checked,
+                disagree,
+            };
+            (disagree as f64 >= params.min_disagreement * checked.max(1) as f64).then_some(group)
         })
         .collect()
+}
+
+/// Step 5: how many of (up to 200 of) the group's members does a 10-NN vote on the
+/// non-trigger columns, among up to 2,000 rows outside the group, give another label?
+fn look_elsewhere(
+    data: &Prepared,
+    y: &[usize],
+    classes: usize,
+    rows: &[usize],
+    items: &[(usize, f64)],
+    rng: &mut fastrand::Rng,
+) -> (usize, usize) {
+    const MEMBERS: usize = 200;
+    const REFERENCE: usize = 2000;
+    const K: usize = 10;
+    let trigger: Vec<usize> = items.iter().map(|&(j, _)| j).collect();
+    let clip = |v: f64| v.clamp(-CLIP, CLIP);
+    let dist = |a: usize, b: usize| -> f64 {
+        let (x, z) = (data.row(a), data.row(b));
+        x.iter()
+            .zip(z)
+            .enumerate()
+            .filter(|(j, _)| !trigger.contains(j))
+            .map(|(_, (u, v))| (clip(*u) - clip(*v)).powi(2))
+            .sum()
+    };
+    let reference: Vec<usize> = sample_indices(rng, data.n, REFERENCE + rows.len())
+        .into_iter()
+        .filter(|i| rows.binary_search(i).is_err())
+        .take(REFERENCE)
+        .collect();
+    let members: Vec<usize> = sample_indices(rng, rows.len(), MEMBERS)
+        .into_iter()
+        .filter_map(|k| rows.get(k).copied())
+        .collect();
+    let disagree = members
+        .par_iter()
+        .filter(|&&m| {
+            let mut near: Vec<(f64, usize)> = reference.iter().map(|&r| (dist(m, r), r)).collect();
+            let k = K.min(near.len());
+            if k == 0 {
+                return false;
+            }
+            near.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0));
+            let mut votes = vec![0usize; classes];
+            for &(_, r) in near.iter().take(k) {
+                if let Some(v) = y.get(r).and_then(|&c| votes.get_mut(c)) {
+                    *v += 1;
+                }
+            }
+            let said = votes
+                .iter()
+                .enumerate()
+                .max_by_key(|&(c, v)| (*v, usize::MAX - c));
+            said.map(|(c, _)| c) != y.get(m).copied()
+        })
+        .count();
+    (members.len(), disagree)
 }
 
 #[cfg(test)]
@@ -161,6 +240,8 @@ mod tests {
         min_group: 4,
         max_fraction: 0.05,
         purity: 0.9,
+        min_disagreement: 0.5,
+        seed: 1,
     };
 
     #[test]
