@@ -40,6 +40,8 @@ mod prep;
 mod spectral;
 #[cfg(test)]
 mod testdata;
+#[cfg(test)]
+mod tests;
 mod trigger;
 
 use serde::Serialize;

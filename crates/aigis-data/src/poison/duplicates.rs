@@ -105,6 +105,7 @@ pub(crate) fn near(
         return Vec::new();
     }
     let radius = eps * (d as f64).sqrt();
+    let radius2 = radius * radius;
     let w = 8.0 * radius;
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut pairs = Vec::new();
@@ -156,13 +157,16 @@ pub(crate) fn near(
                         if same_group {
                             continue;
                         }
-                        let dist: f64 = data
-                            .row(i)
-                            .iter()
-                            .zip(data.row(j))
-                            .map(|(u, v)| (u - v) * (u - v))
-                            .sum::<f64>()
-                            .sqrt();
+                        // Stop summing once past the radius: most pairs in a dense bucket
+                        // are far apart after a column or two.
+                        let mut dist2 = 0.0;
+                        for (u, v) in data.row(i).iter().zip(data.row(j)) {
+                            dist2 += (u - v) * (u - v);
+                            if dist2 > radius2 {
+                                break;
+                            }
+                        }
+                        let dist = dist2.sqrt();
                         if dist <= radius {
                             out.push((i.min(j), i.max(j), dist / (d as f64).sqrt()));
                         }

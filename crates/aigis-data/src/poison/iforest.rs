@@ -28,9 +28,8 @@ enum Node {
         left: u32,
         right: u32,
     },
-    Leaf {
-        size: u32,
-    },
+    /// `adjust` is `c(size)`, precomputed: scoring visits a leaf per row and tree.
+    Leaf { adjust: f64 },
 }
 
 /// Average path length of an unsuccessful search in a binary search tree of `m` nodes.
@@ -49,7 +48,7 @@ fn c(m: usize) -> f64 {
 fn grow(data: &Prepared, rows: &mut [usize], rng: &mut fastrand::Rng, limit: usize) -> Vec<Node> {
     let mut nodes = Vec::with_capacity(2 * rows.len());
     // Iterative growth: (node slot, start, end, depth) of the pieces of `rows` still to split.
-    nodes.push(Node::Leaf { size: 0 });
+    nodes.push(Node::Leaf { adjust: 0.0 });
     let mut stack = vec![(0usize, 0usize, rows.len(), 0usize)];
     let mut candidates = Vec::with_capacity(data.d);
     while let Some((slot, start, end, depth)) = stack.pop() {
@@ -57,7 +56,7 @@ fn grow(data: &Prepared, rows: &mut [usize], rng: &mut fastrand::Rng, limit: usi
             continue;
         };
         let leaf = Node::Leaf {
-            size: part.len() as u32,
+            adjust: c(part.len()),
         };
         if part.len() <= 1 || depth >= limit {
             if let Some(n) = nodes.get_mut(slot) {
@@ -97,8 +96,8 @@ fn grow(data: &Prepared, rows: &mut [usize], rng: &mut fastrand::Rng, limit: usi
             }
         }
         let left = nodes.len();
-        nodes.push(Node::Leaf { size: 0 });
-        nodes.push(Node::Leaf { size: 0 });
+        nodes.push(Node::Leaf { adjust: 0.0 });
+        nodes.push(Node::Leaf { adjust: 0.0 });
         if let Some(n) = nodes.get_mut(slot) {
             *n = Node::Split {
                 col: col as u32,
@@ -129,7 +128,7 @@ fn path_length(tree: &[Node], x: &[f64]) -> f64 {
                 at = if v < *value { *left } else { *right } as usize;
                 depth += 1.0;
             }
-            Some(Node::Leaf { size }) => return depth + c(*size as usize),
+            Some(Node::Leaf { adjust }) => return depth + adjust,
             None => return depth,
         }
     }
