@@ -20,16 +20,26 @@ use rayon::prelude::*;
 
 use super::prep::{Prepared, sample_indices};
 
+/// A node in 16 bytes (scoring is a pointer chase, so small nodes matter): a split on
+/// column `col` at `value` with children `left` and `left + 1`, or, when `col` is
+/// [`LEAF`], a leaf whose `value` is `c(size)`, precomputed.
 #[derive(Debug, Clone, Copy)]
-enum Node {
-    Split {
-        col: u32,
-        value: f64,
-        left: u32,
-        right: u32,
-    },
-    /// `adjust` is `c(size)`, precomputed: scoring visits a leaf per row and tree.
-    Leaf { adjust: f64 },
+struct Node {
+    value: f64,
+    col: u32,
+    left: u32,
+}
+
+const LEAF: u32 = u32::MAX;
+
+impl Node {
+    fn leaf(adjust: f64) -> Self {
+        Self {
+            value: adjust,
+            col: LEAF,
+            left: 0,
+        }
+    }
 }
 
 /// Average path length of an unsuccessful search in a binary search tree of `m` nodes.
@@ -48,16 +58,14 @@ fn c(m: usize) -> f64 {
 fn grow(data: &Prepared, rows: &mut [usize], rng: &mut fastrand::Rng, limit: usize) -> Vec<Node> {
     let mut nodes = Vec::with_capacity(2 * rows.len());
     // Iterative growth: (node slot, start, end, depth) of the pieces of `rows` still to split.
-    nodes.push(Node::Leaf { adjust: 0.0 });
+    nodes.push(Node::leaf(0.0));
     let mut stack = vec![(0usize, 0usize, rows.len(), 0usize)];
     let mut candidates = Vec::with_capacity(data.d);
     while let Some((slot, start, end, depth)) = stack.pop() {
         let Some(part) = rows.get_mut(start..end) else {
             continue;
         };
-        let leaf = Node::Leaf {
-            adjust: c(part.len()),
-        };
+        let leaf = Node::leaf(c(part.len()));
         if part.len() <= 1 || depth >= limit {
             if let Some(n) = nodes.get_mut(slot) {
                 *n = leaf;
@@ -96,14 +104,13 @@ fn grow(data: &Prepared, rows: &mut [usize], rng: &mut fastrand::Rng, limit: usi
             }
         }
         let left = nodes.len();
-        nodes.push(Node::Leaf { adjust: 0.0 });
-        nodes.push(Node::Leaf { adjust: 0.0 });
+        nodes.push(Node::leaf(0.0));
+        nodes.push(Node::leaf(0.0));
         if let Some(n) = nodes.get_mut(slot) {
-            *n = Node::Split {
-                col: col as u32,
+            *n = Node {
                 value,
+                col: col as u32,
                 left: left as u32,
-                right: left as u32 + 1,
             };
         }
         stack.push((left, start, start + mid, depth + 1));
@@ -116,22 +123,15 @@ fn grow(data: &Prepared, rows: &mut [usize], rng: &mut fastrand::Rng, limit: usi
 fn path_length(tree: &[Node], x: &[f64]) -> f64 {
     let mut at = 0usize;
     let mut depth = 0.0;
-    loop {
-        match tree.get(at) {
-            Some(Node::Split {
-                col,
-                value,
-                left,
-                right,
-            }) => {
-                let v = x.get(*col as usize).copied().unwrap_or(0.0);
-                at = if v < *value { *left } else { *right } as usize;
-                depth += 1.0;
-            }
-            Some(Node::Leaf { adjust }) => return depth + adjust,
-            None => return depth,
+    while let Some(node) = tree.get(at) {
+        if node.col == LEAF {
+            return depth + node.value;
         }
+        let v = x.get(node.col as usize).copied().unwrap_or(0.0);
+        at = node.left as usize + usize::from(v >= node.value);
+        depth += 1.0;
     }
+    depth
 }
 
 /// Anomaly scores `s(x)` in `0..1` for every row of `data`.
@@ -159,13 +159,17 @@ pub(crate) fn scores(
     data.z
         .par_chunks(chunk * data.d.max(1))
         .flat_map_iter(|block| {
-            let out: Vec<f64> = block
-                .chunks_exact(data.d.max(1))
-                .map(|x| {
-                    let mean = forest.iter().map(|t| path_length(t, x)).sum::<f64>()
-                        / forest.len().max(1) as f64;
-                    2f64.powf(-mean / norm)
-                })
+            // Tree by tree over the block, so one tree stays in cache while 4,096 rows
+            // walk it; each row still sums its path lengths in tree order (deterministic).
+            let mut sums = vec![0.0; block.len() / data.d.max(1)];
+            for tree in &forest {
+                for (sum, x) in sums.iter_mut().zip(block.chunks_exact(data.d.max(1))) {
+                    *sum += path_length(tree, x);
+                }
+            }
+            let out: Vec<f64> = sums
+                .iter()
+                .map(|sum| 2f64.powf(-(sum / forest.len().max(1) as f64) / norm))
                 .collect();
             let n = done.fetch_add(out.len() as u64, std::sync::atomic::Ordering::Relaxed);
             progress(n + out.len() as u64);

@@ -63,7 +63,11 @@ fn every_planted_kind_is_found() {
         );
     }
     let row = report.rows.iter().find(|r| r.row == 301).unwrap();
-    let dup = row.reasons.iter().find(|r| r.kind == PoisonKind::Duplicate).unwrap();
+    let dup = row
+        .reasons
+        .iter()
+        .find(|r| r.kind == PoisonKind::Duplicate)
+        .unwrap();
     assert!(dup.detail.contains("different labels"), "{}", dup.detail);
     assert_eq!(dup.related_rows, vec![300]);
     assert!(dup.score >= 0.8);
