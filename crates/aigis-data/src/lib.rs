@@ -1,6 +1,7 @@
 //! The data stage of aigis. Today: dataset manifests ([`manifest`]) — per-file and
 //! per-chunk SHA-256 digests under one Merkle root, so a signed manifest can say exactly
-//! which file and which chunk of it changed.
+//! which file and which chunk of it changed — and poisoning detection ([`poison`]) on a
+//! numeric feature matrix: outliers, flipped labels, duplicates and backdoor-like groups.
 //!
 //! ```
 //! use aigis_data::manifest::{self, Options};

@@ -4,10 +4,10 @@
 //!
 //! | kind | method | catches | misses |
 //! |---|---|---|---|
-//! | [`PoisonKind::Outlier`] | isolation forest ([`iforest`]), cut at a robust tail of its own score distribution | rows far from all others, in any cluster | outliers inside a dense region; groups of identical outliers (they isolate each other late) |
-//! | [`PoisonKind::LabelFlip`] | out-of-sample k-NN or cross-validated LDA, then confident learning ([`label_flip`]) | labels other similar rows confidently contradict | flips between classes the features cannot separate |
-//! | [`PoisonKind::Duplicate`] / [`PoisonKind::NearDuplicate`] | row hashing; p-stable LSH + exact distance ([`duplicates`]) | copies, copies with conflicting labels, tiny perturbations | near copies differing a lot in one column |
-//! | [`PoisonKind::Backdoor`] | trigger groups ([`trigger`]) and spectral signatures ([`spectral`]) | a small group sharing fixed unusual values and one label; a trigger that dominates its class's spread | single-column or noisy triggers, triggers hidden in ordinary values |
+//! | [`PoisonKind::Outlier`] | isolation forest (`poison/iforest.rs`), cut at a robust tail of its own score distribution | rows far from all others, in any cluster | outliers inside a dense region; groups of identical outliers (they isolate each other late) |
+//! | [`PoisonKind::LabelFlip`] | out-of-sample k-NN or cross-validated LDA, then confident learning (`poison/label_flip.rs`) | labels other similar rows confidently contradict | flips between classes the features cannot separate |
+//! | [`PoisonKind::Duplicate`] / [`PoisonKind::NearDuplicate`] | row hashing; p-stable LSH + exact distance (`poison/duplicates.rs`) | copies, copies with conflicting labels, tiny perturbations | near copies differing a lot in one column |
+//! | [`PoisonKind::Backdoor`] | trigger groups (`poison/trigger.rs`) and spectral signatures (`poison/spectral.rs`) | a small group sharing fixed unusual values and one label; a trigger that dominates its class's spread | single-column or noisy triggers, triggers hidden in ordinary values, clean-label backdoors (stamped rows already of the target label) |
 //!
 //! The scan turns the numeric columns of a table into [`Features`] and calls [`detect`]:
 //!
@@ -25,7 +25,7 @@
 //! # Ok::<(), aigis_data::Error>(())
 //! ```
 //!
-//! Preprocessing (see [`prep`]): missing or infinite cells take their column's median,
+//! Preprocessing (see `poison/prep.rs`): missing or infinite cells take their column's median,
 //! constant columns are left out, columns are standardised with median and MAD (falling
 //! back to IQR, then the standard deviation). Results are deterministic for a given
 //! [`Options::seed`], whatever the number of threads.
