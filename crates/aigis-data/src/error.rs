@@ -35,6 +35,8 @@ pub enum Error {
     /// A token that cannot be reversed. Never holds the token's plaintext.
     #[error("token at byte {offset} of the cell: {reason}")]
     Token { offset: usize, reason: String },
+    #[error("cannot run poisoning detection: {0}")]
+    Poison(String),
 }
 
 impl Error {

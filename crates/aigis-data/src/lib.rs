@@ -1,7 +1,13 @@
-//! The data stage of aigis. Today: dataset manifests ([`manifest`]) — per-file and
-//! per-chunk SHA-256 digests under one Merkle root, so a signed manifest can say exactly
-//! which file and which chunk of it changed; PII detection in text cells ([`pii`]); and
-//! cell-level masking, hashing and reversible tokenization ([`mask`]).
+//! The data stage of aigis: everything a dataset goes through before training.
+//!
+//! - [`table`]: CSV, JSON Lines and Parquet read in bounded batches;
+//! - [`profile`]: reference profiles with mergeable sketches;
+//! - [`scan`]: one streamed pass that validates against a profile, finds personal data
+//!   ([`pii`]) and screens for poisoning ([`poison`]: outliers, flipped labels,
+//!   duplicates and backdoor-like groups);
+//! - [`mask`]: cell-level masking, keyed hashing and reversible tokenization;
+//! - [`manifest`]: per-file and per-chunk SHA-256 digests under one Merkle root, so a
+//!   signed manifest can say exactly which file and which chunk of it changed.
 //!
 //! ```
 //! use aigis_data::manifest::{self, Options};
@@ -29,6 +35,7 @@ mod error;
 pub mod manifest;
 pub mod mask;
 pub mod pii;
+pub mod poison;
 pub mod profile;
 pub mod scan;
 pub mod table;

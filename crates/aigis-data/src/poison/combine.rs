@@ -1,0 +1,463 @@
+//! Runs the detectors in order and turns their findings into scored rows with reasons.
+//!
+//! Interactions, decided here: a row isolated as an outlier is not also judged for its
+//! label (its neighbours are far and say little); a row in a trigger group carrying the
+//! group's label is reported as a backdoor, not as a flip (the disagreement with its
+//! neighbours is part of the backdoor evidence); a spectral-signature outlier is reported
+//! only when its label also disagrees with the out-of-sample model or it is in a group.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use super::classify::{self, Probabilities};
+use super::prep::{self, Prepared, column_name, median};
+use super::{
+    ClassThreshold, Features, Options, PoisonKind, Preprocessing, Reason, Report, SuspiciousRow,
+    Timing, duplicates, iforest, label_flip, spectral, trigger,
+};
+
+type Progress<'a> = &'a (dyn Fn(&str, u64, u64) + Sync);
+
+struct Run<'a> {
+    features: &'a Features,
+    data: Prepared,
+    reasons: BTreeMap<usize, Vec<Reason>>,
+    timings: Vec<Timing>,
+    clock: Instant,
+}
+
+impl Run<'_> {
+    fn add(
+        &mut self,
+        row: usize,
+        kind: PoisonKind,
+        score: f64,
+        detail: String,
+        related: Vec<usize>,
+    ) {
+        self.reasons.entry(row).or_default().push(Reason {
+            kind,
+            score: score.clamp(0.0, 1.0),
+            detail,
+            related_rows: related.into_iter().filter(|&r| r != row).take(20).collect(),
+        });
+    }
+
+    fn lap(&mut self, detector: &str) {
+        self.timings.push(Timing {
+            detector: detector.to_owned(),
+            seconds: self.clock.elapsed().as_secs_f64(),
+        });
+        self.clock = Instant::now();
+    }
+
+    /// "radius (z = +25.1), texture (z = −9.3)": the row's most extreme columns.
+    fn extreme_columns(&self, row: usize, top: usize) -> String {
+        let mut cols: Vec<(usize, f64)> = self.data.row(row).iter().copied().enumerate().collect();
+        cols.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+        cols.iter()
+            .take(top)
+            .map(|&(j, z)| format!("{} (z = {z:+.1})", self.name(j)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The caller's name of kept column `j`.
+    fn name(&self, j: usize) -> String {
+        column_name(self.features, self.data.cols.get(j).copied().unwrap_or(j))
+    }
+}
+
+pub(crate) fn run(
+    features: &Features,
+    labels: Option<&[u32]>,
+    opts: &Options,
+    progress: Progress<'_>,
+) -> Report {
+    let mut report = Report::default();
+    let n = features.n_rows;
+    progress("prepare", 0, n as u64);
+    let clock = Instant::now();
+    let mut run = Run {
+        features,
+        data: prep::prepare(features),
+        reasons: BTreeMap::new(),
+        timings: Vec::new(),
+        clock,
+    };
+    report.preprocessing = Preprocessing {
+        rows: n,
+        columns: features.n_cols,
+        constant_columns: run.data.constant.iter().map(|&j| column_name(features, j)).collect(),
+        imputed: run.data.imputed.iter().map(|&(j, c)| (column_name(features, j), c)).collect(),
+        scaling: "robust z = (x - median) / (1.4826 MAD, else IQR / 1.349, else standard deviation); missing and infinite cells take the column median".to_owned(),
+    };
+    run.lap("prepare");
+    if run.data.d == 0 && n > 0 {
+        report.notes.push("no column varies: outliers, label flips, near duplicates and backdoors were not looked for".to_owned());
+    }
+    let outliers = outliers(&mut run, opts, &mut report, progress);
+    duplicates_(&mut run, labels, opts, &mut report);
+    progress("duplicates", n as u64, n as u64);
+    let dense = labels.map(dense_labels);
+    match dense {
+        Some((y, values)) if values.len() >= 2 && run.data.d > 0 && n >= 3 => {
+            labels_and_backdoors(
+                &mut run,
+                &y,
+                &values,
+                &outliers,
+                opts,
+                &mut report,
+                progress,
+            );
+        }
+        Some(_) => report.notes.push(
+            "fewer than two labels, or too few rows: label flips and backdoors were not looked for"
+                .to_owned(),
+        ),
+        None => report
+            .notes
+            .push("no label column: label flips and backdoors were not looked for".to_owned()),
+    }
+    report.thresholds.near_duplicate_rms = opts.near_duplicate_rms;
+    report.thresholds.trigger_cell_z = opts.trigger_cell_z;
+    report.thresholds.spectral_z = opts.spectral_z;
+    for reasons in run.reasons.values() {
+        let mut kinds: Vec<PoisonKind> = reasons.iter().map(|r| r.kind).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        for kind in kinds {
+            let c = &mut report.counts;
+            *match kind {
+                PoisonKind::Outlier => &mut c.outlier,
+                PoisonKind::LabelFlip => &mut c.label_flip,
+                PoisonKind::Duplicate => &mut c.duplicate,
+                PoisonKind::NearDuplicate => &mut c.near_duplicate,
+                PoisonKind::Backdoor => &mut c.backdoor,
+            } += 1;
+        }
+    }
+    report.rows = std::mem::take(&mut run.reasons)
+        .into_iter()
+        .map(|(row, mut reasons)| {
+            reasons.sort_by(|a, b| b.score.total_cmp(&a.score));
+            let score = 1.0 - reasons.iter().map(|r| 1.0 - r.score).product::<f64>();
+            SuspiciousRow {
+                row,
+                score,
+                reasons,
+            }
+        })
+        .collect();
+    report
+        .rows
+        .sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
+    report.timings = run.timings;
+    report
+}
+
+/// Isolation forest with a data-driven cut; returns which rows are outliers.
+fn outliers(
+    run: &mut Run<'_>,
+    opts: &Options,
+    report: &mut Report,
+    progress: Progress<'_>,
+) -> Vec<bool> {
+    let n = run.data.n;
+    let mut flagged = vec![false; n];
+    if run.data.d == 0 || n < 3 {
+        return flagged;
+    }
+    let total = n as u64;
+    let scores = iforest::scores(&run.data, opts.trees, opts.subsample, opts.seed, &|done| {
+        progress("outliers", done, total)
+    });
+    let mut sorted = scores.clone();
+    let med = median(&mut sorted).unwrap_or(0.5);
+    let mut dev: Vec<f64> = scores.iter().map(|s| (s - med).abs()).collect();
+    let mad = median(&mut dev).unwrap_or(0.0) * 1.4826;
+    let cut = opts.outlier_min_score.max(med + opts.outlier_mad_k * mad);
+    report.thresholds.outlier_score = cut;
+    for (i, &s) in scores.iter().enumerate() {
+        if s >= cut {
+            if let Some(f) = flagged.get_mut(i) {
+                *f = true;
+            }
+            let detail = format!(
+                "isolation score {s:.3} (cut {cut:.3}, median {med:.3}); most extreme columns: {}",
+                run.extreme_columns(i, 3)
+            );
+            let strength = 0.5 + 0.5 * ((s - cut) / (1.0 - cut).max(1e-9));
+            run.add(i, PoisonKind::Outlier, strength, detail, Vec::new());
+        }
+    }
+    run.lap("outliers");
+    flagged
+}
+
+fn label_text(values: &[u32], c: usize) -> String {
+    values.get(c).map_or_else(|| "?".to_owned(), u32::to_string)
+}
+
+fn duplicates_(run: &mut Run<'_>, labels: Option<&[u32]>, opts: &Options, report: &mut Report) {
+    let f = run.features;
+    let groups = duplicates::exact(&f.data, f.n_rows, f.n_cols);
+    let mut group_of = vec![None; f.n_rows];
+    for (g, rows) in groups.iter().enumerate() {
+        rows.iter().for_each(|&r| {
+            if let Some(slot) = group_of.get_mut(r) {
+                *slot = Some(g);
+            }
+        });
+        let mut distinct: Vec<u32> = rows
+            .iter()
+            .filter_map(|&r| labels.and_then(|l| l.get(r)).copied())
+            .collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() > 1 {
+            let list = distinct
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            for &r in rows {
+                let own = labels
+                    .and_then(|l| l.get(r))
+                    .map_or_else(String::new, u32::to_string);
+                let detail = format!(
+                    "identical to {} other row(s) that carry different labels ({list}; this row: {own})",
+                    rows.len() - 1
+                );
+                run.add(r, PoisonKind::Duplicate, 0.8, detail, rows.clone());
+            }
+        } else {
+            for &r in rows.iter().skip(1) {
+                let detail = format!(
+                    "identical to an earlier row ({} copies in all, same label)",
+                    rows.len()
+                );
+                run.add(r, PoisonKind::Duplicate, 0.3, detail, rows.clone());
+            }
+        }
+    }
+    run.lap("exact duplicates");
+    let pairs = duplicates::near(&run.data, opts.near_duplicate_rms, opts.seed, &group_of);
+    let mut best: BTreeMap<usize, (f64, String, Vec<usize>)> = BTreeMap::new();
+    for &(i, j, dist) in &pairs {
+        let (li, lj) = (labels.and_then(|l| l.get(i)), labels.and_then(|l| l.get(j)));
+        let conflict = matches!((li, lj), (Some(a), Some(b)) if a != b);
+        let mut note = |row: usize, other: usize, score: f64, detail: String| {
+            let entry = best.entry(row).or_insert((0.0, String::new(), Vec::new()));
+            entry.2.push(other);
+            if score > entry.0 {
+                entry.0 = score;
+                entry.1 = detail;
+            }
+        };
+        if let (true, Some(a), Some(b)) = (conflict, li, lj) {
+            note(
+                i,
+                j,
+                0.6,
+                format!(
+                    "within {dist:.3} robust σ (RMS per column) of a row labelled {b} (this row: {a})"
+                ),
+            );
+            note(
+                j,
+                i,
+                0.6,
+                format!(
+                    "within {dist:.3} robust σ (RMS per column) of a row labelled {a} (this row: {b})"
+                ),
+            );
+        } else {
+            note(
+                j,
+                i,
+                0.25,
+                format!("within {dist:.3} robust σ (RMS per column) of an earlier row"),
+            );
+        }
+    }
+    for (row, (score, detail, related)) in best {
+        run.add(row, PoisonKind::NearDuplicate, score, detail, related);
+    }
+    report.thresholds.near_duplicate_rms = opts.near_duplicate_rms;
+    run.lap("near duplicates");
+}
+
+/// Labels as dense indices `0..k`, and the original value of each index (ascending).
+fn dense_labels(labels: &[u32]) -> (Vec<usize>, Vec<u32>) {
+    let mut values = labels.to_vec();
+    values.sort_unstable();
+    values.dedup();
+    let y = labels
+        .iter()
+        .map(|l| values.binary_search(l).unwrap_or(0))
+        .collect();
+    (y, values)
+}
+
+fn argmax(p: &[f64]) -> usize {
+    p.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn labels_and_backdoors(
+    run: &mut Run<'_>,
+    y: &[usize],
+    values: &[u32],
+    outliers: &[bool],
+    opts: &Options,
+    report: &mut Report,
+    progress: Progress<'_>,
+) {
+    let (n, k) = (run.data.n, values.len());
+    progress("labels", 0, n as u64);
+    let knn = n <= opts.knn_max_rows;
+    let probs: Probabilities = if knn {
+        classify::knn(&run.data, y, k, opts.neighbours)
+    } else {
+        classify::lda(&run.data, y, k, opts.folds, opts.seed)
+    };
+    report.thresholds.label_model = if knn { "knn" } else { "lda" }.to_owned();
+    let t = label_flip::thresholds(&probs, y);
+    report.thresholds.class_thresholds = values
+        .iter()
+        .enumerate()
+        .map(|(c, &label)| ClassThreshold {
+            label,
+            rows: y.iter().filter(|&&v| v == c).count(),
+            threshold: t.get(c).copied().unwrap_or(f64::NAN),
+        })
+        .collect();
+    let flips = label_flip::find(&probs, y, &t);
+    run.lap("label model");
+    progress("backdoors", 0, n as u64);
+    let params = trigger::Params {
+        cell_z: opts.trigger_cell_z,
+        min_group: opts.trigger_min_rows,
+        max_fraction: opts.trigger_max_fraction,
+        purity: opts.trigger_purity,
+        min_disagreement: opts.trigger_min_disagreement,
+        seed: opts.seed,
+    };
+    let groups = trigger::groups(&run.data, y, k, params);
+    let spectral = spectral::scores(&run.data, y, k, opts.seed);
+    let disagrees: Vec<bool> = probs
+        .p
+        .chunks_exact(k)
+        .zip(y)
+        .map(|(p, &c)| argmax(p) != c)
+        .collect();
+    // Rows in a trigger group with the group's label: (group index) of the largest group.
+    let mut in_group: BTreeMap<usize, usize> = BTreeMap::new();
+    for (g, group) in groups.iter().enumerate() {
+        for &r in &group.rows {
+            if y.get(r) == Some(&group.label) {
+                let larger = in_group.get(&r).is_none_or(|&h| {
+                    groups
+                        .get(h)
+                        .is_some_and(|o| o.rows.len() < group.rows.len())
+                });
+                if larger {
+                    in_group.insert(r, g);
+                }
+            }
+        }
+    }
+    for (&r, &g) in &in_group {
+        let Some(group) = groups.get(g) else { continue };
+        let trigger = group
+            .items
+            .iter()
+            .take(6)
+            .map(|&(j, z)| format!("{} (z = {z:+.2})", run.name(j)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let detail = format!(
+            "one of {} rows sharing the same unusual values in {} column(s): {trigger}; {:.0} % labelled {}; {} of {} checked look like another label once those columns are ignored",
+            group.rows.len(),
+            group.items.len(),
+            100.0 * group.purity,
+            label_text(values, group.label),
+            group.disagree,
+            group.checked,
+        );
+        let score = 0.7
+            + 0.2 * group.disagree as f64 / group.checked.max(1) as f64
+            + if spectral.get(r).is_some_and(|&s| s >= opts.spectral_z) {
+                0.1
+            } else {
+                0.0
+            };
+        run.add(r, PoisonKind::Backdoor, score, detail, group.rows.clone());
+    }
+    for (r, &s) in spectral.iter().enumerate() {
+        if s >= opts.spectral_z
+            && !in_group.contains_key(&r)
+            && disagrees.get(r) == Some(&true)
+            && outliers.get(r) != Some(&true)
+        {
+            let c = y.get(r).copied().unwrap_or(0);
+            let detail = format!(
+                "projection on the top singular direction of label {} is {s:.1} robust σ out (cut {:.1}), and the label model disagrees with the label; most extreme columns: {}",
+                label_text(values, c),
+                opts.spectral_z,
+                run.extreme_columns(r, 3)
+            );
+            run.add(
+                r,
+                PoisonKind::Backdoor,
+                (0.4 + 0.05 * (s - opts.spectral_z)).min(0.8),
+                detail,
+                Vec::new(),
+            );
+        }
+    }
+    for flip in flips {
+        let r = flip.row;
+        if in_group.contains_key(&r) || outliers.get(r) == Some(&true) {
+            continue;
+        }
+        let given = y.get(r).copied().unwrap_or(0);
+        let said = match &probs.votes {
+            Some(votes) => {
+                let v = votes.get(r * k + flip.suggested).copied().unwrap_or(0);
+                format!(
+                    "{v} of its {} nearest neighbours say {}",
+                    opts.neighbours.min(n - 1),
+                    label_text(values, flip.suggested)
+                )
+            }
+            None => format!(
+                "the cross-validated linear model says {}",
+                label_text(values, flip.suggested)
+            ),
+        };
+        let detail = format!(
+            "label {}, but {said} (p = {:.2} ≥ class threshold {:.2}; p(label {}) = {:.2} < {:.2})",
+            label_text(values, given),
+            flip.p_suggested,
+            t.get(flip.suggested).copied().unwrap_or(f64::NAN),
+            label_text(values, given),
+            flip.p_given,
+            t.get(given).copied().unwrap_or(f64::NAN),
+        );
+        run.add(
+            r,
+            PoisonKind::LabelFlip,
+            flip.p_suggested - flip.p_given,
+            detail,
+            Vec::new(),
+        );
+    }
+    run.lap("backdoors and label flips");
+    progress("backdoors", n as u64, n as u64);
+}

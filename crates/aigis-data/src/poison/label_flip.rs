@@ -1,0 +1,112 @@
+//! Likely flipped labels, by confident learning (Northcutt, Jiang & Chuang 2021).
+//!
+//! Given out-of-sample probabilities `p[i][j]` (see [`super::classify`]), each class `j`
+//! gets a threshold `t_j`, the mean probability of `j` over the rows labelled `j` — the
+//! model's own idea of "confident" for that class, which adapts to classes that are
+//! harder than others. A row labelled `y` is flagged when `p[i][y] < t_y` *and* some
+//! other class `j` has `p[i][j] ≥ t_j` (the row lands off the diagonal of the confident
+//! joint); the suggested label is the most probable such `j`.
+//!
+//! Catches: labels that disagree with what similar rows say. Misses: flips into a class
+//! the features cannot tell apart (the model is not confident about any other class), and
+//! flips in regions where most labels are flipped. Rows the outlier detector isolates are
+//! not judged here: their neighbours are far away and say little.
+
+use super::classify::Probabilities;
+
+/// One flagged row.
+#[derive(Debug, Clone)]
+pub(crate) struct Flip {
+    pub row: usize,
+    /// Dense index of the class the model suggests.
+    pub suggested: usize,
+    /// Probability of the given label.
+    pub p_given: f64,
+    /// Probability of the suggested label.
+    pub p_suggested: f64,
+}
+
+/// Per-class thresholds `t_j` (NaN for a class with no rows).
+pub(crate) fn thresholds(probs: &Probabilities, y: &[usize]) -> Vec<f64> {
+    let k = probs.k.max(1);
+    let mut sum = vec![0.0; k];
+    let mut count = vec![0usize; k];
+    for (row, &c) in probs.p.chunks_exact(k).zip(y) {
+        if let (Some(s), Some(n), Some(p)) = (sum.get_mut(c), count.get_mut(c), row.get(c)) {
+            *s += p;
+            *n += 1;
+        }
+    }
+    sum.iter()
+        .zip(&count)
+        .map(|(s, &n)| if n == 0 { f64::NAN } else { s / n as f64 })
+        .collect()
+}
+
+/// Rows off the diagonal of the confident joint.
+pub(crate) fn find(probs: &Probabilities, y: &[usize], t: &[f64]) -> Vec<Flip> {
+    let k = probs.k.max(1);
+    let mut out = Vec::new();
+    for (row, (p, &given)) in probs.p.chunks_exact(k).zip(y).enumerate() {
+        let (Some(&p_given), Some(&t_given)) = (p.get(given), t.get(given)) else {
+            continue;
+        };
+        if p_given >= t_given {
+            continue;
+        }
+        let best = p
+            .iter()
+            .zip(t)
+            .enumerate()
+            .filter(|&(j, (pj, tj))| j != given && pj >= tj)
+            .max_by(|a, b| a.1.0.total_cmp(b.1.0));
+        if let Some((suggested, (&p_suggested, _))) = best {
+            out.push(Flip {
+                row,
+                suggested,
+                p_given,
+                p_suggested,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::classify::knn;
+    use super::super::prep::prepare;
+    use super::super::testdata::gaussian_clusters;
+    use super::*;
+
+    #[test]
+    fn finds_planted_flips_and_little_else() {
+        let (f, labels) = gaussian_clusters(1000, 5, 4, 11);
+        let mut y: Vec<usize> = labels.iter().map(|&c| c as usize).collect();
+        let planted = [3usize, 100, 333, 600, 999];
+        for &i in &planted {
+            y[i] = (y[i] + 1) % 4;
+        }
+        let p = prepare(&f);
+        let probs = knn(&p, &y, 4, 10);
+        let t = thresholds(&probs, &y);
+        assert!(t.iter().all(|v| *v > 0.5));
+        let flips = find(&probs, &y, &t);
+        let rows: Vec<usize> = flips.iter().map(|f| f.row).collect();
+        for i in planted {
+            assert!(rows.contains(&i), "row {i} not found in {rows:?}");
+            let flip = flips.iter().find(|f| f.row == i).unwrap();
+            assert_eq!(flip.suggested, labels[i] as usize);
+        }
+        assert!(rows.len() <= 10, "{rows:?}");
+    }
+
+    #[test]
+    fn clean_labels_give_no_flips() {
+        let (f, labels) = gaussian_clusters(500, 5, 3, 2);
+        let y: Vec<usize> = labels.iter().map(|&c| c as usize).collect();
+        let probs = knn(&prepare(&f), &y, 3, 10);
+        let t = thresholds(&probs, &y);
+        assert!(find(&probs, &y, &t).len() <= 2);
+    }
+}

@@ -1,0 +1,230 @@
+//! Tests of [`super::detect`] as the scan calls it: every kind planted at once, clean data,
+//! degenerate shapes, determinism and the JSON form.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::testdata::gaussian_clusters;
+use super::*;
+
+fn kinds(report: &Report, row: usize) -> Vec<PoisonKind> {
+    report
+        .rows
+        .iter()
+        .find(|r| r.row == row)
+        .map(|r| r.reasons.iter().map(|x| x.kind).collect())
+        .unwrap_or_default()
+}
+
+/// 1,500 rows × 8 columns in 3 clusters with one of each poison planted.
+fn poisoned() -> (Features, Vec<u32>) {
+    let (mut f, mut y) = gaussian_clusters(1500, 8, 3, 31);
+    let d = 8;
+    // Outlier.
+    f.data[100 * d..101 * d]
+        .iter_mut()
+        .for_each(|v| *v = *v * 6.0 + 40.0);
+    // Flip.
+    y[200] = (y[200] + 1) % 3;
+    // Exact duplicate with a conflicting label.
+    let row: Vec<f64> = f.data[300 * d..301 * d].to_vec();
+    f.data[301 * d..302 * d].copy_from_slice(&row);
+    y[301] = (y[300] + 1) % 3;
+    // Near duplicate.
+    let row: Vec<f64> = f.data[400 * d..401 * d].iter().map(|v| v + 1e-3).collect();
+    f.data[401 * d..402 * d].copy_from_slice(&row);
+    y[401] = y[400];
+    // Backdoor: 12 rows of classes 0 and 1 get columns 2 and 5 set to 30, label 2.
+    for k in 0..12 {
+        let i = 600 + 3 * k + (k % 2);
+        f.data[i * d + 2] = 30.0;
+        f.data[i * d + 5] = 30.0;
+        y[i] = 2;
+    }
+    (f, y)
+}
+
+#[test]
+fn every_planted_kind_is_found() {
+    let (f, y) = poisoned();
+    let report = detect(&f, Some(&y), &Options::default()).unwrap();
+    assert!(kinds(&report, 100).contains(&PoisonKind::Outlier));
+    assert!(!kinds(&report, 100).contains(&PoisonKind::LabelFlip));
+    assert!(kinds(&report, 200).contains(&PoisonKind::LabelFlip));
+    assert!(kinds(&report, 300).contains(&PoisonKind::Duplicate));
+    assert!(kinds(&report, 301).contains(&PoisonKind::Duplicate));
+    assert!(kinds(&report, 401).contains(&PoisonKind::NearDuplicate));
+    for k in 0..12 {
+        let i = 600 + 3 * k + (k % 2);
+        let found = kinds(&report, i);
+        assert!(found.contains(&PoisonKind::Backdoor), "row {i}: {found:?}");
+        assert!(
+            !found.contains(&PoisonKind::LabelFlip),
+            "row {i}: {found:?}"
+        );
+    }
+    let row = report.rows.iter().find(|r| r.row == 301).unwrap();
+    let dup = row
+        .reasons
+        .iter()
+        .find(|r| r.kind == PoisonKind::Duplicate)
+        .unwrap();
+    assert!(dup.detail.contains("different labels"), "{}", dup.detail);
+    assert_eq!(dup.related_rows, vec![300]);
+    assert!(dup.score >= 0.8);
+    // Few rows beyond the planted ones (two flips sit next to another cluster by chance).
+    assert!(report.rows.len() <= 12 + 5 + 5, "{:#?}", report.rows);
+    assert!(report.rows.windows(2).all(|w| w[0].score >= w[1].score));
+    assert!(report.rows.iter().all(|r| (0.0..=1.0).contains(&r.score)));
+    assert_eq!(report.thresholds.label_model, "knn");
+    assert_eq!(report.counts.backdoor, 12);
+}
+
+#[test]
+fn lda_label_model_beyond_knn_max_rows() {
+    let (f, y) = poisoned();
+    let opts = Options {
+        knn_max_rows: 100,
+        ..Options::default()
+    };
+    let report = detect(&f, Some(&y), &opts).unwrap();
+    assert_eq!(report.thresholds.label_model, "lda");
+    assert!(kinds(&report, 200).contains(&PoisonKind::LabelFlip));
+    assert_eq!(report.thresholds.class_thresholds.len(), 3);
+}
+
+#[test]
+fn clean_data_gives_few_findings() {
+    let (f, y) = gaussian_clusters(3000, 10, 4, 8);
+    let report = detect(&f, Some(&y), &Options::default()).unwrap();
+    assert!(report.rows.len() <= 15, "{:#?}", report.rows);
+    assert_eq!(report.counts.backdoor, 0);
+    assert_eq!(report.counts.duplicate, 0);
+}
+
+#[test]
+fn deterministic_for_a_seed() {
+    let (f, y) = poisoned();
+    let a = detect(&f, Some(&y), &Options::default()).unwrap();
+    let b = detect(&f, Some(&y), &Options::default()).unwrap();
+    assert_eq!(a.rows, b.rows);
+    assert_eq!(a.thresholds, b.thresholds);
+}
+
+#[test]
+fn missing_values_and_constant_columns() {
+    let (mut f, y) = gaussian_clusters(500, 4, 2, 3);
+    // Column 1 constant, column 3 partly missing, one cell infinite.
+    for i in 0..500 {
+        f.data[i * 4 + 1] = 7.0;
+        if i % 10 == 0 {
+            f.data[i * 4 + 3] = f64::NAN;
+        }
+    }
+    f.data[5 * 4] = f64::INFINITY;
+    f.data[50 * 4..51 * 4].copy_from_slice(&[500.0, 7.0, -500.0, f64::NAN]);
+    let report = detect(&f, Some(&y), &Options::default()).unwrap();
+    assert_eq!(report.preprocessing.constant_columns, vec!["f1"]);
+    assert_eq!(
+        report.preprocessing.imputed,
+        vec![("f0".to_owned(), 1), ("f3".to_owned(), 50)]
+    );
+    assert!(kinds(&report, 50).contains(&PoisonKind::Outlier));
+}
+
+#[test]
+fn degenerate_shapes_do_not_fail() {
+    let opts = Options::default();
+    let empty = Features::default();
+    let r = detect(&empty, Some(&[]), &opts).unwrap();
+    assert!(r.rows.is_empty());
+    // Fewer rows than neighbours, folds or the forest's subsample.
+    let (f, y) = gaussian_clusters(5, 3, 2, 1);
+    assert!(detect(&f, Some(&y), &opts).is_ok());
+    let (f, y) = gaussian_clusters(1, 3, 1, 1);
+    assert!(detect(&f, Some(&y), &opts).unwrap().rows.is_empty());
+    // Every column constant: duplicates only.
+    let f = Features {
+        n_rows: 3,
+        n_cols: 2,
+        data: vec![1.0; 6],
+        names: Vec::new(),
+    };
+    let r = detect(&f, Some(&[0, 0, 1]), &opts).unwrap();
+    assert!(r.notes.iter().any(|n| n.contains("no column varies")));
+    assert_eq!(r.counts.duplicate, 3);
+    // One column, no labels.
+    let mut data: Vec<f64> = (0..400).map(|i| f64::from(i % 40)).collect();
+    data[123] = 1e4;
+    let f = Features {
+        n_rows: 400,
+        n_cols: 1,
+        data,
+        names: vec!["x".into()],
+    };
+    let r = detect(&f, None, &opts).unwrap();
+    assert!(kinds(&r, 123).contains(&PoisonKind::Outlier));
+    assert!(r.notes.iter().any(|n| n.contains("no label column")));
+    assert_eq!(r.counts.label_flip, 0);
+}
+
+#[test]
+fn bad_input_is_an_error() {
+    let f = Features {
+        n_rows: 2,
+        n_cols: 2,
+        data: vec![0.0; 3],
+        names: Vec::new(),
+    };
+    assert!(detect(&f, None, &Options::default()).is_err());
+    let (f, _) = gaussian_clusters(4, 2, 2, 1);
+    let err = detect(&f, Some(&[1, 2]), &Options::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("2 labels were given for 4 rows"),
+        "{err}"
+    );
+    let opts = Options {
+        trigger_purity: 2.0,
+        ..Options::default()
+    };
+    assert!(detect(&f, None, &opts).is_err());
+    let opts = Options {
+        folds: 1,
+        ..Options::default()
+    };
+    assert!(detect(&f, None, &opts).is_err());
+}
+
+#[test]
+fn progress_and_json() {
+    let (f, y) = poisoned();
+    let calls = AtomicU64::new(0);
+    let last = AtomicU64::new(0);
+    let progress = |stage: &str, done: u64, total: u64| {
+        calls.fetch_add(1, Ordering::Relaxed);
+        if stage == "outliers" {
+            assert!(done <= total);
+            last.fetch_max(done, Ordering::Relaxed);
+        }
+    };
+    let report = detect_with_progress(&f, Some(&y), &Options::default(), &progress).unwrap();
+    assert!(calls.load(Ordering::Relaxed) >= 4);
+    assert_eq!(last.load(Ordering::Relaxed), 1500);
+    let json = serde_json::to_value(&report).unwrap();
+    let kinds: Vec<&str> = json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["reasons"].as_array().unwrap())
+        .map(|x| x["kind"].as_str().unwrap())
+        .collect();
+    for k in [
+        "outlier",
+        "label_flip",
+        "duplicate",
+        "near_duplicate",
+        "backdoor",
+    ] {
+        assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
+    }
+    assert!(json["timings"].as_array().unwrap().len() >= 5);
+}

@@ -1,0 +1,273 @@
+//! Trigger groups: a small set of rows that share the *same unusual values* in two or
+//! more columns and (almost) all carry one label — the raw-feature footprint of a backdoor
+//! ("stamp these pixels white, label it 7").
+//!
+//! 1. A cell is *unusual* when its robust z-score is at least `cell_z` in magnitude; its
+//!    item is `(column, z rounded to 0.01)`, so exact repeats of a rare value meet.
+//! 2. Items seen in at least `min_group` rows and at most `max_group_fraction × n` rows are
+//!    kept (a value shared by a large part of the data is not a trigger).
+//! 3. Pairs of kept items are counted per row (at most 24 items per row, the most extreme);
+//!    each pair seen in `min_group` rows or more defines a candidate group: the rows having
+//!    both values.
+//! 4. A candidate whose majority label covers at least `purity` of its rows, and whose size
+//!    is at most `max_group_fraction × n`, is a candidate group; groups with the same rows
+//!    are merged and their trigger is every item most (90 %) of the group shares.
+//! 5. The candidate is a trigger group when at least `min_disagreement` of its members look
+//!    like *another* label once the trigger columns are ignored: a 10-NN vote among up to
+//!    2,000 random rows outside the group, on the other columns. This is what separates a
+//!    backdoor (images of many digits, stamped and relabelled 7) from a natural group (a few
+//!    zeros that share two stroke pixels): on raw features the trigger itself makes the
+//!    stamped rows each other's neighbours, so the scan's label model alone would agree
+//!    with the poisoned label.
+//!
+//! Cost: one pass over the cells plus hash counting of the few unusual items, so it scales
+//! to millions of rows. Catches: fixed-value triggers of two or more columns, whatever the
+//! classifier thinks. Misses: single-column triggers, triggers with noise added to the
+//! values, triggers made of ordinary values (a combination that is rare only jointly), and
+//! groups smaller than `min_group`, and clean-label backdoors (rows already of the target
+//! label, stamped): step 5 needs the label to be wrong.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rayon::prelude::*;
+
+use super::classify::CLIP;
+use super::prep::{Prepared, sample_indices};
+
+const ITEMS_PER_ROW: usize = 24;
+
+/// A detected trigger group.
+#[derive(Debug, Clone)]
+pub(crate) struct Group {
+    /// Rows with both values of the seed pair (ascending).
+    pub rows: Vec<usize>,
+    /// Dense index of the majority label.
+    pub label: usize,
+    /// Share of `rows` carrying `label`.
+    pub purity: f64,
+    /// The trigger: `(kept column index, robust z)` shared by ≥ 90 % of the rows.
+    pub items: Vec<(usize, f64)>,
+    /// Members checked in step 5, and how many of them look like another label.
+    pub checked: usize,
+    pub disagree: usize,
+}
+
+/// Parameters (from [`super::Options`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Params {
+    pub cell_z: f64,
+    pub min_group: usize,
+    pub max_fraction: f64,
+    pub purity: f64,
+    pub min_disagreement: f64,
+    pub seed: u64,
+}
+
+/// Finds trigger groups.
+pub(crate) fn groups(data: &Prepared, y: &[usize], classes: usize, params: Params) -> Vec<Group> {
+    let d = data.d;
+    let min_group = params.min_group.max(2);
+    let max_size = ((params.max_fraction * data.n as f64).floor() as usize).max(min_group);
+    let key = |j: usize, z: f64| (j as u32, (z * 100.0).round() as i64);
+    // 1–2: unusual items and their counts.
+    let mut counts: HashMap<(u32, i64), u32> = HashMap::new();
+    for row in data.rows() {
+        for (j, &z) in row.iter().enumerate() {
+            if z.abs() >= params.cell_z {
+                *counts.entry(key(j, z)).or_insert(0) += 1;
+            }
+        }
+    }
+    let mut kept: Vec<(u32, i64)> = counts
+        .into_iter()
+        .filter(|&(_, c)| c as usize >= min_group && c as usize <= max_size)
+        .map(|(k, _)| k)
+        .collect();
+    kept.sort_unstable();
+    let id: HashMap<(u32, i64), u32> = kept
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| (k, i as u32))
+        .collect();
+    if id.is_empty() || d == 0 {
+        return Vec::new();
+    }
+    // 3: each row's kept items, then pair counts.
+    let row_items: Vec<Vec<u32>> = data
+        .rows()
+        .map(|row| {
+            let mut items: Vec<(f64, u32)> = row
+                .iter()
+                .enumerate()
+                .filter(|&(_, z)| z.abs() >= params.cell_z)
+                .filter_map(|(j, &z)| id.get(&key(j, z)).map(|&i| (z.abs(), i)))
+                .collect();
+            items.sort_by(|a, b| b.0.total_cmp(&a.0));
+            items.truncate(ITEMS_PER_ROW);
+            let mut ids: Vec<u32> = items.into_iter().map(|(_, i)| i).collect();
+            ids.sort_unstable();
+            ids
+        })
+        .collect();
+    let mut pairs: HashMap<(u32, u32), Vec<usize>> = HashMap::new();
+    for (i, items) in row_items.iter().enumerate() {
+        for (a, &p) in items.iter().enumerate() {
+            for &q in items.iter().skip(a + 1) {
+                pairs.entry((p, q)).or_default().push(i);
+            }
+        }
+    }
+    // 4: pure groups, merged by identical rows.
+    let mut merged: BTreeMap<Vec<usize>, (usize, f64)> = BTreeMap::new();
+    for rows in pairs.into_values() {
+        if rows.len() < min_group || rows.len() > max_size {
+            continue;
+        }
+        let mut votes = vec![0usize; classes];
+        for &i in &rows {
+            if let Some(v) = y.get(i).and_then(|&c| votes.get_mut(c)) {
+                *v += 1;
+            }
+        }
+        let Some((label, &top)) = votes
+            .iter()
+            .enumerate()
+            .max_by_key(|&(c, v)| (*v, usize::MAX - c))
+        else {
+            continue;
+        };
+        let purity = top as f64 / rows.len() as f64;
+        if purity >= params.purity {
+            merged.insert(rows, (label, purity));
+        }
+    }
+    let mut rng = fastrand::Rng::with_seed(params.seed);
+    merged
+        .into_iter()
+        .filter_map(|(rows, (label, purity))| {
+            let mut shared: BTreeMap<u32, usize> = BTreeMap::new();
+            for &i in &rows {
+                for &item in row_items.get(i).map_or(&[][..], Vec::as_slice) {
+                    *shared.entry(item).or_insert(0) += 1;
+                }
+            }
+            let items: Vec<(usize, f64)> = shared
+                .into_iter()
+                .filter(|&(_, c)| c as f64 >= 0.9 * rows.len() as f64)
+                .filter_map(|(item, _)| kept.get(item as usize))
+                .map(|&(j, z)| (j as usize, z as f64 / 100.0))
+                .collect();
+            let (checked, disagree) = look_elsewhere(data, y, classes, &rows, &items, &mut rng);
+            let group = Group {
+                rows,
+                label,
+                purity,
+                items,
+                checked,
+                disagree,
+            };
+            (disagree as f64 >= params.min_disagreement * checked.max(1) as f64).then_some(group)
+        })
+        .collect()
+}
+
+/// Step 5: how many of (up to 200 of) the group's members does a 10-NN vote on the
+/// non-trigger columns, among up to 2,000 rows outside the group, give another label?
+fn look_elsewhere(
+    data: &Prepared,
+    y: &[usize],
+    classes: usize,
+    rows: &[usize],
+    items: &[(usize, f64)],
+    rng: &mut fastrand::Rng,
+) -> (usize, usize) {
+    const MEMBERS: usize = 200;
+    const REFERENCE: usize = 2000;
+    const K: usize = 10;
+    let trigger: Vec<usize> = items.iter().map(|&(j, _)| j).collect();
+    let clip = |v: f64| v.clamp(-CLIP, CLIP);
+    let dist = |a: usize, b: usize| -> f64 {
+        let (x, z) = (data.row(a), data.row(b));
+        x.iter()
+            .zip(z)
+            .enumerate()
+            .filter(|(j, _)| !trigger.contains(j))
+            .map(|(_, (u, v))| (clip(*u) - clip(*v)).powi(2))
+            .sum()
+    };
+    let reference: Vec<usize> = sample_indices(rng, data.n, REFERENCE + rows.len())
+        .into_iter()
+        .filter(|i| rows.binary_search(i).is_err())
+        .take(REFERENCE)
+        .collect();
+    let members: Vec<usize> = sample_indices(rng, rows.len(), MEMBERS)
+        .into_iter()
+        .filter_map(|k| rows.get(k).copied())
+        .collect();
+    let disagree = members
+        .par_iter()
+        .filter(|&&m| {
+            let mut near: Vec<(f64, usize)> = reference.iter().map(|&r| (dist(m, r), r)).collect();
+            let k = K.min(near.len());
+            if k == 0 {
+                return false;
+            }
+            near.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0));
+            let mut votes = vec![0usize; classes];
+            for &(_, r) in near.iter().take(k) {
+                if let Some(v) = y.get(r).and_then(|&c| votes.get_mut(c)) {
+                    *v += 1;
+                }
+            }
+            let said = votes
+                .iter()
+                .enumerate()
+                .max_by_key(|&(c, v)| (*v, usize::MAX - c));
+            said.map(|(c, _)| c) != y.get(m).copied()
+        })
+        .count();
+    (members.len(), disagree)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::prep::prepare;
+    use super::super::testdata::gaussian_clusters;
+    use super::*;
+
+    const PARAMS: Params = Params {
+        cell_z: 3.0,
+        min_group: 4,
+        max_fraction: 0.05,
+        purity: 0.9,
+        min_disagreement: 0.5,
+        seed: 1,
+    };
+
+    #[test]
+    fn finds_a_small_triggered_group() {
+        let (mut f, labels) = gaussian_clusters(2000, 6, 4, 13);
+        let mut y: Vec<usize> = labels.iter().map(|&c| c as usize).collect();
+        let planted: Vec<usize> = (0..20).map(|k| k * 97 + 5).collect();
+        for &i in &planted {
+            f.data[i * 6 + 1] = 40.0;
+            f.data[i * 6 + 4] = -35.0;
+            y[i] = 2;
+        }
+        let g = groups(&prepare(&f), &y, 4, PARAMS);
+        assert_eq!(g.len(), 1, "{g:?}");
+        assert_eq!(g[0].rows, planted);
+        assert_eq!(g[0].label, 2);
+        assert_eq!(
+            g[0].items.iter().map(|i| i.0).collect::<Vec<_>>(),
+            vec![1, 4]
+        );
+    }
+
+    #[test]
+    fn clean_continuous_data_has_no_groups() {
+        let (f, labels) = gaussian_clusters(5000, 10, 3, 17);
+        let y: Vec<usize> = labels.iter().map(|&c| c as usize).collect();
+        assert!(groups(&prepare(&f), &y, 3, PARAMS).is_empty());
+    }
+}
