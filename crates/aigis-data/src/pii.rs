@@ -187,7 +187,8 @@ fn split_words(name: &str) -> Vec<String> {
 
 /// Finds PII in text. Build once with [`Detector::new`] and share it: searches only
 /// borrow it, and the automata's scratch space comes from an internal pool per thread.
-#[derive(Debug)]
+/// Cloning is cheap (the compiled automata are shared).
+#[derive(Clone, Debug)]
 pub struct Detector {
     email: Regex,
     number: Regex,
