@@ -299,7 +299,8 @@ impl Detector {
                 }
             }
         }
-        if census.key_run >= secret::MIN_KEY_LEN || census.dashes {
+        // Every key has letters: an all-digit cell (a bare card number) has none.
+        if !census.only_digits && census.key_run >= secret::MIN_KEY_LEN || census.dashes {
             for m in self.keys.find_iter(text) {
                 let pattern = m.pattern().as_usize();
                 let Some(&(_, base)) = KEYS.get(pattern) else {
