@@ -17,22 +17,27 @@
 //!
 //! # How it stays linear and fast
 //!
-//! Matching uses `regex-automata` (the engine of the `regex` crate): finite automata, no
-//! backtracking, so a search is linear in the cell. Its multi-pattern `meta::Regex`
-//! finds API keys of every known prefix in one pass, with a literal prefilter (Teddy /
-//! Aho-Corasick) that skips text holding none of the prefixes. Every pattern is built so
-//! that, once a match is found, the automaton dies within a few bytes: iterating over
-//! matches therefore never rescans text, and a 10 MB cell costs a few passes over 10 MB.
+//! Before anything else, one pass over the bytes (`Census`) counts digits and notes
+//! `@`, `:`, uppercase letters and the longest runs of key-like bytes; each family of
+//! searches runs only when the census allows a candidate (no `@`, no email search;
+//! fewer than 4 digits, no number search; no run of 15 key bytes, no key search). A
+//! cell made only of digits skips the number scan and is judged whole. Most numeric and
+//! short text cells thus cost one pass of table-free byte tests.
 //!
-//! Before any automaton runs, one pass over the bytes counts digits and notes `@`, `:`
-//! and uppercase letters ([`Census`]); each family of patterns runs only when the census
-//! allows a candidate (no `@`, no email search; fewer than 4 digits, no number search).
-//! A cell made only of digits skips the number automaton altogether. Most numeric and
-//! short text cells thus cost one table lookup per byte.
+//! API keys and IPv6 addresses are found with `regex-automata` (the engine of the
+//! `regex` crate): finite automata, no backtracking, so every search is linear. Its
+//! multi-pattern `meta::Regex` finds every known key prefix in one pass, with a literal
+//! prefilter (Teddy / Aho-Corasick) that skips text holding none of the prefixes, and
+//! every pattern is built so that once a match is found the automaton dies within a few
+//! bytes: iterating over matches never rescans text. Emails, digit runs and IBAN starts
+//! are plain byte-class runs found by hand-written scans (`scan.rs` says why: the fixed
+//! cost of a regex call dominates 20-byte cells), each O(n) with bounded look-around.
+//! The pathological-input test feeds 1 MB cells built to make a rescanning loop
+//! quadratic, and the bench feeds 10 MB ones.
 //!
-//! Regexes only find candidates; the checks that make a candidate PII (Luhn, the SSN
-//! ranges, IBAN mod-97, IP parsing, date shapes) are Rust code in the submodules, where
-//! they can be read and tested one by one.
+//! Regexes and scans only find candidates; the checks that make a candidate PII (Luhn,
+//! the SSN ranges, IBAN mod-97, IP parsing, date shapes) are Rust code in the
+//! submodules, where they can be read and tested one by one.
 //!
 //! # Confidence and column names
 //!
@@ -47,6 +52,7 @@
 
 mod checks;
 mod numeric;
+mod scan;
 mod secret;
 
 use regex_automata::meta::Regex;
@@ -187,24 +193,13 @@ fn split_words(name: &str) -> Vec<String> {
 
 /// Finds PII in text. Build once with [`Detector::new`] and share it: searches only
 /// borrow it, and the automata's scratch space comes from an internal pool per thread.
-#[derive(Debug)]
+/// Cloning is cheap (the compiled automata are shared).
+#[derive(Clone, Debug)]
 pub struct Detector {
-    email: Regex,
-    number: Regex,
-    iban: Regex,
     ipv6: Regex,
     keys: Regex,
 }
 
-/// Email candidates; `checks::email` decides. Unbounded repetitions are safe here: a
-/// match ends where the allowed bytes end, so the automaton never scans ahead of it.
-const EMAIL: &str = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+";
-/// A run of digit groups with the separators numbers are written with: `+1 (415)
-/// 555-2671`, `4111 1111 1111 1111`, `123-45-6789`, `10.0.0.1`, `2024-01-05`, `3.14`.
-/// `numeric::classify` tells which (if any) it is.
-const NUMBER: &str = r"(?:\+|\()?[0-9]+(?:(?:[ .\-/]\(?|\)[ \-]?)[0-9]+)*";
-/// The start of an IBAN; `checks::iban_at` reads the rest with the country's length.
-const IBAN_START: &str = r"[A-Z]{2}[0-9]{2}";
 /// IPv6 candidates, with an optional dotted IPv4 tail (`::ffff:192.0.2.1`).
 const IPV6: &str = r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\.[0-9]{1,3}){0,3}";
 
@@ -255,9 +250,6 @@ impl Detector {
     pub fn new() -> Result<Self, Error> {
         let keys: Vec<&str> = KEYS.iter().map(|(p, _)| *p).collect();
         Ok(Detector {
-            email: build(&[EMAIL])?,
-            number: build(&[NUMBER])?,
-            iban: build(&[IBAN_START])?,
             ipv6: build(&[IPV6])?,
             keys: build(&keys)?,
         })
@@ -276,27 +268,29 @@ impl Detector {
         let census = Census::of(text.as_bytes());
         let bytes = text.as_bytes();
         if census.at {
-            for m in self.email.find_iter(text) {
-                if let Some(confidence) = checks::email(bytes, m.start(), m.end()) {
-                    out.push(found(PiiKind::Email, m.start(), m.end(), confidence));
+            scan::emails(bytes, |start, end| match checks::email(bytes, start, end) {
+                Some(confidence) => {
+                    out.push(found(PiiKind::Email, start, end, confidence));
+                    true
                 }
-            }
+                None => false,
+            });
         }
         if census.digits >= 4 {
             if census.only_digits {
                 numeric::classify(bytes, 0, bytes.len(), hint, out);
             } else {
-                for m in self.number.find_iter(text) {
-                    numeric::classify(bytes, m.start(), m.end(), hint, out);
-                }
+                scan::numbers(bytes, |start, end| {
+                    numeric::classify(bytes, start, end, hint, out);
+                });
             }
         }
         if census.digits >= 8 && census.upper {
-            for m in self.iban.find_iter(text) {
-                if let Some((end, confidence)) = checks::iban_at(bytes, m.start()) {
-                    out.push(found(PiiKind::Iban, m.start(), end, confidence));
-                }
-            }
+            scan::iban_starts(bytes, |start| {
+                let (end, confidence) = checks::iban_at(bytes, start)?;
+                out.push(found(PiiKind::Iban, start, end, confidence));
+                Some(end)
+            });
         }
         if census.colons >= 2 {
             for m in self.ipv6.find_iter(text) {
@@ -305,7 +299,8 @@ impl Detector {
                 }
             }
         }
-        if bytes.len() >= secret::MIN_KEY_LEN {
+        // Every key has letters: an all-digit cell (a bare card number) has none.
+        if !census.only_digits && census.key_run >= secret::MIN_KEY_LEN || census.dashes {
             for m in self.keys.find_iter(text) {
                 let pattern = m.pattern().as_usize();
                 let Some(&(_, base)) = KEYS.get(pattern) else {
@@ -324,9 +319,9 @@ impl Detector {
                 };
                 out.push(found(PiiKind::ApiKey, m.start(), end, confidence));
             }
-            if census.long_run {
-                secret::high_entropy(bytes, out);
-            }
+        }
+        if census.token_run >= secret::MIN_SECRET_LEN {
+            secret::high_entropy(bytes, out);
         }
         if let (Some(tail), Some(kind)) = (out.get_mut(first..), hint) {
             for m in tail.iter_mut().filter(|m| m.kind == kind) {
@@ -384,25 +379,37 @@ struct Census {
     upper: bool,
     /// Every byte is an ASCII digit (and there is at least one).
     only_digits: bool,
-    /// Some run of token bytes (`secret::is_token_byte`) is long enough to be a secret.
-    long_run: bool,
+    /// The longest run of `[A-Za-z0-9_-]`: every key pattern but the PEM header is one.
+    key_run: usize,
+    /// The longest run of token bytes (`secret::is_token_byte`).
+    token_run: usize,
+    /// Five dashes in a row, as PEM headers start.
+    dashes: bool,
 }
 
 impl Census {
     fn of(bytes: &[u8]) -> Census {
         let mut c = Census::default();
-        let mut run = 0usize;
-        let mut longest = 0usize;
+        let (mut key, mut token, mut dash) = (0usize, 0usize, 0usize);
         for &b in bytes {
-            c.digits += usize::from(b.is_ascii_digit());
+            let digit = b.is_ascii_digit();
+            c.digits += usize::from(digit);
             c.colons += usize::from(b == b':');
             c.at |= b == b'@';
             c.upper |= b.is_ascii_uppercase();
-            run = if secret::is_token_byte(b) { run + 1 } else { 0 };
-            longest = longest.max(run);
+            let word = b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+            key = if word { key + 1 } else { 0 };
+            token = if secret::is_token_byte(b) {
+                token + 1
+            } else {
+                0
+            };
+            dash = if b == b'-' { dash + 1 } else { 0 };
+            c.key_run = c.key_run.max(key);
+            c.token_run = c.token_run.max(token);
+            c.dashes |= dash >= 5;
         }
         c.only_digits = !bytes.is_empty() && c.digits == bytes.len();
-        c.long_run = longest >= secret::MIN_SECRET_LEN;
         c
     }
 }

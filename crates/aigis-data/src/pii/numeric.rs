@@ -96,8 +96,15 @@ impl<'a> Shape<'a> {
         (2..self.count).all(|i| self.sep(i) == first).then_some(b)
     }
 
-    fn digit_bytes(&self) -> impl Iterator<Item = u8> + '_ {
-        self.text.iter().copied().filter(u8::is_ascii_digit)
+    /// The digits, without separators, in `buf` (no allocation: this runs per cell);
+    /// `None` when there are more than fit.
+    fn digits_in<'b>(&self, buf: &'b mut [u8; 19]) -> Option<&'b [u8]> {
+        let mut n = 0;
+        for d in self.text.iter().copied().filter(u8::is_ascii_digit) {
+            *buf.get_mut(n)? = d;
+            n += 1;
+        }
+        buf.get(..n)
     }
 }
 
@@ -210,8 +217,8 @@ fn ssn(s: &Shape<'_>, hinted: bool) -> Option<Option<f32>> {
     } else {
         return None;
     };
-    let digits: Vec<u8> = s.digit_bytes().collect();
-    Some(checks::ssn_valid(&digits).then_some(confidence))
+    let mut buf = [0; 19];
+    Some(checks::ssn_valid(s.digits_in(&mut buf)?).then_some(confidence))
 }
 
 fn card(s: &Shape<'_>, hinted: bool) -> Option<f32> {
@@ -222,21 +229,21 @@ fn card(s: &Shape<'_>, hinted: bool) -> Option<f32> {
         1 => false,
         _ => {
             let sep = s.uniform_sep()?;
-            let lens: Vec<usize> = s.lens().collect();
-            let fours = lens
-                .split_last()
-                .is_some_and(|(last, rest)| rest.iter().all(|&n| n == 4) && (1..=4).contains(last));
-            if !matches!(sep, b' ' | b'-') || !(fours || lens == [4, 6, 5] || lens == [4, 6, 4]) {
+            let last = s.lens().last().unwrap_or(0);
+            let fours = s.lens().take(s.count - 1).all(|n| n == 4) && (1..=4).contains(&last);
+            let amex_diners = s.has_lens(&[4, 6, 5]) || s.has_lens(&[4, 6, 4]);
+            if !matches!(sep, b' ' | b'-') || !(fours || amex_diners) {
                 return None;
             }
             true
         }
     };
-    let digits: Vec<u8> = s.digit_bytes().collect();
-    if !checks::luhn(&digits) {
+    let mut buf = [0; 19];
+    let digits = s.digits_in(&mut buf)?;
+    if !checks::luhn(digits) {
         return None;
     }
-    match (checks::card_network(&digits), separated) {
+    match (checks::card_network(digits), separated) {
         (true, true) => Some(0.95),
         (true, false) => Some(0.8),
         (false, _) if hinted => Some(0.5),
