@@ -288,15 +288,19 @@ pub enum DataCommand {
     /// Example: aigis data profile train.csv -o train.profile.json
     Profile(DataProfileArgs),
     /// Scan a table: schema violations against a profile (type, range, unknown category,
-    /// unexpected null, missing or extra column), malformed rows and encodings, each with
-    /// its row and column. The result is recorded as evidence in the ledger.
+    /// unexpected null, missing or extra column), malformed rows and encodings, personal
+    /// data and secrets (emails, phones, Luhn-checked cards, SSNs, IBANs, IPs, API keys),
+    /// and, with --label, poisoning (outliers, likely flipped labels, exact and near
+    /// duplicates, backdoor-like groups). Every finding has its row and column; the
+    /// result is recorded as evidence in the ledger (counts only, never values).
     ///
     /// Without --profile the column types are inferred from the first batch of rows and
     /// only types are checked. Exits 1 when a finding reaches --fail-on.
     ///
     /// Examples:
     ///   aigis data scan new.csv --profile train.profile.json
-    ///   aigis data scan events.parquet --sarif scan.sarif --html scan.html --fail-on medium
+    ///   aigis data scan train.csv --label target --html scan.html
+    ///   aigis data scan events.parquet --sarif scan.sarif --fail-on medium
     Scan(DataScanArgs),
 }
 
@@ -345,6 +349,22 @@ pub struct DataScanArgs {
     /// Also write a self-contained HTML report with plots.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// The label column: screen the rows for poisoning, using the numeric columns as
+    /// features.
+    #[arg(long, value_name = "COLUMN")]
+    pub label: Option<String>,
+    /// Screen for outliers and duplicates even without a label column.
+    #[arg(long)]
+    pub poison: bool,
+    /// Seed of the poisoning detectors' random choices (the same seed, the same result).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+    /// Do not look for personal data.
+    #[arg(long)]
+    pub no_pii: bool,
+    /// Report personal data found with at least this confidence (0 to 1).
+    #[arg(long, value_name = "P", default_value_t = 0.5)]
+    pub pii_min_confidence: f32,
     /// Findings kept in detail per rule and column (all are counted).
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub max_details: usize,

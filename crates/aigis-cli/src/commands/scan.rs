@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use aigis_core::{Digest, Severity, Statement};
 use aigis_data::profile::Profile;
-use aigis_data::scan::{self, ScanOptions, ScanReport};
+use aigis_data::scan::{self, Progress, ScanOptions, ScanReport};
 use aigis_data::table::{Format, ReadOptions};
 use anyhow::{Context as _, Result};
 use serde_json::json;
@@ -92,8 +92,10 @@ pub fn profile(cli: &Cli, args: &DataProfileArgs) -> Result<()> {
     let bar = byte_bar(cli, file_len(&args.file)?, "profiling");
     let (profile, digest) = std::thread::scope(|s| {
         let hashing = s.spawn(|| aigis_crypto::sha256_file(&args.file));
-        let profile = scan::profile(&args.file, format, &read, args.table.threads, &|n| {
-            bar.set_position(n)
+        let profile = scan::profile(&args.file, format, &read, args.table.threads, &|p| {
+            if let Progress::Read(n) = p {
+                bar.set_position(n);
+            }
         });
         (profile, hashing.join())
     });
@@ -168,17 +170,36 @@ pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<()> {
         }
         None => None,
     };
+    if !(0.0..=1.0).contains(&args.pii_min_confidence) {
+        anyhow::bail!(
+            "--pii-min-confidence {} is not between 0 and 1",
+            args.pii_min_confidence
+        );
+    }
     let options = ScanOptions {
         read,
         format,
         profile: profile.as_ref().map(|(p, _)| p.clone()),
         max_details: args.max_details,
         threads: args.table.threads,
+        pii: !args.no_pii,
+        pii_min_confidence: args.pii_min_confidence,
+        label: args.label.clone(),
+        poison: args.poison,
+        poison_options: aigis_data::poison::Options {
+            seed: args.seed,
+            ..aigis_data::poison::Options::default()
+        },
     };
     let bar = byte_bar(cli, file_len(&args.file)?, "scanning");
     let (report, digest) = std::thread::scope(|s| {
         let hashing = s.spawn(|| aigis_crypto::sha256_file(&args.file));
-        let report = scan::scan(&args.file, &options, &|n| bar.set_position(n));
+        let report = scan::scan(&args.file, &options, &|p| match p {
+            Progress::Read(n) => bar.set_position(n),
+            Progress::Poison(stage, done, total) => {
+                bar.set_message(format!("poisoning: {stage} {done}/{total}"));
+            }
+        });
         (report, hashing.join())
     });
     bar.finish_and_clear();
@@ -242,6 +263,12 @@ fn evidence_predicate(
         "profile": profile.map(Digest::to_string),
         "counts": report.counts,
         "worst": report.worst().map(Severity::as_str),
+        "poisoning": report.poisoning.as_ref().map(|p| json!({
+            "label": p.label,
+            "features": p.features,
+            "suspicious_rows": p.rows.len(),
+            "counts": p.detectors.counts,
+        })),
         "fail_on": fail_on.to_string(),
         "passed": !failed,
         "tool": format!("aigis {}", env!("CARGO_PKG_VERSION")),

@@ -99,7 +99,6 @@ pub fn bar_chart(title: &str, bars: &[(String, BTreeMap<Severity, u64>)]) -> Str
 }
 
 /// A histogram of values in [0, 1] in `bins` bins.
-#[allow(dead_code)] // for the poisoning scores, wired in with the poisoning detectors
 pub fn histogram(title: &str, values: &[f64], bins: usize) -> String {
     let bins = bins.max(1);
     let mut counts = vec![0u64; bins];
@@ -225,6 +224,55 @@ pub fn data_scan(file: &Path, report: &ScanReport, fail_on: FailOn) -> String {
         s.push_str("</table>");
     } else {
         s.push_str("<p>No findings.</p>");
+    }
+    if let Some(p) = &report.poisoning {
+        let c = &p.detectors.counts;
+        let _ = write!(
+            s,
+            "<h2>Poisoning screen</h2><p>{} feature columns{}; {} suspicious rows: {} outliers, {} likely flipped labels, {} duplicates, {} near duplicates, {} in backdoor-like groups.</p>",
+            p.features.len(),
+            esc(&p.label.as_deref().map(|l| format!(", label {l}")).unwrap_or_default()),
+            p.rows.len(),
+            c.outlier,
+            c.label_flip,
+            c.duplicate,
+            c.near_duplicate,
+            c.backdoor
+        );
+        let scores: Vec<f64> = p.rows.iter().map(|r| r.score).collect();
+        s.push_str("<h3>Scores of the suspicious rows</h3>");
+        s.push_str(&histogram("scores of suspicious rows", &scores, 20));
+        if !p.classes.is_empty() {
+            s.push_str("<h3>Suspicious rows per class</h3>");
+            let mut by_kind: BTreeMap<String, BTreeMap<Severity, u64>> = BTreeMap::new();
+            for class in &p.classes {
+                by_kind
+                    .entry(format!("{} ({} rows)", class.label, class.rows))
+                    .or_default()
+                    .insert(Severity::Medium, class.suspicious);
+            }
+            s.push_str(&bar_chart(
+                "suspicious rows per class",
+                &by_kind.into_iter().collect::<Vec<_>>(),
+            ));
+        }
+        s.push_str("<h3>Most suspicious rows</h3><table><tr><th>row</th><th>label</th><th class=\"num\">score</th><th>reasons</th></tr>");
+        for r in p.rows.iter().take(200) {
+            let reasons: Vec<String> = r
+                .reasons
+                .iter()
+                .map(|x| esc(&format!("{:?} ({:.2}): {}", x.kind, x.score, x.detail)))
+                .collect();
+            let _ = write!(
+                s,
+                "<tr><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{:.2}</td><td>{}</td></tr>",
+                r.row,
+                esc(r.label.as_deref().unwrap_or("")),
+                r.score,
+                reasons.join("<br>")
+            );
+        }
+        s.push_str("</table>");
     }
     s.push_str("</body></html>\n");
     s

@@ -69,6 +69,35 @@ pub fn data_scan(
             );
         }
     }
+    if let Some(p) = &report.poisoning {
+        let c = &p.detectors.counts;
+        let _ = writeln!(
+            s,
+            "\npoisoning screen ({} feature columns{}): {} suspicious rows: {} outliers, {} likely flipped labels, {} duplicates, {} near duplicates, {} in backdoor-like groups",
+            p.features.len(),
+            p.label.as_deref().map(|l| format!(", label `{l}`")).unwrap_or_default(),
+            p.rows.len(),
+            c.outlier,
+            c.label_flip,
+            c.duplicate,
+            c.near_duplicate,
+            c.backdoor
+        );
+        for note in &p.detectors.notes {
+            let _ = writeln!(s, "  note: {note}");
+        }
+        for r in p.rows.iter().take(10) {
+            let reasons: Vec<String> = r
+                .reasons
+                .iter()
+                .map(|x| format!("{:?} ({:.2}): {}", x.kind, x.score, x.detail))
+                .collect();
+            let _ = writeln!(s, "  row {:<8} score {:.2}  {}", r.row, r.score, reasons.join("; "));
+        }
+        if p.rows.len() > 10 {
+            let _ = writeln!(s, "  ... {} suspicious rows in all (--json lists them)", p.rows.len());
+        }
+    }
     let failing = fail_on.count(report);
     let _ = writeln!(s);
     if failing > 0 {

@@ -7,7 +7,10 @@
 //! bytes per numeric cell). Findings are kept in full as counts per rule and column, and
 //! as details up to [`ScanOptions::max_details`] per rule and column (the first rows).
 
+mod features;
 mod validate;
+
+pub use features::{ClassSummary, NULL_LABEL, PoisonReason, PoisonRow, PoisonSummary};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,6 +23,7 @@ use serde::Serialize;
 
 use crate::Error;
 use crate::pii::{self, Detector, PiiKind, PiiMatch};
+use crate::poison;
 use crate::profile::{ColumnType, Profile, TableStats};
 use crate::table::{self, Batch, CellKind, Format, ReadOptions};
 use validate::Schema;
@@ -40,6 +44,20 @@ pub struct ScanOptions {
     pub pii: bool,
     /// PII matches below this confidence are not reported.
     pub pii_min_confidence: f32,
+    /// The label column: turns on the poisoning detectors that need labels.
+    pub label: Option<String>,
+    /// Run the poisoning detectors (implied by a label).
+    pub poison: bool,
+    pub poison_options: poison::Options,
+}
+
+/// What a scan is doing, for a progress bar.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress<'a> {
+    /// Input bytes read so far.
+    Read(u64),
+    /// A poisoning detector's stage, and its steps done of total.
+    Poison(&'a str, u64, u64),
 }
 
 impl Default for ScanOptions {
@@ -52,6 +70,9 @@ impl Default for ScanOptions {
             threads: None,
             pii: true,
             pii_min_confidence: 0.5,
+            label: None,
+            poison: false,
+            poison_options: poison::Options::default(),
         }
     }
 }
@@ -80,6 +101,9 @@ pub struct ScanReport {
     /// Findings in detail (the first [`ScanOptions::max_details`] per rule and column),
     /// in row order.
     pub findings: Vec<Finding>,
+    /// The poisoning screen, with a label column or `poison` set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub poisoning: Option<PoisonSummary>,
     pub seconds: f64,
 }
 
@@ -152,6 +176,7 @@ impl Sink {
 struct Partial {
     sink: Sink,
     matches: Vec<PiiMatch>,
+    gathered: features::Gathered,
 }
 
 /// What every worker reads.
@@ -159,6 +184,8 @@ struct Context<'a> {
     schema: &'a Schema,
     detector: Option<&'a Detector>,
     options: &'a ScanOptions,
+    /// Feature columns, when poisoning is screened.
+    features: Option<Vec<String>>,
 }
 
 /// How serious personal data of each kind is in a training set.
@@ -191,7 +218,7 @@ fn describe(kind: PiiKind) -> &'static str {
 pub fn scan(
     path: &Path,
     options: &ScanOptions,
-    progress: &(dyn Fn(u64) + Sync),
+    progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<ScanReport, Error> {
     let started = Instant::now();
     let mut reader = table::open(path, options.format, &options.read)?;
@@ -217,10 +244,22 @@ pub fn scan(
     } else {
         None
     };
+    let screen = options.poison || options.label.is_some();
+    if let Some(label) = &options.label {
+        let names = reader.names();
+        if !names.iter().any(|n| n == label) {
+            return Err(Error::Scan(format!(
+                "{}: no column `{label}` to use as the label (columns: {})",
+                path.display(),
+                names.join(", ")
+            )));
+        }
+    }
     let context = Context {
         schema: &schema,
         detector: detector.as_ref(),
         options,
+        features: screen.then(|| schema.feature_columns(options.label.as_deref())),
     };
     let (tx, rx) = sync_channel::<Batch>(threads * 2);
     let rx = Arc::new(Mutex::new(rx));
@@ -236,6 +275,7 @@ pub fn scan(
                     let mut partial = Partial {
                         sink: Sink::new(options.max_details),
                         matches: Vec::new(),
+                        gathered: features::Gathered::default(),
                     };
                     loop {
                         let batch = match rx.lock() {
@@ -252,7 +292,7 @@ pub fn scan(
         let mut send = |batch: Batch| {
             rows += batch.rows as u64;
             bytes += batch.input_bytes;
-            progress(bytes);
+            progress(Progress::Read(bytes));
             tx.send(batch).is_ok()
         };
         if let Some(b) = first {
@@ -281,11 +321,33 @@ pub fn scan(
         return Err(Error::Scan("a scan worker stopped unexpectedly".into()));
     }
     let mut sink = Sink::new(options.max_details);
+    let mut gathered = Vec::with_capacity(partials.len());
     for p in partials {
         sink.merge(p.sink);
+        gathered.push(p.gathered);
     }
     let names: Vec<String> = reader.names().to_vec();
     validate::check_columns(&schema, &names, &mut |f| sink.push(f));
+    let poisoning = match &context.features {
+        Some(columns) => {
+            let (matrix, labels) =
+                features::assemble(gathered, columns, options.label.is_some());
+            let report = poison::detect_with_progress(
+                &matrix,
+                labels.as_ref().map(|(ids, _)| ids.as_slice()),
+                &options.poison_options,
+                &|stage, done, total| progress(Progress::Poison(stage, done, total)),
+            )?;
+            Some(features::summarize(
+                report,
+                columns.clone(),
+                options.label.as_deref(),
+                labels.as_ref(),
+                &mut |f| sink.push(f),
+            ))
+        }
+        None => None,
+    };
 
     let file = path.display().to_string();
     let mut counts: Vec<RuleCount> = sink
@@ -318,6 +380,7 @@ pub fn scan(
         },
         counts,
         findings,
+        poisoning,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -330,6 +393,11 @@ fn work(context: &Context<'_>, batch: &Batch, partial: &mut Partial) {
     validate::validate_batch(context.schema, batch, &mut |f| sink.push(f));
     if let Some(detector) = context.detector {
         find_pii(context, detector, batch, partial);
+    }
+    if let Some(columns) = &context.features {
+        partial
+            .gathered
+            .add(batch, columns, context.options.label.as_deref());
     }
 }
 
@@ -384,7 +452,7 @@ pub fn profile(
     format: Option<Format>,
     read: &ReadOptions,
     threads: Option<usize>,
-    progress: &(dyn Fn(u64) + Sync),
+    progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<Profile, Error> {
     let mut reader = table::open(path, format, read)?;
     let threads = threads
@@ -418,7 +486,7 @@ pub fn profile(
             match batch {
                 Ok(b) => {
                     bytes += b.input_bytes;
-                    progress(bytes);
+                    progress(Progress::Read(bytes));
                     if tx.send(b).is_err() {
                         break;
                     }

@@ -23,7 +23,7 @@ fn reference_csv() -> String {
 fn reference_profile_catches_every_kind_of_violation() {
     let dir = tempfile::tempdir().unwrap();
     let reference = write(dir.path(), "ref.csv", &reference_csv());
-    let profile = profile(&reference, None, &ReadOptions::default(), Some(2), &|_| {}).unwrap();
+    let profile = profile(&reference, None, &ReadOptions::default(), Some(2), &|_: Progress<'_>| {}).unwrap();
     assert_eq!(profile.rows, 500);
 
     let mut s = String::from("id,amount,country,extra\n");
@@ -43,7 +43,7 @@ fn reference_profile_catches_every_kind_of_violation() {
         },
         ..ScanOptions::default()
     };
-    let report = scan(&scanned, &options, &|_| {}).unwrap();
+    let report = scan(&scanned, &options, &|_: Progress<'_>| {}).unwrap();
     assert_eq!(report.rows, 6);
     assert_eq!(report.schema, "reference");
     let got: Vec<(Option<u64>, &str, Option<&str>)> = report
@@ -93,7 +93,7 @@ fn inferred_types_flag_later_rows_and_details_are_capped() {
         },
         ..ScanOptions::default()
     };
-    let report = scan(&p, &options, &|_| {}).unwrap();
+    let report = scan(&p, &options, &|_: Progress<'_>| {}).unwrap();
     assert_eq!(report.schema, "inferred");
     let types = report
         .counts
@@ -126,7 +126,7 @@ fn read_errors_stop_the_scan_with_the_row() {
         },
         ..ScanOptions::default()
     };
-    let err = scan(&p, &options, &|_| {}).unwrap_err().to_string();
+    let err = scan(&p, &options, &|_: Progress<'_>| {}).unwrap_err().to_string();
     assert!(err.contains("row 2"), "{err}");
 }
 
@@ -140,7 +140,7 @@ fn personal_data_is_found_with_row_column_and_confidence() {
     s.push_str("50,ana@example.org,4111 1111 1111 1111,call (415) 555-2671,1.5\n");
     s.push_str("51,none,,ssn 123-45-6789 and key AKIAIOSFODNN7EXAMPLE,2.5\n");
     let p = write(dir.path(), "t.csv", &s);
-    let report = scan(&p, &ScanOptions::default(), &|_| {}).unwrap();
+    let report = scan(&p, &ScanOptions::default(), &|_: Progress<'_>| {}).unwrap();
     let got: Vec<(u64, &str, &str)> = report
         .findings
         .iter()
@@ -181,5 +181,5 @@ fn personal_data_is_found_with_row_column_and_confidence() {
         pii: false,
         ..ScanOptions::default()
     };
-    assert!(scan(&p, &off, &|_| {}).unwrap().findings.is_empty());
+    assert!(scan(&p, &off, &|_: Progress<'_>| {}).unwrap().findings.is_empty());
 }

@@ -14,7 +14,7 @@ pub(crate) const RANGE_MARGIN: f64 = 0.05;
 /// milliseconds): new rows are expected outside its range, so ranges are not checked.
 fn is_identifier(c: &crate::profile::ColumnProfile) -> bool {
     let non_null = c.count.saturating_sub(c.nulls) as f64;
-    c.column_type == ColumnType::Integer && non_null >= 100.0 && c.distinct >= 0.95 * non_null
+    c.column_type == ColumnType::Integer && non_null >= 100.0 && c.distinct >= 0.98 * non_null
 }
 
 /// What one column must satisfy.
@@ -26,6 +26,9 @@ pub(crate) struct ColumnRule {
     pub categories: Option<HashSet<String>>,
     /// Whether a null is a finding (the reference column had none).
     pub no_nulls: bool,
+    /// An integer column whose values are all distinct (a row id): no range check, and
+    /// not a feature for the poisoning detectors.
+    pub identifier: bool,
 }
 
 /// The rules a scan checks, from a profile given by the user (every check) or inferred
@@ -45,6 +48,7 @@ impl Schema {
             .map(|c| ColumnRule {
                 name: c.name.clone(),
                 column_type: c.column_type,
+                identifier: is_identifier(c),
                 range: match (from_reference, c.min, c.max) {
                     (true, Some(lo), Some(hi))
                         if c.column_type.is_numeric() && !is_identifier(c) =>
@@ -64,6 +68,15 @@ impl Schema {
             columns,
             from_reference,
         }
+    }
+
+    /// The numeric columns that are features (not identifiers, not the label).
+    pub fn feature_columns(&self, label: Option<&str>) -> Vec<String> {
+        self.columns
+            .iter()
+            .filter(|c| c.column_type.is_numeric() && !c.identifier && Some(c.name.as_str()) != label)
+            .map(|c| c.name.clone())
+            .collect()
     }
 
     pub fn rule(&self, name: &str) -> Option<&ColumnRule> {
