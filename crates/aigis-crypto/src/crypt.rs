@@ -71,8 +71,10 @@ use std::path::Path;
 use rand_core::{OsRng, RngCore as _};
 use zeroize::Zeroizing;
 
-use crate::Error;
+use aigis_core::Digest;
+
 use crate::recipient::{Identity, KeyId, Recipient};
+use crate::{Error, HashingReader, HashingWriter};
 
 pub use header::Header;
 
@@ -103,6 +105,10 @@ pub struct Summary {
     pub recipients: Vec<KeyId>,
     /// For decryption: the identity whose stanza opened the file.
     pub opened_by: Option<KeyId>,
+    /// SHA-256 of the plaintext and of the encrypted file, computed in the same pass by
+    /// [`encrypt_file`] and [`decrypt_file`] (the stream functions leave them `None`).
+    pub plaintext_sha256: Option<Digest>,
+    pub ciphertext_sha256: Option<Digest>,
 }
 
 /// Encrypts `input` to `recipients` into `output`, in chunks of `chunk_size` bytes (a
@@ -132,6 +138,8 @@ pub fn encrypt<R: Read, W: Write>(
         ciphertext_bytes: header.len + counts.ciphertext,
         recipients: header.recipients,
         opened_by: None,
+        plaintext_sha256: None,
+        ciphertext_sha256: None,
     })
 }
 
@@ -171,6 +179,8 @@ pub fn decrypt<R: Read, W: Write>(
         ciphertext_bytes: header.len + counts.ciphertext,
         recipients: header.recipients,
         opened_by: Some(opened_by),
+        plaintext_sha256: None,
+        ciphertext_sha256: None,
     })
 }
 
@@ -190,9 +200,14 @@ pub fn encrypt_file(
     progress: &dyn Fn(u64),
 ) -> Result<Summary, Error> {
     let file = std::fs::File::open(input).map_err(|e| Error::io(input, e))?;
+    let mut reader = HashingReader::new(file);
     crate::fs::write_atomic_with(output, 0o644, |out| {
-        encrypt(file, out, recipients, chunk_size, progress)
-            .map_err(|e| with_paths(e, input, output))
+        let mut writer = HashingWriter::new(out);
+        let mut s = encrypt(&mut reader, &mut writer, recipients, chunk_size, progress)
+            .map_err(|e| with_paths(e, input, output))?;
+        s.plaintext_sha256 = Some(reader.digest());
+        s.ciphertext_sha256 = Some(writer.digest());
+        Ok(s)
     })
 }
 
@@ -207,9 +222,14 @@ pub fn decrypt_file(
     progress: &dyn Fn(u64),
 ) -> Result<Summary, Error> {
     let file = std::fs::File::open(input).map_err(|e| Error::io(input, e))?;
-    let reader = std::io::BufReader::with_capacity(256 * 1024, file);
+    let mut reader = HashingReader::new(std::io::BufReader::with_capacity(256 * 1024, file));
     crate::fs::write_atomic_with(output, 0o600, |out| {
-        decrypt(reader, out, identities, progress).map_err(|e| with_paths(e, input, output))
+        let mut writer = HashingWriter::new(out);
+        let mut s = decrypt(&mut reader, &mut writer, identities, progress)
+            .map_err(|e| with_paths(e, input, output))?;
+        s.plaintext_sha256 = Some(writer.digest());
+        s.ciphertext_sha256 = Some(reader.digest());
+        Ok(s)
     })
 }
 

@@ -45,7 +45,7 @@ pub mod note;
 pub mod recipient;
 
 pub use error::Error;
-pub use hash::sha256_file;
+pub use hash::{HashingReader, HashingWriter, sha256_file};
 pub use key::{PublicKey, SigningKey};
 pub use keyring::{Keyring, KeyringEntry};
 pub use zeroize::Zeroizing;

@@ -18,6 +18,8 @@ pub fn run(cli: &Cli, cmd: &DataCommand) -> Result<()> {
     match cmd {
         DataCommand::Sign(args) => sign(cli, args),
         DataCommand::Verify(args) => verify(cli, args),
+        DataCommand::Encrypt(args) => super::crypt::encrypt(cli, args),
+        DataCommand::Decrypt(args) => super::crypt::decrypt(cli, args),
     }
 }
 

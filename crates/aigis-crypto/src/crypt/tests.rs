@@ -257,8 +257,13 @@ fn files_appear_only_when_whole_and_authentic() {
     )
     .unwrap();
     assert_eq!((s.chunks, total.get()), (4, plain.len() as u64));
+    let sealed_digest = crate::sha256_file(&d.join("sealed")).unwrap();
+    assert_eq!(s.plaintext_sha256, Some(Digest::of(&plain)));
+    assert_eq!(s.ciphertext_sha256, Some(sealed_digest));
     let ids = [alice];
-    decrypt_file(&d.join("sealed"), &d.join("out"), &ids, &|_| {}).unwrap();
+    let opened = decrypt_file(&d.join("sealed"), &d.join("out"), &ids, &|_| {}).unwrap();
+    assert_eq!(opened.plaintext_sha256, Some(Digest::of(&plain)));
+    assert_eq!(opened.ciphertext_sha256, Some(sealed_digest));
     assert_eq!(std::fs::read(d.join("out")).unwrap(), plain);
     #[cfg(unix)]
     {
