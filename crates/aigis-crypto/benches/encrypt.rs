@@ -3,7 +3,7 @@
 //! ```sh
 //! cargo bench -p aigis-crypto --bench encrypt     # a 1 GiB file
 //! AIGIS_BENCH_ENCRYPT_MB=256 cargo bench -p aigis-crypto --bench encrypt
-//! cargo test  -p aigis-crypto --bench encrypt     # 8 MiB smoke run
+//! cargo test  -p aigis-crypto --bench encrypt     # 2 MiB smoke run (dev profile: slow)
 //! ```
 //!
 //! The plaintext is pseudo-random (xorshift), written once into a temporary folder and
@@ -40,7 +40,7 @@ fn main() {
             })
             .unwrap_or(1024)
     } else {
-        8
+        2
     };
     let bytes = mb * MIB;
     let dir = tempfile::tempdir().expect("a temporary folder");
