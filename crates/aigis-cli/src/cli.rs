@@ -97,6 +97,28 @@ pub enum KeysCommand {
     ///
     /// Example: AIGIS_KEY_PASSPHRASE=... aigis keys rotate
     Rotate,
+    /// The project's recipient key pair, for `aigis data encrypt` / `decrypt`: X-Wing,
+    /// the hybrid of X25519 and ML-KEM-768 (post-quantum).
+    ///
+    /// Example: aigis keys recipient new > team-a.recipient
+    #[command(subcommand)]
+    Recipient(RecipientCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecipientCommand {
+    /// Create the recipient key pair in `.aigis/keys/recipient.key` and print its public
+    /// recipient string (`aigis-recipient-v1:...`) for others to encrypt to.
+    ///
+    /// Never replaces an existing key: running it again prints the one there. Set
+    /// AIGIS_KEY_PASSPHRASE to seal the secret key with a passphrase.
+    ///
+    /// Example: aigis keys recipient new > team-a.recipient
+    New,
+    /// Print the project's public recipient string.
+    ///
+    /// Example: aigis keys recipient show > team-a.recipient
+    Show,
 }
 
 #[derive(Debug, Args)]
@@ -302,6 +324,21 @@ pub enum DataCommand {
     ///   aigis data scan train.csv --label target --html scan.html
     ///   aigis data scan events.parquet --sarif scan.sarif --fail-on medium
     Scan(DataScanArgs),
+    /// Encrypt a file to one or more recipients (post-quantum: X25519 + ML-KEM-768 key
+    /// wrap, ChaCha20-Poly1305 in 64 KiB authenticated chunks) and record signed evidence
+    /// naming the plaintext's and the ciphertext's digests.
+    ///
+    /// Without --to, the file is encrypted to the project's own recipient key.
+    ///
+    /// Example: aigis data encrypt train.parquet --to team-b.recipient --to-self
+    Encrypt(DataEncryptArgs),
+    /// Decrypt a file made by `aigis data encrypt`. The output appears only once every
+    /// chunk has authenticated; a modified, truncated or reordered file leaves no output.
+    ///
+    /// Exits 1 if the file fails authentication, 2 if it is not for your keys.
+    ///
+    /// Example: aigis data decrypt train.parquet.aigis-enc -o train.parquet
+    Decrypt(DataDecryptArgs),
 }
 
 /// How to read a table (shared by the commands that read one).
@@ -370,6 +407,36 @@ pub struct DataScanArgs {
     pub max_details: usize,
     #[command(flatten)]
     pub table: TableArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DataEncryptArgs {
+    /// The file to encrypt.
+    pub file: PathBuf,
+    /// A recipient: `aigis-recipient-v1:...`, or a file that holds one (repeatable).
+    #[arg(long = "to", value_name = "RECIPIENT")]
+    pub to: Vec<String>,
+    /// Also encrypt to the project's own recipient key (the default without --to).
+    #[arg(long)]
+    pub to_self: bool,
+    /// Where to write the encrypted file [default: `<FILE>.aigis-enc`].
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Plaintext bytes per chunk: a power of two from 4096 to 16777216.
+    #[arg(long, value_name = "BYTES", default_value_t = aigis_crypto::crypt::DEFAULT_CHUNK_SIZE)]
+    pub chunk_size: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct DataDecryptArgs {
+    /// The encrypted file.
+    pub file: PathBuf,
+    /// Where to write the plaintext [default: FILE without `.aigis-enc`].
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// A recipient key file to decrypt with (repeatable) [default: the project's].
+    #[arg(long, value_name = "KEYFILE")]
+    pub identity: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! One module per verb.
 
 pub(crate) mod attest;
+mod crypt;
 pub(crate) mod data;
 mod demo;
 mod evidence;

@@ -13,12 +13,12 @@ pub enum Error {
     #[error("invalid key file `{}`: {reason}", path.display())]
     KeyFile { path: PathBuf, reason: String },
     #[error(
-        "the signing key `{}` is encrypted\nhint: set AIGIS_KEY_PASSPHRASE to its passphrase",
+        "the {what} `{}` is encrypted\nhint: set AIGIS_KEY_PASSPHRASE to its passphrase",
         path.display()
     )]
-    PassphraseRequired { path: PathBuf },
-    #[error("wrong passphrase for the signing key `{}` (or the file was modified)", path.display())]
-    WrongPassphrase { path: PathBuf },
+    PassphraseRequired { what: &'static str, path: PathBuf },
+    #[error("wrong passphrase for the {what} `{}` (or the file was modified)", path.display())]
+    WrongPassphrase { what: &'static str, path: PathBuf },
     #[error("invalid DSSE envelope: {0}")]
     Envelope(String),
     #[error("DSSE signature does not verify: {0}")]
@@ -27,11 +27,59 @@ pub enum Error {
     PublicKey(String),
     #[error("invalid keyring `{}`: {reason}", path.display())]
     Keyring { path: PathBuf, reason: String },
+    #[error("invalid recipient: {0}")]
+    Recipient(String),
+    #[error("not an aigis encrypted file: {0}")]
+    NotEncrypted(String),
+    #[error("invalid encrypted file: {0}")]
+    Format(String),
+    #[error("truncated: {0}")]
+    Truncated(String),
+    #[error(
+        "not encrypted to any of your keys: the file is for {recipients}; yours: {yours}\nhint: give the identity of one of its recipients (--identity)"
+    )]
+    NotForYou { recipients: String, yours: String },
+    #[error(
+        "the key stanza for `{0}` failed authentication: the header was modified, or the file was not made by aigis"
+    )]
+    StanzaAuth(String),
+    #[error("the header failed authentication: it was modified")]
+    HeaderAuth,
+    #[error(
+        "chunk {index} (at byte {offset}) failed authentication: the file was modified, truncated, reordered or appended to"
+    )]
+    ChunkAuth { index: u64, offset: u64 },
+    #[error(
+        "unexpected bytes after the last chunk (chunk {chunk}, which ends at byte {offset}): the file was appended to"
+    )]
+    TrailingData { chunk: u64, offset: u64 },
+    #[error("cannot encrypt: {0}")]
+    Encrypt(String),
+    #[error("reading the input: {0}")]
+    Read(#[source] std::io::Error),
+    #[error("writing the output: {0}")]
+    Write(#[source] std::io::Error),
     #[error("invalid key name `{0}`: a name is non-empty and has no spaces or `+`")]
     KeyName(String),
 }
 
 impl Error {
+    /// Whether this says an encrypted file is not authentic or not well formed (the
+    /// check ran and the file failed it), rather than a problem with keys, input or
+    /// output.
+    pub fn is_tampered(&self) -> bool {
+        matches!(
+            self,
+            Self::NotEncrypted(_)
+                | Self::Format(_)
+                | Self::Truncated(_)
+                | Self::StanzaAuth(_)
+                | Self::HeaderAuth
+                | Self::ChunkAuth { .. }
+                | Self::TrailingData { .. }
+        )
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),

@@ -9,6 +9,21 @@ use crate::Error;
 /// Writes `bytes` to `path` atomically. On Unix the file gets `mode` (for example `0o600`
 /// for secrets) before any byte is written.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
+    write_atomic_with(path, mode, |out| {
+        out.write_all(bytes).map_err(|e| Error::io(path, e))
+    })
+}
+
+/// Streams a new file into place: `write` fills a temporary file in `path`'s folder
+/// (created with `mode` on Unix), which is synced and renamed over `path` only if `write`
+/// returns `Ok`. On any error the temporary file is removed and `path` is left as it was,
+/// so a reader never sees a half-written file, or (for decryption) a plaintext whose
+/// later chunks failed authentication.
+pub fn write_atomic_with<T>(
+    path: &Path,
+    mode: u32,
+    write: impl FnOnce(&mut dyn Write) -> Result<T, Error>,
+) -> Result<T, Error> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -22,12 +37,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
     }
     #[cfg(not(unix))]
     let _ = mode; // only Unix has modes; elsewhere the folder's access rules apply
+    // Dropping `tmp` on an early return deletes the temporary file.
     let mut tmp = builder.tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
-    tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    let value = {
+        let mut out = std::io::BufWriter::with_capacity(256 * 1024, tmp.as_file_mut());
+        let value = write(&mut out)?;
+        out.flush().map_err(|e| Error::io(path, e))?;
+        value
+    };
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     sync_dir(dir);
-    Ok(())
+    Ok(value)
 }
 
 /// Makes a rename in `dir` durable. Best effort: some file systems refuse to open folders.
@@ -56,5 +77,26 @@ mod tests {
         }
         // No temporary file is left behind.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_target_and_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        write_atomic(&path, b"old", 0o644).unwrap();
+        let err = write_atomic_with(&path, 0o600, |out| {
+            out.write_all(b"half of something").unwrap();
+            Err::<(), _>(Error::io(&path, std::io::Error::other("boom")))
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("boom"));
+        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let n = write_atomic_with(&path, 0o600, |out| {
+            out.write_all(b"new").map_err(|e| Error::io(&path, e))?;
+            Ok(3)
+        })
+        .unwrap();
+        assert_eq!((n, std::fs::read(&path).unwrap()), (3, b"new".to_vec()));
     }
 }

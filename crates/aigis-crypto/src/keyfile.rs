@@ -1,4 +1,5 @@
-//! The on-disk signing key.
+//! On-disk secret keys: the signing key, and (through the same code) the recipient key of
+//! [`crate::recipient`].
 //!
 //! A JSON file, mode 0600, in one of two forms:
 //!
@@ -14,7 +15,9 @@
 //! The sealed form stretches the passphrase with argon2id (64 MiB, 3 passes: above the
 //! OWASP minimums) and seals the 32-byte seed with XChaCha20-Poly1305; the public key and
 //! format name are the associated data, so swapping the public key in the file breaks the
-//! seal rather than pairing a secret with the wrong public key.
+//! seal rather than pairing a secret with the wrong public key. A recipient key file has
+//! the same shape with `"format":"aigis-recipient-key/v1"`, `"algorithm":"x-wing"`, the
+//! 1216-byte X-Wing public key and the 32-byte X-Wing secret seed.
 
 use std::path::Path;
 
@@ -81,6 +84,23 @@ struct Kdf {
     salt: String,
 }
 
+/// What a key file holds: its `format` and `algorithm` strings, the length of its
+/// secret, and the words errors name it by. One sealing scheme serves every kind.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Kind {
+    pub format: &'static str,
+    pub algorithm: &'static str,
+    pub secret_len: usize,
+    pub what: &'static str,
+}
+
+const SIGNING: Kind = Kind {
+    format: FORMAT,
+    algorithm: "ed25519",
+    secret_len: 32,
+    what: "signing key",
+};
+
 /// Writes `key` to `path` (mode 0600, atomically). With a passphrase the seed is sealed.
 pub fn save(
     path: &Path,
@@ -88,12 +108,60 @@ pub fn save(
     passphrase: Option<&str>,
     params: KdfParams,
 ) -> Result<(), Error> {
-    let public = key.public();
     let seed = key.seed();
+    save_secret(
+        path,
+        SIGNING,
+        &key.public().to_bytes(),
+        seed.as_slice(),
+        passphrase,
+        params,
+    )
+}
+
+/// Whether the key at `path` is sealed with a passphrase (a signing or a recipient key).
+pub fn is_sealed(path: &Path) -> Result<bool, Error> {
+    Ok(read(path)?.protection == SEALED)
+}
+
+/// The public key recorded in the key file (needs no passphrase).
+pub fn public_key(path: &Path) -> Result<PublicKey, Error> {
+    let raw = read_public(path, SIGNING)?;
+    PublicKey::from_bytes(&raw).map_err(|e| key_error(path, &e.to_string()))
+}
+
+/// Loads the signing key at `path`; a sealed key needs `passphrase`.
+pub fn load(path: &Path, passphrase: Option<&str>) -> Result<SigningKey, Error> {
+    let (public, seed) = load_secret(path, SIGNING, passphrase)?;
+    let public = PublicKey::from_bytes(&public).map_err(|e| key_error(path, &e.to_string()))?;
+    let seed: &[u8; 32] = seed
+        .as_slice()
+        .try_into()
+        .map_err(|_| key_error(path, "the secret key is not 32 bytes"))?;
+    let key = SigningKey::from_seed(seed);
+    if key.public() != public {
+        return Err(key_error(
+            path,
+            "the secret key does not match `public_key`",
+        ));
+    }
+    Ok(key)
+}
+
+/// Writes a key file of `kind`: `public` in the clear, `secret` either in the clear or
+/// sealed with `passphrase` (the format name and `public` are the associated data).
+pub(crate) fn save_secret(
+    path: &Path,
+    kind: Kind,
+    public: &[u8],
+    secret: &[u8],
+    passphrase: Option<&str>,
+    params: KdfParams,
+) -> Result<(), Error> {
     let mut file = File {
-        format: FORMAT.into(),
-        algorithm: "ed25519".into(),
-        public_key: STANDARD.encode(public.to_bytes()),
+        format: kind.format.into(),
+        algorithm: kind.algorithm.into(),
+        public_key: STANDARD.encode(public),
         protection: "none".into(),
         secret_key: None,
         kdf: None,
@@ -101,7 +169,7 @@ pub fn save(
         ciphertext: None,
     };
     match passphrase {
-        None => file.secret_key = Some(STANDARD.encode(*seed)),
+        None => file.secret_key = Some(STANDARD.encode(secret)),
         Some(pass) => {
             let mut salt = [0u8; 16];
             OsRng.fill_bytes(&mut salt);
@@ -110,12 +178,12 @@ pub fn save(
             let wrap = derive(pass, &salt, params, path)?;
             let cipher = XChaCha20Poly1305::new_from_slice(wrap.as_slice())
                 .map_err(|_| key_error(path, "bad derived key length"))?;
-            let aad = aad(&public);
+            let aad = aad(kind, public);
             let ct = cipher
                 .encrypt(
                     XNonce::from_slice(&nonce),
                     Payload {
-                        msg: seed.as_slice(),
+                        msg: secret,
                         aad: &aad,
                     },
                 )
@@ -135,41 +203,34 @@ pub fn save(
     crate::fs::write_atomic(path, &json, 0o600)
 }
 
-/// Whether the key at `path` is sealed with a passphrase.
-pub fn is_sealed(path: &Path) -> Result<bool, Error> {
-    Ok(read(path)?.protection == SEALED)
-}
-
-/// The public key recorded in the key file (needs no passphrase).
-pub fn public_key(path: &Path) -> Result<PublicKey, Error> {
+/// The public part of a key file of `kind`, decoded from base64 (needs no passphrase).
+pub(crate) fn read_public(path: &Path, kind: Kind) -> Result<Vec<u8>, Error> {
     let file = read(path)?;
+    check_kind(&file, kind, path)?;
     decode_public(&file, path)
 }
 
-/// Loads the signing key at `path`; a sealed key needs `passphrase`.
-pub fn load(path: &Path, passphrase: Option<&str>) -> Result<SigningKey, Error> {
+/// The public part and the secret of a key file of `kind`; a sealed file needs
+/// `passphrase`. The secret is `kind.secret_len` bytes.
+pub(crate) fn load_secret(
+    path: &Path,
+    kind: Kind,
+    passphrase: Option<&str>,
+) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>), Error> {
     let file = read(path)?;
-    if file.format != FORMAT {
-        return Err(key_error(
-            path,
-            &format!("unknown format `{}`", file.format),
-        ));
-    }
-    if file.algorithm != "ed25519" {
-        return Err(key_error(
-            path,
-            &format!("unsupported algorithm `{}`", file.algorithm),
-        ));
-    }
+    check_kind(&file, kind, path)?;
     let public = decode_public(&file, path)?;
-    let seed: Zeroizing<Vec<u8>> = match file.protection.as_str() {
+    let secret: Zeroizing<Vec<u8>> = match file.protection.as_str() {
         "none" => Zeroizing::new(
             STANDARD
                 .decode(file.secret_key.as_deref().unwrap_or_default())
                 .map_err(|_| key_error(path, "`secret_key` is not base64"))?,
         ),
         SEALED => {
-            let pass = passphrase.ok_or_else(|| Error::PassphraseRequired { path: path.into() })?;
+            let pass = passphrase.ok_or_else(|| Error::PassphraseRequired {
+                what: kind.what,
+                path: path.into(),
+            })?;
             let (Some(kdf), Some(nonce), Some(ct)) = (&file.kdf, &file.nonce, &file.ciphertext)
             else {
                 return Err(key_error(
@@ -197,26 +258,43 @@ pub fn load(path: &Path, passphrase: Option<&str>) -> Result<SigningKey, Error> 
                         XNonce::from_slice(&nonce),
                         Payload {
                             msg: &ct,
-                            aad: &aad(&public),
+                            aad: &aad(kind, &public),
                         },
                     )
-                    .map_err(|_| Error::WrongPassphrase { path: path.into() })?,
+                    .map_err(|_| Error::WrongPassphrase {
+                        what: kind.what,
+                        path: path.into(),
+                    })?,
             )
         }
         other => return Err(key_error(path, &format!("unknown protection `{other}`"))),
     };
-    let seed: &[u8; 32] = seed
-        .as_slice()
-        .try_into()
-        .map_err(|_| key_error(path, "the secret key is not 32 bytes"))?;
-    let key = SigningKey::from_seed(seed);
-    if key.public() != public {
+    if secret.len() != kind.secret_len {
         return Err(key_error(
             path,
-            "the secret key does not match `public_key`",
+            &format!("the secret key is not {} bytes", kind.secret_len),
         ));
     }
-    Ok(key)
+    Ok((public, secret))
+}
+
+fn check_kind(file: &File, kind: Kind, path: &Path) -> Result<(), Error> {
+    if file.format != kind.format {
+        return Err(key_error(
+            path,
+            &format!(
+                "unknown format `{}` (a {} is `{}`)",
+                file.format, kind.what, kind.format
+            ),
+        ));
+    }
+    if file.algorithm != kind.algorithm {
+        return Err(key_error(
+            path,
+            &format!("unsupported algorithm `{}`", file.algorithm),
+        ));
+    }
+    Ok(())
 }
 
 fn read(path: &Path) -> Result<File, Error> {
@@ -224,11 +302,10 @@ fn read(path: &Path) -> Result<File, Error> {
     serde_json::from_slice(&bytes).map_err(|e| key_error(path, &e.to_string()))
 }
 
-fn decode_public(file: &File, path: &Path) -> Result<PublicKey, Error> {
-    let raw = STANDARD
+fn decode_public(file: &File, path: &Path) -> Result<Vec<u8>, Error> {
+    STANDARD
         .decode(&file.public_key)
-        .map_err(|_| key_error(path, "`public_key` is not base64"))?;
-    PublicKey::from_bytes(&raw).map_err(|e| key_error(path, &e.to_string()))
+        .map_err(|_| key_error(path, "`public_key` is not base64"))
 }
 
 fn derive(
@@ -247,13 +324,15 @@ fn derive(
     Ok(out)
 }
 
-fn aad(public: &PublicKey) -> Vec<u8> {
-    let mut aad = FORMAT.as_bytes().to_vec();
-    aad.extend_from_slice(&public.to_bytes());
+/// The seal's associated data: the format name, then the public key. For a signing key
+/// this is byte for byte what the first version wrote, so old sealed files still open.
+fn aad(kind: Kind, public: &[u8]) -> Vec<u8> {
+    let mut aad = kind.format.as_bytes().to_vec();
+    aad.extend_from_slice(public);
     aad
 }
 
-fn key_error(path: &Path, reason: &str) -> Error {
+pub(crate) fn key_error(path: &Path, reason: &str) -> Error {
     Error::KeyFile {
         path: path.into(),
         reason: reason.into(),
@@ -339,5 +418,24 @@ mod tests {
             let err = load(&path, None).unwrap_err().to_string();
             assert!(err.contains(&path.display().to_string()), "{err}");
         }
+    }
+
+    #[test]
+    fn key_files_written_before_the_recipient_keys_still_load() {
+        // Written by the first version of this module (tests/data/README.md says how):
+        // the seed is [7; 32].
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+        let expected = SigningKey::from_seed(&[7; 32]).public();
+        let plain = data.join("signing-v1-plain.key");
+        let sealed = data.join("signing-v1-sealed.key");
+        assert_eq!(load(&plain, None).unwrap().public(), expected);
+        assert_eq!(public_key(&sealed).unwrap(), expected);
+        assert!(is_sealed(&sealed).unwrap());
+        let opened = load(&sealed, Some("fixture passphrase")).unwrap();
+        assert_eq!(opened.public(), expected);
+        assert!(matches!(
+            load(&sealed, Some("nope")),
+            Err(Error::WrongPassphrase { .. })
+        ));
     }
 }

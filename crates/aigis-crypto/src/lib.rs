@@ -7,6 +7,10 @@
 //! - [`dsse`]: DSSE v1 envelopes (PAE, Ed25519, keyid), the wrapper of every piece of evidence.
 //! - [`Keyring`]: the public keys a project has ever used, so old signatures still verify.
 //! - [`note`]: C2SP signed-note signing and verifier key strings (`name+hash+base64`).
+//! - [`recipient`]: recipient key pairs for encryption, X-Wing (X25519 + ML-KEM-768), their
+//!   printable form `aigis-recipient-v1:…` and their key files.
+//! - [`crypt`]: streaming file encryption to recipients (format `aigis-enc/v1`: a hybrid
+//!   post-quantum key wrap per recipient, ChaCha20-Poly1305 STREAM chunks).
 //!
 //! ```
 //! use aigis_crypto::{SigningKey, dsse::Envelope};
@@ -29,6 +33,7 @@
     )
 )]
 
+pub mod crypt;
 pub mod dsse;
 mod error;
 pub mod fs;
@@ -37,9 +42,10 @@ mod key;
 pub mod keyfile;
 mod keyring;
 pub mod note;
+pub mod recipient;
 
 pub use error::Error;
-pub use hash::sha256_file;
+pub use hash::{HashingReader, HashingWriter, sha256_file};
 pub use key::{PublicKey, SigningKey};
 pub use keyring::{Keyring, KeyringEntry};
 pub use zeroize::Zeroizing;

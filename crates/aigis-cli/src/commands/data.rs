@@ -20,6 +20,8 @@ pub fn run(cli: &Cli, cmd: &DataCommand) -> Result<()> {
         DataCommand::Verify(args) => verify(cli, args),
         DataCommand::Profile(args) => super::scan::profile(cli, args),
         DataCommand::Scan(args) => super::scan::scan(cli, args),
+        DataCommand::Encrypt(args) => super::crypt::encrypt(cli, args),
+        DataCommand::Decrypt(args) => super::crypt::decrypt(cli, args),
     }
 }
 

@@ -13,6 +13,7 @@ pub const ROTATION_PREDICATE: &str = "https://aigis.dev/predicate/key-rotation/v
 pub fn run(cli: &Cli, cmd: &KeysCommand) -> Result<()> {
     let project = context::project(cli)?;
     match cmd {
+        KeysCommand::Recipient(cmd) => super::crypt::recipient(cli, &project, cmd),
         KeysCommand::Show => {
             let ring = project.keyring()?;
             let vkey = project.verifier_key()?;

@@ -1,0 +1,273 @@
+//! `aigis data encrypt` / `aigis data decrypt` and `aigis keys recipient`: files encrypted
+//! to X-Wing recipients (format `aigis-enc/v1`, see `aigis_crypto::crypt`).
+
+use std::path::{Path, PathBuf};
+
+use aigis_core::Statement;
+use aigis_crypto::crypt::{self, Summary};
+use aigis_crypto::dsse::Envelope;
+use aigis_crypto::keyfile::{self, KdfParams};
+use aigis_crypto::recipient::{self, Identity, Recipient};
+use aigis_ledger::Project;
+use anyhow::{Context as _, Result};
+use serde_json::json;
+
+use crate::cli::{Cli, DataDecryptArgs, DataEncryptArgs, RecipientCommand};
+use crate::{CheckFailed, context, output};
+
+/// The predicate type of the evidence `aigis data encrypt` writes.
+pub const ENCRYPTION_PREDICATE: &str = "https://aigis.dev/predicate/encryption/v1";
+/// The suffix `aigis data encrypt` gives its output by default.
+pub const SUFFIX: &str = ".aigis-enc";
+
+/// Where a project keeps its recipient key pair.
+pub fn recipient_key_path(project: &Project) -> PathBuf {
+    project.key_path().with_file_name("recipient.key")
+}
+
+/// `aigis keys recipient new|show`.
+pub fn recipient(cli: &Cli, project: &Project, cmd: &RecipientCommand) -> Result<()> {
+    let path = recipient_key_path(project);
+    let created = match cmd {
+        RecipientCommand::New if !path.exists() => {
+            let identity = Identity::generate()?;
+            let pass = context::passphrase();
+            recipient::save(
+                &path,
+                &identity,
+                pass.as_deref().map(String::as_str),
+                KdfParams::default(),
+            )?;
+            true
+        }
+        _ => false,
+    };
+    let public = own_recipient(project)?;
+    if cli.json {
+        return output::json(&json!({
+            "recipient": public.to_string(),
+            "key_id": public.key_id().to_string(),
+            "path": path,
+            "created": created,
+            "encrypted": keyfile::is_sealed(&path)?,
+        }));
+    }
+    println!("{public}");
+    if matches!(cmd, RecipientCommand::New) {
+        let what = if created {
+            "created"
+        } else {
+            "kept the existing"
+        };
+        output::note(
+            cli,
+            &format!(
+                "{what} recipient key {} in `{}`",
+                public.key_id(),
+                path.display()
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn own_recipient(project: &Project) -> Result<Recipient> {
+    let path = recipient_key_path(project);
+    if !path.exists() {
+        anyhow::bail!(
+            "the project has no recipient key (`{}`)\nhint: run `aigis keys recipient new`",
+            path.display()
+        );
+    }
+    Ok(recipient::public(&path)?)
+}
+
+/// A recipient string, or a file holding one (or a recipient key file).
+fn parse_recipient(arg: &str) -> Result<Recipient> {
+    if arg.trim_start().starts_with(recipient::PREFIX) {
+        return Ok(arg.parse()?);
+    }
+    let path = Path::new(arg);
+    if !path.is_file() {
+        anyhow::bail!(
+            "`{arg}` is neither a recipient (`{}...`) nor a file\nhint: `aigis keys recipient show` prints a project's recipient",
+            recipient::PREFIX
+        );
+    }
+    let text = context::read_input(path, "recipient file", 64 * 1024)?;
+    let text = String::from_utf8_lossy(&text);
+    if text.trim_start().starts_with('{') {
+        return Ok(recipient::public(path)?);
+    }
+    text.parse()
+        .with_context(|| format!("in the recipient file `{arg}`"))
+}
+
+fn byte_bar(cli: &Cli, total: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = output::progress(cli, total, what);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg} [{bar:40}] {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {eta} left)",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// Refuses to write over the input: the rename would destroy it.
+fn check_distinct(input: &Path, output: &Path) -> Result<()> {
+    if let (Ok(a), Ok(b)) = (input.canonicalize(), output.canonicalize())
+        && a == b
+    {
+        anyhow::bail!(
+            "the output `{}` is the input file\nhint: choose another path with --out",
+            output.display()
+        );
+    }
+    Ok(())
+}
+
+pub fn encrypt(cli: &Cli, args: &DataEncryptArgs) -> Result<()> {
+    let project = context::project(cli)?;
+    let mut recipients = args
+        .to
+        .iter()
+        .map(|r| parse_recipient(r))
+        .collect::<Result<Vec<_>>>()?;
+    if args.to_self || recipients.is_empty() {
+        recipients.push(own_recipient(&project)?);
+    }
+    // Load the signing key first: a missing passphrase should fail before the work.
+    let key = context::signing_key(&project)?;
+    let out = match &args.out {
+        Some(o) => o.clone(),
+        None => {
+            let mut name = args.file.clone().into_os_string();
+            name.push(SUFFIX);
+            PathBuf::from(name)
+        }
+    };
+    check_distinct(&args.file, &out)?;
+    let size = std::fs::metadata(&args.file)
+        .with_context(|| format!("cannot read `{}`", args.file.display()))?
+        .len();
+    let bar = byte_bar(cli, size, "encrypting");
+    let s = crypt::encrypt_file(&args.file, &out, &recipients, args.chunk_size, &|n| {
+        bar.inc(n)
+    })?;
+    bar.finish_and_clear();
+    let index = record(&project, &key, &args.file, &out, &s)?;
+    let ids: Vec<String> = s.recipients.iter().map(ToString::to_string).collect();
+    if cli.json {
+        return output::json(&json!({
+            "input": args.file, "output": out, "algorithm": crypt::ALGORITHM,
+            "chunk_size": s.chunk_size, "chunks": s.chunks,
+            "plaintext_bytes": s.plaintext_bytes, "ciphertext_bytes": s.ciphertext_bytes,
+            "plaintext_sha256": s.plaintext_sha256, "ciphertext_sha256": s.ciphertext_sha256,
+            "recipients": ids, "index": index,
+        }));
+    }
+    println!("{}", out.display());
+    output::note(
+        cli,
+        &format!(
+            "encrypted {} bytes to {} recipient(s) ({}); evidence #{index} in the ledger",
+            s.plaintext_bytes,
+            ids.len(),
+            ids.join(", ")
+        ),
+    );
+    Ok(())
+}
+
+/// Signs an in-toto statement about the encryption and appends it to the ledger.
+fn record(
+    project: &Project,
+    key: &aigis_crypto::SigningKey,
+    input: &Path,
+    out: &Path,
+    s: &Summary,
+) -> Result<u64> {
+    let (Some(plain), Some(sealed)) = (s.plaintext_sha256, s.ciphertext_sha256) else {
+        anyhow::bail!("internal error: the encryption reported no digests");
+    };
+    let statement = Statement::new(
+        vec![
+            (input.display().to_string(), plain),
+            (out.display().to_string(), sealed),
+        ],
+        ENCRYPTION_PREDICATE,
+        json!({
+            "algorithm": crypt::ALGORITHM,
+            "format_version": crypt::VERSION,
+            "chunk_size": s.chunk_size,
+            "plaintext_bytes": s.plaintext_bytes,
+            "ciphertext_bytes": s.ciphertext_bytes,
+            "recipients": s.recipients.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        }),
+    )?;
+    let envelope = Envelope::sign(aigis_core::PAYLOAD_TYPE, statement.to_json(), key);
+    Ok(project.open_ledger()?.append_evidence(envelope.to_json())?)
+}
+
+pub fn decrypt(cli: &Cli, args: &DataDecryptArgs) -> Result<()> {
+    let out = match &args.out {
+        Some(o) => o.clone(),
+        None => {
+            let name = args.file.to_string_lossy();
+            match name.strip_suffix(SUFFIX) {
+                Some(stem) if !stem.is_empty() => PathBuf::from(stem),
+                _ => anyhow::bail!(
+                    "`{}` does not end in `{SUFFIX}`: say where the plaintext goes with --out",
+                    args.file.display()
+                ),
+            }
+        }
+    };
+    check_distinct(&args.file, &out)?;
+    let pass = context::passphrase();
+    let pass = pass.as_deref().map(String::as_str);
+    let identities = if args.identity.is_empty() {
+        let project = context::project(cli)?;
+        let path = recipient_key_path(&project);
+        own_recipient(&project)?;
+        vec![recipient::load(&path, pass)?]
+    } else {
+        args.identity
+            .iter()
+            .map(|p| Ok(recipient::load(p, pass)?))
+            .collect::<Result<Vec<_>>>()?
+    };
+    let size = std::fs::metadata(&args.file)
+        .with_context(|| format!("cannot read `{}`", args.file.display()))?
+        .len();
+    let bar = byte_bar(cli, size, "decrypting");
+    let result = crypt::decrypt_file(&args.file, &out, &identities, &|n| bar.inc(n));
+    bar.finish_and_clear();
+    let s = match result {
+        Ok(s) => s,
+        Err(e) if e.is_tampered() => {
+            return Err(CheckFailed(format!("`{}`: {e}", args.file.display())).into());
+        }
+        Err(e) => anyhow::bail!("`{}`: {e}", args.file.display()),
+    };
+    let opened_by = s.opened_by.map(|k| k.to_string());
+    if cli.json {
+        return output::json(&json!({
+            "input": args.file, "output": out, "opened_by": opened_by,
+            "chunks": s.chunks, "plaintext_bytes": s.plaintext_bytes,
+            "ciphertext_bytes": s.ciphertext_bytes,
+            "plaintext_sha256": s.plaintext_sha256, "ciphertext_sha256": s.ciphertext_sha256,
+        }));
+    }
+    println!("{}", out.display());
+    output::note(
+        cli,
+        &format!(
+            "decrypted and authenticated {} bytes in {} chunk(s) with key {}",
+            s.plaintext_bytes,
+            s.chunks,
+            opened_by.unwrap_or_default()
+        ),
+    );
+    Ok(())
+}
