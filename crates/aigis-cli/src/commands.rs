@@ -4,6 +4,7 @@ pub(crate) mod attest;
 mod crypt;
 pub(crate) mod data;
 mod demo;
+mod demo_data;
 mod evidence;
 mod init;
 mod keys;

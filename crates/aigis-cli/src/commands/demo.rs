@@ -1,5 +1,6 @@
 //! `aigis demo`: the main job end to end on a throwaway project. It grows with each stage
-//! of aigis; today it shows the evidence ledger.
+//! of aigis: evidence in a tamper-evident ledger, signed dataset manifests, the data
+//! guard (profile, scan for schema, personal data and poisoning, encryption).
 
 use std::path::{Path, PathBuf};
 
@@ -93,6 +94,9 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
         ),
         json!({"index": index, "root": signed_manifest.root}),
     );
+
+    // The data guard: profile, scan with planted problems, encryption.
+    super::demo_data::run(&mut log, &dir, &project)?;
 
     // 3. A signed checkpoint.
     let cp = ledger.checkpoint(project.origin(), &key)?;
@@ -217,13 +221,13 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
     Ok(())
 }
 
-struct Log<'a> {
+pub(crate) struct Log<'a> {
     cli: &'a Cli,
     steps: Vec<serde_json::Value>,
 }
 
 impl Log<'_> {
-    fn step(&mut self, name: &str, text: String, data: serde_json::Value) {
+    pub(crate) fn step(&mut self, name: &str, text: String, data: serde_json::Value) {
         if !self.cli.json {
             println!("{:>2}. {text}", self.steps.len() + 1);
         }
@@ -232,7 +236,7 @@ impl Log<'_> {
     }
 
     /// A step whose outcome is the point of the demo: if it goes the other way, the demo fails.
-    fn expect(
+    pub(crate) fn expect(
         &mut self,
         ok: bool,
         name: &str,

@@ -71,7 +71,7 @@ fn project_for_evidence(cli: &Cli) -> Option<aigis_ledger::Project> {
 }
 
 /// Signs a statement with the project key and appends it; returns the entry's index.
-fn record(
+pub(crate) fn record(
     project: &aigis_ledger::Project,
     subjects: Vec<(String, Digest)>,
     predicate_type: &str,
@@ -249,7 +249,7 @@ pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<()> {
 }
 
 /// What the ledger keeps of a scan: counts per rule and column, never cell values.
-fn evidence_predicate(
+pub(crate) fn evidence_predicate(
     report: &ScanReport,
     profile: Option<&Digest>,
     fail_on: FailOn,
