@@ -12,15 +12,18 @@
 //! per second. `b3sum` is measured only when it is installed. The digests `build` writes
 //! are checked against `sha256sum`'s.
 
+mod common;
+
 use std::io::{BufWriter, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::{best_of, reset_peak_memory, status_kib};
+
 use aigis_data::manifest::{self, Options};
 use sha2::{Digest as _, Sha256};
 
-const RUNS: usize = 3;
 const MIB: u64 = 1 << 20;
 
 fn main() {
@@ -184,19 +187,6 @@ fn sha256_in_process(path: &Path) -> String {
     hex::encode(h.finalize())
 }
 
-fn best_of<T>(mut f: impl FnMut() -> T) -> (Duration, T) {
-    let mut best: Option<(Duration, T)> = None;
-    for _ in 0..RUNS {
-        let start = Instant::now();
-        let out = f();
-        let t = start.elapsed();
-        if best.as_ref().is_none_or(|(b, _)| t < *b) {
-            best = Some((t, out));
-        }
-    }
-    best.expect("at least one run")
-}
-
 /// Runs `program args… paths…` `RUNS` times; `None` when the program is not installed.
 fn best_of_command(program: &str, args: &[&str], paths: &[PathBuf]) -> Option<(Duration, String)> {
     if Command::new(program).arg("--version").output().is_err() {
@@ -236,18 +226,4 @@ fn print_table(rows: &[(String, Option<Duration>)], bytes: u64, baseline: Option
         );
         println!("| {name} | {:.0} | {ratio} |", rate(*t));
     }
-}
-
-/// Resets the process's peak resident set size (Linux: `5` into `/proc/self/clear_refs`)
-/// and returns the current one, in KiB.
-fn reset_peak_memory() -> Option<u64> {
-    std::fs::write("/proc/self/clear_refs", "5").ok()?;
-    status_kib("VmRSS:")
-}
-
-/// A KiB field of `/proc/self/status` (Linux), such as `VmHWM:` (peak resident memory).
-fn status_kib(key: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }

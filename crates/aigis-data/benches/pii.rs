@@ -18,11 +18,13 @@
 //! recognizers (`pip install presidio-analyzer`; no spaCy model can be downloaded here,
 //! so it uses a blank English pipeline, i.e. no NER) on N rows of the same columns.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
-use aigis_data::pii::{Detector, PiiKind, PiiMatch, column_hint};
+use common::best_of;
 
-const RUNS: usize = 3;
+use aigis_data::pii::{Detector, PiiKind, PiiMatch, column_hint};
 
 const COLUMNS: [&str; 10] = [
     "name",
@@ -255,17 +257,4 @@ fn check(counts: &[[usize; 8]], rows: usize) {
 
 fn rate(bytes: usize, t: Duration) -> f64 {
     bytes as f64 / t.as_secs_f64() / 1e6
-}
-
-fn best_of<T>(mut f: impl FnMut() -> T) -> (Duration, T) {
-    let mut best: Option<(Duration, T)> = None;
-    for _ in 0..RUNS {
-        let start = Instant::now();
-        let out = f();
-        let t = start.elapsed();
-        if best.as_ref().is_none_or(|(b, _)| t < *b) {
-            best = Some((t, out));
-        }
-    }
-    best.expect("at least one run")
 }
