@@ -332,6 +332,16 @@ pub enum DataCommand {
     ///
     /// Example: aigis data encrypt train.parquet --to team-b.recipient --to-self
     Encrypt(DataEncryptArgs),
+    /// Take in data from an approved source: refuse it unless it lies under a source
+    /// listed in aigis.toml (`[[data.sources]]`), its signed manifest verifies against
+    /// that source's keys and every file still matches it, and every table scans clean
+    /// (below --fail-on). Then sign the project's own manifest and record the
+    /// provenance (SLSA Provenance v1: inputs, output digests, the steps, who ran it).
+    ///
+    /// Exits 1 when the data is refused; the refusal is recorded too.
+    ///
+    /// Example: aigis data ingest incoming/vendor-x/2026-11/ --label target
+    Ingest(DataIngestArgs),
     /// Decrypt a file made by `aigis data encrypt`. The output appears only once every
     /// chunk has authenticated; a modified, truncated or reordered file leaves no output.
     ///
@@ -407,6 +417,28 @@ pub struct DataScanArgs {
     pub max_details: usize,
     #[command(flatten)]
     pub table: TableArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DataIngestArgs {
+    /// The file or folder to take in (under an approved source's path).
+    pub src: PathBuf,
+    /// The source's signed manifest [default: `<SRC>.aigis-manifest.json`].
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// Scan against this profile [default: the source's `profile` in aigis.toml].
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// Screen for poisoning with this label column [default: the source's `label`].
+    #[arg(long, value_name = "COLUMN")]
+    pub label: Option<String>,
+    /// Refuse the data when a finding is at or above this severity (or none).
+    #[arg(long, value_name = "SEVERITY", default_value = "high")]
+    pub fail_on: String,
+    /// Where to write the project's signed manifest of the data
+    /// [default: `.aigis/ingested/<source>-<root>.aigis-manifest.json`].
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

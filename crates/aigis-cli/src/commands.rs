@@ -6,6 +6,7 @@ pub(crate) mod data;
 mod demo;
 mod demo_data;
 mod evidence;
+mod ingest;
 mod init;
 mod keys;
 mod ledger;

@@ -20,13 +20,14 @@ pub fn run(cli: &Cli, cmd: &DataCommand) -> Result<()> {
         DataCommand::Verify(args) => verify(cli, args),
         DataCommand::Profile(args) => super::scan::profile(cli, args),
         DataCommand::Scan(args) => super::scan::scan(cli, args),
+        DataCommand::Ingest(args) => super::ingest::ingest(cli, args),
         DataCommand::Encrypt(args) => super::crypt::encrypt(cli, args),
         DataCommand::Decrypt(args) => super::crypt::decrypt(cli, args),
     }
 }
 
 /// `data/` -> `data.aigis-manifest.json`, `a.csv` -> `a.csv.aigis-manifest.json`, beside it.
-fn default_manifest_path(path: &Path) -> Result<PathBuf> {
+pub(crate) fn default_manifest_path(path: &Path) -> Result<PathBuf> {
     let full = path
         .canonicalize()
         .with_context(|| format!("cannot read `{}`", path.display()))?;
@@ -41,7 +42,7 @@ fn default_manifest_path(path: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
-fn hash(cli: &Cli, path: &Path, opts: &Options) -> Result<Manifest> {
+pub(crate) fn hash(cli: &Cli, path: &Path, opts: &Options) -> Result<Manifest> {
     let bar = output::progress(cli, dir_size(path), "hashing");
     bar.set_style(
         indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {eta} left)")
@@ -115,9 +116,6 @@ fn verify(cli: &Cli, args: &DataVerifyArgs) -> Result<()> {
         Some(m) => m.clone(),
         None => default_manifest_path(&args.path)?,
     };
-    let bytes = context::read_input(&manifest_path, "signed manifest", MAX_MANIFEST)?;
-    let envelope = Envelope::from_json(&bytes)
-        .with_context(|| format!("`{}` is not a signed manifest", manifest_path.display()))?;
     let keys = if args.keys.is_empty() {
         project.keyring()?.public_keys()
     } else {
@@ -126,24 +124,12 @@ fn verify(cli: &Cli, args: &DataVerifyArgs) -> Result<()> {
             .map(|k| Ok(note::public_key_of(k)?.1))
             .collect::<Result<Vec<_>>>()?
     };
-    let signed_by = envelope
-        .verify(&keys)
-        .map_err(|e| CheckFailed(format!("`{}`: {e}", manifest_path.display())))?;
-    let statement = Statement::from_json(&envelope.payload).with_context(|| {
-        format!(
-            "`{}` does not carry an in-toto statement",
-            manifest_path.display()
-        )
-    })?;
-    if statement.predicate_type != manifest::PREDICATE_TYPE {
-        anyhow::bail!(
-            "`{}` is evidence of `{}`, not a data manifest",
-            manifest_path.display(),
-            statement.predicate_type
-        );
-    }
-    let expected: Manifest = manifest::parse(&serde_json::to_vec(&statement.predicate)?)
-        .with_context(|| format!("in `{}`", manifest_path.display()))?;
+    let SignedManifest {
+        bytes,
+        statement,
+        manifest: expected,
+        signed_by,
+    } = open_signed_manifest(&manifest_path, &keys)?;
 
     let ledger = ledger_place(&project, &bytes, &statement, &args.keys)?;
 
@@ -208,6 +194,47 @@ fn verify(cli: &Cli, args: &DataVerifyArgs) -> Result<()> {
     } else {
         Err(CheckFailed(String::new()).into())
     }
+}
+
+/// A signed manifest whose signature verified.
+pub(crate) struct SignedManifest {
+    /// The envelope's exact bytes.
+    pub bytes: Vec<u8>,
+    pub statement: Statement,
+    pub manifest: Manifest,
+    /// The key id that signed it.
+    pub signed_by: String,
+}
+
+/// Reads a signed manifest and checks its signature against `keys` (a failed check is
+/// exit 1; a file that is not a signed manifest, exit 2).
+pub(crate) fn open_signed_manifest(
+    path: &Path,
+    keys: &[aigis_crypto::PublicKey],
+) -> Result<SignedManifest> {
+    let bytes = context::read_input(path, "signed manifest", MAX_MANIFEST)?;
+    let envelope = Envelope::from_json(&bytes)
+        .with_context(|| format!("`{}` is not a signed manifest", path.display()))?;
+    let signed_by = envelope
+        .verify(keys)
+        .map_err(|e| CheckFailed(format!("`{}`: {e}", path.display())))?;
+    let statement = Statement::from_json(&envelope.payload)
+        .with_context(|| format!("`{}` does not carry an in-toto statement", path.display()))?;
+    if statement.predicate_type != manifest::PREDICATE_TYPE {
+        anyhow::bail!(
+            "`{}` is evidence of `{}`, not a data manifest",
+            path.display(),
+            statement.predicate_type
+        );
+    }
+    let manifest: Manifest = manifest::parse(&serde_json::to_vec(&statement.predicate)?)
+        .with_context(|| format!("in `{}`", path.display()))?;
+    Ok(SignedManifest {
+        bytes,
+        statement,
+        manifest,
+        signed_by,
+    })
 }
 
 struct LedgerPlace {

@@ -159,17 +159,7 @@ pub fn profile(cli: &Cli, args: &DataProfileArgs) -> Result<()> {
 pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<()> {
     let fail_on: FailOn = args.fail_on.parse()?;
     let (format, read) = read_options(&args.table)?;
-    let profile = match &args.profile {
-        Some(p) => {
-            let bytes = context::read_input(p, "profile", MAX_PROFILE)?;
-            Some((
-                Profile::from_json(&bytes)
-                    .with_context(|| format!("reading the profile `{}`", p.display()))?,
-                Digest::of(&bytes),
-            ))
-        }
-        None => None,
-    };
+    let profile = args.profile.as_deref().map(read_profile).transpose()?;
     if !(0.0..=1.0).contains(&args.pii_min_confidence) {
         anyhow::bail!(
             "--pii-min-confidence {} is not between 0 and 1",
@@ -191,21 +181,7 @@ pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<()> {
             ..aigis_data::poison::Options::default()
         },
     };
-    let bar = byte_bar(cli, file_len(&args.file)?, "scanning");
-    let (report, digest) = std::thread::scope(|s| {
-        let hashing = s.spawn(|| aigis_crypto::sha256_file(&args.file));
-        let report = scan::scan(&args.file, &options, &|p| match p {
-            Progress::Read(n) => bar.set_position(n),
-            Progress::Poison(stage, done, total) => {
-                bar.set_message(format!("poisoning: {stage} {done}/{total}"));
-            }
-        });
-        (report, hashing.join())
-    });
-    bar.finish_and_clear();
-    let report = report?;
-    let digest =
-        digest.map_err(|_| anyhow::anyhow!("hashing `{}` failed", args.file.display()))??;
+    let (report, digest) = scan_file(cli, &args.file, &options)?;
     let failed = fail_on.count(&report) > 0;
 
     if let Some(path) = &args.sarif {
@@ -246,6 +222,39 @@ pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<()> {
         return Err(CheckFailed(String::new()).into());
     }
     Ok(())
+}
+
+/// Scans `file` with a progress bar, hashing it at the same time.
+pub(crate) fn scan_file(
+    cli: &Cli,
+    file: &Path,
+    options: &ScanOptions,
+) -> Result<(ScanReport, Digest)> {
+    let bar = byte_bar(cli, file_len(file)?, "scanning");
+    let (report, digest) = std::thread::scope(|s| {
+        let hashing = s.spawn(|| aigis_crypto::sha256_file(file));
+        let report = scan::scan(file, options, &|p| match p {
+            Progress::Read(n) => bar.set_position(n),
+            Progress::Poison(stage, done, total) => {
+                bar.set_message(format!("poisoning: {stage} {done}/{total}"));
+            }
+        });
+        (report, hashing.join())
+    });
+    bar.finish_and_clear();
+    let report = report?;
+    let digest = digest.map_err(|_| anyhow::anyhow!("hashing `{}` failed", file.display()))??;
+    Ok((report, digest))
+}
+
+/// Reads a profile file; returns it with its digest.
+pub(crate) fn read_profile(path: &Path) -> Result<(Profile, Digest)> {
+    let bytes = context::read_input(path, "profile", MAX_PROFILE)?;
+    Ok((
+        Profile::from_json(&bytes)
+            .with_context(|| format!("reading the profile `{}`", path.display()))?,
+        Digest::of(&bytes),
+    ))
 }
 
 /// What the ledger keeps of a scan: counts per rule and column, never cell values.

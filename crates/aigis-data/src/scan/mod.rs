@@ -408,15 +408,18 @@ fn find_pii(context: &Context<'_>, detector: &Detector, batch: &Batch, partial: 
             .schema
             .rule(name)
             .map_or(ColumnType::Text, |r| r.column_type);
-        if matches!(
+        // Numbers, booleans and dates cannot hold personal data; a cell of such a column
+        // that is not of its type (a card number in an amount column) is text, and scanned.
+        let typed = matches!(
             column_type,
             ColumnType::Float | ColumnType::Boolean | ColumnType::Date | ColumnType::Datetime
-        ) {
-            continue;
-        }
+        );
         let hint = pii::column_hint(name);
         for (i, cell) in column.iter().enumerate() {
             if cell.kind != CellKind::Text && cell.kind != CellKind::Number {
+                continue;
+            }
+            if typed && column_type.accepts(cell.kind, cell.text) {
                 continue;
             }
             partial.matches.clear();

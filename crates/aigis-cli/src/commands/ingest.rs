@@ -1,0 +1,300 @@
+//! `aigis data ingest SRC`: data enters only from an approved source, signed by a key
+//! that source is approved with, unchanged since it was signed, and clean of findings at
+//! or above `--fail-on`. The project then signs its own manifest of what it took in and
+//! records the provenance as a SLSA Provenance v1 statement.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use aigis_core::{Digest, Statement};
+use aigis_data::manifest::{self, Options};
+use aigis_data::scan::ScanOptions;
+use aigis_ledger::project::SourceConfig;
+use anyhow::{Context as _, Result};
+use serde_json::json;
+
+use crate::cli::{Cli, DataIngestArgs};
+use crate::report::FailOn;
+use crate::{CheckFailed, context, output};
+
+/// SLSA Provenance v1: the statement of how an artifact came to be.
+pub const PROVENANCE: &str = "https://slsa.dev/provenance/v1";
+/// The kind of "build" an ingest is, in the provenance.
+pub const BUILD_TYPE: &str = "https://aigis.dev/build-type/data-ingest/v1";
+
+const TABLE_EXTENSIONS: [&str; 7] = ["csv", "tsv", "txt", "jsonl", "ndjson", "parquet", "pq"];
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// The approved source `src` lies in, with its folder.
+fn find_source<'a>(
+    project: &'a aigis_ledger::Project,
+    src: &Path,
+) -> Result<(&'a SourceConfig, PathBuf)> {
+    let sources = &project.config.data.sources;
+    for source in sources {
+        let base = project.root.join(&source.path);
+        if let Ok(base) = base.canonicalize()
+            && src.starts_with(&base)
+        {
+            return Ok((source, base));
+        }
+    }
+    let listed = if sources.is_empty() {
+        "aigis.toml lists no approved sources".to_owned()
+    } else {
+        format!(
+            "the approved sources are {}",
+            sources
+                .iter()
+                .map(|s| format!("`{}` ({})", s.name, s.path.display()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    Err(CheckFailed(format!(
+        "refused: `{}` is not from an approved source; {listed}\nhint: add a [[data.sources]] entry (name, path, keys) to aigis.toml",
+        src.display()
+    ))
+    .into())
+}
+
+pub fn ingest(cli: &Cli, args: &DataIngestArgs) -> Result<()> {
+    let started = now();
+    let project = context::project(cli)?;
+    let fail_on: FailOn = args.fail_on.parse()?;
+    let src = args
+        .src
+        .canonicalize()
+        .with_context(|| format!("cannot read `{}`", args.src.display()))?;
+    let (source, _) = find_source(&project, &src)?;
+
+    // 1. Signed by a key the source is approved with, and unchanged since.
+    let keys = source
+        .keys
+        .iter()
+        .map(|k| {
+            aigis_crypto::note::public_key_of(k)
+                .map(|(_, key)| key)
+                .with_context(|| {
+                    format!(
+                        "aigis.toml: source `{}` has a key that is not a C2SP verifier key",
+                        source.name
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if keys.is_empty() {
+        anyhow::bail!("aigis.toml: source `{}` lists no keys", source.name);
+    }
+    let manifest_path = match &args.manifest {
+        Some(m) => m.clone(),
+        None => super::data::default_manifest_path(&src)?,
+    };
+    if !manifest_path.exists() {
+        return Err(CheckFailed(format!(
+            "refused: `{}` is unsigned: no signed manifest at `{}`\nhint: the source signs its data with `aigis data sign` and ships the manifest beside it",
+            args.src.display(),
+            manifest_path.display()
+        ))
+        .into());
+    }
+    let signed =
+        super::data::open_signed_manifest(&manifest_path, &keys).map_err(|e| match e
+            .downcast_ref::<CheckFailed>()
+        {
+            Some(f) => CheckFailed(format!(
+                "refused: the manifest is not signed by a key approved for source `{}`: {f}",
+                source.name
+            ))
+            .into(),
+            None => e,
+        })?;
+    let opts = Options {
+        chunk_size: signed.manifest.chunk_size,
+        exclude: vec![
+            manifest_path.clone(),
+            project.root.join(aigis_ledger::project::STATE_DIR),
+        ],
+    };
+    let received = super::data::hash(cli, &src, &opts)?;
+    let changes = manifest::compare(&signed.manifest, &received);
+    if !changes.is_empty() {
+        return Err(CheckFailed(format!(
+            "refused: `{}` changed after source `{}` signed it:\n  {}",
+            args.src.display(),
+            source.name,
+            changes
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n  ")
+        ))
+        .into());
+    }
+    output::note(
+        cli,
+        &format!(
+            "source `{}`: signature ok (key {}), {} file(s) match the signed manifest",
+            source.name,
+            signed.signed_by,
+            received.files.len()
+        ),
+    );
+
+    // 2. Every table scanned.
+    let profile_path = args
+        .profile
+        .clone()
+        .or_else(|| source.profile.as_ref().map(|p| project.root.join(p)));
+    let profile = profile_path
+        .as_deref()
+        .map(super::scan::read_profile)
+        .transpose()?;
+    let label = args.label.clone().or_else(|| source.label.clone());
+    let base = if src.is_dir() {
+        src.clone()
+    } else {
+        src.parent().map(Path::to_path_buf).unwrap_or_default()
+    };
+    let mut scans = Vec::new();
+    let mut failed_files = Vec::new();
+    for file in &received.files {
+        let path = if src.is_dir() {
+            base.join(&file.path)
+        } else {
+            src.clone()
+        };
+        let is_table = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| TABLE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+        if !is_table {
+            continue;
+        }
+        let options = ScanOptions {
+            profile: profile.as_ref().map(|(p, _)| p.clone()),
+            label: label.clone(),
+            ..ScanOptions::default()
+        };
+        let (report, digest) = super::scan::scan_file(cli, &path, &options)?;
+        let failing = fail_on.count(&report);
+        let index = super::scan::record(
+            &project,
+            vec![(file.path.clone(), digest)],
+            super::scan::SCAN_PREDICATE,
+            super::scan::evidence_predicate(
+                &report,
+                profile.as_ref().map(|(_, d)| d),
+                fail_on,
+                failing > 0,
+            ),
+        )?;
+        if failing > 0 {
+            failed_files.push(format!(
+                "{}: {failing} finding(s) at or above {fail_on} (evidence #{index}; `aigis data scan {}` shows them)",
+                file.path,
+                path.display()
+            ));
+        }
+        scans.push(json!({
+            "file": file.path, "sha256": digest.hex(), "rows": report.rows,
+            "worst": report.worst(), "passed": failing == 0, "evidence": index,
+        }));
+    }
+
+    // 3. Signed by this project, and the provenance recorded, accepted or not.
+    let accepted = failed_files.is_empty();
+    let subjects = received
+        .files
+        .iter()
+        .map(|f| Ok((f.path.clone(), f.sha256.parse::<Digest>()?)))
+        .collect::<Result<Vec<_>>>()?;
+    let (manifest_out, manifest_index) = if accepted {
+        let out = match &args.out {
+            Some(o) => o.clone(),
+            None => project
+                .root
+                .join(aigis_ledger::project::STATE_DIR)
+                .join("ingested")
+                .join(format!(
+                    "{}-{}.aigis-manifest.json",
+                    source.name,
+                    &received.root.get(..16).unwrap_or(&received.root)
+                )),
+        };
+        if let Some(dir) = out.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating `{}`", dir.display()))?;
+        }
+        let key = context::signing_key(&project)?;
+        let index = super::data::record(&project.open_ledger()?, &key, &received, &out)?;
+        (Some(out), Some(index))
+    } else {
+        (None, None)
+    };
+    let key_id = context::signing_key(&project)?.public().key_id();
+    let predicate = json!({
+        "buildDefinition": {
+            "buildType": BUILD_TYPE,
+            "externalParameters": {
+                "source": {"name": source.name, "path": source.path, "uri": format!("file://{}", src.display())},
+                "profile": profile_path,
+                "label": label,
+                "failOn": fail_on.to_string(),
+            },
+            "internalParameters": {
+                "steps": ["verify the source's signature", "re-hash against its manifest", "scan every table", "sign the project's manifest"],
+                "runBy": {
+                    "keyId": key_id,
+                    "user": std::env::var("USER").or_else(|_| std::env::var("USERNAME")).ok(),
+                },
+            },
+            "resolvedDependencies": [
+                {"name": "source manifest", "uri": format!("file://{}", manifest_path.display()),
+                 "digest": {"sha256": Digest::of(&signed.bytes).hex()},
+                 "annotations": {"signedBy": signed.signed_by, "root": signed.manifest.root}},
+            ],
+        },
+        "runDetails": {
+            "builder": {"id": format!("https://aigis.dev/aigis@{}", env!("CARGO_PKG_VERSION"))},
+            "metadata": {"startedOn": started, "finishedOn": now()},
+            "byproducts": [
+                {"name": "decision", "annotations": {"accepted": accepted, "refusals": failed_files}},
+                {"name": "scans", "annotations": {"scans": scans}},
+                {"name": "manifest", "annotations": {"path": manifest_out, "evidence": manifest_index, "root": received.root}},
+            ],
+        },
+    });
+    let statement = Statement::new(subjects, PROVENANCE, predicate)?;
+    let key = context::signing_key(&project)?;
+    let (index, _) = super::attest::append(&project.open_ledger()?, &statement, &key)?;
+
+    if cli.json {
+        output::json(&json!({
+            "source": source.name, "accepted": accepted, "files": received.files.len(),
+            "scans": scans, "refusals": failed_files, "manifest": manifest_out,
+            "manifest_evidence": manifest_index, "provenance_evidence": index,
+        }))?;
+    } else if accepted {
+        println!(
+            "accepted {} file(s) from source `{}`; manifest {} (evidence #{}), provenance evidence #{index}",
+            received.files.len(),
+            source.name,
+            manifest_out
+                .as_deref()
+                .map_or("-".into(), |p| p.display().to_string()),
+            manifest_index.map_or("-".into(), |i| i.to_string())
+        );
+    }
+    if !accepted {
+        return Err(CheckFailed(format!(
+            "refused: {} (the refusal is recorded as provenance evidence #{index})",
+            failed_files.join("; ")
+        ))
+        .into());
+    }
+    Ok(())
+}
