@@ -304,7 +304,11 @@ fn label_screens_for_poisoning_with_rows_and_reasons() {
         (state % 1000) as f64 / 1000.0 - 0.5
     };
     for i in 0..400 {
-        let (centre, label) = if i % 2 == 0 { (0.0, "cat") } else { (10.0, "dog") };
+        let (centre, label) = if i % 2 == 0 {
+            (0.0, "cat")
+        } else {
+            (10.0, "dog")
+        };
         let mut label = label;
         if [101, 203, 305].contains(&i) {
             label = if label == "cat" { "dog" } else { "cat" }; // flipped
@@ -319,7 +323,18 @@ fn label_screens_for_poisoning_with_rows_and_reasons() {
     write(p, "train.csv", &s);
     let r = aigis(
         p,
-        &["--json", "data", "scan", "train.csv", "--label", "target", "--fail-on", "none", "--html", "r.html"],
+        &[
+            "--json",
+            "data",
+            "scan",
+            "train.csv",
+            "--label",
+            "target",
+            "--fail-on",
+            "none",
+            "--html",
+            "r.html",
+        ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v = r.json();
@@ -333,21 +348,40 @@ fn label_screens_for_poisoning_with_rows_and_reasons() {
     };
     // Data rows are 1-based: loop index i is row i + 1.
     for flipped in [102, 204, 306] {
-        assert!(kinds_of(flipped).contains(&"label_flip".to_owned()), "row {flipped}: {:?}", kinds_of(flipped));
+        assert!(
+            kinds_of(flipped).contains(&"label_flip".to_owned()),
+            "row {flipped}: {:?}",
+            kinds_of(flipped)
+        );
     }
     for outlier in [51, 151] {
-        assert!(kinds_of(outlier).contains(&"outlier".to_owned()), "row {outlier}: {:?}", kinds_of(outlier));
+        assert!(
+            kinds_of(outlier).contains(&"outlier".to_owned()),
+            "row {outlier}: {:?}",
+            kinds_of(outlier)
+        );
     }
     assert!(rows.len() <= 10, "few false alarms on clean rows: {rows:?}");
     let classes = v["poisoning"]["classes"].as_array().unwrap();
     assert_eq!(classes.len(), 2);
-    assert_eq!(v["poisoning"]["features"], serde_json::json!(["x1", "x2", "x3"]));
+    assert_eq!(
+        v["poisoning"]["features"],
+        serde_json::json!(["x1", "x2", "x3"])
+    );
     let findings = v["findings"].as_array().unwrap();
-    assert!(findings.iter().any(|f| f["rule"] == "poison.label_flip" && f["row"] == 102));
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["rule"] == "poison.label_flip" && f["row"] == 102)
+    );
     let html = std::fs::read_to_string(p.join("r.html")).unwrap();
     assert!(html.contains("Poisoning screen") && html.contains("Suspicious rows per class"));
 
     let missing = aigis(p, &["data", "scan", "train.csv", "--label", "nope"]);
     assert_eq!(missing.code, 2);
-    assert!(missing.stderr.contains("no column `nope`") && missing.stderr.contains("target"), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("no column `nope`") && missing.stderr.contains("target"),
+        "{}",
+        missing.stderr
+    );
 }

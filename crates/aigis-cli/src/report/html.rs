@@ -231,7 +231,11 @@ pub fn data_scan(file: &Path, report: &ScanReport, fail_on: FailOn) -> String {
             s,
             "<h2>Poisoning screen</h2><p>{} feature columns{}; {} suspicious rows: {} outliers, {} likely flipped labels, {} duplicates, {} near duplicates, {} in backdoor-like groups.</p>",
             p.features.len(),
-            esc(&p.label.as_deref().map(|l| format!(", label {l}")).unwrap_or_default()),
+            esc(&p
+                .label
+                .as_deref()
+                .map(|l| format!(", label {l}"))
+                .unwrap_or_default()),
             p.rows.len(),
             c.outlier,
             c.label_flip,

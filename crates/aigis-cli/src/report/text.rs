@@ -75,7 +75,10 @@ pub fn data_scan(
             s,
             "\npoisoning screen ({} feature columns{}): {} suspicious rows: {} outliers, {} likely flipped labels, {} duplicates, {} near duplicates, {} in backdoor-like groups",
             p.features.len(),
-            p.label.as_deref().map(|l| format!(", label `{l}`")).unwrap_or_default(),
+            p.label
+                .as_deref()
+                .map(|l| format!(", label `{l}`"))
+                .unwrap_or_default(),
             p.rows.len(),
             c.outlier,
             c.label_flip,
@@ -92,10 +95,20 @@ pub fn data_scan(
                 .iter()
                 .map(|x| format!("{:?} ({:.2}): {}", x.kind, x.score, x.detail))
                 .collect();
-            let _ = writeln!(s, "  row {:<8} score {:.2}  {}", r.row, r.score, reasons.join("; "));
+            let _ = writeln!(
+                s,
+                "  row {:<8} score {:.2}  {}",
+                r.row,
+                r.score,
+                reasons.join("; ")
+            );
         }
         if p.rows.len() > 10 {
-            let _ = writeln!(s, "  ... {} suspicious rows in all (--json lists them)", p.rows.len());
+            let _ = writeln!(
+                s,
+                "  ... {} suspicious rows in all (--json lists them)",
+                p.rows.len()
+            );
         }
     }
     let failing = fail_on.count(report);

@@ -120,7 +120,6 @@ pub(crate) fn run(
             .notes
             .push("no label column: label flips and backdoors were not looked for".to_owned()),
     }
-    report.thresholds.near_duplicate_rms = opts.near_duplicate_rms;
     report.thresholds.trigger_cell_z = opts.trigger_cell_z;
     report.thresholds.spectral_z = opts.spectral_z;
     for reasons in run.reasons.values() {
@@ -243,9 +242,17 @@ fn duplicates_(run: &mut Run<'_>, labels: Option<&[u32]>, opts: &Options, report
         }
     }
     run.lap("exact duplicates");
-    let pairs = duplicates::near(&run.data, opts.near_duplicate_rms, opts.seed, &group_of);
+    let near = duplicates::near(
+        &run.data,
+        opts.near_duplicate_rms,
+        opts.near_duplicate_nn_fraction,
+        opts.seed,
+        &group_of,
+    );
+    let pairs = &near.pairs;
+    let spacing = near.typical_rms;
     let mut best: BTreeMap<usize, (f64, String, Vec<usize>)> = BTreeMap::new();
-    for &(i, j, dist) in &pairs {
+    for &(i, j, dist) in pairs {
         let (li, lj) = (labels.and_then(|l| l.get(i)), labels.and_then(|l| l.get(j)));
         let conflict = matches!((li, lj), (Some(a), Some(b)) if a != b);
         let mut note = |row: usize, other: usize, score: f64, detail: String| {
@@ -262,7 +269,7 @@ fn duplicates_(run: &mut Run<'_>, labels: Option<&[u32]>, opts: &Options, report
                 j,
                 0.6,
                 format!(
-                    "within {dist:.3} robust σ (RMS per column) of a row labelled {b} (this row: {a})"
+                    "within {dist:.3} robust σ (RMS per column; rows are typically {spacing:.3} apart) of a row labelled {b} (this row: {a})"
                 ),
             );
             note(
@@ -270,7 +277,7 @@ fn duplicates_(run: &mut Run<'_>, labels: Option<&[u32]>, opts: &Options, report
                 i,
                 0.6,
                 format!(
-                    "within {dist:.3} robust σ (RMS per column) of a row labelled {a} (this row: {b})"
+                    "within {dist:.3} robust σ (RMS per column; rows are typically {spacing:.3} apart) of a row labelled {a} (this row: {b})"
                 ),
             );
         } else {
@@ -278,14 +285,21 @@ fn duplicates_(run: &mut Run<'_>, labels: Option<&[u32]>, opts: &Options, report
                 j,
                 i,
                 0.25,
-                format!("within {dist:.3} robust σ (RMS per column) of an earlier row"),
+                format!(
+                    "within {dist:.3} robust σ (RMS per column; rows are typically {spacing:.3} apart) of an earlier row"
+                ),
             );
         }
     }
     for (row, (score, detail, related)) in best {
         run.add(row, PoisonKind::NearDuplicate, score, detail, related);
     }
-    report.thresholds.near_duplicate_rms = opts.near_duplicate_rms;
+    report.thresholds.near_duplicate_rms = if run.data.d > 0 && f.n_rows > 1 {
+        near.cut_rms
+    } else {
+        opts.near_duplicate_rms
+    };
+    report.thresholds.near_duplicate_spacing = near.typical_rms;
     run.lap("near duplicates");
 }
 

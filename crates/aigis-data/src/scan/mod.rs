@@ -330,8 +330,7 @@ pub fn scan(
     validate::check_columns(&schema, &names, &mut |f| sink.push(f));
     let poisoning = match &context.features {
         Some(columns) => {
-            let (matrix, labels) =
-                features::assemble(gathered, columns, options.label.is_some());
+            let (matrix, labels) = features::assemble(gathered, columns, options.label.is_some());
             let report = poison::detect_with_progress(
                 &matrix,
                 labels.as_ref().map(|(ids, _)| ids.as_slice()),

@@ -23,7 +23,14 @@ fn reference_csv() -> String {
 fn reference_profile_catches_every_kind_of_violation() {
     let dir = tempfile::tempdir().unwrap();
     let reference = write(dir.path(), "ref.csv", &reference_csv());
-    let profile = profile(&reference, None, &ReadOptions::default(), Some(2), &|_: Progress<'_>| {}).unwrap();
+    let profile = profile(
+        &reference,
+        None,
+        &ReadOptions::default(),
+        Some(2),
+        &|_: Progress<'_>| {},
+    )
+    .unwrap();
     assert_eq!(profile.rows, 500);
 
     let mut s = String::from("id,amount,country,extra\n");
@@ -126,7 +133,9 @@ fn read_errors_stop_the_scan_with_the_row() {
         },
         ..ScanOptions::default()
     };
-    let err = scan(&p, &options, &|_: Progress<'_>| {}).unwrap_err().to_string();
+    let err = scan(&p, &options, &|_: Progress<'_>| {})
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("row 2"), "{err}");
 }
 
@@ -181,5 +190,10 @@ fn personal_data_is_found_with_row_column_and_confidence() {
         pii: false,
         ..ScanOptions::default()
     };
-    assert!(scan(&p, &off, &|_: Progress<'_>| {}).unwrap().findings.is_empty());
+    assert!(
+        scan(&p, &off, &|_: Progress<'_>| {})
+            .unwrap()
+            .findings
+            .is_empty()
+    );
 }

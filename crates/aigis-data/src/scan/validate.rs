@@ -74,7 +74,9 @@ impl Schema {
     pub fn feature_columns(&self, label: Option<&str>) -> Vec<String> {
         self.columns
             .iter()
-            .filter(|c| c.column_type.is_numeric() && !c.identifier && Some(c.name.as_str()) != label)
+            .filter(|c| {
+                c.column_type.is_numeric() && !c.identifier && Some(c.name.as_str()) != label
+            })
             .map(|c| c.name.clone())
             .collect()
     }
