@@ -48,6 +48,9 @@ const WINDOW: usize = 32;
 /// Rows whose nearest candidate neighbour estimates the data's typical spacing.
 const NN_SAMPLE: usize = 1000;
 
+/// A row in one hash table: `(bucket key, first projection, row)`.
+type Keyed = (u64, f64, usize);
+
 fn canonical(v: f64) -> u64 {
     if v.is_nan() {
         f64::NAN.to_bits()
@@ -175,7 +178,7 @@ pub(crate) fn near(
                 (a, rng.f64() * w)
             })
             .collect();
-        let mut keyed: Vec<(u64, f64, usize)> = data
+        let mut keyed: Vec<Keyed> = data
             .z
             .par_chunks(d)
             .enumerate()
@@ -255,7 +258,7 @@ pub(crate) fn near(
 /// rows either side along the first projection (as the pair search does).
 fn nearest_candidates(
     data: &Prepared,
-    keyed: &[(u64, f64, usize)],
+    keyed: &[Keyed],
     sample: &[usize],
     nearest2: &mut [f64],
     same_group: &(dyn Fn(usize, usize) -> bool + Sync),
@@ -264,7 +267,7 @@ fn nearest_candidates(
         return;
     }
     // (sample slot, bucket, position in the bucket) of every sampled row.
-    let mut found: Vec<(usize, &[(u64, f64, usize)], usize)> = Vec::with_capacity(sample.len());
+    let mut found: Vec<(usize, &[Keyed], usize)> = Vec::with_capacity(sample.len());
     for run in keyed.chunk_by(|a, b| a.0 == b.0) {
         for (pos, &(_, _, i)) in run.iter().enumerate() {
             if let Ok(s) = sample.binary_search(&i) {

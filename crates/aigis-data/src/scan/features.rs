@@ -63,13 +63,16 @@ impl Gathered {
     }
 }
 
+/// Label ids per row, and the label names the ids index.
+pub(crate) type Labels = (Vec<u32>, Vec<String>);
+
 /// Every worker's gatherings as one matrix in row order, and the labels with ids that
 /// follow the sorted label names (so a run is reproducible whatever thread saw what).
 pub(crate) fn assemble(
     parts: Vec<Gathered>,
     features: &[String],
     with_labels: bool,
-) -> (Features, Option<(Vec<u32>, Vec<String>)>) {
+) -> (Features, Option<Labels>) {
     let mut names: Vec<String> = parts.iter().flat_map(|p| p.names.clone()).collect();
     names.sort();
     names.dedup();
