@@ -6,8 +6,8 @@
 //! |---|---|---|---|
 //! | [`PoisonKind::Outlier`] | isolation forest (`poison/iforest.rs`), cut at a robust tail of its own score distribution | rows far from all others, in any cluster | outliers inside a dense region; groups of identical outliers (they isolate each other late) |
 //! | [`PoisonKind::LabelFlip`] | out-of-sample k-NN or cross-validated LDA, then confident learning (`poison/label_flip.rs`) | labels other similar rows confidently contradict | flips between classes the features cannot separate |
-//! | [`PoisonKind::Duplicate`] / [`PoisonKind::NearDuplicate`] | row hashing; p-stable LSH + exact distance (`poison/duplicates.rs`) | copies, copies with conflicting labels, tiny perturbations | near copies differing a lot in one column |
-//! | [`PoisonKind::Backdoor`] | trigger groups (`poison/trigger.rs`) and spectral signatures (`poison/spectral.rs`) | a small group sharing fixed unusual values and one label; a trigger that dominates its class's spread | single-column or noisy triggers, triggers hidden in ordinary values, clean-label backdoors (stamped rows already of the target label) |
+//! | [`PoisonKind::Duplicate`] / [`PoisonKind::NearDuplicate`] | row hashing; p-stable LSH + exact distance, relative to the data's typical nearest-neighbour spacing (`poison/duplicates.rs`) | copies, copies with conflicting labels, tiny perturbations | near copies differing a lot in one column; near copies in data where most rows are near copies |
+//! | [`PoisonKind::Backdoor`] | trigger groups (`poison/trigger.rs`) and spectral signatures (`poison/spectral.rs`), both requiring values unusual even for the class the rows resemble | a small group sharing fixed unusual values and one label; a trigger that dominates its class's spread | single-column or noisy triggers, triggers hidden in ordinary values, clean-label backdoors (stamped rows already of the target label) |
 //!
 //! The scan turns the numeric columns of a table into [`Features`] and calls [`detect`]:
 //!
