@@ -6,8 +6,8 @@
 //! |---|---|---|---|
 //! | [`PoisonKind::Outlier`] | isolation forest (`poison/iforest.rs`), cut at a robust tail of its own score distribution | rows far from all others, in any cluster | outliers inside a dense region; groups of identical outliers (they isolate each other late) |
 //! | [`PoisonKind::LabelFlip`] | out-of-sample k-NN or cross-validated LDA, then confident learning (`poison/label_flip.rs`) | labels other similar rows confidently contradict | flips between classes the features cannot separate |
-//! | [`PoisonKind::Duplicate`] / [`PoisonKind::NearDuplicate`] | row hashing; p-stable LSH + exact distance (`poison/duplicates.rs`) | copies, copies with conflicting labels, tiny perturbations | near copies differing a lot in one column |
-//! | [`PoisonKind::Backdoor`] | trigger groups (`poison/trigger.rs`) and spectral signatures (`poison/spectral.rs`) | a small group sharing fixed unusual values and one label; a trigger that dominates its class's spread | single-column or noisy triggers, triggers hidden in ordinary values, clean-label backdoors (stamped rows already of the target label) |
+//! | [`PoisonKind::Duplicate`] / [`PoisonKind::NearDuplicate`] | row hashing; p-stable LSH + exact distance, relative to the data's typical nearest-neighbour spacing (`poison/duplicates.rs`) | copies, copies with conflicting labels, tiny perturbations | near copies differing a lot in one column; near copies in data where most rows are near copies |
+//! | [`PoisonKind::Backdoor`] | trigger groups (`poison/trigger.rs`) and spectral signatures (`poison/spectral.rs`), both requiring values unusual even for the class the rows resemble | a small group sharing fixed unusual values and one label; a trigger that dominates its class's spread | single-column or noisy triggers, triggers hidden in ordinary values, clean-label backdoors (stamped rows already of the target label) |
 //!
 //! The scan turns the numeric columns of a table into [`Features`] and calls [`detect`]:
 //!
@@ -83,6 +83,11 @@ pub struct Options {
     /// Near duplicates are within this RMS distance per column, in robust standard
     /// deviations (0.05).
     pub near_duplicate_rms: f64,
+    /// …and within this fraction of the typical (median) nearest-neighbour distance (0.1):
+    /// a copy is close compared with how close rows normally are, so tightly packed data
+    /// (whose column spread is much larger than the spacing of its rows) has no "natural"
+    /// near duplicates. 0 turns this check off.
+    pub near_duplicate_nn_fraction: f64,
     /// A cell is unusual (a trigger candidate) when its robust |z| is at least this (3).
     pub trigger_cell_z: f64,
     /// Smallest trigger group (4 rows).
@@ -110,6 +115,7 @@ impl Default for Options {
             knn_max_rows: 10_000,
             folds: 5,
             near_duplicate_rms: 0.05,
+            near_duplicate_nn_fraction: 0.1,
             trigger_cell_z: 3.0,
             trigger_min_rows: 4,
             trigger_max_fraction: 0.05,
@@ -182,7 +188,12 @@ pub struct Thresholds {
     /// `"knn"` (leave-one-out) or `"lda"` (cross-validated); empty without labels.
     pub label_model: String,
     pub class_thresholds: Vec<ClassThreshold>,
+    /// The near-duplicate cut applied (RMS robust σ per column): the smaller of
+    /// [`Options::near_duplicate_rms`] and `near_duplicate_nn_fraction × near_duplicate_spacing`.
     pub near_duplicate_rms: f64,
+    /// The estimated median nearest-neighbour distance (RMS robust σ per column), capped at
+    /// `near_duplicate_rms / near_duplicate_nn_fraction` of the options.
+    pub near_duplicate_spacing: f64,
     pub trigger_cell_z: f64,
     pub spectral_z: f64,
 }
@@ -267,6 +278,7 @@ fn check_options(o: &Options) -> Result<(), Error> {
         o.outlier_min_score,
         o.outlier_mad_k,
         o.near_duplicate_rms,
+        o.near_duplicate_nn_fraction,
         o.trigger_cell_z,
         o.spectral_z,
     ];

@@ -4,7 +4,10 @@
 //! label (its neighbours are far and say little); a row in a trigger group carrying the
 //! group's label is reported as a backdoor, not as a flip (the disagreement with its
 //! neighbours is part of the backdoor evidence); a spectral-signature outlier is reported
-//! only when its label also disagrees with the out-of-sample model or it is in a group.
+//! only when it is in a group, or when its label disagrees with the out-of-sample model
+//! *and* some of its cells are unusual (robust |z| ≥ `trigger_cell_z`) even for the label
+//! the model prefers — the footprint of a trigger. A row that merely looks like an
+//! ordinary member of another class is a label flip, not a backdoor.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -120,7 +123,6 @@ pub(crate) fn run(
             .notes
             .push("no label column: label flips and backdoors were not looked for".to_owned()),
     }
-    report.thresholds.near_duplicate_rms = opts.near_duplicate_rms;
     report.thresholds.trigger_cell_z = opts.trigger_cell_z;
     report.thresholds.spectral_z = opts.spectral_z;
     for reasons in run.reasons.values() {
@@ -243,9 +245,17 @@ fn duplicates_(run: &mut Run<'_>, labels: Option<&[u32]>, opts: &Options, report
         }
     }
     run.lap("exact duplicates");
-    let pairs = duplicates::near(&run.data, opts.near_duplicate_rms, opts.seed, &group_of);
+    let near = duplicates::near(
+        &run.data,
+        opts.near_duplicate_rms,
+        opts.near_duplicate_nn_fraction,
+        opts.seed,
+        &group_of,
+    );
+    let pairs = &near.pairs;
+    let spacing = near.typical_rms;
     let mut best: BTreeMap<usize, (f64, String, Vec<usize>)> = BTreeMap::new();
-    for &(i, j, dist) in &pairs {
+    for &(i, j, dist) in pairs {
         let (li, lj) = (labels.and_then(|l| l.get(i)), labels.and_then(|l| l.get(j)));
         let conflict = matches!((li, lj), (Some(a), Some(b)) if a != b);
         let mut note = |row: usize, other: usize, score: f64, detail: String| {
@@ -262,7 +272,7 @@ fn duplicates_(run: &mut Run<'_>, labels: Option<&[u32]>, opts: &Options, report
                 j,
                 0.6,
                 format!(
-                    "within {dist:.3} robust σ (RMS per column) of a row labelled {b} (this row: {a})"
+                    "within {dist:.3} robust σ (RMS per column; rows are typically {spacing:.3} apart) of a row labelled {b} (this row: {a})"
                 ),
             );
             note(
@@ -270,7 +280,7 @@ fn duplicates_(run: &mut Run<'_>, labels: Option<&[u32]>, opts: &Options, report
                 i,
                 0.6,
                 format!(
-                    "within {dist:.3} robust σ (RMS per column) of a row labelled {a} (this row: {b})"
+                    "within {dist:.3} robust σ (RMS per column; rows are typically {spacing:.3} apart) of a row labelled {a} (this row: {b})"
                 ),
             );
         } else {
@@ -278,14 +288,21 @@ fn duplicates_(run: &mut Run<'_>, labels: Option<&[u32]>, opts: &Options, report
                 j,
                 i,
                 0.25,
-                format!("within {dist:.3} robust σ (RMS per column) of an earlier row"),
+                format!(
+                    "within {dist:.3} robust σ (RMS per column; rows are typically {spacing:.3} apart) of an earlier row"
+                ),
             );
         }
     }
     for (row, (score, detail, related)) in best {
         run.add(row, PoisonKind::NearDuplicate, score, detail, related);
     }
-    report.thresholds.near_duplicate_rms = opts.near_duplicate_rms;
+    report.thresholds.near_duplicate_rms = if run.data.d > 0 && f.n_rows > 1 {
+        near.cut_rms
+    } else {
+        opts.near_duplicate_rms
+    };
+    report.thresholds.near_duplicate_spacing = near.typical_rms;
     run.lap("near duplicates");
 }
 
@@ -382,13 +399,16 @@ fn labels_and_backdoors(
             .collect::<Vec<_>>()
             .join(", ");
         let detail = format!(
-            "one of {} rows sharing the same unusual values in {} column(s): {trigger}; {:.0} % labelled {}; {} of {} checked look like another label once those columns are ignored",
+            "one of {} rows sharing the same unusual values in {} column(s): {trigger}; {:.0} % labelled {}; {} of {} checked look like another label once those columns are ignored (mostly {}), and {} of those values are unusual even for rows labelled {}",
             group.rows.len(),
             group.items.len(),
             100.0 * group.purity,
             label_text(values, group.label),
             group.disagree,
             group.checked,
+            label_text(values, group.resembles),
+            group.foreign,
+            label_text(values, group.resembles),
         );
         let score = 0.7
             + 0.2 * group.disagree as f64 / group.checked.max(1) as f64
@@ -399,27 +419,55 @@ fn labels_and_backdoors(
             };
         run.add(r, PoisonKind::Backdoor, score, detail, group.rows.clone());
     }
+    // A spectral outlier whose label the model rejects is a backdoor only with evidence of
+    // a trigger: cells far from the class its features resemble. Without any, it is an
+    // ordinary member of another class with the wrong label — a flip, reported below — and
+    // its projection is far only because a member of another class sits far from its
+    // (wrong) label's rows along any direction that separates the two classes.
+    let mut profiles: BTreeMap<usize, Option<Vec<(f64, f64)>>> = BTreeMap::new();
+    let mut rng = fastrand::Rng::with_seed(opts.seed ^ 0x5052);
     for (r, &s) in spectral.iter().enumerate() {
-        if s >= opts.spectral_z
-            && !in_group.contains_key(&r)
-            && disagrees.get(r) == Some(&true)
-            && outliers.get(r) != Some(&true)
+        if s < opts.spectral_z
+            || in_group.contains_key(&r)
+            || disagrees.get(r) != Some(&true)
+            || outliers.get(r) == Some(&true)
         {
-            let c = y.get(r).copied().unwrap_or(0);
-            let detail = format!(
-                "projection on the top singular direction of label {} is {s:.1} robust σ out (cut {:.1}), and the label model disagrees with the label; most extreme columns: {}",
-                label_text(values, c),
-                opts.spectral_z,
-                run.extreme_columns(r, 3)
-            );
-            run.add(
-                r,
-                PoisonKind::Backdoor,
-                (0.4 + 0.05 * (s - opts.spectral_z)).min(0.8),
-                detail,
-                Vec::new(),
-            );
+            continue;
         }
+        let said = probs.p.get(r * k..(r + 1) * k).map_or(0, argmax);
+        let profile = profiles.entry(said).or_insert_with(|| {
+            let members: Vec<usize> = (0..n).filter(|&i| y.get(i) == Some(&said)).collect();
+            prep::class_profile(&run.data, &members, &mut rng)
+        });
+        let cells = profile.as_deref().map_or_else(Vec::new, |p| {
+            prep::unusual_cells(run.data.row(r), p, opts.trigger_cell_z)
+        });
+        if cells.is_empty() {
+            continue;
+        }
+        let c = y.get(r).copied().unwrap_or(0);
+        let unusual = cells
+            .iter()
+            .take(3)
+            .map(|&(j, z)| format!("{} (z = {z:+.1})", run.name(j)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let detail = format!(
+            "projection on the top singular direction of label {} is {s:.1} robust σ out (cut {:.1}); the label model says {}, yet {} column(s) are unusual even for rows labelled {} (|z| ≥ {:.1} within that label): {unusual}",
+            label_text(values, c),
+            opts.spectral_z,
+            label_text(values, said),
+            cells.len(),
+            label_text(values, said),
+            opts.trigger_cell_z,
+        );
+        run.add(
+            r,
+            PoisonKind::Backdoor,
+            (0.4 + 0.05 * (s - opts.spectral_z)).min(0.8),
+            detail,
+            Vec::new(),
+        );
     }
     for flip in flips {
         let r = flip.row;

@@ -15,19 +15,41 @@
 //! bucket larger than 256 rows (dense data) is compared only within a sliding window of
 //! 32 along its first projection, which bounds the work at `O(n × 32)` per table.
 //!
+//! **Relative to the data's own spacing.** The `ε` cut is in robust σ of whole columns, so
+//! on its own it mistakes ordinary neighbours for copies wherever rows are naturally packed
+//! much tighter than a column's spread: in two tight, well-separated clusters, a column's
+//! MAD measures the distance *between* the clusters and every row's neighbour inside its
+//! cluster falls under `ε`. A copy, however, is close compared with how close rows
+//! normally are. So a pair must also be within `nn_fraction` of the typical (median)
+//! nearest-neighbour distance, estimated on a random sample of up to 1,000 rows through the
+//! same LSH buckets (each sampled row against the rows it meets there, exact duplicates of
+//! it excluded). Rows meeting no one within `ε √d / nn_fraction` count as that far, so on
+//! sparse data (neighbours far beyond `ε`) the cut is `ε` as before, and the estimate costs
+//! `O(1000 × 256 × d)` per table whatever `n`. The estimate errs high (hashing can miss a
+//! row's true nearest neighbour), that is towards the plain `ε` cut.
+//!
 //! Misses: near duplicates that differ a lot in one column (they are not near in the
-//! RMS sense), and a few percent of pairs right at the threshold (hashing is randomised).
+//! RMS sense), and a few percent of pairs right at the threshold (hashing is randomised);
+//! in data where most rows are near copies of others (then near copies are the norm and
+//! the typical spacing is tiny); and, in very low dimensions, a chance pair closer than
+//! `nn_fraction` of the typical spacing can still be reported (about `nn_fraction^dim` of
+//! rows: 0.1 % in three dimensions at 0.1).
 
 use std::hash::{Hash as _, Hasher as _};
 
 use rayon::prelude::*;
 
-use super::prep::Prepared;
+use super::prep::{Prepared, median, sample_indices};
 
 const TABLES: usize = 3;
 const PROJECTIONS: usize = 5;
 const BUCKET_CAP: usize = 256;
 const WINDOW: usize = 32;
+/// Rows whose nearest candidate neighbour estimates the data's typical spacing.
+const NN_SAMPLE: usize = 1000;
+
+/// A row in one hash table: `(bucket key, first projection, row)`.
+type Keyed = (u64, f64, usize);
 
 fn canonical(v: f64) -> u64 {
     if v.is_nan() {
@@ -92,21 +114,61 @@ pub(crate) fn exact(data: &[f64], n: usize, p: usize) -> Vec<Vec<usize>> {
     groups
 }
 
-/// Pairs `(i, j, rms distance)`, `i < j`, of near-duplicate rows that are not in the same
-/// exact group (`group_of[i]` is the index of `i`'s exact group, if any).
+/// Near duplicates and the cut that found them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Near {
+    /// Pairs `(i, j, rms distance)`, `i < j`.
+    pub pairs: Vec<(usize, usize, f64)>,
+    /// Median nearest-neighbour distance of the sampled rows (RMS per column, robust σ),
+    /// capped at `ε / nn_fraction`.
+    pub typical_rms: f64,
+    /// The cut applied: `min(ε, nn_fraction × typical_rms)`.
+    pub cut_rms: f64,
+}
+
+/// Near-duplicate rows that are not in the same exact group (`group_of[i]` is the index of
+/// `i`'s exact group, if any): within `eps` RMS robust σ per column and within
+/// `nn_fraction` of the typical nearest-neighbour distance (see the module notes).
 pub(crate) fn near(
     data: &Prepared,
     eps: f64,
+    nn_fraction: f64,
     seed: u64,
     group_of: &[Option<usize>],
-) -> Vec<(usize, usize, f64)> {
+) -> Near {
     let d = data.d;
     if d == 0 || data.n < 2 || eps <= 0.0 {
-        return Vec::new();
+        return Near::default();
     }
-    let radius = eps * (d as f64).sqrt();
+    let same_group = |i: usize, j: usize| {
+        matches!(
+            (group_of.get(i), group_of.get(j)),
+            (Some(Some(g)), Some(Some(h))) if g == h
+        )
+    };
+    let root_d = (d as f64).sqrt();
+    let radius = eps * root_d;
     let radius2 = radius * radius;
     let w = 8.0 * radius;
+    // How far the spacing estimate needs to look: beyond `cap` the spacing no longer
+    // tightens the cut. A fraction of 0 (or less) disables the spacing check.
+    let cap = if nn_fraction > 0.0 {
+        radius / nn_fraction
+    } else {
+        f64::INFINITY
+    };
+    let sample: Vec<usize> = if cap.is_finite() {
+        let mut s = sample_indices(
+            &mut fastrand::Rng::with_seed(seed ^ 0x4E4E),
+            data.n,
+            NN_SAMPLE,
+        );
+        s.sort_unstable();
+        s
+    } else {
+        Vec::new()
+    };
+    let mut nearest2 = vec![cap * cap; sample.len()];
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut pairs = Vec::new();
     for _ in 0..TABLES {
@@ -116,7 +178,7 @@ pub(crate) fn near(
                 (a, rng.f64() * w)
             })
             .collect();
-        let mut keyed: Vec<(u64, f64, usize)> = data
+        let mut keyed: Vec<Keyed> = data
             .z
             .par_chunks(d)
             .enumerate()
@@ -136,6 +198,7 @@ pub(crate) fn near(
         keyed.par_sort_unstable_by(|a, b| {
             a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2))
         });
+        nearest_candidates(data, &keyed, &sample, &mut nearest2, &same_group);
         let found: Vec<(usize, usize, f64)> = keyed
             .chunk_by(|a, b| a.0 == b.0)
             .filter(|run| run.len() > 1)
@@ -150,11 +213,7 @@ pub(crate) fn near(
                 let mut out = Vec::new();
                 for (a, &(_, _, i)) in run.iter().enumerate() {
                     for &(_, _, j) in run.iter().skip(a + 1).take(reach) {
-                        let same_group = matches!(
-                            (group_of.get(i), group_of.get(j)),
-                            (Some(Some(g)), Some(Some(h))) if g == h
-                        );
-                        if same_group {
+                        if same_group(i, j) {
                             continue;
                         }
                         // Stop summing once past the radius: most pairs in a dense bucket
@@ -168,7 +227,7 @@ pub(crate) fn near(
                         }
                         let dist = dist2.sqrt();
                         if dist <= radius {
-                            out.push((i.min(j), i.max(j), dist / (d as f64).sqrt()));
+                            out.push((i.min(j), i.max(j), dist / root_d));
                         }
                     }
                 }
@@ -179,7 +238,77 @@ pub(crate) fn near(
     }
     pairs.sort_unstable_by_key(|a| (a.0, a.1));
     pairs.dedup_by(|a, b| (a.0, a.1) == (b.0, b.1));
-    pairs
+    let mut spacing: Vec<f64> = nearest2.iter().map(|v| v.sqrt()).collect();
+    let typical = median(&mut spacing).unwrap_or(cap);
+    let cut_rms = if typical.is_finite() {
+        eps.min(nn_fraction * typical / root_d)
+    } else {
+        eps
+    };
+    pairs.retain(|p| p.2 <= cut_rms);
+    Near {
+        pairs,
+        typical_rms: typical / root_d,
+        cut_rms,
+    }
+}
+
+/// Lowers `nearest2[s]` (squared distance) to the nearest row that sampled row `sample[s]`
+/// meets in this table's buckets: the whole bucket when it is small, else the `WINDOW`
+/// rows either side along the first projection (as the pair search does).
+fn nearest_candidates(
+    data: &Prepared,
+    keyed: &[Keyed],
+    sample: &[usize],
+    nearest2: &mut [f64],
+    same_group: &(dyn Fn(usize, usize) -> bool + Sync),
+) {
+    if sample.is_empty() {
+        return;
+    }
+    // (sample slot, bucket, position in the bucket) of every sampled row.
+    let mut found: Vec<(usize, &[Keyed], usize)> = Vec::with_capacity(sample.len());
+    for run in keyed.chunk_by(|a, b| a.0 == b.0) {
+        for (pos, &(_, _, i)) in run.iter().enumerate() {
+            if let Ok(s) = sample.binary_search(&i) {
+                found.push((s, run, pos));
+            }
+        }
+    }
+    let best: Vec<(usize, f64)> = found
+        .par_iter()
+        .map(|&(s, run, pos)| {
+            let (lo, hi) = if run.len() <= BUCKET_CAP {
+                (0, run.len())
+            } else {
+                (
+                    pos.saturating_sub(WINDOW),
+                    (pos + WINDOW + 1).min(run.len()),
+                )
+            };
+            let i = run.get(pos).map_or(usize::MAX, |r| r.2);
+            let mut best = nearest2.get(s).copied().unwrap_or(0.0);
+            for &(_, _, j) in run.get(lo..hi).unwrap_or(&[]) {
+                if j == i || same_group(i, j) {
+                    continue;
+                }
+                let mut dist2 = 0.0;
+                for (u, v) in data.row(i).iter().zip(data.row(j)) {
+                    dist2 += (u - v) * (u - v);
+                    if dist2 >= best {
+                        break;
+                    }
+                }
+                best = best.min(dist2);
+            }
+            (s, best)
+        })
+        .collect();
+    for (s, b) in best {
+        if let Some(slot) = nearest2.get_mut(s) {
+            *slot = slot.min(b);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -212,9 +341,53 @@ mod tests {
         group_of[11] = Some(0);
         group_of[2001] = Some(0);
         let p = prepare(&f);
-        let pairs = near(&p, 0.05, 4, &group_of);
+        let found = near(&p, 0.05, 0.1, 4, &group_of);
+        let pairs = &found.pairs;
         assert_eq!(pairs.len(), 1, "{pairs:?}");
         assert_eq!((pairs[0].0, pairs[0].1), (10, 2000));
-        assert_eq!(pairs, near(&p, 0.05, 4, &group_of));
+        assert_eq!(found, near(&p, 0.05, 0.1, 4, &group_of));
+        // Rows here are typically ~0.3 σ apart (RMS): the copy is far closer than that.
+        assert!(
+            found.typical_rms > 0.2 && found.cut_rms <= 0.05,
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn tight_clusters_have_no_natural_near_duplicates() {
+        // Two tight clusters far apart in 3 columns: each column's MAD measures the gap
+        // between the clusters, so neighbours inside a cluster are within 0.05 robust σ.
+        let mut rng = fastrand::Rng::with_seed(3);
+        let n = 2000;
+        let mut data: Vec<f64> = (0..n)
+            .flat_map(|i| {
+                let c = if i % 2 == 0 { 0.0 } else { 10.0 };
+                [
+                    c + rng.f64() - 0.5,
+                    c + rng.f64() - 0.5,
+                    c + rng.f64() - 0.5,
+                ]
+            })
+            .collect();
+        // Row 7 becomes row 3 plus a tiny change.
+        for j in 0..3 {
+            data[7 * 3 + j] = data[3 * 3 + j] + 1e-4;
+        }
+        let f = super::super::Features {
+            n_rows: n,
+            n_cols: 3,
+            data,
+            names: Vec::new(),
+        };
+        let found = near(&prepare(&f), 0.05, 0.1, 4, &vec![None; n]);
+        // The copy, and at most a chance pair or two (about 0.1³ of rows in 3 columns).
+        assert!(
+            found.pairs.iter().any(|p| (p.0, p.1) == (3, 7)),
+            "{found:?}"
+        );
+        assert!(found.pairs.len() <= 4, "{found:?}");
+        assert!(found.cut_rms < 0.005, "{found:?}");
+        // Without the spacing check, most rows have a "near duplicate".
+        assert!(near(&prepare(&f), 0.05, 0.0, 4, &vec![None; n]).pairs.len() > n / 2);
     }
 }

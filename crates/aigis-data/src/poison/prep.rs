@@ -159,6 +159,54 @@ pub(crate) fn prepare(features: &Features) -> Prepared {
     }
 }
 
+/// Rows of a class sampled to estimate its column-by-column distribution.
+const PROFILE_ROWS: usize = 2000;
+/// Floor of a class's column scale, in robust σ of the whole column. Within one class a
+/// column can be (nearly) constant — a pixel that is always blank in the digit 0 — and a
+/// zero scale would make any other value infinitely unusual, even a slightly smudged one.
+const MIN_CLASS_SCALE: f64 = 0.1;
+
+/// Per column, the robust location and scale (in the standardised units of `data`) of the
+/// rows `members` — one class — estimated on up to 2,000 of them. Used to ask whether a
+/// row is unusual *for the class it resembles*, which separates a trigger (values no
+/// member of that class has) from a plain label flip (an ordinary member of another
+/// class). `None` when `members` is empty.
+pub(crate) fn class_profile(
+    data: &Prepared,
+    members: &[usize],
+    rng: &mut fastrand::Rng,
+) -> Option<Vec<(f64, f64)>> {
+    if members.is_empty() {
+        return None;
+    }
+    let rows: Vec<&[f64]> = sample_indices(rng, members.len(), PROFILE_ROWS)
+        .into_iter()
+        .filter_map(|k| members.get(k).map(|&i| data.row(i)))
+        .collect();
+    let profile = (0..data.d)
+        .map(|j| {
+            let mut column: Vec<f64> = rows.iter().filter_map(|r| r.get(j).copied()).collect();
+            let (loc, scale) = robust_location_scale(&mut column).unwrap_or((0.0, 1.0));
+            (loc, scale.max(MIN_CLASS_SCALE))
+        })
+        .collect();
+    Some(profile)
+}
+
+/// The cells of `row` at least `cell_z` robust σ from `profile` (a [`class_profile`]), as
+/// `(column, z within the class)`, most extreme first.
+pub(crate) fn unusual_cells(row: &[f64], profile: &[(f64, f64)], cell_z: f64) -> Vec<(usize, f64)> {
+    let mut cells: Vec<(usize, f64)> = row
+        .iter()
+        .zip(profile)
+        .map(|(x, (loc, scale))| (x - loc) / scale)
+        .enumerate()
+        .filter(|&(_, z)| z.abs() >= cell_z)
+        .collect();
+    cells.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+    cells
+}
+
 /// `k` distinct indices below `n` (all of them, shuffled, when `k ≥ n`), by Floyd's
 /// algorithm so that drawing 256 rows out of a million does not touch a million slots.
 pub(crate) fn sample_indices(rng: &mut fastrand::Rng, n: usize, k: usize) -> Vec<usize> {

@@ -14,8 +14,11 @@
 //! trigger smaller than the class's natural spread (the paper applies it to a network's
 //! learned representation, where the trigger is amplified), and triggers in classes of
 //! fewer than 10 rows. It also flags the natural tail of a skewed class, which is why the
-//! scan reports a spectral outlier as a backdoor only when the row's label also disagrees
-//! with the out-of-sample model, or the row belongs to a trigger group.
+//! scan reports a spectral outlier as a backdoor only when the row belongs to a trigger
+//! group, or when its label disagrees with the out-of-sample model and some of its cells
+//! are unusual even for the label the model prefers. A plain label flip also projects far
+//! (it sits among another class's rows), but it carries no trigger: it is reported as a
+//! flip only.
 
 use rayon::prelude::*;
 

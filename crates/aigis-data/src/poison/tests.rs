@@ -79,6 +79,59 @@ fn every_planted_kind_is_found() {
     assert_eq!(report.counts.backdoor, 12);
 }
 
+/// Two tight classes far apart in 3 columns (each coordinate ±0.5 around 0 or 10), with
+/// three flipped labels, two identical far outliers and one near copy. Each column's robust
+/// σ measures the gap between the classes, so ordinary neighbours are within 0.05 σ: they
+/// must not be near duplicates. The flips look like ordinary members of the other class:
+/// they are flips, not backdoors.
+#[test]
+fn tight_clusters_flips_are_not_backdoors_nor_neighbours_duplicates() {
+    let mut rng = fastrand::Rng::with_seed(12345);
+    let (n, d) = (400, 3);
+    let mut data = Vec::with_capacity(n * d);
+    let mut y = Vec::with_capacity(n);
+    for i in 0..n {
+        let (centre, label) = if i % 2 == 0 { (0.0, 0) } else { (10.0, 1) };
+        y.push(if [101, 203, 305].contains(&i) {
+            1 - label
+        } else {
+            label
+        });
+        for _ in 0..d {
+            data.push(if [50, 150].contains(&i) {
+                300.0
+            } else {
+                centre + rng.f64() - 0.5
+            });
+        }
+    }
+    // Row 12 is row 10 with a tiny change (same label).
+    for j in 0..d {
+        data[12 * d + j] = data[10 * d + j] + 1e-4;
+    }
+    let f = Features {
+        n_rows: n,
+        n_cols: d,
+        data,
+        names: vec!["x1".into(), "x2".into(), "x3".into()],
+    };
+    let report = detect(&f, Some(&y), &Options::default()).unwrap();
+    for i in [101, 203, 305] {
+        let found = kinds(&report, i);
+        assert!(found.contains(&PoisonKind::LabelFlip), "row {i}: {found:?}");
+        assert!(!found.contains(&PoisonKind::Backdoor), "row {i}: {found:?}");
+    }
+    for i in [50, 150] {
+        assert!(kinds(&report, i).contains(&PoisonKind::Outlier));
+    }
+    assert!(kinds(&report, 150).contains(&PoisonKind::Duplicate));
+    assert!(kinds(&report, 12).contains(&PoisonKind::NearDuplicate));
+    assert_eq!(report.counts.backdoor, 0);
+    assert!(report.counts.near_duplicate <= 2, "{:#?}", report.rows);
+    assert!(report.rows.len() <= 8, "{:#?}", report.rows);
+    assert!(report.thresholds.near_duplicate_rms < 0.01);
+}
+
 #[test]
 fn lda_label_model_beyond_knn_max_rows() {
     let (f, y) = poisoned();

@@ -19,6 +19,11 @@
 //!    zeros that share two stroke pixels): on raw features the trigger itself makes the
 //!    stamped rows each other's neighbours, so the scan's label model alone would agree
 //!    with the poisoned label.
+//! 6. And the trigger must be foreign to the label the members resemble (the majority vote
+//!    of step 5's dissenters): at least one trigger value is `cell_z` robust σ or more from
+//!    that label's rows. Rows relabelled wholesale but carrying values that are ordinary for
+//!    their true class (a rare class's typical values, mislabelled together) are label
+//!    flips, not a backdoor: nothing was stamped on them.
 //!
 //! Cost: one pass over the cells plus hash counting of the few unusual items, so it scales
 //! to millions of rows. Catches: fixed-value triggers of two or more columns, whatever the
@@ -32,7 +37,7 @@ use std::collections::{BTreeMap, HashMap};
 use rayon::prelude::*;
 
 use super::classify::CLIP;
-use super::prep::{Prepared, sample_indices};
+use super::prep::{Prepared, class_profile, sample_indices};
 
 const ITEMS_PER_ROW: usize = 24;
 
@@ -50,6 +55,10 @@ pub(crate) struct Group {
     /// Members checked in step 5, and how many of them look like another label.
     pub checked: usize,
     pub disagree: usize,
+    /// The label most dissenting members look like (step 6).
+    pub resembles: usize,
+    /// Trigger items at least `cell_z` robust σ from the rows of `resembles`.
+    pub foreign: usize,
 }
 
 /// Parameters (from [`super::Options`]).
@@ -157,22 +166,41 @@ pub(crate) fn groups(data: &Prepared, y: &[usize], classes: usize, params: Param
                 .filter_map(|(item, _)| kept.get(item as usize))
                 .map(|&(j, z)| (j as usize, z as f64 / 100.0))
                 .collect();
-            let (checked, disagree) = look_elsewhere(data, y, classes, &rows, &items, &mut rng);
-            let group = Group {
+            let (checked, disagree, resembles) =
+                look_elsewhere(data, y, classes, &rows, &items, &mut rng);
+            if (disagree as f64) < params.min_disagreement * checked.max(1) as f64 {
+                return None;
+            }
+            // Step 6: is the trigger foreign to the label the members resemble?
+            let others: Vec<usize> = (0..data.n)
+                .filter(|&i| y.get(i) == Some(&resembles) && rows.binary_search(&i).is_err())
+                .collect();
+            let profile = class_profile(data, &others, &mut rng)?;
+            let foreign = items
+                .iter()
+                .filter(|&&(j, z)| {
+                    profile
+                        .get(j)
+                        .is_some_and(|&(loc, scale)| ((z - loc) / scale).abs() >= params.cell_z)
+                })
+                .count();
+            (foreign > 0).then_some(Group {
                 rows,
                 label,
                 purity,
                 items,
                 checked,
                 disagree,
-            };
-            (disagree as f64 >= params.min_disagreement * checked.max(1) as f64).then_some(group)
+                resembles,
+                foreign,
+            })
         })
         .collect()
 }
 
 /// Step 5: how many of (up to 200 of) the group's members does a 10-NN vote on the
 /// non-trigger columns, among up to 2,000 rows outside the group, give another label?
+/// Returns `(checked, disagreeing, the label most disagreeing members were given)`.
 fn look_elsewhere(
     data: &Prepared,
     y: &[usize],
@@ -180,7 +208,7 @@ fn look_elsewhere(
     rows: &[usize],
     items: &[(usize, f64)],
     rng: &mut fastrand::Rng,
-) -> (usize, usize) {
+) -> (usize, usize, usize) {
     const MEMBERS: usize = 200;
     const REFERENCE: usize = 2000;
     const K: usize = 10;
@@ -204,13 +232,13 @@ fn look_elsewhere(
         .into_iter()
         .filter_map(|k| rows.get(k).copied())
         .collect();
-    let disagree = members
+    let said: Vec<Option<usize>> = members
         .par_iter()
-        .filter(|&&m| {
+        .map(|&m| {
             let mut near: Vec<(f64, usize)> = reference.iter().map(|&r| (dist(m, r), r)).collect();
             let k = K.min(near.len());
             if k == 0 {
-                return false;
+                return None;
             }
             near.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0));
             let mut votes = vec![0usize; classes];
@@ -223,10 +251,22 @@ fn look_elsewhere(
                 .iter()
                 .enumerate()
                 .max_by_key(|&(c, v)| (*v, usize::MAX - c));
-            said.map(|(c, _)| c) != y.get(m).copied()
+            said.map(|(c, _)| c)
+                .filter(|&c| Some(c) != y.get(m).copied())
         })
-        .count();
-    (members.len(), disagree)
+        .collect();
+    let mut tally = vec![0usize; classes];
+    for &c in said.iter().flatten() {
+        if let Some(t) = tally.get_mut(c) {
+            *t += 1;
+        }
+    }
+    let resembles = tally
+        .iter()
+        .enumerate()
+        .max_by_key(|&(c, v)| (*v, usize::MAX - c))
+        .map_or(0, |(c, _)| c);
+    (members.len(), said.iter().flatten().count(), resembles)
 }
 
 #[cfg(test)]
