@@ -101,6 +101,10 @@ pub struct Options {
     pub trigger_min_disagreement: f64,
     /// Spectral-signature cut, in robust standard deviations of the projections (4).
     pub spectral_z: f64,
+    /// Names of the label values (value `v` is `label_names[v]`), for the explanations;
+    /// without them labels are shown as numbers.
+    #[serde(skip)]
+    pub label_names: Vec<String>,
 }
 
 impl Default for Options {
@@ -122,6 +126,7 @@ impl Default for Options {
             trigger_purity: 0.9,
             trigger_min_disagreement: 0.5,
             spectral_z: 4.0,
+            label_names: Vec::new(),
         }
     }
 }

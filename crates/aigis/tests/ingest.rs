@@ -31,7 +31,11 @@ fn setup() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
         "\n[[data.sources]]\nname = \"vendor-x\"\npath = \"incoming/vendor-x\"\nkeys = [\"{vkey}\"]\n"
     ));
     std::fs::write(consumer.join("aigis.toml"), config).unwrap();
-    std::fs::write(consumer.join("incoming/vendor-x/batch1/train.csv"), clean_table()).unwrap();
+    std::fs::write(
+        consumer.join("incoming/vendor-x/batch1/train.csv"),
+        clean_table(),
+    )
+    .unwrap();
     (dir, consumer, vendor)
 }
 
@@ -43,7 +47,10 @@ fn vendor_signs(vendor: &Path, path: &Path) {
 fn approved_signed_clean_data_is_accepted_with_provenance() {
     let (_dir, consumer, vendor) = setup();
     vendor_signs(&vendor, &consumer.join("incoming/vendor-x/batch1"));
-    let r = ok(&consumer, &["--json", "data", "ingest", "incoming/vendor-x/batch1"]);
+    let r = ok(
+        &consumer,
+        &["--json", "data", "ingest", "incoming/vendor-x/batch1"],
+    );
     let v = r.json();
     assert_eq!(v["accepted"], true);
     assert_eq!(v["files"], 1);
@@ -56,15 +63,18 @@ fn approved_signed_clean_data_is_accepted_with_provenance() {
     let build = &statement["predicate"]["buildDefinition"];
     assert_eq!(build["externalParameters"]["source"]["name"], "vendor-x");
     assert!(build["internalParameters"]["runBy"]["keyId"].is_string());
-    assert_eq!(
-        build["resolvedDependencies"][0]["name"],
-        "source manifest"
-    );
+    assert_eq!(build["resolvedDependencies"][0]["name"], "source manifest");
     // The project's own manifest of what it took in verifies like any other.
     let manifest = v["manifest"].as_str().unwrap();
     ok(
         &consumer,
-        &["data", "verify", "incoming/vendor-x/batch1", "--manifest", manifest],
+        &[
+            "data",
+            "verify",
+            "incoming/vendor-x/batch1",
+            "--manifest",
+            manifest,
+        ],
     );
 }
 
@@ -76,7 +86,11 @@ fn unknown_unsigned_foreign_or_changed_sources_are_refused() {
     std::fs::write(&stray, clean_table()).unwrap();
     let r = aigis(&consumer, &["data", "ingest", stray.to_str().unwrap()]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("not from an approved source") && r.stderr.contains("vendor-x"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("not from an approved source") && r.stderr.contains("vendor-x"),
+        "{}",
+        r.stderr
+    );
 
     // Approved place, but nobody signed it.
     let r = aigis(&consumer, &["data", "ingest", "incoming/vendor-x/batch1"]);
@@ -87,16 +101,29 @@ fn unknown_unsigned_foreign_or_changed_sources_are_refused() {
     ok(&consumer, &["data", "sign", "incoming/vendor-x/batch1"]);
     let r = aigis(&consumer, &["data", "ingest", "incoming/vendor-x/batch1"]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("not signed by a key approved for source `vendor-x`"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("not signed by a key approved for source `vendor-x`"),
+        "{}",
+        r.stderr
+    );
 
     // Signed by the vendor, then changed.
     vendor_signs(&vendor, &consumer.join("incoming/vendor-x/batch1"));
     let csv = consumer.join("incoming/vendor-x/batch1/train.csv");
-    let text = std::fs::read_to_string(&csv).unwrap().replace("17,17.5,DE", "17,99.5,DE");
+    let text = std::fs::read_to_string(&csv)
+        .unwrap()
+        .replace("17,17.5,DE", "17,99.5,DE");
     std::fs::write(&csv, text).unwrap();
     let r = aigis(&consumer, &["data", "ingest", "incoming/vendor-x/batch1"]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("changed after source `vendor-x` signed it") && r.stderr.contains("train.csv"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("changed after source `vendor-x` signed it")
+            && r.stderr.contains("train.csv"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -106,16 +133,32 @@ fn data_with_findings_is_refused_and_the_refusal_recorded() {
     dirty.push_str("200,1.5,FR\n201,4111 1111 1111 1111,DE\n");
     std::fs::write(consumer.join("incoming/vendor-x/batch1/train.csv"), dirty).unwrap();
     vendor_signs(&vendor, &consumer.join("incoming/vendor-x/batch1"));
-    let r = aigis(&consumer, &["--json", "data", "ingest", "incoming/vendor-x/batch1"]);
+    let r = aigis(
+        &consumer,
+        &["--json", "data", "ingest", "incoming/vendor-x/batch1"],
+    );
     assert_eq!(r.code, 1, "{}", r.stderr);
     let v = r.json();
     assert_eq!(v["accepted"], false);
     assert!(v["refusals"][0].as_str().unwrap().contains("train.csv"));
     let index = v["provenance_evidence"].as_u64().unwrap().to_string();
     let shown = ok(&consumer, &["evidence", "show", &index, "--statement"]);
-    assert!(shown.stdout.contains("\"accepted\": false"), "{}", shown.stdout);
+    assert!(
+        shown.stdout.contains("\"accepted\": false"),
+        "{}",
+        shown.stdout
+    );
     assert!(!shown.stdout.contains("4111"), "no values in evidence");
     // With a lower bar the same data gets in.
-    let r = ok(&consumer, &["data", "ingest", "incoming/vendor-x/batch1", "--fail-on", "critical"]);
+    let r = ok(
+        &consumer,
+        &[
+            "data",
+            "ingest",
+            "incoming/vendor-x/batch1",
+            "--fail-on",
+            "critical",
+        ],
+    );
     assert!(r.stdout.contains("accepted 1 file"), "{}", r.stdout);
 }

@@ -198,8 +198,20 @@ fn outliers(
     flagged
 }
 
-fn label_text(values: &[u32], c: usize) -> String {
-    values.get(c).map_or_else(|| "?".to_owned(), u32::to_string)
+/// A dense class index as the label a person knows: its name when the caller gave
+/// names ([`Options::label_names`]), else its number.
+fn label_text(names: &[String], values: &[u32], c: usize) -> String {
+    values
+        .get(c)
+        .map_or_else(|| "?".to_owned(), |&v| raw_label(names, v))
+}
+
+/// A label value as text: its name when known, else its number.
+fn raw_label(names: &[String], v: u32) -> String {
+    names
+        .get(v as usize)
+        .cloned()
+        .unwrap_or_else(|| v.to_string())
 }
 
 fn duplicates_(run: &mut Run<'_>, labels: Option<&[u32]>, opts: &Options, report: &mut Report) {
@@ -266,7 +278,11 @@ fn duplicates_(run: &mut Run<'_>, labels: Option<&[u32]>, opts: &Options, report
                 entry.1 = detail;
             }
         };
-        if let (true, Some(a), Some(b)) = (conflict, li, lj) {
+        if let (true, Some(&a), Some(&b)) = (conflict, li, lj) {
+            let (a, b) = (
+                raw_label(&opts.label_names, a),
+                raw_label(&opts.label_names, b),
+            );
             note(
                 i,
                 j,
@@ -403,12 +419,12 @@ fn labels_and_backdoors(
             group.rows.len(),
             group.items.len(),
             100.0 * group.purity,
-            label_text(values, group.label),
+            label_text(&opts.label_names, values, group.label),
             group.disagree,
             group.checked,
-            label_text(values, group.resembles),
+            label_text(&opts.label_names, values, group.resembles),
             group.foreign,
-            label_text(values, group.resembles),
+            label_text(&opts.label_names, values, group.resembles),
         );
         let score = 0.7
             + 0.2 * group.disagree as f64 / group.checked.max(1) as f64
@@ -454,11 +470,11 @@ fn labels_and_backdoors(
             .join(", ");
         let detail = format!(
             "projection on the top singular direction of label {} is {s:.1} robust σ out (cut {:.1}); the label model says {}, yet {} column(s) are unusual even for rows labelled {} (|z| ≥ {:.1} within that label): {unusual}",
-            label_text(values, c),
+            label_text(&opts.label_names, values, c),
             opts.spectral_z,
-            label_text(values, said),
+            label_text(&opts.label_names, values, said),
             cells.len(),
-            label_text(values, said),
+            label_text(&opts.label_names, values, said),
             opts.trigger_cell_z,
         );
         run.add(
@@ -481,20 +497,20 @@ fn labels_and_backdoors(
                 format!(
                     "{v} of its {} nearest neighbours say {}",
                     opts.neighbours.min(n - 1),
-                    label_text(values, flip.suggested)
+                    label_text(&opts.label_names, values, flip.suggested)
                 )
             }
             None => format!(
                 "the cross-validated linear model says {}",
-                label_text(values, flip.suggested)
+                label_text(&opts.label_names, values, flip.suggested)
             ),
         };
         let detail = format!(
             "label {}, but {said} (p = {:.2} ≥ class threshold {:.2}; p(label {}) = {:.2} < {:.2})",
-            label_text(values, given),
+            label_text(&opts.label_names, values, given),
             flip.p_suggested,
             t.get(flip.suggested).copied().unwrap_or(f64::NAN),
-            label_text(values, given),
+            label_text(&opts.label_names, values, given),
             flip.p_given,
             t.get(given).copied().unwrap_or(f64::NAN),
         );

@@ -5,7 +5,8 @@
 //! model's own idea of "confident" for that class, which adapts to classes that are
 //! harder than others. A row labelled `y` is flagged when `p[i][y] < t_y` *and* some
 //! other class `j` has `p[i][j] ≥ t_j` (the row lands off the diagonal of the confident
-//! joint); the suggested label is the most probable such `j`.
+//! joint) and `j` is also the model's most probable class, above `y`; the suggested
+//! label is that `j`.
 //!
 //! Catches: labels that disagree with what similar rows say. Misses: flips into a class
 //! the features cannot tell apart (the model is not confident about any other class), and
@@ -60,7 +61,18 @@ pub(crate) fn find(probs: &Probabilities, y: &[usize], t: &[f64]) -> Vec<Flip> {
             .enumerate()
             .filter(|&(j, (pj, tj))| j != given && pj >= tj)
             .max_by(|a, b| a.1.0.total_cmp(b.1.0));
-        if let Some((suggested, (&p_suggested, _))) = best {
+        // The suggestion must also be the model's first choice and beat the given label:
+        // a class with a single row has a threshold as low as its one probability, which
+        // every row would otherwise "confidently" reach.
+        let first_choice = p
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(j, _)| j);
+        if let Some((suggested, (&p_suggested, _))) = best
+            && first_choice == Some(suggested)
+            && p_suggested > p_given
+        {
             out.push(Flip {
                 row,
                 suggested,
@@ -108,5 +120,18 @@ mod tests {
         let probs = knn(&prepare(&f), &y, 3, 10);
         let t = thresholds(&probs, &y);
         assert!(find(&probs, &y, &t).len() <= 2);
+    }
+
+    #[test]
+    fn a_one_row_class_does_not_claim_every_row() {
+        let (f, labels) = gaussian_clusters(300, 4, 2, 5);
+        let mut y: Vec<usize> = labels.iter().map(|&c| c as usize).collect();
+        y[7] = 2; // a third class with a single row (an empty label, say)
+        let probs = knn(&prepare(&f), &y, 3, 10);
+        let t = thresholds(&probs, &y);
+        let flips = find(&probs, &y, &t);
+        assert!(flips.iter().all(|f| f.suggested != 2), "{flips:?}");
+        assert!(flips.iter().all(|f| f.p_suggested > f.p_given));
+        assert!(flips.len() <= 3, "{flips:?}");
     }
 }

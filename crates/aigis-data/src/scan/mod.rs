@@ -331,10 +331,14 @@ pub fn scan(
     let poisoning = match &context.features {
         Some(columns) => {
             let (matrix, labels) = features::assemble(gathered, columns, options.label.is_some());
+            let poison_options = poison::Options {
+                label_names: labels.as_ref().map(|(_, n)| n.clone()).unwrap_or_default(),
+                ..options.poison_options.clone()
+            };
             let report = poison::detect_with_progress(
                 &matrix,
                 labels.as_ref().map(|(ids, _)| ids.as_slice()),
-                &options.poison_options,
+                &poison_options,
                 &|stage, done, total| progress(Progress::Poison(stage, done, total)),
             )?;
             Some(features::summarize(
