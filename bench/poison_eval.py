@@ -2,7 +2,7 @@
 """Precision and recall of aigis's poisoning detectors on real data with planted poisons.
 
     pip install scikit-learn numpy cleanlab adversarial-robustness-toolbox packaging
-    python3 bench/poison_eval.py target/release/aigis [--out DIR] [--seed 0]
+    python3 bench/poison_eval.py target/release/aigis [--out DIR] [--seed 0] [--check]
 
 For scikit-learn's `digits` (1797 x 64) and `breast_cancer` (569 x 30) it plants, on
 disjoint random rows (fixed seed):
@@ -157,8 +157,14 @@ def main() -> None:
     ap.add_argument("aigis", help="path to the aigis binary")
     ap.add_argument("--out", default="target/poison_eval", help="folder for the CSV files")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--check", action="store_true",
+                    help="exit 1 unless, on every dataset, the matching-reason recall is at least "
+                         "90 %% for backdoors and outliers and 60 %% for label flips, and at least "
+                         "70 %% of all flagged rows are planted ones (CI runs this)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
+    floors = {"backdoor": 0.9, "outlier": 0.9, "label_flip": 0.6}
+    failures = []
     for name, names, x, y, truth in datasets(args.seed):
         path = write(args.out, name, names, x, y, truth)
         found = run_aigis(args.aigis, path)
@@ -172,6 +178,8 @@ def main() -> None:
             any_ = sum(1 for i in rows if i in found)
             match = sum(1 for i in rows if k in found.get(i, ()))
             print(f"| {k} | {len(rows)} | {pct(any_, len(rows))} ({any_}) | {pct(match, len(rows))} ({match}) |")
+            if rows and match / len(rows) < floors.get(k, 0.0):
+                failures.append(f"{name}: {k} recall {pct(match, len(rows))} < {floors[k]:.0%}")
         print("\n| aigis reason | rows flagged | precision vs matching kind | precision vs any planted |")
         print("|---|---:|---:|---:|")
         reasons = sorted({r for rs in found.values() for r in rs})
@@ -182,6 +190,8 @@ def main() -> None:
             print(f"| {r} | {len(rows)} | {pct(match, len(rows)) if match is not None else '(not planted)'} | {pct(anyp, len(rows))} |")
         rows = set(found)
         print(f"| **any** | {len(rows)} | | {pct(len(rows & set(truth)), len(rows))} |")
+        if rows and len(rows & set(truth)) / len(rows) < 0.7:
+            failures.append(f"{name}: only {pct(len(rows & set(truth)), len(rows))} of flagged rows are planted")
         print("\n| baseline (same data) | kind | rows flagged | precision | recall |")
         print("|---|---|---:|---:|---:|")
         base = [("cleanlab find_label_issues (5-fold logistic regression)", "label_flip", cleanlab_flips(x, y, args.seed))]
@@ -194,6 +204,10 @@ def main() -> None:
                 continue
             hit = len(flagged & planted[kind])
             print(f"| {label} | {kind} | {len(flagged)} | {pct(hit, len(flagged))} | {pct(hit, len(planted[kind]))} |")
+    if args.check:
+        if failures:
+            sys.exit("poison_eval --check FAILED:\n  " + "\n  ".join(failures))
+        print("\npoison_eval --check: every floor met")
 
 
 if __name__ == "__main__":
