@@ -12,7 +12,7 @@ mod validate;
 
 pub use features::{ClassSummary, NULL_LABEL, PoisonReason, PoisonRow, PoisonSummary};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
@@ -49,6 +49,9 @@ pub struct ScanOptions {
     /// Run the poisoning detectors (implied by a label).
     pub poison: bool,
     pub poison_options: poison::Options,
+    /// Collect every row with a finding at or above this severity (for a quarantine),
+    /// into [`ScanReport::flagged_rows`].
+    pub flag_rows_at: Option<Severity>,
 }
 
 /// What a scan is doing, for a progress bar.
@@ -73,6 +76,7 @@ impl Default for ScanOptions {
             label: None,
             poison: false,
             poison_options: poison::Options::default(),
+            flag_rows_at: None,
         }
     }
 }
@@ -104,6 +108,9 @@ pub struct ScanReport {
     /// The poisoning screen, with a label column or `poison` set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub poisoning: Option<PoisonSummary>,
+    /// With [`ScanOptions::flag_rows_at`]: every flagged row (1-based) and its rules.
+    #[serde(skip)]
+    pub flagged_rows: BTreeMap<u64, BTreeSet<String>>,
     pub seconds: f64,
 }
 
@@ -129,17 +136,27 @@ struct Sink {
     max_details: usize,
     counts: BTreeMap<(String, Option<String>), (Severity, u64)>,
     details: BTreeMap<(String, Option<String>), Vec<Finding>>,
+    /// Every row with a finding at or above `flag_at`, with the rules that fired.
+    flag_at: Option<Severity>,
+    flagged: BTreeMap<u64, BTreeSet<String>>,
 }
 
 impl Sink {
-    fn new(max_details: usize) -> Self {
+    fn new(max_details: usize, flag_at: Option<Severity>) -> Self {
         Self {
             max_details,
+            flag_at,
             ..Self::default()
         }
     }
 
     fn push(&mut self, f: Finding) {
+        if let (Some(at), Some(row)) = (self.flag_at, f.row)
+            && f.severity >= at
+            && row > 0
+        {
+            self.flagged.entry(row).or_default().insert(f.rule.clone());
+        }
         let key = (f.rule.clone(), f.column.clone());
         let entry = self.counts.entry(key.clone()).or_insert((f.severity, 0));
         entry.0 = entry.0.max(f.severity);
@@ -158,6 +175,9 @@ impl Sink {
     }
 
     fn merge(&mut self, other: Sink) {
+        for (row, rules) in other.flagged {
+            self.flagged.entry(row).or_default().extend(rules);
+        }
         for (key, (sev, n)) in other.counts {
             let entry = self.counts.entry(key).or_insert((sev, 0));
             entry.0 = entry.0.max(sev);
@@ -273,7 +293,7 @@ pub fn scan(
                 let context = &context;
                 scope.spawn(move || {
                     let mut partial = Partial {
-                        sink: Sink::new(options.max_details),
+                        sink: Sink::new(options.max_details, options.flag_rows_at),
                         matches: Vec::new(),
                         gathered: features::Gathered::default(),
                     };
@@ -320,7 +340,7 @@ pub fn scan(
     if partials.len() != threads {
         return Err(Error::Scan("a scan worker stopped unexpectedly".into()));
     }
-    let mut sink = Sink::new(options.max_details);
+    let mut sink = Sink::new(options.max_details, options.flag_rows_at);
     let mut gathered = Vec::with_capacity(partials.len());
     for p in partials {
         sink.merge(p.sink);
@@ -384,6 +404,7 @@ pub fn scan(
         counts,
         findings,
         poisoning,
+        flagged_rows: sink.flagged,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
