@@ -9,6 +9,7 @@
 //! - [`note`]: C2SP signed-note signing and verifier key strings (`name+hash+base64`).
 //! - [`recipient`]: recipient key pairs for encryption, X-Wing (X25519 + ML-KEM-768), their
 //!   printable form `aigis-recipient-v1:…` and their key files.
+//! - [`symmetric`]: 32-byte symmetric key files (the data-masking key), sealed the same way.
 //! - [`crypt`]: streaming file encryption to recipients (format `aigis-enc/v1`: a hybrid
 //!   post-quantum key wrap per recipient, ChaCha20-Poly1305 STREAM chunks).
 //!
@@ -43,6 +44,7 @@ pub mod keyfile;
 mod keyring;
 pub mod note;
 pub mod recipient;
+pub mod symmetric;
 
 pub use error::Error;
 pub use hash::{HashingReader, HashingWriter, sha256_file};

@@ -35,6 +35,15 @@ pub enum Error {
     /// A token that cannot be reversed. Never holds the token's plaintext.
     #[error("token at byte {offset} of the cell: {reason}")]
     Token { offset: usize, reason: String },
+    /// A token made with another masking key than the one given.
+    #[error(
+        "token at byte {offset} of the cell was made with key `{token_key}`, not with this key `{key}`; hint: detokenize with the key that made it"
+    )]
+    ForeignToken {
+        offset: usize,
+        token_key: String,
+        key: String,
+    },
     #[error("cannot run poisoning detection: {0}")]
     Poison(String),
 }

@@ -150,11 +150,11 @@ impl Keyed {
             .split_once('.')
             .ok_or_else(|| fail("a token is `tok1.<key id>.<data>`".into()))?;
         if !bool::from(key_id.as_bytes().ct_eq(self.key_id.as_bytes())) {
-            return Err(fail(format!(
-                "the token was made with key `{key_id}`, not with this key `{}`; \
-                 hint: detokenize with the key that made it",
-                self.key_id
-            )));
+            return Err(Error::ForeignToken {
+                offset,
+                token_key: key_id.to_owned(),
+                key: self.key_id.clone(),
+            });
         }
         let mut sealed = URL_SAFE_NO_PAD
             .decode(body)

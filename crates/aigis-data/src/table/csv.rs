@@ -351,6 +351,9 @@ mod tests {
             ]
         );
         assert_eq!(b.issues[2].column.as_deref(), Some("name"));
+        assert_eq!(b.issues[0].ragged_fields(), Some(2));
+        assert_eq!(b.issues[1].ragged_fields(), Some(4));
+        assert_eq!(b.issues[2].ragged_fields(), None);
     }
 
     #[test]

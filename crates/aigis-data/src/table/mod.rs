@@ -1,4 +1,5 @@
-//! Tables read in bounded batches: CSV, JSON Lines and Parquet.
+//! Tables read in bounded batches: CSV, JSON Lines and Parquet; and written back as CSV
+//! or JSON Lines ([`TableWriter`]).
 //!
 //! Every reader yields [`Batch`]es of at most [`ReadOptions::batch_rows`] rows (and about
 //! [`ReadOptions::batch_bytes`] bytes of cell text), so a file far larger than memory is
@@ -16,6 +17,7 @@
 mod csv;
 mod jsonl;
 mod parquet;
+mod write;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,6 +25,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
+
+pub use write::{OutCell, TableWriter};
 
 /// A table file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,15 +42,8 @@ impl Format {
     /// `.json`, `.parquet`, `.pq`), else by content (Parquet's `PAR1` magic, a first
     /// non-blank byte `{` for JSON Lines, otherwise CSV).
     pub fn detect(path: &Path) -> Result<Format, Error> {
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase);
-        match ext.as_deref() {
-            Some("csv" | "tsv" | "tab" | "txt") => return Ok(Format::Csv),
-            Some("jsonl" | "ndjson" | "json") => return Ok(Format::Jsonl),
-            Some("parquet" | "pq") => return Ok(Format::Parquet),
-            _ => {}
+        if let Some(format) = Format::from_extension(path) {
+            return Ok(format);
         }
         use std::io::Read as _;
         let mut head = [0u8; 512];
@@ -59,6 +56,20 @@ impl Format {
         match head.iter().find(|b| !b.is_ascii_whitespace()) {
             Some(b'{') => Ok(Format::Jsonl),
             _ => Ok(Format::Csv),
+        }
+    }
+
+    /// The format `path`'s extension names, if it names one (see [`Format::detect`]).
+    pub fn from_extension(path: &Path) -> Option<Format> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("csv" | "tsv" | "tab" | "txt") => Some(Format::Csv),
+            Some("jsonl" | "ndjson" | "json") => Some(Format::Jsonl),
+            Some("parquet" | "pq") => Some(Format::Parquet),
+            _ => None,
         }
     }
 
@@ -200,6 +211,17 @@ pub struct ReadIssue {
     pub column: Option<String>,
     pub kind: ReadIssueKind,
     pub message: String,
+}
+
+impl ReadIssue {
+    /// For a ragged CSV row, how many fields it had (the batch holds the header's width
+    /// of them: missing ones as null cells, extra ones dropped).
+    pub fn ragged_fields(&self) -> Option<usize> {
+        if self.kind != ReadIssueKind::RaggedRow {
+            return None;
+        }
+        self.message.split(' ').next()?.parse().ok()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
