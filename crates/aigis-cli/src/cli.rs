@@ -342,6 +342,11 @@ pub enum DataCommand {
     ///
     /// Example: aigis data ingest incoming/vendor-x/2026-11/ --label target
     Ingest(DataIngestArgs),
+    /// Move reviewed rows back from a quarantine (`data scan --quarantine`) into its clean
+    /// file, and record the decision — which rows, why, who — as signed evidence.
+    ///
+    /// Example: aigis data release quarantine/ --rows 57,212 --reason "reviewed: real refunds, not outliers"
+    Release(DataReleaseArgs),
     /// Decrypt a file made by `aigis data encrypt`. The output appears only once every
     /// chunk has authenticated; a modified, truncated or reordered file leaves no output.
     ///
@@ -415,8 +420,33 @@ pub struct DataScanArgs {
     /// Findings kept in detail per rule and column (all are counted).
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub max_details: usize,
+    /// Split the table into DIR: `<name>.clean.<ext>` with the rows that have no finding
+    /// at or above --quarantine-on, and `<name>.quarantined.<ext>` with the others, each
+    /// with its input row number and the rules that flagged it. The input is not touched.
+    #[arg(long, value_name = "DIR")]
+    pub quarantine: Option<PathBuf>,
+    /// The severity that sends a row to the quarantine.
+    #[arg(
+        long,
+        value_name = "SEVERITY",
+        default_value = "medium",
+        requires = "quarantine"
+    )]
+    pub quarantine_on: String,
     #[command(flatten)]
     pub table: TableArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DataReleaseArgs {
+    /// The quarantine folder (`data scan --quarantine DIR`).
+    pub dir: PathBuf,
+    /// The input row numbers to move back, reviewed (comma-separated, repeatable).
+    #[arg(long, value_name = "ROWS", value_delimiter = ',', required = true)]
+    pub rows: Vec<u64>,
+    /// Why they are released: recorded, signed, in the ledger.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ mod ingest;
 mod init;
 mod keys;
 mod ledger;
+mod quarantine;
 mod scan;
 
 use anyhow::Result;

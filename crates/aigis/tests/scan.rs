@@ -385,3 +385,89 @@ fn label_screens_for_poisoning_with_rows_and_reasons() {
         missing.stderr
     );
 }
+
+#[test]
+fn quarantine_splits_rows_and_release_records_the_decision() {
+    let dir = setup();
+    let p = dir.path();
+    ok(p, &["data", "profile", "ref.csv", "-o", "ref.profile.json"]);
+    let before = std::fs::read(p.join("new.csv")).unwrap();
+    let r = aigis(
+        p,
+        &[
+            "--json",
+            "data",
+            "scan",
+            "new.csv",
+            "--profile",
+            "ref.profile.json",
+            "--quarantine",
+            "q",
+            "--quarantine-on",
+            "medium",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(v["quarantine"]["quarantined"]["rows"], 2, "{v}");
+    assert_eq!(v["quarantine"]["clean"]["rows"], 298);
+    assert_eq!(
+        std::fs::read(p.join("new.csv")).unwrap(),
+        before,
+        "the input is never modified"
+    );
+    let quarantined = std::fs::read_to_string(p.join("q/new.quarantined.csv")).unwrap();
+    // Rows 8 (type) and 10 (category); row 9 is only out of range (low).
+    assert!(quarantined.starts_with("id,amount,country,opened,_aigis_row,_aigis_reasons\n"));
+    assert!(
+        quarantined.contains(",8,schema.type\n") && quarantined.contains(",10,schema.category\n"),
+        "{quarantined}"
+    );
+    // The scan's evidence names both files by digest.
+    let index = v["evidence"].as_u64().unwrap().to_string();
+    let shown = ok(p, &["evidence", "show", &index, "--statement"]);
+    assert!(shown.stdout.contains("\"quarantined\""), "{}", shown.stdout);
+
+    let released = ok(
+        p,
+        &[
+            "--json",
+            "data",
+            "release",
+            "q",
+            "--rows",
+            "10",
+            "--reason",
+            "reviewed: a new market",
+        ],
+    );
+    let rv = released.json();
+    assert_eq!(rv["released"], serde_json::json!([10]));
+    assert_eq!(rv["quarantined_rows"], 1);
+    assert_eq!(rv["clean_rows"], 299);
+    let clean = std::fs::read_to_string(p.join("q/new.clean.csv")).unwrap();
+    assert!(clean.ends_with("9,127.5,ATLANTIS,2026-02-19\n"), "{clean}");
+    let index = rv["evidence"].as_u64().unwrap().to_string();
+    let shown = ok(p, &["evidence", "show", &index, "--statement"]);
+    let statement: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!(
+        statement["predicateType"],
+        "https://aigis.dev/predicate/data-release/v1"
+    );
+    assert_eq!(statement["predicate"]["reason"], "reviewed: a new market");
+    assert_eq!(
+        statement["predicate"]["released_rows"],
+        serde_json::json!([10])
+    );
+
+    let none = aigis(
+        p,
+        &["data", "release", "q", "--rows", "10", "--reason", "again"],
+    );
+    assert_eq!(none.code, 2);
+    assert!(
+        none.stderr.contains("nothing was changed"),
+        "{}",
+        none.stderr
+    );
+}

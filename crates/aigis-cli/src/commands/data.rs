@@ -21,6 +21,7 @@ pub fn run(cli: &Cli, cmd: &DataCommand) -> Result<()> {
         DataCommand::Profile(args) => super::scan::profile(cli, args),
         DataCommand::Scan(args) => super::scan::scan(cli, args),
         DataCommand::Ingest(args) => super::ingest::ingest(cli, args),
+        DataCommand::Release(args) => super::quarantine::release(cli, args),
         DataCommand::Encrypt(args) => super::crypt::encrypt(cli, args),
         DataCommand::Decrypt(args) => super::crypt::decrypt(cli, args),
     }

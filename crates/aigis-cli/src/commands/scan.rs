@@ -180,9 +180,29 @@ pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<()> {
             seed: args.seed,
             ..aigis_data::poison::Options::default()
         },
+        flag_rows_at: match &args.quarantine {
+            Some(_) => Some(
+                args.quarantine_on
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("--quarantine-on: {e}"))?,
+            ),
+            None => None,
+        },
     };
     let (report, digest) = scan_file(cli, &args.file, &options)?;
     let failed = fail_on.count(&report) > 0;
+    let quarantine = match &args.quarantine {
+        Some(dir) => Some(super::quarantine::split(
+            &args.file,
+            options.format,
+            &options.read,
+            &report,
+            &digest,
+            &args.quarantine_on,
+            dir,
+        )?),
+        None => None,
+    };
 
     if let Some(path) = &args.sarif {
         context::write_output(path, &report::sarif::data_scan(&report)?)?;
@@ -198,7 +218,14 @@ pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<()> {
             &project,
             vec![(args.file.display().to_string(), digest)],
             SCAN_PREDICATE,
-            evidence_predicate(&report, profile.as_ref().map(|(_, d)| d), fail_on, failed),
+            {
+                let mut p =
+                    evidence_predicate(&report, profile.as_ref().map(|(_, d)| d), fail_on, failed);
+                if let (Some(q), Some(obj)) = (&quarantine, p.as_object_mut()) {
+                    obj.insert("quarantine".into(), q.clone());
+                }
+                p
+            },
         )?),
         None => None,
     };
@@ -210,6 +237,7 @@ pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<()> {
             obj.insert("fail_on".into(), json!(fail_on.to_string()));
             obj.insert("passed".into(), json!(!failed));
             obj.insert("evidence".into(), json!(index));
+            obj.insert("quarantine".into(), json!(quarantine));
         }
         output::json(&value)?;
     } else {
@@ -217,6 +245,15 @@ pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<()> {
             "{}",
             report::text::data_scan(&args.file, &report, fail_on, index)
         );
+        if let Some(q) = &quarantine {
+            println!(
+                "quarantine: {} clean row(s) in {}, {} quarantined row(s) in {}",
+                q["clean"]["rows"],
+                q["clean"]["file"].as_str().unwrap_or_default(),
+                q["quarantined"]["rows"],
+                q["quarantined"]["file"].as_str().unwrap_or_default()
+            );
+        }
     }
     if failed {
         return Err(CheckFailed(String::new()).into());

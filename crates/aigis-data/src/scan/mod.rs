@@ -8,6 +8,7 @@
 //! as details up to [`ScanOptions::max_details`] per rule and column (the first rows).
 
 mod features;
+pub mod quarantine;
 mod validate;
 
 pub use features::{ClassSummary, NULL_LABEL, PoisonReason, PoisonRow, PoisonSummary};
