@@ -14,7 +14,7 @@
 //! cell text. The run checks that every generated email, card and IP is found and that
 //! amounts, dates and ids give nothing.
 //!
-//! For comparison, `benches/presidio_compare.py N` runs presidio-analyzer's regex
+//! For comparison, `bench/presidio_compare.py N` (in the repository root) runs presidio-analyzer's regex
 //! recognizers (`pip install presidio-analyzer`; no spaCy model can be downloaded here,
 //! so it uses a blank English pipeline, i.e. no NER) on N rows of the same columns.
 

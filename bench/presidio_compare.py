@@ -1,4 +1,4 @@
-# Compare with benches/pii.rs: python3 benches/presidio_compare.py 300
+# Compare with crates/aigis-data/benches/pii.rs: python3 bench/presidio_compare.py 300
 """Presidio's regex recognizers (no spaCy model: a blank English pipeline) on the same
 kind of cells as benches/pii.rs, for a throughput comparison."""
 import sys, time, random
