@@ -97,6 +97,13 @@ pub fn record(
     m: &Manifest,
     out: &Path,
 ) -> Result<u64> {
+    let envelope = signed_envelope(key, m)?;
+    context::write_output(out, &envelope)?;
+    Ok(ledger.append_evidence(envelope)?)
+}
+
+/// A manifest signed as an in-toto statement (every file a subject) in a DSSE envelope.
+pub fn signed_envelope(key: &aigis_crypto::SigningKey, m: &Manifest) -> Result<Vec<u8>> {
     let subjects = m
         .files
         .iter()
@@ -106,9 +113,7 @@ pub fn record(
         anyhow::bail!("there are no files to sign");
     }
     let statement = Statement::new(subjects, manifest::PREDICATE_TYPE, serde_json::to_value(m)?)?;
-    let envelope = Envelope::sign(aigis_core::PAYLOAD_TYPE, statement.to_json(), key).to_json();
-    context::write_output(out, &envelope)?;
-    Ok(ledger.append_evidence(envelope)?)
+    Ok(Envelope::sign(aigis_core::PAYLOAD_TYPE, statement.to_json(), key).to_json())
 }
 
 fn verify(cli: &Cli, args: &DataVerifyArgs) -> Result<()> {

@@ -96,7 +96,7 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
     );
 
     // The data guard: profile, scan with planted problems, encryption.
-    super::demo_data::run(&mut log, &dir, &project)?;
+    super::demo_data::run(cli, &mut log, &dir, &project)?;
 
     // 3. A signed checkpoint.
     let cp = ledger.checkpoint(project.origin(), &key)?;

@@ -105,9 +105,16 @@ fn has(report: &ScanReport, rule: &str, row: u64) -> bool {
         .any(|f| f.rule == rule && f.row == Some(row))
 }
 
-pub(crate) fn run(log: &mut Log<'_>, dir: &Path, project: &aigis_ledger::Project) -> Result<()> {
+pub(crate) fn run(
+    cli: &crate::Cli,
+    log: &mut Log<'_>,
+    dir: &Path,
+    project: &aigis_ledger::Project,
+) -> Result<()> {
     let reference = dir.join("reference.csv");
-    let incoming = dir.join("incoming.csv");
+    let batch = dir.join("incoming/vendor-x/batch-1");
+    std::fs::create_dir_all(&batch).context("creating the incoming folder")?;
+    let incoming = batch.join("incoming.csv");
     write_reference(&reference)?;
     write_incoming(&incoming)?;
     let read = aigis_data::table::ReadOptions::default();
@@ -130,9 +137,50 @@ pub(crate) fn run(log: &mut Log<'_>, dir: &Path, project: &aigis_ledger::Project
         json!({"rows": profile.rows}),
     );
 
+    // The batch arrives from an approved source, signed by the source's own key.
+    let vendor = aigis_crypto::SigningKey::generate();
+    let vkey = aigis_crypto::note::verifier_key("vendor-x", &vendor.public())?;
+    let signed =
+        aigis_data::manifest::build(&batch, &aigis_data::manifest::Options::default(), &|_| {})?;
+    std::fs::write(
+        dir.join("incoming/vendor-x/batch-1.aigis-manifest.json"),
+        super::data::signed_envelope(&vendor, &signed)?,
+    )?;
+    let config_path = project.root.join(aigis_ledger::project::CONFIG_FILE);
+    let mut config = std::fs::read_to_string(&config_path)?;
+    config.push_str(&format!(
+        "\n[[data.sources]]\nname = \"vendor-x\"\npath = \"incoming/vendor-x\"\nkeys = [\"{vkey}\"]\n"
+    ));
+    std::fs::write(&config_path, config)?;
+    let project = aigis_ledger::Project::load(&project.root)?;
+    let ingest = super::ingest::ingest_in(
+        cli,
+        &project,
+        &crate::cli::DataIngestArgs {
+            src: batch.clone(),
+            manifest: None,
+            profile: Some(dir.join("reference.profile.json")),
+            label: Some("label".into()),
+            fail_on: "high".into(),
+            out: None,
+        },
+    )?;
+    log.expect(
+        !ingest.accepted,
+        "data ingest",
+        format!(
+            "ingest of incoming/vendor-x/batch-1 from approved source vendor-x: signature ok, files unchanged, REFUSED: {} (provenance evidence #{})",
+            ingest.refusals.join("; "),
+            ingest.provenance_evidence
+        ),
+        json!({"outcome": ingest}),
+    )?;
+    let project = &project;
+
     let options = ScanOptions {
         profile: Some(profile),
         label: Some("label".into()),
+        flag_rows_at: Some(aigis_core::Severity::Medium),
         ..ScanOptions::default()
     };
     let report = scan::scan(&incoming, &options, &quiet)?;
@@ -149,6 +197,15 @@ pub(crate) fn run(log: &mut Log<'_>, dir: &Path, project: &aigis_ledger::Project
             fail_on,
             failed,
         ),
+    )?;
+    let quarantine = super::quarantine::split(
+        &incoming,
+        None,
+        &options.read,
+        &report,
+        &digest,
+        "medium",
+        &dir.join("quarantine"),
     )?;
     let poisoned = |kind: &str, row: u64| has(&report, &format!("poison.{kind}"), row);
     let caught = [
@@ -185,7 +242,7 @@ pub(crate) fn run(log: &mut Log<'_>, dir: &Path, project: &aigis_ledger::Project
         all && failed,
         "data scan",
         format!(
-            "scanned incoming.csv ({} rows) against the profile: caught {}, {}/{} flipped labels (rows {:?}) and {}/{} outliers (rows {:?}); {} suspicious rows in all; FAILED at --fail-on high; evidence #{index}",
+            "scanned incoming.csv ({} rows) against the profile: caught {}, {}/{} flipped labels (rows {:?}) and {}/{} outliers (rows {:?}); {} suspicious rows in all; FAILED at --fail-on high; evidence #{index}; {} rows quarantined in quarantine/ with their reasons, {} clean rows beside them",
             report.rows,
             caught
                 .iter()
@@ -198,7 +255,9 @@ pub(crate) fn run(log: &mut Log<'_>, dir: &Path, project: &aigis_ledger::Project
             outliers,
             OUTLIER_ROWS.len(),
             OUTLIER_ROWS,
-            suspicious
+            suspicious,
+            quarantine["quarantined"]["rows"],
+            quarantine["clean"]["rows"]
         ),
         json!({"index": index, "counts": report.counts, "suspicious_rows": suspicious}),
     )?;

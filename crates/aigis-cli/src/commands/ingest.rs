@@ -61,15 +61,61 @@ fn find_source<'a>(
     .into())
 }
 
+/// What an ingest decided (an early refusal — unknown, unsigned, foreign or changed
+/// source — is an error instead).
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Outcome {
+    pub source: String,
+    pub accepted: bool,
+    pub files: usize,
+    pub scans: Vec<serde_json::Value>,
+    pub refusals: Vec<String>,
+    pub manifest: Option<PathBuf>,
+    pub manifest_evidence: Option<u64>,
+    pub provenance_evidence: u64,
+}
+
 pub fn ingest(cli: &Cli, args: &DataIngestArgs) -> Result<()> {
-    let started = now();
     let project = context::project(cli)?;
+    let o = ingest_in(cli, &project, args)?;
+    if cli.json {
+        output::json(&serde_json::to_value(&o)?)?;
+    } else if o.accepted {
+        println!(
+            "accepted {} file(s) from source `{}`; manifest {} (evidence #{}), provenance evidence #{}",
+            o.files,
+            o.source,
+            o.manifest
+                .as_deref()
+                .map_or("-".into(), |p| p.display().to_string()),
+            o.manifest_evidence.map_or("-".into(), |i| i.to_string()),
+            o.provenance_evidence
+        );
+    }
+    if !o.accepted {
+        return Err(CheckFailed(format!(
+            "refused: {} (the refusal is recorded as provenance evidence #{})",
+            o.refusals.join("; "),
+            o.provenance_evidence
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Ingests into `project`; see the module doc.
+pub(crate) fn ingest_in(
+    cli: &Cli,
+    project: &aigis_ledger::Project,
+    args: &DataIngestArgs,
+) -> Result<Outcome> {
+    let started = now();
     let fail_on: FailOn = args.fail_on.parse()?;
     let src = args
         .src
         .canonicalize()
         .with_context(|| format!("cannot read `{}`", args.src.display()))?;
-    let (source, _) = find_source(&project, &src)?;
+    let (source, _) = find_source(project, &src)?;
 
     // 1. Signed by a key the source is approved with, and unchanged since.
     let keys = source
@@ -182,7 +228,7 @@ pub fn ingest(cli: &Cli, args: &DataIngestArgs) -> Result<()> {
         let (report, digest) = super::scan::scan_file(cli, &path, &options)?;
         let failing = fail_on.count(&report);
         let index = super::scan::record(
-            &project,
+            project,
             vec![(file.path.clone(), digest)],
             super::scan::SCAN_PREDICATE,
             super::scan::evidence_predicate(
@@ -229,13 +275,13 @@ pub fn ingest(cli: &Cli, args: &DataIngestArgs) -> Result<()> {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating `{}`", dir.display()))?;
         }
-        let key = context::signing_key(&project)?;
+        let key = context::signing_key(project)?;
         let index = super::data::record(&project.open_ledger()?, &key, &received, &out)?;
         (Some(out), Some(index))
     } else {
         (None, None)
     };
-    let key_id = context::signing_key(&project)?.public().key_id();
+    let key_id = context::signing_key(project)?.public().key_id();
     let predicate = json!({
         "buildDefinition": {
             "buildType": BUILD_TYPE,
@@ -269,32 +315,17 @@ pub fn ingest(cli: &Cli, args: &DataIngestArgs) -> Result<()> {
         },
     });
     let statement = Statement::new(subjects, PROVENANCE, predicate)?;
-    let key = context::signing_key(&project)?;
+    let key = context::signing_key(project)?;
     let (index, _) = super::attest::append(&project.open_ledger()?, &statement, &key)?;
 
-    if cli.json {
-        output::json(&json!({
-            "source": source.name, "accepted": accepted, "files": received.files.len(),
-            "scans": scans, "refusals": failed_files, "manifest": manifest_out,
-            "manifest_evidence": manifest_index, "provenance_evidence": index,
-        }))?;
-    } else if accepted {
-        println!(
-            "accepted {} file(s) from source `{}`; manifest {} (evidence #{}), provenance evidence #{index}",
-            received.files.len(),
-            source.name,
-            manifest_out
-                .as_deref()
-                .map_or("-".into(), |p| p.display().to_string()),
-            manifest_index.map_or("-".into(), |i| i.to_string())
-        );
-    }
-    if !accepted {
-        return Err(CheckFailed(format!(
-            "refused: {} (the refusal is recorded as provenance evidence #{index})",
-            failed_files.join("; ")
-        ))
-        .into());
-    }
-    Ok(())
+    Ok(Outcome {
+        source: source.name.clone(),
+        accepted,
+        files: received.files.len(),
+        scans,
+        refusals: failed_files,
+        manifest: manifest_out,
+        manifest_evidence: manifest_index,
+        provenance_evidence: index,
+    })
 }

@@ -203,6 +203,14 @@ fn write_both<T>(
     Ok(value)
 }
 
+/// A quarantined row held in memory during a release.
+struct Held {
+    /// Its row number in the input.
+    id: u64,
+    names: Vec<String>,
+    cells: Vec<(CellKind, String)>,
+}
+
 /// What a release did.
 #[derive(Debug, Clone, Serialize)]
 pub struct Release {
@@ -225,8 +233,8 @@ pub fn release(
 ) -> Result<Release, Error> {
     let q_reader = table::open(quarantined, Some(format), read)?;
     let q_names = q_reader.names().to_vec();
-    let mut kept: Vec<(Vec<String>, Vec<(CellKind, String)>)> = Vec::new();
-    let mut back: Vec<(u64, Vec<String>, Vec<(CellKind, String)>)> = Vec::new();
+    let mut kept: Vec<Held> = Vec::new();
+    let mut back: Vec<Held> = Vec::new();
     // The quarantine is small (the flagged rows): it is read whole.
     for batch in q_reader {
         let batch = batch?;
@@ -258,14 +266,19 @@ pub fn release(
                         format!("`{ROW_COLUMN}` is not a row number"),
                     )
                 })?;
+            let held = Held {
+                id,
+                names: names.clone(),
+                cells,
+            };
             if rows.contains(&id) {
-                back.push((id, names.clone(), cells));
+                back.push(held);
             } else {
-                kept.push((names.clone(), cells));
+                kept.push(held);
             }
         }
     }
-    let found: BTreeSet<u64> = back.iter().map(|(id, _, _)| *id).collect();
+    let found: BTreeSet<u64> = back.iter().map(|h| h.id).collect();
     let not_found: Vec<u64> = rows.difference(&found).copied().collect();
 
     let c_reader = table::open(clean, Some(format), read)?;
@@ -291,7 +304,7 @@ pub fn release(
                 cw.write_row(&names, &cells)?;
             }
         }
-        for (_, names, cells) in &back {
+        for Held { names, cells, .. } in &back {
             // Drop the two quarantine columns; keep the table's own, in the clean file's order.
             let out: Vec<OutCell<'_>> = c_names
                 .iter()
@@ -309,7 +322,7 @@ pub fn release(
                 .collect();
             cw.write_row(&c_names, &out)?;
         }
-        for (names, cells) in &kept {
+        for Held { names, cells, .. } in &kept {
             let out: Vec<OutCell<'_>> = cells
                 .iter()
                 .map(|(k, t)| OutCell {

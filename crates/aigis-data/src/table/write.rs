@@ -25,7 +25,8 @@ pub struct OutCell<'a> {
 }
 
 enum Inner<W: Write> {
-    Csv(csv::Writer<W>),
+    // Boxed: the csv writer carries its buffers inline.
+    Csv(Box<csv::Writer<W>>),
     Jsonl(W),
 }
 
@@ -38,6 +39,15 @@ pub struct TableWriter<W: Write> {
     line: Vec<u8>,
 }
 
+impl<W: Write> std::fmt::Debug for TableWriter<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableWriter")
+            .field("path", &self.path)
+            .field("rows", &self.rows)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<W: Write> TableWriter<W> {
     /// A writer of `format` to `out`; for CSV, `names` is the header and is written now.
     /// `path` only names the output in errors.
@@ -47,7 +57,7 @@ impl<W: Write> TableWriter<W> {
                 let mut w = csv::WriterBuilder::new().flexible(false).from_writer(out);
                 w.write_record(names)
                     .map_err(|e| csv_write_error(path, 0, e))?;
-                Inner::Csv(w)
+                Inner::Csv(Box::new(w))
             }
             Format::Jsonl => Inner::Jsonl(out),
             Format::Parquet => {
