@@ -75,6 +75,17 @@ pub fn progress(cli: &Cli, total: u64, what: &str) -> ProgressBar {
     bar
 }
 
+/// A progress bar counting bytes (with a byte rate), drawn only on a terminal.
+pub fn byte_progress(cli: &Cli, total: u64, what: &str) -> ProgressBar {
+    let bar = progress(cli, total, what);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{msg} [{bar:40}] {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {eta} left)",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

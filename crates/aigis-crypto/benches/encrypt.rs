@@ -16,16 +16,21 @@
 //! before renaming it into place, so they include disk writes. Every decryption is checked
 //! to give back the plaintext.
 
-use std::io::{BufReader, BufWriter, Read as _, Write as _};
+use std::io::{BufReader, BufWriter};
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+#[path = "../../aigis-data/benches/common/mod.rs"]
+mod common;
 
 use aigis_crypto::crypt;
 use aigis_crypto::recipient::Identity;
-use sha2::{Digest as _, Sha256};
+use common::{
+    best_of, print_table, reset_peak_memory, sha256_in_process as sha256, status_kib, warm,
+    write_random,
+};
 
-const RUNS: usize = 3;
 const MIB: u64 = 1 << 20;
 
 fn main() {
@@ -117,7 +122,7 @@ fn main() {
     rows.push(("`openssl enc -aes-256-ctr` (no MAC)".into(), aes));
 
     println!();
-    print_table(&rows, bytes, baseline);
+    print_table(&rows, bytes, baseline, "openssl chacha20");
     let show = |k: Option<u64>| {
         k.map_or_else(
             || "unknown".to_owned(),
@@ -156,90 +161,4 @@ fn openssl(input: &Path, output: &Path, cipher: &str) -> Option<Duration> {
         String::from_utf8_lossy(&out.stderr)
     );
     Some(t)
-}
-
-/// `len` bytes of xorshift64 output.
-fn write_random(path: &Path, len: u64, seed: u64) {
-    let mut out =
-        BufWriter::with_capacity(MIB as usize, std::fs::File::create(path).expect("create"));
-    let mut x = seed | 1;
-    let mut block = vec![0u8; MIB as usize];
-    let mut left = len;
-    while left > 0 {
-        for word in block.chunks_exact_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            word.copy_from_slice(&x.to_le_bytes());
-        }
-        let n = left.min(MIB) as usize;
-        out.write_all(&block[..n]).expect("write");
-        left -= n as u64;
-    }
-    out.flush().expect("flush");
-}
-
-/// Reads the file once so that the measures start from the page cache.
-fn warm(path: &Path) {
-    let mut buf = vec![0u8; MIB as usize];
-    let mut f = std::fs::File::open(path).expect("open");
-    while f.read(&mut buf).expect("read") > 0 {}
-}
-
-fn sha256(path: &Path) -> String {
-    let mut f = std::fs::File::open(path).expect("open");
-    let mut buf = vec![0u8; MIB as usize];
-    let mut h = Sha256::new();
-    loop {
-        let n = f.read(&mut buf).expect("read");
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    hex::encode(h.finalize())
-}
-
-fn best_of<T>(mut f: impl FnMut() -> T) -> (Duration, T) {
-    let mut best: Option<(Duration, T)> = None;
-    for _ in 0..RUNS {
-        let start = Instant::now();
-        let out = f();
-        let t = start.elapsed();
-        if best.as_ref().is_none_or(|(b, _)| t < *b) {
-            best = Some((t, out));
-        }
-    }
-    best.expect("at least one run")
-}
-
-fn print_table(rows: &[(String, Option<Duration>)], bytes: u64, baseline: Option<Duration>) {
-    let rate = |t: Duration| bytes as f64 / t.as_secs_f64() / 1e6;
-    println!("| measure | MB/s | ratio vs openssl chacha20 |");
-    println!("|---|---:|---:|");
-    for (name, t) in rows {
-        let Some(t) = t else {
-            println!("| {name} | n/a | n/a |");
-            continue;
-        };
-        let ratio = baseline.map_or_else(
-            || "n/a".to_owned(),
-            |b| format!("{:.2}", rate(*t) / rate(b)),
-        );
-        println!("| {name} | {:.0} | {ratio} |", rate(*t));
-    }
-}
-
-/// Resets the process's peak resident set size (Linux: `5` into `/proc/self/clear_refs`)
-/// and returns the current one, in KiB.
-fn reset_peak_memory() -> Option<u64> {
-    std::fs::write("/proc/self/clear_refs", "5").ok()?;
-    status_kib("VmRSS:")
-}
-
-/// A KiB field of `/proc/self/status` (Linux), such as `VmHWM:` (peak resident memory).
-fn status_kib(key: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }

@@ -14,15 +14,15 @@
 
 mod common;
 
-use std::io::{BufWriter, Read as _, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{best_of, reset_peak_memory, status_kib};
+use common::{
+    best_of, print_table, reset_peak_memory, sha256_in_process, status_kib, warm, write_random,
+};
 
 use aigis_data::manifest::{self, Options};
-use sha2::{Digest as _, Sha256};
 
 const MIB: u64 = 1 << 20;
 
@@ -52,7 +52,7 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
     let big_only = std::slice::from_ref(&big);
-    warm(big_only);
+    warm(&big);
 
     let bytes = big_mb * MIB;
     let mut rows = Vec::new();
@@ -88,7 +88,7 @@ fn main() {
         "One file of {big_mb} MiB ({} chunks of 8 MiB), from the page cache:",
         entry.chunks.len()
     );
-    print_table(&rows, bytes, baseline);
+    print_table(&rows, bytes, baseline, "sha256sum");
 
     // Many small files: per-file costs (open, threads, buffers) dominate.
     let folder = dir.path().join("small");
@@ -99,7 +99,7 @@ fn main() {
         write_random(&p, small_size, 1 + i as u64);
         paths.push(p);
     }
-    warm(&paths);
+    paths.iter().for_each(|p| warm(p));
     let total = small_files as u64 * small_size;
     let mut rows = Vec::new();
     let before_folder = reset_peak_memory();
@@ -124,7 +124,7 @@ fn main() {
         "{small_files} files of {} KiB, from the page cache:",
         small_size / 1024
     );
-    print_table(&rows, total, baseline);
+    print_table(&rows, total, baseline, "sha256sum");
 
     println!();
     let show = |k: Option<u64>| {
@@ -141,50 +141,6 @@ fn main() {
         show(peak_folder),
         show(before_folder)
     );
-}
-
-/// `len` bytes of xorshift64 output.
-fn write_random(path: &Path, len: u64, seed: u64) {
-    let mut out =
-        BufWriter::with_capacity(MIB as usize, std::fs::File::create(path).expect("create"));
-    let mut x = seed | 1;
-    let mut block = vec![0u8; MIB as usize];
-    let mut left = len;
-    while left > 0 {
-        for word in block.chunks_exact_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            word.copy_from_slice(&x.to_le_bytes());
-        }
-        let n = left.min(MIB) as usize;
-        out.write_all(&block[..n]).expect("write");
-        left -= n as u64;
-    }
-    out.flush().expect("flush");
-}
-
-/// Reads the files once so that every measure starts from the page cache.
-fn warm(paths: &[PathBuf]) {
-    let mut buf = vec![0u8; MIB as usize];
-    for p in paths {
-        let mut f = std::fs::File::open(p).expect("open");
-        while f.read(&mut buf).expect("read") > 0 {}
-    }
-}
-
-fn sha256_in_process(path: &Path) -> String {
-    let mut f = std::fs::File::open(path).expect("open");
-    let mut buf = vec![0u8; MIB as usize];
-    let mut h = Sha256::new();
-    loop {
-        let n = f.read(&mut buf).expect("read");
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    hex::encode(h.finalize())
 }
 
 /// Runs `program args… paths…` `RUNS` times; `None` when the program is not installed.
@@ -209,21 +165,4 @@ fn best_of_command(program: &str, args: &[&str], paths: &[PathBuf]) -> Option<(D
 
 fn first_word(line: &str) -> &str {
     line.split_whitespace().next().unwrap_or_default()
-}
-
-fn print_table(rows: &[(String, Option<Duration>)], bytes: u64, baseline: Option<Duration>) {
-    let rate = |t: Duration| bytes as f64 / t.as_secs_f64() / 1e6;
-    println!("| measure | MB/s | ratio vs sha256sum |");
-    println!("|---|---:|---:|");
-    for (name, t) in rows {
-        let Some(t) = t else {
-            println!("| {name} | n/a | n/a |");
-            continue;
-        };
-        let ratio = baseline.map_or_else(
-            || "n/a".to_owned(),
-            |b| format!("{:.2}", rate(*t) / rate(b)),
-        );
-        println!("| {name} | {:.0} | {ratio} |", rate(*t));
-    }
 }

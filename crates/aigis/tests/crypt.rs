@@ -1,52 +1,11 @@
 //! `aigis keys recipient`, `aigis data encrypt` and `aigis data decrypt` through the real
 //! binary: exit codes, outputs, evidence, and that a failed decryption leaves no file.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod common;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+use std::path::PathBuf;
 
-fn aigis_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_aigis"));
-    cmd.args(args)
-        .current_dir(dir)
-        .env_remove("AIGIS_PROJECT")
-        .env_remove("AIGIS_KEY_PASSPHRASE")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
-    run
-}
-
-fn aigis(dir: &Path, args: &[&str]) -> Run {
-    aigis_env(dir, args, &[])
-}
-
-fn ok(dir: &Path, args: &[&str]) -> Run {
-    let r = aigis(dir, args);
-    assert_eq!(r.code, 0, "aigis {args:?}\n{}\n{}", r.stdout, r.stderr);
-    r
-}
-
-fn fails(dir: &Path, args: &[&str], code: i32, needle: &str) -> Run {
-    let r = aigis(dir, args);
-    assert_eq!(r.code, code, "aigis {args:?}\n{}\n{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains(needle), "aigis {args:?}: {}", r.stderr);
-    r
-}
+use common::{Run, aigis_in as aigis_env, fails, ok};
 
 /// A project with a recipient key and a 150 KiB file `data.bin` (three chunks).
 fn setup() -> (tempfile::TempDir, String, Vec<u8>) {
@@ -59,7 +18,7 @@ fn setup() -> (tempfile::TempDir, String, Vec<u8>) {
 }
 
 fn json(r: &Run) -> serde_json::Value {
-    serde_json::from_str(&r.stdout).unwrap()
+    r.json()
 }
 
 #[test]

@@ -103,16 +103,6 @@ fn parse_recipient(arg: &str) -> Result<Recipient> {
         .with_context(|| format!("in the recipient file `{arg}`"))
 }
 
-fn byte_bar(cli: &Cli, total: u64, what: &str) -> indicatif::ProgressBar {
-    let bar = output::progress(cli, total, what);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{msg} [{bar:40}] {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {eta} left)",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
-}
-
 /// Refuses to write over the input: the rename would destroy it.
 fn check_distinct(input: &Path, output: &Path) -> Result<()> {
     if let (Ok(a), Ok(b)) = (input.canonicalize(), output.canonicalize())
@@ -150,7 +140,7 @@ pub fn encrypt(cli: &Cli, args: &DataEncryptArgs) -> Result<()> {
     let size = std::fs::metadata(&args.file)
         .with_context(|| format!("cannot read `{}`", args.file.display()))?
         .len();
-    let bar = byte_bar(cli, size, "encrypting");
+    let bar = output::byte_progress(cli, size, "encrypting");
     let s = crypt::encrypt_file(&args.file, &out, &recipients, args.chunk_size, &|n| {
         bar.inc(n)
     })?;
@@ -240,7 +230,7 @@ pub fn decrypt(cli: &Cli, args: &DataDecryptArgs) -> Result<()> {
     let size = std::fs::metadata(&args.file)
         .with_context(|| format!("cannot read `{}`", args.file.display()))?
         .len();
-    let bar = byte_bar(cli, size, "decrypting");
+    let bar = output::byte_progress(cli, size, "decrypting");
     let result = crypt::decrypt_file(&args.file, &out, &identities, &|n| bar.inc(n));
     bar.finish_and_clear();
     let s = match result {

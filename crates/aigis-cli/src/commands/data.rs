@@ -44,11 +44,7 @@ pub(crate) fn default_manifest_path(path: &Path) -> Result<PathBuf> {
 }
 
 pub(crate) fn hash(cli: &Cli, path: &Path, opts: &Options) -> Result<Manifest> {
-    let bar = output::progress(cli, dir_size(path), "hashing");
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {eta} left)")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let bar = output::byte_progress(cli, dir_size(path), "hashing");
     let m = manifest::build(path, opts, &|n| bar.inc(n))?;
     bar.finish_and_clear();
     Ok(m)

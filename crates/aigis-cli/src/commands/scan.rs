@@ -49,16 +49,6 @@ fn file_len(path: &Path) -> Result<u64> {
         .len())
 }
 
-fn byte_bar(cli: &Cli, total: u64, what: &str) -> indicatif::ProgressBar {
-    let bar = output::progress(cli, total, what);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{msg} [{bar:40}] {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {eta} left)",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
-}
-
 /// The project to record evidence in, if there is one (a scan works without).
 fn project_for_evidence(cli: &Cli) -> Option<aigis_ledger::Project> {
     match context::project(cli) {
@@ -89,7 +79,7 @@ pub fn profile(cli: &Cli, args: &DataProfileArgs) -> Result<()> {
         name.push(".profile.json");
         PathBuf::from(name)
     });
-    let bar = byte_bar(cli, file_len(&args.file)?, "profiling");
+    let bar = output::byte_progress(cli, file_len(&args.file)?, "profiling");
     let (profile, digest) = std::thread::scope(|s| {
         let hashing = s.spawn(|| aigis_crypto::sha256_file(&args.file));
         let profile = scan::profile(&args.file, format, &read, args.table.threads, &|p| {
@@ -267,7 +257,7 @@ pub(crate) fn scan_file(
     file: &Path,
     options: &ScanOptions,
 ) -> Result<(ScanReport, Digest)> {
-    let bar = byte_bar(cli, file_len(file)?, "scanning");
+    let bar = output::byte_progress(cli, file_len(file)?, "scanning");
     let (report, digest) = std::thread::scope(|s| {
         let hashing = s.spawn(|| aigis_crypto::sha256_file(file));
         let report = scan::scan(file, options, &|p| match p {

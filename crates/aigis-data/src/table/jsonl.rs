@@ -199,14 +199,8 @@ impl Iterator for JsonlReader {
         if self.done {
             return None;
         }
-        match self.read_batch() {
-            Ok(Some(b)) => Some(Ok(b)),
-            Ok(None) => None,
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
-        }
+        let next = self.read_batch();
+        super::stop_after_error(next, &mut self.done)
     }
 }
 

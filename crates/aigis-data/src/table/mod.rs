@@ -295,6 +295,21 @@ pub fn is_null_marker(text: &str) -> bool {
     )
 }
 
+/// A reader's next item from what reading a batch gave: the batch, the end, or an error
+/// after which the reader is `done` (a reader never resumes past a broken record).
+pub(crate) fn stop_after_error(
+    read: Result<Option<Batch>, Error>,
+    done: &mut bool,
+) -> Option<Result<Batch, Error>> {
+    match read {
+        Ok(batch) => batch.map(Ok),
+        Err(e) => {
+            *done = true;
+            Some(Err(e))
+        }
+    }
+}
+
 /// An error in a table file at a place.
 pub(crate) fn table_error(path: &Path, row: Option<u64>, message: impl Into<String>) -> Error {
     Error::Table {

@@ -55,6 +55,14 @@ pub fn aigis(dir: &Path, args: &[&str]) -> Run {
     aigis_in(dir, args, &[])
 }
 
+/// Runs `aigis ARGS` and asserts it exits with `code` and says `needle` on stderr.
+pub fn fails(dir: &Path, args: &[&str], code: i32, needle: &str) -> Run {
+    let r = aigis(dir, args);
+    assert_eq!(r.code, code, "aigis {args:?}\n{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains(needle), "aigis {args:?}: {}", r.stderr);
+    r
+}
+
 /// Runs `aigis ARGS` and asserts it exits 0.
 pub fn ok(dir: &Path, args: &[&str]) -> Run {
     let r = aigis(dir, args);
