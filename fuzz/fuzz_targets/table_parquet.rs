@@ -1,0 +1,17 @@
+//! Parquet: any bytes as a Parquet file, read in batches of 64 rows.
+//!
+//! Checks that nothing panics and, for every batch: each column has `rows` cells,
+//! `first_row` continues where the previous batch ended, issues' rows lie in the batch
+//! (or are 0, a header issue), `Column::get` agrees with `Column::iter`; the batches
+//! profile with `TableStats::add_batch` and the profile serializes.
+#![no_main]
+
+#[path = "common/table.rs"]
+mod common;
+
+use aigis_data::table::Format;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    common::check(data, Format::Parquet, None);
+});
