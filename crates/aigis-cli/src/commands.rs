@@ -1,7 +1,7 @@
 //! One module per verb.
 
 pub(crate) mod attest;
-mod crypt;
+pub(crate) mod crypt;
 pub(crate) mod data;
 mod demo;
 mod demo_data;
@@ -9,7 +9,8 @@ mod evidence;
 mod init;
 mod keys;
 mod ledger;
-mod scan;
+mod mask;
+pub(crate) mod scan;
 
 use anyhow::Result;
 

@@ -19,11 +19,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
 /// returns `Ok`. On any error the temporary file is removed and `path` is left as it was,
 /// so a reader never sees a half-written file, or (for decryption) a plaintext whose
 /// later chunks failed authentication.
-pub fn write_atomic_with<T>(
+///
+/// `write` may fail with any error that an [`Error`] converts into (an `anyhow::Error`, a
+/// caller's own error type), which is returned as it is.
+pub fn write_atomic_with<T, E: From<Error>>(
     path: &Path,
     mode: u32,
-    write: impl FnOnce(&mut dyn Write) -> Result<T, Error>,
-) -> Result<T, Error> {
+    write: impl FnOnce(&mut dyn Write) -> Result<T, E>,
+) -> Result<T, E> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

@@ -114,7 +114,7 @@ fn byte_bar(cli: &Cli, total: u64, what: &str) -> indicatif::ProgressBar {
 }
 
 /// Refuses to write over the input: the rename would destroy it.
-fn check_distinct(input: &Path, output: &Path) -> Result<()> {
+pub(crate) fn check_distinct(input: &Path, output: &Path) -> Result<()> {
     if let (Ok(a), Ok(b)) = (input.canonicalize(), output.canonicalize())
         && a == b
     {

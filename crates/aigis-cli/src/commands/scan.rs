@@ -43,13 +43,13 @@ fn read_options(args: &TableArgs) -> Result<(Option<Format>, ReadOptions)> {
     ))
 }
 
-fn file_len(path: &Path) -> Result<u64> {
+pub(crate) fn file_len(path: &Path) -> Result<u64> {
     Ok(std::fs::metadata(path)
         .with_context(|| format!("cannot read `{}`", path.display()))?
         .len())
 }
 
-fn byte_bar(cli: &Cli, total: u64, what: &str) -> indicatif::ProgressBar {
+pub(crate) fn byte_bar(cli: &Cli, total: u64, what: &str) -> indicatif::ProgressBar {
     let bar = output::progress(cli, total, what);
     if let Ok(style) = indicatif::ProgressStyle::with_template(
         "{msg} [{bar:40}] {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {eta} left)",

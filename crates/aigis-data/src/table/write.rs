@@ -38,6 +38,20 @@ pub struct TableWriter<W: Write> {
     line: Vec<u8>,
 }
 
+impl<W: Write> std::fmt::Debug for TableWriter<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let format = match self.inner {
+            Inner::Csv(_) => Format::Csv,
+            Inner::Jsonl(_) => Format::Jsonl,
+        };
+        f.debug_struct("TableWriter")
+            .field("format", &format)
+            .field("path", &self.path)
+            .field("rows", &self.rows)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<W: Write> TableWriter<W> {
     /// A writer of `format` to `out`; for CSV, `names` is the header and is written now.
     /// `path` only names the output in errors.
