@@ -86,20 +86,18 @@ fn created_note(cli: &Cli, key: &MaskKey, path: &Path) {
 pub fn key(cli: &Cli, project: &Project, cmd: &MaskKeyCommand) -> Result<()> {
     let path = mask_key_path(project);
     let (key_id, created) = match cmd {
+        // An existing key is kept, and its id read without the passphrase.
+        MaskKeyCommand::New if path.exists() => {
+            let id = hex::encode(symmetric::mask_key_id(&path)?);
+            output::note(
+                cli,
+                &format!("kept the existing masking key {id} in `{}`", path.display()),
+            );
+            (id, false)
+        }
         MaskKeyCommand::New => {
             let (key, created) = project_key(project, true)?;
-            if created {
-                created_note(cli, &key, &path);
-            } else {
-                output::note(
-                    cli,
-                    &format!(
-                        "kept the existing masking key {} in `{}`",
-                        key.key_id(),
-                        path.display()
-                    ),
-                );
-            }
+            created_note(cli, &key, &path);
             (key.key_id(), created)
         }
         MaskKeyCommand::Show => {
