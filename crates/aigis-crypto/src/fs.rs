@@ -19,10 +19,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
 /// returns `Ok`. On any error the temporary file is removed and `path` is left as it was,
 /// so a reader never sees a half-written file, or (for decryption) a plaintext whose
 /// later chunks failed authentication.
-///
-/// `write` may fail with any error that an [`Error`] converts into (an `anyhow::Error`, a
-/// caller's own error type), which is returned as it is.
-pub fn write_atomic_with<T, E: From<Error>>(
+pub fn write_atomic_with<T>(
+    path: &Path,
+    mode: u32,
+    write: impl FnOnce(&mut dyn Write) -> Result<T, Error>,
+) -> Result<T, Error> {
+    write_atomic_try(path, mode, write)
+}
+
+/// [`write_atomic_with`] whose `write` may fail with any error that an [`Error`] converts
+/// into (an `anyhow::Error`, a caller's own error type); that error is returned as it is.
+pub fn write_atomic_try<T, E: From<Error>>(
     path: &Path,
     mode: u32,
     write: impl FnOnce(&mut dyn Write) -> Result<T, E>,

@@ -75,10 +75,10 @@ fn write_table(path: &Path, target_bytes: u64) -> u64 {
             }
             note.push_str(WORDS[((r >> (20 + k)) % 16) as usize]);
         }
-        if rows % 97 == 0 {
+        if rows.is_multiple_of(97) {
             note.push_str(" card 4111 1111 1111 1111");
         }
-        let amount = if rows % 2000 == 0 {
+        let amount = if rows.is_multiple_of(2000) {
             "n/a".to_owned()
         } else {
             format!("{}.{:02}", (r >> 24) % 5000, (r >> 40) % 100)

@@ -117,6 +117,9 @@ pub fn key(cli: &Cli, project: &Project, cmd: &MaskKeyCommand) -> Result<()> {
     Ok(())
 }
 
+/// Given a cell's row, column and cell, its new text, or `None` to keep it.
+type CellFn<'f> = dyn FnMut(u64, &str, Cell<'_>) -> Result<Option<String>> + 'f;
+
 /// What a rewrite of a table did.
 struct Rewritten {
     rows: u64,
@@ -138,7 +141,7 @@ fn rewrite(
     read: &ReadArgs,
     what: &str,
     required: &[String],
-    cell: &mut dyn FnMut(u64, &str, Cell<'_>) -> Result<Option<String>>,
+    cell: &mut CellFn<'_>,
 ) -> Result<Rewritten> {
     super::crypt::check_distinct(file, out)?;
     let (format, options) = read_options(read)?;
@@ -165,7 +168,7 @@ fn rewrite(
     let header = reader.names();
     let (result, input) = std::thread::scope(|s| {
         let hashing = s.spawn(|| aigis_crypto::sha256_file(file));
-        let result = aigis_crypto::fs::write_atomic_with(out, 0o644, |w| -> Result<_> {
+        let result = aigis_crypto::fs::write_atomic_try(out, 0o644, |w| -> Result<_> {
             let mut hashing = HashingWriter::new(w);
             let mut writer = table::TableWriter::new(&mut hashing, output_format, &header, out)?;
             let (mut rows, mut padded) = (0u64, 0u64);
@@ -308,7 +311,7 @@ fn record(
 
 pub fn mask(cli: &Cli, args: &DataMaskArgs) -> Result<()> {
     let project = context::project(cli).context(
-        "`aigis data mask` needs a project: the masking key lives in its `.aigis/keys/` and the evidence in its ledger\nhint: run `aigis init` (or pass --project DIR)",
+        "`aigis data mask` needs a project: the masking key lives in its `.aigis/keys/` and the evidence in its ledger",
     )?;
     let rules_bytes = context::read_input(&args.rules, "rules file", MAX_RULES)?;
     let rules_text = std::str::from_utf8(&rules_bytes)

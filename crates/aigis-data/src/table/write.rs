@@ -25,7 +25,7 @@ pub struct OutCell<'a> {
 }
 
 enum Inner<W: Write> {
-    Csv(csv::Writer<W>),
+    Csv(Box<csv::Writer<W>>),
     Jsonl(W),
 }
 
@@ -61,7 +61,7 @@ impl<W: Write> TableWriter<W> {
                 let mut w = csv::WriterBuilder::new().flexible(false).from_writer(out);
                 w.write_record(names)
                     .map_err(|e| csv_write_error(path, 0, e))?;
-                Inner::Csv(w)
+                Inner::Csv(Box::new(w))
             }
             Format::Jsonl => Inner::Jsonl(out),
             Format::Parquet => {
