@@ -368,7 +368,8 @@ pub enum DataCommand {
     /// and counts per column and action, never values).
     ///
     /// Reads CSV, JSON Lines or Parquet, streamed in batches. OUT's format follows its
-    /// extension (`.csv`, `.jsonl`; else the input's): CSV or JSON Lines. Parquet is not
+    /// extension (`.csv`, `.tsv`, `.jsonl`; else the input's): CSV or JSON Lines (keys in
+    /// order of first appearance; a key missing from a row is written as null). Parquet is not
     /// written (masked columns change type): write `-o out.csv` or `-o out.jsonl`. In JSON
     /// Lines, untouched numbers, booleans, nulls and nested values stay as they were; a
     /// changed cell becomes a string. A CSV row shorter than the header is padded with empty

@@ -626,3 +626,78 @@ fn evidence_records_digests_key_id_and_counts_never_values() {
     assert_eq!(v["predicate"]["columns"]["customer_id"], 3);
     assert!(!st.stdout.contains("CUST-ana-001"), "{}", st.stdout);
 }
+
+#[test]
+fn parquet_input_is_written_as_jsonl_or_tsv() {
+    use std::sync::Arc;
+
+    use arrow_array::{Array, Int64Array, RecordBatch, StringArray};
+    let dir = setup();
+    let d = dir.path();
+    let batch = RecordBatch::try_from_iter([
+        (
+            "id",
+            Arc::new(Int64Array::from(vec![1, 2])) as Arc<dyn Array>,
+        ),
+        (
+            "email",
+            Arc::new(StringArray::from(vec![Some("ana@example.com"), None])),
+        ),
+        (
+            "customer_id",
+            Arc::new(StringArray::from(vec!["CUST-ana-001", "CUST-bob-002"])),
+        ),
+    ])
+    .unwrap();
+    let file = std::fs::File::create(d.join("in.parquet")).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+
+    ok(
+        d,
+        &[
+            "data",
+            "mask",
+            "in.parquet",
+            "-o",
+            "out.jsonl",
+            "--rules",
+            "rules.toml",
+        ],
+    );
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(d.join("out.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["id"], 1);
+    assert!(is_hex64(lines[0]["email"].as_str().unwrap()));
+    assert!(lines[1]["email"].is_null());
+    assert!(
+        lines[1]["customer_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("tok1.")
+    );
+
+    // Tab-separated output for `.tsv`, and it round-trips.
+    ok(
+        d,
+        &[
+            "data",
+            "mask",
+            "in.parquet",
+            "-o",
+            "out.tsv",
+            "--rules",
+            "rules.toml",
+        ],
+    );
+    let tsv = std::fs::read_to_string(d.join("out.tsv")).unwrap();
+    assert!(tsv.starts_with("id\temail\tcustomer_id\n"), "{tsv}");
+    ok(d, &["data", "detokenize", "out.tsv", "-o", "back.tsv"]);
+    let back = std::fs::read_to_string(d.join("back.tsv")).unwrap();
+    assert!(back.ends_with("2\t\tCUST-bob-002\n"), "{back}");
+    assert!(back.contains("\tCUST-ana-001\n"), "{back}");
+}

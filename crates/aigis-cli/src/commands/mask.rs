@@ -163,6 +163,16 @@ fn rewrite(
             out.display()
         );
     }
+    // A `.tsv`/`.tab` output is tab-separated; otherwise the delimiter given for the
+    // input, else a comma.
+    let out_ext = out
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let out_delimiter = match out_ext.as_deref() {
+        Some("tsv" | "tab") => b'\t',
+        _ => options.delimiter.unwrap_or(b','),
+    };
     let mut reader = table::open(file, Some(input_format), &options)?;
     let bar = super::scan::byte_bar(cli, super::scan::file_len(file)?, what);
     let header = reader.names();
@@ -170,7 +180,13 @@ fn rewrite(
         let hashing = s.spawn(|| aigis_crypto::sha256_file(file));
         let result = aigis_crypto::fs::write_atomic_try(out, 0o644, |w| -> Result<_> {
             let mut hashing = HashingWriter::new(w);
-            let mut writer = table::TableWriter::new(&mut hashing, output_format, &header, out)?;
+            let mut writer = table::TableWriter::with_delimiter(
+                &mut hashing,
+                output_format,
+                &header,
+                out,
+                out_delimiter,
+            )?;
             let (mut rows, mut padded) = (0u64, 0u64);
             let mut names: std::sync::Arc<[String]> = header.clone();
             let mut replaced: Vec<Option<String>> = Vec::new();
