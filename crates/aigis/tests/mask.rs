@@ -701,3 +701,25 @@ fn parquet_input_is_written_as_jsonl_or_tsv() {
     assert!(back.ends_with("2\t\tCUST-bob-002\n"), "{back}");
     assert!(back.contains("\tCUST-ana-001\n"), "{back}");
 }
+
+#[test]
+fn help_shows_examples_and_the_rules_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mask = ok(d, &["data", "mask", "--help"]).stdout;
+    for needle in [
+        "Example: aigis data mask",
+        "[columns]",
+        "[pii]",
+        "Parquet is not",
+        "-o out.csv",
+    ] {
+        assert!(mask.contains(needle), "no `{needle}` in:\n{mask}");
+    }
+    let detok = ok(d, &["data", "detokenize", "--help"]).stdout;
+    assert!(detok.contains("Example: aigis data detokenize") && detok.contains("--key-file"));
+    assert!(ok(d, &["keys", "mask", "--help"]).stdout.contains("new"));
+    // Usage errors exit 2: --out and --rules are required.
+    let r = aigis(d, &["data", "mask", "in.csv"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}
