@@ -63,7 +63,8 @@ pub enum Command {
     #[command(subcommand)]
     Ledger(LedgerCommand),
 
-    /// Datasets: profile, scan (schema, personal data, poisoning), signed manifests.
+    /// Datasets: profile, scan (schema, personal data, poisoning), signed manifests,
+    /// encryption, masking and tokenization.
     #[command(subcommand)]
     Data(DataCommand),
 
@@ -103,6 +104,27 @@ pub enum KeysCommand {
     /// Example: aigis keys recipient new > team-a.recipient
     #[command(subcommand)]
     Recipient(RecipientCommand),
+    /// The project's masking key, for `aigis data mask` (hash, tokenize) and
+    /// `aigis data detokenize`: 32 random bytes in `.aigis/keys/mask.key` (mode 0600).
+    ///
+    /// Example: aigis keys mask show
+    #[command(subcommand)]
+    Mask(MaskKeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MaskKeyCommand {
+    /// Create the masking key in `.aigis/keys/mask.key` and print its key id.
+    ///
+    /// Never replaces an existing key (its tokens could no longer be reversed): running it
+    /// again prints the id of the one there. Set AIGIS_KEY_PASSPHRASE to seal the key.
+    ///
+    /// Example: AIGIS_KEY_PASSPHRASE=... aigis keys mask new
+    New,
+    /// Print the masking key's id (never the key). Needs no passphrase.
+    ///
+    /// Example: aigis keys mask show
+    Show,
 }
 
 #[derive(Debug, Subcommand)]
@@ -354,12 +376,62 @@ pub enum DataCommand {
     ///
     /// Example: aigis data decrypt train.parquet.aigis-enc -o train.parquet
     Decrypt(DataDecryptArgs),
+    /// Mask, redact, hash (keyed HMAC-SHA256) or tokenize (deterministic AES-SIV,
+    /// reversible with the project's key) chosen columns of a table, or the personal data
+    /// found inside free-text columns, as a rules file says; write the result to OUT and
+    /// record evidence in the ledger (the digests of both files, of the rules, the key id
+    /// and counts per column and action, never values).
+    ///
+    /// Reads CSV, JSON Lines or Parquet, streamed in batches. OUT's format follows its
+    /// extension (`.csv`, `.tsv`, `.jsonl`; else the input's): CSV or JSON Lines (keys in
+    /// order of first appearance; a key missing from a row is written as null). Parquet is not
+    /// written (masked columns change type): write `-o out.csv` or `-o out.jsonl`. In JSON
+    /// Lines, untouched numbers, booleans, nulls and nested values stay as they were; a
+    /// changed cell becomes a string. A CSV row shorter than the header is padded with empty
+    /// cells (and counted); a longer row, a malformed line or header, or a cell that is not
+    /// UTF-8 is an error naming its row and column. Nothing is written unless the whole
+    /// file is; OUT is never the input.
+    ///
+    /// The first run whose rules hash or tokenize creates the project's masking key
+    /// (`.aigis/keys/mask.key`, sealed with AIGIS_KEY_PASSPHRASE when set) and says so.
+    ///
+    /// Example: aigis data mask customers.csv -o customers.masked.csv --rules mask.toml
+    ///
+    /// A rules file (mask.toml):
+    ///
+    ///   detect_all = false
+    ///   min_confidence = 0.5
+    ///
+    ///   [columns]                  # exact column names; other columns are copied
+    ///   email = "hash"             # { action = "hash", format = "base64url", bytes = 16 }
+    ///   card_number = { action = "mask", keep_last = 4 }   # `char = "#"`
+    ///   customer_id = "tokenize"   # tok1.<key id>.<base64url>, reversible with the key
+    ///   "Full Name" = { action = "redact", text = "-" }    # default text: [REDACTED]
+    ///   notes = "detect"           # find PII inside; apply the [pii] actions to each piece
+    ///
+    ///   [pii]                      # actions for PII found in "detect" columns, by kind
+    ///   email = "tokenize"
+    ///   credit_card = { action = "mask", keep_last = 4 }
+    ///   ip_address = "keep"
+    ///   default = "redact"         # every other kind: [REDACTED:<kind>]
+    #[command(verbatim_doc_comment)]
+    Mask(DataMaskArgs),
+    /// Restore the tokens (`tok1.<key id>.<data>`) that `aigis data mask` wrote, with the
+    /// project's masking key or --key-file, into OUT (same formats as `data mask`), and
+    /// record evidence (counts per column and the key id).
+    ///
+    /// A token made with another key is an error naming both key ids (exit 2); a token
+    /// that was changed fails its check (exit 1) and names its row and column. Nothing is
+    /// written unless every token restored.
+    ///
+    /// Example: aigis data detokenize customers.masked.csv -o customers.csv --columns customer_id
+    Detokenize(DataDetokenizeArgs),
 }
 
-/// How to read a table (shared by the commands that read one).
+/// How to read a table (shared by every command that reads one).
 #[derive(Debug, Args)]
-pub struct TableArgs {
-    /// The file's format [default: from the extension, else from the content].
+pub struct ReadArgs {
+    /// The input's format [default: from the extension, else from the content].
     #[arg(long, value_name = "FORMAT", value_parser = ["csv", "jsonl", "parquet"])]
     pub format: Option<String>,
     /// The CSV delimiter [default: sniffed from the header: `,` `;` tab or `|`].
@@ -368,6 +440,44 @@ pub struct TableArgs {
     /// Refuse a CSV row or JSON line longer than this (bounds memory on broken files).
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
     pub max_record_bytes: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DataMaskArgs {
+    /// The table: CSV, JSON Lines or Parquet.
+    pub file: PathBuf,
+    /// Where to write the masked table (`.csv` or `.jsonl`).
+    #[arg(long, short, value_name = "OUT")]
+    pub out: PathBuf,
+    /// The rules file (TOML; see above).
+    #[arg(long, value_name = "RULES")]
+    pub rules: PathBuf,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DataDetokenizeArgs {
+    /// The masked table.
+    pub file: PathBuf,
+    /// Where to write the restored table (`.csv` or `.jsonl`).
+    #[arg(long, short, value_name = "OUT")]
+    pub out: PathBuf,
+    /// Restore only these columns (comma-separated) [default: every column].
+    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    pub columns: Vec<String>,
+    /// The masking key file [default: the project's `.aigis/keys/mask.key`].
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+/// How to read a table and how many threads to use (profile, scan).
+#[derive(Debug, Args)]
+pub struct TableArgs {
+    #[command(flatten)]
+    pub read: ReadArgs,
     /// Worker threads [default: the available cores].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,

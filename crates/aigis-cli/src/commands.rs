@@ -1,7 +1,7 @@
 //! One module per verb.
 
 pub(crate) mod attest;
-mod crypt;
+pub(crate) mod crypt;
 pub(crate) mod data;
 mod demo;
 mod demo_data;
@@ -10,8 +10,9 @@ mod ingest;
 mod init;
 mod keys;
 mod ledger;
+mod mask;
 mod quarantine;
-mod scan;
+pub(crate) mod scan;
 
 use anyhow::Result;
 

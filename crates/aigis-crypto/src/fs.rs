@@ -24,6 +24,16 @@ pub fn write_atomic_with<T>(
     mode: u32,
     write: impl FnOnce(&mut dyn Write) -> Result<T, Error>,
 ) -> Result<T, Error> {
+    write_atomic_try(path, mode, write)
+}
+
+/// [`write_atomic_with`] whose `write` may fail with any error that an [`Error`] converts
+/// into (an `anyhow::Error`, a caller's own error type); that error is returned as it is.
+pub fn write_atomic_try<T, E: From<Error>>(
+    path: &Path,
+    mode: u32,
+    write: impl FnOnce(&mut dyn Write) -> Result<T, E>,
+) -> Result<T, E> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

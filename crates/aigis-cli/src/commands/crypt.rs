@@ -104,7 +104,7 @@ fn parse_recipient(arg: &str) -> Result<Recipient> {
 }
 
 /// Refuses to write over the input: the rename would destroy it.
-fn check_distinct(input: &Path, output: &Path) -> Result<()> {
+pub(crate) fn check_distinct(input: &Path, output: &Path) -> Result<()> {
     if let (Ok(a), Ok(b)) = (input.canonicalize(), output.canonicalize())
         && a == b
     {

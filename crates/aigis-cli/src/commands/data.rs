@@ -24,6 +24,8 @@ pub fn run(cli: &Cli, cmd: &DataCommand) -> Result<()> {
         DataCommand::Release(args) => super::quarantine::release(cli, args),
         DataCommand::Encrypt(args) => super::crypt::encrypt(cli, args),
         DataCommand::Decrypt(args) => super::crypt::decrypt(cli, args),
+        DataCommand::Mask(args) => super::mask::mask(cli, args),
+        DataCommand::Detokenize(args) => super::mask::detokenize(cli, args),
     }
 }
 

@@ -14,6 +14,7 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> Result<()> {
     let project = context::project(cli)?;
     match cmd {
         KeysCommand::Recipient(cmd) => super::crypt::recipient(cli, &project, cmd),
+        KeysCommand::Mask(cmd) => super::mask::key(cli, &project, cmd),
         KeysCommand::Show => {
             let ring = project.keyring()?;
             let vkey = project.verifier_key()?;

@@ -9,7 +9,7 @@ use aigis_data::table::{Format, ReadOptions};
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
-use crate::cli::{Cli, DataProfileArgs, DataScanArgs, TableArgs};
+use crate::cli::{Cli, DataProfileArgs, DataScanArgs, ReadArgs};
 use crate::report::{self, FailOn};
 use crate::{CheckFailed, context, output};
 
@@ -20,7 +20,8 @@ pub const PROFILE_PREDICATE: &str = "https://aigis.dev/predicate/data-profile/v1
 /// Profiles are small (sketches of a few KiB per column); this is far beyond any real one.
 const MAX_PROFILE: u64 = 256 << 20;
 
-fn read_options(args: &TableArgs) -> Result<(Option<Format>, ReadOptions)> {
+/// The reader's options from the command line.
+pub(crate) fn read_options(args: &ReadArgs) -> Result<(Option<Format>, ReadOptions)> {
     let format = match args.format.as_deref() {
         None => None,
         Some("csv") => Some(Format::Csv),
@@ -43,7 +44,7 @@ fn read_options(args: &TableArgs) -> Result<(Option<Format>, ReadOptions)> {
     ))
 }
 
-fn file_len(path: &Path) -> Result<u64> {
+pub(crate) fn file_len(path: &Path) -> Result<u64> {
     Ok(std::fs::metadata(path)
         .with_context(|| format!("cannot read `{}`", path.display()))?
         .len())
@@ -73,7 +74,7 @@ pub(crate) fn record(
 }
 
 pub fn profile(cli: &Cli, args: &DataProfileArgs) -> Result<()> {
-    let (format, read) = read_options(&args.table)?;
+    let (format, read) = read_options(&args.table.read)?;
     let out = args.out.clone().unwrap_or_else(|| {
         let mut name = args.file.as_os_str().to_owned();
         name.push(".profile.json");
@@ -148,7 +149,7 @@ pub fn profile(cli: &Cli, args: &DataProfileArgs) -> Result<()> {
 
 pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<()> {
     let fail_on: FailOn = args.fail_on.parse()?;
-    let (format, read) = read_options(&args.table)?;
+    let (format, read) = read_options(&args.table.read)?;
     let profile = args.profile.as_deref().map(read_profile).transpose()?;
     if !(0.0..=1.0).contains(&args.pii_min_confidence) {
         anyhow::bail!(

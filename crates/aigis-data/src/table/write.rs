@@ -41,7 +41,12 @@ pub struct TableWriter<W: Write> {
 
 impl<W: Write> std::fmt::Debug for TableWriter<W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let format = match self.inner {
+            Inner::Csv(_) => Format::Csv,
+            Inner::Jsonl(_) => Format::Jsonl,
+        };
         f.debug_struct("TableWriter")
+            .field("format", &format)
             .field("path", &self.path)
             .field("rows", &self.rows)
             .finish_non_exhaustive()
@@ -52,9 +57,23 @@ impl<W: Write> TableWriter<W> {
     /// A writer of `format` to `out`; for CSV, `names` is the header and is written now.
     /// `path` only names the output in errors.
     pub fn new(out: W, format: Format, names: &[String], path: &Path) -> Result<Self, Error> {
+        Self::with_delimiter(out, format, names, path, b',')
+    }
+
+    /// [`TableWriter::new`] with another CSV delimiter (`b'\t'` for TSV).
+    pub fn with_delimiter(
+        out: W,
+        format: Format,
+        names: &[String],
+        path: &Path,
+        delimiter: u8,
+    ) -> Result<Self, Error> {
         let inner = match format {
             Format::Csv => {
-                let mut w = csv::WriterBuilder::new().flexible(false).from_writer(out);
+                let mut w = csv::WriterBuilder::new()
+                    .flexible(false)
+                    .delimiter(delimiter)
+                    .from_writer(out);
                 w.write_record(names)
                     .map_err(|e| csv_write_error(path, 0, e))?;
                 Inner::Csv(Box::new(w))
@@ -227,6 +246,24 @@ mod tests {
         assert_eq!(batch.names.as_ref(), n.as_slice());
         assert_eq!(batch.columns[1].get(0).unwrap().text, "say \"hi\"\nthere");
         assert!(batch.issues.is_empty());
+    }
+
+    #[test]
+    fn tsv_uses_its_delimiter() {
+        let n = names(&["a", "b c"]);
+        let mut w =
+            TableWriter::with_delimiter(Vec::new(), Format::Csv, &n, Path::new("o.tsv"), b'\t')
+                .unwrap();
+        w.write_row(
+            &n,
+            &[
+                cell(CellKind::Text, "x\ty", true),
+                cell(CellKind::Text, "1,2", false),
+            ],
+        )
+        .unwrap();
+        let out = String::from_utf8(w.finish().unwrap()).unwrap();
+        assert_eq!(out, "a\tb c\n\"x\ty\"\t1,2\n");
     }
 
     #[test]
