@@ -454,6 +454,10 @@ pub struct DataMaskArgs {
     pub rules: PathBuf,
     #[command(flatten)]
     pub read: ReadArgs,
+    /// Accept rules that name columns the file does not have (by default that is an
+    /// error: a misspelt column would be left unmasked).
+    #[arg(long)]
+    pub allow_missing_columns: bool,
 }
 
 #[derive(Debug, Args)]

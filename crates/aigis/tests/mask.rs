@@ -213,6 +213,7 @@ fn jsonl_keeps_json_kinds_and_round_trips() {
             "out.jsonl",
             "--rules",
             "rules.toml",
+            "--allow-missing-columns",
             "--json",
         ],
     )
@@ -259,6 +260,7 @@ fn jsonl_keeps_json_kinds_and_round_trips() {
             "o.csv",
             "--rules",
             "rules.toml",
+            "--allow-missing-columns",
         ],
         2,
         &["-o out.jsonl"],
@@ -273,6 +275,7 @@ fn jsonl_keeps_json_kinds_and_round_trips() {
             "o.parquet",
             "--rules",
             "rules.toml",
+            "--allow-missing-columns",
         ],
         2,
         &["Parquet is not supported", "-o out.csv"],
@@ -529,6 +532,7 @@ fn bad_input_exits_2_naming_the_place_and_leaves_no_output() {
             "out.csv",
             "--rules",
             "rules.toml",
+            "--allow-missing-columns",
             "--json",
         ],
     )
@@ -664,6 +668,7 @@ fn parquet_input_is_written_as_jsonl_or_tsv() {
             "out.jsonl",
             "--rules",
             "rules.toml",
+            "--allow-missing-columns",
         ],
     );
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(d.join("out.jsonl"))
@@ -692,6 +697,7 @@ fn parquet_input_is_written_as_jsonl_or_tsv() {
             "out.tsv",
             "--rules",
             "rules.toml",
+            "--allow-missing-columns",
         ],
     );
     let tsv = std::fs::read_to_string(d.join("out.tsv")).unwrap();
@@ -722,4 +728,40 @@ fn help_shows_examples_and_the_rules_format() {
     // Usage errors exit 2: --out and --rules are required.
     let r = aigis(d, &["data", "mask", "in.csv"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
+}
+
+#[test]
+fn a_rule_for_a_missing_column_fails_closed() {
+    let dir = setup();
+    let p = dir.path();
+    std::fs::write(p.join("typo.toml"), "[columns]\nemial = \"hash\"\n").unwrap();
+    fails(
+        p,
+        &[
+            "data",
+            "mask",
+            "in.csv",
+            "-o",
+            "out.csv",
+            "--rules",
+            "typo.toml",
+        ],
+        2,
+        &["`emial`", "would not be masked", "--allow-missing-columns"],
+    );
+    assert!(!p.join("out.csv").exists(), "nothing written");
+    ok(
+        p,
+        &[
+            "data",
+            "mask",
+            "in.csv",
+            "-o",
+            "out.csv",
+            "--rules",
+            "typo.toml",
+            "--allow-missing-columns",
+        ],
+    );
+    assert!(p.join("out.csv").exists());
 }

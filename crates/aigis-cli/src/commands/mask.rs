@@ -358,6 +358,19 @@ pub fn mask(cli: &Cli, args: &DataMaskArgs) -> Result<()> {
         },
     )?;
     let unmatched: Vec<&String> = explicit.iter().filter(|c| !r.names.contains(c)).collect();
+    if !unmatched.is_empty() && !args.allow_missing_columns {
+        // Fail closed: a misspelt column name would leave that column unmasked.
+        let _ = std::fs::remove_file(&args.out);
+        anyhow::bail!(
+            "the rules name column(s) `{}` that `{}` does not have, so they would not be masked; nothing was written\nhint: fix the names (they are case-sensitive), or pass --allow-missing-columns",
+            unmatched
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("`, `"),
+            file.display()
+        );
+    }
     let key_id = key.as_ref().map(MaskKey::key_id);
     let index = record(
         &project,
