@@ -327,7 +327,8 @@ pub enum DataCommand {
     /// quantiles, categories and mergeable sketches (Apache DataSketches KLL, HLL and
     /// frequent items) that `data scan --profile` and the drift monitor compare against.
     ///
-    /// Reads CSV, JSON Lines or Parquet in one streamed, parallel pass.
+    /// Reads CSV, JSON Lines or Parquet in one streamed, parallel pass. A folder is one
+    /// dataset: the statistics of all its tables merge into one profile.
     ///
     /// Example: aigis data profile train.csv -o train.profile.json
     Profile(DataProfileArgs),
@@ -339,7 +340,8 @@ pub enum DataCommand {
     /// result is recorded as evidence in the ledger (counts only, never values).
     ///
     /// Without --profile the column types are inferred from the first batch of rows and
-    /// only types are checked. Exits 1 when a finding reaches --fail-on.
+    /// only types are checked. A folder is scanned table by table, into one report and
+    /// one piece of evidence. Exits 1 when a finding reaches --fail-on.
     ///
     /// Examples:
     ///   aigis data scan new.csv --profile train.profile.json
@@ -489,7 +491,7 @@ pub struct TableArgs {
 
 #[derive(Debug, Args)]
 pub struct DataProfileArgs {
-    /// The table: CSV, JSON Lines or Parquet.
+    /// The table (CSV, JSON Lines or Parquet), or a folder of them.
     pub file: PathBuf,
     /// Where to write the profile [default: `<FILE>.profile.json`].
     #[arg(long, short, value_name = "FILE")]
@@ -500,7 +502,7 @@ pub struct DataProfileArgs {
 
 #[derive(Debug, Args)]
 pub struct DataScanArgs {
-    /// The table: CSV, JSON Lines or Parquet.
+    /// The table (CSV, JSON Lines or Parquet), or a folder of them.
     pub file: PathBuf,
     /// The reference profile (`aigis data profile`) to validate against.
     #[arg(long, value_name = "FILE")]

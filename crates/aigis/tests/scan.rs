@@ -471,3 +471,94 @@ fn quarantine_splits_rows_and_release_records_the_decision() {
         none.stderr
     );
 }
+
+#[test]
+fn a_folder_is_profiled_as_one_dataset_and_scanned_table_by_table() {
+    let dir = setup();
+    let p = dir.path();
+    std::fs::create_dir_all(p.join("ds/part2")).unwrap();
+    std::fs::copy(p.join("ref.csv"), p.join("ds/part1.csv")).unwrap();
+    std::fs::copy(p.join("new.csv"), p.join("ds/part2/new.csv")).unwrap();
+    std::fs::write(p.join("ds/README.txt"), "not a table").unwrap();
+    let prof = ok(
+        p,
+        &["--json", "data", "profile", "ds", "-o", "ds.profile.json"],
+    );
+    let v = prof.json();
+    assert_eq!(v["rows"], 900, "{v}");
+    assert_eq!(v["files"], 2);
+
+    let r = aigis(
+        p,
+        &[
+            "--json",
+            "data",
+            "scan",
+            "ds",
+            "--profile",
+            "ref.profile.json",
+            "--fail-on",
+            "medium",
+            "--sarif",
+            "ds.sarif",
+            "--html",
+            "ds.html",
+        ],
+    );
+    // ref.profile.json does not exist yet: a clear error, exit 2.
+    assert_eq!(r.code, 2);
+    ok(p, &["data", "profile", "ref.csv", "-o", "ref.profile.json"]);
+    let r = aigis(
+        p,
+        &[
+            "--json",
+            "data",
+            "scan",
+            "ds",
+            "--profile",
+            "ref.profile.json",
+            "--fail-on",
+            "medium",
+            "--sarif",
+            "ds.sarif",
+            "--html",
+            "ds.html",
+        ],
+    );
+    assert_eq!(r.code, 1, "new.csv has medium findings: {}", r.stderr);
+    let v = r.json();
+    let files = v["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2);
+    assert_eq!(files[0]["passed"], true);
+    assert_eq!(files[1]["passed"], false);
+    assert_eq!(v["passed"], false);
+    let sarif: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p.join("ds.sarif")).unwrap()).unwrap();
+    let uris: Vec<&str> = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        !uris.is_empty() && uris.iter().all(|u| u.ends_with("new.csv")),
+        "{uris:?}"
+    );
+    let html = std::fs::read_to_string(p.join("ds.html")).unwrap();
+    assert!(html.contains("2 tables") && html.contains("part1.csv") && html.contains("new.csv"));
+    // One piece of evidence names both tables.
+    let index = v["evidence"].as_u64().unwrap().to_string();
+    let shown = ok(p, &["evidence", "show", &index, "--statement"]);
+    let statement: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!(statement["subject"].as_array().unwrap().len(), 2);
+    assert_eq!(statement["predicate"]["files"].as_array().unwrap().len(), 2);
+
+    std::fs::create_dir_all(p.join("nothing")).unwrap();
+    let empty = aigis(p, &["data", "scan", "nothing"]);
+    assert_eq!(empty.code, 2);
+    assert!(empty.stderr.contains("no table files"), "{}", empty.stderr);
+}

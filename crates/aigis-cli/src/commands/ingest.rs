@@ -22,8 +22,6 @@ pub const PROVENANCE: &str = "https://slsa.dev/provenance/v1";
 /// The kind of "build" an ingest is, in the provenance.
 pub const BUILD_TYPE: &str = "https://aigis.dev/build-type/data-ingest/v1";
 
-const TABLE_EXTENSIONS: [&str; 7] = ["csv", "tsv", "txt", "jsonl", "ndjson", "parquet", "pq"];
-
 fn now() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
@@ -213,11 +211,7 @@ pub(crate) fn ingest_in(
         } else {
             src.clone()
         };
-        let is_table = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| TABLE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
-        if !is_table {
+        if !aigis_data::table::is_table_file(&path) {
             continue;
         }
         let options = ScanOptions {

@@ -80,33 +80,48 @@ pub fn profile(cli: &Cli, args: &DataProfileArgs) -> Result<()> {
         name.push(".profile.json");
         PathBuf::from(name)
     });
-    let bar = output::byte_progress(cli, file_len(&args.file)?, "profiling");
-    let (profile, digest) = std::thread::scope(|s| {
-        let hashing = s.spawn(|| aigis_crypto::sha256_file(&args.file));
-        let profile = scan::profile(&args.file, format, &read, args.table.threads, &|p| {
-            if let Progress::Read(n) = p {
-                bar.set_position(n);
-            }
+    // A folder is one dataset: its files' statistics merge into one profile.
+    let files = aigis_data::table::files_in(&args.file)?;
+    let mut total: Option<aigis_data::profile::TableStats> = None;
+    let mut subjects = Vec::with_capacity(files.len() + 1);
+    for file in &files {
+        let bar = output::byte_progress(cli, file_len(file)?, "profiling");
+        let (stats, digest) = std::thread::scope(|s| {
+            let hashing = s.spawn(|| aigis_crypto::sha256_file(file));
+            let stats = scan::profile_stats(file, format, &read, args.table.threads, &|p| {
+                if let Progress::Read(n) = p {
+                    bar.set_position(n);
+                }
+            });
+            (stats, hashing.join())
         });
-        (profile, hashing.join())
-    });
-    bar.finish_and_clear();
-    let profile = profile?;
-    let digest =
-        digest.map_err(|_| anyhow::anyhow!("hashing `{}` failed", args.file.display()))??;
+        bar.finish_and_clear();
+        let stats = stats?;
+        let digest =
+            digest.map_err(|_| anyhow::anyhow!("hashing `{}` failed", file.display()))??;
+        subjects.push((file.display().to_string(), digest));
+        match &mut total {
+            None => total = Some(stats),
+            Some(t) => t
+                .merge(&stats)
+                .with_context(|| format!("merging the profile of `{}`", file.display()))?,
+        }
+    }
+    let profile = total.map(|t| t.finish()).context("no table to profile")?;
     let json_bytes = serde_json::to_vec_pretty(&profile)?;
     context::write_output(&out, &json_bytes)?;
 
     let index = match project_for_evidence(cli) {
         Some(project) => Some(record(
             &project,
-            vec![
-                (args.file.display().to_string(), digest),
-                (out.display().to_string(), Digest::of(&json_bytes)),
-            ],
+            subjects
+                .into_iter()
+                .chain([(out.display().to_string(), Digest::of(&json_bytes))])
+                .collect(),
             PROFILE_PREDICATE,
             json!({
                 "rows": profile.rows,
+                "files": files.len(),
                 "columns": profile.columns.iter().map(|c| json!({
                     "name": c.name, "type": c.column_type, "null_rate": c.null_rate,
                 })).collect::<Vec<_>>(),
@@ -117,6 +132,7 @@ pub fn profile(cli: &Cli, args: &DataProfileArgs) -> Result<()> {
     if cli.json {
         return output::json(&json!({
             "profile": out, "rows": profile.rows, "columns": profile.columns.len(),
+            "files": files.len(),
             "evidence": index,
         }));
     }
@@ -180,76 +196,164 @@ pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<()> {
             None => None,
         },
     };
-    let (report, digest) = scan_file(cli, &args.file, &options)?;
-    let failed = fail_on.count(&report) > 0;
-    let quarantine = match &args.quarantine {
-        Some(dir) => Some(super::quarantine::split(
-            &args.file,
-            options.format,
-            &options.read,
-            &report,
-            &digest,
-            &args.quarantine_on,
-            dir,
-        )?),
-        None => None,
-    };
-
+    let files = aigis_data::table::files_in(&args.file)?;
+    let single = files.len() == 1 && files.first() == Some(&args.file);
+    let mut scans = Vec::with_capacity(files.len());
+    for file in &files {
+        let (report, digest) = scan_file(cli, file, &options)?;
+        let quarantine = match &args.quarantine {
+            // One quarantine folder per table: DIR itself for one file, DIR/<path> for a folder.
+            Some(dir) => {
+                let dir = if single {
+                    dir.clone()
+                } else {
+                    dir.join(file.strip_prefix(&args.file).unwrap_or(file))
+                };
+                Some(super::quarantine::split(
+                    file,
+                    options.format,
+                    &options.read,
+                    &report,
+                    &digest,
+                    &args.quarantine_on,
+                    &dir,
+                )?)
+            }
+            None => None,
+        };
+        scans.push(FileScan {
+            file: file.clone(),
+            report,
+            digest,
+            quarantine,
+        });
+    }
+    let failed = scans.iter().any(|f| fail_on.count(&f.report) > 0);
+    let reports: Vec<(&Path, &ScanReport)> = scans
+        .iter()
+        .map(|f| (f.file.as_path(), &f.report))
+        .collect();
     if let Some(path) = &args.sarif {
-        context::write_output(path, &report::sarif::data_scan(&report)?)?;
+        context::write_output(path, &report::sarif::data_scan(&reports)?)?;
     }
     if let Some(path) = &args.html {
-        context::write_output(
-            path,
-            report::html::data_scan(&args.file, &report, fail_on).as_bytes(),
-        )?;
+        context::write_output(path, report::html::data_scan(&reports, fail_on).as_bytes())?;
     }
+    let profile_digest = profile.as_ref().map(|(_, d)| d);
+    let per_file = |f: &FileScan| {
+        let mut p = evidence_predicate(
+            &f.report,
+            profile_digest,
+            fail_on,
+            fail_on.count(&f.report) > 0,
+        );
+        if let Some(obj) = p.as_object_mut() {
+            if let Some(q) = &f.quarantine {
+                obj.insert("quarantine".into(), q.clone());
+            }
+            if !single {
+                obj.insert("file".into(), json!(f.file));
+            }
+        }
+        p
+    };
     let index = match project_for_evidence(cli) {
         Some(project) => Some(record(
             &project,
-            vec![(args.file.display().to_string(), digest)],
+            scans
+                .iter()
+                .map(|f| (f.file.display().to_string(), f.digest))
+                .collect(),
             SCAN_PREDICATE,
-            {
-                let mut p =
-                    evidence_predicate(&report, profile.as_ref().map(|(_, d)| d), fail_on, failed);
-                if let (Some(q), Some(obj)) = (&quarantine, p.as_object_mut()) {
-                    obj.insert("quarantine".into(), q.clone());
-                }
-                p
+            match scans.as_slice() {
+                [one] if single => per_file(one),
+                _ => json!({
+                    "files": scans.iter().map(per_file).collect::<Vec<_>>(),
+                    "fail_on": fail_on.to_string(),
+                    "passed": !failed,
+                    "tool": format!("aigis {}", env!("CARGO_PKG_VERSION")),
+                }),
             },
         )?),
         None => None,
     };
-    if cli.json {
-        let mut value = serde_json::to_value(&report)?;
+    let json_of = |f: &FileScan| -> Result<serde_json::Value> {
+        let mut value = serde_json::to_value(&f.report)?;
         if let Some(obj) = value.as_object_mut() {
-            obj.insert("file".into(), json!(args.file));
-            obj.insert("sha256".into(), json!(digest.hex()));
+            obj.insert("file".into(), json!(f.file));
+            obj.insert("sha256".into(), json!(f.digest.hex()));
             obj.insert("fail_on".into(), json!(fail_on.to_string()));
-            obj.insert("passed".into(), json!(!failed));
-            obj.insert("evidence".into(), json!(index));
-            obj.insert("quarantine".into(), json!(quarantine));
+            obj.insert("passed".into(), json!(fail_on.count(&f.report) == 0));
+            obj.insert("quarantine".into(), json!(f.quarantine));
         }
+        Ok(value)
+    };
+    if cli.json {
+        let value = match scans.as_slice() {
+            [one] if single => {
+                let mut v = json_of(one)?;
+                if let Some(obj) = v.as_object_mut() {
+                    obj.insert("evidence".into(), json!(index));
+                }
+                v
+            }
+            _ => json!({
+                "path": args.file,
+                "files": scans.iter().map(json_of).collect::<Result<Vec<_>>>()?,
+                "fail_on": fail_on.to_string(),
+                "passed": !failed,
+                "evidence": index,
+            }),
+        };
         output::json(&value)?;
     } else {
-        print!(
-            "{}",
-            report::text::data_scan(&args.file, &report, fail_on, index)
-        );
-        if let Some(q) = &quarantine {
+        for f in &scans {
+            print!("{}", report::text::data_scan(&f.file, &f.report, fail_on));
+            if let Some(q) = &f.quarantine {
+                println!(
+                    "quarantine: {} clean row(s) in {}, {} quarantined row(s) in {}",
+                    q["clean"]["rows"],
+                    q["clean"]["file"].as_str().unwrap_or_default(),
+                    q["quarantined"]["rows"],
+                    q["quarantined"]["file"].as_str().unwrap_or_default()
+                );
+            }
+            if !single {
+                println!();
+            }
+        }
+        if !single {
+            let failing = scans
+                .iter()
+                .filter(|f| fail_on.count(&f.report) > 0)
+                .count();
             println!(
-                "quarantine: {} clean row(s) in {}, {} quarantined row(s) in {}",
-                q["clean"]["rows"],
-                q["clean"]["file"].as_str().unwrap_or_default(),
-                q["quarantined"]["rows"],
-                q["quarantined"]["file"].as_str().unwrap_or_default()
+                "{} table(s) scanned under {}: {}",
+                scans.len(),
+                args.file.display(),
+                if failing == 0 {
+                    "all passed".to_owned()
+                } else {
+                    format!("{failing} FAILED (--fail-on {fail_on})")
+                }
             );
+        }
+        if let Some(i) = index {
+            println!("recorded as evidence #{i} in the ledger");
         }
     }
     if failed {
         return Err(CheckFailed(String::new()).into());
     }
     Ok(())
+}
+
+/// One table's scan, for the reports and the evidence.
+struct FileScan {
+    file: PathBuf,
+    report: ScanReport,
+    digest: Digest,
+    quarantine: Option<serde_json::Value>,
 }
 
 /// Scans `file` with a progress bar, hashing it at the same time.

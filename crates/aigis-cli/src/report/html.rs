@@ -143,16 +143,32 @@ pub fn histogram(title: &str, values: &[f64], bins: usize) -> String {
     s
 }
 
-pub fn data_scan(file: &Path, report: &ScanReport, fail_on: FailOn) -> String {
-    let failing = fail_on.count(report);
+/// One page for the scans of one or more tables (a section per table).
+pub fn data_scan(reports: &[(&Path, &ScanReport)], fail_on: FailOn) -> String {
     let mut s = String::new();
-    let title = format!("aigis data scan: {}", file.display());
+    let title = match reports {
+        [(file, _)] => format!("aigis data scan: {}", file.display()),
+        _ => format!("aigis data scan: {} tables", reports.len()),
+    };
     let _ = write!(
         s,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>",
         esc(&title)
     );
     let _ = write!(s, "<h1>{}</h1>", esc(&title));
+    for (file, report) in reports {
+        if reports.len() > 1 {
+            let _ = write!(s, "<h2>{}</h2>", esc(&file.display().to_string()));
+        }
+        section(&mut s, report, fail_on);
+    }
+    s.push_str("</body></html>\n");
+    s
+}
+
+/// The report of one table.
+fn section(s: &mut String, report: &ScanReport, fail_on: FailOn) {
+    let failing = fail_on.count(report);
     let _ = write!(
         s,
         "<p>{} rows, {} columns, {} ({} bytes), scanned in {:.2} s; schema: {}.</p>",
@@ -278,8 +294,6 @@ pub fn data_scan(file: &Path, report: &ScanReport, fail_on: FailOn) -> String {
         }
         s.push_str("</table>");
     }
-    s.push_str("</body></html>\n");
-    s
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! and as a logical location, which hold for every format.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use aigis_data::scan::ScanReport;
 use anyhow::Result;
@@ -31,17 +32,18 @@ fn describe(rule: &str) -> &'static str {
     }
 }
 
-pub fn data_scan(report: &ScanReport) -> Result<Vec<u8>> {
+/// One SARIF run with the findings of every scanned table.
+pub fn data_scan(reports: &[(&Path, &ScanReport)]) -> Result<Vec<u8>> {
     let mut rules: BTreeMap<&str, aigis_core::Severity> = BTreeMap::new();
-    for c in &report.counts {
+    for c in reports.iter().flat_map(|(_, r)| &r.counts) {
         let e = rules.entry(c.rule.as_str()).or_insert(c.severity);
         *e = (*e).max(c.severity);
     }
     let rule_ids: Vec<&str> = rules.keys().copied().collect();
-    let results: Vec<Value> = report
-        .findings
+    let results: Vec<Value> = reports
         .iter()
-        .map(|f| {
+        .flat_map(|(_, report)| report.findings.iter().map(move |f| (report, f)))
+        .map(|(report, f)| {
             let mut location = json!({
                 "physicalLocation": {
                     "artifactLocation": { "uri": f.file.as_deref().unwrap_or_default() },
@@ -91,8 +93,9 @@ pub fn data_scan(report: &ScanReport) -> Result<Vec<u8>> {
             }},
             "results": results,
             "properties": {
-                "rows": report.rows,
-                "counts": report.counts,
+                "tables": reports.iter().map(|(file, r)| json!({
+                    "file": file, "rows": r.rows, "counts": r.counts,
+                })).collect::<Vec<_>>(),
             },
         }],
     });

@@ -10,12 +10,7 @@ use super::FailOn;
 /// Rows of findings shown in the text report; `--json` and `--sarif` have all kept ones.
 const SHOWN: usize = 20;
 
-pub fn data_scan(
-    file: &Path,
-    report: &ScanReport,
-    fail_on: FailOn,
-    evidence: Option<u64>,
-) -> String {
+pub fn data_scan(file: &Path, report: &ScanReport, fail_on: FailOn) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -120,9 +115,6 @@ pub fn data_scan(
         );
     } else {
         let _ = writeln!(s, "result: passed (--fail-on {fail_on})");
-    }
-    if let Some(i) = evidence {
-        let _ = writeln!(s, "recorded as evidence #{i} in the ledger");
     }
     s
 }

@@ -482,6 +482,18 @@ pub fn profile(
     threads: Option<usize>,
     progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<Profile, Error> {
+    Ok(profile_stats(path, format, read, threads, progress)?.finish())
+}
+
+/// The statistics [`profile`] finishes; statistics of several files of one dataset merge
+/// ([`TableStats::merge`]) into the dataset's profile.
+pub fn profile_stats(
+    path: &Path,
+    format: Option<Format>,
+    read: &ReadOptions,
+    threads: Option<usize>,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Result<TableStats, Error> {
     let mut reader = table::open(path, format, read)?;
     let threads = threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -554,7 +566,7 @@ pub fn profile(
         .next()
         .unwrap_or_else(|| Err(Error::Scan("no profile was produced".into())))?;
     total.order_by(&reader.names());
-    Ok(total.finish())
+    Ok(total)
 }
 
 #[cfg(test)]

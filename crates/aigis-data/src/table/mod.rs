@@ -285,6 +285,54 @@ pub fn open(
     })
 }
 
+/// The extensions of the table files a folder is searched for.
+pub const TABLE_EXTENSIONS: [&str; 6] = ["csv", "tsv", "jsonl", "ndjson", "parquet", "pq"];
+
+/// Whether `path` names a table file by its extension.
+pub fn is_table_file(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| TABLE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// The tables at `path`: the file itself, or every table file under the folder (sorted,
+/// hidden files and folders such as `.aigis/` left out). A folder without any is an error.
+pub fn files_in(path: &Path) -> Result<Vec<PathBuf>, Error> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+            let entry = entry.map_err(|e| Error::io(&dir, e))?;
+            let p = entry.path();
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let kind = entry.file_type().map_err(|e| Error::io(&p, e))?;
+            if kind.is_dir() {
+                stack.push(p);
+            } else if kind.is_file() && is_table_file(&p) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    if out.is_empty() {
+        return Err(table_error(
+            path,
+            None,
+            format!(
+                "no table files here (looked for .{} under the folder)",
+                TABLE_EXTENSIONS.join(", .")
+            ),
+        ));
+    }
+    Ok(out)
+}
+
 /// Whether a text cell means "no value": empty, or one of the markers pandas and R write
 /// by default (`NA`, `N/A`, `NaN`, `nan`, `null`, `NULL`, `None`). Only applied to CSV;
 /// JSON and Parquet have real nulls.
@@ -336,6 +384,40 @@ mod tests {
         assert!(c.get(3).is_none());
         let all: Vec<_> = c.iter().map(|c| c.text).collect();
         assert_eq!(all, ["ab", "", "12"]);
+    }
+
+    #[test]
+    fn lists_the_tables_of_a_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("sub/.hidden")).unwrap();
+        for f in [
+            "b.csv",
+            "sub/a.parquet",
+            "sub/.hidden/x.csv",
+            "notes.txt",
+            ".c.csv",
+        ] {
+            std::fs::write(dir.path().join(f), "a\n1\n").unwrap();
+        }
+        let files = files_in(dir.path()).unwrap();
+        let names: Vec<_> = files
+            .iter()
+            .map(|p| {
+                p.strip_prefix(dir.path())
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        assert_eq!(names, ["b.csv", "sub/a.parquet"]);
+        assert_eq!(files_in(&files[0]).unwrap(), [files[0].clone()]);
+        std::fs::create_dir_all(dir.path().join("empty")).unwrap();
+        assert!(
+            files_in(&dir.path().join("empty"))
+                .unwrap_err()
+                .to_string()
+                .contains("no table files")
+        );
     }
 
     #[test]
