@@ -259,6 +259,18 @@ fn bad_input_is_a_clear_error_with_exit_2() {
         bad.stderr
     );
 
+    // A file that makes the `parquet` crate panic (found by fuzzing) is an error too.
+    let seed = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/seeds/table_parquet/regression-dict-page-missing.parquet");
+    std::fs::copy(&seed, p.join("dict.parquet")).unwrap();
+    let crash = aigis(p, &["data", "scan", "dict.parquet"]);
+    assert_eq!(crash.code, 2, "{}", crash.stderr);
+    assert!(
+        crash.stderr.contains("dict.parquet") && crash.stderr.contains("Parquet"),
+        "{}",
+        crash.stderr
+    );
+
     let mut long = String::from("a,b\n1,2\n");
     long.push_str(&"x".repeat(300_000));
     long.push_str(",3\n");

@@ -6,10 +6,13 @@
 //! timestamps are written in ISO 8601, dictionary columns (pandas categoricals) are
 //! expanded, and lists and structs are written as JSON-like text ([`CellKind::Nested`]).
 
+use std::cell::Cell;
 use std::fmt::Write as _;
 use std::fs::File;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::Once;
 
 use arrow_array::cast::AsArray as _;
 use arrow_array::types::{
@@ -24,6 +27,40 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 use super::{Batch, BatchReader, CellKind, Column, Format, ReadOptions, table_error};
 use crate::Error;
 
+thread_local! {
+    /// Set while this thread runs the `parquet` crate under [`contained`].
+    static CONTAINED: Cell<bool> = const { Cell::new(false) };
+}
+static QUIET_HOOK: Once = Once::new();
+
+/// Runs `f` (a call into the `parquet` crate), turning a panic into an error.
+///
+/// Written by hand because no crate does it: `parquet` 60 panics on some malformed files
+/// instead of returning an error (fuzzing found a dictionary-encoded page without a
+/// dictionary page: "Decoder for dict should have been set"), and a malformed file must
+/// give a clear error, never a crash. The panic hook installed once here stays silent
+/// for panics inside `contained` and hands every other panic to the previous hook.
+fn contained<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    QUIET_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !CONTAINED.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    CONTAINED.with(|c| c.set(true));
+    let result = std::panic::catch_unwind(AssertUnwindSafe(f));
+    CONTAINED.with(|c| c.set(false));
+    result.map_err(|payload| {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "the decoder failed".to_owned())
+    })
+}
+
 pub(crate) struct ParquetReader {
     path: PathBuf,
     reader: ParquetRecordBatchReader,
@@ -37,7 +74,8 @@ impl ParquetReader {
     pub(crate) fn open(path: &Path, options: &ReadOptions) -> Result<Self, Error> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        let builder = contained(|| ParquetRecordBatchReaderBuilder::try_new(file))
+            .map_err(|e| table_error(path, None, format!("not a readable Parquet file: {e}")))?
             .map_err(|e| table_error(path, None, format!("not a readable Parquet file: {e}")))?;
         let total_rows = builder.metadata().file_metadata().num_rows().max(1) as f64;
         let names: Vec<String> = builder
@@ -91,7 +129,12 @@ impl Iterator for ParquetReader {
         if self.done {
             return None;
         }
-        match self.reader.next()? {
+        let reader = &mut self.reader;
+        let next = match contained(|| reader.next()) {
+            Ok(next) => next?.map_err(|e| e.to_string()),
+            Err(panic) => Err(panic),
+        };
+        match next {
             Ok(batch) => Some(Ok(self.convert(&batch))),
             Err(e) => {
                 self.done = true;
@@ -342,6 +385,21 @@ mod tests {
         assert_eq!(cell("day", 1).text, "1970-01-02");
         assert_eq!(cell("colour", 1).text, "blue");
         assert_eq!(cell("colour", 3).text, "red");
+    }
+
+    #[test]
+    fn a_file_that_makes_the_parquet_crate_panic_is_an_error() {
+        // Found by the `table_parquet` fuzz target; kept as a seed of it.
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/seeds/table_parquet/regression-dict-page-missing.parquet");
+        let result: Result<Vec<Batch>, Error> =
+            ParquetReader::open(&p, &ReadOptions::default()).and_then(|r| r.collect());
+        let err = result.unwrap_err().to_string();
+        assert!(
+            err.contains("regression-dict-page-missing.parquet"),
+            "{err}"
+        );
+        assert!(err.contains("Parquet"), "{err}");
     }
 
     #[test]
