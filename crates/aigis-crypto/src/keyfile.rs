@@ -339,16 +339,20 @@ pub(crate) fn key_error(path: &Path, reason: &str) -> Error {
     }
 }
 
+/// Cheap argon2id parameters that keep the unit tests of every key kind fast; the CLI
+/// tests use the defaults.
+#[cfg(test)]
+pub(crate) const TEST_KDF: KdfParams = KdfParams {
+    m_cost_kib: 256,
+    t_cost: 1,
+    p_cost: 1,
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    // Cheap parameters keep the unit tests fast; the CLI tests use the defaults.
-    const FAST: KdfParams = KdfParams {
-        m_cost_kib: 256,
-        t_cost: 1,
-        p_cost: 1,
-    };
+    const FAST: KdfParams = TEST_KDF;
 
     #[test]
     fn plain_key_round_trips_with_mode_0600() {

@@ -233,11 +233,7 @@ pub fn public(path: &Path) -> Result<Recipient, Error> {
 mod tests {
     use super::*;
 
-    const FAST: KdfParams = KdfParams {
-        m_cost_kib: 256,
-        t_cost: 1,
-        p_cost: 1,
-    };
+    const FAST: KdfParams = crate::keyfile::TEST_KDF;
 
     #[test]
     fn x_wing_draft_06_known_answer() {

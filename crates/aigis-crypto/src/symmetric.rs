@@ -62,11 +62,7 @@ pub fn mask_key_id(path: &Path) -> Result<Vec<u8>, Error> {
 mod tests {
     use super::*;
 
-    const FAST: KdfParams = KdfParams {
-        m_cost_kib: 256,
-        t_cost: 1,
-        p_cost: 1,
-    };
+    const FAST: KdfParams = crate::keyfile::TEST_KDF;
 
     #[test]
     fn round_trips_plain_and_sealed() {

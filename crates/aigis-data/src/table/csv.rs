@@ -308,10 +308,7 @@ mod tests {
     use super::*;
 
     fn read_all(text: &[u8], options: &ReadOptions) -> Result<Vec<Batch>, Error> {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("t.csv");
-        std::fs::write(&p, text).unwrap();
-        CsvReader::open(&p, options)?.collect()
+        super::super::read_text(text, "t.csv", options)
     }
 
     #[test]

@@ -243,10 +243,7 @@ mod tests {
     use super::*;
 
     fn read_all(text: &[u8], options: &ReadOptions) -> Result<Vec<Batch>, Error> {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("t.jsonl");
-        std::fs::write(&p, text).unwrap();
-        JsonlReader::open(&p, options)?.collect()
+        super::super::read_text(text, "t.jsonl", options)
     }
 
     #[test]

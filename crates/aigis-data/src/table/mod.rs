@@ -367,6 +367,19 @@ pub(crate) fn table_error(path: &Path, row: Option<u64>, message: impl Into<Stri
     }
 }
 
+/// Writes `text` to a temporary file called `name` and reads it whole (unit tests).
+#[cfg(test)]
+pub(crate) fn read_text(
+    text: &[u8],
+    name: &str,
+    options: &ReadOptions,
+) -> Result<Vec<Batch>, Error> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io(name, e))?;
+    let p = dir.path().join(name);
+    std::fs::write(&p, text).map_err(|e| Error::io(&p, e))?;
+    open(&p, None, options)?.collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
