@@ -32,35 +32,45 @@ fn describe(rule: &str) -> &'static str {
     }
 }
 
-/// One SARIF run with the findings of every scanned table.
-pub fn data_scan(reports: &[(&Path, &ScanReport)]) -> Result<Vec<u8>> {
+/// One finding placed for SARIF.
+pub struct Placed<'a> {
+    pub finding: &'a aigis_core::Finding,
+    /// The line, for formats that have lines.
+    pub start_line: Option<u64>,
+    /// Where it is in terms a person knows: "row 3, column email", "archive/data.pkl".
+    pub logical: String,
+}
+
+/// A SARIF 2.1.0 document with one run of aigis: the rules that fired (with the worst
+/// severity each reached, described by `describe`) and one result per finding.
+pub fn document(
+    placed: &[Placed<'_>],
+    describe: &dyn Fn(&str) -> &'static str,
+    run_properties: Value,
+) -> Result<Vec<u8>> {
     let mut rules: BTreeMap<&str, aigis_core::Severity> = BTreeMap::new();
-    for c in reports.iter().flat_map(|(_, r)| &r.counts) {
-        let e = rules.entry(c.rule.as_str()).or_insert(c.severity);
-        *e = (*e).max(c.severity);
+    for p in placed {
+        let e = rules
+            .entry(p.finding.rule.as_str())
+            .or_insert(p.finding.severity);
+        *e = (*e).max(p.finding.severity);
     }
     let rule_ids: Vec<&str> = rules.keys().copied().collect();
-    let results: Vec<Value> = reports
+    let results: Vec<Value> = placed
         .iter()
-        .flat_map(|(_, report)| report.findings.iter().map(move |f| (report, f)))
-        .map(|(report, f)| {
+        .map(|p| {
+            let f = p.finding;
             let mut location = json!({
                 "physicalLocation": {
                     "artifactLocation": { "uri": f.file.as_deref().unwrap_or_default() },
                 },
+                "logicalLocations": [{ "fullyQualifiedName": p.logical }],
             });
-            if let Some(row) = f.row
-                && report.format != aigis_data::table::Format::Parquet
-            {
-                location["physicalLocation"]["region"] = json!({ "startLine": row + 1 });
+            if let Some(line) = p.start_line {
+                location["physicalLocation"]["region"] = json!({ "startLine": line });
+            } else if let Some(offset) = f.offset {
+                location["physicalLocation"]["region"] = json!({ "byteOffset": offset });
             }
-            let logical = match (f.row, &f.column) {
-                (Some(r), Some(c)) => format!("row {r}, column {c}"),
-                (Some(r), None) => format!("row {r}"),
-                (None, Some(c)) => format!("column {c}"),
-                (None, None) => String::from("file"),
-            };
-            location["logicalLocations"] = json!([{ "fullyQualifiedName": logical }]);
             json!({
                 "ruleId": f.rule,
                 "ruleIndex": rule_ids.iter().position(|r| *r == f.rule),
@@ -71,6 +81,7 @@ pub fn data_scan(reports: &[(&Path, &ScanReport)]) -> Result<Vec<u8>> {
                     "severity": f.severity,
                     "row": f.row,
                     "column": f.column,
+                    "offset": f.offset,
                     "confidence": f.confidence,
                 },
             })
@@ -92,12 +103,38 @@ pub fn data_scan(reports: &[(&Path, &ScanReport)]) -> Result<Vec<u8>> {
                 })).collect::<Vec<_>>(),
             }},
             "results": results,
-            "properties": {
-                "tables": reports.iter().map(|(file, r)| json!({
-                    "file": file, "rows": r.rows, "counts": r.counts,
-                })).collect::<Vec<_>>(),
-            },
+            "properties": run_properties,
         }],
     });
     Ok(serde_json::to_vec_pretty(&sarif)?)
+}
+
+/// One SARIF run with the findings of every scanned table.
+pub fn data_scan(reports: &[(&Path, &ScanReport)]) -> Result<Vec<u8>> {
+    let placed: Vec<Placed<'_>> = reports
+        .iter()
+        .flat_map(|(_, report)| report.findings.iter().map(move |f| (report, f)))
+        .map(|(report, f)| Placed {
+            finding: f,
+            start_line: f
+                .row
+                .filter(|_| report.format != aigis_data::table::Format::Parquet)
+                .map(|row| row + 1),
+            logical: match (f.row, &f.column) {
+                (Some(r), Some(c)) => format!("row {r}, column {c}"),
+                (Some(r), None) => format!("row {r}"),
+                (None, Some(c)) => format!("column {c}"),
+                (None, None) => String::from("file"),
+            },
+        })
+        .collect();
+    document(
+        &placed,
+        &describe,
+        json!({
+            "tables": reports.iter().map(|(file, r)| json!({
+                "file": file, "rows": r.rows, "counts": r.counts,
+            })).collect::<Vec<_>>(),
+        }),
+    )
 }
