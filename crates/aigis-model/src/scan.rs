@@ -114,14 +114,16 @@ pub fn scan_reader(
     r.seek(SeekFrom::Start(0))?;
     let mut head = Vec::new();
     r.take(detect::HEAD_LEN as u64).read_to_end(&mut head)?;
-    let mut last = [0u8; 1];
-    let last = if len > 0 {
-        r.seek(SeekFrom::Start(len - 1))?;
-        r.read_exact(&mut last)?;
-        last.first().copied()
-    } else {
-        None
-    };
+    // The last byte that is not whitespace: a protocol-0 pickle ends with STOP `.`, and
+    // `pickle.load` ignores a trailing newline.
+    let mut tail = Vec::new();
+    r.seek(SeekFrom::Start(len.saturating_sub(16)))?;
+    r.read_to_end(&mut tail)?;
+    let last = tail
+        .iter()
+        .rev()
+        .copied()
+        .find(|b| !b.is_ascii_whitespace());
     let format = detect::sniff(&head, last, len, path);
     let eocd = zip::find_eocd(r, len)?;
     r.seek(SeekFrom::Start(0))?;
