@@ -542,3 +542,251 @@ pub fn read(
     *budget = budget.saturating_sub(got);
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Cursor, Write};
+
+    /// One member of a hand-built archive, with the knobs the tricks need.
+    struct M {
+        name: &'static str,
+        data: Vec<u8>,
+        deflate: bool,
+        flags: u16,
+        method: Option<u16>,
+        local_name: Option<&'static str>,
+        crc_xor: u32,
+    }
+
+    fn m(name: &'static str, data: &[u8]) -> M {
+        M {
+            name,
+            data: data.to_vec(),
+            deflate: false,
+            flags: 0,
+            method: None,
+            local_name: None,
+            crc_xor: 0,
+        }
+    }
+
+    fn build(prefix: &[u8], members: &[M]) -> Vec<u8> {
+        let mut out = prefix.to_vec();
+        let mut central = Vec::new();
+        for x in members {
+            let body = if x.deflate {
+                let mut e =
+                    flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+                e.write_all(&x.data).unwrap();
+                e.finish().unwrap()
+            } else {
+                x.data.clone()
+            };
+            let mut crc = flate2::Crc::new();
+            crc.update(&x.data);
+            let crc = crc.sum() ^ x.crc_xor;
+            let method = x.method.unwrap_or(if x.deflate { 8 } else { 0 });
+            let offset = (out.len() - prefix.len()) as u32;
+            let fixed = |sig: &[u8], name: &[u8]| {
+                let mut h = sig.to_vec();
+                h.extend_from_slice(&20u16.to_le_bytes());
+                h.extend_from_slice(&x.flags.to_le_bytes());
+                h.extend_from_slice(&method.to_le_bytes());
+                h.extend_from_slice(&[0; 4]);
+                h.extend_from_slice(&crc.to_le_bytes());
+                h.extend_from_slice(&(body.len() as u32).to_le_bytes());
+                h.extend_from_slice(&(x.data.len() as u32).to_le_bytes());
+                h.extend_from_slice(&(name.len() as u16).to_le_bytes());
+                h.extend_from_slice(&0u16.to_le_bytes());
+                h
+            };
+            let local_name = x.local_name.unwrap_or(x.name).as_bytes();
+            out.extend(fixed(LOCAL_SIG, local_name));
+            out.extend_from_slice(local_name);
+            out.extend_from_slice(&body);
+            let mut c = CENTRAL_SIG.to_vec();
+            c.extend_from_slice(&20u16.to_le_bytes());
+            c.extend(fixed(b"", x.name.as_bytes()));
+            c.extend_from_slice(&[0; 6]);
+            c.extend_from_slice(&[0; 4]);
+            c.extend_from_slice(&offset.to_le_bytes());
+            c.extend_from_slice(x.name.as_bytes());
+            central.extend(c);
+        }
+        let cd_offset = (out.len() - prefix.len()) as u32;
+        let cd_size = central.len() as u32;
+        out.extend(central);
+        out.extend_from_slice(EOCD_SIG);
+        out.extend_from_slice(&[0; 4]);
+        out.extend_from_slice(&(members.len() as u16).to_le_bytes());
+        out.extend_from_slice(&(members.len() as u16).to_le_bytes());
+        out.extend_from_slice(&cd_size.to_le_bytes());
+        out.extend_from_slice(&cd_offset.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out
+    }
+
+    fn open_bytes(bytes: &[u8], limits: &Limits) -> (Cursor<Vec<u8>>, Result<Archive, Evidence>) {
+        let mut c = Cursor::new(bytes.to_vec());
+        let a = open(&mut c, bytes.len() as u64, limits);
+        (c, a)
+    }
+
+    fn rules(a: &Archive) -> Vec<&str> {
+        a.evidence.iter().map(|e| e.rule.as_str()).collect()
+    }
+
+    #[test]
+    fn a_plain_archive_reads_back() {
+        let mut big = m("archive/data.pkl", &[7u8; 5000]);
+        big.deflate = true;
+        let bytes = build(b"", &[m("archive/version", b"3\n"), big]);
+        let limits = Limits::default();
+        let (mut c, a) = open_bytes(&bytes, &limits);
+        let a = a.unwrap();
+        assert!(a.evidence.is_empty(), "{:?}", a.evidence);
+        let mut budget = limits.max_total_bytes;
+        assert_eq!(
+            read(&mut c, &a.members[0], &limits, &mut budget).unwrap(),
+            b"3\n"
+        );
+        assert_eq!(
+            read(&mut c, &a.members[1], &limits, &mut budget).unwrap(),
+            vec![7u8; 5000]
+        );
+        assert_eq!(budget, limits.max_total_bytes - 5002);
+    }
+
+    #[test]
+    fn structural_tricks_become_evidence() {
+        let mut enc = m("e", b"x");
+        enc.flags = 1;
+        let mut odd = m("f", b"x");
+        odd.flags = 0x2000;
+        let mut lzma = m("g", b"x");
+        lzma.method = Some(14);
+        let mut renamed = m("h.pkl", b"x");
+        renamed.local_name = Some("h.txt");
+        let bytes = build(
+            b"",
+            &[
+                m("a", b"1"),
+                m("a", b"2"),
+                m("../../x", b"3"),
+                m("/etc/y", b"4"),
+                enc,
+                odd,
+                lzma,
+                renamed,
+            ],
+        );
+        let (_, a) = open_bytes(&bytes, &Limits::default());
+        let a = a.unwrap();
+        let r = rules(&a);
+        for rule in [
+            "zip.duplicate_name",
+            "zip.path_traversal",
+            "zip.encrypted",
+            "zip.flags",
+            "zip.compression",
+            "zip.header_mismatch",
+        ] {
+            assert!(r.contains(&rule), "{rule} missing from {r:?}");
+        }
+        assert_eq!(r.iter().filter(|x| **x == "zip.path_traversal").count(), 2);
+    }
+
+    #[test]
+    fn data_before_the_archive_is_a_polyglot() {
+        let bytes = build(b"\x80\x02some pickle.", &[m("a", b"1")]);
+        let (mut c, a) = open_bytes(&bytes, &Limits::default());
+        let a = a.unwrap();
+        assert_eq!(rules(&a), ["format.polyglot"]);
+        // the members are still found where they really are
+        let mut budget = u64::MAX;
+        assert_eq!(
+            read(&mut c, &a.members[0], &Limits::default(), &mut budget).unwrap(),
+            b"1"
+        );
+    }
+
+    #[test]
+    fn bad_crcs_bombs_and_limits_are_inconclusive() {
+        let limits = Limits::default();
+        let mut bad = m("a", b"hello");
+        bad.crc_xor = 1;
+        let mut bomb = m("z", &vec![0u8; 4 << 20]);
+        bomb.deflate = true;
+        let bytes = build(b"", &[bad, bomb]);
+        let (mut c, a) = open_bytes(&bytes, &limits);
+        let a = a.unwrap();
+        let mut budget = limits.max_total_bytes;
+        let crc = read(&mut c, &a.members[0], &limits, &mut budget).unwrap_err();
+        assert_eq!(
+            (crc.verdict, crc.rule.as_str()),
+            (Verdict::Inconclusive, "zip.crc")
+        );
+        assert_eq!(
+            read(&mut c, &a.members[1], &limits, &mut budget)
+                .unwrap_err()
+                .rule,
+            "zip.bomb"
+        );
+        // the total budget is shared by the members
+        let mut small = 3;
+        assert_eq!(
+            read(&mut c, &a.members[0], &limits, &mut small)
+                .unwrap_err()
+                .rule,
+            "zip.too_large"
+        );
+
+        let few = Limits {
+            max_members: 1,
+            ..Limits::default()
+        };
+        assert_eq!(
+            open_bytes(&bytes, &few).1.unwrap_err().rule,
+            "zip.too_many_members"
+        );
+    }
+
+    #[test]
+    fn truncated_and_garbage_archives_never_panic() {
+        let bytes = build(b"", &[m("a", b"hello"), m("b", b"world")]);
+        for cut in 0..bytes.len() {
+            let part = &bytes[..cut];
+            let (mut c, a) = open_bytes(part, &Limits::default());
+            if let Ok(a) = a {
+                for member in &a.members {
+                    let _ = read(&mut c, member, &Limits::default(), &mut u64::MAX.clone());
+                }
+            }
+        }
+        assert_eq!(
+            open_bytes(b"PK\x05\x06", &Limits::default())
+                .1
+                .unwrap_err()
+                .rule,
+            "zip.no_directory"
+        );
+    }
+
+    #[test]
+    fn escaping_paths() {
+        for bad in [
+            "../x",
+            "a/../../x",
+            "/etc/passwd",
+            "\\\\server\\x",
+            "C:\\x",
+            "a\\..\\..\\x",
+        ] {
+            assert!(escapes(bad), "{bad}");
+        }
+        for fine in ["archive/data.pkl", "a/..b/c", "x..y"] {
+            assert!(!escapes(fine), "{fine}");
+        }
+    }
+}
