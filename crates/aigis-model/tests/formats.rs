@@ -6,7 +6,6 @@
 //! the text `posix\nsystem\n` (how protocol 0–3 name `os.system`) is dangerous, anything
 //! else safe. It shows that each pickle reaches the scanner, with its location.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use aigis_model::{Evidence, Limits, Location, ReadSeek, Verdict, scan_file, scan_path};
