@@ -22,6 +22,7 @@ mod limits;
 pub mod npy;
 pub mod safetensors;
 pub mod scan;
+pub mod tar;
 mod verdict;
 pub mod zip;
 

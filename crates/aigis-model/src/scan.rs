@@ -156,7 +156,7 @@ pub fn scan_reader(
             "the graph (external data paths, custom-op domains)",
         )),
         Format::SavedModel => out.push(not_analysed(format, "the graph (file and network ops)")),
-        Format::Tar => out.push(not_analysed(format, "a tar archive (legacy pytorch)")),
+        Format::Tar => name = scan_tar(r, len, pickle, limits, &mut out).to_owned(),
         Format::Text => {}
         Format::Unknown => out.push(evidence(
             Verdict::Inconclusive,
@@ -184,10 +184,15 @@ pub fn scan_reader(
         let zip_ok = match detect::extension(path).as_deref() {
             Some("npz") => name == "npz",
             Some("keras") => name == "keras",
-            Some("pt" | "pth" | "ckpt") => name != "zip" && name != "npz" && name != "keras",
+            Some("pt" | "pth" | "ckpt") => name == "pytorch-zip",
             _ => true,
         };
-        if !expected.contains(&format) || (format == Format::Zip && !zip_ok) {
+        if !expected.contains(&format)
+            || (format == Format::Zip && !zip_ok)
+            || (format == Format::Tar
+                && name != "pytorch-tar"
+                && detect::extension(path).as_deref() != Some("tar"))
+        {
             out.push(evidence(
                 Verdict::Suspicious,
                 "format.extension_mismatch",
@@ -356,6 +361,76 @@ fn scan_zip(
         }
     }
     kind
+}
+
+/// Legacy PyTorch tar checkpoints: `sys_info`, `pickle` and `tensors` are pickles;
+/// `storages` is a pickle followed by raw records and more pickles, of which only the
+/// first is scanned (so the file is inconclusive). Other members are sniffed.
+fn scan_tar(
+    r: &mut dyn ReadSeek,
+    len: u64,
+    pickle: PickleScan<'_>,
+    limits: &Limits,
+    out: &mut Vec<Evidence>,
+) -> &'static str {
+    let archive = match crate::tar::open(r, len, limits) {
+        Ok(a) => a,
+        Err(e) => {
+            out.push(e);
+            return "tar";
+        }
+    };
+    out.extend(archive.evidence);
+    let torch = archive.members.iter().any(|m| m.name == "pickle");
+    let mut budget = limits.max_total_bytes;
+    for m in &archive.members {
+        let at = Location {
+            member: Some(m.name.clone()),
+            offset: None,
+        };
+        if m.size > limits.max_member_bytes.min(budget) {
+            out.push(evidence(
+                Verdict::Inconclusive,
+                "tar.too_large",
+                format!("`{}` has {} bytes, more than the limit", m.name, m.size),
+                at,
+            ));
+            continue;
+        }
+        budget -= m.size;
+        let mut bytes = Vec::new();
+        if let Err(e) = r
+            .seek(SeekFrom::Start(m.data_offset))
+            .and_then(|_| r.take(m.size).read_to_end(&mut bytes))
+        {
+            out.push(evidence(Verdict::Inconclusive, "tar.io", e.to_string(), at));
+            continue;
+        }
+        let head = bytes.get(..detect::HEAD_LEN).unwrap_or(&bytes);
+        let inner = detect::sniff(
+            head,
+            bytes.last().copied(),
+            bytes.len() as u64,
+            Path::new(&m.name),
+        );
+        let known = torch
+            && matches!(
+                m.name.as_str(),
+                "sys_info" | "pickle" | "tensors" | "storages"
+            );
+        if known || inner == Format::Pickle || m.name.ends_with(".pkl") {
+            out.extend(run_pickle(pickle, &mut Cursor::new(bytes), &at));
+        }
+        if torch && m.name == "storages" {
+            out.push(evidence(
+                Verdict::Inconclusive,
+                "format.not_analysed",
+                "legacy pytorch `storages`: only its first pickle is scanned, not the records after it",
+                at,
+            ));
+        }
+    }
+    if torch { "pytorch-tar" } else { "tar" }
 }
 
 /// Keras 3 stores a `Lambda` layer's Python function as marshalled bytecode in the
