@@ -77,7 +77,21 @@ fn not_analysed(format: Format, what: &str) -> Evidence {
     )
 }
 
-/// Scans one file.
+/// Scans one file: its format by content, the checks of that format, and the
+/// extension and polyglot checks.
+///
+/// ```
+/// use aigis_model::{Limits, Location, ReadSeek, Verdict, scan_file};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("model.safetensors");
+/// std::fs::write(&path, b"\x02\0\0\0\0\0\0\0{}")?;
+/// // The real scanner is the pickle emulator; any function of this shape fits.
+/// let pickles = |_: &mut dyn ReadSeek, _: &Location| (Verdict::Inconclusive, vec![]);
+/// let report = scan_file(&path, &pickles, &Limits::default())?;
+/// assert_eq!((report.format.as_str(), report.verdict), ("safetensors", Verdict::Safe));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn scan_file(
     path: &Path,
     pickle: PickleScan<'_>,
