@@ -171,7 +171,7 @@ pub fn scan_reader(
         )),
         Format::SavedModel => out.push(not_analysed(format, "the graph (file and network ops)")),
         Format::Tar => name = scan_tar(r, len, pickle, limits, &mut out).to_owned(),
-        Format::Text => {}
+        Format::Text => scan_text(r, len, path, limits, &mut out)?,
         Format::Unknown => out.push(evidence(
             Verdict::Inconclusive,
             "format.unknown",
@@ -219,6 +219,50 @@ pub fn scan_reader(
         }
     }
     Ok((name, out))
+}
+
+/// Text is not a model format, but Hugging Face keeps chat templates (Jinja, rendered by
+/// the server) in `tokenizer_config.json` and `chat_template.jinja`: those get the same
+/// check as GGUF templates.
+fn scan_text(
+    r: &mut dyn ReadSeek,
+    len: u64,
+    path: &Path,
+    limits: &Limits,
+    out: &mut Vec<Evidence>,
+) -> std::io::Result<()> {
+    let at = Location::default();
+    let jinja = detect::extension(path).as_deref() == Some("jinja");
+    if len <= limits.max_header_bytes {
+        let mut text = String::new();
+        if r.take(len).read_to_string(&mut text).is_ok() {
+            if jinja {
+                crate::gguf::check_template("chat template", &text, 0, out);
+            } else if text.contains("chat_template")
+                && let Ok(serde_json::Value::Object(map)) = serde_json::from_str(&text)
+            {
+                let templates = match map.get("chat_template") {
+                    Some(serde_json::Value::String(t)) => vec![t.as_str()],
+                    // a list of {"name", "template"} objects
+                    Some(serde_json::Value::Array(list)) => list
+                        .iter()
+                        .filter_map(|t| t.get("template").and_then(serde_json::Value::as_str))
+                        .collect(),
+                    _ => vec![],
+                };
+                for t in templates {
+                    crate::gguf::check_template("chat_template", t, 0, out);
+                }
+            }
+        }
+    }
+    out.push(evidence(
+        Verdict::Safe,
+        "format.text",
+        "text, not a model format: loading it runs nothing",
+        at,
+    ));
+    Ok(())
 }
 
 /// gzip/zlib: compressed joblib dumps are a pickle inside.

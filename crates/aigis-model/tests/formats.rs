@@ -256,3 +256,35 @@ fn legacy_pytorch_tar() {
             .any(|e| e.location.member.as_deref() == Some("pickle"))
     );
 }
+
+/// Hugging Face chat templates (in `tokenizer_config.json` or a `.jinja` file) get the
+/// same check as GGUF ones.
+#[test]
+fn chat_templates_in_text_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let evil = "{{ ''.__class__.__mro__[1].__subclasses__() }}";
+    for (name, text, verdict) in [
+        (
+            "tokenizer_config.json",
+            serde_json::json!({"chat_template": evil}).to_string(),
+            Verdict::Dangerous,
+        ),
+        (
+            "tokenizer_config_list.json",
+            serde_json::json!({"chat_template": [{"name": "default", "template": evil}]})
+                .to_string(),
+            Verdict::Dangerous,
+        ),
+        ("chat_template.jinja", evil.to_owned(), Verdict::Dangerous),
+        (
+            "ok.json",
+            serde_json::json!({"chat_template": "{{ messages[0].content }}"}).to_string(),
+            Verdict::Safe,
+        ),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let r = scan_file(&path, &fake_pickle, &Limits::default()).unwrap();
+        assert_eq!((r.format.as_str(), r.verdict), ("text", verdict), "{name}");
+    }
+}
