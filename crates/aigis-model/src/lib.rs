@@ -15,8 +15,18 @@
     )
 )]
 
+pub mod detect;
 mod error;
+pub mod gguf;
+mod limits;
+pub mod npy;
+pub mod safetensors;
+pub mod scan;
+pub mod tar;
 mod verdict;
+pub mod zip;
 
 pub use error::Error;
+pub use limits::Limits;
+pub use scan::{FileReport, PickleScan, ReadSeek, scan_file, scan_path};
 pub use verdict::{Evidence, Location, Verdict};

@@ -1,0 +1,215 @@
+//! Recognising a model file by its bytes, and noticing when its name says otherwise.
+//!
+//! Loaders decide by content (`torch.load` tries zip, then pickle; `zipfile` looks at the
+//! end of the file), so a scanner that trusted extensions would check a different file
+//! than the one that runs.
+
+use std::path::Path;
+
+/// What the first and last bytes say a file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    Zip,
+    Pickle,
+    Npy,
+    Safetensors,
+    Gguf,
+    Hdf5,
+    /// A protobuf under a `.onnx` name (ONNX has no magic number).
+    Onnx,
+    /// `saved_model.pb` (a TensorFlow SavedModel graph).
+    SavedModel,
+    Tar,
+    /// gzip or zlib (compressed joblib, `.gz` pickles).
+    Compressed,
+    /// UTF-8 text (configs, tokenizers, model cards) that is none of the above.
+    Text,
+    Unknown,
+}
+
+impl Format {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Format::Zip => "zip",
+            Format::Pickle => "pickle",
+            Format::Npy => "npy",
+            Format::Safetensors => "safetensors",
+            Format::Gguf => "gguf",
+            Format::Hdf5 => "hdf5",
+            Format::Onnx => "onnx",
+            Format::SavedModel => "tensorflow-savedmodel",
+            Format::Tar => "tar",
+            Format::Compressed => "compressed",
+            Format::Text => "text",
+            Format::Unknown => "unknown",
+        }
+    }
+}
+
+/// How many leading bytes [`sniff`] wants.
+pub const HEAD_LEN: usize = 512;
+
+/// The format the content shows. `head` is the first [`HEAD_LEN`] bytes (or the whole
+/// file), `last` its last byte, `len` its size, `path` its name (used only where the
+/// content cannot decide: ONNX and SavedModel protobufs).
+pub fn sniff(head: &[u8], last: Option<u8>, len: u64, path: &Path) -> Format {
+    let starts = |magic: &[u8]| head.starts_with(magic);
+    if starts(b"PK\x03\x04") || starts(b"PK\x05\x06") {
+        return Format::Zip;
+    }
+    if starts(b"\x93NUMPY") {
+        return Format::Npy;
+    }
+    if starts(b"GGUF") {
+        return Format::Gguf;
+    }
+    if starts(b"\x89HDF\r\n\x1a\n") {
+        return Format::Hdf5;
+    }
+    if is_safetensors(head, len) {
+        return Format::Safetensors;
+    }
+    if is_pickle(head, last) {
+        return Format::Pickle;
+    }
+    if head.get(257..262) == Some(b"ustar") {
+        return Format::Tar;
+    }
+    if starts(b"\x1f\x8b") || (head.len() > 2 && head.first() == Some(&0x78) && zlib_header(head)) {
+        return Format::Compressed;
+    }
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    if extension(path).as_deref() == Some("onnx") && head.first() == Some(&0x08) {
+        return Format::Onnx;
+    }
+    if name == "saved_model.pb" {
+        return Format::SavedModel;
+    }
+    let control = |b: &u8| b.is_ascii_control() && !matches!(b, b'\t' | b'\n' | b'\r');
+    // A character cut by the end of `head` is still text.
+    let utf8 = std::str::from_utf8(head).map_or_else(|e| e.error_len().is_none(), |_| true);
+    if !head.iter().any(control) && utf8 {
+        return Format::Text;
+    }
+    Format::Unknown
+}
+
+fn zlib_header(head: &[u8]) -> bool {
+    match (head.first(), head.get(1)) {
+        (Some(&cmf), Some(&flg)) => {
+            cmf & 0x0f == 8 && (u16::from(cmf) * 256 + u16::from(flg)) % 31 == 0
+        }
+        _ => false,
+    }
+}
+
+/// An 8-byte little-endian header length that fits the file, then `{`.
+fn is_safetensors(head: &[u8], len: u64) -> bool {
+    let Some(n) = head.get(..8) else { return false };
+    let mut b = [0u8; 8];
+    b.copy_from_slice(n);
+    let n = u64::from_le_bytes(b);
+    n >= 2 && n.saturating_add(8) <= len && head.get(8) == Some(&b'{')
+}
+
+/// Protocol 2–5 start with PROTO; protocols 0 and 1 have no magic, so take the shapes
+/// they start with (a mark, an empty list or dict, or `c<module>\n<name>\n`) and require
+/// the STOP opcode `.` at the end.
+fn is_pickle(head: &[u8], last: Option<u8>) -> bool {
+    match head {
+        [0x80, 2..=5, ..] => true,
+        [b'(' | b']' | b'}' | b')', ..] => last == Some(b'.'),
+        [b'c', rest @ ..] => {
+            let mut lines = rest.splitn(3, |&b| b == b'\n');
+            let module = lines.next().unwrap_or_default();
+            let name = lines.next().unwrap_or_default();
+            let ident = |s: &[u8]| {
+                !s.is_empty()
+                    && s.iter()
+                        .all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+            };
+            lines.next().is_some() && ident(module) && ident(name)
+        }
+        _ => false,
+    }
+}
+
+/// The lowercase extension.
+pub fn extension(path: &Path) -> Option<String> {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+}
+
+/// The formats a name promises, or `None` when it promises nothing (`.bin` holds
+/// anything from a PyTorch pickle to raw weights).
+pub fn expected(path: &Path) -> Option<&'static [Format]> {
+    use Format::*;
+    Some(match extension(path)?.as_str() {
+        "safetensors" => &[Safetensors],
+        "gguf" => &[Gguf],
+        "npy" => &[Npy],
+        "npz" | "keras" | "zip" => &[Zip],
+        "pkl" | "pickle" => &[Pickle],
+        "joblib" => &[Pickle, Compressed],
+        "pt" | "pth" | "ckpt" => &[Zip, Pickle, Tar],
+        "h5" | "hdf5" => &[Hdf5],
+        "onnx" => &[Onnx],
+        "tar" => &[Tar],
+        "json" | "txt" | "md" | "yaml" | "yml" | "jinja" => &[Text],
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn of(bytes: &[u8], name: &str) -> Format {
+        sniff(
+            bytes,
+            bytes.last().copied(),
+            bytes.len() as u64,
+            Path::new(name),
+        )
+    }
+
+    #[test]
+    fn by_content_not_by_name() {
+        assert_eq!(of(b"PK\x03\x04rest", "a.bin"), Format::Zip);
+        assert_eq!(of(b"\x80\x04\x95rest.", "a.safetensors"), Format::Pickle);
+        assert_eq!(of(b"cposix\nsystem\n(S'ls'\ntR.", "x"), Format::Pickle);
+        assert_eq!(of(b"(lp0\nI1\na.", "x"), Format::Pickle);
+        assert_eq!(of(b"(not a pickle", "x.txt"), Format::Text);
+        assert_eq!(of(b"\x93NUMPY\x01\x00", "x"), Format::Npy);
+        assert_eq!(of(b"GGUF\x03\x00\x00\x00", "x"), Format::Gguf);
+        assert_eq!(of(b"\x89HDF\r\n\x1a\n", "x"), Format::Hdf5);
+        let mut st = 2u64.to_le_bytes().to_vec();
+        st.extend_from_slice(b"{}");
+        assert_eq!(of(&st, "x"), Format::Safetensors);
+        // a length that does not fit the file is not safetensors
+        let mut bad = 99u64.to_le_bytes().to_vec();
+        bad.extend_from_slice(b"{}");
+        assert_eq!(of(&bad, "x"), Format::Unknown);
+        assert_eq!(of(b"\x08\x07\x12\x04", "m.onnx"), Format::Onnx);
+        assert_eq!(of(b"\x08\x07\x12\x04", "m.bin"), Format::Unknown);
+        assert_eq!(of(b"\x78\x9c\x01\x02", "m.joblib"), Format::Compressed);
+        let mut tar = vec![0u8; 512];
+        tar[257..262].copy_from_slice(b"ustar");
+        tar[0] = b'a';
+        assert_eq!(of(&tar, "x"), Format::Tar);
+    }
+
+    #[test]
+    fn names_promise_formats() {
+        assert_eq!(
+            expected(Path::new("m.SAFETENSORS")),
+            Some(&[Format::Safetensors][..])
+        );
+        assert_eq!(expected(Path::new("pytorch_model.bin")), None);
+        assert!(expected(Path::new("m.pt")).is_some_and(|f| f.contains(&Format::Zip)));
+    }
+}
