@@ -16,6 +16,7 @@
 )]
 
 mod error;
+pub mod pickle;
 mod verdict;
 
 pub use error::Error;
