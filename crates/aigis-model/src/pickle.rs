@@ -18,6 +18,7 @@
 //! ```
 
 mod calls;
+mod joblib;
 mod machine;
 mod policy;
 mod source;

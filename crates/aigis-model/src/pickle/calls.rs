@@ -154,11 +154,11 @@ impl<R: Read + Seek> Machine<'_, R> {
             }
         }
         if policy::loads_pickle(&module, &name) {
-            if let Some(Value::Bytes(b)) = first {
-                self.nested(&b, &format!("{module}.{name}"));
+            if let Some(Value::Bytes(b)) = &first {
+                self.nested(b, &format!("{module}.{name}"));
             }
         }
-        Ok(Value::Other)
+        Ok(super::joblib::construct(&module, &name, first.as_ref()))
     }
 
     /// Scans the bytes given to `pickle.loads` as a pickle of their own; its findings

@@ -81,25 +81,7 @@ pub(super) fn run<R: Read + Seek>(
     limits: &Limits,
     depth: u32,
 ) -> io::Result<PickleReport> {
-    let mut m = Machine {
-        src,
-        limits,
-        location,
-        depth,
-        stack: Vec::new(),
-        marks: Vec::new(),
-        memo: HashMap::new(),
-        ops: 0,
-        at: 0,
-        op: 0,
-        retained: 0,
-        retained_full: false,
-        refs: Vec::new(),
-        imports: Vec::new(),
-        import_index: HashMap::new(),
-        evidence: Vec::new(),
-        dropped: (0, Verdict::Safe),
-    };
+    let mut m = Machine::new(src, location, limits, depth);
     let mut pickles = 0u32;
     let mut trailing = None;
     loop {
@@ -151,8 +133,35 @@ pub(super) fn run<R: Read + Seek>(
     Ok(m.finish(pickles, trailing))
 }
 
-impl<R: Read + Seek> Machine<'_, R> {
-    fn one_pickle(&mut self) -> Result<(), Halt> {
+impl<'a, R: Read + Seek> Machine<'a, R> {
+    pub(super) fn new(
+        src: Source<R>,
+        location: &'a Location,
+        limits: &'a Limits,
+        depth: u32,
+    ) -> Self {
+        Machine {
+            src,
+            limits,
+            location,
+            depth,
+            stack: Vec::new(),
+            marks: Vec::new(),
+            memo: HashMap::new(),
+            ops: 0,
+            at: 0,
+            op: 0,
+            retained: 0,
+            retained_full: false,
+            refs: Vec::new(),
+            imports: Vec::new(),
+            import_index: HashMap::new(),
+            evidence: Vec::new(),
+            dropped: (0, Verdict::Safe),
+        }
+    }
+
+    pub(super) fn one_pickle(&mut self) -> Result<(), Halt> {
         loop {
             self.at = self.src.pos();
             let op = self.src.u8()?;
@@ -313,14 +322,20 @@ impl<R: Read + Seek> Machine<'_, R> {
                 self.top()?;
             }
             // containers: contents are not needed, only that the stack is right
-            b']' | b'}' | 0x8f => self.push(Value::Other)?,
+            b']' | 0x8f => self.push(Value::Other)?,
+            b'}' => self.push(Value::Dict(Default::default()))?,
             b')' => self.push(value::tuple(Vec::new()))?,
-            b'l' | b'd' | 0x91 => {
+            b'l' | 0x91 => {
+                self.pop_mark()?;
+                self.push(Value::Other)?;
+            }
+            b'd' => {
                 let items = self.pop_mark()?;
-                if op == b'd' && items.len() % 2 == 1 {
+                if items.len() % 2 == 1 {
                     return Err(Halt::Malformed("odd number of items for DICT".to_owned()));
                 }
-                self.push(Value::Other)?;
+                self.push(Value::Dict(Default::default()))?;
+                self.set_items(items);
             }
             b't' => {
                 let items = self.pop_mark()?;
@@ -340,17 +355,23 @@ impl<R: Read + Seek> Machine<'_, R> {
                 self.mutate("APPEND")?;
             }
             b's' => {
-                self.pop()?;
-                self.pop()?;
+                let v = self.pop()?;
+                let k = self.pop()?;
                 self.mutate("SETITEM")?;
+                self.set_items(vec![k, v]);
             }
-            b'e' | b'u' | 0x90 => {
+            b'u' => {
                 let items = self.pop_mark()?;
-                if op == b'u' && items.len() % 2 == 1 {
+                if items.len() % 2 == 1 {
                     return Err(Halt::Malformed(
                         "odd number of items for SETITEMS".to_owned(),
                     ));
                 }
+                self.mutate("SETITEMS")?;
+                self.set_items(items);
+            }
+            b'e' | 0x90 => {
+                self.pop_mark()?;
                 self.mutate(op_name(op))?;
             }
             // memo
@@ -419,8 +440,9 @@ impl<R: Read + Seek> Machine<'_, R> {
                 self.push(result)?;
             }
             b'b' => {
-                self.pop()?;
+                let state = self.pop()?;
                 self.mutate("BUILD")?;
+                self.build(state)?;
             }
             0x82 => {
                 let code = self.src.u8()?;

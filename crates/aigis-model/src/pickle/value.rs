@@ -23,9 +23,21 @@ pub(crate) enum Value {
     Module(Rc<str>),
     /// A tuple's first [`TUPLE_KEEP`] items, its length and its nesting depth.
     Tuple(Rc<[Value]>, usize, u32),
-    /// Anything else (numbers, lists, dicts, objects built by calls).
+    /// A dict's first [`DICT_KEEP`] items (joblib reads its array layout from one).
+    Dict(Rc<Vec<(Value, Value)>>),
+    /// A `numpy.dtype`: its item size in bytes, and whether it holds Python objects.
+    Dtype {
+        size: Option<u64>,
+        object: bool,
+    },
+    /// A `joblib.numpy_pickle.NumpyArrayWrapper`: its `BUILD` is followed by array data.
+    ArrayWrapper,
+    /// Anything else (numbers, lists, objects built by calls).
     Other,
 }
+
+/// How many items of a dict are kept.
+pub(crate) const DICT_KEEP: usize = 16;
 
 impl Value {
     /// Nesting depth (1 for a flat tuple, 0 for a scalar), to bound recursion.
@@ -39,6 +51,17 @@ impl Value {
     pub(crate) fn as_str(&self) -> Option<&str> {
         match self {
             Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The value of the string key `key` of a kept dict.
+    pub(crate) fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Dict(items) => items
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map(|(_, v)| v),
             _ => None,
         }
     }
@@ -87,6 +110,8 @@ pub(crate) fn show(v: &Value, name_of: &dyn Fn(usize) -> String) -> String {
                 format!("({})", parts.join(", "))
             }
         }
-        Value::Other => "<object>".to_owned(),
+        Value::Dict(items) => format!("<dict of {} items>", items.len()),
+        Value::Dtype { .. } => "<numpy dtype>".to_owned(),
+        Value::ArrayWrapper | Value::Other => "<object>".to_owned(),
     }
 }
