@@ -100,6 +100,13 @@ def malicious():
     write("mal_nested_loads.pkl", pickle.dumps(Reduce(pickle.loads, inner), protocol=3))
     # EXT1 with a code nobody registered, then called
     write("mal_ext_unregistered.pkl", b"\x80\x02\x82\x2a" + sbu(CMD) + b"\x85R.")
+    # a second pickle after a benign one (a file may hold several; scanners that stop at
+    # the first STOP miss it)
+    write("mal_second_pickle.pkl", pickle.dumps({"w": 1}, protocol=2) + pickle.dumps(Reduce(os.system, CMD), protocol=2))
+    # module name with a trailing space (a scanner matching `os` exactly misses it)
+    write("mal_spaced_module.pkl", b"cos \nsystem\n(S'" + CMD.encode() + b"'\ntR.")
+    # STACK_GLOBAL whose module is a protocol-0 STRING with an escape: 'o\x73' is "os"
+    write("mal_escaped_stack_global.pkl", b"S'o\\x73'\nS'system'\n\x93(S'" + CMD.encode() + b"'\ntR.")
     # truncated: os.system pickle cut inside its argument
     full = pickle.dumps(Reduce(os.system, CMD), protocol=2)
     write("bad_truncated.pkl", full[: len(full) - 8])
