@@ -388,36 +388,35 @@ pub struct Classification {
 /// ```
 pub fn classify(module: &str, name: &str) -> Classification {
     let plain = is_dotted_identifier(module) && is_dotted_identifier(name);
-    if !plain {
-        let m = module.trim().to_ascii_lowercase();
-        let n = name.trim().to_ascii_lowercase();
-        if is_dangerous(renamed(&m), &n) {
-            return Classification {
-                verdict: Verdict::Dangerous,
-                reason: "a disguised name (odd spacing or case) of a dangerous import",
-            };
-        }
-        return Classification {
-            verdict: Verdict::Suspicious,
-            reason: "not a plain dotted identifier",
-        };
-    }
-    let module = renamed(module);
-    if is_dangerous(module, name) {
+    if plain && is_dangerous(renamed(module), name) {
         return Classification {
             verdict: Verdict::Dangerous,
             reason: "runs code, opens files or the network, or loads another pickle",
         };
     }
-    if is_safe(module, name) {
+    if plain && is_safe(renamed(module), name) {
         return Classification {
             verdict: Verdict::Safe,
             reason: "used by ordinary model files",
         };
     }
+    let (m, n) = (
+        module.trim().to_ascii_lowercase(),
+        name.trim().to_ascii_lowercase(),
+    );
+    if (m != module || n != name) && is_dangerous(renamed(&m), &n) {
+        return Classification {
+            verdict: Verdict::Dangerous,
+            reason: "a disguised name (odd spacing or case) of a dangerous import",
+        };
+    }
     Classification {
         verdict: Verdict::Suspicious,
-        reason: "not on the allowlist of imports ordinary model files use",
+        reason: if plain {
+            "not on the allowlist of imports ordinary model files use"
+        } else {
+            "not a plain dotted identifier"
+        },
     }
 }
 
