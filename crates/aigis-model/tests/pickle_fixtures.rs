@@ -23,8 +23,11 @@ fn scan(name: &str) -> PickleReport {
 
 const DANGER: &str = "pickle.global.dangerous";
 
-/// (file, verdict, evidence that must be there: rule, a piece of the message, offset).
-const EXPECTED: &[(&str, Verdict, &[(&str, &str, u64)])] = &[
+/// Evidence that must be there: rule, a piece of the message, offset.
+type Expect = (&'static str, &'static str, u64);
+
+/// (file, verdict, evidence).
+const EXPECTED: &[(&str, Verdict, &[Expect])] = &[
     (
         "mal_os_system_p0.pkl",
         Verdict::Dangerous,

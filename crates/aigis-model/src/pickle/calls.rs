@@ -135,10 +135,10 @@ impl<R: Read + Seek> Machine<'_, R> {
             );
         }
         let first = args.item(0).cloned();
-        if policy::imports_module(&module, &name) {
-            if let Some(Value::Str(m)) = first {
-                return Ok(Value::Module(m));
-            }
+        if policy::imports_module(&module, &name)
+            && let Some(Value::Str(m)) = first
+        {
+            return Ok(Value::Module(m));
         }
         if policy::gets_attribute(&module, &name) && name == "getattr" {
             let attr = args.item(1).and_then(Value::as_str).map(str::to_owned);
@@ -153,10 +153,10 @@ impl<R: Read + Seek> Machine<'_, R> {
                 return self.global(m, n, &format!("`{module}.{name}`"));
             }
         }
-        if policy::loads_pickle(&module, &name) {
-            if let Some(Value::Bytes(b)) = &first {
-                self.nested(b, &format!("{module}.{name}"));
-            }
+        if policy::loads_pickle(&module, &name)
+            && let Some(Value::Bytes(b)) = &first
+        {
+            self.nested(b, &format!("{module}.{name}"));
         }
         Ok(super::joblib::construct(&module, &name, first.as_ref()))
     }

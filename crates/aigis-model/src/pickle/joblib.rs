@@ -62,10 +62,10 @@ impl<R: Read + Seek> Machine<'_, R> {
             // alignment, flags); a positive elsize overrides the code, flag bit 0 means
             // the items are Python objects.
             Some(Value::Dtype { size, object }) => {
-                if let Some(Value::Int(e)) = state.item(5) {
-                    if *e > 0 {
-                        *size = u64::try_from(*e).ok();
-                    }
+                if let Some(Value::Int(e)) = state.item(5)
+                    && *e > 0
+                {
+                    *size = u64::try_from(*e).ok();
                 }
                 if let Some(Value::Int(flags)) = state.item(7) {
                     *object |= flags & 1 == 1;

@@ -118,17 +118,17 @@ pub(super) fn run<R: Read + Seek>(
             }
         }
     }
-    if let Some((offset, len)) = trailing {
-        if !limits.allow_trailing_data {
-            m.at = offset;
-            m.finding(
+    if let Some((offset, len)) = trailing
+        && !limits.allow_trailing_data
+    {
+        m.at = offset;
+        m.finding(
                 Verdict::Inconclusive,
                 "pickle.trailing_data",
                 format!(
                     "{len} bytes after the last pickle (offset {offset}) are not a pickle and were not scanned"
                 ),
             );
-        }
     }
     Ok(m.finish(pickles, trailing))
 }
