@@ -208,6 +208,9 @@ impl<R: Read + Seek> Machine<'_, R> {
 
     fn finding_at(&mut self, offset: u64, verdict: Verdict, rule: &str, message: String) {
         if self.evidence.len() >= MAX_EVIDENCE {
+            if self.dropped.0 == 0 {
+                self.dropped.2 = offset;
+            }
             self.dropped.0 += 1;
             self.dropped.1 = self.dropped.1.max(verdict);
             return;
@@ -257,12 +260,17 @@ impl<R: Read + Seek> Machine<'_, R> {
             self.finding_at(rf.offset, v, rule(v), msg);
         }
         if self.dropped.0 > 0 {
-            let (n, v) = self.dropped;
+            let (n, v, first) = self.dropped;
             self.evidence.push(Evidence {
                 verdict: v,
                 rule: "pickle.more".to_owned(),
-                message: format!("{n} more findings (at worst {v}) were not listed"),
-                location: self.location.clone(),
+                message: format!(
+                    "{n} more findings (at worst {v}, the first at offset {first}) were not listed"
+                ),
+                location: Location {
+                    member: self.location.member.clone(),
+                    offset: Some(self.location.offset.unwrap_or(0) + first),
+                },
             });
         }
         self.evidence.sort_by_key(|e| e.location.offset);

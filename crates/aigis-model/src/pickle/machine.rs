@@ -67,8 +67,8 @@ pub(super) struct Machine<'a, R> {
     pub(super) imports: Vec<Import>,
     pub(super) import_index: HashMap<(String, String), usize>,
     pub(super) evidence: Vec<Evidence>,
-    /// Findings past [`MAX_EVIDENCE`]: counted, and their worst verdict kept.
-    pub(super) dropped: (u64, Verdict),
+    /// Findings past [`MAX_EVIDENCE`]: how many, the worst verdict, the first offset.
+    pub(super) dropped: (u64, Verdict, u64),
 }
 
 /// Evidence items kept per scan; the rest are summarised in one.
@@ -157,7 +157,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
             imports: Vec::new(),
             import_index: HashMap::new(),
             evidence: Vec::new(),
-            dropped: (0, Verdict::Safe),
+            dropped: (0, Verdict::Safe, 0),
         }
     }
 
