@@ -45,8 +45,19 @@ impl<R: Read + Seek> Machine<'_, R> {
                 i
             }
         };
-        if let Some(imp) = self.imports.get_mut(import) {
-            imp.count += 1;
+        let Some(imp) = self.imports.get_mut(import) else {
+            return Ok(Value::Other);
+        };
+        imp.count += 1;
+        if imp.verdict == Verdict::Safe {
+            return Ok(Value::Global(import, None));
+        }
+        // Sites are kept until the end (an uncalled import is reported there); past
+        // MAX_SITES a site is reported at once instead, so memory stays bounded.
+        if self.refs.len() >= MAX_SITES {
+            let (v, msg) = (imp.verdict, import_message(imp, "imported by", via));
+            self.finding(v, rule(v), msg);
+            return Ok(Value::Global(import, None));
         }
         self.refs.push(Ref {
             import,
@@ -54,7 +65,7 @@ impl<R: Read + Seek> Machine<'_, R> {
             via: via.to_owned(),
             called: false,
         });
-        Ok(Value::Global(self.refs.len() - 1))
+        Ok(Value::Global(import, Some(self.refs.len() - 1)))
     }
 
     /// `STACK_GLOBAL`: module and name come from the stack, however they got there; if
@@ -97,7 +108,7 @@ impl<R: Read + Seek> Machine<'_, R> {
     /// class or module they overwrite its attributes (a gadget for later calls).
     pub(super) fn mutate(&mut self, via: &str) -> Result<(), Halt> {
         let target = self.top()?.clone();
-        if matches!(target, Value::Global(_) | Value::Module(_)) {
+        if matches!(target, Value::Global(..) | Value::Module(_)) {
             let shown = self.show(&target);
             self.finding(
                 Verdict::Suspicious,
@@ -110,7 +121,7 @@ impl<R: Read + Seek> Machine<'_, R> {
 
     /// A call of `callee` with `args` by the opcode `via`.
     pub(super) fn call(&mut self, callee: Value, args: Value, via: &str) -> Result<Value, Halt> {
-        let Value::Global(r) = callee else {
+        let Value::Global(import, site) = callee else {
             let shown = format!("{} with {}", self.show(&callee), self.show(&args));
             self.finding(
                 Verdict::Suspicious,
@@ -119,10 +130,10 @@ impl<R: Read + Seek> Machine<'_, R> {
             );
             return Ok(Value::Other);
         };
-        let Some(imp) = self.refs.get_mut(r).and_then(|rf| {
+        if let Some(rf) = site.and_then(|s| self.refs.get_mut(s)) {
             rf.called = true;
-            self.imports.get(rf.import)
-        }) else {
+        }
+        let Some(imp) = self.imports.get(import) else {
             return Ok(Value::Other);
         };
         let (module, name, verdict) = (imp.module.clone(), imp.name.clone(), imp.verdict);
@@ -144,7 +155,7 @@ impl<R: Read + Seek> Machine<'_, R> {
             let attr = args.item(1).and_then(Value::as_str).map(str::to_owned);
             let target = match (first.clone(), attr) {
                 (Some(Value::Module(m)), Some(a)) => Some((m.to_string(), a)),
-                (Some(Value::Global(g)), Some(a)) => {
+                (Some(Value::Global(g, _)), Some(a)) => {
                     self.global_name(g).map(|(m, n)| (m, format!("{n}.{a}")))
                 }
                 _ => None,
@@ -175,20 +186,24 @@ impl<R: Read + Seek> Machine<'_, R> {
             );
             return;
         }
+        // The nested scan spends this scan's opcode budget: a pickle that loads the same
+        // bytes again and again cannot multiply the work.
+        let limits = super::Limits {
+            max_ops: self.limits.max_ops.saturating_sub(self.ops),
+            ..self.limits.clone()
+        };
         let report = Source::new(Cursor::new(bytes))
-            .and_then(|src| super::machine::run(src, self.location, self.limits, self.depth + 1));
+            .and_then(|src| super::machine::run(src, self.location, &limits, self.depth + 1));
         let Ok(report) = report else { return };
+        self.ops = self.ops.saturating_add(report.ops);
         for e in report.evidence {
             let msg = format!("in the pickle passed to `{loader}`: {}", e.message);
             self.finding(e.verdict, &e.rule, msg);
         }
     }
 
-    fn global_name(&self, r: usize) -> Option<(String, String)> {
-        let imp = self
-            .refs
-            .get(r)
-            .and_then(|rf| self.imports.get(rf.import))?;
+    fn global_name(&self, import: usize) -> Option<(String, String)> {
+        let imp = self.imports.get(import)?;
         Some((imp.module.clone(), imp.name.clone()))
     }
 
@@ -221,7 +236,7 @@ impl<R: Read + Seek> Machine<'_, R> {
             message,
             location: Location {
                 member: self.location.member.clone(),
-                offset: Some(self.location.offset.unwrap_or(0) + offset),
+                offset: Some(self.location.offset.unwrap_or(0).saturating_add(offset)),
             },
         });
     }
@@ -250,13 +265,12 @@ impl<R: Read + Seek> Machine<'_, R> {
             if imp.verdict == Verdict::Safe {
                 continue;
             }
-            let (v, reason) = (imp.verdict, classify(&imp.module, &imp.name).reason);
             let verb = if rf.via.starts_with('`') {
                 "reached via"
             } else {
                 "imported by"
             };
-            let msg = format!("`{}.{}` {verb} {} ({reason})", imp.module, imp.name, rf.via);
+            let (v, msg) = (imp.verdict, import_message(imp, verb, &rf.via));
             self.finding_at(rf.offset, v, rule(v), msg);
         }
         if self.dropped.0 > 0 {
@@ -269,7 +283,7 @@ impl<R: Read + Seek> Machine<'_, R> {
                 ),
                 location: Location {
                     member: self.location.member.clone(),
-                    offset: Some(self.location.offset.unwrap_or(0) + first),
+                    offset: Some(self.location.offset.unwrap_or(0).saturating_add(first)),
                 },
             });
         }
@@ -289,6 +303,15 @@ impl<R: Read + Seek> Machine<'_, R> {
             trailing_data: trailing,
         }
     }
+}
+
+/// Sites of non-safe imports kept for the end of the scan.
+const MAX_SITES: usize = 4096;
+
+/// "`os.system` imported by GLOBAL (why)".
+fn import_message(imp: &Import, verb: &str, via: &str) -> String {
+    let reason = classify(&imp.module, &imp.name).reason;
+    format!("`{}.{}` {verb} {via} ({reason})", imp.module, imp.name)
 }
 
 fn rule(v: Verdict) -> &'static str {

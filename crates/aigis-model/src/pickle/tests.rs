@@ -299,3 +299,60 @@ fn every_opcode_byte_is_known() {
     let known = (0u8..=255).filter(|&b| machine::is_opcode(b)).count();
     assert_eq!(known, 68, "protocols 0-5 define 68 opcodes");
 }
+
+#[test]
+fn memoized_tuples_of_tuples_do_not_blow_up_messages() {
+    // t0 = ("x",); t(n+1) = ((tn, tn, tn), tn), 30 levels (nesting 61, under the
+    // limit), then passed to os.system: 4^30 leaves if shown naively
+    let mut b = b"\x80\x02cos\nsystem\nX\x01\x00\x00\x00x\x85\x940".to_vec();
+    for i in 0..30u32 {
+        let get = [b'j']
+            .into_iter()
+            .chain(i.to_le_bytes())
+            .collect::<Vec<u8>>();
+        b.extend(get.repeat(4));
+        b.extend_from_slice(b"\x87\x86\x940");
+    }
+    b.extend_from_slice(b"j\x1e\x00\x00\x00\x85R.");
+    let r = scan(&b);
+    assert_eq!(r.verdict, Verdict::Dangerous, "{:?}", r.evidence);
+    assert_eq!(r.evidence.len(), 1, "{:?}", r.evidence);
+    assert!(
+        r.evidence[0]
+            .message
+            .contains("called via REDUCE with (((…), (…)),)")
+    );
+}
+
+#[test]
+fn many_import_sites_stay_bounded_and_reported() {
+    let mut b = b"\x80\x02".to_vec();
+    for _ in 0..5000 {
+        b.extend_from_slice(b"cmypkg\nThing\n0");
+    }
+    b.extend_from_slice(b"cos\nsystem\n.");
+    let r = scan(&b);
+    assert_eq!(r.verdict, Verdict::Dangerous);
+    assert!(r.evidence.iter().any(|e| e.rule == "pickle.more"));
+}
+
+#[test]
+fn loading_the_same_nested_pickle_again_and_again_spends_one_budget() {
+    let inner = b"\x80\x02NNNNNNNNNN0000000000N.";
+    let mut b = b"\x80\x03c_pickle\nloads\nq\x00C".to_vec();
+    b.push(inner.len() as u8);
+    b.extend_from_slice(inner);
+    b.extend_from_slice(b"q\x01");
+    for _ in 0..50 {
+        b.extend_from_slice(b"h\x00h\x01\x85R0");
+    }
+    b.extend_from_slice(b"N.");
+    let limits = Limits {
+        max_ops: 500,
+        ..Limits::default()
+    };
+    let r = scan_with(&b, &limits);
+    assert_eq!(r.verdict, Verdict::Dangerous);
+    assert!(r.ops > 500);
+    assert!(r.evidence.iter().any(|e| e.rule == "pickle.limit"));
+}

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 /// How many items of a tuple are kept: call arguments are read from the front, and a
 /// bound keeps memory linear in the number of opcodes.
-pub(crate) const TUPLE_KEEP: usize = 8;
+pub(crate) const TUPLE_KEEP: usize = 4;
 
 #[derive(Debug, Clone)]
 pub(crate) enum Value {
@@ -17,8 +17,9 @@ pub(crate) enum Value {
     /// A string or bytes too long to keep, or not text: never a usable module name.
     Data,
     Int(i64),
-    /// A global the pickle imported (index into the machine's references).
-    Global(usize),
+    /// A global the pickle imported: its index in the imports, and the site (index in
+    /// the machine's references) when the site is tracked (non-safe imports only).
+    Global(usize, Option<usize>),
     /// A module object reached at load time (`importlib.import_module("os")`).
     Module(Rc<str>),
     /// A tuple's first [`TUPLE_KEEP`] items, its length and its nesting depth.
@@ -84,8 +85,15 @@ pub(crate) fn tuple(items: Vec<Value>) -> Value {
 }
 
 /// A short, printable rendering of a value for evidence messages (`"echo aigis-test"`).
+/// Tuples are shown two levels deep: memoized tuples of tuples would otherwise make the
+/// text grow exponentially.
 pub(crate) fn show(v: &Value, name_of: &dyn Fn(usize) -> String) -> String {
+    show_at(v, name_of, 0)
+}
+
+fn show_at(v: &Value, name_of: &dyn Fn(usize) -> String, level: u32) -> String {
     match v {
+        Value::Tuple(..) if level >= 2 => "(…)".to_owned(),
         Value::Str(s) => {
             let t: String = s.chars().take(80).collect();
             if t.len() < s.len() {
@@ -97,10 +105,13 @@ pub(crate) fn show(v: &Value, name_of: &dyn Fn(usize) -> String) -> String {
         Value::Bytes(b) => format!("<{} bytes>", b.len()),
         Value::Data => "<long data>".to_owned(),
         Value::Int(i) => i.to_string(),
-        Value::Global(g) => format!("`{}`", name_of(*g)),
+        Value::Global(g, _) => format!("`{}`", name_of(*g)),
         Value::Module(m) => format!("<module `{m}`>"),
         Value::Tuple(items, len, _) => {
-            let mut parts: Vec<String> = items.iter().map(|i| show(i, name_of)).collect();
+            let mut parts: Vec<String> = items
+                .iter()
+                .map(|i| show_at(i, name_of, level + 1))
+                .collect();
             if *len > items.len() {
                 parts.push("…".to_owned());
             }
