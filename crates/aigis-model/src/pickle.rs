@@ -38,6 +38,12 @@ use crate::{Error, Evidence, Location, Verdict};
 
 /// Bounds on what one scan may cost. Reaching one stops the scan with an inconclusive
 /// verdict (rule `pickle.limit`).
+///
+/// Memory is bounded by these: stack and memo entries are a few dozen bytes each (a
+/// kept tuple holds at most four items, a kept dict sixteen), kept strings count against
+/// `max_retained`, and payloads are never held. At the defaults a hostile file can make
+/// the scan hold on the order of a hundred megabytes at worst; ordinary model pickles
+/// (PyTorch `data.pkl`, scikit-learn estimators) use a small fraction of every limit.
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Opcodes executed, over all pickles in the input (time).

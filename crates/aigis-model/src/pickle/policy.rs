@@ -13,6 +13,13 @@
 //! (`posixpath`, `ntpath`, `genericpath`: path string arithmetic) are not in the trees
 //! and fall to suspicious like any other unknown import.
 //!
+//! Some names are judged by what they are usually given: `functools.partial` and
+//! `operator.itemgetter` are suspicious (neither runs code alone; a `partial` of
+//! `os.system` is caught by its `os.system` import), `operator.attrgetter` and
+//! `methodcaller` are dangerous (they reach attributes and call methods by name, the
+//! same gadget as `getattr`). `builtins.getattr` is dangerous, and the scanner also names
+//! what it reaches when its operands are visible (`getattr(<module os>, "system")`).
+//!
 //! Names are compared exactly as CPython's `find_class` would import them, after the
 //! Python 2 renames it applies (`__builtin__` → `builtins`, `copy_reg` → `copyreg`). A
 //! name that is not a plain dotted identifier (`os `, `OS`) cannot be imported as such;
