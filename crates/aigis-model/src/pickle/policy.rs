@@ -468,8 +468,13 @@ fn renamed(module: &str) -> &str {
         "__builtin__" | "exceptions" => "builtins",
         "copy_reg" => "copyreg",
         "cPickle" => "pickle",
-        "urllib2" => "urllib",
-        "httplib" => "http",
+        "urllib2" | "urlparse" | "robotparser" => "urllib",
+        "httplib" | "BaseHTTPServer" | "SimpleHTTPServer" | "CGIHTTPServer" | "Cookie"
+        | "cookielib" => "http",
+        "SocketServer" => "socketserver",
+        "xmlrpclib" | "SimpleXMLRPCServer" | "DocXMLRPCServer" => "xmlrpc",
+        "commands" => "subprocess",
+        "thread" => "_thread",
         _ => module,
     }
 }
@@ -577,6 +582,8 @@ mod tests {
             ("torch._utils", "os.system"),
             ("collections", "OrderedDict.__init__.__globals__"),
             ("OS", "system"),
+            ("SocketServer", "TCPServer"),
+            ("commands", "getoutput"),
             ("os ", "system"),
             ("builtins", "__import__"),
             ("operator", "attrgetter"),
