@@ -20,6 +20,7 @@ mod error;
 pub mod gguf;
 mod limits;
 pub mod npy;
+pub mod pickle;
 pub mod safetensors;
 pub mod scan;
 pub mod tar;

@@ -1,0 +1,148 @@
+//! The pickle scanner: what loading a pickle would import and call, found by emulating
+//! the pickle machine without running anything.
+//!
+//! Every opcode of protocols 0–5 is emulated over a symbolic stack and memo, so a module
+//! name built on the stack, fetched from the memo or escaped in a protocol-0 string is
+//! resolved before the [`policy`] classifies it. Payloads (tensor data, long strings) are
+//! skipped with `Seek`, never read into memory; every structure the machine keeps is
+//! bounded by [`Limits`], and reaching a limit makes the file inconclusive — never clean.
+//!
+//! ```
+//! use aigis_model::{pickle, Location, Verdict};
+//! // protocol 0: `os.system("echo aigis-test")`
+//! let bytes = b"cos\nsystem\n(S'echo aigis-test'\ntR.";
+//! let report = pickle::scan_bytes(bytes, &Location::default(), &pickle::Limits::default());
+//! assert_eq!(report.verdict, Verdict::Dangerous);
+//! assert_eq!(report.evidence[0].rule, "pickle.global.dangerous");
+//! assert_eq!(report.evidence[0].location.offset, Some(32)); // the REDUCE
+//! ```
+
+mod calls;
+mod joblib;
+mod machine;
+mod policy;
+mod source;
+mod text;
+mod value;
+
+#[cfg(test)]
+mod tests;
+
+use std::io::{BufReader, Cursor, Read, Seek};
+
+use serde::Serialize;
+
+pub use policy::{Classification, classify};
+
+use crate::{Error, Evidence, Location, Verdict};
+
+/// Bounds on what one scan may cost. Reaching one stops the scan with an inconclusive
+/// verdict (rule `pickle.limit`).
+///
+/// Memory is bounded by these: stack and memo entries are a few dozen bytes each (a
+/// kept tuple holds at most four items, a kept dict sixteen), kept strings count against
+/// `max_retained`, and payloads are never held. At the defaults a hostile file can make
+/// the scan hold on the order of a hundred megabytes at worst; ordinary model pickles
+/// (PyTorch `data.pkl`, scikit-learn estimators) use a small fraction of every limit.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Opcodes executed, over all pickles in the input (time).
+    pub max_ops: u64,
+    /// Stack items plus open marks (memory).
+    pub max_stack: usize,
+    /// Memo entries (memory).
+    pub max_memo: usize,
+    /// Tuple nesting, and pickles nested in pickles (recursion).
+    pub max_nesting: u32,
+    /// A string or bytes longer than this is skipped, not kept for inspection.
+    pub max_inspect: usize,
+    /// Total bytes of strings kept for inspection (memory).
+    pub max_retained: usize,
+    /// Bytes after the last pickle are expected (legacy `torch.save` files put raw
+    /// storages there): they are still reported (`trailing_data`) but do not make the
+    /// verdict inconclusive.
+    pub allow_trailing_data: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_ops: 10_000_000,
+            max_stack: 100_000,
+            max_memo: 1 << 20,
+            max_nesting: 64,
+            max_inspect: 4096,
+            max_retained: 16 << 20,
+            allow_trailing_data: false,
+        }
+    }
+}
+
+/// A global the pickle imports, how often, and the policy's verdict on it. Safe ones are
+/// listed here (and counted) but produce no evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Import {
+    pub module: String,
+    pub name: String,
+    pub verdict: Verdict,
+    pub count: u64,
+}
+
+/// The result of scanning one pickle stream (which may hold several pickles).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PickleReport {
+    /// The worst verdict of the evidence; `Safe` only when there is none.
+    pub verdict: Verdict,
+    /// Every reason for the verdict, in file order (offsets are of the opcode).
+    pub evidence: Vec<Evidence>,
+    /// Every distinct global imported, in order of first appearance.
+    pub imports: Vec<Import>,
+    /// Opcodes executed.
+    pub ops: u64,
+    /// Complete pickles (`STOP` reached).
+    pub pickles: u32,
+    /// Offset and length of bytes after the last pickle, if any.
+    pub trailing_data: Option<(u64, u64)>,
+}
+
+/// Scans a pickle stream from the reader's current position to its end. `location`
+/// names the member (`archive/data.pkl`) in the evidence; offsets count from the
+/// starting position, plus `location.offset` when the pickle sits inside a larger file.
+///
+/// A malformed, truncated or oversized pickle is a verdict (inconclusive), not an error;
+/// the error is for a reader that fails.
+pub fn scan(
+    reader: impl Read + Seek,
+    location: &Location,
+    limits: &Limits,
+) -> Result<PickleReport, Error> {
+    let member = location.member.clone();
+    let io_err = |e| Error::io(member.clone().unwrap_or_else(|| "pickle".to_owned()), e);
+    let source = source::Source::new(BufReader::new(reader)).map_err(io_err)?;
+    machine::run(source, location, limits, 0).map_err(io_err)
+}
+
+/// [`scan`] over bytes in memory (an npy object array, a zip member already read).
+pub fn scan_bytes(bytes: &[u8], location: &Location, limits: &Limits) -> PickleReport {
+    match source::Source::new(Cursor::new(bytes)) {
+        Ok(src) => machine::run(src, location, limits, 0).unwrap_or_else(|e| failed(location, &e)),
+        Err(e) => failed(location, &e),
+    }
+}
+
+/// A cursor over memory cannot fail; if it ever did, the answer is still not "clean".
+fn failed(location: &Location, e: &std::io::Error) -> PickleReport {
+    PickleReport {
+        verdict: Verdict::Inconclusive,
+        evidence: vec![Evidence {
+            verdict: Verdict::Inconclusive,
+            rule: "pickle.malformed".to_owned(),
+            message: format!("the pickle could not be read: {e}"),
+            location: location.clone(),
+        }],
+        imports: Vec::new(),
+        ops: 0,
+        pickles: 0,
+        trailing_data: None,
+    }
+}

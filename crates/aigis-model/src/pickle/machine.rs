@@ -1,0 +1,741 @@
+//! The pickle machine: every opcode of protocols 0–5, emulated symbolically (nothing is
+//! imported or called). Opcode semantics follow CPython's `Lib/pickletools.py` and the C
+//! unpickler (`_pickle.c`), including its corner cases (a `POP` that removes a mark, a
+//! `FRAME` longer than the input, negative lengths).
+
+use std::collections::HashMap;
+use std::io::{self, Read, Seek};
+
+use super::source::{Payload, ReadFail, Source};
+use super::value::{self, Value};
+use super::{Import, Limits, PickleReport, text};
+use crate::{Evidence, Location, Verdict};
+
+/// Why a pickle stopped before its `STOP`.
+#[derive(Debug)]
+pub(super) enum Halt {
+    /// The input ended inside an opcode.
+    Truncated,
+    /// CPython would refuse this (its message, lowercase).
+    Malformed(String),
+    /// One of the [`Limits`] was reached.
+    Limit(String),
+    /// The reader failed.
+    Io(io::Error),
+}
+
+impl From<ReadFail> for Halt {
+    fn from(e: ReadFail) -> Self {
+        match e {
+            ReadFail::Eof => Halt::Truncated,
+            ReadFail::Io(e) => Halt::Io(e),
+        }
+    }
+}
+
+pub(super) type Step = Result<bool, Halt>;
+
+/// One site where the pickle names a global (an opcode, or an attribute read by a call).
+#[derive(Debug)]
+pub(super) struct Ref {
+    pub(super) import: usize,
+    pub(super) offset: u64,
+    pub(super) via: String,
+    pub(super) called: bool,
+}
+
+#[derive(Debug)]
+pub(super) struct Machine<'a, R> {
+    pub(super) src: Source<R>,
+    pub(super) limits: &'a Limits,
+    pub(super) location: &'a Location,
+    /// How deep this pickle is nested inside others (`pickle.loads` arguments).
+    pub(super) depth: u32,
+    pub(super) stack: Vec<Value>,
+    /// Stack lengths at each open `MARK` (CPython's metastack).
+    pub(super) marks: Vec<usize>,
+    pub(super) memo: HashMap<u64, Value>,
+    pub(super) ops: u64,
+    /// Offset of the opcode being executed: where its evidence points.
+    pub(super) at: u64,
+    /// The opcode being executed, for messages.
+    pub(super) op: u8,
+    /// Bytes of strings kept so far, against [`Limits::max_retained`].
+    pub(super) retained: usize,
+    pub(super) retained_full: bool,
+    pub(super) refs: Vec<Ref>,
+    pub(super) imports: Vec<Import>,
+    pub(super) import_index: HashMap<(String, String), usize>,
+    pub(super) evidence: Vec<Evidence>,
+    /// Findings past [`MAX_EVIDENCE`]: how many, the worst verdict, the first offset.
+    pub(super) dropped: (u64, Verdict, u64),
+}
+
+/// Evidence items kept per scan; the rest are summarised in one.
+pub(super) const MAX_EVIDENCE: usize = 256;
+
+/// Runs every pickle in `src` to its end and reports.
+pub(super) fn run<R: Read + Seek>(
+    src: Source<R>,
+    location: &Location,
+    limits: &Limits,
+    depth: u32,
+) -> io::Result<PickleReport> {
+    let mut m = Machine::new(src, location, limits, depth);
+    let mut pickles = 0u32;
+    let mut trailing = None;
+    loop {
+        let next = match m.src.peek() {
+            Ok(b) => b,
+            Err(ReadFail::Io(e)) => return Err(e),
+            Err(ReadFail::Eof) => None,
+        };
+        let Some(first) = next else {
+            if pickles == 0 {
+                m.at = m.src.pos();
+                m.halted(Halt::Malformed(
+                    "the input is empty, not a pickle".to_owned(),
+                ));
+            }
+            break;
+        };
+        // After a complete pickle, only something that starts like one is another
+        // pickle; the rest is data (legacy `torch.save` storages) or garbage.
+        if pickles > 0 && !is_opcode(first) {
+            trailing = Some((m.src.pos(), m.src.remaining()));
+            break;
+        }
+        // Each pickle starts with an empty stack; the memo is kept, as it is when one
+        // `Unpickler` loads several pickles from one file.
+        m.stack.clear();
+        m.marks.clear();
+        match m.one_pickle() {
+            Ok(()) => pickles += 1,
+            Err(Halt::Io(e)) => return Err(e),
+            Err(h) => {
+                m.halted(h);
+                break;
+            }
+        }
+    }
+    if let Some((offset, len)) = trailing
+        && !limits.allow_trailing_data
+    {
+        m.at = offset;
+        m.finding(
+                Verdict::Inconclusive,
+                "pickle.trailing_data",
+                format!(
+                    "{len} bytes after the last pickle (offset {offset}) are not a pickle and were not scanned"
+                ),
+            );
+    }
+    Ok(m.finish(pickles, trailing))
+}
+
+impl<'a, R: Read + Seek> Machine<'a, R> {
+    pub(super) fn new(
+        src: Source<R>,
+        location: &'a Location,
+        limits: &'a Limits,
+        depth: u32,
+    ) -> Self {
+        Machine {
+            src,
+            limits,
+            location,
+            depth,
+            stack: Vec::new(),
+            marks: Vec::new(),
+            memo: HashMap::new(),
+            ops: 0,
+            at: 0,
+            op: 0,
+            retained: 0,
+            retained_full: false,
+            refs: Vec::new(),
+            imports: Vec::new(),
+            import_index: HashMap::new(),
+            evidence: Vec::new(),
+            dropped: (0, Verdict::Safe, 0),
+        }
+    }
+
+    pub(super) fn one_pickle(&mut self) -> Result<(), Halt> {
+        loop {
+            self.at = self.src.pos();
+            let op = self.src.u8()?;
+            self.op = op;
+            self.ops += 1;
+            if self.ops > self.limits.max_ops {
+                return Err(Halt::Limit(format!(
+                    "more than {} opcodes: the scan stopped",
+                    self.limits.max_ops
+                )));
+            }
+            if self.step(op)? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Executes one opcode; `Ok(true)` at `STOP`.
+    fn step(&mut self, op: u8) -> Step {
+        match op {
+            // STOP
+            b'.' => {
+                self.pop()?;
+                return Ok(true);
+            }
+            // MARK, POP, POP_MARK, DUP
+            b'(' => {
+                self.room()?;
+                self.marks.push(self.stack.len());
+            }
+            b'0' => self.pop_or_mark()?,
+            b'1' => {
+                self.pop_mark()?;
+            }
+            b'2' => {
+                let top = self.top()?.clone();
+                self.push(top)?;
+            }
+            // PROTO, FRAME
+            0x80 => {
+                let v = self.src.u8()?;
+                if v > 5 {
+                    return Err(Halt::Malformed(format!("unsupported pickle protocol {v}")));
+                }
+            }
+            0x95 => {
+                let len = u64::from_le_bytes(self.src.array()?);
+                if len > self.src.remaining() {
+                    return Err(Halt::Truncated);
+                }
+            }
+            // constants
+            b'N' | 0x88 | 0x89 => self.push(Value::Other)?,
+            b'I' => {
+                let line = self.line()?;
+                let v = parse_int(&line).map_or(Value::Other, Value::Int);
+                self.push(v)?;
+            }
+            b'L' | b'F' => {
+                self.line()?;
+                self.push(Value::Other)?;
+            }
+            b'J' => {
+                let v = i32::from_le_bytes(self.src.array()?);
+                self.push(Value::Int(i64::from(v)))?;
+            }
+            b'K' => {
+                let v = self.src.u8()?;
+                self.push(Value::Int(i64::from(v)))?;
+            }
+            b'M' => {
+                let v = u16::from_le_bytes(self.src.array()?);
+                self.push(Value::Int(i64::from(v)))?;
+            }
+            0x8a => {
+                let len = self.src.u8()?;
+                self.src.payload(u64::from(len), 0)?;
+                self.push(Value::Other)?;
+            }
+            0x8b => {
+                let len = i32::from_le_bytes(self.src.array()?);
+                let len = u64::try_from(len)
+                    .map_err(|_| Halt::Malformed("LONG4 has a negative byte count".to_owned()))?;
+                self.src.payload(len, 0)?;
+                self.push(Value::Other)?;
+            }
+            b'G' => {
+                self.src.array::<8>()?;
+                self.push(Value::Other)?;
+            }
+            // strings
+            b'S' => {
+                let v = match self.src.line(self.limits.max_inspect)? {
+                    Payload::Kept(line) => match text::string_repr(&line) {
+                        Some(body) => self.keep_str(body),
+                        None => {
+                            return Err(Halt::Malformed(
+                                "the STRING opcode argument must be quoted".to_owned(),
+                            ));
+                        }
+                    },
+                    Payload::Skipped => Value::Data,
+                };
+                self.push(v)?;
+            }
+            b'V' => {
+                let v = match self.src.line(self.limits.max_inspect)? {
+                    Payload::Kept(line) => match text::raw_unicode_escape(&line) {
+                        Some(s) => self.keep_str(s.into_bytes()),
+                        None => {
+                            return Err(Halt::Malformed(
+                                "a UNICODE argument has a broken escape".to_owned(),
+                            ));
+                        }
+                    },
+                    Payload::Skipped => Value::Data,
+                };
+                self.push(v)?;
+            }
+            b'T' => {
+                let len = i32::from_le_bytes(self.src.array()?);
+                let len = u64::try_from(len).map_err(|_| {
+                    Halt::Malformed("BINSTRING has a negative byte count".to_owned())
+                })?;
+                self.string(len, false)?;
+            }
+            b'U' => {
+                let len = self.src.u8()?;
+                self.string(u64::from(len), false)?;
+            }
+            b'X' => {
+                let len = u32::from_le_bytes(self.src.array()?);
+                self.string(u64::from(len), true)?;
+            }
+            0x8c => {
+                let len = self.src.u8()?;
+                self.string(u64::from(len), true)?;
+            }
+            0x8d => {
+                let len = u64::from_le_bytes(self.src.array()?);
+                self.string(len, true)?;
+            }
+            // bytes, bytearray, out-of-band buffers
+            b'B' => {
+                let len = u32::from_le_bytes(self.src.array()?);
+                self.bytes(u64::from(len))?;
+            }
+            b'C' => {
+                let len = self.src.u8()?;
+                self.bytes(u64::from(len))?;
+            }
+            0x8e | 0x96 => {
+                let len = u64::from_le_bytes(self.src.array()?);
+                self.bytes(len)?;
+            }
+            0x97 => self.push(Value::Other)?,
+            0x98 => {
+                self.top()?;
+            }
+            // containers: contents are not needed, only that the stack is right
+            b']' | 0x8f => self.push(Value::Other)?,
+            b'}' => self.push(Value::Dict(Default::default()))?,
+            b')' => self.push(value::tuple(Vec::new()))?,
+            b'l' | 0x91 => {
+                self.pop_mark()?;
+                self.push(Value::Other)?;
+            }
+            b'd' => {
+                let items = self.pop_mark()?;
+                if items.len() % 2 == 1 {
+                    return Err(Halt::Malformed("odd number of items for DICT".to_owned()));
+                }
+                self.push(Value::Dict(Default::default()))?;
+                self.set_items(items);
+            }
+            b't' => {
+                let items = self.pop_mark()?;
+                self.push(value::tuple(items))?;
+            }
+            0x85..=0x87 => {
+                let n = usize::from(op - 0x84);
+                let mut items = Vec::with_capacity(n);
+                for _ in 0..n {
+                    items.push(self.pop()?);
+                }
+                items.reverse();
+                self.push(value::tuple(items))?;
+            }
+            b'a' => {
+                self.pop()?;
+                self.mutate("APPEND")?;
+            }
+            b's' => {
+                let v = self.pop()?;
+                let k = self.pop()?;
+                self.mutate("SETITEM")?;
+                self.set_items(vec![k, v]);
+            }
+            b'u' => {
+                let items = self.pop_mark()?;
+                if items.len() % 2 == 1 {
+                    return Err(Halt::Malformed(
+                        "odd number of items for SETITEMS".to_owned(),
+                    ));
+                }
+                self.mutate("SETITEMS")?;
+                self.set_items(items);
+            }
+            b'e' | 0x90 => {
+                self.pop_mark()?;
+                self.mutate(op_name(op))?;
+            }
+            // memo
+            b'p' => {
+                let key = self.line_index("PUT")?;
+                self.put(key)?;
+            }
+            b'q' => {
+                let key = self.src.u8()?;
+                self.put(u64::from(key))?;
+            }
+            b'r' => {
+                let key = u32::from_le_bytes(self.src.array()?);
+                self.put(u64::from(key))?;
+            }
+            0x94 => {
+                let key = self.memo.len() as u64;
+                self.put(key)?;
+            }
+            b'g' => {
+                let key = self.line_index("GET")?;
+                self.get(key)?;
+            }
+            b'h' => {
+                let key = self.src.u8()?;
+                self.get(u64::from(key))?;
+            }
+            b'j' => {
+                let key = u32::from_le_bytes(self.src.array()?);
+                self.get(u64::from(key))?;
+            }
+            // globals, calls and objects (see `calls.rs`)
+            b'c' => {
+                let (module, name) = (self.name_line()?, self.name_line()?);
+                let g = self.global(module, name, "GLOBAL")?;
+                self.push(g)?;
+            }
+            0x93 => self.stack_global()?,
+            b'i' => {
+                let (module, name) = (self.name_line()?, self.name_line()?);
+                let args = self.pop_mark()?;
+                let class = self.global(module, name, "INST")?;
+                let result = self.call(class, value::tuple(args), "INST")?;
+                self.push(result)?;
+            }
+            b'o' => {
+                let mut items = self.pop_mark()?;
+                if items.is_empty() {
+                    return Err(Halt::Malformed("OBJ without a class".to_owned()));
+                }
+                let class = items.remove(0);
+                let result = self.call(class, value::tuple(items), "OBJ")?;
+                self.push(result)?;
+            }
+            b'R' | 0x81 => {
+                let args = self.pop()?;
+                let callable = self.pop()?;
+                let result = self.call(callable, args, op_name(op))?;
+                self.push(result)?;
+            }
+            0x92 => {
+                let _kwargs = self.pop()?;
+                let args = self.pop()?;
+                let class = self.pop()?;
+                let result = self.call(class, args, "NEWOBJ_EX")?;
+                self.push(result)?;
+            }
+            b'b' => {
+                let state = self.pop()?;
+                self.mutate("BUILD")?;
+                self.build(state)?;
+            }
+            0x82 => {
+                let code = self.src.u8()?;
+                self.ext(i64::from(code))?;
+            }
+            0x83 => {
+                let code = u16::from_le_bytes(self.src.array()?);
+                self.ext(i64::from(code))?;
+            }
+            0x84 => {
+                let code = i32::from_le_bytes(self.src.array()?);
+                self.ext(i64::from(code))?;
+            }
+            // persistent ids: PyTorch names its storages this way; the loader decides
+            b'P' => {
+                self.line()?;
+                self.push(Value::Other)?;
+            }
+            b'Q' => {
+                self.pop()?;
+                self.push(Value::Other)?;
+            }
+            other => {
+                return Err(Halt::Malformed(format!(
+                    "unknown opcode 0x{other:02x}: not a pickle, or a corrupt one"
+                )));
+            }
+        }
+        Ok(false)
+    }
+
+    /// Room for one more stack item or mark, within [`Limits::max_stack`].
+    fn room(&self) -> Result<(), Halt> {
+        if self.stack.len() + self.marks.len() >= self.limits.max_stack {
+            return Err(Halt::Limit(format!(
+                "the stack grew past {} items and marks",
+                self.limits.max_stack
+            )));
+        }
+        Ok(())
+    }
+
+    pub(super) fn push(&mut self, v: Value) -> Result<(), Halt> {
+        self.room()?;
+        if v.depth() > self.limits.max_nesting {
+            return Err(Halt::Limit(format!(
+                "tuples nested deeper than {}",
+                self.limits.max_nesting
+            )));
+        }
+        self.stack.push(v);
+        Ok(())
+    }
+
+    /// The bottom of the current mark frame: pops may not go below it.
+    fn floor(&self) -> usize {
+        self.marks.last().copied().unwrap_or(0)
+    }
+
+    pub(super) fn pop(&mut self) -> Result<Value, Halt> {
+        if self.stack.len() <= self.floor() {
+            return Err(underflow(op_name_at(self)));
+        }
+        self.stack.pop().ok_or_else(|| underflow(op_name_at(self)))
+    }
+
+    pub(super) fn top(&self) -> Result<&Value, Halt> {
+        if self.stack.len() <= self.floor() {
+            return Err(underflow(op_name_at(self)));
+        }
+        self.stack.last().ok_or_else(|| underflow(op_name_at(self)))
+    }
+
+    /// `POP`: CPython removes an empty mark frame rather than underflow.
+    fn pop_or_mark(&mut self) -> Result<(), Halt> {
+        if self.marks.last() == Some(&self.stack.len()) {
+            self.marks.pop();
+            return Ok(());
+        }
+        self.pop().map(drop)
+    }
+
+    pub(super) fn pop_mark(&mut self) -> Result<Vec<Value>, Halt> {
+        let Some(mark) = self.marks.pop() else {
+            return Err(Halt::Malformed(format!(
+                "{} without a MARK",
+                op_name_at(self)
+            )));
+        };
+        if mark > self.stack.len() {
+            return Err(underflow("MARK"));
+        }
+        Ok(self.stack.split_off(mark))
+    }
+
+    fn put(&mut self, key: u64) -> Result<(), Halt> {
+        let v = self.top()?.clone();
+        if self.memo.len() >= self.limits.max_memo && !self.memo.contains_key(&key) {
+            return Err(Halt::Limit(format!(
+                "the memo grew past {} entries",
+                self.limits.max_memo
+            )));
+        }
+        self.memo.insert(key, v);
+        Ok(())
+    }
+
+    fn get(&mut self, key: u64) -> Result<(), Halt> {
+        let v =
+            self.memo.get(&key).cloned().ok_or_else(|| {
+                Halt::Malformed(format!("memo key {key} is read before it is set"))
+            })?;
+        self.push(v)
+    }
+
+    /// A protocol-0 line argument that must be short (numbers, memo keys).
+    fn line(&mut self) -> Result<Vec<u8>, Halt> {
+        match self.src.line(self.limits.max_inspect)? {
+            Payload::Kept(line) => Ok(line),
+            Payload::Skipped => Err(Halt::Limit(format!(
+                "a line argument of {} is longer than {} bytes",
+                op_name_at(self),
+                self.limits.max_inspect
+            ))),
+        }
+    }
+
+    fn line_index(&mut self, what: &str) -> Result<u64, Halt> {
+        let line = self.line()?;
+        parse_int(&line)
+            .and_then(|i| u64::try_from(i).ok())
+            .ok_or_else(|| Halt::Malformed(format!("{what} argument is not a memo index")))
+    }
+
+    /// A module or name line of `GLOBAL`/`INST` (UTF-8, as CPython decodes it).
+    fn name_line(&mut self) -> Result<String, Halt> {
+        let line = self.line()?;
+        String::from_utf8(line).map_err(|_| {
+            Halt::Malformed(format!(
+                "{} names a global in invalid UTF-8",
+                op_name_at(self)
+            ))
+        })
+    }
+
+    /// A text opcode with a length: kept (and decoded) if short, skipped otherwise.
+    fn string(&mut self, len: u64, utf8_required: bool) -> Result<(), Halt> {
+        let v = match self.src.payload(len, self.limits.max_inspect)? {
+            Payload::Kept(b) => {
+                if utf8_required && std::str::from_utf8(&b).is_err() {
+                    return Err(Halt::Malformed(format!(
+                        "{} holds invalid UTF-8",
+                        op_name_at(self)
+                    )));
+                }
+                self.keep_str(b)
+            }
+            Payload::Skipped => Value::Data,
+        };
+        self.push(v)
+    }
+
+    fn bytes(&mut self, len: u64) -> Result<(), Halt> {
+        let v = match self.src.payload(len, self.limits.max_inspect)? {
+            Payload::Kept(b) if self.budget(b.len()) => Value::Bytes(b.into()),
+            _ => Value::Data,
+        };
+        self.push(v)
+    }
+
+    /// Keeps a string within [`Limits::max_retained`]; non-text becomes [`Value::Data`].
+    fn keep_str(&mut self, b: Vec<u8>) -> Value {
+        if !self.budget(b.len()) {
+            return Value::Data;
+        }
+        match String::from_utf8(b) {
+            Ok(s) => Value::Str(s.into()),
+            Err(_) => Value::Data,
+        }
+    }
+
+    /// Whether `n` more bytes may be kept; the first refusal is evidence (inconclusive:
+    /// strings the machine stopped keeping could have named a module).
+    pub(super) fn budget(&mut self, n: usize) -> bool {
+        if self.retained.saturating_add(n) <= self.limits.max_retained {
+            self.retained += n;
+            return true;
+        }
+        if !self.retained_full {
+            self.retained_full = true;
+            self.finding(
+                Verdict::Inconclusive,
+                "pickle.limit",
+                format!(
+                    "more than {} bytes of strings: later strings were not inspected",
+                    self.limits.max_retained
+                ),
+            );
+        }
+        false
+    }
+}
+
+fn underflow(op: &str) -> Halt {
+    Halt::Malformed(format!("{op} pops from an empty stack"))
+}
+
+fn op_name_at<R>(m: &Machine<'_, R>) -> &'static str {
+    op_name(m.op)
+}
+
+/// `int()` of a protocol-0 argument (`I01` and `I00` are booleans; `L` longs end in `L`).
+fn parse_int(line: &[u8]) -> Option<i64> {
+    let s = std::str::from_utf8(line).ok()?.trim();
+    let s = s.strip_suffix('L').unwrap_or(s);
+    s.parse().ok()
+}
+
+/// Every opcode byte of protocols 0–5.
+pub(super) fn is_opcode(b: u8) -> bool {
+    op_name(b) != "?"
+}
+
+pub(super) fn op_name(op: u8) -> &'static str {
+    match op {
+        b'(' => "MARK",
+        b'.' => "STOP",
+        b'0' => "POP",
+        b'1' => "POP_MARK",
+        b'2' => "DUP",
+        b'F' => "FLOAT",
+        b'I' => "INT",
+        b'J' => "BININT",
+        b'K' => "BININT1",
+        b'L' => "LONG",
+        b'M' => "BININT2",
+        b'N' => "NONE",
+        b'P' => "PERSID",
+        b'Q' => "BINPERSID",
+        b'R' => "REDUCE",
+        b'S' => "STRING",
+        b'T' => "BINSTRING",
+        b'U' => "SHORT_BINSTRING",
+        b'V' => "UNICODE",
+        b'X' => "BINUNICODE",
+        b'a' => "APPEND",
+        b'b' => "BUILD",
+        b'c' => "GLOBAL",
+        b'd' => "DICT",
+        b'}' => "EMPTY_DICT",
+        b'e' => "APPENDS",
+        b'g' => "GET",
+        b'h' => "BINGET",
+        b'i' => "INST",
+        b'j' => "LONG_BINGET",
+        b'l' => "LIST",
+        b']' => "EMPTY_LIST",
+        b'o' => "OBJ",
+        b'p' => "PUT",
+        b'q' => "BINPUT",
+        b'r' => "LONG_BINPUT",
+        b's' => "SETITEM",
+        b't' => "TUPLE",
+        b')' => "EMPTY_TUPLE",
+        b'u' => "SETITEMS",
+        b'G' => "BINFLOAT",
+        b'B' => "BINBYTES",
+        b'C' => "SHORT_BINBYTES",
+        0x80 => "PROTO",
+        0x81 => "NEWOBJ",
+        0x82 => "EXT1",
+        0x83 => "EXT2",
+        0x84 => "EXT4",
+        0x85 => "TUPLE1",
+        0x86 => "TUPLE2",
+        0x87 => "TUPLE3",
+        0x88 => "NEWTRUE",
+        0x89 => "NEWFALSE",
+        0x8a => "LONG1",
+        0x8b => "LONG4",
+        0x8c => "SHORT_BINUNICODE",
+        0x8d => "BINUNICODE8",
+        0x8e => "BINBYTES8",
+        0x8f => "EMPTY_SET",
+        0x90 => "ADDITEMS",
+        0x91 => "FROZENSET",
+        0x92 => "NEWOBJ_EX",
+        0x93 => "STACK_GLOBAL",
+        0x94 => "MEMOIZE",
+        0x95 => "FRAME",
+        0x96 => "BYTEARRAY8",
+        0x97 => "NEXT_BUFFER",
+        0x98 => "READONLY_BUFFER",
+        _ => "?",
+    }
+}

@@ -1,0 +1,56 @@
+//! The pickle machine from arbitrary bytes: `aigis_model::pickle::scan_bytes` must return
+//! (bounded time and memory), never panic, and never call a file it could not fully parse
+//! clean.
+#![no_main]
+
+use std::io::Cursor;
+
+use aigis_model::pickle::{self, Limits};
+use aigis_model::{Location, Verdict};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let loc = Location {
+        member: Some("fuzz/data.pkl".to_owned()),
+        offset: None,
+    };
+    let limits = Limits::default();
+    let report = pickle::scan_bytes(data, &loc, &limits);
+
+    // The verdict is the worst evidence; safe means nothing to say and fully parsed.
+    let worst = report.evidence.iter().map(|e| e.verdict).max();
+    assert_eq!(report.verdict, worst.unwrap_or(Verdict::Safe));
+    if report.verdict == Verdict::Safe {
+        assert!(report.pickles >= 1);
+        assert!(report.trailing_data.is_none());
+        assert!(report.imports.iter().all(|i| i.verdict == Verdict::Safe));
+    }
+    for e in &report.evidence {
+        assert!(e.rule.starts_with("pickle."));
+        assert_eq!(e.location.member.as_deref(), Some("fuzz/data.pkl"));
+        assert!(e.location.offset.is_some_and(|o| o <= data.len() as u64));
+    }
+    // Imports the policy calls dangerous make the file dangerous.
+    if report.imports.iter().any(|i| i.verdict == Verdict::Dangerous) {
+        assert_eq!(report.verdict, Verdict::Dangerous);
+    }
+
+    // The reader API gives the same answer as the slice API.
+    let again = pickle::scan(Cursor::new(data), &loc, &limits).expect("a cursor reads");
+    assert_eq!(again, report);
+
+    // Tight limits still terminate, and never turn a file clean.
+    let tight = Limits {
+        max_ops: 64,
+        max_stack: 16,
+        max_memo: 8,
+        max_nesting: 2,
+        max_inspect: 16,
+        max_retained: 64,
+        allow_trailing_data: false,
+    };
+    let small = pickle::scan_bytes(data, &loc, &tight);
+    if report.verdict > Verdict::Safe && small.verdict == Verdict::Safe {
+        panic!("tight limits made a {} file safe", report.verdict);
+    }
+});
