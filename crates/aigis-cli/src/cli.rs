@@ -68,6 +68,10 @@ pub enum Command {
     #[command(subcommand)]
     Data(DataCommand),
 
+    /// Model artifacts: scan model files for what they would do when loaded.
+    #[command(subcommand)]
+    Model(ModelCommand),
+
     /// Run the whole story on a throwaway project: init, evidence, a signed dataset
     /// manifest, a checkpoint, an inclusion proof checked offline, a verify, a tampering
     /// that verify catches, and a changed row that the manifest locates.
@@ -639,6 +643,38 @@ pub struct DataVerifyArgs {
     /// Trust only these verifier keys, not the project keyring (repeatable).
     #[arg(long = "key", value_name = "VERIFIER_KEY")]
     pub keys: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Scan model files (or folders of them) for what they would do when loaded: pickles
+    /// (protocols 0-5, in raw, joblib and PyTorch zip or tar form, and inside NumPy object
+    /// arrays) are emulated, not run, and judged allowlist-first; zip archives, safetensors
+    /// and GGUF headers (and GGUF chat templates) are checked. Formats are recognised by
+    /// content. Each file gets a verdict — safe, suspicious, inconclusive (could not be
+    /// fully analysed: never clean) or dangerous — with its evidence (the import, the
+    /// opcode offset, the member inside the archive). Recorded as evidence in the ledger.
+    ///
+    /// Exits 1 when a file's verdict reaches --fail-on.
+    ///
+    /// Examples:
+    ///   aigis model scan model.pt
+    ///   aigis model scan models/ --sarif models.sarif --fail-on suspicious
+    Scan(ModelScanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModelScanArgs {
+    /// Model files or folders.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Exit 1 when a file's verdict is at or above this: suspicious, inconclusive,
+    /// dangerous, or none.
+    #[arg(long, value_name = "VERDICT", default_value = "inconclusive")]
+    pub fail_on: String,
+    /// Also write the evidence as SARIF 2.1.0.
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

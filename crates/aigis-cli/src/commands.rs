@@ -11,6 +11,7 @@ mod init;
 mod keys;
 mod ledger;
 mod mask;
+mod model;
 mod quarantine;
 pub(crate) mod scan;
 
@@ -26,6 +27,7 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Evidence(cmd) => evidence::run(cli, cmd),
         Command::Ledger(cmd) => ledger::run(cli, cmd),
         Command::Data(cmd) => data::run(cli, cmd),
+        Command::Model(cmd) => model::run(cli, cmd),
         Command::Demo(args) => demo::run(cli, args),
     }
 }

@@ -31,3 +31,22 @@ pub use error::Error;
 pub use limits::Limits;
 pub use scan::{FileReport, PickleScan, ReadSeek, scan_file, scan_path};
 pub use verdict::{Evidence, Location, Verdict};
+
+/// The pickle scanner as the container parsers call it ([`PickleScan`]): a reader that
+/// fails mid-pickle makes the pickle inconclusive, never clean.
+pub fn pickle_scanner(
+    limits: &pickle::Limits,
+) -> impl Fn(&mut dyn ReadSeek, &Location) -> (Verdict, Vec<Evidence>) + '_ {
+    move |reader, location| match pickle::scan(reader, location, limits) {
+        Ok(report) => (report.verdict, report.evidence),
+        Err(e) => (
+            Verdict::Inconclusive,
+            vec![Evidence {
+                verdict: Verdict::Inconclusive,
+                rule: "pickle.read".into(),
+                message: format!("the pickle could not be read: {e}"),
+                location: location.clone(),
+            }],
+        ),
+    }
+}

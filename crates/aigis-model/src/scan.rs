@@ -171,13 +171,23 @@ pub fn scan_reader(
         )),
         Format::SavedModel => out.push(not_analysed(format, "the graph (file and network ops)")),
         Format::Tar => name = scan_tar(r, len, pickle, limits, &mut out).to_owned(),
-        Format::Text => scan_text(r, len, path, limits, &mut out)?,
-        Format::Unknown => out.push(evidence(
-            Verdict::Inconclusive,
-            "format.unknown",
-            "not a model format this scanner recognises",
-            Location::default(),
-        )),
+        Format::Text => {
+            scan_text(r, len, path, limits, &mut out)?;
+            let hidden = hidden_pickle(r, pickle)?;
+            if !hidden.is_empty() {
+                out.retain(|e| e.rule != "format.text");
+            }
+            out.extend(hidden);
+        }
+        Format::Unknown => {
+            out.push(evidence(
+                Verdict::Inconclusive,
+                "format.unknown",
+                "not a model format this scanner recognises",
+                Location::default(),
+            ));
+            out.extend(hidden_pickle(r, pickle)?);
+        }
     }
     // A file that also ends like a zip is two files: the one its first bytes say and the
     // one `zipfile`/`torch.load` open.
@@ -219,6 +229,21 @@ pub fn scan_reader(
         }
     }
     Ok((name, out))
+}
+
+/// A protocol-0 pickle is printable text and may start with any opcode, so text and
+/// unrecognised files are also run through the pickle scanner from the start: when it
+/// reaches imports (`pickle.global.*` evidence), the file is a pickle whatever it looks
+/// like, and that evidence stands. Anything else it says about a file that is not a
+/// pickle (malformed, truncated) is dropped.
+fn hidden_pickle(r: &mut dyn ReadSeek, pickle: PickleScan<'_>) -> std::io::Result<Vec<Evidence>> {
+    r.seek(SeekFrom::Start(0))?;
+    let (_, found) = pickle(r, &Location::default());
+    if found.iter().any(|e| e.rule.starts_with("pickle.global")) {
+        Ok(found)
+    } else {
+        Ok(Vec::new())
+    }
 }
 
 /// Text is not a model format, but Hugging Face keeps chat templates (Jinja, rendered by
