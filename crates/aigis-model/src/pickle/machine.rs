@@ -263,7 +263,12 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
                             ));
                         }
                     },
-                    Payload::Skipped => Value::Data,
+                    Payload::LongLine { quoted: true } => Value::Data,
+                    _ => {
+                        return Err(Halt::Malformed(
+                            "the STRING opcode argument must be quoted".to_owned(),
+                        ));
+                    }
                 };
                 self.push(v)?;
             }
@@ -277,7 +282,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
                             ));
                         }
                     },
-                    Payload::Skipped => Value::Data,
+                    _ => Value::Data,
                 };
                 self.push(v)?;
             }
@@ -562,7 +567,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
     fn line(&mut self) -> Result<Vec<u8>, Halt> {
         match self.src.line(self.limits.max_inspect)? {
             Payload::Kept(line) => Ok(line),
-            Payload::Skipped => Err(Halt::Limit(format!(
+            _ => Err(Halt::Limit(format!(
                 "a line argument of {} is longer than {} bytes",
                 op_name_at(self),
                 self.limits.max_inspect
@@ -600,7 +605,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
                 }
                 self.keep_str(b)
             }
-            Payload::Skipped => Value::Data,
+            _ => Value::Data,
         };
         self.push(v)
     }

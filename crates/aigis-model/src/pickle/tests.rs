@@ -211,6 +211,19 @@ fn malformed_input_is_inconclusive_never_clean() {
 }
 
 #[test]
+fn a_long_protocol_0_string_must_still_be_quoted() {
+    // found by fuzzing: a STRING line too long to keep skipped the quote check
+    let tight = Limits {
+        max_inspect: 4,
+        ..Limits::default()
+    };
+    let r = scan_with(b"(S\xa7echo aigis-test\n.", &tight);
+    assert_eq!(rules(&r), [("pickle.malformed", 1)]);
+    let r = scan_with(b"S'echo aigis-test'\n.", &tight);
+    assert_eq!(r.verdict, Verdict::Safe);
+}
+
+#[test]
 fn huge_declared_lengths_are_never_allocated() {
     for op in [0x8e_u8, 0x96, 0x8d] {
         let mut b = vec![0x80, 0x05, op];
