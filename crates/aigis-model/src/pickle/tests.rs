@@ -309,7 +309,7 @@ fn nested_pickles_are_scanned_and_bounded() {
 
 #[test]
 fn every_opcode_byte_is_known() {
-    let known = (0u8..=255).filter(|&b| machine::is_opcode(b)).count();
+    let known = (0u8..=255).filter(|&b| stack::is_opcode(b)).count();
     assert_eq!(known, 68, "protocols 0-5 define 68 opcodes");
 }
 
