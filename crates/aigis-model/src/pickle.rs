@@ -22,6 +22,7 @@ mod joblib;
 mod machine;
 mod policy;
 mod source;
+mod stack;
 mod text;
 mod value;
 

@@ -27,6 +27,11 @@ impl From<io::Error> for ReadFail {
 pub(crate) enum Payload {
     Kept(Vec<u8>),
     Skipped,
+    /// A line longer than the machine keeps; `quoted` if it starts and ends with the
+    /// same quote (what a protocol-0 `STRING` must do).
+    LongLine {
+        quoted: bool,
+    },
 }
 
 /// A positioned reader: `pos` is the offset from where the scan started, `len` the bytes
@@ -112,20 +117,23 @@ impl<R: Read + Seek> Source<R> {
     }
 
     /// A protocol-0 argument: the bytes up to `\n` (not included). A line longer than
-    /// `max` is read to its end but not kept ([`Payload::Skipped`]):
+    /// `max` is read to its end but not kept ([`Payload::LongLine`]):
     /// protocol-0 strings can carry data, names and numbers are short.
     pub(crate) fn line(&mut self, max: usize) -> Result<Payload, ReadFail> {
         let mut out = Vec::new();
         let mut len = 0u64;
+        let (mut first, mut last) = (None, 0u8);
         loop {
             let b = self.u8()?;
             if b == b'\n' {
-                return Ok(if len > max as u64 {
-                    Payload::Skipped
-                } else {
-                    Payload::Kept(out)
-                });
+                if len <= max as u64 {
+                    return Ok(Payload::Kept(out));
+                }
+                let quoted = len >= 2 && first == Some(last) && matches!(last, b'\'' | b'"');
+                return Ok(Payload::LongLine { quoted });
             }
+            first = first.or(Some(b));
+            last = b;
             len += 1;
             if len <= max as u64 {
                 out.push(b);
@@ -153,11 +161,19 @@ mod tests {
     }
 
     #[test]
+    fn long_lines_remember_whether_they_are_quoted() {
+        let mut s = Source::new(Cursor::new(b"'abcdef'\n'abcdef\n'\n".to_vec())).unwrap();
+        assert!(matches!(s.line(2), Ok(Payload::LongLine { quoted: true })));
+        assert!(matches!(s.line(2), Ok(Payload::LongLine { quoted: false })));
+        assert!(matches!(s.line(0), Ok(Payload::LongLine { quoted: false })));
+    }
+
+    #[test]
     fn lines_are_capped() {
         let mut s = Source::new(Cursor::new(b"os\nsystem\nxxxxxxxx\n".to_vec())).unwrap();
         assert!(matches!(s.line(8), Ok(Payload::Kept(ref v)) if v == b"os"));
         assert!(matches!(s.line(8), Ok(Payload::Kept(ref v)) if v == b"system"));
-        assert!(matches!(s.line(4), Ok(Payload::Skipped)));
+        assert!(matches!(s.line(4), Ok(Payload::LongLine { quoted: false })));
         assert!(s.at_end());
         let mut s = Source::new(Cursor::new(b"abc".to_vec())).unwrap();
         assert!(matches!(s.line(8), Err(ReadFail::Eof)));

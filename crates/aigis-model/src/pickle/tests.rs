@@ -211,6 +211,19 @@ fn malformed_input_is_inconclusive_never_clean() {
 }
 
 #[test]
+fn a_long_protocol_0_string_must_still_be_quoted() {
+    // found by fuzzing: a STRING line too long to keep skipped the quote check
+    let tight = Limits {
+        max_inspect: 4,
+        ..Limits::default()
+    };
+    let r = scan_with(b"(S\xa7echo aigis-test\n.", &tight);
+    assert_eq!(rules(&r), [("pickle.malformed", 1)]);
+    let r = scan_with(b"S'echo aigis-test'\n.", &tight);
+    assert_eq!(r.verdict, Verdict::Safe);
+}
+
+#[test]
 fn huge_declared_lengths_are_never_allocated() {
     for op in [0x8e_u8, 0x96, 0x8d] {
         let mut b = vec![0x80, 0x05, op];
@@ -296,7 +309,7 @@ fn nested_pickles_are_scanned_and_bounded() {
 
 #[test]
 fn every_opcode_byte_is_known() {
-    let known = (0u8..=255).filter(|&b| machine::is_opcode(b)).count();
+    let known = (0u8..=255).filter(|&b| stack::is_opcode(b)).count();
     assert_eq!(known, 68, "protocols 0-5 define 68 opcodes");
 }
 

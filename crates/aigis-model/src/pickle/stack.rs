@@ -1,0 +1,277 @@
+//! The machine's stack, marks, memo and argument readers: every pop checks the current
+//! mark frame, every growth checks the [`Limits`](super::Limits), and every kept string
+//! counts against the retained-bytes budget.
+
+use std::io::{Read, Seek};
+
+use super::machine::{Halt, Machine};
+use super::source::Payload;
+use super::value::Value;
+use crate::Verdict;
+
+impl<R: Read + Seek> Machine<'_, R> {
+    /// Room for one more stack item or mark, within [`Limits::max_stack`].
+    pub(super) fn room(&self) -> Result<(), Halt> {
+        if self.stack.len() + self.marks.len() >= self.limits.max_stack {
+            return Err(Halt::Limit(format!(
+                "the stack grew past {} items and marks",
+                self.limits.max_stack
+            )));
+        }
+        Ok(())
+    }
+
+    pub(super) fn push(&mut self, v: Value) -> Result<(), Halt> {
+        self.room()?;
+        if v.depth() > self.limits.max_nesting {
+            return Err(Halt::Limit(format!(
+                "tuples nested deeper than {}",
+                self.limits.max_nesting
+            )));
+        }
+        self.stack.push(v);
+        Ok(())
+    }
+
+    /// The bottom of the current mark frame: pops may not go below it.
+    pub(super) fn floor(&self) -> usize {
+        self.marks.last().copied().unwrap_or(0)
+    }
+
+    pub(super) fn pop(&mut self) -> Result<Value, Halt> {
+        if self.stack.len() <= self.floor() {
+            return Err(underflow(op_name_at(self)));
+        }
+        self.stack.pop().ok_or_else(|| underflow(op_name_at(self)))
+    }
+
+    pub(super) fn top(&self) -> Result<&Value, Halt> {
+        if self.stack.len() <= self.floor() {
+            return Err(underflow(op_name_at(self)));
+        }
+        self.stack.last().ok_or_else(|| underflow(op_name_at(self)))
+    }
+
+    /// `POP`: CPython removes an empty mark frame rather than underflow.
+    pub(super) fn pop_or_mark(&mut self) -> Result<(), Halt> {
+        if self.marks.last() == Some(&self.stack.len()) {
+            self.marks.pop();
+            return Ok(());
+        }
+        self.pop().map(drop)
+    }
+
+    pub(super) fn pop_mark(&mut self) -> Result<Vec<Value>, Halt> {
+        let Some(mark) = self.marks.pop() else {
+            return Err(Halt::Malformed(format!(
+                "{} without a MARK",
+                op_name_at(self)
+            )));
+        };
+        if mark > self.stack.len() {
+            return Err(underflow("MARK"));
+        }
+        Ok(self.stack.split_off(mark))
+    }
+
+    pub(super) fn put(&mut self, key: u64) -> Result<(), Halt> {
+        let v = self.top()?.clone();
+        if self.memo.len() >= self.limits.max_memo && !self.memo.contains_key(&key) {
+            return Err(Halt::Limit(format!(
+                "the memo grew past {} entries",
+                self.limits.max_memo
+            )));
+        }
+        self.memo.insert(key, v);
+        Ok(())
+    }
+
+    pub(super) fn get(&mut self, key: u64) -> Result<(), Halt> {
+        let v =
+            self.memo.get(&key).cloned().ok_or_else(|| {
+                Halt::Malformed(format!("memo key {key} is read before it is set"))
+            })?;
+        self.push(v)
+    }
+
+    /// A protocol-0 line argument that must be short (numbers, memo keys).
+    pub(super) fn line(&mut self) -> Result<Vec<u8>, Halt> {
+        match self.src.line(self.limits.max_inspect)? {
+            Payload::Kept(line) => Ok(line),
+            _ => Err(Halt::Limit(format!(
+                "a line argument of {} is longer than {} bytes",
+                op_name_at(self),
+                self.limits.max_inspect
+            ))),
+        }
+    }
+
+    pub(super) fn line_index(&mut self, what: &str) -> Result<u64, Halt> {
+        let line = self.line()?;
+        parse_int(&line)
+            .and_then(|i| u64::try_from(i).ok())
+            .ok_or_else(|| Halt::Malformed(format!("{what} argument is not a memo index")))
+    }
+
+    /// A module or name line of `GLOBAL`/`INST` (UTF-8, as CPython decodes it).
+    pub(super) fn name_line(&mut self) -> Result<String, Halt> {
+        let line = self.line()?;
+        String::from_utf8(line).map_err(|_| {
+            Halt::Malformed(format!(
+                "{} names a global in invalid UTF-8",
+                op_name_at(self)
+            ))
+        })
+    }
+
+    /// A text opcode with a length: kept (and decoded) if short, skipped otherwise.
+    pub(super) fn string(&mut self, len: u64, utf8_required: bool) -> Result<(), Halt> {
+        let v = match self.src.payload(len, self.limits.max_inspect)? {
+            Payload::Kept(b) => {
+                if utf8_required && std::str::from_utf8(&b).is_err() {
+                    return Err(Halt::Malformed(format!(
+                        "{} holds invalid UTF-8",
+                        op_name_at(self)
+                    )));
+                }
+                self.keep_str(b)
+            }
+            _ => Value::Data,
+        };
+        self.push(v)
+    }
+
+    pub(super) fn bytes(&mut self, len: u64) -> Result<(), Halt> {
+        let v = match self.src.payload(len, self.limits.max_inspect)? {
+            Payload::Kept(b) if self.budget(b.len()) => Value::Bytes(b.into()),
+            _ => Value::Data,
+        };
+        self.push(v)
+    }
+
+    /// Keeps a string within [`Limits::max_retained`]; non-text becomes [`Value::Data`].
+    pub(super) fn keep_str(&mut self, b: Vec<u8>) -> Value {
+        if !self.budget(b.len()) {
+            return Value::Data;
+        }
+        match String::from_utf8(b) {
+            Ok(s) => Value::Str(s.into()),
+            Err(_) => Value::Data,
+        }
+    }
+
+    /// Whether `n` more bytes may be kept; the first refusal is evidence (inconclusive:
+    /// strings the machine stopped keeping could have named a module).
+    pub(super) fn budget(&mut self, n: usize) -> bool {
+        if self.retained.saturating_add(n) <= self.limits.max_retained {
+            self.retained += n;
+            return true;
+        }
+        if !self.retained_full {
+            self.retained_full = true;
+            self.finding(
+                Verdict::Inconclusive,
+                "pickle.limit",
+                format!(
+                    "more than {} bytes of strings: later strings were not inspected",
+                    self.limits.max_retained
+                ),
+            );
+        }
+        false
+    }
+}
+
+fn underflow(op: &str) -> Halt {
+    Halt::Malformed(format!("{op} pops from an empty stack"))
+}
+
+fn op_name_at<R>(m: &Machine<'_, R>) -> &'static str {
+    op_name(m.op)
+}
+
+/// `int()` of a protocol-0 argument (`I01` and `I00` are booleans; `L` longs end in `L`).
+pub(super) fn parse_int(line: &[u8]) -> Option<i64> {
+    let s = std::str::from_utf8(line).ok()?.trim();
+    let s = s.strip_suffix('L').unwrap_or(s);
+    s.parse().ok()
+}
+
+/// Every opcode byte of protocols 0–5.
+pub(super) fn is_opcode(b: u8) -> bool {
+    op_name(b) != "?"
+}
+
+pub(super) fn op_name(op: u8) -> &'static str {
+    match op {
+        b'(' => "MARK",
+        b'.' => "STOP",
+        b'0' => "POP",
+        b'1' => "POP_MARK",
+        b'2' => "DUP",
+        b'F' => "FLOAT",
+        b'I' => "INT",
+        b'J' => "BININT",
+        b'K' => "BININT1",
+        b'L' => "LONG",
+        b'M' => "BININT2",
+        b'N' => "NONE",
+        b'P' => "PERSID",
+        b'Q' => "BINPERSID",
+        b'R' => "REDUCE",
+        b'S' => "STRING",
+        b'T' => "BINSTRING",
+        b'U' => "SHORT_BINSTRING",
+        b'V' => "UNICODE",
+        b'X' => "BINUNICODE",
+        b'a' => "APPEND",
+        b'b' => "BUILD",
+        b'c' => "GLOBAL",
+        b'd' => "DICT",
+        b'}' => "EMPTY_DICT",
+        b'e' => "APPENDS",
+        b'g' => "GET",
+        b'h' => "BINGET",
+        b'i' => "INST",
+        b'j' => "LONG_BINGET",
+        b'l' => "LIST",
+        b']' => "EMPTY_LIST",
+        b'o' => "OBJ",
+        b'p' => "PUT",
+        b'q' => "BINPUT",
+        b'r' => "LONG_BINPUT",
+        b's' => "SETITEM",
+        b't' => "TUPLE",
+        b')' => "EMPTY_TUPLE",
+        b'u' => "SETITEMS",
+        b'G' => "BINFLOAT",
+        b'B' => "BINBYTES",
+        b'C' => "SHORT_BINBYTES",
+        0x80 => "PROTO",
+        0x81 => "NEWOBJ",
+        0x82 => "EXT1",
+        0x83 => "EXT2",
+        0x84 => "EXT4",
+        0x85 => "TUPLE1",
+        0x86 => "TUPLE2",
+        0x87 => "TUPLE3",
+        0x88 => "NEWTRUE",
+        0x89 => "NEWFALSE",
+        0x8a => "LONG1",
+        0x8b => "LONG4",
+        0x8c => "SHORT_BINUNICODE",
+        0x8d => "BINUNICODE8",
+        0x8e => "BINBYTES8",
+        0x8f => "EMPTY_SET",
+        0x90 => "ADDITEMS",
+        0x91 => "FROZENSET",
+        0x92 => "NEWOBJ_EX",
+        0x93 => "STACK_GLOBAL",
+        0x94 => "MEMOIZE",
+        0x95 => "FRAME",
+        0x96 => "BYTEARRAY8",
+        0x97 => "NEXT_BUFFER",
+        0x98 => "READONLY_BUFFER",
+        _ => "?",
+    }
+}
