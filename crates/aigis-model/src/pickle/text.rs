@@ -71,7 +71,7 @@ fn hex(b: u8) -> Option<u8> {
     (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
 }
 
-/// `raw-unicode-escape`: bytes are Latin-1, except `\uXXXX` and `\UXXXXXXXX`.
+/// `raw-unicode-escape`: bytes are Latin-1, except `\u` with four hex digits and `\U` with eight.
 pub(crate) fn raw_unicode_escape(s: &[u8]) -> Option<String> {
     let mut out = String::with_capacity(s.len());
     let mut i = 0usize;
