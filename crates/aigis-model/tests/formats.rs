@@ -2,35 +2,16 @@
 //! the reference writers: safetensors, gguf, numpy, zipfile) gets the verdict and the
 //! evidence it should.
 //!
-//! The pickle scanner here is a stand-in, not the real emulator: any pickle containing
-//! the text `posix\nsystem\n` (how protocol 0–3 name `os.system`) is dangerous, anything
-//! else safe. It shows that each pickle reaches the scanner, with its location.
+//! The pickle scanner is the real one ([`aigis_model::pickle_scanner`]), so each test
+//! shows both that a pickle reaches it, with its location, and what it says.
 
 use std::path::{Path, PathBuf};
 
 use aigis_model::{Evidence, Limits, Location, ReadSeek, Verdict, scan_file, scan_path};
 
-fn fake_pickle(r: &mut dyn ReadSeek, at: &Location) -> (Verdict, Vec<Evidence>) {
-    let mut bytes = Vec::new();
-    if r.read_to_end(&mut bytes).is_err() {
-        return (Verdict::Inconclusive, vec![]);
-    }
-    match bytes.windows(13).position(|w| w == b"posix\nsystem\n") {
-        Some(i) => {
-            let location = Location {
-                member: at.member.clone(),
-                offset: Some(i as u64),
-            };
-            let e = Evidence {
-                verdict: Verdict::Dangerous,
-                rule: "pickle.global.dangerous".into(),
-                message: "posix.system".into(),
-                location,
-            };
-            (Verdict::Dangerous, vec![e])
-        }
-        None => (Verdict::Safe, vec![]),
-    }
+fn real_pickle(r: &mut dyn ReadSeek, at: &Location) -> (Verdict, Vec<Evidence>) {
+    let limits = aigis_model::pickle::Limits::default();
+    aigis_model::pickle_scanner(&limits)(r, at)
 }
 
 fn corpus(name: &str) -> PathBuf {
@@ -40,7 +21,7 @@ fn corpus(name: &str) -> PathBuf {
 }
 
 fn scan(name: &str) -> aigis_model::FileReport {
-    scan_file(&corpus(name), &fake_pickle, &Limits::default()).unwrap()
+    scan_file(&corpus(name), &real_pickle, &Limits::default()).unwrap()
 }
 
 fn rules(r: &aigis_model::FileReport) -> Vec<&str> {
@@ -138,7 +119,7 @@ fn zip_tricks() {
 #[test]
 fn a_folder_gives_one_report_per_file_and_serializes() {
     let dir = corpus("");
-    let reports = scan_path(&dir, &fake_pickle, &Limits::default()).unwrap();
+    let reports = scan_path(&dir, &real_pickle, &Limits::default()).unwrap();
     let files = std::fs::read_dir(&dir).unwrap().count();
     assert_eq!(reports.len(), files);
     // the README is text: nothing to run
@@ -165,13 +146,13 @@ fn unanalysed_and_unknown_formats_are_never_safe() {
     ] {
         let path = dir.path().join(name);
         std::fs::write(&path, bytes).unwrap();
-        let r = scan_file(&path, &fake_pickle, &Limits::default()).unwrap();
+        let r = scan_file(&path, &real_pickle, &Limits::default()).unwrap();
         assert!(r.verdict >= Verdict::Suspicious, "{name}: {r:?}");
     }
     assert!(
         scan_file(
             &dir.path().join("missing"),
-            &fake_pickle,
+            &real_pickle,
             &Limits::default()
         )
         .is_err()
@@ -208,7 +189,7 @@ fn damaged_files_never_panic() {
             }
             let len = bytes.len() as u64;
             let mut r = std::io::Cursor::new(bytes);
-            let scanned = aigis_model::scan::scan_reader(&mut r, len, &path, &fake_pickle, &limits);
+            let scanned = aigis_model::scan::scan_reader(&mut r, len, &path, &real_pickle, &limits);
             assert!(scanned.is_ok(), "{}: {scanned:?}", path.display());
         }
     }
@@ -245,7 +226,7 @@ fn legacy_pytorch_tar() {
         ]),
     )
     .unwrap();
-    let r = scan_file(&path, &fake_pickle, &Limits::default()).unwrap();
+    let r = scan_file(&path, &real_pickle, &Limits::default()).unwrap();
     assert_eq!(
         (r.format.as_str(), r.verdict),
         ("pytorch-tar", Verdict::Dangerous)
@@ -284,7 +265,7 @@ fn chat_templates_in_text_files() {
     ] {
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
-        let r = scan_file(&path, &fake_pickle, &Limits::default()).unwrap();
+        let r = scan_file(&path, &real_pickle, &Limits::default()).unwrap();
         assert_eq!((r.format.as_str(), r.verdict), ("text", verdict), "{name}");
     }
 }
