@@ -207,4 +207,32 @@ pub(crate) mod tests {
             );
         }
     }
+
+    /// A legacy PyTorch tar checkpoint through the whole scanner and the real pickle
+    /// machine: the file is recognised by content and the pickle member is found.
+    #[test]
+    fn legacy_pytorch_tar_scans_its_pickles() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("legacy.pt");
+        std::fs::write(
+            &path,
+            tar(&[
+                ("sys_info", b'0', b"\x80\x02}q\x00."),
+                ("pickle", b'0', b"\x80\x02cposix\nsystem\nq\x00."),
+            ]),
+        )
+        .unwrap();
+        let limits = crate::pickle::Limits::default();
+        let pickle = crate::pickle_scanner(&limits);
+        let r = crate::scan_file(&path, &pickle, &crate::Limits::default()).unwrap();
+        assert_eq!(
+            (r.format.as_str(), r.verdict),
+            ("pytorch-tar", Verdict::Dangerous)
+        );
+        assert!(
+            r.evidence
+                .iter()
+                .any(|e| e.location.member.as_deref() == Some("pickle"))
+        );
+    }
 }

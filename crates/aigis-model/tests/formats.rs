@@ -195,49 +195,6 @@ fn damaged_files_never_panic() {
     }
 }
 
-/// A legacy PyTorch tar checkpoint (built by hand: ustar headers, a pickle per member).
-#[test]
-fn legacy_pytorch_tar() {
-    fn tar(members: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for (name, data) in members {
-            let mut h = [0u8; 512];
-            h[..name.len()].copy_from_slice(name.as_bytes());
-            h[124..135].copy_from_slice(format!("{:011o}", data.len()).as_bytes());
-            h[156] = b'0';
-            h[257..263].copy_from_slice(b"ustar\0");
-            h[148..156].copy_from_slice(b"        ");
-            let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-            h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
-            out.extend_from_slice(&h);
-            out.extend_from_slice(data);
-            out.resize(out.len().div_ceil(512) * 512, 0);
-        }
-        out.extend_from_slice(&[0u8; 1024]);
-        out
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("legacy.pt");
-    std::fs::write(
-        &path,
-        tar(&[
-            ("sys_info", b"\x80\x02}q\x00."),
-            ("pickle", b"\x80\x02cposix\nsystem\nq\x00."),
-        ]),
-    )
-    .unwrap();
-    let r = scan_file(&path, &real_pickle, &Limits::default()).unwrap();
-    assert_eq!(
-        (r.format.as_str(), r.verdict),
-        ("pytorch-tar", Verdict::Dangerous)
-    );
-    assert!(
-        r.evidence
-            .iter()
-            .any(|e| e.location.member.as_deref() == Some("pickle"))
-    );
-}
-
 /// Hugging Face chat templates (in `tokenizer_config.json` or a `.jinja` file) get the
 /// same check as GGUF ones.
 #[test]

@@ -500,43 +500,25 @@ fn a_folder_is_profiled_as_one_dataset_and_scanned_table_by_table() {
     assert_eq!(v["rows"], 900, "{v}");
     assert_eq!(v["files"], 2);
 
-    let r = aigis(
-        p,
-        &[
-            "--json",
-            "data",
-            "scan",
-            "ds",
-            "--profile",
-            "ref.profile.json",
-            "--fail-on",
-            "medium",
-            "--sarif",
-            "ds.sarif",
-            "--html",
-            "ds.html",
-        ],
-    );
+    let scan_args = [
+        "--json",
+        "data",
+        "scan",
+        "ds",
+        "--profile",
+        "ref.profile.json",
+        "--fail-on",
+        "medium",
+        "--sarif",
+        "ds.sarif",
+        "--html",
+        "ds.html",
+    ];
+    let r = aigis(p, &scan_args);
     // ref.profile.json does not exist yet: a clear error, exit 2.
     assert_eq!(r.code, 2);
     ok(p, &["data", "profile", "ref.csv", "-o", "ref.profile.json"]);
-    let r = aigis(
-        p,
-        &[
-            "--json",
-            "data",
-            "scan",
-            "ds",
-            "--profile",
-            "ref.profile.json",
-            "--fail-on",
-            "medium",
-            "--sarif",
-            "ds.sarif",
-            "--html",
-            "ds.html",
-        ],
-    );
+    let r = aigis(p, &scan_args);
     assert_eq!(r.code, 1, "new.csv has medium findings: {}", r.stderr);
     let v = r.json();
     let files = v["files"].as_array().unwrap();
