@@ -21,6 +21,7 @@ pub mod gguf;
 mod limits;
 pub mod npy;
 pub mod pickle;
+pub mod proto;
 pub mod safetensors;
 pub mod scan;
 pub mod tar;
