@@ -661,6 +661,22 @@ pub enum ModelCommand {
     ///   aigis model scan model.pt
     ///   aigis model scan models/ --sarif models.sarif --fail-on suspicious
     Scan(ModelScanArgs),
+    /// Encrypt a model file to one or more recipients, exactly as `aigis data encrypt`
+    /// does datasets (X-Wing key wrap, ChaCha20-Poly1305 in authenticated chunks), and
+    /// record signed evidence naming the plaintext's and the ciphertext's digests.
+    ///
+    /// Without --to, the model is encrypted to the project's own recipient key. A model
+    /// folder is packed first (one file per encryption).
+    ///
+    /// Example: aigis model encrypt model.onnx --to serving.recipient
+    Encrypt(DataEncryptArgs),
+    /// Decrypt a model made by `aigis model encrypt`. The output appears only once every
+    /// chunk has authenticated; a modified, truncated or reordered file leaves no output.
+    ///
+    /// Exits 1 if the file fails authentication, 2 if it is not for your keys.
+    ///
+    /// Example: aigis model decrypt model.onnx.aigis-enc -o model.onnx
+    Decrypt(DataDecryptArgs),
 }
 
 #[derive(Debug, Args)]

@@ -398,3 +398,49 @@ fn usage_mistakes_exit_2() {
         assert!(help.contains("Example"), "{cmd:?}: {help}");
     }
 }
+
+#[test]
+fn models_are_sealed_with_the_same_scheme_and_the_evidence_says_model() {
+    let (dir, _, _) = setup();
+    let p = dir.path();
+    let model: Vec<u8> = (0..70_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    std::fs::write(p.join("model.onnx"), &model).unwrap();
+    let enc = json(&ok(p, &["--json", "model", "encrypt", "model.onnx"]));
+    assert_eq!(
+        (enc["output"].as_str(), enc["artifact"].as_str()),
+        (Some("model.onnx.aigis-enc"), Some("model"))
+    );
+    let index = enc["index"].as_u64().unwrap().to_string();
+    let st = json(&ok(p, &["evidence", "show", &index, "--statement"]));
+    assert_eq!(st["predicate"]["artifact"], "model");
+    // One format for both: `data decrypt` opens a sealed model and vice versa.
+    ok(
+        p,
+        &["data", "decrypt", "model.onnx.aigis-enc", "-o", "a.onnx"],
+    );
+    assert_eq!(std::fs::read(p.join("a.onnx")).unwrap(), model);
+    ok(p, &["data", "encrypt", "a.onnx", "-o", "a.sealed"]);
+    let dec = json(&ok(
+        p,
+        &["--json", "model", "decrypt", "a.sealed", "-o", "b.onnx"],
+    ));
+    assert_eq!(dec["plaintext_sha256"], enc["plaintext_sha256"]);
+
+    // A flipped byte: exit 1 and no output.
+    let mut sealed = std::fs::read(p.join("model.onnx.aigis-enc")).unwrap();
+    let at = sealed.len() - 100;
+    sealed[at] ^= 1;
+    std::fs::write(p.join("bad.aigis-enc"), &sealed).unwrap();
+    fails(
+        p,
+        &["model", "decrypt", "bad.aigis-enc"],
+        1,
+        "bad.aigis-enc",
+    );
+    assert!(!p.join("bad").exists());
+
+    // A model folder is one encryption per file: a clear refusal, nothing written.
+    std::fs::create_dir(p.join("folder")).unwrap();
+    fails(p, &["model", "encrypt", "folder"], 2, "is a folder");
+    assert!(!p.join("folder.aigis-enc").exists());
+}

@@ -1,5 +1,7 @@
-//! `aigis data encrypt` / `aigis data decrypt` and `aigis keys recipient`: files encrypted
-//! to X-Wing recipients (format `aigis-enc/v1`, see `aigis_crypto::crypt`).
+//! `aigis data encrypt|decrypt`, `aigis model encrypt|decrypt` and `aigis keys recipient`:
+//! files encrypted to X-Wing recipients (format `aigis-enc/v1`, see `aigis_crypto::crypt`).
+//! Datasets and models share the format, the keys and this code; the evidence names
+//! which kind of artifact was sealed.
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +21,22 @@ use crate::{CheckFailed, context, output};
 pub const ENCRYPTION_PREDICATE: &str = "https://aigis.dev/predicate/encryption/v1";
 /// The suffix `aigis data encrypt` gives its output by default.
 pub const SUFFIX: &str = ".aigis-enc";
+
+/// What kind of artifact a file is, as the evidence says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Artifact {
+    Dataset,
+    Model,
+}
+
+impl Artifact {
+    const fn as_str(self) -> &'static str {
+        match self {
+            Artifact::Dataset => "dataset",
+            Artifact::Model => "model",
+        }
+    }
+}
 
 /// Where a project keeps its recipient key pair.
 pub fn recipient_key_path(project: &Project) -> PathBuf {
@@ -116,7 +134,7 @@ pub(crate) fn check_distinct(input: &Path, output: &Path) -> Result<()> {
     Ok(())
 }
 
-pub fn encrypt(cli: &Cli, args: &DataEncryptArgs) -> Result<()> {
+pub fn encrypt(cli: &Cli, args: &DataEncryptArgs, artifact: Artifact) -> Result<()> {
     let project = context::project(cli)?;
     let mut recipients = args
         .to
@@ -137,19 +155,18 @@ pub fn encrypt(cli: &Cli, args: &DataEncryptArgs) -> Result<()> {
         }
     };
     check_distinct(&args.file, &out)?;
-    let size = std::fs::metadata(&args.file)
-        .with_context(|| format!("cannot read `{}`", args.file.display()))?
-        .len();
+    let size = input_size(&args.file, artifact)?;
     let bar = output::byte_progress(cli, size, "encrypting");
     let s = crypt::encrypt_file(&args.file, &out, &recipients, args.chunk_size, &|n| {
         bar.inc(n)
     })?;
     bar.finish_and_clear();
-    let index = record(&project, &key, &args.file, &out, &s)?;
+    let index = record(&project, &key, &args.file, &out, &s, artifact)?;
     let ids: Vec<String> = s.recipients.iter().map(ToString::to_string).collect();
     if cli.json {
         return output::json(&json!({
-            "input": args.file, "output": out, "algorithm": crypt::ALGORITHM,
+            "input": args.file, "output": out, "artifact": artifact.as_str(),
+            "algorithm": crypt::ALGORITHM,
             "chunk_size": s.chunk_size, "chunks": s.chunks,
             "plaintext_bytes": s.plaintext_bytes, "ciphertext_bytes": s.ciphertext_bytes,
             "plaintext_sha256": s.plaintext_sha256, "ciphertext_sha256": s.ciphertext_sha256,
@@ -169,6 +186,21 @@ pub fn encrypt(cli: &Cli, args: &DataEncryptArgs) -> Result<()> {
     Ok(())
 }
 
+/// The size of the file to read; a folder (a model directory) is refused with a hint.
+fn input_size(path: &Path, artifact: Artifact) -> Result<u64> {
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+    if meta.is_dir() {
+        anyhow::bail!(
+            "`{}` is a folder: {} encryption works on one file\nhint: encrypt each file, or pack the folder first (tar -cf model.tar {})",
+            path.display(),
+            artifact.as_str(),
+            path.display()
+        );
+    }
+    Ok(meta.len())
+}
+
 /// Signs an in-toto statement about the encryption and appends it to the ledger.
 fn record(
     project: &Project,
@@ -176,6 +208,7 @@ fn record(
     input: &Path,
     out: &Path,
     s: &Summary,
+    artifact: Artifact,
 ) -> Result<u64> {
     let (Some(plain), Some(sealed)) = (s.plaintext_sha256, s.ciphertext_sha256) else {
         anyhow::bail!("internal error: the encryption reported no digests");
@@ -187,6 +220,7 @@ fn record(
         ],
         ENCRYPTION_PREDICATE,
         json!({
+            "artifact": artifact.as_str(),
             "algorithm": crypt::ALGORITHM,
             "format_version": crypt::VERSION,
             "chunk_size": s.chunk_size,
@@ -199,7 +233,7 @@ fn record(
     Ok(project.open_ledger()?.append_evidence(envelope.to_json())?)
 }
 
-pub fn decrypt(cli: &Cli, args: &DataDecryptArgs) -> Result<()> {
+pub fn decrypt(cli: &Cli, args: &DataDecryptArgs, artifact: Artifact) -> Result<()> {
     let out = match &args.out {
         Some(o) => o.clone(),
         None => {
@@ -227,9 +261,7 @@ pub fn decrypt(cli: &Cli, args: &DataDecryptArgs) -> Result<()> {
             .map(|p| Ok(recipient::load(p, pass)?))
             .collect::<Result<Vec<_>>>()?
     };
-    let size = std::fs::metadata(&args.file)
-        .with_context(|| format!("cannot read `{}`", args.file.display()))?
-        .len();
+    let size = input_size(&args.file, artifact)?;
     let bar = output::byte_progress(cli, size, "decrypting");
     let result = crypt::decrypt_file(&args.file, &out, &identities, &|n| bar.inc(n));
     bar.finish_and_clear();

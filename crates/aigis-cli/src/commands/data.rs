@@ -8,6 +8,7 @@ use aigis_ledger::{Project, Query};
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
+use super::crypt::Artifact;
 use crate::cli::{Cli, DataCommand, DataSignArgs, DataVerifyArgs};
 use crate::{CheckFailed, context, output};
 
@@ -22,8 +23,8 @@ pub fn run(cli: &Cli, cmd: &DataCommand) -> Result<()> {
         DataCommand::Scan(args) => super::scan::scan(cli, args),
         DataCommand::Ingest(args) => super::ingest::ingest(cli, args),
         DataCommand::Release(args) => super::quarantine::release(cli, args),
-        DataCommand::Encrypt(args) => super::crypt::encrypt(cli, args),
-        DataCommand::Decrypt(args) => super::crypt::decrypt(cli, args),
+        DataCommand::Encrypt(args) => super::crypt::encrypt(cli, args, Artifact::Dataset),
+        DataCommand::Decrypt(args) => super::crypt::decrypt(cli, args, Artifact::Dataset),
         DataCommand::Mask(args) => super::mask::mask(cli, args),
         DataCommand::Detokenize(args) => super::mask::detokenize(cli, args),
     }

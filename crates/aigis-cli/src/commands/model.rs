@@ -5,6 +5,7 @@ use aigis_model::{FileReport, Verdict};
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
+use super::crypt::Artifact;
 use crate::cli::{Cli, ModelCommand, ModelScanArgs};
 use crate::report::sarif::{self, Placed};
 use crate::{CheckFailed, context, output};
@@ -15,6 +16,8 @@ pub const SCAN_PREDICATE: &str = "https://aigis.dev/predicate/model-scan/v1";
 pub fn run(cli: &Cli, cmd: &ModelCommand) -> Result<()> {
     match cmd {
         ModelCommand::Scan(args) => scan(cli, args),
+        ModelCommand::Encrypt(args) => super::crypt::encrypt(cli, args, Artifact::Model),
+        ModelCommand::Decrypt(args) => super::crypt::decrypt(cli, args, Artifact::Model),
     }
 }
 
