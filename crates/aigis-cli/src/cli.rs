@@ -677,6 +677,44 @@ pub enum ModelCommand {
     ///
     /// Example: aigis model decrypt model.onnx.aigis-enc -o model.onnx
     Decrypt(DataDecryptArgs),
+    /// Register a model file or folder as the next version of NAME: its files are copied
+    /// into the project's content-addressed store (`.aigis/registry/`), scanned (the scan
+    /// is recorded as evidence), and its signature bundle, if there is one, is verified
+    /// and kept. Registration itself is recorded as evidence.
+    ///
+    /// A version that is unsigned, fails verification or scans dangerous or inconclusive
+    /// is still registered (to be looked at), but `model promote` refuses it.
+    ///
+    /// Examples:
+    ///   aigis model sign fraud-model/ && aigis model register fraud-model/ --name fraud
+    ///   aigis model register model.onnx --name fraud --signature model.onnx.sig
+    Register(ModelRegisterArgs),
+    /// List the registered models: their latest version and which version holds each
+    /// stage.
+    ///
+    /// Example: aigis model list --json
+    List,
+    /// Show a model's versions and stages, or one version in full (files, digests, and
+    /// the evidence of its scan, signature and registration).
+    ///
+    /// Examples:
+    ///   aigis model show fraud
+    ///   aigis model show fraud 3 --json
+    Show(ModelShowArgs),
+    /// Move a version to a stage, after the promotion gate: the stored bytes still match
+    /// their digests, the scan evidence covers every file and found nothing dangerous or
+    /// inconclusive, and the signature verifies over the stored files with a trusted key.
+    /// The gate reads the evidence in the ledger, not the registry's own notes.
+    ///
+    /// Exits 1 when the gate refuses; the refusal is recorded as evidence too.
+    ///
+    /// Example: aigis model promote fraud 3 --stage production
+    Promote(ModelPromoteArgs),
+    /// Return a stage to the version it held before (or to --to VERSION, one of the
+    /// versions it held), after the same gate as `promote`. Recorded as evidence.
+    ///
+    /// Example: aigis model rollback fraud --stage production
+    Rollback(ModelRollbackArgs),
 }
 
 #[derive(Debug, Args)]
@@ -691,6 +729,62 @@ pub struct ModelScanArgs {
     /// Also write the evidence as SARIF 2.1.0.
     #[arg(long, value_name = "FILE")]
     pub sarif: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelRegisterArgs {
+    /// The model file or folder.
+    pub path: PathBuf,
+    /// The model's name in the registry (letters, digits, `.`, `_`, `-`).
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+    /// The signature bundle [default: `model.sig` in a model folder, `<FILE>.sig` beside
+    /// a model file, if present].
+    #[arg(long, value_name = "BUNDLE")]
+    pub signature: Option<PathBuf>,
+    /// A public key (PEM) trusted to have signed the model, beside the project's keys
+    /// (repeatable).
+    #[arg(long = "key", value_name = "PUBLIC_KEY")]
+    pub keys: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelShowArgs {
+    /// The model's name.
+    pub name: String,
+    /// One version to show in full [default: a summary of every version].
+    pub version: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelPromoteArgs {
+    /// The model's name.
+    pub name: String,
+    /// The version to promote.
+    pub version: u32,
+    /// The stage (letters, digits, `.`, `_`, `-`).
+    #[arg(long, value_name = "STAGE", default_value = "production")]
+    pub stage: String,
+    /// A public key (PEM) trusted to have signed the model, beside the project's keys
+    /// (repeatable).
+    #[arg(long = "key", value_name = "PUBLIC_KEY")]
+    pub keys: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelRollbackArgs {
+    /// The model's name.
+    pub name: String,
+    /// The stage to roll back.
+    #[arg(long, value_name = "STAGE", default_value = "production")]
+    pub stage: String,
+    /// Return to this version (one the stage held before) [default: the last one].
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<u32>,
+    /// A public key (PEM) trusted to have signed the model, beside the project's keys
+    /// (repeatable).
+    #[arg(long = "key", value_name = "PUBLIC_KEY")]
+    pub keys: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@ mod ledger;
 mod mask;
 mod model;
 mod quarantine;
+mod registry;
 pub(crate) mod scan;
 
 use anyhow::Result;

@@ -22,6 +22,7 @@ mod limits;
 pub mod npy;
 pub mod pickle;
 pub mod proto;
+pub mod registry;
 pub mod safetensors;
 pub mod scan;
 pub mod tar;

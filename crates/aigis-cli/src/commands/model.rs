@@ -1,5 +1,7 @@
 //! `aigis model scan PATH...`: what each model file would do when loaded.
 
+use std::path::PathBuf;
+
 use aigis_core::Finding;
 use aigis_model::{FileReport, Verdict};
 use anyhow::{Context as _, Result};
@@ -18,6 +20,11 @@ pub fn run(cli: &Cli, cmd: &ModelCommand) -> Result<()> {
         ModelCommand::Scan(args) => scan(cli, args),
         ModelCommand::Encrypt(args) => super::crypt::encrypt(cli, args, Artifact::Model),
         ModelCommand::Decrypt(args) => super::crypt::decrypt(cli, args, Artifact::Model),
+        ModelCommand::Register(args) => super::registry::register(cli, args),
+        ModelCommand::List => super::registry::list(cli),
+        ModelCommand::Show(args) => super::registry::show(cli, args),
+        ModelCommand::Promote(args) => super::registry::promote(cli, args),
+        ModelCommand::Rollback(args) => super::registry::rollback(cli, args),
     }
 }
 
@@ -67,20 +74,61 @@ fn findings(reports: &[FileReport]) -> Vec<(Finding, String)> {
         .collect()
 }
 
-fn scan(cli: &Cli, args: &ModelScanArgs) -> Result<()> {
-    let fail_on = parse_verdict(&args.fail_on)?;
+/// Scans model files and folders with the default limits.
+pub(crate) fn scan_paths(cli: &Cli, paths: &[PathBuf]) -> Result<Vec<FileReport>> {
     let limits = aigis_model::Limits::default();
     let pickle_limits = aigis_model::pickle::Limits::default();
     let pickle = aigis_model::pickle_scanner(&pickle_limits);
     let mut reports: Vec<FileReport> = Vec::new();
-    let bar = output::progress(cli, args.paths.len() as u64, "scanning");
-    for path in &args.paths {
+    let bar = output::progress(cli, paths.len() as u64, "scanning");
+    for path in paths {
         let found = aigis_model::scan_path(path, &pickle, &limits)
             .with_context(|| format!("scanning `{}`", path.display()))?;
         reports.extend(found);
         bar.inc(1);
     }
     bar.finish_and_clear();
+    Ok(reports)
+}
+
+/// Records a model scan as evidence: one subject per file (its path and digest), each
+/// file's verdict and evidence in the predicate. `None` when there was no file.
+pub(crate) fn record_scan(
+    project: &aigis_ledger::Project,
+    reports: &[FileReport],
+    fail_on: &str,
+    passed: bool,
+) -> Result<Option<u64>> {
+    let mut subjects = Vec::with_capacity(reports.len());
+    for r in reports {
+        subjects.push((
+            r.path.display().to_string(),
+            aigis_crypto::sha256_file(&r.path)?,
+        ));
+    }
+    if subjects.is_empty() {
+        return Ok(None);
+    }
+    let predicate = json!({
+        "files": reports.iter().map(|r| json!({
+            "path": r.path, "format": r.format, "verdict": r.verdict, "bytes": r.bytes,
+            "evidence": r.evidence,
+        })).collect::<Vec<_>>(),
+        "fail_on": fail_on,
+        "passed": passed,
+        "tool": format!("aigis {}", env!("CARGO_PKG_VERSION")),
+    });
+    Ok(Some(super::scan::record(
+        project,
+        subjects,
+        SCAN_PREDICATE,
+        predicate,
+    )?))
+}
+
+fn scan(cli: &Cli, args: &ModelScanArgs) -> Result<()> {
+    let fail_on = parse_verdict(&args.fail_on)?;
+    let reports = scan_paths(cli, &args.paths)?;
     let failing: Vec<&FileReport> = reports
         .iter()
         .filter(|r| fail_on.is_some_and(|f| r.verdict >= f))
@@ -104,34 +152,7 @@ fn scan(cli: &Cli, args: &ModelScanArgs) -> Result<()> {
     }
 
     let index = match context::project(cli) {
-        Ok(project) => {
-            let mut subjects = Vec::with_capacity(reports.len());
-            for r in &reports {
-                subjects.push((
-                    r.path.display().to_string(),
-                    aigis_crypto::sha256_file(&r.path)?,
-                ));
-            }
-            let predicate = json!({
-                "files": reports.iter().map(|r| json!({
-                    "path": r.path, "format": r.format, "verdict": r.verdict, "bytes": r.bytes,
-                    "evidence": r.evidence,
-                })).collect::<Vec<_>>(),
-                "fail_on": args.fail_on,
-                "passed": passed,
-                "tool": format!("aigis {}", env!("CARGO_PKG_VERSION")),
-            });
-            if subjects.is_empty() {
-                None
-            } else {
-                Some(super::scan::record(
-                    &project,
-                    subjects,
-                    SCAN_PREDICATE,
-                    predicate,
-                )?)
-            }
-        }
+        Ok(project) => record_scan(&project, &reports, &args.fail_on, passed)?,
         Err(e) => {
             output::note(cli, &format!("note: not recorded in a ledger ({e})"));
             None
