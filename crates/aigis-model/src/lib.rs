@@ -24,6 +24,7 @@ pub mod pickle;
 pub mod proto;
 pub mod safetensors;
 pub mod scan;
+pub mod signing;
 pub mod tar;
 mod verdict;
 pub mod zip;
