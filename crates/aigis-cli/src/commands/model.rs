@@ -15,6 +15,8 @@ pub const SCAN_PREDICATE: &str = "https://aigis.dev/predicate/model-scan/v1";
 pub fn run(cli: &Cli, cmd: &ModelCommand) -> Result<()> {
     match cmd {
         ModelCommand::Scan(args) => scan(cli, args),
+        ModelCommand::Sign(args) => super::model_sign::sign(cli, args),
+        ModelCommand::Verify(args) => super::model_sign::verify(cli, args),
     }
 }
 
