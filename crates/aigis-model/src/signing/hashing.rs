@@ -83,16 +83,18 @@ pub(crate) fn list_files(
             let entry = entry.map_err(|e| Error::io(&dir, e))?;
             let path = entry.path();
             let os_name = entry.file_name();
-            let name = os_name
-                .to_str()
-                .ok_or_else(|| model_error(&path, "has a name that is not UTF-8"))?;
+            let name = os_name.to_string_lossy();
             let rel = if prefix.is_empty() {
-                name.to_owned()
+                name.into_owned()
             } else {
                 format!("{prefix}/{name}")
             };
             if is_ignored(&rel.split('/').collect::<Vec<_>>()) {
                 continue;
+            }
+            // Signed names are text: a name that is not UTF-8 cannot be listed faithfully.
+            if os_name.to_str().is_none() {
+                return Err(model_error(&path, "has a name that is not UTF-8"));
             }
             let kind = entry.file_type().map_err(|e| Error::io(&path, e))?;
             if kind.is_symlink() {
@@ -263,6 +265,19 @@ mod tests {
         std::os::unix::fs::symlink(p.join("nothing"), p.join("broken")).unwrap();
         let e = list_files(p, true, &[]).unwrap_err().to_string();
         assert!(e.contains("broken symbolic link"), "{e}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_name_that_is_not_utf8_is_an_error_unless_ignored() {
+        use std::os::unix::ffi::OsStrExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let odd = std::ffi::OsStr::from_bytes(b"w\xffx.bin");
+        std::fs::write(dir.path().join(odd), b"w").unwrap();
+        let e = list_files(dir.path(), false, &[]).unwrap_err().to_string();
+        assert!(e.contains("not UTF-8"), "{e}");
+        let ignored = vec![String::from_utf8_lossy(odd.as_bytes()).into_owned()];
+        assert!(list_files(dir.path(), false, &ignored).unwrap().is_empty());
     }
 
     #[test]
