@@ -715,6 +715,96 @@ pub enum ModelCommand {
     ///
     /// Example: aigis model rollback fraud --stage production
     Rollback(ModelRollbackArgs),
+    /// Sign a model folder (or one model file) in the OpenSSF model-signing format: a
+    /// Sigstore bundle of a DSSE-signed in-toto statement that lists every file's
+    /// SHA-256 (or, with --method shards, every shard's), the files hashed in parallel.
+    /// `python -m model_signing verify key` checks it when signed with an EC key.
+    ///
+    /// Signs with the project's Ed25519 key, or with --key (a PKCS#8 or SEC1 PEM private
+    /// key: ECDSA P-256, P-384 or Ed25519). Git files (`.git`, `.gitignore`, ...) and the
+    /// signature file itself are left out; symbolic links are refused unless
+    /// --allow-symlinks. Recorded as evidence in the ledger (subject: the model's root
+    /// digest).
+    ///
+    /// Examples:
+    ///   aigis model sign models/fraud-v3/
+    ///   aigis model sign models/fraud-v3/ --key release-p256.pem --signature fraud-v3.sig
+    ///   aigis model sign llama.gguf --method shards --shard-size 500000000
+    Sign(ModelSignArgs),
+    /// Verify a model against its OpenSSF model-signing signature (made by aigis or by
+    /// `python -m model_signing sign key`): the signature under a trusted key, then every
+    /// file, hashed again as the signature says (files or shards). Names each file added,
+    /// removed or modified. Recorded as evidence in the ledger.
+    ///
+    /// Trusts the project's keys, or only the --key public keys (SPKI PEM: ECDSA P-256,
+    /// P-384 or Ed25519). Exits 1 when the signature does not verify or anything
+    /// differs, 2 when the signature file is unreadable or malformed.
+    ///
+    /// Examples:
+    ///   aigis model verify models/fraud-v3/
+    ///   aigis model verify models/fraud-v3/ --signature fraud-v3.sig --key release-p256.pub
+    Verify(ModelVerifyArgs),
+}
+
+/// How `aigis model sign` turns a model into digests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SignMethod {
+    /// One SHA-256 per file (model-signing's default).
+    Files,
+    /// One SHA-256 per --shard-size piece of each file.
+    Shards,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelSignArgs {
+    /// The model folder, or one model file.
+    pub path: PathBuf,
+    /// Where to write the signature [default: `model.sig` in the folder, `<FILE>.sig`
+    /// beside a file].
+    #[arg(long, value_name = "FILE")]
+    pub signature: Option<PathBuf>,
+    /// Sign with this PEM private key (ECDSA P-256 / P-384 or Ed25519) instead of the
+    /// project's key.
+    #[arg(long, value_name = "KEY.pem")]
+    pub key: Option<PathBuf>,
+    /// files: a digest per file; shards: a digest per piece of --shard-size bytes
+    /// [default: files, or shards when --shard-size is given].
+    #[arg(long, value_enum, value_name = "METHOD")]
+    pub method: Option<SignMethod>,
+    /// Bytes per shard for --method shards [default: 1000000000, as model-signing].
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    pub shard_size: Option<u64>,
+    /// Leave this path (a file or folder inside the model) out of the signature
+    /// (repeatable); recorded in the signature, so verification leaves it out too.
+    #[arg(long, value_name = "PATH")]
+    pub ignore: Vec<PathBuf>,
+    /// Sign git files too (`.git`, `.gitattributes`, `.github`, `.gitignore`).
+    #[arg(long)]
+    pub no_ignore_git_paths: bool,
+    /// Follow symbolic links to files (a link to a folder is not entered).
+    #[arg(long)]
+    pub allow_symlinks: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelVerifyArgs {
+    /// The model folder, or one model file.
+    pub path: PathBuf,
+    /// The signature [default: `model.sig` in the folder, `<FILE>.sig` beside a file].
+    #[arg(long, value_name = "FILE")]
+    pub signature: Option<PathBuf>,
+    /// Trust only this PEM public key, not the project's keys (repeatable).
+    #[arg(long = "key", value_name = "PUB.pem")]
+    pub keys: Vec<PathBuf>,
+    /// Also leave this path inside the model out of the check (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub ignore: Vec<PathBuf>,
+    /// Check git files too (`.git`, `.gitattributes`, `.github`, `.gitignore`).
+    #[arg(long)]
+    pub no_ignore_git_paths: bool,
+    /// Do not report files on disk that the signature does not list.
+    #[arg(long)]
+    pub ignore_unsigned_files: bool,
 }
 
 #[derive(Debug, Args)]

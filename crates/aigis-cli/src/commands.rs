@@ -12,6 +12,7 @@ mod keys;
 mod ledger;
 mod mask;
 mod model;
+mod model_sign;
 mod quarantine;
 mod registry;
 pub(crate) mod scan;

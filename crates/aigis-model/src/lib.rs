@@ -25,6 +25,7 @@ pub mod proto;
 pub mod registry;
 pub mod safetensors;
 pub mod scan;
+pub mod signing;
 pub mod tar;
 mod verdict;
 pub mod zip;

@@ -468,6 +468,48 @@ impl Registry {
         problems
     }
 
+    /// Lays a version's files out under a new temporary folder, as they were registered
+    /// (hard links to the read-only blobs, or copies where links are not possible), for
+    /// checks that work on a model path, such as signature verification. Returns the
+    /// folder and the model's path inside it. The folder is deleted when dropped.
+    pub fn materialize(
+        &self,
+        record: &VersionRecord,
+    ) -> Result<(tempfile::TempDir, PathBuf), RegistryError> {
+        let tmp = tempfile::Builder::new()
+            .prefix(".check-")
+            .tempdir_in(&self.root)
+            .map_err(io_err(&self.root))?;
+        let model = tmp.path().join("model");
+        for f in &record.files {
+            // Paths were checked at registration; a record edited since to climb out is
+            // refused here too.
+            let rel = Path::new(&f.path);
+            if f.path.is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+                return Err(RegistryError::Record {
+                    path: self.version_path(&record.name, record.version),
+                    what: format!("the file path `{}` is not a plain relative path", f.path),
+                });
+            }
+            let target = match record.kind {
+                Kind::File => tmp.path().join(rel),
+                Kind::Folder => model.join(rel),
+            };
+            if let Some(dir) = target.parent() {
+                fs::create_dir_all(dir).map_err(io_err(dir))?;
+            }
+            let blob = self.blob_path(&f.sha256);
+            if fs::hard_link(&blob, &target).is_err() {
+                fs::copy(&blob, &target).map_err(io_err(&blob))?;
+            }
+        }
+        let path = match (record.kind, record.files.first()) {
+            (Kind::File, Some(f)) => tmp.path().join(&f.path),
+            _ => model,
+        };
+        Ok((tmp, path))
+    }
+
     fn model_dir(&self, name: &str) -> PathBuf {
         self.root.join("models").join(name)
     }

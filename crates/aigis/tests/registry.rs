@@ -200,3 +200,174 @@ fn the_gate_refuses_unsigned_and_dangerous_versions_and_records_why() {
         "not a valid stage name",
     );
 }
+
+fn stage(p: &Path, name: &str, stage: &str) -> serde_json::Value {
+    let list = json(&ok(p, &["--json", "model", "list"]));
+    list["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .map(|m| m["stages"][stage].clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn signed_clean_versions_are_promoted_and_rolled_back_through_the_gate() {
+    let dir = setup();
+    let p = dir.path();
+    ok(p, &["model", "sign", "good.joblib"]);
+    ok(p, &["model", "sign", "folder"]);
+    ok(p, &["model", "sign", "bad.pkl"]);
+    let v1 = json(&ok(
+        p,
+        &[
+            "--json",
+            "model",
+            "register",
+            "good.joblib",
+            "--name",
+            "fraud",
+        ],
+    ));
+    assert_eq!(v1["signature"]["verified"], true);
+    // The bundle inside the folder is not part of the model.
+    let v2 = json(&ok(
+        p,
+        &["--json", "model", "register", "folder", "--name", "fraud"],
+    ));
+    assert_eq!(v2["files"].as_array().unwrap().len(), 2);
+    ok(p, &["model", "register", "bad.pkl", "--name", "fraud"]);
+
+    let up = json(&ok(p, &["--json", "model", "promote", "fraud", "1"]));
+    assert_eq!(up["passed"], true);
+    assert_eq!(stage(p, "fraud", "production"), 1);
+    let st = statement(p, &up["evidence"]);
+    assert_eq!(
+        st["predicateType"],
+        "https://aigis.dev/predicate/model-promotion/v1"
+    );
+    assert_eq!(st["predicate"]["decision"], "allowed");
+    assert_eq!(st["subject"][0]["name"], "fraud@1");
+    fails(
+        p,
+        &["model", "promote", "fraud", "1"],
+        2,
+        "already at stage `production`",
+    );
+
+    let up2 = ok(p, &["model", "promote", "fraud", "2"]);
+    assert!(up2.stdout.contains("replacing version 1"), "{}", up2.stdout);
+    // Signed but dangerous: refused, production keeps version 2.
+    let r = aigis(p, &["model", "promote", "fraud", "3"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert_eq!(stage(p, "fraud", "production"), 2);
+    // Another stage is independent.
+    ok(p, &["model", "promote", "fraud", "2", "--stage", "staging"]);
+
+    let back = json(&ok(p, &["--json", "model", "rollback", "fraud"]));
+    assert_eq!(
+        (back["version"].as_u64(), back["from"].as_u64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(stage(p, "fraud", "production"), 1);
+    assert_eq!(stage(p, "fraud", "staging"), 2);
+    fails(
+        p,
+        &["model", "rollback", "fraud"],
+        2,
+        "nothing to roll back to",
+    );
+    fails(
+        p,
+        &[
+            "model", "rollback", "fraud", "--stage", "staging", "--to", "3",
+        ],
+        2,
+        "never held version 3",
+    );
+}
+
+#[test]
+fn the_gate_re_checks_the_stored_bytes_and_the_signature_over_them() {
+    let dir = setup();
+    let p = dir.path();
+    ok(p, &["model", "sign", "folder"]);
+    // Changed after signing: registered (with the failure recorded), never promoted.
+    std::fs::write(p.join("folder/config.json"), b"{\"classes\": 11}\n").unwrap();
+    let v = json(&ok(
+        p,
+        &["--json", "model", "register", "folder", "--name", "m"],
+    ));
+    assert_eq!(v["signature"]["verified"], false);
+    let r = aigis(p, &["--json", "model", "promote", "m", "1"]);
+    assert_eq!(r.code, 1);
+    let checks = json(&r)["checks"].clone();
+    assert_eq!(checks[2]["check"], "signature");
+    assert!(
+        checks[2]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("config.json"),
+        "{checks}"
+    );
+
+    // Signed and clean, then its stored bytes are edited inside the registry.
+    ok(p, &["model", "sign", "good.joblib"]);
+    let v = json(&ok(
+        p,
+        &["--json", "model", "register", "good.joblib", "--name", "g"],
+    ));
+    let hex = v["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_owned();
+    let blob = p
+        .join(".aigis/registry/blobs/sha256")
+        .join(&hex[..2])
+        .join(&hex);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&blob, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[10] ^= 1;
+    std::fs::write(&blob, bytes).unwrap();
+    let r = aigis(p, &["--json", "model", "promote", "g", "1"]);
+    assert_eq!(r.code, 1);
+    let v = json(&r);
+    let failed: Vec<&str> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["stored-bytes", "signature"]);
+    assert!(stage(p, "g", "production").is_null());
+}
+
+#[test]
+fn the_gate_reads_the_evidence_not_the_record() {
+    let dir = setup();
+    let p = dir.path();
+    ok(p, &["model", "sign", "bad.pkl"]);
+    ok(p, &["model", "register", "bad.pkl", "--name", "m"]);
+    // Someone edits the record to say the scan was clean: the gate still reads the
+    // dangerous verdict from the signed evidence.
+    let path = p.join(".aigis/registry/models/m/versions/1.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("\"dangerous\"", "\"safe\"")).unwrap();
+    let r = aigis(p, &["model", "promote", "m", "1"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("`bad.pkl` is dangerous"), "{}", r.stdout);
+    // Pointing the record at other evidence (the signature's) does not pass either.
+    let mut rec: serde_json::Value = serde_json::from_str(&text).unwrap();
+    rec["scan"]["index"] = rec["signature"]["index"].clone();
+    std::fs::write(&path, rec.to_string()).unwrap();
+    let r = aigis(p, &["model", "promote", "m", "1"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("not a model scan"), "{}", r.stdout);
+}

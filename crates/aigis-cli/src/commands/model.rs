@@ -25,6 +25,8 @@ pub fn run(cli: &Cli, cmd: &ModelCommand) -> Result<()> {
         ModelCommand::Show(args) => super::registry::show(cli, args),
         ModelCommand::Promote(args) => super::registry::promote(cli, args),
         ModelCommand::Rollback(args) => super::registry::rollback(cli, args),
+        ModelCommand::Sign(args) => super::model_sign::sign(cli, args),
+        ModelCommand::Verify(args) => super::model_sign::verify(cli, args),
     }
 }
 

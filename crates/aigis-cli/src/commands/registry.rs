@@ -14,6 +14,7 @@ use aigis_crypto::dsse::Envelope;
 use aigis_ledger::Project;
 use aigis_model::Verdict;
 use aigis_model::registry::{self, EvidenceRef, Registry, StageState, VersionRecord};
+use aigis_model::signing::{self, VerifierKey};
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 use serde_json::json;
@@ -232,7 +233,7 @@ pub(crate) fn register_version(
             project,
             key,
             &record,
-            "https://aigis.dev/predicate/model-signature-verification/v1",
+            super::model_sign::VERIFY_PREDICATE,
             json!({
                 "bundle": record.signature_bundle,
                 "verified": check.passed,
@@ -849,15 +850,56 @@ pub fn show(cli: &Cli, args: &ModelShowArgs) -> Result<()> {
     Ok(())
 }
 
-// TEMPORARY until the signing module lands.
+/// The signature must verify, with a project key or one given with --key, over the
+/// stored files laid out as they were registered, and list exactly those files.
 fn check_signature(
-    _project: &Project,
-    _reg: &Registry,
+    project: &Project,
+    reg: &Registry,
     record: &VersionRecord,
-    _keys: &[PathBuf],
+    keys: &[PathBuf],
 ) -> Check {
-    match record.signature_bundle {
-        None => Check::fail("signature", "the version is unsigned".into(), None),
-        Some(_) => Check::fail("signature", "cannot verify yet".into(), None),
-    }
+    const NAME: &str = "signature";
+    let Some(bundle) = record.signature_bundle else {
+        return Check::fail(
+            NAME,
+            "the version is unsigned (sign the model with `aigis model sign`, then register it again)".into(),
+            None,
+        );
+    };
+    let evidence = record.signature.as_ref().map(|e| e.index);
+    let run = || -> Result<Check> {
+        let bytes = reg.read_blob(&bundle, BUNDLE_LIMIT)?;
+        let mut trusted: Vec<VerifierKey> = project
+            .keyring()?
+            .public_keys()
+            .into_iter()
+            .map(VerifierKey::from)
+            .collect();
+        trusted.extend(super::model_sign::pem_keys(keys)?);
+        let (_dir, model) = reg.materialize(record)?;
+        Ok(match signing::verify_model(&model, &bytes, &trusted) {
+            Ok(r) if r.passed() => Check::pass(
+                NAME,
+                format!(
+                    "verified with {} key {}; the {} signed file(s) match",
+                    r.algorithm, r.key_id, r.files
+                ),
+                evidence,
+            ),
+            Ok(r) => Check::fail(
+                NAME,
+                format!(
+                    "the stored files differ from the signed ones: {}",
+                    r.changes
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+                evidence,
+            ),
+            Err(e) => Check::fail(NAME, e.to_string(), evidence),
+        })
+    };
+    run().unwrap_or_else(|e| Check::fail(NAME, format!("{e:#}"), evidence))
 }

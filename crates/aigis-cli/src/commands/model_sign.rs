@@ -1,0 +1,379 @@
+//! `aigis model sign PATH` and `aigis model verify PATH`: OpenSSF model-signing bundles
+//! (see `aigis_model::signing`), recorded as evidence in the ledger.
+
+use std::path::{Path, PathBuf};
+
+use aigis_core::Digest;
+use aigis_crypto::Zeroizing;
+use aigis_ledger::Project;
+use aigis_model::signing::{
+    self, Method, SignOptions, SignerKey, VerifierKey, VerifyOptions, VerifyReport,
+};
+use anyhow::{Context as _, Result};
+use serde_json::json;
+
+use crate::cli::{Cli, ModelSignArgs, ModelVerifyArgs, SignMethod};
+use crate::{CheckFailed, context, output};
+
+/// The evidence `aigis model sign` writes (subject: the model's root digest).
+pub const SIGN_PREDICATE: &str = "https://aigis.dev/predicate/model-signature/v1";
+/// The evidence `aigis model verify` writes (subject: the signed root digest, or the
+/// signature file's digest when no trusted key verifies it).
+pub const VERIFY_PREDICATE: &str = "https://aigis.dev/predicate/model-verification/v1";
+
+/// A PEM key file is a few hundred bytes.
+const MAX_KEY_FILE: u64 = 1 << 16;
+
+/// `models/m/` -> `models/m/model.sig` (as model-signing), `m.gguf` -> `m.gguf.sig`.
+fn default_signature(model: &Path) -> PathBuf {
+    if model.is_dir() {
+        model.join("model.sig")
+    } else {
+        let mut name = model.as_os_str().to_owned();
+        name.push(".sig");
+        PathBuf::from(name)
+    }
+}
+
+/// The paths to leave out, relative to the model root: the signature file and the
+/// project's state folder when they lie inside the model, and each --ignore (a path as
+/// given on the command line, which must lie inside the model).
+fn ignores(
+    model: &Path,
+    signature: &Path,
+    project: Option<&Project>,
+    given: &[PathBuf],
+) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    out.extend(signing::relative_to_model(model, signature));
+    if let Some(p) = project {
+        let state = p.root.join(aigis_ledger::project::STATE_DIR);
+        out.extend(signing::relative_to_model(model, &state));
+    }
+    for path in given {
+        let rel = signing::relative_to_model(model, path).with_context(|| {
+            format!(
+                "--ignore `{}` is not inside the model `{}`\nhint: give the path as seen from here, for example `{}`",
+                path.display(),
+                model.display(),
+                model.join("README.md").display()
+            )
+        })?;
+        out.push(rel);
+    }
+    Ok(out)
+}
+
+fn read_key_text(path: &Path, what: &str) -> Result<Zeroizing<String>> {
+    let bytes = Zeroizing::new(context::read_input(path, what, MAX_KEY_FILE)?);
+    let text = std::str::from_utf8(&bytes)
+        .with_context(|| format!("the {what} `{}` is not a PEM text file", path.display()))?;
+    Ok(Zeroizing::new(text.to_owned()))
+}
+
+fn signer(args: &ModelSignArgs, project: &Result<Project>) -> Result<SignerKey> {
+    if let Some(path) = &args.key {
+        let text = read_key_text(path, "private key")?;
+        return SignerKey::from_pem(&text)
+            .with_context(|| format!("reading the private key `{}`", path.display()));
+    }
+    let project = project.as_ref().map_err(|e| {
+        anyhow::anyhow!(
+            "{e}\nhint: sign with a PEM private key instead: --key KEY.pem (or run `aigis init`)"
+        )
+    })?;
+    Ok(SignerKey::from(context::signing_key(project)?))
+}
+
+fn method(args: &ModelSignArgs) -> Result<Method> {
+    Ok(match (args.method, args.shard_size) {
+        (Some(SignMethod::Files), Some(_)) => {
+            anyhow::bail!("--shard-size goes with --method shards, not --method files")
+        }
+        (Some(SignMethod::Files), None) | (None, None) => Method::Files,
+        (Some(SignMethod::Shards) | None, size) => Method::Shards {
+            shard_size: size.unwrap_or(signing::DEFAULT_SHARD_SIZE),
+        },
+    })
+}
+
+/// Bytes under `path` (following nothing), for the progress bar only.
+fn size_of(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(path)
+        .map(|rd| rd.filter_map(Result::ok).map(|e| size_of(&e.path())).sum())
+        .unwrap_or(0)
+}
+
+fn tool() -> String {
+    format!("aigis {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Records evidence when there is a project; says so when there is none.
+fn record(
+    cli: &Cli,
+    project: &Result<Project>,
+    subject: (String, Digest),
+    predicate_type: &str,
+    predicate: serde_json::Value,
+) -> Result<Option<u64>> {
+    match project {
+        Ok(p) => Ok(Some(super::scan::record(
+            p,
+            vec![subject],
+            predicate_type,
+            predicate,
+        )?)),
+        Err(e) => {
+            output::note(cli, &format!("note: not recorded in a ledger ({e})"));
+            Ok(None)
+        }
+    }
+}
+
+pub fn sign(cli: &Cli, args: &ModelSignArgs) -> Result<()> {
+    let project = context::project(cli);
+    let key = signer(args, &project)?;
+    let signature = args
+        .signature
+        .clone()
+        .unwrap_or_else(|| default_signature(&args.path));
+    let opts = SignOptions {
+        method: method(args)?,
+        allow_symlinks: args.allow_symlinks,
+        ignore_paths: ignores(&args.path, &signature, project.as_ref().ok(), &args.ignore)?,
+        ignore_git_paths: !args.no_ignore_git_paths,
+    };
+    let bar = output::byte_progress(cli, size_of(&args.path), "hashing");
+    let signed = signing::sign_model(&args.path, &key, &opts, &|n| bar.inc(n))
+        .with_context(|| format!("signing `{}`", args.path.display()))?;
+    bar.finish_and_clear();
+    let bundle = signed.bundle.to_json();
+    context::write_output(&signature, &bundle)?;
+
+    let m = &signed.manifest;
+    let root = m.root_digest();
+    let public = key.public();
+    let predicate = json!({
+        "signature": signature,
+        "signature_sha256": Digest::of(&bundle).hex(),
+        "format": signing::PREDICATE_TYPE,
+        "key_id": public.key_id(),
+        "algorithm": public.algorithm(),
+        "serialization": m.serialization,
+        "resources": m.resources.len(),
+        "files": signed.files,
+        "bytes": signed.bytes,
+        "tool": tool(),
+    });
+    let index = record(
+        cli,
+        &project,
+        (m.model_name.clone(), root),
+        SIGN_PREDICATE,
+        predicate,
+    )?;
+
+    if cli.json {
+        return output::json(&json!({
+            "signature": signature,
+            "path": args.path,
+            "model_name": m.model_name,
+            "root_digest": root,
+            "serialization": m.serialization,
+            "resources": m.resources.len(),
+            "files": signed.files,
+            "bytes": signed.bytes,
+            "key_id": public.key_id(),
+            "algorithm": public.algorithm(),
+            "evidence": index,
+        }));
+    }
+    println!("{}", signature.display());
+    let recorded = index.map_or(String::new(), |i| format!("; evidence #{i} in the ledger"));
+    output::note(
+        cli,
+        &format!(
+            "signed {} file(s), {} bytes, root {root} with {} key {}{recorded}",
+            signed.files,
+            signed.bytes,
+            public.algorithm(),
+            public.key_id()
+        ),
+    );
+    Ok(())
+}
+
+fn trusted_keys(args: &ModelVerifyArgs, project: &Result<Project>) -> Result<Vec<VerifierKey>> {
+    if args.keys.is_empty() {
+        let project = project.as_ref().map_err(|e| {
+            anyhow::anyhow!("{e}\nhint: name the signer's public key instead: --key PUB.pem")
+        })?;
+        return Ok(project
+            .keyring()?
+            .public_keys()
+            .into_iter()
+            .map(VerifierKey::from)
+            .collect());
+    }
+    pem_keys(&args.keys)
+}
+
+/// Public keys from PEM files (SPKI: Ed25519, ECDSA P-256 or P-384).
+pub(crate) fn pem_keys(paths: &[PathBuf]) -> Result<Vec<VerifierKey>> {
+    paths
+        .iter()
+        .map(|path| {
+            let text = read_key_text(path, "public key")?;
+            VerifierKey::from_pem(&text)
+                .with_context(|| format!("reading the public key `{}`", path.display()))
+        })
+        .collect()
+}
+
+pub fn verify(cli: &Cli, args: &ModelVerifyArgs) -> Result<()> {
+    let project = context::project(cli);
+    let signature = args
+        .signature
+        .clone()
+        .unwrap_or_else(|| default_signature(&args.path));
+    let bundle = context::read_input(
+        &signature,
+        "model signature",
+        signing::MAX_BUNDLE_BYTES as u64,
+    )?;
+    let keys = trusted_keys(args, &project)?;
+    let opts = VerifyOptions {
+        extra_ignore: ignores(&args.path, &signature, project.as_ref().ok(), &args.ignore)?,
+        ignore_git_paths: !args.no_ignore_git_paths,
+        ignore_unsigned_files: args.ignore_unsigned_files,
+    };
+    let bar = output::byte_progress(cli, size_of(&args.path), "hashing");
+    let result = signing::verify_model_with(&args.path, &bundle, &keys, &opts, &|n| bar.inc(n));
+    bar.finish_and_clear();
+    let report = match result {
+        Ok(r) => r,
+        Err(e) if e.is_check_failure() => {
+            return bad_signature(cli, args, &project, &signature, &bundle, &e.to_string());
+        }
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!(
+                    "verifying `{}` against `{}`",
+                    args.path.display(),
+                    signature.display()
+                )
+            });
+        }
+    };
+    let passed = report.passed();
+    let predicate = json!({
+        "passed": passed,
+        "signature": signature,
+        "signature_sha256": Digest::of(&bundle).hex(),
+        "signature_verified": true,
+        "key_id": report.key_id,
+        "algorithm": report.algorithm,
+        "serialization": report.serialization,
+        "files": report.files,
+        "changes": report.changes,
+        "tool": tool(),
+    });
+    let index = record(
+        cli,
+        &project,
+        (report.model_name.clone(), report.root_digest),
+        VERIFY_PREDICATE,
+        predicate,
+    )?;
+    if cli.json {
+        output::json(&json!({
+            "ok": passed,
+            "path": args.path,
+            "signature": signature,
+            "signature_verified": true,
+            "report": report,
+            "evidence": index,
+        }))?;
+    } else {
+        print_report(args, &report, index);
+    }
+    if passed {
+        Ok(())
+    } else {
+        Err(CheckFailed(String::new()).into())
+    }
+}
+
+fn print_report(args: &ModelVerifyArgs, r: &VerifyReport, index: Option<u64>) {
+    println!("signature: ok, {} key {}", r.algorithm, r.key_id);
+    if r.passed() {
+        println!(
+            "ok: `{}` matches its signature ({} file(s), {} bytes, root {})",
+            args.path.display(),
+            r.files,
+            r.bytes,
+            r.root_digest
+        );
+    } else {
+        println!(
+            "FAILED: `{}` differs from its signature ({} change(s)):",
+            args.path.display(),
+            r.changes.len()
+        );
+        for c in &r.changes {
+            println!("  {c}");
+        }
+    }
+    if let Some(i) = index {
+        println!("recorded as evidence #{i} in the ledger");
+    }
+}
+
+/// No trusted key verifies the signature: say so (exit 1) and record it, with the
+/// signature file's digest as the subject (its root digest is not to be believed).
+fn bad_signature(
+    cli: &Cli,
+    args: &ModelVerifyArgs,
+    project: &Result<Project>,
+    signature: &Path,
+    bundle: &[u8],
+    reason: &str,
+) -> Result<()> {
+    let predicate = json!({
+        "passed": false,
+        "signature": signature,
+        "signature_sha256": Digest::of(bundle).hex(),
+        "signature_verified": false,
+        "reason": reason,
+        "tool": tool(),
+    });
+    let name = signature
+        .file_name()
+        .map_or_else(|| "model.sig".into(), |n| n.to_string_lossy().into_owned());
+    let index = record(
+        cli,
+        project,
+        (name, Digest::of(bundle)),
+        VERIFY_PREDICATE,
+        predicate,
+    )?;
+    if cli.json {
+        output::json(&json!({
+            "ok": false,
+            "path": args.path,
+            "signature": signature,
+            "signature_verified": false,
+            "error": reason,
+            "evidence": index,
+        }))?;
+    } else if let Some(i) = index {
+        println!("recorded as evidence #{i} in the ledger");
+    }
+    Err(CheckFailed(format!("`{}`: {reason}", signature.display())).into())
+}
