@@ -165,11 +165,19 @@ pub fn scan_reader(
             format,
             "the model config (Lambda layers, embedded code)",
         )),
-        Format::Onnx => out.push(not_analysed(
-            format,
-            "the graph (external data paths, custom-op domains)",
-        )),
-        Format::SavedModel => out.push(not_analysed(format, "the graph (file and network ops)")),
+        Format::Onnx => {
+            // External data paths are relative to the model's folder.
+            let folder = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            out.extend(crate::onnx::scan(r, len, folder, limits));
+        }
+        Format::SavedModel => {
+            let (kind, found) = crate::savedmodel::scan(r, len, path, limits);
+            name = kind.to_owned();
+            out.extend(found);
+        }
         Format::Tar => name = scan_tar(r, len, pickle, limits, &mut out).to_owned(),
         Format::Text => {
             scan_text(r, len, path, limits, &mut out)?;
