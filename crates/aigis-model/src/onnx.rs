@@ -453,15 +453,31 @@ fn header(buf: &[u8]) -> Result<Header<'_>, Evidence> {
 /// Checks an ONNX model of `len` bytes from the reader's start. `folder` is where its
 /// external data files are looked for (the model file's folder).
 pub fn scan(r: &mut dyn ReadSeek, len: u64, folder: &Path, limits: &Limits) -> Vec<Evidence> {
+    scan_files(r, len, folder, limits).0
+}
+
+/// [`scan`], and the external data files the model loads that passed the checks (inside
+/// `folder`, regular files), as paths under `folder`.
+pub fn scan_files(
+    r: &mut dyn ReadSeek,
+    len: u64,
+    folder: &Path,
+    limits: &Limits,
+) -> (Vec<Evidence>, Vec<PathBuf>) {
     match read_all(r, len, limits, "onnx.limit") {
-        Ok(buf) => scan_bytes(&buf, folder, limits),
-        Err(e) => vec![e],
+        Ok(buf) => analyse(&buf, folder, limits),
+        Err(e) => (vec![e], Vec::new()),
     }
 }
 
 /// [`scan`] of a model held in memory.
 pub fn scan_bytes(buf: &[u8], folder: &Path, limits: &Limits) -> Vec<Evidence> {
+    analyse(buf, folder, limits).0
+}
+
+fn analyse(buf: &[u8], folder: &Path, limits: &Limits) -> (Vec<Evidence>, Vec<PathBuf>) {
     let mut out = Vec::new();
+    let mut listed = Vec::new();
     let mut walk = Walk {
         limits,
         nodes: 0,
@@ -545,7 +561,7 @@ pub fn scan_bytes(buf: &[u8], folder: &Path, limits: &Limits) -> Vec<Evidence> {
     }
     out.append(&mut walk.unnamed);
     for (location, file) in &walk.files {
-        external_file(folder, location, file, &mut out);
+        listed.extend(external_file(folder, location, file, &mut out));
     }
     // Parsed to the end: said even when something above is wrong.
     if let Some(h) = header {
@@ -575,7 +591,7 @@ pub fn scan_bytes(buf: &[u8], folder: &Path, limits: &Limits) -> Vec<Evidence> {
             Location::default(),
         ));
     }
-    out
+    (out, listed)
 }
 
 fn custom_domains(
@@ -655,8 +671,13 @@ fn escapes(location: &str) -> Option<String> {
     None
 }
 
-/// Checks one external data file on disk and reports it.
-fn external_file(folder: &Path, location: &[u8], file: &ExternalFile, out: &mut Vec<Evidence>) {
+/// Checks one external data file on disk and reports it; its path when it is fine.
+fn external_file(
+    folder: &Path,
+    location: &[u8],
+    file: &ExternalFile,
+    out: &mut Vec<Evidence>,
+) -> Option<PathBuf> {
     let shown = show(location);
     let place = at(file.at);
     let tensors = if file.tensors == 1 {
@@ -679,7 +700,7 @@ fn external_file(folder: &Path, location: &[u8], file: &ExternalFile, out: &mut 
             format!("{tensors}: external data location `{shown}` is not UTF-8"),
             place,
         ));
-        return;
+        return None;
     };
     if text.is_empty() {
         out.push(evidence(
@@ -688,11 +709,11 @@ fn external_file(folder: &Path, location: &[u8], file: &ExternalFile, out: &mut 
             format!("{tensors}: an empty external data location"),
             place,
         ));
-        return;
+        return None;
     }
     if let Some(why) = escapes(text) {
         out.push(escape(why));
-        return;
+        return None;
     }
     // Every component is looked at before the next is added, so a symbolic link anywhere
     // on the way (also one that `..` later steps back out of) is seen.
@@ -716,7 +737,7 @@ fn external_file(folder: &Path, location: &[u8], file: &ExternalFile, out: &mut 
                 out.push(escape(format!(
                     "goes through the symbolic link `{part}` (to `{target}`)"
                 )));
-                return;
+                return None;
             }
             Ok(m) => meta = Some(m),
             Err(e) => {
@@ -726,7 +747,7 @@ fn external_file(folder: &Path, location: &[u8], file: &ExternalFile, out: &mut 
                     format!("{tensors}: external data file `{shown}` cannot be read ({e}), so what the model loads is unknown"),
                     place,
                 ));
-                return;
+                return None;
             }
         }
     }
@@ -737,13 +758,13 @@ fn external_file(folder: &Path, location: &[u8], file: &ExternalFile, out: &mut 
             format!("{tensors}: external data location `{shown}` is a folder"),
             place,
         ));
-        return;
+        return None;
     };
     if !meta.is_file() {
         out.push(escape(
             "is a device, pipe or socket, not a regular file".into(),
         ));
-        return;
+        return None;
     }
     if let Some(bad) = &file.bad_number {
         out.push(evidence(
@@ -752,7 +773,7 @@ fn external_file(folder: &Path, location: &[u8], file: &ExternalFile, out: &mut 
             format!("`{shown}`: {bad}"),
             place,
         ));
-        return;
+        return None;
     }
     if file.end > meta.len() {
         out.push(evidence(
@@ -766,7 +787,7 @@ fn external_file(folder: &Path, location: &[u8], file: &ExternalFile, out: &mut 
             ),
             place,
         ));
-        return;
+        return None;
     }
     out.push(evidence(
         Verdict::Safe,
@@ -777,6 +798,7 @@ fn external_file(folder: &Path, location: &[u8], file: &ExternalFile, out: &mut 
         ),
         place,
     ));
+    Some(path)
 }
 
 #[cfg(test)]
