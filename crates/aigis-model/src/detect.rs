@@ -15,9 +15,11 @@ pub enum Format {
     Safetensors,
     Gguf,
     Hdf5,
-    /// A protobuf under a `.onnx` name (ONNX has no magic number).
+    /// An ONNX `ModelProto`: by its leading fields (ONNX has no magic number), or a
+    /// protobuf under a `.onnx` name.
     Onnx,
-    /// `saved_model.pb` (a TensorFlow SavedModel graph).
+    /// A SavedModel folder's protobufs, by name: `saved_model.pb` (the graph),
+    /// `saved_model.pbtxt`, `keras_metadata.pb`, `fingerprint.pb`.
     SavedModel,
     Tar,
     /// gzip or zlib (compressed joblib, `.gz` pickles).
@@ -82,10 +84,15 @@ pub fn sniff(head: &[u8], last: Option<u8>, len: u64, path: &Path) -> Format {
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or_default();
-    if extension(path).as_deref() == Some("onnx") && head.first() == Some(&0x08) {
+    if (extension(path).as_deref() == Some("onnx") && head.first() == Some(&0x08))
+        || is_onnx(head, len)
+    {
         return Format::Onnx;
     }
-    if name == "saved_model.pb" {
+    if matches!(
+        name,
+        "saved_model.pb" | "saved_model.pbtxt" | "keras_metadata.pb" | "fingerprint.pb"
+    ) {
         return Format::SavedModel;
     }
     let control = |b: &u8| b.is_ascii_control() && !matches!(b, b'\t' | b'\n' | b'\r');
@@ -95,6 +102,35 @@ pub fn sniff(head: &[u8], last: Option<u8>, len: u64, path: &Path) -> Format {
         return Format::Text;
     }
     Format::Unknown
+}
+
+/// An ONNX `ModelProto` by content: `ir_version` first (3 to 15, as every writer puts it),
+/// then only fields a `ModelProto` has, with their wire types, up to the graph, whose
+/// declared length fits the file. A SavedModel also starts with field 1 (its schema
+/// version, 1), but has no field 7; other protobufs fail the field list.
+fn is_onnx(head: &[u8], len: u64) -> bool {
+    use crate::proto::{Fields, WireType};
+    let mut fields = Fields::prefix(head);
+    match fields.next() {
+        Some(Ok(f)) if f.number == 1 && f.wire == WireType::Varint && (3..=15).contains(&f.int) => {
+        }
+        _ => return false,
+    }
+    for f in fields {
+        let Ok(f) = f else { return false };
+        let wire = match f.number {
+            5 => WireType::Varint,
+            2 | 3 | 4 | 6 | 7 | 8 | 14 | 20 | 25 | 26 => WireType::Len,
+            _ => return false,
+        };
+        if f.wire != wire {
+            return false;
+        }
+        if f.number == 7 {
+            return f.int <= len;
+        }
+    }
+    false
 }
 
 fn zlib_header(head: &[u8]) -> bool {
@@ -196,6 +232,29 @@ mod tests {
         assert_eq!(of(&bad, "x"), Format::Unknown);
         assert_eq!(of(b"\x08\x07\x12\x04", "m.onnx"), Format::Onnx);
         assert_eq!(of(b"\x08\x07\x12\x04", "m.bin"), Format::Unknown);
+        // ONNX by content: ir_version, producer, graph (cut short by the head)
+        let onnx = b"\x08\x08\x12\x04test\x3a\x40\x0a\x02";
+        assert_eq!(
+            sniff(onnx, Some(0), 100, Path::new("weights.bin")),
+            Format::Onnx
+        );
+        // the graph is longer than the file, a field ONNX does not have, a SavedModel
+        assert_eq!(
+            sniff(onnx, Some(0), 20, Path::new("w.bin")),
+            Format::Unknown
+        );
+        assert_eq!(
+            of(b"\x08\x08\x12\x04test\x48\x01", "w.bin"),
+            Format::Unknown
+        );
+        assert_eq!(
+            of(b"\x08\x01\x12\x04\x0a\x02\x08\x01", "w.bin"),
+            Format::Unknown
+        );
+        assert_eq!(
+            of(b"\x08\x01\x12\x00", "saved_model.pb"),
+            Format::SavedModel
+        );
         assert_eq!(of(b"\x78\x9c\x01\x02", "m.joblib"), Format::Compressed);
         let mut tar = vec![0u8; 512];
         tar[257..262].copy_from_slice(b"ustar");

@@ -24,7 +24,11 @@ pub struct Limits {
     /// Bytes of one GGUF string that is read (longer ones are skipped, chat templates are
     /// read in full up to this).
     pub max_string_bytes: u64,
-    /// Files visited by a folder scan, and its depth.
+    /// Bytes of a protobuf model (an ONNX model, a SavedModel graph) held in memory to be
+    /// parsed. Protobuf caps a message at 2 GiB; a larger file is inconclusive.
+    pub max_proto_bytes: u64,
+    /// Files visited by a folder scan, and its depth (also the nesting of ONNX subgraphs
+    /// and TensorFlow function attributes).
     pub max_files: usize,
     pub max_depth: usize,
 }
@@ -40,6 +44,7 @@ impl Default for Limits {
             max_entries: 1 << 20,
             max_array_elements: 16 << 20,
             max_string_bytes: 16 << 20,
+            max_proto_bytes: 1 << 30,
             max_files: 100_000,
             max_depth: 32,
         }

@@ -65,6 +65,9 @@ pub struct Fields<'a> {
     /// Added to every `at`, so nested messages report positions in the outer buffer.
     base: usize,
     failed: bool,
+    /// The buffer is only the start of the message: a length-delimited field may run past
+    /// its end (see [`Fields::prefix`]).
+    prefix: bool,
 }
 
 impl<'a> Fields<'a> {
@@ -80,6 +83,17 @@ impl<'a> Fields<'a> {
             pos: 0,
             base,
             failed: false,
+            prefix: false,
+        }
+    }
+
+    /// The fields of a message of which `buf` holds only the first bytes (a file's head):
+    /// the last length-delimited field may run past the end of `buf`. Its `int` is then
+    /// the declared length, `bytes` the part at hand, and iteration stops after it.
+    pub fn prefix(buf: &'a [u8]) -> Self {
+        Self {
+            prefix: true,
+            ..Self::new(buf)
         }
     }
 
@@ -116,8 +130,10 @@ impl<'a> Fields<'a> {
             .ok()
             .and_then(|n| at.checked_add(n))
             .filter(|&end| end <= self.buf.len());
-        let Some(end) = end else {
-            return Err(self.error("field runs past the end of its message"));
+        let end = match end {
+            Some(end) => end,
+            None if self.prefix => self.buf.len(),
+            None => return Err(self.error("field runs past the end of its message")),
         };
         self.pos = end;
         Ok((self.buf.get(at..end).unwrap_or_default(), self.base + at))
@@ -197,6 +213,53 @@ pub fn packed_varints(field: &Field<'_>) -> Result<Vec<u64>, WireError> {
     Ok(out)
 }
 
+/// Writing messages by hand, for the tests of the formats built on this reader.
+#[cfg(test)]
+pub(crate) mod build {
+    /// A message under construction: `Msg::new().int(1, 7).str(2, "x").msg(7, inner)`.
+    #[derive(Debug, Clone, Default)]
+    pub(crate) struct Msg(pub Vec<u8>);
+
+    fn varint(mut v: u64, out: &mut Vec<u8>) {
+        loop {
+            let b = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(b);
+                return;
+            }
+            out.push(b | 0x80);
+        }
+    }
+
+    impl Msg {
+        pub(crate) fn new() -> Self {
+            Self::default()
+        }
+
+        pub(crate) fn int(mut self, number: u32, v: u64) -> Self {
+            varint(u64::from(number) << 3, &mut self.0);
+            varint(v, &mut self.0);
+            self
+        }
+
+        pub(crate) fn bytes(mut self, number: u32, payload: &[u8]) -> Self {
+            varint(u64::from(number) << 3 | 2, &mut self.0);
+            varint(payload.len() as u64, &mut self.0);
+            self.0.extend_from_slice(payload);
+            self
+        }
+
+        pub(crate) fn str(self, number: u32, s: &str) -> Self {
+            self.bytes(number, s.as_bytes())
+        }
+
+        pub(crate) fn msg(self, number: u32, m: Msg) -> Self {
+            self.bytes(number, &m.0)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,6 +324,22 @@ mod tests {
             assert!(results.last().unwrap().is_err(), "{bad:?}");
             assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1);
         }
+    }
+
+    #[test]
+    fn a_prefix_may_end_inside_a_field() {
+        let mut msg = Vec::new();
+        varint(1 << 3, &mut msg);
+        varint(7, &mut msg);
+        len_field(7, &[0x0a; 300], &mut msg);
+        let head = &msg[..20];
+        let fields: Vec<_> = Fields::prefix(head).collect::<Result<_, _>>().unwrap();
+        assert_eq!(fields.len(), 2);
+        assert_eq!((fields[1].number, fields[1].int), (7, 300));
+        // two bytes of ir_version, one of key and two of length before the payload
+        assert_eq!(fields[1].bytes.len(), 20 - 5);
+        // the same bytes as a whole message are malformed
+        assert!(Fields::new(head).any(|f| f.is_err()));
     }
 
     #[test]

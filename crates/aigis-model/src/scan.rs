@@ -31,6 +31,10 @@ pub struct FileReport {
     pub verdict: Verdict,
     pub evidence: Vec<Evidence>,
     pub bytes: u64,
+    /// Files this one makes its loader read (ONNX external data), checked to be inside
+    /// its folder. A folder scan reports them as that model's data.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external_data: Vec<PathBuf>,
 }
 
 pub(crate) fn evidence(
@@ -99,8 +103,8 @@ pub fn scan_file(
 ) -> Result<FileReport, Error> {
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let (format, evidence) =
-        scan_reader(&mut file, len, path, pickle, limits).map_err(|e| Error::io(path, e))?;
+    let (format, evidence, external_data) =
+        scan_reader_files(&mut file, len, path, pickle, limits).map_err(|e| Error::io(path, e))?;
     let verdict = evidence
         .iter()
         .map(|e| e.verdict)
@@ -112,6 +116,7 @@ pub fn scan_file(
         verdict,
         evidence,
         bytes: len,
+        external_data,
     })
 }
 
@@ -125,6 +130,19 @@ pub fn scan_reader(
     pickle: PickleScan<'_>,
     limits: &Limits,
 ) -> std::io::Result<(String, Vec<Evidence>)> {
+    scan_reader_files(r, len, path, pickle, limits).map(|(format, found, _)| (format, found))
+}
+
+/// [`scan_reader`], and the files the model makes its loader read
+/// ([`FileReport::external_data`]).
+fn scan_reader_files(
+    r: &mut dyn ReadSeek,
+    len: u64,
+    path: &Path,
+    pickle: PickleScan<'_>,
+    limits: &Limits,
+) -> std::io::Result<(String, Vec<Evidence>, Vec<PathBuf>)> {
+    let mut external = Vec::new();
     r.seek(SeekFrom::Start(0))?;
     let mut head = Vec::new();
     r.take(detect::HEAD_LEN as u64).read_to_end(&mut head)?;
@@ -165,11 +183,21 @@ pub fn scan_reader(
             format,
             "the model config (Lambda layers, embedded code)",
         )),
-        Format::Onnx => out.push(not_analysed(
-            format,
-            "the graph (external data paths, custom-op domains)",
-        )),
-        Format::SavedModel => out.push(not_analysed(format, "the graph (file and network ops)")),
+        Format::Onnx => {
+            // External data paths are relative to the model's folder.
+            let folder = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let (found, files) = crate::onnx::scan_files(r, len, folder, limits);
+            out.extend(found);
+            external = files;
+        }
+        Format::SavedModel => {
+            let (kind, found) = crate::savedmodel::scan(r, len, path, limits);
+            name = kind.to_owned();
+            out.extend(found);
+        }
         Format::Tar => name = scan_tar(r, len, pickle, limits, &mut out).to_owned(),
         Format::Text => {
             scan_text(r, len, path, limits, &mut out)?;
@@ -228,7 +256,7 @@ pub fn scan_reader(
             ));
         }
     }
-    Ok((name, out))
+    Ok((name, out, external))
 }
 
 /// A protocol-0 pickle is printable text and may start with any opcode, so text and
@@ -546,7 +574,49 @@ pub fn scan_path(
 ) -> Result<Vec<FileReport>, Error> {
     let mut reports = Vec::new();
     walk(path, 0, pickle, limits, &mut reports)?;
+    claim_external_data(&mut reports);
     Ok(reports)
+}
+
+/// An ONNX model's external data file is raw tensor bytes with no format of its own: in a
+/// folder scan it is that model's data (safe) rather than an unknown file. Only the
+/// `format.unknown` evidence is replaced; anything else found in it (a hidden pickle)
+/// stands.
+fn claim_external_data(reports: &mut [FileReport]) {
+    let mut owners: std::collections::HashMap<PathBuf, PathBuf> = Default::default();
+    for r in reports.iter() {
+        for data in &r.external_data {
+            owners.entry(data.clone()).or_insert_with(|| r.path.clone());
+        }
+    }
+    if owners.is_empty() {
+        return;
+    }
+    for r in reports.iter_mut() {
+        let Some(model) = owners.get(&r.path) else {
+            continue;
+        };
+        if r.format != Format::Unknown.as_str() {
+            continue;
+        }
+        r.evidence.retain(|e| e.rule != "format.unknown");
+        r.evidence.push(evidence(
+            Verdict::Safe,
+            "onnx.external_data_file",
+            format!(
+                "tensor data of the ONNX model `{}`: read as numbers, never run",
+                model.display()
+            ),
+            Location::default(),
+        ));
+        r.format = "onnx-external-data".to_owned();
+        r.verdict = r
+            .evidence
+            .iter()
+            .map(|e| e.verdict)
+            .max()
+            .unwrap_or(Verdict::Safe);
+    }
 }
 
 fn walk(
@@ -563,6 +633,7 @@ fn walk(
         verdict,
         evidence: vec![evidence(verdict, rule, message, Location::default())],
         bytes: 0,
+        external_data: Vec::new(),
     };
     if reports.len() >= limits.max_files {
         return Ok(());

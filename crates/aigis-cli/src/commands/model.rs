@@ -51,6 +51,28 @@ fn describe(rule: &str) -> &'static str {
         r if r.starts_with("zip.") => "A problem in a zip archive's structure.",
         r if r.starts_with("safetensors.") => "An invalid safetensors header.",
         r if r.starts_with("gguf.") => "An invalid GGUF header or a suspicious chat template.",
+        "onnx.external_data_escape" => {
+            "An ONNX tensor whose external data path leaves the model's folder (absolute, `..`, a symbolic link or a device)."
+        }
+        r if r.starts_with("onnx.external_data") => {
+            "An ONNX tensor's external data file: listed, missing, or read past its end."
+        }
+        "onnx.custom_domain" => {
+            "An ONNX operator outside the standard and onnxruntime domains: loading needs a custom-op library."
+        }
+        r if r.starts_with("onnx.") => {
+            "The structure of an ONNX model: malformed, past a limit, or parsed."
+        }
+        "savedmodel.python_op" => "A TensorFlow operation that calls back into Python.",
+        "savedmodel.file_write" | "savedmodel.file_read" | "savedmodel.network_op" => {
+            "A TensorFlow operation that touches files or the network outside the model's saver."
+        }
+        "savedmodel.keras_lambda" => {
+            "A Keras Lambda layer: Python bytecode that runs when the model is loaded."
+        }
+        r if r.starts_with("savedmodel.") => {
+            "The structure of a SavedModel file: malformed, past a limit, or parsed."
+        }
         r if r.starts_with("format.") => "The file's format, extension or layout.",
         _ => "A model scan finding.",
     }
