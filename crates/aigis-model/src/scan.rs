@@ -440,7 +440,9 @@ fn scan_zip(
                 at,
             ));
         } else if kind == "keras" && m.name == "config.json" {
-            check_keras_config(&cursor.into_inner(), &at, out);
+            crate::keras::check_config(&cursor.into_inner(), "model config", &at, limits, out);
+        } else if kind == "keras" && m.name == "metadata.json" {
+            crate::keras::check_metadata(&cursor.into_inner(), &at, out);
         }
     }
     kind
@@ -514,27 +516,6 @@ fn scan_tar(
         }
     }
     if torch { "pytorch-tar" } else { "tar" }
-}
-
-/// Keras 3 stores a `Lambda` layer's Python function as marshalled bytecode in the
-/// config; `load_model(safe_mode=False)` runs it. The rest of the config (custom
-/// `module` names) is not analysed yet.
-fn check_keras_config(bytes: &[u8], at: &Location, out: &mut Vec<Evidence>) {
-    let text = String::from_utf8_lossy(bytes);
-    if text.contains("\"Lambda\"") || text.contains("__lambda__") {
-        out.push(evidence(
-            Verdict::Dangerous,
-            "keras.lambda",
-            "a Lambda layer: python bytecode that runs when loaded with safe_mode off",
-            at.clone(),
-        ));
-    }
-    out.push(evidence(
-        Verdict::Inconclusive,
-        "format.not_analysed",
-        "keras recognised; custom objects and modules in the config are not analysed yet",
-        at.clone(),
-    ));
 }
 
 /// Scans a file, or every file under a folder (symbolic links are reported, not followed:

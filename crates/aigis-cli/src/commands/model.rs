@@ -39,6 +39,19 @@ fn describe(rule: &str) -> &'static str {
         r if r.starts_with("zip.") => "A problem in a zip archive's structure.",
         r if r.starts_with("safetensors.") => "An invalid safetensors header.",
         r if r.starts_with("gguf.") => "An invalid GGUF header or a suspicious chat template.",
+        "keras.lambda" => {
+            "A Keras Lambda layer holds Python bytecode that runs when the model is loaded."
+        }
+        "keras.dangerous_import" => {
+            "A Keras config names a function that runs code or touches files; loading imports it."
+        }
+        "keras.custom_object" => {
+            "A Keras config names a custom object: code outside Keras that loading imports or needs."
+        }
+        "keras.tf_op" => {
+            "A TFOpLambda layer calls a TensorFlow function outside the tensor-op list."
+        }
+        r if r.starts_with("keras.") => "A Keras model config that cannot be fully analysed.",
         r if r.starts_with("format.") => "The file's format, extension or layout.",
         _ => "A model scan finding.",
     }

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Writes the fixtures of tests/data/containers/ (see its README.md): Keras 3 `.keras`
+zips and legacy `.h5` files made by Keras itself, Keras 2 / tf.keras `.h5` files written
+with h5py the way Keras 2 wrote them, and hand-made variants of both.
+
+    pip install keras jax jaxlib h5py numpy   # the jax CPU wheels: Keras needs a backend
+    KERAS_BACKEND=jax python3 scripts/make_container_corpus.py
+
+Nothing here is ever loaded: the "malicious" files only *contain* a Lambda's bytecode or
+name `os.system`-like functions; their payloads are harmless strings.
+"""
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import h5py  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "containers"
+FIXED_DATE = (2024, 1, 1, 0, 0, 0)
+
+
+def zip_members(path: Path, members) -> None:
+    """A zip with fixed dates, so the output does not change between runs."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, data in members:
+            info = zipfile.ZipInfo(name, FIXED_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, data)
+
+
+def renumber(obj, ids):
+    """Keras writes `id()` of shared objects; number them in order instead."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == "shared_object_id":
+                obj[k] = ids.setdefault(v, len(ids) + 1)
+            else:
+                renumber(v, ids)
+    elif isinstance(obj, list):
+        for v in obj:
+            renumber(v, ids)
+    return obj
+
+
+def save_keras(model, name: str, edit=None) -> None:
+    """model.save(.keras), then the members rewritten with fixed dates (and `edit`
+    applied to the config)."""
+    tmp = OUT / f"_{name}"
+    model.save(tmp)
+    with zipfile.ZipFile(tmp) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    tmp.unlink()
+    config = renumber(json.loads(members["config.json"]), {})
+    if edit:
+        edit(config)
+    members["config.json"] = json.dumps(config).encode()
+    meta = json.loads(members["metadata.json"])
+    meta["date_saved"] = "2024-01-01@00:00:00"
+    members["metadata.json"] = json.dumps(meta).encode()
+    zip_members(OUT / name, [(n, members[n]) for n in ("metadata.json", "config.json", "model.weights.h5")])
+
+
+@keras.saving.register_keras_serializable(package="aigis_test")
+class Gate(keras.layers.Layer):
+    """A custom layer: the model cannot be loaded without this code."""
+
+    def call(self, x):
+        return x
+
+
+def dense_model():
+    return keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3, activation="relu"), keras.layers.Dense(2)]
+    )
+
+
+# compiled under a fixed file name, so the bytecode does not carry this machine's paths
+LAMBDA = eval(compile("lambda x: x * 2.0", "<aigis-fixture>", "eval"))
+
+
+def lambda_model():
+    return keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3), keras.layers.Lambda(LAMBDA, name="scale")]
+    )
+
+
+def functional_model():
+    inp = keras.Input((5, 4))
+    x = keras.layers.Bidirectional(keras.layers.LSTM(2, return_sequences=True))(inp)
+    x = keras.layers.TimeDistributed(keras.layers.Dense(3))(x)
+    inner = keras.Sequential([keras.Input((5, 3)), keras.layers.Flatten(), keras.layers.Dense(1)], name="head")
+    return keras.Model(inp, inner(x))
+
+
+def set_activation_exec(config):
+    """The Keras <= 3.8 arbitrary-import trick: an activation `builtins.exec`."""
+    layer = config["config"]["layers"][1]
+    layer["config"]["activation"] = {
+        "module": "builtins",
+        "class_name": "function",
+        "config": "exec",
+        "registered_name": None,
+    }
+
+
+def keras3() -> None:
+    save_keras(dense_model(), "keras_dense.keras")
+    save_keras(functional_model(), "keras_functional.keras")
+    save_keras(lambda_model(), "keras_lambda.keras")
+    save_keras(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), Gate()]), "keras_custom.keras")
+    save_keras(dense_model(), "keras_exec.keras", edit=set_activation_exec)
+    # config.json cut in half: not JSON
+    with zipfile.ZipFile(OUT / "keras_dense.keras") as z:
+        members = [(n, z.read(n)) for n in z.namelist()]
+    members = [(n, d[: len(d) // 2] if n == "config.json" else d) for n, d in members]
+    zip_members(OUT / "keras_bad_config.keras", members)
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    for old in OUT.iterdir():
+        if old.name != "README.md":
+            old.unlink()
+    keras.utils.set_random_seed(0)
+    keras3()
+    total = sum(p.stat().st_size for p in OUT.iterdir())
+    print(f"wrote {len(list(OUT.iterdir()))} files, {total} bytes, to {OUT}")
+
+
+if __name__ == "__main__":
+    main()
