@@ -122,6 +122,103 @@ def keras3() -> None:
     zip_members(OUT / "keras_bad_config.keras", members)
 
 
+def keras2_layer_lambda(name: str) -> dict:
+    """A Keras 2 `Lambda` config: the function as (base64 marshal, defaults, closure),
+    the way `tf.keras` `func_dump` writes it."""
+    import base64
+    import marshal
+
+    code = base64.b64encode(marshal.dumps(LAMBDA.__code__)).decode("ascii")
+    return {
+        "class_name": "Lambda",
+        "config": {
+            "name": name,
+            "trainable": True,
+            "dtype": "float32",
+            "function": [code, None, None],
+            "function_type": "lambda",
+            "module": "__main__",
+            "output_shape": None,
+            "output_shape_type": "raw",
+            "output_shape_module": None,
+            "arguments": {},
+        },
+        "name": name,
+        "inbound_nodes": [[["dense", 0, 0, {}]]],
+    }
+
+
+def keras2_model(extra: dict) -> dict:
+    """A tf.keras 2 Functional config: Input, Dense, then `extra`."""
+    return {
+        "class_name": "Functional",
+        "config": {
+            "name": "model",
+            "layers": [
+                {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 4], "dtype": "float32", "sparse": False, "ragged": False, "name": "input_1"}, "name": "input_1", "inbound_nodes": []},
+                {"class_name": "Dense", "config": {"name": "dense", "trainable": True, "dtype": "float32", "units": 3, "activation": "relu", "use_bias": True, "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}}, "bias_initializer": {"class_name": "Zeros", "config": {}}}, "name": "dense", "inbound_nodes": [[["input_1", 0, 0, {}]]]},
+                extra,
+            ],
+            "input_layers": [["input_1", 0, 0]],
+            "output_layers": [[extra["name"], 0, 0]],
+        },
+    }
+
+
+def tf_op(function: str) -> dict:
+    """A tf.keras 2 `TFOpLambda` layer: `tf.<function>` called by name on load."""
+    return {
+        "class_name": "TFOpLambda",
+        "config": {"name": f"tf.{function}", "trainable": True, "dtype": "float32", "function": function},
+        "name": f"tf.{function}",
+        "inbound_nodes": [["dense", 0, 0, {"y": 1.0, "name": None}]],
+    }
+
+
+def write_keras2_h5(name: str, config: dict, **h5_args) -> None:
+    """An .h5 laid out as tf.keras 2 `save_model_to_hdf5` writes it: the configs as
+    UTF-8 bytes (fixed-length strings), the versions as str, the weights under
+    `model_weights`."""
+    with h5py.File(OUT / name, "w", **h5_args) as f:
+        f.attrs["keras_version"] = "2.15.0"
+        f.attrs["backend"] = "tensorflow"
+        f.attrs["model_config"] = json.dumps(config).encode("utf8")
+        f.attrs["training_config"] = json.dumps(
+            {"loss": "mse", "metrics": None, "optimizer_config": {"class_name": "Adam", "config": {"learning_rate": 0.001}}}
+        ).encode("utf8")
+        g = f.create_group("model_weights")
+        g.attrs["layer_names"] = np.array([b"input_1", b"dense"])
+        g.attrs["backend"] = "tensorflow"
+        g.attrs["keras_version"] = "2.15.0"
+        d = g.create_group("dense").create_group("dense")
+        d.create_dataset("kernel:0", data=np.ones((4, 3), dtype=np.float32))
+        d.create_dataset("bias:0", data=np.zeros(3, dtype=np.float32))
+
+
+def h5() -> None:
+    # Keras 3's own legacy writer: the configs as str (variable-length, global heap)
+    dense_model().save(OUT / "keras3_dense.h5")
+    lambda_model().save(OUT / "keras3_lambda.h5")
+    dense_model().save_weights(OUT / "weights_only.weights.h5")
+    # the same attributes in the newest layout: superblock v3, OHDR object headers
+    with h5py.File(OUT / "keras3_lambda.h5") as src, h5py.File(OUT / "keras3_lambda_latest.h5", "w", libver="latest") as dst:
+        for k, v in src.attrs.items():
+            dst.attrs[k] = v
+    # tf.keras 2
+    write_keras2_h5("keras2_lambda.h5", keras2_model(keras2_layer_lambda("scale")))
+    write_keras2_h5("keras2_tfop_math.h5", keras2_model(tf_op("math.multiply")))
+    write_keras2_h5("keras2_tfop_write_file.h5", keras2_model(tf_op("io.write_file")))
+    # more than 8 attributes in the newest layout: HDF5 moves them to a fractal heap
+    with h5py.File(OUT / "dense_attributes.h5", "w", libver="latest") as f:
+        f.attrs["model_config"] = json.dumps(keras2_model(tf_op("math.multiply"))).encode("utf8")
+        for i in range(12):
+            f.attrs[f"note_{i}"] = f"attribute {i}"
+    # cut after the root group's attributes (the configs still read), then inside them
+    data = (OUT / "keras3_dense.h5").read_bytes()
+    (OUT / "truncated_weights.h5").write_bytes(data[: len(data) // 2])
+    (OUT / "truncated_config.h5").write_bytes(data[:1200])
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     for old in OUT.iterdir():
@@ -129,6 +226,7 @@ def main() -> None:
             old.unlink()
     keras.utils.set_random_seed(0)
     keras3()
+    h5()
     total = sum(p.stat().st_size for p in OUT.iterdir())
     print(f"wrote {len(list(OUT.iterdir()))} files, {total} bytes, to {OUT}")
 

@@ -238,13 +238,36 @@ const TF_DANGEROUS_PARTS: &[&str] = &[
     "shell",
 ];
 
-/// Checks a model config (Keras 3 `config.json`, or the `model_config` /
-/// `training_config` attribute of a legacy `.h5`). `what` names it in messages.
+/// Checks a model config (Keras 3 `config.json`, or the `model_config` attribute of a
+/// legacy `.h5`): a Keras object at the root. `what` names it in messages.
 pub fn check_config(
     bytes: &[u8],
     what: &str,
     at: &Location,
     limits: &Limits,
+    out: &mut Vec<Evidence>,
+) {
+    check(bytes, what, at, limits, true, out);
+}
+
+/// Checks the `training_config` attribute of a legacy `.h5`: a JSON object (`loss`,
+/// `metrics`, `optimizer_config`) whose values may be Keras objects.
+pub fn check_training_config(
+    bytes: &[u8],
+    what: &str,
+    at: &Location,
+    limits: &Limits,
+    out: &mut Vec<Evidence>,
+) {
+    check(bytes, what, at, limits, false, out);
+}
+
+fn check(
+    bytes: &[u8],
+    what: &str,
+    at: &Location,
+    limits: &Limits,
+    need_class: bool,
     out: &mut Vec<Evidence>,
 ) {
     let root: Value = match serde_json::from_slice(bytes) {
@@ -261,12 +284,17 @@ pub fn check_config(
     };
     let keras_object = root
         .as_object()
-        .is_some_and(|m| m.get("class_name").is_some_and(Value::is_string));
+        .is_some_and(|m| !need_class || m.get("class_name").is_some_and(Value::is_string));
     if !keras_object {
+        let expected = if need_class {
+            "a Keras object (with a `class_name`)"
+        } else {
+            "a JSON object"
+        };
         out.push(evidence(
             Verdict::Inconclusive,
             "keras.config_malformed",
-            format!("the {what} is not a Keras object (no `class_name`), so it is not analysed"),
+            format!("the {what} is not {expected}, so it is not analysed"),
             at.clone(),
         ));
         return;
@@ -316,7 +344,7 @@ pub fn check_config(
         out.push(evidence(
             Verdict::Safe,
             "keras.config",
-            format!("the {what}: {objects} Keras objects, all built in"),
+            format!("the {what}: {objects} Keras objects, none of them code"),
             at.clone(),
         ));
     }
@@ -830,6 +858,27 @@ mod tests {
             ("keras.more_findings", Verdict::Dangerous)
         );
         assert!(last.message.starts_with("10 more"));
+    }
+
+    #[test]
+    fn a_training_config_is_an_object_of_keras_objects() {
+        let mut out = Vec::new();
+        let training = br#"{"loss": {"module": "my_losses", "class_name": "Focal", "config": {}}, "metrics": null}"#;
+        let limits = Limits::default();
+        check_training_config(training, "t", &Location::default(), &limits, &mut out);
+        assert_eq!(out[0].rule, "keras.custom_object", "{out:?}");
+        out.clear();
+        check_training_config(
+            br#"{"loss": "mse"}"#,
+            "t",
+            &Location::default(),
+            &limits,
+            &mut out,
+        );
+        assert_eq!(out[0].rule, "keras.config", "{out:?}");
+        out.clear();
+        check_training_config(b"[]", "t", &Location::default(), &limits, &mut out);
+        assert_eq!(out[0].rule, "keras.config_malformed", "{out:?}");
     }
 
     #[test]

@@ -161,10 +161,7 @@ pub fn scan_reader(
         )),
         Format::Safetensors => out.extend(crate::safetensors::scan(r, len, limits)),
         Format::Gguf => out.extend(crate::gguf::scan(r, len, limits)),
-        Format::Hdf5 => out.push(not_analysed(
-            format,
-            "the model config (Lambda layers, embedded code)",
-        )),
+        Format::Hdf5 => out.extend(crate::hdf5::scan(r, len, &Location::default(), limits)),
         Format::Onnx => out.push(not_analysed(
             format,
             "the graph (external data paths, custom-op domains)",
@@ -439,6 +436,9 @@ fn scan_zip(
                 "a zip inside the zip is not analysed yet",
                 at,
             ));
+        } else if inner == Format::Hdf5 {
+            // `model.weights.h5` of a `.keras` zip: weights, unless it carries a config
+            out.extend(crate::hdf5::scan(&mut cursor, len, &at, limits));
         } else if kind == "keras" && m.name == "config.json" {
             crate::keras::check_config(&cursor.into_inner(), "model config", &at, limits, out);
         } else if kind == "keras" && m.name == "metadata.json" {

@@ -75,3 +75,87 @@ fn keras3_files_made_by_keras() {
     assert_eq!(r.verdict, Verdict::Inconclusive);
     find(&r, "keras.config_malformed");
 }
+
+#[test]
+fn legacy_h5_files() {
+    // (file, verdict, a rule it must carry)
+    for (name, verdict, rule) in [
+        ("keras3_dense.h5", Verdict::Safe, "keras.config"),
+        ("keras3_lambda.h5", Verdict::Dangerous, "keras.lambda"),
+        (
+            "keras3_lambda_latest.h5",
+            Verdict::Dangerous,
+            "keras.lambda",
+        ),
+        ("keras2_lambda.h5", Verdict::Dangerous, "keras.lambda"),
+        ("keras2_tfop_math.h5", Verdict::Safe, "keras.config"),
+        (
+            "keras2_tfop_write_file.h5",
+            Verdict::Dangerous,
+            "keras.tf_op",
+        ),
+        ("weights_only.weights.h5", Verdict::Safe, "hdf5.valid"),
+        (
+            "dense_attributes.h5",
+            Verdict::Inconclusive,
+            "hdf5.malformed",
+        ),
+        (
+            "truncated_weights.h5",
+            Verdict::Inconclusive,
+            "hdf5.truncated",
+        ),
+        (
+            "truncated_config.h5",
+            Verdict::Inconclusive,
+            "hdf5.malformed",
+        ),
+    ] {
+        let r = scan(name);
+        assert_eq!(
+            (r.format.as_str(), r.verdict),
+            ("hdf5", verdict),
+            "{name}: {:?}",
+            r.evidence
+        );
+        let e = find(&r, rule);
+        assert!(e.location.member.is_none(), "{name}: {e:?}");
+    }
+    // both configs of a Keras 2 file are read: model_config and training_config
+    let r = scan("keras2_tfop_math.h5");
+    let configs: Vec<&str> = r
+        .evidence
+        .iter()
+        .filter(|e| e.rule == "keras.config")
+        .map(|e| e.message.as_str())
+        .collect();
+    assert_eq!(configs.len(), 2, "{configs:?}");
+    assert!(
+        configs[0].contains("`model_config` attribute"),
+        "{configs:?}"
+    );
+    assert!(
+        configs[1].contains("`training_config` attribute"),
+        "{configs:?}"
+    );
+    let r = scan("keras2_lambda.h5");
+    let hit = find(&r, "keras.lambda");
+    assert!(hit.message.contains("`scale`"), "{}", hit.message);
+    assert!(hit.location.offset.is_some_and(|o| o > 0));
+    let r = scan("keras2_tfop_write_file.h5");
+    let hit = find(&r, "keras.tf_op");
+    assert!(hit.message.contains("tf.io.write_file"), "{}", hit.message);
+    assert!(
+        find(&scan("dense_attributes.h5"), "hdf5.malformed")
+            .message
+            .contains("dense storage")
+    );
+}
+
+#[test]
+fn the_weights_inside_a_keras_zip_are_read_as_hdf5() {
+    let r = scan("keras_dense.keras");
+    let weights = find(&r, "hdf5.valid");
+    assert_eq!(weights.location.member.as_deref(), Some("model.weights.h5"));
+    assert_eq!(weights.verdict, Verdict::Safe);
+}

@@ -52,6 +52,10 @@ fn describe(rule: &str) -> &'static str {
             "A TFOpLambda layer calls a TensorFlow function outside the tensor-op list."
         }
         r if r.starts_with("keras.") => "A Keras model config that cannot be fully analysed.",
+        "hdf5.valid" => "An HDF5 file without a Keras config: weights only.",
+        r if r.starts_with("hdf5.") => {
+            "An HDF5 file whose root attributes (the Keras model config) cannot be fully read."
+        }
         r if r.starts_with("format.") => "The file's format, extension or layout.",
         _ => "A model scan finding.",
     }
