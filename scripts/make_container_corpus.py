@@ -219,6 +219,42 @@ def h5() -> None:
     (OUT / "truncated_config.h5").write_bytes(data[:1200])
 
 
+class Evil:
+    """Pickles as a call to os.system; never loaded."""
+
+    def __reduce__(self):
+        return (os.system, ("echo aigis-test",))
+
+
+def zip_bytes(members) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, data in members:
+            info = zipfile.ZipInfo(name, FIXED_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, data)
+    return buf.getvalue()
+
+
+def nested() -> None:
+    import pickle
+
+    benign = pickle.dumps({"weights": [1.0, 2.0]}, protocol=2)
+    evil = pickle.dumps({"model": Evil()}, protocol=2)
+    npy = io.BytesIO()
+    np.save(npy, np.array([Evil()], dtype=object), allow_pickle=True)
+    npz = zip_bytes([("a.npy", npy.getvalue())])  # np.savez's layout, with a fixed date
+    # zips in zips: a loader that unpacks an archive and loads what is inside runs it
+    zip_members(OUT / "nested_benign.zip", [("inner.zip", zip_bytes([("data.pkl", benign)]))])
+    zip_members(OUT / "nested_evil.zip", [("readme.txt", b"weights"), ("models/inner.zip", zip_bytes([("data.pkl", evil)]))])
+    zip_members(OUT / "nested_npz.zip", [("arrays.npz", npz)])
+    # level 1 (the file) > 2 > 3 > 4: the fourth is past the default limit of 3
+    level = zip_bytes([("data.pkl", evil)])
+    for name in ("l3.zip", "l2.zip"):
+        level = zip_bytes([(name, level)])
+    zip_members(OUT / "nested_deep.zip", [("l1.zip", level)])
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     for old in OUT.iterdir():
@@ -227,6 +263,7 @@ def main() -> None:
     keras.utils.set_random_seed(0)
     keras3()
     h5()
+    nested()
     total = sum(p.stat().st_size for p in OUT.iterdir())
     print(f"wrote {len(list(OUT.iterdir()))} files, {total} bytes, to {OUT}")
 

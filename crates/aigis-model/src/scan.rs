@@ -379,6 +379,11 @@ fn zip_kind(members: &[zip::Member]) -> &'static str {
     }
 }
 
+/// Between the names of an archive inside an archive and its members, in evidence
+/// locations: `models.zip!archive/data.pkl` is `archive/data.pkl` of the zip member
+/// `models.zip`.
+pub const NESTED: char = '!';
+
 /// Reads the archive and scans each member that can hold code; returns the zip kind.
 fn scan_zip(
     r: &mut dyn ReadSeek,
@@ -386,6 +391,21 @@ fn scan_zip(
     pickle: PickleScan<'_>,
     limits: &Limits,
     out: &mut Vec<Evidence>,
+) -> &'static str {
+    let mut budget = limits.max_total_bytes;
+    scan_zip_nested(r, len, pickle, limits, out, 1, &mut budget)
+}
+
+/// [`scan_zip`] of an archive `depth` levels down (the file itself is 1), the bytes of
+/// every level drawn from one `budget`.
+fn scan_zip_nested(
+    r: &mut dyn ReadSeek,
+    len: u64,
+    pickle: PickleScan<'_>,
+    limits: &Limits,
+    out: &mut Vec<Evidence>,
+    depth: usize,
+    budget: &mut u64,
 ) -> &'static str {
     let archive = match zip::open(r, len, limits) {
         Ok(a) => a,
@@ -396,7 +416,6 @@ fn scan_zip(
     };
     out.extend(archive.evidence);
     let kind = zip_kind(&archive.members);
-    let mut budget = limits.max_total_bytes;
     let mut seen = HashSet::new();
     for m in &archive.members {
         // Duplicates are all scanned: a loader may pick either.
@@ -412,7 +431,7 @@ fn scan_zip(
             member: Some(m.name.clone()),
             offset: None,
         };
-        let bytes = match zip::read(r, m, limits, &mut budget) {
+        let bytes = match zip::read(r, m, limits, budget) {
             Ok(b) => b,
             Err(e) => {
                 out.push(e);
@@ -430,12 +449,34 @@ fn scan_zip(
         } else if inner == Format::Npy {
             out.extend(crate::npy::scan(&mut cursor, len, &at, pickle, limits));
         } else if inner == Format::Zip {
-            out.push(evidence(
-                Verdict::Inconclusive,
-                "zip.nested",
-                "a zip inside the zip is not analysed yet",
-                at,
-            ));
+            if depth >= limits.max_archive_depth {
+                out.push(evidence(
+                    Verdict::Inconclusive,
+                    "zip.depth",
+                    format!(
+                        "a zip inside {depth} levels of archives, past the limit: not analysed"
+                    ),
+                    at,
+                ));
+                continue;
+            }
+            let mut found = Vec::new();
+            scan_zip_nested(
+                &mut cursor,
+                len,
+                pickle,
+                limits,
+                &mut found,
+                depth + 1,
+                budget,
+            );
+            out.extend(found.into_iter().map(|mut e| {
+                e.location.member = Some(match e.location.member.take() {
+                    Some(inside) => format!("{}{NESTED}{inside}", m.name),
+                    None => m.name.clone(),
+                });
+                e
+            }));
         } else if inner == Format::Hdf5 {
             // `model.weights.h5` of a `.keras` zip: weights, unless it carries a config
             out.extend(crate::hdf5::scan(&mut cursor, len, &at, limits));

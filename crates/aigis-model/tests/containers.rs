@@ -159,3 +159,58 @@ fn the_weights_inside_a_keras_zip_are_read_as_hdf5() {
     assert_eq!(weights.location.member.as_deref(), Some("model.weights.h5"));
     assert_eq!(weights.verdict, Verdict::Safe);
 }
+
+#[test]
+fn zips_inside_zips_are_scanned_with_the_member_chain() {
+    let r = scan("nested_benign.zip");
+    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.evidence);
+
+    let r = scan("nested_evil.zip");
+    assert_eq!(r.verdict, Verdict::Dangerous);
+    let hit = find(&r, "pickle.global.dangerous");
+    assert_eq!(
+        hit.location.member.as_deref(),
+        Some("models/inner.zip!data.pkl")
+    );
+    assert!(hit.location.offset.is_some());
+
+    let r = scan("nested_npz.zip");
+    assert_eq!(r.verdict, Verdict::Dangerous);
+    let hit = find(&r, "pickle.global.dangerous");
+    assert_eq!(hit.location.member.as_deref(), Some("arrays.npz!a.npy"));
+
+    // the file, l1, l2 are scanned; l3 is the fourth level
+    let r = scan("nested_deep.zip");
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.evidence);
+    let deep = find(&r, "zip.depth");
+    assert_eq!(
+        deep.location.member.as_deref(),
+        Some("l1.zip!l2.zip!l3.zip")
+    );
+    // one more level allowed: the pickle is reached
+    let limits = Limits {
+        max_archive_depth: 4,
+        ..Limits::default()
+    };
+    let r = scan_file(&corpus("nested_deep.zip"), &real_pickle, &limits).unwrap();
+    assert_eq!(r.verdict, Verdict::Dangerous);
+    assert_eq!(
+        find(&r, "pickle.global.dangerous")
+            .location
+            .member
+            .as_deref(),
+        Some("l1.zip!l2.zip!l3.zip!data.pkl")
+    );
+    // the budget is shared by every level: `inner.zip` (152 bytes) uses all of it, and
+    // its `data.pkl` is past the limit
+    let limits = Limits {
+        max_total_bytes: 152,
+        ..Limits::default()
+    };
+    let r = scan_file(&corpus("nested_benign.zip"), &real_pickle, &limits).unwrap();
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.evidence);
+    assert_eq!(
+        find(&r, "zip.too_large").location.member.as_deref(),
+        Some("inner.zip!data.pkl")
+    );
+}
