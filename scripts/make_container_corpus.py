@@ -255,6 +255,92 @@ def nested() -> None:
     zip_members(OUT / "nested_deep.zip", [("l1.zip", level)])
 
 
+def fake_torch():
+    """Stand-ins registered as `torch`, `torch._utils`: enough for pickle to write the
+    globals `torch.FloatStorage`, `torch.LongStorage`, `torch._utils._rebuild_tensor_v2`
+    as torch.save does, without torch. Only this process ever sees them."""
+    import collections
+    import sys
+    import types
+
+    torch = types.ModuleType("torch")
+    utils = types.ModuleType("torch._utils")
+    for name in ("FloatStorage", "LongStorage"):
+        cls = type(name, (), {"__module__": "torch"})
+        setattr(torch, name, cls)
+
+    def _rebuild_tensor_v2(*args):  # never called
+        raise AssertionError
+
+    _rebuild_tensor_v2.__module__ = "torch._utils"
+    _rebuild_tensor_v2.__qualname__ = "_rebuild_tensor_v2"
+    utils._rebuild_tensor_v2 = _rebuild_tensor_v2
+    torch._utils = utils
+    sys.modules["torch"], sys.modules["torch._utils"] = torch, utils
+
+    class Storage:
+        def __init__(self, kind, key, numel):
+            self.kind, self.key, self.numel = getattr(torch, kind), key, numel
+
+    class Tensor:
+        def __init__(self, storage, size, stride):
+            self.storage, self.size, self.stride = storage, size, stride
+
+        def __reduce__(self):
+            args = (self.storage, 0, self.size, self.stride, False, collections.OrderedDict())
+            return (_rebuild_tensor_v2, args)
+
+    return Storage, Tensor
+
+
+def legacy_torch(obj_extra=None, after=b"", overrun=False) -> bytes:
+    """The byte layout of `torch.save(obj, f, _use_new_zipfile_serialization=False)`
+    (protocol 2), for a state dict of a 2x3 float tensor `w` and a 3-element int64
+    tensor `n`:
+
+      pickle(0x1950a86a20f9469cfc6c)      the magic number
+      pickle(1001)                        the protocol version
+      pickle(sys_info)                    byte order and type sizes
+      pickle(obj)                         tensors reference their storages by persistent
+                                          id ('storage', torch.<T>Storage, key, 'cpu',
+                                          numel, None) (BINPERSID)
+      pickle(sorted(keys))                the storage keys
+      per key, in that order: int64 little-endian element count, then the elements
+    """
+    import collections
+    import pickle
+    import struct
+
+    Storage, Tensor = fake_torch()
+    w = Storage("FloatStorage", "94011", 6)
+    n = Storage("LongStorage", "94012", 3)
+    state = collections.OrderedDict([("w", Tensor(w, (2, 3), (3, 1))), ("n", Tensor(n, (3,), (1,)))])
+    if obj_extra is not None:
+        state["extra"] = obj_extra
+    buf = io.BytesIO()
+    for value in (0x1950A86A20F9469CFC6C, 1001, {"protocol_version": 1001, "little_endian": True, "type_sizes": {"short": 2, "int": 4, "long": 4}}):
+        pickle.dump(value, buf, protocol=2)
+    pickler = pickle.Pickler(buf, protocol=2)
+    pickler.persistent_id = lambda o: ("storage", o.kind, o.key, "cpu", o.numel, None) if isinstance(o, Storage) else None
+    pickler.dump(state)
+    pickle.dump(sorted([w.key, n.key]), buf, protocol=2)
+    buf.write(struct.pack("<q", 6) + np.arange(6, dtype="<f4").tobytes())
+    numel = 1 << 40 if overrun else 3
+    buf.write(struct.pack("<q", numel) + np.arange(3, dtype="<i8").tobytes())
+    buf.write(after)
+    return buf.getvalue()
+
+
+def legacy() -> None:
+    import pickle
+
+    (OUT / "legacy_torch.pt").write_bytes(legacy_torch())
+    (OUT / "legacy_torch_evil.pt").write_bytes(legacy_torch(obj_extra=Evil()))
+    hidden = pickle.dumps(Evil(), protocol=2)
+    (OUT / "legacy_torch_hidden.pt").write_bytes(legacy_torch(after=hidden))
+    (OUT / "legacy_torch_overrun.pt").write_bytes(legacy_torch(overrun=True))
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     for old in OUT.iterdir():
@@ -264,6 +350,7 @@ def main() -> None:
     keras3()
     h5()
     nested()
+    legacy()
     total = sum(p.stat().st_size for p in OUT.iterdir())
     print(f"wrote {len(list(OUT.iterdir()))} files, {total} bytes, to {OUT}")
 

@@ -214,3 +214,43 @@ fn zips_inside_zips_are_scanned_with_the_member_chain() {
         Some("inner.zip!data.pkl")
     );
 }
+
+#[test]
+fn legacy_torch_save_files_are_walked_to_the_end() {
+    let r = scan("legacy_torch.pt");
+    assert_eq!(
+        (r.format.as_str(), r.verdict),
+        ("pickle", Verdict::Safe),
+        "{:?}",
+        r.evidence
+    );
+    let layout = find(&r, "pickle.legacy_torch");
+    assert!(
+        layout.message.contains("2 raw storages (48 bytes)"),
+        "{layout:?}"
+    );
+    assert_eq!(layout.location.offset, Some(425));
+
+    let r = scan("legacy_torch_evil.pt");
+    assert_eq!(r.verdict, Verdict::Dangerous);
+    assert!(
+        find(&r, "pickle.global.dangerous")
+            .message
+            .contains("system")
+    );
+    find(&r, "pickle.legacy_torch");
+
+    // a pickle after the storages: torch.load never reads it, but it is scanned
+    let r = scan("legacy_torch_hidden.pt");
+    assert_eq!(r.verdict, Verdict::Dangerous, "{:?}", r.evidence);
+    let leftover = find(&r, "pickle.legacy_leftover");
+    assert_eq!(leftover.location.offset, Some(489));
+    let hit = find(&r, "pickle.global.dangerous");
+    assert!(hit.location.offset.is_some_and(|o| o > 489), "{hit:?}");
+
+    let r = scan("legacy_torch_overrun.pt");
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.evidence);
+    let bad = find(&r, "pickle.legacy_storage");
+    assert!(bad.message.contains("`94012`"), "{bad:?}");
+    assert!(!r.evidence.iter().any(|e| e.rule == "pickle.legacy_torch"));
+}
