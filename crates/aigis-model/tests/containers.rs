@@ -254,3 +254,47 @@ fn legacy_torch_save_files_are_walked_to_the_end() {
     assert!(bad.message.contains("`94012`"), "{bad:?}");
     assert!(!r.evidence.iter().any(|e| e.rule == "pickle.legacy_torch"));
 }
+
+/// Mutations of the real `.h5` files (a fixed pseudo-random sequence): never a panic,
+/// and `safe` only with the evidence of a full read.
+#[test]
+fn mutated_h5_files_never_panic_or_pass_unread() {
+    use std::io::Cursor;
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for name in [
+        "keras3_dense.h5",
+        "keras3_lambda_latest.h5",
+        "keras2_lambda.h5",
+    ] {
+        let original = std::fs::read(corpus(name)).unwrap();
+        for _ in 0..1500 {
+            let mut bytes = original.clone();
+            // the structures the reader follows are in the first KiB or two
+            let span = bytes.len().min(2048);
+            for _ in 0..1 + next() % 4 {
+                let i = (next() as usize) % span;
+                bytes[i] = next() as u8;
+            }
+            if next() % 8 == 0 {
+                bytes.truncate((next() as usize) % bytes.len());
+            }
+            let found = aigis_model::hdf5::scan(
+                &mut Cursor::new(&bytes),
+                bytes.len() as u64,
+                &Location::default(),
+                &Limits::default(),
+            );
+            let worst = found.iter().map(|e| e.verdict).max().unwrap();
+            let read = found
+                .iter()
+                .any(|e| e.rule == "hdf5.valid" || e.rule == "keras.config");
+            assert!(read || worst >= Verdict::Inconclusive, "{found:?}");
+        }
+    }
+}
