@@ -18,6 +18,8 @@
 pub mod detect;
 mod error;
 pub mod gguf;
+pub mod hdf5;
+pub mod keras;
 mod limits;
 pub mod npy;
 pub mod onnx;

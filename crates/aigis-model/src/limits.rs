@@ -31,6 +31,12 @@ pub struct Limits {
     /// and TensorFlow function attributes).
     pub max_files: usize,
     pub max_depth: usize,
+    /// Nesting of a Keras model config (JSON objects and arrays) that is walked.
+    pub max_config_depth: usize,
+    /// Archives inside archives: a zip member that is a zip is scanned this many levels
+    /// down (the outermost archive is level 1), the bytes of all levels counting against
+    /// one [`Limits::max_total_bytes`].
+    pub max_archive_depth: usize,
 }
 
 impl Default for Limits {
@@ -47,6 +53,8 @@ impl Default for Limits {
             max_proto_bytes: 1 << 30,
             max_files: 100_000,
             max_depth: 32,
+            max_config_depth: 64,
+            max_archive_depth: 3,
         }
     }
 }

@@ -59,9 +59,10 @@ pub struct Limits {
     pub max_inspect: usize,
     /// Total bytes of strings kept for inspection (memory).
     pub max_retained: usize,
-    /// Bytes after the last pickle are expected (legacy `torch.save` files put raw
-    /// storages there): they are still reported (`trailing_data`) but do not make the
-    /// verdict inconclusive.
+    /// Bytes after the last pickle are expected: they are still reported
+    /// (`trailing_data`) but do not make the verdict inconclusive. (Legacy `torch.save`
+    /// files need no allowance: a stream that starts with their magic number has its raw
+    /// storages skipped by the sizes its pickles give, `pickle.legacy_torch`.)
     pub allow_trailing_data: bool,
 }
 

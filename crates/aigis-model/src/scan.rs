@@ -69,18 +69,6 @@ pub(crate) fn run_pickle(
     found
 }
 
-fn not_analysed(format: Format, what: &str) -> Evidence {
-    evidence(
-        Verdict::Inconclusive,
-        "format.not_analysed",
-        format!(
-            "{} recognised; {what} is not analysed yet, so it is not reported clean",
-            format.as_str()
-        ),
-        Location::default(),
-    )
-}
-
 /// Scans one file: its format by content, the checks of that format, and the
 /// extension and polyglot checks.
 ///
@@ -179,10 +167,7 @@ fn scan_reader_files(
         )),
         Format::Safetensors => out.extend(crate::safetensors::scan(r, len, limits)),
         Format::Gguf => out.extend(crate::gguf::scan(r, len, limits)),
-        Format::Hdf5 => out.push(not_analysed(
-            format,
-            "the model config (Lambda layers, embedded code)",
-        )),
+        Format::Hdf5 => out.extend(crate::hdf5::scan(r, len, &Location::default(), limits)),
         Format::Onnx => {
             // External data paths are relative to the model's folder.
             let folder = path
@@ -410,6 +395,11 @@ fn zip_kind(members: &[zip::Member]) -> &'static str {
     }
 }
 
+/// Between the names of an archive inside an archive and its members, in evidence
+/// locations: `models.zip!archive/data.pkl` is `archive/data.pkl` of the zip member
+/// `models.zip`.
+pub const NESTED: char = '!';
+
 /// Reads the archive and scans each member that can hold code; returns the zip kind.
 fn scan_zip(
     r: &mut dyn ReadSeek,
@@ -417,6 +407,21 @@ fn scan_zip(
     pickle: PickleScan<'_>,
     limits: &Limits,
     out: &mut Vec<Evidence>,
+) -> &'static str {
+    let mut budget = limits.max_total_bytes;
+    scan_zip_nested(r, len, pickle, limits, out, 1, &mut budget)
+}
+
+/// [`scan_zip`] of an archive `depth` levels down (the file itself is 1), the bytes of
+/// every level drawn from one `budget`.
+fn scan_zip_nested(
+    r: &mut dyn ReadSeek,
+    len: u64,
+    pickle: PickleScan<'_>,
+    limits: &Limits,
+    out: &mut Vec<Evidence>,
+    depth: usize,
+    budget: &mut u64,
 ) -> &'static str {
     let archive = match zip::open(r, len, limits) {
         Ok(a) => a,
@@ -427,7 +432,6 @@ fn scan_zip(
     };
     out.extend(archive.evidence);
     let kind = zip_kind(&archive.members);
-    let mut budget = limits.max_total_bytes;
     let mut seen = HashSet::new();
     for m in &archive.members {
         // Duplicates are all scanned: a loader may pick either.
@@ -443,7 +447,7 @@ fn scan_zip(
             member: Some(m.name.clone()),
             offset: None,
         };
-        let bytes = match zip::read(r, m, limits, &mut budget) {
+        let bytes = match zip::read(r, m, limits, budget) {
             Ok(b) => b,
             Err(e) => {
                 out.push(e);
@@ -461,14 +465,41 @@ fn scan_zip(
         } else if inner == Format::Npy {
             out.extend(crate::npy::scan(&mut cursor, len, &at, pickle, limits));
         } else if inner == Format::Zip {
-            out.push(evidence(
-                Verdict::Inconclusive,
-                "zip.nested",
-                "a zip inside the zip is not analysed yet",
-                at,
-            ));
+            if depth >= limits.max_archive_depth {
+                out.push(evidence(
+                    Verdict::Inconclusive,
+                    "zip.depth",
+                    format!(
+                        "a zip inside {depth} levels of archives, past the limit: not analysed"
+                    ),
+                    at,
+                ));
+                continue;
+            }
+            let mut found = Vec::new();
+            scan_zip_nested(
+                &mut cursor,
+                len,
+                pickle,
+                limits,
+                &mut found,
+                depth + 1,
+                budget,
+            );
+            out.extend(found.into_iter().map(|mut e| {
+                e.location.member = Some(match e.location.member.take() {
+                    Some(inside) => format!("{}{NESTED}{inside}", m.name),
+                    None => m.name.clone(),
+                });
+                e
+            }));
+        } else if inner == Format::Hdf5 {
+            // `model.weights.h5` of a `.keras` zip: weights, unless it carries a config
+            out.extend(crate::hdf5::scan(&mut cursor, len, &at, limits));
         } else if kind == "keras" && m.name == "config.json" {
-            check_keras_config(&cursor.into_inner(), &at, out);
+            crate::keras::check_config(&cursor.into_inner(), "model config", &at, limits, out);
+        } else if kind == "keras" && m.name == "metadata.json" {
+            crate::keras::check_metadata(&cursor.into_inner(), &at, out);
         }
     }
     kind
@@ -542,27 +573,6 @@ fn scan_tar(
         }
     }
     if torch { "pytorch-tar" } else { "tar" }
-}
-
-/// Keras 3 stores a `Lambda` layer's Python function as marshalled bytecode in the
-/// config; `load_model(safe_mode=False)` runs it. The rest of the config (custom
-/// `module` names) is not analysed yet.
-fn check_keras_config(bytes: &[u8], at: &Location, out: &mut Vec<Evidence>) {
-    let text = String::from_utf8_lossy(bytes);
-    if text.contains("\"Lambda\"") || text.contains("__lambda__") {
-        out.push(evidence(
-            Verdict::Dangerous,
-            "keras.lambda",
-            "a Lambda layer: python bytecode that runs when loaded with safe_mode off",
-            at.clone(),
-        ));
-    }
-    out.push(evidence(
-        Verdict::Inconclusive,
-        "format.not_analysed",
-        "keras recognised; custom objects and modules in the config are not analysed yet",
-        at.clone(),
-    ));
 }
 
 /// Scans a file, or every file under a folder (symbolic links are reported, not followed:

@@ -73,6 +73,23 @@ fn describe(rule: &str) -> &'static str {
         r if r.starts_with("savedmodel.") => {
             "The structure of a SavedModel file: malformed, past a limit, or parsed."
         }
+        "keras.lambda" => {
+            "A Keras Lambda layer holds Python bytecode that runs when the model is loaded."
+        }
+        "keras.dangerous_import" => {
+            "A Keras config names a function that runs code or touches files; loading imports it."
+        }
+        "keras.custom_object" => {
+            "A Keras config names a custom object: code outside Keras that loading imports or needs."
+        }
+        "keras.tf_op" => {
+            "A TFOpLambda layer calls a TensorFlow function outside the tensor-op list."
+        }
+        r if r.starts_with("keras.") => "A Keras model config that cannot be fully analysed.",
+        "hdf5.valid" => "An HDF5 file without a Keras config: weights only.",
+        r if r.starts_with("hdf5.") => {
+            "An HDF5 file whose root attributes (the Keras model config) cannot be fully read."
+        }
         r if r.starts_with("format.") => "The file's format, extension or layout.",
         _ => "A model scan finding.",
     }

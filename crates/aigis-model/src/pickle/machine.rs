@@ -70,6 +70,35 @@ pub(super) struct Machine<'a, R> {
     pub(super) evidence: Vec<Evidence>,
     /// Findings past [`MAX_EVIDENCE`]: how many, the worst verdict, the first offset.
     pub(super) dropped: (u64, Verdict, u64),
+    /// Complete pickles before the one being executed.
+    pub(super) index: u32,
+    /// The first pickle was `torch.save`'s legacy magic number.
+    pub(super) legacy_magic: bool,
+    /// Storages the fourth pickle names by persistent id (`BINPERSID` of
+    /// `('storage', torch.<Type>Storage, key, location, numel, view)`): the key and the
+    /// element size of its type (`None` for a type not known here).
+    pub(super) storages: Vec<(String, Option<u64>)>,
+}
+
+/// `torch.serialization.MAGIC_NUMBER` (0x1950a86a20f9469cfc6c) as the ten little-endian
+/// bytes of the `LONG1` that pickles it.
+const TORCH_MAGIC: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+
+/// Pickles of a legacy `torch.save` file before its raw storages: the magic number, the
+/// protocol version, `sys_info`, the object, the sorted storage keys.
+const LEGACY_PICKLES: u32 = 5;
+
+/// Bytes per element of a legacy PyTorch storage type.
+pub(super) fn storage_element_size(name: &str) -> Option<u64> {
+    Some(match name {
+        "ByteStorage" | "CharStorage" | "BoolStorage" | "QUInt8Storage" | "QInt8Storage"
+        | "QUInt4x2Storage" | "QUInt2x4Storage" | "UntypedStorage" => 1,
+        "HalfStorage" | "BFloat16Storage" | "ShortStorage" => 2,
+        "FloatStorage" | "IntStorage" | "QInt32Storage" => 4,
+        "DoubleStorage" | "LongStorage" | "ComplexFloatStorage" => 8,
+        "ComplexDoubleStorage" => 16,
+        _ => return None,
+    })
 }
 
 /// Evidence items kept per scan; the rest are summarised in one.
@@ -110,12 +139,24 @@ pub(super) fn run<R: Read + Seek>(
         // `Unpickler` loads several pickles from one file.
         m.stack.clear();
         m.marks.clear();
+        m.index = pickles;
         match m.one_pickle() {
             Ok(()) => pickles += 1,
             Err(Halt::Io(e)) => return Err(e),
             Err(h) => {
                 m.halted(h);
                 break;
+            }
+        }
+        if m.legacy_magic && pickles == LEGACY_PICKLES {
+            match m.legacy_storages() {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(ReadFail::Io(e)) => return Err(e),
+                Err(ReadFail::Eof) => {
+                    m.halted(Halt::Truncated);
+                    break;
+                }
             }
         }
     }
@@ -159,7 +200,122 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
             import_index: HashMap::new(),
             evidence: Vec::new(),
             dropped: (0, Verdict::Safe, 0),
+            index: 0,
+            legacy_magic: false,
+            storages: Vec::new(),
         }
+    }
+
+    /// Records a storage the object pickle of a legacy `torch.save` file names by
+    /// persistent id; other persistent ids are left to the loader, as before.
+    fn persistent_storage(&mut self, pid: &Value) -> Result<(), Halt> {
+        let Value::Tuple(items, _, _) = pid else {
+            return Ok(());
+        };
+        if items.first().and_then(Value::as_str) != Some("storage") {
+            return Ok(());
+        }
+        let (Some(Value::Global(import, _)), Some(key)) =
+            (items.get(1), items.get(2).and_then(Value::as_str))
+        else {
+            return Ok(());
+        };
+        let size = self
+            .imports
+            .get(*import)
+            .filter(|i| i.module == "torch")
+            .and_then(|i| storage_element_size(&i.name));
+        if self.storages.len() >= self.limits.max_memo {
+            return Err(Halt::Limit(format!(
+                "more than {} storages: the scan stopped",
+                self.limits.max_memo
+            )));
+        }
+        self.storages.push((key.to_owned(), size));
+        Ok(())
+    }
+
+    /// The raw storages of a legacy `torch.save` file, after its five pickles: for each
+    /// storage key in sorted order (the order `torch.save` writes and `torch.load`
+    /// reads), an 8-byte little-endian element count and the elements, skipped without
+    /// reading. `Ok(false)` when the layout does not hold (the finding is made) and the
+    /// scan stops; `Ok(true)` when it does, and anything after it is scanned as more
+    /// pickles.
+    fn legacy_storages(&mut self) -> Result<bool, ReadFail> {
+        let mut sizes = std::collections::BTreeMap::new();
+        for (key, size) in std::mem::take(&mut self.storages) {
+            if sizes
+                .insert(key.clone(), size)
+                .is_some_and(|old| old != size)
+            {
+                self.at = self.src.pos();
+                self.finding(
+                    Verdict::Inconclusive,
+                    "pickle.legacy_storage",
+                    format!("storage `{key}` is named with two different types"),
+                );
+                return Ok(false);
+            }
+        }
+        let start = self.src.pos();
+        let mut total = 0u64;
+        for (key, size) in &sizes {
+            self.at = self.src.pos();
+            let Some(size) = *size else {
+                self.finding(
+                    Verdict::Inconclusive,
+                    "pickle.legacy_storage",
+                    format!("storage `{key}` has a type whose element size is not known, so the data after it cannot be found"),
+                );
+                return Ok(false);
+            };
+            if self.src.remaining() < 8 {
+                self.finding(
+                    Verdict::Inconclusive,
+                    "pickle.legacy_storage",
+                    format!("the file ends before the record of storage `{key}`"),
+                );
+                return Ok(false);
+            }
+            let numel = u64::from_le_bytes(self.src.array()?);
+            let bytes = numel
+                .checked_mul(size)
+                .filter(|&b| b <= self.src.remaining());
+            let Some(bytes) = bytes else {
+                self.finding(
+                    Verdict::Inconclusive,
+                    "pickle.legacy_storage",
+                    format!(
+                        "storage `{key}` declares {numel} elements of {size} bytes, more than the {} bytes left in the file",
+                        self.src.remaining()
+                    ),
+                );
+                return Ok(false);
+            };
+            self.src.payload(bytes, 0)?;
+            total = total.saturating_add(bytes);
+        }
+        self.at = start;
+        self.finding(
+            Verdict::Safe,
+            "pickle.legacy_torch",
+            format!(
+                "legacy torch.save layout: {} raw storages ({total} bytes) after the storage keys, skipped as numbers",
+                sizes.len()
+            ),
+        );
+        if !self.src.at_end() {
+            self.at = self.src.pos();
+            self.finding(
+                Verdict::Suspicious,
+                "pickle.legacy_leftover",
+                format!(
+                    "{} bytes after the last storage, which torch.load never reads: scanned as more pickles",
+                    self.src.remaining()
+                ),
+            );
+        }
+        Ok(true)
     }
 
     pub(super) fn one_pickle(&mut self) -> Result<(), Halt> {
@@ -239,7 +395,16 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
             }
             0x8a => {
                 let len = self.src.u8()?;
-                self.src.payload(u64::from(len), 0)?;
+                let keep = if self.index == 0 {
+                    TORCH_MAGIC.len()
+                } else {
+                    0
+                };
+                if let Payload::Kept(bytes) = self.src.payload(u64::from(len), keep)?
+                    && bytes == TORCH_MAGIC
+                {
+                    self.legacy_magic = true;
+                }
                 self.push(Value::Other)?;
             }
             0x8b => {
@@ -468,7 +633,10 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
                 self.push(Value::Other)?;
             }
             b'Q' => {
-                self.pop()?;
+                let pid = self.pop()?;
+                if self.legacy_magic && self.index == 3 {
+                    self.persistent_storage(&pid)?;
+                }
                 self.push(Value::Other)?;
             }
             other => {
