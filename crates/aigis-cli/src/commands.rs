@@ -12,6 +12,7 @@ mod keys;
 mod ledger;
 mod mask;
 mod model;
+mod model_watermark;
 mod quarantine;
 pub(crate) mod scan;
 

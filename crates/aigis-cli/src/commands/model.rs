@@ -15,6 +15,7 @@ pub const SCAN_PREDICATE: &str = "https://aigis.dev/predicate/model-scan/v1";
 pub fn run(cli: &Cli, cmd: &ModelCommand) -> Result<()> {
     match cmd {
         ModelCommand::Scan(args) => scan(cli, args),
+        ModelCommand::Watermark(cmd) => super::model_watermark::run(cli, cmd),
     }
 }
 
