@@ -323,6 +323,12 @@ fn bad_input_is_refused_with_exit_2_and_no_output() {
         2,
         "maximum",
     );
+    fails(
+        d,
+        &embed("model.onnx", &["--strength", "0.1", "--target-score", "6"]),
+        2,
+        "cannot be used with",
+    );
     // The 10-weight fc2.bias alone cannot reach a score of 8 within the allowed change.
     fails(
         d,
