@@ -744,6 +744,21 @@ pub enum ModelCommand {
     ///   aigis model verify models/fraud-v3/
     ///   aigis model verify models/fraud-v3/ --signature fraud-v3.sig --key release-p256.pub
     Verify(ModelVerifyArgs),
+    /// A keyed watermark in an ONNX model's weights: embed it, then show it is there.
+    ///
+    /// The key (32 random bytes in a key file, sealed with AIGIS_KEY_PASSPHRASE when set)
+    /// picks a ±1 pattern for every weight of the carrier tensors; embedding moves each
+    /// weight a few percent of its tensor's RMS along it. Verifying correlates the weights
+    /// with the pattern (no original model needed): a z-score, standard normal for a model
+    /// without this key's mark, and its p-value. The mark survives small weight noise and
+    /// 8-bit quantization (onnxruntime `quantize_dynamic` output verifies as it is).
+    ///
+    /// Example:
+    ///   aigis model watermark keygen -o wm.key
+    ///   aigis model watermark embed model.onnx -o marked.onnx --key wm.key
+    ///   aigis model watermark verify marked.onnx --key wm.key
+    #[command(subcommand)]
+    Watermark(ModelWatermarkCommand),
 }
 
 /// How `aigis model sign` turns a model into digests.
@@ -805,6 +820,105 @@ pub struct ModelVerifyArgs {
     /// Do not report files on disk that the signature does not list.
     #[arg(long)]
     pub ignore_unsigned_files: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelWatermarkCommand {
+    /// Create a watermark key file (32 random bytes, mode 0600) and print its key id.
+    ///
+    /// Never replaces an existing file: a lost key means the mark can no longer be shown.
+    /// Set AIGIS_KEY_PASSPHRASE to seal the key (argon2id + XChaCha20-Poly1305). Whoever
+    /// holds the key can verify the mark, and also find and remove it: share it only with
+    /// those who must verify.
+    ///
+    /// Example: aigis model watermark keygen -o wm.key
+    Keygen(ModelWatermarkKeygenArgs),
+    /// Write a watermarked copy of an ONNX model.
+    ///
+    /// Carriers: every float32 initializer of rank 2 or more with at least --min-elements
+    /// elements (weight matrices; biases and small tensors are left alone), or the tensors
+    /// named with --tensor. Each weight w becomes w + (α − p)·s, s = ±1 from the key, p
+    /// the weights' projection on the pattern (removed so the score does not depend on the
+    /// weights), α solved so the marked model scores --target-score (or a fixed
+    /// --strength, a fraction of each tensor's RMS; at most 0.25). Only the carriers'
+    /// float32 values change: every other byte of the file is kept. Tensors whose data is
+    /// in an external file are refused. The output is written atomically, and not at all
+    /// if the marked model would score below --threshold. Recorded as evidence in the
+    /// ledger (the key id, never the key).
+    ///
+    /// Examples:
+    ///   aigis model watermark embed model.onnx -o marked.onnx --key wm.key
+    ///   aigis model watermark embed model.onnx -o marked.onnx --key wm.key --tensor fc1.weight --strength 0.05
+    Embed(ModelWatermarkEmbedArgs),
+    /// Check an ONNX model for a key's watermark: per-tensor and combined z-scores, the
+    /// p-value (the chance that a model without this key's mark scores as high), and the
+    /// verdict. Give it the same --tensor / --min-elements as `embed`. Weights quantized by
+    /// onnxruntime (`W_quantized` int8/uint8 with `W_zero_point`) are read as they are.
+    /// Recorded as evidence in the ledger.
+    ///
+    /// Exits 0 when the mark is present (score at or above --threshold), 1 when absent.
+    ///
+    /// Example: aigis model watermark verify marked.onnx --key wm.key --threshold 5
+    Verify(ModelWatermarkVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModelWatermarkKeygenArgs {
+    /// Where to write the key file (must not exist).
+    #[arg(short, long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+/// Which tensors carry the mark: `embed` and `verify` must be given the same.
+#[derive(Debug, Args)]
+pub struct WatermarkTensorArgs {
+    /// A tensor (initializer) to carry the mark, by name (repeatable); replaces the
+    /// default choice by shape and size.
+    #[arg(long = "tensor", value_name = "NAME")]
+    pub tensors: Vec<String>,
+    /// Without --tensor, the smallest initializer (in elements) that carries the mark.
+    #[arg(long, value_name = "N", default_value_t = aigis_model::watermark::DEFAULT_MIN_ELEMENTS)]
+    pub min_elements: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelWatermarkEmbedArgs {
+    /// The ONNX model to watermark.
+    pub model: PathBuf,
+    /// Where to write the watermarked model.
+    #[arg(short, long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// The watermark key file (`aigis model watermark keygen`).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    #[command(flatten)]
+    pub tensors: WatermarkTensorArgs,
+    /// The combined z-score the marked model should reach: the change per weight is
+    /// solved for it (smaller for larger models).
+    #[arg(long, value_name = "Z", default_value_t = aigis_model::watermark::DEFAULT_TARGET_SCORE)]
+    pub target_score: f64,
+    /// Instead of --target-score: move every weight by this fraction of its tensor's
+    /// RMS (at most 0.25).
+    #[arg(long, value_name = "FRACTION", conflicts_with = "target_score")]
+    pub strength: Option<f64>,
+    /// Refuse to write a marked model that would score below this.
+    #[arg(long, value_name = "Z", default_value_t = aigis_model::watermark::DEFAULT_THRESHOLD)]
+    pub threshold: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelWatermarkVerifyArgs {
+    /// The ONNX model to check.
+    pub model: PathBuf,
+    /// The watermark key file.
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    #[command(flatten)]
+    pub tensors: WatermarkTensorArgs,
+    /// The combined z-score from which the mark counts as present (4: a model without
+    /// the mark reaches it with probability 3.2e-5; 5: 2.9e-7).
+    #[arg(long, value_name = "Z", default_value_t = aigis_model::watermark::DEFAULT_THRESHOLD)]
+    pub threshold: f64,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@ mod ledger;
 mod mask;
 mod model;
 mod model_sign;
+mod model_watermark;
 mod quarantine;
 mod registry;
 pub(crate) mod scan;

@@ -9,7 +9,8 @@
 //! - [`note`]: C2SP signed-note signing and verifier key strings (`name+hash+base64`).
 //! - [`recipient`]: recipient key pairs for encryption, X-Wing (X25519 + ML-KEM-768), their
 //!   printable form `aigis-recipient-v1:…` and their key files.
-//! - [`symmetric`]: 32-byte symmetric key files (the data-masking key), sealed the same way.
+//! - [`symmetric`]: 32-byte symmetric key files (the data-masking and model watermarking
+//!   keys), sealed the same way.
 //! - [`crypt`]: streaming file encryption to recipients (format `aigis-enc/v1`: a hybrid
 //!   post-quantum key wrap per recipient, ChaCha20-Poly1305 STREAM chunks).
 //!

@@ -1,4 +1,5 @@
-//! On-disk symmetric keys (the data-masking key of `aigis data mask`): a 32-byte secret
+//! On-disk symmetric keys (the data-masking key of `aigis data mask`, the model
+//! watermarking key of `aigis model watermark`): a 32-byte secret
 //! whose public part is only its key id, stored by the same code as the signing and
 //! recipient keys ([`crate::keyfile`]): mode 0600, written atomically, and sealed with
 //! argon2id + XChaCha20-Poly1305 when a passphrase is given. The key id is the sealed
@@ -6,6 +7,8 @@
 //!
 //! ```json
 //! {"format":"aigis-mask-key/v1","algorithm":"hkdf-sha256","public_key":"<b64 key id>",
+//!  "protection":"none","secret_key":"<b64>"}
+//! {"format":"aigis-watermark-key/v1","algorithm":"hmac-sha256","public_key":"<b64 key id>",
 //!  "protection":"none","secret_key":"<b64>"}
 //! ```
 
@@ -26,6 +29,13 @@ const MASK: Kind = Kind {
     what: "masking key",
 };
 
+const WATERMARK: Kind = Kind {
+    format: "aigis-watermark-key/v1",
+    algorithm: "hmac-sha256",
+    secret_len: SECRET_LEN,
+    what: "watermark key",
+};
+
 /// Writes a masking key (`secret`, with its public `key_id`) to `path`, mode 0600,
 /// atomically; sealed with `passphrase` when one is given.
 pub fn save_mask_key(
@@ -44,7 +54,15 @@ pub fn load_mask_key(
     path: &Path,
     passphrase: Option<&str>,
 ) -> Result<(Vec<u8>, Zeroizing<[u8; SECRET_LEN]>), Error> {
-    let (id, secret) = keyfile::load_secret(path, MASK, passphrase)?;
+    load_32(path, MASK, passphrase)
+}
+
+fn load_32(
+    path: &Path,
+    kind: Kind,
+    passphrase: Option<&str>,
+) -> Result<(Vec<u8>, Zeroizing<[u8; SECRET_LEN]>), Error> {
+    let (id, secret) = keyfile::load_secret(path, kind, passphrase)?;
     let mut out = Zeroizing::new([0u8; SECRET_LEN]);
     if secret.len() != SECRET_LEN {
         return Err(keyfile::key_error(path, "the secret key is not 32 bytes"));
@@ -56,6 +74,27 @@ pub fn load_mask_key(
 /// The key id recorded in the masking key file at `path` (needs no passphrase).
 pub fn mask_key_id(path: &Path) -> Result<Vec<u8>, Error> {
     keyfile::read_public(path, MASK)
+}
+
+/// Writes a model watermarking key (`secret`, with its public `key_id`) to `path`, mode
+/// 0600, atomically; sealed with `passphrase` when one is given.
+pub fn save_watermark_key(
+    path: &Path,
+    key_id: &[u8],
+    secret: &[u8; SECRET_LEN],
+    passphrase: Option<&str>,
+    params: KdfParams,
+) -> Result<(), Error> {
+    keyfile::save_secret(path, WATERMARK, key_id, secret, passphrase, params)
+}
+
+/// The key id and the secret of the watermarking key at `path`; a sealed file needs
+/// `passphrase`. The caller checks that the id matches the secret.
+pub fn load_watermark_key(
+    path: &Path,
+    passphrase: Option<&str>,
+) -> Result<(Vec<u8>, Zeroizing<[u8; SECRET_LEN]>), Error> {
+    load_32(path, WATERMARK, passphrase)
 }
 
 #[cfg(test)]
@@ -99,6 +138,24 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn watermark_keys_round_trip_and_are_not_mask_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wm.key");
+        save_watermark_key(&path, b"\x0a\x0b", &[5; 32], Some("pw"), FAST).unwrap();
+        let (id, secret) = load_watermark_key(&path, Some("pw")).unwrap();
+        assert_eq!((id.as_slice(), *secret), (&[10u8, 11][..], [5u8; 32]));
+        assert!(matches!(
+            load_watermark_key(&path, None),
+            Err(Error::PassphraseRequired { .. })
+        ));
+        let err = load_mask_key(&path, Some("pw")).unwrap_err().to_string();
+        assert!(err.contains("aigis-mask-key/v1"), "{err}");
+        save_mask_key(&path, b"id", &[1; 32], None, FAST).unwrap();
+        let err = load_watermark_key(&path, None).unwrap_err().to_string();
+        assert!(err.contains("aigis-watermark-key/v1"), "{err}");
     }
 
     #[test]

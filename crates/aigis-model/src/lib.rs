@@ -4,6 +4,8 @@
 //! allowlist-first: what ordinary ML files use is safe, known-dangerous calls are
 //! dangerous, anything else is suspicious, and a file that cannot be fully understood is
 //! inconclusive — never clean.
+//!
+//! [`watermark`] embeds and detects a keyed watermark in the weights of ONNX models.
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),
@@ -32,6 +34,7 @@ pub mod scan;
 pub mod signing;
 pub mod tar;
 mod verdict;
+pub mod watermark;
 pub mod zip;
 
 pub use error::Error;

@@ -27,6 +27,7 @@ pub fn run(cli: &Cli, cmd: &ModelCommand) -> Result<()> {
         ModelCommand::Rollback(args) => super::registry::rollback(cli, args),
         ModelCommand::Sign(args) => super::model_sign::sign(cli, args),
         ModelCommand::Verify(args) => super::model_sign::verify(cli, args),
+        ModelCommand::Watermark(cmd) => super::model_watermark::run(cli, cmd),
     }
 }
 
