@@ -3,8 +3,9 @@
 pub(crate) mod attest;
 pub(crate) mod crypt;
 pub(crate) mod data;
-mod demo;
+pub(crate) mod demo;
 mod demo_data;
+mod demo_model;
 mod evidence;
 mod ingest;
 mod init;

@@ -689,6 +689,24 @@ fn demo_runs_and_reports_the_caught_tampering() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["tamper_caught"], true);
+    // The artifact stage: the benign model is promoted, the signed malicious one refused.
+    let steps = v["steps"].as_array().unwrap();
+    let promotions: Vec<&serde_json::Value> = steps
+        .iter()
+        .filter(|s| s["step"] == "model promote")
+        .collect();
+    assert_eq!(promotions.len(), 2, "{steps:?}");
+    assert!(
+        promotions[1]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("REFUSED fraud version 2 (scan: `model.joblib` is dangerous)"),
+        "{promotions:?}"
+    );
+    let d = dir.path().join("d");
+    let list = aigis_in(&d, &["--json", "model", "list"], &[]);
+    let list: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(list["models"][0]["stages"]["production"], 1);
     let text = aigis_in(dir.path(), &["demo"], &[]);
     assert_eq!(text.code, 0, "{}", text.stderr);
     assert!(text.stdout.contains("FAILED at index 1"), "{}", text.stdout);

@@ -1,6 +1,7 @@
 //! `aigis demo`: the main job end to end on a throwaway project. It grows with each stage
 //! of aigis: evidence in a tamper-evident ledger, signed dataset manifests, the data
-//! guard (profile, scan for schema, personal data and poisoning, encryption).
+//! guard (profile, scan for schema, personal data and poisoning, encryption), and the
+//! artifact stage (model scanning, signing, the registry and its promotion gate).
 
 use std::path::{Path, PathBuf};
 
@@ -49,7 +50,7 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
         Statement::new(
             vec![("model.bin".into(), model_digest)],
             "https://aigis.dev/predicate/artifact-digest/v1",
-            json!({"bytes": 4096, "note": "stand-in bytes; model scanning arrives with the artifact stage"}),
+            json!({"bytes": 4096, "note": "stand-in bytes for the ledger walk-through; the model stage below uses real model files"}),
         )?,
         Statement::new(
             vec![
@@ -97,6 +98,9 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
 
     // The data guard: profile, scan with planted problems, encryption.
     super::demo_data::run(cli, &mut log, &dir, &project)?;
+
+    // The artifact stage: scan, sign, register, and the promotion gate.
+    super::demo_model::run(cli, &mut log, &dir, &project)?;
 
     // 3. A signed checkpoint.
     let cp = ledger.checkpoint(project.origin(), &key)?;
