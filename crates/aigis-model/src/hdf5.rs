@@ -691,11 +691,7 @@ mod tests {
     }
 
     fn worst(found: &[Evidence]) -> Verdict {
-        found
-            .iter()
-            .map(|e| e.verdict)
-            .max()
-            .unwrap_or(Verdict::Safe)
+        Verdict::worst(found)
     }
 
     const LAMBDA: &[u8] = br#"{"class_name": "Sequential", "config": {"layers": [{"class_name": "Lambda", "config": {"name": "l", "function": ["4wEA", null, null], "function_type": "lambda"}}]}}"#;

@@ -667,11 +667,7 @@ mod tests {
     }
 
     fn worst(found: &[Evidence]) -> Verdict {
-        found
-            .iter()
-            .map(|e| e.verdict)
-            .max()
-            .unwrap_or(Verdict::Safe)
+        Verdict::worst(found)
     }
 
     const DENSE3: &str = r#"{"module": "keras.layers", "class_name": "Dense", "config": {"name": "dense", "units": 3,

@@ -182,7 +182,7 @@ mod tests {
     }
 
     fn worst(e: &[Evidence]) -> Verdict {
-        e.iter().map(|e| e.verdict).max().unwrap_or(Verdict::Safe)
+        Verdict::worst(e)
     }
 
     #[test]

@@ -92,19 +92,12 @@ pub(crate) fn show(bytes: &[u8]) -> String {
     out.escape_debug().to_string()
 }
 
-fn at(offset: usize) -> Location {
-    Location {
-        member: None,
-        offset: Some(offset as u64),
-    }
-}
-
 fn malformed(e: WireError) -> Evidence {
     evidence(
         Verdict::Inconclusive,
         "onnx.malformed",
         format!("not a well-formed ONNX model: {e}"),
-        at(e.at),
+        Location::at(e.at),
     )
 }
 
@@ -120,7 +113,7 @@ fn message<'a>(f: &Field<'a>, what: &str) -> Result<(), Evidence> {
                 "{what} (field {}) is not a length-delimited message",
                 f.number
             ),
-            at(f.at),
+            Location::at(f.at),
         ))
     }
 }
@@ -173,7 +166,7 @@ impl Walk<'_> {
             Verdict::Inconclusive,
             "onnx.limit",
             format!("{what}: the rest of the model is not checked"),
-            at(offset),
+            Location::at(offset),
         )
     }
 
@@ -329,7 +322,7 @@ impl Walk<'_> {
                             " (no external_data)"
                         }
                     ),
-                    at(entry.at),
+                    Location::at(entry.at),
                 ));
             }
             return Ok(());
@@ -412,7 +405,7 @@ fn header(buf: &[u8]) -> Result<Header<'_>, Evidence> {
                         Verdict::Inconclusive,
                         "onnx.malformed",
                         "two graphs: loaders disagree on which one is the model",
-                        at(f.at),
+                        Location::at(f.at),
                     ));
                 }
                 h.graph = Some(f);
@@ -554,7 +547,7 @@ fn analyse(buf: &[u8], folder: &Path, limits: &Limits) -> (Vec<Evidence>, Vec<Pa
                         "imports the operator set `{}`, which is not a standard ONNX or onnxruntime domain: loading needs a custom-op library",
                         show(domain)
                     ),
-                    at(*offset),
+                    Location::at(*offset),
                 ));
             }
         }
@@ -624,7 +617,7 @@ fn custom_domains(
                     format!("; also {}", others.join(", "))
                 },
             ),
-            at(first.at),
+            Location::at(first.at),
         ));
     }
 }
@@ -679,7 +672,7 @@ fn external_file(
     out: &mut Vec<Evidence>,
 ) -> Option<PathBuf> {
     let shown = show(location);
-    let place = at(file.at);
+    let place = Location::at(file.at);
     let tensors = if file.tensors == 1 {
         format!("tensor `{}`", file.first_tensor)
     } else {

@@ -220,7 +220,7 @@ pub(crate) mod build {
     #[derive(Debug, Clone, Default)]
     pub(crate) struct Msg(pub Vec<u8>);
 
-    fn varint(mut v: u64, out: &mut Vec<u8>) {
+    pub(crate) fn varint(mut v: u64, out: &mut Vec<u8>) {
         loop {
             let b = (v & 0x7f) as u8;
             v >>= 7;
@@ -232,21 +232,31 @@ pub(crate) mod build {
         }
     }
 
+    /// A length-delimited field.
+    pub(crate) fn len_field(number: u32, payload: &[u8], out: &mut Vec<u8>) {
+        varint(u64::from(number) << 3 | 2, out);
+        varint(payload.len() as u64, out);
+        out.extend_from_slice(payload);
+    }
+
+    /// A varint field.
+    pub(crate) fn varint_field(number: u32, v: u64, out: &mut Vec<u8>) {
+        varint(u64::from(number) << 3, out);
+        varint(v, out);
+    }
+
     impl Msg {
         pub(crate) fn new() -> Self {
             Self::default()
         }
 
         pub(crate) fn int(mut self, number: u32, v: u64) -> Self {
-            varint(u64::from(number) << 3, &mut self.0);
-            varint(v, &mut self.0);
+            varint_field(number, v, &mut self.0);
             self
         }
 
         pub(crate) fn bytes(mut self, number: u32, payload: &[u8]) -> Self {
-            varint(u64::from(number) << 3 | 2, &mut self.0);
-            varint(payload.len() as u64, &mut self.0);
-            self.0.extend_from_slice(payload);
+            len_field(number, payload, &mut self.0);
             self
         }
 
@@ -262,25 +272,8 @@ pub(crate) mod build {
 
 #[cfg(test)]
 mod tests {
+    use super::build::{len_field, varint};
     use super::*;
-
-    fn varint(mut v: u64, out: &mut Vec<u8>) {
-        loop {
-            let b = (v & 0x7f) as u8;
-            v >>= 7;
-            if v == 0 {
-                out.push(b);
-                return;
-            }
-            out.push(b | 0x80);
-        }
-    }
-
-    fn len_field(number: u32, payload: &[u8], out: &mut Vec<u8>) {
-        varint(u64::from(number) << 3 | 2, out);
-        varint(payload.len() as u64, out);
-        out.extend_from_slice(payload);
-    }
 
     #[test]
     fn reads_every_wire_type_with_positions() {

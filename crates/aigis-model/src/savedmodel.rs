@@ -135,19 +135,12 @@ fn class(op: &[u8]) -> Option<Class> {
     })
 }
 
-fn at(offset: usize) -> Location {
-    Location {
-        member: None,
-        offset: Some(offset as u64),
-    }
-}
-
 fn malformed(e: WireError) -> Evidence {
     evidence(
         Verdict::Inconclusive,
         "savedmodel.malformed",
         format!("not a well-formed SavedModel: {e}"),
-        at(e.at),
+        Location::at(e.at),
     )
 }
 
@@ -162,7 +155,7 @@ fn message(f: &Field<'_>, what: &str) -> Result<(), Evidence> {
                 "{what} (field {}) is not a length-delimited message",
                 f.number
             ),
-            at(f.at),
+            Location::at(f.at),
         ))
     }
 }
@@ -215,7 +208,7 @@ impl<'l> Reader<'l> {
             Verdict::Inconclusive,
             "savedmodel.limit",
             format!("{what}: the rest of the model is not checked"),
-            at(offset),
+            Location::at(offset),
         )
     }
 
@@ -615,7 +608,8 @@ impl Findings {
         *count += 1;
         *worst = (*worst).max(verdict);
         if *count <= MAX_FINDINGS as u64 {
-            self.out.push(evidence(verdict, rule, message, at(offset)));
+            self.out
+                .push(evidence(verdict, rule, message, Location::at(offset)));
         }
     }
 
@@ -917,7 +911,7 @@ fn keras_metadata(buf: &[u8]) -> Vec<Evidence> {
                         "`{}` is a Lambda layer: Python bytecode that runs when Keras loads the model",
                         show(path)
                     ),
-                    at(meta.at),
+                    Location::at(meta.at),
                 ));
             }
         }
@@ -946,7 +940,7 @@ fn fingerprint(buf: &[u8]) -> Vec<Evidence> {
                     Verdict::Inconclusive,
                     "savedmodel.malformed",
                     format!("fingerprint field {} is not a number", f.number),
-                    at(f.at),
+                    Location::at(f.at),
                 )];
             }
             Ok(_) => {}

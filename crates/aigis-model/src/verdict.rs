@@ -30,6 +30,15 @@ impl Verdict {
         }
     }
 
+    /// The worst verdict among `evidence`; safe when there is none.
+    pub fn worst<'a>(evidence: impl IntoIterator<Item = &'a Evidence>) -> Self {
+        evidence
+            .into_iter()
+            .map(|e| e.verdict)
+            .max()
+            .unwrap_or(Verdict::Safe)
+    }
+
     /// The finding severity of this verdict, for `--fail-on` and SARIF.
     pub const fn severity(self) -> aigis_core::Severity {
         match self {
@@ -56,6 +65,16 @@ pub struct Location {
     /// Byte offset (of the opcode, header field, …) in the file or the member.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offset: Option<u64>,
+}
+
+impl Location {
+    /// A byte offset in the file itself (no archive member).
+    pub fn at(offset: usize) -> Self {
+        Self {
+            member: None,
+            offset: Some(offset as u64),
+        }
+    }
 }
 
 /// One reason for a verdict: what was found, where.

@@ -42,11 +42,7 @@ fn run(m: &Msg, folder: &Path) -> Vec<Evidence> {
 }
 
 fn worst(found: &[Evidence]) -> Verdict {
-    found
-        .iter()
-        .map(|e| e.verdict)
-        .max()
-        .unwrap_or(Verdict::Safe)
+    Verdict::worst(found)
 }
 
 fn has(found: &[Evidence], rule: &str, verdict: Verdict) -> bool {

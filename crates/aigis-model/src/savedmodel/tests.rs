@@ -143,11 +143,7 @@ fn run(buf: &[u8]) -> Vec<Evidence> {
 }
 
 fn worst(found: &[Evidence]) -> Verdict {
-    found
-        .iter()
-        .map(|e| e.verdict)
-        .max()
-        .unwrap_or(Verdict::Safe)
+    Verdict::worst(found)
 }
 
 fn hit<'a>(found: &'a [Evidence], rule: &str) -> &'a Evidence {

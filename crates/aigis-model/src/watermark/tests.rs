@@ -1,29 +1,7 @@
 //! The watermark on ONNX models built here, byte by byte, from the protobuf schema.
 
 use super::*;
-
-fn varint(mut v: u64, out: &mut Vec<u8>) {
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
-    }
-}
-
-fn len_field(number: u32, payload: &[u8], out: &mut Vec<u8>) {
-    varint(u64::from(number) << 3 | 2, out);
-    varint(payload.len() as u64, out);
-    out.extend_from_slice(payload);
-}
-
-fn varint_field(number: u32, v: u64, out: &mut Vec<u8>) {
-    varint(u64::from(number) << 3, out);
-    varint(v, out);
-}
+use crate::proto::build::{len_field, varint, varint_field};
 
 /// How a tensor stores its values.
 enum Data<'a> {
