@@ -3,11 +3,14 @@
 //!
 //! - **External data.** A tensor may keep its bytes in another file, named by a path in
 //!   the model (`external_data` `location`). `onnx.load` and onnxruntime join it to the
-//!   model's folder, so `../../home/user/.ssh/id_rsa`, `/etc/shadow`, a symbolic link or a
-//!   device read a file outside the model into a tensor (whose values an output can then
-//!   leak), or block the loader (`/dev/zero`, a pipe): `onnx.external_data_escape`,
-//!   dangerous. A file that is missing is inconclusive (what would be loaded is unknown);
-//!   an offset or length past the end of the file is suspicious (a loader bug to reach).
+//!   model's folder, so `../../home/user/.ssh/id_rsa`, `/etc/shadow`, a symbolic link out
+//!   of the folder or a device read a file outside the model into a tensor (whose values
+//!   an output can then leak), or block the loader (`/dev/zero`, a pipe):
+//!   `onnx.external_data_escape`, dangerous. A link that stays inside the folder (a
+//!   Hugging Face snapshot) is followed and suspicious (`onnx.external_data_link`: a
+//!   folder scan does not follow links). A file that is missing is inconclusive (what
+//!   would be loaded is unknown); an offset or length past the end of the file is
+//!   suspicious (a loader bug to reach).
 //!   Every external file is listed (`onnx.external_data`), so a folder scan can tell which
 //!   files belong to the model.
 //! - **Custom operators.** A node whose domain is not one of the standard ONNX domains or
@@ -664,6 +667,15 @@ fn escapes(location: &str) -> Option<String> {
     None
 }
 
+/// Where the link `path` leads, as a path under `folder`, when it leads inside it (every
+/// link on the way resolved); `None` when it leads out, loops or cannot be resolved.
+fn inside(folder: &Path, path: &Path) -> Option<PathBuf> {
+    let root = std::fs::canonicalize(folder).ok()?;
+    let target = std::fs::canonicalize(path).ok()?;
+    let rest = target.strip_prefix(&root).ok()?;
+    Some(folder.join(rest))
+}
+
 /// Checks one external data file on disk and reports it; its path when it is fine.
 fn external_file(
     folder: &Path,
@@ -722,15 +734,39 @@ fn external_file(
             }
             _ => path.push(part),
         }
+        if !path.starts_with(folder) {
+            // only reachable by `..` after a followed link (the text alone stays inside)
+            out.push(escape(
+                "climbs out of the model's folder through a link".into(),
+            ));
+            return None;
+        }
         match std::fs::symlink_metadata(&path) {
             Ok(m) if m.file_type().is_symlink() => {
                 let target = std::fs::read_link(&path)
                     .map(|t| t.display().to_string())
                     .unwrap_or_default();
-                out.push(escape(format!(
-                    "goes through the symbolic link `{part}` (to `{target}`)"
-                )));
-                return None;
+                // A link that resolves inside the folder (a Hugging Face snapshot links
+                // its files into the cache's blobs) is followed; one that leaves it is not.
+                match inside(folder, &path) {
+                    Some(resolved) => {
+                        out.push(evidence(
+                            Verdict::Suspicious,
+                            "onnx.external_data_link",
+                            format!("{tensors}: external data location `{shown}` goes through the symbolic link `{part}` (to `{target}`), which stays inside the model's folder: a folder scan does not follow links, so the file is checked where the link points"),
+                            place.clone(),
+                        ));
+                        meta = std::fs::metadata(&resolved).ok();
+                        path = resolved;
+                        continue;
+                    }
+                    None => {
+                        out.push(escape(format!(
+                            "goes through the symbolic link `{part}` (to `{target}`) out of the model's folder"
+                        )));
+                        return None;
+                    }
+                }
             }
             Ok(m) => meta = Some(m),
             Err(e) => {

@@ -53,10 +53,10 @@ fn describe(rule: &str) -> &'static str {
         r if r.starts_with("safetensors.") => "An invalid safetensors header.",
         r if r.starts_with("gguf.") => "An invalid GGUF header or a suspicious chat template.",
         "onnx.external_data_escape" => {
-            "An ONNX tensor whose external data path leaves the model's folder (absolute, `..`, a symbolic link or a device)."
+            "An ONNX tensor whose external data path leaves the model's folder (absolute, `..`, a symbolic link out of it, or a device)."
         }
         r if r.starts_with("onnx.external_data") => {
-            "An ONNX tensor's external data file: listed, missing, or read past its end."
+            "An ONNX tensor's external data file: listed, missing, reached through a link inside the folder, or read past its end."
         }
         "onnx.custom_domain" => {
             "An ONNX operator outside the standard and onnxruntime domains: loading needs a custom-op library."

@@ -258,8 +258,11 @@ fn external_data_that_leaves_the_folder_is_dangerous() {
         ("NUL", "Windows device"),
         ("w.bin\0.txt", "NUL byte"),
     ];
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&dir, dir.join("self")).unwrap();
     if cfg!(unix) {
-        cases.push(("link.bin", "symbolic link"));
+        cases.push(("link.bin", "symbolic link `link.bin` (to"));
+        cases.push(("self/../secret", "through a link"));
         cases.push(("/dev/zero", "absolute"));
     }
     for (location, why) in cases {
@@ -339,4 +342,34 @@ fn missing_files_bad_ranges_and_unnamed_external_data() {
     );
     let found = run(&model(Msg::new().msg(1, constant)), dir.path());
     assert!(has(&found, "onnx.external_data_escape", Verdict::Dangerous));
+}
+
+/// A link that stays inside the model's folder (a Hugging Face snapshot's layout) is
+/// followed, reported as suspicious, and the file it points to is checked and listed.
+#[cfg(unix)]
+#[test]
+fn links_inside_the_folder_are_followed() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("model");
+    std::fs::create_dir_all(dir.join("blobs")).unwrap();
+    std::fs::write(dir.join("blobs/abc123"), [0u8; 16]).unwrap();
+    std::os::unix::fs::symlink("blobs/abc123", dir.join("weights.bin")).unwrap();
+    std::os::unix::fs::symlink("blobs", dir.join("store")).unwrap();
+    for location in ["weights.bin", "store/abc123"] {
+        let g = Msg::new().msg(5, external_tensor("w", location, 0, 16));
+        let found = run(&model(g), &dir);
+        assert_eq!(worst(&found), Verdict::Suspicious, "{location}: {found:?}");
+        assert!(has(&found, "onnx.external_data_link", Verdict::Suspicious));
+        assert!(
+            has(&found, "onnx.external_data", Verdict::Safe),
+            "{found:?}"
+        );
+    }
+    // the file behind the link is still checked: past its end is caught
+    let g = Msg::new().msg(5, external_tensor("w", "weights.bin", 0, 64));
+    let found = run(&model(g), &dir);
+    assert!(
+        has(&found, "onnx.external_data_range", Verdict::Suspicious),
+        "{found:?}"
+    );
 }
