@@ -12,7 +12,11 @@ use std::path::Path;
 use aigis_model::{Evidence, Limits, Location, ReadSeek, Verdict, zip};
 use libfuzzer_sys::fuzz_target;
 
-fn pickle(_: &mut dyn ReadSeek, _: &Location) -> (Verdict, Vec<Evidence>) {
+fn pickle(
+    _: &mut dyn ReadSeek,
+    _: &Location,
+    _: aigis_model::pickle::Layout,
+) -> (Verdict, Vec<Evidence>) {
     (Verdict::Safe, vec![])
 }
 

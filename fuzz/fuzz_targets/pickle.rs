@@ -1,4 +1,5 @@
-//! The pickle machine from arbitrary bytes: `aigis_model::pickle::scan_bytes` must return
+//! The pickle machine from arbitrary bytes, as a plain stream and as the members of a
+//! legacy PyTorch tar: `aigis_model::pickle::scan_bytes` must return
 //! (bounded time and memory), never panic, and never call a file it could not fully parse
 //! clean.
 #![no_main]
@@ -54,5 +55,21 @@ fuzz_target!(|data: &[u8]| {
     let small = pickle::scan_bytes(data, &loc, &tight);
     if report.verdict == Verdict::Dangerous && small.verdict == Verdict::Safe {
         panic!("tight limits made a {} file safe", report.verdict);
+    }
+
+    // The same bytes as the members of a legacy PyTorch tar, pickles between raw
+    // records: bounded, and safe only when fully parsed.
+    for layout in [
+        pickle::Layout::TorchTarStorages,
+        pickle::Layout::TorchTarTensors,
+    ] {
+        let r = pickle::scan_layout(Cursor::new(data), &loc, &limits, layout)
+            .expect("a cursor reads");
+        let worst = r.evidence.iter().map(|e| e.verdict).max();
+        assert_eq!(r.verdict, worst.unwrap_or(Verdict::Safe));
+        if r.verdict == Verdict::Safe {
+            assert!(r.pickles >= 1);
+            assert!(r.imports.iter().all(|i| i.verdict == Verdict::Safe));
+        }
     }
 });

@@ -46,8 +46,8 @@ pub use verdict::{Evidence, Location, Verdict};
 /// fails mid-pickle makes the pickle inconclusive, never clean.
 pub fn pickle_scanner(
     limits: &pickle::Limits,
-) -> impl Fn(&mut dyn ReadSeek, &Location) -> (Verdict, Vec<Evidence>) + '_ {
-    move |reader, location| match pickle::scan(reader, location, limits) {
+) -> impl Fn(&mut dyn ReadSeek, &Location, pickle::Layout) -> (Verdict, Vec<Evidence>) + '_ {
+    move |reader, location, layout| match pickle::scan_layout(reader, location, limits, layout) {
         Ok(report) => (report.verdict, report.evidence),
         Err(e) => (
             Verdict::Inconclusive,

@@ -107,6 +107,25 @@ pub struct PickleReport {
     pub trailing_data: Option<(u64, u64)>,
 }
 
+/// How pickles and raw records alternate in a stream: what the loader reads between
+/// one pickle and the next.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Layout {
+    /// Pickles one after another. A stream that starts with the legacy `torch.save`
+    /// magic number has its raw storages found and skipped (`pickle.legacy_torch`).
+    #[default]
+    Stream,
+    /// The `storages` member of a legacy PyTorch tar checkpoint: a pickled count; per
+    /// storage a pickled `(key, location, torch.<Type>Storage)`, an 8-byte element count
+    /// and the elements; then the pickled storage views.
+    TorchTarStorages,
+    /// The `tensors` member of a legacy PyTorch tar checkpoint: a pickled count; per
+    /// tensor a pickled `(key, storage_key, torch.<Type>Tensor)` and its raw metadata
+    /// (a 4-byte dimension count, 4 unused bytes, sizes and strides of 8 bytes per
+    /// dimension, an 8-byte storage offset).
+    TorchTarTensors,
+}
+
 /// Scans a pickle stream from the reader's current position to its end. `location`
 /// names the member (`archive/data.pkl`) in the evidence; offsets count from the
 /// starting position, plus `location.offset` when the pickle sits inside a larger file.
@@ -118,16 +137,29 @@ pub fn scan(
     location: &Location,
     limits: &Limits,
 ) -> Result<PickleReport, Error> {
+    scan_layout(reader, location, limits, Layout::Stream)
+}
+
+/// [`scan`] of a stream laid out as `layout` says: the raw records between its pickles
+/// are skipped by the sizes the pickles and records give, so every pickle is found and
+/// the bytes the loader never reads are reported.
+pub fn scan_layout(
+    reader: impl Read + Seek,
+    location: &Location,
+    limits: &Limits,
+    layout: Layout,
+) -> Result<PickleReport, Error> {
     let member = location.member.clone();
     let io_err = |e| Error::io(member.clone().unwrap_or_else(|| "pickle".to_owned()), e);
     let source = source::Source::new(BufReader::new(reader)).map_err(io_err)?;
-    machine::run(source, location, limits, 0).map_err(io_err)
+    machine::run(source, location, limits, 0, layout).map_err(io_err)
 }
 
 /// [`scan`] over bytes in memory (an npy object array, a zip member already read).
 pub fn scan_bytes(bytes: &[u8], location: &Location, limits: &Limits) -> PickleReport {
     match source::Source::new(Cursor::new(bytes)) {
-        Ok(src) => machine::run(src, location, limits, 0).unwrap_or_else(|e| failed(location, &e)),
+        Ok(src) => machine::run(src, location, limits, 0, Layout::Stream)
+            .unwrap_or_else(|e| failed(location, &e)),
         Err(e) => failed(location, &e),
     }
 }

@@ -10,16 +10,19 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::detect::{self, Format};
+use crate::pickle::Layout;
 use crate::{Error, Evidence, Limits, Location, Verdict, zip};
 
 /// A byte source the scanners can read and seek: a file, or a member held in memory.
 pub trait ReadSeek: Read + Seek {}
 impl<T: Read + Seek> ReadSeek for T {}
 
-/// The pickle scanner: reads one pickle stream from the reader's current position (the
-/// start) and says what loading it would do. A parameter, so this crate's format parsers
-/// do not depend on the pickle emulator's internals.
-pub type PickleScan<'a> = &'a dyn Fn(&mut dyn ReadSeek, &Location) -> (Verdict, Vec<Evidence>);
+/// The pickle scanner: reads one pickle stream, laid out as the [`Layout`] says, from the
+/// reader's current position (the start) and says what loading it would do. A
+/// parameter, so this crate's format parsers do not depend on the pickle emulator's
+/// internals.
+pub type PickleScan<'a> =
+    &'a dyn Fn(&mut dyn ReadSeek, &Location, Layout) -> (Verdict, Vec<Evidence>);
 
 /// The verdict on one file and the evidence for it.
 #[derive(Debug, Clone, Serialize)]
@@ -51,13 +54,24 @@ pub(crate) fn evidence(
     }
 }
 
-/// Runs the pickle scanner, keeping its verdict even when it gave no evidence.
+/// Runs the pickle scanner over a plain stream of pickles, keeping its verdict even when
+/// it gave no evidence.
 pub(crate) fn run_pickle(
     pickle: PickleScan<'_>,
     r: &mut dyn ReadSeek,
     at: &Location,
 ) -> Vec<Evidence> {
-    let (verdict, mut found) = pickle(r, at);
+    run_pickle_as(pickle, r, at, Layout::Stream)
+}
+
+/// [`run_pickle`] of a stream laid out as `layout` says.
+pub(crate) fn run_pickle_as(
+    pickle: PickleScan<'_>,
+    r: &mut dyn ReadSeek,
+    at: &Location,
+    layout: Layout,
+) -> Vec<Evidence> {
+    let (verdict, mut found) = pickle(r, at, layout);
     if found.iter().all(|e| e.verdict < verdict) {
         found.push(evidence(
             verdict,
@@ -79,7 +93,9 @@ pub(crate) fn run_pickle(
 /// let path = dir.path().join("model.safetensors");
 /// std::fs::write(&path, b"\x02\0\0\0\0\0\0\0{}")?;
 /// // The real scanner is the pickle emulator; any function of this shape fits.
-/// let pickles = |_: &mut dyn ReadSeek, _: &Location| (Verdict::Inconclusive, vec![]);
+/// let pickles = |_: &mut dyn ReadSeek, _: &Location, _: aigis_model::pickle::Layout| {
+///     (Verdict::Inconclusive, vec![])
+/// };
 /// let report = scan_file(&path, &pickles, &Limits::default())?;
 /// assert_eq!((report.format.as_str(), report.verdict), ("safetensors", Verdict::Safe));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -251,7 +267,7 @@ fn scan_reader_files(
 /// pickle (malformed, truncated) is dropped.
 fn hidden_pickle(r: &mut dyn ReadSeek, pickle: PickleScan<'_>) -> std::io::Result<Vec<Evidence>> {
     r.seek(SeekFrom::Start(0))?;
-    let (_, found) = pickle(r, &Location::default());
+    let (_, found) = pickle(r, &Location::default(), Layout::Stream);
     if found.iter().any(|e| e.rule.starts_with("pickle.global")) {
         Ok(found)
     } else {
@@ -505,9 +521,9 @@ fn scan_zip_nested(
     kind
 }
 
-/// Legacy PyTorch tar checkpoints: `sys_info`, `pickle` and `tensors` are pickles;
-/// `storages` is a pickle followed by raw records and more pickles, of which only the
-/// first is scanned (so the file is inconclusive). Other members are sniffed.
+/// Legacy PyTorch tar checkpoints: `sys_info` and `pickle` are pickles; `storages` and
+/// `tensors` are pickles between raw records, read as `torch.load` reads them
+/// ([`Layout`]). Other members are sniffed.
 fn scan_tar(
     r: &mut dyn ReadSeek,
     len: u64,
@@ -555,21 +571,15 @@ fn scan_tar(
             bytes.len() as u64,
             Path::new(&m.name),
         );
-        let known = torch
-            && matches!(
-                m.name.as_str(),
-                "sys_info" | "pickle" | "tensors" | "storages"
-            );
-        if known || inner == Format::Pickle || m.name.ends_with(".pkl") {
-            out.extend(run_pickle(pickle, &mut Cursor::new(bytes), &at));
-        }
-        if torch && m.name == "storages" {
-            out.push(evidence(
-                Verdict::Inconclusive,
-                "format.not_analysed",
-                "legacy pytorch `storages`: only its first pickle is scanned, not the records after it",
-                at,
-            ));
+        let layout = match m.name.as_str() {
+            "sys_info" | "pickle" if torch => Some(Layout::Stream),
+            "storages" if torch => Some(Layout::TorchTarStorages),
+            "tensors" if torch => Some(Layout::TorchTarTensors),
+            _ if inner == Format::Pickle || m.name.ends_with(".pkl") => Some(Layout::Stream),
+            _ => None,
+        };
+        if let Some(layout) = layout {
+            out.extend(run_pickle_as(pickle, &mut Cursor::new(bytes), &at, layout));
         }
     }
     if torch { "pytorch-tar" } else { "tar" }
@@ -690,7 +700,11 @@ pub(crate) mod tests {
     /// A stand-in for the real pickle emulator (written separately): any input containing
     /// `posix\nsystem` is dangerous, anything else safe. Enough to show that each pickle
     /// reaches the scanner with the right location.
-    pub(crate) fn fake_pickle(r: &mut dyn ReadSeek, at: &Location) -> (Verdict, Vec<Evidence>) {
+    pub(crate) fn fake_pickle(
+        r: &mut dyn ReadSeek,
+        at: &Location,
+        _: Layout,
+    ) -> (Verdict, Vec<Evidence>) {
         let mut bytes = Vec::new();
         if r.read_to_end(&mut bytes).is_err() {
             return (Verdict::Inconclusive, vec![]);

@@ -141,24 +141,36 @@ pub fn open(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Archive, 
     let mut cd_size = u64::from(u32_at(&eocd, 12));
     let mut cd_offset = u64::from(u32_at(&eocd, 16));
     let mut cd_end = eocd_at;
-    if entries == 0xFFFF || cd_size == 0xFFFF_FFFF || cd_offset == 0xFFFF_FFFF {
-        // ZIP64: the real values are in a record the locator just before the EOCD names.
-        let loc = read_at(r, eocd_at.saturating_sub(20), 20).map_err(io)?;
-        if eocd_at >= 20 && loc.get(..4) == Some(EOCD64_LOCATOR_SIG) {
-            let at = u64_at(&loc, 8);
-            let rec = read_at(r, at, 56).map_err(io)?;
-            if rec.get(..4) != Some(EOCD64_SIG) {
-                return Err(malformed(
-                    "zip.zip64",
-                    "the zip64 directory record is missing",
-                    Some(at),
-                ));
-            }
-            entries = u64_at(&rec, 32);
-            cd_size = u64_at(&rec, 40);
-            cd_offset = u64_at(&rec, 48);
-            cd_end = at;
+    let mut zip64_differs = None;
+    // ZIP64: a locator just before the EOCD names a record (between the directory and the
+    // locator) whose values win, as in Python's `zipfile` and PyTorch's reader, whether or
+    // not the EOCD's own fields are saturated. PyTorch writes one in every file.
+    let loc = read_at(r, eocd_at.saturating_sub(20), 20).map_err(io)?;
+    if eocd_at >= 20 && loc.get(..4) == Some(EOCD64_LOCATOR_SIG) {
+        // where the record must be when nothing was prepended; else where the locator says
+        let stated = u64_at(&loc, 8);
+        let mut at = eocd_at.saturating_sub(20 + 56);
+        let mut rec = read_at(r, at, 56).map_err(io)?;
+        if rec.get(..4) != Some(EOCD64_SIG) {
+            at = stated;
+            rec = read_at(r, at, 56).map_err(io)?;
         }
+        if rec.get(..4) != Some(EOCD64_SIG) || rec.len() < 56 || at >= eocd_at {
+            return Err(malformed(
+                "zip.zip64",
+                "the zip64 directory record is missing",
+                Some(stated),
+            ));
+        }
+        let (e64, size64, offset64) = (u64_at(&rec, 32), u64_at(&rec, 40), u64_at(&rec, 48));
+        // a field the EOCD does not saturate must agree, or two readers see two archives
+        if (entries != 0xFFFF && entries != e64)
+            || (cd_size != 0xFFFF_FFFF && cd_size != size64)
+            || (cd_offset != 0xFFFF_FFFF && cd_offset != offset64)
+        {
+            zip64_differs = Some((entries, cd_size, cd_offset));
+        }
+        (entries, cd_size, cd_offset, cd_end) = (e64, size64, offset64, at);
     }
     if entries > limits.max_members as u64 {
         return Err(malformed(
@@ -178,6 +190,19 @@ pub fn open(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Archive, 
         ));
     }
     let mut archive = Archive::default();
+    if let Some((e, size, offset)) = zip64_differs {
+        archive.evidence.push(evidence(
+            Verdict::Suspicious,
+            "zip.zip64_mismatch",
+            format!(
+                "the end record says {e} members, {size} directory bytes at {offset}, but its zip64 record says {entries}, {cd_size} at {cd_offset}: readers that ignore zip64 see another archive"
+            ),
+            Location {
+                member: None,
+                offset: Some(eocd_at),
+            },
+        ));
+    }
     // Data before the archive (a self-extractor, or a pickle with a zip appended): the
     // directory sits later than it says, and loaders disagree about what the file is.
     let cd_at = cd_end - cd_size;
@@ -625,6 +650,66 @@ mod tests {
         out.extend_from_slice(&cd_offset.to_le_bytes());
         out.extend_from_slice(&0u16.to_le_bytes());
         out
+    }
+
+    /// Inserts a zip64 end record and its locator before the end record, as PyTorch's
+    /// writer does in every file; `entries` overrides the member count it gives.
+    fn with_zip64(mut zip: Vec<u8>, prefix: usize, entries: Option<u64>) -> Vec<u8> {
+        let eocd = zip.split_off(zip.len() - 22);
+        let n = u64::from(u16_at(&eocd, 10));
+        let (size, offset) = (u64::from(u32_at(&eocd, 12)), u64::from(u32_at(&eocd, 16)));
+        let record_at = (zip.len() - prefix) as u64;
+        zip.extend_from_slice(EOCD64_SIG);
+        zip.extend_from_slice(&44u64.to_le_bytes());
+        zip.extend_from_slice(&[45, 0, 45, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        for v in [entries.unwrap_or(n), entries.unwrap_or(n), size, offset] {
+            zip.extend_from_slice(&v.to_le_bytes());
+        }
+        zip.extend_from_slice(EOCD64_LOCATOR_SIG);
+        zip.extend_from_slice(&0u32.to_le_bytes());
+        zip.extend_from_slice(&record_at.to_le_bytes());
+        zip.extend_from_slice(&1u32.to_le_bytes());
+        zip.extend(eocd);
+        zip
+    }
+
+    /// PyTorch writes a zip64 record even when the end record's fields are not saturated:
+    /// the directory ends where that record starts, not at the end record.
+    #[test]
+    fn zip64_record_before_an_unsaturated_end_record() {
+        let members = [
+            m("archive/data.pkl", b"\x80\x02}q\x00."),
+            m("archive/version", b"3\n"),
+        ];
+        for prefix in [&b""[..], b"junk before the archive"] {
+            let zip = with_zip64(build(prefix, &members), prefix.len(), None);
+            let (_, a) = open_bytes(&zip, &Limits::default());
+            let a = a.unwrap();
+            assert_eq!(a.members.len(), 2);
+            assert!(
+                !a.evidence.iter().any(|e| e.rule == "zip.zip64_mismatch"),
+                "{:?}",
+                a.evidence
+            );
+        }
+        // the two records disagree: readers that ignore zip64 see another archive
+        let zip = with_zip64(build(b"", &members[..1]), 0, Some(1));
+        let zip = {
+            // the end record claims two members where the zip64 record says one
+            let mut z = zip;
+            let at = z.len() - 22;
+            z[at + 8..at + 12].copy_from_slice(&[2, 0, 2, 0]);
+            z
+        };
+        let (_, a) = open_bytes(&zip, &Limits::default());
+        let a = a.unwrap();
+        assert_eq!(a.members.len(), 1);
+        let e = a
+            .evidence
+            .iter()
+            .find(|e| e.rule == "zip.zip64_mismatch")
+            .unwrap();
+        assert_eq!(e.verdict, Verdict::Suspicious);
     }
 
     fn open_bytes(bytes: &[u8], limits: &Limits) -> (Cursor<Vec<u8>>, Result<Archive, Evidence>) {

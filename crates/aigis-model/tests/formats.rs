@@ -9,9 +9,13 @@ use std::path::{Path, PathBuf};
 
 use aigis_model::{Evidence, Limits, Location, ReadSeek, Verdict, scan_file, scan_path};
 
-fn real_pickle(r: &mut dyn ReadSeek, at: &Location) -> (Verdict, Vec<Evidence>) {
+fn real_pickle(
+    r: &mut dyn ReadSeek,
+    at: &Location,
+    layout: aigis_model::pickle::Layout,
+) -> (Verdict, Vec<Evidence>) {
     let limits = aigis_model::pickle::Limits::default();
-    aigis_model::pickle_scanner(&limits)(r, at)
+    aigis_model::pickle_scanner(&limits)(r, at, layout)
 }
 
 fn corpus(name: &str) -> PathBuf {

@@ -192,8 +192,15 @@ impl<R: Read + Seek> Machine<'_, R> {
             max_ops: self.limits.max_ops.saturating_sub(self.ops),
             ..self.limits.clone()
         };
-        let report = Source::new(Cursor::new(bytes))
-            .and_then(|src| super::machine::run(src, self.location, &limits, self.depth + 1));
+        let report = Source::new(Cursor::new(bytes)).and_then(|src| {
+            super::machine::run(
+                src,
+                self.location,
+                &limits,
+                self.depth + 1,
+                super::Layout::Stream,
+            )
+        });
         let Ok(report) = report else { return };
         self.ops = self.ops.saturating_add(report.ops);
         for e in report.evidence {

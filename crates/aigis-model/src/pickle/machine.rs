@@ -9,7 +9,7 @@ use std::io::{self, Read, Seek};
 use super::source::{Payload, ReadFail, Source};
 use super::stack::{is_opcode, op_name, parse_int};
 use super::value::{self, Value};
-use super::{Import, Limits, PickleReport, text};
+use super::{Import, Layout, Limits, PickleReport, text};
 use crate::{Evidence, Location, Verdict};
 
 /// Why a pickle stopped before its `STOP`.
@@ -78,6 +78,8 @@ pub(super) struct Machine<'a, R> {
     /// `('storage', torch.<Type>Storage, key, location, numel, view)`): the key and the
     /// element size of its type (`None` for a type not known here).
     pub(super) storages: Vec<(String, Option<u64>)>,
+    /// What the last `STOP` returned.
+    pub(super) result: Value,
 }
 
 /// `torch.serialization.MAGIC_NUMBER` (0x1950a86a20f9469cfc6c) as the ten little-endian
@@ -110,10 +112,22 @@ pub(super) fn run<R: Read + Seek>(
     location: &Location,
     limits: &Limits,
     depth: u32,
+    layout: Layout,
 ) -> io::Result<PickleReport> {
     let mut m = Machine::new(src, location, limits, depth);
     let mut pickles = 0u32;
     let mut trailing = None;
+    if layout != Layout::Stream {
+        match m.torch_tar(layout, &mut pickles) {
+            Ok(true) => {}
+            Ok(false) => return Ok(m.finish(pickles, None)),
+            Err(Halt::Io(e)) => return Err(e),
+            Err(h) => {
+                m.halted(h);
+                return Ok(m.finish(pickles, None));
+            }
+        }
+    }
     loop {
         let next = match m.src.peek() {
             Ok(b) => b,
@@ -203,6 +217,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
             index: 0,
             legacy_magic: false,
             storages: Vec::new(),
+            result: Value::Other,
         }
     }
 
@@ -304,17 +319,138 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
                 sizes.len()
             ),
         );
+        self.leftover("storage");
+        Ok(true)
+    }
+
+    /// Bytes after the last record of a legacy PyTorch layout, which `torch.load` never
+    /// reads: reported, and scanned as more pickles by the caller.
+    fn leftover(&mut self, record: &str) {
         if !self.src.at_end() {
             self.at = self.src.pos();
             self.finding(
                 Verdict::Suspicious,
                 "pickle.legacy_leftover",
                 format!(
-                    "{} bytes after the last storage, which torch.load never reads: scanned as more pickles",
+                    "{} bytes after the last {record}, which torch.load never reads: scanned as more pickles",
                     self.src.remaining()
                 ),
             );
         }
+    }
+
+    /// The finding for a raw record that runs past the end of its member; `false`.
+    fn record_overrun(&mut self, member: &str, record: &str, i: u64) -> bool {
+        self.finding(
+            Verdict::Inconclusive,
+            "pickle.legacy_record",
+            format!(
+                "`{member}` ends inside the raw record of {record} {i} ({} bytes left)",
+                self.src.remaining()
+            ),
+        );
+        false
+    }
+
+    /// One whole pickle of a laid-out stream, and the value its `STOP` returns.
+    fn next_pickle(&mut self, pickles: &mut u32) -> Result<Value, Halt> {
+        self.stack.clear();
+        self.marks.clear();
+        self.index = *pickles;
+        self.one_pickle()?;
+        *pickles += 1;
+        Ok(std::mem::replace(&mut self.result, Value::Other))
+    }
+
+    /// The `storages` or `tensors` member of a legacy PyTorch tar checkpoint, as
+    /// `torch.load` reads it ([`Layout`]): every pickle is run, the raw records between
+    /// them are skipped by the sizes they give. `Ok(false)` when the layout does not hold
+    /// (the finding is made) and the scan stops.
+    fn torch_tar(&mut self, layout: Layout, pickles: &mut u32) -> Result<bool, Halt> {
+        let (member, record) = match layout {
+            Layout::TorchTarTensors => ("tensors", "tensor"),
+            _ => ("storages", "storage"),
+        };
+        let start = self.src.pos();
+        let count = self.next_pickle(pickles)?;
+        let Some(count) = (match count {
+            Value::Int(n) => u64::try_from(n).ok(),
+            _ => None,
+        }) else {
+            self.at = start;
+            self.finding(
+                Verdict::Inconclusive,
+                "pickle.legacy_record",
+                format!("the first pickle of a legacy PyTorch `{member}` is not a count of {record}s, so the records after it cannot be found"),
+            );
+            return Ok(false);
+        };
+        let mut total = 0u64;
+        for i in 0..count {
+            let at = self.src.pos();
+            let value = self.next_pickle(pickles)?;
+            self.at = self.src.pos();
+            if self.src.remaining() < 8 {
+                return Ok(self.record_overrun(member, record, i));
+            }
+            let bytes = if layout == Layout::TorchTarTensors {
+                // a dimension count, 4 unused bytes, sizes, strides, the storage offset
+                let ndim = i32::from_le_bytes(self.src.array()?);
+                let Ok(ndim) = u64::try_from(ndim) else {
+                    self.finding(
+                        Verdict::Inconclusive,
+                        "pickle.legacy_record",
+                        format!("tensor record {i} has {ndim} dimensions"),
+                    );
+                    return Ok(false);
+                };
+                ndim * 16 + 12
+            } else {
+                let size = match value.item(2) {
+                    Some(Value::Global(import, _)) => self
+                        .imports
+                        .get(*import)
+                        .filter(|i| i.module == "torch")
+                        .and_then(|i| storage_element_size(&i.name)),
+                    _ => None,
+                };
+                let Some(size) = size else {
+                    self.at = at;
+                    self.finding(
+                        Verdict::Inconclusive,
+                        "pickle.legacy_record",
+                        format!("storage record {i} does not name a storage type whose element size is known, so the data after it cannot be found"),
+                    );
+                    return Ok(false);
+                };
+                let numel = u64::from_le_bytes(self.src.array()?);
+                let Some(bytes) = numel.checked_mul(size) else {
+                    self.finding(
+                        Verdict::Inconclusive,
+                        "pickle.legacy_record",
+                        format!("storage record {i} declares {numel} elements of {size} bytes"),
+                    );
+                    return Ok(false);
+                };
+                bytes
+            };
+            if bytes > self.src.remaining() {
+                return Ok(self.record_overrun(member, record, i));
+            }
+            self.src.payload(bytes, 0)?;
+            total = total.saturating_add(bytes);
+        }
+        if layout == Layout::TorchTarStorages {
+            // the storage views
+            self.next_pickle(pickles)?;
+        }
+        self.at = start;
+        self.finding(
+            Verdict::Safe,
+            "pickle.legacy_torch",
+            format!("legacy PyTorch tar `{member}`: {count} {record} records ({total} raw bytes) between its pickles, skipped as numbers"),
+        );
+        self.leftover(record);
         Ok(true)
     }
 
@@ -341,7 +477,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
         match op {
             // STOP
             b'.' => {
-                self.pop()?;
+                self.result = self.pop()?;
                 return Ok(true);
             }
             // MARK, POP, POP_MARK, DUP
@@ -637,7 +773,17 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
                 if self.legacy_magic && self.index == 3 {
                     self.persistent_storage(&pid)?;
                 }
-                self.push(Value::Other)?;
+                // legacy `torch.save` names a module class as `('module', cls, file,
+                // source)` and `torch.load` returns `cls`: what a NEWOBJ then calls
+                let loaded = match pid.item(1) {
+                    Some(class @ Value::Global(..))
+                        if pid.item(0).and_then(Value::as_str) == Some("module") =>
+                    {
+                        class.clone()
+                    }
+                    _ => Value::Other,
+                };
+                self.push(loaded)?;
             }
             other => {
                 return Err(Halt::Malformed(format!(

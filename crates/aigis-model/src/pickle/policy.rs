@@ -256,6 +256,17 @@ const SAFE_NAMES: &[(&str, &[&str])] = &[
             "device",
             "dtype",
             "Tensor",
+            // legacy tensor types (the `tensors` member of a tar checkpoint names them)
+            "FloatTensor",
+            "DoubleTensor",
+            "HalfTensor",
+            "BFloat16Tensor",
+            "LongTensor",
+            "IntTensor",
+            "ShortTensor",
+            "CharTensor",
+            "ByteTensor",
+            "BoolTensor",
             "FloatStorage",
             "DoubleStorage",
             "HalfStorage",
@@ -328,7 +339,19 @@ const SAFE_NAMES: &[(&str, &[&str])] = &[
         &["_rebuild_from_type", "_rebuild_from_type_v2"],
     ),
     ("torch.storage", &["UntypedStorage", "TypedStorage"]),
-    ("torch.nn.parameter", &["Parameter"]),
+    ("torch.nn.parameter", &["Parameter", "Buffer"]),
+    // TorchScript's pickler: lists, tagged types and tensors by index in the archive
+    (
+        "torch.jit._pickle",
+        &[
+            "build_intlist",
+            "build_doublelist",
+            "build_boollist",
+            "build_tensorlist",
+            "build_tensor_from_id",
+            "restore_type_tag",
+        ],
+    ),
     ("torch.serialization", &["_get_layout"]),
     (
         "numpy",
@@ -376,7 +399,17 @@ const SAFE_NAMES: &[(&str, &[&str])] = &[
 
 /// Module trees where every plain name is safe: estimator classes and their helpers
 /// (loaders and dataset fetchers are caught first by [`DANGEROUS_MODULES`]).
-const SAFE_TREES: &[&str] = &["sklearn", "numpy.dtypes", "scipy.sparse"];
+/// `torch.nn.modules` holds PyTorch's layer classes, which a whole pickled model
+/// (`torch.save(model)`) names. `__torch__` is TorchScript's namespace for compiled
+/// classes in a `torch.jit.save` archive: TorchScript resolves them from the archive's
+/// own code, and Python has no such module to import.
+const SAFE_TREES: &[&str] = &[
+    "sklearn",
+    "numpy.dtypes",
+    "scipy.sparse",
+    "torch.nn.modules",
+    "__torch__",
+];
 
 /// The policy's answer for one import, and why (for the evidence message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

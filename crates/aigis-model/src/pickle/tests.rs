@@ -369,3 +369,137 @@ fn loading_the_same_nested_pickle_again_and_again_spends_one_budget() {
     assert!(r.ops > 500);
     assert!(r.evidence.iter().any(|e| e.rule == "pickle.limit"));
 }
+
+fn scan_as(bytes: &[u8], layout: Layout) -> PickleReport {
+    scan_layout(
+        std::io::Cursor::new(bytes),
+        &Location::default(),
+        &Limits::default(),
+        layout,
+    )
+    .unwrap()
+}
+
+/// Legacy `torch.save` pickles a module class as the persistent id `('module', cls, file,
+/// source)`; `torch.load` returns `cls`, so the NEWOBJ after it calls that class.
+#[test]
+fn a_module_class_loaded_by_persistent_id_is_what_newobj_calls() {
+    let pid_then_newobj = |module: &str| {
+        cat(&[
+            b"\x80\x02(X\x06\x00\x00\x00module",
+            format!("c{module}\nNet\n").as_bytes(),
+            b"X\x00\x00\x00\x00X\x00\x00\x00\x00tQ)\x81.",
+        ])
+    };
+    let r = scan(&pid_then_newobj("torch.nn.modules.linear"));
+    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.evidence);
+    let r = scan(&pid_then_newobj("mypkg.models"));
+    assert_eq!(r.verdict, Verdict::Suspicious, "{:?}", r.evidence);
+    assert!(
+        r.evidence
+            .iter()
+            .all(|e| e.rule != "pickle.call.unresolved"),
+        "{:?}",
+        r.evidence
+    );
+    assert!(
+        r.evidence[0]
+            .message
+            .contains("mypkg.models.Net` called via NEWOBJ")
+    );
+}
+
+/// A storage record: `(key, "cpu", torch.<storage>)`, its element count, its bytes.
+fn storage_record(key: u8, storage: &str, numel: u64, data: &[u8]) -> Vec<u8> {
+    cat(&[
+        &[0x80, 2, b'K', key],
+        &sbu("cpu"),
+        format!("ctorch\n{storage}\n").as_bytes(),
+        b"\x87.",
+        &numel.to_le_bytes(),
+        data,
+    ])
+}
+
+#[test]
+fn tar_storages_are_walked_record_by_record() {
+    // `(` is MARK: the raw bytes are opcodes too, found only by the sizes
+    let storages = cat(&[
+        b"K\x02.",
+        &storage_record(0, "FloatStorage", 2, b"((((((((" as &[u8]),
+        &storage_record(1, "HalfStorage", 1, b"cc"),
+        b"].",
+    ]);
+    let r = scan_as(&storages, Layout::TorchTarStorages);
+    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.evidence);
+    assert_eq!(r.pickles, 4);
+    assert!(
+        r.evidence[0]
+            .message
+            .contains("2 storage records (10 raw bytes)")
+    );
+
+    // a type whose element size is not known: the rest cannot be found
+    let unknown = cat(&[
+        b"K\x01.",
+        &storage_record(0, "FancyStorage", 1, b"\0"),
+        b"].",
+    ]);
+    let r = scan_as(&unknown, Layout::TorchTarStorages);
+    assert_eq!(r.verdict, Verdict::Inconclusive);
+    assert_eq!(
+        rules(&r),
+        [
+            ("pickle.legacy_record", 3),
+            ("pickle.global.suspicious", 12)
+        ]
+    );
+
+    // cut inside a record pickle: truncated, never safe
+    let r = scan_as(&storages[..12], Layout::TorchTarStorages);
+    assert_eq!(r.verdict, Verdict::Inconclusive);
+    assert_eq!(r.evidence[0].rule, "pickle.truncated");
+
+    // the plain stream reading of the same bytes does not find the records
+    assert_ne!(scan(&storages).verdict, Verdict::Safe);
+}
+
+#[test]
+fn tar_tensors_are_walked_record_by_record() {
+    let record = |key: u8, ndim: i32| {
+        let mut v = cat(&[
+            &[0x80, 2, b'K', key, b'K', 0],
+            b"ctorch\nFloatTensor\n\x87.",
+            &ndim.to_le_bytes(),
+            &[0; 4],
+        ]);
+        v.extend(std::iter::repeat_n(b'(', 16 * ndim.max(0) as usize + 8));
+        v
+    };
+    let tensors = cat(&[b"K\x02.", &record(2, 2), &record(3, 0)]);
+    let r = scan_as(&tensors, Layout::TorchTarTensors);
+    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.evidence);
+    assert!(
+        r.evidence[0]
+            .message
+            .contains("2 tensor records (56 raw bytes)")
+    );
+
+    let r = scan_as(&tensors[..tensors.len() - 1], Layout::TorchTarTensors);
+    assert_eq!(r.verdict, Verdict::Inconclusive);
+    assert!(
+        r.evidence[0].message.contains("raw record of tensor 1"),
+        "{:?}",
+        r.evidence
+    );
+
+    // a pickle after the last record is reported and scanned
+    let hidden = cat(&[&tensors, b"cos\nsystem\n(S'echo aigis-test'\ntR."]);
+    let r = scan_as(&hidden, Layout::TorchTarTensors);
+    assert_eq!(r.verdict, Verdict::Dangerous);
+    assert!(
+        r.evidence
+            .iter()
+            .any(|e| e.rule == "pickle.legacy_leftover")
+    );
+}

@@ -1,0 +1,180 @@
+//! Every file of `tests/data/torch/` (written by `scripts/make_torch_corpus.py` with
+//! PyTorch itself) gets the verdict and the evidence it should, and damaged copies of the
+//! legacy tar checkpoint are never clean.
+
+use std::path::{Path, PathBuf};
+
+use aigis_model::{Evidence, FileReport, Limits, Location, ReadSeek, Verdict, scan_file};
+
+fn real_pickle(
+    r: &mut dyn ReadSeek,
+    at: &Location,
+    layout: aigis_model::pickle::Layout,
+) -> (Verdict, Vec<Evidence>) {
+    let limits = aigis_model::pickle::Limits::default();
+    aigis_model::pickle_scanner(&limits)(r, at, layout)
+}
+
+fn corpus(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/torch")
+        .join(name)
+}
+
+fn scan_at(path: &Path) -> FileReport {
+    scan_file(path, &real_pickle, &Limits::default()).unwrap()
+}
+
+fn scan(name: &str) -> FileReport {
+    scan_at(&corpus(name))
+}
+
+fn find<'a>(r: &'a FileReport, rule: &str) -> &'a Evidence {
+    r.evidence
+        .iter()
+        .find(|e| e.rule == rule)
+        .unwrap_or_else(|| panic!("no {rule} in {:?}", r.evidence))
+}
+
+#[test]
+fn files_saved_by_pytorch_are_safe() {
+    for (name, format) in [
+        ("state_dict.pt", "pytorch-zip"),
+        ("pytorch_model.bin", "pytorch-zip"),
+        ("module.pt", "pytorch-zip"),
+        ("checkpoint.pt", "pytorch-zip"),
+        ("scripted.pt", "pytorch-zip"),
+        ("traced.pt", "pytorch-zip"),
+        ("state_dict_legacy.pt", "pickle"),
+        ("half_legacy.pt", "pickle"),
+        ("legacy_tar.pt", "pytorch-tar"),
+    ] {
+        let r = scan(name);
+        assert_eq!(
+            (r.format.as_str(), r.verdict),
+            (format, Verdict::Safe),
+            "{name}: {:?}",
+            r.evidence
+        );
+    }
+    // the legacy forms were walked to their ends, storages skipped by their sizes
+    for name in ["state_dict_legacy.pt", "half_legacy.pt"] {
+        assert!(
+            find(&scan(name), "pickle.legacy_torch")
+                .message
+                .contains("4 raw storages")
+        );
+    }
+    let r = scan("legacy_tar.pt");
+    let layouts: Vec<_> = r
+        .evidence
+        .iter()
+        .filter(|e| e.rule == "pickle.legacy_torch")
+        .map(|e| (e.location.member.as_deref().unwrap(), e.message.as_str()))
+        .collect();
+    assert_eq!(layouts.len(), 2, "{layouts:?}");
+    assert_eq!(layouts[0].0, "storages");
+    assert!(
+        layouts[0].1.contains("2 storage records (32 raw bytes)"),
+        "{layouts:?}"
+    );
+    assert_eq!(layouts[1].0, "tensors");
+    assert!(layouts[1].1.contains("2 tensor records"), "{layouts:?}");
+}
+
+#[test]
+fn malicious_objects_saved_by_pytorch_are_dangerous() {
+    let r = scan("evil_state_dict.pt");
+    assert_eq!(r.verdict, Verdict::Dangerous);
+    let hit = find(&r, "pickle.global.dangerous");
+    assert!(hit.message.contains("system"), "{hit:?}");
+    assert_eq!(
+        hit.location.member.as_deref(),
+        Some("evil_state_dict/data.pkl")
+    );
+    let r = scan("evil_state_dict_legacy.pt");
+    assert_eq!(r.verdict, Verdict::Dangerous);
+    find(&r, "pickle.legacy_torch");
+
+    for (name, member) in [
+        ("legacy_tar_evil_storage.pt", "storages"),
+        ("legacy_tar_evil_tensor.pt", "tensors"),
+        ("legacy_tar_leftover.pt", "storages"),
+    ] {
+        let r = scan(name);
+        assert_eq!(r.verdict, Verdict::Dangerous, "{name}: {:?}", r.evidence);
+        let hit = find(&r, "pickle.global.dangerous");
+        assert_eq!(hit.location.member.as_deref(), Some(member), "{name}");
+    }
+    let r = scan("legacy_tar_leftover.pt");
+    let leftover = find(&r, "pickle.legacy_leftover");
+    assert!(leftover.message.contains("after the last storage"));
+}
+
+/// The tar's members, found by name in the ustar headers (PAX headers are members too).
+fn member(tar: &[u8], name: &str) -> std::ops::Range<usize> {
+    let mut at = 0;
+    while at + 512 <= tar.len() {
+        let header = &tar[at..at + 512];
+        let end = header[..100].iter().position(|&b| b == 0).unwrap_or(100);
+        let size = std::str::from_utf8(&header[124..135]).unwrap();
+        let size = usize::from_str_radix(size.trim_matches(['\0', ' ']), 8).unwrap_or(0);
+        if &header[..end] == name.as_bytes() && header[156] == b'0' {
+            return at + 512..at + 512 + size;
+        }
+        at += 512 + size.div_ceil(512) * 512;
+    }
+    panic!("no member {name}");
+}
+
+#[test]
+fn damaged_legacy_tar_records_are_inconclusive() {
+    let good = std::fs::read(corpus("legacy_tar.pt")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let storages = member(&good, "storages");
+    let tensors = member(&good, "tensors");
+    let find_in = |range: std::ops::Range<usize>, pat: &[u8]| {
+        range.start
+            + good[range]
+                .windows(pat.len())
+                .position(|w| w == pat)
+                .unwrap()
+    };
+    // a pickled count, then per record a pickle ending in STOP and the raw record: the
+    // first storage has 6 elements, the first tensor 2 dimensions
+    assert_eq!(&good[storages.start..storages.start + 5], b"\x80\x04K\x02.");
+    let numel_at = find_in(storages.clone(), b".\x06\0\0\0\0\0\0\0") + 1;
+    let ndim_at = find_in(tensors.clone(), b".\x02\0\0\0\0\0\0\0") + 1;
+    // (what, where, the bytes written there, what the finding says)
+    let cases: [(&str, usize, &[u8], &str); 3] = [
+        (
+            "huge element count",
+            numel_at + 5,
+            b"\x7f",
+            "ends inside the raw record of storage 0",
+        ),
+        (
+            "negative dimension count",
+            ndim_at + 3,
+            b"\xff",
+            "dimensions",
+        ),
+        (
+            // `True` instead of the count
+            "count is not a number",
+            storages.start,
+            b"\x88\x88\x880.",
+            "not a count of storages",
+        ),
+    ];
+    for (what, at, patch, expect) in cases {
+        let mut bytes = good.clone();
+        bytes[at..at + patch.len()].copy_from_slice(patch);
+        let path = dir.path().join("damaged.pt");
+        std::fs::write(&path, &bytes).unwrap();
+        let r = scan_at(&path);
+        assert_eq!(r.verdict, Verdict::Inconclusive, "{what}: {:?}", r.evidence);
+        let bad = find(&r, "pickle.legacy_record");
+        assert!(bad.message.contains(expect), "{what}: {bad:?}");
+    }
+}
