@@ -8,8 +8,10 @@ corpus in the same run.
 
 The corpus is written with the real libraries into a temporary folder: numpy arrays
 pickled at protocols 2, 4 and 5 and saved with `joblib.dump`, fitted scikit-learn models
-(`pickle` and `joblib`), and safetensors files; by default 200 files of up to about 8 MB
-each (tensor payloads dominate the bytes, as in real model files). Each tool scans the
+(`pickle` and `joblib`), safetensors files and, when PyTorch is installed
+(`pip install torch`), `torch.save` checkpoints in the zip and the legacy form; by
+default 200 files of up to about 8 MB each (tensor payloads dominate the bytes, as in
+real model files). Each tool scans the
 whole folder once to warm the page cache, then three times; the best time counts. Every
 tool must report the corpus clean (nothing is malicious), so all three do the same job.
 """
@@ -33,6 +35,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+try:
+    import torch
+except ImportError:  # the corpus is written without PyTorch checkpoints
+    torch = None
+
 
 def write_corpus(root: str, files: int, mb: float, seed: int = 0) -> int:
     rng = np.random.default_rng(seed)
@@ -42,7 +49,7 @@ def write_corpus(root: str, files: int, mb: float, seed: int = 0) -> int:
     for i in range(files):
         n = int(rng.integers(1, max(2, int(mb * 1e6 / 4))))
         arr = rng.standard_normal(n).astype(np.float32)
-        kind = i % 5
+        kind = i % (7 if torch is not None else 5)
         path = os.path.join(root, f"m{i:04d}")
         if kind == 0:
             path += ".pkl"
@@ -58,10 +65,14 @@ def write_corpus(root: str, files: int, mb: float, seed: int = 0) -> int:
         elif kind == 3:
             path += ".safetensors"
             save_file({"weights": arr}, path)
-        else:
+        elif kind == 4:
             path += ".pkl"
             with open(path, "wb") as f:
                 pickle.dump(model, f, protocol=5)
+        else:
+            path += ".pt"
+            state = {"layer.weight": torch.from_numpy(arr), "step": i}
+            torch.save(state, path, _use_new_zipfile_serialization=(kind == 5))
         total += os.path.getsize(path)
     return total
 
@@ -93,7 +104,8 @@ def main() -> None:
     root = tempfile.mkdtemp(prefix="aigis-model-bench-")
     try:
         total = write_corpus(root, args.files, args.mb)
-        print(f"corpus: {args.files} files, {total / 1e6:.0f} MB in {root}\n")
+        with_torch = f"torch {torch.__version__}" if torch is not None else "no torch"
+        print(f"corpus: {args.files} files, {total / 1e6:.0f} MB in {root} ({with_torch})\n")
         rows = []
         # aigis: exit 0 means every file is safe (the default --fail-on inconclusive).
         rows.append(("aigis model scan", *timed([args.aigis, "model", "scan", root, "--fail-on", "suspicious"], (0,))))
