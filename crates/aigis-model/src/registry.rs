@@ -54,12 +54,6 @@ pub enum RegistryError {
     Source { path: PathBuf, what: String },
     #[error("the registry record `{}` is damaged: {what}", path.display())]
     Record { path: PathBuf, what: String },
-    #[error("`{}` changed while it was being registered (was {expected}, now {found})", path.display())]
-    Changed {
-        path: PathBuf,
-        expected: Digest,
-        found: Digest,
-    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> RegistryError + '_ {
@@ -357,13 +351,12 @@ impl Registry {
     }
 
     /// Copies a file into the store, hashing the bytes as they are copied, and returns
-    /// its entry. `expected`, when given, is the digest the caller saw before (the one
-    /// its scan covered); a file that changed since is refused.
+    /// its entry. Checks of the file (the scan) read the stored copy afterwards
+    /// ([`Registry::materialize`]), so nothing can change between check and store.
     pub fn store_file(
         &self,
         rel: &str,
         path: &Path,
-        expected: Option<Digest>,
         progress: &dyn Fn(u64),
     ) -> Result<FileEntry, RegistryError> {
         let tmp_dir = self.root.join("blobs");
@@ -387,15 +380,6 @@ impl Registry {
             progress(n as u64);
         }
         let digest = Digest::from_bytes(hasher.finalize().into());
-        if let Some(expected) = expected
-            && expected != digest
-        {
-            return Err(RegistryError::Changed {
-                path: path.to_owned(),
-                expected,
-                found: digest,
-            });
-        }
         let target = self.blob_path(&digest);
         if !target.is_file() {
             tmp.as_file().sync_all().map_err(io_err(tmp.path()))?;
@@ -699,7 +683,7 @@ mod tests {
         let files: Vec<FileEntry> = src
             .files
             .iter()
-            .map(|(rel, p)| reg.store_file(rel, p, None, &|_| {}).unwrap())
+            .map(|(rel, p)| reg.store_file(rel, p, &|_| {}).unwrap())
             .collect();
         VersionRecord {
             schema: VERSION_SCHEMA.into(),
@@ -811,18 +795,6 @@ mod tests {
             reg.version("fraud", 1),
             Err(RegistryError::Record { .. })
         ));
-    }
-
-    #[test]
-    fn a_file_changed_since_its_scan_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("m.pkl");
-        fs::write(&f, b"now").unwrap();
-        let reg = Registry::open(&dir.path().join("reg")).unwrap();
-        let err = reg
-            .store_file("m.pkl", &f, Some(Digest::of(b"then")), &|_| {})
-            .unwrap_err();
-        assert!(matches!(err, RegistryError::Changed { .. }), "{err}");
     }
 
     #[cfg(unix)]

@@ -371,3 +371,53 @@ fn the_gate_reads_the_evidence_not_the_record() {
     assert_eq!(r.code, 1);
     assert!(r.stdout.contains("not a model scan"), "{}", r.stdout);
 }
+
+/// A folder is scanned as one model, from the stored copy: an ONNX model's external
+/// data file belongs to it (safe), and the scan evidence names the source files with
+/// the digests they were stored under.
+#[test]
+fn a_model_folder_is_scanned_as_one_model_from_the_store() {
+    let dir = setup();
+    let p = dir.path();
+    let graphs =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/graphs/onnx_external");
+    std::fs::create_dir(p.join("onnx")).unwrap();
+    for f in ["model.onnx", "weights.bin"] {
+        std::fs::copy(graphs.join(f), p.join("onnx").join(f)).unwrap();
+    }
+    let reg = json(&ok(
+        p,
+        &["--json", "model", "register", "onnx", "--name", "iris"],
+    ));
+    assert_eq!(reg["scan"]["verdict"], "safe", "{reg}");
+    let scan = statement(p, &reg["scan"]["evidence"]);
+    let mut subjects: Vec<(String, String)> = scan["subject"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_owned(),
+                s["digest"]["sha256"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    subjects.sort();
+    let mut files: Vec<(String, String)> = reg["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                format!("onnx/{}", f["path"].as_str().unwrap()),
+                f["sha256"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("sha256:")
+                    .to_owned(),
+            )
+        })
+        .collect();
+    files.sort();
+    assert_eq!(subjects, files);
+}

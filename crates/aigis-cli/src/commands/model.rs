@@ -148,6 +148,18 @@ pub(crate) fn record_scan(
             aigis_crypto::sha256_file(&r.path)?,
         ));
     }
+    record_scan_of(project, reports, subjects, fail_on, passed)
+}
+
+/// [`record_scan`] with the (path, digest) subjects already known (the registry hashes
+/// each file once, as it stores it).
+pub(crate) fn record_scan_of(
+    project: &aigis_ledger::Project,
+    reports: &[FileReport],
+    subjects: Vec<(String, aigis_core::Digest)>,
+    fail_on: &str,
+    passed: bool,
+) -> Result<Option<u64>> {
     if subjects.is_empty() {
         return Ok(None);
     }

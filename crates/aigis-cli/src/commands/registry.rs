@@ -173,18 +173,7 @@ pub(crate) fn register_version(
     }
     let source = registry::list_source(path, &exclude)?;
 
-    // 1. Scan what is about to be stored, and record the scan.
-    let paths: Vec<PathBuf> = source.files.iter().map(|(_, p)| p.clone()).collect();
-    let reports = super::model::scan_paths(cli, &paths)?;
-    let worst = reports
-        .iter()
-        .map(|r| r.verdict)
-        .max()
-        .unwrap_or(Verdict::Safe);
-    let scan_index = super::model::record_scan(project, &reports, "none", true)?;
-    let scanned: Vec<(PathBuf, Digest)> = scan_subjects(project, scan_index)?;
-
-    // 2. Store the files; each must still be the file that was scanned.
+    // 1. Store the files, hashing each once as it is copied.
     let total: u64 = source
         .files
         .iter()
@@ -193,18 +182,14 @@ pub(crate) fn register_version(
     let bar = output::byte_progress(cli, total, "storing");
     let mut files = Vec::with_capacity(source.files.len());
     for (rel, path) in &source.files {
-        let expected = scanned.iter().find(|(p, _)| p == path).map(|(_, d)| *d);
-        files.push(reg.store_file(rel, path, expected, &|n| bar.inc(n))?);
+        files.push(reg.store_file(rel, path, &|n| bar.inc(n))?);
     }
     bar.finish_and_clear();
     let digest = registry::version_digest(source.kind, &files);
-
-    let _lock = reg.lock()?;
-    let version = reg.versions(name)?.last().copied().unwrap_or(0) + 1;
     let mut record = VersionRecord {
         schema: registry::VERSION_SCHEMA.to_owned(),
         name: name.to_owned(),
-        version,
+        version: 0, // numbered under the lock below
         kind: source.kind,
         digest,
         files,
@@ -214,14 +199,54 @@ pub(crate) fn register_version(
             .to_string(),
         registered_at: now(),
         registered_by: key.public().key_id(),
-        scan: scan_index.map(|index| EvidenceRef {
-            index,
-            summary: worst.as_str().to_owned(),
-        }),
+        scan: None,
         signature_bundle: None,
         signature: None,
         evidence: None,
     };
+
+    // 2. Scan the stored bytes, laid out as registered (so a folder is scanned as one
+    // model: ONNX external data, checkpoint shards), and record the scan under the
+    // source paths with the digests just computed. What was scanned is what is stored.
+    let (stored_dir, stored) = reg.materialize(&record)?;
+    let mut reports = super::model::scan_paths(cli, std::slice::from_ref(&stored))?;
+    let mut subjects = Vec::with_capacity(reports.len());
+    for r in &mut reports {
+        let rel = r.path.strip_prefix(&stored).unwrap_or(&r.path);
+        let rel = rel.to_string_lossy().replace('\\', "/");
+        let entry = record
+            .files
+            .iter()
+            .find(|f| match source.kind {
+                registry::Kind::File => rel.is_empty(),
+                registry::Kind::Folder => f.path == rel,
+            })
+            .with_context(|| {
+                format!(
+                    "the scan reported `{}`, which was not stored",
+                    r.path.display()
+                )
+            })?;
+        r.path = match source.kind {
+            registry::Kind::File => path.to_owned(),
+            registry::Kind::Folder => path.join(&entry.path),
+        };
+        subjects.push((r.path.display().to_string(), entry.sha256));
+    }
+    drop(stored_dir);
+    let worst = reports
+        .iter()
+        .map(|r| r.verdict)
+        .max()
+        .unwrap_or(Verdict::Safe);
+    let scan_index = super::model::record_scan_of(project, &reports, subjects, "none", true)?;
+
+    let _lock = reg.lock()?;
+    record.version = reg.versions(name)?.last().copied().unwrap_or(0) + 1;
+    record.scan = scan_index.map(|index| EvidenceRef {
+        index,
+        summary: worst.as_str().to_owned(),
+    });
 
     // 3. The signature, if any: kept, verified over the stored files, and recorded.
     let mut signature_note = None;
@@ -277,22 +302,6 @@ pub(crate) fn register_version(
         evidence: index,
         bytes: total,
     })
-}
-
-/// The (path, digest) subjects of a scan's evidence, as recorded.
-fn scan_subjects(project: &Project, index: Option<u64>) -> Result<Vec<(PathBuf, Digest)>> {
-    let Some(index) = index else {
-        return Ok(Vec::new());
-    };
-    let (statement, _) = read_evidence(project, index)?;
-    Ok(statement
-        .subject
-        .iter()
-        .filter_map(|s| {
-            let d = s.digest.get("sha256")?.parse().ok()?;
-            Some((PathBuf::from(s.name.as_ref()?), d))
-        })
-        .collect())
 }
 
 fn record_statement(
