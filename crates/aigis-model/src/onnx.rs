@@ -30,6 +30,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, SeekFrom};
 use std::path::{Path, PathBuf};
 
+use crate::folder::Unresolved;
 use crate::proto::{Field, Fields, WireError, WireType, sub};
 use crate::scan::{ReadSeek, evidence};
 use crate::{Evidence, Limits, Location, Verdict};
@@ -622,48 +623,6 @@ fn custom_domains(
     }
 }
 
-/// Why a location leaves the model's folder, if it does, judged from its text alone.
-fn escapes(location: &str) -> Option<String> {
-    if location.contains('\0') {
-        return Some(
-            "contains a NUL byte: the loader opens a shorter path than the one written".into(),
-        );
-    }
-    let bytes = location.as_bytes();
-    let drive = bytes.len() >= 2
-        && bytes.first().is_some_and(u8::is_ascii_alphabetic)
-        && bytes.get(1) == Some(&b':');
-    if location.starts_with(['/', '\\']) || drive {
-        return Some("is an absolute path".into());
-    }
-    let mut depth = 0usize;
-    for part in location.split(['/', '\\']) {
-        match part {
-            "" | "." => {}
-            ".." => match depth.checked_sub(1) {
-                Some(d) => depth = d,
-                None => return Some("climbs out of the model's folder with `..`".into()),
-            },
-            _ => {
-                let stem = part
-                    .split('.')
-                    .next()
-                    .unwrap_or_default()
-                    .to_ascii_uppercase();
-                let device = matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
-                    || ((stem.starts_with("COM") || stem.starts_with("LPT"))
-                        && stem.len() == 4
-                        && stem.ends_with(|c: char| c.is_ascii_digit()));
-                if device {
-                    return Some(format!("names the Windows device `{part}`"));
-                }
-                depth += 1;
-            }
-        }
-    }
-    None
-}
-
 /// Checks one external data file on disk and reports it; its path when it is fine.
 fn external_file(
     folder: &Path,
@@ -704,61 +663,31 @@ fn external_file(
         ));
         return None;
     }
-    if let Some(why) = escapes(text) {
-        out.push(escape(why));
-        return None;
-    }
-    // Every component is looked at before the next is added, so a symbolic link anywhere
-    // on the way (also one that `..` later steps back out of) is seen.
-    let mut path = PathBuf::from(folder);
-    let mut meta = None;
-    for part in text.split(['/', '\\']) {
-        match part {
-            "" | "." => continue,
-            ".." => {
-                path.pop();
-                meta = None;
-                continue;
-            }
-            _ => path.push(part),
+    let (path, meta) = match crate::folder::resolve(folder, text) {
+        Ok(found) => found,
+        Err(Unresolved::Escape(why)) => {
+            out.push(escape(why));
+            return None;
         }
-        match std::fs::symlink_metadata(&path) {
-            Ok(m) if m.file_type().is_symlink() => {
-                let target = std::fs::read_link(&path)
-                    .map(|t| t.display().to_string())
-                    .unwrap_or_default();
-                out.push(escape(format!(
-                    "goes through the symbolic link `{part}` (to `{target}`)"
-                )));
-                return None;
-            }
-            Ok(m) => meta = Some(m),
-            Err(e) => {
-                out.push(evidence(
-                    Verdict::Inconclusive,
-                    "onnx.external_data_missing",
-                    format!("{tensors}: external data file `{shown}` cannot be read ({e}), so what the model loads is unknown"),
-                    place,
-                ));
-                return None;
-            }
+        Err(Unresolved::Missing(e)) => {
+            out.push(evidence(
+                Verdict::Inconclusive,
+                "onnx.external_data_missing",
+                format!("{tensors}: external data file `{shown}` cannot be read ({e}), so what the model loads is unknown"),
+                place,
+            ));
+            return None;
         }
-    }
-    let Some(meta) = meta.filter(|m| !m.is_dir()) else {
-        out.push(evidence(
-            Verdict::Inconclusive,
-            "onnx.external_data_invalid",
-            format!("{tensors}: external data location `{shown}` is a folder"),
-            place,
-        ));
-        return None;
+        Err(Unresolved::Folder) => {
+            out.push(evidence(
+                Verdict::Inconclusive,
+                "onnx.external_data_invalid",
+                format!("{tensors}: external data location `{shown}` is a folder"),
+                place,
+            ));
+            return None;
+        }
     };
-    if !meta.is_file() {
-        out.push(escape(
-            "is a device, pipe or socket, not a regular file".into(),
-        ));
-        return None;
-    }
     if let Some(bad) = &file.bad_number {
         out.push(evidence(
             Verdict::Suspicious,
