@@ -49,6 +49,8 @@ pub(crate) use table::has_magic;
 
 /// Findings of one rule kept in full before the rest are only counted.
 const MAX_FINDINGS: u64 = 64;
+/// Bytes of a tensor name looked at for a message.
+const SHOWN_KEY_BYTES: usize = 512;
 
 /// `DataType` values (tensorflow/core/framework/types.proto) of plain numbers and strings.
 fn plain_data(dtype: u64) -> bool {
@@ -242,7 +244,8 @@ impl Bundle {
             );
         }
         self.tensors += 1;
-        let name = show(key);
+        // Prefix compression lets a small index hold long keys: only a key's start is shown.
+        let name = show(key.get(..SHOWN_KEY_BYTES).unwrap_or(key));
         let t = match tensor(value, at) {
             Ok(t) => t,
             Err((what, at)) => {

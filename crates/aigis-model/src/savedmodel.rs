@@ -797,7 +797,7 @@ pub fn scan_files(
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())
                 .unwrap_or(Path::new("."));
-            files = assets::check(folder, &names, &mut found);
+            files = assets::check(folder, &names, limits, &mut found);
             found
         }
     };

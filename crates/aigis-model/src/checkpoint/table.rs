@@ -17,8 +17,8 @@
 //! follow each other from the start of the file without gaps, keys strictly increase,
 //! every restart point is an entry that writes its key in full, every checksum matches and
 //! the footer's padding is zeros. A block is read into memory only up to
-//! `max_header_bytes`, keys only up to `max_string_bytes`, and at most `max_entries`
-//! entries are walked.
+//! `max_header_bytes` (and the index keys, kept for checking the order, only up to that in
+//! all), keys only up to `max_string_bytes`, and at most `max_entries` entries are walked.
 
 use std::cmp::Ordering;
 use std::io::SeekFrom;
@@ -157,6 +157,10 @@ pub(crate) fn read(
     let (meta, index) = reader.footer()?;
     let index_block = reader.block(index, "the index block")?;
     let mut blocks: Vec<(Handle, Vec<u8>)> = Vec::new();
+    // Prefix compression lets short entries spell long keys: the index keys kept in full
+    // count against the same cap as a block.
+    let mut kept = 0u64;
+    let max_kept = limits.max_header_bytes;
     reader.entries(
         &index_block,
         index.offset,
@@ -170,6 +174,14 @@ pub(crate) fn read(
                     at,
                     "an index entry holds more than a block handle",
                 ));
+            }
+            kept += key.len() as u64;
+            if kept > max_kept {
+                return Err(TableError {
+                    problem: Problem::Limit,
+                    at,
+                    what: format!("the index block's keys spell more than {max_kept} bytes"),
+                });
             }
             blocks.push((handle, key.to_vec()));
             Ok(())
@@ -587,8 +599,17 @@ pub(crate) mod build {
     }
 
     /// A table of the given data blocks (each a sorted run of entries; together sorted).
-    /// The index keys are the blocks' last keys.
+    /// The index keys are the blocks' last keys, each written in full, as TensorFlow does.
     pub(crate) fn table(blocks: &[Entries], interval: usize) -> Vec<u8> {
+        table_with(blocks, interval, 1)
+    }
+
+    /// [`table`] with a restart point every `index_interval` index entries.
+    pub(crate) fn table_with(
+        blocks: &[Entries],
+        interval: usize,
+        index_interval: usize,
+    ) -> Vec<u8> {
         let mut out = Vec::new();
         let mut index = Vec::new();
         for entries in blocks {
@@ -597,7 +618,7 @@ pub(crate) mod build {
             index.push((last, handle(h)));
         }
         let meta = put_block(&block(&[], 16), 0, &mut out);
-        let index = put_block(&block(&index, 1), 0, &mut out);
+        let index = put_block(&block(&index, index_interval), 0, &mut out);
         let mut footer = handle(meta);
         footer.extend(handle(index));
         footer.resize(40, 0);
@@ -611,7 +632,7 @@ pub(crate) mod build {
 mod tests {
     use std::io::Cursor;
 
-    use super::build::{Entries, block, mask, put_block, table};
+    use super::build::{Entries, block, mask, put_block, table, table_with};
     use super::*;
 
     fn kv(k: &str, v: &str) -> (Vec<u8>, Vec<u8>) {
@@ -881,5 +902,23 @@ mod tests {
             ..Limits::default()
         };
         assert_eq!(entries(&bytes, &short).unwrap_err().problem, Problem::Limit);
+        // Index keys that share all but their last byte with the key before: a small
+        // block that spells long keys.
+        let keys: Entries = (0..200u32)
+            .map(|i| {
+                let mut key = vec![b'k'; 1000];
+                key.extend_from_slice(&i.to_be_bytes());
+                (key, b"v".to_vec())
+            })
+            .collect();
+        let blocks: Vec<Entries> = keys.chunks(1).map(<[_]>::to_vec).collect();
+        let bytes = table_with(&blocks, 16, 1000);
+        let spelled = Limits {
+            max_header_bytes: 100_000,
+            ..Limits::default()
+        };
+        let e = entries(&bytes, &spelled).unwrap_err();
+        assert!(e.what.contains("keys spell more than"), "{e}");
+        assert!(entries(&bytes, &Limits::default()).is_ok());
     }
 }

@@ -19,7 +19,7 @@ use super::Findings;
 use crate::folder::{self, Unresolved};
 use crate::onnx::show;
 use crate::scan::evidence;
-use crate::{Evidence, Location, Verdict};
+use crate::{Evidence, Limits, Location, Verdict};
 
 /// Names shown in the listing before the rest are only counted.
 const SHOWN: usize = 3;
@@ -29,11 +29,26 @@ const SHOWN: usize = 3;
 pub(super) fn check(
     folder: &Path,
     names: &[(&[u8], usize)],
+    limits: &Limits,
     out: &mut Vec<Evidence>,
 ) -> Vec<PathBuf> {
     let mut unique: BTreeMap<&[u8], usize> = BTreeMap::new();
     for &(name, at) in names {
         unique.entry(name).or_insert(at);
+    }
+    // Each is looked up on disk.
+    if unique.len() > limits.max_files {
+        out.push(evidence(
+            Verdict::Inconclusive,
+            "savedmodel.limit",
+            format!(
+                "{} asset files, more than the {} files a scan visits: they are not checked",
+                unique.len(),
+                limits.max_files
+            ),
+            Location::default(),
+        ));
+        return Vec::new();
     }
     let mut found = Findings::default();
     let mut files = Vec::new();

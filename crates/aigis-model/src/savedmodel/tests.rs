@@ -493,6 +493,23 @@ fn assets_outside_the_folder_are_dangerous_and_missing_ones_inconclusive() {
             .message
             .contains("is a folder")
     );
+    // more assets than a scan visits files are not looked up
+    let bytes = with_assets(&["a", "b", "c"]);
+    let few = Limits {
+        max_files: 2,
+        ..Limits::default()
+    };
+    let (_, found, files) = scan_files(
+        &mut Cursor::new(bytes.clone()),
+        bytes.len() as u64,
+        &p.join("saved_model.pb"),
+        &few,
+    );
+    assert_eq!(
+        hit(&found, "savedmodel.limit").verdict,
+        Verdict::Inconclusive
+    );
+    assert!(files.is_empty());
 }
 
 #[cfg(unix)]
