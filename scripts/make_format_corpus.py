@@ -379,7 +379,8 @@ def savedmodels() -> None:
 def graphs() -> None:
     if GRAPHS.exists():
         for old in GRAPHS.iterdir():
-            if old.name == "README.md":
+            # tf_* are real SavedModels, written by scripts/make_savedmodel_corpus.py
+            if old.name == "README.md" or old.name.startswith("tf_"):
                 continue
             if old.is_dir():
                 shutil.rmtree(old)

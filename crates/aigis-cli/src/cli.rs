@@ -652,9 +652,9 @@ pub enum ModelCommand {
     /// arrays) are emulated, not run, and judged allowlist-first; Keras configs (`.keras`,
     /// HDF5 `.h5`: Lambda bytecode, custom objects), ONNX graphs (external data leaving
     /// the folder, custom-op domains), SavedModel graphs (Python, file and network ops),
-    /// zip archives (nested too), safetensors and GGUF headers (and GGUF chat templates)
-    /// are checked. Formats are recognised by
-    /// content. Each file gets a verdict — safe, suspicious, inconclusive (could not be
+    /// TensorFlow checkpoints (the index table and the data files it names), zip archives
+    /// (nested too), safetensors and GGUF headers (and GGUF chat templates) are checked.
+    /// Formats are recognised by content. Each file gets a verdict — safe, suspicious, inconclusive (could not be
     /// fully analysed: never clean) or dangerous — with its evidence (the import, the
     /// opcode offset, the member inside the archive). Recorded as evidence in the ledger.
     ///

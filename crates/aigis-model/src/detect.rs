@@ -21,6 +21,9 @@ pub enum Format {
     /// A SavedModel folder's protobufs, by name: `saved_model.pb` (the graph),
     /// `saved_model.pbtxt`, `keras_metadata.pb`, `fingerprint.pb`.
     SavedModel,
+    /// A TensorFlow checkpoint index (`variables.index`, `model.ckpt.index`): a LevelDB
+    /// table, by the magic number at the end of its footer.
+    CheckpointIndex,
     Tar,
     /// gzip or zlib (compressed joblib, `.gz` pickles).
     Compressed,
@@ -40,6 +43,7 @@ impl Format {
             Format::Hdf5 => "hdf5",
             Format::Onnx => "onnx",
             Format::SavedModel => "tensorflow-savedmodel",
+            Format::CheckpointIndex => "tensorflow-checkpoint-index",
             Format::Tar => "tar",
             Format::Compressed => "compressed",
             Format::Text => "text",
@@ -50,11 +54,27 @@ impl Format {
 
 /// How many leading bytes [`sniff`] wants.
 pub const HEAD_LEN: usize = 512;
+/// How many trailing bytes [`sniff`] wants.
+pub const TAIL_LEN: usize = 16;
+
+/// The last [`TAIL_LEN`] bytes of `bytes` (all of them when it is shorter).
+pub fn tail(bytes: &[u8]) -> &[u8] {
+    bytes
+        .get(bytes.len().saturating_sub(TAIL_LEN)..)
+        .unwrap_or(bytes)
+}
 
 /// The format the content shows. `head` is the first [`HEAD_LEN`] bytes (or the whole
-/// file), `last` its last byte, `len` its size, `path` its name (used only where the
-/// content cannot decide: ONNX and SavedModel protobufs).
-pub fn sniff(head: &[u8], last: Option<u8>, len: u64, path: &Path) -> Format {
+/// file), `tail` the last [`TAIL_LEN`] (see [`tail`]), `len` its size, `path` its name
+/// (used only where the content cannot decide: ONNX and SavedModel protobufs).
+pub fn sniff(head: &[u8], tail: &[u8], len: u64, path: &Path) -> Format {
+    // The last byte that is not whitespace: a protocol-0 pickle ends with STOP `.`, and
+    // `pickle.load` stops there, before a trailing newline.
+    let last = tail
+        .iter()
+        .rev()
+        .copied()
+        .find(|b| !b.is_ascii_whitespace());
     let starts = |magic: &[u8]| head.starts_with(magic);
     if starts(b"PK\x03\x04") || starts(b"PK\x05\x06") {
         return Format::Zip;
@@ -79,6 +99,9 @@ pub fn sniff(head: &[u8], last: Option<u8>, len: u64, path: &Path) -> Format {
     }
     if starts(b"\x1f\x8b") || (head.len() > 2 && head.first() == Some(&0x78) && zlib_header(head)) {
         return Format::Compressed;
+    }
+    if is_checkpoint_index(tail, len) {
+        return Format::CheckpointIndex;
     }
     let name = path
         .file_name()
@@ -131,6 +154,12 @@ fn is_onnx(head: &[u8], len: u64) -> bool {
         }
     }
     false
+}
+
+/// A LevelDB table's footer magic number in the last bytes: TensorFlow writes checkpoint
+/// indexes as such tables. Whether the table is one is up to the checkpoint reader.
+pub fn is_checkpoint_index(tail: &[u8], len: u64) -> bool {
+    crate::checkpoint::has_magic(tail, len)
 }
 
 fn zlib_header(head: &[u8]) -> bool {
@@ -205,12 +234,7 @@ mod tests {
     use super::*;
 
     fn of(bytes: &[u8], name: &str) -> Format {
-        sniff(
-            bytes,
-            bytes.last().copied(),
-            bytes.len() as u64,
-            Path::new(name),
-        )
+        sniff(bytes, tail(bytes), bytes.len() as u64, Path::new(name))
     }
 
     #[test]
@@ -235,14 +259,11 @@ mod tests {
         // ONNX by content: ir_version, producer, graph (cut short by the head)
         let onnx = b"\x08\x08\x12\x04test\x3a\x40\x0a\x02";
         assert_eq!(
-            sniff(onnx, Some(0), 100, Path::new("weights.bin")),
+            sniff(onnx, &[0], 100, Path::new("weights.bin")),
             Format::Onnx
         );
         // the graph is longer than the file, a field ONNX does not have, a SavedModel
-        assert_eq!(
-            sniff(onnx, Some(0), 20, Path::new("w.bin")),
-            Format::Unknown
-        );
+        assert_eq!(sniff(onnx, &[0], 20, Path::new("w.bin")), Format::Unknown);
         assert_eq!(
             of(b"\x08\x08\x12\x04test\x48\x01", "w.bin"),
             Format::Unknown
@@ -256,6 +277,11 @@ mod tests {
             Format::SavedModel
         );
         assert_eq!(of(b"\x78\x9c\x01\x02", "m.joblib"), Format::Compressed);
+        // a checkpoint index by the magic number at the end of its footer, whatever its name
+        let mut index = vec![0u8; 40];
+        index.extend_from_slice(&0xdb47_7524_8b80_fb57u64.to_le_bytes());
+        assert_eq!(of(&index, "weights.bin"), Format::CheckpointIndex);
+        assert_eq!(of(&index[..47], "x.index"), Format::Unknown);
         let mut tar = vec![0u8; 512];
         tar[257..262].copy_from_slice(b"ustar");
         tar[0] = b'a';

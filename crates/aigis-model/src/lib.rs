@@ -17,8 +17,10 @@
     )
 )]
 
+pub mod checkpoint;
 pub mod detect;
 mod error;
+mod folder;
 pub mod gguf;
 pub mod hdf5;
 pub mod keras;

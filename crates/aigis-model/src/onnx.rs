@@ -3,14 +3,11 @@
 //!
 //! - **External data.** A tensor may keep its bytes in another file, named by a path in
 //!   the model (`external_data` `location`). `onnx.load` and onnxruntime join it to the
-//!   model's folder, so `../../home/user/.ssh/id_rsa`, `/etc/shadow`, a symbolic link out
-//!   of the folder or a device read a file outside the model into a tensor (whose values
-//!   an output can then leak), or block the loader (`/dev/zero`, a pipe):
-//!   `onnx.external_data_escape`, dangerous. A link that stays inside the folder (a
-//!   Hugging Face snapshot) is followed and suspicious (`onnx.external_data_link`: a
-//!   folder scan does not follow links). A file that is missing is inconclusive (what
-//!   would be loaded is unknown); an offset or length past the end of the file is
-//!   suspicious (a loader bug to reach).
+//!   model's folder, so `../../home/user/.ssh/id_rsa`, `/etc/shadow`, a symbolic link or a
+//!   device read a file outside the model into a tensor (whose values an output can then
+//!   leak), or block the loader (`/dev/zero`, a pipe): `onnx.external_data_escape`,
+//!   dangerous. A file that is missing is inconclusive (what would be loaded is unknown);
+//!   an offset or length past the end of the file is suspicious (a loader bug to reach).
 //!   Every external file is listed (`onnx.external_data`), so a folder scan can tell which
 //!   files belong to the model.
 //! - **Custom operators.** A node whose domain is not one of the standard ONNX domains or
@@ -33,6 +30,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, SeekFrom};
 use std::path::{Path, PathBuf};
 
+use crate::folder::Unresolved;
 use crate::proto::{Field, Fields, WireError, WireType, sub};
 use crate::scan::{ReadSeek, evidence};
 use crate::{Evidence, Limits, Location, Verdict};
@@ -625,57 +623,6 @@ fn custom_domains(
     }
 }
 
-/// Why a location leaves the model's folder, if it does, judged from its text alone.
-fn escapes(location: &str) -> Option<String> {
-    if location.contains('\0') {
-        return Some(
-            "contains a NUL byte: the loader opens a shorter path than the one written".into(),
-        );
-    }
-    let bytes = location.as_bytes();
-    let drive = bytes.len() >= 2
-        && bytes.first().is_some_and(u8::is_ascii_alphabetic)
-        && bytes.get(1) == Some(&b':');
-    if location.starts_with(['/', '\\']) || drive {
-        return Some("is an absolute path".into());
-    }
-    let mut depth = 0usize;
-    for part in location.split(['/', '\\']) {
-        match part {
-            "" | "." => {}
-            ".." => match depth.checked_sub(1) {
-                Some(d) => depth = d,
-                None => return Some("climbs out of the model's folder with `..`".into()),
-            },
-            _ => {
-                let stem = part
-                    .split('.')
-                    .next()
-                    .unwrap_or_default()
-                    .to_ascii_uppercase();
-                let device = matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
-                    || ((stem.starts_with("COM") || stem.starts_with("LPT"))
-                        && stem.len() == 4
-                        && stem.ends_with(|c: char| c.is_ascii_digit()));
-                if device {
-                    return Some(format!("names the Windows device `{part}`"));
-                }
-                depth += 1;
-            }
-        }
-    }
-    None
-}
-
-/// Where the link `path` leads, as a path under `folder`, when it leads inside it (every
-/// link on the way resolved); `None` when it leads out, loops or cannot be resolved.
-fn inside(folder: &Path, path: &Path) -> Option<PathBuf> {
-    let root = std::fs::canonicalize(folder).ok()?;
-    let target = std::fs::canonicalize(path).ok()?;
-    let rest = target.strip_prefix(&root).ok()?;
-    Some(folder.join(rest))
-}
-
 /// Checks one external data file on disk and reports it; its path when it is fine.
 fn external_file(
     folder: &Path,
@@ -716,84 +663,38 @@ fn external_file(
         ));
         return None;
     }
-    if let Some(why) = escapes(text) {
-        out.push(escape(why));
-        return None;
-    }
-    // Every component is looked at before the next is added, so a symbolic link anywhere
-    // on the way (also one that `..` later steps back out of) is seen.
-    let mut path = PathBuf::from(folder);
-    let mut meta = None;
-    for part in text.split(['/', '\\']) {
-        match part {
-            "" | "." => continue,
-            ".." => {
-                path.pop();
-                meta = None;
-                continue;
-            }
-            _ => path.push(part),
+    let crate::folder::Resolved { path, meta, link } = match crate::folder::resolve(folder, text) {
+        Ok(found) => found,
+        Err(Unresolved::Escape(why)) => {
+            out.push(escape(why));
+            return None;
         }
-        if !path.starts_with(folder) {
-            // only reachable by `..` after a followed link (the text alone stays inside)
-            out.push(escape(
-                "climbs out of the model's folder through a link".into(),
+        Err(Unresolved::Missing(e)) => {
+            out.push(evidence(
+                Verdict::Inconclusive,
+                "onnx.external_data_missing",
+                format!("{tensors}: external data file `{shown}` cannot be read ({e}), so what the model loads is unknown"),
+                place,
             ));
             return None;
         }
-        match std::fs::symlink_metadata(&path) {
-            Ok(m) if m.file_type().is_symlink() => {
-                let target = std::fs::read_link(&path)
-                    .map(|t| t.display().to_string())
-                    .unwrap_or_default();
-                // A link that resolves inside the folder (a Hugging Face snapshot links
-                // its files into the cache's blobs) is followed; one that leaves it is not.
-                match inside(folder, &path) {
-                    Some(resolved) => {
-                        out.push(evidence(
-                            Verdict::Suspicious,
-                            "onnx.external_data_link",
-                            format!("{tensors}: external data location `{shown}` goes through the symbolic link `{part}` (to `{target}`), which stays inside the model's folder: a folder scan does not follow links, so the file is checked where the link points"),
-                            place.clone(),
-                        ));
-                        meta = std::fs::metadata(&resolved).ok();
-                        path = resolved;
-                        continue;
-                    }
-                    None => {
-                        out.push(escape(format!(
-                            "goes through the symbolic link `{part}` (to `{target}`) out of the model's folder"
-                        )));
-                        return None;
-                    }
-                }
-            }
-            Ok(m) => meta = Some(m),
-            Err(e) => {
-                out.push(evidence(
-                    Verdict::Inconclusive,
-                    "onnx.external_data_missing",
-                    format!("{tensors}: external data file `{shown}` cannot be read ({e}), so what the model loads is unknown"),
-                    place,
-                ));
-                return None;
-            }
+        Err(Unresolved::Folder) => {
+            out.push(evidence(
+                Verdict::Inconclusive,
+                "onnx.external_data_invalid",
+                format!("{tensors}: external data location `{shown}` is a folder"),
+                place,
+            ));
+            return None;
         }
-    }
-    let Some(meta) = meta.filter(|m| !m.is_dir()) else {
-        out.push(evidence(
-            Verdict::Inconclusive,
-            "onnx.external_data_invalid",
-            format!("{tensors}: external data location `{shown}` is a folder"),
-            place,
-        ));
-        return None;
     };
-    if !meta.is_file() {
-        out.push(escape(
-            "is a device, pipe or socket, not a regular file".into(),
+    if let Some(link) = link {
+        out.push(evidence(
+            Verdict::Suspicious,
+            "onnx.external_data_link",
+            format!("{tensors}: external data location `{shown}` {link}: a folder scan does not follow links, so the file is checked where the link points"),
+            place.clone(),
         ));
-        return None;
     }
     if let Some(bad) = &file.bad_number {
         out.push(evidence(

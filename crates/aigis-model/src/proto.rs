@@ -98,22 +98,10 @@ impl<'a> Fields<'a> {
     }
 
     fn varint(&mut self) -> Result<u64, WireError> {
-        let mut value = 0u64;
-        for i in 0..10 {
-            let Some(&b) = self.buf.get(self.pos) else {
-                return Err(self.error("truncated varint"));
-            };
-            self.pos += 1;
-            // The tenth byte may only carry the top bit of a u64.
-            if i == 9 && b > 1 {
-                return Err(self.error("varint longer than 64 bits"));
-            }
-            value |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(self.error("varint longer than 10 bytes"))
+        let mut pos = self.pos;
+        let result = varint(self.buf, &mut pos);
+        self.pos = pos;
+        result.map_err(|what| self.error(what))
     }
 
     fn error(&mut self, what: &'static str) -> WireError {
@@ -193,6 +181,27 @@ impl<'a> Iterator for Fields<'a> {
         }
         Some(self.next_field())
     }
+}
+
+/// Reads the varint at `buf[*pos..]` and moves `pos` past it; on error `pos` is where
+/// reading stopped. Also the varints of formats built around protobuf (LevelDB tables).
+pub fn varint(buf: &[u8], pos: &mut usize) -> Result<u64, &'static str> {
+    let mut value = 0u64;
+    for i in 0..10 {
+        let Some(&b) = buf.get(*pos) else {
+            return Err("truncated varint");
+        };
+        *pos += 1;
+        // The tenth byte may only carry the top bit of a u64.
+        if i == 9 && b > 1 {
+            return Err("varint longer than 64 bits");
+        }
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err("varint longer than 10 bytes")
 }
 
 /// The fields of the message in a length-delimited field.

@@ -30,13 +30,19 @@
 //! itself. `InitializeTableFromTextFile` reads vocabulary files from `assets/` in ordinary
 //! text models and is not reported.
 //!
+//! The files under `assets/` that the meta graph names (`asset_file_def`) are data the
+//! graph reads (vocabularies); a name that leads out of the SavedModel's folder is
+//! dangerous (`savedmodel/assets.rs`).
+//!
 //! The folder's other protobufs are checked by name: `keras_metadata.pb` (Keras layer
 //! configs: a `Lambda` layer is marshalled Python bytecode, dangerous) and
 //! `fingerprint.pb` (hashes). `saved_model.pbtxt` (the text form) is not parsed: its op
 //! names are looked at and it is inconclusive.
 
+mod assets;
+
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::onnx::{read_all, show};
 use crate::proto::{Field, Fields, WireError, WireType, sub};
@@ -193,6 +199,8 @@ struct Meta<'a> {
     restore: Option<&'a [u8]>,
     /// Functions the object graph makes callable from Python.
     exposed: HashSet<&'a [u8]>,
+    /// The asset file names (`AssetFileDef.filename`) and where they are.
+    assets: Vec<(&'a [u8], usize)>,
     gradients: Vec<&'a [u8]>,
 }
 
@@ -254,6 +262,17 @@ impl<'l> Reader<'l> {
                             2 => meta.save = Some(node_of(s.bytes)),
                             3 => meta.restore = Some(node_of(s.bytes)),
                             _ => {}
+                        }
+                    }
+                }
+                // asset_file_def: AssetFileDef { tensor_info = 1, filename = 2 }
+                6 => {
+                    message(&f, "an asset file")?;
+                    for a in sub(&f) {
+                        let a = a.map_err(malformed)?;
+                        if a.number == 2 {
+                            self.item(a.at)?;
+                            meta.assets.push((a.bytes, a.at));
                         }
                     }
                 }
@@ -741,6 +760,18 @@ pub fn scan(
     path: &Path,
     limits: &Limits,
 ) -> (&'static str, Vec<Evidence>) {
+    let (kind, found, _) = scan_files(r, len, path, limits);
+    (kind, found)
+}
+
+/// [`scan`], and the asset files the graph reads that passed the checks (inside the
+/// SavedModel's folder, regular files).
+pub fn scan_files(
+    r: &mut dyn ReadSeek,
+    len: u64,
+    path: &Path,
+    limits: &Limits,
+) -> (&'static str, Vec<Evidence>, Vec<PathBuf>) {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -752,19 +783,34 @@ pub fn scan(
     };
     let buf = match read_all(r, len, limits, "savedmodel.limit") {
         Ok(buf) => buf,
-        Err(e) => return (kind, vec![e]),
+        Err(e) => return (kind, vec![e], Vec::new()),
     };
+    let mut files = Vec::new();
     let found = match name {
         "keras_metadata.pb" => keras_metadata(&buf),
         "fingerprint.pb" => fingerprint(&buf),
         "saved_model.pbtxt" => text_format(&buf),
-        _ => scan_bytes(&buf, limits),
+        _ => {
+            let (mut found, names) = analyse(&buf, limits);
+            // Asset paths are relative to the SavedModel's folder.
+            let folder = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            files = assets::check(folder, &names, limits, &mut found);
+            found
+        }
     };
-    (kind, found)
+    (kind, found, files)
 }
 
-/// [`scan`] of a `saved_model.pb` held in memory.
+/// [`scan`] of a `saved_model.pb` held in memory (its assets are not looked for).
 pub fn scan_bytes(buf: &[u8], limits: &Limits) -> Vec<Evidence> {
+    analyse(buf, limits).0
+}
+
+/// The evidence on a `saved_model.pb`, and the asset file names its meta graphs list.
+fn analyse<'a>(buf: &'a [u8], limits: &Limits) -> (Vec<Evidence>, Vec<(&'a [u8], usize)>) {
     let mut reader = Reader {
         limits,
         nodes: 0,
@@ -818,6 +864,10 @@ pub fn scan_bytes(buf: &[u8], limits: &Limits) -> Vec<Evidence> {
     }
     let saver_ops = found.saver_ops;
     let mut out = found.finish();
+    let assets = metas
+        .iter()
+        .flat_map(|m| m.assets.iter().copied())
+        .collect();
     match error {
         Some(e) => out.push(e),
         None => out.push(evidence(
@@ -832,7 +882,7 @@ pub fn scan_bytes(buf: &[u8], limits: &Limits) -> Vec<Evidence> {
             Location::default(),
         )),
     }
-    out
+    (out, assets)
 }
 
 /// `saved_model.pbtxt`: not parsed, but an op known to be dangerous is reported.

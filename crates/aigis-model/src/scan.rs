@@ -34,8 +34,9 @@ pub struct FileReport {
     pub verdict: Verdict,
     pub evidence: Vec<Evidence>,
     pub bytes: u64,
-    /// Files this one makes its loader read (ONNX external data), checked to be inside
-    /// its folder. A folder scan reports them as that model's data.
+    /// Files this one makes its loader read as data (ONNX external data, the data files of
+    /// a TensorFlow checkpoint index, a SavedModel's assets), checked to be inside its
+    /// folder. A folder scan reports them as that model's data.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub external_data: Vec<PathBuf>,
 }
@@ -150,17 +151,10 @@ fn scan_reader_files(
     r.seek(SeekFrom::Start(0))?;
     let mut head = Vec::new();
     r.take(detect::HEAD_LEN as u64).read_to_end(&mut head)?;
-    // The last byte that is not whitespace: a protocol-0 pickle ends with STOP `.`, and
-    // `pickle.load` ignores a trailing newline.
     let mut tail = Vec::new();
-    r.seek(SeekFrom::Start(len.saturating_sub(16)))?;
-    r.read_to_end(&mut tail)?;
-    let last = tail
-        .iter()
-        .rev()
-        .copied()
-        .find(|b| !b.is_ascii_whitespace());
-    let format = detect::sniff(&head, last, len, path);
+    r.seek(SeekFrom::Start(len.saturating_sub(detect::TAIL_LEN as u64)))?;
+    r.take(detect::TAIL_LEN as u64).read_to_end(&mut tail)?;
+    let format = detect::sniff(&head, &tail, len, path);
     let eocd = zip::find_eocd(r, len)?;
     r.seek(SeekFrom::Start(0))?;
     let mut out = Vec::new();
@@ -195,9 +189,15 @@ fn scan_reader_files(
             external = files;
         }
         Format::SavedModel => {
-            let (kind, found) = crate::savedmodel::scan(r, len, path, limits);
+            let (kind, found, files) = crate::savedmodel::scan_files(r, len, path, limits);
             name = kind.to_owned();
             out.extend(found);
+            external = files;
+        }
+        Format::CheckpointIndex => {
+            let (found, files) = crate::checkpoint::scan_files(r, len, path, limits);
+            out.extend(found);
+            external = files;
         }
         Format::Tar => name = scan_tar(r, len, pickle, limits, &mut out).to_owned(),
         Format::Text => {
@@ -232,6 +232,18 @@ fn scan_reader_files(
         ));
         r.seek(SeekFrom::Start(0))?;
         scan_zip(r, len, pickle, limits, &mut out);
+    }
+    // Read by name, TensorFlow takes a file ending like a table for a checkpoint index.
+    if format != Format::CheckpointIndex && detect::is_checkpoint_index(&tail, len) {
+        out.push(evidence(
+            Verdict::Suspicious,
+            "format.polyglot",
+            format!(
+                "a {} that also ends like a TensorFlow checkpoint index",
+                format.as_str()
+            ),
+            Location::at(len.saturating_sub(8) as usize),
+        ));
     }
     if let Some(expected) = detect::expected(path) {
         let zip_ok = match detect::extension(path).as_deref() {
@@ -357,10 +369,9 @@ fn scan_compressed(
             ));
         }
         Ok(_) => {
-            let last = data.last().copied();
             let inner = detect::sniff(
                 data.get(..detect::HEAD_LEN).unwrap_or(&data),
-                last,
+                detect::tail(&data),
                 data.len() as u64,
                 Path::new(""),
             );
@@ -470,9 +481,13 @@ fn scan_zip_nested(
                 continue;
             }
         };
-        let last = bytes.last().copied();
         let head = bytes.get(..detect::HEAD_LEN).unwrap_or(&bytes);
-        let inner = detect::sniff(head, last, bytes.len() as u64, Path::new(&m.name));
+        let inner = detect::sniff(
+            head,
+            detect::tail(&bytes),
+            bytes.len() as u64,
+            Path::new(&m.name),
+        );
         let len = bytes.len() as u64;
         let mut cursor = Cursor::new(bytes);
         let lower = m.name.to_ascii_lowercase();
@@ -567,7 +582,7 @@ fn scan_tar(
         let head = bytes.get(..detect::HEAD_LEN).unwrap_or(&bytes);
         let inner = detect::sniff(
             head,
-            bytes.last().copied(),
+            detect::tail(&bytes),
             bytes.len() as u64,
             Path::new(&m.name),
         );
@@ -598,45 +613,71 @@ pub fn scan_path(
     Ok(reports)
 }
 
-/// An ONNX model's external data file is raw tensor bytes with no format of its own: in a
-/// folder scan it is that model's data (safe) rather than an unknown file. Only the
-/// `format.unknown` evidence is replaced; anything else found in it (a hidden pickle)
-/// stands.
-fn claim_external_data(reports: &mut [FileReport]) {
-    let mut owners: std::collections::HashMap<PathBuf, PathBuf> = Default::default();
+/// A model's data files (ONNX external data, a TensorFlow checkpoint's data files, a
+/// SavedModel's assets) are bytes the model reads, with no format of their own: among the
+/// reports of one scan, each is its model's data (safe) rather than an unknown file. Only
+/// the `format.unknown` (or `format.text`) evidence is replaced; anything else found in the
+/// file (a hidden pickle) stands, and a file that is some other format keeps its own
+/// verdict.
+///
+/// [`scan_path`] does this for the files under its path; a caller that scans several paths
+/// (a model's files one by one) calls it once over all their reports.
+pub fn claim_external_data(reports: &mut [FileReport]) {
+    let mut owners: std::collections::HashMap<PathBuf, (PathBuf, String)> = Default::default();
     for r in reports.iter() {
         for data in &r.external_data {
-            owners.entry(data.clone()).or_insert_with(|| r.path.clone());
+            owners
+                .entry(data.clone())
+                .or_insert_with(|| (r.path.clone(), r.format.clone()));
         }
     }
     if owners.is_empty() {
         return;
     }
     for r in reports.iter_mut() {
-        let Some(model) = owners.get(&r.path) else {
+        let Some((model, owner_format)) = owners.get(&r.path) else {
             continue;
         };
-        if r.format != Format::Unknown.as_str() {
+        let Some((format, rule, message)) = data_claim(owner_format, model) else {
             continue;
-        }
-        r.evidence.retain(|e| e.rule != "format.unknown");
-        r.evidence.push(evidence(
-            Verdict::Safe,
-            "onnx.external_data_file",
-            format!(
-                "tensor data of the ONNX model `{}`: read as numbers, never run",
-                model.display()
-            ),
-            Location::default(),
-        ));
-        r.format = "onnx-external-data".to_owned();
-        r.verdict = r
-            .evidence
-            .iter()
-            .map(|e| e.verdict)
-            .max()
-            .unwrap_or(Verdict::Safe);
+        };
+        let replaced = if r.format == Format::Unknown.as_str() {
+            "format.unknown"
+        } else if r.format == Format::Text.as_str() {
+            "format.text"
+        } else {
+            continue;
+        };
+        r.evidence.retain(|e| e.rule != replaced);
+        r.evidence
+            .push(evidence(Verdict::Safe, rule, message, Location::default()));
+        r.format = format.to_owned();
+        r.verdict = Verdict::worst(&r.evidence);
     }
+}
+
+/// What a file listed in a model's [`FileReport::external_data`] is, by the model's
+/// format: its format name, rule and message.
+fn data_claim(owner_format: &str, model: &Path) -> Option<(&'static str, &'static str, String)> {
+    let model = model.display();
+    Some(match owner_format {
+        "onnx" => (
+            "onnx-external-data",
+            "onnx.external_data_file",
+            format!("tensor data of the ONNX model `{model}`: read as numbers, never run"),
+        ),
+        "tensorflow-checkpoint-index" => (
+            "tensorflow-checkpoint-data",
+            "checkpoint.data_file",
+            format!("tensor data of the checkpoint `{model}`: read as numbers, never run"),
+        ),
+        "tensorflow-savedmodel" => (
+            "tensorflow-asset",
+            "savedmodel.asset_file",
+            format!("an asset of the SavedModel `{model}`: data its graph reads, never run"),
+        ),
+        _ => return None,
+    })
 }
 
 fn walk(

@@ -177,3 +177,145 @@ fn sarif_names_the_new_rules() {
     assert!(sarif.contains("leaves the model's folder"), "{sarif}");
     assert!(sarif.contains("calls back into Python"), "{sarif}");
 }
+
+/// A real SavedModel written by `tf.saved_model.save` (TensorFlow 2.21,
+/// `scripts/make_savedmodel_corpus.py`): the graph, its fingerprint, the checkpoint index
+/// and the data file it names are all safe, so the registry's gate lets it through.
+#[test]
+fn a_real_savedmodel_scans_all_safe_and_passes_the_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    ok(p, &["init"]);
+    let r = scan(p, &[graphs("tf_benign")], &[]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let v = r.json();
+    assert_eq!(v["passed"], true);
+    let found = files(&v);
+    let summary: Vec<(&str, &str, Vec<&str>)> = found
+        .iter()
+        .map(|(n, verdict, rules)| {
+            (
+                n.as_str(),
+                verdict.as_str(),
+                rules.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "tf_benign/fingerprint.pb",
+                "safe",
+                vec!["savedmodel.fingerprint"]
+            ),
+            ("tf_benign/saved_model.pb", "safe", vec!["savedmodel.valid"]),
+            (
+                "tf_benign/variables/variables.data-00000-of-00001",
+                "safe",
+                vec!["checkpoint.data_file"]
+            ),
+            (
+                "tf_benign/variables/variables.index",
+                "safe",
+                vec!["checkpoint.index"]
+            ),
+        ]
+    );
+    let formats: Vec<&str> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["format"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        formats,
+        [
+            "tensorflow-fingerprint",
+            "tensorflow-savedmodel",
+            "tensorflow-checkpoint-data",
+            "tensorflow-checkpoint-index"
+        ]
+    );
+
+    // signed, registered and promoted: the gate reads the scan evidence and allows it
+    let model = p.join("savedmodel");
+    std::fs::create_dir_all(model.join("variables")).unwrap();
+    for name in [
+        "saved_model.pb",
+        "fingerprint.pb",
+        "variables/variables.index",
+        "variables/variables.data-00000-of-00001",
+    ] {
+        std::fs::copy(graphs("tf_benign").join(name), model.join(name)).unwrap();
+    }
+    ok(p, &["model", "sign", "savedmodel"]);
+    ok(
+        p,
+        &["model", "register", "savedmodel", "--name", "classifier"],
+    );
+    let up = ok(p, &["--json", "model", "promote", "classifier", "1"]).json();
+    assert_eq!(up["passed"], true, "{up}");
+}
+
+/// The real malicious SavedModels fail by their graph; a damaged checkpoint index is
+/// inconclusive, and SARIF describes its rule.
+#[test]
+fn real_malicious_savedmodels_and_a_damaged_checkpoint_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    for (folder, rule) in [
+        ("tf_write_file", "savedmodel.file_write"),
+        ("tf_read_key", "savedmodel.file_read"),
+        ("tf_py_function", "savedmodel.python_op"),
+    ] {
+        let r = scan(p, &[graphs(folder)], &[]);
+        assert_eq!(r.code, 1, "{folder}: {}", r.stderr);
+        let found = files(&r.json());
+        let graph = found
+            .iter()
+            .find(|(n, ..)| n.ends_with("saved_model.pb"))
+            .unwrap();
+        assert_eq!(graph.1, "dangerous", "{folder}: {found:?}");
+        assert!(graph.2.contains(&rule.to_owned()), "{folder}: {found:?}");
+        // the checkpoint is not what fails it
+        assert!(
+            found
+                .iter()
+                .filter(|(n, ..)| n.contains("/variables/"))
+                .all(|(_, verdict, _)| verdict == "safe"),
+            "{folder}: {found:?}"
+        );
+    }
+
+    let index = p.join("model.ckpt.index");
+    let mut bytes = std::fs::read(graphs("tf_ckpt/model.ckpt.index")).unwrap();
+    bytes[10] ^= 0x40;
+    std::fs::write(&index, &bytes).unwrap();
+    std::fs::copy(
+        graphs("tf_ckpt/model.ckpt.data-00000-of-00001"),
+        p.join("model.ckpt.data-00000-of-00001"),
+    )
+    .unwrap();
+    let r = aigis(
+        p,
+        &[
+            "--json",
+            "model",
+            "scan",
+            "model.ckpt.index",
+            "--sarif",
+            "c.sarif",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let found = files(&r.json());
+    assert_eq!(found[0].1, "inconclusive", "{found:?}");
+    assert_eq!(found[0].2, ["checkpoint.malformed"]);
+    let sarif = std::fs::read_to_string(p.join("c.sarif")).unwrap();
+    assert!(sarif.contains("fails its checksum"), "{sarif}");
+    assert!(
+        sarif.contains("A TensorFlow checkpoint index that is malformed"),
+        "{sarif}"
+    );
+}

@@ -71,8 +71,29 @@ fn describe(rule: &str) -> &'static str {
         "savedmodel.keras_lambda" => {
             "A Keras Lambda layer: Python bytecode that runs when the model is loaded."
         }
+        "savedmodel.asset_escape" => {
+            "A SavedModel asset whose path leaves the model's folder: loading reads that file into the graph."
+        }
+        "savedmodel.asset"
+        | "savedmodel.asset_file"
+        | "savedmodel.asset_missing"
+        | "savedmodel.asset_link" => {
+            "A file in a SavedModel's `assets/` that its graph reads as data (vocabularies): listed, missing, or reached through a link inside the folder."
+        }
         r if r.starts_with("savedmodel.") => {
             "The structure of a SavedModel file: malformed, past a limit, or parsed."
+        }
+        "checkpoint.shard_escape" => {
+            "A TensorFlow checkpoint data file that is a symbolic link or a device: restoring reads what it points to into the variables."
+        }
+        "checkpoint.variant" => {
+            "A TensorFlow checkpoint tensor that holds a serialized object (a variant, such as a tf.data iterator's state), not plain numbers."
+        }
+        "checkpoint.index" | "checkpoint.data_file" => {
+            "A TensorFlow checkpoint index, and the tensor data files it names (numbers, never run)."
+        }
+        r if r.starts_with("checkpoint.") => {
+            "A TensorFlow checkpoint index that is malformed, compressed or past a limit, or whose tensor data is missing or out of range."
         }
         "keras.lambda" => {
             "A Keras Lambda layer holds Python bytecode that runs when the model is loaded."
@@ -130,6 +151,8 @@ pub(crate) fn scan_paths(cli: &Cli, paths: &[PathBuf]) -> Result<Vec<FileReport>
         bar.inc(1);
     }
     bar.finish_and_clear();
+    // A model's data files given as paths of their own (`model scan model.onnx weights.bin`).
+    aigis_model::scan::claim_external_data(&mut reports);
     Ok(reports)
 }
 
@@ -270,4 +293,38 @@ fn scan(cli: &Cli, args: &ModelScanArgs) -> Result<()> {
         return Err(CheckFailed(String::new()).into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+
+    #[test]
+    fn tensorflow_checkpoint_and_asset_rules_have_their_own_descriptions() {
+        let generic = [
+            describe("savedmodel.malformed"),
+            describe("no.such.rule"),
+            describe("format.unknown"),
+        ];
+        for rule in [
+            "checkpoint.index",
+            "checkpoint.data_file",
+            "checkpoint.malformed",
+            "checkpoint.compressed",
+            "checkpoint.limit",
+            "checkpoint.tensor_range",
+            "checkpoint.shard_missing",
+            "checkpoint.shard_escape",
+            "checkpoint.variant",
+            "savedmodel.asset",
+            "savedmodel.asset_file",
+            "savedmodel.asset_missing",
+            "savedmodel.asset_escape",
+            "savedmodel.asset_link",
+        ] {
+            assert!(!generic.contains(&describe(rule)), "{rule}");
+        }
+        assert!(describe("checkpoint.shard_escape").contains("symbolic link"));
+        assert!(describe("savedmodel.asset_escape").contains("leaves the model's folder"));
+    }
 }

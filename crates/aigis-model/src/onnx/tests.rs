@@ -262,7 +262,7 @@ fn external_data_that_leaves_the_folder_is_dangerous() {
     std::os::unix::fs::symlink(&dir, dir.join("self")).unwrap();
     if cfg!(unix) {
         cases.push(("link.bin", "symbolic link `link.bin` (to"));
-        cases.push(("self/../secret", "through a link"));
+        cases.push(("self/../secret", "through a symbolic link"));
         cases.push(("/dev/zero", "absolute"));
     }
     for (location, why) in cases {

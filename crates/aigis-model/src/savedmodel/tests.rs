@@ -414,3 +414,114 @@ fn the_folders_other_protobufs() {
     let (_, found) = scan_named("saved_model.pbtxt", b"meta_graphs { }\n");
     assert_eq!(worst(&found), Verdict::Inconclusive);
 }
+
+/// A `saved_model.pb` whose meta graph names `assets` (`asset_file_def`, field 6).
+fn with_assets(assets: &[&str]) -> Vec<u8> {
+    let graph = Msg::new().msg(1, node("x", "Placeholder", &[]));
+    let mut meta = Msg::new().msg(1, Msg::new().str(4, "serve")).msg(2, graph);
+    for (i, name) in assets.iter().enumerate() {
+        let tensor = Msg::new().str(1, &format!("asset_path_initializer_{i}:0"));
+        meta = meta.msg(6, Msg::new().msg(1, tensor).str(2, name));
+    }
+    Msg::new().int(1, 1).msg(2, meta).0
+}
+
+/// Scans `saved_model.pb` in `folder` (it need not be written there).
+fn scan_in(folder: &Path, bytes: &[u8]) -> (Vec<Evidence>, Vec<PathBuf>) {
+    let (_, found, files) = scan_files(
+        &mut Cursor::new(bytes.to_vec()),
+        bytes.len() as u64,
+        &folder.join("saved_model.pb"),
+        &Limits::default(),
+    );
+    (found, files)
+}
+
+#[test]
+fn assets_inside_the_folder_are_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::create_dir_all(p.join("assets/sub")).unwrap();
+    std::fs::write(p.join("assets/vocab.txt"), "a\nb\n").unwrap();
+    std::fs::write(p.join("assets/sub/merges.txt"), "a b\n").unwrap();
+    std::fs::write(p.join("notes.txt"), "inside the model's folder\n").unwrap();
+    // listed twice (two meta graphs may share an asset), nested, and next to `assets/`
+    let bytes = with_assets(&["vocab.txt", "sub/merges.txt", "vocab.txt", "../notes.txt"]);
+    let (found, files) = scan_in(p, &bytes);
+    assert_eq!(worst(&found), Verdict::Safe, "{found:?}");
+    let e = hit(&found, "savedmodel.asset");
+    assert!(e.message.starts_with("3 asset files"), "{e:?}");
+    assert_eq!(
+        files,
+        [
+            p.join("notes.txt"),
+            p.join("assets/sub/merges.txt"),
+            p.join("assets/vocab.txt"),
+        ]
+    );
+    // held in memory, the assets are not looked for
+    assert!(run(&bytes).iter().all(|e| e.rule != "savedmodel.asset"));
+}
+
+#[test]
+fn assets_outside_the_folder_are_dangerous_and_missing_ones_inconclusive() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("model");
+    std::fs::create_dir_all(p.join("assets")).unwrap();
+    for (name, why) in [
+        ("/etc/passwd", "is an absolute path"),
+        ("../../secret.txt", "climbs out"),
+        ("C:\\keys.txt", "is an absolute path"),
+        ("vocab\0.txt", "NUL"),
+    ] {
+        let (found, files) = scan_in(&p, &with_assets(&[name]));
+        let e = hit(&found, "savedmodel.asset_escape");
+        assert_eq!(e.verdict, Verdict::Dangerous, "{name}");
+        assert!(e.message.contains(why), "{name}: {e:?}");
+        assert!(e.location.offset.is_some());
+        assert!(files.is_empty(), "{name}");
+    }
+    let (found, files) = scan_in(&p, &with_assets(&["missing.txt"]));
+    let e = hit(&found, "savedmodel.asset_missing");
+    assert_eq!(e.verdict, Verdict::Inconclusive);
+    assert!(e.message.contains("cannot be read"), "{e:?}");
+    assert!(files.is_empty());
+    std::fs::create_dir(p.join("assets/folder")).unwrap();
+    let (found, _) = scan_in(&p, &with_assets(&["folder"]));
+    assert!(
+        hit(&found, "savedmodel.asset_missing")
+            .message
+            .contains("is a folder")
+    );
+    // more assets than a scan visits files are not looked up
+    let bytes = with_assets(&["a", "b", "c"]);
+    let few = Limits {
+        max_files: 2,
+        ..Limits::default()
+    };
+    let (_, found, files) = scan_files(
+        &mut Cursor::new(bytes.clone()),
+        bytes.len() as u64,
+        &p.join("saved_model.pb"),
+        &few,
+    );
+    assert_eq!(
+        hit(&found, "savedmodel.limit").verdict,
+        Verdict::Inconclusive
+    );
+    assert!(files.is_empty());
+}
+
+#[cfg(unix)]
+#[test]
+fn an_asset_through_a_symbolic_link_is_dangerous() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("id_rsa"), "key").unwrap();
+    let p = dir.path().join("model");
+    std::fs::create_dir_all(p.join("assets")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("id_rsa"), p.join("assets/vocab.txt")).unwrap();
+    let (found, files) = scan_in(&p, &with_assets(&["vocab.txt"]));
+    let e = hit(&found, "savedmodel.asset_escape");
+    assert!(e.message.contains("symbolic link"), "{e:?}");
+    assert!(files.is_empty());
+}
