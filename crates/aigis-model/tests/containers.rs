@@ -1,34 +1,20 @@
 //! Every file of `tests/data/containers/` (written by `scripts/make_container_corpus.py`
 //! with Keras 3 itself, h5py, and by hand) gets the verdict and the evidence it should.
 
-use std::path::{Path, PathBuf};
+mod common;
 
-use aigis_model::{Evidence, FileReport, Limits, Location, ReadSeek, Verdict, scan_file};
+use std::path::PathBuf;
 
-fn real_pickle(
-    r: &mut dyn ReadSeek,
-    at: &Location,
-    layout: aigis_model::pickle::Layout,
-) -> (Verdict, Vec<Evidence>) {
-    let limits = aigis_model::pickle::Limits::default();
-    aigis_model::pickle_scanner(&limits)(r, at, layout)
-}
+use common::{find, fixture, real_pickle, scan_at};
+
+use aigis_model::{FileReport, Limits, Location, Verdict, scan_file};
 
 fn corpus(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/data/containers")
-        .join(name)
+    fixture("containers", name)
 }
 
 fn scan(name: &str) -> FileReport {
-    scan_file(&corpus(name), &real_pickle, &Limits::default()).unwrap()
-}
-
-fn find<'a>(r: &'a FileReport, rule: &str) -> &'a Evidence {
-    r.evidence
-        .iter()
-        .find(|e| e.rule == rule)
-        .unwrap_or_else(|| panic!("no {rule} in {:?}", r.evidence))
+    scan_at(&corpus(name))
 }
 
 #[test]

@@ -5,27 +5,20 @@
 //! The pickle scanner is the real one ([`aigis_model::pickle_scanner`]), so each test
 //! shows both that a pickle reaches it, with its location, and what it says.
 
-use std::path::{Path, PathBuf};
+mod common;
 
-use aigis_model::{Evidence, Limits, Location, ReadSeek, Verdict, scan_file, scan_path};
+use std::path::PathBuf;
 
-fn real_pickle(
-    r: &mut dyn ReadSeek,
-    at: &Location,
-    layout: aigis_model::pickle::Layout,
-) -> (Verdict, Vec<Evidence>) {
-    let limits = aigis_model::pickle::Limits::default();
-    aigis_model::pickle_scanner(&limits)(r, at, layout)
-}
+use common::{fixture, real_pickle, scan_at};
+
+use aigis_model::{Limits, Verdict, scan_file, scan_path};
 
 fn corpus(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/data/formats")
-        .join(name)
+    fixture("formats", name)
 }
 
 fn scan(name: &str) -> aigis_model::FileReport {
-    scan_file(&corpus(name), &real_pickle, &Limits::default()).unwrap()
+    scan_at(&corpus(name))
 }
 
 fn rules(r: &aigis_model::FileReport) -> Vec<&str> {

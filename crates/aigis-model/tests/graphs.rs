@@ -3,21 +3,16 @@
 //! `scripts/make_savedmodel_corpus.py`) through the library, and damaged copies of them
 //! through the whole scanner.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use aigis_model::{Evidence, Limits, Location, ReadSeek, Verdict, scan_path};
+use common::{fixture, real_pickle};
 
-fn real_pickle(
-    r: &mut dyn ReadSeek,
-    at: &Location,
-    layout: aigis_model::pickle::Layout,
-) -> (Verdict, Vec<Evidence>) {
-    let limits = aigis_model::pickle::Limits::default();
-    aigis_model::pickle_scanner(&limits)(r, at, layout)
-}
+use aigis_model::{Limits, Verdict, scan_path};
 
 fn graphs() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/graphs")
+    fixture("graphs", "")
 }
 
 #[test]

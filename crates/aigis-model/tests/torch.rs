@@ -2,38 +2,20 @@
 //! PyTorch itself) gets the verdict and the evidence it should, and damaged copies of the
 //! legacy tar checkpoint are never clean.
 
-use std::path::{Path, PathBuf};
+mod common;
 
-use aigis_model::{Evidence, FileReport, Limits, Location, ReadSeek, Verdict, scan_file};
+use std::path::PathBuf;
 
-fn real_pickle(
-    r: &mut dyn ReadSeek,
-    at: &Location,
-    layout: aigis_model::pickle::Layout,
-) -> (Verdict, Vec<Evidence>) {
-    let limits = aigis_model::pickle::Limits::default();
-    aigis_model::pickle_scanner(&limits)(r, at, layout)
-}
+use common::{find, fixture, scan_at};
+
+use aigis_model::{FileReport, Verdict};
 
 fn corpus(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/data/torch")
-        .join(name)
-}
-
-fn scan_at(path: &Path) -> FileReport {
-    scan_file(path, &real_pickle, &Limits::default()).unwrap()
+    fixture("torch", name)
 }
 
 fn scan(name: &str) -> FileReport {
     scan_at(&corpus(name))
-}
-
-fn find<'a>(r: &'a FileReport, rule: &str) -> &'a Evidence {
-    r.evidence
-        .iter()
-        .find(|e| e.rule == rule)
-        .unwrap_or_else(|| panic!("no {rule} in {:?}", r.evidence))
 }
 
 #[test]

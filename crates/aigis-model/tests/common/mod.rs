@@ -1,0 +1,38 @@
+//! What the integration tests over `tests/data/` share: the real pickle scanner, the
+//! fixture folders, and finding a piece of evidence by its rule.
+#![allow(dead_code)] // each test file uses a different part
+
+use std::path::{Path, PathBuf};
+
+use aigis_model::{Evidence, FileReport, Limits, Location, ReadSeek, Verdict, scan_file};
+
+/// The pickle scanner the CLI uses ([`aigis_model::pickle_scanner`]).
+pub fn real_pickle(
+    r: &mut dyn ReadSeek,
+    at: &Location,
+    layout: aigis_model::pickle::Layout,
+) -> (Verdict, Vec<Evidence>) {
+    let limits = aigis_model::pickle::Limits::default();
+    aigis_model::pickle_scanner(&limits)(r, at, layout)
+}
+
+/// `tests/data/<folder>/<name>` at the repository's root.
+pub fn fixture(folder: &str, name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data")
+        .join(folder)
+        .join(name)
+}
+
+/// One file through the whole scanner with the default limits.
+pub fn scan_at(path: &Path) -> FileReport {
+    scan_file(path, &real_pickle, &Limits::default()).unwrap()
+}
+
+/// The first evidence of `rule`; the test fails without one.
+pub fn find<'a>(r: &'a FileReport, rule: &str) -> &'a Evidence {
+    r.evidence
+        .iter()
+        .find(|e| e.rule == rule)
+        .unwrap_or_else(|| panic!("no {rule} in {:?}", r.evidence))
+}
