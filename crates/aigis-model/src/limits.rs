@@ -8,7 +8,8 @@
 pub struct Limits {
     /// Members of one zip or tar archive.
     pub max_members: usize,
-    /// Bytes one archive member may decompress to (it is held in memory to be scanned).
+    /// Bytes one zip member may decompress to (it is held in memory to be scanned; tar
+    /// members are not compressed and are scanned in place).
     pub max_member_bytes: u64,
     /// Bytes all members of one archive may decompress to together.
     pub max_total_bytes: u64,

@@ -555,37 +555,26 @@ fn scan_tar(
     };
     out.extend(archive.evidence);
     let torch = archive.members.iter().any(|m| m.name == "pickle");
-    let mut budget = limits.max_total_bytes;
     for m in &archive.members {
         let at = Location {
             member: Some(m.name.clone()),
             offset: None,
         };
-        if m.size > limits.max_member_bytes.min(budget) {
-            out.push(evidence(
-                Verdict::Inconclusive,
-                "tar.too_large",
-                format!("`{}` has {} bytes, more than the limit", m.name, m.size),
-                at,
-            ));
-            continue;
-        }
-        budget -= m.size;
-        let mut bytes = Vec::new();
-        if let Err(e) = r
-            .seek(SeekFrom::Start(m.data_offset))
-            .and_then(|_| r.take(m.size).read_to_end(&mut bytes))
-        {
+        // Scanned in place: a `storages` member holds every tensor of the checkpoint,
+        // and the pickle machine seeks past them without reading.
+        let mut member = Window::new(r, m.data_offset, m.size);
+        let mut head = vec![0u8; detect::HEAD_LEN.min(m.size as usize)];
+        let mut tail = vec![0u8; detect::TAIL_LEN.min(m.size as usize)];
+        let read = member.read_exact(&mut head).and_then(|_| {
+            member.seek(SeekFrom::End(-(tail.len() as i64)))?;
+            member.read_exact(&mut tail)?;
+            member.seek(SeekFrom::Start(0))
+        });
+        if let Err(e) = read {
             out.push(evidence(Verdict::Inconclusive, "tar.io", e.to_string(), at));
             continue;
         }
-        let head = bytes.get(..detect::HEAD_LEN).unwrap_or(&bytes);
-        let inner = detect::sniff(
-            head,
-            detect::tail(&bytes),
-            bytes.len() as u64,
-            Path::new(&m.name),
-        );
+        let inner = detect::sniff(&head, &tail, m.size, Path::new(&m.name));
         let layout = match m.name.as_str() {
             "sys_info" | "pickle" if torch => Some(Layout::Stream),
             "storages" if torch => Some(Layout::TorchTarStorages),
@@ -594,10 +583,61 @@ fn scan_tar(
             _ => None,
         };
         if let Some(layout) = layout {
-            out.extend(run_pickle_as(pickle, &mut Cursor::new(bytes), &at, layout));
+            out.extend(run_pickle_as(pickle, &mut member, &at, layout));
         }
     }
     if torch { "pytorch-tar" } else { "tar" }
+}
+
+/// A byte range of a reader, read and sought as a file of its own (a tar member scanned
+/// in place). Reads stop at the range's end; seeks are relative to its start.
+struct Window<'a> {
+    inner: &'a mut dyn ReadSeek,
+    start: u64,
+    len: u64,
+    pos: u64,
+}
+
+impl<'a> Window<'a> {
+    fn new(inner: &'a mut dyn ReadSeek, start: u64, len: u64) -> Self {
+        Window {
+            inner,
+            start,
+            len,
+            pos: 0,
+        }
+    }
+}
+
+impl Read for Window<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.len.saturating_sub(self.pos);
+        let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let Some(buf) = buf.get_mut(..n).filter(|b| !b.is_empty()) else {
+            return Ok(0);
+        };
+        self.inner.seek(SeekFrom::Start(self.start + self.pos))?;
+        let got = self.inner.read(buf)?;
+        self.pos += got as u64;
+        Ok(got)
+    }
+}
+
+impl Seek for Window<'_> {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let (base, delta) = match to {
+            SeekFrom::Start(n) => (n, 0),
+            SeekFrom::End(d) => (self.len, d),
+            SeekFrom::Current(d) => (self.pos, d),
+        };
+        self.pos = base.checked_add_signed(delta).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "a seek before the start of the member",
+            )
+        })?;
+        Ok(self.pos)
+    }
 }
 
 /// Scans a file, or every file under a folder (symbolic links are reported, not followed:

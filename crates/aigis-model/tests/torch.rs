@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use common::{find, fixture, scan_at};
 
-use aigis_model::{FileReport, Verdict};
+use aigis_model::{FileReport, Limits, Verdict};
 
 fn corpus(name: &str) -> PathBuf {
     fixture("torch", name)
@@ -159,4 +159,24 @@ fn damaged_legacy_tar_records_are_inconclusive() {
         let bad = find(&r, "pickle.legacy_record");
         assert!(bad.message.contains(expect), "{what}: {bad:?}");
     }
+}
+
+/// Tar members are scanned in place: a `storages` member far larger than what a zip
+/// member may unpack to in memory is still walked to its end.
+#[test]
+fn legacy_tar_members_are_scanned_in_place() {
+    let small = Limits {
+        max_member_bytes: 16,
+        max_total_bytes: 16,
+        ..Limits::default()
+    };
+    let r = aigis_model::scan_file(&corpus("legacy_tar.pt"), &common::real_pickle, &small).unwrap();
+    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.evidence);
+    assert_eq!(
+        r.evidence
+            .iter()
+            .filter(|e| e.rule == "pickle.legacy_torch")
+            .count(),
+        2
+    );
 }
