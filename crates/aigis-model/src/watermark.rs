@@ -10,9 +10,12 @@
 //! a ±1 chip sequence `s`, one chip per element in storage order: the chip stream is
 //! HMAC-SHA256 in counter mode under a per-tensor seed,
 //! `seed = HMAC-SHA256(key, "aigis watermark v1 chips\0" ‖ tensor name)`,
-//! `block_i = HMAC-SHA256(seed, i as u64 little-endian)`, one chip per bit. Keying the
-//! pattern by the tensor's name means that detection needs the names unchanged, and
-//! that each tensor's pattern is independent of every other's.
+//! `block_i = HMAC-SHA256(seed, i as u64 little-endian)`, one chip per bit: chip `j` of
+//! a block is bit `j mod 8` (least significant first) of its byte `⌊j/8⌋`, and a set bit
+//! is +1, a clear one −1. Keying the pattern by the tensor's name (its UTF-8 bytes) means
+//! that detection needs the names unchanged, and that each tensor's pattern is
+//! independent of every other's. Every key ever issued depends on this derivation: a
+//! known-answer test computed with Python's `hmac` pins it.
 //!
 //! # Embedding (improved spread spectrum)
 //!

@@ -517,3 +517,77 @@ fn keys_show_only_their_id() {
     assert!(a.iter().sum::<f64>().abs() < 400.0);
     assert_ne!(a, b);
 }
+
+/// Known answers for the documented derivation (module docs: "Carriers and the keyed
+/// pattern", "Detection"), so that a change to it, which would orphan every key already
+/// in use, fails here. The values were computed independently with Python 3.11's `hmac`
+/// and `hashlib`, following the docs, not this code:
+///
+/// ```python
+/// import hmac, hashlib, math
+/// key = bytes(range(32))
+/// seed = lambda name: hmac.new(key, b"aigis watermark v1 chips\0" + name.encode(), hashlib.sha256).digest()
+/// block = lambda name, i: hmac.new(seed(name), i.to_bytes(8, "little"), hashlib.sha256).digest()
+/// def chips(name, n):  # bit k of a block's byte k // 8, least significant first; 1 -> +1
+///     bits = [b >> k & 1 for i in range(n // 256 + 1) for b in block(name, i) for k in range(8)]
+///     return [1 if x else -1 for x in bits[:n]]
+/// key_id = hashlib.sha256(b"aigis watermark key id v1\0" + key).hexdigest()[:16]
+/// w1 = [float(i % 17 - 8) for i in range(32 * 32)]
+/// w2 = [float((i * 5) % 11 - 5) for i in range(64 * 32)]
+/// z = lambda w, name: sum(v * c for v, c in zip(w, chips(name, len(w)))) / math.sqrt(sum(v * v for v in w))
+/// combined = (math.sqrt(len(w1)) * z(w1, "w1") + math.sqrt(len(w2)) * z(w2, "w2")) / math.sqrt(len(w1) + len(w2))
+/// ```
+#[test]
+fn the_documented_derivation_gives_known_answers() {
+    let k = WatermarkKey::from_bytes(&(0u8..32).collect::<Vec<_>>()).unwrap();
+    assert_eq!(k.key_id(), "008f360dd8ec92c2");
+
+    // The chips, packed back into bytes (least significant bit first), are the HMAC
+    // blocks 0, 1 and 2 of each tensor's seed; a non-ASCII name is hashed as UTF-8.
+    for (name, blocks) in [
+        (
+            "w1",
+            [
+                "a7f75ccd6c6737870007fc5869bad186ec64b8e197f51d5f0ebfc19c952ea412",
+                "48cbb821f6cc8a5de128fe2e64543d8ec942243326a5abfd2b758ccb4f050808",
+                "55c4250748ce9b40a1613a8d6a2bcf7f63b2605a6f6499fffc505f01e245301f",
+            ],
+        ),
+        (
+            "dense/kernel:0é",
+            [
+                "5ec84469dbc88e5d1611a4664fa420d999d6e7ad02247d5bd65514f0d2a53bad",
+                "db4010bc75b71f69a580f055b2dcb1ebee21560c846f6218226cc73cb69c2748",
+                "51bc83df238d39027d5a269f3361d966ada6eb50af4f0f470ffd59468ac3ec92",
+            ],
+        ),
+    ] {
+        let chips: Vec<f64> = k.chips(name).unwrap().take(3 * 256).collect();
+        let bytes: Vec<u8> = chips
+            .chunks(8)
+            .map(|c| (0..8).fold(0u8, |b, bit| b | u8::from(c[bit] > 0.0) << bit))
+            .collect();
+        assert_eq!(hex(&bytes), blocks.concat(), "chips of `{name}`");
+    }
+    let first: String = k
+        .chips("w1")
+        .unwrap()
+        .take(16)
+        .map(|c| if c > 0.0 { '+' } else { '-' })
+        .collect();
+    assert_eq!(first, "+++--+-++++-++++");
+
+    // Per-tensor scores and their √n-weighted combination, through `detect`.
+    let w1: Vec<f32> = (0..32 * 32).map(|i| (i % 17 - 8) as f32).collect();
+    let w2: Vec<f32> = (0..64 * 32).map(|i| ((i * 5) % 11 - 5) as f32).collect();
+    let bytes = model(&[
+        tensor("w1", &[32, 32], Data::Raw(&w1)),
+        tensor("w2", &[64, 32], Data::Packed(&w2)),
+    ]);
+    let d = detect(&bytes, &k, &Selection::default()).unwrap();
+    let close = |got: f64, want: f64| (got - want).abs() <= 1e-12 * want.abs();
+    let z_of = |name: &str| d.tensors.iter().find(|t| t.name == name).unwrap().z;
+    assert!(close(z_of("w1"), 0.980_792_248_923_279_4), "{d:?}");
+    assert!(close(z_of("w2"), 0.579_909_346_269_021_1), "{d:?}");
+    assert!(close(d.z, 1.039_754_667_411_642_2), "{d:?}");
+}
