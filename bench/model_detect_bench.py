@@ -131,7 +131,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "containers/keras2_tfop_math.h5": (BEN, "TFOpLambda tf.math.multiply"),
     "containers/keras2_tfop_write_file.h5": (MAL, "TFOpLambda tf.io.write_file"),
     "containers/weights_only.weights.h5": (BEN, "model.save_weights"),
-    "containers/dense_attributes.h5": (BEN, "13 root attributes in dense storage (h5py, libver latest)"),
+    "containers/dense_attributes.h5": (BEN, "keras2_tfop_math's config among 13 root attributes (dense storage)"),
     "containers/truncated_weights.h5": (BAD, "keras3_dense.h5 cut in half"),
     "containers/truncated_config.h5": (BAD, "first 1200 bytes of an .h5"),
     "containers/nested_benign.zip": (BEN, "zip in a zip, benign pickle"),
