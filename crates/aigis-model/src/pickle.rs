@@ -21,6 +21,7 @@ mod calls;
 mod joblib;
 mod machine;
 mod policy;
+mod readings;
 mod source;
 mod stack;
 mod text;
@@ -162,6 +163,34 @@ pub fn scan_bytes(bytes: &[u8], location: &Location, limits: &Limits) -> PickleR
             .unwrap_or_else(|e| failed(location, &e)),
         Err(e) => failed(location, &e),
     }
+}
+
+/// Distinct globals listed in one [`imports_evidence`] item.
+const MAX_LISTED_IMPORTS: usize = 256;
+
+/// Every global a pickle stream imports, safe ones included, as one safe evidence item
+/// (`pickle.imports`): "`collections.OrderedDict` ×2 (safe), …". What a file imports is
+/// what an auditor (or a team writing its allowlist) reviews; `None` when there is none.
+pub fn imports_evidence(imports: &[Import], location: &Location) -> Option<Evidence> {
+    if imports.is_empty() {
+        return None;
+    }
+    let mut listed: Vec<String> = imports
+        .iter()
+        .take(MAX_LISTED_IMPORTS)
+        .map(|i| format!("`{}.{}` ×{} ({})", i.module, i.name, i.count, i.verdict))
+        .collect();
+    if imports.len() > MAX_LISTED_IMPORTS {
+        listed.push(format!("and {} more", imports.len() - MAX_LISTED_IMPORTS));
+    }
+    let n = imports.len();
+    let globals = if n == 1 { "global" } else { "globals" };
+    Some(Evidence {
+        verdict: Verdict::Safe,
+        rule: "pickle.imports".to_owned(),
+        message: format!("imports {n} {globals}: {}", listed.join(", ")),
+        location: location.clone(),
+    })
 }
 
 /// A cursor over memory cannot fail; if it ever did, the answer is still not "clean".

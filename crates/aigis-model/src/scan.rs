@@ -280,7 +280,11 @@ fn scan_reader_files(
 fn hidden_pickle(r: &mut dyn ReadSeek, pickle: PickleScan<'_>) -> std::io::Result<Vec<Evidence>> {
     r.seek(SeekFrom::Start(0))?;
     let (_, found) = pickle(r, &Location::default(), Layout::Stream);
-    if found.iter().any(|e| e.rule.starts_with("pickle.global")) {
+    // A complete pickle in text: what it imports is reported, safe imports included.
+    if found
+        .iter()
+        .any(|e| e.rule.starts_with("pickle.global") || e.rule == "pickle.imports")
+    {
         Ok(found)
     } else {
         Ok(Vec::new())

@@ -263,7 +263,8 @@ impl<R: Read + Seek> Machine<'_, R> {
         self.finding(Verdict::Inconclusive, rule, msg);
     }
 
-    pub(super) fn finish(mut self, pickles: u32, trailing: Option<(u64, u64)>) -> PickleReport {
+    /// The report of this reading (its evidence and imports are taken out of the machine).
+    pub(super) fn finish(&mut self, pickles: u32, trailing: Option<(u64, u64)>) -> PickleReport {
         let refs = std::mem::take(&mut self.refs);
         for rf in refs.iter().filter(|rf| !rf.called) {
             let Some(imp) = self.imports.get(rf.import) else {
@@ -295,16 +296,12 @@ impl<R: Read + Seek> Machine<'_, R> {
             });
         }
         self.evidence.sort_by_key(|e| e.location.offset);
-        let verdict = self
-            .evidence
-            .iter()
-            .map(|e| e.verdict)
-            .max()
-            .unwrap_or(Verdict::Safe);
+        let verdict = Verdict::worst(&self.evidence);
+        self.import_index.clear();
         PickleReport {
             verdict,
-            evidence: self.evidence,
-            imports: self.imports,
+            evidence: std::mem::take(&mut self.evidence),
+            imports: std::mem::take(&mut self.imports),
             ops: self.ops,
             pickles,
             trailing_data: trailing,

@@ -79,6 +79,15 @@ impl<R: Read + Seek> Machine<'_, R> {
 
     /// Skips (or, for object arrays, scans) the array bytes that follow a wrapper.
     fn array_data(&mut self, state: &Value) -> Result<(), Halt> {
+        // joblib ends the frame before it writes an array, and its loader reads the array
+        // from the file, past whatever is left of a frame: bytes inside a frame here would
+        // be read in an order no reading of this machine follows.
+        if self.src.frame_left() > 0 {
+            return Err(Halt::Malformed(format!(
+                "a joblib array starts {} bytes before the end of its pickle frame (joblib ends the frame first; its loader would read the array from after the frame)",
+                self.src.frame_left()
+            )));
+        }
         let unreadable =
             || Halt::Malformed("a joblib array whose length cannot be worked out".to_owned());
         let count = match state.get("shape") {

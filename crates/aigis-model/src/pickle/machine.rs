@@ -106,7 +106,9 @@ pub(super) fn storage_element_size(name: &str) -> Option<u64> {
 /// Evidence items kept per scan; the rest are summarised in one.
 pub(super) const MAX_EVIDENCE: usize = 256;
 
-/// Runs every pickle in `src` to its end and reports.
+/// Runs every pickle in `src` to its end and reports: in one reading when the pickle
+/// respects its frames, and in every reading of them when it does not
+/// ([`super::readings`]).
 pub(super) fn run<R: Read + Seek>(
     src: Source<R>,
     location: &Location,
@@ -114,17 +116,26 @@ pub(super) fn run<R: Read + Seek>(
     depth: u32,
     layout: Layout,
 ) -> io::Result<PickleReport> {
-    let mut m = Machine::new(src, location, limits, depth);
+    super::readings::run(src, location, limits, depth, layout)
+}
+
+/// One reading of the stream: every pickle to its end. The number of complete pickles,
+/// and where bytes after the last one start and how many there are.
+pub(super) fn read_all<R: Read + Seek>(
+    m: &mut Machine<'_, R>,
+    layout: Layout,
+) -> io::Result<(u32, Option<(u64, u64)>)> {
+    let limits = m.limits;
     let mut pickles = 0u32;
     let mut trailing = None;
     if layout != Layout::Stream {
         match m.torch_tar(layout, &mut pickles) {
             Ok(true) => {}
-            Ok(false) => return Ok(m.finish(pickles, None)),
+            Ok(false) => return Ok((pickles, None)),
             Err(Halt::Io(e)) => return Err(e),
             Err(h) => {
                 m.halted(h);
-                return Ok(m.finish(pickles, None));
+                return Ok((pickles, None));
             }
         }
     }
@@ -186,7 +197,7 @@ pub(super) fn run<R: Read + Seek>(
                 ),
             );
     }
-    Ok(m.finish(pickles, trailing))
+    Ok((pickles, trailing))
 }
 
 impl<'a, R: Read + Seek> Machine<'a, R> {
@@ -502,8 +513,12 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
             }
             0x95 => {
                 let len = u64::from_le_bytes(self.src.array()?);
-                if len > self.src.remaining() {
-                    return Err(Halt::Truncated);
+                if let Some(left) = self.src.open_frame(len)? {
+                    self.finding(
+                        Verdict::Inconclusive,
+                        "pickle.truncated",
+                        format!("FRAME declares {len} bytes but {left} are left: CPython's C unpickler refuses the pickle here, its pure-Python unpickler (joblib's) reads on, and so does this scan"),
+                    );
                 }
             }
             // constants
@@ -556,7 +571,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
             }
             // strings
             b'S' => {
-                let v = match self.src.line(self.limits.max_inspect)? {
+                let v = match self.text_line()? {
                     Payload::Kept(line) => match text::string_repr(&line) {
                         Some(body) => self.keep_str(body),
                         None => {
@@ -575,7 +590,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
                 self.push(v)?;
             }
             b'V' => {
-                let v = match self.src.line(self.limits.max_inspect)? {
+                let v = match self.text_line()? {
                     Payload::Kept(line) => match text::raw_unicode_escape(&line) {
                         Some(s) => self.keep_str(s.into_bytes()),
                         None => {
@@ -719,8 +734,9 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
             0x93 => self.stack_global()?,
             b'i' => {
                 let (module, name) = (self.name_line()?, self.name_line()?);
-                let args = self.pop_mark()?;
+                // the pure-Python unpickler imports before it looks for the MARK
                 let class = self.global(module, name, "INST")?;
+                let args = self.pop_mark()?;
                 let result = self.call(class, value::tuple(args), "INST")?;
                 self.push(result)?;
             }

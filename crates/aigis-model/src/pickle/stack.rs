@@ -94,9 +94,27 @@ impl<R: Read + Seek> Machine<'_, R> {
         self.push(v)
     }
 
+    /// A protocol-0 line argument. One that ends the input without a newline is read as
+    /// the pure-Python unpickler reads it (see [`Source::line`](super::source::Source)),
+    /// and is evidence: the C unpickler refuses the file there.
+    pub(super) fn text_line(&mut self) -> Result<Payload, Halt> {
+        let line = self.src.line(self.limits.max_inspect)?;
+        if self.src.take_cut_line() {
+            self.finding(
+                Verdict::Inconclusive,
+                "pickle.truncated",
+                format!(
+                    "the argument of {} ends the file with no newline: CPython's C unpickler refuses it, its pure-Python unpickler (joblib's) reads it without its last byte, and so does this scan",
+                    op_name_at(self)
+                ),
+            );
+        }
+        Ok(line)
+    }
+
     /// A protocol-0 line argument that must be short (numbers, memo keys).
     pub(super) fn line(&mut self) -> Result<Vec<u8>, Halt> {
-        match self.src.line(self.limits.max_inspect)? {
+        match self.text_line()? {
             Payload::Kept(line) => Ok(line),
             _ => Err(Halt::Limit(format!(
                 "a line argument of {} is longer than {} bytes",

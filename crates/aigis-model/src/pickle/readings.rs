@@ -1,0 +1,227 @@
+//! Every reading of a pickle that does not respect its frames.
+//!
+//! A pickler never lets an opcode cross the end of a protocol-4 frame; a crafted pickle
+//! can, and then CPython's own readers see different opcode streams in the same bytes
+//! (see [`super::source`]): a reader of the whole input reads straight on, the C
+//! unpickler reading a frame with `read()` drops the rest of the frame. Which one a
+//! loader is depends on the file object it is given (`torch.load` hands the C unpickler
+//! an `io.BytesIO`, `pickle.load(open(…))` a buffered file whose `peek` holds small
+//! frames but not large ones), so a scanner that follows one reading can be shown a
+//! harmless pickle while the loader runs another.
+//!
+//! So the first reading reads on at every frame event; if it met any, each other
+//! combination of choices at the events is read too (a tree: a reading that drops at an
+//! event may meet new events after it), up to [`MAX_READINGS`] readings on one opcode
+//! budget. The report is the first reading's, with every finding that only another
+//! reading makes added (saying which reading), the imports of all readings, and a
+//! `pickle.frame` finding that can never be safe: suspicious when every reading was
+//! scanned, inconclusive when there were more than the cap.
+
+use std::io::{self, Read, Seek};
+
+use super::machine::{MAX_EVIDENCE, Machine, read_all};
+use super::source::{FrameEvent, Source};
+use super::{Layout, Limits, PickleReport};
+use crate::{Evidence, Location, Verdict};
+
+/// Readings of one stream, the first included.
+pub(super) const MAX_READINGS: usize = 16;
+
+/// One reading's outcome: its report, the frame events it met, and where it dropped the
+/// rest of a frame.
+struct Reading {
+    report: PickleReport,
+    events: usize,
+    first_events: Vec<(u64, FrameEvent)>,
+    drops: Vec<u64>,
+}
+
+fn read<R: Read + Seek>(
+    src: Source<R>,
+    location: &Location,
+    limits: &Limits,
+    depth: u32,
+    layout: Layout,
+    ops: u64,
+    script: &[bool],
+) -> io::Result<(Reading, Source<R>)> {
+    let mut m = Machine::new(src, location, limits, depth);
+    // One opcode budget for all readings: a pickle with many frame events cannot
+    // multiply the work.
+    m.ops = ops;
+    let (pickles, trailing) = read_all(&mut m, layout)?;
+    let report = m.finish(pickles, trailing);
+    let Machine { src, .. } = m;
+    let first_events = src.first_events().to_vec();
+    let drops = first_events
+        .iter()
+        .zip(script)
+        .filter(|(_, d)| **d)
+        .map(|((at, _), _)| *at)
+        .collect();
+    let reading = Reading {
+        report,
+        events: src.events(),
+        first_events,
+        drops,
+    };
+    Ok((reading, src))
+}
+
+pub(super) fn run<R: Read + Seek>(
+    src: Source<R>,
+    location: &Location,
+    limits: &Limits,
+    depth: u32,
+    layout: Layout,
+) -> io::Result<PickleReport> {
+    let (first, mut src) = read(src, location, limits, depth, layout, 0, &[])?;
+    if first.events == 0 {
+        return Ok(first.report);
+    }
+    let mut ops = first.report.ops;
+    let mut pending = children(&[], first.events);
+    let mut others = Vec::new();
+    let mut readings = 1usize;
+    let mut capped = false;
+    while let Some(script) = pending.pop() {
+        if readings >= MAX_READINGS {
+            capped = true;
+            break;
+        }
+        src.restart(script.clone())?;
+        let (reading, back) = read(src, location, limits, depth, layout, ops, &script)?;
+        src = back;
+        readings += 1;
+        ops = reading.report.ops;
+        pending.extend(children(&script, reading.events));
+        others.push(reading);
+    }
+    Ok(merge(first, others, readings, capped, location))
+}
+
+/// The readings below one: it dropped where `script` says and read on after, meeting
+/// `events` events; each child drops at one of the events it read on at.
+fn children(script: &[bool], events: usize) -> Vec<Vec<bool>> {
+    (script.len()..events)
+        .map(|j| {
+            let mut child = script.to_vec();
+            child.resize(j, false);
+            child.push(true);
+            child
+        })
+        .collect()
+}
+
+fn merge(
+    first: Reading,
+    others: Vec<Reading>,
+    readings: usize,
+    capped: bool,
+    location: &Location,
+) -> PickleReport {
+    let mut report = first.report;
+    let mut more = (0u64, Verdict::Safe);
+    let base = location.offset.unwrap_or(0);
+    for other in others {
+        let how = reading_name(&other.drops, base);
+        for e in other.report.evidence {
+            let known = report
+                .evidence
+                .iter()
+                .any(|k| k.rule == e.rule && k.location == e.location && k.message == e.message);
+            if known {
+                continue;
+            }
+            if report.evidence.len() >= 2 * MAX_EVIDENCE {
+                more = (more.0 + 1, more.1.max(e.verdict));
+                continue;
+            }
+            report.evidence.push(Evidence {
+                message: format!("{} (in {how})", e.message),
+                ..e
+            });
+        }
+        for imp in other.report.imports {
+            match report
+                .imports
+                .iter_mut()
+                .find(|k| k.module == imp.module && k.name == imp.name)
+            {
+                Some(k) => k.count = k.count.max(imp.count),
+                None => report.imports.push(imp),
+            }
+        }
+        report.ops = report.ops.max(other.report.ops);
+    }
+    let at = |offset: u64| Location {
+        member: location.member.clone(),
+        offset: Some(location.offset.unwrap_or(0).saturating_add(offset)),
+    };
+    if more.0 > 0 {
+        report.evidence.push(Evidence {
+            verdict: more.1,
+            rule: "pickle.more".to_owned(),
+            message: format!(
+                "{} more findings of other readings of the frames (at worst {}) were not listed",
+                more.0, more.1
+            ),
+            location: at(0),
+        });
+    }
+    let (offset, kind) = first
+        .first_events
+        .first()
+        .copied()
+        .unwrap_or((0, FrameEvent::ArgumentCrossesEnd));
+    let others_count = first.events.saturating_sub(1);
+    let also = match others_count {
+        0 => String::new(),
+        1 => " and 1 more frame irregularity".to_owned(),
+        n => format!(" and {n} more frame irregularities"),
+    };
+    let (verdict, scanned) = if capped {
+        (
+            Verdict::Inconclusive,
+            format!("there are more than {MAX_READINGS} readings and only {readings} were scanned"),
+        )
+    } else {
+        (
+            Verdict::Suspicious,
+            format!("all {readings} readings were scanned and their findings merged"),
+        )
+    };
+    report.evidence.push(Evidence {
+        verdict,
+        rule: "pickle.frame".to_owned(),
+        message: format!(
+            "{}{also}: readers of this pickle see different opcodes (CPython's C unpickler \
+             reading a file drops the rest of such a frame, a reader of the whole input \
+             reads across it; gh-154848), which no pickler writes; {scanned}",
+            kind.describe()
+        ),
+        location: at(offset),
+    });
+    report.evidence.sort_by_key(|e| e.location.offset);
+    report.verdict = Verdict::worst(&report.evidence);
+    report
+}
+
+/// "the reading that drops the rest of the frame at offset 12" (offsets in the stream).
+fn reading_name(drops: &[u64], base: u64) -> String {
+    let list: Vec<String> = drops
+        .iter()
+        .map(|d| base.saturating_add(*d).to_string())
+        .collect();
+    match list.as_slice() {
+        [] => "another reading of the frames".to_owned(),
+        [one] => format!("the reading that drops the rest of the frame at offset {one}"),
+        many => format!(
+            "the reading that drops the rest of the frames at offsets {}",
+            many.join(", ")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;
