@@ -479,7 +479,10 @@ fn scan_zip_nested(
             offset: None,
         };
         let bytes = match zip::read(r, m, limits, budget) {
-            Ok(b) => b,
+            Ok(data) => {
+                out.extend(data.crc_mismatch);
+                data.bytes
+            }
             Err(e) => {
                 out.push(e);
                 continue;

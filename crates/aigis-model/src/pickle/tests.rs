@@ -187,7 +187,7 @@ fn malformed_input_is_inconclusive_never_clean() {
             b"\x80\x04\x95\xff\x00\x00\x00\x00\x00\x00\x00N.",
             "pickle.truncated",
             2,
-            "truncated",
+            "FRAME declares 255 bytes but 2 are left",
         ),
         (b"\x80\x02N", "pickle.truncated", 3, "truncated"),
         (b"\x80\x02N.\x80\x02N", "pickle.truncated", 7, "truncated"),
