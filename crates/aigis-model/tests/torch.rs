@@ -181,6 +181,9 @@ fn legacy_tar_members_are_scanned_in_place() {
     );
 }
 
+/// A change to one zip header, given the offset of its flags.
+type HeaderPatch<'a> = &'a dyn Fn(&mut [u8], usize);
+
 /// Patches every header (local and central) of `member` in a zip: `f(header, offset of
 /// the header's general-purpose flags)`.
 fn patch_headers(zip: &mut [u8], member: &str, f: impl Fn(&mut [u8], usize)) {
@@ -211,7 +214,7 @@ fn a_member_pytorch_loads_despite_a_bad_crc_or_the_encrypted_flag_is_still_analy
     let original = std::fs::read(corpus("evil_state_dict.pt")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let member = "evil_state_dict/data.pkl";
-    let cases: [(&str, &dyn Fn(&mut [u8], usize)); 2] = [
+    let cases: [(&str, HeaderPatch<'_>); 2] = [
         // the CRC-32 sits 8 bytes after the flags in both headers
         ("bad_crc.pt", &|h: &mut [u8], flags: usize| {
             h[flags + 8] ^= 0xff
