@@ -338,6 +338,17 @@ def member_evidence(report: dict, member: str | None, path: Path) -> list[dict]:
     return [e for e in report["evidence"] if e["location"].get("member") == member]
 
 
+KEPT = 4096  # the longest protocol-0 line aigis keeps whole (pickle::Limits::max_inspect)
+
+
+def shown_part(part: str) -> str:
+    """A module or name as aigis shows it: whole, or its first bytes and its length."""
+    raw = part.encode("utf-8", "surrogatepass")
+    if len(raw) <= KEPT:
+        return part
+    return raw[:KEPT].decode("utf-8", "replace") + f"…({len(raw)} bytes)"
+
+
 IMPORT_ITEM = re.compile(r"`([^`]*)` ×\d+ \((safe|suspicious|inconclusive|dangerous)\)")
 
 
@@ -360,7 +371,7 @@ def compare(oracle: dict, report: dict | None, path: Path) -> list[str]:
         for g in result["globals"]:
             seen.setdefault(tuple(g), []).append(reader)
     for (module, name), readers in seen.items():
-        full = f"{module}.{name}"
+        full = f"{shown_part(module)}.{shown_part(name)}"
         if f"`{full}`" not in text and not unresolved:
             problems.append(
                 f"{where}: CPython ({', '.join(sorted(set(readers)))}) resolves `{full}`, "

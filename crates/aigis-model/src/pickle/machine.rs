@@ -64,6 +64,8 @@ pub(super) struct Machine<'a, R> {
     /// Bytes of strings kept so far, against [`Limits::max_retained`].
     pub(super) retained: usize,
     pub(super) retained_full: bool,
+    /// A tuple nested past the limit was met (reported once).
+    pub(super) deep_tuples: bool,
     pub(super) refs: Vec<Ref>,
     pub(super) imports: Vec<Import>,
     pub(super) import_index: HashMap<(String, String), usize>,
@@ -220,6 +222,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
             op: 0,
             retained: 0,
             retained_full: false,
+            deep_tuples: false,
             refs: Vec::new(),
             imports: Vec::new(),
             import_index: HashMap::new(),
@@ -478,6 +481,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
                 )));
             }
             if self.step(op)? {
+                self.src.end_pickle()?;
                 return Ok(());
             }
         }
@@ -580,7 +584,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
                             ));
                         }
                     },
-                    Payload::LongLine { quoted: true } => Value::Data,
+                    Payload::LongLine { quoted: true, .. } => Value::Data,
                     _ => {
                         return Err(Halt::Malformed(
                             "the STRING opcode argument must be quoted".to_owned(),

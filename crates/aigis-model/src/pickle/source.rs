@@ -47,10 +47,13 @@ impl From<io::Error> for ReadFail {
 pub(crate) enum Payload {
     Kept(Vec<u8>),
     Skipped,
-    /// A line longer than the machine keeps; `quoted` if it starts and ends with the
-    /// same quote (what a protocol-0 `STRING` must do).
+    /// A line longer than the machine keeps: its first bytes (as many as it keeps), its
+    /// length, and whether it starts and ends with the same quote (what a protocol-0
+    /// `STRING` must do).
     LongLine {
         quoted: bool,
+        head: Vec<u8>,
+        len: u64,
     },
 }
 
@@ -63,6 +66,10 @@ pub(crate) enum FrameEvent {
     LineCrossesEnd,
     /// A `FRAME` opens while bytes of the current frame are left.
     NestedFrame,
+    /// A pickle ends (`STOP`) while bytes of its frame are left: the next pickle starts
+    /// right after the `STOP` for a reader of the whole input, after the frame for one
+    /// that read the frame with `read()` (and for the pure-Python unpickler).
+    StopInsideFrame,
 }
 
 impl FrameEvent {
@@ -73,6 +80,7 @@ impl FrameEvent {
                 "a text argument has no newline before the end of its frame"
             }
             FrameEvent::NestedFrame => "a FRAME opens before the current frame ends",
+            FrameEvent::StopInsideFrame => "a pickle ends before the end of its frame",
         }
     }
 }
@@ -187,6 +195,15 @@ impl<R: Read + Seek> Source<R> {
         Ok(())
     }
 
+    /// The end of a pickle (`STOP` read): an unpickler's frame ends with it.
+    pub(crate) fn end_pickle(&mut self) -> Result<(), ReadFail> {
+        if self.frame_left() > 0 && self.event(FrameEvent::StopInsideFrame) {
+            self.drop_rest_of_frame()?;
+        }
+        self.frame = None;
+        Ok(())
+    }
+
     /// Whether the last line ended the input without a newline (and forgets it).
     pub(crate) fn take_cut_line(&mut self) -> bool {
         std::mem::take(&mut self.cut_line)
@@ -278,8 +295,9 @@ impl<R: Read + Seek> Source<R> {
     }
 
     /// A protocol-0 argument: the bytes up to `\n` (not included). A line longer than
-    /// `max` is read to its end but not kept ([`Payload::LongLine`]):
-    /// protocol-0 strings can carry data, names and numbers are short.
+    /// `max` is read to its end but only its first `max` bytes are kept
+    /// ([`Payload::LongLine`]): protocol-0 strings can carry data, names and numbers are
+    /// short.
     ///
     /// A line that starts inside a frame and has no newline before its end is a frame
     /// event: the C unpickler reading with `read()` drops what it has and reads a new
@@ -305,10 +323,17 @@ impl<R: Read + Seek> Source<R> {
                 // and cuts its last byte off, as it cuts the newline; the C unpickler
                 // refuses it. A name read so is imported (an `INST` is even called)
                 // before the load fails, so the line is returned and marked.
-                Err(ReadFail::Eof) if len <= max as u64 => {
-                    out.pop();
+                Err(ReadFail::Eof) => {
                     self.cut_line = true;
-                    return Ok(Payload::Kept(out));
+                    if len <= max as u64 {
+                        out.pop();
+                        return Ok(Payload::Kept(out));
+                    }
+                    return Ok(Payload::LongLine {
+                        quoted: false,
+                        head: out,
+                        len: len - 1,
+                    });
                 }
                 Err(e) => return Err(e),
             };
@@ -317,15 +342,17 @@ impl<R: Read + Seek> Source<R> {
                     return Ok(Payload::Kept(out));
                 }
                 let quoted = len >= 2 && first == Some(last) && matches!(last, b'\'' | b'"');
-                return Ok(Payload::LongLine { quoted });
+                return Ok(Payload::LongLine {
+                    quoted,
+                    head: out,
+                    len,
+                });
             }
             first = first.or(Some(b));
             last = b;
             len += 1;
             if len <= max as u64 {
                 out.push(b);
-            } else if !out.is_empty() {
-                out = Vec::new();
             }
         }
     }
@@ -350,9 +377,18 @@ mod tests {
     #[test]
     fn long_lines_remember_whether_they_are_quoted() {
         let mut s = Source::new(Cursor::new(b"'abcdef'\n'abcdef\n'\n".to_vec())).unwrap();
-        assert!(matches!(s.line(2), Ok(Payload::LongLine { quoted: true })));
-        assert!(matches!(s.line(2), Ok(Payload::LongLine { quoted: false })));
-        assert!(matches!(s.line(0), Ok(Payload::LongLine { quoted: false })));
+        assert!(matches!(
+            s.line(2),
+            Ok(Payload::LongLine { quoted: true, .. })
+        ));
+        assert!(matches!(
+            s.line(2),
+            Ok(Payload::LongLine { quoted: false, .. })
+        ));
+        assert!(matches!(
+            s.line(0),
+            Ok(Payload::LongLine { quoted: false, .. })
+        ));
     }
 
     #[test]
@@ -360,7 +396,10 @@ mod tests {
         let mut s = Source::new(Cursor::new(b"os\nsystem\nxxxxxxxx\n".to_vec())).unwrap();
         assert!(matches!(s.line(8), Ok(Payload::Kept(ref v)) if v == b"os"));
         assert!(matches!(s.line(8), Ok(Payload::Kept(ref v)) if v == b"system"));
-        assert!(matches!(s.line(4), Ok(Payload::LongLine { quoted: false })));
+        assert!(matches!(
+            s.line(4),
+            Ok(Payload::LongLine { quoted: false, .. })
+        ));
         assert!(s.at_end());
         // a last line with no newline loses its last byte, as in the pure-Python
         // unpickler, and is marked
@@ -369,6 +408,9 @@ mod tests {
         assert!(s.take_cut_line());
         assert!(!s.take_cut_line());
         let mut s = Source::new(Cursor::new(b"abcdefghij".to_vec())).unwrap();
-        assert!(matches!(s.line(4), Err(ReadFail::Eof)));
+        assert!(
+            matches!(s.line(4), Ok(Payload::LongLine { ref head, len: 9, .. }) if head == b"abcd")
+        );
+        assert!(s.take_cut_line());
     }
 }

@@ -21,14 +21,27 @@ impl<R: Read + Seek> Machine<'_, R> {
         Ok(())
     }
 
+    /// Pushes `v`; a tuple nested past [`Limits::max_nesting`] is pushed as an opaque
+    /// value (its items are no longer tracked, which is evidence once) and the scan goes
+    /// on, so what comes after it is still seen.
     pub(super) fn push(&mut self, v: Value) -> Result<(), Halt> {
         self.room()?;
-        if v.depth() > self.limits.max_nesting {
-            return Err(Halt::Limit(format!(
-                "tuples nested deeper than {}",
-                self.limits.max_nesting
-            )));
-        }
+        let v = if v.depth() > self.limits.max_nesting {
+            if !self.deep_tuples {
+                self.deep_tuples = true;
+                self.finding(
+                    Verdict::Inconclusive,
+                    "pickle.limit",
+                    format!(
+                        "tuples nested deeper than {}: the items of deeper ones are not tracked (a call's arguments inside them are not shown)",
+                        self.limits.max_nesting
+                    ),
+                );
+            }
+            Value::Other
+        } else {
+            v
+        };
         self.stack.push(v);
         Ok(())
     }
@@ -131,9 +144,18 @@ impl<R: Read + Seek> Machine<'_, R> {
             .ok_or_else(|| Halt::Malformed(format!("{what} argument is not a memo index")))
     }
 
-    /// A module or name line of `GLOBAL`/`INST` (UTF-8, as CPython decodes it).
+    /// A module or name line of `GLOBAL`/`INST` (UTF-8, as CPython decodes it). One
+    /// longer than the machine keeps is shown by its start and length (CPython still
+    /// imports a module by a long name, or walks a long dotted name).
     pub(super) fn name_line(&mut self) -> Result<String, Halt> {
-        let line = self.line()?;
+        let line = match self.text_line()? {
+            Payload::Kept(line) => line,
+            Payload::LongLine { head, len, .. } => {
+                let head = String::from_utf8_lossy(&head);
+                return Ok(format!("{head}…({len} bytes)"));
+            }
+            Payload::Skipped => Vec::new(),
+        };
         String::from_utf8(line).map_err(|_| {
             Halt::Malformed(format!(
                 "{} names a global in invalid UTF-8",
