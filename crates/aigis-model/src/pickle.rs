@@ -3,9 +3,14 @@
 //!
 //! Every opcode of protocols 0–5 is emulated over a symbolic stack and memo, so a module
 //! name built on the stack, fetched from the memo or escaped in a protocol-0 string is
-//! resolved before the [`policy`] classifies it. Payloads (tensor data, long strings) are
-//! skipped with `Seek`, never read into memory; every structure the machine keeps is
-//! bounded by [`Limits`], and reaching a limit makes the file inconclusive — never clean.
+//! resolved before the [`policy`] classifies it. Where CPython's own readers disagree on
+//! the bytes (a pickle that breaks its protocol-4 frames, a last line with no newline,
+//! a frame longer than the input), every reading is followed (module `readings`), and
+//! `scripts/pickle_differential.py` checks the result against CPython's unpicklers.
+//!
+//! Payloads (tensor data, long strings) are skipped with `Seek`, never read into memory;
+//! every structure the machine keeps is bounded by [`Limits`], and reaching a limit makes
+//! the file inconclusive — never clean.
 //!
 //! ```
 //! use aigis_model::{pickle, Location, Verdict};
@@ -46,6 +51,8 @@ use crate::{Error, Evidence, Location, Verdict};
 /// `max_retained`, and payloads are never held. At the defaults a hostile file can make
 /// the scan hold on the order of a hundred megabytes at worst; ordinary model pickles
 /// (PyTorch `data.pkl`, scikit-learn estimators) use a small fraction of every limit.
+/// A pickle that breaks its frames is read several ways, one reading at a time on one
+/// opcode budget; what the other readings add is kept within `max_retained` again.
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Opcodes executed, over all pickles in the input (time).

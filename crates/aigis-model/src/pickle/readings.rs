@@ -17,6 +17,7 @@
 //! `pickle.frame` finding that can never be safe: suspicious when every reading was
 //! scanned, inconclusive when there were more than the cap.
 
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Seek};
 
 use super::machine::{MAX_EVIDENCE, Machine, read_all};
@@ -79,9 +80,8 @@ pub(super) fn run<R: Read + Seek>(
     if first.events == 0 {
         return Ok(first.report);
     }
-    let mut ops = first.report.ops;
     let mut pending = children(&[], first.events);
-    let mut others = Vec::new();
+    let mut merged = Merged::new(first, location, limits);
     let mut readings = 1usize;
     let mut capped = false;
     while let Some(script) = pending.pop() {
@@ -90,14 +90,14 @@ pub(super) fn run<R: Read + Seek>(
             break;
         }
         src.restart(script.clone())?;
+        let ops = merged.report.ops;
         let (reading, back) = read(src, location, limits, depth, layout, ops, &script)?;
         src = back;
         readings += 1;
-        ops = reading.report.ops;
         pending.extend(children(&script, reading.events));
-        others.push(reading);
+        merged.add(reading);
     }
-    Ok(merge(first, others, readings, capped, location))
+    Ok(merged.finish(readings, capped))
 }
 
 /// The readings below one: it dropped where `script` says and read on after, meeting
@@ -113,98 +113,155 @@ fn children(script: &[bool], events: usize) -> Vec<Vec<bool>> {
         .collect()
 }
 
-fn merge(
-    first: Reading,
-    others: Vec<Reading>,
-    readings: usize,
-    capped: bool,
-    location: &Location,
-) -> PickleReport {
-    let mut report = first.report;
-    let mut more = (0u64, Verdict::Safe);
-    let base = location.offset.unwrap_or(0);
-    for other in others {
-        let how = reading_name(&other.drops, base);
+/// The first reading's report, with what each other reading adds merged in as it comes
+/// (readings are not kept: memory stays that of one reading, plus what they add, within
+/// [`Limits::max_retained`] for the names of imports).
+struct Merged<'a> {
+    report: PickleReport,
+    first_events: Vec<(u64, FrameEvent)>,
+    events: usize,
+    location: &'a Location,
+    limits: &'a Limits,
+    known: HashSet<(String, Option<u64>, String)>,
+    imports: HashMap<(String, String), usize>,
+    import_bytes: usize,
+    /// Findings and imports of other readings left out past the bounds: how many, and
+    /// the worst verdict among the findings.
+    more: (u64, Verdict),
+    more_imports: u64,
+}
+
+impl<'a> Merged<'a> {
+    fn new(first: Reading, location: &'a Location, limits: &'a Limits) -> Self {
+        let known = first
+            .report
+            .evidence
+            .iter()
+            .map(|e| (e.rule.clone(), e.location.offset, e.message.clone()))
+            .collect();
+        let imports = first
+            .report
+            .imports
+            .iter()
+            .enumerate()
+            .map(|(i, imp)| ((imp.module.clone(), imp.name.clone()), i))
+            .collect();
+        Merged {
+            report: first.report,
+            first_events: first.first_events,
+            events: first.events,
+            location,
+            limits,
+            known,
+            imports,
+            import_bytes: 0,
+            more: (0, Verdict::Safe),
+            more_imports: 0,
+        }
+    }
+
+    fn add(&mut self, other: Reading) {
+        let how = reading_name(&other.drops, self.location.offset.unwrap_or(0));
         for e in other.report.evidence {
-            let known = report
-                .evidence
-                .iter()
-                .any(|k| k.rule == e.rule && k.location == e.location && k.message == e.message);
-            if known {
+            let key = (e.rule.clone(), e.location.offset, e.message.clone());
+            if self.known.contains(&key) {
                 continue;
             }
-            if report.evidence.len() >= 2 * MAX_EVIDENCE {
-                more = (more.0 + 1, more.1.max(e.verdict));
+            if self.report.evidence.len() >= 2 * MAX_EVIDENCE {
+                self.more = (self.more.0 + 1, self.more.1.max(e.verdict));
                 continue;
             }
-            report.evidence.push(Evidence {
+            self.known.insert(key);
+            self.report.evidence.push(Evidence {
                 message: format!("{} (in {how})", e.message),
                 ..e
             });
         }
         for imp in other.report.imports {
-            match report
+            let key = (imp.module.clone(), imp.name.clone());
+            if let Some(k) = self
                 .imports
-                .iter_mut()
-                .find(|k| k.module == imp.module && k.name == imp.name)
+                .get(&key)
+                .and_then(|&i| self.report.imports.get_mut(i))
             {
-                Some(k) => k.count = k.count.max(imp.count),
-                None => report.imports.push(imp),
+                k.count = k.count.max(imp.count);
+                continue;
             }
+            let size = imp.module.len() + imp.name.len();
+            if self.import_bytes + size > self.limits.max_retained {
+                self.more_imports += 1;
+                self.more = (self.more.0, self.more.1.max(imp.verdict));
+                continue;
+            }
+            self.import_bytes += size;
+            self.imports.insert(key, self.report.imports.len());
+            self.report.imports.push(imp);
         }
-        report.ops = report.ops.max(other.report.ops);
+        self.report.ops = self.report.ops.max(other.report.ops);
     }
-    let at = |offset: u64| Location {
-        member: location.member.clone(),
-        offset: Some(location.offset.unwrap_or(0).saturating_add(offset)),
-    };
-    if more.0 > 0 {
+
+    fn finish(mut self, readings: usize, capped: bool) -> PickleReport {
+        let location = self.location;
+        let at = |offset: u64| Location {
+            member: location.member.clone(),
+            offset: Some(location.offset.unwrap_or(0).saturating_add(offset)),
+        };
+        if self.more.0 > 0 || self.more_imports > 0 {
+            // imports left out were not listed: never a safe answer
+            let worst = if self.more_imports > 0 {
+                self.more.1.max(Verdict::Inconclusive)
+            } else {
+                self.more.1
+            };
+            self.report.evidence.push(Evidence {
+                verdict: worst,
+                rule: "pickle.more".to_owned(),
+                message: format!(
+                    "{} more findings and {} more imports of other readings of the frames (at worst {worst}) were not listed",
+                    self.more.0, self.more_imports
+                ),
+                location: at(0),
+            });
+        }
+        let (offset, kind) = self
+            .first_events
+            .first()
+            .copied()
+            .unwrap_or((0, FrameEvent::ArgumentCrossesEnd));
+        let also = match self.events.saturating_sub(1) {
+            0 => String::new(),
+            1 => " and 1 more frame irregularity".to_owned(),
+            n => format!(" and {n} more frame irregularities"),
+        };
+        let (verdict, scanned) = if capped {
+            (
+                Verdict::Inconclusive,
+                format!(
+                    "there are more than {MAX_READINGS} readings and only {readings} were scanned"
+                ),
+            )
+        } else {
+            (
+                Verdict::Suspicious,
+                format!("all {readings} readings were scanned and their findings merged"),
+            )
+        };
+        let mut report = self.report;
         report.evidence.push(Evidence {
-            verdict: more.1,
-            rule: "pickle.more".to_owned(),
+            verdict,
+            rule: "pickle.frame".to_owned(),
             message: format!(
-                "{} more findings of other readings of the frames (at worst {}) were not listed",
-                more.0, more.1
+                "{}{also}: readers of this pickle see different opcodes (CPython's C unpickler \
+                 reading a file drops the rest of such a frame, a reader of the whole input \
+                 reads across it; gh-154848), which no pickler writes; {scanned}",
+                kind.describe()
             ),
-            location: at(0),
+            location: at(offset),
         });
+        report.evidence.sort_by_key(|e| e.location.offset);
+        report.verdict = Verdict::worst(&report.evidence);
+        report
     }
-    let (offset, kind) = first
-        .first_events
-        .first()
-        .copied()
-        .unwrap_or((0, FrameEvent::ArgumentCrossesEnd));
-    let others_count = first.events.saturating_sub(1);
-    let also = match others_count {
-        0 => String::new(),
-        1 => " and 1 more frame irregularity".to_owned(),
-        n => format!(" and {n} more frame irregularities"),
-    };
-    let (verdict, scanned) = if capped {
-        (
-            Verdict::Inconclusive,
-            format!("there are more than {MAX_READINGS} readings and only {readings} were scanned"),
-        )
-    } else {
-        (
-            Verdict::Suspicious,
-            format!("all {readings} readings were scanned and their findings merged"),
-        )
-    };
-    report.evidence.push(Evidence {
-        verdict,
-        rule: "pickle.frame".to_owned(),
-        message: format!(
-            "{}{also}: readers of this pickle see different opcodes (CPython's C unpickler \
-             reading a file drops the rest of such a frame, a reader of the whole input \
-             reads across it; gh-154848), which no pickler writes; {scanned}",
-            kind.describe()
-        ),
-        location: at(offset),
-    });
-    report.evidence.sort_by_key(|e| e.location.offset);
-    report.verdict = Verdict::worst(&report.evidence);
-    report
 }
 
 /// "the reading that drops the rest of the frame at offset 12" (offsets in the stream).
