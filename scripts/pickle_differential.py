@@ -12,7 +12,9 @@ archives such as PyTorch checkpoints) is loaded by CPython four ways:
   `peek`: frames are read with `read()`, as `torch.load` reads `data.pkl`);
 - `pickle.Unpickler` over the file opened with `open()` (a buffered file with `peek`);
 - `pickle.Unpickler` over a buffered reader holding the whole input (as `pickle.loads`);
-- the pure-Python `pickle._Unpickler`.
+- the pure-Python `pickle._Unpickler`;
+- one C and one pure-Python unpickler that load every pickle of a stream in turn,
+  keeping their memo (the others make a new unpickler per pickle, as `torch.load` does).
 
 Their `find_class` records `(module, name)` and returns an inert class; `persistent_load`
 returns an inert placeholder; the extension registry is empty. Nothing the pickle names
@@ -64,7 +66,7 @@ DEFAULT_CORPUS = [
     ROOT / "tests/data/torch",
     ROOT / "fuzz/seeds/pickle",
 ]
-READERS = ("c-bytesio", "c-file", "c-whole", "python")
+READERS = ("c-bytesio", "c-file", "c-whole", "python", "c-reuse", "python-reuse")
 # torch.save's legacy magic number, as the LONG1 that pickles it.
 TORCH_MAGIC = bytes([0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19])
 
@@ -126,8 +128,11 @@ def _load_stream(reader: str, path: str, data: bytes) -> dict:
     from one file does, until the end, an error, or (legacy torch.save) the raw
     storages. Returns the globals resolved and how the reading ended."""
     log: list[tuple[str, str]] = []
-    base = pickle._Unpickler if reader == "python" else pickle.Unpickler
+    base = pickle._Unpickler if reader.startswith("python") else pickle.Unpickler
     f = _open(reader, path, data)
+    # `-reuse`: one unpickler loads every pickle and keeps its memo; otherwise a new
+    # one per pickle (torch.load, pickle.load in a loop)
+    reused = _unpickler(base, log)(f) if reader.endswith("-reuse") else None
     ended = "end"
     pickles = 0
     try:
@@ -136,7 +141,7 @@ def _load_stream(reader: str, path: str, data: bytes) -> dict:
             if f.read(1) == b"":
                 break
             f.seek(-1, io.SEEK_CUR)
-            _unpickler(base, log)(f).load()
+            (reused or _unpickler(base, log)(f)).load()
             pickles += 1
             if legacy and pickles == 5:
                 ended = "legacy torch storages"

@@ -66,6 +66,11 @@ pub(super) struct Machine<'a, R> {
     pub(super) retained_full: bool,
     /// A tuple nested past the limit was met (reported once).
     pub(super) deep_tuples: bool,
+    /// Whether the memo passes from one pickle of the stream to the next (one unpickler
+    /// for all) or each starts empty (an unpickler each; see `readings`).
+    pub(super) keep_memo: bool,
+    /// Pickles of the stream started.
+    pub(super) begun: u32,
     pub(super) refs: Vec<Ref>,
     pub(super) imports: Vec<Import>,
     pub(super) import_index: HashMap<(String, String), usize>,
@@ -162,11 +167,7 @@ pub(super) fn read_all<R: Read + Seek>(
             trailing = Some((m.src.pos(), m.src.remaining()));
             break;
         }
-        // Each pickle starts with an empty stack; the memo is kept, as it is when one
-        // `Unpickler` loads several pickles from one file.
-        m.stack.clear();
-        m.marks.clear();
-        m.index = pickles;
+        m.start_pickle(pickles);
         match m.one_pickle() {
             Ok(()) => pickles += 1,
             Err(Halt::Io(e)) => return Err(e),
@@ -223,6 +224,8 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
             retained: 0,
             retained_full: false,
             deep_tuples: false,
+            keep_memo: false,
+            begun: 0,
             refs: Vec::new(),
             imports: Vec::new(),
             import_index: HashMap::new(),
@@ -368,9 +371,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
 
     /// One whole pickle of a laid-out stream, and the value its `STOP` returns.
     fn next_pickle(&mut self, pickles: &mut u32) -> Result<Value, Halt> {
-        self.stack.clear();
-        self.marks.clear();
-        self.index = *pickles;
+        self.start_pickle(*pickles);
         self.one_pickle()?;
         *pickles += 1;
         Ok(std::mem::replace(&mut self.result, Value::Other))
@@ -466,6 +467,18 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
         );
         self.leftover(record);
         Ok(true)
+    }
+
+    /// Before the pickle after `done` complete ones: an empty stack, and the memo kept or
+    /// emptied as this reading says.
+    fn start_pickle(&mut self, done: u32) {
+        self.stack.clear();
+        self.marks.clear();
+        if !self.keep_memo {
+            self.memo.clear();
+        }
+        self.index = done;
+        self.begun += 1;
     }
 
     pub(super) fn one_pickle(&mut self) -> Result<(), Halt> {

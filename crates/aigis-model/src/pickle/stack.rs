@@ -230,11 +230,29 @@ fn op_name_at<R>(m: &Machine<'_, R>) -> &'static str {
     op_name(m.op)
 }
 
-/// `int()` of a protocol-0 argument (`I01` and `I00` are booleans; `L` longs end in `L`).
+/// A protocol-0 integer argument as the C unpickler reads it (`I01` and `I00` are
+/// booleans; `L` longs end in `L`; memo keys of `PUT`/`GET`): CPython parses the line as
+/// a C string, so it ends at the first NUL byte, and `PyLong_FromString` allows
+/// whitespace around the number, a sign and single underscores between digits.
 pub(super) fn parse_int(line: &[u8]) -> Option<i64> {
+    let line = line.split(|&b| b == 0).next().unwrap_or_default();
     let s = std::str::from_utf8(line).ok()?.trim();
     let s = s.strip_suffix('L').unwrap_or(s);
-    s.parse().ok()
+    let (sign, digits) = match s.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", s.strip_prefix('+').unwrap_or(s)),
+    };
+    let bytes = digits.as_bytes();
+    let underscores_ok = bytes.iter().enumerate().all(|(i, &b)| {
+        b != b'_'
+            || (i > 0
+                && bytes.get(i - 1).is_some_and(u8::is_ascii_digit)
+                && bytes.get(i + 1).is_some_and(u8::is_ascii_digit))
+    });
+    if !underscores_ok {
+        return None;
+    }
+    format!("{sign}{}", digits.replace('_', "")).parse().ok()
 }
 
 /// Every opcode byte of protocols 0–5.
@@ -313,5 +331,31 @@ pub(super) fn op_name(op: u8) -> &'static str {
         0x97 => "NEXT_BUFFER",
         0x98 => "READONLY_BUFFER",
         _ => "?",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_int;
+
+    #[test]
+    fn integers_are_read_as_the_c_unpickler_reads_them() {
+        for (line, want) in [
+            (&b"12"[..], Some(12)),
+            (b" 12 ", Some(12)),
+            (b"+7", Some(7)),
+            (b"-7", Some(-7)),
+            (b"1_000", Some(1000)),
+            (b"3\x00garbage", Some(3)),
+            (b"12L", Some(12)),
+            (b"01", Some(1)),
+            (b"_1", None),
+            (b"1__0", None),
+            (b"1_", None),
+            (b"x", None),
+            (b"", None),
+        ] {
+            assert_eq!(parse_int(line), want, "{line:?}");
+        }
     }
 }

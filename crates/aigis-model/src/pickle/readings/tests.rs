@@ -192,3 +192,47 @@ fn a_joblib_array_inside_a_frame_is_inconclusive() {
         r.evidence
     );
 }
+
+#[test]
+fn a_pickle_that_reads_the_memo_of_the_one_before_is_read_both_ways() {
+    // the first pickle memoizes "os"; the second fetches memo 0: with one unpickler for
+    // both (memo kept) that is "os" and the call is os.system; with a new unpickler per
+    // pickle (torch.load, pickle.load in a loop) the fetch fails
+    let p = b"\x80\x02X\x02\x00\x00\x00osq\x00N.\x80\x04h\x00\x8c\x06system\x93\x8c\x04echo\x85R.";
+    let r = scan(p);
+    assert_eq!(r.verdict, Verdict::Dangerous, "{:?}", r.evidence);
+    let memo = r
+        .evidence
+        .iter()
+        .find(|e| e.rule == "pickle.memo")
+        .expect("pickle.memo");
+    assert_eq!(memo.verdict, Verdict::Suspicious);
+    let call = r
+        .evidence
+        .iter()
+        .find(|e| e.rule == "pickle.global.dangerous")
+        .expect("the call");
+    assert!(call.message.contains("keeps its memo"), "{}", call.message);
+
+    // MEMOIZE numbers entries from the memo's size, so the same key names different
+    // entries in the two readings
+    let p = b"\x80\x04\x8c\x0bcollections\x94N.\x80\x04\x8c\x02os\x94h\x00\x8c\x06system\x93.";
+    let r = scan(p);
+    let names: Vec<_> = r
+        .imports
+        .iter()
+        .map(|i| format!("{}.{}", i.module, i.name))
+        .collect();
+    assert!(names.contains(&"os.system".to_owned()), "{names:?}");
+    assert!(
+        names.contains(&"collections.system".to_owned()),
+        "{names:?}"
+    );
+    assert!(r.evidence.iter().any(|e| e.rule == "pickle.memo"));
+
+    // pickles that only use their own memo entries read the same either way
+    let p = b"\x80\x02X\x02\x00\x00\x00abq\x00h\x00\x86.\x80\x02X\x02\x00\x00\x00cdq\x00h\x00\x86.";
+    let r = scan(p);
+    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.evidence);
+    assert_eq!(r.pickles, 2);
+}
