@@ -55,22 +55,28 @@ enum Memo {
     Kept,
 }
 
-fn read<R: Read + Seek>(
-    src: Source<R>,
-    location: &Location,
-    limits: &Limits,
+/// What every reading of one stream shares.
+#[derive(Clone, Copy)]
+struct Stream<'a> {
+    location: &'a Location,
+    limits: &'a Limits,
     depth: u32,
     layout: Layout,
+}
+
+fn read<R: Read + Seek>(
+    src: Source<R>,
+    stream: Stream<'_>,
     memo: Memo,
     ops: u64,
     script: &[bool],
 ) -> io::Result<(Reading, Source<R>)> {
-    let mut m = Machine::new(src, location, limits, depth);
+    let mut m = Machine::new(src, stream.location, stream.limits, stream.depth);
     // One opcode budget for all readings: a pickle with many frame events cannot
     // multiply the work.
     m.ops = ops;
     m.keep_memo = memo == Memo::Kept;
-    let (pickles, trailing) = read_all(&mut m, layout)?;
+    let (pickles, trailing) = read_all(&mut m, stream.layout)?;
     let report = m.finish(pickles, trailing);
     let Machine { src, begun, .. } = m;
     let first_events = src.first_events().to_vec();
@@ -97,7 +103,13 @@ pub(super) fn run<R: Read + Seek>(
     depth: u32,
     layout: Layout,
 ) -> io::Result<PickleReport> {
-    let (fresh, mut src, begun) = explore(src, location, limits, depth, layout, Memo::Fresh, 0)?;
+    let stream = Stream {
+        location,
+        limits,
+        depth,
+        layout,
+    };
+    let (fresh, mut src, begun) = explore(src, stream, Memo::Fresh, 0)?;
     if begun < 2 {
         return Ok(fresh);
     }
@@ -105,7 +117,7 @@ pub(super) fn run<R: Read + Seek>(
     // depending on the loader; where that changes what is imported, both are reported.
     src.restart(Vec::new())?;
     let ops = fresh.ops;
-    let (kept, _, _) = explore(src, location, limits, depth, layout, Memo::Kept, ops)?;
+    let (kept, _, _) = explore(src, stream, Memo::Kept, ops)?;
     let mut merged = Merged::new(fresh, location, limits);
     let added = merged.add(
         kept,
@@ -132,14 +144,14 @@ pub(super) fn run<R: Read + Seek>(
 /// it says; the source back, and how many pickles the stream started.
 fn explore<R: Read + Seek>(
     src: Source<R>,
-    location: &Location,
-    limits: &Limits,
-    depth: u32,
-    layout: Layout,
+    stream: Stream<'_>,
     memo: Memo,
     ops: u64,
 ) -> io::Result<(PickleReport, Source<R>, u32)> {
-    let (first, mut src) = read(src, location, limits, depth, layout, memo, ops, &[])?;
+    let Stream {
+        location, limits, ..
+    } = stream;
+    let (first, mut src) = read(src, stream, memo, ops, &[])?;
     let begun = first.begun;
     if first.events == 0 {
         return Ok((first.report, src, begun));
@@ -156,7 +168,7 @@ fn explore<R: Read + Seek>(
         }
         src.restart(script.clone())?;
         let ops = merged.report.ops;
-        let (reading, back) = read(src, location, limits, depth, layout, memo, ops, &script)?;
+        let (reading, back) = read(src, stream, memo, ops, &script)?;
         src = back;
         readings += 1;
         pending.extend(children(&script, reading.events));
