@@ -654,11 +654,13 @@ pub enum ModelCommand {
     /// the folder, custom-op domains), SavedModel graphs (Python, file and network ops),
     /// TensorFlow checkpoints (the index table and the data files it names), zip archives
     /// (nested too), safetensors and GGUF headers (and GGUF chat templates) are checked.
-    /// Formats are recognised by content. Each file gets a verdict — safe, suspicious, inconclusive (could not be
-    /// fully analysed: never clean) or dangerous — with its evidence (the import, the
-    /// opcode offset, the member inside the archive). Recorded as evidence in the ledger.
+    /// Formats are recognised by content. Each file gets a verdict — safe, suspicious
+    /// (not known to be safe), inconclusive (could not be fully analysed: never clean) or
+    /// dangerous — with its evidence (the import, the opcode offset, the member inside
+    /// the archive). Inside a project, its reviewed allowlist (`[[model.allow]]` in
+    /// aigis.toml) applies and the scan is recorded as evidence in the ledger.
     ///
-    /// Exits 1 when a file's verdict reaches --fail-on.
+    /// Exits 1 when a file's verdict reaches --fail-on (default: suspicious).
     ///
     /// Examples:
     ///   aigis model scan model.pt
@@ -685,8 +687,10 @@ pub enum ModelCommand {
     /// is recorded as evidence), and its signature bundle, if there is one, is verified
     /// and kept. Registration itself is recorded as evidence.
     ///
-    /// A version that is unsigned, fails verification or scans dangerous or inconclusive
-    /// is still registered (to be looked at), but `model promote` refuses it.
+    /// The scan applies the project's reviewed allowlist (`[[model.allow]]` in
+    /// aigis.toml). A version that is unsigned, fails verification or does not scan
+    /// safe (suspicious, inconclusive or dangerous) is still registered (to be looked
+    /// at), but `model promote` refuses it.
     ///
     /// Examples:
     ///   aigis model sign fraud-model/ && aigis model register fraud-model/ --name fraud
@@ -705,9 +709,12 @@ pub enum ModelCommand {
     ///   aigis model show fraud 3 --json
     Show(ModelShowArgs),
     /// Move a version to a stage, after the promotion gate: the stored bytes still match
-    /// their digests, the scan evidence covers every file and found nothing dangerous or
-    /// inconclusive, and the signature verifies over the stored files with a trusted key.
-    /// The gate reads the evidence in the ledger, not the registry's own notes.
+    /// their digests, the scan evidence covers every file and judges each one safe
+    /// (suspicious, inconclusive and dangerous are refused), and the signature verifies
+    /// over the stored files with a trusted key. The gate reads the evidence in the
+    /// ledger, not the registry's own notes. If the project's allowlist changed since the
+    /// version was scanned, the stored bytes are scanned again with the current one first
+    /// (recorded as new scan evidence), so a removed entry stops working at once.
     ///
     /// Exits 1 when the gate refuses; the refusal is recorded as evidence too.
     ///
@@ -930,8 +937,10 @@ pub struct ModelScanArgs {
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// Exit 1 when a file's verdict is at or above this: suspicious, inconclusive,
-    /// dangerous, or none.
-    #[arg(long, value_name = "VERDICT", default_value = "inconclusive")]
+    /// dangerous, or none. The default fails on anything not known to be safe; a
+    /// project's own pickled classes belong in its reviewed allowlist
+    /// (`[[model.allow]]` in aigis.toml), not in a weaker --fail-on.
+    #[arg(long, value_name = "VERDICT", default_value = "suspicious")]
     pub fail_on: String,
     /// Also write the evidence as SARIF 2.1.0.
     #[arg(long, value_name = "FILE")]
