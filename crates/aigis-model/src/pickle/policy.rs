@@ -325,8 +325,6 @@ const DANGEROUS_MODULES: &[&str] = &[
     "joblib.numpy_pickle.dump",
     "joblib.parallel", // runs the calls it is given, in other processes
     "joblib.Parallel",
-    "joblib.memory", // writes its cache to files
-    "joblib.Memory",
     "commands",
     "popen2",
     "operator.attrgetter",
