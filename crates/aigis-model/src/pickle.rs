@@ -22,6 +22,7 @@
 //! assert_eq!(report.evidence[0].location.offset, Some(32)); // the REDUCE
 //! ```
 
+mod allowlist;
 mod calls;
 mod joblib;
 mod machine;
@@ -39,7 +40,8 @@ use std::io::{BufReader, Cursor, Read, Seek};
 
 use serde::Serialize;
 
-pub use policy::{Classification, classify};
+pub use allowlist::{AllowEntry, Allowlist, AllowlistError};
+pub use policy::{Classification, classify, classify_with};
 
 use crate::{Error, Evidence, Location, Verdict};
 
@@ -72,6 +74,10 @@ pub struct Limits {
     /// files need no allowance: a stream that starts with their magic number has its raw
     /// storages skipped by the sizes its pickles give, `pickle.legacy_torch`.)
     pub allow_trailing_data: bool,
+    /// The project's reviewed allowlist (`[[model.allow]]` in `aigis.toml`): imports it
+    /// names exactly are safe instead of suspicious, and each use is evidence
+    /// (`pickle.allowlist`). Not a bound, but every scan, nested ones too, needs it.
+    pub allowlist: Allowlist,
 }
 
 impl Default for Limits {
@@ -84,6 +90,7 @@ impl Default for Limits {
             max_inspect: 4096,
             max_retained: 16 << 20,
             allow_trailing_data: false,
+            allowlist: Allowlist::default(),
         }
     }
 }

@@ -33,7 +33,17 @@ impl<R: Read + Seek> Machine<'_, R> {
                 if !self.budget(key.0.len() + key.1.len()) {
                     return Err(Halt::Limit("too many distinct imports".to_owned()));
                 }
-                let verdict = classify(&key.0, &key.1).verdict;
+                let (c, allowed) = policy::classify_allowed(&key.0, &key.1, &self.limits.allowlist);
+                let verdict = c.verdict;
+                if let Some(entry) = allowed {
+                    // Which reviewed entry let this import through, where: the audit
+                    // trail of the allowlist, one item per import and file.
+                    let msg = format!(
+                        "`{}.{}` allowed by the project allowlist entry `{}` (reason: {}; reviewed by {})",
+                        key.0, key.1, entry.name, entry.reason, entry.by
+                    );
+                    self.finding(Verdict::Safe, "pickle.allowlist", msg);
+                }
                 self.imports.push(Import {
                     module: key.0.clone(),
                     name: key.1.clone(),

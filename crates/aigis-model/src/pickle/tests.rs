@@ -296,7 +296,7 @@ fn nested_pickles_are_scanned_and_bounded() {
     b.extend_from_slice(b"\x85R.");
     let r = scan(&b);
     assert!(r.evidence.iter().any(|e| e.message
-        == "in the pickle passed to `_pickle.loads`: `os.system` imported by GLOBAL (runs code, opens files or the network, or loads another pickle)"));
+        == "in the pickle passed to `_pickle.loads`: `os.system` imported by GLOBAL (runs code, spawns processes, imports modules, loads native code, touches files or the network, or loads another pickle)"));
     let r = scan_with(
         &b,
         &Limits {
