@@ -1,8 +1,13 @@
 //! NumPy `.npy` arrays (and the members of `.npz` archives).
 //!
 //! Plain arrays are data. An array of dtype `object` is stored as a pickle after the
-//! header, and `np.load(allow_pickle=True)` runs it, so that payload goes to the pickle
-//! scanner. The header is a Python dict literal; only what decides safety is parsed.
+//! header, which `np.load` runs only when its caller opts in with `allow_pickle=True`
+//! (the default since NumPy 1.16.3 refuses): the file says so (`npy.allow_pickle`, an
+//! informational finding) and is judged by what that pickle does. `np.load` reads one
+//! pickle and nothing after it, so bytes after its `STOP` are reported but never run.
+//! Python 2 object arrays hold `str` as bytes, which NumPy decodes with
+//! `encoding='latin1'`: bytes that are not UTF-8 are kept as data, never a module name.
+//! The header is a Python dict literal; only what decides safety is parsed.
 
 use std::io::{Cursor, Read, SeekFrom};
 
@@ -117,10 +122,10 @@ pub fn scan(
         )];
     }
     let mut out = vec![evidence(
-        Verdict::Suspicious,
-        "npy.object_array",
+        Verdict::Safe,
+        "npy.allow_pickle",
         format!(
-            "array of dtype {}: its data is a pickle that `np.load(allow_pickle=True)` runs",
+            "array of dtype {}: its data is a pickle, which `np.load` runs only with `allow_pickle=True`; judged by what the pickle does",
             h.descr
         ),
         at.clone(),
@@ -152,8 +157,22 @@ pub fn scan(
         member: at.member.clone(),
         offset: Some(h.data_offset),
     };
-    out.extend(run_pickle(pickle, &mut Cursor::new(payload), &payload_at));
+    out.extend(
+        run_pickle(pickle, &mut Cursor::new(payload), &payload_at)
+            .into_iter()
+            .map(one_pickle),
+    );
     out
+}
+
+/// `np.load` reads the array's one pickle: bytes after it are reported, not held
+/// against the file (a second pickle there is still scanned and its imports judged).
+fn one_pickle(mut e: Evidence) -> Evidence {
+    if e.rule == "pickle.trailing_data" {
+        e.verdict = Verdict::Safe;
+        e.message = format!("{}; `np.load` reads one pickle and never these", e.message);
+    }
+    e
 }
 
 #[cfg(test)]
@@ -188,7 +207,10 @@ mod tests {
     #[test]
     fn plain_arrays_are_safe_object_arrays_go_to_the_pickle_scanner() {
         assert_eq!(worst(&run(npy("'<f4'", &[0; 8]))), Verdict::Safe);
-        assert_eq!(worst(&run(npy("'|O'", b"\x80\x04]."))), Verdict::Suspicious);
+        // an object array says that it needs `allow_pickle`, and is as safe as its pickle
+        let e = run(npy("'|O'", b"\x80\x04]."));
+        assert_eq!(worst(&e), Verdict::Safe);
+        assert!(e.iter().any(|e| e.rule == "npy.allow_pickle"), "{e:?}");
         assert_eq!(
             worst(&run(npy("'|O'", b"\x80\x02cposix\nsystem\n."))),
             Verdict::Dangerous
@@ -196,6 +218,15 @@ mod tests {
         // an object field inside a structured dtype
         let e = run(npy("[('a', '<i8'), ('b', '|O')]", b"cposix\nsystem\n."));
         assert_eq!(worst(&e), Verdict::Dangerous);
+    }
+
+    #[test]
+    fn bytes_after_the_pickle_are_never_read_by_np_load() {
+        let e = run(npy("'|O'", b"\x80\x02]q\x00.\n"));
+        assert_eq!(worst(&e), Verdict::Safe, "{e:?}");
+        // but a pickle there is still scanned
+        let e = run(npy("'|O'", b"\x80\x02]q\x00.cposix\nsystem\n."));
+        assert_eq!(worst(&e), Verdict::Dangerous, "{e:?}");
     }
 
     #[test]
