@@ -233,6 +233,13 @@ const SAFE_NAMES: &[(&str, &[&str])] = &[
             "type(None)",
             "Ellipsis",
             "NotImplemented",
+            // Python 2 pickles (`__builtin__`, renamed by `fix_imports`), for the types
+            // CPython maps them to: range, str, int, str. NumPy's own `py2-objarr.npy`
+            // holds an `xrange`.
+            "xrange",
+            "unicode",
+            "long",
+            "basestring",
         ],
     ),
     ("copyreg", &["_reconstructor", "__newobj__"]),
@@ -357,8 +364,15 @@ const SAFE_NAMES: &[(&str, &[&str])] = &[
         "numpy",
         &[
             "ndarray", "dtype", "bool_", "float64", "float32", "int64", "int32",
+            // NumPy 2 names `np.matrix` by its public path
+            "matrix",
         ],
     ),
+    // `np.matrix` as NumPy 1.x pickles it (joblib's test data has them from 2014 on)
+    ("numpy.matrixlib.defmatrix", &["matrix"]),
+    // NumPy before 1.0 rebuilt arrays with this `ndarray.__new__` (numpy's own
+    // `py2-np0-objarr.npy`); NumPy keeps the name for those pickles.
+    ("numpy.core._internal", &["_reconstruct"]),
     ("numpy.core.multiarray", &["_reconstruct", "scalar"]),
     ("numpy._core.multiarray", &["_reconstruct", "scalar"]),
     ("numpy.core.numeric", &["_frombuffer"]),
@@ -377,7 +391,17 @@ const SAFE_NAMES: &[(&str, &[&str])] = &[
     ("numpy.random._pcg64", &["PCG64"]),
     ("numpy.random._generator", &["Generator"]),
     ("joblib.numpy_pickle", &["NumpyArrayWrapper"]),
-    ("joblib.numpy_pickle_compat", &["NDArrayWrapper"]),
+    // joblib <= 0.9 kept each array in a file beside the pickle and named it in one of
+    // these (`.npy`, or zlib for `ZNDArrayWrapper`); joblib still loads them, with
+    // `np.load(allow_pickle=True)`. The file name is checked by the pickle scanner.
+    (
+        "joblib.numpy_pickle",
+        &["NDArrayWrapper", "ZNDArrayWrapper"],
+    ),
+    (
+        "joblib.numpy_pickle_compat",
+        &["NDArrayWrapper", "ZNDArrayWrapper"],
+    ),
     ("xgboost.core", &["Booster"]),
     (
         "xgboost.sklearn",
