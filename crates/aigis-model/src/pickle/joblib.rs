@@ -144,12 +144,14 @@ impl<R: Read + Seek> Machine<'_, R> {
         let Some(Value::Dtype { size, object }) = state.get("dtype").cloned() else {
             return Err(unreadable());
         };
+        // An object array is pickled right after the wrapper, with no alignment padding
+        // (joblib's `write_array` pads only raw data).
+        if object {
+            return self.inline_pickle();
+        }
         if state.get("numpy_array_alignment_bytes").is_some() {
             let pad = self.src.u8()?;
             self.src.payload(u64::from(pad), 0)?;
-        }
-        if object {
-            return self.inline_pickle();
         }
         let len = size
             .and_then(|s| s.checked_mul(count))
