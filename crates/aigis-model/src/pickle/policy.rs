@@ -363,11 +363,26 @@ const SAFE_NAMES: &[(&str, &[&str])] = &[
     (
         "numpy",
         &[
-            "ndarray", "dtype", "bool_", "float64", "float32", "int64", "int32",
-            // NumPy 2 names `np.matrix` by its public path
+            "ndarray",
+            "dtype",
+            "bool_",
+            "float64",
+            "float32",
+            "int64",
+            "int32",
+            // ndarray subclasses and scalars by the public names NumPy pickles them
+            // under (1.x and 2.x); each is rebuilt by `_reconstruct` and `__setstate__`
             "matrix",
+            "recarray",
+            "record",
+            "chararray",
+            "poly1d",
         ],
     ),
+    // NumPy 2 moved these to their submodules' public names
+    ("numpy.rec", &["recarray", "record"]),
+    ("numpy.char", &["chararray"]),
+    ("numpy.ma", &["MaskedArray"]),
     // `np.matrix` as NumPy 1.x pickles it (joblib's test data has them from 2014 on)
     ("numpy.matrixlib.defmatrix", &["matrix"]),
     // NumPy before 1.0 rebuilt arrays with this `ndarray.__new__` (numpy's own
@@ -387,6 +402,14 @@ const SAFE_NAMES: &[(&str, &[&str])] = &[
         ],
     ),
     ("numpy.random.mtrand", &["RandomState"]),
+    // `np.random.RandomState` as NumPy < 1.17 pickles it (scikit-learn estimators hold one)
+    ("numpy.random", &["__RandomState_ctor"]),
+    // `Generator` state in NumPy 2: the seed sequence and Cython's generated unpickler,
+    // which only fills a `SeedSequence` (any other type is refused by its `__new__`)
+    (
+        "numpy.random.bit_generator",
+        &["SeedSequence", "__pyx_unpickle_SeedSequence"],
+    ),
     ("numpy.random._mt19937", &["MT19937"]),
     ("numpy.random._pcg64", &["PCG64"]),
     ("numpy.random._generator", &["Generator"]),
@@ -401,6 +424,26 @@ const SAFE_NAMES: &[(&str, &[&str])] = &[
     (
         "joblib.numpy_pickle_compat",
         &["NDArrayWrapper", "ZNDArrayWrapper"],
+    ),
+    // scikit-learn 1.1–1.3 gradient boosting keeps its loss as one of these Cython
+    // objects, which Cython's generated unpickler rebuilds (a plain name under the
+    // `sklearn` tree would already be safe; these start with `__`)
+    (
+        "sklearn._loss._loss",
+        &[
+            "__pyx_unpickle_CyLossFunction",
+            "__pyx_unpickle_CyHalfSquaredError",
+            "__pyx_unpickle_CyAbsoluteError",
+            "__pyx_unpickle_CyPinballLoss",
+            "__pyx_unpickle_CyHuberLoss",
+            "__pyx_unpickle_CyHalfPoissonLoss",
+            "__pyx_unpickle_CyHalfGammaLoss",
+            "__pyx_unpickle_CyHalfTweedieLoss",
+            "__pyx_unpickle_CyHalfTweedieLossIdentity",
+            "__pyx_unpickle_CyHalfBinomialLoss",
+            "__pyx_unpickle_CyExponentialLoss",
+            "__pyx_unpickle_CyHalfMultinomialLoss",
+        ],
     ),
     ("xgboost.core", &["Booster"]),
     (
