@@ -187,6 +187,7 @@ fn the_legacy_names_are_exact_entries() {
         ("numpy.random", "__RandomState_ctor"),
         ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"),
         ("numpy.rec", "recarray"),
+        ("numpy.core.records", "recarray"),
         ("numpy.ma", "MaskedArray"),
         ("sklearn._loss._loss", "__pyx_unpickle_CyHalfBinomialLoss"),
     ] {

@@ -381,6 +381,9 @@ const SAFE_NAMES: &[(&str, &[&str])] = &[
     ),
     // NumPy 2 moved these to their submodules' public names
     ("numpy.rec", &["recarray", "record"]),
+    // older NumPy pickled record arrays by their defining module (statsmodels ships an
+    // `.npz` of them)
+    ("numpy.core.records", &["recarray", "record"]),
     ("numpy.char", &["chararray"]),
     ("numpy.ma", &["MaskedArray"]),
     // `np.matrix` as NumPy 1.x pickles it (joblib's test data has them from 2014 on)
