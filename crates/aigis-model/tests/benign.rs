@@ -175,6 +175,31 @@ fn a_joblib_array_file_out_of_the_folder_is_dangerous() {
 }
 
 #[test]
+fn scikit_learns_vendored_joblib_has_the_same_array_layout() {
+    // `from sklearn.externals import joblib` (scikit-learn <= 0.22) names its own copy;
+    // the array bytes after the wrapper are skipped as for joblib, so the pickle is read
+    // to its end (how the policy judges the name is its own business)
+    let bytes = b"\x80\x02csklearn.externals.joblib.numpy_pickle\nNumpyArrayWrapper\nq\x00)\x81q\x01}q\x02(\
+        X\x08\x00\x00\x00subclassq\x03cnumpy\nndarray\nq\x04X\x05\x00\x00\x00shapeq\x05K\x03\x85q\x06\
+        X\x05\x00\x00\x00orderq\x07X\x01\x00\x00\x00Cq\x08X\x05\x00\x00\x00dtypeq\tcnumpy\ndtype\nq\n\
+        X\x02\x00\x00\x00i8q\x0b\x89\x88\x87q\x0cRq\r(K\x03X\x01\x00\x00\x00<q\x0eNNNJ\xff\xff\xff\xff\
+        J\xff\xff\xff\xffK\x00tq\x0fbX\n\x00\x00\x00allow_mmapq\x10\x88X\x1b\x00\x00\x00\
+        numpy_array_alignment_bytesq\x11K\x10ub\x05\xff\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00\x00\
+        \x01\x00\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00.";
+    let report = pickle::scan_bytes(bytes, &Location::default(), &pickle::Limits::default());
+    assert_eq!(report.pickles, 1, "{:?}", report.evidence);
+    assert_eq!(report.trailing_data, None);
+    assert!(
+        !report
+            .evidence
+            .iter()
+            .any(|e| e.rule == "pickle.malformed" || e.rule == "pickle.truncated"),
+        "{:?}",
+        report.evidence
+    );
+}
+
+#[test]
 fn the_legacy_names_are_exact_entries() {
     for (module, name) in [
         ("numpy.matrixlib.defmatrix", "matrix"),

@@ -23,9 +23,18 @@ use crate::Verdict;
 pub(super) fn construct(module: &str, name: &str, first: Option<&Value>) -> Value {
     match (module, name, first) {
         ("numpy", "dtype", Some(Value::Str(code))) => dtype(code),
-        ("joblib.numpy_pickle", "NumpyArrayWrapper", _) => Value::ArrayWrapper,
+        // scikit-learn <= 0.22 vendored joblib as `sklearn.externals.joblib`, and dumps
+        // made through it name that copy: the same layout
         (
-            "joblib.numpy_pickle" | "joblib.numpy_pickle_compat",
+            "joblib.numpy_pickle" | "sklearn.externals.joblib.numpy_pickle",
+            "NumpyArrayWrapper",
+            _,
+        ) => Value::ArrayWrapper,
+        (
+            "joblib.numpy_pickle"
+            | "joblib.numpy_pickle_compat"
+            | "sklearn.externals.joblib.numpy_pickle"
+            | "sklearn.externals.joblib.numpy_pickle_compat",
             "NDArrayWrapper" | "ZNDArrayWrapper",
             _,
         ) => Value::Companion,
