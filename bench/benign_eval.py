@@ -320,9 +320,11 @@ for path in json.load(sys.stdin):
             status, detail = "not scanned", "no pickle found"
         else:
             status, detail = "passed", ""
+        imports = len(r.globals)
     except Exception as e:
-        status, detail = "errored", f"{type(e).__name__}: {e}"
-    print(json.dumps({"path": path, "status": status, "detail": detail[:200]}), flush=True)
+        status, detail, imports = "errored", f"{type(e).__name__}: {e}", 0
+    print(json.dumps({"path": path, "status": status, "detail": detail[:200],
+                      "imports": imports}), flush=True)
 """
 
 MODELSCAN_DRIVER = r"""
@@ -385,7 +387,7 @@ def run_driver(tool: str, command: str, driver: str, items: list[Item]) -> float
         except json.JSONDecodeError:
             continue
         if r.get("path") in by_path:
-            by_path[r["path"]].results[tool] = {"status": r["status"], "detail": r["detail"]}
+            by_path[r["path"]].results[tool] = {k: v for k, v in r.items() if k != "path"}
     for it in items:
         it.results.setdefault(tool, {"status": "errored",
                                      "detail": f"the {tool} process died ({p.returncode}): "
@@ -477,12 +479,23 @@ def tools_table(items: list[Item], times: dict[str, float], versions: dict[str, 
               f"{elapsed:.1f} | {1000 * elapsed / max(n, 1):.0f} |")
     print("\naigis: flagged = suspicious or dangerous, errored = inconclusive (could not be "
           "fully analysed).")
-    kinds = sorted({it.kind.split(" ")[0] for it in items})
+    if "picklescan" in times:
+        unread = [it for it in items if it.kind.startswith("pickle")
+                  and it.results["picklescan"]["status"] == "passed"
+                  and it.results["picklescan"].get("imports") == 0]
+        if unread:
+            kinds = sorted({it.kind for it in unread})
+            print(f"\npicklescan passed {len(unread)} pickles without seeing one import in "
+                  f"them ({', '.join(kinds)}): passed, not read.")
+    def bucket(kind: str) -> str:
+        return kind.split(" (")[0] + (" (compressed)" if "(" in kind else "")
+
+    kinds = sorted({bucket(it.kind) for it in items})
     print("\nFalse positives by format:\n")
     print("| format | files | " + " | ".join(times) + " |")
     print("|---|---:|" + "---:|" * len(times))
     for kind in kinds:
-        mine = [it for it in items if it.kind.split(" ")[0] == kind]
+        mine = [it for it in items if bucket(it.kind) == kind]
         cells = []
         for tool in times:
             if tool == "aigis":

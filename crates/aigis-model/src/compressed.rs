@@ -80,10 +80,13 @@ pub fn codec(head: &[u8]) -> Option<Codec> {
     })
 }
 
+/// A zlib header as `zlib.compress` writes it: deflate with a 32 KiB window (`x`, the
+/// byte joblib looks for), a valid check, no preset dictionary (which nothing that loads
+/// a model supplies). Text that starts with `x` and a blank is not taken for one.
 fn zlib_header(head: &[u8]) -> bool {
     match (head.first(), head.get(1)) {
         (Some(&cmf), Some(&flg)) => {
-            cmf == 0x78 && (u16::from(cmf) * 256 + u16::from(flg)) % 31 == 0
+            cmf == 0x78 && (u16::from(cmf) * 256 + u16::from(flg)) % 31 == 0 && flg & 0x20 == 0
         }
         _ => false,
     }
@@ -343,6 +346,11 @@ mod tests {
         assert_eq!(codec(b"BZh0"), None);
         assert_eq!(codec(b"]q\x00."), None);
         assert_eq!(codec(b"x\x00"), None);
+        // `x ` passes the check but asks for a preset dictionary: text, not zlib
+        assert_eq!(codec(b"x = 1\n"), None);
+        for flg in [0x01, 0x5e, 0x9c, 0xda] {
+            assert_eq!(codec(&[0x78, flg]), Some(Codec::Zlib));
+        }
     }
 
     #[test]
