@@ -4,7 +4,7 @@
     pip install joblib numpy onnx            # the packages checked in CI; more are found
     python3 bench/benign_eval.py target/debug/aigis [--check] [--packages joblib,numpy,onnx]
         [--extra tests/data/benign] [--tools aigis,picklescan,modelscan,modelaudit]
-        [--json results.json] [--list]
+        [--json results.json] [--from-json results.json] [--list]
 
 Popular packages ship model files as their own test data: joblib's pickles from every
 release since 0.8 (raw, zlib, gzip, bz2, lzma, xz, with companion `.npy` files), NumPy's
@@ -458,6 +458,16 @@ def aigis_table(items: list[Item]) -> None:
     print(f"| **all** | | {len(items)} | " + " | ".join(str(totals[v]) for v in VERDICTS) + " |")
 
 
+def status(it: Item, tool: str) -> str:
+    """passed / flagged / errored / not scanned; aigis's inconclusive counts as errored."""
+    if tool != "aigis":
+        return it.results[tool]["status"]
+    verdict = it.results["aigis"]["verdict"]
+    if verdict == "safe":
+        return "passed"
+    return "errored" if verdict in ("inconclusive", "missing") else "flagged"
+
+
 def tools_table(items: list[Item], times: dict[str, float], versions: dict[str, str]) -> None:
     n = len(items)
     print(f"\n{n} benign files. A tool passes a file when its command line would exit 0 on "
@@ -466,13 +476,8 @@ def tools_table(items: list[Item], times: dict[str, float], versions: dict[str, 
           "| time (s) | ms per file |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for tool, elapsed in times.items():
-        if tool == "aigis":
-            status = ["passed" if it.results["aigis"]["verdict"] == "safe" else
-                      "errored" if it.results["aigis"]["verdict"] in ("inconclusive", "missing")
-                      else "flagged" for it in items]
-        else:
-            status = [it.results[tool]["status"] for it in items]
-        c = {s: status.count(s) for s in ("passed", "flagged", "errored", "not scanned")}
+        found = [status(it, tool) for it in items]
+        c = {s: found.count(s) for s in ("passed", "flagged", "errored", "not scanned")}
         fp = c["flagged"] + c["errored"]
         print(f"| {tool} | {versions.get(tool, '')} | {c['passed']} | {c['flagged']} | "
               f"{c['errored']} | {c['not scanned']} | {fp} ({100 * fp / max(n, 1):.1f} %) | "
@@ -494,18 +499,24 @@ def tools_table(items: list[Item], times: dict[str, float], versions: dict[str, 
     print("\nFalse positives by format:\n")
     print("| format | files | " + " | ".join(times) + " |")
     print("|---|---:|" + "---:|" * len(times))
+    def cells(mine: list[Item]) -> str:
+        out = []
+        for tool in times:
+            found = [status(it, tool) for it in mine]
+            bad = found.count("flagged") + found.count("errored")
+            skipped = found.count("not scanned")
+            out.append(f"{bad}" + (f" ({skipped} not scanned)" if skipped else ""))
+        return " | ".join(out)
+
     for kind in kinds:
         mine = [it for it in items if bucket(it.kind) == kind]
-        cells = []
-        for tool in times:
-            if tool == "aigis":
-                bad = sum(it.results["aigis"]["verdict"] != "safe" for it in mine)
-                cells.append(str(bad))
-            else:
-                bad = sum(it.results[tool]["status"] in ("flagged", "errored") for it in mine)
-                skipped = sum(it.results[tool]["status"] == "not scanned" for it in mine)
-                cells.append(f"{bad}" + (f" ({skipped} not scanned)" if skipped else ""))
-        print(f"| {kind} | {len(mine)} | " + " | ".join(cells) + " |")
+        print(f"| {kind} | {len(mine)} | {cells(mine)} |")
+    print("\nFalse positives by package:\n")
+    print("| package | files | " + " | ".join(times) + " |")
+    print("|---|---:|" + "---:|" * len(times))
+    for pkg in sorted({it.package for it in items}):
+        mine = [it for it in items if it.package == pkg]
+        print(f"| {pkg} | {len(mine)} | {cells(mine)} |")
 
 
 def main() -> int:
@@ -519,8 +530,16 @@ def main() -> int:
     ap.add_argument("--extra", action="append", default=[], metavar="FOLDER",
                     help="also scan the files under FOLDER (repeatable)")
     ap.add_argument("--json", metavar="FILE", help="write every file's results here")
+    ap.add_argument("--from-json", metavar="FILE",
+                    help="print the report of an earlier --json run instead of scanning")
     ap.add_argument("--list", action="store_true", help="list the files found and stop")
     args = ap.parse_args()
+
+    if args.from_json:
+        with open(args.from_json) as f:
+            saved = json.load(f)
+        items = [Item(**i) for i in saved["items"]]
+        return report(items, saved["skipped"], saved["times"], saved["versions"], args)
 
     packages = {normalise(p) for p in args.packages.split(",")} if args.packages else None
     items, skipped = discover(packages)
@@ -560,6 +579,15 @@ def main() -> int:
         else:
             print(f"warning: unknown tool `{tool}`", file=sys.stderr)
 
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"items": [it.__dict__ for it in items], "skipped": skipped,
+                       "times": times, "versions": versions}, f, indent=1)
+    return report(items, skipped, times, versions, args)
+
+
+def report(items: list[Item], skipped: dict[str, dict[str, int]], times: dict[str, float],
+           versions: dict[str, str], args: argparse.Namespace) -> int:
     print(f"## Benign model files shipped by installed packages ({len(items)} files)\n")
     aigis_table(items)
     if skipped:
@@ -585,9 +613,6 @@ def main() -> int:
                     r = it.results[tool]
                     print(f"- `{os.path.basename(it.path)}` ({it.package}): {r['status']} — "
                           f"{r['detail'][:160]}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump([it.__dict__ for it in items], f, indent=1)
     if args.check and bad:
         print(f"\nFAIL: {len(bad)} of {len(items)} benign files are not safe", file=sys.stderr)
         return 1
