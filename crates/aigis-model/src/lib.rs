@@ -18,6 +18,7 @@
 )]
 
 pub mod checkpoint;
+pub mod compressed;
 pub mod detect;
 mod error;
 mod folder;

@@ -436,6 +436,13 @@ const SAFE_NAMES: &[(&str, &[&str])] = &[
             "type(None)",
             "Ellipsis",
             "NotImplemented",
+            // Python 2 pickles (`__builtin__`, renamed by `fix_imports`), for the types
+            // CPython maps them to: range, str, int, str. NumPy's own `py2-objarr.npy`
+            // holds an `xrange`.
+            "xrange",
+            "unicode",
+            "long",
+            "basestring",
         ],
     ),
     ("copyreg", &["_reconstructor", "__newobj__"]),
@@ -559,9 +566,34 @@ const SAFE_NAMES: &[(&str, &[&str])] = &[
     (
         "numpy",
         &[
-            "ndarray", "dtype", "bool_", "float64", "float32", "int64", "int32",
+            "ndarray",
+            "dtype",
+            "bool_",
+            "float64",
+            "float32",
+            "int64",
+            "int32",
+            // ndarray subclasses and scalars by the public names NumPy pickles them
+            // under (1.x and 2.x); each is rebuilt by `_reconstruct` and `__setstate__`
+            "matrix",
+            "recarray",
+            "record",
+            "chararray",
+            "poly1d",
         ],
     ),
+    // NumPy 2 moved these to their submodules' public names
+    ("numpy.rec", &["recarray", "record"]),
+    // older NumPy pickled record arrays by their defining module (statsmodels ships an
+    // `.npz` of them)
+    ("numpy.core.records", &["recarray", "record"]),
+    ("numpy.char", &["chararray"]),
+    ("numpy.ma", &["MaskedArray"]),
+    // `np.matrix` as NumPy 1.x pickles it (joblib's test data has them from 2014 on)
+    ("numpy.matrixlib.defmatrix", &["matrix"]),
+    // NumPy before 1.0 rebuilt arrays with this `ndarray.__new__` (numpy's own
+    // `py2-np0-objarr.npy`); NumPy keeps the name for those pickles.
+    ("numpy.core._internal", &["_reconstruct"]),
     ("numpy.core.multiarray", &["_reconstruct", "scalar"]),
     ("numpy._core.multiarray", &["_reconstruct", "scalar"]),
     ("numpy.core.numeric", &["_frombuffer"]),
@@ -576,11 +608,49 @@ const SAFE_NAMES: &[(&str, &[&str])] = &[
         ],
     ),
     ("numpy.random.mtrand", &["RandomState"]),
+    // `np.random.RandomState` as NumPy < 1.17 pickles it (scikit-learn estimators hold one)
+    ("numpy.random", &["__RandomState_ctor"]),
+    // `Generator` state in NumPy 2: the seed sequence and Cython's generated unpickler,
+    // which only fills a `SeedSequence` (any other type is refused by its `__new__`)
+    (
+        "numpy.random.bit_generator",
+        &["SeedSequence", "__pyx_unpickle_SeedSequence"],
+    ),
     ("numpy.random._mt19937", &["MT19937"]),
     ("numpy.random._pcg64", &["PCG64"]),
     ("numpy.random._generator", &["Generator"]),
     ("joblib.numpy_pickle", &["NumpyArrayWrapper"]),
-    ("joblib.numpy_pickle_compat", &["NDArrayWrapper"]),
+    // joblib <= 0.9 kept each array in a file beside the pickle and named it in one of
+    // these (`.npy`, or zlib for `ZNDArrayWrapper`); joblib still loads them, with
+    // `np.load(allow_pickle=True)`. The file name is checked by the pickle scanner.
+    (
+        "joblib.numpy_pickle",
+        &["NDArrayWrapper", "ZNDArrayWrapper"],
+    ),
+    (
+        "joblib.numpy_pickle_compat",
+        &["NDArrayWrapper", "ZNDArrayWrapper"],
+    ),
+    // scikit-learn 1.1–1.3 gradient boosting keeps its loss as one of these Cython
+    // objects, which Cython's generated unpickler rebuilds (a plain name under the
+    // `sklearn` tree would already be safe; these start with `__`)
+    (
+        "sklearn._loss._loss",
+        &[
+            "__pyx_unpickle_CyLossFunction",
+            "__pyx_unpickle_CyHalfSquaredError",
+            "__pyx_unpickle_CyAbsoluteError",
+            "__pyx_unpickle_CyPinballLoss",
+            "__pyx_unpickle_CyHuberLoss",
+            "__pyx_unpickle_CyHalfPoissonLoss",
+            "__pyx_unpickle_CyHalfGammaLoss",
+            "__pyx_unpickle_CyHalfTweedieLoss",
+            "__pyx_unpickle_CyHalfTweedieLossIdentity",
+            "__pyx_unpickle_CyHalfBinomialLoss",
+            "__pyx_unpickle_CyExponentialLoss",
+            "__pyx_unpickle_CyHalfMultinomialLoss",
+        ],
+    ),
     ("xgboost.core", &["Booster"]),
     (
         "xgboost.sklearn",
