@@ -631,6 +631,17 @@ const SAFE_NAMES: &[(&str, &[&str])] = &[
         "joblib.numpy_pickle_compat",
         &["NDArrayWrapper", "ZNDArrayWrapper"],
     ),
+    // scikit-learn <= 0.22 vendored joblib as `sklearn.externals.joblib`; models dumped
+    // through it (`from sklearn.externals import joblib`) name that copy's wrappers. The
+    // rest of `sklearn.externals` stays dangerous (the vendored loaders).
+    (
+        "sklearn.externals.joblib.numpy_pickle",
+        &["NumpyArrayWrapper", "NDArrayWrapper", "ZNDArrayWrapper"],
+    ),
+    (
+        "sklearn.externals.joblib.numpy_pickle_compat",
+        &["NDArrayWrapper", "ZNDArrayWrapper"],
+    ),
     // scikit-learn 1.1–1.3 gradient boosting keeps its loss as one of these Cython
     // objects, which Cython's generated unpickler rebuilds (a plain name under the
     // `sklearn` tree would already be safe; these start with `__`)
@@ -1202,7 +1213,23 @@ mod tests {
             .filter(|(m, n)| is_dangerous(m, n))
             .map(|(m, n)| format!("{m}.{n}"))
             .collect();
-        assert_eq!(inside, ["torch.serialization._get_layout"]);
+        assert_eq!(
+            inside,
+            [
+                "torch.serialization._get_layout",
+                "sklearn.externals.joblib.numpy_pickle.NumpyArrayWrapper",
+                "sklearn.externals.joblib.numpy_pickle.NDArrayWrapper",
+                "sklearn.externals.joblib.numpy_pickle.ZNDArrayWrapper",
+                "sklearn.externals.joblib.numpy_pickle_compat.NDArrayWrapper",
+                "sklearn.externals.joblib.numpy_pickle_compat.ZNDArrayWrapper",
+            ]
+        );
+        // and the vendored loaders around them stay dangerous
+        assert_eq!(
+            v("sklearn.externals.joblib.numpy_pickle", "load"),
+            Verdict::Dangerous
+        );
+        assert_eq!(v("sklearn.externals.joblib", "load"), Verdict::Dangerous);
     }
 
     #[test]
