@@ -61,6 +61,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = [
     ROOT / "tests/data/models",
+    ROOT / "tests/data/benign",
     ROOT / "tests/data/formats",
     ROOT / "tests/data/containers",
     ROOT / "tests/data/torch",

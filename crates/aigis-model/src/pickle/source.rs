@@ -195,12 +195,15 @@ impl<R: Read + Seek> Source<R> {
         Ok(())
     }
 
-    /// The end of a pickle (`STOP` read): an unpickler's frame ends with it.
+    /// The end of a pickle (`STOP` read) with bytes of its frame left: a new unpickler
+    /// reading the file with `read()` starts after the frame; one whose `peek` held it, or
+    /// the same C unpickler loading again, goes on in the frame, whose end still counts.
     pub(crate) fn end_pickle(&mut self) -> Result<(), ReadFail> {
-        if self.frame_left() > 0 && self.event(FrameEvent::StopInsideFrame) {
+        if self.frame_left() == 0 {
+            self.frame = None;
+        } else if self.event(FrameEvent::StopInsideFrame) {
             self.drop_rest_of_frame()?;
         }
-        self.frame = None;
         Ok(())
     }
 
