@@ -34,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
             let mut budget = limits.max_total_bytes;
             for m in &archive.members {
                 match zip::read(&mut r, m, &limits, &mut budget) {
-                    Ok(bytes) => assert!(bytes.len() as u64 <= limits.max_member_bytes),
+                    Ok(data) => assert!(data.bytes.len() as u64 <= limits.max_member_bytes),
                     Err(e) => assert_eq!(e.verdict, Verdict::Inconclusive),
                 }
             }

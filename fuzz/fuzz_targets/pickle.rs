@@ -51,6 +51,7 @@ fuzz_target!(|data: &[u8]| {
         max_inspect: 16,
         max_retained: 64,
         allow_trailing_data: false,
+        ..Limits::default()
     };
     let small = pickle::scan_bytes(data, &loc, &tight);
     if report.verdict == Verdict::Dangerous && small.verdict == Verdict::Safe {

@@ -1,15 +1,35 @@
-//! The command-line grammar. Doc comments here are the `--help` text.
+//! The command-line grammar. Doc comments here are the `--help` text; every command's
+//! examples are an `after_help` block ([`examples!`]), one command a line.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+
+/// An `Examples:` block for a command's `after_help`, one command a line, as cargo and uv
+/// show them. Examples cannot live in doc comments: clap re-wraps those into paragraphs.
+/// Shown by both `-h` and `--help`.
+macro_rules! examples {
+    ($($line:literal),+ $(,)?) => {
+        concat!("Examples:", $("\n  ", $line),+)
+    };
+}
 
 /// aigis secures a machine-learning model across its life and keeps the proof: every
 /// stage writes signed evidence into a tamper-evident Merkle ledger.
 ///
 /// Start with `aigis demo`, or `aigis init` in your project.
 #[derive(Debug, Parser)]
-#[command(name = "aigis", version, max_term_width = 100)]
+#[command(
+    name = "aigis",
+    version,
+    max_term_width = 100,
+    after_help = examples!(
+        "aigis demo",
+        "aigis init",
+        "aigis model scan models/ --sarif models.sarif",
+        "aigis data scan train.csv --label target"
+    )
+)]
 pub struct Cli {
     /// The project folder (the one with `aigis.toml`). Default: the current folder or the
     /// nearest one above it that has an `aigis.toml`.
@@ -39,44 +59,83 @@ pub enum Command {
     /// Running it again never replaces the key or the ledger; it says what it kept.
     /// Set AIGIS_KEY_PASSPHRASE to seal the new key with a passphrase (argon2id +
     /// XChaCha20-Poly1305).
-    ///
-    /// Example: aigis init fraud-model --name fraud-model
+    #[command(after_help = examples!(
+        "aigis init fraud-model --name fraud-model"
+    ))]
     Init(InitArgs),
 
     /// Show or rotate the project's signing key.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = examples!(
+            "aigis keys show > project.vkey",
+            "aigis keys rotate",
+            "aigis keys recipient new > team-a.recipient"
+        )
+    )]
     Keys(KeysCommand),
 
     /// Sign a statement about files and append it to the ledger.
     ///
     /// The evidence is an in-toto Statement v1 (subjects: the files' SHA-256 digests) in a
     /// DSSE envelope signed with the project key, so any DSSE/in-toto tool can check it.
-    ///
-    /// Example: aigis attest --subject model.onnx --predicate-type https://example.com/eval/v1 --predicate eval.json
+    #[command(after_help = examples!(
+        "aigis attest --subject model.onnx --predicate eval.json \\",
+        "    --predicate-type https://example.com/eval/v1"
+    ))]
     Attest(AttestArgs),
 
     /// List and show the evidence in the ledger.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = examples!(
+            "aigis evidence list --since 7d",
+            "aigis evidence show 3 --statement"
+        )
+    )]
     Evidence(EvidenceCommand),
 
     /// Checkpoints, proofs and verification of the ledger.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = examples!(
+            "aigis ledger status",
+            "aigis ledger checkpoint --out release-1.checkpoint",
+            "aigis ledger verify --signatures"
+        )
+    )]
     Ledger(LedgerCommand),
 
     /// Datasets: profile, scan (schema, personal data, poisoning), signed manifests,
     /// encryption, masking and tokenization.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = examples!(
+            "aigis data profile train.csv -o train.profile.json",
+            "aigis data scan new.csv --profile train.profile.json",
+            "aigis data sign datasets/fraud-2026-11/"
+        )
+    )]
     Data(DataCommand),
 
-    /// Model artifacts: scan model files for what they would do when loaded.
-    #[command(subcommand)]
+    /// Model artifacts: scan, sign, verify, encrypt and watermark model files, and
+    /// register and promote them through the gate.
+    #[command(
+        subcommand,
+        after_help = examples!(
+            "aigis model scan models/",
+            "aigis model register models/fraud-v3/ --name fraud",
+            "aigis model promote fraud 3 --stage production"
+        )
+    )]
     Model(ModelCommand),
 
     /// Run the whole story on a throwaway project: init, evidence, a signed dataset
     /// manifest, a checkpoint, an inclusion proof checked offline, a verify, a tampering
     /// that verify catches, and a changed row that the manifest locates.
-    ///
-    /// Example: aigis demo --dir /tmp/aigis-demo --keep
+    #[command(after_help = examples!(
+        "aigis demo --dir /tmp/aigis-demo --keep"
+    ))]
     Demo(DemoArgs),
 }
 
@@ -94,25 +153,33 @@ pub enum KeysCommand {
     /// Print the public key as a C2SP verifier key string (name+hash+base64).
     ///
     /// Give it to whoever checks your checkpoints and proofs.
-    ///
-    /// Example: aigis keys show > project.vkey
+    #[command(after_help = examples!(
+        "aigis keys show > project.vkey"
+    ))]
     Show,
     /// Make a new signing key. Old public keys stay in the keyring, so what they signed
     /// still verifies; the rotation itself is recorded as evidence signed by the old key.
-    ///
-    /// Example: AIGIS_KEY_PASSPHRASE=... aigis keys rotate
+    #[command(after_help = examples!(
+        "AIGIS_KEY_PASSPHRASE=... aigis keys rotate"
+    ))]
     Rotate,
     /// The project's recipient key pair, for `aigis data encrypt` / `decrypt`: X-Wing,
     /// the hybrid of X25519 and ML-KEM-768 (post-quantum).
-    ///
-    /// Example: aigis keys recipient new > team-a.recipient
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = examples!(
+            "aigis keys recipient new > team-a.recipient"
+        )
+    )]
     Recipient(RecipientCommand),
     /// The project's masking key, for `aigis data mask` (hash, tokenize) and
     /// `aigis data detokenize`: 32 random bytes in `.aigis/keys/mask.key` (mode 0600).
-    ///
-    /// Example: aigis keys mask show
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = examples!(
+            "aigis keys mask show"
+        )
+    )]
     Mask(MaskKeyCommand),
 }
 
@@ -122,12 +189,14 @@ pub enum MaskKeyCommand {
     ///
     /// Never replaces an existing key (its tokens could no longer be reversed): running it
     /// again prints the id of the one there. Set AIGIS_KEY_PASSPHRASE to seal the key.
-    ///
-    /// Example: AIGIS_KEY_PASSPHRASE=... aigis keys mask new
+    #[command(after_help = examples!(
+        "AIGIS_KEY_PASSPHRASE=... aigis keys mask new"
+    ))]
     New,
     /// Print the masking key's id (never the key). Needs no passphrase.
-    ///
-    /// Example: aigis keys mask show
+    #[command(after_help = examples!(
+        "aigis keys mask show"
+    ))]
     Show,
 }
 
@@ -138,12 +207,14 @@ pub enum RecipientCommand {
     ///
     /// Never replaces an existing key: running it again prints the one there. Set
     /// AIGIS_KEY_PASSPHRASE to seal the secret key with a passphrase.
-    ///
-    /// Example: aigis keys recipient new > team-a.recipient
+    #[command(after_help = examples!(
+        "aigis keys recipient new > team-a.recipient"
+    ))]
     New,
     /// Print the project's public recipient string.
-    ///
-    /// Example: aigis keys recipient show > team-a.recipient
+    #[command(after_help = examples!(
+        "aigis keys recipient show > team-a.recipient"
+    ))]
     Show,
 }
 
@@ -170,12 +241,14 @@ pub struct AttestArgs {
 #[derive(Debug, Subcommand)]
 pub enum EvidenceCommand {
     /// List evidence, oldest first.
-    ///
-    /// Example: aigis evidence list --subject model.onnx --since 7d
+    #[command(after_help = examples!(
+        "aigis evidence list --subject model.onnx --since 7d"
+    ))]
     List(ListArgs),
     /// Show one piece of evidence and whether its signature verifies.
-    ///
-    /// Example: aigis evidence show 3 --raw > entry-3.dsse.json
+    #[command(after_help = examples!(
+        "aigis evidence show 3 --raw > entry-3.dsse.json"
+    ))]
     Show(ShowArgs),
 }
 
@@ -214,36 +287,47 @@ pub struct ShowArgs {
 #[derive(Debug, Subcommand)]
 pub enum LedgerCommand {
     /// Show the ledger's size, root and newest checkpoint.
+    #[command(after_help = examples!(
+        "aigis ledger status",
+        "aigis ledger status --json"
+    ))]
     Status,
     /// Sign a checkpoint of the ledger as it is now, store it and print it.
     ///
     /// The checkpoint is a C2SP tlog-checkpoint signed as a C2SP signed-note. Keep copies
     /// outside the project: `ledger verify --checkpoint` checks the ledger still matches.
-    ///
-    /// Example: aigis ledger checkpoint --out release-1.checkpoint
+    #[command(after_help = examples!(
+        "aigis ledger checkpoint --out release-1.checkpoint"
+    ))]
     Checkpoint(CheckpointArgs),
     /// Verify any C2SP signed note (a checkpoint or not) against a verifier key.
-    ///
-    /// Example: aigis ledger verify-checkpoint release-1.checkpoint --key "$(cat project.vkey)"
+    #[command(after_help = examples!(
+        r#"aigis ledger verify-checkpoint release-1.checkpoint \"#,
+        r#"    --key "$(cat project.vkey)""#
+    ))]
     VerifyCheckpoint(VerifyCheckpointArgs),
     /// Print an inclusion proof of an entry (C2SP tlog-proof) or, with --from, a
     /// consistency proof between two checkpoints.
-    ///
-    /// Examples:
-    ///   aigis ledger prove 3 --out entry-3.tlog-proof
-    ///   aigis ledger prove --from 100 --to 250 --out grew.json
+    #[command(after_help = examples!(
+        "aigis ledger prove 3 --out entry-3.tlog-proof",
+        "aigis ledger prove --from 100 --to 250 --out grew.json"
+    ))]
     Prove(ProveArgs),
     /// Check a proof offline: needs only the verifier key, the proof and (for inclusion)
     /// the entry's exact bytes; no project.
-    ///
-    /// Example: aigis ledger verify-proof entry-3.tlog-proof --entry entry-3.dsse.json --key "$(cat project.vkey)"
+    #[command(after_help = examples!(
+        r#"aigis ledger verify-proof entry-3.tlog-proof --entry entry-3.dsse.json \"#,
+        r#"    --key "$(cat project.vkey)""#
+    ))]
     VerifyProof(VerifyProofArgs),
     /// Recompute the whole tree, check every checkpoint's signature and root, and name
     /// the first bad entry if anything was modified, deleted, reordered or inserted.
     ///
     /// Exits 1 if the ledger fails, 0 if it passes.
-    ///
-    /// Example: aigis ledger verify --checkpoint release-1.checkpoint --key "$(cat project.vkey)"
+    #[command(after_help = examples!(
+        r#"aigis ledger verify --checkpoint release-1.checkpoint \"#,
+        r#"    --key "$(cat project.vkey)""#
+    ))]
     Verify(VerifyArgs),
 }
 
@@ -317,15 +401,17 @@ pub enum DataCommand {
     ///
     /// The signed manifest is written beside the data as `<PATH>.aigis-manifest.json`
     /// unless --out says otherwise.
-    ///
-    /// Example: aigis data sign datasets/fraud-2026-11/
+    #[command(after_help = examples!(
+        "aigis data sign datasets/fraud-2026-11/"
+    ))]
     Sign(DataSignArgs),
     /// Re-hash a file or folder and check it against its signed manifest: the signature,
     /// the manifest's place in the ledger, and every file and chunk. Names what changed.
     ///
     /// Exits 1 if anything differs or does not verify.
-    ///
-    /// Example: aigis data verify datasets/fraud-2026-11/ --key "$(cat project.vkey)"
+    #[command(after_help = examples!(
+        r#"aigis data verify datasets/fraud-2026-11/ --key "$(cat project.vkey)""#
+    ))]
     Verify(DataVerifyArgs),
     /// Build a reference profile of a table: per column the type, null rate, range,
     /// quantiles, categories and mergeable sketches (Apache DataSketches KLL, HLL and
@@ -333,8 +419,9 @@ pub enum DataCommand {
     ///
     /// Reads CSV, JSON Lines or Parquet in one streamed, parallel pass. A folder is one
     /// dataset: the statistics of all its tables merge into one profile.
-    ///
-    /// Example: aigis data profile train.csv -o train.profile.json
+    #[command(after_help = examples!(
+        "aigis data profile train.csv -o train.profile.json"
+    ))]
     Profile(DataProfileArgs),
     /// Scan a table: schema violations against a profile (type, range, unknown category,
     /// unexpected null, missing or extra column), malformed rows and encodings, personal
@@ -346,19 +433,20 @@ pub enum DataCommand {
     /// Without --profile the column types are inferred from the first batch of rows and
     /// only types are checked. A folder is scanned table by table, into one report and
     /// one piece of evidence. Exits 1 when a finding reaches --fail-on.
-    ///
-    /// Examples:
-    ///   aigis data scan new.csv --profile train.profile.json
-    ///   aigis data scan train.csv --label target --html scan.html
-    ///   aigis data scan events.parquet --sarif scan.sarif --fail-on medium
+    #[command(after_help = examples!(
+        "aigis data scan new.csv --profile train.profile.json",
+        "aigis data scan train.csv --label target --html scan.html",
+        "aigis data scan events.parquet --sarif scan.sarif --fail-on medium"
+    ))]
     Scan(DataScanArgs),
     /// Encrypt a file to one or more recipients (post-quantum: X25519 + ML-KEM-768 key
     /// wrap, ChaCha20-Poly1305 in 64 KiB authenticated chunks) and record signed evidence
     /// naming the plaintext's and the ciphertext's digests.
     ///
     /// Without --to, the file is encrypted to the project's own recipient key.
-    ///
-    /// Example: aigis data encrypt train.parquet --to team-b.recipient --to-self
+    #[command(after_help = examples!(
+        "aigis data encrypt train.parquet --to team-b.recipient --to-self"
+    ))]
     Encrypt(DataEncryptArgs),
     /// Take in data from an approved source: refuse it unless it lies under a source
     /// listed in aigis.toml (`[[data.sources]]`), its signed manifest verifies against
@@ -367,20 +455,23 @@ pub enum DataCommand {
     /// provenance (SLSA Provenance v1: inputs, output digests, the steps, who ran it).
     ///
     /// Exits 1 when the data is refused; the refusal is recorded too.
-    ///
-    /// Example: aigis data ingest incoming/vendor-x/2026-11/ --label target
+    #[command(after_help = examples!(
+        "aigis data ingest incoming/vendor-x/2026-11/ --label target"
+    ))]
     Ingest(DataIngestArgs),
     /// Move reviewed rows back from a quarantine (`data scan --quarantine`) into its clean
     /// file, and record the decision — which rows, why, who — as signed evidence.
-    ///
-    /// Example: aigis data release quarantine/ --rows 57,212 --reason "reviewed: real refunds, not outliers"
+    #[command(after_help = examples!(
+        r#"aigis data release quarantine/ --rows 57,212 --reason "real refunds""#
+    ))]
     Release(DataReleaseArgs),
     /// Decrypt a file made by `aigis data encrypt`. The output appears only once every
     /// chunk has authenticated; a modified, truncated or reordered file leaves no output.
     ///
     /// Exits 1 if the file fails authentication, 2 if it is not for your keys.
-    ///
-    /// Example: aigis data decrypt train.parquet.aigis-enc -o train.parquet
+    #[command(after_help = examples!(
+        "aigis data decrypt train.parquet.aigis-enc -o train.parquet"
+    ))]
     Decrypt(DataDecryptArgs),
     /// Mask, redact, hash (keyed HMAC-SHA256) or tokenize (deterministic AES-SIV,
     /// reversible with the project's key) chosen columns of a table, or the personal data
@@ -401,8 +492,6 @@ pub enum DataCommand {
     /// The first run whose rules hash or tokenize creates the project's masking key
     /// (`.aigis/keys/mask.key`, sealed with AIGIS_KEY_PASSPHRASE when set) and says so.
     ///
-    /// Example: aigis data mask customers.csv -o customers.masked.csv --rules mask.toml
-    ///
     /// A rules file (mask.toml):
     ///
     ///   detect_all = false
@@ -420,7 +509,12 @@ pub enum DataCommand {
     ///   credit_card = { action = "mask", keep_last = 4 }
     ///   ip_address = "keep"
     ///   default = "redact"         # every other kind: [REDACTED:<kind>]
-    #[command(verbatim_doc_comment)]
+    #[command(
+        verbatim_doc_comment,
+        after_help = examples!(
+            "aigis data mask customers.csv -o customers.masked.csv --rules mask.toml"
+        )
+    )]
     Mask(DataMaskArgs),
     /// Restore the tokens (`tok1.<key id>.<data>`) that `aigis data mask` wrote, with the
     /// project's masking key or --key-file, into OUT (same formats as `data mask`), and
@@ -429,8 +523,9 @@ pub enum DataCommand {
     /// A token made with another key is an error naming both key ids (exit 2); a token
     /// that was changed fails its check (exit 1) and names its row and column. Nothing is
     /// written unless every token restored.
-    ///
-    /// Example: aigis data detokenize customers.masked.csv -o customers.csv --columns customer_id
+    #[command(after_help = examples!(
+        "aigis data detokenize masked.csv -o customers.csv --columns customer_id"
+    ))]
     Detokenize(DataDetokenizeArgs),
 }
 
@@ -654,15 +749,17 @@ pub enum ModelCommand {
     /// the folder, custom-op domains), SavedModel graphs (Python, file and network ops),
     /// TensorFlow checkpoints (the index table and the data files it names), zip archives
     /// (nested too), safetensors and GGUF headers (and GGUF chat templates) are checked.
-    /// Formats are recognised by content. Each file gets a verdict — safe, suspicious, inconclusive (could not be
-    /// fully analysed: never clean) or dangerous — with its evidence (the import, the
-    /// opcode offset, the member inside the archive). Recorded as evidence in the ledger.
+    /// Formats are recognised by content. Each file gets a verdict — safe, suspicious
+    /// (not known to be safe), inconclusive (could not be fully analysed: never clean) or
+    /// dangerous — with its evidence (the import, the opcode offset, the member inside
+    /// the archive). Inside a project, its reviewed allowlist (`[[model.allow]]` in
+    /// aigis.toml) applies and the scan is recorded as evidence in the ledger.
     ///
-    /// Exits 1 when a file's verdict reaches --fail-on.
-    ///
-    /// Examples:
-    ///   aigis model scan model.pt
-    ///   aigis model scan models/ --sarif models.sarif --fail-on suspicious
+    /// Exits 1 when a file's verdict reaches --fail-on (default: suspicious).
+    #[command(after_help = examples!(
+        "aigis model scan model.pt",
+        "aigis model scan models/ --sarif models.sarif --json"
+    ))]
     Scan(ModelScanArgs),
     /// Encrypt a model file to one or more recipients, exactly as `aigis data encrypt`
     /// does datasets (X-Wing key wrap, ChaCha20-Poly1305 in authenticated chunks), and
@@ -670,53 +767,63 @@ pub enum ModelCommand {
     ///
     /// Without --to, the model is encrypted to the project's own recipient key. A model
     /// folder is packed first (one file per encryption).
-    ///
-    /// Example: aigis model encrypt model.onnx --to serving.recipient
+    #[command(after_help = examples!(
+        "aigis model encrypt model.onnx --to serving.recipient"
+    ))]
     Encrypt(DataEncryptArgs),
     /// Decrypt a model made by `aigis model encrypt`. The output appears only once every
     /// chunk has authenticated; a modified, truncated or reordered file leaves no output.
     ///
     /// Exits 1 if the file fails authentication, 2 if it is not for your keys.
-    ///
-    /// Example: aigis model decrypt model.onnx.aigis-enc -o model.onnx
+    #[command(after_help = examples!(
+        "aigis model decrypt model.onnx.aigis-enc -o model.onnx"
+    ))]
     Decrypt(DataDecryptArgs),
     /// Register a model file or folder as the next version of NAME: its files are copied
     /// into the project's content-addressed store (`.aigis/registry/`), scanned (the scan
     /// is recorded as evidence), and its signature bundle, if there is one, is verified
     /// and kept. Registration itself is recorded as evidence.
     ///
-    /// A version that is unsigned, fails verification or scans dangerous or inconclusive
-    /// is still registered (to be looked at), but `model promote` refuses it.
-    ///
-    /// Examples:
-    ///   aigis model sign fraud-model/ && aigis model register fraud-model/ --name fraud
-    ///   aigis model register model.onnx --name fraud --signature model.onnx.sig
+    /// The scan applies the project's reviewed allowlist (`[[model.allow]]` in
+    /// aigis.toml). A version that is unsigned, fails verification or does not scan
+    /// safe (suspicious, inconclusive or dangerous) is still registered (to be looked
+    /// at), but `model promote` refuses it.
+    #[command(after_help = examples!(
+        "aigis model sign fraud/ && aigis model register fraud/ --name fraud",
+        "aigis model register model.onnx --name fraud --signature model.onnx.sig"
+    ))]
     Register(ModelRegisterArgs),
     /// List the registered models: their latest version and which version holds each
     /// stage.
-    ///
-    /// Example: aigis model list --json
+    #[command(after_help = examples!(
+        "aigis model list --json"
+    ))]
     List,
     /// Show a model's versions and stages, or one version in full (files, digests, and
     /// the evidence of its scan, signature and registration).
-    ///
-    /// Examples:
-    ///   aigis model show fraud
-    ///   aigis model show fraud 3 --json
+    #[command(after_help = examples!(
+        "aigis model show fraud",
+        "aigis model show fraud 3 --json"
+    ))]
     Show(ModelShowArgs),
     /// Move a version to a stage, after the promotion gate: the stored bytes still match
-    /// their digests, the scan evidence covers every file and found nothing dangerous or
-    /// inconclusive, and the signature verifies over the stored files with a trusted key.
-    /// The gate reads the evidence in the ledger, not the registry's own notes.
+    /// their digests, the scan evidence covers every file and judges each one safe
+    /// (suspicious, inconclusive and dangerous are refused), and the signature verifies
+    /// over the stored files with a trusted key. The gate reads the evidence in the
+    /// ledger, not the registry's own notes. If the project's allowlist changed since the
+    /// version was scanned, the stored bytes are scanned again with the current one first
+    /// (recorded as new scan evidence), so a removed entry stops working at once.
     ///
     /// Exits 1 when the gate refuses; the refusal is recorded as evidence too.
-    ///
-    /// Example: aigis model promote fraud 3 --stage production
+    #[command(after_help = examples!(
+        "aigis model promote fraud 3 --stage production"
+    ))]
     Promote(ModelPromoteArgs),
     /// Return a stage to the version it held before (or to --to VERSION, one of the
     /// versions it held), after the same gate as `promote`. Recorded as evidence.
-    ///
-    /// Example: aigis model rollback fraud --stage production
+    #[command(after_help = examples!(
+        "aigis model rollback fraud --stage production"
+    ))]
     Rollback(ModelRollbackArgs),
     /// Sign a model folder (or one model file) in the OpenSSF model-signing format: a
     /// Sigstore bundle of a DSSE-signed in-toto statement that lists every file's
@@ -728,11 +835,11 @@ pub enum ModelCommand {
     /// signature file itself are left out; symbolic links are refused unless
     /// --allow-symlinks. Recorded as evidence in the ledger (subject: the model's root
     /// digest).
-    ///
-    /// Examples:
-    ///   aigis model sign models/fraud-v3/
-    ///   aigis model sign models/fraud-v3/ --key release-p256.pem --signature fraud-v3.sig
-    ///   aigis model sign llama.gguf --method shards --shard-size 500000000
+    #[command(after_help = examples!(
+        "aigis model sign models/fraud-v3/",
+        "aigis model sign models/fraud-v3/ --key release.pem --signature v3.sig",
+        "aigis model sign llama.gguf --method shards --shard-size 500000000"
+    ))]
     Sign(ModelSignArgs),
     /// Verify a model against its OpenSSF model-signing signature (made by aigis or by
     /// `python -m model_signing sign key`): the signature under a trusted key, then every
@@ -742,10 +849,10 @@ pub enum ModelCommand {
     /// Trusts the project's keys, or only the --key public keys (SPKI PEM: ECDSA P-256,
     /// P-384 or Ed25519). Exits 1 when the signature does not verify or anything
     /// differs, 2 when the signature file is unreadable or malformed.
-    ///
-    /// Examples:
-    ///   aigis model verify models/fraud-v3/
-    ///   aigis model verify models/fraud-v3/ --signature fraud-v3.sig --key release-p256.pub
+    #[command(after_help = examples!(
+        "aigis model verify models/fraud-v3/",
+        "aigis model verify models/fraud-v3/ --signature v3.sig --key release.pub"
+    ))]
     Verify(ModelVerifyArgs),
     /// A keyed watermark in an ONNX model's weights: embed it, then show it is there.
     ///
@@ -755,12 +862,14 @@ pub enum ModelCommand {
     /// with the pattern (no original model needed): a z-score, standard normal for a model
     /// without this key's mark, and its p-value. The mark survives small weight noise and
     /// 8-bit quantization (onnxruntime `quantize_dynamic` output verifies as it is).
-    ///
-    /// Example:
-    ///   aigis model watermark keygen -o wm.key
-    ///   aigis model watermark embed model.onnx -o marked.onnx --key wm.key
-    ///   aigis model watermark verify marked.onnx --key wm.key
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = examples!(
+            "aigis model watermark keygen -o wm.key",
+            "aigis model watermark embed model.onnx -o marked.onnx --key wm.key",
+            "aigis model watermark verify marked.onnx --key wm.key"
+        )
+    )]
     Watermark(ModelWatermarkCommand),
 }
 
@@ -833,8 +942,9 @@ pub enum ModelWatermarkCommand {
     /// Set AIGIS_KEY_PASSPHRASE to seal the key (argon2id + XChaCha20-Poly1305). Whoever
     /// holds the key can verify the mark, and also find and remove it: share it only with
     /// those who must verify.
-    ///
-    /// Example: aigis model watermark keygen -o wm.key
+    #[command(after_help = examples!(
+        "aigis model watermark keygen -o wm.key"
+    ))]
     Keygen(ModelWatermarkKeygenArgs),
     /// Write a watermarked copy of an ONNX model.
     ///
@@ -848,10 +958,11 @@ pub enum ModelWatermarkCommand {
     /// in an external file are refused. The output is written atomically, and not at all
     /// if the marked model would score below --threshold. Recorded as evidence in the
     /// ledger (the key id, never the key).
-    ///
-    /// Examples:
-    ///   aigis model watermark embed model.onnx -o marked.onnx --key wm.key
-    ///   aigis model watermark embed model.onnx -o marked.onnx --key wm.key --tensor fc1.weight --strength 0.05
+    #[command(after_help = examples!(
+        "aigis model watermark embed model.onnx -o marked.onnx --key wm.key",
+        "aigis model watermark embed model.onnx -o marked.onnx --key wm.key \\",
+        "    --tensor fc1.weight --strength 0.05"
+    ))]
     Embed(ModelWatermarkEmbedArgs),
     /// Check an ONNX model for a key's watermark: per-tensor and combined z-scores, the
     /// p-value (the chance that a model without this key's mark scores as high), and the
@@ -860,8 +971,9 @@ pub enum ModelWatermarkCommand {
     /// Recorded as evidence in the ledger.
     ///
     /// Exits 0 when the mark is present (score at or above --threshold), 1 when absent.
-    ///
-    /// Example: aigis model watermark verify marked.onnx --key wm.key --threshold 5
+    #[command(after_help = examples!(
+        "aigis model watermark verify marked.onnx --key wm.key --threshold 5"
+    ))]
     Verify(ModelWatermarkVerifyArgs),
 }
 
@@ -930,8 +1042,10 @@ pub struct ModelScanArgs {
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// Exit 1 when a file's verdict is at or above this: suspicious, inconclusive,
-    /// dangerous, or none.
-    #[arg(long, value_name = "VERDICT", default_value = "inconclusive")]
+    /// dangerous, or none. The default fails on anything not known to be safe; a
+    /// project's own pickled classes belong in its reviewed allowlist
+    /// (`[[model.allow]]` in aigis.toml), not in a weaker --fail-on.
+    #[arg(long, value_name = "VERDICT", default_value = "suspicious")]
     pub fail_on: String,
     /// Also write the evidence as SARIF 2.1.0.
     #[arg(long, value_name = "FILE")]
@@ -1003,3 +1117,6 @@ pub struct DemoArgs {
     #[arg(long)]
     pub keep: bool,
 }
+
+#[cfg(test)]
+mod tests;

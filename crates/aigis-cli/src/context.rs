@@ -5,6 +5,7 @@ use std::path::Path;
 use aigis_crypto::note::StandardVerifier;
 use aigis_crypto::{SigningKey, Zeroizing};
 use aigis_ledger::Project;
+use aigis_model::pickle::{AllowEntry, Allowlist};
 use anyhow::{Context as _, Result};
 
 use crate::Cli;
@@ -13,7 +14,69 @@ use crate::Cli;
 pub const PASSPHRASE_ENV: &str = "AIGIS_KEY_PASSPHRASE";
 
 /// The project named by `--project` / `AIGIS_PROJECT`, or found from the current folder up.
+/// Its `aigis.toml` is checked whole, the model allowlist against the scanner's policy
+/// too: a project with a bad entry is refused by every command, not only by the ones
+/// that scan.
 pub fn project(cli: &Cli) -> Result<Project> {
+    let project = find_project(cli)?;
+    allowlist(&project)?;
+    Ok(project)
+}
+
+/// The project if there is one. No project is not an error for commands that also work
+/// without one (a model scan is then not recorded; the note says so); a project whose
+/// `aigis.toml` is invalid is.
+pub fn project_if_any(cli: &Cli) -> Result<Option<Project>> {
+    let missing_dir = cli
+        .project
+        .as_ref()
+        .is_some_and(|d| !d.join(aigis_ledger::project::CONFIG_FILE).is_file());
+    match find_project(cli) {
+        Ok(project) => {
+            allowlist(&project)?;
+            Ok(Some(project))
+        }
+        Err(e)
+            if missing_dir
+                || matches!(
+                    e.downcast_ref::<aigis_ledger::Error>(),
+                    Some(aigis_ledger::Error::NoProject { .. })
+                ) =>
+        {
+            crate::output::note(cli, &format!("note: not recorded in a ledger ({e})"));
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The project's reviewed pickle allowlist (`[[model.allow]]`), validated.
+pub fn allowlist(project: &Project) -> Result<Allowlist> {
+    let entries = project.config.model.allow.iter().map(|a| AllowEntry {
+        name: a.name.clone(),
+        reason: a.reason.clone(),
+        by: a.by.clone(),
+    });
+    Allowlist::new(entries).map_err(|e| {
+        anyhow::anyhow!(
+            "invalid project file `{}`: [[model.allow]]: {e}\nhint: an entry allows one class or function the team pickles itself, by its exact `module.qualname`; dangerous callables cannot be allowed",
+            project.root.join(aigis_ledger::project::CONFIG_FILE).display()
+        )
+    })
+}
+
+/// The pickle scanner's options for this project: the default bounds and its allowlist.
+pub fn pickle_limits(project: Option<&Project>) -> Result<aigis_model::pickle::Limits> {
+    Ok(aigis_model::pickle::Limits {
+        allowlist: match project {
+            Some(p) => allowlist(p)?,
+            None => Allowlist::default(),
+        },
+        ..Default::default()
+    })
+}
+
+fn find_project(cli: &Cli) -> Result<Project> {
     match &cli.project {
         Some(dir) => {
             if !dir.join(aigis_ledger::project::CONFIG_FILE).is_file() {

@@ -25,6 +25,8 @@ pub struct Config {
     pub ledger: LedgerConfig,
     #[serde(default, skip_serializing_if = "DataConfig::is_empty")]
     pub data: DataConfig,
+    #[serde(default, skip_serializing_if = "ModelConfig::is_empty")]
+    pub model: ModelConfig,
 }
 
 /// `[data]`: what the data stage trusts.
@@ -61,6 +63,45 @@ pub struct SourceConfig {
     pub profile: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+}
+
+/// `[model]`: what the model stage trusts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// The reviewed allowlist of pickle imports (`[[model.allow]]`).
+    #[serde(default)]
+    pub allow: Vec<AllowConfig>,
+}
+
+impl ModelConfig {
+    pub fn is_empty(&self) -> bool {
+        self.allow.is_empty()
+    }
+}
+
+/// `[[model.allow]]`: one class or function the team pickles itself, reviewed, that
+/// `aigis model scan`, `register` and `promote` then accept in pickles. `name` is one
+/// exact `module.qualname`: no wildcards, no prefixes, nothing under a dangerous module
+/// tree (`os`, `builtins`, `subprocess`, `importlib`, …) and nothing the built-in policy
+/// calls dangerous. `reason` and `by` are required and go into the scan evidence with
+/// every import the entry allows.
+///
+/// ```toml
+/// [[model.allow]]
+/// name = "mypkg.models.Net"                   # module + "." + qualname, exactly
+/// reason = "our model class; reviewed in PR 123"
+/// by = "alice@example.com"
+/// ```
+///
+/// The entries are checked against the scanner's policy when the CLI loads the project
+/// (a bad entry is an error naming it and the rule it breaks).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowConfig {
+    pub name: String,
+    pub reason: String,
+    pub by: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -334,6 +375,7 @@ fn new_config(name: &str) -> Result<Config, Error> {
         },
         ledger: LedgerConfig::default(),
         data: DataConfig::default(),
+        model: ModelConfig::default(),
     })
 }
 

@@ -25,7 +25,8 @@ pub enum Format {
     /// table, by the magic number at the end of its footer.
     CheckpointIndex,
     Tar,
-    /// gzip or zlib (compressed joblib, `.gz` pickles).
+    /// A compressed stream: the compressions of joblib (zlib, gzip, bz2, lzma, xz, lz4,
+    /// its legacy z-file) and `.gz` pickles; see [`crate::compressed`].
     Compressed,
     /// UTF-8 text (configs, tokenizers, model cards) that is none of the above.
     Text,
@@ -91,14 +92,15 @@ pub fn sniff(head: &[u8], tail: &[u8], len: u64, path: &Path) -> Format {
     if is_safetensors(head, len) {
         return Format::Safetensors;
     }
+    // Before pickles: lzma's `]\0` starts like a protocol-0 list, but 0 is no opcode.
+    if crate::compressed::codec(head).is_some() {
+        return Format::Compressed;
+    }
     if is_pickle(head, last) {
         return Format::Pickle;
     }
     if head.get(257..262) == Some(b"ustar") {
         return Format::Tar;
-    }
-    if starts(b"\x1f\x8b") || (head.len() > 2 && head.first() == Some(&0x78) && zlib_header(head)) {
-        return Format::Compressed;
     }
     if is_checkpoint_index(tail, len) {
         return Format::CheckpointIndex;
@@ -162,15 +164,6 @@ pub fn is_checkpoint_index(tail: &[u8], len: u64) -> bool {
     crate::checkpoint::has_magic(tail, len)
 }
 
-fn zlib_header(head: &[u8]) -> bool {
-    match (head.first(), head.get(1)) {
-        (Some(&cmf), Some(&flg)) => {
-            cmf & 0x0f == 8 && (u16::from(cmf) * 256 + u16::from(flg)) % 31 == 0
-        }
-        _ => false,
-    }
-}
-
 /// An 8-byte little-endian header length that fits the file, then `{`.
 fn is_safetensors(head: &[u8], len: u64) -> bool {
     let Some(n) = head.get(..8) else { return false };
@@ -218,7 +211,8 @@ pub fn expected(path: &Path) -> Option<&'static [Format]> {
         "gguf" => &[Gguf],
         "npy" => &[Npy],
         "npz" | "keras" | "zip" => &[Zip],
-        "pkl" | "pickle" => &[Pickle],
+        // `joblib.dump(model, "model.pkl", compress=3)` keeps the name it is given
+        "pkl" | "pickle" => &[Pickle, Compressed],
         "joblib" => &[Pickle, Compressed],
         "pt" | "pth" | "ckpt" => &[Zip, Pickle, Tar],
         "h5" | "hdf5" => &[Hdf5],

@@ -18,6 +18,7 @@
 )]
 
 pub mod checkpoint;
+pub mod compressed;
 pub mod detect;
 mod error;
 mod folder;
@@ -50,7 +51,11 @@ pub fn pickle_scanner(
     limits: &pickle::Limits,
 ) -> impl Fn(&mut dyn ReadSeek, &Location, pickle::Layout) -> (Verdict, Vec<Evidence>) + '_ {
     move |reader, location, layout| match pickle::scan_layout(reader, location, limits, layout) {
-        Ok(report) => (report.verdict, report.evidence),
+        Ok(report) => {
+            let mut evidence = report.evidence;
+            evidence.extend(pickle::imports_evidence(&report.imports, location));
+            (report.verdict, evidence)
+        }
         Err(e) => (
             Verdict::Inconclusive,
             vec![Evidence {

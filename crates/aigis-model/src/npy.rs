@@ -1,10 +1,21 @@
 //! NumPy `.npy` arrays (and the members of `.npz` archives).
 //!
 //! Plain arrays are data. An array of dtype `object` is stored as a pickle after the
-//! header, and `np.load(allow_pickle=True)` runs it, so that payload goes to the pickle
-//! scanner. The header is a Python dict literal; only what decides safety is parsed.
+//! header, which `np.load` runs only when its caller opts in with `allow_pickle=True`
+//! (the default since NumPy 1.16.3 refuses): the file says so (`npy.allow_pickle`, an
+//! informational finding) and is judged by what that pickle does. `np.load` reads one
+//! pickle and nothing after it, so bytes after its `STOP` are reported but never run.
+//! Python 2 object arrays hold `str` as bytes, which NumPy decodes with
+//! `encoding='latin1'`: bytes that are not UTF-8 are kept as data, never a module name.
+//! The header is a Python dict literal, read as NumPy reads it ([`literal`]): a key given
+//! twice takes its last value, and a dtype is plain only in the forms NumPy writes for
+//! plain data, so a header cannot make this reader skip a pickle NumPy would run.
 
 use std::io::{Cursor, Read, SeekFrom};
+
+mod literal;
+
+use literal::Lit;
 
 use crate::scan::{PickleScan, ReadSeek, evidence, run_pickle};
 use crate::{Evidence, Limits, Location, Verdict};
@@ -13,7 +24,7 @@ use crate::{Evidence, Limits, Location, Verdict};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
     pub version: (u8, u8),
-    /// The `descr` value as written (`'<f4'`, `'|O'`, `[('a', '<i8'), …]`).
+    /// The `descr` value, as Python prints it (`'<f4'`, `'|O'`, `[('a', '<i8'), …]`).
     pub descr: String,
     /// Whether any field of the dtype is an object (a pickled payload follows).
     pub object: bool,
@@ -50,43 +61,106 @@ pub fn header(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Header,
     r.take(header_len)
         .read_to_end(&mut text)
         .map_err(|e| e.to_string())?;
-    let text = String::from_utf8(text).map_err(|_| "the header is not text".to_owned())?;
-    let descr = dict_value(&text, "descr").ok_or("the header has no `descr`")?;
-    let object = quoted(descr).any(|s| {
-        let s = s.trim_start_matches(['<', '>', '|', '=']);
-        s.starts_with('O')
-    });
+    // NumPy reads format 3 headers as UTF-8, older ones as Latin-1.
+    let text: String = if major == 3 {
+        String::from_utf8(text).map_err(|_| "the header is not UTF-8".to_owned())?
+    } else {
+        text.iter().map(|&b| char::from(b)).collect()
+    };
+    let dict = match literal::parse(&text) {
+        Ok(Lit::Dict(entries)) => entries,
+        Ok(_) => return Err("the header is not a dict".to_owned()),
+        Err(e) => return Err(format!("the header is not a literal NumPy reads: {e}")),
+    };
+    // As in Python, a key given twice takes its last value.
+    let mut fields: Vec<(String, Lit)> = Vec::new();
+    for (key, value) in dict {
+        let Lit::Str(key) = key else {
+            return Err("a header key that is not a string".to_owned());
+        };
+        fields.retain(|(k, _)| *k != key);
+        fields.push((key, value));
+    }
+    let mut keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+    keys.sort_unstable();
+    if keys != ["descr", "fortran_order", "shape"] {
+        return Err(format!(
+            "the header's keys are {keys:?}, not descr, fortran_order and shape: NumPy refuses it"
+        ));
+    }
+    let descr = fields
+        .iter()
+        .find(|(k, _)| k == "descr")
+        .map(|(_, v)| v)
+        .ok_or("the header has no `descr`")?;
     Ok(Header {
         version: (major, minor),
-        descr: descr.to_owned(),
-        object,
+        descr: show(descr),
+        object: may_hold_objects(descr, 0),
         data_offset: start + header_len,
     })
 }
 
-/// The raw text of `'key': value` up to the next top-level `,` or `}`.
-fn dict_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
-    let at = text.find(&format!("'{key}'"))? + key.len() + 2;
-    let rest = text.get(at..)?.trim_start().strip_prefix(':')?;
-    let mut depth = 0i32;
-    let mut quote = None;
-    for (i, c) in rest.char_indices() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '\'' | '"') => quote = Some(c),
-            (None, '(' | '[' | '{') => depth += 1,
-            (None, ')' | ']' | '}') if depth > 0 => depth -= 1,
-            (None, ',' | '}') if depth == 0 => return rest.get(..i).map(str::trim),
-            _ => {}
-        }
+/// Whether a dtype description may hold Python objects, read as `np.dtype` reads it.
+/// Only the forms NumPy writes for plain data are plain; anything else (an object code,
+/// `'object'`, `'i4,O'`, a form this reader does not know) is treated as holding objects,
+/// so its data goes to the pickle scanner rather than being skipped.
+fn may_hold_objects(descr: &Lit, depth: usize) -> bool {
+    match descr {
+        Lit::Str(code) => !is_plain_code(code),
+        // structured: `[(name, type), (name, type, shape), ((title, name), type), …]`
+        Lit::List(fields) if depth < 32 => fields.iter().any(|f| match f {
+            Lit::Tuple(items) if matches!(items.len(), 2 | 3) => {
+                items.get(1).is_none_or(|t| may_hold_objects(t, depth + 1))
+            }
+            _ => true,
+        }),
+        _ => true,
     }
-    None
 }
 
-/// The quoted strings in a Python literal.
-fn quoted(text: &str) -> impl Iterator<Item = &str> {
-    text.split(['\'', '"']).skip(1).step_by(2)
+/// `dtype.str` of a plain type: a byte order, a kind, a size, and a unit for dates.
+fn is_plain_code(code: &str) -> bool {
+    let code = code.strip_prefix(['<', '>', '|', '=']).unwrap_or(code);
+    let mut chars = code.chars();
+    let Some(kind) = chars.next().filter(|c| "biufcmMSUVa?".contains(*c)) else {
+        return false;
+    };
+    let rest = chars.as_str();
+    let size_end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let unit = rest.get(size_end..).unwrap_or_default();
+    unit.is_empty()
+        || matches!(kind, 'm' | 'M')
+            && unit.starts_with('[')
+            && unit.ends_with(']')
+            && unit.len() > 2
+            && unit
+                .get(1..unit.len() - 1)
+                .is_some_and(|u| u.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+/// A literal as Python would print it, for messages.
+fn show(v: &Lit) -> String {
+    let join = |items: &[Lit]| items.iter().map(show).collect::<Vec<_>>().join(", ");
+    match v {
+        Lit::Str(s) => format!("{s:?}").replace('"', "'"),
+        Lit::Int(i) => i.clone(),
+        Lit::Bool(b) => if *b { "True" } else { "False" }.to_owned(),
+        Lit::None => "None".to_owned(),
+        Lit::Tuple(items) if items.len() == 1 => format!("({},)", join(items)),
+        Lit::Tuple(items) => format!("({})", join(items)),
+        Lit::List(items) => format!("[{}]", join(items)),
+        Lit::Dict(entries) => format!(
+            "{{{}}}",
+            entries
+                .iter()
+                .map(|(k, v)| format!("{}: {}", show(k), show(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 /// Scans one `.npy` stream from its start. `at` names the file or the npz member.
@@ -117,10 +191,10 @@ pub fn scan(
         )];
     }
     let mut out = vec![evidence(
-        Verdict::Suspicious,
-        "npy.object_array",
+        Verdict::Safe,
+        "npy.allow_pickle",
         format!(
-            "array of dtype {}: its data is a pickle that `np.load(allow_pickle=True)` runs",
+            "array of dtype {}: its data is a pickle, which `np.load` runs only with `allow_pickle=True`; judged by what the pickle does",
             h.descr
         ),
         at.clone(),
@@ -152,8 +226,22 @@ pub fn scan(
         member: at.member.clone(),
         offset: Some(h.data_offset),
     };
-    out.extend(run_pickle(pickle, &mut Cursor::new(payload), &payload_at));
+    out.extend(
+        run_pickle(pickle, &mut Cursor::new(payload), &payload_at)
+            .into_iter()
+            .map(one_pickle),
+    );
     out
+}
+
+/// `np.load` reads the array's one pickle: bytes after it are reported, not held
+/// against the file (a second pickle there is still scanned and its imports judged).
+fn one_pickle(mut e: Evidence) -> Evidence {
+    if e.rule == "pickle.trailing_data" {
+        e.verdict = Verdict::Safe;
+        e.message = format!("{}; `np.load` reads one pickle and never these", e.message);
+    }
+    e
 }
 
 #[cfg(test)]
@@ -188,7 +276,10 @@ mod tests {
     #[test]
     fn plain_arrays_are_safe_object_arrays_go_to_the_pickle_scanner() {
         assert_eq!(worst(&run(npy("'<f4'", &[0; 8]))), Verdict::Safe);
-        assert_eq!(worst(&run(npy("'|O'", b"\x80\x04]."))), Verdict::Suspicious);
+        // an object array says that it needs `allow_pickle`, and is as safe as its pickle
+        let e = run(npy("'|O'", b"\x80\x04]."));
+        assert_eq!(worst(&e), Verdict::Safe);
+        assert!(e.iter().any(|e| e.rule == "npy.allow_pickle"), "{e:?}");
         assert_eq!(
             worst(&run(npy("'|O'", b"\x80\x02cposix\nsystem\n."))),
             Verdict::Dangerous
@@ -196,6 +287,77 @@ mod tests {
         // an object field inside a structured dtype
         let e = run(npy("[('a', '<i8'), ('b', '|O')]", b"cposix\nsystem\n."));
         assert_eq!(worst(&e), Verdict::Dangerous);
+    }
+
+    #[test]
+    fn bytes_after_the_pickle_are_never_read_by_np_load() {
+        let e = run(npy("'|O'", b"\x80\x02]q\x00.\n"));
+        assert_eq!(worst(&e), Verdict::Safe, "{e:?}");
+        // but a pickle there is still scanned
+        let e = run(npy("'|O'", b"\x80\x02]q\x00.cposix\nsystem\n."));
+        assert_eq!(worst(&e), Verdict::Dangerous, "{e:?}");
+    }
+
+    fn npy_header(dict: &[u8], payload: &[u8]) -> Vec<u8> {
+        let mut v = b"\x93NUMPY\x01\x00".to_vec();
+        v.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+        v.extend_from_slice(dict);
+        v.extend_from_slice(payload);
+        v
+    }
+
+    #[test]
+    fn the_dtype_is_read_as_numpy_reads_it() {
+        let evil = b"\x80\x02cposix\nsystem\n.";
+        // field names are not types: `Open` is a float column
+        let e = run(npy(
+            "[('Open', '<f8'), (('Title', 'Ob'), '<i4', (2,))]",
+            &[0; 16],
+        ));
+        assert_eq!(worst(&e), Verdict::Safe, "{e:?}");
+        assert!(e.iter().any(|e| e.rule == "npy.plain"));
+        // every spelling `np.dtype` takes for objects sends the data to the pickle scanner
+        for descr in [
+            "'object'",
+            "'i4,O'",
+            "'|' 'O'",
+            "u'|O'",
+            "[('a', [('b', '|O8')])]",
+            "'<f8' if True else 0",
+        ] {
+            let e = run(npy(descr, evil));
+            assert!(worst(&e) >= Verdict::Inconclusive, "{descr}: {e:?}");
+        }
+        for descr in ["'object'", "'i4,O'", "'|' 'O'", "[('a', [('b', '|O8')])]"] {
+            assert_eq!(worst(&run(npy(descr, evil))), Verdict::Dangerous, "{descr}");
+        }
+        // a key given twice takes its last value, as in Python
+        let dup = npy_header(
+            b"{'descr': '<f8', 'fortran_order': False, 'shape': (1,), 'descr': '|O'}\n",
+            evil,
+        );
+        assert_eq!(worst(&run(dup)), Verdict::Dangerous);
+        // NumPy refuses other keys
+        let extra = npy_header(
+            b"{'descr': '<f8', 'fortran_order': False, 'shape': (1,), 'x': 1}\n",
+            &[0; 8],
+        );
+        assert_eq!(worst(&run(extra)), Verdict::Inconclusive);
+        // Python 2 headers: Latin-1 names and `L` lengths
+        let py2 = npy_header(
+            b"{'descr': [('\xe9t\xe9', '<i8')], 'fortran_order': False, 'shape': (1L,), }\n",
+            &[0; 8],
+        );
+        assert_eq!(worst(&run(py2)), Verdict::Safe);
+        // plain codes as NumPy writes them
+        for code in [
+            "<f8", "|b1", "<U3", "|S5", "|V16", "<M8[ns]", ">m8[us]", "|u1",
+        ] {
+            assert!(is_plain_code(code), "{code}");
+        }
+        for code in ["|O", "O8", "object", "i4,O", "<f8[ns]", "<M8[", "2O", ""] {
+            assert!(!is_plain_code(code), "{code}");
+        }
     }
 
     #[test]

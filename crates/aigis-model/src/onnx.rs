@@ -413,12 +413,17 @@ fn header(buf: &[u8]) -> Result<Header<'_>, Evidence> {
             }
             8 => {
                 message(&f, "an opset import")?;
+                // proto2 writers leave out a field that has its default value, so an
+                // entry without a domain imports the default domain `""` (ai.onnx),
+                // as `onnx.checker` and onnxruntime read it.
+                let mut domain = (Vec::new(), f.at);
                 for o in sub(&f) {
                     let o = o.map_err(malformed)?;
                     if o.number == 1 {
-                        h.opsets.push((o.bytes.to_vec(), o.at));
+                        domain = (o.bytes.to_vec(), o.at);
                     }
                 }
+                h.opsets.push(domain);
             }
             20 => {
                 message(&f, "a training info")?;

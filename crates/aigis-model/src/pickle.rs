@@ -3,9 +3,14 @@
 //!
 //! Every opcode of protocols 0–5 is emulated over a symbolic stack and memo, so a module
 //! name built on the stack, fetched from the memo or escaped in a protocol-0 string is
-//! resolved before the [`policy`] classifies it. Payloads (tensor data, long strings) are
-//! skipped with `Seek`, never read into memory; every structure the machine keeps is
-//! bounded by [`Limits`], and reaching a limit makes the file inconclusive — never clean.
+//! resolved before the [`policy`] classifies it. Where CPython's own readers disagree on
+//! the bytes (a pickle that breaks its protocol-4 frames, a last line with no newline,
+//! a frame longer than the input), every reading is followed (module `readings`), and
+//! `scripts/pickle_differential.py` checks the result against CPython's unpicklers.
+//!
+//! Payloads (tensor data, long strings) are skipped with `Seek`, never read into memory;
+//! every structure the machine keeps is bounded by [`Limits`], and reaching a limit makes
+//! the file inconclusive — never clean.
 //!
 //! ```
 //! use aigis_model::{pickle, Location, Verdict};
@@ -17,10 +22,12 @@
 //! assert_eq!(report.evidence[0].location.offset, Some(32)); // the REDUCE
 //! ```
 
+mod allowlist;
 mod calls;
 mod joblib;
 mod machine;
 mod policy;
+mod readings;
 mod source;
 mod stack;
 mod text;
@@ -33,7 +40,8 @@ use std::io::{BufReader, Cursor, Read, Seek};
 
 use serde::Serialize;
 
-pub use policy::{Classification, classify};
+pub use allowlist::{AllowEntry, Allowlist, AllowlistError};
+pub use policy::{Classification, classify, classify_with};
 
 use crate::{Error, Evidence, Location, Verdict};
 
@@ -45,6 +53,8 @@ use crate::{Error, Evidence, Location, Verdict};
 /// `max_retained`, and payloads are never held. At the defaults a hostile file can make
 /// the scan hold on the order of a hundred megabytes at worst; ordinary model pickles
 /// (PyTorch `data.pkl`, scikit-learn estimators) use a small fraction of every limit.
+/// A pickle that breaks its frames is read several ways, one reading at a time on one
+/// opcode budget; what the other readings add is kept within `max_retained` again.
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Opcodes executed, over all pickles in the input (time).
@@ -64,6 +74,10 @@ pub struct Limits {
     /// files need no allowance: a stream that starts with their magic number has its raw
     /// storages skipped by the sizes its pickles give, `pickle.legacy_torch`.)
     pub allow_trailing_data: bool,
+    /// The project's reviewed allowlist (`[[model.allow]]` in `aigis.toml`): imports it
+    /// names exactly are safe instead of suspicious, and each use is evidence
+    /// (`pickle.allowlist`). Not a bound, but every scan, nested ones too, needs it.
+    pub allowlist: Allowlist,
 }
 
 impl Default for Limits {
@@ -76,6 +90,7 @@ impl Default for Limits {
             max_inspect: 4096,
             max_retained: 16 << 20,
             allow_trailing_data: false,
+            allowlist: Allowlist::default(),
         }
     }
 }
@@ -162,6 +177,34 @@ pub fn scan_bytes(bytes: &[u8], location: &Location, limits: &Limits) -> PickleR
             .unwrap_or_else(|e| failed(location, &e)),
         Err(e) => failed(location, &e),
     }
+}
+
+/// Distinct globals listed in one [`imports_evidence`] item.
+const MAX_LISTED_IMPORTS: usize = 256;
+
+/// Every global a pickle stream imports, safe ones included, as one safe evidence item
+/// (`pickle.imports`): "`collections.OrderedDict` ×2 (safe), …". What a file imports is
+/// what an auditor (or a team writing its allowlist) reviews; `None` when there is none.
+pub fn imports_evidence(imports: &[Import], location: &Location) -> Option<Evidence> {
+    if imports.is_empty() {
+        return None;
+    }
+    let mut listed: Vec<String> = imports
+        .iter()
+        .take(MAX_LISTED_IMPORTS)
+        .map(|i| format!("`{}.{}` ×{} ({})", i.module, i.name, i.count, i.verdict))
+        .collect();
+    if imports.len() > MAX_LISTED_IMPORTS {
+        listed.push(format!("and {} more", imports.len() - MAX_LISTED_IMPORTS));
+    }
+    let n = imports.len();
+    let globals = if n == 1 { "global" } else { "globals" };
+    Some(Evidence {
+        verdict: Verdict::Safe,
+        rule: "pickle.imports".to_owned(),
+        message: format!("imports {n} {globals}: {}", listed.join(", ")),
+        location: location.clone(),
+    })
 }
 
 /// A cursor over memory cannot fail; if it ever did, the answer is still not "clean".

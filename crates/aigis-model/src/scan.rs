@@ -1,6 +1,6 @@
 //! One verdict per file: recognise the format by content, run its checker, and hand every
-//! pickle (raw files, joblib, `.pkl` members of PyTorch zips, object arrays, legacy
-//! PyTorch tar members) to the pickle scanner the caller supplies.
+//! pickle (raw files, joblib (compressed too), `.pkl` members of PyTorch zips, object
+//! arrays, legacy PyTorch tar members) to the pickle scanner the caller supplies.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -167,7 +167,7 @@ fn scan_reader_files(
             }
             out.extend(run_pickle(pickle, r, &Location::default()));
         }
-        Format::Compressed => scan_compressed(r, pickle, limits, &mut out)?,
+        Format::Compressed => out.extend(crate::compressed::scan(r, pickle, limits)),
         Format::Npy => out.extend(crate::npy::scan(
             r,
             len,
@@ -277,10 +277,17 @@ fn scan_reader_files(
 /// reaches imports (`pickle.global.*` evidence), the file is a pickle whatever it looks
 /// like, and that evidence stands. Anything else it says about a file that is not a
 /// pickle (malformed, truncated) is dropped.
-fn hidden_pickle(r: &mut dyn ReadSeek, pickle: PickleScan<'_>) -> std::io::Result<Vec<Evidence>> {
+pub(crate) fn hidden_pickle(
+    r: &mut dyn ReadSeek,
+    pickle: PickleScan<'_>,
+) -> std::io::Result<Vec<Evidence>> {
     r.seek(SeekFrom::Start(0))?;
     let (_, found) = pickle(r, &Location::default(), Layout::Stream);
-    if found.iter().any(|e| e.rule.starts_with("pickle.global")) {
+    // A complete pickle in text: what it imports is reported, safe imports included.
+    if found
+        .iter()
+        .any(|e| e.rule.starts_with("pickle.global") || e.rule == "pickle.imports")
+    {
         Ok(found)
     } else {
         Ok(Vec::new())
@@ -328,65 +335,6 @@ fn scan_text(
         "text, not a model format: loading it runs nothing",
         at,
     ));
-    Ok(())
-}
-
-/// gzip/zlib: compressed joblib dumps are a pickle inside.
-fn scan_compressed(
-    r: &mut dyn ReadSeek,
-    pickle: PickleScan<'_>,
-    limits: &Limits,
-    out: &mut Vec<Evidence>,
-) -> std::io::Result<()> {
-    let mut magic = [0u8; 2];
-    r.read_exact(&mut magic)?;
-    r.seek(SeekFrom::Start(0))?;
-    let mut data = Vec::new();
-    let cap = limits.max_member_bytes;
-    let read = if magic == [0x1f, 0x8b] {
-        flate2::read::MultiGzDecoder::new(r)
-            .take(cap + 1)
-            .read_to_end(&mut data)
-    } else {
-        flate2::read::ZlibDecoder::new(r)
-            .take(cap + 1)
-            .read_to_end(&mut data)
-    };
-    let at = Location::default();
-    match read {
-        Err(e) => out.push(evidence(
-            Verdict::Inconclusive,
-            "compressed.corrupt",
-            format!("does not decompress: {e}"),
-            at,
-        )),
-        Ok(_) if data.len() as u64 > cap => {
-            out.push(evidence(
-                Verdict::Inconclusive,
-                "compressed.too_large",
-                "decompresses past the limit",
-                at,
-            ));
-        }
-        Ok(_) => {
-            let inner = detect::sniff(
-                data.get(..detect::HEAD_LEN).unwrap_or(&data),
-                detect::tail(&data),
-                data.len() as u64,
-                Path::new(""),
-            );
-            if inner == Format::Pickle {
-                out.extend(run_pickle(pickle, &mut Cursor::new(data), &at));
-            } else {
-                out.push(evidence(
-                    Verdict::Inconclusive,
-                    "compressed.unknown",
-                    format!("compressed {}: not analysed", inner.as_str()),
-                    at,
-                ));
-            }
-        }
-    }
     Ok(())
 }
 
@@ -475,7 +423,10 @@ fn scan_zip_nested(
             offset: None,
         };
         let bytes = match zip::read(r, m, limits, budget) {
-            Ok(b) => b,
+            Ok(data) => {
+                out.extend(data.crc_mismatch);
+                data.bytes
+            }
             Err(e) => {
                 out.push(e);
                 continue;

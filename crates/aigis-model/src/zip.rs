@@ -40,10 +40,12 @@ pub struct Member {
 }
 
 impl Member {
-    /// Whether the bytes can be read at all: not encrypted, stored or deflate, and a local
-    /// header that was found.
+    /// Whether the bytes can be read at all: stored or deflate, and a local header that
+    /// was found. The "encrypted" flag does not stop it: PyTorch's reader ignores the
+    /// flag and loads the bytes as they are, so they are analysed as they are (bytes
+    /// that really are encrypted fail to decompress or to parse: inconclusive).
     pub fn readable(&self) -> bool {
-        self.flags & 1 == 0 && matches!(self.method, 0 | 8) && self.data_offset.is_some()
+        matches!(self.method, 0 | 8) && self.data_offset.is_some()
     }
 
     pub fn is_dir(&self) -> bool {
@@ -336,7 +338,10 @@ fn check_member(m: &Member, raw_name: &[u8], names: &mut HashSet<String>, out: &
         out.push(evidence(
             Verdict::Inconclusive,
             "zip.encrypted",
-            format!("`{}` is encrypted and cannot be inspected", m.name),
+            format!(
+                "`{}` has the encrypted flag set: zip tools ask for a password, PyTorch's reader ignores the flag and loads the bytes as they are (analysed as such)",
+                m.name
+            ),
             at_member(m),
         ));
     }
@@ -486,6 +491,15 @@ fn check_overlaps(members: &[Member], out: &mut Vec<Evidence>) {
     }
 }
 
+/// A member's bytes, and a CRC that does not match them: loaders that do not check it
+/// (PyTorch's reader) load the bytes all the same, so they are analysed and the mismatch
+/// is reported beside them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberData {
+    pub bytes: Vec<u8>,
+    pub crc_mismatch: Option<Evidence>,
+}
+
 /// Decompresses one member within the limits, counting it against `budget` (the bytes
 /// left for the whole archive), and checks its size and CRC. `Err` is why it could not
 /// be read (inconclusive).
@@ -494,7 +508,7 @@ pub fn read(
     m: &Member,
     limits: &Limits,
     budget: &mut u64,
-) -> Result<Vec<u8>, Evidence> {
+) -> Result<MemberData, Evidence> {
     let fail =
         |rule: &str, message: String| evidence(Verdict::Inconclusive, rule, message, at_member(m));
     let Some(data) = m.data_offset.filter(|_| m.readable()) else {
@@ -555,17 +569,20 @@ pub fn read(
     }
     let mut crc = flate2::Crc::new();
     crc.update(&out);
-    if crc.sum() != m.crc32 {
-        return Err(fail(
+    let crc_mismatch = (crc.sum() != m.crc32).then(|| {
+        fail(
             "zip.crc",
             format!(
-                "`{}` fails its crc check (corrupt, or altered after it was written)",
+                "`{}` fails its crc check (corrupt, or altered after it was written); PyTorch's reader does not check it and loads the bytes, so they are analysed",
                 m.name
             ),
-        ));
-    }
+        )
+    });
     *budget = budget.saturating_sub(got);
-    Ok(out)
+    Ok(MemberData {
+        bytes: out,
+        crc_mismatch,
+    })
 }
 
 #[cfg(test)]
@@ -733,11 +750,15 @@ mod tests {
         assert!(a.evidence.is_empty(), "{:?}", a.evidence);
         let mut budget = limits.max_total_bytes;
         assert_eq!(
-            read(&mut c, &a.members[0], &limits, &mut budget).unwrap(),
+            read(&mut c, &a.members[0], &limits, &mut budget)
+                .unwrap()
+                .bytes,
             b"3\n"
         );
         assert_eq!(
-            read(&mut c, &a.members[1], &limits, &mut budget).unwrap(),
+            read(&mut c, &a.members[1], &limits, &mut budget)
+                .unwrap()
+                .bytes,
             vec![7u8; 5000]
         );
         assert_eq!(budget, limits.max_total_bytes - 5002);
@@ -791,7 +812,9 @@ mod tests {
         // the members are still found where they really are
         let mut budget = u64::MAX;
         assert_eq!(
-            read(&mut c, &a.members[0], &Limits::default(), &mut budget).unwrap(),
+            read(&mut c, &a.members[0], &Limits::default(), &mut budget)
+                .unwrap()
+                .bytes,
             b"1"
         );
     }
@@ -807,7 +830,10 @@ mod tests {
         let (mut c, a) = open_bytes(&bytes, &limits);
         let a = a.unwrap();
         let mut budget = limits.max_total_bytes;
-        let crc = read(&mut c, &a.members[0], &limits, &mut budget).unwrap_err();
+        // a wrong crc is reported, and the bytes are still read (PyTorch does not check)
+        let data = read(&mut c, &a.members[0], &limits, &mut budget).unwrap();
+        assert_eq!(data.bytes, b"hello");
+        let crc = data.crc_mismatch.expect("the crc finding");
         assert_eq!(
             (crc.verdict, crc.rule.as_str()),
             (Verdict::Inconclusive, "zip.crc")

@@ -180,3 +180,67 @@ fn legacy_tar_members_are_scanned_in_place() {
         2
     );
 }
+
+/// A change to one zip header, given the offset of its flags.
+type HeaderPatch<'a> = &'a dyn Fn(&mut [u8], usize);
+
+/// Patches every header (local and central) of `member` in a zip: `f(header, offset of
+/// the header's general-purpose flags)`.
+fn patch_headers(zip: &mut [u8], member: &str, f: impl Fn(&mut [u8], usize)) {
+    let name = member.as_bytes();
+    let mut patched = 0;
+    for sig in [&b"PK\x03\x04"[..], b"PK\x01\x02"] {
+        // the name follows 30 bytes of a local header, 46 of a central one
+        let name_at = if sig[2] == 3 { 30 } else { 46 };
+        let flags_at = if sig[2] == 3 { 6 } else { 8 };
+        let mut i = 0;
+        while let Some(p) = zip
+            .get(i..)
+            .and_then(|s| s.windows(4).position(|w| w == sig))
+        {
+            let at = i + p;
+            if zip.get(at + name_at..at + name_at + name.len()) == Some(name) {
+                f(&mut zip[at..], flags_at);
+                patched += 1;
+            }
+            i = at + 4;
+        }
+    }
+    assert_eq!(patched, 2, "{member}: a local and a central header");
+}
+
+#[test]
+fn a_member_pytorch_loads_despite_a_bad_crc_or_the_encrypted_flag_is_still_analysed() {
+    let original = std::fs::read(corpus("evil_state_dict.pt")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let member = "evil_state_dict/data.pkl";
+    let cases: [(&str, HeaderPatch<'_>); 2] = [
+        // the CRC-32 sits 8 bytes after the flags in both headers
+        ("bad_crc.pt", &|h: &mut [u8], flags: usize| {
+            h[flags + 8] ^= 0xff
+        }),
+        ("encrypted_flag.pt", &|h: &mut [u8], flags: usize| {
+            h[flags] |= 1
+        }),
+    ];
+    for (name, patch) in cases {
+        let mut bytes = original.clone();
+        patch_headers(&mut bytes, member, patch);
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes).unwrap();
+        let r = scan_at(&path);
+        assert_eq!(r.verdict, Verdict::Dangerous, "{name}: {:?}", r.evidence);
+        let zip_rule = if name == "bad_crc.pt" {
+            "zip.crc"
+        } else {
+            "zip.encrypted"
+        };
+        assert_eq!(find(&r, zip_rule).verdict, Verdict::Inconclusive, "{name}");
+        assert!(
+            find(&r, "pickle.global.dangerous")
+                .message
+                .contains("`posix.system`"),
+            "{name}"
+        );
+    }
+}

@@ -697,10 +697,9 @@ fn demo_runs_and_reports_the_caught_tampering() {
         .collect();
     assert_eq!(promotions.len(), 2, "{steps:?}");
     assert!(
-        promotions[1]["text"]
-            .as_str()
-            .unwrap()
-            .starts_with("REFUSED fraud version 2 (scan: `model.joblib` is dangerous)"),
+        promotions[1]["text"].as_str().unwrap().starts_with(
+            "REFUSED fraud version 2 (scan: `model.joblib` is dangerous: `posix.system`"
+        ),
         "{promotions:?}"
     );
     let d = dir.path().join("d");

@@ -714,7 +714,7 @@ fn help_shows_examples_and_the_rules_format() {
     let d = dir.path();
     let mask = ok(d, &["data", "mask", "--help"]).stdout;
     for needle in [
-        "Example: aigis data mask",
+        "Examples:\n  aigis data mask",
         "[columns]",
         "[pii]",
         "Parquet is not",
@@ -723,7 +723,10 @@ fn help_shows_examples_and_the_rules_format() {
         assert!(mask.contains(needle), "no `{needle}` in:\n{mask}");
     }
     let detok = ok(d, &["data", "detokenize", "--help"]).stdout;
-    assert!(detok.contains("Example: aigis data detokenize") && detok.contains("--key-file"));
+    assert!(
+        detok.contains("Examples:\n  aigis data detokenize") && detok.contains("--key-file"),
+        "{detok}"
+    );
     assert!(ok(d, &["keys", "mask", "--help"]).stdout.contains("new"));
     // Usage errors exit 2: --out and --rules are required.
     let r = aigis(d, &["data", "mask", "in.csv"]);

@@ -106,7 +106,10 @@ fn malicious_graphs_fail_with_their_rules() {
         let (_, got, rules) = &found[0];
         assert_eq!(got, verdict, "{path}: {found:?}");
         assert!(rules.contains(&rule.to_owned()), "{path}: {rules:?}");
-        // the default --fail-on is inconclusive: a suspicious file passes, the rest fail
+        // the default --fail-on is suspicious: every one of them fails
+        assert_eq!(r.code, 1, "{path}: {}", r.stderr);
+        // at --fail-on inconclusive a suspicious file passes, the rest still fail
+        let r = scan(p, &[graphs(path)], &["--fail-on", "inconclusive"]);
         let code = if verdict == "suspicious" { 0 } else { 1 };
         assert_eq!(r.code, code, "{path}: {}", r.stderr);
     }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use aigis_core::Finding;
+use aigis_model::pickle::Allowlist;
 use aigis_model::{FileReport, Verdict};
 use anyhow::{Context as _, Result};
 use serde_json::json;
@@ -11,6 +12,9 @@ use super::crypt::Artifact;
 use crate::cli::{Cli, ModelCommand, ModelScanArgs};
 use crate::report::sarif::{self, Placed};
 use crate::{CheckFailed, context, output};
+
+/// What to do about a pickle import the built-in policy does not know.
+pub(crate) const ALLOWLIST_HINT: &str = "hint: if a suspicious import is your own class, review it and list its exact `module.qualname` under `[[model.allow]]` in aigis.toml (with `reason` and `by`)";
 
 /// The evidence a model scan writes.
 pub const SCAN_PREDICATE: &str = "https://aigis.dev/predicate/model-scan/v1";
@@ -47,6 +51,9 @@ fn describe(rule: &str) -> &'static str {
     match rule {
         r if r.starts_with("pickle.global") => {
             "A pickle imports or calls something outside the allowlist."
+        }
+        "pickle.allowlist" => {
+            "A pickle import allowed by an entry of the project's reviewed allowlist (aigis.toml `[[model.allow]]`)."
         }
         r if r.starts_with("pickle.") => "A pickle that cannot be fully analysed.",
         r if r.starts_with("zip.") => "A problem in a zip archive's structure.",
@@ -137,11 +144,15 @@ fn findings(reports: &[FileReport]) -> Vec<(Finding, String)> {
         .collect()
 }
 
-/// Scans model files and folders with the default limits.
-pub(crate) fn scan_paths(cli: &Cli, paths: &[PathBuf]) -> Result<Vec<FileReport>> {
+/// Scans model files and folders with the default limits and the pickle options given
+/// (the project's allowlist: [`context::pickle_limits`]).
+pub(crate) fn scan_paths(
+    cli: &Cli,
+    paths: &[PathBuf],
+    pickle_limits: &aigis_model::pickle::Limits,
+) -> Result<Vec<FileReport>> {
     let limits = aigis_model::Limits::default();
-    let pickle_limits = aigis_model::pickle::Limits::default();
-    let pickle = aigis_model::pickle_scanner(&pickle_limits);
+    let pickle = aigis_model::pickle_scanner(pickle_limits);
     let mut reports: Vec<FileReport> = Vec::new();
     let bar = output::progress(cli, paths.len() as u64, "scanning");
     for path in paths {
@@ -163,6 +174,7 @@ pub(crate) fn record_scan(
     reports: &[FileReport],
     fail_on: &str,
     passed: bool,
+    allowlist: &Allowlist,
 ) -> Result<Option<u64>> {
     let mut subjects = Vec::with_capacity(reports.len());
     for r in reports {
@@ -171,26 +183,38 @@ pub(crate) fn record_scan(
             aigis_crypto::sha256_file(&r.path)?,
         ));
     }
-    record_scan_of(project, reports, subjects, fail_on, passed)
+    record_scan_of(project, reports, subjects, fail_on, passed, allowlist)
 }
 
 /// [`record_scan`] with the (path, digest) subjects already known (the registry hashes
 /// each file once, as it stores it).
+///
+/// The predicate names the allowlist in force (every entry, and the digest the
+/// promotion gate compares), and per file the entries that allowed one of its imports.
 pub(crate) fn record_scan_of(
     project: &aigis_ledger::Project,
     reports: &[FileReport],
     subjects: Vec<(String, aigis_core::Digest)>,
     fail_on: &str,
     passed: bool,
+    allowlist: &Allowlist,
 ) -> Result<Option<u64>> {
     if subjects.is_empty() {
         return Ok(None);
     }
     let predicate = json!({
-        "files": reports.iter().map(|r| json!({
-            "path": r.path, "format": r.format, "verdict": r.verdict, "bytes": r.bytes,
-            "evidence": r.evidence,
-        })).collect::<Vec<_>>(),
+        "files": reports.iter().map(|r| {
+            let mut file = json!({
+                "path": r.path, "format": r.format, "verdict": r.verdict, "bytes": r.bytes,
+                "evidence": r.evidence,
+            });
+            let used = allowlist_used(r, allowlist);
+            if !used.is_empty() {
+                file["allowlist_used"] = json!(used);
+            }
+            file
+        }).collect::<Vec<_>>(),
+        "allowlist": allowlist_json(allowlist),
         "fail_on": fail_on,
         "passed": passed,
         "tool": format!("aigis {}", env!("CARGO_PKG_VERSION")),
@@ -203,9 +227,39 @@ pub(crate) fn record_scan_of(
     )?))
 }
 
+/// The allowlist in force, as the scan predicate and `--json` record it.
+pub(crate) fn allowlist_json(allowlist: &Allowlist) -> serde_json::Value {
+    json!({
+        "digest": allowlist.digest(),
+        "entries": allowlist.entries().collect::<Vec<_>>(),
+    })
+}
+
+/// The allowlist entries that let one of the file's imports through (from its
+/// `pickle.allowlist` evidence), sorted.
+fn allowlist_used(report: &FileReport, allowlist: &Allowlist) -> Vec<String> {
+    let mut used: Vec<String> = allowlist
+        .entries()
+        .filter(|a| {
+            let said = format!("allowlist entry `{}`", a.name);
+            report
+                .evidence
+                .iter()
+                .any(|e| e.rule == "pickle.allowlist" && e.message.contains(&said))
+        })
+        .map(|a| a.name.clone())
+        .collect();
+    used.sort();
+    used
+}
+
 fn scan(cli: &Cli, args: &ModelScanArgs) -> Result<()> {
     let fail_on = parse_verdict(&args.fail_on)?;
-    let reports = scan_paths(cli, &args.paths)?;
+    // Inside a project its allowlist applies and the scan is recorded; outside one the
+    // scan runs on the built-in policy alone.
+    let project = context::project_if_any(cli)?;
+    let pickle_limits = context::pickle_limits(project.as_ref())?;
+    let reports = scan_paths(cli, &args.paths, &pickle_limits)?;
     let failing: Vec<&FileReport> = reports
         .iter()
         .filter(|r| fail_on.is_some_and(|f| r.verdict >= f))
@@ -228,17 +282,21 @@ fn scan(cli: &Cli, args: &ModelScanArgs) -> Result<()> {
         context::write_output(path, &sarif::document(&placed, &describe, props)?)?;
     }
 
-    let index = match context::project(cli) {
-        Ok(project) => record_scan(&project, &reports, &args.fail_on, passed)?,
-        Err(e) => {
-            output::note(cli, &format!("note: not recorded in a ledger ({e})"));
-            None
-        }
+    let index = match &project {
+        Some(project) => record_scan(
+            project,
+            &reports,
+            &args.fail_on,
+            passed,
+            &pickle_limits.allowlist,
+        )?,
+        None => None,
     };
 
     if cli.json {
         output::json(&json!({
             "files": reports,
+            "allowlist": allowlist_json(&pickle_limits.allowlist),
             "fail_on": args.fail_on,
             "passed": passed,
             "evidence": index,
@@ -284,6 +342,14 @@ fn scan(cli: &Cli, args: &ModelScanArgs) -> Result<()> {
                 failing.len(),
                 args.fail_on
             );
+            let unknown_import = failing.iter().any(|r| {
+                r.evidence
+                    .iter()
+                    .any(|e| e.rule == "pickle.global.suspicious")
+            });
+            if unknown_import {
+                output::note(cli, ALLOWLIST_HINT);
+            }
         }
         if let Some(i) = index {
             println!("recorded as evidence #{i} in the ledger");

@@ -12,9 +12,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aigis_core::{Digest, Statement};
 use aigis_crypto::dsse::Envelope;
 use aigis_ledger::Project;
-use aigis_model::Verdict;
 use aigis_model::registry::{self, EvidenceRef, Registry, StageState, VersionRecord};
 use aigis_model::signing::{self, VerifierKey};
+use aigis_model::{FileReport, Verdict};
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 use serde_json::json;
@@ -131,6 +131,15 @@ pub fn register(cli: &Cli, args: &ModelRegisterArgs) -> Result<()> {
         ),
     }
     println!("  evidence   #{}", r.evidence);
+    if r.worst >= Verdict::Suspicious {
+        output::note(
+            cli,
+            &format!(
+                "warning: the scan is {}; `model promote` will refuse this version",
+                r.worst.as_str()
+            ),
+        );
+    }
     if let Some(c) = r.signature.as_ref().filter(|c| !c.passed) {
         output::note(
             cli,
@@ -205,41 +214,23 @@ pub(crate) fn register_version(
         evidence: None,
     };
 
-    // 2. Scan the stored bytes, laid out as registered (so a folder is scanned as one
-    // model: ONNX external data, checkpoint shards), and record the scan under the
-    // source paths with the digests just computed. What was scanned is what is stored.
-    let (stored_dir, stored) = reg.materialize(&record)?;
-    let mut reports = super::model::scan_paths(cli, std::slice::from_ref(&stored))?;
-    let mut subjects = Vec::with_capacity(reports.len());
-    for r in &mut reports {
-        let rel = r.path.strip_prefix(&stored).unwrap_or(&r.path);
-        let rel = rel.to_string_lossy().replace('\\', "/");
-        let entry = record
-            .files
-            .iter()
-            .find(|f| match source.kind {
-                registry::Kind::File => rel.is_empty(),
-                registry::Kind::Folder => f.path == rel,
-            })
-            .with_context(|| {
-                format!(
-                    "the scan reported `{}`, which was not stored",
-                    r.path.display()
-                )
-            })?;
-        r.path = match source.kind {
-            registry::Kind::File => path.to_owned(),
-            registry::Kind::Folder => path.join(&entry.path),
-        };
-        subjects.push((r.path.display().to_string(), entry.sha256));
-    }
-    drop(stored_dir);
-    let worst = reports
-        .iter()
-        .map(|r| r.verdict)
-        .max()
-        .unwrap_or(Verdict::Safe);
-    let scan_index = super::model::record_scan_of(project, &reports, subjects, "none", true)?;
+    // 2. Scan the stored bytes, laid out as registered, with the project's allowlist,
+    // and record the scan under the source paths with the digests just computed. What
+    // was scanned is what is stored.
+    let pickle_limits = context::pickle_limits(Some(project))?;
+    let StoredScan {
+        reports,
+        subjects,
+        worst,
+    } = scan_stored(cli, &reg, &record, &pickle_limits, path)?;
+    let scan_index = super::model::record_scan_of(
+        project,
+        &reports,
+        subjects,
+        "none",
+        true,
+        &pickle_limits.allowlist,
+    )?;
 
     let _lock = reg.lock()?;
     record.version = reg.versions(name)?.last().copied().unwrap_or(0) + 1;
@@ -301,6 +292,63 @@ pub(crate) fn register_version(
         signature: signature_note,
         evidence: index,
         bytes: total,
+    })
+}
+
+/// A scan of a version's stored bytes: the reports, the (path, digest) subjects to record
+/// them under, and the worst verdict.
+struct StoredScan {
+    reports: Vec<FileReport>,
+    subjects: Vec<(String, Digest)>,
+    worst: Verdict,
+}
+
+/// Scans a version's stored bytes, laid out as registered (so a folder is scanned as one
+/// model: ONNX external data, checkpoint shards), with `pickle_limits`. The reports name
+/// the files under `display_root` (the path the version was registered from), and each
+/// subject carries the digest its file was stored under.
+fn scan_stored(
+    cli: &Cli,
+    reg: &Registry,
+    record: &VersionRecord,
+    pickle_limits: &aigis_model::pickle::Limits,
+    display_root: &Path,
+) -> Result<StoredScan> {
+    let (stored_dir, stored) = reg.materialize(record)?;
+    let mut reports = super::model::scan_paths(cli, std::slice::from_ref(&stored), pickle_limits)?;
+    let mut subjects = Vec::with_capacity(reports.len());
+    for r in &mut reports {
+        let rel = r.path.strip_prefix(&stored).unwrap_or(&r.path);
+        let rel = rel.to_string_lossy().replace('\\', "/");
+        let entry = record
+            .files
+            .iter()
+            .find(|f| match record.kind {
+                registry::Kind::File => rel.is_empty(),
+                registry::Kind::Folder => f.path == rel,
+            })
+            .with_context(|| {
+                format!(
+                    "the scan reported `{}`, which was not stored",
+                    r.path.display()
+                )
+            })?;
+        r.path = match record.kind {
+            registry::Kind::File => display_root.to_owned(),
+            registry::Kind::Folder => display_root.join(&entry.path),
+        };
+        subjects.push((r.path.display().to_string(), entry.sha256));
+    }
+    drop(stored_dir);
+    let worst = reports
+        .iter()
+        .map(|r| r.verdict)
+        .max()
+        .unwrap_or(Verdict::Safe);
+    Ok(StoredScan {
+        reports,
+        subjects,
+        worst,
     })
 }
 
@@ -366,11 +414,20 @@ impl Check {
 }
 
 /// The promotion gate: every check, passed or not (so a refusal names every reason).
+///
+/// The gate decides from signed evidence only. One thing can make that evidence stale
+/// without any byte changing: the project's allowlist. An entry removed since the scan
+/// would still let its import through; one added would still refuse it. So when the
+/// allowlist in force differs from the one the scan evidence records, the stored bytes
+/// (once they are known to match their digests) are scanned again with the current
+/// allowlist, the new scan is recorded as evidence and attached to the version, and the
+/// gate reads that. Refusing with a hint would only send the user to register the same
+/// bytes again; silently reading the old verdict would let a revoked entry keep working.
 fn gate(
     cli: &Cli,
     project: &Project,
     reg: &Registry,
-    record: &VersionRecord,
+    record: &mut VersionRecord,
     keys: &[PathBuf],
 ) -> Vec<Check> {
     let total = record.files.iter().map(|f| f.bytes).sum();
@@ -393,15 +450,107 @@ fn gate(
             .collect();
         Check::fail("stored-bytes", list.join("; "), None)
     };
-    vec![
-        stored,
-        check_scan(project, record),
-        check_signature(project, reg, record, keys),
-    ]
+    let scan = current_scan(cli, project, reg, record, stored.passed);
+    vec![stored, scan, check_signature(project, reg, record, keys)]
+}
+
+/// The scan check, after scanning the stored bytes again if the allowlist changed since
+/// the scan evidence was made (see [`gate`]).
+fn current_scan(
+    cli: &Cli,
+    project: &Project,
+    reg: &Registry,
+    record: &mut VersionRecord,
+    stored_ok: bool,
+) -> Check {
+    const NAME: &str = "scan";
+    let old = record.scan.as_ref().map(|e| e.index);
+    let pickle_limits = match context::pickle_limits(Some(project)) {
+        Ok(l) => l,
+        Err(e) => return Check::fail(NAME, format!("{e:#}"), old),
+    };
+    let current = pickle_limits.allowlist.digest();
+    // Unreadable evidence, or evidence that is not a model scan, is left to
+    // `check_scan` to refuse: only a readable scan can be out of date.
+    let recorded = old.and_then(|i| scan_allowlist_digest(project, i));
+    let Some((old, recorded)) = old.zip(recorded) else {
+        return check_scan(project, record);
+    };
+    if recorded == current {
+        return check_scan(project, record);
+    }
+    if !stored_ok {
+        return Check::fail(
+            NAME,
+            format!(
+                "evidence #{old} was made under another allowlist ({recorded}, now {current}), and the stored bytes cannot be scanned again because they no longer match their digests"
+            ),
+            Some(old),
+        );
+    }
+    let mut rescan = || -> Result<u64> {
+        let display = PathBuf::from(&record.source);
+        let StoredScan {
+            reports,
+            subjects,
+            worst,
+        } = scan_stored(cli, reg, record, &pickle_limits, &display)?;
+        let index = super::model::record_scan_of(
+            project,
+            &reports,
+            subjects,
+            "none",
+            true,
+            &pickle_limits.allowlist,
+        )?
+        .context("the version has no files to scan")?;
+        record.scan = Some(EvidenceRef {
+            index,
+            summary: worst.as_str().to_owned(),
+        });
+        reg.update_version(record)?;
+        Ok(index)
+    };
+    match rescan() {
+        Ok(new) => {
+            let mut c = check_scan(project, record);
+            c.detail = format!(
+                "scanned again as evidence #{new}, with the current allowlist (evidence #{old} was made under another one): {}",
+                c.detail
+            );
+            c
+        }
+        Err(e) => Check::fail(
+            NAME,
+            format!(
+                "the allowlist changed since evidence #{old}, and scanning the stored bytes again failed: {e:#}"
+            ),
+            Some(old),
+        ),
+    }
+}
+
+/// The allowlist digest a model-scan evidence entry records: the empty list's for scans
+/// recorded before there was an allowlist. `None` when the entry cannot be read as a
+/// model scan signed by the project.
+fn scan_allowlist_digest(project: &Project, index: u64) -> Option<Digest> {
+    let (statement, _) = read_evidence(project, index).ok()?;
+    if statement.predicate_type != super::model::SCAN_PREDICATE {
+        return None;
+    }
+    match statement
+        .predicate
+        .as_ref()
+        .and_then(|p| p.get("allowlist"))
+    {
+        None => Some(aigis_model::pickle::Allowlist::default().digest()),
+        Some(a) => a.get("digest")?.as_str()?.parse().ok(),
+    }
 }
 
 /// The scan evidence must be signed by a project key, be a model scan, cover every file
-/// of the version by digest, and judge none of them dangerous or inconclusive.
+/// of the version by digest, and judge every one of them safe: suspicious (an import
+/// nobody reviewed), inconclusive and dangerous are refused.
 fn check_scan(project: &Project, record: &VersionRecord) -> Check {
     const NAME: &str = "scan";
     let Some(scan) = &record.scan else {
@@ -432,23 +581,23 @@ fn check_scan(project: &Project, record: &VersionRecord) -> Check {
     let mut verdicts = Vec::new();
     for (i, s) in statement.subject.iter().enumerate() {
         let digest: Option<Digest> = s.digest.get("sha256").and_then(|d| d.parse().ok());
-        let verdict = files
-            .get(i)
+        let file = files.get(i);
+        let verdict = file
             .and_then(|f| f.get("verdict"))
             .and_then(|v| serde_json::from_value::<Verdict>(v.clone()).ok());
         if let (Some(d), Some(v)) = (digest, verdict) {
-            verdicts.push((d, v));
+            verdicts.push((d, v, file));
         }
     }
     let mut worst = Verdict::Safe;
     let mut bad = Vec::new();
+    let mut unknown_import = false;
     for f in &record.files {
-        let found: Vec<Verdict> = verdicts
+        let found = verdicts
             .iter()
-            .filter(|(d, _)| *d == f.sha256)
-            .map(|(_, v)| *v)
-            .collect();
-        let Some(v) = found.iter().copied().max() else {
+            .filter(|(d, _, _)| *d == f.sha256)
+            .max_by_key(|(_, v, _)| *v);
+        let Some((_, v, file)) = found else {
             return Check::fail(
                 NAME,
                 format!(
@@ -458,9 +607,26 @@ fn check_scan(project: &Project, record: &VersionRecord) -> Check {
                 Some(scan.index),
             );
         };
-        worst = worst.max(v);
-        if v >= Verdict::Inconclusive {
-            bad.push(format!("`{}` is {}", f.path, v.as_str()));
+        worst = worst.max(*v);
+        if *v >= Verdict::Suspicious {
+            // Name what made it so: the first finding at the file's verdict.
+            let first = file
+                .and_then(|f| f.get("evidence"))
+                .and_then(|e| e.as_array())
+                .and_then(|items| {
+                    items
+                        .iter()
+                        .find(|e| e.get("verdict").and_then(|v| v.as_str()) == Some(v.as_str()))
+                });
+            let rule = first.and_then(|e| e.get("rule")).and_then(|r| r.as_str());
+            let message = first
+                .and_then(|e| e.get("message"))
+                .and_then(|m| m.as_str());
+            unknown_import |= rule == Some("pickle.global.suspicious");
+            bad.push(match message {
+                Some(m) => format!("`{}` is {}: {m}", f.path, v.as_str()),
+                None => format!("`{}` is {}", f.path, v.as_str()),
+            });
         }
     }
     if bad.is_empty() {
@@ -470,6 +636,9 @@ fn check_scan(project: &Project, record: &VersionRecord) -> Check {
             Some(scan.index),
         )
     } else {
+        if unknown_import {
+            bad.push(super::model::ALLOWLIST_HINT.to_owned());
+        }
         Check::fail(NAME, bad.join("; "), Some(scan.index))
     }
 }
@@ -529,7 +698,8 @@ pub(crate) fn promote_version(
     if current.as_ref().is_some_and(|c| c.version == version) {
         anyhow::bail!("{name} version {version} is already at stage `{stage}`");
     }
-    let checks = gate(cli, project, &reg, &record, keys);
+    let mut record = record;
+    let checks = gate(cli, project, &reg, &mut record, keys);
     let mut previous = current
         .as_ref()
         .map(|c| c.previous.clone())
@@ -587,8 +757,8 @@ pub fn rollback(cli: &Cli, args: &ModelRollbackArgs) -> Result<()> {
             v
         }
     };
-    let record = reg.version(&args.name, target)?;
-    let checks = gate(cli, &project, &reg, &record, &args.keys);
+    let mut record = reg.version(&args.name, target)?;
+    let checks = gate(cli, &project, &reg, &mut record, &args.keys);
     let d = decide(
         &project,
         &key,

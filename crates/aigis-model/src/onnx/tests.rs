@@ -199,6 +199,40 @@ fn malformed_and_truncated_models_are_inconclusive_with_the_offset() {
 }
 
 #[test]
+fn an_opset_import_without_a_domain_is_the_default_domain() {
+    // proto2 writers (older exporters) leave out a domain that has its default value
+    // `""`: the entry holds only the version, and `onnx.checker` accepts the model.
+    let g = Msg::new().msg(1, node("r", "Relu", "")).str(2, "g");
+    let m = Msg::new()
+        .int(1, 3)
+        .str(2, "pytorch")
+        .msg(7, g.clone())
+        .msg(8, Msg::new().int(2, 6));
+    let found = run(&m, nowhere());
+    assert_eq!(worst(&found), Verdict::Safe, "{found:?}");
+    let valid = found.iter().find(|e| e.rule == "onnx.valid").unwrap();
+    assert!(
+        valid.message.ends_with("operator sets ai.onnx"),
+        "{valid:?}"
+    );
+    // beside a custom domain, which is still flagged
+    let m = Msg::new()
+        .int(1, 3)
+        .msg(7, g.msg(1, node("s", "Secret", "evil.ops")))
+        .msg(8, Msg::new().int(2, 6))
+        .msg(8, opset("evil.ops", 1));
+    let found = run(&m, nowhere());
+    assert!(
+        has(&found, "onnx.custom_domain", Verdict::Suspicious),
+        "{found:?}"
+    );
+    assert!(
+        !has(&found, "onnx.malformed", Verdict::Inconclusive),
+        "{found:?}"
+    );
+}
+
+#[test]
 fn node_counts_are_bounded() {
     let mut g = Msg::new();
     for i in 0..10 {

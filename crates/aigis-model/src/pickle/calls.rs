@@ -33,7 +33,17 @@ impl<R: Read + Seek> Machine<'_, R> {
                 if !self.budget(key.0.len() + key.1.len()) {
                     return Err(Halt::Limit("too many distinct imports".to_owned()));
                 }
-                let verdict = classify(&key.0, &key.1).verdict;
+                let (c, allowed) = policy::classify_allowed(&key.0, &key.1, &self.limits.allowlist);
+                let verdict = c.verdict;
+                if let Some(entry) = allowed {
+                    // Which reviewed entry let this import through, where: the audit
+                    // trail of the allowlist, one item per import and file.
+                    let msg = format!(
+                        "`{}.{}` allowed by the project allowlist entry `{}` (reason: {}; reviewed by {})",
+                        key.0, key.1, entry.name, entry.reason, entry.by
+                    );
+                    self.finding(Verdict::Safe, "pickle.allowlist", msg);
+                }
                 self.imports.push(Import {
                     module: key.0.clone(),
                     name: key.1.clone(),
@@ -263,7 +273,8 @@ impl<R: Read + Seek> Machine<'_, R> {
         self.finding(Verdict::Inconclusive, rule, msg);
     }
 
-    pub(super) fn finish(mut self, pickles: u32, trailing: Option<(u64, u64)>) -> PickleReport {
+    /// The report of this reading (its evidence and imports are taken out of the machine).
+    pub(super) fn finish(&mut self, pickles: u32, trailing: Option<(u64, u64)>) -> PickleReport {
         let refs = std::mem::take(&mut self.refs);
         for rf in refs.iter().filter(|rf| !rf.called) {
             let Some(imp) = self.imports.get(rf.import) else {
@@ -295,16 +306,12 @@ impl<R: Read + Seek> Machine<'_, R> {
             });
         }
         self.evidence.sort_by_key(|e| e.location.offset);
-        let verdict = self
-            .evidence
-            .iter()
-            .map(|e| e.verdict)
-            .max()
-            .unwrap_or(Verdict::Safe);
+        let verdict = Verdict::worst(&self.evidence);
+        self.import_index.clear();
         PickleReport {
             verdict,
-            evidence: self.evidence,
-            imports: self.imports,
+            evidence: std::mem::take(&mut self.evidence),
+            imports: std::mem::take(&mut self.imports),
             ops: self.ops,
             pickles,
             trailing_data: trailing,

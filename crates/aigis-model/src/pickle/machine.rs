@@ -64,6 +64,13 @@ pub(super) struct Machine<'a, R> {
     /// Bytes of strings kept so far, against [`Limits::max_retained`].
     pub(super) retained: usize,
     pub(super) retained_full: bool,
+    /// A tuple nested past the limit was met (reported once).
+    pub(super) deep_tuples: bool,
+    /// Whether the memo passes from one pickle of the stream to the next (one unpickler
+    /// for all) or each starts empty (an unpickler each; see `readings`).
+    pub(super) keep_memo: bool,
+    /// Pickles of the stream started.
+    pub(super) begun: u32,
     pub(super) refs: Vec<Ref>,
     pub(super) imports: Vec<Import>,
     pub(super) import_index: HashMap<(String, String), usize>,
@@ -106,7 +113,9 @@ pub(super) fn storage_element_size(name: &str) -> Option<u64> {
 /// Evidence items kept per scan; the rest are summarised in one.
 pub(super) const MAX_EVIDENCE: usize = 256;
 
-/// Runs every pickle in `src` to its end and reports.
+/// Runs every pickle in `src` to its end and reports: in one reading when the pickle
+/// respects its frames, and in every reading of them when it does not
+/// ([`super::readings`]).
 pub(super) fn run<R: Read + Seek>(
     src: Source<R>,
     location: &Location,
@@ -114,17 +123,26 @@ pub(super) fn run<R: Read + Seek>(
     depth: u32,
     layout: Layout,
 ) -> io::Result<PickleReport> {
-    let mut m = Machine::new(src, location, limits, depth);
+    super::readings::run(src, location, limits, depth, layout)
+}
+
+/// One reading of the stream: every pickle to its end. The number of complete pickles,
+/// and where bytes after the last one start and how many there are.
+pub(super) fn read_all<R: Read + Seek>(
+    m: &mut Machine<'_, R>,
+    layout: Layout,
+) -> io::Result<(u32, Option<(u64, u64)>)> {
+    let limits = m.limits;
     let mut pickles = 0u32;
     let mut trailing = None;
     if layout != Layout::Stream {
         match m.torch_tar(layout, &mut pickles) {
             Ok(true) => {}
-            Ok(false) => return Ok(m.finish(pickles, None)),
+            Ok(false) => return Ok((pickles, None)),
             Err(Halt::Io(e)) => return Err(e),
             Err(h) => {
                 m.halted(h);
-                return Ok(m.finish(pickles, None));
+                return Ok((pickles, None));
             }
         }
     }
@@ -149,11 +167,7 @@ pub(super) fn run<R: Read + Seek>(
             trailing = Some((m.src.pos(), m.src.remaining()));
             break;
         }
-        // Each pickle starts with an empty stack; the memo is kept, as it is when one
-        // `Unpickler` loads several pickles from one file.
-        m.stack.clear();
-        m.marks.clear();
-        m.index = pickles;
+        m.start_pickle(pickles);
         match m.one_pickle() {
             Ok(()) => pickles += 1,
             Err(Halt::Io(e)) => return Err(e),
@@ -186,7 +200,7 @@ pub(super) fn run<R: Read + Seek>(
                 ),
             );
     }
-    Ok(m.finish(pickles, trailing))
+    Ok((pickles, trailing))
 }
 
 impl<'a, R: Read + Seek> Machine<'a, R> {
@@ -209,6 +223,9 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
             op: 0,
             retained: 0,
             retained_full: false,
+            deep_tuples: false,
+            keep_memo: false,
+            begun: 0,
             refs: Vec::new(),
             imports: Vec::new(),
             import_index: HashMap::new(),
@@ -354,9 +371,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
 
     /// One whole pickle of a laid-out stream, and the value its `STOP` returns.
     fn next_pickle(&mut self, pickles: &mut u32) -> Result<Value, Halt> {
-        self.stack.clear();
-        self.marks.clear();
-        self.index = *pickles;
+        self.start_pickle(*pickles);
         self.one_pickle()?;
         *pickles += 1;
         Ok(std::mem::replace(&mut self.result, Value::Other))
@@ -454,6 +469,18 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
         Ok(true)
     }
 
+    /// Before the pickle after `done` complete ones: an empty stack, and the memo kept or
+    /// emptied as this reading says.
+    fn start_pickle(&mut self, done: u32) {
+        self.stack.clear();
+        self.marks.clear();
+        if !self.keep_memo {
+            self.memo.clear();
+        }
+        self.index = done;
+        self.begun += 1;
+    }
+
     pub(super) fn one_pickle(&mut self) -> Result<(), Halt> {
         loop {
             self.at = self.src.pos();
@@ -467,6 +494,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
                 )));
             }
             if self.step(op)? {
+                self.src.end_pickle()?;
                 return Ok(());
             }
         }
@@ -502,8 +530,12 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
             }
             0x95 => {
                 let len = u64::from_le_bytes(self.src.array()?);
-                if len > self.src.remaining() {
-                    return Err(Halt::Truncated);
+                if let Some(left) = self.src.open_frame(len)? {
+                    self.finding(
+                        Verdict::Inconclusive,
+                        "pickle.truncated",
+                        format!("FRAME declares {len} bytes but {left} are left: CPython's C unpickler refuses the pickle here, its pure-Python unpickler (joblib's) reads on, and so does this scan"),
+                    );
                 }
             }
             // constants
@@ -556,7 +588,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
             }
             // strings
             b'S' => {
-                let v = match self.src.line(self.limits.max_inspect)? {
+                let v = match self.text_line()? {
                     Payload::Kept(line) => match text::string_repr(&line) {
                         Some(body) => self.keep_str(body),
                         None => {
@@ -565,7 +597,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
                             ));
                         }
                     },
-                    Payload::LongLine { quoted: true } => Value::Data,
+                    Payload::LongLine { quoted: true, .. } => Value::Data,
                     _ => {
                         return Err(Halt::Malformed(
                             "the STRING opcode argument must be quoted".to_owned(),
@@ -575,7 +607,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
                 self.push(v)?;
             }
             b'V' => {
-                let v = match self.src.line(self.limits.max_inspect)? {
+                let v = match self.text_line()? {
                     Payload::Kept(line) => match text::raw_unicode_escape(&line) {
                         Some(s) => self.keep_str(s.into_bytes()),
                         None => {
@@ -719,8 +751,9 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
             0x93 => self.stack_global()?,
             b'i' => {
                 let (module, name) = (self.name_line()?, self.name_line()?);
-                let args = self.pop_mark()?;
+                // the pure-Python unpickler imports before it looks for the MARK
                 let class = self.global(module, name, "INST")?;
+                let args = self.pop_mark()?;
                 let result = self.call(class, value::tuple(args), "INST")?;
                 self.push(result)?;
             }

@@ -3,49 +3,70 @@
 //! A pickle can name any importable callable, so the policy starts from what ordinary ML
 //! files use (PyTorch rebuild helpers and storages, NumPy reconstruction, scikit-learn
 //! estimators, joblib's array wrapper, XGBoost and LightGBM models, plain containers) and
-//! calls that **safe**. Known ways to run code, touch files, reach the network or load
-//! another pickle are **dangerous**; everything else is **suspicious** — unknown is not
-//! clean.
+//! calls that **safe**. Callables that execute or compile code, evaluate expressions,
+//! spawn processes, import modules, load native code, open sockets, read or write files,
+//! load another pickle, or call whatever they are given are **dangerous**; everything
+//! else is **suspicious** — unknown is not clean, and `model scan` fails on it by
+//! default. A project's reviewed [`Allowlist`](super::Allowlist) can turn a suspicious
+//! import (the team's own classes) into a safe one ([`classify_with`]); nothing turns a
+//! dangerous one safe.
 //!
 //! Dangerous modules are matched as whole trees (`os` covers `os.system`, `os.path`, and
 //! aliases such as `os.spawnv_passfds` or `posix.system`): new functions appear in them
 //! faster than any list of names can follow. Harmless siblings that only look alike
 //! (`posixpath`, `ntpath`, `genericpath`: path string arithmetic) are not in the trees
-//! and fall to suspicious like any other unknown import.
+//! and fall to suspicious like any other unknown import. An exact name on the safe list
+//! wins over a dangerous tree it sits in (`torch.serialization._get_layout` only maps a
+//! layout's name to the layout; the rest of `torch.serialization` loads files).
 //!
 //! Some names are judged by what they are usually given: `functools.partial` and
 //! `operator.itemgetter` are suspicious (neither runs code alone; a `partial` of
 //! `os.system` is caught by its `os.system` import), `operator.attrgetter` and
 //! `methodcaller` are dangerous (they reach attributes and call methods by name, the
-//! same gadget as `getattr`). `builtins.getattr` is dangerous, and the scanner also names
-//! what it reaches when its operands are visible (`getattr(<module os>, "system")`).
+//! same gadget as `getattr`), and so are the call gadgets that call what they are given
+//! inside a harmless-looking consumer (`builtins.map`, `functools.reduce`,
+//! `operator.call`, `itertools.starmap`: `list(map(f, args))` runs `f` where the scanner
+//! sees only `list`). `builtins.getattr` is dangerous, and the scanner also names what it
+//! reaches when its operands are visible (`getattr(<module os>, "system")`).
 //!
 //! Names are compared exactly as CPython's `find_class` would import them, after the
 //! Python 2 renames it applies (`__builtin__` → `builtins`, `copy_reg` → `copyreg`). A
 //! name that is not a plain dotted identifier (`os `, `OS`) cannot be imported as such;
 //! if its trimmed, lower-cased form is dangerous it is reported dangerous (it can only be
 //! there to slip past a scanner), otherwise suspicious.
+//!
+//! Sources for the lists: the advisories of picklescan, modelscan and fickling (2024–2026
+//! GHSA entries, cited beside the entries they added), and the CPython, PyTorch, NumPy
+//! and SymPy sources of each callable.
 
+use super::allowlist::{AllowEntry, Allowlist};
 use crate::Verdict;
 
-/// Module trees (the module and every submodule) where every name is dangerous.
+/// Module trees (the module and every submodule or attribute) where every name is
+/// dangerous.
 const DANGEROUS_MODULES: &[&str] = &[
     // processes, the OS and the interpreter
     "os",
     "posix",
     "nt",
     "_posixsubprocess",
+    "_bootsubprocess", // CPython's bootstrap `subprocess` (used by `_aix_support`)
     "subprocess",
     "pty",
+    "pipes", // `pipes.Template` runs shell commands (fickling #312)
     "shutil",
     "sys",
     "signal",
+    "_signal",
+    "atexit", // registers exit hooks (fickling GHSA-m6fh-58r7-x697)
     "multiprocessing",
     "_multiprocessing",
     "asyncio",
     "concurrent",
     "_thread",
     "threading",
+    "_interpreters", // `run_string` in a subinterpreter (fickling GHSA-6ggj-6f2q-f7mx)
+    "_xxsubinterpreters",
     "ctypes",
     "_ctypes",
     "cffi",
@@ -54,15 +75,46 @@ const DANGEROUS_MODULES: &[&str] = &[
     "msvcrt",
     "_winapi",
     "winreg",
+    // `_read_output` / `_read_cmd_output` run commands (picklescan GHSA-g38g-8gr9-h9xp)
+    "_osx_support",
+    "_aix_support",
+    "_pyrepl", // `_pyrepl.pager.pipe_pager` runs a command (picklescan GHSA-g38g-8gr9-h9xp)
+    "platform", // `_syscmd_file`, `architecture(executable)` run `file` (fickling GHSA-5cxw-w2xg-2m8h)
+    "mailcap",  // `findmatch` runs an entry's `test` with os.system (modelscan #346)
+    "tkinter",  // a Tcl interpreter: `Tcl().eval("exec ...")` spawns processes
+    "_tkinter",
+    // `_get_command_stdout` and the node getters run commands (CPython Lib/uuid.py;
+    // picklescan GHSA-g38g-8gr9-h9xp); `uuid.UUID` itself stays safe
+    "uuid._get_command_stdout",
+    "uuid._find_mac_near_keyword",
+    "uuid._find_mac_under_heading",
+    "uuid._popen",
+    "uuid._ifconfig_getnode",
+    "uuid._ip_getnode",
+    "uuid._arp_getnode",
+    "uuid._lanscan_getnode",
+    "uuid._netstat_getnode",
     // importing and running code
     "importlib",
     "imp",
+    "_imp", // `create_dynamic` loads native code (fickling b9e690c)
+    "_frozen_importlib",
+    "_frozen_importlib_external",
     "zipimport",
     "pkgutil",
+    "pkg_resources", // `EntryPoint.load` imports by name
+    "importlib_metadata",
     "runpy",
     "code",
     "codeop",
+    "rlcompleter", // `Completer.complete` evaluates the text (Lib/rlcompleter.py)
+    "inspect",     // `getattr_static` is a getattr (fickling 9a6d03f)
+    "gc", // `get_objects` / `get_referents` hand out live modules (fickling GHSA-r48f-3986-4f9c)
+    "unittest", // `unittest.mock` imports targets by name (fickling GHSA-pc6j-px3p-rrj4)
+    "test", // `test.support.script_helper.assert_python_ok` runs Python (picklescan GHSA-g38g-8gr9-h9xp)
+    "lib2to3", // `Grammar.loads` unpickles, `ParserGenerator.make_label` evals (GHSA-f54q-57x4-jg88, GHSA-p9w7-82w4-7q8m)
     "builtins.__import__",
+    "builtins.__build_class__", // calls the class body it is given
     "timeit",
     "bdb",
     "pdb",
@@ -87,6 +139,24 @@ const DANGEROUS_MODULES: &[&str] = &[
     "types.MethodType",
     "types.ModuleType",
     "types.LambdaType",
+    "types.new_class", // calls `exec_body`
+    // call gadgets: they call whatever callable they are given, inside a consumer that
+    // looks harmless (`list(map(f, xs))`)
+    "builtins.map",
+    "builtins.filter",
+    "functools.reduce",
+    "_functools.reduce",
+    "operator.call",
+    "_operator.call",
+    "_operator.attrgetter",
+    "_operator.methodcaller",
+    "itertools.starmap",
+    "itertools.accumulate",
+    "itertools.filterfalse",
+    "itertools.takewhile",
+    "itertools.dropwhile",
+    "itertools.groupby",
+    "weakref.finalize",
     // nested pickles and other deserializers that run code
     "pickle",
     "_pickle",
@@ -99,46 +169,136 @@ const DANGEROUS_MODULES: &[&str] = &[
     "copyreg.__newobj_ex__",
     "joblib.load",
     "joblib.numpy_pickle.load",
+    "joblib.numpy_pickle.load_compatibility",
+    "joblib.numpy_pickle_compat.load_compatibility",
+    "joblib.externals", // vendored loky and cloudpickle
+    // GraphModule's reducer execs the source in the pickle (`reduce_graph_module`);
+    // `ShapeEnv.evaluate_guards_expression` evals (picklescan GHSA-f4x7-rfwp-v3xw)
+    "torch.fx",
+    "torch._dynamo", // `GuardBuilder.get` evals (picklescan GHSA-86cj-95qr-2p4f)
+    "torch._inductor",
+    "torch.compile",
+    "torch.jit.unsupported_tensor_ops", // `execWrapper` is exec (picklescan GHSA-vr7h-p6mm-wpmh)
+    "torch.jit.annotations",            // `parse_type_line` evals
+    "torch.jit.load",
+    "torch.jit._serialization",
     "torch.load",
     "torch.serialization",
     "torch.hub",
+    "torch.utils.model_zoo",
     "torch.storage._load_from_bytes",
-    "torch.jit.load",
     "torch.package",
+    "torch.export.load",
     "torch.utils.collect_env",
-    "torch._inductor",
     "torch.utils.cpp_extension",
+    "torch.utils.bottleneck", // `run_cprofile`, `run_autograd_prof` exec (GHSA-4r9r-ch6f-vxmx, GHSA-4whj-rm5r-c2v8)
+    "torch.utils.benchmark",  // `Timer` compiles its statements
+    "torch.utils._config_module", // `ConfigModule.load_config` unpickles (GHSA-vv6j-3g6g-2pvj)
+    "torch.utils.data.datapipes", // `decoder.basichandlers` unpickles (GHSA-h3qp-7fh3-f8h4); `Saver` writes files
+    "torch.utils.tensorboard",    // writes event files
+    "torch.testing._internal",    // `common_utils.shell` runs commands
+    "torch.distributed.rpc",      // remote calls, sockets (CVE-2024-5480)
+    "torch.distributed.run",
+    "torch.distributed.launch",
+    "torch.distributed.launcher",
+    "torch.distributed.elastic",
+    "torch.ops.load_library", // `ctypes.CDLL` of the path
+    "torch.classes.load_library",
+    "torch._ops._Ops.load_library",
+    "torch._classes._Classes.load_library",
     "numpy.load",
     "numpy.loads",
     "numpy.lib.npyio",
+    "numpy.lib._npyio_impl",
+    "numpy.save",
+    "numpy.savez",
+    "numpy.savez_compressed",
+    "numpy.savetxt",
+    "numpy.loadtxt",
+    "numpy.genfromtxt",
+    "numpy.fromregex",
+    "numpy.fromfile",
+    "numpy.memmap", // creates and writes files
+    "numpy.core.memmap",
+    "numpy._core.memmap",
+    "numpy.lib.format.open_memmap",
+    "numpy.DataSource", // opens URLs
+    "numpy.lib.datasource",
+    "numpy.lib._datasource",
+    "numpy.lookfor", // `__import__`s the module it is given
+    "numpy.lib.utils.lookfor",
+    "numpy.lib.utils._lookfor_generate_cache",
     "numpy.testing",
     "numpy.f2py",
     "numpy.distutils",
     "numpy.ctypeslib",
-    "numpy.fromfile",
     "numpy.core.numeric.loads",
     "yaml.load",
     "yaml.unsafe_load",
     "yaml.full_load",
     "yaml.load_all",
     "yaml.unsafe_load_all",
+    // SymPy parses strings with `eval` (`sympify`, `S(...)`, `parse_expr`), and
+    // `lambdify`, `autowrap` and `codegen` generate code, compile it or write it
+    "sympy.sympify",
+    "sympy.S",
+    "sympy.core.singleton.S",
+    "sympy.core.sympify",
+    "sympy.parsing",
+    "sympy.parse_expr",
+    "sympy.lambdify",
+    "sympy.utilities.lambdify",
+    "sympy.utilities.autowrap",
+    "sympy.utilities.codegen",
+    "sympy.utilities.runtests",
+    "sympy.testing",
+    "sympy.interactive",
+    "sympy.init_session",
+    // downloads and code from a model hub
+    "huggingface_hub",
+    "transformers.dynamic_module_utils",
     // files and the network (exfiltration, remote reads)
     "io.open",
     "_io.open",
     "io.FileIO",
     "_io.FileIO",
     "io.open_code",
+    "_io.open_code",
     "codecs.open",
     "fileinput",
+    "filecmp",
+    "linecache", // reads any file (picklescan's dns_exfiltration.npy; fickling GHSA-r48f-3986-4f9c)
     "tempfile",
     "glob",
     "pathlib",
+    "mmap",
+    "zipfile", // `extractall` and write modes create files (fickling GHSA-mhc9-48gj-9gp3)
+    "tarfile",
+    "gzip.open",
+    "gzip.GzipFile",
+    "bz2.open",
+    "bz2.BZ2File",
+    "lzma.open",
+    "lzma.LZMAFile",
+    "sqlite3", // creates database files; `load_extension` loads native code
+    "_sqlite3",
+    "dbm",
+    "_dbm",
+    "_gdbm",
+    "logging.config", // `fileConfig` evals, `dictConfig` imports, `listen` opens a socket
+    "logging.handlers", // file, socket, SMTP and HTTP handlers
+    "logging.FileHandler", // (picklescan GHSA-m7j5-r2p5-c39r)
+    "logging.basicConfig", // `filename=` opens a file
+    "syslog",
     "socket",
     "_socket",
     "ssl",
     "select",
     "selectors",
     "socketserver",
+    "asyncore",
+    "asynchat",
+    "wsgiref",
     "http",
     "urllib",
     "urllib3",
@@ -156,11 +316,15 @@ const DANGEROUS_MODULES: &[&str] = &[
     "mailbox",
     "pandas.io",
     "pandas.eval",
+    "pandas.to_pickle",
     "pandas.core.computation",
     "sklearn.datasets",
     "sklearn.externals",
     "sklearn.utils._testing",
-    "platform.popen",
+    "joblib.dump",
+    "joblib.numpy_pickle.dump",
+    "joblib.parallel", // runs the calls it is given, in other processes
+    "joblib.Parallel",
     "commands",
     "popen2",
     "operator.attrgetter",
@@ -188,26 +352,65 @@ const DANGEROUS_MODULES: &[&str] = &[
     "builtins.memoryview.__class__",
 ];
 
-/// Names that reach code or attributes from anywhere: a dotted name (protocol 4 walks
-/// attributes) passing through one of these escapes whatever module it started from.
-const DANGEROUS_SEGMENTS: &[&str] = &[
+/// Attributes that reach code, globals or the import system from any object: a name
+/// passing through one of these (`numpy.__builtins__`, `Net.__init__.__globals__`)
+/// escapes whatever module it started from. Checked in every part of the name.
+const DANGEROUS_DUNDERS: &[&str] = &[
     "__globals__",
     "__builtins__",
     "__import__",
+    "__build_class__",
     "__code__",
     "__subclasses__",
     "__getattribute__",
+    "__getattr__",
+    "__setattr__",
+    "__delattr__",
+    "__dict__",
+    "__reduce__",
+    "__reduce_ex__",
     "__loader__",
     "__spec__",
     "__self__",
     "__func__",
     "__closure__",
+];
+
+/// Methods that run code, spawn processes, load native code or fetch files, whatever
+/// object they hang from: a dotted name (protocol 4 walks attributes) that reaches one
+/// after its first part is dangerous (`torch._utils` + `os.system`).
+const DANGEROUS_METHODS: &[&str] = &[
     "eval",
     "exec",
     "system",
     "popen",
     "getattr",
     "import_module",
+    "load_library",    // `torch.ops.load_library`: a `ctypes.CDLL` of the path
+    "from_pretrained", // downloads and loads weights (and, with a flag, code)
+];
+
+/// pandas methods that read or write a file or URL, or evaluate an expression
+/// (`DataFrame.query`), reached as a dotted name (`pandas.core.frame` +
+/// `DataFrame.to_pickle`). Every `read_*` is dangerous too.
+const PANDAS_IO: &[&str] = &[
+    "query",
+    "to_pickle",
+    "to_csv",
+    "to_parquet",
+    "to_sql",
+    "to_hdf",
+    "to_excel",
+    "to_feather",
+    "to_stata",
+    "to_orc",
+    "to_json",
+    "to_html",
+    "to_latex",
+    "to_xml",
+    "to_markdown",
+    "to_clipboard",
+    "to_gbq",
 ];
 
 /// Exact (module, name) pairs that ordinary ML pickles import.
@@ -233,6 +436,13 @@ const SAFE_NAMES: &[(&str, &[&str])] = &[
             "type(None)",
             "Ellipsis",
             "NotImplemented",
+            // Python 2 pickles (`__builtin__`, renamed by `fix_imports`), for the types
+            // CPython maps them to: range, str, int, str. NumPy's own `py2-objarr.npy`
+            // holds an `xrange`.
+            "xrange",
+            "unicode",
+            "long",
+            "basestring",
         ],
     ),
     ("copyreg", &["_reconstructor", "__newobj__"]),
@@ -356,9 +566,34 @@ const SAFE_NAMES: &[(&str, &[&str])] = &[
     (
         "numpy",
         &[
-            "ndarray", "dtype", "bool_", "float64", "float32", "int64", "int32",
+            "ndarray",
+            "dtype",
+            "bool_",
+            "float64",
+            "float32",
+            "int64",
+            "int32",
+            // ndarray subclasses and scalars by the public names NumPy pickles them
+            // under (1.x and 2.x); each is rebuilt by `_reconstruct` and `__setstate__`
+            "matrix",
+            "recarray",
+            "record",
+            "chararray",
+            "poly1d",
         ],
     ),
+    // NumPy 2 moved these to their submodules' public names
+    ("numpy.rec", &["recarray", "record"]),
+    // older NumPy pickled record arrays by their defining module (statsmodels ships an
+    // `.npz` of them)
+    ("numpy.core.records", &["recarray", "record"]),
+    ("numpy.char", &["chararray"]),
+    ("numpy.ma", &["MaskedArray"]),
+    // `np.matrix` as NumPy 1.x pickles it (joblib's test data has them from 2014 on)
+    ("numpy.matrixlib.defmatrix", &["matrix"]),
+    // NumPy before 1.0 rebuilt arrays with this `ndarray.__new__` (numpy's own
+    // `py2-np0-objarr.npy`); NumPy keeps the name for those pickles.
+    ("numpy.core._internal", &["_reconstruct"]),
     ("numpy.core.multiarray", &["_reconstruct", "scalar"]),
     ("numpy._core.multiarray", &["_reconstruct", "scalar"]),
     ("numpy.core.numeric", &["_frombuffer"]),
@@ -373,11 +608,60 @@ const SAFE_NAMES: &[(&str, &[&str])] = &[
         ],
     ),
     ("numpy.random.mtrand", &["RandomState"]),
+    // `np.random.RandomState` as NumPy < 1.17 pickles it (scikit-learn estimators hold one)
+    ("numpy.random", &["__RandomState_ctor"]),
+    // `Generator` state in NumPy 2: the seed sequence and Cython's generated unpickler,
+    // which only fills a `SeedSequence` (any other type is refused by its `__new__`)
+    (
+        "numpy.random.bit_generator",
+        &["SeedSequence", "__pyx_unpickle_SeedSequence"],
+    ),
     ("numpy.random._mt19937", &["MT19937"]),
     ("numpy.random._pcg64", &["PCG64"]),
     ("numpy.random._generator", &["Generator"]),
     ("joblib.numpy_pickle", &["NumpyArrayWrapper"]),
-    ("joblib.numpy_pickle_compat", &["NDArrayWrapper"]),
+    // joblib <= 0.9 kept each array in a file beside the pickle and named it in one of
+    // these (`.npy`, or zlib for `ZNDArrayWrapper`); joblib still loads them, with
+    // `np.load(allow_pickle=True)`. The file name is checked by the pickle scanner.
+    (
+        "joblib.numpy_pickle",
+        &["NDArrayWrapper", "ZNDArrayWrapper"],
+    ),
+    (
+        "joblib.numpy_pickle_compat",
+        &["NDArrayWrapper", "ZNDArrayWrapper"],
+    ),
+    // scikit-learn <= 0.22 vendored joblib as `sklearn.externals.joblib`; models dumped
+    // through it (`from sklearn.externals import joblib`) name that copy's wrappers. The
+    // rest of `sklearn.externals` stays dangerous (the vendored loaders).
+    (
+        "sklearn.externals.joblib.numpy_pickle",
+        &["NumpyArrayWrapper", "NDArrayWrapper", "ZNDArrayWrapper"],
+    ),
+    (
+        "sklearn.externals.joblib.numpy_pickle_compat",
+        &["NDArrayWrapper", "ZNDArrayWrapper"],
+    ),
+    // scikit-learn 1.1–1.3 gradient boosting keeps its loss as one of these Cython
+    // objects, which Cython's generated unpickler rebuilds (a plain name under the
+    // `sklearn` tree would already be safe; these start with `__`)
+    (
+        "sklearn._loss._loss",
+        &[
+            "__pyx_unpickle_CyLossFunction",
+            "__pyx_unpickle_CyHalfSquaredError",
+            "__pyx_unpickle_CyAbsoluteError",
+            "__pyx_unpickle_CyPinballLoss",
+            "__pyx_unpickle_CyHuberLoss",
+            "__pyx_unpickle_CyHalfPoissonLoss",
+            "__pyx_unpickle_CyHalfGammaLoss",
+            "__pyx_unpickle_CyHalfTweedieLoss",
+            "__pyx_unpickle_CyHalfTweedieLossIdentity",
+            "__pyx_unpickle_CyHalfBinomialLoss",
+            "__pyx_unpickle_CyExponentialLoss",
+            "__pyx_unpickle_CyHalfMultinomialLoss",
+        ],
+    ),
     ("xgboost.core", &["Booster"]),
     (
         "xgboost.sklearn",
@@ -418,7 +702,12 @@ pub struct Classification {
     pub reason: &'static str,
 }
 
-/// Classifies the global `module`.`name` a pickle imports.
+const DANGEROUS: Classification = Classification {
+    verdict: Verdict::Dangerous,
+    reason: "runs code, spawns processes, imports modules, loads native code, touches files or the network, or loads another pickle",
+};
+
+/// Classifies the global `module`.`name` a pickle imports, by the built-in policy alone.
 ///
 /// ```
 /// use aigis_model::{pickle::classify, Verdict};
@@ -428,13 +717,16 @@ pub struct Classification {
 /// ```
 pub fn classify(module: &str, name: &str) -> Classification {
     let plain = is_dotted_identifier(module) && is_dotted_identifier(name);
-    if plain && is_dangerous(renamed(module), name) {
+    if plain && is_safe_name(renamed(module), name) {
         return Classification {
-            verdict: Verdict::Dangerous,
-            reason: "runs code, opens files or the network, or loads another pickle",
+            verdict: Verdict::Safe,
+            reason: "used by ordinary model files",
         };
     }
-    if plain && is_safe(renamed(module), name) {
+    if plain && is_dangerous(renamed(module), name) {
+        return DANGEROUS;
+    }
+    if plain && is_safe_tree(renamed(module), name) {
         return Classification {
             verdict: Verdict::Safe,
             reason: "used by ordinary model files",
@@ -458,6 +750,68 @@ pub fn classify(module: &str, name: &str) -> Classification {
             "not a plain dotted identifier"
         },
     }
+}
+
+/// [`classify`] with the project's reviewed allowlist: an import the built-in policy
+/// calls suspicious and the allowlist names exactly is safe. A dangerous import stays
+/// dangerous even if it is listed (the list refuses such entries when it is built; this
+/// is the second lock).
+///
+/// ```
+/// use aigis_model::pickle::{classify_with, AllowEntry, Allowlist};
+/// use aigis_model::Verdict;
+/// let list = Allowlist::new(vec![AllowEntry {
+///     name: "mypkg.models.Net".into(),
+///     reason: "our model class".into(),
+///     by: "alice@example.com".into(),
+/// }])?;
+/// assert_eq!(classify_with("mypkg.models", "Net", &list).verdict, Verdict::Safe);
+/// assert_eq!(classify_with("mypkg.models", "Other", &list).verdict, Verdict::Suspicious);
+/// assert_eq!(classify_with("os", "system", &list).verdict, Verdict::Dangerous);
+/// # Ok::<(), aigis_model::pickle::AllowlistError>(())
+/// ```
+pub fn classify_with(module: &str, name: &str, allowlist: &Allowlist) -> Classification {
+    classify_allowed(module, name, allowlist).0
+}
+
+/// [`classify_with`], and the entry that made the import safe, if one did.
+pub(crate) fn classify_allowed<'a>(
+    module: &str,
+    name: &str,
+    allowlist: &'a Allowlist,
+) -> (Classification, Option<&'a AllowEntry>) {
+    let c = classify(module, name);
+    if c.verdict != Verdict::Suspicious {
+        return (c, None);
+    }
+    match allowlist.allows(module, name) {
+        Some(entry) => (
+            Classification {
+                verdict: Verdict::Safe,
+                reason: "allowed by the project's reviewed allowlist",
+            },
+            Some(entry),
+        ),
+        None => (c, None),
+    }
+}
+
+/// The dangerous module tree a dotted name starts in, if it starts in one whose root is
+/// dangerous as a whole (`os`, `sys`, `subprocess`, `importlib`, `pickle`, …) or in
+/// `builtins`, the interpreter's own namespace (`eval`, `getattr`, `__import__`, `map`):
+/// nothing under such a root may be allowlisted.
+pub(crate) fn dangerous_root(name: &str) -> Option<&'static str> {
+    let root = renamed(name.split('.').next().unwrap_or_default());
+    if root == "builtins" || root == "__builtins__" {
+        return Some("builtins");
+    }
+    DANGEROUS_MODULES.iter().copied().find(|t| *t == root)
+}
+
+/// Whether `segment` names a module whose whole tree is dangerous (`os`, `sys`, …).
+pub(crate) fn is_dangerous_tree(segment: &str) -> bool {
+    matches!(renamed(segment), "builtins" | "__builtins__")
+        || DANGEROUS_MODULES.contains(&renamed(segment))
 }
 
 /// Whether calling the global loads another pickle from bytes (its argument is scanned).
@@ -520,22 +874,31 @@ fn is_dangerous(module: &str, name: &str) -> bool {
     if DANGEROUS_MODULES.iter().any(|t| in_tree(t)) {
         return true;
     }
-    // `pandas.read_csv`, `pandas.read_pickle`, …: every reader can fetch a URL or a file.
-    if (module == "pandas" || module.starts_with("pandas.")) && name.starts_with("read_") {
-        return true;
-    }
-    // A protocol-4 dotted name walks attributes: `collections.OrderedDict.__init__.__globals__`
-    // escapes to whatever the function's module holds.
-    if name
-        .split('.')
-        .skip(1)
-        .any(|s| DANGEROUS_SEGMENTS.contains(&s))
+    let parts: Vec<&str> = name.split('.').collect();
+    // `pandas.read_csv`, `pandas.read_pickle`, …: every reader can fetch a URL or a file;
+    // `DataFrame.to_pickle` writes one and `DataFrame.query` evaluates an expression.
+    if (module == "pandas" || module.starts_with("pandas."))
+        && parts
+            .iter()
+            .any(|s| s.starts_with("read_") || PANDAS_IO.contains(s))
     {
         return true;
     }
-    // An attribute walk that passes through a dangerous module (`numpy.x.os.system`).
-    let parts: Vec<&str> = name.split('.').collect();
-    (1..parts.len()).any(|i| {
+    // `numpy.__builtins__`, `OrderedDict.__init__.__globals__`: the name reaches the
+    // interpreter's internals, whatever module it starts from.
+    if parts.iter().any(|s| DANGEROUS_DUNDERS.contains(s)) {
+        return true;
+    }
+    // A protocol-4 dotted name walks attributes: `torch._utils` + `os.system` reaches
+    // `system` through the module's own `os`.
+    if parts.iter().skip(1).any(|s| DANGEROUS_METHODS.contains(s)) {
+        return true;
+    }
+    // An attribute walk into a dangerous module (`numpy` + `core._internal.sys.modules`,
+    // `mypkg` + `sys.modules`). A plain one-part name is not a walk: a function may well
+    // be called `profile` or `code`.
+    let first = usize::from(parts.len() < 2);
+    (first..parts.len()).any(|i| {
         let tail = parts.get(i..).map(|p| p.join(".")).unwrap_or_default();
         DANGEROUS_MODULES
             .iter()
@@ -543,13 +906,16 @@ fn is_dangerous(module: &str, name: &str) -> bool {
     })
 }
 
-fn is_safe(module: &str, name: &str) -> bool {
-    if SAFE_NAMES
+/// An exact (module, name) pair on the safe list: reviewed one by one, so it holds even
+/// inside a dangerous tree.
+fn is_safe_name(module: &str, name: &str) -> bool {
+    SAFE_NAMES
         .iter()
         .any(|(m, names)| *m == module && names.contains(&name))
-    {
-        return true;
-    }
+}
+
+/// A plain name in a safe tree (checked after the dangerous lists).
+fn is_safe_tree(module: &str, name: &str) -> bool {
     let in_tree = SAFE_TREES.iter().any(|t| {
         module == *t || module.starts_with(t) && module.as_bytes().get(t.len()) == Some(&b'.')
     });
@@ -558,7 +924,7 @@ fn is_safe(module: &str, name: &str) -> bool {
 
 /// `a.b_c.D`: what `import` and attribute access accept (ASCII; non-ASCII identifiers
 /// are legal Python but not in ML libraries, so they stay suspicious).
-fn is_dotted_identifier(s: &str) -> bool {
+pub(crate) fn is_dotted_identifier(s: &str) -> bool {
     !s.is_empty()
         && s.split('.').all(|part| {
             let mut chars = part.chars();
@@ -639,5 +1005,266 @@ mod tests {
         ] {
             assert_eq!(v(m, n), Suspicious, "{m}.{n}");
         }
+    }
+
+    fn all_dangerous(cases: &[(&str, &str)]) {
+        for (m, n) in cases {
+            assert_eq!(v(m, n), Verdict::Dangerous, "{m}.{n}");
+        }
+    }
+
+    /// Functions of the standard library that run, compile or evaluate code (the class
+    /// the outside test found rated suspicious), each from its advisory or source.
+    #[test]
+    fn stdlib_code_runners_are_dangerous() {
+        all_dangerous(&[
+            ("code", "InteractiveInterpreter.runcode"), // GHSA-cj3c-v495-4xqh
+            ("rlcompleter", "Completer"),
+            ("pydoc", "pipepager"),
+            ("pydoc", "locate"), // GHSA-84r2-jw7c-4r5q
+            ("lib2to3.pgen2.pgen", "ParserGenerator.make_label"), // GHSA-p9w7-82w4-7q8m
+            ("lib2to3.pgen2.grammar", "Grammar.loads"), // GHSA-f54q-57x4-jg88
+            ("logging.config", "dictConfig"),
+            ("logging.config", "fileConfig"),
+            ("logging.config", "listen"),
+            ("test.support.script_helper", "assert_python_ok"),
+            ("unittest.mock", "_importer"),
+            ("unittest.mock", "_dot_lookup"),
+            ("inspect", "getattr_static"),
+            ("gc", "get_objects"),
+            ("_imp", "create_dynamic"),
+            ("_frozen_importlib_external", "SourceFileLoader"),
+            ("_interpreters", "run_string"),
+            ("_xxsubinterpreters", "run_string"),
+            ("types", "new_class"),
+            ("builtins", "__build_class__"),
+            ("pkg_resources", "load_entry_point"),
+            ("ensurepip", "_run_pip"),   // GHSA-xp4f-hrf8-rxw7
+            ("cProfile", "runctx"),      // GHSA-9w88-8rmg-7g2p
+            ("profile", "Profile.run"),  // GHSA-x696-vm39-cp64
+            ("trace", "Trace.runctx"),   // GHSA-g344-hcph-8vgg
+            ("doctest", "debug_script"), // GHSA-fqq6-7vqf-w3fg
+            ("idlelib.run", "Executive.runcode"),
+        ]);
+    }
+
+    /// Functions that spawn processes without saying so in their module's name.
+    #[test]
+    fn hidden_process_spawners_are_dangerous() {
+        all_dangerous(&[
+            ("uuid", "_get_command_stdout"), // GHSA-g38g-8gr9-h9xp
+            ("uuid", "_find_mac_near_keyword"),
+            ("uuid", "_popen"),
+            ("_osx_support", "_read_output"),
+            ("_aix_support", "_read_cmd_output"),
+            ("_bootsubprocess", "check_output"),
+            ("_pyrepl.pager", "pipe_pager"),
+            ("platform", "_syscmd_file"),
+            ("platform", "_syscmd_ver"),
+            ("platform", "architecture"),
+            ("mailcap", "findmatch"),
+            ("pipes", "Template"),
+            ("imaplib", "IMAP4_stream"),
+            ("multiprocessing.util", "spawnv_passfds"),
+            ("tkinter", "Tcl"),
+            ("atexit", "register"),
+            ("asyncio.unix_events", "_UnixSubprocessTransport._start"), // GHSA-q77w-mwjj-7mqx
+        ]);
+        // `uuid.UUID` is what pickled UUIDs name: still safe.
+        assert_eq!(v("uuid", "UUID"), Verdict::Safe);
+    }
+
+    /// Call gadgets: they call whatever they are given inside a harmless consumer.
+    #[test]
+    fn call_gadgets_are_dangerous() {
+        all_dangerous(&[
+            ("builtins", "map"),
+            ("__builtin__", "filter"),
+            ("functools", "reduce"),
+            ("_functools", "reduce"),
+            ("operator", "call"),
+            ("_operator", "call"),
+            ("_operator", "attrgetter"), // GHSA-955r-x9j8-7rhh
+            ("_operator", "methodcaller"),
+            ("itertools", "starmap"),
+            ("itertools", "accumulate"),
+            ("weakref", "finalize"),
+        ]);
+        // A `partial` names its callable as an import of its own, which is judged.
+        assert_eq!(v("functools", "partial"), Verdict::Suspicious);
+    }
+
+    /// Files, databases and archives: reading any file, or creating one.
+    #[test]
+    fn file_and_database_access_is_dangerous() {
+        all_dangerous(&[
+            ("linecache", "getline"),
+            ("sqlite3", "connect"),
+            ("_sqlite3", "connect"),
+            ("dbm", "open"),
+            ("dbm.gnu", "open"),
+            ("shelve", "open"),
+            ("zipfile", "ZipFile.extractall"),
+            ("tarfile", "open"),
+            ("gzip", "open"),
+            ("bz2", "BZ2File"),
+            ("mmap", "mmap"),
+            ("filecmp", "cmp"),
+            ("logging", "FileHandler"), // GHSA-m7j5-r2p5-c39r
+            ("logging.handlers", "SocketHandler"),
+            ("_io", "FileIO"), // GHSA-9726-w42j-3qjr
+            ("_io", "open_code"),
+            ("numpy", "memmap"),
+            ("numpy", "save"),
+            ("numpy.lib.format", "open_memmap"),
+            ("numpy", "DataSource"),
+            ("numpy.lib.utils", "lookfor"),
+            ("joblib", "dump"),
+            ("joblib", "Parallel"),
+            ("pandas", "to_pickle"),
+            ("pandas.core.frame", "DataFrame.to_csv"),
+            ("pandas.core.frame", "DataFrame.query"),
+            ("pandas", "DataFrame.eval"),
+            ("wsgiref.simple_server", "make_server"),
+            ("huggingface_hub", "hf_hub_download"),
+        ]);
+    }
+
+    /// PyTorch, NumPy and SymPy functions that evaluate, compile or generate code, load
+    /// native code, or run processes.
+    #[test]
+    fn ml_library_code_runners_are_dangerous() {
+        all_dangerous(&[
+            ("torch.jit.unsupported_tensor_ops", "execWrapper"), // GHSA-vr7h-p6mm-wpmh
+            ("torch.jit.annotations", "parse_type_line"),
+            ("torch.fx.graph_module", "reduce_graph_module"),
+            (
+                "torch.fx.experimental.symbolic_shapes",
+                "ShapeEnv.evaluate_guards_expression",
+            ), // GHSA-f4x7-rfwp-v3xw
+            ("torch._dynamo.guards", "GuardBuilder.get"), // GHSA-86cj-95qr-2p4f
+            ("torch.utils.bottleneck.__main__", "run_cprofile"), // GHSA-4r9r-ch6f-vxmx
+            ("torch.utils.bottleneck.__main__", "run_autograd_prof"), // GHSA-4whj-rm5r-c2v8
+            ("torch.utils._config_module", "ConfigModule.load_config"), // GHSA-vv6j-3g6g-2pvj
+            ("torch.utils.data.datapipes.utils.decoder", "basichandlers"), // GHSA-h3qp-7fh3-f8h4
+            ("torch.utils.collect_env", "run_and_read_all"), // GHSA-jhph-76pp-mggw
+            ("torch.utils.benchmark", "Timer"),
+            ("torch.testing._internal.common_utils", "shell"),
+            ("torch.distributed.rpc", "rpc_sync"),
+            ("torch.distributed.run", "main"),
+            ("torch", "compile"),
+            ("torch.ops", "load_library"),
+            ("torch", "ops.load_library"),
+            ("torch._ops", "_Ops.load_library"),
+            ("torch.serialization", "load"),
+            ("numpy.f2py.crackfortran", "getlincoef"), // GHSA-r8g5-cgf2-4m4m
+            ("sympy", "sympify"),
+            ("sympy", "S"),
+            ("sympy.core.sympify", "sympify"),
+            ("sympy.parsing.sympy_parser", "parse_expr"),
+            ("sympy.utilities.lambdify", "lambdify"),
+            (
+                "transformers.dynamic_module_utils",
+                "get_class_from_dynamic_module",
+            ),
+            ("transformers", "AutoModel.from_pretrained"),
+        ]);
+    }
+
+    /// Names that walk from a harmless module into the interpreter.
+    #[test]
+    fn attribute_walks_into_the_interpreter_are_dangerous() {
+        all_dangerous(&[
+            ("numpy", "__builtins__"),
+            ("numpy", "core._internal.sys.modules"),
+            ("numpy.core._internal", "sys.modules"),
+            ("mypkg", "os.execv"),
+            ("collections", "OrderedDict.__dict__"),
+            ("builtins", "__loader__"),
+        ]);
+        // a function that happens to share a dangerous module's name is not a walk
+        assert_eq!(v("mypkg.metrics", "profile"), Verdict::Suspicious);
+        assert_eq!(v("mypkg.code", "Net"), Verdict::Suspicious);
+    }
+
+    /// What ordinary model files name stays safe, and an exact safe name wins over the
+    /// dangerous tree it sits in.
+    #[test]
+    fn benign_ml_names_stay_safe() {
+        for (m, n) in [
+            ("torch._utils", "_rebuild_parameter"),
+            ("torch._tensor", "_rebuild_from_type_v2"),
+            ("torch.jit._pickle", "build_tensor_from_id"),
+            ("torch.nn.modules.linear", "Linear"),
+            ("torch.serialization", "_get_layout"),
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy.random._pickle", "__randomstate_ctor"),
+            ("sklearn.ensemble._forest", "RandomForestClassifier"),
+            ("sklearn.tree._tree", "Tree"),
+            ("xgboost.sklearn", "XGBClassifier"),
+            ("__torch__.mymodel", "Net"),
+        ] {
+            assert_eq!(v(m, n), Verdict::Safe, "{m}.{n}");
+        }
+        // The only safe names inside a dangerous tree are these, reviewed one by one.
+        let inside: Vec<String> = SAFE_NAMES
+            .iter()
+            .flat_map(|(m, names)| names.iter().map(move |n| (*m, *n)))
+            .filter(|(m, n)| is_dangerous(m, n))
+            .map(|(m, n)| format!("{m}.{n}"))
+            .collect();
+        assert_eq!(
+            inside,
+            [
+                "torch.serialization._get_layout",
+                "sklearn.externals.joblib.numpy_pickle.NumpyArrayWrapper",
+                "sklearn.externals.joblib.numpy_pickle.NDArrayWrapper",
+                "sklearn.externals.joblib.numpy_pickle.ZNDArrayWrapper",
+                "sklearn.externals.joblib.numpy_pickle_compat.NDArrayWrapper",
+                "sklearn.externals.joblib.numpy_pickle_compat.ZNDArrayWrapper",
+            ]
+        );
+        // and the vendored loaders around them stay dangerous
+        assert_eq!(
+            v("sklearn.externals.joblib.numpy_pickle", "load"),
+            Verdict::Dangerous
+        );
+        assert_eq!(v("sklearn.externals.joblib", "load"), Verdict::Dangerous);
+    }
+
+    #[test]
+    fn the_allowlist_turns_suspicious_into_safe_never_dangerous() {
+        let entry = |name: &str| AllowEntry {
+            name: name.into(),
+            reason: "ours".into(),
+            by: "alice".into(),
+        };
+        let list = Allowlist::new(vec![entry("mypkg.models.Net")]).unwrap();
+        let (c, e) = classify_allowed("mypkg.models", "Net", &list);
+        assert_eq!(c.verdict, Verdict::Safe);
+        assert_eq!(e.map(|e| e.name.as_str()), Some("mypkg.models.Net"));
+        assert_eq!(
+            classify_with("mypkg.models", "Other", &list).verdict,
+            Verdict::Suspicious
+        );
+        assert_eq!(
+            classify_with("collections", "OrderedDict", &list).verdict,
+            Verdict::Safe
+        );
+        assert!(
+            classify_allowed("collections", "OrderedDict", &list)
+                .1
+                .is_none()
+        );
+        // An entry that slipped past validation still cannot make a dangerous import
+        // safe: `mypkg` + `models.Net.__globals__` is not `mypkg.models.Net`, and a
+        // walk through `os` stays dangerous whatever is listed.
+        assert_eq!(
+            classify_with("mypkg", "os.system", &list).verdict,
+            Verdict::Dangerous
+        );
+        assert_eq!(dangerous_root("__builtin__.print"), Some("builtins"));
+        assert_eq!(dangerous_root("os.path.join"), Some("os"));
+        assert_eq!(dangerous_root("torch.nn.Linear"), None);
     }
 }

@@ -21,14 +21,27 @@ impl<R: Read + Seek> Machine<'_, R> {
         Ok(())
     }
 
+    /// Pushes `v`; a tuple nested past [`Limits::max_nesting`] is pushed as an opaque
+    /// value (its items are no longer tracked, which is evidence once) and the scan goes
+    /// on, so what comes after it is still seen.
     pub(super) fn push(&mut self, v: Value) -> Result<(), Halt> {
         self.room()?;
-        if v.depth() > self.limits.max_nesting {
-            return Err(Halt::Limit(format!(
-                "tuples nested deeper than {}",
-                self.limits.max_nesting
-            )));
-        }
+        let v = if v.depth() > self.limits.max_nesting {
+            if !self.deep_tuples {
+                self.deep_tuples = true;
+                self.finding(
+                    Verdict::Inconclusive,
+                    "pickle.limit",
+                    format!(
+                        "tuples nested deeper than {}: the items of deeper ones are not tracked (a call's arguments inside them are not shown)",
+                        self.limits.max_nesting
+                    ),
+                );
+            }
+            Value::Other
+        } else {
+            v
+        };
         self.stack.push(v);
         Ok(())
     }
@@ -94,9 +107,27 @@ impl<R: Read + Seek> Machine<'_, R> {
         self.push(v)
     }
 
+    /// A protocol-0 line argument. One that ends the input without a newline is read as
+    /// the pure-Python unpickler reads it (see [`Source::line`](super::source::Source)),
+    /// and is evidence: the C unpickler refuses the file there.
+    pub(super) fn text_line(&mut self) -> Result<Payload, Halt> {
+        let line = self.src.line(self.limits.max_inspect)?;
+        if self.src.take_cut_line() {
+            self.finding(
+                Verdict::Inconclusive,
+                "pickle.truncated",
+                format!(
+                    "the argument of {} ends the file with no newline: CPython's C unpickler refuses it, its pure-Python unpickler (joblib's) reads it without its last byte, and so does this scan",
+                    op_name_at(self)
+                ),
+            );
+        }
+        Ok(line)
+    }
+
     /// A protocol-0 line argument that must be short (numbers, memo keys).
     pub(super) fn line(&mut self) -> Result<Vec<u8>, Halt> {
-        match self.src.line(self.limits.max_inspect)? {
+        match self.text_line()? {
             Payload::Kept(line) => Ok(line),
             _ => Err(Halt::Limit(format!(
                 "a line argument of {} is longer than {} bytes",
@@ -113,9 +144,18 @@ impl<R: Read + Seek> Machine<'_, R> {
             .ok_or_else(|| Halt::Malformed(format!("{what} argument is not a memo index")))
     }
 
-    /// A module or name line of `GLOBAL`/`INST` (UTF-8, as CPython decodes it).
+    /// A module or name line of `GLOBAL`/`INST` (UTF-8, as CPython decodes it). One
+    /// longer than the machine keeps is shown by its start and length (CPython still
+    /// imports a module by a long name, or walks a long dotted name).
     pub(super) fn name_line(&mut self) -> Result<String, Halt> {
-        let line = self.line()?;
+        let line = match self.text_line()? {
+            Payload::Kept(line) => line,
+            Payload::LongLine { head, len, .. } => {
+                let head = String::from_utf8_lossy(&head);
+                return Ok(format!("{head}…({len} bytes)"));
+            }
+            Payload::Skipped => Vec::new(),
+        };
         String::from_utf8(line).map_err(|_| {
             Halt::Malformed(format!(
                 "{} names a global in invalid UTF-8",
@@ -190,11 +230,29 @@ fn op_name_at<R>(m: &Machine<'_, R>) -> &'static str {
     op_name(m.op)
 }
 
-/// `int()` of a protocol-0 argument (`I01` and `I00` are booleans; `L` longs end in `L`).
+/// A protocol-0 integer argument as the C unpickler reads it (`I01` and `I00` are
+/// booleans; `L` longs end in `L`; memo keys of `PUT`/`GET`): CPython parses the line as
+/// a C string, so it ends at the first NUL byte, and `PyLong_FromString` allows
+/// whitespace around the number, a sign and single underscores between digits.
 pub(super) fn parse_int(line: &[u8]) -> Option<i64> {
+    let line = line.split(|&b| b == 0).next().unwrap_or_default();
     let s = std::str::from_utf8(line).ok()?.trim();
     let s = s.strip_suffix('L').unwrap_or(s);
-    s.parse().ok()
+    let (sign, digits) = match s.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", s.strip_prefix('+').unwrap_or(s)),
+    };
+    let bytes = digits.as_bytes();
+    let underscores_ok = bytes.iter().enumerate().all(|(i, &b)| {
+        b != b'_'
+            || (i > 0
+                && bytes.get(i - 1).is_some_and(u8::is_ascii_digit)
+                && bytes.get(i + 1).is_some_and(u8::is_ascii_digit))
+    });
+    if !underscores_ok {
+        return None;
+    }
+    format!("{sign}{}", digits.replace('_', "")).parse().ok()
 }
 
 /// Every opcode byte of protocols 0–5.
@@ -273,5 +331,31 @@ pub(super) fn op_name(op: u8) -> &'static str {
         0x97 => "NEXT_BUFFER",
         0x98 => "READONLY_BUFFER",
         _ => "?",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_int;
+
+    #[test]
+    fn integers_are_read_as_the_c_unpickler_reads_them() {
+        for (line, want) in [
+            (&b"12"[..], Some(12)),
+            (b" 12 ", Some(12)),
+            (b"+7", Some(7)),
+            (b"-7", Some(-7)),
+            (b"1_000", Some(1000)),
+            (b"3\x00garbage", Some(3)),
+            (b"12L", Some(12)),
+            (b"01", Some(1)),
+            (b"_1", None),
+            (b"1__0", None),
+            (b"1_", None),
+            (b"x", None),
+            (b"", None),
+        ] {
+            assert_eq!(parse_int(line), want, "{line:?}");
+        }
     }
 }

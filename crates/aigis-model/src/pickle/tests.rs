@@ -187,7 +187,7 @@ fn malformed_input_is_inconclusive_never_clean() {
             b"\x80\x04\x95\xff\x00\x00\x00\x00\x00\x00\x00N.",
             "pickle.truncated",
             2,
-            "truncated",
+            "FRAME declares 255 bytes but 2 are left",
         ),
         (b"\x80\x02N", "pickle.truncated", 3, "truncated"),
         (b"\x80\x02N.\x80\x02N", "pickle.truncated", 7, "truncated"),
@@ -296,7 +296,7 @@ fn nested_pickles_are_scanned_and_bounded() {
     b.extend_from_slice(b"\x85R.");
     let r = scan(&b);
     assert!(r.evidence.iter().any(|e| e.message
-        == "in the pickle passed to `_pickle.loads`: `os.system` imported by GLOBAL (runs code, opens files or the network, or loads another pickle)"));
+        == "in the pickle passed to `_pickle.loads`: `os.system` imported by GLOBAL (runs code, spawns processes, imports modules, loads native code, touches files or the network, or loads another pickle)"));
     let r = scan_with(
         &b,
         &Limits {

@@ -33,6 +33,9 @@ pub(crate) enum Value {
     },
     /// A `joblib.numpy_pickle.NumpyArrayWrapper`: its `BUILD` is followed by array data.
     ArrayWrapper,
+    /// A joblib <= 0.9 `NDArrayWrapper` or `ZNDArrayWrapper`: its `BUILD` names the file
+    /// the array is loaded from.
+    Companion,
     /// Anything else (numbers, lists, objects built by calls).
     Other,
 }
@@ -123,6 +126,6 @@ fn show_at(v: &Value, name_of: &dyn Fn(usize) -> String, level: u32) -> String {
         }
         Value::Dict(items) => format!("<dict of {} items>", items.len()),
         Value::Dtype { .. } => "<numpy dtype>".to_owned(),
-        Value::ArrayWrapper | Value::Other => "<object>".to_owned(),
+        Value::ArrayWrapper | Value::Companion | Value::Other => "<object>".to_owned(),
     }
 }
