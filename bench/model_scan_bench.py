@@ -31,10 +31,13 @@ printed as they are. Bytes:
   follows each corpus file's position through open, read, lseek and pread and merges the
   byte ranges read: "corpus read" is the distinct bytes of the corpus the tool read,
   "corpus not read" the rest (seeked past, or in files never opened). It also counts the
-  files the tool opened and reports any memory mapping of a corpus file.
+  files the tool opened and reports any memory mapping of a corpus file. A tool whose
+  timed run took over a minute is not traced unless `--strace-all` is given (under strace
+  it would take several times as long).
 
 Then the same timing is repeated on the files every tool scanned without an error, so one
-table compares tools that did the same job. "×" is the other tool's time ÷ aigis's time
+table compares tools that did the same job; a tool that scanned every file of the whole
+corpus without an error already did the same job as aigis there and is not run again. "×" is the other tool's time ÷ aigis's time
 (above 1: aigis is faster). aigis runs outside any project, so it records no evidence and
 hashes nothing. The script fails unless aigis finds every file safe (`--fail-on
 suspicious`).
@@ -361,7 +364,9 @@ def main() -> None:
     ap.add_argument("--picklescan", help="the picklescan command [default: from PATH]")
     ap.add_argument("--modelscan", help="the modelscan command [default: from PATH]")
     ap.add_argument("--modelaudit", help="the modelaudit command [default: from PATH]")
-    ap.add_argument("--strace", action="store_true", help="also count the corpus bytes each tool reads, with strace")
+    ap.add_argument("--strace", action="store_true",
+                    help="also count the corpus bytes each tool reads, with strace (tools whose run took under a minute)")
+    ap.add_argument("--strace-all", action="store_true", help="with --strace, trace the slow tools too")
     ap.add_argument("--json", help="write every tool's per-file results here")
     ap.add_argument("--smoke", action="store_true", help="aigis only, 14 files of 0.1 MB, one run")
     a = ap.parse_args()
@@ -391,7 +396,9 @@ def main() -> None:
         for tool in tools:
             best, runs, m, report = timed(tool, corpus, cwd, a.runs)
             job = tool.read(m, report, names)
-            reads = strace_reads(tool, corpus, cwd, size) if a.strace else None
+            reads = strace_reads(tool, corpus, cwd, size) if a.strace and (best < 60 or a.strace_all) else None
+            if a.strace and reads is None:
+                job.note = (job.note + f"; not traced with strace (its run took {best:.0f} s; --strace-all)").lstrip("; ")
             results[tool.name] = (best, runs, m, job, reads)
             print(f"  {tool.name}: {best:.2f} s (best of {runs}), exit {m.code}", file=sys.stderr)
 
@@ -418,12 +425,21 @@ def main() -> None:
                   f"{sub_total / 1e6:.0f} MB (left out: {', '.join(left)})\n")
             sub_results = {}
             for tool in tools:
+                done = results[tool.name][3]
+                if tool is not tools[0] and not (names - (done.scanned - set(done.errored))):
+                    print(f"  {tool.name}: scanned every file without an error above; not run again",
+                          file=sys.stderr)
+                    continue
                 best, runs, m, report = timed(tool, sub, cwd, a.runs)
                 job = tool.read(m, report, common)
-                reads = strace_reads(tool, sub, cwd, size) if a.strace else None
+                reads = strace_reads(tool, sub, cwd, size) if a.strace and (best < 60 or a.strace_all) else None
                 sub_results[tool.name] = (best, runs, m, job, reads)
                 print(f"  {tool.name}: {best:.2f} s (best of {runs}), exit {m.code}", file=sys.stderr)
-            print_table("same files for every tool", tools, sub_results, common, size, sub_total)
+            again = [t for t in tools if t.name in sub_results]
+            print_table("same files for every tool", again, sub_results, common, size, sub_total)
+            if len(again) < len(tools):
+                print("(" + ", ".join(t.name for t in tools if t not in again) + ": scanned every file of the "
+                      "whole corpus without an error, so the first table already compares the same job)\n")
         else:
             sub_results = {}
         if a.json:
