@@ -39,8 +39,11 @@
 //! GHSA entries, cited beside the entries they added), and the CPython, PyTorch, NumPy
 //! and SymPy sources of each callable.
 
+mod dangerous_names;
+
 use super::allowlist::{AllowEntry, Allowlist};
 use crate::Verdict;
+use dangerous_names::DANGEROUS_NAMES;
 
 /// Module trees (the module and every submodule or attribute) where every name is
 /// dangerous.
@@ -321,6 +324,19 @@ const DANGEROUS_MODULES: &[&str] = &[
     "sklearn.datasets",
     "sklearn.externals",
     "sklearn.utils._testing",
+    // scikit-learn's own call gadgets and loaders: `Parallel` calls the `delayed` calls it
+    // is given; `sklearn.utils._joblib` (0.21–1.2) re-exports joblib's `load`, `dump` and
+    // `Parallel`; `all_estimators` imports every module of the package; the estimator
+    // checks fit and run whatever estimator they are given; the callback transport opens
+    // `multiprocessing.connection` sockets; `export_graphviz` writes a file at the path
+    // it is given, with text from the pickle (feature and class names)
+    "sklearn.utils.parallel",
+    "sklearn.utils._joblib",
+    "sklearn.utils.discovery",
+    "sklearn.utils.estimator_checks",
+    "sklearn.callback._transport",
+    "sklearn.tree.export_graphviz",
+    "sklearn.tree._export.export_graphviz",
     "joblib.dump",
     "joblib.numpy_pickle.dump",
     "joblib.parallel", // runs the calls it is given, in other processes
@@ -662,6 +678,13 @@ const SAFE_NAMES: &[(&str, &[&str])] = &[
             "__pyx_unpickle_CyHalfMultinomialLoss",
         ],
     ),
+    // what scikit-learn's estimators hold at their defaults: `FeatureAgglomeration`'s
+    // `pooling_func` (`np.mean`; its docs suggest `np.median`), `SplineTransformer`'s
+    // fitted splines (SciPy's `BSpline`, whose coefficients SciPy >= 1.15 pickles through
+    // its array-API `asarray`)
+    ("numpy", &["mean", "median"]),
+    ("scipy.interpolate._bsplines", &["BSpline"]),
+    ("scipy._lib.array_api_compat.numpy._aliases", &["asarray"]),
     ("xgboost.core", &["Booster"]),
     (
         "xgboost.sklearn",
@@ -682,7 +705,11 @@ const SAFE_NAMES: &[(&str, &[&str])] = &[
 ];
 
 /// Module trees where every plain name is safe: estimator classes and their helpers
-/// (loaders and dataset fetchers are caught first by [`DANGEROUS_MODULES`]).
+/// (loaders and dataset fetchers are caught first by [`DANGEROUS_MODULES`]), except a
+/// name that a dangerous module defines ([`DANGEROUS_NAMES`], harvested by
+/// `scripts/make_dangerous_names.py`): the tree's modules import such callables and
+/// `find_class` hands them out there (`sklearn.utils.discovery.import_module` is
+/// `importlib.import_module`).
 /// `torch.nn.modules` holds PyTorch's layer classes, which a whole pickled model
 /// (`torch.save(model)`) names. `__torch__` is TorchScript's namespace for compiled
 /// classes in a `torch.jit.save` archive: TorchScript resolves them from the archive's
@@ -727,6 +754,12 @@ pub fn classify(module: &str, name: &str) -> Classification {
         return DANGEROUS;
     }
     if plain && is_safe_tree(renamed(module), name) {
+        if DANGEROUS_NAMES.binary_search(&name).is_ok() {
+            return Classification {
+                verdict: Verdict::Dangerous,
+                reason: "the name of a callable a dangerous module defines (`import_module`, `Client`, `reduce`): a library module that imports it hands it out under its own name",
+            };
+        }
         return Classification {
             verdict: Verdict::Safe,
             reason: "used by ordinary model files",
@@ -1266,5 +1299,60 @@ mod tests {
         assert_eq!(dangerous_root("__builtin__.print"), Some("builtins"));
         assert_eq!(dangerous_root("os.path.join"), Some("os"));
         assert_eq!(dangerous_root("torch.nn.Linear"), None);
+    }
+
+    #[test]
+    fn the_dangerous_names_table_is_sorted_for_its_binary_search() {
+        assert!(DANGEROUS_NAMES.len() > 1000);
+        assert!(DANGEROUS_NAMES.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    /// What the safe trees' modules import from dangerous ones, as scikit-learn 1.9 and
+    /// older releases hand it out: each is the dangerous callable under another path.
+    #[test]
+    fn a_dangerous_callable_re_exported_by_a_safe_tree_is_dangerous() {
+        for (m, n) in [
+            ("sklearn.utils.discovery", "import_module"), // importlib.import_module
+            ("sklearn.callback._transport", "Client"),    // multiprocessing.connection
+            ("sklearn.callback._progressbar", "Thread"),  // threading.Thread
+            ("sklearn.model_selection._search", "reduce"), // functools.reduce
+            ("sklearn.feature_selection._base", "attrgetter"),
+            ("sklearn.utils.validation", "signature"), // inspect
+            ("sklearn.utils._repr_html.estimator", "Path"), // pathlib
+            ("sklearn.utils._joblib", "load"),         // joblib.load (0.21–1.2)
+            ("sklearn.utils._joblib", "dump"),
+            ("sklearn.utils.parallel", "Parallel"), // calls what it is given
+            ("sklearn.pipeline", "delayed"),
+            ("sklearn.ensemble._forest", "Parallel"),
+            ("sklearn.tree", "export_graphviz"), // writes a file
+            ("sklearn.some_future_module", "system"),
+            ("sklearn.some_future_module", "check_output"),
+            ("sklearn.some_future_module", "Popen"),
+            ("scipy.sparse._base", "run_path"),
+            ("torch.nn.modules.module", "load_state_dict_from_url"),
+        ] {
+            assert_eq!(v(m, n), Verdict::Dangerous, "{m}.{n}");
+        }
+        // the trees' own classes and functions stay safe, including names a dangerous
+        // module happens to share (`torch.fx.Transformer`)
+        for (m, n) in [
+            ("sklearn.ensemble._forest", "RandomForestClassifier"),
+            ("sklearn.neighbors._kd_tree", "newObj"),
+            ("sklearn.metrics._scorer", "_passthrough_scorer"),
+            (
+                "sklearn.feature_selection._univariate_selection",
+                "f_classif",
+            ),
+            ("sklearn.utils._bunch", "Bunch"),
+            ("torch.nn.modules.transformer", "Transformer"),
+            ("torch.nn.modules.module", "Module"),
+            ("torch.nn.modules.linear", "Linear"),
+            ("scipy.sparse._csr", "csr_matrix"),
+            // held by estimators at their defaults (FeatureAgglomeration, SplineTransformer)
+            ("numpy", "mean"),
+            ("scipy.interpolate._bsplines", "BSpline"),
+        ] {
+            assert_eq!(v(m, n), Verdict::Safe, "{m}.{n}");
+        }
     }
 }
