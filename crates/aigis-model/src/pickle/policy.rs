@@ -170,6 +170,17 @@ const DANGEROUS_MODULES: &[&str] = &[
     "jsonpickle",
     "shelve",
     "copyreg.__newobj_ex__",
+    // the extension registry: `add_extension("os", "system", 200)` (or a `setitem` into
+    // `_inverted_registry`) makes a later EXT1 200 import `os.system` by a number the
+    // scanner cannot resolve; `copyreg.pickle` registers reducers
+    "copyreg.add_extension",
+    "copyreg.remove_extension",
+    "copyreg.clear_extension_cache",
+    "copyreg._extension_registry",
+    "copyreg._inverted_registry",
+    "copyreg._extension_cache",
+    "copyreg.pickle",
+    "copyreg.dispatch_table",
     "joblib.load",
     "joblib.numpy_pickle.load",
     "joblib.numpy_pickle.load_compatibility",
@@ -1122,6 +1133,9 @@ mod tests {
             ("itertools", "starmap"),
             ("itertools", "accumulate"),
             ("weakref", "finalize"),
+            ("copyreg", "add_extension"), // then EXT1 imports by number
+            ("copy_reg", "add_extension"),
+            ("copyreg", "_inverted_registry"),
         ]);
         // A `partial` names its callable as an import of its own, which is judged.
         assert_eq!(v("functools", "partial"), Verdict::Suspicious);
