@@ -270,6 +270,57 @@ const DANGEROUS_MODULES: &[&str] = &[
     "sympy.init_session",
     // downloads and code from a model hub
     "huggingface_hub",
+    // other model loaders and file I/O of the ML frameworks: a model loaded from a path
+    // runs its own layers (Keras `Lambda`), `deserialize_keras_object` imports what its
+    // config names, `get_file` downloads, `tf.io` reads and writes files,
+    // `load_op_library` loads native code
+    "keras.models.load_model",
+    "keras.models.model_from_json",
+    "keras.models.model_from_config",
+    "keras.saving",
+    "keras.src.saving",
+    "keras.utils.get_file",
+    "keras.src.utils.file_utils",
+    "keras.utils.deserialize_keras_object",
+    "tensorflow.io",
+    "tensorflow.raw_ops",
+    "tensorflow.saved_model",
+    "tensorflow.keras.models.load_model",
+    "tensorflow.keras.utils.get_file",
+    "tensorflow.load_library",
+    "tensorflow.load_op_library",
+    "tensorflow.python.lib.io",
+    "tensorflow.python.ops.gen_io_ops",
+    "tensorflow.compat",
+    "tf_keras.models.load_model",
+    "onnx.load",
+    "onnx.load_model",
+    "onnx.save",
+    "onnx.save_model",
+    "onnx.external_data_helper",
+    "onnxruntime", // a session loads a model from a path and custom-op libraries
+    "configparser.ConfigParser.read",
+    "configparser.RawConfigParser.read",
+    "IPython", // `get_ipython().run_cell`, `embed`, magics
+    // templates that run code when they are built (`<%! %>` module blocks in Mako) and
+    // type hints evaluated from strings
+    "mako",
+    "typing._eval_type",
+    "typing.get_type_hints",
+    "typing.ForwardRef._evaluate",
+    "typing_extensions.get_type_hints",
+    "annotationlib",
+    // files: `zipapp.create_archive` and the audio writers create files, `readline`
+    // writes its history file, `tracemalloc.Snapshot.load` and `pstats` read pickled
+    // and marshalled files
+    "zipapp",
+    "wave.open",
+    "aifc.open",
+    "sunau.open",
+    "readline",
+    "tracemalloc",
+    "pstats",
+    "antigravity", // importing it opens a web browser (a process)
     "transformers.dynamic_module_utils",
     // files and the network (exfiltration, remote reads)
     "io.open",
@@ -918,6 +969,12 @@ fn is_dangerous(module: &str, name: &str) -> bool {
     if DANGEROUS_MODULES.iter().any(|t| in_tree(t)) {
         return true;
     }
+    // `venv.__main__`, `IPython.__main__`: importing a package's `__main__` runs its
+    // command line (find_class imports the module before it looks up the name). The
+    // script's own `__main__` (`__main__.Net`) is only unknown.
+    if module.split('.').skip(1).any(|p| p == "__main__") {
+        return true;
+    }
     let parts: Vec<&str> = name.split('.').collect();
     // `pandas.read_csv`, `pandas.read_pickle`, …: every reader can fetch a URL or a file;
     // `DataFrame.to_pickle` writes one and `DataFrame.query` evaluates an expression.
@@ -1136,6 +1193,15 @@ mod tests {
             ("copyreg", "add_extension"), // then EXT1 imports by number
             ("copy_reg", "add_extension"),
             ("copyreg", "_inverted_registry"),
+            ("typing", "_eval_type"), // evaluates a ForwardRef's string
+            ("mako.template", "Template"),
+            ("keras.models", "load_model"),
+            ("tensorflow.io", "write_file"),
+            ("tensorflow.io.gfile", "GFile"),
+            ("tracemalloc.Snapshot", "load"),
+            ("venv.__main__", "main"),
+            ("IPython.__main__", "x"), // any name: the import runs it
+            ("pytest.__main__", "x"),
         ]);
         // A `partial` names its callable as an import of its own, which is judged.
         assert_eq!(v("functools", "partial"), Verdict::Suspicious);
