@@ -140,3 +140,61 @@ fn unreadable_paths_and_bad_flags_exit_2() {
     assert_eq!(r.code, 1, "{}", r.stdout);
     assert!(r.stdout.contains("inconclusive"), "{}", r.stdout);
 }
+
+/// A protocol-4 pickle whose first frame (4 bytes) ends inside an opcode's argument.
+/// CPython's C unpickler on an `io.BytesIO` drops the rest of the frame and runs
+/// `os.system`; on a file it reads across the end and sees only bytes. `harmless` swaps
+/// the call for a string, leaving the frame irregularity alone.
+fn frame_crossing_pickle(harmless: bool) -> Vec<u8> {
+    let call: &[u8] = if harmless {
+        b"\x8c\x0ejust a string."
+    } else {
+        b"\x8c\x02os\x8c\x06system\x93\x8c\x04echo\x85R"
+    };
+    let mut p = b"\x80\x04\x95\x04\x00\x00\x00\x00\x00\x00\x00".to_vec();
+    p.extend(b"\x8c\x0bab123456789C");
+    p.push(call.len() as u8);
+    p.extend(call);
+    p.extend(b"00N.");
+    p
+}
+
+/// What CPython's unpicklers disagree on is read every way: the call that only one of
+/// them runs is dangerous, and a frame irregularity alone is never safe; both fail
+/// `model scan` at its default flags.
+#[test]
+fn a_pickle_cpython_reads_two_ways_fails_at_default_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    for (name, harmless, verdict) in [
+        ("crossing.pkl", false, "dangerous"),
+        ("crossing_harmless.pkl", true, "suspicious"),
+    ] {
+        std::fs::write(p.join(name), frame_crossing_pickle(harmless)).unwrap();
+        let r = aigis(p, &["--json", "model", "scan", name]);
+        assert_eq!(r.code, 1, "{name}: {}", r.stderr);
+        let file = &r.json()["files"][0];
+        assert_eq!(file["verdict"], verdict, "{name}: {file}");
+        let frame = file["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["rule"] == "pickle.frame")
+            .unwrap_or_else(|| panic!("{name}: no pickle.frame finding: {file}"));
+        assert_eq!(frame["verdict"], "suspicious", "{name}");
+        let imports = file["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["rule"] == "pickle.imports");
+        if !harmless {
+            assert!(
+                imports.unwrap()["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("os.system"),
+                "{name}: {file}"
+            );
+        }
+    }
+}

@@ -84,3 +84,62 @@ fn real_pytorch_files_are_promoted_through_the_gate() {
         assert_eq!(up["stage"], "production");
     }
 }
+
+/// Sets bits in the local and the central header of one member of a zip: `patch` gets
+/// the header and the offset of its flags field (the CRC-32 is 8 bytes further on).
+fn patch_member_headers(zip: &mut [u8], member: &str, patch: impl Fn(&mut [u8], usize)) {
+    let mut patched = 0;
+    for (sig, name_at, flags_at) in [(&b"PK\x03\x04"[..], 30, 6), (b"PK\x01\x02", 46, 8)] {
+        let starts: Vec<usize> = zip
+            .windows(4)
+            .enumerate()
+            .filter(|(_, w)| *w == sig)
+            .map(|(i, _)| i)
+            .collect();
+        for at in starts {
+            if zip.get(at + name_at..at + name_at + member.len()) == Some(member.as_bytes()) {
+                patch(&mut zip[at..], flags_at);
+                patched += 1;
+            }
+        }
+    }
+    assert_eq!(patched, 2, "{member}: a local and a central header");
+}
+
+/// PyTorch's zip reader ignores a member's CRC-32 and its "encrypted" flag and loads
+/// the pickle; the scanner analyses such a member too, so the verdict is the pickle's
+/// (dangerous), and the zip irregularity is a finding of its own.
+#[test]
+fn a_checkpoint_with_a_bad_crc_or_the_encrypted_flag_is_still_dangerous() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let original = std::fs::read(torch("evil_state_dict.pt")).unwrap();
+    type Patch = fn(&mut [u8], usize);
+    let cases: [(&str, &str, Patch); 2] = [
+        ("bad_crc.pt", "zip.crc", |h, flags| h[flags + 8] ^= 0xff),
+        ("encrypted_flag.pt", "zip.encrypted", |h, flags| {
+            h[flags] |= 1
+        }),
+    ];
+    for (name, rule, patch) in cases {
+        let mut bytes = original.clone();
+        patch_member_headers(&mut bytes, "evil_state_dict/data.pkl", patch);
+        std::fs::write(p.join(name), &bytes).unwrap();
+        // default flags: outside a project, as a CI job would call it
+        let r = aigis(p, &["--json", "model", "scan", name]);
+        assert_eq!(r.code, 1, "{name}: {}", r.stderr);
+        let file = &r.json()["files"][0];
+        assert_eq!(file["verdict"], "dangerous", "{name}: {file}");
+        let rules: Vec<&str> = file["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["rule"].as_str().unwrap())
+            .collect();
+        assert!(rules.contains(&rule), "{name}: {rules:?}");
+        assert!(
+            rules.contains(&"pickle.global.dangerous"),
+            "{name}: {rules:?}"
+        );
+    }
+}

@@ -39,8 +39,11 @@
 //! GHSA entries, cited beside the entries they added), and the CPython, PyTorch, NumPy
 //! and SymPy sources of each callable.
 
+mod dangerous_names;
+
 use super::allowlist::{AllowEntry, Allowlist};
 use crate::Verdict;
+use dangerous_names::DANGEROUS_NAMES;
 
 /// Module trees (the module and every submodule or attribute) where every name is
 /// dangerous.
@@ -167,6 +170,17 @@ const DANGEROUS_MODULES: &[&str] = &[
     "jsonpickle",
     "shelve",
     "copyreg.__newobj_ex__",
+    // the extension registry: `add_extension("os", "system", 200)` (or a `setitem` into
+    // `_inverted_registry`) makes a later EXT1 200 import `os.system` by a number the
+    // scanner cannot resolve; `copyreg.pickle` registers reducers
+    "copyreg.add_extension",
+    "copyreg.remove_extension",
+    "copyreg.clear_extension_cache",
+    "copyreg._extension_registry",
+    "copyreg._inverted_registry",
+    "copyreg._extension_cache",
+    "copyreg.pickle",
+    "copyreg.dispatch_table",
     "joblib.load",
     "joblib.numpy_pickle.load",
     "joblib.numpy_pickle.load_compatibility",
@@ -256,6 +270,57 @@ const DANGEROUS_MODULES: &[&str] = &[
     "sympy.init_session",
     // downloads and code from a model hub
     "huggingface_hub",
+    // other model loaders and file I/O of the ML frameworks: a model loaded from a path
+    // runs its own layers (Keras `Lambda`), `deserialize_keras_object` imports what its
+    // config names, `get_file` downloads, `tf.io` reads and writes files,
+    // `load_op_library` loads native code
+    "keras.models.load_model",
+    "keras.models.model_from_json",
+    "keras.models.model_from_config",
+    "keras.saving",
+    "keras.src.saving",
+    "keras.utils.get_file",
+    "keras.src.utils.file_utils",
+    "keras.utils.deserialize_keras_object",
+    "tensorflow.io",
+    "tensorflow.raw_ops",
+    "tensorflow.saved_model",
+    "tensorflow.keras.models.load_model",
+    "tensorflow.keras.utils.get_file",
+    "tensorflow.load_library",
+    "tensorflow.load_op_library",
+    "tensorflow.python.lib.io",
+    "tensorflow.python.ops.gen_io_ops",
+    "tensorflow.compat",
+    "tf_keras.models.load_model",
+    "onnx.load",
+    "onnx.load_model",
+    "onnx.save",
+    "onnx.save_model",
+    "onnx.external_data_helper",
+    "onnxruntime", // a session loads a model from a path and custom-op libraries
+    "configparser.ConfigParser.read",
+    "configparser.RawConfigParser.read",
+    "IPython", // `get_ipython().run_cell`, `embed`, magics
+    // templates that run code when they are built (`<%! %>` module blocks in Mako) and
+    // type hints evaluated from strings
+    "mako",
+    "typing._eval_type",
+    "typing.get_type_hints",
+    "typing.ForwardRef._evaluate",
+    "typing_extensions.get_type_hints",
+    "annotationlib",
+    // files: `zipapp.create_archive` and the audio writers create files, `readline`
+    // writes its history file, `tracemalloc.Snapshot.load` and `pstats` read pickled
+    // and marshalled files
+    "zipapp",
+    "wave.open",
+    "aifc.open",
+    "sunau.open",
+    "readline",
+    "tracemalloc",
+    "pstats",
+    "antigravity", // importing it opens a web browser (a process)
     "transformers.dynamic_module_utils",
     // files and the network (exfiltration, remote reads)
     "io.open",
@@ -321,6 +386,19 @@ const DANGEROUS_MODULES: &[&str] = &[
     "sklearn.datasets",
     "sklearn.externals",
     "sklearn.utils._testing",
+    // scikit-learn's own call gadgets and loaders: `Parallel` calls the `delayed` calls it
+    // is given; `sklearn.utils._joblib` (0.21–1.2) re-exports joblib's `load`, `dump` and
+    // `Parallel`; `all_estimators` imports every module of the package; the estimator
+    // checks fit and run whatever estimator they are given; the callback transport opens
+    // `multiprocessing.connection` sockets; `export_graphviz` writes a file at the path
+    // it is given, with text from the pickle (feature and class names)
+    "sklearn.utils.parallel",
+    "sklearn.utils._joblib",
+    "sklearn.utils.discovery",
+    "sklearn.utils.estimator_checks",
+    "sklearn.callback._transport",
+    "sklearn.tree.export_graphviz",
+    "sklearn.tree._export.export_graphviz",
     "joblib.dump",
     "joblib.numpy_pickle.dump",
     "joblib.parallel", // runs the calls it is given, in other processes
@@ -662,6 +740,13 @@ const SAFE_NAMES: &[(&str, &[&str])] = &[
             "__pyx_unpickle_CyHalfMultinomialLoss",
         ],
     ),
+    // what scikit-learn's estimators hold at their defaults: `FeatureAgglomeration`'s
+    // `pooling_func` (`np.mean`; its docs suggest `np.median`), `SplineTransformer`'s
+    // fitted splines (SciPy's `BSpline`, whose coefficients SciPy >= 1.15 pickles through
+    // its array-API `asarray`)
+    ("numpy", &["mean", "median"]),
+    ("scipy.interpolate._bsplines", &["BSpline"]),
+    ("scipy._lib.array_api_compat.numpy._aliases", &["asarray"]),
     ("xgboost.core", &["Booster"]),
     (
         "xgboost.sklearn",
@@ -682,7 +767,11 @@ const SAFE_NAMES: &[(&str, &[&str])] = &[
 ];
 
 /// Module trees where every plain name is safe: estimator classes and their helpers
-/// (loaders and dataset fetchers are caught first by [`DANGEROUS_MODULES`]).
+/// (loaders and dataset fetchers are caught first by [`DANGEROUS_MODULES`]), except a
+/// name that a dangerous module defines ([`DANGEROUS_NAMES`], harvested by
+/// `scripts/make_dangerous_names.py`): the tree's modules import such callables and
+/// `find_class` hands them out there (`sklearn.utils.discovery.import_module` is
+/// `importlib.import_module`).
 /// `torch.nn.modules` holds PyTorch's layer classes, which a whole pickled model
 /// (`torch.save(model)`) names. `__torch__` is TorchScript's namespace for compiled
 /// classes in a `torch.jit.save` archive: TorchScript resolves them from the archive's
@@ -727,6 +816,12 @@ pub fn classify(module: &str, name: &str) -> Classification {
         return DANGEROUS;
     }
     if plain && is_safe_tree(renamed(module), name) {
+        if DANGEROUS_NAMES.binary_search(&name).is_ok() {
+            return Classification {
+                verdict: Verdict::Dangerous,
+                reason: "the name of a callable a dangerous module defines (`import_module`, `Client`, `reduce`): a library module that imports it hands it out under its own name",
+            };
+        }
         return Classification {
             verdict: Verdict::Safe,
             reason: "used by ordinary model files",
@@ -872,6 +967,12 @@ fn is_dangerous(module: &str, name: &str) -> bool {
         full == tree || full.starts_with(tree) && full.as_bytes().get(tree.len()) == Some(&b'.')
     };
     if DANGEROUS_MODULES.iter().any(|t| in_tree(t)) {
+        return true;
+    }
+    // `venv.__main__`, `IPython.__main__`: importing a package's `__main__` runs its
+    // command line (find_class imports the module before it looks up the name). The
+    // script's own `__main__` (`__main__.Net`) is only unknown.
+    if module.split('.').skip(1).any(|p| p == "__main__") {
         return true;
     }
     let parts: Vec<&str> = name.split('.').collect();
@@ -1089,6 +1190,18 @@ mod tests {
             ("itertools", "starmap"),
             ("itertools", "accumulate"),
             ("weakref", "finalize"),
+            ("copyreg", "add_extension"), // then EXT1 imports by number
+            ("copy_reg", "add_extension"),
+            ("copyreg", "_inverted_registry"),
+            ("typing", "_eval_type"), // evaluates a ForwardRef's string
+            ("mako.template", "Template"),
+            ("keras.models", "load_model"),
+            ("tensorflow.io", "write_file"),
+            ("tensorflow.io.gfile", "GFile"),
+            ("tracemalloc.Snapshot", "load"),
+            ("venv.__main__", "main"),
+            ("IPython.__main__", "x"), // any name: the import runs it
+            ("pytest.__main__", "x"),
         ]);
         // A `partial` names its callable as an import of its own, which is judged.
         assert_eq!(v("functools", "partial"), Verdict::Suspicious);
@@ -1266,5 +1379,60 @@ mod tests {
         assert_eq!(dangerous_root("__builtin__.print"), Some("builtins"));
         assert_eq!(dangerous_root("os.path.join"), Some("os"));
         assert_eq!(dangerous_root("torch.nn.Linear"), None);
+    }
+
+    #[test]
+    fn the_dangerous_names_table_is_sorted_for_its_binary_search() {
+        assert!(DANGEROUS_NAMES.len() > 1000);
+        assert!(DANGEROUS_NAMES.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    /// What the safe trees' modules import from dangerous ones, as scikit-learn 1.9 and
+    /// older releases hand it out: each is the dangerous callable under another path.
+    #[test]
+    fn a_dangerous_callable_re_exported_by_a_safe_tree_is_dangerous() {
+        for (m, n) in [
+            ("sklearn.utils.discovery", "import_module"), // importlib.import_module
+            ("sklearn.callback._transport", "Client"),    // multiprocessing.connection
+            ("sklearn.callback._progressbar", "Thread"),  // threading.Thread
+            ("sklearn.model_selection._search", "reduce"), // functools.reduce
+            ("sklearn.feature_selection._base", "attrgetter"),
+            ("sklearn.utils.validation", "signature"), // inspect
+            ("sklearn.utils._repr_html.estimator", "Path"), // pathlib
+            ("sklearn.utils._joblib", "load"),         // joblib.load (0.21–1.2)
+            ("sklearn.utils._joblib", "dump"),
+            ("sklearn.utils.parallel", "Parallel"), // calls what it is given
+            ("sklearn.pipeline", "delayed"),
+            ("sklearn.ensemble._forest", "Parallel"),
+            ("sklearn.tree", "export_graphviz"), // writes a file
+            ("sklearn.some_future_module", "system"),
+            ("sklearn.some_future_module", "check_output"),
+            ("sklearn.some_future_module", "Popen"),
+            ("scipy.sparse._base", "run_path"),
+            ("torch.nn.modules.module", "load_state_dict_from_url"),
+        ] {
+            assert_eq!(v(m, n), Verdict::Dangerous, "{m}.{n}");
+        }
+        // the trees' own classes and functions stay safe, including names a dangerous
+        // module happens to share (`torch.fx.Transformer`)
+        for (m, n) in [
+            ("sklearn.ensemble._forest", "RandomForestClassifier"),
+            ("sklearn.neighbors._kd_tree", "newObj"),
+            ("sklearn.metrics._scorer", "_passthrough_scorer"),
+            (
+                "sklearn.feature_selection._univariate_selection",
+                "f_classif",
+            ),
+            ("sklearn.utils._bunch", "Bunch"),
+            ("torch.nn.modules.transformer", "Transformer"),
+            ("torch.nn.modules.module", "Module"),
+            ("torch.nn.modules.linear", "Linear"),
+            ("scipy.sparse._csr", "csr_matrix"),
+            // held by estimators at their defaults (FeatureAgglomeration, SplineTransformer)
+            ("numpy", "mean"),
+            ("scipy.interpolate._bsplines", "BSpline"),
+        ] {
+            assert_eq!(v(m, n), Verdict::Safe, "{m}.{n}");
+        }
     }
 }

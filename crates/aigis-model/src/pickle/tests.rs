@@ -503,3 +503,25 @@ fn tar_tensors_are_walked_record_by_record() {
             .any(|e| e.rule == "pickle.legacy_leftover")
     );
 }
+
+/// `copyreg.add_extension("os", "system", 200)`, then EXT1 200 called: with the real
+/// `copyreg`, CPython's unpickler imports `os.system` by the number. The scanner cannot
+/// follow the registry, so registering is itself dangerous.
+#[test]
+fn registering_an_extension_code_is_dangerous() {
+    let p = cat(&[
+        b"\x80\x02ccopyreg\nadd_extension\n",
+        b"X\x02\x00\x00\x00osX\x06\x00\x00\x00systemK\xc8\x87R0",
+        b"\x82\xc8X\x07\x00\x00\x00echo hi\x85R.",
+    ]);
+    let r = scan(&p);
+    assert_eq!(r.verdict, Verdict::Dangerous, "{:?}", r.evidence);
+    assert!(
+        r.evidence
+            .iter()
+            .any(|e| e.rule == "pickle.global.dangerous"
+                && e.message.contains("`copyreg.add_extension`")),
+        "{:?}",
+        r.evidence
+    );
+}
