@@ -83,6 +83,8 @@ fn tally(values: &[&str]) -> Tally {
                 t.one_surname +=
                     usize::from(dict.is_surname(one) || parts().any(|p| dict.is_surname(p)));
             }
+            // `Oak Street`, `Park Avenue`: a street's name, not a person's.
+            [.., last] if values::is_street_word(last) => {}
             [first, .., last] => {
                 t.multi += 1;
                 t.lowercase_multi += usize::from(shape.lowercase);
@@ -190,8 +192,21 @@ pub fn classify(name: &str, values: &[&str]) -> Option<ColumnClass> {
         values.iter().filter(|v| values::street_address(v)).count(),
         n,
     );
-    if says == Some(Says::Address) && streets >= 0.5 {
-        return make(PiiKind::StreetAddress, 0.95, streets, None, true);
+    let numbered = share(
+        values
+            .iter()
+            .filter(|v| values::number_and_words(v))
+            .count(),
+        n,
+    );
+    if says == Some(Says::Address) && (streets >= 0.5 || numbered >= 0.6) {
+        return make(
+            PiiKind::StreetAddress,
+            0.95,
+            streets.max(numbered),
+            None,
+            true,
+        );
     }
     if streets >= 0.7 && distinct_share >= 0.3 && distinct >= 10 {
         return make(PiiKind::StreetAddress, 0.8, streets, None, false);
@@ -225,11 +240,14 @@ pub fn classify(name: &str, values: &[&str]) -> Option<ColumnClass> {
             Some((_, Strength::Weak)) => multi >= 0.6 && any >= 0.4 && both >= 0.15,
             None => {
                 let need = if share(t.lowercase_multi, t.multi) > 0.5 {
-                    0.6
+                    0.5
                 } else {
-                    0.4
+                    0.15
                 };
-                multi >= 0.8 && varied && distinct_share >= 0.3 && both >= need && any >= 0.7
+                // Full names are nearly all distinct, and most have a known given name
+                // first or a known surname last (names from outside the US lists hit
+                // one of the two more often than both).
+                multi >= 0.8 && varied && distinct_share >= 0.5 && both >= need && any >= 0.6
             }
         };
         if !ok {
@@ -252,42 +270,41 @@ pub fn classify(name: &str, values: &[&str]) -> Option<ColumnClass> {
     let f = share(t.one_surname, t.one);
     let capitalized = share(t.capitalized, t.one + t.multi);
     let (kind, ok, confidence) = match named {
-        Some((Some(PiiKind::GivenName), _)) => (
-            PiiKind::GivenName,
-            one >= 0.6 && (g >= 0.2 || (g >= 0.05 && capitalized >= 0.8)),
-            0.95,
-        ),
-        Some((Some(PiiKind::FamilyName), _)) => (
-            PiiKind::FamilyName,
-            one >= 0.6 && (f >= 0.2 || (f >= 0.05 && capitalized >= 0.8)),
-            0.95,
-        ),
-        Some((_, strength)) => {
-            let kind = if g >= f {
-                PiiKind::GivenName
-            } else {
-                PiiKind::FamilyName
+        Some((part, strength)) => {
+            let kind = match part {
+                Some(k @ (PiiKind::GivenName | PiiKind::FamilyName)) => k,
+                _ if g >= f => PiiKind::GivenName,
+                _ => PiiKind::FamilyName,
             };
-            // `name` over single words: English words are surnames often enough
-            // (`Green`, `Stone`, `River`) that a weak header needs a high hit rate.
-            let need = if strength == Strength::Strong {
-                0.25
-            } else {
-                0.6
+            let hit = if kind == PiiKind::GivenName { g } else { f };
+            // A header that names the part (`vorname`, `last`) carries names the US lists
+            // miss; a generic one (`name`, `nom`) over single words needs a high hit rate,
+            // since English words are surnames often enough (`Green`, `Stone`, `River`).
+            let ok = match (strength, part.is_some()) {
+                (Strength::Strong, true) => hit >= 0.2 || (hit >= 0.05 && capitalized >= 0.8),
+                (Strength::Strong, false) => hit >= 0.25,
+                // `nombre`, `nome` alone: given names, capitalized, from anywhere.
+                (Strength::Weak, true) if kind == PiiKind::GivenName => {
+                    hit >= 0.6 || (hit >= 0.35 && capitalized >= 0.8)
+                }
+                (Strength::Weak, _) => hit >= 0.6,
             };
-            (
-                kind,
-                one >= 0.6 && g.max(f) >= need,
-                if strength == Strength::Strong {
-                    0.9
-                } else {
-                    0.8
-                },
-            )
+            let confidence = match (strength, part.is_some()) {
+                (Strength::Strong, true) => 0.95,
+                (Strength::Strong, false) => 0.9,
+                (Strength::Weak, _) => 0.8,
+            };
+            (kind, one >= 0.6 && ok, confidence)
         }
         None => {
-            let base = one >= 0.8 && capitalized >= 0.8 && varied;
-            if g >= 0.6 && g + 0.05 >= f {
+            // Colours, months and a few city names are given names too: values alone
+            // need many different ones.
+            let base = one >= 0.8
+                && capitalized >= 0.8
+                && varied
+                && distinct >= 20
+                && distinct_share >= 0.1;
+            if g >= 0.35 && g + 0.05 >= f {
                 (PiiKind::GivenName, base, (0.4 + 0.5 * g).min(0.85))
             } else if f >= 0.7 && g < 0.6 {
                 (PiiKind::FamilyName, base, (0.3 + 0.5 * f).min(0.8))

@@ -16,9 +16,13 @@ pub(crate) struct NameShape<'a> {
 
 /// Particles and suffixes that may sit between or after name words (`de la Cruz`,
 /// `van der Berg`, `King Jr.`); they do not count as words of their own.
-const PARTICLES: [&str; 24] = [
+#[rustfmt::skip]
+const PARTICLES: [&str; 48] = [
     "de", "del", "della", "der", "den", "di", "da", "das", "dos", "du", "la", "le", "van", "von",
     "bin", "ibn", "al", "el", "y", "jr", "sr", "ii", "iii", "iv",
+    // Titles and degrees (`Dr. Ana Lopez MD`, `Herr Jürgen Weber`).
+    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "herr", "frau", "mme", "mlle", "m", "sra",
+    "srta", "dott", "ing", "md", "phd", "dds", "dvm", "esq", "pan", "pani", "dhr",
 ];
 
 /// `value` as a person's name, if it is written like one: one to five words of letters
@@ -46,6 +50,14 @@ pub(crate) fn name_shape(value: &str) -> Option<NameShape<'_>> {
         let word = token.trim_end_matches('.');
         if word.is_empty() {
             return None;
+        }
+        // Degrees and titles written with inner dots (`B.Sc.`, `Dipl.-Ing.`, `Univ.Prof.`).
+        if word.contains('.')
+            && word
+                .chars()
+                .all(|c| c.is_alphabetic() || c == '.' || c == '-')
+        {
+            continue;
         }
         let first = word.chars().next()?;
         let inner_ok = word
@@ -188,7 +200,7 @@ fn valid(y: i32, m: u32, d: u32) -> Option<(i32, u32, u32)> {
 }
 
 /// Postal-code shapes. `Distinct` ones are told by their letters or punctuation (a UK,
-/// Canadian, Dutch, Irish code, a US ZIP+4); `Digits` are bare numbers of 3 to 7 digits,
+/// Canadian, Dutch, Irish code, a US ZIP+4); `Digits` are bare numbers of 3 to 8 digits,
 /// which only a header can tell from any other number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PostalShape {
@@ -200,7 +212,9 @@ pub(crate) fn postal_code(value: &str) -> Option<PostalShape> {
     let v = value.trim();
     let b = v.as_bytes();
     let all_digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
-    if (3..=7).contains(&b.len()) && all_digits(b) {
+    // 3 to 8 digits: 4 (AT, CH, BE, DK, AU), 5 (US, DE, FR, ES, IT), 6 (IN, RU, CN), 8
+    // (Brazil's CEP written without its dash).
+    if (3..=8).contains(&b.len()) && all_digits(b) {
         return Some(PostalShape::Digits);
     }
     // US ZIP+4, Brazil 12345-678, Japan 123-4567, Poland 12-345, Portugal 1234-567,
@@ -302,10 +316,35 @@ const STREET_WORDS: &[&str] = &[
 
 /// Endings of German and Dutch street names written as one word (`Hauptstraße`,
 /// `Kerkstraat`, `Lindenweg`).
-const STREET_ENDINGS: [&str; 14] = [
-    "straße", "strasse", "str.", "weg", "platz", "allee", "gasse", "damm", "ufer", "straat",
-    "laan", "plein", "gracht", "steig",
+#[rustfmt::skip]
+const STREET_ENDINGS: [&str; 27] = [
+    "straße", "strasse", "str.", "weg", "platz", "allee", "gasse", "damm", "ufer", "steig",
+    "ring", "pfad", "chaussee", "stieg", "straat", "laan", "plein", "gracht", "kade", "singel",
+    "dijk", "pad", "hof", "steeg", "markt", "dreef", "baan",
 ];
+
+/// Whether `word` (any case, a final `.` allowed) names a kind of street (`Street`,
+/// `Ave.`, `rue`, `Calle`).
+pub(crate) fn is_street_word(word: &str) -> bool {
+    let w = word.trim_end_matches('.').to_lowercase();
+    STREET_WORDS.contains(&w.as_str())
+}
+
+/// Whether `value` has a house number beside words (`Parque de Viana, 81`): the shape an
+/// address column has even where the kind of street is a word not in [`STREET_WORDS`].
+pub(crate) fn number_and_words(value: &str) -> bool {
+    let (mut number, mut words) = (false, 0);
+    for t in value.split(|c: char| c.is_whitespace() || c == ',') {
+        let t = t.trim_matches(|c: char| c == '.' || c == '#');
+        let digits = t.chars().take_while(char::is_ascii_digit).count();
+        if digits > 0 && digits <= 5 && t.len() - digits <= 1 {
+            number = true;
+        } else if t.chars().next().is_some_and(char::is_alphabetic) {
+            words += 1;
+        }
+    }
+    number && words >= 1
+}
 
 /// Whether `value` holds a street address: a house number (`12`, `12b`, `12-14`) and a
 /// word naming a kind of street (or a one-word German/Dutch street name), or a post-office
@@ -378,6 +417,12 @@ mod tests {
         );
         assert_eq!(name_shape("J. R. Smith").unwrap().words.len(), 3);
         assert_eq!(
+            name_shape("Dipl.-Ing. Adalbert Gierschner B.Eng.")
+                .unwrap()
+                .words,
+            ["Adalbert", "Gierschner"]
+        );
+        assert_eq!(
             name_shape("O'Brien-Smith").unwrap().words,
             ["O'Brien-Smith"]
         );
@@ -440,7 +485,7 @@ mod tests {
         ] {
             assert_eq!(postal_code(d), Some(PostalShape::Digits), "{d}");
         }
-        for bad in ["12", "12345678", "hello", "AB", "1.5", "ABCDEF"] {
+        for bad in ["12", "123456789", "hello", "AB", "1.5", "ABCDEF"] {
             assert_eq!(postal_code(bad), None, "{bad}");
         }
     }
@@ -456,6 +501,7 @@ mod tests {
             "Calle Mayor 12",
             "Via Roma 3",
             "Kerkstraat 10",
+            "Hannahring 17",
             "ul. Marszałkowska 1",
             "P.O. Box 1234",
             "Rua Augusta 100",

@@ -152,7 +152,14 @@ pub(super) fn header(name: &str) -> Header {
         set(&mut h, Says::Birth, "dob");
         return h;
     }
-    if let Some(w) = has(POSTAL_WORDS).or_else(|| (joined == "cap").then(|| "cap".to_owned())) {
+    let postal_joined = POSTAL_WORDS
+        .iter()
+        .find(|w| w.len() >= 6 && joined.contains(**w))
+        .map(|w| (*w).to_owned());
+    if let Some(w) = has(POSTAL_WORDS)
+        .or(postal_joined)
+        .or_else(|| (joined == "cap").then(|| "cap".to_owned()))
+    {
         set(&mut h, Says::Postal, &w);
         return h;
     }
@@ -222,6 +229,15 @@ pub(super) fn header(name: &str) -> Header {
             Says::Name(Some(PiiKind::PersonName), Strength::Strong),
             w,
         );
+    } else if let Some(w) = has(&["nom", "nombre", "nome"]).filter(|_| words.len() == 1) {
+        // Alone, French `nom` is the family name and Spanish `nombre`, Italian and
+        // Portuguese `nome` the given name, unless the values hold whole names.
+        let part = if w == "nom" {
+            PiiKind::FamilyName
+        } else {
+            PiiKind::GivenName
+        };
+        set(&mut h, Says::Name(Some(part), Strength::Weak), &w);
     } else if let Some(w) = has(GENERIC_NAME) {
         let strength = if has(PERSON_WORDS).is_some() {
             Strength::Strong

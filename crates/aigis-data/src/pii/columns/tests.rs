@@ -86,8 +86,8 @@ fn full_names_by_header_and_by_values() {
 
 #[test]
 fn given_and_family_names() {
-    let given = cycle(&GIVEN, 300);
-    let family = cycle(&FAMILY, 300);
+    let given = cycle(&GIVEN, 150);
+    let family = cycle(&FAMILY, 150);
     let lower: Vec<String> = given.iter().map(|g| g.to_lowercase()).collect();
     assert_eq!(kind("first", &lower), Some(PiiKind::GivenName));
     assert_eq!(kind("prénom", &given), Some(PiiKind::GivenName));
@@ -347,6 +347,45 @@ fn categories_cities_words_and_numbers_are_not_names() {
     assert_eq!(kind("product_name", &products), None);
     assert_eq!(kind("c6", &products), None);
     assert_eq!(kind("name", &products), None, "products under `name`");
+    let colours = cycle(
+        &[
+            "Rose", "Violet", "Amber", "Hazel", "Olive", "Ruby", "Jade", "Ivory", "Coral", "Pearl",
+            "Red", "Blue", "Green", "Black", "White", "Grey",
+        ],
+        400,
+    );
+    assert_eq!(kind("c8", &colours), None, "colour names");
+    let months = cycle(
+        &[
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        ],
+        400,
+    );
+    assert_eq!(kind("c8", &months), None, "months");
+    let streets: Vec<String> = (0..300)
+        .map(|i| {
+            format!(
+                "{} {}",
+                [
+                    "Oak", "Church", "Park", "Mill", "King", "Station", "Bridge", "High", "Green",
+                    "Victoria", "Albert", "York"
+                ][i % 12],
+                ["Street", "Road", "Avenue", "Lane", "Close"][i / 12 % 5]
+            )
+        })
+        .collect();
+    assert_eq!(kind("c8", &streets), None, "street names without numbers");
     let numbers: Vec<String> = (0..500).map(|i| (i * 37 % 1000).to_string()).collect();
     assert_eq!(kind("c7", &numbers), None);
     let names_of_companies = cycle(&["Acme Corp", "Globex Inc", "Initech LLC"], 100);
