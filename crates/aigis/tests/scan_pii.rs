@@ -105,6 +105,14 @@ fn scan_reports_personal_columns_and_quasi_identifiers() {
             .any(|f| f["rule"] == "pii.quasi_identifier" && f["severity"] == "medium")
     );
 
+    ok(d, &["data", "scan", "people.csv", "--html", "scan.html"]);
+    let html = std::fs::read_to_string(d.join("scan.html")).unwrap();
+    assert!(html.contains("<h2>Personal data by column</h2>"), "{html}");
+    assert!(html.contains("<h2>Quasi-identifiers</h2>"), "{html}");
+    assert!(
+        !html.contains("Linda Lopez"),
+        "no personal value in the HTML"
+    );
     let text = ok(d, &["data", "scan", "people.csv"]).stdout;
     assert!(text.contains("personal data by column"), "{text}");
     assert!(
