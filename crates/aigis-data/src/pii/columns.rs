@@ -52,6 +52,9 @@ use header::{Says, Strength, header};
 /// Counts over a sample of one column's values.
 #[derive(Debug, Default)]
 struct Tally {
+    /// Name-shaped values whose first word is in a script the (Latin) name lists cannot
+    /// hold: Cyrillic, Greek, Chinese, ….
+    other_script: usize,
     /// Name-shaped values, of one word and of several.
     one: usize,
     multi: usize,
@@ -74,6 +77,12 @@ fn tally(values: &[&str]) -> Tally {
             continue;
         };
         t.capitalized += usize::from(shape.capitalized);
+        t.other_script += usize::from(
+            shape
+                .words
+                .first()
+                .is_some_and(|w| super::names::fold(w).is_none()),
+        );
         match shape.words.as_slice() {
             [one] => {
                 t.one += 1;
@@ -234,9 +243,11 @@ pub fn classify(name: &str, values: &[&str]) -> Option<ColumnClass> {
     let full = t.multi > t.one;
     if full {
         let both = share(t.multi_both, t.multi);
+        let foreign = share(t.other_script, t.multi);
         let any = share(t.multi_first + t.multi_last - t.multi_both, t.multi);
         let ok = match named {
-            Some((_, Strength::Strong)) => multi >= 0.6 && any >= 0.2,
+            // A header that says names carries names in scripts the lists cannot hold.
+            Some((_, Strength::Strong)) => multi >= 0.6 && (any >= 0.2 || foreign >= 0.8),
             Some((_, Strength::Weak)) => multi >= 0.6 && any >= 0.4 && both >= 0.15,
             None => {
                 let need = if share(t.lowercase_multi, t.multi) > 0.5 {
@@ -272,16 +283,24 @@ pub fn classify(name: &str, values: &[&str]) -> Option<ColumnClass> {
     let (kind, ok, confidence) = match named {
         Some((part, strength)) => {
             let kind = match part {
-                Some(k @ (PiiKind::GivenName | PiiKind::FamilyName)) => k,
+                // Full names written without spaces (`王伟`) are one word.
+                Some(k @ (PiiKind::GivenName | PiiKind::FamilyName | PiiKind::PersonName)) => k,
                 _ if g >= f => PiiKind::GivenName,
                 _ => PiiKind::FamilyName,
             };
-            let hit = if kind == PiiKind::GivenName { g } else { f };
+            let hit = match kind {
+                PiiKind::GivenName => g,
+                PiiKind::FamilyName => f,
+                _ => g.max(f),
+            };
+            let foreign = share(t.other_script, t.one + t.multi);
             // A header that names the part (`vorname`, `last`) carries names the US lists
             // miss; a generic one (`name`, `nom`) over single words needs a high hit rate,
             // since English words are surnames often enough (`Green`, `Stone`, `River`).
             let ok = match (strength, part.is_some()) {
-                (Strength::Strong, true) => hit >= 0.2 || (hit >= 0.05 && capitalized >= 0.8),
+                (Strength::Strong, true) => {
+                    hit >= 0.2 || (hit >= 0.05 && capitalized >= 0.8) || foreign >= 0.8
+                }
                 (Strength::Strong, false) => hit >= 0.25,
                 // `nombre`, `nome` alone: given names, capitalized, from anywhere.
                 (Strength::Weak, true) if kind == PiiKind::GivenName => {

@@ -61,18 +61,20 @@ const NOT_PERSON: &[&str] = &[
 const GIVEN_WORDS: &[&str] = &[
     "firstname", "fname", "givenname", "given", "forename", "forenames", "christian", "prenom",
     "prenoms", "vorname", "vornamen", "voornaam", "voornamen", "fornavn", "fornamn", "etunimi",
-    "imie", "middle", "middlename", "primernombre", "nombrepila",
+    "imie", "middle", "middlename", "primernombre", "nombrepila", "jmeno", "keresztnev",
+    "имя", "отчество", "名",
 ];
 #[rustfmt::skip]
 const FAMILY_WORDS: &[&str] = &[
     "lastname", "lname", "surname", "surnames", "familyname", "maiden", "maidenname",
     "nachname", "familienname", "zuname", "apellido", "apellidos", "cognome", "achternaam",
-    "sobrenome", "apelido", "nazwisko", "efternamn", "etternavn", "sukunimi",
+    "sobrenome", "apelido", "nazwisko", "efternamn", "etternavn", "sukunimi", "soyadi",
+    "prijmeni", "vezeteknev", "фамилия", "прізвище", "姓", "苗字",
 ];
 #[rustfmt::skip]
 const FULL_WORDS: &[&str] = &[
     "fullname", "nomcomplet", "nombrecompleto", "nomecompleto", "vollername",
-    "vollstandigername", "volledigenaam",
+    "vollstandigername", "volledigenaam", "adsoyad", "фио", "姓名", "氏名",
 ];
 /// Words that make `name` a person's name (`customer_name`, `patient name`).
 #[rustfmt::skip]
@@ -113,7 +115,9 @@ const ID_OWNERS: &[&str] = &[
     "staff", "student", "pupil", "user", "account", "acct", "passport", "license", "licence",
     "national", "citizen", "voter", "taxpayer", "tax", "inmate", "booking", "offender",
     "subject", "participant", "applicant", "beneficiary", "policy", "insured", "subscriber",
-    "driver", "badge", "medical", "health", "insurance", "social", "pid",
+    "driver", "badge", "medical", "health", "insurance", "social", "pid", "passenger",
+    "borrower", "cust", "guest", "resident", "tenant", "buyer", "visitor", "victim", "suspect",
+    "defendant", "prisoner", "detainee",
 ];
 #[rustfmt::skip]
 const ID_WORDS: &[&str] = &[
@@ -124,7 +128,8 @@ const ID_WORDS: &[&str] = &[
 const ID_JOINED: &[&str] = &[
     "casenumber", "caseno", "casenum", "personid", "patientid", "customerid", "clientid",
     "memberid", "employeeid", "studentid", "userid", "mrn", "dni", "nie", "nif", "cpf", "curp",
-    "bsn", "pesel", "nino", "nhsnumber", "passport", "passportno", "ein",
+    "bsn", "pesel", "nino", "nhsnumber", "passport", "passportno", "ein", "empno", "custno",
+    "custid", "passengerid",
 ];
 
 pub(super) fn header(name: &str) -> Header {

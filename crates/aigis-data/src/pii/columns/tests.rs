@@ -122,6 +122,35 @@ fn given_and_family_names() {
         None,
         "no header, mostly unknown: not judged"
     );
+    // Scripts the Latin lists cannot hold: the header carries them.
+    let cyrillic = cycle(
+        &[
+            "Иван",
+            "Ольга",
+            "Сергей",
+            "Наталья",
+            "Дмитрий",
+            "Елена",
+            "Алексей",
+            "Мария",
+            "Андрей",
+            "Татьяна",
+            "Михаил",
+            "Анна",
+        ],
+        100,
+    );
+    assert_eq!(kind("Имя", &cyrillic), Some(PiiKind::GivenName));
+    assert_eq!(kind("c4", &cyrillic), None);
+    let han = cycle(
+        &[
+            "王伟", "李娜", "张敏", "刘洋", "陈静", "杨磊", "赵丽", "黄强", "周杰", "吴芳", "徐明",
+            "孙燕",
+        ],
+        100,
+    );
+    assert_eq!(kind("姓名", &han), Some(PiiKind::PersonName));
+    assert_eq!(kind("c4", &han), None);
 }
 
 #[test]
@@ -487,6 +516,8 @@ fn postal_codes_addresses_and_ids() {
         .collect();
     assert_eq!(kind("c_case_number", &cases), Some(PiiKind::PersonId));
     assert_eq!(kind("patient_id", &cases), Some(PiiKind::PersonId));
+    assert_eq!(kind("PassengerId", &cases), Some(PiiKind::PersonId));
+    assert_eq!(kind("patient_nbr", &cases), Some(PiiKind::PersonId));
     assert_eq!(kind("c4", &cases), None, "codes without a header");
     assert_eq!(kind("order_id", &cases), None);
 }
