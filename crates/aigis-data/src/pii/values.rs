@@ -78,6 +78,10 @@ pub(crate) fn name_shape(value: &str) -> Option<NameShape<'_>> {
         shape.lowercase &= word.chars().all(|c| !c.is_uppercase());
         shape.words.push(word);
     }
+    // Initials (`Cesar A.`, `J. R. Smith`) say nothing of the name: keep the words.
+    if shape.words.iter().any(|w| w.chars().count() > 1) {
+        shape.words.retain(|w| w.chars().count() > 1);
+    }
     let n = shape.words.len();
     ((1..=5).contains(&n) && (shape.capitalized || shape.lowercase)).then_some(shape)
 }
@@ -295,6 +299,7 @@ const STREET_WORDS: &[&str] = &[
     "dam", "divide", "estate", "estates", "extension", "bluff", "bluffs", "bend", "beach",
     "isle", "island", "islands", "inlet", "junctions", "knolls", "lodge", "manors", "mountains",
     "oaks", "parks", "passage", "ports", "radial", "ridges", "roads", "routes", "squares",
+    "avenues", "boulevards", "drives", "lanes",
     "streets", "trafficway", "trailer", "turnpike", "ville", "ways", "apt", "suite", "ste",
     "unit",
     // French
@@ -394,7 +399,21 @@ pub(crate) fn street_address(value: &str) -> bool {
             }
         }
     }
-    number && street && words >= 2
+    // An intersection or a block (`Vermont & Leeward avenues`, `5800 block of South
+    // Vermont Avenue`, `Harbor Freeway near Slauson Avenue`) places a person as well.
+    let between = [
+        " & ",
+        " and ",
+        " at ",
+        " near ",
+        "block of ",
+        " y ",
+        " et ",
+        " und ",
+    ]
+    .iter()
+    .any(|w| lower.contains(w));
+    street && words >= 2 && (number || between)
 }
 
 #[cfg(test)]
@@ -415,7 +434,8 @@ mod tests {
             name_shape("Ludwig van Beethoven").unwrap().words,
             ["Ludwig", "Beethoven"]
         );
-        assert_eq!(name_shape("J. R. Smith").unwrap().words.len(), 3);
+        assert_eq!(name_shape("J. R. Smith").unwrap().words, ["Smith"]);
+        assert_eq!(name_shape("Cesar A.").unwrap().words, ["Cesar"]);
         assert_eq!(
             name_shape("Dipl.-Ing. Adalbert Gierschner B.Eng.")
                 .unwrap()
@@ -505,6 +525,9 @@ mod tests {
             "ul. Marszałkowska 1",
             "P.O. Box 1234",
             "Rua Augusta 100",
+            "Vermont & Leeward avenues",
+            "5800 block of South Vermont Avenue",
+            "2009 W. 6th St.",
         ] {
             assert!(street_address(a), "{a}");
         }

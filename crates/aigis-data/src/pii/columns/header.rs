@@ -198,7 +198,16 @@ pub(super) fn header(name: &str) -> Header {
             && words.first().is_some_and(|x| x == w)
             && words.get(1).is_some_and(|x| x == "name" || x == "nm")
     };
-    if let Some(w) = has(GIVEN_WORDS) {
+    let given_word = has(GIVEN_WORDS).or_else(|| has(&["first", "nombre", "nome", "ad"]));
+    let family_word = has(FAMILY_WORDS).or_else(|| has(&["last", "nom"]));
+    if let (Some(g), Some(_)) = (&given_word, &family_word) {
+        // `imie_nazwisko`, `first_last`, `vorname_nachname`: both parts, a whole name.
+        set(
+            &mut h,
+            Says::Name(Some(PiiKind::PersonName), Strength::Strong),
+            g,
+        );
+    } else if let Some(w) = has(GIVEN_WORDS) {
         set(
             &mut h,
             Says::Name(Some(PiiKind::GivenName), Strength::Strong),

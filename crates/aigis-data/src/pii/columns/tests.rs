@@ -73,6 +73,8 @@ fn full_names_by_header_and_by_values() {
         ("Full Name", &title),
         ("customer_name", &comma),
         ("nombre_completo", &title),
+        ("imie_nazwisko", &title),
+        ("first_last", &lower),
         ("c1", &title),
         ("c1", &lower),
         ("x", &comma),
@@ -97,6 +99,11 @@ fn given_and_family_names() {
     assert_eq!(kind("last", &family), Some(PiiKind::FamilyName));
     assert_eq!(kind("Nachname", &family), Some(PiiKind::FamilyName));
     assert_eq!(kind("apellido", &family), Some(PiiKind::FamilyName));
+    let double = full_names(150, |a, b| {
+        format!("{b} {}", FAMILY[a.len() % FAMILY.len()])
+    });
+    assert_eq!(kind("apellidos", &double), Some(PiiKind::FamilyName));
+    assert_eq!(kind("last_name", &double), Some(PiiKind::FamilyName));
     assert_eq!(kind("v2", &family), Some(PiiKind::FamilyName));
     // Polish and German names the US census lists mostly miss: the header carries them.
     let foreign = cycle(
