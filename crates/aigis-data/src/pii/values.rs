@@ -66,8 +66,7 @@ pub(crate) fn name_shape(value: &str) -> Option<NameShape<'_>> {
         if !inner_ok || !first.is_alphabetic() {
             return None;
         }
-        let lower = word.to_lowercase();
-        if PARTICLES.contains(&lower.as_str()) {
+        if PARTICLES.iter().any(|p| p.eq_ignore_ascii_case(word)) {
             continue;
         }
         // A dot ends only an initial (`J.`) or a known suffix (`Jr.`, handled above).

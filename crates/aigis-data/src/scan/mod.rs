@@ -185,6 +185,44 @@ impl Sink {
         }
     }
 
+    /// The finding `template` at each of `rows` (in order): counted and flagged row by
+    /// row, but built in detail only as far as [`Sink::max_details`] keeps, so a column
+    /// of a million names costs a million counts, not a million findings.
+    fn push_rows(&mut self, template: Finding, rows: &[u64]) {
+        let Some(&first) = rows.first() else {
+            return;
+        };
+        if let Some(at) = self.flag_at
+            && template.severity >= at
+        {
+            for &row in rows.iter().filter(|r| **r > 0) {
+                self.flagged
+                    .entry(row)
+                    .or_default()
+                    .insert(template.rule.clone());
+            }
+        }
+        let key = (template.rule.clone(), template.column.clone());
+        let entry = self
+            .counts
+            .entry(key.clone())
+            .or_insert((template.severity, 0));
+        entry.0 = entry.0.max(template.severity);
+        entry.1 += rows.len() as u64;
+        let kept = self.details.entry(key).or_default();
+        // Workers see batches out of order: keep the earliest rows.
+        if kept.len() >= self.max_details && kept.last().is_some_and(|f| f.row <= Some(first)) {
+            return;
+        }
+        kept.extend(
+            rows.iter()
+                .take(self.max_details)
+                .map(|&r| template.clone().at_row(r)),
+        );
+        kept.sort_by_key(|f| f.row);
+        kept.truncate(self.max_details);
+    }
+
     fn merge(&mut self, other: Sink) {
         for (row, rules) in other.flagged {
             self.flagged.entry(row).or_default().extend(rules);
@@ -554,21 +592,24 @@ fn find_pii(context: &Context<'_>, detector: &Detector, batch: &Batch, partial: 
             ColumnType::Float | ColumnType::Boolean | ColumnType::Date | ColumnType::Datetime
         );
         if let Some(class) = context.classes.iter().find(|c| &c.column == name) {
-            for (i, cell) in column.iter().enumerate() {
-                if cell.kind == CellKind::Null || !columns::value_matches(class.kind, cell.text) {
-                    continue;
-                }
-                partial.sink.push(
-                    Finding::new(
-                        format!("pii.{}", class.kind.name()),
-                        pii_severity(class.kind),
-                        format!("{} (the column is judged as a whole)", describe(class.kind)),
-                    )
-                    .at_row(batch.first_row + i as u64)
-                    .in_column(name)
-                    .with_confidence(class.confidence as f32),
-                );
-            }
+            let rows: Vec<u64> = column
+                .iter()
+                .enumerate()
+                .filter(|(_, cell)| {
+                    cell.kind != CellKind::Null && columns::value_matches(class.kind, cell.text)
+                })
+                .map(|(i, _)| batch.first_row + i as u64)
+                .collect();
+            partial.sink.push_rows(
+                Finding::new(
+                    format!("pii.{}", class.kind.name()),
+                    pii_severity(class.kind),
+                    format!("{} (the column is judged as a whole)", describe(class.kind)),
+                )
+                .in_column(name)
+                .with_confidence(class.confidence as f32),
+                &rows,
+            );
         }
         let hint = pii::column_hint(name);
         for (i, cell) in column.iter().enumerate() {
