@@ -167,7 +167,11 @@ pub fn classify(name: &str, values: &[&str]) -> Option<ColumnClass> {
     if says == Some(Says::Birth) && birth.parsed >= 0.8 && birth.plausible >= 0.9 {
         return make(PiiKind::DateOfBirth, 0.95, birth.parsed, None, true);
     }
-    if birth.parsed >= 0.9 && birth.looks_like_births() && distinct_share >= 0.2 {
+    if birth.parsed >= 0.9
+        && birth.looks_like_births()
+        && distinct_share >= 0.2
+        && !header::other_date(name)
+    {
         return make(PiiKind::DateOfBirth, 0.7, birth.parsed, None, false);
     }
 

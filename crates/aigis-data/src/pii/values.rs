@@ -378,7 +378,7 @@ pub(crate) fn street_address(value: &str) -> bool {
         let digits = t.chars().take_while(char::is_ascii_digit).count();
         if digits > 0 && digits <= 5 {
             let rest = t.get(digits..).unwrap_or_default();
-            if rest.len() <= 1 || rest.starts_with('-') || rest == "bis" || rest == "ter" {
+            if rest.len() <= 1 || rest.starts_with(['-', '/']) || rest == "bis" || rest == "ter" {
                 number = true;
                 continue;
             }
@@ -527,6 +527,7 @@ mod tests {
             "Vermont & Leeward avenues",
             "5800 block of South Vermont Avenue",
             "2009 W. 6th St.",
+            "Unit 5/12 Smith St",
         ] {
             assert!(street_address(a), "{a}");
         }

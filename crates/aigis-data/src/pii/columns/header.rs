@@ -266,6 +266,57 @@ pub(super) fn header(name: &str) -> Header {
     h
 }
 
+/// Whether the header names a date of something other than a birth (`hire_date`,
+/// `order_date`, `fecha`): then the values alone do not make it a date of birth.
+pub(super) fn other_date(name: &str) -> bool {
+    let words: Vec<String> = split_words(name)
+        .iter()
+        .map(|w| fold(w).unwrap_or_else(|| w.clone()))
+        .collect();
+    let joined: String = words.concat();
+    if BIRTH_STEMS.iter().any(|s| joined.contains(s)) || words.iter().any(|w| w == "dob") {
+        return false;
+    }
+    const OTHER: &[&str] = &[
+        "date",
+        "datum",
+        "fecha",
+        "data",
+        "dt",
+        "time",
+        "timestamp",
+        "day",
+        "hire",
+        "hired",
+        "start",
+        "end",
+        "created",
+        "updated",
+        "joined",
+        "death",
+        "died",
+        "deceased",
+        "admission",
+        "admitted",
+        "discharge",
+        "visit",
+        "order",
+        "issue",
+        "issued",
+        "expiry",
+        "expires",
+        "opened",
+        "closed",
+        "due",
+        "since",
+        "until",
+        "screening",
+        "arrest",
+        "offense",
+    ];
+    words.iter().any(|w| OTHER.contains(&w.as_str()))
+}
+
 /// What a column's name suggests about quasi-identifiers: a reason (`sex`, `age`) when
 /// the name is one of the demographic attributes that, combined, single people out.
 pub fn quasi_identifier_hint(name: &str) -> Option<&'static str> {

@@ -448,6 +448,12 @@ fn dates_of_birth() {
     assert_eq!(kind("Geburtsdatum", &german), Some(PiiKind::DateOfBirth));
     assert_eq!(kind("fecha_nacimiento", &iso), Some(PiiKind::DateOfBirth));
     assert_eq!(kind("c8", &iso), Some(PiiKind::DateOfBirth));
+    assert_eq!(
+        kind("hire_date", &iso),
+        None,
+        "the header names another date"
+    );
+    assert_eq!(kind("Fecha", &german), None);
     // Event dates: recent, a few years apart, or sorted like a time series.
     let recent: Vec<String> = (0..500)
         .map(|i| format!("201{}-{:02}-{:02}", 3 + i % 4, 1 + i * 7 % 12, 1 + i % 28))
