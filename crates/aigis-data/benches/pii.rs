@@ -16,9 +16,10 @@
 //! number (two formats), card, SSN, IBAN and IP address planted at a random place in a
 //! free-text note is found with its exact span, and nothing else in the notes.
 //!
-//! For comparison, `bench/presidio_compare.py N` (in the repository root) runs presidio-analyzer's regex
-//! recognizers (`pip install presidio-analyzer`; no spaCy model can be downloaded here,
-//! so it uses a blank English pipeline, i.e. no NER) on N rows of the same columns.
+//! For comparison, `bench/presidio_compare.py AIGIS --rows N` (in the repository root)
+//! writes N rows of the same columns to a CSV, scans it with the aigis binary and runs
+//! presidio-analyzer (with spaCy's small English model, or `--blank`) on the same cells
+//! in the same run, checking every planted value.
 
 mod common;
 
