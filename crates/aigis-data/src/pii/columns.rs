@@ -221,6 +221,18 @@ pub fn classify(name: &str, values: &[&str]) -> Option<ColumnClass> {
             true,
         );
     }
+    // Addresses in formats and scripts the shapes do not know (`東京都千代田区千代田1-1`):
+    // under an address header, letters with a number in nearly every value.
+    let lettered = share(
+        values
+            .iter()
+            .filter(|v| v.chars().any(char::is_alphabetic) && v.chars().any(|c| c.is_ascii_digit()))
+            .count(),
+        n,
+    );
+    if says == Some(Says::Address) && lettered >= 0.8 && distinct_share >= 0.3 {
+        return make(PiiKind::StreetAddress, 0.85, lettered, None, true);
+    }
     if streets >= 0.7 && distinct_share >= 0.3 && distinct >= 10 {
         return make(PiiKind::StreetAddress, 0.8, streets, None, false);
     }

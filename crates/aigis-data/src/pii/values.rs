@@ -136,17 +136,42 @@ fn numeric_date(s: &str) -> Option<(i32, u32, u32)> {
     }
 }
 
-const MONTHS: [&str; 12] = [
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+/// Month names and abbreviations (folded to ASCII lowercase) in English, French, German,
+/// Spanish, Italian, Portuguese and Dutch, with their numbers.
+#[rustfmt::skip]
+const MONTH_NAMES: &[(&str, u32)] = &[
+    ("jan", 1), ("january", 1), ("janvier", 1), ("januar", 1), ("janner", 1), ("enero", 1),
+    ("gennaio", 1), ("janeiro", 1), ("januari", 1), ("ene", 1), ("gen", 1),
+    ("feb", 2), ("february", 2), ("fevrier", 2), ("fev", 2), ("februar", 2), ("febrero", 2),
+    ("febbraio", 2), ("fevereiro", 2), ("februari", 2),
+    ("mar", 3), ("march", 3), ("mars", 3), ("marz", 3), ("maerz", 3), ("marzo", 3),
+    ("marco", 3), ("maart", 3), ("mrz", 3), ("mrt", 3),
+    ("apr", 4), ("april", 4), ("avril", 4), ("avr", 4), ("abril", 4), ("abr", 4),
+    ("aprile", 4),
+    ("may", 5), ("mai", 5), ("mayo", 5), ("maggio", 5), ("maio", 5), ("mei", 5), ("mag", 5),
+    ("jun", 6), ("june", 6), ("juin", 6), ("juni", 6), ("junio", 6), ("giugno", 6),
+    ("junho", 6), ("giu", 6),
+    ("jul", 7), ("july", 7), ("juillet", 7), ("juil", 7), ("juli", 7), ("julio", 7),
+    ("luglio", 7), ("julho", 7), ("lug", 7),
+    ("aug", 8), ("august", 8), ("aout", 8), ("agosto", 8), ("augustus", 8), ("ago", 8),
+    ("sep", 9), ("sept", 9), ("september", 9), ("septembre", 9), ("septiembre", 9),
+    ("setiembre", 9), ("settembre", 9), ("setembro", 9), ("set", 9),
+    ("oct", 10), ("october", 10), ("octobre", 10), ("okt", 10), ("oktober", 10),
+    ("octubre", 10), ("ottobre", 10), ("outubro", 10), ("ott", 10), ("out", 10),
+    ("nov", 11), ("november", 11), ("novembre", 11), ("noviembre", 11), ("novembro", 11),
+    ("dec", 12), ("december", 12), ("decembre", 12), ("dez", 12), ("dezember", 12),
+    ("dic", 12), ("diciembre", 12), ("dicembre", 12), ("dezembro", 12),
 ];
 
+/// `18 April 1947`, `Apr 18, 1947`, `18-Apr-1947`, `18 avril 1947`, `18. März 1947`,
+/// `18 de abril de 1947`.
 fn named_month_date(s: &str) -> Option<(i32, u32, u32)> {
     let mut year = None;
     let mut month = None;
     let mut day = None;
     let mut tokens = 0;
     for t in s.split(|c: char| c.is_whitespace() || matches!(c, ',' | '-' | '/' | '.')) {
-        if t.is_empty() {
+        if t.is_empty() || matches!(t, "de" | "del" | "of" | "the") {
             continue;
         }
         tokens += 1;
@@ -161,31 +186,12 @@ fn named_month_date(s: &str) -> Option<(i32, u32, u32)> {
                 _ => return None,
             }
         } else {
-            let lower = t.to_ascii_lowercase();
-            let stem = lower.get(..3)?;
-            let full_ok = lower.len() == 3
-                || lower.starts_with("sept")
-                || [
-                    "january",
-                    "february",
-                    "march",
-                    "april",
-                    "may",
-                    "june",
-                    "july",
-                    "august",
-                    "september",
-                    "october",
-                    "november",
-                    "december",
-                ]
-                .iter()
-                .any(|m| *m == lower);
-            let m = MONTHS.iter().position(|m| *m == stem)?;
-            if month.is_some() || !full_ok {
+            let word = super::names::fold(t)?;
+            let &(_, m) = MONTH_NAMES.iter().find(|(name, _)| *name == word)?;
+            if month.is_some() {
                 return None;
             }
-            month = Some(m as u32 + 1);
+            month = Some(m);
         }
     }
     valid(year?, month?, day?)
@@ -473,6 +479,10 @@ mod tests {
         assert_eq!(date("18 April 1947"), Some((1947, 4, 18)));
         assert_eq!(date("Apr 18, 1947"), Some((1947, 4, 18)));
         assert_eq!(date("18-Apr-1947"), Some((1947, 4, 18)));
+        assert_eq!(date("18 avril 1947"), Some((1947, 4, 18)));
+        assert_eq!(date("18. März 1947"), Some((1947, 3, 18)));
+        assert_eq!(date("18 de abril de 1947"), Some((1947, 4, 18)));
+        assert_eq!(date("1 août 1950"), Some((1950, 8, 1)));
         for bad in [
             "1947-02-30",
             "18/04/47",

@@ -101,7 +101,7 @@ pub(super) const PLACE_WORDS: &[&str] = &[
 #[rustfmt::skip]
 const ADDRESS_STEMS: &[&str] = &[
     "address", "adresse", "adress", "street", "anschrift", "strasse", "direccion", "domicilio",
-    "indirizzo", "endereco", "morada", "adres", "straat", "adresa", "ulica", "calle",
+    "indirizzo", "endereco", "morada", "adres", "straat", "adresa", "ulica", "calle", "адрес", "住所", "地址",
 ];
 #[rustfmt::skip]
 pub(super) const POSTAL_WORDS: &[&str] = &[

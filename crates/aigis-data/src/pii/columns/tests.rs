@@ -446,6 +446,26 @@ fn dates_of_birth() {
     let german = births(500, |y, m, d| format!("{d:02}.{m:02}.{y}"));
     assert_eq!(kind("dob", &iso), Some(PiiKind::DateOfBirth));
     assert_eq!(kind("Geburtsdatum", &german), Some(PiiKind::DateOfBirth));
+    const MOIS: [&str; 12] = [
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ];
+    let french = births(300, |y, m, d| format!("{d} {} {y}", MOIS[m as usize - 1]));
+    assert_eq!(
+        kind("date_de_naissance", &french),
+        Some(PiiKind::DateOfBirth)
+    );
+    assert_eq!(kind("c9", &french), Some(PiiKind::DateOfBirth));
     assert_eq!(kind("fecha_nacimiento", &iso), Some(PiiKind::DateOfBirth));
     assert_eq!(kind("c8", &iso), Some(PiiKind::DateOfBirth));
     assert_eq!(
@@ -521,6 +541,11 @@ fn postal_codes_addresses_and_ids() {
         .collect();
     assert_eq!(kind("Adresse", &european), Some(PiiKind::StreetAddress));
     assert_eq!(kind("c3", &european), Some(PiiKind::StreetAddress));
+    let japanese: Vec<String> = (0..100)
+        .map(|i| format!("東京都千代田区千代田{}-{}", 1 + i % 9, 1 + i / 9))
+        .collect();
+    assert_eq!(kind("住所", &japanese), Some(PiiKind::StreetAddress));
+    assert_eq!(kind("c3", &japanese), None);
     for other in ["ip_address", "email_address", "MacAddress"] {
         assert_eq!(header(other).says, None, "{other}");
     }
