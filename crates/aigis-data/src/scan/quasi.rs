@@ -50,7 +50,7 @@ pub struct QuasiIdentifiers {
     /// Rows counted (the first [`MAX_ROWS`] at most).
     pub rows: u64,
     pub candidates: Vec<Candidate>,
-    /// Every candidate together (when there are two or more), then the smallest sets that
+    /// Every candidate together (the one candidate, when there is one), then the smallest sets that
     /// make at least half the rows unique; when none does, the three most identifying
     /// sets. Most identifying first.
     pub sets: Vec<QuasiSet>,
@@ -178,9 +178,7 @@ pub(crate) fn compute(
         })
         .collect();
     let mut sets: Vec<QuasiSet> = Vec::new();
-    if width >= 2
-        && let Some(all) = measured.iter().find(|m| m.0.len() == width)
-    {
+    if let Some(all) = measured.iter().find(|m| m.0.len() == width) {
         sets.push(all.1.clone());
     }
     let mut picked: Vec<&(Vec<usize>, QuasiSet)> = if minimal.is_empty() {
@@ -196,7 +194,7 @@ pub(crate) fn compute(
         });
         m.into_iter().take(5).collect()
     };
-    picked.retain(|m| m.0.len() < width || width < 2);
+    picked.retain(|m| m.0.len() < width);
     sets.extend(picked.into_iter().map(|m| m.1.clone()));
     sets.sort_by(|a, b| {
         b.unique_share
@@ -259,6 +257,14 @@ mod tests {
             !q.sets.iter().any(|s| s.columns == ["sex", "age"]),
             "not minimal"
         );
+    }
+
+    #[test]
+    fn one_candidate_is_one_set() {
+        let q = run("dob\n1950-01-01\n1950-01-01\n1960-02-02\n", &["dob"]);
+        assert_eq!(q.sets.len(), 1);
+        assert_eq!(q.sets[0].columns, ["dob"]);
+        assert_eq!((q.sets[0].unique_rows, q.sets[0].k), (1, 1));
     }
 
     #[test]
