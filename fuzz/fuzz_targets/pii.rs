@@ -5,7 +5,9 @@
 //! - rules that parse can mask the input as a cell of any of their columns and of an
 //!   unnamed `detect` column; a tokenized column detokenizes back to the input;
 //! - `detokenize` of any text either fails or returns text; tokenizing the input and
-//!   detokenizing gives it back.
+//!   detokenizing gives it back;
+//! - the column judge, given the first line as a header and the others as values,
+//!   returns a kind with a confidence and shares in 0..=1, and each value check answers.
 //!
 //! The key is fixed (`[0x42; 32]`, key id `3770e4d1`) so seeds can hold valid tokens.
 #![no_main]
@@ -49,6 +51,21 @@ fuzz_target!(|data: &[u8]| {
             let _ = masker.mask_cell(column, &text).expect("masking with a key succeeds");
         }
     }
+
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let values: Vec<&str> = lines.collect();
+    if let Some(class) = aigis_data::pii::columns::classify(header, &values) {
+        let e = &class.evidence;
+        assert!((0.0..=1.0).contains(&class.confidence));
+        assert!((0.0..=1.0).contains(&e.shape) && (0.0..=1.0).contains(&e.distinct));
+        assert!(e.dictionary.is_none_or(|d| (0.0..=1.0).contains(&d)));
+        assert!(e.sampled <= values.len());
+    }
+    for kind in PiiKind::ALL {
+        let _ = aigis_data::pii::columns::value_matches(kind, &text);
+    }
+    let _ = aigis_data::pii::columns::quasi_identifier_hint(header);
 
     let _ = DETOKENIZER.detokenize(&text);
     let token = TOKENIZE.mask_cell("v", &text).expect("tokenize");

@@ -426,9 +426,13 @@ pub enum DataCommand {
     /// Scan a table: schema violations against a profile (type, range, unknown category,
     /// unexpected null, missing or extra column), malformed rows and encodings, personal
     /// data and secrets (emails, phones, Luhn-checked cards, SSNs, IBANs, IPs, API keys),
-    /// and, with --label, poisoning (outliers, likely flipped labels, exact and near
-    /// duplicates, backdoor-like groups). Every finding has its row and column; the
-    /// result is recorded as evidence in the ledger (counts only, never values).
+    /// columns of people's names, dates of birth, street addresses, postal codes and
+    /// person or case ids (judged from the header in several languages, the values'
+    /// shape and US Census name lists), quasi-identifiers (columns such as date of
+    /// birth + sex + postal code that make rows unique: the share of unique rows and
+    /// k-anonymity's k), and, with --label, poisoning (outliers, likely flipped labels,
+    /// exact and near duplicates, backdoor-like groups). Every finding has its row and
+    /// column; the result is recorded as evidence in the ledger (counts only, never values).
     ///
     /// Without --profile the column types are inferred from the first batch of rows and
     /// only types are checked. A folder is scanned table by table, into one report and
@@ -507,6 +511,7 @@ pub enum DataCommand {
     ///   [pii]                      # actions for PII found in "detect" columns, by kind
     ///   email = "tokenize"
     ///   credit_card = { action = "mask", keep_last = 4 }
+    ///   person_name = "tokenize"   # a "detect" column judged to hold names: each whole cell
     ///   ip_address = "keep"
     ///   default = "redact"         # every other kind: [REDACTED:<kind>]
     #[command(

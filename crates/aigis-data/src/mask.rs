@@ -22,13 +22,19 @@
 //! [pii]                      # actions for PII found in "detect" columns, by kind
 //! email = "tokenize"
 //! credit_card = { action = "mask", keep_last = 4 }
+//! person_name = "tokenize"  # a "detect" column judged to hold names: each whole cell
 //! ip_address = "keep"
 //! default = "redact"         # every other kind: [REDACTED:<kind>]; redact when absent
 //! ```
 //!
 //! Actions: `keep`, `mask`, `redact`, `hash`, `tokenize` (and `detect`, for columns
 //! only). Kinds under `[pii]`: `email`, `phone`, `credit_card`, `us_ssn`, `iban`,
-//! `ip_address`, `api_key`, `secret`. An unknown action, kind, option or key is an
+//! `ip_address`, `api_key`, `secret` (found in the text of a cell), and `person_name`,
+//! `given_name`, `family_name`, `date_of_birth`, `street_address`, `postal_code`,
+//! `person_id` (whole columns, judged by [`crate::pii::columns`] from the header, the
+//! values and census name lists; give the judgement with
+//! [`Masker::with_column_kinds`]: then every non-empty cell of such a `detect` column
+//! gets the action of its kind). An unknown action, kind, option or key is an
 //! error that names it. Empty cells stay empty whatever the rule (a hash of nothing
 //! would look like a value).
 //!
@@ -82,6 +88,7 @@ notes = "detect"           # find PII inside and apply the [pii] actions to each
 [pii]                      # actions for PII found in "detect" columns, by kind
 email = "tokenize"
 credit_card = { action = "mask", keep_last = 4 }
+person_name = "tokenize"  # a "detect" column judged to hold names: each whole cell
 ip_address = "keep"
 default = "redact"         # every other kind: [REDACTED:<kind>]; redact when absent
 "##;
@@ -134,6 +141,9 @@ pub struct Masker {
     rules: Rules,
     detector: Detector,
     keyed: Option<Keyed>,
+    /// Columns judged to hold one kind of personal data as a whole (names, dates of
+    /// birth, …).
+    column_kinds: BTreeMap<String, PiiKind>,
 }
 
 impl Masker {
@@ -151,7 +161,21 @@ impl Masker {
             rules,
             detector,
             keyed,
+            column_kinds: BTreeMap::new(),
         })
+    }
+
+    /// Declares columns that hold one kind of personal data as a whole (from
+    /// [`crate::pii::columns::classify_table`]): a `detect` rule on such a column applies
+    /// the `[pii]` action of its kind to each whole non-empty cell.
+    pub fn with_column_kinds(mut self, kinds: impl IntoIterator<Item = (String, PiiKind)>) -> Self {
+        self.column_kinds.extend(kinds);
+        self
+    }
+
+    /// The kind a column was declared to hold, if any.
+    pub fn column_kind(&self, column: &str) -> Option<PiiKind> {
+        self.column_kinds.get(column).copied()
     }
 
     pub fn rules(&self) -> &Rules {
@@ -178,6 +202,17 @@ impl Masker {
                 }],
             }),
             Some(ColumnRule::Detect) => {
+                if let Some(&kind) = self.column_kinds.get(column) {
+                    let action = self.rules.pii_action(kind);
+                    return Ok(MaskedCell {
+                        text: self.apply(action, Some(kind), text)?,
+                        changes: vec![Change {
+                            kind: Some(kind),
+                            action: action.kind(),
+                            count: 1,
+                        }],
+                    });
+                }
                 let mut found = Vec::new();
                 self.detector
                     .detect_with_hint(text, column_hint(column), &mut found);

@@ -51,9 +51,12 @@
 //! kind to `c + (1 - c) / 2`.
 
 mod checks;
+pub mod columns;
+mod names;
 mod numeric;
 mod scan;
 mod secret;
+mod values;
 
 use regex_automata::meta::Regex;
 use regex_automata::util::syntax;
@@ -76,11 +79,44 @@ pub enum PiiKind {
     ApiKey,
     /// A long random-looking token (see the entropy rule in `secret.rs`).
     Secret,
+    /// A person's full name (a column judged by [`columns`]: header, shape, census lists).
+    PersonName,
+    /// A given (first) name.
+    GivenName,
+    /// A family name (surname).
+    FamilyName,
+    /// A date of birth.
+    DateOfBirth,
+    /// A street address (house number and street, or a post-office box).
+    StreetAddress,
+    /// A postal code.
+    PostalCode,
+    /// An identifier of a person or their case: case, patient, customer, passport numbers.
+    PersonId,
 }
 
 impl PiiKind {
     /// Every kind, in declaration order.
-    pub const ALL: [PiiKind; 8] = [
+    pub const ALL: [PiiKind; 15] = [
+        PiiKind::Email,
+        PiiKind::Phone,
+        PiiKind::CreditCard,
+        PiiKind::UsSsn,
+        PiiKind::Iban,
+        PiiKind::IpAddress,
+        PiiKind::ApiKey,
+        PiiKind::Secret,
+        PiiKind::PersonName,
+        PiiKind::GivenName,
+        PiiKind::FamilyName,
+        PiiKind::DateOfBirth,
+        PiiKind::StreetAddress,
+        PiiKind::PostalCode,
+        PiiKind::PersonId,
+    ];
+
+    /// The kinds found in text by [`Detector`] (patterns), in declaration order.
+    pub const PATTERNS: [PiiKind; 8] = [
         PiiKind::Email,
         PiiKind::Phone,
         PiiKind::CreditCard,
@@ -90,6 +126,12 @@ impl PiiKind {
         PiiKind::ApiKey,
         PiiKind::Secret,
     ];
+
+    /// Whether this kind is judged per column ([`columns::classify`]) rather than found
+    /// in text by a pattern.
+    pub fn is_column_kind(self) -> bool {
+        !PiiKind::PATTERNS.contains(&self)
+    }
 
     /// The name used in rules files, reports and JSON (`credit_card`).
     pub fn name(self) -> &'static str {
@@ -102,6 +144,13 @@ impl PiiKind {
             PiiKind::IpAddress => "ip_address",
             PiiKind::ApiKey => "api_key",
             PiiKind::Secret => "secret",
+            PiiKind::PersonName => "person_name",
+            PiiKind::GivenName => "given_name",
+            PiiKind::FamilyName => "family_name",
+            PiiKind::DateOfBirth => "date_of_birth",
+            PiiKind::StreetAddress => "street_address",
+            PiiKind::PostalCode => "postal_code",
+            PiiKind::PersonId => "person_id",
         }
     }
 

@@ -10,6 +10,7 @@ use aigis_crypto::keyfile::{self, KdfParams};
 use aigis_crypto::{HashingWriter, symmetric};
 use aigis_data::mask::{ColumnRule, Detokenizer, MaskKey, MaskReport, Masker, Rules};
 use aigis_data::pii::Detector;
+use aigis_data::pii::PiiKind;
 use aigis_data::table::{self, Cell, CellKind, Format, OutCell, ReadIssueKind};
 use aigis_ledger::Project;
 use anyhow::{Context as _, Result, anyhow};
@@ -322,7 +323,31 @@ pub fn mask(cli: &Cli, args: &DataMaskArgs) -> Result<()> {
         created_note(cli, key, &mask_key_path(&project));
     }
     let explicit: HashSet<String> = rules.columns().map(|(n, _)| n.to_owned()).collect();
-    let masker = Masker::new(rules, Detector::new()?, key.as_ref())?;
+    // Names, dates of birth, addresses, … are judged per column from the first rows, so
+    // that `[pii] person_name = …` applies to each cell of a `detect` column holding them.
+    let (format, read) = super::scan::read_options(&args.read)?;
+    let min_confidence = f64::from(rules.min_confidence());
+    let judged: Vec<(String, PiiKind)> =
+        aigis_data::pii::columns::classify_table(&args.file, format, &read)?
+            .into_iter()
+            .filter(|c| c.confidence >= min_confidence)
+            .filter(|c| rules.column(&c.column) == Some(&ColumnRule::Detect))
+            .map(|c| (c.column, c.kind))
+            .collect();
+    if !judged.is_empty() {
+        output::note(
+            cli,
+            &format!(
+                "columns judged to hold personal data as a whole: {}",
+                judged
+                    .iter()
+                    .map(|(c, k)| format!("`{c}` ({k})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
+    let masker = Masker::new(rules, Detector::new()?, key.as_ref())?.with_column_kinds(judged);
     let mut report = MaskReport::default();
     let file = &args.file;
     let r = rewrite(

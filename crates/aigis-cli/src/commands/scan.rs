@@ -404,6 +404,12 @@ pub(crate) fn evidence_predicate(
         "profile": profile.map(Digest::to_string),
         "counts": report.counts,
         "worst": report.worst().map(Severity::as_str),
+        "personal_columns": report.personal_columns.iter().map(|c| json!({
+            "column": c.column, "kind": c.kind, "confidence": c.confidence,
+        })).collect::<Vec<_>>(),
+        "quasi_identifiers": report.quasi_identifiers.as_ref().and_then(|q| q.worst().map(|w| json!({
+            "rows": q.rows, "columns": w.columns, "unique_share": w.unique_share, "k": w.k,
+        }))),
         "poisoning": report.poisoning.as_ref().map(|p| json!({
             "label": p.label,
             "features": p.features,

@@ -241,6 +241,50 @@ fn section(s: &mut String, report: &ScanReport, fail_on: FailOn) {
     } else {
         s.push_str("<p>No findings.</p>");
     }
+    if !report.personal_columns.is_empty() {
+        s.push_str("<h2>Personal data by column</h2><table><tr><th>column</th><th>kind</th><th class=\"num\">confidence</th><th>header</th><th class=\"num\">values fitting</th><th class=\"num\">in name lists</th><th class=\"num\">distinct</th></tr>");
+        for c in &report.personal_columns {
+            let e = &c.evidence;
+            let _ = write!(
+                s,
+                "<tr><td>{}</td><td>{}</td><td class=\"num\">{:.2}</td><td>{}</td><td class=\"num\">{:.0}% of {}</td><td class=\"num\">{}</td><td class=\"num\">{:.0}%</td></tr>",
+                esc(&c.column),
+                c.kind.name(),
+                c.confidence,
+                esc(e.header.as_deref().unwrap_or("-")),
+                e.shape * 100.0,
+                e.sampled,
+                e.dictionary
+                    .map_or_else(|| "-".to_owned(), |d| format!("{:.0}%", d * 100.0)),
+                e.distinct * 100.0
+            );
+        }
+        s.push_str("</table>");
+    }
+    if let Some(q) = &report.quasi_identifiers {
+        let _ = write!(
+            s,
+            "<h2>Quasi-identifiers</h2><p>{} rows; candidates: {}.</p><table><tr><th>columns</th><th class=\"num\">unique rows</th><th class=\"num\">k</th><th class=\"num\">groups</th></tr>",
+            q.rows,
+            esc(&q
+                .candidates
+                .iter()
+                .map(|c| format!("{} ({})", c.column, c.reason))
+                .collect::<Vec<_>>()
+                .join(", "))
+        );
+        for set in &q.sets {
+            let _ = write!(
+                s,
+                "<tr><td>{}</td><td class=\"num\">{:.1}%</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                esc(&set.columns.join(" + ")),
+                set.unique_share * 100.0,
+                set.k,
+                set.groups
+            );
+        }
+        s.push_str("</table>");
+    }
     if let Some(p) = &report.poisoning {
         let c = &p.detectors.counts;
         let _ = write!(

@@ -64,6 +64,58 @@ pub fn data_scan(file: &Path, report: &ScanReport, fail_on: FailOn) -> String {
             );
         }
     }
+    if !report.personal_columns.is_empty() {
+        let _ = writeln!(
+            s,
+            "\npersonal data by column (judged from the header, the values' shape and census name lists):"
+        );
+        for c in &report.personal_columns {
+            let e = &c.evidence;
+            let mut why = Vec::new();
+            if let Some(h) = &e.header {
+                why.push(format!("header `{h}`"));
+            }
+            why.push(format!(
+                "{:.0}% of {} values fit",
+                e.shape * 100.0,
+                e.sampled
+            ));
+            if let Some(d) = e.dictionary {
+                why.push(format!("{:.0}% in the name lists", d * 100.0));
+            }
+            why.push(format!("{:.0}% distinct", e.distinct * 100.0));
+            let _ = writeln!(
+                s,
+                "  {:<24} {:<16} confidence {:.2}: {}",
+                c.column,
+                c.kind.name(),
+                c.confidence,
+                why.join(", ")
+            );
+        }
+    }
+    if let Some(q) = &report.quasi_identifiers {
+        let _ = writeln!(
+            s,
+            "\nquasi-identifiers ({} rows; candidates: {}):",
+            q.rows,
+            q.candidates
+                .iter()
+                .map(|c| format!("{} ({})", c.column, c.reason))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for set in &q.sets {
+            let _ = writeln!(
+                s,
+                "  {:<48} {:>6.1}% of rows unique, k = {}, {} groups",
+                set.columns.join(" + "),
+                set.unique_share * 100.0,
+                set.k,
+                set.groups
+            );
+        }
+    }
     if let Some(p) = &report.poisoning {
         let c = &p.detectors.counts;
         let _ = writeln!(

@@ -236,3 +236,45 @@ fn masker_is_shared_across_threads() {
     assert_send_sync::<Masker>();
     assert_send_sync::<Detokenizer>();
 }
+
+#[test]
+fn name_columns_get_the_action_of_their_kind() {
+    let k = key(1);
+    let rules = "[columns]\nname = \"detect\"\nfirst = \"detect\"\nnotes = \"detect\"\n\
+                 [pii]\nperson_name = \"tokenize\"\ngiven_name = { action = \"mask\", keep_last = 1 }\n";
+    let m = masker(rules, Some(&k)).with_column_kinds([
+        ("name".to_owned(), PiiKind::PersonName),
+        ("first".to_owned(), PiiKind::GivenName),
+    ]);
+    assert_eq!(m.column_kind("name"), Some(PiiKind::PersonName));
+    let cell = m.mask_cell("name", "miguel hernandez").unwrap();
+    assert!(cell.text.starts_with("tok1."), "{}", cell.text);
+    assert_eq!(
+        cell.changes,
+        [Change {
+            kind: Some(PiiKind::PersonName),
+            action: ActionKind::Tokenize,
+            count: 1
+        }]
+    );
+    let back = Detokenizer::new(&k)
+        .unwrap()
+        .detokenize(&cell.text)
+        .unwrap();
+    assert_eq!(back.text, "miguel hernandez");
+    assert_eq!(m.mask_cell("first", "Kevon").unwrap().text, "****n");
+    // A column not judged keeps the pattern search; an empty cell stays empty.
+    assert_eq!(
+        m.mask_cell("notes", "Kevon Dixon, ssn 123-45-6789")
+            .unwrap()
+            .text,
+        "Kevon Dixon, ssn [REDACTED:us_ssn]"
+    );
+    assert_eq!(m.mask_cell("name", "").unwrap().text, "");
+    // Without the judgement, a name column is only searched for patterns.
+    let plain = masker(rules, Some(&k));
+    assert_eq!(
+        plain.mask_cell("name", "miguel hernandez").unwrap().text,
+        "miguel hernandez"
+    );
+}

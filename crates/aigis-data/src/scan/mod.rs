@@ -9,6 +9,7 @@
 
 mod features;
 pub mod quarantine;
+pub mod quasi;
 mod validate;
 
 pub use features::{ClassSummary, NULL_LABEL, PoisonReason, PoisonRow, PoisonSummary};
@@ -23,6 +24,7 @@ use aigis_core::{Finding, Severity};
 use serde::Serialize;
 
 use crate::Error;
+use crate::pii::columns::{self, ColumnClass};
 use crate::pii::{self, Detector, PiiKind, PiiMatch};
 use crate::poison;
 use crate::profile::{ColumnType, Profile, TableStats};
@@ -106,6 +108,14 @@ pub struct ScanReport {
     /// Findings in detail (the first [`ScanOptions::max_details`] per rule and column),
     /// in row order.
     pub findings: Vec<Finding>,
+    /// Columns judged to hold people's names, dates of birth, addresses, postal codes or
+    /// person identifiers (from the header, the values' shape and the census name lists),
+    /// with the evidence. Each of their cells is also a `pii.<kind>` finding.
+    pub personal_columns: Vec<ColumnClass>,
+    /// Columns that together single people out (date of birth, sex, postal code, age,
+    /// race, …), with the share of rows they make unique and k-anonymity's k.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quasi_identifiers: Option<quasi::QuasiIdentifiers>,
     /// The poisoning screen, with a label column or `poison` set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub poisoning: Option<PoisonSummary>,
@@ -175,6 +185,44 @@ impl Sink {
         }
     }
 
+    /// The finding `template` at each of `rows` (in order): counted and flagged row by
+    /// row, but built in detail only as far as [`Sink::max_details`] keeps, so a column
+    /// of a million names costs a million counts, not a million findings.
+    fn push_rows(&mut self, template: Finding, rows: &[u64]) {
+        let Some(&first) = rows.first() else {
+            return;
+        };
+        if let Some(at) = self.flag_at
+            && template.severity >= at
+        {
+            for &row in rows.iter().filter(|r| **r > 0) {
+                self.flagged
+                    .entry(row)
+                    .or_default()
+                    .insert(template.rule.clone());
+            }
+        }
+        let key = (template.rule.clone(), template.column.clone());
+        let entry = self
+            .counts
+            .entry(key.clone())
+            .or_insert((template.severity, 0));
+        entry.0 = entry.0.max(template.severity);
+        entry.1 += rows.len() as u64;
+        let kept = self.details.entry(key).or_default();
+        // Workers see batches out of order: keep the earliest rows.
+        if kept.len() >= self.max_details && kept.last().is_some_and(|f| f.row <= Some(first)) {
+            return;
+        }
+        kept.extend(
+            rows.iter()
+                .take(self.max_details)
+                .map(|&r| template.clone().at_row(r)),
+        );
+        kept.sort_by_key(|f| f.row);
+        kept.truncate(self.max_details);
+    }
+
     fn merge(&mut self, other: Sink) {
         for (row, rules) in other.flagged {
             self.flagged.entry(row).or_default().extend(rules);
@@ -198,6 +246,7 @@ struct Partial {
     sink: Sink,
     matches: Vec<PiiMatch>,
     gathered: features::Gathered,
+    quasi: quasi::Gathered,
 }
 
 /// What every worker reads.
@@ -207,6 +256,10 @@ struct Context<'a> {
     options: &'a ScanOptions,
     /// Feature columns, when poisoning is screened.
     features: Option<Vec<String>>,
+    /// Columns judged to hold personal data (at or above the minimum confidence).
+    classes: Vec<ColumnClass>,
+    /// Quasi-identifier columns whose cells are hashed.
+    quasi: Vec<String>,
 }
 
 /// How serious personal data of each kind is in a training set.
@@ -217,8 +270,14 @@ pub fn pii_severity(kind: PiiKind) -> Severity {
         | PiiKind::Iban
         | PiiKind::ApiKey
         | PiiKind::Secret => Severity::High,
-        PiiKind::Email | PiiKind::Phone => Severity::Medium,
-        PiiKind::IpAddress => Severity::Low,
+        PiiKind::Email
+        | PiiKind::Phone
+        | PiiKind::PersonName
+        | PiiKind::FamilyName
+        | PiiKind::DateOfBirth
+        | PiiKind::StreetAddress
+        | PiiKind::PersonId => Severity::Medium,
+        PiiKind::IpAddress | PiiKind::GivenName | PiiKind::PostalCode => Severity::Low,
     }
 }
 
@@ -232,6 +291,13 @@ fn describe(kind: PiiKind) -> &'static str {
         PiiKind::IpAddress => "an IP address",
         PiiKind::ApiKey => "an API key or private key",
         PiiKind::Secret => "a high-entropy secret",
+        PiiKind::PersonName => "a person's full name",
+        PiiKind::GivenName => "a person's given name",
+        PiiKind::FamilyName => "a person's family name",
+        PiiKind::DateOfBirth => "a date of birth",
+        PiiKind::StreetAddress => "a street address",
+        PiiKind::PostalCode => "a postal code",
+        PiiKind::PersonId => "an identifier of a person or case",
     }
 }
 
@@ -276,11 +342,24 @@ pub fn scan(
             )));
         }
     }
+    let classes: Vec<ColumnClass> = match (&first, options.pii) {
+        (Some(b), true) => columns::classify_batch(b)
+            .into_iter()
+            .filter(|c| c.confidence >= f64::from(options.pii_min_confidence))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let candidates = match (&first, options.pii) {
+        (Some(b), true) => quasi_candidates(&b.names, &classes),
+        _ => Vec::new(),
+    };
     let context = Context {
         schema: &schema,
         detector: detector.as_ref(),
         options,
         features: screen.then(|| schema.feature_columns(options.label.as_deref())),
+        classes,
+        quasi: candidates.iter().map(|c| c.column.clone()).collect(),
     };
     let (tx, rx) = sync_channel::<Batch>(threads * 2);
     let rx = Arc::new(Mutex::new(rx));
@@ -297,6 +376,7 @@ pub fn scan(
                         sink: Sink::new(options.max_details, options.flag_rows_at),
                         matches: Vec::new(),
                         gathered: features::Gathered::default(),
+                        quasi: quasi::Gathered::default(),
                     };
                     loop {
                         let batch = match rx.lock() {
@@ -343,9 +423,37 @@ pub fn scan(
     }
     let mut sink = Sink::new(options.max_details, options.flag_rows_at);
     let mut gathered = Vec::with_capacity(partials.len());
+    let mut hashed = Vec::with_capacity(partials.len());
     for p in partials {
         sink.merge(p.sink);
         gathered.push(p.gathered);
+        hashed.push(p.quasi);
+    }
+    let quasi_identifiers = quasi::compute(hashed, candidates);
+    if let Some(q) = &quasi_identifiers
+        && let Some(worst) = q.worst()
+        && worst.k < 5
+    {
+        let severity = if worst.unique_share >= quasi::IDENTIFYING {
+            Severity::Medium
+        } else {
+            Severity::Low
+        };
+        sink.push(
+            Finding::new(
+                "pii.quasi_identifier",
+                severity,
+                format!(
+                    "the columns `{}` together make {:.1}% of {} rows unique (k = {}): \
+                     people can be re-identified from them",
+                    worst.columns.join("`, `"),
+                    worst.unique_share * 100.0,
+                    q.rows,
+                    worst.k
+                ),
+            )
+            .with_confidence(1.0),
+        );
     }
     let names: Vec<String> = reader.names().to_vec();
     validate::check_columns(&schema, &names, &mut |f| sink.push(f));
@@ -404,6 +512,8 @@ pub fn scan(
         },
         counts,
         findings,
+        personal_columns: context.classes.clone(),
+        quasi_identifiers,
         poisoning,
         flagged_rows: sink.flagged,
         seconds: started.elapsed().as_secs_f64(),
@@ -424,6 +534,47 @@ fn work(context: &Context<'_>, batch: &Batch, partial: &mut Partial) {
             .gathered
             .add(batch, columns, context.options.label.as_deref());
     }
+    partial.quasi.add(batch, &context.quasi);
+}
+
+/// The quasi-identifier candidates among `names`: columns judged to be dates of birth or
+/// postal codes, and columns whose name says sex, age, race, marital status, … (one
+/// column per reason, the first; at most [`quasi::MAX_CANDIDATES`]).
+fn quasi_candidates(names: &[String], classes: &[ColumnClass]) -> Vec<quasi::Candidate> {
+    let mut out: Vec<quasi::Candidate> = Vec::new();
+    for name in names {
+        let class = classes.iter().find(|c| &c.column == name).map(|c| c.kind);
+        let reason = match class {
+            Some(PiiKind::DateOfBirth) => Some("date of birth"),
+            Some(PiiKind::PostalCode) => Some("postal code"),
+            // Direct identifiers are reported as such, not as quasi-identifiers.
+            Some(_) => None,
+            None => columns::quasi_identifier_hint(name).map(|r| match r {
+                "birth" => "date of birth",
+                other => other,
+            }),
+        };
+        if let Some(reason) = reason
+            && !out.iter().any(|c| c.reason == reason)
+        {
+            out.push(quasi::Candidate {
+                column: name.clone(),
+                reason: reason.to_owned(),
+            });
+        }
+    }
+    // Most identifying kinds first when there are too many.
+    let rank = |r: &str| match r {
+        "date of birth" => 0,
+        "postal code" => 1,
+        "age" => 2,
+        "sex" => 3,
+        "race" => 4,
+        _ => 5,
+    };
+    out.sort_by_key(|c| rank(&c.reason));
+    out.truncate(quasi::MAX_CANDIDATES);
+    out
 }
 
 /// Personal data in every column that can hold text: text, categories, and integers
@@ -440,6 +591,26 @@ fn find_pii(context: &Context<'_>, detector: &Detector, batch: &Batch, partial: 
             column_type,
             ColumnType::Float | ColumnType::Boolean | ColumnType::Date | ColumnType::Datetime
         );
+        if let Some(class) = context.classes.iter().find(|c| &c.column == name) {
+            let rows: Vec<u64> = column
+                .iter()
+                .enumerate()
+                .filter(|(_, cell)| {
+                    cell.kind != CellKind::Null && columns::value_matches(class.kind, cell.text)
+                })
+                .map(|(i, _)| batch.first_row + i as u64)
+                .collect();
+            partial.sink.push_rows(
+                Finding::new(
+                    format!("pii.{}", class.kind.name()),
+                    pii_severity(class.kind),
+                    format!("{} (the column is judged as a whole)", describe(class.kind)),
+                )
+                .in_column(name)
+                .with_confidence(class.confidence as f32),
+                &rows,
+            );
+        }
         let hint = pii::column_hint(name);
         for (i, cell) in column.iter().enumerate() {
             if cell.kind != CellKind::Text && cell.kind != CellKind::Number {

@@ -197,3 +197,101 @@ fn personal_data_is_found_with_row_column_and_confidence() {
             .is_empty()
     );
 }
+
+#[test]
+fn column_findings_count_every_row_and_keep_the_first_in_detail() {
+    let mut sink = Sink::new(3, Some(Severity::Medium));
+    let template = Finding::new("pii.person_name", Severity::Medium, "a name").in_column("c1");
+    // A later batch first, as workers may see them.
+    sink.push_rows(template.clone(), &[11, 12, 13, 14]);
+    sink.push_rows(template.clone(), &[2, 5]);
+    sink.push_rows(template, &[]);
+    let key = ("pii.person_name".to_owned(), Some("c1".to_owned()));
+    assert_eq!(sink.counts[&key], (Severity::Medium, 6));
+    let rows: Vec<Option<u64>> = sink.details[&key].iter().map(|f| f.row).collect();
+    assert_eq!(rows, [Some(2), Some(5), Some(11)]);
+    assert_eq!(sink.flagged.len(), 6);
+    assert!(sink.flagged[&14].contains("pii.person_name"));
+    let mut low = Sink::new(3, Some(Severity::High));
+    low.push_rows(
+        Finding::new("pii.given_name", Severity::Low, "x").in_column("c2"),
+        &[1, 2],
+    );
+    assert!(low.flagged.is_empty(), "below the quarantine threshold");
+}
+
+#[test]
+fn a_scan_judges_name_and_birth_columns_and_counts_quasi_identifiers() {
+    let dir = tempfile::tempdir().unwrap();
+    let given = [
+        "James", "Maria", "Robert", "Linda", "Miguel", "Aisha", "Sofia", "Emily",
+    ];
+    let family = [
+        "Smith", "Garcia", "Nguyen", "Johnson", "Brown", "Lopez", "Davis", "Kim",
+    ];
+    let mut csv = String::from("full_name,dob,sex,zip,amount\n");
+    for i in 0..400 {
+        csv.push_str(&format!(
+            "{} {},{}-{:02}-{:02},{},{:05},{}.5\n",
+            given[i % 8],
+            family[(i / 8) % 8],
+            1940 + (i * 7) % 60,
+            1 + i % 12,
+            1 + (i * 3) % 28,
+            ["M", "F"][i % 2],
+            10000 + (i * 37) % 500,
+            i
+        ));
+    }
+    let path = write(dir.path(), "people.csv", &csv);
+    let options = ScanOptions {
+        read: ReadOptions {
+            batch_rows: 64,
+            ..ReadOptions::default()
+        },
+        threads: Some(2),
+        ..ScanOptions::default()
+    };
+    let report = scan(&path, &options, &|_| {}).unwrap();
+    let kinds: Vec<(&str, PiiKind)> = report
+        .personal_columns
+        .iter()
+        .map(|c| (c.column.as_str(), c.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("full_name", PiiKind::PersonName),
+            ("dob", PiiKind::DateOfBirth),
+            ("zip", PiiKind::PostalCode)
+        ]
+    );
+    let count = |rule: &str| {
+        report
+            .counts
+            .iter()
+            .filter(|c| c.rule == rule)
+            .map(|c| c.count)
+            .sum::<u64>()
+    };
+    assert_eq!(count("pii.person_name"), 400, "every row, across batches");
+    assert_eq!(count("pii.date_of_birth"), 400);
+    let q = report.quasi_identifiers.as_ref().unwrap();
+    assert_eq!(q.rows, 400);
+    let columns: Vec<&str> = q.candidates.iter().map(|c| c.column.as_str()).collect();
+    assert_eq!(columns, ["dob", "zip", "sex"]);
+    let all = q.sets.iter().find(|s| s.columns.len() == 3).unwrap();
+    assert_eq!(all.unique_share, 1.0);
+    assert_eq!(count("pii.quasi_identifier"), 1);
+    // Without PII detection, none of it.
+    let off = scan(
+        &path,
+        &ScanOptions {
+            pii: false,
+            ..options.clone()
+        },
+        &|_| {},
+    )
+    .unwrap();
+    assert!(off.personal_columns.is_empty() && off.quasi_identifiers.is_none());
+}
