@@ -33,6 +33,7 @@
 mod classify;
 mod combine;
 mod duplicates;
+mod extreme;
 mod iforest;
 mod label_flip;
 mod linalg;
@@ -73,6 +74,17 @@ pub struct Options {
     /// …and at least `median + outlier_mad_k × 1.4826 MAD` of all scores (4), so the cut
     /// follows the data instead of assuming a contamination rate.
     pub outlier_mad_k: f64,
+    /// A row is also an outlier when one of its values lies at least this many spreads
+    /// beyond its column's 1st–99th percentile range, the spread being that range's width
+    /// (2; see `poison/extreme.rs`): what a forest dilutes among many ordinary columns.
+    pub outlier_extreme: f64,
+    /// Per column (in the order of [`Features`]), the reference range `(min, max)` of a
+    /// profile, or empty: a value beyond it by more than `range_margin` of its span is an
+    /// outlier too.
+    #[serde(skip)]
+    pub reference_ranges: Vec<Option<(f64, f64)>>,
+    /// See `reference_ranges` (0.1).
+    pub range_margin: f64,
     /// Neighbours for the k-NN label model (10).
     pub neighbours: usize,
     /// Up to this many rows the label model is leave-one-out k-NN (`O(n²)`); beyond, a
@@ -113,8 +125,11 @@ impl Default for Options {
             seed: 0x5EED,
             trees: 100,
             subsample: 256,
-            outlier_min_score: 0.6,
+            outlier_min_score: 0.62,
             outlier_mad_k: 4.0,
+            outlier_extreme: 2.0,
+            reference_ranges: Vec::new(),
+            range_margin: 0.1,
             neighbours: 10,
             knn_max_rows: 10_000,
             folds: 5,
@@ -190,6 +205,8 @@ pub struct ClassThreshold {
 pub struct Thresholds {
     /// The isolation-score cut actually applied.
     pub outlier_score: f64,
+    /// The per-column extremeness cut (spreads beyond the 1st–99th percentile range).
+    pub outlier_extreme: f64,
     /// `"knn"` (leave-one-out) or `"lda"` (cross-validated); empty without labels.
     pub label_model: String,
     pub class_thresholds: Vec<ClassThreshold>,
@@ -254,6 +271,13 @@ pub fn detect_with_progress(
 ) -> Result<Report, Error> {
     prep::validate(features, labels)?;
     check_options(opts)?;
+    if !opts.reference_ranges.is_empty() && opts.reference_ranges.len() != features.n_cols {
+        return Err(Error::Poison(format!(
+            "{} reference ranges were given for {} columns; hint: give one per column, or none",
+            opts.reference_ranges.len(),
+            features.n_cols
+        )));
+    }
     Ok(combine::run(features, labels, opts, progress))
 }
 
@@ -282,6 +306,8 @@ fn check_options(o: &Options) -> Result<(), Error> {
     let finite = [
         o.outlier_min_score,
         o.outlier_mad_k,
+        o.outlier_extreme,
+        o.range_margin,
         o.near_duplicate_rms,
         o.near_duplicate_nn_fraction,
         o.trigger_cell_z,

@@ -55,6 +55,10 @@ pub(crate) struct Group {
     /// Members checked in step 5, and how many of them look like another label.
     pub checked: usize,
     pub disagree: usize,
+    /// The same vote for rows of `label` outside the group (step 5b): checked, and how
+    /// many look like another label.
+    pub base_checked: usize,
+    pub base_disagree: usize,
     /// The label most dissenting members look like (step 6).
     pub resembles: usize,
     /// Trigger items at least `cell_z` robust σ from the rows of `resembles`.
@@ -167,8 +171,17 @@ pub(crate) fn groups(data: &Prepared, y: &[usize], classes: usize, params: Param
                 .map(|&(j, z)| (j as usize, z as f64 / 100.0))
                 .collect();
             let (checked, disagree, resembles) =
-                look_elsewhere(data, y, classes, &rows, &items, &mut rng);
+                look_elsewhere(data, y, classes, &rows, &rows, &items, &mut rng);
             if (disagree as f64) < params.min_disagreement * checked.max(1) as f64 {
+                return None;
+            }
+            // Step 5b: the same vote for rows of the group's label outside the group.
+            let peers: Vec<usize> = (0..data.n)
+                .filter(|&i| y.get(i) == Some(&label) && rows.binary_search(&i).is_err())
+                .collect();
+            let (base_checked, base_disagree, _) =
+                look_elsewhere(data, y, classes, &rows, &peers, &items, &mut rng);
+            if !stands_out(disagree, checked, base_disagree, base_checked) {
                 return None;
             }
             // Step 6: is the trigger foreign to the label the members resemble?
@@ -191,6 +204,8 @@ pub(crate) fn groups(data: &Prepared, y: &[usize], classes: usize, params: Param
                 items,
                 checked,
                 disagree,
+                base_checked,
+                base_disagree,
                 resembles,
                 foreign,
             })
@@ -198,14 +213,41 @@ pub(crate) fn groups(data: &Prepared, y: &[usize], classes: usize, params: Param
         .collect()
 }
 
-/// Step 5: how many of (up to 200 of) the group's members does a 10-NN vote on the
-/// non-trigger columns, among up to 2,000 rows outside the group, give another label?
-/// Returns `(checked, disagreeing, the label most disagreeing members were given)`.
+/// Step 5b: whether the group's members look like another label clearly more often than
+/// ordinary rows of the group's label do. On data whose features say little about the
+/// label (UCI Adult's six numeric columns), most rows of a minority label have neighbours
+/// of the majority label, so "looks like another label" is the norm there, and a natural
+/// subgroup (high capital gains, all earning >50K) is no backdoor. The group must close at
+/// least half of the gap between its label's own rate and certainty, and do so by three
+/// standard errors (two-proportion test).
+pub(crate) fn stands_out(
+    disagree: usize,
+    checked: usize,
+    base: usize,
+    base_checked: usize,
+) -> bool {
+    if checked == 0 || base_checked == 0 {
+        return checked > 0;
+    }
+    let g = disagree as f64 / checked as f64;
+    let b = base as f64 / base_checked as f64;
+    let pooled = (disagree + base) as f64 / (checked + base_checked) as f64;
+    let se = (pooled * (1.0 - pooled) * (1.0 / checked as f64 + 1.0 / base_checked as f64))
+        .sqrt()
+        .max(1e-9);
+    g - b >= 0.5 * (1.0 - b) && (g - b) / se >= 3.0
+}
+
+/// Step 5: how many of (up to 200 of) `members` does a 10-NN vote on the non-trigger
+/// columns, among up to 2,000 rows outside the group `rows`, give another label than
+/// their own? Returns `(checked, disagreeing, the label most disagreeing members were
+/// given)`.
 fn look_elsewhere(
     data: &Prepared,
     y: &[usize],
     classes: usize,
     rows: &[usize],
+    candidates: &[usize],
     items: &[(usize, f64)],
     rng: &mut fastrand::Rng,
 ) -> (usize, usize, usize) {
@@ -228,14 +270,19 @@ fn look_elsewhere(
         .filter(|i| rows.binary_search(i).is_err())
         .take(REFERENCE)
         .collect();
-    let members: Vec<usize> = sample_indices(rng, rows.len(), MEMBERS)
+    let members: Vec<usize> = sample_indices(rng, candidates.len(), MEMBERS)
         .into_iter()
-        .filter_map(|k| rows.get(k).copied())
+        .filter_map(|k| candidates.get(k).copied())
         .collect();
     let said: Vec<Option<usize>> = members
         .par_iter()
         .map(|&m| {
-            let mut near: Vec<(f64, usize)> = reference.iter().map(|&r| (dist(m, r), r)).collect();
+            // A peer of step 5b may be in the reference sample: not its own neighbour.
+            let mut near: Vec<(f64, usize)> = reference
+                .iter()
+                .filter(|&&r| r != m)
+                .map(|&r| (dist(m, r), r))
+                .collect();
             let k = K.min(near.len());
             if k == 0 {
                 return None;
