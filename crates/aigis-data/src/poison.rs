@@ -85,6 +85,11 @@ pub struct Options {
     pub reference_ranges: Vec<Option<(f64, f64)>>,
     /// See `reference_ranges` (0.1).
     pub range_margin: f64,
+    /// A likely flipped label is reported on its own row only when the model's odds for
+    /// the suggested label against the given one are at least this many times the odds the
+    /// labels' shares give (10); weaker contradictions, natural wherever the features say
+    /// little about the label, are counted in [`Report::label_noise`].
+    pub label_flip_min_odds: f64,
     /// Neighbours for the k-NN label model (10).
     pub neighbours: usize,
     /// Up to this many rows the label model is leave-one-out k-NN (`O(n²)`); beyond, a
@@ -100,6 +105,10 @@ pub struct Options {
     /// (whose column spread is much larger than the spacing of its rows) has no "natural"
     /// near duplicates. 0 turns this check off.
     pub near_duplicate_nn_fraction: f64,
+    /// A near-duplicate pair is reported per row only when fewer than this many pairs in
+    /// the whole table (0.1) would be expected to match as closely by chance, column by
+    /// column, and no third row matches as closely (see [`NearDuplicateStats`]).
+    pub near_duplicate_max_expected: f64,
     /// A cell is unusual (a trigger candidate) when its robust |z| is at least this (3).
     pub trigger_cell_z: f64,
     /// Smallest trigger group (4 rows).
@@ -130,11 +139,13 @@ impl Default for Options {
             outlier_extreme: 2.0,
             reference_ranges: Vec::new(),
             range_margin: 0.1,
+            label_flip_min_odds: 10.0,
             neighbours: 10,
             knn_max_rows: 10_000,
             folds: 5,
             near_duplicate_rms: 0.05,
             near_duplicate_nn_fraction: 0.1,
+            near_duplicate_max_expected: 0.1,
             trigger_cell_z: 3.0,
             trigger_min_rows: 4,
             trigger_max_fraction: 0.05,
@@ -239,6 +250,38 @@ pub struct Timing {
     pub seconds: f64,
 }
 
+/// Label noise in the whole dataset, with its baseline: how often the out-of-sample model
+/// disagrees with the labels, how often its own uncertainty says it should, and how many of
+/// the confident-learning contradictions stand out enough to be reported per row.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LabelNoise {
+    pub rows: usize,
+    /// Rows whose label is not the model's first choice.
+    pub disagreements: usize,
+    /// The disagreements the model's probabilities expect, `Σ (1 − max p)`: the part of
+    /// the label noise that the features' overlap explains.
+    pub expected_disagreements: f64,
+    /// Rows off the diagonal of the confident joint (confident learning).
+    pub confident: usize,
+    /// Of those, rows reported as likely flips (odds at least `min_odds`).
+    pub reported: usize,
+    pub min_odds: f64,
+}
+
+/// Near duplicates in the whole dataset, with their baseline. In a table of few distinct
+/// values per column (ages, counts, codes), rows that match closely are expected; a pair is
+/// reported per row only when so close a match is improbable anywhere in the table given
+/// each column's own distribution, and no third row is as close.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct NearDuplicateStats {
+    /// Rows within the near-duplicate cut of an earlier row.
+    pub rows: usize,
+    /// Of those, rows whose closeness the columns' value frequencies explain (not reported
+    /// per row).
+    pub explained: usize,
+    pub max_expected: f64,
+}
+
 /// The result of [`detect`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Report {
@@ -248,6 +291,11 @@ pub struct Report {
     pub thresholds: Thresholds,
     pub preprocessing: Preprocessing,
     pub timings: Vec<Timing>,
+    /// Label noise as a dataset-level statistic (with labels).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label_noise: Option<LabelNoise>,
+    /// Near duplicates as a dataset-level statistic.
+    pub near_duplicates: NearDuplicateStats,
     /// Detectors skipped, and why.
     pub notes: Vec<String>,
 }
@@ -308,6 +356,8 @@ fn check_options(o: &Options) -> Result<(), Error> {
         o.outlier_mad_k,
         o.outlier_extreme,
         o.range_margin,
+        o.label_flip_min_odds,
+        o.near_duplicate_max_expected,
         o.near_duplicate_rms,
         o.near_duplicate_nn_fraction,
         o.trigger_cell_z,

@@ -27,6 +27,22 @@ pub(crate) struct Flip {
     pub p_suggested: f64,
 }
 
+/// How strongly a flagged row's neighbourhood contradicts its label, beyond what the
+/// labels' shares alone would: `(p_suggested / p_given) / (share_suggested / share_given)`,
+/// a Bayes factor. Real data has label noise wherever its features say little about the
+/// label: on UCI Adult's numeric columns confident learning flags 7.6 % of the clean rows,
+/// on German credit 16 %, almost all because a minority label sits among majority-label
+/// neighbours, which the shares predict. A row is reported on its own only when its
+/// neighbours are far surer than that ([`super::Options::label_flip_min_odds`]); the
+/// others count in [`super::LabelNoise`].
+pub(crate) fn odds(flip: &Flip, given: usize, share: &[f64]) -> f64 {
+    let prior = match (share.get(flip.suggested), share.get(given)) {
+        (Some(&s), Some(&g)) if s > 0.0 && g > 0.0 => s / g,
+        _ => 1.0,
+    };
+    (flip.p_suggested / flip.p_given.max(1e-12)) / prior
+}
+
 /// Per-class thresholds `t_j` (NaN for a class with no rows).
 pub(crate) fn thresholds(probs: &Probabilities, y: &[usize]) -> Vec<f64> {
     let k = probs.k.max(1);

@@ -155,6 +155,9 @@ pub(crate) fn groups(data: &Prepared, y: &[usize], classes: usize, params: Param
         }
     }
     let mut rng = fastrand::Rng::with_seed(params.seed);
+    // Step 5b's vote depends only on the label and the columns left out: natural groups
+    // often share both (a degree and a capital gain), so it is computed once for each.
+    let mut baselines: HashMap<(usize, Vec<usize>), (usize, usize)> = HashMap::new();
     merged
         .into_iter()
         .filter_map(|(rows, (label, purity))| {
@@ -176,11 +179,16 @@ pub(crate) fn groups(data: &Prepared, y: &[usize], classes: usize, params: Param
                 return None;
             }
             // Step 5b: the same vote for rows of the group's label outside the group.
-            let peers: Vec<usize> = (0..data.n)
-                .filter(|&i| y.get(i) == Some(&label) && rows.binary_search(&i).is_err())
-                .collect();
-            let (base_checked, base_disagree, _) =
-                look_elsewhere(data, y, classes, &rows, &peers, &items, &mut rng);
+            let columns: Vec<usize> = items.iter().map(|&(j, _)| j).collect();
+            let (base_checked, base_disagree) =
+                *baselines.entry((label, columns)).or_insert_with(|| {
+                    let peers: Vec<usize> = (0..data.n)
+                        .filter(|&i| y.get(i) == Some(&label) && rows.binary_search(&i).is_err())
+                        .collect();
+                    let (c, d, _) =
+                        look_elsewhere(data, y, classes, &rows, &peers, &items, &mut rng);
+                    (c, d)
+                });
             if !stands_out(disagree, checked, base_disagree, base_checked) {
                 return None;
             }
