@@ -1,13 +1,11 @@
 //! Runs the detectors in order and turns their findings into scored rows with reasons.
 //!
-//! Interactions, decided here: a row isolated as an outlier is not also judged for its
-//! label (its neighbours are far and say little); a row in a trigger group carrying the
-//! group's label is reported as a backdoor, not as a flip (the disagreement with its
-//! neighbours is part of the backdoor evidence); a spectral-signature outlier is reported
-//! only when it is in a group, or when its label disagrees with the out-of-sample model
-//! *and* some of its cells are unusual (robust |z| ≥ `trigger_cell_z`) even for the label
-//! the model prefers — the footprint of a trigger. A row that merely looks like an
-//! ordinary member of another class is a label flip, not a backdoor.
+//! Every reason that applies is kept, each its own: an outlier whose label the model
+//! contradicts is an outlier and a likely flip; a member of a trigger group is a backdoor,
+//! and a flip too when the label model rejects its label. One reason per kind per row: the
+//! outlier reason lists every piece of evidence (forest, column extremes, profile range).
+//! Spectral signatures only add weight to a trigger group; alone, per row, they flag the
+//! natural tail of skewed classes.
 
 use std::collections::BTreeMap;
 use std::time::Instant;

@@ -19,6 +19,11 @@
 //!    zeros that share two stroke pixels): on raw features the trigger itself makes the
 //!    stamped rows each other's neighbours, so the scan's label model alone would agree
 //!    with the poisoned label.
+//!    5b. And they must look like another label clearly more often than rows of the
+//!    group's label outside the group do, by the same vote ([`stands_out`]): on data whose
+//!    features say little about the label (UCI Adult's numeric columns) most rows of a
+//!    minority label look like the majority, and a natural subgroup (a degree and a capital
+//!    gain, all earning >50K) is no backdoor.
 //! 6. And the trigger must be foreign to the label the members resemble (the majority vote
 //!    of step 5's dissenters): at least one trigger value is `cell_z` robust σ or more from
 //!    that label's rows. Rows relabelled wholesale but carrying values that are ordinary for
@@ -76,12 +81,25 @@ pub(crate) struct Params {
     pub seed: u64,
 }
 
-/// Finds trigger groups.
-pub(crate) fn groups(data: &Prepared, y: &[usize], classes: usize, params: Params) -> Vec<Group> {
-    let d = data.d;
+/// Candidate groups of one resolution: rows → (majority label, purity, trigger items as
+/// `(kept column, z)` shared by 90 % of the rows).
+type Candidates = BTreeMap<Vec<usize>, (usize, f64, Vec<(usize, f64)>)>;
+
+/// Steps 1–4 at one resolution: a cell's item is `(column, ⌊z / width⌋)`.
+fn candidates(
+    data: &Prepared,
+    y: &[usize],
+    classes: usize,
+    params: Params,
+    widths: &[f64],
+    out: &mut Candidates,
+) {
     let min_group = params.min_group.max(2);
     let max_size = ((params.max_fraction * data.n as f64).floor() as usize).max(min_group);
-    let key = |j: usize, z: f64| (j as u32, (z * 100.0).round() as i64);
+    let key = |j: usize, z: f64| {
+        let w = widths.get(j).copied().unwrap_or(0.01);
+        (j as u32, (z / w).floor() as i64)
+    };
     // 1–2: unusual items and their counts.
     let mut counts: HashMap<(u32, i64), u32> = HashMap::new();
     for row in data.rows() {
@@ -102,10 +120,10 @@ pub(crate) fn groups(data: &Prepared, y: &[usize], classes: usize, params: Param
         .enumerate()
         .map(|(i, &k)| (k, i as u32))
         .collect();
-    if id.is_empty() || d == 0 {
-        return Vec::new();
+    if id.is_empty() || data.d == 0 {
+        return;
     }
-    // 3: each row's kept items, then pair counts.
+    // 3: each row's kept items, then the rows of each pair of items.
     let row_items: Vec<Vec<u32>> = data
         .rows()
         .map(|row| {
@@ -122,18 +140,20 @@ pub(crate) fn groups(data: &Prepared, y: &[usize], classes: usize, params: Param
             ids
         })
         .collect();
-    let mut pairs: HashMap<(u32, u32), Vec<usize>> = HashMap::new();
+    let mut sets: HashMap<(u32, u32), Vec<usize>> = HashMap::new();
     for (i, items) in row_items.iter().enumerate() {
         for (a, &p) in items.iter().enumerate() {
+            // (Single items as groups, for one-column triggers, were tried: natural values
+            // of one column shared by one label abound in real tables, and the stamped
+            // value is seldom rare alone, so they found almost none and cost much.)
             for &q in items.iter().skip(a + 1) {
-                pairs.entry((p, q)).or_default().push(i);
+                sets.entry((p, q)).or_default().push(i);
             }
         }
     }
     // 4: pure groups, merged by identical rows.
-    let mut merged: BTreeMap<Vec<usize>, (usize, f64)> = BTreeMap::new();
-    for rows in pairs.into_values() {
-        if rows.len() < min_group || rows.len() > max_size {
+    for rows in sets.into_values() {
+        if rows.len() < min_group || rows.len() > max_size || out.contains_key(&rows) {
             continue;
         }
         let mut votes = vec![0usize; classes];
@@ -150,29 +170,44 @@ pub(crate) fn groups(data: &Prepared, y: &[usize], classes: usize, params: Param
             continue;
         };
         let purity = top as f64 / rows.len() as f64;
-        if purity >= params.purity {
-            merged.insert(rows, (label, purity));
+        if purity < params.purity {
+            continue;
         }
+        let mut shared: BTreeMap<u32, usize> = BTreeMap::new();
+        for &i in &rows {
+            for &item in row_items.get(i).map_or(&[][..], Vec::as_slice) {
+                *shared.entry(item).or_insert(0) += 1;
+            }
+        }
+        let items: Vec<(usize, f64)> = shared
+            .into_iter()
+            .filter(|&(_, c)| c as f64 >= 0.9 * rows.len() as f64)
+            .filter_map(|(item, _)| kept.get(item as usize))
+            .map(|&(j, k)| {
+                let w = widths.get(j as usize).copied().unwrap_or(0.01);
+                (j as usize, (k as f64 + 0.5) * w)
+            })
+            .collect();
+        out.insert(rows, (label, purity, items));
     }
+}
+
+/// Finds trigger groups.
+pub(crate) fn groups(data: &Prepared, y: &[usize], classes: usize, params: Params) -> Vec<Group> {
+    // Exact repeats of a value, to 0.01 robust σ. (A second pass at a tenth of each
+    // column's range, for triggers stamped with noise, found them on COMPAS and
+    // breast_cancer but not on Adult or digits, took ten times as long on Adult and put its
+    // clean backdoor rate at the 0.5 % ceiling: not kept.)
+    let exact = vec![0.01; data.d];
+    let mut merged = Candidates::new();
+    candidates(data, y, classes, params, &exact, &mut merged);
     let mut rng = fastrand::Rng::with_seed(params.seed);
     // Step 5b's vote depends only on the label and the columns left out: natural groups
     // often share both (a degree and a capital gain), so it is computed once for each.
     let mut baselines: HashMap<(usize, Vec<usize>), (usize, usize)> = HashMap::new();
     merged
         .into_iter()
-        .filter_map(|(rows, (label, purity))| {
-            let mut shared: BTreeMap<u32, usize> = BTreeMap::new();
-            for &i in &rows {
-                for &item in row_items.get(i).map_or(&[][..], Vec::as_slice) {
-                    *shared.entry(item).or_insert(0) += 1;
-                }
-            }
-            let items: Vec<(usize, f64)> = shared
-                .into_iter()
-                .filter(|&(_, c)| c as f64 >= 0.9 * rows.len() as f64)
-                .filter_map(|(item, _)| kept.get(item as usize))
-                .map(|&(j, z)| (j as usize, z as f64 / 100.0))
-                .collect();
+        .filter_map(|(rows, (label, purity, items))| {
             let (checked, disagree, resembles) =
                 look_elsewhere(data, y, classes, &rows, &rows, &items, &mut rng);
             if (disagree as f64) < params.min_disagreement * checked.max(1) as f64 {
@@ -357,6 +392,18 @@ mod tests {
             g[0].items.iter().map(|i| i.0).collect::<Vec<_>>(),
             vec![1, 4]
         );
+    }
+
+    #[test]
+    fn a_group_must_stand_out_from_its_labels_own_rows() {
+        // Digits-like: the label's own rows almost never look like another label.
+        assert!(stands_out(18, 18, 4, 200));
+        // Adult-like: 70 % of the label's own rows look like another label; a group at
+        // 93 % of 15 is within chance, at 95 % of 200 it is not.
+        assert!(!stands_out(14, 15, 140, 200));
+        assert!(stands_out(190, 200, 140, 200));
+        // Closing less than half the gap to certainty is not enough, however many rows.
+        assert!(!stands_out(1600, 2000, 1400, 2000));
     }
 
     #[test]
