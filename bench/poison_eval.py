@@ -302,6 +302,8 @@ def main() -> None:
     ap.add_argument("--out", default="target/poison_eval", help="folder for the CSV files")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--datasets", nargs="+", default=list(ALL_DATASETS), choices=ALL_DATASETS)
+    ap.add_argument("--plant-on", nargs="+", choices=ALL_DATASETS,
+                    help="plant only on these datasets (clean rates are measured on every one)")
     ap.add_argument("--families", nargs="+", default=["flips", "backdoors", "outliers"],
                     choices=["flips", "backdoors", "outliers"], help="which plantings to run")
     ap.add_argument("--no-anchors", action="store_true", help="skip cleanlab, ART and IsolationForest")
@@ -334,7 +336,7 @@ def main() -> None:
             cl = cleanlab_flags(x0, y0)
             anchors_clean[(name, "cleanlab")] = None if cl is None else len(cl) / n
             anchors_clean[(name, "iforest")] = len(iforest_flags(x0, 0)) / n
-        for seed in args.seeds:
+        for seed in args.seeds if args.plant_on is None or name in args.plant_on else []:
             chosen = (FLIP_KINDS if "flips" in args.families else ()) + \
                 (BD_KINDS if "backdoors" in args.families else ()) + \
                 (("outliers",) if "outliers" in args.families else ())

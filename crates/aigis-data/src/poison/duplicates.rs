@@ -95,12 +95,24 @@ impl MatchBaseline {
     pub fn new(data: &Prepared, seed: u64) -> Self {
         let mut rng = fastrand::Rng::with_seed(seed ^ 0x4D41_5443);
         let rows = sample_indices(&mut rng, data.n, BASELINE_SAMPLE);
-        let sorted = (0..data.d)
+        let columns: Vec<Vec<f64>> = (0..data.d)
             .map(|j| {
-                let mut v: Vec<f64> = rows
-                    .iter()
+                rows.iter()
                     .filter_map(|&i| data.row(i).get(j).copied())
-                    .collect();
+                    .collect()
+            })
+            .collect();
+        // A column that repeats an earlier one (COMPAS ships two copies of its decile
+        // score and of its prior count) says nothing new: counting it twice would square
+        // its probability and call a chance match improbable.
+        let sorted = columns
+            .iter()
+            .enumerate()
+            .map(|(j, c)| {
+                if columns.iter().take(j).any(|e| e == c) {
+                    return Vec::new();
+                }
+                let mut v = c.clone();
                 v.sort_unstable_by(f64::total_cmp);
                 v
             })
@@ -117,6 +129,9 @@ impl MatchBaseline {
         let (a, b) = (data.row(i), data.row(j));
         let mut log_p = 0.0;
         for ((x, z), col) in a.iter().zip(b).zip(&self.sorted) {
+            if col.is_empty() {
+                continue;
+            }
             let tol = (x - z).abs();
             let lo = col.partition_point(|v| *v < x - tol);
             let hi = col.partition_point(|v| *v <= x + tol);
