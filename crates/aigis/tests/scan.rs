@@ -664,6 +664,26 @@ fn a_gross_value_in_one_wide_column_is_an_outlier_with_every_reason_listed() {
     let detectors = &v["poisoning"]["detectors"];
     assert!(detectors["label_noise"]["disagreements"].as_u64().unwrap() >= 1);
     assert!(detectors["near_duplicates"]["rows"].is_u64());
+    // The text report gives the same statistics.
+    let text = aigis(
+        p,
+        &[
+            "data",
+            "scan",
+            "new.csv",
+            "--label",
+            "label",
+            "--fail-on",
+            "none",
+            "--no-pii",
+        ],
+    );
+    assert!(
+        text.stdout
+            .contains("label noise: the model disagrees with"),
+        "{}",
+        text.stdout
+    );
     // With the clean profile, the value beyond the reference's range is an outlier too.
     let v = scan(true);
     let r201 = reasons(&v, 201);

@@ -585,7 +585,7 @@ fn labels_and_backdoors(
             ),
         };
         let detail = format!(
-            "label {}, but {said} (p = {:.3} ≥ class threshold {:.2}; p(label {}) = {:.3} < {:.2}; odds {odds:.0} times what the labels' shares give, cut {:.0}); {} of {} rows' labels are contradicted in all",
+            "label {}, but {said} (p = {:.3} ≥ class threshold {:.2}; p(label {}) = {:.3} < {:.2}; odds {odds:.0} times what the labels' shares give, cut {:.0}); {} of {} rows' labels are confidently contradicted in all",
             label_text(&opts.label_names, values, given),
             flip.p_suggested,
             t.get(flip.suggested).copied().unwrap_or(f64::NAN),
