@@ -73,7 +73,10 @@ pub struct Options {
     pub trees: usize,
     /// Rows per isolation tree (256, as in the paper).
     pub subsample: usize,
-    /// An outlier needs an isolation score of at least this (0.6; clean rows score ~0.4–0.5)…
+    /// An outlier needs an isolation score of at least this (0.62; clean rows score
+    /// ~0.4–0.5; at 0.6 the forest flagged 1.3 % of clean UCI Adult, whose sparse capital
+    /// columns isolate many ordinary rows early; gross single values are the per-column
+    /// score's to find)…
     pub outlier_min_score: f64,
     /// …and at least `median + outlier_mad_k × 1.4826 MAD` of all scores (4), so the cut
     /// follows the data instead of assuming a contamination rate.
