@@ -220,9 +220,21 @@ pub(crate) fn groups(data: &Prepared, y: &[usize], classes: usize, params: Param
     // Step 5b's vote depends only on the label and the columns left out: natural groups
     // often share both (a degree and a capital gain), so it is computed once for each.
     let mut baselines: HashMap<(usize, Vec<usize>), (usize, usize)> = HashMap::new();
+    let mut profiles: HashMap<usize, Option<Vec<(f64, f64)>>> = HashMap::new();
+    let mut label_rows = vec![0usize; classes];
+    for &c in y {
+        if let Some(n) = label_rows.get_mut(c) {
+            *n += 1;
+        }
+    }
     merged
         .into_iter()
         .filter_map(|(rows, (label, purity, items))| {
+            // A backdoor is a small part of its label; a group holding most of a label's
+            // rows is that label's own region of the feature space.
+            if 2 * rows.len() > label_rows.get(label).copied().unwrap_or(0) {
+                return None;
+            }
             let (checked, disagree, resembles) =
                 look_elsewhere(data, y, classes, &rows, &rows, &items, &mut rng);
             if (disagree as f64) < params.min_disagreement * checked.max(1) as f64 {
@@ -242,11 +254,18 @@ pub(crate) fn groups(data: &Prepared, y: &[usize], classes: usize, params: Param
             if !stands_out(disagree, checked, base_disagree, base_checked) {
                 return None;
             }
-            // Step 6: is the trigger foreign to the label the members resemble?
-            let others: Vec<usize> = (0..data.n)
-                .filter(|&i| y.get(i) == Some(&resembles) && rows.binary_search(&i).is_err())
-                .collect();
-            let profile = class_profile(data, &others, &mut rng)?;
+            // Step 6: is the trigger foreign to the label the members resemble? (The
+            // group's own rows carry another label, so the profile of that label's rows is
+            // the same for every group: computed once.)
+            let profile = profiles
+                .entry(resembles)
+                .or_insert_with(|| {
+                    let others: Vec<usize> = (0..data.n)
+                        .filter(|&i| y.get(i) == Some(&resembles))
+                        .collect();
+                    class_profile(data, &others, &mut rng)
+                })
+                .clone()?;
             let foreign = items
                 .iter()
                 .filter(|&&(j, z)| {
@@ -323,7 +342,9 @@ fn look_elsewhere(
             .map(|(_, (u, v))| (clip(*u) - clip(*v)).powi(2))
             .sum()
     };
-    let reference: Vec<usize> = sample_indices(rng, data.n, REFERENCE + rows.len())
+    // Enough draws that about REFERENCE fall outside the group (at most 5 % of the rows).
+    let draws = REFERENCE + (REFERENCE * rows.len()).div_ceil(data.n.max(1)) * 2 + 16;
+    let reference: Vec<usize> = sample_indices(rng, data.n, draws)
         .into_iter()
         .filter(|i| rows.binary_search(i).is_err())
         .take(REFERENCE)
