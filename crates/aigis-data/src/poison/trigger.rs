@@ -215,16 +215,23 @@ pub(crate) fn groups(data: &Prepared, y: &[usize], classes: usize, params: Param
         .collect();
     let mut merged = Candidates::new();
     candidates(data, y, classes, params, &exact, &mut merged);
-    candidates(data, y, classes, params, &coarse, &mut merged);
+    // Wide items meet by chance far more often than exact values: on a million rows,
+    // hundreds of little groups of 4-30 rows share two tail buckets and one label. A wide
+    // group must hold at least one row in 10,000.
+    let wide = Params {
+        min_group: params.min_group.max(data.n / 10_000),
+        ..params
+    };
+    candidates(data, y, classes, wide, &coarse, &mut merged);
     let mut rng = fastrand::Rng::with_seed(params.seed);
     // Step 5b's vote depends only on the label and the columns left out: natural groups
     // often share both (a degree and a capital gain), so it is computed once for each.
     let mut baselines: HashMap<(usize, Vec<usize>), (usize, usize)> = HashMap::new();
     let mut profiles: HashMap<usize, Option<Vec<(f64, f64)>>> = HashMap::new();
-    let mut label_rows = vec![0usize; classes];
-    for &c in y {
-        if let Some(n) = label_rows.get_mut(c) {
-            *n += 1;
+    let mut of_label: Vec<Vec<usize>> = vec![Vec::new(); classes];
+    for (i, &c) in y.iter().enumerate() {
+        if let Some(rows) = of_label.get_mut(c) {
+            rows.push(i);
         }
     }
     merged
@@ -232,11 +239,18 @@ pub(crate) fn groups(data: &Prepared, y: &[usize], classes: usize, params: Param
         .filter_map(|(rows, (label, purity, items))| {
             // A backdoor is a small part of its label; a group holding most of a label's
             // rows is that label's own region of the feature space.
-            if 2 * rows.len() > label_rows.get(label).copied().unwrap_or(0) {
+            if 2 * rows.len() > of_label.get(label).map_or(0, Vec::len) {
+                return None;
+            }
+            // A first look at 40 members: a group whose members nearly all look like
+            // their own label (a class's own tail, met in the coarse pass) stops here.
+            let (checked, disagree, _) =
+                look_elsewhere(data, y, classes, &rows, &rows, &items, 40, &mut rng);
+            if (disagree as f64) < 0.5 * params.min_disagreement * checked.max(1) as f64 {
                 return None;
             }
             let (checked, disagree, resembles) =
-                look_elsewhere(data, y, classes, &rows, &rows, &items, &mut rng);
+                look_elsewhere(data, y, classes, &rows, &rows, &items, 200, &mut rng);
             if (disagree as f64) < params.min_disagreement * checked.max(1) as f64 {
                 return None;
             }
@@ -244,11 +258,15 @@ pub(crate) fn groups(data: &Prepared, y: &[usize], classes: usize, params: Param
             let columns: Vec<usize> = items.iter().map(|&(j, _)| j).collect();
             let (base_checked, base_disagree) =
                 *baselines.entry((label, columns)).or_insert_with(|| {
-                    let peers: Vec<usize> = (0..data.n)
-                        .filter(|&i| y.get(i) == Some(&label) && rows.binary_search(&i).is_err())
+                    let peers: Vec<usize> = of_label
+                        .get(label)
+                        .map_or(&[][..], Vec::as_slice)
+                        .iter()
+                        .copied()
+                        .filter(|i| rows.binary_search(i).is_err())
                         .collect();
                     let (c, d, _) =
-                        look_elsewhere(data, y, classes, &rows, &peers, &items, &mut rng);
+                        look_elsewhere(data, y, classes, &rows, &peers, &items, 200, &mut rng);
                     (c, d)
                 });
             if !stands_out(disagree, checked, base_disagree, base_checked) {
@@ -315,10 +333,11 @@ pub(crate) fn stands_out(
     g - b >= 0.5 * (1.0 - b) && (g - b) / se >= 3.0
 }
 
-/// Step 5: how many of (up to 200 of) `members` does a 10-NN vote on the non-trigger
+/// Step 5: how many of (up to `members` of) `candidates` does a 10-NN vote on the non-trigger
 /// columns, among up to 2,000 rows outside the group `rows`, give another label than
 /// their own? Returns `(checked, disagreeing, the label most disagreeing members were
 /// given)`.
+#[allow(clippy::too_many_arguments)]
 fn look_elsewhere(
     data: &Prepared,
     y: &[usize],
@@ -326,9 +345,9 @@ fn look_elsewhere(
     rows: &[usize],
     candidates: &[usize],
     items: &[(usize, f64)],
+    members: usize,
     rng: &mut fastrand::Rng,
 ) -> (usize, usize, usize) {
-    const MEMBERS: usize = 200;
     const REFERENCE: usize = 2000;
     const K: usize = 10;
     let trigger: Vec<usize> = items.iter().map(|&(j, _)| j).collect();
@@ -349,7 +368,7 @@ fn look_elsewhere(
         .filter(|i| rows.binary_search(i).is_err())
         .take(REFERENCE)
         .collect();
-    let members: Vec<usize> = sample_indices(rng, candidates.len(), MEMBERS)
+    let members: Vec<usize> = sample_indices(rng, candidates.len(), members)
         .into_iter()
         .filter_map(|k| candidates.get(k).copied())
         .collect();
