@@ -108,7 +108,7 @@ PRECISION_FLOORS = {
 }
 # Kinds stated as out of reach (recall with the matching reason below 20 % is expected).
 CANNOT_SEE = {
-    "bd_noisy": "triggers stamped with noise (no two rows share the exact values)",
+    "bd_noisy": "triggers stamped with noise wider than a tenth of the column's range, or among natural values of those columns",
     "bd_single": "one-column triggers (a value of one column shared by one label is common in real tables)",
     "bd_blend": "triggers made of ordinary values (rare only jointly)",
     "bd_clean": "clean-label backdoors (stamped rows keep their true label); a stamp outside the natural range is flagged as an outlier",
