@@ -556,3 +556,141 @@ fn a_folder_is_profiled_as_one_dataset_and_scanned_table_by_table() {
     assert_eq!(empty.code, 2);
     assert!(empty.stderr.contains("no table files"), "{}", empty.stderr);
 }
+
+/// 600 rows × 40 numeric columns in three classes (a "wide" table, where an isolation
+/// forest dilutes one extreme column among many ordinary ones), as CSV.
+fn wide_table(edit: &dyn Fn(usize, &mut Vec<f64>, &mut usize)) -> String {
+    let mut s = (0..40)
+        .map(|j| format!("f{j}"))
+        .collect::<Vec<_>>()
+        .join(",")
+        + ",label\n";
+    let mut state = 99u64;
+    let mut noise = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % 10_000) as f64 / 10_000.0 - 0.5
+    };
+    for i in 0..600 {
+        let mut label = i % 3;
+        let mut row: Vec<f64> = (0..40)
+            .map(|j| 50.0 + 10.0 * ((label * 7 + j) % 5) as f64 + 2.0 * noise())
+            .collect();
+        edit(i, &mut row, &mut label);
+        let cells: Vec<String> = row.iter().map(|v| format!("{v:.4}")).collect();
+        s.push_str(&format!("{},{label}\n", cells.join(",")));
+    }
+    s
+}
+
+#[test]
+fn a_gross_value_in_one_wide_column_is_an_outlier_with_every_reason_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    write(p, "clean.csv", &wide_table(&|_, _, _| {}));
+    // Row 100 (line 101): one column times 40 and its label changed; row 200: a value a
+    // little beyond what the reference saw (only a profile tells); row 300: clean.
+    write(
+        p,
+        "new.csv",
+        &wide_table(&|i, row, label| {
+            if i == 100 {
+                row[23] *= 40.0;
+                *label = (*label + 1) % 3;
+            }
+            if i == 200 {
+                row[5] = 110.0;
+            }
+        }),
+    );
+    ok(
+        p,
+        &[
+            "data",
+            "profile",
+            "clean.csv",
+            "--out",
+            "clean.profile.json",
+        ],
+    );
+    let scan = |profile: bool| {
+        let mut args = vec!["--json", "data", "scan", "new.csv", "--label", "label"];
+        args.extend(["--fail-on", "none", "--no-pii"]);
+        if profile {
+            args.extend(["--profile", "clean.profile.json"]);
+        }
+        let r = aigis(p, &args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.json()
+    };
+    let reasons = |v: &serde_json::Value, row: u64| -> Vec<(String, String)> {
+        v["poisoning"]["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["row"] == row)
+            .flat_map(|r| r["reasons"].as_array().unwrap().iter())
+            .map(|x| {
+                (
+                    x["kind"].as_str().unwrap().to_owned(),
+                    x["detail"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let v = scan(false);
+    let r101 = reasons(&v, 101);
+    let kinds: Vec<&str> = r101.iter().map(|r| r.0.as_str()).collect();
+    assert!(
+        kinds.contains(&"outlier") && kinds.contains(&"label_flip"),
+        "{r101:?}"
+    );
+    let outlier = &r101.iter().find(|r| r.0 == "outlier").unwrap().1;
+    assert!(outlier.contains("f23"), "{outlier}");
+    // Each reason is its own finding.
+    let findings = v["findings"].as_array().unwrap();
+    for rule in ["poison.outlier", "poison.label_flip"] {
+        assert!(
+            findings
+                .iter()
+                .any(|f| f["rule"] == rule && f["row"] == 101),
+            "{rule}"
+        );
+    }
+    assert!(reasons(&v, 201).is_empty(), "{:?}", reasons(&v, 201));
+    assert!(reasons(&v, 301).is_empty());
+    // Dataset-level statistics with their baselines.
+    let detectors = &v["poisoning"]["detectors"];
+    assert!(detectors["label_noise"]["disagreements"].as_u64().unwrap() >= 1);
+    assert!(detectors["near_duplicates"]["rows"].is_u64());
+    // The text report gives the same statistics.
+    let text = aigis(
+        p,
+        &[
+            "data",
+            "scan",
+            "new.csv",
+            "--label",
+            "label",
+            "--fail-on",
+            "none",
+            "--no-pii",
+        ],
+    );
+    assert!(
+        text.stdout
+            .contains("label noise: the model disagrees with"),
+        "{}",
+        text.stdout
+    );
+    // With the clean profile, the value beyond the reference's range is an outlier too.
+    let v = scan(true);
+    let r201 = reasons(&v, 201);
+    assert!(
+        r201.iter()
+            .any(|r| r.0 == "outlier" && r.1.contains("reference range") && r.1.contains("f5")),
+        "{r201:?}"
+    );
+    assert!(reasons(&v, 301).is_empty());
+}

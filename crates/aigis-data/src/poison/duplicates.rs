@@ -67,6 +67,99 @@ pub(crate) fn gauss(rng: &mut fastrand::Rng) -> f64 {
     (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
 }
 
+/// Rows sampled per column to estimate how often values fall close to a given one.
+const BASELINE_SAMPLE: usize = 20_000;
+/// Of those, rows checked for a joint match (a third row as close as the pair).
+const JOINT_SAMPLE: usize = 5_000;
+
+/// The chance baseline of a near match: how many pairs in the table would match as closely
+/// as a found pair does, column by column, if the columns were independent and each kept its
+/// own distribution (`n(n−1)/2 × Π P(column within the pair's distance)`; over the whole
+/// table, because a table of 30,000 rows holds 450 million pairs to find a close one in). In a table of few distinct values per column (ages, counts, codes),
+/// close matches are common and this number is large; for a perturbed copy of a row in
+/// continuous data it is tiny. Columns are in truth correlated, which makes natural
+/// matches more likely than the product says, so the baseline errs towards reporting.
+///
+/// Because of those correlations (COMPAS repeats two of its columns, and its day counts move
+/// together), a second estimate is taken too, jointly: how many sampled rows other than the
+/// pair do match row `i` that closely in every column, scaled to the whole table. The
+/// larger of the two is the baseline.
+pub(crate) struct MatchBaseline {
+    /// Per kept column, a sorted sample of its standardised values.
+    sorted: Vec<Vec<f64>>,
+    /// The sampled rows.
+    rows: Vec<usize>,
+}
+
+impl MatchBaseline {
+    pub fn new(data: &Prepared, seed: u64) -> Self {
+        let mut rng = fastrand::Rng::with_seed(seed ^ 0x4D41_5443);
+        let rows = sample_indices(&mut rng, data.n, BASELINE_SAMPLE);
+        let columns: Vec<Vec<f64>> = (0..data.d)
+            .map(|j| {
+                rows.iter()
+                    .filter_map(|&i| data.row(i).get(j).copied())
+                    .collect()
+            })
+            .collect();
+        // A column that repeats an earlier one (COMPAS ships two copies of its decile
+        // score and of its prior count) says nothing new: counting it twice would square
+        // its probability and call a chance match improbable.
+        let sorted = columns
+            .iter()
+            .enumerate()
+            .map(|(j, c)| {
+                if columns.iter().take(j).any(|e| e == c) {
+                    return Vec::new();
+                }
+                let mut v = c.clone();
+                v.sort_unstable_by(f64::total_cmp);
+                v
+            })
+            .collect();
+        Self { sorted, rows }
+    }
+
+    /// Expected number of pairs in the whole table as close as rows `i` and `j`, column by
+    /// column (within, in every column, the distance between `i` and `j`), by chance;
+    /// infinite when a sampled third row is that close to `i` too (then the pair sits in a
+    /// crowd of alike rows, not a copy). The joint check is skipped when the estimate is
+    /// already `enough`.
+    pub fn expected_matches(&self, data: &Prepared, i: usize, j: usize, enough: f64) -> f64 {
+        let (a, b) = (data.row(i), data.row(j));
+        let mut log_p = 0.0;
+        for ((x, z), col) in a.iter().zip(b).zip(&self.sorted) {
+            if col.is_empty() {
+                continue;
+            }
+            let tol = (x - z).abs();
+            let lo = col.partition_point(|v| *v < x - tol);
+            let hi = col.partition_point(|v| *v <= x + tol);
+            let m = col.len().max(1) as f64;
+            // A value the sample never shows still has some chance: half a sampled row.
+            let p = ((hi - lo) as f64).max(0.5) / m;
+            log_p += p.min(1.0).ln();
+        }
+        let n = data.n as f64;
+        let independent = n * (n - 1.0) / 2.0 * log_p.exp();
+        if independent >= enough {
+            return independent;
+        }
+        let joint = self
+            .rows
+            .iter()
+            .take(JOINT_SAMPLE)
+            .filter(|&&k| k != i && k != j)
+            .any(|&k| {
+                data.row(k)
+                    .iter()
+                    .zip(a.iter().zip(b))
+                    .all(|(v, (x, z))| (v - x).abs() <= (x - z).abs())
+            });
+        if joint { f64::INFINITY } else { independent }
+    }
+}
+
 /// Groups (of two or more rows, ascending) with identical raw feature vectors.
 pub(crate) fn exact(data: &[f64], n: usize, p: usize) -> Vec<Vec<usize>> {
     if p == 0 {

@@ -10,8 +10,9 @@
 //!
 //! Catches: labels that disagree with what similar rows say. Misses: flips into a class
 //! the features cannot tell apart (the model is not confident about any other class), and
-//! flips in regions where most labels are flipped. Rows the outlier detector isolates are
-//! not judged here: their neighbours are far away and say little.
+//! flips in regions where most labels are flipped. Each flagged row is reported on its own
+//! only when its contradiction stands out from the label noise natural to the data
+//! ([`odds`]); the scan reports the rest as a dataset-level statistic.
 
 use super::classify::Probabilities;
 
@@ -25,6 +26,22 @@ pub(crate) struct Flip {
     pub p_given: f64,
     /// Probability of the suggested label.
     pub p_suggested: f64,
+}
+
+/// How strongly a flagged row's neighbourhood contradicts its label, beyond what the
+/// labels' shares alone would: `(p_suggested / p_given) / (share_suggested / share_given)`,
+/// a Bayes factor. Real data has label noise wherever its features say little about the
+/// label: on UCI Adult's numeric columns confident learning flags 7.6 % of the clean rows,
+/// on German credit 16 %, almost all because a minority label sits among majority-label
+/// neighbours, which the shares predict. A row is reported on its own only when its
+/// neighbours are far surer than that ([`super::Options::label_flip_min_odds`]); the
+/// others count in [`super::LabelNoise`].
+pub(crate) fn odds(flip: &Flip, given: usize, share: &[f64]) -> f64 {
+    let prior = match (share.get(flip.suggested), share.get(given)) {
+        (Some(&s), Some(&g)) if s > 0.0 && g > 0.0 => s / g,
+        _ => 1.0,
+    };
+    (flip.p_suggested / flip.p_given.max(1e-12)) / prior
 }
 
 /// Per-class thresholds `t_j` (NaN for a class with no rows).
@@ -44,6 +61,11 @@ pub(crate) fn thresholds(probs: &Probabilities, y: &[usize]) -> Vec<f64> {
         .collect()
 }
 
+/// Slack in comparing a probability with a class threshold: on cleanly separated data
+/// every row of a class has the same probability and their mean, the threshold, can come
+/// out a rounding error above it.
+const TOLERANCE: f64 = 1e-9;
+
 /// Rows off the diagonal of the confident joint.
 pub(crate) fn find(probs: &Probabilities, y: &[usize], t: &[f64]) -> Vec<Flip> {
     let k = probs.k.max(1);
@@ -59,7 +81,7 @@ pub(crate) fn find(probs: &Probabilities, y: &[usize], t: &[f64]) -> Vec<Flip> {
             .iter()
             .zip(t)
             .enumerate()
-            .filter(|&(j, (pj, tj))| j != given && pj >= tj)
+            .filter(|&(j, (pj, tj))| j != given && *pj >= tj - TOLERANCE)
             .max_by(|a, b| a.1.0.total_cmp(b.1.0));
         // The suggestion must also be the model's first choice and beat the given label:
         // a class with a single row has a threshold as low as its one probability, which

@@ -29,6 +29,8 @@ pub(crate) struct Prepared {
     pub constant: Vec<usize>,
     /// Caller's column indices that had missing values, with how many.
     pub imputed: Vec<(usize, usize)>,
+    /// For each kept column, its `(median, scale)`: `z = (x − median) / scale`.
+    pub params: Vec<(f64, f64)>,
 }
 
 impl Prepared {
@@ -156,6 +158,7 @@ pub(crate) fn prepare(features: &Features) -> Prepared {
         cols,
         constant,
         imputed,
+        params,
     }
 }
 
@@ -191,20 +194,6 @@ pub(crate) fn class_profile(
         })
         .collect();
     Some(profile)
-}
-
-/// The cells of `row` at least `cell_z` robust σ from `profile` (a [`class_profile`]), as
-/// `(column, z within the class)`, most extreme first.
-pub(crate) fn unusual_cells(row: &[f64], profile: &[(f64, f64)], cell_z: f64) -> Vec<(usize, f64)> {
-    let mut cells: Vec<(usize, f64)> = row
-        .iter()
-        .zip(profile)
-        .map(|(x, (loc, scale))| (x - loc) / scale)
-        .enumerate()
-        .filter(|&(_, z)| z.abs() >= cell_z)
-        .collect();
-    cells.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
-    cells
 }
 
 /// `k` distinct indices below `n` (all of them, shuffled, when `k ≥ n`), by Floyd's

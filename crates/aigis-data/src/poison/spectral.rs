@@ -13,12 +13,9 @@
 //! Catches: a trigger that dominates its class's variance. Misses: on raw features, a
 //! trigger smaller than the class's natural spread (the paper applies it to a network's
 //! learned representation, where the trigger is amplified), and triggers in classes of
-//! fewer than 10 rows. It also flags the natural tail of a skewed class, which is why the
-//! scan reports a spectral outlier as a backdoor only when the row belongs to a trigger
-//! group, or when its label disagrees with the out-of-sample model and some of its cells
-//! are unusual even for the label the model prefers. A plain label flip also projects far
-//! (it sits among another class's rows), but it carries no trigger: it is reported as a
-//! flip only.
+//! fewer than 10 rows. It also flags the natural tail of a skewed class (0.4 % of COMPAS's
+//! clean rows had a label the model rejected and a far projection), which is why the scan
+//! uses it only to add weight to a trigger group's members, never on its own.
 
 use rayon::prelude::*;
 

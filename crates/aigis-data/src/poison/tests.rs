@@ -281,3 +281,169 @@ fn progress_and_json() {
     }
     assert!(json["timings"].as_array().unwrap().len() >= 5);
 }
+
+/// 1,800 rows × 64 columns in 4 clusters; row `at` gets one column multiplied by `factor`.
+fn wide(at: usize, col: usize, factor: f64) -> (Features, Vec<u32>) {
+    let (mut f, y) = gaussian_clusters(1800, 64, 4, 77);
+    // Shift every column to positive values, as real measurements are.
+    f.data.iter_mut().for_each(|v| *v += 20.0);
+    f.data[at * 64 + col] *= factor;
+    (f, y)
+}
+
+#[test]
+fn an_extreme_value_in_one_of_64_columns_is_an_outlier() {
+    let (f, y) = wide(900, 37, 30.0);
+    let r = detect(&f, Some(&y), &Options::default()).unwrap();
+    assert!(
+        kinds(&r, 900).contains(&PoisonKind::Outlier),
+        "{:?}",
+        r.rows
+    );
+    let reason = r.rows.iter().find(|x| x.row == 900).unwrap();
+    let detail = &reason
+        .reasons
+        .iter()
+        .find(|x| x.kind == PoisonKind::Outlier)
+        .unwrap()
+        .detail;
+    assert!(detail.contains("f37"), "{detail}");
+    // The forest alone would not: the isolation score is diluted by 63 ordinary columns.
+    assert!(r.counts.outlier <= 1 + 1800 / 100, "{:?}", r.counts);
+}
+
+#[test]
+fn every_applicable_reason_is_listed() {
+    // An outlier whose label is also flipped gets both reasons, each its own.
+    let (f, mut y) = wide(900, 37, 30.0);
+    y[900] = (y[900] + 1) % 4;
+    let r = detect(&f, Some(&y), &Options::default()).unwrap();
+    let k = kinds(&r, 900);
+    assert!(k.contains(&PoisonKind::Outlier), "{k:?}");
+    assert!(
+        k.contains(&PoisonKind::LabelFlip),
+        "{k:?} {:?} {:?}",
+        r.label_noise,
+        r.rows
+            .iter()
+            .filter(|x| x.reasons.iter().any(|q| q.kind == PoisonKind::LabelFlip))
+            .map(|x| x.row)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(r.counts.outlier.min(1), 1);
+    // Each reason is its own finding, with its own detail.
+    let row = r.rows.iter().find(|x| x.row == 900).unwrap();
+    assert_eq!(row.reasons.len(), 2, "{:?}", row.reasons);
+    assert_ne!(row.reasons[0].detail, row.reasons[1].detail);
+}
+
+#[test]
+fn a_value_far_outside_the_reference_range_is_an_outlier() {
+    let (mut f, y) = gaussian_clusters(1000, 4, 2, 9);
+    // Ordinary for this table, but far beyond what the reference saw in column 1.
+    f.data[10 * 4 + 1] += 2.0;
+    let mut opts = Options {
+        reference_ranges: vec![Some((-50.0, 50.0)); 4],
+        ..Options::default()
+    };
+    let r = detect(&f, Some(&y), &opts).unwrap();
+    let before = kinds(&r, 10).contains(&PoisonKind::Outlier);
+    let v = f.data[10 * 4 + 1];
+    opts.reference_ranges[1] = Some((v - 20.0, v - 5.0));
+    let r = detect(&f, Some(&y), &opts).unwrap();
+    assert!(!before);
+    assert!(kinds(&r, 10).contains(&PoisonKind::Outlier));
+    let detail = &r.rows.iter().find(|x| x.row == 10).unwrap().reasons[0].detail;
+    assert!(detail.contains("reference range"), "{detail}");
+    // One range per column, or none.
+    opts.reference_ranges.pop();
+    assert!(detect(&f, Some(&y), &opts).is_err());
+}
+
+#[test]
+fn label_noise_of_weak_features_is_a_statistic_not_rows() {
+    // Two overlapping classes (features say little): many labels disagree with their
+    // neighbours, none strongly enough to stand out; the statistic counts them.
+    let mut rng = fastrand::Rng::with_seed(4);
+    let n = 2000;
+    let y: Vec<u32> = (0..n).map(|i| u32::from(i % 4 == 0)).collect();
+    let data: Vec<f64> = y
+        .iter()
+        .flat_map(|&c| {
+            let shift = 0.3 * f64::from(c);
+            [
+                duplicates::gauss(&mut rng) + shift,
+                duplicates::gauss(&mut rng) - shift,
+            ]
+        })
+        .collect();
+    let f = Features {
+        n_rows: n,
+        n_cols: 2,
+        data,
+        names: Vec::new(),
+    };
+    let r = detect(&f, Some(&y), &Options::default()).unwrap();
+    let noise = r.label_noise.clone().unwrap();
+    assert!(noise.disagreements > 300, "{noise:?}");
+    assert!(noise.expected_disagreements > 300.0, "{noise:?}");
+    assert!(r.counts.label_flip <= n / 50, "{:?} {noise:?}", r.counts);
+    assert_eq!(noise.reported, r.counts.label_flip);
+    // On separable data a planted flip stands out and is reported.
+    let (f, y) = poisoned();
+    let r = detect(&f, Some(&y), &Options::default()).unwrap();
+    assert!(kinds(&r, 200).contains(&PoisonKind::LabelFlip));
+    assert!(r.label_noise.unwrap().reported >= 1);
+}
+
+#[test]
+fn near_duplicates_of_a_low_cardinality_table_are_a_statistic_not_rows() {
+    // Three columns of small integers: close matches are everywhere by chance.
+    let mut rng = fastrand::Rng::with_seed(8);
+    let n = 3000;
+    let data: Vec<f64> = (0..n * 3).map(|_| f64::from(rng.u8(0..6))).collect();
+    let f = Features {
+        n_rows: n,
+        n_cols: 3,
+        data,
+        names: Vec::new(),
+    };
+    let r = detect(&f, None, &Options::default()).unwrap();
+    assert_eq!(r.counts.near_duplicate, 0, "{:?}", r.near_duplicates);
+    // A perturbed copy in continuous data is improbable by chance: reported.
+    let (f, y) = poisoned();
+    let r = detect(&f, Some(&y), &Options::default()).unwrap();
+    assert!(kinds(&r, 401).contains(&PoisonKind::NearDuplicate));
+    assert!(r.near_duplicates.rows >= 1);
+}
+
+#[test]
+fn a_natural_subgroup_of_one_label_is_no_backdoor() {
+    // 40 rows of label 1 share two unusual values (a rich subgroup) but otherwise look
+    // like ordinary label-1 rows of weakly separated data: the group does not look like
+    // another label more than label 1's own rows do.
+    let mut rng = fastrand::Rng::with_seed(12);
+    let n = 3000;
+    let y: Vec<u32> = (0..n).map(|i| u32::from(i % 4 == 0)).collect();
+    let mut data: Vec<f64> = y
+        .iter()
+        .flat_map(|&c| {
+            let shift = 0.4 * f64::from(c);
+            (0..5)
+                .map(|_| duplicates::gauss(&mut rng) + shift)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for i in (0..n).filter(|i| y[*i] == 1).take(40) {
+        data[i * 5 + 3] = 9.0;
+        data[i * 5 + 4] = 11.0;
+    }
+    let f = Features {
+        n_rows: n,
+        n_cols: 5,
+        data,
+        names: Vec::new(),
+    };
+    let r = detect(&f, Some(&y), &Options::default()).unwrap();
+    assert_eq!(r.counts.backdoor, 0, "{:?}", r.counts);
+}

@@ -460,8 +460,19 @@ pub fn scan(
     let poisoning = match &context.features {
         Some(columns) => {
             let (matrix, labels) = features::assemble(gathered, columns, options.label.is_some());
+            // With a profile, a value far outside the reference's range is an outlier.
+            let reference_ranges = options.profile.as_ref().map_or_else(Vec::new, |p| {
+                columns
+                    .iter()
+                    .map(|c| {
+                        let c = p.column(c).filter(|c| c.column_type.is_numeric())?;
+                        Some((c.min?, c.max?))
+                    })
+                    .collect()
+            });
             let poison_options = poison::Options {
                 label_names: labels.as_ref().map(|(_, n)| n.clone()).unwrap_or_default(),
+                reference_ranges,
                 ..options.poison_options.clone()
             };
             let report = poison::detect_with_progress(
