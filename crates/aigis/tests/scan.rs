@@ -684,6 +684,27 @@ fn a_gross_value_in_one_wide_column_is_an_outlier_with_every_reason_listed() {
         "{}",
         text.stdout
     );
+    // and so does the HTML one
+    aigis(
+        p,
+        &[
+            "data",
+            "scan",
+            "new.csv",
+            "--label",
+            "label",
+            "--fail-on",
+            "none",
+            "--no-pii",
+            "--html",
+            "noise.html",
+        ],
+    );
+    let html = std::fs::read_to_string(p.join("noise.html")).unwrap();
+    assert!(
+        html.contains("<p>label noise: the model disagrees with"),
+        "{html}"
+    );
     // With the clean profile, the value beyond the reference's range is an outlier too.
     let v = scan(true);
     let r201 = reasons(&v, 201);

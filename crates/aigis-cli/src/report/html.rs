@@ -303,6 +303,9 @@ fn section(s: &mut String, report: &ScanReport, fail_on: FailOn) {
             c.near_duplicate,
             c.backdoor
         );
+        for line in super::text::poisoning_statistics(report) {
+            let _ = write!(s, "<p>{}</p>", esc(&line));
+        }
         let scores: Vec<f64> = p.rows.iter().map(|r| r.score).collect();
         s.push_str("<h3>Scores of the suspicious rows</h3>");
         s.push_str(&histogram("scores of suspicious rows", &scores, 20));

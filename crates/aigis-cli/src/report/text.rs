@@ -133,27 +133,8 @@ pub fn data_scan(file: &Path, report: &ScanReport, fail_on: FailOn) -> String {
             c.near_duplicate,
             c.backdoor
         );
-        if let Some(n) = &p.detectors.label_noise {
-            let pct = |x: f64| 100.0 * x / n.rows.max(1) as f64;
-            let _ = writeln!(
-                s,
-                "  label noise: the model disagrees with {} labels ({:.1} %; its own uncertainty expects {:.0}, {:.1} %); {} confidently contradicted, {} of them listed (odds at least {:.0}× the labels' shares)",
-                n.disagreements,
-                pct(n.disagreements as f64),
-                n.expected_disagreements,
-                pct(n.expected_disagreements),
-                n.confident,
-                n.reported,
-                n.min_odds
-            );
-        }
-        let near = &p.detectors.near_duplicates;
-        if near.rows > 0 {
-            let _ = writeln!(
-                s,
-                "  near duplicates: {} rows have a near twin; {} of them explained by chance (the columns' few distinct values), not listed",
-                near.rows, near.explained
-            );
+        for line in poisoning_statistics(report) {
+            let _ = writeln!(s, "  {line}");
         }
         for note in &p.detectors.notes {
             let _ = writeln!(s, "  note: {note}");
@@ -191,4 +172,34 @@ pub fn data_scan(file: &Path, report: &ScanReport, fail_on: FailOn) -> String {
         let _ = writeln!(s, "result: passed (--fail-on {fail_on})");
     }
     s
+}
+
+/// The poisoning screen's dataset-level statistics (label noise, near duplicates), one
+/// sentence each, for the text and the HTML report.
+pub fn poisoning_statistics(report: &ScanReport) -> Vec<String> {
+    let Some(p) = &report.poisoning else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some(n) = &p.detectors.label_noise {
+        let pct = |x: f64| 100.0 * x / n.rows.max(1) as f64;
+        out.push(format!(
+            "label noise: the model disagrees with {} labels ({:.1} %; its own uncertainty expects {:.0}, {:.1} %); {} confidently contradicted, {} of them listed (odds at least {:.0}× the labels' shares)",
+            n.disagreements,
+            pct(n.disagreements as f64),
+            n.expected_disagreements,
+            pct(n.expected_disagreements),
+            n.confident,
+            n.reported,
+            n.min_odds
+        ));
+    }
+    let near = &p.detectors.near_duplicates;
+    if near.rows > 0 {
+        out.push(format!(
+            "near duplicates: {} rows have a near twin; {} of them explained by chance (the columns' few distinct values), not listed",
+            near.rows, near.explained
+        ));
+    }
+    out
 }
