@@ -57,6 +57,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
+from model_detect_bench import installed_version  # bench/ is on the path when run as a script
+
 try:
     import joblib
     import numpy as np
@@ -231,18 +233,6 @@ def read_modelaudit(m: Measured, report: str, names: set[str]) -> Job:
     job.note = (job.note + f" files_scanned {doc.get('files_scanned')}, bytes_scanned "
                 f"{doc.get('bytes_scanned')}").strip()
     return job
-
-
-def installed_version(cmd: str, dist: str) -> str:
-    try:
-        with open(cmd, "rb") as f:
-            first = f.readline().decode(errors="replace").strip()
-    except OSError:
-        return "?"
-    python = first[2:].split()[0] if first.startswith("#!") else sys.executable
-    p = subprocess.run([python, "-c", f"import importlib.metadata as m; print(m.version({dist!r}))"],
-                       capture_output=True, text=True)
-    return p.stdout.strip() or "?"
 
 
 def build_tools(a) -> list[Tool]:

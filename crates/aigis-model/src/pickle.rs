@@ -167,13 +167,13 @@ pub fn scan_layout(
     let member = location.member.clone();
     let io_err = |e| Error::io(member.clone().unwrap_or_else(|| "pickle".to_owned()), e);
     let source = source::Source::new(BufReader::new(reader)).map_err(io_err)?;
-    machine::run(source, location, limits, 0, layout).map_err(io_err)
+    readings::run(source, location, limits, 0, layout).map_err(io_err)
 }
 
 /// [`scan`] over bytes in memory (an npy object array, a zip member already read).
 pub fn scan_bytes(bytes: &[u8], location: &Location, limits: &Limits) -> PickleReport {
     match source::Source::new(Cursor::new(bytes)) {
-        Ok(src) => machine::run(src, location, limits, 0, Layout::Stream)
+        Ok(src) => readings::run(src, location, limits, 0, Layout::Stream)
             .unwrap_or_else(|e| failed(location, &e)),
         Err(e) => failed(location, &e),
     }

@@ -203,7 +203,7 @@ impl<R: Read + Seek> Machine<'_, R> {
             ..self.limits.clone()
         };
         let report = Source::new(Cursor::new(bytes)).and_then(|src| {
-            super::machine::run(
+            super::readings::run(
                 src,
                 self.location,
                 &limits,

@@ -9,7 +9,7 @@ use std::io::{self, Read, Seek};
 use super::source::{Payload, ReadFail, Source};
 use super::stack::{is_opcode, op_name, parse_int};
 use super::value::{self, Value};
-use super::{Import, Layout, Limits, PickleReport, text};
+use super::{Import, Layout, Limits, text};
 use crate::{Evidence, Location, Verdict};
 
 /// Why a pickle stopped before its `STOP`.
@@ -112,19 +112,6 @@ pub(super) fn storage_element_size(name: &str) -> Option<u64> {
 
 /// Evidence items kept per scan; the rest are summarised in one.
 pub(super) const MAX_EVIDENCE: usize = 256;
-
-/// Runs every pickle in `src` to its end and reports: in one reading when the pickle
-/// respects its frames, and in every reading of them when it does not
-/// ([`super::readings`]).
-pub(super) fn run<R: Read + Seek>(
-    src: Source<R>,
-    location: &Location,
-    limits: &Limits,
-    depth: u32,
-    layout: Layout,
-) -> io::Result<PickleReport> {
-    super::readings::run(src, location, limits, depth, layout)
-}
 
 /// One reading of the stream: every pickle to its end. The number of complete pickles,
 /// and where bytes after the last one start and how many there are.

@@ -96,6 +96,8 @@ fn read<R: Read + Seek>(
     Ok((reading, src))
 }
 
+/// Runs every pickle in `src` to its end and reports: in one reading when the pickle
+/// respects its frames, and in every reading of them when it does not.
 pub(super) fn run<R: Read + Seek>(
     src: Source<R>,
     location: &Location,
