@@ -11,8 +11,10 @@ pub fn leaf_hash(data: &[u8]) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// `SHA-256(0x01 ‖ left ‖ right)`.
-pub fn node_hash(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
+/// `SHA-256(0x01 ‖ left ‖ right)`. In a tree both children are 32-byte hashes; the
+/// function takes any bytes so that RFC 6962's interior-node vectors (short strings)
+/// check it directly.
+pub fn node_hash(left: &[u8], right: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update([1u8]);
     h.update(left);
