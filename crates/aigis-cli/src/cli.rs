@@ -770,8 +770,9 @@ pub enum ModelCommand {
     /// does datasets (X-Wing key wrap, ChaCha20-Poly1305 in authenticated chunks), and
     /// record signed evidence naming the plaintext's and the ciphertext's digests.
     ///
-    /// Without --to, the model is encrypted to the project's own recipient key. A model
-    /// folder is packed first (one file per encryption).
+    /// Without --to, the model is encrypted to the project's own recipient key. One file
+    /// per encryption: a model folder is refused (pack it first, for example with
+    /// `tar -cf model.tar model/`).
     #[command(after_help = examples!(
         "aigis model encrypt model.onnx --to serving.recipient"
     ))]

@@ -443,4 +443,8 @@ fn models_are_sealed_with_the_same_scheme_and_the_evidence_says_model() {
     std::fs::create_dir(p.join("folder")).unwrap();
     fails(p, &["model", "encrypt", "folder"], 2, "is a folder");
     assert!(!p.join("folder.aigis-enc").exists());
+    // ... and the help says so (it once promised that folders are packed).
+    let help = ok(p, &["model", "encrypt", "--help"]).stdout;
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(help.contains("a model folder is refused"), "{help}");
 }
