@@ -108,8 +108,8 @@ def main() -> None:
         ours = os.path.join(work, "aigis.sig")
         ours_shards = os.path.join(work, "aigis-shards.sig")
         theirs = os.path.join(work, "model_signing.sig")
-        sign_aigis = [aigis, "-q", "model", "sign", model, "--key", private, "--signature", ours]
-        sign_aigis_shards = [aigis, "-q", "model", "sign", model, "--key", private, "--signature", ours_shards,
+        sign_aigis = [aigis, "-q", "model", "sign", model, "--signing-key", private, "--signature", ours]
+        sign_aigis_shards = [aigis, "-q", "model", "sign", model, "--signing-key", private, "--signature", ours_shards,
                              "--shard-size", str(args.shard_size)]
         sign_ms = [sys.executable, "-m", "model_signing", "sign", "key",
                    "--private_key", private, "--signature", theirs, model]

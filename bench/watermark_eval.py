@@ -113,7 +113,7 @@ def aigis(binary: str, cwd: str, *args: str):
 
 
 def verify(binary: str, cwd: str, model: str, key: str) -> tuple[float, int]:
-    code, out, err = aigis(binary, cwd, "model", "watermark", "verify", model, "--key", key)
+    code, out, err = aigis(binary, cwd, "model", "watermark", "verify", model, "--watermark-key", key)
     if code not in (0, 1):
         sys.exit(f"aigis verify {model} failed ({code}): {err}")
     v = json.loads(out)
@@ -178,7 +178,7 @@ def main() -> int:
 
     for i, key in enumerate(keys):
         marked = f"marked{i}.onnx"
-        code, out, err = aigis(binary, d, "model", "watermark", "embed", "model.onnx", "-o", marked, "--key", key)
+        code, out, err = aigis(binary, d, "model", "watermark", "embed", "model.onnx", "-o", marked, "--watermark-key", key)
         if code != 0:
             sys.exit(f"embed failed ({code}): {err}")
         e = json.loads(out)

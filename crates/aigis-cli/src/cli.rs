@@ -836,14 +836,15 @@ pub enum ModelCommand {
     /// SHA-256 (or, with --method shards, every shard's), the files hashed in parallel.
     /// `python -m model_signing verify key` checks it when signed with an EC key.
     ///
-    /// Signs with the project's Ed25519 key, or with --key (a PKCS#8 or SEC1 PEM private
+    /// Signs with the project's Ed25519 key, or with --signing-key (a PKCS#8 or SEC1 PEM private
     /// key: ECDSA P-256, P-384 or Ed25519). Git files (`.git`, `.gitignore`, ...) and the
     /// signature file itself are left out; symbolic links are refused unless
     /// --allow-symlinks. Recorded as evidence in the ledger (subject: the model's root
     /// digest).
     #[command(after_help = examples!(
         "aigis model sign models/fraud-v3/",
-        "aigis model sign models/fraud-v3/ --key release.pem --signature v3.sig",
+        "aigis model sign models/fraud-v3/ --signing-key release.pem \\",
+        "    --signature v3.sig",
         "aigis model sign llama.gguf --method shards --shard-size 500000000"
     ))]
     Sign(ModelSignArgs),
@@ -872,8 +873,8 @@ pub enum ModelCommand {
         subcommand,
         after_help = examples!(
             "aigis model watermark keygen -o wm.key",
-            "aigis model watermark embed model.onnx -o marked.onnx --key wm.key",
-            "aigis model watermark verify marked.onnx --key wm.key"
+            "aigis model watermark embed model.onnx -o marked.onnx --watermark-key wm.key",
+            "aigis model watermark verify marked.onnx --watermark-key wm.key"
         )
     )]
     Watermark(ModelWatermarkCommand),
@@ -898,7 +899,7 @@ pub struct ModelSignArgs {
     pub signature: Option<PathBuf>,
     /// Sign with this PEM private key (ECDSA P-256 / P-384 or Ed25519) instead of the
     /// project's key.
-    #[arg(long, value_name = "KEY.pem")]
+    #[arg(long = "signing-key", value_name = "KEY.pem")]
     pub key: Option<PathBuf>,
     /// files: a digest per file; shards: a digest per piece of --shard-size bytes
     /// [default: files, or shards when --shard-size is given].
@@ -965,9 +966,9 @@ pub enum ModelWatermarkCommand {
     /// if the marked model would score below --threshold. Recorded as evidence in the
     /// ledger (the key id, never the key).
     #[command(after_help = examples!(
-        "aigis model watermark embed model.onnx -o marked.onnx --key wm.key",
-        "aigis model watermark embed model.onnx -o marked.onnx --key wm.key \\",
-        "    --tensor fc1.weight --strength 0.05"
+        "aigis model watermark embed model.onnx -o marked.onnx --watermark-key wm.key",
+        "aigis model watermark embed model.onnx -o marked.onnx \\",
+        "    --watermark-key wm.key --tensor fc1.weight --strength 0.05"
     ))]
     Embed(ModelWatermarkEmbedArgs),
     /// Check an ONNX model for a key's watermark: per-tensor and combined z-scores, the
@@ -978,7 +979,8 @@ pub enum ModelWatermarkCommand {
     ///
     /// Exits 0 when the mark is present (score at or above --threshold), 1 when absent.
     #[command(after_help = examples!(
-        "aigis model watermark verify marked.onnx --key wm.key --threshold 5"
+        "aigis model watermark verify marked.onnx --watermark-key wm.key \\",
+        "    --threshold 5"
     ))]
     Verify(ModelWatermarkVerifyArgs),
 }
@@ -1010,7 +1012,7 @@ pub struct ModelWatermarkEmbedArgs {
     #[arg(short, long, value_name = "FILE")]
     pub out: PathBuf,
     /// The watermark key file (`aigis model watermark keygen`).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long = "watermark-key", value_name = "FILE")]
     pub key: PathBuf,
     #[command(flatten)]
     pub tensors: WatermarkTensorArgs,
@@ -1032,7 +1034,7 @@ pub struct ModelWatermarkVerifyArgs {
     /// The ONNX model to check.
     pub model: PathBuf,
     /// The watermark key file.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long = "watermark-key", value_name = "FILE")]
     pub key: PathBuf,
     #[command(flatten)]
     pub tensors: WatermarkTensorArgs,
@@ -1069,9 +1071,9 @@ pub struct ModelRegisterArgs {
     /// a model file, if present].
     #[arg(long, value_name = "BUNDLE")]
     pub signature: Option<PathBuf>,
-    /// A public key (PEM) trusted to have signed the model, beside the project's keys
-    /// (repeatable).
-    #[arg(long = "key", value_name = "PUBLIC_KEY")]
+    /// Also trust this public key (PEM) to have signed the model, beside the project's
+    /// keys (repeatable). (`--key`, elsewhere, trusts only the keys given.)
+    #[arg(long = "also-trust", value_name = "PUBLIC_KEY")]
     pub keys: Vec<PathBuf>,
 }
 
@@ -1092,9 +1094,9 @@ pub struct ModelPromoteArgs {
     /// The stage (letters, digits, `.`, `_`, `-`).
     #[arg(long, value_name = "STAGE", default_value = "production")]
     pub stage: String,
-    /// A public key (PEM) trusted to have signed the model, beside the project's keys
-    /// (repeatable).
-    #[arg(long = "key", value_name = "PUBLIC_KEY")]
+    /// Also trust this public key (PEM) to have signed the model, beside the project's
+    /// keys (repeatable). (`--key`, elsewhere, trusts only the keys given.)
+    #[arg(long = "also-trust", value_name = "PUBLIC_KEY")]
     pub keys: Vec<PathBuf>,
 }
 
@@ -1108,9 +1110,9 @@ pub struct ModelRollbackArgs {
     /// Return to this version (one the stage held before) [default: the last one].
     #[arg(long, value_name = "VERSION")]
     pub to: Option<u32>,
-    /// A public key (PEM) trusted to have signed the model, beside the project's keys
-    /// (repeatable).
-    #[arg(long = "key", value_name = "PUBLIC_KEY")]
+    /// Also trust this public key (PEM) to have signed the model, beside the project's
+    /// keys (repeatable). (`--key`, elsewhere, trusts only the keys given.)
+    #[arg(long = "also-trust", value_name = "PUBLIC_KEY")]
     pub keys: Vec<PathBuf>,
 }
 

@@ -25,6 +25,19 @@ pub fn json_line(value: &serde_json::Value) -> Result<()> {
     Ok(())
 }
 
+/// Adds `key` to a JSON object made by `json!({…})` (callers pass only objects; anything
+/// else is left as it is rather than panicking, as `value[key] = …` would).
+pub fn insert(value: &mut serde_json::Value, key: &str, x: impl Into<serde_json::Value>) {
+    if let Some(map) = value.as_object_mut() {
+        map.insert(key.to_owned(), x.into());
+    }
+}
+
+/// The value at a JSON pointer (`/clean/rows`), or `null` when there is none.
+pub fn field<'a>(value: &'a serde_json::Value, pointer: &str) -> &'a serde_json::Value {
+    value.pointer(pointer).unwrap_or(&serde_json::Value::Null)
+}
+
 /// A note for a person, on stderr, unless --quiet or --json.
 pub fn note(cli: &Cli, msg: &str) {
     if !cli.quiet && !cli.json {

@@ -25,15 +25,6 @@
 //! # Ok::<(), aigis_crypto::Error>(())
 //! ```
 #![forbid(unsafe_code)]
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
 pub mod crypt;
 pub mod dsse;

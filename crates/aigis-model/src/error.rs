@@ -35,7 +35,6 @@ impl Error {
         matches!(self, Self::BadSignature(_))
     }
 
-    #[allow(dead_code)] // used by the scanners as they land
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),

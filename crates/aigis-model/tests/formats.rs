@@ -4,6 +4,13 @@
 //!
 //! The pickle scanner is the real one ([`aigis_model::pickle_scanner`]), so each test
 //! shows both that a pickle reaches it, with its location, and what it says.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
 
 mod common;
 

@@ -1,6 +1,13 @@
 //! Known-answer tests of `aigis_model::signing` against OpenSSF model-signing 1.1: keys
 //! and signatures made by the reference implementation
 //! (`scripts/make_model_signing_fixtures.py`, in `tests/data/model-signing/`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
 
 use std::path::{Path, PathBuf};
 

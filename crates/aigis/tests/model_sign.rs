@@ -1,5 +1,12 @@
 //! `aigis model sign` / `aigis model verify` through the real binary, and interoperability
 //! with OpenSSF model-signing (`python3 -m model_signing`) in both directions.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
 
 mod common;
 
@@ -121,7 +128,10 @@ fn verify_names_each_added_removed_and_modified_file() {
 fn a_wrong_key_fails_and_a_malformed_signature_is_an_input_error() {
     let dir = setup();
     let p = dir.path();
-    ok(p, &["model", "sign", "m", "--key", &key("p256.pem")]);
+    ok(
+        p,
+        &["model", "sign", "m", "--signing-key", &key("p256.pem")],
+    );
     fails(
         p,
         &["model", "verify", "m", "--key", &key("p384.pub")],
@@ -295,7 +305,7 @@ fn interoperates_with_openssf_model_signing() {
     let p = dir.path();
     for (private, public) in [("p256.pem", "p256.pub"), ("p384.pem", "p384.pub")] {
         // aigis signs, model-signing verifies; then a tampered file fails there too.
-        ok(p, &["model", "sign", "m", "--key", &key(private)]);
+        ok(p, &["model", "sign", "m", "--signing-key", &key(private)]);
         let verify = [
             "-m",
             "model_signing",
@@ -354,7 +364,7 @@ fn interoperates_with_openssf_model_signing() {
             "model",
             "sign",
             "m",
-            "--key",
+            "--signing-key",
             &key("p384.pem"),
             "--shard-size",
             "1000",
@@ -384,6 +394,9 @@ fn interoperates_with_openssf_model_signing() {
         ],
     );
     assert!(!out.status.success(), "model-signing now accepts Ed25519");
-    ok(p, &["model", "sign", "m", "--key", &key("ed25519.pem")]);
+    ok(
+        p,
+        &["model", "sign", "m", "--signing-key", &key("ed25519.pem")],
+    );
     ok(p, &["model", "verify", "m", "--key", &key("ed25519.pub")]);
 }

@@ -1,5 +1,12 @@
 //! `aigis model watermark keygen|embed|verify` through the real binary, on a small
 //! two-layer ONNX model built here from the protobuf schema (no Python needed).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
 
 mod common;
 
@@ -121,7 +128,7 @@ fn embed_then_verify_with_the_right_key_only() {
                 "-o",
                 "marked.onnx",
             ],
-            &["--key", "a.key", SMALL[0], SMALL[1]],
+            &["--watermark-key", "a.key", SMALL[0], SMALL[1]],
         ),
     )
     .json();
@@ -152,7 +159,7 @@ fn embed_then_verify_with_the_right_key_only() {
                     "watermark",
                     "verify",
                     model,
-                    "--key",
+                    "--watermark-key",
                     key,
                 ],
                 extra,
@@ -180,7 +187,7 @@ fn embed_then_verify_with_the_right_key_only() {
                 "watermark",
                 "verify",
                 "marked.onnx",
-                "--key",
+                "--watermark-key",
                 "a.key",
             ],
             &[SMALL[0], SMALL[1], "--threshold", "9"],
@@ -213,7 +220,7 @@ fn text_output_and_evidence_name_the_key_id_never_the_key() {
                 "marked.onnx",
             ],
             &[
-                "--key",
+                "--watermark-key",
                 "a.key",
                 "--strength",
                 "0.1",
@@ -224,8 +231,9 @@ fn text_output_and_evidence_name_the_key_id_never_the_key() {
     );
     assert!(r.stdout.contains("fc1.weight"), "{}", r.stdout);
     assert!(
-        r.stdout
-            .contains("aigis model watermark verify marked.onnx --key a.key --tensor fc1.weight"),
+        r.stdout.contains(
+            "aigis model watermark verify marked.onnx --watermark-key a.key --tensor fc1.weight"
+        ),
         "{}",
         r.stdout
     );
@@ -237,7 +245,7 @@ fn text_output_and_evidence_name_the_key_id_never_the_key() {
             "watermark",
             "verify",
             "marked.onnx",
-            "--key",
+            "--watermark-key",
             "a.key",
             "--tensor",
             "fc1.weight",
@@ -297,7 +305,7 @@ fn bad_input_is_refused_with_exit_2_and_no_output() {
             model,
             "-o",
             "out.onnx",
-            "--key",
+            "--watermark-key",
             "a.key",
         ];
         args(&base, extra)
@@ -339,7 +347,14 @@ fn bad_input_is_refused_with_exit_2_and_no_output() {
     assert!(!d.join("out.onnx").exists());
     fails(
         d,
-        &["model", "watermark", "verify", "cut.onnx", "--key", "a.key"],
+        &[
+            "model",
+            "watermark",
+            "verify",
+            "cut.onnx",
+            "--watermark-key",
+            "a.key",
+        ],
         2,
         "not a well-formed ONNX model",
     );
@@ -350,7 +365,7 @@ fn bad_input_is_refused_with_exit_2_and_no_output() {
             "watermark",
             "verify",
             "model.onnx",
-            "--key",
+            "--watermark-key",
             "nokey",
         ],
         2,
@@ -371,7 +386,7 @@ fn bad_input_is_refused_with_exit_2_and_no_output() {
             "watermark",
             "verify",
             "model.onnx",
-            "--key",
+            "--watermark-key",
             ".aigis/keys/mask.key",
         ],
         2,
@@ -415,7 +430,7 @@ fn a_sealed_key_needs_its_passphrase_and_works_without_a_project() {
         "model.onnx",
         "-o",
         "m.onnx",
-        "--key",
+        "--watermark-key",
         "s.key",
     ];
     fails(d, &embed, 2, "passphrase");
@@ -429,7 +444,14 @@ fn a_sealed_key_needs_its_passphrase_and_works_without_a_project() {
     assert!(r.stdout.contains(id.stdout.trim()), "{}", r.stdout);
     let r = aigis_in(
         d,
-        &["model", "watermark", "verify", "m.onnx", "--key", "s.key"],
+        &[
+            "model",
+            "watermark",
+            "verify",
+            "m.onnx",
+            "--watermark-key",
+            "s.key",
+        ],
         &pass,
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -442,7 +464,7 @@ fn help_explains_with_an_example() {
     for (sub, needle) in [
         (
             "embed",
-            "aigis model watermark embed model.onnx -o marked.onnx --key wm.key",
+            "aigis model watermark embed model.onnx -o marked.onnx --watermark-key wm.key",
         ),
         ("verify", "Exits 0 when the mark is present"),
         ("keygen", "aigis model watermark keygen -o wm.key"),

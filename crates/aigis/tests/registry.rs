@@ -1,5 +1,12 @@
 //! `aigis model register|list|show|promote|rollback` through the real binary: the store,
 //! the versions, the promotion gate and the evidence of every change.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
 
 mod common;
 
@@ -420,4 +427,74 @@ fn a_model_folder_is_scanned_as_one_model_from_the_store() {
         .collect();
     files.sort();
     assert_eq!(subjects, files);
+}
+
+fn signing_fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/model-signing")
+        .join(name)
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn a_release_key_outside_the_project_is_trusted_with_also_trust() {
+    let dir = setup();
+    let p = dir.path();
+    let (private, public) = (signing_fixture("p256.pem"), signing_fixture("p256.pub"));
+    ok(
+        p,
+        &["model", "sign", "good.joblib", "--signing-key", &private],
+    );
+    // The project's keys do not know the release key.
+    let v1 = json(&ok(
+        p,
+        &[
+            "--json",
+            "model",
+            "register",
+            "good.joblib",
+            "--name",
+            "fraud",
+        ],
+    ));
+    assert_eq!(v1["signature"]["verified"], false, "{v1}");
+    let r = aigis(p, &["model", "promote", "fraud", "1"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    // Trusted beside the project's keys, it verifies at registration and at the gate.
+    let v2 = json(&ok(
+        p,
+        &[
+            "--json",
+            "model",
+            "register",
+            "good.joblib",
+            "--name",
+            "fraud",
+            "--also-trust",
+            &public,
+        ],
+    ));
+    assert_eq!(v2["signature"]["verified"], true, "{v2}");
+    let up = json(&ok(
+        p,
+        &[
+            "--json",
+            "model",
+            "promote",
+            "fraud",
+            "2",
+            "--also-trust",
+            &public,
+        ],
+    ));
+    assert_eq!(up["passed"], true, "{up}");
+    // `--key` means "trust only these keys" elsewhere; here it is not an option.
+    fails(
+        p,
+        &["model", "promote", "fraud", "2", "--key", &public],
+        2,
+        "--key",
+    );
 }

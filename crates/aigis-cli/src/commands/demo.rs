@@ -318,7 +318,9 @@ fn tamper(db: &Path, index: i64) -> Result<()> {
         })?;
     let mut envelope = Envelope::from_json(&body)?;
     let mut statement: serde_json::Value = serde_json::from_slice(&envelope.payload)?;
-    statement["predicate"]["bytes"] = json!(1024);
+    if let Some(predicate) = statement.get_mut("predicate") {
+        crate::output::insert(predicate, "bytes", 1024);
+    }
     envelope.payload = serde_json::to_vec(&statement)?;
     conn.execute(
         "UPDATE entries SET body = ?1 WHERE idx = ?2",

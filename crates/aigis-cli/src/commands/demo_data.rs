@@ -37,16 +37,27 @@ impl Rng {
     }
 }
 
-const CLASSES: [(&str, [f64; 4]); 3] = [
-    ("approve", [0.0, 0.0, 0.0, 0.0]),
-    ("review", [6.0, 6.0, 0.0, 0.0]),
-    ("decline", [0.0, 6.0, 6.0, 6.0]),
-];
-const CHANNELS: [&str; 3] = ["web", "app", "branch"];
+/// Class `c` (modulo 3): its label and the centre of its four features.
+fn class_of(c: usize) -> (&'static str, [f64; 4]) {
+    match c % 3 {
+        0 => ("approve", [0.0, 0.0, 0.0, 0.0]),
+        1 => ("review", [6.0, 6.0, 0.0, 0.0]),
+        _ => ("decline", [0.0, 6.0, 6.0, 6.0]),
+    }
+}
+
+/// A channel drawn from `r` (modulo 3).
+fn channel_of(r: u64) -> &'static str {
+    match r % 3 {
+        0 => "web",
+        1 => "app",
+        _ => "branch",
+    }
+}
 
 /// One row: four features, a channel, a free-text note and the label.
 fn row(rng: &mut Rng, i: u64, class: usize, note: &str, channel: &str) -> String {
-    let (label, centre) = CLASSES[class % 3];
+    let (label, centre) = class_of(class);
     let f: Vec<String> = centre
         .iter()
         .map(|c| format!("{:.3}", c + rng.normal()))
@@ -60,7 +71,7 @@ fn write_reference(path: &Path) -> Result<()> {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut csv = String::from(HEADER);
     for i in 1..=900u64 {
-        let channel = CHANNELS[(rng.next() % 3) as usize];
+        let channel = channel_of(rng.next());
         csv.push_str(&row(&mut rng, i, (i % 3) as usize, "ok", channel));
     }
     std::fs::write(path, csv).with_context(|| format!("writing `{}`", path.display()))
@@ -74,7 +85,7 @@ fn write_incoming(path: &Path) -> Result<()> {
         let channel = if i == CATEGORY_ROW {
             "fax"
         } else {
-            CHANNELS[(rng.next() % 3) as usize]
+            channel_of(rng.next())
         };
         let note = match i {
             EMAIL_ROW => "customer wrote from jane.doe@example.com",
@@ -83,8 +94,8 @@ fn write_incoming(path: &Path) -> Result<()> {
         };
         let mut line = row(&mut rng, i, class, note, channel);
         if FLIPPED_ROWS.contains(&i) {
-            let (right, _) = CLASSES[class];
-            let (wrong, _) = CLASSES[(class + 1) % 3];
+            let (right, _) = class_of(class);
+            let (wrong, _) = class_of(class + 1);
             line = line.replace(&format!(",{right}\n"), &format!(",{wrong}\n"));
         }
         if OUTLIER_ROWS.contains(&i) {
@@ -256,8 +267,8 @@ pub(crate) fn run(
             OUTLIER_ROWS.len(),
             OUTLIER_ROWS,
             suspicious,
-            quarantine["quarantined"]["rows"],
-            quarantine["clean"]["rows"]
+            crate::output::field(&quarantine, "/quarantined/rows"),
+            crate::output::field(&quarantine, "/clean/rows")
         ),
         json!({"index": index, "counts": report.counts, "suspicious_rows": suspicious}),
     )?;

@@ -102,12 +102,14 @@ fn show(cli: &Cli, args: &ShowArgs) -> Result<()> {
     let signed_by = envelope.verify(&keys);
     if cli.json {
         let mut v = summary(&entry);
-        v["envelope"] = serde_json::from_slice(&entry.body)?;
-        v["statement"] = statement;
-        v["signature"] = match &signed_by {
+        let envelope: serde_json::Value = serde_json::from_slice(&entry.body)?;
+        output::insert(&mut v, "envelope", envelope);
+        output::insert(&mut v, "statement", statement);
+        let signature = match &signed_by {
             Ok(id) => json!({"verified": true, "key_id": id}),
             Err(e) => json!({"verified": false, "error": e.to_string()}),
         };
+        output::insert(&mut v, "signature", signature);
         return output::json(&v);
     }
     println!("entry      {}", entry.index);

@@ -367,9 +367,13 @@ fn verify(cli: &Cli, args: &VerifyArgs) -> Result<()> {
 
     if cli.json {
         let mut v = serde_json::to_value(&report)?;
-        v["ok"] = report.ok().into();
-        v["first_bad_index"] = report.first_bad_index().into();
-        v["trusted_keys"] = if pinned { "pinned" } else { "keyring" }.into();
+        output::insert(&mut v, "ok", report.ok());
+        output::insert(&mut v, "first_bad_index", report.first_bad_index());
+        output::insert(
+            &mut v,
+            "trusted_keys",
+            if pinned { "pinned" } else { "keyring" },
+        );
         output::json(&v)?;
     } else if report.ok() {
         println!(

@@ -210,7 +210,7 @@ pub(crate) fn record_scan_of(
             });
             let used = allowlist_used(r, allowlist);
             if !used.is_empty() {
-                file["allowlist_used"] = json!(used);
+                crate::output::insert(&mut file, "allowlist_used", json!(used));
             }
             file
         }).collect::<Vec<_>>(),

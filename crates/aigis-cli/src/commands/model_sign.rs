@@ -79,7 +79,7 @@ fn signer(args: &ModelSignArgs, project: &Result<Project>) -> Result<SignerKey> 
     }
     let project = project.as_ref().map_err(|e| {
         anyhow::anyhow!(
-            "{e}\nhint: sign with a PEM private key instead: --key KEY.pem (or run `aigis init`)"
+            "{e}\nhint: sign with a PEM private key instead: --signing-key KEY.pem (or run `aigis init`)"
         )
     })?;
     Ok(SignerKey::from(context::signing_key(project)?))

@@ -243,7 +243,7 @@ fn print_embed(args: &ModelWatermarkEmbedArgs, key: &WatermarkKey, report: &Embe
         pct(report.mean_change)
     );
     println!(
-        "score z = {:.2} (p = {:.2e}) with the key; verify with:\n  aigis model watermark verify {} --key {}{}",
+        "score z = {:.2} (p = {:.2e}) with the key; verify with:\n  aigis model watermark verify {} --watermark-key {}{}",
         report.z,
         report.p_value,
         args.out.display(),

@@ -946,7 +946,7 @@ pub fn show(cli: &Cli, args: &ModelShowArgs) -> Result<()> {
         let record = reg.version(&args.name, v)?;
         if cli.json {
             let mut value = serde_json::to_value(&record)?;
-            value["stages"] = json!(at_stage(v));
+            output::insert(&mut value, "stages", json!(at_stage(v)));
             return output::json(&value);
         }
         println!("{} version {}", record.name, record.version);
@@ -1029,7 +1029,7 @@ pub fn show(cli: &Cli, args: &ModelShowArgs) -> Result<()> {
     Ok(())
 }
 
-/// The signature must verify, with a project key or one given with --key, over the
+/// The signature must verify, with a project key or one given with --also-trust, over the
 /// stored files laid out as they were registered, and list exactly those files.
 fn check_signature(
     project: &Project,

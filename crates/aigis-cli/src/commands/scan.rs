@@ -312,10 +312,12 @@ pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<()> {
             if let Some(q) = &f.quarantine {
                 println!(
                     "quarantine: {} clean row(s) in {}, {} quarantined row(s) in {}",
-                    q["clean"]["rows"],
-                    q["clean"]["file"].as_str().unwrap_or_default(),
-                    q["quarantined"]["rows"],
-                    q["quarantined"]["file"].as_str().unwrap_or_default()
+                    output::field(q, "/clean/rows"),
+                    output::field(q, "/clean/file").as_str().unwrap_or_default(),
+                    output::field(q, "/quarantined/rows"),
+                    output::field(q, "/quarantined/file")
+                        .as_str()
+                        .unwrap_or_default()
                 );
             }
             if !single {

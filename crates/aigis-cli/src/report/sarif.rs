@@ -60,17 +60,18 @@ pub fn document(
         .iter()
         .map(|p| {
             let f = p.finding;
-            let mut location = json!({
-                "physicalLocation": {
-                    "artifactLocation": { "uri": f.file.as_deref().unwrap_or_default() },
-                },
-                "logicalLocations": [{ "fullyQualifiedName": p.logical }],
+            let mut physical = json!({
+                "artifactLocation": { "uri": f.file.as_deref().unwrap_or_default() },
             });
             if let Some(line) = p.start_line {
-                location["physicalLocation"]["region"] = json!({ "startLine": line });
+                crate::output::insert(&mut physical, "region", json!({ "startLine": line }));
             } else if let Some(offset) = f.offset {
-                location["physicalLocation"]["region"] = json!({ "byteOffset": offset });
+                crate::output::insert(&mut physical, "region", json!({ "byteOffset": offset }));
             }
+            let location = json!({
+                "physicalLocation": physical,
+                "logicalLocations": [{ "fullyQualifiedName": p.logical }],
+            });
             json!({
                 "ruleId": f.rule,
                 "ruleIndex": rule_ids.iter().position(|r| *r == f.rule),

@@ -1,6 +1,6 @@
 //! Helpers shared by the benchmarks: timing, memory, test files. `aigis-crypto`'s
 //! benchmark includes this file too (`#[path]`), so both crates measure the same way.
-#![allow(dead_code)] // each benchmark uses a different part
+#![allow(dead_code, reason = "each benchmark uses a different part")]
 
 use std::io::{BufWriter, Read as _, Write as _};
 use std::path::Path;

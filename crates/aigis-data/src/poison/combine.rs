@@ -441,7 +441,6 @@ fn dense_labels(labels: &[u32]) -> (Vec<usize>, Vec<u32>) {
     (y, values)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn labels_and_backdoors(
     run: &mut Run<'_>,
     y: &[usize],

@@ -337,7 +337,10 @@ pub(crate) fn stands_out(
 /// columns, among up to 2,000 rows outside the group `rows`, give another label than
 /// their own? Returns `(checked, disagreeing, the label most disagreeing members were
 /// given)`.
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the vote needs the data, labels, group, candidates, trigger, sample size and rng"
+)]
 fn look_elsewhere(
     data: &Prepared,
     y: &[usize],

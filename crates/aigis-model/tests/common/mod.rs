@@ -1,6 +1,6 @@
 //! What the integration tests over `tests/data/` share: the real pickle scanner, the
 //! fixture folders, and finding a piece of evidence by its rule.
-#![allow(dead_code)] // each test file uses a different part
+#![allow(dead_code, reason = "each test file uses a different part")]
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,6 @@
 //! What every end-to-end test of the binary needs: run `aigis` in a folder and collect
 //! its exit code and output, failing the test on a panic.
-#![allow(dead_code)] // each test file uses a different part
+#![allow(dead_code, reason = "each test file uses a different part")]
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
