@@ -43,7 +43,10 @@ pub fn project_if_any(cli: &Cli) -> Result<Option<Project>> {
                     Some(aigis_ledger::Error::NoProject { .. })
                 ) =>
         {
-            crate::output::note(cli, &format!("note: not recorded in a ledger ({e})"));
+            let hint = crate::hint_of(&e)
+                .map(|h| format!("\nhint: {h}"))
+                .unwrap_or_default();
+            crate::output::note(cli, &format!("note: not recorded in a ledger ({e}){hint}"));
             Ok(None)
         }
         Err(e) => Err(e),
@@ -58,9 +61,12 @@ pub fn allowlist(project: &Project) -> Result<Allowlist> {
         by: a.by.clone(),
     });
     Allowlist::new(entries).map_err(|e| {
-        anyhow::anyhow!(
-            "invalid project file `{}`: [[model.allow]]: {e}\nhint: an entry allows one class or function the team pickles itself, by its exact `module.qualname`; dangerous callables cannot be allowed",
-            project.root.join(aigis_ledger::project::CONFIG_FILE).display()
+        crate::hinted(
+            format!(
+                "invalid project file `{}`: [[model.allow]]: {e}",
+                project.root.join(aigis_ledger::project::CONFIG_FILE).display()
+            ),
+            "an entry allows one class or function the team pickles itself, by its exact `module.qualname`; dangerous callables cannot be allowed",
         )
     })
 }
@@ -80,12 +86,14 @@ fn find_project(cli: &Cli) -> Result<Project> {
     match &cli.project {
         Some(dir) => {
             if !dir.join(aigis_ledger::project::CONFIG_FILE).is_file() {
-                anyhow::bail!(
-                    "no aigis project in `{}` (no {} there)\nhint: run `aigis init {}`",
-                    dir.display(),
-                    aigis_ledger::project::CONFIG_FILE,
-                    dir.display()
-                );
+                return Err(crate::hinted(
+                    format!(
+                        "no aigis project in `{}` (no {} there)",
+                        dir.display(),
+                        aigis_ledger::project::CONFIG_FILE
+                    ),
+                    format!("run `aigis init {}`", dir.display()),
+                ));
             }
             Ok(Project::load(dir)?)
         }

@@ -3,6 +3,12 @@
 //! Exit codes: 0 ok; 1 the check ran and the artifact failed it (a bad signature, a
 //! broken proof, a tampered ledger); 2 usage, I/O or internal error.
 //!
+//! An error prints as `error: …`, one `caused by: …` line per cause, then at most one
+//! `hint: …` line, the known fix, taken from the first error along the chain that has one
+//! ([`aigis_core::Hint`]); messages hold no hints and no line breaks. Under `--json` the
+//! same goes to stdout as `{"error": {"message", "causes", "hint"}}`, so a script always
+//! reads one JSON document there.
+//!
 //! ```no_run
 //! std::process::exit(aigis_cli::main());
 //! ```
@@ -32,6 +38,84 @@ impl std::fmt::Display for CheckFailed {
 
 impl std::error::Error for CheckFailed {}
 
+/// An error of the command line itself whose fix is known: the message and the hint stay
+/// apart (see [`hint_of`]).
+#[derive(Debug)]
+pub(crate) struct Hinted {
+    message: String,
+    hint: String,
+}
+
+impl std::fmt::Display for Hinted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Hinted {}
+
+/// An error with a message and, apart, its known fix.
+pub(crate) fn hinted(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Hinted {
+        message: message.into(),
+        hint: hint.into(),
+    })
+}
+
+/// A library error about the file `path`, as one message (`` `path`: … ``) that keeps the
+/// error's hint.
+pub(crate) fn located<E: std::fmt::Display + aigis_core::Hint>(
+    path: &std::path::Path,
+    e: &E,
+) -> anyhow::Error {
+    let message = format!("`{}`: {e}", path.display());
+    match e.hint() {
+        Some(hint) => hinted(message, hint),
+        None => anyhow::anyhow!(message),
+    }
+}
+
+/// The known fix for `e`: the hint of the first error along its cause chain that has one.
+pub(crate) fn hint_of(e: &anyhow::Error) -> Option<String> {
+    use aigis_core::Hint as _;
+    e.chain().find_map(|cause| {
+        if let Some(h) = cause.downcast_ref::<Hinted>() {
+            return Some(h.hint.clone());
+        }
+        if let Some(x) = cause.downcast_ref::<aigis_ledger::Error>() {
+            return x.hint();
+        }
+        if let Some(x) = cause.downcast_ref::<aigis_crypto::Error>() {
+            return x.hint();
+        }
+        if let Some(x) = cause.downcast_ref::<aigis_data::Error>() {
+            return x.hint();
+        }
+        None
+    })
+}
+
+/// Prints an error as the crate docs say: text on stderr, or JSON on stdout.
+fn report_error(cli: &Cli, e: &anyhow::Error) {
+    let causes: Vec<String> = e.chain().skip(1).map(|c| c.to_string()).collect();
+    let hint = hint_of(e);
+    if cli.json {
+        let doc = serde_json::json!({
+            "error": {"message": e.to_string(), "causes": causes, "hint": hint}
+        });
+        if crate::output::json(&doc).is_ok() {
+            return;
+        }
+    }
+    eprintln!("error: {e}");
+    for cause in &causes {
+        eprintln!("  caused by: {cause}");
+    }
+    if let Some(hint) = hint {
+        eprintln!("hint: {hint}");
+    }
+}
+
 /// Parses the arguments, runs the command and returns the exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
@@ -51,10 +135,7 @@ pub fn main() -> i32 {
                 }
                 return 1;
             }
-            eprintln!("error: {e}");
-            for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
+            report_error(&cli, &e);
             2
         }
     }

@@ -62,9 +62,10 @@ pub fn parse_time(s: &str) -> Result<i64> {
             .checked_sub(age)
             .ok_or_else(|| anyhow::anyhow!("`{s}` reaches back before 1970"))?
     } else {
-        anyhow::bail!(
-            "`{s}` is not a time\nhint: use RFC 3339 (2026-11-01T12:00:00Z), a date (2026-11-01) or an age (90m, 7d)"
-        );
+        return Err(crate::hinted(
+            format!("`{s}` is not a time"),
+            "use RFC 3339 (2026-11-01T12:00:00Z), a date (2026-11-01) or an age (90m, 7d)",
+        ));
     };
     let ms = parsed
         .duration_since(UNIX_EPOCH)
@@ -113,12 +114,9 @@ mod tests {
             .unwrap()
             .as_millis() as i64;
         assert!((now - age - 3_600_000).abs() < 5_000);
-        assert!(
-            parse_time("yesterday-ish")
-                .unwrap_err()
-                .to_string()
-                .contains("hint")
-        );
+        let err = parse_time("yesterday-ish").unwrap_err();
+        assert_eq!(err.to_string(), "`yesterday-ish` is not a time");
+        assert!(crate::hint_of(&err).unwrap().contains("RFC 3339"));
         assert_eq!(time_ms(1000), "1970-01-01T00:00:01.000Z");
     }
 }

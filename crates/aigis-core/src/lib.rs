@@ -2,7 +2,8 @@
 //!
 //! - [`Digest`]: a SHA-256 digest, the name aigis gives every dataset, model and report;
 //! - [`Statement`]: an [in-toto Statement v1], the body of every piece of evidence;
-//! - [`Finding`] and [`Severity`]: what a check found, where, and how serious it is.
+//! - [`Finding`] and [`Severity`]: what a check found, where, and how serious it is;
+//! - [`Hint`]: the known fix for an error, apart from its message.
 //!
 //! ```
 //! use aigis_core::{Digest, Statement};
@@ -24,6 +25,7 @@
 mod digest;
 mod error;
 mod finding;
+mod hint;
 pub mod merkle;
 mod severity;
 mod statement;
@@ -31,5 +33,6 @@ mod statement;
 pub use digest::Digest;
 pub use error::Error;
 pub use finding::Finding;
+pub use hint::Hint;
 pub use severity::{Severity, UnknownSeverity};
 pub use statement::{PAYLOAD_TYPE, ResourceDescriptor, STATEMENT_TYPE, Statement};

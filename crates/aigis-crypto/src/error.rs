@@ -13,7 +13,7 @@ pub enum Error {
     #[error("invalid key file `{}`: {reason}", path.display())]
     KeyFile { path: PathBuf, reason: String },
     #[error(
-        "the {what} `{}` is encrypted\nhint: set AIGIS_KEY_PASSPHRASE to its passphrase",
+        "the {what} `{}` is encrypted",
         path.display()
     )]
     PassphraseRequired { what: &'static str, path: PathBuf },
@@ -33,11 +33,11 @@ pub enum Error {
     NotEncrypted(String),
     #[error("invalid encrypted file: {0}")]
     Format(String),
+    #[error("format version {found} is not supported (this aigis reads version {supported})")]
+    Version { found: u8, supported: u8 },
     #[error("truncated: {0}")]
     Truncated(String),
-    #[error(
-        "not encrypted to any of your keys: the file is for {recipients}; yours: {yours}\nhint: give the identity of one of its recipients (--identity)"
-    )]
+    #[error("not encrypted to any of your keys: the file is for {recipients}; yours: {yours}")]
     NotForYou { recipients: String, yours: String },
     #[error(
         "the key stanza for `{0}` failed authentication: the header was modified, or the file was not made by aigis"
@@ -63,6 +63,21 @@ pub enum Error {
     KeyName(String),
 }
 
+impl aigis_core::Hint for Error {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Self::PassphraseRequired { .. } => {
+                Some("set AIGIS_KEY_PASSPHRASE to its passphrase".into())
+            }
+            Self::NotForYou { .. } => {
+                Some("give the identity of one of its recipients (--identity)".into())
+            }
+            Self::Version { .. } => Some("a newer aigis may read it".into()),
+            _ => None,
+        }
+    }
+}
+
 impl Error {
     /// Whether this says an encrypted file is not authentic or not well formed (the
     /// check ran and the file failed it), rather than a problem with keys, input or
@@ -72,6 +87,7 @@ impl Error {
             self,
             Self::NotEncrypted(_)
                 | Self::Format(_)
+                | Self::Version { .. }
                 | Self::Truncated(_)
                 | Self::StanzaAuth(_)
                 | Self::HeaderAuth

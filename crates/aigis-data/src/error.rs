@@ -29,15 +29,24 @@ pub enum Error {
     /// A rules file for `data mask` that cannot be used; the message names the key.
     #[error("mask rules: {0}")]
     Rules(String),
-    /// A masking key that cannot be used, or is missing where the rules need one.
+    /// A masking key that cannot be used.
     #[error("mask key: {0}")]
     MaskKey(String),
+    /// Key bytes of the wrong length.
+    #[error("mask key: a masking key is 32 bytes, not {len}")]
+    MaskKeyLength { len: usize },
+    /// Rules that hash or tokenize, and no key.
+    #[error("mask key: the rules hash or tokenize, which needs the project's masking key")]
+    MaskKeyMissing,
+    /// Masked output asked for in Parquet.
+    #[error("`{}`: writing Parquet is not supported (masked columns would change type)", path.display())]
+    WriteParquet { path: PathBuf },
     /// A token that cannot be reversed. Never holds the token's plaintext.
     #[error("token at byte {offset} of the cell: {reason}")]
     Token { offset: usize, reason: String },
     /// A token made with another masking key than the one given.
     #[error(
-        "token at byte {offset} of the cell was made with key `{token_key}`, not with this key `{key}`; hint: detokenize with the key that made it"
+        "token at byte {offset} of the cell was made with key `{token_key}`, not with this key `{key}`"
     )]
     ForeignToken {
         offset: usize,
@@ -46,6 +55,22 @@ pub enum Error {
     },
     #[error("cannot run poisoning detection: {0}")]
     Poison(String),
+}
+
+impl aigis_core::Hint for Error {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Self::MaskKeyLength { .. } => Some("is this the right key file?".into()),
+            Self::MaskKeyMissing => {
+                Some("create one in the project, or use only `mask`, `redact` and `keep`".into())
+            }
+            Self::WriteParquet { .. } => {
+                Some("write CSV or JSON Lines, for example `-o out.csv` or `-o out.jsonl`".into())
+            }
+            Self::ForeignToken { .. } => Some("detokenize with the key that made it".into()),
+            _ => None,
+        }
+    }
 }
 
 impl Error {

@@ -151,11 +151,7 @@ impl Masker {
     pub fn new(rules: Rules, detector: Detector, key: Option<&MaskKey>) -> Result<Self, Error> {
         let keyed = key.map(Keyed::new).transpose()?;
         if keyed.is_none() && rules.needs_key() {
-            return Err(Error::MaskKey(
-                "the rules hash or tokenize, which needs the project's masking key; \
-                 hint: create one in the project, or use only `mask`, `redact` and `keep`"
-                    .into(),
-            ));
+            return Err(Error::MaskKeyMissing);
         }
         Ok(Masker {
             rules,

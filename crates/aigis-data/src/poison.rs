@@ -328,7 +328,7 @@ pub fn detect_with_progress(
     check_options(opts)?;
     if !opts.reference_ranges.is_empty() && opts.reference_ranges.len() != features.n_cols {
         return Err(Error::Poison(format!(
-            "{} reference ranges were given for {} columns; hint: give one per column, or none",
+            "{} reference ranges were given for {} columns: one per column, or none",
             opts.reference_ranges.len(),
             features.n_cols
         )));

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 /// [`crate::VerifyReport`] with problems, or a [`crate::ProofError::Invalid`].
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("no ledger at `{}`\nhint: run `aigis init` first", path.display())]
+    #[error("no ledger at `{}`", path.display())]
     NoLedger { path: PathBuf },
     #[cfg(feature = "sqlite")]
-    #[error("ledger database `{}`: {source}\nhint: if the file is damaged, restore it from a backup; `aigis ledger verify` checks a readable one", path.display())]
+    #[error("ledger database `{}`: {source}", path.display())]
     Database {
         path: PathBuf,
         #[source]
@@ -37,8 +37,26 @@ pub enum Error {
     },
     #[error("invalid project file `{}`: {reason}", path.display())]
     Config { path: PathBuf, reason: String },
-    #[error("no aigis project in `{}` or any folder above it\nhint: run `aigis init`, or pass --project DIR (or set AIGIS_PROJECT)", start.display())]
+    #[error("no aigis project in `{}` or any folder above it", start.display())]
     NoProject { start: PathBuf },
+}
+
+impl aigis_core::Hint for Error {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Self::NoLedger { .. } => Some("run `aigis init` first".into()),
+            #[cfg(feature = "sqlite")]
+            Self::Database { .. } => Some(
+                "if the file is damaged, restore it from a backup; `aigis ledger verify` checks a readable one"
+                    .into(),
+            ),
+            Self::NoProject { .. } => {
+                Some("run `aigis init`, or pass --project DIR (or set AIGIS_PROJECT)".into())
+            }
+            Self::Crypto(e) => e.hint(),
+            _ => None,
+        }
+    }
 }
 
 impl Error {

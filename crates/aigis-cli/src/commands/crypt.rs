@@ -270,7 +270,7 @@ pub fn decrypt(cli: &Cli, args: &DataDecryptArgs, artifact: Artifact) -> Result<
         Err(e) if e.is_tampered() => {
             return Err(CheckFailed(format!("`{}`: {e}", args.file.display())).into());
         }
-        Err(e) => anyhow::bail!("`{}`: {e}", args.file.display()),
+        Err(e) => return Err(crate::located(&args.file, &e)),
     };
     let opened_by = s.opened_by.map(|k| k.to_string());
     if cli.json {

@@ -126,9 +126,10 @@ pub(super) fn read<R: Read>(input: &mut R) -> Result<Parsed, Error> {
     }
     let [version, log2] = take(input, &mut raw, "version")?;
     if version != VERSION {
-        return Err(Error::Format(format!(
-            "version {version} is not supported (this aigis reads version {VERSION})\nhint: a newer aigis may read it"
-        )));
+        return Err(Error::Version {
+            found: version,
+            supported: VERSION,
+        });
     }
     let chunk_size = 1u32
         .checked_shl(u32::from(log2))

@@ -52,12 +52,9 @@ impl MaskKey {
 
     /// The key whose bytes are `bytes` (32 of them, as [`MaskKey::to_bytes`] gives).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
-        let array: [u8; 32] = bytes.try_into().map_err(|_| {
-            Error::MaskKey(format!(
-                "a masking key is 32 bytes, not {}; hint: is this the right key file?",
-                bytes.len()
-            ))
-        })?;
+        let array: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| Error::MaskKeyLength { len: bytes.len() })?;
         Ok(MaskKey {
             bytes: Zeroizing::new(array),
         })

@@ -50,7 +50,7 @@ pub(crate) fn validate(features: &Features, labels: Option<&[u32]>) -> Result<()
     let want = features.n_rows.checked_mul(features.n_cols);
     if want != Some(features.data.len()) {
         return Err(Error::Poison(format!(
-            "the feature matrix holds {} values, but {} rows × {} columns need {}; hint: pass the values row by row",
+            "the feature matrix holds {} values, but {} rows × {} columns need {} (the values go row by row)",
             features.data.len(),
             features.n_rows,
             features.n_cols,
@@ -59,7 +59,7 @@ pub(crate) fn validate(features: &Features, labels: Option<&[u32]>) -> Result<()
     }
     if !features.names.is_empty() && features.names.len() != features.n_cols {
         return Err(Error::Poison(format!(
-            "{} column names were given for {} columns; hint: give one name per column, or none",
+            "{} column names were given for {} columns: one per column, or none",
             features.names.len(),
             features.n_cols
         )));
@@ -68,7 +68,7 @@ pub(crate) fn validate(features: &Features, labels: Option<&[u32]>) -> Result<()
         && labels.len() != features.n_rows
     {
         return Err(Error::Poison(format!(
-            "{} labels were given for {} rows; hint: give one label per row",
+            "{} labels were given for {} rows: one per row",
             labels.len(),
             features.n_rows
         )));

@@ -80,12 +80,9 @@ impl<W: Write> TableWriter<W> {
             }
             Format::Jsonl => Inner::Jsonl(out),
             Format::Parquet => {
-                return Err(super::table_error(
-                    path,
-                    None,
-                    "writing Parquet is not supported (masked columns would change type); \
-                     hint: write CSV or JSON Lines, for example `-o out.csv` or `-o out.jsonl`",
-                ));
+                return Err(Error::WriteParquet {
+                    path: path.to_path_buf(),
+                });
             }
         };
         Ok(Self {
@@ -322,13 +319,11 @@ mod tests {
 
     #[test]
     fn parquet_output_is_refused_with_a_hint() {
+        use aigis_core::Hint as _;
         let err = TableWriter::new(Vec::new(), Format::Parquet, &[], Path::new("o.parquet"))
             .err()
-            .unwrap()
-            .to_string();
-        assert!(
-            err.contains("o.parquet") && err.contains("-o out.csv"),
-            "{err}"
-        );
+            .unwrap();
+        assert!(err.to_string().contains("o.parquet"), "{err}");
+        assert!(err.hint().unwrap().contains("-o out.csv"), "{err}");
     }
 }
