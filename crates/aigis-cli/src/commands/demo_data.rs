@@ -190,13 +190,12 @@ pub(crate) fn run(
     let index = super::scan::record(
         project,
         vec![("incoming.csv".into(), digest)],
-        super::scan::SCAN_PREDICATE,
-        super::scan::evidence_predicate(
+        &aigis_evidence::DataScan::One(Box::new(super::scan::evidence_predicate(
             &report,
             Some(&aigis_core::Digest::of(&profile_json)),
             fail_on,
             failed,
-        ),
+        )?)),
     )?;
     let quarantine = super::quarantine::split(
         &incoming,
@@ -256,8 +255,8 @@ pub(crate) fn run(
             OUTLIER_ROWS.len(),
             OUTLIER_ROWS,
             suspicious,
-            quarantine["quarantined"]["rows"],
-            quarantine["clean"]["rows"]
+            quarantine.quarantined.rows,
+            quarantine.clean.rows
         ),
         json!({"index": index, "counts": report.counts, "suspicious_rows": suspicious}),
     )?;

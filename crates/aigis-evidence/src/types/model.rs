@@ -374,6 +374,16 @@ pub enum StageAction {
     Rollback,
 }
 
+impl StageAction {
+    /// The lowercase name, as in JSON.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StageAction::Promote => "promote",
+            StageAction::Rollback => "rollback",
+        }
+    }
+}
+
 /// What the gate decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
