@@ -15,7 +15,7 @@ use crate::{Predicate, Tool};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DataManifest {
-    /// The manifest format, `aigis-data-manifest/v1`.
+    /// The manifest format, `aigis/data-manifest@v1`.
     pub format: String,
     /// Bytes per chunk.
     pub chunk_size: u64,
@@ -77,7 +77,7 @@ impl Predicate for DataProfile {
 }
 
 /// `aigis data scan` (and `aigis data ingest`, once per table): schema, personal data
-/// and poisoning. One table gives one [`DataScanFile`]; a folder gives every table's,
+/// and poisoning. One table gives one `DataScanFile`; a folder gives every table's,
 /// under `files`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
