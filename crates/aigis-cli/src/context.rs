@@ -154,3 +154,24 @@ pub fn verifiers(keys: &[String]) -> Result<Vec<StandardVerifier>> {
         .map(|k| Ok(aigis_crypto::note::parse_verifier_key(k)?))
         .collect()
 }
+
+/// The JSON string a value serializes to (an enum's `rename_all` name), for evidence
+/// fields that record a library's enum as text.
+pub(crate) fn as_json_string<T: serde::Serialize>(value: &T) -> Result<String> {
+    match serde_json::to_value(value)? {
+        serde_json::Value::String(s) => Ok(s),
+        other => anyhow::bail!("internal error: `{other}` is not written as a JSON string"),
+    }
+}
+
+/// A library's report as the evidence type with the same JSON shape (the evidence types
+/// do not depend on the crates that make the reports). A field the evidence type does
+/// not know is an error, so the two cannot drift apart silently.
+pub(crate) fn convert<T: serde::Serialize, U: serde::de::DeserializeOwned>(
+    value: &T,
+    what: &str,
+) -> Result<U> {
+    let json = serde_json::to_value(value)?;
+    serde_json::from_value(json)
+        .with_context(|| format!("internal error: the {what} does not match its evidence type"))
+}

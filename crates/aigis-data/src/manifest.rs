@@ -32,8 +32,6 @@ use sha2::{Digest as _, Sha256};
 use crate::Error;
 
 pub const FORMAT: &str = "aigis/data-manifest@v1";
-/// The predicate type of the evidence that carries a manifest.
-pub const PREDICATE_TYPE: &str = "https://aigis.dev/predicate/data-manifest/v1";
 pub const DEFAULT_CHUNK_SIZE: u64 = 8 << 20;
 const BLOCK: usize = 1 << 20;
 const BUFFERS: usize = 4;

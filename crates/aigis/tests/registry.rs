@@ -379,6 +379,101 @@ fn the_gate_reads_the_evidence_not_the_record() {
     assert!(r.stdout.contains("not a model scan"), "{}", r.stdout);
 }
 
+#[test]
+fn a_scan_predicate_that_does_not_read_as_one_is_a_refusal() {
+    let dir = setup();
+    let p = dir.path();
+    ok(p, &["model", "sign", "good.joblib"]);
+    ok(p, &["model", "register", "good.joblib", "--name", "m"]);
+    let path = p.join(".aigis/registry/models/m/versions/1.json");
+    let mut rec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    // Signed by the project key and of the model-scan type, about the stored file, but
+    // each predicate breaks the type in its own way: an unknown verdict, a missing
+    // field, a file list that is not a list, an extra field.
+    let scan = statement(p, &rec["scan"]["index"]);
+    let good = scan["predicate"].clone();
+    let mut broken = Vec::new();
+    let mut v = good.clone();
+    v["files"][0]["verdict"] = "fine".into();
+    broken.push(v);
+    let mut v = good.clone();
+    v["files"][0].as_object_mut().unwrap().remove("evidence");
+    broken.push(v);
+    let mut v = good.clone();
+    v["files"] = serde_json::json!({"path": "good.joblib", "verdict": "safe"});
+    broken.push(v);
+    let mut v = good.clone();
+    v["files"][0]["verdict_override"] = "safe".into();
+    broken.push(v);
+    let digest = format!(
+        "good.joblib=sha256:{}",
+        scan["subject"][0]["digest"]["sha256"].as_str().unwrap()
+    );
+    for predicate in broken {
+        std::fs::write(p.join("forged.json"), predicate.to_string()).unwrap();
+        let r = ok(
+            p,
+            &[
+                "--json",
+                "attest",
+                "--subject-digest",
+                &digest,
+                "--predicate-type",
+                "https://aigis.dev/predicate/model-scan/v1",
+                "--predicate",
+                "forged.json",
+            ],
+        );
+        let index = json(&r)["index"].as_u64().unwrap();
+        rec["scan"]["index"] = index.into();
+        std::fs::write(&path, rec.to_string()).unwrap();
+        let r = aigis(p, &["--json", "model", "promote", "m", "1"]);
+        assert_eq!(r.code, 1, "{}", r.stdout);
+        let v = json(&r);
+        let scan_check = v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "scan")
+            .unwrap()
+            .clone();
+        assert_eq!(scan_check["passed"], false, "{scan_check}");
+        let detail = scan_check["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(&format!("evidence #{index} cannot be read"))
+                && detail.contains("model-scan"),
+            "{detail}"
+        );
+    }
+    // The genuine scan still passes its check.
+    std::fs::write(p.join("genuine.json"), good.to_string()).unwrap();
+    let r = ok(
+        p,
+        &[
+            "--json",
+            "attest",
+            "--subject-digest",
+            &digest,
+            "--predicate-type",
+            "https://aigis.dev/predicate/model-scan/v1",
+            "--predicate",
+            "genuine.json",
+        ],
+    );
+    rec["scan"]["index"] = json(&r)["index"].clone();
+    std::fs::write(&path, rec.to_string()).unwrap();
+    let v = json(&aigis(p, &["--json", "model", "promote", "m", "1"]));
+    let scan_check = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "scan")
+        .unwrap()
+        .clone();
+    assert_eq!(scan_check["passed"], true, "{scan_check}");
+}
+
 /// A folder is scanned as one model, from the stored copy: an ONNX model's external
 /// data file belongs to it (safe), and the scan evidence names the source files with
 /// the digests they were stored under.

@@ -5,11 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use aigis_core::Statement;
 use aigis_crypto::crypt::{self, Summary};
 use aigis_crypto::dsse::Envelope;
 use aigis_crypto::keyfile::{self, KdfParams};
 use aigis_crypto::recipient::{self, Identity, Recipient};
+use aigis_evidence::{Encryption, Predicate as _};
 use aigis_ledger::Project;
 use anyhow::{Context as _, Result};
 use serde_json::json;
@@ -17,8 +17,6 @@ use serde_json::json;
 use crate::cli::{Cli, DataDecryptArgs, DataEncryptArgs, RecipientCommand};
 use crate::{CheckFailed, context, output};
 
-/// The predicate type of the evidence `aigis data encrypt` writes.
-pub const ENCRYPTION_PREDICATE: &str = "https://aigis.dev/predicate/encryption/v1";
 /// The suffix `aigis data encrypt` gives its output by default.
 pub const SUFFIX: &str = ".aigis-enc";
 
@@ -213,22 +211,19 @@ fn record(
     let (Some(plain), Some(sealed)) = (s.plaintext_sha256, s.ciphertext_sha256) else {
         anyhow::bail!("internal error: the encryption reported no digests");
     };
-    let statement = Statement::new(
-        vec![
-            (input.display().to_string(), plain),
-            (out.display().to_string(), sealed),
-        ],
-        ENCRYPTION_PREDICATE,
-        json!({
-            "artifact": artifact.as_str(),
-            "algorithm": crypt::ALGORITHM,
-            "format_version": crypt::VERSION,
-            "chunk_size": s.chunk_size,
-            "plaintext_bytes": s.plaintext_bytes,
-            "ciphertext_bytes": s.ciphertext_bytes,
-            "recipients": s.recipients.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        }),
-    )?;
+    let statement = Encryption {
+        artifact: artifact.as_str().to_owned(),
+        algorithm: crypt::ALGORITHM.to_owned(),
+        format_version: crypt::VERSION,
+        chunk_size: s.chunk_size,
+        plaintext_bytes: s.plaintext_bytes,
+        ciphertext_bytes: s.ciphertext_bytes,
+        recipients: s.recipients.iter().map(ToString::to_string).collect(),
+    }
+    .statement(vec![
+        (input.display().to_string(), plain),
+        (out.display().to_string(), sealed),
+    ])?;
     let envelope = Envelope::sign(aigis_core::PAYLOAD_TYPE, statement.to_json(), key);
     Ok(project.open_ledger()?.append_evidence(envelope.to_json())?)
 }

@@ -4,6 +4,7 @@ use aigis_core::{Digest, Statement};
 use aigis_crypto::dsse::Envelope;
 use aigis_crypto::note;
 use aigis_data::manifest::{self, Manifest, Options};
+use aigis_evidence::{DataManifest, Predicate as _};
 use aigis_ledger::{Project, Query};
 use anyhow::{Context as _, Result};
 use serde_json::json;
@@ -111,7 +112,8 @@ pub fn signed_envelope(key: &aigis_crypto::SigningKey, m: &Manifest) -> Result<V
     if subjects.is_empty() {
         anyhow::bail!("there are no files to sign");
     }
-    let statement = Statement::new(subjects, manifest::PREDICATE_TYPE, serde_json::to_value(m)?)?;
+    let predicate: DataManifest = context::convert(m, "dataset manifest")?;
+    let statement = predicate.statement(subjects)?;
     Ok(Envelope::sign(aigis_core::PAYLOAD_TYPE, statement.to_json(), key).to_json())
 }
 
@@ -225,14 +227,18 @@ pub(crate) fn open_signed_manifest(
         .map_err(|e| CheckFailed(format!("`{}`: {e}", path.display())))?;
     let statement = Statement::from_json(&envelope.payload)
         .with_context(|| format!("`{}` does not carry an in-toto statement", path.display()))?;
-    if statement.predicate_type != manifest::PREDICATE_TYPE {
+    if statement.predicate_type != DataManifest::TYPE {
         anyhow::bail!(
             "`{}` is evidence of `{}`, not a data manifest",
             path.display(),
             statement.predicate_type
         );
     }
-    let manifest: Manifest = manifest::parse(&serde_json::to_vec(&statement.predicate)?)
+    // The evidence type first (the shape every reader shares), then the data crate's own
+    // checks of the manifest (sorted paths, chunk counts, the root).
+    let typed = DataManifest::from_statement(&statement)
+        .with_context(|| format!("in `{}`", path.display()))?;
+    let manifest: Manifest = manifest::parse(&serde_json::to_vec(&typed)?)
         .with_context(|| format!("in `{}`", path.display()))?;
     Ok(SignedManifest {
         bytes,
@@ -258,7 +264,7 @@ fn ledger_place(
     let ledger = project.open_ledger()?;
     let query = Query {
         subject: statement.subject_digests().next(),
-        predicate_type: Some(manifest::PREDICATE_TYPE.into()),
+        predicate_type: Some(DataManifest::TYPE.into()),
         ..Query::default()
     };
     let Some(entry) = ledger

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use aigis_core::{Digest, Statement};
 use aigis_crypto::dsse::Envelope;
+use aigis_evidence::{Approval, ArtifactDigest, DatasetSummary, Predicate as _};
 use aigis_ledger::{InclusionProof, Project, VerifyOptions};
 use anyhow::{Context as _, Result};
 use serde_json::json;
@@ -42,24 +43,27 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
     let key = crate::context::signing_key(&project)?;
     let ledger = project.open_ledger()?;
     let statements = [
-        Statement::new(
-            vec![("transactions.csv".into(), data)],
-            "https://aigis.dev/predicate/dataset-summary/v1",
-            json!({"rows": rows, "columns": ["amount", "merchant", "hour", "label"], "format": "csv"}),
-        )?,
-        Statement::new(
-            vec![("model.bin".into(), model_digest)],
-            "https://aigis.dev/predicate/artifact-digest/v1",
-            json!({"bytes": 4096, "note": "stand-in bytes for the ledger walk-through; the model stage below uses real model files"}),
-        )?,
-        Statement::new(
-            vec![
-                ("transactions.csv".into(), data),
-                ("model.bin".into(), model_digest),
-            ],
-            "https://aigis.dev/predicate/approval/v1",
-            json!({"approved_by": "aigis demo", "decision": "promote", "model": model_digest, "dataset": data}),
-        )?,
+        DatasetSummary {
+            rows,
+            columns: ["amount", "merchant", "hour", "label"].map(String::from).into(),
+            format: "csv".into(),
+        }
+        .statement(vec![("transactions.csv".into(), data)])?,
+        ArtifactDigest {
+            bytes: 4096,
+            note: "stand-in bytes for the ledger walk-through; the model stage below uses real model files".into(),
+        }
+        .statement(vec![("model.bin".into(), model_digest)])?,
+        Approval {
+            approved_by: "aigis demo".into(),
+            decision: "promote".into(),
+            model: model_digest,
+            dataset: data,
+        }
+        .statement(vec![
+            ("transactions.csv".into(), data),
+            ("model.bin".into(), model_digest),
+        ])?,
     ];
     for s in &statements {
         let (index, _) = super::attest::append(&ledger, s, &key)?;

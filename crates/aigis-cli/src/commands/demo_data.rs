@@ -201,13 +201,12 @@ pub(crate) fn run(
     let index = super::scan::record(
         project,
         vec![("incoming.csv".into(), digest)],
-        super::scan::SCAN_PREDICATE,
-        super::scan::evidence_predicate(
+        &aigis_evidence::DataScan::One(Box::new(super::scan::evidence_predicate(
             &report,
             Some(&aigis_core::Digest::of(&profile_json)),
             fail_on,
             failed,
-        ),
+        )?)),
     )?;
     let quarantine = super::quarantine::split(
         &incoming,
@@ -267,8 +266,8 @@ pub(crate) fn run(
             OUTLIER_ROWS.len(),
             OUTLIER_ROWS,
             suspicious,
-            crate::output::field(&quarantine, "/quarantined/rows"),
-            crate::output::field(&quarantine, "/clean/rows")
+            quarantine.quarantined.rows,
+            quarantine.clean.rows
         ),
         json!({"index": index, "counts": report.counts, "suspicious_rows": suspicious}),
     )?;

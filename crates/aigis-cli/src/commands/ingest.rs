@@ -6,19 +6,21 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use aigis_core::{Digest, Statement};
+use aigis_core::Digest;
 use aigis_data::manifest::{self, Options};
 use aigis_data::scan::ScanOptions;
+use aigis_evidence::{
+    BuildDefinition, Builder, Byproduct, ExternalParameters, IngestDecision, IngestManifest,
+    IngestProvenance, IngestScan, IngestScans, IngestSource, InternalParameters,
+    ManifestAnnotations, Predicate as _, ResolvedDependency, RunBy, RunDetails, RunMetadata, Tool,
+};
 use aigis_ledger::project::SourceConfig;
 use anyhow::{Context as _, Result};
-use serde_json::json;
 
 use crate::cli::{Cli, DataIngestArgs};
 use crate::report::FailOn;
 use crate::{CheckFailed, context, output};
 
-/// SLSA Provenance v1: the statement of how an artifact came to be.
-pub const PROVENANCE: &str = "https://slsa.dev/provenance/v1";
 /// The kind of "build" an ingest is, in the provenance.
 pub const BUILD_TYPE: &str = "https://aigis.dev/build-type/data-ingest/v1";
 
@@ -66,7 +68,7 @@ pub(crate) struct Outcome {
     pub source: String,
     pub accepted: bool,
     pub files: usize,
-    pub scans: Vec<serde_json::Value>,
+    pub scans: Vec<IngestScan>,
     pub refusals: Vec<String>,
     pub manifest: Option<PathBuf>,
     pub manifest_evidence: Option<u64>,
@@ -224,13 +226,12 @@ pub(crate) fn ingest_in(
         let index = super::scan::record(
             project,
             vec![(file.path.clone(), digest)],
-            super::scan::SCAN_PREDICATE,
-            super::scan::evidence_predicate(
+            &aigis_evidence::DataScan::One(Box::new(super::scan::evidence_predicate(
                 &report,
                 profile.as_ref().map(|(_, d)| d),
                 fail_on,
                 failing > 0,
-            ),
+            )?)),
         )?;
         if failing > 0 {
             failed_files.push(format!(
@@ -239,10 +240,14 @@ pub(crate) fn ingest_in(
                 path.display()
             ));
         }
-        scans.push(json!({
-            "file": file.path, "sha256": digest.hex(), "rows": report.rows,
-            "worst": report.worst(), "passed": failing == 0, "evidence": index,
-        }));
+        scans.push(IngestScan {
+            file: file.path.clone(),
+            sha256: digest.hex(),
+            rows: report.rows,
+            worst: report.worst(),
+            passed: failing == 0,
+            evidence: index,
+        });
     }
 
     // 3. Signed by this project, and the provenance recorded, accepted or not.
@@ -276,39 +281,76 @@ pub(crate) fn ingest_in(
         (None, None)
     };
     let key_id = context::signing_key(project)?.public().key_id();
-    let predicate = json!({
-        "buildDefinition": {
-            "buildType": BUILD_TYPE,
-            "externalParameters": {
-                "source": {"name": source.name, "path": source.path, "uri": format!("file://{}", src.display())},
-                "profile": profile_path,
-                "label": label,
-                "failOn": fail_on.to_string(),
+    let predicate = IngestProvenance {
+        build_definition: BuildDefinition {
+            build_type: BUILD_TYPE.to_owned(),
+            external_parameters: ExternalParameters {
+                source: IngestSource {
+                    name: source.name.clone(),
+                    path: source.path.clone(),
+                    uri: format!("file://{}", src.display()),
+                },
+                profile: profile_path,
+                label,
+                fail_on: fail_on.to_string(),
             },
-            "internalParameters": {
-                "steps": ["verify the source's signature", "re-hash against its manifest", "scan every table", "sign the project's manifest"],
-                "runBy": {
-                    "keyId": key_id,
-                    "user": std::env::var("USER").or_else(|_| std::env::var("USERNAME")).ok(),
+            internal_parameters: InternalParameters {
+                steps: [
+                    "verify the source's signature",
+                    "re-hash against its manifest",
+                    "scan every table",
+                    "sign the project's manifest",
+                ]
+                .map(String::from)
+                .into(),
+                run_by: RunBy {
+                    key_id,
+                    user: std::env::var("USER")
+                        .or_else(|_| std::env::var("USERNAME"))
+                        .ok(),
                 },
             },
-            "resolvedDependencies": [
-                {"name": "source manifest", "uri": format!("file://{}", manifest_path.display()),
-                 "digest": {"sha256": Digest::of(&signed.bytes).hex()},
-                 "annotations": {"signedBy": signed.signed_by, "root": signed.manifest.root}},
+            resolved_dependencies: vec![ResolvedDependency {
+                name: "source manifest".into(),
+                uri: format!("file://{}", manifest_path.display()),
+                digest: [("sha256".to_owned(), Digest::of(&signed.bytes).hex())].into(),
+                annotations: ManifestAnnotations {
+                    signed_by: signed.signed_by.clone(),
+                    root: signed.manifest.root.clone(),
+                },
+            }],
+        },
+        run_details: RunDetails {
+            builder: Builder {
+                id: Tool::builder_id(),
+            },
+            metadata: RunMetadata {
+                started_on: started,
+                finished_on: now(),
+            },
+            byproducts: vec![
+                Byproduct::Decision {
+                    annotations: IngestDecision {
+                        accepted,
+                        refusals: failed_files.clone(),
+                    },
+                },
+                Byproduct::Scans {
+                    annotations: IngestScans {
+                        scans: scans.clone(),
+                    },
+                },
+                Byproduct::Manifest {
+                    annotations: IngestManifest {
+                        path: manifest_out.clone(),
+                        evidence: manifest_index,
+                        root: received.root.clone(),
+                    },
+                },
             ],
         },
-        "runDetails": {
-            "builder": {"id": format!("https://aigis.dev/aigis@{}", env!("CARGO_PKG_VERSION"))},
-            "metadata": {"startedOn": started, "finishedOn": now()},
-            "byproducts": [
-                {"name": "decision", "annotations": {"accepted": accepted, "refusals": failed_files}},
-                {"name": "scans", "annotations": {"scans": scans}},
-                {"name": "manifest", "annotations": {"path": manifest_out, "evidence": manifest_index, "root": received.root}},
-            ],
-        },
-    });
-    let statement = Statement::new(subjects, PROVENANCE, predicate)?;
+    };
+    let statement = predicate.statement(subjects)?;
     let key = context::signing_key(project)?;
     let (index, _) = super::attest::append(&project.open_ledger()?, &statement, &key)?;
 

@@ -1,14 +1,12 @@
-use aigis_core::{Digest, Statement};
+use aigis_core::Digest;
 use aigis_crypto::dsse::Envelope;
 use aigis_crypto::keyfile::{self, KdfParams};
+use aigis_evidence::{KeyRotation, Predicate as _};
 use anyhow::Result;
 use serde_json::json;
 
 use crate::cli::{Cli, KeysCommand};
 use crate::{context, output};
-
-/// The predicate type of the evidence a key rotation writes.
-pub const ROTATION_PREDICATE: &str = "https://aigis.dev/predicate/key-rotation/v1";
 
 pub fn run(cli: &Cli, cmd: &KeysCommand) -> Result<()> {
     let project = context::project(cli)?;
@@ -50,19 +48,16 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> Result<()> {
                 project.rotate_key(pass.as_deref().map(String::as_str), KdfParams::default())?;
             // The old key vouches for the new one, in the ledger, so an auditor can follow
             // the chain of keys from the first checkpoint to the last.
-            let statement = Statement::new(
-                // The subject's digest, SHA-256 of the new public key, is its key id.
-                vec![(
-                    format!("key:{}", entry.key_id),
-                    Digest::of(&new.public().to_bytes()),
-                )],
-                ROTATION_PREDICATE,
-                json!({
-                    "old_key_id": old.public().key_id(),
-                    "new_key_id": entry.key_id,
-                    "new_verifier_key": entry.verifier_key,
-                }),
-            )?;
+            let statement = KeyRotation {
+                old_key_id: old.public().key_id(),
+                new_key_id: entry.key_id.clone(),
+                new_verifier_key: entry.verifier_key.clone(),
+            }
+            // The subject's digest, SHA-256 of the new public key, is its key id.
+            .statement(vec![(
+                format!("key:{}", entry.key_id),
+                Digest::of(&new.public().to_bytes()),
+            )])?;
             let envelope = Envelope::sign(aigis_core::PAYLOAD_TYPE, statement.to_json(), &old);
             let index = ledger.append_evidence(envelope.to_json())?;
             let cp = ledger.checkpoint(project.origin(), &new)?;

@@ -5,13 +5,14 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use aigis_core::{Digest, Statement};
+use aigis_core::Digest;
 use aigis_crypto::keyfile::{self, KdfParams};
 use aigis_crypto::{HashingWriter, symmetric};
 use aigis_data::mask::{ColumnRule, Detokenizer, MaskKey, MaskReport, Masker, Rules};
 use aigis_data::pii::Detector;
 use aigis_data::pii::PiiKind;
 use aigis_data::table::{self, Cell, CellKind, Format, OutCell, ReadIssueKind};
+use aigis_evidence::{DataDetokenize, DataMask, Predicate, Tool};
 use aigis_ledger::Project;
 use anyhow::{Context as _, Result, anyhow};
 use serde_json::json;
@@ -19,10 +20,6 @@ use serde_json::json;
 use crate::cli::{Cli, DataDetokenizeArgs, DataMaskArgs, MaskKeyCommand, ReadArgs};
 use crate::{CheckFailed, context, output};
 
-/// The predicate type of the evidence `aigis data mask` writes.
-pub const MASK_PREDICATE: &str = "https://aigis.dev/predicate/data-mask/v1";
-/// The predicate type of the evidence `aigis data detokenize` writes.
-pub const DETOKENIZE_PREDICATE: &str = "https://aigis.dev/predicate/data-detokenize/v1";
 /// A rules file is a few lines of TOML; this is far beyond any real one.
 const MAX_RULES: u64 = 1 << 20;
 
@@ -283,23 +280,18 @@ fn rewrite(
     })
 }
 
-fn record(
+fn record<P: Predicate>(
     project: &Project,
     key: &aigis_crypto::SigningKey,
     file: &Path,
     out: &Path,
     r: &Rewritten,
-    predicate_type: &str,
-    predicate: serde_json::Value,
+    predicate: &P,
 ) -> Result<u64> {
-    let statement = Statement::new(
-        vec![
-            (file.display().to_string(), r.input),
-            (out.display().to_string(), r.output),
-        ],
-        predicate_type,
-        predicate,
-    )?;
+    let statement = predicate.statement(vec![
+        (file.display().to_string(), r.input),
+        (out.display().to_string(), r.output),
+    ])?;
     Ok(super::attest::append(&project.open_ledger()?, &statement, key)?.0)
 }
 
@@ -403,18 +395,17 @@ pub fn mask(cli: &Cli, args: &DataMaskArgs) -> Result<()> {
         file,
         &args.out,
         &r,
-        MASK_PREDICATE,
-        json!({
-            "rules": Digest::of(&rules_bytes).to_string(),
-            "key_id": key_id,
-            "input_format": r.input_format,
-            "output_format": r.output_format,
-            "rows": r.rows,
-            "ragged_rows_padded": r.padded,
-            "cells_changed": report.cells_changed,
-            "columns": report.columns,
-            "tool": format!("aigis {}", env!("CARGO_PKG_VERSION")),
-        }),
+        &DataMask {
+            rules: Digest::of(&rules_bytes),
+            key_id: key_id.clone(),
+            input_format: context::as_json_string(&r.input_format)?,
+            output_format: context::as_json_string(&r.output_format)?,
+            rows: r.rows,
+            ragged_rows_padded: r.padded,
+            cells_changed: report.cells_changed,
+            columns: context::convert(&report.columns, "masking report")?,
+            tool: Tool::current(),
+        },
     )?;
     if cli.json {
         return output::json(&json!({
@@ -534,14 +525,13 @@ pub fn detokenize(cli: &Cli, args: &DataDetokenizeArgs) -> Result<()> {
             file,
             &args.out,
             &r,
-            DETOKENIZE_PREDICATE,
-            json!({
-                "key_id": detokenizer.key_id(),
-                "rows": r.rows,
-                "tokens_restored": total,
-                "columns": restored,
-                "tool": format!("aigis {}", env!("CARGO_PKG_VERSION")),
-            }),
+            &DataDetokenize {
+                key_id: detokenizer.key_id().to_owned(),
+                rows: r.rows,
+                tokens_restored: total,
+                columns: restored.clone(),
+                tool: Tool::current(),
+            },
         )?),
         _ => None,
     };

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use aigis_core::Finding;
+use aigis_evidence::{AllowlistEntry, AllowlistInForce, ModelScan, ScannedFile, Tool};
 use aigis_model::pickle::Allowlist;
 use aigis_model::{FileReport, Verdict};
 use anyhow::{Context as _, Result};
@@ -15,9 +16,6 @@ use crate::{CheckFailed, context, output};
 
 /// What to do about a pickle import the built-in policy does not know.
 pub(crate) const ALLOWLIST_HINT: &str = "hint: if a suspicious import is your own class, review it and list its exact `module.qualname` under `[[model.allow]]` in aigis.toml (with `reason` and `by`)";
-
-/// The evidence a model scan writes.
-pub const SCAN_PREDICATE: &str = "https://aigis.dev/predicate/model-scan/v1";
 
 pub fn run(cli: &Cli, cmd: &ModelCommand) -> Result<()> {
     match cmd {
@@ -202,29 +200,36 @@ pub(crate) fn record_scan_of(
     if subjects.is_empty() {
         return Ok(None);
     }
-    let predicate = json!({
-        "files": reports.iter().map(|r| {
-            let mut file = json!({
-                "path": r.path, "format": r.format, "verdict": r.verdict, "bytes": r.bytes,
-                "evidence": r.evidence,
-            });
-            let used = allowlist_used(r, allowlist);
-            if !used.is_empty() {
-                crate::output::insert(&mut file, "allowlist_used", json!(used));
-            }
-            file
-        }).collect::<Vec<_>>(),
-        "allowlist": allowlist_json(allowlist),
-        "fail_on": fail_on,
-        "passed": passed,
-        "tool": format!("aigis {}", env!("CARGO_PKG_VERSION")),
-    });
-    Ok(Some(super::scan::record(
-        project,
-        subjects,
-        SCAN_PREDICATE,
-        predicate,
-    )?))
+    let predicate = ModelScan {
+        files: reports
+            .iter()
+            .map(|r| {
+                Ok(ScannedFile {
+                    path: r.path.clone(),
+                    format: r.format.clone(),
+                    verdict: context::convert(&r.verdict, "scan verdict")?,
+                    bytes: r.bytes,
+                    evidence: context::convert(&r.evidence, "scan findings")?,
+                    allowlist_used: allowlist_used(r, allowlist),
+                })
+            })
+            .collect::<Result<_>>()?,
+        allowlist: Some(AllowlistInForce {
+            digest: allowlist.digest(),
+            entries: allowlist
+                .entries()
+                .map(|e| AllowlistEntry {
+                    name: e.name.clone(),
+                    reason: e.reason.clone(),
+                    by: e.by.clone(),
+                })
+                .collect(),
+        }),
+        fail_on: fail_on.to_owned(),
+        passed,
+        tool: Tool::current(),
+    };
+    Ok(Some(super::scan::record(project, subjects, &predicate)?))
 }
 
 /// The allowlist in force, as the scan predicate and `--json` record it.

@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 
 use aigis_core::Digest;
 use aigis_crypto::Zeroizing;
+use aigis_evidence::{
+    ModelSignature, ModelVerification, Predicate, SignatureChecked, SignatureRejected, Tool,
+};
 use aigis_ledger::Project;
 use aigis_model::signing::{
     self, Method, SignOptions, SignerKey, VerifierKey, VerifyOptions, VerifyReport,
@@ -14,12 +17,6 @@ use serde_json::json;
 
 use crate::cli::{Cli, ModelSignArgs, ModelVerifyArgs, SignMethod};
 use crate::{CheckFailed, context, output};
-
-/// The evidence `aigis model sign` writes (subject: the model's root digest).
-pub const SIGN_PREDICATE: &str = "https://aigis.dev/predicate/model-signature/v1";
-/// The evidence `aigis model verify` writes (subject: the signed root digest, or the
-/// signature file's digest when no trusted key verifies it).
-pub const VERIFY_PREDICATE: &str = "https://aigis.dev/predicate/model-verification/v1";
 
 /// A PEM key file is a few hundred bytes.
 const MAX_KEY_FILE: u64 = 1 << 16;
@@ -110,25 +107,15 @@ fn size_of(path: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-fn tool() -> String {
-    format!("aigis {}", env!("CARGO_PKG_VERSION"))
-}
-
 /// Records evidence when there is a project; says so when there is none.
-fn record(
+fn record<P: Predicate>(
     cli: &Cli,
     project: &Result<Project>,
     subject: (String, Digest),
-    predicate_type: &str,
-    predicate: serde_json::Value,
+    predicate: &P,
 ) -> Result<Option<u64>> {
     match project {
-        Ok(p) => Ok(Some(super::scan::record(
-            p,
-            vec![subject],
-            predicate_type,
-            predicate,
-        )?)),
+        Ok(p) => Ok(Some(super::scan::record(p, vec![subject], predicate)?)),
         Err(e) => {
             output::note(cli, &format!("note: not recorded in a ledger ({e})"));
             Ok(None)
@@ -159,25 +146,19 @@ pub fn sign(cli: &Cli, args: &ModelSignArgs) -> Result<()> {
     let m = &signed.manifest;
     let root = m.root_digest();
     let public = key.public();
-    let predicate = json!({
-        "signature": signature,
-        "signature_sha256": Digest::of(&bundle).hex(),
-        "format": signing::PREDICATE_TYPE,
-        "key_id": public.key_id(),
-        "algorithm": public.algorithm(),
-        "serialization": m.serialization,
-        "resources": m.resources.len(),
-        "files": signed.files,
-        "bytes": signed.bytes,
-        "tool": tool(),
-    });
-    let index = record(
-        cli,
-        &project,
-        (m.model_name.clone(), root),
-        SIGN_PREDICATE,
-        predicate,
-    )?;
+    let predicate = ModelSignature {
+        signature: signature.clone(),
+        signature_sha256: Digest::of(&bundle).hex(),
+        format: signing::PREDICATE_TYPE.to_owned(),
+        key_id: public.key_id(),
+        algorithm: public.algorithm().to_owned(),
+        serialization: context::convert(&m.serialization, "signing serialization")?,
+        resources: m.resources.len() as u64,
+        files: signed.files as u64,
+        bytes: signed.bytes,
+        tool: Tool::current(),
+    };
+    let index = record(cli, &project, (m.model_name.clone(), root), &predicate)?;
 
     if cli.json {
         return output::json(&json!({
@@ -272,24 +253,23 @@ pub fn verify(cli: &Cli, args: &ModelVerifyArgs) -> Result<()> {
         }
     };
     let passed = report.passed();
-    let predicate = json!({
-        "passed": passed,
-        "signature": signature,
-        "signature_sha256": Digest::of(&bundle).hex(),
-        "signature_verified": true,
-        "key_id": report.key_id,
-        "algorithm": report.algorithm,
-        "serialization": report.serialization,
-        "files": report.files,
-        "changes": report.changes,
-        "tool": tool(),
+    let predicate = ModelVerification::Checked(SignatureChecked {
+        passed,
+        signature: signature.clone(),
+        signature_sha256: Digest::of(&bundle).hex(),
+        signature_verified: true,
+        key_id: report.key_id.clone(),
+        algorithm: report.algorithm.to_owned(),
+        serialization: context::convert(&report.serialization, "signing serialization")?,
+        files: report.files as u64,
+        changes: context::convert(&report.changes, "list of changed files")?,
+        tool: Tool::current(),
     });
     let index = record(
         cli,
         &project,
         (report.model_name.clone(), report.root_digest),
-        VERIFY_PREDICATE,
-        predicate,
+        &predicate,
     )?;
     if cli.json {
         output::json(&json!({
@@ -345,24 +325,18 @@ fn bad_signature(
     bundle: &[u8],
     reason: &str,
 ) -> Result<()> {
-    let predicate = json!({
-        "passed": false,
-        "signature": signature,
-        "signature_sha256": Digest::of(bundle).hex(),
-        "signature_verified": false,
-        "reason": reason,
-        "tool": tool(),
+    let predicate = ModelVerification::Rejected(SignatureRejected {
+        passed: false,
+        signature: signature.to_owned(),
+        signature_sha256: Digest::of(bundle).hex(),
+        signature_verified: false,
+        reason: reason.to_owned(),
+        tool: Tool::current(),
     });
     let name = signature
         .file_name()
         .map_or_else(|| "model.sig".into(), |n| n.to_string_lossy().into_owned());
-    let index = record(
-        cli,
-        project,
-        (name, Digest::of(bundle)),
-        VERIFY_PREDICATE,
-        predicate,
-    )?;
+    let index = record(cli, project, (name, Digest::of(bundle)), &predicate)?;
     if cli.json {
         output::json(&json!({
             "ok": false,

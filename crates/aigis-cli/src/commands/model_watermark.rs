@@ -5,6 +5,10 @@ use std::path::Path;
 
 use aigis_crypto::keyfile::KdfParams;
 use aigis_crypto::symmetric;
+use aigis_evidence::{
+    PathDigest, Predicate, TensorSelection, Tool, WatermarkEmbed, WatermarkStrength,
+    WatermarkVerify,
+};
 use aigis_model::watermark::{
     self, Detection, EmbedOptions, EmbedReport, Selection, Strength, WatermarkKey,
 };
@@ -17,10 +21,6 @@ use crate::cli::{
 };
 use crate::{CheckFailed, context, output};
 
-/// The evidence `aigis model watermark embed` writes.
-pub const EMBED_PREDICATE: &str = "https://aigis.dev/predicate/model-watermark-embed/v1";
-/// The evidence `aigis model watermark verify` writes.
-pub const VERIFY_PREDICATE: &str = "https://aigis.dev/predicate/model-watermark-verify/v1";
 /// ONNX models are protobuf messages, which cannot exceed 2 GiB.
 const MAX_MODEL: u64 = 2 << 30;
 
@@ -119,28 +119,22 @@ fn read_model(path: &Path) -> Result<Vec<u8>> {
 }
 
 /// The selection as recorded in evidence.
-fn selection_json(args: &WatermarkTensorArgs) -> serde_json::Value {
+fn selection_json(args: &WatermarkTensorArgs) -> TensorSelection {
     if args.tensors.is_empty() {
-        json!({"min_elements": args.min_elements})
+        TensorSelection::MinElements(args.min_elements)
     } else {
-        json!({"tensors": args.tensors})
+        TensorSelection::Tensors(args.tensors.clone())
     }
 }
 
 /// Records evidence when there is a project; a note otherwise.
-fn record(
+fn record<P: Predicate>(
     cli: &Cli,
     subjects: Vec<(String, aigis_core::Digest)>,
-    predicate_type: &str,
-    predicate: serde_json::Value,
+    predicate: &P,
 ) -> Result<Option<u64>> {
     match context::project(cli) {
-        Ok(project) => Ok(Some(super::scan::record(
-            &project,
-            subjects,
-            predicate_type,
-            predicate,
-        )?)),
+        Ok(project) => Ok(Some(super::scan::record(&project, subjects, predicate)?)),
         Err(e) => {
             output::note(cli, &format!("note: not recorded in a ledger ({e})"));
             Ok(None)
@@ -176,20 +170,25 @@ fn embed(cli: &Cli, args: &ModelWatermarkEmbedArgs) -> Result<()> {
             (args.model.display().to_string(), input),
             (args.out.display().to_string(), out_digest),
         ],
-        EMBED_PREDICATE,
-        json!({
-            "input": {"path": args.model, "sha256": input.hex()},
-            "output": {"path": args.out, "sha256": out_digest.hex()},
-            "key_id": key.key_id(),
-            "selection": selection_json(&args.tensors),
-            "strength": match options.strength {
-                Strength::Relative(s) => json!({"relative": s}),
-                Strength::TargetScore(z) => json!({"target_score": z}),
+        &WatermarkEmbed {
+            input: PathDigest {
+                path: args.model.clone(),
+                sha256: input.hex(),
             },
-            "threshold": args.threshold,
-            "report": report,
-            "tool": format!("aigis {}", env!("CARGO_PKG_VERSION")),
-        }),
+            output: PathDigest {
+                path: args.out.clone(),
+                sha256: out_digest.hex(),
+            },
+            key_id: key.key_id(),
+            selection: selection_json(&args.tensors),
+            strength: match options.strength {
+                Strength::Relative(s) => WatermarkStrength::Relative(s),
+                Strength::TargetScore(z) => WatermarkStrength::TargetScore(z),
+            },
+            threshold: args.threshold,
+            report: context::convert(&report, "watermark report")?,
+            tool: Tool::current(),
+        },
     )?;
     if cli.json {
         return output::json(&json!({
@@ -270,15 +269,14 @@ fn verify(cli: &Cli, args: &ModelWatermarkVerifyArgs) -> Result<()> {
     let index = record(
         cli,
         vec![(args.model.display().to_string(), digest)],
-        VERIFY_PREDICATE,
-        json!({
-            "key_id": key.key_id(),
-            "selection": selection_json(&args.tensors),
-            "threshold": args.threshold,
-            "present": present,
-            "detection": detection,
-            "tool": format!("aigis {}", env!("CARGO_PKG_VERSION")),
-        }),
+        &WatermarkVerify {
+            key_id: key.key_id(),
+            selection: selection_json(&args.tensors),
+            threshold: args.threshold,
+            present,
+            detection: context::convert(&detection, "watermark detection")?,
+            tool: Tool::current(),
+        },
     )?;
     if cli.json {
         output::json(&json!({

@@ -7,6 +7,7 @@ use aigis_core::Digest;
 use aigis_data::scan::ScanReport;
 use aigis_data::scan::quarantine::{self, Quarantine};
 use aigis_data::table::{Format, ReadOptions};
+use aigis_evidence::{CleanQuarantined, DataRelease, QuarantinePart, ReleaseSource, Reviewer};
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -14,8 +15,6 @@ use serde_json::json;
 use crate::cli::{Cli, DataReleaseArgs};
 use crate::{context, output};
 
-/// The evidence a release writes.
-pub const RELEASE_PREDICATE: &str = "https://aigis.dev/predicate/data-release/v1";
 /// The record of a quarantine, in its folder.
 const RECORD: &str = "quarantine.json";
 
@@ -40,7 +39,7 @@ pub(crate) fn split(
     digest: &Digest,
     quarantine_on: &str,
     dir: &Path,
-) -> Result<serde_json::Value> {
+) -> Result<aigis_evidence::Quarantine> {
     let q: Quarantine = quarantine::split(file, format, read, &report.flagged_rows, dir)?;
     let name = |p: &Path| {
         p.file_name()
@@ -57,12 +56,20 @@ pub(crate) fn split(
         quarantined: name(&q.quarantined),
     };
     context::write_output(&dir.join(RECORD), &serde_json::to_vec_pretty(&record)?)?;
-    Ok(json!({
-        "dir": dir,
-        "quarantine_on": quarantine_on,
-        "clean": {"file": q.clean, "rows": q.clean_rows, "sha256": aigis_crypto::sha256_file(&q.clean)?.hex()},
-        "quarantined": {"file": q.quarantined, "rows": q.quarantined_rows, "sha256": aigis_crypto::sha256_file(&q.quarantined)?.hex()},
-    }))
+    Ok(aigis_evidence::Quarantine {
+        dir: dir.to_path_buf(),
+        quarantine_on: quarantine_on.to_owned(),
+        clean: QuarantinePart {
+            sha256: aigis_crypto::sha256_file(&q.clean)?.hex(),
+            file: q.clean,
+            rows: q.clean_rows,
+        },
+        quarantined: QuarantinePart {
+            sha256: aigis_crypto::sha256_file(&q.quarantined)?.hex(),
+            file: q.quarantined,
+            rows: q.quarantined_rows,
+        },
+    })
 }
 
 pub fn release(cli: &Cli, args: &DataReleaseArgs) -> Result<()> {
@@ -100,26 +107,36 @@ pub fn release(cli: &Cli, args: &DataReleaseArgs) -> Result<()> {
         aigis_crypto::sha256_file(&quarantined)?,
     );
     let key = context::signing_key(&project)?;
-    let predicate = json!({
-        "source": {"file": record.source, "sha256": record.source_sha256},
-        "released_rows": r.released,
-        "not_found": r.not_found,
-        "reason": args.reason,
-        "reviewer": {
-            "key_id": key.public().key_id(),
-            "user": std::env::var("USER").or_else(|_| std::env::var("USERNAME")).ok(),
+    let predicate = DataRelease {
+        source: ReleaseSource {
+            file: record.source.display().to_string(),
+            sha256: record.source_sha256.clone(),
         },
-        "before": {"clean": before.0.hex(), "quarantined": before.1.hex()},
-        "rows_now": {"clean": r.clean_rows, "quarantined": r.quarantined_rows},
-    });
+        released_rows: r.released.clone(),
+        not_found: r.not_found.clone(),
+        reason: args.reason.clone(),
+        reviewer: Reviewer {
+            key_id: key.public().key_id(),
+            user: std::env::var("USER")
+                .or_else(|_| std::env::var("USERNAME"))
+                .ok(),
+        },
+        before: CleanQuarantined {
+            clean: before.0.hex(),
+            quarantined: before.1.hex(),
+        },
+        rows_now: CleanQuarantined {
+            clean: r.clean_rows,
+            quarantined: r.quarantined_rows,
+        },
+    };
     let index = super::scan::record(
         &project,
         vec![
             (record.clean.clone(), after.0),
             (record.quarantined.clone(), after.1),
         ],
-        RELEASE_PREDICATE,
-        predicate,
+        &predicate,
     )?;
     if cli.json {
         return output::json(&json!({

@@ -11,6 +11,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aigis_core::{Digest, Statement};
 use aigis_crypto::dsse::Envelope;
+use aigis_evidence::{
+    Decision as GateDecision, GateCheck, ModelKind, ModelPromotion, ModelRegistration, ModelScan,
+    ModelVerification, Predicate, RegisteredFile, ScannedFile, SignatureRegistered, StageAction,
+    Verdict as ScanVerdict,
+};
 use aigis_ledger::Project;
 use aigis_model::registry::{self, EvidenceRef, Registry, StageState, VersionRecord};
 use aigis_model::signing::{self, VerifierKey};
@@ -21,11 +26,6 @@ use serde_json::json;
 
 use crate::cli::{Cli, ModelPromoteArgs, ModelRegisterArgs, ModelRollbackArgs, ModelShowArgs};
 use crate::{CheckFailed, context, output};
-
-/// The evidence `model register` writes.
-pub const REGISTRATION_PREDICATE: &str = "https://aigis.dev/predicate/model-registration/v1";
-/// The evidence `model promote` and `model rollback` write, whether they pass or not.
-pub const PROMOTION_PREDICATE: &str = "https://aigis.dev/predicate/model-promotion/v1";
 
 /// The largest signature bundle read.
 const BUNDLE_LIMIT: u64 = 16 << 20;
@@ -249,12 +249,11 @@ pub(crate) fn register_version(
             project,
             key,
             &record,
-            super::model_sign::VERIFY_PREDICATE,
-            json!({
-                "bundle": record.signature_bundle,
-                "verified": check.passed,
-                "detail": check.detail,
-                "files": record.files,
+            &ModelVerification::Registered(SignatureRegistered {
+                bundle: record.signature_bundle,
+                verified: check.passed,
+                detail: check.detail.clone(),
+                files: registered_files(&record)?,
             }),
         )?;
         record.signature = Some(EvidenceRef {
@@ -269,17 +268,19 @@ pub(crate) fn register_version(
         project,
         key,
         &record,
-        REGISTRATION_PREDICATE,
-        json!({
-            "name": record.name,
-            "version": record.version,
-            "kind": record.kind,
-            "source": record.source,
-            "files": record.files,
-            "scan_evidence": record.scan.as_ref().map(|e| e.index),
-            "signature_bundle": record.signature_bundle,
-            "signature_evidence": record.signature.as_ref().map(|e| e.index),
-        }),
+        &ModelRegistration {
+            name: record.name.clone(),
+            version: record.version,
+            kind: match record.kind {
+                registry::Kind::File => ModelKind::File,
+                registry::Kind::Folder => ModelKind::Folder,
+            },
+            source: record.source.clone(),
+            files: registered_files(&record)?,
+            scan_evidence: record.scan.as_ref().map(|e| e.index),
+            signature_bundle: record.signature_bundle,
+            signature_evidence: record.signature.as_ref().map(|e| e.index),
+        },
     )?;
     record.evidence = Some(EvidenceRef {
         index,
@@ -352,14 +353,26 @@ fn scan_stored(
     })
 }
 
-fn record_statement(
+/// A version's files as its evidence lists them.
+fn registered_files(record: &VersionRecord) -> Result<Vec<RegisteredFile>> {
+    Ok(record
+        .files
+        .iter()
+        .map(|f| RegisteredFile {
+            path: f.path.clone(),
+            sha256: f.sha256,
+            bytes: f.bytes,
+        })
+        .collect())
+}
+
+fn record_statement<P: Predicate>(
     project: &Project,
     key: &aigis_crypto::SigningKey,
     record: &VersionRecord,
-    predicate_type: &str,
-    predicate: serde_json::Value,
+    predicate: &P,
 ) -> Result<u64> {
-    let statement = Statement::new(vec![subject(record)], predicate_type, predicate)?;
+    let statement = predicate.statement(vec![subject(record)])?;
     Ok(super::attest::append(&project.open_ledger()?, &statement, key)?.0)
 }
 
@@ -535,22 +548,16 @@ fn current_scan(
 /// model scan signed by the project.
 fn scan_allowlist_digest(project: &Project, index: u64) -> Option<Digest> {
     let (statement, _) = read_evidence(project, index).ok()?;
-    if statement.predicate_type != super::model::SCAN_PREDICATE {
-        return None;
-    }
-    match statement
-        .predicate
-        .as_ref()
-        .and_then(|p| p.get("allowlist"))
-    {
-        None => Some(aigis_model::pickle::Allowlist::default().digest()),
-        Some(a) => a.get("digest")?.as_str()?.parse().ok(),
-    }
+    let scan = ModelScan::from_statement(&statement).ok()?;
+    Some(scan.allowlist.map_or_else(
+        || aigis_model::pickle::Allowlist::default().digest(),
+        |a| a.digest,
+    ))
 }
 
-/// The scan evidence must be signed by a project key, be a model scan, cover every file
-/// of the version by digest, and judge every one of them safe: suspicious (an import
-/// nobody reviewed), inconclusive and dangerous are refused.
+/// The scan evidence must be signed by a project key, be a model scan whose predicate
+/// reads as one, cover every file of the version by digest, and judge every one of them
+/// safe: suspicious (an import nobody reviewed), inconclusive and dangerous are refused.
 fn check_scan(project: &Project, record: &VersionRecord) -> Check {
     const NAME: &str = "scan";
     let Some(scan) = &record.scan else {
@@ -560,44 +567,54 @@ fn check_scan(project: &Project, record: &VersionRecord) -> Check {
         Ok(s) => s,
         Err(e) => return Check::fail(NAME, format!("{e:#}"), Some(scan.index)),
     };
-    if statement.predicate_type != super::model::SCAN_PREDICATE {
+    let predicate = match ModelScan::from_statement(&statement) {
+        Ok(p) => p,
+        Err(aigis_evidence::Error::WrongType { found, .. }) => {
+            return Check::fail(
+                NAME,
+                format!("evidence #{} is a `{found}`, not a model scan", scan.index),
+                Some(scan.index),
+            );
+        }
+        Err(e) => {
+            return Check::fail(
+                NAME,
+                format!("evidence #{} cannot be read: {e}", scan.index),
+                Some(scan.index),
+            );
+        }
+    };
+    // Subjects and the predicate's `files` are written in the same order, one each.
+    if predicate.files.len() != statement.subject.len() {
         return Check::fail(
             NAME,
             format!(
-                "evidence #{} is a `{}`, not a model scan",
-                scan.index, statement.predicate_type
+                "evidence #{} lists {} file(s) for {} subject(s)",
+                scan.index,
+                predicate.files.len(),
+                statement.subject.len()
             ),
             Some(scan.index),
         );
     }
-    // Subjects and the predicate's `files` are written in the same order.
-    let files = statement
-        .predicate
-        .as_ref()
-        .and_then(|p| p.get("files"))
-        .and_then(|f| f.as_array())
-        .cloned()
-        .unwrap_or_default();
-    let mut verdicts = Vec::new();
-    for (i, s) in statement.subject.iter().enumerate() {
-        let digest: Option<Digest> = s.digest.get("sha256").and_then(|d| d.parse().ok());
-        let file = files.get(i);
-        let verdict = file
-            .and_then(|f| f.get("verdict"))
-            .and_then(|v| serde_json::from_value::<Verdict>(v.clone()).ok());
-        if let (Some(d), Some(v)) = (digest, verdict) {
-            verdicts.push((d, v, file));
-        }
-    }
-    let mut worst = Verdict::Safe;
+    let verdicts: Vec<(Digest, &ScannedFile)> = statement
+        .subject
+        .iter()
+        .zip(&predicate.files)
+        .filter_map(|(s, file)| {
+            let digest: Digest = s.digest.get("sha256")?.parse().ok()?;
+            Some((digest, file))
+        })
+        .collect();
+    let mut worst = ScanVerdict::Safe;
     let mut bad = Vec::new();
     let mut unknown_import = false;
     for f in &record.files {
         let found = verdicts
             .iter()
-            .filter(|(d, _, _)| *d == f.sha256)
-            .max_by_key(|(_, v, _)| *v);
-        let Some((_, v, file)) = found else {
+            .filter(|(d, _)| *d == f.sha256)
+            .max_by_key(|(_, file)| file.verdict);
+        let Some((_, file)) = found else {
             return Check::fail(
                 NAME,
                 format!(
@@ -607,24 +624,14 @@ fn check_scan(project: &Project, record: &VersionRecord) -> Check {
                 Some(scan.index),
             );
         };
-        worst = worst.max(*v);
-        if *v >= Verdict::Suspicious {
+        let v = file.verdict;
+        worst = worst.max(v);
+        if v >= ScanVerdict::Suspicious {
             // Name what made it so: the first finding at the file's verdict.
-            let first = file
-                .and_then(|f| f.get("evidence"))
-                .and_then(|e| e.as_array())
-                .and_then(|items| {
-                    items
-                        .iter()
-                        .find(|e| e.get("verdict").and_then(|v| v.as_str()) == Some(v.as_str()))
-                });
-            let rule = first.and_then(|e| e.get("rule")).and_then(|r| r.as_str());
-            let message = first
-                .and_then(|e| e.get("message"))
-                .and_then(|m| m.as_str());
-            unknown_import |= rule == Some("pickle.global.suspicious");
-            bad.push(match message {
-                Some(m) => format!("`{}` is {}: {m}", f.path, v.as_str()),
+            let first = file.evidence.iter().find(|e| e.verdict == v);
+            unknown_import |= first.is_some_and(|e| e.rule == "pickle.global.suspicious");
+            bad.push(match first {
+                Some(e) => format!("`{}` is {}: {}", f.path, v.as_str(), e.message),
                 None => format!("`{}` is {}", f.path, v.as_str()),
             });
         }
@@ -714,7 +721,7 @@ pub(crate) fn promote_version(
         &record,
         &mut stages,
         Move {
-            action: "promote",
+            action: StageAction::Promote,
             stage,
             from: current.map(|c| c.version),
             previous,
@@ -766,7 +773,7 @@ pub fn rollback(cli: &Cli, args: &ModelRollbackArgs) -> Result<()> {
         &record,
         &mut stages,
         Move {
-            action: "rollback",
+            action: StageAction::Rollback,
             stage: &args.stage,
             from: Some(current.version),
             previous,
@@ -778,7 +785,7 @@ pub fn rollback(cli: &Cli, args: &ModelRollbackArgs) -> Result<()> {
 
 /// A change of stage, as the gate is asked to allow it.
 struct Move<'a> {
-    action: &'static str,
+    action: StageAction,
     stage: &'a str,
     from: Option<u32>,
     /// The stage's history after the move.
@@ -800,16 +807,27 @@ fn decide(
         project,
         key,
         record,
-        PROMOTION_PREDICATE,
-        json!({
-            "name": record.name,
-            "version": record.version,
-            "action": mv.action,
-            "stage": mv.stage,
-            "from": mv.from,
-            "decision": if passed { "allowed" } else { "refused" },
-            "checks": checks,
-        }),
+        &ModelPromotion {
+            name: record.name.clone(),
+            version: record.version,
+            action: mv.action,
+            stage: mv.stage.to_owned(),
+            from: mv.from,
+            decision: if passed {
+                GateDecision::Allowed
+            } else {
+                GateDecision::Refused
+            },
+            checks: checks
+                .iter()
+                .map(|c| GateCheck {
+                    check: c.check.to_owned(),
+                    passed: c.passed,
+                    detail: c.detail.clone(),
+                    evidence: c.evidence,
+                })
+                .collect(),
+        },
     )?;
     if passed {
         stages.stages.insert(
@@ -827,7 +845,7 @@ fn decide(
         name: record.name.clone(),
         version: record.version,
         stage: mv.stage.to_owned(),
-        action: mv.action,
+        action: mv.action.as_str(),
         from: mv.from,
         checks,
         passed,

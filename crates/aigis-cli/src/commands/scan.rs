@@ -2,10 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
-use aigis_core::{Digest, Severity, Statement};
+use aigis_core::Digest;
 use aigis_data::profile::Profile;
 use aigis_data::scan::{self, Progress, ScanOptions, ScanReport};
 use aigis_data::table::{Format, ReadOptions};
+use aigis_evidence::{
+    DataProfile, DataScan, DataScanFile, DataScanFiles, PersonalColumn, PoisonCounts, Poisoning,
+    Predicate, ProfileColumn, QuasiIdentifiers, RuleCount, Tool,
+};
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
@@ -13,10 +17,6 @@ use crate::cli::{Cli, DataProfileArgs, DataScanArgs, ReadArgs};
 use crate::report::{self, FailOn};
 use crate::{CheckFailed, context, output};
 
-/// The evidence a scan writes.
-pub const SCAN_PREDICATE: &str = "https://aigis.dev/predicate/data-scan/v1";
-/// The evidence a profile writes.
-pub const PROFILE_PREDICATE: &str = "https://aigis.dev/predicate/data-profile/v1";
 /// Profiles are small (sketches of a few KiB per column); this is far beyond any real one.
 const MAX_PROFILE: u64 = 256 << 20;
 
@@ -62,13 +62,12 @@ fn project_for_evidence(cli: &Cli) -> Option<aigis_ledger::Project> {
 }
 
 /// Signs a statement with the project key and appends it; returns the entry's index.
-pub(crate) fn record(
+pub(crate) fn record<P: Predicate>(
     project: &aigis_ledger::Project,
     subjects: Vec<(String, Digest)>,
-    predicate_type: &str,
-    predicate: serde_json::Value,
+    predicate: &P,
 ) -> Result<u64> {
-    let statement = Statement::new(subjects, predicate_type, predicate)?;
+    let statement = predicate.statement(subjects)?;
     let key = context::signing_key(project)?;
     Ok(super::attest::append(&project.open_ledger()?, &statement, &key)?.0)
 }
@@ -118,14 +117,21 @@ pub fn profile(cli: &Cli, args: &DataProfileArgs) -> Result<()> {
                 .into_iter()
                 .chain([(out.display().to_string(), Digest::of(&json_bytes))])
                 .collect(),
-            PROFILE_PREDICATE,
-            json!({
-                "rows": profile.rows,
-                "files": files.len(),
-                "columns": profile.columns.iter().map(|c| json!({
-                    "name": c.name, "type": c.column_type, "null_rate": c.null_rate,
-                })).collect::<Vec<_>>(),
-            }),
+            &DataProfile {
+                rows: profile.rows,
+                files: files.len() as u64,
+                columns: profile
+                    .columns
+                    .iter()
+                    .map(|c| {
+                        Ok(ProfileColumn {
+                            name: c.name.clone(),
+                            column_type: context::as_json_string(&c.column_type)?,
+                            null_rate: c.null_rate,
+                        })
+                    })
+                    .collect::<Result<_>>()?,
+            },
         )?),
         None => None,
     };
@@ -240,22 +246,18 @@ pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<()> {
         context::write_output(path, report::html::data_scan(&reports, fail_on).as_bytes())?;
     }
     let profile_digest = profile.as_ref().map(|(_, d)| d);
-    let per_file = |f: &FileScan| {
+    let per_file = |f: &FileScan| -> Result<DataScanFile> {
         let mut p = evidence_predicate(
             &f.report,
             profile_digest,
             fail_on,
             fail_on.count(&f.report) > 0,
-        );
-        if let Some(obj) = p.as_object_mut() {
-            if let Some(q) = &f.quarantine {
-                obj.insert("quarantine".into(), q.clone());
-            }
-            if !single {
-                obj.insert("file".into(), json!(f.file));
-            }
+        )?;
+        p.quarantine = f.quarantine.clone();
+        if !single {
+            p.file = Some(f.file.clone());
         }
-        p
+        Ok(p)
     };
     let index = match project_for_evidence(cli) {
         Some(project) => Some(record(
@@ -264,14 +266,13 @@ pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<()> {
                 .iter()
                 .map(|f| (f.file.display().to_string(), f.digest))
                 .collect(),
-            SCAN_PREDICATE,
-            match scans.as_slice() {
-                [one] if single => per_file(one),
-                _ => json!({
-                    "files": scans.iter().map(per_file).collect::<Vec<_>>(),
-                    "fail_on": fail_on.to_string(),
-                    "passed": !failed,
-                    "tool": format!("aigis {}", env!("CARGO_PKG_VERSION")),
+            &match scans.as_slice() {
+                [one] if single => DataScan::One(Box::new(per_file(one)?)),
+                _ => DataScan::Many(DataScanFiles {
+                    files: scans.iter().map(per_file).collect::<Result<_>>()?,
+                    fail_on: fail_on.to_string(),
+                    passed: !failed,
+                    tool: Tool::current(),
                 }),
             },
         )?),
@@ -312,12 +313,10 @@ pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<()> {
             if let Some(q) = &f.quarantine {
                 println!(
                     "quarantine: {} clean row(s) in {}, {} quarantined row(s) in {}",
-                    output::field(q, "/clean/rows"),
-                    output::field(q, "/clean/file").as_str().unwrap_or_default(),
-                    output::field(q, "/quarantined/rows"),
-                    output::field(q, "/quarantined/file")
-                        .as_str()
-                        .unwrap_or_default()
+                    q.clean.rows,
+                    q.clean.file.display(),
+                    q.quarantined.rows,
+                    q.quarantined.file.display()
                 );
             }
             if !single {
@@ -355,7 +354,7 @@ struct FileScan {
     file: PathBuf,
     report: ScanReport,
     digest: Digest,
-    quarantine: Option<serde_json::Value>,
+    quarantine: Option<aigis_evidence::Quarantine>,
 }
 
 /// Scans `file` with a progress bar, hashing it at the same time.
@@ -397,29 +396,62 @@ pub(crate) fn evidence_predicate(
     profile: Option<&Digest>,
     fail_on: FailOn,
     failed: bool,
-) -> serde_json::Value {
-    json!({
-        "format": report.format,
-        "rows": report.rows,
-        "columns": report.columns.len(),
-        "schema": report.schema,
-        "profile": profile.map(Digest::to_string),
-        "counts": report.counts,
-        "worst": report.worst().map(Severity::as_str),
-        "personal_columns": report.personal_columns.iter().map(|c| json!({
-            "column": c.column, "kind": c.kind, "confidence": c.confidence,
-        })).collect::<Vec<_>>(),
-        "quasi_identifiers": report.quasi_identifiers.as_ref().and_then(|q| q.worst().map(|w| json!({
-            "rows": q.rows, "columns": w.columns, "unique_share": w.unique_share, "k": w.k,
-        }))),
-        "poisoning": report.poisoning.as_ref().map(|p| json!({
-            "label": p.label,
-            "features": p.features,
-            "suspicious_rows": p.rows.len(),
-            "counts": p.detectors.counts,
-        })),
-        "fail_on": fail_on.to_string(),
-        "passed": !failed,
-        "tool": format!("aigis {}", env!("CARGO_PKG_VERSION")),
+) -> Result<DataScanFile> {
+    Ok(DataScanFile {
+        format: context::as_json_string(&report.format)?,
+        rows: report.rows,
+        columns: report.columns.len() as u64,
+        schema: report.schema.to_owned(),
+        profile: profile.copied(),
+        counts: report
+            .counts
+            .iter()
+            .map(|c| RuleCount {
+                rule: c.rule.clone(),
+                column: c.column.clone(),
+                severity: c.severity,
+                count: c.count,
+            })
+            .collect(),
+        worst: report.worst(),
+        personal_columns: report
+            .personal_columns
+            .iter()
+            .map(|c| {
+                Ok(PersonalColumn {
+                    column: c.column.clone(),
+                    kind: context::as_json_string(&c.kind)?,
+                    confidence: c.confidence,
+                })
+            })
+            .collect::<Result<_>>()?,
+        quasi_identifiers: report.quasi_identifiers.as_ref().and_then(|q| {
+            q.worst().map(|w| QuasiIdentifiers {
+                rows: q.rows,
+                columns: w.columns.clone(),
+                unique_share: w.unique_share,
+                k: w.k,
+            })
+        }),
+        poisoning: report.poisoning.as_ref().map(|p| {
+            let c = &p.detectors.counts;
+            Poisoning {
+                label: p.label.clone(),
+                features: p.features.clone(),
+                suspicious_rows: p.rows.len() as u64,
+                counts: PoisonCounts {
+                    outlier: c.outlier as u64,
+                    label_flip: c.label_flip as u64,
+                    duplicate: c.duplicate as u64,
+                    near_duplicate: c.near_duplicate as u64,
+                    backdoor: c.backdoor as u64,
+                },
+            }
+        }),
+        fail_on: fail_on.to_string(),
+        passed: !failed,
+        tool: Tool::current(),
+        quarantine: None,
+        file: None,
     })
 }

@@ -1,0 +1,549 @@
+//! Round trips of every predicate, the JSON shapes aigis has always written, and
+//! predicates that must be refused.
+
+use std::collections::BTreeMap;
+
+use aigis_core::{Digest, Severity, Statement};
+use serde_json::json;
+
+use super::*;
+use crate::{Error, Predicate};
+
+fn d(s: &[u8]) -> Digest {
+    Digest::of(s)
+}
+
+/// Serializes, reads back through a statement, and checks nothing changed.
+fn round_trip<P: Predicate + PartialEq + std::fmt::Debug>(p: &P) -> serde_json::Value {
+    let value = p.to_value().unwrap();
+    let statement = p.statement(vec![("x".into(), d(b"x"))]).unwrap();
+    let bytes = statement.to_json();
+    let back = Statement::from_json(&bytes).unwrap();
+    assert_eq!(&P::from_statement(&back).unwrap(), p, "{}", P::TYPE);
+    value
+}
+
+fn scan_file(file: Option<&str>) -> DataScanFile {
+    DataScanFile {
+        format: "csv".into(),
+        rows: 10,
+        columns: 3,
+        schema: "reference".into(),
+        profile: Some(d(b"profile")),
+        counts: vec![RuleCount {
+            rule: "pii.email".into(),
+            column: Some("email".into()),
+            severity: Severity::High,
+            count: 2,
+        }],
+        worst: Some(Severity::High),
+        personal_columns: vec![PersonalColumn {
+            column: "name".into(),
+            kind: "person_name".into(),
+            confidence: 0.95,
+        }],
+        quasi_identifiers: Some(QuasiIdentifiers {
+            rows: 10,
+            columns: vec!["zip".into(), "dob".into()],
+            unique_share: 0.5,
+            k: 1,
+        }),
+        poisoning: Some(Poisoning {
+            label: Some("label".into()),
+            features: vec!["amount".into()],
+            suspicious_rows: 1,
+            counts: PoisonCounts {
+                outlier: 1,
+                label_flip: 0,
+                duplicate: 0,
+                near_duplicate: 0,
+                backdoor: 0,
+            },
+        }),
+        fail_on: "high".into(),
+        passed: false,
+        tool: Tool::current(),
+        quarantine: Some(Quarantine {
+            dir: "q".into(),
+            quarantine_on: "medium".into(),
+            clean: QuarantinePart {
+                file: "q/clean.csv".into(),
+                rows: 9,
+                sha256: d(b"c").hex(),
+            },
+            quarantined: QuarantinePart {
+                file: "q/quarantined.csv".into(),
+                rows: 1,
+                sha256: d(b"q").hex(),
+            },
+        }),
+        file: file.map(Into::into),
+    }
+}
+
+fn model_scan() -> ModelScan {
+    ModelScan {
+        files: vec![ScannedFile {
+            path: "model.pkl".into(),
+            format: "pickle".into(),
+            verdict: Verdict::Dangerous,
+            bytes: 100,
+            evidence: vec![ScanFinding {
+                verdict: Verdict::Dangerous,
+                rule: "pickle.global.dangerous".into(),
+                message: "`os.system`".into(),
+                location: Location {
+                    member: None,
+                    offset: Some(3),
+                },
+            }],
+            allowlist_used: vec![],
+        }],
+        allowlist: Some(AllowlistInForce {
+            digest: d(b"[]"),
+            entries: vec![AllowlistEntry {
+                name: "pkg.Net".into(),
+                reason: "ours".into(),
+                by: "ana".into(),
+            }],
+        }),
+        fail_on: "none".into(),
+        passed: true,
+        tool: Tool::current(),
+    }
+}
+
+fn serialization() -> SigningSerialization {
+    SigningSerialization {
+        method: SigningMethod::Shards,
+        shard_size: Some(1 << 30),
+        allow_symlinks: false,
+        ignore_paths: vec![".git".into()],
+    }
+}
+
+fn registered_files() -> Vec<RegisteredFile> {
+    vec![RegisteredFile {
+        path: "model.onnx".into(),
+        sha256: d(b"m"),
+        bytes: 5,
+    }]
+}
+
+#[test]
+fn every_predicate_round_trips() {
+    round_trip(&DataManifest {
+        format: "aigis-data-manifest/v1".into(),
+        chunk_size: 4096,
+        root: d(b"r").hex(),
+        files: vec![ManifestFile {
+            path: "a.csv".into(),
+            size: 3,
+            sha256: d(b"a").hex(),
+            chunks: vec![d(b"a").hex()],
+        }],
+    });
+    round_trip(&DataProfile {
+        rows: 3,
+        files: 1,
+        columns: vec![ProfileColumn {
+            name: "amount".into(),
+            column_type: "float".into(),
+            null_rate: 0.0,
+        }],
+    });
+    round_trip(&DataScan::One(Box::new(scan_file(None))));
+    round_trip(&DataScan::Many(DataScanFiles {
+        files: vec![scan_file(Some("a.csv")), scan_file(Some("b.csv"))],
+        fail_on: "high".into(),
+        passed: false,
+        tool: Tool::current(),
+    }));
+    round_trip(&DataRelease {
+        source: ReleaseSource {
+            file: "t.csv".into(),
+            sha256: d(b"t").hex(),
+        },
+        released_rows: vec![4],
+        not_found: vec![],
+        reason: "false positive".into(),
+        reviewer: Reviewer {
+            key_id: "k".into(),
+            user: None,
+        },
+        before: CleanQuarantined {
+            clean: d(b"1").hex(),
+            quarantined: d(b"2").hex(),
+        },
+        rows_now: CleanQuarantined {
+            clean: 10,
+            quarantined: 0,
+        },
+    });
+    round_trip(&DataMask {
+        rules: d(b"rules"),
+        key_id: None,
+        input_format: "csv".into(),
+        output_format: "jsonl".into(),
+        rows: 4,
+        ragged_rows_padded: 0,
+        cells_changed: 2,
+        columns: BTreeMap::from([(
+            "email".into(),
+            vec![MaskChange {
+                kind: Some("email".into()),
+                action: "redact".into(),
+                count: 2,
+            }],
+        )]),
+        tool: Tool::current(),
+    });
+    round_trip(&DataDetokenize {
+        key_id: "k".into(),
+        rows: 4,
+        tokens_restored: 2,
+        columns: BTreeMap::from([("email".into(), 2)]),
+        tool: Tool::current(),
+    });
+    round_trip(&Encryption {
+        artifact: "dataset".into(),
+        algorithm: "aigis-enc/v1".into(),
+        format_version: 1,
+        chunk_size: 65536,
+        plaintext_bytes: 10,
+        ciphertext_bytes: 200,
+        recipients: vec!["r1".into()],
+    });
+    round_trip(&KeyRotation {
+        old_key_id: "a".into(),
+        new_key_id: "b".into(),
+        new_verifier_key: "demo+b+AQ".into(),
+    });
+    round_trip(&model_scan());
+    round_trip(&ModelSignature {
+        signature: "model.sig".into(),
+        signature_sha256: d(b"sig").hex(),
+        format: "https://model_signing/signature/v1.0".into(),
+        key_id: "k".into(),
+        algorithm: "ed25519".into(),
+        serialization: serialization(),
+        resources: 2,
+        files: 2,
+        bytes: 10,
+        tool: Tool::current(),
+    });
+    round_trip(&ModelVerification::Checked(SignatureChecked {
+        passed: false,
+        signature: "model.sig".into(),
+        signature_sha256: d(b"sig").hex(),
+        signature_verified: true,
+        key_id: "k".into(),
+        algorithm: "ed25519".into(),
+        serialization: SigningSerialization {
+            method: SigningMethod::Files,
+            shard_size: None,
+            allow_symlinks: false,
+            ignore_paths: vec![],
+        },
+        files: 2,
+        changes: vec![FileChange {
+            change: ChangeKind::Modified,
+            path: "w.bin".into(),
+        }],
+        tool: Tool::current(),
+    }));
+    round_trip(&ModelVerification::Rejected(SignatureRejected {
+        passed: false,
+        signature: "model.sig".into(),
+        signature_sha256: d(b"sig").hex(),
+        signature_verified: false,
+        reason: "no trusted key".into(),
+        tool: Tool::current(),
+    }));
+    round_trip(&ModelVerification::Registered(SignatureRegistered {
+        bundle: Some(d(b"bundle")),
+        verified: true,
+        detail: "verified".into(),
+        files: registered_files(),
+    }));
+    round_trip(&ModelRegistration {
+        name: "fraud".into(),
+        version: 1,
+        kind: ModelKind::Folder,
+        source: "/m".into(),
+        files: registered_files(),
+        scan_evidence: Some(3),
+        signature_bundle: None,
+        signature_evidence: None,
+    });
+    round_trip(&ModelPromotion {
+        name: "fraud".into(),
+        version: 2,
+        action: StageAction::Rollback,
+        stage: "production".into(),
+        from: Some(3),
+        decision: Decision::Refused,
+        checks: vec![GateCheck {
+            check: "scan".into(),
+            passed: false,
+            detail: "`m.pkl` is dangerous".into(),
+            evidence: Some(4),
+        }],
+    });
+    round_trip(&WatermarkEmbed {
+        input: PathDigest {
+            path: "m.onnx".into(),
+            sha256: d(b"m").hex(),
+        },
+        output: PathDigest {
+            path: "marked.onnx".into(),
+            sha256: d(b"n").hex(),
+        },
+        key_id: "w".into(),
+        selection: TensorSelection::Tensors(vec!["fc.weight".into()]),
+        strength: WatermarkStrength::TargetScore(8.0),
+        threshold: 4.0,
+        report: EmbedReport {
+            tensors: vec![EmbeddedTensor {
+                name: "fc.weight".into(),
+                elements: 100,
+                strength: 0.01,
+                max_change: 0.01,
+                mean_change: 0.01,
+                relative_l2: 0.01,
+                z: 8.0,
+            }],
+            z: 8.0,
+            p_value: 1e-15,
+            max_change: 0.01,
+            mean_change: 0.01,
+        },
+        tool: Tool::current(),
+    });
+    round_trip(&WatermarkVerify {
+        key_id: "w".into(),
+        selection: TensorSelection::MinElements(1024),
+        threshold: 4.0,
+        present: true,
+        detection: Detection {
+            tensors: vec![TensorScore {
+                name: "fc.weight".into(),
+                stored_as: "int8".into(),
+                elements: 100,
+                z: 8.0,
+            }],
+            z: 8.0,
+            p_value: 1e-15,
+        },
+        tool: Tool::current(),
+    });
+    round_trip(&provenance());
+    round_trip(&DatasetSummary {
+        rows: 3,
+        columns: vec!["a".into()],
+        format: "csv".into(),
+    });
+    round_trip(&ArtifactDigest {
+        bytes: 4096,
+        note: "stand-in".into(),
+    });
+    round_trip(&Approval {
+        approved_by: "aigis demo".into(),
+        decision: "promote".into(),
+        model: d(b"m"),
+        dataset: d(b"d"),
+    });
+}
+
+fn provenance() -> IngestProvenance {
+    IngestProvenance {
+        build_definition: BuildDefinition {
+            build_type: "https://aigis.dev/ingest/v1".into(),
+            external_parameters: ExternalParameters {
+                source: IngestSource {
+                    name: "vendor-x".into(),
+                    path: "incoming/vendor-x".into(),
+                    uri: "file://incoming/vendor-x/batch-1".into(),
+                },
+                profile: None,
+                label: Some("label".into()),
+                fail_on: "high".into(),
+            },
+            internal_parameters: InternalParameters {
+                steps: vec!["verify".into()],
+                run_by: RunBy {
+                    key_id: "k".into(),
+                    user: None,
+                },
+            },
+            resolved_dependencies: vec![ResolvedDependency {
+                name: "source manifest".into(),
+                uri: "file://m.json".into(),
+                digest: BTreeMap::from([("sha256".into(), d(b"m").hex())]),
+                annotations: ManifestAnnotations {
+                    signed_by: "v".into(),
+                    root: d(b"r").hex(),
+                },
+            }],
+        },
+        run_details: RunDetails {
+            builder: Builder {
+                id: Tool::builder_id(),
+            },
+            metadata: RunMetadata {
+                started_on: "2026-01-01T00:00:00Z".into(),
+                finished_on: "2026-01-01T00:00:01Z".into(),
+            },
+            byproducts: vec![
+                Byproduct::Decision {
+                    annotations: IngestDecision {
+                        accepted: false,
+                        refusals: vec!["a.csv: 1 finding".into()],
+                    },
+                },
+                Byproduct::Scans {
+                    annotations: IngestScans {
+                        scans: vec![IngestScan {
+                            file: "a.csv".into(),
+                            sha256: d(b"a").hex(),
+                            rows: 3,
+                            worst: None,
+                            passed: true,
+                            evidence: 2,
+                        }],
+                    },
+                },
+                Byproduct::Manifest {
+                    annotations: IngestManifest {
+                        path: None,
+                        evidence: None,
+                        root: d(b"r").hex(),
+                    },
+                },
+            ],
+        },
+    }
+}
+
+/// Optional fields are written as they always were: `null` where the writers wrote
+/// `null`, left out where they left them out.
+#[test]
+fn json_is_the_shape_aigis_always_wrote() {
+    let p = ModelPromotion {
+        name: "m".into(),
+        version: 1,
+        action: StageAction::Promote,
+        stage: "staging".into(),
+        from: None,
+        decision: Decision::Allowed,
+        checks: vec![GateCheck {
+            check: "stored-bytes".into(),
+            passed: true,
+            detail: "1 file(s) match their digests".into(),
+            evidence: None,
+        }],
+    };
+    assert_eq!(
+        p.to_value().unwrap(),
+        json!({"name": "m", "version": 1, "action": "promote", "stage": "staging",
+               "from": null, "decision": "allowed",
+               "checks": [{"check": "stored-bytes", "passed": true,
+                           "detail": "1 file(s) match their digests"}]})
+    );
+    let one = DataScan::One(Box::new(scan_file(None))).to_value().unwrap();
+    assert!(one.get("file").is_none() && one.get("files").is_none());
+    assert_eq!(one["profile"], json!(d(b"profile").to_string()));
+    let mut bare = scan_file(None);
+    bare.quarantine = None;
+    bare.profile = None;
+    bare.worst = None;
+    bare.poisoning = None;
+    let v = DataScan::One(Box::new(bare)).to_value().unwrap();
+    assert!(v.get("quarantine").is_none());
+    assert_eq!(v["profile"], json!(null));
+    assert_eq!(v["worst"], json!(null));
+    assert_eq!(v["poisoning"], json!(null));
+    assert_eq!(
+        TensorSelection::MinElements(7)
+            .serialize(serde_json::value::Serializer)
+            .unwrap(),
+        json!({"min_elements": 7})
+    );
+    assert_eq!(
+        serde_json::to_value(WatermarkStrength::Relative(0.5)).unwrap(),
+        json!({"relative": 0.5})
+    );
+    let files = model_scan().to_value().unwrap();
+    assert!(files["files"][0].get("allowlist_used").is_none());
+    assert_eq!(
+        files["tool"],
+        json!(format!("aigis {}", env!("CARGO_PKG_VERSION")))
+    );
+    // Each shape of `model-verification` reads back as itself.
+    let registered = json!({"bundle": d(b"b"), "verified": false, "detail": "x", "files": []});
+    assert!(matches!(
+        ModelVerification::from_value(&registered).unwrap(),
+        ModelVerification::Registered(_)
+    ));
+}
+
+#[test]
+fn malformed_predicates_are_refused() {
+    let good = model_scan().to_value().unwrap();
+    let refuse = |mutate: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = good.clone();
+        mutate(&mut v);
+        let err = ModelScan::from_value(&v).unwrap_err();
+        assert!(matches!(err, Error::Malformed { .. }), "{err}");
+        assert!(err.to_string().contains(ModelScan::TYPE), "{err}");
+    };
+    refuse(&|v| v["files"][0]["verdict"] = json!("fine"));
+    refuse(&|v| v["files"][0]["verdict"] = json!(null));
+    refuse(&|v| v["files"] = json!({"path": "m.pkl"}));
+    refuse(&|v| v["allowlist"]["digest"] = json!("sha256:zz"));
+    refuse(&|v| {
+        v.as_object_mut()
+            .unwrap()
+            .remove("passed")
+            .map(drop)
+            .unwrap()
+    });
+    refuse(&|v| v["files"][0]["verdikt"] = json!("safe"));
+    refuse(&|v| *v = json!("model-scan"));
+
+    // A statement of another type is not read as this one.
+    let other = KeyRotation {
+        old_key_id: "a".into(),
+        new_key_id: "b".into(),
+        new_verifier_key: "c".into(),
+    }
+    .statement(vec![("k".into(), d(b"k"))])
+    .unwrap();
+    let err = ModelScan::from_statement(&other).unwrap_err();
+    assert!(matches!(err, Error::WrongType { .. }), "{err}");
+    let mut bare = other.clone();
+    bare.predicate = None;
+    assert!(matches!(
+        KeyRotation::from_statement(&bare).unwrap_err(),
+        Error::Missing(_)
+    ));
+    // A promotion with an unknown decision, a registration with a digest that is not one.
+    let mut p = json!({"name": "m", "version": 1, "action": "promote", "stage": "s",
+                       "from": null, "decision": "maybe", "checks": []});
+    assert!(ModelPromotion::from_value(&p).is_err());
+    p["decision"] = json!("allowed");
+    assert!(ModelPromotion::from_value(&p).is_ok());
+    assert!(DataScan::from_value(&json!({"files": [], "fail_on": "high"})).is_err());
+}
+
+#[test]
+fn every_schema_has_its_type_as_id_and_distinct_names() {
+    let all = crate::schemas();
+    let mut names: Vec<_> = all.iter().map(|s| s.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), all.len());
+    for s in &all {
+        assert_eq!(s.schema["$id"], json!(s.predicate_type));
+    }
+}
