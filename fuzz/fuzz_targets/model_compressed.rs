@@ -1,4 +1,4 @@
-//! Compressed model files: any bytes through `aigis_model::compressed::scan` (zlib,
+//! Compressed model files: any bytes through `aigis_scan::compressed::scan` (zlib,
 //! gzip, bz2, lzma, xz, lz4 and joblib's z-file, picked by the magic number) with a
 //! 1 MiB decompression limit and the real pickle scanner, then through `scan_reader` as
 //! `model.joblib` (format detection first).
@@ -11,7 +11,7 @@
 use std::io::Cursor;
 use std::path::Path;
 
-use aigis_model::{Limits, Verdict, compressed};
+use aigis_scan::{Limits, Verdict, compressed};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -19,8 +19,8 @@ fuzz_target!(|data: &[u8]| {
         max_member_bytes: 1 << 20,
         ..Limits::default()
     };
-    let pickle_limits = aigis_model::pickle::Limits::default();
-    let pickle = aigis_model::pickle_scanner(&pickle_limits);
+    let pickle_limits = aigis_scan::pickle::Limits::default();
+    let pickle = aigis_scan::pickle_scanner(&pickle_limits);
     let found = compressed::scan(&mut Cursor::new(data), &pickle, &limits);
     let worst = Verdict::worst(&found);
     if found.iter().any(|e| {
@@ -35,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(worst >= Verdict::Inconclusive, "{found:?}");
     }
     let len = data.len() as u64;
-    let _ = aigis_model::scan::scan_reader(
+    let _ = aigis_scan::scan::scan_reader(
         &mut Cursor::new(data),
         len,
         Path::new("model.joblib"),

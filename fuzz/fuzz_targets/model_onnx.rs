@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use aigis_model::{Evidence, Limits, Verdict, onnx, savedmodel};
+use aigis_scan::{Evidence, Limits, Verdict, onnx, savedmodel};
 use libfuzzer_sys::fuzz_target;
 
 fn check(evidence: &[Evidence], valid: &str) {

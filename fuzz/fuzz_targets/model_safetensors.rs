@@ -5,7 +5,7 @@
 
 use std::io::Cursor;
 
-use aigis_model::{Limits, Verdict, safetensors};
+use aigis_scan::{Limits, Verdict, safetensors};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

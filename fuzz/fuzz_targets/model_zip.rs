@@ -9,13 +9,13 @@
 use std::io::Cursor;
 use std::path::Path;
 
-use aigis_model::{Evidence, Limits, Location, ReadSeek, Verdict, zip};
+use aigis_scan::{Evidence, Limits, Location, ReadSeek, Verdict, zip};
 use libfuzzer_sys::fuzz_target;
 
 fn pickle(
     _: &mut dyn ReadSeek,
     _: &Location,
-    _: aigis_model::pickle::Layout,
+    _: aigis_scan::pickle::Layout,
 ) -> (Verdict, Vec<Evidence>) {
     (Verdict::Safe, vec![])
 }
@@ -41,5 +41,5 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(e) => assert_eq!(e.verdict, Verdict::Inconclusive),
     }
-    let _ = aigis_model::scan::scan_reader(&mut r, len, Path::new("model.pt"), &pickle, &limits);
+    let _ = aigis_scan::scan::scan_reader(&mut r, len, Path::new("model.pt"), &pickle, &limits);
 });

@@ -5,7 +5,7 @@ use std::path::Path;
 use aigis_crypto::note::StandardVerifier;
 use aigis_crypto::{SigningKey, Zeroizing};
 use aigis_ledger::Project;
-use aigis_model::pickle::{AllowEntry, Allowlist};
+use aigis_scan::pickle::{AllowEntry, Allowlist};
 use anyhow::{Context as _, Result};
 
 use crate::Cli;
@@ -66,8 +66,8 @@ pub fn allowlist(project: &Project) -> Result<Allowlist> {
 }
 
 /// The pickle scanner's options for this project: the default bounds and its allowlist.
-pub fn pickle_limits(project: Option<&Project>) -> Result<aigis_model::pickle::Limits> {
-    Ok(aigis_model::pickle::Limits {
+pub fn pickle_limits(project: Option<&Project>) -> Result<aigis_scan::pickle::Limits> {
+    Ok(aigis_scan::pickle::Limits {
         allowlist: match project {
             Some(p) => allowlist(p)?,
             None => Allowlist::default(),

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
-/// What went wrong in the artifact stage (a malformed model file is a verdict, not an
-/// error: errors are for files that cannot be read at all).
+/// What went wrong in signing or verifying a model (the scanner's errors are
+/// `aigis_scan::Error`).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{}: {source}", path.display())]
@@ -35,7 +35,6 @@ impl Error {
         matches!(self, Self::BadSignature(_))
     }
 
-    #[allow(dead_code)] // used by the scanners as they land
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use aigis_model::Verdict;
 use aigis_model::signing::{self, SignOptions, SignerKey};
+use aigis_scan::Verdict;
 use anyhow::{Context as _, Result};
 use serde_json::json;
 

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use aigis_core::Finding;
-use aigis_model::pickle::Allowlist;
-use aigis_model::{FileReport, Verdict};
+use aigis_scan::pickle::Allowlist;
+use aigis_scan::{FileReport, Verdict};
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
@@ -149,21 +149,21 @@ fn findings(reports: &[FileReport]) -> Vec<(Finding, String)> {
 pub(crate) fn scan_paths(
     cli: &Cli,
     paths: &[PathBuf],
-    pickle_limits: &aigis_model::pickle::Limits,
+    pickle_limits: &aigis_scan::pickle::Limits,
 ) -> Result<Vec<FileReport>> {
-    let limits = aigis_model::Limits::default();
-    let pickle = aigis_model::pickle_scanner(pickle_limits);
+    let limits = aigis_scan::Limits::default();
+    let pickle = aigis_scan::pickle_scanner(pickle_limits);
     let mut reports: Vec<FileReport> = Vec::new();
     let bar = output::progress(cli, paths.len() as u64, "scanning");
     for path in paths {
-        let found = aigis_model::scan_path(path, &pickle, &limits)
+        let found = aigis_scan::scan_path(path, &pickle, &limits)
             .with_context(|| format!("scanning `{}`", path.display()))?;
         reports.extend(found);
         bar.inc(1);
     }
     bar.finish_and_clear();
     // A model's data files given as paths of their own (`model scan model.onnx weights.bin`).
-    aigis_model::scan::claim_external_data(&mut reports);
+    aigis_scan::scan::claim_external_data(&mut reports);
     Ok(reports)
 }
 

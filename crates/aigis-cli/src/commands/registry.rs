@@ -14,7 +14,7 @@ use aigis_crypto::dsse::Envelope;
 use aigis_ledger::Project;
 use aigis_model::registry::{self, EvidenceRef, Registry, StageState, VersionRecord};
 use aigis_model::signing::{self, VerifierKey};
-use aigis_model::{FileReport, Verdict};
+use aigis_scan::{FileReport, Verdict};
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 use serde_json::json;
@@ -311,7 +311,7 @@ fn scan_stored(
     cli: &Cli,
     reg: &Registry,
     record: &VersionRecord,
-    pickle_limits: &aigis_model::pickle::Limits,
+    pickle_limits: &aigis_scan::pickle::Limits,
     display_root: &Path,
 ) -> Result<StoredScan> {
     let (stored_dir, stored) = reg.materialize(record)?;
@@ -543,7 +543,7 @@ fn scan_allowlist_digest(project: &Project, index: u64) -> Option<Digest> {
         .as_ref()
         .and_then(|p| p.get("allowlist"))
     {
-        None => Some(aigis_model::pickle::Allowlist::default().digest()),
+        None => Some(aigis_scan::pickle::Allowlist::default().digest()),
         Some(a) => a.get("digest")?.as_str()?.parse().ok(),
     }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use common::{find, fixture, scan_at};
 
-use aigis_model::{FileReport, Limits, Verdict};
+use aigis_scan::{FileReport, Limits, Verdict};
 
 fn corpus(name: &str) -> PathBuf {
     fixture("torch", name)
@@ -170,7 +170,7 @@ fn legacy_tar_members_are_scanned_in_place() {
         max_total_bytes: 16,
         ..Limits::default()
     };
-    let r = aigis_model::scan_file(&corpus("legacy_tar.pt"), &common::real_pickle, &small).unwrap();
+    let r = aigis_scan::scan_file(&corpus("legacy_tar.pt"), &common::real_pickle, &small).unwrap();
     assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.evidence);
     assert_eq!(
         r.evidence

@@ -88,13 +88,13 @@ pub(crate) fn run_pickle_as(
 /// extension and polyglot checks.
 ///
 /// ```
-/// use aigis_model::{Limits, Location, ReadSeek, Verdict, scan_file};
+/// use aigis_scan::{Limits, Location, ReadSeek, Verdict, scan_file};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("model.safetensors");
 /// std::fs::write(&path, b"\x02\0\0\0\0\0\0\0{}")?;
 /// // The real scanner is the pickle emulator; any function of this shape fits.
-/// let pickles = |_: &mut dyn ReadSeek, _: &Location, _: aigis_model::pickle::Layout| {
+/// let pickles = |_: &mut dyn ReadSeek, _: &Location, _: aigis_scan::pickle::Layout| {
 ///     (Verdict::Inconclusive, vec![])
 /// };
 /// let report = scan_file(&path, &pickles, &Limits::default())?;

@@ -4,16 +4,16 @@
 
 use std::path::{Path, PathBuf};
 
-use aigis_model::{Evidence, FileReport, Limits, Location, ReadSeek, Verdict, scan_file};
+use aigis_scan::{Evidence, FileReport, Limits, Location, ReadSeek, Verdict, scan_file};
 
-/// The pickle scanner the CLI uses ([`aigis_model::pickle_scanner`]).
+/// The pickle scanner the CLI uses ([`aigis_scan::pickle_scanner`]).
 pub fn real_pickle(
     r: &mut dyn ReadSeek,
     at: &Location,
-    layout: aigis_model::pickle::Layout,
+    layout: aigis_scan::pickle::Layout,
 ) -> (Verdict, Vec<Evidence>) {
-    let limits = aigis_model::pickle::Limits::default();
-    aigis_model::pickle_scanner(&limits)(r, at, layout)
+    let limits = aigis_scan::pickle::Limits::default();
+    aigis_scan::pickle_scanner(&limits)(r, at, layout)
 }
 
 /// `tests/data/<folder>/<name>` at the repository's root.

@@ -222,14 +222,14 @@ pub fn packed_varints(field: &Field<'_>) -> Result<Vec<u64>, WireError> {
     Ok(out)
 }
 
-/// Writing messages by hand, for the tests of the formats built on this reader.
-#[cfg(test)]
-pub(crate) mod build {
+/// Writing messages by hand, for the tests of the formats built on this reader (here and
+/// in `aigis-model`'s watermark).
+pub mod build {
     /// A message under construction: `Msg::new().int(1, 7).str(2, "x").msg(7, inner)`.
     #[derive(Debug, Clone, Default)]
-    pub(crate) struct Msg(pub Vec<u8>);
+    pub struct Msg(pub Vec<u8>);
 
-    pub(crate) fn varint(mut v: u64, out: &mut Vec<u8>) {
+    pub fn varint(mut v: u64, out: &mut Vec<u8>) {
         loop {
             let b = (v & 0x7f) as u8;
             v >>= 7;
@@ -242,38 +242,38 @@ pub(crate) mod build {
     }
 
     /// A length-delimited field.
-    pub(crate) fn len_field(number: u32, payload: &[u8], out: &mut Vec<u8>) {
+    pub fn len_field(number: u32, payload: &[u8], out: &mut Vec<u8>) {
         varint(u64::from(number) << 3 | 2, out);
         varint(payload.len() as u64, out);
         out.extend_from_slice(payload);
     }
 
     /// A varint field.
-    pub(crate) fn varint_field(number: u32, v: u64, out: &mut Vec<u8>) {
+    pub fn varint_field(number: u32, v: u64, out: &mut Vec<u8>) {
         varint(u64::from(number) << 3, out);
         varint(v, out);
     }
 
     impl Msg {
-        pub(crate) fn new() -> Self {
+        pub fn new() -> Self {
             Self::default()
         }
 
-        pub(crate) fn int(mut self, number: u32, v: u64) -> Self {
+        pub fn int(mut self, number: u32, v: u64) -> Self {
             varint_field(number, v, &mut self.0);
             self
         }
 
-        pub(crate) fn bytes(mut self, number: u32, payload: &[u8]) -> Self {
+        pub fn bytes(mut self, number: u32, payload: &[u8]) -> Self {
             len_field(number, payload, &mut self.0);
             self
         }
 
-        pub(crate) fn str(self, number: u32, s: &str) -> Self {
+        pub fn str(self, number: u32, s: &str) -> Self {
             self.bytes(number, s.as_bytes())
         }
 
-        pub(crate) fn msg(self, number: u32, m: Msg) -> Self {
+        pub fn msg(self, number: u32, m: Msg) -> Self {
             self.bytes(number, &m.0)
         }
     }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use common::{find, fixture, real_pickle, scan_at};
 
-use aigis_model::{FileReport, Limits, Location, Verdict, scan_file};
+use aigis_scan::{FileReport, Limits, Location, Verdict, scan_file};
 
 fn corpus(name: &str) -> PathBuf {
     fixture("containers", name)
@@ -269,7 +269,7 @@ fn mutated_h5_files_never_panic_or_pass_unread() {
             if next() % 8 == 0 {
                 bytes.truncate((next() as usize) % bytes.len());
             }
-            let found = aigis_model::hdf5::scan(
+            let found = aigis_scan::hdf5::scan(
                 &mut Cursor::new(&bytes),
                 bytes.len() as u64,
                 &Location::default(),

@@ -67,7 +67,7 @@ impl Allowlist {
     /// Validates `entries` against the built-in policy. The first bad entry is the error.
     ///
     /// ```
-    /// use aigis_model::pickle::{AllowEntry, Allowlist};
+    /// use aigis_scan::pickle::{AllowEntry, Allowlist};
     /// let entry = |name: &str| AllowEntry {
     ///     name: name.into(),
     ///     reason: "our model class".into(),

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use common::{fixture, real_pickle};
 
-use aigis_model::{Limits, Verdict, scan_path};
+use aigis_scan::{Limits, Verdict, scan_path};
 
 fn graphs() -> PathBuf {
     fixture("graphs", "")
@@ -114,7 +114,7 @@ fn damaged_graphs_never_panic() {
             let len = bytes.len() as u64;
             let mut r = std::io::Cursor::new(bytes);
             let (format, found) =
-                aigis_model::scan::scan_reader(&mut r, len, &path, &real_pickle, &limits).unwrap();
+                aigis_scan::scan::scan_reader(&mut r, len, &path, &real_pickle, &limits).unwrap();
             let worst = found
                 .iter()
                 .map(|e| e.verdict)

@@ -13,7 +13,7 @@
 //! the file inconclusive — never clean.
 //!
 //! ```
-//! use aigis_model::{pickle, Location, Verdict};
+//! use aigis_scan::{pickle, Location, Verdict};
 //! // protocol 0: `os.system("echo aigis-test")`
 //! let bytes = b"cos\nsystem\n(S'echo aigis-test'\ntR.";
 //! let report = pickle::scan_bytes(bytes, &Location::default(), &pickle::Limits::default());

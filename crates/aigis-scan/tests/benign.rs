@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use common::{find, fixture, scan_at};
 
-use aigis_model::pickle::{self, classify};
-use aigis_model::{Location, Verdict};
+use aigis_scan::pickle::{self, classify};
+use aigis_scan::{Location, Verdict};
 
 fn files(folder: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

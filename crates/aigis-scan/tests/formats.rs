@@ -2,7 +2,7 @@
 //! the reference writers: safetensors, gguf, numpy, zipfile) gets the verdict and the
 //! evidence it should.
 //!
-//! The pickle scanner is the real one ([`aigis_model::pickle_scanner`]), so each test
+//! The pickle scanner is the real one ([`aigis_scan::pickle_scanner`]), so each test
 //! shows both that a pickle reaches it, with its location, and what it says.
 
 mod common;
@@ -11,17 +11,17 @@ use std::path::PathBuf;
 
 use common::{fixture, real_pickle, scan_at};
 
-use aigis_model::{Limits, Verdict, scan_file, scan_path};
+use aigis_scan::{Limits, Verdict, scan_file, scan_path};
 
 fn corpus(name: &str) -> PathBuf {
     fixture("formats", name)
 }
 
-fn scan(name: &str) -> aigis_model::FileReport {
+fn scan(name: &str) -> aigis_scan::FileReport {
     scan_at(&corpus(name))
 }
 
-fn rules(r: &aigis_model::FileReport) -> Vec<&str> {
+fn rules(r: &aigis_scan::FileReport) -> Vec<&str> {
     r.evidence.iter().map(|e| e.rule.as_str()).collect()
 }
 
@@ -181,7 +181,7 @@ fn damaged_files_never_panic() {
             }
             let len = bytes.len() as u64;
             let mut r = std::io::Cursor::new(bytes);
-            let scanned = aigis_model::scan::scan_reader(&mut r, len, &path, &real_pickle, &limits);
+            let scanned = aigis_scan::scan::scan_reader(&mut r, len, &path, &real_pickle, &limits);
             assert!(scanned.is_ok(), "{}: {scanned:?}", path.display());
         }
     }

@@ -5,8 +5,8 @@
 use std::fs::File;
 use std::path::PathBuf;
 
-use aigis_model::pickle::{self, Limits, PickleReport};
-use aigis_model::{Location, Verdict};
+use aigis_scan::pickle::{self, Limits, PickleReport};
+use aigis_scan::{Location, Verdict};
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/models")
