@@ -6,7 +6,8 @@
 
 use std::path::Path;
 
-use aigis_scan::{Evidence, Limits, Verdict, onnx, savedmodel};
+use aigis_scan::internal::{onnx, savedmodel};
+use aigis_scan::{Evidence, Limits, Verdict};
 use libfuzzer_sys::fuzz_target;
 
 fn check(evidence: &[Evidence], valid: &str) {

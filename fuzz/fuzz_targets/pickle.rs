@@ -1,12 +1,12 @@
 //! The pickle machine from arbitrary bytes, as a plain stream and as the members of a
-//! legacy PyTorch tar: `aigis_scan::pickle::scan_bytes` must return
+//! legacy PyTorch tar: `aigis_scan::internal::pickle::scan_bytes` must return
 //! (bounded time and memory), never panic, and never call a file it could not fully parse
 //! clean.
 #![no_main]
 
 use std::io::Cursor;
 
-use aigis_scan::pickle::{self, Limits};
+use aigis_scan::internal::pickle::{self, Limits};
 use aigis_scan::{Location, Verdict};
 use libfuzzer_sys::fuzz_target;
 

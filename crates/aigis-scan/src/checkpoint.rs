@@ -315,13 +315,8 @@ impl Bundle {
 }
 
 /// Checks a checkpoint index of `len` bytes whose path is `path` (its data files are looked
-/// for beside it).
-pub fn scan(r: &mut dyn ReadSeek, len: u64, path: &Path, limits: &Limits) -> Vec<Evidence> {
-    scan_files(r, len, path, limits).0
-}
-
-/// [`scan`], and the data files of the checkpoint when the index and every data file pass
-/// the checks (their paths beside `path`).
+/// for beside it). Returns the evidence, and the data files of the checkpoint when the
+/// index and every data file pass the checks (their paths beside `path`).
 pub fn scan_files(
     r: &mut dyn ReadSeek,
     len: u64,

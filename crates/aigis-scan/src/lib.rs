@@ -1,12 +1,39 @@
-//! The artifact stage of aigis: what a model file would do when loaded.
+//! The artifact scanner of aigis: what a model file would do when loaded, found without
+//! loading it.
 //!
-//! A model file is code: a pickle runs what it names when it is loaded. [`Verdict`]s are
+//! A model file is code: a pickle runs what it names when it is loaded, a Keras config
+//! names layers that run Python, an ONNX model names files to read. [`Verdict`]s are
 //! allowlist-first: what ordinary ML files use is safe, known-dangerous calls are
 //! dangerous, anything else is suspicious, and a file that cannot be fully understood is
-//! inconclusive — never clean.
+//! inconclusive — never clean. Formats are recognised by content, not by name: pickle
+//! (and joblib, compressed or not), PyTorch zips and legacy tars, NumPy `.npy`/`.npz`,
+//! Keras (`.keras`, HDF5), ONNX, TensorFlow SavedModels and checkpoints, safetensors and
+//! GGUF; archives inside archives are opened within [`Limits`].
 //!
-
+//! A [`Scanner`] holds the configuration (the bounds of a scan and the project's reviewed
+//! pickle [`Allowlist`]); each file scanned gives a [`FileReport`]: its format, its
+//! verdict and the [`Evidence`] for it, each with a rule id and a [`Location`].
+//!
+//! ```
+//! use aigis_scan::{Scanner, Verdict};
+//!
+//! let dir = tempfile::tempdir()?;
+//! // protocol 0: `os.system("echo aigis-test")`
+//! std::fs::write(dir.path().join("model.pkl"), b"cos\nsystem\n(S'echo aigis-test'\ntR.")?;
+//! std::fs::write(dir.path().join("model.safetensors"), b"\x02\0\0\0\0\0\0\0{}")?;
+//!
+//! let reports = Scanner::new().scan_path(dir.path())?;
+//! let verdicts: Vec<_> = reports.iter().map(|r| (r.format.as_str(), r.verdict)).collect();
+//! assert_eq!(
+//!     verdicts,
+//!     [("pickle", Verdict::Dangerous), ("safetensors", Verdict::Safe)]
+//! );
+//! let evidence = &reports[0].evidence[0];
+//! assert_eq!((evidence.rule.as_str(), evidence.location.offset), ("pickle.global.dangerous", Some(32)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 #![cfg_attr(
     not(test),
     deny(
@@ -17,53 +44,82 @@
     )
 )]
 
-pub mod checkpoint;
-pub mod compressed;
-pub mod detect;
+mod checkpoint;
+mod compressed;
+mod detect;
 mod error;
 mod folder;
-pub mod gguf;
-pub mod hdf5;
-pub mod keras;
+mod gguf;
+mod hdf5;
+mod keras;
 mod limits;
-pub mod npy;
-pub mod onnx;
-pub mod pickle;
+mod npy;
+mod onnx;
+mod pickle;
 pub mod proto;
-
-pub mod safetensors;
-pub mod savedmodel;
-pub mod scan;
-
-pub mod tar;
+mod safetensors;
+mod savedmodel;
+mod scan;
+mod tar;
 mod verdict;
-
-pub mod zip;
+mod zip;
 
 pub use error::Error;
 pub use limits::Limits;
-pub use scan::{FileReport, PickleScan, ReadSeek, scan_file, scan_path};
+pub use pickle::{AllowEntry, Allowlist, AllowlistError, Limits as PickleLimits};
+pub use scan::{FileReport, NESTED, Scanner, claim_external_data};
 pub use verdict::{Evidence, Location, Verdict};
 
-/// The pickle scanner as the container parsers call it ([`PickleScan`]): a reader that
-/// fails mid-pickle makes the pickle inconclusive, never clean.
-pub fn pickle_scanner(
-    limits: &pickle::Limits,
-) -> impl Fn(&mut dyn ReadSeek, &Location, pickle::Layout) -> (Verdict, Vec<Evidence>) + '_ {
-    move |reader, location, layout| match pickle::scan_layout(reader, location, limits, layout) {
-        Ok(report) => {
-            let mut evidence = report.evidence;
-            evidence.extend(pickle::imports_evidence(&report.imports, location));
-            (report.verdict, evidence)
+/// The parsers one by one, for the fuzz targets in `fuzz/` and the tests of single
+/// formats: not a stable interface (as rustls's `internal`).
+#[doc(hidden)]
+pub mod internal {
+    pub use crate::scan::ReadSeek;
+
+    /// Zip archives (`zip::open`, `zip::read` within the limits).
+    pub mod zip {
+        pub use crate::zip::{Archive, Member, MemberData, open, read};
+    }
+    /// safetensors headers.
+    pub mod safetensors {
+        pub use crate::safetensors::scan;
+    }
+    /// GGUF headers and chat templates.
+    pub mod gguf {
+        pub use crate::gguf::scan;
+    }
+    /// HDF5 files and the Keras configs in them.
+    pub mod hdf5 {
+        pub use crate::hdf5::scan;
+    }
+    /// ONNX models.
+    pub mod onnx {
+        pub use crate::onnx::scan_bytes;
+    }
+    /// TensorFlow SavedModel graphs.
+    pub mod savedmodel {
+        pub use crate::savedmodel::scan_bytes;
+    }
+    /// TensorFlow checkpoint indexes.
+    pub mod checkpoint {
+        pub use crate::checkpoint::scan_files;
+    }
+    /// The compressions joblib writes.
+    pub mod compressed {
+        pub use crate::compressed::codec;
+        use crate::{Evidence, Scanner};
+
+        /// Decompresses the stream (its codec by magic number) and scans the content by
+        /// its format, with the scanner's pickle scanner and limits.
+        pub fn scan(r: &mut dyn super::ReadSeek, scanner: &Scanner) -> Vec<Evidence> {
+            crate::compressed::scan(r, &scanner.pickle_scanner(), scanner.limits())
         }
-        Err(e) => (
-            Verdict::Inconclusive,
-            vec![Evidence {
-                verdict: Verdict::Inconclusive,
-                rule: "pickle.read".into(),
-                message: format!("the pickle could not be read: {e}"),
-                location: location.clone(),
-            }],
-        ),
+    }
+    /// The pickle machine on one stream.
+    pub mod pickle {
+        pub use crate::pickle::{
+            Classification, Import, Layout, Limits, PickleReport, classify, classify_with, scan,
+            scan_bytes, scan_layout,
+        };
     }
 }

@@ -31,6 +31,8 @@ pub struct Limits {
     /// Files visited by a folder scan, and its depth (also the nesting of ONNX subgraphs
     /// and TensorFlow function attributes).
     pub max_files: usize,
+    /// Folders nested below the path scanned (also the nesting of ONNX subgraphs and
+    /// TensorFlow function attributes).
     pub max_depth: usize,
     /// Nesting of a Keras model config (JSON objects and arrays) that is walked.
     pub max_config_depth: usize,

@@ -450,13 +450,9 @@ fn header(buf: &[u8]) -> Result<Header<'_>, Evidence> {
 }
 
 /// Checks an ONNX model of `len` bytes from the reader's start. `folder` is where its
-/// external data files are looked for (the model file's folder).
-pub fn scan(r: &mut dyn ReadSeek, len: u64, folder: &Path, limits: &Limits) -> Vec<Evidence> {
-    scan_files(r, len, folder, limits).0
-}
-
-/// [`scan`], and the external data files the model loads that passed the checks (inside
-/// `folder`, regular files), as paths under `folder`.
+/// external data files are looked for (the model file's folder). Returns the evidence and
+/// the external data files the model loads that passed the checks (inside `folder`,
+/// regular files), as paths under `folder`.
 pub fn scan_files(
     r: &mut dyn ReadSeek,
     len: u64,
@@ -469,7 +465,7 @@ pub fn scan_files(
     }
 }
 
-/// [`scan`] of a model held in memory.
+/// [`scan_files`] of a model held in memory.
 pub fn scan_bytes(buf: &[u8], folder: &Path, limits: &Limits) -> Vec<Evidence> {
     analyse(buf, folder, limits).0
 }

@@ -13,7 +13,8 @@
 //! the file inconclusive — never clean.
 //!
 //! ```
-//! use aigis_scan::{pickle, Location, Verdict};
+//! use aigis_scan::internal::pickle;
+//! use aigis_scan::{Location, Verdict};
 //! // protocol 0: `os.system("echo aigis-test")`
 //! let bytes = b"cos\nsystem\n(S'echo aigis-test'\ntR.";
 //! let report = pickle::scan_bytes(bytes, &Location::default(), &pickle::Limits::default());
@@ -99,9 +100,13 @@ impl Default for Limits {
 /// listed here (and counted) but produce no evidence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Import {
+    /// The module (`collections`).
     pub module: String,
+    /// The name in it (`OrderedDict`).
     pub name: String,
+    /// The policy's verdict on it.
     pub verdict: Verdict,
+    /// How many times it is imported.
     pub count: u64,
 }
 

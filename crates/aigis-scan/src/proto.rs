@@ -13,18 +13,24 @@ use std::ops::Range;
 /// A field's wire type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WireType {
+    /// A varint (wire type 0).
     Varint,
+    /// 64 bits (wire type 1).
     Fixed64,
+    /// Length-delimited: bytes, a string, a message, packed numbers (wire type 2).
     Len,
     /// Groups (wire types 3 and 4) are deprecated; ONNX and TensorFlow never use them.
     Group,
+    /// 32 bits (wire type 5).
     Fixed32,
 }
 
 /// One field of a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field<'a> {
+    /// The field number.
     pub number: u32,
+    /// How its value is written.
     pub wire: WireType,
     /// The value: a varint's value, a fixed field's bits, or a length-delimited field's
     /// length.
@@ -52,7 +58,9 @@ impl Field<'_> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed protobuf at byte {at}: {what}")]
 pub struct WireError {
+    /// The byte where the message stops making sense.
     pub at: usize,
+    /// What is wrong there.
     pub what: &'static str,
 }
 
@@ -71,6 +79,7 @@ pub struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
+    /// The fields of the message that is the whole of `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
         Self::nested(buf, 0)
     }
@@ -229,6 +238,7 @@ pub mod build {
     #[derive(Debug, Clone, Default)]
     pub struct Msg(pub Vec<u8>);
 
+    /// A varint.
     pub fn varint(mut v: u64, out: &mut Vec<u8>) {
         loop {
             let b = (v & 0x7f) as u8;
@@ -255,24 +265,29 @@ pub mod build {
     }
 
     impl Msg {
+        /// An empty message.
         pub fn new() -> Self {
             Self::default()
         }
 
+        /// With a varint field.
         pub fn int(mut self, number: u32, v: u64) -> Self {
             varint_field(number, v, &mut self.0);
             self
         }
 
+        /// With a length-delimited field.
         pub fn bytes(mut self, number: u32, payload: &[u8]) -> Self {
             len_field(number, payload, &mut self.0);
             self
         }
 
+        /// With a string field.
         pub fn str(self, number: u32, s: &str) -> Self {
             self.bytes(number, s.as_bytes())
         }
 
+        /// With a message field.
         pub fn msg(self, number: u32, m: Msg) -> Self {
             self.bytes(number, &m.0)
         }

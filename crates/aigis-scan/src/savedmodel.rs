@@ -754,6 +754,7 @@ fn check_nodes(nodes: &[Node<'_>], scope: &str, allowed: &[Allowed], found: &mut
 
 /// Checks a file of a SavedModel folder (`path` names it): returns the kind of file it
 /// is and the evidence.
+#[cfg(test)]
 pub fn scan(
     r: &mut dyn ReadSeek,
     len: u64,
@@ -764,7 +765,7 @@ pub fn scan(
     (kind, found)
 }
 
-/// [`scan`], and the asset files the graph reads that passed the checks (inside the
+/// What `scan` says, and the asset files the graph reads that passed the checks (inside the
 /// SavedModel's folder, regular files).
 pub fn scan_files(
     r: &mut dyn ReadSeek,
@@ -804,7 +805,7 @@ pub fn scan_files(
     (kind, found, files)
 }
 
-/// [`scan`] of a `saved_model.pb` held in memory (its assets are not looked for).
+/// [`scan_files`] of a `saved_model.pb` held in memory (its assets are not looked for).
 pub fn scan_bytes(buf: &[u8], limits: &Limits) -> Vec<Evidence> {
     analyse(buf, limits).0
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::detect::{self, Format};
 use crate::pickle::Layout;
-use crate::{Error, Evidence, Limits, Location, Verdict, zip};
+use crate::{Allowlist, Error, Evidence, Limits, Location, PickleLimits, Verdict, zip};
 
 /// A byte source the scanners can read and seek: a file, or a member held in memory.
 pub trait ReadSeek: Read + Seek {}
@@ -24,15 +24,143 @@ impl<T: Read + Seek> ReadSeek for T {}
 pub type PickleScan<'a> =
     &'a dyn Fn(&mut dyn ReadSeek, &Location, Layout) -> (Verdict, Vec<Evidence>);
 
+/// What scans files: the bounds of a scan ([`Limits`], [`PickleLimits`]) and the project's
+/// reviewed pickle [`Allowlist`]. The default is the built-in policy with default bounds.
+///
+/// ```
+/// use aigis_scan::{AllowEntry, Allowlist, Scanner, Verdict};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("model.pkl");
+/// // protocol 0: an instance of `mypkg.models.Net`, the team's own class
+/// std::fs::write(&path, b"cmypkg.models\nNet\n)R.")?;
+/// assert_eq!(Scanner::new().scan_file(&path)?.verdict, Verdict::Suspicious);
+///
+/// let allow = Allowlist::new([AllowEntry {
+///     name: "mypkg.models.Net".into(),
+///     reason: "our classifier".into(),
+///     by: "ml-platform".into(),
+/// }])?;
+/// let scanner = Scanner::new().with_allowlist(allow);
+/// assert_eq!(scanner.scan_file(&path)?.verdict, Verdict::Safe);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Scanner {
+    limits: Limits,
+    pickle: PickleLimits,
+}
+
+impl Scanner {
+    /// The built-in policy with the default bounds.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The same scanner with other bounds on files, archives and headers.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The same scanner with other bounds on the pickle machine. The allowlist in force is
+    /// kept.
+    pub fn with_pickle_limits(mut self, limits: PickleLimits) -> Self {
+        let allowlist = std::mem::take(&mut self.pickle.allowlist);
+        self.pickle = PickleLimits {
+            allowlist,
+            ..limits
+        };
+        self
+    }
+
+    /// The same scanner with the project's reviewed allowlist (`[[model.allow]]`):
+    /// imports it names exactly are safe instead of suspicious, each use a
+    /// `pickle.allowlist` finding.
+    pub fn with_allowlist(mut self, allowlist: Allowlist) -> Self {
+        self.pickle.allowlist = allowlist;
+        self
+    }
+
+    /// The bounds on files, archives and headers.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The allowlist in force.
+    pub fn allowlist(&self) -> &Allowlist {
+        &self.pickle.allowlist
+    }
+
+    /// Scans a file, or every file under a folder (symbolic links are reported, not
+    /// followed: a link can point out of the model folder), in path order. Files a model
+    /// reads as data are claimed by it ([`claim_external_data`]).
+    pub fn scan_path(&self, path: &Path) -> Result<Vec<FileReport>, Error> {
+        scan_path(path, &self.pickle_scanner(), &self.limits)
+    }
+
+    /// Scans one file.
+    pub fn scan_file(&self, path: &Path) -> Result<FileReport, Error> {
+        scan_file(path, &self.pickle_scanner(), &self.limits)
+    }
+
+    /// Scans a stream of `len` bytes named `path` (the name only matters to the extension
+    /// checks): the format it was recognised as, and the evidence. `Err` only when the
+    /// source itself fails to read.
+    pub fn scan_reader<R: Read + Seek>(
+        &self,
+        r: &mut R,
+        len: u64,
+        path: &Path,
+    ) -> std::io::Result<(String, Vec<Evidence>)> {
+        scan_reader(r, len, path, &self.pickle_scanner(), &self.limits)
+    }
+
+    /// The pickle scanner as the container parsers call it ([`PickleScan`]): a reader
+    /// that fails mid-pickle makes the pickle inconclusive, never clean.
+    pub(crate) fn pickle_scanner(
+        &self,
+    ) -> impl Fn(&mut dyn ReadSeek, &Location, Layout) -> (Verdict, Vec<Evidence>) + '_ {
+        pickle_scanner(&self.pickle)
+    }
+}
+
+/// [`Scanner::pickle_scanner`] with these pickle limits.
+pub(crate) fn pickle_scanner(
+    limits: &PickleLimits,
+) -> impl Fn(&mut dyn ReadSeek, &Location, Layout) -> (Verdict, Vec<Evidence>) + '_ {
+    move |reader, location, layout| match crate::pickle::scan_layout(
+        reader, location, limits, layout,
+    ) {
+        Ok(report) => {
+            let mut evidence = report.evidence;
+            evidence.extend(crate::pickle::imports_evidence(&report.imports, location));
+            (report.verdict, evidence)
+        }
+        Err(e) => (
+            Verdict::Inconclusive,
+            vec![Evidence {
+                verdict: Verdict::Inconclusive,
+                rule: "pickle.read".into(),
+                message: format!("the pickle could not be read: {e}"),
+                location: location.clone(),
+            }],
+        ),
+    }
+}
+
 /// The verdict on one file and the evidence for it.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileReport {
+    /// The file, as found under the path scanned.
     pub path: PathBuf,
     /// `pickle`, `pytorch-zip`, `npz`, `keras`, `safetensors`, `gguf`, … (content, not name).
     pub format: String,
     /// The worst verdict of the evidence; `safe` when there is none.
     pub verdict: Verdict,
+    /// Every reason for the verdict.
     pub evidence: Vec<Evidence>,
+    /// The file's size.
     pub bytes: u64,
     /// Files this one makes its loader read as data (ONNX external data, the data files of
     /// a TensorFlow checkpoint index, a SavedModel's assets), checked to be inside its
@@ -86,22 +214,7 @@ pub(crate) fn run_pickle_as(
 
 /// Scans one file: its format by content, the checks of that format, and the
 /// extension and polyglot checks.
-///
-/// ```
-/// use aigis_scan::{Limits, Location, ReadSeek, Verdict, scan_file};
-///
-/// let dir = tempfile::tempdir()?;
-/// let path = dir.path().join("model.safetensors");
-/// std::fs::write(&path, b"\x02\0\0\0\0\0\0\0{}")?;
-/// // The real scanner is the pickle emulator; any function of this shape fits.
-/// let pickles = |_: &mut dyn ReadSeek, _: &Location, _: aigis_scan::pickle::Layout| {
-///     (Verdict::Inconclusive, vec![])
-/// };
-/// let report = scan_file(&path, &pickles, &Limits::default())?;
-/// assert_eq!((report.format.as_str(), report.verdict), ("safetensors", Verdict::Safe));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn scan_file(
+pub(crate) fn scan_file(
     path: &Path,
     pickle: PickleScan<'_>,
     limits: &Limits,
@@ -128,7 +241,7 @@ pub fn scan_file(
 /// Scans a stream of `len` bytes whose name is `path` (the name only matters for
 /// extension checks): the format it was recognised as, and the evidence. `Err` only when
 /// the source itself fails to read.
-pub fn scan_reader(
+pub(crate) fn scan_reader(
     r: &mut dyn ReadSeek,
     len: u64,
     path: &Path,
@@ -591,9 +704,8 @@ impl Seek for Window<'_> {
     }
 }
 
-/// Scans a file, or every file under a folder (symbolic links are reported, not followed:
-/// a link can point out of the model folder).
-pub fn scan_path(
+/// [`Scanner::scan_path`] with this pickle scanner and these limits.
+pub(crate) fn scan_path(
     path: &Path,
     pickle: PickleScan<'_>,
     limits: &Limits,
@@ -611,8 +723,8 @@ pub fn scan_path(
 /// file (a hidden pickle) stands, and a file that is some other format keeps its own
 /// verdict.
 ///
-/// [`scan_path`] does this for the files under its path; a caller that scans several paths
-/// (a model's files one by one) calls it once over all their reports.
+/// [`Scanner::scan_path`] does this for the files under its path; a caller that scans
+/// several paths (a model's files one by one) calls it once over all their reports.
 pub fn claim_external_data(reports: &mut [FileReport]) {
     let mut owners: std::collections::HashMap<PathBuf, (PathBuf, String)> = Default::default();
     for r in reports.iter() {

@@ -223,8 +223,8 @@ pub(crate) mod tests {
         )
         .unwrap();
         let limits = crate::pickle::Limits::default();
-        let pickle = crate::pickle_scanner(&limits);
-        let r = crate::scan_file(&path, &pickle, &crate::Limits::default()).unwrap();
+        let pickle = crate::scan::pickle_scanner(&limits);
+        let r = crate::scan::scan_file(&path, &pickle, &crate::Limits::default()).unwrap();
         assert_eq!(
             (r.format.as_str(), r.verdict),
             ("pytorch-tar", Verdict::Dangerous)

@@ -21,6 +21,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Its name, as JSON and the text output print it.
     pub const fn as_str(self) -> &'static str {
         match self {
             Verdict::Safe => "safe",
@@ -80,11 +81,13 @@ impl Location {
 /// One reason for a verdict: what was found, where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Evidence {
+    /// What this finding makes the file at least.
     pub verdict: Verdict,
     /// A stable rule id, e.g. `pickle.global.dangerous`, `zip.path_traversal`.
     pub rule: String,
     /// For a person: the import (`os.system`), the header field, the path.
     pub message: String,
+    /// Where in the file.
     pub location: Location,
 }
 

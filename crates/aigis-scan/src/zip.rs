@@ -28,12 +28,19 @@ const RATIO_FLOOR: u64 = 1 << 20;
 /// One member as the central directory declares it (checked against its local header).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
+    /// The name, as the central directory gives it.
     pub name: String,
+    /// The general-purpose flags.
     pub flags: u16,
+    /// The compression method (0 stored, 8 deflate).
     pub method: u16,
+    /// The CRC-32 the central directory declares.
     pub crc32: u32,
+    /// Bytes stored.
     pub compressed_size: u64,
+    /// Bytes once decompressed.
     pub size: u64,
+    /// Where the local header starts.
     pub header_offset: u64,
     /// Where the member's bytes start; `None` when the local header is unusable.
     pub data_offset: Option<u64>,
@@ -48,6 +55,7 @@ impl Member {
         matches!(self.method, 0 | 8) && self.data_offset.is_some()
     }
 
+    /// Whether it is a folder entry (a name ending in `/`, no bytes).
     pub fn is_dir(&self) -> bool {
         self.name.ends_with('/') && self.size == 0
     }
@@ -56,7 +64,9 @@ impl Member {
 /// The parsed archive and what its structure alone shows.
 #[derive(Debug, Clone, Default)]
 pub struct Archive {
+    /// Every member, in central-directory order.
     pub members: Vec<Member>,
+    /// What the structure shows (duplicates, traversal, header mismatches).
     pub evidence: Vec<Evidence>,
 }
 
@@ -496,7 +506,9 @@ fn check_overlaps(members: &[Member], out: &mut Vec<Evidence>) {
 /// is reported beside them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberData {
+    /// The member's bytes, decompressed.
     pub bytes: Vec<u8>,
+    /// The evidence of a CRC-32 that does not match them.
     pub crc_mismatch: Option<Evidence>,
 }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use common::{find, fixture, scan_at};
 
-use aigis_scan::pickle::{self, classify};
+use aigis_scan::internal::pickle::{self, classify};
 use aigis_scan::{Location, Verdict};
 
 fn files(folder: &Path) -> Vec<PathBuf> {

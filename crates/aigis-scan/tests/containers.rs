@@ -5,9 +5,9 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{find, fixture, real_pickle, scan_at};
+use common::{find, fixture, scan_at, scanner};
 
-use aigis_scan::{FileReport, Limits, Location, Verdict, scan_file};
+use aigis_scan::{FileReport, Limits, Location, Verdict};
 
 fn corpus(name: &str) -> PathBuf {
     fixture("containers", name)
@@ -182,7 +182,9 @@ fn zips_inside_zips_are_scanned_with_the_member_chain() {
         max_archive_depth: 4,
         ..Limits::default()
     };
-    let r = scan_file(&corpus("nested_deep.zip"), &real_pickle, &limits).unwrap();
+    let r = scanner(&limits)
+        .scan_file(&corpus("nested_deep.zip"))
+        .unwrap();
     assert_eq!(r.verdict, Verdict::Dangerous);
     assert_eq!(
         find(&r, "pickle.global.dangerous")
@@ -197,7 +199,9 @@ fn zips_inside_zips_are_scanned_with_the_member_chain() {
         max_total_bytes: 152,
         ..Limits::default()
     };
-    let r = scan_file(&corpus("nested_benign.zip"), &real_pickle, &limits).unwrap();
+    let r = scanner(&limits)
+        .scan_file(&corpus("nested_benign.zip"))
+        .unwrap();
     assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.evidence);
     assert_eq!(
         find(&r, "zip.too_large").location.member.as_deref(),
@@ -269,7 +273,7 @@ fn mutated_h5_files_never_panic_or_pass_unread() {
             if next() % 8 == 0 {
                 bytes.truncate((next() as usize) % bytes.len());
             }
-            let found = aigis_scan::hdf5::scan(
+            let found = aigis_scan::internal::hdf5::scan(
                 &mut Cursor::new(&bytes),
                 bytes.len() as u64,
                 &Location::default(),

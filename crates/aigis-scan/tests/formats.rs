@@ -2,16 +2,16 @@
 //! the reference writers: safetensors, gguf, numpy, zipfile) gets the verdict and the
 //! evidence it should.
 //!
-//! The pickle scanner is the real one ([`aigis_scan::pickle_scanner`]), so each test
+//! The pickle scanner is the real one (a default [`aigis_scan::Scanner`]), so each test
 //! shows both that a pickle reaches it, with its location, and what it says.
 
 mod common;
 
 use std::path::PathBuf;
 
-use common::{fixture, real_pickle, scan_at};
+use common::{fixture, scan_at};
 
-use aigis_scan::{Limits, Verdict, scan_file, scan_path};
+use aigis_scan::{Limits, Scanner, Verdict};
 
 fn corpus(name: &str) -> PathBuf {
     fixture("formats", name)
@@ -116,7 +116,7 @@ fn zip_tricks() {
 #[test]
 fn a_folder_gives_one_report_per_file_and_serializes() {
     let dir = corpus("");
-    let reports = scan_path(&dir, &real_pickle, &Limits::default()).unwrap();
+    let reports = Scanner::new().scan_path(&dir).unwrap();
     let files = std::fs::read_dir(&dir).unwrap().count();
     assert_eq!(reports.len(), files);
     // the README is text: nothing to run
@@ -143,16 +143,13 @@ fn unanalysed_and_unknown_formats_are_never_safe() {
     ] {
         let path = dir.path().join(name);
         std::fs::write(&path, bytes).unwrap();
-        let r = scan_file(&path, &real_pickle, &Limits::default()).unwrap();
+        let r = Scanner::new().scan_file(&path).unwrap();
         assert!(r.verdict >= Verdict::Suspicious, "{name}: {r:?}");
     }
     assert!(
-        scan_file(
-            &dir.path().join("missing"),
-            &real_pickle,
-            &Limits::default()
-        )
-        .is_err()
+        Scanner::new()
+            .scan_file(&dir.path().join("missing"))
+            .is_err()
     );
 }
 
@@ -164,7 +161,7 @@ fn unanalysed_and_unknown_formats_are_never_safe() {
 fn damaged_files_never_panic() {
     let mut rng = fastrand::Rng::with_seed(0x2545_f491_4f6c_dd1du64);
     let mut next = move || rng.u64(..);
-    let limits = Limits::default();
+    let scanner = Scanner::new().with_limits(Limits::default());
     for entry in std::fs::read_dir(corpus("")).unwrap() {
         let path = entry.unwrap().path();
         let original = std::fs::read(&path).unwrap();
@@ -181,7 +178,7 @@ fn damaged_files_never_panic() {
             }
             let len = bytes.len() as u64;
             let mut r = std::io::Cursor::new(bytes);
-            let scanned = aigis_scan::scan::scan_reader(&mut r, len, &path, &real_pickle, &limits);
+            let scanned = scanner.scan_reader(&mut r, len, &path);
             assert!(scanned.is_ok(), "{}: {scanned:?}", path.display());
         }
     }
@@ -214,7 +211,7 @@ fn chat_templates_in_text_files() {
     ] {
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
-        let r = scan_file(&path, &real_pickle, &Limits::default()).unwrap();
+        let r = Scanner::new().scan_file(&path).unwrap();
         assert_eq!((r.format.as_str(), r.verdict), ("text", verdict), "{name}");
     }
 }

@@ -7,9 +7,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{fixture, real_pickle};
+use common::fixture;
 
-use aigis_scan::{Limits, Verdict, scan_path};
+use aigis_scan::{Limits, Scanner, Verdict};
 
 fn graphs() -> PathBuf {
     fixture("graphs", "")
@@ -18,7 +18,7 @@ fn graphs() -> PathBuf {
 #[test]
 fn every_fixture_gets_its_verdict() {
     let root = graphs();
-    let reports = scan_path(&root, &real_pickle, &Limits::default()).unwrap();
+    let reports = Scanner::new().scan_path(&root).unwrap();
     let verdict = |name: &str| {
         reports
             .iter()
@@ -86,7 +86,7 @@ fn every_fixture_gets_its_verdict() {
 fn damaged_graphs_never_panic() {
     let mut rng = fastrand::Rng::with_seed(0x9e37_79b9_7f4a_7c15u64);
     let mut next = move || rng.u64(..);
-    let limits = Limits::default();
+    let scanner = Scanner::new().with_limits(Limits::default());
     let mut files = Vec::new();
     for entry in walk(&graphs()) {
         if entry
@@ -113,8 +113,7 @@ fn damaged_graphs_never_panic() {
             }
             let len = bytes.len() as u64;
             let mut r = std::io::Cursor::new(bytes);
-            let (format, found) =
-                aigis_scan::scan::scan_reader(&mut r, len, &path, &real_pickle, &limits).unwrap();
+            let (format, found) = scanner.scan_reader(&mut r, len, &path).unwrap();
             let worst = found
                 .iter()
                 .map(|e| e.verdict)
@@ -147,7 +146,7 @@ type Scanned = (String, String, Verdict, Vec<String>);
 
 /// Every file of a folder scan.
 fn scan_folder(folder: &Path) -> Vec<Scanned> {
-    let reports = scan_path(folder, &real_pickle, &Limits::default()).unwrap();
+    let reports = Scanner::new().scan_path(folder).unwrap();
     reports
         .into_iter()
         .map(|r| {

@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::path::PathBuf;
 
-use aigis_scan::pickle::{self, Limits, PickleReport};
+use aigis_scan::internal::pickle::{self, Limits, PickleReport};
 use aigis_scan::{Location, Verdict};
 
 fn dir() -> PathBuf {

@@ -170,7 +170,9 @@ fn legacy_tar_members_are_scanned_in_place() {
         max_total_bytes: 16,
         ..Limits::default()
     };
-    let r = aigis_scan::scan_file(&corpus("legacy_tar.pt"), &common::real_pickle, &small).unwrap();
+    let r = common::scanner(&small)
+        .scan_file(&corpus("legacy_tar.pt"))
+        .unwrap();
     assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.evidence);
     assert_eq!(
         r.evidence

@@ -42,8 +42,8 @@ pub(crate) fn run(
     )?;
 
     // 1. Scan both: the pickles are emulated, never loaded.
-    let pickle_limits = crate::context::pickle_limits(Some(project))?;
-    let reports = super::model::scan_paths(cli, &[good.clone(), bad.clone()], &pickle_limits)?;
+    let scanner = crate::context::scanner(Some(project))?;
+    let reports = super::model::scan_paths(cli, &[good.clone(), bad.clone()], &scanner)?;
     let verdict_of = |folder: &Path| {
         reports
             .iter()

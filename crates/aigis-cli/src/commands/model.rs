@@ -3,8 +3,7 @@
 use std::path::PathBuf;
 
 use aigis_core::Finding;
-use aigis_scan::pickle::Allowlist;
-use aigis_scan::{FileReport, Verdict};
+use aigis_scan::{Allowlist, FileReport, Scanner, Verdict};
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
@@ -144,26 +143,25 @@ fn findings(reports: &[FileReport]) -> Vec<(Finding, String)> {
         .collect()
 }
 
-/// Scans model files and folders with the default limits and the pickle options given
-/// (the project's allowlist: [`context::pickle_limits`]).
+/// Scans model files and folders with the scanner given (the project's allowlist:
+/// [`context::scanner`]).
 pub(crate) fn scan_paths(
     cli: &Cli,
     paths: &[PathBuf],
-    pickle_limits: &aigis_scan::pickle::Limits,
+    scanner: &Scanner,
 ) -> Result<Vec<FileReport>> {
-    let limits = aigis_scan::Limits::default();
-    let pickle = aigis_scan::pickle_scanner(pickle_limits);
     let mut reports: Vec<FileReport> = Vec::new();
     let bar = output::progress(cli, paths.len() as u64, "scanning");
     for path in paths {
-        let found = aigis_scan::scan_path(path, &pickle, &limits)
+        let found = scanner
+            .scan_path(path)
             .with_context(|| format!("scanning `{}`", path.display()))?;
         reports.extend(found);
         bar.inc(1);
     }
     bar.finish_and_clear();
     // A model's data files given as paths of their own (`model scan model.onnx weights.bin`).
-    aigis_scan::scan::claim_external_data(&mut reports);
+    aigis_scan::claim_external_data(&mut reports);
     Ok(reports)
 }
 
@@ -258,8 +256,8 @@ fn scan(cli: &Cli, args: &ModelScanArgs) -> Result<()> {
     // Inside a project its allowlist applies and the scan is recorded; outside one the
     // scan runs on the built-in policy alone.
     let project = context::project_if_any(cli)?;
-    let pickle_limits = context::pickle_limits(project.as_ref())?;
-    let reports = scan_paths(cli, &args.paths, &pickle_limits)?;
+    let scanner = context::scanner(project.as_ref())?;
+    let reports = scan_paths(cli, &args.paths, &scanner)?;
     let failing: Vec<&FileReport> = reports
         .iter()
         .filter(|r| fail_on.is_some_and(|f| r.verdict >= f))
@@ -288,7 +286,7 @@ fn scan(cli: &Cli, args: &ModelScanArgs) -> Result<()> {
             &reports,
             &args.fail_on,
             passed,
-            &pickle_limits.allowlist,
+            scanner.allowlist(),
         )?,
         None => None,
     };
@@ -296,7 +294,7 @@ fn scan(cli: &Cli, args: &ModelScanArgs) -> Result<()> {
     if cli.json {
         output::json(&json!({
             "files": reports,
-            "allowlist": allowlist_json(&pickle_limits.allowlist),
+            "allowlist": allowlist_json(scanner.allowlist()),
             "fail_on": args.fail_on,
             "passed": passed,
             "evidence": index,

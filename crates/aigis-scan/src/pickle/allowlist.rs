@@ -40,34 +40,56 @@ pub enum AllowlistError {
     #[error(
         "allowlist entry `{0}` is a pattern: wildcards and prefixes are not allowed, each entry is one exact `module.qualname`"
     )]
+    /// A wildcard or prefix instead of one exact name.
     Pattern(String),
     #[error("allowlist entry `{0}` is not a `module.qualname` (it needs a module and a name)")]
+    /// A name with no module.
     NotQualified(String),
     #[error(
         "allowlist entry `{0}` is not a dotted Python identifier (letters, digits and `_` between dots)"
     )]
+    /// A name that is not a dotted Python identifier.
     NotIdentifier(String),
     #[error(
         "allowlist entry `{name}` is under `{root}`, a dangerous module tree: nothing under it can be allowed"
     )]
-    DangerousRoot { name: String, root: String },
+    /// A name under a module tree whose every member is dangerous.
+    DangerousRoot {
+        /// The entry.
+        name: String,
+        /// The dangerous module tree.
+        root: String,
+    },
     #[error(
         "allowlist entry `{name}` is dangerous ({reason}): dangerous callables can never be allowed"
     )]
-    Dangerous { name: String, reason: &'static str },
+    /// A name the policy calls dangerous.
+    Dangerous {
+        /// The entry.
+        name: String,
+        /// Why the policy calls it dangerous.
+        reason: &'static str,
+    },
     #[error("allowlist entry `{0}` is listed twice")]
+    /// The same name twice.
     Duplicate(String),
     #[error(
         "allowlist entry `{name}` has an empty `{field}`: say why it is safe and who reviewed it"
     )]
-    Missing { name: String, field: &'static str },
+    /// An entry with no reason or no reviewer.
+    Missing {
+        /// The entry.
+        name: String,
+        /// The empty field (`reason`, `by`).
+        field: &'static str,
+    },
 }
 
 impl Allowlist {
     /// Validates `entries` against the built-in policy. The first bad entry is the error.
     ///
     /// ```
-    /// use aigis_scan::pickle::{AllowEntry, Allowlist};
+    /// use aigis_scan::{AllowEntry, Allowlist};
     /// let entry = |name: &str| AllowEntry {
     ///     name: name.into(),
     ///     reason: "our model class".into(),
@@ -96,10 +118,12 @@ impl Allowlist {
         self.entries.values()
     }
 
+    /// Whether it has no entry (the built-in policy alone).
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
+    /// Its number of entries.
     pub fn len(&self) -> usize {
         self.entries.len()
     }

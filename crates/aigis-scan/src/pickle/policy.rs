@@ -787,7 +787,9 @@ const SAFE_TREES: &[&str] = &[
 /// The policy's answer for one import, and why (for the evidence message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Classification {
+    /// Safe, suspicious or dangerous.
     pub verdict: Verdict,
+    /// Why, for a person.
     pub reason: &'static str,
 }
 
@@ -799,7 +801,7 @@ const DANGEROUS: Classification = Classification {
 /// Classifies the global `module`.`name` a pickle imports, by the built-in policy alone.
 ///
 /// ```
-/// use aigis_scan::{pickle::classify, Verdict};
+/// use aigis_scan::{internal::pickle::classify, Verdict};
 /// assert_eq!(classify("os", "system").verdict, Verdict::Dangerous);
 /// assert_eq!(classify("collections", "OrderedDict").verdict, Verdict::Safe);
 /// assert_eq!(classify("mypkg.models", "Net").verdict, Verdict::Suspicious);
@@ -853,7 +855,8 @@ pub fn classify(module: &str, name: &str) -> Classification {
 /// is the second lock).
 ///
 /// ```
-/// use aigis_scan::pickle::{classify_with, AllowEntry, Allowlist};
+/// use aigis_scan::internal::pickle::classify_with;
+/// use aigis_scan::{AllowEntry, Allowlist};
 /// use aigis_scan::Verdict;
 /// let list = Allowlist::new(vec![AllowEntry {
 ///     name: "mypkg.models.Net".into(),
@@ -863,7 +866,7 @@ pub fn classify(module: &str, name: &str) -> Classification {
 /// assert_eq!(classify_with("mypkg.models", "Net", &list).verdict, Verdict::Safe);
 /// assert_eq!(classify_with("mypkg.models", "Other", &list).verdict, Verdict::Suspicious);
 /// assert_eq!(classify_with("os", "system", &list).verdict, Verdict::Dangerous);
-/// # Ok::<(), aigis_scan::pickle::AllowlistError>(())
+/// # Ok::<(), aigis_scan::AllowlistError>(())
 /// ```
 pub fn classify_with(module: &str, name: &str, allowlist: &Allowlist) -> Classification {
     classify_allowed(module, name, allowlist).0

@@ -4,16 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use aigis_scan::{Evidence, FileReport, Limits, Location, ReadSeek, Verdict, scan_file};
+use aigis_scan::{Evidence, FileReport, Limits, Scanner};
 
-/// The pickle scanner the CLI uses ([`aigis_scan::pickle_scanner`]).
-pub fn real_pickle(
-    r: &mut dyn ReadSeek,
-    at: &Location,
-    layout: aigis_scan::pickle::Layout,
-) -> (Verdict, Vec<Evidence>) {
-    let limits = aigis_scan::pickle::Limits::default();
-    aigis_scan::pickle_scanner(&limits)(r, at, layout)
+/// The scanner the CLI uses, with these limits.
+pub fn scanner(limits: &Limits) -> Scanner {
+    Scanner::new().with_limits(limits.clone())
 }
 
 /// `tests/data/<folder>/<name>` at the repository's root.
@@ -26,7 +21,7 @@ pub fn fixture(folder: &str, name: &str) -> PathBuf {
 
 /// One file through the whole scanner with the default limits.
 pub fn scan_at(path: &Path) -> FileReport {
-    scan_file(path, &real_pickle, &Limits::default()).unwrap()
+    Scanner::new().scan_file(path).unwrap()
 }
 
 /// The first evidence of `rule`; the test fails without one.
