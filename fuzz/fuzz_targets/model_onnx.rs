@@ -7,10 +7,10 @@
 use std::path::Path;
 
 use aigis_scan::internal::{onnx, savedmodel};
-use aigis_scan::{Evidence, Limits, Verdict};
+use aigis_scan::{Finding, Limits, Verdict};
 use libfuzzer_sys::fuzz_target;
 
-fn check(evidence: &[Evidence], valid: &str) {
+fn check(evidence: &[Finding], valid: &str) {
     let worst = evidence.iter().map(|e| e.verdict).max().unwrap_or(Verdict::Safe);
     let parsed = evidence.iter().any(|e| e.rule == valid);
     assert!(parsed || worst >= Verdict::Inconclusive, "{evidence:?}");

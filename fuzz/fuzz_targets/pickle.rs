@@ -19,14 +19,14 @@ fuzz_target!(|data: &[u8]| {
     let report = pickle::scan_bytes(data, &loc, &limits);
 
     // The verdict is the worst evidence; safe means nothing to say and fully parsed.
-    let worst = report.evidence.iter().map(|e| e.verdict).max();
+    let worst = report.findings.iter().map(|e| e.verdict).max();
     assert_eq!(report.verdict, worst.unwrap_or(Verdict::Safe));
     if report.verdict == Verdict::Safe {
         assert!(report.pickles >= 1);
         assert!(report.trailing_data.is_none());
         assert!(report.imports.iter().all(|i| i.verdict == Verdict::Safe));
     }
-    for e in &report.evidence {
+    for e in &report.findings {
         assert!(e.rule.starts_with("pickle."));
         assert_eq!(e.location.member.as_deref(), Some("fuzz/data.pkl"));
         assert!(e.location.offset.is_some_and(|o| o <= data.len() as u64));
@@ -66,7 +66,7 @@ fuzz_target!(|data: &[u8]| {
     ] {
         let r = pickle::scan_layout(Cursor::new(data), &loc, &limits, layout)
             .expect("a cursor reads");
-        let worst = r.evidence.iter().map(|e| e.verdict).max();
+        let worst = r.findings.iter().map(|e| e.verdict).max();
         assert_eq!(r.verdict, worst.unwrap_or(Verdict::Safe));
         if r.verdict == Verdict::Safe {
             assert!(r.pickles >= 1);

@@ -42,8 +42,8 @@ use std::path::{Path, PathBuf};
 
 use crate::onnx::show;
 use crate::proto::{Field, Fields, WireType, sub};
-use crate::scan::{ReadSeek, evidence};
-use crate::{Evidence, Limits, Location, Verdict};
+use crate::scan::{ReadSeek, finding};
+use crate::{Finding, Limits, Location, Verdict};
 
 pub(crate) use table::has_magic;
 
@@ -68,7 +68,7 @@ pub fn data_file_name(prefix: &str, shard: u64, shards: u64) -> String {
 /// Problems found, each rule's first [`MAX_FINDINGS`] in full and the rest counted.
 #[derive(Debug, Default)]
 struct Findings {
-    out: Vec<Evidence>,
+    out: Vec<Finding>,
     counts: HashMap<&'static str, (u64, Verdict)>,
 }
 
@@ -78,7 +78,7 @@ impl Findings {
         *count += 1;
         *worst = (*worst).max(verdict);
         if *count <= MAX_FINDINGS {
-            self.out.push(evidence(
+            self.out.push(finding(
                 verdict,
                 rule,
                 message,
@@ -99,13 +99,13 @@ impl Findings {
         );
     }
 
-    fn finish(mut self) -> Vec<Evidence> {
+    fn finish(mut self) -> Vec<Finding> {
         let mut extra: Vec<_> = self
             .counts
             .iter()
             .filter(|(_, (n, _))| *n > MAX_FINDINGS)
             .map(|(rule, (n, worst))| {
-                evidence(
+                finding(
                     *worst,
                     rule,
                     format!("{} more like these", n - MAX_FINDINGS),
@@ -322,7 +322,7 @@ pub fn scan_files(
     len: u64,
     path: &Path,
     limits: &Limits,
-) -> (Vec<Evidence>, Vec<PathBuf>) {
+) -> (Vec<Finding>, Vec<PathBuf>) {
     let mut bundle = Bundle::default();
     let read = table::read(r, len, limits, |e| bundle.entry(e.key, e.value, e.at));
     let Bundle {
@@ -366,7 +366,7 @@ pub fn scan_files(
         } else {
             format!(" ({})", names.join(", "))
         };
-        out.push(evidence(
+        out.push(finding(
             Verdict::Safe,
             "checkpoint.index",
             format!(
@@ -390,7 +390,7 @@ fn plural(n: u64, what: &str) -> String {
 }
 
 /// Why the table was not read to the end, as evidence.
-fn table_evidence(e: table::TableError) -> Evidence {
+fn table_evidence(e: table::TableError) -> Finding {
     let (rule, message) = match e.problem {
         table::Problem::Malformed => (
             "checkpoint.malformed",
@@ -405,7 +405,7 @@ fn table_evidence(e: table::TableError) -> Evidence {
             format!("{}: the rest of the index is not checked", e.what),
         ),
     };
-    evidence(
+    finding(
         Verdict::Inconclusive,
         rule,
         message,

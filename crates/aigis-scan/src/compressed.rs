@@ -18,8 +18,8 @@ use std::io::{BufReader, Cursor, Read, SeekFrom};
 use std::path::Path;
 
 use crate::detect::{self, Format};
-use crate::scan::{PickleScan, ReadSeek, evidence, hidden_pickle, run_pickle};
-use crate::{Evidence, Limits, Location, Verdict};
+use crate::scan::{PickleScan, ReadSeek, finding, hidden_pickle, run_pickle};
+use crate::{Finding, Limits, Location, Verdict};
 
 /// A compression, by the magic number joblib checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,7 +173,7 @@ fn decompress(r: &mut dyn ReadSeek, codec: Codec, cap: u64) -> Result<Vec<u8>, F
 }
 
 /// Scans a compressed file from the reader's start.
-pub fn scan(r: &mut dyn ReadSeek, pickle: PickleScan<'_>, limits: &Limits) -> Vec<Evidence> {
+pub fn scan(r: &mut dyn ReadSeek, pickle: PickleScan<'_>, limits: &Limits) -> Vec<Finding> {
     scan_nested(r, pickle, limits, 1)
 }
 
@@ -183,14 +183,14 @@ fn scan_nested(
     pickle: PickleScan<'_>,
     limits: &Limits,
     depth: usize,
-) -> Vec<Evidence> {
+) -> Vec<Finding> {
     let at = Location::default();
     let mut head = Vec::new();
     let read = r
         .seek(SeekFrom::Start(0))
         .and_then(|_| r.take(detect::HEAD_LEN as u64).read_to_end(&mut head));
     if let Err(e) = read {
-        return vec![evidence(
+        return vec![finding(
             Verdict::Inconclusive,
             "compressed.corrupt",
             format!("could not be read: {e}"),
@@ -198,7 +198,7 @@ fn scan_nested(
         )];
     }
     let Some(codec) = codec(&head) else {
-        return vec![evidence(
+        return vec![finding(
             Verdict::Inconclusive,
             "compressed.corrupt",
             "no compression this scanner reads",
@@ -208,7 +208,7 @@ fn scan_nested(
     let data = match decompress(r, codec, limits.max_member_bytes) {
         Ok(data) => data,
         Err(Failure::Corrupt(why)) => {
-            return vec![evidence(
+            return vec![finding(
                 Verdict::Inconclusive,
                 "compressed.corrupt",
                 why,
@@ -216,7 +216,7 @@ fn scan_nested(
             )];
         }
         Err(Failure::TooLarge(why)) => {
-            return vec![evidence(
+            return vec![finding(
                 Verdict::Inconclusive,
                 "compressed.too_large",
                 why,
@@ -231,7 +231,7 @@ fn scan_nested(
         len,
         Path::new(""),
     );
-    let mut out = vec![evidence(
+    let mut out = vec![finding(
         Verdict::Safe,
         "compressed.stream",
         format!(
@@ -245,7 +245,7 @@ fn scan_nested(
     match inner {
         Format::Pickle => out.extend(run_pickle(pickle, &mut cursor, &at)),
         Format::Npy => out.extend(crate::npy::scan(&mut cursor, len, &at, pickle, limits)),
-        Format::Compressed if depth >= limits.max_archive_depth => out.push(evidence(
+        Format::Compressed if depth >= limits.max_archive_depth => out.push(finding(
             Verdict::Inconclusive,
             "compressed.depth",
             format!("compressed {depth} times over, past the limit: not analysed"),
@@ -258,21 +258,21 @@ fn scan_nested(
             if !hidden.is_empty() {
                 out.extend(hidden);
             } else if inner == Format::Text {
-                out.push(evidence(
+                out.push(finding(
                     Verdict::Safe,
                     "format.text",
                     "compressed text, not a model format: loading it runs nothing",
                     at,
                 ));
             } else if codec == Codec::ZFile {
-                out.push(evidence(
+                out.push(finding(
                     Verdict::Safe,
                     "compressed.array_data",
                     "the raw bytes of an array, which joblib's `ZNDArrayWrapper` reads as numbers",
                     at,
                 ));
             } else {
-                out.push(evidence(
+                out.push(finding(
                     Verdict::Inconclusive,
                     "compressed.unknown",
                     "compressed data of no format this scanner recognises: not analysed",
@@ -280,7 +280,7 @@ fn scan_nested(
                 ));
             }
         }
-        other => out.push(evidence(
+        other => out.push(finding(
             Verdict::Inconclusive,
             "compressed.unknown",
             format!("compressed {}: not analysed", other.as_str()),
@@ -299,19 +299,19 @@ mod tests {
     const EVIL: &[u8] = b"\x80\x02cposix\nsystem\nq\x00.";
     const BENIGN: &[u8] = b"\x80\x02]q\x00(K\x01K\x02e.";
 
-    fn run(bytes: Vec<u8>) -> Vec<Evidence> {
+    fn run(bytes: Vec<u8>) -> Vec<Finding> {
         run_with(bytes, &Limits::default())
     }
 
-    fn run_with(bytes: Vec<u8>, limits: &Limits) -> Vec<Evidence> {
+    fn run_with(bytes: Vec<u8>, limits: &Limits) -> Vec<Finding> {
         scan(&mut Cursor::new(bytes), &fake_pickle, limits)
     }
 
-    fn worst(e: &[Evidence]) -> Verdict {
+    fn worst(e: &[Finding]) -> Verdict {
         Verdict::worst(e)
     }
 
-    fn has(e: &[Evidence], rule: &str) -> bool {
+    fn has(e: &[Finding], rule: &str) -> bool {
         e.iter().any(|e| e.rule == rule)
     }
 

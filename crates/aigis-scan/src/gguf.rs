@@ -7,8 +7,8 @@
 
 use std::io::{BufReader, Read};
 
-use crate::scan::{ReadSeek, evidence};
-use crate::{Evidence, Limits, Location, Verdict};
+use crate::scan::{ReadSeek, finding};
+use crate::{Finding, Limits, Location, Verdict};
 
 /// Patterns that reach Python internals from a template: sandbox escapes.
 const DANGEROUS: &[&str] = &[
@@ -134,7 +134,7 @@ fn fixed_size(ty: u32) -> Option<u64> {
 }
 
 /// Scans a GGUF stream of `len` bytes from its start.
-pub fn scan(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Vec<Evidence> {
+pub fn scan(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut c = Cursor {
         r: BufReader::new(r),
@@ -143,7 +143,7 @@ pub fn scan(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Vec<Evidence> {
         big_endian: false,
     };
     if let Err(message) = parse(&mut c, limits, &mut out) {
-        out.push(evidence(
+        out.push(finding(
             Verdict::Inconclusive,
             "gguf.header",
             message,
@@ -156,7 +156,7 @@ pub fn scan(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Vec<Evidence> {
     out
 }
 
-fn parse(c: &mut Cursor<'_>, limits: &Limits, out: &mut Vec<Evidence>) -> Result<(), String> {
+fn parse(c: &mut Cursor<'_>, limits: &Limits, out: &mut Vec<Finding>) -> Result<(), String> {
     if &c.bytes::<4>()? != b"GGUF" {
         return Err("no `GGUF` magic".to_owned());
     }
@@ -232,7 +232,7 @@ fn parse(c: &mut Cursor<'_>, limits: &Limits, out: &mut Vec<Evidence>) -> Result
     let data_len = len_after(c.len, data_start);
     for (name, count, ty, offset) in &infos {
         let Some((per_block, bytes)) = block(*ty) else {
-            out.push(evidence(
+            out.push(finding(
                 Verdict::Suspicious,
                 "gguf.tensor_type",
                 format!("tensor `{name}` has unknown type {ty}; its size is not checked"),
@@ -250,7 +250,7 @@ fn parse(c: &mut Cursor<'_>, limits: &Limits, out: &mut Vec<Evidence>) -> Result
             ));
         }
     }
-    out.push(evidence(
+    out.push(finding(
         Verdict::Safe,
         "gguf.valid",
         format!("gguf v{version}: {kvs} metadata entries and {tensors} tensors checked"),
@@ -291,7 +291,7 @@ fn skip_value(c: &mut Cursor<'_>, ty: u32, depth: u32, budget: &mut u64) -> Resu
 }
 
 /// Reports each dangerous or suspicious pattern in a chat template.
-pub fn check_template(key: &str, template: &str, offset: u64, out: &mut Vec<Evidence>) {
+pub fn check_template(key: &str, template: &str, offset: u64, out: &mut Vec<Finding>) {
     let lower = template.to_ascii_lowercase();
     let at_word = |pat: &str| {
         lower.match_indices(pat).any(|(i, _)| {
@@ -312,7 +312,7 @@ pub fn check_template(key: &str, template: &str, offset: u64, out: &mut Vec<Evid
         (Verdict::Suspicious, found(SUSPICIOUS, true)),
     ] {
         if !hits.is_empty() {
-            out.push(evidence(
+            out.push(finding(
                 verdict,
                 "gguf.chat_template",
                 format!(

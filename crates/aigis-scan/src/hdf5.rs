@@ -29,8 +29,8 @@
 
 use std::io::{Read, SeekFrom};
 
-use crate::scan::{ReadSeek, evidence};
-use crate::{Evidence, Limits, Location, Verdict};
+use crate::scan::{ReadSeek, finding};
+use crate::{Finding, Limits, Location, Verdict};
 
 const SIGNATURE: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
 /// Header blocks (the first plus continuations) of the root object header.
@@ -68,12 +68,12 @@ pub struct Attribute {
 /// Scans an HDF5 file of `len` bytes: the Keras configs among its root attributes, or
 /// `hdf5.valid` when there are none. `at` names the member when the file sits in an
 /// archive.
-pub fn scan(r: &mut dyn ReadSeek, len: u64, at: &Location, limits: &Limits) -> Vec<Evidence> {
+pub fn scan(r: &mut dyn ReadSeek, len: u64, at: &Location, limits: &Limits) -> Vec<Finding> {
     let mut out = Vec::new();
     let (attributes, end) = match root_attributes(r, len, limits) {
         Ok(a) => a,
         Err(f) => {
-            out.push(evidence(
+            out.push(finding(
                 Verdict::Inconclusive,
                 "hdf5.malformed",
                 format!(
@@ -89,7 +89,7 @@ pub fn scan(r: &mut dyn ReadSeek, len: u64, at: &Location, limits: &Limits) -> V
         }
     };
     if end > len {
-        out.push(evidence(
+        out.push(finding(
             Verdict::Inconclusive,
             "hdf5.truncated",
             format!("the superblock says the file has {end} bytes, but it has {len}: truncated, and HDF5 refuses to open it"),
@@ -121,7 +121,7 @@ pub fn scan(r: &mut dyn ReadSeek, len: u64, at: &Location, limits: &Limits) -> V
                 limits,
                 &mut out,
             ),
-            None => out.push(evidence(
+            None => out.push(finding(
                 Verdict::Inconclusive,
                 "hdf5.attribute_type",
                 format!(
@@ -133,7 +133,7 @@ pub fn scan(r: &mut dyn ReadSeek, len: u64, at: &Location, limits: &Limits) -> V
         }
     }
     if configs == 0 {
-        out.push(evidence(
+        out.push(finding(
             Verdict::Safe,
             "hdf5.valid",
             format!(
@@ -681,7 +681,7 @@ mod tests {
         m
     }
 
-    fn run(bytes: &[u8]) -> Vec<Evidence> {
+    fn run(bytes: &[u8]) -> Vec<Finding> {
         scan(
             &mut Cursor::new(bytes),
             bytes.len() as u64,
@@ -690,7 +690,7 @@ mod tests {
         )
     }
 
-    fn worst(found: &[Evidence]) -> Verdict {
+    fn worst(found: &[Finding]) -> Verdict {
         Verdict::worst(found)
     }
 

@@ -32,8 +32,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::scan::evidence;
-use crate::{Evidence, Limits, Location, Verdict, pickle};
+use crate::scan::finding;
+use crate::{Finding, Limits, Location, Verdict, pickle};
 
 /// Findings kept per config; the rest are summed up in one.
 const MAX_FINDINGS: usize = 256;
@@ -245,7 +245,7 @@ pub fn check_config(
     what: &str,
     at: &Location,
     limits: &Limits,
-    out: &mut Vec<Evidence>,
+    out: &mut Vec<Finding>,
 ) {
     check(bytes, what, at, limits, true, out);
 }
@@ -257,7 +257,7 @@ pub fn check_training_config(
     what: &str,
     at: &Location,
     limits: &Limits,
-    out: &mut Vec<Evidence>,
+    out: &mut Vec<Finding>,
 ) {
     check(bytes, what, at, limits, false, out);
 }
@@ -268,12 +268,12 @@ fn check(
     at: &Location,
     limits: &Limits,
     need_class: bool,
-    out: &mut Vec<Evidence>,
+    out: &mut Vec<Finding>,
 ) {
     let root: Value = match serde_json::from_slice(bytes) {
         Ok(v) => v,
         Err(e) => {
-            out.push(evidence(
+            out.push(finding(
                 Verdict::Inconclusive,
                 "keras.config_malformed",
                 format!("the {what} is not JSON Keras would read ({e}), so it is not analysed"),
@@ -291,7 +291,7 @@ fn check(
         } else {
             "a JSON object"
         };
-        out.push(evidence(
+        out.push(finding(
             Verdict::Inconclusive,
             "keras.config_malformed",
             format!("the {what} is not {expected}, so it is not analysed"),
@@ -319,7 +319,7 @@ fn check(
     let clean = found.is_empty() && !too_deep;
     out.extend(found);
     if dropped.0 > 0 {
-        out.push(evidence(
+        out.push(finding(
             dropped.1,
             "keras.more_findings",
             format!(
@@ -330,7 +330,7 @@ fn check(
         ));
     }
     if too_deep {
-        out.push(evidence(
+        out.push(finding(
             Verdict::Inconclusive,
             "keras.config_too_deep",
             format!(
@@ -341,7 +341,7 @@ fn check(
         ));
     }
     if clean {
-        out.push(evidence(
+        out.push(finding(
             Verdict::Safe,
             "keras.config",
             format!("the {what}: {objects} Keras objects, none of them code"),
@@ -352,10 +352,10 @@ fn check(
 
 /// Checks a Keras 3 `metadata.json`: a JSON object (`keras_version`, `date_saved`).
 /// Keras only reads it, so its content is not a finding unless it is not that object.
-pub fn check_metadata(bytes: &[u8], at: &Location, out: &mut Vec<Evidence>) {
+pub fn check_metadata(bytes: &[u8], at: &Location, out: &mut Vec<Finding>) {
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(_)) => {}
-        _ => out.push(evidence(
+        _ => out.push(finding(
             Verdict::Inconclusive,
             "keras.metadata_malformed",
             "metadata.json is not a JSON object, as Keras writes it",
@@ -367,7 +367,7 @@ pub fn check_metadata(bytes: &[u8], at: &Location, out: &mut Vec<Evidence>) {
 struct Walk<'a> {
     at: &'a Location,
     max_depth: usize,
-    found: Vec<Evidence>,
+    found: Vec<Finding>,
     /// Findings past [`MAX_FINDINGS`]: how many, and the worst verdict.
     dropped: (u64, Verdict),
     too_deep: bool,
@@ -378,7 +378,7 @@ impl Walk<'_> {
     fn flag(&mut self, verdict: Verdict, rule: &str, message: String) {
         if self.found.len() < MAX_FINDINGS {
             self.found
-                .push(evidence(verdict, rule, message, self.at.clone()));
+                .push(finding(verdict, rule, message, self.at.clone()));
         } else {
             self.dropped.0 += 1;
             self.dropped.1 = self.dropped.1.max(verdict);
@@ -654,7 +654,7 @@ fn tf_op_verdict(function: &str) -> Verdict {
 mod tests {
     use super::*;
 
-    fn check(json: &str) -> Vec<Evidence> {
+    fn check(json: &str) -> Vec<Finding> {
         let mut out = Vec::new();
         check_config(
             json.as_bytes(),
@@ -666,7 +666,7 @@ mod tests {
         out
     }
 
-    fn worst(found: &[Evidence]) -> Verdict {
+    fn worst(found: &[Finding]) -> Verdict {
         Verdict::worst(found)
     }
 

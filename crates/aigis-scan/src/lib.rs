@@ -12,7 +12,7 @@
 //!
 //! A [`Scanner`] holds the configuration (the bounds of a scan and the project's reviewed
 //! pickle [`Allowlist`]); each file scanned gives a [`FileReport`]: its format, its
-//! verdict and the [`Evidence`] for it, each with a rule id and a [`Location`].
+//! verdict and the [`Finding`]s behind it, each with a rule id and a [`Location`].
 //!
 //! ```
 //! use aigis_scan::{Scanner, Verdict};
@@ -28,8 +28,8 @@
 //!     verdicts,
 //!     [("pickle", Verdict::Dangerous), ("safetensors", Verdict::Safe)]
 //! );
-//! let evidence = &reports[0].evidence[0];
-//! assert_eq!((evidence.rule.as_str(), evidence.location.offset), ("pickle.global.dangerous", Some(32)));
+//! let finding = &reports[0].findings[0];
+//! assert_eq!((finding.rule.as_str(), finding.location.offset), ("pickle.global.dangerous", Some(32)));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
@@ -68,7 +68,7 @@ pub use error::Error;
 pub use limits::Limits;
 pub use pickle::{AllowEntry, Allowlist, AllowlistError, Limits as PickleLimits};
 pub use scan::{FileReport, NESTED, Scanner, claim_external_data};
-pub use verdict::{Evidence, Location, Verdict};
+pub use verdict::{Finding, Location, Verdict};
 
 /// The parsers one by one, for the fuzz targets in `fuzz/` and the tests of single
 /// formats: not a stable interface (as rustls's `internal`).
@@ -107,11 +107,11 @@ pub mod internal {
     /// The compressions joblib writes.
     pub mod compressed {
         pub use crate::compressed::codec;
-        use crate::{Evidence, Scanner};
+        use crate::{Finding, Scanner};
 
         /// Decompresses the stream (its codec by magic number) and scans the content by
         /// its format, with the scanner's pickle scanner and limits.
-        pub fn scan(r: &mut dyn super::ReadSeek, scanner: &Scanner) -> Vec<Evidence> {
+        pub fn scan(r: &mut dyn super::ReadSeek, scanner: &Scanner) -> Vec<Finding> {
             crate::compressed::scan(r, &scanner.pickle_scanner(), scanner.limits())
         }
     }

@@ -17,8 +17,8 @@ mod literal;
 
 use literal::Lit;
 
-use crate::scan::{PickleScan, ReadSeek, evidence, run_pickle};
-use crate::{Evidence, Limits, Location, Verdict};
+use crate::scan::{PickleScan, ReadSeek, finding, run_pickle};
+use crate::{Finding, Limits, Location, Verdict};
 
 /// What the header says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,11 +170,11 @@ pub fn scan(
     at: &Location,
     pickle: PickleScan<'_>,
     limits: &Limits,
-) -> Vec<Evidence> {
+) -> Vec<Finding> {
     let h = match header(r, len, limits) {
         Ok(h) => h,
         Err(message) => {
-            return vec![evidence(
+            return vec![finding(
                 Verdict::Inconclusive,
                 "npy.header",
                 message,
@@ -183,14 +183,14 @@ pub fn scan(
         }
     };
     if !h.object {
-        return vec![evidence(
+        return vec![finding(
             Verdict::Safe,
             "npy.plain",
             format!("array of dtype {}: data only, not read", h.descr),
             at.clone(),
         )];
     }
-    let mut out = vec![evidence(
+    let mut out = vec![finding(
         Verdict::Safe,
         "npy.allow_pickle",
         format!(
@@ -201,7 +201,7 @@ pub fn scan(
     )];
     let size = len - h.data_offset;
     if size > limits.max_member_bytes {
-        out.push(evidence(
+        out.push(finding(
             Verdict::Inconclusive,
             "npy.too_large",
             format!("the pickled payload has {size} bytes, more than the limit"),
@@ -214,7 +214,7 @@ pub fn scan(
         .seek(SeekFrom::Start(h.data_offset))
         .and_then(|_| r.take(size).read_to_end(&mut payload));
     if let Err(e) = read {
-        out.push(evidence(
+        out.push(finding(
             Verdict::Inconclusive,
             "npy.io",
             e.to_string(),
@@ -236,7 +236,7 @@ pub fn scan(
 
 /// `np.load` reads the array's one pickle: bytes after it are reported, not held
 /// against the file (a second pickle there is still scanned and its imports judged).
-fn one_pickle(mut e: Evidence) -> Evidence {
+fn one_pickle(mut e: Finding) -> Finding {
     if e.rule == "pickle.trailing_data" {
         e.verdict = Verdict::Safe;
         e.message = format!("{}; `np.load` reads one pickle and never these", e.message);
@@ -258,7 +258,7 @@ mod tests {
         v
     }
 
-    fn run(bytes: Vec<u8>) -> Vec<Evidence> {
+    fn run(bytes: Vec<u8>) -> Vec<Finding> {
         let len = bytes.len() as u64;
         scan(
             &mut Cursor::new(bytes),
@@ -269,7 +269,7 @@ mod tests {
         )
     }
 
-    fn worst(e: &[Evidence]) -> Verdict {
+    fn worst(e: &[Finding]) -> Verdict {
         Verdict::worst(e)
     }
 

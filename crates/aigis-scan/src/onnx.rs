@@ -32,8 +32,8 @@ use std::path::{Path, PathBuf};
 
 use crate::folder::Unresolved;
 use crate::proto::{Field, Fields, WireError, WireType, sub};
-use crate::scan::{ReadSeek, evidence};
-use crate::{Evidence, Limits, Location, Verdict};
+use crate::scan::{ReadSeek, finding};
+use crate::{Finding, Limits, Location, Verdict};
 
 /// Operator domains every runtime has: the ONNX standard sets, and the contrib domains
 /// compiled into onnxruntime (see the module doc).
@@ -57,9 +57,9 @@ pub(crate) fn read_all(
     len: u64,
     limits: &Limits,
     rule: &str,
-) -> Result<Vec<u8>, Evidence> {
+) -> Result<Vec<u8>, Finding> {
     if len > limits.max_proto_bytes {
-        return Err(evidence(
+        return Err(finding(
             Verdict::Inconclusive,
             rule,
             format!(
@@ -73,7 +73,7 @@ pub(crate) fn read_all(
     r.seek(SeekFrom::Start(0))
         .and_then(|_| r.take(len).read_to_end(&mut buf))
         .map_err(|e| {
-            evidence(
+            finding(
                 Verdict::Inconclusive,
                 rule,
                 format!("could not be read: {e}"),
@@ -93,8 +93,8 @@ pub(crate) fn show(bytes: &[u8]) -> String {
     out.escape_debug().to_string()
 }
 
-fn malformed(e: WireError) -> Evidence {
-    evidence(
+fn malformed(e: WireError) -> Finding {
+    finding(
         Verdict::Inconclusive,
         "onnx.malformed",
         format!("not a well-formed ONNX model: {e}"),
@@ -103,11 +103,11 @@ fn malformed(e: WireError) -> Evidence {
 }
 
 /// A length-delimited field, or the error that a message field is not one.
-fn message<'a>(f: &Field<'a>, what: &str) -> Result<(), Evidence> {
+fn message<'a>(f: &Field<'a>, what: &str) -> Result<(), Finding> {
     if f.wire == WireType::Len {
         Ok(())
     } else {
-        Err(evidence(
+        Err(finding(
             Verdict::Inconclusive,
             "onnx.malformed",
             format!(
@@ -158,12 +158,12 @@ struct Walk<'l> {
     uses: BTreeMap<Vec<u8>, BTreeMap<Vec<u8>, DomainUse>>,
     files: BTreeMap<Vec<u8>, ExternalFile>,
     /// `external_data` without a location.
-    unnamed: Vec<Evidence>,
+    unnamed: Vec<Finding>,
 }
 
 impl Walk<'_> {
-    fn limit(&self, what: &str, offset: usize) -> Evidence {
-        evidence(
+    fn limit(&self, what: &str, offset: usize) -> Finding {
+        finding(
             Verdict::Inconclusive,
             "onnx.limit",
             format!("{what}: the rest of the model is not checked"),
@@ -171,7 +171,7 @@ impl Walk<'_> {
         )
     }
 
-    fn graph(&mut self, g: &Field<'_>, depth: usize) -> Result<(), Evidence> {
+    fn graph(&mut self, g: &Field<'_>, depth: usize) -> Result<(), Finding> {
         message(g, "a graph")?;
         if depth > self.limits.max_depth {
             return Err(self.limit(
@@ -191,7 +191,7 @@ impl Walk<'_> {
         Ok(())
     }
 
-    fn node(&mut self, n: &Field<'_>, depth: usize) -> Result<(), Evidence> {
+    fn node(&mut self, n: &Field<'_>, depth: usize) -> Result<(), Finding> {
         message(n, "a node")?;
         self.nodes += 1;
         if self.nodes > self.limits.max_entries {
@@ -227,7 +227,7 @@ impl Walk<'_> {
         Ok(())
     }
 
-    fn attribute(&mut self, a: &Field<'_>, depth: usize) -> Result<(), Evidence> {
+    fn attribute(&mut self, a: &Field<'_>, depth: usize) -> Result<(), Finding> {
         message(a, "an attribute")?;
         for f in sub(a) {
             let f = f.map_err(malformed)?;
@@ -241,7 +241,7 @@ impl Walk<'_> {
         Ok(())
     }
 
-    fn sparse(&mut self, s: &Field<'_>) -> Result<(), Evidence> {
+    fn sparse(&mut self, s: &Field<'_>) -> Result<(), Finding> {
         message(s, "a sparse tensor")?;
         for f in sub(s) {
             let f = f.map_err(malformed)?;
@@ -252,7 +252,7 @@ impl Walk<'_> {
         Ok(())
     }
 
-    fn tensor(&mut self, t: &Field<'_>) -> Result<(), Evidence> {
+    fn tensor(&mut self, t: &Field<'_>) -> Result<(), Finding> {
         message(t, "a tensor")?;
         self.tensors += 1;
         if self.tensors > self.limits.max_entries {
@@ -308,10 +308,10 @@ impl Walk<'_> {
         Ok(())
     }
 
-    fn external(&mut self, entry: ExternalRef, has_entries: bool) -> Result<(), Evidence> {
+    fn external(&mut self, entry: ExternalRef, has_entries: bool) -> Result<(), Finding> {
         let Some(location) = entry.location else {
             if self.unnamed.len() < MAX_FINDINGS {
-                self.unnamed.push(evidence(
+                self.unnamed.push(finding(
                     Verdict::Inconclusive,
                     "onnx.external_data_invalid",
                     format!(
@@ -392,7 +392,7 @@ struct Header<'a> {
     training: Vec<Field<'a>>,
 }
 
-fn header(buf: &[u8]) -> Result<Header<'_>, Evidence> {
+fn header(buf: &[u8]) -> Result<Header<'_>, Finding> {
     let mut h = Header::default();
     for f in Fields::new(buf) {
         let f = f.map_err(malformed)?;
@@ -402,7 +402,7 @@ fn header(buf: &[u8]) -> Result<Header<'_>, Evidence> {
             7 => {
                 message(&f, "the graph")?;
                 if h.graph.is_some() {
-                    return Err(evidence(
+                    return Err(finding(
                         Verdict::Inconclusive,
                         "onnx.malformed",
                         "two graphs: loaders disagree on which one is the model",
@@ -458,7 +458,7 @@ pub fn scan_files(
     len: u64,
     folder: &Path,
     limits: &Limits,
-) -> (Vec<Evidence>, Vec<PathBuf>) {
+) -> (Vec<Finding>, Vec<PathBuf>) {
     match read_all(r, len, limits, "onnx.limit") {
         Ok(buf) => analyse(&buf, folder, limits),
         Err(e) => (vec![e], Vec::new()),
@@ -466,11 +466,11 @@ pub fn scan_files(
 }
 
 /// [`scan_files`] of a model held in memory.
-pub fn scan_bytes(buf: &[u8], folder: &Path, limits: &Limits) -> Vec<Evidence> {
+pub fn scan_bytes(buf: &[u8], folder: &Path, limits: &Limits) -> Vec<Finding> {
     analyse(buf, folder, limits).0
 }
 
-fn analyse(buf: &[u8], folder: &Path, limits: &Limits) -> (Vec<Evidence>, Vec<PathBuf>) {
+fn analyse(buf: &[u8], folder: &Path, limits: &Limits) -> (Vec<Finding>, Vec<PathBuf>) {
     let mut out = Vec::new();
     let mut listed = Vec::new();
     let mut walk = Walk {
@@ -483,7 +483,7 @@ fn analyse(buf: &[u8], folder: &Path, limits: &Limits) -> (Vec<Evidence>, Vec<Pa
     };
     let result = header(buf).and_then(|h| {
         let Some(graph) = &h.graph else {
-            return Err(evidence(
+            return Err(finding(
                 Verdict::Inconclusive,
                 "onnx.malformed",
                 "no graph: not an ONNX model",
@@ -492,7 +492,7 @@ fn analyse(buf: &[u8], folder: &Path, limits: &Limits) -> (Vec<Evidence>, Vec<Pa
         };
         walk.graph(graph, 0)?;
         if h.opsets.is_empty() {
-            return Err(evidence(
+            return Err(finding(
                 Verdict::Inconclusive,
                 "onnx.malformed",
                 "no operator set imports: loaders refuse the model, and the file may be cut short",
@@ -542,7 +542,7 @@ fn analyse(buf: &[u8], folder: &Path, limits: &Limits) -> (Vec<Evidence>, Vec<Pa
                 && seen.insert(domain.clone())
                 && seen.len() <= MAX_FINDINGS
             {
-                out.push(evidence(
+                out.push(finding(
                     Verdict::Suspicious,
                     "onnx.custom_domain",
                     format!(
@@ -572,7 +572,7 @@ fn analyse(buf: &[u8], folder: &Path, limits: &Limits) -> (Vec<Evidence>, Vec<Pa
             })
             .collect();
         opsets.dedup();
-        out.push(evidence(
+        out.push(finding(
             Verdict::Safe,
             "onnx.valid",
             format!(
@@ -592,7 +592,7 @@ fn analyse(buf: &[u8], folder: &Path, limits: &Limits) -> (Vec<Evidence>, Vec<Pa
 fn custom_domains(
     walk: &Walk<'_>,
     functions: &BTreeSet<(Vec<u8>, Vec<u8>)>,
-    out: &mut Vec<Evidence>,
+    out: &mut Vec<Finding>,
 ) {
     for (domain, ops) in &walk.uses {
         let unknown: Vec<(&Vec<u8>, &DomainUse)> = ops
@@ -604,7 +604,7 @@ fn custom_domains(
         };
         let nodes: u64 = unknown.iter().map(|(_, u)| u.nodes).sum();
         let others: Vec<String> = unknown.iter().skip(1).map(|(op, _)| show(op)).collect();
-        out.push(evidence(
+        out.push(finding(
             Verdict::Suspicious,
             "onnx.custom_domain",
             format!(
@@ -629,7 +629,7 @@ fn external_file(
     folder: &Path,
     location: &[u8],
     file: &ExternalFile,
-    out: &mut Vec<Evidence>,
+    out: &mut Vec<Finding>,
 ) -> Option<PathBuf> {
     let shown = show(location);
     let place = Location::at(file.at);
@@ -639,7 +639,7 @@ fn external_file(
         format!("{} tensors (`{}`, …)", file.tensors, file.first_tensor)
     };
     let escape = |why: String| {
-        evidence(
+        finding(
             Verdict::Dangerous,
             "onnx.external_data_escape",
             format!("{tensors}: external data location `{shown}` {why}"),
@@ -647,7 +647,7 @@ fn external_file(
         )
     };
     let Ok(text) = std::str::from_utf8(location) else {
-        out.push(evidence(
+        out.push(finding(
             Verdict::Inconclusive,
             "onnx.external_data_invalid",
             format!("{tensors}: external data location `{shown}` is not UTF-8"),
@@ -656,7 +656,7 @@ fn external_file(
         return None;
     };
     if text.is_empty() {
-        out.push(evidence(
+        out.push(finding(
             Verdict::Inconclusive,
             "onnx.external_data_invalid",
             format!("{tensors}: an empty external data location"),
@@ -671,7 +671,7 @@ fn external_file(
             return None;
         }
         Err(Unresolved::Missing(e)) => {
-            out.push(evidence(
+            out.push(finding(
                 Verdict::Inconclusive,
                 "onnx.external_data_missing",
                 format!("{tensors}: external data file `{shown}` cannot be read ({e}), so what the model loads is unknown"),
@@ -680,7 +680,7 @@ fn external_file(
             return None;
         }
         Err(Unresolved::Folder) => {
-            out.push(evidence(
+            out.push(finding(
                 Verdict::Inconclusive,
                 "onnx.external_data_invalid",
                 format!("{tensors}: external data location `{shown}` is a folder"),
@@ -690,7 +690,7 @@ fn external_file(
         }
     };
     if let Some(link) = link {
-        out.push(evidence(
+        out.push(finding(
             Verdict::Suspicious,
             "onnx.external_data_link",
             format!("{tensors}: external data location `{shown}` {link}: a folder scan does not follow links, so the file is checked where the link points"),
@@ -698,7 +698,7 @@ fn external_file(
         ));
     }
     if let Some(bad) = &file.bad_number {
-        out.push(evidence(
+        out.push(finding(
             Verdict::Suspicious,
             "onnx.external_data_range",
             format!("`{shown}`: {bad}"),
@@ -707,7 +707,7 @@ fn external_file(
         return None;
     }
     if file.end > meta.len() {
-        out.push(evidence(
+        out.push(finding(
             Verdict::Suspicious,
             "onnx.external_data_range",
             format!(
@@ -720,7 +720,7 @@ fn external_file(
         ));
         return None;
     }
-    out.push(evidence(
+    out.push(finding(
         Verdict::Safe,
         "onnx.external_data",
         format!(

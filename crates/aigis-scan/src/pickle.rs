@@ -19,8 +19,8 @@
 //! let bytes = b"cos\nsystem\n(S'echo aigis-test'\ntR.";
 //! let report = pickle::scan_bytes(bytes, &Location::default(), &pickle::Limits::default());
 //! assert_eq!(report.verdict, Verdict::Dangerous);
-//! assert_eq!(report.evidence[0].rule, "pickle.global.dangerous");
-//! assert_eq!(report.evidence[0].location.offset, Some(32)); // the REDUCE
+//! assert_eq!(report.findings[0].rule, "pickle.global.dangerous");
+//! assert_eq!(report.findings[0].location.offset, Some(32)); // the REDUCE
 //! ```
 
 mod allowlist;
@@ -44,7 +44,7 @@ use serde::Serialize;
 pub use allowlist::{AllowEntry, Allowlist, AllowlistError};
 pub use policy::{Classification, classify, classify_with};
 
-use crate::{Error, Evidence, Location, Verdict};
+use crate::{Error, Finding, Location, Verdict};
 
 /// Bounds on what one scan may cost. Reaching one stops the scan with an inconclusive
 /// verdict (rule `pickle.limit`).
@@ -97,7 +97,7 @@ impl Default for Limits {
 }
 
 /// A global the pickle imports, how often, and the policy's verdict on it. Safe ones are
-/// listed here (and counted) but produce no evidence.
+/// listed here (and counted) but produce no finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Import {
     /// The module (`collections`).
@@ -113,10 +113,10 @@ pub struct Import {
 /// The result of scanning one pickle stream (which may hold several pickles).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PickleReport {
-    /// The worst verdict of the evidence; `Safe` only when there is none.
+    /// The worst verdict of the findings; `Safe` only when there is none.
     pub verdict: Verdict,
     /// Every reason for the verdict, in file order (offsets are of the opcode).
-    pub evidence: Vec<Evidence>,
+    pub findings: Vec<Finding>,
     /// Every distinct global imported, in order of first appearance.
     pub imports: Vec<Import>,
     /// Opcodes executed.
@@ -187,10 +187,10 @@ pub fn scan_bytes(bytes: &[u8], location: &Location, limits: &Limits) -> PickleR
 /// Distinct globals listed in one [`imports_evidence`] item.
 const MAX_LISTED_IMPORTS: usize = 256;
 
-/// Every global a pickle stream imports, safe ones included, as one safe evidence item
+/// Every global a pickle stream imports, safe ones included, as one safe finding
 /// (`pickle.imports`): "`collections.OrderedDict` ×2 (safe), …". What a file imports is
 /// what an auditor (or a team writing its allowlist) reviews; `None` when there is none.
-pub fn imports_evidence(imports: &[Import], location: &Location) -> Option<Evidence> {
+pub fn imports_evidence(imports: &[Import], location: &Location) -> Option<Finding> {
     if imports.is_empty() {
         return None;
     }
@@ -204,7 +204,7 @@ pub fn imports_evidence(imports: &[Import], location: &Location) -> Option<Evide
     }
     let n = imports.len();
     let globals = if n == 1 { "global" } else { "globals" };
-    Some(Evidence {
+    Some(Finding {
         verdict: Verdict::Safe,
         rule: "pickle.imports".to_owned(),
         message: format!("imports {n} {globals}: {}", listed.join(", ")),
@@ -216,7 +216,7 @@ pub fn imports_evidence(imports: &[Import], location: &Location) -> Option<Evide
 fn failed(location: &Location, e: &std::io::Error) -> PickleReport {
     PickleReport {
         verdict: Verdict::Inconclusive,
-        evidence: vec![Evidence {
+        findings: vec![Finding {
             verdict: Verdict::Inconclusive,
             rule: "pickle.malformed".to_owned(),
             message: format!("the pickle could not be read: {e}"),

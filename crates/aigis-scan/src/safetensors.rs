@@ -7,8 +7,8 @@ use std::io::{Read, SeekFrom};
 
 use serde_json::Value;
 
-use crate::scan::{ReadSeek, evidence};
-use crate::{Evidence, Limits, Location, Verdict};
+use crate::scan::{ReadSeek, finding};
+use crate::{Finding, Limits, Location, Verdict};
 
 /// Bits per element of each dtype the format defines.
 fn dtype_bits(dtype: &str) -> Option<u64> {
@@ -23,8 +23,8 @@ fn dtype_bits(dtype: &str) -> Option<u64> {
     })
 }
 
-fn bad(field: &str, message: impl std::fmt::Display, offset: Option<u64>) -> Evidence {
-    evidence(
+fn bad(field: &str, message: impl std::fmt::Display, offset: Option<u64>) -> Finding {
+    finding(
         Verdict::Inconclusive,
         "safetensors.header",
         format!("`{field}`: {message}"),
@@ -36,14 +36,14 @@ fn bad(field: &str, message: impl std::fmt::Display, offset: Option<u64>) -> Evi
 }
 
 /// Checks the header of a safetensors stream of `len` bytes, from its start.
-pub fn scan(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Vec<Evidence> {
+pub fn scan(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Vec<Finding> {
     match check(r, len, limits) {
         Ok(out) => out,
         Err(e) => vec![e],
     }
 }
 
-fn check(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Vec<Evidence>, Evidence> {
+fn check(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Vec<Finding>, Finding> {
     let mut n = [0u8; 8];
     r.seek(SeekFrom::Start(0))
         .and_then(|_| r.read_exact(&mut n))
@@ -153,7 +153,7 @@ fn check(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Vec<Evidence
             .keys()
             .find(|k| !matches!(k.as_str(), "dtype" | "shape" | "data_offsets"))
         {
-            out.push(evidence(
+            out.push(finding(
                 Verdict::Suspicious,
                 "safetensors.unknown_field",
                 format!("`{name}` has an unknown field `{extra}`"),
@@ -188,7 +188,7 @@ fn check(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Vec<Evidence
         first_gap.get_or_insert(covered);
     }
     if let Some(gap) = first_gap {
-        out.push(evidence(
+        out.push(finding(
             Verdict::Suspicious,
             "safetensors.uncovered_bytes",
             format!("{uncovered} data bytes belong to no tensor: room for a hidden payload"),
@@ -198,7 +198,7 @@ fn check(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Vec<Evidence
             },
         ));
     }
-    out.push(evidence(
+    out.push(finding(
         Verdict::Safe,
         "safetensors.valid",
         format!(
@@ -222,7 +222,7 @@ mod tests {
         v
     }
 
-    fn run(bytes: Vec<u8>) -> Vec<Evidence> {
+    fn run(bytes: Vec<u8>) -> Vec<Finding> {
         let len = bytes.len() as u64;
         scan(&mut Cursor::new(bytes), len, &Limits::default())
     }

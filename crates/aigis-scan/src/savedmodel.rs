@@ -46,8 +46,8 @@ use std::path::{Path, PathBuf};
 
 use crate::onnx::{read_all, show};
 use crate::proto::{Field, Fields, WireError, WireType, sub};
-use crate::scan::{ReadSeek, evidence};
-use crate::{Evidence, Limits, Location, Verdict};
+use crate::scan::{ReadSeek, finding};
+use crate::{Finding, Limits, Location, Verdict};
 
 /// Findings of one rule kept in full before the rest are only counted.
 const MAX_FINDINGS: usize = 64;
@@ -141,8 +141,8 @@ fn class(op: &[u8]) -> Option<Class> {
     })
 }
 
-fn malformed(e: WireError) -> Evidence {
-    evidence(
+fn malformed(e: WireError) -> Finding {
+    finding(
         Verdict::Inconclusive,
         "savedmodel.malformed",
         format!("not a well-formed SavedModel: {e}"),
@@ -150,11 +150,11 @@ fn malformed(e: WireError) -> Evidence {
     )
 }
 
-fn message(f: &Field<'_>, what: &str) -> Result<(), Evidence> {
+fn message(f: &Field<'_>, what: &str) -> Result<(), Finding> {
     if f.wire == WireType::Len {
         Ok(())
     } else {
-        Err(evidence(
+        Err(finding(
             Verdict::Inconclusive,
             "savedmodel.malformed",
             format!(
@@ -211,8 +211,8 @@ struct Reader<'l> {
 }
 
 impl<'l> Reader<'l> {
-    fn limit(&self, what: String, offset: usize) -> Evidence {
-        evidence(
+    fn limit(&self, what: String, offset: usize) -> Finding {
+        finding(
             Verdict::Inconclusive,
             "savedmodel.limit",
             format!("{what}: the rest of the model is not checked"),
@@ -220,7 +220,7 @@ impl<'l> Reader<'l> {
         )
     }
 
-    fn item(&mut self, offset: usize) -> Result<(), Evidence> {
+    fn item(&mut self, offset: usize) -> Result<(), Finding> {
         self.items += 1;
         if self.items > self.limits.max_array_elements {
             return Err(self.limit(
@@ -234,7 +234,7 @@ impl<'l> Reader<'l> {
         Ok(())
     }
 
-    fn meta<'a>(&mut self, m: &Field<'a>) -> Result<Meta<'a>, Evidence> {
+    fn meta<'a>(&mut self, m: &Field<'a>) -> Result<Meta<'a>, Finding> {
         message(m, "a meta graph")?;
         let mut meta = Meta::default();
         for f in sub(m) {
@@ -283,7 +283,7 @@ impl<'l> Reader<'l> {
         Ok(meta)
     }
 
-    fn library<'a>(&mut self, l: &Field<'a>, meta: &mut Meta<'a>) -> Result<(), Evidence> {
+    fn library<'a>(&mut self, l: &Field<'a>, meta: &mut Meta<'a>) -> Result<(), Finding> {
         message(l, "the function library")?;
         for f in sub(l) {
             let f = f.map_err(malformed)?;
@@ -329,7 +329,7 @@ impl<'l> Reader<'l> {
         Ok(())
     }
 
-    fn object_graph<'a>(&mut self, o: &Field<'a>, meta: &mut Meta<'a>) -> Result<(), Evidence> {
+    fn object_graph<'a>(&mut self, o: &Field<'a>, meta: &mut Meta<'a>) -> Result<(), Finding> {
         message(o, "the object graph")?;
         for f in sub(o) {
             let f = f.map_err(malformed)?;
@@ -368,7 +368,7 @@ impl<'l> Reader<'l> {
         Ok(())
     }
 
-    fn count_node(&mut self, offset: usize) -> Result<(), Evidence> {
+    fn count_node(&mut self, offset: usize) -> Result<(), Finding> {
         self.nodes += 1;
         if self.nodes > self.limits.max_entries {
             return Err(self.limit(
@@ -379,7 +379,7 @@ impl<'l> Reader<'l> {
         Ok(())
     }
 
-    fn node<'a>(&mut self, n: &Field<'a>) -> Result<Node<'a>, Evidence> {
+    fn node<'a>(&mut self, n: &Field<'a>) -> Result<Node<'a>, Finding> {
         message(n, "a node")?;
         self.count_node(n.at)?;
         let mut node = Node {
@@ -424,7 +424,7 @@ impl<'l> Reader<'l> {
         key: &[u8],
         node: &mut Node<'a>,
         depth: usize,
-    ) -> Result<(), Evidence> {
+    ) -> Result<(), Finding> {
         message(v, "an attribute value")?;
         if depth > self.limits.max_depth {
             return Err(self.limit(
@@ -464,7 +464,7 @@ impl<'l> Reader<'l> {
         f: &Field<'a>,
         node: &mut Node<'a>,
         depth: usize,
-    ) -> Result<(), Evidence> {
+    ) -> Result<(), Finding> {
         message(f, "a function reference")?;
         for g in sub(f) {
             let g = g.map_err(malformed)?;
@@ -616,7 +616,7 @@ fn saver_roles(meta: &Meta<'_>) -> (Vec<Allowed>, Vec<Allowed>) {
 /// Collects findings, keeping the first [`MAX_FINDINGS`] of each rule in full.
 #[derive(Default)]
 struct Findings {
-    out: Vec<Evidence>,
+    out: Vec<Finding>,
     counts: HashMap<&'static str, (u64, Verdict)>,
     saver_ops: u64,
 }
@@ -628,17 +628,17 @@ impl Findings {
         *worst = (*worst).max(verdict);
         if *count <= MAX_FINDINGS as u64 {
             self.out
-                .push(evidence(verdict, rule, message, Location::at(offset)));
+                .push(finding(verdict, rule, message, Location::at(offset)));
         }
     }
 
-    fn finish(mut self) -> Vec<Evidence> {
+    fn finish(mut self) -> Vec<Finding> {
         let mut extra: Vec<_> = self
             .counts
             .iter()
             .filter(|(_, (n, _))| *n > MAX_FINDINGS as u64)
             .map(|(rule, (n, worst))| {
-                evidence(
+                finding(
                     *worst,
                     rule,
                     format!("{} more like these", n - MAX_FINDINGS as u64),
@@ -760,7 +760,7 @@ pub fn scan(
     len: u64,
     path: &Path,
     limits: &Limits,
-) -> (&'static str, Vec<Evidence>) {
+) -> (&'static str, Vec<Finding>) {
     let (kind, found, _) = scan_files(r, len, path, limits);
     (kind, found)
 }
@@ -772,7 +772,7 @@ pub fn scan_files(
     len: u64,
     path: &Path,
     limits: &Limits,
-) -> (&'static str, Vec<Evidence>, Vec<PathBuf>) {
+) -> (&'static str, Vec<Finding>, Vec<PathBuf>) {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -806,12 +806,12 @@ pub fn scan_files(
 }
 
 /// [`scan_files`] of a `saved_model.pb` held in memory (its assets are not looked for).
-pub fn scan_bytes(buf: &[u8], limits: &Limits) -> Vec<Evidence> {
+pub fn scan_bytes(buf: &[u8], limits: &Limits) -> Vec<Finding> {
     analyse(buf, limits).0
 }
 
 /// The evidence on a `saved_model.pb`, and the asset file names its meta graphs list.
-fn analyse<'a>(buf: &'a [u8], limits: &Limits) -> (Vec<Evidence>, Vec<(&'a [u8], usize)>) {
+fn analyse<'a>(buf: &'a [u8], limits: &Limits) -> (Vec<Finding>, Vec<(&'a [u8], usize)>) {
     let mut reader = Reader {
         limits,
         nodes: 0,
@@ -835,7 +835,7 @@ fn analyse<'a>(buf: &'a [u8], limits: &Limits) -> (Vec<Evidence>, Vec<(&'a [u8],
         }
     }
     if error.is_none() && metas.is_empty() {
-        error = Some(evidence(
+        error = Some(finding(
             Verdict::Inconclusive,
             "savedmodel.malformed",
             "no meta graph: not a SavedModel",
@@ -871,7 +871,7 @@ fn analyse<'a>(buf: &'a [u8], limits: &Limits) -> (Vec<Evidence>, Vec<(&'a [u8],
         .collect();
     match error {
         Some(e) => out.push(e),
-        None => out.push(evidence(
+        None => out.push(finding(
             Verdict::Safe,
             "savedmodel.valid",
             format!(
@@ -887,7 +887,7 @@ fn analyse<'a>(buf: &'a [u8], limits: &Limits) -> (Vec<Evidence>, Vec<(&'a [u8],
 }
 
 /// `saved_model.pbtxt`: not parsed, but an op known to be dangerous is reported.
-fn text_format(buf: &[u8]) -> Vec<Evidence> {
+fn text_format(buf: &[u8]) -> Vec<Finding> {
     let mut found = Findings::default();
     let mut offset = 0;
     for line in buf.split(|&b| b == b'\n') {
@@ -919,7 +919,7 @@ fn text_format(buf: &[u8]) -> Vec<Evidence> {
         offset += line.len() + 1;
     }
     let mut out = found.finish();
-    out.push(evidence(
+    out.push(finding(
         Verdict::Inconclusive,
         "savedmodel.text",
         "a SavedModel in protobuf text form: only its op names are looked at, so it is not reported clean",
@@ -930,10 +930,10 @@ fn text_format(buf: &[u8]) -> Vec<Evidence> {
 
 /// `keras_metadata.pb`: `SavedMetadata` { nodes = 1: `SavedObject` { node_path = 3,
 /// identifier = 4, metadata = 5 (the layer's JSON config) } }.
-fn keras_metadata(buf: &[u8]) -> Vec<Evidence> {
+fn keras_metadata(buf: &[u8]) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut layers = 0u64;
-    let walk = |out: &mut Vec<Evidence>, layers: &mut u64| -> Result<(), Evidence> {
+    let walk = |out: &mut Vec<Finding>, layers: &mut u64| -> Result<(), Finding> {
         for f in Fields::new(buf) {
             let f = f.map_err(malformed)?;
             if f.number != 1 {
@@ -955,7 +955,7 @@ fn keras_metadata(buf: &[u8]) -> Vec<Evidence> {
             if (text.contains("\"Lambda\"") || text.contains("__lambda__"))
                 && out.len() < MAX_FINDINGS
             {
-                out.push(evidence(
+                out.push(finding(
                     Verdict::Dangerous,
                     "savedmodel.keras_lambda",
                     format!(
@@ -971,7 +971,7 @@ fn keras_metadata(buf: &[u8]) -> Vec<Evidence> {
     if let Err(e) = walk(&mut out, &mut layers) {
         out.push(e);
     } else {
-        out.push(evidence(
+        out.push(finding(
             Verdict::Safe,
             "savedmodel.keras_metadata",
             format!("Keras metadata of {layers} objects"),
@@ -982,12 +982,12 @@ fn keras_metadata(buf: &[u8]) -> Vec<Evidence> {
 }
 
 /// `fingerprint.pb`: hashes of the SavedModel's parts (fields 1 to 5, numbers).
-fn fingerprint(buf: &[u8]) -> Vec<Evidence> {
+fn fingerprint(buf: &[u8]) -> Vec<Finding> {
     for f in Fields::new(buf) {
         match f {
             Err(e) => return vec![malformed(e)],
             Ok(f) if (1..=5).contains(&f.number) && f.wire != WireType::Varint => {
-                return vec![evidence(
+                return vec![finding(
                     Verdict::Inconclusive,
                     "savedmodel.malformed",
                     format!("fingerprint field {} is not a number", f.number),
@@ -997,7 +997,7 @@ fn fingerprint(buf: &[u8]) -> Vec<Evidence> {
             Ok(_) => {}
         }
     }
-    vec![evidence(
+    vec![finding(
         Verdict::Safe,
         "savedmodel.fingerprint",
         "a SavedModel fingerprint (hashes only)",

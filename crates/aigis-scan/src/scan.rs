@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::detect::{self, Format};
 use crate::pickle::Layout;
-use crate::{Allowlist, Error, Evidence, Limits, Location, PickleLimits, Verdict, zip};
+use crate::{Allowlist, Error, Finding, Limits, Location, PickleLimits, Verdict, zip};
 
 /// A byte source the scanners can read and seek: a file, or a member held in memory.
 pub trait ReadSeek: Read + Seek {}
@@ -22,7 +22,7 @@ impl<T: Read + Seek> ReadSeek for T {}
 /// parameter, so this crate's format parsers do not depend on the pickle emulator's
 /// internals.
 pub type PickleScan<'a> =
-    &'a dyn Fn(&mut dyn ReadSeek, &Location, Layout) -> (Verdict, Vec<Evidence>);
+    &'a dyn Fn(&mut dyn ReadSeek, &Location, Layout) -> (Verdict, Vec<Finding>);
 
 /// What scans files: the bounds of a scan ([`Limits`], [`PickleLimits`]) and the project's
 /// reviewed pickle [`Allowlist`]. The default is the built-in policy with default bounds.
@@ -105,14 +105,14 @@ impl Scanner {
     }
 
     /// Scans a stream of `len` bytes named `path` (the name only matters to the extension
-    /// checks): the format it was recognised as, and the evidence. `Err` only when the
+    /// checks): the format it was recognised as, and the findings. `Err` only when the
     /// source itself fails to read.
     pub fn scan_reader<R: Read + Seek>(
         &self,
         r: &mut R,
         len: u64,
         path: &Path,
-    ) -> std::io::Result<(String, Vec<Evidence>)> {
+    ) -> std::io::Result<(String, Vec<Finding>)> {
         scan_reader(r, len, path, &self.pickle_scanner(), &self.limits)
     }
 
@@ -120,7 +120,7 @@ impl Scanner {
     /// that fails mid-pickle makes the pickle inconclusive, never clean.
     pub(crate) fn pickle_scanner(
         &self,
-    ) -> impl Fn(&mut dyn ReadSeek, &Location, Layout) -> (Verdict, Vec<Evidence>) + '_ {
+    ) -> impl Fn(&mut dyn ReadSeek, &Location, Layout) -> (Verdict, Vec<Finding>) + '_ {
         pickle_scanner(&self.pickle)
     }
 }
@@ -128,18 +128,18 @@ impl Scanner {
 /// [`Scanner::pickle_scanner`] with these pickle limits.
 pub(crate) fn pickle_scanner(
     limits: &PickleLimits,
-) -> impl Fn(&mut dyn ReadSeek, &Location, Layout) -> (Verdict, Vec<Evidence>) + '_ {
+) -> impl Fn(&mut dyn ReadSeek, &Location, Layout) -> (Verdict, Vec<Finding>) + '_ {
     move |reader, location, layout| match crate::pickle::scan_layout(
         reader, location, limits, layout,
     ) {
         Ok(report) => {
-            let mut evidence = report.evidence;
+            let mut evidence = report.findings;
             evidence.extend(crate::pickle::imports_evidence(&report.imports, location));
             (report.verdict, evidence)
         }
         Err(e) => (
             Verdict::Inconclusive,
-            vec![Evidence {
+            vec![Finding {
                 verdict: Verdict::Inconclusive,
                 rule: "pickle.read".into(),
                 message: format!("the pickle could not be read: {e}"),
@@ -149,17 +149,17 @@ pub(crate) fn pickle_scanner(
     }
 }
 
-/// The verdict on one file and the evidence for it.
+/// The verdict on one file and the findings behind it.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileReport {
     /// The file, as found under the path scanned.
     pub path: PathBuf,
     /// `pickle`, `pytorch-zip`, `npz`, `keras`, `safetensors`, `gguf`, … (content, not name).
     pub format: String,
-    /// The worst verdict of the evidence; `safe` when there is none.
+    /// The worst verdict of the findings; `safe` when there is none.
     pub verdict: Verdict,
     /// Every reason for the verdict.
-    pub evidence: Vec<Evidence>,
+    pub findings: Vec<Finding>,
     /// The file's size.
     pub bytes: u64,
     /// Files this one makes its loader read as data (ONNX external data, the data files of
@@ -169,13 +169,13 @@ pub struct FileReport {
     pub external_data: Vec<PathBuf>,
 }
 
-pub(crate) fn evidence(
+pub(crate) fn finding(
     verdict: Verdict,
     rule: &str,
     message: impl Into<String>,
     location: Location,
-) -> Evidence {
-    Evidence {
+) -> Finding {
+    Finding {
         verdict,
         rule: rule.to_owned(),
         message: message.into(),
@@ -189,7 +189,7 @@ pub(crate) fn run_pickle(
     pickle: PickleScan<'_>,
     r: &mut dyn ReadSeek,
     at: &Location,
-) -> Vec<Evidence> {
+) -> Vec<Finding> {
     run_pickle_as(pickle, r, at, Layout::Stream)
 }
 
@@ -199,10 +199,10 @@ pub(crate) fn run_pickle_as(
     r: &mut dyn ReadSeek,
     at: &Location,
     layout: Layout,
-) -> Vec<Evidence> {
+) -> Vec<Finding> {
     let (verdict, mut found) = pickle(r, at, layout);
     if found.iter().all(|e| e.verdict < verdict) {
-        found.push(evidence(
+        found.push(finding(
             verdict,
             "pickle.verdict",
             format!("the pickle scanner found it {verdict}"),
@@ -221,25 +221,21 @@ pub(crate) fn scan_file(
 ) -> Result<FileReport, Error> {
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let (format, evidence, external_data) =
+    let (format, findings, external_data) =
         scan_reader_files(&mut file, len, path, pickle, limits).map_err(|e| Error::io(path, e))?;
-    let verdict = evidence
-        .iter()
-        .map(|e| e.verdict)
-        .max()
-        .unwrap_or(Verdict::Safe);
+    let verdict = Verdict::worst(&findings);
     Ok(FileReport {
         path: path.to_owned(),
         format,
         verdict,
-        evidence,
+        findings,
         bytes: len,
         external_data,
     })
 }
 
 /// Scans a stream of `len` bytes whose name is `path` (the name only matters for
-/// extension checks): the format it was recognised as, and the evidence. `Err` only when
+/// extension checks): the format it was recognised as, and the findings. `Err` only when
 /// the source itself fails to read.
 pub(crate) fn scan_reader(
     r: &mut dyn ReadSeek,
@@ -247,7 +243,7 @@ pub(crate) fn scan_reader(
     path: &Path,
     pickle: PickleScan<'_>,
     limits: &Limits,
-) -> std::io::Result<(String, Vec<Evidence>)> {
+) -> std::io::Result<(String, Vec<Finding>)> {
     scan_reader_files(r, len, path, pickle, limits).map(|(format, found, _)| (format, found))
 }
 
@@ -259,7 +255,7 @@ fn scan_reader_files(
     path: &Path,
     pickle: PickleScan<'_>,
     limits: &Limits,
-) -> std::io::Result<(String, Vec<Evidence>, Vec<PathBuf>)> {
+) -> std::io::Result<(String, Vec<Finding>, Vec<PathBuf>)> {
     let mut external = Vec::new();
     r.seek(SeekFrom::Start(0))?;
     let mut head = Vec::new();
@@ -322,7 +318,7 @@ fn scan_reader_files(
             out.extend(hidden);
         }
         Format::Unknown => {
-            out.push(evidence(
+            out.push(finding(
                 Verdict::Inconclusive,
                 "format.unknown",
                 "not a model format this scanner recognises",
@@ -334,7 +330,7 @@ fn scan_reader_files(
     // A file that also ends like a zip is two files: the one its first bytes say and the
     // one `zipfile`/`torch.load` open.
     if format != Format::Zip && eocd.is_some() {
-        out.push(evidence(
+        out.push(finding(
             Verdict::Suspicious,
             "format.polyglot",
             format!("a {} that is also a zip archive", format.as_str()),
@@ -348,7 +344,7 @@ fn scan_reader_files(
     }
     // Read by name, TensorFlow takes a file ending like a table for a checkpoint index.
     if format != Format::CheckpointIndex && detect::is_checkpoint_index(&tail, len) {
-        out.push(evidence(
+        out.push(finding(
             Verdict::Suspicious,
             "format.polyglot",
             format!(
@@ -371,7 +367,7 @@ fn scan_reader_files(
                 && name != "pytorch-tar"
                 && detect::extension(path).as_deref() != Some("tar"))
         {
-            out.push(evidence(
+            out.push(finding(
                 Verdict::Suspicious,
                 "format.extension_mismatch",
                 format!(
@@ -393,7 +389,7 @@ fn scan_reader_files(
 pub(crate) fn hidden_pickle(
     r: &mut dyn ReadSeek,
     pickle: PickleScan<'_>,
-) -> std::io::Result<Vec<Evidence>> {
+) -> std::io::Result<Vec<Finding>> {
     r.seek(SeekFrom::Start(0))?;
     let (_, found) = pickle(r, &Location::default(), Layout::Stream);
     // A complete pickle in text: what it imports is reported, safe imports included.
@@ -415,7 +411,7 @@ fn scan_text(
     len: u64,
     path: &Path,
     limits: &Limits,
-    out: &mut Vec<Evidence>,
+    out: &mut Vec<Finding>,
 ) -> std::io::Result<()> {
     let at = Location::default();
     let jinja = detect::extension(path).as_deref() == Some("jinja");
@@ -442,7 +438,7 @@ fn scan_text(
             }
         }
     }
-    out.push(evidence(
+    out.push(finding(
         Verdict::Safe,
         "format.text",
         "text, not a model format: loading it runs nothing",
@@ -494,7 +490,7 @@ fn scan_zip(
     len: u64,
     pickle: PickleScan<'_>,
     limits: &Limits,
-    out: &mut Vec<Evidence>,
+    out: &mut Vec<Finding>,
 ) -> &'static str {
     let mut budget = limits.max_total_bytes;
     scan_zip_nested(r, len, pickle, limits, out, 1, &mut budget)
@@ -507,7 +503,7 @@ fn scan_zip_nested(
     len: u64,
     pickle: PickleScan<'_>,
     limits: &Limits,
-    out: &mut Vec<Evidence>,
+    out: &mut Vec<Finding>,
     depth: usize,
     budget: &mut u64,
 ) -> &'static str {
@@ -518,7 +514,7 @@ fn scan_zip_nested(
             return "zip";
         }
     };
-    out.extend(archive.evidence);
+    out.extend(archive.findings);
     let kind = zip_kind(&archive.members);
     let mut seen = HashSet::new();
     for m in &archive.members {
@@ -561,7 +557,7 @@ fn scan_zip_nested(
             out.extend(crate::npy::scan(&mut cursor, len, &at, pickle, limits));
         } else if inner == Format::Zip {
             if depth >= limits.max_archive_depth {
-                out.push(evidence(
+                out.push(finding(
                     Verdict::Inconclusive,
                     "zip.depth",
                     format!(
@@ -608,7 +604,7 @@ fn scan_tar(
     len: u64,
     pickle: PickleScan<'_>,
     limits: &Limits,
-    out: &mut Vec<Evidence>,
+    out: &mut Vec<Finding>,
 ) -> &'static str {
     let archive = match crate::tar::open(r, len, limits) {
         Ok(a) => a,
@@ -617,7 +613,7 @@ fn scan_tar(
             return "tar";
         }
     };
-    out.extend(archive.evidence);
+    out.extend(archive.findings);
     let torch = archive.members.iter().any(|m| m.name == "pickle");
     for m in &archive.members {
         let at = Location {
@@ -635,7 +631,7 @@ fn scan_tar(
             member.seek(SeekFrom::Start(0))
         });
         if let Err(e) = read {
-            out.push(evidence(Verdict::Inconclusive, "tar.io", e.to_string(), at));
+            out.push(finding(Verdict::Inconclusive, "tar.io", e.to_string(), at));
             continue;
         }
         let inner = detect::sniff(&head, &tail, m.size, Path::new(&m.name));
@@ -751,11 +747,11 @@ pub fn claim_external_data(reports: &mut [FileReport]) {
         } else {
             continue;
         };
-        r.evidence.retain(|e| e.rule != replaced);
-        r.evidence
-            .push(evidence(Verdict::Safe, rule, message, Location::default()));
+        r.findings.retain(|e| e.rule != replaced);
+        r.findings
+            .push(finding(Verdict::Safe, rule, message, Location::default()));
         r.format = format.to_owned();
-        r.verdict = Verdict::worst(&r.evidence);
+        r.verdict = Verdict::worst(&r.findings);
     }
 }
 
@@ -795,7 +791,7 @@ fn walk(
         path: path.to_owned(),
         format: format.to_owned(),
         verdict,
-        evidence: vec![evidence(verdict, rule, message, Location::default())],
+        findings: vec![finding(verdict, rule, message, Location::default())],
         bytes: 0,
         external_data: Vec::new(),
     };
@@ -848,7 +844,7 @@ pub(crate) mod tests {
         r: &mut dyn ReadSeek,
         at: &Location,
         _: Layout,
-    ) -> (Verdict, Vec<Evidence>) {
+    ) -> (Verdict, Vec<Finding>) {
         let mut bytes = Vec::new();
         if r.read_to_end(&mut bytes).is_err() {
             return (Verdict::Inconclusive, vec![]);
@@ -864,7 +860,7 @@ pub(crate) mod tests {
                 };
                 (
                     Verdict::Dangerous,
-                    vec![evidence(
+                    vec![finding(
                         Verdict::Dangerous,
                         "pickle.global.dangerous",
                         "posix.system",

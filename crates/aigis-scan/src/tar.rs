@@ -7,9 +7,9 @@
 
 use std::io::SeekFrom;
 
-use crate::scan::{ReadSeek, evidence};
+use crate::scan::{ReadSeek, finding};
 use crate::zip::escapes;
-use crate::{Evidence, Limits, Location, Verdict};
+use crate::{Finding, Limits, Location, Verdict};
 
 /// One regular file in the archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +23,7 @@ pub struct Member {
 #[derive(Debug, Clone, Default)]
 pub struct Archive {
     pub members: Vec<Member>,
-    pub evidence: Vec<Evidence>,
+    pub findings: Vec<Finding>,
 }
 
 fn field(block: &[u8], from: usize, to: usize) -> &[u8] {
@@ -42,11 +42,11 @@ fn octal(block: &[u8], from: usize, to: usize) -> Option<u64> {
 }
 
 /// Walks the headers. `Err` is why the archive could not be read (inconclusive).
-pub fn open(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Archive, Evidence> {
+pub fn open(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Archive, Finding> {
     let mut archive = Archive::default();
     let mut at = 0u64;
     let fail = |message: String, at: u64| {
-        evidence(
+        finding(
             Verdict::Inconclusive,
             "tar.header",
             message,
@@ -70,7 +70,7 @@ pub fn open(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Archive, 
         if block.iter().all(|&b| b == 0) {
             return Ok(archive);
         }
-        if archive.members.len() + archive.evidence.len() >= limits.max_members {
+        if archive.members.len() + archive.findings.len() >= limits.max_members {
             return Err(fail(
                 format!("more than {} members", limits.max_members),
                 at,
@@ -111,7 +111,7 @@ pub fn open(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Archive, 
             offset: Some(at),
         };
         if escapes(&name) {
-            archive.evidence.push(evidence(
+            archive.findings.push(finding(
                 Verdict::Dangerous,
                 "tar.path_traversal",
                 format!("`{name}` escapes the folder it is extracted into"),
@@ -127,14 +127,14 @@ pub fn open(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Archive, 
             b'5' => {}
             b'1' | b'2' => {
                 let target = String::from_utf8_lossy(field(&block, 157, 257)).into_owned();
-                archive.evidence.push(evidence(
+                archive.findings.push(finding(
                     Verdict::Suspicious,
                     "tar.link",
                     format!("`{name}` links to `{target}`"),
                     here,
                 ));
             }
-            other => archive.evidence.push(evidence(
+            other => archive.findings.push(finding(
                 Verdict::Inconclusive,
                 "tar.entry_type",
                 format!(
@@ -172,7 +172,7 @@ pub(crate) mod tests {
         out
     }
 
-    fn open_bytes(b: &[u8]) -> Result<Archive, Evidence> {
+    fn open_bytes(b: &[u8]) -> Result<Archive, Finding> {
         open(
             &mut Cursor::new(b.to_vec()),
             b.len() as u64,
@@ -191,7 +191,7 @@ pub(crate) mod tests {
         let a = open_bytes(&t).unwrap();
         let names: Vec<_> = a.members.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(names, ["pickle", "../x"]);
-        let rules: Vec<_> = a.evidence.iter().map(|e| e.rule.as_str()).collect();
+        let rules: Vec<_> = a.findings.iter().map(|e| e.rule.as_str()).collect();
         assert_eq!(rules, ["tar.link", "tar.path_traversal"]);
     }
 
@@ -230,7 +230,7 @@ pub(crate) mod tests {
             ("pytorch-tar", Verdict::Dangerous)
         );
         assert!(
-            r.evidence
+            r.findings
                 .iter()
                 .any(|e| e.location.member.as_deref() == Some("pickle"))
         );

@@ -1,4 +1,4 @@
-//! Verdicts on model files, and the evidence behind them.
+//! Verdicts on model files, and the findings behind them.
 
 use serde::{Deserialize, Serialize};
 
@@ -31,9 +31,9 @@ impl Verdict {
         }
     }
 
-    /// The worst verdict among `evidence`; safe when there is none.
-    pub fn worst<'a>(evidence: impl IntoIterator<Item = &'a Evidence>) -> Self {
-        evidence
+    /// The worst verdict among `findings`; safe when there is none.
+    pub fn worst<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Self {
+        findings
             .into_iter()
             .map(|e| e.verdict)
             .max()
@@ -80,7 +80,7 @@ impl Location {
 
 /// One reason for a verdict: what was found, where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Evidence {
+pub struct Finding {
     /// What this finding makes the file at least.
     pub verdict: Verdict,
     /// A stable rule id, e.g. `pickle.global.dangerous`, `zip.path_traversal`.

@@ -12,8 +12,8 @@
 use std::collections::HashSet;
 use std::io::{Read, SeekFrom};
 
-use crate::scan::{ReadSeek, evidence};
-use crate::{Evidence, Limits, Location, Verdict};
+use crate::scan::{ReadSeek, finding};
+use crate::{Finding, Limits, Location, Verdict};
 
 const EOCD_SIG: &[u8] = b"PK\x05\x06";
 const EOCD64_LOCATOR_SIG: &[u8] = b"PK\x06\x07";
@@ -67,7 +67,7 @@ pub struct Archive {
     /// Every member, in central-directory order.
     pub members: Vec<Member>,
     /// What the structure shows (duplicates, traversal, header mismatches).
-    pub evidence: Vec<Evidence>,
+    pub findings: Vec<Finding>,
 }
 
 fn u16_at(b: &[u8], at: usize) -> u16 {
@@ -101,8 +101,8 @@ fn read_at(r: &mut dyn ReadSeek, at: u64, n: usize) -> std::io::Result<Vec<u8>> 
     Ok(buf)
 }
 
-fn malformed(rule: &str, message: impl Into<String>, offset: Option<u64>) -> Evidence {
-    evidence(
+fn malformed(rule: &str, message: impl Into<String>, offset: Option<u64>) -> Finding {
+    finding(
         Verdict::Inconclusive,
         rule,
         message,
@@ -139,7 +139,7 @@ pub fn find_eocd(r: &mut dyn ReadSeek, len: u64) -> std::io::Result<Option<u64>>
 
 /// Reads the central directory and every local header. `Err` is the evidence that the
 /// archive could not be parsed (inconclusive).
-pub fn open(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Archive, Evidence> {
+pub fn open(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Archive, Finding> {
     let io = |e: std::io::Error| malformed("zip.io", format!("cannot read the archive: {e}"), None);
     let eocd_at = find_eocd(r, len).map_err(io)?.ok_or_else(|| {
         malformed(
@@ -203,7 +203,7 @@ pub fn open(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Archive, 
     }
     let mut archive = Archive::default();
     if let Some((e, size, offset)) = zip64_differs {
-        archive.evidence.push(evidence(
+        archive.findings.push(finding(
             Verdict::Suspicious,
             "zip.zip64_mismatch",
             format!(
@@ -262,8 +262,8 @@ pub fn open(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Archive, 
         apply_zip64(&mut m, extra);
         m.header_offset = m.header_offset.saturating_add(prefix);
         pos += 46 + name_len + extra_len + comment_len;
-        check_member(&m, name_bytes, &mut names, &mut archive.evidence);
-        m.data_offset = check_local(r, &m, name_bytes, len, &mut archive.evidence);
+        check_member(&m, name_bytes, &mut names, &mut archive.findings);
+        m.data_offset = check_local(r, &m, name_bytes, len, &mut archive.findings);
         archive.members.push(m);
     }
     let first = archive
@@ -273,7 +273,7 @@ pub fn open(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Archive, 
         .min()
         .unwrap_or(cd_at);
     if first > 0 {
-        archive.evidence.push(evidence(
+        archive.findings.push(finding(
             Verdict::Suspicious,
             "format.polyglot",
             format!("{first} bytes before the first zip member: the file is something else too"),
@@ -283,7 +283,7 @@ pub fn open(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Archive, 
             },
         ));
     }
-    check_overlaps(&archive.members, &mut archive.evidence);
+    check_overlaps(&archive.members, &mut archive.findings);
     Ok(archive)
 }
 
@@ -313,9 +313,9 @@ fn at_member(m: &Member) -> Location {
     }
 }
 
-fn check_member(m: &Member, raw_name: &[u8], names: &mut HashSet<String>, out: &mut Vec<Evidence>) {
+fn check_member(m: &Member, raw_name: &[u8], names: &mut HashSet<String>, out: &mut Vec<Finding>) {
     if !names.insert(m.name.clone()) {
-        out.push(evidence(
+        out.push(finding(
             Verdict::Suspicious,
             "zip.duplicate_name",
             format!(
@@ -326,7 +326,7 @@ fn check_member(m: &Member, raw_name: &[u8], names: &mut HashSet<String>, out: &
         ));
     }
     if std::str::from_utf8(raw_name).is_err() {
-        out.push(evidence(
+        out.push(finding(
             Verdict::Suspicious,
             "zip.name_encoding",
             format!(
@@ -337,7 +337,7 @@ fn check_member(m: &Member, raw_name: &[u8], names: &mut HashSet<String>, out: &
         ));
     }
     if escapes(&m.name) {
-        out.push(evidence(
+        out.push(finding(
             Verdict::Dangerous,
             "zip.path_traversal",
             format!("`{}` escapes the folder it is extracted into", m.name),
@@ -345,7 +345,7 @@ fn check_member(m: &Member, raw_name: &[u8], names: &mut HashSet<String>, out: &
         ));
     }
     if m.flags & 1 != 0 {
-        out.push(evidence(
+        out.push(finding(
             Verdict::Inconclusive,
             "zip.encrypted",
             format!(
@@ -356,7 +356,7 @@ fn check_member(m: &Member, raw_name: &[u8], names: &mut HashSet<String>, out: &
         ));
     }
     if m.flags & !KNOWN_FLAGS != 0 {
-        out.push(evidence(
+        out.push(finding(
             Verdict::Suspicious,
             "zip.flags",
             format!(
@@ -368,7 +368,7 @@ fn check_member(m: &Member, raw_name: &[u8], names: &mut HashSet<String>, out: &
         ));
     }
     if !matches!(m.method, 0 | 8) {
-        out.push(evidence(
+        out.push(finding(
             Verdict::Inconclusive,
             "zip.compression",
             format!(
@@ -379,7 +379,7 @@ fn check_member(m: &Member, raw_name: &[u8], names: &mut HashSet<String>, out: &
         ));
     }
     if m.method == 0 && m.compressed_size != m.size {
-        out.push(evidence(
+        out.push(finding(
             Verdict::Inconclusive,
             "zip.size_mismatch",
             format!("`{}` is stored but its two sizes differ", m.name),
@@ -406,11 +406,11 @@ fn check_local(
     m: &Member,
     raw_name: &[u8],
     len: u64,
-    out: &mut Vec<Evidence>,
+    out: &mut Vec<Finding>,
 ) -> Option<u64> {
     let header = read_at(r, m.header_offset, 30).unwrap_or_default();
     if header.len() < 30 || header.get(..4) != Some(LOCAL_SIG) {
-        out.push(evidence(
+        out.push(finding(
             Verdict::Inconclusive,
             "zip.local_header",
             format!("`{}` has no local header where the directory says", m.name),
@@ -445,7 +445,7 @@ fn check_local(
         }
     }
     if !differs.is_empty() {
-        out.push(evidence(
+        out.push(finding(
             Verdict::Suspicious,
             "zip.header_mismatch",
             format!(
@@ -459,7 +459,7 @@ fn check_local(
     }
     let data = m.header_offset + 30 + name_len as u64 + extra_len as u64;
     if data.saturating_add(m.compressed_size) > len {
-        out.push(evidence(
+        out.push(finding(
             Verdict::Inconclusive,
             "zip.truncated",
             format!("`{}` runs past the end of the file", m.name),
@@ -472,7 +472,7 @@ fn check_local(
 
 /// Members whose bytes overlap (the "overlapping files" zip bomb, or two names for one
 /// payload).
-fn check_overlaps(members: &[Member], out: &mut Vec<Evidence>) {
+fn check_overlaps(members: &[Member], out: &mut Vec<Finding>) {
     let mut spans: Vec<(u64, u64, &str)> = members
         .iter()
         .filter_map(|m| {
@@ -488,7 +488,7 @@ fn check_overlaps(members: &[Member], out: &mut Vec<Evidence>) {
         if let [(_, end, a), (start, _, b)] = pair
             && start < end
         {
-            out.push(evidence(
+            out.push(finding(
                 Verdict::Suspicious,
                 "zip.overlap",
                 format!("`{a}` and `{b}` share bytes"),
@@ -509,7 +509,7 @@ pub struct MemberData {
     /// The member's bytes, decompressed.
     pub bytes: Vec<u8>,
     /// The evidence of a CRC-32 that does not match them.
-    pub crc_mismatch: Option<Evidence>,
+    pub crc_mismatch: Option<Finding>,
 }
 
 /// Decompresses one member within the limits, counting it against `budget` (the bytes
@@ -520,9 +520,9 @@ pub fn read(
     m: &Member,
     limits: &Limits,
     budget: &mut u64,
-) -> Result<MemberData, Evidence> {
+) -> Result<MemberData, Finding> {
     let fail =
-        |rule: &str, message: String| evidence(Verdict::Inconclusive, rule, message, at_member(m));
+        |rule: &str, message: String| finding(Verdict::Inconclusive, rule, message, at_member(m));
     let Some(data) = m.data_offset.filter(|_| m.readable()) else {
         return Err(fail(
             "zip.unreadable",
@@ -716,9 +716,9 @@ mod tests {
             let a = a.unwrap();
             assert_eq!(a.members.len(), 2);
             assert!(
-                !a.evidence.iter().any(|e| e.rule == "zip.zip64_mismatch"),
+                !a.findings.iter().any(|e| e.rule == "zip.zip64_mismatch"),
                 "{:?}",
-                a.evidence
+                a.findings
             );
         }
         // the two records disagree: readers that ignore zip64 see another archive
@@ -734,21 +734,21 @@ mod tests {
         let a = a.unwrap();
         assert_eq!(a.members.len(), 1);
         let e = a
-            .evidence
+            .findings
             .iter()
             .find(|e| e.rule == "zip.zip64_mismatch")
             .unwrap();
         assert_eq!(e.verdict, Verdict::Suspicious);
     }
 
-    fn open_bytes(bytes: &[u8], limits: &Limits) -> (Cursor<Vec<u8>>, Result<Archive, Evidence>) {
+    fn open_bytes(bytes: &[u8], limits: &Limits) -> (Cursor<Vec<u8>>, Result<Archive, Finding>) {
         let mut c = Cursor::new(bytes.to_vec());
         let a = open(&mut c, bytes.len() as u64, limits);
         (c, a)
     }
 
     fn rules(a: &Archive) -> Vec<&str> {
-        a.evidence.iter().map(|e| e.rule.as_str()).collect()
+        a.findings.iter().map(|e| e.rule.as_str()).collect()
     }
 
     #[test]
@@ -759,7 +759,7 @@ mod tests {
         let limits = Limits::default();
         let (mut c, a) = open_bytes(&bytes, &limits);
         let a = a.unwrap();
-        assert!(a.evidence.is_empty(), "{:?}", a.evidence);
+        assert!(a.findings.is_empty(), "{:?}", a.findings);
         let mut budget = limits.max_total_bytes;
         assert_eq!(
             read(&mut c, &a.members[0], &limits, &mut budget)

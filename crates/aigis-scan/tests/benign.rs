@@ -38,7 +38,7 @@ fn every_file_the_libraries_wrote_is_safe() {
             Verdict::Safe,
             "{}: {:#?}",
             path.display(),
-            r.evidence
+            r.findings
         );
         formats.insert(r.format.clone());
     }
@@ -72,7 +72,7 @@ fn each_joblib_compressor_is_read() {
                 "{file}: {stream:?}"
             );
             // a compressed pickle under a `.pkl` name is what joblib writes, not a disguise
-            assert!(!r.evidence.iter().any(|e| e.rule.starts_with("format.")));
+            assert!(!r.findings.iter().any(|e| e.rule.starts_with("format.")));
         }
     }
 }
@@ -81,7 +81,7 @@ fn each_joblib_compressor_is_read() {
 fn object_arrays_say_they_need_allow_pickle_and_are_judged_by_their_pickle() {
     for env in ["py27-np1.16-sk0.20-jl0.14", "py313-np2.5-sk1.9-jl1.6"] {
         let r = scan_at(&fixture("benign", env).join("objects.npy"));
-        assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.evidence);
+        assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
         assert!(
             find(&r, "npy.allow_pickle")
                 .message
@@ -110,7 +110,7 @@ fn numpys_own_python2_arrays_are_safe() {
     let path = dir.path().join("py2-np0-objarr.npy");
     std::fs::write(&path, &py2).unwrap();
     let r = scan_at(&path);
-    assert_eq!(r.verdict, Verdict::Safe, "{:#?}", r.evidence);
+    assert_eq!(r.verdict, Verdict::Safe, "{:#?}", r.findings);
     assert!(find(&r, "pickle.trailing_data").message.contains("never"));
 }
 
@@ -122,14 +122,14 @@ fn evil_pickles_in_every_compression_are_dangerous() {
             benign.verdict,
             Verdict::Safe,
             "{codec}: {:?}",
-            benign.evidence
+            benign.findings
         );
         let evil = scan_at(&fixture("compressed", &format!("evil_{codec}.joblib")));
         assert_eq!(
             evil.verdict,
             Verdict::Dangerous,
             "{codec}: {:?}",
-            evil.evidence
+            evil.findings
         );
         assert!(
             find(&evil, "pickle.global.dangerous")
@@ -154,7 +154,7 @@ fn evil_pickles_in_every_compression_are_dangerous() {
 #[test]
 fn a_joblib_array_file_out_of_the_folder_is_dangerous() {
     let r = scan_at(&fixture("compressed", "companion_beside.pkl"));
-    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.evidence);
+    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
     assert!(
         find(&r, "pickle.joblib_companion")
             .message
@@ -171,7 +171,7 @@ fn a_joblib_array_file_out_of_the_folder_is_dangerous() {
     // a name that is not a plain string cannot be checked
     let bytes = b"\x80\x02cjoblib.numpy_pickle\nNDArrayWrapper\n)\x81}(U\x08filenameK\x07ub.";
     let report = pickle::scan_bytes(bytes, &Location::default(), &pickle::Limits::default());
-    assert_eq!(report.verdict, Verdict::Suspicious, "{:?}", report.evidence);
+    assert_eq!(report.verdict, Verdict::Suspicious, "{:?}", report.findings);
 }
 
 #[test]
@@ -187,9 +187,9 @@ fn scikit_learns_vendored_joblib_has_the_same_array_layout() {
         numpy_array_alignment_bytesq\x11K\x10ub\x05\xff\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00\x00\
         \x01\x00\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00.";
     let report = pickle::scan_bytes(bytes, &Location::default(), &pickle::Limits::default());
-    assert_eq!(report.pickles, 1, "{:?}", report.evidence);
+    assert_eq!(report.pickles, 1, "{:?}", report.findings);
     assert_eq!(report.trailing_data, None);
-    assert_eq!(report.verdict, Verdict::Safe, "{:?}", report.evidence);
+    assert_eq!(report.verdict, Verdict::Safe, "{:?}", report.findings);
 }
 
 #[test]

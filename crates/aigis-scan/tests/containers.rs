@@ -25,7 +25,7 @@ fn keras3_files_made_by_keras() {
             (r.format.as_str(), r.verdict),
             ("keras", Verdict::Safe),
             "{name}: {:?}",
-            r.evidence
+            r.findings
         );
         let config = find(&r, "keras.config");
         assert_eq!(config.location.member.as_deref(), Some("config.json"));
@@ -46,7 +46,7 @@ fn keras3_files_made_by_keras() {
     assert!(hit.message.contains("`scale`"), "{}", hit.message);
 
     let r = scan("keras_custom.keras");
-    assert_eq!(r.verdict, Verdict::Suspicious, "{:?}", r.evidence);
+    assert_eq!(r.verdict, Verdict::Suspicious, "{:?}", r.findings);
     assert!(
         find(&r, "keras.custom_object")
             .message
@@ -106,7 +106,7 @@ fn legacy_h5_files() {
             (r.format.as_str(), r.verdict),
             ("hdf5", verdict),
             "{name}: {:?}",
-            r.evidence
+            r.findings
         );
         let e = find(&r, rule);
         assert!(e.location.member.is_none(), "{name}: {e:?}");
@@ -114,7 +114,7 @@ fn legacy_h5_files() {
     // both configs of a Keras 2 file are read: model_config and training_config
     let r = scan("keras2_tfop_math.h5");
     let configs: Vec<&str> = r
-        .evidence
+        .findings
         .iter()
         .filter(|e| e.rule == "keras.config")
         .map(|e| e.message.as_str())
@@ -153,7 +153,7 @@ fn the_weights_inside_a_keras_zip_are_read_as_hdf5() {
 #[test]
 fn zips_inside_zips_are_scanned_with_the_member_chain() {
     let r = scan("nested_benign.zip");
-    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.evidence);
+    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
 
     let r = scan("nested_evil.zip");
     assert_eq!(r.verdict, Verdict::Dangerous);
@@ -171,7 +171,7 @@ fn zips_inside_zips_are_scanned_with_the_member_chain() {
 
     // the file, l1, l2 are scanned; l3 is the fourth level
     let r = scan("nested_deep.zip");
-    assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.evidence);
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.findings);
     let deep = find(&r, "zip.depth");
     assert_eq!(
         deep.location.member.as_deref(),
@@ -202,7 +202,7 @@ fn zips_inside_zips_are_scanned_with_the_member_chain() {
     let r = scanner(&limits)
         .scan_file(&corpus("nested_benign.zip"))
         .unwrap();
-    assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.evidence);
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.findings);
     assert_eq!(
         find(&r, "zip.too_large").location.member.as_deref(),
         Some("inner.zip!data.pkl")
@@ -216,7 +216,7 @@ fn legacy_torch_save_files_are_walked_to_the_end() {
         (r.format.as_str(), r.verdict),
         ("pickle", Verdict::Safe),
         "{:?}",
-        r.evidence
+        r.findings
     );
     let layout = find(&r, "pickle.legacy_torch");
     assert!(
@@ -236,17 +236,17 @@ fn legacy_torch_save_files_are_walked_to_the_end() {
 
     // a pickle after the storages: torch.load never reads it, but it is scanned
     let r = scan("legacy_torch_hidden.pt");
-    assert_eq!(r.verdict, Verdict::Dangerous, "{:?}", r.evidence);
+    assert_eq!(r.verdict, Verdict::Dangerous, "{:?}", r.findings);
     let leftover = find(&r, "pickle.legacy_leftover");
     assert_eq!(leftover.location.offset, Some(489));
     let hit = find(&r, "pickle.global.dangerous");
     assert!(hit.location.offset.is_some_and(|o| o > 489), "{hit:?}");
 
     let r = scan("legacy_torch_overrun.pt");
-    assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.evidence);
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.findings);
     let bad = find(&r, "pickle.legacy_storage");
     assert!(bad.message.contains("`94012`"), "{bad:?}");
-    assert!(!r.evidence.iter().any(|e| e.rule == "pickle.legacy_torch"));
+    assert!(!r.findings.iter().any(|e| e.rule == "pickle.legacy_torch"));
 }
 
 /// Mutations of the real `.h5` files (a fixed pseudo-random sequence): never a panic,

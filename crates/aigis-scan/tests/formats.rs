@@ -22,7 +22,7 @@ fn scan(name: &str) -> aigis_scan::FileReport {
 }
 
 fn rules(r: &aigis_scan::FileReport) -> Vec<&str> {
-    r.evidence.iter().map(|e| e.rule.as_str()).collect()
+    r.findings.iter().map(|e| e.rule.as_str()).collect()
 }
 
 #[test]
@@ -41,7 +41,7 @@ fn real_files_from_the_reference_writers() {
             (r.format.as_str(), r.verdict),
             (format, verdict),
             "{name}: {:?}",
-            r.evidence
+            r.findings
         );
     }
 }
@@ -51,7 +51,7 @@ fn malicious_files_are_dangerous_with_the_place_named() {
     let r = scan("evil_template.gguf");
     assert_eq!(r.verdict, Verdict::Dangerous);
     assert!(
-        r.evidence
+        r.findings
             .iter()
             .any(|e| e.rule == "gguf.chat_template" && e.message.contains("__globals__"))
     );
@@ -59,7 +59,7 @@ fn malicious_files_are_dangerous_with_the_place_named() {
     let r = scan("evil_torch.pt");
     assert_eq!(r.verdict, Verdict::Dangerous);
     let hit = r
-        .evidence
+        .findings
         .iter()
         .find(|e| e.verdict == Verdict::Dangerous)
         .unwrap();
@@ -68,7 +68,7 @@ fn malicious_files_are_dangerous_with_the_place_named() {
     let r = scan("evil_objects.npz");
     assert_eq!((r.format.as_str(), r.verdict), ("npz", Verdict::Dangerous));
     assert!(
-        r.evidence
+        r.findings
             .iter()
             .any(|e| e.location.member.as_deref() == Some("a.npy"))
     );
@@ -90,7 +90,7 @@ fn misleading_names_and_polyglots() {
     // a pickle with a zip appended: both halves are scanned
     let r = scan("polyglot.pt");
     assert_eq!(r.verdict, Verdict::Dangerous);
-    assert!(rules(&r).contains(&"format.polyglot"), "{:?}", r.evidence);
+    assert!(rules(&r).contains(&"format.polyglot"), "{:?}", r.findings);
 }
 
 #[test]
@@ -106,7 +106,7 @@ fn zip_tricks() {
 
     let r = scan("bad_crc.pt");
     assert_eq!(r.verdict, Verdict::Inconclusive);
-    assert!(rules(&r).contains(&"zip.crc"), "{:?}", r.evidence);
+    assert!(rules(&r).contains(&"zip.crc"), "{:?}", r.findings);
 
     let r = scan("bomb.zip");
     assert_eq!(r.verdict, Verdict::Inconclusive);
@@ -129,7 +129,7 @@ fn a_folder_gives_one_report_per_file_and_serializes() {
         ("text", Verdict::Safe)
     );
     let json = serde_json::to_value(&reports[0]).unwrap();
-    assert!(json.get("verdict").is_some() && json.get("evidence").is_some());
+    assert!(json.get("verdict").is_some() && json.get("findings").is_some());
 }
 
 #[test]

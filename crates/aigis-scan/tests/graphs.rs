@@ -156,7 +156,7 @@ fn scan_folder(folder: &Path) -> Vec<Scanned> {
                 .unwrap()
                 .to_string_lossy()
                 .into_owned();
-            let rules = r.evidence.iter().map(|e| e.rule.clone()).collect();
+            let rules = r.findings.iter().map(|e| e.rule.clone()).collect();
             (name, r.format, r.verdict, rules)
         })
         .collect()

@@ -23,7 +23,7 @@ fn scan(name: &str) -> PickleReport {
 
 const DANGER: &str = "pickle.global.dangerous";
 
-/// Evidence that must be there: rule, a piece of the message, offset.
+/// Finding that must be there: rule, a piece of the message, offset.
 type Expect = (&'static str, &'static str, u64);
 
 /// (file, verdict, evidence).
@@ -186,8 +186,8 @@ fn every_fixture_gets_its_verdict_and_evidence() {
         seen += 1;
         let r = scan(&name);
         if name.starts_with("benign_") {
-            assert_eq!(r.verdict, Verdict::Safe, "{name}: {:#?}", r.evidence);
-            assert!(r.evidence.is_empty(), "{name}");
+            assert_eq!(r.verdict, Verdict::Safe, "{name}: {:#?}", r.findings);
+            assert!(r.findings.is_empty(), "{name}");
             assert!(!r.imports.is_empty(), "{name}: safe imports are listed");
             assert!(
                 r.imports.iter().all(|i| i.verdict == Verdict::Safe),
@@ -200,15 +200,15 @@ fn every_fixture_gets_its_verdict_and_evidence() {
         let Some((_, verdict, evidence)) = EXPECTED.iter().find(|(f, _, _)| *f == name) else {
             panic!("{name}: a fixture without an expectation");
         };
-        assert_eq!(r.verdict, *verdict, "{name}: {:#?}", r.evidence);
+        assert_eq!(r.verdict, *verdict, "{name}: {:#?}", r.findings);
         for (rule, msg, offset) in evidence.iter() {
             assert!(
-                r.evidence.iter().any(|e| e.rule == *rule
+                r.findings.iter().any(|e| e.rule == *rule
                     && e.message.contains(msg)
                     && e.location.offset == Some(*offset)
                     && e.location.member.as_deref() == Some(name.as_str())),
                 "{name}: no {rule} `{msg}` at {offset} in {:#?}",
-                r.evidence
+                r.findings
             );
         }
     }
@@ -266,6 +266,6 @@ fn scanning_starts_at_the_readers_position_and_offsets_add_the_location() {
     };
     let r = pickle::scan(cur, &loc, &Limits::default()).unwrap();
     assert_eq!(r.verdict, Verdict::Dangerous);
-    assert_eq!(r.evidence[0].location.offset, Some(37));
-    assert_eq!(r.evidence[0].location.member.as_deref(), Some("a/data.pkl"));
+    assert_eq!(r.findings[0].location.offset, Some(37));
+    assert_eq!(r.findings[0].location.member.as_deref(), Some("a/data.pkl"));
 }

@@ -36,7 +36,7 @@ fn files_saved_by_pytorch_are_safe() {
             (r.format.as_str(), r.verdict),
             (format, Verdict::Safe),
             "{name}: {:?}",
-            r.evidence
+            r.findings
         );
     }
     // the legacy forms were walked to their ends, storages skipped by their sizes
@@ -49,7 +49,7 @@ fn files_saved_by_pytorch_are_safe() {
     }
     let r = scan("legacy_tar.pt");
     let layouts: Vec<_> = r
-        .evidence
+        .findings
         .iter()
         .filter(|e| e.rule == "pickle.legacy_torch")
         .map(|e| (e.location.member.as_deref().unwrap(), e.message.as_str()))
@@ -84,7 +84,7 @@ fn malicious_objects_saved_by_pytorch_are_dangerous() {
         ("legacy_tar_leftover.pt", "storages"),
     ] {
         let r = scan(name);
-        assert_eq!(r.verdict, Verdict::Dangerous, "{name}: {:?}", r.evidence);
+        assert_eq!(r.verdict, Verdict::Dangerous, "{name}: {:?}", r.findings);
         let hit = find(&r, "pickle.global.dangerous");
         assert_eq!(hit.location.member.as_deref(), Some(member), "{name}");
     }
@@ -155,7 +155,7 @@ fn damaged_legacy_tar_records_are_inconclusive() {
         let path = dir.path().join("damaged.pt");
         std::fs::write(&path, &bytes).unwrap();
         let r = scan_at(&path);
-        assert_eq!(r.verdict, Verdict::Inconclusive, "{what}: {:?}", r.evidence);
+        assert_eq!(r.verdict, Verdict::Inconclusive, "{what}: {:?}", r.findings);
         let bad = find(&r, "pickle.legacy_record");
         assert!(bad.message.contains(expect), "{what}: {bad:?}");
     }
@@ -173,9 +173,9 @@ fn legacy_tar_members_are_scanned_in_place() {
     let r = common::scanner(&small)
         .scan_file(&corpus("legacy_tar.pt"))
         .unwrap();
-    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.evidence);
+    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
     assert_eq!(
-        r.evidence
+        r.findings
             .iter()
             .filter(|e| e.rule == "pickle.legacy_torch")
             .count(),
@@ -231,7 +231,7 @@ fn a_member_pytorch_loads_despite_a_bad_crc_or_the_encrypted_flag_is_still_analy
         let path = dir.path().join(name);
         std::fs::write(&path, &bytes).unwrap();
         let r = scan_at(&path);
-        assert_eq!(r.verdict, Verdict::Dangerous, "{name}: {:?}", r.evidence);
+        assert_eq!(r.verdict, Verdict::Dangerous, "{name}: {:?}", r.findings);
         let zip_rule = if name == "bad_crc.pt" {
             "zip.crc"
         } else {

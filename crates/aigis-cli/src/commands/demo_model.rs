@@ -55,7 +55,7 @@ pub(crate) fn run(
     let (gv, bv) = (verdict_of(&good), verdict_of(&bad));
     let why = reports
         .iter()
-        .flat_map(|r| &r.evidence)
+        .flat_map(|r| &r.findings)
         .find(|e| e.verdict == Verdict::Dangerous)
         .map(|e| e.message.clone())
         .unwrap_or_default();

@@ -128,7 +128,7 @@ fn findings(reports: &[FileReport]) -> Vec<(Finding, String)> {
     reports
         .iter()
         .flat_map(|r| {
-            r.evidence.iter().map(move |e| {
+            r.findings.iter().map(move |e| {
                 let mut f = Finding::new(e.rule.clone(), e.verdict.severity(), e.message.clone())
                     .in_file(r.path.display().to_string());
                 f.offset = e.location.offset;
@@ -204,7 +204,8 @@ pub(crate) fn record_scan_of(
         "files": reports.iter().map(|r| {
             let mut file = json!({
                 "path": r.path, "format": r.format, "verdict": r.verdict, "bytes": r.bytes,
-                "evidence": r.evidence,
+                // predicate format owned by aigis-evidence: the key stays `evidence`
+                "evidence": r.findings,
             });
             let used = allowlist_used(r, allowlist);
             if !used.is_empty() {
@@ -241,7 +242,7 @@ fn allowlist_used(report: &FileReport, allowlist: &Allowlist) -> Vec<String> {
         .filter(|a| {
             let said = format!("allowlist entry `{}`", a.name);
             report
-                .evidence
+                .findings
                 .iter()
                 .any(|e| e.rule == "pickle.allowlist" && e.message.contains(&said))
         })
@@ -308,7 +309,7 @@ fn scan(cli: &Cli, args: &ModelScanArgs) -> Result<()> {
                 r.format,
                 r.bytes
             );
-            for e in &r.evidence {
+            for e in &r.findings {
                 let at = match (&e.location.member, e.location.offset) {
                     (Some(m), Some(o)) => format!(" [{m} @ {o}]"),
                     (Some(m), None) => format!(" [{m}]"),
@@ -341,7 +342,7 @@ fn scan(cli: &Cli, args: &ModelScanArgs) -> Result<()> {
                 args.fail_on
             );
             let unknown_import = failing.iter().any(|r| {
-                r.evidence
+                r.findings
                     .iter()
                     .any(|e| e.rule == "pickle.global.suspicious")
             });

@@ -39,7 +39,7 @@ fn index(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
 fn scan_folder(
     index_bytes: &[u8],
     data: &[(&str, usize)],
-) -> (tempfile::TempDir, Vec<Evidence>, Vec<PathBuf>) {
+) -> (tempfile::TempDir, Vec<Finding>, Vec<PathBuf>) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("variables.index");
     std::fs::write(&path, index_bytes).unwrap();
@@ -56,7 +56,7 @@ fn scan_folder(
     (dir, found, files)
 }
 
-fn rules(found: &[Evidence]) -> Vec<(&str, Verdict)> {
+fn rules(found: &[Finding]) -> Vec<(&str, Verdict)> {
     found.iter().map(|e| (e.rule.as_str(), e.verdict)).collect()
 }
 

@@ -37,15 +37,15 @@ fn external_tensor(name: &str, location: &str, offset: u64, length: u64) -> Msg 
         .int(14, 1)
 }
 
-fn run(m: &Msg, folder: &Path) -> Vec<Evidence> {
+fn run(m: &Msg, folder: &Path) -> Vec<Finding> {
     scan_bytes(&m.0, folder, &Limits::default())
 }
 
-fn worst(found: &[Evidence]) -> Verdict {
+fn worst(found: &[Finding]) -> Verdict {
     Verdict::worst(found)
 }
 
-fn has(found: &[Evidence], rule: &str, verdict: Verdict) -> bool {
+fn has(found: &[Finding], rule: &str, verdict: Verdict) -> bool {
     found.iter().any(|e| e.rule == rule && e.verdict == verdict)
 }
 

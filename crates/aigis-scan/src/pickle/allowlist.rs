@@ -304,9 +304,9 @@ mod tests {
             ..Default::default()
         };
         let r = super::super::scan_bytes(custom, &Location::default(), &limits);
-        assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.evidence);
-        let [e] = &r.evidence[..] else {
-            panic!("{:?}", r.evidence)
+        assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
+        let [e] = &r.findings[..] else {
+            panic!("{:?}", r.findings)
         };
         assert_eq!(
             (e.rule.as_str(), e.verdict),

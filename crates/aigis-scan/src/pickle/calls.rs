@@ -16,7 +16,7 @@ use super::policy::{self, classify};
 use super::source::Source;
 use super::value::{self, Value};
 use super::{Import, PickleReport};
-use crate::{Evidence, Location, Verdict};
+use crate::{Finding, Location, Verdict};
 
 impl<R: Read + Seek> Machine<'_, R> {
     /// Records a global named at the current opcode and returns its stack value.
@@ -213,7 +213,7 @@ impl<R: Read + Seek> Machine<'_, R> {
         });
         let Ok(report) = report else { return };
         self.ops = self.ops.saturating_add(report.ops);
-        for e in report.evidence {
+        for e in report.findings {
             let msg = format!("in the pickle passed to `{loader}`: {}", e.message);
             self.finding(e.verdict, &e.rule, msg);
         }
@@ -239,7 +239,7 @@ impl<R: Read + Seek> Machine<'_, R> {
     }
 
     fn finding_at(&mut self, offset: u64, verdict: Verdict, rule: &str, message: String) {
-        if self.evidence.len() >= MAX_EVIDENCE {
+        if self.findings.len() >= MAX_EVIDENCE {
             if self.dropped.0 == 0 {
                 self.dropped.2 = offset;
             }
@@ -247,7 +247,7 @@ impl<R: Read + Seek> Machine<'_, R> {
             self.dropped.1 = self.dropped.1.max(verdict);
             return;
         }
-        self.evidence.push(Evidence {
+        self.findings.push(Finding {
             verdict,
             rule: rule.to_owned(),
             message,
@@ -258,7 +258,7 @@ impl<R: Read + Seek> Machine<'_, R> {
         });
     }
 
-    /// Evidence for a pickle that stopped before its `STOP`.
+    /// Finding for a pickle that stopped before its `STOP`.
     pub(super) fn halted(&mut self, h: Halt) {
         let (rule, msg) = match h {
             Halt::Truncated => (
@@ -293,7 +293,7 @@ impl<R: Read + Seek> Machine<'_, R> {
         }
         if self.dropped.0 > 0 {
             let (n, v, first) = self.dropped;
-            self.evidence.push(Evidence {
+            self.findings.push(Finding {
                 verdict: v,
                 rule: "pickle.more".to_owned(),
                 message: format!(
@@ -305,12 +305,12 @@ impl<R: Read + Seek> Machine<'_, R> {
                 },
             });
         }
-        self.evidence.sort_by_key(|e| e.location.offset);
-        let verdict = Verdict::worst(&self.evidence);
+        self.findings.sort_by_key(|e| e.location.offset);
+        let verdict = Verdict::worst(&self.findings);
         self.import_index.clear();
         PickleReport {
             verdict,
-            evidence: std::mem::take(&mut self.evidence),
+            findings: std::mem::take(&mut self.findings),
             imports: std::mem::take(&mut self.imports),
             ops: self.ops,
             pickles,

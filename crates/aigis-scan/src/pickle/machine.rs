@@ -10,7 +10,7 @@ use super::source::{Payload, ReadFail, Source};
 use super::stack::{is_opcode, op_name, parse_int};
 use super::value::{self, Value};
 use super::{Import, Layout, Limits, text};
-use crate::{Evidence, Location, Verdict};
+use crate::{Finding, Location, Verdict};
 
 /// Why a pickle stopped before its `STOP`.
 #[derive(Debug)]
@@ -74,7 +74,7 @@ pub(super) struct Machine<'a, R> {
     pub(super) refs: Vec<Ref>,
     pub(super) imports: Vec<Import>,
     pub(super) import_index: HashMap<(String, String), usize>,
-    pub(super) evidence: Vec<Evidence>,
+    pub(super) findings: Vec<Finding>,
     /// Findings past [`MAX_EVIDENCE`]: how many, the worst verdict, the first offset.
     pub(super) dropped: (u64, Verdict, u64),
     /// Complete pickles before the one being executed.
@@ -110,7 +110,7 @@ pub(super) fn storage_element_size(name: &str) -> Option<u64> {
     })
 }
 
-/// Evidence items kept per scan; the rest are summarised in one.
+/// Finding items kept per scan; the rest are summarised in one.
 pub(super) const MAX_EVIDENCE: usize = 256;
 
 /// One reading of the stream: every pickle to its end. The number of complete pickles,
@@ -216,7 +216,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
             refs: Vec::new(),
             imports: Vec::new(),
             import_index: HashMap::new(),
-            evidence: Vec::new(),
+            findings: Vec::new(),
             dropped: (0, Verdict::Safe, 0),
             index: 0,
             legacy_magic: false,

@@ -29,7 +29,7 @@ use std::io::{self, Read, Seek};
 use super::machine::{MAX_EVIDENCE, Machine, read_all};
 use super::source::{FrameEvent, Source};
 use super::{Layout, Limits, PickleReport};
-use crate::{Evidence, Location, Verdict};
+use crate::{Finding, Location, Verdict};
 
 /// Readings of one stream, the first included.
 pub(super) const MAX_READINGS: usize = 16;
@@ -127,7 +127,7 @@ pub(super) fn run<R: Read + Seek>(
     );
     let mut report = merged.finish();
     if added > 0 {
-        report.evidence.push(Evidence {
+        report.findings.push(Finding {
             verdict: Verdict::Suspicious,
             rule: "pickle.memo".to_owned(),
             message: "a later pickle of this stream depends on the memo of an earlier one: a \
@@ -178,7 +178,7 @@ fn explore<R: Read + Seek>(
         merged.add(reading.report, &how);
     }
     let mut report = merged.finish();
-    report.evidence.push(frame_finding(
+    report.findings.push(frame_finding(
         events,
         &first_events,
         readings,
@@ -197,8 +197,8 @@ fn at(location: &Location, offset: u64) -> Location {
 }
 
 fn sort(report: &mut PickleReport) {
-    report.evidence.sort_by_key(|e| e.location.offset);
-    report.verdict = Verdict::worst(&report.evidence);
+    report.findings.sort_by_key(|e| e.location.offset);
+    report.verdict = Verdict::worst(&report.findings);
 }
 
 /// The finding every pickle that breaks its frames gets: suspicious when every reading
@@ -209,7 +209,7 @@ fn frame_finding(
     readings: usize,
     capped: bool,
     location: &Location,
-) -> Evidence {
+) -> Finding {
     let (offset, kind) = first_events
         .first()
         .copied()
@@ -230,7 +230,7 @@ fn frame_finding(
             format!("all {readings} readings were scanned and their findings merged"),
         )
     };
-    Evidence {
+    Finding {
         verdict,
         rule: "pickle.frame".to_owned(),
         message: format!(
@@ -275,7 +275,7 @@ struct Merged<'a> {
 impl<'a> Merged<'a> {
     fn new(report: PickleReport, location: &'a Location, limits: &'a Limits) -> Self {
         let known = report
-            .evidence
+            .findings
             .iter()
             .map(|e| (e.rule.clone(), e.location.offset, e.message.clone()))
             .collect();
@@ -303,7 +303,7 @@ impl<'a> Merged<'a> {
     /// carried over.
     fn add(&mut self, other: PickleReport, how: &str) -> usize {
         let mut added = 0;
-        for e in other.evidence {
+        for e in other.findings {
             if matches!(e.rule.as_str(), "pickle.frame" | "pickle.more") {
                 continue;
             }
@@ -312,12 +312,12 @@ impl<'a> Merged<'a> {
                 continue;
             }
             added += 1;
-            if self.report.evidence.len() >= 2 * MAX_EVIDENCE {
+            if self.report.findings.len() >= 2 * MAX_EVIDENCE {
                 self.more = (self.more.0 + 1, self.more.1.max(e.verdict));
                 continue;
             }
             self.known.insert(key);
-            self.report.evidence.push(Evidence {
+            self.report.findings.push(Finding {
                 message: format!("{} (in {how})", e.message),
                 ..e
             });
@@ -355,7 +355,7 @@ impl<'a> Merged<'a> {
             } else {
                 self.more.1
             };
-            self.report.evidence.push(Evidence {
+            self.report.findings.push(Finding {
                 verdict: worst,
                 rule: "pickle.more".to_owned(),
                 message: format!(

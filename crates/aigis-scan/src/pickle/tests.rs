@@ -12,7 +12,7 @@ fn scan(bytes: &[u8]) -> PickleReport {
 
 /// (rule, offset) of every piece of evidence.
 fn rules(r: &PickleReport) -> Vec<(&str, u64)> {
-    r.evidence
+    r.findings
         .iter()
         .map(|e| (e.rule.as_str(), e.location.offset.unwrap()))
         .collect()
@@ -32,8 +32,8 @@ fn cat(parts: &[&[u8]]) -> Vec<u8> {
 #[test]
 fn safe_calls_leave_no_evidence_but_are_counted() {
     let r = scan(b"\x80\x02ccollections\nOrderedDict\n)Rq\x00h\x00h\x00\x87.");
-    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.evidence);
-    assert!(r.evidence.is_empty());
+    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
+    assert!(r.findings.is_empty());
     assert_eq!(r.imports.len(), 1);
     assert_eq!(r.imports[0].count, 1);
     assert_eq!(r.pickles, 1);
@@ -45,7 +45,7 @@ fn an_uncalled_dangerous_import_is_still_dangerous() {
     assert_eq!(r.verdict, Verdict::Dangerous);
     assert_eq!(rules(&r), [("pickle.global.dangerous", 2)]);
     assert!(
-        r.evidence[0]
+        r.findings[0]
             .message
             .contains("`os.system` imported by GLOBAL")
     );
@@ -56,7 +56,7 @@ fn a_dangerous_global_fetched_from_the_memo_is_still_named_when_called() {
     let r = scan(b"\x80\x02cos\nsystem\nq\x010h\x01(tR.");
     assert_eq!(rules(&r), [("pickle.global.dangerous", 20)]);
     assert!(
-        r.evidence[0]
+        r.findings[0]
             .message
             .contains("`os.system` called via REDUCE with ()")
     );
@@ -67,7 +67,7 @@ fn stack_global_with_operands_that_are_not_strings_is_suspicious() {
     let r = scan(&cat(&[b"\x80\x04K\x01", &sbu("system"), b"\x93."]));
     assert_eq!(r.verdict, Verdict::Suspicious);
     assert_eq!(rules(&r), [("pickle.stack_global.unresolved", 12)]);
-    assert!(r.evidence[0].message.contains("(1, \"system\")"));
+    assert!(r.findings[0].message.contains("(1, \"system\")"));
     // a string too long to keep is not a usable module name either
     let mut long = vec![b'X'];
     long.extend_from_slice(&10_000u32.to_le_bytes());
@@ -103,7 +103,7 @@ fn getattr_on_a_safe_class_walks_to_what_it_reaches() {
         .collect();
     assert!(reached.contains(&("OrderedDict.__init__", Verdict::Suspicious)));
     assert!(reached.contains(&("OrderedDict.__init__.__globals__", Verdict::Dangerous)));
-    assert!(r.evidence.iter().any(|e| e.message.contains(
+    assert!(r.findings.iter().any(|e| e.message.contains(
         "`collections.OrderedDict.__init__.__globals__` reached via `builtins.getattr`"
     )));
 }
@@ -124,7 +124,7 @@ fn torch_persistent_ids_are_allowed() {
         &sbu("cpu"),
         b"K\x04tQK\x00K\x04\x85K\x01\x85\x89ccollections\nOrderedDict\n)Rtq\x01R.",
     ]));
-    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.evidence);
+    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
     let r = scan(b"P0\nN.");
     assert_eq!(r.verdict, Verdict::Safe);
 }
@@ -132,9 +132,9 @@ fn torch_persistent_ids_are_allowed() {
 #[test]
 fn pop_removes_an_empty_mark_frame_like_cpython() {
     let r = scan(b"\x80\x02N(0.");
-    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.evidence);
+    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
     let r = scan(b"\x80\x02(N1N2\x86.");
-    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.evidence);
+    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
     // but popping below a mark is an underflow
     let r = scan(b"\x80\x02(00.");
     assert_eq!(rules(&r), [("pickle.malformed", 4)]);
@@ -201,11 +201,11 @@ fn malformed_input_is_inconclusive_never_clean() {
         let r = scan(bytes);
         assert!(r.verdict >= Verdict::Inconclusive, "{bytes:?}");
         assert!(
-            r.evidence.iter().any(|e| e.rule == rule
+            r.findings.iter().any(|e| e.rule == rule
                 && e.location.offset == Some(offset)
                 && e.message.contains(msg)),
             "{bytes:?}: {:?}",
-            r.evidence
+            r.findings
         );
     }
 }
@@ -281,9 +281,9 @@ fn evidence_is_capped_and_summarised() {
     }
     b.extend_from_slice(b"N.");
     let r = scan(&b);
-    assert_eq!(r.evidence.len(), machine::MAX_EVIDENCE + 1);
+    assert_eq!(r.findings.len(), machine::MAX_EVIDENCE + 1);
     assert_eq!(r.verdict, Verdict::Suspicious);
-    assert!(r.evidence.iter().any(|e| e.rule == "pickle.more"));
+    assert!(r.findings.iter().any(|e| e.rule == "pickle.more"));
     assert_eq!(r.imports[0].count, 400);
 }
 
@@ -295,7 +295,7 @@ fn nested_pickles_are_scanned_and_bounded() {
     b.extend_from_slice(inner);
     b.extend_from_slice(b"\x85R.");
     let r = scan(&b);
-    assert!(r.evidence.iter().any(|e| e.message
+    assert!(r.findings.iter().any(|e| e.message
         == "in the pickle passed to `_pickle.loads`: `os.system` imported by GLOBAL (runs code, spawns processes, imports modules, loads native code, touches files or the network, or loads another pickle)"));
     let r = scan_with(
         &b,
@@ -304,7 +304,7 @@ fn nested_pickles_are_scanned_and_bounded() {
             ..Limits::default()
         },
     );
-    assert!(r.evidence.iter().any(|e| e.rule == "pickle.limit"));
+    assert!(r.findings.iter().any(|e| e.rule == "pickle.limit"));
 }
 
 #[test]
@@ -328,10 +328,10 @@ fn memoized_tuples_of_tuples_do_not_blow_up_messages() {
     }
     b.extend_from_slice(b"j\x1e\x00\x00\x00\x85R.");
     let r = scan(&b);
-    assert_eq!(r.verdict, Verdict::Dangerous, "{:?}", r.evidence);
-    assert_eq!(r.evidence.len(), 1, "{:?}", r.evidence);
+    assert_eq!(r.verdict, Verdict::Dangerous, "{:?}", r.findings);
+    assert_eq!(r.findings.len(), 1, "{:?}", r.findings);
     assert!(
-        r.evidence[0]
+        r.findings[0]
             .message
             .contains("called via REDUCE with (((…), (…)),)")
     );
@@ -346,7 +346,7 @@ fn many_import_sites_stay_bounded_and_reported() {
     b.extend_from_slice(b"cos\nsystem\n.");
     let r = scan(&b);
     assert_eq!(r.verdict, Verdict::Dangerous);
-    assert!(r.evidence.iter().any(|e| e.rule == "pickle.more"));
+    assert!(r.findings.iter().any(|e| e.rule == "pickle.more"));
 }
 
 #[test]
@@ -367,7 +367,7 @@ fn loading_the_same_nested_pickle_again_and_again_spends_one_budget() {
     let r = scan_with(&b, &limits);
     assert_eq!(r.verdict, Verdict::Dangerous);
     assert!(r.ops > 500);
-    assert!(r.evidence.iter().any(|e| e.rule == "pickle.limit"));
+    assert!(r.findings.iter().any(|e| e.rule == "pickle.limit"));
 }
 
 fn scan_as(bytes: &[u8], layout: Layout) -> PickleReport {
@@ -392,18 +392,18 @@ fn a_module_class_loaded_by_persistent_id_is_what_newobj_calls() {
         ])
     };
     let r = scan(&pid_then_newobj("torch.nn.modules.linear"));
-    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.evidence);
+    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
     let r = scan(&pid_then_newobj("mypkg.models"));
-    assert_eq!(r.verdict, Verdict::Suspicious, "{:?}", r.evidence);
+    assert_eq!(r.verdict, Verdict::Suspicious, "{:?}", r.findings);
     assert!(
-        r.evidence
+        r.findings
             .iter()
             .all(|e| e.rule != "pickle.call.unresolved"),
         "{:?}",
-        r.evidence
+        r.findings
     );
     assert!(
-        r.evidence[0]
+        r.findings[0]
             .message
             .contains("mypkg.models.Net` called via NEWOBJ")
     );
@@ -431,10 +431,10 @@ fn tar_storages_are_walked_record_by_record() {
         b"].",
     ]);
     let r = scan_as(&storages, Layout::TorchTarStorages);
-    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.evidence);
+    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
     assert_eq!(r.pickles, 4);
     assert!(
-        r.evidence[0]
+        r.findings[0]
             .message
             .contains("2 storage records (10 raw bytes)")
     );
@@ -458,7 +458,7 @@ fn tar_storages_are_walked_record_by_record() {
     // cut inside a record pickle: truncated, never safe
     let r = scan_as(&storages[..12], Layout::TorchTarStorages);
     assert_eq!(r.verdict, Verdict::Inconclusive);
-    assert_eq!(r.evidence[0].rule, "pickle.truncated");
+    assert_eq!(r.findings[0].rule, "pickle.truncated");
 
     // the plain stream reading of the same bytes does not find the records
     assert_ne!(scan(&storages).verdict, Verdict::Safe);
@@ -478,9 +478,9 @@ fn tar_tensors_are_walked_record_by_record() {
     };
     let tensors = cat(&[b"K\x02.", &record(2, 2), &record(3, 0)]);
     let r = scan_as(&tensors, Layout::TorchTarTensors);
-    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.evidence);
+    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
     assert!(
-        r.evidence[0]
+        r.findings[0]
             .message
             .contains("2 tensor records (56 raw bytes)")
     );
@@ -488,9 +488,9 @@ fn tar_tensors_are_walked_record_by_record() {
     let r = scan_as(&tensors[..tensors.len() - 1], Layout::TorchTarTensors);
     assert_eq!(r.verdict, Verdict::Inconclusive);
     assert!(
-        r.evidence[0].message.contains("raw record of tensor 1"),
+        r.findings[0].message.contains("raw record of tensor 1"),
         "{:?}",
-        r.evidence
+        r.findings
     );
 
     // a pickle after the last record is reported and scanned
@@ -498,7 +498,7 @@ fn tar_tensors_are_walked_record_by_record() {
     let r = scan_as(&hidden, Layout::TorchTarTensors);
     assert_eq!(r.verdict, Verdict::Dangerous);
     assert!(
-        r.evidence
+        r.findings
             .iter()
             .any(|e| e.rule == "pickle.legacy_leftover")
     );
@@ -515,13 +515,13 @@ fn registering_an_extension_code_is_dangerous() {
         b"\x82\xc8X\x07\x00\x00\x00echo hi\x85R.",
     ]);
     let r = scan(&p);
-    assert_eq!(r.verdict, Verdict::Dangerous, "{:?}", r.evidence);
+    assert_eq!(r.verdict, Verdict::Dangerous, "{:?}", r.findings);
     assert!(
-        r.evidence
+        r.findings
             .iter()
             .any(|e| e.rule == "pickle.global.dangerous"
                 && e.message.contains("`copyreg.add_extension`")),
         "{:?}",
-        r.evidence
+        r.findings
     );
 }

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use super::Findings;
 use crate::folder::{self, Unresolved};
 use crate::onnx::show;
-use crate::scan::evidence;
-use crate::{Evidence, Limits, Location, Verdict};
+use crate::scan::finding;
+use crate::{Finding, Limits, Location, Verdict};
 
 /// Names shown in the listing before the rest are only counted.
 const SHOWN: usize = 3;
@@ -30,7 +30,7 @@ pub(super) fn check(
     folder: &Path,
     names: &[(&[u8], usize)],
     limits: &Limits,
-    out: &mut Vec<Evidence>,
+    out: &mut Vec<Finding>,
 ) -> Vec<PathBuf> {
     let mut unique: BTreeMap<&[u8], usize> = BTreeMap::new();
     for &(name, at) in names {
@@ -38,7 +38,7 @@ pub(super) fn check(
     }
     // Each is looked up on disk.
     if unique.len() > limits.max_files {
-        out.push(evidence(
+        out.push(finding(
             Verdict::Inconclusive,
             "savedmodel.limit",
             format!(
@@ -84,7 +84,7 @@ pub(super) fn check(
         } else {
             ""
         };
-        out.push(evidence(
+        out.push(finding(
             Verdict::Safe,
             "savedmodel.asset",
             format!(

@@ -138,15 +138,15 @@ fn tf2(serve_extra: Vec<Msg>, restore_extra: Vec<Msg>, exposed_extra: &[&str]) -
     )
 }
 
-fn run(buf: &[u8]) -> Vec<Evidence> {
+fn run(buf: &[u8]) -> Vec<Finding> {
     scan_bytes(buf, &Limits::default())
 }
 
-fn worst(found: &[Evidence]) -> Verdict {
+fn worst(found: &[Finding]) -> Verdict {
     Verdict::worst(found)
 }
 
-fn hit<'a>(found: &'a [Evidence], rule: &str) -> &'a Evidence {
+fn hit<'a>(found: &'a [Finding], rule: &str) -> &'a Finding {
     found
         .iter()
         .find(|e| e.rule == rule)
@@ -427,7 +427,7 @@ fn with_assets(assets: &[&str]) -> Vec<u8> {
 }
 
 /// Scans `saved_model.pb` in `folder` (it need not be written there).
-fn scan_in(folder: &Path, bytes: &[u8]) -> (Vec<Evidence>, Vec<PathBuf>) {
+fn scan_in(folder: &Path, bytes: &[u8]) -> (Vec<Finding>, Vec<PathBuf>) {
     let (_, found, files) = scan_files(
         &mut Cursor::new(bytes.to_vec()),
         bytes.len() as u64,

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use aigis_scan::{Evidence, FileReport, Limits, Scanner};
+use aigis_scan::{FileReport, Finding, Limits, Scanner};
 
 /// The scanner the CLI uses, with these limits.
 pub fn scanner(limits: &Limits) -> Scanner {
@@ -25,9 +25,9 @@ pub fn scan_at(path: &Path) -> FileReport {
 }
 
 /// The first evidence of `rule`; the test fails without one.
-pub fn find<'a>(r: &'a FileReport, rule: &str) -> &'a Evidence {
-    r.evidence
+pub fn find<'a>(r: &'a FileReport, rule: &str) -> &'a Finding {
+    r.findings
         .iter()
         .find(|e| e.rule == rule)
-        .unwrap_or_else(|| panic!("no {rule} in {:?}", r.evidence))
+        .unwrap_or_else(|| panic!("no {rule} in {:?}", r.findings))
 }

@@ -19,11 +19,11 @@ fn frame(n: u64) -> Vec<u8> {
 /// `os.system("echo")`, its result left on the stack.
 const EVIL: &[u8] = b"\x8c\x02os\x8c\x06system\x93\x8c\x04echo\x85R";
 
-fn frame_finding(r: &PickleReport) -> &crate::Evidence {
-    r.evidence
+fn frame_finding(r: &PickleReport) -> &crate::Finding {
+    r.findings
         .iter()
         .find(|e| e.rule == "pickle.frame")
-        .unwrap_or_else(|| panic!("no pickle.frame finding: {:?}", r.evidence))
+        .unwrap_or_else(|| panic!("no pickle.frame finding: {:?}", r.findings))
 }
 
 #[test]
@@ -38,7 +38,7 @@ fn a_call_only_the_c_unpickler_reading_a_file_sees_is_dangerous() {
     p.extend(EVIL);
     p.extend(b"00N.");
     let r = scan(&p);
-    assert_eq!(r.verdict, Verdict::Dangerous, "{:?}", r.evidence);
+    assert_eq!(r.verdict, Verdict::Dangerous, "{:?}", r.findings);
     let f = frame_finding(&r);
     assert_eq!(f.verdict, Verdict::Suspicious);
     assert_eq!(f.location.offset, Some(13));
@@ -48,7 +48,7 @@ fn a_call_only_the_c_unpickler_reading_a_file_sees_is_dangerous() {
     );
     assert!(f.message.contains("all 2 readings were scanned"));
     let call = r
-        .evidence
+        .findings
         .iter()
         .find(|e| e.rule == "pickle.global.dangerous")
         .expect("the call");
@@ -74,7 +74,7 @@ fn a_call_only_the_reading_across_the_frame_sees_is_dangerous() {
     p.extend(EVIL);
     p.extend(b"00N.");
     let r = scan(&p);
-    assert_eq!(r.verdict, Verdict::Dangerous, "{:?}", r.evidence);
+    assert_eq!(r.verdict, Verdict::Dangerous, "{:?}", r.findings);
     frame_finding(&r);
 }
 
@@ -85,7 +85,7 @@ fn a_frame_irregularity_alone_is_never_safe() {
     p.extend(frame(4));
     p.extend(b"C\x03abx0N.");
     let r = scan(&p);
-    assert_eq!(r.verdict, Verdict::Suspicious, "{:?}", r.evidence);
+    assert_eq!(r.verdict, Verdict::Suspicious, "{:?}", r.findings);
     assert_eq!(frame_finding(&r).verdict, Verdict::Suspicious);
 }
 
@@ -96,7 +96,7 @@ fn a_line_with_no_newline_before_the_frame_end_is_read_both_ways() {
     p.extend(frame(12));
     p.extend(b"ccollectionsos\nsystem\n(S'echo'\ntR.");
     let r = scan(&p);
-    assert_eq!(r.verdict, Verdict::Dangerous, "{:?}", r.evidence);
+    assert_eq!(r.verdict, Verdict::Dangerous, "{:?}", r.findings);
     assert!(
         frame_finding(&r)
             .message
@@ -120,7 +120,7 @@ fn a_frame_opened_inside_a_frame_is_read_both_ways() {
     p.extend([b'C', EVIL.len() as u8]);
     p.extend(&y);
     let r = scan(&p);
-    assert_eq!(r.verdict, Verdict::Dangerous, "{:?}", r.evidence);
+    assert_eq!(r.verdict, Verdict::Dangerous, "{:?}", r.findings);
     assert!(
         frame_finding(&r)
             .message
@@ -134,7 +134,7 @@ fn a_frame_opened_inside_a_frame_is_read_both_ways() {
     p.extend(frame(2));
     p.extend(b"N0N.");
     let r = scan(&p);
-    assert_eq!(r.verdict, Verdict::Suspicious, "{:?}", r.evidence);
+    assert_eq!(r.verdict, Verdict::Suspicious, "{:?}", r.findings);
 }
 
 #[test]
@@ -146,7 +146,7 @@ fn too_many_readings_are_inconclusive_not_safe() {
     }
     p.extend(b"N.");
     let r = scan(&p);
-    assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.evidence);
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.findings);
     let f = frame_finding(&r);
     assert_eq!(f.verdict, Verdict::Inconclusive);
     assert!(
@@ -162,13 +162,13 @@ fn frames_as_picklers_write_them_are_one_reading() {
     // pickle.dumps({"a": [1, 2], "b": "xxx"}, protocol=4) from CPython 3.11
     let p = b"\x80\x04\x95\x1b\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x01a\x94]\x94(K\x01K\x02e\x8c\x01b\x94\x8c\x03xxx\x94u.";
     let r = scan(p);
-    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.evidence);
-    assert!(r.evidence.is_empty());
+    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
+    assert!(r.findings.is_empty());
     // and a frame longer than the input is truncated, as CPython says
     let mut p = b"\x80\x04".to_vec();
     p.extend(frame(100));
     p.extend(b"N.");
-    assert_eq!(scan(&p).evidence[0].rule, "pickle.truncated");
+    assert_eq!(scan(&p).findings[0].rule, "pickle.truncated");
 }
 
 #[test]
@@ -183,13 +183,13 @@ fn a_joblib_array_inside_a_frame_is_inconclusive() {
     p.extend([0u8; 8]);
     p.push(b'.');
     let r = scan(&p);
-    assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.evidence);
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.findings);
     assert!(
-        r.evidence.iter().any(|e| e
+        r.findings.iter().any(|e| e
             .message
             .contains("joblib array starts 8 bytes before the end of its pickle frame")),
         "{:?}",
-        r.evidence
+        r.findings
     );
 }
 
@@ -200,15 +200,15 @@ fn a_pickle_that_reads_the_memo_of_the_one_before_is_read_both_ways() {
     // pickle (torch.load, pickle.load in a loop) the fetch fails
     let p = b"\x80\x02X\x02\x00\x00\x00osq\x00N.\x80\x04h\x00\x8c\x06system\x93\x8c\x04echo\x85R.";
     let r = scan(p);
-    assert_eq!(r.verdict, Verdict::Dangerous, "{:?}", r.evidence);
+    assert_eq!(r.verdict, Verdict::Dangerous, "{:?}", r.findings);
     let memo = r
-        .evidence
+        .findings
         .iter()
         .find(|e| e.rule == "pickle.memo")
         .expect("pickle.memo");
     assert_eq!(memo.verdict, Verdict::Suspicious);
     let call = r
-        .evidence
+        .findings
         .iter()
         .find(|e| e.rule == "pickle.global.dangerous")
         .expect("the call");
@@ -228,11 +228,11 @@ fn a_pickle_that_reads_the_memo_of_the_one_before_is_read_both_ways() {
         names.contains(&"collections.system".to_owned()),
         "{names:?}"
     );
-    assert!(r.evidence.iter().any(|e| e.rule == "pickle.memo"));
+    assert!(r.findings.iter().any(|e| e.rule == "pickle.memo"));
 
     // pickles that only use their own memo entries read the same either way
     let p = b"\x80\x02X\x02\x00\x00\x00abq\x00h\x00\x86.\x80\x02X\x02\x00\x00\x00cdq\x00h\x00\x86.";
     let r = scan(p);
-    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.evidence);
+    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
     assert_eq!(r.pickles, 2);
 }
