@@ -17,9 +17,10 @@
 use std::io::{BufReader, Cursor, Read, SeekFrom};
 use std::path::Path;
 
-use crate::detect::{self, Format};
-use crate::scan::{PickleScan, ReadSeek, finding, hidden_pickle, run_pickle};
-use crate::{Finding, Limits, Location, Verdict};
+use crate::Scanner;
+use crate::detect::{self, Content};
+use crate::scan::{ReadSeek, finding, hidden_pickle, run_pickle};
+use crate::{Finding, Location, Verdict};
 
 /// A compression, by the magic number joblib checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,17 +174,13 @@ fn decompress(r: &mut dyn ReadSeek, codec: Codec, cap: u64) -> Result<Vec<u8>, F
 }
 
 /// Scans a compressed file from the reader's start.
-pub fn scan(r: &mut dyn ReadSeek, pickle: PickleScan<'_>, limits: &Limits) -> Vec<Finding> {
-    scan_nested(r, pickle, limits, 1)
+pub fn scan(r: &mut dyn ReadSeek, scanner: &Scanner) -> Vec<Finding> {
+    scan_nested(r, scanner, 1)
 }
 
 /// [`scan`] of a stream `depth` compressions deep (the file itself is 1).
-fn scan_nested(
-    r: &mut dyn ReadSeek,
-    pickle: PickleScan<'_>,
-    limits: &Limits,
-    depth: usize,
-) -> Vec<Finding> {
+fn scan_nested(r: &mut dyn ReadSeek, scanner: &Scanner, depth: usize) -> Vec<Finding> {
+    let limits = scanner.limits();
     let at = Location::default();
     let mut head = Vec::new();
     let read = r
@@ -243,21 +240,21 @@ fn scan_nested(
     )];
     let mut cursor = Cursor::new(data);
     match inner {
-        Format::Pickle => out.extend(run_pickle(pickle, &mut cursor, &at)),
-        Format::Npy => out.extend(crate::npy::scan(&mut cursor, len, &at, pickle, limits)),
-        Format::Compressed if depth >= limits.max_archive_depth => out.push(finding(
+        Content::Pickle => out.extend(run_pickle(scanner, &mut cursor, &at)),
+        Content::Npy => out.extend(crate::npy::scan(&mut cursor, len, &at, scanner)),
+        Content::Compressed if depth >= limits.max_archive_depth => out.push(finding(
             Verdict::Inconclusive,
             "compressed.depth",
             format!("compressed {depth} times over, past the limit: not analysed"),
             at,
         )),
-        Format::Compressed => out.extend(scan_nested(&mut cursor, pickle, limits, depth + 1)),
-        Format::Text | Format::Unknown => {
+        Content::Compressed => out.extend(scan_nested(&mut cursor, scanner, depth + 1)),
+        Content::Text | Content::Unknown => {
             // A protocol-0 pickle may look like anything: what reaches imports is one.
-            let hidden = hidden_pickle(&mut cursor, pickle).unwrap_or_default();
+            let hidden = hidden_pickle(&mut cursor, scanner).unwrap_or_default();
             if !hidden.is_empty() {
                 out.extend(hidden);
-            } else if inner == Format::Text {
+            } else if inner == Content::Text {
                 out.push(finding(
                     Verdict::Safe,
                     "format.text",
@@ -293,7 +290,7 @@ fn scan_nested(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scan::tests::fake_pickle;
+    use crate::Limits;
     use std::io::Write;
 
     const EVIL: &[u8] = b"\x80\x02cposix\nsystem\nq\x00.";
@@ -304,7 +301,10 @@ mod tests {
     }
 
     fn run_with(bytes: Vec<u8>, limits: &Limits) -> Vec<Finding> {
-        scan(&mut Cursor::new(bytes), &fake_pickle, limits)
+        scan(
+            &mut Cursor::new(bytes),
+            &Scanner::new().with_limits(limits.clone()),
+        )
     }
 
     fn worst(e: &[Finding]) -> Verdict {
@@ -384,7 +384,7 @@ mod tests {
         // the same bytes in a plain zlib stream are of no known format
         assert_eq!(worst(&run(zlib(&raw))), Verdict::Inconclusive);
         // protocol 0 hidden behind a start that sniffs as no pickle
-        let found = run(zfile(b"Kcposix\nsystem\n(S'x'\ntR."));
+        let found = run(zfile(b"I1\n0cposix\nsystem\n(S'x'\ntR."));
         assert_eq!(worst(&found), Verdict::Dangerous, "{found:?}");
     }
 

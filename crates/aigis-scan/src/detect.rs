@@ -6,9 +6,10 @@
 
 use std::path::Path;
 
-/// What the first and last bytes say a file is.
+/// What the first and last bytes say a file is (the report's [`crate::Format`] can say
+/// more: which kind of zip, which SavedModel file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Format {
+pub enum Content {
     Zip,
     Pickle,
     Npy,
@@ -33,22 +34,23 @@ pub enum Format {
     Unknown,
 }
 
-impl Format {
+impl Content {
+    /// Its name in messages (`a pickle that is also a zip archive`).
     pub const fn as_str(self) -> &'static str {
         match self {
-            Format::Zip => "zip",
-            Format::Pickle => "pickle",
-            Format::Npy => "npy",
-            Format::Safetensors => "safetensors",
-            Format::Gguf => "gguf",
-            Format::Hdf5 => "hdf5",
-            Format::Onnx => "onnx",
-            Format::SavedModel => "tensorflow-savedmodel",
-            Format::CheckpointIndex => "tensorflow-checkpoint-index",
-            Format::Tar => "tar",
-            Format::Compressed => "compressed",
-            Format::Text => "text",
-            Format::Unknown => "unknown",
+            Content::Zip => "zip",
+            Content::Pickle => "pickle",
+            Content::Npy => "npy",
+            Content::Safetensors => "safetensors",
+            Content::Gguf => "gguf",
+            Content::Hdf5 => "hdf5",
+            Content::Onnx => "onnx",
+            Content::SavedModel => "tensorflow-savedmodel",
+            Content::CheckpointIndex => "tensorflow-checkpoint-index",
+            Content::Tar => "tar",
+            Content::Compressed => "compressed",
+            Content::Text => "text",
+            Content::Unknown => "unknown",
         }
     }
 }
@@ -68,7 +70,7 @@ pub fn tail(bytes: &[u8]) -> &[u8] {
 /// The format the content shows. `head` is the first [`HEAD_LEN`] bytes (or the whole
 /// file), `tail` the last [`TAIL_LEN`] (see [`tail`]), `len` its size, `path` its name
 /// (used only where the content cannot decide: ONNX and SavedModel protobufs).
-pub fn sniff(head: &[u8], tail: &[u8], len: u64, path: &Path) -> Format {
+pub fn sniff(head: &[u8], tail: &[u8], len: u64, path: &Path) -> Content {
     // The last byte that is not whitespace: a protocol-0 pickle ends with STOP `.`, and
     // `pickle.load` stops there, before a trailing newline.
     let last = tail
@@ -78,32 +80,32 @@ pub fn sniff(head: &[u8], tail: &[u8], len: u64, path: &Path) -> Format {
         .find(|b| !b.is_ascii_whitespace());
     let starts = |magic: &[u8]| head.starts_with(magic);
     if starts(b"PK\x03\x04") || starts(b"PK\x05\x06") {
-        return Format::Zip;
+        return Content::Zip;
     }
     if starts(b"\x93NUMPY") {
-        return Format::Npy;
+        return Content::Npy;
     }
     if starts(b"GGUF") {
-        return Format::Gguf;
+        return Content::Gguf;
     }
     if starts(b"\x89HDF\r\n\x1a\n") {
-        return Format::Hdf5;
+        return Content::Hdf5;
     }
     if is_safetensors(head, len) {
-        return Format::Safetensors;
+        return Content::Safetensors;
     }
     // Before pickles: lzma's `]\0` starts like a protocol-0 list, but 0 is no opcode.
     if crate::compressed::codec(head).is_some() {
-        return Format::Compressed;
+        return Content::Compressed;
     }
     if is_pickle(head, last) {
-        return Format::Pickle;
+        return Content::Pickle;
     }
     if head.get(257..262) == Some(b"ustar") {
-        return Format::Tar;
+        return Content::Tar;
     }
     if is_checkpoint_index(tail, len) {
-        return Format::CheckpointIndex;
+        return Content::CheckpointIndex;
     }
     let name = path
         .file_name()
@@ -112,21 +114,21 @@ pub fn sniff(head: &[u8], tail: &[u8], len: u64, path: &Path) -> Format {
     if (extension(path).as_deref() == Some("onnx") && head.first() == Some(&0x08))
         || is_onnx(head, len)
     {
-        return Format::Onnx;
+        return Content::Onnx;
     }
     if matches!(
         name,
         "saved_model.pb" | "saved_model.pbtxt" | "keras_metadata.pb" | "fingerprint.pb"
     ) {
-        return Format::SavedModel;
+        return Content::SavedModel;
     }
     let control = |b: &u8| b.is_ascii_control() && !matches!(b, b'\t' | b'\n' | b'\r');
     // A character cut by the end of `head` is still text.
     let utf8 = std::str::from_utf8(head).map_or_else(|e| e.error_len().is_none(), |_| true);
     if !head.iter().any(control) && utf8 {
-        return Format::Text;
+        return Content::Text;
     }
-    Format::Unknown
+    Content::Unknown
 }
 
 /// An ONNX `ModelProto` by content: `ir_version` first (3 to 15, as every writer puts it),
@@ -204,8 +206,8 @@ pub fn extension(path: &Path) -> Option<String> {
 
 /// The formats a name promises, or `None` when it promises nothing (`.bin` holds
 /// anything from a PyTorch pickle to raw weights).
-pub fn expected(path: &Path) -> Option<&'static [Format]> {
-    use Format::*;
+pub fn expected(path: &Path) -> Option<&'static [Content]> {
+    use Content::*;
     Some(match extension(path)?.as_str() {
         "safetensors" => &[Safetensors],
         "gguf" => &[Gguf],
@@ -227,68 +229,68 @@ pub fn expected(path: &Path) -> Option<&'static [Format]> {
 mod tests {
     use super::*;
 
-    fn of(bytes: &[u8], name: &str) -> Format {
+    fn of(bytes: &[u8], name: &str) -> Content {
         sniff(bytes, tail(bytes), bytes.len() as u64, Path::new(name))
     }
 
     #[test]
     fn by_content_not_by_name() {
-        assert_eq!(of(b"PK\x03\x04rest", "a.bin"), Format::Zip);
-        assert_eq!(of(b"\x80\x04\x95rest.", "a.safetensors"), Format::Pickle);
-        assert_eq!(of(b"cposix\nsystem\n(S'ls'\ntR.", "x"), Format::Pickle);
-        assert_eq!(of(b"(lp0\nI1\na.", "x"), Format::Pickle);
-        assert_eq!(of(b"(not a pickle", "x.txt"), Format::Text);
-        assert_eq!(of(b"\x93NUMPY\x01\x00", "x"), Format::Npy);
-        assert_eq!(of(b"GGUF\x03\x00\x00\x00", "x"), Format::Gguf);
-        assert_eq!(of(b"\x89HDF\r\n\x1a\n", "x"), Format::Hdf5);
+        assert_eq!(of(b"PK\x03\x04rest", "a.bin"), Content::Zip);
+        assert_eq!(of(b"\x80\x04\x95rest.", "a.safetensors"), Content::Pickle);
+        assert_eq!(of(b"cposix\nsystem\n(S'ls'\ntR.", "x"), Content::Pickle);
+        assert_eq!(of(b"(lp0\nI1\na.", "x"), Content::Pickle);
+        assert_eq!(of(b"(not a pickle", "x.txt"), Content::Text);
+        assert_eq!(of(b"\x93NUMPY\x01\x00", "x"), Content::Npy);
+        assert_eq!(of(b"GGUF\x03\x00\x00\x00", "x"), Content::Gguf);
+        assert_eq!(of(b"\x89HDF\r\n\x1a\n", "x"), Content::Hdf5);
         let mut st = 2u64.to_le_bytes().to_vec();
         st.extend_from_slice(b"{}");
-        assert_eq!(of(&st, "x"), Format::Safetensors);
+        assert_eq!(of(&st, "x"), Content::Safetensors);
         // a length that does not fit the file is not safetensors
         let mut bad = 99u64.to_le_bytes().to_vec();
         bad.extend_from_slice(b"{}");
-        assert_eq!(of(&bad, "x"), Format::Unknown);
-        assert_eq!(of(b"\x08\x07\x12\x04", "m.onnx"), Format::Onnx);
-        assert_eq!(of(b"\x08\x07\x12\x04", "m.bin"), Format::Unknown);
+        assert_eq!(of(&bad, "x"), Content::Unknown);
+        assert_eq!(of(b"\x08\x07\x12\x04", "m.onnx"), Content::Onnx);
+        assert_eq!(of(b"\x08\x07\x12\x04", "m.bin"), Content::Unknown);
         // ONNX by content: ir_version, producer, graph (cut short by the head)
         let onnx = b"\x08\x08\x12\x04test\x3a\x40\x0a\x02";
         assert_eq!(
             sniff(onnx, &[0], 100, Path::new("weights.bin")),
-            Format::Onnx
+            Content::Onnx
         );
         // the graph is longer than the file, a field ONNX does not have, a SavedModel
-        assert_eq!(sniff(onnx, &[0], 20, Path::new("w.bin")), Format::Unknown);
+        assert_eq!(sniff(onnx, &[0], 20, Path::new("w.bin")), Content::Unknown);
         assert_eq!(
             of(b"\x08\x08\x12\x04test\x48\x01", "w.bin"),
-            Format::Unknown
+            Content::Unknown
         );
         assert_eq!(
             of(b"\x08\x01\x12\x04\x0a\x02\x08\x01", "w.bin"),
-            Format::Unknown
+            Content::Unknown
         );
         assert_eq!(
             of(b"\x08\x01\x12\x00", "saved_model.pb"),
-            Format::SavedModel
+            Content::SavedModel
         );
-        assert_eq!(of(b"\x78\x9c\x01\x02", "m.joblib"), Format::Compressed);
+        assert_eq!(of(b"\x78\x9c\x01\x02", "m.joblib"), Content::Compressed);
         // a checkpoint index by the magic number at the end of its footer, whatever its name
         let mut index = vec![0u8; 40];
         index.extend_from_slice(&0xdb47_7524_8b80_fb57u64.to_le_bytes());
-        assert_eq!(of(&index, "weights.bin"), Format::CheckpointIndex);
-        assert_eq!(of(&index[..47], "x.index"), Format::Unknown);
+        assert_eq!(of(&index, "weights.bin"), Content::CheckpointIndex);
+        assert_eq!(of(&index[..47], "x.index"), Content::Unknown);
         let mut tar = vec![0u8; 512];
         tar[257..262].copy_from_slice(b"ustar");
         tar[0] = b'a';
-        assert_eq!(of(&tar, "x"), Format::Tar);
+        assert_eq!(of(&tar, "x"), Content::Tar);
     }
 
     #[test]
     fn names_promise_formats() {
         assert_eq!(
             expected(Path::new("m.SAFETENSORS")),
-            Some(&[Format::Safetensors][..])
+            Some(&[Content::Safetensors][..])
         );
         assert_eq!(expected(Path::new("pytorch_model.bin")), None);
-        assert!(expected(Path::new("m.pt")).is_some_and(|f| f.contains(&Format::Zip)));
+        assert!(expected(Path::new("m.pt")).is_some_and(|f| f.contains(&Content::Zip)));
     }
 }

@@ -49,6 +49,7 @@ mod compressed;
 mod detect;
 mod error;
 mod folder;
+mod format;
 mod gguf;
 mod hdf5;
 mod keras;
@@ -65,6 +66,7 @@ mod verdict;
 mod zip;
 
 pub use error::Error;
+pub use format::Format;
 pub use limits::Limits;
 pub use pickle::{AllowEntry, Allowlist, AllowlistError, Limits as PickleLimits};
 pub use scan::{FileReport, NESTED, Scanner, claim_external_data};
@@ -106,14 +108,7 @@ pub mod internal {
     }
     /// The compressions joblib writes.
     pub mod compressed {
-        pub use crate::compressed::codec;
-        use crate::{Finding, Scanner};
-
-        /// Decompresses the stream (its codec by magic number) and scans the content by
-        /// its format, with the scanner's pickle scanner and limits.
-        pub fn scan(r: &mut dyn super::ReadSeek, scanner: &Scanner) -> Vec<Finding> {
-            crate::compressed::scan(r, &scanner.pickle_scanner(), scanner.limits())
-        }
+        pub use crate::compressed::{codec, scan};
     }
     /// The pickle machine on one stream.
     pub mod pickle {

@@ -17,7 +17,8 @@ mod literal;
 
 use literal::Lit;
 
-use crate::scan::{PickleScan, ReadSeek, finding, run_pickle};
+use crate::Scanner;
+use crate::scan::{ReadSeek, finding, run_pickle};
 use crate::{Finding, Limits, Location, Verdict};
 
 /// What the header says.
@@ -164,13 +165,8 @@ fn show(v: &Lit) -> String {
 }
 
 /// Scans one `.npy` stream from its start. `at` names the file or the npz member.
-pub fn scan(
-    r: &mut dyn ReadSeek,
-    len: u64,
-    at: &Location,
-    pickle: PickleScan<'_>,
-    limits: &Limits,
-) -> Vec<Finding> {
+pub fn scan(r: &mut dyn ReadSeek, len: u64, at: &Location, scanner: &Scanner) -> Vec<Finding> {
+    let limits = scanner.limits();
     let h = match header(r, len, limits) {
         Ok(h) => h,
         Err(message) => {
@@ -227,7 +223,7 @@ pub fn scan(
         offset: Some(h.data_offset),
     };
     out.extend(
-        run_pickle(pickle, &mut Cursor::new(payload), &payload_at)
+        run_pickle(scanner, &mut Cursor::new(payload), &payload_at)
             .into_iter()
             .map(one_pickle),
     );
@@ -247,7 +243,6 @@ fn one_pickle(mut e: Finding) -> Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scan::tests::fake_pickle;
 
     fn npy(descr: &str, payload: &[u8]) -> Vec<u8> {
         let dict = format!("{{'descr': {descr}, 'fortran_order': False, 'shape': (2,), }}\n");
@@ -264,8 +259,7 @@ mod tests {
             &mut Cursor::new(bytes),
             len,
             &Location::default(),
-            &fake_pickle,
-            &Limits::default(),
+            &Scanner::new(),
         )
     }
 

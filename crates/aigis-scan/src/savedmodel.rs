@@ -47,7 +47,7 @@ use std::path::{Path, PathBuf};
 use crate::onnx::{read_all, show};
 use crate::proto::{Field, Fields, WireError, WireType, sub};
 use crate::scan::{ReadSeek, finding};
-use crate::{Finding, Limits, Location, Verdict};
+use crate::{Finding, Format, Limits, Location, Verdict};
 
 /// Findings of one rule kept in full before the rest are only counted.
 const MAX_FINDINGS: usize = 64;
@@ -760,7 +760,7 @@ pub fn scan(
     len: u64,
     path: &Path,
     limits: &Limits,
-) -> (&'static str, Vec<Finding>) {
+) -> (Format, Vec<Finding>) {
     let (kind, found, _) = scan_files(r, len, path, limits);
     (kind, found)
 }
@@ -772,15 +772,15 @@ pub fn scan_files(
     len: u64,
     path: &Path,
     limits: &Limits,
-) -> (&'static str, Vec<Finding>, Vec<PathBuf>) {
+) -> (Format, Vec<Finding>, Vec<PathBuf>) {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or_default();
     let kind = match name {
-        "keras_metadata.pb" => "keras-metadata",
-        "fingerprint.pb" => "tensorflow-fingerprint",
-        _ => "tensorflow-savedmodel",
+        "keras_metadata.pb" => Format::KerasMetadata,
+        "fingerprint.pb" => Format::TensorflowFingerprint,
+        _ => Format::TensorflowSavedmodel,
     };
     let buf = match read_all(r, len, limits, "savedmodel.limit") {
         Ok(buf) => buf,

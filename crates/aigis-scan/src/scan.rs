@@ -1,6 +1,7 @@
 //! One verdict per file: recognise the format by content, run its checker, and hand every
 //! pickle (raw files, joblib (compressed too), `.pkl` members of PyTorch zips, object
-//! arrays, legacy PyTorch tar members) to the pickle scanner the caller supplies.
+//! arrays, legacy PyTorch tar members) to the pickle machine, with the [`Scanner`]'s
+//! configuration.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -9,20 +10,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::detect::{self, Format};
+use crate::detect::{self, Content};
 use crate::pickle::Layout;
-use crate::{Allowlist, Error, Finding, Limits, Location, PickleLimits, Verdict, zip};
+use crate::{Allowlist, Error, Finding, Format, Limits, Location, PickleLimits, Verdict, zip};
 
 /// A byte source the scanners can read and seek: a file, or a member held in memory.
 pub trait ReadSeek: Read + Seek {}
 impl<T: Read + Seek> ReadSeek for T {}
-
-/// The pickle scanner: reads one pickle stream, laid out as the [`Layout`] says, from the
-/// reader's current position (the start) and says what loading it would do. A
-/// parameter, so this crate's format parsers do not depend on the pickle emulator's
-/// internals.
-pub type PickleScan<'a> =
-    &'a dyn Fn(&mut dyn ReadSeek, &Location, Layout) -> (Verdict, Vec<Finding>);
 
 /// What scans files: the bounds of a scan ([`Limits`], [`PickleLimits`]) and the project's
 /// reviewed pickle [`Allowlist`]. The default is the built-in policy with default bounds.
@@ -96,12 +90,28 @@ impl Scanner {
     /// followed: a link can point out of the model folder), in path order. Files a model
     /// reads as data are claimed by it ([`claim_external_data`]).
     pub fn scan_path(&self, path: &Path) -> Result<Vec<FileReport>, Error> {
-        scan_path(path, &self.pickle_scanner(), &self.limits)
+        let mut reports = Vec::new();
+        walk(path, 0, self, &mut reports)?;
+        claim_external_data(&mut reports);
+        Ok(reports)
     }
 
-    /// Scans one file.
+    /// Scans one file: its format by content, the checks of that format, and the
+    /// extension and polyglot checks.
     pub fn scan_file(&self, path: &Path) -> Result<FileReport, Error> {
-        scan_file(path, &self.pickle_scanner(), &self.limits)
+        let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let (format, findings, external_data) =
+            scan_reader_files(&mut file, len, path, self).map_err(|e| Error::io(path, e))?;
+        let verdict = Verdict::worst(&findings);
+        Ok(FileReport {
+            path: path.to_owned(),
+            format,
+            verdict,
+            findings,
+            bytes: len,
+            external_data,
+        })
     }
 
     /// Scans a stream of `len` bytes named `path` (the name only matters to the extension
@@ -112,40 +122,36 @@ impl Scanner {
         r: &mut R,
         len: u64,
         path: &Path,
-    ) -> std::io::Result<(String, Vec<Finding>)> {
-        scan_reader(r, len, path, &self.pickle_scanner(), &self.limits)
+    ) -> std::io::Result<(Format, Vec<Finding>)> {
+        scan_reader_files(r, len, path, self).map(|(format, found, _)| (format, found))
     }
 
-    /// The pickle scanner as the container parsers call it ([`PickleScan`]): a reader
-    /// that fails mid-pickle makes the pickle inconclusive, never clean.
-    pub(crate) fn pickle_scanner(
+    /// Reads one pickle stream, laid out as `layout` says, from the reader's current
+    /// position (the start) and says what loading it would do: the verdict and the
+    /// findings, the imports among them (`pickle.imports`). A reader that fails
+    /// mid-pickle makes the pickle inconclusive, never clean.
+    pub(crate) fn pickle(
         &self,
-    ) -> impl Fn(&mut dyn ReadSeek, &Location, Layout) -> (Verdict, Vec<Finding>) + '_ {
-        pickle_scanner(&self.pickle)
-    }
-}
-
-/// [`Scanner::pickle_scanner`] with these pickle limits.
-pub(crate) fn pickle_scanner(
-    limits: &PickleLimits,
-) -> impl Fn(&mut dyn ReadSeek, &Location, Layout) -> (Verdict, Vec<Finding>) + '_ {
-    move |reader, location, layout| match crate::pickle::scan_layout(
-        reader, location, limits, layout,
-    ) {
-        Ok(report) => {
-            let mut evidence = report.findings;
-            evidence.extend(crate::pickle::imports_evidence(&report.imports, location));
-            (report.verdict, evidence)
+        reader: &mut dyn ReadSeek,
+        location: &Location,
+        layout: Layout,
+    ) -> (Verdict, Vec<Finding>) {
+        match crate::pickle::scan_layout(reader, location, &self.pickle, layout) {
+            Ok(report) => {
+                let mut found = report.findings;
+                found.extend(crate::pickle::imports_evidence(&report.imports, location));
+                (report.verdict, found)
+            }
+            Err(e) => (
+                Verdict::Inconclusive,
+                vec![finding(
+                    Verdict::Inconclusive,
+                    "pickle.read",
+                    format!("the pickle could not be read: {e}"),
+                    location.clone(),
+                )],
+            ),
         }
-        Err(e) => (
-            Verdict::Inconclusive,
-            vec![Finding {
-                verdict: Verdict::Inconclusive,
-                rule: "pickle.read".into(),
-                message: format!("the pickle could not be read: {e}"),
-                location: location.clone(),
-            }],
-        ),
     }
 }
 
@@ -154,8 +160,8 @@ pub(crate) fn pickle_scanner(
 pub struct FileReport {
     /// The file, as found under the path scanned.
     pub path: PathBuf,
-    /// `pickle`, `pytorch-zip`, `npz`, `keras`, `safetensors`, `gguf`, … (content, not name).
-    pub format: String,
+    /// What the file is, by content (`pickle`, `pytorch-zip`, `npz`, `keras`, …).
+    pub format: Format,
     /// The worst verdict of the findings; `safe` when there is none.
     pub verdict: Verdict,
     /// Every reason for the verdict.
@@ -185,22 +191,18 @@ pub(crate) fn finding(
 
 /// Runs the pickle scanner over a plain stream of pickles, keeping its verdict even when
 /// it gave no evidence.
-pub(crate) fn run_pickle(
-    pickle: PickleScan<'_>,
-    r: &mut dyn ReadSeek,
-    at: &Location,
-) -> Vec<Finding> {
-    run_pickle_as(pickle, r, at, Layout::Stream)
+pub(crate) fn run_pickle(scanner: &Scanner, r: &mut dyn ReadSeek, at: &Location) -> Vec<Finding> {
+    run_pickle_as(scanner, r, at, Layout::Stream)
 }
 
 /// [`run_pickle`] of a stream laid out as `layout` says.
 pub(crate) fn run_pickle_as(
-    pickle: PickleScan<'_>,
+    scanner: &Scanner,
     r: &mut dyn ReadSeek,
     at: &Location,
     layout: Layout,
 ) -> Vec<Finding> {
-    let (verdict, mut found) = pickle(r, at, layout);
+    let (verdict, mut found) = scanner.pickle(r, at, layout);
     if found.iter().all(|e| e.verdict < verdict) {
         found.push(finding(
             verdict,
@@ -212,50 +214,15 @@ pub(crate) fn run_pickle_as(
     found
 }
 
-/// Scans one file: its format by content, the checks of that format, and the
-/// extension and polyglot checks.
-pub(crate) fn scan_file(
-    path: &Path,
-    pickle: PickleScan<'_>,
-    limits: &Limits,
-) -> Result<FileReport, Error> {
-    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let (format, findings, external_data) =
-        scan_reader_files(&mut file, len, path, pickle, limits).map_err(|e| Error::io(path, e))?;
-    let verdict = Verdict::worst(&findings);
-    Ok(FileReport {
-        path: path.to_owned(),
-        format,
-        verdict,
-        findings,
-        bytes: len,
-        external_data,
-    })
-}
-
-/// Scans a stream of `len` bytes whose name is `path` (the name only matters for
-/// extension checks): the format it was recognised as, and the findings. `Err` only when
-/// the source itself fails to read.
-pub(crate) fn scan_reader(
-    r: &mut dyn ReadSeek,
-    len: u64,
-    path: &Path,
-    pickle: PickleScan<'_>,
-    limits: &Limits,
-) -> std::io::Result<(String, Vec<Finding>)> {
-    scan_reader_files(r, len, path, pickle, limits).map(|(format, found, _)| (format, found))
-}
-
-/// [`scan_reader`], and the files the model makes its loader read
+/// [`Scanner::scan_reader`], and the files the model makes its loader read
 /// ([`FileReport::external_data`]).
 fn scan_reader_files(
     r: &mut dyn ReadSeek,
     len: u64,
     path: &Path,
-    pickle: PickleScan<'_>,
-    limits: &Limits,
-) -> std::io::Result<(String, Vec<Finding>, Vec<PathBuf>)> {
+    scanner: &Scanner,
+) -> std::io::Result<(Format, Vec<Finding>, Vec<PathBuf>)> {
+    let limits = scanner.limits();
     let mut external = Vec::new();
     r.seek(SeekFrom::Start(0))?;
     let mut head = Vec::new();
@@ -263,31 +230,25 @@ fn scan_reader_files(
     let mut tail = Vec::new();
     r.seek(SeekFrom::Start(len.saturating_sub(detect::TAIL_LEN as u64)))?;
     r.take(detect::TAIL_LEN as u64).read_to_end(&mut tail)?;
-    let format = detect::sniff(&head, &tail, len, path);
+    let content = detect::sniff(&head, &tail, len, path);
     let eocd = zip::find_eocd(r, len)?;
     r.seek(SeekFrom::Start(0))?;
     let mut out = Vec::new();
-    let mut name = format.as_str().to_owned();
-    match format {
-        Format::Zip => name = scan_zip(r, len, pickle, limits, &mut out).to_owned(),
-        Format::Pickle => {
+    let mut format = Format::from(content);
+    match content {
+        Content::Zip => format = scan_zip(r, len, scanner, &mut out),
+        Content::Pickle => {
             if detect::extension(path).as_deref() == Some("joblib") {
-                name = "joblib".to_owned();
+                format = Format::Joblib;
             }
-            out.extend(run_pickle(pickle, r, &Location::default()));
+            out.extend(run_pickle(scanner, r, &Location::default()));
         }
-        Format::Compressed => out.extend(crate::compressed::scan(r, pickle, limits)),
-        Format::Npy => out.extend(crate::npy::scan(
-            r,
-            len,
-            &Location::default(),
-            pickle,
-            limits,
-        )),
-        Format::Safetensors => out.extend(crate::safetensors::scan(r, len, limits)),
-        Format::Gguf => out.extend(crate::gguf::scan(r, len, limits)),
-        Format::Hdf5 => out.extend(crate::hdf5::scan(r, len, &Location::default(), limits)),
-        Format::Onnx => {
+        Content::Compressed => out.extend(crate::compressed::scan(r, scanner)),
+        Content::Npy => out.extend(crate::npy::scan(r, len, &Location::default(), scanner)),
+        Content::Safetensors => out.extend(crate::safetensors::scan(r, len, limits)),
+        Content::Gguf => out.extend(crate::gguf::scan(r, len, limits)),
+        Content::Hdf5 => out.extend(crate::hdf5::scan(r, len, &Location::default(), limits)),
+        Content::Onnx => {
             // External data paths are relative to the model's folder.
             let folder = path
                 .parent()
@@ -297,88 +258,88 @@ fn scan_reader_files(
             out.extend(found);
             external = files;
         }
-        Format::SavedModel => {
+        Content::SavedModel => {
             let (kind, found, files) = crate::savedmodel::scan_files(r, len, path, limits);
-            name = kind.to_owned();
+            format = kind;
             out.extend(found);
             external = files;
         }
-        Format::CheckpointIndex => {
+        Content::CheckpointIndex => {
             let (found, files) = crate::checkpoint::scan_files(r, len, path, limits);
             out.extend(found);
             external = files;
         }
-        Format::Tar => name = scan_tar(r, len, pickle, limits, &mut out).to_owned(),
-        Format::Text => {
+        Content::Tar => format = scan_tar(r, len, scanner, &mut out),
+        Content::Text => {
             scan_text(r, len, path, limits, &mut out)?;
-            let hidden = hidden_pickle(r, pickle)?;
+            let hidden = hidden_pickle(r, scanner)?;
             if !hidden.is_empty() {
                 out.retain(|e| e.rule != "format.text");
             }
             out.extend(hidden);
         }
-        Format::Unknown => {
+        Content::Unknown => {
             out.push(finding(
                 Verdict::Inconclusive,
                 "format.unknown",
                 "not a model format this scanner recognises",
                 Location::default(),
             ));
-            out.extend(hidden_pickle(r, pickle)?);
+            out.extend(hidden_pickle(r, scanner)?);
         }
     }
     // A file that also ends like a zip is two files: the one its first bytes say and the
     // one `zipfile`/`torch.load` open.
-    if format != Format::Zip && eocd.is_some() {
+    if content != Content::Zip && eocd.is_some() {
         out.push(finding(
             Verdict::Suspicious,
             "format.polyglot",
-            format!("a {} that is also a zip archive", format.as_str()),
+            format!("a {} that is also a zip archive", content.as_str()),
             Location {
                 member: None,
                 offset: eocd,
             },
         ));
         r.seek(SeekFrom::Start(0))?;
-        scan_zip(r, len, pickle, limits, &mut out);
+        scan_zip(r, len, scanner, &mut out);
     }
     // Read by name, TensorFlow takes a file ending like a table for a checkpoint index.
-    if format != Format::CheckpointIndex && detect::is_checkpoint_index(&tail, len) {
+    if content != Content::CheckpointIndex && detect::is_checkpoint_index(&tail, len) {
         out.push(finding(
             Verdict::Suspicious,
             "format.polyglot",
             format!(
                 "a {} that also ends like a TensorFlow checkpoint index",
-                format.as_str()
+                content.as_str()
             ),
             Location::at(len.saturating_sub(8) as usize),
         ));
     }
     if let Some(expected) = detect::expected(path) {
         let zip_ok = match detect::extension(path).as_deref() {
-            Some("npz") => name == "npz",
-            Some("keras") => name == "keras",
-            Some("pt" | "pth" | "ckpt") => name == "pytorch-zip",
+            Some("npz") => format == Format::Npz,
+            Some("keras") => format == Format::Keras,
+            Some("pt" | "pth" | "ckpt") => format == Format::PytorchZip,
             _ => true,
         };
-        if !expected.contains(&format)
-            || (format == Format::Zip && !zip_ok)
-            || (format == Format::Tar
-                && name != "pytorch-tar"
+        if !expected.contains(&content)
+            || (content == Content::Zip && !zip_ok)
+            || (content == Content::Tar
+                && format != Format::PytorchTar
                 && detect::extension(path).as_deref() != Some("tar"))
         {
             out.push(finding(
                 Verdict::Suspicious,
                 "format.extension_mismatch",
                 format!(
-                    "named like {:?} but the content is {name}",
+                    "named like {:?} but the content is {format}",
                     path.extension().unwrap_or_default()
                 ),
                 Location::default(),
             ));
         }
     }
-    Ok((name, out, external))
+    Ok((format, out, external))
 }
 
 /// A protocol-0 pickle is printable text and may start with any opcode, so text and
@@ -388,10 +349,10 @@ fn scan_reader_files(
 /// pickle (malformed, truncated) is dropped.
 pub(crate) fn hidden_pickle(
     r: &mut dyn ReadSeek,
-    pickle: PickleScan<'_>,
+    scanner: &Scanner,
 ) -> std::io::Result<Vec<Finding>> {
     r.seek(SeekFrom::Start(0))?;
-    let (_, found) = pickle(r, &Location::default(), Layout::Stream);
+    let (_, found) = scanner.pickle(r, &Location::default(), Layout::Stream);
     // A complete pickle in text: what it imports is reported, safe imports included.
     if found
         .iter()
@@ -455,7 +416,7 @@ fn is_tensor_data(name: &str) -> bool {
 }
 
 /// What kind of zip the member names make it.
-fn zip_kind(members: &[zip::Member]) -> &'static str {
+fn zip_kind(members: &[zip::Member]) -> Format {
     let files: Vec<&str> = members
         .iter()
         .filter(|m| !m.is_dir())
@@ -465,17 +426,17 @@ fn zip_kind(members: &[zip::Member]) -> &'static str {
         .iter()
         .any(|n| *n == "data.pkl" || n.ends_with("/data.pkl"))
     {
-        "pytorch-zip"
+        Format::PytorchZip
     } else if !files.is_empty() && files.iter().all(|n| n.ends_with(".npy")) {
-        "npz"
+        Format::Npz
     } else if files.contains(&"config.json")
         && files
             .iter()
             .any(|n| *n == "metadata.json" || n.ends_with(".weights.h5"))
     {
-        "keras"
+        Format::Keras
     } else {
-        "zip"
+        Format::Zip
     }
 }
 
@@ -485,15 +446,10 @@ fn zip_kind(members: &[zip::Member]) -> &'static str {
 pub const NESTED: char = '!';
 
 /// Reads the archive and scans each member that can hold code; returns the zip kind.
-fn scan_zip(
-    r: &mut dyn ReadSeek,
-    len: u64,
-    pickle: PickleScan<'_>,
-    limits: &Limits,
-    out: &mut Vec<Finding>,
-) -> &'static str {
+fn scan_zip(r: &mut dyn ReadSeek, len: u64, scanner: &Scanner, out: &mut Vec<Finding>) -> Format {
+    let limits = scanner.limits();
     let mut budget = limits.max_total_bytes;
-    scan_zip_nested(r, len, pickle, limits, out, 1, &mut budget)
+    scan_zip_nested(r, len, scanner, out, 1, &mut budget)
 }
 
 /// [`scan_zip`] of an archive `depth` levels down (the file itself is 1), the bytes of
@@ -501,17 +457,17 @@ fn scan_zip(
 fn scan_zip_nested(
     r: &mut dyn ReadSeek,
     len: u64,
-    pickle: PickleScan<'_>,
-    limits: &Limits,
+    scanner: &Scanner,
     out: &mut Vec<Finding>,
     depth: usize,
     budget: &mut u64,
-) -> &'static str {
+) -> Format {
+    let limits = scanner.limits();
     let archive = match zip::open(r, len, limits) {
         Ok(a) => a,
         Err(e) => {
             out.push(e);
-            return "zip";
+            return Format::Zip;
         }
     };
     out.extend(archive.findings);
@@ -523,7 +479,7 @@ fn scan_zip_nested(
         if m.is_dir()
             || !m.readable()
             || !seen.insert(key)
-            || (kind == "pytorch-zip" && is_tensor_data(&m.name))
+            || (kind == Format::PytorchZip && is_tensor_data(&m.name))
         {
             continue;
         }
@@ -551,11 +507,11 @@ fn scan_zip_nested(
         let len = bytes.len() as u64;
         let mut cursor = Cursor::new(bytes);
         let lower = m.name.to_ascii_lowercase();
-        if lower.ends_with(".pkl") || lower.ends_with(".pickle") || inner == Format::Pickle {
-            out.extend(run_pickle(pickle, &mut cursor, &at));
-        } else if inner == Format::Npy {
-            out.extend(crate::npy::scan(&mut cursor, len, &at, pickle, limits));
-        } else if inner == Format::Zip {
+        if lower.ends_with(".pkl") || lower.ends_with(".pickle") || inner == Content::Pickle {
+            out.extend(run_pickle(scanner, &mut cursor, &at));
+        } else if inner == Content::Npy {
+            out.extend(crate::npy::scan(&mut cursor, len, &at, scanner));
+        } else if inner == Content::Zip {
             if depth >= limits.max_archive_depth {
                 out.push(finding(
                     Verdict::Inconclusive,
@@ -568,15 +524,7 @@ fn scan_zip_nested(
                 continue;
             }
             let mut found = Vec::new();
-            scan_zip_nested(
-                &mut cursor,
-                len,
-                pickle,
-                limits,
-                &mut found,
-                depth + 1,
-                budget,
-            );
+            scan_zip_nested(&mut cursor, len, scanner, &mut found, depth + 1, budget);
             out.extend(found.into_iter().map(|mut e| {
                 e.location.member = Some(match e.location.member.take() {
                     Some(inside) => format!("{}{NESTED}{inside}", m.name),
@@ -584,12 +532,12 @@ fn scan_zip_nested(
                 });
                 e
             }));
-        } else if inner == Format::Hdf5 {
+        } else if inner == Content::Hdf5 {
             // `model.weights.h5` of a `.keras` zip: weights, unless it carries a config
             out.extend(crate::hdf5::scan(&mut cursor, len, &at, limits));
-        } else if kind == "keras" && m.name == "config.json" {
+        } else if kind == Format::Keras && m.name == "config.json" {
             crate::keras::check_config(&cursor.into_inner(), "model config", &at, limits, out);
-        } else if kind == "keras" && m.name == "metadata.json" {
+        } else if kind == Format::Keras && m.name == "metadata.json" {
             crate::keras::check_metadata(&cursor.into_inner(), &at, out);
         }
     }
@@ -599,18 +547,13 @@ fn scan_zip_nested(
 /// Legacy PyTorch tar checkpoints: `sys_info` and `pickle` are pickles; `storages` and
 /// `tensors` are pickles between raw records, read as `torch.load` reads them
 /// ([`Layout`]). Other members are sniffed.
-fn scan_tar(
-    r: &mut dyn ReadSeek,
-    len: u64,
-    pickle: PickleScan<'_>,
-    limits: &Limits,
-    out: &mut Vec<Finding>,
-) -> &'static str {
+fn scan_tar(r: &mut dyn ReadSeek, len: u64, scanner: &Scanner, out: &mut Vec<Finding>) -> Format {
+    let limits = scanner.limits();
     let archive = match crate::tar::open(r, len, limits) {
         Ok(a) => a,
         Err(e) => {
             out.push(e);
-            return "tar";
+            return Format::Tar;
         }
     };
     out.extend(archive.findings);
@@ -639,14 +582,18 @@ fn scan_tar(
             "sys_info" | "pickle" if torch => Some(Layout::Stream),
             "storages" if torch => Some(Layout::TorchTarStorages),
             "tensors" if torch => Some(Layout::TorchTarTensors),
-            _ if inner == Format::Pickle || m.name.ends_with(".pkl") => Some(Layout::Stream),
+            _ if inner == Content::Pickle || m.name.ends_with(".pkl") => Some(Layout::Stream),
             _ => None,
         };
         if let Some(layout) = layout {
-            out.extend(run_pickle_as(pickle, &mut member, &at, layout));
+            out.extend(run_pickle_as(scanner, &mut member, &at, layout));
         }
     }
-    if torch { "pytorch-tar" } else { "tar" }
+    if torch {
+        Format::PytorchTar
+    } else {
+        Format::Tar
+    }
 }
 
 /// A byte range of a reader, read and sought as a file of its own (a tar member scanned
@@ -700,18 +647,6 @@ impl Seek for Window<'_> {
     }
 }
 
-/// [`Scanner::scan_path`] with this pickle scanner and these limits.
-pub(crate) fn scan_path(
-    path: &Path,
-    pickle: PickleScan<'_>,
-    limits: &Limits,
-) -> Result<Vec<FileReport>, Error> {
-    let mut reports = Vec::new();
-    walk(path, 0, pickle, limits, &mut reports)?;
-    claim_external_data(&mut reports);
-    Ok(reports)
-}
-
 /// A model's data files (ONNX external data, a TensorFlow checkpoint's data files, a
 /// SavedModel's assets) are bytes the model reads, with no format of their own: among the
 /// reports of one scan, each is its model's data (safe) rather than an unknown file. Only
@@ -722,12 +657,12 @@ pub(crate) fn scan_path(
 /// [`Scanner::scan_path`] does this for the files under its path; a caller that scans
 /// several paths (a model's files one by one) calls it once over all their reports.
 pub fn claim_external_data(reports: &mut [FileReport]) {
-    let mut owners: std::collections::HashMap<PathBuf, (PathBuf, String)> = Default::default();
+    let mut owners: std::collections::HashMap<PathBuf, (PathBuf, Format)> = Default::default();
     for r in reports.iter() {
         for data in &r.external_data {
             owners
                 .entry(data.clone())
-                .or_insert_with(|| (r.path.clone(), r.format.clone()));
+                .or_insert_with(|| (r.path.clone(), r.format));
         }
     }
     if owners.is_empty() {
@@ -737,41 +672,39 @@ pub fn claim_external_data(reports: &mut [FileReport]) {
         let Some((model, owner_format)) = owners.get(&r.path) else {
             continue;
         };
-        let Some((format, rule, message)) = data_claim(owner_format, model) else {
+        let Some((format, rule, message)) = data_claim(*owner_format, model) else {
             continue;
         };
-        let replaced = if r.format == Format::Unknown.as_str() {
-            "format.unknown"
-        } else if r.format == Format::Text.as_str() {
-            "format.text"
-        } else {
-            continue;
+        let replaced = match r.format {
+            Format::Unknown => "format.unknown",
+            Format::Text => "format.text",
+            _ => continue,
         };
         r.findings.retain(|e| e.rule != replaced);
         r.findings
             .push(finding(Verdict::Safe, rule, message, Location::default()));
-        r.format = format.to_owned();
+        r.format = format;
         r.verdict = Verdict::worst(&r.findings);
     }
 }
 
 /// What a file listed in a model's [`FileReport::external_data`] is, by the model's
 /// format: its format name, rule and message.
-fn data_claim(owner_format: &str, model: &Path) -> Option<(&'static str, &'static str, String)> {
+fn data_claim(owner_format: Format, model: &Path) -> Option<(Format, &'static str, String)> {
     let model = model.display();
     Some(match owner_format {
-        "onnx" => (
-            "onnx-external-data",
+        Format::Onnx => (
+            Format::OnnxExternalData,
             "onnx.external_data_file",
             format!("tensor data of the ONNX model `{model}`: read as numbers, never run"),
         ),
-        "tensorflow-checkpoint-index" => (
-            "tensorflow-checkpoint-data",
+        Format::TensorflowCheckpointIndex => (
+            Format::TensorflowCheckpointData,
             "checkpoint.data_file",
             format!("tensor data of the checkpoint `{model}`: read as numbers, never run"),
         ),
-        "tensorflow-savedmodel" => (
-            "tensorflow-asset",
+        Format::TensorflowSavedmodel => (
+            Format::TensorflowAsset,
             "savedmodel.asset_file",
             format!("an asset of the SavedModel `{model}`: data its graph reads, never run"),
         ),
@@ -782,14 +715,14 @@ fn data_claim(owner_format: &str, model: &Path) -> Option<(&'static str, &'stati
 fn walk(
     path: &Path,
     depth: usize,
-    pickle: PickleScan<'_>,
-    limits: &Limits,
+    scanner: &Scanner,
     reports: &mut Vec<FileReport>,
 ) -> Result<(), Error> {
+    let limits = scanner.limits();
     let meta = std::fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?;
-    let report = |format: &str, verdict, rule: &str, message: String| FileReport {
+    let report = |format: Format, verdict, rule: &str, message: String| FileReport {
         path: path.to_owned(),
-        format: format.to_owned(),
+        format,
         verdict,
         findings: vec![finding(verdict, rule, message, Location::default())],
         bytes: 0,
@@ -803,7 +736,7 @@ fn walk(
             .map(|t| t.display().to_string())
             .unwrap_or_default();
         reports.push(report(
-            "symlink",
+            Format::Symlink,
             Verdict::Suspicious,
             "path.symlink",
             format!("a symbolic link to `{target}`, not followed"),
@@ -811,7 +744,7 @@ fn walk(
     } else if meta.is_dir() {
         if depth >= limits.max_depth {
             reports.push(report(
-                "folder",
+                Format::Folder,
                 Verdict::Inconclusive,
                 "path.too_deep",
                 "folders nested past the limit are not scanned".to_owned(),
@@ -825,52 +758,17 @@ fn walk(
             .map_err(|e| Error::io(path, e))?;
         entries.sort();
         for entry in entries {
-            walk(&entry, depth + 1, pickle, limits, reports)?;
+            walk(&entry, depth + 1, scanner, reports)?;
         }
     } else {
-        reports.push(scan_file(path, pickle, limits)?);
+        reports.push(scanner.scan_file(path)?);
     }
     Ok(())
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    /// A stand-in for the real pickle emulator (written separately): any input containing
-    /// `posix\nsystem` is dangerous, anything else safe. Enough to show that each pickle
-    /// reaches the scanner with the right location.
-    pub(crate) fn fake_pickle(
-        r: &mut dyn ReadSeek,
-        at: &Location,
-        _: Layout,
-    ) -> (Verdict, Vec<Finding>) {
-        let mut bytes = Vec::new();
-        if r.read_to_end(&mut bytes).is_err() {
-            return (Verdict::Inconclusive, vec![]);
-        }
-        match bytes
-            .windows(13)
-            .position(|w| w == b"posix\nsystem\n".get(..13).unwrap_or_default())
-        {
-            Some(i) => {
-                let at = Location {
-                    member: at.member.clone(),
-                    offset: Some(i as u64),
-                };
-                (
-                    Verdict::Dangerous,
-                    vec![finding(
-                        Verdict::Dangerous,
-                        "pickle.global.dangerous",
-                        "posix.system",
-                        at,
-                    )],
-                )
-            }
-            None => (Verdict::Safe, vec![]),
-        }
-    }
 
     #[test]
     fn tensor_storages_are_recognised() {

@@ -222,9 +222,7 @@ pub(crate) mod tests {
             ]),
         )
         .unwrap();
-        let limits = crate::pickle::Limits::default();
-        let pickle = crate::scan::pickle_scanner(&limits);
-        let r = crate::scan::scan_file(&path, &pickle, &crate::Limits::default()).unwrap();
+        let r = crate::Scanner::new().scan_file(&path).unwrap();
         assert_eq!(
             (r.format.as_str(), r.verdict),
             ("pytorch-tar", Verdict::Dangerous)

@@ -40,7 +40,7 @@ fn every_file_the_libraries_wrote_is_safe() {
             path.display(),
             r.findings
         );
-        formats.insert(r.format.clone());
+        formats.insert(r.format.to_string());
     }
     for format in ["npy", "npz", "pickle", "joblib", "compressed"] {
         assert!(formats.contains(format), "no {format} among {formats:?}");

@@ -157,7 +157,7 @@ fn scan_folder(folder: &Path) -> Vec<Scanned> {
                 .to_string_lossy()
                 .into_owned();
             let rules = r.findings.iter().map(|e| e.rule.clone()).collect();
-            (name, r.format, r.verdict, rules)
+            (name, r.format.to_string(), r.verdict, rules)
         })
         .collect()
 }

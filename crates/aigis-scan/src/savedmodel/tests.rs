@@ -381,7 +381,10 @@ fn the_folders_other_protobufs() {
         )
         .0;
     let (kind, found) = scan_named("keras_metadata.pb", &benign);
-    assert_eq!((kind, worst(&found)), ("keras-metadata", Verdict::Safe));
+    assert_eq!(
+        (kind.as_str(), worst(&found)),
+        ("keras-metadata", Verdict::Safe)
+    );
     let evil = Msg::new()
         .msg(
             1,
@@ -400,7 +403,7 @@ fn the_folders_other_protobufs() {
     let fp = Msg::new().int(1, 123).int(2, 456).int(5, 789).0;
     let (kind, found) = scan_named("fingerprint.pb", &fp);
     assert_eq!(
-        (kind, worst(&found)),
+        (kind.as_str(), worst(&found)),
         ("tensorflow-fingerprint", Verdict::Safe)
     );
     let (_, found) = scan_named("fingerprint.pb", &Msg::new().str(1, "x").0);
@@ -408,7 +411,7 @@ fn the_folders_other_protobufs() {
 
     let text = b"meta_graphs {\n  graph_def {\n    node {\n      name: \"p\"\n      op: \"PyFunc\"\n    }\n  }\n}\n";
     let (kind, found) = scan_named("saved_model.pbtxt", text);
-    assert_eq!(kind, "tensorflow-savedmodel");
+    assert_eq!(kind.as_str(), "tensorflow-savedmodel");
     let e = hit(&found, "savedmodel.python_op");
     assert_eq!(e.location.offset, Some(55));
     let (_, found) = scan_named("saved_model.pbtxt", b"meta_graphs { }\n");
