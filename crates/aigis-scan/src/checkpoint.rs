@@ -47,6 +47,27 @@ use crate::{Finding, Limits, Location, Verdict};
 
 pub(crate) use table::has_magic;
 
+crate::rules::declare! {
+    INDEX = "checkpoint.index":
+        "A TensorFlow checkpoint index read to its end: its tensors and the data files it names.";
+    DATA_FILE = "checkpoint.data_file":
+        "A data file of a TensorFlow checkpoint scanned beside its index: tensor numbers, never run.";
+    MALFORMED = "checkpoint.malformed":
+        "A TensorFlow checkpoint index that is malformed: not a well-formed LevelDB table or tensor bundle, or a block that fails its checksum.";
+    COMPRESSED = "checkpoint.compressed":
+        "A TensorFlow checkpoint index with compressed blocks, which the scanner does not read.";
+    LIMIT = "checkpoint.limit":
+        "A TensorFlow checkpoint index past a scan limit: the rest is not checked.";
+    VARIANT = "checkpoint.variant":
+        "A TensorFlow checkpoint tensor that holds a serialized object (a variant, such as a tf.data iterator's state), not plain numbers.";
+    TENSOR_RANGE = "checkpoint.tensor_range":
+        "A TensorFlow checkpoint tensor whose data lies outside its data files.";
+    SHARD_MISSING = "checkpoint.shard_missing":
+        "A TensorFlow checkpoint data file that is missing or cannot be read, so what restoring loads is unknown.";
+    SHARD_ESCAPE = "checkpoint.shard_escape":
+        "A TensorFlow checkpoint data file that is a symbolic link or a device: restoring reads what it points to into the variables.";
+}
+
 /// Findings of one rule kept in full before the rest are only counted.
 const MAX_FINDINGS: u64 = 64;
 /// Bytes of a tensor name looked at for a message.
@@ -91,12 +112,7 @@ impl Findings {
     }
 
     fn malformed(&mut self, message: String, at: u64) {
-        self.add(
-            Verdict::Inconclusive,
-            "checkpoint.malformed",
-            message,
-            Some(at),
-        );
+        self.add(Verdict::Inconclusive, rule::MALFORMED.id, message, Some(at));
     }
 
     fn finish(mut self) -> Vec<Finding> {
@@ -259,7 +275,7 @@ impl Bundle {
                 self.variants += 1;
                 self.found.add(
                     Verdict::Suspicious,
-                    "checkpoint.variant",
+                    rule::VARIANT.id,
                     format!(
                         "tensor `{name}` is a variant: an object TensorFlow decodes by the type it names (a tf.data iterator's state, for one), not plain numbers"
                     ),
@@ -282,7 +298,7 @@ impl Bundle {
         if t.shard >= h.shards {
             self.found.add(
                 Verdict::Inconclusive,
-                "checkpoint.tensor_range",
+                rule::TENSOR_RANGE.id,
                 format!(
                     "tensor `{name}` is in data file {}, but the header counts {}",
                     t.shard, h.shards
@@ -298,7 +314,7 @@ impl Bundle {
         else {
             self.found.add(
                 Verdict::Inconclusive,
-                "checkpoint.tensor_range",
+                rule::TENSOR_RANGE.id,
                 format!(
                     "tensor `{name}`: offset {} and size {} overflow",
                     t.offset, t.size
@@ -368,7 +384,7 @@ pub fn scan_files(
         };
         out.push(finding(
             Verdict::Safe,
-            "checkpoint.index",
+            rule::INDEX.id,
             format!(
                 "TensorFlow checkpoint index: {} in {}{listed}{}, {}",
                 plural(tensors, "tensor"),
@@ -393,15 +409,15 @@ fn plural(n: u64, what: &str) -> String {
 fn table_evidence(e: table::TableError) -> Finding {
     let (rule, message) = match e.problem {
         table::Problem::Malformed => (
-            "checkpoint.malformed",
+            rule::MALFORMED.id,
             format!("not a well-formed checkpoint index: {}", e.what),
         ),
         table::Problem::Compressed => (
-            "checkpoint.compressed",
+            rule::COMPRESSED.id,
             format!("{}: the rest of the index is not checked", e.what),
         ),
         table::Problem::Limit => (
-            "checkpoint.limit",
+            rule::LIMIT.id,
             format!("{}: the rest of the index is not checked", e.what),
         ),
     };
@@ -436,7 +452,7 @@ fn data_files(
     let Some(prefix) = name.strip_suffix(".index").filter(|p| !p.is_empty()) else {
         found.add(
             Verdict::Inconclusive,
-            "checkpoint.shard_missing",
+            rule::SHARD_MISSING.id,
             format!(
                 "the index is named `{}`, not `<prefix>.index`: TensorFlow finds the data files from that name, so which files it reads is unknown",
                 show(name.as_bytes())
@@ -448,7 +464,7 @@ fn data_files(
     if header.shards > limits.max_files as u64 {
         found.add(
             Verdict::Inconclusive,
-            "checkpoint.limit",
+            rule::LIMIT.id,
             format!(
                 "the header counts {} data files, more than the {} files a scan visits: they are not checked",
                 header.shards, limits.max_files
@@ -470,7 +486,7 @@ fn data_files(
             Err(e) => {
                 found.add(
                     Verdict::Inconclusive,
-                    "checkpoint.shard_missing",
+                    rule::SHARD_MISSING.id,
                     format!(
                         "data file `{shown}` cannot be read ({e}), so what the checkpoint restores is unknown"
                     ),
@@ -485,7 +501,7 @@ fn data_files(
                 .unwrap_or_default();
             found.add(
                 Verdict::Dangerous,
-                "checkpoint.shard_escape",
+                rule::SHARD_ESCAPE.id,
                 format!(
                     "data file `{shown}` is a symbolic link to `{target}`: restoring reads that file into the variables"
                 ),
@@ -496,7 +512,7 @@ fn data_files(
         if meta.is_dir() {
             found.add(
                 Verdict::Inconclusive,
-                "checkpoint.shard_missing",
+                rule::SHARD_MISSING.id,
                 format!("data file `{shown}` is a folder"),
                 None,
             );
@@ -505,7 +521,7 @@ fn data_files(
         if !meta.is_file() {
             found.add(
                 Verdict::Dangerous,
-                "checkpoint.shard_escape",
+                rule::SHARD_ESCAPE.id,
                 format!(
                     "data file `{shown}` is a device, pipe or socket, not a regular file: restoring reads from it"
                 ),
@@ -518,7 +534,7 @@ fn data_files(
         {
             found.add(
                 Verdict::Inconclusive,
-                "checkpoint.tensor_range",
+                rule::TENSOR_RANGE.id,
                 format!(
                     "tensor `{tensor}` ends at byte {end} of `{shown}`, past its end ({} bytes): the data file is truncated or not this checkpoint's",
                     meta.len()

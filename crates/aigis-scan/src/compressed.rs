@@ -22,6 +22,21 @@ use crate::detect::{self, Content};
 use crate::scan::{ReadSeek, finding, hidden_pickle, run_pickle};
 use crate::{Finding, Location, Verdict};
 
+crate::rules::declare! {
+    STREAM = "compressed.stream":
+        "A compressed stream (zlib, gzip, bz2, lzma, xz, lz4, joblib's z-file), decompressed and scanned by its content.";
+    CORRUPT = "compressed.corrupt":
+        "A compressed stream that does not decompress: its content is not analysed.";
+    TOO_LARGE = "compressed.too_large":
+        "A compressed stream that decompresses past the limit (a bomb, or a dictionary too large): not analysed.";
+    DEPTH = "compressed.depth":
+        "Compression nested past the limit: the innermost content is not analysed.";
+    ARRAY_DATA = "compressed.array_data":
+        "A joblib z-file of raw array bytes, read as numbers.";
+    UNKNOWN = "compressed.unknown":
+        "Compressed content of no format the scanner recognises.";
+}
+
 /// A compression, by the magic number joblib checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Codec {
@@ -189,7 +204,7 @@ fn scan_nested(r: &mut dyn ReadSeek, scanner: &Scanner, depth: usize) -> Vec<Fin
     if let Err(e) = read {
         return vec![finding(
             Verdict::Inconclusive,
-            "compressed.corrupt",
+            rule::CORRUPT.id,
             format!("could not be read: {e}"),
             at,
         )];
@@ -197,7 +212,7 @@ fn scan_nested(r: &mut dyn ReadSeek, scanner: &Scanner, depth: usize) -> Vec<Fin
     let Some(codec) = codec(&head) else {
         return vec![finding(
             Verdict::Inconclusive,
-            "compressed.corrupt",
+            rule::CORRUPT.id,
             "no compression this scanner reads",
             at,
         )];
@@ -205,20 +220,10 @@ fn scan_nested(r: &mut dyn ReadSeek, scanner: &Scanner, depth: usize) -> Vec<Fin
     let data = match decompress(r, codec, limits.max_member_bytes) {
         Ok(data) => data,
         Err(Failure::Corrupt(why)) => {
-            return vec![finding(
-                Verdict::Inconclusive,
-                "compressed.corrupt",
-                why,
-                at,
-            )];
+            return vec![finding(Verdict::Inconclusive, rule::CORRUPT.id, why, at)];
         }
         Err(Failure::TooLarge(why)) => {
-            return vec![finding(
-                Verdict::Inconclusive,
-                "compressed.too_large",
-                why,
-                at,
-            )];
+            return vec![finding(Verdict::Inconclusive, rule::TOO_LARGE.id, why, at)];
         }
     };
     let len = data.len() as u64;
@@ -230,7 +235,7 @@ fn scan_nested(r: &mut dyn ReadSeek, scanner: &Scanner, depth: usize) -> Vec<Fin
     );
     let mut out = vec![finding(
         Verdict::Safe,
-        "compressed.stream",
+        rule::STREAM.id,
         format!(
             "{} stream, {len} bytes decompressed: {}",
             codec.as_str(),
@@ -244,7 +249,7 @@ fn scan_nested(r: &mut dyn ReadSeek, scanner: &Scanner, depth: usize) -> Vec<Fin
         Content::Npy => out.extend(crate::npy::scan(&mut cursor, len, &at, scanner)),
         Content::Compressed if depth >= limits.max_archive_depth => out.push(finding(
             Verdict::Inconclusive,
-            "compressed.depth",
+            rule::DEPTH.id,
             format!("compressed {depth} times over, past the limit: not analysed"),
             at,
         )),
@@ -257,21 +262,21 @@ fn scan_nested(r: &mut dyn ReadSeek, scanner: &Scanner, depth: usize) -> Vec<Fin
             } else if inner == Content::Text {
                 out.push(finding(
                     Verdict::Safe,
-                    "format.text",
+                    crate::scan::rule::FORMAT_TEXT.id,
                     "compressed text, not a model format: loading it runs nothing",
                     at,
                 ));
             } else if codec == Codec::ZFile {
                 out.push(finding(
                     Verdict::Safe,
-                    "compressed.array_data",
+                    rule::ARRAY_DATA.id,
                     "the raw bytes of an array, which joblib's `ZNDArrayWrapper` reads as numbers",
                     at,
                 ));
             } else {
                 out.push(finding(
                     Verdict::Inconclusive,
-                    "compressed.unknown",
+                    rule::UNKNOWN.id,
                     "compressed data of no format this scanner recognises: not analysed",
                     at,
                 ));
@@ -279,7 +284,7 @@ fn scan_nested(r: &mut dyn ReadSeek, scanner: &Scanner, depth: usize) -> Vec<Fin
         }
         other => out.push(finding(
             Verdict::Inconclusive,
-            "compressed.unknown",
+            rule::UNKNOWN.id,
             format!("compressed {}: not analysed", other.as_str()),
             at,
         )),

@@ -10,6 +10,17 @@ use std::io::{BufReader, Read};
 use crate::scan::{ReadSeek, finding};
 use crate::{Finding, Limits, Location, Verdict};
 
+crate::rules::declare! {
+    VALID = "gguf.valid":
+        "A GGUF file read to its end: header, metadata and tensor infos.";
+    HEADER = "gguf.header":
+        "An invalid GGUF header, metadata entry or tensor info.";
+    TENSOR_TYPE = "gguf.tensor_type":
+        "A GGUF tensor of an unknown type, whose size cannot be checked.";
+    CHAT_TEMPLATE = "gguf.chat_template":
+        "A chat template (Jinja) that reaches Python internals: rendering it can run code on the server.";
+}
+
 /// Patterns that reach Python internals from a template: sandbox escapes.
 const DANGEROUS: &[&str] = &[
     "__class__",
@@ -145,7 +156,7 @@ pub fn scan(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Vec<Finding> {
     if let Err(message) = parse(&mut c, limits, &mut out) {
         out.push(finding(
             Verdict::Inconclusive,
-            "gguf.header",
+            rule::HEADER.id,
             message,
             Location {
                 member: None,
@@ -234,7 +245,7 @@ fn parse(c: &mut Cursor<'_>, limits: &Limits, out: &mut Vec<Finding>) -> Result<
         let Some((per_block, bytes)) = block(*ty) else {
             out.push(finding(
                 Verdict::Suspicious,
-                "gguf.tensor_type",
+                rule::TENSOR_TYPE.id,
                 format!("tensor `{name}` has unknown type {ty}; its size is not checked"),
                 Location::default(),
             ));
@@ -252,7 +263,7 @@ fn parse(c: &mut Cursor<'_>, limits: &Limits, out: &mut Vec<Finding>) -> Result<
     }
     out.push(finding(
         Verdict::Safe,
-        "gguf.valid",
+        rule::VALID.id,
         format!("gguf v{version}: {kvs} metadata entries and {tensors} tensors checked"),
         Location::default(),
     ));
@@ -314,7 +325,7 @@ pub fn check_template(key: &str, template: &str, offset: u64, out: &mut Vec<Find
         if !hits.is_empty() {
             out.push(finding(
                 verdict,
-                "gguf.chat_template",
+                rule::CHAT_TEMPLATE.id,
                 format!(
                     "`{key}` contains {}: jinja that reaches python internals",
                     hits.join(", ")

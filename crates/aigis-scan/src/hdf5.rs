@@ -32,6 +32,17 @@ use std::io::{Read, SeekFrom};
 use crate::scan::{ReadSeek, finding};
 use crate::{Finding, Limits, Location, Verdict};
 
+crate::rules::declare! {
+    VALID = "hdf5.valid":
+        "An HDF5 file without a Keras config: weights only.";
+    MALFORMED = "hdf5.malformed":
+        "An HDF5 file whose root attributes (the Keras model config) cannot be read.";
+    TRUNCATED = "hdf5.truncated":
+        "An HDF5 file shorter than its superblock says.";
+    ATTRIBUTE_TYPE = "hdf5.attribute_type":
+        "An HDF5 root attribute Keras writes as a string that is not one, so it is not analysed.";
+}
+
 const SIGNATURE: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
 /// Header blocks (the first plus continuations) of the root object header.
 const MAX_BLOCKS: usize = 1024;
@@ -75,7 +86,7 @@ pub fn scan(r: &mut dyn ReadSeek, len: u64, at: &Location, limits: &Limits) -> V
         Err(f) => {
             out.push(finding(
                 Verdict::Inconclusive,
-                "hdf5.malformed",
+                rule::MALFORMED.id,
                 format!(
                     "the HDF5 root group could not be read ({}), so its attributes (the Keras model config) are not analysed",
                     f.why
@@ -91,7 +102,7 @@ pub fn scan(r: &mut dyn ReadSeek, len: u64, at: &Location, limits: &Limits) -> V
     if end > len {
         out.push(finding(
             Verdict::Inconclusive,
-            "hdf5.truncated",
+            rule::TRUNCATED.id,
             format!("the superblock says the file has {end} bytes, but it has {len}: truncated, and HDF5 refuses to open it"),
             at.clone(),
         ));
@@ -123,7 +134,7 @@ pub fn scan(r: &mut dyn ReadSeek, len: u64, at: &Location, limits: &Limits) -> V
             ),
             None => out.push(finding(
                 Verdict::Inconclusive,
-                "hdf5.attribute_type",
+                rule::ATTRIBUTE_TYPE.id,
                 format!(
                     "the `{}` attribute is not a string, as Keras writes it, so it is not analysed",
                     a.name
@@ -135,7 +146,7 @@ pub fn scan(r: &mut dyn ReadSeek, len: u64, at: &Location, limits: &Limits) -> V
     if configs == 0 {
         out.push(finding(
             Verdict::Safe,
-            "hdf5.valid",
+            rule::VALID.id,
             format!(
                 "HDF5 with {} root attributes and no Keras model config: weights only, which loading reads as numbers",
                 attributes.len()

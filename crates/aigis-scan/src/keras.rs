@@ -35,6 +35,27 @@ use serde_json::{Map, Value};
 use crate::scan::finding;
 use crate::{Finding, Limits, Location, Verdict, pickle};
 
+crate::rules::declare! {
+    CONFIG = "keras.config":
+        "A Keras model config walked to its end, with no code in it.";
+    CONFIG_MALFORMED = "keras.config_malformed":
+        "A Keras model config that is not JSON Keras would read.";
+    CONFIG_TOO_DEEP = "keras.config_too_deep":
+        "A Keras model config nested past the limit: the part below is not analysed.";
+    METADATA_MALFORMED = "keras.metadata_malformed":
+        "A Keras `metadata.json` that is not a JSON object.";
+    MORE_FINDINGS = "keras.more_findings":
+        "More findings of the same kinds in a Keras config, counted but not listed.";
+    LAMBDA = "keras.lambda":
+        "A Keras Lambda layer holds Python bytecode that runs when the model is loaded.";
+    CUSTOM_OBJECT = "keras.custom_object":
+        "A Keras config names a custom object: code outside Keras that loading imports or needs.";
+    DANGEROUS_IMPORT = "keras.dangerous_import":
+        "A Keras config names a function that runs code or touches files; loading imports it.";
+    TF_OP = "keras.tf_op":
+        "A TFOpLambda layer calls a TensorFlow function outside the tensor-op list.";
+}
+
 /// Findings kept per config; the rest are summed up in one.
 const MAX_FINDINGS: usize = 256;
 
@@ -275,7 +296,7 @@ fn check(
         Err(e) => {
             out.push(finding(
                 Verdict::Inconclusive,
-                "keras.config_malformed",
+                rule::CONFIG_MALFORMED.id,
                 format!("the {what} is not JSON Keras would read ({e}), so it is not analysed"),
                 at.clone(),
             ));
@@ -293,7 +314,7 @@ fn check(
         };
         out.push(finding(
             Verdict::Inconclusive,
-            "keras.config_malformed",
+            rule::CONFIG_MALFORMED.id,
             format!("the {what} is not {expected}, so it is not analysed"),
             at.clone(),
         ));
@@ -321,7 +342,7 @@ fn check(
     if dropped.0 > 0 {
         out.push(finding(
             dropped.1,
-            "keras.more_findings",
+            rule::MORE_FINDINGS.id,
             format!(
                 "{} more findings of the same kinds in the {what}",
                 dropped.0
@@ -332,7 +353,7 @@ fn check(
     if too_deep {
         out.push(finding(
             Verdict::Inconclusive,
-            "keras.config_too_deep",
+            rule::CONFIG_TOO_DEEP.id,
             format!(
                 "the {what} nests deeper than {} levels; the part below is not analysed",
                 limits.max_config_depth
@@ -343,7 +364,7 @@ fn check(
     if clean {
         out.push(finding(
             Verdict::Safe,
-            "keras.config",
+            rule::CONFIG.id,
             format!("the {what}: {objects} Keras objects, none of them code"),
             at.clone(),
         ));
@@ -357,7 +378,7 @@ pub fn check_metadata(bytes: &[u8], at: &Location, out: &mut Vec<Finding>) {
         Ok(Value::Object(_)) => {}
         _ => out.push(finding(
             Verdict::Inconclusive,
-            "keras.metadata_malformed",
+            rule::METADATA_MALFORMED.id,
             "metadata.json is not a JSON object, as Keras writes it",
             at.clone(),
         )),
@@ -437,7 +458,7 @@ impl Walk<'_> {
             "__lambda__" => {
                 self.flag(
                     Verdict::Dangerous,
-                    "keras.lambda",
+                    rule::LAMBDA.id,
                     format!(
                         "Lambda layer `{layer_name}` ({at_path}) holds marshalled python bytecode, run when the model is loaded with safe_mode off"
                     ),
@@ -457,7 +478,7 @@ impl Walk<'_> {
         {
             self.flag(
                 Verdict::Suspicious,
-                "keras.custom_object",
+                rule::CUSTOM_OBJECT.id,
                 format!(
                     "`{class}` ({at_path}, in `{layer_name}`) is a registered custom object: code the loading program supplies, not Keras"
                 ),
@@ -471,7 +492,7 @@ impl Walk<'_> {
             if !own && module.is_none_or(is_keras_module) {
                 self.flag(
                     Verdict::Suspicious,
-                    "keras.custom_object",
+                    rule::CUSTOM_OBJECT.id,
                     format!(
                         "`{registered}` ({at_path}, in `{layer_name}`) is a registered custom object: code the loading program supplies, not Keras"
                     ),
@@ -504,7 +525,7 @@ impl Walk<'_> {
         if pickle::classify(module, name).verdict == Verdict::Dangerous {
             self.flag(
                 Verdict::Dangerous,
-                "keras.dangerous_import",
+                rule::DANGEROUS_IMPORT.id,
                 format!(
                     "`{module}.{name}` ({at_path}, in `{layer}`): loading imports it, and it runs code or touches files"
                 ),
@@ -512,7 +533,7 @@ impl Walk<'_> {
         } else {
             self.flag(
                 Verdict::Suspicious,
-                "keras.custom_object",
+                rule::CUSTOM_OBJECT.id,
                 format!(
                     "`{module}.{name}` ({at_path}, in `{layer}`) is a custom object: Keras up to 3.8 imports module `{module}` to load it"
                 ),
@@ -525,7 +546,7 @@ impl Walk<'_> {
         let Some(config) = config.and_then(Value::as_object) else {
             self.flag(
                 Verdict::Inconclusive,
-                "keras.config_malformed",
+                rule::CONFIG_MALFORMED.id,
                 format!("Lambda layer `{layer}` ({at_path}) has no config"),
             );
             return;
@@ -547,7 +568,7 @@ impl Walk<'_> {
                 (Some(Value::Array(_) | Value::String(_)), Some("lambda"))
                 | (Some(Value::Array(_)), None) => self.flag(
                     Verdict::Dangerous,
-                    "keras.lambda",
+                    rule::LAMBDA.id,
                     format!(
                         "Lambda layer `{layer}` ({at_path}) holds marshalled python bytecode as its {field}, run when the model is loaded"
                     ),
@@ -555,9 +576,9 @@ impl Walk<'_> {
                 (Some(Value::String(name)), Some("function")) => {
                     let verdict = pickle::classify(module, name).verdict;
                     let (verdict, rule) = if verdict == Verdict::Dangerous {
-                        (Verdict::Dangerous, "keras.dangerous_import")
+                        (Verdict::Dangerous, rule::DANGEROUS_IMPORT.id)
                     } else {
-                        (Verdict::Suspicious, "keras.custom_object")
+                        (Verdict::Suspicious, rule::CUSTOM_OBJECT.id)
                     };
                     self.flag(
                         verdict,
@@ -569,7 +590,7 @@ impl Walk<'_> {
                 }
                 _ => self.flag(
                     Verdict::Inconclusive,
-                    "keras.config_malformed",
+                    rule::CONFIG_MALFORMED.id,
                     format!("Lambda layer `{layer}` ({at_path}) has a {field} of a form Keras does not write"),
                 ),
             }
@@ -584,7 +605,7 @@ impl Walk<'_> {
         else {
             self.flag(
                 Verdict::Inconclusive,
-                "keras.config_malformed",
+                rule::CONFIG_MALFORMED.id,
                 format!("TFOpLambda layer `{layer}` ({at_path}) names no function"),
             );
             return;
@@ -593,14 +614,14 @@ impl Walk<'_> {
             Verdict::Safe => {}
             Verdict::Dangerous => self.flag(
                 Verdict::Dangerous,
-                "keras.tf_op",
+                rule::TF_OP.id,
                 format!(
                     "TFOpLambda layer `{layer}` ({at_path}) calls `tf.{function}`, which reads or writes files, prints, runs python or loads native code"
                 ),
             ),
             v => self.flag(
                 v,
-                "keras.tf_op",
+                rule::TF_OP.id,
                 format!(
                     "TFOpLambda layer `{layer}` ({at_path}) calls `tf.{function}`, not on the list of tensor ops"
                 ),

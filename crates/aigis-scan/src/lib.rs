@@ -58,6 +58,7 @@ mod npy;
 mod onnx;
 mod pickle;
 pub mod proto;
+mod rules;
 mod safetensors;
 mod savedmodel;
 mod scan;
@@ -69,6 +70,7 @@ pub use error::Error;
 pub use format::Format;
 pub use limits::Limits;
 pub use pickle::{AllowEntry, Allowlist, AllowlistError, Limits as PickleLimits};
+pub use rules::Rule;
 pub use scan::{FileReport, NESTED, Scanner, claim_external_data};
 pub use verdict::{Finding, Location, Verdict};
 

@@ -21,6 +21,19 @@ use crate::Scanner;
 use crate::scan::{ReadSeek, finding, run_pickle};
 use crate::{Finding, Limits, Location, Verdict};
 
+crate::rules::declare! {
+    PLAIN = "npy.plain":
+        "A NumPy array of plain numbers: data only.";
+    ALLOW_PICKLE = "npy.allow_pickle":
+        "A NumPy object array: its data is a pickle, which `np.load` runs with `allow_pickle=True`; judged by what the pickle does.";
+    HEADER = "npy.header":
+        "An invalid NumPy `.npy` header.";
+    TOO_LARGE = "npy.too_large":
+        "A NumPy object array whose pickled payload is past the limit: not analysed.";
+    IO = "npy.io":
+        "A NumPy object array whose payload cannot be read.";
+}
+
 /// What the header says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
@@ -172,7 +185,7 @@ pub fn scan(r: &mut dyn ReadSeek, len: u64, at: &Location, scanner: &Scanner) ->
         Err(message) => {
             return vec![finding(
                 Verdict::Inconclusive,
-                "npy.header",
+                rule::HEADER.id,
                 message,
                 at.clone(),
             )];
@@ -181,14 +194,14 @@ pub fn scan(r: &mut dyn ReadSeek, len: u64, at: &Location, scanner: &Scanner) ->
     if !h.object {
         return vec![finding(
             Verdict::Safe,
-            "npy.plain",
+            rule::PLAIN.id,
             format!("array of dtype {}: data only, not read", h.descr),
             at.clone(),
         )];
     }
     let mut out = vec![finding(
         Verdict::Safe,
-        "npy.allow_pickle",
+        rule::ALLOW_PICKLE.id,
         format!(
             "array of dtype {}: its data is a pickle, which `np.load` runs only with `allow_pickle=True`; judged by what the pickle does",
             h.descr
@@ -199,7 +212,7 @@ pub fn scan(r: &mut dyn ReadSeek, len: u64, at: &Location, scanner: &Scanner) ->
     if size > limits.max_member_bytes {
         out.push(finding(
             Verdict::Inconclusive,
-            "npy.too_large",
+            rule::TOO_LARGE.id,
             format!("the pickled payload has {size} bytes, more than the limit"),
             at.clone(),
         ));
@@ -212,7 +225,7 @@ pub fn scan(r: &mut dyn ReadSeek, len: u64, at: &Location, scanner: &Scanner) ->
     if let Err(e) = read {
         out.push(finding(
             Verdict::Inconclusive,
-            "npy.io",
+            rule::IO.id,
             e.to_string(),
             at.clone(),
         ));
@@ -233,7 +246,7 @@ pub fn scan(r: &mut dyn ReadSeek, len: u64, at: &Location, scanner: &Scanner) ->
 /// `np.load` reads the array's one pickle: bytes after it are reported, not held
 /// against the file (a second pickle there is still scanned and its imports judged).
 fn one_pickle(mut e: Finding) -> Finding {
-    if e.rule == "pickle.trailing_data" {
+    if e.rule == crate::pickle::rule::TRAILING_DATA.id {
         e.verdict = Verdict::Safe;
         e.message = format!("{}; `np.load` reads one pickle and never these", e.message);
     }

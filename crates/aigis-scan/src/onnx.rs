@@ -35,6 +35,31 @@ use crate::proto::{Field, Fields, WireError, WireType, sub};
 use crate::scan::{ReadSeek, finding};
 use crate::{Finding, Limits, Location, Verdict};
 
+crate::rules::declare! {
+    VALID = "onnx.valid":
+        "An ONNX model parsed to its end.";
+    MALFORMED = "onnx.malformed":
+        "A file that is not a well-formed ONNX model.";
+    LIMIT = "onnx.limit":
+        "An ONNX model past a scan limit: the rest is not checked.";
+    CUSTOM_DOMAIN = "onnx.custom_domain":
+        "An ONNX operator outside the standard and onnxruntime domains: loading needs a custom-op library.";
+    EXTERNAL_DATA = "onnx.external_data":
+        "An ONNX tensor's external data file inside the model's folder.";
+    EXTERNAL_DATA_FILE = "onnx.external_data_file":
+        "A file an ONNX model reads its tensors from, scanned beside it: numbers, never run.";
+    EXTERNAL_DATA_INVALID = "onnx.external_data_invalid":
+        "An ONNX tensor that keeps its data in an external file but names none, or names it in a way loaders disagree on.";
+    EXTERNAL_DATA_ESCAPE = "onnx.external_data_escape":
+        "An ONNX tensor whose external data path leaves the model's folder (absolute, `..`, a symbolic link out of it, or a device).";
+    EXTERNAL_DATA_MISSING = "onnx.external_data_missing":
+        "An ONNX tensor's external data file that cannot be read, so what the model loads is unknown.";
+    EXTERNAL_DATA_LINK = "onnx.external_data_link":
+        "An ONNX tensor's external data file reached through a symbolic link that stays inside the folder.";
+    EXTERNAL_DATA_RANGE = "onnx.external_data_range":
+        "An ONNX tensor's external data range that is invalid or runs past the end of its file.";
+}
+
 /// Operator domains every runtime has: the ONNX standard sets, and the contrib domains
 /// compiled into onnxruntime (see the module doc).
 pub const STANDARD_DOMAINS: &[&str] = &[
@@ -96,7 +121,7 @@ pub(crate) fn show(bytes: &[u8]) -> String {
 fn malformed(e: WireError) -> Finding {
     finding(
         Verdict::Inconclusive,
-        "onnx.malformed",
+        rule::MALFORMED.id,
         format!("not a well-formed ONNX model: {e}"),
         Location::at(e.at),
     )
@@ -109,7 +134,7 @@ fn message<'a>(f: &Field<'a>, what: &str) -> Result<(), Finding> {
     } else {
         Err(finding(
             Verdict::Inconclusive,
-            "onnx.malformed",
+            rule::MALFORMED.id,
             format!(
                 "{what} (field {}) is not a length-delimited message",
                 f.number
@@ -165,7 +190,7 @@ impl Walk<'_> {
     fn limit(&self, what: &str, offset: usize) -> Finding {
         finding(
             Verdict::Inconclusive,
-            "onnx.limit",
+            rule::LIMIT.id,
             format!("{what}: the rest of the model is not checked"),
             Location::at(offset),
         )
@@ -313,7 +338,7 @@ impl Walk<'_> {
             if self.unnamed.len() < MAX_FINDINGS {
                 self.unnamed.push(finding(
                     Verdict::Inconclusive,
-                    "onnx.external_data_invalid",
+                    rule::EXTERNAL_DATA_INVALID.id,
                     format!(
                         "tensor `{}` keeps its data in an external file but names none{}",
                         entry.tensor,
@@ -404,7 +429,7 @@ fn header(buf: &[u8]) -> Result<Header<'_>, Finding> {
                 if h.graph.is_some() {
                     return Err(finding(
                         Verdict::Inconclusive,
-                        "onnx.malformed",
+                        rule::MALFORMED.id,
                         "two graphs: loaders disagree on which one is the model",
                         Location::at(f.at),
                     ));
@@ -459,7 +484,7 @@ pub fn scan_files(
     folder: &Path,
     limits: &Limits,
 ) -> (Vec<Finding>, Vec<PathBuf>) {
-    match read_all(r, len, limits, "onnx.limit") {
+    match read_all(r, len, limits, rule::LIMIT.id) {
         Ok(buf) => analyse(&buf, folder, limits),
         Err(e) => (vec![e], Vec::new()),
     }
@@ -485,7 +510,7 @@ fn analyse(buf: &[u8], folder: &Path, limits: &Limits) -> (Vec<Finding>, Vec<Pat
         let Some(graph) = &h.graph else {
             return Err(finding(
                 Verdict::Inconclusive,
-                "onnx.malformed",
+                rule::MALFORMED.id,
                 "no graph: not an ONNX model",
                 Location::default(),
             ));
@@ -494,7 +519,7 @@ fn analyse(buf: &[u8], folder: &Path, limits: &Limits) -> (Vec<Finding>, Vec<Pat
         if h.opsets.is_empty() {
             return Err(finding(
                 Verdict::Inconclusive,
-                "onnx.malformed",
+                rule::MALFORMED.id,
                 "no operator set imports: loaders refuse the model, and the file may be cut short",
                 Location::default(),
             ));
@@ -544,7 +569,7 @@ fn analyse(buf: &[u8], folder: &Path, limits: &Limits) -> (Vec<Finding>, Vec<Pat
             {
                 out.push(finding(
                     Verdict::Suspicious,
-                    "onnx.custom_domain",
+                    rule::CUSTOM_DOMAIN.id,
                     format!(
                         "imports the operator set `{}`, which is not a standard ONNX or onnxruntime domain: loading needs a custom-op library",
                         show(domain)
@@ -574,7 +599,7 @@ fn analyse(buf: &[u8], folder: &Path, limits: &Limits) -> (Vec<Finding>, Vec<Pat
         opsets.dedup();
         out.push(finding(
             Verdict::Safe,
-            "onnx.valid",
+            rule::VALID.id,
             format!(
                 "ONNX IR version {}, producer `{}`: {} nodes, {} tensors, operator sets {}",
                 h.ir_version.unwrap_or(0),
@@ -606,7 +631,7 @@ fn custom_domains(
         let others: Vec<String> = unknown.iter().skip(1).map(|(op, _)| show(op)).collect();
         out.push(finding(
             Verdict::Suspicious,
-            "onnx.custom_domain",
+            rule::CUSTOM_DOMAIN.id,
             format!(
                 "node `{}` runs `{}` from the operator domain `{}` ({nodes} node{}{}), which is not a standard ONNX or onnxruntime domain: loading needs a custom-op library",
                 first.first,
@@ -641,7 +666,7 @@ fn external_file(
     let escape = |why: String| {
         finding(
             Verdict::Dangerous,
-            "onnx.external_data_escape",
+            rule::EXTERNAL_DATA_ESCAPE.id,
             format!("{tensors}: external data location `{shown}` {why}"),
             place.clone(),
         )
@@ -649,7 +674,7 @@ fn external_file(
     let Ok(text) = std::str::from_utf8(location) else {
         out.push(finding(
             Verdict::Inconclusive,
-            "onnx.external_data_invalid",
+            rule::EXTERNAL_DATA_INVALID.id,
             format!("{tensors}: external data location `{shown}` is not UTF-8"),
             place,
         ));
@@ -658,7 +683,7 @@ fn external_file(
     if text.is_empty() {
         out.push(finding(
             Verdict::Inconclusive,
-            "onnx.external_data_invalid",
+            rule::EXTERNAL_DATA_INVALID.id,
             format!("{tensors}: an empty external data location"),
             place,
         ));
@@ -673,7 +698,7 @@ fn external_file(
         Err(Unresolved::Missing(e)) => {
             out.push(finding(
                 Verdict::Inconclusive,
-                "onnx.external_data_missing",
+                rule::EXTERNAL_DATA_MISSING.id,
                 format!("{tensors}: external data file `{shown}` cannot be read ({e}), so what the model loads is unknown"),
                 place,
             ));
@@ -682,7 +707,7 @@ fn external_file(
         Err(Unresolved::Folder) => {
             out.push(finding(
                 Verdict::Inconclusive,
-                "onnx.external_data_invalid",
+                rule::EXTERNAL_DATA_INVALID.id,
                 format!("{tensors}: external data location `{shown}` is a folder"),
                 place,
             ));
@@ -692,7 +717,7 @@ fn external_file(
     if let Some(link) = link {
         out.push(finding(
             Verdict::Suspicious,
-            "onnx.external_data_link",
+            rule::EXTERNAL_DATA_LINK.id,
             format!("{tensors}: external data location `{shown}` {link}: a folder scan does not follow links, so the file is checked where the link points"),
             place.clone(),
         ));
@@ -700,7 +725,7 @@ fn external_file(
     if let Some(bad) = &file.bad_number {
         out.push(finding(
             Verdict::Suspicious,
-            "onnx.external_data_range",
+            rule::EXTERNAL_DATA_RANGE.id,
             format!("`{shown}`: {bad}"),
             place,
         ));
@@ -709,7 +734,7 @@ fn external_file(
     if file.end > meta.len() {
         out.push(finding(
             Verdict::Suspicious,
-            "onnx.external_data_range",
+            rule::EXTERNAL_DATA_RANGE.id,
             format!(
                 "tensor `{}` reads `{shown}` up to byte {}, past its end ({} bytes)",
                 file.end_tensor,
@@ -722,7 +747,7 @@ fn external_file(
     }
     out.push(finding(
         Verdict::Safe,
-        "onnx.external_data",
+        rule::EXTERNAL_DATA.id,
         format!(
             "{tensors}: data in `{shown}` ({} bytes), inside the model's folder",
             meta.len()

@@ -46,6 +46,57 @@ pub use policy::{Classification, classify, classify_with};
 
 use crate::{Error, Finding, Location, Verdict};
 
+crate::rules::declare! {
+    GLOBAL_DANGEROUS = "pickle.global.dangerous":
+        "A pickle imports or calls something known to run code, touch files or the network.";
+    GLOBAL_SUSPICIOUS = "pickle.global.suspicious":
+        "A pickle imports or calls something outside the allowlist that is not known to be dangerous.";
+    GLOBAL_INCONCLUSIVE = "pickle.global.inconclusive":
+        "A pickle imports something the policy cannot judge.";
+    GLOBAL_SAFE = "pickle.global.safe":
+        "A pickle calls an allowlisted import.";
+    ALLOWLIST = "pickle.allowlist":
+        "A pickle import allowed by an entry of the project's reviewed allowlist (aigis.toml `[[model.allow]]`).";
+    IMPORTS = "pickle.imports":
+        "Every global a pickle imports, safe ones included, for review.";
+    STACK_GLOBAL_UNRESOLVED = "pickle.stack_global.unresolved":
+        "A STACK_GLOBAL whose module or name is not a plain string: what it imports is unknown.";
+    CALL_UNRESOLVED = "pickle.call.unresolved":
+        "A pickle calls something that is not an imported global: what it runs is unknown.";
+    MUTATE_GLOBAL = "pickle.mutate.global":
+        "A pickle changes an imported global or module instead of a new object.";
+    EXT_UNKNOWN = "pickle.ext.unknown":
+        "A pickle uses an extension code that is not registered.";
+    LIMIT = "pickle.limit":
+        "A pickle past a scan limit (opcodes, stack, memo, nesting): the rest is not analysed.";
+    TRUNCATED = "pickle.truncated":
+        "A pickle that ends inside an opcode or a frame: readers disagree on what it holds.";
+    MALFORMED = "pickle.malformed":
+        "Bytes the pickle machine cannot read as a pickle.";
+    READ = "pickle.read":
+        "A pickle whose source cannot be read.";
+    MORE = "pickle.more":
+        "More pickle findings, counted but not listed.";
+    VERDICT = "pickle.verdict":
+        "The pickle scanner's verdict on a stream, when no single finding carries it.";
+    TRAILING_DATA = "pickle.trailing_data":
+        "Bytes after the last pickle of a stream, which the loader does not read.";
+    MEMO = "pickle.memo":
+        "A pickle that depends on the memo of an earlier pickle of its stream: loaders that read them one by one see different objects.";
+    FRAME = "pickle.frame":
+        "A pickle that CPython's readers read in different ways (frames broken, a last line with no newline): each reading was followed.";
+    JOBLIB_COMPANION = "pickle.joblib_companion":
+        "A joblib pickle that loads an array from a file beside it: that file is scanned too.";
+    LEGACY_TORCH = "pickle.legacy_torch":
+        "A legacy `torch.save` stream: its raw storages are skipped as numbers.";
+    LEGACY_STORAGE = "pickle.legacy_storage":
+        "A legacy `torch.save` storage record that is inconsistent.";
+    LEGACY_RECORD = "pickle.legacy_record":
+        "A legacy PyTorch raw record that is cut short or malformed.";
+    LEGACY_LEFTOVER = "pickle.legacy_leftover":
+        "Bytes after the last record of a legacy PyTorch stream, which torch.load never reads: scanned as more pickles.";
+}
+
 /// Bounds on what one scan may cost. Reaching one stops the scan with an inconclusive
 /// verdict (rule `pickle.limit`).
 ///
@@ -206,7 +257,7 @@ pub fn imports_evidence(imports: &[Import], location: &Location) -> Option<Findi
     let globals = if n == 1 { "global" } else { "globals" };
     Some(Finding {
         verdict: Verdict::Safe,
-        rule: "pickle.imports".to_owned(),
+        rule: rule::IMPORTS.id.to_owned(),
         message: format!("imports {n} {globals}: {}", listed.join(", ")),
         location: location.clone(),
     })
@@ -218,7 +269,7 @@ fn failed(location: &Location, e: &std::io::Error) -> PickleReport {
         verdict: Verdict::Inconclusive,
         findings: vec![Finding {
             verdict: Verdict::Inconclusive,
-            rule: "pickle.malformed".to_owned(),
+            rule: rule::MALFORMED.id.to_owned(),
             message: format!("the pickle could not be read: {e}"),
             location: location.clone(),
         }],

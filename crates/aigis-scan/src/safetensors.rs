@@ -10,6 +10,17 @@ use serde_json::Value;
 use crate::scan::{ReadSeek, finding};
 use crate::{Finding, Limits, Location, Verdict};
 
+crate::rules::declare! {
+    VALID = "safetensors.valid":
+        "A safetensors header fully validated: safetensors cannot run code.";
+    HEADER = "safetensors.header":
+        "An invalid safetensors header.";
+    UNKNOWN_FIELD = "safetensors.unknown_field":
+        "A safetensors tensor entry with a field the format does not have.";
+    UNCOVERED_BYTES = "safetensors.uncovered_bytes":
+        "Data bytes of a safetensors file that belong to no tensor: room for a hidden payload.";
+}
+
 /// Bits per element of each dtype the format defines.
 fn dtype_bits(dtype: &str) -> Option<u64> {
     Some(match dtype {
@@ -26,7 +37,7 @@ fn dtype_bits(dtype: &str) -> Option<u64> {
 fn bad(field: &str, message: impl std::fmt::Display, offset: Option<u64>) -> Finding {
     finding(
         Verdict::Inconclusive,
-        "safetensors.header",
+        rule::HEADER.id,
         format!("`{field}`: {message}"),
         Location {
             member: None,
@@ -155,7 +166,7 @@ fn check(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Vec<Finding>
         {
             out.push(finding(
                 Verdict::Suspicious,
-                "safetensors.unknown_field",
+                rule::UNKNOWN_FIELD.id,
                 format!("`{name}` has an unknown field `{extra}`"),
                 Location {
                     member: None,
@@ -190,7 +201,7 @@ fn check(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Vec<Finding>
     if let Some(gap) = first_gap {
         out.push(finding(
             Verdict::Suspicious,
-            "safetensors.uncovered_bytes",
+            rule::UNCOVERED_BYTES.id,
             format!("{uncovered} data bytes belong to no tensor: room for a hidden payload"),
             Location {
                 member: None,
@@ -200,7 +211,7 @@ fn check(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Vec<Finding>
     }
     out.push(finding(
         Verdict::Safe,
-        "safetensors.valid",
+        rule::VALID.id,
         format!(
             "{} tensors, header checked; safetensors cannot run code",
             spans.len()

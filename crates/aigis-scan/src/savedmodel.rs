@@ -49,6 +49,41 @@ use crate::proto::{Field, Fields, WireError, WireType, sub};
 use crate::scan::{ReadSeek, finding};
 use crate::{Finding, Format, Limits, Location, Verdict};
 
+crate::rules::declare! {
+    VALID = "savedmodel.valid":
+        "A SavedModel graph parsed to its end.";
+    MALFORMED = "savedmodel.malformed":
+        "A file that is not a well-formed SavedModel.";
+    LIMIT = "savedmodel.limit":
+        "A SavedModel past a scan limit: the rest is not checked.";
+    TEXT = "savedmodel.text":
+        "A SavedModel in protobuf text form: only its op names are looked at, so it is never reported clean.";
+    PYTHON_OP = "savedmodel.python_op":
+        "A TensorFlow operation that calls back into Python.";
+    FILE_WRITE = "savedmodel.file_write":
+        "A TensorFlow operation that writes files outside the model's saver.";
+    FILE_READ = "savedmodel.file_read":
+        "A TensorFlow operation that reads or maps files outside the model's saver.";
+    NETWORK_OP = "savedmodel.network_op":
+        "A TensorFlow operation that talks to the network.";
+    KERAS_LAMBDA = "savedmodel.keras_lambda":
+        "A Keras Lambda layer in a SavedModel: Python bytecode that runs when the model is loaded.";
+    KERAS_METADATA = "savedmodel.keras_metadata":
+        "A SavedModel's Keras metadata, with no code in it.";
+    FINGERPRINT = "savedmodel.fingerprint":
+        "A SavedModel fingerprint (hashes only).";
+    ASSET = "savedmodel.asset":
+        "The files in a SavedModel's `assets/` that its graph reads as data (vocabularies).";
+    ASSET_FILE = "savedmodel.asset_file":
+        "A SavedModel asset scanned beside the graph: data, never run.";
+    ASSET_MISSING = "savedmodel.asset_missing":
+        "A SavedModel asset that is missing or cannot be read.";
+    ASSET_LINK = "savedmodel.asset_link":
+        "A SavedModel asset reached through a symbolic link that stays inside the folder.";
+    ASSET_ESCAPE = "savedmodel.asset_escape":
+        "A SavedModel asset whose path leaves the model's folder: loading reads that file into the graph.";
+}
+
 /// Findings of one rule kept in full before the rest are only counted.
 const MAX_FINDINGS: usize = 64;
 
@@ -144,7 +179,7 @@ fn class(op: &[u8]) -> Option<Class> {
 fn malformed(e: WireError) -> Finding {
     finding(
         Verdict::Inconclusive,
-        "savedmodel.malformed",
+        rule::MALFORMED.id,
         format!("not a well-formed SavedModel: {e}"),
         Location::at(e.at),
     )
@@ -156,7 +191,7 @@ fn message(f: &Field<'_>, what: &str) -> Result<(), Finding> {
     } else {
         Err(finding(
             Verdict::Inconclusive,
-            "savedmodel.malformed",
+            rule::MALFORMED.id,
             format!(
                 "{what} (field {}) is not a length-delimited message",
                 f.number
@@ -214,7 +249,7 @@ impl<'l> Reader<'l> {
     fn limit(&self, what: String, offset: usize) -> Finding {
         finding(
             Verdict::Inconclusive,
-            "savedmodel.limit",
+            rule::LIMIT.id,
             format!("{what}: the rest of the model is not checked"),
             Location::at(offset),
         )
@@ -667,25 +702,25 @@ fn check_node(
     match class {
         Class::Python => found.add(
             Verdict::Dangerous,
-            "savedmodel.python_op",
+            rule::PYTHON_OP.id,
             format!("{what} calls back into Python (tf.py_function / tf.numpy_function)"),
             node.at,
         ),
         Class::Write => found.add(
             Verdict::Dangerous,
-            "savedmodel.file_write",
+            rule::FILE_WRITE.id,
             format!("{what} writes files"),
             node.at,
         ),
         Class::Network => found.add(
             Verdict::Dangerous,
-            "savedmodel.network_op",
+            rule::NETWORK_OP.id,
             format!("{what} talks to the network (or to a debugger URL)"),
             node.at,
         ),
         Class::MapFile => found.add(
             Verdict::Dangerous,
-            "savedmodel.file_read",
+            rule::FILE_READ.id,
             format!("{what} maps the file `{quoted}` into a tensor"),
             node.at,
         ),
@@ -697,14 +732,14 @@ fn check_node(
             if constant {
                 found.add(
                     Verdict::Dangerous,
-                    "savedmodel.file_read",
+                    rule::FILE_READ.id,
                     format!("{what} reads a file whose path is a constant in the model"),
                     node.at,
                 );
             } else {
                 found.add(
                     Verdict::Suspicious,
-                    "savedmodel.file_read",
+                    rule::FILE_READ.id,
                     format!("{what} reads files named by its input"),
                     node.at,
                 );
@@ -714,13 +749,13 @@ fn check_node(
         Class::CheckpointRead if allowed.read => found.saver_ops += 1,
         Class::CheckpointWrite => found.add(
             Verdict::Dangerous,
-            "savedmodel.file_write",
+            rule::FILE_WRITE.id,
             format!("{what} writes a checkpoint outside the model's saver"),
             node.at,
         ),
         Class::CheckpointRead => found.add(
             Verdict::Suspicious,
-            "savedmodel.file_read",
+            rule::FILE_READ.id,
             format!("{what} reads a checkpoint outside the model's saver"),
             node.at,
         ),
@@ -731,7 +766,7 @@ fn check_node(
             {
                 found.add(
                     Verdict::Dangerous,
-                    "savedmodel.file_write",
+                    rule::FILE_WRITE.id,
                     format!("{what} prints to the file `{quoted}`"),
                     node.at,
                 );
@@ -782,7 +817,7 @@ pub fn scan_files(
         "fingerprint.pb" => Format::TensorflowFingerprint,
         _ => Format::TensorflowSavedmodel,
     };
-    let buf = match read_all(r, len, limits, "savedmodel.limit") {
+    let buf = match read_all(r, len, limits, rule::LIMIT.id) {
         Ok(buf) => buf,
         Err(e) => return (kind, vec![e], Vec::new()),
     };
@@ -837,7 +872,7 @@ fn analyse<'a>(buf: &'a [u8], limits: &Limits) -> (Vec<Finding>, Vec<(&'a [u8], 
     if error.is_none() && metas.is_empty() {
         error = Some(finding(
             Verdict::Inconclusive,
-            "savedmodel.malformed",
+            rule::MALFORMED.id,
             "no meta graph: not a SavedModel",
             Location::default(),
         ));
@@ -873,7 +908,7 @@ fn analyse<'a>(buf: &'a [u8], limits: &Limits) -> (Vec<Finding>, Vec<(&'a [u8], 
         Some(e) => out.push(e),
         None => out.push(finding(
             Verdict::Safe,
-            "savedmodel.valid",
+            rule::VALID.id,
             format!(
                 "SavedModel (schema version {}): {} meta graph{}, {nodes} nodes, {functions} functions; {saver_ops} checkpoint ops in the model's own saver",
                 version.unwrap_or(0),
@@ -905,10 +940,10 @@ fn text_format(buf: &[u8]) -> Vec<Finding> {
                     .or_else(|| op.strip_suffix(b"'"))
                     .unwrap_or(op);
                 let (verdict, rule) = match class(op) {
-                    Some(Class::Python) => (Verdict::Dangerous, "savedmodel.python_op"),
-                    Some(Class::Write) => (Verdict::Dangerous, "savedmodel.file_write"),
-                    Some(Class::Network) => (Verdict::Dangerous, "savedmodel.network_op"),
-                    Some(Class::MapFile) => (Verdict::Dangerous, "savedmodel.file_read"),
+                    Some(Class::Python) => (Verdict::Dangerous, rule::PYTHON_OP.id),
+                    Some(Class::Write) => (Verdict::Dangerous, rule::FILE_WRITE.id),
+                    Some(Class::Network) => (Verdict::Dangerous, rule::NETWORK_OP.id),
+                    Some(Class::MapFile) => (Verdict::Dangerous, rule::FILE_READ.id),
                     _ => (Verdict::Safe, ""),
                 };
                 if verdict == Verdict::Dangerous {
@@ -921,7 +956,7 @@ fn text_format(buf: &[u8]) -> Vec<Finding> {
     let mut out = found.finish();
     out.push(finding(
         Verdict::Inconclusive,
-        "savedmodel.text",
+        rule::TEXT.id,
         "a SavedModel in protobuf text form: only its op names are looked at, so it is not reported clean",
         Location::default(),
     ));
@@ -957,7 +992,7 @@ fn keras_metadata(buf: &[u8]) -> Vec<Finding> {
             {
                 out.push(finding(
                     Verdict::Dangerous,
-                    "savedmodel.keras_lambda",
+                    rule::KERAS_LAMBDA.id,
                     format!(
                         "`{}` is a Lambda layer: Python bytecode that runs when Keras loads the model",
                         show(path)
@@ -973,7 +1008,7 @@ fn keras_metadata(buf: &[u8]) -> Vec<Finding> {
     } else {
         out.push(finding(
             Verdict::Safe,
-            "savedmodel.keras_metadata",
+            rule::KERAS_METADATA.id,
             format!("Keras metadata of {layers} objects"),
             Location::default(),
         ));
@@ -989,7 +1024,7 @@ fn fingerprint(buf: &[u8]) -> Vec<Finding> {
             Ok(f) if (1..=5).contains(&f.number) && f.wire != WireType::Varint => {
                 return vec![finding(
                     Verdict::Inconclusive,
-                    "savedmodel.malformed",
+                    rule::MALFORMED.id,
                     format!("fingerprint field {} is not a number", f.number),
                     Location::at(f.at),
                 )];
@@ -999,7 +1034,7 @@ fn fingerprint(buf: &[u8]) -> Vec<Finding> {
     }
     vec![finding(
         Verdict::Safe,
-        "savedmodel.fingerprint",
+        rule::FINGERPRINT.id,
         "a SavedModel fingerprint (hashes only)",
         Location::default(),
     )]

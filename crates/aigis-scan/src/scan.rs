@@ -14,6 +14,21 @@ use crate::detect::{self, Content};
 use crate::pickle::Layout;
 use crate::{Allowlist, Error, Finding, Format, Limits, Location, PickleLimits, Verdict, zip};
 
+crate::rules::declare! {
+    FORMAT_UNKNOWN = "format.unknown":
+        "A file of no model format the scanner recognises.";
+    FORMAT_TEXT = "format.text":
+        "Text, not a model format: loading it runs nothing.";
+    FORMAT_POLYGLOT = "format.polyglot":
+        "A file that is two formats at once (a zip at its end, bytes before the first zip member, a checkpoint-index footer): loaders may read either.";
+    FORMAT_EXTENSION_MISMATCH = "format.extension_mismatch":
+        "A file whose name says a different format than its content.";
+    PATH_SYMLINK = "path.symlink":
+        "A symbolic link in a scanned folder: reported, not followed.";
+    PATH_TOO_DEEP = "path.too_deep":
+        "Folders nested past the limit: not scanned.";
+}
+
 /// A byte source the scanners can read and seek: a file, or a member held in memory.
 pub trait ReadSeek: Read + Seek {}
 impl<T: Read + Seek> ReadSeek for T {}
@@ -146,7 +161,7 @@ impl Scanner {
                 Verdict::Inconclusive,
                 vec![finding(
                     Verdict::Inconclusive,
-                    "pickle.read",
+                    crate::pickle::rule::READ.id,
                     format!("the pickle could not be read: {e}"),
                     location.clone(),
                 )],
@@ -206,7 +221,7 @@ pub(crate) fn run_pickle_as(
     if found.iter().all(|e| e.verdict < verdict) {
         found.push(finding(
             verdict,
-            "pickle.verdict",
+            crate::pickle::rule::VERDICT.id,
             format!("the pickle scanner found it {verdict}"),
             at.clone(),
         ));
@@ -274,14 +289,14 @@ fn scan_reader_files(
             scan_text(r, len, path, limits, &mut out)?;
             let hidden = hidden_pickle(r, scanner)?;
             if !hidden.is_empty() {
-                out.retain(|e| e.rule != "format.text");
+                out.retain(|e| e.rule != rule::FORMAT_TEXT.id);
             }
             out.extend(hidden);
         }
         Content::Unknown => {
             out.push(finding(
                 Verdict::Inconclusive,
-                "format.unknown",
+                rule::FORMAT_UNKNOWN.id,
                 "not a model format this scanner recognises",
                 Location::default(),
             ));
@@ -293,7 +308,7 @@ fn scan_reader_files(
     if content != Content::Zip && eocd.is_some() {
         out.push(finding(
             Verdict::Suspicious,
-            "format.polyglot",
+            rule::FORMAT_POLYGLOT.id,
             format!("a {} that is also a zip archive", content.as_str()),
             Location {
                 member: None,
@@ -307,7 +322,7 @@ fn scan_reader_files(
     if content != Content::CheckpointIndex && detect::is_checkpoint_index(&tail, len) {
         out.push(finding(
             Verdict::Suspicious,
-            "format.polyglot",
+            rule::FORMAT_POLYGLOT.id,
             format!(
                 "a {} that also ends like a TensorFlow checkpoint index",
                 content.as_str()
@@ -330,7 +345,7 @@ fn scan_reader_files(
         {
             out.push(finding(
                 Verdict::Suspicious,
-                "format.extension_mismatch",
+                rule::FORMAT_EXTENSION_MISMATCH.id,
                 format!(
                     "named like {:?} but the content is {format}",
                     path.extension().unwrap_or_default()
@@ -356,7 +371,7 @@ pub(crate) fn hidden_pickle(
     // A complete pickle in text: what it imports is reported, safe imports included.
     if found
         .iter()
-        .any(|e| e.rule.starts_with("pickle.global") || e.rule == "pickle.imports")
+        .any(|e| e.rule.starts_with("pickle.global") || e.rule == crate::pickle::rule::IMPORTS.id)
     {
         Ok(found)
     } else {
@@ -401,7 +416,7 @@ fn scan_text(
     }
     out.push(finding(
         Verdict::Safe,
-        "format.text",
+        rule::FORMAT_TEXT.id,
         "text, not a model format: loading it runs nothing",
         at,
     ));
@@ -515,7 +530,7 @@ fn scan_zip_nested(
             if depth >= limits.max_archive_depth {
                 out.push(finding(
                     Verdict::Inconclusive,
-                    "zip.depth",
+                    crate::zip::rule::DEPTH.id,
                     format!(
                         "a zip inside {depth} levels of archives, past the limit: not analysed"
                     ),
@@ -574,7 +589,12 @@ fn scan_tar(r: &mut dyn ReadSeek, len: u64, scanner: &Scanner, out: &mut Vec<Fin
             member.seek(SeekFrom::Start(0))
         });
         if let Err(e) = read {
-            out.push(finding(Verdict::Inconclusive, "tar.io", e.to_string(), at));
+            out.push(finding(
+                Verdict::Inconclusive,
+                crate::tar::rule::IO.id,
+                e.to_string(),
+                at,
+            ));
             continue;
         }
         let inner = detect::sniff(&head, &tail, m.size, Path::new(&m.name));
@@ -676,8 +696,8 @@ pub fn claim_external_data(reports: &mut [FileReport]) {
             continue;
         };
         let replaced = match r.format {
-            Format::Unknown => "format.unknown",
-            Format::Text => "format.text",
+            Format::Unknown => rule::FORMAT_UNKNOWN.id,
+            Format::Text => rule::FORMAT_TEXT.id,
             _ => continue,
         };
         r.findings.retain(|e| e.rule != replaced);
@@ -695,17 +715,17 @@ fn data_claim(owner_format: Format, model: &Path) -> Option<(Format, &'static st
     Some(match owner_format {
         Format::Onnx => (
             Format::OnnxExternalData,
-            "onnx.external_data_file",
+            crate::onnx::rule::EXTERNAL_DATA_FILE.id,
             format!("tensor data of the ONNX model `{model}`: read as numbers, never run"),
         ),
         Format::TensorflowCheckpointIndex => (
             Format::TensorflowCheckpointData,
-            "checkpoint.data_file",
+            crate::checkpoint::rule::DATA_FILE.id,
             format!("tensor data of the checkpoint `{model}`: read as numbers, never run"),
         ),
         Format::TensorflowSavedmodel => (
             Format::TensorflowAsset,
-            "savedmodel.asset_file",
+            crate::savedmodel::rule::ASSET_FILE.id,
             format!("an asset of the SavedModel `{model}`: data its graph reads, never run"),
         ),
         _ => return None,
@@ -738,7 +758,7 @@ fn walk(
         reports.push(report(
             Format::Symlink,
             Verdict::Suspicious,
-            "path.symlink",
+            rule::PATH_SYMLINK.id,
             format!("a symbolic link to `{target}`, not followed"),
         ));
     } else if meta.is_dir() {
@@ -746,7 +766,7 @@ fn walk(
             reports.push(report(
                 Format::Folder,
                 Verdict::Inconclusive,
-                "path.too_deep",
+                rule::PATH_TOO_DEEP.id,
                 "folders nested past the limit are not scanned".to_owned(),
             ));
             return Ok(());

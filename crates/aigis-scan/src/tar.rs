@@ -11,6 +11,19 @@ use crate::scan::{ReadSeek, finding};
 use crate::zip::escapes;
 use crate::{Finding, Limits, Location, Verdict};
 
+crate::rules::declare! {
+    HEADER = "tar.header":
+        "An invalid tar header.";
+    PATH_TRAVERSAL = "tar.path_traversal":
+        "A tar member whose path escapes the folder it is extracted into.";
+    LINK = "tar.link":
+        "A tar member that is a link.";
+    ENTRY_TYPE = "tar.entry_type":
+        "A tar member of an entry type that is not read (it may rename what follows).";
+    IO = "tar.io":
+        "A tar member that cannot be read.";
+}
+
 /// One regular file in the archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
@@ -48,7 +61,7 @@ pub fn open(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Archive, 
     let fail = |message: String, at: u64| {
         finding(
             Verdict::Inconclusive,
-            "tar.header",
+            rule::HEADER.id,
             message,
             Location {
                 member: None,
@@ -113,7 +126,7 @@ pub fn open(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Archive, 
         if escapes(&name) {
             archive.findings.push(finding(
                 Verdict::Dangerous,
-                "tar.path_traversal",
+                rule::PATH_TRAVERSAL.id,
                 format!("`{name}` escapes the folder it is extracted into"),
                 here.clone(),
             ));
@@ -129,14 +142,14 @@ pub fn open(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Archive, 
                 let target = String::from_utf8_lossy(field(&block, 157, 257)).into_owned();
                 archive.findings.push(finding(
                     Verdict::Suspicious,
-                    "tar.link",
+                    rule::LINK.id,
                     format!("`{name}` links to `{target}`"),
                     here,
                 ));
             }
             other => archive.findings.push(finding(
                 Verdict::Inconclusive,
-                "tar.entry_type",
+                rule::ENTRY_TYPE.id,
                 format!(
                     "`{name}` has entry type `{}`, which is not read (it may rename what follows)",
                     char::from(other)

@@ -15,6 +15,59 @@ use std::io::{Read, SeekFrom};
 use crate::scan::{ReadSeek, finding};
 use crate::{Finding, Limits, Location, Verdict};
 
+crate::rules::declare! {
+    IO = "zip.io":
+        "A zip archive that cannot be read.";
+    NO_DIRECTORY = "zip.no_directory":
+        "A zip archive with no end-of-central-directory record.";
+    ZIP64 = "zip.zip64":
+        "A zip archive whose zip64 records are missing or invalid.";
+    ZIP64_MISMATCH = "zip.zip64_mismatch":
+        "A zip archive whose end record and zip64 record disagree.";
+    TOO_MANY_MEMBERS = "zip.too_many_members":
+        "A zip archive with more members than the limit.";
+    DIRECTORY_SIZE = "zip.directory_size":
+        "A zip central directory larger than the file.";
+    DIRECTORY_OFFSET = "zip.directory_offset":
+        "A zip central directory offset past its end.";
+    DIRECTORY = "zip.directory":
+        "A zip central directory entry that is missing or cut short.";
+    DUPLICATE_NAME = "zip.duplicate_name":
+        "A zip member name that appears twice: loaders disagree about which one they read.";
+    NAME_ENCODING = "zip.name_encoding":
+        "A zip member name that is not valid UTF-8: tools may decode it differently.";
+    PATH_TRAVERSAL = "zip.path_traversal":
+        "A zip member whose path escapes the folder it is extracted into.";
+    ENCRYPTED = "zip.encrypted":
+        "A zip member with the encrypted flag set, which PyTorch's reader ignores.";
+    FLAGS = "zip.flags":
+        "A zip member with unusual flag bits.";
+    COMPRESSION = "zip.compression":
+        "A zip member compressed with a method that is not read.";
+    SIZE_MISMATCH = "zip.size_mismatch":
+        "A stored zip member whose two sizes differ.";
+    LOCAL_HEADER = "zip.local_header":
+        "A zip member with no local header where the central directory says.";
+    HEADER_MISMATCH = "zip.header_mismatch":
+        "A zip member whose local header and central directory entry differ: streaming and directory readers see different files.";
+    TRUNCATED = "zip.truncated":
+        "A zip member that runs past the end of the file.";
+    OVERLAP = "zip.overlap":
+        "Zip members that share bytes.";
+    UNREADABLE = "zip.unreadable":
+        "A zip member that cannot be read.";
+    TOO_LARGE = "zip.too_large":
+        "A zip member larger than the bytes left to read within the limits.";
+    BOMB = "zip.bomb":
+        "A zip member that expands past the ratio limit: a zip bomb.";
+    CORRUPT = "zip.corrupt":
+        "A zip member that does not decompress.";
+    CRC = "zip.crc":
+        "A zip member that fails its CRC check (corrupt, or altered after it was written); PyTorch's reader loads it anyway.";
+    DEPTH = "zip.depth":
+        "A zip inside archives nested past the limit: not analysed.";
+}
+
 const EOCD_SIG: &[u8] = b"PK\x05\x06";
 const EOCD64_LOCATOR_SIG: &[u8] = b"PK\x06\x07";
 const EOCD64_SIG: &[u8] = b"PK\x06\x06";
@@ -140,10 +193,11 @@ pub fn find_eocd(r: &mut dyn ReadSeek, len: u64) -> std::io::Result<Option<u64>>
 /// Reads the central directory and every local header. `Err` is the evidence that the
 /// archive could not be parsed (inconclusive).
 pub fn open(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Archive, Finding> {
-    let io = |e: std::io::Error| malformed("zip.io", format!("cannot read the archive: {e}"), None);
+    let io =
+        |e: std::io::Error| malformed(rule::IO.id, format!("cannot read the archive: {e}"), None);
     let eocd_at = find_eocd(r, len).map_err(io)?.ok_or_else(|| {
         malformed(
-            "zip.no_directory",
+            rule::NO_DIRECTORY.id,
             "no end-of-central-directory record",
             None,
         )
@@ -169,7 +223,7 @@ pub fn open(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Archive, 
         }
         if rec.get(..4) != Some(EOCD64_SIG) || rec.len() < 56 || at >= eocd_at {
             return Err(malformed(
-                "zip.zip64",
+                rule::ZIP64.id,
                 "the zip64 directory record is missing",
                 Some(stated),
             ));
@@ -186,7 +240,7 @@ pub fn open(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Archive, 
     }
     if entries > limits.max_members as u64 {
         return Err(malformed(
-            "zip.too_many_members",
+            rule::TOO_MANY_MEMBERS.id,
             format!(
                 "{entries} members, more than the limit of {}",
                 limits.max_members
@@ -196,7 +250,7 @@ pub fn open(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Archive, 
     }
     if cd_size > cd_end || cd_size > limits.max_header_bytes {
         return Err(malformed(
-            "zip.directory_size",
+            rule::DIRECTORY_SIZE.id,
             format!("the central directory declares {cd_size} bytes, more than the file holds"),
             Some(eocd_at),
         ));
@@ -205,7 +259,7 @@ pub fn open(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Archive, 
     if let Some((e, size, offset)) = zip64_differs {
         archive.findings.push(finding(
             Verdict::Suspicious,
-            "zip.zip64_mismatch",
+            rule::ZIP64_MISMATCH.id,
             format!(
                 "the end record says {e} members, {size} directory bytes at {offset}, but its zip64 record says {entries}, {cd_size} at {cd_offset}: readers that ignore zip64 see another archive"
             ),
@@ -220,7 +274,7 @@ pub fn open(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Archive, 
     let cd_at = cd_end - cd_size;
     let prefix = cd_at.checked_sub(cd_offset).ok_or_else(|| {
         malformed(
-            "zip.directory_offset",
+            rule::DIRECTORY_OFFSET.id,
             "the central directory offset is past its end",
             Some(eocd_at),
         )
@@ -231,7 +285,7 @@ pub fn open(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Archive, 
     for _ in 0..entries {
         if cd.get(pos..pos + 4) != Some(CENTRAL_SIG) || pos + 46 > cd.len() {
             return Err(malformed(
-                "zip.directory",
+                rule::DIRECTORY.id,
                 "a central directory entry is missing or cut short",
                 Some(cd_at + pos as u64),
             ));
@@ -241,7 +295,7 @@ pub fn open(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Archive, 
         let comment_len = u16_at(&cd, pos + 32) as usize;
         let name_bytes = cd.get(pos + 46..pos + 46 + name_len).ok_or_else(|| {
             malformed(
-                "zip.directory",
+                rule::DIRECTORY.id,
                 "a member name runs past the directory",
                 Some(cd_at + pos as u64),
             )
@@ -275,7 +329,7 @@ pub fn open(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Archive, 
     if first > 0 {
         archive.findings.push(finding(
             Verdict::Suspicious,
-            "format.polyglot",
+            crate::scan::rule::FORMAT_POLYGLOT.id,
             format!("{first} bytes before the first zip member: the file is something else too"),
             Location {
                 member: None,
@@ -317,7 +371,7 @@ fn check_member(m: &Member, raw_name: &[u8], names: &mut HashSet<String>, out: &
     if !names.insert(m.name.clone()) {
         out.push(finding(
             Verdict::Suspicious,
-            "zip.duplicate_name",
+            rule::DUPLICATE_NAME.id,
             format!(
                 "`{}` appears twice: loaders disagree about which one they read",
                 m.name
@@ -328,7 +382,7 @@ fn check_member(m: &Member, raw_name: &[u8], names: &mut HashSet<String>, out: &
     if std::str::from_utf8(raw_name).is_err() {
         out.push(finding(
             Verdict::Suspicious,
-            "zip.name_encoding",
+            rule::NAME_ENCODING.id,
             format!(
                 "`{}` is not valid utf-8: tools may decode it differently",
                 m.name
@@ -339,7 +393,7 @@ fn check_member(m: &Member, raw_name: &[u8], names: &mut HashSet<String>, out: &
     if escapes(&m.name) {
         out.push(finding(
             Verdict::Dangerous,
-            "zip.path_traversal",
+            rule::PATH_TRAVERSAL.id,
             format!("`{}` escapes the folder it is extracted into", m.name),
             at_member(m),
         ));
@@ -347,7 +401,7 @@ fn check_member(m: &Member, raw_name: &[u8], names: &mut HashSet<String>, out: &
     if m.flags & 1 != 0 {
         out.push(finding(
             Verdict::Inconclusive,
-            "zip.encrypted",
+            rule::ENCRYPTED.id,
             format!(
                 "`{}` has the encrypted flag set: zip tools ask for a password, PyTorch's reader ignores the flag and loads the bytes as they are (analysed as such)",
                 m.name
@@ -358,7 +412,7 @@ fn check_member(m: &Member, raw_name: &[u8], names: &mut HashSet<String>, out: &
     if m.flags & !KNOWN_FLAGS != 0 {
         out.push(finding(
             Verdict::Suspicious,
-            "zip.flags",
+            rule::FLAGS.id,
             format!(
                 "`{}` sets unusual flag bits {:#06x}",
                 m.name,
@@ -370,7 +424,7 @@ fn check_member(m: &Member, raw_name: &[u8], names: &mut HashSet<String>, out: &
     if !matches!(m.method, 0 | 8) {
         out.push(finding(
             Verdict::Inconclusive,
-            "zip.compression",
+            rule::COMPRESSION.id,
             format!(
                 "`{}` uses compression method {}, which is not read",
                 m.name, m.method
@@ -381,7 +435,7 @@ fn check_member(m: &Member, raw_name: &[u8], names: &mut HashSet<String>, out: &
     if m.method == 0 && m.compressed_size != m.size {
         out.push(finding(
             Verdict::Inconclusive,
-            "zip.size_mismatch",
+            rule::SIZE_MISMATCH.id,
             format!("`{}` is stored but its two sizes differ", m.name),
             at_member(m),
         ));
@@ -412,7 +466,7 @@ fn check_local(
     if header.len() < 30 || header.get(..4) != Some(LOCAL_SIG) {
         out.push(finding(
             Verdict::Inconclusive,
-            "zip.local_header",
+            rule::LOCAL_HEADER.id,
             format!("`{}` has no local header where the directory says", m.name),
             at_member(m),
         ));
@@ -447,7 +501,7 @@ fn check_local(
     if !differs.is_empty() {
         out.push(finding(
             Verdict::Suspicious,
-            "zip.header_mismatch",
+            rule::HEADER_MISMATCH.id,
             format!(
                 "`{}`: the local header and the central directory differ ({}); streaming and \
                  directory readers see different files",
@@ -461,7 +515,7 @@ fn check_local(
     if data.saturating_add(m.compressed_size) > len {
         out.push(finding(
             Verdict::Inconclusive,
-            "zip.truncated",
+            rule::TRUNCATED.id,
             format!("`{}` runs past the end of the file", m.name),
             at_member(m),
         ));
@@ -490,7 +544,7 @@ fn check_overlaps(members: &[Member], out: &mut Vec<Finding>) {
         {
             out.push(finding(
                 Verdict::Suspicious,
-                "zip.overlap",
+                rule::OVERLAP.id,
                 format!("`{a}` and `{b}` share bytes"),
                 Location {
                     member: Some((*b).to_owned()),
@@ -525,14 +579,14 @@ pub fn read(
         |rule: &str, message: String| finding(Verdict::Inconclusive, rule, message, at_member(m));
     let Some(data) = m.data_offset.filter(|_| m.readable()) else {
         return Err(fail(
-            "zip.unreadable",
+            rule::UNREADABLE.id,
             format!("`{}` cannot be read", m.name),
         ));
     };
     let cap = limits.max_member_bytes.min(*budget);
     if m.size > cap {
         return Err(fail(
-            "zip.too_large",
+            rule::TOO_LARGE.id,
             format!(
                 "`{}` declares {} bytes, more than the {cap} left to read",
                 m.name, m.size
@@ -542,12 +596,12 @@ pub fn read(
     let bomb = |size: u64| size > RATIO_FLOOR && size / m.compressed_size.max(1) > limits.max_ratio;
     if bomb(m.size) {
         return Err(fail(
-            "zip.bomb",
+            rule::BOMB.id,
             format!("`{}` would expand more than {}:1", m.name, limits.max_ratio),
         ));
     }
     r.seek(SeekFrom::Start(data))
-        .map_err(|e| fail("zip.io", format!("`{}`: {e}", m.name)))?;
+        .map_err(|e| fail(rule::IO.id, format!("`{}`: {e}", m.name)))?;
     let raw = r.take(m.compressed_size);
     let mut out = Vec::new();
     let read = if m.method == 8 {
@@ -559,20 +613,20 @@ pub fn read(
     };
     read.map_err(|e| {
         fail(
-            "zip.corrupt",
+            rule::CORRUPT.id,
             format!("`{}` does not decompress: {e}", m.name),
         )
     })?;
     let got = out.len() as u64;
     if got > cap || bomb(got) {
         return Err(fail(
-            "zip.bomb",
+            rule::BOMB.id,
             format!("`{}` expands past its declared size and the limits", m.name),
         ));
     }
     if got != m.size {
         return Err(fail(
-            "zip.size_mismatch",
+            rule::SIZE_MISMATCH.id,
             format!(
                 "`{}` decompresses to {got} bytes, not the {} declared",
                 m.name, m.size
@@ -583,7 +637,7 @@ pub fn read(
     crc.update(&out);
     let crc_mismatch = (crc.sum() != m.crc32).then(|| {
         fail(
-            "zip.crc",
+            rule::CRC.id,
             format!(
                 "`{}` fails its crc check (corrupt, or altered after it was written); PyTorch's reader does not check it and loads the bytes, so they are analysed",
                 m.name

@@ -46,81 +46,9 @@ fn parse_verdict(s: &str) -> Result<Option<Verdict>> {
     })
 }
 
+/// A rule's description for SARIF, as the scanner declares it.
 fn describe(rule: &str) -> &'static str {
-    match rule {
-        r if r.starts_with("pickle.global") => {
-            "A pickle imports or calls something outside the allowlist."
-        }
-        "pickle.allowlist" => {
-            "A pickle import allowed by an entry of the project's reviewed allowlist (aigis.toml `[[model.allow]]`)."
-        }
-        r if r.starts_with("pickle.") => "A pickle that cannot be fully analysed.",
-        r if r.starts_with("zip.") => "A problem in a zip archive's structure.",
-        r if r.starts_with("safetensors.") => "An invalid safetensors header.",
-        r if r.starts_with("gguf.") => "An invalid GGUF header or a suspicious chat template.",
-        "onnx.external_data_escape" => {
-            "An ONNX tensor whose external data path leaves the model's folder (absolute, `..`, a symbolic link out of it, or a device)."
-        }
-        r if r.starts_with("onnx.external_data") => {
-            "An ONNX tensor's external data file: listed, missing, reached through a link inside the folder, or read past its end."
-        }
-        "onnx.custom_domain" => {
-            "An ONNX operator outside the standard and onnxruntime domains: loading needs a custom-op library."
-        }
-        r if r.starts_with("onnx.") => {
-            "The structure of an ONNX model: malformed, past a limit, or parsed."
-        }
-        "savedmodel.python_op" => "A TensorFlow operation that calls back into Python.",
-        "savedmodel.file_write" | "savedmodel.file_read" | "savedmodel.network_op" => {
-            "A TensorFlow operation that touches files or the network outside the model's saver."
-        }
-        "savedmodel.keras_lambda" => {
-            "A Keras Lambda layer: Python bytecode that runs when the model is loaded."
-        }
-        "savedmodel.asset_escape" => {
-            "A SavedModel asset whose path leaves the model's folder: loading reads that file into the graph."
-        }
-        "savedmodel.asset"
-        | "savedmodel.asset_file"
-        | "savedmodel.asset_missing"
-        | "savedmodel.asset_link" => {
-            "A file in a SavedModel's `assets/` that its graph reads as data (vocabularies): listed, missing, or reached through a link inside the folder."
-        }
-        r if r.starts_with("savedmodel.") => {
-            "The structure of a SavedModel file: malformed, past a limit, or parsed."
-        }
-        "checkpoint.shard_escape" => {
-            "A TensorFlow checkpoint data file that is a symbolic link or a device: restoring reads what it points to into the variables."
-        }
-        "checkpoint.variant" => {
-            "A TensorFlow checkpoint tensor that holds a serialized object (a variant, such as a tf.data iterator's state), not plain numbers."
-        }
-        "checkpoint.index" | "checkpoint.data_file" => {
-            "A TensorFlow checkpoint index, and the tensor data files it names (numbers, never run)."
-        }
-        r if r.starts_with("checkpoint.") => {
-            "A TensorFlow checkpoint index that is malformed, compressed or past a limit, or whose tensor data is missing or out of range."
-        }
-        "keras.lambda" => {
-            "A Keras Lambda layer holds Python bytecode that runs when the model is loaded."
-        }
-        "keras.dangerous_import" => {
-            "A Keras config names a function that runs code or touches files; loading imports it."
-        }
-        "keras.custom_object" => {
-            "A Keras config names a custom object: code outside Keras that loading imports or needs."
-        }
-        "keras.tf_op" => {
-            "A TFOpLambda layer calls a TensorFlow function outside the tensor-op list."
-        }
-        r if r.starts_with("keras.") => "A Keras model config that cannot be fully analysed.",
-        "hdf5.valid" => "An HDF5 file without a Keras config: weights only.",
-        r if r.starts_with("hdf5.") => {
-            "An HDF5 file whose root attributes (the Keras model config) cannot be fully read."
-        }
-        r if r.starts_with("format.") => "The file's format, extension or layout.",
-        _ => "A model scan finding.",
-    }
+    aigis_scan::Rule::find(rule).map_or("A model scan finding.", |r| r.description)
 }
 
 /// The scanner's evidence as findings, for SARIF.

@@ -42,7 +42,7 @@ impl<R: Read + Seek> Machine<'_, R> {
                         "`{}.{}` allowed by the project allowlist entry `{}` (reason: {}; reviewed by {})",
                         key.0, key.1, entry.name, entry.reason, entry.by
                     );
-                    self.finding(Verdict::Safe, "pickle.allowlist", msg);
+                    self.finding(Verdict::Safe, crate::pickle::rule::ALLOWLIST.id, msg);
                 }
                 self.imports.push(Import {
                     module: key.0.clone(),
@@ -89,7 +89,7 @@ impl<R: Read + Seek> Machine<'_, R> {
                 let shown = format!("({}, {})", self.show(&module), self.show(&name));
                 self.finding(
                     Verdict::Suspicious,
-                    "pickle.stack_global.unresolved",
+                    crate::pickle::rule::STACK_GLOBAL_UNRESOLVED.id,
                     format!(
                         "STACK_GLOBAL imports from operands that are not plain strings: {shown}"
                     ),
@@ -108,7 +108,7 @@ impl<R: Read + Seek> Machine<'_, R> {
         }
         self.finding(
             Verdict::Suspicious,
-            "pickle.ext.unknown",
+            crate::pickle::rule::EXT_UNKNOWN.id,
             format!("extension code {code} is not in the (empty) standard extension registry"),
         );
         self.push(Value::Other)
@@ -122,7 +122,7 @@ impl<R: Read + Seek> Machine<'_, R> {
             let shown = self.show(&target);
             self.finding(
                 Verdict::Suspicious,
-                "pickle.mutate.global",
+                crate::pickle::rule::MUTATE_GLOBAL.id,
                 format!("{via} changes {shown}, an imported global or module, not a new object"),
             );
         }
@@ -135,7 +135,7 @@ impl<R: Read + Seek> Machine<'_, R> {
             let shown = format!("{} with {}", self.show(&callee), self.show(&args));
             self.finding(
                 Verdict::Suspicious,
-                "pickle.call.unresolved",
+                crate::pickle::rule::CALL_UNRESOLVED.id,
                 format!("{via} calls something that is not an imported global: {shown}"),
             );
             return Ok(Value::Other);
@@ -188,7 +188,7 @@ impl<R: Read + Seek> Machine<'_, R> {
         if self.depth >= self.limits.max_nesting {
             self.finding(
                 Verdict::Inconclusive,
-                "pickle.limit",
+                crate::pickle::rule::LIMIT.id,
                 format!(
                     "pickles nested deeper than {}: not scanned",
                     self.limits.max_nesting
@@ -262,12 +262,15 @@ impl<R: Read + Seek> Machine<'_, R> {
     pub(super) fn halted(&mut self, h: Halt) {
         let (rule, msg) = match h {
             Halt::Truncated => (
-                "pickle.truncated",
+                crate::pickle::rule::TRUNCATED.id,
                 "the pickle ends inside an opcode: it is truncated".to_owned(),
             ),
-            Halt::Malformed(m) => ("pickle.malformed", m),
-            Halt::Limit(m) => ("pickle.limit", m),
-            Halt::Io(e) => ("pickle.malformed", format!("read failed: {e}")),
+            Halt::Malformed(m) => (crate::pickle::rule::MALFORMED.id, m),
+            Halt::Limit(m) => (crate::pickle::rule::LIMIT.id, m),
+            Halt::Io(e) => (
+                crate::pickle::rule::MALFORMED.id,
+                format!("read failed: {e}"),
+            ),
         };
         let msg = format!("{msg}; the rest of the file was not scanned");
         self.finding(Verdict::Inconclusive, rule, msg);
@@ -295,7 +298,7 @@ impl<R: Read + Seek> Machine<'_, R> {
             let (n, v, first) = self.dropped;
             self.findings.push(Finding {
                 verdict: v,
-                rule: "pickle.more".to_owned(),
+                rule: crate::pickle::rule::MORE.id.to_owned(),
                 message: format!(
                     "{n} more findings (at worst {v}, the first at offset {first}) were not listed"
                 ),
@@ -330,9 +333,9 @@ fn import_message(imp: &Import, verb: &str, via: &str) -> String {
 
 fn rule(v: Verdict) -> &'static str {
     match v {
-        Verdict::Dangerous => "pickle.global.dangerous",
-        Verdict::Suspicious => "pickle.global.suspicious",
-        Verdict::Inconclusive => "pickle.global.inconclusive",
-        Verdict::Safe => "pickle.global.safe",
+        Verdict::Dangerous => crate::pickle::rule::GLOBAL_DANGEROUS.id,
+        Verdict::Suspicious => crate::pickle::rule::GLOBAL_SUSPICIOUS.id,
+        Verdict::Inconclusive => crate::pickle::rule::GLOBAL_INCONCLUSIVE.id,
+        Verdict::Safe => crate::pickle::rule::GLOBAL_SAFE.id,
     }
 }

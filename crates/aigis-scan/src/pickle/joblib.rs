@@ -114,7 +114,7 @@ impl<R: Read + Seek> Machine<'_, R> {
         match state.get("filename") {
             Some(Value::Str(name)) if is_plain_file_name(name) => self.finding(
                 Verdict::Safe,
-                "pickle.joblib_companion",
+                crate::pickle::rule::JOBLIB_COMPANION.id,
                 format!(
                     "joblib loads this array from `{}` beside the pickle (`.npy` files with `np.load(allow_pickle=True)`): that file is scanned when its folder is",
                     name.escape_debug()
@@ -122,7 +122,7 @@ impl<R: Read + Seek> Machine<'_, R> {
             ),
             Some(Value::Str(name)) => self.finding(
                 Verdict::Dangerous,
-                "pickle.joblib_companion",
+                crate::pickle::rule::JOBLIB_COMPANION.id,
                 format!(
                     "joblib loads this array from `{}`, a path out of the pickle's folder (`.npy` files with `np.load(allow_pickle=True)`)",
                     name.escape_debug()
@@ -130,7 +130,7 @@ impl<R: Read + Seek> Machine<'_, R> {
             ),
             _ => self.finding(
                 Verdict::Suspicious,
-                "pickle.joblib_companion",
+                crate::pickle::rule::JOBLIB_COMPANION.id,
                 "joblib loads this array from a file the pickle names, but the name is not a plain string".to_owned(),
             ),
         }

@@ -181,7 +181,7 @@ pub(super) fn read_all<R: Read + Seek>(
         m.at = offset;
         m.finding(
                 Verdict::Inconclusive,
-                "pickle.trailing_data",
+                crate::pickle::rule::TRAILING_DATA.id,
                 format!(
                     "{len} bytes after the last pickle (offset {offset}) are not a pickle and were not scanned"
                 ),
@@ -270,7 +270,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
                 self.at = self.src.pos();
                 self.finding(
                     Verdict::Inconclusive,
-                    "pickle.legacy_storage",
+                    crate::pickle::rule::LEGACY_STORAGE.id,
                     format!("storage `{key}` is named with two different types"),
                 );
                 return Ok(false);
@@ -283,7 +283,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
             let Some(size) = *size else {
                 self.finding(
                     Verdict::Inconclusive,
-                    "pickle.legacy_storage",
+                    crate::pickle::rule::LEGACY_STORAGE.id,
                     format!("storage `{key}` has a type whose element size is not known, so the data after it cannot be found"),
                 );
                 return Ok(false);
@@ -291,7 +291,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
             if self.src.remaining() < 8 {
                 self.finding(
                     Verdict::Inconclusive,
-                    "pickle.legacy_storage",
+                    crate::pickle::rule::LEGACY_STORAGE.id,
                     format!("the file ends before the record of storage `{key}`"),
                 );
                 return Ok(false);
@@ -303,7 +303,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
             let Some(bytes) = bytes else {
                 self.finding(
                     Verdict::Inconclusive,
-                    "pickle.legacy_storage",
+                    crate::pickle::rule::LEGACY_STORAGE.id,
                     format!(
                         "storage `{key}` declares {numel} elements of {size} bytes, more than the {} bytes left in the file",
                         self.src.remaining()
@@ -317,7 +317,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
         self.at = start;
         self.finding(
             Verdict::Safe,
-            "pickle.legacy_torch",
+            crate::pickle::rule::LEGACY_TORCH.id,
             format!(
                 "legacy torch.save layout: {} raw storages ({total} bytes) after the storage keys, skipped as numbers",
                 sizes.len()
@@ -334,7 +334,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
             self.at = self.src.pos();
             self.finding(
                 Verdict::Suspicious,
-                "pickle.legacy_leftover",
+                crate::pickle::rule::LEGACY_LEFTOVER.id,
                 format!(
                     "{} bytes after the last {record}, which torch.load never reads: scanned as more pickles",
                     self.src.remaining()
@@ -347,7 +347,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
     fn record_overrun(&mut self, member: &str, record: &str, i: u64) -> bool {
         self.finding(
             Verdict::Inconclusive,
-            "pickle.legacy_record",
+            crate::pickle::rule::LEGACY_RECORD.id,
             format!(
                 "`{member}` ends inside the raw record of {record} {i} ({} bytes left)",
                 self.src.remaining()
@@ -382,7 +382,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
             self.at = start;
             self.finding(
                 Verdict::Inconclusive,
-                "pickle.legacy_record",
+                crate::pickle::rule::LEGACY_RECORD.id,
                 format!("the first pickle of a legacy PyTorch `{member}` is not a count of {record}s, so the records after it cannot be found"),
             );
             return Ok(false);
@@ -401,7 +401,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
                 let Ok(ndim) = u64::try_from(ndim) else {
                     self.finding(
                         Verdict::Inconclusive,
-                        "pickle.legacy_record",
+                        crate::pickle::rule::LEGACY_RECORD.id,
                         format!("tensor record {i} has {ndim} dimensions"),
                     );
                     return Ok(false);
@@ -420,7 +420,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
                     self.at = at;
                     self.finding(
                         Verdict::Inconclusive,
-                        "pickle.legacy_record",
+                        crate::pickle::rule::LEGACY_RECORD.id,
                         format!("storage record {i} does not name a storage type whose element size is known, so the data after it cannot be found"),
                     );
                     return Ok(false);
@@ -429,7 +429,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
                 let Some(bytes) = numel.checked_mul(size) else {
                     self.finding(
                         Verdict::Inconclusive,
-                        "pickle.legacy_record",
+                        crate::pickle::rule::LEGACY_RECORD.id,
                         format!("storage record {i} declares {numel} elements of {size} bytes"),
                     );
                     return Ok(false);
@@ -449,7 +449,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
         self.at = start;
         self.finding(
             Verdict::Safe,
-            "pickle.legacy_torch",
+            crate::pickle::rule::LEGACY_TORCH.id,
             format!("legacy PyTorch tar `{member}`: {count} {record} records ({total} raw bytes) between its pickles, skipped as numbers"),
         );
         self.leftover(record);
@@ -520,7 +520,7 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
                 if let Some(left) = self.src.open_frame(len)? {
                     self.finding(
                         Verdict::Inconclusive,
-                        "pickle.truncated",
+                        crate::pickle::rule::TRUNCATED.id,
                         format!("FRAME declares {len} bytes but {left} are left: CPython's C unpickler refuses the pickle here, its pure-Python unpickler (joblib's) reads on, and so does this scan"),
                     );
                 }

@@ -129,7 +129,7 @@ pub(super) fn run<R: Read + Seek>(
     if added > 0 {
         report.findings.push(Finding {
             verdict: Verdict::Suspicious,
-            rule: "pickle.memo".to_owned(),
+            rule: crate::pickle::rule::MEMO.id.to_owned(),
             message: "a later pickle of this stream depends on the memo of an earlier one: a \
                       loader that unpickles each pickle afresh (torch.load, pickle.load in a \
                       loop) and one that keeps one unpickler (Unpickler.load in a loop) see \
@@ -232,7 +232,7 @@ fn frame_finding(
     };
     Finding {
         verdict,
-        rule: "pickle.frame".to_owned(),
+        rule: crate::pickle::rule::FRAME.id.to_owned(),
         message: format!(
             "{}{also}: readers of this pickle see different opcodes (CPython's C unpickler \
              reading a file drops the rest of such a frame, a reader of the whole input \
@@ -304,7 +304,7 @@ impl<'a> Merged<'a> {
     fn add(&mut self, other: PickleReport, how: &str) -> usize {
         let mut added = 0;
         for e in other.findings {
-            if matches!(e.rule.as_str(), "pickle.frame" | "pickle.more") {
+            if e.rule == crate::pickle::rule::FRAME.id || e.rule == crate::pickle::rule::MORE.id {
                 continue;
             }
             let key = (e.rule.clone(), e.location.offset, e.message.clone());
@@ -357,7 +357,7 @@ impl<'a> Merged<'a> {
             };
             self.report.findings.push(Finding {
                 verdict: worst,
-                rule: "pickle.more".to_owned(),
+                rule: crate::pickle::rule::MORE.id.to_owned(),
                 message: format!(
                     "{} more findings and {} more imports of other readings (at worst {worst}) were not listed",
                     self.more.0, self.more_imports

@@ -31,7 +31,7 @@ impl<R: Read + Seek> Machine<'_, R> {
                 self.deep_tuples = true;
                 self.finding(
                     Verdict::Inconclusive,
-                    "pickle.limit",
+                    crate::pickle::rule::LIMIT.id,
                     format!(
                         "tuples nested deeper than {}: the items of deeper ones are not tracked (a call's arguments inside them are not shown)",
                         self.limits.max_nesting
@@ -115,7 +115,7 @@ impl<R: Read + Seek> Machine<'_, R> {
         if self.src.take_cut_line() {
             self.finding(
                 Verdict::Inconclusive,
-                "pickle.truncated",
+                crate::pickle::rule::TRUNCATED.id,
                 format!(
                     "the argument of {} ends the file with no newline: CPython's C unpickler refuses it, its pure-Python unpickler (joblib's) reads it without its last byte, and so does this scan",
                     op_name_at(self)
@@ -211,7 +211,7 @@ impl<R: Read + Seek> Machine<'_, R> {
             self.retained_full = true;
             self.finding(
                 Verdict::Inconclusive,
-                "pickle.limit",
+                crate::pickle::rule::LIMIT.id,
                 format!(
                     "more than {} bytes of strings: later strings were not inspected",
                     self.limits.max_retained

@@ -40,7 +40,7 @@ pub(super) fn check(
     if unique.len() > limits.max_files {
         out.push(finding(
             Verdict::Inconclusive,
-            "savedmodel.limit",
+            crate::savedmodel::rule::LIMIT.id,
             format!(
                 "{} asset files, more than the {} files a scan visits: they are not checked",
                 unique.len(),
@@ -59,7 +59,7 @@ pub(super) fn check(
                 if let Some(link) = link {
                     found.add(
                         Verdict::Suspicious,
-                        "savedmodel.asset_link",
+                        crate::savedmodel::rule::ASSET_LINK.id,
                         format!("the asset `{}` {link}", show(name)),
                         at,
                     );
@@ -86,7 +86,7 @@ pub(super) fn check(
         };
         out.push(finding(
             Verdict::Safe,
-            "savedmodel.asset",
+            crate::savedmodel::rule::ASSET.id,
             format!(
                 "{} asset file{} in `assets/`, read by the graph as data: {}{more}",
                 files.len(),
@@ -103,11 +103,17 @@ pub(super) fn check(
 /// to it, if any; or (verdict, rule, what is wrong).
 type AssetFile = (PathBuf, Option<String>);
 fn resolve(folder: &Path, name: &[u8]) -> Result<AssetFile, (Verdict, &'static str, String)> {
-    let missing = |why: String| (Verdict::Inconclusive, "savedmodel.asset_missing", why);
+    let missing = |why: String| {
+        (
+            Verdict::Inconclusive,
+            crate::savedmodel::rule::ASSET_MISSING.id,
+            why,
+        )
+    };
     let escape = |why: String| {
         (
             Verdict::Dangerous,
-            "savedmodel.asset_escape",
+            crate::savedmodel::rule::ASSET_ESCAPE.id,
             format!("{why}: loading reads a file outside the SavedModel's folder"),
         )
     };
