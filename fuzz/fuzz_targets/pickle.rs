@@ -7,7 +7,7 @@
 use std::io::Cursor;
 
 use aigis_scan::internal::pickle::{self, Limits};
-use aigis_scan::{Location, Verdict};
+use aigis_scan::{Allowlist, Location, Verdict};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -64,7 +64,7 @@ fuzz_target!(|data: &[u8]| {
         pickle::Layout::TorchTarStorages,
         pickle::Layout::TorchTarTensors,
     ] {
-        let r = pickle::scan_layout(Cursor::new(data), &loc, &limits, layout)
+        let r = pickle::scan_layout(Cursor::new(data), &loc, &limits, &Allowlist::default(), layout)
             .expect("a cursor reads");
         let worst = r.findings.iter().map(|e| e.verdict).max();
         assert_eq!(r.verdict, worst.unwrap_or(Verdict::Safe));

@@ -107,7 +107,7 @@ crate::rules::declare! {
 /// (PyTorch `data.pkl`, scikit-learn estimators) use a small fraction of every limit.
 /// A pickle that breaks its frames is read several ways, one reading at a time on one
 /// opcode budget; what the other readings add is kept within `max_retained` again.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Opcodes executed, over all pickles in the input (time).
     pub max_ops: u64,
@@ -126,10 +126,6 @@ pub struct Limits {
     /// files need no allowance: a stream that starts with their magic number has its raw
     /// storages skipped by the sizes its pickles give, `pickle.legacy_torch`.)
     pub allow_trailing_data: bool,
-    /// The project's reviewed allowlist (`[[model.allow]]` in `aigis.toml`): imports it
-    /// names exactly are safe instead of suspicious, and each use is evidence
-    /// (`pickle.allowlist`). Not a bound, but every scan, nested ones too, needs it.
-    pub allowlist: Allowlist,
 }
 
 impl Default for Limits {
@@ -142,7 +138,6 @@ impl Default for Limits {
             max_inspect: 4096,
             max_retained: 16 << 20,
             allow_trailing_data: false,
-            allowlist: Allowlist::default(),
         }
     }
 }
@@ -208,29 +203,45 @@ pub fn scan(
     location: &Location,
     limits: &Limits,
 ) -> Result<PickleReport, Error> {
-    scan_layout(reader, location, limits, Layout::Stream)
+    scan_layout(
+        reader,
+        location,
+        limits,
+        &Allowlist::default(),
+        Layout::Stream,
+    )
 }
 
-/// [`scan`] of a stream laid out as `layout` says: the raw records between its pickles
-/// are skipped by the sizes the pickles and records give, so every pickle is found and
-/// the bytes the loader never reads are reported.
+/// [`scan`] of a stream laid out as `layout` says, with the project's reviewed
+/// `allowlist` (`[[model.allow]]` in `aigis.toml`: imports it names exactly are safe
+/// instead of suspicious, each use a `pickle.allowlist` finding). The raw records between
+/// its pickles are skipped by the sizes the pickles and records give, so every pickle is
+/// found and the bytes the loader never reads are reported.
 pub fn scan_layout(
     reader: impl Read + Seek,
     location: &Location,
     limits: &Limits,
+    allowlist: &Allowlist,
     layout: Layout,
 ) -> Result<PickleReport, Error> {
     let member = location.member.clone();
     let io_err = |e| Error::io(member.clone().unwrap_or_else(|| "pickle".to_owned()), e);
     let source = source::Source::new(BufReader::new(reader)).map_err(io_err)?;
-    readings::run(source, location, limits, 0, layout).map_err(io_err)
+    readings::run(source, location, limits, allowlist, 0, layout).map_err(io_err)
 }
 
 /// [`scan`] over bytes in memory (an npy object array, a zip member already read).
 pub fn scan_bytes(bytes: &[u8], location: &Location, limits: &Limits) -> PickleReport {
     match source::Source::new(Cursor::new(bytes)) {
-        Ok(src) => readings::run(src, location, limits, 0, Layout::Stream)
-            .unwrap_or_else(|e| failed(location, &e)),
+        Ok(src) => readings::run(
+            src,
+            location,
+            limits,
+            &Allowlist::default(),
+            0,
+            Layout::Stream,
+        )
+        .unwrap_or_else(|e| failed(location, &e)),
         Err(e) => failed(location, &e),
     }
 }

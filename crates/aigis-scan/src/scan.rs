@@ -58,6 +58,7 @@ impl<T: Read + Seek> ReadSeek for T {}
 pub struct Scanner {
     limits: Limits,
     pickle: PickleLimits,
+    allowlist: Allowlist,
 }
 
 impl Scanner {
@@ -72,14 +73,9 @@ impl Scanner {
         self
     }
 
-    /// The same scanner with other bounds on the pickle machine. The allowlist in force is
-    /// kept.
+    /// The same scanner with other bounds on the pickle machine.
     pub fn with_pickle_limits(mut self, limits: PickleLimits) -> Self {
-        let allowlist = std::mem::take(&mut self.pickle.allowlist);
-        self.pickle = PickleLimits {
-            allowlist,
-            ..limits
-        };
+        self.pickle = limits;
         self
     }
 
@@ -87,7 +83,7 @@ impl Scanner {
     /// imports it names exactly are safe instead of suspicious, each use a
     /// `pickle.allowlist` finding.
     pub fn with_allowlist(mut self, allowlist: Allowlist) -> Self {
-        self.pickle.allowlist = allowlist;
+        self.allowlist = allowlist;
         self
     }
 
@@ -98,7 +94,7 @@ impl Scanner {
 
     /// The allowlist in force.
     pub fn allowlist(&self) -> &Allowlist {
-        &self.pickle.allowlist
+        &self.allowlist
     }
 
     /// Scans a file, or every file under a folder (symbolic links are reported, not
@@ -151,7 +147,7 @@ impl Scanner {
         location: &Location,
         layout: Layout,
     ) -> (Verdict, Vec<Finding>) {
-        match crate::pickle::scan_layout(reader, location, &self.pickle, layout) {
+        match crate::pickle::scan_layout(reader, location, &self.pickle, &self.allowlist, layout) {
             Ok(report) => {
                 let mut found = report.findings;
                 found.extend(crate::pickle::imports_evidence(&report.imports, location));

@@ -299,11 +299,15 @@ mod tests {
         let custom: &[u8] = b"(cmypkg.models\nNet\no.";
         let plain = super::super::scan_bytes(custom, &Location::default(), &Default::default());
         assert_eq!(plain.verdict, Verdict::Suspicious);
-        let limits = super::super::Limits {
-            allowlist: Allowlist::new(vec![entry("mypkg.models.Net")]).unwrap(),
-            ..Default::default()
-        };
-        let r = super::super::scan_bytes(custom, &Location::default(), &limits);
+        let allowlist = Allowlist::new(vec![entry("mypkg.models.Net")]).unwrap();
+        let r = super::super::scan_layout(
+            std::io::Cursor::new(custom),
+            &Location::default(),
+            &Default::default(),
+            &allowlist,
+            super::super::Layout::Stream,
+        )
+        .unwrap();
         assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
         let [e] = &r.findings[..] else {
             panic!("{:?}", r.findings)
@@ -315,7 +319,14 @@ mod tests {
         assert_eq!(e.location.offset, Some(1));
         assert!(e.message.contains("`mypkg.models.Net`") && e.message.contains("alice"));
         let evil: &[u8] = b"(cmypkg.models\nNet\no0cos\nsystem\n(S'id'\ntR.";
-        let r = super::super::scan_bytes(evil, &Location::default(), &limits);
+        let r = super::super::scan_layout(
+            std::io::Cursor::new(evil),
+            &Location::default(),
+            &Default::default(),
+            &allowlist,
+            super::super::Layout::Stream,
+        )
+        .unwrap();
         assert_eq!(r.verdict, Verdict::Dangerous);
     }
 }

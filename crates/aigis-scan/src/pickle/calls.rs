@@ -33,7 +33,7 @@ impl<R: Read + Seek> Machine<'_, R> {
                 if !self.budget(key.0.len() + key.1.len()) {
                     return Err(Halt::Limit("too many distinct imports".to_owned()));
                 }
-                let (c, allowed) = policy::classify_allowed(&key.0, &key.1, &self.limits.allowlist);
+                let (c, allowed) = policy::classify_allowed(&key.0, &key.1, self.allowlist);
                 let verdict = c.verdict;
                 if let Some(entry) = allowed {
                     // Which reviewed entry let this import through, where: the audit
@@ -200,13 +200,14 @@ impl<R: Read + Seek> Machine<'_, R> {
         // bytes again and again cannot multiply the work.
         let limits = super::Limits {
             max_ops: self.limits.max_ops.saturating_sub(self.ops),
-            ..self.limits.clone()
+            ..*self.limits
         };
         let report = Source::new(Cursor::new(bytes)).and_then(|src| {
             super::readings::run(
                 src,
                 self.location,
                 &limits,
+                self.allowlist,
                 self.depth + 1,
                 super::Layout::Stream,
             )

@@ -9,7 +9,7 @@ use std::io::{self, Read, Seek};
 use super::source::{Payload, ReadFail, Source};
 use super::stack::{is_opcode, op_name, parse_int};
 use super::value::{self, Value};
-use super::{Import, Layout, Limits, text};
+use super::{Allowlist, Import, Layout, Limits, text};
 use crate::{Finding, Location, Verdict};
 
 /// Why a pickle stopped before its `STOP`.
@@ -49,6 +49,8 @@ pub(super) struct Ref {
 pub(super) struct Machine<'a, R> {
     pub(super) src: Source<R>,
     pub(super) limits: &'a Limits,
+    /// The project's reviewed allowlist, which the nested scans share.
+    pub(super) allowlist: &'a Allowlist,
     pub(super) location: &'a Location,
     /// How deep this pickle is nested inside others (`pickle.loads` arguments).
     pub(super) depth: u32,
@@ -195,11 +197,13 @@ impl<'a, R: Read + Seek> Machine<'a, R> {
         src: Source<R>,
         location: &'a Location,
         limits: &'a Limits,
+        allowlist: &'a Allowlist,
         depth: u32,
     ) -> Self {
         Machine {
             src,
             limits,
+            allowlist,
             location,
             depth,
             stack: Vec::new(),

@@ -28,7 +28,7 @@ use std::io::{self, Read, Seek};
 
 use super::machine::{MAX_EVIDENCE, Machine, read_all};
 use super::source::{FrameEvent, Source};
-use super::{Layout, Limits, PickleReport};
+use super::{Allowlist, Layout, Limits, PickleReport};
 use crate::{Finding, Location, Verdict};
 
 /// Readings of one stream, the first included.
@@ -60,6 +60,7 @@ enum Memo {
 struct Stream<'a> {
     location: &'a Location,
     limits: &'a Limits,
+    allowlist: &'a Allowlist,
     depth: u32,
     layout: Layout,
 }
@@ -71,7 +72,13 @@ fn read<R: Read + Seek>(
     ops: u64,
     script: &[bool],
 ) -> io::Result<(Reading, Source<R>)> {
-    let mut m = Machine::new(src, stream.location, stream.limits, stream.depth);
+    let mut m = Machine::new(
+        src,
+        stream.location,
+        stream.limits,
+        stream.allowlist,
+        stream.depth,
+    );
     // One opcode budget for all readings: a pickle with many frame events cannot
     // multiply the work.
     m.ops = ops;
@@ -102,12 +109,14 @@ pub(super) fn run<R: Read + Seek>(
     src: Source<R>,
     location: &Location,
     limits: &Limits,
+    allowlist: &Allowlist,
     depth: u32,
     layout: Layout,
 ) -> io::Result<PickleReport> {
     let stream = Stream {
         location,
         limits,
+        allowlist,
         depth,
         layout,
     };

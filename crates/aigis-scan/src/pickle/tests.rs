@@ -375,6 +375,7 @@ fn scan_as(bytes: &[u8], layout: Layout) -> PickleReport {
         std::io::Cursor::new(bytes),
         &Location::default(),
         &Limits::default(),
+        &Allowlist::default(),
         layout,
     )
     .unwrap()
