@@ -490,7 +490,7 @@ pub fn scan_files(
     }
 }
 
-/// [`scan_files`] of a model held in memory.
+/// `scan_files` of a model held in memory.
 pub fn scan_bytes(buf: &[u8], folder: &Path, limits: &Limits) -> Vec<Finding> {
     analyse(buf, folder, limits).0
 }

@@ -840,7 +840,7 @@ pub fn scan_files(
     (kind, found, files)
 }
 
-/// [`scan_files`] of a `saved_model.pb` held in memory (its assets are not looked for).
+/// `scan_files` of a `saved_model.pb` held in memory (its assets are not looked for).
 pub fn scan_bytes(buf: &[u8], limits: &Limits) -> Vec<Finding> {
     analyse(buf, limits).0
 }
