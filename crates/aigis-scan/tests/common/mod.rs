@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use aigis_scan::{FileReport, Finding, Limits, Scanner};
+use aigis_scan::{FileReport, Finding, Limits, Rule, Scanner};
 
 /// The scanner the CLI uses, with these limits.
 pub fn scanner(limits: &Limits) -> Scanner {
@@ -19,9 +19,14 @@ pub fn fixture(folder: &str, name: &str) -> PathBuf {
         .join(name)
 }
 
-/// One file through the whole scanner with the default limits.
+/// One file through the whole scanner with the default limits; every rule it reports is
+/// a registered [`Rule`].
 pub fn scan_at(path: &Path) -> FileReport {
-    Scanner::new().scan_file(path).unwrap()
+    let r = Scanner::new().scan_file(path).unwrap();
+    for f in &r.findings {
+        assert!(Rule::find(&f.rule).is_some(), "unregistered rule: {f:?}");
+    }
+    r
 }
 
 /// The first evidence of `rule`; the test fails without one.
