@@ -290,7 +290,7 @@ def run_aigis(aigis: str, items: list[Item]) -> float:
             it = by_path.get(os.path.abspath(f["path"]))
             if it is None:
                 continue
-            worst = next((e for e in f.get("evidence") or [] if e["verdict"] == f["verdict"]
+            worst = next((e for e in f.get("findings") or [] if e["verdict"] == f["verdict"]
                           and f["verdict"] != "safe"), None)
             detail = f"{worst['rule']}: {worst['message']}" if worst else ""
             it.results["aigis"] = {"verdict": f["verdict"], "format": f["format"],

@@ -174,7 +174,7 @@ def read_aigis(m: Measured, report: str, names: set[str]) -> Job:
         name = os.path.basename(f["path"])
         job.scanned.add(name)
         if f["verdict"] != "safe":
-            ev = next((e for e in f.get("evidence", []) if e.get("verdict") == f["verdict"]), {})
+            ev = next((e for e in f.get("findings", []) if e.get("verdict") == f["verdict"]), {})
             job.flagged[name] = f"{f['verdict']}: {ev.get('rule')}: {ev.get('message')}"
     return job
 

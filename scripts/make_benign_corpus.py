@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 """Benign model files written by the real libraries, across Python, NumPy, joblib and
-scikit-learn versions, for `crates/aigis-model/tests/benign.rs` (all must be `safe`) and
+scikit-learn versions, for `crates/aigis-scan/tests/benign.rs` (all must be `safe`) and
 `bench/benign_eval.py --extra`.
 
 Runs under Python 2.7 and 3.x alike, with whatever numpy, scipy, scikit-learn, joblib

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes crates/aigis-model/src/pickle/policy/dangerous_names.rs: the bare names of the
+"""Writes crates/aigis-scan/src/pickle/policy/dangerous_names.rs: the bare names of the
 callables that the pickle policy's dangerous modules define.
 
     python3 scripts/make_dangerous_names.py
@@ -35,8 +35,8 @@ import types
 import warnings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-POLICY = os.path.join(ROOT, "crates/aigis-model/src/pickle/policy.rs")
-OUT = os.path.join(ROOT, "crates/aigis-model/src/pickle/policy/dangerous_names.rs")
+POLICY = os.path.join(ROOT, "crates/aigis-scan/src/pickle/policy.rs")
+OUT = os.path.join(ROOT, "crates/aigis-scan/src/pickle/policy/dangerous_names.rs")
 SAFE_TREES = ("sklearn", "scipy.sparse", "torch.nn.modules", "numpy.dtypes")
 # packages whose dangerous parts sit inside a safe tree's own package: not harvested, or
 # the table would hold the names of the package's own harmless functions

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the small model files under tests/data/formats/ that aigis-model's tests read,
+"""Writes the small model files under tests/data/formats/ that aigis-scan's tests read,
 and the ONNX models and SavedModel graphs under tests/data/graphs/.
 
     pip install numpy safetensors gguf onnx skl2onnx scikit-learn   # no torch, no tensorflow

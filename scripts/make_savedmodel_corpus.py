@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the real TensorFlow SavedModels and checkpoint under tests/data/graphs/tf_*/ that
-aigis-model's and the CLI's tests scan.
+aigis-scan's and the CLI's tests scan.
 
     python3 -m venv /tmp/venv-tf && /tmp/venv-tf/bin/pip install tensorflow-cpu
     /tmp/venv-tf/bin/python scripts/make_savedmodel_corpus.py

@@ -24,7 +24,7 @@ limit.
 Then `aigis model scan --json` scans the same files, and for every stream:
 
 1. every global that any CPython reader resolved appears, in backticks, in aigis's
-   evidence for that stream (`pickle.imports` lists every import, safe ones too), or
+   findings for that stream (`pickle.imports` lists every import, safe ones too), or
    aigis reported that a `STACK_GLOBAL` could not be resolved there;
 2. if CPython resolved a global that aigis does not call safe, aigis's verdict on the file
    is not safe.
@@ -336,12 +336,12 @@ def aigis_scan(aigis: str, files: list[Path], cwd: Path) -> dict[str, dict]:
     return out
 
 
-def member_evidence(report: dict, member: str | None, path: Path) -> list[dict]:
-    """Evidence of one stream: a zip member's (aigis names it `<archive stem>/…` as the
+def member_findings(report: dict, member: str | None, path: Path) -> list[dict]:
+    """Findings of one stream: a zip member's (aigis names it `<archive stem>/…` as the
     archive does), or a raw file's (no member)."""
     if member is None:
-        return [e for e in report["evidence"] if "member" not in e["location"]]
-    return [e for e in report["evidence"] if e["location"].get("member") == member]
+        return [e for e in report["findings"] if "member" not in e["location"]]
+    return [e for e in report["findings"] if e["location"].get("member") == member]
 
 
 KEPT = 4096  # the longest protocol-0 line aigis keeps whole (pickle::Limits::max_inspect)
@@ -364,11 +364,11 @@ def compare(oracle: dict, report: dict | None, path: Path) -> list[str]:
     where = f"{path}" + (f"!{member}" if member else "")
     if report is None:
         return [f"{where}: aigis did not report the file"]
-    evidence = member_evidence(report, member, path)
-    text = "\n".join(e["message"] for e in evidence)
-    unresolved = any(e["rule"] == "pickle.stack_global.unresolved" for e in evidence)
+    findings = member_findings(report, member, path)
+    text = "\n".join(e["message"] for e in findings)
+    unresolved = any(e["rule"] == "pickle.stack_global.unresolved" for e in findings)
     verdicts: dict[str, str] = {}
-    for e in evidence:
+    for e in findings:
         if e["rule"] == "pickle.imports":
             for m in IMPORT_ITEM.finditer(e["message"]):
                 verdicts[m.group(1)] = m.group(2)

@@ -11,7 +11,8 @@ use std::io::Cursor;
 use std::path::PathBuf;
 use std::sync::LazyLock;
 
-use aigis_model::{Limits, Verdict, checkpoint};
+use aigis_scan::internal::checkpoint;
+use aigis_scan::{Limits, Verdict};
 use libfuzzer_sys::fuzz_target;
 
 /// A folder per process with the data file a one-shard index names.

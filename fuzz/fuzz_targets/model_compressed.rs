@@ -1,6 +1,6 @@
-//! Compressed model files: any bytes through `aigis_model::compressed::scan` (zlib,
+//! Compressed model files: any bytes through `aigis_scan::internal::compressed::scan` (zlib,
 //! gzip, bz2, lzma, xz, lz4 and joblib's z-file, picked by the magic number) with a
-//! 1 MiB decompression limit and the real pickle scanner, then through `scan_reader` as
+//! 1 MiB decompression limit and the real pickle scanner, then through `Scanner::scan_reader` as
 //! `model.joblib` (format detection first).
 //!
 //! Checks that nothing panics, that memory stays bounded (a bomb or a huge declared
@@ -11,7 +11,8 @@
 use std::io::Cursor;
 use std::path::Path;
 
-use aigis_model::{Limits, Verdict, compressed};
+use aigis_scan::internal::compressed;
+use aigis_scan::{Limits, Scanner, Verdict};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -19,9 +20,8 @@ fuzz_target!(|data: &[u8]| {
         max_member_bytes: 1 << 20,
         ..Limits::default()
     };
-    let pickle_limits = aigis_model::pickle::Limits::default();
-    let pickle = aigis_model::pickle_scanner(&pickle_limits);
-    let found = compressed::scan(&mut Cursor::new(data), &pickle, &limits);
+    let scanner = Scanner::new().with_limits(limits);
+    let found = compressed::scan(&mut Cursor::new(data), &scanner);
     let worst = Verdict::worst(&found);
     if found.iter().any(|e| {
         matches!(
@@ -35,11 +35,5 @@ fuzz_target!(|data: &[u8]| {
         assert!(worst >= Verdict::Inconclusive, "{found:?}");
     }
     let len = data.len() as u64;
-    let _ = aigis_model::scan::scan_reader(
-        &mut Cursor::new(data),
-        len,
-        Path::new("model.joblib"),
-        &pickle,
-        &limits,
-    );
+    let _ = scanner.scan_reader(&mut Cursor::new(data), len, Path::new("model.joblib"));
 });

@@ -5,7 +5,8 @@
 
 use std::io::Cursor;
 
-use aigis_model::{Limits, Verdict, gguf};
+use aigis_scan::internal::gguf;
+use aigis_scan::{Limits, Verdict};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -10,7 +10,8 @@
 
 use std::io::Cursor;
 
-use aigis_model::{Limits, Location, Verdict, hdf5};
+use aigis_scan::internal::hdf5;
+use aigis_scan::{Limits, Location, Verdict};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -6,10 +6,11 @@
 
 use std::path::Path;
 
-use aigis_model::{Evidence, Limits, Verdict, onnx, savedmodel};
+use aigis_scan::internal::{onnx, savedmodel};
+use aigis_scan::{Finding, Limits, Verdict};
 use libfuzzer_sys::fuzz_target;
 
-fn check(evidence: &[Evidence], valid: &str) {
+fn check(evidence: &[Finding], valid: &str) {
     let worst = evidence.iter().map(|e| e.verdict).max().unwrap_or(Verdict::Safe);
     let parsed = evidence.iter().any(|e| e.rule == valid);
     assert!(parsed || worst >= Verdict::Inconclusive, "{evidence:?}");

@@ -1,6 +1,6 @@
 //! Zip: any bytes as a model archive. `zip::open` with small limits, then every member
-//! read through `zip::read`; then the whole file through `scan_reader` as `model.pt`
-//! (format detection, member dispatch, polyglot checks) with a stand-in pickle scanner.
+//! read through `zip::read`; then the whole file through `Scanner::scan_reader` as
+//! `model.pt` (format detection, member dispatch, polyglot checks, the pickle scanner).
 //!
 //! Checks that nothing panics, that a member read never exceeds the limits, and that a
 //! failure is always inconclusive evidence (never a clean verdict).
@@ -9,16 +9,9 @@
 use std::io::Cursor;
 use std::path::Path;
 
-use aigis_model::{Evidence, Limits, Location, ReadSeek, Verdict, zip};
+use aigis_scan::internal::zip;
+use aigis_scan::{Limits, Scanner, Verdict};
 use libfuzzer_sys::fuzz_target;
-
-fn pickle(
-    _: &mut dyn ReadSeek,
-    _: &Location,
-    _: aigis_model::pickle::Layout,
-) -> (Verdict, Vec<Evidence>) {
-    (Verdict::Safe, vec![])
-}
 
 fuzz_target!(|data: &[u8]| {
     let limits = Limits {
@@ -41,5 +34,7 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(e) => assert_eq!(e.verdict, Verdict::Inconclusive),
     }
-    let _ = aigis_model::scan::scan_reader(&mut r, len, Path::new("model.pt"), &pickle, &limits);
+    let _ = Scanner::new()
+        .with_limits(limits)
+        .scan_reader(&mut r, len, Path::new("model.pt"));
 });

@@ -1,13 +1,13 @@
 //! The pickle machine from arbitrary bytes, as a plain stream and as the members of a
-//! legacy PyTorch tar: `aigis_model::pickle::scan_bytes` must return
+//! legacy PyTorch tar: `aigis_scan::internal::pickle::scan_bytes` must return
 //! (bounded time and memory), never panic, and never call a file it could not fully parse
 //! clean.
 #![no_main]
 
 use std::io::Cursor;
 
-use aigis_model::pickle::{self, Limits};
-use aigis_model::{Location, Verdict};
+use aigis_scan::internal::pickle::{self, Limits};
+use aigis_scan::{Allowlist, Location, Verdict};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -19,14 +19,14 @@ fuzz_target!(|data: &[u8]| {
     let report = pickle::scan_bytes(data, &loc, &limits);
 
     // The verdict is the worst evidence; safe means nothing to say and fully parsed.
-    let worst = report.evidence.iter().map(|e| e.verdict).max();
+    let worst = report.findings.iter().map(|e| e.verdict).max();
     assert_eq!(report.verdict, worst.unwrap_or(Verdict::Safe));
     if report.verdict == Verdict::Safe {
         assert!(report.pickles >= 1);
         assert!(report.trailing_data.is_none());
         assert!(report.imports.iter().all(|i| i.verdict == Verdict::Safe));
     }
-    for e in &report.evidence {
+    for e in &report.findings {
         assert!(e.rule.starts_with("pickle."));
         assert_eq!(e.location.member.as_deref(), Some("fuzz/data.pkl"));
         assert!(e.location.offset.is_some_and(|o| o <= data.len() as u64));
@@ -64,9 +64,9 @@ fuzz_target!(|data: &[u8]| {
         pickle::Layout::TorchTarStorages,
         pickle::Layout::TorchTarTensors,
     ] {
-        let r = pickle::scan_layout(Cursor::new(data), &loc, &limits, layout)
+        let r = pickle::scan_layout(Cursor::new(data), &loc, &limits, &Allowlist::default(), layout)
             .expect("a cursor reads");
-        let worst = r.evidence.iter().map(|e| e.verdict).max();
+        let worst = r.findings.iter().map(|e| e.verdict).max();
         assert_eq!(r.verdict, worst.unwrap_or(Verdict::Safe));
         if r.verdict == Verdict::Safe {
             assert!(r.pickles >= 1);

@@ -756,7 +756,7 @@ pub enum ModelCommand {
     /// (nested too), safetensors and GGUF headers (and GGUF chat templates) are checked.
     /// Formats are recognised by content. Each file gets a verdict — safe, suspicious
     /// (not known to be safe), inconclusive (could not be fully analysed: never clean) or
-    /// dangerous — with its evidence (the import, the opcode offset, the member inside
+    /// dangerous — with its findings (the import, the opcode offset, the member inside
     /// the archive). Inside a project, its reviewed allowlist (`[[model.allow]]` in
     /// aigis.toml) applies and the scan is recorded as evidence in the ledger.
     ///

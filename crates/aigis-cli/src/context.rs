@@ -5,7 +5,7 @@ use std::path::Path;
 use aigis_crypto::note::StandardVerifier;
 use aigis_crypto::{SigningKey, Zeroizing};
 use aigis_ledger::Project;
-use aigis_model::pickle::{AllowEntry, Allowlist};
+use aigis_scan::{AllowEntry, Allowlist, Scanner};
 use anyhow::{Context as _, Result};
 
 use crate::Cli;
@@ -71,15 +71,12 @@ pub fn allowlist(project: &Project) -> Result<Allowlist> {
     })
 }
 
-/// The pickle scanner's options for this project: the default bounds and its allowlist.
-pub fn pickle_limits(project: Option<&Project>) -> Result<aigis_model::pickle::Limits> {
-    Ok(aigis_model::pickle::Limits {
-        allowlist: match project {
-            Some(p) => allowlist(p)?,
-            None => Allowlist::default(),
-        },
-        ..Default::default()
-    })
+/// The model scanner for this project: the default bounds and its allowlist.
+pub fn scanner(project: Option<&Project>) -> Result<Scanner> {
+    Ok(Scanner::new().with_allowlist(match project {
+        Some(p) => allowlist(p)?,
+        None => Allowlist::default(),
+    }))
 }
 
 fn find_project(cli: &Cli) -> Result<Project> {

@@ -33,11 +33,6 @@ pub fn insert(value: &mut serde_json::Value, key: &str, x: impl Into<serde_json:
     }
 }
 
-/// The value at a JSON pointer (`/clean/rows`), or `null` when there is none.
-pub fn field<'a>(value: &'a serde_json::Value, pointer: &str) -> &'a serde_json::Value {
-    value.pointer(pointer).unwrap_or(&serde_json::Value::Null)
-}
-
 /// A note for a person, on stderr, unless --quiet or --json.
 pub fn note(cli: &Cli, msg: &str) {
     if !cli.quiet && !cli.json {

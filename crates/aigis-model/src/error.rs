@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
-/// What went wrong in the artifact stage (a malformed model file is a verdict, not an
-/// error: errors are for files that cannot be read at all).
+/// What went wrong in signing or verifying a model (the scanner's errors are
+/// `aigis_scan::Error`).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{}: {source}", path.display())]

@@ -59,7 +59,7 @@ use hmac::{Hmac, Mac as _};
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
-use crate::proto::{self, Field, Fields, WireType};
+use aigis_scan::proto::{self, Field, Fields, WireType};
 
 /// Initializers with fewer elements are not carriers unless named.
 pub const DEFAULT_MIN_ELEMENTS: u64 = 1024;

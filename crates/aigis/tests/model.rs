@@ -85,7 +85,7 @@ fn benign_files_pass_and_malicious_ones_fail_with_their_evidence() {
             ("evil_torch.pt".to_owned(), "dangerous".to_owned())
         ]
     );
-    let torch_evidence = &v["files"][1]["evidence"];
+    let torch_evidence = &v["files"][1]["findings"];
     let hit = torch_evidence
         .as_array()
         .unwrap()
@@ -182,14 +182,14 @@ fn a_pickle_cpython_reads_two_ways_fails_at_default_flags() {
         assert_eq!(r.code, 1, "{name}: {}", r.stderr);
         let file = &r.json()["files"][0];
         assert_eq!(file["verdict"], verdict, "{name}: {file}");
-        let frame = file["evidence"]
+        let frame = file["findings"]
             .as_array()
             .unwrap()
             .iter()
             .find(|e| e["rule"] == "pickle.frame")
             .unwrap_or_else(|| panic!("{name}: no pickle.frame finding: {file}"));
         assert_eq!(frame["verdict"], "suspicious", "{name}");
-        let imports = file["evidence"]
+        let imports = file["findings"]
             .as_array()
             .unwrap()
             .iter()

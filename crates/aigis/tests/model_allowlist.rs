@@ -105,7 +105,7 @@ fn an_allowlisted_class_is_safe_and_the_evidence_says_who_allowed_it() {
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let v = r.json();
     assert_eq!(v["files"][0]["verdict"], "safe", "{v}");
-    let evidence = v["files"][0]["evidence"].as_array().unwrap();
+    let evidence = v["files"][0]["findings"].as_array().unwrap();
     let allowed = evidence
         .iter()
         .find(|e| e["rule"] == "pickle.allowlist")
@@ -135,7 +135,7 @@ fn an_allowlisted_class_is_safe_and_the_evidence_says_who_allowed_it() {
     assert_eq!(pred["allowlist"]["entries"][0]["by"], "alice@example.com");
     assert_eq!(pred["files"][0]["allowlist_used"][0], "mypkg.models.Net");
     assert!(
-        pred["files"][0]["evidence"]
+        pred["files"][0]["findings"]
             .as_array()
             .unwrap()
             .iter()

@@ -34,7 +34,7 @@ fn files(v: &serde_json::Value) -> Vec<(String, String, Vec<String>)> {
                 .unwrap_or(path)
                 .to_string_lossy()
                 .into_owned();
-            let rules = f["evidence"]
+            let rules = f["findings"]
                 .as_array()
                 .unwrap()
                 .iter()

@@ -49,9 +49,9 @@ fn verdicts(v: &serde_json::Value) -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// The first evidence of `rule` in file `i`.
+/// The first finding of `rule` in file `i`.
 fn evidence<'a>(v: &'a serde_json::Value, i: usize, rule: &str) -> &'a serde_json::Value {
-    v["files"][i]["evidence"]
+    v["files"][i]["findings"]
         .as_array()
         .unwrap()
         .iter()

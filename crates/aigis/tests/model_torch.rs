@@ -137,7 +137,7 @@ fn a_checkpoint_with_a_bad_crc_or_the_encrypted_flag_is_still_dangerous() {
         assert_eq!(r.code, 1, "{name}: {}", r.stderr);
         let file = &r.json()["files"][0];
         assert_eq!(file["verdict"], "dangerous", "{name}: {file}");
-        let rules: Vec<&str> = file["evidence"]
+        let rules: Vec<&str> = file["findings"]
             .as_array()
             .unwrap()
             .iter()

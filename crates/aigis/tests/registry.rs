@@ -398,7 +398,7 @@ fn a_scan_predicate_that_does_not_read_as_one_is_a_refusal() {
     v["files"][0]["verdict"] = "fine".into();
     broken.push(v);
     let mut v = good.clone();
-    v["files"][0].as_object_mut().unwrap().remove("evidence");
+    v["files"][0].as_object_mut().unwrap().remove("findings");
     broken.push(v);
     let mut v = good.clone();
     v["files"] = serde_json::json!({"path": "good.joblib", "verdict": "safe"});

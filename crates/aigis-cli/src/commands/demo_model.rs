@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use aigis_model::Verdict;
 use aigis_model::signing::{self, SignOptions, SignerKey};
+use aigis_scan::Verdict;
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
@@ -42,8 +42,8 @@ pub(crate) fn run(
     )?;
 
     // 1. Scan both: the pickles are emulated, never loaded.
-    let pickle_limits = crate::context::pickle_limits(Some(project))?;
-    let reports = super::model::scan_paths(cli, &[good.clone(), bad.clone()], &pickle_limits)?;
+    let scanner = crate::context::scanner(Some(project))?;
+    let reports = super::model::scan_paths(cli, &[good.clone(), bad.clone()], &scanner)?;
     let verdict_of = |folder: &Path| {
         reports
             .iter()
@@ -55,7 +55,7 @@ pub(crate) fn run(
     let (gv, bv) = (verdict_of(&good), verdict_of(&bad));
     let why = reports
         .iter()
-        .flat_map(|r| &r.evidence)
+        .flat_map(|r| &r.findings)
         .find(|e| e.verdict == Verdict::Dangerous)
         .map(|e| e.message.clone())
         .unwrap_or_default();

@@ -4,8 +4,7 @@ use std::path::PathBuf;
 
 use aigis_core::Finding;
 use aigis_evidence::{AllowlistEntry, AllowlistInForce, ModelScan, ScannedFile, Tool};
-use aigis_model::pickle::Allowlist;
-use aigis_model::{FileReport, Verdict};
+use aigis_scan::{Allowlist, FileReport, Scanner, Verdict};
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
@@ -45,81 +44,9 @@ fn parse_verdict(s: &str) -> Result<Option<Verdict>> {
     })
 }
 
+/// A rule's description for SARIF, as the scanner declares it.
 fn describe(rule: &str) -> &'static str {
-    match rule {
-        r if r.starts_with("pickle.global") => {
-            "A pickle imports or calls something outside the allowlist."
-        }
-        "pickle.allowlist" => {
-            "A pickle import allowed by an entry of the project's reviewed allowlist (aigis.toml `[[model.allow]]`)."
-        }
-        r if r.starts_with("pickle.") => "A pickle that cannot be fully analysed.",
-        r if r.starts_with("zip.") => "A problem in a zip archive's structure.",
-        r if r.starts_with("safetensors.") => "An invalid safetensors header.",
-        r if r.starts_with("gguf.") => "An invalid GGUF header or a suspicious chat template.",
-        "onnx.external_data_escape" => {
-            "An ONNX tensor whose external data path leaves the model's folder (absolute, `..`, a symbolic link out of it, or a device)."
-        }
-        r if r.starts_with("onnx.external_data") => {
-            "An ONNX tensor's external data file: listed, missing, reached through a link inside the folder, or read past its end."
-        }
-        "onnx.custom_domain" => {
-            "An ONNX operator outside the standard and onnxruntime domains: loading needs a custom-op library."
-        }
-        r if r.starts_with("onnx.") => {
-            "The structure of an ONNX model: malformed, past a limit, or parsed."
-        }
-        "savedmodel.python_op" => "A TensorFlow operation that calls back into Python.",
-        "savedmodel.file_write" | "savedmodel.file_read" | "savedmodel.network_op" => {
-            "A TensorFlow operation that touches files or the network outside the model's saver."
-        }
-        "savedmodel.keras_lambda" => {
-            "A Keras Lambda layer: Python bytecode that runs when the model is loaded."
-        }
-        "savedmodel.asset_escape" => {
-            "A SavedModel asset whose path leaves the model's folder: loading reads that file into the graph."
-        }
-        "savedmodel.asset"
-        | "savedmodel.asset_file"
-        | "savedmodel.asset_missing"
-        | "savedmodel.asset_link" => {
-            "A file in a SavedModel's `assets/` that its graph reads as data (vocabularies): listed, missing, or reached through a link inside the folder."
-        }
-        r if r.starts_with("savedmodel.") => {
-            "The structure of a SavedModel file: malformed, past a limit, or parsed."
-        }
-        "checkpoint.shard_escape" => {
-            "A TensorFlow checkpoint data file that is a symbolic link or a device: restoring reads what it points to into the variables."
-        }
-        "checkpoint.variant" => {
-            "A TensorFlow checkpoint tensor that holds a serialized object (a variant, such as a tf.data iterator's state), not plain numbers."
-        }
-        "checkpoint.index" | "checkpoint.data_file" => {
-            "A TensorFlow checkpoint index, and the tensor data files it names (numbers, never run)."
-        }
-        r if r.starts_with("checkpoint.") => {
-            "A TensorFlow checkpoint index that is malformed, compressed or past a limit, or whose tensor data is missing or out of range."
-        }
-        "keras.lambda" => {
-            "A Keras Lambda layer holds Python bytecode that runs when the model is loaded."
-        }
-        "keras.dangerous_import" => {
-            "A Keras config names a function that runs code or touches files; loading imports it."
-        }
-        "keras.custom_object" => {
-            "A Keras config names a custom object: code outside Keras that loading imports or needs."
-        }
-        "keras.tf_op" => {
-            "A TFOpLambda layer calls a TensorFlow function outside the tensor-op list."
-        }
-        r if r.starts_with("keras.") => "A Keras model config that cannot be fully analysed.",
-        "hdf5.valid" => "An HDF5 file without a Keras config: weights only.",
-        r if r.starts_with("hdf5.") => {
-            "An HDF5 file whose root attributes (the Keras model config) cannot be fully read."
-        }
-        r if r.starts_with("format.") => "The file's format, extension or layout.",
-        _ => "A model scan finding.",
-    }
+    aigis_scan::Rule::find(rule).map_or("A model scan finding.", |r| r.description)
 }
 
 /// The scanner's evidence as findings, for SARIF.
@@ -127,7 +54,7 @@ fn findings(reports: &[FileReport]) -> Vec<(Finding, String)> {
     reports
         .iter()
         .flat_map(|r| {
-            r.evidence.iter().map(move |e| {
+            r.findings.iter().map(move |e| {
                 let mut f = Finding::new(e.rule.clone(), e.verdict.severity(), e.message.clone())
                     .in_file(r.path.display().to_string());
                 f.offset = e.location.offset;
@@ -142,26 +69,25 @@ fn findings(reports: &[FileReport]) -> Vec<(Finding, String)> {
         .collect()
 }
 
-/// Scans model files and folders with the default limits and the pickle options given
-/// (the project's allowlist: [`context::pickle_limits`]).
+/// Scans model files and folders with the scanner given (the project's allowlist:
+/// [`context::scanner`]).
 pub(crate) fn scan_paths(
     cli: &Cli,
     paths: &[PathBuf],
-    pickle_limits: &aigis_model::pickle::Limits,
+    scanner: &Scanner,
 ) -> Result<Vec<FileReport>> {
-    let limits = aigis_model::Limits::default();
-    let pickle = aigis_model::pickle_scanner(pickle_limits);
     let mut reports: Vec<FileReport> = Vec::new();
     let bar = output::progress(cli, paths.len() as u64, "scanning");
     for path in paths {
-        let found = aigis_model::scan_path(path, &pickle, &limits)
+        let found = scanner
+            .scan_path(path)
             .with_context(|| format!("scanning `{}`", path.display()))?;
         reports.extend(found);
         bar.inc(1);
     }
     bar.finish_and_clear();
     // A model's data files given as paths of their own (`model scan model.onnx weights.bin`).
-    aigis_model::scan::claim_external_data(&mut reports);
+    aigis_scan::claim_external_data(&mut reports);
     Ok(reports)
 }
 
@@ -206,10 +132,10 @@ pub(crate) fn record_scan_of(
             .map(|r| {
                 Ok(ScannedFile {
                     path: r.path.clone(),
-                    format: r.format.clone(),
+                    format: r.format.to_string(),
                     verdict: context::convert(&r.verdict, "scan verdict")?,
                     bytes: r.bytes,
-                    evidence: context::convert(&r.evidence, "scan findings")?,
+                    findings: context::convert(&r.findings, "scan findings")?,
                     allowlist_used: allowlist_used(r, allowlist),
                 })
             })
@@ -248,7 +174,7 @@ fn allowlist_used(report: &FileReport, allowlist: &Allowlist) -> Vec<String> {
         .filter(|a| {
             let said = format!("allowlist entry `{}`", a.name);
             report
-                .evidence
+                .findings
                 .iter()
                 .any(|e| e.rule == "pickle.allowlist" && e.message.contains(&said))
         })
@@ -263,8 +189,8 @@ fn scan(cli: &Cli, args: &ModelScanArgs) -> Result<()> {
     // Inside a project its allowlist applies and the scan is recorded; outside one the
     // scan runs on the built-in policy alone.
     let project = context::project_if_any(cli)?;
-    let pickle_limits = context::pickle_limits(project.as_ref())?;
-    let reports = scan_paths(cli, &args.paths, &pickle_limits)?;
+    let scanner = context::scanner(project.as_ref())?;
+    let reports = scan_paths(cli, &args.paths, &scanner)?;
     let failing: Vec<&FileReport> = reports
         .iter()
         .filter(|r| fail_on.is_some_and(|f| r.verdict >= f))
@@ -293,7 +219,7 @@ fn scan(cli: &Cli, args: &ModelScanArgs) -> Result<()> {
             &reports,
             &args.fail_on,
             passed,
-            &pickle_limits.allowlist,
+            scanner.allowlist(),
         )?,
         None => None,
     };
@@ -301,7 +227,7 @@ fn scan(cli: &Cli, args: &ModelScanArgs) -> Result<()> {
     if cli.json {
         output::json(&json!({
             "files": reports,
-            "allowlist": allowlist_json(&pickle_limits.allowlist),
+            "allowlist": allowlist_json(scanner.allowlist()),
             "fail_on": args.fail_on,
             "passed": passed,
             "evidence": index,
@@ -315,7 +241,7 @@ fn scan(cli: &Cli, args: &ModelScanArgs) -> Result<()> {
                 r.format,
                 r.bytes
             );
-            for e in &r.evidence {
+            for e in &r.findings {
                 let at = match (&e.location.member, e.location.offset) {
                     (Some(m), Some(o)) => format!(" [{m} @ {o}]"),
                     (Some(m), None) => format!(" [{m}]"),
@@ -348,7 +274,7 @@ fn scan(cli: &Cli, args: &ModelScanArgs) -> Result<()> {
                 args.fail_on
             );
             let unknown_import = failing.iter().any(|r| {
-                r.evidence
+                r.findings
                     .iter()
                     .any(|e| e.rule == "pickle.global.suspicious")
             });

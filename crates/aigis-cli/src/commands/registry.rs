@@ -19,7 +19,7 @@ use aigis_evidence::{
 use aigis_ledger::Project;
 use aigis_model::registry::{self, EvidenceRef, Registry, StageState, VersionRecord};
 use aigis_model::signing::{self, VerifierKey};
-use aigis_model::{FileReport, Verdict};
+use aigis_scan::{FileReport, Scanner, Verdict};
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 use serde_json::json;
@@ -217,19 +217,19 @@ pub(crate) fn register_version(
     // 2. Scan the stored bytes, laid out as registered, with the project's allowlist,
     // and record the scan under the source paths with the digests just computed. What
     // was scanned is what is stored.
-    let pickle_limits = context::pickle_limits(Some(project))?;
+    let scanner = context::scanner(Some(project))?;
     let StoredScan {
         reports,
         subjects,
         worst,
-    } = scan_stored(cli, &reg, &record, &pickle_limits, path)?;
+    } = scan_stored(cli, &reg, &record, &scanner, path)?;
     let scan_index = super::model::record_scan_of(
         project,
         &reports,
         subjects,
         "none",
         true,
-        &pickle_limits.allowlist,
+        scanner.allowlist(),
     )?;
 
     let _lock = reg.lock()?;
@@ -305,18 +305,18 @@ struct StoredScan {
 }
 
 /// Scans a version's stored bytes, laid out as registered (so a folder is scanned as one
-/// model: ONNX external data, checkpoint shards), with `pickle_limits`. The reports name
+/// model: ONNX external data, checkpoint shards), with `scanner`. The reports name
 /// the files under `display_root` (the path the version was registered from), and each
 /// subject carries the digest its file was stored under.
 fn scan_stored(
     cli: &Cli,
     reg: &Registry,
     record: &VersionRecord,
-    pickle_limits: &aigis_model::pickle::Limits,
+    scanner: &Scanner,
     display_root: &Path,
 ) -> Result<StoredScan> {
     let (stored_dir, stored) = reg.materialize(record)?;
-    let mut reports = super::model::scan_paths(cli, std::slice::from_ref(&stored), pickle_limits)?;
+    let mut reports = super::model::scan_paths(cli, std::slice::from_ref(&stored), scanner)?;
     let mut subjects = Vec::with_capacity(reports.len());
     for r in &mut reports {
         let rel = r.path.strip_prefix(&stored).unwrap_or(&r.path);
@@ -478,11 +478,11 @@ fn current_scan(
 ) -> Check {
     const NAME: &str = "scan";
     let old = record.scan.as_ref().map(|e| e.index);
-    let pickle_limits = match context::pickle_limits(Some(project)) {
+    let scanner = match context::scanner(Some(project)) {
         Ok(l) => l,
         Err(e) => return Check::fail(NAME, format!("{e:#}"), old),
     };
-    let current = pickle_limits.allowlist.digest();
+    let current = scanner.allowlist().digest();
     // Unreadable evidence, or evidence that is not a model scan, is left to
     // `check_scan` to refuse: only a readable scan can be out of date.
     let recorded = old.and_then(|i| scan_allowlist_digest(project, i));
@@ -507,14 +507,14 @@ fn current_scan(
             reports,
             subjects,
             worst,
-        } = scan_stored(cli, reg, record, &pickle_limits, &display)?;
+        } = scan_stored(cli, reg, record, &scanner, &display)?;
         let index = super::model::record_scan_of(
             project,
             &reports,
             subjects,
             "none",
             true,
-            &pickle_limits.allowlist,
+            scanner.allowlist(),
         )?
         .context("the version has no files to scan")?;
         record.scan = Some(EvidenceRef {
@@ -549,10 +549,10 @@ fn current_scan(
 fn scan_allowlist_digest(project: &Project, index: u64) -> Option<Digest> {
     let (statement, _) = read_evidence(project, index).ok()?;
     let scan = ModelScan::from_statement(&statement).ok()?;
-    Some(scan.allowlist.map_or_else(
-        || aigis_model::pickle::Allowlist::default().digest(),
-        |a| a.digest,
-    ))
+    Some(
+        scan.allowlist
+            .map_or_else(|| aigis_scan::Allowlist::default().digest(), |a| a.digest),
+    )
 }
 
 /// The scan evidence must be signed by a project key, be a model scan whose predicate
@@ -628,7 +628,7 @@ fn check_scan(project: &Project, record: &VersionRecord) -> Check {
         worst = worst.max(v);
         if v >= ScanVerdict::Suspicious {
             // Name what made it so: the first finding at the file's verdict.
-            let first = file.evidence.iter().find(|e| e.verdict == v);
+            let first = file.findings.iter().find(|e| e.verdict == v);
             unknown_import |= first.is_some_and(|e| e.rule == "pickle.global.suspicious");
             bad.push(match first {
                 Some(e) => format!("`{}` is {}: {}", f.path, v.as_str(), e.message),

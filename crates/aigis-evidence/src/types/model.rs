@@ -40,8 +40,9 @@ pub struct ScannedFile {
     pub verdict: Verdict,
     /// The file's size.
     pub bytes: u64,
-    /// What the scanner found.
-    pub evidence: Vec<ScanFinding>,
+    /// What the scanner found (its findings; "evidence" is the ledger entry that holds
+    /// this predicate).
+    pub findings: Vec<ScanFinding>,
     /// The allowlist entries that let one of its imports through, sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowlist_used: Vec<String>,

@@ -88,7 +88,7 @@ fn model_scan() -> ModelScan {
             format: "pickle".into(),
             verdict: Verdict::Dangerous,
             bytes: 100,
-            evidence: vec![ScanFinding {
+            findings: vec![ScanFinding {
                 verdict: Verdict::Dangerous,
                 rule: "pickle.global.dangerous".into(),
                 message: "`os.system`".into(),

@@ -1,7 +1,7 @@
 //! The watermark on ONNX models built here, byte by byte, from the protobuf schema.
 
 use super::*;
-use crate::proto::build::{len_field, varint, varint_field};
+use aigis_scan::proto::build::{len_field, varint, varint_field};
 
 /// How a tensor stores its values.
 enum Data<'a> {
