@@ -538,8 +538,8 @@ pub enum DataCommand {
 #[derive(Debug, Args)]
 pub struct ReadArgs {
     /// The input's format [default: from the extension, else from the content].
-    #[arg(long, value_name = "FORMAT", value_parser = ["csv", "jsonl", "parquet"])]
-    pub format: Option<String>,
+    #[arg(long, value_enum, ignore_case = true, value_name = "FORMAT")]
+    pub format: Option<TableFormat>,
     /// The CSV delimiter [default: sniffed from the header: `,` `;` tab or `|`].
     #[arg(long, value_name = "CHAR")]
     pub delimiter: Option<char>,
@@ -611,10 +611,9 @@ pub struct DataScanArgs {
     /// The reference profile (`aigis data profile`) to validate against.
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
-    /// Exit 1 when a finding is at or above this severity: info, low, medium, high,
-    /// critical, or none to never fail.
-    #[arg(long, value_name = "SEVERITY", default_value = "high")]
-    pub fail_on: String,
+    /// Exit 1 when a finding is at or above this severity (none: never fail).
+    #[arg(long, value_enum, ignore_case = true, value_name = "SEVERITY", default_value_t = FailOnSeverity::High)]
+    pub fail_on: FailOnSeverity,
     /// Also write the findings as SARIF 2.1.0 (for code-scanning dashboards).
     #[arg(long, value_name = "FILE")]
     pub sarif: Option<PathBuf>,
@@ -648,11 +647,13 @@ pub struct DataScanArgs {
     /// The severity that sends a row to the quarantine.
     #[arg(
         long,
+        value_enum,
+        ignore_case = true,
         value_name = "SEVERITY",
-        default_value = "medium",
+        default_value_t = SeverityLevel::Medium,
         requires = "quarantine"
     )]
-    pub quarantine_on: String,
+    pub quarantine_on: SeverityLevel,
     #[command(flatten)]
     pub table: TableArgs,
 }
@@ -683,8 +684,8 @@ pub struct DataIngestArgs {
     #[arg(long, value_name = "COLUMN")]
     pub label: Option<String>,
     /// Refuse the data when a finding is at or above this severity (or none).
-    #[arg(long, value_name = "SEVERITY", default_value = "high")]
-    pub fail_on: String,
+    #[arg(long, value_enum, ignore_case = true, value_name = "SEVERITY", default_value_t = FailOnSeverity::High)]
+    pub fail_on: FailOnSeverity,
     /// Where to write the project's signed manifest of the data
     /// [default: `.aigis/ingested/<source>-<root>.aigis-manifest.json`].
     #[arg(long, short, value_name = "FILE")]
@@ -1053,8 +1054,8 @@ pub struct ModelScanArgs {
     /// dangerous, or none. The default fails on anything not known to be safe; a
     /// project's own pickled classes belong in its reviewed allowlist
     /// (`[[model.allow]]` in aigis.toml), not in a weaker --fail-on.
-    #[arg(long, value_name = "VERDICT", default_value = "suspicious")]
-    pub fail_on: String,
+    #[arg(long, value_enum, ignore_case = true, value_name = "VERDICT", default_value_t = FailOnVerdict::Suspicious)]
+    pub fail_on: FailOnVerdict,
     /// Also write the evidence as SARIF 2.1.0.
     #[arg(long, value_name = "FILE")]
     pub sarif: Option<PathBuf>,
@@ -1128,3 +1129,111 @@ pub struct DemoArgs {
 
 #[cfg(test)]
 mod tests;
+
+/// Implements `Display` with the name clap accepts for each value.
+macro_rules! value_names {
+    ($($t:ty),+) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                match clap::ValueEnum::to_possible_value(self) {
+                    Some(v) => f.write_str(v.get_name()),
+                    None => Ok(()),
+                }
+            }
+        }
+    )+};
+}
+
+/// `--fail-on` of `data scan` and `data ingest`: a severity, or none to never fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOnSeverity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+    None,
+}
+
+impl FailOnSeverity {
+    /// The severity, or `None` for never.
+    pub fn severity(self) -> Option<aigis_core::Severity> {
+        use aigis_core::Severity;
+        match self {
+            Self::Info => Some(Severity::Info),
+            Self::Low => Some(Severity::Low),
+            Self::Medium => Some(Severity::Medium),
+            Self::High => Some(Severity::High),
+            Self::Critical => Some(Severity::Critical),
+            Self::None => None,
+        }
+    }
+}
+
+/// `--quarantine-on`: the severity that sends a row to the quarantine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SeverityLevel {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl SeverityLevel {
+    /// The severity.
+    pub fn severity(self) -> aigis_core::Severity {
+        use aigis_core::Severity;
+        match self {
+            Self::Info => Severity::Info,
+            Self::Low => Severity::Low,
+            Self::Medium => Severity::Medium,
+            Self::High => Severity::High,
+            Self::Critical => Severity::Critical,
+        }
+    }
+}
+
+/// `--fail-on` of `model scan`: a verdict, or none to never fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOnVerdict {
+    Suspicious,
+    Inconclusive,
+    Dangerous,
+    None,
+}
+
+impl FailOnVerdict {
+    /// The verdict, or `None` for never.
+    pub fn verdict(self) -> Option<aigis_scan::Verdict> {
+        use aigis_scan::Verdict;
+        match self {
+            Self::Suspicious => Some(Verdict::Suspicious),
+            Self::Inconclusive => Some(Verdict::Inconclusive),
+            Self::Dangerous => Some(Verdict::Dangerous),
+            Self::None => None,
+        }
+    }
+}
+
+/// `--format` of a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TableFormat {
+    Csv,
+    Jsonl,
+    Parquet,
+}
+
+impl TableFormat {
+    /// The reader's format.
+    pub fn format(self) -> aigis_data::table::Format {
+        use aigis_data::table::Format;
+        match self {
+            Self::Csv => Format::Csv,
+            Self::Jsonl => Format::Jsonl,
+            Self::Parquet => Format::Parquet,
+        }
+    }
+}
+
+value_names!(FailOnSeverity, SeverityLevel, FailOnVerdict, TableFormat);

@@ -14,6 +14,28 @@
 //! ```
 #![forbid(unsafe_code)]
 
+/// `println!` for data on stdout that never panics: a reader that went away (`aigis
+/// evidence list | head -1`) ends the program quietly with exit 0, any other write error
+/// with exit 2 ([`output::stdout_failed`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            $crate::output::stdout_failed(&e)
+        }
+    }};
+}
+
+/// `print!` for data on stdout; see [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout().lock(), $($arg)*) {
+            $crate::output::stdout_failed(&e)
+        }
+    }};
+}
+
 mod cli;
 mod commands;
 mod context;
@@ -128,6 +150,9 @@ pub fn main() -> i32 {
     init_logging(&cli);
     match commands::run(&cli) {
         Ok(()) => 0,
+        // The reader of stdout went away (`| head -1`): nothing is wrong, and nobody
+        // is left to tell.
+        Err(e) if output::is_closed_pipe(&e) => 0,
         Err(e) => {
             if let Some(failed) = e.downcast_ref::<CheckFailed>() {
                 if !failed.0.is_empty() {

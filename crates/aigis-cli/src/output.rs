@@ -9,6 +9,28 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::Cli;
 
+/// A write to stdout failed: a closed pipe (the reader has all it wanted) ends the program
+/// quietly with exit 0, as `cat` or ripgrep do; anything else is an error, exit 2. Called
+/// by [`outln!`] and [`out!`], which have no `Result` to return it in.
+pub fn stdout_failed(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: writing to stdout: {e}");
+    std::process::exit(2);
+}
+
+/// Whether `e` is, somewhere along its chain, a write into a closed pipe.
+pub fn is_closed_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .and_then(|j| j.io_error_kind())
+                .is_some_and(|k| k == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// Prints one JSON document on stdout.
 pub fn json(value: &serde_json::Value) -> Result<()> {
     let mut out = std::io::stdout().lock();

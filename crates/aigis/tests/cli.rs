@@ -805,3 +805,58 @@ fn an_error_prints_its_hint_once_after_the_causes_and_as_a_json_field() {
         r.stderr
     );
 }
+
+/// `aigis evidence list | head -1`: a reader of stdout that goes away before aigis has
+/// written ends aigis quietly (exit 0, nothing on stderr), never with a panic.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    ok(p, &["init"]);
+    std::fs::write(p.join("pred.json"), br#"{"result":"pass"}"#).unwrap();
+    for _ in 0..3 {
+        ok(
+            p,
+            &[
+                "attest",
+                "--subject",
+                "pred.json",
+                "--predicate",
+                "pred.json",
+                "--predicate-type",
+                "https://example.com/x/v1",
+            ],
+        );
+    }
+    let model = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/models/benign_sklearn_logreg.joblib");
+    let model = model.to_str().unwrap();
+    for args in [
+        &["evidence", "list"][..],
+        &["--json", "evidence", "list"],
+        &["evidence", "show", "0"],
+        &["ledger", "status"],
+        &["--json", "ledger", "verify"],
+        &["keys", "show"],
+        &["model", "scan", model],
+        &["--json", "model", "scan", model],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_aigis"))
+            .args(args)
+            .current_dir(p)
+            .env_remove("AIGIS_PROJECT")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before aigis writes anything.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("error"), "{args:?}: {stderr}");
+    }
+}

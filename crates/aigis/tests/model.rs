@@ -140,7 +140,29 @@ fn unreadable_paths_and_bad_flags_exit_2() {
         &["model", "scan", some.to_str().unwrap(), "--fail-on", "bad"],
     );
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("unknown verdict"), "{}", r.stderr);
+    // clap's usage error, with the accepted values.
+    assert!(
+        r.stderr
+            .contains("invalid value 'bad' for '--fail-on <VERDICT>'")
+            && r.stderr
+                .contains("[possible values: suspicious, inconclusive, dangerous, none]"),
+        "{}",
+        r.stderr
+    );
+    // Upper case is accepted, and echoed back normalized.
+    let r = aigis(
+        dir.path(),
+        &[
+            "--json",
+            "model",
+            "scan",
+            some.to_str().unwrap(),
+            "--fail-on",
+            "DANGEROUS",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["fail_on"], "dangerous");
     // Inconclusive fails by default: never clean.
     let truncated = corpus("models/bad_memo_unset.pkl");
     let r = aigis(dir.path(), &["model", "scan", truncated.to_str().unwrap()]);

@@ -178,7 +178,23 @@ fn fail_on_sets_the_exit_code() {
     assert_eq!(never.code, 0);
     let bad = aigis(p, &[&args[..], &["--fail-on", "severe"]].concat());
     assert_eq!(bad.code, 2);
-    assert!(bad.stderr.contains("unknown severity"), "{}", bad.stderr);
+    assert!(
+        bad.stderr
+            .contains("invalid value 'severe' for '--fail-on <SEVERITY>'")
+            && bad
+                .stderr
+                .contains("[possible values: info, low, medium, high, critical, none]"),
+        "{}",
+        bad.stderr
+    );
+    // The accepted values are in the help too.
+    let help = aigis(p, &["data", "scan", "--help"]);
+    assert!(
+        help.stdout
+            .contains("[possible values: info, low, medium, high, critical, none]"),
+        "{}",
+        help.stdout
+    );
 }
 
 #[test]

@@ -41,7 +41,7 @@ pub fn run(cli: &Cli, args: &AttestArgs) -> Result<()> {
             "key_id": key.public().key_id(),
         }));
     }
-    println!("{index}");
+    outln!("{index}");
     output::note(
         cli,
         &format!(

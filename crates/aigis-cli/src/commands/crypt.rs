@@ -68,7 +68,7 @@ pub fn recipient(cli: &Cli, project: &Project, cmd: &RecipientCommand) -> Result
             "encrypted": keyfile::is_sealed(&path)?,
         }));
     }
-    println!("{public}");
+    outln!("{public}");
     if matches!(cmd, RecipientCommand::New) {
         let what = if created {
             "created"
@@ -171,7 +171,7 @@ pub fn encrypt(cli: &Cli, args: &DataEncryptArgs, artifact: Artifact) -> Result<
             "recipients": ids, "index": index,
         }));
     }
-    println!("{}", out.display());
+    outln!("{}", out.display());
     output::note(
         cli,
         &format!(
@@ -276,7 +276,7 @@ pub fn decrypt(cli: &Cli, args: &DataDecryptArgs, artifact: Artifact) -> Result<
             "plaintext_sha256": s.plaintext_sha256, "ciphertext_sha256": s.ciphertext_sha256,
         }));
     }
-    println!("{}", out.display());
+    outln!("{}", out.display());
     output::note(
         cli,
         &format!(

@@ -76,7 +76,7 @@ fn sign(cli: &Cli, args: &DataSignArgs) -> Result<()> {
             "files": m.files.len(), "bytes": m.total_bytes(), "chunk_size": m.chunk_size,
         }));
     }
-    println!("{}", out.display());
+    outln!("{}", out.display());
     output::note(
         cli,
         &format!(
@@ -165,7 +165,7 @@ fn verify(cli: &Cli, args: &DataVerifyArgs) -> Result<()> {
         }))?;
     } else {
         match &ledger {
-            Some(l) => println!(
+            Some(l) => outln!(
                 "ledger:    evidence #{}{}",
                 l.index,
                 l.checkpoint_size
@@ -173,13 +173,13 @@ fn verify(cli: &Cli, args: &DataVerifyArgs) -> Result<()> {
                         ", proven in the signed checkpoint of {n} entries"
                     ))
             ),
-            None => println!(
-                "ledger:    NOT FOUND: this signed manifest is not in the project's ledger"
-            ),
+            None => {
+                outln!("ledger:    NOT FOUND: this signed manifest is not in the project's ledger")
+            }
         }
-        println!("signature: ok, key {signed_by}");
+        outln!("signature: ok, key {signed_by}");
         if changes.is_empty() {
-            println!(
+            outln!(
                 "ok: `{}` matches its manifest ({} files, {} bytes, root {})",
                 args.path.display(),
                 expected.files.len(),
@@ -187,12 +187,12 @@ fn verify(cli: &Cli, args: &DataVerifyArgs) -> Result<()> {
                 expected.root
             );
         } else {
-            println!(
+            outln!(
                 "FAILED: `{}` differs from its signed manifest:",
                 args.path.display()
             );
             for c in &changes {
-                println!("  {c}");
+                outln!("  {c}");
             }
         }
     }

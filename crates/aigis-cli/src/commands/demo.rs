@@ -220,7 +220,7 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
             &json!({"dir": dir, "kept": args.keep, "steps": log.steps, "tamper_caught": caught}),
         )?;
     } else if args.keep {
-        println!(
+        outln!(
             "\nthe project is in {}; try `aigis --project {} ledger verify`",
             dir.display(),
             dir.display()
@@ -237,7 +237,7 @@ pub(crate) struct Log<'a> {
 impl Log<'_> {
     pub(crate) fn step(&mut self, name: &str, text: String, data: serde_json::Value) {
         if !self.cli.json {
-            println!("{:>2}. {text}", self.steps.len() + 1);
+            outln!("{:>2}. {text}", self.steps.len() + 1);
         }
         self.steps
             .push(json!({"step": name, "ok": true, "text": text, "data": data}));

@@ -172,7 +172,7 @@ pub(crate) fn run(
             manifest: None,
             profile: Some(dir.join("reference.profile.json")),
             label: Some("label".into()),
-            fail_on: "high".into(),
+            fail_on: crate::cli::FailOnSeverity::High,
             out: None,
         },
     )?;

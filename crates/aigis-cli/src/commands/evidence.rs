@@ -112,17 +112,17 @@ fn show(cli: &Cli, args: &ShowArgs) -> Result<()> {
         output::insert(&mut v, "signature", signature);
         return output::json(&v);
     }
-    println!("entry      {}", entry.index);
-    println!("recorded   {}", output::time_ms(entry.recorded_at_ms));
-    println!(
+    outln!("entry      {}", entry.index);
+    outln!("recorded   {}", output::time_ms(entry.recorded_at_ms));
+    outln!(
         "leaf hash  {}",
         hex::encode(aigis_ledger::leaf_hash(&entry.body).0)
     );
     match &signed_by {
-        Ok(id) => println!("signature  ok, key {id}"),
-        Err(e) => println!("signature  NOT VERIFIED: {e}"),
+        Ok(id) => outln!("signature  ok, key {id}"),
+        Err(e) => outln!("signature  NOT VERIFIED: {e}"),
     }
-    println!("{}", serde_json::to_string_pretty(&statement)?);
+    outln!("{}", serde_json::to_string_pretty(&statement)?);
     if Statement::from_json(&envelope.payload).is_err() {
         output::note(cli, "note: the payload is not a valid in-toto Statement v1");
     }

@@ -81,7 +81,7 @@ pub fn ingest(cli: &Cli, args: &DataIngestArgs) -> Result<()> {
     if cli.json {
         output::json(&serde_json::to_value(&o)?)?;
     } else if o.accepted {
-        println!(
+        outln!(
             "accepted {} file(s) from source `{}`; manifest {} (evidence #{}), provenance evidence #{}",
             o.files,
             o.source,
@@ -110,7 +110,7 @@ pub(crate) fn ingest_in(
     args: &DataIngestArgs,
 ) -> Result<Outcome> {
     let started = now();
-    let fail_on: FailOn = args.fail_on.parse()?;
+    let fail_on = FailOn(args.fail_on.severity());
     let src = args
         .src
         .canonicalize()

@@ -33,20 +33,20 @@ pub fn init(dir: &std::path::Path, name: Option<&str>) -> Result<InitReport> {
 
 fn print_report(r: &InitReport) {
     let said = |made: Made, what: &str, path: &str| match made {
-        Made::Created => println!("  created {what} {path}"),
-        Made::Kept => println!("  kept    {what} {path} (already there; not replaced)"),
+        Made::Created => outln!("  created {what} {path}"),
+        Made::Kept => outln!("  kept    {what} {path} (already there; not replaced)"),
     };
-    println!("aigis project in {}", r.root.display());
+    outln!("aigis project in {}", r.root.display());
     said(r.config, "config     ", "aigis.toml");
     said(r.signing_key, "signing key", ".aigis/keys/signing.key");
     said(r.ledger, "ledger     ", ".aigis/ledger.db");
     if r.key_encrypted {
-        println!("  the signing key is sealed with the passphrase in AIGIS_KEY_PASSPHRASE");
+        outln!("  the signing key is sealed with the passphrase in AIGIS_KEY_PASSPHRASE");
     } else if r.signing_key == Made::Created {
-        println!(
+        outln!(
             "  the signing key is not encrypted (set AIGIS_KEY_PASSPHRASE before init to seal it)"
         );
     }
-    println!("origin:       {}", r.origin);
-    println!("verifier key: {}", r.verifier_key);
+    outln!("origin:       {}", r.origin);
+    outln!("verifier key: {}", r.verifier_key);
 }

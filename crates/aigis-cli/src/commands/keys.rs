@@ -24,7 +24,7 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> Result<()> {
                     "keyring": ring.keys,
                 }));
             }
-            println!("{vkey}");
+            outln!("{vkey}");
             let retired = ring
                 .keys
                 .iter()
@@ -71,7 +71,7 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> Result<()> {
                     "checkpoint_size": cp.tree_size,
                 }));
             }
-            println!("{}", entry.verifier_key);
+            outln!("{}", entry.verifier_key);
             output::note(
                 cli,
                 &format!(

@@ -45,12 +45,12 @@ fn status(cli: &Cli) -> Result<()> {
             "newest_checkpoint": newest.map(|c| json!({"size": c.tree_size, "created_at": output::time_ms(c.created_at_ms)})),
         }));
     }
-    println!("origin       {}", project.origin());
-    println!("ledger       {}", project.ledger_path().display());
-    println!("entries      {size}");
-    println!("root         {root}");
+    outln!("origin       {}", project.origin());
+    outln!("ledger       {}", project.ledger_path().display());
+    outln!("entries      {size}");
+    outln!("root         {root}");
     match newest {
-        Some(c) => println!(
+        Some(c) => outln!(
             "checkpoints  {} (newest: {} entries at {}{})",
             checkpoints.len(),
             c.tree_size,
@@ -64,7 +64,7 @@ fn status(cli: &Cli) -> Result<()> {
                 String::new()
             }
         ),
-        None => println!("checkpoints  none yet (`aigis ledger checkpoint` signs one)"),
+        None => outln!("checkpoints  none yet (`aigis ledger checkpoint` signs one)"),
     }
     Ok(())
 }
@@ -86,7 +86,7 @@ fn make_checkpoint(cli: &Cli, args: &CheckpointArgs) -> Result<()> {
             "note": String::from_utf8_lossy(&cp.note),
         }));
     }
-    print!("{}", String::from_utf8_lossy(&cp.note));
+    out!("{}", String::from_utf8_lossy(&cp.note));
     output::note(
         cli,
         &format!("signed a checkpoint of {} entries", cp.tree_size),
@@ -120,14 +120,14 @@ fn verify_checkpoint(cli: &Cli, args: &VerifyCheckpointArgs) -> Result<()> {
         }));
     }
     match cp {
-        Some(c) => println!(
+        Some(c) => outln!(
             "ok: checkpoint of `{}` at {} entries, root {}, signed by {}",
             c.origin,
             c.size,
             hex::encode(c.root.0),
             signed_by.join(", ")
         ),
-        None => println!(
+        None => outln!(
             "ok: signed note (not a tlog checkpoint), signed by {}",
             signed_by.join(", ")
         ),
@@ -279,7 +279,7 @@ fn verify_proof(cli: &Cli, args: &VerifyProofArgs) -> Result<()> {
                 "origin": cp.origin, "size": cp.size, "root": hex::encode(cp.root.0), "signed_by": cp.signed_by,
             }));
         }
-        println!(
+        outln!(
             "ok: entry {} is in `{}` at {} entries (root {}), checkpoint signed by {}",
             parsed.index,
             cp.origin,
@@ -313,7 +313,7 @@ fn verify_proof(cli: &Cli, args: &VerifyProofArgs) -> Result<()> {
             "new": {"size": new.size, "root": hex::encode(new.root.0)},
         }));
     }
-    println!(
+    outln!(
         "ok: `{}` at {} entries extends its tree of {} entries (both checkpoints signed by {})",
         new.origin,
         new.size,
@@ -376,7 +376,7 @@ fn verify(cli: &Cli, args: &VerifyArgs) -> Result<()> {
         );
         output::json(&v)?;
     } else if report.ok() {
-        println!(
+        outln!(
             "ok: {} entries, {} checkpoint(s){}, root {}",
             report.entries_checked,
             report.checkpoints_checked,
@@ -400,12 +400,12 @@ fn verify(cli: &Cli, args: &VerifyArgs) -> Result<()> {
             );
         }
     } else {
-        println!("FAILED: the ledger does not verify");
+        outln!("FAILED: the ledger does not verify");
         if let Some(i) = report.first_bad_index() {
-            println!("first bad index: {i}");
+            outln!("first bad index: {i}");
         }
         for p in &report.problems {
-            println!("  [{}] {}", p.code, p.message);
+            outln!("  [{}] {}", p.code, p.message);
         }
     }
     if report.ok() {

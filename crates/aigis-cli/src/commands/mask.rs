@@ -111,7 +111,7 @@ pub fn key(cli: &Cli, project: &Project, cmd: &MaskKeyCommand) -> Result<()> {
             "encrypted": keyfile::is_sealed(&path)?,
         }));
     }
-    println!("{key_id}");
+    outln!("{key_id}");
     Ok(())
 }
 
@@ -417,7 +417,7 @@ pub fn mask(cli: &Cli, args: &DataMaskArgs) -> Result<()> {
             "rules_without_column": unmatched, "evidence": index,
         }));
     }
-    println!("{}", args.out.display());
+    outln!("{}", args.out.display());
     for (column, changes) in &report.columns {
         for c in changes {
             let what = match c.kind {
@@ -542,7 +542,7 @@ pub fn detokenize(cli: &Cli, args: &DataDetokenizeArgs) -> Result<()> {
             "tokens_restored": total, "columns": restored, "evidence": index,
         }));
     }
-    println!("{}", args.out.display());
+    outln!("{}", args.out.display());
     for (column, n) in &restored {
         output::note(cli, &format!("  {column:<24} {n}"));
     }

@@ -32,18 +32,6 @@ pub fn run(cli: &Cli, cmd: &ModelCommand) -> Result<()> {
     }
 }
 
-fn parse_verdict(s: &str) -> Result<Option<Verdict>> {
-    Ok(match s.to_ascii_lowercase().as_str() {
-        "none" => None,
-        "suspicious" => Some(Verdict::Suspicious),
-        "inconclusive" => Some(Verdict::Inconclusive),
-        "dangerous" => Some(Verdict::Dangerous),
-        other => anyhow::bail!(
-            "--fail-on: unknown verdict `{other}` (expected suspicious, inconclusive, dangerous or none)"
-        ),
-    })
-}
-
 /// A rule's description for SARIF, as the scanner declares it.
 fn describe(rule: &str) -> &'static str {
     aigis_scan::Rule::find(rule).map_or("A model scan finding.", |r| r.description)
@@ -185,7 +173,7 @@ fn allowlist_used(report: &FileReport, allowlist: &Allowlist) -> Vec<String> {
 }
 
 fn scan(cli: &Cli, args: &ModelScanArgs) -> Result<()> {
-    let fail_on = parse_verdict(&args.fail_on)?;
+    let fail_on = args.fail_on.verdict();
     // Inside a project its allowlist applies and the scan is recorded; outside one the
     // scan runs on the built-in policy alone.
     let project = context::project_if_any(cli)?;
@@ -217,7 +205,7 @@ fn scan(cli: &Cli, args: &ModelScanArgs) -> Result<()> {
         Some(project) => record_scan(
             project,
             &reports,
-            &args.fail_on,
+            &args.fail_on.to_string(),
             passed,
             scanner.allowlist(),
         )?,
@@ -228,13 +216,13 @@ fn scan(cli: &Cli, args: &ModelScanArgs) -> Result<()> {
         output::json(&json!({
             "files": reports,
             "allowlist": allowlist_json(scanner.allowlist()),
-            "fail_on": args.fail_on,
+            "fail_on": args.fail_on.to_string(),
             "passed": passed,
             "evidence": index,
         }))?;
     } else {
         for r in &reports {
-            println!(
+            outln!(
                 "{:<12} {} ({}, {} bytes)",
                 r.verdict.as_str(),
                 r.path.display(),
@@ -248,7 +236,7 @@ fn scan(cli: &Cli, args: &ModelScanArgs) -> Result<()> {
                     (None, Some(o)) => format!(" [@ {o}]"),
                     (None, None) => String::new(),
                 };
-                println!(
+                outln!(
                     "  {:<12} {:<28} {}{at}",
                     e.verdict.as_str(),
                     e.rule,
@@ -257,7 +245,7 @@ fn scan(cli: &Cli, args: &ModelScanArgs) -> Result<()> {
             }
         }
         let count = |v: Verdict| reports.iter().filter(|r| r.verdict == v).count();
-        println!(
+        outln!(
             "\n{} file(s): {} safe, {} suspicious, {} inconclusive, {} dangerous",
             reports.len(),
             count(Verdict::Safe),
@@ -266,9 +254,9 @@ fn scan(cli: &Cli, args: &ModelScanArgs) -> Result<()> {
             count(Verdict::Dangerous)
         );
         if passed {
-            println!("result: passed (--fail-on {})", args.fail_on);
+            outln!("result: passed (--fail-on {})", args.fail_on);
         } else {
-            println!(
+            outln!(
                 "result: FAILED, {} file(s) at or above {} (--fail-on)",
                 failing.len(),
                 args.fail_on
@@ -283,7 +271,7 @@ fn scan(cli: &Cli, args: &ModelScanArgs) -> Result<()> {
             }
         }
         if let Some(i) = index {
-            println!("recorded as evidence #{i} in the ledger");
+            outln!("recorded as evidence #{i} in the ledger");
         }
     }
     if !passed {

@@ -175,7 +175,7 @@ pub fn sign(cli: &Cli, args: &ModelSignArgs) -> Result<()> {
             "evidence": index,
         }));
     }
-    println!("{}", signature.display());
+    outln!("{}", signature.display());
     let recorded = index.map_or(String::new(), |i| format!("; evidence #{i} in the ledger"));
     output::note(
         cli,
@@ -291,9 +291,9 @@ pub fn verify(cli: &Cli, args: &ModelVerifyArgs) -> Result<()> {
 }
 
 fn print_report(args: &ModelVerifyArgs, r: &VerifyReport, index: Option<u64>) {
-    println!("signature: ok, {} key {}", r.algorithm, r.key_id);
+    outln!("signature: ok, {} key {}", r.algorithm, r.key_id);
     if r.passed() {
-        println!(
+        outln!(
             "ok: `{}` matches its signature ({} file(s), {} bytes, root {})",
             args.path.display(),
             r.files,
@@ -301,17 +301,17 @@ fn print_report(args: &ModelVerifyArgs, r: &VerifyReport, index: Option<u64>) {
             r.root_digest
         );
     } else {
-        println!(
+        outln!(
             "FAILED: `{}` differs from its signature ({} change(s)):",
             args.path.display(),
             r.changes.len()
         );
         for c in &r.changes {
-            println!("  {c}");
+            outln!("  {c}");
         }
     }
     if let Some(i) = index {
-        println!("recorded as evidence #{i} in the ledger");
+        outln!("recorded as evidence #{i} in the ledger");
     }
 }
 
@@ -347,7 +347,7 @@ fn bad_signature(
             "evidence": index,
         }))?;
     } else if let Some(i) = index {
-        println!("recorded as evidence #{i} in the ledger");
+        outln!("recorded as evidence #{i} in the ledger");
     }
     Err(CheckFailed(format!("`{}`: {reason}", signature.display())).into())
 }

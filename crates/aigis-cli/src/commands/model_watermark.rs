@@ -67,7 +67,7 @@ fn keygen(cli: &Cli, args: &ModelWatermarkKeygenArgs) -> Result<()> {
             "key_id": id, "path": args.out, "encrypted": pass.is_some(),
         }));
     }
-    println!("{id}");
+    outln!("{id}");
     Ok(())
 }
 
@@ -201,13 +201,13 @@ fn embed(cli: &Cli, args: &ModelWatermarkEmbedArgs) -> Result<()> {
     }
     print_embed(args, &key, &report);
     if let Some(i) = index {
-        println!("recorded as evidence #{i} in the ledger");
+        outln!("recorded as evidence #{i} in the ledger");
     }
     Ok(())
 }
 
 fn print_embed(args: &ModelWatermarkEmbedArgs, key: &WatermarkKey, report: &EmbedReport) {
-    println!(
+    outln!(
         "watermarked `{}` -> `{}` with key {}",
         args.model.display(),
         args.out.display(),
@@ -220,12 +220,17 @@ fn print_embed(args: &ModelWatermarkEmbedArgs, key: &WatermarkKey, report: &Embe
         .max()
         .unwrap_or(0)
         .max(6);
-    println!(
+    outln!(
         "  {:<width$}  {:>10}  {:>8}  {:>10}  {:>11}  {:>7}",
-        "tensor", "weights", "strength", "max change", "mean change", "score"
+        "tensor",
+        "weights",
+        "strength",
+        "max change",
+        "mean change",
+        "score"
     );
     for t in &report.tensors {
-        println!(
+        outln!(
             "  {:<width$}  {:>10}  {:>8.4}  {:>10}  {:>11}  {:>7.2}",
             t.name,
             t.elements,
@@ -236,12 +241,12 @@ fn print_embed(args: &ModelWatermarkEmbedArgs, key: &WatermarkKey, report: &Embe
         );
     }
     let weights: u64 = report.tensors.iter().map(|t| t.elements).sum();
-    println!(
+    outln!(
         "{weights} weights changed by at most {} (mean {}) of their tensor's RMS",
         pct(report.max_change),
         pct(report.mean_change)
     );
-    println!(
+    outln!(
         "score z = {:.2} (p = {:.2e}) with the key; verify with:\n  aigis model watermark verify {} --watermark-key {}{}",
         report.z,
         report.p_value,
@@ -287,7 +292,7 @@ fn verify(cli: &Cli, args: &ModelWatermarkVerifyArgs) -> Result<()> {
     } else {
         print_verify(args, &key, &detection, present);
         if let Some(i) = index {
-            println!("recorded as evidence #{i} in the ledger");
+            outln!("recorded as evidence #{i} in the ledger");
         }
     }
     if !present {
@@ -304,28 +309,36 @@ fn print_verify(args: &ModelWatermarkVerifyArgs, key: &WatermarkKey, d: &Detecti
         .max()
         .unwrap_or(0)
         .max(6);
-    println!(
+    outln!(
         "  {:<width$}  {:>10}  {:>9}  {:>7}",
-        "tensor", "weights", "stored as", "score"
+        "tensor",
+        "weights",
+        "stored as",
+        "score"
     );
     for t in &d.tensors {
-        println!(
+        outln!(
             "  {:<width$}  {:>10}  {:>9}  {:>7.2}",
-            t.name, t.elements, t.stored_as, t.z
+            t.name,
+            t.elements,
+            t.stored_as,
+            t.z
         );
     }
-    println!(
+    outln!(
         "score z = {:.2}, p = {:.2e} (threshold {:.2})",
-        d.z, d.p_value, args.threshold
+        d.z,
+        d.p_value,
+        args.threshold
     );
     if present {
-        println!(
+        outln!(
             "result: watermark PRESENT (key {}) in `{}`",
             key.key_id(),
             args.model.display()
         );
     } else {
-        println!(
+        outln!(
             "result: watermark ABSENT (key {}) in `{}`",
             key.key_id(),
             args.model.display()

@@ -145,7 +145,7 @@ pub fn release(cli: &Cli, args: &DataReleaseArgs) -> Result<()> {
             "evidence": index,
         }));
     }
-    println!(
+    outln!(
         "released {} row(s) {:?} into {}; {} row(s) stay quarantined; decision recorded as evidence #{index}",
         r.released.len(),
         r.released,

@@ -101,7 +101,7 @@ pub fn register(cli: &Cli, args: &ModelRegisterArgs) -> Result<()> {
             "evidence": r.evidence,
         }));
     }
-    println!(
+    outln!(
         "registered {} version {} ({}), {} file(s), {} bytes",
         record.name,
         record.version,
@@ -109,7 +109,7 @@ pub fn register(cli: &Cli, args: &ModelRegisterArgs) -> Result<()> {
         record.files.len(),
         r.bytes
     );
-    println!(
+    outln!(
         "  scan       {}{}",
         r.worst.as_str(),
         record
@@ -119,18 +119,18 @@ pub fn register(cli: &Cli, args: &ModelRegisterArgs) -> Result<()> {
             .unwrap_or_default()
     );
     match (&r.signature, &record.signature) {
-        (Some(c), Some(e)) => println!(
+        (Some(c), Some(e)) => outln!(
             "  signature  {} {} (evidence #{})",
             if c.passed { "verified:" } else { "FAILED:" },
             c.detail,
             e.index
         ),
-        _ => println!(
+        _ => outln!(
             "  signature  none (promotion needs one: aigis model sign {})",
             args.path.display()
         ),
     }
-    println!("  evidence   #{}", r.evidence);
+    outln!("  evidence   #{}", r.evidence);
     if r.worst >= Verdict::Suspicious {
         output::note(
             cli,
@@ -863,7 +863,7 @@ fn report(cli: &Cli, d: &Decision) -> Result<()> {
         }))?;
     } else {
         for c in &d.checks {
-            println!(
+            outln!(
                 "  {:<4} {:<13} {}{}",
                 if c.passed { "ok" } else { "FAIL" },
                 c.check,
@@ -879,7 +879,7 @@ fn report(cli: &Cli, d: &Decision) -> Result<()> {
             "rolled back"
         };
         if d.passed {
-            println!(
+            outln!(
                 "{verb}: {} version {} is at stage `{}`{} (evidence #{})",
                 d.name,
                 d.version,
@@ -890,9 +890,12 @@ fn report(cli: &Cli, d: &Decision) -> Result<()> {
                 d.evidence
             );
         } else {
-            println!(
+            outln!(
                 "REFUSED: {} version {} stays out of stage `{}` (evidence #{})",
-                d.name, d.version, d.stage, d.evidence
+                d.name,
+                d.version,
+                d.stage,
+                d.evidence
             );
         }
     }
@@ -920,16 +923,16 @@ pub fn list(cli: &Cli) -> Result<()> {
         return output::json(&json!({ "models": models }));
     }
     if models.is_empty() {
-        println!("no models registered (aigis model register PATH --name NAME)");
+        outln!("no models registered (aigis model register PATH --name NAME)");
         return Ok(());
     }
-    println!("{:<24} {:>8} {:>7}  stages", "name", "versions", "latest");
+    outln!("{:<24} {:>8} {:>7}  stages", "name", "versions", "latest");
     for m in &models {
         let stages: Vec<String> = m["stages"]
             .as_object()
             .map(|o| o.iter().map(|(s, v)| format!("{s}=v{v}")).collect())
             .unwrap_or_default();
-        println!(
+        outln!(
             "{:<24} {:>8} {:>7}  {}",
             m["name"].as_str().unwrap_or_default(),
             m["versions"].to_string(),
@@ -967,22 +970,24 @@ pub fn show(cli: &Cli, args: &ModelShowArgs) -> Result<()> {
             output::insert(&mut value, "stages", json!(at_stage(v)));
             return output::json(&value);
         }
-        println!("{} version {}", record.name, record.version);
-        println!("  digest      {}", record.digest);
-        println!(
+        outln!("{} version {}", record.name, record.version);
+        outln!("  digest      {}", record.digest);
+        outln!(
             "  registered  {} by key {} from {}",
-            record.registered_at, record.registered_by, record.source
+            record.registered_at,
+            record.registered_by,
+            record.source
         );
         let ev = |e: &Option<EvidenceRef>| {
             e.as_ref()
                 .map(|e| format!("{} (evidence #{})", e.summary, e.index))
                 .unwrap_or_else(|| "none".into())
         };
-        println!("  scan        {}", ev(&record.scan));
-        println!("  signature   {}", ev(&record.signature));
-        println!("  evidence    {}", ev(&record.evidence));
+        outln!("  scan        {}", ev(&record.scan));
+        outln!("  signature   {}", ev(&record.signature));
+        outln!("  evidence    {}", ev(&record.evidence));
         let st = at_stage(v);
-        println!(
+        outln!(
             "  stages      {}",
             if st.is_empty() {
                 "-".to_owned()
@@ -990,9 +995,9 @@ pub fn show(cli: &Cli, args: &ModelShowArgs) -> Result<()> {
                 st.join(", ")
             }
         );
-        println!("  files");
+        outln!("  files");
         for f in &record.files {
-            println!("    {}  {:>12}  {}", f.sha256, f.bytes, f.path);
+            outln!("    {}  {:>12}  {}", f.sha256, f.bytes, f.path);
         }
         return Ok(());
     }
@@ -1017,16 +1022,20 @@ pub fn show(cli: &Cli, args: &ModelShowArgs) -> Result<()> {
             "stages": stages.stages,
         }));
     }
-    println!(
+    outln!(
         "{:>7}  {:<24} {:<13} {:<7} {:>12}  stages",
-        "version", "registered", "scan", "signed", "bytes"
+        "version",
+        "registered",
+        "scan",
+        "signed",
+        "bytes"
     );
     for r in &rows {
         let st: Vec<&str> = r["stages"]
             .as_array()
             .map(|a| a.iter().filter_map(|s| s.as_str()).collect())
             .unwrap_or_default();
-        println!(
+        outln!(
             "{:>7}  {:<24} {:<13} {:<7} {:>12}  {}",
             r["version"].to_string(),
             r["registered_at"].as_str().unwrap_or_default(),

@@ -22,13 +22,7 @@ const MAX_PROFILE: u64 = 256 << 20;
 
 /// The reader's options from the command line.
 pub(crate) fn read_options(args: &ReadArgs) -> Result<(Option<Format>, ReadOptions)> {
-    let format = match args.format.as_deref() {
-        None => None,
-        Some("csv") => Some(Format::Csv),
-        Some("jsonl") => Some(Format::Jsonl),
-        Some("parquet") => Some(Format::Parquet),
-        Some(other) => anyhow::bail!("unknown format `{other}`"),
-    };
+    let format = args.format.map(crate::cli::TableFormat::format);
     let delimiter = match args.delimiter {
         None => None,
         Some(c) if c.is_ascii() => Some(c as u8),
@@ -142,7 +136,7 @@ pub fn profile(cli: &Cli, args: &DataProfileArgs) -> Result<()> {
             "evidence": index,
         }));
     }
-    println!("{}", out.display());
+    outln!("{}", out.display());
     for c in &profile.columns {
         output::note(
             cli,
@@ -170,7 +164,7 @@ pub fn profile(cli: &Cli, args: &DataProfileArgs) -> Result<()> {
 }
 
 pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<()> {
-    let fail_on: FailOn = args.fail_on.parse()?;
+    let fail_on = FailOn(args.fail_on.severity());
     let (format, read) = read_options(&args.table.read)?;
     let profile = args.profile.as_deref().map(read_profile).transpose()?;
     if !(0.0..=1.0).contains(&args.pii_min_confidence) {
@@ -193,14 +187,10 @@ pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<()> {
             seed: args.seed,
             ..aigis_data::poison::Options::default()
         },
-        flag_rows_at: match &args.quarantine {
-            Some(_) => Some(
-                args.quarantine_on
-                    .parse()
-                    .map_err(|e| anyhow::anyhow!("--quarantine-on: {e}"))?,
-            ),
-            None => None,
-        },
+        flag_rows_at: args
+            .quarantine
+            .as_ref()
+            .map(|_| args.quarantine_on.severity()),
     };
     let files = aigis_data::table::files_in(&args.file)?;
     let single = files.len() == 1 && files.first() == Some(&args.file);
@@ -221,7 +211,7 @@ pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<()> {
                     &options.read,
                     &report,
                     &digest,
-                    &args.quarantine_on,
+                    &args.quarantine_on.to_string(),
                     &dir,
                 )?)
             }
@@ -309,9 +299,9 @@ pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<()> {
         output::json(&value)?;
     } else {
         for f in &scans {
-            print!("{}", report::text::data_scan(&f.file, &f.report, fail_on));
+            out!("{}", report::text::data_scan(&f.file, &f.report, fail_on));
             if let Some(q) = &f.quarantine {
-                println!(
+                outln!(
                     "quarantine: {} clean row(s) in {}, {} quarantined row(s) in {}",
                     q.clean.rows,
                     q.clean.file.display(),
@@ -320,7 +310,7 @@ pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<()> {
                 );
             }
             if !single {
-                println!();
+                outln!();
             }
         }
         if !single {
@@ -328,7 +318,7 @@ pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<()> {
                 .iter()
                 .filter(|f| fail_on.count(&f.report) > 0)
                 .count();
-            println!(
+            outln!(
                 "{} table(s) scanned under {}: {}",
                 scans.len(),
                 args.file.display(),
@@ -340,7 +330,7 @@ pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<()> {
             );
         }
         if let Some(i) = index {
-            println!("recorded as evidence #{i} in the ledger");
+            outln!("recorded as evidence #{i} in the ledger");
         }
     }
     if failed {

@@ -6,7 +6,6 @@ pub mod sarif;
 pub mod text;
 
 use std::fmt;
-use std::str::FromStr;
 
 use aigis_core::Severity;
 use aigis_data::scan::ScanReport;
@@ -19,19 +18,6 @@ impl FailOn {
     /// How many findings fail the check.
     pub fn count(self, report: &ScanReport) -> u64 {
         self.0.map_or(0, |s| report.count_at_least(s))
-    }
-}
-
-impl FromStr for FailOn {
-    type Err = anyhow::Error;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.eq_ignore_ascii_case("none") {
-            return Ok(FailOn(None));
-        }
-        Ok(FailOn(Some(s.parse().map_err(|e| {
-            anyhow::anyhow!("--fail-on: {e}, or none")
-        })?)))
     }
 }
 
