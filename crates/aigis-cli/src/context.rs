@@ -43,10 +43,7 @@ pub fn project_if_any(cli: &Cli) -> Result<Option<Project>> {
                     Some(aigis_ledger::Error::NoProject { .. })
                 ) =>
         {
-            let hint = crate::hint_of(&e)
-                .map(|h| format!("\nhint: {h}"))
-                .unwrap_or_default();
-            crate::output::note(cli, &format!("note: not recorded in a ledger ({e}){hint}"));
+            crate::output::not_recorded(cli, &e);
             Ok(None)
         }
         Err(e) => Err(e),

@@ -31,6 +31,18 @@ pub fn is_closed_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// The note of a command that also works without a project: why its result was not
+/// recorded, and the known fix.
+pub fn not_recorded(cli: &Cli, why: &anyhow::Error) {
+    let hint = crate::hint_of(why)
+        .map(|h| format!("\nhint: {h}"))
+        .unwrap_or_default();
+    note(
+        cli,
+        &format!("note: not recorded in a ledger ({why}){hint}"),
+    );
+}
+
 /// Prints one JSON document on stdout.
 pub fn json(value: &serde_json::Value) -> Result<()> {
     let mut out = std::io::stdout().lock();

@@ -13,6 +13,17 @@ pub enum Error {
     /// A key file that cannot be used for model signing.
     #[error("invalid key: {0}")]
     Key(String),
+    /// A PEM private key encrypted with a passphrase (PKCS#8 `ENCRYPTED PRIVATE KEY`).
+    #[error("invalid key: the private key is encrypted")]
+    EncryptedKey,
+    /// A PEM block with headers: the legacy OpenSSL encrypted form.
+    #[error("invalid key: the PEM block has headers (a legacy encrypted key?)")]
+    PemHeaders,
+    /// A model-signing v0.2 statement, which is not supported.
+    #[error(
+        "invalid signed model manifest: `predicateType` `{predicate_type}` is the model-signing v0.2 format, not supported"
+    )]
+    ManifestV0 { predicate_type: &'static str },
     /// A model signature file that cannot be read as a Sigstore bundle of a DSSE envelope.
     #[error("invalid model signature: {0}")]
     Bundle(String),
@@ -26,6 +37,22 @@ pub enum Error {
     /// file, a name that is not UTF-8, nothing to sign).
     #[error("`{}`: {reason}", path.display())]
     Model { path: PathBuf, reason: String },
+}
+
+impl aigis_core::Hint for Error {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Self::EncryptedKey => Some(
+                "write a decrypted copy with `openssl pkcs8 -in KEY -out PLAIN.pem` and keep it safe"
+                    .into(),
+            ),
+            Self::PemHeaders => Some("convert it with `openssl pkcs8 -topk8 -nocrypt`".into()),
+            Self::ManifestV0 { .. } => {
+                Some("sign the model again with model-signing 1.x or aigis".into())
+            }
+            _ => None,
+        }
+    }
 }
 
 impl Error {

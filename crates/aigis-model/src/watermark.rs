@@ -91,19 +91,54 @@ pub enum WatermarkError {
     #[error("initializer `{name}`: {what}")]
     Tensor { name: String, what: String },
     #[error(
-        "initializer `{0}` keeps its data in an external file; aigis model watermark reads and rewrites only weights stored inside the .onnx file\nhint: load and save the model with onnx.save(model, path, save_as_external_data=False) first"
+        "initializer `{0}` keeps its data in an external file; aigis model watermark reads and rewrites only weights stored inside the .onnx file"
     )]
     External(String),
     #[error("no initializer named `{0}` (nor `{0}{QUANTIZED}`) in the model")]
     NotFound(String),
     #[error(
-        "no float32 initializer of rank 2 or more with at least {0} elements: nothing to carry a watermark\nhint: name the tensors with --tensor, or lower --min-elements"
+        "no float32 initializer of rank 2 or more with at least {0} elements: nothing to carry a watermark"
     )]
     NoCarriers(u64),
     #[error("{0}")]
     Strength(String),
+    /// A tensor would have to change by more than the largest strength allowed.
+    #[error(
+        "initializer `{name}` ({weights} weights) would need a change of more than {MAX_STRENGTH} of its RMS (asked: {asked:.3}); nothing was written"
+    )]
+    TooStrong {
+        name: String,
+        weights: f64,
+        asked: f64,
+    },
+    /// The embedded mark would not reach the detection threshold.
+    #[error(
+        "the marked model would score only {score:.2}, below the threshold {threshold:.2}; nothing was written"
+    )]
+    TooWeak { score: f64, threshold: f64 },
     #[error("watermark key: {0}")]
     Key(String),
+}
+
+impl aigis_core::Hint for WatermarkError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Self::External(_) => Some(
+                "load and save the model with onnx.save(model, path, save_as_external_data=False) first"
+                    .into(),
+            ),
+            Self::NoCarriers(_) => {
+                Some("name the tensors with --tensor, or lower --min-elements".into())
+            }
+            Self::TooStrong { .. } => Some(
+                "lower --target-score or --strength, or select more (or larger) tensors".into(),
+            ),
+            Self::TooWeak { .. } => {
+                Some("raise --strength or --target-score, or select more tensors".into())
+            }
+            _ => None,
+        }
+    }
 }
 
 fn malformed(what: impl Into<String>) -> WatermarkError {
@@ -822,10 +857,10 @@ pub fn embed(
         r.z = d.z;
     }
     if !detection.present(options.threshold) {
-        return Err(WatermarkError::Strength(format!(
-            "the marked model would score only {:.2}, below the threshold {:.2}; nothing was written\nhint: raise --strength or --target-score, or select more tensors",
-            detection.z, options.threshold
-        )));
+        return Err(WatermarkError::TooWeak {
+            score: detection.z,
+            threshold: options.threshold,
+        });
     }
     Ok((
         out,
@@ -844,10 +879,11 @@ fn score_dot(values: &[f64], chips: Chips) -> f64 {
 }
 
 fn too_weak(c: &Carrier<'_, '_>, n: f64, what: f64) -> WatermarkError {
-    WatermarkError::Strength(format!(
-        "initializer `{}` ({n} weights) would need a change of more than {MAX_STRENGTH} of its RMS (asked: {what:.3}); nothing was written\nhint: lower --target-score or --strength, or select more (or larger) tensors",
-        c.name
-    ))
+    WatermarkError::TooStrong {
+        name: c.name.to_owned(),
+        weights: n,
+        asked: what,
+    }
 }
 
 /// `P(Z ≥ z)` for a standard normal `Z`.

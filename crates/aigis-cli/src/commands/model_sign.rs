@@ -75,8 +75,9 @@ fn signer(args: &ModelSignArgs, project: &Result<Project>) -> Result<SignerKey> 
             .with_context(|| format!("reading the private key `{}`", path.display()));
     }
     let project = project.as_ref().map_err(|e| {
-        anyhow::anyhow!(
-            "{e}\nhint: sign with a PEM private key instead: --signing-key KEY.pem (or run `aigis init`)"
+        crate::hinted(
+            e.to_string(),
+            "sign with a PEM private key instead: --signing-key KEY.pem (or run `aigis init`)",
         )
     })?;
     Ok(SignerKey::from(context::signing_key(project)?))
@@ -117,7 +118,7 @@ fn record<P: Predicate>(
     match project {
         Ok(p) => Ok(Some(super::scan::record(p, vec![subject], predicate)?)),
         Err(e) => {
-            output::note(cli, &format!("note: not recorded in a ledger ({e})"));
+            output::not_recorded(cli, e);
             Ok(None)
         }
     }
@@ -193,7 +194,10 @@ pub fn sign(cli: &Cli, args: &ModelSignArgs) -> Result<()> {
 fn trusted_keys(args: &ModelVerifyArgs, project: &Result<Project>) -> Result<Vec<VerifierKey>> {
     if args.keys.is_empty() {
         let project = project.as_ref().map_err(|e| {
-            anyhow::anyhow!("{e}\nhint: name the signer's public key instead: --key PUB.pem")
+            crate::hinted(
+                e.to_string(),
+                "name the signer's public key instead: --key PUB.pem",
+            )
         })?;
         return Ok(project
             .keyring()?

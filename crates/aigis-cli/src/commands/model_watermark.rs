@@ -136,7 +136,7 @@ fn record<P: Predicate>(
     match context::project(cli) {
         Ok(project) => Ok(Some(super::scan::record(&project, subjects, predicate)?)),
         Err(e) => {
-            output::note(cli, &format!("note: not recorded in a ledger ({e})"));
+            output::not_recorded(cli, &e);
             Ok(None)
         }
     }

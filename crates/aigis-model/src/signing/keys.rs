@@ -63,9 +63,7 @@ impl SignerKey {
                     ))
                 }
             }
-            "ENCRYPTED PRIVATE KEY" => Err(key_error(
-                "the private key is encrypted\nhint: write a decrypted copy with `openssl pkcs8 -in KEY -out PLAIN.pem` and keep it safe",
-            )),
+            "ENCRYPTED PRIVATE KEY" => Err(Error::EncryptedKey),
             other => Err(key_error(&format!(
                 "expected a `PRIVATE KEY` PEM block, found `{other}`"
             ))),
@@ -296,9 +294,7 @@ fn pem_decode(text: &str) -> Result<(String, Zeroizing<Vec<u8>>), Error> {
     let b64: Zeroizing<String> =
         Zeroizing::new(body.chars().filter(|c| !c.is_ascii_whitespace()).collect());
     if b64.contains(':') {
-        return Err(key_error(
-            "the PEM block has headers (a legacy encrypted key?)\nhint: convert it with `openssl pkcs8 -topk8 -nocrypt`",
-        ));
+        return Err(Error::PemHeaders);
     }
     let der = STANDARD
         .decode(b64.as_bytes())

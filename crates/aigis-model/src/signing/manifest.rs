@@ -183,9 +183,9 @@ impl Manifest {
             )));
         }
         if st.predicate_type == PREDICATE_TYPE_V0 {
-            return Err(bad(format!(
-                "`predicateType` `{PREDICATE_TYPE_V0}` is the model-signing v0.2 format, not supported\nhint: sign the model again with model-signing 1.x or aigis"
-            )));
+            return Err(Error::ManifestV0 {
+                predicate_type: PREDICATE_TYPE_V0,
+            });
         }
         if st.predicate_type != PREDICATE_TYPE {
             return Err(bad(format!(
@@ -537,7 +537,10 @@ mod tests {
         ];
         for (edit, needle) in cases {
             let e = statement_with(edit).unwrap_err();
-            assert!(matches!(e, Error::Statement(_)), "{e}");
+            assert!(
+                matches!(e, Error::Statement(_) | Error::ManifestV0 { .. }),
+                "{e}"
+            );
             assert!(e.to_string().contains(needle), "{needle}: {e}");
         }
     }
