@@ -1,9 +1,11 @@
-//! Domain types shared by every aigis crate. No I/O happens here.
+//! Domain types shared by every aigis crate. No I/O happens here, with one exception:
+//! [`walk`], the one directory walker, which every crate that reads a folder shares.
 //!
 //! - [`Digest`]: a SHA-256 digest, the name aigis gives every dataset, model and report;
 //! - [`Statement`]: an [in-toto Statement v1], the body of every piece of evidence;
 //! - [`Finding`] and [`Severity`]: what a check found, where, and how serious it is;
-//! - [`Hint`]: the known fix for an error, apart from its message.
+//! - [`Hint`]: the known fix for an error, apart from its message;
+//! - [`walk`]: folders listed with an explicit [`walk::LinkPolicy`] for symbolic links.
 //!
 //! ```
 //! use aigis_core::{Digest, Statement};
@@ -29,6 +31,7 @@ mod hint;
 pub mod merkle;
 mod severity;
 mod statement;
+pub mod walk;
 
 pub use digest::Digest;
 pub use error::Error;

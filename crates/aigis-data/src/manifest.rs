@@ -345,8 +345,10 @@ fn check_relative(path: &str) -> Result<(), &'static str> {
 }
 
 /// The regular files under `base` (or `base` itself), sorted by relative path. Symbolic
-/// links are refused rather than followed: a manifest describes what is in the folder.
+/// links are refused rather than followed (the walk's `LinkPolicy::Refuse`): a manifest
+/// describes what is in the folder. Devices, pipes and sockets are left out.
 fn list(base: &Path, opts: &Options) -> Result<Vec<(String, PathBuf)>, Error> {
+    use aigis_core::walk::{self, Kind, LinkPolicy, Walk};
     let meta = std::fs::symlink_metadata(base).map_err(|e| Error::io(base, e))?;
     // Links are refused below, so the canonical base joined with a relative path is the
     // file's canonical path: each exclusion is resolved once, not once per file.
@@ -356,7 +358,7 @@ fn list(base: &Path, opts: &Options) -> Result<Vec<(String, PathBuf)>, Error> {
         .iter()
         .filter_map(|x| x.canonicalize().ok())
         .collect();
-    let excluded = |rel: &str| {
+    let excluded = |rel: &Path| {
         let full = canonical_base.join(rel);
         excludes.iter().any(|x| full.starts_with(x))
     };
@@ -376,31 +378,23 @@ fn list(base: &Path, opts: &Options) -> Result<Vec<(String, PathBuf)>, Error> {
             reason: "not a regular file or folder".into(),
         });
     }
+    let entries = Walk::new(base, LinkPolicy::Refuse)
+        .skip(excluded)
+        .run()
+        .map_err(|e| match e {
+            walk::Error::Link { path, .. } => Error::Path {
+                path,
+                reason: "symbolic links are not followed; copy the file in or list its target"
+                    .into(),
+            },
+            other => other.into(),
+        })?;
     let mut out = Vec::new();
-    let mut stack = vec![base.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
-            let entry = entry.map_err(|e| Error::io(&dir, e))?;
-            let path = entry.path();
-            let kind = entry.file_type().map_err(|e| Error::io(&path, e))?;
-            if kind.is_symlink() {
-                return Err(Error::Path {
-                    path,
-                    reason: "symbolic links are not followed; copy the file in or list its target"
-                        .into(),
-                });
-            } else if kind.is_dir() {
-                if !excluded(relative(base, &path)?.as_str()) {
-                    stack.push(path);
-                }
-            } else if kind.is_file() {
-                let rel = relative(base, &path)?;
-                if !excluded(rel.as_str()) {
-                    out.push((rel, path));
-                }
-            }
-        }
+    for entry in entries.into_iter().filter(|e| e.kind == Kind::File) {
+        out.push((relative(base, &entry.path)?, entry.path));
     }
+    // The walk's order (bytes of the relative path) is the `/`-joined names' order; sort
+    // anyway, the manifest's root depends on it.
     out.sort();
     Ok(out)
 }

@@ -295,31 +295,26 @@ pub fn is_table_file(path: &Path) -> bool {
         .is_some_and(|e| TABLE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
-/// The tables at `path`: the file itself, or every table file under the folder (sorted,
-/// hidden files and folders such as `.aigis/` left out). A folder without any is an error.
+/// The tables at `path`: the file itself, or every table file under the folder (sorted
+/// by path, hidden files and folders such as `.aigis/` left out). A symbolic link is
+/// followed when it stays inside the folder, and an error when it leads out (a scan
+/// says what it read). A folder without any is an error.
 pub fn files_in(path: &Path) -> Result<Vec<PathBuf>, Error> {
+    use aigis_core::walk::{Kind, LinkPolicy, Outside, Walk};
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if !meta.is_dir() {
         return Ok(vec![path.to_path_buf()]);
     }
-    let mut out = Vec::new();
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
-            let entry = entry.map_err(|e| Error::io(&dir, e))?;
-            let p = entry.path();
-            if entry.file_name().to_string_lossy().starts_with('.') {
-                continue;
-            }
-            let kind = entry.file_type().map_err(|e| Error::io(&p, e))?;
-            if kind.is_dir() {
-                stack.push(p);
-            } else if kind.is_file() && is_table_file(&p) {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
+    let links = LinkPolicy::FollowInsideRoot {
+        outside: Outside::Refuse,
+    };
+    let out: Vec<PathBuf> = Walk::new(path, links)
+        .skip_hidden(true)
+        .run()?
+        .into_iter()
+        .filter(|e| e.kind == Kind::File && is_table_file(&e.path))
+        .map(|e| e.path)
+        .collect();
     if out.is_empty() {
         return Err(table_error(
             path,
