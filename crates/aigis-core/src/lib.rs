@@ -5,6 +5,7 @@
 //! - [`Statement`]: an [in-toto Statement v1], the body of every piece of evidence;
 //! - [`Finding`] and [`Severity`]: what a check found, where, and how serious it is;
 //! - [`Hint`]: the known fix for an error, apart from its message;
+//! - [`FileChange`]: a file added, removed or modified, in data and model verification alike;
 //! - [`walk`]: folders listed with an explicit [`walk::LinkPolicy`] for symbolic links.
 //!
 //! ```
@@ -24,6 +25,7 @@
 //! [in-toto Statement v1]: https://github.com/in-toto/attestation/blob/main/spec/v1/statement.md
 #![forbid(unsafe_code)]
 
+mod change;
 mod digest;
 mod error;
 mod finding;
@@ -33,6 +35,7 @@ mod severity;
 mod statement;
 pub mod walk;
 
+pub use change::{ChangeKind, FileChange};
 pub use digest::Digest;
 pub use error::Error;
 pub use finding::Finding;

@@ -26,6 +26,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
+use aigis_core::{ChangeKind, FileChange};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -72,54 +73,66 @@ impl Default for Options {
     }
 }
 
-/// One way a dataset differs from its manifest.
+/// One way a dataset differs from its manifest: the file and how it changed, in the
+/// words `aigis model verify` uses too ([`FileChange`]), and for a modified file the
+/// chunks that differ. In JSON, one flat object:
+/// `{"change": "modified", "path": "big.bin", "old_size": …, "new_size": …, "chunks": [3], "first_offset": 24576}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "change", rename_all = "kebab-case")]
-pub enum Change {
-    /// In the manifest, not on disk.
-    Missing { path: String },
-    /// On disk, not in the manifest.
-    Added { path: String },
-    /// Different contents; `chunks` are the indices of the chunks that differ (a chunk
-    /// that exists on one side only counts as differing).
-    Modified {
-        path: String,
-        old_size: u64,
-        new_size: u64,
-        chunks: Vec<u64>,
-        /// The byte offset where the first differing chunk starts.
-        first_offset: u64,
-    },
+pub struct Change {
+    #[serde(flatten)]
+    pub file: FileChange,
+    /// Where a modified file differs; `None` for a file added or removed.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub chunks: Option<ChunkChange>,
+}
+
+/// Where a modified file differs from its manifest entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChunkChange {
+    pub old_size: u64,
+    pub new_size: u64,
+    /// The indices of the chunks that differ (a chunk that exists on one side only counts
+    /// as differing).
+    pub chunks: Vec<u64>,
+    /// The byte offset where the first differing chunk starts.
+    pub first_offset: u64,
+}
+
+impl Change {
+    fn file(kind: ChangeKind, path: &str) -> Self {
+        Self {
+            file: FileChange::new(kind, path),
+            chunks: None,
+        }
+    }
 }
 
 impl std::fmt::Display for Change {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Missing { path } => write!(f, "{path}: missing"),
-            Self::Added { path } => write!(f, "{path}: not in the manifest"),
-            Self::Modified {
-                path,
-                old_size,
-                new_size,
-                chunks,
-                first_offset,
-            } => {
-                write!(f, "{path}: modified, chunk")?;
-                if chunks.len() > 1 {
-                    write!(f, "s")?;
-                }
-                let shown: Vec<String> = chunks.iter().take(8).map(u64::to_string).collect();
-                write!(f, " {}", shown.join(", "))?;
-                if chunks.len() > 8 {
-                    write!(f, " and {} more", chunks.len() - 8)?;
-                }
-                write!(f, " (first change within bytes {first_offset}..)")?;
-                if old_size != new_size {
-                    write!(f, ", size {old_size} -> {new_size}")?;
-                }
-                Ok(())
-            }
+        write!(f, "{}", self.file)?;
+        let Some(ChunkChange {
+            old_size,
+            new_size,
+            chunks,
+            first_offset,
+        }) = &self.chunks
+        else {
+            return Ok(());
+        };
+        write!(f, " (chunk")?;
+        if chunks.len() > 1 {
+            write!(f, "s")?;
         }
+        let shown: Vec<String> = chunks.iter().take(8).map(u64::to_string).collect();
+        write!(f, " {}", shown.join(", "))?;
+        if chunks.len() > 8 {
+            write!(f, " and {} more", chunks.len() - 8)?;
+        }
+        write!(f, ", first change within bytes {first_offset}..")?;
+        if old_size != new_size {
+            write!(f, ", size {old_size} -> {new_size}")?;
+        }
+        write!(f, ")")
     }
 }
 
@@ -268,33 +281,30 @@ pub fn compare(expected: &Manifest, actual: &Manifest) -> Vec<Change> {
                         .filter(|&i| x.chunks.get(i) != y.chunks.get(i))
                         .map(|i| i as u64)
                         .collect();
-                    changes.push(Change::Modified {
-                        path: x.path.clone(),
-                        old_size: x.size,
-                        new_size: y.size,
-                        first_offset: chunks.first().copied().unwrap_or(0) * expected.chunk_size,
-                        chunks,
+                    changes.push(Change {
+                        file: FileChange::new(ChangeKind::Modified, &x.path),
+                        chunks: Some(ChunkChange {
+                            old_size: x.size,
+                            new_size: y.size,
+                            first_offset: chunks.first().copied().unwrap_or(0)
+                                * expected.chunk_size,
+                            chunks,
+                        }),
                     });
                 }
                 a.next();
                 b.next();
             }
             (Some(x), Some(y)) if x.path < y.path => {
-                changes.push(Change::Missing {
-                    path: x.path.clone(),
-                });
+                changes.push(Change::file(ChangeKind::Removed, &x.path));
                 a.next();
             }
             (Some(x), None) => {
-                changes.push(Change::Missing {
-                    path: x.path.clone(),
-                });
+                changes.push(Change::file(ChangeKind::Removed, &x.path));
                 a.next();
             }
             (_, Some(y)) => {
-                changes.push(Change::Added {
-                    path: y.path.clone(),
-                });
+                changes.push(Change::file(ChangeKind::Added, &y.path));
                 b.next();
             }
         }
@@ -615,26 +625,50 @@ mod tests {
         assert_eq!(
             changes,
             vec![
-                Change::Modified {
-                    path: "a".into(),
-                    old_size: 20480,
-                    new_size: 20480,
-                    chunks: vec![3],
-                    first_offset: 12288
+                Change {
+                    file: FileChange::new(ChangeKind::Modified, "a"),
+                    chunks: Some(ChunkChange {
+                        old_size: 20480,
+                        new_size: 20480,
+                        chunks: vec![3],
+                        first_offset: 12288
+                    }),
                 },
-                Change::Missing { path: "b".into() },
-                Change::Added { path: "c".into() },
+                Change::file(ChangeKind::Removed, "b"),
+                Change::file(ChangeKind::Added, "c"),
             ]
         );
-        assert!(changes[0].to_string().contains("chunk 3"));
+        assert_eq!(
+            changes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            [
+                "modified: a (chunk 3, first change within bytes 12288..)",
+                "removed:  b",
+                "added:    c"
+            ]
+        );
+        assert_eq!(
+            serde_json::to_value(&changes).unwrap(),
+            serde_json::json!([
+                {"change": "modified", "path": "a", "old_size": 20480, "new_size": 20480,
+                 "chunks": [3], "first_offset": 12288},
+                {"change": "removed", "path": "b"},
+                {"change": "added", "path": "c"},
+            ])
+        );
         // Appending to a file changes its size and adds a chunk.
         data.push(9);
         std::fs::write(dir.path().join("a"), &data).unwrap();
         let grown = build(dir.path(), &opts(4096), &|_| {}).unwrap();
         match &compare(&before, &grown)[0] {
-            Change::Modified {
-                chunks, new_size, ..
-            } => assert_eq!((chunks.clone(), *new_size), (vec![3, 5], 20481)),
+            Change {
+                file,
+                chunks:
+                    Some(ChunkChange {
+                        chunks, new_size, ..
+                    }),
+            } if file.kind == ChangeKind::Modified => {
+                assert_eq!((chunks.clone(), *new_size), (vec![3, 5], 20481));
+            }
             other => panic!("{other:?}"),
         }
     }

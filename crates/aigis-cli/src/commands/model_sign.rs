@@ -261,7 +261,7 @@ pub fn verify(cli: &Cli, args: &ModelVerifyArgs) -> Result<()> {
         algorithm: report.algorithm.to_owned(),
         serialization: context::convert(&report.serialization, "signing serialization")?,
         files: report.files as u64,
-        changes: context::convert(&report.changes, "list of changed files")?,
+        changes: report.changes.clone(),
         tool: Tool::current(),
     });
     let index = record(
