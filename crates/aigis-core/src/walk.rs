@@ -4,10 +4,12 @@
 //! `aigis-core` that touches the file system.
 //!
 //! The engine is the `walkdir` crate (the one under ripgrep's `ignore::WalkBuilder`,
-//! whose `follow_links`, `max_depth` and `same_file_system` are the model); what is
-//! aigis's own is the policy on top: which links are refused, listed or followed, the
-//! check that a followed link stays inside the root, hidden and skipped names (pruned
-//! before any policy applies, so an ignored link is never an error), and the order.
+//! whose `follow_links` and `max_depth` are the model); what is aigis's own is the policy
+//! on top: which links are refused, listed or followed, the check that a followed link
+//! stays inside the root, hidden and skipped names (pruned before any policy applies, so
+//! an ignored link is never an error), and the order. There is no `same_file_system`:
+//! no caller needs it, and walkdir does not open a folder on another file system, which
+//! the pruning here (`skip_current_dir` after a folder is listed) relies on.
 //!
 //! - Entries come out sorted by their path relative to the root, byte by byte (the order
 //!   of `/`-joined names that manifests and listings use), whatever the file system's.
@@ -159,7 +161,6 @@ pub struct Walk<'a> {
     root: PathBuf,
     links: LinkPolicy,
     max_depth: Option<usize>,
-    same_file_system: bool,
     skip_hidden: bool,
     skip: Option<Skip<'a>>,
 }
@@ -170,7 +171,6 @@ impl std::fmt::Debug for Walk<'_> {
             .field("root", &self.root)
             .field("links", &self.links)
             .field("max_depth", &self.max_depth)
-            .field("same_file_system", &self.same_file_system)
             .field("skip_hidden", &self.skip_hidden)
             .field("skip", &self.skip.is_some())
             .finish()
@@ -179,13 +179,12 @@ impl std::fmt::Debug for Walk<'_> {
 
 impl<'a> Walk<'a> {
     /// A walk of `root` (a folder, or a single file) with the link policy `links`. By
-    /// default: no depth limit, across file systems, hidden names included.
+    /// default: no depth limit, hidden names included.
     pub fn new(root: impl Into<PathBuf>, links: LinkPolicy) -> Self {
         Self {
             root: root.into(),
             links,
             max_depth: None,
-            same_file_system: false,
             skip_hidden: false,
             skip: None,
         }
@@ -195,13 +194,6 @@ impl<'a> Walk<'a> {
     /// listed and not entered.
     pub fn max_depth(mut self, depth: usize) -> Self {
         self.max_depth = Some(depth);
-        self
-    }
-
-    /// Does not enter a folder on another file system than the root's (a mount point is
-    /// listed, not entered).
-    pub fn same_file_system(mut self, yes: bool) -> Self {
-        self.same_file_system = yes;
         self
     }
 
@@ -265,8 +257,7 @@ impl<'a> Walk<'a> {
         );
         let mut walker = walkdir::WalkDir::new(&self.root)
             .follow_links(follow)
-            .follow_root_links(true)
-            .same_file_system(self.same_file_system);
+            .follow_root_links(true);
         if let Some(depth) = self.max_depth {
             walker = walker.max_depth(depth);
         }

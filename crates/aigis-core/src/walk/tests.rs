@@ -123,19 +123,6 @@ fn max_depth_lists_the_folder_at_the_limit_without_entering_it() {
     assert!(!root_only.first().unwrap().entered);
 }
 
-#[test]
-fn same_file_system_still_walks_the_root_file_system() {
-    let dir = tree();
-    let entries = Walk::new(dir.path(), LinkPolicy::Refuse)
-        .same_file_system(true)
-        .run()
-        .unwrap();
-    assert_eq!(
-        names(&entries, Kind::File),
-        [".hidden/x", "a.csv", "a/b/c.csv", "z"]
-    );
-}
-
 #[cfg(unix)]
 mod links {
     use std::os::unix::fs::symlink;

@@ -428,6 +428,37 @@ mod tests {
         );
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn links_to_tables_are_read_inside_the_folder_and_refused_out_of_it() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("data");
+        std::fs::create_dir_all(root.join("parts")).unwrap();
+        std::fs::write(root.join("parts/a.csv"), "a\n1\n").unwrap();
+        std::fs::write(dir.path().join("secret.csv"), "a\n2\n").unwrap();
+        symlink("parts/a.csv", root.join("latest.csv")).unwrap();
+        symlink("parts", root.join("current")).unwrap();
+        let files = files_in(&root).unwrap();
+        let names: Vec<_> = files
+            .iter()
+            .map(|p| {
+                p.strip_prefix(&root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        assert_eq!(names, ["current/a.csv", "latest.csv", "parts/a.csv"]);
+        symlink("../secret.csv", root.join("leak.csv")).unwrap();
+        let e = files_in(&root).unwrap_err().to_string();
+        assert!(e.contains("leak.csv") && e.contains("outside"), "{e}");
+        // A link named as the folder itself is followed: the user named it.
+        symlink(&root, dir.path().join("alias")).unwrap();
+        std::fs::remove_file(root.join("leak.csv")).unwrap();
+        assert_eq!(files_in(&dir.path().join("alias")).unwrap().len(), 3);
+    }
+
     #[test]
     fn detects_formats() {
         let dir = tempfile::tempdir().unwrap();
