@@ -81,6 +81,9 @@ impl aigis_core::Hint for Error {
                 Some("write CSV or JSON Lines, for example `-o out.csv` or `-o out.jsonl`".into())
             }
             Self::ForeignToken { .. } => Some("detokenize with the key that made it".into()),
+            Self::Walk(aigis_core::walk::Error::Escapes { .. }) => {
+                Some("pass the file it points to on its own, or copy it into the folder".into())
+            }
             _ => None,
         }
     }
