@@ -1,9 +1,12 @@
-//! Domain types shared by every aigis crate. No I/O happens here.
+//! Domain types shared by every aigis crate. No I/O happens here, with one exception:
+//! [`walk`], the one directory walker, which every crate that reads a folder shares.
 //!
 //! - [`Digest`]: a SHA-256 digest, the name aigis gives every dataset, model and report;
 //! - [`Statement`]: an [in-toto Statement v1], the body of every piece of evidence;
 //! - [`Finding`] and [`Severity`]: what a check found, where, and how serious it is;
-//! - [`Hint`]: the known fix for an error, apart from its message.
+//! - [`Hint`]: the known fix for an error, apart from its message;
+//! - [`FileChange`]: a file added, removed or modified, in data and model verification alike;
+//! - [`walk`]: folders listed with an explicit [`walk::LinkPolicy`] for symbolic links.
 //!
 //! ```
 //! use aigis_core::{Digest, Statement};
@@ -22,6 +25,7 @@
 //! [in-toto Statement v1]: https://github.com/in-toto/attestation/blob/main/spec/v1/statement.md
 #![forbid(unsafe_code)]
 
+mod change;
 mod digest;
 mod error;
 mod finding;
@@ -29,7 +33,9 @@ mod hint;
 pub mod merkle;
 mod severity;
 mod statement;
+pub mod walk;
 
+pub use change::{ChangeKind, FileChange};
 pub use digest::Digest;
 pub use error::Error;
 pub use finding::Finding;

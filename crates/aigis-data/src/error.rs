@@ -55,6 +55,19 @@ pub enum Error {
     },
     #[error("cannot run poisoning detection: {0}")]
     Poison(String),
+    /// A folder walk stopped on a link (see `aigis_core::walk`); I/O errors of a walk are
+    /// [`Error::Io`].
+    #[error(transparent)]
+    Walk(aigis_core::walk::Error),
+}
+
+impl From<aigis_core::walk::Error> for Error {
+    fn from(e: aigis_core::walk::Error) -> Self {
+        match e {
+            aigis_core::walk::Error::Io { path, source } => Self::Io { path, source },
+            other => Self::Walk(other),
+        }
+    }
 }
 
 impl aigis_core::Hint for Error {
@@ -68,6 +81,9 @@ impl aigis_core::Hint for Error {
                 Some("write CSV or JSON Lines, for example `-o out.csv` or `-o out.jsonl`".into())
             }
             Self::ForeignToken { .. } => Some("detokenize with the key that made it".into()),
+            Self::Walk(aigis_core::walk::Error::Escapes { .. }) => {
+                Some("pass the file it points to on its own, or copy it into the folder".into())
+            }
             _ => None,
         }
     }

@@ -26,6 +26,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
+use aigis_core::{ChangeKind, FileChange};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -72,54 +73,66 @@ impl Default for Options {
     }
 }
 
-/// One way a dataset differs from its manifest.
+/// One way a dataset differs from its manifest: the file and how it changed, in the
+/// words `aigis model verify` uses too ([`FileChange`]), and for a modified file the
+/// chunks that differ. In JSON, one flat object:
+/// `{"change": "modified", "path": "big.bin", "old_size": …, "new_size": …, "chunks": [3], "first_offset": 24576}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "change", rename_all = "kebab-case")]
-pub enum Change {
-    /// In the manifest, not on disk.
-    Missing { path: String },
-    /// On disk, not in the manifest.
-    Added { path: String },
-    /// Different contents; `chunks` are the indices of the chunks that differ (a chunk
-    /// that exists on one side only counts as differing).
-    Modified {
-        path: String,
-        old_size: u64,
-        new_size: u64,
-        chunks: Vec<u64>,
-        /// The byte offset where the first differing chunk starts.
-        first_offset: u64,
-    },
+pub struct Change {
+    #[serde(flatten)]
+    pub file: FileChange,
+    /// Where a modified file differs; `None` for a file added or removed.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub chunks: Option<ChunkChange>,
+}
+
+/// Where a modified file differs from its manifest entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChunkChange {
+    pub old_size: u64,
+    pub new_size: u64,
+    /// The indices of the chunks that differ (a chunk that exists on one side only counts
+    /// as differing).
+    pub chunks: Vec<u64>,
+    /// The byte offset where the first differing chunk starts.
+    pub first_offset: u64,
+}
+
+impl Change {
+    fn file(kind: ChangeKind, path: &str) -> Self {
+        Self {
+            file: FileChange::new(kind, path),
+            chunks: None,
+        }
+    }
 }
 
 impl std::fmt::Display for Change {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Missing { path } => write!(f, "{path}: missing"),
-            Self::Added { path } => write!(f, "{path}: not in the manifest"),
-            Self::Modified {
-                path,
-                old_size,
-                new_size,
-                chunks,
-                first_offset,
-            } => {
-                write!(f, "{path}: modified, chunk")?;
-                if chunks.len() > 1 {
-                    write!(f, "s")?;
-                }
-                let shown: Vec<String> = chunks.iter().take(8).map(u64::to_string).collect();
-                write!(f, " {}", shown.join(", "))?;
-                if chunks.len() > 8 {
-                    write!(f, " and {} more", chunks.len() - 8)?;
-                }
-                write!(f, " (first change within bytes {first_offset}..)")?;
-                if old_size != new_size {
-                    write!(f, ", size {old_size} -> {new_size}")?;
-                }
-                Ok(())
-            }
+        write!(f, "{}", self.file)?;
+        let Some(ChunkChange {
+            old_size,
+            new_size,
+            chunks,
+            first_offset,
+        }) = &self.chunks
+        else {
+            return Ok(());
+        };
+        write!(f, " (chunk")?;
+        if chunks.len() > 1 {
+            write!(f, "s")?;
         }
+        let shown: Vec<String> = chunks.iter().take(8).map(u64::to_string).collect();
+        write!(f, " {}", shown.join(", "))?;
+        if chunks.len() > 8 {
+            write!(f, " and {} more", chunks.len() - 8)?;
+        }
+        write!(f, ", first change within bytes {first_offset}..")?;
+        if old_size != new_size {
+            write!(f, ", size {old_size} -> {new_size}")?;
+        }
+        write!(f, ")")
     }
 }
 
@@ -268,33 +281,30 @@ pub fn compare(expected: &Manifest, actual: &Manifest) -> Vec<Change> {
                         .filter(|&i| x.chunks.get(i) != y.chunks.get(i))
                         .map(|i| i as u64)
                         .collect();
-                    changes.push(Change::Modified {
-                        path: x.path.clone(),
-                        old_size: x.size,
-                        new_size: y.size,
-                        first_offset: chunks.first().copied().unwrap_or(0) * expected.chunk_size,
-                        chunks,
+                    changes.push(Change {
+                        file: FileChange::new(ChangeKind::Modified, &x.path),
+                        chunks: Some(ChunkChange {
+                            old_size: x.size,
+                            new_size: y.size,
+                            first_offset: chunks.first().copied().unwrap_or(0)
+                                * expected.chunk_size,
+                            chunks,
+                        }),
                     });
                 }
                 a.next();
                 b.next();
             }
             (Some(x), Some(y)) if x.path < y.path => {
-                changes.push(Change::Missing {
-                    path: x.path.clone(),
-                });
+                changes.push(Change::file(ChangeKind::Removed, &x.path));
                 a.next();
             }
             (Some(x), None) => {
-                changes.push(Change::Missing {
-                    path: x.path.clone(),
-                });
+                changes.push(Change::file(ChangeKind::Removed, &x.path));
                 a.next();
             }
             (_, Some(y)) => {
-                changes.push(Change::Added {
-                    path: y.path.clone(),
-                });
+                changes.push(Change::file(ChangeKind::Added, &y.path));
                 b.next();
             }
         }
@@ -345,8 +355,10 @@ fn check_relative(path: &str) -> Result<(), &'static str> {
 }
 
 /// The regular files under `base` (or `base` itself), sorted by relative path. Symbolic
-/// links are refused rather than followed: a manifest describes what is in the folder.
+/// links are refused rather than followed (the walk's `LinkPolicy::Refuse`): a manifest
+/// describes what is in the folder. Devices, pipes and sockets are left out.
 fn list(base: &Path, opts: &Options) -> Result<Vec<(String, PathBuf)>, Error> {
+    use aigis_core::walk::{self, Kind, LinkPolicy, Walk};
     let meta = std::fs::symlink_metadata(base).map_err(|e| Error::io(base, e))?;
     // Links are refused below, so the canonical base joined with a relative path is the
     // file's canonical path: each exclusion is resolved once, not once per file.
@@ -356,7 +368,7 @@ fn list(base: &Path, opts: &Options) -> Result<Vec<(String, PathBuf)>, Error> {
         .iter()
         .filter_map(|x| x.canonicalize().ok())
         .collect();
-    let excluded = |rel: &str| {
+    let excluded = |rel: &Path| {
         let full = canonical_base.join(rel);
         excludes.iter().any(|x| full.starts_with(x))
     };
@@ -376,31 +388,23 @@ fn list(base: &Path, opts: &Options) -> Result<Vec<(String, PathBuf)>, Error> {
             reason: "not a regular file or folder".into(),
         });
     }
+    let entries = Walk::new(base, LinkPolicy::Refuse)
+        .skip(excluded)
+        .run()
+        .map_err(|e| match e {
+            walk::Error::Link { path, .. } => Error::Path {
+                path,
+                reason: "symbolic links are not followed; copy the file in or list its target"
+                    .into(),
+            },
+            other => other.into(),
+        })?;
     let mut out = Vec::new();
-    let mut stack = vec![base.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
-            let entry = entry.map_err(|e| Error::io(&dir, e))?;
-            let path = entry.path();
-            let kind = entry.file_type().map_err(|e| Error::io(&path, e))?;
-            if kind.is_symlink() {
-                return Err(Error::Path {
-                    path,
-                    reason: "symbolic links are not followed; copy the file in or list its target"
-                        .into(),
-                });
-            } else if kind.is_dir() {
-                if !excluded(relative(base, &path)?.as_str()) {
-                    stack.push(path);
-                }
-            } else if kind.is_file() {
-                let rel = relative(base, &path)?;
-                if !excluded(rel.as_str()) {
-                    out.push((rel, path));
-                }
-            }
-        }
+    for entry in entries.into_iter().filter(|e| e.kind == Kind::File) {
+        out.push((relative(base, &entry.path)?, entry.path));
     }
+    // The walk's order (bytes of the relative path) is the `/`-joined names' order; sort
+    // anyway, the manifest's root depends on it.
     out.sort();
     Ok(out)
 }
@@ -621,26 +625,50 @@ mod tests {
         assert_eq!(
             changes,
             vec![
-                Change::Modified {
-                    path: "a".into(),
-                    old_size: 20480,
-                    new_size: 20480,
-                    chunks: vec![3],
-                    first_offset: 12288
+                Change {
+                    file: FileChange::new(ChangeKind::Modified, "a"),
+                    chunks: Some(ChunkChange {
+                        old_size: 20480,
+                        new_size: 20480,
+                        chunks: vec![3],
+                        first_offset: 12288
+                    }),
                 },
-                Change::Missing { path: "b".into() },
-                Change::Added { path: "c".into() },
+                Change::file(ChangeKind::Removed, "b"),
+                Change::file(ChangeKind::Added, "c"),
             ]
         );
-        assert!(changes[0].to_string().contains("chunk 3"));
+        assert_eq!(
+            changes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            [
+                "modified: a (chunk 3, first change within bytes 12288..)",
+                "removed:  b",
+                "added:    c"
+            ]
+        );
+        assert_eq!(
+            serde_json::to_value(&changes).unwrap(),
+            serde_json::json!([
+                {"change": "modified", "path": "a", "old_size": 20480, "new_size": 20480,
+                 "chunks": [3], "first_offset": 12288},
+                {"change": "removed", "path": "b"},
+                {"change": "added", "path": "c"},
+            ])
+        );
         // Appending to a file changes its size and adds a chunk.
         data.push(9);
         std::fs::write(dir.path().join("a"), &data).unwrap();
         let grown = build(dir.path(), &opts(4096), &|_| {}).unwrap();
         match &compare(&before, &grown)[0] {
-            Change::Modified {
-                chunks, new_size, ..
-            } => assert_eq!((chunks.clone(), *new_size), (vec![3, 5], 20481)),
+            Change {
+                file,
+                chunks:
+                    Some(ChunkChange {
+                        chunks, new_size, ..
+                    }),
+            } if file.kind == ChangeKind::Modified => {
+                assert_eq!((chunks.clone(), *new_size), (vec![3, 5], 20481));
+            }
             other => panic!("{other:?}"),
         }
     }

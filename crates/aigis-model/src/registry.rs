@@ -25,6 +25,7 @@ use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
 
 use aigis_core::Digest;
+use aigis_core::walk::{self, Kind as Found, LinkPolicy, Walk};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -176,9 +177,9 @@ pub fn check_name(name: &str) -> Result<(), RegistryError> {
 }
 
 /// Lists the files of a model file or folder. `exclude` names files (relative paths)
-/// that are not part of the model, such as its signature bundle. Symbolic links and
-/// special files are refused: a link can point out of the model folder, and what it
-/// points to can change after registration.
+/// that are not part of the model, such as its signature bundle. Symbolic links (the
+/// walk's `LinkPolicy::Refuse`) and special files are refused: a link can point out of
+/// the model folder, and what it points to can change after registration.
 pub fn list_source(path: &Path, exclude: &[String]) -> Result<Source, RegistryError> {
     let meta = fs::symlink_metadata(path).map_err(io_err(path))?;
     if meta.file_type().is_symlink() {
@@ -198,8 +199,37 @@ pub fn list_source(path: &Path, exclude: &[String]) -> Result<Source, RegistryEr
             files: vec![(name, path.to_owned())],
         });
     }
+    let entries = Walk::new(path, LinkPolicy::Refuse)
+        .skip(|rel| {
+            let rel = rel.to_string_lossy();
+            rel == ".git" || exclude.iter().any(|x| *x == rel)
+        })
+        .run()
+        .map_err(|e| match e {
+            walk::Error::Io { path, source } => RegistryError::Io { path, source },
+            walk::Error::Link { path, .. } => RegistryError::Source {
+                path,
+                what: "is a symbolic link inside the model folder; links are not registered (they can point anywhere)".into(),
+            },
+            other => RegistryError::Source {
+                path: other.path().to_owned(),
+                what: other.to_string(),
+            },
+        })?;
     let mut files = Vec::new();
-    walk(path, path, exclude, &mut files)?;
+    for entry in entries.into_iter().filter(|e| e.depth > 0) {
+        let rel = relative(path, &entry.path)?;
+        match entry.kind {
+            Found::File => files.push((rel, entry.path)),
+            Found::Dir => {}
+            Found::Link | Found::Special => {
+                return Err(RegistryError::Source {
+                    path: entry.path,
+                    what: "is not a regular file".into(),
+                });
+            }
+        }
+    }
     if files.is_empty() {
         return Err(RegistryError::Source {
             path: path.to_owned(),
@@ -214,41 +244,25 @@ pub fn list_source(path: &Path, exclude: &[String]) -> Result<Source, RegistryEr
     })
 }
 
-fn walk(
-    root: &Path,
-    dir: &Path,
-    exclude: &[String],
-    out: &mut Vec<(String, PathBuf)>,
-) -> Result<(), RegistryError> {
-    let mut entries = fs::read_dir(dir)
-        .map_err(io_err(dir))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(io_err(dir))?;
-    entries.sort_by_key(fs::DirEntry::file_name);
-    for entry in entries {
-        let path = entry.path();
-        let kind = entry.file_type().map_err(io_err(&path))?;
-        let rel = relative(root, &path)?;
-        if rel == ".git" || exclude.contains(&rel) {
-            continue;
-        }
-        if kind.is_symlink() {
-            return Err(RegistryError::Source {
-                path,
-                what: "is a symbolic link inside the model folder; links are not registered (they can point anywhere)".into(),
-            });
-        } else if kind.is_dir() {
-            walk(root, &path, exclude, out)?;
-        } else if kind.is_file() {
-            out.push((rel, path));
-        } else {
-            return Err(RegistryError::Source {
-                path,
-                what: "is not a regular file".into(),
-            });
-        }
-    }
-    Ok(())
+/// The UTF-8 names in one of the store's own folders, whatever each is (a link there is
+/// listed by its name, not followed; the walk's `LinkPolicy::Report`).
+fn listing(dir: &Path) -> Result<Vec<String>, RegistryError> {
+    let entries = Walk::new(dir, LinkPolicy::Report)
+        .max_depth(1)
+        .run()
+        .map_err(|e| match e {
+            walk::Error::Io { path, source } => RegistryError::Io { path, source },
+            // INVARIANT: a walk that reports links stops on nothing but I/O.
+            other => RegistryError::Source {
+                path: other.path().to_owned(),
+                what: other.to_string(),
+            },
+        })?;
+    Ok(entries
+        .into_iter()
+        .filter(|e| e.depth == 1)
+        .filter_map(|e| e.relative.to_str().map(str::to_owned))
+        .collect())
 }
 
 /// `path` relative to `root`, with `/` separators; refuses names that are not UTF-8 or
@@ -506,16 +520,10 @@ impl Registry {
 
     /// The names of the registered models, sorted.
     pub fn names(&self) -> Result<Vec<String>, RegistryError> {
-        let dir = self.root.join("models");
-        let mut names = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
-            let entry = entry.map_err(io_err(&dir))?;
-            if let Some(name) = entry.file_name().to_str()
-                && check_name(name).is_ok()
-            {
-                names.push(name.to_owned());
-            }
-        }
+        let mut names: Vec<String> = listing(&self.root.join("models"))?
+            .into_iter()
+            .filter(|name| check_name(name).is_ok())
+            .collect();
         names.sort();
         Ok(names)
     }
@@ -527,18 +535,10 @@ impl Registry {
         if !dir.is_dir() {
             return Ok(Vec::new());
         }
-        let mut out = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
-            let entry = entry.map_err(io_err(&dir))?;
-            let file = entry.file_name();
-            if let Some(v) = file
-                .to_str()
-                .and_then(|n| n.strip_suffix(".json"))
-                .and_then(|n| n.parse::<u32>().ok())
-            {
-                out.push(v);
-            }
-        }
+        let mut out: Vec<u32> = listing(&dir)?
+            .iter()
+            .filter_map(|n| n.strip_suffix(".json")?.parse::<u32>().ok())
+            .collect();
         out.sort_unstable();
         Ok(out)
     }

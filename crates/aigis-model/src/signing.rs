@@ -36,10 +36,11 @@ use std::path::Path;
 use aigis_core::Digest;
 use serde::Serialize;
 
+pub use aigis_core::{ChangeKind, FileChange};
 pub use bundle::{BUNDLE_MEDIA_TYPE, Bundle, MAX_BUNDLE_BYTES};
 pub use keys::{SignerKey, VerifierKey};
 pub use manifest::{
-    Change, DEFAULT_SHARD_SIZE, Manifest, Method, PREDICATE_TYPE, Resource, Serialization, compare,
+    DEFAULT_SHARD_SIZE, Manifest, Method, PREDICATE_TYPE, Resource, Serialization, compare,
     shard_bounds,
 };
 
@@ -200,7 +201,7 @@ pub struct VerifyReport {
     /// Bytes hashed on disk.
     pub bytes: u64,
     /// Each file added, removed or modified, by path; empty when the model matches.
-    pub changes: Vec<Change>,
+    pub changes: Vec<FileChange>,
 }
 
 impl VerifyReport {
@@ -250,7 +251,7 @@ pub fn verify_model_with(
     let (actual, _, bytes) = hash_model(model, &expected.serialization, &extra, progress)?;
     let mut changes = compare(&expected, &actual);
     if opts.ignore_unsigned_files {
-        changes.retain(|c| !matches!(c, Change::Added(_)));
+        changes.retain(|c| c.kind != ChangeKind::Added);
     }
     let files = {
         let mut paths: Vec<&str> = expected

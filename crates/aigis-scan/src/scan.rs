@@ -27,6 +27,8 @@ crate::rules::declare! {
         "A symbolic link in a scanned folder: reported, not followed.";
     PATH_TOO_DEEP = "path.too_deep":
         "Folders nested past the limit: not scanned.";
+    PATH_SPECIAL = "path.special":
+        "A device, pipe or socket in a scanned folder: not a model file, and not read.";
 }
 
 /// A byte source the scanners can read and seek: a file, or a member held in memory.
@@ -101,8 +103,7 @@ impl Scanner {
     /// followed: a link can point out of the model folder), in path order. Files a model
     /// reads as data are claimed by it ([`claim_external_data`]).
     pub fn scan_path(&self, path: &Path) -> Result<Vec<FileReport>, Error> {
-        let mut reports = Vec::new();
-        walk(path, 0, self, &mut reports)?;
+        let mut reports = walk(path, self)?;
         claim_external_data(&mut reports);
         Ok(reports)
     }
@@ -728,58 +729,65 @@ fn data_claim(owner_format: Format, model: &Path) -> Option<(Format, &'static st
     })
 }
 
-fn walk(
-    path: &Path,
-    depth: usize,
-    scanner: &Scanner,
-    reports: &mut Vec<FileReport>,
-) -> Result<(), Error> {
+/// Every file under `path` (or `path` itself) scanned, in path order: a symbolic link is
+/// reported, not followed (the walk's `LinkPolicy::Report`); so are a device, pipe or
+/// socket (never opened: a pipe would block the scan) and a folder past the depth limit.
+fn walk(path: &Path, scanner: &Scanner) -> Result<Vec<FileReport>, Error> {
+    use aigis_core::walk::{self, Kind, LinkPolicy, Walk};
     let limits = scanner.limits();
-    let meta = std::fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?;
-    let report = |format: Format, verdict, rule: &str, message: String| FileReport {
-        path: path.to_owned(),
-        format,
-        verdict,
-        findings: vec![finding(verdict, rule, message, Location::default())],
-        bytes: 0,
-        external_data: Vec::new(),
-    };
-    if reports.len() >= limits.max_files {
-        return Ok(());
-    }
-    if meta.file_type().is_symlink() {
-        let target = std::fs::read_link(path)
-            .map(|t| t.display().to_string())
-            .unwrap_or_default();
-        reports.push(report(
-            Format::Symlink,
-            Verdict::Suspicious,
-            rule::PATH_SYMLINK.id,
-            format!("a symbolic link to `{target}`, not followed"),
-        ));
-    } else if meta.is_dir() {
-        if depth >= limits.max_depth {
-            reports.push(report(
+    let entries = Walk::new(path, LinkPolicy::Report)
+        .max_depth(limits.max_depth)
+        .run()
+        .map_err(|e| match e {
+            walk::Error::Io { path, source } => Error::io(path, source),
+            // INVARIANT: a walk that reports links stops on nothing but I/O; should that
+            // change, the error still names its path.
+            other => Error::io(other.path().to_owned(), std::io::Error::other(other)),
+        })?;
+    let mut reports = Vec::new();
+    for entry in entries {
+        if reports.len() >= limits.max_files {
+            break;
+        }
+        let report = |format: Format, verdict, rule: &str, message: String| FileReport {
+            path: entry.path.clone(),
+            format,
+            verdict,
+            findings: vec![finding(verdict, rule, message, Location::default())],
+            bytes: 0,
+            external_data: Vec::new(),
+        };
+        match entry.kind {
+            Kind::Link => {
+                let target = entry
+                    .link
+                    .as_ref()
+                    .map(|t| t.display().to_string())
+                    .unwrap_or_default();
+                reports.push(report(
+                    Format::Symlink,
+                    Verdict::Suspicious,
+                    rule::PATH_SYMLINK.id,
+                    format!("a symbolic link to `{target}`, not followed"),
+                ));
+            }
+            Kind::Dir if !entry.entered => reports.push(report(
                 Format::Folder,
                 Verdict::Inconclusive,
                 rule::PATH_TOO_DEEP.id,
                 "folders nested past the limit are not scanned".to_owned(),
-            ));
-            return Ok(());
+            )),
+            Kind::Dir => {}
+            Kind::Special => reports.push(report(
+                Format::Unknown,
+                Verdict::Suspicious,
+                rule::PATH_SPECIAL.id,
+                "a device, pipe or socket, not a model file: not read".to_owned(),
+            )),
+            Kind::File => reports.push(scanner.scan_file(&entry.path)?),
         }
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|e| Error::io(path, e))?
-            .map(|e| e.map(|e| e.path()))
-            .collect::<Result<_, _>>()
-            .map_err(|e| Error::io(path, e))?;
-        entries.sort();
-        for entry in entries {
-            walk(&entry, depth + 1, scanner, reports)?;
-        }
-    } else {
-        reports.push(scanner.scan_file(path)?);
     }
-    Ok(())
+    Ok(reports)
 }
 
 #[cfg(test)]
@@ -792,5 +800,53 @@ mod tests {
         assert!(is_tensor_data("data/17"));
         assert!(!is_tensor_data("archive/data.pkl"));
         assert!(!is_tensor_data("archive/data/x.pkl"));
+    }
+
+    fn rule_of(r: &FileReport) -> Option<&str> {
+        r.findings.first().map(|f| f.rule.as_str())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_folder_walk_reports_links_pipes_and_depth_and_reads_none_of_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::create_dir_all(p.join("a/b")).unwrap();
+        std::fs::write(p.join("a/b/deep.txt"), b"hello").unwrap();
+        std::fs::write(p.join("a/readme.txt"), b"hello").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", p.join("link.pkl")).unwrap();
+        let fifo = std::process::Command::new("mkfifo")
+            .arg(p.join("pipe.pkl"))
+            .status()
+            .is_ok_and(|s| s.success());
+        let limits = Limits {
+            max_depth: 2,
+            ..Limits::default()
+        };
+        let reports = Scanner::new().with_limits(limits).scan_path(p).unwrap();
+        let got: Vec<(String, Option<&str>)> = reports
+            .iter()
+            .map(|r| {
+                let rel = r.path.strip_prefix(p).unwrap();
+                (rel.to_string_lossy().into_owned(), rule_of(r))
+            })
+            .collect();
+        let mut want = vec![
+            ("a/b".to_owned(), Some(rule::PATH_TOO_DEEP.id)),
+            ("a/readme.txt".to_owned(), Some(rule::FORMAT_TEXT.id)),
+            ("link.pkl".to_owned(), Some(rule::PATH_SYMLINK.id)),
+        ];
+        if fifo {
+            want.push(("pipe.pkl".to_owned(), Some(rule::PATH_SPECIAL.id)));
+        }
+        assert_eq!(got, want);
+        assert!(
+            reports
+                .iter()
+                .all(|r| r.verdict != Verdict::Safe || r.format == Format::Text)
+        );
+        // A link named as the root is reported, not followed, too.
+        let root = Scanner::new().scan_path(&p.join("link.pkl")).unwrap();
+        assert_eq!(root.first().and_then(rule_of), Some(rule::PATH_SYMLINK.id));
     }
 }

@@ -717,7 +717,7 @@ fn demo_runs_and_reports_the_caught_tampering() {
     assert_eq!(text.code, 0, "{}", text.stderr);
     assert!(text.stdout.contains("FAILED at index 1"), "{}", text.stdout);
     assert!(
-        text.stdout.contains("transactions.csv: modified, chunk 1 "),
+        text.stdout.contains("modified: transactions.csv (chunk 1,"),
         "{}",
         text.stdout
     );

@@ -80,18 +80,33 @@ fn verify_names_the_changed_file_and_chunk() {
     std::fs::write(p.join("data/extra.csv"), b"x").unwrap();
     let r = aigis(p, &["data", "verify", "data"]);
     assert_eq!(r.code, 1, "{}", r.stdout);
+    // The words of `model verify` too: added, removed, modified.
     assert!(
         r.stdout
-            .contains("big.bin: modified, chunk 3 (first change within bytes 24576..)"),
+            .contains("modified: big.bin (chunk 3, first change within bytes 24576..)"),
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("sub/labels.csv: missing"));
-    assert!(r.stdout.contains("extra.csv: not in the manifest"));
+    assert!(
+        r.stdout.contains("removed:  sub/labels.csv"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("added:    extra.csv"), "{}", r.stdout);
     let j: serde_json::Value =
         serde_json::from_str(&aigis(p, &["--json", "data", "verify", "data"]).stdout).unwrap();
     assert_eq!(j["ok"], false);
+    assert_eq!(j["changes"][0]["change"], "modified");
+    assert_eq!(j["changes"][0]["path"], "big.bin");
     assert_eq!(j["changes"][0]["chunks"], serde_json::json!([3]));
+    assert_eq!(
+        j["changes"][1],
+        serde_json::json!({"change": "added", "path": "extra.csv"})
+    );
+    assert_eq!(
+        j["changes"][2],
+        serde_json::json!({"change": "removed", "path": "sub/labels.csv"})
+    );
 }
 
 #[test]

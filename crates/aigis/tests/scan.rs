@@ -507,6 +507,37 @@ fn quarantine_splits_rows_and_release_records_the_decision() {
     );
 }
 
+/// A folder of tables may link tables in from inside itself (read) but not from outside
+/// (an error naming the link, exit 2): what a scan reads is what the folder holds.
+#[cfg(unix)]
+#[test]
+fn a_folder_s_links_are_followed_inside_it_and_refused_out_of_it() {
+    let dir = setup();
+    let p = dir.path();
+    std::fs::create_dir_all(p.join("ds/parts")).unwrap();
+    std::fs::copy(p.join("ref.csv"), p.join("ds/parts/a.csv")).unwrap();
+    std::os::unix::fs::symlink("parts/a.csv", p.join("ds/latest.csv")).unwrap();
+    let v = ok(
+        p,
+        &["--json", "data", "profile", "ds", "-o", "ds.profile.json"],
+    )
+    .json();
+    assert_eq!(
+        (v["files"].as_u64(), v["rows"].as_u64()),
+        (Some(2), Some(1200)),
+        "{v}"
+    );
+    std::os::unix::fs::symlink("../new.csv", p.join("ds/leak.csv")).unwrap();
+    let r = aigis(p, &["data", "profile", "ds", "-o", "ds.profile.json"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("leak.csv") && r.stderr.contains("outside"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("hint:"), "{}", r.stderr);
+}
+
 #[test]
 fn a_folder_is_profiled_as_one_dataset_and_scanned_table_by_table() {
     let dir = setup();

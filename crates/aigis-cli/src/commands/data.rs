@@ -311,15 +311,14 @@ fn ledger_place(
     }))
 }
 
-/// Total bytes under `path`, for the progress bar only (errors count as zero).
+/// Total bytes under `path` (following nothing), for the progress bar only (0 when the
+/// walk fails: hashing then says why).
 fn dir_size(path: &Path) -> u64 {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return 0;
-    };
-    if meta.is_file() {
-        return meta.len();
-    }
-    std::fs::read_dir(path)
-        .map(|rd| rd.filter_map(Result::ok).map(|e| dir_size(&e.path())).sum())
-        .unwrap_or(0)
+    use aigis_core::walk::{Kind, LinkPolicy, Walk};
+    Walk::new(path, LinkPolicy::Report).run().map_or(0, |all| {
+        all.iter()
+            .filter(|e| e.kind == Kind::File)
+            .map(|e| e.len)
+            .sum()
+    })
 }

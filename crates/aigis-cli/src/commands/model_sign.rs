@@ -95,17 +95,16 @@ fn method(args: &ModelSignArgs) -> Result<Method> {
     })
 }
 
-/// Bytes under `path` (following nothing), for the progress bar only.
+/// Bytes under `path` (following nothing), for the progress bar only (0 when the walk
+/// fails: hashing then says why).
 fn size_of(path: &Path) -> u64 {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return 0;
-    };
-    if !meta.is_dir() {
-        return meta.len();
-    }
-    std::fs::read_dir(path)
-        .map(|rd| rd.filter_map(Result::ok).map(|e| size_of(&e.path())).sum())
-        .unwrap_or(0)
+    use aigis_core::walk::{Kind, LinkPolicy, Walk};
+    Walk::new(path, LinkPolicy::Report).run().map_or(0, |all| {
+        all.iter()
+            .filter(|e| e.kind == Kind::File)
+            .map(|e| e.len)
+            .sum()
+    })
 }
 
 /// Records evidence when there is a project; says so when there is none.
@@ -266,7 +265,7 @@ pub fn verify(cli: &Cli, args: &ModelVerifyArgs) -> Result<()> {
         algorithm: report.algorithm.to_owned(),
         serialization: context::convert(&report.serialization, "signing serialization")?,
         files: report.files as u64,
-        changes: context::convert(&report.changes, "list of changed files")?,
+        changes: report.changes.clone(),
         tool: Tool::current(),
     });
     let index = record(

@@ -295,31 +295,26 @@ pub fn is_table_file(path: &Path) -> bool {
         .is_some_and(|e| TABLE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
-/// The tables at `path`: the file itself, or every table file under the folder (sorted,
-/// hidden files and folders such as `.aigis/` left out). A folder without any is an error.
+/// The tables at `path`: the file itself, or every table file under the folder (sorted
+/// by path, hidden files and folders such as `.aigis/` left out). A symbolic link is
+/// followed when it stays inside the folder, and an error when it leads out (a scan
+/// says what it read). A folder without any is an error.
 pub fn files_in(path: &Path) -> Result<Vec<PathBuf>, Error> {
+    use aigis_core::walk::{Kind, LinkPolicy, Outside, Walk};
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if !meta.is_dir() {
         return Ok(vec![path.to_path_buf()]);
     }
-    let mut out = Vec::new();
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
-            let entry = entry.map_err(|e| Error::io(&dir, e))?;
-            let p = entry.path();
-            if entry.file_name().to_string_lossy().starts_with('.') {
-                continue;
-            }
-            let kind = entry.file_type().map_err(|e| Error::io(&p, e))?;
-            if kind.is_dir() {
-                stack.push(p);
-            } else if kind.is_file() && is_table_file(&p) {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
+    let links = LinkPolicy::FollowInsideRoot {
+        outside: Outside::Refuse,
+    };
+    let out: Vec<PathBuf> = Walk::new(path, links)
+        .skip_hidden(true)
+        .run()?
+        .into_iter()
+        .filter(|e| e.kind == Kind::File && is_table_file(&e.path))
+        .map(|e| e.path)
+        .collect();
     if out.is_empty() {
         return Err(table_error(
             path,
@@ -431,6 +426,37 @@ mod tests {
                 .to_string()
                 .contains("no table files")
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_to_tables_are_read_inside_the_folder_and_refused_out_of_it() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("data");
+        std::fs::create_dir_all(root.join("parts")).unwrap();
+        std::fs::write(root.join("parts/a.csv"), "a\n1\n").unwrap();
+        std::fs::write(dir.path().join("secret.csv"), "a\n2\n").unwrap();
+        symlink("parts/a.csv", root.join("latest.csv")).unwrap();
+        symlink("parts", root.join("current")).unwrap();
+        let files = files_in(&root).unwrap();
+        let names: Vec<_> = files
+            .iter()
+            .map(|p| {
+                p.strip_prefix(&root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        assert_eq!(names, ["current/a.csv", "latest.csv", "parts/a.csv"]);
+        symlink("../secret.csv", root.join("leak.csv")).unwrap();
+        let e = files_in(&root).unwrap_err().to_string();
+        assert!(e.contains("leak.csv") && e.contains("outside"), "{e}");
+        // A link named as the folder itself is followed: the user named it.
+        symlink(&root, dir.path().join("alias")).unwrap();
+        std::fs::remove_file(root.join("leak.csv")).unwrap();
+        assert_eq!(files_in(&dir.path().join("alias")).unwrap().len(), 3);
     }
 
     #[test]

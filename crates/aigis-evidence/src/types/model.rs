@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use aigis_core::Digest;
+/// How one file differs from the signed model: the type `aigis data verify` shares.
+pub use aigis_core::{ChangeKind, FileChange};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -234,28 +236,6 @@ pub struct SignatureChecked {
     pub changes: Vec<FileChange>,
     /// The program that verified.
     pub tool: Tool,
-}
-
-/// How one file differs from the signed model.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FileChange {
-    /// `added`, `removed` or `modified`.
-    pub change: ChangeKind,
-    /// The file, relative to the model root.
-    pub path: String,
-}
-
-/// How a file changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ChangeKind {
-    /// On disk, not in the signature.
-    Added,
-    /// In the signature, not on disk.
-    Removed,
-    /// In both, with different content.
-    Modified,
 }
 
 /// A signature no trusted key verifies.

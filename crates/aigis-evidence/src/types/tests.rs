@@ -246,10 +246,7 @@ fn every_predicate_round_trips() {
             ignore_paths: vec![],
         },
         files: 2,
-        changes: vec![FileChange {
-            change: ChangeKind::Modified,
-            path: "w.bin".into(),
-        }],
+        changes: vec![FileChange::new(ChangeKind::Modified, "w.bin")],
         tool: Tool::current(),
     }));
     round_trip(&ModelVerification::Rejected(SignatureRejected {

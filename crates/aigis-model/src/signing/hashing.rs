@@ -6,6 +6,7 @@ use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use aigis_core::Digest;
+use aigis_core::walk::{self, Kind, LinkPolicy, Walk};
 use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 
@@ -74,56 +75,49 @@ pub(crate) fn list_files(
         return Err(model_error(root, "is neither a file nor a folder"));
     }
     let ignore = ignore_components(ignore);
-    let is_ignored = |rel: &[&str]| ignore.iter().any(|i| rel.starts_with(i));
+    let is_ignored = |rel: &Path| {
+        let rel = rel.to_string_lossy();
+        let rel: Vec<&str> = rel.split('/').collect();
+        ignore.iter().any(|i| rel.starts_with(i))
+    };
+    // model-signing's own listing: links refused, or with `--allow-symlinks` a link to a
+    // file read as that file wherever it points, and a link to a folder not entered.
+    let links = if allow_symlinks {
+        LinkPolicy::FollowFileLinks
+    } else {
+        LinkPolicy::Refuse
+    };
+    let entries = Walk::new(root, links)
+        .skip(is_ignored)
+        .run()
+        .map_err(|e| match e {
+            walk::Error::Io { path, source } => Error::io(path, source),
+            walk::Error::Link { path, .. } => model_error(&path, SYMLINK_HINT),
+            walk::Error::Dangling { path, .. } => model_error(&path, "is a broken symbolic link"),
+            other => model_error(other.path(), other.to_string()),
+        })?;
     let mut out = Vec::new();
-    let mut stack: Vec<(PathBuf, String)> = vec![(root.to_path_buf(), String::new())];
-    while let Some((dir, prefix)) = stack.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io(&dir, e))?;
-            let path = entry.path();
-            let os_name = entry.file_name();
-            let name = os_name.to_string_lossy();
-            let rel = if prefix.is_empty() {
-                name.into_owned()
-            } else {
-                format!("{prefix}/{name}")
-            };
-            if is_ignored(&rel.split('/').collect::<Vec<_>>()) {
-                continue;
-            }
-            // Signed names are text: a name that is not UTF-8 cannot be listed faithfully.
-            if os_name.to_str().is_none() {
-                return Err(model_error(&path, "has a name that is not UTF-8"));
-            }
-            let kind = entry.file_type().map_err(|e| Error::io(&path, e))?;
-            if kind.is_symlink() {
-                if !allow_symlinks {
-                    return Err(model_error(&path, SYMLINK_HINT));
-                }
-                let target = std::fs::metadata(&path)
-                    .map_err(|_| model_error(&path, "is a broken symbolic link"))?;
-                if target.is_file() {
-                    out.push(ModelFile {
-                        name: rel,
-                        path,
-                        len: target.len(),
-                    });
-                } else if !target.is_dir() {
-                    return Err(model_error(&path, "links to something that is not a file"));
-                }
-            } else if kind.is_dir() {
-                stack.push((path, rel));
-            } else if kind.is_file() {
-                let len = entry.metadata().map_err(|e| Error::io(&path, e))?.len();
-                out.push(ModelFile {
-                    name: rel,
-                    path,
-                    len,
-                });
-            } else {
+    for entry in entries.into_iter().filter(|e| e.depth > 0) {
+        // Signed names are text: a name that is not UTF-8 cannot be listed faithfully.
+        let Some(rel) = entry.relative.to_str() else {
+            return Err(model_error(&entry.path, "has a name that is not UTF-8"));
+        };
+        match entry.kind {
+            Kind::File => out.push(ModelFile {
+                name: rel.replace(std::path::MAIN_SEPARATOR, "/"),
+                path: entry.path,
+                len: entry.len,
+            }),
+            Kind::Dir | Kind::Link => {}
+            Kind::Special if entry.link.is_some() => {
                 return Err(model_error(
-                    &path,
+                    &entry.path,
+                    "links to something that is not a file",
+                ));
+            }
+            Kind::Special => {
+                return Err(model_error(
+                    &entry.path,
                     "is not a regular file (a socket, pipe or device)",
                 ));
             }

@@ -6,7 +6,7 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
-use aigis_core::Digest;
+use aigis_core::{ChangeKind, Digest, FileChange};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -345,36 +345,6 @@ pub fn shard_bounds(len: u64, shard_size: u64) -> Vec<(u64, u64)> {
     out
 }
 
-/// What differs between the signed model and the one on disk, file by file.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(tag = "change", content = "path", rename_all = "lowercase")]
-pub enum Change {
-    /// On disk, not in the signature.
-    Added(String),
-    /// In the signature, not on disk.
-    Removed(String),
-    /// In both, with different content.
-    Modified(String),
-}
-
-impl Change {
-    pub fn path(&self) -> &str {
-        match self {
-            Self::Added(p) | Self::Removed(p) | Self::Modified(p) => p,
-        }
-    }
-}
-
-impl std::fmt::Display for Change {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Added(p) => write!(f, "added:    {p}"),
-            Self::Removed(p) => write!(f, "removed:  {p}"),
-            Self::Modified(p) => write!(f, "modified: {p}"),
-        }
-    }
-}
-
 type FileDigests<'a> = BTreeMap<&'a str, BTreeMap<(u64, u64), &'a Digest>>;
 
 fn by_file(m: &Manifest) -> FileDigests<'_> {
@@ -391,23 +361,23 @@ fn by_file(m: &Manifest) -> FileDigests<'_> {
 
 /// The files added, removed or modified from `expected` to `actual`, sorted by path
 /// (a file whose shards differ in any way is modified).
-pub fn compare(expected: &Manifest, actual: &Manifest) -> Vec<Change> {
+pub fn compare(expected: &Manifest, actual: &Manifest) -> Vec<FileChange> {
     let want = by_file(expected);
     let have = by_file(actual);
     let mut out = Vec::new();
     for (path, shards) in &want {
         match have.get(path) {
-            None => out.push(Change::Removed((*path).to_owned())),
-            Some(h) if h != shards => out.push(Change::Modified((*path).to_owned())),
+            None => out.push(FileChange::new(ChangeKind::Removed, *path)),
+            Some(h) if h != shards => out.push(FileChange::new(ChangeKind::Modified, *path)),
             Some(_) => {}
         }
     }
     for path in have.keys() {
         if !want.contains_key(path) {
-            out.push(Change::Added((*path).to_owned()));
+            out.push(FileChange::new(ChangeKind::Added, *path));
         }
     }
-    out.sort_by(|a, b| a.path().cmp(b.path()).then(a.cmp(b)));
+    out.sort_by(|a, b| a.path.cmp(&b.path).then(a.kind.cmp(&b.kind)));
     out
 }
 
@@ -558,9 +528,9 @@ mod tests {
         assert_eq!(
             compare(&want, &have),
             [
-                Change::Modified("edited".into()),
-                Change::Removed("gone".into()),
-                Change::Added("new".into()),
+                FileChange::new(ChangeKind::Modified, "edited"),
+                FileChange::new(ChangeKind::Removed, "gone"),
+                FileChange::new(ChangeKind::Added, "new"),
             ]
         );
         assert!(compare(&want, &want).is_empty());
@@ -583,9 +553,9 @@ mod tests {
         assert_eq!(
             compare(&want, &have),
             [
-                Change::Modified("f".into()),
-                Change::Modified("g".into()),
-                Change::Added("h".into()),
+                FileChange::new(ChangeKind::Modified, "f"),
+                FileChange::new(ChangeKind::Modified, "g"),
+                FileChange::new(ChangeKind::Added, "h"),
             ]
         );
     }
