@@ -33,6 +33,12 @@ pub enum Error {
     /// No trusted key verifies the signature: the check ran and failed.
     #[error("the model signature does not verify: {0}")]
     BadSignature(String),
+    /// A symbolic link in a model being signed or verified without `--allow-symlinks`.
+    #[error(
+        "`{}` is a symbolic link, and symbolic links are refused (as model-signing does)",
+        path.display()
+    )]
+    Symlink { path: PathBuf },
     /// The model folder cannot be signed or verified as it is (a symlink, a special
     /// file, a name that is not UTF-8, nothing to sign).
     #[error("`{}`: {reason}", path.display())]
@@ -46,6 +52,9 @@ impl aigis_core::Hint for Error {
                 "write a decrypted copy with `openssl pkcs8 -in KEY -out PLAIN.pem` and keep it safe"
                     .into(),
             ),
+            Self::Symlink { .. } => {
+                Some("pass --allow-symlinks to sign the files they point to".into())
+            }
             Self::PemHeaders => Some("convert it with `openssl pkcs8 -topk8 -nocrypt`".into()),
             Self::ManifestV0 { .. } => {
                 Some("sign the model again with model-signing 1.x or aigis".into())

@@ -32,8 +32,6 @@ fn model_error(path: &Path, reason: impl Into<String>) -> Error {
     }
 }
 
-const SYMLINK_HINT: &str = "is a symbolic link, and symbolic links are refused (as model-signing does)\nhint: pass --allow-symlinks to sign the files they point to";
-
 /// The ignore paths as component lists; absolute paths and paths through `..` can never
 /// name something inside the model, so they are dropped (model-signing drops them too).
 fn ignore_components(ignore: &[String]) -> Vec<Vec<&str>> {
@@ -61,7 +59,9 @@ pub(crate) fn list_files(
 ) -> Result<Vec<ModelFile>, Error> {
     let meta = std::fs::symlink_metadata(root).map_err(|e| Error::io(root, e))?;
     if meta.file_type().is_symlink() && !allow_symlinks {
-        return Err(model_error(root, SYMLINK_HINT));
+        return Err(Error::Symlink {
+            path: root.to_path_buf(),
+        });
     }
     let meta = std::fs::metadata(root).map_err(|e| Error::io(root, e))?;
     if meta.is_file() {
@@ -92,7 +92,7 @@ pub(crate) fn list_files(
         .run()
         .map_err(|e| match e {
             walk::Error::Io { path, source } => Error::io(path, source),
-            walk::Error::Link { path, .. } => model_error(&path, SYMLINK_HINT),
+            walk::Error::Link { path, .. } => Error::Symlink { path },
             walk::Error::Dangling { path, .. } => model_error(&path, "is a broken symbolic link"),
             other => model_error(other.path(), other.to_string()),
         })?;
@@ -249,9 +249,10 @@ mod tests {
         std::fs::write(p.join("real"), b"r").unwrap();
         std::os::unix::fs::symlink(p.join("real"), p.join("link")).unwrap();
         std::os::unix::fs::symlink(p.join("d"), p.join("dlink")).unwrap();
-        let e = list_files(p, false, &[]).unwrap_err().to_string();
+        let e = list_files(p, false, &[]).unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
         assert!(
-            e.contains("symbolic link") && e.contains("--allow-symlinks"),
+            aigis_core::Hint::hint(&e).is_some_and(|h| h.contains("--allow-symlinks")),
             "{e}"
         );
         let files = list_files(p, true, &[]).unwrap();
