@@ -113,6 +113,9 @@ pub(crate) fn hint_of(e: &anyhow::Error) -> Option<String> {
         if let Some(x) = cause.downcast_ref::<aigis_data::Error>() {
             return x.hint();
         }
+        if let Some(x) = cause.downcast_ref::<aigis_registry::Error>() {
+            return x.hint();
+        }
         None
     })
 }

@@ -117,6 +117,42 @@ pub fn byte_progress(cli: &Cli, total: u64, what: &str) -> ProgressBar {
     bar
 }
 
+/// Progress of a library step (`aigis_registry::Progress`) as a bar on stderr, drawn
+/// only on a terminal ([`progress`], [`byte_progress`]).
+#[derive(Debug)]
+pub struct Bar<'a> {
+    cli: &'a Cli,
+    bar: std::cell::RefCell<ProgressBar>,
+}
+
+impl<'a> Bar<'a> {
+    pub fn new(cli: &'a Cli) -> Self {
+        Self {
+            cli,
+            bar: std::cell::RefCell::new(ProgressBar::hidden()),
+        }
+    }
+}
+
+impl aigis_registry::Progress for Bar<'_> {
+    fn begin(&self, what: &'static str, total: u64, bytes: bool) {
+        let bar = if bytes {
+            byte_progress(self.cli, total, what)
+        } else {
+            progress(self.cli, total, what)
+        };
+        self.bar.replace(bar).finish_and_clear();
+    }
+
+    fn advance(&self, n: u64) {
+        self.bar.borrow().inc(n);
+    }
+
+    fn end(&self) {
+        self.bar.borrow().finish_and_clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -353,6 +353,20 @@ impl Project {
     pub fn open_ledger(&self) -> Result<Ledger, Error> {
         Ok(Ledger::new(self.open_store(false)?))
     }
+
+    /// Records typed evidence: `predicate` about `subjects` (name and digest each), as an
+    /// in-toto statement signed by `key`, appended to the project's ledger. Returns the
+    /// entry's index. Every command and library that writes evidence goes through here.
+    #[cfg(feature = "sqlite")]
+    pub fn record<P: aigis_evidence::Predicate>(
+        &self,
+        key: &SigningKey,
+        subjects: Vec<(String, aigis_core::Digest)>,
+        predicate: &P,
+    ) -> Result<u64, Error> {
+        let statement = predicate.statement(subjects)?;
+        Ok(self.open_ledger()?.append_statement(&statement, key)?.0)
+    }
 }
 
 fn new_config(name: &str) -> Result<Config, Error> {

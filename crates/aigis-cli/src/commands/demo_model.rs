@@ -90,9 +90,12 @@ pub(crate) fn run(
     );
 
     // 3. Register both: stored by content, with their scan and signature evidence.
+    let scanner = crate::context::scanner(Some(project))?;
+    let bar = crate::output::Bar::new(cli);
+    let flow = aigis_registry::Workflow::new(project, &key, &scanner, &bar);
     let mut versions = Vec::new();
     for d in [&good, &bad] {
-        let r = super::registry::register_version(cli, project, &key, d, "fraud", None, &[])?;
+        let r = flow.register(d, "fraud", None)?;
         versions.push(r.record.version);
         log.expect(
             r.signature.as_ref().is_some_and(|c| c.passed),
@@ -112,7 +115,7 @@ pub(crate) fn run(
     let [v1, v2] = versions[..] else {
         anyhow::bail!("the demo registered {} versions, not 2", versions.len());
     };
-    let up = super::registry::promote_version(cli, project, &key, "fraud", v1, "production", &[])?;
+    let up = flow.promote("fraud", v1, "production")?;
     log.expect(
         up.passed,
         "model promote",
@@ -122,8 +125,7 @@ pub(crate) fn run(
         ),
         json!({"version": v1, "checks": up.checks}),
     )?;
-    let refused =
-        super::registry::promote_version(cli, project, &key, "fraud", v2, "production", &[])?;
+    let refused = flow.promote("fraud", v2, "production")?;
     let reasons: Vec<String> = refused
         .checks
         .iter()

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use aigis_core::Finding;
-use aigis_evidence::{AllowlistEntry, AllowlistInForce, ModelScan, ScannedFile, Tool};
+// What to do about a pickle import the built-in policy does not know.
+use aigis_registry::ALLOWLIST_HINT;
 use aigis_scan::{Allowlist, FileReport, Scanner, Verdict};
 use anyhow::{Context as _, Result};
 use serde_json::json;
@@ -12,9 +13,6 @@ use super::crypt::Artifact;
 use crate::cli::{Cli, ModelCommand, ModelScanArgs};
 use crate::report::sarif::{self, Placed};
 use crate::{CheckFailed, context, output};
-
-/// What to do about a pickle import the built-in policy does not know.
-pub(crate) const ALLOWLIST_HINT: &str = "hint: if a suspicious import is your own class, review it and list its exact `module.qualname` under `[[model.allow]]` in aigis.toml (with `reason` and `by`)";
 
 pub fn run(cli: &Cli, cmd: &ModelCommand) -> Result<()> {
     match cmd {
@@ -79,8 +77,9 @@ pub(crate) fn scan_paths(
     Ok(reports)
 }
 
-/// Records a model scan as evidence: one subject per file (its path and digest), each
-/// file's verdict and evidence in the predicate. `None` when there was no file.
+/// Records a model scan as evidence (`aigis_registry::record_model_scan`): one subject
+/// per file (its path and digest), each file's verdict and findings in the predicate.
+/// `None` when there was no file.
 pub(crate) fn record_scan(
     project: &aigis_ledger::Project,
     reports: &[FileReport],
@@ -95,55 +94,13 @@ pub(crate) fn record_scan(
             aigis_crypto::sha256_file(&r.path)?,
         ));
     }
-    record_scan_of(project, reports, subjects, fail_on, passed, allowlist)
-}
-
-/// [`record_scan`] with the (path, digest) subjects already known (the registry hashes
-/// each file once, as it stores it).
-///
-/// The predicate names the allowlist in force (every entry, and the digest the
-/// promotion gate compares), and per file the entries that allowed one of its imports.
-pub(crate) fn record_scan_of(
-    project: &aigis_ledger::Project,
-    reports: &[FileReport],
-    subjects: Vec<(String, aigis_core::Digest)>,
-    fail_on: &str,
-    passed: bool,
-    allowlist: &Allowlist,
-) -> Result<Option<u64>> {
     if subjects.is_empty() {
         return Ok(None);
     }
-    let predicate = ModelScan {
-        files: reports
-            .iter()
-            .map(|r| {
-                Ok(ScannedFile {
-                    path: r.path.clone(),
-                    format: r.format.to_string(),
-                    verdict: context::convert(&r.verdict, "scan verdict")?,
-                    bytes: r.bytes,
-                    findings: context::convert(&r.findings, "scan findings")?,
-                    allowlist_used: allowlist_used(r, allowlist),
-                })
-            })
-            .collect::<Result<_>>()?,
-        allowlist: Some(AllowlistInForce {
-            digest: allowlist.digest(),
-            entries: allowlist
-                .entries()
-                .map(|e| AllowlistEntry {
-                    name: e.name.clone(),
-                    reason: e.reason.clone(),
-                    by: e.by.clone(),
-                })
-                .collect(),
-        }),
-        fail_on: fail_on.to_owned(),
-        passed,
-        tool: Tool::current(),
-    };
-    Ok(Some(super::scan::record(project, subjects, &predicate)?))
+    let key = context::signing_key(project)?;
+    Ok(aigis_registry::record_model_scan(
+        project, &key, reports, subjects, fail_on, passed, allowlist,
+    )?)
 }
 
 /// The allowlist in force, as the scan predicate and `--json` record it.
@@ -152,24 +109,6 @@ pub(crate) fn allowlist_json(allowlist: &Allowlist) -> serde_json::Value {
         "digest": allowlist.digest(),
         "entries": allowlist.entries().collect::<Vec<_>>(),
     })
-}
-
-/// The allowlist entries that let one of the file's imports through (from its
-/// `pickle.allowlist` evidence), sorted.
-fn allowlist_used(report: &FileReport, allowlist: &Allowlist) -> Vec<String> {
-    let mut used: Vec<String> = allowlist
-        .entries()
-        .filter(|a| {
-            let said = format!("allowlist entry `{}`", a.name);
-            report
-                .findings
-                .iter()
-                .any(|e| e.rule == "pickle.allowlist" && e.message.contains(&said))
-        })
-        .map(|a| a.name.clone())
-        .collect();
-    used.sort();
-    used
 }
 
 fn scan(cli: &Cli, args: &ModelScanArgs) -> Result<()> {
