@@ -3,7 +3,8 @@
 //! - [`Digest`]: a SHA-256 digest, the name aigis gives every dataset, model and report;
 //! - [`Statement`]: an [in-toto Statement v1], the body of every piece of evidence;
 //! - [`Finding`] and [`Severity`]: what a check found, where, and how serious it is;
-//! - [`Hint`]: the known fix for an error, apart from its message.
+//! - [`Hint`]: the known fix for an error, apart from its message; [`CheckFailure`]:
+//!   whether an error means the check ran and the artifact failed it.
 //!
 //! ```
 //! use aigis_core::{Digest, Statement};
@@ -33,6 +34,6 @@ mod statement;
 pub use digest::Digest;
 pub use error::Error;
 pub use finding::Finding;
-pub use hint::Hint;
+pub use hint::{CheckFailure, Hint};
 pub use severity::{Severity, UnknownSeverity};
 pub use statement::{PAYLOAD_TYPE, ResourceDescriptor, STATEMENT_TYPE, Statement};

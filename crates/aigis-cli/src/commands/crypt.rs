@@ -15,7 +15,9 @@ use anyhow::{Context as _, Result};
 use serde_json::json;
 
 use crate::cli::{Cli, DataDecryptArgs, DataEncryptArgs, RecipientCommand};
-use crate::{CheckFailed, context, output};
+use aigis_core::CheckFailure as _;
+
+use crate::{context, output};
 
 /// The suffix `aigis data encrypt` gives its output by default.
 pub const SUFFIX: &str = ".aigis-enc";
@@ -262,8 +264,8 @@ pub fn decrypt(cli: &Cli, args: &DataDecryptArgs, artifact: Artifact) -> Result<
     bar.finish_and_clear();
     let s = match result {
         Ok(s) => s,
-        Err(e) if e.is_tampered() => {
-            return Err(CheckFailed(format!("`{}`: {e}", args.file.display())).into());
+        Err(e) if e.is_check_failure() => {
+            return Err(crate::failed(format!("`{}`: {e}", args.file.display())));
         }
         Err(e) => return Err(crate::located(&args.file, &e)),
     };

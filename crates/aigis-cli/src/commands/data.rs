@@ -10,24 +10,25 @@ use anyhow::{Context as _, Result};
 use serde_json::json;
 
 use super::crypt::Artifact;
+use super::{ExitStatus, done};
 use crate::cli::{Cli, DataCommand, DataSignArgs, DataVerifyArgs};
-use crate::{CheckFailed, context, output};
+use crate::{context, output};
 
 /// A signed manifest of a million files is still well under this.
 const MAX_MANIFEST: u64 = 1 << 30;
 
-pub fn run(cli: &Cli, cmd: &DataCommand) -> Result<()> {
+pub fn run(cli: &Cli, cmd: &DataCommand) -> Result<ExitStatus> {
     match cmd {
-        DataCommand::Sign(args) => sign(cli, args),
+        DataCommand::Sign(args) => done(sign(cli, args)),
         DataCommand::Verify(args) => verify(cli, args),
-        DataCommand::Profile(args) => super::scan::profile(cli, args),
+        DataCommand::Profile(args) => done(super::scan::profile(cli, args)),
         DataCommand::Scan(args) => super::scan::scan(cli, args),
-        DataCommand::Ingest(args) => super::ingest::ingest(cli, args),
-        DataCommand::Release(args) => super::quarantine::release(cli, args),
-        DataCommand::Encrypt(args) => super::crypt::encrypt(cli, args, Artifact::Dataset),
-        DataCommand::Decrypt(args) => super::crypt::decrypt(cli, args, Artifact::Dataset),
-        DataCommand::Mask(args) => super::mask::mask(cli, args),
-        DataCommand::Detokenize(args) => super::mask::detokenize(cli, args),
+        DataCommand::Ingest(args) => done(super::ingest::ingest(cli, args)),
+        DataCommand::Release(args) => done(super::quarantine::release(cli, args)),
+        DataCommand::Encrypt(args) => done(super::crypt::encrypt(cli, args, Artifact::Dataset)),
+        DataCommand::Decrypt(args) => done(super::crypt::decrypt(cli, args, Artifact::Dataset)),
+        DataCommand::Mask(args) => done(super::mask::mask(cli, args)),
+        DataCommand::Detokenize(args) => done(super::mask::detokenize(cli, args)),
     }
 }
 
@@ -117,7 +118,7 @@ pub fn signed_envelope(key: &aigis_crypto::SigningKey, m: &Manifest) -> Result<V
     Ok(Envelope::sign(aigis_core::PAYLOAD_TYPE, statement.to_json(), key).to_json())
 }
 
-fn verify(cli: &Cli, args: &DataVerifyArgs) -> Result<()> {
+fn verify(cli: &Cli, args: &DataVerifyArgs) -> Result<ExitStatus> {
     let project = context::project(cli)?;
     let manifest_path = match &args.manifest {
         Some(m) => m.clone(),
@@ -196,11 +197,7 @@ fn verify(cli: &Cli, args: &DataVerifyArgs) -> Result<()> {
             }
         }
     }
-    if ok {
-        Ok(())
-    } else {
-        Err(CheckFailed(String::new()).into())
-    }
+    Ok(ExitStatus::passed(ok))
 }
 
 /// A signed manifest whose signature verified.
@@ -224,7 +221,7 @@ pub(crate) fn open_signed_manifest(
         .with_context(|| format!("`{}` is not a signed manifest", path.display()))?;
     let signed_by = envelope
         .verify(keys)
-        .map_err(|e| CheckFailed(format!("`{}`: {e}", path.display())))?;
+        .map_err(|e| crate::failed(format!("`{}`: {e}", path.display())))?;
     let statement = Statement::from_json(&envelope.payload)
         .with_context(|| format!("`{}` does not carry an in-toto statement", path.display()))?;
     if statement.predicate_type != DataManifest::TYPE {
@@ -304,7 +301,7 @@ fn ledger_place(
     ledger
         .prove_inclusion(entry.index, &cp)?
         .verify(envelope, verifiers, None)
-        .map_err(|e| CheckFailed(format!("ledger entry {}: {e}", entry.index)))?;
+        .map_err(|e| crate::failed(format!("ledger entry {}: {e}", entry.index)))?;
     Ok(Some(LedgerPlace {
         index: entry.index,
         checkpoint_size: Some(cp.tree_size),

@@ -13,7 +13,7 @@ use anyhow::{Context as _, Result};
 use serde_json::json;
 
 use crate::cli::{Cli, DemoArgs};
-use crate::{CheckFailed, output};
+use crate::output;
 
 pub fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
     let (dir, _guard) = workdir(args)?;
@@ -255,10 +255,9 @@ impl Log<'_> {
             self.step(name, text, data);
             return Ok(());
         }
-        Err(CheckFailed(format!(
+        Err(crate::failed(format!(
             "demo step `{name}` did not behave as it must: {text}"
-        ))
-        .into())
+        )))
     }
 }
 

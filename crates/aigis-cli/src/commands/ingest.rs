@@ -19,7 +19,7 @@ use anyhow::{Context as _, Result};
 
 use crate::cli::{Cli, DataIngestArgs};
 use crate::report::FailOn;
-use crate::{CheckFailed, context, output};
+use crate::{Failed, context, output};
 
 /// The kind of "build" an ingest is, in the provenance.
 pub const BUILD_TYPE: &str = "https://aigis.dev/build-type/data-ingest/v1";
@@ -54,11 +54,10 @@ fn find_source<'a>(
                 .join(", ")
         )
     };
-    Err(CheckFailed(format!(
+    Err(crate::failed(format!(
         "refused: `{}` is not from an approved source; {listed}\nhint: add a [[data.sources]] entry (name, path, keys) to aigis.toml",
         src.display()
-    ))
-    .into())
+    )))
 }
 
 /// What an ingest decided (an early refusal — unknown, unsigned, foreign or changed
@@ -93,12 +92,11 @@ pub fn ingest(cli: &Cli, args: &DataIngestArgs) -> Result<()> {
         );
     }
     if !o.accepted {
-        return Err(CheckFailed(format!(
+        return Err(crate::failed(format!(
             "refused: {} (the refusal is recorded as provenance evidence #{})",
             o.refusals.join("; "),
             o.provenance_evidence
-        ))
-        .into());
+        )));
     }
     Ok(())
 }
@@ -140,24 +138,21 @@ pub(crate) fn ingest_in(
         None => super::data::default_manifest_path(&src)?,
     };
     if !manifest_path.exists() {
-        return Err(CheckFailed(format!(
+        return Err(crate::failed(format!(
             "refused: `{}` is unsigned: no signed manifest at `{}`\nhint: the source signs its data with `aigis data sign` and ships the manifest beside it",
             args.src.display(),
             manifest_path.display()
-        ))
-        .into());
+        )));
     }
-    let signed =
-        super::data::open_signed_manifest(&manifest_path, &keys).map_err(|e| match e
-            .downcast_ref::<CheckFailed>()
-        {
-            Some(f) => CheckFailed(format!(
+    let signed = super::data::open_signed_manifest(&manifest_path, &keys).map_err(|e| {
+        match e.downcast_ref::<Failed>() {
+            Some(f) => crate::failed(format!(
                 "refused: the manifest is not signed by a key approved for source `{}`: {f}",
                 source.name
-            ))
-            .into(),
+            )),
             None => e,
-        })?;
+        }
+    })?;
     let opts = Options {
         chunk_size: signed.manifest.chunk_size,
         exclude: vec![
@@ -168,7 +163,7 @@ pub(crate) fn ingest_in(
     let received = super::data::hash(cli, &src, &opts)?;
     let changes = manifest::compare(&signed.manifest, &received);
     if !changes.is_empty() {
-        return Err(CheckFailed(format!(
+        return Err(crate::failed(format!(
             "refused: `{}` changed after source `{}` signed it:\n  {}",
             args.src.display(),
             source.name,
@@ -177,8 +172,7 @@ pub(crate) fn ingest_in(
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join("\n  ")
-        ))
-        .into());
+        )));
     }
     output::note(
         cli,

@@ -18,7 +18,9 @@ use anyhow::{Context as _, Result, anyhow};
 use serde_json::json;
 
 use crate::cli::{Cli, DataDetokenizeArgs, DataMaskArgs, MaskKeyCommand, ReadArgs};
-use crate::{CheckFailed, context, output};
+use aigis_core::CheckFailure as _;
+
+use crate::{context, output};
 
 /// A rules file is a few lines of TOML; this is far beyond any real one.
 const MAX_RULES: u64 = 1 << 20;
@@ -510,9 +512,10 @@ pub fn detokenize(cli: &Cli, args: &DataDetokenizeArgs) -> Result<()> {
                         Cow::Borrowed(_) => None,
                     })
                 }
-                Err(e @ aigis_data::Error::Token { .. }) => {
-                    Err(CheckFailed(format!("{}: {e} (nothing was written)", at())).into())
-                }
+                Err(e) if e.is_check_failure() => Err(crate::failed(format!(
+                    "{}: {e} (nothing was written)",
+                    at()
+                ))),
                 Err(e) => Err(anyhow!("{}: {e}", at())),
             }
         },

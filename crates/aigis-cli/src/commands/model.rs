@@ -10,21 +10,22 @@ use anyhow::{Context as _, Result};
 use serde_json::json;
 
 use super::crypt::Artifact;
+use super::{ExitStatus, done};
 use crate::cli::{Cli, ModelCommand, ModelScanArgs};
 use crate::report::sarif::{self, Placed};
-use crate::{CheckFailed, context, output};
+use crate::{context, output};
 
-pub fn run(cli: &Cli, cmd: &ModelCommand) -> Result<()> {
+pub fn run(cli: &Cli, cmd: &ModelCommand) -> Result<ExitStatus> {
     match cmd {
         ModelCommand::Scan(args) => scan(cli, args),
-        ModelCommand::Encrypt(args) => super::crypt::encrypt(cli, args, Artifact::Model),
-        ModelCommand::Decrypt(args) => super::crypt::decrypt(cli, args, Artifact::Model),
-        ModelCommand::Register(args) => super::registry::register(cli, args),
-        ModelCommand::List => super::registry::list(cli),
-        ModelCommand::Show(args) => super::registry::show(cli, args),
+        ModelCommand::Encrypt(args) => done(super::crypt::encrypt(cli, args, Artifact::Model)),
+        ModelCommand::Decrypt(args) => done(super::crypt::decrypt(cli, args, Artifact::Model)),
+        ModelCommand::Register(args) => done(super::registry::register(cli, args)),
+        ModelCommand::List => done(super::registry::list(cli)),
+        ModelCommand::Show(args) => done(super::registry::show(cli, args)),
         ModelCommand::Promote(args) => super::registry::promote(cli, args),
         ModelCommand::Rollback(args) => super::registry::rollback(cli, args),
-        ModelCommand::Sign(args) => super::model_sign::sign(cli, args),
+        ModelCommand::Sign(args) => done(super::model_sign::sign(cli, args)),
         ModelCommand::Verify(args) => super::model_sign::verify(cli, args),
         ModelCommand::Watermark(cmd) => super::model_watermark::run(cli, cmd),
     }
@@ -111,7 +112,7 @@ pub(crate) fn allowlist_json(allowlist: &Allowlist) -> serde_json::Value {
     })
 }
 
-fn scan(cli: &Cli, args: &ModelScanArgs) -> Result<()> {
+fn scan(cli: &Cli, args: &ModelScanArgs) -> Result<ExitStatus> {
     let fail_on = args.fail_on.verdict();
     // Inside a project its allowlist applies and the scan is recorded; outside one the
     // scan runs on the built-in policy alone.
@@ -213,10 +214,7 @@ fn scan(cli: &Cli, args: &ModelScanArgs) -> Result<()> {
             outln!("recorded as evidence #{i} in the ledger");
         }
     }
-    if !passed {
-        return Err(CheckFailed(String::new()).into());
-    }
-    Ok(())
+    Ok(ExitStatus::passed(passed))
 }
 
 #[cfg(test)]

@@ -16,7 +16,10 @@ use anyhow::{Context as _, Result};
 use serde_json::json;
 
 use crate::cli::{Cli, ModelSignArgs, ModelVerifyArgs, SignMethod};
-use crate::{CheckFailed, context, output};
+use aigis_core::CheckFailure as _;
+
+use super::ExitStatus;
+use crate::{context, output};
 
 /// A PEM key file is a few hundred bytes.
 const MAX_KEY_FILE: u64 = 1 << 16;
@@ -217,7 +220,7 @@ pub(crate) fn pem_keys(paths: &[PathBuf]) -> Result<Vec<VerifierKey>> {
         .collect()
 }
 
-pub fn verify(cli: &Cli, args: &ModelVerifyArgs) -> Result<()> {
+pub fn verify(cli: &Cli, args: &ModelVerifyArgs) -> Result<ExitStatus> {
     let project = context::project(cli);
     let signature = args
         .signature
@@ -283,11 +286,7 @@ pub fn verify(cli: &Cli, args: &ModelVerifyArgs) -> Result<()> {
     } else {
         print_report(args, &report, index);
     }
-    if passed {
-        Ok(())
-    } else {
-        Err(CheckFailed(String::new()).into())
-    }
+    Ok(ExitStatus::passed(passed))
 }
 
 fn print_report(args: &ModelVerifyArgs, r: &VerifyReport, index: Option<u64>) {
@@ -324,7 +323,7 @@ fn bad_signature(
     signature: &Path,
     bundle: &[u8],
     reason: &str,
-) -> Result<()> {
+) -> Result<ExitStatus> {
     let predicate = ModelVerification::Rejected(SignatureRejected {
         passed: false,
         signature: signature.to_owned(),
@@ -349,5 +348,8 @@ fn bad_signature(
     } else if let Some(i) = index {
         outln!("recorded as evidence #{i} in the ledger");
     }
-    Err(CheckFailed(format!("`{}`: {reason}", signature.display())).into())
+    Err(crate::failed(format!(
+        "`{}`: {reason}",
+        signature.display()
+    )))
 }

@@ -8,8 +8,9 @@ use aigis_scan::Verdict;
 use anyhow::Result;
 use serde_json::json;
 
+use super::ExitStatus;
 use crate::cli::{Cli, ModelPromoteArgs, ModelRegisterArgs, ModelRollbackArgs, ModelShowArgs};
-use crate::{CheckFailed, context, output};
+use crate::{context, output};
 
 pub fn register(cli: &Cli, args: &ModelRegisterArgs) -> Result<()> {
     let project = context::project(cli)?;
@@ -87,7 +88,7 @@ pub fn register(cli: &Cli, args: &ModelRegisterArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn promote(cli: &Cli, args: &ModelPromoteArgs) -> Result<()> {
+pub fn promote(cli: &Cli, args: &ModelPromoteArgs) -> Result<ExitStatus> {
     let project = context::project(cli)?;
     let key = context::signing_key(&project)?;
     let scanner = context::scanner(Some(&project))?;
@@ -99,7 +100,7 @@ pub fn promote(cli: &Cli, args: &ModelPromoteArgs) -> Result<()> {
     report(cli, &d)
 }
 
-pub fn rollback(cli: &Cli, args: &ModelRollbackArgs) -> Result<()> {
+pub fn rollback(cli: &Cli, args: &ModelRollbackArgs) -> Result<ExitStatus> {
     aigis_registry::check_stage(&args.stage)?;
     let project = context::project(cli)?;
     let key = context::signing_key(&project)?;
@@ -113,7 +114,7 @@ pub fn rollback(cli: &Cli, args: &ModelRollbackArgs) -> Result<()> {
 }
 
 /// Prints a decision; a refusal exits 1.
-fn report(cli: &Cli, d: &Decision) -> Result<()> {
+fn report(cli: &Cli, d: &Decision) -> Result<ExitStatus> {
     if cli.json {
         output::json(&json!({
             "name": d.name, "version": d.version, "stage": d.stage,
@@ -158,10 +159,7 @@ fn report(cli: &Cli, d: &Decision) -> Result<()> {
             );
         }
     }
-    if !d.passed {
-        return Err(CheckFailed(String::new()).into());
-    }
-    Ok(())
+    Ok(ExitStatus::passed(d.passed))
 }
 
 pub fn list(cli: &Cli) -> Result<()> {

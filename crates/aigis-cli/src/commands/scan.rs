@@ -13,9 +13,10 @@ use aigis_evidence::{
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
+use super::ExitStatus;
 use crate::cli::{Cli, DataProfileArgs, DataScanArgs, ReadArgs};
 use crate::report::{self, FailOn};
-use crate::{CheckFailed, context, output};
+use crate::{context, output};
 
 /// Profiles are small (sketches of a few KiB per column); this is far beyond any real one.
 const MAX_PROFILE: u64 = 256 << 20;
@@ -163,7 +164,7 @@ pub fn profile(cli: &Cli, args: &DataProfileArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<()> {
+pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<ExitStatus> {
     let fail_on = FailOn(args.fail_on.severity());
     let (format, read) = read_options(&args.table.read)?;
     let profile = args.profile.as_deref().map(read_profile).transpose()?;
@@ -333,10 +334,7 @@ pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<()> {
             outln!("recorded as evidence #{i} in the ledger");
         }
     }
-    if failed {
-        return Err(CheckFailed(String::new()).into());
-    }
-    Ok(())
+    Ok(ExitStatus::passed(!failed))
 }
 
 /// One table's scan, for the reports and the evidence.
