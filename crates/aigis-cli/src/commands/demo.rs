@@ -66,7 +66,7 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
         ])?,
     ];
     for s in &statements {
-        let (index, _) = super::attest::append(&ledger, s, &key)?;
+        let (index, _) = ledger.append_statement(s, &key)?;
         log.step(
             "attest",
             format!(

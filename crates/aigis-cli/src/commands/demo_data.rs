@@ -198,8 +198,8 @@ pub(crate) fn run(
     let digest = aigis_crypto::sha256_file(&incoming)?;
     let fail_on = crate::report::FailOn(Some(aigis_core::Severity::High));
     let failed = fail_on.count(&report) > 0;
-    let index = super::scan::record(
-        project,
+    let index = project.record(
+        &crate::context::signing_key(project)?,
         vec![("incoming.csv".into(), digest)],
         &aigis_evidence::DataScan::One(Box::new(super::scan::evidence_predicate(
             &report,

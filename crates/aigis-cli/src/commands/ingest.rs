@@ -12,7 +12,7 @@ use aigis_data::scan::ScanOptions;
 use aigis_evidence::{
     BuildDefinition, Builder, Byproduct, ExternalParameters, IngestDecision, IngestManifest,
     IngestProvenance, IngestScan, IngestScans, IngestSource, InternalParameters,
-    ManifestAnnotations, Predicate as _, ResolvedDependency, RunBy, RunDetails, RunMetadata, Tool,
+    ManifestAnnotations, ResolvedDependency, RunBy, RunDetails, RunMetadata, Tool,
 };
 use aigis_ledger::project::SourceConfig;
 use anyhow::{Context as _, Result};
@@ -217,8 +217,8 @@ pub(crate) fn ingest_in(
         };
         let (report, digest) = super::scan::scan_file(cli, &path, &options)?;
         let failing = fail_on.count(&report);
-        let index = super::scan::record(
-            project,
+        let index = project.record(
+            &context::signing_key(project)?,
             vec![(file.path.clone(), digest)],
             &aigis_evidence::DataScan::One(Box::new(super::scan::evidence_predicate(
                 &report,
@@ -344,9 +344,7 @@ pub(crate) fn ingest_in(
             ],
         },
     };
-    let statement = predicate.statement(subjects)?;
-    let key = context::signing_key(project)?;
-    let (index, _) = super::attest::append(&project.open_ledger()?, &statement, &key)?;
+    let index = project.record(&context::signing_key(project)?, subjects, &predicate)?;
 
     Ok(Outcome {
         source: source.name.clone(),

@@ -290,11 +290,14 @@ fn record<P: Predicate>(
     r: &Rewritten,
     predicate: &P,
 ) -> Result<u64> {
-    let statement = predicate.statement(vec![
-        (file.display().to_string(), r.input),
-        (out.display().to_string(), r.output),
-    ])?;
-    Ok(super::attest::append(&project.open_ledger()?, &statement, key)?.0)
+    Ok(project.record(
+        key,
+        vec![
+            (file.display().to_string(), r.input),
+            (out.display().to_string(), r.output),
+        ],
+        predicate,
+    )?)
 }
 
 pub fn mask(cli: &Cli, args: &DataMaskArgs) -> Result<()> {

@@ -118,7 +118,11 @@ fn record<P: Predicate>(
     predicate: &P,
 ) -> Result<Option<u64>> {
     match project {
-        Ok(p) => Ok(Some(super::scan::record(p, vec![subject], predicate)?)),
+        Ok(p) => Ok(Some(p.record(
+            &context::signing_key(p)?,
+            vec![subject],
+            predicate,
+        )?)),
         Err(e) => {
             output::note(cli, &format!("note: not recorded in a ledger ({e})"));
             Ok(None)

@@ -135,7 +135,11 @@ fn record<P: Predicate>(
     predicate: &P,
 ) -> Result<Option<u64>> {
     match context::project(cli) {
-        Ok(project) => Ok(Some(super::scan::record(&project, subjects, predicate)?)),
+        Ok(project) => Ok(Some(project.record(
+            &context::signing_key(&project)?,
+            subjects,
+            predicate,
+        )?)),
         Err(e) => {
             output::note(cli, &format!("note: not recorded in a ledger ({e})"));
             Ok(None)
