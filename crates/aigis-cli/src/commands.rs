@@ -1,23 +1,17 @@
-//! One module per verb.
+//! One module per command, laid out as the command tree (uv's `commands/`): the code of
+//! `aigis model sign` is in `commands/model/sign.rs`, of `aigis data scan` in
+//! `commands/data/scan.rs`; a group's file (`model.rs`, `data.rs`) dispatches its verbs.
+//! `crypt.rs` serves `data` and `model` `encrypt`/`decrypt` and `keys recipient`.
 
 pub(crate) mod attest;
 pub(crate) mod crypt;
 pub(crate) mod data;
 pub(crate) mod demo;
-mod demo_data;
-mod demo_model;
-mod evidence;
-mod ingest;
-mod init;
-mod keys;
-mod ledger;
-mod mask;
-mod model;
-mod model_sign;
-mod model_watermark;
-mod quarantine;
-mod registry;
-pub(crate) mod scan;
+pub(crate) mod evidence;
+pub(crate) mod init;
+pub(crate) mod keys;
+pub(crate) mod ledger;
+pub(crate) mod model;
 
 use anyhow::Result;
 

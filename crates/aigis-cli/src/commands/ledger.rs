@@ -6,11 +6,11 @@ use aigis_ledger::{
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
-use super::{ExitStatus, done};
 use crate::cli::{
     CheckpointArgs, Cli, LedgerCommand, ProveArgs, VerifyArgs, VerifyCheckpointArgs,
     VerifyProofArgs,
 };
+use crate::commands::{ExitStatus, done};
 use crate::{context, output};
 
 /// Notes and proofs are a few kilobytes; a megabyte is already hostile.

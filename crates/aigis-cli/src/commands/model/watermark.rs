@@ -15,11 +15,11 @@ use aigis_model::watermark::{
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
-use super::{ExitStatus, done};
 use crate::cli::{
     Cli, ModelWatermarkCommand, ModelWatermarkEmbedArgs, ModelWatermarkKeygenArgs,
     ModelWatermarkVerifyArgs, WatermarkTensorArgs,
 };
+use crate::commands::{ExitStatus, done};
 use crate::{context, output};
 
 /// ONNX models are protobuf messages, which cannot exceed 2 GiB.

@@ -9,15 +9,15 @@ use aigis_scan::Verdict;
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
-use super::demo::Log;
+use super::Log;
 
 /// A scikit-learn pipeline (StandardScaler + LogisticRegression) saved with joblib, from
 /// the test corpus (`scripts/make_model_corpus.py`).
 const BENIGN: &[u8] =
-    include_bytes!("../../../../tests/data/models/benign_sklearn_pipeline.joblib");
+    include_bytes!("../../../../../tests/data/models/benign_sklearn_pipeline.joblib");
 /// A pickle that calls `os.system` when loaded (crafted by the same script; the command
 /// is harmless, and the demo never loads it).
-const MALICIOUS: &[u8] = include_bytes!("../../../../tests/data/models/mal_os_system_p2.pkl");
+const MALICIOUS: &[u8] = include_bytes!("../../../../../tests/data/models/mal_os_system_p2.pkl");
 
 pub(crate) fn run(
     cli: &crate::Cli,
@@ -43,7 +43,8 @@ pub(crate) fn run(
 
     // 1. Scan both: the pickles are emulated, never loaded.
     let scanner = crate::context::scanner(Some(project))?;
-    let reports = super::model::scan_paths(cli, &[good.clone(), bad.clone()], &scanner)?;
+    let reports =
+        crate::commands::model::scan::scan_paths(cli, &[good.clone(), bad.clone()], &scanner)?;
     let verdict_of = |folder: &Path| {
         reports
             .iter()

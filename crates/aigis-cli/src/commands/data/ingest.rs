@@ -135,7 +135,7 @@ pub(crate) fn ingest_in(
     }
     let manifest_path = match &args.manifest {
         Some(m) => m.clone(),
-        None => super::data::default_manifest_path(&src)?,
+        None => super::manifest::default_manifest_path(&src)?,
     };
     if !manifest_path.exists() {
         return Err(crate::failed(format!(
@@ -144,7 +144,7 @@ pub(crate) fn ingest_in(
             manifest_path.display()
         )));
     }
-    let signed = super::data::open_signed_manifest(&manifest_path, &keys).map_err(|e| {
+    let signed = super::manifest::open_signed_manifest(&manifest_path, &keys).map_err(|e| {
         match e.downcast_ref::<Failed>() {
             Some(f) => crate::failed(format!(
                 "refused: the manifest is not signed by a key approved for source `{}`: {f}",
@@ -160,7 +160,7 @@ pub(crate) fn ingest_in(
             project.root.join(aigis_ledger::project::STATE_DIR),
         ],
     };
-    let received = super::data::hash(cli, &src, &opts)?;
+    let received = super::manifest::hash(cli, &src, &opts)?;
     let changes = manifest::compare(&signed.manifest, &received);
     if !changes.is_empty() {
         return Err(crate::failed(format!(
@@ -269,7 +269,7 @@ pub(crate) fn ingest_in(
                 .with_context(|| format!("creating `{}`", dir.display()))?;
         }
         let key = context::signing_key(project)?;
-        let index = super::data::record(&project.open_ledger()?, &key, &received, &out)?;
+        let index = super::manifest::record(&project.open_ledger()?, &key, &received, &out)?;
         (Some(out), Some(index))
     } else {
         (None, None)

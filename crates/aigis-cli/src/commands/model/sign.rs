@@ -18,7 +18,7 @@ use serde_json::json;
 use crate::cli::{Cli, ModelSignArgs, ModelVerifyArgs, SignMethod};
 use aigis_core::CheckFailure as _;
 
-use super::ExitStatus;
+use crate::commands::ExitStatus;
 use crate::{context, output};
 
 /// A PEM key file is a few hundred bytes.

@@ -8,8 +8,8 @@ use aigis_scan::Verdict;
 use anyhow::Result;
 use serde_json::json;
 
-use super::ExitStatus;
 use crate::cli::{Cli, ModelPromoteArgs, ModelRegisterArgs, ModelRollbackArgs, ModelShowArgs};
+use crate::commands::ExitStatus;
 use crate::{context, output};
 
 pub fn register(cli: &Cli, args: &ModelRegisterArgs) -> Result<()> {
@@ -17,7 +17,7 @@ pub fn register(cli: &Cli, args: &ModelRegisterArgs) -> Result<()> {
     // The passphrase is asked for before any work.
     let key = context::signing_key(&project)?;
     let scanner = context::scanner(Some(&project))?;
-    let also_trust = super::model_sign::pem_keys(&args.keys)?;
+    let also_trust = super::sign::pem_keys(&args.keys)?;
     let bar = output::Bar::new(cli);
     let r = Workflow::new(&project, &key, &scanner, &bar)
         .also_trust(&also_trust)
@@ -92,7 +92,7 @@ pub fn promote(cli: &Cli, args: &ModelPromoteArgs) -> Result<ExitStatus> {
     let project = context::project(cli)?;
     let key = context::signing_key(&project)?;
     let scanner = context::scanner(Some(&project))?;
-    let also_trust = super::model_sign::pem_keys(&args.keys)?;
+    let also_trust = super::sign::pem_keys(&args.keys)?;
     let bar = output::Bar::new(cli);
     let d = Workflow::new(&project, &key, &scanner, &bar)
         .also_trust(&also_trust)
@@ -105,7 +105,7 @@ pub fn rollback(cli: &Cli, args: &ModelRollbackArgs) -> Result<ExitStatus> {
     let project = context::project(cli)?;
     let key = context::signing_key(&project)?;
     let scanner = context::scanner(Some(&project))?;
-    let also_trust = super::model_sign::pem_keys(&args.keys)?;
+    let also_trust = super::sign::pem_keys(&args.keys)?;
     let bar = output::Bar::new(cli);
     let d = Workflow::new(&project, &key, &scanner, &bar)
         .also_trust(&also_trust)

@@ -13,8 +13,8 @@ use aigis_evidence::{
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
-use super::ExitStatus;
 use crate::cli::{Cli, DataProfileArgs, DataScanArgs, ReadArgs};
+use crate::commands::ExitStatus;
 use crate::report::{self, FailOn};
 use crate::{context, output};
 

@@ -143,7 +143,7 @@ fn rewrite(
     required: &[String],
     cell: &mut CellFn<'_>,
 ) -> Result<Rewritten> {
-    super::crypt::check_distinct(file, out)?;
+    crate::commands::crypt::check_distinct(file, out)?;
     let (format, options) = super::scan::read_options(read)?;
     let input_format = match format {
         Some(f) => f,
