@@ -21,6 +21,7 @@ pub enum Error {
     Crypto(#[from] aigis_crypto::Error),
     #[error(transparent)]
     Core(#[from] aigis_core::Error),
+    #[cfg(feature = "sqlite")]
     #[error(transparent)]
     Evidence(#[from] aigis_evidence::Error),
     #[error("append failed: {0}")]
