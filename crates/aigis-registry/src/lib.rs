@@ -37,9 +37,9 @@
 mod error;
 mod gate;
 mod scan;
-#[allow(
+#[expect(
     missing_docs,
-    reason = "moved as is from aigis-model; documented field by field there"
+    reason = "moved as is from aigis-model, where missing docs were not denied; documenting every field is left for after the walker change merges into it"
 )]
 pub mod store;
 mod workflow;
