@@ -1,37 +1,75 @@
-//! One module per verb.
+//! One module per command, laid out as the command tree (uv's `commands/`): the code of
+//! `aigis model sign` is in `commands/model/sign.rs`, of `aigis data scan` in
+//! `commands/data/scan.rs`; a group's file (`model.rs`, `data.rs`) dispatches its verbs.
+//! `crypt.rs` serves `data` and `model` `encrypt`/`decrypt` and `keys recipient`.
 
 pub(crate) mod attest;
 pub(crate) mod crypt;
 pub(crate) mod data;
 pub(crate) mod demo;
-mod demo_data;
-mod demo_model;
-mod evidence;
-mod ingest;
-mod init;
-mod keys;
-mod ledger;
-mod mask;
-mod model;
-mod model_sign;
-mod model_watermark;
-mod quarantine;
-mod registry;
-pub(crate) mod scan;
+pub(crate) mod evidence;
+pub(crate) mod init;
+pub(crate) mod keys;
+pub(crate) mod ledger;
+pub(crate) mod model;
 
 use anyhow::Result;
 
 use crate::cli::{Cli, Command};
 
-pub fn run(cli: &Cli) -> Result<()> {
+/// How a command ended, when it ran to the end (uv's `ExitStatus`, ripgrep's exit code
+/// as a value): a failed check is a status, not an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Every check passed: exit 0.
+    Success,
+    /// The command ran and the artifact failed its check: exit 1. What failed has been
+    /// printed.
+    Failure,
+}
+
+impl ExitStatus {
+    /// The process exit code.
+    pub fn code(self) -> i32 {
+        match self {
+            Self::Success => 0,
+            Self::Failure => 1,
+        }
+    }
+
+    /// `Success` when `passed`.
+    pub fn passed(passed: bool) -> Self {
+        if passed { Self::Success } else { Self::Failure }
+    }
+}
+
+/// A command with no check of its own: done is success.
+pub(crate) fn done(result: Result<()>) -> Result<ExitStatus> {
+    result.map(|()| ExitStatus::Success)
+}
+
+/// Runs the command. An error that says the check ran and the artifact failed it
+/// ([`crate::is_check_failure`]) becomes [`ExitStatus::Failure`] here, its message
+/// printed once as `error: …` on stderr; every other error is returned (exit 2).
+pub fn run(cli: &Cli) -> Result<ExitStatus> {
+    match dispatch(cli) {
+        Err(e) if crate::is_check_failure(&e) => {
+            eprintln!("error: {e}");
+            Ok(ExitStatus::Failure)
+        }
+        other => other,
+    }
+}
+
+fn dispatch(cli: &Cli) -> Result<ExitStatus> {
     match &cli.command {
-        Command::Init(args) => init::run(cli, args),
-        Command::Keys(cmd) => keys::run(cli, cmd),
-        Command::Attest(args) => attest::run(cli, args),
-        Command::Evidence(cmd) => evidence::run(cli, cmd),
+        Command::Init(args) => done(init::run(cli, args)),
+        Command::Keys(cmd) => done(keys::run(cli, cmd)),
+        Command::Attest(args) => done(attest::run(cli, args)),
+        Command::Evidence(cmd) => done(evidence::run(cli, cmd)),
         Command::Ledger(cmd) => ledger::run(cli, cmd),
         Command::Data(cmd) => data::run(cli, cmd),
         Command::Model(cmd) => model::run(cli, cmd),
-        Command::Demo(args) => demo::run(cli, args),
+        Command::Demo(args) => done(demo::run(cli, args)),
     }
 }

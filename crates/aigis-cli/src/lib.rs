@@ -1,7 +1,10 @@
 //! The aigis command line. `aigis`'s `main` calls [`main`]; everything else is here.
 //!
 //! Exit codes: 0 ok; 1 the check ran and the artifact failed it (a bad signature, a
-//! broken proof, a tampered ledger); 2 usage, I/O or internal error.
+//! broken proof, a tampered ledger); 2 usage, I/O or internal error. A command returns
+//! its outcome as a [`commands::ExitStatus`]; an error is always exit 2, except one that
+//! says the check ran and failed ([`aigis_core::CheckFailure`]), which
+//! [`commands::run`] turns into a failure, printing its message once.
 //!
 //! An error prints as `error: …`, one `caused by: …` line per cause, then at most one
 //! `hint: …` line, the known fix, taken from the first error along the chain that has one
@@ -48,17 +51,59 @@ use clap::Parser as _;
 
 pub use cli::Cli;
 
-/// The check ran and failed: exit 1. The message has already been printed if empty.
+/// A check the command line itself ran and the artifact failed (an ingest refused, a
+/// demo step that misbehaved), or a library's check failure put in the command's words:
+/// one of the errors [`is_check_failure`] recognizes. Made by [`failed`].
 #[derive(Debug)]
-pub struct CheckFailed(pub String);
+pub(crate) struct Failed(String);
 
-impl std::fmt::Display for CheckFailed {
+impl std::fmt::Display for Failed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-impl std::error::Error for CheckFailed {}
+impl std::error::Error for Failed {}
+
+impl aigis_core::CheckFailure for Failed {
+    fn is_check_failure(&self) -> bool {
+        true
+    }
+}
+
+/// The check ran and the artifact failed it, with `message`: exit 1 once
+/// [`commands::run`] maps it.
+pub(crate) fn failed(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Failed(message.into()))
+}
+
+/// Whether `e` means the check ran and the artifact failed it: the first error along its
+/// cause chain that says so through [`aigis_core::CheckFailure`]. The one place the
+/// command line decides between exit 1 and exit 2 for an error.
+pub(crate) fn is_check_failure(e: &anyhow::Error) -> bool {
+    use aigis_core::CheckFailure as _;
+    e.chain().any(|cause| {
+        if let Some(x) = cause.downcast_ref::<Failed>() {
+            return x.is_check_failure();
+        }
+        if let Some(x) = cause.downcast_ref::<aigis_crypto::Error>() {
+            return x.is_check_failure();
+        }
+        if let Some(x) = cause.downcast_ref::<aigis_model::Error>() {
+            return x.is_check_failure();
+        }
+        if let Some(x) = cause.downcast_ref::<aigis_ledger::ProofError>() {
+            return x.is_check_failure();
+        }
+        if let Some(x) = cause.downcast_ref::<aigis_ledger::checkpoint::CheckpointError>() {
+            return x.is_check_failure();
+        }
+        if let Some(x) = cause.downcast_ref::<aigis_data::Error>() {
+            return x.is_check_failure();
+        }
+        false
+    })
+}
 
 /// An error of the command line itself whose fix is known: the message and the hint stay
 /// apart (see [`hint_of`]).
@@ -119,6 +164,9 @@ pub(crate) fn hint_of(e: &anyhow::Error) -> Option<String> {
         if let Some(x) = cause.downcast_ref::<aigis_model::watermark::WatermarkError>() {
             return x.hint();
         }
+        if let Some(x) = cause.downcast_ref::<aigis_registry::Error>() {
+            return x.hint();
+        }
         None
     })
 }
@@ -155,17 +203,11 @@ pub fn main() -> i32 {
     };
     init_logging(&cli);
     match commands::run(&cli) {
-        Ok(()) => 0,
+        Ok(status) => status.code(),
         // The reader of stdout went away (`| head -1`): nothing is wrong, and nobody
         // is left to tell.
         Err(e) if output::is_closed_pipe(&e) => 0,
         Err(e) => {
-            if let Some(failed) = e.downcast_ref::<CheckFailed>() {
-                if !failed.0.is_empty() {
-                    eprintln!("error: {failed}");
-                }
-                return 1;
-            }
             report_error(&cli, &e);
             2
         }
@@ -187,4 +229,37 @@ fn init_logging(cli: &Cli) {
         .with_ansi(color)
         .with_target(false)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use anyhow::Context as _;
+
+    use super::{failed, hint_of, is_check_failure};
+
+    #[test]
+    fn check_failures_are_recognized_along_the_cause_chain_and_nothing_else() {
+        assert!(is_check_failure(&failed("refused")));
+        let proof = aigis_ledger::ProofError::Invalid("root mismatch".into());
+        assert!(is_check_failure(
+            &anyhow::Error::new(proof).context("verifying `p`")
+        ));
+        let malformed = aigis_ledger::ProofError::Malformed("short".into());
+        assert!(!is_check_failure(&anyhow::Error::new(malformed)));
+        let signature = aigis_model::Error::BadSignature("no trusted key".into());
+        assert!(is_check_failure(
+            &Err::<(), _>(signature).context("verifying").unwrap_err()
+        ));
+        assert!(!is_check_failure(&anyhow::Error::new(
+            aigis_model::Error::Key("not PEM".into())
+        )));
+        let token = aigis_data::Error::Token {
+            offset: 3,
+            reason: "bad tag".into(),
+        };
+        assert!(is_check_failure(&anyhow::Error::new(token)));
+        assert!(!is_check_failure(&anyhow::anyhow!("an I/O error")));
+        // A failure's message is not a hint.
+        assert_eq!(hint_of(&failed("refused")), None);
+    }
 }

@@ -4,7 +4,8 @@
 //! - [`Digest`]: a SHA-256 digest, the name aigis gives every dataset, model and report;
 //! - [`Statement`]: an [in-toto Statement v1], the body of every piece of evidence;
 //! - [`Finding`] and [`Severity`]: what a check found, where, and how serious it is;
-//! - [`Hint`]: the known fix for an error, apart from its message;
+//! - [`Hint`]: the known fix for an error, apart from its message; [`CheckFailure`]:
+//!   whether an error means the check ran and the artifact failed it;
 //! - [`FileChange`]: a file added, removed or modified, in data and model verification alike;
 //! - [`walk`]: folders listed with an explicit [`walk::LinkPolicy`] for symbolic links.
 //!
@@ -39,6 +40,6 @@ pub use change::{ChangeKind, FileChange};
 pub use digest::Digest;
 pub use error::Error;
 pub use finding::Finding;
-pub use hint::Hint;
+pub use hint::{CheckFailure, Hint};
 pub use severity::{Severity, UnknownSeverity};
 pub use statement::{PAYLOAD_TYPE, ResourceDescriptor, STATEMENT_TYPE, Statement};

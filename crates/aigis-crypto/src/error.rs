@@ -78,6 +78,13 @@ impl aigis_core::Hint for Error {
     }
 }
 
+impl aigis_core::CheckFailure for Error {
+    /// An encrypted file that is not authentic or not well formed ([`Error::is_tampered`]).
+    fn is_check_failure(&self) -> bool {
+        self.is_tampered()
+    }
+}
+
 impl Error {
     /// Whether this says an encrypted file is not authentic or not well formed (the
     /// check ran and the file failed it), rather than a problem with keys, input or

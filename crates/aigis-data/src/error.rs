@@ -89,6 +89,13 @@ impl aigis_core::Hint for Error {
     }
 }
 
+impl aigis_core::CheckFailure for Error {
+    /// A token that does not reverse under the key that made it (forged or damaged).
+    fn is_check_failure(&self) -> bool {
+        matches!(self, Self::Token { .. })
+    }
+}
+
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {

@@ -32,6 +32,13 @@ pub enum CheckpointError {
     Rejected(String),
 }
 
+impl aigis_core::CheckFailure for CheckpointError {
+    /// A well-formed checkpoint no trusted key signed.
+    fn is_check_failure(&self) -> bool {
+        matches!(self, Self::Rejected(_))
+    }
+}
+
 /// The checkpoint text for a tree (no extension lines).
 pub fn body(origin: &str, size: u64, root: Hash) -> Result<Vec<u8>, Error> {
     let cp = tlog_tiles::Checkpoint::new(origin, size, root, "")

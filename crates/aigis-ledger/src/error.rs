@@ -21,6 +21,9 @@ pub enum Error {
     Crypto(#[from] aigis_crypto::Error),
     #[error(transparent)]
     Core(#[from] aigis_core::Error),
+    #[cfg(feature = "sqlite")]
+    #[error(transparent)]
+    Evidence(#[from] aigis_evidence::Error),
     #[error("append failed: {0}")]
     Append(String),
     #[error("a ledger lock was poisoned by a panic in another thread")]

@@ -102,6 +102,18 @@ impl Ledger {
         self.append(entry)
     }
 
+    /// Signs `statement` with `key` into a DSSE envelope and appends it; returns the
+    /// entry's index and leaf hash.
+    pub fn append_statement(
+        &self,
+        statement: &Statement,
+        key: &SigningKey,
+    ) -> Result<(u64, Hash), Error> {
+        let envelope = Envelope::sign(PAYLOAD_TYPE, statement.to_json(), key).to_json();
+        let leaf = leaf_hash(&envelope);
+        Ok((self.append_evidence(envelope)?, leaf))
+    }
+
     /// The root of the empty tree: SHA-256 of no bytes.
     pub fn empty_root() -> Hash {
         tlog_tiles::EMPTY_HASH

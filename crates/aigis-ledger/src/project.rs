@@ -353,6 +353,20 @@ impl Project {
     pub fn open_ledger(&self) -> Result<Ledger, Error> {
         Ok(Ledger::new(self.open_store(false)?))
     }
+
+    /// Records typed evidence: `predicate` about `subjects` (name and digest each), as an
+    /// in-toto statement signed by `key`, appended to the project's ledger. Returns the
+    /// entry's index. Every command and library that writes evidence goes through here.
+    #[cfg(feature = "sqlite")]
+    pub fn record<P: aigis_evidence::Predicate>(
+        &self,
+        key: &SigningKey,
+        subjects: Vec<(String, aigis_core::Digest)>,
+        predicate: &P,
+    ) -> Result<u64, Error> {
+        let statement = predicate.statement(subjects)?;
+        Ok(self.open_ledger()?.append_statement(&statement, key)?.0)
+    }
 }
 
 fn new_config(name: &str) -> Result<Config, Error> {
@@ -402,4 +416,43 @@ pub(crate) fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use aigis_crypto::dsse::Envelope;
+    use aigis_evidence::{KeyRotation, Predicate as _};
+
+    use super::*;
+
+    #[test]
+    fn record_appends_a_signed_statement_of_the_typed_predicate() {
+        let dir = tempfile::tempdir().unwrap();
+        let (project, _) =
+            Project::init(dir.path(), Some("t"), None, KdfParams::default()).unwrap();
+        let key = project.signing_key(None).unwrap();
+        let predicate = KeyRotation {
+            old_key_id: "a".into(),
+            new_key_id: "b".into(),
+            new_verifier_key: "c".into(),
+        };
+        let digest = aigis_core::Digest::of(b"x");
+        let index = project
+            .record(&key, vec![("x".into(), digest)], &predicate)
+            .unwrap();
+        let again = project
+            .record(&key, vec![("x".into(), digest)], &predicate)
+            .unwrap();
+        assert_eq!(again, index + 1);
+        let ledger = project.open_ledger().unwrap();
+        let entry = ledger.store().entry(index).unwrap().unwrap();
+        let envelope = Envelope::from_json(&entry.body).unwrap();
+        assert_eq!(
+            envelope.verify(&[key.public()]).unwrap(),
+            key.public().key_id()
+        );
+        let statement = aigis_core::Statement::from_json(&envelope.payload).unwrap();
+        assert_eq!(KeyRotation::from_statement(&statement).unwrap(), predicate);
+        assert_eq!(statement.subject.len(), 1);
+    }
 }

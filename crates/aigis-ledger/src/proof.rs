@@ -31,6 +31,13 @@ pub enum ProofError {
     Invalid(String),
 }
 
+impl aigis_core::CheckFailure for ProofError {
+    /// A well-formed proof that does not verify.
+    fn is_check_failure(&self) -> bool {
+        matches!(self, Self::Invalid(_))
+    }
+}
+
 impl From<CheckpointError> for ProofError {
     fn from(e: CheckpointError) -> Self {
         match e {

@@ -64,13 +64,14 @@ impl aigis_core::Hint for Error {
     }
 }
 
-impl Error {
-    /// Whether this says the check ran and the artifact failed it (a signature that no
-    /// trusted key verifies), rather than bad input or an I/O problem.
-    pub fn is_check_failure(&self) -> bool {
+impl aigis_core::CheckFailure for Error {
+    /// A signature that no trusted key verifies, rather than bad input or an I/O problem.
+    fn is_check_failure(&self) -> bool {
         matches!(self, Self::BadSignature(_))
     }
+}
 
+impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),

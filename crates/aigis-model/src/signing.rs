@@ -215,7 +215,7 @@ impl VerifyReport {
 /// `model`, with the default options. A pure function of its inputs and the files: no
 /// ledger, no printing.
 ///
-/// Returns `Err` with [`Error::BadSignature`] (see [`Error::is_check_failure`]) when no
+/// Returns `Err` with [`Error::BadSignature`] (see [`aigis_core::CheckFailure`]) when no
 /// trusted key verifies the signature, other errors for a malformed signature or an
 /// unreadable model; a report otherwise, whose `changes` say what differs.
 pub fn verify_model(
@@ -310,6 +310,7 @@ pub fn relative_to_model(model: &Path, path: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aigis_core::CheckFailure as _;
 
     fn keys() -> Vec<SignerKey> {
         vec![

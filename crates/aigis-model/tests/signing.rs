@@ -9,6 +9,7 @@
     reason = "a test fails by panicking"
 )]
 
+use aigis_core::CheckFailure as _;
 use std::path::{Path, PathBuf};
 
 use aigis_model::signing::{

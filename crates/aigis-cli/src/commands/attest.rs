@@ -1,5 +1,4 @@
 use aigis_core::{Digest, Statement};
-use aigis_crypto::dsse::Envelope;
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
@@ -30,7 +29,8 @@ pub fn run(cli: &Cli, args: &AttestArgs) -> Result<()> {
         .with_context(|| format!("the predicate `{}` is not JSON", args.predicate.display()))?;
     let statement = Statement::new(subjects, &args.predicate_type, predicate)?;
     let key = context::signing_key(&project)?;
-    let (index, leaf) = append(&project.open_ledger()?, &statement, &key)?;
+    // The predicate is the user's, of any type: the statement is appended as it is.
+    let (index, leaf) = project.open_ledger()?.append_statement(&statement, &key)?;
 
     if cli.json {
         return output::json(&json!({
@@ -51,15 +51,4 @@ pub fn run(cli: &Cli, args: &AttestArgs) -> Result<()> {
         ),
     );
     Ok(())
-}
-
-/// Signs `statement` into a DSSE envelope and appends it; returns its index and leaf hash.
-pub fn append(
-    ledger: &aigis_ledger::Ledger,
-    statement: &Statement,
-    key: &aigis_crypto::SigningKey,
-) -> Result<(u64, aigis_ledger::Hash)> {
-    let envelope = Envelope::sign(aigis_core::PAYLOAD_TYPE, statement.to_json(), key).to_json();
-    let leaf = aigis_ledger::leaf_hash(&envelope);
-    Ok((ledger.append_evidence(envelope)?, leaf))
 }

@@ -6,16 +6,17 @@
 use std::path::{Path, PathBuf};
 
 use aigis_crypto::crypt::{self, Summary};
-use aigis_crypto::dsse::Envelope;
 use aigis_crypto::keyfile::{self, KdfParams};
 use aigis_crypto::recipient::{self, Identity, Recipient};
-use aigis_evidence::{Encryption, Predicate as _};
+use aigis_evidence::Encryption;
 use aigis_ledger::Project;
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
 use crate::cli::{Cli, DataDecryptArgs, DataEncryptArgs, RecipientCommand};
-use crate::{CheckFailed, context, output};
+use aigis_core::CheckFailure as _;
+
+use crate::{context, output};
 
 /// The suffix `aigis data encrypt` gives its output by default.
 pub const SUFFIX: &str = ".aigis-enc";
@@ -211,7 +212,7 @@ fn record(
     let (Some(plain), Some(sealed)) = (s.plaintext_sha256, s.ciphertext_sha256) else {
         anyhow::bail!("internal error: the encryption reported no digests");
     };
-    let statement = Encryption {
+    let predicate = Encryption {
         artifact: artifact.as_str().to_owned(),
         algorithm: crypt::ALGORITHM.to_owned(),
         format_version: crypt::VERSION,
@@ -219,13 +220,15 @@ fn record(
         plaintext_bytes: s.plaintext_bytes,
         ciphertext_bytes: s.ciphertext_bytes,
         recipients: s.recipients.iter().map(ToString::to_string).collect(),
-    }
-    .statement(vec![
-        (input.display().to_string(), plain),
-        (out.display().to_string(), sealed),
-    ])?;
-    let envelope = Envelope::sign(aigis_core::PAYLOAD_TYPE, statement.to_json(), key);
-    Ok(project.open_ledger()?.append_evidence(envelope.to_json())?)
+    };
+    Ok(project.record(
+        key,
+        vec![
+            (input.display().to_string(), plain),
+            (out.display().to_string(), sealed),
+        ],
+        &predicate,
+    )?)
 }
 
 pub fn decrypt(cli: &Cli, args: &DataDecryptArgs, artifact: Artifact) -> Result<()> {
@@ -262,8 +265,8 @@ pub fn decrypt(cli: &Cli, args: &DataDecryptArgs, artifact: Artifact) -> Result<
     bar.finish_and_clear();
     let s = match result {
         Ok(s) => s,
-        Err(e) if e.is_tampered() => {
-            return Err(CheckFailed(format!("`{}`: {e}", args.file.display())).into());
+        Err(e) if e.is_check_failure() => {
+            return Err(crate::failed(format!("`{}`: {e}", args.file.display())));
         }
         Err(e) => return Err(crate::located(&args.file, &e)),
     };

@@ -12,8 +12,10 @@ use aigis_ledger::{InclusionProof, Project, VerifyOptions};
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
+mod data;
+mod model;
 use crate::cli::{Cli, DemoArgs};
-use crate::{CheckFailed, output};
+use crate::output;
 
 pub fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
     let (dir, _guard) = workdir(args)?;
@@ -23,7 +25,7 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
     };
 
     // 1. A project.
-    let report = super::init::init(&dir, Some("demo"))?;
+    let report = crate::commands::init::init(&dir, Some("demo"))?;
     let project = Project::load(&report.root)?;
     let vkey = report.verifier_key.clone();
     log.step(
@@ -66,7 +68,7 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
         ])?,
     ];
     for s in &statements {
-        let (index, _) = super::attest::append(&ledger, s, &key)?;
+        let (index, _) = ledger.append_statement(s, &key)?;
         log.step(
             "attest",
             format!(
@@ -85,7 +87,7 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
     };
     let signed_manifest =
         aigis_data::manifest::build(&dir.join("transactions.csv"), &data_opts, &|_| {})?;
-    let index = super::data::record(
+    let index = crate::commands::data::manifest::record(
         &ledger,
         &key,
         &signed_manifest,
@@ -101,10 +103,10 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
     );
 
     // The data guard: profile, scan with planted problems, encryption.
-    super::demo_data::run(cli, &mut log, &dir, &project)?;
+    crate::commands::demo::data::run(cli, &mut log, &dir, &project)?;
 
     // The artifact stage: scan, sign, register, and the promotion gate.
-    super::demo_model::run(cli, &mut log, &dir, &project)?;
+    crate::commands::demo::model::run(cli, &mut log, &dir, &project)?;
 
     // 3. A signed checkpoint.
     let cp = ledger.checkpoint(project.origin(), &key)?;
@@ -255,10 +257,9 @@ impl Log<'_> {
             self.step(name, text, data);
             return Ok(());
         }
-        Err(CheckFailed(format!(
+        Err(crate::failed(format!(
             "demo step `{name}` did not behave as it must: {text}"
-        ))
-        .into())
+        )))
     }
 }
 

@@ -11,8 +11,8 @@ use crate::{context, output};
 pub fn run(cli: &Cli, cmd: &KeysCommand) -> Result<()> {
     let project = context::project(cli)?;
     match cmd {
-        KeysCommand::Recipient(cmd) => super::crypt::recipient(cli, &project, cmd),
-        KeysCommand::Mask(cmd) => super::mask::key(cli, &project, cmd),
+        KeysCommand::Recipient(cmd) => crate::commands::crypt::recipient(cli, &project, cmd),
+        KeysCommand::Mask(cmd) => crate::commands::data::mask::key(cli, &project, cmd),
         KeysCommand::Show => {
             let ring = project.keyring()?;
             let vkey = project.verifier_key()?;

@@ -10,18 +10,19 @@ use crate::cli::{
     CheckpointArgs, Cli, LedgerCommand, ProveArgs, VerifyArgs, VerifyCheckpointArgs,
     VerifyProofArgs,
 };
-use crate::{CheckFailed, context, output};
+use crate::commands::{ExitStatus, done};
+use crate::{context, output};
 
 /// Notes and proofs are a few kilobytes; a megabyte is already hostile.
 const MAX_NOTE: u64 = 1 << 20;
 
-pub fn run(cli: &Cli, cmd: &LedgerCommand) -> Result<()> {
+pub fn run(cli: &Cli, cmd: &LedgerCommand) -> Result<ExitStatus> {
     match cmd {
-        LedgerCommand::Status => status(cli),
-        LedgerCommand::Checkpoint(args) => make_checkpoint(cli, args),
-        LedgerCommand::VerifyCheckpoint(args) => verify_checkpoint(cli, args),
-        LedgerCommand::Prove(args) => prove(cli, args),
-        LedgerCommand::VerifyProof(args) => verify_proof(cli, args),
+        LedgerCommand::Status => done(status(cli)),
+        LedgerCommand::Checkpoint(args) => done(make_checkpoint(cli, args)),
+        LedgerCommand::VerifyCheckpoint(args) => done(verify_checkpoint(cli, args)),
+        LedgerCommand::Prove(args) => done(prove(cli, args)),
+        LedgerCommand::VerifyProof(args) => done(verify_proof(cli, args)),
         LedgerCommand::Verify(args) => verify(cli, args),
     }
 }
@@ -102,14 +103,14 @@ fn verify_checkpoint(cli: &Cli, args: &VerifyCheckpointArgs) -> Result<()> {
         Err(NoteVerifyError::Malformed(m)) => {
             anyhow::bail!("`{}` is not a signed note: {m}", args.file.display())
         }
-        Err(e) => return Err(CheckFailed(format!("`{}`: {e}", args.file.display())).into()),
+        Err(e) => return Err(crate::failed(format!("`{}`: {e}", args.file.display()))),
     };
     // Not every signed note is a checkpoint; say which this one is.
     let verifiers = context::verifiers(&args.keys)?;
     let cp = match checkpoint::open(&bytes, verifiers, None) {
         Ok(cp) => Some(cp),
         Err(CheckpointError::Malformed(_)) => None,
-        Err(CheckpointError::Rejected(m)) => return Err(CheckFailed(m).into()),
+        Err(CheckpointError::Rejected(m)) => return Err(crate::failed(m)),
     };
     if cli.json {
         return output::json(&json!({
@@ -250,9 +251,7 @@ fn verify_proof(cli: &Cli, args: &VerifyProofArgs) -> Result<()> {
             ProofError::Malformed(m) => {
                 anyhow::anyhow!("`{}`: malformed proof: {m}", args.proof.display())
             }
-            ProofError::Invalid(m) => {
-                CheckFailed(format!("`{}`: {m}", args.proof.display())).into()
-            }
+            ProofError::Invalid(m) => crate::failed(format!("`{}`: {m}", args.proof.display())),
         }
     };
     if proof.starts_with(b"c2sp.org/tlog-proof@v1") {
@@ -323,7 +322,7 @@ fn verify_proof(cli: &Cli, args: &VerifyProofArgs) -> Result<()> {
     Ok(())
 }
 
-fn verify(cli: &Cli, args: &VerifyArgs) -> Result<()> {
+fn verify(cli: &Cli, args: &VerifyArgs) -> Result<ExitStatus> {
     let project = context::project(cli)?;
     let ledger = project.open_ledger()?;
     let pinned = !args.keys.is_empty();
@@ -408,9 +407,5 @@ fn verify(cli: &Cli, args: &VerifyArgs) -> Result<()> {
             outln!("  [{}] {}", p.code, p.message);
         }
     }
-    if report.ok() {
-        Ok(())
-    } else {
-        Err(CheckFailed(String::new()).into())
-    }
+    Ok(ExitStatus::passed(report.ok()))
 }

@@ -233,6 +233,7 @@ fn bad(reason: String) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aigis_core::CheckFailure as _;
 
     fn ed() -> SignerKey {
         SignerKey::Ed25519(aigis_crypto::SigningKey::from_seed(&[7; 32]))

@@ -9,15 +9,15 @@ use aigis_scan::Verdict;
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
-use super::demo::Log;
+use super::Log;
 
 /// A scikit-learn pipeline (StandardScaler + LogisticRegression) saved with joblib, from
 /// the test corpus (`scripts/make_model_corpus.py`).
 const BENIGN: &[u8] =
-    include_bytes!("../../../../tests/data/models/benign_sklearn_pipeline.joblib");
+    include_bytes!("../../../../../tests/data/models/benign_sklearn_pipeline.joblib");
 /// A pickle that calls `os.system` when loaded (crafted by the same script; the command
 /// is harmless, and the demo never loads it).
-const MALICIOUS: &[u8] = include_bytes!("../../../../tests/data/models/mal_os_system_p2.pkl");
+const MALICIOUS: &[u8] = include_bytes!("../../../../../tests/data/models/mal_os_system_p2.pkl");
 
 pub(crate) fn run(
     cli: &crate::Cli,
@@ -43,7 +43,8 @@ pub(crate) fn run(
 
     // 1. Scan both: the pickles are emulated, never loaded.
     let scanner = crate::context::scanner(Some(project))?;
-    let reports = super::model::scan_paths(cli, &[good.clone(), bad.clone()], &scanner)?;
+    let reports =
+        crate::commands::model::scan::scan_paths(cli, &[good.clone(), bad.clone()], &scanner)?;
     let verdict_of = |folder: &Path| {
         reports
             .iter()
@@ -90,9 +91,12 @@ pub(crate) fn run(
     );
 
     // 3. Register both: stored by content, with their scan and signature evidence.
+    let scanner = crate::context::scanner(Some(project))?;
+    let bar = crate::output::Bar::new(cli);
+    let flow = aigis_registry::Workflow::new(project, &key, &scanner, &bar);
     let mut versions = Vec::new();
     for d in [&good, &bad] {
-        let r = super::registry::register_version(cli, project, &key, d, "fraud", None, &[])?;
+        let r = flow.register(d, "fraud", None)?;
         versions.push(r.record.version);
         log.expect(
             r.signature.as_ref().is_some_and(|c| c.passed),
@@ -112,7 +116,7 @@ pub(crate) fn run(
     let [v1, v2] = versions[..] else {
         anyhow::bail!("the demo registered {} versions, not 2", versions.len());
     };
-    let up = super::registry::promote_version(cli, project, &key, "fraud", v1, "production", &[])?;
+    let up = flow.promote("fraud", v1, "production")?;
     log.expect(
         up.passed,
         "model promote",
@@ -122,8 +126,7 @@ pub(crate) fn run(
         ),
         json!({"version": v1, "checks": up.checks}),
     )?;
-    let refused =
-        super::registry::promote_version(cli, project, &key, "fraud", v2, "production", &[])?;
+    let refused = flow.promote("fraud", v2, "production")?;
     let reasons: Vec<String> = refused
         .checks
         .iter()

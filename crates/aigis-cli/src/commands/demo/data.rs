@@ -7,7 +7,7 @@ use aigis_data::scan::{self, Progress, ScanOptions, ScanReport};
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
-use super::demo::Log;
+use super::Log;
 
 /// Rows of the incoming batch with a planted problem (1-based data rows).
 const EMAIL_ROW: u64 = 17;
@@ -155,7 +155,7 @@ pub(crate) fn run(
         aigis_data::manifest::build(&batch, &aigis_data::manifest::Options::default(), &|_| {})?;
     std::fs::write(
         dir.join("incoming/vendor-x/batch-1.aigis-manifest.json"),
-        super::data::signed_envelope(&vendor, &signed)?,
+        crate::commands::data::manifest::signed_envelope(&vendor, &signed)?,
     )?;
     let config_path = project.root.join(aigis_ledger::project::CONFIG_FILE);
     let mut config = std::fs::read_to_string(&config_path)?;
@@ -164,7 +164,7 @@ pub(crate) fn run(
     ));
     std::fs::write(&config_path, config)?;
     let project = aigis_ledger::Project::load(&project.root)?;
-    let ingest = super::ingest::ingest_in(
+    let ingest = crate::commands::data::ingest::ingest_in(
         cli,
         &project,
         &crate::cli::DataIngestArgs {
@@ -198,17 +198,17 @@ pub(crate) fn run(
     let digest = aigis_crypto::sha256_file(&incoming)?;
     let fail_on = crate::report::FailOn(Some(aigis_core::Severity::High));
     let failed = fail_on.count(&report) > 0;
-    let index = super::scan::record(
-        project,
+    let index = project.record(
+        &crate::context::signing_key(project)?,
         vec![("incoming.csv".into(), digest)],
-        &aigis_evidence::DataScan::One(Box::new(super::scan::evidence_predicate(
+        &aigis_evidence::DataScan::One(Box::new(crate::commands::data::scan::evidence_predicate(
             &report,
             Some(&aigis_core::Digest::of(&profile_json)),
             fail_on,
             failed,
         )?)),
     )?;
-    let quarantine = super::quarantine::split(
+    let quarantine = crate::commands::data::quarantine::split(
         &incoming,
         None,
         &options.read,

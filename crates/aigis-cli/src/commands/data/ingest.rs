@@ -12,14 +12,14 @@ use aigis_data::scan::ScanOptions;
 use aigis_evidence::{
     BuildDefinition, Builder, Byproduct, ExternalParameters, IngestDecision, IngestManifest,
     IngestProvenance, IngestScan, IngestScans, IngestSource, InternalParameters,
-    ManifestAnnotations, Predicate as _, ResolvedDependency, RunBy, RunDetails, RunMetadata, Tool,
+    ManifestAnnotations, ResolvedDependency, RunBy, RunDetails, RunMetadata, Tool,
 };
 use aigis_ledger::project::SourceConfig;
 use anyhow::{Context as _, Result};
 
 use crate::cli::{Cli, DataIngestArgs};
 use crate::report::FailOn;
-use crate::{CheckFailed, context, output};
+use crate::{Failed, context, output};
 
 /// The kind of "build" an ingest is, in the provenance.
 pub const BUILD_TYPE: &str = "https://aigis.dev/build-type/data-ingest/v1";
@@ -54,11 +54,10 @@ fn find_source<'a>(
                 .join(", ")
         )
     };
-    Err(CheckFailed(format!(
+    Err(crate::failed(format!(
         "refused: `{}` is not from an approved source; {listed}\nhint: add a [[data.sources]] entry (name, path, keys) to aigis.toml",
         src.display()
-    ))
-    .into())
+    )))
 }
 
 /// What an ingest decided (an early refusal — unknown, unsigned, foreign or changed
@@ -93,12 +92,11 @@ pub fn ingest(cli: &Cli, args: &DataIngestArgs) -> Result<()> {
         );
     }
     if !o.accepted {
-        return Err(CheckFailed(format!(
+        return Err(crate::failed(format!(
             "refused: {} (the refusal is recorded as provenance evidence #{})",
             o.refusals.join("; "),
             o.provenance_evidence
-        ))
-        .into());
+        )));
     }
     Ok(())
 }
@@ -137,27 +135,24 @@ pub(crate) fn ingest_in(
     }
     let manifest_path = match &args.manifest {
         Some(m) => m.clone(),
-        None => super::data::default_manifest_path(&src)?,
+        None => super::manifest::default_manifest_path(&src)?,
     };
     if !manifest_path.exists() {
-        return Err(CheckFailed(format!(
+        return Err(crate::failed(format!(
             "refused: `{}` is unsigned: no signed manifest at `{}`\nhint: the source signs its data with `aigis data sign` and ships the manifest beside it",
             args.src.display(),
             manifest_path.display()
-        ))
-        .into());
+        )));
     }
-    let signed =
-        super::data::open_signed_manifest(&manifest_path, &keys).map_err(|e| match e
-            .downcast_ref::<CheckFailed>()
-        {
-            Some(f) => CheckFailed(format!(
+    let signed = super::manifest::open_signed_manifest(&manifest_path, &keys).map_err(|e| {
+        match e.downcast_ref::<Failed>() {
+            Some(f) => crate::failed(format!(
                 "refused: the manifest is not signed by a key approved for source `{}`: {f}",
                 source.name
-            ))
-            .into(),
+            )),
             None => e,
-        })?;
+        }
+    })?;
     let opts = Options {
         chunk_size: signed.manifest.chunk_size,
         exclude: vec![
@@ -165,10 +160,10 @@ pub(crate) fn ingest_in(
             project.root.join(aigis_ledger::project::STATE_DIR),
         ],
     };
-    let received = super::data::hash(cli, &src, &opts)?;
+    let received = super::manifest::hash(cli, &src, &opts)?;
     let changes = manifest::compare(&signed.manifest, &received);
     if !changes.is_empty() {
-        return Err(CheckFailed(format!(
+        return Err(crate::failed(format!(
             "refused: `{}` changed after source `{}` signed it:\n  {}",
             args.src.display(),
             source.name,
@@ -177,8 +172,7 @@ pub(crate) fn ingest_in(
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join("\n  ")
-        ))
-        .into());
+        )));
     }
     output::note(
         cli,
@@ -223,8 +217,8 @@ pub(crate) fn ingest_in(
         };
         let (report, digest) = super::scan::scan_file(cli, &path, &options)?;
         let failing = fail_on.count(&report);
-        let index = super::scan::record(
-            project,
+        let index = project.record(
+            &context::signing_key(project)?,
             vec![(file.path.clone(), digest)],
             &aigis_evidence::DataScan::One(Box::new(super::scan::evidence_predicate(
                 &report,
@@ -275,7 +269,7 @@ pub(crate) fn ingest_in(
                 .with_context(|| format!("creating `{}`", dir.display()))?;
         }
         let key = context::signing_key(project)?;
-        let index = super::data::record(&project.open_ledger()?, &key, &received, &out)?;
+        let index = super::manifest::record(&project.open_ledger()?, &key, &received, &out)?;
         (Some(out), Some(index))
     } else {
         (None, None)
@@ -350,9 +344,7 @@ pub(crate) fn ingest_in(
             ],
         },
     };
-    let statement = predicate.statement(subjects)?;
-    let key = context::signing_key(project)?;
-    let (index, _) = super::attest::append(&project.open_ledger()?, &statement, &key)?;
+    let index = project.record(&context::signing_key(project)?, subjects, &predicate)?;
 
     Ok(Outcome {
         source: source.name.clone(),

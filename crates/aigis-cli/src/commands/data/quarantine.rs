@@ -130,8 +130,8 @@ pub fn release(cli: &Cli, args: &DataReleaseArgs) -> Result<()> {
             quarantined: r.quarantined_rows,
         },
     };
-    let index = super::scan::record(
-        &project,
+    let index = project.record(
+        &context::signing_key(&project)?,
         vec![
             (record.clean.clone(), after.0),
             (record.quarantined.clone(), after.1),

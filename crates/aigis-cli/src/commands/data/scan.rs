@@ -8,14 +8,15 @@ use aigis_data::scan::{self, Progress, ScanOptions, ScanReport};
 use aigis_data::table::{Format, ReadOptions};
 use aigis_evidence::{
     DataProfile, DataScan, DataScanFile, DataScanFiles, PersonalColumn, PoisonCounts, Poisoning,
-    Predicate, ProfileColumn, QuasiIdentifiers, RuleCount, Tool,
+    ProfileColumn, QuasiIdentifiers, RuleCount, Tool,
 };
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
 use crate::cli::{Cli, DataProfileArgs, DataScanArgs, ReadArgs};
+use crate::commands::ExitStatus;
 use crate::report::{self, FailOn};
-use crate::{CheckFailed, context, output};
+use crate::{context, output};
 
 /// Profiles are small (sketches of a few KiB per column); this is far beyond any real one.
 const MAX_PROFILE: u64 = 256 << 20;
@@ -53,17 +54,6 @@ fn project_for_evidence(cli: &Cli) -> Option<aigis_ledger::Project> {
             None
         }
     }
-}
-
-/// Signs a statement with the project key and appends it; returns the entry's index.
-pub(crate) fn record<P: Predicate>(
-    project: &aigis_ledger::Project,
-    subjects: Vec<(String, Digest)>,
-    predicate: &P,
-) -> Result<u64> {
-    let statement = predicate.statement(subjects)?;
-    let key = context::signing_key(project)?;
-    Ok(super::attest::append(&project.open_ledger()?, &statement, &key)?.0)
 }
 
 pub fn profile(cli: &Cli, args: &DataProfileArgs) -> Result<()> {
@@ -105,28 +95,30 @@ pub fn profile(cli: &Cli, args: &DataProfileArgs) -> Result<()> {
     context::write_output(&out, &json_bytes)?;
 
     let index = match project_for_evidence(cli) {
-        Some(project) => Some(record(
-            &project,
-            subjects
-                .into_iter()
-                .chain([(out.display().to_string(), Digest::of(&json_bytes))])
-                .collect(),
-            &DataProfile {
-                rows: profile.rows,
-                files: files.len() as u64,
-                columns: profile
-                    .columns
-                    .iter()
-                    .map(|c| {
-                        Ok(ProfileColumn {
-                            name: c.name.clone(),
-                            column_type: context::as_json_string(&c.column_type)?,
-                            null_rate: c.null_rate,
+        Some(project) => Some(
+            project.record(
+                &context::signing_key(&project)?,
+                subjects
+                    .into_iter()
+                    .chain([(out.display().to_string(), Digest::of(&json_bytes))])
+                    .collect(),
+                &DataProfile {
+                    rows: profile.rows,
+                    files: files.len() as u64,
+                    columns: profile
+                        .columns
+                        .iter()
+                        .map(|c| {
+                            Ok(ProfileColumn {
+                                name: c.name.clone(),
+                                column_type: context::as_json_string(&c.column_type)?,
+                                null_rate: c.null_rate,
+                            })
                         })
-                    })
-                    .collect::<Result<_>>()?,
-            },
-        )?),
+                        .collect::<Result<_>>()?,
+                },
+            )?,
+        ),
         None => None,
     };
     if cli.json {
@@ -163,7 +155,7 @@ pub fn profile(cli: &Cli, args: &DataProfileArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<()> {
+pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<ExitStatus> {
     let fail_on = FailOn(args.fail_on.severity());
     let (format, read) = read_options(&args.table.read)?;
     let profile = args.profile.as_deref().map(read_profile).transpose()?;
@@ -250,22 +242,24 @@ pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<()> {
         Ok(p)
     };
     let index = match project_for_evidence(cli) {
-        Some(project) => Some(record(
-            &project,
-            scans
-                .iter()
-                .map(|f| (f.file.display().to_string(), f.digest))
-                .collect(),
-            &match scans.as_slice() {
-                [one] if single => DataScan::One(Box::new(per_file(one)?)),
-                _ => DataScan::Many(DataScanFiles {
-                    files: scans.iter().map(per_file).collect::<Result<_>>()?,
-                    fail_on: fail_on.to_string(),
-                    passed: !failed,
-                    tool: Tool::current(),
-                }),
-            },
-        )?),
+        Some(project) => Some(
+            project.record(
+                &context::signing_key(&project)?,
+                scans
+                    .iter()
+                    .map(|f| (f.file.display().to_string(), f.digest))
+                    .collect(),
+                &match scans.as_slice() {
+                    [one] if single => DataScan::One(Box::new(per_file(one)?)),
+                    _ => DataScan::Many(DataScanFiles {
+                        files: scans.iter().map(per_file).collect::<Result<_>>()?,
+                        fail_on: fail_on.to_string(),
+                        passed: !failed,
+                        tool: Tool::current(),
+                    }),
+                },
+            )?,
+        ),
         None => None,
     };
     let json_of = |f: &FileScan| -> Result<serde_json::Value> {
@@ -333,10 +327,7 @@ pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<()> {
             outln!("recorded as evidence #{i} in the ledger");
         }
     }
-    if failed {
-        return Err(CheckFailed(String::new()).into());
-    }
-    Ok(())
+    Ok(ExitStatus::passed(!failed))
 }
 
 /// One table's scan, for the reports and the evidence.

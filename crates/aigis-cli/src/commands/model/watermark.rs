@@ -19,15 +19,16 @@ use crate::cli::{
     Cli, ModelWatermarkCommand, ModelWatermarkEmbedArgs, ModelWatermarkKeygenArgs,
     ModelWatermarkVerifyArgs, WatermarkTensorArgs,
 };
-use crate::{CheckFailed, context, output};
+use crate::commands::{ExitStatus, done};
+use crate::{context, output};
 
 /// ONNX models are protobuf messages, which cannot exceed 2 GiB.
 const MAX_MODEL: u64 = 2 << 30;
 
-pub fn run(cli: &Cli, cmd: &ModelWatermarkCommand) -> Result<()> {
+pub fn run(cli: &Cli, cmd: &ModelWatermarkCommand) -> Result<ExitStatus> {
     match cmd {
-        ModelWatermarkCommand::Keygen(args) => keygen(cli, args),
-        ModelWatermarkCommand::Embed(args) => embed(cli, args),
+        ModelWatermarkCommand::Keygen(args) => done(keygen(cli, args)),
+        ModelWatermarkCommand::Embed(args) => done(embed(cli, args)),
         ModelWatermarkCommand::Verify(args) => verify(cli, args),
     }
 }
@@ -134,7 +135,11 @@ fn record<P: Predicate>(
     predicate: &P,
 ) -> Result<Option<u64>> {
     match context::project(cli) {
-        Ok(project) => Ok(Some(super::scan::record(&project, subjects, predicate)?)),
+        Ok(project) => Ok(Some(project.record(
+            &context::signing_key(&project)?,
+            subjects,
+            predicate,
+        )?)),
         Err(e) => {
             output::not_recorded(cli, &e);
             Ok(None)
@@ -256,7 +261,7 @@ fn print_embed(args: &ModelWatermarkEmbedArgs, key: &WatermarkKey, report: &Embe
     );
 }
 
-fn verify(cli: &Cli, args: &ModelWatermarkVerifyArgs) -> Result<()> {
+fn verify(cli: &Cli, args: &ModelWatermarkVerifyArgs) -> Result<ExitStatus> {
     if !(args.threshold.is_finite() && args.threshold > 0.0) {
         anyhow::bail!(
             "--threshold must be a positive number, not {}",
@@ -295,10 +300,7 @@ fn verify(cli: &Cli, args: &ModelWatermarkVerifyArgs) -> Result<()> {
             outln!("recorded as evidence #{i} in the ledger");
         }
     }
-    if !present {
-        return Err(CheckFailed(String::new()).into());
-    }
-    Ok(())
+    Ok(ExitStatus::passed(present))
 }
 
 fn print_verify(args: &ModelWatermarkVerifyArgs, key: &WatermarkKey, d: &Detection, present: bool) {

@@ -16,7 +16,10 @@ use anyhow::{Context as _, Result};
 use serde_json::json;
 
 use crate::cli::{Cli, ModelSignArgs, ModelVerifyArgs, SignMethod};
-use crate::{CheckFailed, context, output};
+use aigis_core::CheckFailure as _;
+
+use crate::commands::ExitStatus;
+use crate::{context, output};
 
 /// A PEM key file is a few hundred bytes.
 const MAX_KEY_FILE: u64 = 1 << 16;
@@ -95,18 +98,6 @@ fn method(args: &ModelSignArgs) -> Result<Method> {
     })
 }
 
-/// Bytes under `path` (following nothing), for the progress bar only (0 when the walk
-/// fails: hashing then says why).
-fn size_of(path: &Path) -> u64 {
-    use aigis_core::walk::{Kind, LinkPolicy, Walk};
-    Walk::new(path, LinkPolicy::Report).run().map_or(0, |all| {
-        all.iter()
-            .filter(|e| e.kind == Kind::File)
-            .map(|e| e.len)
-            .sum()
-    })
-}
-
 /// Records evidence when there is a project; says so when there is none.
 fn record<P: Predicate>(
     cli: &Cli,
@@ -115,7 +106,11 @@ fn record<P: Predicate>(
     predicate: &P,
 ) -> Result<Option<u64>> {
     match project {
-        Ok(p) => Ok(Some(super::scan::record(p, vec![subject], predicate)?)),
+        Ok(p) => Ok(Some(p.record(
+            &context::signing_key(p)?,
+            vec![subject],
+            predicate,
+        )?)),
         Err(e) => {
             output::not_recorded(cli, e);
             Ok(None)
@@ -136,7 +131,7 @@ pub fn sign(cli: &Cli, args: &ModelSignArgs) -> Result<()> {
         ignore_paths: ignores(&args.path, &signature, project.as_ref().ok(), &args.ignore)?,
         ignore_git_paths: !args.no_ignore_git_paths,
     };
-    let bar = output::byte_progress(cli, size_of(&args.path), "hashing");
+    let bar = output::byte_progress(cli, output::bytes_under(&args.path), "hashing");
     let signed = signing::sign_model(&args.path, &key, &opts, &|n| bar.inc(n))
         .with_context(|| format!("signing `{}`", args.path.display()))?;
     bar.finish_and_clear();
@@ -220,7 +215,7 @@ pub(crate) fn pem_keys(paths: &[PathBuf]) -> Result<Vec<VerifierKey>> {
         .collect()
 }
 
-pub fn verify(cli: &Cli, args: &ModelVerifyArgs) -> Result<()> {
+pub fn verify(cli: &Cli, args: &ModelVerifyArgs) -> Result<ExitStatus> {
     let project = context::project(cli);
     let signature = args
         .signature
@@ -237,7 +232,7 @@ pub fn verify(cli: &Cli, args: &ModelVerifyArgs) -> Result<()> {
         ignore_git_paths: !args.no_ignore_git_paths,
         ignore_unsigned_files: args.ignore_unsigned_files,
     };
-    let bar = output::byte_progress(cli, size_of(&args.path), "hashing");
+    let bar = output::byte_progress(cli, output::bytes_under(&args.path), "hashing");
     let result = signing::verify_model_with(&args.path, &bundle, &keys, &opts, &|n| bar.inc(n));
     bar.finish_and_clear();
     let report = match result {
@@ -286,11 +281,7 @@ pub fn verify(cli: &Cli, args: &ModelVerifyArgs) -> Result<()> {
     } else {
         print_report(args, &report, index);
     }
-    if passed {
-        Ok(())
-    } else {
-        Err(CheckFailed(String::new()).into())
-    }
+    Ok(ExitStatus::passed(passed))
 }
 
 fn print_report(args: &ModelVerifyArgs, r: &VerifyReport, index: Option<u64>) {
@@ -327,7 +318,7 @@ fn bad_signature(
     signature: &Path,
     bundle: &[u8],
     reason: &str,
-) -> Result<()> {
+) -> Result<ExitStatus> {
     let predicate = ModelVerification::Rejected(SignatureRejected {
         passed: false,
         signature: signature.to_owned(),
@@ -352,5 +343,8 @@ fn bad_signature(
     } else if let Some(i) = index {
         outln!("recorded as evidence #{i} in the ledger");
     }
-    Err(CheckFailed(format!("`{}`: {reason}", signature.display())).into())
+    Err(crate::failed(format!(
+        "`{}`: {reason}",
+        signature.display()
+    )))
 }

@@ -18,7 +18,9 @@ use anyhow::{Context as _, Result, anyhow};
 use serde_json::json;
 
 use crate::cli::{Cli, DataDetokenizeArgs, DataMaskArgs, MaskKeyCommand, ReadArgs};
-use crate::{CheckFailed, context, output};
+use aigis_core::CheckFailure as _;
+
+use crate::{context, output};
 
 /// A rules file is a few lines of TOML; this is far beyond any real one.
 const MAX_RULES: u64 = 1 << 20;
@@ -141,7 +143,7 @@ fn rewrite(
     required: &[String],
     cell: &mut CellFn<'_>,
 ) -> Result<Rewritten> {
-    super::crypt::check_distinct(file, out)?;
+    crate::commands::crypt::check_distinct(file, out)?;
     let (format, options) = super::scan::read_options(read)?;
     let input_format = match format {
         Some(f) => f,
@@ -288,11 +290,14 @@ fn record<P: Predicate>(
     r: &Rewritten,
     predicate: &P,
 ) -> Result<u64> {
-    let statement = predicate.statement(vec![
-        (file.display().to_string(), r.input),
-        (out.display().to_string(), r.output),
-    ])?;
-    Ok(super::attest::append(&project.open_ledger()?, &statement, key)?.0)
+    Ok(project.record(
+        key,
+        vec![
+            (file.display().to_string(), r.input),
+            (out.display().to_string(), r.output),
+        ],
+        predicate,
+    )?)
 }
 
 pub fn mask(cli: &Cli, args: &DataMaskArgs) -> Result<()> {
@@ -510,9 +515,10 @@ pub fn detokenize(cli: &Cli, args: &DataDetokenizeArgs) -> Result<()> {
                         Cow::Borrowed(_) => None,
                     })
                 }
-                Err(e @ aigis_data::Error::Token { .. }) => {
-                    Err(CheckFailed(format!("{}: {e} (nothing was written)", at())).into())
-                }
+                Err(e) if e.is_check_failure() => Err(crate::failed(format!(
+                    "{}: {e} (nothing was written)",
+                    at()
+                ))),
                 Err(e) => Err(anyhow!("{}: {e}", at())),
             }
         },
