@@ -54,7 +54,7 @@ pub(crate) fn done(result: Result<()>) -> Result<ExitStatus> {
 pub fn run(cli: &Cli) -> Result<ExitStatus> {
     match dispatch(cli) {
         Err(e) if crate::is_check_failure(&e) => {
-            eprintln!("error: {e}");
+            crate::print_error(&e);
             Ok(ExitStatus::Failure)
         }
         other => other,

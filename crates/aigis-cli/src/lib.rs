@@ -55,11 +55,14 @@ pub use cli::Cli;
 /// demo step that misbehaved), or a library's check failure put in the command's words:
 /// one of the errors [`is_check_failure`] recognizes. Made by [`failed`].
 #[derive(Debug)]
-pub(crate) struct Failed(String);
+pub(crate) struct Failed {
+    message: String,
+    hint: Option<String>,
+}
 
 impl std::fmt::Display for Failed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -74,7 +77,18 @@ impl aigis_core::CheckFailure for Failed {
 /// The check ran and the artifact failed it, with `message`: exit 1 once
 /// [`commands::run`] maps it.
 pub(crate) fn failed(message: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(Failed(message.into()))
+    anyhow::Error::new(Failed {
+        message: message.into(),
+        hint: None,
+    })
+}
+
+/// [`failed`] with the known fix, apart from the message.
+pub(crate) fn failed_hinted(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Failed {
+        message: message.into(),
+        hint: Some(hint.into()),
+    })
 }
 
 /// Whether `e` means the check ran and the artifact failed it: the first error along its
@@ -149,6 +163,9 @@ pub(crate) fn hint_of(e: &anyhow::Error) -> Option<String> {
         if let Some(h) = cause.downcast_ref::<Hinted>() {
             return Some(h.hint.clone());
         }
+        if let Some(f) = cause.downcast_ref::<Failed>() {
+            return f.hint.clone();
+        }
         if let Some(x) = cause.downcast_ref::<aigis_ledger::Error>() {
             return x.hint();
         }
@@ -183,11 +200,16 @@ fn report_error(cli: &Cli, e: &anyhow::Error) {
             return;
         }
     }
+    print_error(e);
+}
+
+/// Prints an error on stderr: `error: …`, one `caused by: …` per cause, then its hint.
+pub(crate) fn print_error(e: &anyhow::Error) {
     eprintln!("error: {e}");
-    for cause in &causes {
+    for cause in e.chain().skip(1) {
         eprintln!("  caused by: {cause}");
     }
-    if let Some(hint) = hint {
+    if let Some(hint) = hint_of(e) {
         eprintln!("hint: {hint}");
     }
 }

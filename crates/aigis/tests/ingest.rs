@@ -98,6 +98,14 @@ fn unknown_unsigned_foreign_or_changed_sources_are_refused() {
         "{}",
         r.stderr
     );
+    // A refusal (exit 1) prints its hint once, last, apart from the message.
+    assert_eq!(
+        r.stderr.lines().last(),
+        Some("hint: add a [[data.sources]] entry (name, path, keys) to aigis.toml"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.matches("hint:").count(), 1, "{}", r.stderr);
 
     // Approved place, but nobody signed it.
     let r = aigis(&consumer, &["data", "ingest", "incoming/vendor-x/batch1"]);

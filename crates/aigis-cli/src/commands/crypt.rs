@@ -91,10 +91,10 @@ pub fn recipient(cli: &Cli, project: &Project, cmd: &RecipientCommand) -> Result
 fn own_recipient(project: &Project) -> Result<Recipient> {
     let path = recipient_key_path(project);
     if !path.exists() {
-        anyhow::bail!(
-            "the project has no recipient key (`{}`)\nhint: run `aigis keys recipient new`",
-            path.display()
-        );
+        return Err(crate::hinted(
+            format!("the project has no recipient key (`{}`)", path.display()),
+            "run `aigis keys recipient new`",
+        ));
     }
     Ok(recipient::public(&path)?)
 }
@@ -106,10 +106,13 @@ fn parse_recipient(arg: &str) -> Result<Recipient> {
     }
     let path = Path::new(arg);
     if !path.is_file() {
-        anyhow::bail!(
-            "`{arg}` is neither a recipient (`{}...`) nor a file\nhint: `aigis keys recipient show` prints a project's recipient",
-            recipient::PREFIX
-        );
+        return Err(crate::hinted(
+            format!(
+                "`{arg}` is neither a recipient (`{}...`) nor a file",
+                recipient::PREFIX
+            ),
+            "`aigis keys recipient show` prints a project's recipient",
+        ));
     }
     let text = context::read_input(path, "recipient file", 64 * 1024)?;
     let text = String::from_utf8_lossy(&text);
@@ -125,10 +128,10 @@ pub(crate) fn check_distinct(input: &Path, output: &Path) -> Result<()> {
     if let (Ok(a), Ok(b)) = (input.canonicalize(), output.canonicalize())
         && a == b
     {
-        anyhow::bail!(
-            "the output `{}` is the input file\nhint: choose another path with --out",
-            output.display()
-        );
+        return Err(crate::hinted(
+            format!("the output `{}` is the input file", output.display()),
+            "choose another path with --out",
+        ));
     }
     Ok(())
 }
@@ -190,12 +193,17 @@ fn input_size(path: &Path, artifact: Artifact) -> Result<u64> {
     let meta =
         std::fs::metadata(path).with_context(|| format!("cannot read `{}`", path.display()))?;
     if meta.is_dir() {
-        anyhow::bail!(
-            "`{}` is a folder: {} encryption works on one file\nhint: encrypt each file, or pack the folder first (tar -cf model.tar {})",
-            path.display(),
-            artifact.as_str(),
-            path.display()
-        );
+        return Err(crate::hinted(
+            format!(
+                "`{}` is a folder: {} encryption works on one file",
+                path.display(),
+                artifact.as_str()
+            ),
+            format!(
+                "encrypt each file, or pack the folder first (tar -cf model.tar {})",
+                path.display()
+            ),
+        ));
     }
     Ok(meta.len())
 }

@@ -159,10 +159,12 @@ fn prove(cli: &Cli, args: &ProveArgs) -> Result<()> {
             let new = match ledger.checkpoint_at(to)? {
                 Some(c) => c,
                 None if to == size => sign_now(cli, &project, &ledger)?,
-                None => anyhow::bail!(
-                    "no checkpoint of exactly {to} entries was signed\nhint: checkpoints exist at sizes {}",
-                    sizes(&ledger)?
-                ),
+                None => {
+                    return Err(crate::hinted(
+                        format!("no checkpoint of exactly {to} entries was signed"),
+                        format!("checkpoints exist at sizes {}", sizes(&ledger)?),
+                    ));
+                }
             };
             let old = ledger.checkpoint_at(from)?;
             if old.is_none() {

@@ -54,10 +54,13 @@ fn find_source<'a>(
                 .join(", ")
         )
     };
-    Err(crate::failed(format!(
-        "refused: `{}` is not from an approved source; {listed}\nhint: add a [[data.sources]] entry (name, path, keys) to aigis.toml",
-        src.display()
-    )))
+    Err(crate::failed_hinted(
+        format!(
+            "refused: `{}` is not from an approved source; {listed}",
+            src.display()
+        ),
+        "add a [[data.sources]] entry (name, path, keys) to aigis.toml",
+    ))
 }
 
 /// What an ingest decided (an early refusal — unknown, unsigned, foreign or changed
@@ -138,11 +141,14 @@ pub(crate) fn ingest_in(
         None => super::manifest::default_manifest_path(&src)?,
     };
     if !manifest_path.exists() {
-        return Err(crate::failed(format!(
-            "refused: `{}` is unsigned: no signed manifest at `{}`\nhint: the source signs its data with `aigis data sign` and ships the manifest beside it",
-            args.src.display(),
-            manifest_path.display()
-        )));
+        return Err(crate::failed_hinted(
+            format!(
+                "refused: `{}` is unsigned: no signed manifest at `{}`",
+                args.src.display(),
+                manifest_path.display()
+            ),
+            "the source signs its data with `aigis data sign` and ships the manifest beside it",
+        ));
     }
     let signed = super::manifest::open_signed_manifest(&manifest_path, &keys).map_err(|e| {
         match e.downcast_ref::<Failed>() {

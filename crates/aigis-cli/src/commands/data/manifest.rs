@@ -294,4 +294,3 @@ fn ledger_place(
         checkpoint_size: Some(cp.tree_size),
     }))
 }
-

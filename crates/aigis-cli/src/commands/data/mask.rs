@@ -54,10 +54,10 @@ fn project_key(project: &Project, create: bool) -> Result<(MaskKey, bool)> {
         return Ok((load_key(&path)?, false));
     }
     if !create {
-        anyhow::bail!(
-            "the project has no masking key (`{}`)\nhint: `aigis data mask` creates it, or run `aigis keys mask new`",
-            path.display()
-        );
+        return Err(crate::hinted(
+            format!("the project has no masking key (`{}`)", path.display()),
+            "`aigis data mask` creates it, or run `aigis keys mask new`",
+        ));
     }
     let key = MaskKey::generate()?;
     let pass = context::passphrase();
@@ -151,17 +151,23 @@ fn rewrite(
     };
     let output_format = Format::from_extension(out).unwrap_or(input_format);
     if output_format == Format::Parquet {
-        anyhow::bail!(
-            "cannot write `{}`: writing Parquet is not supported (masked columns would change type)\nhint: write CSV or JSON Lines, for example `-o out.csv` or `-o out.jsonl`",
-            out.display()
-        );
+        return Err(crate::hinted(
+            format!(
+                "cannot write `{}`: writing Parquet is not supported (masked columns would change type)",
+                out.display()
+            ),
+            "write CSV or JSON Lines, for example `-o out.csv` or `-o out.jsonl`",
+        ));
     }
     if input_format == Format::Jsonl && output_format == Format::Csv {
-        anyhow::bail!(
-            "cannot write the JSON Lines file `{}` as CSV `{}` (its rows may have different keys)\nhint: write JSON Lines, for example `-o out.jsonl`",
-            file.display(),
-            out.display()
-        );
+        return Err(crate::hinted(
+            format!(
+                "cannot write the JSON Lines file `{}` as CSV `{}` (its rows may have different keys)",
+                file.display(),
+                out.display()
+            ),
+            "write JSON Lines, for example `-o out.jsonl`",
+        ));
     }
     // A `.tsv`/`.tab` output is tab-separated; otherwise the delimiter given for the
     // input, else a comma.
@@ -201,21 +207,25 @@ fn rewrite(
                     };
                     match issue.ragged_fields() {
                         Some(n) if n < batch.names.len() => padded += 1,
-                        Some(_) => anyhow::bail!(
-                            "`{}`, {at}: {}; a row longer than the header cannot be masked safely\nhint: fix the row, then run again (nothing was written)",
-                            file.display(),
-                            issue.message
-                        ),
+                        Some(_) => {
+                            return Err(crate::hinted(
+                                format!(
+                                    "`{}`, {at}: {}; a row longer than the header cannot be masked safely",
+                                    file.display(),
+                                    issue.message
+                                ),
+                                "fix the row, then run again (nothing was written)",
+                            ));
+                        }
                         None => {
                             let hint = match issue.kind {
                                 ReadIssueKind::Encoding => "convert the file to UTF-8",
                                 _ => "fix the input",
                             };
-                            anyhow::bail!(
-                                "`{}`, {at}: {}\nhint: {hint}, then run again (nothing was written)",
-                                file.display(),
-                                issue.message
-                            );
+                            return Err(crate::hinted(
+                                format!("`{}`, {at}: {}", file.display(), issue.message),
+                                format!("{hint}, then run again (nothing was written)"),
+                            ));
                         }
                     }
                 }
@@ -383,15 +393,18 @@ pub fn mask(cli: &Cli, args: &DataMaskArgs) -> Result<()> {
     if !unmatched.is_empty() && !args.allow_missing_columns {
         // Fail closed: a misspelt column name would leave that column unmasked.
         let _ = std::fs::remove_file(&args.out);
-        anyhow::bail!(
-            "the rules name column(s) `{}` that `{}` does not have, so they would not be masked; nothing was written\nhint: fix the names (they are case-sensitive), or pass --allow-missing-columns",
-            unmatched
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join("`, `"),
-            file.display()
-        );
+        return Err(crate::hinted(
+            format!(
+                "the rules name column(s) `{}` that `{}` does not have, so they would not be masked; nothing was written",
+                unmatched
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join("`, `"),
+                file.display()
+            ),
+            "fix the names (they are case-sensitive), or pass --allow-missing-columns",
+        ));
     }
     let key_id = key.as_ref().map(MaskKey::key_id);
     let index = record(
@@ -474,9 +487,12 @@ pub fn detokenize(cli: &Cli, args: &DataDetokenizeArgs) -> Result<()> {
     let key = match (&args.key_file, &project) {
         (Some(path), _) => load_key(path)?,
         (None, Ok(p)) => project_key(p, false)?.0,
-        (None, Err(e)) => anyhow::bail!(
-            "no masking key: {e}\nhint: run in the project that masked the file, or pass --key-file"
-        ),
+        (None, Err(e)) => {
+            return Err(crate::hinted(
+                format!("no masking key: {e}"),
+                "run in the project that masked the file, or pass --key-file",
+            ));
+        }
     };
     let project = match project {
         Ok(p) => Some(p),

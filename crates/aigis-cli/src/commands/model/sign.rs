@@ -51,12 +51,17 @@ fn ignores(
         out.extend(signing::relative_to_model(model, &state));
     }
     for path in given {
-        let rel = signing::relative_to_model(model, path).with_context(|| {
-            format!(
-                "--ignore `{}` is not inside the model `{}`\nhint: give the path as seen from here, for example `{}`",
-                path.display(),
-                model.display(),
-                model.join("README.md").display()
+        let rel = signing::relative_to_model(model, path).ok_or_else(|| {
+            crate::hinted(
+                format!(
+                    "--ignore `{}` is not inside the model `{}`",
+                    path.display(),
+                    model.display()
+                ),
+                format!(
+                    "give the path as seen from here, for example `{}`",
+                    model.join("README.md").display()
+                ),
             )
         })?;
         out.push(rel);
