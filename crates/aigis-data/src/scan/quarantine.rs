@@ -4,7 +4,7 @@
 //! The quarantined file has the table's columns plus two: [`ROW_COLUMN`], the row's
 //! number in the input (1-based, header not counted), and [`REASONS_COLUMN`], the rules
 //! that flagged it. Both files are in the input's format, except that Parquet input gives
-//! JSON Lines files (values keep their JSON types; see [`crate::table::write`]).
+//! JSON Lines files (values keep their JSON types; see [`crate::table::TableWriter`]).
 //! Files are written to temporary names and renamed into place when complete.
 
 use std::collections::{BTreeMap, BTreeSet};
