@@ -31,6 +31,7 @@
 
 pub mod checkpoint;
 mod error;
+pub mod layout;
 mod ledger;
 pub mod project;
 pub mod proof;

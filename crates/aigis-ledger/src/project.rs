@@ -14,8 +14,7 @@ use crate::Error;
 #[cfg(feature = "sqlite")]
 use crate::Ledger;
 
-pub const CONFIG_FILE: &str = "aigis.toml";
-pub const STATE_DIR: &str = ".aigis";
+pub use crate::layout::{CONFIG_FILE, Layout, STATE_DIR};
 
 /// `aigis.toml`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,7 +119,7 @@ pub struct LedgerConfig {
 impl Default for LedgerConfig {
     fn default() -> Self {
         Self {
-            path: PathBuf::from(STATE_DIR).join("ledger.db"),
+            path: Layout::default_ledger(),
         }
     }
 }
@@ -184,9 +183,9 @@ impl Project {
         };
         let project = Self::load(&root)?;
 
-        let state = root.join(STATE_DIR);
-        create_private_dir(&state.join("keys"))?;
-        let ignore = state.join(".gitignore");
+        let layout = Layout::new(&root);
+        create_private_dir(&layout.keys_dir())?;
+        let ignore = layout.state_dir().join(".gitignore");
         if !ignore.exists() {
             aigis_crypto::fs::write_atomic(
                 &ignore,
@@ -269,12 +268,17 @@ impl Project {
         &self.config.project.origin
     }
 
+    /// Where this project keeps things ([`Layout`]).
+    pub fn layout(&self) -> Layout {
+        Layout::new(&self.root)
+    }
+
     pub fn key_path(&self) -> PathBuf {
-        self.root.join(STATE_DIR).join("keys").join("signing.key")
+        self.layout().signing_key()
     }
 
     pub fn keyring_path(&self) -> PathBuf {
-        self.root.join(STATE_DIR).join("keys").join("keyring.json")
+        self.layout().keyring()
     }
 
     pub fn ledger_path(&self) -> PathBuf {

@@ -46,11 +46,7 @@ impl Progress for NoProgress {
 
 /// The project's registry (`.aigis/registry/`), created if missing.
 pub fn open(project: &Project) -> Result<Registry, Error> {
-    let root = project
-        .root
-        .join(aigis_ledger::project::STATE_DIR)
-        .join("registry");
-    Ok(Registry::open(&root)?)
+    Ok(Registry::open(&project.layout().registry_dir())?)
 }
 
 /// Stage names follow the model-name rules.

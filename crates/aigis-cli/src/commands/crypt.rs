@@ -39,7 +39,7 @@ impl Artifact {
 
 /// Where a project keeps its recipient key pair.
 pub fn recipient_key_path(project: &Project) -> PathBuf {
-    project.key_path().with_file_name("recipient.key")
+    project.layout().recipient_key()
 }
 
 /// `aigis keys recipient new|show`.

@@ -161,10 +161,7 @@ pub(crate) fn ingest_in(
     })?;
     let opts = Options {
         chunk_size: signed.manifest.chunk_size,
-        exclude: vec![
-            manifest_path.clone(),
-            project.root.join(aigis_ledger::project::STATE_DIR),
-        ],
+        exclude: vec![manifest_path.clone(), project.layout().state_dir()],
     };
     let received = super::manifest::hash(cli, &src, &opts)?;
     let changes = manifest::compare(&signed.manifest, &received);
@@ -260,15 +257,11 @@ pub(crate) fn ingest_in(
     let (manifest_out, manifest_index) = if accepted {
         let out = match &args.out {
             Some(o) => o.clone(),
-            None => project
-                .root
-                .join(aigis_ledger::project::STATE_DIR)
-                .join("ingested")
-                .join(format!(
-                    "{}-{}.aigis-manifest.json",
-                    source.name,
-                    &received.root.get(..16).unwrap_or(&received.root)
-                )),
+            None => project.layout().ingested_dir().join(format!(
+                "{}-{}.aigis-manifest.json",
+                source.name,
+                &received.root.get(..16).unwrap_or(&received.root)
+            )),
         };
         if let Some(dir) = out.parent() {
             std::fs::create_dir_all(dir)

@@ -51,10 +51,7 @@ pub(crate) fn sign(cli: &Cli, args: &DataSignArgs) -> Result<()> {
     };
     let opts = Options {
         chunk_size: args.chunk_size,
-        exclude: vec![
-            out.clone(),
-            project.root.join(aigis_ledger::project::STATE_DIR),
-        ],
+        exclude: vec![out.clone(), project.layout().state_dir()],
     };
     let m = hash(cli, &args.path, &opts)?;
     let index = record(&project.open_ledger()?, &key, &m, &out)?;
@@ -130,10 +127,7 @@ pub(crate) fn verify(cli: &Cli, args: &DataVerifyArgs) -> Result<ExitStatus> {
 
     let opts = Options {
         chunk_size: expected.chunk_size,
-        exclude: vec![
-            manifest_path.clone(),
-            project.root.join(aigis_ledger::project::STATE_DIR),
-        ],
+        exclude: vec![manifest_path.clone(), project.layout().state_dir()],
     };
     let actual = hash(cli, &args.path, &opts)?;
     let changes = manifest::compare(&expected, &actual);

@@ -27,7 +27,7 @@ const MAX_RULES: u64 = 1 << 20;
 
 /// Where a project keeps its masking key.
 pub fn mask_key_path(project: &Project) -> PathBuf {
-    project.key_path().with_file_name("mask.key")
+    project.layout().mask_key()
 }
 
 /// Loads the masking key at `path` (with AIGIS_KEY_PASSPHRASE when it is sealed).

@@ -47,7 +47,7 @@ fn ignores(
     let mut out = Vec::new();
     out.extend(signing::relative_to_model(model, signature));
     if let Some(p) = project {
-        let state = p.root.join(aigis_ledger::project::STATE_DIR);
+        let state = p.layout().state_dir();
         out.extend(signing::relative_to_model(model, &state));
     }
     for path in given {
