@@ -19,7 +19,7 @@ pub const PASSPHRASE_ENV: &str = "AIGIS_KEY_PASSPHRASE";
 /// that scan.
 pub fn project(cli: &Cli) -> Result<Project> {
     let project = find_project(cli)?;
-    allowlist(&project)?;
+    check_config(&project)?;
     Ok(project)
 }
 
@@ -33,7 +33,7 @@ pub fn project_if_any(cli: &Cli) -> Result<Option<Project>> {
         .is_some_and(|d| !d.join(aigis_ledger::project::CONFIG_FILE).is_file());
     match find_project(cli) {
         Ok(project) => {
-            allowlist(&project)?;
+            check_config(&project)?;
             Ok(Some(project))
         }
         Err(e)
@@ -48,6 +48,19 @@ pub fn project_if_any(cli: &Cli) -> Result<Option<Project>> {
         }
         Err(e) => Err(e),
     }
+}
+
+/// The sections of `aigis.toml` the ledger keeps as written, read by their stages: every
+/// command refuses a project whose file is wrong, not only the ones that use the part.
+fn check_config(project: &Project) -> Result<()> {
+    allowlist(project)?;
+    aigis_data::sources::DataConfig::from_table(&project.config.data).with_context(|| {
+        format!(
+            "invalid project file `{}`",
+            project.layout().config_file().display()
+        )
+    })?;
+    Ok(())
 }
 
 /// The project's reviewed pickle allowlist (`[[model.allow]]`), validated.

@@ -15,6 +15,9 @@ pub enum Error {
     Manifest(String),
     #[error("scan: {0}")]
     Scan(String),
+    /// A `[data]` table of aigis.toml that cannot be read.
+    #[error("[data]: {0}")]
+    Sources(String),
     #[error("profile: {0}")]
     Profile(String),
     #[error("{}{}: {message}", path.display(), row.map(|r| format!(", row {r}")).unwrap_or_default())]

@@ -17,51 +17,17 @@ use crate::Ledger;
 pub use crate::layout::{CONFIG_FILE, Layout, STATE_DIR};
 
 /// `aigis.toml`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Config {
     pub project: ProjectConfig,
     #[serde(default)]
     pub ledger: LedgerConfig,
-    #[serde(default, skip_serializing_if = "DataConfig::is_empty")]
-    pub data: DataConfig,
+    /// `[data]`, kept as written: the data stage reads it (`aigis_data::sources`), so the
+    /// ledger does not need to know its shape.
+    #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
+    pub data: toml::Table,
     #[serde(default, skip_serializing_if = "ModelConfig::is_empty")]
     pub model: ModelConfig,
-}
-
-/// `[data]`: what the data stage trusts.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DataConfig {
-    /// The approved sources `aigis data ingest` accepts data from.
-    #[serde(default)]
-    pub sources: Vec<SourceConfig>,
-}
-
-impl DataConfig {
-    pub fn is_empty(&self) -> bool {
-        self.sources.is_empty()
-    }
-}
-
-/// `[[data.sources]]`: one approved source of data.
-///
-/// ```toml
-/// [[data.sources]]
-/// name = "vendor-x"
-/// path = "incoming/vendor-x"          # relative to the project folder, or absolute
-/// keys = ["vendor-x+1a2b3c4d+AW..."]  # C2SP verifier keys that may sign its manifests
-/// profile = "profiles/vendor-x.json"  # optional: scan against this profile
-/// label = "target"                    # optional: screen for poisoning with this label
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SourceConfig {
-    pub name: String,
-    pub path: PathBuf,
-    pub keys: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub profile: Option<PathBuf>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
 }
 
 /// `[model]`: what the model stage trusts.
@@ -392,7 +358,7 @@ fn new_config(name: &str) -> Result<Config, Error> {
             origin: format!("aigis/{clean}/{}", hex::encode(id)),
         },
         ledger: LedgerConfig::default(),
-        data: DataConfig::default(),
+        data: toml::Table::new(),
         model: ModelConfig::default(),
     })
 }

@@ -177,3 +177,27 @@ fn data_with_findings_is_refused_and_the_refusal_recorded() {
     );
     assert!(r.stdout.contains("accepted 1 file"), "{}", r.stdout);
 }
+
+/// `[data]` is read by the data stage, but a mistake in it is refused by every command,
+/// naming the file and the key, as when the ledger crate read it.
+#[test]
+fn a_misspelt_source_key_is_refused_by_every_command() {
+    let (_dir, consumer, _) = setup();
+    let path = consumer.join("aigis.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{config}lable = \"target\"\n")).unwrap();
+    for args in [&["evidence", "list"][..], &["ledger", "status"]] {
+        let r = aigis(&consumer, args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("invalid project file")
+                && r.stderr.contains("aigis.toml")
+                && r.stderr.contains("unknown field `lable`"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    // Put right, the project works again.
+    std::fs::write(&path, format!("{config}label = \"target\"\n")).unwrap();
+    ok(&consumer, &["evidence", "list"]);
+}

@@ -9,12 +9,12 @@ use std::time::SystemTime;
 use aigis_core::Digest;
 use aigis_data::manifest::{self, Options};
 use aigis_data::scan::ScanOptions;
+use aigis_data::sources::{DataConfig, SourceConfig};
 use aigis_evidence::{
     BuildDefinition, Builder, Byproduct, ExternalParameters, IngestDecision, IngestManifest,
     IngestProvenance, IngestScan, IngestScans, IngestSource, InternalParameters,
     ManifestAnnotations, ResolvedDependency, RunBy, RunDetails, RunMetadata, Tool,
 };
-use aigis_ledger::project::SourceConfig;
 use anyhow::{Context as _, Result};
 
 use crate::cli::{Cli, DataIngestArgs};
@@ -29,17 +29,14 @@ fn now() -> String {
 }
 
 /// The approved source `src` lies in, with its folder.
-fn find_source<'a>(
-    project: &'a aigis_ledger::Project,
-    src: &Path,
-) -> Result<(&'a SourceConfig, PathBuf)> {
-    let sources = &project.config.data.sources;
-    for source in sources {
+fn find_source(project: &aigis_ledger::Project, src: &Path) -> Result<(SourceConfig, PathBuf)> {
+    let sources = DataConfig::from_table(&project.config.data)?.sources;
+    for source in &sources {
         let base = project.root.join(&source.path);
         if let Ok(base) = base.canonicalize()
             && src.starts_with(&base)
         {
-            return Ok((source, base));
+            return Ok((source.clone(), base));
         }
     }
     let listed = if sources.is_empty() {
