@@ -95,28 +95,47 @@ pub(crate) fn failed_hinted(message: impl Into<String>, hint: impl Into<String>)
 /// cause chain that says so through [`aigis_core::CheckFailure`]. The one place the
 /// command line decides between exit 1 and exit 2 for an error.
 pub(crate) fn is_check_failure(e: &anyhow::Error) -> bool {
-    use aigis_core::CheckFailure as _;
-    e.chain().any(|cause| {
-        if let Some(x) = cause.downcast_ref::<Failed>() {
-            return x.is_check_failure();
-        }
-        if let Some(x) = cause.downcast_ref::<aigis_crypto::Error>() {
-            return x.is_check_failure();
-        }
-        if let Some(x) = cause.downcast_ref::<aigis_model::Error>() {
-            return x.is_check_failure();
-        }
-        if let Some(x) = cause.downcast_ref::<aigis_ledger::ProofError>() {
-            return x.is_check_failure();
-        }
-        if let Some(x) = cause.downcast_ref::<aigis_ledger::checkpoint::CheckpointError>() {
-            return x.is_check_failure();
-        }
-        if let Some(x) = cause.downcast_ref::<aigis_data::Error>() {
-            return x.is_check_failure();
-        }
-        false
-    })
+    e.chain()
+        .any(|cause| ask(cause).is_some_and(|(_, failed)| failed))
+}
+
+/// What the command line asks an error it knows: its hint ([`aigis_core::Hint`]) and
+/// whether it says the check ran and failed ([`aigis_core::CheckFailure`]); `None` for an
+/// error of another type. The one list of the error types [`hint_of`] and
+/// [`is_check_failure`] read.
+fn ask(cause: &(dyn std::error::Error + 'static)) -> Option<(Option<String>, bool)> {
+    use aigis_core::{CheckFailure as _, Hint as _};
+    if let Some(x) = cause.downcast_ref::<Hinted>() {
+        return Some((Some(x.hint.clone()), false));
+    }
+    if let Some(x) = cause.downcast_ref::<Failed>() {
+        return Some((x.hint.clone(), x.is_check_failure()));
+    }
+    if let Some(x) = cause.downcast_ref::<aigis_ledger::Error>() {
+        return Some((x.hint(), false));
+    }
+    if let Some(x) = cause.downcast_ref::<aigis_crypto::Error>() {
+        return Some((x.hint(), x.is_check_failure()));
+    }
+    if let Some(x) = cause.downcast_ref::<aigis_data::Error>() {
+        return Some((x.hint(), x.is_check_failure()));
+    }
+    if let Some(x) = cause.downcast_ref::<aigis_model::Error>() {
+        return Some((x.hint(), x.is_check_failure()));
+    }
+    if let Some(x) = cause.downcast_ref::<aigis_model::watermark::WatermarkError>() {
+        return Some((x.hint(), false));
+    }
+    if let Some(x) = cause.downcast_ref::<aigis_registry::Error>() {
+        return Some((x.hint(), false));
+    }
+    if let Some(x) = cause.downcast_ref::<aigis_ledger::ProofError>() {
+        return Some((None, x.is_check_failure()));
+    }
+    if let Some(x) = cause.downcast_ref::<aigis_ledger::checkpoint::CheckpointError>() {
+        return Some((None, x.is_check_failure()));
+    }
+    None
 }
 
 /// An error of the command line itself whose fix is known: the message and the hint stay
@@ -158,34 +177,8 @@ pub(crate) fn located<E: std::fmt::Display + aigis_core::Hint>(
 
 /// The known fix for `e`: the hint of the first error along its cause chain that has one.
 pub(crate) fn hint_of(e: &anyhow::Error) -> Option<String> {
-    use aigis_core::Hint as _;
-    e.chain().find_map(|cause| {
-        if let Some(h) = cause.downcast_ref::<Hinted>() {
-            return Some(h.hint.clone());
-        }
-        if let Some(f) = cause.downcast_ref::<Failed>() {
-            return f.hint.clone();
-        }
-        if let Some(x) = cause.downcast_ref::<aigis_ledger::Error>() {
-            return x.hint();
-        }
-        if let Some(x) = cause.downcast_ref::<aigis_crypto::Error>() {
-            return x.hint();
-        }
-        if let Some(x) = cause.downcast_ref::<aigis_data::Error>() {
-            return x.hint();
-        }
-        if let Some(x) = cause.downcast_ref::<aigis_model::Error>() {
-            return x.hint();
-        }
-        if let Some(x) = cause.downcast_ref::<aigis_model::watermark::WatermarkError>() {
-            return x.hint();
-        }
-        if let Some(x) = cause.downcast_ref::<aigis_registry::Error>() {
-            return x.hint();
-        }
-        None
-    })
+    e.chain()
+        .find_map(|cause| ask(cause).and_then(|(hint, _)| hint))
 }
 
 /// Prints an error as the crate docs say: text on stderr, or JSON on stdout.
