@@ -56,6 +56,61 @@ pub enum Error {
         token_key: String,
         key: String,
     },
+    /// A table rewrite whose output is its input.
+    #[error("the output `{}` is the input file", path.display())]
+    SameFile { path: PathBuf },
+    /// JSON Lines rows may have different keys: they are not written as CSV.
+    #[error(
+        "cannot write the JSON Lines file `{}` as CSV `{}` (its rows may have different keys)",
+        input.display(),
+        output.display()
+    )]
+    JsonlAsCsv { input: PathBuf, output: PathBuf },
+    /// A CSV row with more fields than the header, in a table being rewritten.
+    #[error("`{}`, {at}: {message}; a row longer than the header cannot be masked safely", path.display())]
+    RowTooLong {
+        path: PathBuf,
+        /// Where: `row 2`, `the header, column `a``.
+        at: String,
+        message: String,
+    },
+    /// A row that cannot be read as it is (bad UTF-8, a JSON line that is not an
+    /// object), in a table being rewritten.
+    #[error("`{}`, {at}: {message}", path.display())]
+    BadRow {
+        path: PathBuf,
+        at: String,
+        message: String,
+        /// The row is not UTF-8.
+        encoding: bool,
+    },
+    /// A column asked for that the table does not have.
+    #[error("`{}` has no column `{column}` (it has: {})", path.display(), columns.join(", "))]
+    MissingColumn {
+        path: PathBuf,
+        column: String,
+        columns: Vec<String>,
+    },
+    /// Masking rules that name columns the table does not have: they would stay
+    /// unmasked.
+    #[error(
+        "the rules name column(s) `{}` that `{}` does not have, so they would not be masked; nothing was written",
+        columns.join("`, `"),
+        path.display()
+    )]
+    RulesWithoutColumn { path: PathBuf, columns: Vec<String> },
+    /// An error at one cell of a table.
+    #[error("`{}`, row {row}, column `{column}`: {source}", path.display())]
+    Cell {
+        path: PathBuf,
+        row: u64,
+        column: String,
+        #[source]
+        source: Box<Error>,
+    },
+    /// Key files, file hashing and atomic writes.
+    #[error(transparent)]
+    Crypto(#[from] aigis_crypto::Error),
     #[error("cannot run poisoning detection: {0}")]
     Poison(String),
     /// A folder walk stopped on a link (see `aigis_core::walk`); I/O errors of a walk are
@@ -84,6 +139,21 @@ impl aigis_core::Hint for Error {
                 Some("write CSV or JSON Lines, for example `-o out.csv` or `-o out.jsonl`".into())
             }
             Self::ForeignToken { .. } => Some("detokenize with the key that made it".into()),
+            Self::SameFile { .. } => Some("choose another output path".into()),
+            Self::JsonlAsCsv { .. } => Some("write JSON Lines, for example `-o out.jsonl`".into()),
+            Self::RowTooLong { .. } => {
+                Some("fix the row, then run again (nothing was written)".into())
+            }
+            Self::BadRow { encoding: true, .. } => {
+                Some("convert the file to UTF-8, then run again (nothing was written)".into())
+            }
+            Self::BadRow { .. } => Some("fix the input, then run again (nothing was written)".into()),
+            Self::RulesWithoutColumn { .. } => Some(
+                "fix the names (they are case-sensitive), or allow missing columns (`--allow-missing-columns`)"
+                    .into(),
+            ),
+            Self::Cell { source, .. } => source.hint(),
+            Self::Crypto(e) => e.hint(),
             Self::Walk(aigis_core::walk::Error::Escapes { .. }) => {
                 Some("pass the file it points to on its own, or copy it into the folder".into())
             }
@@ -93,9 +163,15 @@ impl aigis_core::Hint for Error {
 }
 
 impl aigis_core::CheckFailure for Error {
-    /// A token that does not reverse under the key that made it (forged or damaged).
+    /// A token that does not reverse under the key that made it (forged or damaged), at
+    /// a cell or alone.
     fn is_check_failure(&self) -> bool {
-        matches!(self, Self::Token { .. })
+        match self {
+            Self::Token { .. } => true,
+            Self::Cell { source, .. } => source.is_check_failure(),
+            Self::Crypto(e) => e.is_check_failure(),
+            _ => false,
+        }
     }
 }
 

@@ -57,6 +57,7 @@
 
 mod key;
 mod rules;
+pub mod table;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

@@ -60,6 +60,39 @@ impl MaskKey {
         })
     }
 
+    /// Reads the key file at `path` (written by [`MaskKey::save`]; `passphrase` opens a
+    /// sealed one). A file whose recorded key id is not its key's was modified, and is
+    /// refused.
+    pub fn load(path: &std::path::Path, passphrase: Option<&str>) -> Result<Self, Error> {
+        let (id, secret) = aigis_crypto::symmetric::load_mask_key(path, passphrase)?;
+        let key = MaskKey::from_bytes(secret.as_slice())?;
+        if hex::encode(&id) != key.key_id() {
+            return Err(Error::MaskKey(format!(
+                "the key file `{}` records key id `{}` but holds key `{}`: it was modified",
+                path.display(),
+                hex::encode(&id),
+                key.key_id()
+            )));
+        }
+        Ok(key)
+    }
+
+    /// Writes the key to `path` (mode 0600, atomically), sealed with `passphrase` when
+    /// one is given; its id is readable without the passphrase
+    /// (`aigis_crypto::symmetric::mask_key_id`).
+    pub fn save(&self, path: &std::path::Path, passphrase: Option<&str>) -> Result<(), Error> {
+        let id = hex::decode(self.key_id())
+            .map_err(|_| Error::MaskKey("the key id is not hex".into()))?;
+        aigis_crypto::symmetric::save_mask_key(
+            path,
+            &id,
+            &self.bytes,
+            passphrase,
+            aigis_crypto::keyfile::KdfParams::default(),
+        )?;
+        Ok(())
+    }
+
     /// The key's bytes, wiped when the returned value is dropped.
     pub fn to_bytes(&self) -> Zeroizing<[u8; 32]> {
         self.bytes.clone()
