@@ -83,14 +83,6 @@ pub(crate) fn failed(message: impl Into<String>) -> anyhow::Error {
     })
 }
 
-/// [`failed`] with the known fix, apart from the message.
-pub(crate) fn failed_hinted(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(Failed {
-        message: message.into(),
-        hint: Some(hint.into()),
-    })
-}
-
 /// Whether `e` means the check ran and the artifact failed it: the first error along its
 /// cause chain that says so through [`aigis_core::CheckFailure`]. The one place the
 /// command line decides between exit 1 and exit 2 for an error.
@@ -125,6 +117,9 @@ fn ask(cause: &(dyn std::error::Error + 'static)) -> Option<(Option<String>, boo
     }
     if let Some(x) = cause.downcast_ref::<aigis_model::watermark::WatermarkError>() {
         return Some((x.hint(), false));
+    }
+    if let Some(x) = cause.downcast_ref::<aigis_intake::Error>() {
+        return Some((x.hint(), x.is_check_failure()));
     }
     if let Some(x) = cause.downcast_ref::<aigis_registry::Error>() {
         return Some((x.hint(), false));

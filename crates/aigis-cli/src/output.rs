@@ -103,18 +103,6 @@ pub fn parse_time(s: &str) -> Result<i64> {
     Ok(i64::try_from(ms).unwrap_or(i64::MAX))
 }
 
-/// The bytes of the files under `path` (links not followed), to size a progress bar only:
-/// 0 when the walk fails, since the work that follows then says why.
-pub fn bytes_under(path: &std::path::Path) -> u64 {
-    use aigis_core::walk::{Kind, LinkPolicy, Walk};
-    Walk::new(path, LinkPolicy::Report).run().map_or(0, |all| {
-        all.iter()
-            .filter(|e| e.kind == Kind::File)
-            .map(|e| e.len)
-            .sum()
-    })
-}
-
 /// A progress bar on stderr, drawn only for a person watching a terminal.
 pub fn progress(cli: &Cli, total: u64, what: &str) -> ProgressBar {
     if cli.quiet || cli.json || !std::io::stderr().is_terminal() {
@@ -141,39 +129,51 @@ pub fn byte_progress(cli: &Cli, total: u64, what: &str) -> ProgressBar {
     bar
 }
 
-/// Progress of a library step (`aigis_registry::Progress`) as a bar on stderr, drawn
+/// Progress of a library step (`aigis_core::Progress`) as a bar on stderr, drawn
 /// only on a terminal ([`progress`], [`byte_progress`]).
 #[derive(Debug)]
 pub struct Bar<'a> {
     cli: &'a Cli,
-    bar: std::cell::RefCell<ProgressBar>,
+    bar: std::sync::Mutex<ProgressBar>,
 }
 
 impl<'a> Bar<'a> {
     pub fn new(cli: &'a Cli) -> Self {
         Self {
             cli,
-            bar: std::cell::RefCell::new(ProgressBar::hidden()),
+            bar: std::sync::Mutex::new(ProgressBar::hidden()),
         }
     }
 }
 
-impl aigis_registry::Progress for Bar<'_> {
+impl aigis_core::Progress for Bar<'_> {
     fn begin(&self, what: &'static str, total: u64, bytes: bool) {
         let bar = if bytes {
             byte_progress(self.cli, total, what)
         } else {
             progress(self.cli, total, what)
         };
-        self.bar.replace(bar).finish_and_clear();
+        if let Ok(mut current) = self.bar.lock() {
+            std::mem::replace(&mut *current, bar).finish_and_clear();
+        }
     }
 
     fn advance(&self, n: u64) {
-        self.bar.borrow().inc(n);
+        if let Ok(bar) = self.bar.lock() {
+            bar.inc(n);
+        }
+    }
+
+    fn message(&self, text: &str) {
+        if let Ok(bar) = self.bar.lock() {
+            bar.set_message(text.to_owned());
+        }
     }
 
     fn end(&self) {
-        self.bar.borrow().finish_and_clear();
+        if let Ok(bar) = self.bar.lock() {
+            bar.finish_and_clear();
+        }
     }
 }
 

@@ -134,6 +134,17 @@ pub enum Error {
     Dangling { path: PathBuf, target: PathBuf },
 }
 
+/// The bytes of the files under `path` (links not followed), to size a progress bar
+/// only: 0 when the walk fails, since the work that follows then says why.
+pub fn bytes_under(path: &Path) -> u64 {
+    Walk::new(path, LinkPolicy::Report).run().map_or(0, |all| {
+        all.iter()
+            .filter(|e| e.kind == Kind::File)
+            .map(|e| e.len)
+            .sum()
+    })
+}
+
 impl Error {
     /// The path the error is about.
     pub fn path(&self) -> &Path {

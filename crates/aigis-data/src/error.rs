@@ -100,7 +100,7 @@ pub enum Error {
     )]
     RulesWithoutColumn { path: PathBuf, columns: Vec<String> },
     /// An error at one cell of a table.
-    #[error("`{}`, row {row}, column `{column}`: {source}", path.display())]
+    #[error("at `{}`, row {row}, column `{column}`", path.display())]
     Cell {
         path: PathBuf,
         row: u64,

@@ -44,11 +44,12 @@ mod scan;
 pub mod store;
 mod workflow;
 
+pub use aigis_core::{NoProgress, Progress};
 pub use error::Error;
 pub use gate::{ALLOWLIST_HINT, Check, Decision};
 pub use scan::{model_scan, record_model_scan};
 pub use store::{Registry, RegistryError, VersionRecord};
-pub use workflow::{BUNDLE_LIMIT, NoProgress, Progress, Registered, Workflow, check_stage, open};
+pub use workflow::{BUNDLE_LIMIT, Registered, Workflow, check_stage, open};
 
 #[cfg(test)]
 mod tests;

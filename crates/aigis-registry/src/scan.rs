@@ -10,7 +10,7 @@ use aigis_scan::{Allowlist, FileReport, Scanner, Verdict};
 
 use crate::error::Error;
 use crate::store::{Kind, Registry, VersionRecord};
-use crate::workflow::Progress;
+use aigis_core::Progress;
 
 /// The `model-scan` predicate of `reports`: each file's format, verdict and findings, the
 /// allowlist in force (every entry, and the digest the promotion gate compares), and per

@@ -13,6 +13,8 @@ use aigis_ledger::Project;
 use aigis_model::signing::VerifierKey;
 use aigis_scan::{Scanner, Verdict};
 
+use aigis_core::Progress;
+
 use crate::error::Error;
 use crate::gate::{Check, Decision};
 use crate::scan::{StoredScan, record_model_scan, scan_stored};
@@ -22,27 +24,6 @@ use crate::store::{
 
 /// The largest signature bundle read.
 pub const BUNDLE_LIMIT: u64 = 16 << 20;
-
-/// Where long steps report how far they are: a progress bar, or nothing.
-pub trait Progress {
-    /// A step begins: `what` it does (`storing`, `checking`, `scanning`) and its `total`,
-    /// in bytes when `bytes` is true, else in files.
-    fn begin(&self, what: &'static str, total: u64, bytes: bool);
-    /// `n` more bytes or files are done.
-    fn advance(&self, n: u64);
-    /// The step is over.
-    fn end(&self);
-}
-
-/// No progress reported.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoProgress;
-
-impl Progress for NoProgress {
-    fn begin(&self, _: &'static str, _: u64, _: bool) {}
-    fn advance(&self, _: u64) {}
-    fn end(&self) {}
-}
 
 /// The project's registry (`.aigis/registry/`), created if missing.
 pub fn open(project: &Project) -> Result<Registry, Error> {

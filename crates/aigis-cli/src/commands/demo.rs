@@ -87,7 +87,7 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
     };
     let signed_manifest =
         aigis_data::manifest::build(&dir.join("transactions.csv"), &data_opts, &|_| {})?;
-    let index = crate::commands::data::manifest::record(
+    let index = aigis_intake::manifest::sign_and_record(
         &ledger,
         &key,
         &signed_manifest,

@@ -3,13 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use aigis_core::Digest;
-use aigis_data::profile::Profile;
 use aigis_data::scan::{self, Progress, ScanOptions, ScanReport};
 use aigis_data::table::{Format, ReadOptions};
-use aigis_evidence::{
-    DataProfile, DataScan, DataScanFile, DataScanFiles, PersonalColumn, PoisonCounts, Poisoning,
-    ProfileColumn, QuasiIdentifiers, RuleCount, Tool,
-};
+use aigis_evidence::{DataProfile, DataScan, DataScanFile, DataScanFiles, ProfileColumn, Tool};
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
@@ -17,9 +13,6 @@ use crate::cli::{Cli, DataProfileArgs, DataScanArgs, ReadArgs};
 use crate::commands::ExitStatus;
 use crate::report::{self, FailOn};
 use crate::{context, output};
-
-/// Profiles are small (sketches of a few KiB per column); this is far beyond any real one.
-const MAX_PROFILE: u64 = 256 << 20;
 
 /// The reader's options from the command line.
 pub(crate) fn read_options(args: &ReadArgs) -> Result<(Option<Format>, ReadOptions)> {
@@ -158,7 +151,11 @@ pub fn profile(cli: &Cli, args: &DataProfileArgs) -> Result<()> {
 pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<ExitStatus> {
     let fail_on = FailOn(args.fail_on.severity());
     let (format, read) = read_options(&args.table.read)?;
-    let profile = args.profile.as_deref().map(read_profile).transpose()?;
+    let profile = args
+        .profile
+        .as_deref()
+        .map(aigis_intake::scan::read_profile)
+        .transpose()?;
     if !(0.0..=1.0).contains(&args.pii_min_confidence) {
         anyhow::bail!(
             "--pii-min-confidence {} is not between 0 and 1",
@@ -188,7 +185,8 @@ pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<ExitStatus> {
     let single = files.len() == 1 && files.first() == Some(&args.file);
     let mut scans = Vec::with_capacity(files.len());
     for file in &files {
-        let (report, digest) = scan_file(cli, file, &options)?;
+        let (report, digest) =
+            aigis_intake::scan::scan_file(file, &options, &output::Bar::new(cli))?;
         let quarantine = match &args.quarantine {
             // One quarantine folder per table: DIR itself for one file, DIR/<path> for a folder.
             Some(dir) => {
@@ -229,7 +227,7 @@ pub fn scan(cli: &Cli, args: &DataScanArgs) -> Result<ExitStatus> {
     }
     let profile_digest = profile.as_ref().map(|(_, d)| d);
     let per_file = |f: &FileScan| -> Result<DataScanFile> {
-        let mut p = evidence_predicate(
+        let mut p = aigis_intake::scan::evidence(
             &f.report,
             profile_digest,
             fail_on,
@@ -336,103 +334,4 @@ struct FileScan {
     report: ScanReport,
     digest: Digest,
     quarantine: Option<aigis_evidence::Quarantine>,
-}
-
-/// Scans `file` with a progress bar, hashing it at the same time.
-pub(crate) fn scan_file(
-    cli: &Cli,
-    file: &Path,
-    options: &ScanOptions,
-) -> Result<(ScanReport, Digest)> {
-    let bar = output::byte_progress(cli, file_len(file)?, "scanning");
-    let (report, digest) = std::thread::scope(|s| {
-        let hashing = s.spawn(|| aigis_crypto::sha256_file(file));
-        let report = scan::scan(file, options, &|p| match p {
-            Progress::Read(n) => bar.set_position(n),
-            Progress::Poison(stage, done, total) => {
-                bar.set_message(format!("poisoning: {stage} {done}/{total}"));
-            }
-        });
-        (report, hashing.join())
-    });
-    bar.finish_and_clear();
-    let report = report?;
-    let digest = digest.map_err(|_| anyhow::anyhow!("hashing `{}` failed", file.display()))??;
-    Ok((report, digest))
-}
-
-/// Reads a profile file; returns it with its digest.
-pub(crate) fn read_profile(path: &Path) -> Result<(Profile, Digest)> {
-    let bytes = context::read_input(path, "profile", MAX_PROFILE)?;
-    Ok((
-        Profile::from_json(&bytes)
-            .with_context(|| format!("reading the profile `{}`", path.display()))?,
-        Digest::of(&bytes),
-    ))
-}
-
-/// What the ledger keeps of a scan: counts per rule and column, never cell values.
-pub(crate) fn evidence_predicate(
-    report: &ScanReport,
-    profile: Option<&Digest>,
-    fail_on: FailOn,
-    failed: bool,
-) -> Result<DataScanFile> {
-    Ok(DataScanFile {
-        format: context::as_json_string(&report.format)?,
-        rows: report.rows,
-        columns: report.columns.len() as u64,
-        schema: report.schema.to_owned(),
-        profile: profile.copied(),
-        counts: report
-            .counts
-            .iter()
-            .map(|c| RuleCount {
-                rule: c.rule.clone(),
-                column: c.column.clone(),
-                severity: c.severity,
-                count: c.count,
-            })
-            .collect(),
-        worst: report.worst(),
-        personal_columns: report
-            .personal_columns
-            .iter()
-            .map(|c| {
-                Ok(PersonalColumn {
-                    column: c.column.clone(),
-                    kind: context::as_json_string(&c.kind)?,
-                    confidence: c.confidence,
-                })
-            })
-            .collect::<Result<_>>()?,
-        quasi_identifiers: report.quasi_identifiers.as_ref().and_then(|q| {
-            q.worst().map(|w| QuasiIdentifiers {
-                rows: q.rows,
-                columns: w.columns.clone(),
-                unique_share: w.unique_share,
-                k: w.k,
-            })
-        }),
-        poisoning: report.poisoning.as_ref().map(|p| {
-            let c = &p.detectors.counts;
-            Poisoning {
-                label: p.label.clone(),
-                features: p.features.clone(),
-                suspicious_rows: p.rows.len() as u64,
-                counts: PoisonCounts {
-                    outlier: c.outlier as u64,
-                    label_flip: c.label_flip as u64,
-                    duplicate: c.duplicate as u64,
-                    near_duplicate: c.near_duplicate as u64,
-                    backdoor: c.backdoor as u64,
-                },
-            }
-        }),
-        fail_on: fail_on.to_string(),
-        passed: !failed,
-        tool: Tool::current(),
-        quarantine: None,
-        file: None,
-    })
 }

@@ -155,7 +155,7 @@ pub(crate) fn run(
         aigis_data::manifest::build(&batch, &aigis_data::manifest::Options::default(), &|_| {})?;
     std::fs::write(
         dir.join("incoming/vendor-x/batch-1.aigis-manifest.json"),
-        crate::commands::data::manifest::signed_envelope(&vendor, &signed)?,
+        aigis_intake::manifest::signed_envelope(&vendor, &signed)?,
     )?;
     let config_path = project.root.join(aigis_ledger::project::CONFIG_FILE);
     let mut config = std::fs::read_to_string(&config_path)?;
@@ -201,7 +201,7 @@ pub(crate) fn run(
     let index = project.record(
         &crate::context::signing_key(project)?,
         vec![("incoming.csv".into(), digest)],
-        &aigis_evidence::DataScan::One(Box::new(crate::commands::data::scan::evidence_predicate(
+        &aigis_evidence::DataScan::One(Box::new(aigis_intake::scan::evidence(
             &report,
             Some(&aigis_core::Digest::of(&profile_json)),
             fail_on,

@@ -136,7 +136,7 @@ pub fn sign(cli: &Cli, args: &ModelSignArgs) -> Result<()> {
         ignore_paths: ignores(&args.path, &signature, project.as_ref().ok(), &args.ignore)?,
         ignore_git_paths: !args.no_ignore_git_paths,
     };
-    let bar = output::byte_progress(cli, output::bytes_under(&args.path), "hashing");
+    let bar = output::byte_progress(cli, aigis_core::walk::bytes_under(&args.path), "hashing");
     let signed = signing::sign_model(&args.path, &key, &opts, &|n| bar.inc(n))
         .with_context(|| format!("signing `{}`", args.path.display()))?;
     bar.finish_and_clear();
@@ -237,7 +237,7 @@ pub fn verify(cli: &Cli, args: &ModelVerifyArgs) -> Result<ExitStatus> {
         ignore_git_paths: !args.no_ignore_git_paths,
         ignore_unsigned_files: args.ignore_unsigned_files,
     };
-    let bar = output::byte_progress(cli, output::bytes_under(&args.path), "hashing");
+    let bar = output::byte_progress(cli, aigis_core::walk::bytes_under(&args.path), "hashing");
     let result = signing::verify_model_with(&args.path, &bundle, &keys, &opts, &|n| bar.inc(n));
     bar.finish_and_clear();
     let report = match result {
