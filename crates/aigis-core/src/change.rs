@@ -71,8 +71,13 @@ impl FileChange {
     }
 }
 
+/// `modified: a.csv`, padded for a column of lines; the alternate form (`{:#}`) is
+/// `modified `a.csv``, for a list inside one line.
 impl fmt::Display for FileChange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            return write!(f, "{} `{}`", self.kind, self.path);
+        }
         // `modified:` is the longest word: pad to it and a space.
         let word = format!("{}:", self.kind);
         write!(f, "{word:<10}{}", self.path)
@@ -82,6 +87,13 @@ impl fmt::Display for FileChange {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_form_padded_and_an_inline_form() {
+        let c = FileChange::new(ChangeKind::Added, "a.csv");
+        assert_eq!(c.to_string(), "added:    a.csv");
+        assert_eq!(format!("{c:#}"), "added `a.csv`");
+    }
 
     #[test]
     fn one_spelling_in_text_and_json() {

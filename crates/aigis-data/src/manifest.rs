@@ -107,9 +107,15 @@ impl Change {
     }
 }
 
+/// The file's change (`{:#}` for its inline form, see [`FileChange`]), and where a
+/// modified file first differs.
 impl std::fmt::Display for Change {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.file)?;
+        if f.alternate() {
+            write!(f, "{:#}", self.file)?;
+        } else {
+            write!(f, "{}", self.file)?;
+        }
         let Some(ChunkChange {
             old_size,
             new_size,

@@ -109,7 +109,7 @@ pub enum Error {
     #[error(
         "refused: `{}` changed after source `{source_name}` signed it: {}",
         path.display(),
-        changes.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+        changes.iter().map(|c| format!("{c:#}")).collect::<Vec<_>>().join(", ")
     )]
     Changed {
         path: PathBuf,

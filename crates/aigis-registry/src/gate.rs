@@ -271,9 +271,9 @@ impl Workflow<'_> {
                         "the stored files differ from the signed ones: {}",
                         r.changes
                             .iter()
-                            .map(ToString::to_string)
+                            .map(|c| format!("{c:#}"))
                             .collect::<Vec<_>>()
-                            .join("; ")
+                            .join(", ")
                     ),
                     evidence,
                 ),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use aigis_core::{Digest, Statement};
 use aigis_crypto::dsse::Envelope;
 use aigis_evidence::{Approval, ArtifactDigest, DatasetSummary, Predicate as _};
-use aigis_ledger::{InclusionProof, Project, VerifyOptions};
+use aigis_ledger::{InclusionProof, VerifyOptions};
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
@@ -25,8 +25,7 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
     };
 
     // 1. A project.
-    let report = crate::commands::init::init(&dir, Some("demo"))?;
-    let project = Project::load(&report.root)?;
+    let (project, report) = crate::commands::init::init(&dir, Some("demo"))?;
     let vkey = report.verifier_key.clone();
     log.step(
         "init",

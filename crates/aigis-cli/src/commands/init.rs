@@ -11,35 +11,43 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Result<()> {
         Some(d) => d.clone(),
         None => std::env::current_dir().context("reading the current folder")?,
     };
-    let report = init(&dir, args.name.as_deref())?;
+    let (project, report) = init(&dir, args.name.as_deref())?;
     if cli.json {
         return output::json(&serde_json::to_value(&report)?);
     }
-    print_report(&report);
+    print_report(&project, &report);
     Ok(())
 }
 
 /// Creates or completes the project in `dir`; shared with `aigis demo`.
-pub fn init(dir: &std::path::Path, name: Option<&str>) -> Result<InitReport> {
+pub fn init(dir: &std::path::Path, name: Option<&str>) -> Result<(Project, InitReport)> {
     let pass = context::passphrase();
-    let (_, report) = Project::init(
+    Ok(Project::init(
         dir,
         name,
         pass.as_deref().map(String::as_str),
         KdfParams::default(),
-    )?;
-    Ok(report)
+    )?)
 }
 
-fn print_report(r: &InitReport) {
+fn print_report(project: &Project, r: &InitReport) {
     let said = |made: Made, what: &str, path: &str| match made {
         Made::Created => outln!("  created {what} {path}"),
         Made::Kept => outln!("  kept    {what} {path} (already there; not replaced)"),
     };
     outln!("aigis project in {}", r.root.display());
-    said(r.config, "config     ", "aigis.toml");
-    said(r.signing_key, "signing key", ".aigis/keys/signing.key");
-    said(r.ledger, "ledger     ", ".aigis/ledger.db");
+    let layout = project.layout();
+    let relative = |p: std::path::PathBuf| {
+        p.strip_prefix(&project.root)
+            .map_or_else(|_| p.display().to_string(), |p| p.display().to_string())
+    };
+    said(r.config, "config     ", &relative(layout.config_file()));
+    said(
+        r.signing_key,
+        "signing key",
+        &relative(layout.signing_key()),
+    );
+    said(r.ledger, "ledger     ", &relative(project.ledger_path()));
     if r.key_encrypted {
         outln!("  the signing key is sealed with the passphrase in AIGIS_KEY_PASSPHRASE");
     } else if r.signing_key == Made::Created {

@@ -162,6 +162,29 @@ fn report(cli: &Cli, d: &Decision) -> Result<ExitStatus> {
     Ok(ExitStatus::passed(d.passed))
 }
 
+/// A line of `model list`.
+#[derive(serde::Serialize)]
+struct ModelRow {
+    name: String,
+    versions: usize,
+    latest: Option<u32>,
+    /// Stage name -> the version in it.
+    stages: std::collections::BTreeMap<String, u32>,
+}
+
+/// A line of `model versions`.
+#[derive(serde::Serialize)]
+struct VersionRow<'a> {
+    version: u32,
+    digest: aigis_core::Digest,
+    registered_at: String,
+    files: usize,
+    bytes: u64,
+    scan: Option<String>,
+    signed: bool,
+    stages: Vec<&'a str>,
+}
+
 pub fn list(cli: &Cli) -> Result<()> {
     let project = context::project(cli)?;
     let reg = aigis_registry::open(&project)?;
@@ -169,12 +192,16 @@ pub fn list(cli: &Cli) -> Result<()> {
     for name in reg.names()? {
         let versions = reg.versions(&name)?;
         let stages = reg.stages(&name)?;
-        models.push(json!({
-            "name": name,
-            "versions": versions.len(),
-            "latest": versions.last(),
-            "stages": stages.stages.iter().map(|(s, st)| (s.clone(), json!(st.version))).collect::<serde_json::Map<_, _>>(),
-        }));
+        models.push(ModelRow {
+            versions: versions.len(),
+            latest: versions.last().copied(),
+            stages: stages
+                .stages
+                .iter()
+                .map(|(s, st)| (s.clone(), st.version))
+                .collect(),
+            name,
+        });
     }
     if cli.json {
         return output::json(&json!({ "models": models }));
@@ -185,15 +212,12 @@ pub fn list(cli: &Cli) -> Result<()> {
     }
     outln!("{:<24} {:>8} {:>7}  stages", "name", "versions", "latest");
     for m in &models {
-        let stages: Vec<String> = m["stages"]
-            .as_object()
-            .map(|o| o.iter().map(|(s, v)| format!("{s}=v{v}")).collect())
-            .unwrap_or_default();
+        let stages: Vec<String> = m.stages.iter().map(|(s, v)| format!("{s}=v{v}")).collect();
         outln!(
             "{:<24} {:>8} {:>7}  {}",
-            m["name"].as_str().unwrap_or_default(),
-            m["versions"].to_string(),
-            m["latest"].to_string(),
+            m.name,
+            m.versions,
+            m.latest.map_or("null".to_owned(), |v| v.to_string()),
             if stages.is_empty() {
                 "-".to_owned()
             } else {
@@ -261,16 +285,16 @@ pub fn show(cli: &Cli, args: &ModelShowArgs) -> Result<()> {
     let mut rows = Vec::new();
     for v in &versions {
         let r = reg.version(&args.name, *v)?;
-        rows.push(json!({
-            "version": v,
-            "digest": r.digest,
-            "registered_at": r.registered_at,
-            "files": r.files.len(),
-            "bytes": r.files.iter().map(|f| f.bytes).sum::<u64>(),
-            "scan": r.scan.as_ref().map(|e| &e.summary),
-            "signed": r.signature_bundle.is_some(),
-            "stages": at_stage(*v),
-        }));
+        rows.push(VersionRow {
+            version: *v,
+            digest: r.digest,
+            files: r.files.len(),
+            bytes: r.files.iter().map(|f| f.bytes).sum::<u64>(),
+            scan: r.scan.as_ref().map(|e| e.summary.clone()),
+            signed: r.signature_bundle.is_some(),
+            stages: at_stage(*v),
+            registered_at: r.registered_at,
+        });
     }
     if cli.json {
         return output::json(&json!({
@@ -288,25 +312,17 @@ pub fn show(cli: &Cli, args: &ModelShowArgs) -> Result<()> {
         "bytes"
     );
     for r in &rows {
-        let st: Vec<&str> = r["stages"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|s| s.as_str()).collect())
-            .unwrap_or_default();
         outln!(
             "{:>7}  {:<24} {:<13} {:<7} {:>12}  {}",
-            r["version"].to_string(),
-            r["registered_at"].as_str().unwrap_or_default(),
-            r["scan"].as_str().unwrap_or("none"),
-            if r["signed"].as_bool() == Some(true) {
-                "yes"
-            } else {
-                "no"
-            },
-            r["bytes"].to_string(),
-            if st.is_empty() {
+            r.version,
+            r.registered_at,
+            r.scan.as_deref().unwrap_or("none"),
+            if r.signed { "yes" } else { "no" },
+            r.bytes,
+            if r.stages.is_empty() {
                 "-".into()
             } else {
-                st.join(", ")
+                r.stages.join(", ")
             }
         );
     }
