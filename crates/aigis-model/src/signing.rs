@@ -279,6 +279,67 @@ pub fn verify_model_with(
     })
 }
 
+/// Verifies a one-file model held in memory (`bytes`, as a server loads it) against its
+/// signature `bundle`: the signature must verify with one of `trusted`, and the signed
+/// digests must be those of these very bytes (as `verify_model` would compute them for
+/// the file on disk). Verifying the bytes that are then used leaves no window between
+/// the check and the use. The report's `changes` lists a mismatch as a modified file.
+pub fn verify_bytes(
+    bytes: &[u8],
+    bundle: &[u8],
+    trusted: &[VerifierKey],
+) -> Result<VerifyReport, Error> {
+    let bundle = Bundle::from_json(bundle)?;
+    let key = bundle.verify(trusted)?;
+    if bundle.envelope.payload_type != aigis_core::PAYLOAD_TYPE {
+        return Err(Error::Statement(format!(
+            "the DSSE payload type is `{}`, expected `{}`",
+            bundle.envelope.payload_type,
+            aigis_core::PAYLOAD_TYPE
+        )));
+    }
+    let expected = Manifest::from_statement_json(&bundle.envelope.payload)?;
+    let len = bytes.len() as u64;
+    let resources = match expected.serialization.method {
+        Method::Files => vec![manifest::Resource {
+            name: ".".into(),
+            digest: Digest::of(bytes),
+        }],
+        Method::Shards { shard_size } => manifest::shard_bounds(len, shard_size)
+            .into_iter()
+            .map(|(s, e)| {
+                let piece = usize::try_from(s)
+                    .ok()
+                    .zip(usize::try_from(e).ok())
+                    .and_then(|(s, e)| bytes.get(s..e))
+                    .unwrap_or_default();
+                manifest::Resource {
+                    name: format!(".:{s}:{e}"),
+                    digest: Digest::of(piece),
+                }
+            })
+            .collect(),
+    };
+    let mut actual = Manifest {
+        model_name: expected.model_name.clone(),
+        serialization: expected.serialization.clone(),
+        resources,
+    };
+    actual.sort();
+    let changes = compare(&expected, &actual);
+    Ok(VerifyReport {
+        model_name: expected.model_name.clone(),
+        root_digest: expected.root_digest(),
+        serialization: expected.serialization.clone(),
+        key_id: key.key_id(),
+        algorithm: key.algorithm(),
+        resources: expected.resources.len(),
+        files: 1,
+        bytes: len,
+        changes,
+    })
+}
+
 /// `path` relative to the model root, `/`-separated, when it lies inside the model (to
 /// leave a signature file or a project's state folder out of the model).
 pub fn relative_to_model(model: &Path, path: &Path) -> Option<String> {
@@ -460,6 +521,41 @@ mod tests {
                 .unwrap()
                 .passed()
         );
+    }
+
+    #[test]
+    fn bytes_in_memory_verify_as_the_file_would_by_files_and_by_shards() {
+        let dir = model();
+        let file = dir.path().join("weights.bin");
+        let bytes = std::fs::read(&file).unwrap();
+        let key = &keys()[1];
+        for method in [Method::Files, Method::Shards { shard_size: 4096 }] {
+            let opts = SignOptions {
+                method,
+                ..SignOptions::default()
+            };
+            let bundle = sign_model(&file, key, &opts, &|_| {})
+                .unwrap()
+                .bundle
+                .to_json();
+            let from_disk = verify_model(&file, &bundle, &[key.public()]).unwrap();
+            let in_memory = verify_bytes(&bytes, &bundle, &[key.public()]).unwrap();
+            assert!(in_memory.passed(), "{method:?}: {:?}", in_memory.changes);
+            assert_eq!(in_memory.root_digest, from_disk.root_digest);
+            let mut changed = bytes.clone();
+            changed[5000] ^= 1;
+            assert!(
+                !verify_bytes(&changed, &bundle, &[key.public()])
+                    .unwrap()
+                    .passed()
+            );
+            assert!(
+                !verify_bytes(&bytes[..9000], &bundle, &[key.public()])
+                    .unwrap()
+                    .passed()
+            );
+            assert!(verify_bytes(&bytes, &bundle, &[keys()[0].public()]).is_err());
+        }
     }
 
     #[test]
