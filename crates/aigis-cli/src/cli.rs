@@ -130,6 +130,23 @@ pub enum Command {
     )]
     Model(ModelCommand),
 
+    /// Serve models behind the gateway: the Open Inference Protocol v2 (KServe, Triton)
+    /// over HTTP, every call authenticated with an API key, every input checked against
+    /// the model's signature.
+    ///
+    /// Reads `[serve]` from the project's `aigis.toml`, or from --config. Each model must
+    /// carry a signature by a key of the project's keyring (`aigis model sign`), unless its
+    /// entry says `verify = false`. Prints the address it listens on; Ctrl-C or SIGTERM
+    /// stops it after the requests in flight finish. Plain HTTP is served on loopback
+    /// only: put a TLS proxy in front until aigis terminates TLS itself.
+    #[command(after_help = examples!(
+        "aigis keys api new --name ci-bot",
+        "aigis serve",
+        "aigis serve --config serve.toml --listen 127.0.0.1:9000",
+        "curl -H \"Authorization: Bearer $KEY\" http://127.0.0.1:8080/v2/models/digits"
+    ))]
+    Serve(ServeArgs),
+
     /// Run the whole story on a throwaway project: init, evidence, a signed dataset
     /// manifest, a checkpoint, an inclusion proof checked offline, a verify, a tampering
     /// that verify catches, and a changed row that the manifest locates.
@@ -137,6 +154,17 @@ pub enum Command {
         "aigis demo --dir /tmp/aigis-demo --keep"
     ))]
     Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A TOML file with the `[serve]` table [default: the project's aigis.toml]. Paths in
+    /// it are relative to its folder.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Listen here instead of `serve.listen` (`127.0.0.1:0` picks a free port).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -181,6 +209,33 @@ pub enum KeysCommand {
         )
     )]
     Mask(MaskKeyCommand),
+    /// API keys for `aigis serve`: the key is printed once; the gateway keeps only its
+    /// SHA-256, in a `[[serve.api_keys]]` entry.
+    #[command(
+        subcommand,
+        after_help = examples!(
+            "aigis keys api new --name ci-bot"
+        )
+    )]
+    Api(ApiKeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Make a new API key: the key on stdout (shown once, never stored), and on stderr the
+    /// `[[serve.api_keys]]` entry with its SHA-256 to add to the `[serve]` configuration.
+    ///
+    /// Two entries with one name are two keys of one principal: add the new entry, hand
+    /// out the new key, then remove the old entry (a rotation without downtime).
+    #[command(after_help = examples!(
+        "aigis keys api new --name ci-bot > ci-bot.key",
+        "aigis keys api new --name ci-bot --json"
+    ))]
+    New {
+        /// The principal the key authenticates (letters, digits, `-`, `_`, `.`).
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

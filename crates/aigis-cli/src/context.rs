@@ -60,6 +60,12 @@ fn check_config(project: &Project) -> Result<()> {
             project.layout().config_file().display()
         )
     })?;
+    if !project.config.serve.is_empty() {
+        aigis_gateway::ServeConfig::from_table(
+            &project.config.serve,
+            &project.layout().config_file(),
+        )?;
+    }
     Ok(())
 }
 

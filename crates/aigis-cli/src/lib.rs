@@ -118,6 +118,9 @@ fn ask(cause: &(dyn std::error::Error + 'static)) -> Option<(Option<String>, boo
     if let Some(x) = cause.downcast_ref::<aigis_model::watermark::WatermarkError>() {
         return Some((x.hint(), false));
     }
+    if let Some(x) = cause.downcast_ref::<aigis_gateway::Error>() {
+        return Some((x.hint(), x.is_check_failure()));
+    }
     if let Some(x) = cause.downcast_ref::<aigis_intake::Error>() {
         return Some((x.hint(), x.is_check_failure()));
     }

@@ -28,6 +28,9 @@ pub struct Config {
     pub data: toml::Table,
     #[serde(default, skip_serializing_if = "ModelConfig::is_empty")]
     pub model: ModelConfig,
+    /// `[serve]`, kept as written: the gateway reads it (`aigis_gateway::ServeConfig`).
+    #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
+    pub serve: toml::Table,
 }
 
 /// `[model]`: what the model stage trusts.
@@ -360,6 +363,7 @@ fn new_config(name: &str) -> Result<Config, Error> {
         ledger: LedgerConfig::default(),
         data: toml::Table::new(),
         model: ModelConfig::default(),
+        serve: toml::Table::new(),
     })
 }
 

@@ -9,10 +9,15 @@ use crate::cli::{Cli, KeysCommand};
 use crate::{context, output};
 
 pub fn run(cli: &Cli, cmd: &KeysCommand) -> Result<()> {
+    // API keys belong to a gateway's configuration, not to a project.
+    if let KeysCommand::Api(cmd) = cmd {
+        return crate::commands::serve::api_key(cli, cmd);
+    }
     let project = context::project(cli)?;
     match cmd {
         KeysCommand::Recipient(cmd) => crate::commands::crypt::recipient(cli, &project, cmd),
         KeysCommand::Mask(cmd) => crate::commands::data::mask::key(cli, &project, cmd),
+        KeysCommand::Api(cmd) => crate::commands::serve::api_key(cli, cmd),
         KeysCommand::Show => {
             let ring = project.keyring()?;
             let vkey = project.verifier_key()?;

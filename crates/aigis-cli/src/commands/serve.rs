@@ -1,0 +1,158 @@
+//! `aigis serve` and `aigis keys api`: parse, call `aigis_gateway`, render.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use aigis_gateway::{Gateway, ServeConfig};
+use aigis_model::signing::VerifierKey;
+use anyhow::{Context as _, Result};
+use serde_json::json;
+
+use crate::cli::{ApiKeyCommand, Cli, ServeArgs};
+use crate::{context, output};
+
+/// The largest `--config` file read.
+const MAX_CONFIG: u64 = 1 << 20;
+
+/// The `[serve]` configuration and the folder its paths are relative to.
+fn load_config(cli: &Cli, args: &ServeArgs) -> Result<(ServeConfig, PathBuf)> {
+    if let Some(path) = &args.config {
+        let bytes = context::read_input(path, "serve configuration", MAX_CONFIG)?;
+        let text = std::str::from_utf8(&bytes)
+            .with_context(|| format!("`{}` is not UTF-8", path.display()))?;
+        let config = ServeConfig::from_toml(text, path)?;
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        return Ok((config, base));
+    }
+    let project = context::project(cli)?;
+    let file = project.layout().config_file();
+    if project.config.serve.is_empty() {
+        return Err(crate::hinted(
+            format!("`{}` has no [serve] table", file.display()),
+            "add [serve] with [[serve.models]] and [[serve.api_keys]] (see `aigis serve --help`), or pass --config FILE",
+        ));
+    }
+    let config = ServeConfig::from_table(&project.config.serve, &file)?;
+    Ok((config, project.root.clone()))
+}
+
+/// The keys whose model signatures are trusted: the project's keyring, when there is a
+/// project.
+fn trusted_keys(cli: &Cli) -> Result<Vec<VerifierKey>> {
+    Ok(match context::project_if_any(cli)? {
+        Some(project) => project
+            .keyring()?
+            .public_keys()
+            .into_iter()
+            .map(VerifierKey::from)
+            .collect(),
+        None => Vec::new(),
+    })
+}
+
+pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
+    let (mut config, base) = load_config(cli, args)?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+        // The same rule as the file's: plain HTTP on loopback only.
+        if config.plain && !listen.ip().is_loopback() {
+            return Err(crate::hinted(
+                format!(
+                    "`{listen}` is not a loopback address, and plain HTTP is served on loopback only"
+                ),
+                "listen on 127.0.0.1 or ::1 and put a TLS proxy in front",
+            ));
+        }
+    }
+    let trusted = trusted_keys(cli)?;
+    let gateway = Arc::new(Gateway::new(&config, &base, &trusted)?);
+    for m in gateway.models() {
+        output::note(
+            cli,
+            &format!(
+                "model `{}` version {} ({})",
+                m.name,
+                m.version,
+                m.signed_by
+                    .as_deref()
+                    .map_or("NOT VERIFIED: verify = false".to_owned(), |k| format!(
+                        "signature verified, key {k}"
+                    ))
+            ),
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| aigis_gateway::Error::Listen {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        if cli.json {
+            output::json(&json!({"listening": format!("http://{addr}")}))?;
+        } else {
+            outln!("http://{addr}");
+        }
+        output::note(
+            cli,
+            "serving; Ctrl-C or SIGTERM stops after the requests in flight",
+        );
+        aigis_gateway::serve(gateway, listener, shutdown_signal()).await?;
+        output::note(cli, "stopped");
+        Ok(())
+    })
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// `aigis keys api new`.
+pub fn api_key(cli: &Cli, cmd: &ApiKeyCommand) -> Result<()> {
+    let ApiKeyCommand::New { name } = cmd;
+    if !aigis_gateway::config::is_name(name) {
+        return Err(crate::hinted(
+            format!("`{name}` is not a principal name"),
+            "use letters, digits, `-`, `_` and `.`",
+        ));
+    }
+    let (key, hash) = aigis_gateway::auth::generate().context("the system random source failed")?;
+    if cli.json {
+        return output::json(&json!({"name": name, "key": key.expose(), "sha256": hash}));
+    }
+    outln!("{}", key.expose());
+    output::note(
+        cli,
+        &format!(
+            "add to the [serve] configuration (the key above is not stored anywhere):\n\n[[serve.api_keys]]\nname = \"{name}\"\nsha256 = \"{hash}\"\n"
+        ),
+    );
+    Ok(())
+}

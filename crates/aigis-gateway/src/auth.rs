@@ -1,0 +1,145 @@
+//! API keys: a key is 32 random bytes written `aigis_<base64url>`; the gateway keeps only
+//! the SHA-256 of each, and compares the hash of a presented key with every stored one in
+//! constant time, so neither the keys nor the timing of a comparison give one away.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand_core::RngCore as _;
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+use zeroize::Zeroizing;
+
+use crate::config::ApiKeyConfig;
+
+/// The start of every key aigis makes.
+pub const KEY_PREFIX: &str = "aigis_";
+
+/// Who a request comes from, once authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub name: String,
+}
+
+/// The stored keys.
+#[derive(Clone)]
+pub struct ApiKeys {
+    keys: Vec<(String, [u8; 32])>,
+}
+
+impl std::fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeys")
+            .field(
+                "principals",
+                &self.keys.iter().map(|k| &k.0).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// The text of a new key: shown once to the operator, wiped when dropped, never in
+/// `Debug`.
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    /// The key's text.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// A new key and the SHA-256 to put in the configuration.
+pub fn generate() -> Result<(Secret, String), rand_core::Error> {
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    rand_core::OsRng.try_fill_bytes(bytes.as_mut())?;
+    let key = Zeroizing::new(format!(
+        "{KEY_PREFIX}{}",
+        URL_SAFE_NO_PAD.encode(bytes.as_ref())
+    ));
+    let hash = hex::encode(Sha256::digest(key.as_bytes()));
+    Ok((Secret(key), hash))
+}
+
+impl ApiKeys {
+    /// The keys of the configuration (already checked to be 64 hex digits each).
+    pub fn new(config: &[ApiKeyConfig]) -> Self {
+        let keys = config
+            .iter()
+            .filter_map(|k| {
+                let mut hash = [0u8; 32];
+                hex::decode_to_slice(&k.sha256, &mut hash).ok()?;
+                Some((k.name.clone(), hash))
+            })
+            .collect();
+        ApiKeys { keys }
+    }
+
+    /// The principal whose key `presented` is, comparing its hash with every stored hash
+    /// (all of them, whatever matches first).
+    pub fn authenticate(&self, presented: &str) -> Option<Principal> {
+        let hash: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        let mut found = None;
+        for (name, stored) in &self.keys {
+            if bool::from(stored.ct_eq(&hash)) && found.is_none() {
+                found = Some(name);
+            }
+        }
+        found.map(|name| Principal { name: name.clone() })
+    }
+
+    /// The principal of an `Authorization` header value (`Bearer <key>`).
+    pub fn from_header(&self, value: Option<&str>) -> Option<Principal> {
+        let value = value?.trim();
+        let (scheme, key) = value.split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        self.authenticate(key.trim())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generated_key_authenticates_its_principal_and_nothing_else_does() {
+        let (key, hash) = generate().unwrap();
+        let (other, other_hash) = generate().unwrap();
+        assert!(key.expose().starts_with(KEY_PREFIX));
+        assert_ne!(key.expose(), other.expose());
+        let keys = ApiKeys::new(&[
+            ApiKeyConfig {
+                name: "ci".into(),
+                sha256: hash,
+            },
+            ApiKeyConfig {
+                name: "ops".into(),
+                sha256: other_hash,
+            },
+        ]);
+        let bearer = |k: &str| keys.from_header(Some(&format!("Bearer {k}")));
+        assert_eq!(bearer(key.expose()).unwrap().name, "ci");
+        assert_eq!(bearer(other.expose()).unwrap().name, "ops");
+        assert!(
+            keys.from_header(Some(&format!("bearer  {}", key.expose())))
+                .is_some()
+        );
+        assert_eq!(bearer("aigis_wrong"), None);
+        assert_eq!(bearer(""), None);
+        assert_eq!(keys.from_header(Some(key.expose())), None);
+        assert_eq!(
+            keys.from_header(Some(&format!("Basic {}", key.expose()))),
+            None
+        );
+        assert_eq!(keys.from_header(None), None);
+        assert!(!format!("{keys:?}").contains(key.expose()));
+        assert!(!format!("{key:?}").contains(key.expose()));
+    }
+}

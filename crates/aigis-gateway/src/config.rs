@@ -1,0 +1,329 @@
+//! `[serve]` in `aigis.toml` (or a file of its own): what to serve, where, and to whom.
+//! Every key is checked when the gateway starts; a wrong one stops the start with its
+//! name.
+//!
+//! ```toml
+//! [serve]
+//! listen = "127.0.0.1:8080"
+//! plain = true                     # HTTP without TLS: allowed on a loopback address only
+//! max_body_bytes = 4194304         # larger requests get 413
+//! timeout_ms = 2000                # a model call that takes longer gets 504
+//!
+//! [[serve.models]]
+//! name = "digits"
+//! path = "models/digits.onnx"      # relative to the folder of the config file
+//! # signature = "models/digits.onnx.sig"   # the default: the path + `.sig`
+//! # verify = false                 # serve it unsigned: said in so many words
+//!
+//! [[serve.api_keys]]
+//! name = "ci-bot"                  # the principal the key authenticates
+//! sha256 = "<64 hex digits>"       # of the key; `aigis serve keygen` makes both
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::Error;
+
+/// The largest request body by default (4 MiB).
+pub const DEFAULT_MAX_BODY: usize = 4 << 20;
+/// The model call timeout by default.
+pub const DEFAULT_TIMEOUT_MS: u64 = 2_000;
+
+/// The `[serve]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Where to listen.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Serve HTTP without TLS; only on a loopback address.
+    #[serde(default)]
+    pub plain: bool,
+    /// TLS termination (certificate and key files).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// The largest request body accepted.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// How long a model call may take.
+    #[serde(default = "default_timeout")]
+    pub timeout_ms: u64,
+    #[serde(default)]
+    pub models: Vec<ModelConfig>,
+    #[serde(default)]
+    pub api_keys: Vec<ApiKeyConfig>,
+}
+
+/// `tls = { cert = "…", key = "…" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// `[[serve.models]]`: one model, served under `/v2/models/<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub name: String,
+    /// An ONNX file.
+    pub path: PathBuf,
+    /// Its OpenSSF model-signing signature; `<path>.sig` when absent.
+    #[serde(default)]
+    pub signature: Option<PathBuf>,
+    /// `false` serves the file without checking a signature.
+    #[serde(default = "yes")]
+    pub verify: bool,
+}
+
+/// `[[serve.api_keys]]`: a key, by the SHA-256 of its text, and the principal it
+/// authenticates. Two entries with one name are two keys of one principal (a rotation:
+/// both work until the old entry is removed).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    pub name: String,
+    pub sha256: String,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn default_max_body() -> usize {
+    DEFAULT_MAX_BODY
+}
+
+fn default_timeout() -> u64 {
+    DEFAULT_TIMEOUT_MS
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Model and principal names: what a URL path segment and a log line carry safely.
+pub fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && !s.starts_with('.')
+}
+
+impl ServeConfig {
+    /// Reads `[serve]` from a TOML document (`aigis.toml`, or a file holding only the
+    /// serve table under `[serve]`), and checks it. `source` names the file in errors.
+    pub fn from_toml(text: &str, source: &Path) -> Result<Self, Error> {
+        let bad = |key: &str, message: String| Error::Config {
+            file: source.to_owned(),
+            key: key.to_owned(),
+            message,
+        };
+        let mut doc: toml::Table =
+            toml::from_str(text).map_err(|e| bad("", e.message().to_owned()))?;
+        let serve = doc
+            .remove("serve")
+            .ok_or_else(|| bad("serve", "there is no [serve] table".into()))?;
+        let config: ServeConfig = serve
+            .try_into()
+            .map_err(|e: toml::de::Error| bad("serve", e.message().to_owned()))?;
+        config.check(source)?;
+        Ok(config)
+    }
+
+    /// Reads `[serve]` from an already parsed table (the project's).
+    pub fn from_table(table: &toml::Table, source: &Path) -> Result<Self, Error> {
+        let config: ServeConfig =
+            toml::Value::Table(table.clone())
+                .try_into()
+                .map_err(|e: toml::de::Error| Error::Config {
+                    file: source.to_owned(),
+                    key: "serve".into(),
+                    message: e.message().to_owned(),
+                })?;
+        config.check(source)?;
+        Ok(config)
+    }
+
+    fn check(&self, source: &Path) -> Result<(), Error> {
+        let bad = |key: String, message: String| {
+            Err(Error::Config {
+                file: source.to_owned(),
+                key,
+                message,
+            })
+        };
+        match (&self.tls, self.plain) {
+            (Some(_), true) => {
+                return bad(
+                    "serve.plain".into(),
+                    "`plain = true` and `tls` exclude each other".into(),
+                );
+            }
+            (Some(_), false) => {
+                return bad(
+                    "serve.tls".into(),
+                    "this version of aigis does not terminate TLS yet: serve `plain = true` on a loopback address behind a TLS proxy".into(),
+                );
+            }
+            (None, false) => {
+                return bad(
+                    "serve.plain".into(),
+                    "say `plain = true` to serve HTTP without TLS (on a loopback address only)"
+                        .into(),
+                );
+            }
+            (None, true) if !self.listen.ip().is_loopback() => {
+                return bad(
+                    "serve.listen".into(),
+                    format!(
+                        "`{}` is not a loopback address, and plain HTTP is served on loopback only",
+                        self.listen
+                    ),
+                );
+            }
+            (None, true) => {}
+        }
+        if self.max_body_bytes == 0 {
+            return bad("serve.max_body_bytes".into(), "must be above 0".into());
+        }
+        if self.timeout_ms == 0 || self.timeout_ms > 600_000 {
+            return bad(
+                "serve.timeout_ms".into(),
+                "must be between 1 and 600000".into(),
+            );
+        }
+        if self.models.is_empty() {
+            return bad(
+                "serve.models".into(),
+                "no model to serve: add a [[serve.models]] entry".into(),
+            );
+        }
+        for (i, m) in self.models.iter().enumerate() {
+            if !is_name(&m.name) {
+                return bad(
+                    format!("serve.models[{i}].name"),
+                    format!(
+                        "`{}` is not a model name (letters, digits, `-`, `_`, `.`; not starting with `.`)",
+                        m.name
+                    ),
+                );
+            }
+            if self.models.iter().take(i).any(|o| o.name == m.name) {
+                return bad(
+                    format!("serve.models[{i}].name"),
+                    format!("`{}` is served twice", m.name),
+                );
+            }
+        }
+        if self.api_keys.is_empty() {
+            return bad(
+                "serve.api_keys".into(),
+                "no API key: every call is authenticated; make one with `aigis serve keygen`"
+                    .into(),
+            );
+        }
+        for (i, k) in self.api_keys.iter().enumerate() {
+            if !is_name(&k.name) {
+                return bad(
+                    format!("serve.api_keys[{i}].name"),
+                    format!("`{}` is not a principal name", k.name),
+                );
+            }
+            let hex_ok = k.sha256.len() == 64 && k.sha256.bytes().all(|b| b.is_ascii_hexdigit());
+            if !hex_ok {
+                return bad(
+                    format!("serve.api_keys[{i}].sha256"),
+                    "must be the 64 hex digits of the key's SHA-256".into(),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+    fn parse(serve: &str) -> Result<ServeConfig, Error> {
+        ServeConfig::from_toml(&format!("[serve]\n{serve}"), Path::new("aigis.toml"))
+    }
+
+    fn good() -> String {
+        format!(
+            "plain = true\n[[serve.models]]\nname = \"m\"\npath = \"m.onnx\"\n[[serve.api_keys]]\nname = \"ci\"\nsha256 = \"{KEY}\"\n"
+        )
+    }
+
+    fn key_of(e: Error) -> String {
+        match e {
+            Error::Config { key, .. } => key,
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn a_good_config_reads_with_its_defaults() {
+        let c = parse(&good()).unwrap();
+        assert_eq!(c.listen, default_listen());
+        assert_eq!(c.max_body_bytes, DEFAULT_MAX_BODY);
+        assert!(c.models[0].verify);
+    }
+
+    #[test]
+    fn every_wrong_key_is_named() {
+        let cases = [
+            (good().replace("plain = true\n", ""), "serve.plain"),
+            (
+                good().replace("plain = true", "plain = true\nlisten = \"0.0.0.0:80\""),
+                "serve.listen",
+            ),
+            (
+                good().replace("plain = true", "plain = true\ntimeout_ms = 0"),
+                "serve.timeout_ms",
+            ),
+            (
+                good().replace("name = \"m\"", "name = \"a/b\""),
+                "serve.models[0].name",
+            ),
+            (good().replace(KEY, "xyz"), "serve.api_keys[0].sha256"),
+            (
+                good().replace(
+                    "[[serve.api_keys]]\nname = \"ci\"\nsha256",
+                    "[[serve.api_keys]]\nname = \"ci\"\nsha25",
+                ),
+                "serve",
+            ),
+            (
+                good().replace(
+                    "plain = true",
+                    "plain = false\ntls = { cert = \"c\", key = \"k\" }",
+                ),
+                "serve.tls",
+            ),
+            ("plain = true\n".to_owned(), "serve.models"),
+        ];
+        for (text, key) in cases {
+            assert_eq!(key_of(parse(&text).unwrap_err()), key, "{text}");
+        }
+        let no_keys = good()
+            .split("[[serve.api_keys]]")
+            .next()
+            .unwrap()
+            .to_owned();
+        assert_eq!(key_of(parse(&no_keys).unwrap_err()), "serve.api_keys");
+        let twice = good().replace(
+            "[[serve.api_keys]]",
+            "[[serve.models]]\nname = \"m\"\npath = \"x.onnx\"\n[[serve.api_keys]]",
+        );
+        assert_eq!(key_of(parse(&twice).unwrap_err()), "serve.models[1].name");
+    }
+}

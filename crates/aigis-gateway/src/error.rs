@@ -1,0 +1,128 @@
+//! The two kinds of failure: a gateway that cannot start ([`Error`]), and a request that
+//! is refused ([`ApiError`], a status, a stable code and a message that holds no internal
+//! detail).
+
+use std::path::PathBuf;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// Why the gateway cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A configuration key with a wrong value; `key` is its dotted name.
+    #[error("`{}`: `{key}`: {message}", file.display())]
+    Config {
+        file: PathBuf,
+        key: String,
+        message: String,
+    },
+    /// A model file or signature that cannot be read.
+    #[error("model `{model}`: cannot read `{}`", path.display())]
+    Read {
+        model: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A model whose signature is missing, untrusted or does not match its bytes.
+    #[error("model `{model}`: {message}")]
+    Unverified { model: String, message: String },
+    /// A model the runtime refused.
+    #[error("model `{model}`")]
+    Runtime {
+        model: String,
+        #[source]
+        source: aigis_runtime::Error,
+    },
+    /// The listening socket.
+    #[error("cannot listen on `{addr}`")]
+    Listen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server stopped on an I/O error.
+    #[error("the server stopped")]
+    Serve(#[source] std::io::Error),
+}
+
+impl aigis_core::Hint for Error {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Error::Unverified { .. } => Some(
+                "sign it with `aigis model sign`, or say `verify = false` for this model in [[serve.models]]"
+                    .into(),
+            ),
+            Error::Listen { .. } => Some("is another server on that port?".into()),
+            _ => None,
+        }
+    }
+}
+
+impl aigis_core::CheckFailure for Error {
+    /// A model that fails its signature check: the check ran and the model failed it.
+    fn is_check_failure(&self) -> bool {
+        matches!(self, Error::Unverified { .. })
+    }
+}
+
+/// A refused request: its status, a stable machine-readable `code`, and a message that
+/// names what was wrong in the request (never a path, a key or a stack).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 401: no credentials, or credentials that are not valid.
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "a valid API key is required (Authorization: Bearer <key>)",
+        )
+    }
+
+    pub fn no_model(name: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "model_not_found",
+            format!("no model `{name}`"),
+        )
+    }
+
+    /// 422: a request that parses but does not fit; `field` is where.
+    pub fn invalid(field: impl std::fmt::Display, message: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            format!("{field}: {message}"),
+        )
+    }
+}
+
+/// The Open Inference Protocol's error body, `{"error": "<message>"}`, with the code
+/// beside it.
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"error": self.message, "code": self.code});
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

@@ -1,0 +1,351 @@
+//! `aigis serve`: the gateway in front of a model.
+//!
+//! It speaks the Open Inference Protocol v2 (KServe, Triton) over HTTP, so existing
+//! clients work unchanged:
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /v2/health/live`, `GET /v2/health/ready` | liveness and readiness (no credentials: probes carry none, and they say nothing about a model) |
+//! | `GET /v2` | server metadata |
+//! | `GET /v2/models/{name}` | a model's metadata, from its signature |
+//! | `GET /v2/models/{name}/ready` | whether it is loaded |
+//! | `POST /v2/models/{name}/infer` | an inference (JSON tensors, flat or nested) |
+//!
+//! Every route but the two health probes needs an API key (`Authorization: Bearer
+//! <key>`): there is no anonymous path to a model. A request is then checked against the
+//! model's signature (names, datatypes, shapes, the body size) before the model runs, in
+//! a blocking thread with a timeout. Errors are JSON, `{"error": "...", "code": "..."}`,
+//! with a stable code and no internal detail. Models are verified against their OpenSSF
+//! signature at start, over the bytes that are then loaded ([`models`]).
+//!
+//! What the guard stack adds next (TLS, JWT, Cedar authorization, rate limits, audit
+//! evidence, metrics) plugs in around [`Gateway::router`].
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod config;
+mod error;
+pub mod models;
+pub mod protocol;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aigis_model::signing::VerifierKey;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+pub use config::ServeConfig;
+pub use error::{ApiError, Error};
+use models::Served;
+use protocol::{InferRequest, InferResponse, ModelMetadata};
+
+/// The gateway's state, shared by every request.
+#[derive(Debug)]
+pub struct Gateway {
+    models: BTreeMap<String, Served>,
+    keys: auth::ApiKeys,
+    timeout: Duration,
+    max_body: usize,
+}
+
+impl Gateway {
+    /// Loads and verifies every model of `config`; `base` is the folder its paths are
+    /// relative to, `trusted` the keys whose model signatures are accepted.
+    pub fn new(config: &ServeConfig, base: &Path, trusted: &[VerifierKey]) -> Result<Self, Error> {
+        let mut models = BTreeMap::new();
+        for m in &config.models {
+            let served = models::load(m, base, trusted)?;
+            tracing::info!(
+                model = %served.name,
+                version = %served.version,
+                signed_by = served.signed_by.as_deref().unwrap_or("-"),
+                "model loaded"
+            );
+            models.insert(m.name.clone(), served);
+        }
+        Ok(Gateway {
+            models,
+            keys: auth::ApiKeys::new(&config.api_keys),
+            timeout: Duration::from_millis(config.timeout_ms),
+            max_body: config.max_body_bytes,
+        })
+    }
+
+    /// The models being served.
+    pub fn models(&self) -> impl Iterator<Item = &Served> {
+        self.models.values()
+    }
+
+    /// The HTTP service.
+    pub fn router(self: Arc<Self>) -> Router {
+        let max_body = self.max_body;
+        Router::new()
+            .route("/v2/health/live", get(live))
+            .route("/v2/health/ready", get(ready))
+            .route("/v2", get(server_metadata))
+            .route("/v2/models/{name}", get(model_metadata))
+            .route("/v2/models/{name}/ready", get(model_ready))
+            .route("/v2/models/{name}/infer", post(infer))
+            .fallback(not_found)
+            .layer(DefaultBodyLimit::max(max_body))
+            .with_state(self)
+    }
+
+    fn principal(&self, headers: &HeaderMap) -> Result<auth::Principal, ApiError> {
+        let value = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        self.keys
+            .from_header(value)
+            .ok_or_else(ApiError::unauthenticated)
+    }
+
+    fn model(&self, name: &str) -> Result<&Served, ApiError> {
+        self.models
+            .get(name)
+            .ok_or_else(|| ApiError::no_model(name))
+    }
+}
+
+/// Serves `gateway` on `listener` until `shutdown` completes, then lets the requests in
+/// flight finish.
+pub async fn serve(
+    gateway: Arc<Gateway>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    axum::serve(listener, gateway.router())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(Error::Serve)
+}
+
+fn json(value: serde_json::Value) -> Response {
+    axum::Json(value).into_response()
+}
+
+async fn live() -> Response {
+    json(serde_json::json!({"live": true}))
+}
+
+async fn ready(State(gw): State<Arc<Gateway>>) -> Response {
+    json(serde_json::json!({"ready": !gw.models.is_empty()}))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+async fn server_metadata(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    gw.principal(&headers)?;
+    Ok(json(serde_json::json!({
+        "name": "aigis",
+        "version": env!("CARGO_PKG_VERSION"),
+        "extensions": [],
+    })))
+}
+
+async fn model_metadata(
+    State(gw): State<Arc<Gateway>>,
+    UrlPath(name): UrlPath<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    gw.principal(&headers)?;
+    let m = gw.model(&name)?;
+    Ok(axum::Json(ModelMetadata::new(
+        &m.name,
+        &m.version,
+        m.runtime.signature(),
+    ))
+    .into_response())
+}
+
+async fn model_ready(
+    State(gw): State<Arc<Gateway>>,
+    UrlPath(name): UrlPath<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    gw.principal(&headers)?;
+    let m = gw.model(&name)?;
+    Ok(json(serde_json::json!({"name": m.name, "ready": true})))
+}
+
+async fn infer(
+    State(gw): State<Arc<Gateway>>,
+    UrlPath(name): UrlPath<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    // Who first: an unauthenticated caller learns nothing, not even which models exist.
+    let principal = gw.principal(&headers)?;
+    let model = gw.model(&name)?.clone();
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the body is larger than {} bytes", gw.max_body),
+            )
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "the body cannot be read",
+            )
+        }
+    })?;
+    // The binary tensor extension: a JSON header of this many bytes, then the tensors.
+    let header_len = match headers.get("inference-header-content-length") {
+        None => body.len(),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|n| *n <= body.len())
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "Inference-Header-Content-Length is not a length within the body",
+                )
+            })?,
+    };
+    let (json_part, mut binary) = body.split_at(header_len);
+    let request: InferRequest = serde_json::from_slice(json_part).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not an inference request: {e}"),
+        )
+    })?;
+    let mut parts = Vec::with_capacity(request.inputs.len());
+    for (i, input) in request.inputs.iter().enumerate() {
+        parts.push(match protocol::binary_size(input, i)? {
+            None => None,
+            Some(n) => {
+                let (part, rest) = binary.split_at_checked(n).ok_or_else(|| {
+                    ApiError::invalid(
+                        format!("inputs[{i}].parameters.binary_data_size"),
+                        "runs past the end of the body",
+                    )
+                })?;
+                binary = rest;
+                Some(part)
+            }
+        });
+    }
+    if !binary.is_empty() {
+        return Err(ApiError::invalid(
+            "inputs",
+            format!("{} bytes of binary data belong to no input", binary.len()),
+        ));
+    }
+    let inputs = request
+        .inputs
+        .iter()
+        .zip(parts)
+        .enumerate()
+        .map(|(i, (input, part))| {
+            let tensor = protocol::input_tensor(input, i, part)?;
+            let spec = model
+                .runtime
+                .signature()
+                .inputs
+                .iter()
+                .find(|s| s.name == tensor.name)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        format!("inputs[{i}].name"),
+                        format!("the model has no input `{}`", tensor.name),
+                    )
+                })?;
+            if spec.datatype != tensor.tensor.datatype() {
+                return Err(ApiError::invalid(
+                    format!("inputs[{i}].datatype"),
+                    format!("the model takes {}", spec.datatype),
+                ));
+            }
+            if !spec.accepts(tensor.tensor.shape()) {
+                return Err(ApiError::invalid(
+                    format!("inputs[{i}].shape"),
+                    format!("the model takes {:?}", spec.protocol_shape()),
+                ));
+            }
+            Ok(tensor)
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let wanted: Option<Vec<String>> = request
+        .outputs
+        .as_ref()
+        .map(|o| o.iter().map(|o| o.name.clone()).collect());
+    if let Some(wanted) = &wanted {
+        for (i, w) in wanted.iter().enumerate() {
+            if !model
+                .runtime
+                .signature()
+                .outputs
+                .iter()
+                .any(|o| &o.name == w)
+            {
+                return Err(ApiError::invalid(
+                    format!("outputs[{i}].name"),
+                    format!("the model has no output `{w}`"),
+                ));
+            }
+        }
+    }
+    let runtime = model.runtime.clone();
+    let call = tokio::task::spawn_blocking(move || runtime.run(inputs));
+    let outputs = match tokio::time::timeout(gw.timeout, call).await {
+        Err(_) => {
+            tracing::warn!(model = %name, principal = %principal.name, "model call timed out");
+            return Err(ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "model_timeout",
+                "the model did not answer in time",
+            ));
+        }
+        Ok(Err(_)) => {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the gateway failed on this request",
+            ));
+        }
+        Ok(Ok(Err(aigis_runtime::Error::Input(m) | aigis_runtime::Error::Shape(m)))) => {
+            return Err(ApiError::invalid("inputs", m));
+        }
+        Ok(Ok(Err(e))) => {
+            tracing::warn!(model = %name, principal = %principal.name, error = %e, "model call failed");
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "model_error",
+                "the model failed on this input",
+            ));
+        }
+        Ok(Ok(Ok(outputs))) => outputs,
+    };
+    let outputs = outputs
+        .into_iter()
+        .filter(|o| wanted.as_ref().is_none_or(|w| w.contains(&o.name)))
+        .map(protocol::output)
+        .collect();
+    Ok(axum::Json(InferResponse {
+        model_name: model.name.clone(),
+        model_version: model.version.clone(),
+        id: request.id,
+        outputs,
+    })
+    .into_response())
+}

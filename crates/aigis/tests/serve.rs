@@ -1,0 +1,162 @@
+//! `aigis serve` and `aigis keys api` through the real binary: API keys, configuration
+//! errors named by key, models refused unless signed, and a served inference over a
+//! socket, stopped by SIGTERM.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "a test reports failures by panicking"
+)]
+
+mod common;
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::aigis_in;
+use sha2::Digest as _;
+
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(aigis_in(dir.path(), &["init", "-q"], &[]).code, 0);
+    std::fs::create_dir(dir.path().join("models")).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/runtime/digits_mlp.onnx"),
+        dir.path().join("models/digits.onnx"),
+    )
+    .unwrap();
+    dir
+}
+
+/// Adds a `[serve]` table serving `models/digits.onnx` (with `extra` in its model entry)
+/// to the key whose SHA-256 is `hash`.
+fn configure(dir: &Path, hash: &str, extra: &str) {
+    let mut text = std::fs::read_to_string(dir.join("aigis.toml")).unwrap();
+    text.push_str(&format!(
+        "\n[serve]\nplain = true\n\n[[serve.models]]\nname = \"digits\"\npath = \"models/digits.onnx\"\n{extra}\n[[serve.api_keys]]\nname = \"ci\"\nsha256 = \"{hash}\"\n"
+    ));
+    std::fs::write(dir.join("aigis.toml"), text).unwrap();
+}
+
+fn new_key(dir: &Path) -> (String, String) {
+    let r = aigis_in(dir, &["keys", "api", "new", "--name", "ci", "--json"], &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    (
+        v["key"].as_str().unwrap().to_owned(),
+        v["sha256"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[test]
+fn an_api_key_is_shown_once_and_only_its_hash_is_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, hash) = new_key(dir.path());
+    assert!(key.starts_with("aigis_"));
+    assert_eq!(hash, hex::encode(sha2::Sha256::digest(key.as_bytes())));
+    let text = aigis_in(dir.path(), &["keys", "api", "new", "--name", "ci"], &[]);
+    assert_eq!(text.code, 0);
+    assert!(text.stdout.trim().starts_with("aigis_"));
+    assert!(
+        text.stderr.contains("[[serve.api_keys]]") && !text.stderr.contains(text.stdout.trim())
+    );
+    let bad = aigis_in(dir.path(), &["keys", "api", "new", "--name", "a b"], &[]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+}
+
+#[test]
+fn a_bad_serve_table_is_refused_by_name_and_an_unsigned_model_is_not_served() {
+    let dir = project();
+    let d = dir.path();
+    let r = aigis_in(d, &["serve"], &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no [serve] table") && r.stderr.contains("hint:"),
+        "{}",
+        r.stderr
+    );
+
+    let (_, hash) = new_key(d);
+    configure(d, &hash, "");
+    let r = aigis_in(d, &["serve"], &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("unsigned") && r.stderr.contains("aigis model sign"),
+        "{}",
+        r.stderr
+    );
+
+    // A wrong key in [serve] stops every command, not only `serve`.
+    let text = std::fs::read_to_string(d.join("aigis.toml")).unwrap();
+    std::fs::write(
+        d.join("aigis.toml"),
+        text.replace("plain = true", "plain = true\nlisten = \"0.0.0.0:80\""),
+    )
+    .unwrap();
+    for args in [&["serve"][..], &["keys", "show"]] {
+        let r = aigis_in(d, args, &[]);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("serve.listen") && r.stderr.contains("loopback"),
+            "{}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn a_signed_model_is_served_over_a_socket_and_sigterm_stops_it() {
+    let dir = project();
+    let d = dir.path();
+    let signed = aigis_in(d, &["model", "sign", "models/digits.onnx"], &[]);
+    assert_eq!(signed.code, 0, "{}", signed.stderr);
+    let (key, hash) = new_key(d);
+    configure(d, &hash, "");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aigis"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(d)
+        .env_remove("AIGIS_PROJECT")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line.trim().to_owned();
+    assert!(address.starts_with("http://127.0.0.1:"), "{address}");
+
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let body = serde_json::json!({"inputs": [{"name": "X", "shape": [1, 64], "datatype": "FP32", "data": vec![0.25; 64]}]});
+    let mut resp = agent
+        .post(&format!("{address}/v2/models/digits/infer"))
+        .header("Authorization", &format!("Bearer {key}"))
+        .send(body.to_string())
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: serde_json::Value =
+        serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(v["outputs"][0]["name"], "output_label");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("signature verified") && stderr.contains("stopped"),
+        "{stderr}"
+    );
+}
