@@ -139,11 +139,11 @@ pub enum Command {
     /// entry says `verify = false`. Prints the address it listens on; Ctrl-C or SIGTERM
     /// stops it after the requests in flight finish. Plain HTTP is served on loopback
     /// only: put a TLS proxy in front until aigis terminates TLS itself.
+    /// API keys come from `aigis keys api new`. A call:
+    /// `curl -H "Authorization: Bearer $KEY" http://127.0.0.1:8080/v2/models/digits`.
     #[command(after_help = examples!(
-        "aigis keys api new --name ci-bot",
         "aigis serve",
-        "aigis serve --config serve.toml --listen 127.0.0.1:9000",
-        "curl -H \"Authorization: Bearer $KEY\" http://127.0.0.1:8080/v2/models/digits"
+        "aigis serve --config serve.toml --listen 127.0.0.1:9000"
     ))]
     Serve(ServeArgs),
 

@@ -17,7 +17,14 @@
 //!
 //! [[serve.api_keys]]
 //! name = "ci-bot"                  # the principal the key authenticates
-//! sha256 = "<64 hex digits>"       # of the key; `aigis serve keygen` makes both
+//! sha256 = "<64 hex digits>"       # of the key; `aigis keys api new` makes both
+//!
+//! [serve.limits]                   # optional: per principal and model
+//! rate = "50/s"                    # rows per second (also /min, /h, /d)
+//! burst = 20                       # rows that may arrive at once
+//! delay_ms = 50                    # wait up to this long for capacity before 429
+//! daily_quota = 100000             # rows per UTC day
+//! # fail_open = true               # when the rate store fails (refused by default)
 //! ```
 
 use std::net::SocketAddr;
@@ -55,6 +62,9 @@ pub struct ServeConfig {
     pub models: Vec<ModelConfig>,
     #[serde(default)]
     pub api_keys: Vec<ApiKeyConfig>,
+    /// Rate limits and quotas per principal and model; none when absent.
+    #[serde(default)]
+    pub limits: Option<crate::limits::LimitsConfig>,
 }
 
 /// `tls = { cert = "…", key = "…" }`.
@@ -224,7 +234,7 @@ impl ServeConfig {
         if self.api_keys.is_empty() {
             return bad(
                 "serve.api_keys".into(),
-                "no API key: every call is authenticated; make one with `aigis serve keygen`"
+                "no API key: every call is authenticated; make one with `aigis keys api new`"
                     .into(),
             );
         }
@@ -242,6 +252,12 @@ impl ServeConfig {
                     "must be the 64 hex digits of the key's SHA-256".into(),
                 );
             }
+        }
+        if let Some(limits) = &self.limits
+            && let Err(message) =
+                crate::limits::Limiter::new(limits, Box::new(crate::limits::MemoryStore::default()))
+        {
+            return bad("serve.limits".into(), message);
         }
         Ok(())
     }

@@ -74,6 +74,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds for `Retry-After` (429).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -82,6 +84,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -112,12 +115,31 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// 429 with the time after which to retry.
+    pub fn retry_after(code: &'static str, message: &str, after: std::time::Duration) -> Self {
+        // Whole seconds, rounded up: a client retrying at once would be refused again.
+        let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code,
+            message: message.to_owned(),
+            retry_after: Some(secs.max(1)),
+        }
+    }
+}
+
 /// The Open Inference Protocol's error body, `{"error": "<message>"}`, with the code
 /// beside it.
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({"error": self.message, "code": self.code});
         let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

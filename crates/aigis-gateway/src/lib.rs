@@ -25,6 +25,7 @@
 pub mod auth;
 pub mod config;
 mod error;
+pub mod limits;
 pub mod models;
 pub mod protocol;
 
@@ -54,6 +55,7 @@ pub struct Gateway {
     keys: auth::ApiKeys,
     timeout: Duration,
     max_body: usize,
+    limiter: Option<limits::Limiter>,
 }
 
 impl Gateway {
@@ -71,12 +73,31 @@ impl Gateway {
             );
             models.insert(m.name.clone(), served);
         }
+        let limiter = config
+            .limits
+            .as_ref()
+            .map(|l| limits::Limiter::new(l, Box::new(limits::MemoryStore::default())))
+            .transpose()
+            .map_err(|message| Error::Config {
+                file: base.to_owned(),
+                key: "serve.limits".into(),
+                message,
+            })?;
         Ok(Gateway {
             models,
             keys: auth::ApiKeys::new(&config.api_keys),
             timeout: Duration::from_millis(config.timeout_ms),
             max_body: config.max_body_bytes,
+            limiter,
         })
+    }
+
+    /// Replaces the rate store (a store shared by several replicas); only with limits.
+    pub fn with_rate_store(mut self, store: Box<dyn limits::RateStore>) -> Self {
+        if let Some(limiter) = self.limiter.take() {
+            self.limiter = Some(limiter.with_store(store));
+        }
+        self
     }
 
     /// The models being served.
@@ -301,6 +322,49 @@ async fn infer(
                 return Err(ApiError::invalid(
                     format!("outputs[{i}].name"),
                     format!("the model has no output `{w}`"),
+                ));
+            }
+        }
+    }
+    if let Some(limiter) = &gw.limiter {
+        // A batch costs its rows (the first dimension of its first input).
+        let rows = inputs
+            .first()
+            .and_then(|t| t.tensor.shape().first().copied())
+            .unwrap_or(1) as u64;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        match limiter.check(&principal.name, &name, rows, now) {
+            limits::Verdict::Pass => {}
+            limits::Verdict::Wait(d) => tokio::time::sleep(d).await,
+            limits::Verdict::OverRate(after) => {
+                return Err(ApiError::retry_after(
+                    "rate_limited",
+                    "over the rate limit for this principal and model",
+                    after,
+                ));
+            }
+            limits::Verdict::OverQuota(after) => {
+                return Err(ApiError::retry_after(
+                    "quota_exceeded",
+                    "over the daily quota for this principal and model",
+                    after,
+                ));
+            }
+            limits::Verdict::BatchOverBurst { burst } => {
+                return Err(ApiError::invalid(
+                    "inputs",
+                    format!(
+                        "a batch of {rows} rows is more than the burst of {burst} the rate limit allows"
+                    ),
+                ));
+            }
+            limits::Verdict::StoreDown => {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "rate_store_unavailable",
+                    "the rate limit cannot be checked; try again later",
                 ));
             }
         }

@@ -41,6 +41,7 @@ fn config(models: Vec<ModelConfig>, hash: String, max_body: usize) -> ServeConfi
             name: "ci".into(),
             sha256: hash,
         }],
+        limits: None,
     }
 }
 
@@ -424,5 +425,72 @@ fn a_model_is_served_only_when_its_signature_verifies_over_its_bytes() {
             .to_string()
             .contains("Imputer"),
         "{e}"
+    );
+}
+
+#[tokio::test]
+async fn over_the_rate_limit_is_429_with_retry_after_per_principal_and_model() {
+    let (ci, ci_hash) = aigis_gateway::auth::generate().unwrap();
+    let (ops, ops_hash) = aigis_gateway::auth::generate().unwrap();
+    let mut cfg = config(
+        vec![unsigned("digits", "digits_mlp.onnx")],
+        ci_hash,
+        1 << 20,
+    );
+    cfg.api_keys.push(ApiKeyConfig {
+        name: "ops".into(),
+        sha256: ops_hash,
+    });
+    cfg.limits = Some(aigis_gateway::limits::LimitsConfig {
+        rate: "1/h".into(),
+        burst: 3,
+        delay_ms: 0,
+        daily_quota: None,
+        fail_open: false,
+    });
+    let router = Arc::new(Gateway::new(&cfg, Path::new("/"), &[]).unwrap()).router();
+    let call = |key: String, rows: usize| {
+        let router = router.clone();
+        async move {
+            let body = json!({"inputs": [{"name": "X", "shape": [rows, 64], "datatype": "FP32", "data": vec![0.5; rows * 64]}]});
+            let resp = router
+                .oneshot(
+                    Request::builder()
+                        .method("POST")
+                        .uri("/v2/models/digits/infer")
+                        .header("authorization", format!("Bearer {key}"))
+                        .body(Body::from(body.to_string()))
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            let status = resp.status();
+            let retry = resp
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+            let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            let v: Value = serde_json::from_slice(&bytes).unwrap();
+            (status, v["code"].as_str().map(str::to_owned), retry)
+        }
+    };
+    let ci = ci.expose().to_owned();
+    let ops = ops.expose().to_owned();
+    assert_eq!(call(ci.clone(), 2).await.0, StatusCode::OK);
+    assert_eq!(call(ci.clone(), 1).await.0, StatusCode::OK);
+    let (status, code, retry) = call(ci.clone(), 1).await;
+    assert_eq!(
+        (status, code.as_deref()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited"))
+    );
+    assert_eq!(retry, Some(3600));
+    // Another principal has its own budget; a batch over the burst can never pass.
+    assert_eq!(call(ops.clone(), 3).await.0, StatusCode::OK);
+    let (status, code, _) = call(ops, 4).await;
+    assert_eq!(
+        (status, code.as_deref()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_input"))
     );
 }

@@ -35,6 +35,7 @@ fn an_inference_and_a_refusal_over_a_socket_then_a_clean_shutdown() {
             name: "ci".into(),
             sha256: hash,
         }],
+        limits: None,
     };
     let gateway = Arc::new(Gateway::new(&config, Path::new("/"), &[]).unwrap());
     let runtime = tokio::runtime::Runtime::new().unwrap();
