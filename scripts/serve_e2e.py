@@ -12,11 +12,14 @@ scripts/make_runtime_models.py) is signed with `aigis model sign`, an API key ma
   probability within 1e-5;
 - refusals: no key and a wrong key (401), a wrong shape and an unknown input (422), an
   unknown model (404), a body over the limit (413), each with its JSON `code`;
+- schemathesis, from the served OpenAPI document (`/openapi.json`), with the key: every
+  operation with generated requests (fixed seed), no 5xx, and every status code, content
+  type and response body as the document says;
 - SIGTERM: the server stops, exit 0.
 
     python3 scripts/serve_e2e.py target/debug/aigis
 
-Needs tritonclient[http], onnxruntime, scikit-learn and numpy (pip). Exits 1 on any
+Needs tritonclient[http], schemathesis, onnxruntime, scikit-learn and numpy (pip). Exits 1 on any
 difference, printing each.
 """
 
@@ -158,6 +161,31 @@ def main():
         check((status, body.get("code")) == (413, "payload_too_large"), f"a body over the limit: {status} {body}")
         status, body = raw(url, None, b"{}", "POST")
         check((status, body.get("code")) == (401, "unauthenticated"), f"raw call without a key: {status}")
+
+        # The served document, with the model name this server has, so generated calls
+        # reach the model instead of a 404.
+        status, doc = raw(f"{address}/openapi.json")
+        check(status == 200 and doc.get("openapi") == "3.1.0", "the OpenAPI document is served")
+        doc["components"]["parameters"]["name"]["schema"] = {"type": "string", "enum": ["digits"]}
+        schema_file = os.path.join(work, "openapi.json")
+        with open(schema_file, "w") as f:
+            json.dump(doc, f)
+        st = shutil.which("st") or os.path.join(os.path.dirname(sys.executable), "st")
+        fuzz = subprocess.run(
+            [
+                st, "run", schema_file, "--url", address,
+                "-H", f"Authorization: Bearer {key}",
+                "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+                "--max-examples", "40", "--seed", "1", "--no-color",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        tail = "\n".join(fuzz.stdout.strip().splitlines()[-14:])
+        check(fuzz.returncode == 0, f"schemathesis against /openapi.json: exit {fuzz.returncode}\n{tail}")
+        if fuzz.returncode != 0:
+            print(fuzz.stdout[-4000:], file=sys.stderr)
 
         server.send_signal(signal.SIGTERM)
         code = server.wait(timeout=15)

@@ -9,9 +9,10 @@
 //! | `GET /v2` | server metadata |
 //! | `GET /v2/models/{name}` | a model's metadata, from its signature |
 //! | `GET /v2/models/{name}/ready` | whether it is loaded |
-//! | `POST /v2/models/{name}/infer` | an inference (JSON tensors, flat or nested) |
+//! | `POST /v2/models/{name}/infer` | an inference (JSON tensors, flat or nested, or the binary tensor extension) |
+//! | `GET /openapi.json` | the OpenAPI document of these routes |
 //!
-//! Every route but the two health probes needs an API key (`Authorization: Bearer
+//! Every route but the two health probes and the OpenAPI document needs an API key (`Authorization: Bearer
 //! <key>`): there is no anonymous path to a model. A request is then checked against the
 //! model's signature (names, datatypes, shapes, the body size) before the model runs, in
 //! a blocking thread with a timeout. Errors are JSON, `{"error": "...", "code": "..."}`,
@@ -47,6 +48,21 @@ pub use config::ServeConfig;
 pub use error::{ApiError, Error};
 use models::Served;
 use protocol::{InferRequest, InferResponse, ModelMetadata};
+
+/// The OpenAPI 3.1 document of the routes, served at `GET /openapi.json`; a test keeps it
+/// equal to [`ROUTES`] and the router.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Every route the gateway answers, as (method, path).
+pub const ROUTES: [(&str, &str); 7] = [
+    ("GET", "/v2/health/live"),
+    ("GET", "/v2/health/ready"),
+    ("GET", "/v2"),
+    ("GET", "/v2/models/{name}"),
+    ("GET", "/v2/models/{name}/ready"),
+    ("POST", "/v2/models/{name}/infer"),
+    ("GET", "/openapi.json"),
+];
 
 /// The gateway's state, shared by every request.
 #[derive(Debug)]
@@ -115,6 +131,7 @@ impl Gateway {
             .route("/v2/models/{name}", get(model_metadata))
             .route("/v2/models/{name}/ready", get(model_ready))
             .route("/v2/models/{name}/infer", post(infer))
+            .route("/openapi.json", get(openapi))
             .fallback(not_found)
             .layer(DefaultBodyLimit::max(max_body))
             .with_state(self)
@@ -159,6 +176,10 @@ async fn live() -> Response {
 
 async fn ready(State(gw): State<Arc<Gateway>>) -> Response {
     json(serde_json::json!({"ready": !gw.models.is_empty()}))
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
 async fn not_found() -> ApiError {

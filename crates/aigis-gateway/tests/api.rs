@@ -494,3 +494,67 @@ async fn over_the_rate_limit_is_429_with_retry_after_per_principal_and_model() {
         (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_input"))
     );
 }
+
+/// The OpenAPI document lists exactly the routes the router answers.
+#[tokio::test]
+async fn the_openapi_document_is_the_routes() {
+    let doc: Value = serde_json::from_str(aigis_gateway::OPENAPI).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    documented.sort();
+    let mut routes: Vec<(String, String)> = aigis_gateway::ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    routes.sort();
+    assert_eq!(documented, routes);
+    // Each route is one the router answers (not its fallback, not 405).
+    let f = fixture();
+    for (method, path) in aigis_gateway::ROUTES {
+        let uri = path.replace("{name}", "digits");
+        let body = if method == "POST" {
+            Body::from(json!({"inputs": [{"name": "X", "shape": [1, 64], "datatype": "FP32", "data": vec![0.5; 64]}]}).to_string())
+        } else {
+            Body::empty()
+        };
+        let (status, v, _) = f.call(method, &uri, Some(&f.key), body).await;
+        assert_eq!(status, StatusCode::OK, "{method} {uri}: {v}");
+    }
+    let (status, v, _) = f.get("/openapi.json", None).await;
+    assert_eq!(
+        (status, v["info"]["title"].as_str()),
+        (StatusCode::OK, Some("aigis serve"))
+    );
+    // Every error code the gateway can send is in the document's list.
+    let codes = doc["components"]["schemas"]["Error"]["properties"]["code"]["enum"].clone();
+    let source = include_str!("../src/lib.rs").to_owned() + include_str!("../src/error.rs");
+    for code in [
+        "unauthenticated",
+        "model_not_found",
+        "not_found",
+        "malformed_json",
+        "invalid_input",
+        "payload_too_large",
+        "rate_limited",
+        "quota_exceeded",
+        "rate_store_unavailable",
+        "model_timeout",
+        "model_error",
+        "internal",
+        "bad_request",
+    ] {
+        assert!(
+            source.contains(&format!("\"{code}\"")),
+            "{code} is not sent"
+        );
+        assert!(
+            codes.as_array().unwrap().contains(&json!(code)),
+            "{code} is not documented"
+        );
+    }
+}
