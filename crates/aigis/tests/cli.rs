@@ -709,6 +709,19 @@ fn demo_runs_and_reports_the_caught_tampering() {
         ),
         "{promotions:?}"
     );
+    // The gateway: an allowed call, a wrong key, a malformed input, a burst over the limit.
+    for (step, needle) in [
+        ("serve infer", "200"),
+        ("serve auth", "401 unauthenticated"),
+        ("serve validate", "422 invalid_input (inputs[0].shape"),
+        ("serve rate limit", "[200, 200, 200, 429]"),
+    ] {
+        let s = steps
+            .iter()
+            .find(|s| s["step"] == step)
+            .unwrap_or_else(|| panic!("no step {step}"));
+        assert!(s["text"].as_str().unwrap().contains(needle), "{s}");
+    }
     let d = dir.path().join("d");
     let list = aigis_in(&d, &["--json", "model", "list"], &[]);
     let list: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();

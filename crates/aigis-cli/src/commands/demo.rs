@@ -1,7 +1,8 @@
 //! `aigis demo`: the main job end to end on a throwaway project. It grows with each stage
 //! of aigis: evidence in a tamper-evident ledger, signed dataset manifests, the data
-//! guard (profile, scan for schema, personal data and poisoning, encryption), and the
-//! artifact stage (model scanning, signing, the registry and its promotion gate).
+//! guard (profile, scan for schema, personal data and poisoning, encryption), the
+//! artifact stage (model scanning, signing, the registry and its promotion gate), and the
+//! gateway (a signed model served; calls allowed and refused).
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,7 @@ use serde_json::json;
 
 mod data;
 mod model;
+mod serve;
 use crate::cli::{Cli, DemoArgs};
 use crate::output;
 
@@ -106,6 +108,9 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
 
     // The artifact stage: scan, sign, register, and the promotion gate.
     crate::commands::demo::model::run(cli, &mut log, &dir, &project)?;
+
+    // The gateway: a signed model served, and calls it must allow and refuse.
+    crate::commands::demo::serve::run(cli, &mut log, &dir, &project)?;
 
     // 3. A signed checkpoint.
     let cp = ledger.checkpoint(project.origin(), &key)?;
