@@ -15,7 +15,10 @@ scripts/make_runtime_models.py) is signed with `aigis model sign`, an API key ma
 - schemathesis, from the served OpenAPI document (`/openapi.json`), with the key: every
   operation with generated requests (fixed seed), no 5xx, and every status code, content
   type and response body as the document says;
-- SIGTERM: the server stops, exit 0.
+- SIGTERM: the server stops, exit 0;
+- the audit: the project's ledger holds a signed `gateway-call` record for every call
+  tritonclient and the raw checks made (at least those), none holding the key, and
+  `aigis ledger verify` passes.
 
     python3 scripts/serve_e2e.py target/debug/aigis
 
@@ -191,6 +194,15 @@ def main():
         code = server.wait(timeout=15)
         check(code == 0, f"SIGTERM stops the server (exit {code})")
         server = None
+
+        listed = run("--json", "evidence", "list", "--predicate-type", "https://aigis.dev/predicate/gateway-call/v1").stdout
+        entries = [json.loads(line) for line in listed.splitlines() if line.strip()]
+        # tritonclient: 2 readiness and metadata calls, 2 inferences, 4 refusals; raw: 3.
+        check(len(entries) >= 11, f"the ledger holds a gateway-call record per call ({len(entries)} records)")
+        ledger_text = open(os.path.join(work, ".aigis", "ledger.db"), "rb").read()
+        check(key.encode() not in ledger_text, "no API key in the ledger")
+        verify = subprocess.run([aigis, "ledger", "verify"], cwd=work, env=env, capture_output=True, text=True)
+        check(verify.returncode == 0, f"aigis ledger verify: exit {verify.returncode}")
     finally:
         if server is not None:
             server.kill()

@@ -47,6 +47,7 @@ pub fn schemas() -> Vec<SchemaFile> {
         schema_of::<ModelPromotion>(),
         schema_of::<WatermarkEmbed>(),
         schema_of::<WatermarkVerify>(),
+        schema_of::<GatewayCall>(),
         schema_of::<DatasetSummary>(),
         schema_of::<ArtifactDigest>(),
         schema_of::<Approval>(),

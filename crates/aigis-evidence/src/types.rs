@@ -13,12 +13,14 @@ mod demo;
 mod model;
 mod project;
 mod provenance;
+mod serve;
 
 pub use data::*;
 pub use demo::*;
 pub use model::*;
 pub use project::*;
 pub use provenance::*;
+pub use serve::*;
 
 /// The program that wrote a piece of evidence: `aigis <version>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

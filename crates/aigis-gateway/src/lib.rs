@@ -23,6 +23,7 @@
 //! evidence, metrics) plugs in around [`Gateway::router`].
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod auth;
 pub mod config;
 mod error;
@@ -44,6 +45,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use audit::Trail;
 pub use config::ServeConfig;
 pub use error::{ApiError, Error};
 use models::Served;
@@ -72,6 +74,7 @@ pub struct Gateway {
     timeout: Duration,
     max_body: usize,
     limiter: Option<limits::Limiter>,
+    audit: Option<Arc<dyn audit::Audit>>,
 }
 
 impl Gateway {
@@ -105,7 +108,15 @@ impl Gateway {
             timeout: Duration::from_millis(config.timeout_ms),
             max_body: config.max_body_bytes,
             limiter,
+            audit: None,
         })
+    }
+
+    /// Records every call to a model route with `audit` before answering it; a call that
+    /// cannot be recorded is not answered (503).
+    pub fn with_audit(mut self, audit: Arc<dyn audit::Audit>) -> Self {
+        self.audit = Some(audit);
+        self
     }
 
     /// Replaces the rate store (a store shared by several replicas); only with limits.
@@ -133,6 +144,7 @@ impl Gateway {
             .route("/v2/models/{name}/infer", post(infer))
             .route("/openapi.json", get(openapi))
             .fallback(not_found)
+            .layer(axum::middleware::from_fn_with_state(self.clone(), audited))
             .layer(DefaultBodyLimit::max(max_body))
             .with_state(self)
     }
@@ -186,41 +198,160 @@ async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
 }
 
-async fn server_metadata(
+/// Records the call (see [`audit`]) and answers it only once the record is written.
+async fn audited(
     State(gw): State<Arc<Gateway>>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    gw.principal(&headers)?;
-    Ok(json(serde_json::json!({
-        "name": "aigis",
-        "version": env!("CARGO_PKG_VERSION"),
-        "extensions": [],
-    })))
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path().to_owned();
+    let Some(audit) = gw.audit.clone() else {
+        return next.run(request).await;
+    };
+    if path.starts_with("/v2/health/") || path == "/openapi.json" {
+        return next.run(request).await;
+    }
+    let started = std::time::Instant::now();
+    let time = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+    let method = request.method().as_str().to_owned();
+    let (parts, body) = request.into_parts();
+    let (request_bytes, response) = match axum::body::to_bytes(body, gw.max_body).await {
+        Ok(bytes) => {
+            let request =
+                axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes.clone()));
+            (bytes, next.run(request).await)
+        }
+        Err(_) => (
+            Bytes::new(),
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the body is larger than {} bytes", gw.max_body),
+            )
+            .into_response(),
+        ),
+    };
+    let (mut response_parts, response_body) = response.into_parts();
+    let response_bytes = axum::body::to_bytes(response_body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let trail = response_parts
+        .extensions
+        .remove::<Trail>()
+        .unwrap_or_default();
+    let status = response_parts.status;
+    let code = (!status.is_success())
+        .then(|| serde_json::from_slice::<serde_json::Value>(&response_bytes).ok())
+        .flatten()
+        .and_then(|v| v.get("code").and_then(|c| c.as_str()).map(str::to_owned));
+    let (route, model) = audit::route_of(&method, &path);
+    let mut subjects = vec![("request".to_owned(), aigis_core::Digest::of(&request_bytes))];
+    if let (Some(name), Some((_, digest))) = (&model, &trail.model) {
+        subjects.push((format!("model:{name}"), *digest));
+    }
+    let call = aigis_evidence::GatewayCall {
+        time,
+        route,
+        principal: trail.principal,
+        model,
+        model_version: trail.model.map(|(version, _)| version),
+        decision: if status.is_success() {
+            aigis_evidence::CallDecision::Allowed
+        } else {
+            aigis_evidence::CallDecision::Refused
+        },
+        status: status.as_u16(),
+        code,
+        guards: trail.guards.iter().map(|g| (*g).to_owned()).collect(),
+        rows: trail.rows,
+        request_sha256: aigis_core::Digest::of(&request_bytes),
+        response_sha256: aigis_core::Digest::of(&response_bytes),
+        duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        tool: aigis_evidence::Tool::current(),
+    };
+    let recorded = tokio::task::spawn_blocking(move || audit.record(&call, subjects)).await;
+    match recorded {
+        Ok(Ok(_)) => Response::from_parts(response_parts, axum::body::Body::from(response_bytes)),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "the audit record could not be written; the call is not answered");
+            audit_unavailable()
+        }
+        Err(_) => audit_unavailable(),
+    }
+}
+
+fn audit_unavailable() -> Response {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "audit_unavailable",
+        "the call could not be recorded, so it was not answered; try again later",
+    )
+    .into_response()
+}
+
+/// The response of a handler, with what it did attached for the audit.
+fn finish(trail: Trail, result: Result<Response, ApiError>) -> Response {
+    let mut response = result.unwrap_or_else(IntoResponse::into_response);
+    response.extensions_mut().insert(trail);
+    response
+}
+
+async fn server_metadata(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    let mut trail = Trail::default();
+    let result = (|| {
+        trail.guards.push("authenticate");
+        trail.principal = Some(gw.principal(&headers)?.name);
+        Ok(json(serde_json::json!({
+            "name": "aigis",
+            "version": env!("CARGO_PKG_VERSION"),
+            "extensions": [],
+        })))
+    })();
+    finish(trail, result)
+}
+
+/// Authenticates and finds the model, recording both in `trail`.
+fn authorized_model<'g>(
+    gw: &'g Gateway,
+    name: &str,
+    headers: &HeaderMap,
+    trail: &mut Trail,
+) -> Result<(auth::Principal, &'g Served), ApiError> {
+    trail.guards.push("authenticate");
+    let principal = gw.principal(headers)?;
+    trail.principal = Some(principal.name.clone());
+    trail.guards.push("model");
+    let model = gw.model(name)?;
+    trail.model = Some((model.version.clone(), model.digest));
+    Ok((principal, model))
 }
 
 async fn model_metadata(
     State(gw): State<Arc<Gateway>>,
     UrlPath(name): UrlPath<String>,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    gw.principal(&headers)?;
-    let m = gw.model(&name)?;
-    Ok(axum::Json(ModelMetadata::new(
-        &m.name,
-        &m.version,
-        m.runtime.signature(),
-    ))
-    .into_response())
+) -> Response {
+    let mut trail = Trail::default();
+    let result = authorized_model(&gw, &name, &headers, &mut trail).map(|(_, m)| {
+        axum::Json(ModelMetadata::new(
+            &m.name,
+            &m.version,
+            m.runtime.signature(),
+        ))
+        .into_response()
+    });
+    finish(trail, result)
 }
 
 async fn model_ready(
     State(gw): State<Arc<Gateway>>,
     UrlPath(name): UrlPath<String>,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    gw.principal(&headers)?;
-    let m = gw.model(&name)?;
-    Ok(json(serde_json::json!({"name": m.name, "ready": true})))
+) -> Response {
+    let mut trail = Trail::default();
+    let result = authorized_model(&gw, &name, &headers, &mut trail)
+        .map(|(_, m)| json(serde_json::json!({"name": m.name, "ready": true})));
+    finish(trail, result)
 }
 
 async fn infer(
@@ -228,10 +359,23 @@ async fn infer(
     UrlPath(name): UrlPath<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let mut trail = Trail::default();
+    let result = infer_in(&gw, &name, &headers, body, &mut trail).await;
+    finish(trail, result)
+}
+
+async fn infer_in(
+    gw: &Gateway,
+    name: &str,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    trail: &mut Trail,
 ) -> Result<Response, ApiError> {
     // Who first: an unauthenticated caller learns nothing, not even which models exist.
-    let principal = gw.principal(&headers)?;
-    let model = gw.model(&name)?.clone();
+    let (principal, model) = authorized_model(gw, name, headers, trail)?;
+    let model = model.clone();
+    trail.guards.push("parse");
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
@@ -293,6 +437,7 @@ async fn infer(
             format!("{} bytes of binary data belong to no input", binary.len()),
         ));
     }
+    trail.guards.push("validate");
     let inputs = request
         .inputs
         .iter()
@@ -347,16 +492,18 @@ async fn infer(
             }
         }
     }
+    // A batch costs its rows (the first dimension of its first input).
+    let rows = inputs
+        .first()
+        .and_then(|t| t.tensor.shape().first().copied())
+        .unwrap_or(1) as u64;
+    trail.rows = Some(rows);
     if let Some(limiter) = &gw.limiter {
-        // A batch costs its rows (the first dimension of its first input).
-        let rows = inputs
-            .first()
-            .and_then(|t| t.tensor.shape().first().copied())
-            .unwrap_or(1) as u64;
+        trail.guards.push("rate_limit");
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-        match limiter.check(&principal.name, &name, rows, now) {
+        match limiter.check(&principal.name, name, rows, now) {
             limits::Verdict::Pass => {}
             limits::Verdict::Wait(d) => tokio::time::sleep(d).await,
             limits::Verdict::OverRate(after) => {
@@ -390,6 +537,7 @@ async fn infer(
             }
         }
     }
+    trail.guards.push("model_call");
     let runtime = model.runtime.clone();
     let call = tokio::task::spawn_blocking(move || runtime.run(inputs));
     let outputs = match tokio::time::timeout(gw.timeout, call).await {

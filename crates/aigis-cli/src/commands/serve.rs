@@ -40,18 +40,14 @@ fn load_config(cli: &Cli, args: &ServeArgs) -> Result<(ServeConfig, PathBuf)> {
     Ok((config, project.root.clone()))
 }
 
-/// The keys whose model signatures are trusted: the project's keyring, when there is a
-/// project.
-fn trusted_keys(cli: &Cli) -> Result<Vec<VerifierKey>> {
-    Ok(match context::project_if_any(cli)? {
-        Some(project) => project
-            .keyring()?
-            .public_keys()
-            .into_iter()
-            .map(VerifierKey::from)
-            .collect(),
-        None => Vec::new(),
-    })
+/// The keys whose model signatures are trusted: the project's keyring.
+fn trusted_keys(project: &aigis_ledger::Project) -> Result<Vec<VerifierKey>> {
+    Ok(project
+        .keyring()?
+        .public_keys()
+        .into_iter()
+        .map(VerifierKey::from)
+        .collect())
 }
 
 pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
@@ -68,8 +64,17 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
             ));
         }
     }
-    let trusted = trusted_keys(cli)?;
-    let gateway = Arc::new(Gateway::new(&config, &base, &trusted)?);
+    // Every call is recorded in the project's ledger, signed with its key: a gateway
+    // without a project would serve unrecorded calls, so there is none.
+    let project = context::project(cli).context(
+        "`aigis serve` records every call in the project's ledger and trusts the project's keys",
+    )?;
+    let trusted = trusted_keys(&project)?;
+    let audit = aigis_gateway::audit::LedgerAudit::new(
+        project.open_ledger()?,
+        context::signing_key(&project)?,
+    );
+    let gateway = Arc::new(Gateway::new(&config, &base, &trusted)?.with_audit(Arc::new(audit)));
     for m in gateway.models() {
         output::note(
             cli,

@@ -131,6 +131,34 @@ fn registered_files() -> Vec<RegisteredFile> {
 }
 
 #[test]
+fn a_gateway_call_round_trips_and_holds_digests_only() {
+    let call = GatewayCall {
+        time: "2026-12-02T10:00:00.123Z".into(),
+        route: "POST /v2/models/{name}/infer".into(),
+        principal: Some("ci".into()),
+        model: Some("digits".into()),
+        model_version: Some("4238f3a90acf".into()),
+        decision: CallDecision::Refused,
+        status: 422,
+        code: Some("invalid_input".into()),
+        guards: vec![
+            "authenticate".into(),
+            "model".into(),
+            "parse".into(),
+            "validate".into(),
+        ],
+        rows: None,
+        request_sha256: d(b"req"),
+        response_sha256: d(b"resp"),
+        duration_us: 180,
+        tool: Tool::current(),
+    };
+    let v = round_trip(&call);
+    assert_eq!(v["decision"], "refused");
+    assert_eq!(v["rows"], serde_json::Value::Null);
+}
+
+#[test]
 fn every_predicate_round_trips() {
     round_trip(&DataManifest {
         format: "aigis-data-manifest/v1".into(),

@@ -1,6 +1,7 @@
 //! The gateway in `aigis demo`: a signed digits model served on a loopback port, then
 //! driven over a real socket with an allowed call, a wrong key, a malformed input and a
-//! burst over the rate limit, each answered as it must be.
+//! burst over the rate limit, each answered as it must be and each recorded in the
+//! ledger.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -107,7 +108,12 @@ pub(crate) fn run(
         .into_iter()
         .map(VerifierKey::from)
         .collect();
-    let gateway = Arc::new(Gateway::new(&config, dir, &trusted)?);
+    let audit = aigis_gateway::audit::LedgerAudit::new(
+        project.open_ledger()?,
+        crate::context::signing_key(project)?,
+    );
+    let before = project.open_ledger()?.tree_size()?;
+    let gateway = Arc::new(Gateway::new(&config, dir, &trusted)?.with_audit(Arc::new(audit)));
     let signed_by = gateway
         .models()
         .next()
@@ -194,5 +200,15 @@ pub(crate) fn run(
 
     let _ = stop.send(());
     runtime.block_on(server).context("the gateway task")??;
+    let recorded = project.open_ledger()?.tree_size()? - before;
+    log.expect(
+        // One record per call: 1 allowed, a wrong key, a malformed input, a burst of 4.
+        recorded == 7,
+        "serve audit",
+        format!(
+            "every call is in the ledger before its answer left: {recorded} signed gateway-call records for the 7 calls (4 allowed, 3 refused)"
+        ),
+        json!({"records": recorded}),
+    )?;
     Ok(())
 }

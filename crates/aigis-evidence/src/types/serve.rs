@@ -1,0 +1,62 @@
+//! Predicates of the gateway (`aigis serve`).
+
+use aigis_core::Digest;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::{Predicate, Tool};
+
+/// Whether the gateway served the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CallDecision {
+    /// Answered with a 2xx status.
+    Allowed,
+    /// Refused by a guard, or failed.
+    Refused,
+}
+
+/// `aigis serve`: one call, allowed or refused, written before the answer leaves the
+/// gateway. The subjects are the request body (`request`) and, when the call reached a
+/// model, the model file (`model:<name>`). It holds digests of what came in and went out,
+/// never the data itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayCall {
+    /// When the call arrived, RFC 3339 with milliseconds.
+    pub time: String,
+    /// The HTTP method and the route (`POST /v2/models/{name}/infer`).
+    pub route: String,
+    /// The authenticated principal; `null` when the call was not authenticated.
+    pub principal: Option<String>,
+    /// The model named in the path, as given; `null` for routes without one.
+    pub model: Option<String>,
+    /// The served version of that model, when it exists.
+    pub model_version: Option<String>,
+    /// Served or refused.
+    pub decision: CallDecision,
+    /// The HTTP status of the answer.
+    pub status: u16,
+    /// The answer's error code (`unauthenticated`, `invalid_input`, …); `null` when allowed.
+    pub code: Option<String>,
+    /// The guards that ran, in order (`authenticate`, `model`, `parse`, `validate`,
+    /// `rate_limit`, `model_call`).
+    pub guards: Vec<String>,
+    /// Rows in the request's batch, when it was read.
+    pub rows: Option<u64>,
+    /// SHA-256 of the request body.
+    #[schemars(schema_with = "super::digest_schema")]
+    pub request_sha256: Digest,
+    /// SHA-256 of the answer's body.
+    #[schemars(schema_with = "super::digest_schema")]
+    pub response_sha256: Digest,
+    /// Time spent answering, in microseconds.
+    pub duration_us: u64,
+    /// The aigis that served it.
+    pub tool: Tool,
+}
+
+impl Predicate for GatewayCall {
+    const TYPE: &'static str = "https://aigis.dev/predicate/gateway-call/v1";
+    const NAME: &'static str = "gateway-call";
+}

@@ -1,0 +1,191 @@
+//! Every call to a model route is in the ledger before it is answered: one signed
+//! `gateway-call` per call after a concurrent burst of allowed and refused calls, the
+//! ledger verifying whole, digests and no data in the records; and a call that cannot be
+//! recorded is not answered.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "a test reports failures by panicking"
+)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use aigis_core::Digest;
+use aigis_crypto::keyfile::KdfParams;
+use aigis_evidence::{CallDecision, GatewayCall, Predicate as _};
+use aigis_gateway::audit::{Audit, LedgerAudit};
+use aigis_gateway::config::{ApiKeyConfig, ModelConfig};
+use aigis_gateway::{Gateway, ServeConfig};
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::json;
+use tower::ServiceExt as _;
+
+fn config(hash: String) -> ServeConfig {
+    ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        plain: true,
+        tls: None,
+        max_body_bytes: 1 << 20,
+        timeout_ms: 5_000,
+        models: vec![ModelConfig {
+            name: "digits".into(),
+            path: Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../tests/data/runtime/digits_mlp.onnx"),
+            signature: None,
+            verify: false,
+        }],
+        api_keys: vec![ApiKeyConfig {
+            name: "ci".into(),
+            sha256: hash,
+        }],
+        limits: None,
+    }
+}
+
+fn request(key: Option<&str>, width: usize, value: f32) -> Request<Body> {
+    let body = json!({"inputs": [{"name": "X", "shape": [1, width], "datatype": "FP32", "data": vec![value; width]}]});
+    let mut r = Request::builder()
+        .method("POST")
+        .uri("/v2/models/digits/infer");
+    if let Some(k) = key {
+        r = r.header("authorization", format!("Bearer {k}"));
+    }
+    r.body(Body::from(body.to_string())).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_leaves_one_verified_record_per_call_with_digests_and_no_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let (project, _) =
+        aigis_ledger::Project::init(dir.path(), Some("audit"), None, KdfParams::default()).unwrap();
+    let key = project.signing_key(None).unwrap();
+    let audit = Arc::new(LedgerAudit::new(project.open_ledger().unwrap(), key));
+    let (api_key, hash) = aigis_gateway::auth::generate().unwrap();
+    let gw = Gateway::new(&config(hash), Path::new("/"), &[])
+        .unwrap()
+        .with_audit(audit);
+    let router = Arc::new(gw).router();
+    let api_key = api_key.expose().to_owned();
+    // 30 allowed, 6 without a key, 4 with a wrong shape, all at once.
+    let mut calls = Vec::new();
+    for i in 0..40 {
+        let router = router.clone();
+        let key = api_key.clone();
+        calls.push(tokio::spawn(async move {
+            let req = match i % 10 {
+                0..=2 if i < 18 => request(None, 64, 0.123_456),
+                3 if i < 40 => request(Some(&key), 63, 0.123_456),
+                _ => request(Some(&key), 64, 0.123_456),
+            };
+            router.oneshot(req).await.unwrap().status()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for c in calls {
+        statuses.push(c.await.unwrap());
+    }
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let unauthenticated = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let invalid = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNPROCESSABLE_ENTITY)
+        .count();
+    assert_eq!((ok, unauthenticated, invalid), (30, 6, 4), "{statuses:?}");
+
+    let ledger = project.open_ledger().unwrap();
+    assert_eq!(ledger.tree_size().unwrap(), 40);
+    let mut decisions = (0, 0);
+    for index in 0..40 {
+        let entry = ledger.store().entry(index).unwrap().unwrap();
+        let text = String::from_utf8_lossy(&entry.body).into_owned();
+        assert!(!text.contains(&api_key), "a key in the ledger");
+        let envelope = aigis_crypto::dsse::Envelope::from_json(&entry.body).unwrap();
+        let payload = String::from_utf8(envelope.payload.clone()).unwrap();
+        assert!(!payload.contains("0.123456"), "input data in the ledger");
+        let statement = aigis_core::Statement::from_json(&envelope.payload).unwrap();
+        let call = GatewayCall::from_statement(&statement).unwrap();
+        assert_eq!(call.route, "POST /v2/models/{name}/infer");
+        match call.decision {
+            CallDecision::Allowed => {
+                decisions.0 += 1;
+                assert_eq!(call.principal.as_deref(), Some("ci"));
+                assert_eq!(
+                    call.guards,
+                    ["authenticate", "model", "parse", "validate", "model_call"]
+                );
+                assert_eq!(call.rows, Some(1));
+                assert_eq!(statement.subject.len(), 2, "request and model");
+            }
+            CallDecision::Refused => {
+                decisions.1 += 1;
+                match call.code.as_deref() {
+                    Some("unauthenticated") => {
+                        assert_eq!(call.principal, None);
+                        assert_eq!(call.guards, ["authenticate"]);
+                        assert_eq!(call.model_version, None);
+                    }
+                    Some("invalid_input") => {
+                        assert_eq!(call.guards, ["authenticate", "model", "parse", "validate"]);
+                        assert!(call.model_version.is_some());
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+    }
+    assert_eq!(decisions, (30, 10));
+    // Every leaf and node recomputed, and every entry's signature checked with the key.
+    let public = project.signing_key(None).unwrap().public();
+    let options = aigis_ledger::VerifyOptions {
+        origin: Some(project.origin().to_owned()),
+        verifiers: Box::new(Vec::new),
+        entry_keys: Some(vec![public]),
+        external_checkpoints: vec![],
+    };
+    let report = aigis_ledger::verify(ledger.store(), &options, &mut |_, _| {}).unwrap();
+    assert_eq!(report.entries_checked, 40);
+    assert!(report.ok(), "{report:?}");
+}
+
+#[derive(Debug)]
+struct Broken;
+
+impl Audit for Broken {
+    fn record(&self, _: &GatewayCall, _: Vec<(String, Digest)>) -> Result<u64, String> {
+        Err("disk full".into())
+    }
+}
+
+#[tokio::test]
+async fn a_call_that_cannot_be_recorded_is_not_answered() {
+    let (key, hash) = aigis_gateway::auth::generate().unwrap();
+    let gw = Gateway::new(&config(hash), Path::new("/"), &[])
+        .unwrap()
+        .with_audit(Arc::new(Broken));
+    let router = Arc::new(gw).router();
+    let resp = router
+        .clone()
+        .oneshot(request(Some(key.expose()), 64, 0.5))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["code"], "audit_unavailable");
+    assert!(v.get("outputs").is_none());
+    // The health probes are not calls to a model: they answer.
+    let live = router
+        .oneshot(Request::get("/v2/health/live").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(live.status(), StatusCode::OK);
+}
