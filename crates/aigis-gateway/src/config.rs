@@ -126,6 +126,21 @@ pub fn is_name(s: &str) -> bool {
 }
 
 impl ServeConfig {
+    /// Plain HTTP on a free loopback port with the defaults, serving `models` to
+    /// `api_keys`, without limits (for embedding the gateway: tests, the demo).
+    pub fn loopback(models: Vec<ModelConfig>, api_keys: Vec<ApiKeyConfig>) -> Self {
+        ServeConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            plain: true,
+            tls: None,
+            max_body_bytes: DEFAULT_MAX_BODY,
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            models,
+            api_keys,
+            limits: None,
+        }
+    }
+
     /// Reads `[serve]` from a TOML document (`aigis.toml`, or a file holding only the
     /// serve table under `[serve]`), and checks it. `source` names the file in errors.
     pub fn from_toml(text: &str, source: &Path) -> Result<Self, Error> {

@@ -30,18 +30,13 @@ struct Fixture {
 }
 
 fn config(models: Vec<ModelConfig>, hash: String, max_body: usize) -> ServeConfig {
+    let keys = vec![ApiKeyConfig {
+        name: "ci".into(),
+        sha256: hash,
+    }];
     ServeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        plain: true,
-        tls: None,
         max_body_bytes: max_body,
-        timeout_ms: 5_000,
-        models,
-        api_keys: vec![ApiKeyConfig {
-            name: "ci".into(),
-            sha256: hash,
-        }],
-        limits: None,
+        ..ServeConfig::loopback(models, keys)
     }
 }
 

@@ -25,25 +25,18 @@ use serde_json::json;
 use tower::ServiceExt as _;
 
 fn config(hash: String) -> ServeConfig {
-    ServeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        plain: true,
-        tls: None,
-        max_body_bytes: 1 << 20,
-        timeout_ms: 5_000,
-        models: vec![ModelConfig {
-            name: "digits".into(),
-            path: Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../tests/data/runtime/digits_mlp.onnx"),
-            signature: None,
-            verify: false,
-        }],
-        api_keys: vec![ApiKeyConfig {
-            name: "ci".into(),
-            sha256: hash,
-        }],
-        limits: None,
-    }
+    let model = ModelConfig {
+        name: "digits".into(),
+        path: Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/data/runtime/digits_mlp.onnx"),
+        signature: None,
+        verify: false,
+    };
+    let key = ApiKeyConfig {
+        name: "ci".into(),
+        sha256: hash,
+    };
+    ServeConfig::loopback(vec![model], vec![key])
 }
 
 fn request(key: Option<&str>, width: usize, value: f32) -> Request<Body> {

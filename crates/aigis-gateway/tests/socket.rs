@@ -18,25 +18,18 @@ use serde_json::{Value, json};
 #[test]
 fn an_inference_and_a_refusal_over_a_socket_then_a_clean_shutdown() {
     let (key, hash) = aigis_gateway::auth::generate().unwrap();
-    let config = ServeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        plain: true,
-        tls: None,
-        max_body_bytes: 1 << 20,
-        timeout_ms: 5_000,
-        models: vec![ModelConfig {
-            name: "cancer".into(),
-            path: Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../tests/data/runtime/cancer_gbc.onnx"),
-            signature: None,
-            verify: false,
-        }],
-        api_keys: vec![ApiKeyConfig {
-            name: "ci".into(),
-            sha256: hash,
-        }],
-        limits: None,
+    let model = ModelConfig {
+        name: "cancer".into(),
+        path: Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/data/runtime/cancer_gbc.onnx"),
+        signature: None,
+        verify: false,
     };
+    let entry = ApiKeyConfig {
+        name: "ci".into(),
+        sha256: hash,
+    };
+    let config = ServeConfig::loopback(vec![model], vec![entry]);
     let gateway = Arc::new(Gateway::new(&config, Path::new("/"), &[]).unwrap());
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let listener = runtime

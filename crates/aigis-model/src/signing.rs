@@ -226,14 +226,12 @@ pub fn verify_model(
     verify_model_with(model, bundle, trusted, &VerifyOptions::default(), &|_| {})
 }
 
-/// [`verify_model`] with options and a progress callback (bytes hashed).
-pub fn verify_model_with(
-    model: &Path,
+/// The signed manifest of `bundle`, once its signature verified with one of `trusted`
+/// (returned) and its payload is an in-toto statement.
+fn open_bundle<'k>(
     bundle: &[u8],
-    trusted: &[VerifierKey],
-    opts: &VerifyOptions,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<VerifyReport, Error> {
+    trusted: &'k [VerifierKey],
+) -> Result<(&'k VerifierKey, Manifest), Error> {
     let bundle = Bundle::from_json(bundle)?;
     let key = bundle.verify(trusted)?;
     if bundle.envelope.payload_type != aigis_core::PAYLOAD_TYPE {
@@ -243,7 +241,21 @@ pub fn verify_model_with(
             aigis_core::PAYLOAD_TYPE
         )));
     }
-    let expected = Manifest::from_statement_json(&bundle.envelope.payload)?;
+    Ok((
+        key,
+        Manifest::from_statement_json(&bundle.envelope.payload)?,
+    ))
+}
+
+/// [`verify_model`] with options and a progress callback (bytes hashed).
+pub fn verify_model_with(
+    model: &Path,
+    bundle: &[u8],
+    trusted: &[VerifierKey],
+    opts: &VerifyOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<VerifyReport, Error> {
+    let (key, expected) = open_bundle(bundle, trusted)?;
     let mut extra = opts.extra_ignore.clone();
     if opts.ignore_git_paths {
         extra.extend(GIT_PATHS.iter().map(|p| (*p).to_owned()));
@@ -289,16 +301,7 @@ pub fn verify_bytes(
     bundle: &[u8],
     trusted: &[VerifierKey],
 ) -> Result<VerifyReport, Error> {
-    let bundle = Bundle::from_json(bundle)?;
-    let key = bundle.verify(trusted)?;
-    if bundle.envelope.payload_type != aigis_core::PAYLOAD_TYPE {
-        return Err(Error::Statement(format!(
-            "the DSSE payload type is `{}`, expected `{}`",
-            bundle.envelope.payload_type,
-            aigis_core::PAYLOAD_TYPE
-        )));
-    }
-    let expected = Manifest::from_statement_json(&bundle.envelope.payload)?;
+    let (key, expected) = open_bundle(bundle, trusted)?;
     let len = bytes.len() as u64;
     let resources = match expected.serialization.method {
         Method::Files => vec![manifest::Resource {

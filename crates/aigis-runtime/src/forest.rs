@@ -15,34 +15,11 @@
 use std::sync::Arc;
 
 use tract_onnx::model::ParsingContext;
-use tract_onnx::pb::{AttributeProto, NodeProto};
+use tract_onnx::pb::NodeProto;
+
+use crate::attrs::{attr, floats, ints, string, strings};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::internal::*;
-
-fn attr<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
-    node.attribute.iter().find(|a| a.name == name)
-}
-
-fn ints<'a>(node: &'a NodeProto, name: &str) -> &'a [i64] {
-    attr(node, name).map_or(&[], |a| a.ints.as_slice())
-}
-
-fn floats<'a>(node: &'a NodeProto, name: &str) -> &'a [f32] {
-    attr(node, name).map_or(&[], |a| a.floats.as_slice())
-}
-
-fn string(node: &NodeProto, name: &str) -> Option<String> {
-    attr(node, name).map(|a| String::from_utf8_lossy(&a.s).into_owned())
-}
-
-fn strings(node: &NodeProto, name: &str) -> Vec<String> {
-    attr(node, name).map_or_else(Vec::new, |a| {
-        a.strings
-            .iter()
-            .map(|s| String::from_utf8_lossy(s).into_owned())
-            .collect()
-    })
-}
 
 fn usizes(node: &NodeProto, name: &str, n: usize) -> TractResult<Vec<usize>> {
     let v = ints(node, name);

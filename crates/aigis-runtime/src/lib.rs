@@ -22,6 +22,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod attrs;
 mod forest;
 mod ml;
 pub mod onnx;

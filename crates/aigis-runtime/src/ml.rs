@@ -7,6 +7,8 @@
 
 use tract_onnx::model::{OnnxOpRegister, ParsingContext};
 use tract_onnx::pb::{AttributeProto, GraphProto, NodeProto};
+
+use crate::attrs::{attr, floats};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::internal::*;
 use tract_onnx::tract_hir::ops::logic::wire_with_rank_broadcast;
@@ -17,15 +19,6 @@ pub fn register(reg: &mut OnnxOpRegister) {
     reg.insert("ArrayFeatureExtractor", array_feature_extractor);
     reg.insert("TreeEnsembleClassifier", crate::forest::tree_classifier);
     reg.insert("TreeEnsembleRegressor", crate::forest::tree_regressor);
-}
-
-/// An attribute of `node`.
-fn attr<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
-    node.attribute.iter().find(|a| a.name == name)
-}
-
-fn floats<'a>(node: &'a NodeProto, name: &str) -> &'a [f32] {
-    attr(node, name).map_or(&[], |a| a.floats.as_slice())
 }
 
 /// The single outlet a node was wired to.

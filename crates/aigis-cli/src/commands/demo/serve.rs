@@ -77,23 +77,18 @@ pub(crate) fn run(
     std::fs::write(models.join("digits.onnx.sig"), signed.bundle.to_json())?;
 
     let (api_key, hash) = aigis_gateway::auth::generate().context("making an API key")?;
+    let model_entry = ModelConfig {
+        name: "digits".into(),
+        // Relative to the folder given to the gateway below.
+        path: "serve/digits.onnx".into(),
+        signature: None,
+        verify: true,
+    };
+    let client = ApiKeyConfig {
+        name: "demo-client".into(),
+        sha256: hash,
+    };
     let config = ServeConfig {
-        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        plain: true,
-        tls: None,
-        max_body_bytes: 1 << 20,
-        timeout_ms: 5_000,
-        models: vec![ModelConfig {
-            name: "digits".into(),
-            // Relative to the folder given to the gateway below.
-            path: "serve/digits.onnx".into(),
-            signature: None,
-            verify: true,
-        }],
-        api_keys: vec![ApiKeyConfig {
-            name: "demo-client".into(),
-            sha256: hash,
-        }],
         limits: Some(LimitsConfig {
             rate: "1/min".into(),
             burst: 4,
@@ -101,6 +96,7 @@ pub(crate) fn run(
             daily_quota: None,
             fail_open: false,
         }),
+        ..ServeConfig::loopback(vec![model_entry], vec![client])
     };
     let trusted: Vec<VerifierKey> = project
         .keyring()?
