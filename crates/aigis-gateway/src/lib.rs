@@ -245,7 +245,8 @@ async fn audited(
         .flatten()
         .and_then(|v| v.get("code").and_then(|c| c.as_str()).map(str::to_owned));
     let (route, model) = audit::route_of(&method, &path);
-    let mut subjects = vec![("request".to_owned(), aigis_core::Digest::of(&request_bytes))];
+    let request_sha256 = aigis_core::Digest::of(&request_bytes);
+    let mut subjects = vec![("request".to_owned(), request_sha256)];
     if let (Some(name), Some((_, digest))) = (&model, &trail.model) {
         subjects.push((format!("model:{name}"), *digest));
     }
@@ -264,7 +265,7 @@ async fn audited(
         code,
         guards: trail.guards.iter().map(|g| (*g).to_owned()).collect(),
         rows: trail.rows,
-        request_sha256: aigis_core::Digest::of(&request_bytes),
+        request_sha256,
         response_sha256: aigis_core::Digest::of(&response_bytes),
         duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         tool: aigis_evidence::Tool::current(),

@@ -71,8 +71,9 @@ pub fn parse_rate(rate: &str) -> Result<u64, String> {
 /// What the store decided for one GCRA step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
-    /// Passed; the new TAT was stored.
-    Allowed,
+    /// Passed; the new TAT was stored. The request must first wait this long (zero when
+    /// it is within the burst, at most the delay allowed).
+    Allowed { wait: Duration },
     /// Refused; nothing stored. Capacity returns after this long.
     Denied { retry_after: Duration },
 }
@@ -81,8 +82,15 @@ pub enum Step {
 /// is one atomic step.
 pub trait RateStore: Send + Sync + std::fmt::Debug {
     /// GCRA for `key` at `now` (ns on the store's clock): cost `cost` ns of emission
-    /// intervals, allowed `tolerance` ns ahead of now.
-    fn gcra(&self, key: &str, now: u64, cost: u64, tolerance: u64) -> Result<Step, StoreError>;
+    /// intervals, allowed `tolerance` ns ahead of now, or `tolerance + delay` after a wait.
+    fn gcra(
+        &self,
+        key: &str,
+        now: u64,
+        cost: u64,
+        tolerance: u64,
+        delay: u64,
+    ) -> Result<Step, StoreError>;
 
     /// Adds `rows` to `key`'s count for `day` if that stays within `limit`; returns
     /// whether it did.
@@ -102,17 +110,27 @@ pub struct MemoryStore {
 }
 
 impl RateStore for MemoryStore {
-    fn gcra(&self, key: &str, now: u64, cost: u64, tolerance: u64) -> Result<Step, StoreError> {
+    fn gcra(
+        &self,
+        key: &str,
+        now: u64,
+        cost: u64,
+        tolerance: u64,
+        delay: u64,
+    ) -> Result<Step, StoreError> {
         let mut tats = self
             .tats
             .lock()
             .map_err(|_| StoreError("a thread failed while holding the rate table".into()))?;
         let tat = tats.get(key).copied().unwrap_or(now).max(now);
         let new_tat = tat.saturating_add(cost);
-        let allowed_until = now.saturating_add(tolerance);
+        let within_burst = now.saturating_add(tolerance);
+        let allowed_until = within_burst.saturating_add(delay);
         if new_tat <= allowed_until {
             tats.insert(key.to_owned(), new_tat);
-            Ok(Step::Allowed)
+            Ok(Step::Allowed {
+                wait: Duration::from_nanos(new_tat.saturating_sub(within_burst)),
+            })
         } else {
             Ok(Step::Denied {
                 retry_after: Duration::from_nanos(new_tat - allowed_until),
@@ -206,10 +224,8 @@ impl Limiter {
         // Up to `burst` intervals ahead now, plus what a wait of `delay` would absorb.
         let tolerance = self.interval.saturating_mul(self.burst);
         let delay = u64::try_from(self.delay.as_nanos()).unwrap_or(u64::MAX);
-        let step = self
-            .store
-            .gcra(&key, now, cost, tolerance.saturating_add(delay));
-        let verdict = match step {
+        // One atomic step: within the burst passes, within the delay waits, past it fails.
+        let verdict = match self.store.gcra(&key, now, cost, tolerance, delay) {
             Err(e) => {
                 tracing::error!(error = %e, "rate store");
                 return if self.fail_open {
@@ -219,12 +235,8 @@ impl Limiter {
                 };
             }
             Ok(Step::Denied { retry_after }) => return Verdict::OverRate(retry_after),
-            Ok(Step::Allowed) => Verdict::Pass,
-        };
-        // Passed only within the delay: how long until it is within the burst.
-        let verdict = match self.store.gcra(&key, now, 0, tolerance) {
-            Ok(Step::Denied { retry_after }) => Verdict::Wait(retry_after),
-            _ => verdict,
+            Ok(Step::Allowed { wait }) if wait.is_zero() => Verdict::Pass,
+            Ok(Step::Allowed { wait }) => Verdict::Wait(wait),
         };
         if let Some(limit) = self.daily {
             const DAY: u64 = 86_400_000_000_000;
@@ -360,7 +372,7 @@ mod tests {
     struct Down;
 
     impl RateStore for Down {
-        fn gcra(&self, _: &str, _: u64, _: u64, _: u64) -> Result<Step, StoreError> {
+        fn gcra(&self, _: &str, _: u64, _: u64, _: u64, _: u64) -> Result<Step, StoreError> {
             Err(StoreError("connection refused".into()))
         }
         fn charge_daily(&self, _: &str, _: u64, _: u64, _: u64) -> Result<bool, StoreError> {
