@@ -4,9 +4,12 @@ protocol (NVIDIA's tritonclient, HTTP, the Open Inference Protocol v2).
 
 On a throwaway project: the digits MLP (tests/data/runtime/digits_mlp.onnx, made by
 scripts/make_runtime_models.py) is signed with `aigis model sign`, an API key made with
-`aigis keys api new`, and `aigis serve` started on a free loopback port. Then:
+`aigis keys api new`, certificates made with `cryptography` (a server CA and a client CA),
+a JWT issuer's RSA key and JWKS made with PyJWT, and `aigis serve` started over TLS
+(client certificates optional) on a free loopback port. Then:
 
-- health, readiness and the model's metadata through tritonclient;
+- health, readiness and the model's metadata through tritonclient over HTTPS, trusting
+  only the test CA;
 - inference on 360 held-out digits, once with tritonclient's default binary tensors and
   once with JSON tensors: every label equal to onnxruntime's on the same rows, every
   probability within 1e-5;
@@ -15,6 +18,11 @@ scripts/make_runtime_models.py) is signed with `aigis model sign`, an API key ma
 - schemathesis, from the served OpenAPI document (`/openapi.json`), with the key: every
   operation with generated requests (fixed seed), no 5xx, and every status code, content
   type and response body as the document says;
+- JWT (tokens made by PyJWT, the reference): an RS256 token from the issuer infers; alg
+  none, HS256 signed with the issuer's public key (the HS/RS confusion), an expired
+  token, a wrong audience, another key under the issuer's kid, and a tampered payload
+  are each 401;
+- mutual TLS: a client certificate from the client CA authenticates without a key;
 - SIGTERM: the server stops, exit 0;
 - the audit: the project's ledger holds a signed `gateway-call` record for every call
   tritonclient and the raw checks made (at least those), none holding the key, and
@@ -22,26 +30,40 @@ scripts/make_runtime_models.py) is signed with `aigis model sign`, an API key ma
 
     python3 scripts/serve_e2e.py target/debug/aigis
 
-Needs tritonclient[http], schemathesis, onnxruntime, scikit-learn and numpy (pip). Exits 1 on any
+Needs tritonclient[http], schemathesis, pyjwt, cryptography, onnxruntime, scikit-learn and
+numpy (pip). Exits 1 on any
 difference, printing each.
 """
 
 import argparse
+import base64
+import datetime
+import hashlib
+import hmac
+import ipaddress
 import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
+
+import jwt
 
 import numpy as np
 import onnxruntime as ort
 import tritonclient.http as httpclient
 from sklearn import datasets
 from sklearn.model_selection import train_test_split
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
 from tritonclient.utils import InferenceServerException
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -56,18 +78,77 @@ def check(ok, what):
         failures.append(what)
 
 
-def raw(url, key=None, body=None, method="GET"):
-    """A plain HTTP call: (status, JSON body)."""
+TLS = None  # the client's SSL context: trusts the test server CA only
+
+
+def raw(url, key=None, body=None, method="GET", context=None):
+    """An HTTPS call: (status, JSON body)."""
     req = urllib.request.Request(url, data=body, method=method)
     if key:
         req.add_header("Authorization", f"Bearer {key}")
     if body is not None:
         req.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=10, context=context or TLS) as r:
             return r.status, json.loads(r.read() or b"null")
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read() or b"null")
+
+
+def write_pem(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def make_ca(name):
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return cert, key
+
+
+def make_leaf(ca, cn, sans, client):
+    ca_cert, ca_key = ca
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    usage = x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH if client else x509.oid.ExtendedKeyUsageOID.SERVER_AUTH
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    )
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    return builder.sign(ca_key, hashes.SHA256()), key
+
+
+def pem_cert(cert):
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def pem_key(key):
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def main():
@@ -87,11 +168,37 @@ def main():
         run("model", "sign", "models/digits.onnx")
         made = json.loads(run("keys", "api", "new", "--name", "ci", "--json").stdout)
         key = made["key"]
+
+        # TLS: a server CA and certificate for 127.0.0.1, a client CA and a client.
+        global TLS
+        server_ca = make_ca("aigis e2e server CA")
+        gw_cert, gw_key = make_leaf(server_ca, "gateway", [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")], False)
+        write_pem(os.path.join(work, "gw.pem"), pem_cert(gw_cert) + pem_cert(server_ca[0]))
+        write_pem(os.path.join(work, "gw.key"), pem_key(gw_key))
+        ca_file = os.path.join(work, "ca.pem")
+        write_pem(ca_file, pem_cert(server_ca[0]))
+        client_ca = make_ca("aigis e2e client CA")
+        write_pem(os.path.join(work, "clients.pem"), pem_cert(client_ca[0]))
+        c_cert, c_key = make_leaf(client_ca, "ci-cert", [], True)
+        write_pem(os.path.join(work, "client.pem"), pem_cert(c_cert))
+        write_pem(os.path.join(work, "client.key"), pem_key(c_key))
+        TLS = ssl.create_default_context(cafile=ca_file)
+
+        # A JWT issuer: an RSA key, its JWKS (made by PyJWT), tokens below.
+        issuer = "https://issuer.e2e.test"
+        jwt_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(jwt_key.public_key()))
+        jwk.update({"kid": "k1", "use": "sig", "alg": "RS256"})
+        with open(os.path.join(work, "jwks.json"), "w") as f:
+            json.dump({"keys": [jwk]}, f)
+
         with open(os.path.join(work, "aigis.toml"), "a") as f:
             f.write(
-                "\n[serve]\nplain = true\nmax_body_bytes = 1048576\n"
+                "\n[serve]\nmax_body_bytes = 1048576\n"
+                'tls = { cert = "gw.pem", key = "gw.key", client_ca = "clients.pem", client_auth = "optional" }\n'
                 '\n[[serve.models]]\nname = "digits"\npath = "models/digits.onnx"\n'
                 f'\n[[serve.api_keys]]\nname = "ci"\nsha256 = "{made["sha256"]}"\n'
+                f'\n[serve.auth.jwt]\nissuer = "{issuer}"\njwks = "jwks.json"\naudience = "aigis"\nalgorithms = ["RS256"]\n'
             )
         server = subprocess.Popen(
             [aigis, "serve", "--listen", "127.0.0.1:0"],
@@ -102,13 +209,13 @@ def main():
             text=True,
         )
         address = server.stdout.readline().strip()
-        check(address.startswith("http://127.0.0.1:"), f"the server says where it listens ({address})")
-        host = address.removeprefix("http://")
+        check(address.startswith("https://127.0.0.1:"), f"the server says where it listens ({address})")
+        host = address.removeprefix("https://")
         # tritonclient adds its own headers to the dict it is given: a fresh one per call.
         def auth():
             return {"Authorization": f"Bearer {key}"}
 
-        client = httpclient.InferenceServerClient(url=host)
+        client = httpclient.InferenceServerClient(url=host, ssl=True, ssl_options={"ca_certs": ca_file})
         check(client.is_server_live(), "live")
         check(client.is_server_ready(), "ready")
         check(client.is_model_ready("digits", headers=auth()), "the model is ready")
@@ -165,6 +272,45 @@ def main():
         status, body = raw(url, None, b"{}", "POST")
         check((status, body.get("code")) == (401, "unauthenticated"), f"raw call without a key: {status}")
 
+        # JWT: PyJWT makes the tokens, honest and forged.
+        now = int(time.time())
+        claims = {"iss": issuer, "aud": "aigis", "sub": "analyst-7", "exp": now + 600, "iat": now}
+        priv_pem = pem_key(jwt_key)
+        pub_pem = jwt_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        token = jwt.encode(claims, priv_pem, algorithm="RS256", headers={"kid": "k1"})
+        one_row = json.dumps({"inputs": [{"name": "X", "shape": [1, 64], "datatype": "FP32", "data": X[0].tolist()}]}).encode()
+        status, body = raw(url, token, one_row, "POST")
+        check(status == 200 and body["outputs"][0]["data"][0] == int(want_label[0]), f"an RS256 token from the issuer infers: {status}")
+        result = client.infer("digits", [one], headers={"Authorization": f"Bearer {token}"})
+        check(int(result.as_numpy("output_label")[0]) == int(want_label[0]), "tritonclient with the token")
+
+        def hs_confusion():
+            head = b64url(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "k1"}).encode())
+            body_ = b64url(json.dumps(claims).encode())
+            sig = hmac.new(pub_pem, f"{head}.{body_}".encode(), hashlib.sha256).digest()
+            return f"{head}.{body_}.{b64url(sig)}"
+
+        other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        honest = token.split(".")
+        tampered = dict(claims, sub="admin")
+        forged = {
+            "alg none": jwt.encode(claims, None, algorithm="none", headers={"kid": "k1"}),
+            "HS256 with the public key as secret": hs_confusion(),
+            "expired": jwt.encode(dict(claims, exp=now - 300), priv_pem, algorithm="RS256", headers={"kid": "k1"}),
+            "wrong audience": jwt.encode(dict(claims, aud="someone-else"), priv_pem, algorithm="RS256", headers={"kid": "k1"}),
+            "another key under kid k1": jwt.encode(claims, pem_key(other_key), algorithm="RS256", headers={"kid": "k1"}),
+            "a tampered payload": f"{honest[0]}.{b64url(json.dumps(tampered).encode())}.{honest[2]}",
+        }
+        for what, bad_token in forged.items():
+            status, body = raw(url, bad_token, one_row, "POST")
+            check((status, body.get("code")) == (401, "unauthenticated"), f"JWT {what}: {status}")
+
+        # Mutual TLS: the client certificate is the credential.
+        mtls = ssl.create_default_context(cafile=ca_file)
+        mtls.load_cert_chain(os.path.join(work, "client.pem"), os.path.join(work, "client.key"))
+        status, body = raw(url, None, one_row, "POST", context=mtls)
+        check(status == 200, f"a client certificate from the client CA authenticates: {status}")
+
         # The served document, with the model name this server has, so generated calls
         # reach the model instead of a 404.
         status, doc = raw(f"{address}/openapi.json")
@@ -176,7 +322,7 @@ def main():
         st = shutil.which("st") or os.path.join(os.path.dirname(sys.executable), "st")
         fuzz = subprocess.run(
             [
-                st, "run", schema_file, "--url", address,
+                st, "run", schema_file, "--url", address, "--tls-verify", ca_file,
                 "-H", f"Authorization: Bearer {key}",
                 "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
                 "--max-examples", "40", "--seed", "1", "--no-color",
@@ -184,6 +330,7 @@ def main():
             capture_output=True,
             text=True,
             timeout=600,
+            cwd=work,  # schemathesis keeps a cache in its working folder
         )
         tail = "\n".join(fuzz.stdout.strip().splitlines()[-14:])
         check(fuzz.returncode == 0, f"schemathesis against /openapi.json: exit {fuzz.returncode}\n{tail}")
@@ -197,8 +344,9 @@ def main():
 
         listed = run("--json", "evidence", "list", "--predicate-type", "https://aigis.dev/predicate/gateway-call/v1").stdout
         entries = [json.loads(line) for line in listed.splitlines() if line.strip()]
-        # tritonclient: 2 readiness and metadata calls, 2 inferences, 4 refusals; raw: 3.
-        check(len(entries) >= 11, f"the ledger holds a gateway-call record per call ({len(entries)} records)")
+        # tritonclient: 2 readiness and metadata calls, 3 inferences, 4 refusals; raw: 3,
+        # then 1 token call, 6 forged tokens and 1 certificate call.
+        check(len(entries) >= 20, f"the ledger holds a gateway-call record per call ({len(entries)} records)")
         ledger_text = open(os.path.join(work, ".aigis", "ledger.db"), "rb").read()
         check(key.encode() not in ledger_text, "no API key in the ledger")
         verify = subprocess.run([aigis, "ledger", "verify"], cwd=work, env=env, capture_output=True, text=True)

@@ -131,16 +131,17 @@ pub enum Command {
     Model(ModelCommand),
 
     /// Serve models behind the gateway: the Open Inference Protocol v2 (KServe, Triton)
-    /// over HTTP, every call authenticated with an API key, every input checked against
-    /// the model's signature.
+    /// over TLS, every call authenticated, every input checked against the model's
+    /// signature, every call recorded in the ledger.
     ///
     /// Reads `[serve]` from the project's `aigis.toml`, or from --config. Each model must
     /// carry a signature by a key of the project's keyring (`aigis model sign`), unless its
     /// entry says `verify = false`. Prints the address it listens on; Ctrl-C or SIGTERM
-    /// stops it after the requests in flight finish. Plain HTTP is served on loopback
-    /// only: put a TLS proxy in front until aigis terminates TLS itself.
+    /// stops it after the requests in flight finish. TLS is rustls (1.3 and 1.2, the
+    /// hybrid post-quantum key exchange X25519MLKEM768 first), with client certificates
+    /// when `tls.client_ca` is set; plain HTTP (`plain = true`) is served on loopback only.
     /// API keys come from `aigis keys api new`. A call:
-    /// `curl -H "Authorization: Bearer $KEY" http://127.0.0.1:8080/v2/models/digits`.
+    /// `curl --cacert ca.pem -H "Authorization: Bearer $KEY" https://gw.example:8443/v2/models/digits`.
     #[command(after_help = examples!(
         "aigis serve",
         "aigis serve --config serve.toml --listen 127.0.0.1:9000"

@@ -47,6 +47,8 @@ impl Audit for LedgerAudit {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Trail {
     pub principal: Option<String>,
+    /// How it authenticated.
+    pub authenticated_by: Option<&'static str>,
     /// The served model's version and file digest, once it was found.
     pub model: Option<(String, Digest)>,
     pub guards: Vec<&'static str>,

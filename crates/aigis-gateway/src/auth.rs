@@ -1,6 +1,18 @@
-//! API keys: a key is 32 random bytes written `aigis_<base64url>`; the gateway keeps only
-//! the SHA-256 of each, and compares the hash of a presented key with every stored one in
-//! constant time, so neither the keys nor the timing of a comparison give one away.
+//! Who a request comes from.
+//!
+//! - **API keys**: a key is 32 random bytes written `aigis_<base64url>`; the gateway keeps
+//!   only the SHA-256 of each, and compares the hash of a presented key with every stored
+//!   one in constant time, so neither the keys nor the timing of a comparison give one away.
+//! - **JWT bearer tokens** from a configured issuer, verified against its JWKS
+//!   ([`crate::jwt`]); a bearer value that starts with `aigis_` is taken as a key, any other
+//!   as a token.
+//! - **Client certificates** (mutual TLS): rustls has verified the chain to `client_ca`;
+//!   the principal is the subject's common name, which must be a principal name and must
+//!   be the only one.
+//!
+//! A request with an `Authorization` header is authenticated by it, and refused when it
+//! does not authenticate, whatever certificate the connection holds; one without is
+//! authenticated by its certificate, if any.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -18,6 +30,67 @@ pub const KEY_PREFIX: &str = "aigis_";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub name: String,
+    /// How it authenticated.
+    pub method: Method,
+}
+
+/// How a principal authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    ApiKey,
+    Jwt,
+    Certificate,
+}
+
+impl Method {
+    /// The name in logs and evidence.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::ApiKey => "api_key",
+            Method::Jwt => "jwt",
+            Method::Certificate => "certificate",
+        }
+    }
+}
+
+/// The credential of an `Authorization` header value: what follows `Bearer `.
+pub fn bearer(value: &str) -> Option<&str> {
+    let (scheme, credential) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| credential.trim())
+        .filter(|c| !c.is_empty())
+}
+
+/// The principal of a client certificate that TLS has verified: the subject's one common
+/// name, when it is a principal name ([`crate::config::is_name`]).
+pub fn from_certificate(der: &[u8]) -> Option<Principal> {
+    use x509_cert::der::Decode as _;
+    let cert = x509_cert::Certificate::from_der(der).ok()?;
+    let mut names = cert
+        .tbs_certificate
+        .subject
+        .0
+        .iter()
+        .flat_map(|rdn| rdn.0.iter())
+        .filter(|atv| atv.oid == x509_cert::der::oid::db::rfc4519::CN)
+        .map(|atv| {
+            use x509_cert::der::asn1::{PrintableStringRef, Utf8StringRef};
+            Utf8StringRef::try_from(&atv.value)
+                .map(|s| s.as_str().to_owned())
+                .or_else(|_| {
+                    PrintableStringRef::try_from(&atv.value).map(|s| s.as_str().to_owned())
+                })
+                .ok()
+        });
+    let name = names.next()??;
+    if names.next().is_some() || !crate::config::is_name(&name) {
+        return None;
+    }
+    Some(Principal {
+        name,
+        method: Method::Certificate,
+    })
 }
 
 /// The stored keys.
@@ -90,17 +163,15 @@ impl ApiKeys {
                 found = Some(name);
             }
         }
-        found.map(|name| Principal { name: name.clone() })
+        found.map(|name| Principal {
+            name: name.clone(),
+            method: Method::ApiKey,
+        })
     }
 
     /// The principal of an `Authorization` header value (`Bearer <key>`).
     pub fn from_header(&self, value: Option<&str>) -> Option<Principal> {
-        let value = value?.trim();
-        let (scheme, key) = value.split_once(' ')?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return None;
-        }
-        self.authenticate(key.trim())
+        self.authenticate(bearer(value?)?)
     }
 }
 

@@ -4,8 +4,9 @@
 //!
 //! ```toml
 //! [serve]
-//! listen = "127.0.0.1:8080"
-//! plain = true                     # HTTP without TLS: allowed on a loopback address only
+//! listen = "0.0.0.0:8443"
+//! tls = { cert = "gw.pem", key = "gw.key" }   # see [`crate::tls`]; mutual TLS with client_ca
+//! # plain = true                   # HTTP without TLS instead: on a loopback address only
 //! max_body_bytes = 4194304         # larger requests get 413
 //! timeout_ms = 2000                # a model call that takes longer gets 504
 //!
@@ -33,6 +34,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::Error;
+pub use crate::tls::TlsConfig;
 
 /// The largest request body by default (4 MiB).
 pub const DEFAULT_MAX_BODY: usize = 4 << 20;
@@ -65,14 +67,40 @@ pub struct ServeConfig {
     /// Rate limits and quotas per principal and model; none when absent.
     #[serde(default)]
     pub limits: Option<crate::limits::LimitsConfig>,
+    /// Other ways to authenticate than API keys.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// The file this configuration was read from, for errors.
+    #[serde(skip)]
+    pub source: PathBuf,
 }
 
-/// `tls = { cert = "…", key = "…" }`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// `[serve.auth]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TlsConfig {
-    pub cert: PathBuf,
-    pub key: PathBuf,
+pub struct AuthConfig {
+    /// JWT issuers: `[serve.auth.jwt]` for one, `[[serve.auth.jwt]]` for several.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub jwt: Vec<crate::jwt::JwtConfig>,
+}
+
+/// A table or an array of tables.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<crate::jwt::JwtConfig>, D::Error> {
+    use serde::de::Error as _;
+    match toml::Value::deserialize(d)? {
+        v @ toml::Value::Table(_) => v
+            .try_into()
+            .map(|one| vec![one])
+            .map_err(|e: toml::de::Error| D::Error::custom(e.message())),
+        v @ toml::Value::Array(_) => v
+            .try_into()
+            .map_err(|e: toml::de::Error| D::Error::custom(e.message())),
+        _ => Err(D::Error::custom(
+            "`serve.auth.jwt` is a table ([serve.auth.jwt]) or an array of tables ([[serve.auth.jwt]])",
+        )),
+    }
 }
 
 /// `[[serve.models]]`: one model, served under `/v2/models/<name>`.
@@ -138,6 +166,8 @@ impl ServeConfig {
             models,
             api_keys,
             limits: None,
+            auth: AuthConfig::default(),
+            source: PathBuf::from("aigis.toml"),
         }
     }
 
@@ -154,16 +184,17 @@ impl ServeConfig {
         let serve = doc
             .remove("serve")
             .ok_or_else(|| bad("serve", "there is no [serve] table".into()))?;
-        let config: ServeConfig = serve
+        let mut config: ServeConfig = serve
             .try_into()
             .map_err(|e: toml::de::Error| bad("serve", e.message().to_owned()))?;
+        config.source = source.to_owned();
         config.check(source)?;
         Ok(config)
     }
 
     /// Reads `[serve]` from an already parsed table (the project's).
     pub fn from_table(table: &toml::Table, source: &Path) -> Result<Self, Error> {
-        let config: ServeConfig =
+        let mut config: ServeConfig =
             toml::Value::Table(table.clone())
                 .try_into()
                 .map_err(|e: toml::de::Error| Error::Config {
@@ -171,6 +202,7 @@ impl ServeConfig {
                     key: "serve".into(),
                     message: e.message().to_owned(),
                 })?;
+        config.source = source.to_owned();
         config.check(source)?;
         Ok(config)
     }
@@ -190,16 +222,18 @@ impl ServeConfig {
                     "`plain = true` and `tls` exclude each other".into(),
                 );
             }
-            (Some(_), false) => {
-                return bad(
-                    "serve.tls".into(),
-                    "this version of aigis does not terminate TLS yet: serve `plain = true` on a loopback address behind a TLS proxy".into(),
-                );
+            (Some(tls), false) => {
+                if tls.client_auth.is_some() && tls.client_ca.is_none() {
+                    return bad(
+                        "serve.tls.client_auth".into(),
+                        "says whether client certificates are required, and needs `client_ca`, the CA they chain to".into(),
+                    );
+                }
             }
             (None, false) => {
                 return bad(
-                    "serve.plain".into(),
-                    "say `plain = true` to serve HTTP without TLS (on a loopback address only)"
+                    "serve.tls".into(),
+                    "say how to terminate TLS (`tls = { cert = \"…\", key = \"…\" }`), or `plain = true` to serve HTTP without TLS on a loopback address"
                         .into(),
                 );
             }
@@ -246,12 +280,24 @@ impl ServeConfig {
                 );
             }
         }
-        if self.api_keys.is_empty() {
+        let certificates = self.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
+        if self.api_keys.is_empty() && self.auth.jwt.is_empty() && !certificates {
             return bad(
                 "serve.api_keys".into(),
-                "no API key: every call is authenticated; make one with `aigis keys api new`"
+                "no way to authenticate: every call is; add an API key (`aigis keys api new`), a JWT issuer ([serve.auth.jwt]) or client certificates (tls.client_ca)"
                     .into(),
             );
+        }
+        for (i, j) in self.auth.jwt.iter().enumerate() {
+            if let Err((key, message)) = j.check(&format!("serve.auth.jwt[{i}]")) {
+                return bad(key, message);
+            }
+            if self.auth.jwt.iter().take(i).any(|o| o.issuer == j.issuer) {
+                return bad(
+                    format!("serve.auth.jwt[{i}].issuer"),
+                    format!("`{}` is configured twice", j.issuer),
+                );
+            }
         }
         for (i, k) in self.api_keys.iter().enumerate() {
             if !is_name(&k.name) {
@@ -312,7 +358,21 @@ mod tests {
     #[test]
     fn every_wrong_key_is_named() {
         let cases = [
-            (good().replace("plain = true\n", ""), "serve.plain"),
+            (good().replace("plain = true\n", ""), "serve.tls"),
+            (
+                good().replace(
+                    "plain = true",
+                    "plain = true\ntls = { cert = \"c\", key = \"k\" }",
+                ),
+                "serve.plain",
+            ),
+            (
+                good().replace(
+                    "plain = true",
+                    "tls = { cert = \"c\", key = \"k\", client_auth = \"maybe\" }",
+                ),
+                "serve",
+            ),
             (
                 good().replace("plain = true", "plain = true\nlisten = \"0.0.0.0:80\""),
                 "serve.listen",
@@ -332,13 +392,6 @@ mod tests {
                     "[[serve.api_keys]]\nname = \"ci\"\nsha25",
                 ),
                 "serve",
-            ),
-            (
-                good().replace(
-                    "plain = true",
-                    "plain = false\ntls = { cert = \"c\", key = \"k\" }",
-                ),
-                "serve.tls",
             ),
             ("plain = true\n".to_owned(), "serve.models"),
         ];

@@ -93,7 +93,7 @@ impl ApiError {
         Self::new(
             StatusCode::UNAUTHORIZED,
             "unauthenticated",
-            "a valid API key is required (Authorization: Bearer <key>)",
+            "valid credentials are required: Authorization: Bearer <API key or token>, or a client certificate",
         )
     }
 

@@ -27,9 +27,12 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 mod error;
+pub mod jwt;
 pub mod limits;
 pub mod models;
 pub mod protocol;
+mod server;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -50,6 +53,7 @@ pub use config::ServeConfig;
 pub use error::{ApiError, Error};
 use models::Served;
 use protocol::{InferRequest, InferResponse, ModelMetadata};
+pub use server::serve;
 
 /// The OpenAPI 3.1 document of the routes, served at `GET /openapi.json`; a test keeps it
 /// equal to [`ROUTES`] and the router.
@@ -71,6 +75,7 @@ pub const ROUTES: [(&str, &str); 7] = [
 pub struct Gateway {
     models: BTreeMap<String, Served>,
     keys: auth::ApiKeys,
+    issuers: jwt::Issuers,
     timeout: Duration,
     max_body: usize,
     limiter: Option<limits::Limiter>,
@@ -98,13 +103,15 @@ impl Gateway {
             .map(|l| limits::Limiter::new(l, Box::new(limits::MemoryStore::default())))
             .transpose()
             .map_err(|message| Error::Config {
-                file: base.to_owned(),
+                file: config.source.clone(),
                 key: "serve.limits".into(),
                 message,
             })?;
+        let issuers = jwt::Issuers::load(&config.auth.jwt, base, &config.source)?;
         Ok(Gateway {
             models,
             keys: auth::ApiKeys::new(&config.api_keys),
+            issuers,
             timeout: Duration::from_millis(config.timeout_ms),
             max_body: config.max_body_bytes,
             limiter,
@@ -125,6 +132,11 @@ impl Gateway {
             self.limiter = Some(limiter.with_store(store));
         }
         self
+    }
+
+    /// How many times a JWT issuer's JWKS was re-read since the start.
+    pub fn jwks_reads(&self) -> u64 {
+        self.issuers.reads()
     }
 
     /// The models being served.
@@ -149,12 +161,32 @@ impl Gateway {
             .with_state(self)
     }
 
-    fn principal(&self, headers: &HeaderMap) -> Result<auth::Principal, ApiError> {
-        let value = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        self.keys
-            .from_header(value)
+    /// The request's principal: by its `Authorization` header when it has one, else by
+    /// the connection's verified client certificate (see [`auth`]).
+    async fn principal(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<&tls::Peer>,
+    ) -> Result<auth::Principal, ApiError> {
+        if let Some(value) = headers.get(header::AUTHORIZATION) {
+            let bearer = value
+                .to_str()
+                .ok()
+                .and_then(auth::bearer)
+                .ok_or_else(ApiError::unauthenticated)?;
+            if bearer.starts_with(auth::KEY_PREFIX) || self.issuers.is_empty() {
+                return self
+                    .keys
+                    .authenticate(bearer)
+                    .ok_or_else(ApiError::unauthenticated);
+            }
+            return self.issuers.authenticate(bearer).await.map_err(|why| {
+                tracing::info!(reason = ?why.to_string(), "bearer token refused");
+                ApiError::unauthenticated()
+            });
+        }
+        peer.and_then(|p| p.client_cert.as_ref())
+            .and_then(|der| auth::from_certificate(der))
             .ok_or_else(ApiError::unauthenticated)
     }
 
@@ -163,19 +195,6 @@ impl Gateway {
             .get(name)
             .ok_or_else(|| ApiError::no_model(name))
     }
-}
-
-/// Serves `gateway` on `listener` until `shutdown` completes, then lets the requests in
-/// flight finish.
-pub async fn serve(
-    gateway: Arc<Gateway>,
-    listener: tokio::net::TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), Error> {
-    axum::serve(listener, gateway.router())
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(Error::Serve)
 }
 
 fn json(value: serde_json::Value) -> Response {
@@ -254,6 +273,7 @@ async fn audited(
         time,
         route,
         principal: trail.principal,
+        authenticated_by: trail.authenticated_by.map(str::to_owned),
         model,
         model_version: trail.model.map(|(version, _)| version),
         decision: if status.is_success() {
@@ -297,30 +317,42 @@ fn finish(trail: Trail, result: Result<Response, ApiError>) -> Response {
     response
 }
 
-async fn server_metadata(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+/// The connection's TLS facts, when it came through [`serve`].
+type PeerInfo = Option<axum::Extension<tls::Peer>>;
+
+async fn server_metadata(
+    State(gw): State<Arc<Gateway>>,
+    peer: PeerInfo,
+    headers: HeaderMap,
+) -> Response {
     let mut trail = Trail::default();
-    let result = (|| {
+    let result = async {
         trail.guards.push("authenticate");
-        trail.principal = Some(gw.principal(&headers)?.name);
+        let principal = gw.principal(&headers, peer.as_deref()).await?;
+        trail.authenticated_by = Some(principal.method.as_str());
+        trail.principal = Some(principal.name);
         Ok(json(serde_json::json!({
             "name": "aigis",
             "version": env!("CARGO_PKG_VERSION"),
             "extensions": [],
         })))
-    })();
+    }
+    .await;
     finish(trail, result)
 }
 
 /// Authenticates and finds the model, recording both in `trail`.
-fn authorized_model<'g>(
+async fn authorized_model<'g>(
     gw: &'g Gateway,
     name: &str,
     headers: &HeaderMap,
+    peer: Option<&tls::Peer>,
     trail: &mut Trail,
 ) -> Result<(auth::Principal, &'g Served), ApiError> {
     trail.guards.push("authenticate");
-    let principal = gw.principal(headers)?;
+    let principal = gw.principal(headers, peer).await?;
     trail.principal = Some(principal.name.clone());
+    trail.authenticated_by = Some(principal.method.as_str());
     trail.guards.push("model");
     let model = gw.model(name)?;
     trail.model = Some((model.version.clone(), model.digest));
@@ -330,27 +362,32 @@ fn authorized_model<'g>(
 async fn model_metadata(
     State(gw): State<Arc<Gateway>>,
     UrlPath(name): UrlPath<String>,
+    peer: PeerInfo,
     headers: HeaderMap,
 ) -> Response {
     let mut trail = Trail::default();
-    let result = authorized_model(&gw, &name, &headers, &mut trail).map(|(_, m)| {
-        axum::Json(ModelMetadata::new(
-            &m.name,
-            &m.version,
-            m.runtime.signature(),
-        ))
-        .into_response()
-    });
+    let result = authorized_model(&gw, &name, &headers, peer.as_deref(), &mut trail)
+        .await
+        .map(|(_, m)| {
+            axum::Json(ModelMetadata::new(
+                &m.name,
+                &m.version,
+                m.runtime.signature(),
+            ))
+            .into_response()
+        });
     finish(trail, result)
 }
 
 async fn model_ready(
     State(gw): State<Arc<Gateway>>,
     UrlPath(name): UrlPath<String>,
+    peer: PeerInfo,
     headers: HeaderMap,
 ) -> Response {
     let mut trail = Trail::default();
-    let result = authorized_model(&gw, &name, &headers, &mut trail)
+    let result = authorized_model(&gw, &name, &headers, peer.as_deref(), &mut trail)
+        .await
         .map(|(_, m)| json(serde_json::json!({"name": m.name, "ready": true})));
     finish(trail, result)
 }
@@ -358,11 +395,12 @@ async fn model_ready(
 async fn infer(
     State(gw): State<Arc<Gateway>>,
     UrlPath(name): UrlPath<String>,
+    peer: PeerInfo,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let mut trail = Trail::default();
-    let result = infer_in(&gw, &name, &headers, body, &mut trail).await;
+    let result = infer_in(&gw, &name, &headers, peer.as_deref(), body, &mut trail).await;
     finish(trail, result)
 }
 
@@ -370,11 +408,12 @@ async fn infer_in(
     gw: &Gateway,
     name: &str,
     headers: &HeaderMap,
+    peer: Option<&tls::Peer>,
     body: Result<Bytes, BytesRejection>,
     trail: &mut Trail,
 ) -> Result<Response, ApiError> {
     // Who first: an unauthenticated caller learns nothing, not even which models exist.
-    let (principal, model) = authorized_model(gw, name, headers, trail)?;
+    let (principal, model) = authorized_model(gw, name, headers, peer, trail).await?;
     let model = model.clone();
     trail.guards.push("parse");
     let body = body.map_err(|e| {

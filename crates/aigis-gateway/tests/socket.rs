@@ -37,7 +37,7 @@ fn an_inference_and_a_refusal_over_a_socket_then_a_clean_shutdown() {
         .unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = runtime.spawn(aigis_gateway::serve(gateway, listener, async move {
+    let server = runtime.spawn(aigis_gateway::serve(gateway, listener, None, async move {
         let _ = stopped.await;
     }));
 

@@ -14,8 +14,8 @@ use crate::{context, output};
 /// The largest `--config` file read.
 const MAX_CONFIG: u64 = 1 << 20;
 
-/// The `[serve]` configuration and the folder its paths are relative to.
-fn load_config(cli: &Cli, args: &ServeArgs) -> Result<(ServeConfig, PathBuf)> {
+/// The `[serve]` configuration, the folder its paths are relative to, and its file.
+fn load_config(cli: &Cli, args: &ServeArgs) -> Result<(ServeConfig, PathBuf, PathBuf)> {
     if let Some(path) = &args.config {
         let bytes = context::read_input(path, "serve configuration", MAX_CONFIG)?;
         let text = std::str::from_utf8(&bytes)
@@ -26,7 +26,7 @@ fn load_config(cli: &Cli, args: &ServeArgs) -> Result<(ServeConfig, PathBuf)> {
             .map(Path::to_path_buf)
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| PathBuf::from("."));
-        return Ok((config, base));
+        return Ok((config, base, path.clone()));
     }
     let project = context::project(cli)?;
     let file = project.layout().config_file();
@@ -37,7 +37,7 @@ fn load_config(cli: &Cli, args: &ServeArgs) -> Result<(ServeConfig, PathBuf)> {
         ));
     }
     let config = ServeConfig::from_table(&project.config.serve, &file)?;
-    Ok((config, project.root.clone()))
+    Ok((config, project.root.clone(), file))
 }
 
 /// The keys whose model signatures are trusted: the project's keyring.
@@ -51,7 +51,7 @@ fn trusted_keys(project: &aigis_ledger::Project) -> Result<Vec<VerifierKey>> {
 }
 
 pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
-    let (mut config, base) = load_config(cli, args)?;
+    let (mut config, base, source) = load_config(cli, args)?;
     if let Some(listen) = args.listen {
         config.listen = listen;
         // The same rule as the file's: plain HTTP on loopback only.
@@ -74,6 +74,11 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
         project.open_ledger()?,
         context::signing_key(&project)?,
     );
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|t| aigis_gateway::tls::server_config(t, &base, &source))
+        .transpose()?;
     let gateway = Arc::new(Gateway::new(&config, &base, &trusted)?.with_audit(Arc::new(audit)));
     for m in gateway.models() {
         output::note(
@@ -102,16 +107,17 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
                 source,
             })?;
         let addr = listener.local_addr().context("reading the bound address")?;
+        let url = format!("{}://{addr}", if tls.is_some() { "https" } else { "http" });
         if cli.json {
-            output::json(&json!({"listening": format!("http://{addr}")}))?;
+            output::json(&json!({"listening": url}))?;
         } else {
-            outln!("http://{addr}");
+            outln!("{url}");
         }
         output::note(
             cli,
             "serving; Ctrl-C or SIGTERM stops after the requests in flight",
         );
-        aigis_gateway::serve(gateway, listener, shutdown_signal()).await?;
+        aigis_gateway::serve(gateway, listener, tls, shutdown_signal()).await?;
         output::note(cli, "stopped");
         Ok(())
     })

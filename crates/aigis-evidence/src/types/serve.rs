@@ -29,6 +29,10 @@ pub struct GatewayCall {
     pub route: String,
     /// The authenticated principal; `null` when the call was not authenticated.
     pub principal: Option<String>,
+    /// How the principal authenticated (`api_key`, `jwt`, `certificate`); `null` when
+    /// the call was not authenticated, and in records written before this field existed.
+    #[serde(default)]
+    pub authenticated_by: Option<String>,
     /// The model named in the path, as given; `null` for routes without one.
     pub model: Option<String>,
     /// The served version of that model, when it exists.

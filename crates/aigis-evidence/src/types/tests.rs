@@ -136,6 +136,7 @@ fn a_gateway_call_round_trips_and_holds_digests_only() {
         time: "2026-12-02T10:00:00.123Z".into(),
         route: "POST /v2/models/{name}/infer".into(),
         principal: Some("ci".into()),
+        authenticated_by: Some("api_key".into()),
         model: Some("digits".into()),
         model_version: Some("4238f3a90acf".into()),
         decision: CallDecision::Refused,

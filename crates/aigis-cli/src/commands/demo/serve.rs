@@ -126,7 +126,7 @@ pub(crate) fn run(
         .context("binding a loopback port")?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = runtime.spawn(aigis_gateway::serve(gateway, listener, async move {
+    let server = runtime.spawn(aigis_gateway::serve(gateway, listener, None, async move {
         let _ = stopped.await;
     }));
     log.step(
