@@ -22,6 +22,7 @@ a JWT issuer's RSA key and JWKS made with PyJWT, and `aigis serve` started over 
   none, HS256 signed with the issuer's public key (the HS/RS confusion), an expired
   token, a wrong audience, another key under the issuer's kid, and a tampered payload
   are each 401;
+- Cedar: a valid token whose principal the policy forbids gets 403;
 - mutual TLS: a client certificate from the client CA authenticates without a key;
 - SIGTERM: the server stops, exit 0;
 - the audit: the project's ledger holds a signed `gateway-call` record for every call
@@ -199,6 +200,12 @@ def main():
                 '\n[[serve.models]]\nname = "digits"\npath = "models/digits.onnx"\n'
                 f'\n[[serve.api_keys]]\nname = "ci"\nsha256 = "{made["sha256"]}"\n'
                 f'\n[serve.auth.jwt]\nissuer = "{issuer}"\njwks = "jwks.json"\naudience = "aigis"\nalgorithms = ["RS256"]\n'
+                '\n[serve.authz]\npolicies = "policies.cedar"\n'
+            )
+        with open(os.path.join(work, "policies.cedar"), "w") as f:
+            f.write(
+                "permit (principal, action, resource);\n"
+                'forbid (principal == Aigis::Principal::"analyst-9", action == Aigis::Action::"infer", resource);\n'
             )
         server = subprocess.Popen(
             [aigis, "serve", "--listen", "127.0.0.1:0"],
@@ -305,6 +312,10 @@ def main():
             status, body = raw(url, bad_token, one_row, "POST")
             check((status, body.get("code")) == (401, "unauthenticated"), f"JWT {what}: {status}")
 
+        # Cedar: a valid token for a principal the policy forbids.
+        status, body = raw(url, jwt.encode(dict(claims, sub="analyst-9"), priv_pem, algorithm="RS256", headers={"kid": "k1"}), one_row, "POST")
+        check((status, body.get("code")) == (403, "forbidden"), f"a principal the Cedar policy forbids: {status}")
+
         # Mutual TLS: the client certificate is the credential.
         mtls = ssl.create_default_context(cafile=ca_file)
         mtls.load_cert_chain(os.path.join(work, "client.pem"), os.path.join(work, "client.key"))
@@ -345,8 +356,8 @@ def main():
         listed = run("--json", "evidence", "list", "--predicate-type", "https://aigis.dev/predicate/gateway-call/v1").stdout
         entries = [json.loads(line) for line in listed.splitlines() if line.strip()]
         # tritonclient: 2 readiness and metadata calls, 3 inferences, 4 refusals; raw: 3,
-        # then 1 token call, 6 forged tokens and 1 certificate call.
-        check(len(entries) >= 20, f"the ledger holds a gateway-call record per call ({len(entries)} records)")
+        # then 1 token call, 6 forged tokens, 1 forbidden and 1 certificate call.
+        check(len(entries) >= 21, f"the ledger holds a gateway-call record per call ({len(entries)} records)")
         ledger_text = open(os.path.join(work, ".aigis", "ledger.db"), "rb").read()
         check(key.encode() not in ledger_text, "no API key in the ledger")
         verify = subprocess.run([aigis, "ledger", "verify"], cwd=work, env=env, capture_output=True, text=True)

@@ -70,6 +70,9 @@ pub struct ServeConfig {
     /// Other ways to authenticate than API keys.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// Cedar policies; without them every authenticated principal may call every model.
+    #[serde(default)]
+    pub authz: Option<crate::authz::AuthzConfig>,
     /// The file this configuration was read from, for errors.
     #[serde(skip)]
     pub source: PathBuf,
@@ -167,6 +170,7 @@ impl ServeConfig {
             api_keys,
             limits: None,
             auth: AuthConfig::default(),
+            authz: None,
             source: PathBuf::from("aigis.toml"),
         }
     }
@@ -312,6 +316,22 @@ impl ServeConfig {
                     format!("serve.api_keys[{i}].sha256"),
                     "must be the 64 hex digits of the key's SHA-256".into(),
                 );
+            }
+        }
+        if let Some(authz) = &self.authz {
+            for (group, members) in &authz.groups {
+                if !is_name(group) {
+                    return bad(
+                        "serve.authz.groups".into(),
+                        format!("`{group}` is not a group name"),
+                    );
+                }
+                if members.iter().any(String::is_empty) {
+                    return bad(
+                        format!("serve.authz.groups.{group}"),
+                        "a member's name is empty".into(),
+                    );
+                }
             }
         }
         if let Some(limits) = &self.limits

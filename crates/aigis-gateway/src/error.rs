@@ -67,6 +67,26 @@ impl aigis_core::CheckFailure for Error {
     }
 }
 
+/// Every `code` the gateway sends; the OpenAPI document lists exactly these (a test keeps
+/// them equal), and a debug build panics on a code that is not here.
+pub const CODES: &[&str] = &[
+    "unauthenticated",
+    "forbidden",
+    "model_not_found",
+    "not_found",
+    "bad_request",
+    "malformed_json",
+    "invalid_input",
+    "payload_too_large",
+    "rate_limited",
+    "quota_exceeded",
+    "rate_store_unavailable",
+    "audit_unavailable",
+    "model_timeout",
+    "model_error",
+    "internal",
+];
+
 /// A refused request: its status, a stable machine-readable `code`, and a message that
 /// names what was wrong in the request (never a path, a key or a stack).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +100,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        debug_assert!(CODES.contains(&code), "`{code}` is not in CODES");
         ApiError {
             status,
             code,
@@ -94,6 +115,14 @@ impl ApiError {
             StatusCode::UNAUTHORIZED,
             "unauthenticated",
             "valid credentials are required: Authorization: Bearer <API key or token>, or a client certificate",
+        )
+    }
+
+    pub fn forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the authorization policy does not allow this call",
         )
     }
 

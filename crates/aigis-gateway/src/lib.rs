@@ -25,6 +25,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod authz;
 pub mod config;
 mod error;
 pub mod jwt;
@@ -50,7 +51,7 @@ use axum::routing::{get, post};
 
 use audit::Trail;
 pub use config::ServeConfig;
-pub use error::{ApiError, Error};
+pub use error::{ApiError, CODES, Error};
 use models::Served;
 use protocol::{InferRequest, InferResponse, ModelMetadata};
 pub use server::serve;
@@ -76,6 +77,7 @@ pub struct Gateway {
     models: BTreeMap<String, Served>,
     keys: auth::ApiKeys,
     issuers: jwt::Issuers,
+    authz: Option<authz::Authz>,
     timeout: Duration,
     max_body: usize,
     limiter: Option<limits::Limiter>,
@@ -108,10 +110,16 @@ impl Gateway {
                 message,
             })?;
         let issuers = jwt::Issuers::load(&config.auth.jwt, base, &config.source)?;
+        let authz = config
+            .authz
+            .as_ref()
+            .map(|a| authz::Authz::load(a, base, &config.source))
+            .transpose()?;
         Ok(Gateway {
             models,
             keys: auth::ApiKeys::new(&config.api_keys),
             issuers,
+            authz,
             timeout: Duration::from_millis(config.timeout_ms),
             max_body: config.max_body_bytes,
             limiter,
@@ -132,6 +140,11 @@ impl Gateway {
             self.limiter = Some(limiter.with_store(store));
         }
         self
+    }
+
+    /// The policies, when `[serve.authz]` is configured.
+    pub fn authz(&self) -> Option<&authz::Authz> {
+        self.authz.as_ref()
     }
 
     /// How many times a JWT issuer's JWKS was re-read since the start.
@@ -190,10 +203,53 @@ impl Gateway {
             .ok_or_else(ApiError::unauthenticated)
     }
 
-    fn model(&self, name: &str) -> Result<&Served, ApiError> {
-        self.models
+    /// The served model `name`, recording it in `trail`.
+    fn served(&self, name: &str, trail: &mut Trail) -> Result<&Served, ApiError> {
+        trail.guards.push("model");
+        let model = self
+            .models
             .get(name)
-            .ok_or_else(|| ApiError::no_model(name))
+            .ok_or_else(|| ApiError::no_model(name))?;
+        trail.model = Some((model.version.clone(), model.digest));
+        Ok(model)
+    }
+
+    /// Asks the policies (when there are any) whether `principal` may do `action` to the
+    /// model `name` (the gateway itself when `name` is empty). Asked before the model is
+    /// looked up, so a principal that may not use a model cannot learn whether it exists.
+    fn authorize(
+        &self,
+        principal: &auth::Principal,
+        action: authz::Action,
+        name: &str,
+        call: &Call<'_>,
+        trail: &mut Trail,
+    ) -> Result<(), ApiError> {
+        let Some(authz) = &self.authz else {
+            return Ok(());
+        };
+        trail.guards.push("authorize");
+        let resource = if name.is_empty() {
+            authz::Resource::Server
+        } else {
+            authz::Resource::Model {
+                name,
+                version: self.models.get(name).map(|m| m.version.as_str()),
+            }
+        };
+        let context = authz::CallContext {
+            unix_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            source_ip: call.peer.and_then(|p| p.addr).map(|a| a.ip()),
+            request_bytes: call.request_bytes,
+            rows: call.rows,
+        };
+        if authz.allows(principal, action, resource, &context) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden())
+        }
     }
 }
 
@@ -327,10 +383,13 @@ async fn server_metadata(
 ) -> Response {
     let mut trail = Trail::default();
     let result = async {
-        trail.guards.push("authenticate");
-        let principal = gw.principal(&headers, peer.as_deref()).await?;
-        trail.authenticated_by = Some(principal.method.as_str());
-        trail.principal = Some(principal.name);
+        let principal = authenticated(&gw, &headers, peer.as_deref(), &mut trail).await?;
+        let call = Call {
+            peer: peer.as_deref(),
+            request_bytes: 0,
+            rows: 0,
+        };
+        gw.authorize(&principal, authz::Action::Metadata, "", &call, &mut trail)?;
         Ok(json(serde_json::json!({
             "name": "aigis",
             "version": env!("CARGO_PKG_VERSION"),
@@ -349,14 +408,35 @@ async fn authorized_model<'g>(
     peer: Option<&tls::Peer>,
     trail: &mut Trail,
 ) -> Result<(auth::Principal, &'g Served), ApiError> {
+    let principal = authenticated(gw, headers, peer, trail).await?;
+    let call = Call {
+        peer,
+        request_bytes: 0,
+        rows: 0,
+    };
+    gw.authorize(&principal, authz::Action::Metadata, name, &call, trail)?;
+    Ok((principal, gw.served(name, trail)?))
+}
+
+/// Authenticates, recording who in `trail`.
+async fn authenticated(
+    gw: &Gateway,
+    headers: &HeaderMap,
+    peer: Option<&tls::Peer>,
+    trail: &mut Trail,
+) -> Result<auth::Principal, ApiError> {
     trail.guards.push("authenticate");
     let principal = gw.principal(headers, peer).await?;
     trail.principal = Some(principal.name.clone());
     trail.authenticated_by = Some(principal.method.as_str());
-    trail.guards.push("model");
-    let model = gw.model(name)?;
-    trail.model = Some((model.version.clone(), model.digest));
-    Ok((principal, model))
+    Ok(principal)
+}
+
+/// What the authorization sees of a call besides who and what.
+struct Call<'a> {
+    peer: Option<&'a tls::Peer>,
+    request_bytes: u64,
+    rows: u64,
 }
 
 async fn model_metadata(
@@ -413,8 +493,7 @@ async fn infer_in(
     trail: &mut Trail,
 ) -> Result<Response, ApiError> {
     // Who first: an unauthenticated caller learns nothing, not even which models exist.
-    let (principal, model) = authorized_model(gw, name, headers, peer, trail).await?;
-    let model = model.clone();
+    let principal = authenticated(gw, headers, peer, trail).await?;
     trail.guards.push("parse");
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -477,6 +556,61 @@ async fn infer_in(
             format!("{} bytes of binary data belong to no input", binary.len()),
         ));
     }
+    // A batch costs its rows: the first dimension its first input declares (checked
+    // against the model's signature below; a request is charged before that check, so
+    // invalid requests are throttled too).
+    let rows = request
+        .inputs
+        .first()
+        .and_then(|i| i.shape.first().copied())
+        .unwrap_or(1);
+    trail.rows = Some(rows);
+    let call = Call {
+        peer,
+        request_bytes: body.len() as u64,
+        rows,
+    };
+    gw.authorize(&principal, authz::Action::Infer, name, &call, trail)?;
+    let model = gw.served(name, trail)?.clone();
+    if let Some(limiter) = &gw.limiter {
+        trail.guards.push("rate_limit");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        match limiter.check(&principal.name, name, rows, now) {
+            limits::Verdict::Pass => {}
+            limits::Verdict::Wait(d) => tokio::time::sleep(d).await,
+            limits::Verdict::OverRate(after) => {
+                return Err(ApiError::retry_after(
+                    "rate_limited",
+                    "over the rate limit for this principal and model",
+                    after,
+                ));
+            }
+            limits::Verdict::OverQuota(after) => {
+                return Err(ApiError::retry_after(
+                    "quota_exceeded",
+                    "over the daily quota for this principal and model",
+                    after,
+                ));
+            }
+            limits::Verdict::BatchOverBurst { burst } => {
+                return Err(ApiError::invalid(
+                    "inputs",
+                    format!(
+                        "a batch of {rows} rows is more than the burst of {burst} the rate limit allows"
+                    ),
+                ));
+            }
+            limits::Verdict::StoreDown => {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "rate_store_unavailable",
+                    "the rate limit cannot be checked; try again later",
+                ));
+            }
+        }
+    }
     trail.guards.push("validate");
     let inputs = request
         .inputs
@@ -528,51 +662,6 @@ async fn infer_in(
                 return Err(ApiError::invalid(
                     format!("outputs[{i}].name"),
                     format!("the model has no output `{w}`"),
-                ));
-            }
-        }
-    }
-    // A batch costs its rows (the first dimension of its first input).
-    let rows = inputs
-        .first()
-        .and_then(|t| t.tensor.shape().first().copied())
-        .unwrap_or(1) as u64;
-    trail.rows = Some(rows);
-    if let Some(limiter) = &gw.limiter {
-        trail.guards.push("rate_limit");
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-        match limiter.check(&principal.name, name, rows, now) {
-            limits::Verdict::Pass => {}
-            limits::Verdict::Wait(d) => tokio::time::sleep(d).await,
-            limits::Verdict::OverRate(after) => {
-                return Err(ApiError::retry_after(
-                    "rate_limited",
-                    "over the rate limit for this principal and model",
-                    after,
-                ));
-            }
-            limits::Verdict::OverQuota(after) => {
-                return Err(ApiError::retry_after(
-                    "quota_exceeded",
-                    "over the daily quota for this principal and model",
-                    after,
-                ));
-            }
-            limits::Verdict::BatchOverBurst { burst } => {
-                return Err(ApiError::invalid(
-                    "inputs",
-                    format!(
-                        "a batch of {rows} rows is more than the burst of {burst} the rate limit allows"
-                    ),
-                ));
-            }
-            limits::Verdict::StoreDown => {
-                return Err(ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "rate_store_unavailable",
-                    "the rate limit cannot be checked; try again later",
                 ));
             }
         }

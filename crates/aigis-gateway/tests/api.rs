@@ -525,31 +525,18 @@ async fn the_openapi_document_is_the_routes() {
         (status, v["info"]["title"].as_str()),
         (StatusCode::OK, Some("aigis serve"))
     );
-    // Every error code the gateway can send is in the document's list.
-    let codes = doc["components"]["schemas"]["Error"]["properties"]["code"]["enum"].clone();
+    // The document's codes are exactly the ones the gateway sends (`CODES`; a debug
+    // build panics on any other), and each of them is sent from somewhere in the source.
+    let codes: Vec<String> = serde_json::from_value(
+        doc["components"]["schemas"]["Error"]["properties"]["code"]["enum"].clone(),
+    )
+    .unwrap();
+    assert_eq!(codes, aigis_gateway::CODES);
     let source = include_str!("../src/lib.rs").to_owned() + include_str!("../src/error.rs");
-    for code in [
-        "unauthenticated",
-        "model_not_found",
-        "not_found",
-        "malformed_json",
-        "invalid_input",
-        "payload_too_large",
-        "rate_limited",
-        "quota_exceeded",
-        "rate_store_unavailable",
-        "model_timeout",
-        "model_error",
-        "internal",
-        "bad_request",
-    ] {
+    for code in aigis_gateway::CODES {
         assert!(
-            source.contains(&format!("\"{code}\"")),
-            "{code} is not sent"
-        );
-        assert!(
-            codes.as_array().unwrap().contains(&json!(code)),
-            "{code} is not documented"
+            source.matches(&format!("\"{code}\"")).count() >= 2,
+            "{code} is listed but never sent"
         );
     }
 }

@@ -111,7 +111,7 @@ async fn a_burst_leaves_one_verified_record_per_call_with_digests_and_no_data() 
                 assert_eq!(call.principal.as_deref(), Some("ci"));
                 assert_eq!(
                     call.guards,
-                    ["authenticate", "model", "parse", "validate", "model_call"]
+                    ["authenticate", "parse", "model", "validate", "model_call"]
                 );
                 assert_eq!(call.rows, Some(1));
                 assert_eq!(statement.subject.len(), 2, "request and model");
@@ -125,7 +125,7 @@ async fn a_burst_leaves_one_verified_record_per_call_with_digests_and_no_data() 
                         assert_eq!(call.model_version, None);
                     }
                     Some("invalid_input") => {
-                        assert_eq!(call.guards, ["authenticate", "model", "parse", "validate"]);
+                        assert_eq!(call.guards, ["authenticate", "parse", "model", "validate"]);
                         assert!(call.model_version.is_some());
                     }
                     other => panic!("{other:?}"),

@@ -713,6 +713,7 @@ fn demo_runs_and_reports_the_caught_tampering() {
     for (step, needle) in [
         ("serve infer", "200"),
         ("serve auth", "401 unauthenticated"),
+        ("serve authorize", "403 forbidden"),
         ("serve validate", "422 invalid_input (inputs[0].shape"),
         ("serve rate limit", "[200, 200, 200, 429]"),
     ] {

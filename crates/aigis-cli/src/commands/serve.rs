@@ -95,6 +95,14 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
             ),
         );
     }
+    output::note(
+        cli,
+        if gateway.authz().is_some() {
+            "authorization: Cedar policies ([serve.authz]), validated against aigis's schema"
+        } else {
+            "authorization: none ([serve.authz] is absent): every authenticated principal may call every model"
+        },
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -43,8 +43,8 @@ pub struct GatewayCall {
     pub status: u16,
     /// The answer's error code (`unauthenticated`, `invalid_input`, …); `null` when allowed.
     pub code: Option<String>,
-    /// The guards that ran, in order (`authenticate`, `model`, `parse`, `validate`,
-    /// `rate_limit`, `model_call`).
+    /// The guards that ran, in order (`authenticate`, `parse`, `authorize`, `model`,
+    /// `rate_limit`, `validate`, `model_call`).
     pub guards: Vec<String>,
     /// Rows in the request's batch, when it was read.
     pub rows: Option<u64>,

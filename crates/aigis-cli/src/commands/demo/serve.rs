@@ -1,11 +1,12 @@
-//! The gateway in `aigis demo`: a signed digits model served on a loopback port, then
-//! driven over a real socket with an allowed call, a wrong key, a malformed input and a
-//! burst over the rate limit, each answered as it must be and each recorded in the
-//! ledger.
+//! The gateway in `aigis demo`: a signed digits model served on a loopback port under a
+//! Cedar policy, then driven over a real socket with an allowed call, a wrong key, a
+//! principal the policy forbids, a malformed input and a burst over the rate limit, each
+//! answered as it must be and each recorded in the ledger.
 
 use std::path::Path;
 use std::sync::Arc;
 
+use aigis_gateway::authz::AuthzConfig;
 use aigis_gateway::config::{ApiKeyConfig, ModelConfig};
 use aigis_gateway::limits::LimitsConfig;
 use aigis_gateway::{Gateway, ServeConfig};
@@ -76,7 +77,15 @@ pub(crate) fn run(
     let signed = signing::sign_model(&model, &key, &SignOptions::default(), &|_| {})?;
     std::fs::write(models.join("digits.onnx.sig"), signed.bundle.to_json())?;
 
+    // Who may do what: the client may use the digits model; the intern may do nothing.
+    std::fs::write(
+        models.join("policies.cedar"),
+        "permit (principal == Aigis::Principal::\"demo-client\", action, resource == Aigis::Model::\"digits\");\n\
+         forbid (principal == Aigis::Principal::\"intern\", action, resource);\n",
+    )
+    .context("writing the policies")?;
     let (api_key, hash) = aigis_gateway::auth::generate().context("making an API key")?;
+    let (intern_key, intern_hash) = aigis_gateway::auth::generate().context("making an API key")?;
     let model_entry = ModelConfig {
         name: "digits".into(),
         // Relative to the folder given to the gateway below.
@@ -88,15 +97,23 @@ pub(crate) fn run(
         name: "demo-client".into(),
         sha256: hash,
     };
+    let intern = ApiKeyConfig {
+        name: "intern".into(),
+        sha256: intern_hash,
+    };
     let config = ServeConfig {
+        authz: Some(AuthzConfig {
+            policies: "serve/policies.cedar".into(),
+            groups: Default::default(),
+        }),
         limits: Some(LimitsConfig {
             rate: "1/min".into(),
-            burst: 4,
+            burst: 5,
             delay_ms: 0,
             daily_quota: None,
             fail_open: false,
         }),
-        ..ServeConfig::loopback(vec![model_entry], vec![client])
+        ..ServeConfig::loopback(vec![model_entry], vec![client, intern])
     };
     let trusted: Vec<VerifierKey> = project
         .keyring()?
@@ -132,7 +149,7 @@ pub(crate) fn run(
     log.step(
         "serve",
         format!(
-            "aigis serve: the digits model (a scikit-learn MLP, ONNX), its signature verified (key {}), on http://{addr}, API keys required, 4 rows at once then 1 a minute per client",
+            "aigis serve: the digits model (a scikit-learn MLP, ONNX), its signature verified (key {}), on http://{addr}, API keys required, a Cedar policy (the client may use the model, the intern nothing), 5 rows at once then 1 a minute per client",
             signed_by.get(..16).unwrap_or_default()
         ),
         json!({"address": format!("http://{addr}"), "signed_by": signed_by}),
@@ -166,6 +183,16 @@ pub(crate) fn run(
         format!("a wrong API key: {status} {}", field(&body, "code")),
         json!({"status": status, "response": body}),
     )?;
+    let (status, _, body) = call(&agent, &url, intern_key.expose(), &image(64))?;
+    log.expect(
+        status == 403,
+        "serve authorize",
+        format!(
+            "a principal the Cedar policy forbids (the intern, with a valid key): {status} {}",
+            field(&body, "code")
+        ),
+        json!({"status": status, "response": body}),
+    )?;
     let (status, _, body) = call(&agent, &url, key, &image(63))?;
     log.expect(
         status == 422,
@@ -188,7 +215,7 @@ pub(crate) fn run(
         statuses == [200, 200, 200, 429] && retry_after.is_some(),
         "serve rate limit",
         format!(
-            "a burst of 4 more calls: {statuses:?}; the last is over the rate limit, Retry-After {}s",
+            "a burst of 4 more calls: {statuses:?}; the last is over the rate limit (the malformed call was charged too), Retry-After {}s",
             retry_after.as_deref().unwrap_or("?")
         ),
         json!({"statuses": statuses, "retry_after": retry_after}),
@@ -198,11 +225,12 @@ pub(crate) fn run(
     runtime.block_on(server).context("the gateway task")??;
     let recorded = project.open_ledger()?.tree_size()? - before;
     log.expect(
-        // One record per call: 1 allowed, a wrong key, a malformed input, a burst of 4.
-        recorded == 7,
+        // One record per call: 1 allowed, a wrong key, the intern, a malformed input, a
+        // burst of 4.
+        recorded == 8,
         "serve audit",
         format!(
-            "every call is in the ledger before its answer left: {recorded} signed gateway-call records for the 7 calls (4 allowed, 3 refused)"
+            "every call is in the ledger before its answer left: {recorded} signed gateway-call records for the 8 calls (4 allowed, 4 refused)"
         ),
         json!({"records": recorded}),
     )?;

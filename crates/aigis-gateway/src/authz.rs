@@ -1,0 +1,360 @@
+//! Authorization with Cedar: who may do what to which model, in which circumstances.
+//!
+//! ```toml
+//! [serve.authz]
+//! policies = "policies.cedar"      # relative to the configuration's folder
+//! [serve.authz.groups]             # optional: principals in groups, for `principal in Aigis::Group::"…"`
+//! analysts = ["analyst-7", "ci-bot"]
+//! ```
+//!
+//! Policies are written against aigis's Cedar schema ([`SCHEMA`]), and are validated
+//! against it (strict mode) when they are loaded: a policy that names an attribute that
+//! does not exist, or compares values of different types, refuses to load instead of
+//! being skipped at request time (where a skipped `forbid` would allow what it was meant
+//! to stop). A reload that fails keeps the policies in force.
+//!
+//! Each authenticated call to a model route asks one question: may `Aigis::Principal::"<name>"`
+//! (with `authenticated_by`, and in its groups) do `Aigis::Action::"infer"` or
+//! `"metadata"` to `Aigis::Model::"<name>"` (with its `version`), in the context of the call
+//! (`time` as a datetime, the UTC `hour`, the `source_ip`, the `request_bytes` and the
+//! batch's `rows`)? Cedar denies unless a `permit` applies and no `forbid` does; aigis
+//! also denies when any policy could not be evaluated. The answer for `GET /v2` is the
+//! same question with `Aigis::Server::"aigis"` and `metadata`.
+//!
+//! Without `[serve.authz]`, every authenticated principal may call every model (and
+//! `aigis serve` says so at start).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr as _;
+use std::sync::{Arc, RwLock};
+
+use cedar_policy::{
+    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid,
+    PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
+};
+use serde::Deserialize;
+
+use crate::Error;
+use crate::auth::Principal;
+
+/// aigis's Cedar schema: the entity types, actions and context of a call.
+pub const SCHEMA: &str = r#"namespace Aigis {
+  entity Group;
+  entity Principal in [Group] {
+    "authenticated_by": String,
+  };
+  entity Model {
+    "version": String,
+  };
+  entity Server;
+  type Call = {
+    "time": datetime,
+    "hour": Long,
+    "source_ip": ipaddr,
+    "request_bytes": Long,
+    "rows": Long,
+  };
+  action "infer" appliesTo {
+    principal: [Principal],
+    resource: [Model],
+    context: Call,
+  };
+  action "metadata" appliesTo {
+    principal: [Principal],
+    resource: [Model, Server],
+    context: Call,
+  };
+}
+"#;
+
+/// The largest policy file read.
+const MAX_POLICIES: u64 = 1 << 20;
+
+/// `[serve.authz]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthzConfig {
+    /// A file of Cedar policies.
+    pub policies: PathBuf,
+    /// Groups of principals.
+    #[serde(default)]
+    pub groups: BTreeMap<String, Vec<String>>,
+}
+
+/// What a call asks to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Infer,
+    Metadata,
+}
+
+impl Action {
+    fn name(self) -> &'static str {
+        match self {
+            Action::Infer => "infer",
+            Action::Metadata => "metadata",
+        }
+    }
+}
+
+/// What a call is about.
+#[derive(Debug, Clone, Copy)]
+pub enum Resource<'a> {
+    /// A model by name, with its version when it is served.
+    Model {
+        name: &'a str,
+        version: Option<&'a str>,
+    },
+    /// The gateway itself (`GET /v2`).
+    Server,
+}
+
+/// The circumstances of a call.
+#[derive(Debug, Clone, Copy)]
+pub struct CallContext {
+    /// When, in milliseconds since the Unix epoch.
+    pub unix_ms: i64,
+    pub source_ip: Option<IpAddr>,
+    pub request_bytes: u64,
+    pub rows: u64,
+}
+
+/// The policies in force.
+struct Loaded {
+    policies: PolicySet,
+    /// Each principal's groups.
+    groups: HashMap<String, Vec<EntityUid>>,
+}
+
+/// The policies, the schema, and where the policies come from (for a reload).
+pub struct Authz {
+    schema: Schema,
+    path: PathBuf,
+    groups: BTreeMap<String, Vec<String>>,
+    loaded: RwLock<Arc<Loaded>>,
+    authorizer: Authorizer,
+}
+
+impl std::fmt::Debug for Authz {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authz").field("path", &self.path).finish()
+    }
+}
+
+/// The schema, parsed (it is aigis's own: a failure here is a bug, reported as one).
+pub fn schema() -> Result<Schema, String> {
+    Schema::from_cedarschema_str(SCHEMA)
+        .map(|(schema, _warnings)| schema)
+        .map_err(|e| format!("aigis's Cedar schema does not parse: {e}"))
+}
+
+fn uid(kind: &str, id: &str) -> Result<EntityUid, String> {
+    let kind = EntityTypeName::from_str(kind).map_err(|e| e.to_string())?;
+    Ok(EntityUid::from_type_name_and_id(kind, EntityId::new(id)))
+}
+
+/// Reads and validates a policy file against `schema`; the error lists every problem.
+fn read_policies(path: &Path, schema: &Schema) -> Result<PolicySet, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_POLICIES + 1), &mut text)
+        .map_err(|e| format!("cannot read as UTF-8: {e}"))?;
+    if text.len() as u64 > MAX_POLICIES {
+        return Err(format!("larger than {MAX_POLICIES} bytes"));
+    }
+    let policies = PolicySet::from_str(&text).map_err(|e| {
+        let all: Vec<String> = e.iter().map(ToString::to_string).collect();
+        format!("not Cedar policies: {}", all.join("; "))
+    })?;
+    let result = Validator::new(schema.clone()).validate(&policies, ValidationMode::Strict);
+    if !result.validation_passed() {
+        let errors: Vec<String> = result
+            .validation_errors()
+            .map(|e| format!("{e} ({})", e.policy_id()))
+            .collect();
+        return Err(format!(
+            "does not validate against aigis's Cedar schema: {}",
+            errors.join("; ")
+        ));
+    }
+    Ok(policies)
+}
+
+fn groups_of(
+    groups: &BTreeMap<String, Vec<String>>,
+) -> Result<HashMap<String, Vec<EntityUid>>, String> {
+    let mut of: HashMap<String, Vec<EntityUid>> = HashMap::new();
+    for (group, members) in groups {
+        let g = uid("Aigis::Group", group)?;
+        for m in members {
+            of.entry(m.clone()).or_default().push(g.clone());
+        }
+    }
+    Ok(of)
+}
+
+impl Authz {
+    /// Loads and validates the policies of `config` (relative to `base`); `source` names
+    /// the configuration in errors.
+    pub fn load(config: &AuthzConfig, base: &Path, source: &Path) -> Result<Self, Error> {
+        let bad = |key: &str, message: String| Error::Config {
+            file: source.to_owned(),
+            key: key.to_owned(),
+            message,
+        };
+        let schema = schema().map_err(|m| bad("serve.authz", m))?;
+        let path = base.join(&config.policies);
+        let policies = read_policies(&path, &schema).map_err(|m| {
+            bad(
+                "serve.authz.policies",
+                format!("`{}`: {m}", config.policies.display()),
+            )
+        })?;
+        let groups = groups_of(&config.groups).map_err(|m| bad("serve.authz.groups", m))?;
+        Ok(Authz {
+            schema,
+            path,
+            groups: config.groups.clone(),
+            loaded: RwLock::new(Arc::new(Loaded { policies, groups })),
+            authorizer: Authorizer::new(),
+        })
+    }
+
+    /// Reads the policy file again; when it does not parse or validate, the policies in
+    /// force stay, and the error says why. Returns how many policies are now in force.
+    pub fn reload(&self) -> Result<usize, String> {
+        let policies = read_policies(&self.path, &self.schema)?;
+        let groups = groups_of(&self.groups)?;
+        let count = policies.policies().count();
+        *self
+            .loaded
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Arc::new(Loaded { policies, groups });
+        Ok(count)
+    }
+
+    /// Whether `principal` may do `action` to `resource` in `context`. Any failure to
+    /// build the question, and any policy that fails to evaluate, is a denial.
+    pub fn allows(
+        &self,
+        principal: &Principal,
+        action: Action,
+        resource: Resource<'_>,
+        context: &CallContext,
+    ) -> bool {
+        match self.decide(principal, action, resource, context) {
+            Ok(allowed) => allowed,
+            Err(e) => {
+                tracing::warn!(error = %e, "the authorization question could not be asked; denied");
+                false
+            }
+        }
+    }
+
+    fn decide(
+        &self,
+        principal: &Principal,
+        action: Action,
+        resource: Resource<'_>,
+        context: &CallContext,
+    ) -> Result<bool, String> {
+        let loaded = self
+            .loaded
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let p = uid("Aigis::Principal", &principal.name)?;
+        let parents: HashSet<EntityUid> = loaded
+            .groups
+            .get(&principal.name)
+            .map(|g| g.iter().cloned().collect())
+            .unwrap_or_default();
+        let mut entities = vec![
+            Entity::new(
+                p.clone(),
+                HashMap::from([(
+                    "authenticated_by".to_owned(),
+                    RestrictedExpression::new_string(principal.method.as_str().to_owned()),
+                )]),
+                parents.clone(),
+            )
+            .map_err(|e| e.to_string())?,
+        ];
+        for g in parents {
+            entities.push(Entity::new_no_attrs(g, HashSet::new()));
+        }
+        let r = match resource {
+            Resource::Model { name, version } => {
+                let r = uid("Aigis::Model", name)?;
+                entities.push(
+                    Entity::new(
+                        r.clone(),
+                        HashMap::from([(
+                            "version".to_owned(),
+                            RestrictedExpression::new_string(version.unwrap_or("").to_owned()),
+                        )]),
+                        HashSet::new(),
+                    )
+                    .map_err(|e| e.to_string())?,
+                );
+                r
+            }
+            Resource::Server => {
+                let r = uid("Aigis::Server", "aigis")?;
+                entities.push(Entity::new_no_attrs(r.clone(), HashSet::new()));
+                r
+            }
+        };
+        let a = uid("Aigis::Action", action.name())?;
+        let time = humantime::format_rfc3339_millis(
+            std::time::UNIX_EPOCH
+                + std::time::Duration::from_millis(u64::try_from(context.unix_ms).unwrap_or(0)),
+        )
+        .to_string();
+        let hour = (context.unix_ms / 3_600_000).rem_euclid(24);
+        let ip = context
+            .source_ip
+            .unwrap_or(IpAddr::from([0u8; 16]))
+            .to_string();
+        let as_long = |n: u64| RestrictedExpression::new_long(i64::try_from(n).unwrap_or(i64::MAX));
+        let ctx = Context::from_pairs([
+            ("time".to_owned(), RestrictedExpression::new_datetime(time)),
+            ("hour".to_owned(), RestrictedExpression::new_long(hour)),
+            ("source_ip".to_owned(), RestrictedExpression::new_ip(ip)),
+            ("request_bytes".to_owned(), as_long(context.request_bytes)),
+            ("rows".to_owned(), as_long(context.rows)),
+        ])
+        .map_err(|e| e.to_string())?;
+        let request = Request::new(p, a, r, ctx, Some(&self.schema)).map_err(|e| e.to_string())?;
+        let entities =
+            Entities::from_entities(entities, Some(&self.schema)).map_err(|e| e.to_string())?;
+        let response = self
+            .authorizer
+            .is_authorized(&request, &loaded.policies, &entities);
+        let errors: Vec<String> = response
+            .diagnostics()
+            .errors()
+            .map(ToString::to_string)
+            .collect();
+        if !errors.is_empty() {
+            return Err(format!(
+                "policies failed to evaluate: {}",
+                errors.join("; ")
+            ));
+        }
+        Ok(response.decision() == Decision::Allow)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_parses() {
+        schema().unwrap();
+    }
+}
