@@ -24,6 +24,8 @@ a JWT issuer's RSA key and JWKS made with PyJWT, and `aigis serve` started over 
   are each 401;
 - Cedar: a valid token whose principal the policy forbids gets 403;
 - mutual TLS: a client certificate from the client CA authenticates without a key;
+- Prometheus metrics from the metrics listener: the calls by answer, the guards timed,
+  no key or principal in them;
 - SIGTERM: the server stops, exit 0;
 - the audit: the project's ledger holds a signed `gateway-call` record for every call
   tritonclient and the raw checks made (at least those), none holding the key, and
@@ -201,6 +203,7 @@ def main():
                 f'\n[[serve.api_keys]]\nname = "ci"\nsha256 = "{made["sha256"]}"\n'
                 f'\n[serve.auth.jwt]\nissuer = "{issuer}"\njwks = "jwks.json"\naudience = "aigis"\nalgorithms = ["RS256"]\n'
                 '\n[serve.authz]\npolicies = "policies.cedar"\n'
+                '\n[serve.metrics]\nlisten = "127.0.0.1:0"\n'
             )
         with open(os.path.join(work, "policies.cedar"), "w") as f:
             f.write(
@@ -208,14 +211,27 @@ def main():
                 'forbid (principal == Aigis::Principal::"analyst-9", action == Aigis::Action::"infer", resource);\n'
             )
         server = subprocess.Popen(
-            [aigis, "serve", "--listen", "127.0.0.1:0"],
+            [aigis, "--json", "serve", "--listen", "127.0.0.1:0"],
             cwd=work,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        address = server.stdout.readline().strip()
+        # `--json` prints one JSON document (over several lines) once it listens.
+        text = ""
+        while True:
+            line = server.stdout.readline()
+            if not line:
+                raise SystemExit(f"aigis serve stopped: {server.stderr.read()}")
+            text += line
+            try:
+                started = json.loads(text)
+                break
+            except json.JSONDecodeError:
+                continue
+        address = started["listening"]
+        metrics_url = started["metrics"]
         check(address.startswith("https://127.0.0.1:"), f"the server says where it listens ({address})")
         host = address.removeprefix("https://")
         # tritonclient adds its own headers to the dict it is given: a fresh one per call.
@@ -347,6 +363,18 @@ def main():
         check(fuzz.returncode == 0, f"schemathesis against /openapi.json: exit {fuzz.returncode}\n{tail}")
         if fuzz.returncode != 0:
             print(fuzz.stdout[-4000:], file=sys.stderr)
+
+        # Prometheus metrics, on their own listener.
+        with urllib.request.urlopen(metrics_url, timeout=10) as r:
+            scraped = r.read().decode()
+        check(
+            'code="forbidden",decision="refused"} 1' in scraped
+            and 'route="POST /v2/models/{name}/infer",model="digits",status="200",code="-",decision="allowed"}' in scraped
+            and "aigis_gateway_stage_duration_seconds_bucket" in scraped
+            and "aigis_gateway_requests_in_flight" in scraped,
+            "the metrics count the calls by answer and time each guard",
+        )
+        check(key not in scraped and "analyst-9" not in scraped, "no key and no principal in the metrics")
 
         server.send_signal(signal.SIGTERM)
         code = server.wait(timeout=15)

@@ -52,7 +52,36 @@ pub(crate) struct Trail {
     /// The served model's version and file digest, once it was found.
     pub model: Option<(String, Digest)>,
     pub guards: Vec<&'static str>,
+    /// How long each guard took, in the order they ran.
+    pub timings: Vec<(&'static str, std::time::Duration)>,
+    /// When the guard running now started.
+    running: Option<std::time::Instant>,
     pub rows: Option<u64>,
+}
+
+impl Trail {
+    /// Starts `guard`, ending the one before.
+    pub fn enter(&mut self, guard: &'static str) {
+        self.close();
+        self.guards.push(guard);
+        self.running = Some(std::time::Instant::now());
+    }
+
+    /// Ends the guard running now, if any.
+    pub fn close(&mut self) {
+        if let (Some(started), Some(guard)) = (self.running.take(), self.guards.last()) {
+            self.timings.push((guard, started.elapsed()));
+        }
+    }
+
+    /// The time the model call took, when it ran.
+    pub fn model_time(&self) -> std::time::Duration {
+        self.timings
+            .iter()
+            .filter(|(g, _)| *g == "model_call")
+            .map(|(_, d)| *d)
+            .sum()
+    }
 }
 
 /// The route template and the model name of a path.

@@ -70,6 +70,9 @@ pub struct ServeConfig {
     /// Other ways to authenticate than API keys.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// Prometheus metrics on a listener of their own.
+    #[serde(default)]
+    pub metrics: Option<crate::metrics::MetricsConfig>,
     /// Cedar policies; without them every authenticated principal may call every model.
     #[serde(default)]
     pub authz: Option<crate::authz::AuthzConfig>,
@@ -171,6 +174,7 @@ impl ServeConfig {
             limits: None,
             auth: AuthConfig::default(),
             authz: None,
+            metrics: None,
             source: PathBuf::from("aigis.toml"),
         }
     }
@@ -315,6 +319,23 @@ impl ServeConfig {
                 return bad(
                     format!("serve.api_keys[{i}].sha256"),
                     "must be the 64 hex digits of the key's SHA-256".into(),
+                );
+            }
+        }
+        if let Some(m) = &self.metrics {
+            if !m.listen.ip().is_loopback() && !m.public {
+                return bad(
+                    "serve.metrics.listen".into(),
+                    format!(
+                        "`{}` is not a loopback address; the metrics ask no credentials, so say `public = true` to serve them there",
+                        m.listen
+                    ),
+                );
+            }
+            if m.listen == self.listen && m.listen.port() != 0 {
+                return bad(
+                    "serve.metrics.listen".into(),
+                    "is the gateway's own address; give the metrics a port of their own".into(),
                 );
             }
         }

@@ -160,10 +160,15 @@ impl ApiError {
 
 /// The Open Inference Protocol's error body, `{"error": "<message>"}`, with the code
 /// beside it.
+/// The code of a refusal, attached to its response for the audit and the metrics.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ErrorCode(pub &'static str);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({"error": self.message, "code": self.code});
         let mut response = (self.status, axum::Json(body)).into_response();
+        response.extensions_mut().insert(ErrorCode(self.code));
         if let Some(secs) = self.retry_after {
             response
                 .headers_mut()

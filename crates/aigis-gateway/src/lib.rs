@@ -30,6 +30,7 @@ pub mod config;
 mod error;
 pub mod jwt;
 pub mod limits;
+pub mod metrics;
 pub mod models;
 pub mod protocol;
 mod server;
@@ -51,10 +52,11 @@ use axum::routing::{get, post};
 
 use audit::Trail;
 pub use config::ServeConfig;
+use error::ErrorCode;
 pub use error::{ApiError, CODES, Error};
 use models::Served;
 use protocol::{InferRequest, InferResponse, ModelMetadata};
-pub use server::serve;
+pub use server::{serve, serve_router};
 
 /// The OpenAPI 3.1 document of the routes, served at `GET /openapi.json`; a test keeps it
 /// equal to [`ROUTES`] and the router.
@@ -82,6 +84,7 @@ pub struct Gateway {
     max_body: usize,
     limiter: Option<limits::Limiter>,
     audit: Option<Arc<dyn audit::Audit>>,
+    metrics: metrics::Metrics,
 }
 
 impl Gateway {
@@ -109,7 +112,13 @@ impl Gateway {
                 key: "serve.limits".into(),
                 message,
             })?;
-        let issuers = jwt::Issuers::load(&config.auth.jwt, base, &config.source)?;
+        let metrics = metrics::Metrics::default();
+        let issuers = jwt::Issuers::load(
+            &config.auth.jwt,
+            base,
+            &config.source,
+            metrics.jwks_reads.clone(),
+        )?;
         let authz = config
             .authz
             .as_ref()
@@ -124,6 +133,7 @@ impl Gateway {
             max_body: config.max_body_bytes,
             limiter,
             audit: None,
+            metrics,
         })
     }
 
@@ -140,6 +150,30 @@ impl Gateway {
             self.limiter = Some(limiter.with_store(store));
         }
         self
+    }
+
+    /// The metrics, for `GET /metrics` on the metrics listener.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.metrics
+    }
+
+    /// The router of the metrics listener: `GET /metrics`.
+    pub fn metrics_router(self: Arc<Self>) -> Router {
+        Router::new()
+            .route(
+                "/metrics",
+                get(|State(gw): State<Arc<Gateway>>| async move {
+                    (
+                        [(
+                            header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        gw.metrics.render(),
+                    )
+                }),
+            )
+            .fallback(not_found)
+            .with_state(self)
     }
 
     /// The policies, when `[serve.authz]` is configured.
@@ -169,7 +203,7 @@ impl Gateway {
             .route("/v2/models/{name}/infer", post(infer))
             .route("/openapi.json", get(openapi))
             .fallback(not_found)
-            .layer(axum::middleware::from_fn_with_state(self.clone(), audited))
+            .layer(axum::middleware::from_fn_with_state(self.clone(), observed))
             .layer(DefaultBodyLimit::max(max_body))
             .with_state(self)
     }
@@ -205,7 +239,7 @@ impl Gateway {
 
     /// The served model `name`, recording it in `trail`.
     fn served(&self, name: &str, trail: &mut Trail) -> Result<&Served, ApiError> {
-        trail.guards.push("model");
+        trail.enter("model");
         let model = self
             .models
             .get(name)
@@ -228,7 +262,7 @@ impl Gateway {
         let Some(authz) = &self.authz else {
             return Ok(());
         };
-        trail.guards.push("authorize");
+        trail.enter("authorize");
         let resource = if name.is_empty() {
             authz::Resource::Server
         } else {
@@ -273,22 +307,61 @@ async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
 }
 
-/// Records the call (see [`audit`]) and answers it only once the record is written.
-async fn audited(
+/// Measures every call (the metrics and the `X-Aigis-Overhead-Us` header), and records the
+/// calls to model routes (see [`audit`]), answering them only once the record is written.
+async fn observed(
     State(gw): State<Arc<Gateway>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let path = request.uri().path().to_owned();
-    let Some(audit) = gw.audit.clone() else {
-        return next.run(request).await;
-    };
-    if path.starts_with("/v2/health/") || path == "/openapi.json" {
-        return next.run(request).await;
-    }
     let started = std::time::Instant::now();
-    let time = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+    gw.metrics.started();
+    let path = request.uri().path().to_owned();
     let method = request.method().as_str().to_owned();
+    let (route, model) = audit::route_of(&method, &path);
+    let unrecorded = path.starts_with("/v2/health/") || path == "/openapi.json";
+    let (mut response, trail) = match gw.audit.clone() {
+        Some(audit) if !unrecorded => {
+            audited(&gw, audit, request, next, &route, model.clone(), started).await
+        }
+        _ => {
+            let mut response = next.run(request).await;
+            let trail = response
+                .extensions_mut()
+                .remove::<Trail>()
+                .unwrap_or_default();
+            (response, trail)
+        }
+    };
+    let overhead = started.elapsed().saturating_sub(trail.model_time());
+    if let Ok(v) = axum::http::HeaderValue::from_str(&overhead.as_micros().to_string()) {
+        response.headers_mut().insert("x-aigis-overhead-us", v);
+    }
+    let known = ROUTES.iter().any(|(m, p)| route == format!("{m} {p}"));
+    let code = response.extensions().get::<ErrorCode>().map(|c| c.0);
+    gw.metrics.finished(&metrics::Observed {
+        route: if known { &route } else { "other" },
+        model: trail.model.as_ref().and(model.as_deref()),
+        status: response.status().as_u16(),
+        code,
+        stages: &trail.timings,
+        overhead,
+    });
+    response
+}
+
+/// Answers the call and records it before the answer leaves; a call that cannot be
+/// recorded is not answered (503).
+async fn audited(
+    gw: &Gateway,
+    audit: Arc<dyn audit::Audit>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+    route: &str,
+    model: Option<String>,
+    started: std::time::Instant,
+) -> (Response, Trail) {
+    let time = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
     let (parts, body) = request.into_parts();
     let (request_bytes, response) = match axum::body::to_bytes(body, gw.max_body).await {
         Ok(bytes) => {
@@ -315,11 +388,10 @@ async fn audited(
         .remove::<Trail>()
         .unwrap_or_default();
     let status = response_parts.status;
-    let code = (!status.is_success())
-        .then(|| serde_json::from_slice::<serde_json::Value>(&response_bytes).ok())
-        .flatten()
-        .and_then(|v| v.get("code").and_then(|c| c.as_str()).map(str::to_owned));
-    let (route, model) = audit::route_of(&method, &path);
+    let code = response_parts
+        .extensions
+        .get::<ErrorCode>()
+        .map(|c| c.0.to_owned());
     let request_sha256 = aigis_core::Digest::of(&request_bytes);
     let mut subjects = vec![("request".to_owned(), request_sha256)];
     if let (Some(name), Some((_, digest))) = (&model, &trail.model) {
@@ -327,11 +399,11 @@ async fn audited(
     }
     let call = aigis_evidence::GatewayCall {
         time,
-        route,
-        principal: trail.principal,
+        route: route.to_owned(),
+        principal: trail.principal.clone(),
         authenticated_by: trail.authenticated_by.map(str::to_owned),
         model,
-        model_version: trail.model.map(|(version, _)| version),
+        model_version: trail.model.as_ref().map(|(version, _)| version.clone()),
         decision: if status.is_success() {
             aigis_evidence::CallDecision::Allowed
         } else {
@@ -346,15 +418,19 @@ async fn audited(
         duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         tool: aigis_evidence::Tool::current(),
     };
+    let writing = std::time::Instant::now();
     let recorded = tokio::task::spawn_blocking(move || audit.record(&call, subjects)).await;
-    match recorded {
+    let ok = matches!(recorded, Ok(Ok(_)));
+    gw.metrics.audit_write(writing.elapsed(), ok);
+    let response = match recorded {
         Ok(Ok(_)) => Response::from_parts(response_parts, axum::body::Body::from(response_bytes)),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "the audit record could not be written; the call is not answered");
             audit_unavailable()
         }
         Err(_) => audit_unavailable(),
-    }
+    };
+    (response, trail)
 }
 
 fn audit_unavailable() -> Response {
@@ -425,7 +501,7 @@ async fn authenticated(
     peer: Option<&tls::Peer>,
     trail: &mut Trail,
 ) -> Result<auth::Principal, ApiError> {
-    trail.guards.push("authenticate");
+    trail.enter("authenticate");
     let principal = gw.principal(headers, peer).await?;
     trail.principal = Some(principal.name.clone());
     trail.authenticated_by = Some(principal.method.as_str());
@@ -494,7 +570,7 @@ async fn infer_in(
 ) -> Result<Response, ApiError> {
     // Who first: an unauthenticated caller learns nothing, not even which models exist.
     let principal = authenticated(gw, headers, peer, trail).await?;
-    trail.guards.push("parse");
+    trail.enter("parse");
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
@@ -573,7 +649,7 @@ async fn infer_in(
     gw.authorize(&principal, authz::Action::Infer, name, &call, trail)?;
     let model = gw.served(name, trail)?.clone();
     if let Some(limiter) = &gw.limiter {
-        trail.guards.push("rate_limit");
+        trail.enter("rate_limit");
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
@@ -611,7 +687,7 @@ async fn infer_in(
             }
         }
     }
-    trail.guards.push("validate");
+    trail.enter("validate");
     let inputs = request
         .inputs
         .iter()
@@ -666,10 +742,12 @@ async fn infer_in(
             }
         }
     }
-    trail.guards.push("model_call");
+    trail.enter("model_call");
     let runtime = model.runtime.clone();
     let call = tokio::task::spawn_blocking(move || runtime.run(inputs));
-    let outputs = match tokio::time::timeout(gw.timeout, call).await {
+    let answer = tokio::time::timeout(gw.timeout, call).await;
+    trail.close();
+    let outputs = match answer {
         Err(_) => {
             tracing::warn!(model = %name, principal = %principal.name, "model call timed out");
             return Err(ApiError::new(

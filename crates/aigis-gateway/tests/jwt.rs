@@ -419,6 +419,7 @@ fn bad_issuer_configurations_stop_the_start_with_the_key_named() {
             &config.auth.jwt,
             dir.path(),
             Path::new("aigis.toml"),
+            Default::default(),
         ) {
             Err(aigis_gateway::Error::Config { key, .. }) => key,
             Err(other) => panic!("{other}"),

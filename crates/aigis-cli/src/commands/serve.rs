@@ -108,24 +108,53 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| aigis_gateway::Error::Listen {
-                addr: config.listen,
-                source,
-            })?;
+        let bind = |addr: std::net::SocketAddr| async move {
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| aigis_gateway::Error::Listen { addr, source })
+        };
+        let listener = bind(config.listen).await?;
         let addr = listener.local_addr().context("reading the bound address")?;
         let url = format!("{}://{addr}", if tls.is_some() { "https" } else { "http" });
+        let metrics = match &config.metrics {
+            Some(m) => {
+                let l = bind(m.listen).await?;
+                let a = l.local_addr().context("reading the bound address")?;
+                Some((l, format!("http://{a}/metrics")))
+            }
+            None => None,
+        };
         if cli.json {
-            output::json(&json!({"listening": url}))?;
+            output::json(&json!({"listening": url, "metrics": metrics.as_ref().map(|m| &m.1)}))?;
         } else {
             outln!("{url}");
         }
+        // One signal stops both listeners.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        });
+        let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|v| *v).await;
+        };
+        let metrics_task = metrics.map(|(listener, murl)| {
+            output::note(cli, &format!("metrics: {murl}"));
+            tokio::spawn(aigis_gateway::serve_router(
+                gateway.clone().metrics_router(),
+                listener,
+                None,
+                until(stopped.clone()),
+            ))
+        });
         output::note(
             cli,
             "serving; Ctrl-C or SIGTERM stops after the requests in flight",
         );
-        aigis_gateway::serve(gateway, listener, tls, shutdown_signal()).await?;
+        aigis_gateway::serve(gateway, listener, tls, until(stopped)).await?;
+        if let Some(task) = metrics_task {
+            task.await.context("the metrics listener")??;
+        }
         output::note(cli, "stopped");
         Ok(())
     })

@@ -1,0 +1,187 @@
+//! Prometheus metrics, served on a listener of their own (`[serve.metrics]`), in the
+//! OpenMetrics text format:
+//!
+//! | metric | what |
+//! |---|---|
+//! | `aigis_gateway_requests_total{route, model, status, code, decision}` | calls, by their answer (`code` is the error code, `-` when allowed; `model` is `-` unless the call reached a served model) |
+//! | `aigis_gateway_stage_duration_seconds{stage}` | time in each guard (`authenticate`, `parse`, `authorize`, `model`, `rate_limit`, `validate`, `model_call`) and in the `audit` write |
+//! | `aigis_gateway_overhead_seconds` | time spent in aigis per call, the model call excluded (also each answer's `X-Aigis-Overhead-Us` header) |
+//! | `aigis_gateway_requests_in_flight` | calls being answered |
+//! | `aigis_gateway_audit_failures_total` | calls not answered because they could not be recorded |
+//! | `aigis_gateway_jwks_reads_total` | JWKS re-reads (a rotation, or a refresh after the TTL) |
+//!
+//! Labels never carry a principal, a key or request data; every label value comes from a
+//! bounded set (the routes, the configured models, the error codes).
+//!
+//! ```toml
+//! [serve.metrics]
+//! listen = "127.0.0.1:9464"   # GET /metrics; plain HTTP, loopback unless public = true
+//! # public = true             # serve it on a non-loopback address (no credentials asked)
+//! ```
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use serde::Deserialize;
+
+/// `[serve.metrics]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    pub listen: SocketAddr,
+    /// Allow a non-loopback address.
+    #[serde(default)]
+    pub public: bool,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    route: String,
+    model: String,
+    status: u16,
+    code: &'static str,
+    decision: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StageLabels {
+    stage: &'static str,
+}
+
+fn latency() -> Histogram {
+    // 10 µs to about 5 s.
+    Histogram::new(exponential_buckets(0.000_01, 2.0, 20))
+}
+
+/// The gateway's metrics.
+pub struct Metrics {
+    registry: Registry,
+    calls: Family<CallLabels, Counter>,
+    stages: Family<StageLabels, Histogram, fn() -> Histogram>,
+    overhead: Histogram,
+    in_flight: Gauge,
+    audit_failures: Counter,
+    /// Shared with the JWT issuers, which count their re-reads into it.
+    pub(crate) jwks_reads: Counter,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("aigis_gateway");
+        let calls = Family::<CallLabels, Counter>::default();
+        registry.register("requests", "Calls, by their answer", calls.clone());
+        let stages = Family::<StageLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency as fn() -> Histogram,
+        );
+        registry.register(
+            "stage_duration_seconds",
+            "Time in each guard of the stack, and in the audit write",
+            stages.clone(),
+        );
+        let overhead = latency();
+        registry.register(
+            "overhead_seconds",
+            "Time spent in aigis per call, the model call excluded",
+            overhead.clone(),
+        );
+        let in_flight = Gauge::default();
+        registry.register(
+            "requests_in_flight",
+            "Calls being answered",
+            in_flight.clone(),
+        );
+        let audit_failures = Counter::default();
+        registry.register(
+            "audit_failures",
+            "Calls not answered because they could not be recorded",
+            audit_failures.clone(),
+        );
+        let jwks_reads = Counter::default();
+        registry.register(
+            "jwks_reads",
+            "JWKS re-reads (a key rotation, or a refresh after the TTL)",
+            jwks_reads.clone(),
+        );
+        Metrics {
+            registry,
+            calls,
+            stages,
+            overhead,
+            in_flight,
+            audit_failures,
+            jwks_reads,
+        }
+    }
+}
+
+/// One finished call, as the metrics see it.
+pub(crate) struct Observed<'a> {
+    pub route: &'a str,
+    pub model: Option<&'a str>,
+    pub status: u16,
+    pub code: Option<&'a str>,
+    pub stages: &'a [(&'static str, Duration)],
+    pub overhead: Duration,
+}
+
+impl Metrics {
+    /// The OpenMetrics text of every metric.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+
+    pub(crate) fn started(&self) {
+        self.in_flight.inc();
+    }
+
+    pub(crate) fn finished(&self, call: &Observed<'_>) {
+        self.in_flight.dec();
+        let code = call
+            .code
+            .and_then(|c| crate::CODES.iter().find(|k| **k == c).copied())
+            .unwrap_or("-");
+        self.calls
+            .get_or_create(&CallLabels {
+                route: call.route.to_owned(),
+                model: call.model.unwrap_or("-").to_owned(),
+                status: call.status,
+                code,
+                decision: if (200..300).contains(&call.status) {
+                    "allowed"
+                } else {
+                    "refused"
+                },
+            })
+            .inc();
+        for (stage, took) in call.stages {
+            self.stages
+                .get_or_create(&StageLabels { stage })
+                .observe(took.as_secs_f64());
+        }
+        self.overhead.observe(call.overhead.as_secs_f64());
+    }
+
+    pub(crate) fn audit_write(&self, took: Duration, ok: bool) {
+        self.stages
+            .get_or_create(&StageLabels { stage: "audit" })
+            .observe(took.as_secs_f64());
+        if !ok {
+            self.audit_failures.inc();
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The metrics: calls counted by route, model, status and code with bounded labels (a
+//! made-up path or model name does not become a label), time per guard, the overhead
+//! header on every answer, and the OpenMetrics text on the metrics router.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "a test reports failures by panicking"
+)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use aigis_gateway::config::{ApiKeyConfig, ModelConfig};
+use aigis_gateway::{Gateway, ServeConfig};
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::json;
+use tower::ServiceExt as _;
+
+fn gateway() -> (Arc<Gateway>, String) {
+    let (key, hash) = aigis_gateway::auth::generate().unwrap();
+    let model = ModelConfig {
+        name: "cancer".into(),
+        path: Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/data/runtime/cancer_gbc.onnx"),
+        signature: None,
+        verify: false,
+    };
+    let config = ServeConfig::loopback(
+        vec![model],
+        vec![ApiKeyConfig {
+            name: "ci".into(),
+            sha256: hash,
+        }],
+    );
+    (
+        Arc::new(Gateway::new(&config, Path::new("/"), &[]).unwrap()),
+        key.expose().to_owned(),
+    )
+}
+
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+) -> (StatusCode, u64) {
+    let body = if method == "POST" {
+        json!({"inputs": [{"name": "X", "shape": [1, 30], "datatype": "FP32", "data": vec![1.0; 30]}]})
+            .to_string()
+    } else {
+        String::new()
+    };
+    let mut request = Request::builder().method(method).uri(path);
+    if let Some(key) = key {
+        request = request.header("Authorization", format!("Bearer {key}"));
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let overhead = response
+        .headers()
+        .get("x-aigis-overhead-us")
+        .expect("every answer carries the overhead header")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    (response.status(), overhead)
+}
+
+#[tokio::test]
+async fn calls_are_counted_with_bounded_labels_and_timed_per_guard() {
+    let (gw, key) = gateway();
+    let app = gw.clone().router();
+    let infer = "/v2/models/cancer/infer";
+    for _ in 0..3 {
+        assert_eq!(
+            call(&app, "POST", infer, Some(&key)).await.0,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        call(&app, "POST", infer, None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(&app, "POST", "/v2/models/made-up-1/infer", Some(&key))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(&app, "GET", "/a/path/nobody/serves", Some(&key))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(&app, "GET", "/v2/health/live", None).await.0,
+        StatusCode::OK
+    );
+
+    let text = gw.metrics().render();
+    let has = |line: &str| {
+        assert!(
+            text.lines().any(|l| l == line),
+            "no line `{line}` in\n{text}"
+        );
+    };
+    has(
+        r#"aigis_gateway_requests_total{route="POST /v2/models/{name}/infer",model="cancer",status="200",code="-",decision="allowed"} 3"#,
+    );
+    has(
+        r#"aigis_gateway_requests_total{route="POST /v2/models/{name}/infer",model="-",status="401",code="unauthenticated",decision="refused"} 1"#,
+    );
+    has(
+        r#"aigis_gateway_requests_total{route="POST /v2/models/{name}/infer",model="-",status="404",code="model_not_found",decision="refused"} 1"#,
+    );
+    has(
+        r#"aigis_gateway_requests_total{route="other",model="-",status="404",code="not_found",decision="refused"} 1"#,
+    );
+    has(
+        r#"aigis_gateway_requests_total{route="GET /v2/health/live",model="-",status="200",code="-",decision="allowed"} 1"#,
+    );
+    assert!(
+        !text.contains("made-up-1") && !text.contains("nobody"),
+        "{text}"
+    );
+    // Every guard of the three allowed calls was timed.
+    for stage in ["authenticate", "parse", "model", "validate", "model_call"] {
+        let count = format!("aigis_gateway_stage_duration_seconds_count{{stage=\"{stage}\"}} ");
+        let n: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix(&count))
+            .unwrap_or_else(|| panic!("no {stage} in\n{text}"))
+            .parse()
+            .unwrap();
+        assert!(n >= 3, "{stage}: {n}");
+    }
+    has("aigis_gateway_requests_in_flight 0");
+    has("aigis_gateway_overhead_seconds_count 7");
+    assert!(text.ends_with("# EOF\n"));
+
+    // The metrics router serves the same text.
+    let response = gw
+        .clone()
+        .metrics_router()
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    assert!(
+        String::from_utf8(body.to_vec())
+            .unwrap()
+            .contains("aigis_gateway_requests_total")
+    );
+}
+
+#[test]
+fn a_metrics_listener_off_loopback_must_be_said_public() {
+    let base = "plain = true\n[[serve.models]]\nname = \"m\"\npath = \"m.onnx\"\n[[serve.api_keys]]\nname = \"ci\"\nsha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\n";
+    let parse = |extra: &str| {
+        ServeConfig::from_toml(&format!("[serve]\n{base}{extra}"), Path::new("aigis.toml"))
+    };
+    assert!(parse("[serve.metrics]\nlisten = \"127.0.0.1:9464\"\n").is_ok());
+    match parse("[serve.metrics]\nlisten = \"0.0.0.0:9464\"\n") {
+        Err(aigis_gateway::Error::Config { key, .. }) => assert_eq!(key, "serve.metrics.listen"),
+        other => panic!("{other:?}"),
+    }
+    assert!(parse("[serve.metrics]\nlisten = \"0.0.0.0:9464\"\npublic = true\n").is_ok());
+}
