@@ -23,6 +23,8 @@ a JWT issuer's RSA key and JWKS made with PyJWT, and `aigis serve` started over 
   token, a wrong audience, another key under the issuer's kid, and a tampered payload
   are each 401;
 - Cedar: a valid token whose principal the policy forbids gets 403;
+- SIGHUP: a policy file that does not validate is refused (the old policy stays in force),
+  a good one takes effect at once, and both are `gateway-admin` records in the ledger;
 - mutual TLS: a client certificate from the client CA authenticates without a key;
 - Prometheus metrics from the metrics listener: the calls by answer, the guards timed,
   no key or principal in them;
@@ -332,6 +334,29 @@ def main():
         status, body = raw(url, jwt.encode(dict(claims, sub="analyst-9"), priv_pem, algorithm="RS256", headers={"kid": "k1"}), one_row, "POST")
         check((status, body.get("code")) == (403, "forbidden"), f"a principal the Cedar policy forbids: {status}")
 
+        # SIGHUP: a policy file that does not validate is refused and the old policy stays;
+        # a good one takes effect at once.
+        def hangup():
+            """SIGHUP, then the reload event `aigis --json serve` prints on stdout."""
+            server.send_signal(signal.SIGHUP)
+            line = server.stdout.readline()
+            return json.loads(line) if line else {}
+
+        forbidden_token = jwt.encode(dict(claims, sub="analyst-9"), priv_pem, algorithm="RS256", headers={"kid": "k1"})
+        policy_file = os.path.join(work, "policies.cedar")
+        with open(policy_file, "w") as f:
+            f.write('forbid (principal, action, resource) when { context.rows == "one" };\n')
+        said = hangup()
+        check(said.get("reload") == "refused" and "serve.authz.policies" in said.get("error", ""), f"SIGHUP with a bad policy is refused: {said}")
+        status, _ = raw(url, forbidden_token, one_row, "POST")
+        check(status == 403, f"the old policy stays in force: {status}")
+        with open(policy_file, "w") as f:
+            f.write("permit (principal, action, resource);\n")
+        said = hangup()
+        check(said.get("reload") == "applied" and said.get("policies") is True, f"SIGHUP with a good policy: {said}")
+        status, _ = raw(url, forbidden_token, one_row, "POST")
+        check(status == 200, f"the new policy is in force: {status}")
+
         # Mutual TLS: the client certificate is the credential.
         mtls = ssl.create_default_context(cafile=ca_file)
         mtls.load_cert_chain(os.path.join(work, "client.pem"), os.path.join(work, "client.key"))
@@ -368,7 +393,7 @@ def main():
         with urllib.request.urlopen(metrics_url, timeout=10) as r:
             scraped = r.read().decode()
         check(
-            'code="forbidden",decision="refused"} 1' in scraped
+            'code="forbidden",decision="refused"} 2' in scraped
             and 'route="POST /v2/models/{name}/infer",model="digits",status="200",code="-",decision="allowed"}' in scraped
             and "aigis_gateway_stage_duration_seconds_bucket" in scraped
             and "aigis_gateway_requests_in_flight" in scraped,
@@ -384,10 +409,14 @@ def main():
         listed = run("--json", "evidence", "list", "--predicate-type", "https://aigis.dev/predicate/gateway-call/v1").stdout
         entries = [json.loads(line) for line in listed.splitlines() if line.strip()]
         # tritonclient: 2 readiness and metadata calls, 3 inferences, 4 refusals; raw: 3,
-        # then 1 token call, 6 forged tokens, 1 forbidden and 1 certificate call.
-        check(len(entries) >= 21, f"the ledger holds a gateway-call record per call ({len(entries)} records)")
+        # then 1 token call, 6 forged tokens, 1 forbidden, 2 around the reloads and 1
+        # certificate call.
+        check(len(entries) >= 23, f"the ledger holds a gateway-call record per call ({len(entries)} records)")
         ledger_text = open(os.path.join(work, ".aigis", "ledger.db"), "rb").read()
         check(key.encode() not in ledger_text, "no API key in the ledger")
+        admin = run("--json", "evidence", "list", "--predicate-type", "https://aigis.dev/predicate/gateway-admin/v1").stdout
+        admin = [json.loads(line) for line in admin.splitlines() if line.strip()]
+        check(len(admin) == 2, f"both reloads, refused and applied, are in the ledger ({len(admin)} records)")
         verify = subprocess.run([aigis, "ledger", "verify"], cwd=work, env=env, capture_output=True, text=True)
         check(verify.returncode == 0, f"aigis ledger verify: exit {verify.returncode}")
     finally:

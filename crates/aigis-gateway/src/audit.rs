@@ -5,12 +5,14 @@
 //! told went unrecorded.
 
 use aigis_core::Digest;
-use aigis_evidence::{GatewayCall, Predicate as _};
+use aigis_evidence::{GatewayAdmin, GatewayCall};
 
-/// Where calls are recorded.
+/// Where calls and administrative changes are recorded.
 pub trait Audit: Send + Sync + std::fmt::Debug {
     /// Records `call` about `subjects` durably; returns its ledger index.
     fn record(&self, call: &GatewayCall, subjects: Vec<(String, Digest)>) -> Result<u64, String>;
+    /// Records an administrative `change` about `subjects` durably; returns its index.
+    fn admin(&self, change: &GatewayAdmin, subjects: Vec<(String, Digest)>) -> Result<u64, String>;
 }
 
 /// The project's ledger, signing with the project's key.
@@ -33,13 +35,27 @@ impl LedgerAudit {
     }
 }
 
-impl Audit for LedgerAudit {
-    fn record(&self, call: &GatewayCall, subjects: Vec<(String, Digest)>) -> Result<u64, String> {
-        let statement = call.statement(subjects).map_err(|e| e.to_string())?;
+impl LedgerAudit {
+    fn append<P: aigis_evidence::Predicate>(
+        &self,
+        predicate: &P,
+        subjects: Vec<(String, Digest)>,
+    ) -> Result<u64, String> {
+        let statement = predicate.statement(subjects).map_err(|e| e.to_string())?;
         self.ledger
             .append_statement(&statement, &self.key)
             .map(|(index, _)| index)
             .map_err(|e| e.to_string())
+    }
+}
+
+impl Audit for LedgerAudit {
+    fn record(&self, call: &GatewayCall, subjects: Vec<(String, Digest)>) -> Result<u64, String> {
+        self.append(call, subjects)
+    }
+
+    fn admin(&self, change: &GatewayAdmin, subjects: Vec<(String, Digest)>) -> Result<u64, String> {
+        self.append(change, subjects)
     }
 }
 

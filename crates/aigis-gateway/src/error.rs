@@ -42,6 +42,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// An administrative change that could not be recorded, and so was not applied.
+    #[error("the change could not be recorded in the ledger, so it was not applied: {0}")]
+    Unrecorded(String),
     /// The server stopped on an I/O error.
     #[error("the server stopped")]
     Serve(#[source] std::io::Error),

@@ -73,24 +73,24 @@ pub const ROUTES: [(&str, &str); 7] = [
     ("GET", "/openapi.json"),
 ];
 
-/// The gateway's state, shared by every request.
+/// What a reload replaces, all at once: each request takes the whole of it when it
+/// starts and keeps it to the end, so a reload never mixes an old model with new
+/// policies within one call, and never drops a call in flight.
 #[derive(Debug)]
-pub struct Gateway {
+struct Live {
     models: BTreeMap<String, Served>,
     keys: auth::ApiKeys,
     issuers: jwt::Issuers,
-    authz: Option<authz::Authz>,
-    timeout: Duration,
-    max_body: usize,
-    limiter: Option<limits::Limiter>,
-    audit: Option<Arc<dyn audit::Audit>>,
-    metrics: metrics::Metrics,
+    authz: Option<Arc<authz::Authz>>,
 }
 
-impl Gateway {
-    /// Loads and verifies every model of `config`; `base` is the folder its paths are
-    /// relative to, `trusted` the keys whose model signatures are accepted.
-    pub fn new(config: &ServeConfig, base: &Path, trusted: &[VerifierKey]) -> Result<Self, Error> {
+impl Live {
+    fn load(
+        config: &ServeConfig,
+        base: &Path,
+        trusted: &[VerifierKey],
+        jwks_reads: &prometheus_client::metrics::counter::Counter,
+    ) -> Result<Self, Error> {
         let mut models = BTreeMap::new();
         for m in &config.models {
             let served = models::load(m, base, trusted)?;
@@ -102,6 +102,54 @@ impl Gateway {
             );
             models.insert(m.name.clone(), served);
         }
+        let issuers =
+            jwt::Issuers::load(&config.auth.jwt, base, &config.source, jwks_reads.clone())?;
+        let authz = config
+            .authz
+            .as_ref()
+            .map(|a| authz::Authz::load(a, base, &config.source).map(Arc::new))
+            .transpose()?;
+        Ok(Live {
+            models,
+            keys: auth::ApiKeys::new(&config.api_keys),
+            issuers,
+            authz,
+        })
+    }
+}
+
+/// What a reload changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reloaded {
+    /// Each model served now, with its version and the version it replaced (`None` for a
+    /// model that was not served before).
+    pub models: Vec<(String, String, Option<String>)>,
+    /// Models no longer served.
+    pub removed: Vec<String>,
+    pub api_keys: usize,
+    pub jwt_issuers: usize,
+    pub policies: bool,
+    /// Settings that changed in the file but only take effect at a restart.
+    pub need_restart: Vec<&'static str>,
+}
+
+/// The gateway's state, shared by every request.
+#[derive(Debug)]
+pub struct Gateway {
+    live: std::sync::RwLock<Arc<Live>>,
+    /// The settings a reload cannot change, to say when the file changed them.
+    fixed: ServeConfig,
+    timeout: Duration,
+    max_body: usize,
+    limiter: Option<limits::Limiter>,
+    audit: Option<Arc<dyn audit::Audit>>,
+    metrics: metrics::Metrics,
+}
+
+impl Gateway {
+    /// Loads and verifies every model of `config`; `base` is the folder its paths are
+    /// relative to, `trusted` the keys whose model signatures are accepted.
+    pub fn new(config: &ServeConfig, base: &Path, trusted: &[VerifierKey]) -> Result<Self, Error> {
         let limiter = config
             .limits
             .as_ref()
@@ -113,22 +161,10 @@ impl Gateway {
                 message,
             })?;
         let metrics = metrics::Metrics::default();
-        let issuers = jwt::Issuers::load(
-            &config.auth.jwt,
-            base,
-            &config.source,
-            metrics.jwks_reads.clone(),
-        )?;
-        let authz = config
-            .authz
-            .as_ref()
-            .map(|a| authz::Authz::load(a, base, &config.source))
-            .transpose()?;
+        let live = Live::load(config, base, trusted, &metrics.jwks_reads)?;
         Ok(Gateway {
-            models,
-            keys: auth::ApiKeys::new(&config.api_keys),
-            issuers,
-            authz,
+            live: std::sync::RwLock::new(Arc::new(live)),
+            fixed: config.clone(),
             timeout: Duration::from_millis(config.timeout_ms),
             max_body: config.max_body_bytes,
             limiter,
@@ -176,19 +212,157 @@ impl Gateway {
             .with_state(self)
     }
 
+    fn live(&self) -> Arc<Live> {
+        self.live
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Reads everything a reload can change from `config` (models, API keys, JWT issuers
+    /// and their keys, policies), checks all of it (models verified and loaded, policies
+    /// validated), and only then swaps it in, at once. On any error nothing changes.
+    /// Calls in flight finish with what they started with.
+    ///
+    /// With an audit, the change is recorded (`gateway-admin`, `trigger` saying what asked
+    /// for it) before it takes effect, and a change that cannot be recorded is not applied;
+    /// a refused change is recorded too.
+    pub fn reload(
+        &self,
+        config: &ServeConfig,
+        base: &Path,
+        trusted: &[VerifierKey],
+        trigger: &str,
+    ) -> Result<Reloaded, Error> {
+        let time = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+        let change = |outcome, models, removed, detail| aigis_evidence::GatewayAdmin {
+            time: time.clone(),
+            action: "reload".into(),
+            trigger: trigger.to_owned(),
+            outcome,
+            models,
+            removed,
+            api_keys: config.api_keys.len() as u64,
+            jwt_issuers: config.auth.jwt.len() as u64,
+            policies: config.authz.is_some(),
+            detail,
+            tool: aigis_evidence::Tool::current(),
+        };
+        let new = match Live::load(config, base, trusted, &self.metrics.jwks_reads) {
+            Ok(new) => new,
+            Err(e) => {
+                if let Some(audit) = &self.audit {
+                    // The subjects are the models that stay served.
+                    let live = self.live();
+                    let kept = live.models.values();
+                    let refused = change(
+                        aigis_evidence::AdminOutcome::Refused,
+                        kept.clone()
+                            .map(|m| aigis_evidence::AdminModel {
+                                name: m.name.clone(),
+                                version: m.version.clone(),
+                                previous: Some(m.version.clone()),
+                            })
+                            .collect(),
+                        Vec::new(),
+                        Some(chain(&e)),
+                    );
+                    let subjects = kept
+                        .map(|m| (format!("model:{}", m.name), m.digest))
+                        .collect();
+                    if let Err(why) = audit.admin(&refused, subjects) {
+                        tracing::error!(error = %why, "the refused reload could not be recorded");
+                    }
+                }
+                return Err(e);
+            }
+        };
+        let old = self.live();
+        let models = new
+            .models
+            .values()
+            .map(|m| {
+                (
+                    m.name.clone(),
+                    m.version.clone(),
+                    old.models.get(&m.name).map(|o| o.version.clone()),
+                )
+            })
+            .collect();
+        let removed = old
+            .models
+            .keys()
+            .filter(|k| !new.models.contains_key(*k))
+            .cloned()
+            .collect();
+        let f = &self.fixed;
+        let mut need_restart = Vec::new();
+        for (changed, key) in [
+            (f.listen != config.listen, "serve.listen"),
+            (f.tls != config.tls || f.plain != config.plain, "serve.tls"),
+            (f.limits != config.limits, "serve.limits"),
+            (f.timeout_ms != config.timeout_ms, "serve.timeout_ms"),
+            (
+                f.max_body_bytes != config.max_body_bytes,
+                "serve.max_body_bytes",
+            ),
+            (f.metrics != config.metrics, "serve.metrics"),
+        ] {
+            if changed {
+                need_restart.push(key);
+            }
+        }
+        let report = Reloaded {
+            models,
+            removed,
+            api_keys: config.api_keys.len(),
+            jwt_issuers: config.auth.jwt.len(),
+            policies: new.authz.is_some(),
+            need_restart,
+        };
+        if let Some(audit) = &self.audit {
+            let applied = change(
+                aigis_evidence::AdminOutcome::Applied,
+                report
+                    .models
+                    .iter()
+                    .map(|(name, version, previous)| aigis_evidence::AdminModel {
+                        name: name.clone(),
+                        version: version.clone(),
+                        previous: previous.clone(),
+                    })
+                    .collect(),
+                report.removed.clone(),
+                (!report.need_restart.is_empty())
+                    .then(|| format!("waiting for a restart: {}", report.need_restart.join(", "))),
+            );
+            let subjects = new
+                .models
+                .values()
+                .map(|m| (format!("model:{}", m.name), m.digest))
+                .collect();
+            audit.admin(&applied, subjects).map_err(Error::Unrecorded)?;
+        }
+        *self
+            .live
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(new);
+        Ok(report)
+    }
+
     /// The policies, when `[serve.authz]` is configured.
-    pub fn authz(&self) -> Option<&authz::Authz> {
-        self.authz.as_ref()
+    pub fn authz(&self) -> Option<Arc<authz::Authz>> {
+        self.live().authz.clone()
     }
 
     /// How many times a JWT issuer's JWKS was re-read since the start.
     pub fn jwks_reads(&self) -> u64 {
-        self.issuers.reads()
+        self.metrics.jwks_reads.get()
     }
 
     /// The models being served.
-    pub fn models(&self) -> impl Iterator<Item = &Served> {
-        self.models.values()
+    pub fn models(&self) -> Vec<Served> {
+        self.live().models.values().cloned().collect()
     }
 
     /// The HTTP service.
@@ -211,7 +385,7 @@ impl Gateway {
     /// The request's principal: by its `Authorization` header when it has one, else by
     /// the connection's verified client certificate (see [`auth`]).
     async fn principal(
-        &self,
+        live: &Live,
         headers: &HeaderMap,
         peer: Option<&tls::Peer>,
     ) -> Result<auth::Principal, ApiError> {
@@ -221,13 +395,13 @@ impl Gateway {
                 .ok()
                 .and_then(auth::bearer)
                 .ok_or_else(ApiError::unauthenticated)?;
-            if bearer.starts_with(auth::KEY_PREFIX) || self.issuers.is_empty() {
-                return self
+            if bearer.starts_with(auth::KEY_PREFIX) || live.issuers.is_empty() {
+                return live
                     .keys
                     .authenticate(bearer)
                     .ok_or_else(ApiError::unauthenticated);
             }
-            return self.issuers.authenticate(bearer).await.map_err(|why| {
+            return live.issuers.authenticate(bearer).await.map_err(|why| {
                 tracing::info!(reason = ?why.to_string(), "bearer token refused");
                 ApiError::unauthenticated()
             });
@@ -238,9 +412,9 @@ impl Gateway {
     }
 
     /// The served model `name`, recording it in `trail`.
-    fn served(&self, name: &str, trail: &mut Trail) -> Result<&Served, ApiError> {
+    fn served<'l>(live: &'l Live, name: &str, trail: &mut Trail) -> Result<&'l Served, ApiError> {
         trail.enter("model");
-        let model = self
+        let model = live
             .models
             .get(name)
             .ok_or_else(|| ApiError::no_model(name))?;
@@ -252,14 +426,14 @@ impl Gateway {
     /// model `name` (the gateway itself when `name` is empty). Asked before the model is
     /// looked up, so a principal that may not use a model cannot learn whether it exists.
     fn authorize(
-        &self,
+        live: &Live,
         principal: &auth::Principal,
         action: authz::Action,
         name: &str,
         call: &Call<'_>,
         trail: &mut Trail,
     ) -> Result<(), ApiError> {
-        let Some(authz) = &self.authz else {
+        let Some(authz) = &live.authz else {
             return Ok(());
         };
         trail.enter("authorize");
@@ -268,7 +442,7 @@ impl Gateway {
         } else {
             authz::Resource::Model {
                 name,
-                version: self.models.get(name).map(|m| m.version.as_str()),
+                version: live.models.get(name).map(|m| m.version.as_str()),
             }
         };
         let context = authz::CallContext {
@@ -287,6 +461,18 @@ impl Gateway {
     }
 }
 
+/// An error and its causes on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 fn json(value: serde_json::Value) -> Response {
     axum::Json(value).into_response()
 }
@@ -296,7 +482,7 @@ async fn live() -> Response {
 }
 
 async fn ready(State(gw): State<Arc<Gateway>>) -> Response {
-    json(serde_json::json!({"ready": !gw.models.is_empty()}))
+    json(serde_json::json!({"ready": !gw.live().models.is_empty()}))
 }
 
 async fn openapi() -> Response {
@@ -459,13 +645,21 @@ async fn server_metadata(
 ) -> Response {
     let mut trail = Trail::default();
     let result = async {
-        let principal = authenticated(&gw, &headers, peer.as_deref(), &mut trail).await?;
+        let live = gw.live();
+        let principal = authenticated(&live, &headers, peer.as_deref(), &mut trail).await?;
         let call = Call {
             peer: peer.as_deref(),
             request_bytes: 0,
             rows: 0,
         };
-        gw.authorize(&principal, authz::Action::Metadata, "", &call, &mut trail)?;
+        Gateway::authorize(
+            &live,
+            &principal,
+            authz::Action::Metadata,
+            "",
+            &call,
+            &mut trail,
+        )?;
         Ok(json(serde_json::json!({
             "name": "aigis",
             "version": env!("CARGO_PKG_VERSION"),
@@ -477,32 +671,39 @@ async fn server_metadata(
 }
 
 /// Authenticates and finds the model, recording both in `trail`.
-async fn authorized_model<'g>(
-    gw: &'g Gateway,
+async fn authorized_model<'l>(
+    live: &'l Live,
     name: &str,
     headers: &HeaderMap,
     peer: Option<&tls::Peer>,
     trail: &mut Trail,
-) -> Result<(auth::Principal, &'g Served), ApiError> {
-    let principal = authenticated(gw, headers, peer, trail).await?;
+) -> Result<(auth::Principal, &'l Served), ApiError> {
+    let principal = authenticated(live, headers, peer, trail).await?;
     let call = Call {
         peer,
         request_bytes: 0,
         rows: 0,
     };
-    gw.authorize(&principal, authz::Action::Metadata, name, &call, trail)?;
-    Ok((principal, gw.served(name, trail)?))
+    Gateway::authorize(
+        live,
+        &principal,
+        authz::Action::Metadata,
+        name,
+        &call,
+        trail,
+    )?;
+    Ok((principal, Gateway::served(live, name, trail)?))
 }
 
 /// Authenticates, recording who in `trail`.
 async fn authenticated(
-    gw: &Gateway,
+    live: &Live,
     headers: &HeaderMap,
     peer: Option<&tls::Peer>,
     trail: &mut Trail,
 ) -> Result<auth::Principal, ApiError> {
     trail.enter("authenticate");
-    let principal = gw.principal(headers, peer).await?;
+    let principal = Gateway::principal(live, headers, peer).await?;
     trail.principal = Some(principal.name.clone());
     trail.authenticated_by = Some(principal.method.as_str());
     Ok(principal)
@@ -522,7 +723,8 @@ async fn model_metadata(
     headers: HeaderMap,
 ) -> Response {
     let mut trail = Trail::default();
-    let result = authorized_model(&gw, &name, &headers, peer.as_deref(), &mut trail)
+    let live = gw.live();
+    let result = authorized_model(&live, &name, &headers, peer.as_deref(), &mut trail)
         .await
         .map(|(_, m)| {
             axum::Json(ModelMetadata::new(
@@ -542,7 +744,8 @@ async fn model_ready(
     headers: HeaderMap,
 ) -> Response {
     let mut trail = Trail::default();
-    let result = authorized_model(&gw, &name, &headers, peer.as_deref(), &mut trail)
+    let live = gw.live();
+    let result = authorized_model(&live, &name, &headers, peer.as_deref(), &mut trail)
         .await
         .map(|(_, m)| json(serde_json::json!({"name": m.name, "ready": true})));
     finish(trail, result)
@@ -569,7 +772,8 @@ async fn infer_in(
     trail: &mut Trail,
 ) -> Result<Response, ApiError> {
     // Who first: an unauthenticated caller learns nothing, not even which models exist.
-    let principal = authenticated(gw, headers, peer, trail).await?;
+    let live = gw.live();
+    let principal = authenticated(&live, headers, peer, trail).await?;
     trail.enter("parse");
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -646,8 +850,8 @@ async fn infer_in(
         request_bytes: body.len() as u64,
         rows,
     };
-    gw.authorize(&principal, authz::Action::Infer, name, &call, trail)?;
-    let model = gw.served(name, trail)?.clone();
+    Gateway::authorize(&live, &principal, authz::Action::Infer, name, &call, trail)?;
+    let model = Gateway::served(&live, name, trail)?.clone();
     if let Some(limiter) = &gw.limiter {
         trail.enter("rate_limit");
         let now = std::time::SystemTime::now()

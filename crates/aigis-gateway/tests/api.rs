@@ -372,7 +372,7 @@ fn a_model_is_served_only_when_its_signature_verifies_over_its_bytes() {
     };
     let gw = load(&[key.public()], &model).unwrap();
     assert_eq!(
-        gw.models().next().unwrap().signed_by.as_deref(),
+        gw.models()[0].signed_by.as_deref(),
         Some(key.public().key_id().as_str())
     );
     let refused = |r: Result<Gateway, Error>, needle: &str| match r {
@@ -404,7 +404,7 @@ fn a_model_is_served_only_when_its_signature_verifies_over_its_bytes() {
         ..unsigned_model
     };
     assert_eq!(
-        load(&[], &said).unwrap().models().next().unwrap().signed_by,
+        load(&[], &said).unwrap().models()[0].signed_by.clone(),
         None
     );
     // A model the runtime refuses stops the start, naming the operator.

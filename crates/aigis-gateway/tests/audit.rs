@@ -151,6 +151,14 @@ async fn a_burst_leaves_one_verified_record_per_call_with_digests_and_no_data() 
 struct Broken;
 
 impl Audit for Broken {
+    fn admin(
+        &self,
+        _: &aigis_evidence::GatewayAdmin,
+        _: Vec<(String, Digest)>,
+    ) -> Result<u64, String> {
+        Err("the disk is full".into())
+    }
+
     fn record(&self, _: &GatewayCall, _: Vec<(String, Digest)>) -> Result<u64, String> {
         Err("disk full".into())
     }

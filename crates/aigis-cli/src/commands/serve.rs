@@ -149,15 +149,115 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
         });
         output::note(
             cli,
-            "serving; Ctrl-C or SIGTERM stops after the requests in flight",
+            "serving; SIGHUP reloads models, keys, issuers and policies; Ctrl-C or SIGTERM stops after the requests in flight",
         );
-        aigis_gateway::serve(gateway, listener, tls, until(stopped)).await?;
+        // The server is a task of its own, so a reload blocking this thread (reading and
+        // verifying models) never holds up accepting connections.
+        let serving = tokio::spawn(aigis_gateway::serve(
+            gateway.clone(),
+            listener,
+            tls,
+            until(stopped),
+        ));
+        tokio::select! {
+            served = serving => served.context("the gateway task")??,
+            () = reload_on_hangup(cli, args, &gateway) => {}
+        }
         if let Some(task) = metrics_task {
             task.await.context("the metrics listener")??;
         }
         output::note(cli, "stopped");
         Ok(())
     })
+}
+
+/// Reloads on every SIGHUP: the configuration is read again and the gateway swaps in its
+/// models, API keys, JWT issuers and policies at once, or keeps what it has and says why.
+/// Never returns (on Unix; elsewhere there is no SIGHUP and it waits forever).
+async fn reload_on_hangup(cli: &Cli, args: &ServeArgs, gateway: &Gateway) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return std::future::pending().await;
+        };
+        while hangup.recv().await.is_some() {
+            // Models are read, verified and optimized on this thread; the runtime's other
+            // workers keep answering.
+            let result = tokio::task::block_in_place(|| reload(cli, args, gateway));
+            if cli.json {
+                // One line per reload on stdout: an event stream after the start document.
+                let event = match &result {
+                    Ok(r) => json!({
+                        "reload": "applied",
+                        "models": r.models.iter().map(|(n, v, p)| json!({"name": n, "version": v, "previous": p})).collect::<Vec<_>>(),
+                        "removed": r.removed,
+                        "api_keys": r.api_keys,
+                        "jwt_issuers": r.jwt_issuers,
+                        "policies": r.policies,
+                        "need_restart": r.need_restart,
+                    }),
+                    Err(e) => json!({"reload": "refused", "error": format!("{e:#}")}),
+                };
+                outln!("{event}");
+            }
+            if let Err(e) = &result {
+                tracing::warn!(error = %format!("{e:#}"), "reload refused; the previous configuration stays in force");
+            }
+            match result {
+                Ok(report) => {
+                    let models: Vec<String> = report
+                        .models
+                        .iter()
+                        .map(|(name, version, previous)| match previous {
+                            Some(p) if p == version => format!("`{name}` {version} (unchanged)"),
+                            Some(p) => format!("`{name}` {version} (was {p})"),
+                            None => format!("`{name}` {version} (new)"),
+                        })
+                        .collect();
+                    let mut text = format!(
+                        "reloaded: {}; {} API keys, {} JWT issuers, {}",
+                        models.join(", "),
+                        report.api_keys,
+                        report.jwt_issuers,
+                        if report.policies {
+                            "Cedar policies"
+                        } else {
+                            "no policies"
+                        }
+                    );
+                    if !report.removed.is_empty() {
+                        text.push_str(&format!(
+                            "; no longer served: {}",
+                            report.removed.join(", ")
+                        ));
+                    }
+                    if !report.need_restart.is_empty() {
+                        text.push_str(&format!(
+                            "; changed but waiting for a restart: {}",
+                            report.need_restart.join(", ")
+                        ));
+                    }
+                    output::note(cli, &text);
+                }
+                Err(e) => output::note(
+                    cli,
+                    &format!("reload refused, the previous configuration stays in force: {e:#}"),
+                ),
+            }
+        }
+    }
+    std::future::pending().await
+}
+
+fn reload(cli: &Cli, args: &ServeArgs, gateway: &Gateway) -> Result<aigis_gateway::Reloaded> {
+    let (mut config, base, _) = load_config(cli, args)?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    let project = context::project(cli)?;
+    let trusted = trusted_keys(&project)?;
+    Ok(gateway.reload(&config, &base, &trusted, "signal")?)
 }
 
 /// Ctrl-C, or SIGTERM on Unix.

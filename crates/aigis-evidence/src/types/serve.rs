@@ -64,3 +64,62 @@ impl Predicate for GatewayCall {
     const TYPE: &'static str = "https://aigis.dev/predicate/gateway-call/v1";
     const NAME: &'static str = "gateway-call";
 }
+
+/// Whether an administrative change to the gateway took effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminOutcome {
+    /// Checked in full and in effect.
+    Applied,
+    /// Refused; what was in effect stays.
+    Refused,
+}
+
+/// A model served after an administrative change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminModel {
+    /// The name it is served under.
+    pub name: String,
+    /// The version served now.
+    pub version: String,
+    /// The version it replaced; `null` when the model was not served before.
+    pub previous: Option<String>,
+}
+
+/// `aigis serve`: an administrative change to a running gateway (a reload of its models,
+/// API keys, JWT issuers and policies), written before the change takes effect; a change
+/// that cannot be recorded does not take effect. The subjects are the model files served
+/// after the change (`model:<name>`): the new ones, or, when it was refused, the ones that
+/// stay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayAdmin {
+    /// When, RFC 3339 with milliseconds.
+    pub time: String,
+    /// What was asked (`reload`).
+    pub action: String,
+    /// What asked for it (`signal`: SIGHUP).
+    pub trigger: String,
+    /// Applied or refused.
+    pub outcome: AdminOutcome,
+    /// The models served after the change (when refused: those that stay, unchanged).
+    pub models: Vec<AdminModel>,
+    /// Models no longer served.
+    pub removed: Vec<String>,
+    /// API keys configured after the change.
+    pub api_keys: u64,
+    /// JWT issuers configured after the change.
+    pub jwt_issuers: u64,
+    /// Whether Cedar policies are in force after the change.
+    pub policies: bool,
+    /// Why it was refused, or the settings that changed but wait for a restart.
+    pub detail: Option<String>,
+    /// The aigis that made the change.
+    pub tool: Tool,
+}
+
+impl Predicate for GatewayAdmin {
+    const TYPE: &'static str = "https://aigis.dev/predicate/gateway-admin/v1";
+    const NAME: &'static str = "gateway-admin";
+}

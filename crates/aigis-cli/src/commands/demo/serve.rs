@@ -129,6 +129,7 @@ pub(crate) fn run(
     let gateway = Arc::new(Gateway::new(&config, dir, &trusted)?.with_audit(Arc::new(audit)));
     let signed_by = gateway
         .models()
+        .into_iter()
         .next()
         .and_then(|m| m.signed_by.clone())
         .unwrap_or_default();
