@@ -42,7 +42,7 @@ pub const DEFAULT_MAX_BODY: usize = 4 << 20;
 pub const DEFAULT_TIMEOUT_MS: u64 = 2_000;
 
 /// The `[serve]` table.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServeConfig {
     /// Where to listen.
@@ -70,6 +70,9 @@ pub struct ServeConfig {
     /// Other ways to authenticate than API keys.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// How much of an answer each principal sees.
+    #[serde(default)]
+    pub outputs: Option<crate::harden::OutputsConfig>,
     /// Prometheus metrics on a listener of their own.
     #[serde(default)]
     pub metrics: Option<crate::metrics::MetricsConfig>,
@@ -175,6 +178,7 @@ impl ServeConfig {
             auth: AuthConfig::default(),
             authz: None,
             metrics: None,
+            outputs: None,
             source: PathBuf::from("aigis.toml"),
         }
     }
@@ -321,6 +325,11 @@ impl ServeConfig {
                     "must be the 64 hex digits of the key's SHA-256".into(),
                 );
             }
+        }
+        if let Some(o) = &self.outputs
+            && let Err((key, message)) = o.check()
+        {
+            return bad(key, message);
         }
         if let Some(m) = &self.metrics {
             if !m.listen.ip().is_loopback() && !m.public {

@@ -28,6 +28,7 @@ pub mod auth;
 pub mod authz;
 pub mod config;
 mod error;
+pub mod harden;
 pub mod jwt;
 pub mod limits;
 pub mod metrics;
@@ -82,6 +83,7 @@ struct Live {
     keys: auth::ApiKeys,
     issuers: jwt::Issuers,
     authz: Option<Arc<authz::Authz>>,
+    outputs: Option<harden::OutputsConfig>,
 }
 
 impl Live {
@@ -114,6 +116,7 @@ impl Live {
             keys: auth::ApiKeys::new(&config.api_keys),
             issuers,
             authz,
+            outputs: config.outputs.clone(),
         })
     }
 }
@@ -979,6 +982,11 @@ async fn infer_in(
             ));
         }
         Ok(Ok(Ok(outputs))) => outputs,
+    };
+    // What this principal may see of the answer.
+    let outputs = match &live.outputs {
+        Some(o) => harden::apply(o.for_principal(&principal.name), outputs),
+        None => outputs,
     };
     let outputs = outputs
         .into_iter()
