@@ -117,14 +117,30 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     pub name: String,
-    /// An ONNX file.
+    /// An ONNX file (or `registry` instead).
+    #[serde(default)]
     pub path: PathBuf,
+    /// A registry stage instead of a file: `"fraud@production"`, the version the gate put
+    /// at that stage; a promotion or rollback swaps it in while serving.
+    #[serde(default)]
+    pub registry: Option<String>,
+    /// With `registry`: which file of the version to serve (by default its one `.onnx`).
+    #[serde(default)]
+    pub file: Option<String>,
     /// Its OpenSSF model-signing signature; `<path>.sig` when absent.
     #[serde(default)]
     pub signature: Option<PathBuf>,
     /// `false` serves the file without checking a signature.
     #[serde(default = "yes")]
     pub verify: bool,
+}
+
+impl ModelConfig {
+    /// `registry = "name@stage"`, split.
+    pub fn registry_stage(&self) -> Option<(&str, &str)> {
+        let (name, stage) = self.registry.as_deref()?.split_once('@')?;
+        (is_name(name) && is_name(stage)).then_some((name, stage))
+    }
 }
 
 /// `[[serve.api_keys]]`: a key, by the SHA-256 of its text, and the principal it
@@ -276,6 +292,34 @@ impl ServeConfig {
             );
         }
         for (i, m) in self.models.iter().enumerate() {
+            match (&m.registry, m.path.as_os_str().is_empty()) {
+                (Some(_), false) => {
+                    return bad(
+                        format!("serve.models[{i}].registry"),
+                        "`path` and `registry` exclude each other".into(),
+                    );
+                }
+                (None, true) => {
+                    return bad(
+                        format!("serve.models[{i}].path"),
+                        "say what to serve: `path = \"model.onnx\"` or `registry = \"name@stage\"`"
+                            .into(),
+                    );
+                }
+                (Some(r), true) if m.registry_stage().is_none() => {
+                    return bad(
+                        format!("serve.models[{i}].registry"),
+                        format!("`{r}` is not `name@stage`"),
+                    );
+                }
+                (None, false) if m.file.is_some() => {
+                    return bad(
+                        format!("serve.models[{i}].file"),
+                        "only with `registry`".into(),
+                    );
+                }
+                _ => {}
+            }
             if !is_name(&m.name) {
                 return bad(
                     format!("serve.models[{i}].name"),

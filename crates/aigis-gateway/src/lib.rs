@@ -38,7 +38,7 @@ mod server;
 pub mod tls;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -91,11 +91,12 @@ impl Live {
         config: &ServeConfig,
         base: &Path,
         trusted: &[VerifierKey],
+        project: Option<&aigis_ledger::Project>,
         jwks_reads: &prometheus_client::metrics::counter::Counter,
     ) -> Result<Self, Error> {
         let mut models = BTreeMap::new();
         for m in &config.models {
-            let served = models::load(m, base, trusted)?;
+            let served = models::load(m, base, trusted, project)?;
             tracing::info!(
                 model = %served.name,
                 version = %served.version,
@@ -142,6 +143,8 @@ pub struct Gateway {
     live: std::sync::RwLock<Arc<Live>>,
     /// The settings a reload cannot change, to say when the file changed them.
     fixed: ServeConfig,
+    /// The project, for models from its registry.
+    project: Option<PathBuf>,
     timeout: Duration,
     max_body: usize,
     limiter: Option<limits::Limiter>,
@@ -153,6 +156,26 @@ impl Gateway {
     /// Loads and verifies every model of `config`; `base` is the folder its paths are
     /// relative to, `trusted` the keys whose model signatures are accepted.
     pub fn new(config: &ServeConfig, base: &Path, trusted: &[VerifierKey]) -> Result<Self, Error> {
+        Self::build(config, base, trusted, None)
+    }
+
+    /// As [`Gateway::new`], in a project: models may then come from its registry
+    /// (`registry = "name@stage"`).
+    pub fn in_project(
+        config: &ServeConfig,
+        base: &Path,
+        trusted: &[VerifierKey],
+        project: &aigis_ledger::Project,
+    ) -> Result<Self, Error> {
+        Self::build(config, base, trusted, Some(project))
+    }
+
+    fn build(
+        config: &ServeConfig,
+        base: &Path,
+        trusted: &[VerifierKey],
+        project: Option<&aigis_ledger::Project>,
+    ) -> Result<Self, Error> {
         let limiter = config
             .limits
             .as_ref()
@@ -164,10 +187,11 @@ impl Gateway {
                 message,
             })?;
         let metrics = metrics::Metrics::default();
-        let live = Live::load(config, base, trusted, &metrics.jwks_reads)?;
+        let live = Live::load(config, base, trusted, project, &metrics.jwks_reads)?;
         Ok(Gateway {
             live: std::sync::RwLock::new(Arc::new(live)),
             fixed: config.clone(),
+            project: project.map(|p| p.root.clone()),
             timeout: Duration::from_millis(config.timeout_ms),
             max_body: config.max_body_bytes,
             limiter,
@@ -251,7 +275,22 @@ impl Gateway {
             detail,
             tool: aigis_evidence::Tool::current(),
         };
-        let new = match Live::load(config, base, trusted, &self.metrics.jwks_reads) {
+        let project = self
+            .project
+            .as_deref()
+            .map(aigis_ledger::Project::load)
+            .transpose()
+            .map_err(|e| Error::Unverified {
+                model: "-".into(),
+                message: format!("the project cannot be read: {}", chain(&e)),
+            })?;
+        let new = match Live::load(
+            config,
+            base,
+            trusted,
+            project.as_ref(),
+            &self.metrics.jwks_reads,
+        ) {
             Ok(new) => new,
             Err(e) => {
                 if let Some(audit) = &self.audit {
@@ -351,6 +390,25 @@ impl Gateway {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(new);
         Ok(report)
+    }
+
+    /// Whether a promotion or rollback moved the version at the stage of a model served
+    /// from the registry (then a reload swaps it in).
+    pub fn stages_moved(&self) -> bool {
+        let Some(root) = &self.project else {
+            return false;
+        };
+        let live = self.live();
+        if live.models.values().all(|m| m.stage.is_none()) {
+            return false;
+        }
+        match aigis_ledger::Project::load(root) {
+            Ok(project) => live
+                .models
+                .values()
+                .any(|m| models::stage_moved(m, &project)),
+            Err(_) => false,
+        }
     }
 
     /// The policies, when `[serve.authz]` is configured.
@@ -465,7 +523,7 @@ impl Gateway {
 }
 
 /// An error and its causes on one line.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {

@@ -46,6 +46,8 @@ fn unsigned(name: &str, file: &str) -> ModelConfig {
         path: runtime_data().join(file),
         signature: None,
         verify: false,
+        registry: None,
+        file: None,
     }
 }
 
@@ -362,6 +364,8 @@ fn a_model_is_served_only_when_its_signature_verifies_over_its_bytes() {
         path: path.clone(),
         signature: None,
         verify: true,
+        registry: None,
+        file: None,
     };
     let load = |trusted: &[aigis_model::signing::VerifierKey], m: &ModelConfig| {
         Gateway::new(

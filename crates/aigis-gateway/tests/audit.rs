@@ -31,6 +31,8 @@ fn config(hash: String) -> ServeConfig {
             .join("../../tests/data/runtime/digits_mlp.onnx"),
         signature: None,
         verify: false,
+        registry: None,
+        file: None,
     };
     let key = ApiKeyConfig {
         name: "ci".into(),

@@ -61,6 +61,8 @@ fn setup(policies: &str) -> Result<Setup, aigis_gateway::Error> {
             .join("../../tests/data/runtime/cancer_gbc.onnx"),
         signature: None,
         verify: false,
+        registry: None,
+        file: None,
     };
     let mut config = ServeConfig::loopback(vec![model], entries);
     config.authz = Some(AuthzConfig {

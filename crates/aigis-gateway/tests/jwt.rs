@@ -129,6 +129,8 @@ fn setup_with(files: &[(&str, String)], issuers: Vec<JwtConfig>) -> Setup {
             .join("../../tests/data/runtime/cancer_gbc.onnx"),
         signature: None,
         verify: false,
+        registry: None,
+        file: None,
     };
     let mut config = ServeConfig::loopback(
         vec![model],

@@ -27,6 +27,8 @@ fn gateway() -> (Arc<Gateway>, String) {
             .join("../../tests/data/runtime/cancer_gbc.onnx"),
         signature: None,
         verify: false,
+        registry: None,
+        file: None,
     };
     let config = ServeConfig::loopback(
         vec![model],

@@ -39,6 +39,8 @@ async fn each_principal_sees_what_its_hardening_allows() {
             .join("../../tests/data/runtime/wine_forest.onnx"),
         signature: None,
         verify: false,
+        registry: None,
+        file: None,
     };
     let mut config = ServeConfig::loopback(vec![model], entries);
     let full = Hardening {

@@ -37,6 +37,8 @@ fn config(file: &str, keys: &[(&str, &str)]) -> ServeConfig {
             path: runtime_model(file),
             signature: None,
             verify: false,
+            registry: None,
+            file: None,
         }],
         keys.iter()
             .map(|(name, hash)| ApiKeyConfig {

@@ -24,6 +24,8 @@ fn an_inference_and_a_refusal_over_a_socket_then_a_clean_shutdown() {
             .join("../../tests/data/runtime/cancer_gbc.onnx"),
         signature: None,
         verify: false,
+        registry: None,
+        file: None,
     };
     let entry = ApiKeyConfig {
         name: "ci".into(),

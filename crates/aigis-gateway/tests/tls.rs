@@ -112,6 +112,8 @@ fn start(files: &Files, mtls: Option<ClientAuth>) -> Server {
             .join("../../tests/data/runtime/cancer_gbc.onnx"),
         signature: None,
         verify: false,
+        registry: None,
+        file: None,
     };
     let mut config = ServeConfig::loopback(
         vec![model],

@@ -42,6 +42,9 @@ pub enum Error {
     /// A version with no file (a record edited by hand).
     #[error("the version has no files to scan")]
     NoFiles,
+    /// A stage a server cannot serve from (nothing there, no allowed promotion, no file).
+    #[error("{0}")]
+    NotServable(String),
     /// A stage name that is not one.
     #[error("`{0}` is not a valid stage name (letters, digits, `.`, `_`, `-`)")]
     Stage(String),

@@ -12,6 +12,37 @@ use crate::scan::{StoredScan, record_model_scan, scan_stored};
 use crate::store::{EvidenceRef, Registry, VersionRecord};
 use crate::workflow::{BUNDLE_LIMIT, Workflow};
 
+/// A ledger entry's statement, and the id of the project key that signed it. An entry
+/// that is missing, not a statement, or not signed by a key of the project's keyring is
+/// refused: nothing here reads unsigned claims.
+pub(crate) fn read_signed(
+    project: &aigis_ledger::Project,
+    index: u64,
+) -> Result<(Statement, String), String> {
+    let ledger = project.open_ledger().map_err(|e| chain(&e))?;
+    let entry = ledger
+        .store()
+        .entry(index)
+        .map_err(|e| chain(&e))?
+        .ok_or_else(|| format!("evidence #{index} is not in the ledger"))?;
+    let envelope = Envelope::from_json(&entry.body)
+        .map_err(|e| format!("evidence #{index} is not a DSSE envelope: {}", chain(&e)))?;
+    let keys = project.keyring().map_err(|e| chain(&e))?.public_keys();
+    let key_id = envelope.verify(&keys).map_err(|e| {
+        format!(
+            "evidence #{index} is not signed by a project key: {}",
+            chain(&e)
+        )
+    })?;
+    let statement = Statement::from_json(&envelope.payload).map_err(|e| {
+        format!(
+            "evidence #{index} is not an in-toto statement: {}",
+            chain(&e)
+        )
+    })?;
+    Ok((statement, key_id))
+}
+
 /// What to do about a pickle import the built-in policy does not know.
 pub const ALLOWLIST_HINT: &str = "hint: if a suspicious import is your own class, review it and list its exact `module.qualname` under `[[model.allow]]` in aigis.toml (with `reason` and `by`)";
 
@@ -192,28 +223,7 @@ impl Workflow<'_> {
     /// that is missing, not a statement, or not signed by a key of the project's keyring
     /// is refused: the gate does not read unsigned claims.
     fn read_evidence(&self, index: u64) -> Result<(Statement, String), String> {
-        let ledger = self.project.open_ledger().map_err(|e| chain(&e))?;
-        let entry = ledger
-            .store()
-            .entry(index)
-            .map_err(|e| chain(&e))?
-            .ok_or_else(|| format!("evidence #{index} is not in the ledger"))?;
-        let envelope = Envelope::from_json(&entry.body)
-            .map_err(|e| format!("evidence #{index} is not a DSSE envelope: {}", chain(&e)))?;
-        let keys = self.project.keyring().map_err(|e| chain(&e))?.public_keys();
-        let key_id = envelope.verify(&keys).map_err(|e| {
-            format!(
-                "evidence #{index} is not signed by a project key: {}",
-                chain(&e)
-            )
-        })?;
-        let statement = Statement::from_json(&envelope.payload).map_err(|e| {
-            format!(
-                "evidence #{index} is not an in-toto statement: {}",
-                chain(&e)
-            )
-        })?;
-        Ok((statement, key_id))
+        read_signed(self.project, index)
     }
 
     /// The scan evidence must be signed by a project key, be a model scan whose predicate

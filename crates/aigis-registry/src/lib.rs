@@ -37,6 +37,7 @@
 mod error;
 mod gate;
 mod scan;
+mod serving;
 #[expect(
     missing_docs,
     reason = "moved as is from aigis-model, where missing docs were not denied; documenting every field is left for after the walker change merges into it"
@@ -48,6 +49,7 @@ pub use aigis_core::{NoProgress, Progress};
 pub use error::Error;
 pub use gate::{ALLOWLIST_HINT, Check, Decision};
 pub use scan::{model_scan, record_model_scan};
+pub use serving::{SERVE_LIMIT, Staged, staged};
 pub use store::{Registry, RegistryError, VersionRecord};
 pub use workflow::{BUNDLE_LIMIT, Registered, Workflow, check_stage, open};
 

@@ -1,6 +1,7 @@
 //! `aigis serve` and `aigis keys api` through the real binary: API keys, configuration
-//! errors named by key, models refused unless signed, and a served inference over a
-//! socket, stopped by SIGTERM.
+//! errors named by key, models refused unless signed, a served inference over a socket,
+//! stopped by SIGTERM, and a model served from the registry that follows its stage
+//! through a promotion and a rollback.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -158,5 +159,139 @@ fn a_signed_model_is_served_over_a_socket_and_sigterm_stops_it() {
     assert!(
         stderr.contains("signature verified") && stderr.contains("stopped"),
         "{stderr}"
+    );
+}
+
+/// The version a served model answers with.
+fn served_version(agent: &ureq::Agent, address: &str, key: &str) -> String {
+    let body = serde_json::json!({"inputs": [{"name": "X", "shape": [1, 64], "datatype": "FP32", "data": vec![0.25; 64]}]});
+    let mut resp = agent
+        .post(&format!("{address}/v2/models/digits/infer"))
+        .header("Authorization", &format!("Bearer {key}"))
+        .send(body.to_string())
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: serde_json::Value =
+        serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+    v["model_version"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_model_served_from_the_registry_follows_its_stage_and_needs_the_gate() {
+    let dir = project();
+    let d = dir.path();
+    let (key, hash) = new_key(d);
+    let mut text = std::fs::read_to_string(d.join("aigis.toml")).unwrap();
+    text.push_str(&format!(
+        "\n[serve]\nplain = true\n\n[[serve.models]]\nname = \"digits\"\nregistry = \"digits@production\"\n\n[[serve.api_keys]]\nname = \"ci\"\nsha256 = \"{hash}\"\n"
+    ));
+    std::fs::write(d.join("aigis.toml"), text).unwrap();
+
+    // Nothing at the stage yet: refused, naming why.
+    let r = aigis_in(d, &["serve", "--listen", "127.0.0.1:0"], &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("no version of `digits` is at stage `production`"),
+        "{}",
+        r.stderr
+    );
+
+    // Version 1, signed, registered and promoted by the gate.
+    let ok = |args: &[&str]| {
+        let r = aigis_in(d, args, &[]);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    };
+    ok(&["model", "sign", "models/digits.onnx"]);
+    ok(&[
+        "model",
+        "register",
+        "models/digits.onnx",
+        "--name",
+        "digits",
+    ]);
+    ok(&["model", "promote", "digits", "1", "--stage", "production"]);
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aigis"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(d)
+        .env_remove("AIGIS_PROJECT")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line.trim().to_owned();
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    assert_eq!(served_version(&agent, &address, &key), "1");
+
+    // Version 2 (a copy, registered and signed on its own), then a promotion: the
+    // gateway notices it and swaps it in while serving.
+    std::fs::copy(d.join("models/digits.onnx"), d.join("models/digits2.onnx")).unwrap();
+    ok(&["model", "sign", "models/digits2.onnx"]);
+    ok(&[
+        "model",
+        "register",
+        "models/digits2.onnx",
+        "--name",
+        "digits",
+    ]);
+    ok(&["model", "promote", "digits", "2", "--stage", "production"]);
+    let mut version = String::new();
+    for _ in 0..50 {
+        version = served_version(&agent, &address, &key);
+        if version == "2" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(version, "2", "the promotion was served");
+    // A rollback is followed too.
+    ok(&["model", "rollback", "digits", "--stage", "production"]);
+    for _ in 0..50 {
+        version = served_version(&agent, &address, &key);
+        if version == "1" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(version, "1", "the rollback was served");
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("reloaded (promotion)"), "{stderr}");
+
+    // Each swap is a gateway-admin record with the promotion as its trigger.
+    let r = aigis_in(
+        d,
+        &[
+            "--json",
+            "evidence",
+            "list",
+            "--predicate-type",
+            "https://aigis.dev/predicate/gateway-admin/v1",
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout.lines().filter(|l| !l.trim().is_empty()).count(),
+        2,
+        "{}",
+        r.stdout
     );
 }

@@ -79,7 +79,9 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
         .as_ref()
         .map(|t| aigis_gateway::tls::server_config(t, &base, &source))
         .transpose()?;
-    let gateway = Arc::new(Gateway::new(&config, &base, &trusted)?.with_audit(Arc::new(audit)));
+    let gateway = Arc::new(
+        Gateway::in_project(&config, &base, &trusted, &project)?.with_audit(Arc::new(audit)),
+    );
     for m in gateway.models() {
         output::note(
             cli,
@@ -171,8 +173,10 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
     })
 }
 
-/// Reloads on every SIGHUP: the configuration is read again and the gateway swaps in its
-/// models, API keys, JWT issuers and policies at once, or keeps what it has and says why.
+/// Reloads on every SIGHUP, and when a promotion or rollback moved the version at the
+/// stage of a model served from the registry: the configuration is read again and the
+/// gateway swaps in its models, API keys, JWT issuers and policies at once, or keeps what
+/// it has and says why.
 /// Never returns (on Unix; elsewhere there is no SIGHUP and it waits forever).
 async fn reload_on_hangup(cli: &Cli, args: &ServeArgs, gateway: &Gateway) {
     #[cfg(unix)]
@@ -181,15 +185,31 @@ async fn reload_on_hangup(cli: &Cli, args: &ServeArgs, gateway: &Gateway) {
         else {
             return std::future::pending().await;
         };
-        while hangup.recv().await.is_some() {
+        // A promotion or rollback in the registry is noticed within this long.
+        let mut watch = tokio::time::interval(std::time::Duration::from_secs(2));
+        watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            let trigger = tokio::select! {
+                signal = hangup.recv() => match signal {
+                    Some(()) => "signal",
+                    None => break,
+                },
+                _ = watch.tick() => {
+                    if !tokio::task::block_in_place(|| gateway.stages_moved()) {
+                        continue;
+                    }
+                    "promotion"
+                }
+            };
             // Models are read, verified and optimized on this thread; the runtime's other
             // workers keep answering.
-            let result = tokio::task::block_in_place(|| reload(cli, args, gateway));
+            let result = tokio::task::block_in_place(|| reload(cli, args, gateway, trigger));
             if cli.json {
                 // One line per reload on stdout: an event stream after the start document.
                 let event = match &result {
                     Ok(r) => json!({
                         "reload": "applied",
+                        "trigger": trigger,
                         "models": r.models.iter().map(|(n, v, p)| json!({"name": n, "version": v, "previous": p})).collect::<Vec<_>>(),
                         "removed": r.removed,
                         "api_keys": r.api_keys,
@@ -197,7 +217,9 @@ async fn reload_on_hangup(cli: &Cli, args: &ServeArgs, gateway: &Gateway) {
                         "policies": r.policies,
                         "need_restart": r.need_restart,
                     }),
-                    Err(e) => json!({"reload": "refused", "error": format!("{e:#}")}),
+                    Err(e) => {
+                        json!({"reload": "refused", "trigger": trigger, "error": format!("{e:#}")})
+                    }
                 };
                 outln!("{event}");
             }
@@ -216,7 +238,7 @@ async fn reload_on_hangup(cli: &Cli, args: &ServeArgs, gateway: &Gateway) {
                         })
                         .collect();
                     let mut text = format!(
-                        "reloaded: {}; {} API keys, {} JWT issuers, {}",
+                        "reloaded ({trigger}): {}; {} API keys, {} JWT issuers, {}",
                         models.join(", "),
                         report.api_keys,
                         report.jwt_issuers,
@@ -250,14 +272,19 @@ async fn reload_on_hangup(cli: &Cli, args: &ServeArgs, gateway: &Gateway) {
     std::future::pending().await
 }
 
-fn reload(cli: &Cli, args: &ServeArgs, gateway: &Gateway) -> Result<aigis_gateway::Reloaded> {
+fn reload(
+    cli: &Cli,
+    args: &ServeArgs,
+    gateway: &Gateway,
+    trigger: &str,
+) -> Result<aigis_gateway::Reloaded> {
     let (mut config, base, _) = load_config(cli, args)?;
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
     let project = context::project(cli)?;
     let trusted = trusted_keys(&project)?;
-    Ok(gateway.reload(&config, &base, &trusted, "signal")?)
+    Ok(gateway.reload(&config, &base, &trusted, trigger)?)
 }
 
 /// Ctrl-C, or SIGTERM on Unix.

@@ -88,7 +88,8 @@ pub struct AdminModel {
 }
 
 /// `aigis serve`: an administrative change to a running gateway (a reload of its models,
-/// API keys, JWT issuers and policies), written before the change takes effect; a change
+/// API keys, JWT issuers and policies, on SIGHUP or after a promotion), written before the
+/// change takes effect; a change
 /// that cannot be recorded does not take effect. The subjects are the model files served
 /// after the change (`model:<name>`): the new ones, or, when it was refused, the ones that
 /// stay.
@@ -99,7 +100,8 @@ pub struct GatewayAdmin {
     pub time: String,
     /// What was asked (`reload`).
     pub action: String,
-    /// What asked for it (`signal`: SIGHUP).
+    /// What asked for it (`signal`: SIGHUP; `promotion`: a promotion or rollback moved
+    /// the version at the stage of a model served from the registry).
     pub trigger: String,
     /// Applied or refused.
     pub outcome: AdminOutcome,

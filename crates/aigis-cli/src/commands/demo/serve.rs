@@ -92,6 +92,8 @@ pub(crate) fn run(
         path: "serve/digits.onnx".into(),
         signature: None,
         verify: true,
+        registry: None,
+        file: None,
     };
     let client = ApiKeyConfig {
         name: "demo-client".into(),
