@@ -3,7 +3,8 @@
 //! ```toml
 //! [serve.auth.jwt]                 # or [[serve.auth.jwt]], one per issuer
 //! issuer = "https://issuer.test"   # the `iss` a token must carry, exactly
-//! jwks = "jwks.json"               # the issuer's keys (a JWKS file, re-read as below)
+//! jwks = "jwks.json"               # the issuer's keys: a JWKS file, or an https URL
+//! # jwks_ca = "idp-ca.pem"         # with a URL: the CAs to trust for it (default: the system's)
 //! audience = "aigis"               # `aud` must hold it
 //! algorithms = ["RS256"]           # the only ones accepted from this issuer
 //! # leeway_s = 30                  # clock skew allowed on `exp` and `nbf` (at most 300)
@@ -57,8 +58,11 @@ const MAX_LEEWAY: u64 = 300;
 #[serde(deny_unknown_fields)]
 pub struct JwtConfig {
     pub issuer: String,
-    /// A JWKS file, relative to the configuration's folder.
-    pub jwks: PathBuf,
+    /// A JWKS file, relative to the configuration's folder, or an `https://` URL.
+    pub jwks: String,
+    /// With an https `jwks`: CA certificates (PEM) to trust for it, instead of the system's.
+    #[serde(default)]
+    pub jwks_ca: Option<PathBuf>,
     pub audience: String,
     pub algorithms: Vec<String>,
     #[serde(default = "default_leeway")]
@@ -132,6 +136,15 @@ impl JwtConfig {
                 format!("{at}.leeway_s"),
                 format!("at most {MAX_LEEWAY} seconds"),
             ));
+        }
+        if self.jwks.starts_with("http://") {
+            return Err((
+                format!("{at}.jwks"),
+                "a JWKS over plain HTTP could be swapped on the way: use https".into(),
+            ));
+        }
+        if self.jwks_ca.is_some() && !self.jwks.starts_with("https://") {
+            return Err((format!("{at}.jwks_ca"), "only with an https `jwks`".into()));
         }
         if self.jwks_ttl_s == 0 {
             return Err((format!("{at}.jwks_ttl_s"), "must be above 0".into()));
@@ -267,6 +280,165 @@ fn parse_jwks(bytes: &[u8]) -> Result<Vec<Key>, String> {
     Ok(keys)
 }
 
+/// Where an issuer's keys come from.
+enum Source {
+    File(PathBuf),
+    Https {
+        uri: hyper::Uri,
+        tls: Arc<rustls::ClientConfig>,
+    },
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::File(p) => write!(f, "{}", p.display()),
+            Source::Https { uri, .. } => write!(f, "{uri}"),
+        }
+    }
+}
+
+/// How long fetching a JWKS over https may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Source {
+    fn of(config: &JwtConfig, base: &Path) -> Result<Self, String> {
+        if !config.jwks.starts_with("https://") {
+            return Ok(Source::File(base.join(&config.jwks)));
+        }
+        let uri: hyper::Uri = config
+            .jwks
+            .parse()
+            .map_err(|e| format!("`{}` is not a URL: {e}", config.jwks))?;
+        if uri.host().is_none() {
+            return Err(format!("`{}` names no host", config.jwks));
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        match &config.jwks_ca {
+            Some(ca) => {
+                let path = base.join(ca);
+                let pem = std::fs::read(&path)
+                    .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+                use rustls::pki_types::pem::PemObject as _;
+                for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+                    let cert = cert.map_err(|e| format!("`{}`: {e}", path.display()))?;
+                    roots
+                        .add(cert)
+                        .map_err(|e| format!("`{}`: {e}", path.display()))?;
+                }
+            }
+            None => {
+                for cert in rustls_native_certs::load_native_certs().certs {
+                    // A system certificate rustls cannot use is left out, as browsers do.
+                    let _ = roots.add(cert);
+                }
+            }
+        }
+        if roots.is_empty() {
+            return Err("no CA certificate to trust the JWKS server with".into());
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Ok(Source::Https {
+            uri,
+            tls: Arc::new(tls),
+        })
+    }
+
+    /// The JWKS document.
+    async fn fetch(&self) -> Result<Vec<u8>, String> {
+        match self {
+            Source::File(path) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || read_file(&path))
+                    .await
+                    .map_err(|e| e.to_string())?
+            }
+            Source::Https { uri, tls } => tokio::time::timeout(FETCH_TIMEOUT, get(uri, tls))
+                .await
+                .map_err(|_| format!("no answer within {}s", FETCH_TIMEOUT.as_secs()))?,
+        }
+    }
+
+    /// The JWKS document, from a thread of its own (the gateway may start inside or
+    /// outside an async runtime).
+    fn fetch_now(&self) -> Result<Vec<u8>, String> {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|e| e.to_string())?
+                        .block_on(self.fetch())
+                })
+                .join()
+                .map_err(|_| "the JWKS fetch failed".to_owned())?
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_JWKS + 1), &mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > MAX_JWKS {
+        return Err(format!("larger than {MAX_JWKS} bytes"));
+    }
+    Ok(bytes)
+}
+
+/// `GET uri` over TLS (HTTP/1.1): the body of a 200 answer, at most [`MAX_JWKS`] bytes.
+async fn get(uri: &hyper::Uri, tls: &Arc<rustls::ClientConfig>) -> Result<Vec<u8>, String> {
+    use http_body_util::BodyExt as _;
+    let host = uri
+        .host()
+        .unwrap_or_default()
+        .trim_matches(['[', ']'])
+        .to_owned();
+    let port = uri.port_u16().unwrap_or(443);
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+        .await
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    let name = rustls::pki_types::ServerName::try_from(host.clone())
+        .map_err(|e| format!("`{host}`: {e}"))?;
+    let stream = tokio_rustls::TlsConnector::from(tls.clone())
+        .connect(name, tcp)
+        .await
+        .map_err(|e| format!("TLS: {e}"))?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let authority = uri.authority().map(ToString::to_string).unwrap_or(host);
+    let request = hyper::Request::get(uri.path_and_query().map_or("/", |p| p.as_str()))
+        .header(hyper::header::HOST, authority)
+        .header(hyper::header::ACCEPT, "application/json")
+        .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+        .map_err(|e| e.to_string())?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    if response.status() != hyper::StatusCode::OK {
+        return Err(format!("answered {}", response.status()));
+    }
+    let body = http_body_util::Limited::new(response.into_body(), MAX_JWKS as usize)
+        .collect()
+        .await
+        .map_err(|e| format!("reading the answer: {e}"))?;
+    Ok(body.to_bytes().to_vec())
+}
+
 struct Cached {
     keys: Arc<Vec<Key>>,
     read_at: Instant,
@@ -275,7 +447,7 @@ struct Cached {
 
 /// An issuer's keys, cached.
 struct Jwks {
-    path: PathBuf,
+    source: Source,
     ttl: Duration,
     refresh_min: Duration,
     cached: RwLock<Cached>,
@@ -286,17 +458,6 @@ struct Jwks {
 }
 
 impl Jwks {
-    fn read(path: &Path) -> Result<Vec<Key>, String> {
-        let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_JWKS + 1), &mut bytes)
-            .map_err(|e| format!("cannot read: {e}"))?;
-        if bytes.len() as u64 > MAX_JWKS {
-            return Err(format!("larger than {MAX_JWKS} bytes"));
-        }
-        parse_jwks(&bytes)
-    }
-
     fn keys(&self) -> (Arc<Vec<Key>>, bool) {
         let cached = self
             .cached
@@ -318,24 +479,20 @@ impl Jwks {
                 return;
             }
         }
-        let path = self.path.clone();
         self.reads.inc();
-        let read = tokio::task::spawn_blocking(move || Jwks::read(&path)).await;
+        let read = self.source.fetch().await.and_then(|b| parse_jwks(&b));
         let mut cached = self
             .cached
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         cached.tried_at = Instant::now();
         match read {
-            Ok(Ok(keys)) => {
+            Ok(keys) => {
                 cached.keys = Arc::new(keys);
                 cached.read_at = Instant::now();
             }
-            Ok(Err(e)) => {
-                tracing::warn!(jwks = %self.path.display(), error = %e, "re-reading the JWKS failed; the keys read last stay in use");
-            }
             Err(e) => {
-                tracing::warn!(jwks = %self.path.display(), error = %e, "re-reading the JWKS failed; the keys read last stay in use");
+                tracing::warn!(jwks = %self.source, error = %e, "re-reading the JWKS failed; the keys read last stay in use");
             }
         }
     }
@@ -400,14 +557,13 @@ impl Issuers {
                 key: format!("serve.auth.jwt[{i}].jwks"),
                 message,
             };
-            let path = base.join(&c.jwks);
-            let keys =
-                Jwks::read(&path).map_err(|e| bad(format!("`{}`: {e}", c.jwks.display())))?;
+            let source = Source::of(c, base).map_err(&bad)?;
+            let keys = source
+                .fetch_now()
+                .and_then(|b| parse_jwks(&b))
+                .map_err(|e| bad(format!("`{}`: {e}", c.jwks)))?;
             if keys.is_empty() {
-                return Err(bad(format!(
-                    "`{}` holds no asymmetric signing key",
-                    c.jwks.display()
-                )));
+                return Err(bad(format!("`{}` holds no asymmetric signing key", c.jwks)));
             }
             let algorithms: Vec<Algorithm> =
                 c.algorithms.iter().filter_map(|a| algorithm(a)).collect();
@@ -428,7 +584,7 @@ impl Issuers {
                 algorithms,
                 validation,
                 jwks: Arc::new(Jwks {
-                    path,
+                    source,
                     ttl: Duration::from_secs(c.jwks_ttl_s),
                     refresh_min,
                     cached: RwLock::new(Cached {

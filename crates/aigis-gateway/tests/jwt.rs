@@ -103,6 +103,7 @@ fn jwt_config(extra: impl FnOnce(&mut JwtConfig)) -> JwtConfig {
     let mut c = JwtConfig {
         issuer: ISSUER.into(),
         jwks: "jwks.json".into(),
+        jwks_ca: None,
         audience: AUDIENCE.into(),
         algorithms: vec!["RS256".into()],
         leeway_s: 30,
@@ -402,11 +403,7 @@ fn bad_issuer_configurations_stop_the_start_with_the_key_named() {
     let key_of = |files: &[(&str, String)], c: JwtConfig| {
         let text = format!(
             "[serve]\nplain = true\n[[serve.models]]\nname = \"m\"\npath = \"m.onnx\"\n[serve.auth.jwt]\nissuer = \"{}\"\njwks = \"{}\"\naudience = \"{}\"\nalgorithms = {:?}\nleeway_s = {}\n",
-            c.issuer,
-            c.jwks.display(),
-            c.audience,
-            c.algorithms,
-            c.leeway_s
+            c.issuer, c.jwks, c.audience, c.algorithms, c.leeway_s
         );
         let config = match ServeConfig::from_toml(&text, Path::new("aigis.toml")) {
             Err(aigis_gateway::Error::Config { key, .. }) => return key,
@@ -460,4 +457,121 @@ fn bad_issuer_configurations_stop_the_start_with_the_key_named() {
         key_of(&[("jwks.json", secret)], jwt_config(|_| {})),
         "serve.auth.jwt[0].jwks"
     );
+}
+
+/// A JWKS server over TLS (the gateway's own connection loop, axum), serving what
+/// `document` holds at `/jwks.json`.
+struct JwksServer {
+    /// Keeps the server's runtime alive as long as the server.
+    _runtime: tokio::runtime::Runtime,
+    url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for JwksServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn jwks_server(dir: &Path, document: Arc<std::sync::Mutex<String>>) -> JwksServer {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name
+        .push(DnType::CommonName, "jwks test CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let leaf = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
+    std::fs::write(dir.join("idp-ca.pem"), ca_cert.pem()).unwrap();
+    std::fs::write(dir.join("idp.pem"), leaf_cert.pem()).unwrap();
+    std::fs::write(dir.join("idp.key"), leaf_key.serialize_pem()).unwrap();
+    let tls = aigis_gateway::tls::server_config(
+        &aigis_gateway::tls::TlsConfig {
+            cert: "idp.pem".into(),
+            key: "idp.key".into(),
+            client_ca: None,
+            client_auth: None,
+        },
+        dir,
+        Path::new("idp.toml"),
+    )
+    .unwrap();
+    let app = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(move || {
+            let text = document.lock().unwrap().clone();
+            async move { ([("content-type", "application/json")], text) }
+        }),
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    runtime.spawn(aigis_gateway::serve_router(
+        app,
+        listener,
+        Some(tls),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    JwksServer {
+        _runtime: runtime,
+        url: format!("https://localhost:{port}/jwks.json"),
+        stop: Some(stop),
+    }
+}
+
+#[test]
+fn a_jwks_served_over_https_is_fetched_and_followed_through_a_rotation() {
+    let a = rsa("a");
+    let b = rsa("b");
+    let document = Arc::new(std::sync::Mutex::new(jwks(&[&a.jwk])));
+    let idp = tempfile::tempdir().unwrap();
+    let server = jwks_server(idp.path(), document.clone());
+    let ca = idp.path().join("idp-ca.pem");
+    let s = setup(
+        "{}",
+        vec![jwt_config(|c| {
+            c.jwks = server.url.clone();
+            c.jwks_ca = Some(ca.clone());
+        })],
+    );
+    assert_eq!(s.status(&a.token(&claims())), StatusCode::OK);
+    *document.lock().unwrap() = jwks(&[&b.jwk]);
+    assert_eq!(
+        s.status(&b.token(&claims())),
+        StatusCode::OK,
+        "rotated over https"
+    );
+    assert_eq!(s.status(&a.token(&claims())), StatusCode::UNAUTHORIZED);
+
+    // The JWKS server must be trusted: with the system's CAs (which do not hold the test
+    // CA) the start is refused, naming the key; plain http is refused at once.
+    let key_of = |c: JwtConfig| match aigis_gateway::jwt::Issuers::load(
+        &[c],
+        idp.path(),
+        Path::new("aigis.toml"),
+        Default::default(),
+    ) {
+        Err(aigis_gateway::Error::Config { key, message, .. }) => (key, message),
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("accepted"),
+    };
+    let (key, message) = key_of(jwt_config(|c| c.jwks = server.url.clone()));
+    assert_eq!(key, "serve.auth.jwt[0].jwks", "{message}");
+    let text = "[serve]\nplain = true\n[[serve.models]]\nname = \"m\"\npath = \"m.onnx\"\n[serve.auth.jwt]\nissuer = \"i\"\njwks = \"http://idp.test/jwks.json\"\naudience = \"a\"\nalgorithms = [\"RS256\"]\n";
+    match ServeConfig::from_toml(text, Path::new("aigis.toml")) {
+        Err(aigis_gateway::Error::Config { key, .. }) => assert_eq!(key, "serve.auth.jwt[0].jwks"),
+        other => panic!("{other:?}"),
+    }
+    drop(server);
 }
