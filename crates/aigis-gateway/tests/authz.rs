@@ -10,13 +10,14 @@
     reason = "a test reports failures by panicking"
 )]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 
 use aigis_gateway::authz::AuthzConfig;
-use aigis_gateway::config::{ApiKeyConfig, ModelConfig};
+
 use aigis_gateway::tls::Peer;
 use aigis_gateway::{Gateway, ServeConfig};
 use axum::body::Body;
@@ -39,31 +40,14 @@ struct Setup {
     dir: tempfile::TempDir,
     gateway: Arc<Gateway>,
     app: axum::Router,
-    keys: BTreeMap<&'static str, String>,
+    keys: BTreeMap<String, String>,
 }
 
 fn setup(policies: &str) -> Result<Setup, aigis_gateway::Error> {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("policies.cedar"), policies).unwrap();
-    let mut keys = BTreeMap::new();
-    let mut entries = Vec::new();
-    for name in ["ci", "ops", "intern"] {
-        let (key, hash) = aigis_gateway::auth::generate().unwrap();
-        keys.insert(name, key.expose().to_owned());
-        entries.push(ApiKeyConfig {
-            name: name.into(),
-            sha256: hash,
-        });
-    }
-    let model = ModelConfig {
-        name: "cancer".into(),
-        path: Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/data/runtime/cancer_gbc.onnx"),
-        signature: None,
-        verify: false,
-        registry: None,
-        file: None,
-    };
+    let (keys, entries) = common::keys(&["ci", "ops", "intern"]);
+    let model = common::model("cancer", "cancer_gbc.onnx");
     let mut config = ServeConfig::loopback(vec![model], entries);
     config.authz = Some(AuthzConfig {
         policies: "policies.cedar".into(),

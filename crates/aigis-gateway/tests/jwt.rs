@@ -11,10 +11,12 @@
     reason = "a test reports failures by panicking"
 )]
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 
-use aigis_gateway::config::{ApiKeyConfig, ModelConfig};
+use aigis_gateway::config::ApiKeyConfig;
 use aigis_gateway::jwt::JwtConfig;
 use aigis_gateway::{Gateway, ServeConfig};
 use axum::body::Body;
@@ -124,15 +126,7 @@ fn setup_with(files: &[(&str, String)], issuers: Vec<JwtConfig>) -> Setup {
         std::fs::write(dir.path().join(name), text).unwrap();
     }
     let (key, hash) = aigis_gateway::auth::generate().unwrap();
-    let model = ModelConfig {
-        name: "cancer".into(),
-        path: Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/data/runtime/cancer_gbc.onnx"),
-        signature: None,
-        verify: false,
-        registry: None,
-        file: None,
-    };
+    let model = common::model("cancer", "cancer_gbc.onnx");
     let mut config = ServeConfig::loopback(
         vec![model],
         vec![ApiKeyConfig {

@@ -9,10 +9,12 @@
     reason = "a test reports failures by panicking"
 )]
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 
-use aigis_gateway::config::{ApiKeyConfig, ModelConfig};
+use aigis_gateway::config::ApiKeyConfig;
 use aigis_gateway::{Gateway, ServeConfig};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -21,15 +23,7 @@ use tower::ServiceExt as _;
 
 fn gateway() -> (Arc<Gateway>, String) {
     let (key, hash) = aigis_gateway::auth::generate().unwrap();
-    let model = ModelConfig {
-        name: "cancer".into(),
-        path: Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/data/runtime/cancer_gbc.onnx"),
-        signature: None,
-        verify: false,
-        registry: None,
-        file: None,
-    };
+    let model = common::model("cancer", "cancer_gbc.onnx");
     let config = ServeConfig::loopback(
         vec![model],
         vec![ApiKeyConfig {

@@ -9,11 +9,12 @@
     reason = "a test reports failures by panicking"
 )]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use aigis_gateway::config::{ApiKeyConfig, ModelConfig};
 use aigis_gateway::harden::{Hardening, Mode, OutputsConfig};
 use aigis_gateway::{Gateway, ServeConfig};
 use axum::body::Body;
@@ -23,25 +24,8 @@ use tower::ServiceExt as _;
 
 #[tokio::test]
 async fn each_principal_sees_what_its_hardening_allows() {
-    let mut keys = BTreeMap::new();
-    let mut entries = Vec::new();
-    for name in ["ci", "partner", "analyst"] {
-        let (key, hash) = aigis_gateway::auth::generate().unwrap();
-        keys.insert(name, key.expose().to_owned());
-        entries.push(ApiKeyConfig {
-            name: name.into(),
-            sha256: hash,
-        });
-    }
-    let model = ModelConfig {
-        name: "wine".into(),
-        path: Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/data/runtime/wine_forest.onnx"),
-        signature: None,
-        verify: false,
-        registry: None,
-        file: None,
-    };
+    let (keys, entries) = common::keys(&["ci", "partner", "analyst"]);
+    let model = common::model("wine", "wine_forest.onnx");
     let mut config = ServeConfig::loopback(vec![model], entries);
     let full = Hardening {
         mode: Mode::Full,

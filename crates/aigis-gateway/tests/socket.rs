@@ -8,25 +8,19 @@
     reason = "a test reports failures by panicking"
 )]
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 
-use aigis_gateway::config::{ApiKeyConfig, ModelConfig};
+use aigis_gateway::config::ApiKeyConfig;
 use aigis_gateway::{Gateway, ServeConfig};
 use serde_json::{Value, json};
 
 #[test]
 fn an_inference_and_a_refusal_over_a_socket_then_a_clean_shutdown() {
     let (key, hash) = aigis_gateway::auth::generate().unwrap();
-    let model = ModelConfig {
-        name: "cancer".into(),
-        path: Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/data/runtime/cancer_gbc.onnx"),
-        signature: None,
-        verify: false,
-        registry: None,
-        file: None,
-    };
+    let model = common::model("cancer", "cancer_gbc.onnx");
     let entry = ApiKeyConfig {
         name: "ci".into(),
         sha256: hash,

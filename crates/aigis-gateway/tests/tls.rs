@@ -11,11 +11,13 @@
     reason = "a test reports failures by panicking"
 )]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use aigis_gateway::config::{ApiKeyConfig, ModelConfig};
+use aigis_gateway::config::ApiKeyConfig;
 use aigis_gateway::tls::{ClientAuth, TlsConfig};
 use aigis_gateway::{Gateway, ServeConfig};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
@@ -106,15 +108,7 @@ impl Drop for Server {
 
 fn start(files: &Files, mtls: Option<ClientAuth>) -> Server {
     let (key, hash) = aigis_gateway::auth::generate().unwrap();
-    let model = ModelConfig {
-        name: "cancer".into(),
-        path: Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/data/runtime/cancer_gbc.onnx"),
-        signature: None,
-        verify: false,
-        registry: None,
-        file: None,
-    };
+    let model = common::model("cancer", "cancer_gbc.onnx");
     let mut config = ServeConfig::loopback(
         vec![model],
         vec![ApiKeyConfig {

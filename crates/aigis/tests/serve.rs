@@ -41,6 +41,38 @@ fn configure(dir: &Path, hash: &str, extra: &str) {
     std::fs::write(dir.join("aigis.toml"), text).unwrap();
 }
 
+/// `aigis serve` on a free loopback port in `dir`: the process and the address it prints.
+fn start(dir: &Path) -> (std::process::Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aigis"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir)
+        .env_remove("AIGIS_PROJECT")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, line.trim().to_owned())
+}
+
+/// SIGTERM, then the exit code and what the server said on stderr.
+fn stop(mut child: std::process::Child) -> (Option<i32>, String) {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    (status.code(), stderr)
+}
+
 fn new_key(dir: &Path) -> (String, String) {
     let r = aigis_in(dir, &["keys", "api", "new", "--name", "ci", "--json"], &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -115,21 +147,7 @@ fn a_signed_model_is_served_over_a_socket_and_sigterm_stops_it() {
     assert_eq!(signed.code, 0, "{}", signed.stderr);
     let (key, hash) = new_key(d);
     configure(d, &hash, "");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aigis"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .current_dir(d)
-        .env_remove("AIGIS_PROJECT")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line.trim().to_owned();
+    let (child, address) = start(d);
     assert!(address.starts_with("http://127.0.0.1:"), "{address}");
 
     let agent = ureq::Agent::config_builder()
@@ -147,15 +165,8 @@ fn a_signed_model_is_served_over_a_socket_and_sigterm_stops_it() {
         serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
     assert_eq!(v["outputs"][0]["name"], "output_label");
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = child.wait().unwrap();
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert_eq!(status.code(), Some(0), "{stderr}");
+    let (code, stderr) = stop(child);
+    assert_eq!(code, Some(0), "{stderr}");
     assert!(
         stderr.contains("signature verified") && stderr.contains("stopped"),
         "{stderr}"
@@ -212,21 +223,7 @@ fn a_model_served_from_the_registry_follows_its_stage_and_needs_the_gate() {
     ]);
     ok(&["model", "promote", "digits", "1", "--stage", "production"]);
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aigis"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .current_dir(d)
-        .env_remove("AIGIS_PROJECT")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line.trim().to_owned();
+    let (child, address) = start(d);
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -265,14 +262,8 @@ fn a_model_served_from_the_registry_follows_its_stage_and_needs_the_gate() {
     }
     assert_eq!(version, "1", "the rollback was served");
 
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = child.wait().unwrap();
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert_eq!(status.code(), Some(0), "{stderr}");
+    let (code, stderr) = stop(child);
+    assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("reloaded (promotion)"), "{stderr}");
 
     // Each swap is a gateway-admin record with the promotion as its trigger.

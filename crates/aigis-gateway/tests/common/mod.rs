@@ -1,0 +1,43 @@
+//! What the gateway's integration tests share: models from `tests/data/runtime` served
+//! unsigned, and fresh API keys.
+#![allow(dead_code, reason = "each test file uses a part")]
+#![allow(clippy::unwrap_used, reason = "a test reports failures by panicking")]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use aigis_gateway::config::{ApiKeyConfig, ModelConfig};
+
+/// A fixture model of `tests/data/runtime`.
+pub fn runtime_model(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/runtime")
+        .join(file)
+}
+
+/// `file` of `tests/data/runtime`, served as `name` without a signature check.
+pub fn model(name: &str, file: &str) -> ModelConfig {
+    ModelConfig {
+        name: name.into(),
+        path: runtime_model(file),
+        signature: None,
+        verify: false,
+        registry: None,
+        file: None,
+    }
+}
+
+/// A fresh API key for each of `names`: the keys by name, and the configuration entries.
+pub fn keys(names: &[&str]) -> (BTreeMap<String, String>, Vec<ApiKeyConfig>) {
+    let mut keys = BTreeMap::new();
+    let mut entries = Vec::new();
+    for name in names {
+        let (key, hash) = aigis_gateway::auth::generate().unwrap();
+        keys.insert((*name).to_owned(), key.expose().to_owned());
+        entries.push(ApiKeyConfig {
+            name: (*name).into(),
+            sha256: hash,
+        });
+    }
+    (keys, entries)
+}
