@@ -601,12 +601,6 @@ impl Issuers {
         Ok(Issuers { issuers })
     }
 
-    /// How many times a JWKS was re-read since the start (all issuers).
-    pub fn reads(&self) -> u64 {
-        // Every issuer counts into the one counter.
-        self.issuers.first().map_or(0, |i| i.jwks.reads.get())
-    }
-
     /// Whether any issuer is configured.
     pub fn is_empty(&self) -> bool {
         self.issuers.is_empty()
