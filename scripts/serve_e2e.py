@@ -28,6 +28,9 @@ a JWT issuer's RSA key and JWKS made with PyJWT, and `aigis serve` started over 
 - mutual TLS: a client certificate from the client CA authenticates without a key;
 - Prometheus metrics from the metrics listener: the calls by answer, the guards timed,
   no key or principal in them;
+- the admin API on its own TLS listener: an unlisted principal is refused (403) though
+  the Cedar policy permits everything; `ci`'s key rotated with no overlap stops at once
+  and the new key infers;
 - SIGTERM: the server stops, exit 0;
 - the audit: the project's ledger holds a signed `gateway-call` record for every call
   tritonclient and the raw checks made (at least those), none holding the key, and
@@ -206,6 +209,7 @@ def main():
                 f'\n[serve.auth.jwt]\nissuer = "{issuer}"\njwks = "jwks.json"\naudience = "aigis"\nalgorithms = ["RS256"]\n'
                 '\n[serve.authz]\npolicies = "policies.cedar"\n'
                 '\n[serve.metrics]\nlisten = "127.0.0.1:0"\n'
+                '\n[serve.admin]\nlisten = "127.0.0.1:0"\nprincipals = ["ci"]\n'
             )
         with open(os.path.join(work, "policies.cedar"), "w") as f:
             f.write(
@@ -234,6 +238,7 @@ def main():
                 continue
         address = started["listening"]
         metrics_url = started["metrics"]
+        admin_url = started["admin"]
         check(address.startswith("https://127.0.0.1:"), f"the server says where it listens ({address})")
         host = address.removeprefix("https://")
         # tritonclient adds its own headers to the dict it is given: a fresh one per call.
@@ -401,6 +406,20 @@ def main():
         )
         check(key not in scraped and "analyst-9" not in scraped, "no key and no principal in the metrics")
 
+        # The admin API, over TLS on its own port: rotate `ci`'s key with no overlap; the
+        # old key stops at once and the new one works; a principal that is not listed is
+        # refused even though the Cedar policy permits everything.
+        check(admin_url.startswith("https://127.0.0.1:") and admin_url != address, f"the admin API listens apart ({admin_url})")
+        status, body = raw(f"{admin_url}/keys", token, json.dumps({"principal": "ci"}).encode(), "POST")
+        check((status, body.get("code")) == (403, "forbidden"), f"an unlisted principal on the admin API: {status}")
+        status, rotated = raw(f"{admin_url}/keys/rotate", key, json.dumps({"principal": "ci", "overlap_s": 0}).encode(), "POST")
+        check(status == 201 and rotated["key"].startswith("aigis_"), f"the admin API rotates a key: {status}")
+        new_key = rotated.get("key", "")
+        status, _ = raw(url, key, one_row, "POST")
+        check(status == 401, f"the rotated-out key is refused at once: {status}")
+        status, _ = raw(url, new_key, one_row, "POST")
+        check(status == 200, f"the new key infers: {status}")
+
         server.send_signal(signal.SIGTERM)
         code = server.wait(timeout=15)
         check(code == 0, f"SIGTERM stops the server (exit {code})")
@@ -413,10 +432,10 @@ def main():
         # certificate call.
         check(len(entries) >= 23, f"the ledger holds a gateway-call record per call ({len(entries)} records)")
         ledger_text = open(os.path.join(work, ".aigis", "ledger.db"), "rb").read()
-        check(key.encode() not in ledger_text, "no API key in the ledger")
+        check(key.encode() not in ledger_text and new_key.encode() not in ledger_text, "no API key in the ledger")
         admin = run("--json", "evidence", "list", "--predicate-type", "https://aigis.dev/predicate/gateway-admin/v1").stdout
         admin = [json.loads(line) for line in admin.splitlines() if line.strip()]
-        check(len(admin) == 2, f"both reloads, refused and applied, are in the ledger ({len(admin)} records)")
+        check(len(admin) == 3, f"both reloads, refused and applied, and the key rotation are in the ledger ({len(admin)} records)")
         verify = subprocess.run([aigis, "ledger", "verify"], cwd=work, env=env, capture_output=True, text=True)
         check(verify.returncode == 0, f"aigis ledger verify: exit {verify.returncode}")
     finally:

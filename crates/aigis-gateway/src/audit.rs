@@ -109,6 +109,15 @@ pub(crate) fn route_of(method: &str, path: &str) -> (String, Option<String>) {
         ["v2", "models", name, rest @ ("ready" | "infer")] => {
             (format!("/v2/models/{{name}}/{rest}"), Some(*name))
         }
+        ["admin", "v1", "models", name, "swap"] => {
+            ("/admin/v1/models/{name}/swap".to_owned(), Some(*name))
+        }
+        ["admin", "v1", rest @ ("models" | "keys" | "reload")] => {
+            (format!("/admin/v1/{rest}"), None)
+        }
+        ["admin", "v1", "keys", rest @ ("rotate" | "revoke")] => {
+            (format!("/admin/v1/keys/{rest}"), None)
+        }
         _ => {
             // Any other path, cut short: it is the caller's text.
             let mut p: String = path.chars().take(200).collect();

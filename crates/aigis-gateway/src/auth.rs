@@ -96,7 +96,8 @@ pub fn from_certificate(der: &[u8]) -> Option<Principal> {
 /// The stored keys.
 #[derive(Clone)]
 pub struct ApiKeys {
-    keys: Vec<(String, [u8; 32])>,
+    /// Principal, SHA-256, and when the key stops authenticating.
+    keys: Vec<(String, [u8; 32], Option<std::time::SystemTime>)>,
 }
 
 impl std::fmt::Debug for ApiKeys {
@@ -142,15 +143,37 @@ pub fn generate() -> Result<(Secret, String), rand_core::Error> {
 impl ApiKeys {
     /// The keys of the configuration (already checked to be 64 hex digits each).
     pub fn new(config: &[ApiKeyConfig]) -> Self {
-        let keys = config
-            .iter()
-            .filter_map(|k| {
+        Self::with_expiry(
+            config
+                .iter()
+                .map(|k| (k.name.clone(), k.sha256.clone(), None)),
+        )
+    }
+
+    /// Keys as (principal, SHA-256 in hex, when it stops authenticating); an entry whose
+    /// hash is not 64 hex digits is left out.
+    pub fn with_expiry(
+        keys: impl IntoIterator<Item = (String, String, Option<std::time::SystemTime>)>,
+    ) -> Self {
+        let keys = keys
+            .into_iter()
+            .filter_map(|(name, sha256, expires)| {
                 let mut hash = [0u8; 32];
-                hex::decode_to_slice(&k.sha256, &mut hash).ok()?;
-                Some((k.name.clone(), hash))
+                hex::decode_to_slice(&sha256, &mut hash).ok()?;
+                Some((name, hash, expires))
             })
             .collect();
         ApiKeys { keys }
+    }
+
+    /// How many keys there are.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
     }
 
     /// The principal whose key `presented` is, comparing its hash with every stored hash
@@ -158,12 +181,17 @@ impl ApiKeys {
     pub fn authenticate(&self, presented: &str) -> Option<Principal> {
         let hash: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         let mut found = None;
-        for (name, stored) in &self.keys {
+        for (name, stored, expires) in &self.keys {
             if bool::from(stored.ct_eq(&hash)) && found.is_none() {
-                found = Some(name);
+                found = Some((name, expires));
             }
         }
-        found.map(|name| Principal {
+        let (name, expires) = found?;
+        // An expired key (a rotation's overlap that ended) authenticates no one.
+        if expires.is_some_and(|t| t <= std::time::SystemTime::now()) {
+            return None;
+        }
+        Some(Principal {
             name: name.clone(),
             method: Method::ApiKey,
         })

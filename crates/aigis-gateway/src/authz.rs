@@ -19,7 +19,10 @@
 //! (`time` as a datetime, the UTC `hour`, the `source_ip`, the `request_bytes` and the
 //! batch's `rows`)? Cedar denies unless a `permit` applies and no `forbid` does; aigis
 //! also denies when any policy could not be evaluated. The answer for `GET /v2` is the
-//! same question with `Aigis::Server::"aigis"` and `metadata`.
+//! same question with `Aigis::Server::"aigis"` and `metadata`, and a call to the admin API
+//! (see [`crate::admin`]) asks it with `Aigis::Server::"aigis"` and `admin`, once the
+//! principal is one of `[serve.admin].principals`: a policy that permits everything cannot
+//! open the admin API to everyone.
 //!
 //! Without `[serve.authz]`, every authenticated principal may call every model (and
 //! `aigis serve` says so at start).
@@ -66,6 +69,11 @@ pub const SCHEMA: &str = r#"namespace Aigis {
     resource: [Model, Server],
     context: Call,
   };
+  action "admin" appliesTo {
+    principal: [Principal],
+    resource: [Server],
+    context: Call,
+  };
 }
 "#;
 
@@ -88,6 +96,8 @@ pub struct AuthzConfig {
 pub enum Action {
     Infer,
     Metadata,
+    /// A call to the admin API (on the gateway itself).
+    Admin,
 }
 
 impl Action {
@@ -95,6 +105,7 @@ impl Action {
         match self {
             Action::Infer => "infer",
             Action::Metadata => "metadata",
+            Action::Admin => "admin",
         }
     }
 }

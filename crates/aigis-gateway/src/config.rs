@@ -20,6 +20,10 @@
 //! name = "ci-bot"                  # the principal the key authenticates
 //! sha256 = "<64 hex digits>"       # of the key; `aigis keys api new` makes both
 //!
+//! [serve.admin]                    # optional: keys, swaps and reloads over HTTP
+//! listen = "127.0.0.1:9443"        # see [`crate::admin`]
+//! principals = ["ops"]
+//!
 //! [serve.limits]                   # optional: per principal and model
 //! rate = "50/s"                    # rows per second (also /min, /h, /d)
 //! burst = 20                       # rows that may arrive at once
@@ -79,6 +83,9 @@ pub struct ServeConfig {
     /// Cedar policies; without them every authenticated principal may call every model.
     #[serde(default)]
     pub authz: Option<crate::authz::AuthzConfig>,
+    /// The admin API, on a listener of its own.
+    #[serde(default)]
+    pub admin: Option<crate::admin::AdminConfig>,
     /// The file this configuration was read from, for errors.
     #[serde(skip)]
     pub source: PathBuf,
@@ -195,6 +202,7 @@ impl ServeConfig {
             authz: None,
             metrics: None,
             outputs: None,
+            admin: None,
             source: PathBuf::from("aigis.toml"),
         }
     }
@@ -391,6 +399,11 @@ impl ServeConfig {
                     "is the gateway's own address; give the metrics a port of their own".into(),
                 );
             }
+        }
+        if let Some(admin) = &self.admin
+            && let Err((key, message)) = admin.check(self)
+        {
+            return bad(key, message);
         }
         if let Some(authz) = &self.authz {
             for (group, members) in &authz.groups {

@@ -45,6 +45,12 @@ pub enum Error {
     /// An administrative change that could not be recorded, and so was not applied.
     #[error("the change could not be recorded in the ledger, so it was not applied: {0}")]
     Unrecorded(String),
+    /// The admin API's state file cannot be written or put in place.
+    #[error("{0}")]
+    State(String),
+    /// The configuration cannot be read again for a reload.
+    #[error("the configuration cannot be read again: {0}")]
+    Source(String),
     /// The server stopped on an I/O error.
     #[error("the server stopped")]
     Serve(#[source] std::io::Error),
@@ -87,6 +93,7 @@ pub const CODES: &[&str] = &[
     "audit_unavailable",
     "model_timeout",
     "model_error",
+    "change_refused",
     "internal",
 ];
 
@@ -118,6 +125,15 @@ impl ApiError {
             StatusCode::UNAUTHORIZED,
             "unauthenticated",
             "valid credentials are required: Authorization: Bearer <API key or token>, or a client certificate",
+        )
+    }
+
+    /// 500, with nothing of what failed.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the gateway failed on this request",
         )
     }
 

@@ -23,6 +23,7 @@
 //! evidence, metrics) plugs in around [`Gateway::router`].
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod authz;
@@ -77,23 +78,26 @@ pub const ROUTES: [(&str, &str); 7] = [
 /// What a reload replaces, all at once: each request takes the whole of it when it
 /// starts and keeps it to the end, so a reload never mixes an old model with new
 /// policies within one call, and never drops a call in flight.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Live {
     models: BTreeMap<String, Served>,
     keys: auth::ApiKeys,
-    issuers: jwt::Issuers,
+    issuers: Arc<jwt::Issuers>,
     authz: Option<Arc<authz::Authz>>,
     outputs: Option<harden::OutputsConfig>,
 }
 
 impl Live {
+    /// Loads what `config` says, with the admin API's changes (`state`) laid over it.
     fn load(
         config: &ServeConfig,
+        state: &admin::State,
         base: &Path,
         trusted: &[VerifierKey],
         project: Option<&aigis_ledger::Project>,
         jwks_reads: &prometheus_client::metrics::counter::Counter,
     ) -> Result<Self, Error> {
+        let config = &state.overlay(config);
         let mut models = BTreeMap::new();
         for m in &config.models {
             let served = models::load(m, base, trusted, project)?;
@@ -114,8 +118,8 @@ impl Live {
             .transpose()?;
         Ok(Live {
             models,
-            keys: auth::ApiKeys::new(&config.api_keys),
-            issuers,
+            keys: state.api_keys(&config.api_keys),
+            issuers: Arc::new(issuers),
             authz,
             outputs: config.outputs.clone(),
         })
@@ -130,6 +134,7 @@ pub struct Reloaded {
     pub models: Vec<(String, String, Option<String>)>,
     /// Models no longer served.
     pub removed: Vec<String>,
+    /// API keys that authenticate after the change (or will, until they expire).
     pub api_keys: usize,
     pub jwt_issuers: usize,
     pub policies: bool,
@@ -137,10 +142,90 @@ pub struct Reloaded {
     pub need_restart: Vec<&'static str>,
 }
 
+/// What the live state was made from: the configuration, its folder, the trusted keys
+/// and the admin API's changes. Its lock orders reloads and admin changes: one at a time.
+#[derive(Debug, Clone)]
+pub(crate) struct Current {
+    pub config: ServeConfig,
+    pub base: PathBuf,
+    pub trusted: Vec<VerifierKey>,
+    pub state: admin::State,
+}
+
+/// Reads the configuration again, for a reload: the configuration, the folder its paths
+/// are relative to, and the keys trusted to sign models.
+pub type ConfigSource =
+    Arc<dyn Fn() -> Result<(ServeConfig, PathBuf, Vec<VerifierKey>), String> + Send + Sync>;
+
+impl Reloaded {
+    /// What changed from `old` to `new`, made from `next`; `fixed` holds the settings a
+    /// reload cannot change.
+    fn between(old: &Live, new: &Live, next: &Current, fixed: &ServeConfig) -> Self {
+        let config = &next.config;
+        let models = new
+            .models
+            .values()
+            .map(|m| {
+                (
+                    m.name.clone(),
+                    m.version.clone(),
+                    old.models.get(&m.name).map(|o| o.version.clone()),
+                )
+            })
+            .collect();
+        let removed = old
+            .models
+            .keys()
+            .filter(|k| !new.models.contains_key(*k))
+            .cloned()
+            .collect();
+        let f = fixed;
+        let mut need_restart = Vec::new();
+        for (changed, key) in [
+            (f.listen != config.listen, "serve.listen"),
+            (f.tls != config.tls || f.plain != config.plain, "serve.tls"),
+            (f.limits != config.limits, "serve.limits"),
+            (f.timeout_ms != config.timeout_ms, "serve.timeout_ms"),
+            (
+                f.max_body_bytes != config.max_body_bytes,
+                "serve.max_body_bytes",
+            ),
+            (f.metrics != config.metrics, "serve.metrics"),
+            (f.admin != config.admin, "serve.admin"),
+        ] {
+            if changed {
+                need_restart.push(key);
+            }
+        }
+        Reloaded {
+            models,
+            removed,
+            api_keys: new.keys.len(),
+            jwt_issuers: config.auth.jwt.len(),
+            policies: new.authz.is_some(),
+            need_restart,
+        }
+    }
+}
+
+/// What a change is, for its record.
+struct How<'a> {
+    action: &'a str,
+    trigger: &'a str,
+    by: Option<&'a str>,
+    keys: Vec<aigis_evidence::AdminKey>,
+    /// Whether the models are loaded again.
+    models: bool,
+}
+
 /// The gateway's state, shared by every request.
-#[derive(Debug)]
 pub struct Gateway {
     live: std::sync::RwLock<Arc<Live>>,
+    current: std::sync::Mutex<Current>,
+    /// The admin listener's settings, with `[serve.admin]`.
+    admin: Option<admin::Setup>,
+    /// Where a reload through the admin API reads the configuration.
+    source: Option<ConfigSource>,
     /// The settings a reload cannot change, to say when the file changed them.
     fixed: ServeConfig,
     /// The project, for models from its registry.
@@ -150,6 +235,15 @@ pub struct Gateway {
     limiter: Option<limits::Limiter>,
     audit: Option<Arc<dyn audit::Audit>>,
     metrics: metrics::Metrics,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("live", &self.live)
+            .field("admin", &self.admin)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Gateway {
@@ -187,9 +281,21 @@ impl Gateway {
                 message,
             })?;
         let metrics = metrics::Metrics::default();
-        let live = Live::load(config, base, trusted, project, &metrics.jwks_reads)?;
+        let (admin, state) = match admin::setup(config, base)? {
+            Some((setup, state)) => (Some(setup), state),
+            None => (None, admin::State::default()),
+        };
+        let live = Live::load(config, &state, base, trusted, project, &metrics.jwks_reads)?;
         Ok(Gateway {
             live: std::sync::RwLock::new(Arc::new(live)),
+            current: std::sync::Mutex::new(Current {
+                config: config.clone(),
+                base: base.to_owned(),
+                trusted: trusted.to_vec(),
+                state,
+            }),
+            admin,
+            source: None,
             fixed: config.clone(),
             project: project.map(|p| p.root.clone()),
             timeout: Duration::from_millis(config.timeout_ms),
@@ -205,6 +311,25 @@ impl Gateway {
     pub fn with_audit(mut self, audit: Arc<dyn audit::Audit>) -> Self {
         self.audit = Some(audit);
         self
+    }
+
+    /// Where a reload asked through the admin API reads the configuration (without it,
+    /// `POST /admin/v1/reload` is refused).
+    pub fn with_config_source(mut self, source: ConfigSource) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// The admin listener's address, with `[serve.admin]`.
+    pub fn admin_listen(&self) -> Option<std::net::SocketAddr> {
+        self.admin.as_ref().map(|a| a.config.listen)
+    }
+
+    fn current(&self) -> Current {
+        self.current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Replaces the rate store (a store shared by several replicas); only with limits.
@@ -249,7 +374,8 @@ impl Gateway {
     /// Reads everything a reload can change from `config` (models, API keys, JWT issuers
     /// and their keys, policies), checks all of it (models verified and loaded, policies
     /// validated), and only then swaps it in, at once. On any error nothing changes.
-    /// Calls in flight finish with what they started with.
+    /// Calls in flight finish with what they started with. The admin API's changes stay
+    /// laid over the new configuration.
     ///
     /// With an audit, the change is recorded (`gateway-admin`, `trigger` saying what asked
     /// for it) before it takes effect, and a change that cannot be recorded is not applied;
@@ -261,134 +387,215 @@ impl Gateway {
         trusted: &[VerifierKey],
         trigger: &str,
     ) -> Result<Reloaded, Error> {
-        let time = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
-        let change = |outcome, models, removed, detail| aigis_evidence::GatewayAdmin {
-            time: time.clone(),
-            action: "reload".into(),
-            trigger: trigger.to_owned(),
+        self.reload_by(config, base, trusted, trigger, None)
+    }
+
+    fn reload_by(
+        &self,
+        config: &ServeConfig,
+        base: &Path,
+        trusted: &[VerifierKey],
+        trigger: &str,
+        by: Option<&str>,
+    ) -> Result<Reloaded, Error> {
+        let mut current = self
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let next = Current {
+            config: config.clone(),
+            base: base.to_owned(),
+            trusted: trusted.to_vec(),
+            state: current.state.clone(),
+        };
+        self.apply(
+            &mut current,
+            next,
+            &How {
+                action: "reload",
+                trigger,
+                by,
+                keys: Vec::new(),
+                models: true,
+            },
+        )
+    }
+
+    /// Reads the configuration again from the source given with
+    /// [`Gateway::with_config_source`] and reloads it (see [`Gateway::reload`]).
+    pub fn reload_from_source(&self, trigger: &str, by: Option<&str>) -> Result<Reloaded, Error> {
+        let source = self.source.as_ref().ok_or_else(|| {
+            Error::Source(
+                "this gateway was started without a configuration file to read again".into(),
+            )
+        })?;
+        let (config, base, trusted) = source().map_err(Error::Source)?;
+        self.reload_by(&config, &base, &trusted, trigger, by)
+    }
+
+    /// Makes a change asked through the admin API: the new state is kept in the state
+    /// file once the change is recorded.
+    pub(crate) fn apply_admin(&self, change: admin::Change) -> Result<Reloaded, Error> {
+        let mut current = self
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let next = Current {
+            state: change.state,
+            ..current.clone()
+        };
+        self.apply(
+            &mut current,
+            next,
+            &How {
+                action: change.action,
+                trigger: "admin",
+                by: Some(&change.by),
+                keys: change.keys,
+                models: change.models,
+            },
+        )
+    }
+
+    /// Records a `gateway-admin` change about the models of `live`.
+    fn record_admin(
+        &self,
+        how: &How<'_>,
+        outcome: aigis_evidence::AdminOutcome,
+        report: &Reloaded,
+        live: &Live,
+        detail: Option<String>,
+    ) -> Result<(), String> {
+        let Some(audit) = &self.audit else {
+            return Ok(());
+        };
+        let change = aigis_evidence::GatewayAdmin {
+            time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            action: how.action.to_owned(),
+            trigger: how.trigger.to_owned(),
             outcome,
-            models,
-            removed,
-            api_keys: config.api_keys.len() as u64,
-            jwt_issuers: config.auth.jwt.len() as u64,
-            policies: config.authz.is_some(),
+            models: report
+                .models
+                .iter()
+                .map(|(name, version, previous)| aigis_evidence::AdminModel {
+                    name: name.clone(),
+                    version: version.clone(),
+                    previous: previous.clone(),
+                })
+                .collect(),
+            removed: report.removed.clone(),
+            api_keys: report.api_keys as u64,
+            jwt_issuers: report.jwt_issuers as u64,
+            policies: report.policies,
             detail,
+            by: how.by.map(str::to_owned),
+            keys: how.keys.clone(),
             tool: aigis_evidence::Tool::current(),
         };
-        let project = self
-            .project
-            .as_deref()
-            .map(aigis_ledger::Project::load)
-            .transpose()
-            .map_err(|e| Error::Unverified {
-                model: "-".into(),
-                message: format!("the project cannot be read: {}", chain(&e)),
-            })?;
-        let new = match Live::load(
-            config,
-            base,
-            trusted,
-            project.as_ref(),
-            &self.metrics.jwks_reads,
-        ) {
+        let subjects = live
+            .models
+            .values()
+            .map(|m| (format!("model:{}", m.name), m.digest))
+            .collect();
+        audit.admin(&change, subjects).map(|_| ())
+    }
+
+    /// Checks `next` in full, records the change, keeps the admin state when it changed,
+    /// and swaps it in; on any failure what is in force stays (and a refusal is recorded).
+    fn apply(
+        &self,
+        current: &mut Current,
+        next: Current,
+        how: &How<'_>,
+    ) -> Result<Reloaded, Error> {
+        let old = self.live();
+        let loaded = if how.models {
+            let project = self
+                .project
+                .as_deref()
+                .map(aigis_ledger::Project::load)
+                .transpose()
+                .map_err(|e| Error::Unverified {
+                    model: "-".into(),
+                    message: format!("the project cannot be read: {}", chain(&e)),
+                });
+            project.and_then(|project| {
+                Live::load(
+                    &next.config,
+                    &next.state,
+                    &next.base,
+                    &next.trusted,
+                    project.as_ref(),
+                    &self.metrics.jwks_reads,
+                )
+            })
+        } else {
+            Ok(Live {
+                keys: next.state.api_keys(&next.config.api_keys),
+                ..(*old).clone()
+            })
+        };
+        let new = match loaded {
             Ok(new) => new,
             Err(e) => {
-                if let Some(audit) = &self.audit {
-                    // The subjects are the models that stay served.
-                    let live = self.live();
-                    let kept = live.models.values();
-                    let refused = change(
-                        aigis_evidence::AdminOutcome::Refused,
-                        kept.clone()
-                            .map(|m| aigis_evidence::AdminModel {
-                                name: m.name.clone(),
-                                version: m.version.clone(),
-                                previous: Some(m.version.clone()),
-                            })
-                            .collect(),
-                        Vec::new(),
-                        Some(chain(&e)),
-                    );
-                    let subjects = kept
-                        .map(|m| (format!("model:{}", m.name), m.digest))
-                        .collect();
-                    if let Err(why) = audit.admin(&refused, subjects) {
-                        tracing::error!(error = %why, "the refused reload could not be recorded");
-                    }
+                // The subjects are the models that stay served.
+                let kept = Reloaded::between(&old, &old, current, &current.config);
+                if let Err(why) = self.record_admin(
+                    how,
+                    aigis_evidence::AdminOutcome::Refused,
+                    &kept,
+                    &old,
+                    Some(chain(&e)),
+                ) {
+                    tracing::error!(error = %why, "the refused change could not be recorded");
                 }
                 return Err(e);
             }
         };
-        let old = self.live();
-        let models = new
-            .models
-            .values()
-            .map(|m| {
-                (
-                    m.name.clone(),
-                    m.version.clone(),
-                    old.models.get(&m.name).map(|o| o.version.clone()),
-                )
-            })
-            .collect();
-        let removed = old
-            .models
-            .keys()
-            .filter(|k| !new.models.contains_key(*k))
-            .cloned()
-            .collect();
-        let f = &self.fixed;
-        let mut need_restart = Vec::new();
-        for (changed, key) in [
-            (f.listen != config.listen, "serve.listen"),
-            (f.tls != config.tls || f.plain != config.plain, "serve.tls"),
-            (f.limits != config.limits, "serve.limits"),
-            (f.timeout_ms != config.timeout_ms, "serve.timeout_ms"),
-            (
-                f.max_body_bytes != config.max_body_bytes,
-                "serve.max_body_bytes",
-            ),
-            (f.metrics != config.metrics, "serve.metrics"),
-        ] {
-            if changed {
-                need_restart.push(key);
+        let report = Reloaded::between(&old, &new, &next, &self.fixed);
+        let staged = match &self.admin {
+            Some(setup) if next.state != current.state => {
+                Some(next.state.stage(&setup.state_path).map_err(Error::State)?)
             }
-        }
-        let report = Reloaded {
-            models,
-            removed,
-            api_keys: config.api_keys.len(),
-            jwt_issuers: config.auth.jwt.len(),
-            policies: new.authz.is_some(),
-            need_restart,
+            _ => None,
         };
-        if let Some(audit) = &self.audit {
-            let applied = change(
-                aigis_evidence::AdminOutcome::Applied,
-                report
-                    .models
-                    .iter()
-                    .map(|(name, version, previous)| aigis_evidence::AdminModel {
-                        name: name.clone(),
-                        version: version.clone(),
-                        previous: previous.clone(),
-                    })
-                    .collect(),
-                report.removed.clone(),
-                (!report.need_restart.is_empty())
-                    .then(|| format!("waiting for a restart: {}", report.need_restart.join(", "))),
-            );
-            let subjects = new
-                .models
-                .values()
-                .map(|m| (format!("model:{}", m.name), m.digest))
-                .collect();
-            audit.admin(&applied, subjects).map_err(Error::Unrecorded)?;
+        let detail = (!report.need_restart.is_empty())
+            .then(|| format!("waiting for a restart: {}", report.need_restart.join(", ")));
+        if let Err(why) = self.record_admin(
+            how,
+            aigis_evidence::AdminOutcome::Applied,
+            &report,
+            &new,
+            detail,
+        ) {
+            if let Some(tmp) = &staged {
+                let _ = std::fs::remove_file(tmp);
+            }
+            return Err(Error::Unrecorded(why));
+        }
+        if let (Some(tmp), Some(setup)) = (&staged, &self.admin)
+            && let Err(why) = admin::commit(tmp, &setup.state_path)
+        {
+            // Recorded as applied, but it cannot be kept: undo it, on the record too.
+            let kept = Reloaded::between(&old, &old, current, &current.config);
+            let message =
+                format!("the admin state cannot be kept, so the change was undone: {why}");
+            if let Err(e) = self.record_admin(
+                how,
+                aigis_evidence::AdminOutcome::Refused,
+                &kept,
+                &old,
+                Some(message.clone()),
+            ) {
+                tracing::error!(error = %e, "the undone change could not be recorded");
+            }
+            return Err(Error::State(message));
         }
         *self
             .live
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(new);
+        *current = next;
         Ok(report)
     }
 
@@ -507,9 +714,7 @@ impl Gateway {
             }
         };
         let context = authz::CallContext {
-            unix_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            unix_ms: unix_ms(),
             source_ip: call.peer.and_then(|p| p.addr).map(|a| a.ip()),
             request_bytes: call.request_bytes,
             rows: call.rows,
@@ -520,6 +725,13 @@ impl Gateway {
             Err(ApiError::forbidden())
         }
     }
+}
+
+/// Now, in milliseconds since the Unix epoch.
+pub(crate) fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// An error and its causes on one line.
@@ -550,13 +762,13 @@ async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
-async fn not_found() -> ApiError {
+pub(crate) async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
 }
 
 /// Measures every call (the metrics and the `X-Aigis-Overhead-Us` header), and records the
 /// calls to model routes (see [`audit`]), answering them only once the record is written.
-async fn observed(
+pub(crate) async fn observed(
     State(gw): State<Arc<Gateway>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
@@ -585,9 +797,9 @@ async fn observed(
         response.headers_mut().insert("x-aigis-overhead-us", v);
     }
     // Compared in place: no string is built per call for it.
-    let known = route
-        .split_once(' ')
-        .is_some_and(|(method, path)| ROUTES.contains(&(method, path)));
+    let known = route.split_once(' ').is_some_and(|(method, path)| {
+        ROUTES.contains(&(method, path)) || admin::ROUTES.contains(&(method, path))
+    });
     let code = response.extensions().get::<ErrorCode>().map(|c| c.0);
     gw.metrics.finished(&metrics::Observed {
         route: if known { &route } else { "other" },
@@ -693,7 +905,7 @@ fn audit_unavailable() -> Response {
 }
 
 /// The response of a handler, with what it did attached for the audit.
-fn finish(trail: Trail, result: Result<Response, ApiError>) -> Response {
+pub(crate) fn finish(trail: Trail, result: Result<Response, ApiError>) -> Response {
     let mut response = result.unwrap_or_else(IntoResponse::into_response);
     response.extensions_mut().insert(trail);
     response
@@ -760,7 +972,7 @@ async fn authorized_model<'l>(
 }
 
 /// Authenticates, recording who in `trail`.
-async fn authenticated(
+pub(crate) async fn authenticated(
     live: &Live,
     headers: &HeaderMap,
     peer: Option<&tls::Peer>,

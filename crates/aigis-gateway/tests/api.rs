@@ -9,12 +9,14 @@
     reason = "a test reports failures by panicking"
 )]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use aigis_gateway::config::{ApiKeyConfig, ModelConfig};
 use aigis_gateway::{Error, Gateway, ServeConfig};
-use aigis_model::signing::{self, SignOptions, SignerKey};
+use aigis_model::signing::SignerKey;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
@@ -341,23 +343,12 @@ async fn every_bad_request_is_refused_with_its_field_and_code() {
     assert!(!v.to_string().contains("/"), "{v}");
 }
 
-/// Signs `file` (copied into `dir`) with `key`; returns the copy's path.
-fn signed_copy(dir: &Path, file: &str, key: &SignerKey) -> PathBuf {
-    let path = dir.join(file);
-    std::fs::copy(runtime_data().join(file), &path).unwrap();
-    let signed = signing::sign_model(&path, key, &SignOptions::default(), &|_| {}).unwrap();
-    let mut sig = path.clone().into_os_string();
-    sig.push(".sig");
-    std::fs::write(sig, signed.bundle.to_json()).unwrap();
-    path
-}
-
 #[test]
 fn a_model_is_served_only_when_its_signature_verifies_over_its_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let key = SignerKey::Ed25519(aigis_crypto::SigningKey::generate());
     let other = SignerKey::Ed25519(aigis_crypto::SigningKey::generate());
-    let path = signed_copy(dir.path(), "digits_mlp.onnx", &key);
+    let path = common::signed_copy(dir.path(), "digits_mlp.onnx", &key);
     let (_, hash) = aigis_gateway::auth::generate().unwrap();
     let model = ModelConfig {
         name: "digits".into(),
@@ -536,7 +527,9 @@ async fn the_openapi_document_is_the_routes() {
     )
     .unwrap();
     assert_eq!(codes, aigis_gateway::CODES);
-    let source = include_str!("../src/lib.rs").to_owned() + include_str!("../src/error.rs");
+    let source = include_str!("../src/lib.rs").to_owned()
+        + include_str!("../src/error.rs")
+        + include_str!("../src/admin.rs");
     for code in aigis_gateway::CODES {
         assert!(
             source.matches(&format!("\"{code}\"")).count() >= 2,

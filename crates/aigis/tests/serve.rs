@@ -1,7 +1,7 @@
 //! `aigis serve` and `aigis keys api` through the real binary: API keys, configuration
 //! errors named by key, models refused unless signed, a served inference over a socket,
-//! stopped by SIGTERM, and a model served from the registry that follows its stage
-//! through a promotion and a rollback.
+//! stopped by SIGTERM, a model served from the registry that follows its stage
+//! through a promotion and a rollback, and the admin API on its own listener.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -43,7 +43,13 @@ fn configure(dir: &Path, hash: &str, extra: &str) {
 
 /// `aigis serve` on a free loopback port in `dir`: the process and the address it prints.
 fn start(dir: &Path) -> (std::process::Child, String) {
+    start_with(dir, &[])
+}
+
+/// [`start`] with `flags` before `serve`: the process and the first thing it prints.
+fn start_with(dir: &Path, flags: &[&str]) -> (std::process::Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_aigis"))
+        .args(flags)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .current_dir(dir)
         .env_remove("AIGIS_PROJECT")
@@ -53,11 +59,18 @@ fn start(dir: &Path) -> (std::process::Child, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (child, line.trim().to_owned())
+    // The address, or (with --json) the start document, which may span lines.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut text = String::new();
+    loop {
+        let read = out.read_line(&mut text).unwrap();
+        let done =
+            !text.starts_with('{') || serde_json::from_str::<serde_json::Value>(&text).is_ok();
+        if read == 0 || done {
+            break;
+        }
+    }
+    (child, text.trim().to_owned())
 }
 
 /// SIGTERM, then the exit code and what the server said on stderr.
@@ -285,4 +298,79 @@ fn a_model_served_from_the_registry_follows_its_stage_and_needs_the_gate() {
         "{}",
         r.stdout
     );
+}
+
+#[test]
+fn the_admin_api_makes_a_key_that_works_at_once_and_every_change_is_in_the_ledger() {
+    let dir = project();
+    let d = dir.path();
+    let signed = aigis_in(d, &["model", "sign", "models/digits.onnx"], &[]);
+    assert_eq!(signed.code, 0, "{}", signed.stderr);
+    let (key, hash) = new_key(d);
+    configure(d, &hash, "");
+    let mut text = std::fs::read_to_string(d.join("aigis.toml")).unwrap();
+    text.push_str("\n[serve.admin]\nlisten = \"127.0.0.1:0\"\nprincipals = [\"ci\"]\n");
+    std::fs::write(d.join("aigis.toml"), text).unwrap();
+    let (child, first) = start_with(d, &["--json"]);
+    let started: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let address = started["listening"].as_str().unwrap().to_owned();
+    let admin = started["admin"].as_str().unwrap().to_owned();
+    assert!(
+        admin.starts_with("http://127.0.0.1:") && admin.ends_with("/admin/v1"),
+        "{admin}"
+    );
+
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let mut resp = agent
+        .post(&format!("{admin}/keys"))
+        .header("Authorization", &format!("Bearer {key}"))
+        .send(serde_json::json!({"principal": "bot"}).to_string())
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let made: serde_json::Value =
+        serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+    let bot = made["key"].as_str().unwrap().to_owned();
+    served_version(&agent, &address, &bot);
+    // The admin routes are not on the gateway's port.
+    let resp = agent
+        .post(&format!("{address}/admin/v1/reload"))
+        .header("Authorization", &format!("Bearer {key}"))
+        .send_empty()
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    let resp = agent
+        .post(&format!("{admin}/reload"))
+        .header("Authorization", &format!("Bearer {key}"))
+        .send_empty()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    let (code, stderr) = stop(child);
+    assert_eq!(code, Some(0), "{stderr}");
+    let state = std::fs::read_to_string(d.join("gateway-admin.json")).unwrap();
+    assert!(!state.contains(&bot) && state.contains(made["id"].as_str().unwrap()));
+    let r = aigis_in(d, &["ledger", "verify"], &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = aigis_in(
+        d,
+        &[
+            "--json",
+            "evidence",
+            "list",
+            "--predicate-type",
+            "https://aigis.dev/predicate/gateway-admin/v1",
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout.lines().filter(|l| !l.trim().is_empty()).count(),
+        2,
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains(&bot));
 }

@@ -17,18 +17,27 @@ const MAX_CONFIG: u64 = 1 << 20;
 /// The `[serve]` configuration, the folder its paths are relative to, and its file.
 fn load_config(cli: &Cli, args: &ServeArgs) -> Result<(ServeConfig, PathBuf, PathBuf)> {
     if let Some(path) = &args.config {
-        let bytes = context::read_input(path, "serve configuration", MAX_CONFIG)?;
-        let text = std::str::from_utf8(&bytes)
-            .with_context(|| format!("`{}` is not UTF-8", path.display()))?;
-        let config = ServeConfig::from_toml(text, path)?;
-        let base = path
-            .parent()
-            .map(Path::to_path_buf)
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or_else(|| PathBuf::from("."));
-        return Ok((config, base, path.clone()));
+        return config_file(path);
     }
-    let project = context::project(cli)?;
+    config_of(&context::project(cli)?)
+}
+
+/// `--config FILE`, read.
+fn config_file(path: &Path) -> Result<(ServeConfig, PathBuf, PathBuf)> {
+    let bytes = context::read_input(path, "serve configuration", MAX_CONFIG)?;
+    let text = std::str::from_utf8(&bytes)
+        .with_context(|| format!("`{}` is not UTF-8", path.display()))?;
+    let config = ServeConfig::from_toml(text, path)?;
+    let base = path
+        .parent()
+        .map(Path::to_path_buf)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."));
+    Ok((config, base, path.to_owned()))
+}
+
+/// The project's `[serve]`.
+fn config_of(project: &aigis_ledger::Project) -> Result<(ServeConfig, PathBuf, PathBuf)> {
     let file = project.layout().config_file();
     if project.config.serve.is_empty() {
         return Err(crate::hinted(
@@ -38,6 +47,24 @@ fn load_config(cli: &Cli, args: &ServeArgs) -> Result<(ServeConfig, PathBuf, Pat
     }
     let config = ServeConfig::from_table(&project.config.serve, &file)?;
     Ok((config, project.root.clone(), file))
+}
+
+/// What a reload reads again: the configuration (from `file`, or the project's), the
+/// folder its paths are relative to, and the project's trusted keys.
+fn reread(
+    root: &Path,
+    file: Option<&Path>,
+    listen: Option<std::net::SocketAddr>,
+) -> Result<(ServeConfig, PathBuf, Vec<VerifierKey>)> {
+    let project = aigis_ledger::Project::load(root)?;
+    let (mut config, base, _) = match file {
+        Some(path) => config_file(path)?,
+        None => config_of(&project)?,
+    };
+    if let Some(listen) = listen {
+        config.listen = listen;
+    }
+    Ok((config, base, trusted_keys(&project)?))
 }
 
 /// The keys whose model signatures are trusted: the project's keyring.
@@ -79,8 +106,16 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
         .as_ref()
         .map(|t| aigis_gateway::tls::server_config(t, &base, &source))
         .transpose()?;
+    let source: aigis_gateway::ConfigSource = {
+        let root = project.root.clone();
+        let file = args.config.clone();
+        let listen = args.listen;
+        Arc::new(move || reread(&root, file.as_deref(), listen).map_err(|e| format!("{e:#}")))
+    };
     let gateway = Arc::new(
-        Gateway::in_project(&config, &base, &trusted, &project)?.with_audit(Arc::new(audit)),
+        Gateway::in_project(&config, &base, &trusted, &project)?
+            .with_audit(Arc::new(audit))
+            .with_config_source(source),
     );
     for m in gateway.models() {
         output::note(
@@ -126,8 +161,21 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
             }
             None => None,
         };
+        let admin = match &config.admin {
+            Some(a) => {
+                let l = bind(a.listen).await?;
+                let at = l.local_addr().context("reading the bound address")?;
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                Some((l, format!("{scheme}://{at}/admin/v1")))
+            }
+            None => None,
+        };
         if cli.json {
-            output::json(&json!({"listening": url, "metrics": metrics.as_ref().map(|m| &m.1)}))?;
+            output::json(&json!({
+                "listening": url,
+                "metrics": metrics.as_ref().map(|m| &m.1),
+                "admin": admin.as_ref().map(|a| &a.1),
+            }))?;
         } else {
             outln!("{url}");
         }
@@ -149,6 +197,15 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
                 until(stopped.clone()),
             ))
         });
+        let admin_task = admin.map(|(listener, aurl)| {
+            output::note(cli, &format!("admin API: {aurl}"));
+            tokio::spawn(aigis_gateway::serve_router(
+                gateway.clone().admin_router(),
+                listener,
+                tls.clone(),
+                until(stopped.clone()),
+            ))
+        });
         output::note(
             cli,
             "serving; SIGHUP reloads models, keys, issuers and policies; Ctrl-C or SIGTERM stops after the requests in flight",
@@ -163,10 +220,13 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
         ));
         tokio::select! {
             served = serving => served.context("the gateway task")??,
-            () = reload_on_hangup(cli, args, &gateway) => {}
+            () = reload_on_hangup(cli, &gateway) => {}
         }
         if let Some(task) = metrics_task {
             task.await.context("the metrics listener")??;
+        }
+        if let Some(task) = admin_task {
+            task.await.context("the admin listener")??;
         }
         output::note(cli, "stopped");
         Ok(())
@@ -178,7 +238,7 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
 /// gateway swaps in its models, API keys, JWT issuers and policies at once, or keeps what
 /// it has and says why.
 /// Never returns (on Unix; elsewhere there is no SIGHUP and it waits forever).
-async fn reload_on_hangup(cli: &Cli, args: &ServeArgs, gateway: &Gateway) {
+async fn reload_on_hangup(cli: &Cli, gateway: &Gateway) {
     #[cfg(unix)]
     {
         let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
@@ -203,7 +263,7 @@ async fn reload_on_hangup(cli: &Cli, args: &ServeArgs, gateway: &Gateway) {
             };
             // Models are read, verified and optimized on this thread; the runtime's other
             // workers keep answering.
-            let result = tokio::task::block_in_place(|| reload(cli, args, gateway, trigger));
+            let result = tokio::task::block_in_place(|| gateway.reload_from_source(trigger, None));
             if cli.json {
                 // One line per reload on stdout: an event stream after the start document.
                 let event = match &result {
@@ -270,21 +330,6 @@ async fn reload_on_hangup(cli: &Cli, args: &ServeArgs, gateway: &Gateway) {
         }
     }
     std::future::pending().await
-}
-
-fn reload(
-    cli: &Cli,
-    args: &ServeArgs,
-    gateway: &Gateway,
-    trigger: &str,
-) -> Result<aigis_gateway::Reloaded> {
-    let (mut config, base, _) = load_config(cli, args)?;
-    if let Some(listen) = args.listen {
-        config.listen = listen;
-    }
-    let project = context::project(cli)?;
-    let trusted = trusted_keys(&project)?;
-    Ok(gateway.reload(&config, &base, &trusted, trigger)?)
 }
 
 /// Ctrl-C, or SIGTERM on Unix.

@@ -88,7 +88,8 @@ pub struct AdminModel {
 }
 
 /// `aigis serve`: an administrative change to a running gateway (a reload of its models,
-/// API keys, JWT issuers and policies, on SIGHUP or after a promotion), written before the
+/// API keys, JWT issuers and policies, on SIGHUP, after a promotion or through the admin
+/// API; an API key created, rotated or revoked; a model's version swapped), written before the
 /// change takes effect; a change
 /// that cannot be recorded does not take effect. The subjects are the model files served
 /// after the change (`model:<name>`): the new ones, or, when it was refused, the ones that
@@ -98,10 +99,12 @@ pub struct AdminModel {
 pub struct GatewayAdmin {
     /// When, RFC 3339 with milliseconds.
     pub time: String,
-    /// What was asked (`reload`).
+    /// What was asked: `reload`; through the admin API also `key-create`, `key-rotate`,
+    /// `key-revoke`, `model-swap` and `model-unswap`.
     pub action: String,
     /// What asked for it (`signal`: SIGHUP; `promotion`: a promotion or rollback moved
-    /// the version at the stage of a model served from the registry).
+    /// the version at the stage of a model served from the registry; `admin`: a call to the
+    /// admin API, by the principal in `by`).
     pub trigger: String,
     /// Applied or refused.
     pub outcome: AdminOutcome,
@@ -117,8 +120,41 @@ pub struct GatewayAdmin {
     pub policies: bool,
     /// Why it was refused, or the settings that changed but wait for a restart.
     pub detail: Option<String>,
+    /// The principal that asked, for a change made through the admin API.
+    #[serde(default)]
+    pub by: Option<String>,
+    /// The API keys the change created, set to expire or revoked, by id (the first 16 hex
+    /// digits of the key's SHA-256; never the key).
+    #[serde(default)]
+    pub keys: Vec<AdminKey>,
     /// The aigis that made the change.
     pub tool: Tool,
+}
+
+/// What an administrative change did to one API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyChange {
+    /// A new key.
+    Created,
+    /// The key now expires (a rotation's overlap).
+    Expires,
+    /// The key no longer authenticates.
+    Revoked,
+}
+
+/// An API key an administrative change touched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminKey {
+    /// The first 16 hex digits of the key's SHA-256.
+    pub id: String,
+    /// The principal it authenticates.
+    pub principal: String,
+    /// What the change did to it.
+    pub change: KeyChange,
+    /// When it stops authenticating (RFC 3339), if it does.
+    pub expires: Option<String>,
 }
 
 impl Predicate for GatewayAdmin {

@@ -1,5 +1,5 @@
 //! What the gateway's integration tests share: models from `tests/data/runtime` served
-//! unsigned, and fresh API keys.
+//! unsigned or signed, and fresh API keys.
 #![allow(dead_code, reason = "each test file uses a part")]
 #![allow(clippy::unwrap_used, reason = "a test reports failures by panicking")]
 
@@ -40,4 +40,17 @@ pub fn keys(names: &[&str]) -> (BTreeMap<String, String>, Vec<ApiKeyConfig>) {
         });
     }
     (keys, entries)
+}
+
+/// Signs a copy of the fixture `file` (made in `dir`) with `key`, its signature beside it
+/// (`<file>.sig`); returns the copy's path.
+pub fn signed_copy(dir: &Path, file: &str, key: &aigis_model::signing::SignerKey) -> PathBuf {
+    use aigis_model::signing::{self, SignOptions};
+    let path = dir.join(file);
+    std::fs::copy(runtime_model(file), &path).unwrap();
+    let signed = signing::sign_model(&path, key, &SignOptions::default(), &|_| {}).unwrap();
+    let mut sig = path.clone().into_os_string();
+    sig.push(".sig");
+    std::fs::write(sig, signed.bundle.to_json()).unwrap();
+    path
 }
