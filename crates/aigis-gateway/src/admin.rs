@@ -13,7 +13,7 @@
 //! | route | what |
 //! |---|---|
 //! | `GET /admin/v1/models` | the models served: version, digest, signer, where from |
-//! | `POST /admin/v1/models/{name}/swap` | serve another file (`{"path", "signature"}`) or registry stage (`{"registry", "file"}`) under `name`; verified as at start, never unsigned |
+//! | `POST /admin/v1/models/{name}/swap` | serve another file (`{"path", "signature", "identity"}`; `identity` for an encrypted one) or registry stage (`{"registry", "file"}`) under `name`; verified as at start, never unsigned |
 //! | `DELETE /admin/v1/models/{name}/swap` | back to the configuration's source |
 //! | `GET /admin/v1/keys` | every API key by id (the first 16 hex digits of its SHA-256), its principal, where it comes from, and when it expires or was revoked |
 //! | `POST /admin/v1/keys` | a new key for `{"principal", "expires_in_s"?}`: its text is in this answer only |
@@ -186,6 +186,9 @@ pub struct ModelSource {
     pub registry: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+    /// For an encrypted `path`: the recipient key that opens it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<PathBuf>,
 }
 
 impl ModelSource {
@@ -197,6 +200,9 @@ impl ModelSource {
             ),
             (Some(p), None) if p.as_os_str().is_empty() => Err("`path` is empty".into()),
             (Some(_), None) if self.file.is_some() => Err("`file` goes with `registry`".into()),
+            (None, Some(_)) if self.identity.is_some() => {
+                Err("`identity` goes with `path` (an encrypted file)".into())
+            }
             (None, Some(_)) if self.signature.is_some() => {
                 Err("`signature` goes with `path` (a registry version carries its own)".into())
             }
@@ -318,6 +324,7 @@ impl State {
                 m.signature.clone_from(&s.signature);
                 m.registry.clone_from(&s.registry);
                 m.file.clone_from(&s.file);
+                m.identity.clone_from(&s.identity);
                 m.verify = true;
             }
         }
@@ -1114,6 +1121,7 @@ mod tests {
                 signature: None,
                 registry: None,
                 file: None,
+                identity: None,
             },
         );
         let tmp = state.stage(&path).unwrap();

@@ -15,6 +15,8 @@
 //! path = "models/digits.onnx"      # relative to the folder of the config file
 //! # signature = "models/digits.onnx.sig"   # the default: the path + `.sig`
 //! # verify = false                 # serve it unsigned: said in so many words
+//! # identity = "keys/serving.key"  # for an encrypted file (`path = "models/digits.onnx.aigis-enc"`):
+//! #                                # the recipient key that opens it (default: the project's)
 //!
 //! [[serve.api_keys]]
 //! name = "ci-bot"                  # the principal the key authenticates
@@ -140,6 +142,10 @@ pub struct ModelConfig {
     /// `false` serves the file without checking a signature.
     #[serde(default = "yes")]
     pub verify: bool,
+    /// For an encrypted file (`aigis model encrypt`): the recipient key that opens it;
+    /// the project's recipient key when absent.
+    #[serde(default)]
+    pub identity: Option<PathBuf>,
 }
 
 impl ModelConfig {
@@ -318,6 +324,12 @@ impl ServeConfig {
                     return bad(
                         format!("serve.models[{i}].registry"),
                         format!("`{r}` is not `name@stage`"),
+                    );
+                }
+                (Some(_), _) if m.identity.is_some() => {
+                    return bad(
+                        format!("serve.models[{i}].identity"),
+                        "only with `path`: registry versions are served as registered".into(),
                     );
                 }
                 (None, false) if m.file.is_some() => {

@@ -28,6 +28,15 @@ pub enum Error {
     /// A model whose signature is missing, untrusted or does not match its bytes.
     #[error("model `{model}`: {message}")]
     Unverified { model: String, message: String },
+    /// An encrypted model that cannot be opened: no key for it, or not authentic.
+    #[error("model `{model}`: {message}")]
+    Encrypted {
+        model: String,
+        message: String,
+        /// Whether the file failed its authentication (a failed check), rather than a
+        /// missing or wrong key.
+        tampered: bool,
+    },
     /// A model the runtime refused.
     #[error("model `{model}`")]
     Runtime {
@@ -64,6 +73,12 @@ impl aigis_core::Hint for Error {
                     .into(),
             ),
             Error::Listen { .. } => Some("is another server on that port?".into()),
+            Error::Encrypted {
+                tampered: false, ..
+            } => Some(
+                "encrypt it to the serving key (`aigis model encrypt FILE --to RECIPIENT`) and give that key as `identity` in [[serve.models]], or use the project's (`aigis keys recipient new`)"
+                    .into(),
+            ),
             _ => None,
         }
     }
@@ -72,7 +87,10 @@ impl aigis_core::Hint for Error {
 impl aigis_core::CheckFailure for Error {
     /// A model that fails its signature check: the check ran and the model failed it.
     fn is_check_failure(&self) -> bool {
-        matches!(self, Error::Unverified { .. })
+        matches!(
+            self,
+            Error::Unverified { .. } | Error::Encrypted { tampered: true, .. }
+        )
     }
 }
 

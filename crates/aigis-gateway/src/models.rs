@@ -1,6 +1,13 @@
 //! Loading the models to serve: the file is read once, its signature checked over those
 //! very bytes (unless the configuration says `verify = false`), and the same bytes handed
 //! to the runtime, so nothing can change between the check and the load.
+//!
+//! A file encrypted with `aigis model encrypt` (aigis-enc: it starts with `AIGISENC`) is
+//! decrypted in memory, never on disk, with the serving recipient key: the model entry's
+//! `identity`, or the project's recipient key (`.aigis/keys/recipient.key`), unsealed with
+//! `AIGIS_KEY_PASSPHRASE` when it is sealed. Every chunk is authenticated before the model
+//! is used; the signature is checked over the plaintext (the model that runs), and by
+//! default lies beside the plaintext's name: `digits.onnx.sig` for `digits.onnx.aigis-enc`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,6 +31,67 @@ pub struct Served {
     pub runtime: Arc<dyn Runtime>,
     /// The registry name and stage it comes from, when it does.
     pub stage: Option<(String, String)>,
+    /// The recipient key that decrypted it, when the file was encrypted.
+    pub decrypted_by: Option<String>,
+}
+
+/// The environment variable holding the passphrase of a sealed key file (the CLI's).
+pub const PASSPHRASE_ENV: &str = "AIGIS_KEY_PASSPHRASE";
+
+/// The plaintext of an encrypted model, opened with `config.identity` or the project's
+/// recipient key, and the id of the key that opened it.
+fn decrypt(
+    config: &ModelConfig,
+    base: &Path,
+    bytes: &[u8],
+    project: Option<&aigis_ledger::Project>,
+) -> Result<(zeroize::Zeroizing<Vec<u8>>, String), Error> {
+    let refused = |message: String, tampered: bool| Error::Encrypted {
+        model: config.name.clone(),
+        message,
+        tampered,
+    };
+    let identity_path = match (&config.identity, project) {
+        (Some(p), _) => resolve(base, p),
+        (None, Some(project)) => project.layout().recipient_key(),
+        (None, None) => {
+            return Err(refused(
+                "it is encrypted: say which recipient key opens it (`identity`)".into(),
+                false,
+            ));
+        }
+    };
+    let passphrase = std::env::var(PASSPHRASE_ENV)
+        .ok()
+        .map(zeroize::Zeroizing::new);
+    let identity =
+        aigis_crypto::recipient::load(&identity_path, passphrase.as_deref().map(String::as_str))
+            .map_err(|e| {
+                refused(
+                    format!(
+                        "it is encrypted, and the recipient key `{}` cannot be loaded: {e}",
+                        identity_path.display()
+                    ),
+                    false,
+                )
+            })?;
+    let mut plaintext = zeroize::Zeroizing::new(Vec::with_capacity(bytes.len()));
+    let summary = aigis_crypto::crypt::decrypt(bytes, &mut *plaintext, &[identity], &|_| {})
+        .map_err(|e| {
+            use aigis_core::CheckFailure as _;
+            refused(format!("it cannot be decrypted: {e}"), e.is_check_failure())
+        })?;
+    let by = summary.opened_by.map(|k| k.to_string()).unwrap_or_default();
+    Ok((plaintext, by))
+}
+
+/// `path` without its `.aigis-enc` suffix, when it has one.
+fn plaintext_name(path: &Path) -> PathBuf {
+    let name = path.as_os_str().to_string_lossy();
+    match name.strip_suffix(".aigis-enc") {
+        Some(stem) if !stem.is_empty() => PathBuf::from(stem),
+        _ => path.to_owned(),
+    }
 }
 
 /// `path` relative to `base` unless it is absolute.
@@ -54,12 +122,28 @@ pub fn load(
             source,
         })
     };
-    let bytes = read(&path)?;
+    let file = zeroize::Zeroizing::new(read(&path)?);
+    let encrypted = file.starts_with(aigis_crypto::crypt::MAGIC);
+    let (bytes, decrypted_by) = if encrypted {
+        let (plaintext, by) = decrypt(config, base, &file, project)?;
+        (plaintext, Some(by))
+    } else if config.identity.is_some() {
+        return Err(Error::Encrypted {
+            model: config.name.clone(),
+            message: format!(
+                "`identity` is given, but `{}` is not an encrypted file",
+                path.display()
+            ),
+            tampered: false,
+        });
+    } else {
+        (file, None)
+    };
     let signed_by = if config.verify {
         let signature = match &config.signature {
             Some(s) => resolve(base, s),
             None => {
-                let mut name = path.clone().into_os_string();
+                let mut name = plaintext_name(&path).into_os_string();
                 name.push(".sig");
                 PathBuf::from(name)
             }
@@ -102,6 +186,7 @@ pub fn load(
         signed_by,
         runtime: Arc::new(runtime),
         stage: None,
+        decrypted_by,
     })
 }
 
@@ -160,6 +245,7 @@ fn load_staged(
         signed_by,
         runtime: Arc::new(runtime),
         stage: Some((name.to_owned(), stage.to_owned())),
+        decrypted_by: None,
     })
 }
 

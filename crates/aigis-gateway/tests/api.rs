@@ -50,6 +50,7 @@ fn unsigned(name: &str, file: &str) -> ModelConfig {
         verify: false,
         registry: None,
         file: None,
+        identity: None,
     }
 }
 
@@ -357,6 +358,7 @@ fn a_model_is_served_only_when_its_signature_verifies_over_its_bytes() {
         verify: true,
         registry: None,
         file: None,
+        identity: None,
     };
     let load = |trusted: &[aigis_model::signing::VerifierKey], m: &ModelConfig| {
         Gateway::new(
@@ -416,6 +418,137 @@ fn a_model_is_served_only_when_its_signature_verifies_over_its_bytes() {
             .contains("Imputer"),
         "{e}"
     );
+}
+
+#[tokio::test]
+async fn an_encrypted_model_is_decrypted_in_memory_checked_and_served() {
+    use aigis_crypto::{crypt, keyfile::KdfParams, recipient};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let signer = SignerKey::Ed25519(aigis_crypto::SigningKey::generate());
+    let serving = recipient::Identity::generate().unwrap();
+    let fast = KdfParams {
+        m_cost_kib: 8,
+        t_cost: 1,
+        p_cost: 1,
+    };
+    recipient::save(&d.join("serving.key"), &serving, None, fast).unwrap();
+    let other = recipient::Identity::generate().unwrap();
+    recipient::save(&d.join("other.key"), &other, None, fast).unwrap();
+    // Signed in the clear, encrypted to the serving key, the plaintext removed.
+    let plain = common::signed_copy(d, "digits_mlp.onnx", &signer);
+    let enc = d.join("digits_mlp.onnx.aigis-enc");
+    crypt::encrypt_file(
+        &plain,
+        &enc,
+        &[serving.recipient().clone()],
+        crypt::MIN_CHUNK_SIZE,
+        &|_| {},
+    )
+    .unwrap();
+    let plaintext = std::fs::read(&plain).unwrap();
+    std::fs::remove_file(&plain).unwrap();
+    let (key, hash) = aigis_gateway::auth::generate().unwrap();
+    let model = ModelConfig {
+        name: "digits".into(),
+        path: "digits_mlp.onnx.aigis-enc".into(),
+        signature: None,
+        verify: true,
+        registry: None,
+        file: None,
+        identity: Some("serving.key".into()),
+    };
+    let load = |m: &ModelConfig| {
+        Gateway::new(
+            &config(vec![m.clone()], hash.clone(), 1 << 20),
+            d,
+            &[signer.public()],
+        )
+    };
+    let files = || {
+        let mut names: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = files();
+    let gw = load(&model).unwrap();
+    let served = &gw.models()[0];
+    assert_eq!(
+        served.decrypted_by.as_deref(),
+        Some(serving.key_id().to_string().as_str())
+    );
+    assert!(served.signed_by.is_some());
+    // The version is the plaintext's (what was signed), and no plaintext reached the disk.
+    assert_eq!(served.digest, aigis_core::Digest::of(&plaintext));
+    assert_eq!(files(), before);
+    // It answers as the same model served in the clear.
+    let router = Arc::new(gw).router();
+    let body = json!({"inputs": [{"name": "X", "shape": [1, 64], "datatype": "FP32", "data": vec![0.5; 64]}]});
+    let response = router
+        .oneshot(
+            Request::post("/v2/models/digits/infer")
+                .header("authorization", format!("Bearer {}", key.expose()))
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let got: Value = serde_json::from_slice(
+        &axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let (_, want) = fixture().infer("digits", body).await;
+    assert_eq!(got["outputs"], want["outputs"]);
+
+    let refused = |r: Result<Gateway, Error>, needle: &str, failed_check: bool| match r {
+        Err(e @ Error::Encrypted { .. }) => {
+            assert!(e.to_string().contains(needle), "{e}");
+            assert_eq!(
+                aigis_core::CheckFailure::is_check_failure(&e),
+                failed_check,
+                "{e}"
+            );
+        }
+        other => panic!("{other:?}"),
+    };
+    // Another key; no key and no project; a key given for a file that is not encrypted.
+    refused(
+        load(&ModelConfig {
+            identity: Some("other.key".into()),
+            ..model.clone()
+        }),
+        "cannot be decrypted",
+        false,
+    );
+    refused(
+        load(&ModelConfig {
+            identity: None,
+            ..model.clone()
+        }),
+        "say which recipient key",
+        false,
+    );
+    std::fs::write(d.join("bare.onnx"), &plaintext).unwrap();
+    refused(
+        load(&ModelConfig {
+            path: "bare.onnx".into(),
+            ..model.clone()
+        }),
+        "not an encrypted file",
+        false,
+    );
+    // One byte of the ciphertext changed: not authentic, a failed check.
+    let mut bytes = std::fs::read(&enc).unwrap();
+    let last = bytes.len() - 20;
+    bytes[last] ^= 1;
+    std::fs::write(&enc, &bytes).unwrap();
+    refused(load(&model), "cannot be decrypted", true);
 }
 
 #[tokio::test]

@@ -33,6 +33,7 @@ fn config(hash: String) -> ServeConfig {
         verify: false,
         registry: None,
         file: None,
+        identity: None,
     };
     let key = ApiKeyConfig {
         name: "ci".into(),

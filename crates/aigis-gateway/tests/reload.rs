@@ -39,6 +39,7 @@ fn config(file: &str, keys: &[(&str, &str)]) -> ServeConfig {
             verify: false,
             registry: None,
             file: None,
+            identity: None,
         }],
         keys.iter()
             .map(|(name, hash)| ApiKeyConfig {

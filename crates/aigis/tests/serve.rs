@@ -374,3 +374,36 @@ fn the_admin_api_makes_a_key_that_works_at_once_and_every_change_is_in_the_ledge
     );
     assert!(!r.stdout.contains(&bot));
 }
+
+#[test]
+fn an_encrypted_model_is_served_with_the_projects_recipient_key() {
+    let dir = project();
+    let d = dir.path();
+    let ok = |args: &[&str]| {
+        let r = aigis_in(d, args, &[]);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    };
+    ok(&["keys", "recipient", "new"]);
+    ok(&["model", "sign", "models/digits.onnx"]);
+    ok(&["model", "encrypt", "models/digits.onnx", "--to-self"]);
+    std::fs::remove_file(d.join("models/digits.onnx")).unwrap();
+    let (key, hash) = new_key(d);
+    let mut text = std::fs::read_to_string(d.join("aigis.toml")).unwrap();
+    text.push_str(&format!(
+        "\n[serve]\nplain = true\n\n[[serve.models]]\nname = \"digits\"\npath = \"models/digits.onnx.aigis-enc\"\n\n[[serve.api_keys]]\nname = \"ci\"\nsha256 = \"{hash}\"\n"
+    ));
+    std::fs::write(d.join("aigis.toml"), text).unwrap();
+    let (child, address) = start(d);
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    served_version(&agent, &address, &key);
+    let (code, stderr) = stop(child);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("signature verified") && stderr.contains("decrypted in memory"),
+        "{stderr}"
+    );
+    assert!(!d.join("models/digits.onnx").exists());
+}

@@ -118,17 +118,22 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
             .with_config_source(source),
     );
     for m in gateway.models() {
+        let signed = m
+            .signed_by
+            .as_deref()
+            .map_or("NOT VERIFIED: verify = false".to_owned(), |k| {
+                format!("signature verified, key {k}")
+            });
+        let decrypted = m
+            .decrypted_by
+            .as_deref()
+            .map(|k| format!(", decrypted in memory with recipient key {k}"))
+            .unwrap_or_default();
         output::note(
             cli,
             &format!(
-                "model `{}` version {} ({})",
-                m.name,
-                m.version,
-                m.signed_by
-                    .as_deref()
-                    .map_or("NOT VERIFIED: verify = false".to_owned(), |k| format!(
-                        "signature verified, key {k}"
-                    ))
+                "model `{}` version {} ({signed}{decrypted})",
+                m.name, m.version
             ),
         );
     }

@@ -24,6 +24,7 @@ pub fn model(name: &str, file: &str) -> ModelConfig {
         verify: false,
         registry: None,
         file: None,
+        identity: None,
     }
 }
 

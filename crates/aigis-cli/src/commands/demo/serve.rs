@@ -94,6 +94,7 @@ pub(crate) fn run(
         verify: true,
         registry: None,
         file: None,
+        identity: None,
     };
     let client = ApiKeyConfig {
         name: "demo-client".into(),
