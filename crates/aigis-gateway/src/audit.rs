@@ -73,6 +73,8 @@ pub(crate) struct Trail {
     /// When the guard running now started.
     running: Option<std::time::Instant>,
     pub rows: Option<u64>,
+    /// What the inspection's detectors flagged.
+    pub flags: Vec<crate::inspect::Flag>,
 }
 
 impl Trail {

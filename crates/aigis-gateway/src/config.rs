@@ -122,7 +122,7 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(
 }
 
 /// `[[serve.models]]`: one model, served under `/v2/models/<name>`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     pub name: String,
@@ -146,6 +146,10 @@ pub struct ModelConfig {
     /// the project's recipient key when absent.
     #[serde(default)]
     pub identity: Option<PathBuf>,
+    /// The data stage's profile of the training data: validation of the features and the
+    /// profile-range detector ([`crate::inspect`]).
+    #[serde(default)]
+    pub profile: Option<crate::inspect::ProfileConfig>,
 }
 
 impl ModelConfig {

@@ -111,6 +111,7 @@ pub const CODES: &[&str] = &[
     "audit_unavailable",
     "model_timeout",
     "model_error",
+    "input_blocked",
     "change_refused",
     "internal",
 ];

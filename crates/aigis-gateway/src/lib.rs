@@ -30,6 +30,7 @@ pub mod authz;
 pub mod config;
 mod error;
 pub mod harden;
+pub mod inspect;
 pub mod jwt;
 pub mod limits;
 pub mod metrics;
@@ -99,8 +100,22 @@ impl Live {
     ) -> Result<Self, Error> {
         let config = &state.overlay(config);
         let mut models = BTreeMap::new();
-        for m in &config.models {
-            let served = models::load(m, base, trusted, project)?;
+        for (i, m) in config.models.iter().enumerate() {
+            let mut served = models::load(m, base, trusted, project)?;
+            if let Some(p) = &m.profile {
+                let features = inspect::Features::load(p, base, &served.runtime.signature().inputs)
+                    .map(Arc::new)
+                    .map_err(|(key, message)| Error::Config {
+                        file: config.source.clone(),
+                        key: format!("serve.models[{i}].profile.{key}"),
+                        message,
+                    })?;
+                served.detectors.push((
+                    Arc::new(inspect::ProfileRange::new(features.clone())),
+                    p.action,
+                ));
+                served.features = Some(features);
+            }
             tracing::info!(
                 model = %served.name,
                 version = %served.version,
@@ -878,6 +893,16 @@ async fn audited(
         request_sha256,
         response_sha256: aigis_core::Digest::of(&response_bytes),
         duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        flags: trail
+            .flags
+            .iter()
+            .map(|f| aigis_evidence::CallFlag {
+                detector: f.detector.to_owned(),
+                action: f.action.as_str().to_owned(),
+                score: f.score,
+                reasons: f.reasons.clone(),
+            })
+            .collect(),
         tool: aigis_evidence::Tool::current(),
     };
     let writing = std::time::Instant::now();
@@ -1202,6 +1227,44 @@ async fn infer_in(
             Ok(tensor)
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
+    if let Some(features) = &model.features {
+        features.validate(&inputs)?;
+    }
+    if !model.detectors.is_empty() {
+        trail.enter("inspect");
+        let call = inspect::Inspected {
+            principal: &principal.name,
+            model: name,
+            inputs: &inputs,
+        };
+        let mut blocked = None;
+        for (detector, action) in &model.detectors {
+            let found = detector.inspect(&call);
+            if !found.flagged {
+                continue;
+            }
+            gw.metrics.detected(name, detector.name(), action.as_str());
+            tracing::info!(model = %name, principal = %principal.name, detector = detector.name(), action = action.as_str(), reasons = ?found.reasons, "input flagged");
+            trail.flags.push(inspect::Flag {
+                detector: detector.name(),
+                action: *action,
+                score: found.score,
+                reasons: found.reasons,
+            });
+            if *action == inspect::Action::Block {
+                blocked.get_or_insert(detector.name());
+            }
+        }
+        if let Some(detector) = blocked {
+            // Why stays in the audit record: the training data's ranges are not the
+            // caller's to learn.
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "input_blocked",
+                format!("the input was refused by the inspection (`{detector}`)"),
+            ));
+        }
+    }
     let wanted: Option<Vec<String>> = request
         .outputs
         .as_ref()

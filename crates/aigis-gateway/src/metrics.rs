@@ -4,11 +4,12 @@
 //! | metric | what |
 //! |---|---|
 //! | `aigis_gateway_requests_total{route, model, status, code, decision}` | calls, by their answer (`code` is the error code, `-` when allowed; `model` is `-` unless the call reached a served model) |
-//! | `aigis_gateway_stage_duration_seconds{stage}` | time in each guard (`authenticate`, `parse`, `authorize`, `model`, `rate_limit`, `validate`, `model_call`) and in the `audit` write |
+//! | `aigis_gateway_stage_duration_seconds{stage}` | time in each guard (`authenticate`, `parse`, `authorize`, `model`, `rate_limit`, `validate`, `inspect`, `model_call`) and in the `audit` write |
 //! | `aigis_gateway_overhead_seconds` | time spent in aigis per call, the model call excluded (also each answer's `X-Aigis-Overhead-Us` header) |
 //! | `aigis_gateway_requests_in_flight` | calls being answered |
 //! | `aigis_gateway_audit_failures_total` | calls not answered because they could not be recorded |
 //! | `aigis_gateway_jwks_reads_total` | JWKS re-reads (a rotation, or a refresh after the TTL) |
+//! | `aigis_gateway_detections_total{model, detector, action}` | calls a detector of the inspection seam flagged (`action`: `flag` let through, `block` refused) |
 //!
 //! Labels never carry a principal, a key or request data; every label value comes from a
 //! bounded set (the routes, the configured models, the error codes).
@@ -50,6 +51,13 @@ struct CallLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DetectionLabels {
+    model: String,
+    detector: &'static str,
+    action: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StageLabels {
     stage: &'static str,
 }
@@ -67,6 +75,7 @@ pub struct Metrics {
     overhead: Histogram,
     in_flight: Gauge,
     audit_failures: Counter,
+    detections: Family<DetectionLabels, Counter>,
     /// Shared with the JWT issuers, which count their re-reads into it.
     pub(crate) jwks_reads: Counter,
 }
@@ -108,6 +117,12 @@ impl Default for Metrics {
             "Calls not answered because they could not be recorded",
             audit_failures.clone(),
         );
+        let detections = Family::<DetectionLabels, Counter>::default();
+        registry.register(
+            "detections",
+            "Calls a detector flagged, by what the flag did",
+            detections.clone(),
+        );
         let jwks_reads = Counter::default();
         registry.register(
             "jwks_reads",
@@ -121,6 +136,7 @@ impl Default for Metrics {
             overhead,
             in_flight,
             audit_failures,
+            detections,
             jwks_reads,
         }
     }
@@ -174,6 +190,17 @@ impl Metrics {
                 .observe(took.as_secs_f64());
         }
         self.overhead.observe(call.overhead.as_secs_f64());
+    }
+
+    /// A detector flagged a call to `model` (a configured model: a bounded label).
+    pub(crate) fn detected(&self, model: &str, detector: &'static str, action: &'static str) {
+        self.detections
+            .get_or_create(&DetectionLabels {
+                model: model.to_owned(),
+                detector,
+                action,
+            })
+            .inc();
     }
 
     pub(crate) fn audit_write(&self, took: Duration, ok: bool) {

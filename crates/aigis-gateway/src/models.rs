@@ -33,6 +33,10 @@ pub struct Served {
     pub stage: Option<(String, String)>,
     /// The recipient key that decrypted it, when the file was encrypted.
     pub decrypted_by: Option<String>,
+    /// Its features as the training data's profile has them, for validation.
+    pub features: Option<Arc<crate::inspect::Features>>,
+    /// The detectors of the inspection seam, each with what its flag does.
+    pub detectors: Vec<(Arc<dyn crate::inspect::Detector>, crate::inspect::Action)>,
 }
 
 /// The environment variable holding the passphrase of a sealed key file (the CLI's).
@@ -187,6 +191,8 @@ pub fn load(
         runtime: Arc::new(runtime),
         stage: None,
         decrypted_by,
+        features: None,
+        detectors: Vec::new(),
     })
 }
 
@@ -246,6 +252,8 @@ fn load_staged(
         runtime: Arc::new(runtime),
         stage: Some((name.to_owned(), stage.to_owned())),
         decrypted_by: None,
+        features: None,
+        detectors: Vec::new(),
     })
 }
 

@@ -51,6 +51,7 @@ fn unsigned(name: &str, file: &str) -> ModelConfig {
         registry: None,
         file: None,
         identity: None,
+        profile: None,
     }
 }
 
@@ -359,6 +360,7 @@ fn a_model_is_served_only_when_its_signature_verifies_over_its_bytes() {
         registry: None,
         file: None,
         identity: None,
+        profile: None,
     };
     let load = |trusted: &[aigis_model::signing::VerifierKey], m: &ModelConfig| {
         Gateway::new(
@@ -457,6 +459,7 @@ async fn an_encrypted_model_is_decrypted_in_memory_checked_and_served() {
         registry: None,
         file: None,
         identity: Some("serving.key".into()),
+        profile: None,
     };
     let load = |m: &ModelConfig| {
         Gateway::new(
@@ -529,6 +532,7 @@ async fn an_encrypted_model_is_decrypted_in_memory_checked_and_served() {
     refused(
         load(&ModelConfig {
             identity: None,
+            profile: None,
             ..model.clone()
         }),
         "say which recipient key",

@@ -34,6 +34,7 @@ fn config(hash: String) -> ServeConfig {
         registry: None,
         file: None,
         identity: None,
+        profile: None,
     };
     let key = ApiKeyConfig {
         name: "ci".into(),

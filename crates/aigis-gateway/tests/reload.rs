@@ -40,6 +40,7 @@ fn config(file: &str, keys: &[(&str, &str)]) -> ServeConfig {
             registry: None,
             file: None,
             identity: None,
+            profile: None,
         }],
         keys.iter()
             .map(|(name, hash)| ApiKeyConfig {

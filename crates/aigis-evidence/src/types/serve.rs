@@ -20,7 +20,7 @@ pub enum CallDecision {
 /// gateway. The subjects are the request body (`request`) and, when the call reached a
 /// model, the model file (`model:<name>`). It holds digests of what came in and went out,
 /// never the data itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayCall {
     /// When the call arrived, RFC 3339 with milliseconds.
@@ -56,8 +56,25 @@ pub struct GatewayCall {
     pub response_sha256: Digest,
     /// Time spent answering, in microseconds.
     pub duration_us: u64,
+    /// What the inspection seam's detectors flagged (none when nothing was flagged).
+    #[serde(default)]
+    pub flags: Vec<CallFlag>,
     /// The aigis that served it.
     pub tool: Tool,
+}
+
+/// A detector's flag on a call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallFlag {
+    /// The detector (`profile_range`, …).
+    pub detector: String,
+    /// What the flag did: `flag` (let through) or `block` (refused).
+    pub action: String,
+    /// The detector's score, when it has one (higher is more suspicious).
+    pub score: Option<f64>,
+    /// Why, without the input's values (`row 0, \`age\`: above the training maximum 90`).
+    pub reasons: Vec<String>,
 }
 
 impl Predicate for GatewayCall {

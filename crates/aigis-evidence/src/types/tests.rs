@@ -152,11 +152,23 @@ fn a_gateway_call_round_trips_and_holds_digests_only() {
         request_sha256: d(b"req"),
         response_sha256: d(b"resp"),
         duration_us: 180,
+        flags: vec![CallFlag {
+            detector: "profile_range".into(),
+            action: "flag".into(),
+            score: Some(0.25),
+            reasons: vec!["row 0, `age`: above the training maximum 90".into()],
+        }],
         tool: Tool::current(),
     };
     let v = round_trip(&call);
     assert_eq!(v["decision"], "refused");
     assert_eq!(v["rows"], serde_json::Value::Null);
+    assert_eq!(v["flags"][0]["detector"], "profile_range");
+    // A record written before `flags` existed still reads.
+    let mut old = v.clone();
+    old.as_object_mut().unwrap().remove("flags");
+    let back: GatewayCall = serde_json::from_value(old).unwrap();
+    assert!(back.flags.is_empty());
 }
 
 #[test]

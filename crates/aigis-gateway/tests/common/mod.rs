@@ -25,6 +25,7 @@ pub fn model(name: &str, file: &str) -> ModelConfig {
         registry: None,
         file: None,
         identity: None,
+        profile: None,
     }
 }
 

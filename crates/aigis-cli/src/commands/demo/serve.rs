@@ -95,6 +95,7 @@ pub(crate) fn run(
         registry: None,
         file: None,
         identity: None,
+        profile: None,
     };
     let client = ApiKeyConfig {
         name: "demo-client".into(),

@@ -1,0 +1,236 @@
+//! The training data's profile in front of a real model: a profile made by the data stage
+//! (`aigis_data::scan::profile`) from the breast-cancer rows the model was exported with;
+//! rows like the training data pass unflagged, a row far outside its ranges is flagged
+//! (and let through, recorded) or blocked (422, no range given away), values the training
+//! data could not have had are refused by validation, and a profile that does not fit
+//! the model stops the start naming the key.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "a test reports failures by panicking"
+)]
+
+mod common;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use aigis_core::Digest;
+use aigis_evidence::{GatewayAdmin, GatewayCall};
+use aigis_gateway::audit::Audit;
+use aigis_gateway::inspect::{Action, ProfileConfig};
+use aigis_gateway::{Gateway, ServeConfig};
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+#[derive(Debug, Default)]
+struct Recorder {
+    calls: Mutex<Vec<GatewayCall>>,
+}
+
+impl Audit for Recorder {
+    fn record(&self, call: &GatewayCall, _: Vec<(String, Digest)>) -> Result<u64, String> {
+        self.calls.lock().unwrap().push(call.clone());
+        Ok(0)
+    }
+
+    fn admin(&self, _: &GatewayAdmin, _: Vec<(String, Digest)>) -> Result<u64, String> {
+        Ok(0)
+    }
+}
+
+/// The breast-cancer rows exported with the model (30 features each), all 40 complete ones.
+fn rows() -> Vec<Vec<f32>> {
+    let fixture: Value =
+        serde_json::from_slice(&std::fs::read(common::runtime_model("cancer_gbc.json")).unwrap())
+            .unwrap();
+    // Its last rows hold missing values (null): those are left out.
+    let data: Vec<Option<f32>> =
+        serde_json::from_value(fixture["inputs"]["X"]["data"].clone()).unwrap();
+    data.chunks(30)
+        .filter_map(|row| row.iter().copied().collect::<Option<Vec<f32>>>())
+        .collect()
+}
+
+/// The data stage's profile of those rows (as a CSV with a label column), in `dir`.
+fn profile(dir: &Path) {
+    let mut csv = (0..30)
+        .map(|i| format!("f{i}"))
+        .collect::<Vec<_>>()
+        .join(",")
+        + ",target\n";
+    for (i, row) in rows().iter().enumerate() {
+        let cells: Vec<String> = row.iter().map(ToString::to_string).collect();
+        csv += &format!("{},{}\n", cells.join(","), i % 2);
+    }
+    std::fs::write(dir.join("train.csv"), csv).unwrap();
+    let profile = aigis_data::scan::profile(
+        &dir.join("train.csv"),
+        None,
+        &aigis_data::table::ReadOptions::default(),
+        Some(1),
+        &|_| {},
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("train.profile.json"),
+        serde_json::to_vec(&profile).unwrap(),
+    )
+    .unwrap();
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    app: axum::Router,
+    key: String,
+    recorder: Arc<Recorder>,
+}
+
+fn setup(action: Action, features: Option<Vec<String>>) -> Result<Setup, aigis_gateway::Error> {
+    let dir = tempfile::tempdir().unwrap();
+    profile(dir.path());
+    let (keys, entries) = common::keys(&["ci"]);
+    let mut model = common::model("cancer", "cancer_gbc.onnx");
+    model.profile = Some(ProfileConfig {
+        file: "train.profile.json".into(),
+        label: Some("target".into()),
+        features,
+        input: None,
+        tolerance: 0.05,
+        action,
+    });
+    let config = ServeConfig::loopback(vec![model], entries);
+    let recorder = Arc::new(Recorder::default());
+    let gateway = Gateway::new(&config, dir.path(), &[])?.with_audit(recorder.clone());
+    Ok(Setup {
+        _dir: dir,
+        app: Arc::new(gateway).router(),
+        key: keys["ci"].clone(),
+        recorder,
+    })
+}
+
+impl Setup {
+    /// Sends `rows` as binary tensor data (the only way a NaN crosses the protocol).
+    async fn infer(&self, rows: &[Vec<f32>]) -> (StatusCode, Value) {
+        let data: Vec<u8> = rows
+            .iter()
+            .flatten()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        let header = json!({"inputs": [{"name": "X", "shape": [rows.len(), 30], "datatype": "FP32", "parameters": {"binary_data_size": data.len()}}]}).to_string();
+        let mut body = header.clone().into_bytes();
+        body.extend_from_slice(&data);
+        let response = self
+            .app
+            .clone()
+            .oneshot(
+                Request::post("/v2/models/cancer/infer")
+                    .header("Authorization", format!("Bearer {}", self.key))
+                    .header("Inference-Header-Content-Length", header.len())
+                    .body(Body::from(body))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    fn last(&self) -> GatewayCall {
+        self.recorder.calls.lock().unwrap().last().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn rows_like_the_training_data_pass_and_a_row_outside_it_is_flagged_or_blocked() {
+    let s = setup(Action::Flag, None).unwrap();
+    let rows = rows();
+    // Every training row passes unflagged.
+    let (status, v) = s.infer(&rows).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let call = s.last();
+    assert!(call.flags.is_empty(), "{:?}", call.flags);
+    assert!(
+        call.guards.contains(&"inspect".to_owned()),
+        "{:?}",
+        call.guards
+    );
+
+    // `mean radius` (f0) ten times the largest seen: flagged, let through, recorded.
+    let mut far = rows[0].clone();
+    far[0] *= 10.0;
+    let (status, _) = s.infer(&[rows[1].clone(), far.clone()]).await;
+    assert_eq!(status, StatusCode::OK);
+    let flags = s.last().flags;
+    assert_eq!(flags.len(), 1);
+    assert_eq!(
+        (flags[0].detector.as_str(), flags[0].action.as_str()),
+        ("profile_range", "flag")
+    );
+    assert_eq!(flags[0].reasons.len(), 1);
+    let reason = &flags[0].reasons[0];
+    assert!(
+        reason.starts_with("row 1, `f0`: above the training maximum"),
+        "{reason}"
+    );
+    // The record holds no input value.
+    assert!(!reason.contains(&far[0].to_string()), "{reason}");
+
+    // Blocking: 422, and the answer does not give the range away.
+    let s = setup(Action::Block, None).unwrap();
+    let (status, v) = s.infer(&[far]).await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("input_blocked")),
+        "{v}"
+    );
+    assert!(!v["error"].as_str().unwrap().contains("maximum"), "{v}");
+    assert_eq!(s.last().flags[0].action, "block");
+    assert_eq!(s.infer(&rows[..3]).await.0, StatusCode::OK);
+
+    // Validation: the training data had no missing values and no infinities.
+    let mut nan = rows[2].clone();
+    nan[4] = f32::NAN;
+    let (status, v) = s.infer(&[rows[0].clone(), nan]).await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_input")),
+        "{v}"
+    );
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("inputs[0].data: row 1, feature `f4`: a missing value"),
+        "{v}"
+    );
+}
+
+#[test]
+fn a_profile_that_does_not_fit_the_model_stops_the_start_with_its_key() {
+    let key = |r: Result<Setup, aigis_gateway::Error>| match r {
+        Err(aigis_gateway::Error::Config { key, message, .. }) => format!("{key}: {message}"),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("started"),
+    };
+    let e = key(setup(Action::Flag, Some(vec!["f0".into(), "f1".into()])));
+    assert!(
+        e.starts_with("serve.models[0].profile.features: 2 features"),
+        "{e}"
+    );
+    let mut names: Vec<String> = (0..29).map(|i| format!("f{i}")).collect();
+    names.push("nope".into());
+    let e = key(setup(Action::Flag, Some(names)));
+    assert!(e.contains("no column `nope`"), "{e}");
+}
