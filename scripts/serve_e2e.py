@@ -15,6 +15,8 @@ a JWT issuer's RSA key and JWKS made with PyJWT, and `aigis serve` started over 
   probability within 1e-5;
 - refusals: no key and a wrong key (401), a wrong shape and an unknown input (422), an
   unknown model (404), a body over the limit (413), each with its JSON `code`;
+- a row far outside the ranges of the training data's profile (made by `aigis data
+  profile`) is flagged by the profile-range detector in its audit record, and only it;
 - schemathesis, from the served OpenAPI document (`/openapi.json`), with the key: every
   operation with generated requests (fixed seed), no 5xx, and every status code, content
   type and response body as the document says;
@@ -174,6 +176,14 @@ def main():
         os.makedirs(os.path.join(work, "models"))
         shutil.copy(MODEL, os.path.join(work, "models", "digits.onnx"))
         run("model", "sign", "models/digits.onnx")
+        # The data stage's profile of the digits (scaled as the model takes them), which
+        # the gateway validates inputs against.
+        digits_all = datasets.load_digits()
+        with open(os.path.join(work, "digits.csv"), "w") as f:
+            f.write(",".join(f"p{i}" for i in range(64)) + ",label\n")
+            for row, label in zip(digits_all.data / 16.0, digits_all.target):
+                f.write(",".join(repr(float(v)) for v in row) + f",{label}\n")
+        run("data", "profile", "digits.csv", "-o", "digits.profile.json")
         made = json.loads(run("keys", "api", "new", "--name", "ci", "--json").stdout)
         key = made["key"]
 
@@ -205,6 +215,7 @@ def main():
                 "\n[serve]\nmax_body_bytes = 1048576\n"
                 'tls = { cert = "gw.pem", key = "gw.key", client_ca = "clients.pem", client_auth = "optional" }\n'
                 '\n[[serve.models]]\nname = "digits"\npath = "models/digits.onnx"\n'
+                '[serve.models.profile]\nfile = "digits.profile.json"\nlabel = "label"\naction = "flag"\n'
                 f'\n[[serve.api_keys]]\nname = "ci"\nsha256 = "{made["sha256"]}"\n'
                 f'\n[serve.auth.jwt]\nissuer = "{issuer}"\njwks = "jwks.json"\naudience = "aigis"\nalgorithms = ["RS256"]\n'
                 '\n[serve.authz]\npolicies = "policies.cedar"\n'
@@ -301,6 +312,11 @@ def main():
         check((status, body.get("code")) == (413, "payload_too_large"), f"a body over the limit: {status} {body}")
         status, body = raw(url, None, b"{}", "POST")
         check((status, body.get("code")) == (401, "unauthenticated"), f"raw call without a key: {status}")
+        # The training data's profile: pixels five times brighter than any it had are
+        # flagged by the profile-range detector (and let through: `action = "flag"`).
+        odd = json.dumps({"inputs": [{"name": "X", "shape": [1, 64], "datatype": "FP32", "data": [5.0] * 64}]}).encode()
+        status, body = raw(url, key, odd, "POST")
+        check(status == 200, f"a row outside the training ranges is let through when flagging: {status}")
 
         # JWT: PyJWT makes the tokens, honest and forged.
         now = int(time.time())
@@ -401,7 +417,8 @@ def main():
             'code="forbidden",decision="refused"} 2' in scraped
             and 'route="POST /v2/models/{name}/infer",model="digits",status="200",code="-",decision="allowed"}' in scraped
             and "aigis_gateway_stage_duration_seconds_bucket" in scraped
-            and "aigis_gateway_requests_in_flight" in scraped,
+            and "aigis_gateway_requests_in_flight" in scraped
+            and 'aigis_gateway_detections_total{model="digits",detector="profile_range",action="flag"} 1' in scraped,
             "the metrics count the calls by answer and time each guard",
         )
         check(key not in scraped and "analyst-9" not in scraped, "no key and no principal in the metrics")
@@ -431,6 +448,15 @@ def main():
         # then 1 token call, 6 forged tokens, 1 forbidden, 2 around the reloads and 1
         # certificate call.
         check(len(entries) >= 23, f"the ledger holds a gateway-call record per call ({len(entries)} records)")
+        # The out-of-range call's record (found by its request digest) holds the flag.
+        odd_sha = hashlib.sha256(odd).hexdigest()
+        odd_entries = [e for e in entries if odd_sha in json.dumps(e)]
+        shown = run("evidence", "show", "--statement", str(odd_entries[0]["index"])).stdout if odd_entries else "{}"
+        flags = json.loads(shown).get("predicate", {}).get("flags", [])
+        check(
+            len(flags) == 1 and flags[0]["detector"] == "profile_range" and flags[0]["action"] == "flag",
+            f"the out-of-range call's record holds the detector's flag: {flags}",
+        )
         ledger_text = open(os.path.join(work, ".aigis", "ledger.db"), "rb").read()
         check(key.encode() not in ledger_text and new_key.encode() not in ledger_text, "no API key in the ledger")
         admin = run("--json", "evidence", "list", "--predicate-type", "https://aigis.dev/predicate/gateway-admin/v1").stdout
