@@ -59,6 +59,276 @@ impl Audit for LedgerAudit {
     }
 }
 
+/// `[serve.audit]`: how calls are recorded.
+///
+/// ```toml
+/// [serve.audit]
+/// mode = "buffered"              # "sync" (the default): each answer waits for its record
+/// buffer = 10000                 # records that may wait for the ledger; a call beyond is refused
+/// spool = "gateway-audit.spool"  # where waiting records go when the ledger cannot take them at a stop
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    #[serde(default)]
+    pub mode: AuditMode,
+    #[serde(default = "default_buffer")]
+    pub buffer: usize,
+    #[serde(default = "default_spool")]
+    pub spool: std::path::PathBuf,
+}
+
+/// Whether an answer waits for its record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditMode {
+    /// The answer leaves once its record is in the ledger (fail closed).
+    #[default]
+    Sync,
+    /// The answer leaves once its record is queued; a writer puts records in the ledger
+    /// in order, retrying while it fails. A full queue refuses calls (503).
+    Buffered,
+}
+
+fn default_buffer() -> usize {
+    10_000
+}
+
+fn default_spool() -> std::path::PathBuf {
+    std::path::PathBuf::from("gateway-audit.spool")
+}
+
+/// A record waiting for the ledger (and a line of the spool file).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Waiting {
+    call: GatewayCall,
+    subjects: Vec<(String, Digest)>,
+}
+
+/// The buffered mode: records go to a bounded queue, and a writer thread puts them in the
+/// inner audit in order, retrying (every 200 ms) while it fails, so a slow or failing
+/// ledger holds up no answer until the queue is full, and then calls are refused. At a
+/// stop, [`Buffered::drain`] waits for the queue to empty; what the ledger still cannot
+/// take is written to the spool file, which the next start puts in the ledger before it
+/// serves ([`Buffered::new`]). Nothing answered is lost but by a crash of the process,
+/// which loses at most the queue.
+pub struct Buffered {
+    inner: Arc<dyn Audit>,
+    sender: std::sync::Mutex<Option<std::sync::mpsc::SyncSender<Waiting>>>,
+    writer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Set at a stop's deadline: the writer spools what is left instead of retrying.
+    give_up: Arc<std::sync::atomic::AtomicBool>,
+    waiting: prometheus_client::metrics::gauge::Gauge,
+    capacity: i64,
+    spool: std::path::PathBuf,
+}
+
+impl std::fmt::Debug for Buffered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Buffered")
+            .field("waiting", &self.waiting.get())
+            .field("spool", &self.spool)
+            .finish_non_exhaustive()
+    }
+}
+
+use std::sync::Arc;
+
+impl Buffered {
+    /// Puts the records of a spool file left by an earlier stop in `inner` (refusing to
+    /// start while it cannot), then starts the writer. `waiting` counts queued records.
+    pub fn new(
+        inner: Arc<dyn Audit>,
+        capacity: usize,
+        spool: std::path::PathBuf,
+        waiting: prometheus_client::metrics::gauge::Gauge,
+    ) -> Result<Self, String> {
+        if spool.exists() {
+            let text = std::fs::read_to_string(&spool)
+                .map_err(|e| format!("`{}`: cannot read: {e}", spool.display()))?;
+            let mut replayed = 0usize;
+            for (n, line) in text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
+                let w: Waiting = serde_json::from_str(line).map_err(|e| {
+                    format!(
+                        "`{}`: line {}: not a spooled record: {e}",
+                        spool.display(),
+                        n + 1
+                    )
+                })?;
+                inner.record(&w.call, w.subjects).map_err(|e| {
+                    format!(
+                        "`{}`: {replayed} spooled records put in the ledger, then it failed: {e}",
+                        spool.display()
+                    )
+                })?;
+                replayed += 1;
+            }
+            std::fs::remove_file(&spool)
+                .map_err(|e| format!("`{}`: cannot remove: {e}", spool.display()))?;
+            tracing::info!(
+                records = replayed,
+                "spooled audit records put in the ledger"
+            );
+        }
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Waiting>(capacity.max(1));
+        let give_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let inner = inner.clone();
+            let give_up = give_up.clone();
+            let waiting = waiting.clone();
+            let spool = spool.clone();
+            std::thread::Builder::new()
+                .name("aigis-audit".into())
+                .spawn(move || write_in_order(&*inner, &receiver, &give_up, &waiting, &spool))
+                .map_err(|e| format!("cannot start the audit writer: {e}"))?
+        };
+        Ok(Buffered {
+            inner,
+            sender: std::sync::Mutex::new(Some(sender)),
+            writer: std::sync::Mutex::new(Some(writer)),
+            give_up,
+            waiting,
+            capacity: i64::try_from(capacity.max(1)).unwrap_or(i64::MAX),
+            spool,
+        })
+    }
+
+    /// Stops taking records and waits up to `deadline` for the queue to reach the ledger;
+    /// then spools what is left. Returns how many records were spooled.
+    pub fn drain(&self, deadline: std::time::Duration) -> usize {
+        drop(
+            self.sender
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take(),
+        );
+        let Some(writer) = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        else {
+            return 0;
+        };
+        let until = std::time::Instant::now() + deadline;
+        while !writer.is_finished() && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let left = usize::try_from(self.waiting.get()).unwrap_or_default();
+        self.give_up
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = writer.join();
+        if left > 0 {
+            tracing::warn!(records = left, spool = %self.spool.display(), "the ledger did not take every queued record: spooled for the next start");
+        }
+        left
+    }
+}
+
+/// The writer thread: each record into `inner`, in order, retried until it is taken or
+/// the stop's deadline passes; then the rest goes to the spool.
+fn write_in_order(
+    inner: &dyn Audit,
+    receiver: &std::sync::mpsc::Receiver<Waiting>,
+    give_up: &std::sync::atomic::AtomicBool,
+    waiting: &prometheus_client::metrics::gauge::Gauge,
+    spool: &std::path::Path,
+) {
+    let mut failing = false;
+    while let Ok(w) = receiver.recv() {
+        loop {
+            if give_up.load(std::sync::atomic::Ordering::SeqCst) {
+                let rest: Vec<Waiting> = std::iter::once(w).chain(receiver.try_iter()).collect();
+                spool_all(spool, &rest);
+                return;
+            }
+            match inner.record(&w.call, w.subjects.clone()) {
+                Ok(_) => {
+                    if failing {
+                        tracing::info!("the ledger takes records again");
+                        failing = false;
+                    }
+                    waiting.dec();
+                    break;
+                }
+                Err(e) => {
+                    if !failing {
+                        tracing::error!(error = %e, "the ledger refuses records; they wait in the queue");
+                        failing = true;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+            }
+        }
+    }
+}
+
+/// Appends `records` to the spool file, flushed to disk.
+fn spool_all(spool: &std::path::Path, records: &[Waiting]) {
+    use std::io::Write as _;
+    let mut text = Vec::new();
+    for w in records {
+        if serde_json::to_writer(&mut text, w).is_ok() {
+            text.push(b'\n');
+        }
+    }
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(spool)
+        .and_then(|mut f| {
+            f.write_all(&text)?;
+            f.sync_all()
+        });
+    if let Err(e) = written {
+        tracing::error!(error = %e, spool = %spool.display(), records = records.len(), "audit records could not be spooled and are lost");
+    }
+}
+
+impl Audit for Buffered {
+    fn record(&self, call: &GatewayCall, subjects: Vec<(String, Digest)>) -> Result<u64, String> {
+        let sender = self
+            .sender
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| "the gateway is stopping".to_owned())?;
+        // Counted before it is queued, so the writer never takes it below zero; the count
+        // (which includes the record the writer holds) is what bounds the queue.
+        if self.waiting.inc() >= self.capacity {
+            self.waiting.dec();
+            return Err("the audit queue is full: the ledger does not keep up".into());
+        }
+        let queued = sender.try_send(Waiting {
+            call: call.clone(),
+            subjects,
+        });
+        if queued.is_err() {
+            self.waiting.dec();
+        }
+        match queued {
+            // Queued, not yet in the ledger: no index to give.
+            Ok(()) => Ok(0),
+            Err(std::sync::mpsc::TrySendError::Full(_)) => {
+                Err("the audit queue is full: the ledger does not keep up".into())
+            }
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+                Err("the audit writer stopped".into())
+            }
+        }
+    }
+
+    /// Administrative changes are recorded at once, never queued: they take effect only
+    /// once recorded.
+    fn admin(&self, change: &GatewayAdmin, subjects: Vec<(String, Digest)>) -> Result<u64, String> {
+        self.inner.admin(change, subjects)
+    }
+}
+
 /// What a handler did, for the record: attached to its response.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Trail {

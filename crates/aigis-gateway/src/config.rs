@@ -26,6 +26,9 @@
 //! listen = "127.0.0.1:9443"        # see [`crate::admin`]
 //! principals = ["ops"]
 //!
+//! [serve.audit]                    # optional: see [`crate::audit::AuditConfig`]
+//! mode = "buffered"                # answers do not wait for the ledger (a bounded queue)
+//!
 //! [serve.limits]                   # optional: per principal and model
 //! rate = "50/s"                    # rows per second (also /min, /h, /d)
 //! burst = 20                       # rows that may arrive at once
@@ -85,6 +88,9 @@ pub struct ServeConfig {
     /// Cedar policies; without them every authenticated principal may call every model.
     #[serde(default)]
     pub authz: Option<crate::authz::AuthzConfig>,
+    /// How calls are recorded: `sync` (the default) or `buffered`.
+    #[serde(default)]
+    pub audit: Option<crate::audit::AuditConfig>,
     /// The admin API, on a listener of its own.
     #[serde(default)]
     pub admin: Option<crate::admin::AdminConfig>,
@@ -212,6 +218,7 @@ impl ServeConfig {
             authz: None,
             metrics: None,
             outputs: None,
+            audit: None,
             admin: None,
             source: PathBuf::from("aigis.toml"),
         }
@@ -415,6 +422,14 @@ impl ServeConfig {
                     "is the gateway's own address; give the metrics a port of their own".into(),
                 );
             }
+        }
+        if let Some(a) = &self.audit
+            && (a.buffer == 0 || a.buffer > 10_000_000)
+        {
+            return bad(
+                "serve.audit.buffer".into(),
+                "must be between 1 and 10000000 records".into(),
+            );
         }
         if let Some(admin) = &self.admin
             && let Err((key, message)) = admin.check(self)

@@ -207,6 +207,7 @@ impl Reloaded {
             ),
             (f.metrics != config.metrics, "serve.metrics"),
             (f.admin != config.admin, "serve.admin"),
+            (f.audit != config.audit, "serve.audit"),
         ] {
             if changed {
                 need_restart.push(key);
@@ -249,6 +250,8 @@ pub struct Gateway {
     max_body: usize,
     limiter: Option<limits::Limiter>,
     audit: Option<Arc<dyn audit::Audit>>,
+    /// The queue of the buffered audit mode.
+    buffer: Option<Arc<audit::Buffered>>,
     metrics: metrics::Metrics,
 }
 
@@ -317,6 +320,7 @@ impl Gateway {
             max_body: config.max_body_bytes,
             limiter,
             audit: None,
+            buffer: None,
             metrics,
         })
     }
@@ -326,6 +330,44 @@ impl Gateway {
     pub fn with_audit(mut self, audit: Arc<dyn audit::Audit>) -> Self {
         self.audit = Some(audit);
         self
+    }
+
+    /// Records calls with `inner` through a bounded queue, as `[serve.audit]` says
+    /// (`mode = "buffered"`, see [`audit::Buffered`]); first puts in `inner` what an
+    /// earlier stop spooled, and refuses to start while it cannot. `base` is the folder the
+    /// spool's path is relative to.
+    pub fn with_buffered_audit(
+        mut self,
+        inner: Arc<dyn audit::Audit>,
+        config: &audit::AuditConfig,
+        base: &Path,
+    ) -> Result<Self, Error> {
+        let spool = if config.spool.is_absolute() {
+            config.spool.clone()
+        } else {
+            base.join(&config.spool)
+        };
+        let buffered = audit::Buffered::new(
+            inner,
+            config.buffer,
+            spool,
+            self.metrics.audit_queue.clone(),
+        )
+        .map_err(|message| Error::Config {
+            file: self.fixed.source.clone(),
+            key: "serve.audit.spool".into(),
+            message,
+        })?;
+        let buffered = Arc::new(buffered);
+        self.audit = Some(buffered.clone());
+        self.buffer = Some(buffered);
+        Ok(self)
+    }
+
+    /// At a stop, in the buffered audit mode: waits up to `deadline` for the queued records
+    /// to reach the ledger, and spools the rest; returns how many were spooled.
+    pub fn drain_audit(&self, deadline: Duration) -> usize {
+        self.buffer.as_ref().map_or(0, |b| b.drain(deadline))
     }
 
     /// Where a reload asked through the admin API reads the configuration (without it,

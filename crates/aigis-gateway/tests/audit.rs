@@ -194,3 +194,146 @@ async fn a_call_that_cannot_be_recorded_is_not_answered() {
         .unwrap();
     assert_eq!(live.status(), StatusCode::OK);
 }
+
+/// An audit that can be told to fail, keeping what it took in order.
+#[derive(Debug, Default)]
+struct Flaky {
+    fail: std::sync::atomic::AtomicBool,
+    taken: std::sync::Mutex<Vec<GatewayCall>>,
+}
+
+impl Audit for Flaky {
+    fn admin(
+        &self,
+        _: &aigis_evidence::GatewayAdmin,
+        _: Vec<(String, Digest)>,
+    ) -> Result<u64, String> {
+        Ok(0)
+    }
+
+    fn record(&self, call: &GatewayCall, _: Vec<(String, Digest)>) -> Result<u64, String> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err("the ledger is down".into());
+        }
+        let mut taken = self.taken.lock().unwrap();
+        taken.push(call.clone());
+        Ok(taken.len() as u64)
+    }
+}
+
+fn buffered(buffer: usize, spool: &Path) -> aigis_gateway::audit::AuditConfig {
+    aigis_gateway::audit::AuditConfig {
+        mode: aigis_gateway::audit::AuditMode::Buffered,
+        buffer,
+        spool: spool.to_owned(),
+    }
+}
+
+/// The request digests of what `audit` took, in order.
+fn taken(audit: &Flaky) -> Vec<Digest> {
+    audit
+        .taken
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|c| c.request_sha256)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_buffered_mode_answers_while_the_ledger_is_down_then_records_in_order_or_spools() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("audit.spool");
+    let (key, hash) = aigis_gateway::auth::generate().unwrap();
+    let ledger = Arc::new(Flaky::default());
+    ledger.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    let gw = Arc::new(
+        Gateway::new(&config(hash.clone()), Path::new("/"), &[])
+            .unwrap()
+            .with_buffered_audit(ledger.clone(), &buffered(4, &spool), dir.path())
+            .unwrap(),
+    );
+    let router = gw.clone().router();
+    let call = |value: f32| {
+        let router = router.clone();
+        let key = key.expose().to_owned();
+        async move {
+            router
+                .oneshot(request(Some(&key), 64, value))
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // The ledger is down: four calls are answered (queued), the fifth is refused.
+    let mut sent = Vec::new();
+    for i in 0..4 {
+        assert_eq!(call(i as f32 / 10.0).await, StatusCode::OK);
+        let body = json!({"inputs": [{"name": "X", "shape": [1, 64], "datatype": "FP32", "data": vec![i as f32 / 10.0; 64]}]});
+        sent.push(Digest::of(body.to_string().as_bytes()));
+    }
+    assert_eq!(call(0.9).await, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        gw.metrics()
+            .render()
+            .contains("aigis_gateway_audit_queue 4")
+    );
+    assert!(taken(&ledger).is_empty());
+    // It comes back: the queue reaches it, in order.
+    ledger
+        .fail
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    for _ in 0..100 {
+        if taken(&ledger).len() == 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(taken(&ledger), sent);
+    assert!(
+        gw.metrics()
+            .render()
+            .contains("aigis_gateway_audit_queue 0")
+    );
+
+    // Down again at a stop: what is queued is spooled, and the next start records it
+    // first, in order, before it serves.
+    ledger.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(call(0.5).await, StatusCode::OK);
+    assert_eq!(call(0.6).await, StatusCode::OK);
+    let spooled =
+        tokio::task::block_in_place(|| gw.drain_audit(std::time::Duration::from_millis(300)));
+    assert_eq!(spooled, 2);
+    assert!(spool.exists());
+    assert_eq!(
+        call(0.7).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "stopping: nothing more is taken"
+    );
+    // A start while the ledger still refuses them does not serve.
+    let refused = Gateway::new(&config(hash.clone()), Path::new("/"), &[])
+        .unwrap()
+        .with_buffered_audit(ledger.clone(), &buffered(4, &spool), dir.path());
+    assert!(
+        matches!(refused, Err(aigis_gateway::Error::Config { ref key, .. }) if key == "serve.audit.spool")
+    );
+    ledger
+        .fail
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let again = Gateway::new(&config(hash), Path::new("/"), &[])
+        .unwrap()
+        .with_buffered_audit(ledger.clone(), &buffered(4, &spool), dir.path())
+        .unwrap();
+    assert!(!spool.exists());
+    let records = taken(&ledger);
+    assert_eq!(records.len(), 6);
+    let tail: Vec<Digest> = [0.5f32, 0.6]
+        .iter()
+        .map(|v| {
+            let body = json!({"inputs": [{"name": "X", "shape": [1, 64], "datatype": "FP32", "data": vec![*v; 64]}]});
+            Digest::of(body.to_string().as_bytes())
+        })
+        .collect();
+    assert_eq!(records[4..], tail[..]);
+    assert_eq!(again.drain_audit(std::time::Duration::from_millis(100)), 0);
+}

@@ -112,11 +112,25 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
         let listen = args.listen;
         Arc::new(move || reread(&root, file.as_deref(), listen).map_err(|e| format!("{e:#}")))
     };
-    let gateway = Arc::new(
-        Gateway::in_project(&config, &base, &trusted, &project)?
-            .with_audit(Arc::new(audit))
-            .with_config_source(source),
-    );
+    let gateway =
+        Gateway::in_project(&config, &base, &trusted, &project)?.with_config_source(source);
+    let buffered = config
+        .audit
+        .as_ref()
+        .filter(|a| a.mode == aigis_gateway::audit::AuditMode::Buffered);
+    let gateway = Arc::new(match buffered {
+        Some(a) => {
+            output::note(
+                cli,
+                &format!(
+                    "audit: buffered (answers do not wait for the ledger; up to {} records queued, then calls are refused)",
+                    a.buffer
+                ),
+            );
+            gateway.with_buffered_audit(Arc::new(audit), a, &base)?
+        }
+        None => gateway.with_audit(Arc::new(audit)),
+    });
     for m in gateway.models() {
         let signed = m
             .signed_by
@@ -232,6 +246,17 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
         }
         if let Some(task) = admin_task {
             task.await.context("the admin listener")??;
+        }
+        let spooled = tokio::task::block_in_place(|| {
+            gateway.drain_audit(std::time::Duration::from_secs(30))
+        });
+        if spooled > 0 {
+            output::note(
+                cli,
+                &format!(
+                    "{spooled} audit records could not reach the ledger and were spooled; the next start records them first"
+                ),
+            );
         }
         output::note(cli, "stopped");
         Ok(())
