@@ -689,6 +689,7 @@ fn reloaded(report: &crate::Reloaded) -> Response {
         "api_keys": report.api_keys,
         "jwt_issuers": report.jwt_issuers,
         "policies": report.policies,
+        "certificate": report.certificate,
         "need_restart": report.need_restart,
     }))
     .into_response()

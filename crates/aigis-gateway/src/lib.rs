@@ -153,6 +153,8 @@ pub struct Reloaded {
     pub api_keys: usize,
     pub jwt_issuers: usize,
     pub policies: bool,
+    /// Whether the TLS certificate and key were read again.
+    pub certificate: bool,
     /// Settings that changed in the file but only take effect at a restart.
     pub need_restart: Vec<&'static str>,
 }
@@ -198,7 +200,12 @@ impl Reloaded {
         let mut need_restart = Vec::new();
         for (changed, key) in [
             (f.listen != config.listen, "serve.listen"),
-            (f.tls != config.tls || f.plain != config.plain, "serve.tls"),
+            (
+                f.plain != config.plain
+                    || f.tls.as_ref().map(|t| (&t.client_ca, t.client_auth))
+                        != config.tls.as_ref().map(|t| (&t.client_ca, t.client_auth)),
+                "serve.tls",
+            ),
             (f.limits != config.limits, "serve.limits"),
             (f.timeout_ms != config.timeout_ms, "serve.timeout_ms"),
             (
@@ -219,6 +226,7 @@ impl Reloaded {
             api_keys: new.keys.len(),
             jwt_issuers: config.auth.jwt.len(),
             policies: new.authz.is_some(),
+            certificate: false,
             need_restart,
         }
     }
@@ -252,6 +260,8 @@ pub struct Gateway {
     audit: Option<Arc<dyn audit::Audit>>,
     /// The queue of the buffered audit mode.
     buffer: Option<Arc<audit::Buffered>>,
+    /// The TLS certificate a reload reads again.
+    certificates: Option<Arc<tls::Certificates>>,
     metrics: metrics::Metrics,
 }
 
@@ -321,6 +331,7 @@ impl Gateway {
             limiter,
             audit: None,
             buffer: None,
+            certificates: None,
             metrics,
         })
     }
@@ -368,6 +379,13 @@ impl Gateway {
     /// to reach the ledger, and spools the rest; returns how many were spooled.
     pub fn drain_audit(&self, deadline: Duration) -> usize {
         self.buffer.as_ref().map_or(0, |b| b.drain(deadline))
+    }
+
+    /// The TLS certificate and key in use (from [`tls::server_config_reloadable`]): a
+    /// reload reads them again, so a renewed certificate needs no restart.
+    pub fn with_certificates(mut self, certificates: Arc<tls::Certificates>) -> Self {
+        self.certificates = Some(certificates);
+        self
     }
 
     /// Where a reload asked through the admin API reads the configuration (without it,
@@ -609,7 +627,31 @@ impl Gateway {
                 return Err(e);
             }
         };
-        let report = Reloaded::between(&old, &new, &next, &self.fixed);
+        let mut report = Reloaded::between(&old, &new, &next, &self.fixed);
+        // A reload reads the TLS certificate and key again (a renewal); they are used
+        // once the change is recorded.
+        let certificate = match (&self.certificates, &next.config.tls) {
+            (Some(_), Some(t)) if how.action == "reload" => {
+                match tls::Certificates::read(t, &next.base, &next.config.source) {
+                    Ok(key) => Some(key),
+                    Err(e) => {
+                        let kept = Reloaded::between(&old, &old, current, &current.config);
+                        if let Err(why) = self.record_admin(
+                            how,
+                            aigis_evidence::AdminOutcome::Refused,
+                            &kept,
+                            &old,
+                            Some(chain(&e)),
+                        ) {
+                            tracing::error!(error = %why, "the refused change could not be recorded");
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            _ => None,
+        };
+        report.certificate = certificate.is_some();
         let staged = match &self.admin {
             Some(setup) if next.state != current.state => {
                 Some(next.state.stage(&setup.state_path).map_err(Error::State)?)
@@ -647,6 +689,9 @@ impl Gateway {
                 tracing::error!(error = %e, "the undone change could not be recorded");
             }
             return Err(Error::State(message));
+        }
+        if let (Some(key), Some(certificates)) = (certificate, &self.certificates) {
+            certificates.install(key);
         }
         *self
             .live

@@ -12,11 +12,12 @@
 //! ```
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -115,13 +116,8 @@ fn certificates(
     Ok(certs)
 }
 
-/// The rustls server configuration of `tls`, its files relative to `base`; `source` names
-/// the configuration file in errors, which name the key (`serve.tls.cert` …).
-pub fn server_config(
-    tls: &TlsConfig,
-    base: &Path,
-    source: &Path,
-) -> Result<Arc<rustls::ServerConfig>, Error> {
+/// The server's certificate chain and key, read from `tls`'s files and checked to fit.
+fn certified_key(tls: &TlsConfig, base: &Path, source: &Path) -> Result<Arc<CertifiedKey>, Error> {
     let bad = |key: &str, message: String| Error::Config {
         file: source.to_owned(),
         key: key.to_owned(),
@@ -143,6 +139,84 @@ pub fn server_config(
             ),
         )
     })?;
+    CertifiedKey::from_der(chain, key, &provider())
+        .map(Arc::new)
+        .map_err(|e| {
+            bad(
+                "serve.tls.key",
+                format!("the key does not fit the certificate, or cannot be used: {e}"),
+            )
+        })
+}
+
+/// The server's certificate and key, which a reload replaces while serving (a renewed
+/// certificate takes effect for the next handshake; connections open keep theirs).
+#[derive(Debug)]
+pub struct Certificates {
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl Certificates {
+    /// Reads `tls`'s certificate and key again and, when they fit, uses them from the
+    /// next handshake on; on an error the ones in use stay.
+    pub fn reload(&self, tls: &TlsConfig, base: &Path, source: &Path) -> Result<(), Error> {
+        self.install(certified_key(tls, base, source)?);
+        Ok(())
+    }
+
+    /// Reads and checks `tls`'s certificate and key, to [`Certificates::install`] later.
+    pub(crate) fn read(
+        tls: &TlsConfig,
+        base: &Path,
+        source: &Path,
+    ) -> Result<Arc<CertifiedKey>, Error> {
+        certified_key(tls, base, source)
+    }
+
+    /// Uses `key` from the next handshake on.
+    pub(crate) fn install(&self, key: Arc<CertifiedKey>) {
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = key;
+    }
+}
+
+impl ResolvesServerCert for Certificates {
+    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+        )
+    }
+}
+
+/// The rustls server configuration of `tls`, its files relative to `base`; `source` names
+/// the configuration file in errors, which name the key (`serve.tls.cert` …).
+pub fn server_config(
+    tls: &TlsConfig,
+    base: &Path,
+    source: &Path,
+) -> Result<Arc<rustls::ServerConfig>, Error> {
+    server_config_reloadable(tls, base, source).map(|(config, _)| config)
+}
+
+/// As [`server_config`], with the [`Certificates`] a reload replaces.
+pub fn server_config_reloadable(
+    tls: &TlsConfig,
+    base: &Path,
+    source: &Path,
+) -> Result<(Arc<rustls::ServerConfig>, Arc<Certificates>), Error> {
+    let bad = |key: &str, message: String| Error::Config {
+        file: source.to_owned(),
+        key: key.to_owned(),
+        message,
+    };
+    let served = Arc::new(Certificates {
+        current: RwLock::new(certified_key(tls, base, source)?),
+    });
     let provider = Arc::new(provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -174,14 +248,9 @@ pub fn server_config(
             )
         }
     };
-    let mut config = builder.with_single_cert(chain, key).map_err(|e| {
-        bad(
-            "serve.tls.key",
-            format!("the key does not fit the certificate, or cannot be used: {e}"),
-        )
-    })?;
+    let mut config = builder.with_cert_resolver(served.clone());
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok((Arc::new(config), served))
 }
 
 /// What the TLS layer knows about a connection, for authentication and the audit.

@@ -90,6 +90,8 @@ impl Files {
 struct Server {
     addr: SocketAddr,
     key: String,
+    gateway: Arc<Gateway>,
+    config: ServeConfig,
     runtime: tokio::runtime::Runtime,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), aigis_gateway::Error>>>,
@@ -118,13 +120,17 @@ fn start(files: &Files, mtls: Option<ClientAuth>) -> Server {
     );
     config.plain = false;
     config.tls = Some(files.tls(mtls));
-    let tls = aigis_gateway::tls::server_config(
+    let (tls, certificates) = aigis_gateway::tls::server_config_reloadable(
         config.tls.as_ref().unwrap(),
         files.dir.path(),
         Path::new("aigis.toml"),
     )
     .unwrap();
-    let gateway = Arc::new(Gateway::new(&config, Path::new("/"), &[]).unwrap());
+    let gateway = Arc::new(
+        Gateway::new(&config, Path::new("/"), &[])
+            .unwrap()
+            .with_certificates(certificates),
+    );
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -132,7 +138,7 @@ fn start(files: &Files, mtls: Option<ClientAuth>) -> Server {
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = runtime.spawn(aigis_gateway::serve(
-        gateway,
+        gateway.clone(),
         listener,
         Some(tls),
         async move {
@@ -142,6 +148,8 @@ fn start(files: &Files, mtls: Option<ClientAuth>) -> Server {
     Server {
         addr,
         key: key.expose().to_owned(),
+        gateway,
+        config,
         runtime,
         stop: Some(stop),
         task: Some(task),
@@ -200,6 +208,8 @@ struct Answer {
     body: String,
     version: Option<rustls::ProtocolVersion>,
     group: Option<String>,
+    /// The server's leaf certificate (DER).
+    leaf: Option<Vec<u8>>,
 }
 
 fn get(
@@ -214,12 +224,15 @@ fn get(
         let mut tls = connector
             .connect(ServerName::try_from("localhost").unwrap(), tcp)
             .await?;
-        let (version, group) = {
+        let (version, group, leaf) = {
             let conn = tls.get_ref().1;
             (
                 conn.protocol_version(),
                 conn.negotiated_key_exchange_group()
                     .map(|g| g.name().as_str().unwrap().to_owned()),
+                conn.peer_certificates()
+                    .and_then(|c| c.first())
+                    .map(|c| c.to_vec()),
             )
         };
         let auth = bearer.map_or(String::new(), |k| format!("Authorization: Bearer {k}\r\n"));
@@ -245,6 +258,7 @@ fn get(
             body,
             version,
             group,
+            leaf,
         })
     })
 }
@@ -430,4 +444,62 @@ fn bad_tls_files_are_named_by_their_key() {
     let mut tls = files.tls(Some(ClientAuth::Required));
     tls.client_ca = Some("junk.pem".into());
     assert_eq!(key_of(tls).0, "serve.tls.client_ca");
+}
+
+#[test]
+fn a_reload_serves_a_renewed_certificate_and_keeps_it_when_the_next_does_not_fit() {
+    let files = Files::new();
+    let server = start(&files, None);
+    // A fresh client each time: a resumed session would show the certificate it began with.
+    let leaf_now = || {
+        get(
+            &server,
+            &Client::default(&files.server_ca.cert),
+            "/v2/health/live",
+            None,
+        )
+        .unwrap()
+        .leaf
+        .unwrap()
+    };
+    let first = leaf_now();
+    let reload = || {
+        server
+            .gateway
+            .reload(&server.config, files.dir.path(), &[], "signal")
+    };
+    // Renewed: a new leaf and key from the same CA, used from the next handshake.
+    let (cert, key) = leaf(&files.server_ca, "gateway", &["localhost", "127.0.0.1"]);
+    std::fs::write(
+        files.dir.path().join("gw.pem"),
+        cert.pem() + &files.server_ca.cert.pem(),
+    )
+    .unwrap();
+    std::fs::write(files.dir.path().join("gw.key"), key.serialize_pem()).unwrap();
+    let report = reload().unwrap();
+    assert!(
+        report.certificate && report.need_restart.is_empty(),
+        "{report:?}"
+    );
+    let second = leaf_now();
+    assert_ne!(second, first);
+    assert_eq!(second, cert.der().to_vec());
+    // A key that does not fit the certificate: the reload is refused, naming the key,
+    // and the renewed certificate stays in use.
+    let (_, other) = leaf(&files.server_ca, "gateway", &["localhost"]);
+    std::fs::write(files.dir.path().join("gw.key"), other.serialize_pem()).unwrap();
+    match reload() {
+        Err(aigis_gateway::Error::Config { key, .. }) => assert_eq!(key, "serve.tls.key"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(leaf_now(), second);
+    // A new client CA waits for a restart, and says so.
+    let mut config = server.config.clone();
+    config.tls.as_mut().unwrap().client_ca = Some("clients.pem".into());
+    std::fs::write(files.dir.path().join("gw.key"), key.serialize_pem()).unwrap();
+    let report = server
+        .gateway
+        .reload(&config, files.dir.path(), &[], "signal")
+        .unwrap();
+    assert_eq!(report.need_restart, ["serve.tls"]);
 }

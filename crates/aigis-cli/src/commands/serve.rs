@@ -101,19 +101,25 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
         project.open_ledger()?,
         context::signing_key(&project)?,
     );
-    let tls = config
-        .tls
-        .as_ref()
-        .map(|t| aigis_gateway::tls::server_config(t, &base, &source))
-        .transpose()?;
+    let (tls, certificates) = match &config.tls {
+        Some(t) => {
+            let (tls, certificates) =
+                aigis_gateway::tls::server_config_reloadable(t, &base, &source)?;
+            (Some(tls), Some(certificates))
+        }
+        None => (None, None),
+    };
     let source: aigis_gateway::ConfigSource = {
         let root = project.root.clone();
         let file = args.config.clone();
         let listen = args.listen;
         Arc::new(move || reread(&root, file.as_deref(), listen).map_err(|e| format!("{e:#}")))
     };
-    let gateway =
+    let mut gateway =
         Gateway::in_project(&config, &base, &trusted, &project)?.with_config_source(source);
+    if let Some(certificates) = certificates {
+        gateway = gateway.with_certificates(certificates);
+    }
     let buffered = config
         .audit
         .as_ref()
@@ -227,7 +233,7 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
         });
         output::note(
             cli,
-            "serving; SIGHUP reloads models, keys, issuers and policies; Ctrl-C or SIGTERM stops after the requests in flight",
+            "serving; SIGHUP reloads models, keys, issuers, policies and the TLS certificate; Ctrl-C or SIGTERM stops after the requests in flight",
         );
         // The server is a task of its own, so a reload blocking this thread (reading and
         // verifying models) never holds up accepting connections.
@@ -305,6 +311,7 @@ async fn reload_on_hangup(cli: &Cli, gateway: &Gateway) {
                         "api_keys": r.api_keys,
                         "jwt_issuers": r.jwt_issuers,
                         "policies": r.policies,
+                        "certificate": r.certificate,
                         "need_restart": r.need_restart,
                     }),
                     Err(e) => {
@@ -338,6 +345,9 @@ async fn reload_on_hangup(cli: &Cli, gateway: &Gateway) {
                             "no policies"
                         }
                     );
+                    if report.certificate {
+                        text.push_str("; TLS certificate read again");
+                    }
                     if !report.removed.is_empty() {
                         text.push_str(&format!(
                             "; no longer served: {}",
