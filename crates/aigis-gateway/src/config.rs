@@ -35,6 +35,7 @@
 //! delay_ms = 50                    # wait up to this long for capacity before 429
 //! daily_quota = 100000             # rows per UTC day
 //! # fail_open = true               # when the rate store fails (refused by default)
+//! # store = "redis://10.0.0.5:6379/0"   # shared by several replicas (in process by default)
 //! ```
 
 use std::net::SocketAddr;
@@ -451,6 +452,11 @@ impl ServeConfig {
                     );
                 }
             }
+        }
+        if let Some(limits) = &self.limits
+            && let Err(message) = crate::limits::Limiter::store_of(limits)
+        {
+            return bad("serve.limits.store".into(), message);
         }
         if let Some(limits) = &self.limits
             && let Err(message) =

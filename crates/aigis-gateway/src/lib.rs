@@ -298,17 +298,23 @@ impl Gateway {
         trusted: &[VerifierKey],
         project: Option<&aigis_ledger::Project>,
     ) -> Result<Self, Error> {
+        let metrics = metrics::Metrics::default();
         let limiter = config
             .limits
             .as_ref()
-            .map(|l| limits::Limiter::new(l, Box::new(limits::MemoryStore::default())))
+            .map(|l| {
+                let store = limits::Limiter::store_of(l).map_err(|m| ("serve.limits.store", m))?;
+                let mut limiter =
+                    limits::Limiter::new(l, store).map_err(|m| ("serve.limits", m))?;
+                limiter.count_failures(metrics.rate_store_failures.clone());
+                Ok(limiter)
+            })
             .transpose()
-            .map_err(|message| Error::Config {
+            .map_err(|(key, message): (&str, String)| Error::Config {
                 file: config.source.clone(),
-                key: "serve.limits".into(),
+                key: key.into(),
                 message,
             })?;
-        let metrics = metrics::Metrics::default();
         let (admin, state) = match admin::setup(config, base)? {
             Some((setup, state)) => (Some(setup), state),
             None => (None, admin::State::default()),

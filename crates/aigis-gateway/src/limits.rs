@@ -11,7 +11,13 @@
 //! its own in-memory maps: the state here goes through [`RateStore`], so a store shared
 //! by several replicas (Redis, running the same step atomically in a script) can replace
 //! [`MemoryStore`]. When the store fails, the request is refused (503,
-//! `rate_store_unavailable`) unless the configuration says `fail_open = true`.
+//! `rate_store_unavailable`) unless the configuration says `fail_open = true`; either way
+//! the failure is counted (`aigis_gateway_rate_store_failures_total`).
+//!
+//! `store = "redis://host:6379/0"` shares the limits between replicas ([`RedisStore`]):
+//! each step is one Lua script, atomic in Redis, on Redis's own clock (so the replicas'
+//! clocks do not matter), in microseconds; a store that does not answer within 100 ms has
+//! failed.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -37,6 +43,10 @@ pub struct LimitsConfig {
     /// Let requests through when the rate store fails (refused by default).
     #[serde(default)]
     pub fail_open: bool,
+    /// A store shared by several gateways: `redis://[:password@]host:port/db`. The
+    /// in-process store when absent.
+    #[serde(default)]
+    pub store: Option<String>,
 }
 
 fn one() -> u64 {
@@ -157,6 +167,167 @@ impl RateStore for MemoryStore {
     }
 }
 
+/// The limits in Redis, shared by every gateway that uses the same server.
+pub struct RedisStore {
+    client: redis::Client,
+    /// A few connections, each used by one request at a time (opened on first use,
+    /// dropped on an error and opened again by the next request).
+    connections: Vec<Mutex<Option<redis::Connection>>>,
+    next: std::sync::atomic::AtomicUsize,
+    gcra: redis::Script,
+    daily: redis::Script,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the URL: it may hold a password.
+        f.write_str("RedisStore")
+    }
+}
+
+/// How long a Redis step may take before the store has failed.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// One GCRA step on Redis's clock, in microseconds (Lua's numbers are doubles: exact to
+/// 2^53, about 285 years of microseconds). Returns {1, wait} or {0, retry_after}.
+const GCRA_SCRIPT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local cost = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local delay = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + cost
+local within = now + tolerance
+local allowed_until = within + delay
+if new_tat <= allowed_until then
+  redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.floor((new_tat - now) / 1000) + 1000)
+  return {1, math.max(0, new_tat - within)}
+end
+return {0, new_tat - allowed_until}
+";
+
+/// Adds rows to a day's count if that stays within the limit. Returns 1 or 0.
+const DAILY_SCRIPT: &str = r"
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local rows = tonumber(ARGV[1])
+if used + rows > tonumber(ARGV[2]) then return 0 end
+redis.call('INCRBY', KEYS[1], rows)
+redis.call('EXPIRE', KEYS[1], 172800)
+return 1
+";
+
+impl RedisStore {
+    /// A store on the Redis server at `url` (not contacted yet: the first request
+    /// connects, and fails like any other step when it cannot).
+    pub fn new(url: &str) -> Result<Self, String> {
+        if !url.starts_with("redis://") {
+            return Err(
+                "`store` is a `redis://host:port/db` URL (TLS to Redis is not supported: keep it on a private network)"
+                    .into(),
+            );
+        }
+        // The error of a URL that does not parse may quote it: not passed on.
+        let client =
+            redis::Client::open(url).map_err(|_| "`store` is not a Redis URL".to_owned())?;
+        Ok(RedisStore {
+            client,
+            connections: (0..4).map(|_| Mutex::new(None)).collect(),
+            next: std::sync::atomic::AtomicUsize::new(0),
+            gcra: redis::Script::new(GCRA_SCRIPT),
+            daily: redis::Script::new(DAILY_SCRIPT),
+        })
+    }
+
+    /// Runs `f` on a connection, opening it if needed and dropping it on an error.
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T, StoreError> {
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % self.connections.len().max(1);
+        let slot = self
+            .connections
+            .get(i)
+            .ok_or_else(|| StoreError("no connection".into()))?;
+        let mut slot = slot
+            .lock()
+            .map_err(|_| StoreError("a thread failed while holding a Redis connection".into()))?;
+        if slot.is_none() {
+            let con = self
+                .client
+                .get_connection_with_timeout(REDIS_TIMEOUT)
+                .map_err(|e| StoreError(format!("cannot connect to Redis: {}", why(&e))))?;
+            con.set_read_timeout(Some(REDIS_TIMEOUT))
+                .and_then(|()| con.set_write_timeout(Some(REDIS_TIMEOUT)))
+                .map_err(|e| StoreError(format!("Redis: {}", why(&e))))?;
+            *slot = Some(con);
+        }
+        let con = slot
+            .as_mut()
+            .ok_or_else(|| StoreError("no connection".into()))?;
+        f(con).map_err(|e| {
+            *slot = None;
+            StoreError(format!("Redis: {}", why(&e)))
+        })
+    }
+}
+
+/// What went wrong with Redis, by category only (an error's text may quote the URL, and
+/// the URL may hold a password).
+fn why(e: &redis::RedisError) -> String {
+    if e.is_timeout() {
+        "no answer within 100 ms".into()
+    } else if e.is_connection_refusal() {
+        "connection refused".into()
+    } else {
+        e.category().to_owned()
+    }
+}
+
+/// Microseconds, rounded up (a cost is never free).
+fn micros(ns: u64) -> u64 {
+    ns.div_ceil(1000)
+}
+
+impl RateStore for RedisStore {
+    fn gcra(
+        &self,
+        key: &str,
+        _now: u64,
+        cost: u64,
+        tolerance: u64,
+        delay: u64,
+    ) -> Result<Step, StoreError> {
+        let (allowed, us): (u8, u64) = self.with(|con| {
+            self.gcra
+                .key(format!("aigis:gcra:{key}"))
+                .arg(micros(cost))
+                .arg(tolerance / 1000)
+                .arg(delay / 1000)
+                .invoke(con)
+        })?;
+        let d = Duration::from_micros(us);
+        Ok(if allowed == 1 {
+            Step::Allowed { wait: d }
+        } else {
+            Step::Denied { retry_after: d }
+        })
+    }
+
+    fn charge_daily(&self, key: &str, day: u64, rows: u64, limit: u64) -> Result<bool, StoreError> {
+        let ok: u8 = self.with(|con| {
+            self.daily
+                .key(format!("aigis:day:{day}:{key}"))
+                .arg(rows)
+                .arg(limit)
+                .invoke(con)
+        })?;
+        Ok(ok == 1)
+    }
+}
+
 /// What a request gets from the limiter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -183,6 +354,8 @@ pub struct Limiter {
     daily: Option<u64>,
     fail_open: bool,
     store: Box<dyn RateStore>,
+    /// Failures of the store (the metrics' counter once the gateway has one).
+    failures: prometheus_client::metrics::counter::Counter,
 }
 
 impl Limiter {
@@ -204,7 +377,21 @@ impl Limiter {
             daily: config.daily_quota,
             fail_open: config.fail_open,
             store,
+            failures: prometheus_client::metrics::counter::Counter::default(),
         })
+    }
+
+    /// The store `config` names: Redis, or in process.
+    pub fn store_of(config: &LimitsConfig) -> Result<Box<dyn RateStore>, String> {
+        Ok(match &config.store {
+            Some(url) => Box::new(RedisStore::new(url)?),
+            None => Box::new(MemoryStore::default()),
+        })
+    }
+
+    /// Counts the store's failures into `counter`.
+    pub(crate) fn count_failures(&mut self, counter: prometheus_client::metrics::counter::Counter) {
+        self.failures = counter;
     }
 
     /// The same limits on another store.
@@ -228,6 +415,7 @@ impl Limiter {
         let verdict = match self.store.gcra(&key, now, cost, tolerance, delay) {
             Err(e) => {
                 tracing::error!(error = %e, "rate store");
+                self.failures.inc();
                 return if self.fail_open {
                     Verdict::Pass
                 } else {
@@ -248,6 +436,7 @@ impl Limiter {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "rate store");
+                    self.failures.inc();
                     if !self.fail_open {
                         return Verdict::StoreDown;
                     }
@@ -270,6 +459,7 @@ mod tests {
                 delay_ms,
                 daily_quota: daily,
                 fail_open: false,
+                store: None,
             },
             Box::new(MemoryStore::default()),
         )
@@ -388,6 +578,7 @@ mod tests {
             delay_ms: 0,
             daily_quota: Some(5),
             fail_open: false,
+            store: None,
         };
         let closed = Limiter::new(&config, Box::new(Down)).unwrap();
         assert_eq!(closed.check("ci", "m", 1, 0), Verdict::StoreDown);

@@ -8,6 +8,7 @@
 //! | `aigis_gateway_overhead_seconds` | time spent in aigis per call, the model call excluded (also each answer's `X-Aigis-Overhead-Us` header) |
 //! | `aigis_gateway_requests_in_flight` | calls being answered |
 //! | `aigis_gateway_audit_failures_total` | calls not answered because they could not be recorded |
+//! | `aigis_gateway_rate_store_failures_total` | rate-store steps that failed (the call refused, or let through with `fail_open`) |
 //! | `aigis_gateway_audit_queue` | records answered but not yet in the ledger (the audit lag, in `buffered` mode) |
 //! | `aigis_gateway_jwks_reads_total` | JWKS re-reads (a rotation, or a refresh after the TTL) |
 //! | `aigis_gateway_detections_total{model, detector, action}` | calls a detector of the inspection seam flagged (`action`: `flag` let through, `block` refused) |
@@ -78,6 +79,8 @@ pub struct Metrics {
     audit_failures: Counter,
     /// Records queued for the ledger, in the buffered audit mode.
     pub(crate) audit_queue: Gauge,
+    /// Failures of the rate store.
+    pub(crate) rate_store_failures: Counter,
     detections: Family<DetectionLabels, Counter>,
     /// Shared with the JWT issuers, which count their re-reads into it.
     pub(crate) jwks_reads: Counter,
@@ -120,6 +123,12 @@ impl Default for Metrics {
             "Calls not answered because they could not be recorded",
             audit_failures.clone(),
         );
+        let rate_store_failures = Counter::default();
+        registry.register(
+            "rate_store_failures",
+            "Rate-store steps that failed",
+            rate_store_failures.clone(),
+        );
         let audit_queue = Gauge::default();
         registry.register(
             "audit_queue",
@@ -146,6 +155,7 @@ impl Default for Metrics {
             in_flight,
             audit_failures,
             audit_queue,
+            rate_store_failures,
             detections,
             jwks_reads,
         }

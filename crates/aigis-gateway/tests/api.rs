@@ -574,6 +574,7 @@ async fn over_the_rate_limit_is_429_with_retry_after_per_principal_and_model() {
         delay_ms: 0,
         daily_quota: None,
         fail_open: false,
+        store: None,
     });
     let router = Arc::new(Gateway::new(&cfg, Path::new("/"), &[]).unwrap()).router();
     let call = |key: String, rows: usize| {

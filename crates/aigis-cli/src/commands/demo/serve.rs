@@ -116,6 +116,7 @@ pub(crate) fn run(
             delay_ms: 0,
             daily_quota: None,
             fail_open: false,
+            store: None,
         }),
         ..ServeConfig::loopback(vec![model_entry], vec![client, intern])
     };
