@@ -313,41 +313,9 @@ impl Source {
         if uri.host().is_none() {
             return Err(format!("`{}` names no host", config.jwks));
         }
-        let mut roots = rustls::RootCertStore::empty();
-        match &config.jwks_ca {
-            Some(ca) => {
-                let path = base.join(ca);
-                let pem = std::fs::read(&path)
-                    .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-                use rustls::pki_types::pem::PemObject as _;
-                for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
-                    let cert = cert.map_err(|e| format!("`{}`: {e}", path.display()))?;
-                    roots
-                        .add(cert)
-                        .map_err(|e| format!("`{}`: {e}", path.display()))?;
-                }
-            }
-            None => {
-                for cert in rustls_native_certs::load_native_certs().certs {
-                    // A system certificate rustls cannot use is left out, as browsers do.
-                    let _ = roots.add(cert);
-                }
-            }
-        }
-        if roots.is_empty() {
-            return Err("no CA certificate to trust the JWKS server with".into());
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        Ok(Source::Https {
-            uri,
-            tls: Arc::new(tls),
-        })
+        let ca = config.jwks_ca.as_ref().map(|ca| base.join(ca));
+        let tls = crate::client::tls(ca.as_deref(), None)?;
+        Ok(Source::Https { uri, tls })
     }
 
     /// The JWKS document.
@@ -368,18 +336,7 @@ impl Source {
     /// The JWKS document, from a thread of its own (the gateway may start inside or
     /// outside an async runtime).
     fn fetch_now(&self) -> Result<Vec<u8>, String> {
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .map_err(|e| e.to_string())?
-                        .block_on(self.fetch())
-                })
-                .join()
-                .map_err(|_| "the JWKS fetch failed".to_owned())?
-        })
+        crate::client::block_on(self.fetch())?
     }
 }
 
@@ -396,47 +353,19 @@ fn read_file(path: &Path) -> Result<Vec<u8>, String> {
 
 /// `GET uri` over TLS (HTTP/1.1): the body of a 200 answer, at most [`MAX_JWKS`] bytes.
 async fn get(uri: &hyper::Uri, tls: &Arc<rustls::ClientConfig>) -> Result<Vec<u8>, String> {
-    use http_body_util::BodyExt as _;
-    let host = uri
-        .host()
-        .unwrap_or_default()
-        .trim_matches(['[', ']'])
-        .to_owned();
-    let port = uri.port_u16().unwrap_or(443);
-    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
-        .await
-        .map_err(|e| format!("cannot connect: {e}"))?;
-    let name = rustls::pki_types::ServerName::try_from(host.clone())
-        .map_err(|e| format!("`{host}`: {e}"))?;
-    let stream = tokio_rustls::TlsConnector::from(tls.clone())
-        .connect(name, tcp)
-        .await
-        .map_err(|e| format!("TLS: {e}"))?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| e.to_string())?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let authority = uri.authority().map(ToString::to_string).unwrap_or(host);
-    let request = hyper::Request::get(uri.path_and_query().map_or("/", |p| p.as_str()))
-        .header(hyper::header::HOST, authority)
-        .header(hyper::header::ACCEPT, "application/json")
-        .body(http_body_util::Empty::<hyper::body::Bytes>::new())
-        .map_err(|e| e.to_string())?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| e.to_string())?;
-    if response.status() != hyper::StatusCode::OK {
-        return Err(format!("answered {}", response.status()));
+    let answer = crate::client::request(
+        hyper::Method::GET,
+        uri,
+        None,
+        Some(tls),
+        usize::try_from(MAX_JWKS).unwrap_or(usize::MAX),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    if answer.status != hyper::StatusCode::OK {
+        return Err(format!("answered {}", answer.status));
     }
-    let body = http_body_util::Limited::new(response.into_body(), MAX_JWKS as usize)
-        .collect()
-        .await
-        .map_err(|e| format!("reading the answer: {e}"))?;
-    Ok(body.to_bytes().to_vec())
+    Ok(answer.body)
 }
 
 struct Cached {

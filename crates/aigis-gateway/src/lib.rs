@@ -27,6 +27,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod authz;
+mod client;
 pub mod config;
 mod error;
 pub mod harden;
