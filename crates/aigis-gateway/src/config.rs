@@ -157,6 +157,9 @@ pub struct ModelConfig {
     /// profile-range detector ([`crate::inspect`]).
     #[serde(default)]
     pub profile: Option<crate::inspect::ProfileConfig>,
+    /// A model on another server instead of a file ([`crate::upstream`]).
+    #[serde(default)]
+    pub upstream: Option<crate::upstream::UpstreamConfig>,
 }
 
 impl ModelConfig {
@@ -318,6 +321,30 @@ impl ServeConfig {
             );
         }
         for (i, m) in self.models.iter().enumerate() {
+            if let Some(u) = &m.upstream {
+                if m.registry.is_some() || !m.path.as_os_str().is_empty() {
+                    return bad(
+                        format!("serve.models[{i}].upstream"),
+                        "`upstream`, `path` and `registry` exclude each other".into(),
+                    );
+                }
+                if m.verify {
+                    return bad(
+                        format!("serve.models[{i}].verify"),
+                        "a model on an upstream server cannot be verified by aigis: say `verify = false` to serve it".into(),
+                    );
+                }
+                if let Err((key, message)) = u.check() {
+                    return bad(format!("serve.models[{i}].upstream.{key}"), message);
+                }
+                if !is_name(&m.name) || self.models.iter().take(i).any(|o| o.name == m.name) {
+                    return bad(
+                        format!("serve.models[{i}].name"),
+                        format!("`{}` is not a model name, or is served twice", m.name),
+                    );
+                }
+                continue;
+            }
             match (&m.registry, m.path.as_os_str().is_empty()) {
                 (Some(_), false) => {
                     return bad(

@@ -37,6 +37,9 @@ pub enum Error {
         /// missing or wrong key.
         tampered: bool,
     },
+    /// A model on an upstream server that cannot be reached or described.
+    #[error("model `{model}`: {message}")]
+    Upstream { model: String, message: String },
     /// A model the runtime refused.
     #[error("model `{model}`")]
     Runtime {
@@ -111,6 +114,8 @@ pub const CODES: &[&str] = &[
     "audit_unavailable",
     "model_timeout",
     "model_error",
+    "upstream_unavailable",
+    "upstream_error",
     "input_blocked",
     "change_refused",
     "internal",

@@ -39,6 +39,7 @@ pub mod models;
 pub mod protocol;
 mod server;
 pub mod tls;
+pub mod upstream;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -102,7 +103,8 @@ impl Live {
         let config = &state.overlay(config);
         let mut models = BTreeMap::new();
         for (i, m) in config.models.iter().enumerate() {
-            let mut served = models::load(m, base, trusted, project)?;
+            let timeout = Duration::from_millis(config.timeout_ms);
+            let mut served = models::load(m, base, trusted, project, timeout)?;
             if let Some(p) = &m.profile {
                 let features = inspect::Features::load(p, base, &served.runtime.signature().inputs)
                     .map(Arc::new)
@@ -1402,6 +1404,21 @@ async fn infer_in(
         }
         Ok(Ok(Err(aigis_runtime::Error::Input(m) | aigis_runtime::Error::Shape(m)))) => {
             return Err(ApiError::invalid("inputs", m));
+        }
+        // The upstream's own words stay in the log (the upstream logged them already).
+        Ok(Ok(Err(aigis_runtime::Error::Unavailable(_)))) => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "upstream_unavailable",
+                "the model's server cannot be reached; try again later",
+            ));
+        }
+        Ok(Ok(Err(aigis_runtime::Error::Upstream(_)))) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "upstream_error",
+                "the model's server did not answer as the protocol says",
+            ));
         }
         Ok(Ok(Err(e))) => {
             tracing::warn!(model = %name, principal = %principal.name, error = %e, "model call failed");

@@ -114,9 +114,29 @@ pub fn load(
     base: &Path,
     trusted: &[VerifierKey],
     project: Option<&aigis_ledger::Project>,
+    timeout: std::time::Duration,
 ) -> Result<Served, Error> {
     if let Some((name, stage)) = config.registry_stage() {
         return load_staged(config, name, stage, trusted, project);
+    }
+    if let Some(u) = &config.upstream {
+        let (upstream, version, digest) = crate::upstream::connect(&config.name, u, base, timeout)
+            .map_err(|message| Error::Upstream {
+                model: config.name.clone(),
+                message,
+            })?;
+        tracing::warn!(model = %config.name, "served from an upstream server: not verified by aigis (verify = false)");
+        return Ok(Served {
+            name: config.name.clone(),
+            version,
+            digest,
+            signed_by: None,
+            runtime: Arc::new(upstream),
+            stage: None,
+            decrypted_by: None,
+            features: None,
+            detectors: Vec::new(),
+        });
     }
     let path = resolve(base, &config.path);
     let read = |path: &Path| {

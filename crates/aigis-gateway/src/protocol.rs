@@ -96,7 +96,8 @@ impl ModelMetadata {
     }
 }
 
-fn datatype(name: &str) -> Option<DataType> {
+/// The datatype of a protocol name (`FP32` …).
+pub(crate) fn datatype(name: &str) -> Option<DataType> {
     Some(match name {
         "BOOL" => DataType::Bool,
         "UINT8" => DataType::Uint8,

@@ -41,6 +41,7 @@ fn config(file: &str, keys: &[(&str, &str)]) -> ServeConfig {
             file: None,
             identity: None,
             profile: None,
+            upstream: None,
         }],
         keys.iter()
             .map(|(name, hash)| ApiKeyConfig {

@@ -20,36 +20,10 @@ use std::sync::Arc;
 use aigis_gateway::config::ApiKeyConfig;
 use aigis_gateway::tls::{ClientAuth, TlsConfig};
 use aigis_gateway::{Gateway, ServeConfig};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use common::{Ca, ca, leaf};
+use rcgen::KeyPair;
 use rustls::pki_types::{PrivateKeyDer, ServerName};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
-struct Ca {
-    cert: rcgen::Certificate,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-fn ca(name: &str) -> Ca {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let key = KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    Ca {
-        cert,
-        issuer: Issuer::new(params, key),
-    }
-}
-
-/// A leaf for `sans`, with `cn` as its subject's common name, signed by `ca`.
-fn leaf(ca: &Ca, cn: &str, sans: &[&str]) -> (rcgen::Certificate, KeyPair) {
-    let mut params =
-        CertificateParams::new(sans.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, cn);
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &ca.issuer).unwrap();
-    (cert, key)
-}
 
 struct Files {
     dir: tempfile::TempDir,

@@ -59,4 +59,10 @@ pub enum Error {
     /// The model failed on this input.
     #[error("the model failed: {0}")]
     Run(String),
+    /// A model on another server that cannot be reached (or whose circuit is open).
+    #[error("the model's server cannot be reached: {0}")]
+    Unavailable(String),
+    /// A model on another server that answered with an error, or not with its outputs.
+    #[error("the model's server answered wrongly: {0}")]
+    Upstream(String),
 }

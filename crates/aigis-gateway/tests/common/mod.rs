@@ -26,6 +26,7 @@ pub fn model(name: &str, file: &str) -> ModelConfig {
         file: None,
         identity: None,
         profile: None,
+        upstream: None,
     }
 }
 
@@ -55,4 +56,38 @@ pub fn signed_copy(dir: &Path, file: &str, key: &aigis_model::signing::SignerKey
     sig.push(".sig");
     std::fs::write(sig, signed.bundle.to_json()).unwrap();
     path
+}
+
+/// A test CA (rcgen).
+pub struct Ca {
+    pub cert: rcgen::Certificate,
+    pub issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+/// A self-signed CA named `name`.
+pub fn ca(name: &str) -> Ca {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    Ca {
+        cert,
+        issuer: rcgen::Issuer::new(params, key),
+    }
+}
+
+/// A leaf for `sans`, with `cn` as its subject's common name, signed by `ca`.
+pub fn leaf(ca: &Ca, cn: &str, sans: &[&str]) -> (rcgen::Certificate, rcgen::KeyPair) {
+    let mut params =
+        rcgen::CertificateParams::new(sans.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+            .unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &ca.issuer).unwrap();
+    (cert, key)
 }

@@ -96,6 +96,7 @@ pub(crate) fn run(
         file: None,
         identity: None,
         profile: None,
+        upstream: None,
     };
     let client = ApiKeyConfig {
         name: "demo-client".into(),
