@@ -6,9 +6,10 @@
 #   scripts/fuzz-smoke.sh                  # all targets, 10 s each
 #   FUZZ_SECONDS=300 scripts/fuzz-smoke.sh proof model_bundle
 #
-# The targets live in two cargo-fuzz packages, each its own workspace (see fuzz/README.md):
-# fuzz/ (the parsers) and fuzz/signing/ (the OpenSSF signature parser, whose aigis-model
-# brings the signing crates p256 and p384, kept out of the other targets' build). A target
+# The targets live in three cargo-fuzz packages, each its own workspace (see fuzz/README.md):
+# fuzz/ (the parsers), fuzz/signing/ (the OpenSSF signature parser, whose aigis-model
+# brings the signing crates p256 and p384, kept out of the other targets' build) and
+# fuzz/runtime/ (ONNX models loaded and run by aigis-runtime, which brings tract). A target
 # is named alone; the script finds its package. For a target in <dir>, the seeds are in
 # <dir>/seeds/<target> and only read, new inputs go to <dir>/corpus/<target> and crashes to
 # <dir>/artifacts/<target> (both git-ignored).
@@ -20,11 +21,11 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-# Every cargo-fuzz package, by its directory. Both build into fuzz/target (the default of
+# Every cargo-fuzz package, by its directory. All build into fuzz/target (the default of
 # the first), so the crates they resolve with the same features (libfuzzer-sys, libc,
 # flate2, rayon, zeroize, …) are compiled once with the fuzzing instrumentation: cold,
 # fuzz/signing compiles 60 crates after fuzz/ instead of 130 in a target dir of its own.
-fuzz_dirs=(fuzz fuzz/signing)
+fuzz_dirs=(fuzz fuzz/signing fuzz/runtime)
 target_dir="$root/fuzz/target"
 dirs_text="$(printf '%s/ ' "${fuzz_dirs[@]}")"
 

@@ -15,9 +15,10 @@ use std::sync::Arc;
 
 use tract_onnx::pb::{GraphProto, ModelProto, NodeProto, TensorProto, type_proto};
 use tract_onnx::prelude::{
-    DatumType, Framework as _, InferenceFact, InferenceModelExt as _, IntoRunnable as _, TValue,
-    TypedRunnableModel, tvec,
+    DatumType, Framework as _, InferenceFact, InferenceModelExt as _, IntoRunnable as _, TDim,
+    TValue, TypedModel, TypedRunnableModel, tvec,
 };
+use tract_onnx::tract_core::ops::einsum::EinSum;
 use tract_onnx::tract_hir::internal::{GenericFactoid, ShapeFactoid};
 
 use crate::tensor::{Data, DataType, NamedTensor, Signature, Tensor, TensorSpec};
@@ -76,6 +77,7 @@ impl OnnxRuntime {
             .ok_or_else(|| Error::Model("the model has no graph".into()))?;
         serve_zipmaps(graph);
         crate::ml::index_string_labels(graph);
+        check_outputs(graph)?;
         let signature = signature(graph)?;
 
         let mut model = onnx
@@ -101,7 +103,11 @@ impl OnnxRuntime {
                 .set_input_fact(i, fact)
                 .map_err(|e| Error::Model(format!("input `{}`: {e:#}", spec.name)))?;
         }
-        let plan = model
+        let typed = model
+            .into_typed()
+            .map_err(|e| Error::Model(format!("{e:#}")))?;
+        check_contractions(&typed)?;
+        let plan = typed
             .into_optimized()
             .and_then(|m| m.into_runnable())
             .map_err(|e| Error::Model(format!("{e:#}")))?;
@@ -201,6 +207,93 @@ fn check_graph(graph: &GraphProto, known: &BTreeSet<&str>) -> Result<(), Error> 
         return Err(Error::Model(format!(
             "the tensor `{name}` is stored in an external file; aigis serves self-contained models only"
         )));
+    }
+    Ok(())
+}
+
+/// Every output of `graph` and of the graphs inside its attributes names a value of
+/// that graph: one of its inputs or initializers, or an input or output of one of its
+/// nodes. tract looks each output up by name among those and panics on a name it does
+/// not find (found by the `onnx_load` fuzz target, `fuzz/runtime/`).
+fn check_outputs(graph: &GraphProto) -> Result<(), Error> {
+    let mut values: BTreeSet<&str> = graph.input.iter().map(|i| i.name.as_str()).collect();
+    values.extend(graph.initializer.iter().map(|t| t.name.as_str()));
+    for node in &graph.node {
+        values.extend(
+            node.input
+                .iter()
+                .chain(&node.output)
+                .map(String::as_str)
+                .filter(|n| !n.is_empty()),
+        );
+    }
+    if let Some(o) = graph
+        .output
+        .iter()
+        .find(|o| !values.contains(o.name.as_str()))
+    {
+        return Err(Error::Model(format!(
+            "the output `{}` is not a value of the graph: no input, initializer or node gives it",
+            o.name
+        )));
+    }
+    for node in &graph.node {
+        for a in &node.attribute {
+            for g in a.g.iter().chain(&a.graphs) {
+                check_outputs(g)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every axis of every `EinSum` (the matrix products: `MatMul`, `Gemm`, and the
+/// `LinearClassifier` and `LinearRegressor` tract wires as one) has one size in all the
+/// operands it appears in (or 1, broadcast).
+///
+/// tract's inference rules check this for `MatMul` and `Gemm` (a model where they do
+/// not agree is refused there), but its `LinearClassifier` and `LinearRegressor` take
+/// their inner size from the coefficients alone, and a model whose coefficients per
+/// target are not as many as its input's features loads. Its optimized product then
+/// loops over the coefficients' size: with debug assertions that is a panic (`b.k()`
+/// against the geometry's `k`, tract-core's `matmul/optimized.rs`); in a release build,
+/// the server's, fewer coefficients than features silently leave features out, and more
+/// read past the input's packed buffer: scores made of other memory, or a segmentation
+/// fault that takes the process down (10 features and 1000 coefficients do). Found by
+/// the `onnx_load` fuzz target (`fuzz/runtime/`).
+fn check_contractions(model: &TypedModel) -> Result<(), Error> {
+    for node in model.nodes() {
+        let Some(op) = node.op_as::<EinSum>() else {
+            continue;
+        };
+        for axis in op.axes.iter_all_axes() {
+            let mut size: Option<&TDim> = None;
+            for (input, positions) in node.inputs.iter().zip(&axis.inputs) {
+                let fact = model
+                    .outlet_fact(*input)
+                    .map_err(|e| Error::Model(format!("{e:#}")))?;
+                for &p in positions {
+                    let Some(dim) = fact.shape.dims().get(p) else {
+                        return Err(Error::Model(format!(
+                            "node `{}`: an operand has no axis {p}",
+                            node.name
+                        )));
+                    };
+                    match size {
+                        _ if dim.is_one() => {}
+                        Some(s) if s != dim => {
+                            return Err(Error::Model(format!(
+                                "node `{}`: the operands of its product disagree on the size \
+                                 of axis `{}` ({s} and {dim}), as in a linear model with more \
+                                 or fewer coefficients than features",
+                                node.name, axis.repr
+                            )));
+                        }
+                        _ => size = Some(dim),
+                    }
+                }
+            }
+        }
     }
     Ok(())
 }
