@@ -9,18 +9,19 @@
 //!   value of the graph; tract-onnx indexes its map of values with it and panics;
 //! - `if_branch_output_names_nothing.onnx`: the same in the `then` branch of an `If`
 //!   (tract parses subgraphs the same way), beside `if_branch.onnx`, the same model with
-//!   the output named right, which loads and runs;
+//!   the output named right, which loads and runs (both made by
+//!   `scripts/make_runtime_findings.py`);
 //! - `fuzz_linear_classifier_without_intercepts.onnx` (found by the fuzzer): a
 //!   scikit-learn logistic regression (30 features) whose `intercepts` attribute was
 //!   renamed; without intercepts, tract's `LinearClassifier` reads its 60 coefficients
 //!   as one model of 60 features, so its matrix product has 30 on one side and 60 on the
 //!   other. It loaded, and running it panicked on a debug assertion in tract-core;
-//! - `linear_regressor_1000_coefficients_10_features.onnx` (written with `onnx.helper`:
-//!   one `LinearRegressor` of 1000 coefficients over `X[N, 10]`): the same mismatch the
-//!   other way round. In a release build (no debug assertions) its run reads past the
-//!   input's buffer in tract-linalg's matrix kernel and the process dies of a
-//!   segmentation fault (seen with the fuzz target built `-O`, in
-//!   `avx512_mmm_f32_128x1`); with 100 coefficients it returns a score made of memory
+//! - `linear_regressor_1000_coefficients_10_features.onnx` (written with `onnx.helper` by
+//!   `scripts/make_runtime_findings.py`: one `LinearRegressor` of 1000 coefficients over
+//!   `X[N, 10]`): the same mismatch the other way round. In a release build (no debug
+//!   assertions) its run reads past the input's buffer in tract-linalg's matrix kernel
+//!   and the process dies of a segmentation fault (seen with the fuzz target built `-O`,
+//!   in `avx512_mmm_f32_128x1`); with 100 coefficients it returns a score made of memory
 //!   past the buffer.
 #![allow(
     clippy::unwrap_used,
