@@ -464,15 +464,13 @@ pub(crate) fn setup(
     )))
 }
 
-/// What an admin call asks the gateway to change.
-pub(crate) struct Change {
-    pub action: &'static str,
-    pub by: String,
-    pub state: State,
-    pub keys: Vec<aigis_evidence::AdminKey>,
-    /// Whether models must be loaded again (a swap), or only the keys change.
-    pub models: bool,
-}
+/// What an admin call does to the state, given what is in force: what it answers, and
+/// the keys it touched. It runs while the gateway's changes are locked, so two admin
+/// calls never work on the same state and one of them lost.
+pub(crate) type Edit<T> = Box<
+    dyn FnOnce(&crate::Current, &mut State) -> Result<(T, Vec<aigis_evidence::AdminKey>), ApiError>
+        + Send,
+>;
 
 impl Gateway {
     /// The router of the admin listener ([`crate::admin`]).
@@ -565,15 +563,21 @@ where
     crate::finish(trail, result)
 }
 
-/// Makes `change` in a blocking thread (it may load and verify models).
-async fn change(gw: Arc<Gateway>, change: Change) -> Result<crate::Reloaded, ApiError> {
-    tokio::task::spawn_blocking(move || gw.apply_admin(change))
+/// Makes the change `edit` describes (`action`, asked by `by`) in a blocking thread (it
+/// may load and verify models: `models`).
+async fn change<T: Send + 'static>(
+    gw: Arc<Gateway>,
+    action: &'static str,
+    by: String,
+    models: bool,
+    edit: Edit<T>,
+) -> Result<(crate::Reloaded, T), ApiError> {
+    tokio::task::spawn_blocking(move || gw.apply_admin(action, &by, models, edit))
         .await
         .map_err(|_| ApiError::internal())?
-        .map_err(refusal)
 }
 
-fn refusal(e: crate::Error) -> ApiError {
+pub(crate) fn refusal(e: crate::Error) -> ApiError {
     match e {
         crate::Error::Unrecorded(_) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -630,22 +634,14 @@ async fn swap(
     call(gw, headers, peer, |gw, principal| async move {
         let source: ModelSource = body(&bytes)?;
         source.check().map_err(|m| ApiError::invalid("body", m))?;
-        let mut state = gw.current().state;
-        if !gw.current().config.models.iter().any(|m| m.name == name) {
-            return Err(ApiError::no_model(&name));
-        }
-        state.models.insert(name.clone(), source);
-        let report = change(
-            gw,
-            Change {
-                action: "model-swap",
-                by: principal.name,
-                state,
-                keys: Vec::new(),
-                models: true,
-            },
-        )
-        .await?;
+        let edit: Edit<()> = Box::new(move |current, state| {
+            if !current.config.models.iter().any(|m| m.name == name) {
+                return Err(ApiError::no_model(&name));
+            }
+            state.models.insert(name, source);
+            Ok(((), Vec::new()))
+        });
+        let (report, ()) = change(gw, "model-swap", principal.name, true, edit).await?;
         Ok(reloaded(&report))
     })
     .await
@@ -658,25 +654,17 @@ async fn unswap(
     headers: HeaderMap,
 ) -> Response {
     call(gw, headers, peer, |gw, principal| async move {
-        let mut state = gw.current().state;
-        if state.models.remove(&name).is_none() {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("model `{name}` is served from its configured source"),
-            ));
-        }
-        let report = change(
-            gw,
-            Change {
-                action: "model-unswap",
-                by: principal.name,
-                state,
-                keys: Vec::new(),
-                models: true,
-            },
-        )
-        .await?;
+        let edit: Edit<()> = Box::new(move |_, state| {
+            if state.models.remove(&name).is_none() {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    format!("model `{name}` is served from its configured source"),
+                ));
+            }
+            Ok(((), Vec::new()))
+        });
+        let (report, ()) = change(gw, "model-unswap", principal.name, true, edit).await?;
         Ok(reloaded(&report))
     })
     .await
@@ -833,19 +821,11 @@ async fn create_key(
             .expires_in_s
             .map(|s| seconds("expires_in_s", s).map(|d| at + d))
             .transpose()?;
-        let mut state = gw.current().state;
-        let (secret, key) = new_key(&mut state, &asked.principal, expires, at)?;
-        change(
-            gw,
-            Change {
-                action: "key-create",
-                by: principal.name,
-                state,
-                keys: vec![key.clone()],
-                models: false,
-            },
-        )
-        .await?;
+        let edit: Edit<(auth::Secret, aigis_evidence::AdminKey)> = Box::new(move |_, state| {
+            let (secret, key) = new_key(state, &asked.principal, expires, at)?;
+            Ok(((secret, key.clone()), vec![key]))
+        });
+        let (_, (secret, key)) = change(gw, "key-create", principal.name, false, edit).await?;
         Ok(created(&secret, &key, serde_json::Value::Null))
     })
     .await
@@ -863,60 +843,48 @@ async fn rotate_key(
         let at = now();
         let overlap = seconds("overlap_s", asked.overlap_s.unwrap_or(DEFAULT_OVERLAP_S))?;
         let retire_at = at + overlap;
-        let current = gw.current();
-        let mut state = current.state.clone();
-        let retiring: Vec<(String, String)> = state
-            .keys(&current.config.api_keys, at)
-            .into_iter()
-            .zip(all_shas(&state, &current.config.api_keys))
-            .filter(|(k, _)| k.active && k.principal == asked.principal)
-            .map(|(k, sha)| (k.principal, sha))
-            .collect();
-        if retiring.is_empty() {
-            return Err(ApiError::invalid(
-                "principal",
-                format!(
-                    "`{}` has no active API key to rotate; make one with POST /admin/v1/keys",
-                    asked.principal
-                ),
-            ));
-        }
-        let mut keys = Vec::new();
-        let mut retired = Vec::new();
-        for (p, sha) in &retiring {
-            let expires = state.update(p, sha, |record| {
-                // An overlap never extends a key that expires sooner.
-                let sooner = record
-                    .expires
-                    .as_deref()
-                    .and_then(parse_time)
-                    .is_some_and(|t| t <= retire_at);
-                if !sooner {
-                    record.expires = Some(rfc3339(retire_at));
-                }
-                record.expires.clone()
+        let edit: Edit<_> = Box::new(move |current, state| {
+            let retiring = chosen(state, current, at, |k| {
+                k.active && k.principal == asked.principal
             });
-            keys.push(aigis_evidence::AdminKey {
-                id: key_id(sha).to_owned(),
-                principal: p.clone(),
-                change: aigis_evidence::KeyChange::Expires,
-                expires: expires.clone(),
-            });
-            retired.push(serde_json::json!({"id": key_id(sha), "expires": expires}));
-        }
-        let (secret, key) = new_key(&mut state, &asked.principal, None, at)?;
-        keys.insert(0, key.clone());
-        change(
-            gw,
-            Change {
-                action: "key-rotate",
-                by: principal.name,
-                state,
-                keys,
-                models: false,
-            },
-        )
-        .await?;
+            if retiring.is_empty() {
+                return Err(ApiError::invalid(
+                    "principal",
+                    format!(
+                        "`{}` has no active API key to rotate; make one with POST /admin/v1/keys",
+                        asked.principal
+                    ),
+                ));
+            }
+            let mut keys = Vec::new();
+            let mut retired = Vec::new();
+            for (p, sha) in &retiring {
+                let expires = state.update(p, sha, |record| {
+                    // An overlap never extends a key that expires sooner.
+                    let sooner = record
+                        .expires
+                        .as_deref()
+                        .and_then(parse_time)
+                        .is_some_and(|t| t <= retire_at);
+                    if !sooner {
+                        record.expires = Some(rfc3339(retire_at));
+                    }
+                    record.expires.clone()
+                });
+                keys.push(aigis_evidence::AdminKey {
+                    id: key_id(sha).to_owned(),
+                    principal: p.clone(),
+                    change: aigis_evidence::KeyChange::Expires,
+                    expires: expires.clone(),
+                });
+                retired.push(serde_json::json!({"id": key_id(sha), "expires": expires}));
+            }
+            let (secret, key) = new_key(state, &asked.principal, None, at)?;
+            keys.insert(0, key.clone());
+            Ok(((secret, key, retired), keys))
+        });
+        let (_, (secret, key, retired)) =
+            change(gw, "key-rotate", principal.name, false, edit).await?;
         Ok(created(
             &secret,
             &key,
@@ -926,18 +894,28 @@ async fn rotate_key(
     .await
 }
 
-/// The SHA-256 of every key, in the order of [`State::keys`].
-fn all_shas(state: &State, config: &[ApiKeyConfig]) -> Vec<String> {
-    config
-        .iter()
-        .map(|k| k.sha256.to_ascii_lowercase())
-        .chain(
-            state
-                .keys
-                .iter()
-                .filter(|k| k.created.is_some())
-                .map(|k| k.sha256.clone()),
-        )
+/// The keys `pick` chooses among every key (the configuration's and the API's): each
+/// one's principal and SHA-256.
+fn chosen(
+    state: &State,
+    current: &crate::Current,
+    at: SystemTime,
+    pick: impl Fn(&KeyView) -> bool,
+) -> Vec<(String, String)> {
+    let config = &current.config.api_keys;
+    let shas = config.iter().map(|k| k.sha256.to_ascii_lowercase()).chain(
+        state
+            .keys
+            .iter()
+            .filter(|k| k.created.is_some())
+            .map(|k| k.sha256.clone()),
+    );
+    state
+        .keys(config, at)
+        .into_iter()
+        .zip(shas)
+        .filter(|(v, _)| pick(v))
+        .map(|(v, sha)| (v.principal, sha))
         .collect()
 }
 
@@ -950,31 +928,16 @@ async fn revoke_key(
     call(gw, headers, peer, |gw, principal| async move {
         let asked: Revoke = body(&bytes)?;
         let at = now();
-        let current = gw.current();
-        let mut state = current.state.clone();
-        let views = state.keys(&current.config.api_keys, at);
-        let shas = all_shas(&state, &current.config.api_keys);
-        let chosen: Vec<(String, String)> = match (&asked.id, &asked.principal) {
+        let id = match (&asked.id, &asked.principal) {
             (Some(id), None) => {
                 if id.len() < 16 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return Err(ApiError::invalid("id", "a key id is 16 hex digits"));
                 }
-                let id = id.to_ascii_lowercase();
-                views
-                    .into_iter()
-                    .zip(shas)
-                    .filter(|(v, sha)| v.revoked.is_none() && sha.starts_with(&id))
-                    .map(|(v, sha)| (v.principal, sha))
-                    .collect()
+                Some(id.to_ascii_lowercase())
             }
             (None, Some(p)) => {
                 principal_name(p)?;
-                views
-                    .into_iter()
-                    .zip(shas)
-                    .filter(|(v, _)| v.revoked.is_none() && &v.principal == p)
-                    .map(|(v, sha)| (v.principal, sha))
-                    .collect()
+                None
             }
             _ => {
                 return Err(ApiError::invalid(
@@ -983,35 +946,35 @@ async fn revoke_key(
                 ));
             }
         };
-        if chosen.is_empty() {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "no key that is not already revoked matches",
-            ));
-        }
-        let mut keys = Vec::new();
-        for (p, sha) in &chosen {
-            state.update(p, sha, |record| record.revoked = Some(rfc3339(at)));
-            keys.push(aigis_evidence::AdminKey {
-                id: key_id(sha).to_owned(),
-                principal: p.clone(),
-                change: aigis_evidence::KeyChange::Revoked,
-                expires: None,
+        let edit: Edit<Vec<String>> = Box::new(move |current, state| {
+            let picked = chosen(state, current, at, |v| {
+                v.revoked.is_none()
+                    && match &id {
+                        Some(id) => v.id.starts_with(id.get(..16).unwrap_or(id)),
+                        None => asked.principal.as_deref() == Some(v.principal.as_str()),
+                    }
             });
-        }
-        let ids: Vec<String> = keys.iter().map(|k| k.id.clone()).collect();
-        change(
-            gw,
-            Change {
-                action: "key-revoke",
-                by: principal.name,
-                state,
-                keys,
-                models: false,
-            },
-        )
-        .await?;
+            if picked.is_empty() {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    "no key that is not already revoked matches",
+                ));
+            }
+            let mut keys = Vec::new();
+            for (p, sha) in &picked {
+                state.update(p, sha, |record| record.revoked = Some(rfc3339(at)));
+                keys.push(aigis_evidence::AdminKey {
+                    id: key_id(sha).to_owned(),
+                    principal: p.clone(),
+                    change: aigis_evidence::KeyChange::Revoked,
+                    expires: None,
+                });
+            }
+            let ids = keys.iter().map(|k| k.id.clone()).collect();
+            Ok((ids, keys))
+        });
+        let (_, ids) = change(gw, "key-revoke", principal.name, false, edit).await?;
         Ok(axum::Json(serde_json::json!({ "revoked": ids })).into_response())
     })
     .await

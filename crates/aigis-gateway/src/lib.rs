@@ -517,28 +517,40 @@ impl Gateway {
         self.reload_by(&config, &base, &trusted, trigger, by)
     }
 
-    /// Makes a change asked through the admin API: the new state is kept in the state
-    /// file once the change is recorded.
-    pub(crate) fn apply_admin(&self, change: admin::Change) -> Result<Reloaded, Error> {
+    /// Makes a change asked through the admin API: `edit` works on the admin state while
+    /// changes are locked (no other reload or admin call in between), and the new state
+    /// is kept in the state file once the change is recorded.
+    pub(crate) fn apply_admin<T>(
+        &self,
+        action: &'static str,
+        by: &str,
+        models: bool,
+        edit: admin::Edit<T>,
+    ) -> Result<(Reloaded, T), ApiError> {
         let mut current = self
             .current
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = current.state.clone();
+        let (out, keys) = edit(&current, &mut state)?;
         let next = Current {
-            state: change.state,
+            state,
             ..current.clone()
         };
-        self.apply(
-            &mut current,
-            next,
-            &How {
-                action: change.action,
-                trigger: "admin",
-                by: Some(&change.by),
-                keys: change.keys,
-                models: change.models,
-            },
-        )
+        let report = self
+            .apply(
+                &mut current,
+                next,
+                &How {
+                    action,
+                    trigger: "admin",
+                    by: Some(by),
+                    keys,
+                    models,
+                },
+            )
+            .map_err(admin::refusal)?;
+        Ok((report, out))
     }
 
     /// Records a `gateway-admin` change about the models of `live`.

@@ -15,33 +15,15 @@
 mod common;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use aigis_core::Digest;
-use aigis_evidence::{GatewayAdmin, GatewayCall};
-use aigis_gateway::audit::Audit;
+use aigis_evidence::GatewayCall;
 use aigis_gateway::inspect::{Action, ProfileConfig};
 use aigis_gateway::{Gateway, ServeConfig};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
-
-#[derive(Debug, Default)]
-struct Recorder {
-    calls: Mutex<Vec<GatewayCall>>,
-}
-
-impl Audit for Recorder {
-    fn record(&self, call: &GatewayCall, _: Vec<(String, Digest)>) -> Result<u64, String> {
-        self.calls.lock().unwrap().push(call.clone());
-        Ok(0)
-    }
-
-    fn admin(&self, _: &GatewayAdmin, _: Vec<(String, Digest)>) -> Result<u64, String> {
-        Ok(0)
-    }
-}
 
 /// The breast-cancer rows exported with the model (30 features each), all 40 complete ones.
 fn rows() -> Vec<Vec<f32>> {
@@ -82,6 +64,8 @@ fn profile(dir: &Path) {
     )
     .unwrap();
 }
+
+use common::Recorder;
 
 struct Setup {
     _dir: tempfile::TempDir,

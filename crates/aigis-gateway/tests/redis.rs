@@ -20,10 +20,8 @@ use std::sync::Arc;
 
 use aigis_gateway::limits::LimitsConfig;
 use aigis_gateway::{Gateway, ServeConfig};
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use serde_json::json;
-use tower::ServiceExt as _;
 
 struct Redis {
     child: Child,
@@ -120,24 +118,8 @@ fn gateway(
 
 async fn infer(app: axum::Router, key: String) -> (StatusCode, String) {
     let body = json!({"inputs": [{"name": "X", "shape": [1, 64], "datatype": "FP32", "data": vec![0.5; 64]}]});
-    let response = app
-        .oneshot(
-            Request::post("/v2/models/digits/infer")
-                .header("Authorization", format!("Bearer {key}"))
-                .body(Body::from(body.to_string()))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let code = serde_json::from_slice::<serde_json::Value>(&bytes)
-        .ok()
-        .and_then(|v| v["code"].as_str().map(str::to_owned))
-        .unwrap_or_default();
-    (status, code)
+    let (status, v) = common::call(&app, "POST", "/v2/models/digits/infer", &key, body).await;
+    (status, v["code"].as_str().unwrap_or_default().to_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

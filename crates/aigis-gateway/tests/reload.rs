@@ -10,19 +10,17 @@
     reason = "a test reports failures by panicking"
 )]
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+mod common;
 
-use aigis_core::Digest;
-use aigis_evidence::{AdminOutcome, GatewayAdmin, GatewayCall};
-use aigis_gateway::audit::Audit;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use aigis_evidence::AdminOutcome;
 use aigis_gateway::authz::AuthzConfig;
 use aigis_gateway::config::{ApiKeyConfig, ModelConfig};
 use aigis_gateway::{Gateway, ServeConfig};
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use serde_json::{Value, json};
-use tower::ServiceExt as _;
 
 fn runtime_model(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -52,48 +50,11 @@ fn config(file: &str, keys: &[(&str, &str)]) -> ServeConfig {
     )
 }
 
-/// Records admin changes in memory; fails them when told to.
-#[derive(Debug, Default)]
-struct Recorder {
-    changes: Mutex<Vec<GatewayAdmin>>,
-    fail: Mutex<bool>,
-}
-
-impl Audit for Recorder {
-    fn record(&self, _: &GatewayCall, _: Vec<(String, Digest)>) -> Result<u64, String> {
-        Ok(0)
-    }
-
-    fn admin(&self, change: &GatewayAdmin, _: Vec<(String, Digest)>) -> Result<u64, String> {
-        if *self.fail.lock().unwrap() {
-            return Err("the disk is full".into());
-        }
-        let mut changes = self.changes.lock().unwrap();
-        changes.push(change.clone());
-        Ok(changes.len() as u64)
-    }
-}
+use common::Recorder;
 
 async fn infer(app: &axum::Router, key: &str) -> (StatusCode, Value) {
     let body = json!({"inputs": [{"name": "X", "shape": [1, 30], "datatype": "FP32", "data": vec![1.0; 30]}]});
-    let response = app
-        .clone()
-        .oneshot(
-            Request::post("/v2/models/cancer/infer")
-                .header("Authorization", format!("Bearer {key}"))
-                .body(Body::from(body.to_string()))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    common::call(app, "POST", "/v2/models/cancer/infer", key, body).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

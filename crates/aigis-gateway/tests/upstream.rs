@@ -121,24 +121,7 @@ fn front(
 
 async fn infer(app: &axum::Router, key: &str, rows: usize) -> (StatusCode, Value) {
     let body = json!({"inputs": [{"name": "X", "shape": [rows, 30], "datatype": "FP32", "data": (0..rows * 30).map(|i| (i % 17) as f32 * 1.5).collect::<Vec<_>>()}]});
-    let response = app
-        .clone()
-        .oneshot(
-            Request::post("/v2/models/cancer/infer")
-                .header("Authorization", format!("Bearer {key}"))
-                .body(Body::from(body.to_string()))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    common::call(app, "POST", "/v2/models/cancer/infer", key, body).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -91,3 +91,70 @@ pub fn leaf(ca: &Ca, cn: &str, sans: &[&str]) -> (rcgen::Certificate, rcgen::Key
     let cert = params.signed_by(&key, &ca.issuer).unwrap();
     (cert, key)
 }
+
+/// One request to `app` in process: `body` as JSON (none when null), with `key` as the
+/// bearer when not empty; the status and the JSON answer (null when it is not JSON).
+pub async fn call(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: serde_json::Value,
+) -> (axum::http::StatusCode, serde_json::Value) {
+    use tower::ServiceExt as _;
+    let mut request = axum::http::Request::builder().method(method).uri(path);
+    if !key.is_empty() {
+        request = request.header("Authorization", format!("Bearer {key}"));
+    }
+    let body = if body.is_null() {
+        axum::body::Body::empty()
+    } else {
+        axum::body::Body::from(body.to_string())
+    };
+    let response = app
+        .clone()
+        .oneshot(request.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// An audit that keeps the calls and changes it is given, in memory; it fails the
+/// changes when told to.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    pub calls: std::sync::Mutex<Vec<aigis_evidence::GatewayCall>>,
+    pub changes: std::sync::Mutex<Vec<aigis_evidence::GatewayAdmin>>,
+    pub fail: std::sync::Mutex<bool>,
+}
+
+impl aigis_gateway::audit::Audit for Recorder {
+    fn record(
+        &self,
+        call: &aigis_evidence::GatewayCall,
+        _: Vec<(String, aigis_core::Digest)>,
+    ) -> Result<u64, String> {
+        self.calls.lock().unwrap().push(call.clone());
+        Ok(0)
+    }
+
+    fn admin(
+        &self,
+        change: &aigis_evidence::GatewayAdmin,
+        _: Vec<(String, aigis_core::Digest)>,
+    ) -> Result<u64, String> {
+        if *self.fail.lock().unwrap() {
+            return Err("the disk is full".into());
+        }
+        let mut changes = self.changes.lock().unwrap();
+        changes.push(change.clone());
+        Ok(changes.len() as u64)
+    }
+}
