@@ -1,0 +1,153 @@
+//! The limit for `bench/serve_bench.py`: `POST /v2/models/{name}/infer` (the Open
+//! Inference Protocol v2, JSON tensors, flat or nested) answered by a bare axum handler
+//! that parses the body with serde_json, runs the model with `aigis_runtime::OnnxRuntime`
+//! in `spawn_blocking` (as the gateway does) and answers JSON, with no guard of any kind.
+//!
+//!     bare-axum MODEL.onnx [ADDR] [NAME]     # ADDR 127.0.0.1:0, NAME digits by default
+//!
+//! Prints `listening http://ADDR` on stdout once it accepts connections.
+
+use std::sync::Arc;
+
+use aigis_runtime::{Data, NamedTensor, OnnxRuntime, Runtime, Tensor};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Deserialize)]
+struct InferRequest {
+    #[serde(default)]
+    id: Option<String>,
+    inputs: Vec<Input>,
+}
+
+#[derive(Deserialize)]
+struct Input {
+    name: String,
+    shape: Vec<usize>,
+    datatype: String,
+    data: Value,
+}
+
+#[derive(Serialize)]
+struct InferResponse {
+    model_name: String,
+    model_version: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    outputs: Vec<Output>,
+}
+
+#[derive(Serialize)]
+struct Output {
+    name: String,
+    datatype: &'static str,
+    shape: Vec<usize>,
+    data: Value,
+}
+
+struct App {
+    name: String,
+    runtime: Arc<OnnxRuntime>,
+}
+
+fn flatten(v: &Value, out: &mut Vec<f32>) -> Result<(), ()> {
+    match v {
+        Value::Array(items) => items.iter().try_for_each(|i| flatten(i, out)),
+        leaf => {
+            out.push(leaf.as_f64().ok_or(())? as f32);
+            Ok(())
+        }
+    }
+}
+
+fn bad(status: StatusCode, msg: &str) -> Response {
+    (status, axum::Json(serde_json::json!({"error": msg}))).into_response()
+}
+
+async fn infer(State(app): State<Arc<App>>, Path(name): Path<String>, body: Bytes) -> Response {
+    if name != app.name {
+        return bad(StatusCode::NOT_FOUND, "no such model");
+    }
+    let Ok(request) = serde_json::from_slice::<InferRequest>(&body) else {
+        return bad(StatusCode::BAD_REQUEST, "malformed JSON");
+    };
+    let mut inputs = Vec::with_capacity(request.inputs.len());
+    for input in request.inputs {
+        if input.datatype != "FP32" {
+            return bad(StatusCode::BAD_REQUEST, "FP32 inputs only");
+        }
+        let mut flat = Vec::new();
+        if flatten(&input.data, &mut flat).is_err() {
+            return bad(StatusCode::BAD_REQUEST, "data is not numbers");
+        }
+        match Tensor::new(input.shape, Data::Fp32(flat)) {
+            Ok(t) => inputs.push(NamedTensor::new(input.name, t)),
+            Err(_) => return bad(StatusCode::BAD_REQUEST, "shape and data disagree"),
+        }
+    }
+    let runtime = app.runtime.clone();
+    let outputs = match tokio::task::spawn_blocking(move || runtime.run(inputs)).await {
+        Ok(Ok(outputs)) => outputs,
+        _ => {
+            return bad(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "the model failed on this input",
+            );
+        }
+    };
+    let outputs = outputs
+        .into_iter()
+        .map(|t| {
+            let datatype = t.tensor.datatype().as_str();
+            let (shape, data) = t.tensor.into_parts();
+            let data = match data {
+                Data::Bool(v) => serde_json::json!(v),
+                Data::Uint8(v) => serde_json::json!(v),
+                Data::Int8(v) => serde_json::json!(v),
+                Data::Int32(v) => serde_json::json!(v),
+                Data::Int64(v) => serde_json::json!(v),
+                Data::Fp32(v) => serde_json::json!(v),
+                Data::Fp64(v) => serde_json::json!(v),
+                Data::Bytes(v) => serde_json::json!(v),
+            };
+            Output {
+                name: t.name,
+                datatype,
+                shape,
+                data,
+            }
+        })
+        .collect();
+    axum::Json(InferResponse {
+        model_name: app.name.clone(),
+        model_version: "1",
+        id: request.id,
+        outputs,
+    })
+    .into_response()
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let model = args
+        .next()
+        .ok_or("usage: bare-axum MODEL.onnx [ADDR] [NAME]")?;
+    let addr = args.next().unwrap_or_else(|| "127.0.0.1:0".into());
+    let name = args.next().unwrap_or_else(|| "digits".into());
+    let runtime = Arc::new(OnnxRuntime::from_bytes(&std::fs::read(&model)?)?);
+    let app = Arc::new(App { name, runtime });
+    let router = Router::new()
+        .route("/v2/models/{name}/infer", post(infer))
+        .with_state(app);
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    println!("listening http://{}", listener.local_addr()?);
+    axum::serve(listener, router).await?;
+    Ok(())
+}
