@@ -596,6 +596,22 @@ impl Gateway {
         audit.admin(&change, subjects).map(|_| ())
     }
 
+    /// Records that a change was refused, `why`; what stays in force (`old`, made from
+    /// `current`) is its subject. A record that cannot be written is logged: the refusal
+    /// itself already changed nothing.
+    fn record_refused(&self, how: &How<'_>, old: &Live, current: &Current, why: String) {
+        let kept = Reloaded::between(old, old, current, &current.config);
+        if let Err(e) = self.record_admin(
+            how,
+            aigis_evidence::AdminOutcome::Refused,
+            &kept,
+            old,
+            Some(why),
+        ) {
+            tracing::error!(error = %e, "the refused change could not be recorded");
+        }
+    }
+
     /// Checks `next` in full, records the change, keeps the admin state when it changed,
     /// and swaps it in; on any failure what is in force stays (and a refusal is recorded).
     fn apply(
@@ -634,17 +650,7 @@ impl Gateway {
         let new = match loaded {
             Ok(new) => new,
             Err(e) => {
-                // The subjects are the models that stay served.
-                let kept = Reloaded::between(&old, &old, current, &current.config);
-                if let Err(why) = self.record_admin(
-                    how,
-                    aigis_evidence::AdminOutcome::Refused,
-                    &kept,
-                    &old,
-                    Some(chain(&e)),
-                ) {
-                    tracing::error!(error = %why, "the refused change could not be recorded");
-                }
+                self.record_refused(how, &old, current, chain(&e));
                 return Err(e);
             }
         };
@@ -656,16 +662,7 @@ impl Gateway {
                 match tls::Certificates::read(t, &next.base, &next.config.source) {
                     Ok(key) => Some(key),
                     Err(e) => {
-                        let kept = Reloaded::between(&old, &old, current, &current.config);
-                        if let Err(why) = self.record_admin(
-                            how,
-                            aigis_evidence::AdminOutcome::Refused,
-                            &kept,
-                            &old,
-                            Some(chain(&e)),
-                        ) {
-                            tracing::error!(error = %why, "the refused change could not be recorded");
-                        }
+                        self.record_refused(how, &old, current, chain(&e));
                         return Err(e);
                     }
                 }
@@ -697,18 +694,9 @@ impl Gateway {
             && let Err(why) = admin::commit(tmp, &setup.state_path)
         {
             // Recorded as applied, but it cannot be kept: undo it, on the record too.
-            let kept = Reloaded::between(&old, &old, current, &current.config);
             let message =
                 format!("the admin state cannot be kept, so the change was undone: {why}");
-            if let Err(e) = self.record_admin(
-                how,
-                aigis_evidence::AdminOutcome::Refused,
-                &kept,
-                &old,
-                Some(message.clone()),
-            ) {
-                tracing::error!(error = %e, "the undone change could not be recorded");
-            }
+            self.record_refused(how, &old, current, message.clone());
             return Err(Error::State(message));
         }
         if let (Some(key), Some(certificates)) = (certificate, &self.certificates) {
