@@ -57,7 +57,8 @@ concurrency 1, ≥ 10× python's saturation.
     python3 bench/serve_bench.py --duration 10 --rss-minutes 1
     python3 bench/serve_bench.py --smoke               # seconds per point: checks it all works
 
-Needs about 2 minutes plus 7 × `--duration` × 4 seconds plus 3 × `--rss-minutes`. The
+Needs about 2 minutes plus 7 × `--duration` × the servers' count plus `--rss-minutes` per
+soaked server (`--rss-servers`, default all but aigis-key, which shares aigis-jwt's process). The
 ledger takes about 2 KB per call, in the system's temporary folder: about 1.7 GB for
 `--duration 10 --rss-minutes 1`, several GB with the defaults; it is removed at the end
 (kept with the logs when something failed).
@@ -698,6 +699,9 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per sweep point (default 10)")
     ap.add_argument("--rss-minutes", type=float, default=10.0, help="minutes of load per server for the RSS soak (default 10; 0 skips it)")
     ap.add_argument("--rss-connections", type=int, default=16, help="connections during the RSS soak (default 16)")
+    ap.add_argument("--rss-servers", default="all",
+                    help="the servers soaked, comma-separated (default all; each soak writes its ledger: "
+                         "aigis-jwt at 16 connections for 10 min is about 10 GB)")
     ap.add_argument("--connections", default="1,2,4,8,16,32,64", help="the sweep's connection counts")
     ap.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1: the load generator on one core)")
     ap.add_argument("--python-workers", type=int, default=os.cpu_count() or 2, help="uvicorn workers (default: one per core)")
@@ -801,8 +805,11 @@ def main() -> int:
         soak = {}
         by_name = {s.name: s for s in servers}
         if args.rss_minutes > 0:
+            soaked = None if args.rss_servers == "all" else set(args.rss_servers.split(","))
             for s in servers:
                 if s.name == "aigis-key" and "aigis-jwt" in by_name:  # the same process
+                    continue
+                if soaked is not None and s.name not in soaked:
                     continue
                 log(f"RSS soak: {s.name}, {args.rss_minutes:g} min at {args.rss_connections} connections")
                 series: list = []

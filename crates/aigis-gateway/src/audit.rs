@@ -7,12 +7,41 @@
 use aigis_core::Digest;
 use aigis_evidence::{GatewayAdmin, GatewayCall};
 
+/// A record on its way: resolves to its ledger index once it is recorded.
+pub type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send>>;
+
 /// Where calls and administrative changes are recorded.
 pub trait Audit: Send + Sync + std::fmt::Debug {
     /// Records `call` about `subjects` durably; returns its ledger index.
     fn record(&self, call: &GatewayCall, subjects: Vec<(String, Digest)>) -> Result<u64, String>;
     /// Records an administrative `change` about `subjects` durably; returns its index.
     fn admin(&self, change: &GatewayAdmin, subjects: Vec<(String, Digest)>) -> Result<u64, String>;
+
+    /// Records `calls` in order, as `record` does each. On a failure, says how many of
+    /// the first were recorded before it (so only the rest are tried again) and why.
+    fn record_all(
+        &self,
+        calls: &[(GatewayCall, Vec<(String, Digest)>)],
+    ) -> Result<(), (usize, String)> {
+        for (done, (call, subjects)) in calls.iter().enumerate() {
+            self.record(call, subjects.clone()).map_err(|e| (done, e))?;
+        }
+        Ok(())
+    }
+
+    /// `record` for an async caller: the wait for the record does not hold a thread.
+    /// By default `record` runs on tokio's blocking pool.
+    fn submit(self: Arc<Self>, call: GatewayCall, subjects: Vec<(String, Digest)>) -> Pending
+    where
+        Self: 'static,
+    {
+        let recorded = tokio::task::spawn_blocking(move || self.record(&call, subjects));
+        Box::pin(async move {
+            recorded
+                .await
+                .map_err(|_| "the audit record's writer failed".to_owned())?
+        })
+    }
 }
 
 /// The project's ledger, signing with the project's key.
@@ -36,16 +65,27 @@ impl LedgerAudit {
 }
 
 impl LedgerAudit {
+    /// The signed ledger entry of `predicate` about `subjects`.
+    fn entry<P: aigis_evidence::Predicate>(
+        &self,
+        predicate: &P,
+        subjects: Vec<(String, Digest)>,
+    ) -> Result<aigis_ledger::NewEntry, String> {
+        let statement = predicate.statement(subjects).map_err(|e| e.to_string())?;
+        Ok(aigis_ledger::statement_entry(
+            &statement,
+            &self.key,
+            aigis_ledger::now_ms(),
+        ))
+    }
+
     fn append<P: aigis_evidence::Predicate>(
         &self,
         predicate: &P,
         subjects: Vec<(String, Digest)>,
     ) -> Result<u64, String> {
-        let statement = predicate.statement(subjects).map_err(|e| e.to_string())?;
-        self.ledger
-            .append_statement(&statement, &self.key)
-            .map(|(index, _)| index)
-            .map_err(|e| e.to_string())
+        let entry = self.entry(predicate, subjects)?;
+        self.ledger.append(entry).map_err(|e| e.to_string())
     }
 }
 
@@ -56,6 +96,42 @@ impl Audit for LedgerAudit {
 
     fn admin(&self, change: &GatewayAdmin, subjects: Vec<(String, Digest)>) -> Result<u64, String> {
         self.append(change, subjects)
+    }
+
+    /// One transaction for the whole batch, so all of it or none is recorded.
+    fn record_all(
+        &self,
+        calls: &[(GatewayCall, Vec<(String, Digest)>)],
+    ) -> Result<(), (usize, String)> {
+        let entries = calls
+            .iter()
+            .map(|(call, subjects)| self.entry(call, subjects.clone()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| (0, e))?;
+        self.ledger
+            .append_all(entries)
+            .map(|_| ())
+            .map_err(|e| (0, e.to_string()))
+    }
+
+    /// The record is built and signed on the caller's thread and handed to the ledger's
+    /// writer; the caller awaits its group commit without holding a thread.
+    fn submit(self: Arc<Self>, call: GatewayCall, subjects: Vec<(String, Digest)>) -> Pending {
+        let entry = match self.entry(&call, subjects) {
+            Ok(entry) => entry,
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.ledger.submit(
+            vec![entry],
+            Box::new(move |r| {
+                let _ = tx.send(r.map_err(|e| e.to_string()));
+            }),
+        );
+        Box::pin(async move {
+            rx.await
+                .map_err(|_| "the ledger writer has stopped".to_owned())?
+        })
     }
 }
 
@@ -146,7 +222,7 @@ impl Buffered {
         if spool.exists() {
             let text = std::fs::read_to_string(&spool)
                 .map_err(|e| format!("`{}`: cannot read: {e}", spool.display()))?;
-            let mut replayed = 0usize;
+            let mut records = Vec::new();
             for (n, line) in text
                 .lines()
                 .enumerate()
@@ -159,13 +235,18 @@ impl Buffered {
                         n + 1
                     )
                 })?;
-                inner.record(&w.call, w.subjects).map_err(|e| {
+                records.push((w.call, w.subjects));
+            }
+            let mut replayed = 0usize;
+            for chunk in records.chunks(WRITE_BATCH) {
+                inner.record_all(chunk).map_err(|(done, e)| {
                     format!(
-                        "`{}`: {replayed} spooled records put in the ledger, then it failed: {e}",
-                        spool.display()
+                        "`{}`: {} spooled records put in the ledger, then it failed: {e}",
+                        spool.display(),
+                        replayed + done
                     )
                 })?;
-                replayed += 1;
+                replayed += chunk.len();
             }
             std::fs::remove_file(&spool)
                 .map_err(|e| format!("`{}`: cannot remove: {e}", spool.display()))?;
@@ -229,8 +310,12 @@ impl Buffered {
     }
 }
 
-/// The writer thread: each record into `inner`, in order, retried until it is taken or
-/// the stop's deadline passes; then the rest goes to the spool.
+/// The most records the writer hands the ledger at once.
+const WRITE_BATCH: usize = 1024;
+
+/// The writer thread: what is waiting (up to 1024 records) into `inner` at once, in order,
+/// the batch retried until it is taken or the stop's deadline passes; then the rest goes
+/// to the spool.
 fn write_in_order(
     inner: &dyn Audit,
     receiver: &std::sync::mpsc::Receiver<Waiting>,
@@ -239,23 +324,36 @@ fn write_in_order(
     spool: &std::path::Path,
 ) {
     let mut failing = false;
-    while let Ok(w) = receiver.recv() {
+    while let Ok(first) = receiver.recv() {
+        let mut batch: Vec<(GatewayCall, Vec<(String, Digest)>)> = std::iter::once(first)
+            .chain(receiver.try_iter().take(WRITE_BATCH - 1))
+            .map(|w| (w.call, w.subjects))
+            .collect();
+        let recorded = |n: usize| waiting.dec_by(i64::try_from(n).unwrap_or(i64::MAX));
         loop {
             if give_up.load(std::sync::atomic::Ordering::SeqCst) {
-                let rest: Vec<Waiting> = std::iter::once(w).chain(receiver.try_iter()).collect();
+                let rest: Vec<Waiting> = batch
+                    .into_iter()
+                    .map(|(call, subjects)| Waiting { call, subjects })
+                    .chain(receiver.try_iter())
+                    .collect();
                 spool_all(spool, &rest);
                 return;
             }
-            match inner.record(&w.call, w.subjects.clone()) {
-                Ok(_) => {
+            match inner.record_all(&batch) {
+                Ok(()) => {
                     if failing {
                         tracing::info!("the ledger takes records again");
                         failing = false;
                     }
-                    waiting.dec();
+                    recorded(batch.len());
                     break;
                 }
-                Err(e) => {
+                Err((done, e)) => {
+                    // What was recorded is not tried again.
+                    let done = done.min(batch.len());
+                    batch.drain(..done);
+                    recorded(done);
                     if !failing {
                         tracing::error!(error = %e, "the ledger refuses records; they wait in the queue");
                         failing = true;
@@ -326,6 +424,11 @@ impl Audit for Buffered {
     /// once recorded.
     fn admin(&self, change: &GatewayAdmin, subjects: Vec<(String, Digest)>) -> Result<u64, String> {
         self.inner.admin(change, subjects)
+    }
+
+    /// Queuing never waits, so no thread is needed.
+    fn submit(self: Arc<Self>, call: GatewayCall, subjects: Vec<(String, Digest)>) -> Pending {
+        Box::pin(std::future::ready(self.record(&call, subjects)))
     }
 }
 

@@ -146,6 +146,40 @@ pub struct Authz {
     groups: BTreeMap<String, Vec<String>>,
     loaded: RwLock<Arc<Loaded>>,
     authorizer: Authorizer,
+    /// Parsed once: names cost more to parse than the rest of a question to build.
+    names: Names,
+}
+
+/// The entity types and fixed entities every question uses.
+struct Names {
+    principal: EntityTypeName,
+    model: EntityTypeName,
+    server: EntityUid,
+    infer: EntityUid,
+    metadata: EntityUid,
+    admin: EntityUid,
+}
+
+impl Names {
+    fn new() -> Result<Self, String> {
+        let kind = |k: &str| EntityTypeName::from_str(k).map_err(|e| e.to_string());
+        Ok(Names {
+            principal: kind("Aigis::Principal")?,
+            model: kind("Aigis::Model")?,
+            server: uid("Aigis::Server", "aigis")?,
+            infer: uid("Aigis::Action", Action::Infer.name())?,
+            metadata: uid("Aigis::Action", Action::Metadata.name())?,
+            admin: uid("Aigis::Action", Action::Admin.name())?,
+        })
+    }
+
+    fn action(&self, action: Action) -> &EntityUid {
+        match action {
+            Action::Infer => &self.infer,
+            Action::Metadata => &self.metadata,
+            Action::Admin => &self.admin,
+        }
+    }
 }
 
 impl std::fmt::Debug for Authz {
@@ -224,7 +258,9 @@ impl Authz {
             )
         })?;
         let groups = groups_of(&config.groups).map_err(|m| bad("serve.authz.groups", m))?;
+        let names = Names::new().map_err(|m| bad("serve.authz", m))?;
         Ok(Authz {
+            names,
             schema,
             path,
             groups: config.groups.clone(),
@@ -277,7 +313,10 @@ impl Authz {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
-        let p = uid("Aigis::Principal", &principal.name)?;
+        let p = EntityUid::from_type_name_and_id(
+            self.names.principal.clone(),
+            EntityId::new(&principal.name),
+        );
         let parents: HashSet<EntityUid> = loaded
             .groups
             .get(&principal.name)
@@ -299,7 +338,8 @@ impl Authz {
         }
         let r = match resource {
             Resource::Model { name, version } => {
-                let r = uid("Aigis::Model", name)?;
+                let r =
+                    EntityUid::from_type_name_and_id(self.names.model.clone(), EntityId::new(name));
                 entities.push(
                     Entity::new(
                         r.clone(),
@@ -314,12 +354,12 @@ impl Authz {
                 r
             }
             Resource::Server => {
-                let r = uid("Aigis::Server", "aigis")?;
+                let r = self.names.server.clone();
                 entities.push(Entity::new_no_attrs(r.clone(), HashSet::new()));
                 r
             }
         };
-        let a = uid("Aigis::Action", action.name())?;
+        let a = self.names.action(action).clone();
         let time = humantime::format_rfc3339_millis(
             std::time::UNIX_EPOCH
                 + std::time::Duration::from_millis(u64::try_from(context.unix_ms).unwrap_or(0)),

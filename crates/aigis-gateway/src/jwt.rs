@@ -34,6 +34,14 @@
 //! background while the old ones keep working; a failed re-read keeps the keys that were
 //! read last (and is logged), so a JWKS that is briefly unreadable does not lock every
 //! client out.
+//!
+//! A token that passed every check is remembered (by its SHA-256, up to 10,000 tokens), so
+//! a client that sends it again is not verified again: it is accepted while its `exp` and
+//! `nbf` still hold, each checked again at every use with the same leeway, and only while
+//! the issuer's keys are the very set it was verified with. A re-read of the JWKS (at the
+//! TTL, or for an unknown `kid`) forgets every token verified before it, so a key removed
+//! from the JWKS stops its tokens as it would without the memory. A configuration reload
+//! starts with none remembered.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -42,6 +50,7 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
+use sha2::Digest as _;
 
 use crate::Error;
 use crate::auth::{Method, Principal};
@@ -437,6 +446,8 @@ struct Issuer {
 /// The configured issuers.
 pub struct Issuers {
     issuers: Vec<Issuer>,
+    /// Tokens verified, by the SHA-256 of their text.
+    verified: RwLock<std::collections::HashMap<[u8; 32], Verified>>,
 }
 
 impl std::fmt::Debug for Issuers {
@@ -455,6 +466,23 @@ struct Peek {
 #[derive(Deserialize)]
 struct Claims {
     sub: String,
+    /// Checked by jsonwebtoken (required, a whole number); kept for the memory of tokens.
+    exp: Option<u64>,
+    nbf: Option<u64>,
+}
+
+/// The most tokens remembered as verified; when full, the memory starts over.
+const REMEMBERED: usize = 10_000;
+
+/// A token that passed every check: what it takes to accept it again.
+struct Verified {
+    name: String,
+    issuer: usize,
+    /// The key set it was verified with; a re-read set is another allocation. A `Weak`
+    /// keeps the old allocation's address from being reused while this is remembered.
+    keys: std::sync::Weak<Vec<Key>>,
+    exp: u64,
+    nbf: Option<u64>,
 }
 
 /// A `sub` that can name a principal in logs, evidence and policies.
@@ -527,7 +555,46 @@ impl Issuers {
                 }),
             });
         }
-        Ok(Issuers { issuers })
+        Ok(Issuers {
+            issuers,
+            verified: RwLock::default(),
+        })
+    }
+
+    /// The principal of a token verified before, if it still holds: its issuer's keys are
+    /// the set it was verified with (and are not due for a re-read), and `exp` and `nbf`
+    /// hold now as jsonwebtoken checks them.
+    fn remembered(&self, digest: &[u8; 32]) -> Option<Principal> {
+        let verified = self
+            .verified
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let v = verified.get(digest)?;
+        let issuer = self.issuers.get(v.issuer)?;
+        let (keys, stale) = issuer.jwks.keys();
+        if stale || !std::ptr::eq(Arc::as_ptr(&keys), v.keys.as_ptr()) {
+            return None;
+        }
+        let now = jsonwebtoken::get_current_timestamp();
+        let leeway = issuer.validation.leeway;
+        if v.exp < now.saturating_sub(leeway) || v.nbf.is_some_and(|nbf| nbf > now + leeway) {
+            return None;
+        }
+        Some(Principal {
+            name: v.name.clone(),
+            method: Method::Jwt,
+        })
+    }
+
+    fn remember(&self, digest: [u8; 32], v: Verified) {
+        let mut verified = self
+            .verified
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if verified.len() >= REMEMBERED {
+            verified.clear();
+        }
+        verified.insert(digest, v);
     }
 
     /// Whether any issuer is configured.
@@ -540,15 +607,20 @@ impl Issuers {
         if token.len() > MAX_TOKEN {
             return Err(Refused::TooLong);
         }
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        if let Some(principal) = self.remembered(&digest) {
+            return Ok(principal);
+        }
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| Refused::Malformed(e.to_string()))?;
         let peek: Peek = jsonwebtoken::dangerous::insecure_decode_claims(token)
             .map_err(|e| Refused::Malformed(e.to_string()))?;
         let iss = peek.iss.unwrap_or_default();
-        let issuer = self
+        let (index, issuer) = self
             .issuers
             .iter()
-            .find(|i| i.name == iss)
+            .enumerate()
+            .find(|(_, i)| i.name == iss)
             .ok_or_else(|| Refused::UnknownIssuer(iss.chars().take(100).collect()))?;
         let alg = header.alg;
         if !issuer.algorithms.contains(&alg) {
@@ -577,6 +649,18 @@ impl Issuers {
             .map_err(|e| Refused::Invalid(e.to_string()))?;
         if !is_subject(&data.claims.sub) {
             return Err(Refused::Subject);
+        }
+        if let Some(exp) = data.claims.exp {
+            self.remember(
+                digest,
+                Verified {
+                    name: data.claims.sub.clone(),
+                    issuer: index,
+                    keys: Arc::downgrade(&keys),
+                    exp,
+                    nbf: data.claims.nbf,
+                },
+            );
         }
         Ok(Principal {
             name: data.claims.sub,

@@ -1002,16 +1002,14 @@ async fn audited(
         tool: aigis_evidence::Tool::current(),
     };
     let writing = std::time::Instant::now();
-    let recorded = tokio::task::spawn_blocking(move || audit.record(&call, subjects)).await;
-    let ok = matches!(recorded, Ok(Ok(_)));
-    gw.metrics.audit_write(writing.elapsed(), ok);
+    let recorded = audit.submit(call, subjects).await;
+    gw.metrics.audit_write(writing.elapsed(), recorded.is_ok());
     let response = match recorded {
-        Ok(Ok(_)) => Response::from_parts(response_parts, axum::body::Body::from(response_bytes)),
-        Ok(Err(e)) => {
+        Ok(_) => Response::from_parts(response_parts, axum::body::Body::from(response_bytes)),
+        Err(e) => {
             tracing::error!(error = %e, "the audit record could not be written; the call is not answered");
             audit_unavailable()
         }
-        Err(_) => audit_unavailable(),
     };
     (response, trail)
 }

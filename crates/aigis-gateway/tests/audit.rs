@@ -200,6 +200,9 @@ async fn a_call_that_cannot_be_recorded_is_not_answered() {
 #[derive(Debug, Default)]
 struct Flaky {
     fail: std::sync::atomic::AtomicBool,
+    /// When set, how many more records it takes before it fails (a ledger that fails
+    /// part way through a batch).
+    budget: std::sync::Mutex<Option<usize>>,
     taken: std::sync::Mutex<Vec<GatewayCall>>,
 }
 
@@ -215,6 +218,12 @@ impl Audit for Flaky {
     fn record(&self, call: &GatewayCall, _: Vec<(String, Digest)>) -> Result<u64, String> {
         if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
             return Err("the ledger is down".into());
+        }
+        if let Some(budget) = self.budget.lock().unwrap().as_mut() {
+            if *budget == 0 {
+                return Err("the ledger is full".into());
+            }
+            *budget -= 1;
         }
         let mut taken = self.taken.lock().unwrap();
         taken.push(call.clone());
@@ -337,4 +346,68 @@ async fn the_buffered_mode_answers_while_the_ledger_is_down_then_records_in_orde
         .collect();
     assert_eq!(records[4..], tail[..]);
     assert_eq!(again.drain_audit(std::time::Duration::from_millis(100)), 0);
+}
+
+/// A ledger that takes part of a batch and then fails: the writer tries again only what
+/// was not taken, so nothing is recorded twice and the order holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_buffered_writer_retries_only_what_the_ledger_did_not_take() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, hash) = aigis_gateway::auth::generate().unwrap();
+    let ledger = Arc::new(Flaky::default());
+    ledger.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    let gw = Arc::new(
+        Gateway::new(&config(hash), Path::new("/"), &[])
+            .unwrap()
+            .with_buffered_audit(
+                ledger.clone(),
+                &buffered(16, &dir.path().join("s")),
+                dir.path(),
+            )
+            .unwrap(),
+    );
+    let router = gw.clone().router();
+    let mut sent = Vec::new();
+    for i in 0..6 {
+        let value = i as f32 / 10.0;
+        let status = router
+            .clone()
+            .oneshot(request(Some(key.expose()), 64, value))
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::OK);
+        let body = json!({"inputs": [{"name": "X", "shape": [1, 64], "datatype": "FP32", "data": vec![value; 64]}]});
+        sent.push(Digest::of(body.to_string().as_bytes()));
+    }
+    // Back, but it takes two records and fails on the third.
+    *ledger.budget.lock().unwrap() = Some(2);
+    ledger
+        .fail
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    for _ in 0..100 {
+        if taken(&ledger).len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(taken(&ledger), sent[..2]);
+    assert!(
+        gw.metrics()
+            .render()
+            .contains("aigis_gateway_audit_queue 4")
+    );
+    *ledger.budget.lock().unwrap() = None;
+    for _ in 0..100 {
+        if taken(&ledger).len() >= 6 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(taken(&ledger), sent, "each once, in order");
+    let spooled =
+        tokio::task::block_in_place(|| gw.drain_audit(std::time::Duration::from_millis(100)));
+    assert_eq!(spooled, 0);
 }

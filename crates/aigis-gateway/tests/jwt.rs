@@ -363,6 +363,39 @@ fn a_rotated_jwks_works_from_its_first_token_and_unknown_kids_cannot_storm_it() 
     assert_eq!(s.status(&a.token(&claims())), StatusCode::UNAUTHORIZED);
 }
 
+/// A token that passed is remembered, not trusted: the same text is refused once its
+/// `exp` has passed, and once the key that signed it leaves a re-read JWKS.
+#[test]
+fn a_remembered_token_is_checked_again_at_every_use() {
+    let a = rsa("a");
+    let b = rsa("b");
+    let s = setup(&jwks(&[&a.jwk]), vec![jwt_config(|c| c.leeway_s = 0)]);
+    let mut short = claims();
+    short["exp"] = json!(now() + 2);
+    let short = a.token(&short);
+    let long = a.token(&claims());
+    for _ in 0..3 {
+        assert_eq!(s.status(&short), StatusCode::OK);
+        assert_eq!(s.status(&long), StatusCode::OK);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(3100));
+    assert_eq!(
+        s.status(&short),
+        StatusCode::UNAUTHORIZED,
+        "a remembered token past its exp"
+    );
+    assert_eq!(s.status(&long), StatusCode::OK);
+
+    // The issuer withdraws a; a token with b's kid makes the gateway re-read the JWKS.
+    s.write_jwks(&jwks(&[&b.jwk]));
+    assert_eq!(s.status(&b.token(&claims())), StatusCode::OK);
+    assert_eq!(
+        s.status(&long),
+        StatusCode::UNAUTHORIZED,
+        "a remembered token whose key was withdrawn"
+    );
+}
+
 #[test]
 fn several_issuers_each_with_their_own_keys_and_algorithms() {
     let a = rsa("a");

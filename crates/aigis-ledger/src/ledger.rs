@@ -1,5 +1,5 @@
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -20,7 +20,8 @@ const MAX_BATCH: usize = 8192;
 ///
 /// Appends from many threads are queued to one writer thread, which takes everything
 /// waiting (up to 8192 entries) into one durable transaction: the cost of the commit's
-/// fsync is shared by the whole batch. `append` returns only after that commit.
+/// fsync is shared by the whole batch. `append` and `append_all` return only after that
+/// commit; `submit` returns at once and reports the commit to a callback.
 pub struct Ledger {
     store: Arc<dyn Store>,
     /// Started by the first append. `Sender` is `Sync`: appenders send without a lock.
@@ -55,10 +56,14 @@ struct Writer {
     thread: Option<JoinHandle<()>>,
 }
 
+/// Entries that go in together, in order, and who to tell once they are committed.
 struct Job {
-    entry: NewEntry,
-    done: SyncSender<Result<u64, String>>,
+    entries: Vec<NewEntry>,
+    done: Done,
 }
+
+/// Told the index of a job's first entry once its transaction is committed, or why not.
+pub type Done = Box<dyn FnOnce(Result<u64, Error>) + Send>;
 
 impl Ledger {
     pub fn new(store: Arc<dyn Store>) -> Self {
@@ -83,16 +88,38 @@ impl Ledger {
 
     /// Appends one entry and returns its index once it is durable.
     pub fn append(&self, entry: NewEntry) -> Result<u64, Error> {
+        self.append_all(vec![entry])
+    }
+
+    /// Appends `entries` as consecutive entries, in order, in one transaction, and returns
+    /// the index of the first once they are durable. Either all of them are in the log or
+    /// none is.
+    pub fn append_all(&self, entries: Vec<NewEntry>) -> Result<u64, Error> {
         let (done, result) = mpsc::sync_channel(1);
-        self.writer
-            .get_or_init(|| Writer::start(self.store.clone(), self.stats.clone()))
-            .jobs
-            .send(Job { entry, done })
-            .map_err(|_| Error::Append("the ledger writer has stopped".into()))?;
+        self.submit(
+            entries,
+            Box::new(move |r| {
+                let _ = done.send(r);
+            }),
+        );
         result
             .recv()
             .map_err(|_| Error::Append("the ledger writer has stopped".into()))?
-            .map_err(Error::Append)
+    }
+
+    /// Queues `entries` as `append_all` does, without waiting: `done` is called with the
+    /// index of the first entry once they are durable, or with the error that kept them
+    /// out. It runs on the writer's thread (or at once, here, if the writer has stopped),
+    /// so it must only hand the result on.
+    pub fn submit(&self, entries: Vec<NewEntry>, done: Done) {
+        let sent = self
+            .writer
+            .get_or_init(|| Writer::start(self.store.clone(), self.stats.clone()))
+            .jobs
+            .send(Job { entries, done });
+        if let Err(mpsc::SendError(job)) = sent {
+            (job.done)(Err(Error::Append("the ledger writer has stopped".into())));
+        }
     }
 
     /// Appends a DSSE envelope of an in-toto statement (its JSON, byte for byte as it will
@@ -109,9 +136,9 @@ impl Ledger {
         statement: &Statement,
         key: &SigningKey,
     ) -> Result<(u64, Hash), Error> {
-        let envelope = Envelope::sign(PAYLOAD_TYPE, statement.to_json(), key).to_json();
-        let leaf = leaf_hash(&envelope);
-        Ok((self.append_evidence(envelope)?, leaf))
+        let entry = statement_entry(statement, key, now_ms());
+        let leaf = entry.leaf_hash;
+        Ok((self.append(entry)?, leaf))
     }
 
     /// The root of the empty tree: SHA-256 of no bytes.
@@ -227,34 +254,54 @@ impl Writer {
 
 fn write_loop(store: &dyn Store, rx: &Receiver<Job>, stats: &Stats) {
     while let Ok(first) = rx.recv() {
-        let mut entries = vec![first.entry];
-        let mut waiters = vec![first.done];
-        while entries.len() < MAX_BATCH {
+        // A job is never split: the batch may pass MAX_BATCH by the last job taken.
+        let mut count = first.entries.len();
+        let mut jobs = vec![first];
+        while count < MAX_BATCH {
             match rx.try_recv() {
                 Ok(job) => {
-                    entries.push(job.entry);
-                    waiters.push(job.done);
+                    count += job.entries.len();
+                    jobs.push(job);
                 }
                 Err(_) => break,
             }
         }
+        let mut entries = Vec::with_capacity(count);
+        let mut waiters = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            waiters.push((job.entries.len() as u64, job.done));
+            entries.extend(job.entries);
+        }
         match store.append(&entries) {
             Ok(first_index) => {
                 stats.commits.fetch_add(1, Ordering::Relaxed);
-                stats
-                    .entries
-                    .fetch_add(entries.len() as u64, Ordering::Relaxed);
-                for (i, w) in (first_index..).zip(waiters) {
-                    let _ = w.send(Ok(i));
+                stats.entries.fetch_add(count as u64, Ordering::Relaxed);
+                let mut next = first_index;
+                for (n, done) in waiters {
+                    done(Ok(next));
+                    next += n;
                 }
             }
             Err(e) => {
                 let msg = e.to_string();
-                for w in waiters {
-                    let _ = w.send(Err(msg.clone()));
+                for (_, done) in waiters {
+                    done(Err(Error::Append(msg.clone())));
                 }
             }
         }
+    }
+}
+
+/// Signs `statement` with `key` into a DSSE envelope and makes its ledger entry: what
+/// [`evidence_entry`] would make of the envelope, without parsing back what was just built.
+pub fn statement_entry(statement: &Statement, key: &SigningKey, recorded_at_ms: i64) -> NewEntry {
+    let body = Envelope::sign(PAYLOAD_TYPE, statement.to_json(), key).to_json();
+    NewEntry {
+        leaf_hash: leaf_hash(&body),
+        predicate_type: statement.predicate_type.clone(),
+        subjects: statement.subject_digests().collect(),
+        body,
+        recorded_at_ms,
     }
 }
 
@@ -277,7 +324,7 @@ pub fn evidence_entry(envelope_json: Vec<u8>, recorded_at_ms: i64) -> Result<New
     })
 }
 
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -292,5 +339,34 @@ impl tlog_tiles::HashReader for Reader<'_> {
         self.0
             .read_hashes(indexes)
             .map_err(|e| tlog_tiles::Error::InvalidInput(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aigis_core::Digest;
+
+    /// The entry built from the statement is the one `evidence_entry` reads back out of
+    /// the signed envelope: the same leaf, type and subjects.
+    #[test]
+    fn statement_entry_is_what_evidence_entry_reads() {
+        let statement = Statement::new(
+            vec![
+                ("request".into(), Digest::of(b"a")),
+                ("model:digits".into(), Digest::of(b"b")),
+            ],
+            "https://aigis.dev/test/v1",
+            serde_json::json!({"n": 1, "text": "é"}),
+        )
+        .unwrap();
+        let key = SigningKey::generate();
+        let built = statement_entry(&statement, &key, 7);
+        let read = evidence_entry(built.body.clone(), 7).unwrap();
+        assert_eq!(built.leaf_hash, read.leaf_hash);
+        assert_eq!(built.predicate_type, read.predicate_type);
+        assert_eq!(built.subjects, read.subjects);
+        assert_eq!(built.subjects.len(), 2);
+        assert_eq!(built.recorded_at_ms, read.recorded_at_ms);
     }
 }

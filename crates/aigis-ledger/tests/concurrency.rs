@@ -116,6 +116,74 @@ fn many_threads_one_ledger() {
     );
 }
 
+/// Batches from many threads (`append_all`) and callbacks (`submit`) at once: each batch
+/// lands as consecutive entries in its own order, and each caller learns the index of
+/// its first entry.
+#[test]
+fn batches_stay_whole_and_in_order() {
+    const THREADS: u64 = 8;
+    const BATCHES: u64 = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Arc::new(Ledger::new(Arc::new(
+        SqliteStore::open(&dir.path().join("ledger.db"), true).unwrap(),
+    )));
+    let body = |t: u64, b: u64, i: u64| format!("thread {t} batch {b} item {i}").into_bytes();
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let ledger = ledger.clone();
+            std::thread::spawn(move || {
+                let mut firsts = Vec::new();
+                let mut pending = Vec::new();
+                for b in 0..BATCHES {
+                    // Batches of 1 to 7 entries; odd threads queue them all before waiting.
+                    let len = 1 + (t + b) % 7;
+                    let entries = (0..len).map(|i| entry(body(t, b, i))).collect();
+                    if t % 2 == 0 {
+                        firsts.push((b, len, ledger.append_all(entries).unwrap()));
+                    } else {
+                        let (tx, rx) = std::sync::mpsc::channel();
+                        ledger.submit(
+                            entries,
+                            Box::new(move |r| {
+                                let _ = tx.send(r);
+                            }),
+                        );
+                        pending.push((b, len, rx));
+                    }
+                }
+                for (b, len, rx) in pending {
+                    firsts.push((b, len, rx.recv().unwrap().unwrap()));
+                }
+                firsts
+            })
+        })
+        .collect();
+    let mut acks = BTreeMap::new();
+    for (t, handle) in (0..THREADS).zip(threads) {
+        for (b, len, first) in handle.join().unwrap() {
+            for i in 0..len {
+                assert!(
+                    acks.insert(first + i, leaf_hash(&body(t, b, i)).0)
+                        .is_none(),
+                    "index {} was handed out twice",
+                    first + i
+                );
+            }
+        }
+    }
+    let n = acks.len() as u64;
+    assert_eq!(
+        acks.keys().copied().collect::<Vec<_>>(),
+        (0..n).collect::<Vec<_>>(),
+        "the indices are not exactly 0..{n}"
+    );
+    assert_eq!(ledger.tree_size().unwrap(), n);
+    assert_stored(ledger.store(), &acks);
+    assert_verifies(ledger.store(), n);
+    let stats = ledger.commit_stats();
+    assert_eq!(stats.entries, n);
+}
+
 /// `verify` through its own connection while another connection appends and signs
 /// checkpoints (as `aigis ledger verify` next to a running `aigis attest` would): appends
 /// that land mid-verify are not damage.
