@@ -1,7 +1,8 @@
 //! The gateway as an HTTP client: a JWT issuer's JWKS, and an upstream model server.
-//! One request per connection over hyper's HTTP/1.1 client, TLS with rustls on aws-lc-rs
-//! (1.3 and 1.2), trusting the system's CAs or given ones, with a client certificate when
-//! one is configured.
+//! hyper's HTTP/1.1 client, TLS with rustls on aws-lc-rs (1.3 and 1.2), trusting the
+//! system's CAs or given ones, with a client certificate when one is configured. An
+//! upstream's connections are kept open and reused ([`Pool`]); a JWKS is read over a
+//! connection of its own each time.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -70,14 +71,75 @@ pub(crate) struct Answer {
     pub body: Vec<u8>,
 }
 
+/// The idle connections to one server, reused for its next requests (HTTP/1.1
+/// keep-alive), so a call to an upstream does not pay for a TCP and TLS handshake.
+///
+/// hyper's pooling client (hyper-util's `legacy` client) would bring its own connector
+/// stack; this is the part of it the gateway needs: a bounded stack of idle senders,
+/// each checked to be open and ready before it is used again.
+#[derive(Default)]
+pub(crate) struct Pool {
+    idle: std::sync::Mutex<Vec<(Sender, std::time::Instant)>>,
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<http_body_util::Full<hyper::body::Bytes>>;
+
+/// The most idle connections kept per server.
+const MAX_IDLE: usize = 64;
+/// How long a connection may stay idle before it is closed rather than reused (servers
+/// close idle connections too: nginx after 75 s, Triton and uvicorn sooner).
+const IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool").finish_non_exhaustive()
+    }
+}
+
+impl Pool {
+    fn take(&self) -> Option<Sender> {
+        let mut idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while let Some((sender, since)) = idle.pop() {
+            if since.elapsed() < IDLE_FOR && !sender.is_closed() && sender.is_ready() {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    fn give(&self, sender: Sender) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if idle.len() < MAX_IDLE {
+            idle.push((sender, std::time::Instant::now()));
+        }
+    }
+
+    /// Idle connections kept now.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.idle.lock().map(|i| i.len()).unwrap_or(0)
+    }
+}
+
 /// One request to `uri` (http, or https with `tls`), its answer's body read up to `limit`
-/// bytes.
+/// bytes. With a `pool`, an idle connection is reused when there is one, and the
+/// connection is kept for the next request once the answer is read.
 pub(crate) async fn request(
     method: hyper::Method,
     uri: &hyper::Uri,
     body: Option<Vec<u8>>,
     tls: Option<&Arc<rustls::ClientConfig>>,
     limit: usize,
+    pool: Option<&Pool>,
 ) -> Result<Answer, Failure> {
     use http_body_util::BodyExt as _;
     let host = uri
@@ -85,12 +147,6 @@ pub(crate) async fn request(
         .unwrap_or_default()
         .trim_matches(['[', ']'])
         .to_owned();
-    let https = uri.scheme_str() == Some("https");
-    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
-        .await
-        .map_err(|e| Failure::Connect(format!("cannot connect: {e}")))?;
-    let _ = tcp.set_nodelay(true);
     let request = hyper::Request::builder()
         .method(method)
         .uri(uri.path_and_query().map_or("/", |p| p.as_str()))
@@ -107,47 +163,85 @@ pub(crate) async fn request(
         body.unwrap_or_default(),
     )))
     .map_err(|e| Failure::Connect(e.to_string()))?;
-    let response = if https {
-        let tls =
-            tls.ok_or_else(|| Failure::Connect("https without a TLS configuration".into()))?;
-        let name = rustls::pki_types::ServerName::try_from(host.clone())
-            .map_err(|e| Failure::Connect(format!("`{host}`: {e}")))?;
-        let stream = tokio_rustls::TlsConnector::from(tls.clone())
-            .connect(name, tcp)
-            .await
-            .map_err(|e| Failure::Connect(format!("TLS: {e}")))?;
-        send(hyper_util::rt::TokioIo::new(stream), request).await?
-    } else {
-        send(hyper_util::rt::TokioIo::new(tcp), request).await?
+    let mut request = Some(request);
+    let mut sent = None;
+    if let Some(mut sender) = pool.and_then(Pool::take) {
+        let req = request
+            .take()
+            .ok_or_else(|| Failure::Connect("no request".into()))?;
+        match sender.try_send_request(req).await {
+            Ok(response) => sent = Some((sender, response)),
+            Err(mut e) => match e.take_message() {
+                // Not sent (the server closed the idle connection): a new connection.
+                Some(req) => request = Some(req),
+                None => return Err(Failure::Answer(e.into_error().to_string())),
+            },
+        }
+    }
+    let (sender, response) = match sent {
+        Some(sent) => sent,
+        None => {
+            let req = request.ok_or_else(|| Failure::Connect("no request".into()))?;
+            let mut sender = connect(uri, &host, tls).await?;
+            let response = sender
+                .send_request(req)
+                .await
+                .map_err(|e| Failure::Answer(e.to_string()))?;
+            (sender, response)
+        }
     };
     let status = response.status();
     let body = http_body_util::Limited::new(response.into_body(), limit)
         .collect()
         .await
         .map_err(|e| Failure::Answer(format!("reading the answer: {e}")))?;
+    if let Some(pool) = pool {
+        pool.give(sender);
+    }
     Ok(Answer {
         status,
         body: body.to_bytes().to_vec(),
     })
 }
 
-async fn send<S>(
-    io: S,
-    request: hyper::Request<http_body_util::Full<hyper::body::Bytes>>,
-) -> Result<hyper::Response<hyper::body::Incoming>, Failure>
+/// A new connection to `uri`'s server, over TLS for https.
+async fn connect(
+    uri: &hyper::Uri,
+    host: &str,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> Result<Sender, Failure> {
+    let https = uri.scheme_str() == Some("https");
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let tcp = tokio::net::TcpStream::connect((host, port))
+        .await
+        .map_err(|e| Failure::Connect(format!("cannot connect: {e}")))?;
+    let _ = tcp.set_nodelay(true);
+    if https {
+        let tls =
+            tls.ok_or_else(|| Failure::Connect("https without a TLS configuration".into()))?;
+        let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+            .map_err(|e| Failure::Connect(format!("`{host}`: {e}")))?;
+        let stream = tokio_rustls::TlsConnector::from(tls.clone())
+            .connect(name, tcp)
+            .await
+            .map_err(|e| Failure::Connect(format!("TLS: {e}")))?;
+        handshake(hyper_util::rt::TokioIo::new(stream)).await
+    } else {
+        handshake(hyper_util::rt::TokioIo::new(tcp)).await
+    }
+}
+
+async fn handshake<S>(io: S) -> Result<Sender, Failure>
 where
     S: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+    let (sender, conn) = hyper::client::conn::http1::handshake(io)
         .await
         .map_err(|e| Failure::Connect(e.to_string()))?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    sender
-        .send_request(request)
-        .await
-        .map_err(|e| Failure::Answer(e.to_string()))
+    Ok(sender)
 }
 
 /// Why a request failed: the server could not be reached, or its answer could not be read.
@@ -182,4 +276,96 @@ pub(crate) fn block_on<T: Send>(
             .join()
             .map_err(|_| "the request's thread failed".to_owned())?
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A plain-HTTP server on loopback answering `{}` to everything, counting the
+    /// connections it accepts; with `keep_alive` false it closes each after one answer.
+    async fn server(keep_alive: bool) -> (hyper::Uri, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(|_req| async {
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                            http_body_util::Full::new(hyper::body::Bytes::from_static(b"{}")),
+                        ))
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .keep_alive(keep_alive)
+                        .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                        .await;
+                });
+            }
+        });
+        let uri = format!("http://{addr}/v2/models/m/infer").parse().unwrap();
+        (uri, accepted)
+    }
+
+    async fn post(uri: &hyper::Uri, pool: &Pool) -> Answer {
+        request(
+            hyper::Method::POST,
+            uri,
+            Some(b"{}".to_vec()),
+            None,
+            1024,
+            Some(pool),
+        )
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_upstream_connection_is_reused_for_the_next_calls() {
+        let (uri, accepted) = server(true).await;
+        let pool = Pool::default();
+        for _ in 0..20 {
+            assert_eq!(post(&uri, &pool).await.status, hyper::StatusCode::OK);
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        assert_eq!(pool.len(), 1);
+        // Calls at once each need a connection; they are all kept for the next ones.
+        let pool = Arc::new(pool);
+        let calls: Vec<_> = (0..8)
+            .map(|_| {
+                let (uri, pool) = (uri.clone(), pool.clone());
+                tokio::spawn(async move { post(&uri, &pool).await.status })
+            })
+            .collect();
+        for call in calls {
+            assert_eq!(call.await.unwrap(), hyper::StatusCode::OK);
+        }
+        let after = accepted.load(Ordering::SeqCst);
+        assert!(after <= 8, "{after} connections for 8 calls at once");
+        assert_eq!(pool.len(), after);
+        // Without a pool (a JWKS read), a connection per request.
+        request(hyper::Method::GET, &uri, None, None, 1024, None)
+            .await
+            .unwrap();
+        assert_eq!(accepted.load(Ordering::SeqCst), after + 1);
+    }
+
+    #[tokio::test]
+    async fn an_upstream_that_closes_its_connections_is_connected_to_again() {
+        let (uri, accepted) = server(false).await;
+        let pool = Pool::default();
+        for _ in 0..10 {
+            assert_eq!(post(&uri, &pool).await.status, hyper::StatusCode::OK);
+            // Give the server's close time to arrive, as it would between real calls.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 10);
+        // And without the pause: a connection closed under the pool is not a failure.
+        for _ in 0..10 {
+            assert_eq!(post(&uri, &pool).await.status, hyper::StatusCode::OK);
+        }
+    }
 }
