@@ -103,7 +103,21 @@ impl Pool {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         while let Some((sender, since)) = idle.pop() {
-            if since.elapsed() < IDLE_FOR && !sender.is_closed() && sender.is_ready() {
+            if since.elapsed() < IDLE_FOR && !sender.is_closed() {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    /// An idle connection ready for a request. One whose last answer was read may take
+    /// a moment to be ready again (its connection task finishes the exchange); one that
+    /// is not ready within 100 ms is dropped.
+    async fn ready(&self) -> Option<Sender> {
+        while let Some(mut sender) = self.take() {
+            let ready =
+                tokio::time::timeout(std::time::Duration::from_millis(100), sender.ready()).await;
+            if matches!(ready, Ok(Ok(()))) {
                 return Some(sender);
             }
         }
@@ -165,7 +179,11 @@ pub(crate) async fn request(
     .map_err(|e| Failure::Connect(e.to_string()))?;
     let mut request = Some(request);
     let mut sent = None;
-    if let Some(mut sender) = pool.and_then(Pool::take) {
+    let reused = match pool {
+        Some(pool) => pool.ready().await,
+        None => None,
+    };
+    if let Some(mut sender) = reused {
         let req = request
             .take()
             .ok_or_else(|| Failure::Connect("no request".into()))?;

@@ -23,6 +23,29 @@
 //! open, gives 503 `upstream_unavailable`; one that answers with an error or an answer
 //! that is not the model's outputs gives 502 `upstream_error`; the upstream's own message
 //! is logged, never passed on. `http://` is allowed on loopback addresses only.
+//!
+//! A server that speaks KServe's v1 protocol (TensorFlow Serving's JSON: `instances` in,
+//! `predictions` out) instead: `protocol = "v1"`, the URL of the model
+//! (`…/v1/models/<name>`), and the model's one input and one output, which v1's metadata
+//! does not give:
+//!
+//! ```toml
+//! [serve.models.upstream]
+//! url = "http://127.0.0.1:8080/v1/models/fraud"
+//! protocol = "v1"
+//! version = "3"                      # the version recorded (default "upstream")
+//! inputs = [{ name = "X", datatype = "FP32", shape = [-1, 30] }]
+//! outputs = [{ name = "label", datatype = "INT64", shape = [-1] }]
+//! ```
+//!
+//! Requests still come in as the Open Inference Protocol and are validated against the
+//! given input; each row of the input goes to the upstream as one instance
+//! (`POST <url>:predict`), and the answer must hold one prediction per row that fits the
+//! given output (a number per row for a 1-D output, a list of `k` numbers for `[-1, k]`),
+//! or it is a 502. At start, `GET <url>` must answer 200 and, when it says, `"ready": true`;
+//! the SHA-256 of that answer and of the given signature stands for the model in the
+//! audit records.
+//!
 //! Connections to the upstream are kept open between calls (up to 64 idle, each for at
 //! most 30 s), so a call pays for no TCP or TLS handshake; one the upstream closed is
 //! replaced by a new one, without failing the call.
@@ -58,6 +81,30 @@ pub struct UpstreamConfig {
     /// How long the circuit stays open.
     #[serde(default = "default_open_s")]
     pub open_s: u64,
+    /// The upstream's protocol.
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// With `v1`: the model's one input (v1's metadata has no tensors).
+    #[serde(default)]
+    pub inputs: Vec<TensorMetadata>,
+    /// With `v1`: the model's one output.
+    #[serde(default)]
+    pub outputs: Vec<TensorMetadata>,
+    /// With `v1`: the version recorded for the model.
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+/// How the gateway talks to an upstream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// The Open Inference Protocol (KServe v2, Triton): tensors, and metadata that gives
+    /// the model's signature.
+    #[default]
+    V2,
+    /// KServe v1 / TensorFlow Serving JSON: `instances` in, `predictions` out.
+    V1,
 }
 
 fn default_failures() -> u32 {
@@ -111,6 +158,50 @@ impl UpstreamConfig {
         }
         if self.open_s == 0 || self.open_s > 3600 {
             return Err(("open_s".into(), "must be between 1 and 3600".into()));
+        }
+        match self.protocol {
+            Protocol::V2 => {
+                for (key, given) in [
+                    ("inputs", !self.inputs.is_empty()),
+                    ("outputs", !self.outputs.is_empty()),
+                    ("version", self.version.is_some()),
+                ] {
+                    if given {
+                        return Err((
+                            key.into(),
+                            "comes from the upstream's metadata with the v2 protocol; it is given only with `protocol = \"v1\"`".into(),
+                        ));
+                    }
+                }
+            }
+            Protocol::V1 => {
+                for (key, list) in [("inputs", &self.inputs), ("outputs", &self.outputs)] {
+                    let [one] = list.as_slice() else {
+                        return Err((
+                            key.into(),
+                            "the v1 protocol needs exactly one (`[{ name = …, datatype = …, shape = [-1, …] }]`)".into(),
+                        ));
+                    };
+                    let spec = one.spec().map_err(|m| (key.to_owned(), m))?;
+                    if !(1..=2).contains(&spec.shape.len()) || spec.shape.first() != Some(&None) {
+                        return Err((
+                            key.into(),
+                            format!(
+                                "`{}`: the v1 protocol sends rows: the shape must be `[-1]` or `[-1, n]`",
+                                one.name
+                            ),
+                        ));
+                    }
+                }
+                if let Some(v) = &self.version
+                    && !crate::config::is_name(v)
+                {
+                    return Err((
+                        "version".into(),
+                        format!("`{v}` is not a version name (letters, digits, `._-`)"),
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -169,6 +260,7 @@ pub struct Upstream {
     breaker: Breaker,
     /// Connections kept open to the upstream between calls.
     pool: client::Pool,
+    protocol: Protocol,
 }
 
 /// What `GET <url>` answers (the Open Inference Protocol's model metadata).
@@ -180,11 +272,13 @@ struct Metadata {
     outputs: Vec<TensorMetadata>,
 }
 
-#[derive(Deserialize)]
-struct TensorMetadata {
-    name: String,
-    datatype: String,
-    shape: Vec<i64>,
+/// A tensor as the protocol's metadata (and a v1 upstream's configuration) describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct TensorMetadata {
+    pub name: String,
+    pub datatype: String,
+    /// `-1` for a dimension of any size.
+    pub shape: Vec<i64>,
 }
 
 impl TensorMetadata {
@@ -226,9 +320,12 @@ pub fn connect(
         .trim_end_matches('/')
         .parse()
         .map_err(|e| format!("`{}` is not a URL: {e}", config.url))?;
-    let infer: hyper::Uri = format!("{}/infer", config.url.trim_end_matches('/'))
-        .parse()
-        .map_err(|e| format!("`{}` is not a URL: {e}", config.url))?;
+    let infer: hyper::Uri = match config.protocol {
+        Protocol::V2 => format!("{}/infer", config.url.trim_end_matches('/')),
+        Protocol::V1 => format!("{}:predict", config.url.trim_end_matches('/')),
+    }
+    .parse()
+    .map_err(|e| format!("`{}` is not a URL: {e}", config.url))?;
     let tls = if url.scheme_str() == Some("https") {
         let at = |p: &PathBuf| base.join(p);
         let ca = config.ca.as_ref().map(at);
@@ -256,26 +353,10 @@ pub fn connect(
             answer.status
         ));
     }
-    let metadata: Metadata = serde_json::from_slice(&answer.body)
-        .map_err(|e| format!("the upstream's metadata is not the protocol's: {e}"))?;
-    let specs = |list: &[TensorMetadata]| {
-        list.iter()
-            .map(TensorMetadata::spec)
-            .collect::<Result<Vec<_>, _>>()
+    let (signature, version, digest) = match config.protocol {
+        Protocol::V2 => v2_signature(&answer.body)?,
+        Protocol::V1 => v1_signature(config, &answer.body)?,
     };
-    let signature = Signature {
-        inputs: specs(&metadata.inputs)?,
-        outputs: specs(&metadata.outputs)?,
-    };
-    if signature.inputs.is_empty() || signature.outputs.is_empty() {
-        return Err("the upstream's metadata lists no inputs or no outputs".into());
-    }
-    let version = metadata
-        .versions
-        .first()
-        .filter(|v| crate::config::is_name(v))
-        .cloned()
-        .unwrap_or_else(|| "upstream".into());
     Ok((
         Upstream {
             name: model.to_owned(),
@@ -290,10 +371,59 @@ pub fn connect(
                 open_until: std::sync::Mutex::new(None),
             },
             pool: client::Pool::default(),
+            protocol: config.protocol,
         },
         version,
-        aigis_core::Digest::of(&answer.body),
+        digest,
     ))
+}
+
+fn specs(list: &[TensorMetadata]) -> Result<Vec<TensorSpec>, String> {
+    list.iter().map(TensorMetadata::spec).collect()
+}
+
+/// The signature, version and digest of a v2 upstream's model, from its metadata.
+fn v2_signature(body: &[u8]) -> Result<(Signature, String, aigis_core::Digest), String> {
+    let metadata: Metadata = serde_json::from_slice(body)
+        .map_err(|e| format!("the upstream's metadata is not the protocol's: {e}"))?;
+    let signature = Signature {
+        inputs: specs(&metadata.inputs)?,
+        outputs: specs(&metadata.outputs)?,
+    };
+    if signature.inputs.is_empty() || signature.outputs.is_empty() {
+        return Err("the upstream's metadata lists no inputs or no outputs".into());
+    }
+    let version = metadata
+        .versions
+        .first()
+        .filter(|v| crate::config::is_name(v))
+        .cloned()
+        .unwrap_or_else(|| "upstream".into());
+    Ok((signature, version, aigis_core::Digest::of(body)))
+}
+
+/// The signature, version and digest of a v1 upstream's model: given in the
+/// configuration; the upstream's status answer must not say it is not ready.
+fn v1_signature(
+    config: &UpstreamConfig,
+    body: &[u8],
+) -> Result<(Signature, String, aigis_core::Digest), String> {
+    let status: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| format!("the upstream's model status is not JSON: {e}"))?;
+    if status.get("ready") == Some(&serde_json::Value::Bool(false)) {
+        return Err("the upstream says the model is not ready".into());
+    }
+    let signature = Signature {
+        inputs: specs(&config.inputs)?,
+        outputs: specs(&config.outputs)?,
+    };
+    let mut described = body.to_vec();
+    for t in config.inputs.iter().chain(&config.outputs) {
+        described
+            .extend_from_slice(format!("\n{} {} {:?}", t.name, t.datatype, t.shape).as_bytes());
+    }
+    let version = config.version.clone().unwrap_or_else(|| "upstream".into());
+    Ok((signature, version, aigis_core::Digest::of(&described)))
 }
 
 /// The JSON body of an inference request.
@@ -320,14 +450,55 @@ struct InferAnswer {
     outputs: Vec<crate::protocol::RequestInput>,
 }
 
+/// The v1 body: each row of the one input, one instance.
+fn v1_body(inputs: &[NamedTensor]) -> Result<Vec<u8>, RunError> {
+    let [input] = inputs else {
+        return Err(RunError::Input("the v1 upstream takes one input".into()));
+    };
+    let out = crate::protocol::output(input.clone());
+    let serde_json::Value::Array(data) = out.data else {
+        return Err(RunError::Input(format!(
+            "`{}` cannot be sent as v1 instances",
+            out.name
+        )));
+    };
+    let instances: Vec<serde_json::Value> = match out.shape.as_slice() {
+        [_] => data,
+        [rows, 0] => vec![serde_json::json!([]); *rows],
+        [_, width] => data
+            .chunks(*width)
+            .map(|row| serde_json::Value::Array(row.to_vec()))
+            .collect(),
+        _ => {
+            return Err(RunError::Input(format!(
+                "`{}` has {} dimensions; v1 instances are rows",
+                out.name,
+                out.shape.len()
+            )));
+        }
+    };
+    Ok(serde_json::json!({ "instances": instances })
+        .to_string()
+        .into_bytes())
+}
+
+#[derive(Deserialize)]
+struct PredictAnswer {
+    predictions: Vec<serde_json::Value>,
+}
+
 impl Upstream {
     async fn call(&self, inputs: &[NamedTensor]) -> Result<Vec<NamedTensor>, RunError> {
+        let request = match self.protocol {
+            Protocol::V2 => body(inputs),
+            Protocol::V1 => v1_body(inputs)?,
+        };
         let answer = tokio::time::timeout(
             self.timeout,
             client::request(
                 hyper::Method::POST,
                 &self.infer,
-                Some(body(inputs)),
+                Some(request),
                 self.tls.as_ref(),
                 MAX_ANSWER,
                 Some(&self.pool),
@@ -347,8 +518,11 @@ impl Upstream {
                 answer.status
             )));
         }
-        let parsed: InferAnswer = serde_json::from_slice(&answer.body)
-            .map_err(|e| RunError::Upstream(format!("not an inference answer: {e}")))?;
+        let parsed: InferAnswer = match self.protocol {
+            Protocol::V2 => serde_json::from_slice(&answer.body)
+                .map_err(|e| RunError::Upstream(format!("not an inference answer: {e}")))?,
+            Protocol::V1 => self.v1_outputs(&answer.body, inputs)?,
+        };
         let mut outputs = Vec::with_capacity(self.signature.outputs.len());
         for spec in &self.signature.outputs {
             let (i, out) = parsed
@@ -371,6 +545,63 @@ impl Upstream {
             outputs.push(tensor);
         }
         Ok(outputs)
+    }
+}
+
+impl Upstream {
+    /// A v1 answer as the one output of the signature: one prediction per row of the
+    /// input, each a number (or string, or boolean) for a 1-D output, or a list of `k`
+    /// of them for `[-1, k]`.
+    fn v1_outputs(&self, body: &[u8], inputs: &[NamedTensor]) -> Result<InferAnswer, RunError> {
+        let bad = |m: String| RunError::Upstream(m);
+        let parsed: PredictAnswer = serde_json::from_slice(body)
+            .map_err(|e| bad(format!("not a v1 predict answer: {e}")))?;
+        let rows = inputs
+            .first()
+            .and_then(|t| t.tensor.shape().first().copied())
+            .unwrap_or(0);
+        if parsed.predictions.len() != rows {
+            return Err(bad(format!(
+                "{} predictions for {rows} rows",
+                parsed.predictions.len()
+            )));
+        }
+        let spec = self
+            .signature
+            .outputs
+            .first()
+            .ok_or_else(|| bad("no output is configured".into()))?;
+        let is_scalar = |v: &serde_json::Value| !(v.is_array() || v.is_object() || v.is_null());
+        let (shape, data): (Vec<u64>, Vec<serde_json::Value>) = if spec.shape.len() == 1 {
+            if !parsed.predictions.iter().all(is_scalar) {
+                return Err(bad("a prediction is not a single value".into()));
+            }
+            (vec![rows as u64], parsed.predictions)
+        } else {
+            let mut width = None;
+            let mut flat = Vec::new();
+            for p in parsed.predictions {
+                let serde_json::Value::Array(values) = p else {
+                    return Err(bad("a prediction is not a list".into()));
+                };
+                if *width.get_or_insert(values.len()) != values.len()
+                    || !values.iter().all(is_scalar)
+                {
+                    return Err(bad("the predictions are not rows of one width".into()));
+                }
+                flat.extend(values);
+            }
+            (vec![rows as u64, width.unwrap_or(0) as u64], flat)
+        };
+        Ok(InferAnswer {
+            outputs: vec![crate::protocol::RequestInput {
+                name: spec.name.clone(),
+                shape,
+                datatype: spec.datatype.as_str().to_owned(),
+                parameters: None,
+                data: serde_json::Value::Array(data),
+            }],
+        })
     }
 }
 

@@ -98,6 +98,10 @@ fn front(
         key: None,
         failures: 2,
         open_s: 60,
+        protocol: Default::default(),
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+        version: None,
     };
     extra(&mut upstream);
     let model = ModelConfig {
@@ -315,4 +319,166 @@ fn upstream_settings_are_checked_with_their_key() {
         key(&("path = \"m.onnx\"\n".to_owned() + &up("https://m.internal/v2/models/m"))),
         "serve.models[0].upstream"
     );
+    // v1: the one input and one output are given, as rows; with v2 they are not.
+    let v1 = |rest: &str| up("https://m.internal/v1/models/m") + "\nprotocol = \"v1\"\n" + rest;
+    let x = "inputs = [{ name = \"X\", datatype = \"FP32\", shape = [-1, 30] }]\n";
+    let y = "outputs = [{ name = \"label\", datatype = \"INT64\", shape = [-1] }]\n";
+    assert_eq!(key(&v1(&format!("{x}{y}version = \"3\""))), "");
+    assert_eq!(key(&v1(y)), "serve.models[0].upstream.inputs");
+    assert_eq!(key(&v1(x)), "serve.models[0].upstream.outputs");
+    assert_eq!(
+        key(&v1(&format!("{}{y}", x.replace("-1, 30", "2, 30")))),
+        "serve.models[0].upstream.inputs"
+    );
+    assert_eq!(
+        key(&v1(&format!("{x}{}", y.replace("INT64", "INT65")))),
+        "serve.models[0].upstream.outputs"
+    );
+    assert_eq!(
+        key(&v1(&format!("{x}{y}version = \"../x\""))),
+        "serve.models[0].upstream.version"
+    );
+    assert_eq!(
+        key(&(up("https://m.internal/v2/models/m") + "\n" + x)),
+        "serve.models[0].upstream.inputs"
+    );
+    // A value of the wrong kind is a parse error, named at `serve` with the message.
+    assert_eq!(
+        key(&(up("https://m.internal/v2/models/m") + "\nprotocol = \"v3\"")),
+        "serve"
+    );
+}
+
+/// A KServe v1 server (TensorFlow Serving's JSON) on loopback, as the fake below answers:
+/// `mode` "label" gives one label per row, "proba" a pair per row, "short" one
+/// prediction too few. It keeps the last body it was sent.
+fn v1_server(
+    ready: bool,
+    mode: Arc<std::sync::Mutex<&'static str>>,
+    seen: Arc<std::sync::Mutex<Value>>,
+) -> axum::Router {
+    axum::Router::new()
+        .route(
+            "/v1/models/cancer",
+            axum::routing::get(move || async move {
+                axum::Json(json!({"name": "cancer", "ready": ready}))
+            }),
+        )
+        .route(
+            "/v1/models/cancer:predict",
+            axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+                let (mode, seen) = (mode.clone(), seen.clone());
+                async move {
+                    let rows = body["instances"].as_array().cloned().unwrap_or_default();
+                    *seen.lock().unwrap() = body;
+                    let label = |row: &Value| {
+                        let sum: f64 = row
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|v| v.as_f64().unwrap())
+                            .sum();
+                        i64::from(sum > 300.0)
+                    };
+                    let mode = *mode.lock().unwrap();
+                    let mut predictions: Vec<Value> = rows
+                        .iter()
+                        .map(|r| match mode {
+                            "proba" => json!([0.25, 0.75]),
+                            _ => json!(label(r)),
+                        })
+                        .collect();
+                    if mode == "short" {
+                        predictions.pop();
+                    }
+                    axum::Json(json!({ "predictions": predictions }))
+                }
+            }),
+        )
+}
+
+fn tensor(name: &str, datatype: &str, shape: &[i64]) -> aigis_gateway::upstream::TensorMetadata {
+    aigis_gateway::upstream::TensorMetadata {
+        name: name.into(),
+        datatype: datatype.into(),
+        shape: shape.to_vec(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_kserve_v1_upstream_gets_rows_as_instances_and_its_predictions_are_checked() {
+    let mode = Arc::new(std::sync::Mutex::new("label"));
+    let seen = Arc::new(std::sync::Mutex::new(Value::Null));
+    let server = run(v1_server(true, mode.clone(), seen.clone()), None).await;
+    let url = format!("http://127.0.0.1:{}/v1/models/cancer", server.addr.port());
+    let v1 = |output: aigis_gateway::upstream::TensorMetadata| {
+        move |u: &mut UpstreamConfig| {
+            u.protocol = aigis_gateway::upstream::Protocol::V1;
+            u.inputs = vec![tensor("X", "FP32", &[-1, 30])];
+            u.outputs = vec![output];
+            u.version = Some("3".into());
+            u.failures = 10;
+        }
+    };
+    let (gw, key) =
+        tokio::task::block_in_place(|| front(&url, v1(tensor("label", "INT64", &[-1])))).unwrap();
+    assert_eq!(gw.models()[0].version, "3");
+    let app = Arc::new(gw).router();
+    let (status, v) = infer(&app, &key, 3).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    // The rows went as instances, value for value.
+    let sent: Vec<f32> = (0..90).map(|i| (i % 17) as f32 * 1.5).collect();
+    let instances = seen.lock().unwrap()["instances"].clone();
+    assert_eq!(instances.as_array().unwrap().len(), 3);
+    for (r, row) in instances.as_array().unwrap().iter().enumerate() {
+        let row: Vec<f32> = row
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect();
+        assert_eq!(row, sent[r * 30..(r + 1) * 30]);
+    }
+    let want: Vec<i64> = sent
+        .chunks(30)
+        .map(|r| i64::from(r.iter().map(|x| f64::from(*x)).sum::<f64>() > 300.0))
+        .collect();
+    assert_eq!(v["outputs"][0]["name"], "label");
+    assert_eq!(v["outputs"][0]["datatype"], "INT64");
+    assert_eq!(v["outputs"][0]["shape"], json!([3]));
+    assert_eq!(v["outputs"][0]["data"], json!(want));
+    // Validated at the front against the given input.
+    let body = json!({"inputs": [{"name": "X", "shape": [1, 29], "datatype": "FP32", "data": vec![0.0; 29]}]});
+    let (status, _) = common::call(&app, "POST", "/v2/models/cancer/infer", &key, body).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    // An answer that does not fit the given output is the upstream's error.
+    for bad in ["short", "proba"] {
+        *mode.lock().unwrap() = bad;
+        let (status, v) = infer(&app, &key, 2).await;
+        assert_eq!(
+            (status, v["code"].as_str()),
+            (StatusCode::BAD_GATEWAY, Some("upstream_error")),
+            "{bad}: {v}"
+        );
+    }
+    // A `[-1, 2]` output takes a list per row.
+    let (gw, key) =
+        tokio::task::block_in_place(|| front(&url, v1(tensor("probabilities", "FP32", &[-1, 2]))))
+            .unwrap();
+    let app = Arc::new(gw).router();
+    let (status, v) = infer(&app, &key, 2).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["outputs"][0]["shape"], json!([2, 2]));
+    assert_eq!(v["outputs"][0]["data"], json!([0.25, 0.75, 0.25, 0.75]));
+    server.stop().await;
+
+    // A v1 server that says its model is not ready stops the start.
+    let server = run(v1_server(false, mode, seen), None).await;
+    let url = format!("http://127.0.0.1:{}/v1/models/cancer", server.addr.port());
+    let refused = tokio::task::block_in_place(|| front(&url, v1(tensor("label", "INT64", &[-1]))));
+    let Err(aigis_gateway::Error::Upstream { message, .. }) = refused else {
+        panic!("a model that is not ready was served");
+    };
+    assert!(message.contains("not ready"), "{message}");
+    server.stop().await;
 }
