@@ -30,7 +30,8 @@ a JWT issuer's RSA key and JWKS made with PyJWT, and `aigis serve` started over 
 - mutual TLS: a client certificate from the client CA authenticates without a key;
 - Prometheus metrics from the metrics listener: the calls by answer, the guards timed,
   no key or principal in them;
-- the admin API on its own TLS listener: an unlisted principal is refused (403) though
+- the admin API on its own TLS listener: a JWT whose `sub` names the listed API key's
+  principal is refused (403: the entry is `api_key:ci`); an unlisted principal is refused (403) though
   the Cedar policy permits everything; `ci`'s key rotated with no overlap stops at once
   and the new key infers;
 - SIGTERM: the server stops, exit 0;
@@ -220,7 +221,7 @@ def main():
                 f'\n[serve.auth.jwt]\nissuer = "{issuer}"\njwks = "jwks.json"\naudience = "aigis"\nalgorithms = ["RS256"]\n'
                 '\n[serve.authz]\npolicies = "policies.cedar"\n'
                 '\n[serve.metrics]\nlisten = "127.0.0.1:0"\n'
-                '\n[serve.admin]\nlisten = "127.0.0.1:0"\nprincipals = ["ci"]\n'
+                '\n[serve.admin]\nlisten = "127.0.0.1:0"\nprincipals = ["api_key:ci"]\n'
             )
         with open(os.path.join(work, "policies.cedar"), "w") as f:
             f.write(
@@ -429,6 +430,11 @@ def main():
         check(admin_url.startswith("https://127.0.0.1:") and admin_url != address, f"the admin API listens apart ({admin_url})")
         status, body = raw(f"{admin_url}/keys", token, json.dumps({"principal": "ci"}).encode(), "POST")
         check((status, body.get("code")) == (403, "forbidden"), f"an unlisted principal on the admin API: {status}")
+        # A token whose `sub` is the listed key's name: `api_key:ci` admits only the key.
+        namesake = jwt.encode(dict(claims, sub="ci"), priv_pem, algorithm="RS256", headers={"kid": "k1"})
+        status, body = raw(f"{admin_url}/keys", namesake, json.dumps({"principal": "ci"}).encode(), "POST")
+        check((status, body.get("code")) == (403, "forbidden"),
+              f"a JWT whose sub is the admin key's name, on the admin API: {status}")
         status, rotated = raw(f"{admin_url}/keys/rotate", key, json.dumps({"principal": "ci", "overlap_s": 0}).encode(), "POST")
         check(status == 201 and rotated["key"].startswith("aigis_"), f"the admin API rotates a key: {status}")
         new_key = rotated.get("key", "")

@@ -5,8 +5,9 @@
 //! ```toml
 //! [serve.admin]
 //! listen = "127.0.0.1:9443"        # its own port; TLS as the gateway's (plain: loopback only)
-//! principals = ["ops"]             # who may use it (and, with [serve.authz], whom a policy
-//!                                  # permits `Aigis::Action::"admin"` on `Aigis::Server::"aigis"`)
+//! principals = ["api_key:ops"]     # who may use it, as `method:name` or `name` (and, with
+//!                                  # [serve.authz], whom a policy permits `Aigis::Action::"admin"`
+//!                                  # on `Aigis::Server::"aigis"`)
 //! state = "gateway-admin.json"     # what it changed, kept across restarts (the default)
 //! ```
 //!
@@ -23,7 +24,10 @@
 //!
 //! Callers authenticate as on the model routes (API key, JWT, client certificate) and
 //! must be one of `principals`: the list is always asked, so a broad Cedar `permit`
-//! cannot open the admin API to every principal. Every call is a `gateway-call` record
+//! cannot open the admin API to every principal. An entry `api_key:ops`,
+//! `certificate:ops` or `jwt:ops` admits `ops` only when it authenticated that way; a bare
+//! `ops` admits it however it authenticated, and is refused when a JWT issuer is
+//! configured: an identity provider's `sub` could then be `ops` too. Every call is a `gateway-call` record
 //! like any other; every change is also a `gateway-admin` record, written before the change
 //! takes effect (a change that cannot be recorded is not made). A key's text is never
 //! recorded or logged: only its id.
@@ -98,11 +102,29 @@ impl AdminConfig {
                 "say who may use the admin API: `principals = [\"ops\"]` (with [serve.authz], a policy must also permit them `Aigis::Action::\"admin\"`)".into(),
             ));
         }
-        if let Some(p) = self.principals.iter().find(|p| !is_name(p)) {
-            return Err((
-                "serve.admin.principals".into(),
-                format!("`{p}` is not a principal name"),
-            ));
+        for p in &self.principals {
+            let fits = match p.split_once(':') {
+                Some(("api_key" | "certificate", name)) => is_name(name),
+                Some(("jwt", sub)) => crate::jwt::is_subject(sub),
+                Some(_) => false,
+                None => is_name(p),
+            };
+            if !fits {
+                return Err((
+                    "serve.admin.principals".into(),
+                    format!(
+                        "`{p}` is not a principal: `name`, or `api_key:name`, `certificate:name` or `jwt:sub`"
+                    ),
+                ));
+            }
+            if !p.contains(':') && !serve.auth.jwt.is_empty() {
+                return Err((
+                    "serve.admin.principals".into(),
+                    format!(
+                        "with a JWT issuer configured, `{p}` could be any token's `sub`: say how it authenticates (`api_key:{p}`, `certificate:{p}` or `jwt:{p}`)"
+                    ),
+                ));
+            }
         }
         let taken = [Some(serve.listen), serve.metrics.as_ref().map(|m| m.listen)];
         if self.listen.port() != 0 && taken.contains(&Some(self.listen)) {
@@ -492,6 +514,14 @@ impl Gateway {
     }
 }
 
+/// Whether an entry of `principals` (`name`, or `method:name`) is `principal`.
+fn admits(entry: &str, principal: &auth::Principal) -> bool {
+    match entry.split_once(':') {
+        Some((method, name)) => method == principal.method.as_str() && name == principal.name,
+        None => entry == principal.name,
+    }
+}
+
 /// Authenticates the caller and checks that it may use the admin API.
 async fn admitted(
     gw: &Gateway,
@@ -502,10 +532,12 @@ async fn admitted(
 ) -> Result<auth::Principal, ApiError> {
     let principal = crate::authenticated(live, headers, peer, trail).await?;
     trail.enter("authorize");
-    let listed = gw
-        .admin
-        .as_ref()
-        .is_some_and(|a| a.config.principals.contains(&principal.name));
+    let listed = gw.admin.as_ref().is_some_and(|a| {
+        a.config
+            .principals
+            .iter()
+            .any(|entry| admits(entry, &principal))
+    });
     if !listed {
         return Err(ApiError::forbidden());
     }
@@ -983,6 +1015,28 @@ async fn revoke_key(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_qualified_entry_admits_only_its_method() {
+        let p = |name: &str, method| auth::Principal {
+            name: name.into(),
+            method,
+        };
+        let (key, jwt, cert) = (
+            auth::Method::ApiKey,
+            auth::Method::Jwt,
+            auth::Method::Certificate,
+        );
+        assert!(admits("api_key:ops", &p("ops", key)));
+        assert!(!admits("api_key:ops", &p("ops", jwt)));
+        assert!(!admits("api_key:ops", &p("ops", cert)));
+        assert!(admits("jwt:auth0|42", &p("auth0|42", jwt)));
+        assert!(!admits("jwt:auth0|42", &p("auth0|42", key)));
+        // A `sub` that spells a qualified entry is still a JWT's.
+        assert!(!admits("api_key:ops", &p("api_key:ops", jwt)));
+        assert!(admits("ops", &p("ops", cert)));
+        assert!(!admits("ops", &p("ops2", key)));
+    }
 
     fn sha(n: u8) -> String {
         format!("{n:02x}").repeat(32)

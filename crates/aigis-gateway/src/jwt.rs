@@ -487,7 +487,7 @@ struct Verified {
 }
 
 /// A `sub` that can name a principal in logs, evidence and policies.
-fn is_subject(s: &str) -> bool {
+pub(crate) fn is_subject(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 256
         && s.bytes()

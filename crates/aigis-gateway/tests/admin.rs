@@ -541,6 +541,28 @@ fn the_admin_settings_are_checked_with_their_key() {
         "serve.admin.listen"
     );
     assert_eq!(key("principals = [\"ops\"]"), "serve");
+    // Entries may say how the principal authenticates.
+    let admin = |list: &str| key(&format!("listen = \"127.0.0.1:9443\"\nprincipals = {list}"));
+    assert_eq!(
+        admin(r#"["api_key:ops", "certificate:ops", "jwt:auth0|42"]"#),
+        ""
+    );
+    for bad in [
+        r#"["ldap:ops"]"#,
+        r#"["api_key:a b"]"#,
+        r#"["jwt:"]"#,
+        r#"[":ops"]"#,
+    ] {
+        assert_eq!(admin(bad), "serve.admin.principals", "{bad}");
+    }
+    // With a JWT issuer, a bare name could be any token's `sub`: refused.
+    let with_jwt = |list: &str| {
+        key(&format!(
+            "listen = \"127.0.0.1:9443\"\nprincipals = {list}\n[serve.auth.jwt]\nissuer = \"https://idp.test\"\njwks = \"jwks.json\"\naudience = \"aigis\"\nalgorithms = [\"RS256\"]"
+        ))
+    };
+    assert_eq!(with_jwt(r#"["ops"]"#), "serve.admin.principals");
+    assert_eq!(with_jwt(r#"["api_key:ops"]"#), "");
     // A state file that is not one stops the start, naming the key.
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("admin-state.json"), "{").unwrap();

@@ -69,6 +69,19 @@ fn assert_stored(store: &dyn Store, acks: &BTreeMap<u64, [u8; 32]>) {
     }
 }
 
+/// The acknowledged indices are exactly `0..n`, the log holds `n` entries, each stored
+/// under the index it was acknowledged with, and it verifies.
+fn assert_complete(ledger: &Ledger, acks: &BTreeMap<u64, [u8; 32]>, n: u64) {
+    assert_eq!(
+        acks.keys().copied().collect::<Vec<_>>(),
+        (0..n).collect::<Vec<_>>(),
+        "the indices are not exactly 0..{n}"
+    );
+    assert_eq!(ledger.tree_size().unwrap(), n);
+    assert_stored(ledger.store(), acks);
+    assert_verifies(ledger.store(), n);
+}
+
 #[test]
 fn many_threads_one_ledger() {
     const THREADS: u64 = 16;
@@ -102,14 +115,7 @@ fn many_threads_one_ledger() {
         }
     }
     let n = THREADS * PER_THREAD;
-    assert_eq!(
-        acks.keys().copied().collect::<Vec<_>>(),
-        (0..n).collect::<Vec<_>>(),
-        "the indices are not exactly 0..{n}"
-    );
-    assert_eq!(ledger.tree_size().unwrap(), n);
-    assert_stored(ledger.store(), &acks);
-    assert_verifies(ledger.store(), n);
+    assert_complete(&ledger, &acks, n);
     eprintln!(
         "{THREADS} threads × {PER_THREAD} appends: {:.1?}",
         started.elapsed()
@@ -172,14 +178,7 @@ fn batches_stay_whole_and_in_order() {
         }
     }
     let n = acks.len() as u64;
-    assert_eq!(
-        acks.keys().copied().collect::<Vec<_>>(),
-        (0..n).collect::<Vec<_>>(),
-        "the indices are not exactly 0..{n}"
-    );
-    assert_eq!(ledger.tree_size().unwrap(), n);
-    assert_stored(ledger.store(), &acks);
-    assert_verifies(ledger.store(), n);
+    assert_complete(&ledger, &acks, n);
     let stats = ledger.commit_stats();
     assert_eq!(stats.entries, n);
 }
