@@ -1159,7 +1159,7 @@ async fn infer(
 }
 
 async fn infer_in(
-    gw: &Gateway,
+    gw: &Arc<Gateway>,
     name: &str,
     headers: &HeaderMap,
     peer: Option<&tls::Peer>,
@@ -1252,7 +1252,21 @@ async fn infer_in(
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-        match limiter.check(&principal.name, name, rows, now) {
+        let verdict = if limiter.is_remote() {
+            // A shared store answers over the network (up to its 100 ms timeout): not on
+            // an async thread, where it would hold up every call that thread serves.
+            let (gw, who, model) = (Arc::clone(gw), principal.name.clone(), name.to_owned());
+            tokio::task::spawn_blocking(move || {
+                gw.limiter.as_ref().map_or(limits::Verdict::StoreDown, |l| {
+                    l.check(&who, &model, rows, now)
+                })
+            })
+            .await
+            .unwrap_or(limits::Verdict::StoreDown)
+        } else {
+            limiter.check(&principal.name, name, rows, now)
+        };
+        match verdict {
             limits::Verdict::Pass => {}
             limits::Verdict::Wait(d) => tokio::time::sleep(d).await,
             limits::Verdict::OverRate(after) => {

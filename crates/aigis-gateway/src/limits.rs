@@ -105,6 +105,11 @@ pub trait RateStore: Send + Sync + std::fmt::Debug {
     /// Adds `rows` to `key`'s count for `day` if that stays within `limit`; returns
     /// whether it did.
     fn charge_daily(&self, key: &str, day: u64, rows: u64, limit: u64) -> Result<bool, StoreError>;
+
+    /// Whether a step waits on the network (and so is run off the async threads).
+    fn is_remote(&self) -> bool {
+        false
+    }
 }
 
 /// The store could not answer.
@@ -292,6 +297,10 @@ fn micros(ns: u64) -> u64 {
 }
 
 impl RateStore for RedisStore {
+    fn is_remote(&self) -> bool {
+        true
+    }
+
     fn gcra(
         &self,
         key: &str,
@@ -392,6 +401,11 @@ impl Limiter {
     /// Counts the store's failures into `counter`.
     pub(crate) fn count_failures(&mut self, counter: prometheus_client::metrics::counter::Counter) {
         self.failures = counter;
+    }
+
+    /// Whether its store is reached over the network.
+    pub fn is_remote(&self) -> bool {
+        self.store.is_remote()
     }
 
     /// The same limits on another store.

@@ -224,3 +224,47 @@ fn a_store_url_is_checked_and_never_repeated() {
         }
     }
 }
+
+/// A store that does not answer (a listener that never replies, so each Redis step waits
+/// out its 100 ms timeout) holds up only the calls that need it: on a runtime with one
+/// thread, a call that needs no limit is answered while a rate-limited call still waits
+/// for the store. Were the step run on the async thread, nothing else could run until it
+/// gave up, and the rate-limited call would finish first.
+#[tokio::test(flavor = "current_thread")]
+async fn a_store_that_does_not_answer_holds_up_only_its_own_calls() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let (key, hash) = aigis_gateway::auth::generate().unwrap();
+    let key = key.expose().to_owned();
+    let gw = gateway(port, ("ci", &hash), "1000/s", 100, None, false);
+    let finished = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let limited = {
+        let (app, key, finished) = (gw.clone().router(), key.clone(), finished.clone());
+        tokio::spawn(async move {
+            let outcome = infer(app, key).await;
+            finished.lock().unwrap().push("infer");
+            outcome
+        })
+    };
+    // Let the rate-limited call run up to its wait for the store.
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    let (status, _) = common::call(
+        &gw.clone().router(),
+        "GET",
+        "/v2/models/digits",
+        &key,
+        json!(null),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    finished.lock().unwrap().push("metadata");
+    let (status, code) = limited.await.unwrap();
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "rate_store_unavailable")
+    );
+    assert_eq!(*finished.lock().unwrap(), ["metadata", "infer"]);
+    drop(silent);
+}
