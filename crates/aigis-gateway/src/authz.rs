@@ -137,7 +137,22 @@ struct Loaded {
     policies: PolicySet,
     /// Each principal's groups.
     groups: HashMap<String, Vec<EntityUid>>,
+    /// The entities of the questions asked so far (they hold the groups: a reload starts
+    /// over).
+    entities: RwLock<HashMap<EntitiesKey, Arc<Entities>>>,
 }
+
+/// What a question's entities depend on: the principal's name and how it authenticated,
+/// and the model's name and version (`None`: the server).
+#[derive(PartialEq, Eq, Hash)]
+struct EntitiesKey {
+    principal: String,
+    method: &'static str,
+    resource: Option<(String, String)>,
+}
+
+/// The most entity sets, and source addresses, kept; when full, they start over.
+const KEPT: usize = 4096;
 
 /// The policies, the schema, and where the policies come from (for a reload).
 pub struct Authz {
@@ -146,6 +161,8 @@ pub struct Authz {
     groups: BTreeMap<String, Vec<String>>,
     loaded: RwLock<Arc<Loaded>>,
     authorizer: Authorizer,
+    /// Source addresses as Cedar values.
+    ips: RwLock<HashMap<IpAddr, RestrictedExpression>>,
     /// Parsed once: names cost more to parse than the rest of a question to build.
     names: Names,
 }
@@ -264,7 +281,12 @@ impl Authz {
             schema,
             path,
             groups: config.groups.clone(),
-            loaded: RwLock::new(Arc::new(Loaded { policies, groups })),
+            loaded: RwLock::new(Arc::new(Loaded {
+                policies,
+                groups,
+                entities: RwLock::default(),
+            })),
+            ips: RwLock::default(),
             authorizer: Authorizer::new(),
         })
     }
@@ -278,8 +300,11 @@ impl Authz {
         *self
             .loaded
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Arc::new(Loaded { policies, groups });
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(Loaded {
+            policies,
+            groups,
+            entities: RwLock::default(),
+        });
         Ok(count)
     }
 
@@ -301,6 +326,102 @@ impl Authz {
         }
     }
 
+    /// The entities of a question: the principal (how it authenticated, its groups) and the
+    /// resource (a model's version). They depend on nothing else, so each set is built and
+    /// validated against the schema once per policy load and kept (at most 4,096 sets).
+    fn entities(
+        &self,
+        loaded: &Loaded,
+        principal: &Principal,
+        p: &EntityUid,
+        resource: Resource<'_>,
+        r: &EntityUid,
+    ) -> Result<Arc<Entities>, String> {
+        let key = EntitiesKey {
+            principal: principal.name.clone(),
+            method: principal.method.as_str(),
+            resource: match resource {
+                Resource::Model { name, version } => {
+                    Some((name.to_owned(), version.unwrap_or("").to_owned()))
+                }
+                Resource::Server => None,
+            },
+        };
+        if let Some(found) = loaded
+            .entities
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+        {
+            return Ok(found.clone());
+        }
+        let parents: HashSet<EntityUid> = loaded
+            .groups
+            .get(&principal.name)
+            .map(|g| g.iter().cloned().collect())
+            .unwrap_or_default();
+        let mut list = vec![
+            Entity::new(
+                p.clone(),
+                HashMap::from([(
+                    "authenticated_by".to_owned(),
+                    RestrictedExpression::new_string(principal.method.as_str().to_owned()),
+                )]),
+                parents.clone(),
+            )
+            .map_err(|e| e.to_string())?,
+        ];
+        for g in parents {
+            list.push(Entity::new_no_attrs(g, HashSet::new()));
+        }
+        list.push(match resource {
+            Resource::Model { version, .. } => Entity::new(
+                r.clone(),
+                HashMap::from([(
+                    "version".to_owned(),
+                    RestrictedExpression::new_string(version.unwrap_or("").to_owned()),
+                )]),
+                HashSet::new(),
+            )
+            .map_err(|e| e.to_string())?,
+            Resource::Server => Entity::new_no_attrs(r.clone(), HashSet::new()),
+        });
+        let built =
+            Arc::new(Entities::from_entities(list, Some(&self.schema)).map_err(|e| e.to_string())?);
+        let mut kept = loaded
+            .entities
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if kept.len() >= KEPT {
+            kept.clear();
+        }
+        kept.insert(key, built.clone());
+        Ok(built)
+    }
+
+    /// The `ipaddr` value of `ip`, kept once made (Cedar parses the extension's name each
+    /// time it makes one).
+    fn ip(&self, ip: IpAddr) -> RestrictedExpression {
+        if let Some(found) = self
+            .ips
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&ip)
+        {
+            return found.clone();
+        }
+        let made = RestrictedExpression::new_ip(ip.to_string());
+        let mut kept = self
+            .ips
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if kept.len() >= KEPT {
+            kept.clear();
+        }
+        kept.insert(ip, made.clone());
+        made
+    }
+
     fn decide(
         &self,
         principal: &Principal,
@@ -317,48 +438,13 @@ impl Authz {
             self.names.principal.clone(),
             EntityId::new(&principal.name),
         );
-        let parents: HashSet<EntityUid> = loaded
-            .groups
-            .get(&principal.name)
-            .map(|g| g.iter().cloned().collect())
-            .unwrap_or_default();
-        let mut entities = vec![
-            Entity::new(
-                p.clone(),
-                HashMap::from([(
-                    "authenticated_by".to_owned(),
-                    RestrictedExpression::new_string(principal.method.as_str().to_owned()),
-                )]),
-                parents.clone(),
-            )
-            .map_err(|e| e.to_string())?,
-        ];
-        for g in parents {
-            entities.push(Entity::new_no_attrs(g, HashSet::new()));
-        }
         let r = match resource {
-            Resource::Model { name, version } => {
-                let r =
-                    EntityUid::from_type_name_and_id(self.names.model.clone(), EntityId::new(name));
-                entities.push(
-                    Entity::new(
-                        r.clone(),
-                        HashMap::from([(
-                            "version".to_owned(),
-                            RestrictedExpression::new_string(version.unwrap_or("").to_owned()),
-                        )]),
-                        HashSet::new(),
-                    )
-                    .map_err(|e| e.to_string())?,
-                );
-                r
+            Resource::Model { name, .. } => {
+                EntityUid::from_type_name_and_id(self.names.model.clone(), EntityId::new(name))
             }
-            Resource::Server => {
-                let r = self.names.server.clone();
-                entities.push(Entity::new_no_attrs(r.clone(), HashSet::new()));
-                r
-            }
+            Resource::Server => self.names.server.clone(),
         };
+        let entities = self.entities(&loaded, principal, &p, resource, &r)?;
         let a = self.names.action(action).clone();
         let time = humantime::format_rfc3339_millis(
             std::time::UNIX_EPOCH
@@ -366,22 +452,17 @@ impl Authz {
         )
         .to_string();
         let hour = (context.unix_ms / 3_600_000).rem_euclid(24);
-        let ip = context
-            .source_ip
-            .unwrap_or(IpAddr::from([0u8; 16]))
-            .to_string();
+        let ip = self.ip(context.source_ip.unwrap_or(IpAddr::from([0u8; 16])));
         let as_long = |n: u64| RestrictedExpression::new_long(i64::try_from(n).unwrap_or(i64::MAX));
         let ctx = Context::from_pairs([
             ("time".to_owned(), RestrictedExpression::new_datetime(time)),
             ("hour".to_owned(), RestrictedExpression::new_long(hour)),
-            ("source_ip".to_owned(), RestrictedExpression::new_ip(ip)),
+            ("source_ip".to_owned(), ip),
             ("request_bytes".to_owned(), as_long(context.request_bytes)),
             ("rows".to_owned(), as_long(context.rows)),
         ])
         .map_err(|e| e.to_string())?;
         let request = Request::new(p, a, r, ctx, Some(&self.schema)).map_err(|e| e.to_string())?;
-        let entities =
-            Entities::from_entities(entities, Some(&self.schema)).map_err(|e| e.to_string())?;
         let response = self
             .authorizer
             .is_authorized(&request, &loaded.policies, &entities);
@@ -407,5 +488,62 @@ mod tests {
     #[test]
     fn the_schema_parses() {
         schema().unwrap();
+    }
+
+    /// The entities kept between questions are those of the question asked: the same name
+    /// by another method, another version of a model, another source address, and the
+    /// groups after a reload each get their own answer, asked in any order.
+    #[test]
+    fn kept_entities_answer_only_their_own_question() {
+        use crate::auth::Method;
+        let dir = tempfile::tempdir().unwrap();
+        let write = |text: &str| std::fs::write(dir.path().join("p.cedar"), text).unwrap();
+        write(
+            r#"permit (principal, action, resource) when { principal.authenticated_by == "api_key" };
+forbid (principal, action, resource is Aigis::Model) when { resource.version == "2" };
+forbid (principal in Aigis::Group::"blocked", action, resource);
+forbid (principal, action, resource) when { context.source_ip.isInRange(ip("10.0.0.0/8")) };
+"#,
+        );
+        let config = AuthzConfig {
+            policies: "p.cedar".into(),
+            groups: BTreeMap::from([("blocked".to_owned(), vec!["eve".to_owned()])]),
+        };
+        let authz = Authz::load(&config, dir.path(), Path::new("aigis.toml")).unwrap();
+        let who = |name: &str, method| Principal {
+            name: name.into(),
+            method,
+        };
+        let at = |ip: [u8; 4]| CallContext {
+            unix_ms: 1_800_000_000_000,
+            source_ip: Some(IpAddr::from(ip)),
+            request_bytes: 10,
+            rows: 1,
+        };
+        let model = |version| Resource::Model {
+            name: "digits",
+            version: Some(version),
+        };
+        let ask = |p: &Principal, r, ip| authz.allows(p, Action::Infer, r, &at(ip));
+        let (ops_key, ops_jwt) = (who("ops", Method::ApiKey), who("ops", Method::Jwt));
+        for _ in 0..2 {
+            assert!(ask(&ops_key, model("1"), [127, 0, 0, 1]));
+            assert!(!ask(&ops_jwt, model("1"), [127, 0, 0, 1]));
+            assert!(!ask(&ops_key, model("2"), [127, 0, 0, 1]));
+            assert!(ask(&ops_key, model("1"), [127, 0, 0, 1]));
+            assert!(!ask(&ops_key, model("1"), [10, 1, 2, 3]));
+            assert!(!ask(
+                &who("eve", Method::ApiKey),
+                model("1"),
+                [127, 0, 0, 1]
+            ));
+        }
+        // A reload with other policies: what was kept does not answer for them.
+        write(
+            r#"permit (principal, action, resource) when { principal.authenticated_by == "jwt" };"#,
+        );
+        authz.reload().unwrap();
+        assert!(!ask(&ops_key, model("1"), [127, 0, 0, 1]));
+        assert!(ask(&ops_jwt, model("2"), [10, 1, 2, 3]));
     }
 }
