@@ -86,9 +86,10 @@ type Sender = hyper::client::conn::http1::SendRequest<http_body_util::Full<hyper
 
 /// The most idle connections kept per server.
 const MAX_IDLE: usize = 64;
-/// How long a connection may stay idle before it is closed rather than reused (servers
-/// close idle connections too: nginx after 75 s, Triton and uvicorn sooner).
-const IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a connection may stay idle before it is closed rather than reused. Servers
+/// close idle connections too (uvicorn after 5 s, nginx after 75 s), and a request written
+/// just as the server closes fails; staying under the shortest common timeout avoids that.
+const IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(4);
 
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

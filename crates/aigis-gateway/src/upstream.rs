@@ -47,7 +47,7 @@
 //! audit records.
 //!
 //! Connections to the upstream are kept open between calls (up to 64 idle, each for at
-//! most 30 s), so a call pays for no TCP or TLS handshake; one the upstream closed is
+//! most 4 s), so a call pays for no TCP or TLS handshake; one the upstream closed is
 //! replaced by a new one, without failing the call.
 
 use std::path::{Path, PathBuf};
