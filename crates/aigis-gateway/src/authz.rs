@@ -41,6 +41,7 @@ use serde::Deserialize;
 
 use crate::Error;
 use crate::auth::Principal;
+use crate::kept::Kept;
 
 /// aigis's Cedar schema: the entity types, actions and context of a call.
 pub const SCHEMA: &str = r#"namespace Aigis {
@@ -139,7 +140,7 @@ struct Loaded {
     groups: HashMap<String, Vec<EntityUid>>,
     /// The entities of the questions asked so far (they hold the groups: a reload starts
     /// over).
-    entities: RwLock<HashMap<EntitiesKey, Arc<Entities>>>,
+    entities: Kept<EntitiesKey, Arc<Entities>>,
 }
 
 /// What a question's entities depend on: the principal's name and how it authenticated,
@@ -162,7 +163,7 @@ pub struct Authz {
     loaded: RwLock<Arc<Loaded>>,
     authorizer: Authorizer,
     /// Source addresses as Cedar values.
-    ips: RwLock<HashMap<IpAddr, RestrictedExpression>>,
+    ips: Kept<IpAddr, RestrictedExpression>,
     /// Parsed once: names cost more to parse than the rest of a question to build.
     names: Names,
 }
@@ -284,9 +285,9 @@ impl Authz {
             loaded: RwLock::new(Arc::new(Loaded {
                 policies,
                 groups,
-                entities: RwLock::default(),
+                entities: Kept::new(KEPT),
             })),
-            ips: RwLock::default(),
+            ips: Kept::new(KEPT),
             authorizer: Authorizer::new(),
         })
     }
@@ -303,7 +304,7 @@ impl Authz {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(Loaded {
             policies,
             groups,
-            entities: RwLock::default(),
+            entities: Kept::new(KEPT),
         });
         Ok(count)
     }
@@ -347,13 +348,8 @@ impl Authz {
                 Resource::Server => None,
             },
         };
-        if let Some(found) = loaded
-            .entities
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&key)
-        {
-            return Ok(found.clone());
+        if let Some(found) = loaded.entities.get(&key) {
+            return Ok(found);
         }
         let parents: HashSet<EntityUid> = loaded
             .groups
@@ -388,37 +384,18 @@ impl Authz {
         });
         let built =
             Arc::new(Entities::from_entities(list, Some(&self.schema)).map_err(|e| e.to_string())?);
-        let mut kept = loaded
-            .entities
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if kept.len() >= KEPT {
-            kept.clear();
-        }
-        kept.insert(key, built.clone());
+        loaded.entities.put(key, built.clone());
         Ok(built)
     }
 
     /// The `ipaddr` value of `ip`, kept once made (Cedar parses the extension's name each
     /// time it makes one).
     fn ip(&self, ip: IpAddr) -> RestrictedExpression {
-        if let Some(found) = self
-            .ips
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&ip)
-        {
-            return found.clone();
+        if let Some(found) = self.ips.get(&ip) {
+            return found;
         }
         let made = RestrictedExpression::new_ip(ip.to_string());
-        let mut kept = self
-            .ips
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if kept.len() >= KEPT {
-            kept.clear();
-        }
-        kept.insert(ip, made.clone());
+        self.ips.put(ip, made.clone());
         made
     }
 

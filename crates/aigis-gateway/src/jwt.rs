@@ -448,7 +448,7 @@ struct Issuer {
 pub struct Issuers {
     issuers: Vec<Issuer>,
     /// Tokens verified, by the SHA-256 of their text.
-    verified: RwLock<std::collections::HashMap<[u8; 32], Verified>>,
+    verified: crate::kept::Kept<[u8; 32], Verified>,
 }
 
 impl std::fmt::Debug for Issuers {
@@ -476,6 +476,7 @@ struct Claims {
 const REMEMBERED: usize = 10_000;
 
 /// A token that passed every check: what it takes to accept it again.
+#[derive(Clone)]
 struct Verified {
     name: String,
     issuer: usize,
@@ -558,7 +559,7 @@ impl Issuers {
         }
         Ok(Issuers {
             issuers,
-            verified: RwLock::default(),
+            verified: crate::kept::Kept::new(REMEMBERED),
         })
     }
 
@@ -566,11 +567,7 @@ impl Issuers {
     /// the set it was verified with (and are not due for a re-read), and `exp` and `nbf`
     /// hold now as jsonwebtoken checks them.
     fn remembered(&self, digest: &[u8; 32]) -> Option<Principal> {
-        let verified = self
-            .verified
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let v = verified.get(digest)?;
+        let v = self.verified.get(digest)?;
         let issuer = self.issuers.get(v.issuer)?;
         let (keys, stale) = issuer.jwks.keys();
         if stale || !std::ptr::eq(Arc::as_ptr(&keys), v.keys.as_ptr()) {
@@ -588,14 +585,7 @@ impl Issuers {
     }
 
     fn remember(&self, digest: [u8; 32], v: Verified) {
-        let mut verified = self
-            .verified
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if verified.len() >= REMEMBERED {
-            verified.clear();
-        }
-        verified.insert(digest, v);
+        self.verified.put(digest, v);
     }
 
     /// Whether any issuer is configured.

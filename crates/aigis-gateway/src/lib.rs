@@ -33,6 +33,7 @@ mod error;
 pub mod harden;
 pub mod inspect;
 pub mod jwt;
+mod kept;
 pub mod limits;
 pub mod metrics;
 pub mod models;
