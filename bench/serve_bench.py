@@ -93,6 +93,8 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = os.path.join(ROOT, "tests", "data", "runtime", "digits_mlp.onnx")
 BARE_DIR = os.path.join(ROOT, "bench", "bare-axum")
+# scripts/test_pki.py: imported where used, after main() has said which modules are missing.
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
 ROUTE = "/v2/models/digits/infer"
 
 GOALS = {"saturation_vs_bare": 0.70, "added_p99_us": 250, "vs_python": 10.0}
@@ -110,70 +112,16 @@ def log(what: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# Certificates and the JWT issuer (as scripts/serve_e2e.py makes them).
-
-
-def make_ca(name):
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return cert, key
+# Certificates (scripts/test_pki.py, shared with scripts/serve_e2e.py).
 
 
 def make_server_cert(ca):
+    """The servers' certificate: for 127.0.0.1 and localhost."""
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    from test_pki import make_leaf
 
-    ca_cert, ca_key = ca
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gateway")]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    return cert, key
-
-
-def pem_cert(cert) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
-def pem_key(key) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    sans = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+    return make_leaf(ca, "gateway", sans, False)
 
 
 def write(path: str, data, mode: str = "w") -> str:
@@ -309,6 +257,7 @@ def start_bare(binary: str, work: str) -> Server:
 def start_aigis(binary: str, work: str, tls_files: dict, buffered: bool = False) -> tuple[Server, Server, dict]:
     import jwt
     from cryptography.hazmat.primitives.asymmetric import rsa
+    from test_pki import pem_key
 
     tag = "aigis-buffered" if buffered else "aigis"
     project = os.path.join(work, tag)
@@ -741,6 +690,8 @@ def main() -> int:
               "args": vars(args), "request_bytes": len(body)}
     try:
         # TLS for aigis and nginx: one CA, one server certificate for 127.0.0.1.
+        from test_pki import make_ca, pem_cert, pem_key
+
         ca = make_ca("aigis serve-bench CA")
         cert, key = make_server_cert(ca)
         tls_files = {"ca": write(os.path.join(work, "ca.pem"), pem_cert(ca[0]), "wb"),

@@ -106,21 +106,11 @@ async fn infer(State(app): State<Arc<App>>, Path(name): Path<String>, body: Byte
         .map(|t| {
             let datatype = t.tensor.datatype().as_str();
             let (shape, data) = t.tensor.into_parts();
-            let data = match data {
-                Data::Bool(v) => serde_json::json!(v),
-                Data::Uint8(v) => serde_json::json!(v),
-                Data::Int8(v) => serde_json::json!(v),
-                Data::Int32(v) => serde_json::json!(v),
-                Data::Int64(v) => serde_json::json!(v),
-                Data::Fp32(v) => serde_json::json!(v),
-                Data::Fp64(v) => serde_json::json!(v),
-                Data::Bytes(v) => serde_json::json!(v),
-            };
             Output {
                 name: t.name,
                 datatype,
                 shape,
-                data,
+                data: data.into_json(),
             }
         })
         .collect();

@@ -339,21 +339,11 @@ pub fn input_tensor(
 pub fn output(tensor: NamedTensor) -> ResponseOutput {
     let datatype = tensor.tensor.datatype();
     let (shape, data) = tensor.tensor.into_parts();
-    let data = match data {
-        Data::Bool(v) => serde_json::json!(v),
-        Data::Uint8(v) => serde_json::json!(v),
-        Data::Int8(v) => serde_json::json!(v),
-        Data::Int32(v) => serde_json::json!(v),
-        Data::Int64(v) => serde_json::json!(v),
-        Data::Fp32(v) => serde_json::json!(v),
-        Data::Fp64(v) => serde_json::json!(v),
-        Data::Bytes(v) => serde_json::json!(v),
-    };
     ResponseOutput {
         name: tensor.name,
         datatype,
         shape,
-        data,
+        data: data.into_json(),
     }
 }
 

@@ -88,6 +88,20 @@ impl Data {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The elements as a flat JSON array, as the Open Inference Protocol writes `data`.
+    pub fn into_json(self) -> serde_json::Value {
+        match self {
+            Data::Bool(v) => serde_json::json!(v),
+            Data::Uint8(v) => serde_json::json!(v),
+            Data::Int8(v) => serde_json::json!(v),
+            Data::Int32(v) => serde_json::json!(v),
+            Data::Int64(v) => serde_json::json!(v),
+            Data::Fp32(v) => serde_json::json!(v),
+            Data::Fp64(v) => serde_json::json!(v),
+            Data::Bytes(v) => serde_json::json!(v),
+        }
+    }
 }
 
 /// A shape and its elements; the element count always matches the shape.
