@@ -1,7 +1,8 @@
 //! The limit for `bench/serve_bench.py`: `POST /v2/models/{name}/infer` (the Open
 //! Inference Protocol v2, JSON tensors, flat or nested) answered by a bare axum handler
 //! that parses the body with serde_json, runs the model with `aigis_runtime::OnnxRuntime`
-//! in `spawn_blocking` (as the gateway does) and answers JSON, with no guard of any kind.
+//! (inline or in `spawn_blocking`, by the gateway's rule: `aigis_runtime::Pace`) and
+//! answers JSON, with no guard of any kind.
 //!
 //!     bare-axum MODEL.onnx [ADDR] [NAME]     # ADDR 127.0.0.1:0, NAME digits by default
 //!
@@ -9,7 +10,7 @@
 
 use std::sync::Arc;
 
-use aigis_runtime::{Data, NamedTensor, OnnxRuntime, Runtime, Tensor};
+use aigis_runtime::{Data, NamedTensor, OnnxRuntime, Pace, Runtime, Tensor};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -54,6 +55,7 @@ struct Output {
 struct App {
     name: String,
     runtime: Arc<OnnxRuntime>,
+    pace: Pace,
 }
 
 fn flatten(v: &Value, out: &mut Vec<f32>) -> Result<(), ()> {
@@ -91,8 +93,28 @@ async fn infer(State(app): State<Arc<App>>, Path(name): Path<String>, body: Byte
             Err(_) => return bad(StatusCode::BAD_REQUEST, "shape and data disagree"),
         }
     }
-    let runtime = app.runtime.clone();
-    let outputs = match tokio::task::spawn_blocking(move || runtime.run(inputs)).await {
+    // The gateway's rule (aigis_runtime::Pace): a call timed under 100 µs runs here, a
+    // longer one in the blocking pool.
+    let rows = inputs
+        .first()
+        .and_then(|i| i.tensor.shape().first().copied())
+        .map_or(1, |r| r as u64);
+    let answer = if app.pace.inline(&*app.runtime, rows) {
+        let started = std::time::Instant::now();
+        let outputs = app.runtime.run(inputs);
+        app.pace.observe(rows, started.elapsed());
+        Ok(outputs)
+    } else {
+        let app = app.clone();
+        tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let outputs = app.runtime.run(inputs);
+            app.pace.observe(rows, started.elapsed());
+            outputs
+        })
+        .await
+    };
+    let outputs = match answer {
         Ok(Ok(outputs)) => outputs,
         _ => {
             return bad(
@@ -132,7 +154,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:0".into());
     let name = args.next().unwrap_or_else(|| "digits".into());
     let runtime = Arc::new(OnnxRuntime::from_bytes(&std::fs::read(&model)?)?);
-    let app = Arc::new(App { name, runtime });
+    let app = Arc::new(App {
+        name,
+        runtime,
+        pace: Pace::default(),
+    });
     let router = Router::new()
         .route("/v2/models/{name}/infer", post(infer))
         .with_state(app);

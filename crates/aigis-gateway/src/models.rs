@@ -29,6 +29,8 @@ pub struct Served {
     /// The key id that signed it, or `None` when served with `verify = false`.
     pub signed_by: Option<String>,
     pub runtime: Arc<dyn Runtime>,
+    /// How long its calls take: whether one may run on an async thread.
+    pub pace: Arc<aigis_runtime::Pace>,
     /// The registry name and stage it comes from, when it does.
     pub stage: Option<(String, String)>,
     /// The recipient key that decrypted it, when the file was encrypted.
@@ -132,6 +134,7 @@ pub fn load(
             digest,
             signed_by: None,
             runtime: Arc::new(upstream),
+            pace: Arc::default(),
             stage: None,
             decrypted_by: None,
             features: None,
@@ -209,6 +212,7 @@ pub fn load(
         digest,
         signed_by,
         runtime: Arc::new(runtime),
+        pace: Arc::default(),
         stage: None,
         decrypted_by,
         features: None,
@@ -270,6 +274,7 @@ fn load_staged(
         digest: staged.digest,
         signed_by,
         runtime: Arc::new(runtime),
+        pace: Arc::default(),
         stage: Some((name.to_owned(), stage.to_owned())),
         decrypted_by: None,
         features: None,

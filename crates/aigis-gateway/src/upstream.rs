@@ -610,6 +610,11 @@ impl Runtime for Upstream {
         &self.signature
     }
 
+    /// Never run inline: `run` blocks on the network.
+    fn remote(&self) -> bool {
+        true
+    }
+
     /// Called on a blocking thread of the gateway's runtime.
     fn run(&self, inputs: Vec<NamedTensor>) -> Result<Vec<NamedTensor>, RunError> {
         if !self.breaker.allows() {
