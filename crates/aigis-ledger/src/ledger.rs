@@ -54,7 +54,13 @@ struct Writer {
     /// `None` if no thread could be made; the receiver is then gone and `append` reports
     /// that the writer has stopped instead of hanging.
     thread: Option<JoinHandle<()>>,
+    /// Dropped to stop the backfill thread.
+    stop_backfill: Sender<()>,
+    backfill: Option<JoinHandle<()>>,
 }
+
+/// How often the store's write-ahead log is backfilled while a writer runs.
+const BACKFILL_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Entries that go in together, in order, and who to tell once they are committed.
 struct Job {
@@ -237,6 +243,10 @@ impl Drop for Ledger {
             if let Some(t) = w.thread {
                 let _ = t.join();
             }
+            drop(w.stop_backfill);
+            if let Some(t) = w.backfill {
+                let _ = t.join();
+            }
         }
     }
 }
@@ -244,11 +254,31 @@ impl Drop for Ledger {
 impl Writer {
     fn start(store: Arc<dyn Store>, stats: Arc<Stats>) -> Self {
         let (jobs, rx) = mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name("aigis-ledger-writer".into())
-            .spawn(move || write_loop(store.as_ref(), &rx, &stats))
+        let thread = {
+            let store = store.clone();
+            std::thread::Builder::new()
+                .name("aigis-ledger-writer".into())
+                .spawn(move || write_loop(store.as_ref(), &rx, &stats))
+                .ok()
+        };
+        let (stop_backfill, stop) = mpsc::channel::<()>();
+        // Without this thread nothing is lost: the commit that fills the WAL copies it.
+        let backfill = std::thread::Builder::new()
+            .name("aigis-ledger-backfill".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(BACKFILL_EVERY) {
+                    // A failed backfill is tried again at the next tick; meanwhile the
+                    // commits copy the WAL themselves, as without this thread.
+                    let _ = store.backfill();
+                }
+            })
             .ok();
-        Self { jobs, thread }
+        Self {
+            jobs,
+            thread,
+            stop_backfill,
+            backfill,
+        }
     }
 }
 

@@ -83,4 +83,11 @@ pub trait Store: Send + Sync {
 
     /// All checkpoints, oldest first.
     fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, Error>;
+
+    /// Moves committed writes from a write-ahead log into the main file without holding
+    /// up appends, for stores that keep one. The ledger's writer calls it from a thread of
+    /// its own, often, so that a commit rarely has this work to do itself.
+    fn backfill(&self) -> Result<(), Error> {
+        Ok(())
+    }
 }

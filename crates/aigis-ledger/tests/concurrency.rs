@@ -421,3 +421,67 @@ fn concurrent_creation_of_a_new_ledger_succeeds() {
         });
     }
 }
+
+/// While a ledger's writer runs, another thread copies the WAL into the database file
+/// (`Store::backfill`), so no commit has all of it to copy: with appends going on and no
+/// commit anywhere near the 64 MiB that makes one copy it, the database file grows, every
+/// append is stored under its index, and the log verifies. Calling `backfill` from many
+/// threads at once as appends go on breaks nothing either.
+#[test]
+fn the_wal_is_backfilled_beside_the_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let store = Arc::new(SqliteStore::open(&path, true).unwrap());
+    let ledger = Arc::new(Ledger::new(store.clone()));
+    let before = std::fs::metadata(&path).unwrap().len();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let backfillers: Vec<_> = (0..3)
+        .map(|_| {
+            let (store, stop) = (store.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    store.backfill().unwrap();
+                }
+            })
+        })
+        .collect();
+    let appenders: Vec<_> = (0..4u64)
+        .map(|t| {
+            let ledger = ledger.clone();
+            std::thread::spawn(move || {
+                (0..150u64)
+                    .map(|seq| {
+                        let body = format!("{t}/{seq} {}", "x".repeat(2000)).into_bytes();
+                        let leaf = leaf_hash(&body);
+                        (ledger.append(entry(body)).unwrap(), leaf.0)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut acks = BTreeMap::new();
+    for t in appenders {
+        acks.extend(t.join().unwrap());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for b in backfillers {
+        b.join().unwrap();
+    }
+    assert_complete(&ledger, &acks, 600);
+    // The ledger's own backfill thread, on its 100 ms tick, with no other help.
+    let more: Vec<NewEntry> = (0..300)
+        .map(|i| entry(format!("more {i} {}", "y".repeat(2000)).into_bytes()))
+        .collect();
+    let grown = std::fs::metadata(&path).unwrap().len();
+    ledger.append_all(more).unwrap();
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::metadata(&path).unwrap().len() < grown + 300 * 2000 {
+        assert!(
+            Instant::now() < deadline,
+            "the writer's backfill did not copy the WAL into the database file"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(grown > before + 600 * 2000, "{before} → {grown} bytes");
+    assert_verifies(store.as_ref(), 900);
+}
