@@ -109,6 +109,25 @@ pub struct AuthConfig {
     pub jwt: Vec<crate::jwt::JwtConfig>,
 }
 
+/// `[serve]` as its types; an error names the full key it is about
+/// (`serve.models[0].upstream.protocol`), not only the table.
+fn typed(serve: toml::Value, source: &Path) -> Result<ServeConfig, Error> {
+    serde_path_to_error::deserialize(serve).map_err(
+        |e: serde_path_to_error::Error<toml::de::Error>| {
+            let path = e.path().to_string();
+            Error::Config {
+                file: source.to_owned(),
+                key: if path == "." {
+                    "serve".to_owned()
+                } else {
+                    format!("serve.{path}")
+                },
+                message: e.inner().message().to_owned(),
+            }
+        },
+    )
+}
+
 /// A table or an array of tables.
 fn one_or_many<'de, D: serde::Deserializer<'de>>(
     d: D,
@@ -241,9 +260,7 @@ impl ServeConfig {
         let serve = doc
             .remove("serve")
             .ok_or_else(|| bad("serve", "there is no [serve] table".into()))?;
-        let mut config: ServeConfig = serve
-            .try_into()
-            .map_err(|e: toml::de::Error| bad("serve", e.message().to_owned()))?;
+        let mut config = typed(serve, source)?;
         config.source = source.to_owned();
         config.check(source)?;
         Ok(config)
@@ -251,14 +268,7 @@ impl ServeConfig {
 
     /// Reads `[serve]` from an already parsed table (the project's).
     pub fn from_table(table: &toml::Table, source: &Path) -> Result<Self, Error> {
-        let mut config: ServeConfig =
-            toml::Value::Table(table.clone())
-                .try_into()
-                .map_err(|e: toml::de::Error| Error::Config {
-                    file: source.to_owned(),
-                    key: "serve".into(),
-                    message: e.message().to_owned(),
-                })?;
+        let mut config = typed(toml::Value::Table(table.clone()), source)?;
         config.source = source.to_owned();
         config.check(source)?;
         Ok(config)
@@ -542,7 +552,7 @@ mod tests {
                     "plain = true",
                     "tls = { cert = \"c\", key = \"k\", client_auth = \"maybe\" }",
                 ),
-                "serve",
+                "serve.tls.client_auth",
             ),
             (
                 good().replace("plain = true", "plain = true\nlisten = \"0.0.0.0:80\""),
@@ -562,7 +572,30 @@ mod tests {
                     "[[serve.api_keys]]\nname = \"ci\"\nsha256",
                     "[[serve.api_keys]]\nname = \"ci\"\nsha25",
                 ),
-                "serve",
+                "serve.api_keys[0].sha25",
+            ),
+            // Errors of type, found while the TOML is read into aigis's types.
+            (
+                good().replace("path = \"m.onnx\"", "path = \"m.onnx\"\nverify = \"no\""),
+                "serve.models[0].verify",
+            ),
+            (
+                good().replace(
+                    "path = \"m.onnx\"",
+                    "upstream = { url = \"http://127.0.0.1:9/v2/models/m\", protocol = \"v3\" }",
+                ),
+                "serve.models[0].upstream.protocol",
+            ),
+            (
+                good().replace(
+                    "plain = true",
+                    "plain = true\naudit = { mode = \"bufered\" }",
+                ),
+                "serve.audit.mode",
+            ),
+            (
+                good().replace("plain = true", "plain = true\ntimeout_ms = \"fast\""),
+                "serve.timeout_ms",
             ),
             ("plain = true\n".to_owned(), "serve.models"),
         ];

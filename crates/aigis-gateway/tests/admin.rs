@@ -540,7 +540,8 @@ fn the_admin_settings_are_checked_with_their_key() {
         key("listen = \"127.0.0.1:8080\"\nprincipals = [\"ops\"]"),
         "serve.admin.listen"
     );
-    assert_eq!(key("principals = [\"ops\"]"), "serve");
+    // A missing field is named at its table.
+    assert_eq!(key("principals = [\"ops\"]"), "serve.admin");
     // Entries may say how the principal authenticates.
     let admin = |list: &str| key(&format!("listen = \"127.0.0.1:9443\"\nprincipals = {list}"));
     assert_eq!(

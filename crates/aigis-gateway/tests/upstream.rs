@@ -342,10 +342,10 @@ fn upstream_settings_are_checked_with_their_key() {
         key(&(up("https://m.internal/v2/models/m") + "\n" + x)),
         "serve.models[0].upstream.inputs"
     );
-    // A value of the wrong kind is a parse error, named at `serve` with the message.
+    // A value of the wrong kind is found while the TOML is read, and named at its key too.
     assert_eq!(
         key(&(up("https://m.internal/v2/models/m") + "\nprotocol = \"v3\"")),
-        "serve"
+        "serve.models[0].upstream.protocol"
     );
 }
 
