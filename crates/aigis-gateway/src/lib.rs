@@ -1247,7 +1247,7 @@ async fn infer_in(
         rows,
     };
     Gateway::authorize(&live, &principal, authz::Action::Infer, name, &call, trail)?;
-    let model = Gateway::served(&live, name, trail)?.clone();
+    let model = Gateway::served(&live, name, trail)?;
     if let Some(limiter) = &gw.limiter {
         trail.enter("rate_limit");
         let now = std::time::SystemTime::now()
