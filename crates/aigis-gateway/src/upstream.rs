@@ -266,8 +266,9 @@ pub struct Upstream {
 /// What `GET <url>` answers (the Open Inference Protocol's model metadata).
 #[derive(Deserialize)]
 struct Metadata {
+    /// Optional in the protocol; KServe's own server says `null`.
     #[serde(default)]
-    versions: Vec<String>,
+    versions: Option<Vec<String>>,
     inputs: Vec<TensorMetadata>,
     outputs: Vec<TensorMetadata>,
 }
@@ -341,10 +342,15 @@ pub fn connect(
     } else {
         None
     };
-    let answer = client::block_on(tokio::time::timeout(
-        timeout.max(Duration::from_secs(5)),
-        client::request(hyper::Method::GET, &url, None, tls.as_ref(), 1 << 20, None),
-    ))?
+    // The timer is made inside the future: `block_on`'s runtime is the only one there may
+    // be (`aigis serve` loads its models before its own runtime starts).
+    let answer = client::block_on(async {
+        tokio::time::timeout(
+            timeout.max(Duration::from_secs(5)),
+            client::request(hyper::Method::GET, &url, None, tls.as_ref(), 1 << 20, None),
+        )
+        .await
+    })?
     .map_err(|_| "the upstream did not answer its metadata in time".to_owned())?
     .map_err(|e| format!("the upstream's metadata: {e}"))?;
     if answer.status != hyper::StatusCode::OK {
@@ -395,6 +401,7 @@ fn v2_signature(body: &[u8]) -> Result<(Signature, String, aigis_core::Digest), 
     }
     let version = metadata
         .versions
+        .unwrap_or_default()
         .first()
         .filter(|v| crate::config::is_name(v))
         .cloned()
@@ -667,5 +674,25 @@ mod tests {
         std::thread::sleep(Duration::from_millis(80));
         b.succeeded();
         assert!(b.allows());
+    }
+
+    /// `versions` is optional in the protocol: absent, `null` (as KServe's own server says
+    /// it) or empty, the version is "upstream"; the first name-like one is taken.
+    #[test]
+    fn the_metadata_may_say_no_version() {
+        let with = |versions: &str| {
+            let body = format!(
+                r#"{{"name": "m", {versions} "platform": "x",
+                "inputs": [{{"name": "X", "datatype": "FP32", "shape": [-1, 2], "parameters": null}}],
+                "outputs": [{{"name": "Y", "datatype": "INT64", "shape": [-1]}}]}}"#
+            );
+            v2_signature(body.as_bytes()).map(|(_, version, _)| version)
+        };
+        for none in ["", r#""versions": null,"#, r#""versions": [],"#] {
+            assert_eq!(with(none).unwrap(), "upstream", "{none}");
+        }
+        assert_eq!(with(r#""versions": ["7", "6"],"#).unwrap(), "7");
+        assert_eq!(with(r#""versions": ["../x"],"#).unwrap(), "upstream");
+        assert!(with(r#""versions": "7","#).is_err());
     }
 }

@@ -407,3 +407,103 @@ fn an_encrypted_model_is_served_with_the_projects_recipient_key() {
     );
     assert!(!d.join("models/digits.onnx").exists());
 }
+
+/// A model server on loopback speaking the Open Inference Protocol v2, as small as a test
+/// needs: `GET` gives the metadata of a model `m` (input `X` `[-1, 2]`, output `Y`
+/// `[-1, 1]`, version 7), `POST` answers `Y` = the sum of each row of `X`. It reads
+/// requests one after another on each connection (keep-alive). Returns its port.
+fn fake_v2_upstream() -> u16 {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(tcp.try_clone().unwrap());
+                let mut out = tcp;
+                loop {
+                    let mut head = String::new();
+                    let mut length = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap();
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        head.push_str(&line);
+                    }
+                    let mut body = vec![0u8; length];
+                    reader.read_exact(&mut body).unwrap();
+                    let answer = if head.starts_with("GET ") {
+                        serde_json::json!({"name": "m", "versions": ["7"], "platform": "fake",
+                            "inputs": [{"name": "X", "datatype": "FP32", "shape": [-1, 2]}],
+                            "outputs": [{"name": "Y", "datatype": "FP32", "shape": [-1, 1]}]})
+                    } else {
+                        let request: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                        let x: Vec<f64> = request["inputs"][0]["data"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|v| v.as_f64().unwrap())
+                            .collect();
+                        let y: Vec<f64> = x.chunks(2).map(|r| r.iter().sum()).collect();
+                        serde_json::json!({"model_name": "m", "model_version": "7",
+                            "outputs": [{"name": "Y", "datatype": "FP32", "shape": [y.len(), 1], "data": y}]})
+                    }
+                    .to_string();
+                    let sent = write!(
+                        out,
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                    if sent.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// The binary serves a model from another server: its signature read from the upstream's
+/// metadata when `aigis serve` starts (before the server's own runtime runs), a call
+/// passed on and its answer given back, with the version the upstream reported.
+#[test]
+fn a_model_on_another_server_is_served_by_the_binary() {
+    let dir = project();
+    let d = dir.path();
+    let (key, hash) = new_key(d);
+    let port = fake_v2_upstream();
+    let mut text = std::fs::read_to_string(d.join("aigis.toml")).unwrap();
+    text.push_str(&format!(
+        "\n[serve]\nplain = true\n\n[[serve.models]]\nname = \"sum\"\nverify = false\n[serve.models.upstream]\nurl = \"http://127.0.0.1:{port}/v2/models/m\"\n\n[[serve.api_keys]]\nname = \"ci\"\nsha256 = \"{hash}\"\n"
+    ));
+    std::fs::write(d.join("aigis.toml"), text).unwrap();
+    let (child, address) = start(d);
+    assert!(address.starts_with("http://127.0.0.1:"), "{address}");
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    for _ in 0..3 {
+        let body = serde_json::json!({"inputs": [{"name": "X", "shape": [2, 2], "datatype": "FP32", "data": [1.0, 2.0, 3.5, 4.0]}]});
+        let mut resp = agent
+            .post(&format!("{address}/v2/models/sum/infer"))
+            .header("Authorization", &format!("Bearer {key}"))
+            .send(body.to_string())
+            .unwrap();
+        let text = resp.body_mut().read_to_string().unwrap();
+        assert_eq!(resp.status(), 200, "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["model_version"], "7");
+        assert_eq!(v["outputs"][0]["data"], serde_json::json!([3.0, 7.5]));
+    }
+    let (code, stderr) = stop(child);
+    assert_eq!(code, Some(0), "{stderr}");
+}
