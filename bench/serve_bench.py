@@ -95,6 +95,7 @@ MODEL = os.path.join(ROOT, "tests", "data", "runtime", "digits_mlp.onnx")
 BARE_DIR = os.path.join(ROOT, "bench", "bare-axum")
 # scripts/test_pki.py: imported where used, after main() has said which modules are missing.
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from serve_process import start_serve  # noqa: E402  (the standard library only)
 ROUTE = "/v2/models/digits/infer"
 
 GOALS = {"saturation_vs_bare": 0.70, "added_p99_us": 250, "vs_python": 10.0}
@@ -299,20 +300,7 @@ def start_aigis(binary: str, work: str, tls_files: dict, buffered: bool = False)
             '\n[serve.metrics]\nlisten = "127.0.0.1:0"\n'
             + ('\n[serve.audit]\nmode = "buffered"\n' if buffered else "")
         )
-    proc = subprocess.Popen([binary, "--json", "serve", "--listen", "127.0.0.1:0"], cwd=project, env=env,
-                            stdout=subprocess.PIPE, stderr=open(os.path.join(work, f"{tag}.log"), "w"), text=True)
-    text = ""
-    while True:
-        line = proc.stdout.readline()
-        if not line:
-            stop([proc])
-            raise RuntimeError(f"aigis serve stopped: {open(os.path.join(work, f'{tag}.log')).read()[-2000:]}")
-        text += line
-        try:
-            started = json.loads(text)
-            break
-        except json.JSONDecodeError:
-            continue
+    proc, started = start_serve(binary, project, env, log=os.path.join(work, f"{tag}.log"))
     # Nothing more is expected on stdout, but never let a full pipe block the server.
     threading.Thread(target=proc.stdout.read, daemon=True).start()
     url = started["listening"] + ROUTE

@@ -77,6 +77,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from tritonclient.utils import InferenceServerException
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from serve_process import start_serve  # noqa: E402
 from test_pki import make_ca, make_leaf, pem_cert, pem_key  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -183,26 +184,7 @@ def main():
                 "permit (principal, action, resource);\n"
                 'forbid (principal == Aigis::Principal::"analyst-9", action == Aigis::Action::"infer", resource);\n'
             )
-        server = subprocess.Popen(
-            [aigis, "--json", "serve", "--listen", "127.0.0.1:0"],
-            cwd=work,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        # `--json` prints one JSON document (over several lines) once it listens.
-        text = ""
-        while True:
-            line = server.stdout.readline()
-            if not line:
-                raise SystemExit(f"aigis serve stopped: {server.stderr.read()}")
-            text += line
-            try:
-                started = json.loads(text)
-                break
-            except json.JSONDecodeError:
-                continue
+        server, started = start_serve(aigis, work, env)
         address = started["listening"]
         metrics_url = started["metrics"]
         admin_url = started["admin"]

@@ -45,6 +45,9 @@ import urllib.request
 import numpy as np
 import onnxruntime as ort
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from serve_process import start_serve  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = os.path.join(ROOT, "tests", "data", "runtime", "digits_mlp.onnx")
 
@@ -178,27 +181,7 @@ def main():
                 f'[serve.models.upstream]\nurl = "http://127.0.0.1:{kport}/v1/models/digits-label"\nprotocol = "v1"\n'
                 f'inputs = {spec_in}\noutputs = [{{ name = "output_label", datatype = "INT64", shape = [-1] }}]\n'
             )
-        server = subprocess.Popen(
-            [aigis, "--json", "serve", "--listen", "127.0.0.1:0"],
-            cwd=work,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        text = ""
-        while True:
-            line = server.stdout.readline()
-            if not line:
-                raise SystemExit(f"aigis serve stopped: {server.stderr.read()}")
-            text += line
-            try:
-                started = json.loads(text)
-                break
-            except json.JSONDecodeError:
-                continue
-        if "listening" not in started:
-            raise SystemExit(f"aigis serve did not start: {json.dumps(started)} {server.stderr.read()}")
+        server, started = start_serve(aigis, work, env)
         host = started["listening"].removeprefix("http://")
 
         def auth():

@@ -937,7 +937,7 @@ async fn audited(
 ) -> (Response, Trail) {
     let time = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
     let (parts, body) = request.into_parts();
-    let (request_bytes, response) = match axum::body::to_bytes(body, gw.max_body).await {
+    let (request_bytes, response) = match read_capped(body, gw.max_body).await {
         Ok(bytes) => {
             let request =
                 axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes.clone()));
@@ -1013,6 +1013,45 @@ async fn audited(
         }
     };
     (response, trail)
+}
+
+/// The most of an over-long body read and thrown away after its 413, and for how long.
+const LINGER_BYTES: usize = 16 << 20;
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The body, when it is at most `limit` bytes. A longer one is refused (`Err`), and the
+/// rest of it is read and thrown away in the background (up to 16 MiB, for up to 2 s):
+/// closing a connection with unread data makes the kernel reset it, and the client, still
+/// sending, would get a connection error instead of the 413 (nginx's "lingering close").
+async fn read_capped(body: axum::body::Body, limit: usize) -> Result<Bytes, ()> {
+    use http_body_util::BodyExt as _;
+    let mut body = body;
+    let mut read = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map(|f| f.into_data()) else {
+            return Err(());
+        };
+        let Ok(data) = data else { continue };
+        if read.len() + data.len() > limit {
+            tokio::spawn(async move {
+                let mut thrown = data.len();
+                let _ = tokio::time::timeout(LINGER, async {
+                    while thrown <= LINGER_BYTES {
+                        match body.frame().await {
+                            Some(Ok(frame)) => {
+                                thrown += frame.data_ref().map_or(0, Bytes::len);
+                            }
+                            _ => break,
+                        }
+                    }
+                })
+                .await;
+            });
+            return Err(());
+        }
+        read.extend_from_slice(&data);
+    }
+    Ok(Bytes::from(read))
 }
 
 fn audit_unavailable() -> Response {

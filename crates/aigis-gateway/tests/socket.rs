@@ -74,3 +74,57 @@ fn an_inference_and_a_refusal_over_a_socket_then_a_clean_shutdown() {
             .is_err()
     );
 }
+
+/// A body over the limit gets its 413 over a real socket even when the client is still
+/// sending it: the gateway reads the rest and throws it away instead of closing the
+/// connection on unread data, which the kernel answers with a reset (the client then sees
+/// a broken connection, not the answer). 12 MB is more than loopback's socket buffers
+/// hold, so without that the client's write fails.
+#[test]
+fn a_body_over_the_limit_is_answered_413_while_the_client_still_sends() {
+    let (key, hash) = aigis_gateway::auth::generate().unwrap();
+    let mut config = ServeConfig::loopback(
+        vec![common::model("cancer", "cancer_gbc.onnx")],
+        vec![ApiKeyConfig {
+            name: "ci".into(),
+            sha256: hash,
+        }],
+    );
+    config.max_body_bytes = 1024;
+    let recorder = Arc::new(common::Recorder::default());
+    let gateway = Arc::new(
+        Gateway::new(&config, Path::new("/"), &[])
+            .unwrap()
+            .with_audit(recorder.clone()),
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = runtime.spawn(aigis_gateway::serve(gateway, listener, None, async move {
+        let _ = stopped.await;
+    }));
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let url = format!("http://{addr}/v2/models/cancer/infer");
+    let big = vec![b' '; 12 << 20];
+    for _ in 0..3 {
+        let mut resp = agent
+            .post(&url)
+            .header("Authorization", &format!("Bearer {}", key.expose()))
+            .header("Content-Type", "application/json")
+            .send(&big[..])
+            .expect("the client could send the whole body and read the answer");
+        assert_eq!(resp.status(), 413);
+        let v: Value = serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+        assert_eq!(v["code"], "payload_too_large");
+    }
+    // Each refusal is recorded.
+    assert_eq!(recorder.calls.lock().unwrap().len(), 3);
+    stop.send(()).unwrap();
+    runtime.block_on(server).unwrap().unwrap();
+}
