@@ -132,6 +132,13 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
 }
 
+impl From<aigis_runtime::protocol::Invalid> for ApiError {
+    /// 422 `invalid_input`, naming the field.
+    fn from(e: aigis_runtime::protocol::Invalid) -> Self {
+        ApiError::invalid(e.field, e.message)
+    }
+}
+
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         debug_assert!(CODES.contains(&code), "`{code}` is not in CODES");

@@ -37,7 +37,7 @@ mod kept;
 pub mod limits;
 pub mod metrics;
 pub mod models;
-pub mod protocol;
+pub use aigis_runtime::protocol;
 mod server;
 pub mod tls;
 pub mod upstream;
@@ -61,7 +61,7 @@ pub use config::ServeConfig;
 use error::ErrorCode;
 pub use error::{ApiError, CODES, Error};
 use models::Served;
-use protocol::{InferRequest, InferResponse, ModelMetadata};
+use protocol::{InferResponse, ModelMetadata};
 pub use server::{serve, serve_router};
 
 /// The OpenAPI 3.1 document of the routes, served at `GET /openapi.json`; a test keeps it
@@ -1241,36 +1241,12 @@ async fn infer_in(
                 )
             })?,
     };
-    let (json_part, mut binary) = body.split_at(header_len);
-    let request: InferRequest = serde_json::from_slice(json_part).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_json",
-            format!("the body is not an inference request: {e}"),
-        )
+    let (request, parts) = protocol::split(&body, header_len).map_err(|e| match e {
+        protocol::BodyError::Malformed(m) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", m)
+        }
+        protocol::BodyError::Invalid(i) => i.into(),
     })?;
-    let mut parts = Vec::with_capacity(request.inputs.len());
-    for (i, input) in request.inputs.iter().enumerate() {
-        parts.push(match protocol::binary_size(input, i)? {
-            None => None,
-            Some(n) => {
-                let (part, rest) = binary.split_at_checked(n).ok_or_else(|| {
-                    ApiError::invalid(
-                        format!("inputs[{i}].parameters.binary_data_size"),
-                        "runs past the end of the body",
-                    )
-                })?;
-                binary = rest;
-                Some(part)
-            }
-        });
-    }
-    if !binary.is_empty() {
-        return Err(ApiError::invalid(
-            "inputs",
-            format!("{} bytes of binary data belong to no input", binary.len()),
-        ));
-    }
     // A batch costs its rows: the first dimension its first input declares (checked
     // against the model's signature below; a request is charged before that check, so
     // invalid requests are throttled too).

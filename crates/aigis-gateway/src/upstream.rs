@@ -540,9 +540,8 @@ impl Upstream {
                 .ok_or_else(|| {
                     RunError::Upstream(format!("the answer has no output `{}`", spec.name))
                 })?;
-            let tensor = crate::protocol::input_tensor(out, i, None).map_err(|e| {
-                RunError::Upstream(format!("output `{}`: {}", spec.name, e.message))
-            })?;
+            let tensor = crate::protocol::input_tensor(out, i, None)
+                .map_err(|e| RunError::Upstream(format!("output `{}`: {e}", spec.name)))?;
             if tensor.tensor.datatype() != spec.datatype || !spec.accepts(tensor.tensor.shape()) {
                 return Err(RunError::Upstream(format!(
                     "output `{}` is not what the model's metadata says",

@@ -26,6 +26,7 @@ mod attrs;
 mod forest;
 mod ml;
 pub mod onnx;
+pub mod protocol;
 mod tensor;
 
 pub use onnx::OnnxRuntime;
