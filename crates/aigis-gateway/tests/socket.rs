@@ -27,15 +27,8 @@ fn an_inference_and_a_refusal_over_a_socket_then_a_clean_shutdown() {
     };
     let config = ServeConfig::loopback(vec![model], vec![entry]);
     let gateway = Arc::new(Gateway::new(&config, Path::new("/"), &[]).unwrap());
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = runtime.spawn(aigis_gateway::serve(gateway, listener, None, async move {
-        let _ = stopped.await;
-    }));
+    let running = common::Running::start(gateway, None);
+    let addr = running.addr;
 
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -65,8 +58,8 @@ fn an_inference_and_a_refusal_over_a_socket_then_a_clean_shutdown() {
     let v: Value = serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
     assert_eq!(v["code"], "unauthenticated");
 
-    stop.send(()).unwrap();
-    runtime.block_on(server).unwrap().unwrap();
+    // Stopped, and returned Ok.
+    drop(running);
     assert!(
         agent
             .get(&format!("http://{addr}/v2/health/live"))
@@ -97,15 +90,8 @@ fn a_body_over_the_limit_is_answered_413_while_the_client_still_sends() {
             .unwrap()
             .with_audit(recorder.clone()),
     );
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = runtime.spawn(aigis_gateway::serve(gateway, listener, None, async move {
-        let _ = stopped.await;
-    }));
+    let running = common::Running::start(gateway, None);
+    let addr = running.addr;
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -125,6 +111,4 @@ fn a_body_over_the_limit_is_answered_413_while_the_client_still_sends() {
     }
     // Each refusal is recorded.
     assert_eq!(recorder.calls.lock().unwrap().len(), 3);
-    stop.send(()).unwrap();
-    runtime.block_on(server).unwrap().unwrap();
 }

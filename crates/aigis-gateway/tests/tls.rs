@@ -66,20 +66,7 @@ struct Server {
     key: String,
     gateway: Arc<Gateway>,
     config: ServeConfig,
-    runtime: tokio::runtime::Runtime,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<Result<(), aigis_gateway::Error>>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            self.runtime.block_on(task).unwrap().unwrap();
-        }
-    }
+    running: common::Running,
 }
 
 fn start(files: &Files, mtls: Option<ClientAuth>) -> Server {
@@ -105,28 +92,13 @@ fn start(files: &Files, mtls: Option<ClientAuth>) -> Server {
             .unwrap()
             .with_certificates(certificates),
     );
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = runtime.spawn(aigis_gateway::serve(
-        gateway.clone(),
-        listener,
-        Some(tls),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let running = common::Running::start(gateway.clone(), Some(tls));
     Server {
-        addr,
+        addr: running.addr,
         key: key.expose().to_owned(),
         gateway,
         config,
-        runtime,
-        stop: Some(stop),
-        task: Some(task),
+        running,
     }
 }
 
@@ -192,7 +164,7 @@ fn get(
     path: &str,
     bearer: Option<&str>,
 ) -> Result<Answer, std::io::Error> {
-    server.runtime.block_on(async {
+    server.running.runtime.block_on(async {
         let tcp = tokio::net::TcpStream::connect(server.addr).await?;
         let connector = tokio_rustls::TlsConnector::from(client.config.clone());
         let mut tls = connector
@@ -290,7 +262,7 @@ fn ca_cert(name: &str) -> rcgen::Certificate {
 fn plain_http_to_the_tls_port_gets_no_answer() {
     let files = Files::new();
     let server = start(&files, None);
-    let raw = server.runtime.block_on(async {
+    let raw = server.running.runtime.block_on(async {
         let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
         tcp.write_all(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             .await
@@ -312,6 +284,7 @@ fn a_silent_connection_does_not_hold_up_the_others() {
     let server = start(&files, None);
     // Connect and say nothing: the handshake waits for this client on its own task.
     let _silent = server
+        .running
         .runtime
         .block_on(tokio::net::TcpStream::connect(server.addr))
         .unwrap();

@@ -158,3 +158,47 @@ impl aigis_gateway::audit::Audit for Recorder {
         Ok(changes.len() as u64)
     }
 }
+
+/// A gateway served on a free loopback port, on a tokio runtime of its own. Dropping it
+/// stops the server and waits for it to return, which must be `Ok`.
+pub struct Running {
+    pub addr: std::net::SocketAddr,
+    pub runtime: tokio::runtime::Runtime,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), aigis_gateway::Error>>>,
+}
+
+impl Running {
+    /// Serves `gateway`, over TLS when `tls` is given.
+    pub fn start(
+        gateway: std::sync::Arc<aigis_gateway::Gateway>,
+        tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    ) -> Self {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = runtime.spawn(aigis_gateway::serve(gateway, listener, tls, async move {
+            let _ = stopped.await;
+        }));
+        Running {
+            addr,
+            runtime,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            self.runtime.block_on(task).unwrap().unwrap();
+        }
+    }
+}
