@@ -128,23 +128,31 @@ fn typed(serve: toml::Value, source: &Path) -> Result<ServeConfig, Error> {
     )
 }
 
-/// A table or an array of tables.
+/// A table or an array of tables. Read straight from the deserializer (not through a
+/// `toml::Value`), so an error inside names its full key (`serve.auth.jwt[1].leeway_s`).
 fn one_or_many<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Vec<crate::jwt::JwtConfig>, D::Error> {
-    use serde::de::Error as _;
-    match toml::Value::deserialize(d)? {
-        v @ toml::Value::Table(_) => v
-            .try_into()
-            .map(|one| vec![one])
-            .map_err(|e: toml::de::Error| D::Error::custom(e.message())),
-        v @ toml::Value::Array(_) => v
-            .try_into()
-            .map_err(|e: toml::de::Error| D::Error::custom(e.message())),
-        _ => Err(D::Error::custom(
-            "`serve.auth.jwt` is a table ([serve.auth.jwt]) or an array of tables ([[serve.auth.jwt]])",
-        )),
+    struct OneOrMany;
+    impl<'de> serde::de::Visitor<'de> for OneOrMany {
+        type Value = Vec<crate::jwt::JwtConfig>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a table ([serve.auth.jwt]) or an array of tables ([[serve.auth.jwt]])")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            let one = crate::jwt::JwtConfig::deserialize(
+                serde::de::value::MapAccessDeserializer::new(map),
+            )?;
+            Ok(vec![one])
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            Vec::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+        }
     }
+    d.deserialize_any(OneOrMany)
 }
 
 /// `[[serve.models]]`: one model, served under `/v2/models/<name>`.
@@ -608,6 +616,22 @@ mod tests {
             .unwrap()
             .to_owned();
         assert_eq!(key_of(parse(&no_keys).unwrap_err()), "serve.api_keys");
+        // Inside `[serve.auth.jwt]`, one table or several.
+        let issuer = |n: u32| {
+            format!(
+                "[[serve.auth.jwt]]\nissuer = \"https://i{n}.test\"\njwks = \"j.json\"\naudience = \"a\"\nalgorithms = [\"RS256\"]\n"
+            )
+        };
+        let one =
+            good() + &issuer(1).replace("[[serve.auth.jwt]]", "[serve.auth.jwt]") + "leway = 3\n";
+        assert_eq!(key_of(parse(&one).unwrap_err()), "serve.auth.jwt.leway");
+        let two = good() + &issuer(1) + &issuer(2) + "leeway_s = \"x\"\n";
+        assert_eq!(
+            key_of(parse(&two).unwrap_err()),
+            "serve.auth.jwt[1].leeway_s"
+        );
+        let neither = good().replace("plain = true", "plain = true\nauth = { jwt = 3 }");
+        assert_eq!(key_of(parse(&neither).unwrap_err()), "serve.auth.jwt");
         let twice = good().replace(
             "[[serve.api_keys]]",
             "[[serve.models]]\nname = \"m\"\npath = \"x.onnx\"\n[[serve.api_keys]]",
