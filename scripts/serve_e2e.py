@@ -77,19 +77,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from tritonclient.utils import InferenceServerException
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_process import start_serve  # noqa: E402
+from serve_process import MODEL, check, digits_reference, failures, start_serve  # noqa: E402
 from test_pki import make_ca, make_leaf, pem_cert, pem_key  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODEL = os.path.join(ROOT, "tests", "data", "runtime", "digits_mlp.onnx")
-
-failures = []
-
-
-def check(ok, what):
-    print(("ok    " if ok else "FAIL  ") + what)
-    if not ok:
-        failures.append(what)
 
 
 TLS = None  # the client's SSL context: trusts the test server CA only
@@ -207,8 +196,7 @@ def main():
         digits = datasets.load_digits()
         _, X, _, _ = train_test_split((digits.data / 16.0).astype(np.float32), digits.target, test_size=0.2, random_state=1)
         sess = ort.InferenceSession(MODEL, providers=["CPUExecutionProvider"])
-        want_label, want_proba = sess.run(None, {"X": X})
-        want_proba = np.array([[m[c] for c in sorted(m)] for m in want_proba], dtype=np.float32)
+        want_label, want_proba = digits_reference(sess, X)
         for binary in (True, False):
             inp = httpclient.InferInput("X", list(X.shape), "FP32")
             inp.set_data_from_numpy(X, binary_data=binary)

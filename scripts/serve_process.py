@@ -1,8 +1,32 @@
-"""`aigis serve` started from a script (serve_e2e.py, upstream_kserve.py,
-bench/serve_bench.py): the process and the JSON document it prints once it listens."""
+"""What the scripts that drive `aigis serve` share (serve_e2e.py, upstream_kserve.py,
+bench/serve_bench.py): starting it, the digits model and onnxruntime's answers on it, and
+the list of failed checks. The standard library only, but for `digits_reference`."""
 
 import json
+import os
 import subprocess
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The digits MLP (scikit-learn, skl2onnx; made by scripts/make_runtime_models.py).
+MODEL = os.path.join(ROOT, "tests", "data", "runtime", "digits_mlp.onnx")
+
+failures = []
+
+
+def check(ok, what):
+    """Prints the check; a failed one is kept in `failures`."""
+    print(("ok    " if ok else "FAIL  ") + what)
+    if not ok:
+        failures.append(what)
+
+
+def digits_reference(sess, x):
+    """onnxruntime's labels and probabilities for rows `x` (its ZipMap's maps as rows,
+    by class), from a session on MODEL."""
+    import numpy as np
+
+    label, proba = sess.run(None, {"X": x})
+    return np.asarray(label, dtype=np.int64), np.array([[m[c] for c in sorted(m)] for m in proba], dtype=np.float32)
 
 
 def start_serve(aigis, cwd, env, log=None):

@@ -46,24 +46,7 @@ import numpy as np
 import onnxruntime as ort
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_process import start_serve  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODEL = os.path.join(ROOT, "tests", "data", "runtime", "digits_mlp.onnx")
-
-failures = []
-
-
-def check(ok, what):
-    print(("ok    " if ok else "FAIL  ") + what)
-    if not ok:
-        failures.append(what)
-
-
-def run_model(sess, x):
-    """onnxruntime's labels and probabilities (the ZipMap's maps as rows, by class)."""
-    label, proba = sess.run(None, {"X": x})
-    return np.asarray(label, dtype=np.int64), np.array([[m[c] for c in sorted(m)] for m in proba], dtype=np.float32)
+from serve_process import MODEL, check, digits_reference, failures, start_serve  # noqa: E402
 
 
 def kserve_child(port):
@@ -95,7 +78,7 @@ def kserve_child(port):
         def predict(self, payload, headers=None, response_headers=None):
             if isinstance(payload, InferRequest):
                 x = payload.inputs[0].as_numpy().astype(np.float32).reshape(-1, 64)
-                label, proba = run_model(sess, x)
+                label, proba = digits_reference(sess, x)
                 outputs = []
                 for name, datatype, value in (("output_label", "INT64", label), ("output_probability", "FP32", proba)):
                     out = InferOutput(name=name, shape=list(value.shape), datatype=datatype)
@@ -104,7 +87,7 @@ def kserve_child(port):
                 # The protocol makes `id` optional; KServe's response type needs one.
                 return InferResponse(model_name=self.name, infer_outputs=outputs, response_id=payload.id or str(uuid.uuid4()))
             x = np.asarray(payload["instances"], dtype=np.float32).reshape(-1, 64)
-            label, proba = run_model(sess, x)
+            label, proba = digits_reference(sess, x)
             return {"predictions": (label if self.answer == "label" else proba).tolist()}
 
     models = [Digits("digits", "v2"), Digits("digits-proba", "proba"), Digits("digits-label", "label")]
@@ -197,7 +180,7 @@ def main():
         digits = datasets.load_digits()
         _, X, _, _ = train_test_split((digits.data / 16.0).astype(np.float32), digits.target, test_size=0.2, random_state=1)
         sess = ort.InferenceSession(MODEL, providers=["CPUExecutionProvider"])
-        want_label, want_proba = run_model(sess, X)
+        want_label, want_proba = digits_reference(sess, X)
         calls = 0
 
         def infer(model, x, outputs):

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use aigis_runtime::{Data, NamedTensor, OnnxRuntime, Pace, Runtime, Tensor};
+use aigis_runtime::{Data, NamedTensor, OnnxRuntime, Pace, Tensor};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -100,19 +100,10 @@ async fn infer(State(app): State<Arc<App>>, Path(name): Path<String>, body: Byte
         .and_then(|i| i.tensor.shape().first().copied())
         .map_or(1, |r| r as u64);
     let answer = if app.pace.inline(&*app.runtime, rows) {
-        let started = std::time::Instant::now();
-        let outputs = app.runtime.run(inputs);
-        app.pace.observe(rows, started.elapsed());
-        Ok(outputs)
+        Ok(app.pace.run(&*app.runtime, rows, inputs))
     } else {
         let app = app.clone();
-        tokio::task::spawn_blocking(move || {
-            let started = std::time::Instant::now();
-            let outputs = app.runtime.run(inputs);
-            app.pace.observe(rows, started.elapsed());
-            outputs
-        })
-        .await
+        tokio::task::spawn_blocking(move || app.pace.run(&*app.runtime, rows, inputs)).await
     };
     let outputs = match answer {
         Ok(Ok(outputs)) => outputs,

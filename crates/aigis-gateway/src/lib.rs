@@ -943,12 +943,21 @@ async fn audited(
                 axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes.clone()));
             (bytes, next.run(request).await)
         }
-        Err(_) => (
+        Err(Unread::TooLong) => (
             Bytes::new(),
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 format!("the body is larger than {} bytes", gw.max_body),
+            )
+            .into_response(),
+        ),
+        Err(Unread::Broken) => (
+            Bytes::new(),
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "the body cannot be read",
             )
             .into_response(),
         ),
@@ -1019,20 +1028,28 @@ async fn audited(
 const LINGER_BYTES: usize = 16 << 20;
 const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// The body, when it is at most `limit` bytes. A longer one is refused (`Err`), and the
-/// rest of it is read and thrown away in the background (up to 16 MiB, for up to 2 s):
-/// closing a connection with unread data makes the kernel reset it, and the client, still
-/// sending, would get a connection error instead of the 413 (nginx's "lingering close").
-async fn read_capped(body: axum::body::Body, limit: usize) -> Result<Bytes, ()> {
+/// Why a body was not read.
+enum Unread {
+    /// Longer than the limit.
+    TooLong,
+    /// The connection failed while it was being read.
+    Broken,
+}
+
+/// The body, when it is at most `limit` bytes. A longer one is refused, and the rest of
+/// it is read and thrown away in the background (up to 16 MiB, for up to 2 s): closing a
+/// connection with unread data makes the kernel reset it, and the client, still sending,
+/// would get a connection error instead of the 413 (nginx's "lingering close").
+async fn read_capped(mut body: axum::body::Body, limit: usize) -> Result<Bytes, Unread> {
     use http_body_util::BodyExt as _;
-    let mut body = body;
-    let mut read = Vec::new();
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut read = 0usize;
     while let Some(frame) = body.frame().await {
-        let Ok(data) = frame.map(|f| f.into_data()) else {
-            return Err(());
+        let Ok(data) = frame.map_err(|_| Unread::Broken)?.into_data() else {
+            continue;
         };
-        let Ok(data) = data else { continue };
-        if read.len() + data.len() > limit {
+        read += data.len();
+        if read > limit {
             tokio::spawn(async move {
                 let mut thrown = data.len();
                 let _ = tokio::time::timeout(LINGER, async {
@@ -1047,11 +1064,15 @@ async fn read_capped(body: axum::body::Body, limit: usize) -> Result<Bytes, ()> 
                 })
                 .await;
             });
-            return Err(());
+            return Err(Unread::TooLong);
         }
-        read.extend_from_slice(&data);
+        chunks.push(data);
     }
-    Ok(Bytes::from(read))
+    // One frame, the usual case, is not copied.
+    Ok(match chunks.len() {
+        1 => chunks.swap_remove(0),
+        _ => Bytes::from(chunks.concat()),
+    })
 }
 
 fn audit_unavailable() -> Response {
@@ -1413,18 +1434,10 @@ async fn infer_in(
     let answer = if model.pace.inline(&*model.runtime, rows) {
         // A local model whose calls take under 100 µs runs here: handing it to the blocking
         // pool would cost more than the call (aigis_runtime::Pace).
-        let started = std::time::Instant::now();
-        let outputs = model.runtime.run(inputs);
-        model.pace.observe(rows, started.elapsed());
-        Ok(Ok(outputs))
+        Ok(Ok(model.pace.run(&*model.runtime, rows, inputs)))
     } else {
         let (runtime, pace) = (model.runtime.clone(), model.pace.clone());
-        let call = tokio::task::spawn_blocking(move || {
-            let started = std::time::Instant::now();
-            let outputs = runtime.run(inputs);
-            pace.observe(rows, started.elapsed());
-            outputs
-        });
+        let call = tokio::task::spawn_blocking(move || pace.run(&*runtime, rows, inputs));
         tokio::time::timeout(gw.timeout, call).await
     };
     trail.close();

@@ -13,32 +13,40 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use aigis_gateway::config::ApiKeyConfig;
 use aigis_gateway::{Gateway, ServeConfig};
 use serde_json::{Value, json};
 
+/// The cancer model, served to the one key `ci`: the key and the configuration.
+fn cancer() -> (String, ServeConfig) {
+    let (keys, entries) = common::keys(&["ci"]);
+    let model = common::model("cancer", "cancer_gbc.onnx");
+    (
+        keys["ci"].clone(),
+        ServeConfig::loopback(vec![model], entries),
+    )
+}
+
+/// A client that returns every status as an answer.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+}
+
 #[test]
 fn an_inference_and_a_refusal_over_a_socket_then_a_clean_shutdown() {
-    let (key, hash) = aigis_gateway::auth::generate().unwrap();
-    let model = common::model("cancer", "cancer_gbc.onnx");
-    let entry = ApiKeyConfig {
-        name: "ci".into(),
-        sha256: hash,
-    };
-    let config = ServeConfig::loopback(vec![model], vec![entry]);
+    let (key, config) = cancer();
     let gateway = Arc::new(Gateway::new(&config, Path::new("/"), &[]).unwrap());
     let running = common::Running::start(gateway, None);
     let addr = running.addr;
 
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
+    let agent = agent();
     let url = format!("http://{addr}/v2/models/cancer/infer");
     let body = json!({"inputs": [{"name": "X", "shape": [2, 30], "datatype": "FP32", "data": vec![1.0; 60]}]});
     let mut resp = agent
         .post(&url)
-        .header("Authorization", &format!("Bearer {}", key.expose()))
+        .header("Authorization", &format!("Bearer {key}"))
         .header("Content-Type", "application/json")
         .send(body.to_string())
         .unwrap();
@@ -75,14 +83,7 @@ fn an_inference_and_a_refusal_over_a_socket_then_a_clean_shutdown() {
 /// hold, so without that the client's write fails.
 #[test]
 fn a_body_over_the_limit_is_answered_413_while_the_client_still_sends() {
-    let (key, hash) = aigis_gateway::auth::generate().unwrap();
-    let mut config = ServeConfig::loopback(
-        vec![common::model("cancer", "cancer_gbc.onnx")],
-        vec![ApiKeyConfig {
-            name: "ci".into(),
-            sha256: hash,
-        }],
-    );
+    let (key, mut config) = cancer();
     config.max_body_bytes = 1024;
     let recorder = Arc::new(common::Recorder::default());
     let gateway = Arc::new(
@@ -92,16 +93,13 @@ fn a_body_over_the_limit_is_answered_413_while_the_client_still_sends() {
     );
     let running = common::Running::start(gateway, None);
     let addr = running.addr;
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
+    let agent = agent();
     let url = format!("http://{addr}/v2/models/cancer/infer");
     let big = vec![b' '; 12 << 20];
     for _ in 0..3 {
         let mut resp = agent
             .post(&url)
-            .header("Authorization", &format!("Bearer {}", key.expose()))
+            .header("Authorization", &format!("Bearer {key}"))
             .header("Content-Type", "application/json")
             .send(&big[..])
             .expect("the client could send the whole body and read the answer");

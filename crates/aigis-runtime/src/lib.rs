@@ -75,6 +75,20 @@ impl Pace {
             && u128::from(per_row) * u128::from(rows.max(1)) <= Self::INLINE.as_nanos()
     }
 
+    /// Runs `runtime` on `inputs` (a batch of `rows` rows) where it is called, and
+    /// [`observe`](Pace::observe)s how long it took.
+    pub fn run(
+        &self,
+        runtime: &dyn Runtime,
+        rows: u64,
+        inputs: Vec<NamedTensor>,
+    ) -> Result<Vec<NamedTensor>, Error> {
+        let started = std::time::Instant::now();
+        let outputs = runtime.run(inputs);
+        self.observe(rows, started.elapsed());
+        outputs
+    }
+
     /// Tells of a call on `rows` rows that took `took`. The average weighs the newest call
     /// by 1/4, so a call slowed by the machine pushes the next few to the pool, and calls
     /// timed there bring the model back once it is quick again.

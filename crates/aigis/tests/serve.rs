@@ -167,15 +167,8 @@ fn a_signed_model_is_served_over_a_socket_and_sigterm_stops_it() {
         .http_status_as_error(false)
         .build()
         .new_agent();
-    let body = serde_json::json!({"inputs": [{"name": "X", "shape": [1, 64], "datatype": "FP32", "data": vec![0.25; 64]}]});
-    let mut resp = agent
-        .post(&format!("{address}/v2/models/digits/infer"))
-        .header("Authorization", &format!("Bearer {key}"))
-        .send(body.to_string())
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let v: serde_json::Value =
-        serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+    let (status, v) = infer(&agent, &address, &key, "digits", &digits_row());
+    assert_eq!(status, 200);
     assert_eq!(v["outputs"][0]["name"], "output_label");
 
     let (code, stderr) = stop(child);
@@ -186,17 +179,33 @@ fn a_signed_model_is_served_over_a_socket_and_sigterm_stops_it() {
     );
 }
 
-/// The version a served model answers with.
-fn served_version(agent: &ureq::Agent, address: &str, key: &str) -> String {
-    let body = serde_json::json!({"inputs": [{"name": "X", "shape": [1, 64], "datatype": "FP32", "data": vec![0.25; 64]}]});
+/// One row of the digits model's input.
+fn digits_row() -> serde_json::Value {
+    serde_json::json!({"inputs": [{"name": "X", "shape": [1, 64], "datatype": "FP32", "data": vec![0.25; 64]}]})
+}
+
+/// `body` to `model`'s infer route with `key`: the status and the JSON answer.
+fn infer(
+    agent: &ureq::Agent,
+    address: &str,
+    key: &str,
+    model: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
     let mut resp = agent
-        .post(&format!("{address}/v2/models/digits/infer"))
+        .post(&format!("{address}/v2/models/{model}/infer"))
         .header("Authorization", &format!("Bearer {key}"))
         .send(body.to_string())
         .unwrap();
-    assert_eq!(resp.status(), 200);
-    let v: serde_json::Value =
-        serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+    let text = resp.body_mut().read_to_string().unwrap();
+    let v = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+    (resp.status().as_u16(), v)
+}
+
+/// The version a served model answers with.
+fn served_version(agent: &ureq::Agent, address: &str, key: &str) -> String {
+    let (status, v) = infer(agent, address, key, "digits", &digits_row());
+    assert_eq!(status, 200);
     v["model_version"].as_str().unwrap().to_owned()
 }
 
@@ -493,14 +502,8 @@ fn a_model_on_another_server_is_served_by_the_binary() {
         .new_agent();
     for _ in 0..3 {
         let body = serde_json::json!({"inputs": [{"name": "X", "shape": [2, 2], "datatype": "FP32", "data": [1.0, 2.0, 3.5, 4.0]}]});
-        let mut resp = agent
-            .post(&format!("{address}/v2/models/sum/infer"))
-            .header("Authorization", &format!("Bearer {key}"))
-            .send(body.to_string())
-            .unwrap();
-        let text = resp.body_mut().read_to_string().unwrap();
-        assert_eq!(resp.status(), 200, "{text}");
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let (status, v) = infer(&agent, &address, &key, "sum", &body);
+        assert_eq!(status, 200, "{v}");
         assert_eq!(v["model_version"], "7");
         assert_eq!(v["outputs"][0]["data"], serde_json::json!([3.0, 7.5]));
     }
