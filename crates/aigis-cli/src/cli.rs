@@ -130,6 +130,17 @@ pub enum Command {
     )]
     Model(ModelCommand),
 
+    /// Monitor data against its reference: drift per feature (Kolmogorov–Smirnov with
+    /// scipy's exact and asymptotic p-values, chi-square, PSI, Wasserstein).
+    #[command(
+        subcommand,
+        after_help = examples!(
+            "aigis monitor drift train.csv last-week.csv",
+            "aigis monitor drift ref.parquet today.parquet --columns age,income"
+        )
+    )]
+    Monitor(MonitorCommand),
+
     /// Serve models behind the gateway: the Open Inference Protocol v2 (KServe, Triton)
     /// over TLS, every call authenticated, every input checked against the model's
     /// signature, every call recorded in the ledger.
@@ -647,6 +658,61 @@ pub struct TableArgs {
     /// Worker threads [default: the available cores].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+}
+
+/// `aigis monitor …`.
+#[derive(Debug, Subcommand)]
+pub enum MonitorCommand {
+    /// Compare a table with its reference, feature by feature, and say whether it drifted.
+    ///
+    /// Each column is read whole from both files. A numeric column (99% of the
+    /// reference's values are numbers) is tested with the two-sample Kolmogorov–Smirnov
+    /// test, two-sided: the exact p-value when neither sample has more than 10,000
+    /// values, else the asymptotic one, both as scipy.stats.ks_2samp computes them; its
+    /// PSI (10 bins at the reference's deciles) and Wasserstein distance are shown too. Any
+    /// other column with at most 1,000 distinct values is tested with the chi-square test
+    /// of homogeneity (scipy.stats.chi2_contingency, Yates' correction at one degree of
+    /// freedom), with its PSI over categories; a column with more is text and not tested.
+    ///
+    /// A feature drifts when its p-value is below --alpha; the dataset drifts when at
+    /// least --drift-share of the tested features drift. NaN, infinities and, in a numeric
+    /// column, values that are not numbers are left out and counted. A feature with no
+    /// value left on either side is "insufficient data", never "stable".
+    ///
+    /// Exits 1 when the dataset drifts, or when a feature could not be tested and the
+    /// others do not show drift (no verdict is not a pass: leave such a feature out with
+    /// --columns); 2 when a file cannot be read or the two files' columns differ (name
+    /// the ones to compare with --columns).
+    #[command(after_help = examples!(
+        "aigis monitor drift train.csv last-week.csv",
+        "aigis monitor drift ref.parquet cur.parquet --columns age,income",
+        "aigis monitor drift ref.csv cur.csv --alpha 0.01 --drift-share 0.25",
+        "aigis --json monitor drift ref.csv cur.csv"
+    ))]
+    Drift(MonitorDriftArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorDriftArgs {
+    /// The reference table (the training data, or a window known to be good): CSV, JSON
+    /// Lines or Parquet.
+    pub reference: PathBuf,
+    /// The table to compare with it.
+    pub current: PathBuf,
+    /// A feature drifts when its test's p-value is below this.
+    #[arg(long, value_name = "P", default_value_t = 0.05)]
+    pub alpha: f64,
+    /// The dataset drifts when at least this share of the tested features drift.
+    #[arg(long, value_name = "SHARE", default_value_t = 0.5)]
+    pub drift_share: f64,
+    /// Bins of a numeric feature's PSI, cut at the reference's quantiles.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub psi_bins: usize,
+    /// Only these columns (comma-separated; each must be in both files).
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    pub columns: Option<Vec<String>>,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ pub(crate) mod init;
 pub(crate) mod keys;
 pub(crate) mod ledger;
 pub(crate) mod model;
+pub(crate) mod monitor;
 pub(crate) mod serve;
 
 use anyhow::Result;
@@ -71,6 +72,7 @@ fn dispatch(cli: &Cli) -> Result<ExitStatus> {
         Command::Ledger(cmd) => ledger::run(cli, cmd),
         Command::Data(cmd) => data::run(cli, cmd),
         Command::Model(cmd) => model::run(cli, cmd),
+        Command::Monitor(cmd) => monitor::run(cli, cmd),
         Command::Serve(args) => done(serve::run(cli, args)),
         Command::Demo(args) => done(demo::run(cli, args)),
     }

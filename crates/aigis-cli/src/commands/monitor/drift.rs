@@ -1,0 +1,145 @@
+//! `aigis monitor drift REF CURRENT`: drift per feature between two tables.
+
+use aigis_monitor::drift::{self, Feature, Options, Report, Status, Test, Verdict};
+use anyhow::{Context as _, Result};
+
+use crate::cli::{Cli, MonitorDriftArgs};
+use crate::commands::ExitStatus;
+use crate::commands::data::scan::read_options;
+use crate::output;
+
+pub(crate) fn drift(cli: &Cli, args: &MonitorDriftArgs) -> Result<ExitStatus> {
+    let (format, read) = read_options(&args.read)?;
+    let options = Options {
+        alpha: args.alpha,
+        drift_share: args.drift_share,
+        psi_bins: args.psi_bins,
+        columns: args.columns.clone(),
+        format,
+        read,
+    };
+    output::note(cli, "reading both tables and testing each feature…");
+    let report = drift::drift(&args.reference, &args.current, &options).with_context(|| {
+        format!(
+            "comparing `{}` with `{}`",
+            args.current.display(),
+            args.reference.display()
+        )
+    })?;
+    if cli.json {
+        output::json(&serde_json::to_value(&report)?)?;
+    } else {
+        print_text(&report);
+    }
+    Ok(ExitStatus::passed(report.verdict == Verdict::NoDrift))
+}
+
+fn print_text(report: &Report) {
+    outln!(
+        "reference: {} ({} rows)",
+        report.reference.path.display(),
+        report.reference.rows
+    );
+    outln!(
+        "current:   {} ({} rows)",
+        report.current.path.display(),
+        report.current.rows
+    );
+    outln!();
+    let width = report
+        .features
+        .iter()
+        .map(|f| f.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(7, 40);
+    outln!(
+        "{:<width$}  {:<11}  {:<4}  {:>9}  {:>9}  {:>7}  {:>11}  status",
+        "feature",
+        "kind",
+        "test",
+        "statistic",
+        "p-value",
+        "PSI",
+        "Wasserstein"
+    );
+    for f in &report.features {
+        outln!("{}", row(f, width));
+    }
+    outln!();
+    let verdict = match report.verdict {
+        Verdict::Drift => "DRIFT".to_owned(),
+        Verdict::NoDrift => "no drift".to_owned(),
+        Verdict::InsufficientData if report.tested == 0 => {
+            "INSUFFICIENT DATA: no feature could be tested".to_owned()
+        }
+        Verdict::InsufficientData => format!(
+            "INSUFFICIENT DATA: {} feature(s) could not be tested (leave them out with --columns)",
+            report.insufficient
+        ),
+    };
+    match report.share {
+        Some(share) => outln!(
+            "{verdict}: {} of {} features drifted ({:.1}%; the dataset drifts at {}% or more; a feature at p < {})",
+            report.drifted,
+            report.tested,
+            share * 100.0,
+            report.drift_share * 100.0,
+            report.alpha,
+        ),
+        None => outln!("{verdict}"),
+    }
+}
+
+fn row(f: &Feature, width: usize) -> String {
+    let name: String = if f.name.chars().count() > width {
+        f.name.chars().take(width - 1).chain(['…']).collect()
+    } else {
+        f.name.clone()
+    };
+    let kind = serde_json::to_value(f.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let num = |x: Option<f64>| x.map_or("-".to_owned(), |x| format!("{x:.4}"));
+    let status = match f.status {
+        Status::Drift => match &f.reason {
+            Some(why) => format!("DRIFT ({why})"),
+            None => "DRIFT".to_owned(),
+        },
+        Status::Stable => "stable".to_owned(),
+        Status::InsufficientData => format!(
+            "insufficient data ({})",
+            f.reason.as_deref().unwrap_or("no values")
+        ),
+        Status::NotTested => format!("not tested ({})", f.reason.as_deref().unwrap_or("")),
+    };
+    let (test, stat, p) = match &f.test {
+        Some(t) => (t.name(), format!("{:.4}", t.statistic()), p_value(t)),
+        None => ("-", "-".to_owned(), "-".to_owned()),
+    };
+    let mut status = status;
+    let skipped = f.current.non_finite
+        + f.current.not_numbers
+        + f.reference.non_finite
+        + f.reference.not_numbers;
+    if skipped > 0 {
+        status.push_str(&format!(
+            " ({skipped} NaN, infinite or non-numeric values left out)"
+        ));
+    }
+    format!(
+        "{name:<width$}  {kind:<11}  {test:<4}  {stat:>9}  {p:>9}  {:>7}  {:>11}  {status}",
+        num(f.psi),
+        num(f.wasserstein)
+    )
+}
+
+fn p_value(t: &Test) -> String {
+    let p = t.p_value();
+    if p == 0.0 || p >= 1e-3 {
+        format!("{p:.4}")
+    } else {
+        format!("{p:.2e}")
+    }
+}

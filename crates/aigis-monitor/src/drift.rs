@@ -1,0 +1,654 @@
+//! Drift between two tables, feature by feature: `aigis monitor drift REF CURRENT`.
+//!
+//! Each column is read whole from both files (CSV, JSON Lines or Parquet, through the
+//! data stage's readers) and tested exactly:
+//!
+//! - a **numeric** column (at least 99 % of the reference's non-null values are
+//!   numbers, the data stage's type rule) by the two-sample Kolmogorov–Smirnov test,
+//!   with the population stability index and the Wasserstein distance beside it;
+//! - a **categorical** one (anything else with at most [`MAX_CATEGORIES`] distinct
+//!   values in the reference) by the chi-square test of homogeneity, with the PSI over
+//!   categories;
+//! - a column with more distinct text values than that (identifiers, free text) is not
+//!   tested, and says so.
+//!
+//! A feature drifts when its test's p-value is below `alpha`, or when the share of its
+//! values that are missing changed (the chi-square test of that 2 × 2 table, at the
+//! same `alpha`), or when a categorical feature's handful of categories became more
+//! than [`MAX_CATEGORIES`]; the dataset drifts when the share of drifted features among
+//! those with a verdict reaches `drift_share`. NaN and
+//! infinities are left out of the tests and counted; a feature with no value left on
+//! either side is "insufficient data", never "stable", and so is the dataset when such
+//! a feature leaves it without drift on the others (name the features to compare with
+//! `columns` to leave one out).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use aigis_data::table::{self, CellKind, Format, ReadOptions};
+use serde::Serialize;
+
+use crate::Error;
+use crate::ks::{self, KsResult};
+use crate::stats::{self, Chi2Result};
+
+/// A non-numeric column with more distinct values than this in the reference is text,
+/// not categories, and is not tested.
+pub const MAX_CATEGORIES: usize = 1000;
+/// The share of a column's non-null reference values that must be numbers for it to be
+/// numeric (the data stage's [`aigis_data::profile::TYPE_SHARE`]).
+pub const NUMERIC_SHARE: f64 = aigis_data::profile::TYPE_SHARE;
+
+/// What to test and when to call it drift.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A feature drifts when its test's p-value is below this.
+    pub alpha: f64,
+    /// The dataset drifts when at least this share of the tested features drift.
+    pub drift_share: f64,
+    /// Bins of the numeric PSI (cut at the reference's quantiles).
+    pub psi_bins: usize,
+    /// Only these columns (each must be in both files); `None`: every column, and the
+    /// two files must have the same ones.
+    pub columns: Option<Vec<String>>,
+    /// The files' format; `None`: from each file's name or content.
+    pub format: Option<Format>,
+    pub read: ReadOptions,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            alpha: 0.05,
+            drift_share: 0.5,
+            psi_bins: 10,
+            columns: None,
+            format: None,
+            read: ReadOptions::default(),
+        }
+    }
+}
+
+/// A column's values as read from one file.
+#[derive(Debug, Default, Clone)]
+struct Values {
+    /// The finite numbers, sorted once read.
+    numbers: Vec<f64>,
+    /// Every non-null value's text and count, until there are more than
+    /// [`MAX_CATEGORIES`] distinct ones.
+    texts: Option<BTreeMap<String, u64>>,
+    nulls: u64,
+    non_finite: u64,
+    /// Non-null values that are not numbers.
+    not_numbers: u64,
+    rows: u64,
+}
+
+impl Values {
+    fn new() -> Self {
+        Self {
+            texts: Some(BTreeMap::new()),
+            ..Self::default()
+        }
+    }
+
+    fn add(&mut self, kind: CellKind, text: &str) {
+        self.rows += 1;
+        // The CSV reader has already made pandas' and R's null markers (`NA`, `NaN` …)
+        // null cells.
+        if kind == CellKind::Null {
+            self.nulls += 1;
+            return;
+        }
+        match aigis_data::profile::parse_number(kind, text)
+            .or_else(|| non_finite_number(kind, text))
+        {
+            Some(x) if x.is_finite() => self.numbers.push(x),
+            Some(_) => self.non_finite += 1,
+            None => self.not_numbers += 1,
+        }
+        if let Some(texts) = &mut self.texts {
+            if let Some(c) = texts.get_mut(text) {
+                *c += 1;
+            } else if texts.len() < MAX_CATEGORIES {
+                texts.insert(text.to_owned(), 1);
+            } else {
+                self.texts = None;
+            }
+        }
+    }
+
+    fn non_null(&self) -> u64 {
+        self.rows - self.nulls
+    }
+}
+
+/// NaN and the infinities as the formats spell them (`parse_number` refuses them, as it
+/// should for typing; here they are counted, not mistaken for text).
+fn non_finite_number(kind: CellKind, text: &str) -> Option<f64> {
+    if !matches!(kind, CellKind::Number | CellKind::Text) {
+        return None;
+    }
+    match text.trim().to_ascii_lowercase().as_str() {
+        "nan" | "-nan" | "+nan" => Some(f64::NAN),
+        "inf" | "+inf" | "infinity" | "+infinity" => Some(f64::INFINITY),
+        "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
+        _ => None,
+    }
+}
+
+/// A table read whole, column by column.
+struct Table {
+    path: PathBuf,
+    rows: u64,
+    columns: BTreeMap<String, Values>,
+    order: Vec<String>,
+}
+
+fn read(path: &Path, wanted: Option<&[String]>, options: &Options) -> Result<Table, Error> {
+    let reader = table::open(path, options.format, &options.read)?;
+    let mut columns: BTreeMap<String, Values> = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    let mut rows = 0u64;
+    // CSV and Parquet name their columns up front: a file with a header and no rows
+    // still has them (and then nothing to test).
+    for name in reader.names().iter() {
+        if wanted.is_none_or(|w| w.contains(name)) && !columns.contains_key(name) {
+            order.push(name.clone());
+            columns.insert(name.clone(), Values::new());
+        }
+    }
+    for batch in reader {
+        let batch = batch?;
+        for (name, column) in batch.names.iter().zip(&batch.columns) {
+            if wanted.is_some_and(|w| !w.contains(name)) {
+                continue;
+            }
+            let values = columns.entry(name.clone()).or_insert_with(|| {
+                order.push(name.clone());
+                let mut v = Values::new();
+                // A column a JSON Lines file adds late was null in the rows before.
+                v.rows = rows;
+                v.nulls = rows;
+                v
+            });
+            column.iter().for_each(|c| values.add(c.kind, c.text));
+        }
+        rows += batch.rows as u64;
+        // A column missing from this batch (JSON Lines) is null in its rows.
+        for v in columns.values_mut() {
+            let missing = rows - v.rows;
+            v.rows += missing;
+            v.nulls += missing;
+        }
+    }
+    for v in columns.values_mut() {
+        v.numbers.sort_unstable_by(f64::total_cmp);
+    }
+    Ok(Table {
+        path: path.to_owned(),
+        rows,
+        columns,
+        order,
+    })
+}
+
+/// A drift report: what `aigis monitor drift --json` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub reference: Source,
+    pub current: Source,
+    pub alpha: f64,
+    pub drift_share: f64,
+    pub features: Vec<Feature>,
+    /// Features with a verdict (drift or stable).
+    pub tested: usize,
+    pub drifted: usize,
+    /// Features with no value left on one side (or both).
+    pub insufficient: usize,
+    /// `drifted / tested`, when anything was tested.
+    pub share: Option<f64>,
+    pub verdict: Verdict,
+}
+
+/// One input file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Source {
+    pub path: PathBuf,
+    pub rows: u64,
+}
+
+/// The dataset's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Drift,
+    NoDrift,
+    /// Not drift on the features tested, but a feature could not be tested (or none
+    /// could): no verdict can be given.
+    InsufficientData,
+}
+
+/// How a feature was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Numeric,
+    Categorical,
+    /// Too many distinct values to be categories, not numbers: not tested.
+    Text,
+}
+
+/// A feature's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Drift,
+    Stable,
+    InsufficientData,
+    NotTested,
+}
+
+/// What one side of a feature held.
+#[derive(Debug, Clone, Serialize)]
+pub struct Counts {
+    pub rows: u64,
+    /// The values the test used.
+    pub values: u64,
+    pub nulls: u64,
+    /// NaN and infinities (numeric features).
+    pub non_finite: u64,
+    /// Values that are not numbers in a numeric feature.
+    pub not_numbers: u64,
+}
+
+/// A test's result.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "test", rename_all = "snake_case")]
+pub enum Test {
+    /// Two-sample Kolmogorov–Smirnov, two-sided.
+    Ks(KsResult),
+    /// Chi-square test of homogeneity.
+    Chi2(Chi2Result),
+}
+
+impl Test {
+    pub fn p_value(&self) -> f64 {
+        match self {
+            Test::Ks(r) => r.p_value,
+            Test::Chi2(r) => r.p_value,
+        }
+    }
+
+    pub fn statistic(&self) -> f64 {
+        match self {
+            Test::Ks(r) => r.statistic,
+            Test::Chi2(r) => r.statistic,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Test::Ks(_) => "ks",
+            Test::Chi2(_) => "chi2",
+        }
+    }
+}
+
+/// One feature's drift.
+#[derive(Debug, Clone, Serialize)]
+pub struct Feature {
+    pub name: String,
+    pub kind: Kind,
+    pub status: Status,
+    pub test: Option<Test>,
+    pub psi: Option<f64>,
+    /// Numeric features only.
+    pub wasserstein: Option<f64>,
+    pub reference: Counts,
+    pub current: Counts,
+    /// Whether the share of missing values (nulls, NaN and infinities, and non-numbers
+    /// in a numeric feature) changed: a feature whose values went missing has drifted
+    /// even when the values left look the same.
+    pub missing: Option<Missing>,
+    /// Why a feature has no test result, or what drifted when it is not the values.
+    pub reason: Option<String>,
+}
+
+/// The missing values' share either side, and the chi-square test of the 2 × 2 table
+/// (present, missing) × (reference, current).
+#[derive(Debug, Clone, Serialize)]
+pub struct Missing {
+    pub reference_share: f64,
+    pub current_share: f64,
+    pub test: Chi2Result,
+}
+
+/// Compares `current` with `reference`, feature by feature.
+pub fn drift(reference: &Path, current: &Path, options: &Options) -> Result<Report, Error> {
+    check_options(options)?;
+    let wanted = options.columns.as_deref();
+    let r = read(reference, wanted, options)?;
+    let c = read(current, wanted, options)?;
+    let names = feature_names(&r, &c, wanted)?;
+    let features: Vec<Feature> = names
+        .iter()
+        .filter_map(|name| {
+            let (rv, cv) = r.columns.get(name).zip(c.columns.get(name))?;
+            Some(feature(name, rv, cv, options))
+        })
+        .collect();
+    let tested = features
+        .iter()
+        .filter(|f| matches!(f.status, Status::Drift | Status::Stable))
+        .count();
+    let drifted = features
+        .iter()
+        .filter(|f| f.status == Status::Drift)
+        .count();
+    let insufficient = features
+        .iter()
+        .filter(|f| f.status == Status::InsufficientData)
+        .count();
+    let share = (tested > 0).then(|| drifted as f64 / tested as f64);
+    // Drift seen is drift; otherwise a feature that could not be tested leaves the
+    // dataset without a verdict (fail closed: the untested feature may be the one that
+    // moved), rather than passing it on the others.
+    let verdict = match share {
+        Some(s) if s >= options.drift_share => Verdict::Drift,
+        _ if insufficient > 0 || tested == 0 => Verdict::InsufficientData,
+        _ => Verdict::NoDrift,
+    };
+    Ok(Report {
+        reference: Source {
+            path: r.path,
+            rows: r.rows,
+        },
+        current: Source {
+            path: c.path,
+            rows: c.rows,
+        },
+        alpha: options.alpha,
+        drift_share: options.drift_share,
+        features,
+        tested,
+        drifted,
+        insufficient,
+        share,
+        verdict,
+    })
+}
+
+fn check_options(o: &Options) -> Result<(), Error> {
+    if !(o.alpha > 0.0 && o.alpha < 1.0) {
+        return Err(Error::Options(format!(
+            "alpha must be between 0 and 1 (exclusive), not {}",
+            o.alpha
+        )));
+    }
+    if !(o.drift_share > 0.0 && o.drift_share <= 1.0) {
+        return Err(Error::Options(format!(
+            "the drift share must be above 0 and at most 1, not {}",
+            o.drift_share
+        )));
+    }
+    if !(2..=1000).contains(&o.psi_bins) {
+        return Err(Error::Options(format!(
+            "PSI bins must be from 2 to 1000, not {}",
+            o.psi_bins
+        )));
+    }
+    if o.columns.as_ref().is_some_and(Vec::is_empty) {
+        return Err(Error::Options("no column named to compare".to_owned()));
+    }
+    Ok(())
+}
+
+/// The features to compare, in the reference's order: the named ones (each in both
+/// files), or every column when the two files have the same ones.
+fn feature_names(r: &Table, c: &Table, wanted: Option<&[String]>) -> Result<Vec<String>, Error> {
+    if let Some(wanted) = wanted {
+        let missing = |t: &Table| -> Vec<String> {
+            wanted
+                .iter()
+                .filter(|w| !t.columns.contains_key(*w))
+                .cloned()
+                .collect()
+        };
+        for t in [r, c] {
+            let m = missing(t);
+            if !m.is_empty() {
+                return Err(Error::Columns(format!(
+                    "{} has no column {}",
+                    t.path.display(),
+                    list(&m)
+                )));
+            }
+        }
+        return Ok(wanted.to_vec());
+    }
+    let only_r: Vec<String> = r
+        .order
+        .iter()
+        .filter(|n| !c.columns.contains_key(*n))
+        .cloned()
+        .collect();
+    let only_c: Vec<String> = c
+        .order
+        .iter()
+        .filter(|n| !r.columns.contains_key(*n))
+        .cloned()
+        .collect();
+    if !only_r.is_empty() || !only_c.is_empty() {
+        let mut parts = Vec::new();
+        if !only_r.is_empty() {
+            parts.push(format!("only the reference has {}", list(&only_r)));
+        }
+        if !only_c.is_empty() {
+            parts.push(format!("only the current data has {}", list(&only_c)));
+        }
+        return Err(Error::Columns(format!(
+            "the two files have different columns: {} (name the ones to compare with --columns)",
+            parts.join("; ")
+        )));
+    }
+    if r.order.is_empty() {
+        return Err(Error::Columns(format!(
+            "{} has no columns",
+            r.path.display()
+        )));
+    }
+    Ok(r.order.clone())
+}
+
+fn list(names: &[String]) -> String {
+    const SHOWN: usize = 8;
+    let mut s = names
+        .iter()
+        .take(SHOWN)
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        s.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    s
+}
+
+fn feature(name: &str, r: &Values, c: &Values, options: &Options) -> Feature {
+    let mut f = feature_values(name, r, c, options);
+    missing_drift(&mut f, options.alpha);
+    f
+}
+
+/// A feature's values tested, before what is missing is looked at.
+fn feature_values(name: &str, r: &Values, c: &Values, options: &Options) -> Feature {
+    let kind = kind_of(r);
+    let counts = |v: &Values, used: u64| Counts {
+        rows: v.rows,
+        values: used,
+        nulls: v.nulls,
+        non_finite: if kind == Kind::Numeric {
+            v.non_finite
+        } else {
+            0
+        },
+        not_numbers: if kind == Kind::Numeric {
+            v.not_numbers
+        } else {
+            0
+        },
+    };
+    let mut f = Feature {
+        name: name.to_owned(),
+        kind,
+        status: Status::NotTested,
+        test: None,
+        psi: None,
+        wasserstein: None,
+        reference: counts(r, 0),
+        current: counts(c, 0),
+        missing: missing(r, c, kind),
+        reason: None,
+    };
+    match kind {
+        Kind::Numeric => {
+            f.reference.values = r.numbers.len() as u64;
+            f.current.values = c.numbers.len() as u64;
+            if r.numbers.is_empty() || c.numbers.is_empty() {
+                f.status = Status::InsufficientData;
+                f.reason = Some(insufficient(r.numbers.is_empty(), "finite number"));
+                return f;
+            }
+            let result = ks::ks_2samp(&r.numbers, &c.numbers);
+            f.psi = Some(stats::psi_numeric(&r.numbers, &c.numbers, options.psi_bins));
+            f.wasserstein = Some(stats::wasserstein(&r.numbers, &c.numbers));
+            f.test = Some(Test::Ks(result));
+        }
+        Kind::Categorical => {
+            let empty = BTreeMap::new();
+            let rt = r.texts.as_ref().unwrap_or(&empty);
+            let Some(ct) = c.texts.as_ref() else {
+                // A handful of categories became thousands of values: that is drift,
+                // whatever a test would say.
+                f.status = Status::Drift;
+                f.reason = Some(format!(
+                    "more than {MAX_CATEGORIES} distinct values, where the reference has {}",
+                    rt.len()
+                ));
+                f.reference.values = r.non_null();
+                f.current.values = c.non_null();
+                return f;
+            };
+            f.reference.values = r.non_null();
+            f.current.values = c.non_null();
+            if rt.is_empty() || ct.is_empty() {
+                f.status = Status::InsufficientData;
+                f.reason = Some(insufficient(rt.is_empty(), "value"));
+                return f;
+            }
+            f.psi = Some(stats::psi_categorical(rt, ct));
+            f.test = Some(Test::Chi2(stats::chi2_homogeneity(rt, ct)));
+        }
+        Kind::Text => {
+            f.reference.values = r.non_null();
+            f.current.values = c.non_null();
+            f.reason = Some(format!(
+                "more than {MAX_CATEGORIES} distinct values that are not numbers: text, not tested"
+            ));
+            return f;
+        }
+    }
+    let p = f.test.as_ref().map_or(f64::NAN, Test::p_value);
+    f.status = if p.is_nan() {
+        // A p-value that could not be computed is no evidence of stability.
+        f.reason = Some("the p-value could not be computed".to_owned());
+        Status::InsufficientData
+    } else if p < options.alpha {
+        Status::Drift
+    } else {
+        Status::Stable
+    };
+    if f.status == Status::InsufficientData {
+        f.test = None;
+    }
+    f
+}
+
+/// The missing values' shares and their test, when both sides have rows.
+fn missing(r: &Values, c: &Values, kind: Kind) -> Option<Missing> {
+    let gone = |v: &Values| {
+        v.nulls
+            + if kind == Kind::Numeric {
+                v.non_finite + v.not_numbers
+            } else {
+                0
+            }
+    };
+    let (rm, cm) = (gone(r), gone(c));
+    if r.rows == 0 || c.rows == 0 {
+        return None;
+    }
+    let table = |present: u64, missing: u64| {
+        BTreeMap::from([
+            ("missing".to_owned(), missing),
+            ("present".to_owned(), present),
+        ])
+    };
+    Some(Missing {
+        reference_share: rm as f64 / r.rows as f64,
+        current_share: cm as f64 / c.rows as f64,
+        test: stats::chi2_homogeneity(&table(r.rows - rm, rm), &table(c.rows - cm, cm)),
+    })
+}
+
+/// A feature whose values look the same but went missing (or came back) has drifted.
+fn missing_drift(f: &mut Feature, alpha: f64) {
+    let Some(m) = &f.missing else { return };
+    if m.test.p_value >= alpha || f.status == Status::Drift {
+        return;
+    }
+    let why = format!(
+        "missing values {:.1}% → {:.1}% (p = {:.2e})",
+        m.reference_share * 100.0,
+        m.current_share * 100.0,
+        m.test.p_value
+    );
+    // The values left look alike, or too few are left to test, or they are text: the
+    // change is in what is missing, and it is drift.
+    f.reason = Some(match f.reason.take() {
+        Some(r) => format!("{why}; {r}"),
+        None => why,
+    });
+    f.status = Status::Drift;
+}
+
+fn insufficient(reference_empty: bool, what: &str) -> String {
+    format!(
+        "no {what} in the {}",
+        if reference_empty {
+            "reference"
+        } else {
+            "current data"
+        }
+    )
+}
+
+/// Numeric when the reference's non-null values are numbers (NaN and infinities count
+/// as numbers here); categorical when they are few; text otherwise. A column with no
+/// value in the reference is numeric if the current data's are, so that it is reported
+/// as insufficient data rather than guessed.
+fn kind_of(r: &Values) -> Kind {
+    let non_null = r.non_null();
+    if non_null == 0 {
+        return Kind::Numeric;
+    }
+    let numbers = (r.numbers.len() as u64 + r.non_finite) as f64;
+    if numbers / non_null as f64 >= NUMERIC_SHARE {
+        Kind::Numeric
+    } else if r.texts.is_some() {
+        Kind::Categorical
+    } else {
+        Kind::Text
+    }
+}

@@ -1,0 +1,81 @@
+//! The Kolmogorov distributions and the chi-square tail against scipy's answers on a grid
+//! that crosses every region of the algorithm choice (`tests/data/scipy_grid.json`,
+//! written by `scripts/monitor_vs_scipy.py --write-grid`, which CI also reruns to check
+//! that the file still equals what scipy computes).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
+
+use aigis_monitor::kolmogorov::{kolmogorov_sf, smirnov_sf};
+use aigis_monitor::stats::chi2_sf;
+use serde_json::Value;
+
+fn grid() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/scipy_grid.json");
+    serde_json::from_slice(&std::fs::read(path).expect("the grid file")).expect("grid JSON")
+}
+
+/// Within `rel` of scipy's value, or within 1e-13 of it when it is tiny: p-values that
+/// small are reported as such, not compared digit for digit.
+fn agrees(got: f64, want: f64, rel: f64) -> bool {
+    (got - want).abs() <= (rel * want.abs()).max(1e-13)
+}
+
+#[test]
+fn kolmogorov_tails_match_scipy_on_the_grid() {
+    let grid = grid();
+    let points = grid["kolmogorov"].as_array().expect("points");
+    assert!(points.len() > 300, "{} points", points.len());
+    let mut bad = Vec::new();
+    for p in points {
+        let n = p["n"].as_u64().expect("n");
+        let x = p["x"].as_f64().expect("x");
+        for (name, got, want) in [
+            (
+                "kstwo.sf",
+                kolmogorov_sf(n, x),
+                p["kstwo_sf"].as_f64().expect("sf"),
+            ),
+            (
+                "smirnov",
+                smirnov_sf(n, x),
+                p["smirnov"].as_f64().expect("smirnov"),
+            ),
+        ] {
+            if !agrees(got, want, 1e-9) {
+                bad.push(format!(
+                    "{name}(n {n}, x {x}): aigis {got:e}, scipy {want:e}"
+                ));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{} of {} differ:\n{}",
+        bad.len(),
+        points.len() * 2,
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn chi_square_tails_match_scipy_on_the_grid() {
+    let grid = grid();
+    let mut bad = Vec::new();
+    for p in grid["chi2"].as_array().expect("points") {
+        let dof = p["dof"].as_u64().expect("dof");
+        let x = p["x"].as_f64().expect("x");
+        let want = p["sf"].as_f64().expect("sf");
+        let got = chi2_sf(x, dof);
+        if !agrees(got, want, 1e-9) {
+            bad.push(format!(
+                "chi2.sf({x}, {dof}): aigis {got:e}, scipy {want:e}"
+            ));
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}

@@ -1,0 +1,340 @@
+//! `aigis monitor drift` as a user runs it: the verdicts and exit codes, the bad inputs.
+//! (Its numbers against scipy's: `scripts/monitor_vs_scipy.py` and the crate's tests.)
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
+
+mod common;
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use common::{aigis, fails, ok};
+
+/// A seeded generator, so that the samples are the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn uniform(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    /// A standard normal draw (Box–Muller).
+    fn normal(&mut self) -> f64 {
+        let (u, v) = (self.uniform(), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str], weights: &[f64]) -> &'a str {
+        let mut u = self.uniform() * weights.iter().sum::<f64>();
+        for (item, w) in items.iter().zip(weights) {
+            if u < *w {
+                return item;
+            }
+            u -= w;
+        }
+        items[items.len() - 1]
+    }
+}
+
+/// A table of `rows` rows: `age` (normal around `age_mean`), `income` (log-normal),
+/// `plan` (three categories with `plan_weights`), and `score` (normal).
+fn table(dir: &Path, name: &str, seed: u64, rows: usize, age_mean: f64, plan_weights: &[f64]) {
+    let mut rng = Rng(seed);
+    let mut csv = String::from("age,income,plan,score\n");
+    for _ in 0..rows {
+        let age = age_mean + 12.0 * rng.normal();
+        let income = (10.5 + 0.6 * rng.normal()).exp();
+        let plan = rng.pick(&["basic", "plus", "pro"], plan_weights);
+        let score = rng.normal();
+        writeln!(csv, "{age:.2},{income:.2},{plan},{score:.5}").unwrap();
+    }
+    std::fs::write(dir.join(name), csv).unwrap();
+}
+
+fn feature<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == name)
+        .unwrap_or_else(|| panic!("no feature {name} in {report}"))
+}
+
+#[test]
+fn the_same_distribution_is_no_drift_and_a_moved_one_is_drift() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    table(d, "ref.csv", 1, 2000, 40.0, &[0.5, 0.3, 0.2]);
+    table(d, "same.csv", 2, 1500, 40.0, &[0.5, 0.3, 0.2]);
+    table(d, "moved.csv", 3, 1500, 46.0, &[0.3, 0.3, 0.4]);
+
+    let same = ok(d, &["--json", "monitor", "drift", "ref.csv", "same.csv"]).json();
+    assert_eq!(same["verdict"], "no_drift", "{same}");
+    assert_eq!(same["tested"], 4);
+    for f in same["features"].as_array().unwrap() {
+        assert_eq!(f["status"], "stable", "{f}");
+    }
+    assert_eq!(feature(&same, "age")["test"]["test"], "ks");
+    assert_eq!(feature(&same, "age")["test"]["method"], "exact");
+    assert_eq!(feature(&same, "plan")["kind"], "categorical");
+    assert_eq!(feature(&same, "plan")["test"]["test"], "chi2");
+    assert_eq!(feature(&same, "plan")["test"]["dof"], 2);
+
+    let moved = aigis(d, &["--json", "monitor", "drift", "ref.csv", "moved.csv"]);
+    assert_eq!(moved.code, 1, "{}\n{}", moved.stdout, moved.stderr);
+    let moved = moved.json();
+    assert_eq!(moved["verdict"], "drift");
+    assert_eq!(feature(&moved, "age")["status"], "drift");
+    assert_eq!(feature(&moved, "plan")["status"], "drift");
+    assert_eq!(feature(&moved, "income")["status"], "stable");
+    assert_eq!(feature(&moved, "score")["status"], "stable");
+    assert!(feature(&moved, "age")["psi"].as_f64().unwrap() > 0.1);
+    let w = feature(&moved, "age")["wasserstein"].as_f64().unwrap();
+    assert!((4.0..8.0).contains(&w), "a 6-year shift: Wasserstein {w}");
+
+    // Text: the table and the verdict line.
+    let text = aigis(d, &["monitor", "drift", "ref.csv", "moved.csv"]);
+    assert_eq!(text.code, 1);
+    assert!(
+        text.stdout.contains("DRIFT: 2 of 4 features drifted"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .lines()
+            .any(|l| l.starts_with("age") && l.contains("DRIFT"))
+    );
+    // One drifted feature of four stays under the default 50%, and over a stricter share.
+    let one = ok(
+        d,
+        &[
+            "--json",
+            "monitor",
+            "drift",
+            "ref.csv",
+            "moved.csv",
+            "--columns",
+            "age,income,score",
+        ],
+    )
+    .json();
+    assert_eq!(one["verdict"], "no_drift");
+    assert_eq!(one["drifted"], 1);
+    let strict = aigis(
+        d,
+        &[
+            "monitor",
+            "drift",
+            "ref.csv",
+            "moved.csv",
+            "--columns",
+            "age,income,score",
+            "--drift-share",
+            "0.3",
+        ],
+    );
+    assert_eq!(strict.code, 1, "{}", strict.stdout);
+}
+
+#[test]
+fn values_that_went_missing_are_drift_and_a_feature_with_none_is_no_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut rng = Rng(7);
+    let (mut reference, mut current) = (
+        String::from("a,b,gone,empty,city\n"),
+        String::from("a,b,gone,empty,city\n"),
+    );
+    for i in 0..600 {
+        let (a, b) = (rng.normal(), rng.normal());
+        writeln!(reference, "{a:.5},{b:.5},{:.5},,c{}", rng.normal(), i % 5).unwrap();
+        // `b` loses a third of its values to NaN and infinity; `gone` all of them; the
+        // values left look the same. `city` becomes thousands of values.
+        let b = match i % 3 {
+            0 => "NaN".to_owned(),
+            1 => "inf".to_owned(),
+            _ => format!("{b:.5}"),
+        };
+        writeln!(current, "{:.5},{b},-inf,,town-{i}", rng.normal()).unwrap();
+    }
+    for i in 600..1600 {
+        writeln!(
+            current,
+            "{:.5},{:.5},-inf,,town-{i}",
+            rng.normal(),
+            rng.normal()
+        )
+        .unwrap();
+    }
+    std::fs::write(d.join("ref.csv"), reference).unwrap();
+    std::fs::write(d.join("cur.csv"), current).unwrap();
+
+    let run = aigis(d, &["--json", "monitor", "drift", "ref.csv", "cur.csv"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let r = run.json();
+    assert_eq!(feature(&r, "a")["status"], "stable");
+    let b = feature(&r, "b");
+    assert_eq!(b["status"], "drift", "{b}");
+    assert!(
+        b["reason"].as_str().unwrap().contains("missing values"),
+        "{b}"
+    );
+    // CSV's `NaN` is pandas' null marker; `inf` is a number that is not finite. Both are
+    // left out of the test and counted.
+    assert_eq!(b["current"]["nulls"], 200, "{b}");
+    assert_eq!(b["current"]["non_finite"], 200, "{b}");
+    assert_eq!(b["current"]["values"], 1200, "{b}");
+    assert_eq!(feature(&r, "gone")["status"], "drift");
+    assert_eq!(feature(&r, "city")["status"], "drift");
+    // Null on both sides: nothing to test, and the dataset gets no verdict from the rest.
+    let empty = feature(&r, "empty");
+    assert_eq!(empty["status"], "insufficient_data", "{empty}");
+    assert!(empty["test"].is_null());
+
+    let only_empty = aigis(
+        d,
+        &[
+            "monitor",
+            "drift",
+            "ref.csv",
+            "cur.csv",
+            "--columns",
+            "a,empty",
+        ],
+    );
+    assert_eq!(only_empty.code, 1, "{}", only_empty.stdout);
+    assert!(
+        only_empty
+            .stdout
+            .contains("INSUFFICIENT DATA: 1 feature(s) could not be tested"),
+        "{}",
+        only_empty.stdout
+    );
+    ok(
+        d,
+        &["monitor", "drift", "ref.csv", "cur.csv", "--columns", "a"],
+    );
+}
+
+#[test]
+fn the_formats_the_data_stage_reads_are_read_here() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    table(d, "ref.csv", 11, 300, 40.0, &[0.5, 0.3, 0.2]);
+    let csv = std::fs::read_to_string(d.join("ref.csv")).unwrap();
+    let mut jsonl = String::new();
+    for line in csv.lines().skip(1) {
+        let c: Vec<&str> = line.split(',').collect();
+        writeln!(
+            jsonl,
+            r#"{{"age": {}, "income": {}, "plan": "{}", "score": {}}}"#,
+            c[0], c[1], c[2], c[3]
+        )
+        .unwrap();
+    }
+    std::fs::write(d.join("same.jsonl"), jsonl).unwrap();
+    // The same rows as JSON Lines: every statistic zero, every p-value one.
+    let r = ok(d, &["--json", "monitor", "drift", "ref.csv", "same.jsonl"]).json();
+    for f in r["features"].as_array().unwrap() {
+        assert_eq!(f["test"]["statistic"], 0.0, "{f}");
+        assert_eq!(f["test"]["p_value"], 1.0, "{f}");
+    }
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    table(d, "ref.csv", 1, 50, 40.0, &[0.5, 0.3, 0.2]);
+    std::fs::write(d.join("other.csv"), "age,salary,plan,score\n1,2,basic,3\n").unwrap();
+    fails(
+        d,
+        &["monitor", "drift", "ref.csv", "nowhere.csv"],
+        2,
+        "nowhere.csv",
+    );
+    let r = fails(
+        d,
+        &["monitor", "drift", "ref.csv", "other.csv"],
+        2,
+        "different columns",
+    );
+    assert!(
+        r.stderr.contains("only the reference has `income`"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("only the current data has `salary`"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("--columns"), "{}", r.stderr);
+    fails(
+        d,
+        &[
+            "monitor",
+            "drift",
+            "ref.csv",
+            "other.csv",
+            "--columns",
+            "age,income",
+        ],
+        2,
+        "has no column `income`",
+    );
+    let named = aigis(
+        d,
+        &[
+            "--json",
+            "monitor",
+            "drift",
+            "ref.csv",
+            "other.csv",
+            "--columns",
+            "age,plan",
+        ],
+    );
+    assert_ne!(named.code, 2, "{}", named.stderr);
+    assert_eq!(named.json()["features"].as_array().unwrap().len(), 2);
+    fails(
+        d,
+        &["monitor", "drift", "ref.csv", "ref.csv", "--alpha", "2"],
+        2,
+        "alpha must be between 0 and 1",
+    );
+    fails(
+        d,
+        &[
+            "monitor",
+            "drift",
+            "ref.csv",
+            "ref.csv",
+            "--drift-share",
+            "0",
+        ],
+        2,
+        "drift share",
+    );
+    fails(
+        d,
+        &["monitor", "drift", "ref.csv", "ref.csv", "--psi-bins", "1"],
+        2,
+        "PSI bins",
+    );
+    // A header and no rows: nothing to test, which is no verdict (exit 1), never a pass.
+    std::fs::write(d.join("header.csv"), "age,income,plan,score\n").unwrap();
+    let r = aigis(d, &["--json", "monitor", "drift", "ref.csv", "header.csv"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(r.json()["verdict"], "insufficient_data");
+}
