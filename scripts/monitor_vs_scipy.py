@@ -274,6 +274,13 @@ def main():
                     check(f"{col} Wasserstein", f["wasserstein"],
                           float(stats.wasserstein_distance(r, c)), REL_STAT, 1e-12)
                     check(f"{col} PSI", f["psi"], psi_reference(r, c), REL_STAT, 1e-12)
+                    # The range test, by exact integer arithmetic: C(m, k) / C(n + m, k).
+                    above, below = int((c > r.max()).sum()), int((c < r.min()).sum())
+                    tail = lambda k: math.comb(len(c), k) / math.comb(len(r) + len(c), k)
+                    rg = f["range"]
+                    if (rg["above"], rg["below"]) != (above, below):
+                        failures.append(f"{col}: range {rg}, expected {above} above, {below} below")
+                    check(f"{col} range p-value", rg["p_value"], min(1.0, 2 * min(tail(above), tail(below))))
                 else:
                     table = []
                     keys = sorted(set(ref[col]) | set(cur[col]))

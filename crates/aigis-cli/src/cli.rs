@@ -160,8 +160,10 @@ pub enum Command {
     Serve(ServeArgs),
 
     /// Run the whole story on a throwaway project: init, evidence, a signed dataset
-    /// manifest, a checkpoint, an inclusion proof checked offline, a verify, a tampering
-    /// that verify catches, and a changed row that the manifest locates.
+    /// manifest, a data scan and ingest with planted problems, two weeks of data against
+    /// the reference (one drifted), encryption, the model registry's gate, the gateway,
+    /// a checkpoint, an inclusion proof checked offline, a verify, a tampering that
+    /// verify catches, and a changed row that the manifest locates.
     #[command(after_help = examples!(
         "aigis demo --dir /tmp/aigis-demo --keep"
     ))]
@@ -674,8 +676,12 @@ pub enum MonitorCommand {
     /// of homogeneity (scipy.stats.chi2_contingency, Yates' correction at one degree of
     /// freedom), with its PSI over categories; a column with more is text and not tested.
     ///
-    /// A feature drifts when its p-value is below --alpha; the dataset drifts when at
-    /// least --drift-share of the tested features drift. NaN, infinities and, in a numeric
+    /// Each feature also gets the chi-square test of its share of missing values (when
+    /// anything is missing) and, when numeric, an exact test of the current values
+    /// beyond the reference's range (a few extreme values that KS misses). A feature
+    /// drifts when the smallest of its tests' p-values times their number (Bonferroni)
+    /// is below --alpha: that is the p-value shown, each test's own is in --json. The
+    /// dataset drifts when at least --drift-share of the tested features drift. NaN, infinities and, in a numeric
     /// column, values that are not numbers are left out and counted. A feature with no
     /// value left on either side is "insufficient data", never "stable".
     ///

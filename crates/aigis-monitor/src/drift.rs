@@ -12,11 +12,14 @@
 //! - a column with more distinct text values than that (identifiers, free text) is not
 //!   tested, and says so.
 //!
-//! A feature drifts when its test's p-value is below `alpha`, or when the share of its
-//! values that are missing changed (the chi-square test of that 2 × 2 table, at the
-//! same `alpha`), or when a categorical feature's handful of categories became more
-//! than [`MAX_CATEGORIES`]; the dataset drifts when the share of drifted features among
-//! those with a verdict reaches `drift_share`. NaN and
+//! Beside the values' test, a feature has the chi-square test of its missing values'
+//! share (when anything is missing) and, when numeric, an exact test of the current
+//! values beyond the reference's range ([`Range`]: a few extreme values move the
+//! distribution functions too little for the KS test). A feature drifts when the
+//! smallest of its tests' p-values times their number (Bonferroni) is below `alpha`,
+//! or when a categorical feature's handful of categories became more than
+//! [`MAX_CATEGORIES`]; the dataset drifts when the share of drifted features among those
+//! with a verdict reaches `drift_share`. NaN and
 //! infinities are left out of the tests and counted; a feature with no value left on
 //! either side is "insufficient data", never "stable", and so is the dataset when such
 //! a feature leaves it without drift on the others (name the features to compare with
@@ -311,8 +314,28 @@ pub struct Feature {
     /// in a numeric feature) changed: a feature whose values went missing has drifted
     /// even when the values left look the same.
     pub missing: Option<Missing>,
+    /// Numeric features: the current values beyond the reference's range, and the exact
+    /// probability of that many under no drift (a few extreme values move the
+    /// distribution functions too little for the KS test to see).
+    pub range: Option<Range>,
+    /// The feature's p-value: the smallest of its tests' (the values', the missing
+    /// share's when anything is missing, the range's) times their number (Bonferroni),
+    /// so that running more tests does not raise the false alarms.
+    pub p_value: Option<f64>,
     /// Why a feature has no test result, or what drifted when it is not the values.
     pub reason: Option<String>,
+}
+
+/// The current values beyond the reference's smallest and largest, and the p-value of
+/// seeing that many: with `n` reference and `m` current values exchangeable (no drift),
+/// the chance that the `k` largest of all are current ones is
+/// `m(m−1)…(m−k+1) / ((n+m)(n+m−1)…(n+m−k+1))`, exact whatever the distribution
+/// (ties at the extremes only make it conservative); both tails, Bonferroni-combined.
+#[derive(Debug, Clone, Serialize)]
+pub struct Range {
+    pub above: u64,
+    pub below: u64,
+    pub p_value: f64,
 }
 
 /// The missing values' share either side, and the chi-square test of the 2 × 2 table
@@ -477,11 +500,11 @@ fn list(names: &[String]) -> String {
 
 fn feature(name: &str, r: &Values, c: &Values, options: &Options) -> Feature {
     let mut f = feature_values(name, r, c, options);
-    missing_drift(&mut f, options.alpha);
+    decide(&mut f, options.alpha);
     f
 }
 
-/// A feature's values tested, before what is missing is looked at.
+/// A feature's values tested, before the verdict.
 fn feature_values(name: &str, r: &Values, c: &Values, options: &Options) -> Feature {
     let kind = kind_of(r);
     let counts = |v: &Values, used: u64| Counts {
@@ -509,6 +532,8 @@ fn feature_values(name: &str, r: &Values, c: &Values, options: &Options) -> Feat
         reference: counts(r, 0),
         current: counts(c, 0),
         missing: missing(r, c, kind),
+        range: None,
+        p_value: None,
         reason: None,
     };
     match kind {
@@ -521,6 +546,7 @@ fn feature_values(name: &str, r: &Values, c: &Values, options: &Options) -> Feat
                 return f;
             }
             let result = ks::ks_2samp(&r.numbers, &c.numbers);
+            f.range = Some(range(&r.numbers, &c.numbers));
             f.psi = Some(stats::psi_numeric(&r.numbers, &c.numbers, options.psi_bins));
             f.wasserstein = Some(stats::wasserstein(&r.numbers, &c.numbers));
             f.test = Some(Test::Ks(result));
@@ -559,19 +585,8 @@ fn feature_values(name: &str, r: &Values, c: &Values, options: &Options) -> Feat
             return f;
         }
     }
-    let p = f.test.as_ref().map_or(f64::NAN, Test::p_value);
-    f.status = if p.is_nan() {
-        // A p-value that could not be computed is no evidence of stability.
-        f.reason = Some("the p-value could not be computed".to_owned());
-        Status::InsufficientData
-    } else if p < options.alpha {
-        Status::Drift
-    } else {
-        Status::Stable
-    };
-    if f.status == Status::InsufficientData {
-        f.test = None;
-    }
+    // Decided with the other tests in `decide`.
+    f.status = Status::Stable;
     f
 }
 
@@ -602,25 +617,87 @@ fn missing(r: &Values, c: &Values, kind: Kind) -> Option<Missing> {
     })
 }
 
-/// A feature whose values look the same but went missing (or came back) has drifted.
-fn missing_drift(f: &mut Feature, alpha: f64) {
-    let Some(m) = &f.missing else { return };
-    if m.test.p_value >= alpha || f.status == Status::Drift {
-        return;
+/// The feature's verdict from its tests: drift when the smallest p-value times the number
+/// of tests is below `alpha`, saying which tests; stable when the values were tested and
+/// nothing is; otherwise the status the values' test left (insufficient data, not
+/// tested, or drift for an explosion of categories).
+fn decide(f: &mut Feature, alpha: f64) {
+    let values_p = f.test.as_ref().map(Test::p_value);
+    if values_p.is_some_and(f64::is_nan) {
+        // A p-value that could not be computed is no evidence of stability.
+        f.test = None;
+        f.status = Status::InsufficientData;
+        f.reason = Some("the p-value could not be computed".to_owned());
     }
-    let why = format!(
-        "missing values {:.1}% → {:.1}% (p = {:.2e})",
-        m.reference_share * 100.0,
-        m.current_share * 100.0,
-        m.test.p_value
+    let mut tests: Vec<(String, f64)> = Vec::new();
+    if let Some(t) = &f.test {
+        tests.push((format!("{} p = {:.2e}", t.name(), t.p_value()), t.p_value()));
+    }
+    if let Some(m) = f.missing.as_ref().filter(|m| m.test.dof > 0) {
+        tests.push((
+            format!(
+                "missing values {:.1}% → {:.1}% (p = {:.2e})",
+                m.reference_share * 100.0,
+                m.current_share * 100.0,
+                m.test.p_value
+            ),
+            m.test.p_value,
+        ));
+    }
+    if let Some(r) = &f.range {
+        tests.push((
+            format!(
+                "{} above and {} below the reference's range (p = {:.2e})",
+                r.above, r.below, r.p_value
+            ),
+            r.p_value,
+        ));
+    }
+    let k = tests.len() as f64;
+    let Some(min) = tests.iter().map(|t| t.1).reduce(f64::min) else {
+        return;
+    };
+    let combined = (min * k).min(1.0);
+    f.p_value = Some(combined);
+    let why: Vec<String> = tests
+        .into_iter()
+        .filter(|(_, p)| p * k < alpha)
+        .map(|(w, _)| w)
+        .collect();
+    if combined < alpha {
+        let why = why.join("; ");
+        f.reason = Some(match f.reason.take() {
+            Some(r) if f.status != Status::Stable => format!("{why}; {r}"),
+            _ => why,
+        });
+        f.status = Status::Drift;
+    } else if f.status == Status::Drift && f.test.is_some() {
+        f.status = Status::Stable;
+    }
+}
+
+/// The current values beyond the reference's range, and their p-value ([`Range`]).
+/// Both samples sorted, finite and non-empty.
+fn range(r: &[f64], c: &[f64]) -> Range {
+    let (lo, hi) = (
+        r.first().copied().unwrap_or(f64::NEG_INFINITY),
+        r.last().copied().unwrap_or(f64::INFINITY),
     );
-    // The values left look alike, or too few are left to test, or they are text: the
-    // change is in what is missing, and it is drift.
-    f.reason = Some(match f.reason.take() {
-        Some(r) => format!("{why}; {r}"),
-        None => why,
-    });
-    f.status = Status::Drift;
+    let above = (c.len() - c.partition_point(|&x| x <= hi)) as u64;
+    let below = c.partition_point(|&x| x < lo) as u64;
+    let (n, m) = (r.len() as f64, c.len() as f64);
+    // P(the k most extreme on one side are all current), in logs.
+    let tail = |k: u64| -> f64 {
+        (0..k)
+            .map(|i| ((m - i as f64) / (n + m - i as f64)).ln())
+            .sum::<f64>()
+            .exp()
+    };
+    Range {
+        above,
+        below,
+        p_value: (2.0 * tail(above).min(tail(below))).min(1.0),
+    }
 }
 
 fn insufficient(reference_empty: bool, what: &str) -> String {

@@ -79,7 +79,8 @@ pub fn chi2_sf(x: f64, dof: u64) -> f64 {
 }
 
 /// The first Wasserstein (earth mover's) distance between two samples, both sorted
-/// ascending, finite and non-empty: `∫ |F₁(t) − F₂(t)| dt`.
+/// ascending, finite and non-empty: `∫ |F₁(t) − F₂(t)| dt` (infinite when the samples
+/// are further apart than the double range).
 pub fn wasserstein(a: &[f64], b: &[f64]) -> f64 {
     let (n1, n2) = (a.len() as f64, b.len() as f64);
     let mut sum = Neumaier::default();
@@ -87,7 +88,11 @@ pub fn wasserstein(a: &[f64], b: &[f64]) -> f64 {
     // values after the first.
     let mut last: Option<(f64, f64)> = None;
     for (t, i, j) in crate::ecdf::steps(a, b) {
-        if let Some((prev, diff)) = last {
+        if let Some((prev, diff)) = last
+            && diff > 0.0
+        {
+            // A span past the double range (from -1e308 to 1e308) is infinite; where
+            // the functions agree it adds nothing (not 0 × ∞).
             sum.add(diff * (t - prev));
         }
         last = Some((t, (i as f64 / n1 - j as f64 / n2).abs()));
@@ -146,7 +151,14 @@ fn quantile_edges(sorted: &[f64], bins: usize) -> Vec<f64> {
             let hi = (lo + 1).min(n - 1);
             let frac = pos - lo as f64;
             let at = |i: usize| sorted.get(i).copied().unwrap_or(f64::NAN);
-            at(lo) + (at(hi) - at(lo)) * frac
+            let (a, b) = (at(lo), at(hi));
+            let edge = a + (b - a) * frac;
+            // b − a past the double range: the same point by the other form.
+            if edge.is_finite() {
+                edge
+            } else {
+                a * (1.0 - frac) + b * frac
+            }
         })
         .collect();
     edges.dedup();
@@ -186,6 +198,10 @@ impl Neumaier {
     }
 
     fn total(&self) -> f64 {
+        if self.sum.is_infinite() {
+            // The carry of an infinite sum is NaN.
+            return self.sum;
+        }
         self.sum + self.carry
     }
 }

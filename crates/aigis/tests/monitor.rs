@@ -338,3 +338,36 @@ fn bad_input_is_a_clear_error() {
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     assert_eq!(r.json()["verdict"], "insufficient_data");
 }
+
+#[test]
+fn in_a_project_the_comparison_is_signed_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["init"]);
+    table(d, "ref.csv", 1, 500, 40.0, &[0.5, 0.3, 0.2]);
+    table(d, "moved.csv", 3, 400, 47.0, &[0.5, 0.3, 0.2]);
+    let run = aigis(d, &["--json", "monitor", "drift", "ref.csv", "moved.csv"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report = run.json();
+    let index = report["evidence"].as_u64().expect("an evidence index");
+    let shown = ok(d, &["--json", "evidence", "show", &index.to_string()]).json();
+    let text = shown.to_string();
+    assert!(
+        text.contains("https://aigis.dev/predicate/monitor-drift/v1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("reference:ref.csv") && text.contains("current:moved.csv"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#""verdict":"drift""#) || text.contains(r#""verdict": "drift""#),
+        "{text}"
+    );
+    ok(d, &["ledger", "verify"]);
+    // Outside a project it still runs, and says it was not recorded.
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::copy(d.join("ref.csv"), outside.path().join("ref.csv")).unwrap();
+    let r = ok(outside.path(), &["monitor", "drift", "ref.csv", "ref.csv"]);
+    assert!(r.stderr.contains("not recorded"), "{}", r.stderr);
+}

@@ -184,6 +184,37 @@ fn every_predicate_round_trips() {
             chunks: vec![d(b"a").hex()],
         }],
     });
+    round_trip(&MonitorDrift {
+        reference_rows: 10,
+        current_rows: 8,
+        alpha: 0.05,
+        drift_share: 0.5,
+        verdict: "drift".into(),
+        tested: 1,
+        drifted: 1,
+        insufficient: 1,
+        features: vec![
+            DriftFeature {
+                name: "age".into(),
+                kind: "numeric".into(),
+                status: "drift".into(),
+                test: Some("ks".into()),
+                statistic: Some(0.6),
+                p_value: Some(0.01),
+                psi: Some(0.4),
+            },
+            DriftFeature {
+                name: "note".into(),
+                kind: "text".into(),
+                status: "not_tested".into(),
+                test: None,
+                statistic: None,
+                p_value: None,
+                psi: None,
+            },
+        ],
+        tool: Tool::current(),
+    });
     round_trip(&DataProfile {
         rows: 3,
         files: 1,

@@ -272,6 +272,9 @@ pub(crate) fn run(
         json!({"index": index, "counts": report.counts, "suspicious_rows": suspicious}),
     )?;
 
+    // Two later weeks against the reference: one from the same process, one drifted.
+    drift(log, dir, project, &reference)?;
+
     // The reference table leaves only encrypted, to a post-quantum recipient key.
     let identity = aigis_crypto::recipient::Identity::generate()?;
     let sealed = dir.join("reference.csv.aigis-enc");
@@ -316,5 +319,85 @@ pub(crate) fn run(
             "encrypted reference.csv (X25519 + ML-KEM-768, chunked ChaCha20-Poly1305) and decrypted it back; one flipped bit is refused ({refused_msg}) and no plaintext is written"
         ),
         json!({"round_trip": round_trip}),
+    )
+}
+
+/// A week of traffic like the reference's rows (`drifted`: f2 moved by one standard
+/// deviation and the app channel three times as common).
+fn write_week(path: &Path, seed: u64, drifted: bool) -> Result<()> {
+    let mut rng = Rng(seed);
+    let mut csv = String::from(HEADER);
+    for i in 1..=600u64 {
+        let r = rng.next();
+        let channel = if drifted && r % 5 < 3 {
+            "app"
+        } else {
+            channel_of(r)
+        };
+        let mut line = row(&mut rng, i, (i % 3) as usize, "ok", channel);
+        if drifted {
+            let mut cells: Vec<String> = line.trim_end().split(',').map(str::to_owned).collect();
+            if let Some(f2) = cells.get_mut(2) {
+                let moved = f2.parse::<f64>().unwrap_or(0.0) + 1.0;
+                *f2 = format!("{moved:.3}");
+            }
+            line = cells.join(",") + "\n";
+        }
+        csv.push_str(&line);
+    }
+    std::fs::write(path, csv).with_context(|| format!("writing `{}`", path.display()))
+}
+
+/// `aigis monitor drift` on two weeks: the steady one passes, the drifted one is caught
+/// on the two features that moved, and both comparisons are evidence.
+fn drift(
+    log: &mut Log<'_>,
+    dir: &Path,
+    project: &aigis_ledger::Project,
+    reference: &Path,
+) -> Result<()> {
+    use aigis_monitor::drift::{Options, Status, Verdict};
+    let options = Options {
+        // The row ids and the free-text notes are not features.
+        columns: Some(
+            ["f1", "f2", "f3", "f4", "channel", "label"]
+                .map(String::from)
+                .into(),
+        ),
+        drift_share: 0.25,
+        ..Options::default()
+    };
+    let steady_path = dir.join("week-1.csv");
+    let drifted_path = dir.join("week-2.csv");
+    write_week(&steady_path, 0x5851_f42d_4c95_7f2d, false)?;
+    write_week(&drifted_path, 0x1405_7b7e_f767_814f, true)?;
+    let steady = aigis_monitor::drift::drift(reference, &steady_path, &options)?;
+    let index = crate::commands::monitor::drift::record(project, reference, &steady_path, &steady)?;
+    log.expect(
+        steady.verdict == Verdict::NoDrift,
+        "monitor drift",
+        format!(
+            "week-1.csv against reference.csv: no drift ({} of {} features; KS and chi-square as scipy computes them; evidence #{index})",
+            steady.drifted, steady.tested
+        ),
+        json!({"index": index, "verdict": steady.verdict, "drifted": steady.drifted}),
+    )?;
+    let drifted = aigis_monitor::drift::drift(reference, &drifted_path, &options)?;
+    let index =
+        crate::commands::monitor::drift::record(project, reference, &drifted_path, &drifted)?;
+    let moved: Vec<&str> = drifted
+        .features
+        .iter()
+        .filter(|f| f.status == Status::Drift)
+        .map(|f| f.name.as_str())
+        .collect();
+    log.expect(
+        drifted.verdict == Verdict::Drift && moved == ["f2", "channel"],
+        "monitor drift",
+        format!(
+            "week-2.csv against reference.csv: DRIFT in {} (f2 moved by one standard deviation, the app channel tripled; evidence #{index})",
+            moved.join(" and ")
+        ),
+        json!({"index": index, "verdict": drifted.verdict, "drifted": moved}),
     )
 }

@@ -1,12 +1,15 @@
 //! `aigis monitor drift REF CURRENT`: drift per feature between two tables.
 
-use aigis_monitor::drift::{self, Feature, Options, Report, Status, Test, Verdict};
+use std::path::Path;
+
+use aigis_evidence::{DriftFeature, MonitorDrift, Tool};
+use aigis_monitor::drift::{self, Feature, Options, Report, Status, Verdict};
 use anyhow::{Context as _, Result};
 
 use crate::cli::{Cli, MonitorDriftArgs};
 use crate::commands::ExitStatus;
 use crate::commands::data::scan::read_options;
-use crate::output;
+use crate::{context, output};
 
 pub(crate) fn drift(cli: &Cli, args: &MonitorDriftArgs) -> Result<ExitStatus> {
     let (format, read) = read_options(&args.read)?;
@@ -26,12 +29,71 @@ pub(crate) fn drift(cli: &Cli, args: &MonitorDriftArgs) -> Result<ExitStatus> {
             args.reference.display()
         )
     })?;
+    let evidence = match context::project_if_any(cli)? {
+        Some(project) => Some(record(&project, &args.reference, &args.current, &report)?),
+        None => None,
+    };
     if cli.json {
-        output::json(&serde_json::to_value(&report)?)?;
+        let mut value = serde_json::to_value(&report)?;
+        output::insert(&mut value, "evidence", evidence);
+        output::json(&value)?;
     } else {
         print_text(&report);
+        if let Some(index) = evidence {
+            output::note(cli, &format!("recorded as evidence #{index}"));
+        }
     }
     Ok(ExitStatus::passed(report.verdict == Verdict::NoDrift))
+}
+
+/// The comparison as `monitor-drift` evidence in `project`'s ledger: the two tables'
+/// digests and every feature's statistics (never a value of the data). Its index.
+pub(crate) fn record(
+    project: &aigis_ledger::Project,
+    reference: &Path,
+    current: &Path,
+    report: &Report,
+) -> Result<u64> {
+    let subject = |role: &str, path: &Path| -> Result<(String, aigis_core::Digest)> {
+        Ok((
+            format!("{role}:{}", path.display()),
+            aigis_crypto::sha256_file(path)?,
+        ))
+    };
+    let predicate = MonitorDrift {
+        reference_rows: report.reference.rows,
+        current_rows: report.current.rows,
+        alpha: report.alpha,
+        drift_share: report.drift_share,
+        verdict: context::as_json_string(&report.verdict)?,
+        tested: report.tested as u64,
+        drifted: report.drifted as u64,
+        insufficient: report.insufficient as u64,
+        features: report
+            .features
+            .iter()
+            .map(|f| {
+                Ok(DriftFeature {
+                    name: f.name.clone(),
+                    kind: context::as_json_string(&f.kind)?,
+                    status: context::as_json_string(&f.status)?,
+                    test: f.test.as_ref().map(|t| t.name().to_owned()),
+                    statistic: f.test.as_ref().map(|t| t.statistic()),
+                    p_value: f.p_value,
+                    psi: f.psi,
+                })
+            })
+            .collect::<Result<_>>()?,
+        tool: Tool::current(),
+    };
+    Ok(project.record(
+        &context::signing_key(project)?,
+        vec![
+            subject("reference", reference)?,
+            subject("current", current)?,
+        ],
+        &predicate,
+    )?)
 }
 
 fn print_text(report: &Report) {
@@ -114,10 +176,11 @@ fn row(f: &Feature, width: usize) -> String {
         ),
         Status::NotTested => format!("not tested ({})", f.reason.as_deref().unwrap_or("")),
     };
-    let (test, stat, p) = match &f.test {
-        Some(t) => (t.name(), format!("{:.4}", t.statistic()), p_value(t)),
-        None => ("-", "-".to_owned(), "-".to_owned()),
+    let (test, stat) = match &f.test {
+        Some(t) => (t.name(), format!("{:.4}", t.statistic())),
+        None => ("-", "-".to_owned()),
     };
+    let p = f.p_value.map_or("-".to_owned(), p_value);
     let mut status = status;
     let skipped = f.current.non_finite
         + f.current.not_numbers
@@ -135,8 +198,7 @@ fn row(f: &Feature, width: usize) -> String {
     )
 }
 
-fn p_value(t: &Test) -> String {
-    let p = t.p_value();
+fn p_value(p: f64) -> String {
     if p == 0.0 || p >= 1e-3 {
         format!("{p:.4}")
     } else {
