@@ -74,7 +74,7 @@ impl Default for Options {
 
 /// A column's values as read from one file.
 #[derive(Debug, Default, Clone)]
-struct Values {
+pub(crate) struct Values {
     /// The finite numbers, sorted once read.
     numbers: Vec<f64>,
     /// Every non-null value's text and count, until there are more than
@@ -85,14 +85,45 @@ struct Values {
     /// Non-null values that are not numbers.
     not_numbers: u64,
     rows: u64,
+    /// A reference known only by its profile's quantile sketch (too many values for it
+    /// to hold them all): `numbers` is then empty.
+    sketch: Option<crate::sketch::Quantiles>,
 }
 
 impl Values {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             texts: Some(BTreeMap::new()),
             ..Self::default()
         }
+    }
+
+    /// The values of a profile's column: `numbers` or `sketch` for a numeric column,
+    /// `texts` for categories.
+    pub(crate) fn from_profile(
+        rows: u64,
+        nulls: u64,
+        numbers: Vec<f64>,
+        sketch: Option<crate::sketch::Quantiles>,
+        texts: Option<BTreeMap<String, u64>>,
+        not_numbers: u64,
+    ) -> Self {
+        Self {
+            numbers,
+            texts,
+            nulls,
+            non_finite: 0,
+            not_numbers,
+            rows,
+            sketch,
+        }
+    }
+
+    /// The finite numbers held, or summed up by the sketch.
+    fn number_count(&self) -> u64 {
+        self.sketch
+            .as_ref()
+            .map_or(self.numbers.len() as u64, |s| s.n())
     }
 
     fn add(&mut self, kind: CellKind, text: &str) {
@@ -141,11 +172,11 @@ fn non_finite_number(kind: CellKind, text: &str) -> Option<f64> {
 }
 
 /// A table read whole, column by column.
-struct Table {
-    path: PathBuf,
-    rows: u64,
-    columns: BTreeMap<String, Values>,
-    order: Vec<String>,
+pub(crate) struct Table {
+    pub(crate) path: PathBuf,
+    pub(crate) rows: u64,
+    pub(crate) columns: BTreeMap<String, Values>,
+    pub(crate) order: Vec<String>,
 }
 
 fn read(path: &Path, wanted: Option<&[String]>, options: &Options) -> Result<Table, Error> {
@@ -207,7 +238,8 @@ pub struct Report {
     /// Features with a verdict (drift or stable).
     pub tested: usize,
     pub drifted: usize,
-    /// Features with no value left on one side (or both).
+    /// Features without a verdict: no value left on one side (or both), or a sketch's
+    /// error leaving the p-value on both sides of alpha.
     pub insufficient: usize,
     /// `drifted / tested`, when anything was tested.
     pub share: Option<f64>,
@@ -249,6 +281,9 @@ pub enum Status {
     Drift,
     Stable,
     InsufficientData,
+    /// Against a profile's sketch: the sketch's error leaves the p-value on both sides
+    /// of alpha. No verdict, like insufficient data.
+    Inconclusive,
     NotTested,
 }
 
@@ -322,6 +357,9 @@ pub struct Feature {
     /// share's when anything is missing, the range's) times their number (Bonferroni),
     /// so that running more tests does not raise the false alarms.
     pub p_value: Option<f64>,
+    /// Against a profile's quantile sketch: the KS statistic's error and the p-values at
+    /// its two ends; `None` when the statistic is exact.
+    pub sketch: Option<crate::sketch::Bound>,
     /// Why a feature has no test result, or what drifted when it is not the values.
     pub reason: Option<String>,
 }
@@ -353,6 +391,27 @@ pub fn drift(reference: &Path, current: &Path, options: &Options) -> Result<Repo
     let wanted = options.columns.as_deref();
     let r = read(reference, wanted, options)?;
     let c = read(current, wanted, options)?;
+    compare(r, c, options)
+}
+
+/// Compares `current` with a reference known by its profile (`aigis data profile`):
+/// where the profile's sketches hold every value (a small reference) the result is the
+/// one the reference table gives; where they summarize, the KS statistic comes from the
+/// quantile sketch and carries its error ([`crate::sketch`]).
+pub fn drift_from_profile(
+    profile_path: &Path,
+    current: &Path,
+    options: &Options,
+) -> Result<Report, Error> {
+    check_options(options)?;
+    let wanted = options.columns.as_deref();
+    let r = crate::sketch::reference_of(profile_path, wanted)?;
+    let c = read(current, wanted, options)?;
+    compare(r, c, options)
+}
+
+fn compare(r: Table, c: Table, options: &Options) -> Result<Report, Error> {
+    let wanted = options.columns.as_deref();
     let names = feature_names(&r, &c, wanted)?;
     let features: Vec<Feature> = names
         .iter()
@@ -371,7 +430,7 @@ pub fn drift(reference: &Path, current: &Path, options: &Options) -> Result<Repo
         .count();
     let insufficient = features
         .iter()
-        .filter(|f| f.status == Status::InsufficientData)
+        .filter(|f| matches!(f.status, Status::InsufficientData | Status::Inconclusive))
         .count();
     let share = (tested > 0).then(|| drifted as f64 / tested as f64);
     // Drift seen is drift; otherwise a feature that could not be tested leaves the
@@ -534,15 +593,26 @@ fn feature_values(name: &str, r: &Values, c: &Values, options: &Options) -> Feat
         missing: missing(r, c, kind),
         range: None,
         p_value: None,
+        sketch: None,
         reason: None,
     };
     match kind {
         Kind::Numeric => {
-            f.reference.values = r.numbers.len() as u64;
+            f.reference.values = r.number_count();
             f.current.values = c.numbers.len() as u64;
-            if r.numbers.is_empty() || c.numbers.is_empty() {
+            if f.reference.values == 0 || c.numbers.is_empty() {
                 f.status = Status::InsufficientData;
-                f.reason = Some(insufficient(r.numbers.is_empty(), "finite number"));
+                f.reason = Some(insufficient(f.reference.values == 0, "finite number"));
+                return f;
+            }
+            if let Some(q) = &r.sketch {
+                let (result, bound) = q.ks(&c.numbers);
+                f.range = Some(range_of(q.min(), q.max(), q.n(), &c.numbers));
+                f.psi = Some(q.psi(&c.numbers, options.psi_bins));
+                f.test = Some(Test::Ks(result));
+                f.sketch = Some(bound);
+                // Decided with the other tests in `decide`.
+                f.status = Status::Stable;
                 return f;
             }
             let result = ks::ks_2samp(&r.numbers, &c.numbers);
@@ -664,28 +734,63 @@ fn decide(f: &mut Feature, alpha: f64) {
         .filter(|(_, p)| p * k < alpha)
         .map(|(w, _)| w)
         .collect();
-    if combined < alpha {
+    // Against a sketch, the values' p-value is known between two ends: the verdict is
+    // the one both ends give, or none.
+    let (mut drift, mut stable) = (combined < alpha, combined >= alpha);
+    if let Some(b) = &f.sketch {
+        let others = tests_others_min(f);
+        let at = |p: f64| (p.min(others) * k).min(1.0);
+        drift = at(b.p_value_high) < alpha;
+        stable = at(b.p_value_low) >= alpha;
+    }
+    if drift {
         let why = why.join("; ");
         f.reason = Some(match f.reason.take() {
             Some(r) if f.status != Status::Stable => format!("{why}; {r}"),
             _ => why,
         });
         f.status = Status::Drift;
+    } else if !stable && f.status == Status::Stable {
+        let b = f.sketch.as_ref();
+        f.status = Status::Inconclusive;
+        f.reason = Some(format!(
+            "the reference's quantile sketch (rank error ±{:.4}) leaves the KS p-value between {:.2e} and {:.2e}, on both sides of alpha",
+            b.map_or(0.0, |b| b.rank_error),
+            b.map_or(0.0, |b| b.p_value_low),
+            b.map_or(0.0, |b| b.p_value_high),
+        ));
     } else if f.status == Status::Drift && f.test.is_some() {
         f.status = Status::Stable;
     }
 }
 
+/// The smallest p-value of a feature's tests other than its values' (1 when none).
+fn tests_others_min(f: &Feature) -> f64 {
+    let missing = f
+        .missing
+        .as_ref()
+        .filter(|m| m.test.dof > 0)
+        .map_or(1.0, |m| m.test.p_value);
+    let range = f.range.as_ref().map_or(1.0, |r| r.p_value);
+    missing.min(range)
+}
+
 /// The current values beyond the reference's range, and their p-value ([`Range`]).
 /// Both samples sorted, finite and non-empty.
 fn range(r: &[f64], c: &[f64]) -> Range {
-    let (lo, hi) = (
+    range_of(
         r.first().copied().unwrap_or(f64::NEG_INFINITY),
         r.last().copied().unwrap_or(f64::INFINITY),
-    );
+        r.len() as u64,
+        c,
+    )
+}
+
+/// [`range`] for a reference known by its smallest and largest of `n` values.
+fn range_of(lo: f64, hi: f64, n: u64, c: &[f64]) -> Range {
     let above = (c.len() - c.partition_point(|&x| x <= hi)) as u64;
     let below = c.partition_point(|&x| x < lo) as u64;
-    let (n, m) = (r.len() as f64, c.len() as f64);
+    let (n, m) = (n as f64, c.len() as f64);
     // P(the k most extreme on one side are all current), in logs.
     let tail = |k: u64| -> f64 {
         (0..k)
@@ -720,7 +825,7 @@ fn kind_of(r: &Values) -> Kind {
     if non_null == 0 {
         return Kind::Numeric;
     }
-    let numbers = (r.numbers.len() as u64 + r.non_finite) as f64;
+    let numbers = (r.number_count() + r.non_finite) as f64;
     if numbers / non_null as f64 >= NUMERIC_SHARE {
         Kind::Numeric
     } else if r.texts.is_some() {

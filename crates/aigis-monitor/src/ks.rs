@@ -57,13 +57,19 @@ pub fn ks_2samp(a: &[f64], b: &[f64]) -> KsResult {
             method: Method::Exact,
         };
     }
-    let (m, n) = (n1.max(n2) as f64, n1.min(n2) as f64);
-    let en = (m * n / (m + n)).round_ties_even() as u64;
     KsResult {
         statistic: d,
-        p_value: kolmogorov_sf(en.max(1), d).clamp(0.0, 1.0),
+        p_value: p_asymptotic(n1 as u64, n2 as u64, d),
         method: Method::Asymptotic,
     }
+}
+
+/// The asymptotic two-sided p-value of a statistic `d` between samples of `n1` and `n2`:
+/// the one-sample distribution at `round(n₁n₂/(n₁+n₂))`, as scipy.
+pub fn p_asymptotic(n1: u64, n2: u64, d: f64) -> f64 {
+    let (m, n) = (n1.max(n2) as f64, n1.min(n2) as f64);
+    let en = (m * n / (m + n)).round_ties_even() as u64;
+    kolmogorov_sf(en.max(1), d).clamp(0.0, 1.0)
 }
 
 /// `max |F₁(t) − F₂(t)|` over every value of either sample, each distribution function

@@ -6,7 +6,8 @@
 //! - [`stats`]: the chi-square test of homogeneity, the Wasserstein distance and the
 //!   population stability index;
 //! - [`drift`]: two tables compared column by column, with a verdict per feature and for
-//!   the dataset (`aigis monitor drift`).
+//!   the dataset (`aigis monitor drift`), or a table against a reference profile;
+//! - [`sketch`]: the statistics against a profile's quantile sketch, with their error.
 //!
 //! ```
 //! use aigis_monitor::ks::{Method, ks_2samp};
@@ -22,6 +23,7 @@ pub mod drift;
 mod ecdf;
 pub mod kolmogorov;
 pub mod ks;
+pub mod sketch;
 pub mod stats;
 
 /// What went wrong in the monitor.
@@ -36,4 +38,10 @@ pub enum Error {
     /// An option out of its range.
     #[error("{0}")]
     Options(String),
+    /// A reference profile that cannot be used.
+    #[error("{}: {message}", path.display())]
+    Profile {
+        path: std::path::PathBuf,
+        message: String,
+    },
 }

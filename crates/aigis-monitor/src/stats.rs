@@ -108,7 +108,7 @@ pub fn psi_numeric(reference: &[f64], current: &[f64], bins: usize) -> f64 {
     let edges = quantile_edges(reference, bins.max(1));
     let r = bin_shares(reference, &edges);
     let c = bin_shares(current, &edges);
-    psi(&r, &c)
+    psi_of_shares(&r, &c)
 }
 
 /// The population stability index over categories (every category either side has).
@@ -124,10 +124,11 @@ pub fn psi_categorical(reference: &BTreeMap<String, u64>, current: &BTreeMap<Str
         |m: &BTreeMap<String, u64>, k: &String, t: f64| m.get(k).copied().unwrap_or(0) as f64 / t;
     let r: Vec<f64> = keys.iter().map(|k| share(reference, k, rt)).collect();
     let c: Vec<f64> = keys.iter().map(|k| share(current, k, ct)).collect();
-    psi(&r, &c)
+    psi_of_shares(&r, &c)
 }
 
-fn psi(r: &[f64], c: &[f64]) -> f64 {
+/// The PSI of two lists of bin shares.
+pub(crate) fn psi_of_shares(r: &[f64], c: &[f64]) -> f64 {
     r.iter()
         .zip(c)
         .map(|(&r, &c)| {
@@ -166,7 +167,7 @@ fn quantile_edges(sorted: &[f64], bins: usize) -> Vec<f64> {
 }
 
 /// The share of a sorted sample in each bin: `(−∞, e₀]`, `(e₀, e₁]`, …, `(e_last, ∞)`.
-fn bin_shares(sorted: &[f64], edges: &[f64]) -> Vec<f64> {
+pub(crate) fn bin_shares(sorted: &[f64], edges: &[f64]) -> Vec<f64> {
     let n = sorted.len() as f64;
     let mut shares = Vec::with_capacity(edges.len() + 1);
     let mut before = 0;

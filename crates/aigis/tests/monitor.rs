@@ -216,7 +216,7 @@ fn values_that_went_missing_are_drift_and_a_feature_with_none_is_no_verdict() {
     assert!(
         only_empty
             .stdout
-            .contains("INSUFFICIENT DATA: 1 feature(s) could not be tested"),
+            .contains("INSUFFICIENT DATA: 1 feature(s) without a verdict"),
         "{}",
         only_empty.stdout
     );
@@ -370,4 +370,86 @@ fn in_a_project_the_comparison_is_signed_evidence() {
     std::fs::copy(d.join("ref.csv"), outside.path().join("ref.csv")).unwrap();
     let r = ok(outside.path(), &["monitor", "drift", "ref.csv", "ref.csv"]);
     assert!(r.stderr.contains("not recorded"), "{}", r.stderr);
+}
+
+#[test]
+fn against_a_profile_the_result_is_the_tables_or_carries_the_sketchs_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A small reference: its profile's sketches hold every value, and the result is the
+    // table's to the bit.
+    table(d, "small.csv", 1, 150, 40.0, &[0.5, 0.3, 0.2]);
+    table(d, "cur.csv", 2, 800, 43.0, &[0.4, 0.3, 0.3]);
+    ok(
+        d,
+        &["data", "profile", "small.csv", "-o", "small.profile.json"],
+    );
+    let by_table = aigis(d, &["--json", "monitor", "drift", "small.csv", "cur.csv"]).json();
+    let by_profile = aigis(
+        d,
+        &[
+            "--json",
+            "monitor",
+            "drift",
+            "small.profile.json",
+            "cur.csv",
+        ],
+    )
+    .json();
+    for (t, p) in by_table["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(by_profile["features"].as_array().unwrap())
+    {
+        assert_eq!(t["test"], p["test"], "{t}\n{p}");
+        assert_eq!(t["p_value"], p["p_value"]);
+        assert_eq!(t["status"], p["status"]);
+        assert!(p["sketch"].is_null());
+    }
+    // A large one: the sketch summarizes; the statistic is within its error of the
+    // table's, and the verdict is the table's or none.
+    table(d, "big.csv", 3, 20_000, 40.0, &[0.5, 0.3, 0.2]);
+    ok(d, &["data", "profile", "big.csv", "-o", "big.profile.json"]);
+    let by_table = aigis(d, &["--json", "monitor", "drift", "big.csv", "cur.csv"]).json();
+    let by_profile = aigis(
+        d,
+        &["--json", "monitor", "drift", "big.profile.json", "cur.csv"],
+    )
+    .json();
+    let (t, p) = (feature(&by_table, "age"), feature(&by_profile, "age"));
+    let error = p["sketch"]["rank_error"].as_f64().unwrap();
+    assert!((0.005..0.03).contains(&error), "{p}");
+    let (dt, dp) = (
+        t["test"]["statistic"].as_f64().unwrap(),
+        p["test"]["statistic"].as_f64().unwrap(),
+    );
+    assert!(
+        (dt - dp).abs() <= error,
+        "exact {dt}, sketch {dp} ± {error}"
+    );
+    assert_eq!(t["status"], "drift");
+    assert_eq!(
+        p["status"], "drift",
+        "a 3-year shift is seen through the sketch: {p}"
+    );
+    for name in ["income", "score"] {
+        let s = feature(&by_profile, name)["status"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(s == "stable" || s == "inconclusive", "{name}: {s}");
+    }
+    assert_eq!(
+        feature(&by_profile, "plan")["test"],
+        feature(&by_table, "plan")["test"]
+    );
+    // A file that is not a profile is a clear error naming it.
+    std::fs::write(d.join("bad.json"), "{\"format\": \"something else\"}").unwrap();
+    fails(
+        d,
+        &["monitor", "drift", "bad.json", "cur.csv"],
+        2,
+        "bad.json",
+    );
 }

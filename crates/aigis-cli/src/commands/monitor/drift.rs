@@ -22,7 +22,18 @@ pub(crate) fn drift(cli: &Cli, args: &MonitorDriftArgs) -> Result<ExitStatus> {
         read,
     };
     output::note(cli, "reading both tables and testing each feature…");
-    let report = drift::drift(&args.reference, &args.current, &options).with_context(|| {
+    // A `.json` reference is a profile (`aigis data profile`); JSON Lines tables are
+    // `.jsonl` or `.ndjson`.
+    let is_profile = args
+        .reference
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let report = if is_profile {
+        drift::drift_from_profile(&args.reference, &args.current, &options)
+    } else {
+        drift::drift(&args.reference, &args.current, &options)
+    };
+    let report = report.with_context(|| {
         format!(
             "comparing `{}` with `{}`",
             args.current.display(),
@@ -136,7 +147,7 @@ fn print_text(report: &Report) {
             "INSUFFICIENT DATA: no feature could be tested".to_owned()
         }
         Verdict::InsufficientData => format!(
-            "INSUFFICIENT DATA: {} feature(s) could not be tested (leave them out with --columns)",
+            "INSUFFICIENT DATA: {} feature(s) without a verdict (nothing to test, or a sketch's error on both sides of alpha; leave them out with --columns)",
             report.insufficient
         ),
     };
@@ -173,6 +184,12 @@ fn row(f: &Feature, width: usize) -> String {
         Status::InsufficientData => format!(
             "insufficient data ({})",
             f.reason.as_deref().unwrap_or("no values")
+        ),
+        Status::Inconclusive => format!(
+            "inconclusive ({})",
+            f.reason
+                .as_deref()
+                .unwrap_or("the sketch's error spans alpha")
         ),
         Status::NotTested => format!("not tested ({})", f.reason.as_deref().unwrap_or("")),
     };
