@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::{Predicate, Tool};
 
 /// `aigis monitor drift`: a table compared with its reference, feature by feature. The
-/// subjects are the reference (`reference:<path>`) and the current table
-/// (`current:<path>`). Statistics only, never a value of the data.
+/// subjects are the reference (`reference:<path>`: the table, or its profile) and the
+/// current table (`current:<path>`). Statistics only, never a value of the data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MonitorDrift {
@@ -26,7 +26,7 @@ pub struct MonitorDrift {
     pub tested: u64,
     /// Features that drifted.
     pub drifted: u64,
-    /// Features with no value left on one side (or both).
+    /// Features without a verdict: no value left on one side (or both), or inconclusive.
     pub insufficient: u64,
     /// Every feature compared, in the reference's column order.
     pub features: Vec<DriftFeature>,
@@ -42,7 +42,8 @@ pub struct DriftFeature {
     pub name: String,
     /// `numeric`, `categorical` or `text`.
     pub kind: String,
-    /// `drift`, `stable`, `insufficient_data` or `not_tested`.
+    /// `drift`, `stable`, `insufficient_data`, `inconclusive` (against a profile's
+    /// sketch, its error on both sides of alpha) or `not_tested`.
     pub status: String,
     /// The values' test (`ks` or `chi2`); `null` when the values were not tested.
     pub test: Option<String>,
