@@ -693,6 +693,9 @@ pub enum MonitorCommand {
     /// "inconclusive", which gives no verdict. Categories are compared when the profile
     /// counted them exactly.
     ///
+    /// In a project, the comparison is recorded as signed `monitor-drift` evidence: the
+    /// two files' digests and the statistics, never a value of the data.
+    ///
     /// Exits 1 when the dataset drifts, or when a feature could not be tested and the
     /// others do not show drift (no verdict is not a pass: leave such a feature out with
     /// --columns); 2 when a file cannot be read or the two files' columns differ (name
