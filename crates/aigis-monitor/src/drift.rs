@@ -153,7 +153,7 @@ impl Values {
     }
 
     fn non_null(&self) -> u64 {
-        self.rows - self.nulls
+        self.rows.saturating_sub(self.nulls)
     }
 }
 
@@ -211,7 +211,7 @@ fn read(path: &Path, wanted: Option<&[String]>, options: &Options) -> Result<Tab
         rows += batch.rows as u64;
         // A column missing from this batch (JSON Lines) is null in its rows.
         for v in columns.values_mut() {
-            let missing = rows - v.rows;
+            let missing = rows.saturating_sub(v.rows);
             v.rows += missing;
             v.nulls += missing;
         }
@@ -681,9 +681,13 @@ fn missing(r: &Values, c: &Values, kind: Kind) -> Option<Missing> {
         ])
     };
     Some(Missing {
-        reference_share: rm as f64 / r.rows as f64,
-        current_share: cm as f64 / c.rows as f64,
-        test: stats::chi2_homogeneity(&table(r.rows - rm, rm), &table(c.rows - cm, cm)),
+        // A profile may say more nulls than rows (edited by hand): shares stay shares.
+        reference_share: (rm as f64 / r.rows as f64).min(1.0),
+        current_share: (cm as f64 / c.rows as f64).min(1.0),
+        test: stats::chi2_homogeneity(
+            &table(r.rows.saturating_sub(rm), rm),
+            &table(c.rows.saturating_sub(cm), cm),
+        ),
     })
 }
 

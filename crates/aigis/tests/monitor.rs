@@ -444,6 +444,23 @@ fn against_a_profile_the_result_is_the_tables_or_carries_the_sketchs_error() {
         feature(&by_profile, "plan")["test"],
         feature(&by_table, "plan")["test"]
     );
+    // A profile edited to say more nulls than rows is read without a panic.
+    let edited = std::fs::read_to_string(d.join("small.profile.json"))
+        .unwrap()
+        .replacen("\"nulls\": 0", "\"nulls\": 1000000000000", 1);
+    assert!(edited.contains("1000000000000"));
+    std::fs::write(d.join("edited.profile.json"), edited).unwrap();
+    let r = aigis(
+        d,
+        &[
+            "--json",
+            "monitor",
+            "drift",
+            "edited.profile.json",
+            "cur.csv",
+        ],
+    );
+    assert_ne!(r.code, 2, "{}", r.stderr);
     // A file that is not a profile is a clear error naming it.
     std::fs::write(d.join("bad.json"), "{\"format\": \"something else\"}").unwrap();
     fails(
