@@ -693,8 +693,10 @@ pub enum MonitorCommand {
     /// "inconclusive", which gives no verdict. Categories are compared when the profile
     /// counted them exactly.
     ///
-    /// In a project, the comparison is recorded as signed `monitor-drift` evidence: the
-    /// two files' digests and the statistics, never a value of the data.
+    /// In a project, a profile must be one the project recorded (`data-profile` evidence
+    /// with the file's digest), unless --unrecorded-profile; and the comparison is
+    /// recorded as signed `monitor-drift` evidence: the two files' digests and the
+    /// statistics, never a value of the data.
     ///
     /// Exits 1 when the dataset drifts, or when a feature could not be tested and the
     /// others do not show drift (no verdict is not a pass: leave such a feature out with
@@ -729,6 +731,10 @@ pub struct MonitorDriftArgs {
     /// Only these columns (comma-separated; each must be in both files).
     #[arg(long, value_name = "NAMES", value_delimiter = ',')]
     pub columns: Option<Vec<String>>,
+    /// In a project, compare against a profile that is not `data-profile` evidence in its
+    /// ledger (by default refused: an edited profile could hide drift).
+    #[arg(long)]
+    pub unrecorded_profile: bool,
     #[command(flatten)]
     pub read: ReadArgs,
 }

@@ -470,3 +470,47 @@ fn against_a_profile_the_result_is_the_tables_or_carries_the_sketchs_error() {
         "bad.json",
     );
 }
+
+#[test]
+fn in_a_project_a_profile_must_be_the_projects_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["init"]);
+    table(d, "ref.csv", 1, 150, 40.0, &[0.5, 0.3, 0.2]);
+    table(d, "cur.csv", 2, 300, 40.0, &[0.5, 0.3, 0.2]);
+    ok(d, &["data", "profile", "ref.csv", "-o", "ref.profile.json"]);
+    let r = aigis(
+        d,
+        &["--json", "monitor", "drift", "ref.profile.json", "cur.csv"],
+    );
+    assert_ne!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.json()["profile_evidence"].as_u64().is_some(),
+        "{}",
+        r.stdout
+    );
+    // The same profile edited afterwards is refused.
+    let text = std::fs::read_to_string(d.join("ref.profile.json")).unwrap();
+    let edited = text.replacen("\"rows\": 150", "\"rows\": 151", 1);
+    assert_ne!(edited, text);
+    std::fs::write(d.join("edited.profile.json"), edited).unwrap();
+    let r = fails(
+        d,
+        &["monitor", "drift", "edited.profile.json", "cur.csv"],
+        2,
+        "not `data-profile` evidence",
+    );
+    assert!(r.stderr.contains("--unrecorded-profile"), "{}", r.stderr);
+    // Said in so many words, it is compared.
+    let r = aigis(
+        d,
+        &[
+            "monitor",
+            "drift",
+            "edited.profile.json",
+            "cur.csv",
+            "--unrecorded-profile",
+        ],
+    );
+    assert_ne!(r.code, 2, "{}", r.stderr);
+}

@@ -28,6 +28,13 @@ pub(crate) fn drift(cli: &Cli, args: &MonitorDriftArgs) -> Result<ExitStatus> {
         .reference
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let project = context::project_if_any(cli)?;
+    let profile_evidence = match (&project, is_profile) {
+        (Some(project), true) => {
+            recorded_profile(project, &args.reference, args.unrecorded_profile)?
+        }
+        _ => None,
+    };
     let report = if is_profile {
         drift::drift_from_profile(&args.reference, &args.current, &options)
     } else {
@@ -40,21 +47,59 @@ pub(crate) fn drift(cli: &Cli, args: &MonitorDriftArgs) -> Result<ExitStatus> {
             args.reference.display()
         )
     })?;
-    let evidence = match context::project_if_any(cli)? {
-        Some(project) => Some(record(&project, &args.reference, &args.current, &report)?),
+    let evidence = match &project {
+        Some(project) => Some(record(project, &args.reference, &args.current, &report)?),
         None => None,
     };
     if cli.json {
         let mut value = serde_json::to_value(&report)?;
         output::insert(&mut value, "evidence", evidence);
+        output::insert(&mut value, "profile_evidence", profile_evidence);
         output::json(&value)?;
     } else {
         print_text(&report);
+        if let Some(index) = profile_evidence {
+            output::note(
+                cli,
+                &format!("the profile is the project's evidence #{index}"),
+            );
+        }
         if let Some(index) = evidence {
             output::note(cli, &format!("recorded as evidence #{index}"));
         }
     }
     Ok(ExitStatus::passed(report.verdict == Verdict::NoDrift))
+}
+
+/// The newest `data-profile` evidence in `project`'s ledger whose subject is the profile
+/// file as it is now. None found is an error, unless `unrecorded` (then `None`).
+fn recorded_profile(
+    project: &aigis_ledger::Project,
+    profile: &Path,
+    unrecorded: bool,
+) -> Result<Option<u64>> {
+    let digest = aigis_crypto::sha256_file(profile)?;
+    let query = aigis_ledger::Query {
+        subject: Some(digest),
+        predicate_type: Some(
+            <aigis_evidence::DataProfile as aigis_evidence::Predicate>::TYPE.to_owned(),
+        ),
+        limit: Some(1),
+        newest_first: true,
+        ..aigis_ledger::Query::default()
+    };
+    let found = project.open_ledger()?.store().query(&query)?;
+    match found.first() {
+        Some(entry) => Ok(Some(entry.index)),
+        None if unrecorded => Ok(None),
+        None => Err(crate::hinted(
+            format!(
+                "the profile `{}` ({digest}) is not `data-profile` evidence in this project's ledger: it was made elsewhere, or edited since",
+                profile.display()
+            ),
+            "make it here with `aigis data profile`, or pass --unrecorded-profile to compare against it anyway",
+        )),
+    }
 }
 
 /// The comparison as `monitor-drift` evidence in `project`'s ledger: the two tables'
