@@ -141,6 +141,31 @@ pub enum Command {
     )]
     Monitor(MonitorCommand),
 
+    /// Detect inputs unlike the reference data, row by row: an isolation forest
+    /// (out-of-distribution) and feature squeezing (adversarial examples), fitted and
+    /// calibrated offline for a stated false-positive rate.
+    ///
+    /// `aigis detect fit` makes the detector file from the reference (the training data);
+    /// `aigis detect --detector FILE INPUTS` scores a file of inputs with it: each row's
+    /// scores, whether it is flagged, and why. In a project the detector file is signed
+    /// with the project's key (`FILE.sig`, as `aigis model sign` signs a model) and
+    /// recorded; scoring checks that signature against the keyring, unless --unsigned.
+    ///
+    /// Exits 1 when a row is flagged, 2 when a file cannot be read or does not fit the
+    /// detector.
+    #[command(
+        args_conflicts_with_subcommands = true,
+        subcommand_negates_reqs = true,
+        override_usage = "aigis detect [OPTIONS] --detector <FILE> <INPUTS>; to fit one: aigis detect fit --help",
+        after_help = examples!(
+            "aigis detect fit train.csv --label target -o fraud.detector.json",
+            "aigis detect fit train.npy --model digits.onnx --image 8x8",
+            "aigis detect --detector train.detector.json --model digits.onnx x.npy",
+            "aigis --json detect --detector fraud.detector.json today.csv"
+        )
+    )]
+    Detect(DetectArgs),
+
     /// Serve models behind the gateway: the Open Inference Protocol v2 (KServe, Triton)
     /// over TLS, every call authenticated, every input checked against the model's
     /// signature, every call recorded in the ledger.
@@ -660,6 +685,121 @@ pub struct TableArgs {
     /// Worker threads [default: the available cores].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+}
+
+/// `aigis detect …`: scoring, or `fit`.
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    #[command(subcommand)]
+    pub fit: Option<DetectCommand>,
+    #[command(flatten)]
+    pub score: DetectScoreArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DetectCommand {
+    /// Fit the detectors on the reference data and calibrate their thresholds.
+    ///
+    /// The reference is a table (CSV, JSON Lines, Parquet: its numeric columns, or
+    /// --columns, without --label) or a NumPy `.npy` array (rows × features; an image
+    /// array `(n, 8, 8)` is flattened). Two detectors:
+    ///
+    /// - ood: an isolation forest (the data stage's, --trees trees on --subsample rows
+    ///   each). A row far outside the reference in any feature scores higher the farther
+    ///   it is; a feature with one value in the reference flags any other value.
+    /// - squeeze (with --model, an ONNX classifier): the largest L1 distance between the
+    ///   model's probabilities on the row and on the row squeezed by each of --squeeze
+    ///   (bits:B bit depth over --range; median:HxW smoothing of the --image; round:D
+    ///   decimals; bins:N equal-width bins per feature). Default: bits:3 for an --image
+    ///   (and median:2x2 from 16x16 up), else bins:16. The file records the model's
+    ///   SHA-256: scoring refuses another model.
+    ///
+    /// The thresholds are set together on clean rows the forest did not see, so that at
+    /// most --fpr of them are flagged by any detector: a held-out
+    /// --calibration-share of the reference (drawn with --seed), or the --calibration
+    /// file. When the model was trained on the reference, give --calibration rows it
+    /// did not see (a validation split): the model is surer of its training rows, so a
+    /// squeeze threshold set on them is too low and flags more than --fpr of new rows.
+    #[command(after_help = examples!(
+        "aigis detect fit train.csv --label target",
+        "aigis detect fit train.npy --model m.onnx --image 8x8 --fpr 0.05",
+        "aigis detect fit train.csv --model m.onnx --calibration valid.csv",
+        "aigis detect fit train.csv --model m.onnx --squeeze bins:10,round:1"
+    ))]
+    Fit(DetectFitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DetectScoreArgs {
+    /// The detector file (`aigis detect fit`).
+    #[arg(long, value_name = "FILE", required = true)]
+    pub detector: Option<PathBuf>,
+    /// The model the detector was calibrated with (needed when it squeezes features).
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<PathBuf>,
+    /// The inputs: a table (CSV, JSON Lines, Parquet) with the detector's feature columns,
+    /// or an `.npy` array of as many columns.
+    #[arg(value_name = "INPUTS", required = true)]
+    pub inputs: Option<PathBuf>,
+    /// Use a detector file without checking its signature (outside a project there is
+    /// no keyring to check it with).
+    #[arg(long)]
+    pub unsigned: bool,
+    /// Rows listed in the text output (all are in --json).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub show: usize,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DetectFitArgs {
+    /// The reference rows: a table or an `.npy` array.
+    pub reference: PathBuf,
+    /// Where to write the detector [default: `<REFERENCE>.detector.json`].
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// The ONNX classifier to squeeze features for (adds the squeeze detector).
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<PathBuf>,
+    /// Clean rows to calibrate the thresholds on, instead of a held-out share.
+    #[arg(long, value_name = "FILE")]
+    pub calibration: Option<PathBuf>,
+    /// The feature columns of a table (comma-separated), in order.
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    pub columns: Option<Vec<String>>,
+    /// The label column of a table, left out of the features.
+    #[arg(long, value_name = "COLUMN")]
+    pub label: Option<String>,
+    /// The false-positive rate on clean rows, the detectors together.
+    #[arg(long, value_name = "RATE", default_value_t = 0.01)]
+    pub fpr: f64,
+    /// The share of the reference held out to calibrate on (without --calibration).
+    #[arg(long, value_name = "SHARE", default_value_t = 0.25)]
+    pub calibration_share: f64,
+    /// Seed of the split and the forest (the same seed, the same detector).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+    /// Trees in the forest.
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub trees: usize,
+    /// Rows each tree grows on.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub subsample: usize,
+    /// The squeezers (comma-separated): bits:B, median:HxW, round:D, bins:N.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', requires = "model")]
+    pub squeeze: Option<Vec<String>>,
+    /// The shape of an image row, channels last: HxW or HxWxC.
+    #[arg(long, value_name = "HxW")]
+    pub image: Option<String>,
+    /// The value range of the bit-depth squeezer, LO,HI [default: the reference's].
+    #[arg(long, value_name = "LO,HI", allow_hyphen_values = true)]
+    pub range: Option<String>,
+    /// Leave out the out-of-distribution detector (squeeze only).
+    #[arg(long, requires = "model")]
+    pub no_ood: bool,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 /// `aigis monitor …`.

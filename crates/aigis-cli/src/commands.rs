@@ -7,6 +7,7 @@ pub(crate) mod attest;
 pub(crate) mod crypt;
 pub(crate) mod data;
 pub(crate) mod demo;
+pub(crate) mod detect;
 pub(crate) mod evidence;
 pub(crate) mod init;
 pub(crate) mod keys;
@@ -73,6 +74,7 @@ fn dispatch(cli: &Cli) -> Result<ExitStatus> {
         Command::Data(cmd) => data::run(cli, cmd),
         Command::Model(cmd) => model::run(cli, cmd),
         Command::Monitor(cmd) => monitor::run(cli, cmd),
+        Command::Detect(args) => detect::run(cli, args),
         Command::Serve(args) => done(serve::run(cli, args)),
         Command::Demo(args) => done(demo::run(cli, args)),
     }

@@ -130,6 +130,17 @@ pub fn signing_key(project: &Project) -> Result<SigningKey> {
     Ok(project.signing_key(pass.as_deref().map(String::as_str))?)
 }
 
+/// The project's keyring as the keys a model signature (or a detector file's) may be
+/// made with.
+pub fn model_verifiers(project: &Project) -> Result<Vec<aigis_model::signing::VerifierKey>> {
+    Ok(project
+        .keyring()?
+        .public_keys()
+        .into_iter()
+        .map(aigis_model::signing::VerifierKey::from)
+        .collect())
+}
+
 /// Reads a file, or stdin for `-`, with a size limit, naming the file on error.
 pub fn read_input(path: &Path, what: &str, limit: u64) -> Result<Vec<u8>> {
     use std::io::Read as _;

@@ -49,6 +49,7 @@ mod testdata;
 mod tests;
 mod trigger;
 
+pub use iforest::{ForestError, IsolationForest};
 use serde::Serialize;
 
 use crate::Error;

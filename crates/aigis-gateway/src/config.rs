@@ -184,6 +184,10 @@ pub struct ModelConfig {
     /// profile-range detector ([`crate::inspect`]).
     #[serde(default)]
     pub profile: Option<crate::inspect::ProfileConfig>,
+    /// The detectors of `aigis detect fit` (out-of-distribution, feature squeezing)
+    /// ([`crate::detect`]).
+    #[serde(default)]
+    pub detector: Option<crate::detect::DetectorConfig>,
     /// A model on another server instead of a file ([`crate::upstream`]).
     #[serde(default)]
     pub upstream: Option<crate::upstream::UpstreamConfig>,

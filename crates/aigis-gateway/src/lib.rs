@@ -29,6 +29,7 @@ pub mod auth;
 pub mod authz;
 mod client;
 pub mod config;
+pub mod detect;
 mod error;
 pub mod harden;
 pub mod inspect;
@@ -119,6 +120,15 @@ impl Live {
                     p.action,
                 ));
                 served.features = Some(features);
+            }
+            if let Some(d) = &m.detector {
+                let found = detect::load(d, base, &served.runtime, &served.digest.hex(), trusted)
+                    .map_err(|(key, message)| Error::Config {
+                    file: config.source.clone(),
+                    key: format!("serve.models[{i}].detector.{key}"),
+                    message,
+                })?;
+                served.detectors.extend(found);
             }
             tracing::info!(
                 model = %served.name,

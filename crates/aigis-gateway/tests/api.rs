@@ -52,6 +52,7 @@ fn unsigned(name: &str, file: &str) -> ModelConfig {
         file: None,
         identity: None,
         profile: None,
+        detector: None,
         upstream: None,
     }
 }
@@ -362,6 +363,7 @@ fn a_model_is_served_only_when_its_signature_verifies_over_its_bytes() {
         file: None,
         identity: None,
         profile: None,
+        detector: None,
         upstream: None,
     };
     let load = |trusted: &[aigis_model::signing::VerifierKey], m: &ModelConfig| {
@@ -462,6 +464,7 @@ async fn an_encrypted_model_is_decrypted_in_memory_checked_and_served() {
         file: None,
         identity: Some("serving.key".into()),
         profile: None,
+        detector: None,
         upstream: None,
     };
     let load = |m: &ModelConfig| {
@@ -536,6 +539,7 @@ async fn an_encrypted_model_is_decrypted_in_memory_checked_and_served() {
         load(&ModelConfig {
             identity: None,
             profile: None,
+            detector: None,
             upstream: None,
             ..model.clone()
         }),

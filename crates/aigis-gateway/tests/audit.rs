@@ -35,6 +35,7 @@ fn config(hash: String) -> ServeConfig {
         file: None,
         identity: None,
         profile: None,
+        detector: None,
         upstream: None,
     };
     let key = ApiKeyConfig {

@@ -20,10 +20,8 @@ use std::sync::Arc;
 use aigis_evidence::GatewayCall;
 use aigis_gateway::inspect::{Action, ProfileConfig};
 use aigis_gateway::{Gateway, ServeConfig};
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use serde_json::{Value, json};
-use tower::ServiceExt as _;
+use axum::http::StatusCode;
+use serde_json::Value;
 
 /// The breast-cancer rows exported with the model (30 features each), all 40 complete ones.
 fn rows() -> Vec<Vec<f32>> {
@@ -99,36 +97,8 @@ fn setup(action: Action, features: Option<Vec<String>>) -> Result<Setup, aigis_g
 }
 
 impl Setup {
-    /// Sends `rows` as binary tensor data (the only way a NaN crosses the protocol).
     async fn infer(&self, rows: &[Vec<f32>]) -> (StatusCode, Value) {
-        let data: Vec<u8> = rows
-            .iter()
-            .flatten()
-            .flat_map(|x| x.to_le_bytes())
-            .collect();
-        let header = json!({"inputs": [{"name": "X", "shape": [rows.len(), 30], "datatype": "FP32", "parameters": {"binary_data_size": data.len()}}]}).to_string();
-        let mut body = header.clone().into_bytes();
-        body.extend_from_slice(&data);
-        let response = self
-            .app
-            .clone()
-            .oneshot(
-                Request::post("/v2/models/cancer/infer")
-                    .header("Authorization", format!("Bearer {}", self.key))
-                    .header("Inference-Header-Content-Length", header.len())
-                    .body(Body::from(body))
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        common::infer_binary(&self.app, &self.key, "cancer", rows).await
     }
 
     fn last(&self) -> GatewayCall {

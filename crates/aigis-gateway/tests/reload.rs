@@ -39,6 +39,7 @@ fn config(file: &str, keys: &[(&str, &str)]) -> ServeConfig {
             file: None,
             identity: None,
             profile: None,
+            detector: None,
             upstream: None,
         }],
         keys.iter()

@@ -113,6 +113,7 @@ fn front(
         file: None,
         identity: None,
         profile: None,
+        detector: None,
         upstream: Some(upstream),
     };
     let mut config = ServeConfig::loopback(vec![model], entries);

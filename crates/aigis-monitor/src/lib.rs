@@ -7,7 +7,9 @@
 //!   population stability index;
 //! - [`drift`]: two tables compared column by column, with a verdict per feature and for
 //!   the dataset (`aigis monitor drift`), or a table against a reference profile;
-//! - [`sketch`]: the statistics against a profile's quantile sketch, with their error.
+//! - [`sketch`]: the statistics against a profile's quantile sketch, with their error;
+//! - [`detect`]: per-request detectors of inputs unlike the reference (an isolation
+//!   forest, feature squeezing), fitted and calibrated offline (`aigis detect fit`).
 //!
 //! ```
 //! use aigis_monitor::ks::{Method, ks_2samp};
@@ -19,6 +21,7 @@
 //! assert!((r.p_value - 0.065_656_565_656_565_65).abs() < 1e-12);
 //! ```
 
+pub mod detect;
 pub mod drift;
 mod ecdf;
 pub mod kolmogorov;

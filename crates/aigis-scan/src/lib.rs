@@ -60,6 +60,7 @@ mod zip;
 pub use error::Error;
 pub use format::Format;
 pub use limits::Limits;
+pub use npy::{Header as NpyHeader, header as npy_header};
 pub use pickle::{AllowEntry, Allowlist, AllowlistError, Limits as PickleLimits};
 pub use rules::Rule;
 pub use scan::{FileReport, NESTED, Scanner, claim_external_data};

@@ -37,6 +37,7 @@ crate::rules::declare! {
 /// What the header says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
+    /// The format version (1.0, 2.0 or 3.0).
     pub version: (u8, u8),
     /// The `descr` value, as Python prints it (`'<f4'`, `'|O'`, `[('a', '<i8'), …]`).
     pub descr: String,
@@ -44,6 +45,10 @@ pub struct Header {
     pub object: bool,
     /// Where the array data starts.
     pub data_offset: u64,
+    /// `fortran_order`, when it is a boolean.
+    pub fortran_order: Option<bool>,
+    /// `shape`, when it is a tuple of integers that fit in 64 bits.
+    pub shape: Option<Vec<u64>>,
 }
 
 /// Parses the header: magic, version 1–3, a length that fits, a dict with `descr`.
@@ -107,11 +112,28 @@ pub fn header(r: &mut dyn ReadSeek, len: u64, limits: &Limits) -> Result<Header,
         .find(|(k, _)| k == "descr")
         .map(|(_, v)| v)
         .ok_or("the header has no `descr`")?;
+    let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+    let fortran_order = match field("fortran_order") {
+        Some(Lit::Bool(b)) => Some(*b),
+        _ => None,
+    };
+    let shape = match field("shape") {
+        Some(Lit::Tuple(items)) => items
+            .iter()
+            .map(|i| match i {
+                Lit::Int(text) => text.parse::<u64>().ok(),
+                _ => None,
+            })
+            .collect(),
+        _ => None,
+    };
     Ok(Header {
         version: (major, minor),
         descr: show(descr),
         object: may_hold_objects(descr, 0),
         data_offset: start + header_len,
+        fortran_order,
+        shape,
     })
 }
 

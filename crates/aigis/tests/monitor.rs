@@ -13,37 +13,7 @@ mod common;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use common::{aigis, fails, ok};
-
-/// A seeded generator, so that the samples are the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
-    /// A standard normal draw (Box–Muller).
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str], weights: &[f64]) -> &'a str {
-        let mut u = self.uniform() * weights.iter().sum::<f64>();
-        for (item, w) in items.iter().zip(weights) {
-            if u < *w {
-                return item;
-            }
-            u -= w;
-        }
-        items[items.len() - 1]
-    }
-}
+use common::{Rng, aigis, fails, ok};
 
 /// A table of `rows` rows: `age` (normal around `age_mean`), `income` (log-normal),
 /// `plan` (three categories with `plan_weights`), and `score` (normal).

@@ -69,12 +69,7 @@ fn reread(
 
 /// The keys whose model signatures are trusted: the project's keyring.
 fn trusted_keys(project: &aigis_ledger::Project) -> Result<Vec<VerifierKey>> {
-    Ok(project
-        .keyring()?
-        .public_keys()
-        .into_iter()
-        .map(VerifierKey::from)
-        .collect())
+    crate::context::model_verifiers(project)
 }
 
 pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {

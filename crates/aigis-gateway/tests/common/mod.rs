@@ -26,6 +26,7 @@ pub fn model(name: &str, file: &str) -> ModelConfig {
         file: None,
         identity: None,
         profile: None,
+        detector: None,
         upstream: None,
     }
 }
@@ -201,4 +202,43 @@ impl Drop for Running {
             self.runtime.block_on(task).unwrap().unwrap();
         }
     }
+}
+
+/// Sends `rows` to `model` as binary tensor data (the only way a NaN crosses the
+/// protocol), as `X` of shape `[rows, width]`; the status and the JSON answer.
+pub async fn infer_binary(
+    app: &axum::Router,
+    key: &str,
+    model: &str,
+    rows: &[Vec<f32>],
+) -> (axum::http::StatusCode, serde_json::Value) {
+    use tower::ServiceExt as _;
+    let width = rows.first().map_or(0, Vec::len);
+    let data: Vec<u8> = rows
+        .iter()
+        .flatten()
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
+    let header = serde_json::json!({"inputs": [{"name": "X", "shape": [rows.len(), width], "datatype": "FP32", "parameters": {"binary_data_size": data.len()}}]}).to_string();
+    let mut body = header.clone().into_bytes();
+    body.extend_from_slice(&data);
+    let response = app
+        .clone()
+        .oneshot(
+            axum::http::Request::post(format!("/v2/models/{model}/infer"))
+                .header("Authorization", format!("Bearer {key}"))
+                .header("Inference-Header-Content-Length", header.len())
+                .body(axum::body::Body::from(body))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
 }

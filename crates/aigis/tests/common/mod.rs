@@ -69,3 +69,33 @@ pub fn ok(dir: &Path, args: &[&str]) -> Run {
     assert_eq!(r.code, 0, "aigis {args:?}\n{}\n{}", r.stdout, r.stderr);
     r
 }
+
+/// A seeded generator, so that the samples are the same on every run.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn uniform(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    /// A standard normal draw (Box–Muller).
+    pub fn normal(&mut self) -> f64 {
+        let (u, v) = (self.uniform(), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+
+    pub fn pick<'a>(&mut self, items: &[&'a str], weights: &[f64]) -> &'a str {
+        let mut u = self.uniform() * weights.iter().sum::<f64>();
+        for (item, w) in items.iter().zip(weights) {
+            if u < *w {
+                return item;
+            }
+            u -= w;
+        }
+        items[items.len() - 1]
+    }
+}

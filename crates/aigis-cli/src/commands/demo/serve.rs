@@ -96,6 +96,7 @@ pub(crate) fn run(
         file: None,
         identity: None,
         profile: None,
+        detector: None,
         upstream: None,
     };
     let client = ApiKeyConfig {
@@ -121,12 +122,7 @@ pub(crate) fn run(
         }),
         ..ServeConfig::loopback(vec![model_entry], vec![client, intern])
     };
-    let trusted: Vec<VerifierKey> = project
-        .keyring()?
-        .public_keys()
-        .into_iter()
-        .map(VerifierKey::from)
-        .collect();
+    let trusted: Vec<VerifierKey> = crate::context::model_verifiers(project)?;
     let audit = aigis_gateway::audit::LedgerAudit::new(
         project.open_ledger()?,
         crate::context::signing_key(project)?,

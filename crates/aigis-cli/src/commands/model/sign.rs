@@ -123,6 +123,93 @@ fn record<P: Predicate>(
     }
 }
 
+/// Signs `path` with `key`, writes the bundle to `signature`, and records
+/// `model-signature` evidence when there is a project.
+fn sign_and_record(
+    cli: &Cli,
+    project: &Result<Project>,
+    key: &SignerKey,
+    path: &Path,
+    signature: &Path,
+    opts: &SignOptions,
+) -> Result<(signing::Signed, Option<u64>)> {
+    let bar = output::byte_progress(cli, aigis_core::walk::bytes_under(path), "hashing");
+    let signed = signing::sign_model(path, key, opts, &|n| bar.inc(n))
+        .with_context(|| format!("signing `{}`", path.display()))?;
+    bar.finish_and_clear();
+    let bundle = signed.bundle.to_json();
+    context::write_output(signature, &bundle)?;
+    let m = &signed.manifest;
+    let public = key.public();
+    let predicate = ModelSignature {
+        signature: signature.to_owned(),
+        signature_sha256: Digest::of(&bundle).hex(),
+        format: signing::PREDICATE_TYPE.to_owned(),
+        key_id: public.key_id(),
+        algorithm: public.algorithm().to_owned(),
+        serialization: context::convert(&m.serialization, "signing serialization")?,
+        resources: m.resources.len() as u64,
+        files: signed.files as u64,
+        bytes: signed.bytes,
+        tool: Tool::current(),
+    };
+    let index = record(
+        cli,
+        project,
+        (m.model_name.clone(), m.root_digest()),
+        &predicate,
+    )?;
+    Ok((signed, index))
+}
+
+/// Signs one file other than a model (a detector file) with the project's key, as
+/// `aigis model sign FILE` would: the bundle is `FILE.sig`, recorded as evidence.
+/// Returns the signature's path and the evidence index.
+pub(crate) fn sign_file(cli: &Cli, project: &Project, path: &Path) -> Result<(PathBuf, u64)> {
+    let key = SignerKey::from(context::signing_key(project)?);
+    let signature = default_signature(path);
+    let project = Ok(project.clone());
+    let (_, index) = sign_and_record(
+        cli,
+        &project,
+        &key,
+        path,
+        &signature,
+        &SignOptions::default(),
+    )?;
+    let index = index.context("the signature was not recorded")?;
+    Ok((signature, index))
+}
+
+/// Checks a one-file artifact held in memory (`bytes`, read from `path`) against its
+/// signature `path.sig` and the project's keyring. Returns the signing key's id.
+pub(crate) fn verify_file(project: &Project, path: &Path, bytes: &[u8]) -> Result<String> {
+    let signature = default_signature(path);
+    if !signature.exists() {
+        return Err(crate::failed(format!(
+            "`{}` is unsigned: there is no signature at `{}` (sign it with `aigis model sign`, or pass --unsigned)",
+            path.display(),
+            signature.display()
+        )));
+    }
+    let bundle = context::read_input(&signature, "signature", signing::MAX_BUNDLE_BYTES as u64)?;
+    let keys = context::model_verifiers(project)?;
+    let report = signing::verify_bytes(bytes, &bundle, &keys).map_err(|e| {
+        crate::failed(format!(
+            "the signature `{}` does not verify with the project's keyring: {e}",
+            signature.display()
+        ))
+    })?;
+    if !report.passed() {
+        return Err(crate::failed(format!(
+            "`{}` is not the file its signature `{}` signed",
+            path.display(),
+            signature.display()
+        )));
+    }
+    Ok(report.key_id)
+}
+
 pub fn sign(cli: &Cli, args: &ModelSignArgs) -> Result<()> {
     let project = context::project(cli);
     let key = signer(args, &project)?;
@@ -136,30 +223,10 @@ pub fn sign(cli: &Cli, args: &ModelSignArgs) -> Result<()> {
         ignore_paths: ignores(&args.path, &signature, project.as_ref().ok(), &args.ignore)?,
         ignore_git_paths: !args.no_ignore_git_paths,
     };
-    let bar = output::byte_progress(cli, aigis_core::walk::bytes_under(&args.path), "hashing");
-    let signed = signing::sign_model(&args.path, &key, &opts, &|n| bar.inc(n))
-        .with_context(|| format!("signing `{}`", args.path.display()))?;
-    bar.finish_and_clear();
-    let bundle = signed.bundle.to_json();
-    context::write_output(&signature, &bundle)?;
-
+    let (signed, index) = sign_and_record(cli, &project, &key, &args.path, &signature, &opts)?;
     let m = &signed.manifest;
     let root = m.root_digest();
     let public = key.public();
-    let predicate = ModelSignature {
-        signature: signature.clone(),
-        signature_sha256: Digest::of(&bundle).hex(),
-        format: signing::PREDICATE_TYPE.to_owned(),
-        key_id: public.key_id(),
-        algorithm: public.algorithm().to_owned(),
-        serialization: context::convert(&m.serialization, "signing serialization")?,
-        resources: m.resources.len() as u64,
-        files: signed.files as u64,
-        bytes: signed.bytes,
-        tool: Tool::current(),
-    };
-    let index = record(cli, &project, (m.model_name.clone(), root), &predicate)?;
-
     if cli.json {
         return output::json(&json!({
             "signature": signature,
@@ -198,12 +265,7 @@ fn trusted_keys(args: &ModelVerifyArgs, project: &Result<Project>) -> Result<Vec
                 "name the signer's public key instead: --key PUB.pem",
             )
         })?;
-        return Ok(project
-            .keyring()?
-            .public_keys()
-            .into_iter()
-            .map(VerifierKey::from)
-            .collect());
+        return context::model_verifiers(project);
     }
     pem_keys(&args.keys)
 }

@@ -1,0 +1,180 @@
+//! The added latency of the `aigis detect fit` detectors at the gateway's inspection seam,
+//! one row per call, against the model call itself measured in the same run (goals: under
+//! 100 µs p99 for a tabular model, under 300 µs for the 8×8 digits model, squeezing
+//! included).
+//!
+//! ```sh
+//! cargo bench -p aigis-gateway --bench detect      # 20,000 calls each
+//! cargo test  -p aigis-gateway --bench detect      # 300 calls each, smoke run
+//! ```
+//!
+//! The models are the fixtures of `tests/data/runtime` (scikit-learn exports, run by
+//! tract): `digits_mlp.onnx` (64 pixels, a 64-unit MLP) and `cancer_scaler_logreg.onnx`
+//! (30 features, a scaler and a logistic regression). Each detector file is fitted on 800
+//! rows (the fixture's rows and jittered copies): 200 trees on 256 rows each, and
+//! squeezing with one squeezer (`bits:3` for digits, `bins:16` for cancer), which runs the
+//! model once more per call. Timed: `Detector::inspect` on a call of one row, as the
+//! gateway runs it (the input tensor to rows, the scores, the reasons).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "a benchmark stops on a broken setup"
+)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use aigis_core::Digest;
+use aigis_gateway::detect::{self, DetectorConfig, RuntimeModel};
+use aigis_gateway::inspect::{Action, Inspected};
+use aigis_monitor::detect::{FitOptions, Matrix, SqueezeOptions, Squeezer};
+use aigis_runtime::{Data, NamedTensor, OnnxRuntime, Runtime, Tensor};
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/runtime")
+        .join(name)
+}
+
+/// The fixture's complete rows and jittered copies (±2% of each value), 800 in all.
+fn reference(json: &str, width: usize) -> Matrix {
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture(json)).unwrap()).unwrap();
+    let data: Vec<Option<f64>> = serde_json::from_value(v["inputs"]["X"]["data"].clone()).unwrap();
+    let rows: Vec<Vec<f64>> = data
+        .chunks(width)
+        .filter_map(|r| r.iter().copied().collect::<Option<Vec<f64>>>())
+        .collect();
+    let mut rng = fastrand::Rng::with_seed(5);
+    let mut out = Vec::new();
+    for i in 0..800 {
+        let row = &rows[i % rows.len()];
+        out.extend(row.iter().map(|&x| {
+            if i < rows.len() {
+                x
+            } else {
+                x * (1.0 + 0.04 * (rng.f64() - 0.5))
+            }
+        }));
+    }
+    Matrix::new(800, width, out, Matrix::positional_names(width)).unwrap()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// p50 and p99 in µs of `calls` runs of `f`.
+fn time(calls: usize, mut f: impl FnMut()) -> (f64, f64) {
+    for _ in 0..calls / 10 {
+        f();
+    }
+    let mut t: Vec<f64> = (0..calls)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    (percentile(&t, 0.5), percentile(&t, 0.99))
+}
+
+fn run(name: &str, model_file: &str, json: &str, width: usize, squeezer: Squeezer, calls: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(fixture(model_file)).unwrap();
+    let runtime: Arc<dyn Runtime> = Arc::new(OnnxRuntime::from_bytes(&bytes).unwrap());
+    let sha256 = Digest::of(&bytes).hex();
+    let model = RuntimeModel::new(runtime.clone(), None).unwrap();
+    let reference = reference(json, width);
+    let opts = FitOptions {
+        fpr: 0.01,
+        squeeze: Some(SqueezeOptions {
+            squeezers: vec![squeezer],
+            image: None,
+            range: None,
+            model_sha256: sha256.clone(),
+        }),
+        ..FitOptions::default()
+    };
+    let fitted = aigis_monitor::detect::fit(&reference, None, Some(&model), &opts).unwrap();
+    std::fs::write(
+        dir.path().join("d.json"),
+        serde_json::to_vec(&fitted).unwrap(),
+    )
+    .unwrap();
+    let config = DetectorConfig {
+        file: "d.json".into(),
+        signature: None,
+        verify: false,
+        action: Action::Flag,
+        detectors: None,
+        input: None,
+    };
+    let detectors = detect::load(&config, dir.path(), &runtime, &sha256, &[]).unwrap();
+    let input = runtime.signature().inputs[0].name.clone();
+    let row: Vec<f32> = reference.row(7).iter().map(|&v| v as f32).collect();
+    let inputs = vec![NamedTensor::new(
+        input.clone(),
+        Tensor::new(vec![1, width], Data::Fp32(row.clone())).unwrap(),
+    )];
+    let call = Inspected {
+        principal: "bench",
+        model: name,
+        inputs: &inputs,
+    };
+    let (m50, m99) = time(calls, || {
+        let t = Tensor::new(vec![1, width], Data::Fp32(row.clone())).unwrap();
+        std::hint::black_box(
+            runtime
+                .run(vec![NamedTensor::new(input.clone(), t)])
+                .unwrap(),
+        );
+    });
+    println!("{name}: the model call itself: p50 {m50:.1} µs, p99 {m99:.1} µs");
+    let mut all = (0.0, 0.0);
+    for (detector, _) in &detectors {
+        let (p50, p99) = time(calls, || {
+            std::hint::black_box(detector.inspect(&call));
+        });
+        all = (all.0 + p50, all.1 + p99);
+        println!(
+            "{name}: {:<8} p50 {p50:6.1} µs, p99 {p99:6.1} µs ({:.2}× the model call at p50)",
+            detector.name(),
+            p50 / m50
+        );
+    }
+    println!(
+        "{name}: both     p50 {:6.1} µs, p99 {:6.1} µs (sum)",
+        all.0, all.1
+    );
+    assert!(
+        detectors
+            .iter()
+            .all(|(d, _)| !d.inspect(&call).flagged || d.name() == "squeeze")
+    );
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let calls = if full { 20_000 } else { 300 };
+    run(
+        "digits",
+        "digits_mlp.onnx",
+        "digits_mlp.json",
+        64,
+        Squeezer::Bits(3),
+        calls,
+    );
+    run(
+        "cancer",
+        "cancer_scaler_logreg.onnx",
+        "cancer_scaler_logreg.json",
+        30,
+        Squeezer::Bins(16),
+        calls,
+    );
+}

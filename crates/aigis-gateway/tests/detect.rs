@@ -1,0 +1,254 @@
+//! The detectors of `aigis detect fit` at the inspection seam, in front of the digits
+//! MLP: a detector file fitted (out-of-distribution forest and feature squeezing) on
+//! digit-like rows and signed; rows like them pass, a row unlike them is blocked or
+//! flagged with reasons that quote no value, a row that cannot be scored is flagged by
+//! both, and a file that is unsigned, tampered, fitted for another model or asked for a
+//! detector it lacks stops the start, naming the key.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "a test reports failures by panicking"
+)]
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use aigis_core::Digest;
+use aigis_gateway::detect::{DetectorConfig, RuntimeModel};
+use aigis_gateway::inspect::Action;
+use aigis_gateway::{Gateway, ServeConfig};
+use aigis_model::signing::{self, SignOptions, SignerKey};
+use aigis_monitor::detect::{self, FitOptions, Matrix, SqueezeOptions, Squeezer};
+use aigis_runtime::OnnxRuntime;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+/// The 40 digits exported with the model, each also with 19 jittered copies (±1 on the
+/// pixels that are not 0): 800 rows.
+fn reference() -> Matrix {
+    let fixture: Value =
+        serde_json::from_slice(&std::fs::read(common::runtime_model("digits_mlp.json")).unwrap())
+            .unwrap();
+    let data: Vec<f64> = serde_json::from_value(fixture["inputs"]["X"]["data"].clone()).unwrap();
+    let mut rng = fastrand::Rng::with_seed(3);
+    let mut out = Vec::new();
+    for row in data.chunks(64) {
+        out.extend_from_slice(row);
+        for _ in 0..19 {
+            out.extend(row.iter().map(|&v| {
+                if v == 0.0 {
+                    0.0
+                } else {
+                    (v + f64::from(rng.i32(-1..=1))).clamp(0.0, 16.0)
+                }
+            }));
+        }
+    }
+    Matrix::new(800, 64, out, Matrix::positional_names(64)).unwrap()
+}
+
+/// Fits the detector file for the digits model in `dir`, signed with `key`.
+fn fit(dir: &Path, key: &SignerKey, model_sha256: Option<&str>) {
+    let bytes = std::fs::read(common::runtime_model("digits_mlp.onnx")).unwrap();
+    let runtime = Arc::new(OnnxRuntime::from_bytes(&bytes).unwrap());
+    let model = RuntimeModel::new(runtime, None).unwrap();
+    let opts = FitOptions {
+        fpr: 0.05,
+        trees: 100,
+        squeeze: Some(SqueezeOptions {
+            squeezers: vec![Squeezer::Bits(3)],
+            image: Some("8x8".parse().unwrap()),
+            range: Some((0.0, 16.0)),
+            model_sha256: model_sha256.map_or_else(|| Digest::of(&bytes).hex(), str::to_owned),
+        }),
+        ..FitOptions::default()
+    };
+    let d = detect::fit(&reference(), None, Some(&model), &opts).unwrap();
+    let path = dir.join("digits.detector.json");
+    std::fs::write(&path, serde_json::to_vec(&d).unwrap()).unwrap();
+    let signed = signing::sign_model(&path, key, &SignOptions::default(), &|_| {}).unwrap();
+    std::fs::write(
+        dir.join("digits.detector.json.sig"),
+        signed.bundle.to_json(),
+    )
+    .unwrap();
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    app: axum::Router,
+    key: String,
+    recorder: Arc<common::Recorder>,
+}
+
+fn config(action: Action, detectors: Option<Vec<String>>) -> DetectorConfig {
+    DetectorConfig {
+        file: "digits.detector.json".into(),
+        signature: None,
+        verify: true,
+        action,
+        detectors,
+        input: None,
+    }
+}
+
+fn start(
+    dir: tempfile::TempDir,
+    signer: &SignerKey,
+    detector: DetectorConfig,
+) -> Result<Setup, aigis_gateway::Error> {
+    let (keys, entries) = common::keys(&["ci"]);
+    let mut model = common::model("digits", "digits_mlp.onnx");
+    model.detector = Some(detector);
+    let config = ServeConfig::loopback(vec![model], entries);
+    let recorder = Arc::new(common::Recorder::default());
+    let gateway =
+        Gateway::new(&config, dir.path(), &[signer.public()])?.with_audit(recorder.clone());
+    Ok(Setup {
+        _dir: dir,
+        app: Arc::new(gateway).router(),
+        key: keys["ci"].clone(),
+        recorder,
+    })
+}
+
+fn setup(action: Action) -> (Setup, Vec<Vec<f32>>) {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = SignerKey::Ed25519(aigis_crypto::SigningKey::generate());
+    fit(dir.path(), &signer, None);
+    let rows = reference()
+        .data
+        .chunks(64)
+        .step_by(20)
+        .map(|r| r.iter().map(|&v| v as f32).collect())
+        .collect();
+    (start(dir, &signer, config(action, None)).unwrap(), rows)
+}
+
+impl Setup {
+    async fn infer(&self, rows: &[Vec<f32>]) -> (StatusCode, Value) {
+        common::infer_binary(&self.app, &self.key, "digits", rows).await
+    }
+
+    fn last(&self) -> aigis_evidence::GatewayCall {
+        self.recorder.calls.lock().unwrap().last().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn rows_like_the_reference_pass_and_a_row_unlike_it_is_blocked_or_flagged() {
+    let (s, rows) = setup(Action::Block);
+    let (status, v) = s.infer(&rows[..10]).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert!(s.last().flags.is_empty(), "{:?}", s.last().flags);
+    // A corner pixel, 0 in every reference row, at 9: blocked, nothing given away.
+    let mut odd = rows[3].clone();
+    odd[0] = 9.0;
+    let (status, v) = s.infer(&[rows[1].clone(), odd.clone()]).await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("input_blocked")),
+        "{v}"
+    );
+    assert!(!v["error"].as_str().unwrap().contains("x0"), "{v}");
+    let flags = s.last().flags;
+    assert_eq!(flags[0].detector, "ood");
+    assert_eq!(flags[0].action, "block");
+    assert_eq!(flags[0].score, Some(1.0));
+    let reasons = flags[0].reasons.join(" | ");
+    assert!(
+        reasons.contains("row 1: isolation score 1 is above"),
+        "{reasons}"
+    );
+    assert!(
+        reasons.contains("row 1: `x0` is outside the reference's 0 to 0"),
+        "{reasons}"
+    );
+    assert!(
+        !reasons.contains('9'),
+        "the record quotes a value: {reasons}"
+    );
+
+    // Flagging lets the call through; a row that cannot be scored (NaN, which the
+    // reference never had) is flagged by both detectors.
+    let (s, rows) = setup(Action::Flag);
+    let (status, _) = s.infer(&[odd]).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut nan = rows[2].clone();
+    nan[20] = f32::NAN;
+    let (status, _) = s.infer(&[rows[0].clone(), nan]).await;
+    assert_eq!(status, StatusCode::OK);
+    let detectors: Vec<String> = s.last().flags.iter().map(|f| f.detector.clone()).collect();
+    assert_eq!(detectors, ["ood", "squeeze"]);
+    assert!(
+        s.last().flags[0].reasons[0].contains("`x20` is NaN"),
+        "{:?}",
+        s.last().flags
+    );
+}
+
+fn refused(r: Result<Setup, aigis_gateway::Error>) -> String {
+    match r {
+        Err(aigis_gateway::Error::Config { key, message, .. }) => format!("{key}: {message}"),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("started"),
+    }
+}
+
+#[test]
+fn a_detector_file_that_cannot_be_trusted_or_used_stops_the_start() {
+    let signer = SignerKey::Ed25519(aigis_crypto::SigningKey::generate());
+    // Tampered: the threshold raised so that nothing is flagged.
+    let dir = tempfile::tempdir().unwrap();
+    fit(dir.path(), &signer, None);
+    let path = dir.path().join("digits.detector.json");
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    v["ood"]["threshold"] = json!(0.999);
+    std::fs::write(&path, v.to_string()).unwrap();
+    let e = refused(start(dir, &signer, config(Action::Flag, None)));
+    assert!(
+        e.starts_with("serve.models[0].detector.file: ")
+            && e.contains("not the file its signature signed"),
+        "{e}"
+    );
+    // Unsigned.
+    let dir = tempfile::tempdir().unwrap();
+    fit(dir.path(), &signer, None);
+    std::fs::remove_file(dir.path().join("digits.detector.json.sig")).unwrap();
+    assert!(refused(start(dir, &signer, config(Action::Flag, None))).contains("unsigned"));
+    // Signed by a key that is not trusted.
+    let dir = tempfile::tempdir().unwrap();
+    fit(
+        dir.path(),
+        &SignerKey::Ed25519(aigis_crypto::SigningKey::generate()),
+        None,
+    );
+    assert!(refused(start(dir, &signer, config(Action::Flag, None))).contains("does not verify"));
+    // Calibrated with another model.
+    let dir = tempfile::tempdir().unwrap();
+    fit(dir.path(), &signer, Some(&"0".repeat(64)));
+    assert!(
+        refused(start(dir, &signer, config(Action::Flag, None)))
+            .contains("fit it again for this model")
+    );
+    // ... which a file of the ood detector only does not care about.
+    let dir = tempfile::tempdir().unwrap();
+    fit(dir.path(), &signer, Some(&"0".repeat(64)));
+    assert!(start(dir, &signer, config(Action::Flag, Some(vec!["ood".into()]))).is_ok());
+    // A detector the file does not have.
+    let dir = tempfile::tempdir().unwrap();
+    fit(dir.path(), &signer, None);
+    let e = refused(start(
+        dir,
+        &signer,
+        config(Action::Flag, Some(vec!["prada".into()])),
+    ));
+    assert!(
+        e.starts_with("serve.models[0].detector.detectors: the file has no detector `prada`"),
+        "{e}"
+    );
+}

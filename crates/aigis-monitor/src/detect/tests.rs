@@ -1,0 +1,378 @@
+use super::*;
+
+/// `n` rows of `d` standard-normal-ish values (sums of uniforms), seeded.
+fn normal(n: usize, d: usize, seed: u64) -> Matrix {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let data = (0..n * d)
+        .map(|_| (0..12).map(|_| rng.f64()).sum::<f64>() - 6.0)
+        .collect();
+    Matrix::new(n, d, data, Matrix::positional_names(d)).unwrap()
+}
+
+/// Two classes whose probability is the fractional part of the first value: a model a
+/// perturbation of a fraction moves, and rounding undoes.
+struct Fractional;
+
+impl Model for Fractional {
+    fn probabilities(&self, rows: &Matrix) -> Result<(Vec<f64>, usize), String> {
+        let mut out = Vec::new();
+        for i in 0..rows.rows {
+            let x = rows.row(i)[0];
+            let p = x - x.floor();
+            out.extend([1.0 - p, p]);
+        }
+        Ok((out, 2))
+    }
+}
+
+fn squeeze_options() -> SqueezeOptions {
+    SqueezeOptions {
+        squeezers: vec![Squeezer::Round(0)],
+        image: None,
+        range: None,
+        model_sha256: "ab".repeat(32),
+    }
+}
+
+#[test]
+fn the_threshold_flags_at_most_the_rate() {
+    let scores: Vec<f64> = (0..1000).map(f64::from).collect();
+    for fpr in [0.001, 0.01, 0.05, 0.2] {
+        let t = threshold(&scores, fpr);
+        let over = scores.iter().filter(|&&s| s > t).count();
+        assert_eq!(over, (fpr * 1000.0).floor() as usize, "{fpr}");
+    }
+    // Ties at the threshold are not flagged.
+    let t = threshold(&[0.0; 100], 0.05);
+    assert_eq!(t, 0.0);
+    // One detector: the same threshold jointly.
+    assert_eq!(
+        joint_thresholds(&[&scores], 0.05),
+        [threshold(&scores, 0.05)]
+    );
+}
+
+#[test]
+fn joint_thresholds_keep_the_union_within_the_rate() {
+    let mut rng = fastrand::Rng::with_seed(11);
+    for overlap in [0.0, 0.5, 1.0] {
+        let a: Vec<f64> = (0..2000).map(|_| rng.f64()).collect();
+        let b: Vec<f64> = a
+            .iter()
+            .map(|&x| if rng.f64() < overlap { x } else { rng.f64() })
+            .collect();
+        let t = joint_thresholds(&[&a, &b], 0.05);
+        let union = (0..2000).filter(|&i| a[i] > t[0] || b[i] > t[1]).count();
+        assert!(union <= 100, "{overlap}: {union}");
+        // Not much lower than allowed either: one more row per detector would pass it.
+        let k = a.iter().filter(|&&x| x > t[0]).count();
+        let looser = [
+            threshold(&a, (k + 1) as f64 / 2000.0),
+            threshold(&b, (k + 1) as f64 / 2000.0),
+        ];
+        let more = (0..2000)
+            .filter(|&i| a[i] > looser[0] || b[i] > looser[1])
+            .count();
+        assert!(more > 100 || k + 1 > 100, "{overlap}: {more}");
+        // Independent detectors share the budget (about half each); identical ones do not.
+        if overlap == 1.0 {
+            assert_eq!(k, 100);
+        }
+        if overlap == 0.0 {
+            assert!((45..=55).contains(&k), "{k}");
+        }
+    }
+}
+
+#[test]
+fn clean_rows_pass_at_about_the_rate_and_far_rows_are_flagged_with_reasons() {
+    let reference = normal(4000, 5, 1);
+    let opts = FitOptions {
+        fpr: 0.05,
+        trees: 100,
+        ..FitOptions::default()
+    };
+    let d = fit(&reference, None, None, &opts).unwrap();
+    assert_eq!(d.calibration.calibration_rows, 1000);
+    assert_eq!(d.calibration.fit_rows, 3000);
+    assert!(d.calibration.flagged["ood"] <= 0.05);
+    assert_eq!(d.calibration.flagged["any"], d.calibration.flagged["ood"]);
+    // New clean rows from the same distribution: about 5% flagged.
+    let clean = normal(4000, 5, 2);
+    let r = d.score(&clean, None).unwrap();
+    let rate = r.iter().filter(|r| r.flagged).count() as f64 / 4000.0;
+    assert!((0.025..0.08).contains(&rate), "{rate}");
+    // Rows far away are all flagged, and say which feature is out of range.
+    let mut far = normal(50, 5, 3);
+    for i in 0..50 {
+        far.data[i * 5 + (i % 5)] += 12.0;
+    }
+    let r = d.score(&far, None).unwrap();
+    for r in &r {
+        assert!(r.flagged && r.flags == ["ood"], "{r:?}");
+    }
+    assert!(
+        r[2].reasons[0].starts_with("isolation score"),
+        "{:?}",
+        r[2].reasons
+    );
+    assert!(r[2].reasons[1].starts_with("`x2` = "), "{:?}", r[2].reasons);
+    // The same seed, the same detector.
+    assert!(fit(&reference, None, None, &opts).unwrap() == d);
+}
+
+#[test]
+fn squeezing_catches_a_perturbation_the_model_is_sensitive_to() {
+    // Clean rows are whole numbers: rounding does not move them.
+    let mut reference = normal(400, 3, 4);
+    reference.data.iter_mut().for_each(|v| *v = v.round());
+    let opts = FitOptions {
+        fpr: 0.05,
+        ood: false,
+        squeeze: Some(squeeze_options()),
+        ..FitOptions::default()
+    };
+    let d = fit(&reference, None, Some(&Fractional), &opts).unwrap();
+    let sq = d.squeeze.as_ref().unwrap();
+    assert_eq!((sq.threshold, sq.classes), (0.0, 2));
+    let rows = Matrix::new(
+        2,
+        3,
+        vec![1.0, 2.0, 0.0, 1.3, 2.0, 0.0],
+        Matrix::positional_names(3),
+    )
+    .unwrap();
+    let r = d.score(&rows, Some(&Fractional)).unwrap();
+    assert!(!r[0].flagged);
+    assert_eq!(r[0].scores["squeeze"], Some(0.0));
+    assert!(r[1].flagged && r[1].flags == ["squeeze"]);
+    assert!((r[1].scores["squeeze"].unwrap() - 0.6).abs() < 1e-9);
+    assert!(
+        r[1].reasons[0].contains("under round:0"),
+        "{:?}",
+        r[1].reasons
+    );
+    // Without the model, no verdict.
+    assert!(d.score(&rows, None).is_err());
+}
+
+#[test]
+fn values_that_are_not_numbers_are_flagged_unless_the_reference_had_them_missing() {
+    let mut reference = normal(400, 2, 5);
+    reference.data[1] = f64::NAN; // x1 has a missing value in the reference
+    let d = fit(
+        &reference,
+        None,
+        None,
+        &FitOptions {
+            fpr: 0.05,
+            ..FitOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(d.missing, [false, true]);
+    let rows = Matrix::new(
+        3,
+        2,
+        vec![f64::NAN, 0.0, 0.0, f64::NAN, 0.0, f64::INFINITY],
+        Matrix::positional_names(2),
+    )
+    .unwrap();
+    let r = d.score(&rows, None).unwrap();
+    assert!(r[0].flagged && r[0].scores["ood"].is_none());
+    assert!(
+        r[0].reasons[0].contains("had no value missing"),
+        "{:?}",
+        r[0].reasons
+    );
+    assert!(!r[1].flagged, "{:?}", r[1]);
+    assert!(r[2].flagged && r[2].scores["ood"].is_none());
+}
+
+#[test]
+fn a_model_that_answers_nan_gives_no_pass() {
+    struct Nan;
+    impl Model for Nan {
+        fn probabilities(&self, rows: &Matrix) -> Result<(Vec<f64>, usize), String> {
+            let mut out = Fractional.probabilities(rows)?.0;
+            if rows.row(0)[0] > 100.0 {
+                out[0] = f64::NAN;
+            }
+            Ok((out, 2))
+        }
+    }
+    let mut reference = normal(400, 3, 4);
+    reference.data.iter_mut().for_each(|v| *v = v.round());
+    let opts = FitOptions {
+        fpr: 0.05,
+        ood: false,
+        squeeze: Some(squeeze_options()),
+        ..FitOptions::default()
+    };
+    let d = fit(&reference, None, Some(&Nan), &opts).unwrap();
+    let rows = Matrix::new(1, 3, vec![101.0, 0.0, 0.0], Matrix::positional_names(3)).unwrap();
+    let r = d.score(&rows, Some(&Nan)).unwrap();
+    assert!(r[0].flagged && r[0].scores["squeeze"].is_none());
+}
+
+#[test]
+fn fitting_refuses_what_cannot_be_calibrated() {
+    let reference = normal(200, 2, 6);
+    let fit_with = |opts: FitOptions| fit(&reference, None, None, &opts).unwrap_err().to_string();
+    // 50 held-out rows cannot set a 1% threshold.
+    let e = fit_with(FitOptions::default());
+    assert!(
+        e.contains("needs at least 99 clean rows") && e.contains("there are 50"),
+        "{e}"
+    );
+    assert!(
+        fit_with(FitOptions {
+            fpr: 0.0,
+            ..FitOptions::default()
+        })
+        .contains("between 0 and 0.5")
+    );
+    assert!(
+        fit_with(FitOptions {
+            fpr: f64::NAN,
+            ..FitOptions::default()
+        })
+        .contains("between 0 and 0.5")
+    );
+    assert!(
+        fit_with(FitOptions {
+            ood: false,
+            ..FitOptions::default()
+        })
+        .contains("no detector")
+    );
+    let opts = FitOptions {
+        fpr: 0.1,
+        ood: false,
+        squeeze: Some(SqueezeOptions {
+            squeezers: vec![Squeezer::Median {
+                height: 2,
+                width: 2,
+            }],
+            image: Some("3x3".parse().unwrap()),
+            ..squeeze_options()
+        }),
+        ..FitOptions::default()
+    };
+    let e = fit(&reference, None, Some(&Fractional), &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("holds 9 values, the rows have 2"), "{e}");
+    let mut empty = reference.clone();
+    (0..200).for_each(|i| empty.data[i * 2 + 1] = f64::NAN);
+    let e = fit(
+        &empty,
+        None,
+        None,
+        &FitOptions {
+            fpr: 0.1,
+            ..FitOptions::default()
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("`x1` has no value"), "{e}");
+}
+
+#[test]
+fn a_calibration_file_must_have_the_reference_columns() {
+    let reference = normal(300, 2, 7);
+    let mut cal = normal(100, 2, 8);
+    let opts = FitOptions {
+        fpr: 0.05,
+        ..FitOptions::default()
+    };
+    let d = fit(&reference, Some(&cal), None, &opts).unwrap();
+    assert_eq!(
+        (d.calibration.fit_rows, d.calibration.calibration_rows),
+        (300, 100)
+    );
+    assert_eq!(d.calibration.source, "file");
+    cal.names = vec!["a".into(), "b".into()];
+    assert!(fit(&reference, Some(&cal), None, &opts).is_err());
+}
+
+#[test]
+fn columns_line_up_by_name_or_by_position() {
+    let mut reference = normal(300, 3, 9);
+    reference.names = vec!["a".into(), "b".into(), "c".into()];
+    let d = fit(
+        &reference,
+        None,
+        None,
+        &FitOptions {
+            fpr: 0.05,
+            ..FitOptions::default()
+        },
+    )
+    .unwrap();
+    let shuffled = Matrix::new(
+        1,
+        4,
+        vec![3.0, 9.0, 1.0, 2.0],
+        vec!["c".into(), "extra".into(), "a".into(), "b".into()],
+    )
+    .unwrap();
+    assert_eq!(d.align(&shuffled).unwrap().data, [1.0, 2.0, 3.0]);
+    let array = Matrix::new(1, 3, vec![1.0, 2.0, 3.0], Matrix::positional_names(3)).unwrap();
+    assert_eq!(d.align(&array).unwrap().names, ["a", "b", "c"]);
+    let short = Matrix::new(1, 2, vec![1.0, 2.0], Matrix::positional_names(2)).unwrap();
+    assert!(
+        d.align(&short)
+            .unwrap_err()
+            .to_string()
+            .contains("2 values")
+    );
+    let lacking = Matrix::new(1, 1, vec![1.0], vec!["a".into()]).unwrap();
+    assert!(d.align(&lacking).unwrap_err().to_string().contains("b, c"));
+}
+
+#[test]
+fn a_detector_file_is_checked_when_read() {
+    let reference = normal(300, 2, 10);
+    let d = fit(
+        &reference,
+        None,
+        None,
+        &FitOptions {
+            fpr: 0.05,
+            trees: 5,
+            ..FitOptions::default()
+        },
+    )
+    .unwrap();
+    let text = serde_json::to_vec(&d).unwrap();
+    assert!(Detector::from_json(&text).unwrap() == d);
+    let v: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    for (path, value, says) in [
+        ("/format", serde_json::json!("aigis-detector/9"), "format"),
+        ("/fpr", serde_json::json!(0.7), "fpr"),
+        ("/medians", serde_json::json!([0.0]), "length"),
+        (
+            "/ood/threshold",
+            serde_json::json!(null),
+            "not a detector file",
+        ),
+        (
+            "/ood/forest/trees/0/0",
+            serde_json::json!([0.5, 0, 0, 0.0, 1.0]),
+            "node",
+        ),
+        ("/ood/forest/columns", serde_json::json!(3), "3 values"),
+    ] {
+        let mut bad = v.clone();
+        *bad.pointer_mut(path).unwrap() = value;
+        let e = Detector::from_json(&serde_json::to_vec(&bad).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(says), "{path}: {e}");
+    }
+    let mut extra = v.clone();
+    extra["surprise"] = serde_json::json!(1);
+    assert!(Detector::from_json(&serde_json::to_vec(&extra).unwrap()).is_err());
+    assert!(Detector::from_json(b"[]").is_err());
+}

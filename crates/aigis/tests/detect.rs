@@ -1,0 +1,400 @@
+//! `aigis detect fit` and `aigis detect` as a user runs them: flags and reasons, exit
+//! codes, the signature in a project, the model the squeeze detector is tied to, bad
+//! input. (Detection rates against real attacks: `bench/detect_eval.py`.)
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
+
+mod common;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use common::{Rng, aigis, fails, ok};
+
+/// `rows` rows of `a`, `b`, `c` (standard normal) and a `label`, then the `extra` lines.
+fn table(dir: &Path, name: &str, seed: u64, rows: usize, extra: &[&str]) {
+    let mut rng = Rng(seed);
+    let mut csv = String::from("a,b,c,label\n");
+    for i in 0..rows {
+        let (a, b, c) = (rng.normal(), rng.normal(), rng.normal());
+        writeln!(csv, "{a:.4},{b:.4},{c:.4},{}", i % 2).unwrap();
+    }
+    for line in extra {
+        writeln!(csv, "{line}").unwrap();
+    }
+    std::fs::write(dir.join(name), csv).unwrap();
+}
+
+/// An `.npy` float32 array of `rows` 8×8 images with values 0..16 (as np.save writes it).
+fn images(dir: &Path, name: &str, seed: u64, rows: usize) {
+    let mut rng = Rng(seed);
+    let body: Vec<u8> = (0..rows * 64)
+        .flat_map(|_| ((rng.uniform() * 17.0).floor() as f32).to_le_bytes())
+        .collect();
+    std::fs::write(
+        dir.join(name),
+        npy("<f4", &format!("({rows}, 8, 8)"), &body),
+    )
+    .unwrap();
+}
+
+fn npy(descr: &str, shape: &str, body: &[u8]) -> Vec<u8> {
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+fn runtime_model(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/runtime")
+        .join(name)
+}
+
+#[test]
+fn rows_unlike_the_reference_are_flagged_with_their_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    table(d, "train.csv", 1, 2000, &[]);
+    // The clean rows come from the same distribution; the last three do not.
+    table(
+        d,
+        "today.csv",
+        2,
+        40,
+        &["9.5,0.1,0.2,1", "0.1,-30,0.3,0", "0.2,0.1,abc,1"],
+    );
+    table(d, "clean.csv", 3, 10, &[]);
+    let r = ok(
+        d,
+        &[
+            "detect",
+            "fit",
+            "train.csv",
+            "--label",
+            "label",
+            "--fpr",
+            "0.01",
+        ],
+    );
+    assert!(r.stdout.contains("train.detector.json"), "{}", r.stdout);
+    assert!(r.stderr.contains("not signed"), "{}", r.stderr);
+    let r = aigis(
+        d,
+        &[
+            "--json",
+            "detect",
+            "--detector",
+            "train.detector.json",
+            "today.csv",
+            "--unsigned",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(v["rows"], 43);
+    let results = v["results"].as_array().unwrap();
+    for (row, says) in [(40, "`a` = 9.5"), (41, "`b` = -30"), (42, "`c` is NaN")] {
+        let r = &results[row];
+        assert_eq!(r["flagged"], true, "{r}");
+        let reasons = r["reasons"].to_string();
+        assert!(reasons.contains(says), "{row}: {reasons}");
+    }
+    assert!(results[42]["scores"]["ood"].is_null());
+    // At 1%, clean rows mostly pass; the three are among the flagged.
+    assert!(v["flagged"].as_u64().unwrap() <= 5, "{v}");
+    let r = aigis(
+        d,
+        &[
+            "detect",
+            "--detector",
+            "train.detector.json",
+            "clean.csv",
+            "--unsigned",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.starts_with("0 of 10 rows flagged"), "{}", r.stdout);
+    // The same seed, the same file.
+    let first = std::fs::read(d.join("train.detector.json")).unwrap();
+    ok(
+        d,
+        &[
+            "detect",
+            "fit",
+            "train.csv",
+            "--label",
+            "label",
+            "--fpr",
+            "0.01",
+        ],
+    );
+    assert_eq!(std::fs::read(d.join("train.detector.json")).unwrap(), first);
+}
+
+#[test]
+fn in_a_project_the_detector_file_is_signed_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["init"]);
+    table(d, "train.csv", 4, 800, &[]);
+    table(d, "today.csv", 5, 5, &[]);
+    let v = ok(
+        d,
+        &[
+            "--json",
+            "detect",
+            "fit",
+            "train.csv",
+            "--label",
+            "label",
+            "--fpr",
+            "0.05",
+            "-o",
+            "fraud.detector.json",
+        ],
+    )
+    .json();
+    assert_eq!(v["signature"], "fraud.detector.json.sig");
+    assert!(v["evidence"].as_u64().is_some(), "{v}");
+    let r = ok(
+        d,
+        &["detect", "--detector", "fraud.detector.json", "today.csv"],
+    );
+    assert!(r.stderr.contains("signature verified"), "{}", r.stderr);
+    // An edited file (its thresholds raised so nothing is flagged) is refused.
+    let text = std::fs::read_to_string(d.join("fraud.detector.json")).unwrap();
+    let mut edited: serde_json::Value = serde_json::from_str(&text).unwrap();
+    edited["ood"]["threshold"] = serde_json::json!(0.99);
+    std::fs::write(d.join("fraud.detector.json"), edited.to_string()).unwrap();
+    fails(
+        d,
+        &["detect", "--detector", "fraud.detector.json", "today.csv"],
+        1,
+        "is not the file its signature",
+    );
+    std::fs::remove_file(d.join("fraud.detector.json.sig")).unwrap();
+    fails(
+        d,
+        &["detect", "--detector", "fraud.detector.json", "today.csv"],
+        1,
+        "is unsigned",
+    );
+    // Outside a project there is nothing to check it with: said, and --unsigned.
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(other.path().join("d.json"), text).unwrap();
+    table(other.path(), "today.csv", 5, 5, &[]);
+    fails(
+        other.path(),
+        &["detect", "--detector", "d.json", "today.csv"],
+        2,
+        "--unsigned",
+    );
+}
+
+#[test]
+fn squeezing_is_tied_to_its_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    images(d, "train.npy", 6, 600);
+    images(d, "inputs.npy", 7, 20);
+    std::fs::copy(runtime_model("digits_mlp.onnx"), d.join("digits.onnx")).unwrap();
+    std::fs::copy(runtime_model("cancer_tree.onnx"), d.join("other.onnx")).unwrap();
+    let v = ok(
+        d,
+        &[
+            "--json",
+            "detect",
+            "fit",
+            "train.npy",
+            "--model",
+            "digits.onnx",
+            "--image",
+            "8x8",
+            "--range",
+            "0,16",
+            "--fpr",
+            "0.05",
+            "-o",
+            "d.json",
+        ],
+    )
+    .json();
+    let names: Vec<&str> = v["detectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ood", "squeeze"]);
+    assert_eq!(
+        v["detectors"][1]["squeezers"],
+        serde_json::json!(["bits:3"])
+    );
+    let v = aigis(
+        d,
+        &[
+            "--json",
+            "detect",
+            "--detector",
+            "d.json",
+            "--model",
+            "digits.onnx",
+            "inputs.npy",
+            "--unsigned",
+        ],
+    )
+    .json();
+    assert_eq!(v["rows"], 20);
+    assert!(
+        v["results"][0]["scores"]["squeeze"].as_f64().is_some(),
+        "{v}"
+    );
+    fails(
+        d,
+        &["detect", "--detector", "d.json", "inputs.npy", "--unsigned"],
+        2,
+        "needs the model it was calibrated with",
+    );
+    fails(
+        d,
+        &[
+            "detect",
+            "--detector",
+            "d.json",
+            "--model",
+            "other.onnx",
+            "inputs.npy",
+            "--unsigned",
+        ],
+        2,
+        "fit it again for this model",
+    );
+    // A median needs an image; an image must fit the rows.
+    fails(
+        d,
+        &[
+            "detect",
+            "fit",
+            "train.npy",
+            "--model",
+            "digits.onnx",
+            "--squeeze",
+            "median:2x2",
+        ],
+        2,
+        "--image",
+    );
+    fails(
+        d,
+        &[
+            "detect",
+            "fit",
+            "train.npy",
+            "--model",
+            "digits.onnx",
+            "--image",
+            "7x7",
+        ],
+        2,
+        "the rows have 64",
+    );
+    fails(
+        d,
+        &[
+            "detect",
+            "fit",
+            "train.npy",
+            "--model",
+            "digits.onnx",
+            "--squeeze",
+            "blur:2",
+        ],
+        2,
+        "unknown squeezer",
+    );
+}
+
+#[test]
+fn bad_input_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    table(d, "train.csv", 8, 300, &[]);
+    table(d, "small.csv", 8, 40, &[]);
+    std::fs::write(d.join("other.csv"), "a,b,x\n1,2,3\n").unwrap();
+    std::fs::write(d.join("objects.npy"), npy("|O", "(2,)", b"\x80\x04N.")).unwrap();
+    std::fs::write(d.join("short.npy"), npy("<f8", "(2, 3)", &[0u8; 8])).unwrap();
+    fails(
+        d,
+        &["detect", "fit", "small.csv", "--label", "label"],
+        2,
+        "needs at least 99 clean rows",
+    );
+    fails(d, &["detect", "fit", "objects.npy"], 2, "Python objects");
+    fails(d, &["detect", "fit", "short.npy"], 2, "needs 48 bytes");
+    fails(
+        d,
+        &["detect", "fit", "train.csv", "--fpr", "0.7"],
+        2,
+        "between 0 and 0.5",
+    );
+    fails(
+        d,
+        &["detect", "fit", "train.csv", "--columns", "a,zz"],
+        2,
+        "no column `zz`",
+    );
+    ok(
+        d,
+        &[
+            "detect",
+            "fit",
+            "train.csv",
+            "--label",
+            "label",
+            "--fpr",
+            "0.05",
+        ],
+    );
+    fails(
+        d,
+        &[
+            "detect",
+            "--detector",
+            "train.detector.json",
+            "other.csv",
+            "--unsigned",
+        ],
+        2,
+        "no column `c`",
+    );
+    fails(
+        d,
+        &[
+            "detect",
+            "--detector",
+            "train.csv",
+            "other.csv",
+            "--unsigned",
+        ],
+        2,
+        "not a detector file",
+    );
+    fails(
+        d,
+        &["detect", "--detector", "train.detector.json", "--unsigned"],
+        2,
+        "INPUTS",
+    );
+}
