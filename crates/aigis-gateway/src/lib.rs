@@ -1387,27 +1387,37 @@ async fn infer_in(
     }
     if !model.detectors.is_empty() {
         trail.enter("inspect");
-        let call = inspect::Inspected {
-            principal: &principal.name,
-            model: name,
-            inputs: &inputs,
-        };
+        let found: Vec<(&'static str, inspect::Action, inspect::Finding)> =
+            if rows <= INSPECT_INLINE_ROWS {
+                inspect_all(&model.detectors, &principal.name, name, &inputs)
+            } else {
+                // A detector may run the model again (squeezing): a large batch goes to
+                // the blocking pool, as a long model call does, not on this async thread.
+                let (detectors, who, what, copy) = (
+                    model.detectors.clone(),
+                    principal.name.clone(),
+                    name.to_owned(),
+                    inputs.clone(),
+                );
+                tokio::task::spawn_blocking(move || inspect_all(&detectors, &who, &what, &copy))
+                    .await
+                    .map_err(|_| ApiError::internal())?
+            };
         let mut blocked = None;
-        for (detector, action) in &model.detectors {
-            let found = detector.inspect(&call);
+        for (detector, action, found) in found {
             if !found.flagged {
                 continue;
             }
-            gw.metrics.detected(name, detector.name(), action.as_str());
-            tracing::info!(model = %name, principal = %principal.name, detector = detector.name(), action = action.as_str(), reasons = ?found.reasons, "input flagged");
+            gw.metrics.detected(name, detector, action.as_str());
+            tracing::info!(model = %name, principal = %principal.name, detector, action = action.as_str(), reasons = ?found.reasons, "input flagged");
             trail.flags.push(inspect::Flag {
-                detector: detector.name(),
-                action: *action,
+                detector,
+                action,
                 score: found.score,
                 reasons: found.reasons,
             });
-            if *action == inspect::Action::Block {
-                blocked.get_or_insert(detector.name());
+            if action == inspect::Action::Block {
+                blocked.get_or_insert(detector);
             }
         }
         if let Some(detector) = blocked {
@@ -1512,4 +1522,25 @@ async fn infer_in(
         outputs,
     })
     .into_response())
+}
+
+/// Calls of at most this many rows are inspected on the async thread that serves them.
+const INSPECT_INLINE_ROWS: u64 = 16;
+
+/// Every detector's finding on a call, with its action.
+fn inspect_all(
+    detectors: &[(Arc<dyn inspect::Detector>, inspect::Action)],
+    principal: &str,
+    model: &str,
+    inputs: &[aigis_runtime::NamedTensor],
+) -> Vec<(&'static str, inspect::Action, inspect::Finding)> {
+    let call = inspect::Inspected {
+        principal,
+        model,
+        inputs,
+    };
+    detectors
+        .iter()
+        .map(|(d, action)| (d.name(), *action, d.inspect(&call)))
+        .collect()
 }

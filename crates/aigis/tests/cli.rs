@@ -715,7 +715,12 @@ fn demo_runs_and_reports_the_caught_tampering() {
         ("serve auth", "401 unauthenticated"),
         ("serve authorize", "403 forbidden"),
         ("serve validate", "422 invalid_input (inputs[0].shape"),
+        (
+            "serve detect",
+            "flagged by ood (row 0: isolation score 1 is above",
+        ),
         ("serve rate limit", "[200, 200, 200, 429]"),
+        ("serve audit", "10 signed gateway-call records"),
     ] {
         let s = steps
             .iter()

@@ -20,6 +20,71 @@ use super::Log;
 /// (`scripts/make_runtime_models.py`).
 const DIGITS: &[u8] = include_bytes!("../../../../../tests/data/runtime/digits_mlp.onnx");
 
+/// The 40 test digits exported with it (and onnxruntime's answers), the reference the
+/// demo's detectors are fitted on.
+const DIGITS_ROWS: &str = include_str!("../../../../../tests/data/runtime/digits_mlp.json");
+
+/// The demo's reference rows: the 40 digits and 19 jittered copies of each (±1 on the
+/// pixels that are not 0), 800 rows.
+fn reference() -> Result<Vec<Vec<f64>>> {
+    let fixture: Value = serde_json::from_str(DIGITS_ROWS).context("reading the digits")?;
+    let data: Vec<f64> = serde_json::from_value(fixture["inputs"]["X"]["data"].clone())
+        .context("reading the digits' pixels")?;
+    let mut rng = fastrand::Rng::with_seed(3);
+    let mut out = Vec::new();
+    for row in data.chunks(64) {
+        out.push(row.to_vec());
+        for _ in 0..19 {
+            out.push(
+                row.iter()
+                    .map(|&v| {
+                        if v == 0.0 {
+                            0.0
+                        } else {
+                            (v + f64::from(rng.i32(-1..=1))).clamp(0.0, 16.0)
+                        }
+                    })
+                    .collect(),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Fits the detectors (out-of-distribution forest, feature squeezing at 3 bits) on the
+/// reference for the served model, writes the file and signs it with the project's key.
+fn fit_detector(
+    cli: &crate::Cli,
+    model: &Path,
+    out: &Path,
+    project: &aigis_ledger::Project,
+) -> Result<()> {
+    use aigis_monitor::detect::{self, FitOptions, Matrix, SqueezeOptions, Squeezer};
+    let rows = reference()?;
+    let matrix = Matrix::new(rows.len(), 64, rows.concat(), Matrix::positional_names(64))?;
+    let runtime = aigis_runtime::OnnxRuntime::from_bytes(DIGITS)?;
+    let served = aigis_gateway::detect::RuntimeModel::new(Arc::new(runtime), None)
+        .map_err(anyhow::Error::msg)?;
+    let opts = FitOptions {
+        fpr: 0.01,
+        squeeze: Some(SqueezeOptions {
+            squeezers: vec![Squeezer::Bits(3)],
+            image: Some(detect::Image {
+                height: 8,
+                width: 8,
+                channels: 1,
+            }),
+            range: Some((0.0, 16.0)),
+            model_sha256: aigis_core::Digest::of(&std::fs::read(model)?).hex(),
+        }),
+        ..FitOptions::default()
+    };
+    let fitted = detect::fit(&matrix, None, Some(&served), &opts)?;
+    std::fs::write(out, serde_json::to_vec(&fitted)?).context("writing the detector file")?;
+    crate::commands::model::sign::sign_file(cli, project, out)?;
+    Ok(())
+}
+
 /// One HTTP call: its status, `Retry-After` and JSON body.
 fn call(
     agent: &ureq::Agent,
@@ -50,6 +115,38 @@ fn call(
     ))
 }
 
+/// The detector flags (name, reasons) of the newest `gateway-call` record in the ledger.
+fn last_flags(project: &aigis_ledger::Project) -> Result<Vec<(String, Vec<String>)>> {
+    let ledger = project.open_ledger()?;
+    let size = ledger.tree_size()?;
+    let entry = ledger
+        .store()
+        .entry(size.saturating_sub(1))?
+        .context("the ledger is empty")?;
+    let envelope = aigis_crypto::dsse::Envelope::from_json(&entry.body)?;
+    let statement: Value = serde_json::from_slice(&envelope.payload)?;
+    let flags = statement["predicate"]["flags"]
+        .as_array()
+        .map(|flags| {
+            flags
+                .iter()
+                .map(|f| {
+                    let reasons = f["reasons"]
+                        .as_array()
+                        .map(|r| {
+                            r.iter()
+                                .filter_map(|x| x.as_str().map(str::to_owned))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    (field(f, "detector").to_owned(), reasons)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(flags)
+}
+
 /// A string field of a JSON answer, or "".
 fn field<'v>(body: &'v Value, name: &str) -> &'v str {
     body.get(name).and_then(Value::as_str).unwrap_or_default()
@@ -64,7 +161,7 @@ fn image(features: usize) -> Value {
 }
 
 pub(crate) fn run(
-    _cli: &crate::Cli,
+    cli: &crate::Cli,
     log: &mut Log<'_>,
     dir: &Path,
     project: &aigis_ledger::Project,
@@ -76,6 +173,7 @@ pub(crate) fn run(
     let key = SignerKey::from(crate::context::signing_key(project)?);
     let signed = signing::sign_model(&model, &key, &SignOptions::default(), &|_| {})?;
     std::fs::write(models.join("digits.onnx.sig"), signed.bundle.to_json())?;
+    fit_detector(cli, &model, &models.join("digits.detector.json"), project)?;
 
     // Who may do what: the client may use the digits model; the intern may do nothing.
     std::fs::write(
@@ -96,7 +194,14 @@ pub(crate) fn run(
         file: None,
         identity: None,
         profile: None,
-        detector: None,
+        detector: Some(aigis_gateway::detect::DetectorConfig {
+            file: "serve/digits.detector.json".into(),
+            signature: None,
+            verify: true,
+            action: aigis_gateway::inspect::Action::Flag,
+            detectors: None,
+            input: None,
+        }),
         upstream: None,
     };
     let client = ApiKeyConfig {
@@ -114,7 +219,7 @@ pub(crate) fn run(
         }),
         limits: Some(LimitsConfig {
             rate: "1/min".into(),
-            burst: 5,
+            burst: 7,
             delay_ms: 0,
             daily_quota: None,
             fail_open: false,
@@ -152,7 +257,7 @@ pub(crate) fn run(
     log.step(
         "serve",
         format!(
-            "aigis serve: the digits model (a scikit-learn MLP, ONNX), its signature verified (key {}), on http://{addr}, API keys required, a Cedar policy (the client may use the model, the intern nothing), 5 rows at once then 1 a minute per client",
+            "aigis serve: the digits model (a scikit-learn MLP, ONNX), its signature verified (key {}), on http://{addr}, API keys required, a Cedar policy (the client may use the model, the intern nothing), detectors of out-of-distribution and adversarial inputs fitted on 800 digits (flag), 7 rows at once then 1 a minute per client",
             signed_by.get(..16).unwrap_or_default()
         ),
         json!({"address": format!("http://{addr}"), "signed_by": signed_by}),
@@ -207,6 +312,41 @@ pub(crate) fn run(
         ),
         json!({"status": status, "response": body}),
     )?;
+    // The detectors: a digit like the reference passes unflagged; the same digit with a
+    // corner pixel no reference digit uses is let through (`flag`) and its record says why.
+    let digit: Vec<f32> = reference()?
+        .first()
+        .map(|r| r.iter().map(|&v| v as f32).collect())
+        .unwrap_or_default();
+    let mut odd = digit.clone();
+    if let Some(p) = odd.first_mut() {
+        *p = 9.0;
+    }
+    let mut seen = Vec::new();
+    for pixels in [&digit, &odd] {
+        let body = json!({"inputs": [{"name": "X", "shape": [1, 64], "datatype": "FP32", "data": pixels}]});
+        let (status, _, _) = call(&agent, &url, key, &body)?;
+        seen.push((status, last_flags(project)?));
+    }
+    let flagged_by: Vec<String> = seen
+        .get(1)
+        .map(|(_, f)| f.iter().map(|x| x.0.clone()).collect())
+        .unwrap_or_default();
+    log.expect(
+        seen.first().is_some_and(|(s, f)| *s == 200 && f.is_empty())
+            && seen.get(1).is_some_and(|(s, f)| *s == 200 && !f.is_empty()),
+        "serve detect",
+        format!(
+            "a test digit passes unflagged; the same digit with a corner pixel no training digit uses is let through and flagged by {} ({})",
+            flagged_by.join(" and "),
+            seen.get(1)
+                .and_then(|(_, f)| f.first())
+                .and_then(|x| x.1.first())
+                .cloned()
+                .unwrap_or_default()
+        ),
+        json!({"statuses": seen.iter().map(|(s, _)| s).collect::<Vec<_>>(), "flags": seen.iter().map(|(_, f)| f).collect::<Vec<_>>()}),
+    )?;
     let mut statuses = Vec::new();
     let mut retry_after = None;
     for _ in 0..4 {
@@ -228,12 +368,12 @@ pub(crate) fn run(
     runtime.block_on(server).context("the gateway task")??;
     let recorded = project.open_ledger()?.tree_size()? - before;
     log.expect(
-        // One record per call: 1 allowed, a wrong key, the intern, a malformed input, a
-        // burst of 4.
-        recorded == 8,
+        // One record per call: 1 allowed, a wrong key, the intern, a malformed input, the
+        // two digits of the detectors, a burst of 4.
+        recorded == 10,
         "serve audit",
         format!(
-            "every call is in the ledger before its answer left: {recorded} signed gateway-call records for the 8 calls (4 allowed, 4 refused)"
+            "every call is in the ledger before its answer left: {recorded} signed gateway-call records for the 10 calls (6 allowed, 4 refused)"
         ),
         json!({"records": recorded}),
     )?;
