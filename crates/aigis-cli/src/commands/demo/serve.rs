@@ -28,8 +28,11 @@ const DIGITS_ROWS: &str = include_str!("../../../../../tests/data/runtime/digits
 /// pixels that are not 0), 800 rows.
 fn reference() -> Result<Vec<Vec<f64>>> {
     let fixture: Value = serde_json::from_str(DIGITS_ROWS).context("reading the digits")?;
-    let data: Vec<f64> = serde_json::from_value(fixture["inputs"]["X"]["data"].clone())
-        .context("reading the digits' pixels")?;
+    let pixels = fixture
+        .pointer("/inputs/X/data")
+        .cloned()
+        .unwrap_or_default();
+    let data: Vec<f64> = serde_json::from_value(pixels).context("reading the digits' pixels")?;
     let mut rng = fastrand::Rng::with_seed(3);
     let mut out = Vec::new();
     for row in data.chunks(64) {
@@ -125,14 +128,16 @@ fn last_flags(project: &aigis_ledger::Project) -> Result<Vec<(String, Vec<String
         .context("the ledger is empty")?;
     let envelope = aigis_crypto::dsse::Envelope::from_json(&entry.body)?;
     let statement: Value = serde_json::from_slice(&envelope.payload)?;
-    let flags = statement["predicate"]["flags"]
-        .as_array()
+    let flags = statement
+        .pointer("/predicate/flags")
+        .and_then(Value::as_array)
         .map(|flags| {
             flags
                 .iter()
                 .map(|f| {
-                    let reasons = f["reasons"]
-                        .as_array()
+                    let reasons = f
+                        .get("reasons")
+                        .and_then(Value::as_array)
                         .map(|r| {
                             r.iter()
                                 .filter_map(|x| x.as_str().map(str::to_owned))
