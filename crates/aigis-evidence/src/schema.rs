@@ -50,6 +50,7 @@ pub fn schemas() -> Vec<SchemaFile> {
         schema_of::<GatewayCall>(),
         schema_of::<GatewayAdmin>(),
         schema_of::<MonitorDrift>(),
+        schema_of::<DetectorFit>(),
         schema_of::<DatasetSummary>(),
         schema_of::<ArtifactDigest>(),
         schema_of::<Approval>(),

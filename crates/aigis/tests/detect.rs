@@ -167,7 +167,26 @@ fn in_a_project_the_detector_file_is_signed_and_checked() {
     )
     .json();
     assert_eq!(v["signature"], "fraud.detector.json.sig");
-    assert!(v["evidence"].as_u64().is_some(), "{v}");
+    // The fit is evidence: the file, the reference, the thresholds.
+    let index = v["evidence"].as_u64().unwrap().to_string();
+    let st = ok(d, &["evidence", "show", &index, "--statement"]).json();
+    assert_eq!(
+        st["predicateType"],
+        "https://aigis.dev/predicate/detector-fit/v1"
+    );
+    let names: Vec<&str> = st["subject"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["detector:fraud.detector.json", "reference:train.csv"]
+    );
+    assert_eq!(st["predicate"]["detectors"][0]["name"], "ood");
+    assert_eq!(st["predicate"]["calibration_rows"], 200);
+    assert!(st["predicate"]["calibration_flagged"].as_f64().unwrap() <= 0.05);
     let r = ok(
         d,
         &["detect", "--detector", "fraud.detector.json", "today.csv"],

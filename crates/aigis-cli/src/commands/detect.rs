@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use aigis_core::Digest;
+use aigis_evidence::{DetectorFit, DetectorThreshold, Tool};
 use aigis_gateway::detect::RuntimeModel;
 use aigis_monitor::detect::{
     self, Columns, Detector, FitOptions, Image, Model, RowResult, SqueezeOptions, Squeezer,
@@ -150,7 +151,21 @@ fn fit(cli: &Cli, args: &DetectFitArgs) -> Result<()> {
     context::write_output(&out, &bytes)?;
     let project = context::project_if_any(cli)?;
     let signed = match &project {
-        Some(p) => Some(sign::sign_file(cli, p, &out)?),
+        Some(p) => {
+            let (signature, _) = sign::sign_file(cli, p, &out)?;
+            let mut subjects = vec![
+                subject("detector", &out)?,
+                subject("reference", &args.reference)?,
+            ];
+            if let Some(c) = &args.calibration {
+                subjects.push(subject("calibration", c)?);
+            }
+            if let Some(m) = &args.model {
+                subjects.push(subject("model", m)?);
+            }
+            let index = record_fit(p, &detector, &signature, subjects)?;
+            Some((signature, index))
+        }
         None => None,
     };
     if cli.json {
@@ -179,6 +194,62 @@ fn fit(cli: &Cli, args: &DetectFitArgs) -> Result<()> {
         ),
     }
     Ok(())
+}
+
+/// `role:<path>` and the file's SHA-256, a subject of the evidence.
+fn subject(role: &str, path: &Path) -> Result<(String, Digest)> {
+    Ok((
+        format!("{role}:{}", path.display()),
+        aigis_crypto::sha256_file(path)?,
+    ))
+}
+
+/// Records `detector-fit` evidence of `detector` (signed by `signature`) with `subjects`;
+/// its index.
+pub(crate) fn record_fit(
+    project: &aigis_ledger::Project,
+    detector: &Detector,
+    signature: &Path,
+    subjects: Vec<(String, Digest)>,
+) -> Result<u64> {
+    let flagged = |name: &str| {
+        detector
+            .calibration
+            .flagged
+            .get(name)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let mut detectors = Vec::new();
+    if let Some(ood) = &detector.ood {
+        detectors.push(DetectorThreshold {
+            name: "ood".into(),
+            threshold: ood.threshold,
+            calibration_flagged: flagged("ood"),
+            squeezers: Vec::new(),
+        });
+    }
+    if let Some(sq) = &detector.squeeze {
+        detectors.push(DetectorThreshold {
+            name: "squeeze".into(),
+            threshold: sq.threshold,
+            calibration_flagged: flagged("squeeze"),
+            squeezers: sq.squeezers.iter().map(ToString::to_string).collect(),
+        });
+    }
+    let predicate = DetectorFit {
+        signature: signature.display().to_string(),
+        features: detector.features.len() as u64,
+        fit_rows: detector.calibration.fit_rows as u64,
+        calibration_rows: detector.calibration.calibration_rows as u64,
+        calibration: detector.calibration.source.clone(),
+        seed: detector.calibration.seed,
+        fpr: detector.fpr,
+        detectors,
+        calibration_flagged: flagged("any"),
+        tool: Tool::current(),
+    };
+    Ok(project.record(&context::signing_key(project)?, subjects, &predicate)?)
 }
 
 /// What the file holds, for `--json`.

@@ -60,3 +60,52 @@ impl Predicate for MonitorDrift {
     const TYPE: &'static str = "https://aigis.dev/predicate/monitor-drift/v1";
     const NAME: &'static str = "monitor-drift";
 }
+
+/// `aigis detect fit`: a detector file fitted on a reference and calibrated for a
+/// false-positive rate. The subjects are the detector file (`detector:<path>`), the
+/// reference (`reference:<path>`), the clean rows it was calibrated on when they are a
+/// file of their own (`calibration:<path>`) and the model it squeezes features for
+/// (`model:<path>`). Thresholds and counts only, never a value of the data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DetectorFit {
+    /// The file's signature (`aigis model sign`'s bundle, beside it).
+    pub signature: String,
+    /// Features of a row.
+    pub features: u64,
+    /// Reference rows the forest grew on.
+    pub fit_rows: u64,
+    /// Clean rows the thresholds were set on.
+    pub calibration_rows: u64,
+    /// `held_out` (a share of the reference, drawn with `seed`) or `file`.
+    pub calibration: String,
+    /// The seed of the split and the forest.
+    pub seed: u64,
+    /// The false-positive rate the thresholds were set for, the detectors together.
+    pub fpr: f64,
+    /// Each detector with its threshold.
+    pub detectors: Vec<DetectorThreshold>,
+    /// The calibration rows' share flagged by one detector or more (at most `fpr`).
+    pub calibration_flagged: f64,
+    /// The aigis that fitted it.
+    pub tool: Tool,
+}
+
+/// One detector of a [`DetectorFit`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DetectorThreshold {
+    /// `ood` (isolation forest) or `squeeze` (feature squeezing).
+    pub name: String,
+    /// A row is flagged when its score is above this.
+    pub threshold: f64,
+    /// The calibration rows' share it flags.
+    pub calibration_flagged: f64,
+    /// For `squeeze`: its squeezers (`bits:3`, `median:2x2`, …); empty otherwise.
+    pub squeezers: Vec<String>,
+}
+
+impl Predicate for DetectorFit {
+    const TYPE: &'static str = "https://aigis.dev/predicate/detector-fit/v1";
+    const NAME: &'static str = "detector-fit";
+}

@@ -184,6 +184,23 @@ fn every_predicate_round_trips() {
             chunks: vec![d(b"a").hex()],
         }],
     });
+    round_trip(&DetectorFit {
+        signature: "d.json.sig".into(),
+        features: 64,
+        fit_rows: 600,
+        calibration_rows: 200,
+        calibration: "held_out".into(),
+        seed: 0,
+        fpr: 0.01,
+        detectors: vec![DetectorThreshold {
+            name: "squeeze".into(),
+            threshold: 0.64,
+            calibration_flagged: 0.005,
+            squeezers: vec!["bits:3".into()],
+        }],
+        calibration_flagged: 0.01,
+        tool: Tool::current(),
+    });
     round_trip(&MonitorDrift {
         reference_rows: 10,
         current_rows: 8,

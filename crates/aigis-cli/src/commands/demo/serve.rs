@@ -84,7 +84,22 @@ fn fit_detector(
     };
     let fitted = detect::fit(&matrix, None, Some(&served), &opts)?;
     std::fs::write(out, serde_json::to_vec(&fitted)?).context("writing the detector file")?;
-    crate::commands::model::sign::sign_file(cli, project, out)?;
+    let (signature, _) = crate::commands::model::sign::sign_file(cli, project, out)?;
+    let subjects = vec![
+        (
+            format!("detector:{}", out.display()),
+            aigis_crypto::sha256_file(out)?,
+        ),
+        (
+            "reference:tests/data/runtime/digits_mlp.json (jittered to 800 rows)".to_owned(),
+            aigis_core::Digest::of(DIGITS_ROWS.as_bytes()),
+        ),
+        (
+            format!("model:{}", model.display()),
+            aigis_crypto::sha256_file(model)?,
+        ),
+    ];
+    crate::commands::detect::record_fit(project, &fitted, &signature, subjects)?;
     Ok(())
 }
 
