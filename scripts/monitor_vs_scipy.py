@@ -16,7 +16,7 @@ Two checks:
    linear; shares floored at 1e-4).
 
 2. `--write-grid FILE`: scipy's `kstwo.sf`, `smirnov` and `chi2.sf` on a grid over every
-   region, written as JSON for the Rust test `crates/aigis-monitor/tests/scipy_grid.rs`
+   region, and `shapiro`'s W on seeded samples of five shapes and 3 to 5,000 values, written as JSON for the Rust test `crates/aigis-monitor/tests/scipy_grid.rs`
    (which then needs no Python). The committed file is
    `crates/aigis-monitor/tests/data/scipy_grid.json`; the default run also checks that it
    still equals what this scipy computes.
@@ -82,7 +82,46 @@ def grid():
             chi2.append({"dof": dof, "x": x, "sf": float(stats.chi2.sf(x, dof))})
         for x in [0.5 * dof + 1, 3.0 * dof + 10, 10.0 * dof + 50]:
             chi2.append({"dof": dof, "x": x, "sf": float(stats.chi2.sf(x, dof))})
-    return {"scipy": __import__("scipy").__version__, "kolmogorov": points, "chi2": chi2}
+    shapiro = []
+    for n in [3, 4, 5, 6, 7, 11, 12, 20, 50, 100, 101, 999, 1000, 2000, 5000]:
+        for kind in SHAPIRO_KINDS:
+            x = shapiro_sample(kind, n, seed=n * 31 + len(shapiro))
+            shapiro.append({"n": n, "kind": kind, "seed": n * 31 + len(shapiro),
+                            "w": float(stats.shapiro(x).statistic)})
+    return {"scipy": __import__("scipy").__version__, "kolmogorov": points, "chi2": chi2,
+            "shapiro": shapiro}
+
+
+SHAPIRO_KINDS = ["uniform", "exponential", "normal", "lognormal", "rounded"]
+MASK = (1 << 64) - 1
+
+
+def shapiro_sample(kind, n, seed):
+    """`n` values of `kind` from splitmix64 at `seed`: the Rust test draws the same ones
+    (`crates/aigis-monitor/tests/scipy_grid.rs`), so only scipy's answers are stored."""
+    state = seed & MASK
+
+    def uniform():
+        nonlocal state
+        state = (state + 0x9E3779B97F4A7C15) & MASK
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
+        z ^= z >> 31
+        return ((z >> 11) + 0.5) * 2.0 ** -53
+
+    def normal():
+        u1, u2 = uniform(), uniform()
+        return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
+
+    draw = {
+        "uniform": uniform,
+        "exponential": lambda: -math.log(uniform()),
+        "normal": normal,
+        "lognormal": lambda: math.exp(normal()),
+        "rounded": lambda: float(math.floor(3.0 * normal() + 0.5)),
+    }[kind]
+    return np.array([draw() for _ in range(n)])
 
 
 def write_columns(path, columns):
@@ -226,7 +265,10 @@ def main():
     for a, b in zip(committed["kolmogorov"], fresh["kolmogorov"]):
         check(f"grid kstwo.sf({a['x']}, {a['n']})", a["kstwo_sf"], b["kstwo_sf"], 1e-12, 1e-300)
         check(f"grid smirnov({a['n']}, {a['x']})", a["smirnov"], b["smirnov"], 1e-12, 1e-300)
-    if len(committed["kolmogorov"]) != len(fresh["kolmogorov"]):
+    for a, b in zip(committed["shapiro"], fresh["shapiro"]):
+        check(f"grid shapiro({a['kind']}, n={a['n']})", a["w"], b["w"], 1e-12, 1e-300)
+    if len(committed["kolmogorov"]) != len(fresh["kolmogorov"]) or len(
+            committed["shapiro"]) != len(fresh["shapiro"]):
         failures.append("the committed grid has a different number of points: rewrite it")
 
     rng = np.random.default_rng(20261203)

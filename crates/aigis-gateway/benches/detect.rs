@@ -14,7 +14,9 @@
 //! rows (the fixture's rows and jittered copies): 200 trees on 256 rows each, and
 //! squeezing with one squeezer (`bits:3` for digits, `bins:16` for cancer), which runs the
 //! model once more per call. Timed: `Detector::inspect` on a call of one row, as the
-//! gateway runs it (the input tensor to rows, the scores, the reasons).
+//! gateway runs it (the input tensor to rows, the scores, the reasons). The extraction
+//! detector (`Extraction::before` and `after` on one principal's call) is timed the same
+//! way, for a principal that sent 4,000 random queries.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -29,6 +31,7 @@ use std::time::Instant;
 
 use aigis_core::Digest;
 use aigis_gateway::detect::{self, DetectorConfig, RuntimeModel};
+use aigis_gateway::extraction::{Extraction, ExtractionConfig};
 use aigis_gateway::inspect::{Action, Inspected};
 use aigis_monitor::detect::{FitOptions, Matrix, SqueezeOptions, Squeezer};
 use aigis_runtime::{Data, NamedTensor, OnnxRuntime, Runtime, Tensor};
@@ -155,6 +158,60 @@ fn run(name: &str, model_file: &str, json: &str, width: usize, squeezer: Squeeze
         detectors
             .iter()
             .all(|(d, _)| !d.inspect(&call).flagged || d.name() == "squeeze")
+    );
+    extraction(name, &runtime, &detectors, &inputs, &reference, calls);
+}
+
+/// The extraction detector on one principal after 4,000 random queries (its growing sets
+/// hold what PRADA's thresholds let in; a call costs in proportion to them), its last
+/// 1,000 distances tested at every call, with settings that never make it suspected, so
+/// every call does all the work.
+fn extraction(
+    name: &str,
+    runtime: &Arc<dyn Runtime>,
+    detectors: &[detect::Seam],
+    inputs: &[NamedTensor],
+    reference: &Matrix,
+    calls: usize,
+) {
+    let config: ExtractionConfig =
+        toml::from_str("threshold = 1e-9\nprobe_share = 1.0\ninputs = false").unwrap();
+    let ranges = detectors.iter().find_map(|(d, _)| d.feature_ranges());
+    let x = Extraction::load(&config, &runtime.signature().inputs, ranges, None).unwrap();
+    let width = reference.cols;
+    let mut rng = fastrand::Rng::with_seed(11);
+    let span: Vec<(f64, f64)> = (0..width)
+        .map(|j| {
+            let col = (0..reference.rows).map(|i| reference.row(i)[j]);
+            let lo = col.clone().fold(f64::INFINITY, f64::min);
+            (lo, col.fold(f64::NEG_INFINITY, f64::max) - lo)
+        })
+        .collect();
+    let random_row = |rng: &mut fastrand::Rng| -> Vec<NamedTensor> {
+        let row: Vec<f32> = span
+            .iter()
+            .map(|(lo, w)| (lo + rng.f64() * w) as f32)
+            .collect();
+        vec![NamedTensor::new(
+            inputs[0].name.clone(),
+            Tensor::new(vec![1, width], Data::Fp32(row)).unwrap(),
+        )]
+    };
+    // Fills the principal's growing sets with points far apart.
+    for _ in 0..4000 {
+        let q = random_row(&mut rng);
+        let out = runtime.run(q.clone()).unwrap();
+        assert!(x.after("bench", &q, &out, None).is_none());
+    }
+    let (_, points) = x.held("bench").unwrap();
+    assert!(points > 10, "{points} points");
+    let outputs = runtime.run(inputs.to_vec()).unwrap();
+    let (p50, p99) = time(calls, || {
+        std::hint::black_box(x.before("bench").unwrap());
+        std::hint::black_box(x.after("bench", inputs, &outputs, None));
+    });
+    println!(
+        "{name}: extraction p50 {p50:6.1} µs, p99 {p99:6.1} µs (a principal with {points} points, 1,000 distances)"
     );
 }
 

@@ -188,6 +188,9 @@ pub struct ModelConfig {
     /// ([`crate::detect`]).
     #[serde(default)]
     pub detector: Option<crate::detect::DetectorConfig>,
+    /// The extraction detector ([`crate::extraction`]).
+    #[serde(default)]
+    pub extraction: Option<crate::extraction::ExtractionConfig>,
     /// A model on another server instead of a file ([`crate::upstream`]).
     #[serde(default)]
     pub upstream: Option<crate::upstream::UpstreamConfig>,

@@ -133,7 +133,11 @@ impl RuntimeModel {
     }
 }
 
-fn pick_input<'a>(inputs: &'a [TensorSpec], name: Option<&str>) -> Result<&'a TensorSpec, String> {
+/// The model input called `name`, or its only input when `None`.
+pub(crate) fn pick_input<'a>(
+    inputs: &'a [TensorSpec],
+    name: Option<&str>,
+) -> Result<&'a TensorSpec, String> {
     match name {
         Some(name) => inputs
             .iter()
@@ -221,11 +225,20 @@ impl Detector for FileDetector {
         self.name
     }
 
+    fn clean_rate(&self) -> Option<f64> {
+        Some(self.detector.fpr)
+    }
+
+    fn feature_ranges(&self) -> Option<Vec<[f64; 2]>> {
+        Some(self.detector.ranges.clone())
+    }
+
     fn inspect(&self, call: &Inspected<'_>) -> Finding {
         let refuse = |why: String| Finding {
             flagged: true,
             score: None,
             reasons: vec![why],
+            flagged_rows: Some(usize::MAX),
         };
         let Some(rows) = self.rows(call.inputs) else {
             return refuse(format!(
@@ -244,7 +257,10 @@ impl Detector for FileDetector {
             Ok(r) => r,
             Err(e) => return refuse(format!("not scored: {e}")),
         };
-        let mut finding = Finding::default();
+        let mut finding = Finding {
+            flagged_rows: Some(results.iter().filter(|r| r.flagged).count()),
+            ..Finding::default()
+        };
         for r in &results {
             if let Some(Some(s)) = r.scores.get(self.name) {
                 finding.score = Some(finding.score.map_or(*s, |m: f64| m.max(*s)));

@@ -117,6 +117,8 @@ pub const CODES: &[&str] = &[
     "upstream_unavailable",
     "upstream_error",
     "input_blocked",
+    "extraction_suspected",
+    "throttled",
     "change_refused",
     "internal",
 ];

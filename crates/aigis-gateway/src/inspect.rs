@@ -71,6 +71,9 @@ pub struct Finding {
     pub score: Option<f64>,
     /// Why, for the audit record and the refusal (a few lines at most).
     pub reasons: Vec<String>,
+    /// How many rows it flagged, for a detector calibrated for a false-positive rate
+    /// ([`Detector::clean_rate`]): what the extraction detector's inputs sign counts.
+    pub flagged_rows: Option<usize>,
 }
 
 /// A per-request detector.
@@ -79,6 +82,15 @@ pub trait Detector: Send + Sync + std::fmt::Debug {
     fn name(&self) -> &'static str;
     /// Looks at one call.
     fn inspect(&self, call: &Inspected<'_>) -> Finding;
+    /// The share of clean rows it flags, when it was calibrated for one.
+    fn clean_rate(&self) -> Option<f64> {
+        None
+    }
+    /// Each feature's smallest and largest value in the reference data, when it knows
+    /// them (what the extraction detector scales distances by).
+    fn feature_ranges(&self) -> Option<Vec<[f64; 2]>> {
+        None
+    }
 }
 
 /// `[serve.models.profile]`.
@@ -172,23 +184,8 @@ impl Features {
         if !(0.0..=10.0).contains(&config.tolerance) {
             return Err(("tolerance".into(), "must be between 0 and 10".into()));
         }
-        let spec = match &config.input {
-            Some(name) => inputs.iter().find(|s| &s.name == name).ok_or_else(|| {
-                (
-                    "input".to_owned(),
-                    format!("the model has no input `{name}`"),
-                )
-            })?,
-            None => match inputs {
-                [one] => one,
-                _ => {
-                    return Err((
-                        "input".into(),
-                        "the model has several inputs: say which one the profile describes".into(),
-                    ));
-                }
-            },
-        };
+        let spec = crate::detect::pick_input(inputs, config.input.as_deref())
+            .map_err(|m| ("input".to_owned(), m))?;
         if !matches!(
             spec.datatype,
             aigis_runtime::DataType::Fp32 | aigis_runtime::DataType::Fp64
@@ -358,6 +355,16 @@ impl Detector for ProfileRange {
         "profile_range"
     }
 
+    fn feature_ranges(&self) -> Option<Vec<[f64; 2]>> {
+        Some(
+            self.features
+                .features
+                .iter()
+                .map(|f| [f.min, f.max])
+                .collect(),
+        )
+    }
+
     fn inspect(&self, call: &Inspected<'_>) -> Finding {
         let Some((values, width)) = self.features.rows(call.inputs) else {
             return Finding::default();
@@ -388,6 +395,7 @@ impl Detector for ProfileRange {
             }
         }
         Finding {
+            flagged_rows: None,
             flagged: outside > 0,
             score: Some(if values.is_empty() {
                 0.0
@@ -403,7 +411,8 @@ impl Detector for ProfileRange {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Flag {
     pub detector: &'static str,
-    pub action: Action,
+    /// What the flag did (`flag`, `block`; `throttle` for extraction).
+    pub action: &'static str,
     pub score: Option<f64>,
     pub reasons: Vec<String>,
 }

@@ -31,6 +31,7 @@ mod client;
 pub mod config;
 pub mod detect;
 mod error;
+pub mod extraction;
 pub mod harden;
 pub mod inspect;
 pub mod jwt;
@@ -101,6 +102,7 @@ impl Live {
         trusted: &[VerifierKey],
         project: Option<&aigis_ledger::Project>,
         jwks_reads: &prometheus_client::metrics::counter::Counter,
+        previous: Option<&Live>,
     ) -> Result<Self, Error> {
         let config = &state.overlay(config);
         let mut models = BTreeMap::new();
@@ -129,6 +131,44 @@ impl Live {
                     message,
                 })?;
                 served.detectors.extend(found);
+            }
+            if let Some(e) = &m.extraction {
+                // The same model with the same settings keeps its principals' history.
+                let kept = previous
+                    .and_then(|p| p.models.get(&m.name))
+                    .filter(|old| old.digest == served.digest)
+                    .and_then(|old| old.extraction.clone())
+                    .filter(|old| old.same(e));
+                let tracker = match kept {
+                    Some(t) => t,
+                    None => {
+                        let ranges = served
+                            .detectors
+                            .iter()
+                            .find_map(|(d, _)| d.feature_ranges());
+                        let rate = served
+                            .detectors
+                            .iter()
+                            .filter_map(|(d, _)| d.clean_rate())
+                            .reduce(f64::max);
+                        Arc::new(
+                            extraction::Extraction::load(
+                                e,
+                                &served.runtime.signature().inputs,
+                                ranges,
+                                rate,
+                            )
+                            .map_err(|(key, message)| {
+                                Error::Config {
+                                    file: config.source.clone(),
+                                    key: format!("serve.models[{i}].extraction.{key}"),
+                                    message,
+                                }
+                            })?,
+                        )
+                    }
+                };
+                served.extraction = Some(tracker);
             }
             tracing::info!(
                 model = %served.name,
@@ -333,7 +373,15 @@ impl Gateway {
             Some((setup, state)) => (Some(setup), state),
             None => (None, admin::State::default()),
         };
-        let live = Live::load(config, &state, base, trusted, project, &metrics.jwks_reads)?;
+        let live = Live::load(
+            config,
+            &state,
+            base,
+            trusted,
+            project,
+            &metrics.jwks_reads,
+            None,
+        )?;
         Ok(Gateway {
             live: std::sync::RwLock::new(Arc::new(live)),
             current: std::sync::Mutex::new(Current {
@@ -650,6 +698,7 @@ impl Gateway {
                     &next.trusted,
                     project.as_ref(),
                     &self.metrics.jwks_reads,
+                    Some(&old),
                 )
             })
         } else {
@@ -1014,7 +1063,7 @@ async fn audited(
             .iter()
             .map(|f| aigis_evidence::CallFlag {
                 detector: f.detector.to_owned(),
-                action: f.action.as_str().to_owned(),
+                action: f.action.to_owned(),
                 score: f.score,
                 reasons: f.reasons.clone(),
             })
@@ -1347,6 +1396,23 @@ async fn infer_in(
             }
         }
     }
+    if let Some(x) = &model.extraction {
+        trail.enter("extraction");
+        let (flag, refused) = match x.before(&principal.name) {
+            Ok(flag) => (flag, None),
+            Err(refused) => {
+                let (flag, e) = *refused;
+                (Some(flag), Some(e))
+            }
+        };
+        if let Some(flag) = flag {
+            gw.metrics.detected(name, flag.detector, flag.action);
+            trail.flags.push(flag);
+        }
+        if let Some(e) = refused {
+            return Err(e);
+        }
+    }
     trail.enter("validate");
     let inputs = request
         .inputs
@@ -1385,6 +1451,8 @@ async fn infer_in(
     if let Some(features) = &model.features {
         features.validate(&inputs)?;
     }
+    // What the calibrated detectors flagged, for the extraction detector.
+    let mut flagged_rows: Option<usize> = None;
     if !model.detectors.is_empty() {
         trail.enter("inspect");
         let found: Vec<(&'static str, inspect::Action, inspect::Finding)> =
@@ -1405,6 +1473,9 @@ async fn infer_in(
             };
         let mut blocked = None;
         for (detector, action, found) in found {
+            if let Some(n) = found.flagged_rows {
+                flagged_rows = Some(flagged_rows.map_or(n, |m| m.max(n)));
+            }
             if !found.flagged {
                 continue;
             }
@@ -1412,7 +1483,7 @@ async fn infer_in(
             tracing::info!(model = %name, principal = %principal.name, detector, action = action.as_str(), reasons = ?found.reasons, "input flagged");
             trail.flags.push(inspect::Flag {
                 detector,
-                action,
+                action: action.as_str(),
                 score: found.score,
                 reasons: found.reasons,
             });
@@ -1450,6 +1521,8 @@ async fn infer_in(
             }
         }
     }
+    // The extraction detector reads the rows after the answer.
+    let asked = model.extraction.as_ref().map(|_| inputs.clone());
     trail.enter("model_call");
     let answer = if model.pace.inline(&*model.runtime, rows) {
         // A local model whose calls take under 100 µs runs here: handing it to the blocking
@@ -1505,6 +1578,24 @@ async fn infer_in(
         }
         Ok(Ok(Ok(outputs))) => outputs,
     };
+    if let (Some(x), Some(asked)) = (&model.extraction, asked) {
+        trail.enter("extraction");
+        let flag = if rows <= INSPECT_INLINE_ROWS {
+            x.after(&principal.name, &asked, &outputs, flagged_rows)
+        } else {
+            // Distances to up to `max_points` earlier queries per row: a large batch goes
+            // to the blocking pool.
+            let (x, who, answer) = (Arc::clone(x), principal.name.clone(), outputs.clone());
+            tokio::task::spawn_blocking(move || x.after(&who, &asked, &answer, flagged_rows))
+                .await
+                .map_err(|_| ApiError::internal())?
+        };
+        trail.close();
+        if let Some(flag) = flag {
+            gw.metrics.detected(name, flag.detector, flag.action);
+            trail.flags.push(flag);
+        }
+    }
     // What this principal may see of the answer.
     let outputs = match &live.outputs {
         Some(o) => harden::apply(o.for_principal(&principal.name), outputs),

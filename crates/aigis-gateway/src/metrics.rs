@@ -11,7 +11,7 @@
 //! | `aigis_gateway_rate_store_failures_total` | rate-store steps that failed (the call refused, or let through with `fail_open`) |
 //! | `aigis_gateway_audit_queue` | records answered but not yet in the ledger (the audit lag, in `buffered` mode) |
 //! | `aigis_gateway_jwks_reads_total` | JWKS re-reads (a rotation, or a refresh after the TTL) |
-//! | `aigis_gateway_detections_total{model, detector, action}` | calls a detector of the inspection seam flagged (`action`: `flag` let through, `block` refused) |
+//! | `aigis_gateway_detections_total{model, detector, action}` | calls a detector flagged (`action`: `flag` let through, `block` refused; for `extraction`, calls of a suspected principal, with what they get: `flag`, `throttle`, `block`) |
 //!
 //! Labels never carry a principal, a key or request data; every label value comes from a
 //! bounded set (the routes, the configured models, the error codes).

@@ -39,6 +39,8 @@ pub struct Served {
     pub features: Option<Arc<crate::inspect::Features>>,
     /// The detectors of the inspection seam, each with what its flag does.
     pub detectors: Vec<(Arc<dyn crate::inspect::Detector>, crate::inspect::Action)>,
+    /// The extraction detector, with its principals' history.
+    pub extraction: Option<Arc<crate::extraction::Extraction>>,
 }
 
 /// The environment variable holding the passphrase of a sealed key file (the CLI's).
@@ -139,6 +141,7 @@ pub fn load(
             decrypted_by: None,
             features: None,
             detectors: Vec::new(),
+            extraction: None,
         });
     }
     let path = resolve(base, &config.path);
@@ -217,6 +220,7 @@ pub fn load(
         decrypted_by,
         features: None,
         detectors: Vec::new(),
+        extraction: None,
     })
 }
 
@@ -279,6 +283,7 @@ fn load_staged(
         decrypted_by: None,
         features: None,
         detectors: Vec::new(),
+        extraction: None,
     })
 }
 

@@ -53,6 +53,7 @@ fn unsigned(name: &str, file: &str) -> ModelConfig {
         identity: None,
         profile: None,
         detector: None,
+        extraction: None,
         upstream: None,
     }
 }
@@ -364,6 +365,7 @@ fn a_model_is_served_only_when_its_signature_verifies_over_its_bytes() {
         identity: None,
         profile: None,
         detector: None,
+        extraction: None,
         upstream: None,
     };
     let load = |trusted: &[aigis_model::signing::VerifierKey], m: &ModelConfig| {
@@ -465,6 +467,7 @@ async fn an_encrypted_model_is_decrypted_in_memory_checked_and_served() {
         identity: Some("serving.key".into()),
         profile: None,
         detector: None,
+        extraction: None,
         upstream: None,
     };
     let load = |m: &ModelConfig| {
@@ -540,6 +543,7 @@ async fn an_encrypted_model_is_decrypted_in_memory_checked_and_served() {
             identity: None,
             profile: None,
             detector: None,
+            extraction: None,
             upstream: None,
             ..model.clone()
         }),
@@ -675,7 +679,8 @@ async fn the_openapi_document_is_the_routes() {
     assert_eq!(codes, aigis_gateway::CODES);
     let source = include_str!("../src/lib.rs").to_owned()
         + include_str!("../src/error.rs")
-        + include_str!("../src/admin.rs");
+        + include_str!("../src/admin.rs")
+        + include_str!("../src/extraction.rs");
     for code in aigis_gateway::CODES {
         assert!(
             source.matches(&format!("\"{code}\"")).count() >= 2,

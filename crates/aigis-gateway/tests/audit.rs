@@ -36,6 +36,7 @@ fn config(hash: String) -> ServeConfig {
         identity: None,
         profile: None,
         detector: None,
+        extraction: None,
         upstream: None,
     };
     let key = ApiKeyConfig {

@@ -22,35 +22,13 @@ use aigis_gateway::detect::{DetectorConfig, RuntimeModel};
 use aigis_gateway::inspect::Action;
 use aigis_gateway::{Gateway, ServeConfig};
 use aigis_model::signing::{self, SignOptions, SignerKey};
-use aigis_monitor::detect::{self, FitOptions, Matrix, SqueezeOptions, Squeezer};
+use aigis_monitor::detect::{self, FitOptions, SqueezeOptions, Squeezer};
 use aigis_runtime::OnnxRuntime;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 /// The 40 digits exported with the model, each also with 19 jittered copies (±1 on the
 /// pixels that are not 0): 800 rows.
-fn reference() -> Matrix {
-    let fixture: Value =
-        serde_json::from_slice(&std::fs::read(common::runtime_model("digits_mlp.json")).unwrap())
-            .unwrap();
-    let data: Vec<f64> = serde_json::from_value(fixture["inputs"]["X"]["data"].clone()).unwrap();
-    let mut rng = fastrand::Rng::with_seed(3);
-    let mut out = Vec::new();
-    for row in data.chunks(64) {
-        out.extend_from_slice(row);
-        for _ in 0..19 {
-            out.extend(row.iter().map(|&v| {
-                if v == 0.0 {
-                    0.0
-                } else {
-                    (v + f64::from(rng.i32(-1..=1))).clamp(0.0, 16.0)
-                }
-            }));
-        }
-    }
-    Matrix::new(800, 64, out, Matrix::positional_names(64)).unwrap()
-}
-
 /// Fits the detector file for the digits model in `dir`, signed with `key`.
 fn fit(dir: &Path, key: &SignerKey, model_sha256: Option<&str>) {
     let bytes = std::fs::read(common::runtime_model("digits_mlp.onnx")).unwrap();
@@ -67,7 +45,7 @@ fn fit(dir: &Path, key: &SignerKey, model_sha256: Option<&str>) {
         }),
         ..FitOptions::default()
     };
-    let d = detect::fit(&reference(), None, Some(&model), &opts).unwrap();
+    let d = detect::fit(&common::digits_reference(), None, Some(&model), &opts).unwrap();
     let path = dir.join("digits.detector.json");
     std::fs::write(&path, serde_json::to_vec(&d).unwrap()).unwrap();
     let signed = signing::sign_model(&path, key, &SignOptions::default(), &|_| {}).unwrap();
@@ -120,7 +98,7 @@ fn setup(action: Action) -> (Setup, Vec<Vec<f32>>) {
     let dir = tempfile::tempdir().unwrap();
     let signer = SignerKey::Ed25519(aigis_crypto::SigningKey::generate());
     fit(dir.path(), &signer, None);
-    let rows = reference()
+    let rows = common::digits_reference()
         .data
         .chunks(64)
         .step_by(20)

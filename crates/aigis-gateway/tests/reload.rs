@@ -40,6 +40,7 @@ fn config(file: &str, keys: &[(&str, &str)]) -> ServeConfig {
             identity: None,
             profile: None,
             detector: None,
+            extraction: None,
             upstream: None,
         }],
         keys.iter()

@@ -114,6 +114,7 @@ fn front(
         identity: None,
         profile: None,
         detector: None,
+        extraction: None,
         upstream: Some(upstream),
     };
     let mut config = ServeConfig::loopback(vec![model], entries);

@@ -24,6 +24,7 @@
 pub mod detect;
 pub mod drift;
 mod ecdf;
+pub mod extraction;
 pub mod kolmogorov;
 pub mod ks;
 pub mod sketch;

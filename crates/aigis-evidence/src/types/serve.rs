@@ -67,9 +67,10 @@ pub struct GatewayCall {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CallFlag {
-    /// The detector (`profile_range`, …).
+    /// The detector (`profile_range`, `ood`, `squeeze`, `extraction`).
     pub detector: String,
-    /// What the flag did: `flag` (let through) or `block` (refused).
+    /// What the flag did: `flag` (let through) or `block` (refused); for `extraction`,
+    /// what the principal's later calls get: `flag`, `throttle` or `block`.
     pub action: String,
     /// The detector's score, when it has one (higher is more suspicious).
     pub score: Option<f64>,

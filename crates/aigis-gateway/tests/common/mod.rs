@@ -27,6 +27,7 @@ pub fn model(name: &str, file: &str) -> ModelConfig {
         identity: None,
         profile: None,
         detector: None,
+        extraction: None,
         upstream: None,
     }
 }
@@ -202,6 +203,31 @@ impl Drop for Running {
             self.runtime.block_on(task).unwrap().unwrap();
         }
     }
+}
+
+/// The digits fixture's 40 rows, each with 19 copies whose non-zero pixels moved by -1,
+/// 0 or 1: 800 rows of the kind the model was trained on, to fit detectors on.
+pub fn digits_reference() -> aigis_monitor::detect::Matrix {
+    use aigis_monitor::detect::Matrix;
+    use serde_json::Value;
+    let fixture: Value =
+        serde_json::from_slice(&std::fs::read(runtime_model("digits_mlp.json")).unwrap()).unwrap();
+    let data: Vec<f64> = serde_json::from_value(fixture["inputs"]["X"]["data"].clone()).unwrap();
+    let mut rng = fastrand::Rng::with_seed(3);
+    let mut out = Vec::new();
+    for row in data.chunks(64) {
+        out.extend_from_slice(row);
+        for _ in 0..19 {
+            out.extend(row.iter().map(|&v| {
+                if v == 0.0 {
+                    0.0
+                } else {
+                    (v + f64::from(rng.i32(-1..=1))).clamp(0.0, 16.0)
+                }
+            }));
+        }
+    }
+    Matrix::new(800, 64, out, Matrix::positional_names(64)).unwrap()
 }
 
 /// Sends `rows` to `model` as binary tensor data (the only way a NaN crosses the

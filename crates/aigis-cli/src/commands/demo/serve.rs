@@ -222,6 +222,7 @@ pub(crate) fn run(
             detectors: None,
             input: None,
         }),
+        extraction: None,
         upstream: None,
     };
     let client = ApiKeyConfig {

@@ -1,0 +1,371 @@
+//! Extraction detection at the gateway: each principal's queries to a model, and the
+//! model's answers, feed [`aigis_monitor::extraction::Tracker`] (PRADA's distances,
+//! probing, the detectors' flag rate, a query budget). A principal that becomes suspected
+//! stays so while the gateway runs, and the configuration says what that does to its
+//! later calls ([`Response`]):
+//!
+//! ```toml
+//! [[serve.models]]
+//! name = "digits"
+//! path = "models/digits.onnx"
+//! [serve.models.extraction]
+//! action = "throttle"        # "flag" (record it), "throttle" (one call per `throttle_ms`),
+//!                            # or "block" (403 `extraction_suspected`)
+//! # budget = 100000          # rows a principal may send before it is suspected
+//! # threshold = 0.90         # PRADA: Shapiro–Wilk W of the distances below this
+//! # min_distances = 100      # distances before the test is made
+//! # history = 1000           # the last this many distances are tested
+//! # probe_window = 64        # steps looked at for probing
+//! # probe_share = 0.5        # share of probing steps that makes a principal suspected
+//! # inputs = true            # count the rows the detector file's detectors flag
+//! # throttle_ms = 1000
+//! # max_principals = 1024    # principals tracked at once
+//! # max_points = 1024        # points kept per principal (4 bytes a feature)
+//! # input = "X"              # the input it looks at (default: the only one)
+//! ```
+//!
+//! Distances are over features scaled by the reference's ranges when the model has a
+//! profile or a detector file, so that one feature of large values does not decide them.
+//! The call that makes a principal suspected is answered, and its audit record carries the
+//! flag (`extraction`, with the sign and its numbers); every later call's record carries
+//! it too, so the audit trail shows what the principal did after. The tracker lives as
+//! long as the gateway: a reload that keeps the model and these settings keeps it.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use aigis_monitor::extraction::{Settings, Suspicion, Tracker};
+use aigis_runtime::{Data, DataType, NamedTensor, TensorSpec};
+use axum::http::StatusCode;
+use serde::Deserialize;
+
+use crate::ApiError;
+use crate::inspect::Flag;
+
+/// What a suspected principal's later calls get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Response {
+    /// Answered; each call's record carries the flag.
+    Flag,
+    /// One call per `throttle_ms`; a call sooner gets 429 with Retry-After.
+    Throttle,
+    /// Refused: 403 `extraction_suspected`.
+    Block,
+}
+
+impl Response {
+    fn as_str(self) -> &'static str {
+        match self {
+            Response::Flag => "flag",
+            Response::Throttle => "throttle",
+            Response::Block => "block",
+        }
+    }
+}
+
+/// `[serve.models.extraction]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtractionConfig {
+    #[serde(default = "flag")]
+    pub action: Response,
+    #[serde(default)]
+    pub budget: Option<u64>,
+    #[serde(default = "threshold")]
+    pub threshold: f64,
+    #[serde(default = "min_distances")]
+    pub min_distances: usize,
+    #[serde(default = "history")]
+    pub history: usize,
+    #[serde(default = "probe_window")]
+    pub probe_window: usize,
+    #[serde(default = "probe_share")]
+    pub probe_share: f64,
+    /// Whether the rows the detector file's detectors flag are counted.
+    #[serde(default = "yes")]
+    pub inputs: bool,
+    #[serde(default = "throttle_ms")]
+    pub throttle_ms: u64,
+    #[serde(default = "max_principals")]
+    pub max_principals: usize,
+    #[serde(default = "max_points")]
+    pub max_points: usize,
+    #[serde(default)]
+    pub input: Option<String>,
+}
+
+fn flag() -> Response {
+    Response::Flag
+}
+fn threshold() -> f64 {
+    Settings::default().threshold
+}
+fn min_distances() -> usize {
+    Settings::default().min_distances
+}
+fn history() -> usize {
+    Settings::default().history
+}
+fn probe_window() -> usize {
+    Settings::default().probe_window
+}
+fn probe_share() -> f64 {
+    Settings::default().probe_share
+}
+fn yes() -> bool {
+    true
+}
+fn throttle_ms() -> u64 {
+    1000
+}
+fn max_principals() -> usize {
+    Settings::default().max_principals
+}
+fn max_points() -> usize {
+    Settings::default().max_points
+}
+
+/// A model's extraction detector.
+#[derive(Debug)]
+pub struct Extraction {
+    config: ExtractionConfig,
+    tracker: Tracker,
+    input: String,
+    /// When each suspected principal's last call was let through (throttling).
+    last_call: Mutex<HashMap<String, Instant>>,
+}
+
+/// The name in audit records and metrics.
+pub const DETECTOR: &str = "extraction";
+
+impl Extraction {
+    /// The detector of `config` for a model whose inputs are `inputs`; `ranges` are the
+    /// reference's feature ranges when known, `clean_rate` the detector file's calibrated
+    /// false-positive rate when there is one. The error is the key and the message.
+    pub fn load(
+        config: &ExtractionConfig,
+        inputs: &[TensorSpec],
+        ranges: Option<Vec<[f64; 2]>>,
+        clean_rate: Option<f64>,
+    ) -> Result<Self, (String, String)> {
+        let spec = crate::detect::pick_input(inputs, config.input.as_deref())
+            .map_err(|m| ("input".to_owned(), m))?;
+        let width: Option<usize> = spec
+            .shape
+            .get(1..)
+            .and_then(|s| s.iter().copied().product());
+        let width = match (width, &ranges) {
+            (Some(w), _) => w,
+            (None, Some(r)) => r.len(),
+            (None, None) => {
+                return Err((
+                    "input".into(),
+                    format!(
+                        "`{}` does not fix its row's size: give the model a profile or a detector file",
+                        spec.name
+                    ),
+                ));
+            }
+        };
+        if !matches!(spec.datatype, DataType::Fp32 | DataType::Fp64) || width == 0 {
+            return Err((
+                "input".into(),
+                format!("`{}` is not a batch of float rows", spec.name),
+            ));
+        }
+        let scale: Vec<f32> = match &ranges {
+            Some(r) if r.len() == width => r
+                .iter()
+                .map(|[lo, hi]| {
+                    let span = hi - lo;
+                    if span.is_finite() && span > 0.0 {
+                        (1.0 / span) as f32
+                    } else {
+                        1.0
+                    }
+                })
+                .collect(),
+            _ => vec![1.0; width],
+        };
+        let settings = Settings {
+            threshold: config.threshold,
+            min_distances: config.min_distances,
+            history: config.history,
+            probe_window: config.probe_window,
+            probe_share: config.probe_share,
+            budget: config.budget,
+            flag_rate: clean_rate.filter(|_| config.inputs),
+            max_principals: config.max_principals,
+            max_points: config.max_points,
+            ..Settings::default()
+        };
+        if config.throttle_ms == 0 {
+            return Err(("throttle_ms".into(), "must be at least 1".into()));
+        }
+        let tracker = Tracker::new(settings, scale).map_err(|(k, m)| (k.to_owned(), m))?;
+        Ok(Self {
+            config: config.clone(),
+            tracker,
+            input: spec.name.clone(),
+            last_call: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The rows a principal sent and the points kept for it, when it is tracked.
+    pub fn held(&self, principal: &str) -> Option<(u64, usize)> {
+        self.tracker.held(principal)
+    }
+
+    /// Whether this detector can go on tracking for a reloaded model with `config`.
+    pub fn same(&self, config: &ExtractionConfig) -> bool {
+        &self.config == config
+    }
+
+    /// Before the call: what a suspected principal's call gets. `Ok(Some(flag))` lets it
+    /// through with the flag on its record; `Err` refuses it, with the flag for the record
+    /// of the refusal.
+    pub fn before(&self, principal: &str) -> Result<Option<Flag>, Box<(Flag, ApiError)>> {
+        let Some(suspicion) = self.tracker.suspected(principal) else {
+            return Ok(None);
+        };
+        let flag = flag_of(&suspicion, self.config.action, false);
+        match self.config.action {
+            Response::Flag => Ok(Some(flag)),
+            Response::Block => Err(Box::new((
+                flag,
+                ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "extraction_suspected",
+                    "this principal's queries to this model look like an attempt to copy it: its calls are refused",
+                ),
+            ))),
+            Response::Throttle => {
+                let every = Duration::from_millis(self.config.throttle_ms);
+                let now = Instant::now();
+                let mut last = self
+                    .last_call
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if let Some(at) = last.get(principal) {
+                    let since = now.saturating_duration_since(*at);
+                    if since < every {
+                        return Err(Box::new((
+                            flag,
+                            ApiError::retry_after(
+                                "throttled",
+                                "this principal's queries to this model look like an attempt to copy it: one call per interval",
+                                every - since,
+                            ),
+                        )));
+                    }
+                }
+                // Bounded: suspected principals are at most the tracker's principals, and
+                // those whose interval passed are forgotten first.
+                if last.len() >= 2 * self.config.max_principals {
+                    last.retain(|_, at| now.saturating_duration_since(*at) < every);
+                }
+                last.insert(principal.to_owned(), now);
+                Ok(Some(flag))
+            }
+        }
+    }
+
+    /// After the answer: the call's rows and classes into the tracker; the flag when this
+    /// call made the principal suspected. `flagged_rows` is what the calibrated detectors
+    /// counted on this call, when they looked.
+    pub fn after(
+        &self,
+        principal: &str,
+        inputs: &[NamedTensor],
+        outputs: &[NamedTensor],
+        flagged_rows: Option<usize>,
+    ) -> Option<Flag> {
+        let width = self.tracker.width();
+        let tensor = &inputs.iter().find(|t| t.name == self.input)?.tensor;
+        let rows: Vec<f64> = match tensor.data() {
+            Data::Fp32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            Data::Fp64(v) => v.clone(),
+            _ => return None,
+        };
+        let n = rows.len() / width;
+        let classes = classes(outputs, n);
+        let seen = self
+            .tracker
+            .observe(principal, &rows, &classes, flagged_rows);
+        match seen.suspicion {
+            Some(s) if seen.new => {
+                if self.config.action == Response::Throttle {
+                    // Its next call waits the interval from this one.
+                    self.last_call
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(principal.to_owned(), Instant::now());
+                }
+                tracing::warn!(principal, sign = s.reason.kind(), after_rows = s.after_rows, reason = %s.reason.describe(), "extraction suspected");
+                Some(flag_of(&s, self.config.action, true))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The class the model gave each of `n` rows: its integer label output (`[n]` or
+/// `[n, 1]`), else the largest of its first float output of shape `[n, k]`; one class
+/// for all when it has neither.
+fn classes(outputs: &[NamedTensor], n: usize) -> Vec<u32> {
+    let label = outputs.iter().find_map(|o| {
+        let shape = o.tensor.shape();
+        let fits = shape.first() == Some(&n) && shape.iter().skip(1).all(|d| *d == 1);
+        match o.tensor.data() {
+            Data::Int64(v) if fits => Some(v.iter().map(|c| *c as u32).collect::<Vec<_>>()),
+            Data::Int32(v) if fits => Some(v.iter().map(|c| *c as u32).collect()),
+            _ => None,
+        }
+    });
+    if let Some(l) = label {
+        return l;
+    }
+    let scores = outputs.iter().find_map(|o| {
+        let shape = o.tensor.shape();
+        let k = *shape.get(1)?;
+        if shape.len() != 2 || shape.first() != Some(&n) || k == 0 {
+            return None;
+        }
+        let values: Vec<f64> = match o.tensor.data() {
+            Data::Fp32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            Data::Fp64(v) => v.clone(),
+            _ => return None,
+        };
+        Some(
+            values
+                .chunks_exact(k)
+                .map(|row| {
+                    row.iter()
+                        .enumerate()
+                        .fold((0, f64::NEG_INFINITY), |best, (i, v)| {
+                            if *v > best.1 { (i, *v) } else { best }
+                        })
+                        .0 as u32
+                })
+                .collect::<Vec<_>>(),
+        )
+    });
+    scores.unwrap_or_else(|| vec![0; n])
+}
+
+fn flag_of(s: &Suspicion, action: Response, new: bool) -> Flag {
+    let mut reasons = vec![s.reason.describe()];
+    reasons.push(if new {
+        format!("suspected after {} rows", s.after_rows)
+    } else {
+        format!("suspected since row {}", s.after_rows)
+    });
+    Flag {
+        detector: DETECTOR,
+        action: action.as_str(),
+        score: Some(s.reason.score()),
+        reasons,
+    }
+}

@@ -1,0 +1,269 @@
+//! The extraction detector at the gateway: a principal that spends its budget, sweeps
+//! one feature at a time, or sends queries the detectors flag far more often than clean
+//! ones is suspected, and its later calls are flagged, throttled or refused as configured;
+//! another principal is not touched, and a reload that keeps the settings keeps the
+//! history.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "a test reports failures by panicking"
+)]
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use aigis_gateway::detect::DetectorConfig;
+use aigis_gateway::extraction::{ExtractionConfig, Response};
+use aigis_gateway::inspect::Action;
+use aigis_gateway::{Gateway, ServeConfig};
+use aigis_monitor::detect::{self, FitOptions};
+use axum::http::StatusCode;
+
+fn settings(action: Response) -> ExtractionConfig {
+    toml::from_str::<ExtractionConfig>(&format!(
+        "action = \"{}\"",
+        match action {
+            Response::Flag => "flag",
+            Response::Throttle => "throttle",
+            Response::Block => "block",
+        }
+    ))
+    .unwrap()
+}
+
+struct Setup {
+    gateway: Arc<Gateway>,
+    app: axum::Router,
+    keys: std::collections::BTreeMap<String, String>,
+    recorder: Arc<common::Recorder>,
+    config: ServeConfig,
+    dir: tempfile::TempDir,
+}
+
+fn start(extraction: ExtractionConfig, with_detector: bool) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let (keys, entries) = common::keys(&["copier", "benign"]);
+    let mut model = common::model("digits", "digits_mlp.onnx");
+    model.extraction = Some(extraction);
+    if with_detector {
+        let opts = FitOptions {
+            fpr: 0.05,
+            trees: 100,
+            ..FitOptions::default()
+        };
+        let d = detect::fit(&common::digits_reference(), None, None, &opts).unwrap();
+        std::fs::write(
+            dir.path().join("digits.detector.json"),
+            serde_json::to_vec(&d).unwrap(),
+        )
+        .unwrap();
+        model.detector = Some(DetectorConfig {
+            file: "digits.detector.json".into(),
+            signature: None,
+            verify: false,
+            action: Action::Flag,
+            detectors: None,
+            input: None,
+        });
+    }
+    let config = ServeConfig::loopback(vec![model], entries);
+    let recorder = Arc::new(common::Recorder::default());
+    let gateway = Arc::new(
+        Gateway::new(&config, dir.path(), &[])
+            .unwrap()
+            .with_audit(recorder.clone()),
+    );
+    Setup {
+        app: gateway.clone().router(),
+        gateway,
+        keys,
+        recorder,
+        config,
+        dir,
+    }
+}
+
+impl Setup {
+    async fn infer(&self, who: &str, rows: &[Vec<f32>]) -> (StatusCode, serde_json::Value) {
+        common::infer_binary(&self.app, &self.keys[who], "digits", rows).await
+    }
+
+    /// The extraction flag on the last call's record.
+    fn last_flag(&self) -> Option<aigis_evidence::CallFlag> {
+        let calls = self.recorder.calls.lock().unwrap();
+        calls
+            .last()
+            .unwrap()
+            .flags
+            .iter()
+            .find(|f| f.detector == "extraction")
+            .cloned()
+    }
+}
+
+fn natural() -> Vec<Vec<f32>> {
+    common::digits_reference()
+        .data
+        .chunks(64)
+        .step_by(20)
+        .map(|r| r.iter().map(|&v| v as f32).collect())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_spent_budget_blocks_the_principal_and_no_one_else() {
+    let mut e = settings(Response::Block);
+    e.budget = Some(6);
+    let s = start(e, false);
+    let rows = natural();
+    // Two rows a call: three calls spend the budget.
+    for pair in rows.chunks(2).take(3) {
+        assert_eq!(s.infer("copier", pair).await.0, StatusCode::OK);
+        assert_eq!(s.last_flag(), None);
+    }
+    // The call that goes over is answered, and its record says why.
+    assert_eq!(s.infer("copier", &rows[6..8]).await.0, StatusCode::OK);
+    let flag = s.last_flag().expect("flagged");
+    assert_eq!(flag.action, "block");
+    assert!(
+        flag.reasons[0].contains("budget: more than 6 rows"),
+        "{:?}",
+        flag.reasons
+    );
+    assert!(
+        flag.reasons[1].contains("after 8 rows"),
+        "{:?}",
+        flag.reasons
+    );
+    // Every later call is refused, without saying more.
+    let (status, body) = s.infer("copier", &rows[8..9]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["code"], "extraction_suspected", "{body}");
+    // Its record says why, too.
+    let flag = s.last_flag().expect("the refusal is flagged");
+    assert!(
+        flag.reasons[1].starts_with("suspected since row 8"),
+        "{:?}",
+        flag.reasons
+    );
+    // Another principal is not.
+    assert_eq!(s.infer("benign", &rows[..4]).await.0, StatusCode::OK);
+    assert_eq!(s.last_flag(), None);
+}
+
+#[tokio::test]
+async fn a_one_pixel_sweep_is_throttled() {
+    let mut e = settings(Response::Throttle);
+    e.throttle_ms = 300;
+    let s = start(e, false);
+    let base = natural()[0].clone();
+    let mut suspected_after = None;
+    'sweep: for pixel in 0..64 {
+        for v in [0.0f32, 4.0, 8.0, 12.0, 16.0] {
+            let mut row = base.clone();
+            row[pixel] = v;
+            let (status, _) = s.infer("copier", &[row]).await;
+            assert_eq!(status, StatusCode::OK);
+            if let Some(flag) = s.last_flag() {
+                assert!(
+                    flag.reasons[0].starts_with("probing:"),
+                    "{:?}",
+                    flag.reasons
+                );
+                assert_eq!(flag.action, "throttle");
+                suspected_after = Some(pixel * 5 + 1);
+                break 'sweep;
+            }
+        }
+    }
+    let after = suspected_after.expect("the sweep was suspected");
+    assert!(after <= 80, "after {after} calls");
+    // At once again: 429, throttled.
+    let (status, body) = s.infer("copier", std::slice::from_ref(&base)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(body["code"], "throttled", "{body}");
+    // After the interval, one call goes through, flagged.
+    tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+    assert_eq!(
+        s.infer("copier", std::slice::from_ref(&base)).await.0,
+        StatusCode::OK
+    );
+    let flag = s.last_flag().expect("still flagged");
+    assert!(
+        flag.reasons[1].starts_with("suspected since row"),
+        "{:?}",
+        flag.reasons
+    );
+    assert_eq!(s.infer("benign", &[base]).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn random_queries_the_detectors_flag_are_suspected_and_a_reload_keeps_that() {
+    let s = start(settings(Response::Flag), true);
+    let mut rng = fastrand::Rng::with_seed(9);
+    let mut suspected = None;
+    for i in 0..200 {
+        let row: Vec<f32> = (0..64).map(|_| rng.f32() * 16.0).collect();
+        assert_eq!(s.infer("copier", &[row]).await.0, StatusCode::OK);
+        if let Some(flag) = s.last_flag() {
+            assert!(flag.reasons[0].starts_with("inputs:"), "{:?}", flag.reasons);
+            assert_eq!(flag.action, "flag");
+            suspected = Some(i + 1);
+            break;
+        }
+    }
+    let after = suspected.expect("suspected");
+    assert!(after <= 40, "after {after}");
+    // The fixture's own digits, from another principal: not suspected.
+    for row in natural() {
+        s.infer("benign", &[row]).await;
+        assert_eq!(s.last_flag(), None);
+    }
+    // A reload with the same model and settings keeps the history.
+    s.gateway
+        .reload(&s.config, s.dir.path(), &[], "signal")
+        .unwrap();
+    let app = s.gateway.clone().router();
+    common::infer_binary(&app, &s.keys["copier"], "digits", &natural()[..1]).await;
+    let flag = s.last_flag().expect("still suspected after the reload");
+    assert!(
+        flag.reasons[1].starts_with("suspected since row"),
+        "{:?}",
+        flag.reasons
+    );
+    // Other settings start again.
+    let mut changed = s.config.clone();
+    changed.models[0].extraction.as_mut().unwrap().probe_share = 0.6;
+    s.gateway
+        .reload(&changed, s.dir.path(), &[], "signal")
+        .unwrap();
+    common::infer_binary(&app, &s.keys["copier"], "digits", &natural()[..1]).await;
+    assert_eq!(s.last_flag(), None);
+}
+
+#[test]
+fn settings_that_cannot_work_are_named() {
+    for (config, key) in [
+        ("threshold = 1.5", "threshold"),
+        ("probe_share = 0", "probe_share"),
+        ("budget = 0", "budget"),
+        ("throttle_ms = 0", "throttle_ms"),
+        ("history = 10", "history"),
+    ] {
+        let (_, entries) = common::keys(&["a"]);
+        let mut model = common::model("digits", "digits_mlp.onnx");
+        model.extraction = Some(toml::from_str(config).unwrap());
+        let config = ServeConfig::loopback(vec![model], entries);
+        let e = Gateway::new(&config, Path::new("/"), &[]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains(&format!("serve.models[0].extraction.{key}")),
+            "{config:?}: {e}"
+        );
+    }
+    assert!(toml::from_str::<ExtractionConfig>("actoin = \"block\"").is_err());
+}

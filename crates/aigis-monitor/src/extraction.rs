@@ -1,0 +1,666 @@
+//! Extraction detection per principal: a client copying a model through its API queries
+//! it in ways benign clients do not. Three signs are tracked for each principal, from the
+//! rows it sends and the classes the model answers, without keeping its requests beyond a
+//! bounded set of points:
+//!
+//! - **distances** (after PRADA, Juuti et al., 2019): for each query, the distance to the
+//!   nearest earlier query of the same predicted class in a growing set of that client's
+//!   queries. Natural inputs give distances close to normally distributed; synthetic ones
+//!   (random points, perturbations of a few seeds, grids) do not. Once `min_distances`
+//!   distances are in, their Shapiro–Wilk W (outliers beyond three standard deviations
+//!   left out, as PRADA does) below `threshold` makes the client suspected.
+//! - **probing**: a step from one query to the next that changes at most a tenth of the
+//!   features (a one-feature sweep, a grid walked in order), or that continues along the
+//!   line of the step before (a line search, the binary search of a boundary walk). When
+//!   such steps are `probe_share` or more of the last `probe_window`, the client is
+//!   suspected.
+//! - **inputs**: the share of its rows the per-request detectors flagged (out of
+//!   distribution, squeezing), against the rate they were calibrated for on clean data:
+//!   when a binomial test gives less than `flag_alpha` that clean rows would be flagged
+//!   this often, the client is suspected. Random and synthetic queries that PRADA's
+//!   distances cannot tell from natural ones (points drawn from a smooth box) are far from
+//!   the training data, and this is how they show.
+//! - **budget**: more rows than the budget.
+//!
+//! A suspicion is kept for as long as the tracker keeps the principal: it is never
+//! evicted while suspected. Distances are Euclidean over the features each multiplied by
+//! its scale (one over the reference's range, when one is known), so that one feature of
+//! large values does not decide them.
+//!
+//! Memory is bounded: at most `max_principals` principals (the one seen longest ago and
+//! not suspected is dropped for a new one; when every one is suspected, a new principal is
+//! itself suspected, as `untracked`: a verdict that cannot be reached is not a pass), and
+//! at most `max_points` points per principal, four bytes a feature. The worst case is
+//! `max_principals × max_points × features × 4` bytes.
+//!
+//! What it cannot see: a copier that spreads its queries over many principals, or that
+//! mixes its synthetic queries with enough natural ones, keeps each principal's traffic
+//! looking benign (PRADA's own limits); the query budget and the rate limits bound what
+//! each principal gets.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// The detector's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Shapiro–Wilk W below which a client's distances are not natural.
+    pub threshold: f64,
+    /// Distances needed before the test is made.
+    pub min_distances: usize,
+    /// The distances tested: the last this many.
+    pub history: usize,
+    /// Steps looked at for probing.
+    pub probe_window: usize,
+    /// The share of probing steps in the window that makes a client suspected.
+    pub probe_share: f64,
+    /// Rows a principal may send before it is suspected.
+    pub budget: Option<u64>,
+    /// The rate at which the per-request detectors flag clean rows (their calibrated
+    /// false-positive rate); `None` leaves the inputs sign out.
+    pub flag_rate: Option<f64>,
+    /// The binomial tail below which a client's flagged rows are too many.
+    pub flag_alpha: f64,
+    /// Principals tracked at once.
+    pub max_principals: usize,
+    /// Points kept per principal.
+    pub max_points: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            threshold: DEFAULT_THRESHOLD,
+            min_distances: 100,
+            history: 1000,
+            probe_window: 64,
+            probe_share: 0.5,
+            budget: None,
+            flag_rate: None,
+            flag_alpha: 1e-6,
+            max_principals: 1024,
+            max_points: 1024,
+        }
+    }
+}
+
+/// The default W threshold (measured in `bench/extraction_eval.py`: see BENCHMARKS.md).
+pub const DEFAULT_THRESHOLD: f64 = 0.90;
+
+impl Settings {
+    /// Refuses settings that cannot work; the error names the setting.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !(self.threshold > 0.0 && self.threshold < 1.0) {
+            return Err(("threshold", "must be between 0 and 1".into()));
+        }
+        if !(3..=5000).contains(&self.min_distances) {
+            return Err(("min_distances", "must be between 3 and 5000".into()));
+        }
+        if self.history < self.min_distances || self.history > 5000 {
+            return Err((
+                "history",
+                "must be at least min_distances and at most 5000 (where Shapiro–Wilk holds)".into(),
+            ));
+        }
+        if !(2..=100_000).contains(&self.probe_window) {
+            return Err(("probe_window", "must be between 2 and 100000".into()));
+        }
+        if !(self.probe_share > 0.0 && self.probe_share <= 1.0) {
+            return Err(("probe_share", "must be above 0 and at most 1".into()));
+        }
+        if self.flag_rate.is_some_and(|r| !(r > 0.0 && r < 1.0)) {
+            return Err(("flag_rate", "must be between 0 and 1".into()));
+        }
+        if !(self.flag_alpha > 0.0 && self.flag_alpha < 0.5) {
+            return Err(("flag_alpha", "must be above 0 and below 0.5".into()));
+        }
+        if self.budget == Some(0) {
+            return Err(("budget", "must be at least 1 row".into()));
+        }
+        if self.max_principals == 0 || self.max_points < 2 {
+            return Err((
+                "max_points",
+                "max_principals must be at least 1 and max_points at least 2".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Why a principal is suspected.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reason {
+    /// Its distances are not natural: their Shapiro–Wilk W is below the threshold.
+    Distances {
+        w: f64,
+        distances: usize,
+        threshold: f64,
+    },
+    /// Its steps probe: this share of the last `window` steps did.
+    Probing { share: f64, window: usize },
+    /// The detectors flagged `flagged` of its `rows`, at most `rate` of clean rows.
+    Inputs {
+        flagged: u64,
+        rows: u64,
+        rate: f64,
+        p_value: f64,
+    },
+    /// It sent more rows than the budget.
+    Budget { budget: u64 },
+    /// It could not be tracked: every tracked principal is suspected.
+    Untracked,
+}
+
+impl Reason {
+    /// Its name in evidence and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reason::Distances { .. } => "distances",
+            Reason::Probing { .. } => "probing",
+            Reason::Inputs { .. } => "inputs",
+            Reason::Budget { .. } => "budget",
+            Reason::Untracked => "untracked",
+        }
+    }
+
+    /// One line for the audit record (no value of a query).
+    pub fn describe(&self) -> String {
+        match self {
+            Reason::Distances {
+                w,
+                distances,
+                threshold,
+            } => format!(
+                "distances: the Shapiro–Wilk W of its last {distances} nearest-query distances is {w:.4}, below {threshold}"
+            ),
+            Reason::Probing { share, window } => format!(
+                "probing: {:.0}% of its last {window} steps changed few features or followed a line",
+                share * 100.0
+            ),
+            Reason::Inputs {
+                flagged,
+                rows,
+                rate,
+                p_value,
+            } => format!(
+                "inputs: the detectors flagged {flagged} of its {rows} rows (clean rows: {:.1}%; binomial p = {p_value:.1e})",
+                rate * 100.0
+            ),
+            Reason::Budget { budget } => format!("budget: more than {budget} rows"),
+            Reason::Untracked => {
+                "untracked: every principal the detector can track is suspected".into()
+            }
+        }
+    }
+
+    /// The score: how far past its limit the sign is (1 − W for distances, the share for
+    /// probing, 1 otherwise).
+    pub fn score(&self) -> f64 {
+        match self {
+            Reason::Distances { w, .. } => 1.0 - w,
+            Reason::Probing { share, .. } => *share,
+            Reason::Inputs { flagged, rows, .. } => *flagged as f64 / (*rows).max(1) as f64,
+            Reason::Budget { .. } | Reason::Untracked => 1.0,
+        }
+    }
+}
+
+/// A principal under suspicion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suspicion {
+    pub reason: Reason,
+    /// Its rows when it became suspected.
+    pub after_rows: u64,
+}
+
+/// What one call told the tracker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    /// The principal's suspicion, if any (new or older).
+    pub suspicion: Option<Suspicion>,
+    /// Whether this call made it.
+    pub new: bool,
+    /// Its rows so far.
+    pub rows: u64,
+}
+
+/// The per-principal state of one model's extraction detector.
+#[derive(Debug)]
+pub struct Tracker {
+    settings: Settings,
+    /// Each feature's multiplier.
+    scale: Vec<f32>,
+    clients: Mutex<Clients>,
+    /// The Shapiro–Wilk coefficients of the sizes tested last (the outliers left out vary
+    /// the size by a few from call to call).
+    coefficients: Mutex<VecDeque<(usize, Arc<Vec<f64>>)>>,
+}
+
+/// Sizes whose coefficients are kept.
+const COEFFICIENT_SIZES: usize = 16;
+
+#[derive(Debug, Default)]
+struct Clients {
+    /// Each principal, with when it was last seen.
+    map: HashMap<String, (u64, Arc<Mutex<Client>>)>,
+    tick: u64,
+}
+
+#[derive(Debug, Default)]
+struct Client {
+    rows: u64,
+    /// Rows the per-request detectors flagged, and rows they looked at.
+    flagged: u64,
+    inspected: u64,
+    /// The growing set of each predicted class.
+    classes: HashMap<u32, Growing>,
+    points: usize,
+    /// The last `history` nearest distances.
+    distances: VecDeque<f64>,
+    previous: Option<Vec<f32>>,
+    step: Option<Vec<f32>>,
+    /// Whether each of the last `probe_window` steps probed, and how many did.
+    steps: VecDeque<bool>,
+    probing: usize,
+    suspicion: Option<Suspicion>,
+}
+
+/// One class's growing set (PRADA's `G_c`), with the distances that grew it.
+#[derive(Debug, Default)]
+struct Growing {
+    points: Vec<f32>,
+    threshold: f64,
+    count: f64,
+    sum: f64,
+    sum_sq: f64,
+}
+
+impl Tracker {
+    /// A tracker for rows of `scale.len()` features, each multiplied by its scale.
+    pub fn new(settings: Settings, scale: Vec<f32>) -> Result<Self, (&'static str, String)> {
+        settings.validate()?;
+        if scale.is_empty() || scale.iter().any(|s| !s.is_finite() || *s <= 0.0) {
+            return Err((
+                "scale",
+                "each feature needs a finite, positive scale".into(),
+            ));
+        }
+        Ok(Self {
+            settings,
+            scale,
+            clients: Mutex::new(Clients::default()),
+            coefficients: Mutex::new(VecDeque::new()),
+        })
+    }
+
+    /// The features of a row.
+    pub fn width(&self) -> usize {
+        self.scale.len()
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The principal's suspicion, if it is suspected (it is not tracked for this).
+    pub fn suspected(&self, principal: &str) -> Option<Suspicion> {
+        let client = {
+            let clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+            clients.map.get(principal).map(|(_, c)| Arc::clone(c))?
+        };
+        let client = client.lock().unwrap_or_else(PoisonError::into_inner);
+        client.suspicion.clone()
+    }
+
+    /// The rows a principal sent and the points kept for it, when it is tracked.
+    pub fn held(&self, principal: &str) -> Option<(u64, usize)> {
+        let client = {
+            let clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+            clients.map.get(principal).map(|(_, c)| Arc::clone(c))?
+        };
+        let client = client.lock().unwrap_or_else(PoisonError::into_inner);
+        Some((client.rows, client.points))
+    }
+
+    /// Principals tracked now.
+    pub fn principals(&self) -> usize {
+        self.clients
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map
+            .len()
+    }
+
+    /// Takes one call of `principal`: `rows` is `classes.len()` rows of [`Tracker::width`]
+    /// features, row-major, and `classes` the model's answer for each; `flagged`, when
+    /// the per-request detectors looked at the rows, how many they flagged. A row with a
+    /// value that is not a finite number counts towards the budget only.
+    pub fn observe(
+        &self,
+        principal: &str,
+        rows: &[f64],
+        classes: &[u32],
+        flagged: Option<usize>,
+    ) -> Observed {
+        let Some(client) = self.client(principal) else {
+            return Observed {
+                suspicion: Some(Suspicion {
+                    reason: Reason::Untracked,
+                    after_rows: 0,
+                }),
+                new: true,
+                rows: 0,
+            };
+        };
+        let mut client = client.lock().unwrap_or_else(PoisonError::into_inner);
+        let was = client.suspicion.is_some();
+        if let Some(f) = flagged {
+            client.flagged = client.flagged.saturating_add(f.min(classes.len()) as u64);
+            client.inspected = client.inspected.saturating_add(classes.len() as u64);
+        }
+        let width = self.width();
+        let mut scaled = vec![0f32; width];
+        for (row, &class) in rows.chunks_exact(width).zip(classes) {
+            client.rows = client.rows.saturating_add(1);
+            if row.iter().any(|v| !v.is_finite()) {
+                continue;
+            }
+            for ((s, v), k) in scaled.iter_mut().zip(row).zip(&self.scale) {
+                *s = *v as f32 * k;
+            }
+            client.take(&scaled, class, &self.settings);
+        }
+        if client.suspicion.is_none() {
+            let reason = self.judge(&client);
+            if let Some(reason) = reason {
+                let after_rows = client.rows;
+                client.suspicion = Some(Suspicion { reason, after_rows });
+            }
+        }
+        Observed {
+            suspicion: client.suspicion.clone(),
+            new: !was && client.suspicion.is_some(),
+            rows: client.rows,
+        }
+    }
+
+    /// The principal's state, made for it when new; `None` when it cannot be tracked.
+    fn client(&self, principal: &str) -> Option<Arc<Mutex<Client>>> {
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        clients.tick += 1;
+        let tick = clients.tick;
+        if let Some((seen, c)) = clients.map.get_mut(principal) {
+            *seen = tick;
+            return Some(Arc::clone(c));
+        }
+        if clients.map.len() >= self.settings.max_principals {
+            // The one seen longest ago that is not suspected makes room; a client busy in
+            // another call is not dropped.
+            let oldest = clients
+                .map
+                .iter()
+                .filter(|(_, (_, c))| c.try_lock().map(|c| c.suspicion.is_none()).unwrap_or(false))
+                .min_by_key(|(_, (seen, _))| *seen)
+                .map(|(name, _)| name.clone())?;
+            clients.map.remove(&oldest);
+        }
+        let client = Arc::new(Mutex::new(Client::default()));
+        clients
+            .map
+            .insert(principal.to_owned(), (tick, Arc::clone(&client)));
+        Some(client)
+    }
+
+    /// The Shapiro–Wilk coefficients of `n` values, from the cache when there.
+    fn coefficients_of(&self, n: usize) -> Arc<Vec<f64>> {
+        let mut cache = self
+            .coefficients
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, a)) = cache.iter().find(|(m, _)| *m == n) {
+            return Arc::clone(a);
+        }
+        let a = Arc::new(coefficients(n));
+        if cache.len() >= COEFFICIENT_SIZES {
+            cache.pop_front();
+        }
+        cache.push_back((n, Arc::clone(&a)));
+        a
+    }
+
+    /// The sign that makes the client suspected now, if any.
+    fn judge(&self, client: &Client) -> Option<Reason> {
+        let s = &self.settings;
+        if let Some(budget) = s.budget
+            && client.rows > budget
+        {
+            return Some(Reason::Budget { budget });
+        }
+        if let Some(rate) = s.flag_rate
+            && client.inspected >= MIN_INSPECTED
+            && client.flagged as f64 > rate * client.inspected as f64
+        {
+            let p_value = binomial_tail(client.flagged, client.inspected, rate);
+            if p_value < s.flag_alpha {
+                return Some(Reason::Inputs {
+                    flagged: client.flagged,
+                    rows: client.inspected,
+                    rate,
+                    p_value,
+                });
+            }
+        }
+        if client.steps.len() >= s.probe_window {
+            let share = client.probing as f64 / client.steps.len() as f64;
+            if share >= s.probe_share {
+                return Some(Reason::Probing {
+                    share,
+                    window: client.steps.len(),
+                });
+            }
+        }
+        if client.distances.len() >= s.min_distances {
+            let kept = within_three_sd(client.distances.iter().copied());
+            // Distances that are all the same (a grid's) are as unnatural as they come.
+            let w = w_statistic(&kept, &self.coefficients_of(kept.len())).unwrap_or(0.0);
+            if w < s.threshold {
+                return Some(Reason::Distances {
+                    w,
+                    distances: kept.len(),
+                    threshold: s.threshold,
+                });
+            }
+        }
+        None
+    }
+}
+
+impl Client {
+    /// One scaled row and its class.
+    fn take(&mut self, row: &[f32], class: u32, s: &Settings) {
+        // Probing: the step from the previous row.
+        if let Some(previous) = &self.previous {
+            let step: Vec<f32> = row.iter().zip(previous).map(|(a, b)| a - b).collect();
+            let changed = step.iter().filter(|d| **d != 0.0).count();
+            if changed > 0 {
+                let d = row.len();
+                let few = d >= 4 && changed <= (d / 10).max(1);
+                let line = d >= 3
+                    && self
+                        .step
+                        .as_deref()
+                        .is_some_and(|before| collinear(before, &step));
+                self.steps.push_back(few || line);
+                self.probing += usize::from(few || line);
+                while self.steps.len() > s.probe_window {
+                    if self.steps.pop_front() == Some(true) {
+                        self.probing -= 1;
+                    }
+                }
+                self.step = Some(step);
+            }
+        }
+        match &mut self.previous {
+            Some(p) => p.copy_from_slice(row),
+            None => self.previous = Some(row.to_vec()),
+        }
+        // Distances: the nearest earlier query of the same class.
+        let room = self.points < s.max_points;
+        let set = self.classes.entry(class).or_default();
+        if set.points.is_empty() {
+            if room {
+                set.points.extend_from_slice(row);
+                self.points += 1;
+            }
+            return;
+        }
+        let nearest = set
+            .points
+            .chunks_exact(row.len())
+            .map(|p| {
+                p.iter()
+                    .zip(row)
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum::<f32>()
+            })
+            .fold(f32::INFINITY, f32::min);
+        let nearest = f64::from(nearest).sqrt();
+        // A repeated query tells the client nothing new, and is not counted.
+        if nearest == 0.0 {
+            return;
+        }
+        self.distances.push_back(nearest);
+        while self.distances.len() > s.history {
+            self.distances.pop_front();
+        }
+        if nearest > set.threshold && room {
+            set.points.extend_from_slice(row);
+            self.points += 1;
+            set.count += 1.0;
+            set.sum += nearest;
+            set.sum_sq += nearest * nearest;
+            let mean = set.sum / set.count;
+            let sd = (set.sum_sq / set.count - mean * mean).max(0.0).sqrt();
+            set.threshold = set.threshold.max(mean - sd);
+        }
+    }
+}
+
+/// Rows the detectors must have looked at before the inputs sign is tested.
+const MIN_INSPECTED: u64 = 20;
+
+/// P(X ≥ k) for X ~ Binomial(n, p): the regularized incomplete beta I_p(k, n − k + 1).
+fn binomial_tail(k: u64, n: u64, p: f64) -> f64 {
+    if k == 0 {
+        return 1.0;
+    }
+    if k > n {
+        return 0.0;
+    }
+    statrs::function::beta::beta_reg(k as f64, (n - k + 1) as f64, p)
+}
+
+/// Whether two steps lie on one line (|cos| ≥ 0.99).
+fn collinear(a: &[f32], b: &[f32]) -> bool {
+    let (mut ab, mut aa, mut bb) = (0f64, 0f64, 0f64);
+    for (x, y) in a.iter().zip(b) {
+        let (x, y) = (f64::from(*x), f64::from(*y));
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    aa > 0.0 && bb > 0.0 && ab.abs() >= 0.99 * (aa * bb).sqrt()
+}
+
+/// The values within three (population) standard deviations of their mean, sorted.
+fn within_three_sd(values: impl Iterator<Item = f64> + Clone) -> Vec<f64> {
+    let (n, sum, sum_sq) = values.clone().fold((0f64, 0f64, 0f64), |(n, s, q), v| {
+        (n + 1.0, s + v, q + v * v)
+    });
+    let mean = sum / n.max(1.0);
+    let sd = (sum_sq / n.max(1.0) - mean * mean).max(0.0).sqrt();
+    let mut kept: Vec<f64> = values.filter(|v| (v - mean).abs() <= 3.0 * sd).collect();
+    kept.sort_by(f64::total_cmp);
+    kept
+}
+
+/// The Shapiro–Wilk W statistic of `x` (as `scipy.stats.shapiro` gives it), for 3 to
+/// 5000 values; `None` for another size, a value that is not finite, or values that are
+/// all equal.
+pub fn shapiro_wilk(x: &[f64]) -> Option<f64> {
+    if !(3..=5000).contains(&x.len()) || x.iter().any(|v| !v.is_finite()) {
+        return None;
+    }
+    let mut sorted = x.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    w_statistic(&sorted, &coefficients(sorted.len()))
+}
+
+/// W of sorted values with the coefficients of their number.
+fn w_statistic(sorted: &[f64], a: &[f64]) -> Option<f64> {
+    let n = sorted.len();
+    if n < 3 {
+        return None;
+    }
+    let (first, last) = (sorted.first()?, sorted.last()?);
+    if last - first <= 0.0 {
+        return None;
+    }
+    let mean = sorted.iter().sum::<f64>() / n as f64;
+    let ss: f64 = sorted.iter().map(|v| (v - mean) * (v - mean)).sum();
+    let numerator: f64 = a
+        .iter()
+        .zip(sorted.iter().rev())
+        .zip(sorted.iter())
+        .map(|((a, hi), lo)| a * (hi - lo))
+        .sum();
+    Some((numerator * numerator / ss).min(1.0))
+}
+
+/// The Shapiro–Wilk coefficients of `n` values, by Royston's approximation (Applied
+/// Statistics algorithm AS R94, 1995, the one scipy uses): the upper half, largest
+/// first. Written here because no Rust crate has the test.
+fn coefficients(n: usize) -> Vec<f64> {
+    const C1: [f64; 6] = [0.0, 0.221157, -0.147981, -2.071190, 4.434685, -2.706056];
+    const C2: [f64; 6] = [0.0, 0.042981, -0.293762, -1.752461, 5.682633, -3.582633];
+    let half = n / 2;
+    if n == 3 {
+        return vec![std::f64::consts::FRAC_1_SQRT_2];
+    }
+    let nf = n as f64;
+    // The expected normal order statistics' approximation: m_i for the upper half,
+    // largest first.
+    let m: Vec<f64> = (0..half)
+        .map(|i| -normal_quantile((i as f64 + 1.0 - 0.375) / (nf + 0.25)))
+        .collect();
+    let summ2 = 2.0 * m.iter().map(|v| v * v).sum::<f64>();
+    let ssumm2 = summ2.sqrt();
+    let u = 1.0 / nf.sqrt();
+    let poly = |c: &[f64; 6]| c.iter().rev().fold(0.0, |acc, k| acc * u + k);
+    let m0 = m.first().copied().unwrap_or(0.0);
+    let a0 = poly(&C1) + m0 / ssumm2;
+    let mut a = Vec::with_capacity(half);
+    if n > 5 {
+        let m1 = m.get(1).copied().unwrap_or(0.0);
+        let a1 = poly(&C2) + m1 / ssumm2;
+        let fac = ((summ2 - 2.0 * m0 * m0 - 2.0 * m1 * m1) / (1.0 - 2.0 * a0 * a0 - 2.0 * a1 * a1))
+            .sqrt();
+        a.push(a0);
+        a.push(a1);
+        a.extend(m.iter().skip(2).map(|v| v / fac));
+    } else {
+        let fac = ((summ2 - 2.0 * m0 * m0) / (1.0 - 2.0 * a0 * a0)).sqrt();
+        a.push(a0);
+        a.extend(m.iter().skip(1).map(|v| v / fac));
+    }
+    a
+}
+
+/// The standard normal quantile.
+fn normal_quantile(p: f64) -> f64 {
+    use statrs::distribution::{ContinuousCDF, Normal};
+    Normal::standard().inverse_cdf(p)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,289 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation,
+    reason = "a test fails by panicking"
+)]
+use super::*;
+
+/// Rows of `d` features from `rng`'s normal draws.
+fn gaussian(rng: &mut fastrand::Rng, d: usize) -> Vec<f64> {
+    (0..d)
+        .map(|_| {
+            let (u1, u2) = (rng.f64().max(1e-300), rng.f64());
+            (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+        })
+        .collect()
+}
+
+fn tracker(settings: Settings, d: usize) -> Tracker {
+    Tracker::new(settings, vec![1.0; d]).unwrap()
+}
+
+/// The class a toy model gives a row: which of four quadrants of its first two features.
+fn class(row: &[f64]) -> u32 {
+    u32::from(row[0] > 0.0) + 2 * u32::from(row[1] > 0.0)
+}
+
+/// Sends `rows` one per call; the rows after which the principal became suspected.
+fn send(t: &Tracker, who: &str, rows: &[Vec<f64>]) -> Option<(u64, Reason)> {
+    for row in rows {
+        let seen = t.observe(who, row, &[class(row)], None);
+        if seen.new {
+            let s = seen.suspicion.unwrap();
+            return Some((s.after_rows, s.reason));
+        }
+    }
+    None
+}
+
+#[test]
+fn natural_queries_are_not_suspected() {
+    let mut rng = fastrand::Rng::with_seed(1);
+    let t = tracker(Settings::default(), 16);
+    for who in ["a", "b", "c"] {
+        let rows: Vec<Vec<f64>> = (0..1500).map(|_| gaussian(&mut rng, 16)).collect();
+        assert_eq!(send(&t, who, &rows), None, "{who}");
+    }
+    assert_eq!(t.principals(), 3);
+}
+
+#[test]
+fn jacobian_style_augmentation_is_suspected_by_its_distances() {
+    // A copier's synthetic queries (Papernot et al.'s Jacobian-based augmentation): a few
+    // natural seeds, then rounds in which every point so far is pushed a step of λ along
+    // the sign of a gradient (here a random sign per feature).
+    let mut rng = fastrand::Rng::with_seed(2);
+    let mut rows: Vec<Vec<f64>> = (0..10).map(|_| gaussian(&mut rng, 16)).collect();
+    for _ in 0..6 {
+        let next: Vec<Vec<f64>> = rows
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|v| v + if rng.bool() { 0.1 } else { -0.1 })
+                    .collect()
+            })
+            .collect();
+        rows.extend(next);
+    }
+    let t = tracker(Settings::default(), 16);
+    let (after, reason) = send(&t, "copier", &rows).expect("suspected");
+    assert_eq!(reason.kind(), "distances", "{reason:?}");
+    assert!(after <= 200, "after {after} rows");
+    // It stays suspected, and another principal is not.
+    assert!(t.suspected("copier").is_some());
+    assert!(t.suspected("other").is_none());
+    let later = t.observe("copier", &rows[0], &[0], None);
+    assert!(!later.new && later.suspicion.is_some());
+}
+
+#[test]
+fn a_one_feature_sweep_is_probing() {
+    let mut rng = fastrand::Rng::with_seed(4);
+    let base = gaussian(&mut rng, 16);
+    let mut rows = Vec::new();
+    for f in 0..16 {
+        for k in 0..20 {
+            let mut r = base.clone();
+            r[f] = -3.0 + 0.3 * f64::from(k);
+            rows.push(r);
+        }
+    }
+    let t = tracker(Settings::default(), 16);
+    let (after, reason) = send(&t, "sweeper", &rows).expect("suspected");
+    assert_eq!(reason.kind(), "probing", "{reason:?}");
+    assert!(after <= 70, "after {after}");
+}
+
+#[test]
+fn a_line_search_is_probing() {
+    // A boundary walk: bisection between pairs of natural points, each step on the line
+    // of the one before.
+    let mut rng = fastrand::Rng::with_seed(5);
+    let mut rows = Vec::new();
+    for _ in 0..10 {
+        let (a, b) = (gaussian(&mut rng, 16), gaussian(&mut rng, 16));
+        let (mut lo, mut hi) = (0.0, 1.0);
+        for _ in 0..12 {
+            let mid: f64 = (lo + hi) / 2.0;
+            rows.push(a.iter().zip(&b).map(|(x, y)| x + mid * (y - x)).collect());
+            if rng.bool() { lo = mid } else { hi = mid }
+        }
+    }
+    let t = tracker(Settings::default(), 16);
+    let (_, reason) = send(&t, "walker", &rows).expect("suspected");
+    assert_eq!(reason.kind(), "probing", "{reason:?}");
+}
+
+#[test]
+fn the_budget_counts_rows_of_every_call() {
+    let t = tracker(
+        Settings {
+            budget: Some(10),
+            ..Settings::default()
+        },
+        4,
+    );
+    let batch: Vec<f64> = (0..24).map(f64::from).collect();
+    let first = t.observe("p", &batch, &[0; 6], None);
+    assert!(first.suspicion.is_none() && first.rows == 6);
+    let second = t.observe("p", &batch, &[0; 6], None);
+    assert!(second.new);
+    assert_eq!(
+        second.suspicion.unwrap().reason,
+        Reason::Budget { budget: 10 }
+    );
+    // Rows with a value that is not a number count too.
+    let t2 = tracker(
+        Settings {
+            budget: Some(1),
+            ..Settings::default()
+        },
+        1,
+    );
+    assert!(
+        t2.observe("p", &[f64::NAN, f64::INFINITY], &[0, 0], None)
+            .new
+    );
+}
+
+#[test]
+fn repeated_queries_are_not_distances() {
+    let t = tracker(Settings::default(), 8);
+    let row = vec![0.5; 8];
+    for _ in 0..500 {
+        assert!(t.observe("retry", &row, &[1], None).suspicion.is_none());
+    }
+}
+
+#[test]
+fn principals_are_bounded_and_a_suspected_one_is_never_dropped() {
+    let settings = Settings {
+        max_principals: 2,
+        budget: Some(1),
+        ..Settings::default()
+    };
+    let t = tracker(settings, 2);
+    assert!(t.observe("a", &[0.0, 0.0], &[0], None).suspicion.is_none());
+    assert!(t.observe("b", &[0.0, 0.0, 1.0, 1.0], &[0, 0], None).new);
+    // c takes a's place (a is not suspected); b stays.
+    assert!(t.observe("c", &[0.0, 0.0], &[0], None).suspicion.is_none());
+    assert!(t.suspected("b").is_some());
+    assert_eq!(t.principals(), 2);
+    assert!(t.observe("c", &[1.0, 1.0], &[0], None).new);
+    // Both tracked principals are suspected: a new one cannot be tracked, and is not
+    // passed.
+    let d = t.observe("d", &[0.0, 0.0], &[0], None);
+    assert_eq!(d.suspicion.unwrap().reason, Reason::Untracked);
+    assert!(t.suspected("b").is_some() && t.suspected("c").is_some());
+}
+
+#[test]
+fn settings_that_cannot_work_are_refused() {
+    for (s, key) in [
+        (
+            Settings {
+                threshold: 1.0,
+                ..Settings::default()
+            },
+            "threshold",
+        ),
+        (
+            Settings {
+                min_distances: 2,
+                ..Settings::default()
+            },
+            "min_distances",
+        ),
+        (
+            Settings {
+                history: 50,
+                ..Settings::default()
+            },
+            "history",
+        ),
+        (
+            Settings {
+                probe_share: 0.0,
+                ..Settings::default()
+            },
+            "probe_share",
+        ),
+        (
+            Settings {
+                budget: Some(0),
+                ..Settings::default()
+            },
+            "budget",
+        ),
+    ] {
+        assert_eq!(s.validate().unwrap_err().0, key);
+    }
+    assert_eq!(
+        Tracker::new(Settings::default(), vec![]).unwrap_err().0,
+        "scale"
+    );
+    assert_eq!(
+        Tracker::new(Settings::default(), vec![0.0]).unwrap_err().0,
+        "scale"
+    );
+}
+
+#[test]
+fn shapiro_wilk_small_cases() {
+    // n = 3 has the exact coefficient; values all equal have no W.
+    let w = shapiro_wilk(&[1.0, 2.0, 4.0]).unwrap();
+    // scipy.stats.shapiro([1, 2, 4]).statistic
+    assert!((w - 0.964_285_714_285_714_3).abs() < 1e-9, "{w}");
+    assert_eq!(shapiro_wilk(&[2.0; 10]), None);
+    assert_eq!(shapiro_wilk(&[1.0, 2.0]), None);
+    assert_eq!(shapiro_wilk(&[1.0, f64::NAN, 2.0]), None);
+}
+
+#[test]
+fn rows_the_detectors_flag_far_above_their_rate_are_suspected() {
+    let t = tracker(
+        Settings {
+            flag_rate: Some(0.05),
+            ..Settings::default()
+        },
+        2,
+    );
+    let mut rng = fastrand::Rng::with_seed(6);
+    // A benign client: flagged at the clean rate, never suspected.
+    for _ in 0..2000 {
+        let row = gaussian(&mut rng, 2);
+        let f = usize::from(rng.f64() < 0.05);
+        assert!(t.observe("benign", &row, &[0], Some(f)).suspicion.is_none());
+    }
+    // A copier whose queries are mostly out of distribution.
+    let mut after = None;
+    for i in 0..200 {
+        let row = gaussian(&mut rng, 2);
+        let f = usize::from(rng.f64() < 0.6);
+        let seen = t.observe("copier", &row, &[0], Some(f));
+        if seen.new {
+            assert_eq!(seen.suspicion.unwrap().reason.kind(), "inputs");
+            after = Some(i + 1);
+            break;
+        }
+    }
+    let after = after.expect("suspected");
+    assert!((20..=40).contains(&after), "after {after}");
+}
+
+#[test]
+fn the_binomial_tail_matches_scipy() {
+    // scipy.stats.binom.sf(k - 1, n, p)
+    for (k, n, p, want) in [
+        (5, 20, 0.05, 0.002_573_940_334_652_279_2),
+        (12, 20, 0.05, 2.108_168_507_158_263e-11),
+        (60, 1000, 0.05, 0.086_732_178_384_861_03),
+    ] {
+        let got = binomial_tail(k, n, p);
+        assert!(
+            (got - want).abs() <= 1e-9 * want,
+            "{k}/{n}: {got} vs {want}"
+        );
+    }
+}
