@@ -9,7 +9,9 @@
 //!   the dataset (`aigis monitor drift`), or a table against a reference profile;
 //! - [`sketch`]: the statistics against a profile's quantile sketch, with their error;
 //! - [`detect`]: per-request detectors of inputs unlike the reference (an isolation
-//!   forest, feature squeezing), fitted and calibrated offline (`aigis detect fit`).
+//!   forest, feature squeezing), fitted and calibrated offline (`aigis detect fit`);
+//! - [`extraction`]: each principal's signs of copying a model through its API (PRADA's
+//!   distances under a Shapiro–Wilk test, probing, the detectors' flag rate, a budget).
 //!
 //! ```
 //! use aigis_monitor::ks::{Method, ks_2samp};

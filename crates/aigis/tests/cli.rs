@@ -721,6 +721,10 @@ fn demo_runs_and_reports_the_caught_tampering() {
         ),
         ("serve rate limit", "[200, 200, 200, 429]"),
         ("serve audit", "10 signed gateway-call records"),
+        (
+            "serve extraction",
+            "times, then refused (403 extraction_suspected); the ledger says why: probing:",
+        ),
     ] {
         let s = steps
             .iter()

@@ -1,7 +1,8 @@
 //! The gateway in `aigis demo`: a signed digits model served on a loopback port under a
 //! Cedar policy, then driven over a real socket with an allowed call, a wrong key, a
 //! principal the policy forbids, a malformed input and a burst over the rate limit, each
-//! answered as it must be and each recorded in the ledger.
+//! answered as it must be and each recorded in the ledger; then a second gateway for the
+//! same model with extraction detection, where a copier is refused and a partner is not.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -397,6 +398,119 @@ pub(crate) fn run(
             "every call is in the ledger before its answer left: {recorded} signed gateway-call records for the 10 calls (6 allowed, 4 refused)"
         ),
         json!({"records": recorded}),
+    )?;
+    extraction(log, dir, project, &trusted, &runtime)
+}
+
+/// A second gateway for the same model, as a public API would serve it: no rate limit,
+/// the extraction detector blocking. A partner replays the 40 test digits; a copier
+/// sweeps one pixel at a time around a digit and is refused once its steps give it away.
+fn extraction(
+    log: &mut Log<'_>,
+    dir: &Path,
+    project: &aigis_ledger::Project,
+    trusted: &[VerifierKey],
+    runtime: &tokio::runtime::Runtime,
+) -> Result<()> {
+    let (partner_key, partner_hash) =
+        aigis_gateway::auth::generate().context("making an API key")?;
+    let (copier_key, copier_hash) = aigis_gateway::auth::generate().context("making an API key")?;
+    let extraction: aigis_gateway::extraction::ExtractionConfig =
+        serde_json::from_value(json!({"action": "block"})).context("the extraction settings")?;
+    let model_entry = ModelConfig {
+        name: "digits".into(),
+        path: "serve/digits.onnx".into(),
+        signature: None,
+        verify: true,
+        registry: None,
+        file: None,
+        identity: None,
+        profile: None,
+        detector: None,
+        extraction: Some(extraction),
+        upstream: None,
+    };
+    let config = ServeConfig::loopback(
+        vec![model_entry],
+        vec![
+            ApiKeyConfig {
+                name: "partner".into(),
+                sha256: partner_hash,
+            },
+            ApiKeyConfig {
+                name: "copier".into(),
+                sha256: copier_hash,
+            },
+        ],
+    );
+    let audit = aigis_gateway::audit::LedgerAudit::new(
+        project.open_ledger()?,
+        crate::context::signing_key(project)?,
+    );
+    let gateway = Arc::new(Gateway::new(&config, dir, trusted)?.with_audit(Arc::new(audit)));
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(config.listen))
+        .context("binding a loopback port")?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = runtime.spawn(aigis_gateway::serve(gateway, listener, None, async move {
+        let _ = stopped.await;
+    }));
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let url = format!("http://{addr}/v2/models/digits/infer");
+    let row = |pixels: &[f32]| json!({"inputs": [{"name": "X", "shape": [1, 64], "datatype": "FP32", "data": pixels}]});
+    let digits: Vec<Vec<f32>> = reference()?
+        .iter()
+        .step_by(20)
+        .map(|r| r.iter().map(|&v| v as f32).collect())
+        .collect();
+    let mut partner = Vec::new();
+    for d in &digits {
+        partner.push(call(&agent, &url, partner_key.expose(), &row(d))?.0);
+    }
+    let partner_flagged = !last_flags(project)?.is_empty();
+    // The copier: each pixel of a digit in turn through 0, 4, 8, 12 and 16.
+    let base = digits.first().cloned().unwrap_or_default();
+    let mut answered = 0usize;
+    let mut refused = None;
+    'sweep: for pixel in 0..base.len() {
+        for v in [0.0f32, 4.0, 8.0, 12.0, 16.0] {
+            let mut q = base.clone();
+            if let Some(p) = q.get_mut(pixel) {
+                *p = v;
+            }
+            let (status, _, body) = call(&agent, &url, copier_key.expose(), &row(&q))?;
+            if status == 200 {
+                answered += 1;
+            } else {
+                refused = Some((status, field(&body, "code").to_owned()));
+                break 'sweep;
+            }
+        }
+    }
+    let why = last_flags(project)?
+        .into_iter()
+        .find(|(d, _)| d == "extraction")
+        .and_then(|(_, r)| r.into_iter().next())
+        .unwrap_or_default();
+    let _ = stop.send(());
+    runtime.block_on(server).context("the gateway task")??;
+    log.expect(
+        partner.iter().all(|s| *s == 200)
+            && !partner_flagged
+            && refused.as_ref().is_some_and(|(s, c)| *s == 403 && c == "extraction_suspected")
+            && why.starts_with("probing"),
+        "serve extraction",
+        format!(
+            "a public gateway for the same model, extraction detection on: a partner's {} test digits all answered, unflagged; a copier sweeping one pixel at a time is answered {answered} times, then refused ({} {}); the ledger says why: {why}",
+            partner.len(),
+            refused.as_ref().map_or(0, |r| r.0),
+            refused.as_ref().map_or("", |r| r.1.as_str()),
+        ),
+        json!({"partner": partner, "copier_answered": answered, "refused": refused, "reason": why}),
     )?;
     Ok(())
 }
