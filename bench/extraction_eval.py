@@ -95,11 +95,17 @@ from sklearn.preprocessing import StandardScaler
 warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 # Each dataset: its loader, the target's hidden layer, whether its features are
-# standardized first, and the queries of each benign client.
+# standardized first, the queries of each benign client, and the detector file's
+# false-positive rate and held-out calibration share (`aigis detect fit` needs at least
+# 1/fpr - 1 calibration rows: breast_cancer holds out 30 % of its 341 training rows to
+# have 99, wine's 106 cannot give 99 and it is calibrated at 5 % on 27).
 DATASETS = {
-    "digits": {"load": load_digits, "hidden": 64, "scaled": False, "queries": 600},
-    "breast_cancer": {"load": load_breast_cancer, "hidden": 32, "scaled": True, "queries": 400},
-    "wine": {"load": load_wine, "hidden": 32, "scaled": True, "queries": 300},
+    "digits": {"load": load_digits, "hidden": 64, "scaled": False, "queries": 600,
+               "fpr": 0.01, "calibration_share": 0.25},
+    "breast_cancer": {"load": load_breast_cancer, "hidden": 32, "scaled": True, "queries": 400,
+                      "fpr": 0.01, "calibration_share": 0.3},
+    "wine": {"load": load_wine, "hidden": 32, "scaled": True, "queries": 300,
+             "fpr": 0.05, "calibration_share": 0.25},
 }
 ATTACKS = ["random", "marginals", "jbda", "jbda-mixed", "sweep", "boundary"]
 SEEDS_PER_CLASS = 5
@@ -109,7 +115,7 @@ JBDA_STEP = 0.1                  # λ, as a share of each feature's range
 
 # --check: digits only, smaller, and these must hold (see the module docs).
 CHECK = {"benign": 10, "queries": 300, "budget": 600}
-CHECK_MUST_DETECT = ["random", "jbda", "sweep", "boundary"]
+CHECK_MUST_DETECT = ["random", "sweep"]
 CHECK_MAX_BENIGN_BLOCKED = 0
 
 
@@ -187,8 +193,9 @@ class Oracle:
 class Gateway:
     """A throwaway aigis project serving the targets, with one API key per client."""
 
-    def __init__(self, binary, workdir, threshold, log):
+    def __init__(self, binary, workdir, threshold, seed, log):
         self.binary = os.path.abspath(binary)
+        self.seed = seed
         self.workdir = workdir
         self.threshold = threshold
         self.log = log
@@ -211,16 +218,30 @@ class Gateway:
         """The profile and the detector file of a target, and its `[[serve.models]]` entry."""
         name = t["name"]
         self.run("data", "profile", t["train_csv"], "-o", f"{name}.profile.json", "--quiet")
-        fitted = self.run("detect", "fit", t["train_csv"], "--fpr", "0.01", "-o",
-                          f"{name}.detector.json")
+        self.run("detect", "fit", t["train_csv"], "--fpr", str(t["spec"]["fpr"]),
+                          "--calibration-share", str(t["spec"]["calibration_share"]),
+                          "--seed", str(self.seed), "-o", f"{name}.detector.json")
         self.models.append(name)
         with open(os.path.join(self.workdir, f"{name}.detector.json")) as f:
             detector = json.load(f)
         with open(os.path.join(self.workdir, f"{name}.profile.json")) as f:
             profile = json.load(f)
-        return {"fit": fitted.stdout.strip().splitlines()[-3:],
-                "integer_features": sum(c.get("type") == "integer" for c in profile["columns"]),
-                "detector_fpr": detector.get("fpr")}
+        # The share of the test split the detector flags, offline: the clean rate the
+        # `inputs` sign meets, beside the rate it assumes (the file's fpr).
+        test_csv = os.path.join(self.workdir, f"{name}.test.csv")
+        np.savetxt(test_csv, t["x_test"], delimiter=",", header=",".join(t["columns"]),
+                   comments="", fmt="%.9g")
+        p = subprocess.run([self.binary, "--json", "detect", "--detector", f"{name}.detector.json",
+                            test_csv], cwd=self.workdir, env=self.env, capture_output=True,
+                           text=True)
+        if p.returncode not in (0, 1):
+            sys.exit(f"aigis detect failed ({p.returncode}):\n{p.stderr}{p.stdout[:2000]}")
+        scored = json.loads(p.stdout)["results"]
+        return {"integer_features": sum(c.get("type") == "integer" for c in profile["columns"]),
+                "detector_fpr": detector["fpr"],
+                "detector_calibration": detector.get("calibration"),
+                "ood_threshold": detector["ood"]["threshold"],
+                "test_flagged": sum(r["flagged"] for r in scored) / len(scored)}
 
     def key(self, principal):
         made = json.loads(self.run("keys", "api", "new", "--name", principal, "--json").stdout)
@@ -267,8 +288,11 @@ class Gateway:
                 line = re.sub(r"\x1b\[[0-9;]*m", "", line)
                 if "extraction suspected" not in line:
                     continue
+                # `reason` is last and unquoted (it has spaces): the rest of the line.
+                line, _, reason = line.rstrip("\n").partition(" reason=")
                 fields = dict((k, a if a else b) for k, a, b in
                               re.findall(r'(\w+)=(?:"((?:[^"\\]|\\.)*)"|(\S+))', line))
+                fields["reason"] = reason or None
                 if "principal" in fields:
                     found[fields["principal"]] = {
                         "sign": fields.get("sign"),
@@ -544,16 +568,27 @@ def pct(v):
     return "-" if v is None else f"{100 * v:.1f}"
 
 
+def benign_blocked(detail):
+    """`: distances 6 (after 102..105 calls)`, by sign."""
+    by = {}
+    for b in detail:
+        if b["blocked_after"] is not None:
+            by.setdefault(b["sign"], []).append(b["blocked_after"])
+    return "".join(f"; {sign} {len(at)} (after {min(at)}..{max(at)} calls)"
+                   for sign, at in sorted(by.items(), key=lambda kv: str(kv[0])))
+
+
 def dataset_table(r):
+    d = r["aigis"]
     lines = [f"## {r['dataset']}: {r['features']} features, {r['classes']} classes, "
              f"target test accuracy {pct(r['target_accuracy'])} %; evaluation rows "
              f"{r['evaluation_rows']}",
              "",
+             f"detector file: fpr {d['detector_fpr']:g}, ood threshold {d['ood_threshold']:.4f}, "
+             f"flags {pct(d['test_flagged'])} % of the test split",
+             "",
              f"benign: {r['benign']['clients']} clients x {r['benign']['queries']} queries, "
-             f"{r['benign']['blocked']} blocked"
-             + (": " + ", ".join(f"{b['principal']} after {b['blocked_after']} by {b['sign']}"
-                                 for b in r["benign"]["detail"] if b["blocked_after"] is not None)
-                if r["benign"]["blocked"] else ""),
+             f"{r['benign']['blocked']} blocked" + benign_blocked(r["benign"]["detail"]),
              "",
              "| copier | answered before 403 | sign | after rows | fidelity | accuracy "
              "| full-budget fidelity | full-budget accuracy |",
@@ -611,15 +646,21 @@ def main():
         tmp = tempfile.TemporaryDirectory(prefix="aigis-extraction-eval-")
         workdir = tmp.name
 
-    gw = Gateway(args.aigis, workdir, args.threshold, log)
+    gw = Gateway(args.aigis, workdir, args.threshold, args.seed, log)
     targets, prepared = {}, {}
     for n in names:
         t = build(n, args.seed, workdir)
         prepared[n] = gw.prepare(t)
         targets[n] = t
+        d = prepared[n]
         log(f"{n}: {len(t['x_train'])} train rows, {len(t['x_test'])} test rows, test accuracy "
-            f"{t['accuracy']:.3f}; {prepared[n]['integer_features']} integer features; "
-            f"detector: {' / '.join(prepared[n]['fit'])}")
+            f"{t['accuracy']:.3f}; {d['integer_features']} integer features in the profile; "
+            f"detector fpr {d['detector_fpr']:g}, ood threshold {d['ood_threshold']:.4f}, "
+            f"flags {100 * d['test_flagged']:.1f} % of the test split")
+        if d["ood_threshold"] >= 1.0:
+            # An isolation forest's score is at most 1: nothing is above this threshold.
+            log(f"WARNING {n}: the ood threshold is {d['ood_threshold']}: the detector file "
+                "flags nothing, and the `inputs` sign cannot fire")
         for i in range(args.benign):
             gw.key(f"{n}-benign-{i}")
         for a in ATTACKS:

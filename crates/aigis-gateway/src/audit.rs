@@ -481,9 +481,12 @@ pub(crate) fn route_of(method: &str, path: &str) -> (String, Option<String>) {
     let (template, model) = match parts.as_slice() {
         ["v2"] => ("/v2".to_owned(), None),
         ["v2", "models", name] => ("/v2/models/{name}".to_owned(), Some(*name)),
-        ["v2", "models", name, rest @ ("ready" | "infer")] => {
-            (format!("/v2/models/{{name}}/{rest}"), Some(*name))
-        }
+        [
+            "v2",
+            "models",
+            name,
+            rest @ ("ready" | "infer" | "feedback" | "kpis"),
+        ] => (format!("/v2/models/{{name}}/{rest}"), Some(*name)),
         ["admin", "v1", "models", name, "swap"] => {
             ("/admin/v1/models/{name}/swap".to_owned(), Some(*name))
         }

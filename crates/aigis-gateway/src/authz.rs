@@ -65,6 +65,11 @@ pub const SCHEMA: &str = r#"namespace Aigis {
     resource: [Model],
     context: Call,
   };
+  action "feedback" appliesTo {
+    principal: [Principal],
+    resource: [Model],
+    context: Call,
+  };
   action "metadata" appliesTo {
     principal: [Principal],
     resource: [Model, Server],
@@ -96,6 +101,8 @@ pub struct AuthzConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Infer,
+    /// Labels for earlier calls (`POST /v2/models/{name}/feedback`).
+    Feedback,
     Metadata,
     /// A call to the admin API (on the gateway itself).
     Admin,
@@ -105,6 +112,7 @@ impl Action {
     fn name(self) -> &'static str {
         match self {
             Action::Infer => "infer",
+            Action::Feedback => "feedback",
             Action::Metadata => "metadata",
             Action::Admin => "admin",
         }
@@ -174,6 +182,7 @@ struct Names {
     model: EntityTypeName,
     server: EntityUid,
     infer: EntityUid,
+    feedback: EntityUid,
     metadata: EntityUid,
     admin: EntityUid,
 }
@@ -186,6 +195,7 @@ impl Names {
             model: kind("Aigis::Model")?,
             server: uid("Aigis::Server", "aigis")?,
             infer: uid("Aigis::Action", Action::Infer.name())?,
+            feedback: uid("Aigis::Action", Action::Feedback.name())?,
             metadata: uid("Aigis::Action", Action::Metadata.name())?,
             admin: uid("Aigis::Action", Action::Admin.name())?,
         })
@@ -194,6 +204,7 @@ impl Names {
     fn action(&self, action: Action) -> &EntityUid {
         match action {
             Action::Infer => &self.infer,
+            Action::Feedback => &self.feedback,
             Action::Metadata => &self.metadata,
             Action::Admin => &self.admin,
         }
@@ -495,7 +506,7 @@ impl Authz {
 fn applies(action: Action, resource: Resource<'_>) -> bool {
     matches!(
         (action, resource),
-        (Action::Infer, Resource::Model { .. })
+        (Action::Infer | Action::Feedback, Resource::Model { .. })
             | (Action::Metadata, _)
             | (Action::Admin, Resource::Server)
     )
@@ -535,7 +546,12 @@ mod tests {
                     name: name.into(),
                     method,
                 };
-                for action in [Action::Infer, Action::Metadata, Action::Admin] {
+                for action in [
+                    Action::Infer,
+                    Action::Feedback,
+                    Action::Metadata,
+                    Action::Admin,
+                ] {
                     for resource in [
                         Resource::Server,
                         Resource::Model {
@@ -588,8 +604,8 @@ mod tests {
                 }
             }
         }
-        // infer on 2 model resources, metadata on all 3, admin on the server.
-        assert_eq!(asked, 3 * 3 * (2 + 3 + 1) * 3);
+        // infer and feedback on 2 model resources, metadata on all 3, admin on the server.
+        assert_eq!(asked, 3 * 3 * (2 + 2 + 3 + 1) * 3);
     }
 
     /// The entities kept between questions are those of the question asked: the same name

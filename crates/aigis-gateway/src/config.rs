@@ -191,6 +191,9 @@ pub struct ModelConfig {
     /// The extraction detector ([`crate::extraction`]).
     #[serde(default)]
     pub extraction: Option<crate::extraction::ExtractionConfig>,
+    /// Delayed labels and the KPIs ([`crate::feedback`]).
+    #[serde(default)]
+    pub feedback: Option<crate::feedback::FeedbackConfig>,
     /// A model on another server instead of a file ([`crate::upstream`]).
     #[serde(default)]
     pub upstream: Option<crate::upstream::UpstreamConfig>,

@@ -311,48 +311,25 @@ impl Extraction {
     }
 }
 
-/// The class the model gave each of `n` rows: its integer label output (`[n]` or
-/// `[n, 1]`), else the largest of its first float output of shape `[n, k]`; one class
-/// for all when it has neither.
+/// The class the model gave each of `n` rows (its label, as [`crate::feedback::answers`]
+/// reads it: a number as itself, a text label by a hash of it); one class for all when
+/// it gives neither labels nor scores.
 fn classes(outputs: &[NamedTensor], n: usize) -> Vec<u32> {
-    let label = outputs.iter().find_map(|o| {
-        let shape = o.tensor.shape();
-        let fits = shape.first() == Some(&n) && shape.iter().skip(1).all(|d| *d == 1);
-        match o.tensor.data() {
-            Data::Int64(v) if fits => Some(v.iter().map(|c| *c as u32).collect::<Vec<_>>()),
-            Data::Int32(v) if fits => Some(v.iter().map(|c| *c as u32).collect()),
-            _ => None,
-        }
-    });
-    if let Some(l) = label {
-        return l;
-    }
-    let scores = outputs.iter().find_map(|o| {
-        let shape = o.tensor.shape();
-        let k = *shape.get(1)?;
-        if shape.len() != 2 || shape.first() != Some(&n) || k == 0 {
-            return None;
-        }
-        let values: Vec<f64> = match o.tensor.data() {
-            Data::Fp32(v) => v.iter().map(|&x| f64::from(x)).collect(),
-            Data::Fp64(v) => v.clone(),
-            _ => return None,
-        };
-        Some(
-            values
-                .chunks_exact(k)
-                .map(|row| {
-                    row.iter()
-                        .enumerate()
-                        .fold((0, f64::NEG_INFINITY), |best, (i, v)| {
-                            if *v > best.1 { (i, *v) } else { best }
-                        })
-                        .0 as u32
+    match crate::feedback::answers(outputs, n) {
+        Some(a) => a
+            .labels
+            .iter()
+            .map(|l| {
+                l.parse::<u32>().unwrap_or_else(|_| {
+                    // FNV-1a: a stable class number for a text label.
+                    l.bytes().fold(0x811c_9dc5u32, |h, b| {
+                        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+                    })
                 })
-                .collect::<Vec<_>>(),
-        )
-    });
-    scores.unwrap_or_else(|| vec![0; n])
+            })
+            .collect(),
+        None => vec![0; n],
+    }
 }
 
 fn flag_of(s: &Suspicion, action: Response, new: bool) -> Flag {

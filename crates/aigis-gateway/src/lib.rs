@@ -10,6 +10,8 @@
 //! | `GET /v2/models/{name}` | a model's metadata, from its signature |
 //! | `GET /v2/models/{name}/ready` | whether it is loaded |
 //! | `POST /v2/models/{name}/infer` | an inference (JSON tensors, flat or nested, or the binary tensor extension) |
+//! | `POST /v2/models/{name}/feedback` | labels for earlier calls, by id ([`feedback`]) |
+//! | `GET /v2/models/{name}/kpis` | the model's accuracy and calibration per window, from those labels |
 //! | `GET /openapi.json` | the OpenAPI document of these routes |
 //!
 //! Every route but the two health probes and the OpenAPI document needs an API key (`Authorization: Bearer
@@ -32,6 +34,7 @@ pub mod config;
 pub mod detect;
 mod error;
 pub mod extraction;
+pub mod feedback;
 pub mod harden;
 pub mod inspect;
 pub mod jwt;
@@ -71,13 +74,15 @@ pub use server::{serve, serve_router};
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// Every route the gateway answers, as (method, path).
-pub const ROUTES: [(&str, &str); 7] = [
+pub const ROUTES: [(&str, &str); 9] = [
     ("GET", "/v2/health/live"),
     ("GET", "/v2/health/ready"),
     ("GET", "/v2"),
     ("GET", "/v2/models/{name}"),
     ("GET", "/v2/models/{name}/ready"),
     ("POST", "/v2/models/{name}/infer"),
+    ("POST", "/v2/models/{name}/feedback"),
+    ("GET", "/v2/models/{name}/kpis"),
     ("GET", "/openapi.json"),
 ];
 
@@ -169,6 +174,24 @@ impl Live {
                     }
                 };
                 served.extraction = Some(tracker);
+            }
+            if let Some(f) = &m.feedback {
+                // The same settings keep the predictions awaiting labels and the windows
+                // (each counted by model version).
+                let kept = previous
+                    .and_then(|p| p.models.get(&m.name))
+                    .and_then(|old| old.feedback.clone())
+                    .filter(|old| old.same(f));
+                served.feedback = Some(match kept {
+                    Some(k) => k,
+                    None => Arc::new(feedback::Feedback::new(f).map_err(|(key, message)| {
+                        Error::Config {
+                            file: config.source.clone(),
+                            key: format!("serve.models[{i}].feedback.{key}"),
+                            message,
+                        }
+                    })?),
+                });
             }
             tracing::info!(
                 model = %served.name,
@@ -814,6 +837,8 @@ impl Gateway {
             .route("/v2/models/{name}", get(model_metadata))
             .route("/v2/models/{name}/ready", get(model_ready))
             .route("/v2/models/{name}/infer", post(infer))
+            .route("/v2/models/{name}/feedback", post(feedback_labels))
+            .route("/v2/models/{name}/kpis", get(kpis))
             .route("/openapi.json", get(openapi))
             .fallback(not_found)
             .layer(axum::middleware::from_fn_with_state(self.clone(), observed))
@@ -1596,6 +1621,23 @@ async fn infer_in(
             trail.flags.push(flag);
         }
     }
+    // The call's id, and its answers kept for their labels.
+    let id = match &model.feedback {
+        Some(f) => {
+            let id = match request.id.clone() {
+                Some(id) => Some(id),
+                None => feedback::new_id(),
+            };
+            if let (Some(id), Some(answers)) = (
+                &id,
+                feedback::answers(&outputs, usize::try_from(rows).unwrap_or(0)),
+            ) {
+                f.keep(id, &model.version, unix_ms(), answers);
+            }
+            id
+        }
+        None => request.id,
+    };
     // What this principal may see of the answer.
     let outputs = match &live.outputs {
         Some(o) => harden::apply(o.for_principal(&principal.name), outputs),
@@ -1609,10 +1651,94 @@ async fn infer_in(
     Ok(axum::Json(InferResponse {
         model_name: model.name.clone(),
         model_version: model.version.clone(),
-        id: request.id,
+        id,
         outputs,
     })
     .into_response())
+}
+
+/// `POST /v2/models/{name}/feedback`: labels for earlier calls, by id.
+async fn feedback_labels(
+    State(gw): State<Arc<Gateway>>,
+    UrlPath(name): UrlPath<String>,
+    peer: PeerInfo,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let mut trail = Trail::default();
+    let result = feedback_in(&gw, &name, &headers, peer.as_deref(), body, &mut trail).await;
+    finish(trail, result)
+}
+
+async fn feedback_in(
+    gw: &Arc<Gateway>,
+    name: &str,
+    headers: &HeaderMap,
+    peer: Option<&tls::Peer>,
+    body: Result<Bytes, BytesRejection>,
+    trail: &mut Trail,
+) -> Result<Response, ApiError> {
+    let live = gw.live();
+    let principal = authenticated(&live, headers, peer, trail).await?;
+    trail.enter("parse");
+    let body = body.map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the body cannot be read",
+        )
+    })?;
+    let request: feedback::FeedbackRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()))?;
+    let rows: usize = request.feedback.iter().map(|i| i.labels.len()).sum();
+    trail.rows = Some(rows as u64);
+    let call = Call {
+        peer,
+        request_bytes: body.len() as u64,
+        rows: rows as u64,
+    };
+    Gateway::authorize(
+        &live,
+        &principal,
+        authz::Action::Feedback,
+        name,
+        &call,
+        trail,
+    )?;
+    let model = Gateway::served(&live, name, trail)?;
+    let store = model.feedback.as_ref().ok_or_else(|| no_feedback(name))?;
+    trail.enter("feedback");
+    let matched = store.label(&request)?;
+    trail.close();
+    gw.metrics
+        .labelled(name, matched.matched, matched.unknown.len() as u64);
+    Ok(axum::Json(matched).into_response())
+}
+
+fn no_feedback(name: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("the model `{name}` takes no feedback (`[serve.models.feedback]`)"),
+    )
+}
+
+/// `GET /v2/models/{name}/kpis`: the model's KPIs per window and version.
+async fn kpis(
+    State(gw): State<Arc<Gateway>>,
+    UrlPath(name): UrlPath<String>,
+    peer: PeerInfo,
+    headers: HeaderMap,
+) -> Response {
+    let mut trail = Trail::default();
+    let live = gw.live();
+    let result = authorized_model(&live, &name, &headers, peer.as_deref(), &mut trail)
+        .await
+        .and_then(|(_, m)| {
+            let store = m.feedback.as_ref().ok_or_else(|| no_feedback(&name))?;
+            Ok(axum::Json(store.kpis(&m.name)).into_response())
+        });
+    finish(trail, result)
 }
 
 /// Calls of at most this many rows are inspected on the async thread that serves them.

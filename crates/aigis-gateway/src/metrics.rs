@@ -11,6 +11,7 @@
 //! | `aigis_gateway_rate_store_failures_total` | rate-store steps that failed (the call refused, or let through with `fail_open`) |
 //! | `aigis_gateway_audit_queue` | records answered but not yet in the ledger (the audit lag, in `buffered` mode) |
 //! | `aigis_gateway_jwks_reads_total` | JWKS re-reads (a rotation, or a refresh after the TTL) |
+//! | `aigis_gateway_feedback_labels_total{model, outcome}` | calls named in feedback: `matched` (their labels counted) or `unknown` (not awaiting labels) |
 //! | `aigis_gateway_detections_total{model, detector, action}` | calls a detector flagged (`action`: `flag` let through, `block` refused; for `extraction`, calls of a suspected principal, with what they get: `flag`, `throttle`, `block`) |
 //!
 //! Labels never carry a principal, a key or request data; every label value comes from a
@@ -60,6 +61,12 @@ struct DetectionLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LabelLabels {
+    model: String,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StageLabels {
     stage: &'static str,
 }
@@ -82,6 +89,7 @@ pub struct Metrics {
     /// Failures of the rate store.
     pub(crate) rate_store_failures: Counter,
     detections: Family<DetectionLabels, Counter>,
+    labels: Family<LabelLabels, Counter>,
     /// Shared with the JWT issuers, which count their re-reads into it.
     pub(crate) jwks_reads: Counter,
 }
@@ -141,6 +149,12 @@ impl Default for Metrics {
             "Calls a detector flagged, by what the flag did",
             detections.clone(),
         );
+        let labels = Family::<LabelLabels, Counter>::default();
+        registry.register(
+            "feedback_labels",
+            "Calls named in feedback: matched (their labels counted) or unknown (not awaiting labels)",
+            labels.clone(),
+        );
         let jwks_reads = Counter::default();
         registry.register(
             "jwks_reads",
@@ -157,6 +171,7 @@ impl Default for Metrics {
             audit_queue,
             rate_store_failures,
             detections,
+            labels,
             jwks_reads,
         }
     }
@@ -221,6 +236,20 @@ impl Metrics {
                 action,
             })
             .inc();
+    }
+
+    /// A feedback call to `model` matched `matched` calls and named `unknown` others.
+    pub(crate) fn labelled(&self, model: &str, matched: u64, unknown: u64) {
+        for (outcome, n) in [("matched", matched), ("unknown", unknown)] {
+            if n > 0 {
+                self.labels
+                    .get_or_create(&LabelLabels {
+                        model: model.to_owned(),
+                        outcome,
+                    })
+                    .inc_by(n);
+            }
+        }
     }
 
     pub(crate) fn audit_write(&self, took: Duration, ok: bool) {

@@ -41,6 +41,8 @@ pub struct Served {
     pub detectors: Vec<(Arc<dyn crate::inspect::Detector>, crate::inspect::Action)>,
     /// The extraction detector, with its principals' history.
     pub extraction: Option<Arc<crate::extraction::Extraction>>,
+    /// The predictions awaiting labels, and the KPIs.
+    pub feedback: Option<Arc<crate::feedback::Feedback>>,
 }
 
 /// The environment variable holding the passphrase of a sealed key file (the CLI's).
@@ -142,6 +144,7 @@ pub fn load(
             features: None,
             detectors: Vec::new(),
             extraction: None,
+            feedback: None,
         });
     }
     let path = resolve(base, &config.path);
@@ -221,6 +224,7 @@ pub fn load(
         features: None,
         detectors: Vec::new(),
         extraction: None,
+        feedback: None,
     })
 }
 
@@ -284,6 +288,7 @@ fn load_staged(
         features: None,
         detectors: Vec::new(),
         extraction: None,
+        feedback: None,
     })
 }
 

@@ -54,17 +54,24 @@ fn unsigned(name: &str, file: &str) -> ModelConfig {
         profile: None,
         detector: None,
         extraction: None,
+        feedback: None,
         upstream: None,
     }
 }
 
 fn fixture() -> Fixture {
+    fixture_of(false)
+}
+
+/// The fixture, with `[serve.models.feedback]` on the digits model when `feedback`.
+fn fixture_of(feedback: bool) -> Fixture {
     let (key, hash) = aigis_gateway::auth::generate().unwrap();
+    let mut digits = unsigned("digits", "digits_mlp.onnx");
+    if feedback {
+        digits.feedback = Some(toml::from_str("").unwrap());
+    }
     let cfg = config(
-        vec![
-            unsigned("digits", "digits_mlp.onnx"),
-            unsigned("wine", "wine_scaler_logreg_names.onnx"),
-        ],
+        vec![digits, unsigned("wine", "wine_scaler_logreg_names.onnx")],
         hash,
         64 * 1024,
     );
@@ -366,6 +373,7 @@ fn a_model_is_served_only_when_its_signature_verifies_over_its_bytes() {
         profile: None,
         detector: None,
         extraction: None,
+        feedback: None,
         upstream: None,
     };
     let load = |trusted: &[aigis_model::signing::VerifierKey], m: &ModelConfig| {
@@ -468,6 +476,7 @@ async fn an_encrypted_model_is_decrypted_in_memory_checked_and_served() {
         profile: None,
         detector: None,
         extraction: None,
+        feedback: None,
         upstream: None,
     };
     let load = |m: &ModelConfig| {
@@ -544,6 +553,7 @@ async fn an_encrypted_model_is_decrypted_in_memory_checked_and_served() {
             profile: None,
             detector: None,
             extraction: None,
+            feedback: None,
             upstream: None,
             ..model.clone()
         }),
@@ -654,10 +664,12 @@ async fn the_openapi_document_is_the_routes() {
     routes.sort();
     assert_eq!(documented, routes);
     // Each route is one the router answers (not its fallback, not 405).
-    let f = fixture();
+    let f = fixture_of(true);
     for (method, path) in aigis_gateway::ROUTES {
         let uri = path.replace("{name}", "digits");
-        let body = if method == "POST" {
+        let body = if path.ends_with("/feedback") {
+            Body::from(json!({"feedback": []}).to_string())
+        } else if method == "POST" {
             Body::from(json!({"inputs": [{"name": "X", "shape": [1, 64], "datatype": "FP32", "data": vec![0.5; 64]}]}).to_string())
         } else {
             Body::empty()

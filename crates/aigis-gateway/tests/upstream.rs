@@ -115,6 +115,7 @@ fn front(
         profile: None,
         detector: None,
         extraction: None,
+        feedback: None,
         upstream: Some(upstream),
     };
     let mut config = ServeConfig::loopback(vec![model], entries);

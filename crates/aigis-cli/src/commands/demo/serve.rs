@@ -224,6 +224,7 @@ pub(crate) fn run(
             input: None,
         }),
         extraction: None,
+        feedback: None,
         upstream: None,
     };
     let client = ApiKeyConfig {
@@ -428,6 +429,7 @@ fn extraction(
         profile: None,
         detector: None,
         extraction: Some(extraction),
+        feedback: None,
         upstream: None,
     };
     let config = ServeConfig::loopback(
