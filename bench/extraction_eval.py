@@ -193,12 +193,11 @@ class Oracle:
 class Gateway:
     """A throwaway aigis project serving the targets, with one API key per client."""
 
-    def __init__(self, binary, workdir, threshold, seed, log):
+    def __init__(self, binary, workdir, threshold, seed):
         self.binary = os.path.abspath(binary)
         self.seed = seed
         self.workdir = workdir
         self.threshold = threshold
-        self.log = log
         self.env = dict(os.environ, AIGIS_PROJECT=workdir)
         self.keys = {}          # principal -> key
         self.models = []
@@ -401,7 +400,9 @@ def jbda(k, rng, mixed=False):
     """Papernot et al.'s augmentation; with `mixed`, a natural row after each synthetic one.
 
     Natural rows' labels train the substitute too, but only the seeds and the synthetic
-    points are augmented.
+    points are augmented. A point already asked is not asked again (the set's older points
+    give the children they gave before); a round with nothing new, or a labelled set of one
+    class, steps in random signs instead.
     """
     natural = iter(())
 
@@ -429,15 +430,24 @@ def jbda(k, rng, mixed=False):
 
     for x in k.seeds:
         yield from ask(x)
+    asked = {x.tobytes() for x in k.seeds}
     step = JBDA_STEP * k.span
+    stuck = False
     while True:
         train_y = labels + extra_y
-        if len(set(train_y)) < 2:
-            new = [k.fit(x + step * rng.choice([-1.0, 1.0], size=x.shape)) for x in points]
+        if stuck or len(set(train_y)) < 2:
+            signs = [rng.choice([-1.0, 1.0], size=x.shape) for x in points]
         else:
             surrogate = fit_lr(np.array(points + extra_x), np.array(train_y))
-            new = [k.fit(x + step * np.sign(logit_gradient(surrogate, x, y, rng)))
-                   for x, y in zip(points, labels)]
+            signs = [np.sign(logit_gradient(surrogate, x, y, rng))
+                     for x, y in zip(points, labels)]
+        new = []
+        for x, sign in zip(points, signs):
+            child = k.fit(x + step * sign)
+            if child.tobytes() not in asked:
+                asked.add(child.tobytes())
+                new.append(child)
+        stuck = not new
         for i in rng.permutation(len(new)):
             yield from ask(new[i])
 
@@ -646,7 +656,7 @@ def main():
         tmp = tempfile.TemporaryDirectory(prefix="aigis-extraction-eval-")
         workdir = tmp.name
 
-    gw = Gateway(args.aigis, workdir, args.threshold, args.seed, log)
+    gw = Gateway(args.aigis, workdir, args.threshold, args.seed)
     targets, prepared = {}, {}
     for n in names:
         t = build(n, args.seed, workdir)

@@ -1315,21 +1315,7 @@ async fn infer_in(
     let live = gw.live();
     let principal = authenticated(&live, headers, peer, trail).await?;
     trail.enter("parse");
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("the body is larger than {} bytes", gw.max_body),
-            )
-        } else {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                "the body cannot be read",
-            )
-        }
-    })?;
+    let body = body.map_err(|e| body_refused(&e, gw.max_body))?;
     // The binary tensor extension: a JSON header of this many bytes, then the tensors.
     let header_len = match headers.get("inference-header-content-length") {
         None => body.len(),
@@ -1681,13 +1667,7 @@ async fn feedback_in(
     let live = gw.live();
     let principal = authenticated(&live, headers, peer, trail).await?;
     trail.enter("parse");
-    let body = body.map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "the body cannot be read",
-        )
-    })?;
+    let body = body.map_err(|e| body_refused(&e, gw.max_body))?;
     let request: feedback::FeedbackRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()))?;
     let rows: usize = request.feedback.iter().map(|i| i.labels.len()).sum();
@@ -1713,6 +1693,23 @@ async fn feedback_in(
     gw.metrics
         .labelled(name, matched.matched, matched.unknown.len() as u64);
     Ok(axum::Json(matched).into_response())
+}
+
+/// A body that could not be read: over the limit (413), or not read (400).
+fn body_refused(e: &BytesRejection, max_body: usize) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body is larger than {max_body} bytes"),
+        )
+    } else {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the body cannot be read",
+        )
+    }
 }
 
 fn no_feedback(name: &str) -> ApiError {
