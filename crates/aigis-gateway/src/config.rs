@@ -191,6 +191,9 @@ pub struct ModelConfig {
     /// The extraction detector ([`crate::extraction`]).
     #[serde(default)]
     pub extraction: Option<crate::extraction::ExtractionConfig>,
+    /// Drift windows against the profile ([`crate::drift`]).
+    #[serde(default)]
+    pub drift: Option<crate::drift::DriftConfig>,
     /// Delayed labels and the KPIs ([`crate::feedback`]).
     #[serde(default)]
     pub feedback: Option<crate::feedback::FeedbackConfig>,

@@ -151,6 +151,11 @@ struct Feature {
 pub struct Features {
     input: String,
     features: Vec<Feature>,
+    /// Each feature's quantile sketch in the training data, when the profile has one
+    /// (what the gateway's drift windows are tested against).
+    quantiles: Vec<Option<aigis_monitor::sketch::Quantiles>>,
+    /// The profile file's SHA-256.
+    profile_sha256: String,
 }
 
 impl Features {
@@ -263,14 +268,36 @@ impl Features {
                 name,
             });
         }
+        let quantiles = features
+            .iter()
+            .map(|f| aigis_monitor::sketch::Quantiles::of_column(&profile, &f.name))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(file_err)?;
         Ok(Features {
             input: spec.name.clone(),
             features,
+            quantiles,
+            profile_sha256: aigis_core::Digest::of(&bytes).hex(),
         })
     }
 
+    /// The profile file's SHA-256.
+    pub fn profile_sha256(&self) -> &str {
+        &self.profile_sha256
+    }
+
+    /// Each feature's name and its quantile sketch in the training data, if any.
+    pub fn reference(
+        &self,
+    ) -> impl Iterator<Item = (&str, Option<&aigis_monitor::sketch::Quantiles>)> {
+        self.features
+            .iter()
+            .zip(&self.quantiles)
+            .map(|(f, q)| (f.name.as_str(), q.as_ref()))
+    }
+
     /// The rows of the described input as f64, with the row width.
-    fn rows(&self, inputs: &[NamedTensor]) -> Option<(Vec<f64>, usize)> {
+    pub(crate) fn rows(&self, inputs: &[NamedTensor]) -> Option<(Vec<f64>, usize)> {
         let tensor = &inputs.iter().find(|t| t.name == self.input)?.tensor;
         let width = *tensor.shape().get(1)?;
         let values = match tensor.data() {

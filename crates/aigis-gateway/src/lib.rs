@@ -12,6 +12,7 @@
 //! | `POST /v2/models/{name}/infer` | an inference (JSON tensors, flat or nested, or the binary tensor extension) |
 //! | `POST /v2/models/{name}/feedback` | labels for earlier calls, by id ([`feedback`]) |
 //! | `GET /v2/models/{name}/kpis` | the model's accuracy and calibration per window, from those labels |
+//! | `GET /v2/models/{name}/drift` | drift of its inputs per window against the training data's profile ([`drift`]) |
 //! | `GET /openapi.json` | the OpenAPI document of these routes |
 //!
 //! Every route but the two health probes and the OpenAPI document needs an API key (`Authorization: Bearer
@@ -32,6 +33,7 @@ pub mod authz;
 mod client;
 pub mod config;
 pub mod detect;
+pub mod drift;
 mod error;
 pub mod extraction;
 pub mod feedback;
@@ -74,7 +76,7 @@ pub use server::{serve, serve_router};
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// Every route the gateway answers, as (method, path).
-pub const ROUTES: [(&str, &str); 9] = [
+pub const ROUTES: [(&str, &str); 10] = [
     ("GET", "/v2/health/live"),
     ("GET", "/v2/health/ready"),
     ("GET", "/v2"),
@@ -83,6 +85,7 @@ pub const ROUTES: [(&str, &str); 9] = [
     ("POST", "/v2/models/{name}/infer"),
     ("POST", "/v2/models/{name}/feedback"),
     ("GET", "/v2/models/{name}/kpis"),
+    ("GET", "/v2/models/{name}/drift"),
     ("GET", "/openapi.json"),
 ];
 
@@ -174,6 +177,27 @@ impl Live {
                     }
                 };
                 served.extraction = Some(tracker);
+            }
+            if let Some(d) = &m.drift {
+                let config_err = |(key, message): (String, String)| Error::Config {
+                    file: config.source.clone(),
+                    key: format!("serve.models[{i}].drift.{key}"),
+                    message,
+                };
+                let features = served.features.clone().ok_or_else(|| {
+                    config_err((
+                        "profile".into(),
+                        "drift is tested against the training data's profile: add [serve.models.profile]".into(),
+                    ))
+                })?;
+                let kept = previous
+                    .and_then(|p| p.models.get(&m.name))
+                    .and_then(|old| old.drift.clone())
+                    .filter(|old| old.same(d, &features));
+                served.drift = Some(match kept {
+                    Some(k) => k,
+                    None => Arc::new(drift::Drift::new(d, features).map_err(config_err)?),
+                });
             }
             if let Some(f) = &m.feedback {
                 // The same settings keep the predictions awaiting labels and the windows
@@ -839,6 +863,7 @@ impl Gateway {
             .route("/v2/models/{name}/infer", post(infer))
             .route("/v2/models/{name}/feedback", post(feedback_labels))
             .route("/v2/models/{name}/kpis", get(kpis))
+            .route("/v2/models/{name}/drift", get(drift_report))
             .route("/openapi.json", get(openapi))
             .fallback(not_found)
             .layer(axum::middleware::from_fn_with_state(self.clone(), observed))
@@ -1462,6 +1487,9 @@ async fn infer_in(
     if let Some(features) = &model.features {
         features.validate(&inputs)?;
     }
+    if let Some(d) = &model.drift {
+        d.observe(&inputs, unix_ms());
+    }
     // What the calibrated detectors flagged, for the extraction detector.
     let mut flagged_rows: Option<usize> = None;
     if !model.detectors.is_empty() {
@@ -1718,6 +1746,30 @@ fn no_feedback(name: &str) -> ApiError {
         "not_found",
         format!("the model `{name}` takes no feedback (`[serve.models.feedback]`)"),
     )
+}
+
+/// `GET /v2/models/{name}/drift`: the drift windows' verdicts.
+async fn drift_report(
+    State(gw): State<Arc<Gateway>>,
+    UrlPath(name): UrlPath<String>,
+    peer: PeerInfo,
+    headers: HeaderMap,
+) -> Response {
+    let mut trail = Trail::default();
+    let live = gw.live();
+    let result = authorized_model(&live, &name, &headers, peer.as_deref(), &mut trail)
+        .await
+        .and_then(|(_, m)| {
+            let d = m.drift.as_ref().ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    format!("the model `{name}` has no drift windows (`[serve.models.drift]`)"),
+                )
+            })?;
+            Ok(axum::Json(d.report(&m.name)).into_response())
+        });
+    finish(trail, result)
 }
 
 /// `GET /v2/models/{name}/kpis`: the model's KPIs per window and version.

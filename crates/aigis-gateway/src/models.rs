@@ -41,6 +41,8 @@ pub struct Served {
     pub detectors: Vec<(Arc<dyn crate::inspect::Detector>, crate::inspect::Action)>,
     /// The extraction detector, with its principals' history.
     pub extraction: Option<Arc<crate::extraction::Extraction>>,
+    /// The drift windows.
+    pub drift: Option<Arc<crate::drift::Drift>>,
     /// The predictions awaiting labels, and the KPIs.
     pub feedback: Option<Arc<crate::feedback::Feedback>>,
 }
@@ -144,6 +146,7 @@ pub fn load(
             features: None,
             detectors: Vec::new(),
             extraction: None,
+            drift: None,
             feedback: None,
         });
     }
@@ -224,6 +227,7 @@ pub fn load(
         features: None,
         detectors: Vec::new(),
         extraction: None,
+        drift: None,
         feedback: None,
     })
 }
@@ -288,6 +292,7 @@ fn load_staged(
         features: None,
         detectors: Vec::new(),
         extraction: None,
+        drift: None,
         feedback: None,
     })
 }

@@ -54,6 +54,7 @@ fn unsigned(name: &str, file: &str) -> ModelConfig {
         profile: None,
         detector: None,
         extraction: None,
+        drift: None,
         feedback: None,
         upstream: None,
     }
@@ -373,6 +374,7 @@ fn a_model_is_served_only_when_its_signature_verifies_over_its_bytes() {
         profile: None,
         detector: None,
         extraction: None,
+        drift: None,
         feedback: None,
         upstream: None,
     };
@@ -476,6 +478,7 @@ async fn an_encrypted_model_is_decrypted_in_memory_checked_and_served() {
         profile: None,
         detector: None,
         extraction: None,
+        drift: None,
         feedback: None,
         upstream: None,
     };
@@ -553,6 +556,7 @@ async fn an_encrypted_model_is_decrypted_in_memory_checked_and_served() {
             profile: None,
             detector: None,
             extraction: None,
+            drift: None,
             feedback: None,
             upstream: None,
             ..model.clone()

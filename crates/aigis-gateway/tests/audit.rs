@@ -37,6 +37,7 @@ fn config(hash: String) -> ServeConfig {
         profile: None,
         detector: None,
         extraction: None,
+        drift: None,
         feedback: None,
         upstream: None,
     };

@@ -41,6 +41,7 @@ fn config(file: &str, keys: &[(&str, &str)]) -> ServeConfig {
             profile: None,
             detector: None,
             extraction: None,
+            drift: None,
             feedback: None,
             upstream: None,
         }],

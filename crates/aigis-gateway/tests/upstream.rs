@@ -115,6 +115,7 @@ fn front(
         profile: None,
         detector: None,
         extraction: None,
+        drift: None,
         feedback: None,
         upstream: Some(upstream),
     };

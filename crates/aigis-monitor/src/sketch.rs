@@ -118,6 +118,107 @@ impl Quantiles {
         (result, bound)
     }
 
+    /// An empty sketch of parameter `k` (DataSketches' KLL; the profile uses 200), to
+    /// summarize values as they come (a window of the gateway's traffic).
+    pub fn new(k: u16) -> Result<Self, String> {
+        KllSketch::new(k)
+            .map(|sketch| Self { sketch })
+            .map_err(|e| e.to_string())
+    }
+
+    /// The sketch of a profile's numeric column, when it has one.
+    pub fn of_column(profile: &Profile, column: &str) -> Result<Option<Self>, String> {
+        let Some(c) = profile.columns.iter().find(|c| c.name == column) else {
+            return Ok(None);
+        };
+        let Some(kll) = &c.sketches.kll_f64 else {
+            return Ok(None);
+        };
+        let raw = STANDARD
+            .decode(kll)
+            .map_err(|e| format!("column `{column}`: its quantile sketch is not base64: {e}"))?;
+        let sketch = KllSketch::<KllFloat<f64>>::deserialize(&raw)
+            .map_err(|e| format!("column `{column}`: its quantile sketch does not read: {e}"))?;
+        Ok(Some(Self { sketch }))
+    }
+
+    /// Takes one value; one that is not a finite number is left out.
+    pub fn update(&mut self, x: f64) {
+        if let Ok(v) = KllFloat::<f64>::new(x)
+            && x.is_finite()
+        {
+            self.sketch.update(v);
+        }
+    }
+
+    /// Adds another sketch's values (windows merged into a longer one).
+    pub fn merge(&mut self, other: &Quantiles) -> Result<(), String> {
+        self.sketch.merge(&other.sketch).map_err(|e| e.to_string())
+    }
+
+    /// Its rank error: none while it holds every value.
+    pub fn rank_error(&self) -> f64 {
+        if self.sketch.is_estimation_mode() {
+            self.sketch.normalized_rank_error()
+        } else {
+            0.0
+        }
+    }
+
+    /// The two-sample KS test of `current`, itself a sketch, against this one: the
+    /// largest difference of the two distribution functions over both sketches'
+    /// quantile grids and extremes. Its error is the two rank errors, plus one grid step
+    /// when a sketch holds more points than the grid. `None` when either is empty.
+    pub fn ks_sketch(&self, current: &Quantiles) -> Option<(KsResult, Bound)> {
+        if self.n() == 0 || current.n() == 0 {
+            return None;
+        }
+        let (a, b) = (self.sketch.sorted_view(), current.sketch.sorted_view());
+        let grid_step = if a.len() > GRID || b.len() > GRID {
+            1.0 / GRID as f64
+        } else {
+            0.0
+        };
+        let mut points: Vec<f64> = Vec::with_capacity(2 * GRID + 4);
+        for view in [&a, &b] {
+            points.extend((1..=GRID).filter_map(|j| {
+                view.quantile((j as f64 - 0.5) / GRID as f64, SearchCriteria::Inclusive)
+                    .ok()
+                    .flatten()
+                    .map(|v| *v)
+            }));
+        }
+        points.extend([self.min(), self.max(), current.min(), current.max()]);
+        points.retain(|x| x.is_finite());
+        points.sort_by(f64::total_cmp);
+        points.dedup();
+        let rank = |view: &datasketches::kll::SortedView<KllFloat<f64>>, x: f64| {
+            KllFloat::<f64>::new(x)
+                .ok()
+                .and_then(|v| view.rank(&v, SearchCriteria::Inclusive))
+                .unwrap_or(0.0)
+        };
+        let d = points
+            .iter()
+            .map(|&t| (rank(&a, t) - rank(&b, t)).abs())
+            .fold(0.0f64, f64::max)
+            .clamp(0.0, 1.0);
+        let (n1, n2) = (self.n(), current.n());
+        let error = self.rank_error() + current.rank_error() + grid_step;
+        Some((
+            KsResult {
+                statistic: d,
+                p_value: p_asymptotic(n1, n2, d),
+                method: Method::Asymptotic,
+            },
+            Bound {
+                rank_error: error,
+                p_value_low: p_asymptotic(n1, n2, (d + error).min(1.0)),
+                p_value_high: p_asymptotic(n1, n2, (d - error).max(0.0)),
+            },
+        ))
+    }
+
     /// The PSI of `current` (sorted, finite, non-empty) against the sketch, the bins cut
     /// at its quantiles.
     pub fn psi(&self, current: &[f64], bins: usize) -> f64 {
@@ -209,4 +310,55 @@ pub(crate) fn reference_of(path: &Path, wanted: Option<&[String]>) -> Result<Tab
         columns,
         order,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+    use super::*;
+
+    fn sketch_of(values: &[f64]) -> Quantiles {
+        let mut q = Quantiles::new(200).unwrap();
+        for &v in values {
+            q.update(v);
+        }
+        q
+    }
+
+    #[test]
+    fn two_exact_sketches_give_the_exact_statistic() {
+        // scipy.stats.ks_2samp([0.1, 0.4, 0.7, 1.5, 2.0], [0.3, 0.5, 2.5, 3.0, 3.1, 4.0, 4.5])
+        let (r, b) = sketch_of(&[0.1, 0.4, 0.7, 1.5, 2.0])
+            .ks_sketch(&sketch_of(&[0.3, 0.5, 2.5, 3.0, 3.1, 4.0, 4.5]))
+            .unwrap();
+        assert!((r.statistic - 0.714_285_714_285_714_3).abs() < 1e-12);
+        assert_eq!(b.rank_error, 0.0);
+        assert!(sketch_of(&[]).ks_sketch(&sketch_of(&[1.0])).is_none());
+    }
+
+    #[test]
+    fn summarizing_sketches_stay_within_their_error_of_the_exact_statistic() {
+        let mut rng = fastrand::Rng::with_seed(8);
+        for shift in [0.0, 0.05, 0.2] {
+            let a: Vec<f64> = (0..50_000).map(|_| rng.f64()).collect();
+            let b: Vec<f64> = (0..20_000).map(|_| rng.f64() + shift).collect();
+            let (mut sa, mut sb) = (a.clone(), b.clone());
+            sa.sort_by(f64::total_cmp);
+            sb.sort_by(f64::total_cmp);
+            let exact = crate::ks::ks_2samp(&sa, &sb).statistic;
+            let (mut qa, qb) = (sketch_of(&a[..25_000]), sketch_of(&b));
+            // Windows merge: the two halves of `a`.
+            qa.merge(&sketch_of(&a[25_000..])).unwrap();
+            assert_eq!(qa.n(), 50_000);
+            let (r, bound) = qa.ks_sketch(&qb).unwrap();
+            assert!(bound.rank_error > 0.0);
+            assert!(
+                (r.statistic - exact).abs() <= bound.rank_error,
+                "shift {shift}: {} vs {exact} ± {}",
+                r.statistic,
+                bound.rank_error
+            );
+            assert!(bound.p_value_low <= r.p_value && r.p_value <= bound.p_value_high);
+        }
+    }
 }

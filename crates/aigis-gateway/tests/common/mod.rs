@@ -28,6 +28,7 @@ pub fn model(name: &str, file: &str) -> ModelConfig {
         profile: None,
         detector: None,
         extraction: None,
+        drift: None,
         feedback: None,
         upstream: None,
     }

@@ -224,6 +224,7 @@ pub(crate) fn run(
             input: None,
         }),
         extraction: None,
+        drift: None,
         feedback: None,
         upstream: None,
     };
@@ -429,6 +430,7 @@ fn extraction(
         profile: None,
         detector: None,
         extraction: Some(extraction),
+        drift: None,
         feedback: None,
         upstream: None,
     };
