@@ -4,7 +4,7 @@
 //! | metric | what |
 //! |---|---|
 //! | `aigis_gateway_requests_total{route, model, status, code, decision}` | calls, by their answer (`code` is the error code, `-` when allowed; `model` is `-` unless the call reached a served model) |
-//! | `aigis_gateway_stage_duration_seconds{stage}` | time in each guard (`authenticate`, `parse`, `authorize`, `model`, `rate_limit`, `validate`, `inspect`, `model_call`) and in the `audit` write |
+//! | `aigis_gateway_stage_duration_seconds{stage}` | time in each guard (`authenticate`, `parse`, `authorize`, `model`, `rate_limit`, `extraction`, `validate`, `inspect`, `model_call`, `feedback`) and in the `audit` write |
 //! | `aigis_gateway_overhead_seconds` | time spent in aigis per call, the model call excluded (also each answer's `X-Aigis-Overhead-Us` header) |
 //! | `aigis_gateway_requests_in_flight` | calls being answered |
 //! | `aigis_gateway_audit_failures_total` | calls not answered because they could not be recorded |

@@ -179,3 +179,60 @@ fn a_metrics_listener_off_loopback_must_be_said_public() {
     }
     assert!(parse("[serve.metrics]\nlisten = \"0.0.0.0:9464\"\npublic = true\n").is_ok());
 }
+
+/// Every metric the shipped Grafana dashboard (`docs/grafana/aigis-gateway.json`) queries
+/// is one the gateway exports, with the suffix its type gives it (after calls that give
+/// each labelled family a sample: a detection and a feedback).
+#[tokio::test]
+async fn the_grafana_dashboard_queries_metrics_that_exist() {
+    let dashboard: serde_json::Value =
+        serde_json::from_str(include_str!("../../../docs/grafana/aigis-gateway.json")).unwrap();
+    let (keys, entries) = common::keys(&["ci"]);
+    let mut model = common::model("digits", "digits_mlp.onnx");
+    model.extraction = Some(toml::from_str("budget = 1").unwrap());
+    model.feedback = Some(toml::from_str("").unwrap());
+    let config = ServeConfig::loopback(vec![model], entries);
+    let gw = Arc::new(Gateway::new(&config, Path::new("/"), &[]).unwrap());
+    let app = gw.clone().router();
+    for _ in 0..3 {
+        common::infer_binary(&app, &keys["ci"], "digits", &[vec![0.5; 64]]).await;
+    }
+    let (status, _) = common::call(
+        &app,
+        "POST",
+        "/v2/models/digits/feedback",
+        &keys["ci"],
+        json!({"feedback": [{"id": "none", "labels": [1]}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let text = gw.metrics().render();
+    let mut checked = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            let mut rest = expr;
+            while let Some(at) = rest.find("aigis_gateway_") {
+                let name: String = rest[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                rest = &rest[at + name.len()..];
+                let (base, kind) = if let Some(b) = name.strip_suffix("_bucket") {
+                    (b, "histogram")
+                } else if let Some(b) = name.strip_suffix("_total") {
+                    (b, "counter")
+                } else {
+                    (name.as_str(), "gauge")
+                };
+                assert!(
+                    text.contains(&format!("# TYPE {base} {kind}")),
+                    "the dashboard's `{name}` ({}) is not a {kind} the gateway exports",
+                    panel["title"]
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 10, "{checked} metrics checked");
+}
