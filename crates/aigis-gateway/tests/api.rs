@@ -682,7 +682,10 @@ async fn the_openapi_document_is_the_routes() {
         if path.ends_with("/drift") {
             // The route answers (not the fallback): this model has no drift windows.
             assert_eq!(status, StatusCode::NOT_FOUND, "{method} {uri}: {v}");
-            assert!(v["error"].as_str().unwrap().contains("no drift windows"), "{v}");
+            assert!(
+                v["error"].as_str().unwrap().contains("no drift windows"),
+                "{v}"
+            );
             continue;
         }
         assert_eq!(status, StatusCode::OK, "{method} {uri}: {v}");
