@@ -5,7 +5,7 @@
 //! told went unrecorded.
 
 use aigis_core::Digest;
-use aigis_evidence::{GatewayAdmin, GatewayCall};
+use aigis_evidence::{GatewayAdmin, GatewayAlert, GatewayCall};
 
 /// A record on its way: resolves to its ledger index once it is recorded.
 pub type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send>>;
@@ -16,6 +16,8 @@ pub trait Audit: Send + Sync + std::fmt::Debug {
     fn record(&self, call: &GatewayCall, subjects: Vec<(String, Digest)>) -> Result<u64, String>;
     /// Records an administrative `change` about `subjects` durably; returns its index.
     fn admin(&self, change: &GatewayAdmin, subjects: Vec<(String, Digest)>) -> Result<u64, String>;
+    /// Records an `alert` about `subjects` durably; returns its index.
+    fn alert(&self, alert: &GatewayAlert, subjects: Vec<(String, Digest)>) -> Result<u64, String>;
 
     /// Records `calls` in order, as `record` does each. On a failure, says how many of
     /// the first were recorded before it (so only the rest are tried again) and why.
@@ -96,6 +98,10 @@ impl Audit for LedgerAudit {
 
     fn admin(&self, change: &GatewayAdmin, subjects: Vec<(String, Digest)>) -> Result<u64, String> {
         self.append(change, subjects)
+    }
+
+    fn alert(&self, alert: &GatewayAlert, subjects: Vec<(String, Digest)>) -> Result<u64, String> {
+        self.append(alert, subjects)
     }
 
     /// One transaction for the whole batch, so all of it or none is recorded.
@@ -424,6 +430,10 @@ impl Audit for Buffered {
     /// once recorded.
     fn admin(&self, change: &GatewayAdmin, subjects: Vec<(String, Digest)>) -> Result<u64, String> {
         self.inner.admin(change, subjects)
+    }
+
+    fn alert(&self, alert: &GatewayAlert, subjects: Vec<(String, Digest)>) -> Result<u64, String> {
+        self.inner.alert(alert, subjects)
     }
 
     /// Queuing never waits, so no thread is needed.

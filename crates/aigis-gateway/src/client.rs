@@ -155,6 +155,7 @@ pub(crate) async fn request(
     tls: Option<&Arc<rustls::ClientConfig>>,
     limit: usize,
     pool: Option<&Pool>,
+    headers: &[(&str, &str)],
 ) -> Result<Answer, Failure> {
     use http_body_util::BodyExt as _;
     let host = uri
@@ -170,6 +171,9 @@ pub(crate) async fn request(
             uri.authority().map_or(host.clone(), ToString::to_string),
         )
         .header(hyper::header::ACCEPT, "application/json");
+    let request = headers
+        .iter()
+        .fold(request, |r, (name, value)| r.header(*name, *value));
     let request = match &body {
         Some(_) => request.header(hyper::header::CONTENT_TYPE, "application/json"),
         None => request,
@@ -337,6 +341,7 @@ mod tests {
             None,
             1024,
             Some(pool),
+            &[],
         )
         .await
         .unwrap()
@@ -366,7 +371,7 @@ mod tests {
         assert!(after <= 8, "{after} connections for 8 calls at once");
         assert_eq!(pool.len(), after);
         // Without a pool (a JWKS read), a connection per request.
-        request(hyper::Method::GET, &uri, None, None, 1024, None)
+        request(hyper::Method::GET, &uri, None, None, 1024, None, &[])
             .await
             .unwrap();
         assert_eq!(accepted.load(Ordering::SeqCst), after + 1);

@@ -95,6 +95,9 @@ pub struct ServeConfig {
     /// The admin API, on a listener of its own.
     #[serde(default)]
     pub admin: Option<crate::admin::AdminConfig>,
+    /// Alerts to the log, the ledger and a webhook ([`crate::alerts`]).
+    #[serde(default)]
+    pub alerts: Option<crate::alerts::AlertsConfig>,
     /// The file this configuration was read from, for errors.
     #[serde(skip)]
     pub source: PathBuf,
@@ -263,6 +266,7 @@ impl ServeConfig {
             metrics: None,
             outputs: None,
             audit: None,
+            alerts: None,
             admin: None,
             source: PathBuf::from("aigis.toml"),
         }

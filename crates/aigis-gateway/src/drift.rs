@@ -182,6 +182,11 @@ impl Drift {
         &self.config == config && self.features.profile_sha256() == features.profile_sha256()
     }
 
+    /// The share of drifted features that is drift.
+    pub fn drift_share(&self) -> f64 {
+        self.config.drift_share
+    }
+
     fn window_ms(&self) -> i64 {
         i64::try_from(self.config.window_s).unwrap_or(i64::MAX / 1000) * 1000
     }

@@ -369,6 +369,7 @@ async fn get(uri: &hyper::Uri, tls: &Arc<rustls::ClientConfig>) -> Result<Vec<u8
         Some(tls),
         usize::try_from(MAX_JWKS).unwrap_or(usize::MAX),
         None,
+        &[],
     )
     .await
     .map_err(|e| e.to_string())?;

@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod authz;
@@ -316,6 +317,7 @@ impl Reloaded {
             (f.metrics != config.metrics, "serve.metrics"),
             (f.admin != config.admin, "serve.admin"),
             (f.audit != config.audit, "serve.audit"),
+            (f.alerts != config.alerts, "serve.alerts"),
         ] {
             if changed {
                 need_restart.push(key);
@@ -364,6 +366,8 @@ pub struct Gateway {
     /// The TLS certificate a reload reads again.
     certificates: Option<Arc<tls::Certificates>>,
     metrics: metrics::Metrics,
+    /// `[serve.alerts]`.
+    alerts: Option<Arc<alerts::Alerts>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -416,6 +420,16 @@ impl Gateway {
                 key: key.into(),
                 message,
             })?;
+        let alerts = config
+            .alerts
+            .as_ref()
+            .map(|a| alerts::Alerts::new(a, base).map(Arc::new))
+            .transpose()
+            .map_err(|(key, message)| Error::Config {
+                file: config.source.clone(),
+                key: format!("serve.alerts.{key}"),
+                message,
+            })?;
         let (admin, state) = match admin::setup(config, base)? {
             Some((setup, state)) => (Some(setup), state),
             None => (None, admin::State::default()),
@@ -448,6 +462,7 @@ impl Gateway {
             buffer: None,
             certificates: None,
             metrics,
+            alerts,
         })
     }
 
@@ -1530,6 +1545,9 @@ async fn infer_in(
                 blocked.get_or_insert(detector);
             }
         }
+        if let Some(a) = &gw.alerts {
+            a.call(name, !trail.flags.is_empty());
+        }
         if let Some(detector) = blocked {
             // Why stays in the audit record: the training data's ranges are not the
             // caller's to learn.
@@ -1632,6 +1650,13 @@ async fn infer_in(
         trail.close();
         if let Some(flag) = flag {
             gw.metrics.detected(name, flag.detector, flag.action);
+            if let Some(a) = &gw.alerts {
+                a.suspected(
+                    name,
+                    &principal.name,
+                    flag.reasons.first().map_or("", String::as_str),
+                );
+            }
             trail.flags.push(flag);
         }
     }

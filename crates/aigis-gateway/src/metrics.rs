@@ -92,6 +92,9 @@ pub struct Metrics {
     labels: Family<LabelLabels, Counter>,
     /// Shared with the JWT issuers, which count their re-reads into it.
     pub(crate) jwks_reads: Counter,
+    /// Calls answered, and those answered 5xx (what the error-rate alert reads).
+    answered: std::sync::atomic::AtomicU64,
+    failed: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -173,6 +176,8 @@ impl Default for Metrics {
             detections,
             labels,
             jwks_reads,
+            answered: std::sync::atomic::AtomicU64::new(0),
+            failed: std::sync::atomic::AtomicU64::new(0),
         }
     }
 }
@@ -202,6 +207,12 @@ impl Metrics {
 
     pub(crate) fn finished(&self, call: &Observed<'_>) {
         self.in_flight.dec();
+        self.answered
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if call.status >= 500 {
+            self.failed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         let code = call
             .code
             .and_then(|c| crate::CODES.iter().find(|k| **k == c).copied())
@@ -225,6 +236,16 @@ impl Metrics {
                 .observe(took.as_secs_f64());
         }
         self.overhead.observe(call.overhead.as_secs_f64());
+    }
+
+    /// Calls answered since the start.
+    pub(crate) fn calls_seen(&self) -> u64 {
+        self.answered.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Calls answered 5xx since the start.
+    pub(crate) fn calls_failed(&self) -> u64 {
+        self.failed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A detector flagged a call to `model` (a configured model: a bounded label).

@@ -32,7 +32,23 @@ pub async fn serve(
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    serve_router(gateway.router(), listener, tls, shutdown).await
+    // The alerts' checks run beside the connections, until the server stops.
+    let checks = gateway.alert_interval().map(|every| {
+        let gw = Arc::clone(&gateway);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                gw.check_alerts().await;
+            }
+        })
+    });
+    let served = serve_router(gateway.router(), listener, tls, shutdown).await;
+    if let Some(checks) = checks {
+        checks.abort();
+    }
+    served
 }
 
 /// Serves any router the same way (the metrics listener uses it).

@@ -347,7 +347,15 @@ pub fn connect(
     let answer = client::block_on(async {
         tokio::time::timeout(
             timeout.max(Duration::from_secs(5)),
-            client::request(hyper::Method::GET, &url, None, tls.as_ref(), 1 << 20, None),
+            client::request(
+                hyper::Method::GET,
+                &url,
+                None,
+                tls.as_ref(),
+                1 << 20,
+                None,
+                &[],
+            ),
         )
         .await
     })?
@@ -509,6 +517,7 @@ impl Upstream {
                 self.tls.as_ref(),
                 MAX_ANSWER,
                 Some(&self.pool),
+                &[],
             ),
         )
         .await

@@ -168,6 +168,14 @@ impl Audit for Broken {
         Err("the disk is full".into())
     }
 
+    fn alert(
+        &self,
+        _: &aigis_evidence::GatewayAlert,
+        _: Vec<(String, Digest)>,
+    ) -> Result<u64, String> {
+        Err("the disk is full".into())
+    }
+
     fn record(&self, _: &GatewayCall, _: Vec<(String, Digest)>) -> Result<u64, String> {
         Err("disk full".into())
     }
@@ -214,6 +222,14 @@ impl Audit for Flaky {
     fn admin(
         &self,
         _: &aigis_evidence::GatewayAdmin,
+        _: Vec<(String, Digest)>,
+    ) -> Result<u64, String> {
+        Ok(0)
+    }
+
+    fn alert(
+        &self,
+        _: &aigis_evidence::GatewayAlert,
         _: Vec<(String, Digest)>,
     ) -> Result<u64, String> {
         Ok(0)

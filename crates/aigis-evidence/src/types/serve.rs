@@ -179,3 +179,36 @@ impl Predicate for GatewayAdmin {
     const TYPE: &'static str = "https://aigis.dev/predicate/gateway-admin/v1";
     const NAME: &'static str = "gateway-admin";
 }
+
+/// `aigis serve`: an alert that fired or resolved (drift, a KPI below its threshold, a
+/// detector flag rate, an extraction suspicion, an error rate, the audit lag), or a run of
+/// the retraining hook a drift alert triggered. The subject is the model file when the
+/// alert is about a model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayAlert {
+    /// When, RFC 3339 with milliseconds.
+    pub time: String,
+    /// `drift`, `accuracy`, `flag_rate`, `extraction`, `error_rate`, `audit_lag`, or
+    /// `retrain` (the hook's run).
+    pub kind: String,
+    /// The model it is about, when it is about one.
+    pub model: Option<String>,
+    /// `firing` or `resolved`; for `retrain`, `ran` (exit 0) or `failed`.
+    pub state: String,
+    /// The measured value (a share, an accuracy, records queued, an exit code).
+    pub value: Option<f64>,
+    /// The threshold it crossed.
+    pub threshold: Option<f64>,
+    /// What happened, in a line (no principal's key, no request data).
+    pub message: String,
+    /// Whether the webhook accepted it (a 2xx answer); `null` without a webhook.
+    pub delivered: Option<bool>,
+    /// The aigis that raised it.
+    pub tool: Tool,
+}
+
+impl Predicate for GatewayAlert {
+    const TYPE: &'static str = "https://aigis.dev/predicate/gateway-alert/v1";
+    const NAME: &'static str = "gateway-alert";
+}

@@ -136,6 +136,7 @@ pub async fn call(
 pub struct Recorder {
     pub calls: std::sync::Mutex<Vec<aigis_evidence::GatewayCall>>,
     pub changes: std::sync::Mutex<Vec<aigis_evidence::GatewayAdmin>>,
+    pub alerts: std::sync::Mutex<Vec<(aigis_evidence::GatewayAlert, Vec<String>)>>,
     pub fail: std::sync::Mutex<bool>,
 }
 
@@ -160,6 +161,16 @@ impl aigis_gateway::audit::Audit for Recorder {
         let mut changes = self.changes.lock().unwrap();
         changes.push(change.clone());
         Ok(changes.len() as u64)
+    }
+
+    fn alert(
+        &self,
+        alert: &aigis_evidence::GatewayAlert,
+        subjects: Vec<(String, aigis_core::Digest)>,
+    ) -> Result<u64, String> {
+        let mut alerts = self.alerts.lock().unwrap();
+        alerts.push((alert.clone(), subjects.into_iter().map(|s| s.0).collect()));
+        Ok(alerts.len() as u64)
     }
 }
 
