@@ -225,8 +225,13 @@ impl Detector for FileDetector {
         self.name
     }
 
+    /// The 99.9 % upper bound of the share of its calibration rows the file's detectors
+    /// flagged together (or of `fpr`, for a file that does not say).
     fn clean_rate(&self) -> Option<f64> {
-        Some(self.detector.fpr)
+        let c = &self.detector.calibration;
+        let share = c.flagged.get("any").copied().unwrap_or(self.detector.fpr);
+        let n = c.calibration_rows as u64;
+        aigis_monitor::extraction::clean_rate_bound((share * n as f64).round() as u64, n)
     }
 
     fn feature_ranges(&self) -> Option<Vec<[f64; 2]>> {

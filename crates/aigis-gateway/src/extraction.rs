@@ -12,12 +12,13 @@
 //! action = "throttle"        # "flag" (record it), "throttle" (one call per `throttle_ms`),
 //!                            # or "block" (403 `extraction_suspected`)
 //! # budget = 100000          # rows a principal may send before it is suspected
-//! # threshold = 0.90         # PRADA: Shapiro–Wilk W of the distances below this
+//! # threshold = 0.80         # PRADA: Shapiro–Wilk W of the distances below this
 //! # min_distances = 100      # distances before the test is made
 //! # history = 1000           # the last this many distances are tested
 //! # probe_window = 64        # steps looked at for probing
 //! # probe_share = 0.5        # share of probing steps that makes a principal suspected
-//! # inputs = true            # count the rows the detector file's detectors flag
+//! # inputs = true            # count the rows the detector file's detectors flag, against
+//!                            # the bound of the share they flag on clean rows
 //! # throttle_ms = 1000
 //! # max_principals = 1024    # principals tracked at once
 //! # max_points = 1024        # points kept per principal (4 bytes a feature)

@@ -394,7 +394,12 @@ pub fn fit(
             opts.seed,
         )
         .map_err(|e| options_error(e.to_string()))?;
-        calibration_scores.push(("ood", forest.scores(&detector.filled(&cal))));
+        // A column constant in the rows the forest grew on but not in the clean
+        // calibration rows is not constant in the data: its other values are not flagged.
+        let mut forest = forest;
+        let calibration_rows = detector.filled(&cal);
+        forest.forget_constants_varying_in(&calibration_rows);
+        calibration_scores.push(("ood", forest.scores(&calibration_rows)));
         detector.ood = Some(Ood {
             threshold: f64::INFINITY,
             forest,
@@ -447,6 +452,15 @@ pub fn fit(
         .collect();
     let thresholds = joint_thresholds(&scores, opts.fpr);
     for ((name, s), &t) in calibration_scores.iter().zip(&thresholds) {
+        // A threshold at the highest score the detector can give flags nothing: no
+        // detector is not a detector that passes everything.
+        let top = if *name == "ood" { 1.0 } else { 2.0 };
+        if t >= top {
+            return Err(options_error(format!(
+                "the {name} detector cannot be calibrated at a false-positive rate of {}: more than that share of the clean calibration rows get its highest score ({top}), so its threshold would flag nothing; give more reference rows or a larger --fpr",
+                opts.fpr
+            )));
+        }
         let share = s.iter().filter(|&&x| x > t).count() as f64 / cal.rows as f64;
         detector.calibration.flagged.insert((*name).into(), share);
         match *name {

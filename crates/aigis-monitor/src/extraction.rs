@@ -15,12 +15,17 @@
 //!   such steps are `probe_share` or more of the last `probe_window`, the client is
 //!   suspected.
 //! - **inputs**: the share of its rows the per-request detectors flagged (out of
-//!   distribution, squeezing), against the rate they were calibrated for on clean data:
-//!   when a binomial test gives less than `flag_alpha` that clean rows would be flagged
-//!   this often, the client is suspected. Random and synthetic queries that PRADA's
+//!   distribution, squeezing), against the rate they flag clean rows (the 99.9 % upper
+//!   confidence bound of the rate measured on their calibration rows,
+//!   [`clean_rate_bound`]: a rate measured on few rows is not taken at its word): when a
+//!   binomial test gives less than `flag_alpha` that clean rows would be flagged this
+//!   often, the client is suspected. Random and synthetic queries that PRADA's
 //!   distances cannot tell from natural ones (points drawn from a smooth box) are far from
 //!   the training data, and this is how they show.
 //! - **budget**: more rows than the budget.
+//!
+//! A row the principal sent before (among its last `history` distinct rows) is counted
+//! towards the budget only: a repeat tells the client nothing new.
 //!
 //! A suspicion is kept for as long as the tracker keeps the principal: it is never
 //! evicted while suspected. Distances are Euclidean over the features each multiplied by
@@ -38,7 +43,9 @@
 //! looking benign (PRADA's own limits); the query budget and the rate limits bound what
 //! each principal gets.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::BuildHasher as _;
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// The detector's settings.
@@ -85,7 +92,7 @@ impl Default for Settings {
 }
 
 /// The default W threshold (measured in `bench/extraction_eval.py`: see BENCHMARKS.md).
-pub const DEFAULT_THRESHOLD: f64 = 0.90;
+pub const DEFAULT_THRESHOLD: f64 = 0.80;
 
 impl Settings {
     /// Refuses settings that cannot work; the error names the setting.
@@ -231,6 +238,9 @@ pub struct Tracker {
     /// Each feature's multiplier.
     scale: Vec<f32>,
     clients: Mutex<Clients>,
+    /// Keys the hashes of rows (repeats are told by them) with this process's own random
+    /// keys, so no one can make distinct rows look repeated.
+    hasher: RandomState,
     /// The Shapiro–Wilk coefficients of the sizes tested last (the outliers left out vary
     /// the size by a few from call to call).
     coefficients: Mutex<VecDeque<(usize, Arc<Vec<f64>>)>>,
@@ -263,6 +273,9 @@ struct Client {
     steps: VecDeque<bool>,
     probing: usize,
     suspicion: Option<Suspicion>,
+    /// The hashes of the last `history` distinct rows, to leave repeats out.
+    seen: HashSet<u64>,
+    seen_order: VecDeque<u64>,
 }
 
 /// One class's growing set (PRADA's `G_c`), with the distances that grew it.
@@ -289,6 +302,7 @@ impl Tracker {
             settings,
             scale,
             clients: Mutex::new(Clients::default()),
+            hasher: RandomState::new(),
             coefficients: Mutex::new(VecDeque::new()),
         })
     }
@@ -367,6 +381,19 @@ impl Tracker {
             }
             for ((s, v), k) in scaled.iter_mut().zip(row).zip(&self.scale) {
                 *s = *v as f32 * k;
+            }
+            let hash = self
+                .hasher
+                .hash_one(scaled.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+            // A repeated query tells the client nothing new: not a step, not a distance.
+            if !client.seen.insert(hash) {
+                continue;
+            }
+            client.seen_order.push_back(hash);
+            while client.seen_order.len() > self.settings.history {
+                if let Some(old) = client.seen_order.pop_front() {
+                    client.seen.remove(&old);
+                }
             }
             client.take(&scaled, class, &self.settings);
         }
@@ -525,7 +552,8 @@ impl Client {
             })
             .fold(f32::INFINITY, f32::min);
         let nearest = f64::from(nearest).sqrt();
-        // A repeated query tells the client nothing new, and is not counted.
+        // The same point as one kept (a repeat beyond the rows remembered) is no
+        // distance.
         if nearest == 0.0 {
             return;
         }
@@ -548,6 +576,20 @@ impl Client {
 
 /// Rows the detectors must have looked at before the inputs sign is tested.
 const MIN_INSPECTED: u64 = 20;
+
+/// The share of clean rows the detectors flag, as the 99.9 % upper confidence bound
+/// (Clopper–Pearson) of `flagged` of the `n` calibration rows; `None` without rows, or
+/// when the bound is a half or more (a detector that flags that much tells nothing).
+pub fn clean_rate_bound(flagged: u64, n: u64) -> Option<f64> {
+    use statrs::distribution::{Beta, ContinuousCDF};
+    if n == 0 || flagged >= n {
+        return None;
+    }
+    let bound = Beta::new((flagged + 1) as f64, (n - flagged) as f64)
+        .ok()?
+        .inverse_cdf(0.999);
+    (bound.is_finite() && bound > 0.0 && bound < 0.5).then_some(bound)
+}
 
 /// P(X ≥ k) for X ~ Binomial(n, p): the regularized incomplete beta I_p(k, n − k + 1).
 fn binomial_tail(k: u64, n: u64, p: f64) -> f64 {

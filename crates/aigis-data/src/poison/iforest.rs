@@ -382,6 +382,26 @@ impl IsolationForest {
     }
 
     /// Whether `x` differs from the rows in a column where they all had one value.
+    /// Forgets the constant columns that take another value in `rows` (clean rows the
+    /// forest did not grow on, row-major): a column is constant in the data only if it is
+    /// in those too, and flagging every other value of a column that varies in clean
+    /// rows flags clean rows.
+    pub fn forget_constants_varying_in(&mut self, rows: &[f64]) {
+        let columns = self.columns;
+        if columns == 0 {
+            return;
+        }
+        self.constant.retain(|&(j, v)| {
+            rows.chunks_exact(columns)
+                .all(|r| r.get(j).is_none_or(|x| *x == v))
+        });
+    }
+
+    /// The columns held constant, with their value.
+    pub fn constants(&self) -> &[(usize, f64)] {
+        &self.constant
+    }
+
     fn off_constant(&self, x: &[f64]) -> bool {
         self.constant
             .iter()

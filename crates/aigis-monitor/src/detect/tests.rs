@@ -376,3 +376,59 @@ fn a_detector_file_is_checked_when_read() {
     assert!(Detector::from_json(&serde_json::to_vec(&extra).unwrap()).is_err());
     assert!(Detector::from_json(b"[]").is_err());
 }
+
+/// A column constant in the rows the forest grows on but not in the clean calibration
+/// rows does not make those rows score 1 (and the threshold 1, which flags nothing).
+#[test]
+fn a_column_that_varies_in_clean_rows_is_not_held_constant() {
+    let mut fit_rows = normal(400, 3, 11);
+    (0..400).for_each(|i| fit_rows.data[i * 3] = 0.0);
+    let mut cal = normal(200, 3, 12);
+    (0..200).for_each(|i| cal.data[i * 3] = if i % 20 == 0 { 5.0 } else { 0.0 });
+    let opts = FitOptions {
+        fpr: 0.01,
+        ..FitOptions::default()
+    };
+    let d = fit(&fit_rows, Some(&cal), None, &opts).unwrap();
+    let ood = d.ood.as_ref().unwrap();
+    assert!(ood.threshold < 1.0, "{}", ood.threshold);
+    assert!(ood.forest.constants().is_empty());
+    // Still held constant when the clean rows agree: another value scores 1, flagged.
+    (0..200).for_each(|i| cal.data[i * 3] = 0.0);
+    let d = fit(&fit_rows, Some(&cal), None, &opts).unwrap();
+    assert_eq!(d.ood.as_ref().unwrap().forest.constants(), &[(0, 0.0)]);
+    let far = Matrix::new(1, 3, vec![5.0, 0.0, 0.0], Matrix::positional_names(3)).unwrap();
+    assert!(d.score(&far, None).unwrap()[0].flagged);
+}
+
+/// A model whose answer flips whole on every squeezed row: the squeeze threshold would be
+/// the largest score (2), flagging nothing; refused.
+#[test]
+fn a_detector_whose_threshold_would_flag_nothing_is_refused() {
+    struct Flip;
+    impl Model for Flip {
+        fn probabilities(&self, rows: &Matrix) -> Result<(Vec<f64>, usize), String> {
+            let p = (0..rows.rows)
+                .flat_map(|i| {
+                    let x = rows.row(i)[0];
+                    if x == x.round() {
+                        [1.0, 0.0]
+                    } else {
+                        [0.0, 1.0]
+                    }
+                })
+                .collect();
+            Ok((p, 2))
+        }
+    }
+    let opts = FitOptions {
+        fpr: 0.05,
+        ood: false,
+        squeeze: Some(squeeze_options()),
+        ..FitOptions::default()
+    };
+    let e = fit(&normal(400, 2, 13), None, Some(&Flip), &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("its threshold would flag nothing"), "{e}");
+}

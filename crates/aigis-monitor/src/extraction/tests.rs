@@ -287,3 +287,40 @@ fn the_binomial_tail_matches_scipy() {
         );
     }
 }
+
+#[test]
+fn the_clean_rate_bound_matches_scipy() {
+    // scipy.stats.beta.ppf(0.999, k + 1, n - k)
+    for (k, n, want) in [
+        (1u64, 27u64, 0.294_383_660_278_862_87),
+        (2, 270, 0.040_884_479_088_746_56),
+        (0, 100, 0.066_745_699_203_008_95),
+    ] {
+        let got = clean_rate_bound(k, n).unwrap();
+        assert!((got - want).abs() < 1e-9, "{k}/{n}: {got} vs {want}");
+    }
+    assert_eq!(clean_rate_bound(0, 0), None);
+    assert_eq!(clean_rate_bound(10, 12), None);
+}
+
+#[test]
+fn repeats_of_any_earlier_row_are_left_out() {
+    // 50 distinct natural rows replayed 10 times: 500 rows, 50 counted.
+    let mut rng = fastrand::Rng::with_seed(7);
+    let rows: Vec<Vec<f64>> = (0..50).map(|_| gaussian(&mut rng, 8)).collect();
+    let t = tracker(Settings::default(), 8);
+    for _ in 0..10 {
+        for r in &rows {
+            assert!(
+                t.observe("replay", r, &[class(r)], None)
+                    .suspicion
+                    .is_none()
+            );
+        }
+    }
+    let c = t.client("replay").unwrap();
+    let c = c.lock().unwrap();
+    assert_eq!(c.rows, 500);
+    assert!(c.distances.len() < 50, "{}", c.distances.len());
+    assert!(c.steps.len() < 50, "{}", c.steps.len());
+}
