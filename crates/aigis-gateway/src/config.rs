@@ -200,12 +200,36 @@ pub struct ModelConfig {
     /// Delayed labels and the KPIs ([`crate::feedback`]).
     #[serde(default)]
     pub feedback: Option<crate::feedback::FeedbackConfig>,
+    /// A candidate version answering the same calls off the response path
+    /// ([`crate::shadow`]).
+    #[serde(default)]
+    pub shadow: Option<crate::shadow::ShadowConfig>,
     /// A model on another server instead of a file ([`crate::upstream`]).
     #[serde(default)]
     pub upstream: Option<crate::upstream::UpstreamConfig>,
 }
 
 impl ModelConfig {
+    /// A model called `name` with every other setting at its default (no file yet).
+    pub fn named(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            path: PathBuf::new(),
+            registry: None,
+            file: None,
+            signature: None,
+            verify: true,
+            identity: None,
+            profile: None,
+            detector: None,
+            extraction: None,
+            drift: None,
+            feedback: None,
+            shadow: None,
+            upstream: None,
+        }
+    }
+
     /// `registry = "name@stage"`, split.
     pub fn registry_stage(&self) -> Option<(&str, &str)> {
         let (name, stage) = self.registry.as_deref()?.split_once('@')?;

@@ -13,6 +13,7 @@
 //! | `POST /v2/models/{name}/feedback` | labels for earlier calls, by id ([`feedback`]) |
 //! | `GET /v2/models/{name}/kpis` | the model's accuracy and calibration per window, from those labels |
 //! | `GET /v2/models/{name}/drift` | drift of its inputs per window against the training data's profile ([`drift`]) |
+//! | `GET /v2/models/{name}/shadow` | how a candidate version in the model's shadow answers the same calls ([`shadow`]) |
 //! | `GET /openapi.json` | the OpenAPI document of these routes |
 //!
 //! Every route but the two health probes and the OpenAPI document needs an API key (`Authorization: Bearer
@@ -47,6 +48,7 @@ pub mod metrics;
 pub mod models;
 pub use aigis_runtime::protocol;
 mod server;
+pub mod shadow;
 pub mod tls;
 pub mod upstream;
 
@@ -77,7 +79,7 @@ pub use server::{serve, serve_router};
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// Every route the gateway answers, as (method, path).
-pub const ROUTES: [(&str, &str); 10] = [
+pub const ROUTES: [(&str, &str); 11] = [
     ("GET", "/v2/health/live"),
     ("GET", "/v2/health/ready"),
     ("GET", "/v2"),
@@ -87,6 +89,7 @@ pub const ROUTES: [(&str, &str); 10] = [
     ("POST", "/v2/models/{name}/feedback"),
     ("GET", "/v2/models/{name}/kpis"),
     ("GET", "/v2/models/{name}/drift"),
+    ("GET", "/v2/models/{name}/shadow"),
     ("GET", "/openapi.json"),
 ];
 
@@ -198,6 +201,58 @@ impl Live {
                 served.drift = Some(match kept {
                     Some(k) => k,
                     None => Arc::new(drift::Drift::new(d, features).map_err(config_err)?),
+                });
+            }
+            if let Some(sh) = &m.shadow {
+                let config_err = |(key, message): (String, String)| Error::Config {
+                    file: config.source.clone(),
+                    key: format!("serve.models[{i}].shadow.{key}"),
+                    message,
+                };
+                let candidate = models::load(
+                    &config::ModelConfig {
+                        name: format!("{}~shadow", m.name),
+                        path: sh.path.clone(),
+                        signature: sh.signature.clone(),
+                        verify: sh.verify,
+                        identity: sh.identity.clone(),
+                        ..config::ModelConfig::named(&m.name)
+                    },
+                    base,
+                    trusted,
+                    project,
+                    timeout,
+                )?;
+                // The candidate takes what the served model takes.
+                for spec in &served.runtime.signature().inputs {
+                    let fits = |c: &aigis_runtime::TensorSpec| {
+                        c.name == spec.name
+                            && c.datatype == spec.datatype
+                            && c.shape.len() == spec.shape.len()
+                            && c.shape
+                                .iter()
+                                .zip(&spec.shape)
+                                .all(|(a, b)| a.is_none() || b.is_none() || a == b)
+                    };
+                    if !candidate.runtime.signature().inputs.iter().any(fits) {
+                        return Err(config_err((
+                            "path".into(),
+                            format!(
+                                "the candidate has no {} input `{}` of shape {:?} as the served model has",
+                                spec.datatype,
+                                spec.name,
+                                spec.protocol_shape()
+                            ),
+                        )));
+                    }
+                }
+                let kept = previous
+                    .and_then(|p| p.models.get(&m.name))
+                    .and_then(|old| old.shadow.clone())
+                    .filter(|old| old.same(sh, &candidate.digest));
+                served.shadow = Some(match kept {
+                    Some(k) => k,
+                    None => Arc::new(shadow::Shadow::new(sh, candidate).map_err(config_err)?),
                 });
             }
             if let Some(f) = &m.feedback {
@@ -879,6 +934,7 @@ impl Gateway {
             .route("/v2/models/{name}/feedback", post(feedback_labels))
             .route("/v2/models/{name}/kpis", get(kpis))
             .route("/v2/models/{name}/drift", get(drift_report))
+            .route("/v2/models/{name}/shadow", get(shadow_report))
             .route("/openapi.json", get(openapi))
             .fallback(not_found)
             .layer(axum::middleware::from_fn_with_state(self.clone(), observed))
@@ -1578,8 +1634,9 @@ async fn infer_in(
             }
         }
     }
-    // The extraction detector reads the rows after the answer.
-    let asked = model.extraction.as_ref().map(|_| inputs.clone());
+    // The extraction detector and the shadow read the rows after the answer.
+    let asked = (model.extraction.is_some() || model.shadow.is_some()).then(|| inputs.clone());
+    let call_started = std::time::Instant::now();
     trail.enter("model_call");
     let answer = if model.pace.inline(&*model.runtime, rows) {
         // A local model whose calls take under 100 µs runs here: handing it to the blocking
@@ -1635,6 +1692,14 @@ async fn infer_in(
         }
         Ok(Ok(Ok(outputs))) => outputs,
     };
+    if let (Some(sh), Some(asked)) = (&model.shadow, &asked) {
+        sh.mirror(
+            asked.clone(),
+            &outputs,
+            usize::try_from(rows).unwrap_or(0),
+            call_started.elapsed(),
+        );
+    }
     if let (Some(x), Some(asked)) = (&model.extraction, asked) {
         trail.enter("extraction");
         let flag = if rows <= INSPECT_INLINE_ROWS {
@@ -1771,6 +1836,30 @@ fn no_feedback(name: &str) -> ApiError {
         "not_found",
         format!("the model `{name}` takes no feedback (`[serve.models.feedback]`)"),
     )
+}
+
+/// `GET /v2/models/{name}/shadow`: what the candidate in the model's shadow did.
+async fn shadow_report(
+    State(gw): State<Arc<Gateway>>,
+    UrlPath(name): UrlPath<String>,
+    peer: PeerInfo,
+    headers: HeaderMap,
+) -> Response {
+    let mut trail = Trail::default();
+    let live = gw.live();
+    let result = authorized_model(&live, &name, &headers, peer.as_deref(), &mut trail)
+        .await
+        .and_then(|(_, m)| {
+            let sh = m.shadow.as_ref().ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    format!("the model `{name}` has no shadow (`[serve.models.shadow]`)"),
+                )
+            })?;
+            Ok(axum::Json(sh.report(&m.name, &m.version)).into_response())
+        });
+    finish(trail, result)
 }
 
 /// `GET /v2/models/{name}/drift`: the drift windows' verdicts.

@@ -45,6 +45,8 @@ pub struct Served {
     pub drift: Option<Arc<crate::drift::Drift>>,
     /// The predictions awaiting labels, and the KPIs.
     pub feedback: Option<Arc<crate::feedback::Feedback>>,
+    /// The candidate answering in its shadow.
+    pub shadow: Option<Arc<crate::shadow::Shadow>>,
 }
 
 /// The environment variable holding the passphrase of a sealed key file (the CLI's).
@@ -148,6 +150,7 @@ pub fn load(
             extraction: None,
             drift: None,
             feedback: None,
+            shadow: None,
         });
     }
     let path = resolve(base, &config.path);
@@ -229,6 +232,7 @@ pub fn load(
         extraction: None,
         drift: None,
         feedback: None,
+        shadow: None,
     })
 }
 
@@ -294,6 +298,7 @@ fn load_staged(
         extraction: None,
         drift: None,
         feedback: None,
+        shadow: None,
     })
 }
 

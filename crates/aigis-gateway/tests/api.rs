@@ -56,6 +56,7 @@ fn unsigned(name: &str, file: &str) -> ModelConfig {
         extraction: None,
         drift: None,
         feedback: None,
+        shadow: None,
         upstream: None,
     }
 }
@@ -376,6 +377,7 @@ fn a_model_is_served_only_when_its_signature_verifies_over_its_bytes() {
         extraction: None,
         drift: None,
         feedback: None,
+        shadow: None,
         upstream: None,
     };
     let load = |trusted: &[aigis_model::signing::VerifierKey], m: &ModelConfig| {
@@ -480,6 +482,7 @@ async fn an_encrypted_model_is_decrypted_in_memory_checked_and_served() {
         extraction: None,
         drift: None,
         feedback: None,
+        shadow: None,
         upstream: None,
     };
     let load = |m: &ModelConfig| {
@@ -558,6 +561,7 @@ async fn an_encrypted_model_is_decrypted_in_memory_checked_and_served() {
             extraction: None,
             drift: None,
             feedback: None,
+            shadow: None,
             upstream: None,
             ..model.clone()
         }),
@@ -679,13 +683,10 @@ async fn the_openapi_document_is_the_routes() {
             Body::empty()
         };
         let (status, v, _) = f.call(method, &uri, Some(&f.key), body).await;
-        if path.ends_with("/drift") {
-            // The route answers (not the fallback): this model has no drift windows.
+        if path.ends_with("/drift") || path.ends_with("/shadow") {
+            // The route answers (not the fallback): this model has neither.
             assert_eq!(status, StatusCode::NOT_FOUND, "{method} {uri}: {v}");
-            assert!(
-                v["error"].as_str().unwrap().contains("no drift windows"),
-                "{v}"
-            );
+            assert!(v["error"].as_str().unwrap().contains("has no"), "{v}");
             continue;
         }
         assert_eq!(status, StatusCode::OK, "{method} {uri}: {v}");

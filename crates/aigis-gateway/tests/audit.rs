@@ -39,6 +39,7 @@ fn config(hash: String) -> ServeConfig {
         extraction: None,
         drift: None,
         feedback: None,
+        shadow: None,
         upstream: None,
     };
     let key = ApiKeyConfig {

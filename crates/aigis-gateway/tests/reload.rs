@@ -43,6 +43,7 @@ fn config(file: &str, keys: &[(&str, &str)]) -> ServeConfig {
             extraction: None,
             drift: None,
             feedback: None,
+            shadow: None,
             upstream: None,
         }],
         keys.iter()

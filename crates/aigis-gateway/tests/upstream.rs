@@ -117,6 +117,7 @@ fn front(
         extraction: None,
         drift: None,
         feedback: None,
+        shadow: None,
         upstream: Some(upstream),
     };
     let mut config = ServeConfig::loopback(vec![model], entries);

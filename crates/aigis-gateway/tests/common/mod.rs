@@ -30,6 +30,7 @@ pub fn model(name: &str, file: &str) -> ModelConfig {
         extraction: None,
         drift: None,
         feedback: None,
+        shadow: None,
         upstream: None,
     }
 }

@@ -226,6 +226,7 @@ pub(crate) fn run(
         extraction: None,
         drift: None,
         feedback: None,
+        shadow: None,
         upstream: None,
     };
     let client = ApiKeyConfig {
@@ -432,6 +433,7 @@ fn extraction(
         extraction: Some(extraction),
         drift: None,
         feedback: None,
+        shadow: None,
         upstream: None,
     };
     let config = ServeConfig::loopback(

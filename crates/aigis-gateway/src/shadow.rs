@@ -1,0 +1,246 @@
+//! Shadow models: a candidate version answers the same calls as the served model, off the
+//! response path, and the gateway counts how often the two disagree and how long the
+//! candidate takes; the client only ever sees the served model's answer.
+//!
+//! ```toml
+//! [[serve.models]]
+//! name = "digits"
+//! path = "models/digits-v1.onnx"
+//! [serve.models.shadow]
+//! path = "models/digits-v2.onnx"   # verified as a served model is (`signature`, `verify`,
+//!                                  # `identity` for an encrypted file)
+//! # sample = 1.0                   # the share of calls mirrored
+//! # max_in_flight = 4              # mirrored calls at once; more are skipped, not queued
+//! ```
+//!
+//! `GET /v2/models/{name}/shadow` gives the candidate's version, the calls and rows
+//! compared, the rows whose labels differ (as [`crate::feedback::answers`] reads the
+//! labels: the label output, else the index of the largest score), the disagreement rate,
+//! the candidate's and the served model's latency (p50 and p99 over the last 10,000
+//! mirrored calls), the candidate's failures, and the calls skipped because it was busy.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use aigis_runtime::{NamedTensor, Runtime};
+use serde::{Deserialize, Serialize};
+
+/// `[serve.models.shadow]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowConfig {
+    pub path: PathBuf,
+    #[serde(default)]
+    pub signature: Option<PathBuf>,
+    #[serde(default = "yes")]
+    pub verify: bool,
+    #[serde(default)]
+    pub identity: Option<PathBuf>,
+    #[serde(default = "sample")]
+    pub sample: f64,
+    #[serde(default = "max_in_flight")]
+    pub max_in_flight: usize,
+}
+
+fn yes() -> bool {
+    true
+}
+fn sample() -> f64 {
+    1.0
+}
+fn max_in_flight() -> usize {
+    4
+}
+
+/// Latencies kept for the percentiles.
+const LATENCIES: usize = 10_000;
+
+/// A served model's shadow: the candidate and what it did.
+#[derive(Debug)]
+pub struct Shadow {
+    config: ShadowConfig,
+    pub(crate) runtime: Arc<dyn Runtime>,
+    pub(crate) version: String,
+    digest: aigis_core::Digest,
+    signed_by: Option<String>,
+    in_flight: AtomicUsize,
+    calls: AtomicU64,
+    rows: AtomicU64,
+    disagreements: AtomicU64,
+    failures: AtomicU64,
+    skipped: AtomicU64,
+    /// (candidate, served) microseconds per mirrored call, the last `LATENCIES`.
+    latencies: Mutex<VecDeque<(u64, u64)>>,
+}
+
+/// `GET /v2/models/{name}/shadow`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShadowReport {
+    pub model: String,
+    pub served_version: String,
+    pub candidate_version: String,
+    pub candidate_sha256: String,
+    pub candidate_signed_by: Option<String>,
+    /// Calls mirrored and compared.
+    pub calls: u64,
+    pub rows: u64,
+    pub disagreements: u64,
+    pub disagreement_rate: Option<f64>,
+    /// Calls the candidate failed on (an error, or an answer without labels).
+    pub failures: u64,
+    /// Calls not mirrored because `max_in_flight` were running.
+    pub skipped: u64,
+    pub candidate_latency_us: Option<[u64; 2]>,
+    pub served_latency_us: Option<[u64; 2]>,
+}
+
+impl Shadow {
+    /// The shadow of `config`, its candidate loaded and verified as `served` was.
+    pub(crate) fn new(
+        config: &ShadowConfig,
+        candidate: crate::models::Served,
+    ) -> Result<Self, (String, String)> {
+        if !(config.sample > 0.0 && config.sample <= 1.0) {
+            return Err(("sample".into(), "must be above 0 and at most 1".into()));
+        }
+        if !(1..=256).contains(&config.max_in_flight) {
+            return Err(("max_in_flight".into(), "must be between 1 and 256".into()));
+        }
+        Ok(Self {
+            config: config.clone(),
+            runtime: candidate.runtime,
+            version: candidate.version,
+            digest: candidate.digest,
+            signed_by: candidate.signed_by,
+            in_flight: AtomicUsize::new(0),
+            calls: AtomicU64::new(0),
+            rows: AtomicU64::new(0),
+            disagreements: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+            latencies: Mutex::new(VecDeque::new()),
+        })
+    }
+
+    /// Whether a reload with `config` keeps this shadow (and its counts): the same
+    /// settings and the same candidate file.
+    pub(crate) fn same(&self, config: &ShadowConfig, digest: &aigis_core::Digest) -> bool {
+        &self.config == config && &self.digest == digest
+    }
+
+    /// The candidate's settings.
+    pub fn config(&self) -> &ShadowConfig {
+        &self.config
+    }
+
+    /// Mirrors a call the served model answered (`outputs`, in `served`) to the
+    /// candidate, on the blocking pool, unless `max_in_flight` are running or the call is
+    /// not sampled. Never waits.
+    pub(crate) fn mirror(
+        self: &Arc<Self>,
+        inputs: Vec<NamedTensor>,
+        outputs: &[NamedTensor],
+        rows: usize,
+        served: Duration,
+    ) {
+        if self.config.sample < 1.0 && fastrand::f64() >= self.config.sample {
+            return;
+        }
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.config.max_in_flight {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            self.skipped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let Some(want) = crate::feedback::answers(outputs, rows) else {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return;
+        };
+        let shadow = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let answer = shadow.runtime.run(inputs);
+            let took = started.elapsed();
+            match answer
+                .ok()
+                .and_then(|out| crate::feedback::answers(&out, rows))
+            {
+                Some(got) => {
+                    let differ = got
+                        .labels
+                        .iter()
+                        .zip(&want.labels)
+                        .filter(|(a, b)| a != b)
+                        .count();
+                    shadow.rows.fetch_add(rows as u64, Ordering::Relaxed);
+                    shadow
+                        .disagreements
+                        .fetch_add(differ as u64, Ordering::Relaxed);
+                    {
+                        let mut l = shadow
+                            .latencies
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner);
+                        if l.len() >= LATENCIES {
+                            l.pop_front();
+                        }
+                        l.push_back((micros(took), micros(served)));
+                    }
+                    // Counted last (release): a report that sees this call sees its rows,
+                    // disagreements and latency too.
+                    shadow.calls.fetch_add(1, Ordering::Release);
+                }
+                None => {
+                    shadow.failures.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            shadow.in_flight.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
+
+    /// What the candidate did so far.
+    pub fn report(&self, model: &str, served_version: &str) -> ShadowReport {
+        // The calls first (acquire): what they count is in the other numbers.
+        let calls = self.calls.load(Ordering::Acquire);
+        let (rows, disagreements) = (
+            self.rows.load(Ordering::Relaxed),
+            self.disagreements.load(Ordering::Relaxed),
+        );
+        let latencies: Vec<(u64, u64)> = self
+            .latencies
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .copied()
+            .collect();
+        let percentiles = |mut v: Vec<u64>| -> Option<[u64; 2]> {
+            if v.is_empty() {
+                return None;
+            }
+            v.sort_unstable();
+            let at = |p: f64| v.get(((v.len() - 1) as f64 * p).round() as usize).copied();
+            Some([at(0.5)?, at(0.99)?])
+        };
+        ShadowReport {
+            model: model.to_owned(),
+            served_version: served_version.to_owned(),
+            candidate_version: self.version.clone(),
+            candidate_sha256: self.digest.hex(),
+            candidate_signed_by: self.signed_by.clone(),
+            calls,
+            rows,
+            disagreements,
+            disagreement_rate: (rows > 0).then(|| disagreements as f64 / rows as f64),
+            failures: self.failures.load(Ordering::Relaxed),
+            skipped: self.skipped.load(Ordering::Relaxed),
+            candidate_latency_us: percentiles(latencies.iter().map(|l| l.0).collect()),
+            served_latency_us: percentiles(latencies.iter().map(|l| l.1).collect()),
+        }
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}

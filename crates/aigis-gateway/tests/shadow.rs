@@ -1,0 +1,119 @@
+//! A candidate in a model's shadow: it answers the same calls off the response path, the
+//! client sees only the served model's answers, and the gateway counts the rows where the
+//! two disagree (equal to onnxruntime's answers of the two models on the same rows) and
+//! times both; a candidate that does not take the served model's inputs, or is unsigned
+//! where signatures are checked, stops the start.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "a test reports failures by panicking"
+)]
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use aigis_gateway::shadow::ShadowConfig;
+use aigis_gateway::{Gateway, ServeConfig};
+use axum::http::StatusCode;
+use serde_json::Value;
+
+fn fixture(name: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(common::runtime_model(name)).unwrap()).unwrap()
+}
+
+fn shadow_of(file: &str, verify: bool) -> ShadowConfig {
+    toml::from_str(&format!(
+        "path = \"{}\"\nverify = {verify}",
+        common::runtime_model(file).display()
+    ))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_candidate_answers_in_the_shadow_and_its_disagreements_are_counted() {
+    let (keys, entries) = common::keys(&["ci"]);
+    let mut model = common::model("wine", "wine_forest.onnx");
+    model.shadow = Some(shadow_of("wine_gbc.onnx", false));
+    let config = ServeConfig::loopback(vec![model], entries);
+    let gw = Arc::new(Gateway::new(&config, Path::new("/"), &[]).unwrap());
+    let app = gw.clone().router();
+    // The fixtures: the same 42 wine rows, with onnxruntime's labels from each model.
+    let (forest, gbc) = (fixture("wine_forest.json"), fixture("wine_gbc.json"));
+    assert_eq!(forest["inputs"], gbc["inputs"]);
+    let data: Vec<Option<f32>> =
+        serde_json::from_value(forest["inputs"]["X"]["data"].clone()).unwrap();
+    let rows: Vec<Vec<f32>> = data
+        .chunks(13)
+        .map(|r| r.iter().map(|v| v.unwrap_or(f32::NAN)).collect())
+        .collect();
+    let want: Vec<i64> =
+        serde_json::from_value(forest["outputs"]["output_label"]["data"].clone()).unwrap();
+    let other: Vec<i64> =
+        serde_json::from_value(gbc["outputs"]["output_label"]["data"].clone()).unwrap();
+    let differ = want.iter().zip(&other).filter(|(a, b)| a != b).count() as u64;
+    assert!(differ > 0);
+    // One row a call; each answer is the served model's.
+    for (row, label) in rows.iter().zip(&want) {
+        let (status, v) =
+            common::infer_binary(&app, &keys["ci"], "wine", std::slice::from_ref(row)).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert_eq!(v["outputs"][0]["data"][0].as_i64(), Some(*label));
+    }
+    // The shadow calls finish off the response path.
+    let mut report = Value::Null;
+    for _ in 0..200 {
+        let (status, r) = common::call(
+            &app,
+            "GET",
+            "/v2/models/wine/shadow",
+            &keys["ci"],
+            Value::Null,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{r}");
+        report = r;
+        if report["calls"].as_u64().unwrap() + report["skipped"].as_u64().unwrap() == 42 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let calls = report["calls"].as_u64().unwrap();
+    assert_eq!(report["failures"], 0, "{report}");
+    // Sequential calls never find 4 in flight: every one compared.
+    assert_eq!((calls, report["rows"].as_u64()), (42, Some(42)), "{report}");
+    assert_eq!(report["disagreements"].as_u64(), Some(differ), "{report}");
+    let rate = report["disagreement_rate"].as_f64().unwrap();
+    assert!((rate - differ as f64 / 42.0).abs() < 1e-12);
+    assert!(report["candidate_latency_us"][1].as_u64().unwrap() > 0);
+    assert_eq!(report["candidate_version"].as_str().unwrap().len(), 12);
+    assert_ne!(report["candidate_version"], report["served_version"]);
+}
+
+#[test]
+fn a_candidate_must_take_the_served_inputs_and_be_verified() {
+    let (_, entries) = common::keys(&["ci"]);
+    let mut model = common::model("wine", "wine_forest.onnx");
+    model.shadow = Some(shadow_of("digits_mlp.onnx", false));
+    let config = ServeConfig::loopback(vec![model], entries.clone());
+    let e = Gateway::new(&config, Path::new("/"), &[])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("serve.models[0].shadow.path")
+            && e.contains("no FP32 input `X` of shape [-1, 13]"),
+        "{e}"
+    );
+    let mut model = common::model("wine", "wine_forest.onnx");
+    model.shadow = Some(shadow_of("wine_gbc.onnx", true));
+    let config = ServeConfig::loopback(vec![model], entries);
+    let e = Gateway::new(&config, Path::new("/"), &[])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("unsigned") || e.contains("signature"), "{e}");
+}
