@@ -461,7 +461,7 @@ impl crate::Gateway {
                 }
             }
             if let (true, Some(d)) = (config.drift, &m.drift)
-                && let Some(s) = d.report(&m.name).sliding
+                && let Some(s) = d.sliding()
                 && s.verdict != "insufficient_data"
             {
                 let share = s.drifted as f64 / s.tested.max(1) as f64;

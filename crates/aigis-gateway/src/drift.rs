@@ -218,15 +218,41 @@ impl Drift {
 
     /// The windows' verdicts now.
     pub fn report(&self, model: &str) -> DriftReport {
-        let windows: Vec<(i64, Window)> = self
-            .windows
+        let windows = self.snapshot();
+        let window = self.window_ms();
+        DriftReport {
+            model: model.to_owned(),
+            window_s: self.config.window_s,
+            alpha: self.config.alpha,
+            drift_share: self.config.drift_share,
+            windows: windows
+                .iter()
+                .map(|(s, w)| self.verdict(*s, s + window, w))
+                .collect(),
+            sliding: self.merged(&windows),
+        }
+    }
+
+    /// The sliding window's verdict alone (what the drift alert reads: the other windows
+    /// are not tested).
+    pub fn sliding(&self) -> Option<WindowDrift> {
+        self.merged(&self.snapshot())
+    }
+
+    /// The windows now, oldest first.
+    fn snapshot(&self) -> Vec<(i64, Window)> {
+        self.windows
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
             .map(|(s, w)| (*s, w.clone()))
-            .collect();
+            .collect()
+    }
+
+    /// The last `sliding` windows merged, and their verdict.
+    fn merged(&self, windows: &[(i64, Window)]) -> Option<WindowDrift> {
         let window = self.window_ms();
-        let sliding = windows
+        windows
             .iter()
             .rev()
             .take(self.config.sliding)
@@ -244,18 +270,7 @@ impl Drift {
                     }
                 },
             )
-            .map(|(start, end, w)| self.verdict(start, end, &w));
-        DriftReport {
-            model: model.to_owned(),
-            window_s: self.config.window_s,
-            alpha: self.config.alpha,
-            drift_share: self.config.drift_share,
-            windows: windows
-                .iter()
-                .map(|(s, w)| self.verdict(*s, s + window, w))
-                .collect(),
-            sliding,
-        }
+            .map(|(start, end, w)| self.verdict(start, end, &w))
     }
 
     fn verdict(&self, start: i64, end: i64, w: &Window) -> WindowDrift {
