@@ -1804,7 +1804,10 @@ async fn feedback_in(
         trail,
     )?;
     let model = Gateway::served(&live, name, trail)?;
-    let store = model.feedback.as_ref().ok_or_else(|| no_feedback(name))?;
+    let store = model
+        .feedback
+        .as_ref()
+        .ok_or_else(|| no_monitor(name, "feedback"))?;
     trail.enter("feedback");
     let matched = store.label(&request)?;
     trail.close();
@@ -1830,14 +1833,6 @@ fn body_refused(e: &BytesRejection, max_body: usize) -> ApiError {
     }
 }
 
-fn no_feedback(name: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        format!("the model `{name}` takes no feedback (`[serve.models.feedback]`)"),
-    )
-}
-
 /// `GET /v2/models/{name}/shadow`: what the candidate in the model's shadow did.
 async fn shadow_report(
     State(gw): State<Arc<Gateway>>,
@@ -1845,21 +1840,11 @@ async fn shadow_report(
     peer: PeerInfo,
     headers: HeaderMap,
 ) -> Response {
-    let mut trail = Trail::default();
-    let live = gw.live();
-    let result = authorized_model(&live, &name, &headers, peer.as_deref(), &mut trail)
-        .await
-        .and_then(|(_, m)| {
-            let sh = m.shadow.as_ref().ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    format!("the model `{name}` has no shadow (`[serve.models.shadow]`)"),
-                )
-            })?;
-            Ok(axum::Json(sh.report(&m.name, &m.version)).into_response())
-        });
-    finish(trail, result)
+    model_view(&gw, &name, &headers, peer.as_deref(), "shadow", |m| {
+        let sh = m.shadow.as_ref()?;
+        Some(axum::Json(sh.report(&m.name, &m.version)).into_response())
+    })
+    .await
 }
 
 /// `GET /v2/models/{name}/drift`: the drift windows' verdicts.
@@ -1869,21 +1854,10 @@ async fn drift_report(
     peer: PeerInfo,
     headers: HeaderMap,
 ) -> Response {
-    let mut trail = Trail::default();
-    let live = gw.live();
-    let result = authorized_model(&live, &name, &headers, peer.as_deref(), &mut trail)
-        .await
-        .and_then(|(_, m)| {
-            let d = m.drift.as_ref().ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    format!("the model `{name}` has no drift windows (`[serve.models.drift]`)"),
-                )
-            })?;
-            Ok(axum::Json(d.report(&m.name)).into_response())
-        });
-    finish(trail, result)
+    model_view(&gw, &name, &headers, peer.as_deref(), "drift", |m| {
+        Some(axum::Json(m.drift.as_ref()?.report(&m.name)).into_response())
+    })
+    .await
 }
 
 /// `GET /v2/models/{name}/kpis`: the model's KPIs per window and version.
@@ -1893,15 +1867,38 @@ async fn kpis(
     peer: PeerInfo,
     headers: HeaderMap,
 ) -> Response {
+    model_view(&gw, &name, &headers, peer.as_deref(), "feedback", |m| {
+        Some(axum::Json(m.feedback.as_ref()?.kpis(&m.name)).into_response())
+    })
+    .await
+}
+
+/// A route that shows one of a model's monitors: authenticated, authorized as
+/// `metadata`, and 404 naming the setting (`[serve.models.<setting>]`) when the model
+/// has none (`view` gives `None`).
+async fn model_view(
+    gw: &Gateway,
+    name: &str,
+    headers: &HeaderMap,
+    peer: Option<&tls::Peer>,
+    setting: &str,
+    view: impl FnOnce(&Served) -> Option<Response>,
+) -> Response {
     let mut trail = Trail::default();
     let live = gw.live();
-    let result = authorized_model(&live, &name, &headers, peer.as_deref(), &mut trail)
+    let result = authorized_model(&live, name, headers, peer, &mut trail)
         .await
-        .and_then(|(_, m)| {
-            let store = m.feedback.as_ref().ok_or_else(|| no_feedback(&name))?;
-            Ok(axum::Json(store.kpis(&m.name)).into_response())
-        });
+        .and_then(|(_, m)| view(m).ok_or_else(|| no_monitor(name, setting)));
     finish(trail, result)
+}
+
+/// The model has no `[serve.models.<setting>]`.
+fn no_monitor(name: &str, setting: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("the model `{name}` has no `[serve.models.{setting}]`"),
+    )
 }
 
 /// Calls of at most this many rows are inspected on the async thread that serves them.

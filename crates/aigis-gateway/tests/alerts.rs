@@ -19,42 +19,12 @@ use aigis_gateway::inspect::{Action, ProfileConfig};
 use aigis_gateway::{Gateway, ServeConfig};
 use serde_json::{Value, json};
 
-/// The breast-cancer fixture's complete rows (30 features).
 fn seeds() -> Vec<Vec<f32>> {
-    let fixture: Value =
-        serde_json::from_slice(&std::fs::read(common::runtime_model("cancer_gbc.json")).unwrap())
-            .unwrap();
-    let data: Vec<Option<f32>> =
-        serde_json::from_value(fixture["inputs"]["X"]["data"].clone()).unwrap();
-    data.chunks(30)
-        .filter_map(|row| row.iter().copied().collect::<Option<Vec<f32>>>())
-        .collect()
+    common::cancer_rows()
 }
 
 fn profile(dir: &Path) {
-    let mut csv = (0..30)
-        .map(|i| format!("f{i}"))
-        .collect::<Vec<_>>()
-        .join(",")
-        + "\n";
-    for row in seeds() {
-        let cells: Vec<String> = row.iter().map(ToString::to_string).collect();
-        csv += &(cells.join(",") + "\n");
-    }
-    std::fs::write(dir.join("train.csv"), csv).unwrap();
-    let profile = aigis_data::scan::profile(
-        &dir.join("train.csv"),
-        None,
-        &aigis_data::table::ReadOptions::default(),
-        Some(1),
-        &|_| {},
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("train.profile.json"),
-        serde_json::to_vec(&profile).unwrap(),
-    )
-    .unwrap();
+    common::write_profile(dir, &seeds(), false);
 }
 
 /// What the webhook was sent: each signature header and body.

@@ -44,20 +44,9 @@ fn config(models: Vec<ModelConfig>, hash: String, max_body: usize) -> ServeConfi
 
 fn unsigned(name: &str, file: &str) -> ModelConfig {
     ModelConfig {
-        name: name.into(),
         path: runtime_data().join(file),
-        signature: None,
         verify: false,
-        registry: None,
-        file: None,
-        identity: None,
-        profile: None,
-        detector: None,
-        extraction: None,
-        drift: None,
-        feedback: None,
-        shadow: None,
-        upstream: None,
+        ..ModelConfig::named(name)
     }
 }
 
@@ -365,20 +354,9 @@ fn a_model_is_served_only_when_its_signature_verifies_over_its_bytes() {
     let path = common::signed_copy(dir.path(), "digits_mlp.onnx", &key);
     let (_, hash) = aigis_gateway::auth::generate().unwrap();
     let model = ModelConfig {
-        name: "digits".into(),
         path: path.clone(),
-        signature: None,
         verify: true,
-        registry: None,
-        file: None,
-        identity: None,
-        profile: None,
-        detector: None,
-        extraction: None,
-        drift: None,
-        feedback: None,
-        shadow: None,
-        upstream: None,
+        ..ModelConfig::named("digits")
     };
     let load = |trusted: &[aigis_model::signing::VerifierKey], m: &ModelConfig| {
         Gateway::new(
@@ -686,7 +664,13 @@ async fn the_openapi_document_is_the_routes() {
         if path.ends_with("/drift") || path.ends_with("/shadow") {
             // The route answers (not the fallback): this model has neither.
             assert_eq!(status, StatusCode::NOT_FOUND, "{method} {uri}: {v}");
-            assert!(v["error"].as_str().unwrap().contains("has no"), "{v}");
+            assert!(
+                v["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("has no `[serve.models."),
+                "{v}"
+            );
             continue;
         }
         assert_eq!(status, StatusCode::OK, "{method} {uri}: {v}");

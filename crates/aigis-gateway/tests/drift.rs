@@ -20,16 +20,8 @@ use aigis_gateway::{Gateway, ServeConfig};
 use axum::http::StatusCode;
 use serde_json::Value;
 
-/// The breast-cancer fixture's complete rows (30 features).
 fn seeds() -> Vec<Vec<f32>> {
-    let fixture: Value =
-        serde_json::from_slice(&std::fs::read(common::runtime_model("cancer_gbc.json")).unwrap())
-            .unwrap();
-    let data: Vec<Option<f32>> =
-        serde_json::from_value(fixture["inputs"]["X"]["data"].clone()).unwrap();
-    data.chunks(30)
-        .filter_map(|row| row.iter().copied().collect::<Option<Vec<f32>>>())
-        .collect()
+    common::cancer_rows()
 }
 
 /// `n` rows like the fixture's: a seed row, each value moved by up to ±5 %.
@@ -48,29 +40,7 @@ fn like_training(rng: &mut fastrand::Rng, n: usize) -> Vec<Vec<f32>> {
 /// The profile of `n` such rows.
 fn profile(dir: &Path, n: usize) {
     let mut rng = fastrand::Rng::with_seed(1);
-    let mut csv = (0..30)
-        .map(|i| format!("f{i}"))
-        .collect::<Vec<_>>()
-        .join(",")
-        + "\n";
-    for row in like_training(&mut rng, n) {
-        let cells: Vec<String> = row.iter().map(ToString::to_string).collect();
-        csv += &(cells.join(",") + "\n");
-    }
-    std::fs::write(dir.join("train.csv"), csv).unwrap();
-    let profile = aigis_data::scan::profile(
-        &dir.join("train.csv"),
-        None,
-        &aigis_data::table::ReadOptions::default(),
-        Some(1),
-        &|_| {},
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("train.profile.json"),
-        serde_json::to_vec(&profile).unwrap(),
-    )
-    .unwrap();
+    common::write_profile(dir, &like_training(&mut rng, n), false);
 }
 
 struct Setup {
@@ -250,7 +220,10 @@ async fn a_model_without_drift_windows_says_so() {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(
-        v["error"].as_str().unwrap().contains("no drift windows"),
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("has no `[serve.models.drift]`"),
         "{v}"
     );
 }

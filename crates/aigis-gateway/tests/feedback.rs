@@ -207,7 +207,10 @@ async fn a_feedback_that_does_not_fit_is_refused_whole() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(
-        e["error"].as_str().unwrap().contains("takes no feedback"),
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("has no `[serve.models.feedback]`"),
         "{e}"
     );
     // Nothing was counted.

@@ -23,44 +23,14 @@ use aigis_gateway::{Gateway, ServeConfig};
 use axum::http::StatusCode;
 use serde_json::Value;
 
-/// The breast-cancer rows exported with the model (30 features each), all 40 complete ones.
+/// The breast-cancer rows exported with the model (30 features each).
 fn rows() -> Vec<Vec<f32>> {
-    let fixture: Value =
-        serde_json::from_slice(&std::fs::read(common::runtime_model("cancer_gbc.json")).unwrap())
-            .unwrap();
-    // Its last rows hold missing values (null): those are left out.
-    let data: Vec<Option<f32>> =
-        serde_json::from_value(fixture["inputs"]["X"]["data"].clone()).unwrap();
-    data.chunks(30)
-        .filter_map(|row| row.iter().copied().collect::<Option<Vec<f32>>>())
-        .collect()
+    common::cancer_rows()
 }
 
 /// The data stage's profile of those rows (as a CSV with a label column), in `dir`.
 fn profile(dir: &Path) {
-    let mut csv = (0..30)
-        .map(|i| format!("f{i}"))
-        .collect::<Vec<_>>()
-        .join(",")
-        + ",target\n";
-    for (i, row) in rows().iter().enumerate() {
-        let cells: Vec<String> = row.iter().map(ToString::to_string).collect();
-        csv += &format!("{},{}\n", cells.join(","), i % 2);
-    }
-    std::fs::write(dir.join("train.csv"), csv).unwrap();
-    let profile = aigis_data::scan::profile(
-        &dir.join("train.csv"),
-        None,
-        &aigis_data::table::ReadOptions::default(),
-        Some(1),
-        &|_| {},
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("train.profile.json"),
-        serde_json::to_vec(&profile).unwrap(),
-    )
-    .unwrap();
+    common::write_profile(dir, &rows(), true);
 }
 
 use common::Recorder;

@@ -31,20 +31,9 @@ fn runtime_model(file: &str) -> PathBuf {
 fn config(file: &str, keys: &[(&str, &str)]) -> ServeConfig {
     ServeConfig::loopback(
         vec![ModelConfig {
-            name: "cancer".into(),
             path: runtime_model(file),
-            signature: None,
             verify: false,
-            registry: None,
-            file: None,
-            identity: None,
-            profile: None,
-            detector: None,
-            extraction: None,
-            drift: None,
-            feedback: None,
-            shadow: None,
-            upstream: None,
+            ..ModelConfig::named("cancer")
         }],
         keys.iter()
             .map(|(name, hash)| ApiKeyConfig {

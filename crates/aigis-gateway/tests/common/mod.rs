@@ -18,20 +18,9 @@ pub fn runtime_model(file: &str) -> PathBuf {
 /// `file` of `tests/data/runtime`, served as `name` without a signature check.
 pub fn model(name: &str, file: &str) -> ModelConfig {
     ModelConfig {
-        name: name.into(),
         path: runtime_model(file),
-        signature: None,
         verify: false,
-        registry: None,
-        file: None,
-        identity: None,
-        profile: None,
-        detector: None,
-        extraction: None,
-        drift: None,
-        feedback: None,
-        shadow: None,
-        upstream: None,
+        ..ModelConfig::named(name)
     }
 }
 
@@ -242,6 +231,52 @@ pub fn digits_reference() -> aigis_monitor::detect::Matrix {
         }
     }
     Matrix::new(800, 64, out, Matrix::positional_names(64)).unwrap()
+}
+
+/// The breast-cancer rows exported with the fixture models (30 features each): the 40
+/// complete ones (its last rows hold missing values).
+pub fn cancer_rows() -> Vec<Vec<f32>> {
+    let fixture: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(runtime_model("cancer_gbc.json")).unwrap()).unwrap();
+    let data: Vec<Option<f32>> =
+        serde_json::from_value(fixture["inputs"]["X"]["data"].clone()).unwrap();
+    data.chunks(30)
+        .filter_map(|row| row.iter().copied().collect::<Option<Vec<f32>>>())
+        .collect()
+}
+
+/// The data stage's profile of `rows` (columns `f0`, `f1`, …, and a `target` column of
+/// alternating 0 and 1 when `target`), as `train.profile.json` in `dir`.
+pub fn write_profile(dir: &Path, rows: &[Vec<f32>], target: bool) {
+    let width = rows.first().map_or(0, Vec::len);
+    let mut csv = (0..width)
+        .map(|i| format!("f{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    csv += if target { ",target\n" } else { "\n" };
+    for (i, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row.iter().map(ToString::to_string).collect();
+        csv += &cells.join(",");
+        csv += &if target {
+            format!(",{}\n", i % 2)
+        } else {
+            "\n".to_owned()
+        };
+    }
+    std::fs::write(dir.join("train.csv"), csv).unwrap();
+    let profile = aigis_data::scan::profile(
+        &dir.join("train.csv"),
+        None,
+        &aigis_data::table::ReadOptions::default(),
+        Some(1),
+        &|_| {},
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("train.profile.json"),
+        serde_json::to_vec(&profile).unwrap(),
+    )
+    .unwrap();
 }
 
 /// Sends `rows` to `model` as binary tensor data (the only way a NaN crosses the

@@ -206,15 +206,8 @@ pub(crate) fn run(
     let (api_key, hash) = aigis_gateway::auth::generate().context("making an API key")?;
     let (intern_key, intern_hash) = aigis_gateway::auth::generate().context("making an API key")?;
     let model_entry = ModelConfig {
-        name: "digits".into(),
         // Relative to the folder given to the gateway below.
         path: "serve/digits.onnx".into(),
-        signature: None,
-        verify: true,
-        registry: None,
-        file: None,
-        identity: None,
-        profile: None,
         detector: Some(aigis_gateway::detect::DetectorConfig {
             file: "serve/digits.detector.json".into(),
             signature: None,
@@ -223,11 +216,7 @@ pub(crate) fn run(
             detectors: None,
             input: None,
         }),
-        extraction: None,
-        drift: None,
-        feedback: None,
-        shadow: None,
-        upstream: None,
+        ..ModelConfig::named("digits")
     };
     let client = ApiKeyConfig {
         name: "demo-client".into(),
@@ -421,20 +410,9 @@ fn extraction(
     let extraction: aigis_gateway::extraction::ExtractionConfig =
         serde_json::from_value(json!({"action": "block"})).context("the extraction settings")?;
     let model_entry = ModelConfig {
-        name: "digits".into(),
         path: "serve/digits.onnx".into(),
-        signature: None,
-        verify: true,
-        registry: None,
-        file: None,
-        identity: None,
-        profile: None,
-        detector: None,
         extraction: Some(extraction),
-        drift: None,
-        feedback: None,
-        shadow: None,
-        upstream: None,
+        ..ModelConfig::named("digits")
     };
     let config = ServeConfig::loopback(
         vec![model_entry],
