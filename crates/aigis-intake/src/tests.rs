@@ -119,7 +119,12 @@ fn data_with_findings_is_refused_and_the_refusal_recorded() {
     let p = f.provenance(o.provenance_evidence);
     let text = serde_json::to_string(&p).unwrap();
     assert!(text.contains("\"accepted\":false"), "{text}");
-    assert!(!text.contains("4111"), "no values in evidence: {text}");
+    // The card number itself, not any run of its digits: hex digests and key ids in the
+    // evidence hold "4111" by chance now and then.
+    assert!(
+        !text.contains("4111 1111 1111 1111") && !text.contains("4111111111111111"),
+        "no values in evidence: {text}"
+    );
 }
 
 #[test]
