@@ -121,6 +121,8 @@ impl Live {
         for (i, m) in config.models.iter().enumerate() {
             let timeout = Duration::from_millis(config.timeout_ms);
             let mut served = models::load(m, base, trusted, project, timeout)?;
+            // What this model's entry held before a reload: the trackers it can keep.
+            let old = previous.and_then(|p| p.models.get(&m.name));
             if let Some(p) = &m.profile {
                 let features = inspect::Features::load(p, base, &served.runtime.signature().inputs)
                     .map(Arc::new)
@@ -146,8 +148,7 @@ impl Live {
             }
             if let Some(e) = &m.extraction {
                 // The same model with the same settings keeps its principals' history.
-                let kept = previous
-                    .and_then(|p| p.models.get(&m.name))
+                let kept = old
                     .filter(|old| old.digest == served.digest)
                     .and_then(|old| old.extraction.clone())
                     .filter(|old| old.same(e));
@@ -194,8 +195,7 @@ impl Live {
                         "drift is tested against the training data's profile: add [serve.models.profile]".into(),
                     ))
                 })?;
-                let kept = previous
-                    .and_then(|p| p.models.get(&m.name))
+                let kept = old
                     .and_then(|old| old.drift.clone())
                     .filter(|old| old.same(d, &features));
                 served.drift = Some(match kept {
@@ -246,8 +246,7 @@ impl Live {
                         )));
                     }
                 }
-                let kept = previous
-                    .and_then(|p| p.models.get(&m.name))
+                let kept = old
                     .and_then(|old| old.shadow.clone())
                     .filter(|old| old.same(sh, &candidate.digest));
                 served.shadow = Some(match kept {
@@ -258,8 +257,7 @@ impl Live {
             if let Some(f) = &m.feedback {
                 // The same settings keep the predictions awaiting labels and the windows
                 // (each counted by model version).
-                let kept = previous
-                    .and_then(|p| p.models.get(&m.name))
+                let kept = old
                     .and_then(|old| old.feedback.clone())
                     .filter(|old| old.same(f));
                 served.feedback = Some(match kept {
@@ -1582,6 +1580,7 @@ async fn infer_in(
                     .map_err(|_| ApiError::internal())?
             };
         let mut blocked = None;
+        let mut inspected_flag = false;
         for (detector, action, found) in found {
             if let Some(n) = found.flagged_rows {
                 flagged_rows = Some(flagged_rows.map_or(n, |m| m.max(n)));
@@ -1589,6 +1588,7 @@ async fn infer_in(
             if !found.flagged {
                 continue;
             }
+            inspected_flag = true;
             gw.metrics.detected(name, detector, action.as_str());
             tracing::info!(model = %name, principal = %principal.name, detector, action = action.as_str(), reasons = ?found.reasons, "input flagged");
             trail.flags.push(inspect::Flag {
@@ -1602,7 +1602,9 @@ async fn infer_in(
             }
         }
         if let Some(a) = &gw.alerts {
-            a.call(name, !trail.flags.is_empty());
+            // The inspection's flags only: a suspected principal's extraction flag is
+            // not a detector's flag on this call's rows.
+            a.call(name, inspected_flag);
         }
         if let Some(detector) = blocked {
             // Why stays in the audit record: the training data's ranges are not the
@@ -1692,14 +1694,24 @@ async fn infer_in(
         }
         Ok(Ok(Ok(outputs))) => outputs,
     };
-    if let (Some(sh), Some(asked)) = (&model.shadow, &asked) {
-        sh.mirror(
-            asked.clone(),
-            &outputs,
-            usize::try_from(rows).unwrap_or(0),
-            call_started.elapsed(),
-        );
-    }
+    let asked = match (&model.shadow, asked) {
+        (Some(sh), Some(asked)) => {
+            // The extraction detector reads them too: a copy only then.
+            let (mirrored, kept) = if model.extraction.is_some() {
+                (asked.clone(), Some(asked))
+            } else {
+                (asked, None)
+            };
+            sh.mirror(
+                mirrored,
+                &outputs,
+                usize::try_from(rows).unwrap_or(0),
+                call_started.elapsed(),
+            );
+            kept
+        }
+        (_, asked) => asked,
+    };
     if let (Some(x), Some(asked)) = (&model.extraction, asked) {
         trail.enter("extraction");
         let flag = if rows <= INSPECT_INLINE_ROWS {

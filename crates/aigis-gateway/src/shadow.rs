@@ -131,11 +131,6 @@ impl Shadow {
         &self.config == config && &self.digest == digest
     }
 
-    /// The candidate's settings.
-    pub fn config(&self) -> &ShadowConfig {
-        &self.config
-    }
-
     /// Mirrors a call the served model answered (`outputs`, in `served`) to the
     /// candidate, on the blocking pool, unless `max_in_flight` are running or the call is
     /// not sampled. Never waits.

@@ -124,11 +124,11 @@ impl Settings {
         if self.budget == Some(0) {
             return Err(("budget", "must be at least 1 row".into()));
         }
-        if self.max_principals == 0 || self.max_points < 2 {
-            return Err((
-                "max_points",
-                "max_principals must be at least 1 and max_points at least 2".into(),
-            ));
+        if self.max_principals == 0 {
+            return Err(("max_principals", "must be at least 1".into()));
+        }
+        if self.max_points < 2 {
+            return Err(("max_points", "must be at least 2".into()));
         }
         Ok(())
     }

@@ -216,6 +216,20 @@ fn settings_that_cannot_work_are_refused() {
             },
             "budget",
         ),
+        (
+            Settings {
+                max_principals: 0,
+                ..Settings::default()
+            },
+            "max_principals",
+        ),
+        (
+            Settings {
+                max_points: 1,
+                ..Settings::default()
+            },
+            "max_points",
+        ),
     ] {
         assert_eq!(s.validate().unwrap_err().0, key);
     }
