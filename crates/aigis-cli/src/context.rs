@@ -54,6 +54,14 @@ pub fn project_if_any(cli: &Cli) -> Result<Option<Project>> {
 /// command refuses a project whose file is wrong, not only the ones that use the part.
 fn check_config(project: &Project) -> Result<()> {
     allowlist(project)?;
+    if let Some(shadow) = &project.config.model.gate.shadow
+        && let Err((key, message)) = shadow.check()
+    {
+        anyhow::bail!(
+            "invalid project file `{}`: model.gate.shadow.{key}: {message}",
+            project.layout().config_file().display()
+        );
+    }
     aigis_data::sources::DataConfig::from_table(&project.config.data).with_context(|| {
         format!(
             "invalid project file `{}`",

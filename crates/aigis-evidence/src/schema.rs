@@ -50,6 +50,7 @@ pub fn schemas() -> Vec<SchemaFile> {
         schema_of::<GatewayCall>(),
         schema_of::<GatewayAdmin>(),
         schema_of::<GatewayAlert>(),
+        schema_of::<ShadowPeriod>(),
         schema_of::<MonitorDrift>(),
         schema_of::<DetectorFit>(),
         schema_of::<DatasetSummary>(),

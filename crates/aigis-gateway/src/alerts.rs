@@ -554,7 +554,12 @@ impl crate::Gateway {
             })
             .into_iter()
             .collect();
-        let written = tokio::task::spawn_blocking(move || audit.alert(&record, subjects)).await;
+        let written = tokio::task::spawn_blocking(move || {
+            let statement = aigis_evidence::Predicate::statement(&record, subjects)
+                .map_err(|e| e.to_string())?;
+            audit.evidence(&statement)
+        })
+        .await;
         if !matches!(written, Ok(Ok(_))) {
             tracing::warn!(
                 kind = alert.kind,

@@ -5,7 +5,8 @@
 //! told went unrecorded.
 
 use aigis_core::Digest;
-use aigis_evidence::{GatewayAdmin, GatewayAlert, GatewayCall};
+use aigis_core::Statement;
+use aigis_evidence::GatewayCall;
 
 /// A record on its way: resolves to its ledger index once it is recorded.
 pub type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send>>;
@@ -14,10 +15,9 @@ pub type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64
 pub trait Audit: Send + Sync + std::fmt::Debug {
     /// Records `call` about `subjects` durably; returns its ledger index.
     fn record(&self, call: &GatewayCall, subjects: Vec<(String, Digest)>) -> Result<u64, String>;
-    /// Records an administrative `change` about `subjects` durably; returns its index.
-    fn admin(&self, change: &GatewayAdmin, subjects: Vec<(String, Digest)>) -> Result<u64, String>;
-    /// Records an `alert` about `subjects` durably; returns its index.
-    fn alert(&self, alert: &GatewayAlert, subjects: Vec<(String, Digest)>) -> Result<u64, String>;
+    /// Records a statement the gateway makes besides its calls (an administrative change,
+    /// an alert, a shadow period) durably, at once; returns its index.
+    fn evidence(&self, statement: &Statement) -> Result<u64, String>;
 
     /// Records `calls` in order, as `record` does each. On a failure, says how many of
     /// the first were recorded before it (so only the rest are tried again) and why.
@@ -80,28 +80,17 @@ impl LedgerAudit {
             aigis_ledger::now_ms(),
         ))
     }
-
-    fn append<P: aigis_evidence::Predicate>(
-        &self,
-        predicate: &P,
-        subjects: Vec<(String, Digest)>,
-    ) -> Result<u64, String> {
-        let entry = self.entry(predicate, subjects)?;
-        self.ledger.append(entry).map_err(|e| e.to_string())
-    }
 }
 
 impl Audit for LedgerAudit {
     fn record(&self, call: &GatewayCall, subjects: Vec<(String, Digest)>) -> Result<u64, String> {
-        self.append(call, subjects)
+        let entry = self.entry(call, subjects)?;
+        self.ledger.append(entry).map_err(|e| e.to_string())
     }
 
-    fn admin(&self, change: &GatewayAdmin, subjects: Vec<(String, Digest)>) -> Result<u64, String> {
-        self.append(change, subjects)
-    }
-
-    fn alert(&self, alert: &GatewayAlert, subjects: Vec<(String, Digest)>) -> Result<u64, String> {
-        self.append(alert, subjects)
+    fn evidence(&self, statement: &Statement) -> Result<u64, String> {
+        let entry = aigis_ledger::statement_entry(statement, &self.key, aigis_ledger::now_ms());
+        self.ledger.append(entry).map_err(|e| e.to_string())
     }
 
     /// One transaction for the whole batch, so all of it or none is recorded.
@@ -426,14 +415,10 @@ impl Audit for Buffered {
         }
     }
 
-    /// Administrative changes are recorded at once, never queued: they take effect only
-    /// once recorded.
-    fn admin(&self, change: &GatewayAdmin, subjects: Vec<(String, Digest)>) -> Result<u64, String> {
-        self.inner.admin(change, subjects)
-    }
-
-    fn alert(&self, alert: &GatewayAlert, subjects: Vec<(String, Digest)>) -> Result<u64, String> {
-        self.inner.alert(alert, subjects)
+    /// Recorded at once, never queued: an administrative change takes effect only once
+    /// recorded.
+    fn evidence(&self, statement: &Statement) -> Result<u64, String> {
+        self.inner.evidence(statement)
     }
 
     /// Queuing never waits, so no thread is needed.

@@ -767,7 +767,9 @@ impl Gateway {
             .values()
             .map(|m| (format!("model:{}", m.name), m.digest))
             .collect();
-        audit.admin(&change, subjects).map(|_| ())
+        let statement =
+            aigis_evidence::Predicate::statement(&change, subjects).map_err(|e| e.to_string())?;
+        audit.evidence(&statement).map(|_| ())
     }
 
     /// Records that a change was refused, `why`; what stays in force (`old`, made from
@@ -877,11 +879,22 @@ impl Gateway {
         if let (Some(key), Some(certificates)) = (certificate, &self.certificates) {
             certificates.install(key);
         }
+        let new = Arc::new(new);
         *self
             .live
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(new);
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&new);
         *current = next;
+        // A shadow the change dropped or replaced: its last period is recorded now.
+        let ended = old.models.values().filter(|m| {
+            m.shadow.as_ref().is_some_and(|sh| {
+                new.models
+                    .get(&m.name)
+                    .and_then(|n| n.shadow.as_ref())
+                    .is_none_or(|n| !Arc::ptr_eq(n, sh))
+            })
+        });
+        self.record_periods(ended, true);
         Ok(report)
     }
 

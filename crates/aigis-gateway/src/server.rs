@@ -44,10 +44,26 @@ pub async fn serve(
             }
         })
     });
-    let served = serve_router(gateway.router(), listener, tls, shutdown).await;
+    // Shadow periods are recorded every second that one is due (a reload may add a
+    // shadow), and once more when the server stops.
+    let periods = {
+        let gw = Arc::clone(&gateway);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if gw.has_shadows() {
+                    gw.record_shadows(false).await;
+                }
+            }
+        })
+    };
+    let served = serve_router(Arc::clone(&gateway).router(), listener, tls, shutdown).await;
     if let Some(checks) = checks {
         checks.abort();
     }
+    periods.abort();
+    gateway.record_shadows(true).await;
     served
 }
 

@@ -11,6 +11,7 @@
 //!                                  # `identity` for an encrypted file)
 //! # sample = 1.0                   # the share of calls mirrored
 //! # max_in_flight = 4              # mirrored calls at once; more are skipped, not queued
+//! # record_s = 3600                # how often the period so far is recorded as evidence
 //! ```
 //!
 //! `GET /v2/models/{name}/shadow` gives the candidate's version, the calls and rows
@@ -18,12 +19,19 @@
 //! labels: the label output, else the index of the largest score), the disagreement rate,
 //! the candidate's and the served model's latency (p50 and p99 over the last 10,000
 //! mirrored calls), the candidate's failures, and the calls skipped because it was busy.
+//!
+//! With an audit (a project), what the candidate did is recorded as signed `shadow-period`
+//! evidence, which `aigis model promote` reads when the project's `[model.gate.shadow]`
+//! asks for a shadow period: every `record_s` seconds (the calls since the previous
+//! record, so periods never overlap), when a reload drops or replaces the shadow, and when
+//! the gateway stops. A period in which nothing was mirrored is not recorded; a record
+//! that cannot be written is tried again at the next turn, its calls kept.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aigis_runtime::{NamedTensor, Runtime};
 use serde::{Deserialize, Serialize};
@@ -43,6 +51,8 @@ pub struct ShadowConfig {
     pub sample: f64,
     #[serde(default = "max_in_flight")]
     pub max_in_flight: usize,
+    #[serde(default = "record_s")]
+    pub record_s: u64,
 }
 
 fn yes() -> bool {
@@ -53,6 +63,9 @@ fn sample() -> f64 {
 }
 fn max_in_flight() -> usize {
     4
+}
+fn record_s() -> u64 {
+    3600
 }
 
 /// Latencies kept for the percentiles.
@@ -72,8 +85,24 @@ pub struct Shadow {
     disagreements: AtomicU64,
     failures: AtomicU64,
     skipped: AtomicU64,
-    /// (candidate, served) microseconds per mirrored call, the last `LATENCIES`.
-    latencies: Mutex<VecDeque<(u64, u64)>>,
+    /// (candidate, served) microseconds per mirrored call, the last `LATENCIES`, and how
+    /// many were ever pushed.
+    latencies: Mutex<(VecDeque<(u64, u64)>, u64)>,
+    /// Where the period not yet recorded starts. Held while a period is recorded, so two
+    /// records never cover the same calls.
+    mark: Mutex<Mark>,
+}
+
+/// The counts when the last period was recorded (or the shadow started).
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    at: SystemTime,
+    calls: u64,
+    rows: u64,
+    disagreements: u64,
+    failures: u64,
+    skipped: u64,
+    latencies: u64,
 }
 
 /// `GET /v2/models/{name}/shadow`.
@@ -109,6 +138,9 @@ impl Shadow {
         if !(1..=256).contains(&config.max_in_flight) {
             return Err(("max_in_flight".into(), "must be between 1 and 256".into()));
         }
+        if config.record_s == 0 {
+            return Err(("record_s".into(), "must be at least 1 (second)".into()));
+        }
         Ok(Self {
             config: config.clone(),
             runtime: candidate.runtime,
@@ -121,7 +153,16 @@ impl Shadow {
             disagreements: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
-            latencies: Mutex::new(VecDeque::new()),
+            latencies: Mutex::new((VecDeque::new(), 0)),
+            mark: Mutex::new(Mark {
+                at: SystemTime::now(),
+                calls: 0,
+                rows: 0,
+                disagreements: 0,
+                failures: 0,
+                skipped: 0,
+                latencies: 0,
+            }),
         })
     }
 
@@ -178,10 +219,11 @@ impl Shadow {
                             .latencies
                             .lock()
                             .unwrap_or_else(PoisonError::into_inner);
-                        if l.len() >= LATENCIES {
-                            l.pop_front();
+                        if l.0.len() >= LATENCIES {
+                            l.0.pop_front();
                         }
-                        l.push_back((micros(took), micros(served)));
+                        l.0.push_back((micros(took), micros(served)));
+                        l.1 += 1;
                     }
                     // Counted last (release): a report that sees this call sees its rows,
                     // disagreements and latency too.
@@ -207,17 +249,10 @@ impl Shadow {
             .latencies
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .0
             .iter()
             .copied()
             .collect();
-        let percentiles = |mut v: Vec<u64>| -> Option<[u64; 2]> {
-            if v.is_empty() {
-                return None;
-            }
-            v.sort_unstable();
-            let at = |p: f64| v.get(((v.len() - 1) as f64 * p).round() as usize).copied();
-            Some([at(0.5)?, at(0.99)?])
-        };
         ShadowReport {
             model: model.to_owned(),
             served_version: served_version.to_owned(),
@@ -234,8 +269,135 @@ impl Shadow {
             served_latency_us: percentiles(latencies.iter().map(|l| l.1).collect()),
         }
     }
+
+    /// Records the period since the last record as `shadow-period` evidence with `audit`,
+    /// when `record_s` has passed since it started (or at once with `now`) and something
+    /// was mirrored in it. `served` is the served model's version and digest. Returns the
+    /// evidence's index, if one was recorded; on an error the period stays open.
+    pub(crate) fn record_period(
+        &self,
+        model: &str,
+        served: (&str, &aigis_core::Digest),
+        audit: &dyn crate::audit::Audit,
+        now: bool,
+    ) -> Result<Option<u64>, String> {
+        let mut mark = self.mark.lock().unwrap_or_else(PoisonError::into_inner);
+        let to = SystemTime::now();
+        let due = to
+            .duration_since(mark.at)
+            .is_ok_and(|d| d >= Duration::from_secs(self.config.record_s));
+        if !(now || due) {
+            return Ok(None);
+        }
+        // The calls first (acquire): what they count is in the other numbers.
+        let calls = self.calls.load(Ordering::Acquire);
+        let (latencies, pushed) = {
+            let l = self
+                .latencies
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let new = usize::try_from(l.1 - mark.latencies).unwrap_or(usize::MAX);
+            let skip = l.0.len().saturating_sub(new);
+            (l.0.iter().skip(skip).copied().collect::<Vec<_>>(), l.1)
+        };
+        let next = Mark {
+            at: to,
+            calls,
+            rows: self.rows.load(Ordering::Relaxed),
+            disagreements: self.disagreements.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+            skipped: self.skipped.load(Ordering::Relaxed),
+            latencies: pushed,
+        };
+        if (next.calls, next.failures, next.skipped) == (mark.calls, mark.failures, mark.skipped) {
+            return Ok(None);
+        }
+        let period = aigis_evidence::ShadowPeriod {
+            model: model.to_owned(),
+            served_version: served.0.to_owned(),
+            served_sha256: served.1.hex(),
+            candidate_version: self.version.clone(),
+            candidate_sha256: self.digest.hex(),
+            candidate_signed_by: self.signed_by.clone(),
+            from: humantime::format_rfc3339_millis(mark.at).to_string(),
+            to: humantime::format_rfc3339_millis(to).to_string(),
+            calls: next.calls - mark.calls,
+            rows: next.rows - mark.rows,
+            disagreements: next.disagreements - mark.disagreements,
+            failures: next.failures - mark.failures,
+            skipped: next.skipped - mark.skipped,
+            candidate_latency_us: percentiles(latencies.iter().map(|l| l.0).collect()),
+            served_latency_us: percentiles(latencies.iter().map(|l| l.1).collect()),
+            tool: aigis_evidence::Tool::current(),
+        };
+        let statement = aigis_evidence::Predicate::statement(
+            &period,
+            vec![
+                ("candidate".into(), self.digest),
+                ("served".into(), *served.1),
+            ],
+        )
+        .map_err(|e| e.to_string())?;
+        let index = audit.evidence(&statement)?;
+        *mark = next;
+        Ok(Some(index))
+    }
+}
+
+/// The p50 and p99 of `v` (nearest rank), `None` when it is empty.
+fn percentiles(mut v: Vec<u64>) -> Option<[u64; 2]> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_unstable();
+    let at = |p: f64| v.get(((v.len() - 1) as f64 * p).round() as usize).copied();
+    Some([at(0.5)?, at(0.99)?])
 }
 
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+impl crate::Gateway {
+    /// Records the shadow periods that are due (all of them with `now`) as evidence, on
+    /// the blocking pool. Without an audit nothing is recorded.
+    pub async fn record_shadows(self: &Arc<Self>, now: bool) {
+        let gw = Arc::clone(self);
+        let done = tokio::task::spawn_blocking(move || {
+            let live = gw.live();
+            gw.record_periods(live.models.values(), now);
+        })
+        .await;
+        if done.is_err() {
+            tracing::error!("recording the shadow periods failed");
+        }
+    }
+
+    /// Records the periods of the shadows of `models` (see [`Shadow::record_period`]).
+    pub(crate) fn record_periods<'m>(
+        &self,
+        models: impl Iterator<Item = &'m crate::models::Served>,
+        now: bool,
+    ) {
+        let Some(audit) = &self.audit else {
+            return;
+        };
+        for m in models {
+            let Some(sh) = &m.shadow else { continue };
+            match sh.record_period(&m.name, (&m.version, &m.digest), audit.as_ref(), now) {
+                Ok(Some(index)) => {
+                    tracing::info!(model = %m.name, candidate = %sh.version, evidence = index, "shadow period recorded");
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(model = %m.name, error = %e, "the shadow period could not be recorded; it is tried again");
+                }
+            }
+        }
+    }
+
+    /// Whether any served model has a shadow.
+    pub(crate) fn has_shadows(&self) -> bool {
+        self.live().models.values().any(|m| m.shadow.is_some())
+    }
 }

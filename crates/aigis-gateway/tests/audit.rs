@@ -161,19 +161,7 @@ async fn a_burst_leaves_one_verified_record_per_call_with_digests_and_no_data() 
 struct Broken;
 
 impl Audit for Broken {
-    fn admin(
-        &self,
-        _: &aigis_evidence::GatewayAdmin,
-        _: Vec<(String, Digest)>,
-    ) -> Result<u64, String> {
-        Err("the disk is full".into())
-    }
-
-    fn alert(
-        &self,
-        _: &aigis_evidence::GatewayAlert,
-        _: Vec<(String, Digest)>,
-    ) -> Result<u64, String> {
+    fn evidence(&self, _: &aigis_core::Statement) -> Result<u64, String> {
         Err("the disk is full".into())
     }
 
@@ -220,19 +208,7 @@ struct Flaky {
 }
 
 impl Audit for Flaky {
-    fn admin(
-        &self,
-        _: &aigis_evidence::GatewayAdmin,
-        _: Vec<(String, Digest)>,
-    ) -> Result<u64, String> {
-        Ok(0)
-    }
-
-    fn alert(
-        &self,
-        _: &aigis_evidence::GatewayAlert,
-        _: Vec<(String, Digest)>,
-    ) -> Result<u64, String> {
+    fn evidence(&self, _: &aigis_core::Statement) -> Result<u64, String> {
         Ok(0)
     }
 

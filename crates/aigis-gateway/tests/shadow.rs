@@ -39,8 +39,16 @@ async fn a_candidate_answers_in_the_shadow_and_its_disagreements_are_counted() {
     let mut model = common::model("wine", "wine_forest.onnx");
     model.shadow = Some(shadow_of("wine_gbc.onnx", false));
     let config = ServeConfig::loopback(vec![model], entries);
-    let gw = Arc::new(Gateway::new(&config, Path::new("/"), &[]).unwrap());
+    let recorder = Arc::new(common::Recorder::default());
+    let gw = Arc::new(
+        Gateway::new(&config, Path::new("/"), &[])
+            .unwrap()
+            .with_audit(recorder.clone()),
+    );
     let app = gw.clone().router();
+    // Nothing mirrored yet: no period to record.
+    gw.record_shadows(true).await;
+    assert!(recorder.periods.lock().unwrap().is_empty());
     // The fixtures: the same 42 wine rows, with onnxruntime's labels from each model.
     let (forest, gbc) = (fixture("wine_forest.json"), fixture("wine_gbc.json"));
     assert_eq!(forest["inputs"], gbc["inputs"]);
@@ -91,6 +99,66 @@ async fn a_candidate_answers_in_the_shadow_and_its_disagreements_are_counted() {
     assert!(report["candidate_latency_us"][1].as_u64().unwrap() > 0);
     assert_eq!(report["candidate_version"].as_str().unwrap().len(), 12);
     assert_ne!(report["candidate_version"], report["served_version"]);
+
+    // Recorded as evidence: the period so far (`record_s` has not passed, so only when
+    // asked), about the candidate's file and the served one.
+    gw.record_shadows(false).await;
+    assert!(recorder.periods.lock().unwrap().is_empty());
+    gw.record_shadows(true).await;
+    let periods = recorder.periods.lock().unwrap().clone();
+    assert_eq!(periods.len(), 1);
+    let (p, subjects) = &periods[0];
+    assert_eq!(subjects, &["candidate", "served"]);
+    assert_eq!((p.calls, p.rows, p.disagreements), (42, 42, differ));
+    assert_eq!((p.failures, p.skipped), (0, 0));
+    assert_eq!(p.model, "wine");
+    assert_eq!(
+        p.candidate_sha256,
+        report["candidate_sha256"].as_str().unwrap()
+    );
+    assert_eq!(
+        p.candidate_version,
+        report["candidate_version"].as_str().unwrap()
+    );
+    assert_eq!(p.served_version, report["served_version"].as_str().unwrap());
+    assert_eq!(
+        p.candidate_latency_us.map(|l| l[1]),
+        report["candidate_latency_us"][1].as_u64()
+    );
+    assert!(humantime::parse_rfc3339(&p.from).unwrap() <= humantime::parse_rfc3339(&p.to).unwrap());
+    // Nothing new since: nothing more to record.
+    gw.record_shadows(true).await;
+    assert_eq!(recorder.periods.lock().unwrap().len(), 1);
+
+    // Three more calls, then a reload without the shadow: the rest is recorded, from
+    // where the first period ended.
+    for row in rows.iter().take(3) {
+        let (status, _) =
+            common::infer_binary(&app, &keys["ci"], "wine", std::slice::from_ref(row)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    for _ in 0..200 {
+        let (_, r) = common::call(
+            &app,
+            "GET",
+            "/v2/models/wine/shadow",
+            &keys["ci"],
+            Value::Null,
+        )
+        .await;
+        if r["calls"].as_u64() == Some(45) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut without = config.clone();
+    without.models[0].shadow = None;
+    gw.reload(&without, Path::new("/"), &[], "test").unwrap();
+    let periods = recorder.periods.lock().unwrap().clone();
+    assert_eq!(periods.len(), 2);
+    let (q, _) = &periods[1];
+    assert_eq!((q.calls, q.rows), (3, 3));
+    assert_eq!(q.from, p.to);
 }
 
 #[test]
@@ -116,4 +184,46 @@ fn a_candidate_must_take_the_served_inputs_and_be_verified() {
         .unwrap()
         .to_string();
     assert!(e.contains("unsigned") || e.contains("signature"), "{e}");
+}
+
+/// A served gateway records the period every `record_s`, without being asked.
+#[test]
+fn a_served_shadow_records_its_period_every_record_s() {
+    let (keys, entries) = common::keys(&["ci"]);
+    let mut model = common::model("wine", "wine_forest.onnx");
+    let mut shadow = shadow_of("wine_gbc.onnx", false);
+    shadow.record_s = 1;
+    model.shadow = Some(shadow);
+    let config = ServeConfig::loopback(vec![model], entries);
+    let recorder = Arc::new(common::Recorder::default());
+    let gw = Arc::new(
+        Gateway::new(&config, Path::new("/"), &[])
+            .unwrap()
+            .with_audit(recorder.clone()),
+    );
+    let running = common::Running::start(gw, None);
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let body = serde_json::json!({"inputs": [{"name": "X", "shape": [2, 13], "datatype": "FP32", "data": vec![1.0; 26]}]});
+    let resp = agent
+        .post(&format!("http://{}/v2/models/wine/infer", running.addr))
+        .header("Authorization", &format!("Bearer {}", keys["ci"]))
+        .send(body.to_string())
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut periods = Vec::new();
+    for _ in 0..60 {
+        periods = recorder.periods.lock().unwrap().clone();
+        if !periods.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(periods.len(), 1, "recorded while serving");
+    assert_eq!((periods[0].0.calls, periods[0].0.rows), (1, 2));
+    // Stopping records nothing more: nothing was mirrored since.
+    drop(running);
+    assert_eq!(recorder.periods.lock().unwrap().len(), 1);
 }

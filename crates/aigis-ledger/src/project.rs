@@ -34,17 +34,105 @@ pub struct Config {
 }
 
 /// `[model]`: what the model stage trusts.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// The reviewed allowlist of pickle imports (`[[model.allow]]`).
     #[serde(default)]
     pub allow: Vec<AllowConfig>,
+    /// What the promotion gate requires besides a safe scan and a verified signature.
+    #[serde(default, skip_serializing_if = "GateConfig::is_empty")]
+    pub gate: GateConfig,
 }
 
 impl ModelConfig {
     pub fn is_empty(&self) -> bool {
-        self.allow.is_empty()
+        self.allow.is_empty() && self.gate.is_empty()
+    }
+}
+
+/// `[model.gate]`: what `aigis model promote` requires besides stored bytes that match,
+/// a safe scan and a verified signature.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateConfig {
+    /// `[model.gate.shadow]`: a shadow period before promotion.
+    #[serde(default)]
+    pub shadow: Option<ShadowGateConfig>,
+}
+
+impl GateConfig {
+    pub fn is_empty(&self) -> bool {
+        self.shadow.is_none()
+    }
+}
+
+/// `[model.gate.shadow]`: promoting a version to one of `stages` needs signed
+/// `shadow-period` evidence (recorded by `aigis serve` with `[serve.models.shadow]`) of
+/// the version's file answering in the shadow of the version the stage holds, adding up
+/// to `min_rows` rows compared over `min_hours`, with at most `max_disagreement` of them
+/// answered differently and at most `max_failure_rate` of the calls failed. Periods that
+/// ended more than `max_age_days` ago do not count. A first promotion (the stage holds
+/// nothing to compare with) and rollbacks are not held to it.
+///
+/// ```toml
+/// [model.gate.shadow]
+/// max_disagreement = 0.02     # the share of rows answered differently, at most
+/// # stages = ["production"]   # the stages that need it
+/// # min_rows = 1000           # rows compared, at least
+/// # min_hours = 0             # hours the periods cover, at least
+/// # max_failure_rate = 0.01   # the share of mirrored calls the candidate failed, at most
+/// # max_age_days = 30         # periods older than this do not count (none: all count)
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowGateConfig {
+    pub max_disagreement: f64,
+    #[serde(default = "production")]
+    pub stages: Vec<String>,
+    #[serde(default = "min_rows")]
+    pub min_rows: u64,
+    #[serde(default)]
+    pub min_hours: f64,
+    #[serde(default = "max_failure_rate")]
+    pub max_failure_rate: f64,
+    #[serde(default)]
+    pub max_age_days: Option<f64>,
+}
+
+fn production() -> Vec<String> {
+    vec!["production".into()]
+}
+fn min_rows() -> u64 {
+    1000
+}
+fn max_failure_rate() -> f64 {
+    0.01
+}
+
+impl ShadowGateConfig {
+    /// What is wrong with the settings, by key, if anything.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let share = |v: f64| v.is_finite() && (0.0..=1.0).contains(&v);
+        if !share(self.max_disagreement) {
+            return Err(("max_disagreement", "must be a share, from 0 to 1".into()));
+        }
+        if !share(self.max_failure_rate) {
+            return Err(("max_failure_rate", "must be a share, from 0 to 1".into()));
+        }
+        if !(self.min_hours.is_finite() && self.min_hours >= 0.0) {
+            return Err(("min_hours", "must be 0 or more".into()));
+        }
+        if self
+            .max_age_days
+            .is_some_and(|d| !(d.is_finite() && d > 0.0))
+        {
+            return Err(("max_age_days", "must be above 0".into()));
+        }
+        if self.stages.is_empty() {
+            return Err(("stages", "must name at least one stage".into()));
+        }
+        Ok(())
     }
 }
 

@@ -25,10 +25,20 @@ pub(crate) fn read_signed(
         .entry(index)
         .map_err(|e| chain(&e))?
         .ok_or_else(|| format!("evidence #{index} is not in the ledger"))?;
-    let envelope = Envelope::from_json(&entry.body)
-        .map_err(|e| format!("evidence #{index} is not a DSSE envelope: {}", chain(&e)))?;
     let keys = project.keyring().map_err(|e| chain(&e))?.public_keys();
-    let key_id = envelope.verify(&keys).map_err(|e| {
+    signed_statement(&keys, index, &entry.body)
+}
+
+/// The statement of ledger entry `index` (its `body`), and the id of the key of `keys`
+/// that signed it.
+pub(crate) fn signed_statement(
+    keys: &[aigis_crypto::PublicKey],
+    index: u64,
+    body: &[u8],
+) -> Result<(Statement, String), String> {
+    let envelope = Envelope::from_json(body)
+        .map_err(|e| format!("evidence #{index} is not a DSSE envelope: {}", chain(&e)))?;
+    let key_id = envelope.verify(keys).map_err(|e| {
         format!(
             "evidence #{index} is not signed by a project key: {}",
             chain(&e)
@@ -49,7 +59,7 @@ pub const ALLOWLIST_HINT: &str = "hint: if a suspicious import is your own class
 /// One check of the promotion gate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
-    /// What was checked: `stored-bytes`, `scan` or `signature`.
+    /// What was checked: `stored-bytes`, `scan`, `signature` or `shadow`.
     pub check: &'static str,
     /// Whether it passed.
     pub passed: bool,

@@ -38,6 +38,7 @@ mod error;
 mod gate;
 mod scan;
 mod serving;
+mod shadow;
 #[expect(
     missing_docs,
     reason = "moved as is from aigis-model, where missing docs were not denied; documenting every field is left for after the walker change merges into it"

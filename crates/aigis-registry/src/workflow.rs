@@ -322,7 +322,29 @@ impl<'a> Workflow<'a> {
                 stage: stage.to_owned(),
             });
         }
-        let checks = self.gate(&reg, &mut record);
+        let mut checks = self.gate(&reg, &mut record);
+        if let Some(shadow) = self
+            .project
+            .config
+            .model
+            .gate
+            .shadow
+            .as_ref()
+            .filter(|s| s.stages.iter().any(|s| s == stage))
+        {
+            let held = match &current {
+                Some(c) => Some((
+                    c.version,
+                    reg.version(name, c.version)?
+                        .files
+                        .iter()
+                        .map(|f| f.sha256)
+                        .collect(),
+                )),
+                None => None,
+            };
+            checks.push(crate::shadow::check(self.project, shadow, &record, held));
+        }
         let mut previous = current
             .as_ref()
             .map(|c| c.previous.clone())

@@ -510,3 +510,179 @@ fn a_model_on_another_server_is_served_by_the_binary() {
     let (code, stderr) = stop(child);
     assert_eq!(code, Some(0), "{stderr}");
 }
+
+/// `[model.gate.shadow]`: a candidate is promoted only once the gateway has recorded it
+/// answering in the shadow of the version the stage holds, mostly agreeing with it.
+#[test]
+fn a_candidate_is_promoted_only_after_a_shadow_period_that_agrees() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_eq!(aigis_in(d, &["init", "-q"], &[]).code, 0);
+    std::fs::create_dir(d.join("models")).unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/runtime");
+    std::fs::copy(
+        fixtures.join("wine_forest.onnx"),
+        d.join("models/wine1.onnx"),
+    )
+    .unwrap();
+    std::fs::copy(fixtures.join("wine_gbc.onnx"), d.join("models/wine2.onnx")).unwrap();
+    std::fs::copy(fixtures.join("wine_gbc.onnx"), d.join("models/gbc.onnx")).unwrap();
+    let (key, hash) = new_key(d);
+    let base = std::fs::read_to_string(d.join("aigis.toml")).unwrap();
+    let write_serving = |max: &str, served: &str| {
+        std::fs::write(
+            d.join("aigis.toml"),
+            format!(
+                "{base}\n[model.gate.shadow]\nmax_disagreement = {max}\nmin_rows = 80\n\n[serve]\nplain = true\n\n[[serve.models]]\nname = \"wine\"\n{served}\n[serve.models.shadow]\npath = \"models/wine2.onnx\"\n\n[[serve.api_keys]]\nname = \"ci\"\nsha256 = \"{hash}\"\n"
+            ),
+        )
+        .unwrap();
+    };
+    let write = |max: &str| write_serving(max, "registry = \"wine@production\"");
+    // A threshold that is not a share is refused by every command, by name.
+    write("2");
+    let r = aigis_in(d, &["model", "list"], &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("model.gate.shadow.max_disagreement"),
+        "{}",
+        r.stderr
+    );
+    write("0.04");
+    let ok = |args: &[&str]| {
+        let r = aigis_in(d, args, &[]);
+        assert_eq!(r.code, 0, "{args:?}: {}{}", r.stdout, r.stderr);
+        r
+    };
+    for (file, version) in [("models/wine1.onnx", "1"), ("models/wine2.onnx", "2")] {
+        ok(&["model", "sign", file]);
+        let r = ok(&["--json", "model", "register", file, "--name", "wine"]);
+        assert_eq!(r.json()["version"], version.parse::<u32>().unwrap());
+    }
+    // The first promotion has nothing to be compared with.
+    let r = ok(&["model", "promote", "wine", "1"]);
+    assert!(r.stdout.contains("nothing to compare"), "{}", r.stdout);
+    // The candidate never ran in a shadow: refused, saying how to get the evidence.
+    let promote = || aigis_in(d, &["--json", "model", "promote", "wine", "2"], &[]);
+    let r = promote();
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let shadow = |r: &common::Run| -> serde_json::Value {
+        r.json()["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "shadow")
+            .unwrap()
+            .clone()
+    };
+    let c = shadow(&r);
+    assert_eq!(c["passed"], false);
+    assert!(
+        c["detail"].as_str().unwrap().contains("no shadow period")
+            && c["detail"]
+                .as_str()
+                .unwrap()
+                .contains("[serve.models.shadow]"),
+        "{c}"
+    );
+
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let shadowed = |address: &str, calls: u64| {
+        for _ in 0..100 {
+            let mut resp = agent
+                .get(&format!("{address}/v2/models/wine/shadow"))
+                .header("Authorization", &format!("Bearer {key}"))
+                .call()
+                .unwrap();
+            let v: serde_json::Value =
+                serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+            if v["calls"] == calls {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("the shadow did not answer {calls} calls");
+    };
+
+    // In the shadow of a model it agrees with (a copy of itself, served by path): no
+    // version the stage holds, so it does not count.
+    write_serving("0.04", "path = \"models/gbc.onnx\"\nverify = false");
+    let (child, address) = start(d);
+    let (status, v) = infer(&agent, &address, &key, "wine", &wine_row());
+    assert_eq!(status, 200, "{v}");
+    shadowed(&address, 1);
+    let (code, stderr) = stop(child);
+    assert_eq!(code, Some(0), "{stderr}");
+    let c = shadow(&promote());
+    let detail = c["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("no shadow period of this version against version 1")
+            && detail.contains("1 compared the version with itself"),
+        "{c}"
+    );
+    write("0.04");
+
+    // Served with version 2 in its shadow: the fixture's 40 rows without a missing value,
+    // twice.
+    let (child, address) = start(d);
+    let fixture: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixtures.join("wine_forest.json")).unwrap()).unwrap();
+    let data: Vec<serde_json::Value> = fixture["inputs"]["X"]["data"]
+        .as_array()
+        .unwrap()
+        .chunks(13)
+        .filter(|r| r.iter().all(|v| !v.is_null()))
+        .flatten()
+        .cloned()
+        .collect();
+    assert_eq!(data.len(), 40 * 13);
+    let body = serde_json::json!({"inputs": [{
+        "name": "X", "shape": [40, 13], "datatype": "FP32", "data": data,
+    }]});
+    for _ in 0..2 {
+        let (status, v) = infer(&agent, &address, &key, "wine", &body);
+        assert_eq!(status, 200, "{v}");
+    }
+    shadowed(&address, 2);
+    // The period is recorded when the gateway stops.
+    let (code, stderr) = stop(child);
+    assert_eq!(code, Some(0), "{stderr}");
+
+    // 2 of the 40 rows are answered differently (onnxruntime's labels of the two models
+    // say so too): 5 %, above 4 %, refused.
+    let r = promote();
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let c = shadow(&r);
+    let detail = c["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("disagreement 5.000 % is above 4.000 %")
+            && detail.contains("80 rows in 2 calls"),
+        "{c}"
+    );
+    let period = c["evidence"].as_u64().unwrap();
+    let r = ok(&["--json", "evidence", "show", &period.to_string()]);
+    let v = r.json();
+    let text = v.to_string();
+    assert!(
+        text.contains("shadow-period") && text.contains("\"disagreements\":4"),
+        "{text}"
+    );
+
+    // Under a looser threshold, the same evidence lets it through.
+    write("0.1");
+    let r = promote();
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let c = shadow(&r);
+    assert_eq!(
+        (c["passed"].as_bool(), c["evidence"].as_u64()),
+        (Some(true), Some(period))
+    );
+}
+
+/// One wine row with every value present.
+fn wine_row() -> serde_json::Value {
+    serde_json::json!({"inputs": [{"name": "X", "shape": [1, 13], "datatype": "FP32", "data": [13.2, 1.8, 2.1, 17.0, 100.0, 2.6, 2.6, 0.3, 1.6, 5.0, 1.0, 3.0, 1000.0]}]})
+}

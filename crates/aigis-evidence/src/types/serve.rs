@@ -212,3 +212,52 @@ impl Predicate for GatewayAlert {
     const TYPE: &'static str = "https://aigis.dev/predicate/gateway-alert/v1";
     const NAME: &'static str = "gateway-alert";
 }
+
+/// `aigis serve` with `[serve.models.shadow]`: a period in which a candidate model answered
+/// the served model's calls in its shadow, and how often the two disagreed. Each record
+/// covers the calls since the previous one of the same shadow (periods do not overlap, so
+/// the promotion gate can add them up). Subjects: the candidate's file (`candidate`) and
+/// the served model's (`served`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowPeriod {
+    /// The served model's name in the gateway.
+    pub model: String,
+    /// The served model's version.
+    pub served_version: String,
+    /// The served model's SHA-256.
+    pub served_sha256: String,
+    /// The candidate's version.
+    pub candidate_version: String,
+    /// The candidate's SHA-256.
+    pub candidate_sha256: String,
+    /// The key id that signed the candidate, when its signature was verified.
+    pub candidate_signed_by: Option<String>,
+    /// The period's start (the shadow's start or the previous record), RFC 3339 with
+    /// milliseconds.
+    pub from: String,
+    /// The period's end (this record).
+    pub to: String,
+    /// Calls mirrored and compared in the period.
+    pub calls: u64,
+    /// The rows of those calls.
+    pub rows: u64,
+    /// Rows whose labels differ.
+    pub disagreements: u64,
+    /// Calls the candidate failed on (an error, or an answer without labels).
+    pub failures: u64,
+    /// Calls not mirrored because the candidate was busy.
+    pub skipped: u64,
+    /// The candidate's p50 and p99 latency in microseconds over the period's mirrored
+    /// calls (at most the last 10,000).
+    pub candidate_latency_us: Option<[u64; 2]>,
+    /// The served model's, over the same calls.
+    pub served_latency_us: Option<[u64; 2]>,
+    /// The aigis that recorded it.
+    pub tool: Tool,
+}
+
+impl Predicate for ShadowPeriod {
+    const TYPE: &'static str = "https://aigis.dev/predicate/shadow-period/v1";
+    const NAME: &'static str = "shadow-period";
+}

@@ -127,6 +127,7 @@ pub struct Recorder {
     pub calls: std::sync::Mutex<Vec<aigis_evidence::GatewayCall>>,
     pub changes: std::sync::Mutex<Vec<aigis_evidence::GatewayAdmin>>,
     pub alerts: std::sync::Mutex<Vec<(aigis_evidence::GatewayAlert, Vec<String>)>>,
+    pub periods: std::sync::Mutex<Vec<(aigis_evidence::ShadowPeriod, Vec<String>)>>,
     pub fail: std::sync::Mutex<bool>,
 }
 
@@ -140,27 +141,37 @@ impl aigis_gateway::audit::Audit for Recorder {
         Ok(0)
     }
 
-    fn admin(
-        &self,
-        change: &aigis_evidence::GatewayAdmin,
-        _: Vec<(String, aigis_core::Digest)>,
-    ) -> Result<u64, String> {
-        if *self.fail.lock().unwrap() {
-            return Err("the disk is full".into());
+    fn evidence(&self, statement: &aigis_core::Statement) -> Result<u64, String> {
+        use aigis_evidence::Predicate as _;
+        if let Ok(change) = aigis_evidence::GatewayAdmin::from_statement(statement) {
+            if *self.fail.lock().unwrap() {
+                return Err("the disk is full".into());
+            }
+            let mut changes = self.changes.lock().unwrap();
+            changes.push(change);
+            return Ok(changes.len() as u64);
         }
-        let mut changes = self.changes.lock().unwrap();
-        changes.push(change.clone());
-        Ok(changes.len() as u64)
-    }
-
-    fn alert(
-        &self,
-        alert: &aigis_evidence::GatewayAlert,
-        subjects: Vec<(String, aigis_core::Digest)>,
-    ) -> Result<u64, String> {
-        let mut alerts = self.alerts.lock().unwrap();
-        alerts.push((alert.clone(), subjects.into_iter().map(|s| s.0).collect()));
-        Ok(alerts.len() as u64)
+        if let Ok(alert) = aigis_evidence::GatewayAlert::from_statement(statement) {
+            let mut alerts = self.alerts.lock().unwrap();
+            let subjects = statement
+                .subject
+                .iter()
+                .filter_map(|s| s.name.clone())
+                .collect();
+            alerts.push((alert, subjects));
+            return Ok(alerts.len() as u64);
+        }
+        if let Ok(period) = aigis_evidence::ShadowPeriod::from_statement(statement) {
+            let mut periods = self.periods.lock().unwrap();
+            let subjects = statement
+                .subject
+                .iter()
+                .filter_map(|s| s.name.clone())
+                .collect();
+            periods.push((period, subjects));
+            return Ok(periods.len() as u64);
+        }
+        Err(format!("unexpected evidence {}", statement.predicate_type))
     }
 }
 
