@@ -614,7 +614,7 @@ impl Gateway {
                             header::CONTENT_TYPE,
                             "application/openmetrics-text; version=1.0.0; charset=utf-8",
                         )],
-                        gw.metrics.render(),
+                        gw.metrics_text(),
                     )
                 }),
             )

@@ -13,6 +13,16 @@
 //! | `aigis_gateway_jwks_reads_total` | JWKS re-reads (a rotation, or a refresh after the TTL) |
 //! | `aigis_gateway_feedback_labels_total{model, outcome}` | calls named in feedback: `matched` (their labels counted) or `unknown` (not awaiting labels) |
 //! | `aigis_gateway_detections_total{model, detector, action}` | calls a detector flagged (`action`: `flag` let through, `block` refused; for `extraction`, calls of a suspected principal, with what they get: `flag`, `throttle`, `block`) |
+//! | `aigis_gateway_kpi{model, version, kpi}` | the latest feedback window with labels of each model version: `accuracy`, `precision`, `recall` (macro), `ece`, `mean_confidence` |
+//! | `aigis_gateway_kpi_labeled_rows{model, version}` | the rows labelled in that window |
+//! | `aigis_gateway_drift_share{model}` | the share of tested features that drift in the sliding window (`[serve.models.drift]`) |
+//! | `aigis_gateway_drift_features{model, status}` | the sliding window's features by status: `drift`, `inconclusive`, `tested` |
+//! | `aigis_gateway_drift_rows{model}` | the rows in the sliding window |
+//! | `aigis_gateway_shadow_disagreement_ratio{model}` | the share of rows the candidate in the shadow answered differently, since it started |
+//! | `aigis_gateway_shadow_rows{model}`, `aigis_gateway_shadow_failures{model}` | rows compared, calls the candidate failed |
+//! | `aigis_gateway_shadow_latency_seconds{model, answered_by, quantile}` | p50 and p99 latency of the `candidate` and the `served` model over the last 10,000 mirrored calls |
+//!
+//! The model gauges are read from the gateway's state when the metrics are scraped.
 //!
 //! Labels never carry a principal, a key or request data; every label value comes from a
 //! bounded set (the routes, the configured models, the error codes).
@@ -67,6 +77,204 @@ struct LabelLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KpiLabels {
+    model: String,
+    version: String,
+    kpi: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabels {
+    model: String,
+    version: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModelLabels {
+    model: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    model: String,
+    status: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LatencyLabels {
+    model: String,
+    answered_by: &'static str,
+    quantile: &'static str,
+}
+
+type Level = Gauge<f64, std::sync::atomic::AtomicU64>;
+
+/// The gauges read from the models' state at each scrape.
+#[derive(Default)]
+struct ModelGauges {
+    kpi: Family<KpiLabels, Level>,
+    kpi_labeled: Family<VersionLabels, Level>,
+    drift_share: Family<ModelLabels, Level>,
+    drift_features: Family<StatusLabels, Level>,
+    drift_rows: Family<ModelLabels, Level>,
+    shadow_disagreement: Family<ModelLabels, Level>,
+    shadow_rows: Family<ModelLabels, Level>,
+    shadow_failures: Family<ModelLabels, Level>,
+    shadow_latency: Family<LatencyLabels, Level>,
+}
+
+impl ModelGauges {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "kpi",
+            "The latest feedback window with labels of each model version",
+            self.kpi.clone(),
+        );
+        registry.register(
+            "kpi_labeled_rows",
+            "The rows labelled in that window",
+            self.kpi_labeled.clone(),
+        );
+        registry.register(
+            "drift_share",
+            "The share of tested features that drift in the sliding window",
+            self.drift_share.clone(),
+        );
+        registry.register(
+            "drift_features",
+            "The sliding window's features by status",
+            self.drift_features.clone(),
+        );
+        registry.register(
+            "drift_rows",
+            "The rows in the sliding window",
+            self.drift_rows.clone(),
+        );
+        registry.register(
+            "shadow_disagreement_ratio",
+            "The share of rows the candidate in the shadow answered differently",
+            self.shadow_disagreement.clone(),
+        );
+        registry.register(
+            "shadow_rows",
+            "Rows the candidate in the shadow answered and compared",
+            self.shadow_rows.clone(),
+        );
+        registry.register(
+            "shadow_failures",
+            "Mirrored calls the candidate failed",
+            self.shadow_failures.clone(),
+        );
+        registry.register(
+            "shadow_latency_seconds",
+            "p50 and p99 latency of the candidate and the served model over the last mirrored calls",
+            self.shadow_latency.clone(),
+        );
+    }
+
+    fn clear(&self) {
+        self.kpi.clear();
+        self.kpi_labeled.clear();
+        self.drift_share.clear();
+        self.drift_features.clear();
+        self.drift_rows.clear();
+        self.shadow_disagreement.clear();
+        self.shadow_rows.clear();
+        self.shadow_failures.clear();
+        self.shadow_latency.clear();
+    }
+
+    /// Sets the gauges from `models`' state now.
+    fn read<'m>(&self, models: impl Iterator<Item = &'m crate::models::Served>) {
+        let model = |m: &crate::models::Served| ModelLabels {
+            model: m.name.clone(),
+        };
+        for m in models {
+            if let Some(f) = &m.feedback {
+                let kpis = f.kpis(&m.name);
+                // The latest window with labels of each version.
+                let mut latest: std::collections::BTreeMap<&str, &crate::feedback::Window> =
+                    std::collections::BTreeMap::new();
+                for w in kpis.windows.iter().filter(|w| w.labeled > 0) {
+                    latest.insert(&w.version, w);
+                }
+                for (version, w) in latest {
+                    let labels = |kpi| KpiLabels {
+                        model: m.name.clone(),
+                        version: version.to_owned(),
+                        kpi,
+                    };
+                    for (kpi, v) in [
+                        ("accuracy", w.accuracy),
+                        ("precision", w.precision),
+                        ("recall", w.recall),
+                        ("ece", w.ece),
+                        ("mean_confidence", w.mean_confidence),
+                    ] {
+                        if let Some(v) = v {
+                            self.kpi.get_or_create(&labels(kpi)).set(v);
+                        }
+                    }
+                    self.kpi_labeled
+                        .get_or_create(&VersionLabels {
+                            model: m.name.clone(),
+                            version: version.to_owned(),
+                        })
+                        .set(w.labeled as f64);
+                }
+            }
+            if let Some(d) = &m.drift
+                && let Some(w) = d.sliding()
+            {
+                self.drift_rows.get_or_create(&model(m)).set(w.rows as f64);
+                for (status, n) in [
+                    ("drift", w.drifted),
+                    ("inconclusive", w.inconclusive),
+                    ("tested", w.tested),
+                ] {
+                    self.drift_features
+                        .get_or_create(&StatusLabels {
+                            model: m.name.clone(),
+                            status,
+                        })
+                        .set(n as f64);
+                }
+                if w.tested > 0 {
+                    self.drift_share
+                        .get_or_create(&model(m))
+                        .set(w.drifted as f64 / w.tested as f64);
+                }
+            }
+            if let Some(sh) = &m.shadow {
+                let r = sh.report(&m.name, &m.version);
+                if let Some(rate) = r.disagreement_rate {
+                    self.shadow_disagreement.get_or_create(&model(m)).set(rate);
+                }
+                self.shadow_rows.get_or_create(&model(m)).set(r.rows as f64);
+                self.shadow_failures
+                    .get_or_create(&model(m))
+                    .set(r.failures as f64);
+                for (answered_by, latency) in [
+                    ("candidate", r.candidate_latency_us),
+                    ("served", r.served_latency_us),
+                ] {
+                    let Some([p50, p99]) = latency else { continue };
+                    for (quantile, us) in [("0.5", p50), ("0.99", p99)] {
+                        self.shadow_latency
+                            .get_or_create(&LatencyLabels {
+                                model: m.name.clone(),
+                                answered_by,
+                                quantile,
+                            })
+                            .set(us as f64 / 1e6);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StageLabels {
     stage: &'static str,
 }
@@ -95,6 +303,10 @@ pub struct Metrics {
     /// Calls answered, and those answered 5xx (what the error-rate alert reads).
     answered: std::sync::atomic::AtomicU64,
     failed: std::sync::atomic::AtomicU64,
+    models: ModelGauges,
+    /// Held while the model gauges are read and the text written, so that a scrape
+    /// never sees another's half-read gauges.
+    scrape: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -164,6 +376,8 @@ impl Default for Metrics {
             "JWKS re-reads (a key rotation, or a refresh after the TTL)",
             jwks_reads.clone(),
         );
+        let models = ModelGauges::default();
+        models.register(&mut registry);
         Metrics {
             registry,
             calls,
@@ -178,6 +392,8 @@ impl Default for Metrics {
             jwks_reads,
             answered: std::sync::atomic::AtomicU64::new(0),
             failed: std::sync::atomic::AtomicU64::new(0),
+            models,
+            scrape: std::sync::Mutex::new(()),
         }
     }
 }
@@ -192,8 +408,23 @@ pub(crate) struct Observed<'a> {
     pub overhead: Duration,
 }
 
+impl crate::Gateway {
+    /// The OpenMetrics text of every metric, the model gauges read now.
+    pub fn metrics_text(&self) -> String {
+        let m = &self.metrics;
+        let _scrape = m
+            .scrape
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        m.models.clear();
+        m.models.read(self.live().models.values());
+        m.render()
+    }
+}
+
 impl Metrics {
-    /// The OpenMetrics text of every metric.
+    /// The OpenMetrics text of every metric (the model gauges as last read: see
+    /// [`crate::Gateway::metrics_text`]).
     pub fn render(&self) -> String {
         let mut text = String::new();
         // Writing to a String cannot fail.

@@ -181,32 +181,100 @@ fn a_metrics_listener_off_loopback_must_be_said_public() {
 }
 
 /// Every metric the shipped Grafana dashboard (`docs/grafana/aigis-gateway.json`) queries
-/// is one the gateway exports, with the suffix its type gives it (after calls that give
-/// each labelled family a sample: a detection and a feedback).
+/// is one the gateway exports with a sample, with the suffix its type gives it, after
+/// calls that give each family one: a detection, labels for a call, drift and a shadow.
 #[tokio::test]
 async fn the_grafana_dashboard_queries_metrics_that_exist() {
     let dashboard: serde_json::Value =
         serde_json::from_str(include_str!("../../../docs/grafana/aigis-gateway.json")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rows = common::cancer_rows();
+    common::write_profile(dir.path(), &rows, false);
     let (keys, entries) = common::keys(&["ci"]);
-    let mut model = common::model("digits", "digits_mlp.onnx");
+    let mut model = common::model("cancer", "cancer_gbc.onnx");
     model.extraction = Some(toml::from_str("budget = 1").unwrap());
     model.feedback = Some(toml::from_str("").unwrap());
+    model.profile = Some(
+        toml::from_str("file = \"train.profile.json\"\ntolerance = 10.0\naction = \"flag\"")
+            .unwrap(),
+    );
+    model.drift = Some(toml::from_str("min_rows = 10").unwrap());
+    model.shadow = Some(
+        toml::from_str(&format!(
+            "path = \"{}\"\nverify = false",
+            common::runtime_model("cancer_tree.onnx").display()
+        ))
+        .unwrap(),
+    );
     let config = ServeConfig::loopback(vec![model], entries);
-    let gw = Arc::new(Gateway::new(&config, Path::new("/"), &[]).unwrap());
+    let gw = Arc::new(Gateway::new(&config, dir.path(), &[]).unwrap());
     let app = gw.clone().router();
-    for _ in 0..3 {
-        common::infer_binary(&app, &keys["ci"], "digits", &[vec![0.5; 64]]).await;
+    let body = json!({"id": "r1", "inputs": [{
+        "name": "X", "shape": [rows.len(), 30], "datatype": "FP32",
+        "data": rows.iter().flatten().collect::<Vec<_>>(),
+    }]});
+    let (status, v) =
+        common::call(&app, "POST", "/v2/models/cancer/infer", &keys["ci"], body).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    for _ in 0..2 {
+        common::infer_binary(&app, &keys["ci"], "cancer", &rows[..1]).await;
     }
     let (status, _) = common::call(
         &app,
         "POST",
-        "/v2/models/digits/feedback",
+        "/v2/models/cancer/feedback",
         &keys["ci"],
-        json!({"feedback": [{"id": "none", "labels": [1]}]}),
+        json!({"feedback": [{"id": "r1", "labels": vec![1; rows.len()]}, {"id": "none", "labels": [1]}]}),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let text = gw.metrics().render();
+    // The shadow answers off the response path.
+    for _ in 0..200 {
+        if gw
+            .metrics_text()
+            .contains("aigis_gateway_shadow_latency_seconds{")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let text = gw.metrics_text();
+    // The model gauges hold what the model routes say.
+    let (_, kpis) = common::call(
+        &app,
+        "GET",
+        "/v2/models/cancer/kpis",
+        &keys["ci"],
+        serde_json::Value::Null,
+    )
+    .await;
+    let accuracy = kpis["windows"][0]["accuracy"].as_f64().unwrap();
+    let version = kpis["windows"][0]["version"].as_str().unwrap();
+    assert!(
+        text.contains(&format!(
+            "aigis_gateway_kpi{{model=\"cancer\",version=\"{version}\",kpi=\"accuracy\"}} {accuracy}"
+        )),
+        "{text}"
+    );
+    let (_, shadow) = common::call(
+        &app,
+        "GET",
+        "/v2/models/cancer/shadow",
+        &keys["ci"],
+        serde_json::Value::Null,
+    )
+    .await;
+    assert!(
+        text.contains(&format!(
+            "aigis_gateway_shadow_rows{{model=\"cancer\"}} {}",
+            shadow["rows"].as_u64().unwrap()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("aigis_gateway_drift_features{model=\"cancer\",status=\"tested\"} 30"),
+        "{text}"
+    );
     let mut checked = 0;
     for panel in dashboard["panels"].as_array().unwrap() {
         for target in panel["targets"].as_array().unwrap() {
@@ -230,9 +298,15 @@ async fn the_grafana_dashboard_queries_metrics_that_exist() {
                     "the dashboard's `{name}` ({}) is not a {kind} the gateway exports",
                     panel["title"]
                 );
+                assert!(
+                    text.lines().any(|l| l.starts_with(&format!("{name}{{"))
+                        || l.starts_with(&format!("{name} "))),
+                    "the dashboard's `{name}` ({}) has no sample",
+                    panel["title"]
+                );
                 checked += 1;
             }
         }
     }
-    assert!(checked >= 10, "{checked} metrics checked");
+    assert!(checked >= 16, "{checked} metrics checked");
 }
