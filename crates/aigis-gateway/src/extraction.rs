@@ -345,5 +345,7 @@ fn flag_of(s: &Suspicion, action: Response, new: bool) -> Flag {
         action: action.as_str(),
         score: Some(s.reason.score()),
         reasons,
+        // About the principal, not about rows of this call.
+        rows: None,
     }
 }

@@ -442,6 +442,8 @@ pub struct Flag {
     pub action: &'static str,
     pub score: Option<f64>,
     pub reasons: Vec<String>,
+    /// The rows of the call it flagged, when it judges rows one by one.
+    pub rows: Option<usize>,
 }
 
 #[cfg(test)]

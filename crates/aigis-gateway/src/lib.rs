@@ -1198,6 +1198,7 @@ async fn audited(
                 action: f.action.to_owned(),
                 score: f.score,
                 reasons: f.reasons.clone(),
+                rows: f.rows.map(|n| n as u64),
             })
             .collect(),
         tool: aigis_evidence::Tool::current(),
@@ -1609,6 +1610,7 @@ async fn infer_in(
                 action: action.as_str(),
                 score: found.score,
                 reasons: found.reasons,
+                rows: found.flagged_rows,
             });
             if action == inspect::Action::Block {
                 blocked.get_or_insert(detector);

@@ -725,6 +725,9 @@ fn demo_runs_and_reports_the_caught_tampering() {
             "serve extraction",
             "times, then refused (403 extraction_suspected); the ledger says why: probing:",
         ),
+        ("serve monitor", "drift verdict stable (0 of 64"),
+        ("serve monitor", "dimmed to 60 %: 400 rows"),
+        ("serve monitor", "40 refused by the profile"),
     ] {
         let s = steps
             .iter()
@@ -732,6 +735,15 @@ fn demo_runs_and_reports_the_caught_tampering() {
             .unwrap_or_else(|| panic!("no step {step}"));
         assert!(s["text"].as_str().unwrap().contains(needle), "{s}");
     }
+    // The monitored replay: the dimmed batch drifts, the masked attacks are flagged.
+    let monitor = &steps.iter().find(|s| s["step"] == "serve monitor").unwrap()["data"];
+    let batches = monitor["batches"].as_array().unwrap();
+    assert_eq!(batches.len(), 6, "{monitor}");
+    assert_eq!(batches[1]["drift"]["verdict"], "drift", "{monitor}");
+    assert!(
+        batches[3]["flagged_rows"]["ood"].as_u64().unwrap() > 10,
+        "{monitor}"
+    );
     let d = dir.path().join("d");
     let list = aigis_in(&d, &["--json", "model", "list"], &[]);
     let list: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();

@@ -76,6 +76,10 @@ pub struct CallFlag {
     pub score: Option<f64>,
     /// Why, without the input's values (`row 0, \`age\`: above the training maximum 90`).
     pub reasons: Vec<String>,
+    /// How many rows of the call it flagged, for a detector that judges rows one by one
+    /// (`ood`, `squeeze`); absent in records made before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
 }
 
 impl Predicate for GatewayCall {

@@ -157,6 +157,7 @@ fn a_gateway_call_round_trips_and_holds_digests_only() {
             action: "flag".into(),
             score: Some(0.25),
             reasons: vec!["row 0, `age`: above the training maximum 90".into()],
+            rows: None,
         }],
         tool: Tool::current(),
     };

@@ -2,7 +2,9 @@
 //! Cedar policy, then driven over a real socket with an allowed call, a wrong key, a
 //! principal the policy forbids, a malformed input and a burst over the rate limit, each
 //! answered as it must be and each recorded in the ledger; then a second gateway for the
-//! same model with extraction detection, where a copier is refused and a partner is not.
+//! same model with extraction detection, where a copier is refused and a partner is not;
+//! then a third, watching the model as a platform would, through which clean traffic, a
+//! drifted batch and IBM ART's adversarial digits are replayed.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -25,27 +27,40 @@ const DIGITS: &[u8] = include_bytes!("../../../../../tests/data/runtime/digits_m
 /// demo's detectors are fitted on.
 const DIGITS_ROWS: &str = include_str!("../../../../../tests/data/runtime/digits_mlp.json");
 
-/// The demo's reference rows: the 40 digits and 19 jittered copies of each (±1 on the
-/// pixels that are not 0), 800 rows.
+/// IBM ART's FGSM and PGD digits against the model, the ones it misreads
+/// (`scripts/make_demo_adversarials.py`).
+const ADVERSARIAL: &str =
+    include_str!("../../../../../tests/data/runtime/digits_mlp_adversarial.json");
+
+/// The demo's reference rows: the 40 digits and 19 jittered copies of each, 800 rows.
 fn reference() -> Result<Vec<Vec<f64>>> {
+    jittered(3, 19, true)
+}
+
+/// The 40 test digits (pixels scaled to [0, 1] as the model was trained), and after each
+/// `copies` copies with each lit pixel moved by one grey level (1/16) up, down or not,
+/// from the seed; without `originals`, the copies alone.
+fn jittered(seed: u64, copies: usize, originals: bool) -> Result<Vec<Vec<f64>>> {
     let fixture: Value = serde_json::from_str(DIGITS_ROWS).context("reading the digits")?;
     let pixels = fixture
         .pointer("/inputs/X/data")
         .cloned()
         .unwrap_or_default();
     let data: Vec<f64> = serde_json::from_value(pixels).context("reading the digits' pixels")?;
-    let mut rng = fastrand::Rng::with_seed(3);
+    let mut rng = fastrand::Rng::with_seed(seed);
     let mut out = Vec::new();
     for row in data.chunks(64) {
-        out.push(row.to_vec());
-        for _ in 0..19 {
+        if originals {
+            out.push(row.to_vec());
+        }
+        for _ in 0..copies {
             out.push(
                 row.iter()
                     .map(|&v| {
                         if v == 0.0 {
                             0.0
                         } else {
-                            (v + f64::from(rng.i32(-1..=1))).clamp(0.0, 16.0)
+                            (v + f64::from(rng.i32(-1..=1)) / 16.0).clamp(0.0, 1.0)
                         }
                     })
                     .collect(),
@@ -78,7 +93,7 @@ fn fit_detector(
                 width: 8,
                 channels: 1,
             }),
-            range: Some((0.0, 16.0)),
+            range: Some((0.0, 1.0)),
             model_sha256: aigis_core::Digest::of(&std::fs::read(model)?).hex(),
         }),
         ..FitOptions::default()
@@ -334,7 +349,7 @@ pub(crate) fn run(
         .unwrap_or_default();
     let mut odd = digit.clone();
     if let Some(p) = odd.first_mut() {
-        *p = 9.0;
+        *p = 0.5625;
     }
     let mut seen = Vec::new();
     for pixels in [&digit, &odd] {
@@ -391,7 +406,8 @@ pub(crate) fn run(
         ),
         json!({"records": recorded}),
     )?;
-    extraction(log, dir, project, &trusted, &runtime)
+    extraction(log, dir, project, &trusted, &runtime)?;
+    monitor(log, dir, project, &trusted, &runtime)
 }
 
 /// A second gateway for the same model, as a public API would serve it: no rate limit,
@@ -456,12 +472,12 @@ fn extraction(
         partner.push(call(&agent, &url, partner_key.expose(), &row(d))?.0);
     }
     let partner_flagged = !last_flags(project)?.is_empty();
-    // The copier: each pixel of a digit in turn through 0, 4, 8, 12 and 16.
+    // The copier: each pixel of a digit in turn through 0, 1/4, 1/2, 3/4 and 1.
     let base = digits.first().cloned().unwrap_or_default();
     let mut answered = 0usize;
     let mut refused = None;
     'sweep: for pixel in 0..base.len() {
-        for v in [0.0f32, 4.0, 8.0, 12.0, 16.0] {
+        for v in [0.0f32, 0.25, 0.5, 0.75, 1.0] {
             let mut q = base.clone();
             if let Some(p) = q.get_mut(pixel) {
                 *p = v;
@@ -497,4 +513,288 @@ fn extraction(
         json!({"partner": partner, "copier_answered": answered, "refused": refused, "reason": why}),
     )?;
     Ok(())
+}
+
+/// A third gateway for the same model, watching it as an ML platform would: the
+/// detectors flagging, the training profile checking values, drift in one-second windows.
+/// Through it go clean traffic (fresh jittered copies of the test digits) and the same
+/// digits dimmed to 60 % (a failing scanner lamp), each as one batch; then IBM ART's FGSM
+/// and PGD digits one call each. The demo shows what each detector flagged, what the
+/// profile refused, and the drift verdicts.
+fn monitor(
+    log: &mut Log<'_>,
+    dir: &Path,
+    project: &aigis_ledger::Project,
+    trusted: &[VerifierKey],
+    runtime: &tokio::runtime::Runtime,
+) -> Result<()> {
+    // The training data's profile, from the reference rows.
+    let csv = dir.join("serve/reference.csv");
+    let mut text = (0..64)
+        .map(|i| format!("p{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    text.push('\n');
+    for row in reference()? {
+        text += &row
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        text.push('\n');
+    }
+    std::fs::write(&csv, text).context("writing the reference rows")?;
+    let profile = aigis_data::scan::profile(
+        &csv,
+        None,
+        &aigis_data::table::ReadOptions::default(),
+        Some(1),
+        &|_| {},
+    )?;
+    std::fs::write(
+        dir.join("serve/digits.profile.json"),
+        serde_json::to_vec(&profile)?,
+    )
+    .context("writing the profile")?;
+
+    let (key, hash) = aigis_gateway::auth::generate().context("making an API key")?;
+    let model_entry = ModelConfig {
+        path: "serve/digits.onnx".into(),
+        detector: Some(aigis_gateway::detect::DetectorConfig {
+            file: "serve/digits.detector.json".into(),
+            signature: None,
+            verify: true,
+            action: aigis_gateway::inspect::Action::Flag,
+            detectors: None,
+            input: None,
+        }),
+        profile: Some(
+            serde_json::from_value(
+                json!({"file": "serve/digits.profile.json", "tolerance": 0.0, "action": "flag"}),
+            )
+            .context("the profile settings")?,
+        ),
+        drift: Some(
+            serde_json::from_value(json!({"window_s": 1, "windows": 10, "sliding": 1}))
+                .context("the drift settings")?,
+        ),
+        ..ModelConfig::named("digits")
+    };
+    let config = ServeConfig::loopback(
+        vec![model_entry],
+        vec![ApiKeyConfig {
+            name: "platform".into(),
+            sha256: hash,
+        }],
+    );
+    let audit = aigis_gateway::audit::LedgerAudit::new(
+        project.open_ledger()?,
+        crate::context::signing_key(project)?,
+    );
+    let gateway = Arc::new(Gateway::new(&config, dir, trusted)?.with_audit(Arc::new(audit)));
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(config.listen))
+        .context("binding a loopback port")?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = runtime.spawn(aigis_gateway::serve(gateway, listener, None, async move {
+        let _ = stopped.await;
+    }));
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let url = format!("http://{addr}/v2/models/digits/infer");
+    // A batch in one call: its status and the rows each detector flagged.
+    let batch = |rows: &[Vec<f64>]| -> Result<(u16, Vec<(String, u64)>)> {
+        let data: Vec<f32> = rows.iter().flatten().map(|&v| v as f32).collect();
+        let body = json!({"inputs": [{"name": "X", "shape": [rows.len(), 64], "datatype": "FP32", "data": data}]});
+        let (status, _, _) = call(&agent, &url, key.expose(), &body)?;
+        Ok((status, last_flagged_rows(project)?))
+    };
+    // Rows one call each: the rows the profile refused counted as `refused`, the rows
+    // each detector flagged under its name.
+    let one_by_one = |rows: &[Vec<f64>]| -> Result<Vec<(String, u64)>> {
+        let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
+        for row in rows {
+            let (status, flags) = batch(std::slice::from_ref(row))?;
+            if status == 422 {
+                *counts.entry("refused".into()).or_default() += 1;
+            }
+            for (d, k) in flags {
+                *counts.entry(d).or_default() += k;
+            }
+        }
+        Ok(counts.into_iter().collect())
+    };
+    let drift = || -> Result<(String, u64, u64)> {
+        let mut resp = agent
+            .get(&format!("http://{addr}/v2/models/digits/drift"))
+            .header("Authorization", &format!("Bearer {}", key.expose()))
+            .call()
+            .context("asking for the drift")?;
+        let v: Value = serde_json::from_str(&resp.body_mut().read_to_string()?)?;
+        let w = v.get("sliding").cloned().unwrap_or_default();
+        Ok((
+            field(&w, "verdict").to_owned(),
+            w.get("drifted").and_then(Value::as_u64).unwrap_or_default(),
+            w.get("tested").and_then(Value::as_u64).unwrap_or_default(),
+        ))
+    };
+    // Each batch in a one-second window of its own.
+    let next_window = || {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        std::thread::sleep(std::time::Duration::from_millis(
+            1010 - u64::from(now.subsec_millis()),
+        ));
+    };
+    let clean = jittered(11, 10, false)?;
+    let dimmed: Vec<Vec<f64>> = clean
+        .iter()
+        .map(|r| r.iter().map(|v| v * 0.6).collect())
+        .collect();
+    let attacks: Value = serde_json::from_str(ADVERSARIAL).context("reading the attacks")?;
+    let mut seen = Vec::new();
+    next_window();
+    let (status, flags) = batch(&clean)?;
+    let verdict = drift()?;
+    seen.push((
+        "clean traffic".to_owned(),
+        clean.len(),
+        status,
+        flags,
+        Some(verdict),
+    ));
+    next_window();
+    let (status, flags) = batch(&dimmed)?;
+    let verdict = drift()?;
+    seen.push((
+        "the same digits dimmed to 60 %".to_owned(),
+        dimmed.len(),
+        status,
+        flags,
+        Some(verdict),
+    ));
+    for attack in attacks
+        .get("attacks")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let rows: Vec<Vec<f64>> =
+            serde_json::from_value(attack.get("rows").cloned().unwrap_or_default())
+                .context("reading the attack's rows")?;
+        let name = format!(
+            "ART {} (eps {}{})",
+            field(attack, "attack"),
+            attack.get("eps").cloned().unwrap_or_default(),
+            if attack.get("masked").and_then(Value::as_bool) == Some(true) {
+                ", only on pixels digits light"
+            } else {
+                ""
+            }
+        );
+        let flags = one_by_one(&rows)?;
+        seen.push((name, rows.len(), 200, flags, None));
+    }
+    let _ = stop.send(());
+    runtime.block_on(server).context("the gateway task")??;
+
+    let share = |flags: &[(String, u64)], detector: &str, n: usize| {
+        flags
+            .iter()
+            .find(|(d, _)| d == detector)
+            .map_or(0.0, |(_, k)| *k as f64 / n.max(1) as f64)
+    };
+    let described: Vec<String> = seen
+        .iter()
+        .map(|(name, n, status, flags, verdict)| {
+            let by: Vec<String> = flags
+                .iter()
+                .map(|(d, k)| {
+                    if d == "refused" {
+                        format!("{k} refused by the profile")
+                    } else {
+                        format!("{k} flagged by {d}")
+                    }
+                })
+                .collect();
+            format!(
+                "{name}: {n} rows{}, {}{}",
+                if *status == 200 {
+                    String::new()
+                } else {
+                    format!(" (answered {status})")
+                },
+                if by.is_empty() {
+                    "none flagged".to_owned()
+                } else {
+                    by.join(", ")
+                },
+                verdict
+                    .as_ref()
+                    .map(|(v, d, t)| format!(
+                        ", drift verdict {v} ({d} of {t} tested features drifted)"
+                    ))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    let clean_ok = seen.first().is_some_and(|(_, n, s, f, v)| {
+        *s == 200
+            && share(f, "ood", *n) <= 0.05
+            && share(f, "squeeze", *n) <= 0.05
+            && v.as_ref().is_some_and(|v| v.0 == "stable")
+    });
+    let drift_seen = seen
+        .get(1)
+        .is_some_and(|(_, _, s, _, v)| *s == 200 && v.as_ref().is_some_and(|v| v.0 == "drift"));
+    // Every attack is caught (refused, or flagged by some detector) far above the rate
+    // at which clean rows are flagged.
+    let clean_rate = seen.first().map_or(0.0, |(_, n, _, f, _)| {
+        f.iter().map(|(_, k)| *k as f64).sum::<f64>() / (*n).max(1) as f64
+    });
+    let attacks_seen = seen.len() == 6
+        && seen.iter().skip(2).all(|(_, n, _, f, _)| {
+            f.iter()
+                .map(|(_, k)| *k as f64 / (*n).max(1) as f64)
+                .fold(0.0, f64::max)
+                >= (10.0 * clean_rate).max(0.5)
+        });
+    log.expect(
+        clean_ok && drift_seen && attacks_seen,
+        "serve monitor",
+        format!(
+            "a third gateway watching the model (the detectors flagging, the training profile checking values, drift in one-second windows): {}",
+            described.join("; ")
+        ),
+        json!({"batches": seen.iter().map(|(name, n, s, f, v)| json!({
+            "batch": name, "rows": n, "status": s,
+            "flagged_rows": f.iter().map(|(d, k)| (d.clone(), json!(k))).collect::<serde_json::Map<String, Value>>(),
+            "drift": v.as_ref().map(|(verdict, d, t)| json!({"verdict": verdict, "drifted": d, "tested": t})),
+        })).collect::<Vec<_>>()}),
+    )?;
+    Ok(())
+}
+
+/// The rows each detector flagged in the newest `gateway-call` record (its `rows`; a
+/// detector that judged the call as a whole counts every row).
+fn last_flagged_rows(project: &aigis_ledger::Project) -> Result<Vec<(String, u64)>> {
+    let ledger = project.open_ledger()?;
+    let size = ledger.tree_size()?;
+    let entry = ledger
+        .store()
+        .entry(size.saturating_sub(1))?
+        .context("the ledger is empty")?;
+    let envelope = aigis_crypto::dsse::Envelope::from_json(&entry.body)?;
+    let statement = aigis_core::Statement::from_json(&envelope.payload)?;
+    let call =
+        <aigis_evidence::GatewayCall as aigis_evidence::Predicate>::from_statement(&statement)?;
+    Ok(call
+        .flags
+        .iter()
+        .map(|f| (f.detector.clone(), f.rows.or(call.rows).unwrap_or_default()))
+        .collect())
 }
