@@ -8,7 +8,7 @@ The attacks read exact input gradients: bench/detect_eval.py's MLP wrapper, give
 ONNX file's own weights. Only the rows whose label onnxruntime reads differently from the
 original's are kept. Each attack runs twice: on every pixel, and `masked` to the pixels
 some of the 40 digits light (an attacker who knows that a pixel no digit uses is a tell
-leaves it alone). Writes `tests/data/runtime/digits_mlp_adversarial.json`:
+leaves it alone). Writes `tests/data/demo/digits_mlp_adversarial.json`:
 
     {"attacks": [{"attack": "FGSM", "eps": 0.2, "masked": false, "rows": [[64 pixels], ...],
                   "source_labels": [...], "labels": [...]}, ...]}
@@ -36,7 +36,7 @@ from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescent  # 
 
 MODEL = os.path.join(ROOT, "tests/data/runtime/digits_mlp.onnx")
 ROWS = os.path.join(ROOT, "tests/data/runtime/digits_mlp.json")
-OUT = os.path.join(ROOT, "tests/data/runtime/digits_mlp_adversarial.json")
+OUT = os.path.join(ROOT, "tests/data/demo/digits_mlp_adversarial.json")
 
 
 def weights(path):

@@ -30,7 +30,7 @@ const DIGITS_ROWS: &str = include_str!("../../../../../tests/data/runtime/digits
 /// IBM ART's FGSM and PGD digits against the model, the ones it misreads
 /// (`scripts/make_demo_adversarials.py`).
 const ADVERSARIAL: &str =
-    include_str!("../../../../../tests/data/runtime/digits_mlp_adversarial.json");
+    include_str!("../../../../../tests/data/demo/digits_mlp_adversarial.json");
 
 /// The demo's reference rows: the 40 digits and 19 jittered copies of each, 800 rows.
 fn reference() -> Result<Vec<Vec<f64>>> {
