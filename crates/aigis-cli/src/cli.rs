@@ -833,6 +833,17 @@ pub enum MonitorCommand {
     /// "inconclusive", which gives no verdict. Categories are compared when the profile
     /// counted them exactly.
     ///
+    /// With --stream (implied for NumPy `.npy` arrays), the current table is read a chunk
+    /// of rows at a time and never held: memory is the reference's, whatever the current
+    /// table's size. Each numeric feature's values are counted on a grid of at most
+    /// --grid points of the reference (every distinct value when there are no more, else
+    /// the values at evenly spaced ranks, and the PSI's cut points). When the grid holds
+    /// every reference value the KS statistic and p-value are the ones without --stream;
+    /// otherwise the statistic is known within the grid's error, shown with the
+    /// p-values at both ends ("inconclusive" when they fall on both sides of --alpha). The
+    /// PSI and the range test stay exact; the Wasserstein distance is not computed; only
+    /// numeric features are tested. The reference must then be a table, not a profile.
+    ///
     /// In a project, a profile must be one the project recorded (`data-profile` evidence
     /// with the file's digest), unless --unrecorded-profile; and the comparison is
     /// recorded as signed `monitor-drift` evidence: the two files' digests and the
@@ -847,6 +858,7 @@ pub enum MonitorCommand {
         "aigis monitor drift ref.parquet cur.parquet --columns age,income",
         "aigis monitor drift ref.csv cur.csv --alpha 0.01 --drift-share 0.25",
         "aigis monitor drift train.profile.json today.csv",
+        "aigis monitor drift train.npy three-million-rows.npy --stream",
         "aigis --json monitor drift ref.csv cur.csv"
     ))]
     Drift(MonitorDriftArgs),
@@ -875,6 +887,13 @@ pub struct MonitorDriftArgs {
     /// ledger (by default refused: an edited profile could hide drift).
     #[arg(long)]
     pub unrecorded_profile: bool,
+    /// Read the current table a chunk at a time, counting each numeric feature on a grid
+    /// of the reference (for tables too large to hold; implied for `.npy` arrays).
+    #[arg(long)]
+    pub stream: bool,
+    /// With --stream: the most grid points per feature.
+    #[arg(long, value_name = "N", default_value_t = aigis_monitor::stream::GRID)]
+    pub grid: usize,
     #[command(flatten)]
     pub read: ReadArgs,
 }

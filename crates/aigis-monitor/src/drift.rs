@@ -119,8 +119,44 @@ impl Values {
         }
     }
 
+    /// A column known by its counts and its finite numbers (sorted): what `--stream`
+    /// keeps of the reference, and of the current data (without numbers).
+    pub(crate) fn summary(
+        rows: u64,
+        nulls: u64,
+        non_finite: u64,
+        not_numbers: u64,
+        numbers: Vec<f64>,
+    ) -> Self {
+        Self {
+            numbers,
+            texts: None,
+            nulls,
+            non_finite,
+            not_numbers,
+            rows,
+            sketch: None,
+        }
+    }
+
+    pub(crate) fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    pub(crate) fn nulls(&self) -> u64 {
+        self.nulls
+    }
+
+    pub(crate) fn non_finite(&self) -> u64 {
+        self.non_finite
+    }
+
+    pub(crate) fn not_numbers(&self) -> u64 {
+        self.not_numbers
+    }
+
     /// The finite numbers held, or summed up by the sketch.
-    fn number_count(&self) -> u64 {
+    pub(crate) fn number_count(&self) -> u64 {
         self.sketch
             .as_ref()
             .map_or(self.numbers.len() as u64, |s| s.n())
@@ -134,9 +170,7 @@ impl Values {
             self.nulls += 1;
             return;
         }
-        match aigis_data::profile::parse_number(kind, text)
-            .or_else(|| non_finite_number(kind, text))
-        {
+        match number_of(kind, text) {
             Some(x) if x.is_finite() => self.numbers.push(x),
             Some(_) => self.non_finite += 1,
             None => self.not_numbers += 1,
@@ -152,9 +186,14 @@ impl Values {
         }
     }
 
-    fn non_null(&self) -> u64 {
+    pub(crate) fn non_null(&self) -> u64 {
         self.rows.saturating_sub(self.nulls)
     }
+}
+
+/// A cell's number: a number, or NaN or an infinity as the formats spell them.
+pub(crate) fn number_of(kind: CellKind, text: &str) -> Option<f64> {
+    aigis_data::profile::parse_number(kind, text).or_else(|| non_finite_number(kind, text))
 }
 
 /// NaN and the infinities as the formats spell them (`parse_number` refuses them, as it
@@ -420,6 +459,19 @@ fn compare(r: Table, c: Table, options: &Options) -> Result<Report, Error> {
             Some(feature(name, rv, cv, options))
         })
         .collect();
+    Ok(report_of(r.path, r.rows, c.path, c.rows, features, options))
+}
+
+/// The report of `features`, decided, between the reference at `r_path` and the current
+/// data at `c_path`.
+pub(crate) fn report_of(
+    r_path: PathBuf,
+    r_rows: u64,
+    c_path: PathBuf,
+    c_rows: u64,
+    features: Vec<Feature>,
+    options: &Options,
+) -> Report {
     let tested = features
         .iter()
         .filter(|f| matches!(f.status, Status::Drift | Status::Stable))
@@ -441,14 +493,14 @@ fn compare(r: Table, c: Table, options: &Options) -> Result<Report, Error> {
         _ if insufficient > 0 || tested == 0 => Verdict::InsufficientData,
         _ => Verdict::NoDrift,
     };
-    Ok(Report {
+    Report {
         reference: Source {
-            path: r.path,
-            rows: r.rows,
+            path: r_path,
+            rows: r_rows,
         },
         current: Source {
-            path: c.path,
-            rows: c.rows,
+            path: c_path,
+            rows: c_rows,
         },
         alpha: options.alpha,
         drift_share: options.drift_share,
@@ -458,10 +510,10 @@ fn compare(r: Table, c: Table, options: &Options) -> Result<Report, Error> {
         insufficient,
         share,
         verdict,
-    })
+    }
 }
 
-fn check_options(o: &Options) -> Result<(), Error> {
+pub(crate) fn check_options(o: &Options) -> Result<(), Error> {
     if !(o.alpha > 0.0 && o.alpha < 1.0) {
         return Err(Error::Options(format!(
             "alpha must be between 0 and 1 (exclusive), not {}",
@@ -489,38 +541,31 @@ fn check_options(o: &Options) -> Result<(), Error> {
 /// The features to compare, in the reference's order: the named ones (each in both
 /// files), or every column when the two files have the same ones.
 fn feature_names(r: &Table, c: &Table, wanted: Option<&[String]>) -> Result<Vec<String>, Error> {
+    common_names((&r.path, &r.order), (&c.path, &c.order), wanted)
+}
+
+/// [`feature_names`] of two files known by their path and their columns in order.
+pub(crate) fn common_names(
+    r: (&Path, &[String]),
+    c: (&Path, &[String]),
+    wanted: Option<&[String]>,
+) -> Result<Vec<String>, Error> {
+    let has = |t: (&Path, &[String]), n: &String| t.1.contains(n);
     if let Some(wanted) = wanted {
-        let missing = |t: &Table| -> Vec<String> {
-            wanted
-                .iter()
-                .filter(|w| !t.columns.contains_key(*w))
-                .cloned()
-                .collect()
-        };
         for t in [r, c] {
-            let m = missing(t);
+            let m: Vec<String> = wanted.iter().filter(|w| !has(t, w)).cloned().collect();
             if !m.is_empty() {
                 return Err(Error::Columns(format!(
                     "{} has no column {}",
-                    t.path.display(),
+                    t.0.display(),
                     list(&m)
                 )));
             }
         }
         return Ok(wanted.to_vec());
     }
-    let only_r: Vec<String> = r
-        .order
-        .iter()
-        .filter(|n| !c.columns.contains_key(*n))
-        .cloned()
-        .collect();
-    let only_c: Vec<String> = c
-        .order
-        .iter()
-        .filter(|n| !r.columns.contains_key(*n))
-        .cloned()
-        .collect();
+    let only_r: Vec<String> = r.1.iter().filter(|n| !has(c, n)).cloned().collect();
+    let only_c: Vec<String> = c.1.iter().filter(|n| !has(r, n)).cloned().collect();
     if !only_r.is_empty() || !only_c.is_empty() {
         let mut parts = Vec::new();
         if !only_r.is_empty() {
@@ -534,13 +579,10 @@ fn feature_names(r: &Table, c: &Table, wanted: Option<&[String]>) -> Result<Vec<
             parts.join("; ")
         )));
     }
-    if r.order.is_empty() {
-        return Err(Error::Columns(format!(
-            "{} has no columns",
-            r.path.display()
-        )));
+    if r.1.is_empty() {
+        return Err(Error::Columns(format!("{} has no columns", r.0.display())));
     }
-    Ok(r.order.clone())
+    Ok(r.1.to_vec())
 }
 
 fn list(names: &[String]) -> String {
@@ -559,7 +601,7 @@ fn list(names: &[String]) -> String {
 
 fn feature(name: &str, r: &Values, c: &Values, options: &Options) -> Feature {
     let mut f = feature_values(name, r, c, options);
-    decide(&mut f, options.alpha);
+    decide_feature(&mut f, options.alpha);
     f
 }
 
@@ -590,7 +632,7 @@ fn feature_values(name: &str, r: &Values, c: &Values, options: &Options) -> Feat
         wasserstein: None,
         reference: counts(r, 0),
         current: counts(c, 0),
-        missing: missing(r, c, kind),
+        missing: missing_of(r, c, kind),
         range: None,
         p_value: None,
         sketch: None,
@@ -661,7 +703,7 @@ fn feature_values(name: &str, r: &Values, c: &Values, options: &Options) -> Feat
 }
 
 /// The missing values' shares and their test, when both sides have rows.
-fn missing(r: &Values, c: &Values, kind: Kind) -> Option<Missing> {
+pub(crate) fn missing_of(r: &Values, c: &Values, kind: Kind) -> Option<Missing> {
     let gone = |v: &Values| {
         v.nulls
             + if kind == Kind::Numeric {
@@ -695,7 +737,7 @@ fn missing(r: &Values, c: &Values, kind: Kind) -> Option<Missing> {
 /// of tests is below `alpha`, saying which tests; stable when the values were tested and
 /// nothing is; otherwise the status the values' test left (insufficient data, not
 /// tested, or drift for an explosion of categories).
-fn decide(f: &mut Feature, alpha: f64) {
+pub(crate) fn decide_feature(f: &mut Feature, alpha: f64) {
     let values_p = f.test.as_ref().map(Test::p_value);
     if values_p.is_some_and(f64::is_nan) {
         // A p-value that could not be computed is no evidence of stability.
@@ -758,7 +800,7 @@ fn decide(f: &mut Feature, alpha: f64) {
         let b = f.sketch.as_ref();
         f.status = Status::Inconclusive;
         f.reason = Some(format!(
-            "the reference's quantile sketch (rank error ±{:.4}) leaves the KS p-value between {:.2e} and {:.2e}, on both sides of alpha",
+            "the KS statistic's error (±{:.4}: the reference's quantile sketch, or the --stream grid) leaves its p-value between {:.2e} and {:.2e}, on both sides of alpha",
             b.map_or(0.0, |b| b.rank_error),
             b.map_or(0.0, |b| b.p_value_low),
             b.map_or(0.0, |b| b.p_value_high),
@@ -794,7 +836,13 @@ fn range(r: &[f64], c: &[f64]) -> Range {
 fn range_of(lo: f64, hi: f64, n: u64, c: &[f64]) -> Range {
     let above = (c.len() - c.partition_point(|&x| x <= hi)) as u64;
     let below = c.partition_point(|&x| x < lo) as u64;
-    let (n, m) = (n as f64, c.len() as f64);
+    range_counts(n, c.len() as u64, above, below)
+}
+
+/// [`range`] from the counts: `above` and `below` of `m` current values beyond the range
+/// of `n` reference values.
+pub(crate) fn range_counts(n: u64, m: u64, above: u64, below: u64) -> Range {
+    let (n, m) = (n as f64, m as f64);
     // P(the k most extreme on one side are all current), in logs.
     let tail = |k: u64| -> f64 {
         (0..k)
@@ -806,6 +854,37 @@ fn range_of(lo: f64, hi: f64, n: u64, c: &[f64]) -> Range {
         above,
         below,
         p_value: (2.0 * tail(above).min(tail(below))).min(1.0),
+    }
+}
+
+/// A feature not tested, with its reference's counts and the current rows.
+pub(crate) fn untested(name: &str, r: &Values, c_rows: u64) -> Feature {
+    Feature {
+        name: name.to_owned(),
+        kind: Kind::Text,
+        status: Status::NotTested,
+        test: None,
+        psi: None,
+        wasserstein: None,
+        reference: Counts {
+            rows: r.rows,
+            values: r.non_null(),
+            nulls: r.nulls,
+            non_finite: 0,
+            not_numbers: 0,
+        },
+        current: Counts {
+            rows: c_rows,
+            values: 0,
+            nulls: 0,
+            non_finite: 0,
+            not_numbers: 0,
+        },
+        missing: None,
+        range: None,
+        p_value: None,
+        sketch: None,
+        reason: None,
     }
 }
 

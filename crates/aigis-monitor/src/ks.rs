@@ -36,9 +36,17 @@ pub struct KsResult {
 /// Tests whether two samples come from one continuous distribution. Both must be sorted
 /// ascending, finite and non-empty (the caller drops NaN and infinities and says so).
 pub fn ks_2samp(a: &[f64], b: &[f64]) -> KsResult {
-    let (n1, n2) = (a.len(), b.len());
-    debug_assert!(n1 > 0 && n2 > 0);
-    let d = statistic(a, b);
+    debug_assert!(!a.is_empty() && !b.is_empty());
+    ks_of(a.len() as u64, b.len() as u64, statistic(a, b))
+}
+
+/// The test of a statistic `d` between samples of `n1` and `n2` values, as [`ks_2samp`]
+/// gives it: the exact p-value up to 10,000 values a side, the asymptotic one above.
+pub fn ks_of(n1: u64, n2: u64, d: f64) -> KsResult {
+    let (n1, n2) = (
+        usize::try_from(n1).unwrap_or(usize::MAX),
+        usize::try_from(n2).unwrap_or(usize::MAX),
+    );
     let g = gcd(n1, n2);
     if n1.max(n2) <= MAX_EXACT_N {
         let lcm = (n1 / g) as f64 * n2 as f64;

@@ -31,6 +31,7 @@ pub mod kolmogorov;
 pub mod ks;
 pub mod sketch;
 pub mod stats;
+pub mod stream;
 
 /// What went wrong in the monitor.
 #[derive(Debug, thiserror::Error)]

@@ -140,7 +140,7 @@ pub(crate) fn psi_of_shares(r: &[f64], c: &[f64]) -> f64 {
 
 /// The inner cut points: the reference's quantiles at `i/bins` (linear interpolation,
 /// numpy's default), repeated ones dropped.
-fn quantile_edges(sorted: &[f64], bins: usize) -> Vec<f64> {
+pub(crate) fn quantile_edges(sorted: &[f64], bins: usize) -> Vec<f64> {
     let n = sorted.len();
     if n == 0 {
         return Vec::new();

@@ -484,3 +484,77 @@ fn in_a_project_a_profile_must_be_the_projects_own() {
     );
     assert_ne!(r.code, 2, "{}", r.stderr);
 }
+
+/// `--stream`: the same verdicts on the same tables (its numeric features), a categorical
+/// one left without a verdict unless left out, a profile refused as its reference.
+#[test]
+fn stream_reads_the_current_table_a_chunk_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    table(d, "ref.csv", 1, 2000, 40.0, &[0.5, 0.3, 0.2]);
+    table(d, "same.csv", 2, 1500, 40.0, &[0.5, 0.3, 0.2]);
+    table(d, "moved.csv", 3, 1500, 46.0, &[0.5, 0.3, 0.2]);
+    let numeric = "age,income,score";
+    for (current, verdict, code) in [("same.csv", "no_drift", 0), ("moved.csv", "drift", 1)] {
+        let args = [
+            "--json",
+            "monitor",
+            "drift",
+            "ref.csv",
+            current,
+            "--columns",
+            numeric,
+        ];
+        let share = ["--drift-share", "0.3"];
+        let whole = aigis(d, &[&args[..], &share].concat());
+        let stream = aigis(d, &[&args[..], &share, &["--stream"]].concat());
+        assert_eq!((whole.code, stream.code), (code, code), "{}", stream.stderr);
+        let (w, s) = (whole.json(), stream.json());
+        assert_eq!(s["verdict"], verdict);
+        for name in ["age", "income", "score"] {
+            assert_eq!(feature(&w, name)["status"], feature(&s, name)["status"]);
+            assert_eq!(
+                feature(&w, name)["test"]["statistic"],
+                feature(&s, name)["test"]["statistic"]
+            );
+        }
+    }
+    // Every column: the categorical one has no verdict under --stream, and says why.
+    let r = aigis(
+        d,
+        &[
+            "--json", "monitor", "drift", "ref.csv", "same.csv", "--stream",
+        ],
+    );
+    assert_eq!(r.code, 1);
+    let v = r.json();
+    assert_eq!(v["verdict"], "insufficient_data");
+    assert!(
+        feature(&v, "plan")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("--columns")
+    );
+    // A profile is not a reference --stream takes.
+    ok(d, &["data", "profile", "ref.csv"]);
+    fails(
+        d,
+        &[
+            "monitor",
+            "drift",
+            "ref.csv.profile.json",
+            "same.csv",
+            "--stream",
+        ],
+        2,
+        "not its profile",
+    );
+    fails(
+        d,
+        &[
+            "monitor", "drift", "ref.csv", "same.csv", "--stream", "--grid", "3",
+        ],
+        2,
+        "grid",
+    );
+}

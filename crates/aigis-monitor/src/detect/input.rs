@@ -209,16 +209,29 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, Error> {
     Ok(bytes)
 }
 
-/// An `.npy` array of plain numbers, as `np.load` reads it (without pickles: an object
-/// array is refused). Its header is read by the model scanner's parser, which reads it
-/// exactly as NumPy does.
-pub fn npy(bytes: &[u8]) -> Result<Matrix, String> {
-    let mut cursor = Cursor::new(bytes);
-    let header = aigis_scan::npy_header(
-        &mut cursor,
-        bytes.len() as u64,
-        &aigis_scan::Limits::default(),
-    )?;
+/// Where an `.npy` file's numbers are and how to read them.
+#[derive(Debug, Clone, Copy)]
+pub struct NpyLayout {
+    pub rows: u64,
+    /// Numbers per row (the dimensions after the first, multiplied).
+    pub cols: u64,
+    /// Bytes per number.
+    pub size: usize,
+    /// One number from its `size` bytes.
+    pub read: fn(&[u8]) -> f64,
+    /// Where the numbers start.
+    pub data_offset: u64,
+}
+
+/// The layout of an `.npy` file of `len` bytes from its start (`reader` at its first
+/// byte), checked as `np.load` checks it: its header read by the model scanner's parser
+/// (exactly as NumPy reads it), an object array refused (np.load would run its pickle), a
+/// plain numeric dtype, C order, and as many data bytes as the shape needs.
+pub fn npy_layout(
+    reader: &mut (impl std::io::Read + std::io::Seek),
+    len: u64,
+) -> Result<NpyLayout, String> {
+    let header = aigis_scan::npy_header(reader, len, &aigis_scan::Limits::default())?;
     if header.object {
         return Err(format!(
             "an array of Python objects (dtype {}), not numbers: np.load would run its pickle",
@@ -277,23 +290,41 @@ pub fn npy(bytes: &[u8]) -> Result<Matrix, String> {
             ));
         }
     };
-    let count = rows
+    let need = rows
         .checked_mul(cols)
-        .and_then(|c| usize::try_from(c).ok())
+        .and_then(|c| c.checked_mul(size as u64))
         .ok_or("the shape's size overflows")?;
-    let need = count
-        .checked_mul(size)
-        .ok_or("the shape's size overflows")?;
-    let start = usize::try_from(header.data_offset).map_err(|_| "a header past the end")?;
+    let body = len
+        .checked_sub(header.data_offset)
+        .ok_or("the file ends inside the header")?;
+    if body != need {
+        return Err(format!(
+            "the shape {shape:?} of {descr} needs {need} bytes of data, the file has {body}"
+        ));
+    }
+    Ok(NpyLayout {
+        rows,
+        cols,
+        size,
+        read,
+        data_offset: header.data_offset,
+    })
+}
+
+/// An `.npy` array of plain numbers, as `np.load` reads it (see [`npy_layout`]).
+pub fn npy(bytes: &[u8]) -> Result<Matrix, String> {
+    let mut cursor = Cursor::new(bytes);
+    let NpyLayout {
+        rows,
+        cols,
+        size,
+        read,
+        data_offset,
+    } = npy_layout(&mut cursor, bytes.len() as u64)?;
+    let start = usize::try_from(data_offset).map_err(|_| "a header past the end")?;
     let body = bytes
         .get(start..)
         .ok_or("the file ends inside the header")?;
-    if body.len() != need {
-        return Err(format!(
-            "the shape {shape:?} of {descr} needs {need} bytes of data, the file has {}",
-            body.len()
-        ));
-    }
     let data: Vec<f64> = body.chunks_exact(size).map(read).collect();
     let (rows, cols) = (rows as usize, cols as usize);
     Matrix::new(rows, cols, data, Matrix::positional_names(cols)).map_err(|e| e.to_string())

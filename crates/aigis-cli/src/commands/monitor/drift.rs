@@ -35,7 +35,26 @@ pub(crate) fn drift(cli: &Cli, args: &MonitorDriftArgs) -> Result<ExitStatus> {
         }
         _ => None,
     };
-    let report = if is_profile {
+    let npy = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    let stream = args.stream || npy(&args.reference) || npy(&args.current);
+    if stream && is_profile {
+        return Err(crate::hinted(
+            format!(
+                "--stream compares with the reference table, not its profile `{}`",
+                args.reference.display()
+            ),
+            "a profile's quantile sketch is too coarse for millions of rows: give the reference table",
+        ));
+    }
+    let report = if stream {
+        aigis_monitor::stream::drift_stream(
+            &args.reference,
+            &args.current,
+            &options,
+            args.grid,
+            &output::Bar::new(cli),
+        )
+    } else if is_profile {
         drift::drift_from_profile(&args.reference, &args.current, &options)
     } else {
         drift::drift(&args.reference, &args.current, &options)
