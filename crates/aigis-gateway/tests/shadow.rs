@@ -33,6 +33,22 @@ fn shadow_of(file: &str, verify: bool) -> ShadowConfig {
     .unwrap()
 }
 
+/// The `/shadow` report once `calls` mirrored calls are compared or skipped.
+async fn settled(app: &axum::Router, key: &str, calls: u64) -> Value {
+    let mut report = Value::Null;
+    for _ in 0..200 {
+        let (status, r) =
+            common::call(app, "GET", "/v2/models/wine/shadow", key, Value::Null).await;
+        assert_eq!(status, StatusCode::OK, "{r}");
+        report = r;
+        if report["calls"].as_u64().unwrap() + report["skipped"].as_u64().unwrap() == calls {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    report
+}
+
 #[tokio::test]
 async fn a_candidate_answers_in_the_shadow_and_its_disagreements_are_counted() {
     let (keys, entries) = common::keys(&["ci"]);
@@ -72,23 +88,7 @@ async fn a_candidate_answers_in_the_shadow_and_its_disagreements_are_counted() {
         assert_eq!(v["outputs"][0]["data"][0].as_i64(), Some(*label));
     }
     // The shadow calls finish off the response path.
-    let mut report = Value::Null;
-    for _ in 0..200 {
-        let (status, r) = common::call(
-            &app,
-            "GET",
-            "/v2/models/wine/shadow",
-            &keys["ci"],
-            Value::Null,
-        )
-        .await;
-        assert_eq!(status, StatusCode::OK, "{r}");
-        report = r;
-        if report["calls"].as_u64().unwrap() + report["skipped"].as_u64().unwrap() == 42 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let report = settled(&app, &keys["ci"], 42).await;
     let calls = report["calls"].as_u64().unwrap();
     assert_eq!(report["failures"], 0, "{report}");
     // Sequential calls never find 4 in flight: every one compared.
@@ -137,20 +137,7 @@ async fn a_candidate_answers_in_the_shadow_and_its_disagreements_are_counted() {
             common::infer_binary(&app, &keys["ci"], "wine", std::slice::from_ref(row)).await;
         assert_eq!(status, StatusCode::OK);
     }
-    for _ in 0..200 {
-        let (_, r) = common::call(
-            &app,
-            "GET",
-            "/v2/models/wine/shadow",
-            &keys["ci"],
-            Value::Null,
-        )
-        .await;
-        if r["calls"].as_u64() == Some(45) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    settled(&app, &keys["ci"], 45).await;
     let mut without = config.clone();
     without.models[0].shadow = None;
     gw.reload(&without, Path::new("/"), &[], "test").unwrap();

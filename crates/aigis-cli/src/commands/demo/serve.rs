@@ -119,6 +119,64 @@ fn fit_detector(
     Ok(())
 }
 
+/// A gateway for `config` whose calls are recorded in the project's ledger.
+fn audited(
+    config: &ServeConfig,
+    dir: &Path,
+    trusted: &[VerifierKey],
+    project: &aigis_ledger::Project,
+) -> Result<Arc<Gateway>> {
+    let audit = aigis_gateway::audit::LedgerAudit::new(
+        project.open_ledger()?,
+        crate::context::signing_key(project)?,
+    );
+    Ok(Arc::new(
+        Gateway::new(config, dir, trusted)?.with_audit(Arc::new(audit)),
+    ))
+}
+
+/// A gateway served on `config`'s loopback address until [`Serving::stop`].
+struct Serving {
+    addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<Result<(), aigis_gateway::Error>>,
+}
+
+impl Serving {
+    fn start(
+        gateway: Arc<Gateway>,
+        config: &ServeConfig,
+        runtime: &tokio::runtime::Runtime,
+    ) -> Result<Self> {
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(config.listen))
+            .context("binding a loopback port")?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = runtime.spawn(aigis_gateway::serve(gateway, listener, None, async move {
+            let _ = stopped.await;
+        }));
+        Ok(Self { addr, stop, server })
+    }
+
+    /// Stops it and waits for it to return, which must be `Ok`.
+    fn stop(self, runtime: &tokio::runtime::Runtime) -> Result<()> {
+        let _ = self.stop.send(());
+        runtime
+            .block_on(self.server)
+            .context("the gateway task")??;
+        Ok(())
+    }
+}
+
+/// An HTTP client that hands back every status rather than failing on one.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+}
+
 /// One HTTP call: its status, `Retry-After` and JSON body.
 fn call(
     agent: &ureq::Agent,
@@ -257,12 +315,8 @@ pub(crate) fn run(
         ..ServeConfig::loopback(vec![model_entry], vec![client, intern])
     };
     let trusted: Vec<VerifierKey> = crate::context::model_verifiers(project)?;
-    let audit = aigis_gateway::audit::LedgerAudit::new(
-        project.open_ledger()?,
-        crate::context::signing_key(project)?,
-    );
     let before = project.open_ledger()?.tree_size()?;
-    let gateway = Arc::new(Gateway::new(&config, dir, &trusted)?.with_audit(Arc::new(audit)));
+    let gateway = audited(&config, dir, &trusted, project)?;
     let signed_by = gateway
         .models()
         .into_iter()
@@ -275,14 +329,8 @@ pub(crate) fn run(
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind(config.listen))
-        .context("binding a loopback port")?;
-    let addr = listener.local_addr()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = runtime.spawn(aigis_gateway::serve(gateway, listener, None, async move {
-        let _ = stopped.await;
-    }));
+    let server = Serving::start(gateway, &config, &runtime)?;
+    let addr = server.addr;
     log.step(
         "serve",
         format!(
@@ -292,10 +340,7 @@ pub(crate) fn run(
         json!({"address": format!("http://{addr}"), "signed_by": signed_by}),
     );
 
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
+    let agent = agent();
     let url = format!("http://{addr}/v2/models/digits/infer");
     let key = api_key.expose();
 
@@ -393,8 +438,7 @@ pub(crate) fn run(
         json!({"statuses": statuses, "retry_after": retry_after}),
     )?;
 
-    let _ = stop.send(());
-    runtime.block_on(server).context("the gateway task")??;
+    server.stop(&runtime)?;
     let recorded = project.open_ledger()?.tree_size()? - before;
     log.expect(
         // One record per call: 1 allowed, a wrong key, the intern, a malformed input, the
@@ -443,23 +487,9 @@ fn extraction(
             },
         ],
     );
-    let audit = aigis_gateway::audit::LedgerAudit::new(
-        project.open_ledger()?,
-        crate::context::signing_key(project)?,
-    );
-    let gateway = Arc::new(Gateway::new(&config, dir, trusted)?.with_audit(Arc::new(audit)));
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind(config.listen))
-        .context("binding a loopback port")?;
-    let addr = listener.local_addr()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = runtime.spawn(aigis_gateway::serve(gateway, listener, None, async move {
-        let _ = stopped.await;
-    }));
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
+    let server = Serving::start(audited(&config, dir, trusted, project)?, &config, runtime)?;
+    let addr = server.addr;
+    let agent = agent();
     let url = format!("http://{addr}/v2/models/digits/infer");
     let row = |pixels: &[f32]| json!({"inputs": [{"name": "X", "shape": [1, 64], "datatype": "FP32", "data": pixels}]});
     let digits: Vec<Vec<f32>> = reference()?
@@ -496,8 +526,7 @@ fn extraction(
         .find(|(d, _)| d == "extraction")
         .and_then(|(_, r)| r.into_iter().next())
         .unwrap_or_default();
-    let _ = stop.send(());
-    runtime.block_on(server).context("the gateway task")??;
+    server.stop(runtime)?;
     log.expect(
         partner.iter().all(|s| *s == 200)
             && !partner_flagged
@@ -587,23 +616,9 @@ fn monitor(
             sha256: hash,
         }],
     );
-    let audit = aigis_gateway::audit::LedgerAudit::new(
-        project.open_ledger()?,
-        crate::context::signing_key(project)?,
-    );
-    let gateway = Arc::new(Gateway::new(&config, dir, trusted)?.with_audit(Arc::new(audit)));
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind(config.listen))
-        .context("binding a loopback port")?;
-    let addr = listener.local_addr()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = runtime.spawn(aigis_gateway::serve(gateway, listener, None, async move {
-        let _ = stopped.await;
-    }));
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
+    let server = Serving::start(audited(&config, dir, trusted, project)?, &config, runtime)?;
+    let addr = server.addr;
+    let agent = agent();
     let url = format!("http://{addr}/v2/models/digits/infer");
     // A batch in one call: its status and the rows each detector flagged.
     let batch = |rows: &[Vec<f64>]| -> Result<(u16, Vec<(String, u64)>)> {
@@ -699,8 +714,7 @@ fn monitor(
         let flags = one_by_one(&rows)?;
         seen.push((name, rows.len(), 200, flags, None));
     }
-    let _ = stop.send(());
-    runtime.block_on(server).context("the gateway task")??;
+    server.stop(runtime)?;
 
     let share = |flags: &[(String, u64)], detector: &str, n: usize| {
         flags
