@@ -33,6 +33,32 @@ fn shadow_of(file: &str, verify: bool) -> ShadowConfig {
     .unwrap()
 }
 
+/// The wine forest served with the gradient-boosted model in its shadow, recording its
+/// periods every `record_s` with a recorder: the keys, the settings, the gateway and the
+/// recorder.
+fn recorded(
+    record_s: u64,
+) -> (
+    std::collections::BTreeMap<String, String>,
+    ServeConfig,
+    Arc<Gateway>,
+    Arc<common::Recorder>,
+) {
+    let (keys, entries) = common::keys(&["ci"]);
+    let mut model = common::model("wine", "wine_forest.onnx");
+    let mut shadow = shadow_of("wine_gbc.onnx", false);
+    shadow.record_s = record_s;
+    model.shadow = Some(shadow);
+    let config = ServeConfig::loopback(vec![model], entries);
+    let recorder = Arc::new(common::Recorder::default());
+    let gw = Arc::new(
+        Gateway::new(&config, Path::new("/"), &[])
+            .unwrap()
+            .with_audit(recorder.clone()),
+    );
+    (keys, config, gw, recorder)
+}
+
 /// The `/shadow` report once `calls` mirrored calls are compared or skipped.
 async fn settled(app: &axum::Router, key: &str, calls: u64) -> Value {
     let mut report = Value::Null;
@@ -51,16 +77,7 @@ async fn settled(app: &axum::Router, key: &str, calls: u64) -> Value {
 
 #[tokio::test]
 async fn a_candidate_answers_in_the_shadow_and_its_disagreements_are_counted() {
-    let (keys, entries) = common::keys(&["ci"]);
-    let mut model = common::model("wine", "wine_forest.onnx");
-    model.shadow = Some(shadow_of("wine_gbc.onnx", false));
-    let config = ServeConfig::loopback(vec![model], entries);
-    let recorder = Arc::new(common::Recorder::default());
-    let gw = Arc::new(
-        Gateway::new(&config, Path::new("/"), &[])
-            .unwrap()
-            .with_audit(recorder.clone()),
-    );
+    let (keys, config, gw, recorder) = recorded(3600);
     let app = gw.clone().router();
     // Nothing mirrored yet: no period to record.
     gw.record_shadows(true).await;
@@ -176,18 +193,7 @@ fn a_candidate_must_take_the_served_inputs_and_be_verified() {
 /// A served gateway records the period every `record_s`, without being asked.
 #[test]
 fn a_served_shadow_records_its_period_every_record_s() {
-    let (keys, entries) = common::keys(&["ci"]);
-    let mut model = common::model("wine", "wine_forest.onnx");
-    let mut shadow = shadow_of("wine_gbc.onnx", false);
-    shadow.record_s = 1;
-    model.shadow = Some(shadow);
-    let config = ServeConfig::loopback(vec![model], entries);
-    let recorder = Arc::new(common::Recorder::default());
-    let gw = Arc::new(
-        Gateway::new(&config, Path::new("/"), &[])
-            .unwrap()
-            .with_audit(recorder.clone()),
-    );
+    let (keys, _, gw, recorder) = recorded(1);
     let running = common::Running::start(gw, None);
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)

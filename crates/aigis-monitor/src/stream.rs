@@ -34,6 +34,30 @@ use crate::ks;
 pub const GRID: usize = 4096;
 /// Rows counted at once.
 const CHUNK_ROWS: usize = 32768;
+/// Adjacent `.npy` columns decoded together: 16 four-byte numbers are a cache line.
+const GROUP: usize = 16;
+
+/// Appends to `out` (a vector per column, from column `first` of `cols`) those columns'
+/// numbers from every row of an `.npy` chunk: each row's stretch of the group is read
+/// once.
+fn decode_group(
+    bytes: &[u8],
+    layout: &crate::detect::input::NpyLayout,
+    cols: usize,
+    first: usize,
+    out: &mut [&mut Vec<f64>],
+) {
+    let (size, read) = (layout.size, layout.read);
+    let (from, len) = (first * size, out.len() * size);
+    for row in bytes.chunks_exact(cols * size) {
+        let Some(stretch) = row.get(from..from + len) else {
+            continue;
+        };
+        for (o, b) in out.iter_mut().zip(stretch.chunks_exact(size)) {
+            o.push(read(b));
+        }
+    }
+}
 
 /// A numeric column as read: the numbers (finite or not), and the cells that were not.
 #[derive(Debug, Default, Clone)]
@@ -129,44 +153,24 @@ impl Source {
     /// The next chunk's rows, its columns (in the order of [`Source::names`]) and the
     /// bytes it came from; `None` at the end.
     fn next(&mut self, path: &Path) -> Result<Option<(u64, Vec<Column>, u64)>, Error> {
+        if let Source::Npy { layout, names, .. } = self {
+            let (layout, cols) = (*layout, names.len());
+            let Some((rows, bytes)) = self.next_raw(path)? else {
+                return Ok(None);
+            };
+            let mut columns = vec![Column::default(); cols];
+            columns
+                .par_chunks_mut(GROUP)
+                .enumerate()
+                .for_each(|(g, group)| {
+                    let mut out: Vec<&mut Vec<f64>> =
+                        group.iter_mut().map(|c| &mut c.numbers).collect();
+                    decode_group(&bytes, &layout, cols, g * GROUP, &mut out);
+                });
+            return Ok(Some((rows, columns, bytes.len() as u64)));
+        }
         match self {
-            Source::Npy {
-                file,
-                layout,
-                left,
-                names,
-            } => {
-                if *left == 0 {
-                    return Ok(None);
-                }
-                let rows = (*left).min(CHUNK_ROWS as u64);
-                let cols = names.len();
-                let mut bytes = vec![0u8; rows as usize * cols * layout.size];
-                file.read_exact(&mut bytes).map_err(|e| io(path, e))?;
-                *left -= rows;
-                // Decoded a group of columns per task: each reads its stretch of every row.
-                const GROUP: usize = 64;
-                let (size, read) = (layout.size, layout.read);
-                let mut columns = vec![Column::default(); cols];
-                columns
-                    .par_chunks_mut(GROUP)
-                    .enumerate()
-                    .for_each(|(g, group)| {
-                        let first = g * GROUP * size;
-                        for c in group.iter_mut() {
-                            c.numbers.reserve(rows as usize);
-                        }
-                        for row in bytes.chunks_exact(cols * size) {
-                            let Some(stretch) = row.get(first..first + group.len() * size) else {
-                                continue;
-                            };
-                            for (c, b) in group.iter_mut().zip(stretch.chunks_exact(size)) {
-                                c.numbers.push(read(b));
-                            }
-                        }
-                    });
-                Ok(Some((rows, columns, bytes.len() as u64)))
-            }
+            Source::Npy { .. } => Ok(None),
             Source::Table { reader, names } => {
                 let Some(batch) = reader.next() else {
                     return Ok(None);
@@ -217,8 +221,8 @@ struct Grid {
     /// The reference's finite numbers.
     ref_n: u64,
     /// A shortcut into `points`: the span between the first and the last point cut into
-    /// equal buckets, and for each bucket's start the first point at or above it, so
-    /// that a value is looked up among the few points of its bucket rather than all.
+    /// equal buckets ([`Grid::bucket`]), and for each bucket the points in the buckets
+    /// before it, so that a value is compared with its own bucket's few points only.
     index: Vec<u32>,
     buckets: usize,
     lo: f64,
@@ -423,36 +427,32 @@ pub fn drift_stream(
     let mut r_cols = vec![Column::default(); r_names.len()];
     let mut r_rows = 0u64;
     if let Source::Npy { layout, .. } = r {
-        // Straight into columns of the right size, a group of columns per task.
-        let rows = usize::try_from(layout.rows).unwrap_or(usize::MAX);
-        let (size, read, cols) = (layout.size, layout.read, r_names.len());
+        // Straight into columns of the known size: no chunk's columns copied again.
+        let (rows, cols) = (
+            usize::try_from(layout.rows).unwrap_or(usize::MAX),
+            r_names.len(),
+        );
         r_cols
             .par_iter_mut()
             .for_each(|c| c.numbers.reserve_exact(rows));
         while let Some((n, bytes)) = r.next_raw(reference)? {
             r_rows += n;
             r_cols
-                .par_chunks_mut(16)
+                .par_chunks_mut(GROUP)
                 .enumerate()
                 .for_each(|(g, group)| {
-                    let (from, len) = (g * 16 * size, group.len() * size);
-                    for row in bytes.chunks_exact(cols * size) {
-                        if let Some(stretch) = row.get(from..from + len) {
-                            for (c, b) in group.iter_mut().zip(stretch.chunks_exact(size)) {
-                                c.numbers.push(read(b));
-                            }
-                        }
-                    }
+                    let mut out: Vec<&mut Vec<f64>> =
+                        group.iter_mut().map(|c| &mut c.numbers).collect();
+                    decode_group(&bytes, &layout, cols, g * GROUP, &mut out);
                 });
         }
-    } else {
-        while let Some((rows, chunk, _)) = r.next(reference)? {
-            r_rows += rows;
-            for (all, c) in r_cols.iter_mut().zip(chunk) {
-                all.numbers.extend(c.numbers);
-                all.nulls += c.nulls;
-                all.not_numbers += c.not_numbers;
-            }
+    }
+    while let Some((rows, chunk, _)) = r.next(reference)? {
+        r_rows += rows;
+        for (all, c) in r_cols.iter_mut().zip(chunk) {
+            all.numbers.extend(c.numbers);
+            all.nulls += c.nulls;
+            all.not_numbers += c.not_numbers;
         }
     }
     let mut c = Source::open(current, options)?;
@@ -564,25 +564,15 @@ fn count_npy(
     by_col: &mut [Option<Grid>],
     progress: &dyn aigis_core::Progress,
 ) -> Result<u64, Error> {
-    // Adjacent columns decoded together: 16 four-byte numbers are a cache line.
-    const GROUP: usize = 16;
     let cols = by_col.len();
-    let (size, read) = (layout.size, layout.read);
     let decode =
         |bytes: &[u8], group: &mut [Option<Grid>], first: usize, scratch: &mut Vec<Vec<f64>>| {
             scratch.resize_with(group.len(), Vec::new);
             for s in scratch.iter_mut() {
                 s.clear();
             }
-            let (from, len) = (first * size, group.len() * size);
-            for row in bytes.chunks_exact(cols * size) {
-                let Some(stretch) = row.get(from..from + len) else {
-                    continue;
-                };
-                for (s, b) in scratch.iter_mut().zip(stretch.chunks_exact(size)) {
-                    s.push(read(b));
-                }
-            }
+            let mut out: Vec<&mut Vec<f64>> = scratch.iter_mut().collect();
+            decode_group(bytes, &layout, cols, first, &mut out);
             for (g, s) in group.iter_mut().zip(scratch.iter()) {
                 if let Some(g) = g {
                     g.rows += s.len() as u64;

@@ -119,6 +119,19 @@ fn fit_detector(
     Ok(())
 }
 
+/// The detector file fitted by [`fit_detector`], verified, its flags letting calls
+/// through.
+fn flagging_detector() -> aigis_gateway::detect::DetectorConfig {
+    aigis_gateway::detect::DetectorConfig {
+        file: "serve/digits.detector.json".into(),
+        signature: None,
+        verify: true,
+        action: aigis_gateway::inspect::Action::Flag,
+        detectors: None,
+        input: None,
+    }
+}
+
 /// A gateway for `config` whose calls are recorded in the project's ledger.
 fn audited(
     config: &ServeConfig,
@@ -207,8 +220,8 @@ fn call(
     ))
 }
 
-/// The detector flags (name, reasons) of the newest `gateway-call` record in the ledger.
-fn last_flags(project: &aigis_ledger::Project) -> Result<Vec<(String, Vec<String>)>> {
+/// The newest `gateway-call` record in the project's ledger.
+fn last_call(project: &aigis_ledger::Project) -> Result<aigis_evidence::GatewayCall> {
     let ledger = project.open_ledger()?;
     let size = ledger.tree_size()?;
     let entry = ledger
@@ -216,29 +229,17 @@ fn last_flags(project: &aigis_ledger::Project) -> Result<Vec<(String, Vec<String
         .entry(size.saturating_sub(1))?
         .context("the ledger is empty")?;
     let envelope = aigis_crypto::dsse::Envelope::from_json(&entry.body)?;
-    let statement: Value = serde_json::from_slice(&envelope.payload)?;
-    let flags = statement
-        .pointer("/predicate/flags")
-        .and_then(Value::as_array)
-        .map(|flags| {
-            flags
-                .iter()
-                .map(|f| {
-                    let reasons = f
-                        .get("reasons")
-                        .and_then(Value::as_array)
-                        .map(|r| {
-                            r.iter()
-                                .filter_map(|x| x.as_str().map(str::to_owned))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    (field(f, "detector").to_owned(), reasons)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(flags)
+    let statement = aigis_core::Statement::from_json(&envelope.payload)?;
+    Ok(<aigis_evidence::GatewayCall as aigis_evidence::Predicate>::from_statement(&statement)?)
+}
+
+/// The detector flags (name, reasons) of the newest `gateway-call` record in the ledger.
+fn last_flags(project: &aigis_ledger::Project) -> Result<Vec<(String, Vec<String>)>> {
+    Ok(last_call(project)?
+        .flags
+        .into_iter()
+        .map(|f| (f.detector, f.reasons))
+        .collect())
 }
 
 /// A string field of a JSON answer, or "".
@@ -281,14 +282,7 @@ pub(crate) fn run(
     let model_entry = ModelConfig {
         // Relative to the folder given to the gateway below.
         path: "serve/digits.onnx".into(),
-        detector: Some(aigis_gateway::detect::DetectorConfig {
-            file: "serve/digits.detector.json".into(),
-            signature: None,
-            verify: true,
-            action: aigis_gateway::inspect::Action::Flag,
-            detectors: None,
-            input: None,
-        }),
+        detector: Some(flagging_detector()),
         ..ModelConfig::named("digits")
     };
     let client = ApiKeyConfig {
@@ -589,14 +583,7 @@ fn monitor(
     let (key, hash) = aigis_gateway::auth::generate().context("making an API key")?;
     let model_entry = ModelConfig {
         path: "serve/digits.onnx".into(),
-        detector: Some(aigis_gateway::detect::DetectorConfig {
-            file: "serve/digits.detector.json".into(),
-            signature: None,
-            verify: true,
-            action: aigis_gateway::inspect::Action::Flag,
-            detectors: None,
-            input: None,
-        }),
+        detector: Some(flagging_detector()),
         profile: Some(
             serde_json::from_value(
                 json!({"file": "serve/digits.profile.json", "tolerance": 0.0, "action": "flag"}),
@@ -796,16 +783,7 @@ fn monitor(
 /// The rows each detector flagged in the newest `gateway-call` record (its `rows`; a
 /// detector that judged the call as a whole counts every row).
 fn last_flagged_rows(project: &aigis_ledger::Project) -> Result<Vec<(String, u64)>> {
-    let ledger = project.open_ledger()?;
-    let size = ledger.tree_size()?;
-    let entry = ledger
-        .store()
-        .entry(size.saturating_sub(1))?
-        .context("the ledger is empty")?;
-    let envelope = aigis_crypto::dsse::Envelope::from_json(&entry.body)?;
-    let statement = aigis_core::Statement::from_json(&envelope.payload)?;
-    let call =
-        <aigis_evidence::GatewayCall as aigis_evidence::Predicate>::from_statement(&statement)?;
+    let call = last_call(project)?;
     Ok(call
         .flags
         .iter()
