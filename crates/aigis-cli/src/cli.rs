@@ -862,6 +862,49 @@ pub enum MonitorCommand {
         "aigis --json monitor drift ref.csv cur.csv"
     ))]
     Drift(MonitorDriftArgs),
+    /// Report what the gateway saw over a time range, from the project's evidence.
+    ///
+    /// Reads the signed evidence `aigis serve` recorded in the project's ledger, and only
+    /// that: the drift windows and KPI windows (`monitor-window`), the calls with what
+    /// the detectors flagged (`gateway-call`), the alerts (`gateway-alert`) and the
+    /// shadow periods (`shadow-period`). An entry not signed by a project key is left
+    /// out and named, never counted (`aigis ledger verify` checks the log as a whole).
+    ///
+    /// Writes a self-contained HTML page (no script, no external file; plots as inline
+    /// SVG): per model, the share of drifted features per window and each feature's KS
+    /// statistic per window, the KPIs from delayed labels per window and version, the
+    /// calls, refusals and each detector's flag rate over time, the shadow periods and
+    /// the alerts. A window is in the range when it overlaps it; a KPI window recorded
+    /// more than once (labels arrive late) is shown as last recorded.
+    ///
+    /// Exits 2 when the range or the project cannot be read.
+    #[command(after_help = examples!(
+        "aigis monitor report --from 7d",
+        "aigis monitor report --from 2026-11-01 --to 2026-12-01 -o november.html",
+        "aigis monitor report --from 24h --model digits --bucket 5m",
+        "aigis --json monitor report --from 24h"
+    ))]
+    Report(MonitorReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorReportArgs {
+    /// The range's start: RFC 3339, a date (midnight UTC) or an age (`24h`, `7d`).
+    #[arg(long, value_name = "TIME")]
+    pub from: String,
+    /// The range's end [default: now].
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+    /// Only this served model (by its name in the gateway); repeat for more.
+    #[arg(long, value_name = "NAME")]
+    pub model: Vec<String>,
+    /// The width of the time buckets of the call and flag plots, e.g. `5m`, `1h`
+    /// [default: the range in about 48 buckets].
+    #[arg(long, value_name = "DURATION")]
+    pub bucket: Option<String>,
+    /// Where to write the HTML page [default: `monitor-report.html`; with --json, none].
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

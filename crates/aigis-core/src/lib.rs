@@ -39,7 +39,7 @@ pub mod walk;
 
 pub use change::{ChangeKind, FileChange};
 pub use digest::Digest;
-pub use error::Error;
+pub use error::{Error, error_chain};
 pub use finding::Finding;
 pub use hint::{CheckFailure, Hint};
 pub use progress::{NoProgress, Progress};

@@ -51,6 +51,7 @@ pub fn schemas() -> Vec<SchemaFile> {
         schema_of::<GatewayAdmin>(),
         schema_of::<GatewayAlert>(),
         schema_of::<ShadowPeriod>(),
+        schema_of::<MonitorWindow>(),
         schema_of::<MonitorDrift>(),
         schema_of::<DetectorFit>(),
         schema_of::<DatasetSummary>(),

@@ -441,9 +441,9 @@ impl crate::Gateway {
                     .windows
                     .into_iter()
                     .rev()
-                    .find(|w| w.labeled >= MIN_LABELS);
+                    .find(|w| w.kpis.labeled >= MIN_LABELS);
                 if let Some(w) = latest
-                    && let Some(acc) = w.accuracy
+                    && let Some(acc) = w.kpis.accuracy
                 {
                     out.push(Condition {
                         kind: "accuracy",
@@ -454,7 +454,7 @@ impl crate::Gateway {
                         threshold: Some(threshold),
                         message: format!(
                             "`{}` version {}: accuracy {acc:.3} on {} labelled rows of the window from {}",
-                            m.name, w.version, w.labeled, w.start
+                            m.name, w.kpis.version, w.kpis.labeled, w.start
                         ),
                         event: false,
                     });

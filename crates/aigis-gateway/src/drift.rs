@@ -28,6 +28,10 @@
 //! profile has no sketch of, has no verdict (`insufficient_data`, `not_tested`): no
 //! verdict is never "stable". `aigis monitor drift` computes the exact statistics offline
 //! on files.
+//!
+//! In a project, each window's test is recorded as signed `monitor-window` evidence when
+//! the window ends (and the open one when the gateway stops): `aigis monitor report`
+//! reads those.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -93,6 +97,19 @@ pub struct Drift {
     features: Arc<Features>,
     /// By window start, in milliseconds.
     windows: Mutex<BTreeMap<i64, Window>>,
+    /// What was recorded as evidence: the start of the last ended window, and the start
+    /// and rows of an open one recorded as it was. Held while windows are recorded, so two
+    /// recorders never record one twice.
+    recorded: Mutex<Recorded>,
+}
+
+/// The windows of a [`Drift`] recorded as evidence.
+#[derive(Debug, Default)]
+struct Recorded {
+    /// The start of the last ended window recorded.
+    ended: Option<i64>,
+    /// The start and rows of the open window recorded as it was.
+    open: Option<(i64, u64)>,
 }
 
 /// A feature's test in one window.
@@ -173,6 +190,7 @@ impl Drift {
             config: config.clone(),
             features,
             windows: Mutex::new(BTreeMap::new()),
+            recorded: Mutex::new(Recorded::default()),
         })
     }
 
@@ -237,6 +255,66 @@ impl Drift {
     /// are not tested).
     pub fn sliding(&self) -> Option<WindowDrift> {
         self.merged(&self.snapshot())
+    }
+
+    /// Records the windows that ended since the last record, oldest first, with
+    /// `record` (which gets the window and whether it had ended), and with `all` the
+    /// window still open too, as it is (`all` is for a monitor that stops; that window is
+    /// recorded again once it ends, or with more rows). Returns how many were recorded; a
+    /// failed record stops there, and those after it are tried again the next time.
+    pub(crate) fn record_windows(
+        &self,
+        now_ms: i64,
+        all: bool,
+        mut record: impl FnMut(aigis_evidence::WindowDrift, &WindowDrift, bool) -> Result<(), String>,
+    ) -> Result<usize, String> {
+        let mut mark = self.recorded.lock().unwrap_or_else(PoisonError::into_inner);
+        let window = self.window_ms();
+        let mut done = 0;
+        for (start, w) in self.snapshot() {
+            let complete = start + window <= now_ms;
+            if mark.ended.is_some_and(|m| start <= m)
+                || !(complete || all)
+                || (!complete && mark.open == Some((start, w.rows)))
+            {
+                continue;
+            }
+            let verdict = self.verdict(start, start + window, &w);
+            record(self.evidence(&verdict), &verdict, complete)?;
+            done += 1;
+            if complete {
+                mark.ended = Some(start);
+            } else {
+                mark.open = Some((start, w.rows));
+            }
+        }
+        Ok(done)
+    }
+
+    /// A window's verdict as evidence.
+    fn evidence(&self, w: &WindowDrift) -> aigis_evidence::WindowDrift {
+        let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        aigis_evidence::WindowDrift {
+            rows: w.rows,
+            verdict: w.verdict.to_owned(),
+            alpha: self.config.alpha,
+            drift_share: self.config.drift_share,
+            drifted: count(w.drifted),
+            inconclusive: count(w.inconclusive),
+            tested: count(w.tested),
+            features: w
+                .features
+                .iter()
+                .map(|f| aigis_evidence::WindowFeature {
+                    name: f.name.clone(),
+                    status: f.status.to_owned(),
+                    statistic: f.statistic,
+                    error: f.error,
+                    p_value_low: f.p_value_low,
+                    p_value_high: f.p_value_high,
+                })
+                .collect(),
+        }
     }
 
     /// The windows now, oldest first.

@@ -26,6 +26,9 @@
 //! as scikit-learn's `zero_division` default gives), and calibration: the expected
 //! calibration error over ten equal-width bins of the top probability, and the mean top
 //! probability. Only the counts are kept, never the inputs.
+//!
+//! In a project, each window's KPIs are recorded as signed `monitor-window` evidence when
+//! the window ends, and again (at most once per `window_s`) while its labels still come.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
@@ -176,6 +179,21 @@ struct State {
 pub struct Feedback {
     config: FeedbackConfig,
     state: Mutex<State>,
+    /// The windows recorded as evidence: by window start and version, the counts
+    /// recorded (predictions, labelled) and when. Held while windows are recorded, so two
+    /// recorders never record one twice.
+    recorded: Mutex<BTreeMap<WindowKey, Counts>>,
+}
+
+/// A KPI window: its start (ms) and the version that predicted.
+type WindowKey = (i64, String);
+
+/// A window's counts when it was recorded: predictions and rows labelled, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Counts {
+    predictions: u64,
+    labeled: u64,
+    at_ms: i64,
 }
 
 /// What a feedback call matched.
@@ -202,25 +220,14 @@ pub struct FeedbackRequest {
     pub feedback: Vec<Item>,
 }
 
-/// A window's KPIs.
+/// A window's KPIs: the version, counts and KPIs are the fields of the evidence the window
+/// is recorded as (`monitor-window`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Window {
     pub start: String,
     pub end: String,
-    pub version: String,
-    /// Rows answered (and kept for their labels).
-    pub predictions: u64,
-    /// Rows labelled.
-    pub labeled: u64,
-    pub accuracy: Option<f64>,
-    pub precision: Option<f64>,
-    pub recall: Option<f64>,
-    /// Expected calibration error (ten equal-width bins of the top probability).
-    pub ece: Option<f64>,
-    pub mean_confidence: Option<f64>,
-    /// More than 1,000 classes were seen: precision and recall leave the rest out.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub classes_truncated: bool,
+    #[serde(flatten)]
+    pub kpis: aigis_evidence::WindowKpis,
 }
 
 /// `GET /v2/models/{name}/kpis`.
@@ -258,6 +265,7 @@ impl Feedback {
         Ok(Self {
             config: config.clone(),
             state: Mutex::new(State::default()),
+            recorded: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -441,6 +449,62 @@ impl Feedback {
     }
 }
 
+impl Feedback {
+    /// Records the KPI windows that are due, oldest first, with `record` (which gets the
+    /// window and whether it had ended): a window when it ends, and again when its counts
+    /// changed (delayed labels) and a window length has passed since its last record; with
+    /// `all`, every window whose counts changed since its last record, the open one too
+    /// (`all` is for a monitor that stops). Returns how many were recorded; a failed record
+    /// stops there, and the rest are tried again the next time.
+    pub(crate) fn record_windows(
+        &self,
+        now_ms: i64,
+        all: bool,
+        mut record: impl FnMut(&Window, bool) -> Result<(), String>,
+    ) -> Result<usize, String> {
+        let mut recorded = self.recorded.lock().unwrap_or_else(PoisonError::into_inner);
+        let window = self.window_ms();
+        let windows: Vec<(WindowKey, (u64, u64), Window)> = {
+            let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            recorded.retain(|k, _| state.windows.contains_key(k));
+            state
+                .windows
+                .iter()
+                .map(|((start, version), t)| {
+                    (
+                        (*start, version.clone()),
+                        (t.predictions, t.labeled),
+                        window_of(*start, *start + window, version, t),
+                    )
+                })
+                .collect()
+        };
+        let mut done = 0;
+        for (key, counts, w) in windows {
+            let complete = key.0 + window <= now_ms;
+            let due = match recorded.get(&key) {
+                None => complete || all,
+                Some(was) if (was.predictions, was.labeled) == counts => false,
+                Some(was) => all || (complete && now_ms - was.at_ms >= window),
+            };
+            if !due {
+                continue;
+            }
+            record(&w, complete)?;
+            done += 1;
+            recorded.insert(
+                key,
+                Counts {
+                    predictions: counts.0,
+                    labeled: counts.1,
+                    at_ms: now_ms,
+                },
+            );
+        }
+        Ok(done)
+    }
+}
+
 fn window_of(start: i64, end: i64, version: &str, t: &Tally) -> Window {
     let share = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
     // Macro averages over every class seen in the labels or the predictions.
@@ -463,16 +527,18 @@ fn window_of(start: i64, end: i64, version: &str, t: &Tally) -> Window {
     Window {
         start: rfc3339(start),
         end: rfc3339(end),
-        version: version.to_owned(),
-        predictions: t.predictions,
-        labeled: t.labeled,
-        accuracy: share(t.correct, t.labeled),
-        precision: (k > 0.0).then(|| precision / k),
-        recall: (k > 0.0).then(|| recall / k),
-        ece,
-        mean_confidence: (binned > 0)
-            .then(|| t.bins.iter().map(|b| b.1).sum::<f64>() / binned as f64),
-        classes_truncated: t.classes_truncated,
+        kpis: aigis_evidence::WindowKpis {
+            version: version.to_owned(),
+            predictions: t.predictions,
+            labeled: t.labeled,
+            accuracy: share(t.correct, t.labeled),
+            precision: (k > 0.0).then(|| precision / k),
+            recall: (k > 0.0).then(|| recall / k),
+            ece,
+            mean_confidence: (binned > 0)
+                .then(|| t.bins.iter().map(|b| b.1).sum::<f64>() / binned as f64),
+            classes_truncated: t.classes_truncated,
+        },
     }
 }
 

@@ -51,6 +51,7 @@ mod server;
 pub mod shadow;
 pub mod tls;
 pub mod upstream;
+mod windows;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -895,6 +896,22 @@ impl Gateway {
             })
         });
         self.record_periods(ended, true);
+        // A monitor the change dropped or replaced (new settings start new windows): its
+        // windows not yet recorded are recorded now.
+        fn dropped<'a, T>(old: &'a Option<Arc<T>>, new: Option<&Option<Arc<T>>>) -> Option<&'a T> {
+            old.as_deref().filter(|o| {
+                new.and_then(Option::as_ref)
+                    .is_none_or(|n| !std::ptr::eq(&**n, *o))
+            })
+        }
+        for m in old.models.values() {
+            let kept = new.models.get(&m.name);
+            let drift = dropped(&m.drift, kept.map(|n| &n.drift));
+            let feedback = dropped(&m.feedback, kept.map(|n| &n.feedback));
+            if drift.is_some() || feedback.is_some() {
+                self.record_windows(m, drift, feedback, true);
+            }
+        }
         Ok(report)
     }
 
@@ -1038,16 +1055,7 @@ pub(crate) fn unix_ms() -> i64 {
 }
 
 /// An error and its causes on one line.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+pub(crate) use aigis_core::error_chain as chain;
 
 fn json(value: serde_json::Value) -> Response {
     axum::Json(value).into_response()

@@ -195,8 +195,8 @@ impl ModelGauges {
                 // The latest window with labels of each version.
                 let mut latest: std::collections::BTreeMap<&str, &crate::feedback::Window> =
                     std::collections::BTreeMap::new();
-                for w in kpis.windows.iter().filter(|w| w.labeled > 0) {
-                    latest.insert(&w.version, w);
+                for w in kpis.windows.iter().filter(|w| w.kpis.labeled > 0) {
+                    latest.insert(&w.kpis.version, w);
                 }
                 for (version, w) in latest {
                     let labels = |kpi| KpiLabels {
@@ -205,11 +205,11 @@ impl ModelGauges {
                         kpi,
                     };
                     for (kpi, v) in [
-                        ("accuracy", w.accuracy),
-                        ("precision", w.precision),
-                        ("recall", w.recall),
-                        ("ece", w.ece),
-                        ("mean_confidence", w.mean_confidence),
+                        ("accuracy", w.kpis.accuracy),
+                        ("precision", w.kpis.precision),
+                        ("recall", w.kpis.recall),
+                        ("ece", w.kpis.ece),
+                        ("mean_confidence", w.kpis.mean_confidence),
                     ] {
                         if let Some(v) = v {
                             self.kpi.get_or_create(&labels(kpi)).set(v);
@@ -220,7 +220,7 @@ impl ModelGauges {
                             model: m.name.clone(),
                             version: version.to_owned(),
                         })
-                        .set(w.labeled as f64);
+                        .set(w.kpis.labeled as f64);
                 }
             }
             if let Some(d) = &m.drift

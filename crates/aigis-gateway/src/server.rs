@@ -44,16 +44,16 @@ pub async fn serve(
             }
         })
     });
-    // Shadow periods are recorded every second that one is due (a reload may add a
-    // shadow), and once more when the server stops.
+    // Shadow periods and monitor windows are recorded every second that one is due (a
+    // reload may add a shadow or a monitor), and the rest once more when the server stops.
     let periods = {
         let gw = Arc::clone(&gateway);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tick.tick().await;
-                if gw.has_shadows() {
-                    gw.record_shadows(false).await;
+                if gw.records() {
+                    gw.record_due(false).await;
                 }
             }
         })
@@ -63,7 +63,7 @@ pub async fn serve(
         checks.abort();
     }
     periods.abort();
-    gateway.record_shadows(true).await;
+    gateway.record_due(true).await;
     served
 }
 

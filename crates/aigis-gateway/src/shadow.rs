@@ -359,20 +359,6 @@ fn micros(d: Duration) -> u64 {
 }
 
 impl crate::Gateway {
-    /// Records the shadow periods that are due (all of them with `now`) as evidence, on
-    /// the blocking pool. Without an audit nothing is recorded.
-    pub async fn record_shadows(self: &Arc<Self>, now: bool) {
-        let gw = Arc::clone(self);
-        let done = tokio::task::spawn_blocking(move || {
-            let live = gw.live();
-            gw.record_periods(live.models.values(), now);
-        })
-        .await;
-        if done.is_err() {
-            tracing::error!("recording the shadow periods failed");
-        }
-    }
-
     /// Records the periods of the shadows of `models` (see [`Shadow::record_period`]).
     pub(crate) fn record_periods<'m>(
         &self,
@@ -394,10 +380,5 @@ impl crate::Gateway {
                 }
             }
         }
-    }
-
-    /// Whether any served model has a shadow.
-    pub(crate) fn has_shadows(&self) -> bool {
-        self.live().models.values().any(|m| m.shadow.is_some())
     }
 }

@@ -15,7 +15,6 @@ mod common;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use aigis_gateway::inspect::{Action, ProfileConfig};
 use aigis_gateway::{Gateway, ServeConfig};
 use serde_json::{Value, json};
 
@@ -78,14 +77,7 @@ async fn alerts_fire_once_are_signed_recorded_and_resolve() {
     let (url, received) = webhook().await;
     let (keys, entries) = common::keys(&["app", "copier"]);
     let mut model = common::model("cancer", "cancer_gbc.onnx");
-    model.profile = Some(ProfileConfig {
-        file: "train.profile.json".into(),
-        label: None,
-        features: None,
-        input: None,
-        tolerance: 10.0,
-        action: Action::Flag,
-    });
+    model.profile = Some(common::wide_profile());
     model.drift = Some(toml::from_str("").unwrap());
     model.feedback = Some(toml::from_str("").unwrap());
     model.extraction = Some(toml::from_str("budget = 3").unwrap());

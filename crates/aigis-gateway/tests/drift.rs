@@ -15,7 +15,6 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use aigis_gateway::inspect::{Action, ProfileConfig};
 use aigis_gateway::{Gateway, ServeConfig};
 use axum::http::StatusCode;
 use serde_json::Value;
@@ -64,15 +63,8 @@ fn setup_of(
     let (keys, entries) = common::keys(&["ci"]);
     let mut model = common::model("cancer", "cancer_gbc.onnx");
     if with_profile {
-        model.profile = Some(ProfileConfig {
-            file: "train.profile.json".into(),
-            label: None,
-            features: None,
-            input: None,
-            // Wide: the drifted rows are not refused or flagged here.
-            tolerance: 10.0,
-            action: Action::Flag,
-        });
+        // Wide: the drifted rows are not refused here.
+        model.profile = Some(common::wide_profile());
     }
     model.drift = drift.map(|d| toml::from_str(d).unwrap());
     let config = ServeConfig::loopback(vec![model], entries);
@@ -226,4 +218,162 @@ async fn a_model_without_drift_windows_says_so() {
             .contains("has no `[serve.models.drift]`"),
         "{v}"
     );
+}
+
+/// The `monitor-window` records of `recorder` of `kind`, as (start, complete, record).
+fn recorded(
+    recorder: &common::Recorder,
+    kind: &str,
+) -> Vec<(String, bool, aigis_evidence::MonitorWindow)> {
+    recorder
+        .windows
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(w, _)| w.kind == kind)
+        .map(|(w, subjects)| {
+            assert_eq!(subjects, &["served"]);
+            (w.start.clone(), w.complete, w.clone())
+        })
+        .collect()
+}
+
+/// Sleeps into the next second and a bit: the 1-second windows open now have ended.
+async fn next_second() {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_millis();
+    tokio::time::sleep(std::time::Duration::from_millis(u64::from(1100 - ms))).await;
+}
+
+#[tokio::test]
+async fn each_window_is_recorded_as_evidence_once_it_ends_and_kpis_again_as_labels_come() {
+    let dir = tempfile::tempdir().unwrap();
+    profile(dir.path(), 150);
+    let (keys, entries) = common::keys(&["ci"]);
+    let mut model = common::model("cancer", "cancer_gbc.onnx");
+    model.profile = Some(common::wide_profile());
+    model.drift = Some(toml::from_str("window_s = 1\nmin_rows = 10").unwrap());
+    model.feedback = Some(toml::from_str("window_s = 1").unwrap());
+    let config = ServeConfig::loopback(vec![model], entries);
+    let recorder = Arc::new(common::Recorder::default());
+    let gw = Arc::new(
+        Gateway::new(&config, dir.path(), &[])
+            .unwrap()
+            .with_audit(recorder.clone()),
+    );
+    let app = gw.clone().router();
+    let key = &keys["ci"];
+
+    // 100 rows in two calls, their answers' ids and labels kept.
+    next_second().await;
+    let mut rng = fastrand::Rng::with_seed(5);
+    let mut answered = Vec::new();
+    for chunk in like_training(&mut rng, 100).chunks(50) {
+        let (status, v) = common::infer_binary(&app, key, "cancer", chunk).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        answered.push((
+            v["id"].as_str().unwrap().to_owned(),
+            v["outputs"][0]["data"].clone(),
+        ));
+    }
+    // Nothing is due before the windows end; once they have, each is recorded once.
+    next_second().await;
+    gw.record_due(false).await;
+    let drift = recorded(&recorder, "drift");
+    assert!(!drift.is_empty());
+    assert!(drift.iter().all(|(_, complete, _)| *complete));
+    let rows: u64 = drift
+        .iter()
+        .map(|(_, _, w)| w.drift.as_ref().unwrap().rows)
+        .sum();
+    assert_eq!(rows, 100);
+    let d = drift[0].2.drift.as_ref().unwrap();
+    assert_eq!(d.features.len(), 30);
+    assert_eq!(d.alpha, 0.05);
+    assert!(
+        d.features
+            .iter()
+            .all(|f| f.statistic.is_some() || f.status == "insufficient_data")
+    );
+    assert_eq!(drift[0].2.model, "cancer");
+    assert_eq!(drift[0].2.served_sha256.len(), 64);
+    assert!(drift[0].2.kpis.is_none());
+    let kpis = recorded(&recorder, "kpis");
+    let predictions: u64 = kpis
+        .iter()
+        .map(|(_, _, w)| w.kpis.as_ref().unwrap().predictions)
+        .sum();
+    assert_eq!(predictions, 100);
+    assert!(
+        kpis.iter()
+            .all(|(_, c, w)| *c && w.kpis.as_ref().unwrap().labeled == 0)
+    );
+    let (n_drift, n_kpis) = (drift.len(), kpis.len());
+    gw.record_due(false).await;
+    assert_eq!(recorder.windows.lock().unwrap().len(), n_drift + n_kpis);
+
+    // Delayed labels for the first call: its window is recorded again, a window length
+    // after its last record, with the new counts (the model's own labels: all right).
+    let (status, m) = common::call(
+        &app,
+        "POST",
+        "/v2/models/cancer/feedback",
+        key,
+        serde_json::json!({"feedback": [{"id": answered[0].0, "labels": answered[0].1}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{m}");
+    gw.record_due(false).await;
+    assert_eq!(
+        recorded(&recorder, "kpis").len(),
+        n_kpis,
+        "not before a window length"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    gw.record_due(false).await;
+    let again = recorded(&recorder, "kpis");
+    assert_eq!(again.len(), n_kpis + 1, "{again:?}");
+    let last = again.last().unwrap().2.kpis.clone().unwrap();
+    assert_eq!((last.labeled, last.accuracy), (50, Some(1.0)));
+    assert_eq!(recorded(&recorder, "drift").len(), n_drift);
+
+    // A failed record is tried again: the open window, recorded when the gateway stops,
+    // as it is.
+    next_second().await;
+    common::infer_binary(&app, key, "cancer", &like_training(&mut rng, 20)).await;
+    *recorder.fail.lock().unwrap() = true;
+    gw.record_due(true).await;
+    let before = recorder.windows.lock().unwrap().len();
+    *recorder.fail.lock().unwrap() = false;
+    gw.record_due(true).await;
+    let open = recorded(&recorder, "drift").pop().unwrap();
+    assert_eq!(recorder.windows.lock().unwrap().len(), before + 2);
+    assert_eq!(open.2.drift.as_ref().unwrap().rows, 20);
+    assert_eq!(open.2.drift.as_ref().unwrap().verdict, "stable");
+    assert!(!open.1, "the open window is not complete");
+    let open_start = open.0.clone();
+    let open_kpis = recorded(&recorder, "kpis").pop().unwrap();
+    assert_eq!(open_kpis.2.kpis.unwrap().predictions, 20);
+
+    // Recorded as it was, an open window is not recorded again until it changes.
+    gw.record_due(true).await;
+    assert_eq!(recorder.windows.lock().unwrap().len(), before + 2);
+
+    // A reload that changes the drift settings starts new windows: the old ones not yet
+    // recorded are recorded then (the one recorded open, now ended, again).
+    next_second().await;
+    common::infer_binary(&app, key, "cancer", &like_training(&mut rng, 15)).await;
+    let mut changed = config.clone();
+    changed.models[0].drift = Some(toml::from_str("window_s = 2\nmin_rows = 10").unwrap());
+    let before = recorded(&recorder, "drift").len();
+    gw.reload(&changed, dir.path(), &[], "test").unwrap();
+    let after = recorded(&recorder, "drift");
+    assert_eq!(after.len(), before + 2, "{after:?}");
+    let [ended, open] = [&after[before], &after[before + 1]];
+    assert_eq!(ended.0, open_start);
+    assert!(ended.1 && !open.1);
+    assert_eq!(ended.2.drift.as_ref().unwrap().rows, 20);
+    assert_eq!(open.2.drift.as_ref().unwrap().rows, 15);
 }

@@ -80,7 +80,7 @@ async fn a_candidate_answers_in_the_shadow_and_its_disagreements_are_counted() {
     let (keys, config, gw, recorder) = recorded(3600);
     let app = gw.clone().router();
     // Nothing mirrored yet: no period to record.
-    gw.record_shadows(true).await;
+    gw.record_due(true).await;
     assert!(recorder.periods.lock().unwrap().is_empty());
     // The fixtures: the same 42 wine rows, with onnxruntime's labels from each model.
     let (forest, gbc) = (fixture("wine_forest.json"), fixture("wine_gbc.json"));
@@ -119,9 +119,9 @@ async fn a_candidate_answers_in_the_shadow_and_its_disagreements_are_counted() {
 
     // Recorded as evidence: the period so far (`record_s` has not passed, so only when
     // asked), about the candidate's file and the served one.
-    gw.record_shadows(false).await;
+    gw.record_due(false).await;
     assert!(recorder.periods.lock().unwrap().is_empty());
-    gw.record_shadows(true).await;
+    gw.record_due(true).await;
     let periods = recorder.periods.lock().unwrap().clone();
     assert_eq!(periods.len(), 1);
     let (p, subjects) = &periods[0];
@@ -144,7 +144,7 @@ async fn a_candidate_answers_in_the_shadow_and_its_disagreements_are_counted() {
     );
     assert!(humantime::parse_rfc3339(&p.from).unwrap() <= humantime::parse_rfc3339(&p.to).unwrap());
     // Nothing new since: nothing more to record.
-    gw.record_shadows(true).await;
+    gw.record_due(true).await;
     assert_eq!(recorder.periods.lock().unwrap().len(), 1);
 
     // Three more calls, then a reload without the shadow: the rest is recorded, from

@@ -372,6 +372,33 @@ impl tlog_tiles::HashReader for Reader<'_> {
     }
 }
 
+/// The statement of ledger entry `index` (its `body`), and the id of the key of `keys`
+/// that signed it. An entry that is not a DSSE envelope, not signed by one of `keys`, or
+/// not an in-toto statement is refused, with why (for a person): nothing that reads
+/// evidence to decide reads unsigned claims.
+pub fn signed_statement(
+    keys: &[aigis_crypto::PublicKey],
+    index: u64,
+    body: &[u8],
+) -> Result<(Statement, String), String> {
+    use aigis_core::error_chain as chain;
+    let envelope = Envelope::from_json(body)
+        .map_err(|e| format!("evidence #{index} is not a DSSE envelope: {}", chain(&e)))?;
+    let key_id = envelope.verify(keys).map_err(|e| {
+        format!(
+            "evidence #{index} is not signed by a project key: {}",
+            chain(&e)
+        )
+    })?;
+    let statement = Statement::from_json(&envelope.payload).map_err(|e| {
+        format!(
+            "evidence #{index} is not an in-toto statement: {}",
+            chain(&e)
+        )
+    })?;
+    Ok((statement, key_id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

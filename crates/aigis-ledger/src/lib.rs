@@ -41,7 +41,7 @@ mod store;
 mod verify;
 
 pub use error::Error;
-pub use ledger::{CommitStats, Ledger, evidence_entry, now_ms, statement_entry};
+pub use ledger::{CommitStats, Ledger, evidence_entry, now_ms, signed_statement, statement_entry};
 pub use project::Project;
 pub use proof::{ConsistencyProof, InclusionProof, ProofError};
 #[cfg(feature = "sqlite")]

@@ -389,6 +389,10 @@ impl Store for SqliteStore {
             args.push(Box::new(t));
             clauses.push(format!("e.recorded_at_ms < ?{}", args.len()));
         }
+        if let Some(i) = q.after_index {
+            args.push(Box::new(to_i64(i)?));
+            clauses.push(format!("e.idx > ?{}", args.len()));
+        }
         let mut sql = String::new();
         if !clauses.is_empty() {
             sql.push_str("WHERE ");
@@ -602,5 +606,39 @@ mod tests {
             .query_row("PRAGMA synchronous", [], |r| r.get(0))
             .unwrap();
         assert_eq!(sync, 2);
+    }
+
+    /// A large result is read a page at a time: each page starts after the last index of
+    /// the previous one, with the other filters still applied.
+    #[test]
+    fn a_query_reads_on_after_an_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("l.db"), true).unwrap();
+        let entry = |i: u8| NewEntry {
+            body: vec![i],
+            leaf_hash: crate::leaf_hash(&[i]),
+            predicate_type: if i.is_multiple_of(2) { "even" } else { "odd" }.into(),
+            subjects: vec![],
+            recorded_at_ms: i64::from(i),
+        };
+        let batch: Vec<NewEntry> = (0..10).map(entry).collect();
+        store.append(&batch).unwrap();
+        let page = |after: Option<u64>| {
+            store
+                .query(&Query {
+                    predicate_type: Some("even".into()),
+                    after_index: after,
+                    limit: Some(2),
+                    ..Query::default()
+                })
+                .unwrap()
+                .iter()
+                .map(|e| e.index)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(page(None), [0, 2]);
+        assert_eq!(page(Some(2)), [4, 6]);
+        assert_eq!(page(Some(6)), [8]);
+        assert!(page(Some(8)).is_empty());
     }
 }

@@ -34,6 +34,8 @@ pub struct Query {
     pub predicate_type: Option<String>,
     pub since_ms: Option<i64>,
     pub until_ms: Option<i64>,
+    /// Only entries after this index (to read a large result a page at a time).
+    pub after_index: Option<u64>,
     /// Return at most this many, newest first when `newest_first`.
     pub limit: Option<u64>,
     pub newest_first: bool,

@@ -93,15 +93,5 @@ impl aigis_core::Hint for Error {
     }
 }
 
-/// An error and its causes on one line, `a: b: c` (as `anyhow` prints `{:#}`), for the
-/// detail of a failed check.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
-}
+/// An error and its causes on one line, for the detail of a failed check.
+pub(crate) use aigis_core::error_chain as chain;

@@ -2,7 +2,6 @@
 //! and the stored bytes, never from a record's own summaries.
 
 use aigis_core::{Digest, Statement};
-use aigis_crypto::dsse::Envelope;
 use aigis_evidence::{ModelScan, Predicate, ScannedFile, Verdict as ScanVerdict};
 use aigis_model::signing::{self, VerifierKey};
 use serde::Serialize;
@@ -29,29 +28,7 @@ pub(crate) fn read_signed(
     signed_statement(&keys, index, &entry.body)
 }
 
-/// The statement of ledger entry `index` (its `body`), and the id of the key of `keys`
-/// that signed it.
-pub(crate) fn signed_statement(
-    keys: &[aigis_crypto::PublicKey],
-    index: u64,
-    body: &[u8],
-) -> Result<(Statement, String), String> {
-    let envelope = Envelope::from_json(body)
-        .map_err(|e| format!("evidence #{index} is not a DSSE envelope: {}", chain(&e)))?;
-    let key_id = envelope.verify(keys).map_err(|e| {
-        format!(
-            "evidence #{index} is not signed by a project key: {}",
-            chain(&e)
-        )
-    })?;
-    let statement = Statement::from_json(&envelope.payload).map_err(|e| {
-        format!(
-            "evidence #{index} is not an in-toto statement: {}",
-            chain(&e)
-        )
-    })?;
-    Ok((statement, key_id))
-}
+pub(crate) use aigis_ledger::signed_statement;
 
 /// What to do about a pickle import the built-in policy does not know.
 pub const ALLOWLIST_HINT: &str = "hint: if a suspicious import is your own class, review it and list its exact `module.qualname` under `[[model.allow]]` in aigis.toml (with `reason` and `by`)";

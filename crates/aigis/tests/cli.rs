@@ -748,6 +748,62 @@ fn demo_runs_and_reports_the_caught_tampering() {
     let list = aigis_in(&d, &["--json", "model", "list"], &[]);
     let list: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
     assert_eq!(list["models"][0]["stages"]["production"], 1);
+    // What the demo's gateways saw, from their evidence alone: `aigis monitor report`.
+    let report = aigis_in(
+        &d,
+        &[
+            "--json",
+            "monitor",
+            "report",
+            "--from",
+            "1h",
+            "-o",
+            "report.html",
+        ],
+        &[],
+    );
+    assert_eq!(report.code, 0, "{}", report.stderr);
+    let r: serde_json::Value = serde_json::from_str(&report.stdout).unwrap();
+    let models = r["models"].as_array().unwrap();
+    let digits = models.iter().find(|m| m["model"] == "digits").unwrap();
+    let verdicts: Vec<&str> = digits["drift"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["verdict"].as_str().unwrap())
+        .collect();
+    // The clean traffic's window, and the dimmed digits' one.
+    assert!(
+        verdicts.contains(&"stable") && verdicts.contains(&"drift"),
+        "{verdicts:?}"
+    );
+    let detectors = digits["detectors"].as_array().unwrap();
+    for name in ["ood", "squeeze", "profile_range"] {
+        assert!(detectors.iter().any(|x| x == name), "{detectors:?}");
+    }
+    // Every signed call is counted once: under its model, or apart when refused before
+    // one was chosen.
+    let counted: u64 = models
+        .iter()
+        .flat_map(|m| m["calls"].as_array().unwrap())
+        .map(|b| b["calls"].as_u64().unwrap())
+        .sum::<u64>()
+        + r["calls_without_model"].as_u64().unwrap();
+    assert_eq!(Some(counted), r["evidence"]["gateway-call"].as_u64(), "{r}");
+    assert!(r["unreadable"].as_array().unwrap().is_empty());
+    let page = std::fs::read_to_string(d.join("report.html")).unwrap();
+    assert!(page.contains("<svg") && page.contains("<h2>digits</h2>"));
+    let empty = aigis_in(
+        &d,
+        &["monitor", "report", "--from", "1h", "--to", "2h"],
+        &[],
+    );
+    assert_eq!(empty.code, 2);
+    assert!(
+        empty.stderr.contains("the range is empty"),
+        "{}",
+        empty.stderr
+    );
     let text = aigis_in(dir.path(), &["demo"], &[]);
     assert_eq!(text.code, 0, "{}", text.stderr);
     assert!(text.stdout.contains("FAILED at index 1"), "{}", text.stdout);

@@ -34,6 +34,7 @@ fn list(cli: &Cli, args: &ListArgs) -> Result<()> {
         until_ms: args.until.as_deref().map(output::parse_time).transpose()?,
         limit: args.limit,
         newest_first: args.limit.is_some(),
+        ..Query::default()
     };
     let ledger = project.open_ledger()?;
     let mut found = ledger.store().query(&query)?;

@@ -1,6 +1,8 @@
-//! `aigis monitor …`: `monitor/drift.rs` is `aigis monitor drift`.
+//! `aigis monitor …`: `monitor/drift.rs` is `aigis monitor drift`, `monitor/report.rs`
+//! `aigis monitor report`.
 
 pub(crate) mod drift;
+pub(crate) mod report;
 
 use anyhow::Result;
 
@@ -10,5 +12,6 @@ use crate::commands::ExitStatus;
 pub fn run(cli: &Cli, cmd: &MonitorCommand) -> Result<ExitStatus> {
     match cmd {
         MonitorCommand::Drift(args) => drift::drift(cli, args),
+        MonitorCommand::Report(args) => report::report(cli, args),
     }
 }

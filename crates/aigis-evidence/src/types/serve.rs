@@ -265,3 +265,109 @@ impl Predicate for ShadowPeriod {
     const TYPE: &'static str = "https://aigis.dev/predicate/shadow-period/v1";
     const NAME: &'static str = "shadow-period";
 }
+
+/// `aigis serve` with `[serve.models.drift]` or `[serve.models.feedback]`: one window of a
+/// served model's monitoring, what `aigis monitor report` plots. A drift window is
+/// recorded once, when it ends (its rows are counted by the time of the call, so it is
+/// final then); a KPI window when it ends and again, at most once per window length, while
+/// delayed labels still arrive for it (the latest record of a window is its latest count).
+/// When the gateway stops, or a reload drops the monitor, the windows not yet recorded are
+/// recorded as they are, `complete: false`. Subject: the served model's file (`served`).
+/// Statistics and counts only, never a value of the data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorWindow {
+    /// The served model's name in the gateway.
+    pub model: String,
+    /// The served model's version when the window was recorded.
+    pub served_version: String,
+    /// The served model's SHA-256.
+    pub served_sha256: String,
+    /// `drift` or `kpis`: which of the two below is set.
+    pub kind: String,
+    /// The window's start, RFC 3339.
+    pub start: String,
+    /// The window's end, RFC 3339.
+    pub end: String,
+    /// Whether the window had ended when it was recorded (`false`: the gateway stopped,
+    /// or a reload dropped the monitor, before its end).
+    pub complete: bool,
+    /// The window's drift test against the profile (`kind = "drift"`).
+    pub drift: Option<WindowDrift>,
+    /// The window's KPIs from delayed labels (`kind = "kpis"`).
+    pub kpis: Option<WindowKpis>,
+    /// The aigis that recorded it.
+    pub tool: Tool,
+}
+
+/// The drift test of a [`MonitorWindow`]: each feature's two-sample Kolmogorov–Smirnov
+/// test between the window's sketch and the profile's, with the sketches' error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WindowDrift {
+    /// Rows the window holds.
+    pub rows: u64,
+    /// `drift`, `stable`, `inconclusive` or `insufficient_data`.
+    pub verdict: String,
+    /// A feature drifts when even its larger p-value is below this.
+    pub alpha: f64,
+    /// The window drifts when at least this share of the tested features drift.
+    pub drift_share: f64,
+    /// Features that drifted.
+    pub drifted: u64,
+    /// Features whose p-values straddle `alpha`.
+    pub inconclusive: u64,
+    /// Features tested (drifted, inconclusive or stable).
+    pub tested: u64,
+    /// Every feature, in the profile's order.
+    pub features: Vec<WindowFeature>,
+}
+
+/// One feature of a [`WindowDrift`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WindowFeature {
+    /// The feature's name in the profile.
+    pub name: String,
+    /// `drift`, `stable`, `inconclusive`, `insufficient_data` or `not_tested`.
+    pub status: String,
+    /// The KS statistic between the two sketches; `null` when not tested.
+    pub statistic: Option<f64>,
+    /// The statistic's error (the sketches' rank errors and the grid's step).
+    pub error: Option<f64>,
+    /// The asymptotic p-value at the larger end of the error.
+    pub p_value_low: Option<f64>,
+    /// The asymptotic p-value at the smaller end of the error.
+    pub p_value_high: Option<f64>,
+}
+
+/// The KPIs of a [`MonitorWindow`]: the predictions of one model version made in the
+/// window, and the delayed labels received for them so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WindowKpis {
+    /// The version that made the predictions.
+    pub version: String,
+    /// Rows answered (and kept for their labels).
+    pub predictions: u64,
+    /// Rows labelled so far.
+    pub labeled: u64,
+    /// `null` until a row is labelled.
+    pub accuracy: Option<f64>,
+    /// Macro average over the classes seen.
+    pub precision: Option<f64>,
+    /// Macro average over the classes seen.
+    pub recall: Option<f64>,
+    /// Expected calibration error (ten equal-width bins of the top probability).
+    pub ece: Option<f64>,
+    /// The mean top probability of the labelled rows.
+    pub mean_confidence: Option<f64>,
+    /// More than 1,000 classes were seen: precision and recall leave the rest out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub classes_truncated: bool,
+}
+
+impl Predicate for MonitorWindow {
+    const TYPE: &'static str = "https://aigis.dev/predicate/monitor-window/v1";
+    const NAME: &'static str = "monitor-window";
+}

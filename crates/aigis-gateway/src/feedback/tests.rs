@@ -71,12 +71,16 @@ fn kpis_equal_scikit_learns() {
     let k = f.kpis("m");
     assert_eq!(k.windows.len(), 1);
     let w = &k.windows[0];
-    assert_eq!((w.predictions, w.labeled), (8, 8));
-    assert!((w.accuracy.unwrap() - 0.75).abs() < 1e-12);
-    assert!((w.precision.unwrap() - 0.777_777_777_777_777_7).abs() < 1e-12);
-    assert!((w.recall.unwrap() - 0.777_777_777_777_777_7).abs() < 1e-12);
-    assert!((w.ece.unwrap() - 0.17625).abs() < 1e-12, "{:?}", w.ece);
-    assert!((w.mean_confidence.unwrap() - 0.77375).abs() < 1e-12);
+    assert_eq!((w.kpis.predictions, w.kpis.labeled), (8, 8));
+    assert!((w.kpis.accuracy.unwrap() - 0.75).abs() < 1e-12);
+    assert!((w.kpis.precision.unwrap() - 0.777_777_777_777_777_7).abs() < 1e-12);
+    assert!((w.kpis.recall.unwrap() - 0.777_777_777_777_777_7).abs() < 1e-12);
+    assert!(
+        (w.kpis.ece.unwrap() - 0.17625).abs() < 1e-12,
+        "{:?}",
+        w.kpis.ece
+    );
+    assert!((w.kpis.mean_confidence.unwrap() - 0.77375).abs() < 1e-12);
     // Each id is matched once.
     let again = f.label(&req).unwrap();
     assert_eq!(again.matched, 0);
@@ -97,12 +101,12 @@ fn a_class_never_predicted_has_precision_zero_and_versions_are_apart() {
     .unwrap();
     let k = f.kpis("m");
     assert_eq!(k.windows.len(), 2);
-    let v1 = k.windows.iter().find(|w| w.version == "v1").unwrap();
-    assert_eq!(v1.precision, Some(0.25));
-    assert_eq!(v1.recall, Some(0.5));
-    assert_eq!(v1.ece, None);
-    let v2 = k.windows.iter().find(|w| w.version == "v2").unwrap();
-    assert_eq!(v2.accuracy, Some(1.0));
+    let v1 = k.windows.iter().find(|w| w.kpis.version == "v1").unwrap();
+    assert_eq!(v1.kpis.precision, Some(0.25));
+    assert_eq!(v1.kpis.recall, Some(0.5));
+    assert_eq!(v1.kpis.ece, None);
+    let v2 = k.windows.iter().find(|w| w.kpis.version == "v2").unwrap();
+    assert_eq!(v2.kpis.accuracy, Some(1.0));
     assert_eq!(v2.start, "1970-01-01T00:00:00Z");
     assert_eq!(v2.end, "1970-01-01T00:01:00Z");
 }
@@ -118,7 +122,7 @@ fn a_feedback_that_does_not_fit_counts_nothing() {
         .unwrap_err();
     assert!(e.message.contains("integer or a string"), "{}", e.message);
     assert_eq!(f.kpis("m").pending, 1);
-    assert_eq!(f.kpis("m").windows[0].labeled, 0);
+    assert_eq!(f.kpis("m").windows[0].kpis.labeled, 0);
 }
 
 #[test]

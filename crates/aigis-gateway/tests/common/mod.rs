@@ -121,13 +121,14 @@ pub async fn call(
 }
 
 /// An audit that keeps the calls and changes it is given, in memory; it fails the
-/// changes when told to.
+/// changes and the monitor windows when told to.
 #[derive(Debug, Default)]
 pub struct Recorder {
     pub calls: std::sync::Mutex<Vec<aigis_evidence::GatewayCall>>,
     pub changes: std::sync::Mutex<Vec<aigis_evidence::GatewayAdmin>>,
     pub alerts: std::sync::Mutex<Vec<(aigis_evidence::GatewayAlert, Vec<String>)>>,
     pub periods: std::sync::Mutex<Vec<(aigis_evidence::ShadowPeriod, Vec<String>)>>,
+    pub windows: std::sync::Mutex<Vec<(aigis_evidence::MonitorWindow, Vec<String>)>>,
     pub fail: std::sync::Mutex<bool>,
 }
 
@@ -151,25 +152,28 @@ impl aigis_gateway::audit::Audit for Recorder {
             changes.push(change);
             return Ok(changes.len() as u64);
         }
+        let subjects: Vec<String> = statement
+            .subject
+            .iter()
+            .filter_map(|s| s.name.clone())
+            .collect();
         if let Ok(alert) = aigis_evidence::GatewayAlert::from_statement(statement) {
             let mut alerts = self.alerts.lock().unwrap();
-            let subjects = statement
-                .subject
-                .iter()
-                .filter_map(|s| s.name.clone())
-                .collect();
             alerts.push((alert, subjects));
             return Ok(alerts.len() as u64);
         }
         if let Ok(period) = aigis_evidence::ShadowPeriod::from_statement(statement) {
             let mut periods = self.periods.lock().unwrap();
-            let subjects = statement
-                .subject
-                .iter()
-                .filter_map(|s| s.name.clone())
-                .collect();
             periods.push((period, subjects));
             return Ok(periods.len() as u64);
+        }
+        if let Ok(window) = aigis_evidence::MonitorWindow::from_statement(statement) {
+            if *self.fail.lock().unwrap() {
+                return Err("the disk is full".into());
+            }
+            let mut windows = self.windows.lock().unwrap();
+            windows.push((window, subjects));
+            return Ok(windows.len() as u64);
         }
         Err(format!("unexpected evidence {}", statement.predicate_type))
     }
@@ -327,4 +331,17 @@ pub async fn infer_binary(
         status,
         serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
     )
+}
+
+/// The profile `train.profile.json` of the model's folder, checked with a wide tolerance
+/// and flagging only: traffic moved on purpose is answered, for the monitors to see.
+pub fn wide_profile() -> aigis_gateway::inspect::ProfileConfig {
+    aigis_gateway::inspect::ProfileConfig {
+        file: "train.profile.json".into(),
+        label: None,
+        features: None,
+        input: None,
+        tolerance: 10.0,
+        action: aigis_gateway::inspect::Action::Flag,
+    }
 }

@@ -220,17 +220,25 @@ fn call(
     ))
 }
 
-/// The newest `gateway-call` record in the project's ledger.
+/// The newest `gateway-call` record in the project's ledger (a gateway records its
+/// monitors' windows between its calls).
 fn last_call(project: &aigis_ledger::Project) -> Result<aigis_evidence::GatewayCall> {
+    use aigis_evidence::Predicate as _;
     let ledger = project.open_ledger()?;
-    let size = ledger.tree_size()?;
     let entry = ledger
         .store()
-        .entry(size.saturating_sub(1))?
-        .context("the ledger is empty")?;
+        .query(&aigis_ledger::Query {
+            predicate_type: Some(aigis_evidence::GatewayCall::TYPE.to_owned()),
+            limit: Some(1),
+            newest_first: true,
+            ..aigis_ledger::Query::default()
+        })?
+        .into_iter()
+        .next()
+        .context("the ledger has no gateway-call record")?;
     let envelope = aigis_crypto::dsse::Envelope::from_json(&entry.body)?;
     let statement = aigis_core::Statement::from_json(&envelope.payload)?;
-    Ok(<aigis_evidence::GatewayCall as aigis_evidence::Predicate>::from_statement(&statement)?)
+    Ok(aigis_evidence::GatewayCall::from_statement(&statement)?)
 }
 
 /// The detector flags (name, reasons) of the newest `gateway-call` record in the ledger.
@@ -777,7 +785,66 @@ fn monitor(
             "drift": v.as_ref().map(|(verdict, d, t)| json!({"verdict": verdict, "drifted": d, "tested": t})),
         })).collect::<Vec<_>>()}),
     )?;
-    Ok(())
+    report(log, project)
+}
+
+/// What the gateways saw, read back from the ledger alone (the stopped gateway recorded
+/// its last window), as `aigis monitor report` does: its page in the project's folder.
+fn report(log: &mut Log<'_>, project: &aigis_ledger::Project) -> Result<()> {
+    let ledger = project.open_ledger()?;
+    let keys = project.keyring()?.public_keys();
+    let now = aigis_ledger::now_ms();
+    let report = crate::commands::monitor::report::gather(
+        ledger.store(),
+        &keys,
+        (now - 3_600_000, now + 1),
+        1000,
+        &std::collections::BTreeSet::from(["digits".to_owned()]),
+    )?;
+    let path = project.root.join("monitor-report.html");
+    crate::context::write_output(&path, crate::report::monitor::page(&report).as_bytes())?;
+    let Some(digits) = report.models.first() else {
+        return Err(crate::failed(
+            "demo step `monitor report`: no evidence of the digits model".to_owned(),
+        ));
+    };
+    let verdicts: Vec<&str> = digits
+        .drift
+        .iter()
+        .map(|w| w.drift.verdict.as_str())
+        .collect();
+    let flagged: std::collections::BTreeMap<&str, u64> = digits
+        .detectors
+        .iter()
+        .map(|d| {
+            let rows = digits
+                .calls
+                .iter()
+                .filter_map(|b| b.flagged_rows.get(d))
+                .sum();
+            (d.as_str(), rows)
+        })
+        .collect();
+    let calls: u64 = digits.calls.iter().map(|b| b.calls).sum();
+    log.expect(
+        verdicts.contains(&"stable")
+            && verdicts.contains(&"drift")
+            && report.unreadable.is_empty()
+            && flagged.values().any(|n| *n > 0),
+        "monitor report",
+        format!(
+            "aigis monitor report, from the signed evidence alone: {} drift windows of the digits model ({}), {calls} calls, rows flagged by {}; the page is {}",
+            verdicts.len(),
+            verdicts.join(", "),
+            flagged
+                .iter()
+                .map(|(d, n)| format!("{d} {n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            path.display()
+        ),
+        json!({"drift": verdicts, "calls": calls, "flagged_rows": flagged, "page": path}),
+    )
 }
 
 /// The rows each detector flagged in the newest `gateway-call` record (its `rows`; a
