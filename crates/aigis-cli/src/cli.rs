@@ -875,7 +875,8 @@ pub enum MonitorCommand {
     /// statistic per window, the KPIs from delayed labels per window and version, the
     /// calls, refusals and each detector's flag rate over time, the shadow periods and
     /// the alerts. A window is in the range when it overlaps it; a KPI window recorded
-    /// more than once (labels arrive late) is shown as last recorded.
+    /// more than once (labels arrive late) is shown with the most labels, a drift window
+    /// recorded open and again ended as ended, whatever order the records are in.
     ///
     /// Exits 2 when the range or the project cannot be read.
     #[command(after_help = examples!(

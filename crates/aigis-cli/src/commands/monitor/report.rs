@@ -321,31 +321,40 @@ pub(crate) fn gather(
                 .insert(w.served_version.clone());
             match (w.drift, w.kpis) {
                 (Some(d), None) if w.kind == "drift" => {
-                    drift.insert(
-                        (w.model.clone(), w.served_sha256.clone(), start),
-                        DriftRow {
-                            evidence: index,
-                            start: w.start,
-                            end: w.end,
-                            start_ms: start,
-                            complete: w.complete,
-                            served_version: w.served_version,
-                            drift: d,
-                        },
-                    );
+                    let row = DriftRow {
+                        evidence: index,
+                        start: w.start,
+                        end: w.end,
+                        start_ms: start,
+                        complete: w.complete,
+                        served_version: w.served_version,
+                        drift: d,
+                    };
+                    // The window's last state by what it says, not by where it is in
+                    // the log (an old record appended again must not hide a later one):
+                    // ended over open, then more rows.
+                    let rank = |r: &DriftRow| (r.complete, r.drift.rows, r.evidence);
+                    let key = (w.model.clone(), w.served_sha256.clone(), start);
+                    if drift.get(&key).is_none_or(|old| rank(old) < rank(&row)) {
+                        drift.insert(key, row);
+                    }
                 }
                 (None, Some(k)) if w.kind == "kpis" => {
-                    kpis.insert(
-                        (w.model.clone(), start, k.version.clone()),
-                        KpiRow {
-                            evidence: index,
-                            start: w.start,
-                            end: w.end,
-                            start_ms: start,
-                            complete: w.complete,
-                            kpis: k,
-                        },
-                    );
+                    let key = (w.model.clone(), start, k.version.clone());
+                    let row = KpiRow {
+                        evidence: index,
+                        start: w.start,
+                        end: w.end,
+                        start_ms: start,
+                        complete: w.complete,
+                        kpis: k,
+                    };
+                    // Labels only accumulate: the record with the most is the latest.
+                    let rank =
+                        |r: &KpiRow| (r.kpis.labeled, r.kpis.predictions, r.complete, r.evidence);
+                    if kpis.get(&key).is_none_or(|old| rank(old) < rank(&row)) {
+                        kpis.insert(key, row);
+                    }
                 }
                 _ => report.unreadable.push(format!(
                     "evidence #{index} is a `{}` window without its own statistics",
@@ -674,6 +683,8 @@ mod tests {
             (&w2, &key, T0 + 2 * hour),
             (&k2, &key, T0 + 2 * hour),
             (&forged, &stranger, T0 + 3 * hour),
+            // The first KPI record appended again, later: it does not hide the second.
+            (&k1, &key, T0 + 3 * hour),
         ] {
             append(&|| w.statement(served.to_vec()).unwrap(), by, at);
         }
