@@ -414,10 +414,7 @@ fn model(s: &mut String, report: &Report, m: &ModelReport) {
                         .calls
                         .iter()
                         .filter(|b| b.rows > 0)
-                        .map(|b| {
-                            let flagged = b.flagged_rows.get(d).copied().unwrap_or(0);
-                            (b.start_ms, flagged as f64 / b.rows as f64)
-                        })
+                        .map(|b| (b.start_ms, b.flag_rate.get(d).copied().unwrap_or(0.0)))
                         .collect(),
                 })
                 .collect();

@@ -97,6 +97,8 @@ pub(crate) struct Bucket {
     /// Rows flagged, by detector (a detector that judges whole calls counts the call's
     /// rows).
     pub flagged_rows: BTreeMap<String, u64>,
+    /// Each detector's flagged rows over `rows` (none when no row reached the model).
+    pub flag_rate: BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -486,7 +488,14 @@ pub(crate) fn gather(
     for ((name, _, _), row) in kpis {
         of(&mut models, &name).kpis.push(row);
     }
-    for ((name, _), b) in buckets {
+    for ((name, _), mut b) in buckets {
+        if b.rows > 0 {
+            b.flag_rate = b
+                .flagged_rows
+                .iter()
+                .map(|(d, n)| (d.clone(), *n as f64 / b.rows as f64))
+                .collect();
+        }
         of(&mut models, &name).calls.push(b);
     }
     for (name, p) in shadow {
@@ -735,6 +744,7 @@ mod tests {
             (2, 20, 1)
         );
         assert_eq!(m.calls[0].flagged_rows.get("ood"), Some(&3));
+        assert_eq!(m.calls[0].flag_rate.get("ood"), Some(&0.15));
         assert_eq!(
             (m.calls[1].calls, m.calls[1].refused, m.calls[1].rows),
             (1, 1, 0)
