@@ -50,6 +50,9 @@ use std::io::IsTerminal as _;
 use clap::Parser as _;
 
 pub use cli::Cli;
+/// `aigis monitor report`'s reading of a ledger, for its benchmark (`benches/report.rs`).
+#[doc(hidden)]
+pub use commands::monitor::report::{Report as MonitorReport, gather as monitor_report};
 
 /// A check the command line itself ran and the artifact failed (an ingest refused, a
 /// demo step that misbehaved), or a library's check failure put in the command's words:

@@ -10,6 +10,7 @@ use aigis_evidence::{
     WindowKpis,
 };
 use anyhow::Result;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::cli::{Cli, MonitorReportArgs};
@@ -24,7 +25,7 @@ const LONGEST_WINDOW_MS: i64 = 31 * 86_400_000;
 
 /// The report, as `--json` prints it and the HTML page draws it.
 #[derive(Debug, Serialize)]
-pub(crate) struct Report {
+pub struct Report {
     pub from: String,
     pub to: String,
     #[serde(skip)]
@@ -42,7 +43,7 @@ pub(crate) struct Report {
 
 /// What one served model did in the range.
 #[derive(Debug, Default, Serialize)]
-pub(crate) struct ModelReport {
+pub struct ModelReport {
     pub model: String,
     /// The versions seen in the range: in calls, windows and periods.
     pub versions: BTreeSet<String>,
@@ -59,7 +60,7 @@ pub(crate) struct ModelReport {
 }
 
 #[derive(Debug, Serialize)]
-pub(crate) struct DriftRow {
+pub struct DriftRow {
     pub evidence: u64,
     pub start: String,
     pub end: String,
@@ -72,7 +73,7 @@ pub(crate) struct DriftRow {
 }
 
 #[derive(Debug, Serialize)]
-pub(crate) struct KpiRow {
+pub struct KpiRow {
     pub evidence: u64,
     pub start: String,
     pub end: String,
@@ -84,7 +85,7 @@ pub(crate) struct KpiRow {
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
-pub(crate) struct Bucket {
+pub struct Bucket {
     pub start: String,
     #[serde(skip)]
     pub start_ms: i64,
@@ -102,14 +103,14 @@ pub(crate) struct Bucket {
 }
 
 #[derive(Debug, Serialize)]
-pub(crate) struct ShadowRow {
+pub struct ShadowRow {
     pub evidence: u64,
     #[serde(flatten)]
     pub period: ShadowPeriod,
 }
 
 #[derive(Debug, Serialize)]
-pub(crate) struct AlertRow {
+pub struct AlertRow {
     pub evidence: u64,
     #[serde(flatten)]
     pub alert: GatewayAlert,
@@ -216,7 +217,7 @@ fn auto_bucket(span_ms: i64) -> i64 {
 /// Every signed entry of predicate `P` recorded in `[since, until)`, a page at a time:
 /// `each` gets its index, the time it was recorded and the predicate. An entry that is not
 /// signed by one of `keys`, or is not a `P`, goes to `unreadable`.
-fn read_all<P: Predicate>(
+fn read_all<P: Predicate + Send>(
     store: &dyn aigis_ledger::Store,
     keys: &[aigis_crypto::PublicKey],
     (since, until): (Option<i64>, Option<i64>),
@@ -237,15 +238,23 @@ fn read_all<P: Predicate>(
             return Ok(());
         };
         after = Some(last.index);
-        for entry in page {
-            let index = entry.index;
-            let read = aigis_ledger::signed_statement(keys, index, &entry.body).and_then(
-                |(statement, _)| {
-                    P::from_statement(&statement).map_err(|e| {
-                        format!("evidence #{index} is not a readable {}: {e}", P::NAME)
-                    })
-                },
-            );
+        // The signatures are checked and the statements read on every core; what they
+        // say is added up in order.
+        let read: Vec<(u64, Result<P, String>)> = page
+            .par_iter()
+            .map(|entry| {
+                let index = entry.index;
+                let read = aigis_ledger::signed_statement(keys, index, &entry.body).and_then(
+                    |(statement, _)| {
+                        P::from_statement(&statement).map_err(|e| {
+                            format!("evidence #{index} is not a readable {}: {e}", P::NAME)
+                        })
+                    },
+                );
+                (index, read)
+            })
+            .collect();
+        for (index, read) in read {
             match read {
                 Ok(p) => {
                     *report.evidence.entry(P::NAME).or_default() += 1;
@@ -282,7 +291,7 @@ fn span(
 }
 
 /// Reads the range's evidence from `store` into a report.
-pub(crate) fn gather(
+pub fn gather(
     store: &dyn aigis_ledger::Store,
     keys: &[aigis_crypto::PublicKey],
     (from, to): (i64, i64),
