@@ -17,7 +17,10 @@ and `GET /v2/models/{name}/kpis` is read. Checked:
   zero_division=0)` on the labelled rows' true labels and the labels aigis answered (to
   1e-12), and aigis's labels equal onnxruntime's on the same rows;
 - the expected calibration error and the mean top probability equal numpy's over ten
-  equal-width bins of the top probability aigis answered (to 1e-9).
+  equal-width bins of the top probability aigis answered (to 1e-9);
+- stopped by SIGTERM, the gateway has recorded each model's open KPI window as signed
+  `monitor-window` evidence, and `aigis monitor report --json` reads the same figures
+  back from the ledger alone (and writes its HTML page).
 
     pip install scikit-learn onnxruntime numpy
     cargo build -p aigis
@@ -154,18 +157,36 @@ def run_model(base, key, name, fixture, rng):
     y_pred = [lab for c in labelled for lab in c[2]]
     top = [p for c in labelled for p in c[3]]
     right = [a == b for a, b in zip(y_true, y_pred)]
-    check(w["predictions"] == len(rows) and w["labeled"] == len(y_true),
-          f"{name}: {w['predictions']} rows answered, {w['labeled']} labelled (sent {len(rows)}, {len(y_true)})")
-    for what, got, want, tol in [
-        ("accuracy", w["accuracy"], accuracy_score(y_true, y_pred), 1e-12),
-        ("macro precision", w["precision"], precision_score(y_true, y_pred, average="macro", zero_division=0), 1e-12),
-        ("macro recall", w["recall"], recall_score(y_true, y_pred, average="macro", zero_division=0), 1e-12),
-        ("expected calibration error", w["ece"], ece(top, right), 1e-9),
-        ("mean top probability", w["mean_confidence"], float(np.mean(top)), 1e-9),
-    ]:
-        check(got is not None and abs(got - want) <= tol, f"{name}: {what} {got} = scikit-learn/numpy's {want}")
+    want = {
+        "accuracy": accuracy_score(y_true, y_pred),
+        "precision": precision_score(y_true, y_pred, average="macro", zero_division=0),
+        "recall": recall_score(y_true, y_pred, average="macro", zero_division=0),
+        "ece": ece(top, right),
+        "mean_confidence": float(np.mean(top)),
+        "predictions": len(rows),
+        "labeled": len(y_true),
+    }
+    check_kpis(f"{name}", w, want)
     check(kpis.get("pending") == len(calls) - len(labelled),
           f"{name}: {kpis.get('pending')} calls still await their labels")
+    return want
+
+
+def check_kpis(what, got, want):
+    """A window's KPIs against scikit-learn's and numpy's."""
+    check(got["predictions"] == want["predictions"] and got["labeled"] == want["labeled"],
+          f"{what}: {got['predictions']} rows answered, {got['labeled']} labelled "
+          f"(sent {want['predictions']}, {want['labeled']})")
+    for key, name, tol in [
+        ("accuracy", "accuracy", 1e-12),
+        ("precision", "macro precision", 1e-12),
+        ("recall", "macro recall", 1e-12),
+        ("ece", "expected calibration error", 1e-9),
+        ("mean_confidence", "mean top probability", 1e-9),
+    ]:
+        value = got.get(key)
+        check(value is not None and abs(value - want[key]) <= tol,
+              f"{what}: {name} {value} = scikit-learn/numpy's {want[key]}")
 
 
 def main():
@@ -189,13 +210,34 @@ def main():
             f.write(f'\n[[serve.models]]\nname = "{name}"\npath = "{os.path.join(RUNTIME, fixture + ".onnx")}"\n'
                     'verify = false\n[serve.models.feedback]\nwindow_s = 2678400\n')
     server, started = start_serve(aigis, work, env, log=os.path.join(work, "serve.log"))
+    wanted = {}
     try:
         rng = np.random.default_rng(20261203)
         for name, fixture in models:
-            run_model(started["listening"], made["key"], name, fixture, rng)
+            wanted[name] = run_model(started["listening"], made["key"], name, fixture, rng)
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        code = server.wait(timeout=30)
+    check(code == 0, f"aigis serve stopped on SIGTERM with exit code {code}")
+
+    # Stopped, the gateway recorded each model's open KPI window as signed evidence;
+    # `aigis monitor report` reads the same figures back from the ledger alone.
+    page = os.path.join(work, "report.html")
+    report = json.loads(run("--json", "monitor", "report", "--from", "1d", "-o", page).stdout)
+    by_model = {m["model"]: m for m in report["models"]}
+    for name, want in wanted.items():
+        if want is None:
+            continue
+        kpis = by_model.get(name, {}).get("kpis", [])
+        check(len(kpis) == 1 and kpis[0]["complete"] is False,
+              f"monitor report: {name}: one KPI window, recorded open when the gateway stopped ({len(kpis)})")
+        if kpis:
+            check_kpis(f"monitor report: {name}", kpis[0], want)
+    check(not report["unreadable"], f"monitor report: nothing left out ({report['unreadable']})")
+    with open(page, encoding="utf-8") as f:
+        html = f.read()
+    check("<svg" in html and all(f"<h2>{n}</h2>" in html for n in wanted),
+          "monitor report: the HTML page has its plots and a section per model")
     if failures:
         print(f"\n{len(failures)} check(s) failed")
         sys.exit(1)
