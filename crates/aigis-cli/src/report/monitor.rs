@@ -37,7 +37,7 @@ fn line_chart(title: &str, (from, to): (i64, i64), top: Option<f64>, series: &[S
     let span = (to - from).max(1) as f64;
     let x = |t: i64| left + (w - left - 10.0) * ((t - from) as f64 / span).clamp(0.0, 1.0);
     let y = |v: f64| 8.0 + (h - 8.0 - bottom) * (1.0 - (v / top).clamp(0.0, 1.0));
-    let legend_h = 18.0 * series.len().div_ceil(4) as f64;
+    let legend_h = 18.0 * series.len().div_ceil(3) as f64;
     let total_h = h + legend_h + 6.0;
     let mut s = String::new();
     let _ = write!(
@@ -93,8 +93,8 @@ fn line_chart(title: &str, (from, to): (i64, i64), top: Option<f64>, series: &[S
             );
         }
         let (lx, ly) = (
-            left + 180.0 * (i % 4) as f64,
-            h + 14.0 + 18.0 * (i / 4) as f64,
+            left + 230.0 * (i % 3) as f64,
+            h + 14.0 + 18.0 * (i / 3) as f64,
         );
         let _ = write!(
             s,
