@@ -31,9 +31,11 @@
 //!
 //! In a project, each window's test is recorded as signed `monitor-window` evidence when
 //! the window ends (and the open one when the gateway stops): `aigis monitor report`
-//! reads those.
+//! reads those. An ended window is kept until it is recorded, past `windows` if need be
+//! (at most 64 more), so a short window is never dropped before the recorder sees it.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use aigis_monitor::sketch::Quantiles;
@@ -101,7 +103,15 @@ pub struct Drift {
     /// and rows of an open one recorded as it was. Held while windows are recorded, so two
     /// recorders never record one twice.
     recorded: Mutex<Recorded>,
+    /// Whether the windows are recorded as evidence, and the start of the last ended
+    /// window recorded: `observe` keeps an ended window until it is recorded, beyond
+    /// `windows` (at most [`UNRECORDED`] more).
+    recording: AtomicBool,
+    recorded_through: AtomicI64,
 }
+
+/// Ended windows kept beyond `windows` while they wait to be recorded.
+pub(crate) const UNRECORDED: i64 = 64;
 
 /// The windows of a [`Drift`] recorded as evidence.
 #[derive(Debug, Default)]
@@ -191,6 +201,8 @@ impl Drift {
             features,
             windows: Mutex::new(BTreeMap::new()),
             recorded: Mutex::new(Recorded::default()),
+            recording: AtomicBool::new(false),
+            recorded_through: AtomicI64::new(i64::MIN),
         })
     }
 
@@ -231,6 +243,7 @@ impl Drift {
             }
         }
         let keep_from = start - window * (i64::try_from(self.config.windows).unwrap_or(1) - 1);
+        let keep_from = unrecorded_from(keep_from, window, &self.recording, &self.recorded_through);
         windows.retain(|s, _| *s >= keep_from);
     }
 
@@ -269,6 +282,7 @@ impl Drift {
         mut record: impl FnMut(aigis_evidence::WindowDrift, &WindowDrift, bool) -> Result<(), String>,
     ) -> Result<usize, String> {
         let mut mark = self.recorded.lock().unwrap_or_else(PoisonError::into_inner);
+        self.recording.store(true, Ordering::Relaxed);
         let window = self.window_ms();
         let mut done = 0;
         for (start, w) in self.snapshot() {
@@ -284,6 +298,7 @@ impl Drift {
             done += 1;
             if complete {
                 mark.ended = Some(start);
+                self.recorded_through.store(start, Ordering::Relaxed);
             } else {
                 mark.open = Some((start, w.rows));
             }
@@ -417,4 +432,20 @@ impl Drift {
             features,
         }
     }
+}
+
+/// Where the windows kept start: at `keep_from` (the last `windows`), or earlier while
+/// windows are `recording` and an ended one after `recorded_through` is not recorded yet
+/// (at most [`UNRECORDED`] windows earlier).
+pub(crate) fn unrecorded_from(
+    keep_from: i64,
+    window: i64,
+    recording: &AtomicBool,
+    recorded_through: &AtomicI64,
+) -> i64 {
+    if !recording.load(Ordering::Relaxed) {
+        return keep_from;
+    }
+    let waiting = recorded_through.load(Ordering::Relaxed).saturating_add(1);
+    keep_from.min(waiting.max(keep_from.saturating_sub(window.saturating_mul(UNRECORDED))))
 }

@@ -28,9 +28,11 @@
 //! probability. Only the counts are kept, never the inputs.
 //!
 //! In a project, each window's KPIs are recorded as signed `monitor-window` evidence when
-//! the window ends, and again (at most once per `window_s`) while its labels still come.
+//! the window ends, and again (at most once per `window_s`) while its labels still come;
+//! an ended window is kept until it is recorded once, past `windows` if need be.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use aigis_runtime::{Data, NamedTensor};
@@ -183,6 +185,11 @@ pub struct Feedback {
     /// recorded (predictions, labelled) and when. Held while windows are recorded, so two
     /// recorders never record one twice.
     recorded: Mutex<BTreeMap<WindowKey, Counts>>,
+    /// Whether the windows are recorded as evidence, and the start of the last ended
+    /// window by which every ended window was recorded once: `keep` keeps an ended window
+    /// until then (see [`crate::drift::unrecorded_from`]).
+    recording: AtomicBool,
+    recorded_through: AtomicI64,
 }
 
 /// A KPI window: its start (ms) and the version that predicted.
@@ -266,6 +273,8 @@ impl Feedback {
             config: config.clone(),
             state: Mutex::new(State::default()),
             recorded: Mutex::new(BTreeMap::new()),
+            recording: AtomicBool::new(false),
+            recorded_through: AtomicI64::new(i64::MIN),
         })
     }
 
@@ -307,6 +316,12 @@ impl Feedback {
         );
         // The windows kept: the last `windows` starts.
         let keep_from = start - window * (i64::try_from(self.config.windows).unwrap_or(1) - 1);
+        let keep_from = crate::drift::unrecorded_from(
+            keep_from,
+            window,
+            &self.recording,
+            &self.recorded_through,
+        );
         state.windows.retain(|(s, _), _| *s >= keep_from);
     }
 
@@ -463,6 +478,7 @@ impl Feedback {
         mut record: impl FnMut(&Window, bool) -> Result<(), String>,
     ) -> Result<usize, String> {
         let mut recorded = self.recorded.lock().unwrap_or_else(PoisonError::into_inner);
+        self.recording.store(true, Ordering::Relaxed);
         let window = self.window_ms();
         let windows: Vec<(WindowKey, (u64, u64), Window)> = {
             let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -480,6 +496,13 @@ impl Feedback {
                 .collect()
         };
         let mut done = 0;
+        // Every ended window is recorded once when the loop ends (a failure returns
+        // first): they may go once `windows` newer ones are kept.
+        let through = windows
+            .iter()
+            .map(|(key, _, _)| key.0)
+            .filter(|start| start + window <= now_ms)
+            .max();
         for (key, counts, w) in windows {
             let complete = key.0 + window <= now_ms;
             let due = match recorded.get(&key) {
@@ -500,6 +523,9 @@ impl Feedback {
                     at_ms: now_ms,
                 },
             );
+        }
+        if let Some(through) = through {
+            self.recorded_through.store(through, Ordering::Relaxed);
         }
         Ok(done)
     }

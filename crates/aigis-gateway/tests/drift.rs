@@ -238,6 +238,44 @@ fn recorded(
         .collect()
 }
 
+/// A gateway whose windows are recorded: the cancer model with the wide profile, the
+/// `drift` and `feedback` settings, and a recorder.
+struct Recorded {
+    dir: tempfile::TempDir,
+    config: ServeConfig,
+    gw: Arc<Gateway>,
+    app: axum::Router,
+    key: String,
+    recorder: Arc<common::Recorder>,
+}
+
+impl Recorded {
+    fn new(drift: &str, feedback: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        profile(dir.path(), 150);
+        let (keys, entries) = common::keys(&["ci"]);
+        let mut model = common::model("cancer", "cancer_gbc.onnx");
+        model.profile = Some(common::wide_profile());
+        model.drift = Some(toml::from_str(drift).unwrap());
+        model.feedback = Some(toml::from_str(feedback).unwrap());
+        let config = ServeConfig::loopback(vec![model], entries);
+        let recorder = Arc::new(common::Recorder::default());
+        let gw = Arc::new(
+            Gateway::new(&config, dir.path(), &[])
+                .unwrap()
+                .with_audit(recorder.clone()),
+        );
+        Self {
+            app: gw.clone().router(),
+            key: keys["ci"].clone(),
+            dir,
+            config,
+            gw,
+            recorder,
+        }
+    }
+}
+
 /// Sleeps into the next second and a bit: the 1-second windows open now have ended.
 async fn next_second() {
     let ms = std::time::SystemTime::now()
@@ -249,22 +287,15 @@ async fn next_second() {
 
 #[tokio::test]
 async fn each_window_is_recorded_as_evidence_once_it_ends_and_kpis_again_as_labels_come() {
-    let dir = tempfile::tempdir().unwrap();
-    profile(dir.path(), 150);
-    let (keys, entries) = common::keys(&["ci"]);
-    let mut model = common::model("cancer", "cancer_gbc.onnx");
-    model.profile = Some(common::wide_profile());
-    model.drift = Some(toml::from_str("window_s = 1\nmin_rows = 10").unwrap());
-    model.feedback = Some(toml::from_str("window_s = 1").unwrap());
-    let config = ServeConfig::loopback(vec![model], entries);
-    let recorder = Arc::new(common::Recorder::default());
-    let gw = Arc::new(
-        Gateway::new(&config, dir.path(), &[])
-            .unwrap()
-            .with_audit(recorder.clone()),
-    );
-    let app = gw.clone().router();
-    let key = &keys["ci"];
+    let Recorded {
+        dir,
+        config,
+        gw,
+        app,
+        key,
+        recorder,
+    } = Recorded::new("window_s = 1\nmin_rows = 10", "window_s = 1");
+    let key = &key;
 
     // 100 rows in two calls, their answers' ids and labels kept.
     next_second().await;
@@ -376,4 +407,41 @@ async fn each_window_is_recorded_as_evidence_once_it_ends_and_kpis_again_as_labe
     assert!(ended.1 && !open.1);
     assert_eq!(ended.2.drift.as_ref().unwrap().rows, 20);
     assert_eq!(open.2.drift.as_ref().unwrap().rows, 15);
+}
+
+/// With one window kept, the next window's first call would drop the one that just
+/// ended before the recorder (every second) sees it: an ended window is kept until it
+/// is recorded.
+#[tokio::test]
+async fn an_ended_window_waits_to_be_recorded_even_past_the_windows_kept() {
+    let r = Recorded::new(
+        "window_s = 1\nwindows = 1\nsliding = 1\nmin_rows = 10",
+        "window_s = 1\nwindows = 1",
+    );
+    // The recorder has run: the windows are recorded from now on.
+    r.gw.record_due(false).await;
+    let mut rng = fastrand::Rng::with_seed(6);
+    next_second().await;
+    common::infer_binary(&r.app, &r.key, "cancer", &like_training(&mut rng, 20)).await;
+    next_second().await;
+    common::infer_binary(&r.app, &r.key, "cancer", &like_training(&mut rng, 15)).await;
+    r.gw.record_due(false).await;
+    let drift = recorded(&r.recorder, "drift");
+    assert_eq!(drift.len(), 1, "{drift:?}");
+    assert!(drift[0].1);
+    assert_eq!(drift[0].2.drift.as_ref().unwrap().rows, 20);
+    let kpis = recorded(&r.recorder, "kpis");
+    assert_eq!(kpis.len(), 1, "{kpis:?}");
+    assert_eq!(kpis[0].2.kpis.as_ref().unwrap().predictions, 20);
+    // Recorded, it goes: one window kept again.
+    common::infer_binary(&r.app, &r.key, "cancer", &like_training(&mut rng, 5)).await;
+    let (_, report) = common::call(
+        &r.app,
+        "GET",
+        "/v2/models/cancer/drift",
+        &r.key,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(report["windows"].as_array().unwrap().len(), 1, "{report}");
 }
