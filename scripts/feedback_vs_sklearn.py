@@ -35,28 +35,13 @@ import os
 import subprocess
 import sys
 import tempfile
-import urllib.error
-import urllib.request
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_process import ROOT, check, failures, start_serve  # noqa: E402
+from serve_process import ROOT, check, failures, http, start_serve  # noqa: E402
 
 RUNTIME = os.path.join(ROOT, "tests", "data", "runtime")
-
-
-def http(url, key, body=None):
-    """The status and JSON answer of a GET (no body) or a POST."""
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method="GET" if body is None else "POST")
-    req.add_header("Authorization", f"Bearer {key}")
-    req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"null")
 
 
 def ece(confidence, right, bins=10):

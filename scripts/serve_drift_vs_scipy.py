@@ -35,23 +35,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_process import ROOT, check, failures, start_serve  # noqa: E402
+from serve_process import ROOT, check, failures, http, start_serve  # noqa: E402
 
 RUNTIME = os.path.join(ROOT, "tests", "data", "runtime")
 ALPHA = 0.05
-
-
-def http(url, key, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, headers={"Authorization": f"Bearer {key}",
-                                                          "Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read())
 
 
 def compare(what, train, sent, window):
@@ -128,10 +119,14 @@ def main():
                 size = int(rng.integers(1, 9))
                 part = rows[i:i + size]
                 i += size
-                http(f"{base}/v2/models/cancer/infer", key,
-                     {"inputs": [{"name": "X", "shape": list(part.shape), "datatype": "FP32",
-                                  "data": part.ravel().tolist()}]})
-            drift = http(f"{base}/v2/models/cancer/drift", key)
+                status, answer = http(f"{base}/v2/models/cancer/infer", key,
+                                      {"inputs": [{"name": "X", "shape": list(part.shape), "datatype": "FP32",
+                                                   "data": part.ravel().tolist()}]})
+                if status != 200:
+                    raise RuntimeError(f"an inference answered {status}: {answer}")
+            status, drift = http(f"{base}/v2/models/cancer/drift", key)
+            if status != 200:
+                raise RuntimeError(f"GET /drift answered {status}: {drift}")
             window = drift["windows"][-1]
             start = window["start"]
             compare(f"GET /drift, traffic {what}", train, rows, window)

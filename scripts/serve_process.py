@@ -1,10 +1,13 @@
 """What the scripts that drive `aigis serve` share (serve_e2e.py, upstream_kserve.py,
-bench/serve_bench.py): starting it, the digits model and onnxruntime's answers on it, and
-the list of failed checks. The standard library only, but for `digits_reference`."""
+feedback_vs_sklearn.py, serve_drift_vs_scipy.py, bench/serve_bench.py): starting it, a
+JSON call to it, the digits model and onnxruntime's answers on it, and the list of failed
+checks. The standard library only, but for `digits_reference`."""
 
 import json
 import os
 import subprocess
+import urllib.error
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The digits MLP (scikit-learn, skl2onnx; made by scripts/make_runtime_models.py).
@@ -62,3 +65,16 @@ def start_serve(aigis, cwd, env, log=None):
     if "listening" not in started:
         fail(f"did not start ({json.dumps(started)})")
     return proc, started
+
+
+def http(url, key, body=None):
+    """The status and JSON answer of a GET (no body) or a POST."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method="GET" if body is None else "POST")
+    req.add_header("Authorization", f"Bearer {key}")
+    req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
