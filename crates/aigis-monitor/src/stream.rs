@@ -59,6 +59,19 @@ fn decode_group(
     }
 }
 
+/// Appends every row of an `.npy` chunk to `columns` (one per column of the array), a
+/// group of [`GROUP`] columns per task.
+fn decode_columns(bytes: &[u8], layout: &crate::detect::input::NpyLayout, columns: &mut [Column]) {
+    let cols = columns.len();
+    columns
+        .par_chunks_mut(GROUP)
+        .enumerate()
+        .for_each(|(g, group)| {
+            let mut out: Vec<&mut Vec<f64>> = group.iter_mut().map(|c| &mut c.numbers).collect();
+            decode_group(bytes, layout, cols, g * GROUP, &mut out);
+        });
+}
+
 /// A numeric column as read: the numbers (finite or not), and the cells that were not.
 #[derive(Debug, Default, Clone)]
 struct Column {
@@ -159,14 +172,7 @@ impl Source {
                 return Ok(None);
             };
             let mut columns = vec![Column::default(); cols];
-            columns
-                .par_chunks_mut(GROUP)
-                .enumerate()
-                .for_each(|(g, group)| {
-                    let mut out: Vec<&mut Vec<f64>> =
-                        group.iter_mut().map(|c| &mut c.numbers).collect();
-                    decode_group(&bytes, &layout, cols, g * GROUP, &mut out);
-                });
+            decode_columns(&bytes, &layout, &mut columns);
             return Ok(Some((rows, columns, bytes.len() as u64)));
         }
         match self {
@@ -428,23 +434,13 @@ pub fn drift_stream(
     let mut r_rows = 0u64;
     if let Source::Npy { layout, .. } = r {
         // Straight into columns of the known size: no chunk's columns copied again.
-        let (rows, cols) = (
-            usize::try_from(layout.rows).unwrap_or(usize::MAX),
-            r_names.len(),
-        );
+        let rows = usize::try_from(layout.rows).unwrap_or(usize::MAX);
         r_cols
             .par_iter_mut()
             .for_each(|c| c.numbers.reserve_exact(rows));
         while let Some((n, bytes)) = r.next_raw(reference)? {
             r_rows += n;
-            r_cols
-                .par_chunks_mut(GROUP)
-                .enumerate()
-                .for_each(|(g, group)| {
-                    let mut out: Vec<&mut Vec<f64>> =
-                        group.iter_mut().map(|c| &mut c.numbers).collect();
-                    decode_group(&bytes, &layout, cols, g * GROUP, &mut out);
-                });
+            decode_columns(&bytes, &layout, &mut r_cols);
         }
     }
     while let Some((rows, chunk, _)) = r.next(reference)? {

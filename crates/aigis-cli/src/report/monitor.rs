@@ -125,7 +125,7 @@ fn heat_map(m: &ModelReport) -> String {
     // Each feature's largest statistic, to keep the ones that moved most.
     let mut largest: BTreeMap<&str, f64> = BTreeMap::new();
     for w in windows {
-        for f in &w.drift.features {
+        for f in &w.window.drift.features {
             let e = largest.entry(f.name.as_str()).or_insert(0.0);
             *e = e.max(f.statistic.unwrap_or(0.0));
         }
@@ -136,7 +136,7 @@ fn heat_map(m: &ModelReport) -> String {
     let names: Vec<&str> = names.iter().take(shown).map(|n| n.0).collect();
     let top = windows
         .iter()
-        .flat_map(|w| w.drift.features.iter().filter_map(|f| f.statistic))
+        .flat_map(|w| w.window.drift.features.iter().filter_map(|f| f.statistic))
         .fold(0.0, f64::max)
         .max(1e-9);
     let (label_w, cell_h) = (160.0, 12.0);
@@ -147,7 +147,7 @@ fn heat_map(m: &ModelReport) -> String {
     let title = format!(
         "KS statistic per feature and window (darker is larger, the largest {}; red outline: drifted, amber: inconclusive){}",
         number(top),
-        if shown < m.drift.first().map_or(0, |w| w.drift.features.len()) {
+        if shown < m.drift.first().map_or(0, |w| w.window.drift.features.len()) {
             format!("; the {shown} features that moved most")
         } else {
             String::new()
@@ -169,7 +169,7 @@ fn heat_map(m: &ModelReport) -> String {
             esc(name)
         );
         for (col, w) in windows.iter().enumerate() {
-            let Some(f) = w.drift.features.iter().find(|f| f.name == *name) else {
+            let Some(f) = w.window.drift.features.iter().find(|f| f.name == *name) else {
                 continue;
             };
             let shade = f.statistic.map_or(0.0, |v| v / top);
@@ -278,8 +278,13 @@ fn model(s: &mut String, report: &Report, m: &ModelReport) {
             points: m
                 .drift
                 .iter()
-                .filter(|w| w.drift.tested > 0)
-                .map(|w| (w.start_ms, w.drift.drifted as f64 / w.drift.tested as f64))
+                .filter(|w| w.window.drift.tested > 0)
+                .map(|w| {
+                    (
+                        w.start_ms,
+                        w.window.drift.drifted as f64 / w.window.drift.tested as f64,
+                    )
+                })
                 .collect(),
         };
         let threshold = Series {
@@ -287,7 +292,7 @@ fn model(s: &mut String, report: &Report, m: &ModelReport) {
             points: m
                 .drift
                 .iter()
-                .map(|w| (w.start_ms, w.drift.drift_share))
+                .map(|w| (w.start_ms, w.window.drift.drift_share))
                 .collect(),
         };
         s.push_str(&line_chart(
@@ -299,7 +304,7 @@ fn model(s: &mut String, report: &Report, m: &ModelReport) {
         s.push_str(&heat_map(m));
         s.push_str("<table><tr><th>window</th><th class=\"num\">rows</th><th>verdict</th><th class=\"num\">drifted</th><th class=\"num\">inconclusive</th><th class=\"num\">tested</th><th>version</th><th class=\"num\">evidence</th></tr>");
         for w in &m.drift {
-            let class = match w.drift.verdict.as_str() {
+            let class = match w.window.drift.verdict.as_str() {
                 "drift" => "fail",
                 "stable" => "pass",
                 _ => "",
@@ -309,12 +314,12 @@ fn model(s: &mut String, report: &Report, m: &ModelReport) {
                 "<tr><td>{}{}</td><td class=\"num\">{}</td><td class=\"{class}\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">#{}</td></tr>",
                 esc(&w.start),
                 if w.complete { "" } else { " (not ended)" },
-                w.drift.rows,
-                esc(&w.drift.verdict),
-                w.drift.drifted,
-                w.drift.inconclusive,
-                w.drift.tested,
-                esc(&w.served_version),
+                w.window.drift.rows,
+                esc(&w.window.drift.verdict),
+                w.window.drift.drifted,
+                w.window.drift.inconclusive,
+                w.window.drift.tested,
+                esc(&w.window.served_version),
                 w.evidence
             );
         }
@@ -328,13 +333,13 @@ fn model(s: &mut String, report: &Report, m: &ModelReport) {
         let mut series: BTreeMap<String, Series> = BTreeMap::new();
         for k in &m.kpis {
             for (kpi, v) in [
-                ("accuracy", k.kpis.accuracy),
-                ("precision", k.kpis.precision),
-                ("recall", k.kpis.recall),
-                ("ECE", k.kpis.ece),
+                ("accuracy", k.window.accuracy),
+                ("precision", k.window.precision),
+                ("recall", k.window.recall),
+                ("ECE", k.window.ece),
             ] {
                 if let Some(v) = v {
-                    let name = format!("{kpi} ({})", k.kpis.version);
+                    let name = format!("{kpi} ({})", k.window.version);
                     series
                         .entry(name.clone())
                         .or_insert_with(|| Series {
@@ -355,13 +360,13 @@ fn model(s: &mut String, report: &Report, m: &ModelReport) {
                 "<tr><td>{}{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">#{}</td></tr>",
                 esc(&k.start),
                 if k.complete { "" } else { " (not ended)" },
-                esc(&k.kpis.version),
-                k.kpis.predictions,
-                k.kpis.labeled,
-                opt(k.kpis.accuracy),
-                opt(k.kpis.precision),
-                opt(k.kpis.recall),
-                opt(k.kpis.ece),
+                esc(&k.window.version),
+                k.window.predictions,
+                k.window.labeled,
+                opt(k.window.accuracy),
+                opt(k.window.precision),
+                opt(k.window.recall),
+                opt(k.window.ece),
                 k.evidence
             );
         }

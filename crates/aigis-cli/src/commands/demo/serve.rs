@@ -811,7 +811,7 @@ fn report(log: &mut Log<'_>, project: &aigis_ledger::Project) -> Result<()> {
     let verdicts: Vec<&str> = digits
         .drift
         .iter()
-        .map(|w| w.drift.verdict.as_str())
+        .map(|w| w.window.drift.verdict.as_str())
         .collect();
     let flagged: std::collections::BTreeMap<&str, u64> = digits
         .detectors

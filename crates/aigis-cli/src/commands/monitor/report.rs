@@ -59,30 +59,29 @@ pub struct ModelReport {
     pub alerts: Vec<AlertRow>,
 }
 
+/// One window as recorded: where it is, and what it holds (`T`).
 #[derive(Debug, Serialize)]
-pub struct DriftRow {
+pub struct WindowRow<T> {
     pub evidence: u64,
     pub start: String,
     pub end: String,
     #[serde(skip)]
     pub start_ms: i64,
     pub complete: bool,
+    #[serde(flatten)]
+    pub window: T,
+}
+
+/// A drift window: the test, and the version served when it was recorded.
+#[derive(Debug, Serialize)]
+pub struct DriftWindow {
     pub served_version: String,
     #[serde(flatten)]
     pub drift: WindowDrift,
 }
 
-#[derive(Debug, Serialize)]
-pub struct KpiRow {
-    pub evidence: u64,
-    pub start: String,
-    pub end: String,
-    #[serde(skip)]
-    pub start_ms: i64,
-    pub complete: bool,
-    #[serde(flatten)]
-    pub kpis: WindowKpis,
-}
+pub type DriftRow = WindowRow<DriftWindow>;
+pub type KpiRow = WindowRow<WindowKpis>;
 
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Bucket {
@@ -338,13 +337,15 @@ pub fn gather(
                         end: w.end,
                         start_ms: start,
                         complete: w.complete,
-                        served_version: w.served_version,
-                        drift: d,
+                        window: DriftWindow {
+                            served_version: w.served_version,
+                            drift: d,
+                        },
                     };
                     // The window's last state by what it says, not by where it is in
                     // the log (an old record appended again must not hide a later one):
                     // ended over open, then more rows.
-                    let rank = |r: &DriftRow| (r.complete, r.drift.rows, r.evidence);
+                    let rank = |r: &DriftRow| (r.complete, r.window.drift.rows, r.evidence);
                     let key = (w.model.clone(), w.served_sha256.clone(), start);
                     if drift.get(&key).is_none_or(|old| rank(old) < rank(&row)) {
                         drift.insert(key, row);
@@ -358,11 +359,17 @@ pub fn gather(
                         end: w.end,
                         start_ms: start,
                         complete: w.complete,
-                        kpis: k,
+                        window: k,
                     };
                     // Labels only accumulate: the record with the most is the latest.
-                    let rank =
-                        |r: &KpiRow| (r.kpis.labeled, r.kpis.predictions, r.complete, r.evidence);
+                    let rank = |r: &KpiRow| {
+                        (
+                            r.window.labeled,
+                            r.window.predictions,
+                            r.complete,
+                            r.evidence,
+                        )
+                    };
                     if kpis.get(&key).is_none_or(|old| rank(old) < rank(&row)) {
                         kpis.insert(key, row);
                     }
@@ -556,30 +563,30 @@ fn print_text(report: &Report) {
         let drifted = m
             .drift
             .iter()
-            .filter(|r| r.drift.verdict == "drift")
+            .filter(|r| r.window.drift.verdict == "drift")
             .count();
         match m.drift.last() {
             Some(last) => println!(
                 "  drift      {} windows, {drifted} drifted; the last ({}): {}, {} of {} features",
                 m.drift.len(),
                 last.start,
-                last.drift.verdict,
-                last.drift.drifted,
-                last.drift.tested
+                last.window.drift.verdict,
+                last.window.drift.drifted,
+                last.window.drift.tested
             ),
             None => println!("  drift      no window recorded"),
         }
-        match m.kpis.iter().rev().find(|k| k.kpis.labeled > 0) {
+        match m.kpis.iter().rev().find(|k| k.window.labeled > 0) {
             Some(k) => println!(
                 "  kpis       {} windows; the last labelled ({}, version {}): accuracy {}, {} of {} rows labelled",
                 m.kpis.len(),
                 k.start,
-                k.kpis.version,
-                k.kpis
+                k.window.version,
+                k.window
                     .accuracy
                     .map_or_else(|| "-".to_owned(), |a| format!("{a:.4}")),
-                k.kpis.labeled,
-                k.kpis.predictions
+                k.window.labeled,
+                k.window.predictions
             ),
             None => println!("  kpis       no labelled window recorded"),
         }
@@ -732,7 +739,11 @@ mod tests {
         let m = &r.models[0];
         // The early window is out of the range, the forged one is not signed by a
         // project key: named, not counted.
-        let verdicts: Vec<&str> = m.drift.iter().map(|w| w.drift.verdict.as_str()).collect();
+        let verdicts: Vec<&str> = m
+            .drift
+            .iter()
+            .map(|w| w.window.drift.verdict.as_str())
+            .collect();
         assert_eq!(verdicts, ["stable", "drift"]);
         assert_eq!(r.unreadable.len(), 1, "{:?}", r.unreadable);
         assert!(
@@ -743,7 +754,7 @@ mod tests {
         // The KPI window recorded twice: its latest counts.
         assert_eq!(m.kpis.len(), 1);
         assert_eq!(
-            (m.kpis[0].kpis.labeled, m.kpis[0].kpis.accuracy),
+            (m.kpis[0].window.labeled, m.kpis[0].window.accuracy),
             (40, Some(0.75))
         );
         // Calls per hour: the one outside the range and the one without a model apart.
