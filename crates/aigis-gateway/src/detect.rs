@@ -13,9 +13,11 @@
 //! # verify = false                  # use an unsigned file: said in so many words
 //! ```
 //!
-//! The squeeze detector runs the served model again on each squeezed input, on the
-//! request's thread: it is refused for a model on another server, and it must be the
-//! model the file was calibrated with (the file records its SHA-256). A flag's reasons
+//! The squeeze detector runs after the model call, before the answer leaves (a block
+//! still withholds it): it compares the probabilities served with those of the served
+//! model run again on each squeezed input, on the request's thread. It is refused for a
+//! model on another server, and it must be the model the file was calibrated with (the
+//! file records its SHA-256). The `ood` detector runs before the call. A flag's reasons
 //! name features and thresholds, never a value of the request (they go to the audit
 //! record).
 
@@ -70,6 +72,8 @@ pub struct RuntimeModel {
     inner: Option<Vec<usize>>,
     datatype: DataType,
     output: usize,
+    /// The probabilities output's name, to find it in a served answer.
+    output_name: String,
 }
 
 /// Rows per model call.
@@ -120,7 +124,13 @@ impl RuntimeModel {
                         .join(", ")
                 )
             })?;
+        let output_name = sig
+            .outputs
+            .get(output)
+            .map(|o| o.name.clone())
+            .unwrap_or_default();
         Ok(Self {
+            output_name,
             input: spec.name.clone(),
             inner: spec
                 .shape
@@ -178,21 +188,56 @@ impl Model for RuntimeModel {
                 .into_iter()
                 .nth(self.output)
                 .ok_or("the model gave fewer outputs than its signature says")?;
-            let (shape, data) = probs.tensor.into_parts();
-            let k = shape.get(1).copied().unwrap_or(0);
-            if shape.len() != 2 || shape.first() != Some(&n) || (classes != 0 && k != classes) {
+            let (part, k) = class_probabilities(&probs.tensor, n)?;
+            if classes != 0 && k != classes {
                 return Err(format!(
-                    "the model's probabilities have shape {shape:?} for {n} rows"
+                    "the model gave {k} classes for some rows, {classes} for others"
                 ));
             }
             classes = k;
-            match data {
-                Data::Fp32(v) => out.extend(v.into_iter().map(f64::from)),
-                Data::Fp64(v) => out.extend(v),
-                _ => return Err("the model's probabilities are not floating point".into()),
-            }
+            out.extend(part);
         }
         Ok((out, classes))
+    }
+}
+
+/// The `[n, classes]` probabilities of an output tensor, as f64.
+fn class_probabilities(tensor: &Tensor, n: usize) -> Result<(Vec<f64>, usize), String> {
+    let shape = tensor.shape();
+    let k = shape.get(1).copied().unwrap_or(0);
+    if shape.len() != 2 || shape.first() != Some(&n) {
+        return Err(format!(
+            "the model's probabilities have shape {shape:?} for {n} rows"
+        ));
+    }
+    match tensor.data() {
+        Data::Fp32(v) => Ok((v.iter().map(|&x| f64::from(x)).collect(), k)),
+        Data::Fp64(v) => Ok((v.clone(), k)),
+        _ => Err("the model's probabilities are not floating point".into()),
+    }
+}
+
+/// The served model with the answer it gave the call being inspected: squeezing compares
+/// the squeezed rows' probabilities with those the caller was served, and runs the model
+/// once less.
+struct Answered<'a> {
+    model: &'a RuntimeModel,
+    answer: &'a [NamedTensor],
+}
+
+impl Model for Answered<'_> {
+    fn probabilities(&self, rows: &Matrix) -> Result<(Vec<f64>, usize), String> {
+        self.model.probabilities(rows)
+    }
+
+    /// The served probabilities, when the answer has them for as many rows (otherwise the
+    /// model is asked, as without an answer).
+    fn answered(&self, rows: &Matrix) -> Option<(Vec<f64>, usize)> {
+        let output = self
+            .answer
+            .iter()
+            .find(|o| o.name == self.model.output_name)?;
+        class_probabilities(&output.tensor, rows.rows).ok()
     }
 }
 
@@ -238,6 +283,11 @@ impl Detector for FileDetector {
         Some(self.detector.ranges.clone())
     }
 
+    /// Squeezing compares with the served answer.
+    fn needs_answer(&self) -> bool {
+        self.model.is_some()
+    }
+
     fn inspect(&self, call: &Inspected<'_>) -> Finding {
         let refuse = |why: String| Finding {
             flagged: true,
@@ -256,7 +306,14 @@ impl Detector for FileDetector {
             squeeze: self.name == "squeeze",
             values: false,
         };
-        let model = self.model.as_deref().map(|m| m as &dyn Model);
+        let answered = match (self.model.as_deref(), call.answer) {
+            (Some(model), Some(answer)) => Some(Answered { model, answer }),
+            _ => None,
+        };
+        let model = match &answered {
+            Some(a) => Some(a as &dyn Model),
+            None => self.model.as_deref().map(|m| m as &dyn Model),
+        };
         // No verdict is not a pass: a call the detector cannot score is flagged.
         let results = match self.detector.score_with(&rows, model, &opts) {
             Ok(r) => r,

@@ -55,12 +55,15 @@ impl Action {
     }
 }
 
-/// A call as a detector sees it: valid inputs, and who sent them to which model.
+/// A call as a detector sees it: valid inputs, and who sent them to which model; for a
+/// detector that reads the answer ([`Detector::needs_answer`]), the model's outputs.
 #[derive(Debug)]
 pub struct Inspected<'a> {
     pub principal: &'a str,
     pub model: &'a str,
     pub inputs: &'a [NamedTensor],
+    /// The served model's outputs for `inputs`, all of them, before any hardening.
+    pub answer: Option<&'a [NamedTensor]>,
 }
 
 /// What a detector found.
@@ -82,6 +85,11 @@ pub trait Detector: Send + Sync + std::fmt::Debug {
     fn name(&self) -> &'static str;
     /// Looks at one call.
     fn inspect(&self, call: &Inspected<'_>) -> Finding;
+    /// Whether it reads the model's answer: it then runs after the model call, before
+    /// the answer leaves (a block still withholds it), and is given the outputs.
+    fn needs_answer(&self) -> bool {
+        false
+    }
     /// The share of clean rows it flags, when it was calibrated for one.
     fn clean_rate(&self) -> Option<f64> {
         None
@@ -513,6 +521,7 @@ mod tests {
                 principal: "p",
                 model: "m",
                 inputs: &rows(values),
+                answer: None,
             })
         };
         // 10.9 is inside 0..10 widened by 10 %; 11.5 is not, nor -2 for `n` (1..5 ± 0.4).

@@ -1583,60 +1583,27 @@ async fn infer_in(
     }
     // What the calibrated detectors flagged, for the extraction detector.
     let mut flagged_rows: Option<usize> = None;
+    let mut inspected_flag = false;
+    // Detectors that read the answer (squeezing) run after the model call.
+    let reads_answer = model.detectors.iter().any(|(d, _)| d.needs_answer());
     if !model.detectors.is_empty() {
         trail.enter("inspect");
-        let found: Vec<(&'static str, inspect::Action, inspect::Finding)> =
-            if rows <= INSPECT_INLINE_ROWS {
-                inspect_all(&model.detectors, &principal.name, name, &inputs)
-            } else {
-                // A detector may run the model again (squeezing): a large batch goes to
-                // the blocking pool, as a long model call does, not on this async thread.
-                let (detectors, who, what, copy) = (
-                    model.detectors.clone(),
-                    principal.name.clone(),
-                    name.to_owned(),
-                    inputs.clone(),
-                );
-                tokio::task::spawn_blocking(move || inspect_all(&detectors, &who, &what, &copy))
-                    .await
-                    .map_err(|_| ApiError::internal())?
-            };
-        let mut blocked = None;
-        let mut inspected_flag = false;
-        for (detector, action, found) in found {
-            if let Some(n) = found.flagged_rows {
-                flagged_rows = Some(flagged_rows.map_or(n, |m| m.max(n)));
-            }
-            if !found.flagged {
-                continue;
-            }
-            inspected_flag = true;
-            gw.metrics.detected(name, detector, action.as_str());
-            tracing::info!(model = %name, principal = %principal.name, detector, action = action.as_str(), reasons = ?found.reasons, "input flagged");
-            trail.flags.push(inspect::Flag {
-                detector,
-                action: action.as_str(),
-                score: found.score,
-                reasons: found.reasons,
-                rows: found.flagged_rows,
-            });
-            if action == inspect::Action::Block {
-                blocked.get_or_insert(detector);
-            }
-        }
-        if let Some(a) = &gw.alerts {
-            // The inspection's flags only: a suspected principal's extraction flag is
-            // not a detector's flag on this call's rows.
-            a.call(name, inspected_flag);
-        }
+        let found =
+            inspect_phase(&model.detectors, &principal.name, name, &inputs, None, rows).await?;
+        let blocked = record_findings(
+            gw,
+            name,
+            &principal.name,
+            trail,
+            found,
+            &mut flagged_rows,
+            &mut inspected_flag,
+        );
         if let Some(detector) = blocked {
-            // Why stays in the audit record: the training data's ranges are not the
-            // caller's to learn.
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "input_blocked",
-                format!("the input was refused by the inspection (`{detector}`)"),
-            ));
+            if let Some(a) = &gw.alerts {
+                a.call(name, true);
+            }
+            return Err(input_blocked(detector));
         }
     }
     let wanted: Option<Vec<String>> = request
@@ -1659,8 +1626,10 @@ async fn infer_in(
             }
         }
     }
-    // The extraction detector and the shadow read the rows after the answer.
-    let asked = (model.extraction.is_some() || model.shadow.is_some()).then(|| inputs.clone());
+    // The extraction detector, the shadow and the detectors that read the answer read the
+    // rows after it.
+    let asked = (model.extraction.is_some() || model.shadow.is_some() || reads_answer)
+        .then(|| inputs.clone());
     let call_started = std::time::Instant::now();
     trail.enter("model_call");
     let answer = if model.pace.inline(&*model.runtime, rows) {
@@ -1717,6 +1686,41 @@ async fn infer_in(
         }
         Ok(Ok(Ok(outputs))) => outputs,
     };
+    if let (true, Some(asked)) = (reads_answer, &asked) {
+        trail.enter("inspect");
+        let found = inspect_phase(
+            &model.detectors,
+            &principal.name,
+            name,
+            asked,
+            Some(&outputs),
+            rows,
+        )
+        .await?;
+        trail.close();
+        let blocked = record_findings(
+            gw,
+            name,
+            &principal.name,
+            trail,
+            found,
+            &mut flagged_rows,
+            &mut inspected_flag,
+        );
+        if let Some(detector) = blocked {
+            if let Some(a) = &gw.alerts {
+                a.call(name, true);
+            }
+            return Err(input_blocked(detector));
+        }
+    }
+    if !model.detectors.is_empty()
+        && let Some(a) = &gw.alerts
+    {
+        // The inspection's flags only: a suspected principal's extraction flag is
+        // not a detector's flag on this call's rows.
+        a.call(name, inspected_flag);
+    }
     let asked = match (&model.shadow, asked) {
         (Some(sh), Some(asked)) => {
             // The extraction detector reads them too: a copy only then.
@@ -1939,20 +1943,98 @@ fn no_monitor(name: &str, setting: &str) -> ApiError {
 /// Calls of at most this many rows are inspected on the async thread that serves them.
 const INSPECT_INLINE_ROWS: u64 = 16;
 
-/// Every detector's finding on a call, with its action.
+/// Every detector's finding on a call, with its action: before the model call (no
+/// `answer`), those that do not read the answer; after it, those that do.
 fn inspect_all(
-    detectors: &[(Arc<dyn inspect::Detector>, inspect::Action)],
+    detectors: &[detect::Seam],
     principal: &str,
     model: &str,
     inputs: &[aigis_runtime::NamedTensor],
+    answer: Option<&[aigis_runtime::NamedTensor]>,
 ) -> Vec<(&'static str, inspect::Action, inspect::Finding)> {
     let call = inspect::Inspected {
         principal,
         model,
         inputs,
+        answer,
     };
     detectors
         .iter()
+        .filter(|(d, _)| d.needs_answer() == answer.is_some())
         .map(|(d, action)| (d.name(), *action, d.inspect(&call)))
         .collect()
+}
+
+/// [`inspect_all`], on the blocking pool for a call of many rows: a detector may run the
+/// model again (squeezing), and a large batch must not hold an async thread.
+async fn inspect_phase(
+    detectors: &[detect::Seam],
+    principal: &str,
+    model: &str,
+    inputs: &[aigis_runtime::NamedTensor],
+    answer: Option<&[aigis_runtime::NamedTensor]>,
+    rows: u64,
+) -> Result<Vec<(&'static str, inspect::Action, inspect::Finding)>, ApiError> {
+    if rows <= INSPECT_INLINE_ROWS {
+        return Ok(inspect_all(detectors, principal, model, inputs, answer));
+    }
+    let (detectors, who, what, inputs, answer) = (
+        detectors.to_vec(),
+        principal.to_owned(),
+        model.to_owned(),
+        inputs.to_vec(),
+        answer.map(<[_]>::to_vec),
+    );
+    tokio::task::spawn_blocking(move || {
+        inspect_all(&detectors, &who, &what, &inputs, answer.as_deref())
+    })
+    .await
+    .map_err(|_| ApiError::internal())
+}
+
+/// Puts what the detectors found into the call's trail, the metrics and the log; counts
+/// the rows they flagged (the most any one did) for the extraction detector. Returns the
+/// first detector whose flag blocks the call.
+fn record_findings(
+    gw: &Gateway,
+    model: &str,
+    principal: &str,
+    trail: &mut Trail,
+    found: Vec<(&'static str, inspect::Action, inspect::Finding)>,
+    flagged_rows: &mut Option<usize>,
+    flagged: &mut bool,
+) -> Option<&'static str> {
+    let mut blocked = None;
+    for (detector, action, found) in found {
+        if let Some(n) = found.flagged_rows {
+            *flagged_rows = Some(flagged_rows.map_or(n, |m| m.max(n)));
+        }
+        if !found.flagged {
+            continue;
+        }
+        *flagged = true;
+        gw.metrics.detected(model, detector, action.as_str());
+        tracing::info!(model, principal, detector, action = action.as_str(), reasons = ?found.reasons, "input flagged");
+        trail.flags.push(inspect::Flag {
+            detector,
+            action: action.as_str(),
+            score: found.score,
+            reasons: found.reasons,
+            rows: found.flagged_rows,
+        });
+        if action == inspect::Action::Block {
+            blocked.get_or_insert(detector);
+        }
+    }
+    blocked
+}
+
+/// The refusal of a call a detector blocked. Why stays in the audit record: the training
+/// data's ranges are not the caller's to learn.
+fn input_blocked(detector: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "input_blocked",
+        format!("the input was refused by the inspection (`{detector}`)"),
+    )
 }

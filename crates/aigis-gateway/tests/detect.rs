@@ -3,7 +3,8 @@
 //! digit-like rows and signed; rows like them pass, a row unlike them is blocked or
 //! flagged with reasons that quote no value, a row that cannot be scored is flagged by
 //! both, and a file that is unsigned, tampered, fitted for another model or asked for a
-//! detector it lacks stops the start, naming the key.
+//! detector it lacks stops the start, naming the key. Squeezing runs after the model
+//! call, on the answer served: a block withholds it.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -19,11 +20,11 @@ use std::sync::Arc;
 
 use aigis_core::Digest;
 use aigis_gateway::detect::{DetectorConfig, RuntimeModel};
-use aigis_gateway::inspect::Action;
+use aigis_gateway::inspect::{Action, Inspected};
 use aigis_gateway::{Gateway, ServeConfig};
 use aigis_model::signing::{self, SignOptions, SignerKey};
 use aigis_monitor::detect::{self, FitOptions, SqueezeOptions, Squeezer};
-use aigis_runtime::OnnxRuntime;
+use aigis_runtime::{Data, NamedTensor, OnnxRuntime, Runtime, Tensor};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
@@ -31,6 +32,16 @@ use serde_json::{Value, json};
 /// pixels that are not 0): 800 rows.
 /// Fits the detector file for the digits model in `dir`, signed with `key`.
 fn fit(dir: &Path, key: &SignerKey, model_sha256: Option<&str>) {
+    fit_then(dir, key, model_sha256, |_| {});
+}
+
+/// [`fit`], with the file changed by `edit` before it is signed.
+fn fit_then(
+    dir: &Path,
+    key: &SignerKey,
+    model_sha256: Option<&str>,
+    edit: impl FnOnce(&mut detect::Detector),
+) {
     let bytes = std::fs::read(common::runtime_model("digits_mlp.onnx")).unwrap();
     let runtime = Arc::new(OnnxRuntime::from_bytes(&bytes).unwrap());
     let model = RuntimeModel::new(runtime, None).unwrap();
@@ -45,7 +56,8 @@ fn fit(dir: &Path, key: &SignerKey, model_sha256: Option<&str>) {
         }),
         ..FitOptions::default()
     };
-    let d = detect::fit(&common::digits_reference(), None, Some(&model), &opts).unwrap();
+    let mut d = detect::fit(&common::digits_reference(), None, Some(&model), &opts).unwrap();
+    edit(&mut d);
     let path = dir.join("digits.detector.json");
     std::fs::write(&path, serde_json::to_vec(&d).unwrap()).unwrap();
     let signed = signing::sign_model(&path, key, &SignOptions::default(), &|_| {}).unwrap();
@@ -229,4 +241,108 @@ fn a_detector_file_that_cannot_be_trusted_or_used_stops_the_start() {
         e.starts_with("serve.models[0].detector.detectors: the file has no detector `prada`"),
         "{e}"
     );
+}
+
+#[tokio::test]
+async fn squeezing_reads_the_answer_served_and_a_block_withholds_it() {
+    // Every row flagged by squeezing (a threshold under any L1 distance), signed as is.
+    let signer = SignerKey::Ed25519(aigis_crypto::SigningKey::generate());
+    let dir = tempfile::tempdir().unwrap();
+    fit_then(dir.path(), &signer, None, |d| {
+        d.squeeze.as_mut().unwrap().threshold = -1.0;
+    });
+    let row: Vec<f32> = common::digits_reference()
+        .row(0)
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    let s = start(dir, &signer, config(Action::Block, None)).unwrap();
+    let (status, v) = s.infer(std::slice::from_ref(&row)).await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("input_blocked")),
+        "{v}"
+    );
+    assert!(v.get("outputs").is_none(), "{v}");
+    let last = s.last();
+    // ood before the model call (it passed), squeezing after it.
+    assert_eq!(
+        last.guards
+            .iter()
+            .skip_while(|g| *g != "inspect")
+            .collect::<Vec<_>>(),
+        ["inspect", "model_call", "inspect"],
+        "{:?}",
+        last.guards
+    );
+    assert_eq!(last.flags.len(), 1, "{:?}", last.flags);
+    assert_eq!(
+        (
+            last.flags[0].detector.as_str(),
+            last.flags[0].action.as_str()
+        ),
+        ("squeeze", "block")
+    );
+
+    // At the seam: given the answer served, squeezing scores exactly what it scores when
+    // it runs the model itself; given another answer, it compares with that one.
+    let dir = tempfile::tempdir().unwrap();
+    fit(dir.path(), &signer, None);
+    let bytes = std::fs::read(common::runtime_model("digits_mlp.onnx")).unwrap();
+    let runtime: Arc<dyn Runtime> = Arc::new(OnnxRuntime::from_bytes(&bytes).unwrap());
+    let seams = aigis_gateway::detect::load(
+        &config(Action::Flag, Some(vec!["squeeze".into()])),
+        dir.path(),
+        &runtime,
+        &Digest::of(&bytes).hex(),
+        &[signer.public()],
+    )
+    .unwrap();
+    let squeeze = &seams[0].0;
+    assert!(squeeze.needs_answer());
+    let name = runtime.signature().inputs[0].name.clone();
+    let reference = common::digits_reference();
+    // The first row squeezing hardly moves.
+    let (inputs, served, alone) = (0..reference.rows)
+        .find_map(|i| {
+            let row = reference.row(i).iter().map(|&v| v as f32).collect();
+            let inputs = vec![NamedTensor::new(
+                name.clone(),
+                Tensor::new(vec![1, 64], Data::Fp32(row)).unwrap(),
+            )];
+            let served = runtime.run(inputs.clone()).unwrap();
+            let alone = squeeze.inspect(&Inspected {
+                principal: "p",
+                model: "digits",
+                inputs: &inputs,
+                answer: None,
+            });
+            (alone.score.unwrap() < 0.5).then_some((inputs, served, alone))
+        })
+        .unwrap();
+    let call = |answer| Inspected {
+        principal: "p",
+        model: "digits",
+        inputs: &inputs,
+        answer,
+    };
+    assert_eq!(alone, squeeze.inspect(&call(Some(&served))));
+    // The same answer with its probabilities replaced by a sure vote for another class.
+    let forged: Vec<NamedTensor> = served
+        .iter()
+        .map(|o| match o.tensor.data() {
+            Data::Fp32(p) if o.tensor.shape() == [1, 10] => {
+                let top = (0..10).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
+                let mut q = vec![0.0f32; 10];
+                q[(top + 1) % 10] = 1.0;
+                NamedTensor::new(
+                    o.name.clone(),
+                    Tensor::new(vec![1, 10], Data::Fp32(q)).unwrap(),
+                )
+            }
+            _ => o.clone(),
+        })
+        .collect();
+    let moved = squeeze.inspect(&call(Some(&forged))).score.unwrap();
+    assert!(moved > 1.4, "{moved} vs {:?}", alone.score);
 }

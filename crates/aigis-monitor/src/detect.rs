@@ -38,6 +38,13 @@ pub const MAX_DETECTOR_BYTES: u64 = 256 << 20;
 pub trait Model {
     /// `rows.rows × classes` probabilities, row-major, and `classes`.
     fn probabilities(&self, rows: &Matrix) -> Result<(Vec<f64>, usize), String>;
+    /// The probabilities of the very rows being scored, when the caller has them already
+    /// (a gateway holds the answer it served for them): the squeeze detector then runs
+    /// the model on the squeezed rows only. `None` (the default) asks the model.
+    fn answered(&self, rows: &Matrix) -> Option<(Vec<f64>, usize)> {
+        let _ = rows;
+        None
+    }
 }
 
 /// A fitted detector file.
@@ -509,7 +516,10 @@ fn squeeze_scores(
     model: &dyn Model,
 ) -> Result<(Vec<f64>, usize, Vec<Squeezer>), Error> {
     let model_error = |e: String| options_error(format!("running the model: {e}"));
-    let (base, classes) = model.probabilities(rows).map_err(model_error)?;
+    let (base, classes) = match model.answered(rows) {
+        Some(known) => known,
+        None => model.probabilities(rows).map_err(model_error)?,
+    };
     if classes == 0 || base.len() != rows.rows * classes {
         return Err(options_error(format!(
             "the model gave {} probabilities for {} rows of {classes} classes",
