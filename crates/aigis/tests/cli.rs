@@ -804,6 +804,21 @@ fn demo_runs_and_reports_the_caught_tampering() {
         "{}",
         empty.stderr
     );
+    // A model name that left no evidence is named, with those that did.
+    let typo = aigis_in(
+        &d,
+        &["monitor", "report", "--from", "1h", "--model", "digit"],
+        &[],
+    );
+    assert_eq!(typo.code, 2);
+    assert!(
+        typo.stderr
+            .contains("no gateway evidence of the model `digit`")
+            && typo.stderr.contains("models with evidence in this range: ")
+            && typo.stderr.contains("digits"),
+        "{}",
+        typo.stderr
+    );
     let text = aigis_in(dir.path(), &["demo"], &[]);
     assert_eq!(text.code, 0, "{}", text.stderr);
     assert!(text.stdout.contains("FAILED at index 1"), "{}", text.stdout);

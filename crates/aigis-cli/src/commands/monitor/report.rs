@@ -154,13 +154,41 @@ pub(crate) fn report(cli: &Cli, args: &MonitorReportArgs) -> Result<ExitStatus> 
     let ledger = project.open_ledger()?;
     let keys = project.keyring()?.public_keys();
     output::note(cli, "reading the gateway's evidence from the ledger…");
-    let report = gather(
-        ledger.store(),
-        &keys,
-        (from, to),
-        bucket_ms,
-        &args.model.iter().cloned().collect(),
-    )?;
+    let only: BTreeSet<String> = args.model.iter().cloned().collect();
+    let report = gather(ledger.store(), &keys, (from, to), bucket_ms, &only)?;
+    // A model asked for by name that left nothing in the range is most likely a wrong
+    // name: say which models did.
+    let missing: Vec<&String> = only
+        .iter()
+        .filter(|m| !report.models.iter().any(|r| &r.model == *m))
+        .collect();
+    if !missing.is_empty() {
+        let all = gather(
+            ledger.store(),
+            &keys,
+            (from, to),
+            bucket_ms,
+            &BTreeSet::new(),
+        )?;
+        let seen: Vec<&str> = all.models.iter().map(|m| m.model.as_str()).collect();
+        return Err(crate::hinted(
+            format!(
+                "no gateway evidence of the model {} from {} to {}",
+                missing
+                    .iter()
+                    .map(|m| format!("`{m}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                output::time_ms(from),
+                output::time_ms(to)
+            ),
+            if seen.is_empty() {
+                "no model left gateway evidence in this range: widen it with --from".to_owned()
+            } else {
+                format!("models with evidence in this range: {}", seen.join(", "))
+            },
+        ));
+    }
     let out: Option<PathBuf> = match (&args.out, cli.json) {
         (Some(p), _) => Some(p.clone()),
         (None, false) => Some(PathBuf::from("monitor-report.html")),
