@@ -150,6 +150,9 @@ def main():
         served = [(f["name"], f["statistic"], f["p_value_low"], f["p_value_high"]) for f in window["features"]]
         check(same == served and w["verdict"] == window["verdict"],
               f"monitor report: the window of the traffic {what} has the statistics the gateway served")
+        check(w.get("instance") == started["instance"],
+              f"monitor report: the window of the traffic {what} names the gateway that recorded it "
+              f"({w.get('instance')}, started as {started['instance']})")
     check(not report["unreadable"], f"monitor report: nothing left out ({report['unreadable']})")
     if failures:
         print(f"\n{len(failures)} check(s) failed")

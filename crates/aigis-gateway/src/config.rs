@@ -9,6 +9,8 @@
 //! # plain = true                   # HTTP without TLS instead: on a loopback address only
 //! max_body_bytes = 4194304         # larger requests get 413
 //! timeout_ms = 2000                # a model call that takes longer gets 504
+//! # instance = "eu-west-1a"        # this replica's name in its monitoring evidence
+//! #                                # (default: an id drawn at each start)
 //!
 //! [[serve.models]]
 //! name = "digits"
@@ -98,6 +100,10 @@ pub struct ServeConfig {
     /// Alerts to the log, the ledger and a webhook ([`crate::alerts`]).
     #[serde(default)]
     pub alerts: Option<crate::alerts::AlertsConfig>,
+    /// This gateway's name in its `monitor-window` evidence, so that replicas serving the
+    /// same model keep their windows apart [default: an id drawn at each start].
+    #[serde(default)]
+    pub instance: Option<String>,
     /// The file this configuration was read from, for errors.
     #[serde(skip)]
     pub source: PathBuf,
@@ -272,6 +278,14 @@ pub fn is_name(s: &str) -> bool {
         && !s.starts_with('.')
 }
 
+/// An instance name: 1 to 64 ASCII letters, digits, `.`, `_`, `:` or `-`.
+fn valid_instance(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-_:".contains(&b))
+}
+
 impl ServeConfig {
     /// Plain HTTP on a free loopback port with the defaults, serving `models` to
     /// `api_keys`, without limits (for embedding the gateway: tests, the demo).
@@ -292,6 +306,7 @@ impl ServeConfig {
             audit: None,
             alerts: None,
             admin: None,
+            instance: None,
             source: PathBuf::from("aigis.toml"),
         }
     }
@@ -331,6 +346,14 @@ impl ServeConfig {
                 message,
             })
         };
+        if let Some(name) = &self.instance
+            && !valid_instance(name)
+        {
+            return bad(
+                "serve.instance".into(),
+                format!("`{name}` is not a name: 1 to 64 letters, digits, `.`, `_`, `:` or `-`"),
+            );
+        }
         match (&self.tls, self.plain) {
             (Some(_), true) => {
                 return bad(
@@ -583,6 +606,10 @@ mod tests {
         assert_eq!(c.listen, default_listen());
         assert_eq!(c.max_body_bytes, DEFAULT_MAX_BODY);
         assert!(c.models[0].verify);
+        assert_eq!(c.instance, None);
+        let named =
+            parse(&good().replace("plain = true", "plain = true\ninstance = \"eu-west-1a:2\""));
+        assert_eq!(named.unwrap().instance.as_deref(), Some("eu-west-1a:2"));
     }
 
     #[test]
@@ -645,6 +672,14 @@ mod tests {
             (
                 good().replace("plain = true", "plain = true\ntimeout_ms = \"fast\""),
                 "serve.timeout_ms",
+            ),
+            (
+                good().replace("plain = true", "plain = true\ninstance = \"eu west\""),
+                "serve.instance",
+            ),
+            (
+                good().replace("plain = true", "plain = true\ninstance = \"\""),
+                "serve.instance",
             ),
             ("plain = true\n".to_owned(), "serve.models"),
         ];

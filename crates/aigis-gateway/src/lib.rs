@@ -372,6 +372,7 @@ impl Reloaded {
             (f.admin != config.admin, "serve.admin"),
             (f.audit != config.audit, "serve.audit"),
             (f.alerts != config.alerts, "serve.alerts"),
+            (f.instance != config.instance, "serve.instance"),
         ] {
             if changed {
                 need_restart.push(key);
@@ -422,6 +423,9 @@ pub struct Gateway {
     metrics: metrics::Metrics,
     /// `[serve.alerts]`.
     alerts: Option<Arc<alerts::Alerts>>,
+    /// This gateway's name in its monitoring evidence (`[serve] instance`, or an id
+    /// drawn at the start).
+    instance: String,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -517,7 +521,16 @@ impl Gateway {
             certificates: None,
             metrics,
             alerts,
+            instance: match &config.instance {
+                Some(name) => name.clone(),
+                None => instance_id()?,
+            },
         })
+    }
+
+    /// This gateway's name in its monitoring evidence.
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     /// Records every call to a model route with `audit` before answering it; a call that
@@ -1938,6 +1951,20 @@ fn no_monitor(name: &str, setting: &str) -> ApiError {
         "not_found",
         format!("the model `{name}` has no `[serve.models.{setting}]`"),
     )
+}
+
+/// An instance id for a gateway whose configuration names none: 8 random bytes, so that
+/// two replicas, or a restarted one, never share it.
+fn instance_id() -> Result<String, Error> {
+    use rand_core::RngCore as _;
+    let mut bytes = [0u8; 8];
+    rand_core::OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| Error::State(format!("no random numbers for the instance id: {e}")))?;
+    Ok(format!(
+        "gw-{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    ))
 }
 
 /// Calls of at most this many rows are inspected on the async thread that serves them.

@@ -66,6 +66,7 @@ impl crate::Gateway {
                 model: m.name.clone(),
                 served_version: m.version.clone(),
                 served_sha256: m.digest.hex(),
+                instance: Some(self.instance.clone()),
                 kind: kind.to_owned(),
                 start: start.to_owned(),
                 end: end.to_owned(),

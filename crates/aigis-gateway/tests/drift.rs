@@ -330,6 +330,20 @@ async fn each_window_is_recorded_as_evidence_once_it_ends_and_kpis_again_as_labe
     );
     assert_eq!(drift[0].2.model, "cancer");
     assert_eq!(drift[0].2.served_sha256.len(), 64);
+    // Named by the gateway that recorded them: an id drawn at its start, unlike another's.
+    assert!(gw.instance().starts_with("gw-") && gw.instance().len() == 19);
+    assert!(
+        recorder
+            .windows
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|(w, _)| w.instance.as_deref() == Some(gw.instance()))
+    );
+    assert_ne!(
+        gw.instance(),
+        Gateway::new(&config, dir.path(), &[]).unwrap().instance()
+    );
     assert!(drift[0].2.kpis.is_none());
     let kpis = recorded(&recorder, "kpis");
     let predictions: u64 = kpis

@@ -195,9 +195,11 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
                 "listening": url,
                 "metrics": metrics.as_ref().map(|m| &m.1),
                 "admin": admin.as_ref().map(|a| &a.1),
+                "instance": gateway.instance(),
             }))?;
         } else {
             outln!("{url}");
+            output::note(cli, &format!("instance: {}", gateway.instance()));
         }
         // One signal stops both listeners.
         let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -122,6 +122,7 @@ fn number(v: f64) -> String {
 /// feature's cell is outlined in red, an inconclusive one's in amber.
 fn heat_map(m: &ModelReport) -> String {
     let windows = &m.drift;
+    let several = m.instances.len() > 1;
     // Each feature's largest statistic, to keep the ones that moved most.
     let mut largest: BTreeMap<&str, f64> = BTreeMap::new();
     for w in windows {
@@ -186,7 +187,7 @@ fn heat_map(m: &ModelReport) -> String {
                 (cell_w - 1.0).max(1.0),
                 cell_h - 1.0,
                 esc(name),
-                esc(&w.start),
+                esc(&w.label(several)),
                 esc(&f.status),
                 f.statistic.map_or_else(|| "-".to_owned(), number)
             );
@@ -269,24 +270,40 @@ fn model(s: &mut String, report: &Report, m: &ModelReport) {
     let versions: Vec<&str> = m.versions.iter().map(String::as_str).collect();
     let _ = write!(s, "<p>Versions: {}</p>", esc(&versions.join(", ")));
 
+    // Replicas of the model record windows of the same start: each is named then.
+    let several = m.instances.len() > 1;
+    if several {
+        let names: Vec<&str> = m.instances.iter().map(String::as_str).collect();
+        let _ = write!(
+            s,
+            "<p>Windows recorded by {} gateways: {}.</p>",
+            names.len(),
+            esc(&names.join(", "))
+        );
+    }
     s.push_str("<h3>Drift</h3>");
     if m.drift.is_empty() {
         s.push_str("<p>No drift window recorded (the model has no <code>[serve.models.drift]</code>, or no window ended in the range).</p>");
     } else {
-        let share = Series {
-            name: "share of tested features that drifted".into(),
-            points: m
-                .drift
-                .iter()
-                .filter(|w| w.window.drift.tested > 0)
-                .map(|w| {
-                    (
-                        w.start_ms,
-                        w.window.drift.drifted as f64 / w.window.drift.tested as f64,
-                    )
+        // One line per gateway.
+        let mut shares: BTreeMap<Option<&str>, Series> = BTreeMap::new();
+        for w in m.drift.iter().filter(|w| w.window.drift.tested > 0) {
+            let instance = w.instance.as_deref().filter(|_| several);
+            shares
+                .entry(instance)
+                .or_insert_with(|| Series {
+                    name: match instance {
+                        Some(i) => format!("share of tested features that drifted ({i})"),
+                        None => "share of tested features that drifted".into(),
+                    },
+                    points: Vec::new(),
                 })
-                .collect(),
-        };
+                .points
+                .push((
+                    w.start_ms,
+                    w.window.drift.drifted as f64 / w.window.drift.tested as f64,
+                ));
+        }
         let threshold = Series {
             name: "drift share threshold".into(),
             points: m
@@ -299,7 +316,7 @@ fn model(s: &mut String, report: &Report, m: &ModelReport) {
             "Drifted features per window",
             range,
             Some(1.0),
-            &[share, threshold],
+            &shares.into_values().chain([threshold]).collect::<Vec<_>>(),
         ));
         s.push_str(&heat_map(m));
         s.push_str("<table><tr><th>window</th><th class=\"num\">rows</th><th>verdict</th><th class=\"num\">drifted</th><th class=\"num\">inconclusive</th><th class=\"num\">tested</th><th>version</th><th class=\"num\">evidence</th></tr>");
@@ -312,7 +329,7 @@ fn model(s: &mut String, report: &Report, m: &ModelReport) {
             let _ = write!(
                 s,
                 "<tr><td>{}{}</td><td class=\"num\">{}</td><td class=\"{class}\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">#{}</td></tr>",
-                esc(&w.start),
+                esc(&w.label(several)),
                 if w.complete { "" } else { " (not ended)" },
                 w.window.drift.rows,
                 esc(&w.window.drift.verdict),
@@ -339,7 +356,10 @@ fn model(s: &mut String, report: &Report, m: &ModelReport) {
                 ("ECE", k.window.ece),
             ] {
                 if let Some(v) = v {
-                    let name = format!("{kpi} ({})", k.window.version);
+                    let name = match k.instance.as_deref().filter(|_| several) {
+                        Some(i) => format!("{kpi} ({}, {i})", k.window.version),
+                        None => format!("{kpi} ({})", k.window.version),
+                    };
                     series
                         .entry(name.clone())
                         .or_insert_with(|| Series {
@@ -358,7 +378,7 @@ fn model(s: &mut String, report: &Report, m: &ModelReport) {
             let _ = write!(
                 s,
                 "<tr><td>{}{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">#{}</td></tr>",
-                esc(&k.start),
+                esc(&k.label(several)),
                 if k.complete { "" } else { " (not ended)" },
                 esc(&k.window.version),
                 k.window.predictions,

@@ -283,6 +283,10 @@ pub struct MonitorWindow {
     pub served_version: String,
     /// The served model's SHA-256.
     pub served_sha256: String,
+    /// The gateway that recorded it (`[serve] instance`, or an id drawn at its start):
+    /// replicas serving the same model record windows with the same start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
     /// `drift` or `kpis`: which of the two below is set.
     pub kind: String,
     /// The window's start, RFC 3339.

@@ -47,6 +47,8 @@ pub struct ModelReport {
     pub model: String,
     /// The versions seen in the range: in calls, windows and periods.
     pub versions: BTreeSet<String>,
+    /// The gateways that recorded its windows (replicas keep theirs apart).
+    pub instances: BTreeSet<String>,
     /// Drift windows, oldest first.
     pub drift: Vec<DriftRow>,
     /// KPI windows, oldest first, then by version.
@@ -68,8 +70,21 @@ pub struct WindowRow<T> {
     #[serde(skip)]
     pub start_ms: i64,
     pub complete: bool,
+    /// The gateway that recorded it, when its evidence names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
     #[serde(flatten)]
     pub window: T,
+}
+
+impl<T> WindowRow<T> {
+    /// Its start, with the gateway that recorded it when `several` record the model.
+    pub fn label(&self, several: bool) -> String {
+        match (&self.instance, several) {
+            (Some(i), true) => format!("{} ({i})", self.start),
+            _ => self.start.clone(),
+        }
+    }
 }
 
 /// A drift window: the test, and the version served when it was recorded.
@@ -336,10 +351,11 @@ pub fn gather(
         unreadable: Vec::new(),
     };
     let wanted = |model: &str| only.is_empty() || only.contains(model);
-    // The latest record of each window: drift by (model, served file, start), KPIs by
-    // (model, start, version).
-    let mut drift: BTreeMap<(String, String, i64), DriftRow> = BTreeMap::new();
-    let mut kpis: BTreeMap<(String, i64, String), KpiRow> = BTreeMap::new();
+    // The latest record of each window: drift by (model, gateway, served file, start),
+    // KPIs by (model, gateway, start, version). Replicas record windows of the same start.
+    type Key = (String, Option<String>, String, i64);
+    let mut drift: BTreeMap<Key, DriftRow> = BTreeMap::new();
+    let mut kpis: BTreeMap<Key, KpiRow> = BTreeMap::new();
     let mut versions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     read_all::<MonitorWindow>(
         store,
@@ -365,6 +381,7 @@ pub fn gather(
                         end: w.end,
                         start_ms: start,
                         complete: w.complete,
+                        instance: w.instance.clone(),
                         window: DriftWindow {
                             served_version: w.served_version,
                             drift: d,
@@ -374,19 +391,25 @@ pub fn gather(
                     // the log (an old record appended again must not hide a later one):
                     // ended over open, then more rows.
                     let rank = |r: &DriftRow| (r.complete, r.window.drift.rows, r.evidence);
-                    let key = (w.model.clone(), w.served_sha256.clone(), start);
+                    let key = (w.model.clone(), w.instance, w.served_sha256.clone(), start);
                     if drift.get(&key).is_none_or(|old| rank(old) < rank(&row)) {
                         drift.insert(key, row);
                     }
                 }
                 (None, Some(k)) if w.kind == "kpis" => {
-                    let key = (w.model.clone(), start, k.version.clone());
+                    let key = (
+                        w.model.clone(),
+                        w.instance.clone(),
+                        k.version.clone(),
+                        start,
+                    );
                     let row = KpiRow {
                         evidence: index,
                         start: w.start,
                         end: w.end,
                         start_ms: start,
                         complete: w.complete,
+                        instance: w.instance,
                         window: k,
                     };
                     // Labels only accumulate: the record with the most is the latest.
@@ -526,11 +549,15 @@ pub fn gather(
                 ..ModelReport::default()
             })
     }
-    for ((name, _, _), row) in drift {
-        of(&mut models, &name).drift.push(row);
+    for ((name, instance, ..), row) in drift {
+        let m = of(&mut models, &name);
+        m.instances.extend(instance);
+        m.drift.push(row);
     }
-    for ((name, _, _), row) in kpis {
-        of(&mut models, &name).kpis.push(row);
+    for ((name, instance, ..), row) in kpis {
+        let m = of(&mut models, &name);
+        m.instances.extend(instance);
+        m.kpis.push(row);
     }
     for ((name, _), mut b) in buckets {
         if b.rows > 0 {
@@ -819,6 +846,81 @@ mod tests {
         )
         .unwrap();
         assert!(none.models.is_empty());
+    }
+
+    /// Two replicas serving the same model file record windows of the same start: both
+    /// are shown, each under its gateway, and a replica's own replay still ranks by what
+    /// its records say.
+    #[test]
+    fn replicas_keep_their_windows_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = aigis_ledger::SqliteStore::open(&dir.path().join("l.db"), true).unwrap();
+        let key = aigis_crypto::SigningKey::generate();
+        let served = [(
+            "served".to_owned(),
+            "ab".repeat(32).parse::<aigis_core::Digest>().unwrap(),
+        )];
+        let hour = 3_600_000;
+        let on = |instance: &str, mut w: MonitorWindow, rows: u64| {
+            w.instance = Some(instance.to_owned());
+            if let Some(d) = w.drift.as_mut() {
+                d.rows = rows;
+            }
+            w
+        };
+        let records = [
+            on("eu-1", window("drift", T0, hour, drift("stable", 0)), 100),
+            on("eu-2", window("drift", T0, hour, drift("drift", 1)), 40),
+            // eu-1's window again, open and with fewer rows, appended later.
+            {
+                let mut w = on("eu-1", window("drift", T0, hour, drift("drift", 2)), 10);
+                w.complete = false;
+                w
+            },
+        ];
+        for (i, w) in records.iter().enumerate() {
+            store
+                .append(&[aigis_ledger::statement_entry(
+                    &w.statement(served.to_vec()).unwrap(),
+                    &key,
+                    T0 + hour + i as i64,
+                )])
+                .unwrap();
+        }
+        let r = gather(
+            &store,
+            &[key.public()],
+            (T0, T0 + hour),
+            hour,
+            &BTreeSet::new(),
+        )
+        .unwrap();
+        let m = &r.models[0];
+        assert_eq!(
+            m.instances.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["eu-1", "eu-2"]
+        );
+        let shown: Vec<(Option<&str>, &str, u64)> = m
+            .drift
+            .iter()
+            .map(|w| {
+                (
+                    w.instance.as_deref(),
+                    w.window.drift.verdict.as_str(),
+                    w.window.drift.rows,
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [(Some("eu-1"), "stable", 100), (Some("eu-2"), "drift", 40)]
+        );
+        let page = crate::report::monitor::page(&r);
+        assert!(
+            page.contains("Windows recorded by 2 gateways: eu-1, eu-2.")
+                && page.contains("(eu-2)</td>"),
+            "{page}"
+        );
     }
 
     #[test]
