@@ -62,6 +62,14 @@ fn check_config(project: &Project) -> Result<()> {
             project.layout().config_file().display()
         );
     }
+    if let Some(detector) = &project.config.model.gate.detector
+        && let Err((key, message)) = detector.check()
+    {
+        anyhow::bail!(
+            "invalid project file `{}`: model.gate.detector.{key}: {message}",
+            project.layout().config_file().display()
+        );
+    }
     aigis_data::sources::DataConfig::from_table(&project.config.data).with_context(|| {
         format!(
             "invalid project file `{}`",

@@ -59,11 +59,78 @@ pub struct GateConfig {
     /// `[model.gate.shadow]`: a shadow period before promotion.
     #[serde(default)]
     pub shadow: Option<ShadowGateConfig>,
+    /// `[model.gate.detector]`: detectors calibrated for the version before promotion.
+    #[serde(default)]
+    pub detector: Option<DetectorGateConfig>,
 }
 
 impl GateConfig {
     pub fn is_empty(&self) -> bool {
-        self.shadow.is_none()
+        self.shadow.is_none() && self.detector.is_none()
+    }
+}
+
+/// `[model.gate.detector]`: promoting a version to one of `stages` needs signed
+/// `detector-fit` evidence (recorded by `aigis detect fit --model` in the project) of a
+/// detector file calibrated with one of the version's files, holding each of `detectors`,
+/// its thresholds set for a false-positive rate of at most `max_fpr` on at least
+/// `min_calibration_rows` clean rows. The gateway serves such a file with
+/// `[serve.models.detector]`; a squeeze detector calibrated with another model is refused
+/// there. Rollbacks are not held to it.
+///
+/// ```toml
+/// [model.gate.detector]
+/// # detectors = ["ood", "squeeze"]   # the detectors the file must have
+/// # stages = ["production"]          # the stages that need it
+/// # max_fpr = 0.05                   # the false-positive rate calibrated for, at most
+/// # min_calibration_rows = 100       # clean rows the thresholds were set on, at least
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectorGateConfig {
+    #[serde(default = "both_detectors")]
+    pub detectors: Vec<String>,
+    #[serde(default = "production")]
+    pub stages: Vec<String>,
+    #[serde(default = "max_fpr")]
+    pub max_fpr: f64,
+    #[serde(default = "min_calibration_rows")]
+    pub min_calibration_rows: u64,
+}
+
+fn both_detectors() -> Vec<String> {
+    vec!["ood".into(), "squeeze".into()]
+}
+fn max_fpr() -> f64 {
+    0.05
+}
+fn min_calibration_rows() -> u64 {
+    100
+}
+
+impl DetectorGateConfig {
+    /// What is wrong with the settings, by key, if anything.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if !(self.max_fpr.is_finite() && self.max_fpr > 0.0 && self.max_fpr < 0.5) {
+            return Err(("max_fpr", "must be above 0 and under 0.5".into()));
+        }
+        if self.detectors.is_empty() {
+            return Err(("detectors", "must name at least one detector".into()));
+        }
+        if let Some(d) = self
+            .detectors
+            .iter()
+            .find(|d| !["ood", "squeeze"].contains(&d.as_str()))
+        {
+            return Err((
+                "detectors",
+                format!("`{d}` is not a detector of `aigis detect fit` (ood, squeeze)"),
+            ));
+        }
+        if self.stages.is_empty() {
+            return Err(("stages", "must name at least one stage".into()));
+        }
+        Ok(())
     }
 }
 

@@ -36,7 +36,7 @@ pub const ALLOWLIST_HINT: &str = "hint: if a suspicious import is your own class
 /// One check of the promotion gate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
-    /// What was checked: `stored-bytes`, `scan`, `signature` or `shadow`.
+    /// What was checked: `stored-bytes`, `scan`, `signature`, `shadow` or `detector`.
     pub check: &'static str,
     /// Whether it passed.
     pub passed: bool,

@@ -34,6 +34,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod detector;
 mod error;
 mod gate;
 mod scan;

@@ -345,6 +345,17 @@ impl<'a> Workflow<'a> {
             };
             checks.push(crate::shadow::check(self.project, shadow, &record, held));
         }
+        if let Some(detector) = self
+            .project
+            .config
+            .model
+            .gate
+            .detector
+            .as_ref()
+            .filter(|d| d.stages.iter().any(|s| s == stage))
+        {
+            checks.push(crate::detector::check(self.project, detector, &record));
+        }
         let mut previous = current
             .as_ref()
             .map(|c| c.previous.clone())

@@ -417,3 +417,149 @@ fn bad_input_is_named() {
         "INPUTS",
     );
 }
+
+/// `[model.gate.detector]`: a version is promoted only once a detector file has been
+/// fitted and calibrated with its own file, as signed `detector-fit` evidence says.
+#[test]
+fn the_gate_wants_a_detector_calibrated_for_the_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["init", "-q"]);
+    std::fs::create_dir(d.join("models")).unwrap();
+    std::fs::copy(
+        runtime_model("digits_mlp.onnx"),
+        d.join("models/digits.onnx"),
+    )
+    .unwrap();
+    std::fs::copy(
+        runtime_model("cancer_tree.onnx"),
+        d.join("models/other.onnx"),
+    )
+    .unwrap();
+    images(d, "train.npy", 6, 600);
+    // 30 features for the other model.
+    let mut rng = Rng(8);
+    let body: Vec<u8> = (0..600 * 30)
+        .flat_map(|_| (rng.normal() as f32).to_le_bytes())
+        .collect();
+    std::fs::write(d.join("other.npy"), npy("<f4", "(600, 30)", &body)).unwrap();
+    let base = std::fs::read_to_string(d.join("aigis.toml")).unwrap();
+    let gate = |settings: &str| {
+        std::fs::write(
+            d.join("aigis.toml"),
+            format!("{base}\n[model.gate.detector]\n{settings}\n"),
+        )
+        .unwrap();
+    };
+    // Settings that make no sense are refused by name.
+    gate("max_fpr = 2");
+    fails(d, &["model", "list"], 2, "model.gate.detector.max_fpr");
+    gate("detectors = [\"prada\"]");
+    fails(d, &["model", "list"], 2, "model.gate.detector.detectors");
+    gate("");
+    ok(d, &["model", "sign", "models/digits.onnx"]);
+    ok(
+        d,
+        &[
+            "model",
+            "register",
+            "models/digits.onnx",
+            "--name",
+            "digits",
+        ],
+    );
+    let detector = |r: &common::Run| -> serde_json::Value {
+        r.json()["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "detector")
+            .cloned()
+            .unwrap()
+    };
+    let promote = || aigis(d, &["--json", "model", "promote", "digits", "1"]);
+    // No fit yet: refused, saying how to make one.
+    let r = promote();
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let c = detector(&r);
+    assert_eq!(c["passed"], false);
+    let detail = c["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("no detector file calibrated with this version's file")
+            && detail.contains("aigis detect fit"),
+        "{detail}"
+    );
+    let fit = |fpr: &str, out: &str| {
+        ok(
+            d,
+            &[
+                "detect",
+                "fit",
+                "train.npy",
+                "--model",
+                "models/digits.onnx",
+                "--image",
+                "8x8",
+                "--range",
+                "0,16",
+                "--fpr",
+                fpr,
+                "-o",
+                out,
+            ],
+        );
+    };
+    // Fits that do not qualify: for another model, and for too many false positives
+    // (named); an ood-only fit without the model does not name the version at all.
+    ok(
+        d,
+        &[
+            "detect",
+            "fit",
+            "other.npy",
+            "--model",
+            "models/other.onnx",
+            "-o",
+            "other.detector.json",
+        ],
+    );
+    fit("0.2", "loose.detector.json");
+    ok(
+        d,
+        &["detect", "fit", "train.npy", "-o", "ood.detector.json"],
+    );
+    let r = promote();
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let detail = detector(&r)["detail"].as_str().unwrap().to_owned();
+    assert!(
+        detail.contains("`loose.detector.json`): it was calibrated for 20% false positives")
+            && !detail.contains("other.detector.json"),
+        "{detail}"
+    );
+    // Calibrated with the version's own file: promoted, the fit cited.
+    fit("0.05", "digits.detector.json");
+    let r = promote();
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let c = detector(&r);
+    assert_eq!(c["passed"], true);
+    let detail = c["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("`digits.detector.json` was calibrated with this version's file: ood and squeeze for 5% false positives on 150 clean rows"),
+        "{detail}"
+    );
+    assert!(c["evidence"].as_u64().is_some());
+    // A gate that wants a detector no fit has: the same fits are left out, by why.
+    gate("detectors = [\"squeeze\"]\nmin_calibration_rows = 1000\nstages = [\"staging\"]");
+    let r = aigis(
+        d,
+        &[
+            "--json", "model", "promote", "digits", "1", "--stage", "staging",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let detail = detector(&r)["detail"].as_str().unwrap().to_owned();
+    assert!(
+        detail.contains("its thresholds were set on 150 clean rows"),
+        "{detail}"
+    );
+}
