@@ -1,6 +1,6 @@
 use std::fmt;
 
-use ed25519_dalek::{Signer as _, Verifier as _};
+use ed25519_dalek::Signer as _;
 use rand_core::OsRng;
 use sha2::{Digest as _, Sha256};
 
