@@ -39,7 +39,8 @@ const GROUP: usize = 16;
 
 /// Appends to `out` (a vector per column, from column `first` of `cols`) those columns'
 /// numbers from every row of an `.npy` chunk: each row's stretch of the group is read
-/// once.
+/// once. Little-endian floats, nearly every array, are decoded inline: through the
+/// layout's function pointer, the call per number was a third of `--stream`'s time.
 fn decode_group(
     bytes: &[u8],
     layout: &crate::detect::input::NpyLayout,
@@ -47,13 +48,41 @@ fn decode_group(
     first: usize,
     out: &mut [&mut Vec<f64>],
 ) {
-    let (size, read) = (layout.size, layout.read);
-    let (from, len) = (first * size, out.len() * size);
-    for row in bytes.chunks_exact(cols * size) {
+    match (layout.little_float, layout.size) {
+        (true, 4) => decode_fixed::<4>(bytes, cols, first, out, |b| {
+            f64::from(f32::from_le_bytes(*b))
+        }),
+        (true, 8) => decode_fixed::<8>(bytes, cols, first, out, |b| f64::from_le_bytes(*b)),
+        _ => {
+            let (size, read) = (layout.size, layout.read);
+            let (from, len) = (first * size, out.len() * size);
+            for row in bytes.chunks_exact(cols * size) {
+                let Some(stretch) = row.get(from..from + len) else {
+                    continue;
+                };
+                for (o, b) in out.iter_mut().zip(stretch.chunks_exact(size)) {
+                    o.push(read(b));
+                }
+            }
+        }
+    }
+}
+
+/// [`decode_group`] for numbers of `N` bytes, decoded by `read` (inlined).
+fn decode_fixed<const N: usize>(
+    bytes: &[u8],
+    cols: usize,
+    first: usize,
+    out: &mut [&mut Vec<f64>],
+    read: impl Fn(&[u8; N]) -> f64,
+) {
+    let (from, len) = (first * N, out.len() * N);
+    for row in bytes.chunks_exact(cols * N) {
         let Some(stretch) = row.get(from..from + len) else {
             continue;
         };
-        for (o, b) in out.iter_mut().zip(stretch.chunks_exact(size)) {
+        let (numbers, _) = stretch.as_chunks::<N>();
+        for (o, b) in out.iter_mut().zip(numbers) {
             o.push(read(b));
         }
     }

@@ -219,6 +219,9 @@ pub struct NpyLayout {
     pub size: usize,
     /// One number from its `size` bytes.
     pub read: fn(&[u8]) -> f64,
+    /// Little-endian float32 or float64 (`<f4`, `<f8`): what a reader of many numbers
+    /// decodes inline rather than through `read`.
+    pub little_float: bool,
     /// Where the numbers start.
     pub data_offset: u64,
 }
@@ -307,6 +310,7 @@ pub fn npy_layout(
         cols,
         size,
         read,
+        little_float: matches!(descr, "<f4" | "<f8"),
         data_offset: header.data_offset,
     })
 }
@@ -320,6 +324,7 @@ pub fn npy(bytes: &[u8]) -> Result<Matrix, String> {
         size,
         read,
         data_offset,
+        ..
     } = npy_layout(&mut cursor, bytes.len() as u64)?;
     let start = usize::try_from(data_offset).map_err(|_| "a header past the end")?;
     let body = bytes
