@@ -53,8 +53,13 @@ fn write_csv(path: &Path, rows: &[[Option<f64>; 4]]) {
 }
 
 fn write_npy(path: &Path, rows: &[[Option<f64>; 4]]) {
+    write_npy_as(path, rows, "<f8");
+}
+
+/// `rows` as an `.npy` array of `descr` (`<f8`, `<f4` or `>f4`).
+fn write_npy_as(path: &Path, rows: &[[Option<f64>; 4]], descr: &str) {
     let header = format!(
-        "{{'descr': '<f8', 'fortran_order': False, 'shape': ({}, 4), }}",
+        "{{'descr': '{descr}', 'fortran_order': False, 'shape': ({}, 4), }}",
         rows.len()
     );
     let mut h = header.into_bytes();
@@ -67,7 +72,13 @@ fn write_npy(path: &Path, rows: &[[Option<f64>; 4]]) {
     bytes.extend(h);
     for r in rows {
         for c in r {
-            bytes.extend(c.unwrap_or(f64::NAN).to_le_bytes());
+            let v = c.unwrap_or(f64::NAN);
+            match descr {
+                "<f8" => bytes.extend(v.to_le_bytes()),
+                "<f4" => bytes.extend((v as f32).to_le_bytes()),
+                ">f4" => bytes.extend((v as f32).to_be_bytes()),
+                other => panic!("{other}"),
+            }
         }
     }
     std::fs::write(path, bytes).unwrap();
@@ -202,6 +213,22 @@ fn an_npy_array_streams_to_the_same_numbers_as_its_csv() {
     .unwrap();
     assert_eq!(npy.current.rows, 9000);
     assert_eq!(npy.features.len(), 4);
+    // float32, little-endian (decoded inline) and big-endian (through the layout's
+    // reader): the same numbers, the same report.
+    let as_f32: Vec<_> = ["<f4", ">f4"]
+        .iter()
+        .map(|descr| {
+            let (r, c) = (dir.path().join("r4.npy"), dir.path().join("c4.npy"));
+            write_npy_as(&r, &reference, descr);
+            write_npy_as(&c, &current, descr);
+            drift_stream(&r, &c, &options, 64, &NoProgress).unwrap()
+        })
+        .collect();
+    assert_eq!(as_f32[0].current.rows, 9000);
+    for (a, b) in as_f32[0].features.iter().zip(&as_f32[1].features) {
+        assert_eq!((ks(a), a.status), (ks(b), b.status), "{}", a.name);
+        assert_eq!(a.current.non_finite, b.current.non_finite);
+    }
     for (a, b) in csv.features.iter().zip(&npy.features) {
         assert_eq!(ks(a), ks(b), "{} / {}", a.name, b.name);
         assert_eq!(a.status, b.status);
