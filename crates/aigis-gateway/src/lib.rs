@@ -1600,24 +1600,15 @@ async fn infer_in(
     // Detectors that read the answer (squeezing) run after the model call.
     let reads_answer = model.detectors.iter().any(|(d, _)| d.needs_answer());
     if !model.detectors.is_empty() {
-        trail.enter("inspect");
-        let found =
-            inspect_phase(&model.detectors, &principal.name, name, &inputs, None, rows).await?;
-        let blocked = record_findings(
+        inspect_step(
             gw,
-            name,
-            &principal.name,
+            &model.detectors,
+            (&principal.name, name),
+            (&inputs, None, rows),
             trail,
-            found,
-            &mut flagged_rows,
-            &mut inspected_flag,
-        );
-        if let Some(detector) = blocked {
-            if let Some(a) = &gw.alerts {
-                a.call(name, true);
-            }
-            return Err(input_blocked(detector));
-        }
+            (&mut flagged_rows, &mut inspected_flag),
+        )
+        .await?;
     }
     let wanted: Option<Vec<String>> = request
         .outputs
@@ -1700,32 +1691,15 @@ async fn infer_in(
         Ok(Ok(Ok(outputs))) => outputs,
     };
     if let (true, Some(asked)) = (reads_answer, &asked) {
-        trail.enter("inspect");
-        let found = inspect_phase(
+        inspect_step(
+            gw,
             &model.detectors,
-            &principal.name,
-            name,
-            asked,
-            Some(&outputs),
-            rows,
+            (&principal.name, name),
+            (asked, Some(&outputs), rows),
+            trail,
+            (&mut flagged_rows, &mut inspected_flag),
         )
         .await?;
-        trail.close();
-        let blocked = record_findings(
-            gw,
-            name,
-            &principal.name,
-            trail,
-            found,
-            &mut flagged_rows,
-            &mut inspected_flag,
-        );
-        if let Some(detector) = blocked {
-            if let Some(a) = &gw.alerts {
-                a.call(name, true);
-            }
-            return Err(input_blocked(detector));
-        }
     }
     if !model.detectors.is_empty()
         && let Some(a) = &gw.alerts
@@ -2017,6 +1991,34 @@ async fn inspect_phase(
     })
     .await
     .map_err(|_| ApiError::internal())
+}
+
+/// One phase of the inspection (before the model call without an answer, after it with
+/// the answer): the detectors' findings recorded, and a blocking one's refusal.
+async fn inspect_step(
+    gw: &Gateway,
+    detectors: &[detect::Seam],
+    (principal, model): (&str, &str),
+    (inputs, answer, rows): (
+        &[aigis_runtime::NamedTensor],
+        Option<&[aigis_runtime::NamedTensor]>,
+        u64,
+    ),
+    trail: &mut Trail,
+    (flagged_rows, flagged): (&mut Option<usize>, &mut bool),
+) -> Result<(), ApiError> {
+    trail.enter("inspect");
+    let found = inspect_phase(detectors, principal, model, inputs, answer, rows).await?;
+    trail.close();
+    match record_findings(gw, model, principal, trail, found, flagged_rows, flagged) {
+        Some(detector) => {
+            if let Some(a) = &gw.alerts {
+                a.call(model, true);
+            }
+            Err(input_blocked(detector))
+        }
+        None => Ok(()),
+    }
 }
 
 /// Puts what the detectors found into the call's trail, the metrics and the log; counts

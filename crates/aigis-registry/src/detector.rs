@@ -17,11 +17,10 @@
 use std::collections::BTreeSet;
 
 use aigis_core::Digest;
-use aigis_evidence::{DetectorFit, Predicate};
+use aigis_evidence::DetectorFit;
 use aigis_ledger::project::DetectorGateConfig;
 
-use crate::error::chain;
-use crate::gate::{Check, signed_statement};
+use crate::gate::{Check, signed_about};
 use crate::store::VersionRecord;
 
 const NAME: &str = "detector";
@@ -104,92 +103,70 @@ fn newest_qualifying(
     config: &DetectorGateConfig,
     record: &VersionRecord,
 ) -> Result<Found, String> {
-    let ledger = project.open_ledger().map_err(|e| chain(&e))?;
-    let keys = project.keyring().map_err(|e| chain(&e))?.public_keys();
     let files: BTreeSet<Digest> = record.files.iter().map(|f| f.sha256).collect();
-    let mut seen = BTreeSet::new();
     let mut best: Option<(u64, DetectorFit, String)> = None;
     let mut left_out = Vec::new();
-    for digest in &files {
-        let entries = ledger
-            .store()
-            .query(&aigis_ledger::Query {
-                subject: Some(*digest),
-                predicate_type: Some(DetectorFit::TYPE.to_owned()),
-                ..Default::default()
-            })
-            .map_err(|e| chain(&e))?;
-        for entry in entries {
-            let index = entry.index;
-            if !seen.insert(index) {
+    for (index, read) in signed_about::<DetectorFit>(project, &files)? {
+        let (statement, fit) = match read {
+            Ok(r) => r,
+            Err(e) => {
+                left_out.push(e);
                 continue;
             }
-            let read = signed_statement(&keys, index, &entry.body).and_then(|(statement, _)| {
-                let fit = DetectorFit::from_statement(&statement)
-                    .map_err(|e| format!("evidence #{index} cannot be read: {e}"))?;
-                Ok((statement, fit))
-            });
-            let (statement, fit) = match read {
-                Ok(r) => r,
-                Err(e) => {
-                    left_out.push(e);
-                    continue;
-                }
-            };
-            let calibrated_with_it = statement.subject.iter().any(|s| {
-                s.name.as_deref().is_some_and(|n| n.starts_with("model:"))
-                    && s.digest
-                        .get("sha256")
-                        .and_then(|d| d.parse::<Digest>().ok())
-                        .is_some_and(|d| files.contains(&d))
-            });
-            if !calibrated_with_it {
-                left_out.push(format!(
-                    "#{index} names this version's file, but not as the model it was calibrated with"
-                ));
-                continue;
-            }
-            let file = statement
-                .subject
-                .iter()
-                .find_map(|s| s.name.as_deref()?.strip_prefix("detector:"))
-                .unwrap_or("a detector file")
-                .to_owned();
-            let has: BTreeSet<&str> = fit.detectors.iter().map(|d| d.name.as_str()).collect();
-            let lacking: Vec<&str> = config
+        };
+        let calibrated_with_it = statement.subject.iter().any(|s| {
+            s.name.as_deref().is_some_and(|n| n.starts_with("model:"))
+                && s.digest
+                    .get("sha256")
+                    .and_then(|d| d.parse::<Digest>().ok())
+                    .is_some_and(|d| files.contains(&d))
+        });
+        if !calibrated_with_it {
+            left_out.push(format!(
+                "#{index} names this version's file, but not as the model it was calibrated with"
+            ));
+            continue;
+        }
+        let file = statement
+            .subject
+            .iter()
+            .find_map(|s| s.name.as_deref()?.strip_prefix("detector:"))
+            .unwrap_or("a detector file")
+            .to_owned();
+        let has: BTreeSet<&str> = fit.detectors.iter().map(|d| d.name.as_str()).collect();
+        let lacking: Vec<&str> = config
+            .detectors
+            .iter()
+            .map(String::as_str)
+            .filter(|d| !has.contains(d))
+            .collect();
+        let problem = if !lacking.is_empty() {
+            Some(format!("it has no {}", lacking.join(" or ")))
+        } else if !(fit.fpr.is_finite() && fit.fpr <= config.max_fpr) {
+            Some(format!(
+                "it was calibrated for {}% false positives",
+                percent(fit.fpr)
+            ))
+        } else if fit.calibration_rows < config.min_calibration_rows {
+            Some(format!(
+                "its thresholds were set on {} clean rows",
+                fit.calibration_rows
+            ))
+        } else if !(fit.calibration_flagged.is_finite() && fit.calibration_flagged <= fit.fpr)
+            || fit
                 .detectors
                 .iter()
-                .map(String::as_str)
-                .filter(|d| !has.contains(d))
-                .collect();
-            let problem = if !lacking.is_empty() {
-                Some(format!("it has no {}", lacking.join(" or ")))
-            } else if !(fit.fpr.is_finite() && fit.fpr <= config.max_fpr) {
-                Some(format!(
-                    "it was calibrated for {}% false positives",
-                    percent(fit.fpr)
-                ))
-            } else if fit.calibration_rows < config.min_calibration_rows {
-                Some(format!(
-                    "its thresholds were set on {} clean rows",
-                    fit.calibration_rows
-                ))
-            } else if !(fit.calibration_flagged.is_finite() && fit.calibration_flagged <= fit.fpr)
-                || fit
-                    .detectors
-                    .iter()
-                    .any(|d| !d.threshold.is_finite() || d.calibration_flagged > fit.fpr)
-            {
-                Some("its record of the calibration does not add up".to_owned())
-            } else {
-                None
-            };
-            match problem {
-                Some(p) => left_out.push(format!("#{index} (`{file}`): {p}")),
-                None => {
-                    if best.as_ref().is_none_or(|(b, _, _)| *b < index) {
-                        best = Some((index, fit, file));
-                    }
+                .any(|d| !d.threshold.is_finite() || d.calibration_flagged > fit.fpr)
+        {
+            Some("its record of the calibration does not add up".to_owned())
+        } else {
+            None
+        };
+        match problem {
+            Some(p) => left_out.push(format!("#{index} (`{file}`): {p}")),
+            None => {
+                if best.as_ref().is_none_or(|(b, _, _)| *b < index) {
+                    best = Some((index, fit, file));
                 }
             }
         }

@@ -30,6 +30,43 @@ pub(crate) fn read_signed(
 
 pub(crate) use aigis_ledger::signed_statement;
 
+/// Every ledger entry of predicate `P` about one of `digests`, once each: its statement
+/// and predicate when a project key signed it and it reads as a `P`, else why not.
+pub(crate) type SignedAbout<P> = Vec<(u64, Result<(Statement, P), String>)>;
+
+pub(crate) fn signed_about<P: Predicate>(
+    project: &aigis_ledger::Project,
+    digests: &std::collections::BTreeSet<Digest>,
+) -> Result<SignedAbout<P>, String> {
+    let ledger = project.open_ledger().map_err(|e| chain(&e))?;
+    let keys = project.keyring().map_err(|e| chain(&e))?.public_keys();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for digest in digests {
+        let entries = ledger
+            .store()
+            .query(&aigis_ledger::Query {
+                subject: Some(*digest),
+                predicate_type: Some(P::TYPE.to_owned()),
+                ..Default::default()
+            })
+            .map_err(|e| chain(&e))?;
+        for entry in entries {
+            let index = entry.index;
+            if !seen.insert(index) {
+                continue;
+            }
+            let read = signed_statement(&keys, index, &entry.body).and_then(|(statement, _)| {
+                let p = P::from_statement(&statement)
+                    .map_err(|e| format!("evidence #{index} cannot be read: {e}"))?;
+                Ok((statement, p))
+            });
+            out.push((index, read));
+        }
+    }
+    Ok(out)
+}
+
 /// What to do about a pickle import the built-in policy does not know.
 pub const ALLOWLIST_HINT: &str = "hint: if a suspicious import is your own class, review it and list its exact `module.qualname` under `[[model.allow]]` in aigis.toml (with `reason` and `by`)";
 

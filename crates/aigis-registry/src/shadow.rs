@@ -22,11 +22,10 @@ use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
 use aigis_core::Digest;
-use aigis_evidence::{Predicate, ShadowPeriod};
+use aigis_evidence::ShadowPeriod;
 use aigis_ledger::project::ShadowGateConfig;
 
-use crate::error::chain;
-use crate::gate::{Check, signed_statement};
+use crate::gate::{Check, signed_about};
 use crate::store::VersionRecord;
 
 const NAME: &str = "shadow";
@@ -78,90 +77,68 @@ fn tally(
     record: &VersionRecord,
     current: &BTreeSet<Digest>,
 ) -> Result<Tally, String> {
-    let ledger = project.open_ledger().map_err(|e| chain(&e))?;
-    let keys = project.keyring().map_err(|e| chain(&e))?.public_keys();
     let files: BTreeSet<Digest> = record.files.iter().map(|f| f.sha256).collect();
     let oldest = config
         .max_age_days
         .map(|d| SystemTime::now() - Duration::from_secs_f64(d * 86_400.0));
     let mut t = Tally::default();
-    let mut seen = BTreeSet::new();
-    for digest in &files {
-        let entries = ledger
-            .store()
-            .query(&aigis_ledger::Query {
-                subject: Some(*digest),
-                predicate_type: Some(ShadowPeriod::TYPE.to_owned()),
-                ..Default::default()
-            })
-            .map_err(|e| chain(&e))?;
-        for entry in entries {
-            if !seen.insert(entry.index) {
+    for (index, read) in signed_about::<ShadowPeriod>(project, &files)? {
+        let (statement, period) = match read {
+            Ok(r) => r,
+            Err(e) => {
+                t.unreadable.push(e);
                 continue;
             }
-            let index = entry.index;
-            let read = signed_statement(&keys, index, &entry.body).and_then(|(statement, _)| {
-                let period = ShadowPeriod::from_statement(&statement)
-                    .map_err(|e| format!("evidence #{index} cannot be read: {e}"))?;
-                Ok((statement, period))
-            });
-            let (statement, period) = match read {
-                Ok(r) => r,
-                Err(e) => {
-                    t.unreadable.push(e);
-                    continue;
-                }
-            };
-            let subject = |name: &str| -> Option<Digest> {
-                statement
-                    .subject
-                    .iter()
-                    .find(|s| s.name.as_deref() == Some(name))
-                    .and_then(|s| s.digest.get("sha256"))
-                    .and_then(|d| d.parse().ok())
-            };
-            let (Some(candidate), Some(served)) = (subject("candidate"), subject("served")) else {
-                t.unreadable.push(format!(
-                    "evidence #{index} does not name its candidate and served model"
-                ));
-                continue;
-            };
-            if candidate != *digest || period.candidate_sha256 != digest.hex() {
-                // The version's file is this period's served model, not its candidate.
-                continue;
-            }
-            if period.served_sha256 != served.hex() {
-                t.unreadable.push(format!(
-                    "evidence #{index} records two digests for its served model"
-                ));
-                continue;
-            }
-            if files.contains(&served) {
-                t.self_compared += 1;
-                continue;
-            }
-            if !current.contains(&served) {
-                t.other_served += 1;
-                continue;
-            }
-            let span = humantime::parse_rfc3339(&period.from)
-                .and_then(|from| Ok((from, humantime::parse_rfc3339(&period.to)?)));
-            let Ok((from, to)) = span else {
-                t.unreadable
-                    .push(format!("evidence #{index} has an unreadable period"));
-                continue;
-            };
-            if oldest.is_some_and(|o| to < o) {
-                t.too_old += 1;
-                continue;
-            }
-            t.indexes.push(index);
-            t.calls += period.calls;
-            t.rows += period.rows;
-            t.disagreements += period.disagreements;
-            t.failures += period.failures;
-            t.spans.push((from, to.max(from)));
+        };
+        let subject = |name: &str| -> Option<Digest> {
+            statement
+                .subject
+                .iter()
+                .find(|s| s.name.as_deref() == Some(name))
+                .and_then(|s| s.digest.get("sha256"))
+                .and_then(|d| d.parse().ok())
+        };
+        let (Some(candidate), Some(served)) = (subject("candidate"), subject("served")) else {
+            t.unreadable.push(format!(
+                "evidence #{index} does not name its candidate and served model"
+            ));
+            continue;
+        };
+        if !files.contains(&candidate) || period.candidate_sha256 != candidate.hex() {
+            // The version's file is this period's served model, not its candidate.
+            continue;
         }
+        if period.served_sha256 != served.hex() {
+            t.unreadable.push(format!(
+                "evidence #{index} records two digests for its served model"
+            ));
+            continue;
+        }
+        if files.contains(&served) {
+            t.self_compared += 1;
+            continue;
+        }
+        if !current.contains(&served) {
+            t.other_served += 1;
+            continue;
+        }
+        let span = humantime::parse_rfc3339(&period.from)
+            .and_then(|from| Ok((from, humantime::parse_rfc3339(&period.to)?)));
+        let Ok((from, to)) = span else {
+            t.unreadable
+                .push(format!("evidence #{index} has an unreadable period"));
+            continue;
+        };
+        if oldest.is_some_and(|o| to < o) {
+            t.too_old += 1;
+            continue;
+        }
+        t.indexes.push(index);
+        t.calls += period.calls;
+        t.rows += period.rows;
+        t.disagreements += period.disagreements;
+        t.failures += period.failures;
+        t.spans.push((from, to.max(from)));
     }
     t.indexes.sort_unstable();
     Ok(t)
