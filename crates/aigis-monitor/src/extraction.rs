@@ -267,6 +267,9 @@ struct Client {
     points: usize,
     /// The last `history` nearest distances.
     distances: VecDeque<f64>,
+    /// Whether `distances`, as they are, were tested and found natural: a call that adds
+    /// no distance (repeated rows) does not test them again.
+    distances_natural: bool,
     previous: Option<Vec<f32>>,
     step: Option<Vec<f32>>,
     /// Whether each of the last `probe_window` steps probed, and how many did.
@@ -398,7 +401,7 @@ impl Tracker {
             client.take(&scaled, class, &self.settings);
         }
         if client.suspicion.is_none() {
-            let reason = self.judge(&client);
+            let reason = self.judge(&mut client);
             if let Some(reason) = reason {
                 let after_rows = client.rows;
                 client.suspicion = Some(Suspicion { reason, after_rows });
@@ -456,7 +459,7 @@ impl Tracker {
     }
 
     /// The sign that makes the client suspected now, if any.
-    fn judge(&self, client: &Client) -> Option<Reason> {
+    fn judge(&self, client: &mut Client) -> Option<Reason> {
         let s = &self.settings;
         if let Some(budget) = s.budget
             && client.rows > budget
@@ -486,7 +489,7 @@ impl Tracker {
                 });
             }
         }
-        if client.distances.len() >= s.min_distances {
+        if client.distances.len() >= s.min_distances && !client.distances_natural {
             let kept = within_three_sd(client.distances.iter().copied());
             // Distances that are all the same (a grid's) are as unnatural as they come.
             let w = w_statistic(&kept, &self.coefficients_of(kept.len())).unwrap_or(0.0);
@@ -497,6 +500,7 @@ impl Tracker {
                     threshold: s.threshold,
                 });
             }
+            client.distances_natural = true;
         }
         None
     }
@@ -558,6 +562,7 @@ impl Client {
             return;
         }
         self.distances.push_back(nearest);
+        self.distances_natural = false;
         while self.distances.len() > s.history {
             self.distances.pop_front();
         }

@@ -338,3 +338,45 @@ fn repeats_of_any_earlier_row_are_left_out() {
     assert!(c.distances.len() < 50, "{}", c.distances.len());
     assert!(c.steps.len() < 50, "{}", c.steps.len());
 }
+
+/// Distances found natural are not tested again while no distance is added (a call of
+/// repeated rows), and are tested again as soon as one is: natural queries, then repeats,
+/// then Jacobian-style synthetic queries are still caught by their distances.
+#[test]
+fn distances_are_tested_again_once_they_change() {
+    let mut rng = fastrand::Rng::with_seed(3);
+    let t = tracker(
+        Settings {
+            probe_share: 1.0,
+            ..Settings::default()
+        },
+        16,
+    );
+    let natural: Vec<Vec<f64>> = (0..300).map(|_| gaussian(&mut rng, 16)).collect();
+    assert_eq!(send(&t, "c", &natural), None);
+    let held = |t: &Tracker| {
+        let clients = t.clients.lock().unwrap();
+        let client = clients.map.get("c").unwrap().1.lock().unwrap();
+        (client.distances.len(), client.distances_natural)
+    };
+    let (n, tested) = held(&t);
+    assert!(n >= 100 && tested, "{n} distances, tested {tested}");
+    for _ in 0..50 {
+        assert_eq!(send(&t, "c", &natural[..1]), None);
+    }
+    assert_eq!(held(&t), (n, true), "a repeat adds no distance");
+    let mut rows: Vec<Vec<f64>> = natural[..10].to_vec();
+    for _ in 0..7 {
+        let next: Vec<Vec<f64>> = rows
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|v| v + if rng.bool() { 0.1 } else { -0.1 })
+                    .collect()
+            })
+            .collect();
+        rows.extend(next);
+    }
+    let (_, reason) = send(&t, "c", &rows).expect("suspected");
+    assert_eq!(reason.kind(), "distances", "{reason:?}");
+}
