@@ -578,11 +578,15 @@ pub(crate) fn rfc3339(ms: i64) -> String {
 /// (unguessable, so no one sends labels for another's calls by guessing); `None` when
 /// the OS gives none, and then the call is not kept.
 pub fn new_id() -> Option<String> {
+    random_hex(16).map(|hex| format!("aigis-{hex}"))
+}
+
+/// `n` bytes from the system's random numbers, in hex; `None` when there are none.
+pub(crate) fn random_hex(n: usize) -> Option<String> {
     use rand_core::RngCore as _;
-    let mut bytes = [0u8; 16];
+    let mut bytes = vec![0u8; n];
     rand_core::OsRng.try_fill_bytes(&mut bytes).ok()?;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    Some(format!("aigis-{hex}"))
+    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[cfg(test)]

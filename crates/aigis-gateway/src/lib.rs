@@ -1609,6 +1609,9 @@ async fn infer_in(
             (&mut flagged_rows, &mut inspected_flag),
         )
         .await?;
+        if !reads_answer {
+            count_inspected(gw, name, inspected_flag);
+        }
     }
     let wanted: Option<Vec<String>> = request
         .outputs
@@ -1700,13 +1703,7 @@ async fn infer_in(
             (&mut flagged_rows, &mut inspected_flag),
         )
         .await?;
-    }
-    if !model.detectors.is_empty()
-        && let Some(a) = &gw.alerts
-    {
-        // The inspection's flags only: a suspected principal's extraction flag is
-        // not a detector's flag on this call's rows.
-        a.call(name, inspected_flag);
+        count_inspected(gw, name, inspected_flag);
     }
     let asked = match (&model.shadow, asked) {
         (Some(sh), Some(asked)) => {
@@ -1930,15 +1927,9 @@ fn no_monitor(name: &str, setting: &str) -> ApiError {
 /// An instance id for a gateway whose configuration names none: 8 random bytes, so that
 /// two replicas, or a restarted one, never share it.
 fn instance_id() -> Result<String, Error> {
-    use rand_core::RngCore as _;
-    let mut bytes = [0u8; 8];
-    rand_core::OsRng
-        .try_fill_bytes(&mut bytes)
-        .map_err(|e| Error::State(format!("no random numbers for the instance id: {e}")))?;
-    Ok(format!(
-        "gw-{}",
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    ))
+    feedback::random_hex(8)
+        .map(|hex| format!("gw-{hex}"))
+        .ok_or_else(|| Error::State("no random numbers for the instance id".into()))
 }
 
 /// Calls of at most this many rows are inspected on the async thread that serves them.
@@ -1993,6 +1984,16 @@ async fn inspect_phase(
     .map_err(|_| ApiError::internal())
 }
 
+/// Counts an inspected call for the alerts' flag rate once its last phase has run (a call
+/// whose model call failed before squeezing could run is not counted). The inspection's
+/// flags only: a suspected principal's extraction flag is not a detector's flag on this
+/// call's rows.
+fn count_inspected(gw: &Gateway, model: &str, flagged: bool) {
+    if let Some(a) = &gw.alerts {
+        a.call(model, flagged);
+    }
+}
+
 /// One phase of the inspection (before the model call without an answer, after it with
 /// the answer): the detectors' findings recorded, and a blocking one's refusal.
 async fn inspect_step(
@@ -2012,9 +2013,7 @@ async fn inspect_step(
     trail.close();
     match record_findings(gw, model, principal, trail, found, flagged_rows, flagged) {
         Some(detector) => {
-            if let Some(a) = &gw.alerts {
-                a.call(model, true);
-            }
+            count_inspected(gw, model, true);
             Err(input_blocked(detector))
         }
         None => Ok(()),

@@ -37,6 +37,27 @@ fn send(t: &Tracker, who: &str, rows: &[Vec<f64>]) -> Option<(u64, Reason)> {
     None
 }
 
+/// Jacobian-style augmentation (Papernot et al.): `rows` as seeds, then `rounds` in which
+/// every point so far is pushed a step of 0.1 along a random sign per feature.
+fn jacobian_rounds(
+    rng: &mut fastrand::Rng,
+    mut rows: Vec<Vec<f64>>,
+    rounds: usize,
+) -> Vec<Vec<f64>> {
+    for _ in 0..rounds {
+        let next: Vec<Vec<f64>> = rows
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|v| v + if rng.bool() { 0.1 } else { -0.1 })
+                    .collect()
+            })
+            .collect();
+        rows.extend(next);
+    }
+    rows
+}
+
 #[test]
 fn natural_queries_are_not_suspected() {
     let mut rng = fastrand::Rng::with_seed(1);
@@ -54,18 +75,8 @@ fn jacobian_style_augmentation_is_suspected_by_its_distances() {
     // natural seeds, then rounds in which every point so far is pushed a step of λ along
     // the sign of a gradient (here a random sign per feature).
     let mut rng = fastrand::Rng::with_seed(2);
-    let mut rows: Vec<Vec<f64>> = (0..10).map(|_| gaussian(&mut rng, 16)).collect();
-    for _ in 0..6 {
-        let next: Vec<Vec<f64>> = rows
-            .iter()
-            .map(|r| {
-                r.iter()
-                    .map(|v| v + if rng.bool() { 0.1 } else { -0.1 })
-                    .collect()
-            })
-            .collect();
-        rows.extend(next);
-    }
+    let seeds: Vec<Vec<f64>> = (0..10).map(|_| gaussian(&mut rng, 16)).collect();
+    let rows = jacobian_rounds(&mut rng, seeds, 6);
     let t = tracker(Settings::default(), 16);
     let (after, reason) = send(&t, "copier", &rows).expect("suspected");
     assert_eq!(reason.kind(), "distances", "{reason:?}");
@@ -365,18 +376,7 @@ fn distances_are_tested_again_once_they_change() {
         assert_eq!(send(&t, "c", &natural[..1]), None);
     }
     assert_eq!(held(&t), (n, true), "a repeat adds no distance");
-    let mut rows: Vec<Vec<f64>> = natural[..10].to_vec();
-    for _ in 0..7 {
-        let next: Vec<Vec<f64>> = rows
-            .iter()
-            .map(|r| {
-                r.iter()
-                    .map(|v| v + if rng.bool() { 0.1 } else { -0.1 })
-                    .collect()
-            })
-            .collect();
-        rows.extend(next);
-    }
+    let rows = jacobian_rounds(&mut rng, natural[..10].to_vec(), 7);
     let (_, reason) = send(&t, "c", &rows).expect("suspected");
     assert_eq!(reason.kind(), "distances", "{reason:?}");
 }
