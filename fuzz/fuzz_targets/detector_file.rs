@@ -6,8 +6,9 @@
 //!
 //! Checks that nothing panics or hangs: a forest read from a file could name a column
 //! past the row's end or a child before its parent (a walk that never ends); validation
-//! must refuse both. Every score of an accepted file is in 0..=1 (ood) or 0..=2 (squeeze)
-//! or absent with the row flagged.
+//! must refuse both; a Mahalanobis factor of the wrong size or with a diagonal that is not
+//! positive too. Every score of an accepted file is in 0..=1 (ood), at least 0
+//! (mahalanobis) or in 0..=2 (squeeze), or absent with the row flagged.
 #![no_main]
 
 use aigis_monitor::detect::{Detector, Matrix, Model, input::npy};
@@ -48,6 +49,9 @@ fuzz_target!(|data: &[u8]| {
         for r in results {
             if let Some(Some(s)) = r.scores.get("ood") {
                 assert!((0.0..=1.0).contains(s), "ood score {s}");
+            }
+            if let Some(Some(s)) = r.scores.get("mahalanobis") {
+                assert!(*s >= 0.0, "mahalanobis score {s}");
             }
             if let Some(Some(s)) = r.scores.get("squeeze") {
                 assert!((0.0..=2.0).contains(s), "squeeze score {s}");

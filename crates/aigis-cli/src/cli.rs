@@ -702,11 +702,17 @@ pub enum DetectCommand {
     ///
     /// The reference is a table (CSV, JSON Lines, Parquet: its numeric columns, or
     /// --columns, without --label) or a NumPy `.npy` array (rows × features; an image
-    /// array `(n, 8, 8)` is flattened). Two detectors:
+    /// array `(n, 8, 8)` is flattened). Three detectors:
     ///
     /// - ood: an isolation forest (the data stage's, --trees trees on --subsample rows
     ///   each). A row far outside the reference in any feature scores higher the farther
     ///   it is; a feature with one value in the reference flags any other value.
+    /// - mahalanobis: the squared Mahalanobis distance under a Ledoit–Wolf shrunk
+    ///   covariance of the standardized features. It flags a row whose values are each in
+    ///   range but do not go together (random or synthetic queries, a copier's), which the
+    ///   forest does not see. On by default up to 512 features (the file holds d²/2
+    ///   numbers and a row costs as many multiplications); --mahalanobis or
+    ///   --no-mahalanobis decide.
     /// - squeeze (with --model, an ONNX classifier): the largest L1 distance between the
     ///   model's probabilities on the row and on the row squeezed by each of --squeeze
     ///   (bits:B bit depth over --range; median:HxW smoothing of the --image; round:D
@@ -795,9 +801,15 @@ pub struct DetectFitArgs {
     /// The value range of the bit-depth squeezer, LO,HI [default: the reference's].
     #[arg(long, value_name = "LO,HI", allow_hyphen_values = true)]
     pub range: Option<String>,
-    /// Leave out the out-of-distribution detector (squeeze only).
-    #[arg(long, requires = "model")]
+    /// Leave out the isolation forest (the ood detector).
+    #[arg(long)]
     pub no_ood: bool,
+    /// Fit the mahalanobis detector whatever the number of features (up to 4096).
+    #[arg(long, conflicts_with = "no_mahalanobis")]
+    pub mahalanobis: bool,
+    /// Leave out the mahalanobis detector.
+    #[arg(long)]
+    pub no_mahalanobis: bool,
     #[command(flatten)]
     pub read: ReadArgs,
 }

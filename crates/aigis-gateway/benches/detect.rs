@@ -161,13 +161,13 @@ fn run(name: &str, model_file: &str, json: &str, width: usize, squeezer: Squeeze
         });
         all = (all.0 + p50, all.1 + p99);
         println!(
-            "{name}: {:<8} p50 {p50:6.1} µs, p99 {p99:6.1} µs ({:.2}× the model call at p50)",
+            "{name}: {:<11} p50 {p50:6.1} µs, p99 {p99:6.1} µs ({:.2}× the model call at p50)",
             detector.name(),
             p50 / m50
         );
     }
     println!(
-        "{name}: both     p50 {:6.1} µs, p99 {:6.1} µs (sum)",
+        "{name}: all      p50 {:6.1} µs, p99 {:6.1} µs (sum)",
         all.0, all.1
     );
     assert!(

@@ -1,5 +1,6 @@
 //! The detectors of `aigis detect fit` at the inspection seam: an out-of-distribution
-//! score (isolation forest) and feature squeezing, from a signed detector file.
+//! score (isolation forest), a Mahalanobis distance and feature squeezing, from a signed
+//! detector file.
 //!
 //! ```toml
 //! [[serve.models]]
@@ -17,7 +18,7 @@
 //! still withholds it): it compares the probabilities served with those of the served
 //! model run again on each squeezed input, on the request's thread. It is refused for a
 //! model on another server, and it must be the model the file was calibrated with (the
-//! file records its SHA-256). The `ood` detector runs before the call. A flag's reasons
+//! file records its SHA-256). The `ood` and `mahalanobis` detectors run before the call. A flag's reasons
 //! name features and thresholds, never a value of the request (they go to the audit
 //! record).
 
@@ -303,6 +304,7 @@ impl Detector for FileDetector {
         };
         let opts = ScoreOptions {
             ood: self.name == "ood",
+            mahalanobis: self.name == "mahalanobis",
             squeeze: self.name == "squeeze",
             values: false,
         };

@@ -164,7 +164,7 @@ async fn rows_like_the_reference_pass_and_a_row_unlike_it_is_blocked_or_flagged(
     );
 
     // Flagging lets the call through; a row that cannot be scored (NaN, which the
-    // reference never had) is flagged by both detectors.
+    // reference never had) is flagged by every detector.
     let (s, rows) = setup(Action::Flag);
     let (status, _) = s.infer(&[odd]).await;
     assert_eq!(status, StatusCode::OK);
@@ -173,7 +173,7 @@ async fn rows_like_the_reference_pass_and_a_row_unlike_it_is_blocked_or_flagged(
     let (status, _) = s.infer(&[rows[0].clone(), nan]).await;
     assert_eq!(status, StatusCode::OK);
     let detectors: Vec<String> = s.last().flags.iter().map(|f| f.detector.clone()).collect();
-    assert_eq!(detectors, ["ood", "squeeze"]);
+    assert_eq!(detectors, ["ood", "mahalanobis", "squeeze"]);
     assert!(
         s.last().flags[0].reasons[0].contains("`x20` is NaN"),
         "{:?}",

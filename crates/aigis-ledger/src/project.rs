@@ -120,11 +120,13 @@ impl DetectorGateConfig {
         if let Some(d) = self
             .detectors
             .iter()
-            .find(|d| !["ood", "squeeze"].contains(&d.as_str()))
+            .find(|d| !["ood", "mahalanobis", "squeeze"].contains(&d.as_str()))
         {
             return Err((
                 "detectors",
-                format!("`{d}` is not a detector of `aigis detect fit` (ood, squeeze)"),
+                format!(
+                    "`{d}` is not a detector of `aigis detect fit` (ood, mahalanobis, squeeze)"
+                ),
             ));
         }
         if self.stages.is_empty() {

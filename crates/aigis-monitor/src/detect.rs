@@ -4,6 +4,9 @@
 //!
 //! - **ood**: an isolation forest (the data stage's, [`aigis_data::poison::IsolationForest`])
 //!   grown on the reference rows; its score is high for a row the trees isolate quickly.
+//! - **mahalanobis**: the squared Mahalanobis distance under a shrunk covariance of the
+//!   reference ([`mahalanobis`]): high for a row whose values do not go together, which
+//!   a forest that splits one feature at a time does not see.
 //! - **squeeze**: feature squeezing ([`squeeze`]): how far the model's probabilities move
 //!   when the input is squeezed. It needs the model, and is tied to it by its SHA-256.
 //!
@@ -17,6 +20,7 @@
 //! flagged: no verdict is never "clean".
 
 pub mod input;
+pub mod mahalanobis;
 pub mod squeeze;
 
 use std::collections::BTreeMap;
@@ -26,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 pub use input::{Columns, Matrix, read_matrix};
+pub use mahalanobis::Mahalanobis;
 pub use squeeze::{Image, Squeezer};
 
 /// The detector file's `format`.
@@ -67,6 +72,8 @@ pub struct Detector {
     pub calibration: Calibration,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ood: Option<Ood>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mahalanobis: Option<Mahalanobis>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub squeeze: Option<Squeeze>,
 }
@@ -124,6 +131,9 @@ pub struct FitOptions {
     pub subsample: usize,
     /// Fit the ood detector.
     pub ood: bool,
+    /// Fit the mahalanobis detector: `None` when the features are at most
+    /// [`mahalanobis::AUTO_MAX_FEATURES`] and some vary.
+    pub mahalanobis: Option<bool>,
     /// Fit the squeeze detector (needs the model).
     pub squeeze: Option<SqueezeOptions>,
 }
@@ -137,6 +147,7 @@ impl Default for FitOptions {
             trees: 200,
             subsample: 256,
             ood: true,
+            mahalanobis: None,
             squeeze: None,
         }
     }
@@ -165,11 +176,23 @@ pub struct RowResult {
     pub reasons: Vec<String>,
 }
 
+impl RowResult {
+    /// `detector` could not score the row: no score, and the row flagged by it (no
+    /// verdict is not a pass), with `why` when the row's own reasons do not say.
+    fn unscored(&mut self, detector: &'static str, why: Option<&str>) {
+        self.scores.insert(detector, None);
+        self.flags.push(detector);
+        self.reasons.extend(why.map(str::to_owned));
+    }
+}
+
 /// What [`Detector::score_with`] runs and says.
 #[derive(Debug, Clone, Copy)]
 pub struct ScoreOptions {
     /// Run the ood detector (when the file has one).
     pub ood: bool,
+    /// Run the mahalanobis detector (when the file has one).
+    pub mahalanobis: bool,
     /// Run the squeeze detector (when the file has one).
     pub squeeze: bool,
     /// Reasons quote the values (a feature out of range); off where the reasons go to
@@ -181,6 +204,7 @@ impl Default for ScoreOptions {
     fn default() -> Self {
         Self {
             ood: true,
+            mahalanobis: true,
             squeeze: true,
             values: true,
         }
@@ -312,9 +336,11 @@ pub fn fit(
             opts.fpr
         )));
     }
-    if !opts.ood && opts.squeeze.is_none() {
+    let wide = reference.cols > mahalanobis::AUTO_MAX_FEATURES;
+    let with_mahalanobis = opts.mahalanobis.unwrap_or(!wide);
+    if !opts.ood && !with_mahalanobis && opts.squeeze.is_none() {
         return Err(options_error(
-            "no detector to fit: the ood detector is off and there is no model to squeeze",
+            "no detector to fit: the ood and mahalanobis detectors are off and there is no model to squeeze",
         ));
     }
     if reference.cols == 0 {
@@ -382,6 +408,7 @@ pub fn fit(
             flagged: BTreeMap::new(),
         },
         ood: None,
+        mahalanobis: None,
         squeeze: None,
     };
     let mut calibration_scores: Vec<(&'static str, Vec<f64>)> = Vec::new();
@@ -411,6 +438,44 @@ pub fn fit(
             threshold: f64::INFINITY,
             forest,
         });
+    }
+    if with_mahalanobis {
+        if opts.mahalanobis == Some(true) && reference.cols > mahalanobis::MAX_FEATURES {
+            return Err(options_error(format!(
+                "the mahalanobis detector is fitted for at most {} features, the reference has {}",
+                mahalanobis::MAX_FEATURES,
+                reference.cols
+            )));
+        }
+        if fit_rows.rows < 2 {
+            return Err(options_error(format!(
+                "the mahalanobis detector needs at least 2 rows to fit on, there are {}",
+                fit_rows.rows
+            )));
+        }
+        // Beyond MAX_FIT_ROWS, a seeded sample: the estimate costs rows × features².
+        let sample = if fit_rows.rows > mahalanobis::MAX_FIT_ROWS {
+            let mut order: Vec<usize> = (0..fit_rows.rows).collect();
+            fastrand::Rng::with_seed(opts.seed ^ 0x6d61_6861).shuffle(&mut order);
+            order.truncate(mahalanobis::MAX_FIT_ROWS);
+            order.sort_unstable();
+            take(&fit_rows, &order)
+        } else {
+            fit_rows.clone()
+        };
+        let calibration_rows = detector.filled(&cal);
+        match Mahalanobis::fit(&detector.filled(&sample), sample.cols, &calibration_rows) {
+            Some(m) => {
+                calibration_scores.push(("mahalanobis", m.scores(&calibration_rows)));
+                detector.mahalanobis = Some(m);
+            }
+            None if opts.mahalanobis == Some(true) => {
+                return Err(options_error(
+                    "the mahalanobis detector cannot be fitted: no feature varies in the reference or the calibration rows",
+                ));
+            }
+            None => {}
+        }
     }
     if let Some(sq) = &opts.squeeze {
         let model = model.ok_or_else(|| options_error("the squeeze detector needs the model"))?;
@@ -461,7 +526,11 @@ pub fn fit(
     for ((name, s), &t) in calibration_scores.iter().zip(&thresholds) {
         // A threshold at the highest score the detector can give flags nothing: no
         // detector is not a detector that passes everything.
-        let top = if *name == "ood" { 1.0 } else { 2.0 };
+        let top = match *name {
+            "ood" => 1.0,
+            "squeeze" => 2.0,
+            _ => f64::INFINITY,
+        };
         if t >= top {
             return Err(options_error(format!(
                 "the {name} detector cannot be calibrated at a false-positive rate of {}: more than that share of the clean calibration rows get its highest score ({top}), so its threshold would flag nothing; give more reference rows or a larger --fpr",
@@ -472,6 +541,10 @@ pub fn fit(
         detector.calibration.flagged.insert((*name).into(), share);
         match *name {
             "ood" => detector.ood.iter_mut().for_each(|o| o.threshold = t),
+            "mahalanobis" => detector
+                .mahalanobis
+                .iter_mut()
+                .for_each(|m| m.threshold = t),
             _ => detector.squeeze.iter_mut().for_each(|q| q.threshold = t),
         }
     }
@@ -605,7 +678,7 @@ impl Detector {
         if !(self.fpr > 0.0 && self.fpr < 0.5) {
             return Err(bad(format!("fpr {} is not between 0 and 0.5", self.fpr)));
         }
-        if self.ood.is_none() && self.squeeze.is_none() {
+        if self.ood.is_none() && self.mahalanobis.is_none() && self.squeeze.is_none() {
             return Err(bad("it holds no detector".into()));
         }
         if self
@@ -626,6 +699,15 @@ impl Detector {
                 return Err(bad(format!(
                     "the forest scores rows of {} values, the features are {n}",
                     ood.forest.columns()
+                )));
+            }
+        }
+        if let Some(m) = &self.mahalanobis {
+            m.validate().map_err(bad)?;
+            if m.columns() != n {
+                return Err(bad(format!(
+                    "the mahalanobis distance scores rows of {} values, the features are {n}",
+                    m.columns()
                 )));
             }
         }
@@ -653,6 +735,9 @@ impl Detector {
         let mut out = Vec::new();
         if self.ood.is_some() {
             out.push("ood");
+        }
+        if self.mahalanobis.is_some() {
+            out.push("mahalanobis");
         }
         if self.squeeze.is_some() {
             out.push("squeeze");
@@ -775,8 +860,7 @@ impl Detector {
             let scores = ood.forest.scores(&self.filled(&m));
             for ((r, &s), &bad) in results.iter_mut().zip(&scores).zip(&unusable) {
                 if bad {
-                    r.scores.insert("ood", None);
-                    r.flags.push("ood");
+                    r.unscored("ood", None);
                     continue;
                 }
                 r.scores.insert("ood", Some(s));
@@ -794,6 +878,39 @@ impl Detector {
                 }
             }
         }
+        if let Some(maha) = self.mahalanobis.as_ref().filter(|_| opts.mahalanobis) {
+            let scores = maha.scores(&self.filled(&m));
+            for ((r, &s), &bad) in results.iter_mut().zip(&scores).zip(&unusable) {
+                if bad {
+                    r.unscored("mahalanobis", None);
+                    continue;
+                }
+                // A distance that is not a number (a factor read from a file can make one)
+                // is no verdict: flagged.
+                if s.is_nan() {
+                    r.unscored(
+                        "mahalanobis",
+                        Some("the Mahalanobis distance could not be computed"),
+                    );
+                    continue;
+                }
+                r.scores.insert("mahalanobis", Some(s));
+                if s > maha.threshold {
+                    let quoted = r.flags.contains(&"ood");
+                    r.flags.push("mahalanobis");
+                    r.reasons.push(format!(
+                        "squared Mahalanobis distance {} is above {} (the {} false-positive threshold): its values do not go together as the reference's do",
+                        short(s),
+                        short(maha.threshold),
+                        pct(self.fpr)
+                    ));
+                    if !quoted {
+                        let outside = self.outside(m.row(r.row), opts.values);
+                        r.reasons.extend(outside);
+                    }
+                }
+            }
+        }
         if let Some(sq) = self.squeeze.as_ref().filter(|_| opts.squeeze) {
             let model = model.ok_or_else(|| {
                 options_error("this detector file squeezes features: it needs the model (--model)")
@@ -807,10 +924,7 @@ impl Detector {
             }
             for ((r, &s), w) in results.iter_mut().zip(&scores).zip(&which) {
                 if !s.is_finite() {
-                    r.scores.insert("squeeze", None);
-                    r.flags.push("squeeze");
-                    r.reasons
-                        .push("the model's probabilities are not numbers".into());
+                    r.unscored("squeeze", Some("the model's probabilities are not numbers"));
                     continue;
                 }
                 r.scores.insert("squeeze", Some(s));
@@ -828,6 +942,8 @@ impl Detector {
         // A row that could not be scored is flagged by whichever detector ran.
         let ran = if self.ood.is_some() && opts.ood {
             "ood"
+        } else if self.mahalanobis.is_some() && opts.mahalanobis {
+            "mahalanobis"
         } else {
             "squeeze"
         };

@@ -39,11 +39,12 @@ pub(crate) fn check(
             NAME,
             format!(
                 "`{file}` was calibrated with this version's file: {} for {}% false positives on {} clean rows ({}% of them flagged)",
-                fit.detectors
-                    .iter()
-                    .map(|d| d.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" and "),
+                and_list(
+                    &fit.detectors
+                        .iter()
+                        .map(|d| d.name.as_str())
+                        .collect::<Vec<_>>()
+                ),
                 percent(fit.fpr),
                 fit.calibration_rows,
                 percent(fit.calibration_flagged),
@@ -73,7 +74,13 @@ pub(crate) fn check(
                 NAME,
                 format!(
                     "no detector file calibrated with this version's file ({} at {}% false positives at most, on {} clean rows or more){why} (fit one in the project: `aigis detect fit TRAIN --model <the version's file> --calibration CLEAN --fpr {}`)",
-                    config.detectors.join(" and "),
+                    and_list(
+                        &config
+                            .detectors
+                            .iter()
+                            .map(String::as_str)
+                            .collect::<Vec<_>>()
+                    ),
                     percent(config.max_fpr),
                     config.min_calibration_rows,
                     config.max_fpr,
@@ -172,4 +179,13 @@ fn newest_qualifying(
         }
     }
     Ok((best, left_out))
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[&str]) -> String {
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
 }

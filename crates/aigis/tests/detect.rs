@@ -144,6 +144,91 @@ fn rows_unlike_the_reference_are_flagged_with_their_reasons() {
 }
 
 #[test]
+fn rows_whose_values_do_not_go_together_are_flagged_by_the_distance() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Two features that move together, as a cell's radius and perimeter do.
+    let mut rng = Rng(5);
+    let mut csv = String::from("radius,perimeter\n");
+    for _ in 0..2000 {
+        let r = rng.normal();
+        writeln!(
+            csv,
+            "{:.4},{:.4}",
+            10.0 + r,
+            60.0 + 6.0 * r + 0.3 * rng.normal()
+        )
+        .unwrap();
+    }
+    std::fs::write(d.join("train.csv"), csv).unwrap();
+    // Each value well inside its range, the pair apart: a small radius with a large
+    // perimeter, and the reverse.
+    std::fs::write(
+        d.join("apart.csv"),
+        "radius,perimeter\n9,66\n11,54\n10,60\n",
+    )
+    .unwrap();
+    let r = ok(
+        d,
+        &["--json", "detect", "fit", "train.csv", "--fpr", "0.01"],
+    );
+    let names: Vec<String> = r.json()["detectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["ood", "mahalanobis"]);
+    let r = aigis(
+        d,
+        &[
+            "--json",
+            "detect",
+            "--detector",
+            "train.detector.json",
+            "apart.csv",
+            "--unsigned",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let v = r.json();
+    let results = v["results"].as_array().unwrap();
+    for row in [0, 1] {
+        let flags = results[row]["flags"].to_string();
+        assert!(flags.contains("mahalanobis"), "{row}: {}", results[row]);
+        assert!(
+            results[row]["reasons"][0]
+                .as_str()
+                .unwrap()
+                .contains("do not go together"),
+            "{}",
+            results[row]
+        );
+    }
+    assert_eq!(results[2]["flagged"], false, "{}", results[2]);
+    // Left out when asked; nothing at all to fit is refused.
+    let r = ok(
+        d,
+        &[
+            "--json",
+            "detect",
+            "fit",
+            "train.csv",
+            "--no-mahalanobis",
+            "-o",
+            "forest.json",
+        ],
+    );
+    assert_eq!(r.json()["detectors"].as_array().unwrap().len(), 1);
+    fails(
+        d,
+        &["detect", "fit", "train.csv", "--no-ood", "--no-mahalanobis"],
+        2,
+        "no detector to fit",
+    );
+}
+
+#[test]
 fn in_a_project_the_detector_file_is_signed_and_checked() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -256,9 +341,9 @@ fn squeezing_is_tied_to_its_model() {
         .iter()
         .map(|x| x["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["ood", "squeeze"]);
+    assert_eq!(names, ["ood", "mahalanobis", "squeeze"]);
     assert_eq!(
-        v["detectors"][1]["squeezers"],
+        v["detectors"][2]["squeezers"],
         serde_json::json!(["bits:3"])
     );
     let v = aigis(
@@ -544,7 +629,7 @@ fn the_gate_wants_a_detector_calibrated_for_the_version() {
     assert_eq!(c["passed"], true);
     let detail = c["detail"].as_str().unwrap();
     assert!(
-        detail.starts_with("`digits.detector.json` was calibrated with this version's file: ood and squeeze for 5% false positives on 150 clean rows"),
+        detail.starts_with("`digits.detector.json` was calibrated with this version's file: ood, mahalanobis and squeeze for 5% false positives on 150 clean rows"),
         "{detail}"
     );
     assert!(c["evidence"].as_u64().is_some());

@@ -128,6 +128,11 @@ fn fit(cli: &Cli, args: &DetectFitArgs) -> Result<()> {
         trees: args.trees,
         subsample: args.subsample,
         ood: !args.no_ood,
+        mahalanobis: match (args.mahalanobis, args.no_mahalanobis) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
         squeeze: model.as_ref().map(|(_, sha256)| SqueezeOptions {
             squeezers,
             image,
@@ -229,6 +234,14 @@ pub(crate) fn record_fit(
             squeezers: Vec::new(),
         });
     }
+    if let Some(m) = &detector.mahalanobis {
+        detectors.push(DetectorThreshold {
+            name: "mahalanobis".into(),
+            threshold: m.threshold,
+            calibration_flagged: flagged("mahalanobis"),
+            squeezers: Vec::new(),
+        });
+    }
     if let Some(sq) = &detector.squeeze {
         detectors.push(DetectorThreshold {
             name: "squeeze".into(),
@@ -257,6 +270,14 @@ fn summary(d: &Detector) -> serde_json::Value {
     let mut detectors = Vec::new();
     if let Some(ood) = &d.ood {
         detectors.push(json!({"name": "ood", "threshold": ood.threshold, "fpr": d.fpr}));
+    }
+    if let Some(m) = &d.mahalanobis {
+        detectors.push(json!({
+            "name": "mahalanobis",
+            "threshold": m.threshold,
+            "fpr": d.fpr,
+            "shrinkage": m.shrinkage,
+        }));
     }
     if let Some(sq) = &d.squeeze {
         detectors.push(json!({
@@ -291,6 +312,12 @@ fn describe(d: &Detector) -> Vec<String> {
         out.push(format!(
             "ood: isolation forest grown on {} rows, threshold {:.4}",
             d.calibration.fit_rows, ood.threshold
+        ));
+    }
+    if let Some(m) = &d.mahalanobis {
+        out.push(format!(
+            "mahalanobis: shrunk covariance (Ledoit–Wolf shrinkage {:.4}), threshold {:.4} (squared distance)",
+            m.shrinkage, m.threshold
         ));
     }
     if let Some(sq) = &d.squeeze {

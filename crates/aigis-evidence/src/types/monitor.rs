@@ -95,7 +95,8 @@ pub struct DetectorFit {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DetectorThreshold {
-    /// `ood` (isolation forest) or `squeeze` (feature squeezing).
+    /// `ood` (isolation forest), `mahalanobis` (shrunk-covariance distance) or `squeeze`
+    /// (feature squeezing).
     pub name: String,
     /// A row is flagged when its score is above this.
     pub threshold: f64,

@@ -90,6 +90,7 @@ fn clean_rows_pass_at_about_the_rate_and_far_rows_are_flagged_with_reasons() {
     let opts = FitOptions {
         fpr: 0.05,
         trees: 100,
+        mahalanobis: Some(false),
         ..FitOptions::default()
     };
     let d = fit(&reference, None, None, &opts).unwrap();
@@ -242,6 +243,7 @@ fn fitting_refuses_what_cannot_be_calibrated() {
     assert!(
         fit_with(FitOptions {
             ood: false,
+            mahalanobis: Some(false),
             ..FitOptions::default()
         })
         .contains("no detector")
@@ -431,4 +433,126 @@ fn a_detector_whose_threshold_would_flag_nothing_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("its threshold would flag nothing"), "{e}");
+}
+
+/// Rows of `d` features that all follow one hidden factor (as a cell's radius, perimeter
+/// and area do), and rows whose values are each in range but drawn apart.
+fn correlated(n: usize, d: usize, seed: u64, together: bool) -> Matrix {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut gauss = move || (0..12).map(|_| rng.f64()).sum::<f64>() - 6.0;
+    let mut data = Vec::with_capacity(n * d);
+    for _ in 0..n {
+        let factor = gauss();
+        for j in 0..d {
+            let f = if together { factor } else { gauss() };
+            data.push((j + 1) as f64 * 10.0 * (f + 0.1 * gauss()));
+        }
+    }
+    Matrix::new(n, d, data, Matrix::positional_names(d)).unwrap()
+}
+
+#[test]
+fn rows_whose_values_do_not_go_together_are_caught_by_the_distance_not_the_forest() {
+    let reference = correlated(3000, 8, 1, true);
+    let opts = FitOptions {
+        fpr: 0.02,
+        trees: 100,
+        ..FitOptions::default()
+    };
+    let d = fit(&reference, None, None, &opts).unwrap();
+    assert_eq!(d.names(), ["ood", "mahalanobis"]);
+    // Calibrated together: at most the rate flagged by either.
+    let flagged = &d.calibration.flagged;
+    assert!(flagged["any"] <= 0.02 && flagged["any"] >= flagged["mahalanobis"]);
+    let clean = d.score(&correlated(3000, 8, 2, true), None).unwrap();
+    let rate = clean.iter().filter(|r| r.flagged).count() as f64 / 3000.0;
+    assert!((0.008..0.04).contains(&rate), "{rate}");
+    // Each value in range, the values apart: the forest lets most through, the distance
+    // none.
+    let apart = d.score(&correlated(500, 8, 3, false), None).unwrap();
+    let by = |name: &str| apart.iter().filter(|r| r.flags.contains(&name)).count();
+    assert!(by("mahalanobis") >= 495, "{}", by("mahalanobis"));
+    assert!(by("ood") < 250, "{}", by("ood"));
+    let r = apart
+        .iter()
+        .find(|r| r.flags == ["mahalanobis"])
+        .expect("a row only the distance flags");
+    assert!(
+        r.reasons[0].starts_with("squared Mahalanobis distance"),
+        "{r:?}"
+    );
+    // Off when asked, and on its own.
+    let off = fit(
+        &reference,
+        None,
+        None,
+        &FitOptions {
+            mahalanobis: Some(false),
+            ..opts.clone()
+        },
+    )
+    .unwrap();
+    assert_eq!(off.names(), ["ood"]);
+    let alone = fit(
+        &reference,
+        None,
+        None,
+        &FitOptions {
+            ood: false,
+            ..opts.clone()
+        },
+    )
+    .unwrap();
+    assert_eq!(alone.names(), ["mahalanobis"]);
+    // Not by default on wide rows, unless asked; and the file round-trips.
+    let wide = normal(600, mahalanobis::AUTO_MAX_FEATURES + 1, 4);
+    let quick = FitOptions {
+        fpr: 0.05,
+        trees: 10,
+        ..FitOptions::default()
+    };
+    assert_eq!(fit(&wide, None, None, &quick).unwrap().names(), ["ood"]);
+    let json = serde_json::to_vec(&alone).unwrap();
+    assert!(Detector::from_json(&json).unwrap() == alone);
+    // A forged factor of the wrong size, or a threshold that is not a number, is refused.
+    let mut bad = alone.clone();
+    bad.mahalanobis.as_mut().unwrap().factor.pop();
+    assert!(
+        bad.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("factor holds")
+    );
+    let mut bad = alone.clone();
+    bad.mahalanobis.as_mut().unwrap().factor[0] = 0.0;
+    assert!(bad.validate().unwrap_err().to_string().contains("diagonal"));
+    let mut bad = alone;
+    bad.mahalanobis.as_mut().unwrap().threshold = f64::NAN;
+    assert!(bad.validate().is_err());
+}
+
+#[test]
+fn a_distance_that_is_not_a_number_is_no_pass() {
+    let reference = correlated(500, 3, 7, true);
+    let opts = FitOptions {
+        fpr: 0.05,
+        ood: false,
+        ..FitOptions::default()
+    };
+    let mut d = fit(&reference, None, None, &opts).unwrap();
+    // A factor that passes validation (finite, positive diagonal) and overflows to
+    // inf − inf in the substitution.
+    let m = d.mahalanobis.as_mut().unwrap();
+    m.factor = vec![1e-300, 1e300, 1e-300, 1e300, 1.0, 1.0];
+    m.mean = vec![0.0; 3];
+    m.scale = vec![1.0; 3];
+    m.center = vec![0.0; 3];
+    d.validate().unwrap();
+    let rows = Matrix::new(1, 3, vec![4.0, 4.0, 4.0], d.features.clone()).unwrap();
+    let r = d.score(&rows, None).unwrap();
+    assert!(
+        r[0].flagged && r[0].scores["mahalanobis"].is_none(),
+        "{r:?}"
+    );
+    assert!(r[0].reasons[0].contains("could not be computed"), "{r:?}");
 }

@@ -753,8 +753,9 @@ fn monitor(
         .collect();
     let clean_ok = seen.first().is_some_and(|(_, n, s, f, v)| {
         *s == 200
-            && share(f, "ood", *n) <= 0.05
-            && share(f, "squeeze", *n) <= 0.05
+            && ["ood", "mahalanobis", "squeeze"]
+                .iter()
+                .all(|d| share(f, d, *n) <= 0.05)
             && v.as_ref().is_some_and(|v| v.0 == "stable")
     });
     let drift_seen = seen
