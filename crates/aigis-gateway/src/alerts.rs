@@ -25,6 +25,7 @@
 //! The webhook gets `POST` with the alert as JSON and `X-Aigis-Signature: sha256=<hex>`,
 //! the HMAC-SHA256 of the body under the secret; the body holds the time, so a receiver
 //! that checks the signature and the time cannot be fooled by a forged or replayed alert.
+//! It names the gateway that raised it (`instance`): replicas each raise their own.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -121,6 +122,8 @@ const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Alert {
     pub time: String,
+    /// The gateway that raised it (`[serve] instance`, or the id drawn at its start).
+    pub instance: String,
     pub kind: &'static str,
     pub model: Option<String>,
     pub state: &'static str,
@@ -340,6 +343,7 @@ impl crate::Gateway {
                 if let Some(s) = state_now {
                     raised.push(Alert {
                         time: time.clone(),
+                        instance: self.instance().to_owned(),
                         kind: c.kind,
                         model: c.model,
                         state: s,
@@ -534,6 +538,7 @@ impl crate::Gateway {
         };
         let record = GatewayAlert {
             time: alert.time.clone(),
+            instance: Some(alert.instance.clone()),
             kind: alert.kind.to_owned(),
             model: alert.model.clone(),
             state: alert.state.to_owned(),
@@ -600,6 +605,7 @@ impl crate::Gateway {
         };
         let run = Alert {
             time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            instance: self.instance().to_owned(),
             kind: "retrain",
             model: alert.model.clone(),
             state,

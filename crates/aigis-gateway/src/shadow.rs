@@ -278,6 +278,7 @@ impl Shadow {
         &self,
         model: &str,
         served: (&str, &aigis_core::Digest),
+        instance: &str,
         audit: &dyn crate::audit::Audit,
         now: bool,
     ) -> Result<Option<u64>, String> {
@@ -319,6 +320,7 @@ impl Shadow {
             candidate_version: self.version.clone(),
             candidate_sha256: self.digest.hex(),
             candidate_signed_by: self.signed_by.clone(),
+            instance: Some(instance.to_owned()),
             from: humantime::format_rfc3339_millis(mark.at).to_string(),
             to: humantime::format_rfc3339_millis(to).to_string(),
             calls: next.calls - mark.calls,
@@ -370,7 +372,8 @@ impl crate::Gateway {
         };
         for m in models {
             let Some(sh) = &m.shadow else { continue };
-            match sh.record_period(&m.name, (&m.version, &m.digest), audit.as_ref(), now) {
+            let served = (m.version.as_str(), &m.digest);
+            match sh.record_period(&m.name, served, &self.instance, audit.as_ref(), now) {
                 Ok(Some(index)) => {
                     tracing::info!(model = %m.name, candidate = %sh.version, evidence = index, "shadow period recorded");
                 }

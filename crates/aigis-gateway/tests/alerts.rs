@@ -174,6 +174,12 @@ async fn alerts_fire_once_are_signed_recorded_and_resolve() {
         (hook["kind"].as_str(), hook["state"].as_str()),
         (Some("drift"), Some("firing"))
     );
+    // Each names the gateway that raised it: the webhook's body, the hook's, the ledger's.
+    assert!(
+        bodies.iter().all(|b| b["instance"] == gw.instance()),
+        "{bodies:?}"
+    );
+    assert_eq!(hook["instance"], gw.instance());
     assert!(
         bodies
             .iter()
@@ -187,6 +193,11 @@ async fn alerts_fire_once_are_signed_recorded_and_resolve() {
         recorded
             .iter()
             .all(|(a, s)| a.delivered == Some(true) && s == &vec!["model:cancer".to_owned()])
+    );
+    assert!(
+        recorded
+            .iter()
+            .all(|(a, _)| a.instance.as_deref() == Some(gw.instance()))
     );
 
     // Still true: not raised again.

@@ -194,6 +194,7 @@ fn a_candidate_must_take_the_served_inputs_and_be_verified() {
 #[test]
 fn a_served_shadow_records_its_period_every_record_s() {
     let (keys, _, gw, recorder) = recorded(1);
+    let instance = gw.instance().to_owned();
     let running = common::Running::start(gw, None);
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -216,6 +217,7 @@ fn a_served_shadow_records_its_period_every_record_s() {
     }
     assert_eq!(periods.len(), 1, "recorded while serving");
     assert_eq!((periods[0].0.calls, periods[0].0.rows), (1, 2));
+    assert_eq!(periods[0].0.instance.as_deref(), Some(instance.as_str()));
     // Stopping records nothing more: nothing was mirrored since.
     drop(running);
     assert_eq!(recorder.periods.lock().unwrap().len(), 1);

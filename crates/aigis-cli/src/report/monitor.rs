@@ -270,13 +270,14 @@ fn model(s: &mut String, report: &Report, m: &ModelReport) {
     let versions: Vec<&str> = m.versions.iter().map(String::as_str).collect();
     let _ = write!(s, "<p>Versions: {}</p>", esc(&versions.join(", ")));
 
-    // Replicas of the model record windows of the same start: each is named then.
+    // Replicas of the model record windows of the same start, and their own shadow
+    // periods and alerts: each is named then.
     let several = m.instances.len() > 1;
     if several {
         let names: Vec<&str> = m.instances.iter().map(String::as_str).collect();
         let _ = write!(
             s,
-            "<p>Windows recorded by {} gateways: {}.</p>",
+            "<p>Recorded by {} gateways: {} (each window, shadow period and alert names its own).</p>",
             names.len(),
             esc(&names.join(", "))
         );
@@ -463,6 +464,12 @@ fn model(s: &mut String, report: &Report, m: &ModelReport) {
         );
     }
 
+    let several = m.instances.len() > 1;
+    // A time, with the gateway that recorded it when several did.
+    let at = |time: &str, instance: &Option<String>| match instance.as_deref() {
+        Some(i) if several => esc(&format!("{time} ({i})")),
+        _ => esc(time),
+    };
     if !m.shadow.is_empty() {
         s.push_str("<h3>Shadow periods</h3><table><tr><th>from</th><th>to</th><th>candidate</th><th>served</th><th class=\"num\">rows</th><th class=\"num\">disagreements</th><th class=\"num\">failures</th><th class=\"num\">p99 candidate / served (µs)</th><th class=\"num\">evidence</th></tr>");
         for p in &m.shadow {
@@ -470,7 +477,7 @@ fn model(s: &mut String, report: &Report, m: &ModelReport) {
             let _ = write!(
                 s,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{} / {}</td><td class=\"num\">#{}</td></tr>",
-                esc(&p.period.from),
+                at(&p.period.from, &p.period.instance),
                 esc(&p.period.to),
                 esc(&p.period.candidate_version),
                 esc(&p.period.served_version),
@@ -499,7 +506,7 @@ fn model(s: &mut String, report: &Report, m: &ModelReport) {
             let _ = write!(
                 s,
                 "<tr><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">#{}</td></tr>",
-                esc(&a.alert.time),
+                at(&a.alert.time, &a.alert.instance),
                 esc(&a.alert.kind),
                 esc(&a.alert.state),
                 opt(a.alert.value),

@@ -193,6 +193,9 @@ impl Predicate for GatewayAdmin {
 pub struct GatewayAlert {
     /// When, RFC 3339 with milliseconds.
     pub time: String,
+    /// The gateway that raised it (`[serve] instance`, or an id drawn at its start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
     /// `drift`, `accuracy`, `flag_rate`, `extraction`, `error_rate`, `audit_lag`, or
     /// `retrain` (the hook's run).
     pub kind: String,
@@ -237,6 +240,10 @@ pub struct ShadowPeriod {
     pub candidate_sha256: String,
     /// The key id that signed the candidate, when its signature was verified.
     pub candidate_signed_by: Option<String>,
+    /// The gateway that mirrored the calls (`[serve] instance`, or an id drawn at its
+    /// start): each replica records its own periods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
     /// The period's start (the shadow's start or the previous record), RFC 3339 with
     /// milliseconds.
     pub from: String,

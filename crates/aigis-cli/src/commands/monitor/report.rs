@@ -47,7 +47,8 @@ pub struct ModelReport {
     pub model: String,
     /// The versions seen in the range: in calls, windows and periods.
     pub versions: BTreeSet<String>,
-    /// The gateways that recorded its windows (replicas keep theirs apart).
+    /// The gateways that recorded its windows, shadow periods and alerts (replicas keep
+    /// theirs apart).
     pub instances: BTreeSet<String>,
     /// Drift windows, oldest first.
     pub drift: Vec<DriftRow>,
@@ -570,7 +571,9 @@ pub fn gather(
         of(&mut models, &name).calls.push(b);
     }
     for (name, p) in shadow {
-        of(&mut models, &name).shadow.push(p);
+        let m = of(&mut models, &name);
+        m.instances.extend(p.period.instance.clone());
+        m.shadow.push(p);
     }
     for (name, set) in versions {
         of(&mut models, &name).versions = set;
@@ -587,7 +590,9 @@ pub fn gather(
         })
         .collect();
     for (name, a) in alerts.into_iter().filter(|(n, _)| !n.is_empty()) {
-        of(&mut models, &name).alerts.push(a);
+        let m = of(&mut models, &name);
+        m.instances.extend(a.alert.instance.clone());
+        m.alerts.push(a);
     }
     let mut models: Vec<ModelReport> = models.into_values().collect();
     for m in &mut models {
@@ -887,6 +892,38 @@ mod tests {
                 )])
                 .unwrap();
         }
+        // A third replica's shadow period and an alert of the second: each names its
+        // gateway.
+        let period: ShadowPeriod = serde_json::from_value(json!({
+            "model": "digits", "served_version": "4238f3a90acf", "served_sha256": "ab".repeat(32),
+            "candidate_version": "c0ffee000000", "candidate_sha256": "cd".repeat(32),
+            "candidate_signed_by": null, "instance": "eu-3",
+            "from": output::time_ms(T0), "to": output::time_ms(T0 + 60_000),
+            "calls": 5, "rows": 5, "disagreements": 1, "failures": 0, "skipped": 0,
+            "candidate_latency_us": null, "served_latency_us": null, "tool": "aigis 0.1.0",
+        }))
+        .unwrap();
+        let alert: GatewayAlert = serde_json::from_value(json!({
+            "time": output::time_ms(T0 + 1_000), "instance": "eu-2", "kind": "drift",
+            "model": "digits", "state": "firing", "value": 0.5, "threshold": 0.5,
+            "message": "drift", "delivered": null, "tool": "aigis 0.1.0",
+        }))
+        .unwrap();
+        for (i, statement) in [
+            period.statement(served.to_vec()).unwrap(),
+            alert.statement(served.to_vec()).unwrap(),
+        ]
+        .iter()
+        .enumerate()
+        {
+            store
+                .append(&[aigis_ledger::statement_entry(
+                    statement,
+                    &key,
+                    T0 + 1_000 + i as i64,
+                )])
+                .unwrap();
+        }
         let r = gather(
             &store,
             &[key.public()],
@@ -898,8 +935,10 @@ mod tests {
         let m = &r.models[0];
         assert_eq!(
             m.instances.iter().map(String::as_str).collect::<Vec<_>>(),
-            ["eu-1", "eu-2"]
+            ["eu-1", "eu-2", "eu-3"]
         );
+        assert_eq!(m.shadow[0].period.instance.as_deref(), Some("eu-3"));
+        assert_eq!(m.alerts[0].alert.instance.as_deref(), Some("eu-2"));
         let shown: Vec<(Option<&str>, &str, u64)> = m
             .drift
             .iter()
@@ -917,8 +956,10 @@ mod tests {
         );
         let page = crate::report::monitor::page(&r);
         assert!(
-            page.contains("Windows recorded by 2 gateways: eu-1, eu-2.")
-                && page.contains("(eu-2)</td>"),
+            page.contains("Recorded by 3 gateways: eu-1, eu-2, eu-3 (")
+                && page.contains("(eu-2)</td>")
+                && page.contains(&format!("{} (eu-3)</td>", output::time_ms(T0)))
+                && page.contains(&format!("{} (eu-2)</td>", output::time_ms(T0 + 1_000))),
             "{page}"
         );
     }
