@@ -70,12 +70,12 @@ first query.
 
 --check runs digits alone (--seed 0) with 10 benign clients of 300 queries and copiers of
 600, in about 20 s on two cores, and exits 1 when a floor is missed: a benign client
-blocked, or random, marginals or sweep not refused within the budget (measured: none
-blocked; random refused after 20 calls and marginals after 46 by `inputs`, sweep after 77
-by `probing`; marginals on digits are not refused at --seed 2). jbda and jbda-mixed are reported, not floored: on digits `inputs` refuses
-them after a few hundred calls or not within the budget, depending on the seed; the boundary walk on digits is not
-refused (rounded to whole pixels, its midpoints are off the line the `probing` sign looks
-for). A detector file whose ood threshold came out at 1.0 would flag nothing: the run says
+blocked, or random, marginals, sweep or boundary not refused within the budget
+(measured: none blocked; random refused after 20 calls and marginals after 46 by
+`inputs`, sweep after 77 and the boundary walk after 113 by `probing`; marginals on
+digits are not refused at --seed 2). jbda and jbda-mixed are reported, not floored: on
+digits `inputs` refuses them after a few hundred calls or not within the budget,
+depending on the seed. A detector file whose ood threshold came out at 1.0 would flag nothing: the run says
 so (`aigis detect fit` now refuses to write one).
 
 Runs are deterministic for a seed: the gateway sees each principal's rows in order, and
@@ -135,7 +135,7 @@ JBDA_STEP = 0.1                  # λ, as a share of each feature's range
 
 # --check: digits only, smaller, and these must hold (see the module docs).
 CHECK = {"benign": 10, "queries": 300, "budget": 600}
-CHECK_MUST_DETECT = ["random", "marginals", "sweep"]
+CHECK_MUST_DETECT = ["random", "marginals", "sweep", "boundary"]
 CHECK_MAX_BENIGN_BLOCKED = 0
 
 

@@ -126,6 +126,67 @@ fn a_line_search_is_probing() {
     assert_eq!(reason.kind(), "probing", "{reason:?}");
 }
 
+/// `n` rows of 64 whole numbers in 0..=16 near ten prototypes (a digit-like set).
+fn whole_rows(rng: &mut fastrand::Rng, n: usize) -> Vec<Vec<f64>> {
+    let prototypes: Vec<Vec<f64>> = (0..10)
+        .map(|_| (0..64).map(|_| f64::from(rng.u8(0..=16))).collect())
+        .collect();
+    (0..n)
+        .map(|_| {
+            let p = &prototypes[rng.usize(0..10)];
+            let noise = gaussian(rng, 64);
+            p.iter()
+                .zip(&noise)
+                .map(|(v, e)| (v + 3.0 * e).round().clamp(0.0, 16.0))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn a_binary_search_rounded_to_whole_numbers_is_probing() {
+    // Bisection between pairs of whole-number rows, each midpoint rounded (as the profile
+    // makes a copier of a model with integer features do): off the exact line by the
+    // rounding, each step about half the one before.
+    let mut rng = fastrand::Rng::with_seed(8);
+    let natural = whole_rows(&mut rng, 400);
+    let mut rows = Vec::new();
+    while rows.len() < 300 {
+        let (mut a, mut b) = (
+            natural[rng.usize(0..400)].clone(),
+            natural[rng.usize(0..400)].clone(),
+        );
+        for _ in 0..12 {
+            let mid: Vec<f64> = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| ((x + y) / 2.0).round())
+                .collect();
+            if mid == a || mid == b {
+                break;
+            }
+            rows.push(mid.clone());
+            if rng.bool() { a = mid } else { b = mid }
+        }
+    }
+    let scaled = |d| Tracker::new(Settings::default(), vec![1.0 / 16.0; d]).unwrap();
+    let (after, reason) = send(&scaled(64), "walker", &rows).expect("suspected");
+    assert_eq!(reason.kind(), "probing", "{reason:?}");
+    assert!(after <= 200, "after {after}");
+    // The same rows in a random order, as a client with natural queries sends them: no
+    // probing.
+    let mut replayed = natural.clone();
+    for _ in 0..4 {
+        rng.shuffle(&mut replayed);
+        let t = scaled(64);
+        let seen = send(&t, "benign", &replayed);
+        assert!(
+            seen.as_ref().is_none_or(|(_, r)| r.kind() != "probing"),
+            "{seen:?}"
+        );
+    }
+}
+
 #[test]
 fn the_budget_counts_rows_of_every_call() {
     let t = tracker(
