@@ -707,12 +707,14 @@ pub enum DetectCommand {
     /// - ood: an isolation forest (the data stage's, --trees trees on --subsample rows
     ///   each). A row far outside the reference in any feature scores higher the farther
     ///   it is; a feature with one value in the reference flags any other value.
+    ///
     /// - mahalanobis: the squared Mahalanobis distance under a Ledoit–Wolf shrunk
     ///   covariance of the standardized features. It flags a row whose values are each in
     ///   range but do not go together (random or synthetic queries, a copier's), which the
     ///   forest does not see. On by default up to 512 features (the file holds d²/2
     ///   numbers and a row costs as many multiplications); --mahalanobis or
     ///   --no-mahalanobis decide.
+    ///
     /// - squeeze (with --model, an ONNX classifier): the largest L1 distance between the
     ///   model's probabilities on the row and on the row squeezed by each of --squeeze
     ///   (bits:B bit depth over --range; median:HxW smoothing of the --image; round:D

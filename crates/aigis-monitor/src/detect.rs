@@ -899,7 +899,7 @@ impl Detector {
                     let quoted = r.flags.contains(&"ood");
                     r.flags.push("mahalanobis");
                     r.reasons.push(format!(
-                        "squared Mahalanobis distance {} is above {} (the {} false-positive threshold): its values do not go together as the reference's do",
+                        "squared Mahalanobis distance {} is above {} (the {} false-positive threshold): far from the reference's rows, or values that do not go together as theirs do",
                         short(s),
                         short(maha.threshold),
                         pct(self.fpr)
