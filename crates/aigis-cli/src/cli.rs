@@ -803,7 +803,9 @@ pub struct DetectFitArgs {
     /// The value range of the bit-depth squeezer, LO,HI [default: the reference's].
     #[arg(long, value_name = "LO,HI", allow_hyphen_values = true)]
     pub range: Option<String>,
-    /// Leave out the isolation forest (the ood detector).
+    /// Leave out the isolation forest (the ood detector). The mahalanobis distance clips
+    /// each value at 4 standard deviations: without the forest, how far a value lies
+    /// outside the reference's range is not seen.
     #[arg(long)]
     pub no_ood: bool,
     /// Fit the mahalanobis detector whatever the number of features (up to 4096).
