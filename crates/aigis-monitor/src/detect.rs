@@ -904,6 +904,7 @@ impl Detector {
                         short(maha.threshold),
                         pct(self.fpr)
                     ));
+                    r.reasons.extend(self.far_in(maha, m.row(r.row), s));
                     if !quoted {
                         let outside = self.outside(m.row(r.row), opts.values);
                         r.reasons.extend(outside);
@@ -957,6 +958,31 @@ impl Detector {
             r.reasons.truncate(MAX_REASONS);
         }
         Ok(results)
+    }
+
+    /// The features that make up most of `row`'s squared distance `total` (three at most,
+    /// each a tenth of it or more), as one reason; names only, never a value.
+    fn far_in(&self, maha: &Mahalanobis, row: &[f64], total: f64) -> Option<String> {
+        let mut shares: Vec<(f64, &str)> = maha
+            .contributions(row)
+            .into_iter()
+            .zip(&self.features)
+            .map(|(c, f)| (c / total, f.as_str()))
+            .filter(|(c, _)| c.is_finite() && *c >= 0.1)
+            .collect();
+        shares.sort_by(|a, b| b.0.total_cmp(&a.0));
+        shares.truncate(3);
+        if shares.is_empty() {
+            return None;
+        }
+        let parts: Vec<String> = shares
+            .iter()
+            .map(|(c, f)| format!("`{f}` ({:.0}%)", c * 100.0))
+            .collect();
+        Some(format!(
+            "most of the distance comes from {}",
+            parts.join(", ")
+        ))
     }
 
     /// The features of `row` outside the reference's range, the farthest first (three at

@@ -204,6 +204,14 @@ fn rows_whose_values_do_not_go_together_are_flagged_by_the_distance() {
             "{}",
             results[row]
         );
+        // Both features pull against each other: both are named.
+        let why = results[row]["reasons"][1].as_str().unwrap();
+        assert!(
+            why.starts_with("most of the distance comes from")
+                && why.contains("`radius`")
+                && why.contains("`perimeter`"),
+            "{why}"
+        );
     }
     assert_eq!(results[2]["flagged"], false, "{}", results[2]);
     // Left out when asked; nothing at all to fit is refused.

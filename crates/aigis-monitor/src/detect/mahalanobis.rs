@@ -186,6 +186,42 @@ impl Mahalanobis {
             .collect()
     }
 
+    /// Each feature's share of a row's squared distance: `z_j (Σ⁻¹ z)_j`, which add up to
+    /// the distance (a feature can give a negative share when it pulls against the
+    /// others). For the reasons of a flagged row: which features made it far.
+    pub fn contributions(&self, row: &[f64]) -> Vec<f64> {
+        let d = self.columns();
+        let z: Vec<f64> = row
+            .iter()
+            .zip(self.mean.iter().zip(&self.scale))
+            .zip(&self.center)
+            .map(|((x, (m, s)), c)| ((x - m) / s).clamp(-self.clip, self.clip) - c)
+            .collect();
+        let factor: Vec<&[f64]> = lower_rows(&self.factor, d).collect();
+        // L y = z, then Lᵀ w = y: w = Σ⁻¹ z.
+        let mut y: Vec<f64> = Vec::with_capacity(d);
+        for (zi, row) in z.iter().zip(&factor) {
+            let (diagonal, before) = row.split_last().unwrap_or((&1.0, &[]));
+            let dot: f64 = before.iter().zip(&y).map(|(l, v)| l * v).sum();
+            y.push((zi - dot) / diagonal);
+        }
+        let mut w = vec![0.0f64; d];
+        for i in (0..d).rev() {
+            let after: f64 = factor
+                .iter()
+                .zip(&w)
+                .skip(i + 1)
+                .map(|(r, wk)| r.get(i).copied().unwrap_or(0.0) * wk)
+                .sum();
+            let diagonal = factor.get(i).and_then(|r| r.get(i)).copied().unwrap_or(1.0);
+            let yi = y.get(i).copied().unwrap_or(0.0);
+            if let Some(slot) = w.get_mut(i) {
+                *slot = (yi - after) / diagonal;
+            }
+        }
+        z.iter().zip(&w).map(|(a, b)| a * b).collect()
+    }
+
     /// What a file could get wrong.
     pub fn validate(&self) -> Result<(), String> {
         let d = self.mean.len();
@@ -339,6 +375,12 @@ mod tests {
             .collect();
         let got = m.scores(&x)[0];
         assert!((got - want).abs() < 1e-9 * want, "{got} {want}");
+        // The features' shares add up to the distance.
+        let shares = m.contributions(&x);
+        assert!(
+            (shares.iter().sum::<f64>() - got).abs() < 1e-9 * got,
+            "{shares:?}"
+        );
         let along = m.scores(&[m.mean[0] + m.scale[0], m.mean[1] + m.scale[1]])[0];
         assert!(got > 20.0 * along, "{got} {along}");
         assert!(m.shrinkage > 0.0 && m.shrinkage < 0.1, "{}", m.shrinkage);

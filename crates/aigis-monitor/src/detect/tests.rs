@@ -481,6 +481,11 @@ fn rows_whose_values_do_not_go_together_are_caught_by_the_distance_not_the_fores
         r.reasons[0].starts_with("squared Mahalanobis distance"),
         "{r:?}"
     );
+    // Which features made it far, by name only.
+    assert!(
+        r.reasons[1].starts_with("most of the distance comes from `x"),
+        "{r:?}"
+    );
     // Off when asked, and on its own.
     let off = fit(
         &reference,
