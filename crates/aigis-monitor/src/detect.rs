@@ -412,6 +412,9 @@ pub fn fit(
         squeeze: None,
     };
     let mut calibration_scores: Vec<(&'static str, Vec<f64>)> = Vec::new();
+    // The clean calibration rows, missing values filled: what the ood and mahalanobis
+    // thresholds are set on.
+    let calibration_rows = detector.filled(&cal);
     if opts.ood {
         if fit_rows.rows < 2 {
             return Err(options_error(format!(
@@ -431,7 +434,6 @@ pub fn fit(
         // A column constant in the rows the forest grew on but not in the clean
         // calibration rows is not constant in the data: its other values are not flagged.
         let mut forest = forest;
-        let calibration_rows = detector.filled(&cal);
         forest.forget_constants_varying_in(&calibration_rows);
         calibration_scores.push(("ood", forest.scores(&calibration_rows)));
         detector.ood = Some(Ood {
@@ -463,7 +465,6 @@ pub fn fit(
         } else {
             fit_rows.clone()
         };
-        let calibration_rows = detector.filled(&cal);
         match Mahalanobis::fit(&detector.filled(&sample), sample.cols, &calibration_rows) {
             Some(m) => {
                 calibration_scores.push(("mahalanobis", m.scores(&calibration_rows)));
@@ -856,8 +857,16 @@ impl Detector {
                 }
             }
         }
+        // The rows with missing values filled, once for the detectors that read them.
+        let runs_ood = self.ood.is_some() && opts.ood;
+        let runs_mahalanobis = self.mahalanobis.is_some() && opts.mahalanobis;
+        let filled = if runs_ood || runs_mahalanobis {
+            self.filled(&m)
+        } else {
+            Vec::new()
+        };
         if let Some(ood) = self.ood.as_ref().filter(|_| opts.ood) {
-            let scores = ood.forest.scores(&self.filled(&m));
+            let scores = ood.forest.scores(&filled);
             for ((r, &s), &bad) in results.iter_mut().zip(&scores).zip(&unusable) {
                 if bad {
                     r.unscored("ood", None);
@@ -879,7 +888,7 @@ impl Detector {
             }
         }
         if let Some(maha) = self.mahalanobis.as_ref().filter(|_| opts.mahalanobis) {
-            let scores = maha.scores(&self.filled(&m));
+            let scores = maha.scores(&filled);
             for ((r, &s), &bad) in results.iter_mut().zip(&scores).zip(&unusable) {
                 if bad {
                     r.unscored("mahalanobis", None);
@@ -941,9 +950,9 @@ impl Detector {
             }
         }
         // A row that could not be scored is flagged by whichever detector ran.
-        let ran = if self.ood.is_some() && opts.ood {
+        let ran = if runs_ood {
             "ood"
-        } else if self.mahalanobis.is_some() && opts.mahalanobis {
+        } else if runs_mahalanobis {
             "mahalanobis"
         } else {
             "squeeze"

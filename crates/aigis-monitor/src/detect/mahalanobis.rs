@@ -162,25 +162,33 @@ impl Mahalanobis {
         self.mean.len()
     }
 
+    /// Into `z`, `row` standardized, clipped and centred; into `y`, the solution of
+    /// `L y = z` (forward substitution, one row of the factor at a time). Both are
+    /// cleared first (buffers reused from row to row).
+    fn solve(&self, row: &[f64], z: &mut Vec<f64>, y: &mut Vec<f64>) {
+        z.clear();
+        z.extend(
+            row.iter()
+                .zip(self.mean.iter().zip(&self.scale))
+                .zip(&self.center)
+                .map(|((x, (m, s)), c)| ((x - m) / s).clamp(-self.clip, self.clip) - c),
+        );
+        y.clear();
+        for (zi, l) in z.iter().zip(lower_rows(&self.factor, self.columns())) {
+            let (diagonal, before) = l.split_last().unwrap_or((&1.0, &[]));
+            let dot: f64 = before.iter().zip(y.iter()).map(|(a, b)| a * b).sum();
+            y.push((zi - dot) / diagonal);
+        }
+    }
+
     /// Each row's squared distance (`rows` row-major, [`columns`](Self::columns) values
-    /// each, finite).
+    /// each, finite): `|y|²`.
     pub fn scores(&self, rows: &[f64]) -> Vec<f64> {
         let d = self.columns();
-        let mut y: Vec<f64> = Vec::with_capacity(d);
+        let (mut z, mut y) = (Vec::with_capacity(d), Vec::with_capacity(d));
         rows.chunks_exact(d.max(1))
             .map(|r| {
-                // Forward substitution, L y = z, one row of L at a time.
-                y.clear();
-                let z = r
-                    .iter()
-                    .zip(self.mean.iter().zip(&self.scale))
-                    .zip(&self.center)
-                    .map(|((x, (m, s)), c)| ((x - m) / s).clamp(-self.clip, self.clip) - c);
-                for (zi, row) in z.zip(lower_rows(&self.factor, d)) {
-                    let (diagonal, before) = row.split_last().unwrap_or((&1.0, &[]));
-                    let dot: f64 = before.iter().zip(&y).map(|(l, v)| l * v).sum();
-                    y.push((zi - dot) / diagonal);
-                }
+                self.solve(r, &mut z, &mut y);
                 y.iter().map(|v| v * v).sum()
             })
             .collect()
@@ -191,20 +199,10 @@ impl Mahalanobis {
     /// others). For the reasons of a flagged row: which features made it far.
     pub fn contributions(&self, row: &[f64]) -> Vec<f64> {
         let d = self.columns();
-        let z: Vec<f64> = row
-            .iter()
-            .zip(self.mean.iter().zip(&self.scale))
-            .zip(&self.center)
-            .map(|((x, (m, s)), c)| ((x - m) / s).clamp(-self.clip, self.clip) - c)
-            .collect();
+        let (mut z, mut y) = (Vec::with_capacity(d), Vec::with_capacity(d));
+        self.solve(row, &mut z, &mut y);
+        // Then Lᵀ w = y: w = Σ⁻¹ z.
         let factor: Vec<&[f64]> = lower_rows(&self.factor, d).collect();
-        // L y = z, then Lᵀ w = y: w = Σ⁻¹ z.
-        let mut y: Vec<f64> = Vec::with_capacity(d);
-        for (zi, row) in z.iter().zip(&factor) {
-            let (diagonal, before) = row.split_last().unwrap_or((&1.0, &[]));
-            let dot: f64 = before.iter().zip(&y).map(|(l, v)| l * v).sum();
-            y.push((zi - dot) / diagonal);
-        }
         let mut w = vec![0.0f64; d];
         for i in (0..d).rev() {
             let after: f64 = factor
