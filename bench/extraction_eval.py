@@ -8,10 +8,12 @@ classifier is trained on the 60 %: digits an MLPClassifier with one hidden layer
 ReLU units (as bench/detect_eval.py), breast_cancer and wine a Pipeline of StandardScaler
 and an MLPClassifier of 32. It is exported to ONNX with skl2onnx (probabilities as a
 tensor), and onnxruntime's labels must equal scikit-learn's. Its training rows, as a CSV,
-make a profile (`aigis data profile`) and a detector file (`aigis detect fit`, no --model:
-the `ood` isolation forest and the `mahalanobis` distance, calibrated together on a
-held-out share of the training rows, rows neither was fitted on; neither involves the
-model, so rows the model trained on calibrate them as well as any). `--fpr 0.01` needs 99 calibration rows: digits holds out
+make a profile (`aigis data profile`) and a detector file (`aigis detect fit --model
+<target> --no-squeeze`: the `ood` isolation forest and the `mahalanobis` distance,
+calibrated together on a held-out share of the training rows, rows neither was fitted on;
+neither involves the model, so rows the model trained on calibrate them as well as any;
+the model only classes the training rows for the extraction detector's PRADA threshold,
+calibrated on 100 simulated natural clients replaying them). `--fpr 0.01` needs 99 calibration rows: digits holds out
 25 % (270 rows), breast_cancer 30 % (103); wine's 106 training rows cannot give 99, and it
 is calibrated at `--fpr 0.05` on 27. The share of the test split the file flags is
 measured offline (`aigis detect`) and reported beside its nominal rate. One gateway, plain
@@ -19,7 +21,8 @@ HTTP, `[serve.audit] mode = "buffered"`, serves the three models unsigned, each 
 
     [serve.models.profile]    file = "<name>.profile.json"
     [serve.models.detector]   file = "<name>.detector.json", verify = false, action = "flag"
-    [serve.models.extraction] action = "block"      # the rest at aigis's defaults (--threshold)
+    [serve.models.extraction] action = "block"      # the threshold the detector file's
+                                                    # (or --threshold), the rest aigis's defaults
 
 The profile's ranges scale the extraction detector's distances, the detector file's
 calibrated rate (the 99.9 % upper bound of the share of its calibration rows it flagged)
@@ -237,8 +240,13 @@ class Gateway:
         """A target's profile and detector file, served with it; what the detector flags."""
         name = t["name"]
         self.run("data", "profile", t["train_csv"], "-o", f"{name}.profile.json", "--quiet")
+        # --model calibrates the extraction detector's threshold for the model (natural
+        # clients simulated on the training rows); --no-squeeze keeps the per-row
+        # detectors model-free, as before (the model trained on these rows: a squeeze
+        # threshold set on them would be too low).
         self.run("detect", "fit", t["train_csv"], "--fpr", str(t["spec"]["fpr"]),
                           "--calibration-share", str(t["spec"]["calibration_share"]),
+                          "--model", t["model"], "--no-squeeze",
                           "--seed", str(self.seed), "-o", f"{name}.detector.json")
         self.models.append(name)
         with open(os.path.join(self.workdir, f"{name}.detector.json")) as f:
@@ -260,6 +268,7 @@ class Gateway:
                 "detector_fpr": detector["fpr"],
                 "detector_calibration": detector.get("calibration"),
                 "ood_threshold": detector["ood"]["threshold"],
+                "prada": detector.get("extraction", {}).get("prada"),
                 "test_flagged": sum(r["flagged"] for r in scored) / len(scored)}
 
     def key(self, principal):
@@ -613,6 +622,15 @@ def benign_blocked(detail):
                    for sign, at in sorted(by.items(), key=lambda kv: str(kv[0])))
 
 
+def prada_line(d):
+    p = d.get("prada")
+    if not p:
+        return "; no PRADA calibration"
+    return (f"; PRADA threshold {p['threshold']:.4f} calibrated on {p['clients']} simulated "
+            f"natural clients (lowest W {p['lowest_w']:.4f}, median of the lowest "
+            f"{p['median_lowest_w']:.4f})")
+
+
 def dataset_table(r):
     d = r["aigis"]
     lines = [f"## {r['dataset']}: {r['features']} features, {r['classes']} classes, "
@@ -622,7 +640,8 @@ def dataset_table(r):
              f"detector file: fpr {d['detector_fpr']:g}, ood threshold {d['ood_threshold']:.4f}, "
              f"flags {pct(d['test_flagged'])} % of the test split"
              + (" (its threshold is 1: it flags nothing, the `inputs` sign is silent)"
-                if d["ood_threshold"] >= 1.0 else ""),
+                if d["ood_threshold"] >= 1.0 else "")
+             + prada_line(d),
              "",
              f"benign: {r['benign']['clients']} clients x {r['benign']['queries']} queries, "
              f"{r['benign']['blocked']} blocked" + benign_blocked(r["benign"]["detail"]),
@@ -691,7 +710,7 @@ def main():
         log(f"{n}: {len(t['x_train'])} train rows, {len(t['x_test'])} test rows, test accuracy "
             f"{t['accuracy']:.3f}; {d['integer_features']} integer features in the profile; "
             f"detector fpr {d['detector_fpr']:g}, ood threshold {d['ood_threshold']:.4f}, "
-            f"flags {100 * d['test_flagged']:.1f} % of the test split")
+            f"flags {100 * d['test_flagged']:.1f} % of the test split" + prada_line(d))
         if d["ood_threshold"] >= 1.0:
             # An isolation forest's score is at most 1: nothing is above this threshold.
             log(f"WARNING {n}: the ood threshold is {d['ood_threshold']}: the detector file "

@@ -8,7 +8,8 @@
 //! past the row's end or a child before its parent (a walk that never ends); validation
 //! must refuse both; a Mahalanobis factor of the wrong size or with a diagonal that is not
 //! positive too. Every score of an accepted file is in 0..=1 (ood), at least 0
-//! (mahalanobis) or in 0..=2 (squeeze), or absent with the row flagged.
+//! (mahalanobis) or in 0..=2 (squeeze), or absent with the row flagged. An accepted
+//! extraction calibration gives settings the gateway's tracker takes.
 #![no_main]
 
 use aigis_monitor::detect::{Detector, Matrix, Model, input::npy};
@@ -28,6 +29,17 @@ fuzz_target!(|data: &[u8]| {
     let Ok(detector) = Detector::from_json(data) else {
         return;
     };
+    if let Some(ex) = &detector.extraction {
+        let p = &ex.prada;
+        let settings = aigis_monitor::extraction::Settings {
+            threshold: p.threshold,
+            min_distances: p.min_distances,
+            history: p.history,
+            probe_window: p.probe_window,
+            ..aigis_monitor::extraction::Settings::default()
+        };
+        assert!(settings.validate().is_ok(), "{p:?}");
+    }
     let cols = detector.features.len();
     let rows = match array {
         Some(m) if m.cols == cols && m.rows <= 64 => m,

@@ -164,7 +164,7 @@ pub enum Command {
             "aigis --json detect --detector fraud.detector.json today.csv"
         )
     )]
-    Detect(DetectArgs),
+    Detect(Box<DetectArgs>),
 
     /// Serve models behind the gateway: the Open Inference Protocol v2 (KServe, Triton)
     /// over TLS, every call authenticated, every input checked against the model's
@@ -722,6 +722,15 @@ pub enum DetectCommand {
     ///   (and median:2x2 from 16x16 up), else bins:16. The file records the model's
     ///   SHA-256: scoring refuses another model.
     ///
+    /// With --model the file also holds the threshold of the gateway's extraction
+    /// detector for that model (PRADA's Shapiro–Wilk W of a client's nearest-query
+    /// distances, `[serve.models.extraction]`): natural rows give skewed distances on some
+    /// data, so one threshold for all models blocks natural clients of one and passes
+    /// copiers of another. --extraction-clients natural clients are simulated, each
+    /// sending the reference rows in its own order, one per call, classed by the model's
+    /// answers; the threshold is the lowest W any reached, less 0.02 (at most 0.95). The
+    /// gateway uses it unless its configuration sets `threshold`.
+    ///
     /// The thresholds are set together on clean rows the forest did not see, so that at
     /// most --fpr of them are flagged by any detector: a held-out
     /// --calibration-share of the reference (drawn with --seed), or the --calibration
@@ -732,7 +741,8 @@ pub enum DetectCommand {
         "aigis detect fit train.csv --label target",
         "aigis detect fit train.npy --model m.onnx --image 8x8 --fpr 0.05",
         "aigis detect fit train.csv --model m.onnx --calibration valid.csv",
-        "aigis detect fit train.csv --model m.onnx --squeeze bins:10,round:1"
+        "aigis detect fit train.csv --model m.onnx --squeeze bins:10,round:1",
+        "aigis detect fit train.csv --model m.onnx --no-squeeze --extraction-min-distances 50"
     ))]
     Fit(DetectFitArgs),
 }
@@ -767,9 +777,44 @@ pub struct DetectFitArgs {
     /// Where to write the detector [default: `<REFERENCE>.detector.json`].
     #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// The ONNX classifier to squeeze features for (adds the squeeze detector).
+    /// The ONNX classifier to squeeze features for (adds the squeeze detector) and to
+    /// calibrate the extraction detector's threshold for.
     #[arg(long, value_name = "MODEL")]
     pub model: Option<PathBuf>,
+    /// With --model, leave out the squeeze detector (the model then calibrates the
+    /// extraction detector only).
+    #[arg(long, requires = "model", conflicts_with = "squeeze")]
+    pub no_squeeze: bool,
+    /// With --model, leave out the extraction detector's calibration.
+    #[arg(long, requires = "model")]
+    pub no_extraction: bool,
+    /// Natural clients simulated to calibrate the extraction detector's threshold
+    /// [default: 100]. Any --extraction-* option makes the calibration required: a
+    /// reference too small for it is then an error, not a note.
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "model",
+        conflicts_with = "no_extraction"
+    )]
+    pub extraction_clients: Option<usize>,
+    /// The extraction detector's `min_distances` to calibrate for; the gateway's must be
+    /// the same for it to use the threshold [default: 100].
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "model",
+        conflicts_with = "no_extraction"
+    )]
+    pub extraction_min_distances: Option<usize>,
+    /// The extraction detector's `history` to calibrate for, likewise [default: 1000].
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "model",
+        conflicts_with = "no_extraction"
+    )]
+    pub extraction_history: Option<usize>,
     /// Clean rows to calibrate the thresholds on, instead of a held-out share.
     #[arg(long, value_name = "FILE")]
     pub calibration: Option<PathBuf>,

@@ -193,7 +193,7 @@ fn extraction(
     let config: ExtractionConfig =
         toml::from_str("threshold = 1e-9\nprobe_share = 1.0\ninputs = false").unwrap();
     let ranges = detectors.iter().find_map(|(d, _)| d.feature_ranges());
-    let x = Extraction::load(&config, &runtime.signature().inputs, ranges, None).unwrap();
+    let x = Extraction::load(&config, &runtime.signature().inputs, "", ranges, None, None).unwrap();
     let width = reference.cols;
     let mut rng = fastrand::Rng::with_seed(11);
     let span: Vec<(f64, f64)> = (0..width)

@@ -284,6 +284,15 @@ impl Detector for FileDetector {
         Some(self.detector.ranges.clone())
     }
 
+    fn extraction_threshold(&self) -> Option<crate::extraction::CalibratedThreshold> {
+        let ex = self.detector.extraction.as_ref()?;
+        Some(crate::extraction::CalibratedThreshold {
+            prada: ex.prada.clone(),
+            model_sha256: ex.model_sha256.clone(),
+            ranges: self.detector.ranges.clone(),
+        })
+    }
+
     /// Squeezing compares with the served answer.
     fn needs_answer(&self) -> bool {
         self.model.is_some()

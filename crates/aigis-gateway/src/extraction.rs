@@ -13,6 +13,8 @@
 //!                            # or "block" (403 `extraction_suspected`)
 //! # budget = 100000          # rows a principal may send before it is suspected
 //! # threshold = 0.80         # PRADA: Shapiro–Wilk W of the distances below this
+//!                            # (default: the detector file's, calibrated for the model
+//!                            # by `aigis detect fit --model`, else 0.80)
 //! # min_distances = 100      # distances before the test is made
 //! # history = 1000           # the last this many distances are tested
 //! # probe_window = 64        # steps looked at for probing
@@ -74,8 +76,10 @@ pub struct ExtractionConfig {
     pub action: Response,
     #[serde(default)]
     pub budget: Option<u64>,
-    #[serde(default = "threshold")]
-    pub threshold: f64,
+    /// PRADA's threshold; `None` takes the detector file's calibration for the model,
+    /// else [`Settings::default`]'s.
+    #[serde(default)]
+    pub threshold: Option<f64>,
     #[serde(default = "min_distances")]
     pub min_distances: usize,
     #[serde(default = "history")]
@@ -99,9 +103,6 @@ pub struct ExtractionConfig {
 
 fn flag() -> Response {
     Response::Flag
-}
-fn threshold() -> f64 {
-    Settings::default().threshold
 }
 fn min_distances() -> usize {
     Settings::default().min_distances
@@ -134,6 +135,9 @@ pub struct Extraction {
     config: ExtractionConfig,
     tracker: Tracker,
     input: String,
+    /// Where the threshold came from: `configured`, `calibrated` (the detector file's)
+    /// or `default`.
+    threshold_source: &'static str,
     /// When each suspected principal's last call was let through (throttling).
     last_call: Mutex<HashMap<String, Instant>>,
 }
@@ -141,16 +145,69 @@ pub struct Extraction {
 /// The name in audit records and metrics.
 pub const DETECTOR: &str = "extraction";
 
+/// PRADA's threshold as the detector file calibrated it for a model.
+#[derive(Debug, Clone)]
+pub struct CalibratedThreshold {
+    pub prada: aigis_monitor::extraction::Calibrated,
+    /// The model it was calibrated with (SHA-256, hex).
+    pub model_sha256: String,
+    /// The reference's feature ranges, which scaled its distances.
+    pub ranges: Vec<[f64; 2]>,
+}
+
+/// Where the threshold in use came from, for the log.
+fn threshold_of(
+    config: &ExtractionConfig,
+    calibrated: Option<&CalibratedThreshold>,
+    model_sha256: &str,
+) -> Result<(f64, &'static str), (String, String)> {
+    if let Some(t) = config.threshold {
+        return Ok((t, "configured"));
+    }
+    let Some(c) = calibrated else {
+        return Ok((Settings::default().threshold, "default"));
+    };
+    if c.model_sha256 != model_sha256 {
+        return Err((
+            "threshold".into(),
+            format!(
+                "the detector file's threshold was calibrated with the model sha256:{}, this model is sha256:{model_sha256}: fit it again for this model (`aigis detect fit --model`), or set threshold",
+                c.model_sha256
+            ),
+        ));
+    }
+    if c.prada.min_distances != config.min_distances || c.prada.history != config.history {
+        return Err((
+            "threshold".into(),
+            format!(
+                "the detector file's threshold was calibrated for min_distances {} and history {}, these settings are {} and {}: fit it again with --extraction-min-distances and --extraction-history, or set threshold",
+                c.prada.min_distances, c.prada.history, config.min_distances, config.history
+            ),
+        ));
+    }
+    Ok((c.prada.threshold, "calibrated"))
+}
+
 impl Extraction {
-    /// The detector of `config` for a model whose inputs are `inputs`; `ranges` are the
-    /// reference's feature ranges when known, `clean_rate` the detector file's calibrated
-    /// false-positive rate when there is one. The error is the key and the message.
+    /// The detector of `config` for a model whose inputs are `inputs` and whose file is
+    /// `model_sha256`; `ranges` are the reference's feature ranges when known,
+    /// `clean_rate` the detector file's calibrated false-positive rate and `calibrated`
+    /// its PRADA threshold, when it has them (the threshold's own ranges then scale the
+    /// distances, as they did when it was calibrated). The error is the key and the
+    /// message.
     pub fn load(
         config: &ExtractionConfig,
         inputs: &[TensorSpec],
+        model_sha256: &str,
         ranges: Option<Vec<[f64; 2]>>,
         clean_rate: Option<f64>,
+        calibrated: Option<&CalibratedThreshold>,
     ) -> Result<Self, (String, String)> {
+        let (threshold, source) = threshold_of(config, calibrated, model_sha256)?;
+        let ranges = match (source, calibrated) {
+            ("calibrated", Some(c)) => Some(c.ranges.clone()),
+            _ => ranges,
+        };
         let spec = crate::detect::pick_input(inputs, config.input.as_deref())
             .map_err(|m| ("input".to_owned(), m))?;
         let width: Option<usize> = spec
@@ -177,21 +234,21 @@ impl Extraction {
             ));
         }
         let scale: Vec<f32> = match &ranges {
-            Some(r) if r.len() == width => r
-                .iter()
-                .map(|[lo, hi]| {
-                    let span = hi - lo;
-                    if span.is_finite() && span > 0.0 {
-                        (1.0 / span) as f32
-                    } else {
-                        1.0
-                    }
-                })
-                .collect(),
+            Some(r) if r.len() == width => aigis_monitor::extraction::scale_of(r),
+            _ if source == "calibrated" => {
+                return Err((
+                    "threshold".into(),
+                    format!(
+                        "the detector file's threshold was calibrated on rows of {} features, `{}` has {width}",
+                        ranges.as_ref().map_or(0, Vec::len),
+                        spec.name
+                    ),
+                ));
+            }
             _ => vec![1.0; width],
         };
         let settings = Settings {
-            threshold: config.threshold,
+            threshold,
             min_distances: config.min_distances,
             history: config.history,
             probe_window: config.probe_window,
@@ -206,10 +263,16 @@ impl Extraction {
             return Err(("throttle_ms".into(), "must be at least 1".into()));
         }
         let tracker = Tracker::new(settings, scale).map_err(|(k, m)| (k.to_owned(), m))?;
+        tracing::info!(
+            threshold,
+            source,
+            "extraction detector: PRADA threshold {threshold:.4} ({source})"
+        );
         Ok(Self {
             config: config.clone(),
             tracker,
             input: spec.name.clone(),
+            threshold_source: source,
             last_call: Mutex::new(HashMap::new()),
         })
     }
@@ -219,9 +282,23 @@ impl Extraction {
         self.tracker.held(principal)
     }
 
-    /// Whether this detector can go on tracking for a reloaded model with `config`.
-    pub fn same(&self, config: &ExtractionConfig) -> bool {
-        &self.config == config
+    /// Whether this detector can go on tracking in place of `new` (a reloaded model's):
+    /// the same configuration, and the same threshold and scale in effect.
+    pub fn same(&self, new: &Extraction) -> bool {
+        self.config == new.config
+            && self.tracker.settings() == new.tracker.settings()
+            && self.tracker.scale() == new.tracker.scale()
+    }
+
+    /// The tracker's settings in effect (the threshold as calibrated or configured).
+    pub fn settings(&self) -> &Settings {
+        self.tracker.settings()
+    }
+
+    /// Where the threshold came from: `configured`, `calibrated` (the detector file's,
+    /// for this model) or `default`.
+    pub fn threshold_source(&self) -> &'static str {
+        self.threshold_source
     }
 
     /// Before the call: what a suspected principal's call gets. `Ok(Some(flag))` lets it

@@ -99,6 +99,11 @@ pub trait Detector: Send + Sync + std::fmt::Debug {
     fn feature_ranges(&self) -> Option<Vec<[f64; 2]>> {
         None
     }
+    /// The extraction detector's PRADA threshold, when it holds one calibrated for a
+    /// model.
+    fn extraction_threshold(&self) -> Option<crate::extraction::CalibratedThreshold> {
+        None
+    }
 }
 
 /// `[serve.models.profile]`.

@@ -148,40 +148,38 @@ impl Live {
                 served.detectors.extend(found);
             }
             if let Some(e) = &m.extraction {
+                let ranges = served
+                    .detectors
+                    .iter()
+                    .find_map(|(d, _)| d.feature_ranges());
+                let rate = served
+                    .detectors
+                    .iter()
+                    .filter_map(|(d, _)| d.clean_rate())
+                    .reduce(f64::max);
+                let calibrated = served
+                    .detectors
+                    .iter()
+                    .find_map(|(d, _)| d.extraction_threshold());
+                let fresh = extraction::Extraction::load(
+                    e,
+                    &served.runtime.signature().inputs,
+                    &served.digest.hex(),
+                    ranges,
+                    rate,
+                    calibrated.as_ref(),
+                )
+                .map_err(|(key, message)| Error::Config {
+                    file: config.source.clone(),
+                    key: format!("serve.models[{i}].extraction.{key}"),
+                    message,
+                })?;
                 // The same model with the same settings keeps its principals' history.
-                let kept = old
+                let tracker = old
                     .filter(|old| old.digest == served.digest)
                     .and_then(|old| old.extraction.clone())
-                    .filter(|old| old.same(e));
-                let tracker = match kept {
-                    Some(t) => t,
-                    None => {
-                        let ranges = served
-                            .detectors
-                            .iter()
-                            .find_map(|(d, _)| d.feature_ranges());
-                        let rate = served
-                            .detectors
-                            .iter()
-                            .filter_map(|(d, _)| d.clean_rate())
-                            .reduce(f64::max);
-                        Arc::new(
-                            extraction::Extraction::load(
-                                e,
-                                &served.runtime.signature().inputs,
-                                ranges,
-                                rate,
-                            )
-                            .map_err(|(key, message)| {
-                                Error::Config {
-                                    file: config.source.clone(),
-                                    key: format!("serve.models[{i}].extraction.{key}"),
-                                    message,
-                                }
-                            })?,
-                        )
-                    }
-                };
+                    .filter(|old| old.same(&fresh))
+                    .unwrap_or_else(|| Arc::new(fresh));
                 served.extraction = Some(tracker);
             }
             if let Some(d) = &m.drift {

@@ -267,3 +267,97 @@ fn settings_that_cannot_work_are_named() {
     }
     assert!(toml::from_str::<ExtractionConfig>("actoin = \"block\"").is_err());
 }
+
+/// A detector file for the digits model with its extraction threshold calibrated for
+/// `settings`; the file's calibration.
+fn calibrated_file(dir: &Path, settings: aigis_monitor::extraction::Settings) -> detect::Detector {
+    let bytes = std::fs::read(common::runtime_model("digits_mlp.onnx")).unwrap();
+    let runtime = Arc::new(aigis_runtime::OnnxRuntime::from_bytes(&bytes).unwrap());
+    let model = aigis_gateway::detect::RuntimeModel::new(runtime, None).unwrap();
+    let opts = FitOptions {
+        fpr: 0.05,
+        trees: 50,
+        ..FitOptions::default()
+    };
+    let reference = common::digits_reference();
+    let mut d = detect::fit(&reference, None, None, &opts).unwrap();
+    let ex = detect::ExtractionOptions {
+        settings,
+        clients: 20,
+        model_sha256: aigis_core::Digest::of(&bytes).hex(),
+    };
+    d.extraction = Some(detect::calibrate_extraction(&d, &reference, &model, &ex, 0).unwrap());
+    std::fs::write(
+        dir.join("digits.detector.json"),
+        serde_json::to_vec(&d).unwrap(),
+    )
+    .unwrap();
+    d
+}
+
+#[test]
+fn the_threshold_the_detector_file_calibrated_for_the_model_is_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = calibrated_file(dir.path(), aigis_monitor::extraction::Settings::default());
+    let calibrated = d.extraction.as_ref().unwrap().prada.threshold;
+    assert!(calibrated > 0.0 && calibrated != 0.80, "{calibrated}");
+    let (_, entries) = common::keys(&["a"]);
+    let gateway_with = |extraction: &str, file: bool| {
+        let mut model = common::model("digits", "digits_mlp.onnx");
+        model.extraction = Some(toml::from_str(extraction).unwrap());
+        if file {
+            model.detector = Some(DetectorConfig {
+                file: "digits.detector.json".into(),
+                signature: None,
+                verify: false,
+                action: Action::Flag,
+                detectors: None,
+                input: None,
+            });
+        }
+        let config = ServeConfig::loopback(vec![model], entries.clone());
+        Gateway::new(&config, dir.path(), &[]).map(|g| (g, config))
+    };
+    let in_effect = |g: &Gateway| {
+        let e = g.models()[0].extraction.clone().unwrap();
+        (e.settings().threshold, e.threshold_source())
+    };
+    let (g, config) = gateway_with("action = \"block\"", true).unwrap();
+    assert_eq!(in_effect(&g), (calibrated, "calibrated"));
+    // The configuration's own threshold wins; without a file, the default.
+    let (g2, _) = gateway_with("threshold = 0.6", true).unwrap();
+    assert_eq!(in_effect(&g2), (0.6, "configured"));
+    let (g3, _) = gateway_with("action = \"block\"", false).unwrap();
+    assert_eq!(in_effect(&g3), (0.80, "default"));
+    // Calibrated for other settings: refused, naming them, unless a threshold is set.
+    let e = gateway_with("min_distances = 50", true)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("serve.models[0].extraction.threshold") && e.contains("min_distances 100"),
+        "{e}"
+    );
+    assert!(gateway_with("min_distances = 50\nthreshold = 0.8", true).is_ok());
+    // A new calibration (a file fitted again) takes effect at a reload, with a new history.
+    let mut refit = d.clone();
+    refit.extraction.as_mut().unwrap().prada.threshold = 0.5;
+    std::fs::write(
+        dir.path().join("digits.detector.json"),
+        serde_json::to_vec(&refit).unwrap(),
+    )
+    .unwrap();
+    g.reload(&config, dir.path(), &[], "signal").unwrap();
+    assert_eq!(in_effect(&g), (0.5, "calibrated"));
+    // Calibrated with another model: refused.
+    let mut other = d;
+    other.extraction.as_mut().unwrap().model_sha256 = "ab".repeat(32);
+    std::fs::write(
+        dir.path().join("digits.detector.json"),
+        serde_json::to_vec(&other).unwrap(),
+    )
+    .unwrap();
+    let e = gateway_with("action = \"block\"", true)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("fit it again for this model"), "{e}");
+}

@@ -76,6 +76,20 @@ pub struct Detector {
     pub mahalanobis: Option<Mahalanobis>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub squeeze: Option<Squeeze>,
+    /// PRADA's threshold for the model's extraction detector, calibrated on natural
+    /// clients simulated from the reference (with the model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extraction: Option<Extraction>,
+}
+
+/// The extraction detector's calibration ([`crate::extraction::calibrate`]): it holds for
+/// the model it was made with, whose answers split the rows into classes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Extraction {
+    /// The SHA-256 of the model file (hex).
+    pub model_sha256: String,
+    pub prada: crate::extraction::Calibrated,
 }
 
 /// Where the thresholds came from.
@@ -136,6 +150,16 @@ pub struct FitOptions {
     pub mahalanobis: Option<bool>,
     /// Fit the squeeze detector (needs the model).
     pub squeeze: Option<SqueezeOptions>,
+}
+
+/// How to calibrate the extraction detector's PRADA threshold.
+#[derive(Debug, Clone)]
+pub struct ExtractionOptions {
+    /// The tracker's settings it is for (`min_distances`, `history`, `probe_window`).
+    pub settings: crate::extraction::Settings,
+    /// Natural clients simulated.
+    pub clients: usize,
+    pub model_sha256: String,
 }
 
 impl Default for FitOptions {
@@ -410,6 +434,7 @@ pub fn fit(
         ood: None,
         mahalanobis: None,
         squeeze: None,
+        extraction: None,
     };
     let mut calibration_scores: Vec<(&'static str, Vec<f64>)> = Vec::new();
     // The clean calibration rows, missing values filled: what the ood and mahalanobis
@@ -562,6 +587,61 @@ pub fn fit(
         .flagged
         .insert("any".into(), any as f64 / cal.rows as f64);
     Ok(detector)
+}
+
+/// PRADA's threshold for `d`'s extraction detector (the file keeps it as
+/// `d.extraction`), from natural clients replaying the reference's complete rows (the
+/// rows `d` was fitted on), each in the class the model answers for it, over the features
+/// scaled as the gateway scales them (by the reference's ranges). The error says why
+/// it cannot be made (too few distinct rows for one test, the model's answers).
+pub fn calibrate_extraction(
+    d: &Detector,
+    reference: &Matrix,
+    model: &dyn Model,
+    ex: &ExtractionOptions,
+    seed: u64,
+) -> Result<Extraction, Error> {
+    ex.settings
+        .validate()
+        .map_err(|(key, m)| options_error(format!("the extraction detector's {key} {m}")))?;
+    let complete: Vec<usize> = (0..reference.rows)
+        .filter(|&i| reference.row(i).iter().all(|v| v.is_finite()))
+        .collect();
+    let rows = take(reference, &complete);
+    let (probs, k) = model
+        .probabilities(&rows)
+        .map_err(|e| options_error(format!("running the model: {e}")))?;
+    if k == 0 || probs.len() != rows.rows * k {
+        return Err(options_error(format!(
+            "the model gave {} probabilities for {} rows of {k} classes",
+            probs.len(),
+            rows.rows
+        )));
+    }
+    let classes: Vec<u32> = probs
+        .chunks_exact(k)
+        .map(|p| {
+            let best =
+                p.iter()
+                    .enumerate()
+                    .fold((0usize, f64::NEG_INFINITY), |(bi, bv), (i, &v)| {
+                        if v > bv { (i, v) } else { (bi, bv) }
+                    });
+            u32::try_from(best.0).unwrap_or(u32::MAX)
+        })
+        .collect();
+    let scale = crate::extraction::scale_of(&d.ranges);
+    let prada =
+        crate::extraction::calibrate(&ex.settings, &scale, &rows.data, &classes, ex.clients, seed)
+            .map_err(|e| options_error(format!("calibrating the extraction detector: {e}")))?;
+    Ok(Extraction {
+        model_sha256: ex.model_sha256.clone(),
+        prada,
+    })
+}
+
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 fn check_image(squeezers: &[Squeezer], image: Option<Image>, features: usize) -> Result<(), Error> {
@@ -721,12 +801,18 @@ impl Detector {
             if !(sq.low.is_finite() && sq.high.is_finite() && sq.low < sq.high) {
                 return Err(bad("the squeeze range is not a range".into()));
             }
-            if sq.model_sha256.len() != 64
-                || !sq.model_sha256.bytes().all(|b| b.is_ascii_hexdigit())
-            {
+            if !is_sha256_hex(&sq.model_sha256) {
                 return Err(bad("the model's SHA-256 is not 64 hex digits".into()));
             }
             check_image(&sq.squeezers, sq.image, n).map_err(|e| bad(e.to_string()))?;
+        }
+        if let Some(ex) = &self.extraction {
+            if !is_sha256_hex(&ex.model_sha256) {
+                return Err(bad("the model's SHA-256 is not 64 hex digits".into()));
+            }
+            ex.prada
+                .validate()
+                .map_err(|m| bad(format!("extraction: {m}")))?;
         }
         Ok(())
     }

@@ -51,6 +51,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::BuildHasher as _;
 use std::sync::{Arc, Mutex, PoisonError};
 
+mod calibrate;
+pub use calibrate::{Calibrated, MARGIN, MAX_THRESHOLD, MIN_THRESHOLD, calibrate, scale_of};
+
 /// The detector's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -320,6 +323,11 @@ impl Tracker {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Each feature's multiplier.
+    pub fn scale(&self) -> &[f32] {
+        &self.scale
     }
 
     /// The principal's suspicion, if it is suspected (it is not tracked for this).

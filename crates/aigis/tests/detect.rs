@@ -316,6 +316,152 @@ fn in_a_project_the_detector_file_is_signed_and_checked() {
 }
 
 #[test]
+fn the_extraction_threshold_is_calibrated_for_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["init"]);
+    images(d, "train.npy", 6, 400);
+    images(d, "small.npy", 8, 80);
+    std::fs::copy(runtime_model("digits_mlp.onnx"), d.join("digits.onnx")).unwrap();
+    let sha = aigis_core::Digest::of(&std::fs::read(d.join("digits.onnx")).unwrap()).hex();
+    let fit = |extra: &[&'static str]| -> Vec<&'static str> {
+        let mut args = vec![
+            "detect",
+            "fit",
+            "train.npy",
+            "--model",
+            "digits.onnx",
+            "--fpr",
+            "0.05",
+        ];
+        args.extend_from_slice(extra);
+        args
+    };
+    let mut args = vec!["--json"];
+    args.extend(fit(&[
+        "--no-squeeze",
+        "--extraction-clients",
+        "20",
+        "-o",
+        "d.json",
+    ]));
+    let v = ok(d, &args).json();
+    let names: Vec<&str> = v["detectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ood", "mahalanobis"], "--no-squeeze");
+    let prada = &v["extraction"]["prada"];
+    assert_eq!(v["extraction"]["model_sha256"], sha.as_str());
+    let threshold = prada["threshold"].as_f64().unwrap();
+    let lowest = prada["lowest_w"].as_f64().unwrap();
+    let median = prada["median_lowest_w"].as_f64().unwrap();
+    assert_eq!(prada["clients"], 20);
+    assert_eq!(prada["rows_per_client"], 400);
+    assert_eq!(
+        (prada["min_distances"].as_u64(), prada["history"].as_u64()),
+        (Some(100), Some(1000))
+    );
+    assert!(lowest <= median && median <= 1.0, "{prada}");
+    assert!(
+        (threshold - (lowest - (median - lowest).max(0.02)).clamp(0.01, 0.95)).abs() < 1e-12,
+        "{prada}"
+    );
+    // What the file holds is what --json said, and the signed evidence of the fit
+    // records it; the text names it too.
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("d.json")).unwrap()).unwrap();
+    assert_eq!(file["extraction"], v["extraction"]);
+    let index = v["evidence"].as_u64().unwrap().to_string();
+    let st = ok(d, &["evidence", "show", &index, "--statement"]).json();
+    let recorded = &st["predicate"]["extraction"];
+    assert_eq!(recorded["threshold"], prada["threshold"]);
+    assert_eq!(recorded["lowest_w"], prada["lowest_w"]);
+    assert_eq!(recorded["clients"], 20);
+    assert!(
+        st["subject"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "model:digits.onnx"),
+        "{st}"
+    );
+    let text = ok(d, &fit(&["--extraction-clients", "20", "-o", "d2.json"]));
+    assert!(
+        text.stderr.contains("extraction: PRADA threshold") && text.stderr.contains("squeeze:"),
+        "{}",
+        text.stderr
+    );
+    // Left out on request; on a reference too small, a note, or an error when asked for.
+    let mut args = vec!["--json"];
+    args.extend(fit(&["--no-extraction", "-o", "d3.json"]));
+    assert!(ok(d, &args).json()["extraction"].is_null());
+    let small = ok(
+        d,
+        &[
+            "detect",
+            "fit",
+            "small.npy",
+            "--model",
+            "digits.onnx",
+            "--fpr",
+            "0.05",
+            "-o",
+            "d4.json",
+        ],
+    );
+    assert!(
+        small.stderr.contains("extraction: not calibrated")
+            && small.stderr.contains("80 distinct reference rows"),
+        "{}",
+        small.stderr
+    );
+    fails(
+        d,
+        &[
+            "detect",
+            "fit",
+            "small.npy",
+            "--model",
+            "digits.onnx",
+            "--fpr",
+            "0.05",
+            "--extraction-min-distances",
+            "100",
+        ],
+        2,
+        "80 distinct reference rows",
+    );
+    // A smaller min_distances fits the small reference.
+    let mut args = vec!["--json"];
+    args.extend([
+        "detect",
+        "fit",
+        "small.npy",
+        "--model",
+        "digits.onnx",
+        "--fpr",
+        "0.05",
+        "--extraction-min-distances",
+        "30",
+        "--extraction-history",
+        "60",
+        "-o",
+        "d5.json",
+    ]);
+    let v = ok(d, &args).json();
+    assert_eq!(v["extraction"]["prada"]["min_distances"], 30);
+    fails(
+        d,
+        &["detect", "fit", "train.npy", "--no-squeeze"],
+        2,
+        "--model",
+    );
+}
+
+#[test]
 fn squeezing_is_tied_to_its_model() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use aigis_core::Digest;
-use aigis_evidence::{DetectorFit, DetectorThreshold, Tool};
+use aigis_evidence::{DetectorFit, DetectorThreshold, ExtractionThreshold, Tool};
 use aigis_gateway::detect::RuntimeModel;
 use aigis_monitor::detect::{
-    self, Columns, Detector, FitOptions, Image, Model, RowResult, SqueezeOptions, Squeezer,
+    self, Columns, Detector, ExtractionOptions, FitOptions, Image, Model, RowResult,
+    SqueezeOptions, Squeezer,
 };
 use aigis_runtime::OnnxRuntime;
 use anyhow::{Context as _, Result};
@@ -133,21 +134,57 @@ fn fit(cli: &Cli, args: &DetectFitArgs) -> Result<()> {
             (_, true) => Some(false),
             _ => None,
         },
-        squeeze: model.as_ref().map(|(_, sha256)| SqueezeOptions {
-            squeezers,
-            image,
-            range,
-            model_sha256: sha256.clone(),
-        }),
+        squeeze: model
+            .as_ref()
+            .filter(|_| !args.no_squeeze)
+            .map(|(_, sha256)| SqueezeOptions {
+                squeezers,
+                image,
+                range,
+                model_sha256: sha256.clone(),
+            }),
     };
     output::note(cli, "fitting and calibrating…");
-    let detector = detect::fit(
+    let mut detector = detect::fit(
         &reference,
         calibration.as_ref(),
         model.as_ref().map(|(m, _)| m as &dyn Model),
         &opts,
     )
     .with_context(|| format!("fitting on `{}`", args.reference.display()))?;
+    if let Some((m, sha256)) = model.as_ref().filter(|_| !args.no_extraction) {
+        let defaults = aigis_monitor::extraction::Settings::default();
+        let ex = ExtractionOptions {
+            settings: aigis_monitor::extraction::Settings {
+                min_distances: args
+                    .extraction_min_distances
+                    .unwrap_or(defaults.min_distances),
+                history: args.extraction_history.unwrap_or(defaults.history),
+                ..defaults
+            },
+            clients: args.extraction_clients.unwrap_or(100),
+            model_sha256: sha256.clone(),
+        };
+        let required = args.extraction_clients.is_some()
+            || args.extraction_min_distances.is_some()
+            || args.extraction_history.is_some();
+        output::note(cli, "calibrating the extraction detector's threshold…");
+        match detect::calibrate_extraction(&detector, &reference, m, &ex, args.seed) {
+            Ok(e) => detector.extraction = Some(e),
+            Err(e) if required => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "calibrating the extraction detector on `{}`",
+                    args.reference.display()
+                )));
+            }
+            Err(e) => output::note(
+                cli,
+                &format!(
+                    "extraction: not calibrated ({e}); the gateway uses its configured or default threshold"
+                ),
+            ),
+        }
+    }
     let out = args
         .out
         .clone()
@@ -260,6 +297,15 @@ pub(crate) fn record_fit(
         fpr: detector.fpr,
         detectors,
         calibration_flagged: flagged("any"),
+        extraction: detector.extraction.as_ref().map(|e| ExtractionThreshold {
+            threshold: e.prada.threshold,
+            clients: e.prada.clients as u64,
+            rows_per_client: e.prada.rows_per_client as u64,
+            lowest_w: e.prada.lowest_w,
+            median_lowest_w: e.prada.median_lowest_w,
+            min_distances: e.prada.min_distances as u64,
+            history: e.prada.history as u64,
+        }),
         tool: Tool::current(),
     };
     Ok(project.record(&context::signing_key(project)?, subjects, &predicate)?)
@@ -292,6 +338,7 @@ fn summary(d: &Detector) -> serde_json::Value {
         "features": d.features.len(),
         "calibration": d.calibration,
         "detectors": detectors,
+        "extraction": d.extraction,
     })
 }
 
@@ -328,6 +375,27 @@ fn describe(d: &Detector) -> Vec<String> {
             sq.threshold,
             sq.model_sha256
         ));
+    }
+    if let Some(ex) = &d.extraction {
+        let p = &ex.prada;
+        out.push(format!(
+            "extraction: PRADA threshold {:.4} (W; the lowest of {} simulated natural clients {:.4}, their median lowest {:.4}), model sha256:{}",
+            p.threshold, p.clients, p.lowest_w, p.median_lowest_w, ex.model_sha256
+        ));
+        if p.threshold < 0.5 {
+            out.push(format!(
+                "extraction: natural clients of this model reach W {:.2}: the distances sign will rarely tell a copier from them",
+                p.lowest_w
+            ));
+        }
+        if p.highest_probing_share >= aigis_monitor::extraction::Settings::default().probe_share {
+            out.push(format!(
+                "extraction: a simulated natural client reached {:.0}% probing steps in {} (the default probe_share is {:.0}%): natural rows of this model can look like probing",
+                p.highest_probing_share * 100.0,
+                p.probe_window,
+                aigis_monitor::extraction::Settings::default().probe_share * 100.0
+            ));
+        }
     }
     out
 }

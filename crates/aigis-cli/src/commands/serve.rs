@@ -144,10 +144,25 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
             .as_deref()
             .map(|k| format!(", decrypted in memory with recipient key {k}"))
             .unwrap_or_default();
+        let extraction = m
+            .extraction
+            .as_ref()
+            .map(|e| {
+                let source = match e.threshold_source() {
+                    "calibrated" => "calibrated for this model by the detector file",
+                    "configured" => "configured",
+                    _ => "the default: no calibration for this model",
+                };
+                format!(
+                    "; extraction detector: PRADA threshold {:.4} ({source})",
+                    e.settings().threshold
+                )
+            })
+            .unwrap_or_default();
         output::note(
             cli,
             &format!(
-                "model `{}` version {} ({signed}{decrypted})",
+                "model `{}` version {} ({signed}{decrypted}){extraction}",
                 m.name, m.version
             ),
         );

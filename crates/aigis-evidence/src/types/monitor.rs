@@ -87,8 +87,34 @@ pub struct DetectorFit {
     pub detectors: Vec<DetectorThreshold>,
     /// The calibration rows' share flagged by one detector or more (at most `fpr`).
     pub calibration_flagged: f64,
+    /// The extraction detector's PRADA threshold the file holds for the model, when it
+    /// was calibrated (`aigis detect fit --model`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extraction: Option<ExtractionThreshold>,
     /// The aigis that fitted it.
     pub tool: Tool,
+}
+
+/// The extraction detector's threshold of a [`DetectorFit`], from simulated natural
+/// clients replaying the reference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtractionThreshold {
+    /// The Shapiro–Wilk W of a client's nearest-query distances below which it is
+    /// suspected.
+    pub threshold: f64,
+    /// Natural clients simulated.
+    pub clients: u64,
+    /// The distinct reference rows each sent, in its own order.
+    pub rows_per_client: u64,
+    /// The lowest W any reached.
+    pub lowest_w: f64,
+    /// The median of each one's lowest W.
+    pub median_lowest_w: f64,
+    /// The setting it holds for: distances before the first test.
+    pub min_distances: u64,
+    /// The setting it holds for: the last this many distances tested.
+    pub history: u64,
 }
 
 /// One detector of a [`DetectorFit`].

@@ -200,6 +200,15 @@ fn every_predicate_round_trips() {
             squeezers: vec!["bits:3".into()],
         }],
         calibration_flagged: 0.01,
+        extraction: Some(ExtractionThreshold {
+            threshold: 0.89,
+            clients: 100,
+            rows_per_client: 1078,
+            lowest_w: 0.93,
+            median_lowest_w: 0.97,
+            min_distances: 100,
+            history: 1000,
+        }),
         tool: Tool::current(),
     });
     round_trip(&MonitorDrift {

@@ -441,3 +441,112 @@ fn distances_are_tested_again_once_they_change() {
     let (_, reason) = send(&t, "c", &rows).expect("suspected");
     assert_eq!(reason.kind(), "distances", "{reason:?}");
 }
+
+/// Rows of `d` log-normal features (skewed, as breast_cancer's areas are), heavier
+/// tailed with `sigma`.
+fn lognormal_rows(rng: &mut fastrand::Rng, n: usize, d: usize, sigma: f64) -> Vec<Vec<f64>> {
+    (0..n)
+        .map(|_| gaussian(rng, d).iter().map(|z| (sigma * z).exp()).collect())
+        .collect()
+}
+
+/// How many of `clients` natural clients, each sending `n` fresh rows of `make`, a
+/// tracker at `threshold` suspects by their distances.
+fn natural_suspected(
+    threshold: f64,
+    clients: u64,
+    mut make: impl FnMut(&mut fastrand::Rng) -> Vec<Vec<f64>>,
+) -> usize {
+    let t = Tracker::new(
+        Settings {
+            threshold,
+            ..Settings::default()
+        },
+        vec![1.0; 6],
+    )
+    .unwrap();
+    (0..clients)
+        .filter(|&c| {
+            let mut rng = fastrand::Rng::with_seed(1000 + c);
+            let rows = make(&mut rng);
+            matches!(
+                send(&t, &format!("natural-{c}"), &rows),
+                Some((_, Reason::Distances { .. }))
+            )
+        })
+        .count()
+}
+
+#[test]
+fn the_threshold_calibrated_on_skewed_data_spares_its_natural_clients() {
+    // Skewed features give skewed nearest-query distances: natural clients of such data
+    // fall below the fixed default, and the calibrated threshold sits under them.
+    let mut rng = fastrand::Rng::with_seed(7);
+    let reference = lognormal_rows(&mut rng, 600, 6, 1.0);
+    let rows: Vec<f64> = reference.iter().flatten().copied().collect();
+    let classes: Vec<u32> = reference.iter().map(|r| class(r)).collect();
+    let c = calibrate(&Settings::default(), &[1.0; 6], &rows, &classes, 60, 3).unwrap();
+    assert!(c.threshold < DEFAULT_THRESHOLD, "{c:?}");
+    let gap = (c.median_lowest_w - c.lowest_w).max(MARGIN);
+    assert!((c.threshold - (c.lowest_w - gap)).abs() < 1e-12, "{c:?}");
+    assert!(c.lowest_w <= c.median_lowest_w);
+    assert_eq!((c.clients, c.rows_per_client), (60, 600));
+    let fresh = |rng: &mut fastrand::Rng| lognormal_rows(rng, 300, 6, 1.0);
+    let at_default = natural_suspected(DEFAULT_THRESHOLD, 30, fresh);
+    let at_calibrated = natural_suspected(c.threshold, 30, fresh);
+    assert!(at_default >= 3, "the default blocks {at_default} of 30");
+    assert_eq!(at_calibrated, 0);
+    // The same seed, the same calibration.
+    let again = calibrate(&Settings::default(), &[1.0; 6], &rows, &classes, 60, 3).unwrap();
+    assert_eq!(again, c);
+}
+
+#[test]
+fn the_threshold_calibrated_on_normal_data_is_above_the_default() {
+    // Natural clients of well-behaved data keep W high: the calibrated threshold is
+    // higher than the fixed one (a copier has less room), and still spares them.
+    let mut rng = fastrand::Rng::with_seed(8);
+    let reference: Vec<Vec<f64>> = (0..600).map(|_| gaussian(&mut rng, 6)).collect();
+    let rows: Vec<f64> = reference.iter().flatten().copied().collect();
+    let classes: Vec<u32> = reference.iter().map(|r| class(r)).collect();
+    let c = calibrate(&Settings::default(), &[1.0; 6], &rows, &classes, 60, 3).unwrap();
+    assert!(
+        c.threshold > DEFAULT_THRESHOLD && c.threshold <= MAX_THRESHOLD,
+        "{c:?}"
+    );
+    let fresh = |rng: &mut fastrand::Rng| (0..300).map(|_| gaussian(rng, 6)).collect();
+    assert_eq!(natural_suspected(c.threshold, 30, fresh), 0);
+    c.validate().unwrap();
+}
+
+#[test]
+fn a_calibration_needs_enough_rows_and_a_file_cannot_forge_one() {
+    let mut rng = fastrand::Rng::with_seed(9);
+    // 60 distinct rows (and as many repeats) give fewer than 100 distances.
+    let mut reference: Vec<Vec<f64>> = (0..60).map(|_| gaussian(&mut rng, 4)).collect();
+    reference.extend(reference.clone());
+    let rows: Vec<f64> = reference.iter().flatten().copied().collect();
+    let classes: Vec<u32> = reference.iter().map(|r| class(r)).collect();
+    let e = calibrate(&Settings::default(), &[1.0; 4], &rows, &classes, 10, 0).unwrap_err();
+    assert!(e.contains("60 distinct reference rows"), "{e}");
+    assert!(calibrate(&Settings::default(), &[1.0; 4], &rows[1..], &classes, 10, 0).is_err());
+    assert!(calibrate(&Settings::default(), &[1.0; 4], &rows, &classes, 0, 0).is_err());
+
+    let reference: Vec<Vec<f64>> = (0..300).map(|_| gaussian(&mut rng, 4)).collect();
+    let rows: Vec<f64> = reference.iter().flatten().copied().collect();
+    let classes: Vec<u32> = reference.iter().map(|r| class(r)).collect();
+    let good = calibrate(&Settings::default(), &[1.0; 4], &rows, &classes, 10, 0).unwrap();
+    good.validate().unwrap();
+    for forge in [
+        |c: &mut Calibrated| c.threshold = 0.99,
+        |c: &mut Calibrated| c.threshold = 0.0,
+        |c: &mut Calibrated| c.threshold = f64::NAN,
+        |c: &mut Calibrated| c.lowest_w = 1.5,
+        |c: &mut Calibrated| c.history = 10,
+        |c: &mut Calibrated| c.clients = 0,
+    ] {
+        let mut bad = good.clone();
+        forge(&mut bad);
+        assert!(bad.validate().is_err(), "{bad:?}");
+    }
+}
