@@ -7,7 +7,9 @@
 //! and the cut points of the PSI bins. The current table is then read a chunk of rows at a
 //! time, and each value only counted in the grid's bins (at a point, or between two):
 //! memory is the reference, the grids and the counts, whatever the current table's size.
-//! Chunks are counted a column per thread.
+//! Chunks are counted a column per thread. An `.npy` array's numbers are decoded from its
+//! bytes, and a Parquet file's number columns taken from their Arrow arrays as `f64`
+//! ([`aigis_data::table::ParquetColumns`]); CSV and JSON Lines cells are parsed.
 //!
 //! From the counts both distribution functions are known exactly at every grid point and
 //! just below it, and bounded in between. The Kolmogorov–Smirnov statistic is the largest
@@ -118,7 +120,12 @@ enum Source {
         left: u64,
         names: Vec<String>,
     },
-    /// CSV, JSON Lines or Parquet, through the data stage's readers.
+    /// Parquet: number columns straight from their Arrow arrays.
+    Parquet {
+        reader: aigis_data::table::ParquetColumns,
+        names: Vec<String>,
+    },
+    /// CSV or JSON Lines, through the data stage's readers.
     Table {
         reader: Box<dyn aigis_data::table::BatchReader>,
         names: Vec<String>,
@@ -160,13 +167,21 @@ impl Source {
             });
         }
         let reader = aigis_data::table::open(path, options.format, &options.read)?;
+        if reader.format() == aigis_data::table::Format::Parquet {
+            drop(reader);
+            let reader = aigis_data::table::ParquetColumns::open(path, &options.read)?;
+            let names = reader.names().to_vec();
+            return Ok(Source::Parquet { reader, names });
+        }
         let names = reader.names().to_vec();
         Ok(Source::Table { reader, names })
     }
 
     fn names(&self) -> &[String] {
         match self {
-            Source::Npy { names, .. } | Source::Table { names, .. } => names,
+            Source::Npy { names, .. }
+            | Source::Parquet { names, .. }
+            | Source::Table { names, .. } => names,
         }
     }
 
@@ -206,6 +221,24 @@ impl Source {
         }
         match self {
             Source::Npy { .. } => Ok(None),
+            Source::Parquet { reader, names } => {
+                let Some(batch) = reader.next() else {
+                    return Ok(None);
+                };
+                let batch = batch?;
+                let mut columns = Vec::with_capacity(names.len());
+                for typed in batch.columns {
+                    columns.push(match typed {
+                        aigis_data::table::TypedColumn::Numbers { values, nulls } => Column {
+                            numbers: values,
+                            nulls,
+                            not_numbers: 0,
+                        },
+                        aigis_data::table::TypedColumn::Cells(cells) => column_of_cells(&cells),
+                    });
+                }
+                Ok(Some((batch.rows as u64, columns, batch.input_bytes)))
+            }
             Source::Table { reader, names } => {
                 let Some(batch) = reader.next() else {
                     return Ok(None);
@@ -216,18 +249,8 @@ impl Source {
                     let Some(at) = names.iter().position(|n| n == name) else {
                         continue;
                     };
-                    let Some(c) = columns.get_mut(at) else {
-                        continue;
-                    };
-                    for cell in column.iter() {
-                        if cell.kind == aigis_data::table::CellKind::Null {
-                            c.nulls += 1;
-                        } else {
-                            match drift::number_of(cell.kind, cell.text) {
-                                Some(x) => c.numbers.push(x),
-                                None => c.not_numbers += 1,
-                            }
-                        }
+                    if let Some(c) = columns.get_mut(at) {
+                        *c = column_of_cells(column);
                     }
                 }
                 // A column a JSON Lines batch lacks is null in its rows.
@@ -240,6 +263,22 @@ impl Source {
             }
         }
     }
+}
+
+/// A column of cells as numbers, nulls and cells that are not numbers.
+fn column_of_cells(column: &aigis_data::table::Column) -> Column {
+    let mut c = Column::default();
+    for cell in column.iter() {
+        if cell.kind == aigis_data::table::CellKind::Null {
+            c.nulls += 1;
+        } else {
+            match drift::number_of(cell.kind, cell.text) {
+                Some(x) => c.numbers.push(x),
+                None => c.not_numbers += 1,
+            }
+        }
+    }
+    c
 }
 
 /// One feature's grid and the current values counted in it.
@@ -538,7 +577,7 @@ pub fn drift_stream(
     progress.begin("counting the current table", size, true);
     let c_rows = match c {
         Source::Npy { layout, .. } => count_npy(&mut c, current, layout, &mut by_col, progress)?,
-        Source::Table { .. } => {
+        Source::Table { .. } | Source::Parquet { .. } => {
             let mut c_rows = 0;
             while let Some((rows, chunk, bytes)) = c.next(current)? {
                 c_rows += rows;

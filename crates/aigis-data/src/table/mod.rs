@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
+pub use parquet::{ParquetColumns, TypedBatch, TypedColumn};
 pub use write::{OutCell, TableWriter};
 
 /// A table file format.

@@ -122,10 +122,9 @@ impl ParquetReader {
     }
 }
 
-impl Iterator for ParquetReader {
-    type Item = Result<Batch, Error>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl ParquetReader {
+    /// The next record batch as the `parquet` crate decodes it; an error ends the file.
+    fn next_record_batch(&mut self) -> Option<Result<RecordBatch, Error>> {
         if self.done {
             return None;
         }
@@ -135,7 +134,7 @@ impl Iterator for ParquetReader {
             Err(panic) => Err(panic),
         };
         match next {
-            Ok(batch) => Some(Ok(self.convert(&batch))),
+            Ok(batch) => Some(Ok(batch)),
             Err(e) => {
                 self.done = true;
                 Some(Err(table_error(
@@ -146,6 +145,126 @@ impl Iterator for ParquetReader {
             }
         }
     }
+}
+
+impl Iterator for ParquetReader {
+    type Item = Result<Batch, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.next_record_batch()?.map(|batch| self.convert(&batch)))
+    }
+}
+
+/// A Parquet file read a batch at a time with its number columns as numbers: integers
+/// and floats of every width are handed over as `f64` straight from their Arrow arrays,
+/// with no text in between (formatting and parsing every number was most of the time of
+/// a drift test over a large file); a column of another type comes as cells, as
+/// [`open`](super::open) gives them.
+pub struct ParquetColumns {
+    inner: ParquetReader,
+}
+
+impl std::fmt::Debug for ParquetColumns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParquetColumns")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One batch of [`ParquetColumns`].
+#[derive(Debug)]
+pub struct TypedBatch {
+    pub rows: usize,
+    /// One per name, in the file's order.
+    pub columns: Vec<TypedColumn>,
+    /// Bytes of input this batch came from, about (for progress).
+    pub input_bytes: u64,
+}
+
+/// One column of a [`TypedBatch`].
+#[derive(Debug)]
+pub enum TypedColumn {
+    /// A number column: its values (NaN and infinities as stored) and its nulls.
+    Numbers { values: Vec<f64>, nulls: u64 },
+    /// A column of another type, as cells.
+    Cells(Column),
+}
+
+impl ParquetColumns {
+    /// Opens a Parquet file, `options.batch_rows` rows a batch.
+    pub fn open(path: &Path, options: &ReadOptions) -> Result<Self, Error> {
+        Ok(Self {
+            inner: ParquetReader::open(path, options)?,
+        })
+    }
+
+    pub fn names(&self) -> Arc<[String]> {
+        self.inner.names.clone()
+    }
+}
+
+impl Iterator for ParquetColumns {
+    type Item = Result<TypedBatch, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let batch = match self.inner.next_record_batch()? {
+            Ok(b) => b,
+            Err(e) => return Some(Err(e)),
+        };
+        let rows = batch.num_rows();
+        let columns = batch
+            .columns()
+            .iter()
+            .map(|array| {
+                numbers_of(array.as_ref()).unwrap_or_else(|| {
+                    let mut column = Column::with_capacity(rows);
+                    push_array(&mut column, array.as_ref());
+                    TypedColumn::Cells(column)
+                })
+            })
+            .collect();
+        self.inner.next_row += rows as u64;
+        Some(Ok(TypedBatch {
+            rows,
+            columns,
+            input_bytes: (rows as f64 * self.inner.bytes_per_row) as u64,
+        }))
+    }
+}
+
+/// A number array's values as `f64` and its nulls; `None` for another type.
+fn numbers_of(array: &dyn Array) -> Option<TypedColumn> {
+    fn take<T: arrow_array::ArrowPrimitiveType>(
+        array: &dyn Array,
+        to: impl Fn(T::Native) -> f64,
+    ) -> TypedColumn {
+        let a = array.as_primitive::<T>();
+        let values = if a.null_count() == 0 {
+            a.values().iter().map(|&v| to(v)).collect()
+        } else {
+            a.iter().flatten().map(to).collect()
+        };
+        TypedColumn::Numbers {
+            values,
+            nulls: a.null_count() as u64,
+        }
+    }
+    Some(match array.data_type() {
+        DataType::Float64 => take::<Float64Type>(array, |v| v),
+        DataType::Float32 => take::<Float32Type>(array, f64::from),
+        DataType::Int8 => take::<Int8Type>(array, f64::from),
+        DataType::Int16 => take::<Int16Type>(array, f64::from),
+        DataType::Int32 => take::<Int32Type>(array, f64::from),
+        // Beyond 2^53 an integer is rounded to the nearest double, as parsing its text
+        // would round it.
+        DataType::Int64 => take::<Int64Type>(array, |v| v as f64),
+        DataType::UInt8 => take::<UInt8Type>(array, f64::from),
+        DataType::UInt16 => take::<UInt16Type>(array, f64::from),
+        DataType::UInt32 => take::<UInt32Type>(array, f64::from),
+        DataType::UInt64 => take::<UInt64Type>(array, |v| v as f64),
+        _ => return None,
+    })
 }
 
 impl BatchReader for ParquetReader {
