@@ -902,8 +902,10 @@ pub enum MonitorCommand {
     /// every reference value the KS statistic and p-value are the ones without --stream;
     /// otherwise the statistic is known within the grid's error, shown with the
     /// p-values at both ends ("inconclusive" when they fall on both sides of --alpha). The
-    /// PSI and the range test stay exact; the Wasserstein distance is not computed; only
-    /// numeric features are tested. The reference must then be a table, not a profile.
+    /// PSI and the range test stay exact; the Wasserstein distance is not computed. A
+    /// categorical feature's values are counted (up to 1,000 distinct ones) and tested
+    /// as without --stream. Parquet number columns are read from their Arrow arrays. The
+    /// reference must then be a table, not a profile.
     ///
     /// In a project, a profile must be one the project recorded (`data-profile` evidence
     /// with the file's digest), unless --unrecorded-profile; and the comparison is
@@ -993,7 +995,8 @@ pub struct MonitorDriftArgs {
     #[arg(long)]
     pub unrecorded_profile: bool,
     /// Read the current table a chunk at a time, counting each numeric feature on a grid
-    /// of the reference (for tables too large to hold; implied for `.npy` arrays).
+    /// of the reference and each categorical one's values (for tables too large to hold;
+    /// implied for `.npy` arrays).
     #[arg(long)]
     pub stream: bool,
     /// With --stream: the most grid points per feature.

@@ -175,19 +175,37 @@ impl Values {
             Some(_) => self.non_finite += 1,
             None => self.not_numbers += 1,
         }
-        if let Some(texts) = &mut self.texts {
-            if let Some(c) = texts.get_mut(text) {
-                *c += 1;
-            } else if texts.len() < MAX_CATEGORIES {
-                texts.insert(text.to_owned(), 1);
-            } else {
-                self.texts = None;
-            }
-        }
+        count_text(&mut self.texts, text, 1);
     }
 
     pub(crate) fn non_null(&self) -> u64 {
         self.rows.saturating_sub(self.nulls)
+    }
+
+    /// A column known by its rows, nulls and each value's text and count (`None`: more
+    /// than [`MAX_CATEGORIES`] distinct ones): what `--stream` keeps of a column that is
+    /// not numbers.
+    pub(crate) fn categories(rows: u64, nulls: u64, texts: Option<BTreeMap<String, u64>>) -> Self {
+        Self {
+            texts,
+            nulls,
+            rows,
+            ..Self::default()
+        }
+    }
+}
+
+/// Adds `text` to a column's counts of its values, until there are more than
+/// [`MAX_CATEGORIES`] distinct ones (then `None`).
+pub(crate) fn count_text(texts: &mut Option<BTreeMap<String, u64>>, text: &str, by: u64) {
+    if let Some(t) = texts {
+        if let Some(c) = t.get_mut(text) {
+            *c += by;
+        } else if t.len() < MAX_CATEGORIES {
+            t.insert(text.to_owned(), by);
+        } else {
+            *texts = None;
+        }
     }
 }
 
@@ -599,7 +617,7 @@ fn list(names: &[String]) -> String {
     s
 }
 
-fn feature(name: &str, r: &Values, c: &Values, options: &Options) -> Feature {
+pub(crate) fn feature(name: &str, r: &Values, c: &Values, options: &Options) -> Feature {
     let mut f = feature_values(name, r, c, options);
     decide_feature(&mut f, options.alpha);
     f

@@ -20,9 +20,17 @@
 //! p-values at both ends, and a verdict only when both ends agree ("inconclusive"
 //! otherwise). The PSI is exact (its cut points are grid points); the range test is
 //! exact (the reference's extremes are grid points); the Wasserstein distance is not
-//! computed. The current table's numeric columns only: a column that is not numbers in
-//! the reference is not tested, and says so.
+//! computed.
+//!
+//! A column that is not numbers in the reference is categorical (at most
+//! [`drift::MAX_CATEGORIES`] distinct values) or text: the reference's texts were counted
+//! as it was read, and a categorical feature's current texts are counted chunk by chunk
+//! (at most as many again: past that, a handful of categories became thousands of values,
+//! which is drift), then tested as without `--stream` (the chi-square test of
+//! homogeneity, the PSI over categories); a text feature is not tested, as without it. An
+//! `.npy` current table has numbers only: a categorical feature then has no verdict.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
@@ -109,6 +117,9 @@ struct Column {
     numbers: Vec<f64>,
     nulls: u64,
     not_numbers: u64,
+    /// Each non-null cell's text and count, when asked for (a column that may be
+    /// categories) and until there are more than [`drift::MAX_CATEGORIES`] distinct ones.
+    texts: Option<BTreeMap<String, u64>>,
 }
 
 /// A table read a chunk of rows at a time.
@@ -208,8 +219,14 @@ impl Source {
     }
 
     /// The next chunk's rows, its columns (in the order of [`Source::names`]) and the
-    /// bytes it came from; `None` at the end.
-    fn next(&mut self, path: &Path) -> Result<Option<(u64, Vec<Column>, u64)>, Error> {
+    /// bytes it came from; `None` at the end. The columns `texts` says (all when it is
+    /// empty) count their cells' texts too, a table's; an array's are numbers only.
+    fn next(
+        &mut self,
+        path: &Path,
+        texts: &[bool],
+    ) -> Result<Option<(u64, Vec<Column>, u64)>, Error> {
+        let wants = |i: usize| texts.is_empty() || texts.get(i).copied().unwrap_or(false);
         if let Source::Npy { layout, names, .. } = self {
             let (layout, cols) = (*layout, names.len());
             let Some((rows, bytes)) = self.next_raw(path)? else {
@@ -227,14 +244,17 @@ impl Source {
                 };
                 let batch = batch?;
                 let mut columns = Vec::with_capacity(names.len());
-                for typed in batch.columns {
+                for (i, typed) in batch.columns.into_iter().enumerate() {
                     columns.push(match typed {
                         aigis_data::table::TypedColumn::Numbers { values, nulls } => Column {
                             numbers: values,
                             nulls,
                             not_numbers: 0,
+                            texts: None,
                         },
-                        aigis_data::table::TypedColumn::Cells(cells) => column_of_cells(&cells),
+                        aigis_data::table::TypedColumn::Cells(cells) => {
+                            column_of_cells(&cells, wants(i))
+                        }
                     });
                 }
                 Ok(Some((batch.rows as u64, columns, batch.input_bytes)))
@@ -250,7 +270,7 @@ impl Source {
                         continue;
                     };
                     if let Some(c) = columns.get_mut(at) {
-                        *c = column_of_cells(column);
+                        *c = column_of_cells(column, wants(at));
                     }
                 }
                 // A column a JSON Lines batch lacks is null in its rows.
@@ -265,9 +285,13 @@ impl Source {
     }
 }
 
-/// A column of cells as numbers, nulls and cells that are not numbers.
-fn column_of_cells(column: &aigis_data::table::Column) -> Column {
-    let mut c = Column::default();
+/// A column of cells as numbers, nulls and cells that are not numbers, and with `texts`
+/// each non-null cell's text counted.
+fn column_of_cells(column: &aigis_data::table::Column, texts: bool) -> Column {
+    let mut c = Column {
+        texts: texts.then(BTreeMap::new),
+        ..Column::default()
+    };
     for cell in column.iter() {
         if cell.kind == aigis_data::table::CellKind::Null {
             c.nulls += 1;
@@ -276,9 +300,36 @@ fn column_of_cells(column: &aigis_data::table::Column) -> Column {
                 Some(x) => c.numbers.push(x),
                 None => c.not_numbers += 1,
             }
+            if texts {
+                drift::count_text(&mut c.texts, cell.text, 1);
+            }
         }
     }
     c
+}
+
+/// Adds one chunk's counts of texts to a column's (`None` stays `None`: too many).
+fn merge_texts(all: &mut Option<BTreeMap<String, u64>>, chunk: Option<BTreeMap<String, u64>>) {
+    match chunk {
+        None => *all = None,
+        Some(t) => {
+            for (text, n) in t {
+                drift::count_text(all, &text, n);
+            }
+        }
+    }
+}
+
+/// A categorical (or text) feature's current values: rows, nulls and, while counting
+/// them, each value's text and count.
+#[derive(Debug)]
+struct Cats {
+    rows: u64,
+    nulls: u64,
+    texts: Option<BTreeMap<String, u64>>,
+    /// Whether the texts are counted (a categorical feature's; a text one is not
+    /// tested, its rows and nulls are enough).
+    counting: bool,
 }
 
 /// One feature's grid and the current values counted in it.
@@ -498,7 +549,14 @@ pub fn drift_stream(
     // The reference, whole.
     let mut r = Source::open(reference, options)?;
     let r_names = r.names().to_vec();
-    let mut r_cols = vec![Column::default(); r_names.len()];
+    // A table's columns count their texts (any may be categories); an array's are numbers.
+    let mut r_cols = vec![
+        Column {
+            texts: (!matches!(r, Source::Npy { .. })).then(BTreeMap::new),
+            ..Column::default()
+        };
+        r_names.len()
+    ];
     let mut r_rows = 0u64;
     if let Source::Npy { layout, .. } = r {
         // Straight into columns of the known size: no chunk's columns copied again.
@@ -511,12 +569,17 @@ pub fn drift_stream(
             decode_columns(&bytes, &layout, &mut r_cols);
         }
     }
-    while let Some((rows, chunk, _)) = r.next(reference)? {
+    while let Some((rows, chunk, _)) = r.next(reference, &[])? {
         r_rows += rows;
         for (all, c) in r_cols.iter_mut().zip(chunk) {
             all.numbers.extend(c.numbers);
             all.nulls += c.nulls;
             all.not_numbers += c.not_numbers;
+            // A number column of a Parquet file comes without texts, as too many: it is
+            // numeric, and they are not needed.
+            if all.texts.is_some() {
+                merge_texts(&mut all.texts, c.texts);
+            }
         }
     }
     let mut c = Source::open(current, options)?;
@@ -536,13 +599,15 @@ pub fn drift_stream(
         })
         .collect();
     drop(taken);
-    let features: Vec<(String, usize, Values, Result<Grid, Untested>)> = wanted_cols
+    let current_is_array = matches!(c, Source::Npy { .. });
+    let features: Vec<(String, usize, Values, Plan)> = wanted_cols
         .into_par_iter()
         .map(|(name, ci, col)| {
             let Column {
                 mut numbers,
                 nulls,
                 not_numbers,
+                texts,
             } = col;
             let all = numbers.len() as u64;
             numbers.retain(|x| x.is_finite());
@@ -550,28 +615,62 @@ pub fn drift_stream(
             let non_finite = all - numbers.len() as u64;
             let present = r_rows.saturating_sub(nulls);
             let numeric = present > 0 && all as f64 >= drift::NUMERIC_SHARE * present as f64;
-            let grid = if !numeric && present > 0 {
-                Err(Untested::NotNumbers)
-            } else if numbers.is_empty() {
-                Err(Untested::NoNumber)
+            if !numeric && present > 0 {
+                // Categories (or text, with too many values to be categories), tested as
+                // without --stream: the current column's texts are counted.
+                if current_is_array {
+                    let values =
+                        Values::summary(r_rows, nulls, non_finite, not_numbers, Vec::new());
+                    return (name, ci, values, Plan::Untested(Untested::ArrayOfNumbers));
+                }
+                let counting = texts.is_some();
+                let values = Values::categories(r_rows, nulls, texts);
+                return (name, ci, values, Plan::Cats(counting));
+            }
+            let plan = if numbers.is_empty() {
+                Plan::Untested(Untested::NoNumber)
             } else {
-                Ok(Grid::new(&numbers, grid, options.psi_bins))
+                Plan::Grid(Box::new(Grid::new(&numbers, grid, options.psi_bins)))
             };
             let values = Values::summary(r_rows, nulls, non_finite, not_numbers, Vec::new());
-            (name, ci, values, grid)
+            (name, ci, values, plan)
         })
         .collect();
-    // The grids by current column.
+    // The grids and the categories' counts by current column.
     let mut by_col: Vec<Option<Grid>> = (0..c_names.len()).map(|_| None).collect();
-    let mut states: Vec<(String, Values, Result<usize, Untested>)> = Vec::new();
-    for (name, ci, values, grid) in features {
-        let slot = grid.map(|g| {
-            if let Some(slot) = by_col.get_mut(ci) {
-                *slot = Some(g);
+    let mut cats_by_col: Vec<Option<Cats>> = (0..c_names.len()).map(|_| None).collect();
+    let mut states: Vec<(String, Values, Slot)> = Vec::new();
+    for (name, ci, values, plan) in features {
+        let slot = match plan {
+            Plan::Grid(g) => {
+                if let Some(slot) = by_col.get_mut(ci) {
+                    *slot = Some(*g);
+                }
+                Slot::Grid(ci)
             }
-            ci
-        });
+            Plan::Cats(counting) => {
+                if let Some(slot) = cats_by_col.get_mut(ci) {
+                    *slot = Some(Cats {
+                        rows: 0,
+                        nulls: 0,
+                        texts: counting.then(BTreeMap::new),
+                        counting,
+                    });
+                }
+                Slot::Cats(ci)
+            }
+            Plan::Untested(why) => Slot::Untested(why),
+        };
         states.push((name, values, slot));
+    }
+    let texts_of: Vec<bool> = cats_by_col
+        .iter()
+        .map(|c| c.as_ref().is_some_and(|c| c.counting))
+        .collect();
+    if let Source::Parquet { reader, .. } = &mut c {
+        // A categorical feature's current column as the table reader gives it (its cells'
+        // texts), whatever its type in this file.
+        reader.cells_for(texts_of.clone());
     }
     let size = std::fs::metadata(current).map_or(0, |m| m.len());
     progress.begin("counting the current table", size, true);
@@ -579,8 +678,17 @@ pub fn drift_stream(
         Source::Npy { layout, .. } => count_npy(&mut c, current, layout, &mut by_col, progress)?,
         Source::Table { .. } | Source::Parquet { .. } => {
             let mut c_rows = 0;
-            while let Some((rows, chunk, bytes)) = c.next(current)? {
+            while let Some((rows, mut chunk, bytes)) = c.next(current, &texts_of)? {
                 c_rows += rows;
+                for (cats, col) in cats_by_col.iter_mut().zip(chunk.iter_mut()) {
+                    if let Some(cats) = cats {
+                        cats.rows += rows;
+                        cats.nulls += col.nulls;
+                        if cats.counting {
+                            merge_texts(&mut cats.texts, col.texts.take());
+                        }
+                    }
+                }
                 by_col
                     .par_iter_mut()
                     .zip(chunk.par_iter())
@@ -597,14 +705,24 @@ pub fn drift_stream(
     progress.end();
     let features: Vec<Feature> = states
         .into_iter()
-        .map(|(name, r, slot)| {
-            let g = slot.and_then(|s| {
-                by_col
-                    .get(s)
+        .map(|(name, r, slot)| match slot {
+            Slot::Cats(ci) => {
+                let c = cats_by_col
+                    .get_mut(ci)
+                    .and_then(Option::take)
+                    .map_or_else(Values::default, |cats| {
+                        Values::categories(cats.rows, cats.nulls, cats.texts)
+                    });
+                drift::feature(&name, &r, &c, options)
+            }
+            Slot::Grid(ci) => {
+                let g = by_col
+                    .get(ci)
                     .and_then(Option::as_ref)
-                    .ok_or(Untested::NoNumber)
-            });
-            feature(&name, &r, g, c_rows, options)
+                    .ok_or(Untested::NoNumber);
+                feature(&name, &r, g, c_rows, options)
+            }
+            Slot::Untested(why) => feature(&name, &r, Err(why), c_rows, options),
         })
         .collect();
     Ok(drift::report_of(
@@ -685,10 +803,25 @@ fn count_npy(
 /// Why a reference column has no grid.
 #[derive(Debug, Clone, Copy)]
 enum Untested {
-    /// Not numbers (categories or text): `--stream` tests numeric features only.
-    NotNumbers,
+    /// Not numbers (categories or text), and the current table is an `.npy` array.
+    ArrayOfNumbers,
     /// No finite number (or no value at all).
     NoNumber,
+}
+
+/// What is made of a reference column.
+enum Plan {
+    Grid(Box<Grid>),
+    /// Categories (counting the current texts) or text (`false`: not tested).
+    Cats(bool),
+    Untested(Untested),
+}
+
+/// Where a feature's current counts are.
+enum Slot {
+    Grid(usize),
+    Cats(usize),
+    Untested(Untested),
 }
 
 /// One feature from its reference's counts and its grid's.
@@ -706,7 +839,10 @@ fn feature(
             let mut f = drift::untested(name, r, c_rows);
             f.status = Status::InsufficientData;
             f.reason = Some(match why {
-                Untested::NotNumbers => "not numbers in the reference: --stream tests numeric features only (leave it out with --columns, or compare without --stream)".to_owned(),
+                Untested::ArrayOfNumbers => {
+                    "not numbers in the reference, and the current table is an array of numbers"
+                        .to_owned()
+                }
                 Untested::NoNumber => "no finite number in the reference".to_owned(),
             });
             return f;

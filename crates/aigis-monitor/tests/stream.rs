@@ -271,19 +271,43 @@ fn bad_input_is_named() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("grid"), "{e}");
-    // A column of categories is not tested by --stream: no verdict, never a pass.
+    // A column of categories is tested as without --stream; against an array of numbers
+    // it has no verdict, never a pass.
     let (rc, cc) = (dir.path().join("r.csv"), dir.path().join("c.csv"));
     std::fs::write(&rc, "a,kind\n1,x\n2,y\n3,x\n").unwrap();
     std::fs::write(&cc, "a,kind\n1,x\n2,y\n3,y\n").unwrap();
     let report = drift_stream(&rc, &cc, &Options::default(), 64, &NoProgress).unwrap();
-    assert_eq!(report.verdict, drift::Verdict::InsufficientData);
+    let whole = drift::drift(&rc, &cc, &Options::default()).unwrap();
+    assert_eq!(
+        serde_json::to_value(&report.features[1]).unwrap(),
+        serde_json::to_value(&whole.features[1]).unwrap()
+    );
+    assert_eq!(report.features[1].kind, drift::Kind::Categorical);
+    let arr = dir.path().join("c2.npy");
+    write_npy(&arr, &rows(2, 30, 0.0));
+    let rc2 = dir.path().join("r2.csv");
+    let mut text = String::from("x0,x1,x2,x3\n");
+    for (i, row) in rows(3, 30, 0.0).iter().enumerate() {
+        let v = |x: Option<f64>| x.unwrap_or(0.0);
+        writeln!(
+            text,
+            "{},{},{},{}",
+            v(row[0]),
+            ["p", "q"][i % 2],
+            v(row[2]),
+            v(row[3])
+        )
+        .unwrap();
+    }
+    std::fs::write(&rc2, text).unwrap();
+    let report = drift_stream(&rc2, &arr, &Options::default(), 64, &NoProgress).unwrap();
     assert_eq!(report.features[1].status, Status::InsufficientData);
     assert!(
         report.features[1]
             .reason
             .as_ref()
             .unwrap()
-            .contains("--columns")
+            .contains("array of numbers")
     );
     // An empty current array: no verdict, never a pass.
     let empty = dir.path().join("empty.npy");

@@ -519,22 +519,55 @@ fn stream_reads_the_current_table_a_chunk_at_a_time() {
             );
         }
     }
-    // Every column: the categorical one has no verdict under --stream, and says why.
-    let r = aigis(
+    // Every column: the categorical one is tested by its counts as without --stream
+    // (the chi-square test and the PSI over categories), and a moved mix is drift.
+    table(d, "remixed.csv", 4, 1500, 40.0, &[0.3, 0.3, 0.4]);
+    for current in ["same.csv", "remixed.csv"] {
+        let args = ["--json", "monitor", "drift", "ref.csv", current];
+        let whole = aigis(d, &args);
+        let stream = aigis(d, &[&args[..], &["--stream"]].concat());
+        assert_eq!(whole.code, stream.code, "{}", stream.stderr);
+        let (w, s) = (whole.json(), stream.json());
+        assert_eq!(w["verdict"], s["verdict"], "{current}");
+        let (fw, fs) = (feature(&w, "plan"), feature(&s, "plan"));
+        assert_eq!(fs["kind"], "categorical");
+        for key in ["status", "test", "psi", "reference", "current", "missing"] {
+            assert_eq!(fw[key], fs[key], "{current}: plan's {key}");
+        }
+    }
+    let remixed = aigis(
         d,
         &[
-            "--json", "monitor", "drift", "ref.csv", "same.csv", "--stream",
+            "--json",
+            "monitor",
+            "drift",
+            "ref.csv",
+            "remixed.csv",
+            "--stream",
         ],
     );
-    assert_eq!(r.code, 1);
-    let v = r.json();
-    assert_eq!(v["verdict"], "insufficient_data");
-    assert!(
-        feature(&v, "plan")["reason"]
-            .as_str()
-            .unwrap()
-            .contains("--columns")
+    assert_eq!(feature(&remixed.json(), "plan")["status"], "drift");
+    // A handful of categories that became thousands of values is drift; a column of more
+    // values than categories can be (ids) is not tested: both as without --stream.
+    let mut ids = String::from("plan,id\n");
+    for i in 0..1500 {
+        writeln!(ids, "{},id-{i}", ["basic", "plus", "pro"][i % 3]).unwrap();
+    }
+    std::fs::write(d.join("ids_ref.csv"), &ids).unwrap();
+    let mut exploded = String::from("plan,id\n");
+    for i in 0..1500 {
+        writeln!(exploded, "plan-{i},id-{}", i + 7).unwrap();
+    }
+    std::fs::write(d.join("ids_cur.csv"), &exploded).unwrap();
+    let args = ["--json", "monitor", "drift", "ids_ref.csv", "ids_cur.csv"];
+    let (w, s) = (
+        aigis(d, &args).json(),
+        aigis(d, &[&args[..], &["--stream"]].concat()).json(),
     );
+    for (name, status) in [("plan", "drift"), ("id", "not_tested")] {
+        assert_eq!(feature(&s, name)["status"], status, "{s}");
+        assert_eq!(feature(&w, name), feature(&s, name), "{name}");
+    }
     // A profile is not a reference --stream takes.
     ok(d, &["data", "profile", "ref.csv"]);
     fails(
@@ -581,7 +614,13 @@ fn stream_reads_parquet_numbers_as_the_table_reader_does() {
         let mut i8s = Vec::new();
         let mut u16s = Vec::new();
         let mut texts = Vec::new();
+        let mut tiers = Vec::new();
         for i in 0..rows {
+            tiers.push((i % 41 != 0).then_some(if rng.uniform() < 0.5 + shift {
+                "gold"
+            } else {
+                "basic"
+            }));
             let x = shift + rng.normal();
             f64s.push(match i % 97 {
                 0 => None,
@@ -605,6 +644,7 @@ fn stream_reads_parquet_numbers_as_the_table_reader_does() {
             ("i8", Arc::new(Int8Array::from(i8s))),
             ("u16", Arc::new(UInt16Array::from(u16s))),
             ("text", Arc::new(StringArray::from(texts))),
+            ("tier", Arc::new(StringArray::from(tiers))),
         ])
         .unwrap()
     };
@@ -667,8 +707,8 @@ fn stream_reads_parquet_numbers_as_the_table_reader_does() {
         "{cur}"
     );
     assert_eq!(feature(&s, "i64")["current"]["nulls"], 263);
-    // A text column comes through the table reader's cells: not numbers, no verdict
-    // under --stream (as for CSV), and said.
+    // A text column comes through the table reader's cells: more distinct values than
+    // categories can be, not tested, as without --stream.
     let all = aigis(
         d,
         &[
@@ -680,5 +720,15 @@ fn stream_reads_parquet_numbers_as_the_table_reader_does() {
             "--stream",
         ],
     );
-    assert_eq!(feature(&all.json(), "text")["status"], "insufficient_data");
+    let all = all.json();
+    assert_eq!(feature(&all, "text")["status"], "not_tested");
+    // A column of categories, counted from its cells, with nulls: as without --stream.
+    let whole_all = aigis(
+        d,
+        &["--json", "monitor", "drift", "ref.parquet", "cur.parquet"],
+    )
+    .json();
+    assert_eq!(feature(&all, "tier")["kind"], "categorical");
+    assert_eq!(feature(&all, "tier")["status"], "drift");
+    assert_eq!(feature(&all, "tier"), feature(&whole_all, "tier"));
 }

@@ -162,6 +162,8 @@ impl Iterator for ParquetReader {
 /// [`open`](super::open) gives them.
 pub struct ParquetColumns {
     inner: ParquetReader,
+    /// The columns given as cells whatever their type.
+    cells: Vec<bool>,
 }
 
 impl std::fmt::Debug for ParquetColumns {
@@ -196,7 +198,14 @@ impl ParquetColumns {
     pub fn open(path: &Path, options: &ReadOptions) -> Result<Self, Error> {
         Ok(Self {
             inner: ParquetReader::open(path, options)?,
+            cells: Vec::new(),
         })
+    }
+
+    /// From the next batch on, gives the columns `which` says as cells, as
+    /// [`open`](super::open) gives them, whatever their type (their texts are wanted).
+    pub fn cells_for(&mut self, which: Vec<bool>) {
+        self.cells = which;
     }
 
     pub fn names(&self) -> Arc<[String]> {
@@ -216,12 +225,17 @@ impl Iterator for ParquetColumns {
         let columns = batch
             .columns()
             .iter()
-            .map(|array| {
-                numbers_of(array.as_ref()).unwrap_or_else(|| {
-                    let mut column = Column::with_capacity(rows);
-                    push_array(&mut column, array.as_ref());
-                    TypedColumn::Cells(column)
-                })
+            .enumerate()
+            .map(|(i, array)| {
+                let as_cells = self.cells.get(i).copied().unwrap_or(false);
+                (!as_cells)
+                    .then(|| numbers_of(array.as_ref()))
+                    .flatten()
+                    .unwrap_or_else(|| {
+                        let mut column = Column::with_capacity(rows);
+                        push_array(&mut column, array.as_ref());
+                        TypedColumn::Cells(column)
+                    })
             })
             .collect();
         self.inner.next_row += rows as u64;
