@@ -35,6 +35,18 @@ fn settings(action: Response) -> ExtractionConfig {
     .unwrap()
 }
 
+/// `digits.detector.json`, not checked against a signature, flagging.
+fn unsigned_detector() -> DetectorConfig {
+    DetectorConfig {
+        file: "digits.detector.json".into(),
+        signature: None,
+        verify: false,
+        action: Action::Flag,
+        detectors: None,
+        input: None,
+    }
+}
+
 struct Setup {
     gateway: Arc<Gateway>,
     app: axum::Router,
@@ -61,14 +73,7 @@ fn start(extraction: ExtractionConfig, with_detector: bool) -> Setup {
             serde_json::to_vec(&d).unwrap(),
         )
         .unwrap();
-        model.detector = Some(DetectorConfig {
-            file: "digits.detector.json".into(),
-            signature: None,
-            verify: false,
-            action: Action::Flag,
-            detectors: None,
-            input: None,
-        });
+        model.detector = Some(unsigned_detector());
     }
     let config = ServeConfig::loopback(vec![model], entries);
     let recorder = Arc::new(common::Recorder::default());
@@ -306,14 +311,7 @@ fn the_threshold_the_detector_file_calibrated_for_the_model_is_used() {
         let mut model = common::model("digits", "digits_mlp.onnx");
         model.extraction = Some(toml::from_str(extraction).unwrap());
         if file {
-            model.detector = Some(DetectorConfig {
-                file: "digits.detector.json".into(),
-                signature: None,
-                verify: false,
-                action: Action::Flag,
-                detectors: None,
-                input: None,
-            });
+            model.detector = Some(unsigned_detector());
         }
         let config = ServeConfig::loopback(vec![model], entries.clone());
         Gateway::new(&config, dir.path(), &[]).map(|g| (g, config))

@@ -324,11 +324,12 @@ fn the_extraction_threshold_is_calibrated_for_the_model() {
     images(d, "small.npy", 8, 80);
     std::fs::copy(runtime_model("digits_mlp.onnx"), d.join("digits.onnx")).unwrap();
     let sha = aigis_core::Digest::of(&std::fs::read(d.join("digits.onnx")).unwrap()).hex();
-    let fit = |extra: &[&'static str]| -> Vec<&'static str> {
+    // `detect fit` of `reference` with the model, and `extra`.
+    let fit_of = |reference: &'static str, extra: &[&'static str]| -> Vec<&'static str> {
         let mut args = vec![
             "detect",
             "fit",
-            "train.npy",
+            reference,
             "--model",
             "digits.onnx",
             "--fpr",
@@ -337,6 +338,7 @@ fn the_extraction_threshold_is_calibrated_for_the_model() {
         args.extend_from_slice(extra);
         args
     };
+    let fit = |extra: &[&'static str]| fit_of("train.npy", extra);
     let mut args = vec!["--json"];
     args.extend(fit(&[
         "--no-squeeze",
@@ -398,20 +400,7 @@ fn the_extraction_threshold_is_calibrated_for_the_model() {
     let mut args = vec!["--json"];
     args.extend(fit(&["--no-extraction", "-o", "d3.json"]));
     assert!(ok(d, &args).json()["extraction"].is_null());
-    let small = ok(
-        d,
-        &[
-            "detect",
-            "fit",
-            "small.npy",
-            "--model",
-            "digits.onnx",
-            "--fpr",
-            "0.05",
-            "-o",
-            "d4.json",
-        ],
-    );
+    let small = ok(d, &fit_of("small.npy", &["-o", "d4.json"]));
     assert!(
         small.stderr.contains("extraction: not calibrated")
             && small.stderr.contains("80 distinct reference rows"),
@@ -420,37 +409,23 @@ fn the_extraction_threshold_is_calibrated_for_the_model() {
     );
     fails(
         d,
-        &[
-            "detect",
-            "fit",
-            "small.npy",
-            "--model",
-            "digits.onnx",
-            "--fpr",
-            "0.05",
-            "--extraction-min-distances",
-            "100",
-        ],
+        &fit_of("small.npy", &["--extraction-min-distances", "100"]),
         2,
         "80 distinct reference rows",
     );
     // A smaller min_distances fits the small reference.
     let mut args = vec!["--json"];
-    args.extend([
-        "detect",
-        "fit",
+    args.extend(fit_of(
         "small.npy",
-        "--model",
-        "digits.onnx",
-        "--fpr",
-        "0.05",
-        "--extraction-min-distances",
-        "30",
-        "--extraction-history",
-        "60",
-        "-o",
-        "d5.json",
-    ]);
+        &[
+            "--extraction-min-distances",
+            "30",
+            "--extraction-history",
+            "60",
+            "-o",
+            "d5.json",
+        ],
+    ));
     let v = ok(d, &args).json();
     assert_eq!(v["extraction"]["prada"]["min_distances"], 30);
     fails(
