@@ -604,9 +604,16 @@ pub fn calibrate_extraction(
     ex.settings
         .validate()
         .map_err(|(key, m)| options_error(format!("the extraction detector's {key} {m}")))?;
-    let complete: Vec<usize> = (0..reference.rows)
+    let mut complete: Vec<usize> = (0..reference.rows)
         .filter(|&i| reference.row(i).iter().all(|v| v.is_finite()))
         .collect();
+    // Beyond MAX_POOL_ROWS, a seeded sample: a simulated client sends at most a few
+    // thousand rows, and the model runs on each row kept.
+    if complete.len() > crate::extraction::MAX_POOL_ROWS {
+        fastrand::Rng::with_seed(seed ^ 0x7072_6164).shuffle(&mut complete);
+        complete.truncate(crate::extraction::MAX_POOL_ROWS);
+        complete.sort_unstable();
+    }
     let rows = take(reference, &complete);
     let (probs, k) = model
         .probabilities(&rows)

@@ -52,7 +52,10 @@ use std::hash::BuildHasher as _;
 use std::sync::{Arc, Mutex, PoisonError};
 
 mod calibrate;
-pub use calibrate::{Calibrated, MARGIN, MAX_THRESHOLD, MIN_THRESHOLD, calibrate, scale_of};
+pub use calibrate::{
+    Calibrated, MARGIN, MAX_CLIENTS, MAX_POOL_ROWS, MAX_THRESHOLD, MIN_THRESHOLD, calibrate,
+    scale_of,
+};
 
 /// The detector's settings.
 #[derive(Debug, Clone, PartialEq)]

@@ -45,6 +45,12 @@ pub const MAX_THRESHOLD: f64 = 0.95;
 /// fit says so.
 pub const MIN_THRESHOLD: f64 = 0.01;
 
+/// Natural clients simulated at most (each costs rows × points × features).
+pub const MAX_CLIENTS: usize = 10_000;
+
+/// Reference rows the clients are drawn from at most (a seeded sample beyond).
+pub const MAX_POOL_ROWS: usize = 50_000;
+
 /// Rows each simulated client sends at most.
 const MAX_ROWS_PER_CLIENT: usize = 2000;
 
@@ -137,8 +143,10 @@ pub fn calibrate(
             classes.len()
         ));
     }
-    if clients == 0 {
-        return Err("no client to simulate".into());
+    if !(1..=MAX_CLIENTS).contains(&clients) {
+        return Err(format!(
+            "{clients} clients: from 1 to {MAX_CLIENTS} are simulated"
+        ));
     }
     // The rows as the tracker sees them: scaled, finite, each once.
     let mut seen = HashSet::new();

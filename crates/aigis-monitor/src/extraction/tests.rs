@@ -531,6 +531,16 @@ fn a_calibration_needs_enough_rows_and_a_file_cannot_forge_one() {
     assert!(e.contains("60 distinct reference rows"), "{e}");
     assert!(calibrate(&Settings::default(), &[1.0; 4], &rows[1..], &classes, 10, 0).is_err());
     assert!(calibrate(&Settings::default(), &[1.0; 4], &rows, &classes, 0, 0).is_err());
+    let e = calibrate(
+        &Settings::default(),
+        &[1.0; 4],
+        &rows,
+        &classes,
+        MAX_CLIENTS + 1,
+        0,
+    )
+    .unwrap_err();
+    assert!(e.contains("from 1 to 10000"), "{e}");
 
     let reference: Vec<Vec<f64>> = (0..300).map(|_| gaussian(&mut rng, 4)).collect();
     let rows: Vec<f64> = reference.iter().flatten().copied().collect();
