@@ -742,7 +742,7 @@ pub enum DetectCommand {
         "aigis detect fit train.npy --model m.onnx --image 8x8 --fpr 0.05",
         "aigis detect fit train.csv --model m.onnx --calibration valid.csv",
         "aigis detect fit train.csv --model m.onnx --squeeze bins:10,round:1",
-        "aigis detect fit train.csv --model m.onnx --no-squeeze --extraction-min-distances 50"
+        "aigis detect fit train.csv --model m.onnx --no-squeeze"
     ))]
     Fit(DetectFitArgs),
 }
