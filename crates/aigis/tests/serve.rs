@@ -686,3 +686,76 @@ fn a_candidate_is_promoted_only_after_a_shadow_period_that_agrees() {
 fn wine_row() -> serde_json::Value {
     serde_json::json!({"inputs": [{"name": "X", "shape": [1, 13], "datatype": "FP32", "data": [13.2, 1.8, 2.1, 17.0, 100.0, 2.6, 2.6, 0.3, 1.6, 5.0, 1.0, 3.0, 1000.0]}]})
 }
+
+/// The extraction detector takes PRADA's threshold the signed detector file calibrated
+/// for the served model, and `aigis serve` says so at start; a configured one wins.
+#[test]
+fn serve_says_which_extraction_threshold_each_model_uses() {
+    let dir = project();
+    let d = dir.path();
+    let signed = aigis_in(d, &["model", "sign", "models/digits.onnx"], &[]);
+    assert_eq!(signed.code, 0, "{}", signed.stderr);
+    // A reference of 400 rows of 64 whole numbers 0..16.
+    let mut rng = common::Rng(5);
+    let mut csv: Vec<String> = vec![
+        (0..64)
+            .map(|j| format!("p{j}"))
+            .collect::<Vec<_>>()
+            .join(","),
+    ];
+    for _ in 0..400 {
+        let row: Vec<String> = (0..64)
+            .map(|_| ((rng.uniform() * 17.0).floor() as u32).to_string())
+            .collect();
+        csv.push(row.join(","));
+    }
+    std::fs::write(d.join("reference.csv"), csv.join("\n") + "\n").unwrap();
+    let fit = aigis_in(
+        d,
+        &[
+            "--json",
+            "detect",
+            "fit",
+            "reference.csv",
+            "--model",
+            "models/digits.onnx",
+            "--no-squeeze",
+            "--fpr",
+            "0.05",
+            "--extraction-clients",
+            "20",
+            "-o",
+            "digits.detector.json",
+        ],
+        &[],
+    );
+    assert_eq!(fit.code, 0, "{}", fit.stderr);
+    let threshold = fit.json()["extraction"]["prada"]["threshold"]
+        .as_f64()
+        .unwrap();
+    let (_, hash) = new_key(d);
+    let entry = "[serve.models.detector]\nfile = \"digits.detector.json\"\n[serve.models.extraction]\naction = \"flag\"\n";
+    configure(d, &hash, entry);
+    let (child, address) = start(d);
+    assert!(address.starts_with("http://"), "{address}");
+    let (code, stderr) = stop(child);
+    assert_eq!(code, Some(0), "{stderr}");
+    let said = format!(
+        "extraction detector: PRADA threshold {threshold:.4} (calibrated for this model by the detector file)"
+    );
+    assert!(stderr.contains(&said), "{said}\n{stderr}");
+    // A threshold in the configuration wins, and is said to.
+    let text = std::fs::read_to_string(d.join("aigis.toml"))
+        .unwrap()
+        .replace(
+            "action = \"flag\"\n",
+            "action = \"flag\"\nthreshold = 0.7\n",
+        );
+    std::fs::write(d.join("aigis.toml"), text).unwrap();
+    let (child, _) = start(d);
+    let (_, stderr) = stop(child);
+    assert!(
+        stderr.contains("extraction detector: PRADA threshold 0.7000 (configured)"),
+        "{stderr}"
+    );
+}

@@ -561,3 +561,50 @@ fn a_distance_that_is_not_a_number_is_no_pass() {
     );
     assert!(r[0].reasons[0].contains("could not be computed"), "{r:?}");
 }
+
+/// The extraction calibration of a large reference runs the model on a sample of at most
+/// `MAX_POOL_ROWS` complete rows, and a row with a missing value is left out.
+#[test]
+fn a_large_reference_is_sampled_for_the_extraction_calibration() {
+    /// Two classes by the first feature's sign; counts the rows it is asked about.
+    struct Sign(std::cell::Cell<usize>);
+    impl Model for Sign {
+        fn probabilities(&self, rows: &Matrix) -> Result<(Vec<f64>, usize), String> {
+            self.0.set(self.0.get() + rows.rows);
+            Ok((
+                (0..rows.rows)
+                    .flat_map(|i| {
+                        let p = f64::from(u8::from(rows.row(i)[0] > 0.0));
+                        [1.0 - p, p]
+                    })
+                    .collect(),
+                2,
+            ))
+        }
+    }
+    let n = crate::extraction::MAX_POOL_ROWS + 500;
+    let mut reference = normal(n, 3, 4);
+    reference.data[1] = f64::NAN;
+    let opts = FitOptions {
+        fpr: 0.05,
+        trees: 10,
+        ood: false,
+        ..FitOptions::default()
+    };
+    let d = fit(&normal(200, 3, 5), None, None, &opts).unwrap();
+    let model = Sign(std::cell::Cell::new(0));
+    let ex = ExtractionOptions {
+        settings: crate::extraction::Settings::default(),
+        clients: 2,
+        model_sha256: "ab".repeat(32),
+    };
+    let e = calibrate_extraction(&d, &reference, &model, &ex, 0).unwrap();
+    assert_eq!(model.0.get(), crate::extraction::MAX_POOL_ROWS);
+    assert_eq!(e.prada.rows_per_client, 2000);
+    // Below the cap every complete row is used.
+    let mut small = normal(1000, 3, 6);
+    small.data[4] = f64::INFINITY;
+    let model = Sign(std::cell::Cell::new(0));
+    let e = calibrate_extraction(&d, &small, &model, &ex, 0).unwrap();
+    assert_eq!((model.0.get(), e.prada.rows_per_client), (999, 999));
+}
