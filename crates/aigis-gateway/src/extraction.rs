@@ -137,7 +137,7 @@ pub struct Extraction {
     input: String,
     /// Where the threshold came from: `configured`, `calibrated` (the detector file's)
     /// or `default`.
-    threshold_source: &'static str,
+    threshold_source: Source,
     /// When each suspected principal's last call was let through (throttling).
     last_call: Mutex<HashMap<String, Instant>>,
 }
@@ -155,17 +155,38 @@ pub struct CalibratedThreshold {
     pub ranges: Vec<[f64; 2]>,
 }
 
-/// Where the threshold in use came from, for the log.
+/// Where the threshold in use came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// `[serve.models.extraction] threshold`.
+    Configured,
+    /// The detector file's calibration for the model.
+    Calibrated,
+    /// [`Settings::default`]'s.
+    Default,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::Configured => "configured",
+            Source::Calibrated => "calibrated",
+            Source::Default => "default",
+        }
+    }
+}
+
+/// The threshold in use, and where it came from.
 fn threshold_of(
     config: &ExtractionConfig,
     calibrated: Option<&CalibratedThreshold>,
     model_sha256: &str,
-) -> Result<(f64, &'static str), (String, String)> {
+) -> Result<(f64, Source), (String, String)> {
     if let Some(t) = config.threshold {
-        return Ok((t, "configured"));
+        return Ok((t, Source::Configured));
     }
     let Some(c) = calibrated else {
-        return Ok((Settings::default().threshold, "default"));
+        return Ok((Settings::default().threshold, Source::Default));
     };
     if c.model_sha256 != model_sha256 {
         return Err((
@@ -185,7 +206,7 @@ fn threshold_of(
             ),
         ));
     }
-    Ok((c.prada.threshold, "calibrated"))
+    Ok((c.prada.threshold, Source::Calibrated))
 }
 
 impl Extraction {
@@ -205,7 +226,7 @@ impl Extraction {
     ) -> Result<Self, (String, String)> {
         let (threshold, source) = threshold_of(config, calibrated, model_sha256)?;
         let ranges = match (source, calibrated) {
-            ("calibrated", Some(c)) => Some(c.ranges.clone()),
+            (Source::Calibrated, Some(c)) => Some(c.ranges.clone()),
             _ => ranges,
         };
         let spec = crate::detect::pick_input(inputs, config.input.as_deref())
@@ -235,7 +256,7 @@ impl Extraction {
         }
         let scale: Vec<f32> = match &ranges {
             Some(r) if r.len() == width => aigis_monitor::extraction::scale_of(r),
-            _ if source == "calibrated" => {
+            _ if source == Source::Calibrated => {
                 return Err((
                     "threshold".into(),
                     format!(
@@ -265,8 +286,9 @@ impl Extraction {
         let tracker = Tracker::new(settings, scale).map_err(|(k, m)| (k.to_owned(), m))?;
         tracing::info!(
             threshold,
-            source,
-            "extraction detector: PRADA threshold {threshold:.4} ({source})"
+            source = source.as_str(),
+            "extraction detector: PRADA threshold {threshold:.4} ({})",
+            source.as_str()
         );
         Ok(Self {
             config: config.clone(),
@@ -298,7 +320,7 @@ impl Extraction {
     /// Where the threshold came from: `configured`, `calibrated` (the detector file's,
     /// for this model) or `default`.
     pub fn threshold_source(&self) -> &'static str {
-        self.threshold_source
+        self.threshold_source.as_str()
     }
 
     /// Before the call: what a suspected principal's call gets. `Ok(Some(flag))` lets it

@@ -472,6 +472,15 @@ impl Tracker {
         a
     }
 
+    /// The Shapiro–Wilk W of a client's distances, those beyond three standard
+    /// deviations left out (as PRADA does), and how many were kept. Distances that are all
+    /// the same (a grid's) are as unnatural as they come: W 0.
+    fn w_of(&self, distances: &VecDeque<f64>) -> (f64, usize) {
+        let kept = within_three_sd(distances.iter().copied());
+        let w = w_statistic(&kept, &self.coefficients_of(kept.len())).unwrap_or(0.0);
+        (w, kept.len())
+    }
+
     /// The sign that makes the client suspected now, if any.
     fn judge(&self, client: &mut Client) -> Option<Reason> {
         let s = &self.settings;
@@ -504,13 +513,11 @@ impl Tracker {
             }
         }
         if client.distances.len() >= s.min_distances && !client.distances_natural {
-            let kept = within_three_sd(client.distances.iter().copied());
-            // Distances that are all the same (a grid's) are as unnatural as they come.
-            let w = w_statistic(&kept, &self.coefficients_of(kept.len())).unwrap_or(0.0);
+            let (w, kept) = self.w_of(&client.distances);
             if w < s.threshold {
                 return Some(Reason::Distances {
                     w,
-                    distances: kept.len(),
+                    distances: kept,
                     threshold: s.threshold,
                 });
             }

@@ -31,7 +31,7 @@ use std::collections::HashSet;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{Client, Settings, coefficients, w_statistic, within_three_sd};
+use super::{Client, Settings, Tracker};
 
 /// How far under the lowest natural W the threshold is set, at least.
 pub const MARGIN: f64 = 0.02;
@@ -148,6 +148,9 @@ pub fn calibrate(
             "{clients} clients: from 1 to {MAX_CLIENTS} are simulated"
         ));
     }
+    // The gateway's tracker of these settings: its test of the distances is the one made.
+    let tracker =
+        Tracker::new(settings.clone(), scale.to_vec()).map_err(|(key, m)| format!("{key} {m}"))?;
     // The rows as the tracker sees them: scaled, finite, each once.
     let mut seen = HashSet::new();
     let mut pool: Vec<(Vec<f32>, u32)> = Vec::new();
@@ -167,7 +170,7 @@ pub fn calibrate(
             let mut rng = fastrand::Rng::with_seed(seed.wrapping_add(i as u64));
             let mut order: Vec<usize> = (0..pool.len()).collect();
             rng.shuffle(&mut order);
-            replay(settings, &pool, order.get(..per_client).unwrap_or(&order))
+            replay(&tracker, &pool, order.get(..per_client).unwrap_or(&order))
         })
         .collect();
     let mut lowest: Vec<f64> = runs.iter().filter_map(|(w, _)| *w).collect();
@@ -200,11 +203,11 @@ pub fn calibrate(
 /// One natural client sending `order`'s rows of `pool`: its lowest W over the tests the
 /// gateway makes (none when it never has `min_distances` distances), and its largest
 /// share of probing steps in a full window.
-fn replay(settings: &Settings, pool: &[(Vec<f32>, u32)], order: &[usize]) -> (Option<f64>, f64) {
+fn replay(tracker: &Tracker, pool: &[(Vec<f32>, u32)], order: &[usize]) -> (Option<f64>, f64) {
+    let settings = tracker.settings();
     let mut client = Client::default();
     let mut lowest: Option<f64> = None;
     let mut probing: f64 = 0.0;
-    let mut cache: Vec<(usize, Vec<f64>)> = Vec::new();
     for &i in order {
         let Some((row, class)) = pool.get(i) else {
             continue;
@@ -215,19 +218,7 @@ fn replay(settings: &Settings, pool: &[(Vec<f32>, u32)], order: &[usize]) -> (Op
         }
         // The gateway tests only when a distance came in since the last test.
         if client.distances.len() >= settings.min_distances && !client.distances_natural {
-            let kept = within_three_sd(client.distances.iter().copied());
-            let n = kept.len();
-            if !cache.iter().any(|(m, _)| *m == n) {
-                if cache.len() >= 16 {
-                    cache.remove(0);
-                }
-                cache.push((n, coefficients(n)));
-            }
-            let a = cache
-                .iter()
-                .find(|(m, _)| *m == n)
-                .map_or(&[][..], |(_, a)| a.as_slice());
-            let w = w_statistic(&kept, a).unwrap_or(0.0);
+            let (w, _) = tracker.w_of(&client.distances);
             lowest = Some(lowest.map_or(w, |l| l.min(w)));
             client.distances_natural = true;
         }
