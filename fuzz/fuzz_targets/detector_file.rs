@@ -9,7 +9,9 @@
 //! must refuse both; a Mahalanobis factor of the wrong size or with a diagonal that is not
 //! positive too. Every score of an accepted file is in 0..=1 (ood), at least 0
 //! (mahalanobis) or in 0..=2 (squeeze), or absent with the row flagged. An accepted
-//! extraction calibration gives settings the gateway's tracker takes.
+//! extraction calibration, accepted atypical cuts and accepted class counts give
+//! settings the gateway's tracker takes; the class-by-class test over such counts gives
+//! a probability.
 #![no_main]
 
 use aigis_monitor::detect::{Detector, Matrix, Model, input::npy};
@@ -39,6 +41,41 @@ fuzz_target!(|data: &[u8]| {
             ..aigis_monitor::extraction::Settings::default()
         };
         assert!(settings.validate().is_ok(), "{p:?}");
+    }
+    // Accepted atypical cuts are finite, and give a rate the tracker takes (or none).
+    if let Some(a) = &detector.calibration.atypical {
+        assert!(a.cuts.values().all(|c| c.is_finite()), "{a:?}");
+        let rate = aigis_monitor::extraction::atypical_rate(
+            a.above as u64,
+            detector.calibration.calibration_rows as u64,
+        );
+        let settings = aigis_monitor::extraction::Settings {
+            atypical_rate: rate,
+            ..aigis_monitor::extraction::Settings::default()
+        };
+        assert!(settings.validate().is_ok(), "{a:?}: {rate:?}");
+    }
+    // Accepted class counts give settings the tracker takes, and the class-by-class
+    // test over them gives a probability, at once, whatever the counts.
+    if let Some(b) = &detector.calibration.by_class {
+        let settings = aigis_monitor::extraction::Settings {
+            flag_rate: Some(0.05),
+            flag_by_class: Some(b.classes.clone()),
+            ..aigis_monitor::extraction::Settings::default()
+        };
+        assert!(settings.validate().is_ok(), "{b:?}");
+        let strata: Vec<_> = b
+            .classes
+            .iter()
+            .map(|c| aigis_monitor::extraction::Stratum {
+                rows: c.rows.saturating_mul(3),
+                flagged: c.flagged.saturating_mul(5).min(c.rows.saturating_mul(3)),
+                clean_rows: c.rows,
+                clean_flagged: c.flagged,
+            })
+            .collect();
+        let p = aigis_monitor::extraction::stratified_tail(&strata);
+        assert!((0.0..=1.0).contains(&p), "{p}");
     }
     let cols = detector.features.len();
     let rows = match array {

@@ -728,8 +728,13 @@ pub enum DetectCommand {
     /// data, so one threshold for all models blocks natural clients of one and passes
     /// copiers of another. --extraction-clients natural clients are simulated, each
     /// sending the reference rows in its own order, one per call, classed by the model's
-    /// answers; the threshold is the lowest W any reached, less 0.02 (at most 0.95). The
-    /// gateway uses it unless its configuration sets `threshold`.
+    /// answers; the threshold is the lowest W any reached, less the gap between it and
+    /// the median client's lowest (at least 0.02; between 0.01 and 0.95). The gateway
+    /// uses it unless its configuration sets `threshold`. The calibration rows are also
+    /// counted by the class the model answers, with how many of each the detectors
+    /// flagged: the gateway's extraction detector then compares a client's flagged rows
+    /// with clean rows of the classes it asks about, so a client of one sub-population is
+    /// not taken for a copier.
     ///
     /// The thresholds are set together on clean rows the forest did not see, so that at
     /// most --fpr of them are flagged by any detector: a held-out
@@ -777,8 +782,9 @@ pub struct DetectFitArgs {
     /// Where to write the detector [default: `<REFERENCE>.detector.json`].
     #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// The ONNX classifier to squeeze features for (adds the squeeze detector) and to
-    /// calibrate the extraction detector's threshold for.
+    /// The ONNX classifier to squeeze features for (adds the squeeze detector), to
+    /// calibrate the extraction detector's threshold for and to class the calibration
+    /// rows by.
     #[arg(long, value_name = "MODEL")]
     pub model: Option<PathBuf>,
     /// With --model, leave out the squeeze detector (the model then calibrates the

@@ -21,6 +21,8 @@
 //! | `POST /admin/v1/keys/rotate` | a new key for `{"principal", "overlap_s"?}`; the principal's other keys expire after the overlap (1 hour by default) |
 //! | `POST /admin/v1/keys/revoke` | `{"id"}` or `{"principal"}`: those keys stop authenticating now |
 //! | `POST /admin/v1/reload` | read the configuration again, as SIGHUP does |
+//! | `GET /admin/v1/extraction` | each model's principals suspected of extraction, and why |
+//! | `DELETE /admin/v1/models/{name}/extraction/{principal}` | clear a principal's suspicion on a model (it starts over, with no history) |
 //!
 //! Callers authenticate as on the model routes (API key, JWT, client certificate) and
 //! must be one of `principals`: the list is always asked, so a broad Cedar `permit`
@@ -56,7 +58,7 @@ use crate::config::{ApiKeyConfig, ServeConfig, is_name};
 use crate::{ApiError, Gateway, Live, auth, authz, tls};
 
 /// Every route of the admin listener, as (method, path).
-pub const ROUTES: [(&str, &str); 8] = [
+pub const ROUTES: [(&str, &str); 10] = [
     ("GET", "/admin/v1/models"),
     ("POST", "/admin/v1/models/{name}/swap"),
     ("DELETE", "/admin/v1/models/{name}/swap"),
@@ -65,6 +67,8 @@ pub const ROUTES: [(&str, &str); 8] = [
     ("POST", "/admin/v1/keys/rotate"),
     ("POST", "/admin/v1/keys/revoke"),
     ("POST", "/admin/v1/reload"),
+    ("GET", "/admin/v1/extraction"),
+    ("DELETE", "/admin/v1/models/{name}/extraction/{principal}"),
 ];
 
 /// A rotation's overlap when none is asked: both keys work for an hour.
@@ -504,6 +508,11 @@ impl Gateway {
             .route("/admin/v1/keys/rotate", post(rotate_key))
             .route("/admin/v1/keys/revoke", post(revoke_key))
             .route("/admin/v1/reload", post(reload))
+            .route("/admin/v1/extraction", get(extraction_suspects))
+            .route(
+                "/admin/v1/models/{name}/extraction/{principal}",
+                axum::routing::delete(clear_extraction),
+            )
             .fallback(crate::not_found)
             .layer(axum::middleware::from_fn_with_state(
                 self.clone(),
@@ -698,6 +707,52 @@ async fn unswap(
         });
         let (report, ()) = change(gw, "model-unswap", principal.name, true, edit).await?;
         Ok(reloaded(&report))
+    })
+    .await
+}
+
+/// `GET /admin/v1/extraction`.
+async fn extraction_suspects(
+    AxumState(gw): AxumState<Arc<Gateway>>,
+    peer: Peer,
+    headers: HeaderMap,
+) -> Response {
+    call(gw, headers, peer, |gw, _| async move {
+        let models: Vec<_> = gw
+            .extraction_suspects()
+            .into_iter()
+            .filter(|s| !s.suspects.is_empty())
+            .map(|s| {
+                serde_json::json!({
+                    "model": s.model,
+                    "sha256": s.sha256,
+                    "suspects": s.suspects.iter().map(|p| serde_json::json!({
+                        "principal": p.principal,
+                        "sign": p.suspicion.reason.kind(),
+                        "reason": p.suspicion.reason.describe(),
+                        "after_rows": p.suspicion.after_rows,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        Ok(axum::Json(serde_json::json!({ "models": models })).into_response())
+    })
+    .await
+}
+
+/// `DELETE /admin/v1/models/{name}/extraction/{principal}`.
+async fn clear_extraction(
+    AxumState(gw): AxumState<Arc<Gateway>>,
+    UrlPath((name, who)): UrlPath<(String, String)>,
+    peer: Peer,
+    headers: HeaderMap,
+) -> Response {
+    call(gw, headers, peer, |gw, principal| async move {
+        let by = principal.name;
+        let cleared = tokio::task::spawn_blocking(move || gw.clear_extraction(&name, &who, &by))
+            .await
+            .map_err(|_| ApiError::internal())??;
+        Ok(axum::Json(serde_json::json!({ "cleared": cleared })).into_response())
     })
     .await
 }

@@ -280,8 +280,28 @@ impl Detector for FileDetector {
         aigis_monitor::extraction::clean_rate_bound((share * n as f64).round() as u64, n)
     }
 
+    /// The file's [`aigis_monitor::detect::Atypical`] cuts, when it has one for this
+    /// detector: the 99.9 % bound of the calibration rows above them, at least a half.
+    fn atypical_rate(&self) -> Option<f64> {
+        let c = &self.detector.calibration;
+        let a = c.atypical.as_ref()?;
+        a.cuts.contains_key(self.name).then_some(())?;
+        aigis_monitor::extraction::atypical_rate(a.above as u64, c.calibration_rows as u64)
+    }
+
     fn feature_ranges(&self) -> Option<Vec<[f64; 2]>> {
         Some(self.detector.ranges.clone())
+    }
+
+    /// The file's calibration rows by class, when the model that classed them is this one.
+    fn clean_flags_by_class(
+        &self,
+        model_sha256: &str,
+    ) -> Option<Vec<aigis_monitor::extraction::ClassFlags>> {
+        let b = self.detector.calibration.by_class.as_ref()?;
+        b.model_sha256
+            .eq_ignore_ascii_case(model_sha256)
+            .then(|| b.classes.clone())
     }
 
     fn extraction_threshold(&self) -> Option<crate::extraction::CalibratedThreshold> {
@@ -304,6 +324,9 @@ impl Detector for FileDetector {
             score: None,
             reasons: vec![why],
             flagged_rows: Some(usize::MAX),
+            atypical_rows: Some(usize::MAX),
+            row_flags: None,
+            row_atypical: None,
         };
         let Some(rows) = self.rows(call.inputs) else {
             return refuse(format!(
@@ -330,8 +353,21 @@ impl Detector for FileDetector {
             Ok(r) => r,
             Err(e) => return refuse(format!("not scored: {e}")),
         };
+        let row_atypical = self.detector.atypical_flags(&results, Some(self.name));
+        let atypical_rows = row_atypical
+            .as_ref()
+            .map(|f| f.iter().filter(|a| **a).count());
+        let mut row_flags = vec![false; rows.rows];
+        for r in &results {
+            if let Some(f) = row_flags.get_mut(r.row) {
+                *f |= r.flagged;
+            }
+        }
         let mut finding = Finding {
             flagged_rows: Some(results.iter().filter(|r| r.flagged).count()),
+            atypical_rows,
+            row_flags: (results.len() == rows.rows).then_some(row_flags),
+            row_atypical: row_atypical.filter(|f| f.len() == rows.rows),
             ..Finding::default()
         };
         for r in &results {

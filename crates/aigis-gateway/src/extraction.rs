@@ -20,7 +20,9 @@
 //! # probe_window = 64        # steps looked at for probing
 //! # probe_share = 0.5        # share of probing steps that makes a principal suspected
 //! # inputs = true            # count the rows the detector file's detectors flag, against
-//!                            # the bound of the share they flag on clean rows
+//!                            # the bound of the share they flag on clean rows, and the
+//!                            # rows among the most atypical tenth of clean rows, against
+//!                            # at least a half
 //! # throttle_ms = 1000
 //! # max_principals = 1024    # principals tracked at once
 //! # max_points = 1024        # points kept per principal (4 bytes a feature)
@@ -32,16 +34,18 @@
 //! The call that makes a principal suspected is answered, and its audit record carries the
 //! flag (`extraction`, with the sign and its numbers); every later call's record carries
 //! it too, so the audit trail shows what the principal did after. The tracker lives as
-//! long as the gateway: a reload that keeps the model and these settings keeps it.
+//! long as the gateway: a reload that keeps the model and these settings keeps it, and
+//! the suspected principals outlive a restart ([`Saved`], which `aigis serve` keeps
+//! between a stop and the next start).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use aigis_monitor::extraction::{Settings, Suspicion, Tracker};
+use aigis_monitor::extraction::{Looked, Settings, Suspicion, Tracker};
 use aigis_runtime::{Data, DataType, NamedTensor, TensorSpec};
 use axum::http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ApiError;
 use crate::inspect::Flag;
@@ -88,7 +92,8 @@ pub struct ExtractionConfig {
     pub probe_window: usize,
     #[serde(default = "probe_share")]
     pub probe_share: f64,
-    /// Whether the rows the detector file's detectors flag are counted.
+    /// Whether the rows the detector file's detectors flag, and those above its atypical
+    /// cuts, are counted.
     #[serde(default = "yes")]
     pub inputs: bool,
     #[serde(default = "throttle_ms")]
@@ -209,11 +214,45 @@ fn threshold_of(
     Ok((c.prada.threshold, Source::Calibrated))
 }
 
+/// The principals a served model's extraction detector suspected, as a stop leaves them
+/// for the next start (`aigis serve` keeps them in `gateway-extraction.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Saved {
+    pub model: String,
+    /// The SHA-256 of the model file (hex).
+    pub sha256: String,
+    /// The tracker's settings they were suspected under.
+    pub settings: Settings,
+    pub suspects: Vec<SavedSuspect>,
+}
+
+/// One suspected principal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedSuspect {
+    pub principal: String,
+    pub suspicion: Suspicion,
+}
+
+/// What a served model's detector file says of clean rows, for the inputs and
+/// atypical signs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CleanRates {
+    /// The share its detectors flag ([`crate::inspect::Detector::clean_rate`]).
+    pub flagged: Option<f64>,
+    /// The share above its atypical cuts ([`crate::inspect::Detector::atypical_rate`]).
+    pub atypical: Option<f64>,
+    /// Its calibration rows flagged per class of this model
+    /// ([`crate::inspect::Detector::clean_flags_by_class`]).
+    pub by_class: Option<Vec<aigis_monitor::extraction::ClassFlags>>,
+}
+
 impl Extraction {
     /// The detector of `config` for a model whose inputs are `inputs` and whose file is
-    /// `model_sha256`; `ranges` are the reference's feature ranges when known,
-    /// `clean_rate` the detector file's calibrated false-positive rate and `calibrated`
-    /// its PRADA threshold, when it has them (the threshold's own ranges then scale the
+    /// `model_sha256`; `ranges` are the reference's feature ranges when known, `rates`
+    /// the detector file's clean rates and `calibrated` its PRADA threshold, when it has
+    /// them (the threshold's own ranges then scale the
     /// distances, as they did when it was calibrated). The error is the key and the
     /// message.
     pub fn load(
@@ -221,7 +260,7 @@ impl Extraction {
         inputs: &[TensorSpec],
         model_sha256: &str,
         ranges: Option<Vec<[f64; 2]>>,
-        clean_rate: Option<f64>,
+        rates: CleanRates,
         calibrated: Option<&CalibratedThreshold>,
     ) -> Result<Self, (String, String)> {
         let (threshold, source) = threshold_of(config, calibrated, model_sha256)?;
@@ -275,7 +314,11 @@ impl Extraction {
             probe_window: config.probe_window,
             probe_share: config.probe_share,
             budget: config.budget,
-            flag_rate: clean_rate.filter(|_| config.inputs),
+            flag_rate: rates.flagged.filter(|_| config.inputs),
+            atypical_rate: rates.atypical.filter(|_| config.inputs),
+            flag_by_class: rates
+                .by_class
+                .filter(|_| config.inputs && rates.flagged.is_some()),
             max_principals: config.max_principals,
             max_points: config.max_points,
             ..Settings::default()
@@ -315,6 +358,40 @@ impl Extraction {
     /// The tracker's settings in effect (the threshold as calibrated or configured).
     pub fn settings(&self) -> &Settings {
         self.tracker.settings()
+    }
+
+    /// The principals suspected now.
+    pub fn suspects(&self) -> Vec<SavedSuspect> {
+        self.tracker
+            .suspects()
+            .into_iter()
+            .map(|(principal, suspicion)| SavedSuspect {
+                principal,
+                suspicion,
+            })
+            .collect()
+    }
+
+    /// Why `principal` is suspected, when it is.
+    pub fn suspected(&self, principal: &str) -> Option<Suspicion> {
+        self.tracker.suspected(principal)
+    }
+
+    /// Forgets `principal`'s suspicion and history.
+    pub fn forget(&self, principal: &str) {
+        self.tracker.forget(principal);
+        self.last_call
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(principal);
+    }
+
+    /// Makes each of `suspects` suspected again (an earlier run's); how many could be.
+    pub fn restore(&self, suspects: &[SavedSuspect]) -> usize {
+        suspects
+            .iter()
+            .filter(|s| self.tracker.restore(&s.principal, s.suspicion.clone()))
+            .count()
     }
 
     /// Where the threshold came from: `configured`, `calibrated` (the detector file's,
@@ -373,14 +450,14 @@ impl Extraction {
     }
 
     /// After the answer: the call's rows and classes into the tracker; the flag when this
-    /// call made the principal suspected. `flagged_rows` is what the calibrated detectors
+    /// call made the principal suspected. `looked` is what the calibrated detectors
     /// counted on this call, when they looked.
     pub fn after(
         &self,
         principal: &str,
         inputs: &[NamedTensor],
         outputs: &[NamedTensor],
-        flagged_rows: Option<usize>,
+        looked: Option<Looked>,
     ) -> Option<Flag> {
         let width = self.tracker.width();
         let tensor = &inputs.iter().find(|t| t.name == self.input)?.tensor;
@@ -391,9 +468,11 @@ impl Extraction {
         };
         let n = rows.len() / width;
         let classes = classes(outputs, n);
-        let seen = self
-            .tracker
-            .observe(principal, &rows, &classes, flagged_rows);
+        let looked = looked.map(|mut l| {
+            l.strata = strata(outputs, n);
+            l
+        });
+        let seen = self.tracker.observe(principal, &rows, &classes, looked);
         match seen.suspicion {
             Some(s) if seen.new => {
                 if self.config.action == Response::Throttle {
@@ -430,6 +509,19 @@ fn classes(outputs: &[NamedTensor], n: usize) -> Vec<u32> {
             .collect(),
         None => vec![0; n],
     }
+}
+
+/// Each row's class as a detector file's calibration counted it: the index of the
+/// largest value of the model's first float output of shape `[n, k]` (k ≥ 2), as
+/// `aigis detect fit --model` takes the model's probabilities. `None` without one.
+fn strata(outputs: &[NamedTensor], n: usize) -> Option<Vec<u32>> {
+    let (values, k) = crate::feedback::scores(outputs, n)?;
+    Some(
+        crate::feedback::top(&values, k)
+            .into_iter()
+            .map(|(i, _)| u32::try_from(i).unwrap_or(u32::MAX))
+            .collect(),
+    )
 }
 
 fn flag_of(s: &Suspicion, action: Response, new: bool) -> Flag {

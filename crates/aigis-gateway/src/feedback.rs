@@ -9,14 +9,24 @@
 //! # window_s = 3600        # KPI windows (tumbling), by the time of the prediction
 //! # windows = 48           # windows kept
 //! # max_pending = 100000   # predictions awaiting their labels (the oldest dropped first)
+//! # labelers = ["labels"]  # principals that may label any principal's calls
 //! ```
 //!
 //! With feedback on, every answered call has an id: the request's own `id` (up to 128
 //! bytes), or one the gateway makes (`aigis-` and 32 hex digits) and returns as the
 //! answer's `id`. Its predictions are kept (the label of each row, and the top class
 //! probability when the model gives probabilities) until a label arrives, for at most
-//! `windows × window_s` and `max_pending` calls. A second call with an id still awaiting
-//! its labels is answered but not kept: the first one's labels stay its own.
+//! `windows × window_s` and `max_pending` calls. A second call of the same principal with
+//! an id still awaiting its labels is answered but not kept: the first one's labels stay
+//! its own.
+//!
+//! Who may label a call: ids are the principal's own. A principal labels its own calls;
+//! a call of another principal only when its id was made by the gateway (128 random bits,
+//! handed to the caller alone: knowing it is the capability), or when the poster is one of
+//! `labelers` (a labelling system). So no principal can pre-empt or label the calls of
+//! another by choosing the same id. An item may name the call's `principal` (needed by a
+//! labeler when several principals' calls have the id; it is then `ambiguous`); naming
+//! another principal is refused (403) for anyone but a labeler.
 //!
 //! `POST /v2/models/{name}/feedback` with `{"feedback": [{"id": "…", "labels": [3, …]}]}`
 //! (one label per row of that call, numbers or strings as the model's labels are) matches
@@ -50,6 +60,9 @@ pub struct FeedbackConfig {
     pub windows: usize,
     #[serde(default = "max_pending")]
     pub max_pending: usize,
+    /// Principals that may label any principal's calls.
+    #[serde(default)]
+    pub labelers: Vec<String>,
 }
 
 fn window_s() -> u64 {
@@ -101,31 +114,8 @@ pub fn answers(outputs: &[NamedTensor], n: usize) -> Option<Answers> {
             _ => None,
         }
     });
-    let scores = outputs.iter().find_map(|o| {
-        let shape = o.tensor.shape();
-        let k = *shape.get(1)?;
-        if shape.len() != 2 || shape.first() != Some(&n) || k < 2 {
-            return None;
-        }
-        let values: Vec<f64> = match o.tensor.data() {
-            Data::Fp32(v) => v.iter().map(|&x| f64::from(x)).collect(),
-            Data::Fp64(v) => v.clone(),
-            _ => return None,
-        };
-        Some((values, k))
-    });
-    let top = scores.as_ref().map(|(values, k)| {
-        values
-            .chunks_exact(*k)
-            .map(|row| {
-                row.iter()
-                    .enumerate()
-                    .fold((0usize, f64::NEG_INFINITY), |best, (i, v)| {
-                        if *v > best.1 { (i, *v) } else { best }
-                    })
-            })
-            .collect::<Vec<_>>()
-    });
+    let scores = scores(outputs, n);
+    let top = scores.as_ref().map(|(values, k)| top(values, *k));
     let probabilities = scores.as_ref().is_some_and(|(values, k)| {
         values.chunks_exact(*k).all(|row| {
             row.iter().all(|p| (0.0..=1.0).contains(p))
@@ -144,9 +134,44 @@ pub fn answers(outputs: &[NamedTensor], n: usize) -> Option<Answers> {
     Some(Answers { labels, confidence })
 }
 
+/// The model's first float output of shape `[n, k]` (k ≥ 2), as f64, with `k`.
+pub(crate) fn scores(outputs: &[NamedTensor], n: usize) -> Option<(Vec<f64>, usize)> {
+    outputs.iter().find_map(|o| {
+        let shape = o.tensor.shape();
+        let k = *shape.get(1)?;
+        if shape.len() != 2 || shape.first() != Some(&n) || k < 2 {
+            return None;
+        }
+        let values: Vec<f64> = match o.tensor.data() {
+            Data::Fp32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            Data::Fp64(v) => v.clone(),
+            _ => return None,
+        };
+        Some((values, k))
+    })
+}
+
+/// Each row's largest value of `k` and its index (the first, on ties).
+pub(crate) fn top(values: &[f64], k: usize) -> Vec<(usize, f64)> {
+    values
+        .chunks_exact(k)
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .fold((0usize, f64::NEG_INFINITY), |best, (i, v)| {
+                    if *v > best.1 { (i, *v) } else { best }
+                })
+        })
+        .collect()
+}
+
 /// One kept call.
 #[derive(Debug)]
 struct Prediction {
+    /// The principal that made it.
+    principal: String,
+    /// Whether its id was made by the gateway.
+    made: bool,
     version: String,
     at_ms: i64,
     answers: Answers,
@@ -167,9 +192,12 @@ struct Tally {
 
 #[derive(Debug, Default)]
 struct State {
-    pending: HashMap<String, Prediction>,
-    /// Ids by arrival, to drop the oldest.
-    order: VecDeque<String>,
+    /// By id: the calls awaiting labels with that id, one per principal.
+    pending: HashMap<String, Vec<Prediction>>,
+    /// The calls in `pending`.
+    pending_calls: usize,
+    /// Calls by arrival (id, principal, time), to drop the oldest.
+    order: VecDeque<(String, String, i64)>,
     /// By window start (ms) and version.
     windows: BTreeMap<(i64, String), Tally>,
     expired: u64,
@@ -208,8 +236,12 @@ struct Counts {
 pub struct Matched {
     /// Ids matched, their labels counted.
     pub matched: u64,
-    /// Ids not awaiting labels (never seen, expired, or labelled already).
+    /// Ids not awaiting labels (never seen, expired, or labelled already), or not the
+    /// poster's to label.
     pub unknown: Vec<String>,
+    /// Ids of several principals' calls the poster may label, the item naming none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ambiguous: Vec<String>,
 }
 
 /// One item of a feedback call.
@@ -218,6 +250,10 @@ pub struct Matched {
 pub struct Item {
     pub id: String,
     pub labels: Vec<serde_json::Value>,
+    /// The principal that made the call (by default the poster's, or the one other
+    /// principal's call with this id the poster may label).
+    #[serde(default)]
+    pub principal: Option<String>,
 }
 
 /// A feedback call's body.
@@ -269,6 +305,9 @@ impl Feedback {
                 "must be between 1 and 10000000".into(),
             ));
         }
+        if config.labelers.iter().any(String::is_empty) {
+            return Err(("labelers".into(), "a principal's name is empty".into()));
+        }
         Ok(Self {
             config: config.clone(),
             state: Mutex::new(State::default()),
@@ -287,15 +326,28 @@ impl Feedback {
         i64::try_from(self.config.window_s).unwrap_or(i64::MAX / 1000) * 1000
     }
 
-    /// Keeps a call's answers under `id`, made at `at_ms` by `version`.
-    pub fn keep(&self, id: &str, version: &str, at_ms: i64, answers: Answers) {
+    /// Keeps the answers of `principal`'s call `id` (`made` by the gateway, or the
+    /// request's own), made at `at_ms` by `version`.
+    pub fn keep(
+        &self,
+        principal: &str,
+        id: &str,
+        made: bool,
+        version: &str,
+        at_ms: i64,
+        answers: Answers,
+    ) {
         if id.len() > MAX_ID {
             return;
         }
         let window = self.window_ms();
         let start = at_ms - at_ms.rem_euclid(window);
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if state.pending.contains_key(id) {
+        if state
+            .pending
+            .get(id)
+            .is_some_and(|calls| calls.iter().any(|p| p.principal == principal))
+        {
             state.duplicate_ids += 1;
             return;
         }
@@ -305,15 +357,21 @@ impl Feedback {
             .entry((start, version.to_owned()))
             .or_default()
             .predictions += answers.labels.len() as u64;
-        state.order.push_back(id.to_owned());
-        state.pending.insert(
-            id.to_owned(),
-            Prediction {
+        state
+            .order
+            .push_back((id.to_owned(), principal.to_owned(), at_ms));
+        state
+            .pending
+            .entry(id.to_owned())
+            .or_default()
+            .push(Prediction {
+                principal: principal.to_owned(),
+                made,
                 version: version.to_owned(),
                 at_ms,
                 answers,
-            },
-        );
+            });
+        state.pending_calls += 1;
         // The windows kept: the last `windows` starts.
         let keep_from = start - window * (i64::try_from(self.config.windows).unwrap_or(1) - 1);
         let keep_from = crate::drift::unrecorded_from(
@@ -328,32 +386,36 @@ impl Feedback {
     /// Drops what is too old or too many.
     fn expire(&self, state: &mut State, now_ms: i64) {
         let ttl = self.window_ms() * i64::try_from(self.config.windows).unwrap_or(1);
-        while let Some(oldest) = state.order.front() {
-            let gone = match state.pending.get(oldest) {
+        while let Some((id, principal, at_ms)) = state.order.front() {
+            let kept = state.pending.get(id).and_then(|calls| {
+                calls
+                    .iter()
+                    .position(|p| &p.principal == principal && p.at_ms == *at_ms)
+            });
+            match kept {
                 // Labelled already: only its place in the queue was left.
-                None => true,
-                Some(p) => {
-                    if state.pending.len() >= self.config.max_pending || now_ms - p.at_ms > ttl {
-                        state.expired += 1;
-                        true
-                    } else {
-                        false
-                    }
+                None => {}
+                Some(_)
+                    if state.pending_calls < self.config.max_pending && now_ms - *at_ms <= ttl =>
+                {
+                    break;
                 }
-            };
-            if !gone {
-                break;
+                Some(i) => {
+                    state.expired += 1;
+                    let id = id.clone();
+                    take(state, &id, i);
+                }
             }
-            if let Some(id) = state.order.pop_front() {
-                state.pending.remove(&id);
-            }
+            state.order.pop_front();
         }
     }
 
-    /// Counts the labels of `request`'s items; refused (422) as a whole when an item does
-    /// not fit the call it names (another number of rows, a label that is not a number
-    /// or a string).
-    pub fn label(&self, request: &FeedbackRequest) -> Result<Matched, ApiError> {
+    /// Counts the labels `poster` sent in `request`'s items; refused as a whole when an
+    /// item does not fit the call it names (another number of rows, a label that is not a
+    /// number or a string: 422) or names another principal's call and the poster is not
+    /// a labeler (403).
+    pub fn label(&self, poster: &str, request: &FeedbackRequest) -> Result<Matched, ApiError> {
+        let labeler = self.config.labelers.iter().any(|l| l == poster);
         let rows: usize = request.feedback.iter().map(|i| i.labels.len()).sum();
         if rows > MAX_FEEDBACK_ROWS {
             return Err(ApiError::invalid(
@@ -376,12 +438,35 @@ impl Feedback {
                     )),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            if let Some(p) = &item.principal
+                && p != poster
+                && !labeler
+            {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    "forbidden",
+                    format!(
+                        "feedback[{i}] names another principal's call: only the principals in [serve.models.feedback] labelers may"
+                    ),
+                ));
+            }
             parsed.push(labels);
         }
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let found: Vec<Found> = request
+            .feedback
+            .iter()
+            .map(|item| find(&state, poster, labeler, item))
+            .collect();
         // Checked first, so that a refused call counts nothing.
-        for (i, (item, labels)) in request.feedback.iter().zip(&parsed).enumerate() {
-            if let Some(p) = state.pending.get(&item.id)
+        for (i, ((item, labels), found)) in
+            request.feedback.iter().zip(&parsed).zip(&found).enumerate()
+        {
+            if let Found::Call(principal) = found
+                && let Some(p) = state
+                    .pending
+                    .get(&item.id)
+                    .and_then(|calls| calls.iter().find(|p| &p.principal == principal))
                 && p.answers.labels.len() != labels.len()
             {
                 return Err(ApiError::invalid(
@@ -397,9 +482,28 @@ impl Feedback {
         }
         let window = self.window_ms();
         let mut out = Matched::default();
-        for (item, labels) in request.feedback.iter().zip(parsed) {
-            let Some(p) = state.pending.remove(&item.id) else {
+        for ((item, labels), found) in request.feedback.iter().zip(parsed).zip(found) {
+            let principal = match found {
+                Found::Call(p) => p,
+                Found::Ambiguous => {
+                    out.ambiguous.push(item.id.clone());
+                    continue;
+                }
+                Found::Unknown => {
+                    out.unknown.push(item.id.clone());
+                    continue;
+                }
+            };
+            // Two items for one call: the first counts.
+            let Some(i) = state
+                .pending
+                .get(&item.id)
+                .and_then(|calls| calls.iter().position(|p| p.principal == principal))
+            else {
                 out.unknown.push(item.id.clone());
+                continue;
+            };
+            let Some(p) = take(&mut state, &item.id, i) else {
                 continue;
             };
             out.matched += 1;
@@ -456,7 +560,7 @@ impl Feedback {
         Kpis {
             model: model.to_owned(),
             window_s: self.config.window_s,
-            pending: state.pending.len(),
+            pending: state.pending_calls,
             expired: state.expired,
             duplicate_ids: state.duplicate_ids,
             windows,
@@ -529,6 +633,50 @@ impl Feedback {
         }
         Ok(done)
     }
+}
+
+/// Which kept call a feedback item labels.
+enum Found {
+    /// The call of this principal.
+    Call(String),
+    Unknown,
+    Ambiguous,
+}
+
+/// The call `poster` labels with `item`: the one its `principal` names (the poster's by
+/// default); failing that, when it names none, the one call of another principal with
+/// this id the poster may label (a labeler any, anyone one whose id the gateway made).
+fn find(state: &State, poster: &str, labeler: bool, item: &Item) -> Found {
+    let Some(calls) = state.pending.get(&item.id) else {
+        return Found::Unknown;
+    };
+    let named = item.principal.as_deref().unwrap_or(poster);
+    if calls.iter().any(|p| p.principal == named) {
+        return Found::Call(named.to_owned());
+    }
+    if item.principal.is_some() {
+        return Found::Unknown;
+    }
+    let mut others = calls.iter().filter(|p| labeler || p.made);
+    match (others.next(), others.next()) {
+        (Some(p), None) => Found::Call(p.principal.clone()),
+        (Some(_), Some(_)) => Found::Ambiguous,
+        (None, _) => Found::Unknown,
+    }
+}
+
+/// Removes the `i`-th call kept under `id`, when there is one.
+fn take(state: &mut State, id: &str, i: usize) -> Option<Prediction> {
+    let calls = state.pending.get_mut(id)?;
+    if i >= calls.len() {
+        return None;
+    }
+    let p = calls.swap_remove(i);
+    if calls.is_empty() {
+        state.pending.remove(id);
+    }
+    state.pending_calls = state.pending_calls.saturating_sub(1);
+    Some(p)
 }
 
 fn window_of(start: i64, end: i64, version: &str, t: &Tally) -> Window {

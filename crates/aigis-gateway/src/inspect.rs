@@ -77,6 +77,14 @@ pub struct Finding {
     /// How many rows it flagged, for a detector calibrated for a false-positive rate
     /// ([`Detector::clean_rate`]): what the extraction detector's inputs sign counts.
     pub flagged_rows: Option<usize>,
+    /// How many rows were above its atypical cut ([`Detector::atypical_rate`]): what the
+    /// extraction detector's atypical sign counts.
+    pub atypical_rows: Option<usize>,
+    /// Which rows it flagged, one per row, when it says: what the inputs sign counts
+    /// class by class.
+    pub row_flags: Option<Vec<bool>>,
+    /// Which rows were above its atypical cut, one per row, when it says.
+    pub row_atypical: Option<Vec<bool>>,
 }
 
 /// A per-request detector.
@@ -92,6 +100,19 @@ pub trait Detector: Send + Sync + std::fmt::Debug {
     }
     /// The share of clean rows it flags, when it was calibrated for one.
     fn clean_rate(&self) -> Option<f64> {
+        None
+    }
+    /// The clean calibration rows it flagged per class of the model whose SHA-256 (hex)
+    /// is given, when it counted them ([`aigis_monitor::detect::ByClass`]).
+    fn clean_flags_by_class(
+        &self,
+        _model_sha256: &str,
+    ) -> Option<Vec<aigis_monitor::extraction::ClassFlags>> {
+        None
+    }
+    /// The share of clean rows above its atypical cut (the extraction detector's
+    /// [`aigis_monitor::extraction::atypical_rate`]), when it has one.
+    fn atypical_rate(&self) -> Option<f64> {
         None
     }
     /// Each feature's smallest and largest value in the reference data, when it knows
@@ -436,6 +457,9 @@ impl Detector for ProfileRange {
         }
         Finding {
             flagged_rows: None,
+            atypical_rows: None,
+            row_flags: None,
+            row_atypical: None,
             flagged: outside > 0,
             score: Some(if values.is_empty() {
                 0.0

@@ -59,6 +59,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aigis_model::signing::VerifierKey;
+use aigis_monitor::extraction::Looked;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -152,11 +153,26 @@ impl Live {
                     .detectors
                     .iter()
                     .find_map(|(d, _)| d.feature_ranges());
-                let rate = served
-                    .detectors
-                    .iter()
-                    .filter_map(|(d, _)| d.clean_rate())
-                    .reduce(f64::max);
+                // Each rate is the file's share of clean rows for all its detectors
+                // together; the gateway counts the rows any detector marked on a call
+                // (when each said which; else the most any one found), as that share
+                // counts them.
+                let rates = extraction::CleanRates {
+                    flagged: served
+                        .detectors
+                        .iter()
+                        .filter_map(|(d, _)| d.clean_rate())
+                        .reduce(f64::max),
+                    atypical: served
+                        .detectors
+                        .iter()
+                        .filter_map(|(d, _)| d.atypical_rate())
+                        .reduce(f64::max),
+                    by_class: served
+                        .detectors
+                        .iter()
+                        .find_map(|(d, _)| d.clean_flags_by_class(&served.digest.hex())),
+                };
                 let calibrated = served
                     .detectors
                     .iter()
@@ -166,7 +182,7 @@ impl Live {
                     &served.runtime.signature().inputs,
                     &served.digest.hex(),
                     ranges,
-                    rate,
+                    rates,
                     calibrated.as_ref(),
                 )
                 .map_err(|(key, message)| Error::Config {
@@ -739,6 +755,63 @@ impl Gateway {
         Ok((report, out))
     }
 
+    /// Clears `principal`'s extraction suspicion on `model`, asked through the admin API
+    /// by `by`: recorded as a `gateway-admin` change (`extraction-clear`) before it is
+    /// made, and not made when it cannot be recorded. The principal starts over, with no
+    /// history. Returns what the record's detail says.
+    pub(crate) fn clear_extraction(
+        &self,
+        model: &str,
+        principal: &str,
+        by: &str,
+    ) -> Result<String, ApiError> {
+        // One change at a time, as with reloads and the other admin changes.
+        let current = self
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let live = self.live();
+        let not_found = |m: String| ApiError::new(StatusCode::NOT_FOUND, "not_found", m);
+        let served = live
+            .models
+            .get(model)
+            .ok_or_else(|| not_found(format!("no model `{model}` is served")))?;
+        let x = served.extraction.as_ref().ok_or_else(|| {
+            not_found(format!(
+                "model `{model}` has no `[serve.models.extraction]`"
+            ))
+        })?;
+        let s = x.suspected(principal).ok_or_else(|| {
+            not_found(format!(
+                "`{principal}` is not suspected of extraction on `{model}`"
+            ))
+        })?;
+        let detail = format!(
+            "model `{model}`: principal `{principal}` no longer suspected of extraction (it was after {} rows: {})",
+            s.after_rows,
+            s.reason.describe()
+        );
+        let report = Reloaded::between(&live, &live, &current, &current.config);
+        let how = How {
+            action: "extraction-clear",
+            trigger: "admin",
+            by: Some(by),
+            keys: Vec::new(),
+            models: false,
+        };
+        self.record_admin(
+            &how,
+            aigis_evidence::AdminOutcome::Applied,
+            &report,
+            &live,
+            Some(detail.clone()),
+        )
+        .map_err(|e| admin::refusal(Error::Unrecorded(e)))?;
+        x.forget(principal);
+        tracing::warn!(model, principal, by, "extraction suspicion cleared");
+        Ok(detail)
+    }
+
     /// Records a `gateway-admin` change about the models of `live`.
     fn record_admin(
         &self,
@@ -958,6 +1031,41 @@ impl Gateway {
     /// The models being served.
     pub fn models(&self) -> Vec<Served> {
         self.live().models.values().cloned().collect()
+    }
+
+    /// Each served model with an extraction detector, and the principals it suspects
+    /// now (none, for some): what a later start restores with
+    /// [`Gateway::restore_extraction`].
+    pub fn extraction_suspects(&self) -> Vec<extraction::Saved> {
+        self.live()
+            .models
+            .values()
+            .filter_map(|m| {
+                let x = m.extraction.as_ref()?;
+                Some(extraction::Saved {
+                    model: m.name.clone(),
+                    sha256: m.digest.hex(),
+                    settings: x.settings().clone(),
+                    suspects: x.suspects(),
+                })
+            })
+            .collect()
+    }
+
+    /// Makes the principals an earlier run suspected suspected again, for the models
+    /// served now from the same file (SHA-256) with the same settings (a model or
+    /// settings that changed start over, as at a reload); how many were restored.
+    pub fn restore_extraction(&self, saved: &[extraction::Saved]) -> usize {
+        let live = self.live();
+        saved
+            .iter()
+            .filter_map(|s| {
+                let m = live.models.get(&s.model)?;
+                let x = m.extraction.as_ref()?;
+                (m.digest.hex() == s.sha256 && *x.settings() == s.settings)
+                    .then(|| x.restore(&s.suspects))
+            })
+            .sum()
     }
 
     /// The HTTP service.
@@ -1593,7 +1701,7 @@ async fn infer_in(
         d.observe(&inputs, unix_ms());
     }
     // What the calibrated detectors flagged, for the extraction detector.
-    let mut flagged_rows: Option<usize> = None;
+    let mut looked: Option<Looked> = None;
     let mut inspected_flag = false;
     // Detectors that read the answer (squeezing) run after the model call.
     let reads_answer = model.detectors.iter().any(|(d, _)| d.needs_answer());
@@ -1604,7 +1712,7 @@ async fn infer_in(
             (&principal.name, name),
             (&inputs, None, rows),
             trail,
-            (&mut flagged_rows, &mut inspected_flag),
+            (&mut looked, &mut inspected_flag),
         )
         .await?;
         if !reads_answer {
@@ -1698,7 +1806,7 @@ async fn infer_in(
             (&principal.name, name),
             (asked, Some(&outputs), rows),
             trail,
-            (&mut flagged_rows, &mut inspected_flag),
+            (&mut looked, &mut inspected_flag),
         )
         .await?;
         count_inspected(gw, name, inspected_flag);
@@ -1724,12 +1832,12 @@ async fn infer_in(
     if let (Some(x), Some(asked)) = (&model.extraction, asked) {
         trail.enter("extraction");
         let flag = if rows <= INSPECT_INLINE_ROWS {
-            x.after(&principal.name, &asked, &outputs, flagged_rows)
+            x.after(&principal.name, &asked, &outputs, looked)
         } else {
             // Distances to up to `max_points` earlier queries per row: a large batch goes
             // to the blocking pool.
             let (x, who, answer) = (Arc::clone(x), principal.name.clone(), outputs.clone());
-            tokio::task::spawn_blocking(move || x.after(&who, &asked, &answer, flagged_rows))
+            tokio::task::spawn_blocking(move || x.after(&who, &asked, &answer, looked))
                 .await
                 .map_err(|_| ApiError::internal())?
         };
@@ -1749,6 +1857,7 @@ async fn infer_in(
     // The call's id, and its answers kept for their labels.
     let id = match &model.feedback {
         Some(f) => {
+            let made = request.id.is_none();
             let id = match request.id.clone() {
                 Some(id) => Some(id),
                 None => feedback::new_id(),
@@ -1757,7 +1866,14 @@ async fn infer_in(
                 &id,
                 feedback::answers(&outputs, usize::try_from(rows).unwrap_or(0)),
             ) {
-                f.keep(id, &model.version, unix_ms(), answers);
+                f.keep(
+                    &principal.name,
+                    id,
+                    made,
+                    &model.version,
+                    unix_ms(),
+                    answers,
+                );
             }
             id
         }
@@ -1830,7 +1946,7 @@ async fn feedback_in(
         .as_ref()
         .ok_or_else(|| no_monitor(name, "feedback"))?;
     trail.enter("feedback");
-    let matched = store.label(&request)?;
+    let matched = store.label(&principal.name, &request)?;
     trail.close();
     gw.metrics
         .labelled(name, matched.matched, matched.unknown.len() as u64);
@@ -2004,12 +2120,12 @@ async fn inspect_step(
         u64,
     ),
     trail: &mut Trail,
-    (flagged_rows, flagged): (&mut Option<usize>, &mut bool),
+    (looked, flagged): (&mut Option<Looked>, &mut bool),
 ) -> Result<(), ApiError> {
     trail.enter("inspect");
     let found = inspect_phase(detectors, principal, model, inputs, answer, rows).await?;
     trail.close();
-    match record_findings(gw, model, principal, trail, found, flagged_rows, flagged) {
+    match record_findings(gw, model, principal, trail, found, looked, flagged) {
         Some(detector) => {
             count_inspected(gw, model, true);
             Err(input_blocked(detector))
@@ -2019,21 +2135,35 @@ async fn inspect_step(
 }
 
 /// Puts what the detectors found into the call's trail, the metrics and the log; counts
-/// the rows they flagged (the most any one did) for the extraction detector. Returns the
-/// first detector whose flag blocks the call.
+/// the rows they flagged and the rows above their atypical cuts (the most any one did)
+/// for the extraction detector. Returns the first detector whose flag blocks the call.
 fn record_findings(
     gw: &Gateway,
     model: &str,
     principal: &str,
     trail: &mut Trail,
     found: Vec<(&'static str, inspect::Action, inspect::Finding)>,
-    flagged_rows: &mut Option<usize>,
+    looked: &mut Option<Looked>,
     flagged: &mut bool,
 ) -> Option<&'static str> {
     let mut blocked = None;
     for (detector, action, found) in found {
-        if let Some(n) = found.flagged_rows {
-            *flagged_rows = Some(flagged_rows.map_or(n, |m| m.max(n)));
+        if found.flagged_rows.is_some() || found.atypical_rows.is_some() {
+            let first = looked.is_none();
+            let l = looked.get_or_insert_with(Looked::default);
+            l.flagged = l.flagged.max(found.flagged_rows.unwrap_or(0));
+            l.atypical = l.atypical.max(found.atypical_rows.unwrap_or(0));
+            // Which rows any detector flagged, as the file's calibration counted them
+            // (`any`); a detector that looked without saying which leaves the call's
+            // rows unattributed.
+            l.flags = union_rows(first, l.flags.take(), found.row_flags);
+            if let Some(f) = &l.flags {
+                l.flagged = l.flagged.max(f.iter().filter(|x| **x).count());
+            }
+            l.atypical_flags = union_rows(first, l.atypical_flags.take(), found.row_atypical);
+            if let Some(f) = &l.atypical_flags {
+                l.atypical = l.atypical.max(f.iter().filter(|x| **x).count());
+            }
         }
         if !found.flagged {
             continue;
@@ -2053,6 +2183,23 @@ fn record_findings(
         }
     }
     blocked
+}
+
+/// Rows marked by any detector so far (`so_far`) or by this one (`this`): `this` for
+/// the first detector that looked; `None` once one looked without saying which rows.
+fn union_rows(
+    first: bool,
+    so_far: Option<Vec<bool>>,
+    this: Option<Vec<bool>>,
+) -> Option<Vec<bool>> {
+    match (first, so_far, this) {
+        (true, _, f) => f,
+        (false, Some(mut a), Some(b)) if a.len() == b.len() => {
+            a.iter_mut().zip(&b).for_each(|(x, y)| *x |= *y);
+            Some(a)
+        }
+        _ => None,
+    }
 }
 
 /// The refusal of a call a detector blocked. Why stays in the audit record: the training

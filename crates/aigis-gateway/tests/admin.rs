@@ -605,3 +605,65 @@ async fn concurrent_admin_calls_lose_no_change() {
     }
     assert_eq!(s.changes().len(), 16);
 }
+
+#[tokio::test]
+async fn a_suspected_principal_is_listed_and_cleared_and_the_clearing_is_recorded_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (keys, entries) = common::keys(&["ci", "ops", "intern"]);
+    let mut model = common::model("cancer", "cancer_gbc.onnx");
+    model.extraction = Some(toml::from_str("action = \"block\"\nbudget = 2").unwrap());
+    let mut config = ServeConfig::loopback(vec![model], entries);
+    config.admin = Some(admin_config());
+    let recorder = Arc::new(Recorder::default());
+    let gateway = start(&config, dir.path(), &[], &recorder);
+    let (app, admin) = (gateway.clone().router(), gateway.clone().admin_router());
+    let statuses = [
+        infer(&app, &keys["ci"]).await.0,
+        infer(&app, &keys["ci"]).await.0,
+        infer(&app, &keys["ci"]).await.0,
+        infer(&app, &keys["ci"]).await.0,
+    ];
+    assert_eq!(statuses[3], StatusCode::FORBIDDEN, "{statuses:?}");
+    let suspects = || {
+        call(
+            &admin,
+            "GET",
+            "/admin/v1/extraction",
+            &keys["ops"],
+            Value::Null,
+        )
+    };
+    let (status, v) = suspects().await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["models"][0]["model"], "cancer");
+    assert_eq!(v["models"][0]["suspects"][0]["principal"], "ci");
+    assert_eq!(v["models"][0]["suspects"][0]["sign"], "budget");
+    let path = "/admin/v1/models/cancer/extraction/ci";
+    // Not a listed admin principal: refused.
+    let (status, _) = call(&admin, "DELETE", path, &keys["intern"], Value::Null).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Not recorded: not made.
+    *recorder.fail.lock().unwrap() = true;
+    let (status, v) = call(&admin, "DELETE", path, &keys["ops"], Value::Null).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(infer(&app, &keys["ci"]).await.0, StatusCode::FORBIDDEN);
+    *recorder.fail.lock().unwrap() = false;
+    let (status, v) = call(&admin, "DELETE", path, &keys["ops"], Value::Null).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert!(v["cleared"].as_str().unwrap().contains("`ci`"), "{v}");
+    let change = recorder.changes.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(
+        (change.action.as_str(), change.by.as_deref()),
+        ("extraction-clear", Some("ops"))
+    );
+    assert!(change.detail.unwrap().contains("budget: more than 2 rows"));
+    // It starts over: answered, up to the budget again.
+    assert_eq!(infer(&app, &keys["ci"]).await.0, StatusCode::OK);
+    let (_, v) = suspects().await;
+    assert_eq!(v["models"], json!([]));
+    // Nothing to clear, or no such model: 404.
+    for path in [path, "/admin/v1/models/nope/extraction/ci"] {
+        let (status, v) = call(&admin, "DELETE", path, &keys["ops"], Value::Null).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {v}");
+    }
+}

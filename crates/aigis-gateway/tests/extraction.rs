@@ -359,3 +359,181 @@ fn the_threshold_the_detector_file_calibrated_for_the_model_is_used() {
         .to_string();
     assert!(e.contains("fit it again for this model"), "{e}");
 }
+
+/// Digits whose pixels are each drawn on their own from the reference's rows, kept when
+/// every detector passes them and they are among the most atypical tenth of clean rows:
+/// queries only the atypical sign can see.
+fn atypical_unflagged(d: &detect::Detector, n: usize) -> Vec<Vec<f32>> {
+    let reference = common::digits_reference();
+    let cuts = &d.calibration.atypical.as_ref().expect("atypical cuts").cuts;
+    let mut rng = fastrand::Rng::with_seed(21);
+    let mut out = Vec::new();
+    for _ in 0..200 {
+        let rows: Vec<f64> = (0..500 * 64)
+            .map(|i| reference.data[rng.usize(0..reference.rows) * 64 + i % 64])
+            .collect();
+        let m = detect::Matrix::new(500, 64, rows, detect::Matrix::positional_names(64)).unwrap();
+        for (r, row) in d.score(&m, None).unwrap().iter().zip(m.data.chunks(64)) {
+            let atypical = cuts
+                .iter()
+                .any(|(name, cut)| r.scores[name.as_str()].unwrap() > *cut);
+            if !r.flagged && atypical {
+                out.push(row.iter().map(|&v| v as f32).collect());
+            }
+        }
+        if out.len() >= n {
+            out.truncate(n);
+            return out;
+        }
+    }
+    panic!("only {} such rows", out.len());
+}
+
+#[tokio::test]
+async fn queries_nearly_all_atypical_are_suspected_though_none_is_flagged() {
+    let s = start(settings(Response::Block), true);
+    let path = s.dir.path().join("digits.detector.json");
+    let d = detect::Detector::from_json(&std::fs::read(&path).unwrap()).unwrap();
+    let rows = atypical_unflagged(&d, 60);
+    let mut suspected = None;
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(
+            s.infer("copier", std::slice::from_ref(row)).await.0,
+            StatusCode::OK
+        );
+        if let Some(flag) = s.last_flag() {
+            assert!(
+                flag.reasons[0].starts_with("atypical: "),
+                "{:?}",
+                flag.reasons
+            );
+            suspected = Some(i + 1);
+            break;
+        }
+    }
+    // Every row atypical: suspected after 20 (half would be clean rows' bound at most).
+    assert_eq!(suspected, Some(20));
+    assert_eq!(s.infer("copier", &rows[..1]).await.0, StatusCode::FORBIDDEN);
+    // The reference's own digits, from another principal: not suspected.
+    for row in natural() {
+        assert_eq!(s.infer("benign", &[row]).await.0, StatusCode::OK);
+        assert_eq!(s.last_flag(), None);
+    }
+    // A file made before the cuts: the sign is left out (the settings change, so the
+    // copier's history starts over; with the sign it would be suspected again at 20).
+    let mut older: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    older["calibration"]
+        .as_object_mut()
+        .unwrap()
+        .remove("atypical");
+    std::fs::write(&path, serde_json::to_vec(&older).unwrap()).unwrap();
+    s.gateway
+        .reload(&s.config, s.dir.path(), &[], "signal")
+        .unwrap();
+    let app = s.gateway.clone().router();
+    for row in &rows {
+        let (status, _) =
+            common::infer_binary(&app, &s.keys["copier"], "digits", std::slice::from_ref(row))
+                .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(s.last_flag(), None);
+    }
+}
+
+/// A client whose rows the detectors flag as often as they flag clean rows of the class
+/// the model answers for them is not taken for a copier, when the detector file counted
+/// its calibration rows by class for this model; a client flagged as often in a class
+/// whose clean rows are not flagged still is. The counts are set by hand here (every
+/// clean row of one class flagged, none of another) so that the rows each client sends,
+/// uniform noise the detectors flag, fall in a class of known rate: what is tested is
+/// that the gateway classes each row as `detect fit --model` did and tells the tracker
+/// which rows were flagged.
+#[tokio::test]
+async fn a_client_is_compared_with_clean_rows_of_the_class_it_asks_about() {
+    let bytes = std::fs::read(common::runtime_model("digits_mlp.onnx")).unwrap();
+    let runtime = Arc::new(aigis_runtime::OnnxRuntime::from_bytes(&bytes).unwrap());
+    let model = aigis_gateway::detect::RuntimeModel::new(runtime, None).unwrap();
+    let sha256 = aigis_core::Digest::of(&bytes).hex();
+    let s = start(settings(Response::Block), true);
+    let path = s.dir.path().join("digits.detector.json");
+    let mut d = detect::Detector::from_json(&std::fs::read(&path).unwrap()).unwrap();
+    // Noise rows the detectors flag, by the class the model gives them.
+    let mut rng = fastrand::Rng::with_seed(5);
+    let noise: Vec<f64> = (0..2000 * 64).map(|_| rng.f64() * 16.0).collect();
+    let m = detect::Matrix::new(2000, 64, noise, detect::Matrix::positional_names(64)).unwrap();
+    let scored = d.score(&m, None).unwrap();
+    let (probs, k) = detect::Model::probabilities(&model, &m).unwrap();
+    let mut by: std::collections::BTreeMap<u32, Vec<Vec<f32>>> = Default::default();
+    for ((r, row), p) in scored.iter().zip(m.data.chunks(64)).zip(probs.chunks(k)) {
+        if r.flagged {
+            let class = p
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .unwrap()
+                .0 as u32;
+            by.entry(class)
+                .or_default()
+                .push(row.iter().map(|&v| v as f32).collect());
+        }
+    }
+    let mut classes: Vec<(u32, usize)> = by.iter().map(|(c, r)| (*c, r.len())).collect();
+    classes.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    let [(busy, _), (other, _), ..] = classes[..] else {
+        panic!("the noise falls in fewer than two classes: {classes:?}");
+    };
+    assert!(
+        by[&busy].len() >= 40 && by[&other].len() >= 40,
+        "{classes:?}"
+    );
+    let rows = d.calibration.calibration_rows as u64;
+    // Noise is atypical too: that sign is left out, the inputs sign alone is tested.
+    d.calibration.atypical = None;
+    d.calibration.by_class = Some(detect::ByClass {
+        model_sha256: sha256,
+        classes: vec![
+            aigis_monitor::extraction::ClassFlags {
+                class: busy,
+                rows: 40,
+                flagged: 40,
+            },
+            aigis_monitor::extraction::ClassFlags {
+                class: other,
+                rows: rows - 40,
+                flagged: 0,
+            },
+        ],
+    });
+    std::fs::write(&path, serde_json::to_vec(&d).unwrap()).unwrap();
+    s.gateway
+        .reload(&s.config, s.dir.path(), &[], "signal")
+        .unwrap();
+    let app = s.gateway.clone().router();
+    let send = |who: &'static str, rows: Vec<Vec<f32>>| {
+        let app = app.clone();
+        let key = s.keys[who].clone();
+        async move {
+            for (i, row) in rows.iter().take(40).enumerate() {
+                let (status, _) =
+                    common::infer_binary(&app, &key, "digits", std::slice::from_ref(row)).await;
+                if status == StatusCode::FORBIDDEN {
+                    return Some(i);
+                }
+            }
+            None
+        }
+    };
+    // The class whose clean rows are all flagged: nothing to tell them apart.
+    assert_eq!(send("benign", by[&busy].clone()).await, None);
+    // The class whose clean rows are never flagged: refused.
+    let refused = send("copier", by[&other].clone()).await.expect("refused");
+    assert!((20..=25).contains(&refused), "after {refused}");
+    let calls = s.recorder.calls.lock().unwrap();
+    let flag = calls
+        .iter()
+        .flat_map(|c| &c.flags)
+        .find(|f| f.detector == "extraction")
+        .expect("flagged");
+    assert!(flag.reasons[0].starts_with("inputs:"), "{:?}", flag.reasons);
+}

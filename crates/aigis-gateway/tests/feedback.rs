@@ -1,7 +1,8 @@
 //! Delayed labels over the API: each answered call has an id (the request's or one the
 //! gateway makes), `POST /v2/models/{name}/feedback` labels it once, and `GET
 //! /v2/models/{name}/kpis` gives the model's accuracy and calibration per window; Cedar
-//! decides who may send labels.
+//! decides who may send labels, and a call's id is its principal's: another principal
+//! labels it only when the gateway made the id, or when it is one of `labelers`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -28,9 +29,9 @@ struct Setup {
 
 fn start(policies: Option<&str>) -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let (keys, entries) = common::keys(&["app", "labeler"]);
+    let (keys, entries) = common::keys(&["app", "labeler", "other"]);
     let mut model = common::model("digits", "digits_mlp.onnx");
-    model.feedback = Some(toml::from_str("window_s = 600").unwrap());
+    model.feedback = Some(toml::from_str("window_s = 600\nlabelers = [\"labeler\"]").unwrap());
     let plain = common::model("plain", "digits_mlp.onnx");
     let mut config = ServeConfig::loopback(vec![model, plain], entries);
     if let Some(p) = policies {
@@ -246,4 +247,105 @@ async fn cedar_decides_who_may_send_labels() {
         .call("labeler", "POST", "/v2/models/digits/feedback", body)
         .await;
     assert_eq!((status, m["matched"].as_u64()), (StatusCode::OK, Some(1)));
+}
+
+#[tokio::test]
+async fn a_call_id_is_its_principals_and_no_one_else_can_claim_or_label_it() {
+    let s = start(None);
+    let (x, y) = digits();
+    let infer = |who: &'static str, rows: std::ops::Range<usize>, id: Option<&'static str>| {
+        let body = request(&x[rows], id);
+        let s = &s;
+        async move {
+            let (status, v) = s.call(who, "POST", "/v2/models/digits/infer", body).await;
+            assert_eq!(status, StatusCode::OK, "{v}");
+            v["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let feedback = |who: &'static str, body: Value| {
+        let s = &s;
+        async move {
+            s.call(who, "POST", "/v2/models/digits/feedback", body)
+                .await
+        }
+    };
+    // Two principals choose the same id: both calls are kept, neither pre-empts the
+    // other (before, the second was not kept).
+    infer("app", 0..1, Some("order-1")).await;
+    infer("other", 1..3, Some("order-1")).await;
+    let (_, k) = s
+        .call("app", "GET", "/v2/models/digits/kpis", Value::Null)
+        .await;
+    assert_eq!(
+        (k["pending"].as_u64(), k["duplicate_ids"].as_u64()),
+        (Some(2), Some(0))
+    );
+    // `other` labels its own call (two rows): the one-row call of `app` is not it.
+    let (status, m) = feedback(
+        "other",
+        json!({"feedback": [{"id": "order-1", "labels": [y[1], y[2]]}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{m}");
+    assert_eq!(m, json!({"matched": 1, "unknown": []}));
+    // Nor can it label `app`'s call with that id now, or name `app`: refused whole.
+    let (_, m) = feedback(
+        "other",
+        json!({"feedback": [{"id": "order-1", "labels": [0]}]}),
+    )
+    .await;
+    assert_eq!(m, json!({"matched": 0, "unknown": ["order-1"]}));
+    let (status, e) = feedback(
+        "other",
+        json!({"feedback": [{"id": "order-1", "labels": [0], "principal": "app"}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("labelers"), "{e}");
+    // An id the gateway made is a capability: whoever the caller gave it to labels it.
+    let made = infer("app", 3..4, None).await;
+    let (_, m) = feedback(
+        "other",
+        json!({"feedback": [{"id": made, "labels": [y[3]]}]}),
+    )
+    .await;
+    assert_eq!(m["matched"], 1, "{m}");
+    // A labeler labels any principal's call; when several principals' calls have the
+    // id it must name one.
+    infer("other", 4..5, Some("order-2")).await;
+    infer("app", 5..6, Some("order-2")).await;
+    let (_, m) = feedback(
+        "labeler",
+        json!({"feedback": [
+            {"id": "order-1", "labels": [y[0]]},
+            {"id": "order-2", "labels": [y[4]]},
+        ]}),
+    )
+    .await;
+    assert_eq!(
+        m,
+        json!({"matched": 1, "unknown": [], "ambiguous": ["order-2"]})
+    );
+    let (_, m) = feedback(
+        "labeler",
+        json!({"feedback": [
+            {"id": "order-2", "labels": [y[4]], "principal": "other"},
+            {"id": "order-2", "labels": [y[5]], "principal": "app"},
+        ]}),
+    )
+    .await;
+    assert_eq!(m, json!({"matched": 2, "unknown": []}));
+    let (_, k) = s
+        .call("app", "GET", "/v2/models/digits/kpis", Value::Null)
+        .await;
+    let w = &k["windows"][0];
+    assert_eq!(
+        (
+            k["pending"].as_u64(),
+            w["predictions"].as_u64(),
+            w["labeled"].as_u64()
+        ),
+        (Some(0), Some(6), Some(6)),
+        "{k}"
+    );
 }

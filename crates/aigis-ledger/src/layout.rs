@@ -12,6 +12,7 @@
 //! | `.aigis/keys/mask.key` | the masking and tokenization key | `aigis keys mask new`, `aigis data mask` |
 //! | `.aigis/registry/` | the content-addressed store of registered model versions | `aigis model register` |
 //! | `.aigis/ingested/` | the signed manifests of data accepted by `aigis data ingest` | `aigis data ingest` |
+//! | `.aigis/gateway-extraction.json` | the principals the gateway's extraction detectors suspected, kept from a stop to the next start | `aigis serve` |
 
 use std::path::{Path, PathBuf};
 
@@ -46,6 +47,11 @@ impl Layout {
     /// `.aigis/`.
     pub fn state_dir(&self) -> PathBuf {
         self.root.join(STATE_DIR)
+    }
+
+    /// `.aigis/gateway-extraction.json`.
+    pub fn extraction_state(&self) -> PathBuf {
+        self.state_dir().join("gateway-extraction.json")
     }
 
     /// `.aigis/keys/`.

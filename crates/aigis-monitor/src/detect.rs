@@ -106,6 +106,44 @@ pub struct Calibration {
     /// On the calibration rows, the share each detector flags, and `any` the share
     /// flagged by one or more (at most `fpr`).
     pub flagged: BTreeMap<String, f64>,
+    /// Where the most atypical tenth of the calibration rows begins, for the model-free
+    /// detectors: what the extraction detector's `atypical` sign counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub atypical: Option<Atypical>,
+    /// The calibration rows by the class the model answers and how many of them the
+    /// file's detectors flagged: the extraction detector's inputs sign compares a
+    /// client's flagged rows with these class by class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_class: Option<ByClass>,
+}
+
+/// [`Calibration::by_class`]: it holds for the model that classed the rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ByClass {
+    /// The SHA-256 of the model file (hex).
+    pub model_sha256: String,
+    pub classes: Vec<crate::extraction::ClassFlags>,
+}
+
+/// The share of clean rows [`Atypical`]'s cuts leave above them, each detector on its own.
+pub const ATYPICAL_SHARE: f64 = 0.1;
+
+/// Where the most atypical [`ATYPICAL_SHARE`] of the clean calibration rows begins, by
+/// the detectors that do not use the model (`ood`, `mahalanobis`).
+///
+/// A copier's synthetic queries (random points, features drawn each on its own) can
+/// stay under the thresholds set for a 1 % false-positive rate and still be, nearly all
+/// of them, among the clean rows' most atypical tenth: on digits, rows of independent
+/// pixels drawn from real digits passed the thresholds 98 % of the time and were above the
+/// mahalanobis cut 99–100 % of the time (`bench/extraction_eval.py`, BENCHMARKS.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Atypical {
+    /// Each detector's cut: a row whose score is above it is atypical.
+    pub cuts: BTreeMap<String, f64>,
+    /// The calibration rows above one cut or more.
+    pub above: usize,
 }
 
 /// The out-of-distribution detector.
@@ -150,6 +188,9 @@ pub struct FitOptions {
     pub mahalanobis: Option<bool>,
     /// Fit the squeeze detector (needs the model).
     pub squeeze: Option<SqueezeOptions>,
+    /// The SHA-256 of the model given to [`fit`] (hex): with it, the calibration rows are
+    /// classed by the model into [`Calibration::by_class`].
+    pub model_sha256: Option<String>,
 }
 
 /// How to calibrate the extraction detector's PRADA threshold.
@@ -173,6 +214,7 @@ impl Default for FitOptions {
             ood: true,
             mahalanobis: None,
             squeeze: None,
+            model_sha256: None,
         }
     }
 }
@@ -430,6 +472,8 @@ pub fn fit(
             source: source.to_owned(),
             seed: opts.seed,
             flagged: BTreeMap::new(),
+            atypical: None,
+            by_class: None,
         },
         ood: None,
         mahalanobis: None,
@@ -586,7 +630,98 @@ pub fn fit(
         .calibration
         .flagged
         .insert("any".into(), any as f64 / cal.rows as f64);
+    detector.calibration.atypical = atypical_cuts(&calibration_scores, cal.rows);
+    if let (Some(model), Some(sha256)) = (model, &opts.model_sha256) {
+        let flagged: Vec<bool> = (0..cal.rows)
+            .map(|i| {
+                scores
+                    .iter()
+                    .zip(&thresholds)
+                    .any(|(s, &t)| s.get(i).is_some_and(|&x| x > t))
+            })
+            .collect();
+        detector.calibration.by_class = Some(ByClass {
+            model_sha256: sha256.clone(),
+            classes: class_flags(&cal, model, &flagged)?,
+        });
+    }
     Ok(detector)
+}
+
+/// The model's class for each of `rows` (the index of its largest probability).
+fn classes_of(model: &dyn Model, rows: &Matrix) -> Result<Vec<u32>, Error> {
+    let (probs, k) = model
+        .probabilities(rows)
+        .map_err(|e| options_error(format!("running the model: {e}")))?;
+    if k == 0 || probs.len() != rows.rows * k {
+        return Err(options_error(format!(
+            "the model gave {} probabilities for {} rows of {k} classes",
+            probs.len(),
+            rows.rows
+        )));
+    }
+    Ok(probs
+        .chunks_exact(k)
+        .map(|p| {
+            let best =
+                p.iter()
+                    .enumerate()
+                    .fold((0usize, f64::NEG_INFINITY), |(bi, bv), (i, &v)| {
+                        if v > bv { (i, v) } else { (bi, bv) }
+                    });
+            u32::try_from(best.0).unwrap_or(u32::MAX)
+        })
+        .collect())
+}
+
+/// The calibration rows by the class the model answers, and how many of each class
+/// were `flagged`.
+fn class_flags(
+    rows: &Matrix,
+    model: &dyn Model,
+    flagged: &[bool],
+) -> Result<Vec<crate::extraction::ClassFlags>, Error> {
+    let classes = classes_of(model, rows)?;
+    let mut counts: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
+    for (class, &f) in classes.iter().zip(flagged) {
+        let c = counts.entry(*class).or_default();
+        c.0 += 1;
+        c.1 += u64::from(f);
+    }
+    Ok(counts
+        .into_iter()
+        .map(|(class, (rows, flagged))| crate::extraction::ClassFlags {
+            class,
+            rows,
+            flagged,
+        })
+        .collect())
+}
+
+/// The model-free detectors' [`Atypical`] cuts on the calibration rows' scores; `None`
+/// without such a detector.
+fn atypical_cuts(scores: &[(&'static str, Vec<f64>)], rows: usize) -> Option<Atypical> {
+    let free: Vec<(&str, &[f64], f64)> = scores
+        .iter()
+        .filter(|(name, _)| matches!(*name, "ood" | "mahalanobis"))
+        .map(|(name, s)| (*name, s.as_slice(), threshold(s, ATYPICAL_SHARE)))
+        .collect();
+    if free.is_empty() || rows == 0 {
+        return None;
+    }
+    let above = (0..rows)
+        .filter(|&i| {
+            free.iter()
+                .any(|(_, s, cut)| s.get(i).is_some_and(|x| x > cut))
+        })
+        .count();
+    Some(Atypical {
+        cuts: free
+            .iter()
+            .map(|(name, _, cut)| ((*name).to_owned(), *cut))
+            .collect(),
+        above,
+    })
 }
 
 /// PRADA's threshold for `d`'s extraction detector (the file keeps it as
@@ -615,28 +750,7 @@ pub fn calibrate_extraction(
         complete.sort_unstable();
     }
     let rows = take(reference, &complete);
-    let (probs, k) = model
-        .probabilities(&rows)
-        .map_err(|e| options_error(format!("running the model: {e}")))?;
-    if k == 0 || probs.len() != rows.rows * k {
-        return Err(options_error(format!(
-            "the model gave {} probabilities for {} rows of {k} classes",
-            probs.len(),
-            rows.rows
-        )));
-    }
-    let classes: Vec<u32> = probs
-        .chunks_exact(k)
-        .map(|p| {
-            let best =
-                p.iter()
-                    .enumerate()
-                    .fold((0usize, f64::NEG_INFINITY), |(bi, bv), (i, &v)| {
-                        if v > bv { (i, v) } else { (bi, bv) }
-                    });
-            u32::try_from(best.0).unwrap_or(u32::MAX)
-        })
-        .collect();
+    let classes = classes_of(model, &rows)?;
     let scale = crate::extraction::scale_of(&d.ranges);
     let prada =
         crate::extraction::calibrate(&ex.settings, &scale, &rows.data, &classes, ex.clients, seed)
@@ -813,6 +927,43 @@ impl Detector {
             }
             check_image(&sq.squeezers, sq.image, n).map_err(|e| bad(e.to_string()))?;
         }
+        if let Some(a) = &self.calibration.atypical {
+            if a.above > self.calibration.calibration_rows {
+                return Err(bad(format!(
+                    "{} atypical rows of {} calibration rows",
+                    a.above, self.calibration.calibration_rows
+                )));
+            }
+            if a.cuts.is_empty() {
+                return Err(bad("the atypical cuts are missing".into()));
+            }
+            for (name, cut) in &a.cuts {
+                let held = match name.as_str() {
+                    "ood" => self.ood.is_some(),
+                    "mahalanobis" => self.mahalanobis.is_some(),
+                    _ => false,
+                };
+                if !held || !cut.is_finite() {
+                    return Err(bad(format!(
+                        "the atypical cut `{name}` is not a finite cut of a model-free detector the file holds"
+                    )));
+                }
+            }
+        }
+        if let Some(b) = &self.calibration.by_class {
+            if !is_sha256_hex(&b.model_sha256) {
+                return Err(bad("the model's SHA-256 is not 64 hex digits".into()));
+            }
+            crate::extraction::check_class_flags(&b.classes)
+                .map_err(|m| bad(format!("the calibration rows by class: {m}")))?;
+            let rows: u64 = b.classes.iter().map(|c| c.rows).sum();
+            if rows != self.calibration.calibration_rows as u64 {
+                return Err(bad(format!(
+                    "the calibration rows by class add up to {rows}, not the {} calibration rows",
+                    self.calibration.calibration_rows
+                )));
+            }
+        }
         if let Some(ex) = &self.extraction {
             if !is_sha256_hex(&ex.model_sha256) {
                 return Err(bad("the model's SHA-256 is not 64 hex digits".into()));
@@ -822,6 +973,36 @@ impl Detector {
                 .map_err(|m| bad(format!("extraction: {m}")))?;
         }
         Ok(())
+    }
+
+    /// How many of `results` (this detector's, on one table) score above one of its
+    /// [`Atypical`] cuts or more, or above `only`'s cut when given (a row a detector
+    /// could not score counts: no verdict is not a pass); `None` without such a cut.
+    pub fn atypical_rows(&self, results: &[RowResult], only: Option<&str>) -> Option<usize> {
+        self.atypical_flags(results, only)
+            .map(|f| f.iter().filter(|a| **a).count())
+    }
+
+    /// Which of `results` are above a cut, as [`Detector::atypical_rows`] counts them, in
+    /// their order.
+    pub fn atypical_flags(&self, results: &[RowResult], only: Option<&str>) -> Option<Vec<bool>> {
+        let all = &self.calibration.atypical.as_ref()?.cuts;
+        let cuts = || {
+            all.iter()
+                .filter(move |(name, _)| only.is_none_or(|o| o == name.as_str()))
+        };
+        cuts().next()?;
+        Some(
+            results
+                .iter()
+                .map(|r| {
+                    cuts().any(|(name, cut)| match r.scores.get(name.as_str()) {
+                        Some(Some(s)) => s > cut,
+                        _ => true,
+                    })
+                })
+                .collect(),
+        )
     }
 
     /// The names of its detectors, in the order they run.

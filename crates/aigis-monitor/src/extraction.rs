@@ -24,11 +24,31 @@
 //!   binomial test gives less than `flag_alpha` that clean rows would be flagged this
 //!   often, the client is suspected. Random and synthetic queries that PRADA's
 //!   distances cannot tell from natural ones (points drawn from a smooth box) are far from
-//!   the training data, and this is how they show.
+//!   the training data, and this is how they show. With the calibration rows counted by
+//!   the class the model answers ([`Settings::flag_by_class`]), the client must also be
+//!   flagged more often than clean rows of the same classes ([`stratified_tail`]): a
+//!   natural client of one sub-population, whose rows the detectors flag more often than
+//!   the whole data's (digits 4 on digits: 12 % against 4 %), is then compared with that
+//!   sub-population, while a copier flagged as often in classes whose clean rows are
+//!   rarely flagged is still caught.
+//! - **atypical**: the share of its rows among the most atypical tenth of clean rows by a
+//!   detector's score (above the cuts [`crate::detect::Atypical`] sets on the
+//!   calibration rows), tested as the inputs sign is against the 99.9 % upper bound of
+//!   the share of calibration rows above them, and never against less than
+//!   [`ATYPICAL_FLOOR`]: a client is suspected when significantly more than half its rows
+//!   are atypical. Synthetic queries can stay under the thresholds set for a 1 %
+//!   false-positive rate and yet be nearly all in that tenth (on digits, images of
+//!   independent pixels drawn from real digits: 99–100 % of them); natural clients of one
+//!   class, one sub-population of the data, had at most 26 % of their rows there on
+//!   digits, breast_cancer and wine (measured with `bench/extraction_eval.py`'s data).
+//!   Traffic of a world that drifted far from the training data, every client of it, can
+//!   be atypical too: that is drift, which `[serve.models.drift]` names.
 //! - **budget**: more rows than the budget.
 //!
 //! A row the principal sent before (among its last `history` distinct rows) is counted
-//! towards the budget only: a repeat tells the client nothing new.
+//! towards the budget only: a repeat tells the client nothing new, and what the
+//! detectors made of it was counted the first time (a natural client replaying a few
+//! rows the detectors flag would otherwise pile up evidence from the same rows).
 //!
 //! A suspicion is kept for as long as the tracker keeps the principal: it is never
 //! evicted while suspected. Distances are Euclidean over the features each multiplied by
@@ -58,7 +78,8 @@ pub use calibrate::{
 };
 
 /// The detector's settings.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Shapiro–Wilk W below which a client's distances are not natural.
     pub threshold: f64,
@@ -75,8 +96,19 @@ pub struct Settings {
     /// The rate at which the per-request detectors flag clean rows (their calibrated
     /// false-positive rate); `None` leaves the inputs sign out.
     pub flag_rate: Option<f64>,
-    /// The binomial tail below which a client's flagged rows are too many.
+    /// The binomial tail below which a client's flagged (or atypical) rows are too many.
     pub flag_alpha: f64,
+    /// The share of clean rows above the detectors' atypical cuts (at least
+    /// [`ATYPICAL_FLOOR`], [`atypical_rate`]); `None` leaves the atypical sign out.
+    pub atypical_rate: Option<f64>,
+    /// The clean rows the detectors flagged per class the model answers (a detector
+    /// file's calibration rows): the inputs sign then compares a client's flagged rows
+    /// with them class by class ([`stratified_tail`]), so a client that asks about one
+    /// sub-population only is not taken for a copier because the detectors flag more
+    /// of that sub-population's rows than of the whole data's. `None`: the whole
+    /// data's rate alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flag_by_class: Option<Vec<ClassFlags>>,
     /// Principals tracked at once.
     pub max_principals: usize,
     /// Points kept per principal.
@@ -94,6 +126,8 @@ impl Default for Settings {
             budget: None,
             flag_rate: None,
             flag_alpha: 1e-6,
+            atypical_rate: None,
+            flag_by_class: None,
             max_principals: 1024,
             max_points: 1024,
         }
@@ -127,6 +161,12 @@ impl Settings {
         if self.flag_rate.is_some_and(|r| !(r > 0.0 && r < 1.0)) {
             return Err(("flag_rate", "must be between 0 and 1".into()));
         }
+        if self.atypical_rate.is_some_and(|r| !(r > 0.0 && r < 1.0)) {
+            return Err(("atypical_rate", "must be between 0 and 1".into()));
+        }
+        if let Some(by_class) = &self.flag_by_class {
+            check_class_flags(by_class).map_err(|m| ("flag_by_class", m))?;
+        }
         if !(self.flag_alpha > 0.0 && self.flag_alpha < 0.5) {
             return Err(("flag_alpha", "must be above 0 and below 0.5".into()));
         }
@@ -144,7 +184,8 @@ impl Settings {
 }
 
 /// Why a principal is suspected.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "sign", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Reason {
     /// Its distances are not natural: their Shapiro–Wilk W is below the threshold.
     Distances {
@@ -157,6 +198,14 @@ pub enum Reason {
     /// The detectors flagged `flagged` of its `rows`, at most `rate` of clean rows.
     Inputs {
         flagged: u64,
+        rows: u64,
+        rate: f64,
+        p_value: f64,
+    },
+    /// `atypical` of its `rows` were above the detectors' atypical cuts, at most `rate`
+    /// of clean rows.
+    Atypical {
+        atypical: u64,
         rows: u64,
         rate: f64,
         p_value: f64,
@@ -174,6 +223,7 @@ impl Reason {
             Reason::Distances { .. } => "distances",
             Reason::Probing { .. } => "probing",
             Reason::Inputs { .. } => "inputs",
+            Reason::Atypical { .. } => "atypical",
             Reason::Budget { .. } => "budget",
             Reason::Untracked => "untracked",
         }
@@ -202,6 +252,15 @@ impl Reason {
                 "inputs: the detectors flagged {flagged} of its {rows} rows (clean rows: {:.1}%; binomial p = {p_value:.1e})",
                 rate * 100.0
             ),
+            Reason::Atypical {
+                atypical,
+                rows,
+                rate,
+                p_value,
+            } => format!(
+                "atypical: {atypical} of its {rows} rows were among the most atypical tenth of clean rows by a detector's score (clean rows: at most {:.1}%; binomial p = {p_value:.1e})",
+                rate * 100.0
+            ),
             Reason::Budget { budget } => format!("budget: more than {budget} rows"),
             Reason::Untracked => {
                 "untracked: every principal the detector can track is suspected".into()
@@ -216,13 +275,15 @@ impl Reason {
             Reason::Distances { w, .. } => 1.0 - w,
             Reason::Probing { share, .. } => *share,
             Reason::Inputs { flagged, rows, .. } => *flagged as f64 / (*rows).max(1) as f64,
+            Reason::Atypical { atypical, rows, .. } => *atypical as f64 / (*rows).max(1) as f64,
             Reason::Budget { .. } | Reason::Untracked => 1.0,
         }
     }
 }
 
 /// A principal under suspicion.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Suspicion {
     pub reason: Reason,
     /// Its rows when it became suspected.
@@ -268,9 +329,19 @@ struct Clients {
 #[derive(Debug, Default)]
 struct Client {
     rows: u64,
-    /// Rows the per-request detectors flagged, and rows they looked at.
+    /// Rows the per-request detectors flagged, rows above their atypical cuts, and rows
+    /// they looked at.
     flagged: u64,
+    atypical: u64,
     inspected: u64,
+    /// With [`Settings::flag_by_class`]: the rows counted in each of its classes and how
+    /// many were flagged (the last slot: classes it does not have), and how many of the
+    /// inspected rows were counted there (all of them, unless a call did not say).
+    by_class: Vec<[u64; 2]>,
+    attributed: u64,
+    /// The inspected rows when the class-by-class test last found the flagged rows
+    /// natural: it is made again once they grow by a hundredth.
+    stratified_at: std::cell::Cell<u64>,
     /// The growing set of each predicted class.
     classes: HashMap<u32, Growing>,
     points: usize,
@@ -363,15 +434,15 @@ impl Tracker {
     }
 
     /// Takes one call of `principal`: `rows` is `classes.len()` rows of [`Tracker::width`]
-    /// features, row-major, and `classes` the model's answer for each; `flagged`, when
-    /// the per-request detectors looked at the rows, how many they flagged. A row with a
-    /// value that is not a finite number counts towards the budget only.
+    /// features, row-major, and `classes` the model's answer for each; `looked`, when
+    /// the per-request detectors looked at the rows, what they found. A row with a value
+    /// that is not a finite number counts towards the budget only.
     pub fn observe(
         &self,
         principal: &str,
         rows: &[f64],
         classes: &[u32],
-        flagged: Option<usize>,
+        looked: Option<Looked>,
     ) -> Observed {
         let Some(client) = self.client(principal) else {
             return Observed {
@@ -385,15 +456,16 @@ impl Tracker {
         };
         let mut client = client.lock().unwrap_or_else(PoisonError::into_inner);
         let was = client.suspicion.is_some();
-        if let Some(f) = flagged {
-            client.flagged = client.flagged.saturating_add(f.min(classes.len()) as u64);
-            client.inspected = client.inspected.saturating_add(classes.len() as u64);
-        }
         let width = self.width();
         let mut scaled = vec![0f32; width];
+        // Which rows are new to the client: a repeat is counted towards the budget only,
+        // by every sign (the detectors' verdict on it was counted the first time).
+        let mut fresh = Vec::with_capacity(classes.len());
         for (row, &class) in rows.chunks_exact(width).zip(classes) {
             client.rows = client.rows.saturating_add(1);
             if row.iter().any(|v| !v.is_finite()) {
+                // Not a point to track, but what the detectors made of it counts.
+                fresh.push(true);
                 continue;
             }
             for ((s, v), k) in scaled.iter_mut().zip(row).zip(&self.scale) {
@@ -404,8 +476,10 @@ impl Tracker {
                 .hash_one(scaled.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
             // A repeated query tells the client nothing new: not a step, not a distance.
             if !client.seen.insert(hash) {
+                fresh.push(false);
                 continue;
             }
+            fresh.push(true);
             client.seen_order.push_back(hash);
             while client.seen_order.len() > self.settings.history {
                 if let Some(old) = client.seen_order.pop_front() {
@@ -413,6 +487,9 @@ impl Tracker {
                 }
             }
             client.take(&scaled, class, &self.settings);
+        }
+        if let Some(l) = looked {
+            client.count_looked(&l, &fresh, self.settings.flag_by_class.as_deref());
         }
         if client.suspicion.is_none() {
             let reason = self.judge(&mut client);
@@ -426,6 +503,56 @@ impl Tracker {
             new: !was && client.suspicion.is_some(),
             rows: client.rows,
         }
+    }
+
+    /// The principals suspected now, and why, by name (what a later start of the
+    /// gateway restores with [`Tracker::restore`]).
+    pub fn suspects(&self) -> Vec<(String, Suspicion)> {
+        let clients: Vec<(String, Arc<Mutex<Client>>)> = self
+            .clients
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map
+            .iter()
+            .map(|(name, (_, c))| (name.clone(), Arc::clone(c)))
+            .collect();
+        let mut out: Vec<(String, Suspicion)> = clients
+            .into_iter()
+            .filter_map(|(name, c)| {
+                let s = c
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .suspicion
+                    .clone()?;
+                Some((name, s))
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Makes `principal` suspected for `suspicion` (an earlier run's) unless it is
+    /// already; `false` when it cannot be tracked (every tracked principal is
+    /// suspected).
+    pub fn restore(&self, principal: &str, suspicion: Suspicion) -> bool {
+        let Some(client) = self.client(principal) else {
+            return false;
+        };
+        let mut client = client.lock().unwrap_or_else(PoisonError::into_inner);
+        if client.suspicion.is_none() {
+            client.rows = client.rows.max(suspicion.after_rows);
+            client.suspicion = Some(suspicion);
+        }
+        true
+    }
+
+    /// Forgets `principal`: its suspicion and its history (it starts over).
+    pub fn forget(&self, principal: &str) {
+        self.clients
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map
+            .remove(principal);
     }
 
     /// The principal's state, made for it when new; `None` when it cannot be tracked.
@@ -481,6 +608,53 @@ impl Tracker {
         (w, kept.len())
     }
 
+    /// Whether flagged rows the whole data's rate finds too many (with `p_value`) are too
+    /// many class by class as well, with that test's p-value: with
+    /// [`Settings::flag_by_class`], and every inspected row counted in a class, a client
+    /// is compared with clean rows of the classes it asks about ([`stratified_tail`];
+    /// rows of a class the clean rows do not have, with all of them). Otherwise the
+    /// whole data's test stands.
+    fn by_class_too(&self, client: &Client, p_value: f64) -> Option<f64> {
+        let Some(by_class) = &self.settings.flag_by_class else {
+            return Some(p_value);
+        };
+        if client.attributed != client.inspected || client.by_class.len() != by_class.len() + 1 {
+            return Some(p_value);
+        }
+        // Tested again once the rows grow by a hundredth: the test's cost grows with the
+        // clean rows, and a client whose flagged rows were natural a call ago still is.
+        let at = client.stratified_at.get();
+        if at > 0 && client.inspected < at + (at / 100).max(1) {
+            return None;
+        }
+        let (all_rows, all_flagged) = by_class
+            .iter()
+            .fold((0u64, 0u64), |(r, f), c| (r + c.rows, f + c.flagged));
+        let strata: Vec<Stratum> = client
+            .by_class
+            .iter()
+            .enumerate()
+            .map(|(i, [rows, flagged])| {
+                let (clean_rows, clean_flagged) = by_class
+                    .get(i)
+                    .map_or((all_rows, all_flagged), |c| (c.rows, c.flagged));
+                Stratum {
+                    rows: *rows,
+                    flagged: *flagged,
+                    clean_rows,
+                    clean_flagged,
+                }
+            })
+            .collect();
+        let p = stratified_tail(&strata);
+        if p < self.settings.flag_alpha {
+            Some(p)
+        } else {
+            client.stratified_at.set(client.inspected);
+            None
+        }
+    }
+
     /// The sign that makes the client suspected now, if any.
     fn judge(&self, client: &mut Client) -> Option<Reason> {
         let s = &self.settings;
@@ -489,19 +663,33 @@ impl Tracker {
         {
             return Some(Reason::Budget { budget });
         }
-        if let Some(rate) = s.flag_rate
-            && client.inspected >= MIN_INSPECTED
-            && client.flagged as f64 > rate * client.inspected as f64
-        {
-            let p_value = binomial_tail(client.flagged, client.inspected, rate);
-            if p_value < s.flag_alpha {
-                return Some(Reason::Inputs {
-                    flagged: client.flagged,
-                    rows: client.inspected,
-                    rate,
-                    p_value,
-                });
+        // Rows counted far above the share clean rows reach: a one-sided binomial test.
+        let too_many = |count: u64, rate: Option<f64>| {
+            let rate = rate?;
+            let n = client.inspected;
+            if n < MIN_INSPECTED || count as f64 <= rate * n as f64 {
+                return None;
             }
+            let p_value = binomial_tail(count, n, rate);
+            (p_value < s.flag_alpha).then_some((rate, p_value))
+        };
+        if let Some((rate, p_value)) = too_many(client.flagged, s.flag_rate)
+            && let Some(p_value) = self.by_class_too(client, p_value)
+        {
+            return Some(Reason::Inputs {
+                flagged: client.flagged,
+                rows: client.inspected,
+                rate,
+                p_value,
+            });
+        }
+        if let Some((rate, p_value)) = too_many(client.atypical, s.atypical_rate) {
+            return Some(Reason::Atypical {
+                atypical: client.atypical,
+                rows: client.inspected,
+                rate,
+                p_value,
+            });
         }
         if client.steps.len() >= s.probe_window {
             let share = client.probing as f64 / client.steps.len() as f64;
@@ -528,6 +716,45 @@ impl Tracker {
 }
 
 impl Client {
+    /// Counts what the detectors found in a call's rows, of which `fresh` are those new
+    /// to the client (the others, repeats, were counted when first sent). With the rows'
+    /// flags, exactly; with counts only, at most as many as there are new rows.
+    fn count_looked(&mut self, l: &Looked, fresh: &[bool], by_class: Option<&[ClassFlags]>) {
+        let n = fresh.len();
+        let new = fresh.iter().filter(|f| **f).count();
+        if new == 0 {
+            return;
+        }
+        let flags = l.flags.as_ref().filter(|f| f.len() == n);
+        let flagged = match flags {
+            Some(f) => f.iter().zip(fresh).filter(|(f, new)| **f && **new).count(),
+            None => l.flagged.min(new),
+        };
+        let atypical = match l.atypical_flags.as_ref().filter(|f| f.len() == n) {
+            Some(f) => f.iter().zip(fresh).filter(|(a, new)| **a && **new).count(),
+            None => l.atypical.min(new),
+        };
+        self.flagged = self.flagged.saturating_add(flagged as u64);
+        self.atypical = self.atypical.saturating_add(atypical as u64);
+        self.inspected = self.inspected.saturating_add(new as u64);
+        if let (Some(by_class), Some(flags), Some(strata)) =
+            (by_class, flags, l.strata.as_ref().filter(|s| s.len() == n))
+        {
+            if self.by_class.len() != by_class.len() + 1 {
+                self.by_class = vec![[0, 0]; by_class.len() + 1];
+            }
+            for ((&flag, stratum), _) in flags.iter().zip(strata).zip(fresh).filter(|(_, f)| **f) {
+                let slot = by_class
+                    .binary_search_by_key(stratum, |c| c.class)
+                    .unwrap_or(by_class.len());
+                if let Some(count) = self.by_class.get_mut(slot) {
+                    count[0] = count[0].saturating_add(1);
+                    count[1] = count[1].saturating_add(u64::from(flag));
+                }
+            }
+            self.attributed = self.attributed.saturating_add(new as u64);
+        }
+    }
     /// One scaled row and its class.
     fn take(&mut self, row: &[f32], class: u32, s: &Settings) {
         // Probing: the step from the previous row.
@@ -600,8 +827,85 @@ impl Client {
     }
 }
 
-/// Rows the detectors must have looked at before the inputs sign is tested.
+/// What the per-request detectors found in one call's rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Looked {
+    /// Rows they flagged.
+    pub flagged: usize,
+    /// Rows above their atypical cuts ([`crate::detect::Atypical`]).
+    pub atypical: usize,
+    /// Which rows they flagged, one per row of the call, when they said.
+    pub flags: Option<Vec<bool>>,
+    /// Which rows were above their atypical cuts, one per row, when they said.
+    pub atypical_flags: Option<Vec<bool>>,
+    /// The class each row is counted in for [`Settings::flag_by_class`] (the index of
+    /// the model's largest probability, as the detector file's calibration classed its
+    /// rows), one per row, when the model gave probabilities.
+    pub strata: Option<Vec<u32>>,
+}
+
+/// Of a detector file's clean calibration rows, those the model answers `class` for
+/// (the index of its largest probability), and how many of them the file's detectors
+/// flagged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassFlags {
+    pub class: u32,
+    pub rows: u64,
+    pub flagged: u64,
+}
+
+/// The most classes [`Settings::flag_by_class`] may hold.
+pub const MAX_CLASSES: usize = 10_000;
+
+/// Refuses per-class counts that cannot be: none, more than [`MAX_CLASSES`], classes
+/// not in ascending order (or one twice), a class without rows, more flagged rows than
+/// rows.
+pub fn check_class_flags(by_class: &[ClassFlags]) -> Result<(), String> {
+    if by_class.is_empty() || by_class.len() > MAX_CLASSES {
+        return Err(format!(
+            "must hold between 1 and {MAX_CLASSES} classes, not {}",
+            by_class.len()
+        ));
+    }
+    for pair in by_class.windows(2) {
+        if let [a, b] = pair
+            && a.class >= b.class
+        {
+            return Err(format!(
+                "classes must be in ascending order, each once: class {} comes after {}",
+                b.class, a.class
+            ));
+        }
+    }
+    for c in by_class {
+        if c.rows == 0 || c.flagged > c.rows || c.rows > u64::from(u32::MAX) {
+            return Err(format!(
+                "class {} has {} flagged of {} rows",
+                c.class, c.flagged, c.rows
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Rows the detectors must have looked at before the inputs and atypical signs are
+/// tested.
 const MIN_INSPECTED: u64 = 20;
+
+/// The least share of a natural client's rows the atypical sign assumes can be atypical,
+/// however few the calibration rows found there: a natural client of one sub-population
+/// can have more of its rows in the clean rows' most atypical tenth than the whole
+/// data has (up to 26 % measured, see the module's docs).
+pub const ATYPICAL_FLOOR: f64 = 0.5;
+
+/// The share of clean rows above the atypical cuts the atypical sign tests against:
+/// the 99.9 % upper bound of `above` of `n` calibration rows ([`clean_rate_bound`]), and
+/// at least [`ATYPICAL_FLOOR`]; `None` when the calibration rows cannot bound it below a
+/// half (too few of them).
+pub fn atypical_rate(above: u64, n: u64) -> Option<f64> {
+    clean_rate_bound(above, n).map(|b| b.max(ATYPICAL_FLOOR))
+}
 
 /// The share of clean rows the detectors flag, as the 99.9 % upper confidence bound
 /// (Clopper–Pearson) of `flagged` of the `n` calibration rows; `None` without rows, or
@@ -615,6 +919,181 @@ pub fn clean_rate_bound(flagged: u64, n: u64) -> Option<f64> {
         .ok()?
         .inverse_cdf(0.999);
     (bound.is_finite() && bound > 0.0 && bound < 0.5).then_some(bound)
+}
+
+/// One class of a stratified comparison: a client's rows of that class and how many
+/// were flagged, beside the clean rows of that class and how many were flagged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stratum {
+    pub rows: u64,
+    pub flagged: u64,
+    pub clean_rows: u64,
+    pub clean_flagged: u64,
+}
+
+/// The one-sided p-value that a client's rows, class by class, are flagged no more often
+/// than clean rows of the same class: the exact conditional test of a stratified 2×2
+/// table (as the exact Cochran–Mantel–Haenszel test makes it). Given each class's
+/// margins (its client and clean rows, its flagged rows of both), the clean rows'
+/// share of the flagged ones is hypergeometric when both come from one rate, whatever
+/// that class's rate is; the p-value is P(clean flagged, summed over the classes, ≤ what
+/// was seen). It is computed by convolving each class's distribution; terms below
+/// e⁻⁶⁰ of a class's largest are left out (their sum is below 1e-20 of the total). A
+/// count far from the tail, and classes too spread to convolve, take the normal
+/// approximation of the sum instead ([`SCREEN_VARIANCE`], [`WIDE_VARIANCE`]).
+///
+/// Written here: statrs has the hypergeometric distribution of one table, not the sum
+/// over several.
+pub fn stratified_tail(strata: &[Stratum]) -> f64 {
+    // The distribution of the summed clean flagged count: `start` and the probabilities
+    // from there.
+    let mut start = 0u64;
+    let mut dist = vec![1.0f64];
+    let mut seen = 0u64;
+    let wide = strata.iter().any(|s| {
+        let flagged = s.flagged.saturating_add(s.clean_flagged);
+        hypergeometric_moments(s.rows.saturating_add(s.clean_rows), flagged, s.clean_rows).1
+            > WIDE_VARIANCE
+    });
+    if wide {
+        return stratified_tail_normal(strata).0;
+    }
+    // Far from significance, the sum's normal approximation answers at once: with a
+    // variance of 25 or more and the count seen no more than 3 standard deviations below
+    // its mean, the p-value is near the approximation's 1e-3 or more, nowhere near the
+    // 1e-6 the tracker tests at. The exact sum is for the tail.
+    let (normal, z, variance) = stratified_tail_normal(strata);
+    if variance >= SCREEN_VARIANCE && z >= -3.0 {
+        return normal;
+    }
+    for s in strata {
+        let flagged = s.flagged.saturating_add(s.clean_flagged);
+        let total = s.rows.saturating_add(s.clean_rows);
+        if flagged == 0 || flagged == total || s.rows == 0 || s.clean_rows == 0 {
+            // Nothing can move between the two: the class says nothing.
+            continue;
+        }
+        seen = seen.saturating_add(s.clean_flagged);
+        let (lo, pmf) = hypergeometric_bulk(total, flagged, s.clean_rows);
+        let mut next = vec![0.0; dist.len() + pmf.len() - 1];
+        for (i, a) in dist.iter().enumerate() {
+            if let Some(row) = next.get_mut(i..) {
+                row.iter_mut().zip(&pmf).for_each(|(x, b)| *x += a * b);
+            }
+        }
+        // Terms of the sum far below its largest are left out as well.
+        let top = next.iter().copied().fold(0.0, f64::max);
+        let first_kept = next.iter().position(|p| *p >= top * 1e-26).unwrap_or(0);
+        let last_kept = next.iter().rposition(|p| *p >= top * 1e-26).unwrap_or(0);
+        start += lo + first_kept as u64;
+        dist = next
+            .get(first_kept..=last_kept)
+            .unwrap_or_default()
+            .to_vec();
+    }
+    let total: f64 = dist.iter().sum();
+    if total.is_nan() || total <= 0.0 {
+        return 1.0;
+    }
+    let upto = seen
+        .checked_sub(start)
+        .map_or(0, |k| (k + 1).min(dist.len() as u64));
+    let tail: f64 = dist.iter().take(upto as usize).sum();
+    (tail / total).min(1.0)
+}
+
+/// A class's variance above which [`stratified_tail`] takes the normal approximation:
+/// exact convolution would cost the square of the bulk's width (a standard deviation of
+/// 100 gives about 2,200 terms), and a count this spread is close to normal (its
+/// skewness is below a hundredth).
+const WIDE_VARIANCE: f64 = 10_000.0;
+
+/// The mean and variance of a hypergeometric count: `draws` of `total` rows, `marked`
+/// of them marked.
+fn hypergeometric_moments(total: u64, marked: u64, draws: u64) -> (f64, f64) {
+    if total < 2 {
+        return (0.0, 0.0);
+    }
+    let (n, k, m) = (total as f64, marked as f64, draws as f64);
+    let mean = m * k / n;
+    (mean, mean * (n - k) / n * (n - m) / (n - 1.0))
+}
+
+/// The sum's variance from which [`stratified_tail`] lets its normal approximation
+/// answer a count far from the tail (a standard deviation of 5).
+const SCREEN_VARIANCE: f64 = 25.0;
+
+/// [`stratified_tail`] by the normal approximation of the sum (with continuity
+/// correction), for classes too spread to convolve; with the standardized count and the
+/// sum's variance.
+fn stratified_tail_normal(strata: &[Stratum]) -> (f64, f64, f64) {
+    let (mut mean, mut variance, mut seen) = (0.0, 0.0, 0.0);
+    for s in strata {
+        let flagged = s.flagged.saturating_add(s.clean_flagged);
+        let total = s.rows.saturating_add(s.clean_rows);
+        let (m, v) = hypergeometric_moments(total, flagged, s.clean_rows);
+        mean += m;
+        variance += v;
+        seen += s.clean_flagged as f64;
+    }
+    if variance.is_nan() || variance <= 0.0 {
+        return (1.0, f64::INFINITY, 0.0);
+    }
+    use statrs::distribution::{ContinuousCDF, Normal};
+    let z = (seen + 0.5 - mean) / variance.sqrt();
+    (Normal::standard().cdf(z).clamp(0.0, 1.0), z, variance)
+}
+
+/// The probabilities of a hypergeometric count (`draws` of `total` rows, `marked` of
+/// them marked) that are at least e⁻⁶⁰ of the largest, and the count the first is for.
+/// Walked out from the mode by the ratio of neighbouring terms, so that the work is the
+/// width of the bulk (a few standard deviations), whatever the counts.
+fn hypergeometric_bulk(total: u64, marked: u64, draws: u64) -> (u64, Vec<f64>) {
+    use statrs::function::factorial::ln_binomial;
+    let lo = marked.saturating_sub(total - draws);
+    let hi = marked.min(draws);
+    let mode = (((draws as f64 + 1.0) * (marked as f64 + 1.0) / (total as f64 + 2.0)).floor()
+        as u64)
+        .clamp(lo, hi);
+    let log_at = |b: u64| {
+        ln_binomial(marked, b) + ln_binomial(total - marked, draws - b) - ln_binomial(total, draws)
+    };
+    let top = log_at(mode);
+    // p(b + 1) / p(b), as a logarithm.
+    let step_up = |b: u64| {
+        ((marked - b) as f64).ln() + ((draws - b) as f64).ln()
+            - ((b + 1) as f64).ln()
+            - ((total - marked + b + 1 - draws) as f64).ln()
+    };
+    let mut right = Vec::new();
+    let (mut b, mut lp) = (mode, top);
+    while b < hi {
+        lp += step_up(b);
+        b += 1;
+        if lp < top - 60.0 {
+            break;
+        }
+        right.push(lp);
+    }
+    let mut left = Vec::new();
+    let (mut b, mut lp) = (mode, top);
+    while b > lo {
+        lp -= step_up(b - 1);
+        b -= 1;
+        if lp < top - 60.0 {
+            break;
+        }
+        left.push(lp);
+    }
+    let first = mode - left.len() as u64;
+    let pmf = left
+        .iter()
+        .rev()
+        .chain(std::iter::once(&top))
+        .chain(&right)
+        .map(|lp| lp.exp())
+        .collect();
+    (first, pmf)
 }
 
 /// P(X ≥ k) for X ~ Binomial(n, p): the regularized incomplete beta I_p(k, n − k + 1).

@@ -114,6 +114,14 @@ fn rows_unlike_the_reference_are_flagged_with_their_reasons() {
     assert!(results[42]["scores"]["ood"].is_null());
     // At 1%, clean rows mostly pass; the three are among the flagged.
     assert!(v["flagged"].as_u64().unwrap() <= 5, "{v}");
+    // The three are atypical too (the unscored one counts); the batch as a whole about
+    // as atypical as the calibration rows were.
+    let atypical = &v["atypical"];
+    let k = atypical["rows"].as_u64().unwrap();
+    assert!((3..=15).contains(&k), "{atypical}");
+    assert!((atypical["share"].as_f64().unwrap() - k as f64 / 43.0).abs() < 1e-12);
+    let clean = atypical["calibration_share"].as_f64().unwrap();
+    assert!((0.1..=0.2).contains(&clean), "{atypical}");
     let r = aigis(
         d,
         &[
@@ -126,6 +134,11 @@ fn rows_unlike_the_reference_are_flagged_with_their_reasons() {
     );
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stdout.starts_with("0 of 10 rows flagged"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("rows (") && r.stdout.contains("are among the most atypical tenth"),
+        "{}",
+        r.stdout
+    );
     // The same seed, the same file.
     let first = std::fs::read(d.join("train.detector.json")).unwrap();
     ok(
@@ -376,6 +389,22 @@ fn the_extraction_threshold_is_calibrated_for_the_model() {
     let file: serde_json::Value =
         serde_json::from_slice(&std::fs::read(d.join("d.json")).unwrap()).unwrap();
     assert_eq!(file["extraction"], v["extraction"]);
+    // The atypical cuts of the model-free detectors, what --json said.
+    let atypical = &file["calibration"]["atypical"];
+    assert_eq!(v["calibration"]["atypical"], *atypical);
+    let cuts: Vec<&String> = atypical["cuts"].as_object().unwrap().keys().collect();
+    assert_eq!(cuts, ["mahalanobis", "ood"], "{atypical}");
+    // The calibration rows counted by the digit the model answers, for this model.
+    let by_class = &file["calibration"]["by_class"];
+    assert_eq!(v["calibration"]["by_class"], *by_class);
+    assert_eq!(by_class["model_sha256"], sha.as_str());
+    let classes = by_class["classes"].as_array().unwrap();
+    assert!(classes.len() >= 5, "{by_class}");
+    let counted: u64 = classes.iter().map(|c| c["rows"].as_u64().unwrap()).sum();
+    assert_eq!(
+        counted,
+        file["calibration"]["calibration_rows"].as_u64().unwrap()
+    );
     let index = v["evidence"].as_u64().unwrap().to_string();
     let st = ok(d, &["evidence", "show", &index, "--statement"]).json();
     let recorded = &st["predicate"]["extraction"];
@@ -392,7 +421,14 @@ fn the_extraction_threshold_is_calibrated_for_the_model() {
     );
     let text = ok(d, &fit(&["--extraction-clients", "20", "-o", "d2.json"]));
     assert!(
-        text.stderr.contains("extraction: PRADA threshold") && text.stderr.contains("squeeze:"),
+        text.stderr.contains("extraction: PRADA threshold")
+            && text.stderr.contains("squeeze:")
+            && text
+                .stderr
+                .contains("atypical: the most atypical tenth of clean rows")
+            && text
+                .stderr
+                .contains("inputs: the calibration rows flagged per class of the model"),
         "{}",
         text.stderr
     );

@@ -31,6 +31,14 @@ fn project() -> tempfile::TempDir {
     dir
 }
 
+/// A project whose `models/digits.onnx` is signed with its key.
+fn signed_project() -> tempfile::TempDir {
+    let dir = project();
+    let signed = aigis_in(dir.path(), &["model", "sign", "models/digits.onnx"], &[]);
+    assert_eq!(signed.code, 0, "{}", signed.stderr);
+    dir
+}
+
 /// Adds a `[serve]` table serving `models/digits.onnx` (with `extra` in its model entry)
 /// to the key whose SHA-256 is `hash`.
 fn configure(dir: &Path, hash: &str, extra: &str) {
@@ -74,9 +82,14 @@ fn start_with(dir: &Path, flags: &[&str]) -> (std::process::Child, String) {
 }
 
 /// SIGTERM, then the exit code and what the server said on stderr.
-fn stop(mut child: std::process::Child) -> (Option<i32>, String) {
+fn stop(child: std::process::Child) -> (Option<i32>, String) {
+    signal(child, "-TERM")
+}
+
+/// `kill SIGNAL`, then the exit code and what the server said on stderr.
+fn signal(mut child: std::process::Child, signal: &str) -> (Option<i32>, String) {
     let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
@@ -154,10 +167,8 @@ fn a_bad_serve_table_is_refused_by_name_and_an_unsigned_model_is_not_served() {
 
 #[test]
 fn a_signed_model_is_served_over_a_socket_and_sigterm_stops_it() {
-    let dir = project();
+    let dir = signed_project();
     let d = dir.path();
-    let signed = aigis_in(d, &["model", "sign", "models/digits.onnx"], &[]);
-    assert_eq!(signed.code, 0, "{}", signed.stderr);
     let (key, hash) = new_key(d);
     configure(d, &hash, "");
     let (child, address) = start(d);
@@ -311,10 +322,8 @@ fn a_model_served_from_the_registry_follows_its_stage_and_needs_the_gate() {
 
 #[test]
 fn the_admin_api_makes_a_key_that_works_at_once_and_every_change_is_in_the_ledger() {
-    let dir = project();
+    let dir = signed_project();
     let d = dir.path();
-    let signed = aigis_in(d, &["model", "sign", "models/digits.onnx"], &[]);
-    assert_eq!(signed.code, 0, "{}", signed.stderr);
     let (key, hash) = new_key(d);
     configure(d, &hash, "");
     let mut text = std::fs::read_to_string(d.join("aigis.toml")).unwrap();
@@ -691,10 +700,8 @@ fn wine_row() -> serde_json::Value {
 /// for the served model, and `aigis serve` says so at start; a configured one wins.
 #[test]
 fn serve_says_which_extraction_threshold_each_model_uses() {
-    let dir = project();
+    let dir = signed_project();
     let d = dir.path();
-    let signed = aigis_in(d, &["model", "sign", "models/digits.onnx"], &[]);
-    assert_eq!(signed.code, 0, "{}", signed.stderr);
     // A reference of 400 rows of 64 whole numbers 0..16.
     let mut rng = common::Rng(5);
     let mut csv: Vec<String> = vec![
@@ -757,5 +764,141 @@ fn serve_says_which_extraction_threshold_each_model_uses() {
     assert!(
         stderr.contains("extraction detector: PRADA threshold 0.7000 (configured)"),
         "{stderr}"
+    );
+}
+
+/// A supervisor may stop the gateway as soon as it says it is listening: the signal is
+/// handled by then (its default action would kill the process and lose the audit
+/// records still buffered), for SIGTERM and SIGINT alike, and SIGHUP reloads.
+#[test]
+fn a_signal_sent_as_soon_as_it_listens_stops_it_cleanly() {
+    let dir = signed_project();
+    let d = dir.path();
+    let (_, hash) = new_key(d);
+    configure(d, &hash, "");
+    for sent in ["-TERM", "-INT", "-TERM", "-INT"] {
+        let (child, address) = start(d);
+        assert!(address.starts_with("http://"), "{address}");
+        let (code, stderr) = signal(child, sent);
+        assert_eq!(code, Some(0), "{sent}: {stderr}");
+        assert!(stderr.contains("stopped"), "{sent}: {stderr}");
+    }
+    // SIGHUP: a reload, not a stop: it still serves, and then stops on SIGTERM.
+    let (mut child, _) = start(d);
+    let sent = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "SIGHUP stopped it");
+    let (code, stderr) = stop(child);
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+/// A principal suspected of copying a model stays suspected across a restart: the stop
+/// keeps it in `.aigis/gateway-extraction.json`, the next start restores it for the same model
+/// file and settings. Other settings start over; a file that cannot be read stops the
+/// start (its principals would go free).
+#[test]
+fn a_principal_suspected_of_extraction_stays_suspected_after_a_restart() {
+    let dir = signed_project();
+    let d = dir.path();
+    let (key, hash) = new_key(d);
+    let toml = std::fs::read_to_string(d.join("aigis.toml")).unwrap();
+    let serve_with = |budget: u32| {
+        std::fs::write(d.join("aigis.toml"), &toml).unwrap();
+        configure(
+            d,
+            &hash,
+            &format!("[serve.models.extraction]\naction = \"block\"\nbudget = {budget}\n"),
+        );
+        let mut text = std::fs::read_to_string(d.join("aigis.toml")).unwrap();
+        text.push_str("\n[serve.admin]\nlisten = \"127.0.0.1:0\"\nprincipals = [\"ci\"]\n");
+        std::fs::write(d.join("aigis.toml"), text).unwrap();
+    };
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let state = d.join(".aigis/gateway-extraction.json");
+    serve_with(3);
+    let (child, address) = start(d);
+    let statuses: Vec<u16> = (0..5)
+        .map(|_| infer(&agent, &address, &key, "digits", &digits_row()).0)
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 200, 403]);
+    let (code, stderr) = stop(child);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("1 suspected principals kept"), "{stderr}");
+    let kept: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert_eq!(kept["models"][0]["suspects"][0]["principal"], "ci");
+    assert_eq!(
+        kept["models"][0]["suspects"][0]["suspicion"]["reason"]["sign"],
+        "budget"
+    );
+    // Restarted: refused from the first call.
+    let (child, address) = start(d);
+    assert_eq!(
+        infer(&agent, &address, &key, "digits", &digits_row()).0,
+        403
+    );
+    let (code, stderr) = stop(child);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("1 principals suspected by an earlier run"),
+        "{stderr}"
+    );
+    // Cleared through the admin API: answered, and gone from the file at the stop.
+    let (child, first) = start_with(d, &["--json"]);
+    let started: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let (address, admin) = (
+        started["listening"].as_str().unwrap().to_owned(),
+        started["admin"].as_str().unwrap().to_owned(),
+    );
+    let resp = agent
+        .delete(&format!("{admin}/models/digits/extraction/ci"))
+        .header("Authorization", &format!("Bearer {key}"))
+        .call()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        infer(&agent, &address, &key, "digits", &digits_row()).0,
+        200
+    );
+    let (code, stderr) = stop(child);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!state.exists(), "{stderr}");
+    // Suspected again, and kept at the stop.
+    let (child, address) = start(d);
+    let statuses: Vec<u16> = (0..5)
+        .map(|_| infer(&agent, &address, &key, "digits", &digits_row()).0)
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 200, 403]);
+    let (code, stderr) = stop(child);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(state.exists(), "{stderr}");
+    // Other settings: a new history (the file keeps the old one for them).
+    serve_with(10);
+    let (child, address) = start(d);
+    assert_eq!(
+        infer(&agent, &address, &key, "digits", &digits_row()).0,
+        200
+    );
+    let (code, stderr) = stop(child);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(state.exists());
+    // A file that cannot be read: no start.
+    std::fs::write(
+        &state,
+        b"{\"format\": \"aigis-extraction-state/1\", \"models\": [{}]}",
+    )
+    .unwrap();
+    let r = aigis_in(d, &["serve", "--listen", "127.0.0.1:0"], &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("gateway-extraction.json") && r.stderr.contains("hint:"),
+        "{}",
+        r.stderr
     );
 }

@@ -143,6 +143,7 @@ fn fit(cli: &Cli, args: &DetectFitArgs) -> Result<()> {
                 range,
                 model_sha256: sha256.clone(),
             }),
+        model_sha256: model.as_ref().map(|(_, sha256)| sha256.clone()),
     };
     output::note(cli, "fitting and calibrating…");
     let mut detector = detect::fit(
@@ -376,6 +377,35 @@ fn describe(d: &Detector) -> Vec<String> {
             sq.model_sha256
         ));
     }
+    if let Some(a) = &d.calibration.atypical {
+        let cuts: Vec<String> = a
+            .cuts
+            .iter()
+            .map(|(name, cut)| format!("{name} {cut:.4}"))
+            .collect();
+        out.push(format!(
+            "atypical: the most atypical tenth of clean rows scores above {} ({} of the {} calibration rows above one or more): what the extraction detector's atypical sign counts",
+            cuts.join(", "),
+            a.above,
+            d.calibration.calibration_rows
+        ));
+    }
+    if let Some(b) = &d.calibration.by_class {
+        // The class whose clean rows are flagged most often: what a client asking about
+        // that class alone may reach without being taken for a copier.
+        let worst = b
+            .classes
+            .iter()
+            .max_by(|x, y| {
+                (x.flagged as f64 / x.rows as f64).total_cmp(&(y.flagged as f64 / y.rows as f64))
+            })
+            .map(|c| format!("most: class {}, {} of {} rows", c.class, c.flagged, c.rows))
+            .unwrap_or_default();
+        out.push(format!(
+            "inputs: the calibration rows flagged per class of the model ({} classes; {worst}): the extraction detector's inputs sign compares a client with them class by class",
+            b.classes.len()
+        ));
+    }
     if let Some(ex) = &d.extraction {
         let p = &ex.prada;
         out.push(format!(
@@ -454,12 +484,28 @@ fn score(cli: &Cli, args: &DetectScoreArgs) -> Result<ExitStatus> {
         .score(&rows, model.as_ref().map(|m| m as &dyn Model))
         .with_context(|| format!("scoring `{}`", inputs.display()))?;
     let flagged = results.iter().filter(|r| r.flagged).count();
+    // The share of the rows among the most atypical tenth of clean rows, beside the
+    // share of the calibration rows there: a batch far above it is unlike the reference
+    // even when few of its rows are flagged.
+    let atypical = detector.atypical_rows(&results, None).and_then(|k| {
+        let a = detector.calibration.atypical.as_ref()?;
+        let n = results.len().max(1) as f64;
+        let clean = a.above as f64 / detector.calibration.calibration_rows.max(1) as f64;
+        Some((k, k as f64 / n, clean))
+    });
     if cli.json {
         let mut value = summary(&detector);
         output::insert(&mut value, "detector", path.display().to_string());
         output::insert(&mut value, "signed_by", signed_by);
         output::insert(&mut value, "rows", results.len());
         output::insert(&mut value, "flagged", flagged);
+        if let Some((k, share, clean)) = atypical {
+            output::insert(
+                &mut value,
+                "atypical",
+                json!({"rows": k, "share": share, "calibration_share": clean}),
+            );
+        }
         output::insert(&mut value, "results", serde_json::to_value(&results)?);
         output::json(&value)?;
     } else {
@@ -471,6 +517,20 @@ fn score(cli: &Cli, args: &DetectScoreArgs) -> Result<ExitStatus> {
             args.show,
             signed_by.as_deref(),
         );
+        if let Some((k, share, clean)) = atypical {
+            outln!(
+                "{k} of {} rows ({:.1}%) are among the most atypical tenth of clean rows by {} ({:.1}% of the calibration rows were)",
+                results.len(),
+                share * 100.0,
+                detector
+                    .calibration
+                    .atypical
+                    .as_ref()
+                    .map(|a| a.cuts.keys().cloned().collect::<Vec<_>>().join(" or "))
+                    .unwrap_or_default(),
+                clean * 100.0
+            );
+        }
     }
     Ok(ExitStatus::passed(flagged == 0))
 }

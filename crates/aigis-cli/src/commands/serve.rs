@@ -167,6 +167,19 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
             ),
         );
     }
+    // The principals an earlier run suspected of copying a model stay suspected: a
+    // restart is not a way out.
+    let state = project.layout().extraction_state();
+    let restored = gateway.restore_extraction(&read_extraction_state(&state)?);
+    if restored > 0 {
+        output::note(
+            cli,
+            &format!(
+                "extraction: {restored} principals suspected by an earlier run are suspected again (`{}`; clear one with DELETE /admin/v1/models/<name>/extraction/<principal>, or remove it there with the gateway stopped)",
+                state.display()
+            ),
+        );
+    }
     output::note(
         cli,
         if gateway.authz().is_some() {
@@ -205,6 +218,11 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
             }
             None => None,
         };
+        // The signals are handled from before the gateway says it is listening: one sent
+        // as soon as a supervisor reads that line must not kill the process by its
+        // default action, losing the audit records still buffered.
+        let shutdown = shutdown_signal();
+        let hangup = hangup_signal();
         if cli.json {
             output::json(&json!({
                 "listening": url,
@@ -219,7 +237,7 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
         // One signal stops both listeners.
         let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
-            shutdown_signal().await;
+            shutdown.await;
             let _ = stop.send(true);
         });
         let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -257,13 +275,29 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
         ));
         tokio::select! {
             served = serving => served.context("the gateway task")??,
-            () = reload_on_hangup(cli, &gateway) => {}
+            () = reload_on_hangup(cli, &gateway, hangup) => {}
         }
         if let Some(task) = metrics_task {
             task.await.context("the metrics listener")??;
         }
         if let Some(task) = admin_task {
             task.await.context("the admin listener")??;
+        }
+        let suspects = gateway.extraction_suspects();
+        let kept = tokio::task::block_in_place(|| save_extraction_state(&state, suspects));
+        match kept {
+            Ok(0) => {}
+            Ok(n) => output::note(
+                cli,
+                &format!(
+                    "extraction: {n} suspected principals kept in `{}` for the next start",
+                    state.display()
+                ),
+            ),
+            Err(e) => output::note(
+                cli,
+                &format!("warning: extraction: the suspected principals could not be kept: {e:#}"),
+            ),
         }
         let spooled = tokio::task::block_in_place(|| {
             gateway.drain_audit(std::time::Duration::from_secs(30))
@@ -281,16 +315,95 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
     })
 }
 
+/// The format of the file where `aigis serve` keeps the principals its extraction
+/// detectors suspect, between a stop and the next start
+/// (`aigis_ledger::Layout::extraction_state`).
+const EXTRACTION_STATE_FORMAT: &str = "aigis-extraction-state/1";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExtractionState {
+    format: String,
+    models: Vec<aigis_gateway::extraction::Saved>,
+}
+
+/// What an earlier run left in `path` (nothing when there is no such file). A file that
+/// cannot be read is an error: starting without it would let its principals go.
+fn read_extraction_state(path: &std::path::Path) -> Result<Vec<aigis_gateway::extraction::Saved>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("reading `{}`", path.display())),
+    };
+    let state: ExtractionState = serde_json::from_slice(&bytes).map_err(|e| {
+        crate::hinted(
+            format!(
+                "`{}` is not the suspected principals an earlier run kept: {e}",
+                path.display()
+            ),
+            "restore it, or remove it to start with no principal suspected",
+        )
+    })?;
+    if state.format != EXTRACTION_STATE_FORMAT {
+        return Err(crate::hinted(
+            format!(
+                "`{}` is in format `{}`, not `{EXTRACTION_STATE_FORMAT}`",
+                path.display(),
+                state.format
+            ),
+            "remove it to start with no principal suspected",
+        ));
+    }
+    Ok(state.models)
+}
+
+/// Keeps `now` in `path`: for each model served now, the principals suspected now (those
+/// restored at the start included, those cleared through the admin API not), and what
+/// the file held for models, files and settings not served now; removes the file when no
+/// one is suspected. How many principals it holds.
+fn save_extraction_state(
+    path: &std::path::Path,
+    now: Vec<aigis_gateway::extraction::Saved>,
+) -> Result<usize> {
+    let mut models = read_extraction_state(path).unwrap_or_default();
+    for saved in now {
+        match models.iter_mut().find(|m| {
+            m.model == saved.model && m.sha256 == saved.sha256 && m.settings == saved.settings
+        }) {
+            Some(m) => m.suspects = saved.suspects,
+            None => models.push(saved),
+        }
+    }
+    models.retain(|m| !m.suspects.is_empty());
+    let count = models.iter().map(|m| m.suspects.len()).sum();
+    if models.is_empty() {
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing `{}`", path.display()));
+            }
+            _ => return Ok(0),
+        }
+    }
+    let state = ExtractionState {
+        format: EXTRACTION_STATE_FORMAT.to_owned(),
+        models,
+    };
+    let mut bytes =
+        serde_json::to_vec_pretty(&state).context("writing the suspected principals")?;
+    bytes.push(b'\n');
+    crate::context::write_output(path, &bytes)?;
+    Ok(count)
+}
+
 /// Reloads on every SIGHUP, and when a promotion or rollback moved the version at the
 /// stage of a model served from the registry: the configuration is read again and the
 /// gateway swaps in its models, API keys, JWT issuers and policies at once, or keeps what
 /// it has and says why.
 /// Never returns (on Unix; elsewhere there is no SIGHUP and it waits forever).
-async fn reload_on_hangup(cli: &Cli, gateway: &Gateway) {
+async fn reload_on_hangup(cli: &Cli, gateway: &Gateway, hangup: Hangup) {
     #[cfg(unix)]
     {
-        let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
+        let Some(mut hangup) = hangup else {
             return std::future::pending().await;
         };
         // A promotion or rollback in the registry is noticed within this long.
@@ -384,25 +497,45 @@ async fn reload_on_hangup(cli: &Cli, gateway: &Gateway) {
     std::future::pending().await
 }
 
-/// Ctrl-C, or SIGTERM on Unix.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGHUP, handled from now on (on Unix; `None` when it cannot be).
+#[cfg(unix)]
+type Hangup = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangup = ();
+
+fn hangup_signal() -> Hangup {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()
+    }
+}
+
+/// Ctrl-C (SIGINT), or SIGTERM on Unix: handled from the call on, the returned future
+/// ends at the first.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        let term = signal(SignalKind::terminate()).ok();
+        let interrupt = signal(SignalKind::interrupt()).ok();
+        let wait = |s: Option<Signal>| async move {
+            match s {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        async move {
+            tokio::select! {
+                () = wait(term) => {},
+                () = wait(interrupt) => {},
+            }
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

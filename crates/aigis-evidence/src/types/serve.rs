@@ -122,7 +122,9 @@ pub struct GatewayAdmin {
     /// When, RFC 3339 with milliseconds.
     pub time: String,
     /// What was asked: `reload`; through the admin API also `key-create`, `key-rotate`,
-    /// `key-revoke`, `model-swap` and `model-unswap`.
+    /// `key-revoke`, `model-swap`, `model-unswap` and `extraction-clear` (a principal's
+    /// extraction suspicion cleared; `detail` names the model, the principal and why it
+    /// was suspected).
     pub action: String,
     /// What asked for it (`signal`: SIGHUP; `promotion`: a promotion or rollback moved
     /// the version at the stage of a model served from the registry; `admin`: a call to the
@@ -140,7 +142,8 @@ pub struct GatewayAdmin {
     pub jwt_issuers: u64,
     /// Whether Cedar policies are in force after the change.
     pub policies: bool,
-    /// Why it was refused, or the settings that changed but wait for a restart.
+    /// Why it was refused, the settings that changed but wait for a restart, or what an
+    /// `extraction-clear` cleared.
     pub detail: Option<String>,
     /// The principal that asked, for a change made through the admin API.
     #[serde(default)]

@@ -10,6 +10,7 @@ fn store() -> Feedback {
         window_s: 60,
         windows: 3,
         max_pending: 1000,
+        labelers: Vec::new(),
     })
     .unwrap()
 }
@@ -28,6 +29,7 @@ fn feedback(items: &[(&str, &[serde_json::Value])]) -> FeedbackRequest {
             .map(|(id, labels)| Item {
                 id: (*id).to_owned(),
                 labels: labels.to_vec(),
+                principal: None,
             })
             .collect(),
     }
@@ -46,7 +48,9 @@ fn kpis_equal_scikit_learns() {
     let t = 1_700_000_000_000;
     for (i, (pred, p)) in pred.iter().zip(p).enumerate() {
         f.keep(
+            "p",
             &format!("r{i}"),
+            false,
             "v1",
             t + i as i64,
             answers(&[pred], Some(&[p])),
@@ -63,10 +67,11 @@ fn kpis_equal_scikit_learns() {
             .map(|(id, l)| Item {
                 id: id.clone(),
                 labels: l.clone(),
+                principal: None,
             })
             .collect(),
     };
-    let m = f.label(&req).unwrap();
+    let m = f.label("p", &req).unwrap();
     assert_eq!(m.matched, 8);
     let k = f.kpis("m");
     assert_eq!(k.windows.len(), 1);
@@ -82,7 +87,7 @@ fn kpis_equal_scikit_learns() {
     );
     assert!((w.kpis.mean_confidence.unwrap() - 0.77375).abs() < 1e-12);
     // Each id is matched once.
-    let again = f.label(&req).unwrap();
+    let again = f.label("p", &req).unwrap();
     assert_eq!(again.matched, 0);
     assert_eq!(again.unknown.len(), 8);
 }
@@ -92,12 +97,12 @@ fn a_class_never_predicted_has_precision_zero_and_versions_are_apart() {
     // y_true = [0, 1], y_pred = [0, 0]: precision_score(average="macro",
     // zero_division=0) = (0.5 + 0) / 2 = 0.25, recall (1 + 0) / 2 = 0.5.
     let f = store();
-    f.keep("a", "v1", 0, answers(&["0", "0"], None));
-    f.keep("b", "v2", 1, answers(&["1"], None));
-    f.label(&feedback(&[
-        ("a", &[0.into(), 1.into()]),
-        ("b", &["1".into()]),
-    ]))
+    f.keep("p", "a", false, "v1", 0, answers(&["0", "0"], None));
+    f.keep("p", "b", false, "v2", 1, answers(&["1"], None));
+    f.label(
+        "p",
+        &feedback(&[("a", &[0.into(), 1.into()]), ("b", &["1".into()])]),
+    )
     .unwrap();
     let k = f.kpis("m");
     assert_eq!(k.windows.len(), 2);
@@ -114,11 +119,11 @@ fn a_class_never_predicted_has_precision_zero_and_versions_are_apart() {
 #[test]
 fn a_feedback_that_does_not_fit_counts_nothing() {
     let f = store();
-    f.keep("a", "v1", 0, answers(&["0", "1"], None));
-    let e = f.label(&feedback(&[("a", &[0.into()])])).unwrap_err();
+    f.keep("p", "a", false, "v1", 0, answers(&["0", "1"], None));
+    let e = f.label("p", &feedback(&[("a", &[0.into()])])).unwrap_err();
     assert!(e.message.contains("had 2 rows, not 1"), "{}", e.message);
     let e = f
-        .label(&feedback(&[("a", &[0.5.into(), 1.into()])]))
+        .label("p", &feedback(&[("a", &[0.5.into(), 1.into()])]))
         .unwrap_err();
     assert!(e.message.contains("integer or a string"), "{}", e.message);
     assert_eq!(f.kpis("m").pending, 1);
@@ -131,23 +136,24 @@ fn old_and_surplus_predictions_expire_and_ids_are_not_taken_twice() {
         window_s: 60,
         windows: 2,
         max_pending: 2,
+        labelers: Vec::new(),
     })
     .unwrap();
-    f.keep("a", "v", 0, answers(&["0"], None));
-    f.keep("a", "v", 1, answers(&["1"], None));
+    f.keep("p", "a", false, "v", 0, answers(&["0"], None));
+    f.keep("p", "a", false, "v", 1, answers(&["1"], None));
     assert_eq!(f.kpis("m").duplicate_ids, 1);
-    f.keep("b", "v", 2, answers(&["0"], None));
-    f.keep("c", "v", 3, answers(&["0"], None));
+    f.keep("p", "b", false, "v", 2, answers(&["0"], None));
+    f.keep("p", "c", false, "v", 3, answers(&["0"], None));
     // Over max_pending: a is dropped.
     let k = f.kpis("m");
     assert_eq!((k.pending, k.expired), (2, 1));
     // Older than the windows kept (2 × 60 s): b and c go, and so do their windows.
-    f.keep("d", "v", 200_000, answers(&["0"], None));
+    f.keep("p", "d", false, "v", 200_000, answers(&["0"], None));
     let k = f.kpis("m");
     assert_eq!((k.pending, k.expired), (1, 3));
     assert_eq!(k.windows.len(), 1);
     let m = f
-        .label(&feedback(&[("b", &[0.into()]), ("d", &[0.into()])]))
+        .label("p", &feedback(&[("b", &[0.into()]), ("d", &[0.into()])]))
         .unwrap();
     assert_eq!(m.matched, 1);
     assert_eq!(m.unknown, vec!["b".to_owned()]);
@@ -189,6 +195,7 @@ fn settings_that_cannot_work_are_refused() {
                 window_s: 0,
                 windows: 1,
                 max_pending: 1,
+                labelers: Vec::new(),
             },
             "window_s",
         ),
@@ -197,6 +204,7 @@ fn settings_that_cannot_work_are_refused() {
                 window_s: 1,
                 windows: 0,
                 max_pending: 1,
+                labelers: Vec::new(),
             },
             "windows",
         ),
@@ -205,8 +213,18 @@ fn settings_that_cannot_work_are_refused() {
                 window_s: 1,
                 windows: 1,
                 max_pending: 0,
+                labelers: Vec::new(),
             },
             "max_pending",
+        ),
+        (
+            FeedbackConfig {
+                window_s: 1,
+                windows: 1,
+                max_pending: 1,
+                labelers: vec![String::new()],
+            },
+            "labelers",
         ),
     ] {
         assert_eq!(Feedback::new(&c).unwrap_err().0, key);
@@ -214,4 +232,49 @@ fn settings_that_cannot_work_are_refused() {
     let id = new_id().unwrap();
     assert!(id.starts_with("aigis-") && id.len() == 38, "{id}");
     assert_ne!(id, new_id().unwrap());
+}
+
+#[test]
+fn ids_are_each_principals_own_and_expire_one_call_at_a_time() {
+    let f = Feedback::new(&FeedbackConfig {
+        window_s: 60,
+        windows: 2,
+        max_pending: 2,
+        labelers: vec!["l".into()],
+    })
+    .unwrap();
+    f.keep("a", "x", false, "v", 0, answers(&["0"], None));
+    f.keep("b", "x", false, "v", 1, answers(&["1"], None));
+    assert_eq!((f.kpis("m").pending, f.kpis("m").duplicate_ids), (2, 0));
+    // Over max_pending: the oldest call goes, `a`'s, not `b`'s of the same id.
+    f.keep("c", "y", false, "v", 2, answers(&["0"], None));
+    let k = f.kpis("m");
+    assert_eq!((k.pending, k.expired), (2, 1));
+    let by = |who: &str, id: &str| f.label(who, &feedback(&[(id, &[1.into()])])).unwrap();
+    assert_eq!(by("a", "x").unknown, ["x"]);
+    assert_eq!(by("b", "x").matched, 1);
+    // Labelled, then kept again: the first call's place in the queue does not drop the
+    // second.
+    f.keep("b", "x", false, "v", 3, answers(&["1"], None));
+    f.keep("d", "z", true, "v", 4, answers(&["1"], None));
+    let k = f.kpis("m");
+    assert_eq!((k.pending, k.expired), (2, 2), "{k:?}");
+    // A made id is anyone's to label; a chosen one only its principal's or a labeler's.
+    assert_eq!(by("c", "x").unknown, ["x"]);
+    assert_eq!(by("c", "z").matched, 1);
+    assert_eq!(by("l", "x").matched, 1);
+    assert_eq!(f.kpis("m").pending, 0);
+    // Naming another principal: a labeler only; refused whole, nothing counted.
+    f.keep("a", "w", false, "v", 5, answers(&["1"], None));
+    let named = FeedbackRequest {
+        feedback: vec![Item {
+            id: "w".into(),
+            labels: vec![1.into()],
+            principal: Some("a".into()),
+        }],
+    };
+    let e = f.label("c", &named).unwrap_err();
+    assert_eq!(e.status, axum::http::StatusCode::FORBIDDEN);
+    assert_eq!(f.kpis("m").pending, 1);
+    assert_eq!(f.label("l", &named).unwrap().matched, 1);
 }

@@ -365,6 +365,26 @@ fn a_detector_file_is_checked_when_read() {
             "node",
         ),
         ("/ood/forest/columns", serde_json::json!(3), "3 values"),
+        (
+            "/calibration/atypical/above",
+            serde_json::json!(10_000),
+            "atypical rows",
+        ),
+        (
+            "/calibration/atypical/cuts/ood",
+            serde_json::json!(null),
+            "not a detector file",
+        ),
+        (
+            "/calibration/atypical/cuts",
+            serde_json::json!({"squeeze": 0.5}),
+            "`squeeze`",
+        ),
+        (
+            "/calibration/atypical/cuts",
+            serde_json::json!({}),
+            "cuts are missing",
+        ),
     ] {
         let mut bad = v.clone();
         *bad.pointer_mut(path).unwrap() = value;
@@ -373,10 +393,66 @@ fn a_detector_file_is_checked_when_read() {
             .to_string();
         assert!(e.contains(says), "{path}: {e}");
     }
+    // A file made before the atypical cuts reads, without them.
+    let mut older = v.clone();
+    older["calibration"]
+        .as_object_mut()
+        .unwrap()
+        .remove("atypical");
+    let older = Detector::from_json(&serde_json::to_vec(&older).unwrap()).unwrap();
+    assert_eq!(older.calibration.atypical, None);
     let mut extra = v.clone();
     extra["surprise"] = serde_json::json!(1);
     assert!(Detector::from_json(&serde_json::to_vec(&extra).unwrap()).is_err());
     assert!(Detector::from_json(b"[]").is_err());
+}
+
+#[test]
+fn atypical_cuts_leave_a_tenth_of_clean_rows_above_each() {
+    let d = fit(
+        &correlated(3000, 8, 1, true),
+        None,
+        None,
+        &FitOptions {
+            fpr: 0.02,
+            trees: 100,
+            ..FitOptions::default()
+        },
+    )
+    .unwrap();
+    let a = d.calibration.atypical.clone().expect("atypical cuts");
+    assert_eq!(a.cuts.keys().collect::<Vec<_>>(), ["mahalanobis", "ood"]);
+    // Each cut is above its detector's threshold (a tenth is more than 2 %).
+    assert!(a.cuts["ood"] < d.ood.as_ref().unwrap().threshold);
+    assert!(a.cuts["mahalanobis"] < d.mahalanobis.as_ref().unwrap().threshold);
+    // On the calibration rows: a tenth above each, up to a fifth above either.
+    let rows = d.calibration.calibration_rows;
+    assert!(
+        (rows / 10..=rows / 5).contains(&a.above),
+        "{} of {rows}",
+        a.above
+    );
+    // New clean rows: about a tenth above each cut.
+    let clean = d.score(&correlated(3000, 8, 2, true), None).unwrap();
+    for name in ["ood", "mahalanobis"] {
+        let above = clean
+            .iter()
+            .filter(|r| r.scores[name].unwrap() > a.cuts[name])
+            .count() as f64
+            / 3000.0;
+        assert!((0.07..0.13).contains(&above), "{name}: {above}");
+    }
+    // Values apart: every row above the distance's cut.
+    let apart = d.score(&correlated(500, 8, 3, false), None).unwrap();
+    assert!(
+        apart
+            .iter()
+            .all(|r| r.scores["mahalanobis"].unwrap() > a.cuts["mahalanobis"])
+    );
+    // Without a model-free detector, no cuts.
+    let mut only = d.clone();
+    only.calibration.atypical = atypical_cuts(&[("squeeze", vec![0.1, 0.2])], 2);
+    assert_eq!(only.calibration.atypical, None);
 }
 
 /// A column constant in the rows the forest grows on but not in the clean calibration
@@ -607,4 +683,71 @@ fn a_large_reference_is_sampled_for_the_extraction_calibration() {
     let model = Sign(std::cell::Cell::new(0));
     let e = calibrate_extraction(&d, &small, &model, &ex, 0).unwrap();
     assert_eq!((model.0.get(), e.prada.rows_per_client), (999, 999));
+}
+
+#[test]
+fn the_calibration_rows_are_counted_by_the_class_the_model_answers() {
+    /// Class 1 for rows whose first value is positive.
+    struct Sign;
+    impl Model for Sign {
+        fn probabilities(&self, rows: &Matrix) -> Result<(Vec<f64>, usize), String> {
+            Ok((
+                (0..rows.rows)
+                    .flat_map(|i| {
+                        if rows.row(i)[0] > 0.0 {
+                            [0.2, 0.8]
+                        } else {
+                            [0.9, 0.1]
+                        }
+                    })
+                    .collect(),
+                2,
+            ))
+        }
+    }
+    let reference = normal(2000, 3, 21);
+    let opts = FitOptions {
+        fpr: 0.05,
+        model_sha256: Some("cd".repeat(32)),
+        ..FitOptions::default()
+    };
+    let d = fit(&reference, None, Some(&Sign), &opts).unwrap();
+    let b = d.calibration.by_class.as_ref().expect("counted by class");
+    assert_eq!(b.model_sha256, "cd".repeat(32));
+    assert_eq!(
+        b.classes.iter().map(|c| c.class).collect::<Vec<_>>(),
+        [0, 1]
+    );
+    let rows: u64 = b.classes.iter().map(|c| c.rows).sum();
+    assert_eq!(rows, d.calibration.calibration_rows as u64);
+    // Every class is a fair share of the rows, and the flagged ones add up to `any`.
+    assert!(b.classes.iter().all(|c| c.rows > 150), "{b:?}");
+    let flagged: u64 = b.classes.iter().map(|c| c.flagged).sum();
+    let any = d.calibration.flagged["any"] * d.calibration.calibration_rows as f64;
+    assert_eq!(flagged, any.round() as u64);
+    d.validate().unwrap();
+    // Without the model's digest, or without the model, nothing is counted.
+    let plain = fit(
+        &reference,
+        None,
+        Some(&Sign),
+        &FitOptions {
+            fpr: 0.05,
+            ..FitOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(plain.calibration.by_class, None);
+    // A file cannot forge the counts: they add up to the calibration rows.
+    let mut forged = d.clone();
+    forged.calibration.by_class.as_mut().unwrap().classes[0].rows += 1;
+    let e = forged.validate().unwrap_err().to_string();
+    assert!(e.contains("add up to"), "{e}");
+    let mut forged = d.clone();
+    let c = &mut forged.calibration.by_class.as_mut().unwrap().classes[1];
+    c.flagged = c.rows + 1;
+    assert!(forged.validate().is_err());
+    let mut forged = d;
+    forged.calibration.by_class.as_mut().unwrap().model_sha256 = "x".into();
+    assert!(forged.validate().is_err());
 }

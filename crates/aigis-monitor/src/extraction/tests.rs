@@ -339,14 +339,14 @@ fn rows_the_detectors_flag_far_above_their_rate_are_suspected() {
     // A benign client: flagged at the clean rate, never suspected.
     for _ in 0..2000 {
         let row = gaussian(&mut rng, 2);
-        let f = usize::from(rng.f64() < 0.05);
+        let f = flagged(usize::from(rng.f64() < 0.05));
         assert!(t.observe("benign", &row, &[0], Some(f)).suspicion.is_none());
     }
     // A copier whose queries are mostly out of distribution.
     let mut after = None;
     for i in 0..200 {
         let row = gaussian(&mut rng, 2);
-        let f = usize::from(rng.f64() < 0.6);
+        let f = flagged(usize::from(rng.f64() < 0.6));
         let seen = t.observe("copier", &row, &[0], Some(f));
         if seen.new {
             assert_eq!(seen.suspicion.unwrap().reason.kind(), "inputs");
@@ -356,6 +356,351 @@ fn rows_the_detectors_flag_far_above_their_rate_are_suspected() {
     }
     let after = after.expect("suspected");
     assert!((20..=40).contains(&after), "after {after}");
+}
+
+fn flagged(flagged: usize) -> Looked {
+    Looked {
+        flagged,
+        ..Looked::default()
+    }
+}
+
+/// One row of class `stratum`, flagged or not, as the gateway reports it.
+fn looked_row(flag: bool, stratum: u32) -> Looked {
+    Looked {
+        flagged: usize::from(flag),
+        flags: Some(vec![flag]),
+        strata: Some(vec![stratum]),
+        ..Looked::default()
+    }
+}
+
+/// P(S ≤ seen) by enumerating every way the flagged rows can fall, for small strata.
+fn enumerated_tail(strata: &[Stratum]) -> f64 {
+    fn choose(n: u64, k: u64) -> f64 {
+        if k > n {
+            return 0.0;
+        }
+        (0..k).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64)
+    }
+    // Each stratum's pmf over the clean side's flagged count.
+    let pmfs: Vec<Vec<(u64, f64)>> = strata
+        .iter()
+        .map(|s| {
+            let k = s.flagged + s.clean_flagged;
+            let total = choose(s.rows + s.clean_rows, k);
+            (0..=k.min(s.clean_rows))
+                .map(|b| (b, choose(s.clean_rows, b) * choose(s.rows, k - b) / total))
+                .filter(|(_, p)| *p > 0.0)
+                .collect()
+        })
+        .collect();
+    let seen: u64 = strata.iter().map(|s| s.clean_flagged).sum();
+    let mut dist = vec![(0u64, 1.0f64)];
+    for pmf in &pmfs {
+        let mut next = std::collections::BTreeMap::new();
+        for (a, pa) in &dist {
+            for (b, pb) in pmf {
+                *next.entry(a + b).or_insert(0.0) += pa * pb;
+            }
+        }
+        dist = next.into_iter().collect();
+    }
+    dist.iter()
+        .filter(|(b, _)| *b <= seen)
+        .map(|(_, p)| p)
+        .sum()
+}
+
+#[test]
+fn the_stratified_test_is_the_hypergeometric_tail() {
+    use statrs::distribution::{DiscreteCDF, Hypergeometric};
+    // One class: the clean rows' flagged count is hypergeometric (statrs).
+    for (rows, flagged, clean_rows, clean_flagged) in [
+        (222, 27, 27, 3),
+        (210, 26, 270, 11),
+        (20, 20, 270, 3),
+        (5000, 600, 2500, 125),
+        (40, 0, 30, 0),
+    ] {
+        let s = Stratum {
+            rows,
+            flagged,
+            clean_rows,
+            clean_flagged,
+        };
+        let p = stratified_tail(&[s]);
+        let expected = if flagged + clean_flagged == 0 {
+            1.0
+        } else {
+            Hypergeometric::new(rows + clean_rows, flagged + clean_flagged, clean_rows)
+                .unwrap()
+                .cdf(clean_flagged)
+        };
+        assert!(
+            (p - expected).abs() <= 1e-9 * expected.max(1e-300) + 1e-15,
+            "{s:?}: {p} against {expected}"
+        );
+    }
+    // Several classes: every way the flagged rows can fall, enumerated.
+    let strata = [
+        Stratum {
+            rows: 12,
+            flagged: 5,
+            clean_rows: 9,
+            clean_flagged: 1,
+        },
+        Stratum {
+            rows: 7,
+            flagged: 1,
+            clean_rows: 15,
+            clean_flagged: 2,
+        },
+        Stratum {
+            rows: 20,
+            flagged: 6,
+            clean_rows: 4,
+            clean_flagged: 0,
+        },
+        Stratum {
+            rows: 3,
+            flagged: 3,
+            clean_rows: 0,
+            clean_flagged: 0,
+        },
+    ];
+    let p = stratified_tail(&strata);
+    let expected = enumerated_tail(&strata);
+    assert!((p - expected).abs() < 1e-12, "{p} against {expected}");
+    assert!(p > 0.0 && p < 1.0, "{p}");
+    // Counts as large as a file and a client can hold: the bulk only, at once.
+    let big = Stratum {
+        rows: 1_000_000_000,
+        flagged: 100_000_000,
+        clean_rows: u64::from(u32::MAX),
+        clean_flagged: 2_000_000_000,
+    };
+    let p = stratified_tail(&[big, big]);
+    assert!((0.0..=1.0).contains(&p), "{p}");
+    // Just past the convolution's width, the normal approximation: near the exact value.
+    let spread = Stratum {
+        rows: 100_000,
+        flagged: 50_000,
+        clean_rows: 100_000,
+        clean_flagged: 49_600,
+    };
+    let exact = Hypergeometric::new(200_000, 99_600, 100_000)
+        .unwrap()
+        .cdf(49_600);
+    assert!(exact > 1e-3 && exact < 0.1, "{exact}");
+    let p = stratified_tail(&[spread]);
+    assert!((p / exact - 1.0).abs() < 0.01, "{p} against {exact}");
+    // Far from the tail, the approximation answers: near the exact value, and far
+    // above the tracker's 1e-6 (a count 2.6 standard deviations low).
+    for (seen, close) in [(100, 0.03), (82, 0.003)] {
+        let near = Stratum {
+            rows: 1000,
+            flagged: 200 - seen,
+            clean_rows: 1000,
+            clean_flagged: seen,
+        };
+        let exact = Hypergeometric::new(2000, 200, 1000).unwrap().cdf(seen);
+        let p = stratified_tail(&[near]);
+        assert!((p - exact).abs() < close, "{seen}: {p} against {exact}");
+        assert!(exact > 1e-3, "{exact}");
+    }
+}
+
+/// The clean calibration rows of a toy model: class 0, a sub-population the detectors
+/// flag 10 % of; class 1, 1 %.
+fn two_classes() -> Vec<ClassFlags> {
+    vec![
+        ClassFlags {
+            class: 0,
+            rows: 60,
+            flagged: 6,
+        },
+        ClassFlags {
+            class: 1,
+            rows: 600,
+            flagged: 6,
+        },
+    ]
+}
+
+#[test]
+fn a_client_of_one_sub_population_is_compared_with_that_sub_population() {
+    let by_class = two_classes();
+    let (rows, flagged) = (660, 12);
+    let rate = clean_rate_bound(flagged, rows).unwrap();
+    let settings = |by_class: Option<Vec<ClassFlags>>| Settings {
+        flag_rate: Some(rate),
+        flag_by_class: by_class,
+        ..Settings::default()
+    };
+    let mut rng = fastrand::Rng::with_seed(11);
+    // A benign client asking about class 0 only, flagged at that class's 10 %: the whole
+    // data's rate (1.8 %, bound {rate}) takes it for a copier; class by class it is not.
+    let one_class: Vec<Looked> = (0..3000).map(|_| looked_row(rng.f64() < 0.1, 0)).collect();
+    let run = |t: &Tracker, who: &str, calls: &[Looked]| {
+        for (i, l) in calls.iter().enumerate() {
+            let row = gaussian(&mut fastrand::Rng::with_seed(i as u64), 2);
+            let seen = t.observe(who, &row, &[l.strata.as_ref().unwrap()[0]], Some(l.clone()));
+            if seen.new {
+                return Some((i + 1, seen.suspicion.unwrap().reason));
+            }
+        }
+        None
+    };
+    let whole = tracker(settings(None), 2);
+    let (after, reason) = run(&whole, "one-class", &one_class).expect("suspected");
+    assert_eq!(reason.kind(), "inputs");
+    assert!(after < 1000, "after {after}");
+    let by = tracker(settings(Some(by_class.clone())), 2);
+    assert_eq!(run(&by, "one-class", &one_class), None);
+    // A copier spread over both classes, flagged 10 % in each: class 1's clean rows are
+    // flagged at 1 %, and it is caught.
+    let spread: Vec<Looked> = (0..3000)
+        .map(|i| looked_row(rng.f64() < 0.1, u32::from(i % 2 == 0)))
+        .collect();
+    let (after, reason) = run(&by, "spread", &spread).expect("suspected");
+    assert_eq!(reason.kind(), "inputs");
+    assert!(after < 1000, "after {after}");
+    // Rows of a class the clean rows do not have are compared with all of them; a
+    // call that does not say which rows were flagged leaves the whole data's test.
+    let other: Vec<Looked> = (0..3000).map(|_| looked_row(rng.f64() < 0.1, 7)).collect();
+    assert!(run(&by, "other", &other).is_some());
+    let unattributed: Vec<Looked> = one_class
+        .iter()
+        .map(|l| Looked {
+            flags: None,
+            ..l.clone()
+        })
+        .collect();
+    assert!(run(&by, "unattributed", &unattributed).is_some());
+}
+
+#[test]
+fn class_counts_that_cannot_be_are_refused() {
+    for (bad, says) in [
+        (vec![], "between 1 and"),
+        (
+            vec![ClassFlags {
+                class: 0,
+                rows: 5,
+                flagged: 6,
+            }],
+            "6 flagged of 5",
+        ),
+        (
+            vec![ClassFlags {
+                class: 0,
+                rows: 0,
+                flagged: 0,
+            }],
+            "0 flagged of 0",
+        ),
+        (
+            vec![
+                ClassFlags {
+                    class: 2,
+                    rows: 5,
+                    flagged: 1,
+                },
+                ClassFlags {
+                    class: 2,
+                    rows: 5,
+                    flagged: 1,
+                },
+            ],
+            "ascending order",
+        ),
+    ] {
+        let s = Settings {
+            flag_by_class: Some(bad),
+            ..Settings::default()
+        };
+        let (key, message) = s.validate().unwrap_err();
+        assert_eq!(key, "flag_by_class");
+        assert!(message.contains(says), "{message}");
+    }
+    assert!(
+        Settings {
+            flag_by_class: Some(two_classes()),
+            ..Settings::default()
+        }
+        .validate()
+        .is_ok()
+    );
+}
+
+#[test]
+fn a_client_whose_rows_are_mostly_atypical_is_suspected() {
+    // The rate a detector file of 270 calibration rows, 27 above the cuts, gives: its
+    // bound is below the floor.
+    let rate = atypical_rate(27, 270).unwrap();
+    assert_eq!(rate, ATYPICAL_FLOOR);
+    // wine's 27 rows, 3 above: the bound (scipy: beta.ppf(0.999, 4, 24) = 0.402) is
+    // below the floor too; 7 of 13 bound nothing below a half (beta.ppf(0.999, 8, 6) =
+    // 0.898): no rate.
+    let bound = clean_rate_bound(3, 27).unwrap();
+    assert!((bound - 0.401_919_785_860_785).abs() < 1e-9, "{bound}");
+    assert_eq!(atypical_rate(3, 27), Some(ATYPICAL_FLOOR));
+    assert_eq!(atypical_rate(7, 13), None);
+    let t = tracker(
+        Settings {
+            atypical_rate: Some(rate),
+            ..Settings::default()
+        },
+        2,
+    );
+    let mut rng = fastrand::Rng::with_seed(9);
+    let looked = |atypical: bool| Looked {
+        atypical: usize::from(atypical),
+        ..Looked::default()
+    };
+    // Natural clients of one sub-population: 30 % and even 45 % of their rows atypical,
+    // over thousands of calls, are not suspected.
+    for (who, share) in [("natural", 0.1), ("sub-population", 0.3), ("odd", 0.45)] {
+        for _ in 0..3000 {
+            let row = gaussian(&mut rng, 2);
+            let seen = t.observe(who, &row, &[0], Some(looked(rng.f64() < share)));
+            assert!(seen.suspicion.is_none(), "{who}");
+        }
+    }
+    // A copier whose queries are nearly all atypical, and none flagged: suspected after
+    // some twenty calls, by this sign.
+    let mut after = None;
+    for i in 0..200 {
+        let row = gaussian(&mut rng, 2);
+        let seen = t.observe("copier", &row, &[0], Some(looked(rng.f64() < 0.98)));
+        if seen.new {
+            let reason = seen.suspicion.unwrap().reason;
+            assert_eq!(reason.kind(), "atypical", "{reason:?}");
+            assert!(reason.describe().starts_with("atypical: "), "{reason:?}");
+            after = Some(i + 1);
+            break;
+        }
+    }
+    let after = after.expect("suspected");
+    assert!((20..=30).contains(&after), "after {after}");
+    // Left out without a rate, and a rate that is not a share is refused.
+    let off = tracker(Settings::default(), 2);
+    for _ in 0..200 {
+        let row = gaussian(&mut rng, 2);
+        assert!(
+            off.observe("c", &row, &[0], Some(looked(true)))
+                .suspicion
+                .is_none()
+        );
+    }
+    for bad in [0.0, 1.0, f64::NAN] {
+        let s = Settings {
+            atypical_rate: Some(bad),
+            ..Settings::default()
+        };
+        assert_eq!(s.validate().unwrap_err().0, "atypical_rate");
+    }
 }
 
 #[test]
@@ -559,4 +904,113 @@ fn a_calibration_needs_enough_rows_and_a_file_cannot_forge_one() {
         forge(&mut bad);
         assert!(bad.validate().is_err(), "{bad:?}");
     }
+}
+
+#[test]
+fn suspects_are_kept_and_restored_by_name() {
+    let settings = Settings {
+        budget: Some(2),
+        max_principals: 2,
+        ..Settings::default()
+    };
+    let t = tracker(settings.clone(), 2);
+    for i in 0..3 {
+        t.observe("copier", &[f64::from(i), 0.0], &[0], None);
+    }
+    t.observe("benign", &[0.0, 0.0], &[0], None);
+    let suspects = t.suspects();
+    assert_eq!(suspects.len(), 1);
+    assert_eq!(suspects[0].0, "copier");
+    assert_eq!(suspects[0].1.reason, Reason::Budget { budget: 2 });
+    // Through JSON, into a new tracker: suspected from its first call.
+    let json = serde_json::to_string(&suspects[0].1).unwrap();
+    let back: Suspicion = serde_json::from_str(&json).unwrap();
+    let fresh = tracker(settings, 2);
+    assert!(fresh.restore("copier", back.clone()));
+    assert_eq!(fresh.suspected("copier"), Some(back.clone()));
+    let seen = fresh.observe("copier", &[9.0, 9.0], &[0], None);
+    assert!(seen.suspicion.is_some() && !seen.new);
+    // Full of suspected principals: one more cannot be restored.
+    assert!(fresh.restore("second", back.clone()));
+    assert!(!fresh.restore("third", back));
+    // A reason with a field it does not know is refused.
+    assert!(
+        serde_json::from_str::<Suspicion>(&json.replace("\"budget\":2", "\"budget\":2,\"x\":1"))
+            .is_err()
+    );
+}
+
+#[test]
+fn a_repeated_row_is_counted_by_the_inputs_sign_once() {
+    let t = tracker(
+        Settings {
+            flag_rate: Some(0.05),
+            ..Settings::default()
+        },
+        2,
+    );
+    // Twelve rows, three of them flagged (25 %: not evidence on its own), replayed a
+    // hundred times: as many calls as would be evidence, were each counted.
+    let mut rng = fastrand::Rng::with_seed(17);
+    let rows: Vec<Vec<f64>> = (0..12).map(|_| gaussian(&mut rng, 2)).collect();
+    for _ in 0..100 {
+        for (i, row) in rows.iter().enumerate() {
+            let seen = t.observe("replayer", row, &[0], Some(flagged(usize::from(i < 3))));
+            assert!(seen.suspicion.is_none(), "{:?}", seen.suspicion);
+        }
+    }
+    // Rows new each time, flagged as often: suspected.
+    let mut after = None;
+    for i in 0..1200 {
+        let seen = t.observe(
+            "new rows",
+            &gaussian(&mut rng, 2),
+            &[0],
+            Some(flagged(usize::from(i % 4 == 0))),
+        );
+        if seen.new {
+            assert_eq!(seen.suspicion.unwrap().reason.kind(), "inputs");
+            after = Some(i);
+            break;
+        }
+    }
+    assert!(after.is_some_and(|a| a < 200), "{after:?}");
+}
+
+#[test]
+fn in_a_call_of_several_rows_the_atypical_ones_are_counted_by_row() {
+    let t = tracker(
+        Settings {
+            atypical_rate: Some(0.5),
+            ..Settings::default()
+        },
+        2,
+    );
+    let mut rng = fastrand::Rng::with_seed(23);
+    let repeated = gaussian(&mut rng, 2);
+    // Each call: a new ordinary row and the same atypical row again. Said row by row,
+    // the repeat is counted once: a client of ordinary rows.
+    let call = |t: &Tracker, who: &str, rng: &mut fastrand::Rng, by_row: bool| {
+        let mut rows = gaussian(rng, 2);
+        rows.extend(&repeated);
+        let looked = Looked {
+            atypical: 1,
+            atypical_flags: by_row.then(|| vec![false, true]),
+            ..Looked::default()
+        };
+        t.observe(who, &rows, &[0, 0], Some(looked))
+    };
+    for _ in 0..300 {
+        assert!(call(&t, "by row", &mut rng, true).suspicion.is_none());
+    }
+    // Counted by call only, the one atypical row of each is taken for the new one.
+    let mut suspected = None;
+    for i in 0..300 {
+        if let Some(s) = call(&t, "by count", &mut rng, false).suspicion {
+            assert_eq!(s.reason.kind(), "atypical");
+            suspected = Some(i);
+            break;
+        }
+    }
+    assert!(suspected.is_some_and(|i| i < 60), "{suspected:?}");
 }
