@@ -166,6 +166,38 @@ pub enum Command {
     )]
     Detect(Box<DetectArgs>),
 
+    /// Fairness of a classifier's decisions across groups of people, from a table of
+    /// them: per group the selection rate, true and false positive rates and accuracy
+    /// (and, with --score, the score's calibration); between groups demographic parity,
+    /// equalized odds and disparate impact, as fairlearn computes them, with percentile
+    /// bootstrap intervals.
+    ///
+    /// Each sensitive column is measured alone and, with several, their intersection
+    /// (every combination present). A threshold holds in every analysis: --fail-over for
+    /// a disparity that must stay at most a value, --fail-under for one that must stay at
+    /// least a value; an undefined disparity (fewer than two groups, a ratio over 0)
+    /// fails it. Metrics: demographic-parity-difference, demographic-parity-ratio,
+    /// true-positive-rate-difference, false-positive-rate-difference,
+    /// equalized-odds-difference, equalized-odds-ratio, disparate-impact (each group's
+    /// selection rate over the most selected group's, the lowest; the four-fifths rule's
+    /// ratio), accuracy-difference. In a project the run is recorded as `fairness`
+    /// evidence.
+    ///
+    /// The intervals are percentile bootstrap intervals (as fairlearn's MetricFrame draws
+    /// them): for a difference near 0 they sit above the value, since a largest less a
+    /// smallest is biased upward in every resample; read them as the estimate's spread.
+    ///
+    /// Exits 1 when a threshold is not met, 2 when the table cannot be read or its
+    /// columns do not fit (a missing label, more than two outcomes, a score outside
+    /// [0, 1]).
+    #[command(after_help = examples!(
+        "aigis fairness adult-decisions.csv --label income --prediction pred --sensitive sex,race --positive '>50K'",
+        "aigis fairness scored.parquet --label y --prediction yhat --score p --sensitive age_band --fail-under disparate-impact=0.8",
+        "aigis fairness decisions.csv --label y --prediction yhat --sensitive sex --fail-over equalized-odds-difference=0.1 --model model.onnx",
+        "aigis --json fairness decisions.csv --label y --prediction yhat --sensitive sex --bootstrap 0"
+    ))]
+    Fairness(Box<FairnessArgs>),
+
     /// Serve models behind the gateway: the Open Inference Protocol v2 (KServe, Triton)
     /// over TLS, every call authenticated, every input checked against the model's
     /// signature, every call recorded in the ledger.
@@ -975,6 +1007,58 @@ pub struct MonitorReportArgs {
     /// Where to write the HTML page [default: `monitor-report.html`; with --json, none].
     #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct FairnessArgs {
+    /// The table of decisions (CSV, JSON Lines or Parquet): one row per person.
+    pub data: PathBuf,
+    /// The true outcome's column.
+    #[arg(long, value_name = "COL")]
+    pub label: String,
+    /// The model's decision's column (the same two outcomes as the label).
+    #[arg(long, value_name = "COL")]
+    pub prediction: String,
+    /// The sensitive columns (comma-separated or repeated); a missing value is a group
+    /// of its own, `(missing)`.
+    #[arg(long, value_name = "COL", value_delimiter = ',', required = true)]
+    pub sensitive: Vec<String>,
+    /// The model's score for the positive outcome (a probability in [0, 1]): adds each
+    /// group's mean score, Brier score and expected calibration error.
+    #[arg(long, value_name = "COL")]
+    pub score: Option<String>,
+    /// The positive (favourable) outcome as the columns write it [default: 1 for 0/1 or
+    /// -1/1 values, true for booleans; other values must be named].
+    #[arg(long, value_name = "VALUE")]
+    pub positive: Option<String>,
+    /// Leave groups with fewer rows out of the disparities (they are still listed).
+    #[arg(long, value_name = "ROWS", default_value_t = 0)]
+    pub min_group: u64,
+    /// Bootstrap resamples for the intervals (0: none).
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub bootstrap: usize,
+    /// The intervals' confidence.
+    #[arg(long, value_name = "SHARE", default_value_t = 0.95)]
+    pub confidence: f64,
+    /// The bootstrap's seed.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+    /// Equal-width score bins of the expected calibration error.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub calibration_bins: usize,
+    /// Fail (exit 1) when a disparity is above this, e.g.
+    /// `demographic-parity-difference=0.1` (comma-separated or repeated).
+    #[arg(long, value_name = "METRIC=VALUE", value_delimiter = ',')]
+    pub fail_over: Vec<String>,
+    /// Fail (exit 1) when a disparity is below this, e.g. `disparate-impact=0.8`.
+    #[arg(long, value_name = "METRIC=VALUE", value_delimiter = ',')]
+    pub fail_under: Vec<String>,
+    /// The model whose decisions these are: its digest goes into the evidence, so the
+    /// gate and the model card can find this run.
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 #[derive(Debug, Args)]

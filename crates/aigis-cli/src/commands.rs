@@ -9,6 +9,7 @@ pub(crate) mod data;
 pub(crate) mod demo;
 pub(crate) mod detect;
 pub(crate) mod evidence;
+pub(crate) mod fairness;
 pub(crate) mod init;
 pub(crate) mod keys;
 pub(crate) mod ledger;
@@ -75,6 +76,7 @@ fn dispatch(cli: &Cli) -> Result<ExitStatus> {
         Command::Model(cmd) => model::run(cli, cmd),
         Command::Monitor(cmd) => monitor::run(cli, cmd),
         Command::Detect(args) => detect::run(cli, args),
+        Command::Fairness(args) => fairness::run(cli, args),
         Command::Serve(args) => done(serve::run(cli, args)),
         Command::Demo(args) => done(demo::run(cli, args)),
     }

@@ -15,6 +15,7 @@ mod monitor;
 mod project;
 mod provenance;
 mod serve;
+mod validate;
 
 pub use data::*;
 pub use demo::*;
@@ -23,6 +24,7 @@ pub use monitor::*;
 pub use project::*;
 pub use provenance::*;
 pub use serve::*;
+pub use validate::*;
 
 /// The program that wrote a piece of evidence: `aigis <version>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -643,3 +643,68 @@ fn every_schema_has_its_type_as_id_and_distinct_names() {
         assert_eq!(s.schema["$id"], json!(s.predicate_type));
     }
 }
+
+#[test]
+fn fairness_round_trips() {
+    let group = |values: Vec<String>, impact: Option<f64>| FairnessGroup {
+        values,
+        rows: 10,
+        label_positive: 4,
+        predicted_positive: 3,
+        selection_rate: Some(0.3),
+        true_positive_rate: Some(0.5),
+        false_positive_rate: Some(0.0),
+        accuracy: Some(0.8),
+        impact_ratio: impact,
+        excluded: false,
+        brier: Some(0.1),
+        expected_calibration_error: None,
+    };
+    let value = round_trip(&Fairness {
+        rows: 20,
+        label: "y".into(),
+        prediction: "p".into(),
+        score: None,
+        positive: "1".into(),
+        min_group: 0,
+        bootstrap: Some(FairnessBootstrap {
+            resamples: 1000,
+            confidence: 0.95,
+            seed: 0,
+        }),
+        overall: group(vec![], None),
+        analyses: vec![FairnessAnalysis {
+            sensitive: vec!["sex".into()],
+            groups: vec![group(vec!["F".into()], Some(0.5))],
+            disparities: vec![
+                FairnessDisparity {
+                    metric: "demographic-parity-ratio".into(),
+                    value: Some(0.5),
+                    interval: Some([0.4, 0.6]),
+                },
+                FairnessDisparity {
+                    metric: "equalized-odds-ratio".into(),
+                    value: None,
+                    interval: None,
+                },
+            ],
+        }],
+        thresholds: vec![FairnessThreshold {
+            metric: "demographic-parity-ratio".into(),
+            bound: "at_least".into(),
+            value: 0.8,
+        }],
+        breaches: vec![FairnessBreach {
+            analysis: "sex".into(),
+            metric: "demographic-parity-ratio".into(),
+            bound: "at_least".into(),
+            threshold: 0.8,
+            value: Some(0.5),
+        }],
+        passed: false,
+        tool: Tool::current(),
+    });
+    // A missing score is written as null; a group without calibration has no such key.
+    assert_eq!(value["score"], json!(null));
+    assert!(value["overall"].get("expected_calibration_error").is_none());
+}

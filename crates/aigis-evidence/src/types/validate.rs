@@ -1,0 +1,144 @@
+//! Predicates of the validation stage (`aigis fairness`).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::{Predicate, Tool};
+
+/// `aigis fairness`: a classifier's decisions measured per group of one or more sensitive
+/// columns, the disparities between the groups, and the thresholds they were held to.
+/// The subjects are the table (`data:<path>`) and, when named, the model whose decisions
+/// it holds (`model:<path>`). Counts, rates and the groups' names (the sensitive columns'
+/// values), never a row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Fairness {
+    /// Data rows measured.
+    pub rows: u64,
+    /// The true outcome's column.
+    pub label: String,
+    /// The decision's column.
+    pub prediction: String,
+    /// The score's column, when calibration was measured.
+    pub score: Option<String>,
+    /// The positive (favourable) outcome, as the columns write it.
+    pub positive: String,
+    /// Groups with fewer rows were left out of the disparities.
+    pub min_group: u64,
+    /// The bootstrap of the intervals; `null` when none was drawn.
+    pub bootstrap: Option<FairnessBootstrap>,
+    /// Everyone's rates.
+    pub overall: FairnessGroup,
+    /// Each sensitive column alone, then their intersection.
+    pub analyses: Vec<FairnessAnalysis>,
+    /// The thresholds every analysis was held to.
+    pub thresholds: Vec<FairnessThreshold>,
+    /// The thresholds an analysis did not meet (an undefined value does not meet one).
+    pub breaches: Vec<FairnessBreach>,
+    /// No breach.
+    pub passed: bool,
+    /// The aigis that measured it.
+    pub tool: Tool,
+}
+
+/// The bootstrap of a [`Fairness`] run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FairnessBootstrap {
+    /// Resamples of the rows, with replacement.
+    pub resamples: u64,
+    /// The percentile intervals' confidence.
+    pub confidence: f64,
+    /// The resampling's seed.
+    pub seed: u64,
+}
+
+/// One sensitive column, or the intersection of several.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FairnessAnalysis {
+    /// The sensitive columns (one, or several intersected).
+    pub sensitive: Vec<String>,
+    /// Every group present, in the order of their values.
+    pub groups: Vec<FairnessGroup>,
+    /// Every disparity, in the order `aigis fairness` lists them.
+    pub disparities: Vec<FairnessDisparity>,
+}
+
+/// One group's counts and rates (`null`: undefined).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FairnessGroup {
+    /// Its value in each sensitive column (empty for everyone).
+    pub values: Vec<String>,
+    /// Its rows.
+    pub rows: u64,
+    /// Rows whose label is the positive outcome.
+    pub label_positive: u64,
+    /// Rows whose decision is the positive outcome.
+    pub predicted_positive: u64,
+    /// The share of its rows decided positive.
+    pub selection_rate: Option<f64>,
+    /// Of its positive labels, the share decided positive (0 without one, as fairlearn).
+    pub true_positive_rate: Option<f64>,
+    /// Of its negative labels, the share decided positive (0 without one, as fairlearn).
+    pub false_positive_rate: Option<f64>,
+    /// The share of its decisions equal to the label.
+    pub accuracy: Option<f64>,
+    /// Its selection rate over the most selected group's; `null` for everyone.
+    pub impact_ratio: Option<f64>,
+    /// Left out of the disparities for its size.
+    pub excluded: bool,
+    /// With a score: the Brier score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brier: Option<f64>,
+    /// With a score: the expected calibration error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_calibration_error: Option<f64>,
+}
+
+/// A disparity between an analysis's groups.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FairnessDisparity {
+    /// `demographic-parity-difference`, `equalized-odds-ratio`, …
+    pub metric: String,
+    /// `null`: undefined (fewer than two groups, or a ratio over 0).
+    pub value: Option<f64>,
+    /// The bootstrap interval, when drawn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<[f64; 2]>,
+}
+
+/// A threshold on a disparity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FairnessThreshold {
+    /// The disparity (`demographic-parity-ratio`, …).
+    pub metric: String,
+    /// `at_most` (`--fail-over`) or `at_least` (`--fail-under`).
+    pub bound: String,
+    /// The threshold.
+    pub value: f64,
+}
+
+/// A threshold an analysis did not meet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FairnessBreach {
+    /// The analysis (`sex`, `sex × race`).
+    pub analysis: String,
+    /// The disparity.
+    pub metric: String,
+    /// `at_most` or `at_least`.
+    pub bound: String,
+    /// The threshold.
+    pub threshold: f64,
+    /// `null`: undefined.
+    pub value: Option<f64>,
+}
+
+impl Predicate for Fairness {
+    const TYPE: &'static str = "https://aigis.dev/predicate/fairness/v1";
+    const NAME: &'static str = "fairness";
+}

@@ -1,0 +1,38 @@
+//! The aigis validation stage: what a model does to people, measured before it ships.
+//!
+//! - [`fairness`]: a classifier's decisions per group of one or more sensitive columns
+//!   (selection rate, true and false positive rates, accuracy, calibration of a score),
+//!   the disparities between groups as fairlearn defines them (demographic parity,
+//!   equalized odds, disparate impact), bootstrap intervals, and thresholds to fail on
+//!   (`aigis fairness`).
+//!
+//! ```
+//! use aigis_redteam::fairness::{self, Options};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let data = dir.path().join("decisions.csv");
+//! std::fs::write(&data, "sex,y,pred\nF,1,1\nF,0,0\nF,1,0\nM,1,1\nM,0,1\nM,0,1\n")?;
+//! let options = Options::new("y", "pred", vec!["sex".into()]);
+//! let report = fairness::assess(&data, &options)?;
+//! let dp = report.analyses[0].disparities.demographic_parity_difference.value;
+//! assert_eq!(dp, Some(1.0 - 1.0 / 3.0)); // M selected 3 of 3, F 1 of 3
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod fairness;
+
+/// What went wrong in the validation stage.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A table that cannot be read (the message names the file and row).
+    #[error(transparent)]
+    Data(#[from] aigis_data::Error),
+    /// A column that is missing or holds what it cannot (the message names it and the
+    /// row).
+    #[error("{0}")]
+    Column(String),
+    /// An option out of its range.
+    #[error("{0}")]
+    Options(String),
+}
