@@ -4,7 +4,6 @@
 use std::io::{Cursor, Read};
 use std::path::Path;
 
-use aigis_data::profile::parse_number;
 use aigis_data::table::{self, Format, ReadOptions};
 
 use crate::Error;
@@ -132,7 +131,8 @@ pub fn read_matrix(
             };
             for i in 0..batch.rows {
                 let cell = column.and_then(|c| c.get(i));
-                let x = cell.and_then(|c| parse_number(c.kind, c.text));
+                // NaN and the infinities as numbers (so a reason can say which it was).
+                let x = cell.and_then(|c| crate::drift::number_of(c.kind, c.text));
                 if x.is_none()
                     && cell.is_some_and(|c| {
                         !c.text.trim().is_empty() && !table::is_null_marker(c.text)

@@ -751,3 +751,28 @@ fn the_calibration_rows_are_counted_by_the_class_the_model_answers() {
     forged.calibration.by_class.as_mut().unwrap().model_sha256 = "x".into();
     assert!(forged.validate().is_err());
 }
+
+#[test]
+fn an_infinite_cell_of_a_table_is_read_as_infinite_and_said_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("inputs.csv");
+    std::fs::write(&path, "x0,x1\n0.1,inf\n-Infinity,0.2\n0.3,0.4\n").unwrap();
+    let m = read_matrix(
+        &path,
+        &Columns::default(),
+        None,
+        &aigis_data::table::ReadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(m.cols, 2, "the columns stay numeric");
+    assert_eq!(m.row(0)[1], f64::INFINITY);
+    assert_eq!(m.row(1)[0], f64::NEG_INFINITY);
+    let d = fit(&normal(400, 2, 5), None, None, &FitOptions::default()).unwrap();
+    let r = d.score(&m, None).unwrap();
+    assert!(r[0].flagged && r[1].flagged, "{r:?}");
+    assert!(
+        r[0].reasons[0].contains("`x1` is infinite, and the reference had only finite values"),
+        "{:?}",
+        r[0].reasons
+    );
+}
