@@ -194,6 +194,7 @@ pub enum Command {
         "aigis fairness adult-decisions.csv --label income --prediction pred --sensitive sex,race --positive '>50K'",
         "aigis fairness scored.parquet --label y --prediction yhat --score p --sensitive age_band --fail-under disparate-impact=0.8",
         "aigis fairness decisions.csv --label y --prediction yhat --sensitive sex --fail-over equalized-odds-difference=0.1 --model model.onnx",
+        "aigis fairness decisions.csv --label y --prediction yhat --sensitive sex --html fairness.html --sarif fairness.sarif",
         "aigis --json fairness decisions.csv --label y --prediction yhat --sensitive sex --bootstrap 0"
     ))]
     Fairness(Box<FairnessArgs>),
@@ -1057,6 +1058,13 @@ pub struct FairnessArgs {
     /// gate and the model card can find this run.
     #[arg(long, value_name = "FILE")]
     pub model: Option<PathBuf>,
+    /// Also write a self-contained HTML report: each group's rates with their intervals
+    /// as a chart, the disparities and the thresholds.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Also write the thresholds not met as SARIF 2.1.0 (for code-scanning dashboards).
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
     #[command(flatten)]
     pub read: ReadArgs,
 }

@@ -252,3 +252,68 @@ fn bad_input_says_what_and_where() {
     let help = ok(d, &["fairness", "--help"]);
     assert!(help.stdout.contains("Examples:") && help.stdout.contains("--fail-under"));
 }
+
+#[test]
+fn the_html_page_and_the_sarif_say_what_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    decisions(d);
+    let r = aigis(
+        d,
+        &with(&[
+            "--score",
+            "score",
+            "--bootstrap",
+            "50",
+            "--fail-under",
+            "disparate-impact=0.8",
+            "--html",
+            "f.html",
+            "--sarif",
+            "f.sarif",
+        ]),
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let html = std::fs::read_to_string(d.join("f.html")).unwrap();
+    for needle in [
+        "<svg role=\"img\" aria-label=\"rates per group of sex\"",
+        "FAILED: 1 threshold(s) not met",
+        "<span class=\"fail\">FAIL ≥ 0.8</span>",
+        "<th>Brier</th>",
+    ] {
+        assert!(html.contains(needle), "{needle}");
+    }
+    assert!(!html.contains("<script"), "self-contained, no script");
+    let sarif: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("f.sarif")).unwrap()).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["ruleId"], "fairness.disparate-impact");
+    assert_eq!(results[0]["level"], "error");
+    assert!(
+        results[0]["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("sex: disparate-impact is 0.5000, must be at least 0.8")
+    );
+    // A group named with markup is escaped.
+    std::fs::write(d.join("odd.csv"), "g,y,p\n<b>x</b>,1,1\nB,0,0\n").unwrap();
+    ok(
+        d,
+        &[
+            "fairness",
+            "odd.csv",
+            "--label",
+            "y",
+            "--prediction",
+            "p",
+            "--sensitive",
+            "g",
+            "--html",
+            "odd.html",
+        ],
+    );
+    let html = std::fs::read_to_string(d.join("odd.html")).unwrap();
+    assert!(html.contains("&lt;b&gt;x&lt;/b&gt;") && !html.contains("<b>x</b>"));
+}

@@ -54,6 +54,18 @@ pub(crate) fn run(cli: &Cli, args: &FairnessArgs) -> Result<ExitStatus> {
         )?),
         None => None,
     };
+    if let Some(path) = &args.html {
+        context::write_output(
+            path,
+            crate::report::fairness::page(&report, &thresholds, &breaches).as_bytes(),
+        )?;
+    }
+    if let Some(path) = &args.sarif {
+        context::write_output(
+            path,
+            &crate::report::fairness::sarif(&args.data, &report, &breaches)?,
+        )?;
+    }
     if cli.json {
         let mut value = serde_json::to_value(&report)?;
         output::insert(&mut value, "thresholds", serde_json::to_value(&thresholds)?);

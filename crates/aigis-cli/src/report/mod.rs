@@ -1,6 +1,8 @@
 //! Reports of scans: text for a terminal, SARIF for code-scanning dashboards, and a
-//! self-contained HTML page with plots; and the page of `aigis monitor report`.
+//! self-contained HTML page with plots; and the pages of `aigis monitor report` and
+//! `aigis fairness`.
 
+pub mod fairness;
 pub mod html;
 pub mod monitor;
 pub mod sarif;
