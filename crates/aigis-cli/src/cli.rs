@@ -199,6 +199,24 @@ pub enum Command {
     ))]
     Fairness(Box<FairnessArgs>),
 
+    /// Explain a model's answers by asking it about rows only: each feature's Shapley
+    /// value for chosen rows (exact with up to ten features, KernelSHAP's sampled
+    /// regression beyond, against a background summarized as k-means centres), and with
+    /// --label each feature's permutation importance (the drop in accuracy, or R² for a
+    /// regressor, when its column is shuffled).
+    ///
+    /// The answer explained is a classifier's probability of the class it gives each
+    /// row (--class K for another), or a regressor's output. In a project the run is
+    /// recorded as `explanation` evidence: aggregates only (each feature's mean absolute
+    /// Shapley value and its importance), never a row.
+    #[command(after_help = examples!(
+        "aigis explain model.onnx --data test.csv --label target",
+        "aigis explain digits.onnx --data test.npy --rows 0,7,42 --samples 4000",
+        "aigis explain model.onnx --data test.csv --label target --background train.csv --background-size 100",
+        "aigis --json explain model.onnx --data test.csv --class 1"
+    ))]
+    Explain(Box<ExplainArgs>),
+
     /// Serve models behind the gateway: the Open Inference Protocol v2 (KServe, Triton)
     /// over TLS, every call authenticated, every input checked against the model's
     /// signature, every call recorded in the ledger.
@@ -1008,6 +1026,50 @@ pub struct MonitorReportArgs {
     /// Where to write the HTML page [default: `monitor-report.html`; with --json, none].
     #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The model (ONNX; one floating-point input).
+    pub model: PathBuf,
+    /// The rows (CSV, JSON Lines, Parquet or `.npy`): their numeric columns, the label's
+    /// left out, are the model's input in order.
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// The label column: adds permutation importance over every row (a classifier's
+    /// labels are class indices 0, 1, …).
+    #[arg(long, value_name = "COL")]
+    pub label: Option<String>,
+    /// The rows to explain (0-based, comma-separated) [default: the first five].
+    #[arg(long, value_name = "N,...", value_delimiter = ',')]
+    pub rows: Option<Vec<usize>>,
+    /// The background rows [default: the data].
+    #[arg(long, value_name = "FILE")]
+    pub background: Option<PathBuf>,
+    /// Summarize the background to this many k-means centres (0: every row).
+    #[arg(long, value_name = "K", default_value_t = 50)]
+    pub background_size: usize,
+    /// Coalitions drawn per row beyond ten features [default: 2 × features + 2048].
+    #[arg(long, value_name = "N")]
+    pub samples: Option<usize>,
+    /// Explain this class's probability [default: the class the model gives each row].
+    #[arg(long, value_name = "K")]
+    pub class: Option<usize>,
+    /// The output to explain [default: the class probabilities, else the first numeric
+    /// output].
+    #[arg(long, value_name = "NAME")]
+    pub output: Option<String>,
+    /// Shuffles per feature for permutation importance.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub repeats: usize,
+    /// The seed of the summary, the sample and the shuffles.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+    /// Features listed per row (by absolute value).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top: usize,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 #[derive(Debug, Args)]

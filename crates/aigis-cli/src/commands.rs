@@ -9,6 +9,7 @@ pub(crate) mod data;
 pub(crate) mod demo;
 pub(crate) mod detect;
 pub(crate) mod evidence;
+pub(crate) mod explain;
 pub(crate) mod fairness;
 pub(crate) mod init;
 pub(crate) mod keys;
@@ -77,6 +78,7 @@ fn dispatch(cli: &Cli) -> Result<ExitStatus> {
         Command::Monitor(cmd) => monitor::run(cli, cmd),
         Command::Detect(args) => detect::run(cli, args),
         Command::Fairness(args) => fairness::run(cli, args),
+        Command::Explain(args) => done(explain::run(cli, args)),
         Command::Serve(args) => done(serve::run(cli, args)),
         Command::Demo(args) => done(demo::run(cli, args)),
     }

@@ -55,6 +55,7 @@ pub fn schemas() -> Vec<SchemaFile> {
         schema_of::<MonitorDrift>(),
         schema_of::<DetectorFit>(),
         schema_of::<Fairness>(),
+        schema_of::<Explanation>(),
         schema_of::<DatasetSummary>(),
         schema_of::<ArtifactDigest>(),
         schema_of::<Approval>(),

@@ -27,7 +27,9 @@ use std::sync::Arc;
 
 use aigis_model::signing::{self, VerifierKey};
 use aigis_monitor::detect::{self, Matrix, Model, ScoreOptions};
-use aigis_runtime::{Data, DataType, NamedTensor, Runtime, Tensor, TensorSpec};
+pub(crate) use aigis_runtime::rows::pick_input;
+use aigis_runtime::rows::{RowModel, output_matrix};
+use aigis_runtime::{Data, NamedTensor, Runtime};
 use serde::Deserialize;
 
 use crate::inspect::{Action, Detector, Finding, Inspected};
@@ -67,44 +69,31 @@ fn flag() -> Action {
 /// floating-point input fed with rows, its output of shape `[N, classes]` read.
 #[derive(Debug, Clone)]
 pub struct RuntimeModel {
-    runtime: Arc<dyn Runtime>,
-    input: String,
-    /// The input's shape after the batch dimension, when it fixes one.
-    inner: Option<Vec<usize>>,
-    datatype: DataType,
+    rows: RowModel,
     output: usize,
     /// The probabilities output's name, to find it in a served answer.
     output_name: String,
 }
 
-/// Rows per model call.
-const BATCH: usize = 4096;
 /// Reasons kept per finding.
 const MAX_REASONS: usize = 5;
 
 impl RuntimeModel {
     /// The model behind `runtime`, fed through `input` (its only input when `None`).
     pub fn new(runtime: Arc<dyn Runtime>, input: Option<&str>) -> Result<Self, String> {
-        let sig = runtime.signature();
-        let spec = pick_input(&sig.inputs, input)?;
-        if !matches!(spec.datatype, DataType::Fp32 | DataType::Fp64) {
-            return Err(format!(
-                "the input `{}` is {}, not floating point: squeezing needs numbers",
-                spec.name, spec.datatype
-            ));
-        }
+        let rows = RowModel::new(runtime, input)?;
+        let sig = rows.runtime().signature();
         // The probabilities: a floating-point output of two dimensions with at least two
         // classes, one whose name says so first.
-        let candidates: Vec<usize> = sig
-            .outputs
-            .iter()
-            .enumerate()
-            .filter(|(_, o)| {
-                matches!(o.datatype, DataType::Fp32 | DataType::Fp64)
-                    && o.shape.len() == 2
-                    && o.shape.get(1).is_none_or(|k| k.is_none_or(|k| k >= 2))
+        let candidates: Vec<usize> = rows
+            .matrix_outputs()
+            .into_iter()
+            .filter(|&i| {
+                sig.outputs
+                    .get(i)
+                    .and_then(|o| o.shape.get(1))
+                    .is_none_or(|k| k.is_none_or(|k| k >= 2))
             })
-            .map(|(i, _)| i)
             .collect();
         let output = candidates
             .iter()
@@ -131,90 +120,16 @@ impl RuntimeModel {
             .map(|o| o.name.clone())
             .unwrap_or_default();
         Ok(Self {
-            output_name,
-            input: spec.name.clone(),
-            inner: spec
-                .shape
-                .get(1..)
-                .and_then(|s| s.iter().copied().collect()),
-            datatype: spec.datatype,
+            rows,
             output,
-            runtime,
+            output_name,
         })
-    }
-}
-
-/// The model input called `name`, or its only input when `None`.
-pub(crate) fn pick_input<'a>(
-    inputs: &'a [TensorSpec],
-    name: Option<&str>,
-) -> Result<&'a TensorSpec, String> {
-    match name {
-        Some(name) => inputs
-            .iter()
-            .find(|s| s.name == name)
-            .ok_or_else(|| format!("the model has no input `{name}`")),
-        None => match inputs {
-            [one] => Ok(one),
-            _ => Err("the model has several inputs: say which one (`input`)".into()),
-        },
     }
 }
 
 impl Model for RuntimeModel {
     fn probabilities(&self, rows: &Matrix) -> Result<(Vec<f64>, usize), String> {
-        let mut out = Vec::with_capacity(rows.rows * 2);
-        let mut classes = 0;
-        for start in (0..rows.rows).step_by(BATCH) {
-            let n = BATCH.min(rows.rows - start);
-            let values = rows
-                .data
-                .get(start * rows.cols..(start + n) * rows.cols)
-                .unwrap_or_default();
-            let mut shape = vec![n];
-            match &self.inner {
-                Some(inner) if inner.iter().product::<usize>() == rows.cols => shape.extend(inner),
-                _ => shape.push(rows.cols),
-            }
-            let data = match self.datatype {
-                DataType::Fp64 => Data::Fp64(values.to_vec()),
-                _ => Data::Fp32(values.iter().map(|&v| v as f32).collect()),
-            };
-            let tensor = Tensor::new(shape, data).map_err(|e| e.to_string())?;
-            let outputs = self
-                .runtime
-                .run(vec![NamedTensor::new(self.input.clone(), tensor)])
-                .map_err(|e| e.to_string())?;
-            let probs = outputs
-                .into_iter()
-                .nth(self.output)
-                .ok_or("the model gave fewer outputs than its signature says")?;
-            let (part, k) = class_probabilities(&probs.tensor, n)?;
-            if classes != 0 && k != classes {
-                return Err(format!(
-                    "the model gave {k} classes for some rows, {classes} for others"
-                ));
-            }
-            classes = k;
-            out.extend(part);
-        }
-        Ok((out, classes))
-    }
-}
-
-/// The `[n, classes]` probabilities of an output tensor, as f64.
-fn class_probabilities(tensor: &Tensor, n: usize) -> Result<(Vec<f64>, usize), String> {
-    let shape = tensor.shape();
-    let k = shape.get(1).copied().unwrap_or(0);
-    if shape.len() != 2 || shape.first() != Some(&n) {
-        return Err(format!(
-            "the model's probabilities have shape {shape:?} for {n} rows"
-        ));
-    }
-    match tensor.data() {
-        Data::Fp32(v) => Ok((v.iter().map(|&x| f64::from(x)).collect(), k)),
-        Data::Fp64(v) => Ok((v.clone(), k)),
-        _ => Err("the model's probabilities are not floating point".into()),
+        self.rows.run(&rows.data, rows.rows, rows.cols, self.output)
     }
 }
 
@@ -238,7 +153,7 @@ impl Model for Answered<'_> {
             .answer
             .iter()
             .find(|o| o.name == self.model.output_name)?;
-        class_probabilities(&output.tensor, rows.rows).ok()
+        output_matrix(&output.tensor, rows.rows).ok()
     }
 }
 

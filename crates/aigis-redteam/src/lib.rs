@@ -4,7 +4,10 @@
 //!   (selection rate, true and false positive rates, accuracy, calibration of a score),
 //!   the disparities between groups as fairlearn defines them (demographic parity,
 //!   equalized odds, disparate impact), bootstrap intervals, and thresholds to fail on
-//!   (`aigis fairness`).
+//!   (`aigis fairness`);
+//! - [`explain`]: Shapley values of one answer (exact up to ten features, KernelSHAP's
+//!   sampled regression beyond) and permutation importance, asking the model about rows
+//!   only (`aigis explain`).
 //!
 //! ```
 //! use aigis_redteam::fairness::{self, Options};
@@ -20,6 +23,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod explain;
 pub mod fairness;
 
 /// What went wrong in the validation stage.
@@ -35,4 +39,7 @@ pub enum Error {
     /// An option out of its range.
     #[error("{0}")]
     Options(String),
+    /// The model could not answer, or answered what cannot be used.
+    #[error("the model: {0}")]
+    Model(String),
 }

@@ -3,6 +3,8 @@
 //!
 //! - [`Runtime`]: a model's [`Signature`] and `run` over named [`Tensor`]s, shared by
 //!   every thread of a server (`Send + Sync`);
+//! - [`rows::RowModel`]: a model fed rows of numbers, one output read back as a matrix
+//!   (what the detectors, the red team and the explainers ask);
 //! - [`OnnxRuntime`]: in-process ONNX inference with tract (pure Rust), including the
 //!   `ai.onnx.ml` operators scikit-learn exports for its common models
 //!   ([`onnx::SUPPORTED_ML`]); a model using another operator is refused when it is
@@ -27,6 +29,7 @@ mod forest;
 mod ml;
 pub mod onnx;
 pub mod protocol;
+pub mod rows;
 mod tensor;
 
 pub use onnx::OnnxRuntime;

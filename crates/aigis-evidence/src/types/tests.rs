@@ -708,3 +708,28 @@ fn fairness_round_trips() {
     assert_eq!(value["score"], json!(null));
     assert!(value["overall"].get("expected_calibration_error").is_none());
 }
+
+#[test]
+fn explanation_round_trips() {
+    let value = round_trip(&Explanation {
+        output: "output_probability".into(),
+        features: vec!["a".into(), "b".into()],
+        explained_rows: 5,
+        background: 50,
+        background_from: 1000,
+        method: "kernel_shap".into(),
+        samples: Some(2052),
+        seed: 0,
+        mean_abs_shap: vec![0.1, 0.02],
+        permutation: Some(PermutationImportance {
+            metric: "accuracy".into(),
+            score: 0.95,
+            rows: 1000,
+            repeats: 5,
+            mean: vec![0.2, 0.0],
+            std: vec![0.01, 0.0],
+        }),
+        tool: Tool::current(),
+    });
+    assert_eq!(value["permutation"]["metric"], json!("accuracy"));
+}

@@ -1,4 +1,4 @@
-//! Predicates of the validation stage (`aigis fairness`).
+//! Predicates of the validation stage (`aigis fairness`, `aigis explain`).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -141,4 +141,58 @@ pub struct FairnessBreach {
 impl Predicate for Fairness {
     const TYPE: &'static str = "https://aigis.dev/predicate/fairness/v1";
     const NAME: &'static str = "fairness";
+}
+
+/// `aigis explain`: what a model's answers depend on. The subjects are the model
+/// (`model:<path>`) and the data (`data:<path>`). Aggregates over the rows only (each
+/// feature's mean absolute Shapley value, its permutation importance), never a row's own
+/// values or explanation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Explanation {
+    /// The model output explained (its name in the signature).
+    pub output: String,
+    /// The data's features, in order.
+    pub features: Vec<String>,
+    /// Rows whose answers were explained by Shapley values.
+    pub explained_rows: u64,
+    /// Background rows after summarizing (k-means centres), and the rows they summarize.
+    pub background: u64,
+    /// The rows the background was summarized from.
+    pub background_from: u64,
+    /// `exact` (every coalition) or `kernel_shap` (sampled coalitions).
+    pub method: String,
+    /// Coalitions drawn per row when sampled; `null` when exact.
+    pub samples: Option<u64>,
+    /// The seed of the summary, the sample and the shuffles.
+    pub seed: u64,
+    /// Per feature, the mean absolute Shapley value over the explained rows.
+    pub mean_abs_shap: Vec<f64>,
+    /// Permutation importance, when labels were given.
+    pub permutation: Option<PermutationImportance>,
+    /// The aigis that explained it.
+    pub tool: Tool,
+}
+
+/// Permutation importance over a labelled table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PermutationImportance {
+    /// `accuracy` (a classifier) or `r2` (a regressor).
+    pub metric: String,
+    /// The score on the rows as they are.
+    pub score: f64,
+    /// Rows scored.
+    pub rows: u64,
+    /// Shuffles per feature.
+    pub repeats: u64,
+    /// Per feature, the score's mean drop when it is shuffled.
+    pub mean: Vec<f64>,
+    /// Per feature, the drop's standard deviation.
+    pub std: Vec<f64>,
+}
+
+impl Predicate for Explanation {
+    const TYPE: &'static str = "https://aigis.dev/predicate/explanation/v1";
+    const NAME: &'static str = "explanation";
 }

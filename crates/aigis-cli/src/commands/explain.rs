@@ -1,0 +1,430 @@
+//! `aigis explain MODEL --data D`: Shapley values of chosen rows' answers and
+//! permutation importance, asking the model about rows only.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use aigis_evidence::{Explanation, PermutationImportance, Tool};
+use aigis_monitor::detect::{self, Columns, Matrix};
+use aigis_redteam::explain::{self, Background, Importance, Scorer, Shap};
+use aigis_runtime::OnnxRuntime;
+use aigis_runtime::rows::RowModel;
+use anyhow::{Context as _, Result};
+use serde_json::json;
+
+use crate::cli::{Cli, ExplainArgs};
+use crate::commands::data::scan::read_options;
+use crate::{context, output};
+
+/// The largest model file read.
+const MAX_MODEL_BYTES: u64 = 4 << 30;
+/// Rows explained by default.
+const DEFAULT_ROWS: usize = 5;
+
+/// The model, the output explained, and how wide it is.
+struct Target {
+    model: RowModel,
+    output: usize,
+    output_name: String,
+    width: usize,
+}
+
+impl Target {
+    fn open(path: &Path, output: Option<&str>, cols: usize) -> Result<Self> {
+        let bytes = context::read_input(path, "model", MAX_MODEL_BYTES)?;
+        let runtime = OnnxRuntime::from_bytes(&bytes)
+            .with_context(|| format!("loading the model `{}`", path.display()))?;
+        let model = RowModel::new(Arc::new(runtime), None)
+            .map_err(|e| anyhow::anyhow!("the model `{}`: {e}", path.display()))?;
+        let outputs = model.runtime().signature().outputs.clone();
+        let candidates = model.matrix_outputs();
+        let name_of = |i: usize| outputs.get(i).map(|o| o.name.clone()).unwrap_or_default();
+        let index = match output {
+            Some(name) => candidates
+                .iter()
+                .copied()
+                .find(|&i| name_of(i) == name)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "the model has no numeric output `{name}` of shape [N, k]; its outputs: {}",
+                        outputs.iter().map(|o| o.name.as_str()).collect::<Vec<_>>().join(", ")
+                    )
+                })?,
+            None => candidates
+                .iter()
+                .copied()
+                .find(|&i| name_of(i).to_lowercase().contains("prob"))
+                .or_else(|| candidates.first().copied())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "the model has no numeric output of shape [N, k] to explain; its outputs: {}",
+                        outputs.iter().map(|o| o.name.as_str()).collect::<Vec<_>>().join(", ")
+                    )
+                })?,
+        };
+        if let Some(f) = model.features()
+            && f != cols
+        {
+            anyhow::bail!(
+                "the model takes {f} numbers per row, the data has {cols} numeric columns (name the label with --label to leave it out)"
+            );
+        }
+        let mut target = Self {
+            model,
+            output: index,
+            output_name: name_of(index),
+            width: 0,
+        };
+        target.width = target.run(&vec![0.0; cols], 1, cols)?.1;
+        Ok(target)
+    }
+
+    fn run(&self, rows: &[f64], n: usize, cols: usize) -> Result<(Vec<f64>, usize)> {
+        self.model
+            .run(rows, n, cols, self.output)
+            .map_err(|e| anyhow::anyhow!("the model: {e}"))
+    }
+
+    /// The column each row's answer is read from: `class`, or the row's top class.
+    fn column_of(&self, values: &[f64], class: Option<usize>) -> usize {
+        if self.width <= 1 {
+            return 0;
+        }
+        class.unwrap_or_else(|| {
+            values
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(0, |m| m.0)
+        })
+    }
+}
+
+/// Accuracy (argmax against class indices) or R² of the target on labelled rows.
+struct Scored<'a> {
+    target: &'a Target,
+    labels: &'a [f64],
+    cols: usize,
+}
+
+impl Scorer for Scored<'_> {
+    fn score(&self, rows: &[f64], n: usize) -> Result<f64, String> {
+        let (out, k) = self
+            .target
+            .model
+            .run(rows, n, self.cols, self.target.output)?;
+        if k <= 1 {
+            let mean = self.labels.iter().sum::<f64>() / n as f64;
+            let (mut ss_res, mut ss_tot) = (0.0, 0.0);
+            for (p, y) in out.iter().zip(self.labels) {
+                ss_res += (y - p) * (y - p);
+                ss_tot += (y - mean) * (y - mean);
+            }
+            return Ok(if ss_tot > 0.0 {
+                1.0 - ss_res / ss_tot
+            } else {
+                0.0
+            });
+        }
+        let right = out
+            .chunks(k)
+            .zip(self.labels)
+            .filter(|(p, y)| {
+                p.iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .is_some_and(|(c, _)| c as f64 == **y)
+            })
+            .count();
+        Ok(right as f64 / n as f64)
+    }
+}
+
+fn read(path: &Path, label: Option<&str>, args: &ExplainArgs) -> Result<Matrix> {
+    let (format, read) = read_options(&args.read)?;
+    let columns = Columns {
+        names: None,
+        label,
+        text_is_missing: false,
+    };
+    detect::read_matrix(path, &columns, format, &read)
+        .with_context(|| format!("reading `{}`", path.display()))
+}
+
+pub(crate) fn run(cli: &Cli, args: &ExplainArgs) -> Result<()> {
+    let data = read(&args.data, args.label.as_deref(), args)?;
+    let (n, cols) = (data.rows, data.cols);
+    if n == 0 || cols == 0 {
+        anyhow::bail!("`{}` has no row of numbers to explain", args.data.display());
+    }
+    let target = Target::open(&args.model, args.output.as_deref(), cols)?;
+    if let Some(c) = args.class
+        && c >= target.width.max(1)
+    {
+        anyhow::bail!(
+            "--class {c}: the output `{}` has {} column(s)",
+            target.output_name,
+            target.width
+        );
+    }
+    let project = context::project_if_any(cli)?;
+    let background_data = match &args.background {
+        Some(path) => {
+            let b = read(path, args.label.as_deref(), args)?;
+            if b.names != data.names {
+                anyhow::bail!(
+                    "the background `{}` has other columns than the data ({} against {})",
+                    path.display(),
+                    b.names.join(","),
+                    data.names.join(",")
+                );
+            }
+            b
+        }
+        None => data.clone(),
+    };
+    let background = Background::summarize(
+        &background_data.data,
+        background_data.rows,
+        cols,
+        args.background_size,
+        args.seed,
+    )?;
+    let rows: Vec<usize> = args
+        .rows
+        .clone()
+        .unwrap_or_else(|| (0..n.min(DEFAULT_ROWS)).collect());
+    if let Some(&bad) = rows.iter().find(|&&r| r >= n) {
+        anyhow::bail!("--rows {bad}: the data has {n} rows (0 to {})", n - 1);
+    }
+    let bar = output::progress(cli, rows.len() as u64, "explaining rows");
+    let mut explained: Vec<(usize, usize, Shap)> = Vec::new();
+    for &r in &rows {
+        let x = data.row(r).to_vec();
+        let (answer, _) = target.run(&x, 1, cols)?;
+        let column = target.column_of(&answer, args.class);
+        let width = target.width.max(1);
+        let f = |rows: &[f64], m: usize| -> Result<Vec<f64>, String> {
+            let (out, _) = target.model.run(rows, m, cols, target.output)?;
+            Ok(out
+                .chunks(width)
+                .map(|c| c.get(column).copied().unwrap_or(f64::NAN))
+                .collect())
+        };
+        let shap = explain::kernel_shap(&f, &x, &background, args.samples, args.seed)
+            .with_context(|| format!("explaining row {r}"))?;
+        explained.push((r, column, shap));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let permutation = match &args.label {
+        Some(label) => {
+            let names = [label.clone()];
+            let (format, read_opts) = read_options(&args.read)?;
+            let y = detect::read_matrix(
+                &args.data,
+                &Columns {
+                    names: Some(&names),
+                    label: None,
+                    text_is_missing: false,
+                },
+                format,
+                &read_opts,
+            )
+            .with_context(|| format!("reading the label `{label}`"))?;
+            if target.width > 1
+                && let Some(i) = y
+                    .data
+                    .iter()
+                    .position(|v| !(v.fract() == 0.0 && *v >= 0.0 && (*v as usize) < target.width))
+            {
+                anyhow::bail!(
+                    "the label `{label}` at row {} is {}: a classifier's labels here are its class indices 0 to {}",
+                    i + 1,
+                    y.data.get(i).copied().unwrap_or(f64::NAN),
+                    target.width - 1
+                );
+            }
+            let scorer = Scored {
+                target: &target,
+                labels: &y.data,
+                cols,
+            };
+            let (score, importance) = explain::permutation_importance(
+                &scorer,
+                &data.data,
+                n,
+                cols,
+                args.repeats,
+                args.seed,
+            )?;
+            Some((score, importance))
+        }
+        None => None,
+    };
+    let metric = if target.width > 1 { "accuracy" } else { "r2" };
+    let method = if cols <= explain::EXACT_FEATURES {
+        "exact"
+    } else {
+        "kernel_shap"
+    };
+    let samples = (cols > explain::EXACT_FEATURES).then(|| args.samples.unwrap_or(2 * cols + 2048));
+    let mean_abs: Vec<f64> = (0..cols)
+        .map(|j| {
+            explained
+                .iter()
+                .map(|(_, _, s)| s.values.get(j).copied().unwrap_or(0.0).abs())
+                .sum::<f64>()
+                / explained.len().max(1) as f64
+        })
+        .collect();
+    let evidence = match &project {
+        Some(project) => {
+            let predicate = Explanation {
+                output: target.output_name.clone(),
+                features: data.names.clone(),
+                explained_rows: explained.len() as u64,
+                background: background.weights.len() as u64,
+                background_from: background_data.rows as u64,
+                method: method.into(),
+                samples: samples.map(|s| s as u64),
+                seed: args.seed,
+                mean_abs_shap: mean_abs.clone(),
+                permutation: permutation
+                    .as_ref()
+                    .map(|(score, imp)| PermutationImportance {
+                        metric: metric.into(),
+                        score: *score,
+                        rows: n as u64,
+                        repeats: args.repeats as u64,
+                        mean: imp.iter().map(|i| i.mean).collect(),
+                        std: imp.iter().map(|i| i.std).collect(),
+                    }),
+                tool: Tool::current(),
+            };
+            let subjects = vec![
+                (
+                    format!("model:{}", args.model.display()),
+                    aigis_crypto::sha256_file(&args.model)?,
+                ),
+                (
+                    format!("data:{}", args.data.display()),
+                    aigis_crypto::sha256_file(&args.data)?,
+                ),
+            ];
+            Some(project.record(&context::signing_key(project)?, subjects, &predicate)?)
+        }
+        None => None,
+    };
+    if cli.json {
+        let value = json!({
+            "model": args.model,
+            "data": args.data,
+            "output": target.output_name,
+            "features": data.names,
+            "method": method,
+            "samples": samples,
+            "background": { "rows": background.weights.len(), "from": background_data.rows },
+            "rows": explained.iter().map(|(r, c, s)| json!({
+                "row": r,
+                "column": c,
+                "value": s.value,
+                "base_value": s.base_value,
+                "shap": s.values,
+                "exact": s.exact,
+                "coalitions": s.coalitions,
+                "model_rows": s.model_rows,
+            })).collect::<Vec<_>>(),
+            "mean_abs_shap": mean_abs,
+            "permutation": permutation.as_ref().map(|(score, imp)| json!({
+                "metric": metric,
+                "score": score,
+                "repeats": args.repeats,
+                "importances": imp,
+            })),
+            "evidence": evidence,
+        });
+        output::json(&value)?;
+    } else {
+        print_text(
+            &target,
+            &data.names,
+            &explained,
+            permutation.as_ref(),
+            metric,
+            args,
+        );
+        if let Some(index) = evidence {
+            output::note(cli, &format!("recorded as evidence #{index}"));
+        }
+    }
+    Ok(())
+}
+
+fn print_text(
+    target: &Target,
+    names: &[String],
+    explained: &[(usize, usize, Shap)],
+    permutation: Option<&(f64, Vec<Importance>)>,
+    metric: &str,
+    args: &ExplainArgs,
+) {
+    for (r, column, s) in explained {
+        let what = if target.width > 1 {
+            format!("{}[{column}]", target.output_name)
+        } else {
+            target.output_name.clone()
+        };
+        outln!(
+            "row {r}: {what} = {:.4}, {:.4} over the background; {} ({} coalitions)",
+            s.value,
+            s.base_value,
+            if s.exact {
+                "exact Shapley values"
+            } else {
+                "KernelSHAP, sampled"
+            },
+            s.coalitions
+        );
+        let mut order: Vec<usize> = (0..s.values.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (x, y) = (
+                s.values.get(a).copied().unwrap_or(0.0),
+                s.values.get(b).copied().unwrap_or(0.0),
+            );
+            y.abs().total_cmp(&x.abs())
+        });
+        for &j in order.iter().take(args.top) {
+            outln!(
+                "  {:<24} {:+.4}",
+                names.get(j).map_or("", String::as_str),
+                s.values.get(j).copied().unwrap_or(0.0)
+            );
+        }
+    }
+    if let Some((score, importance)) = permutation {
+        outln!();
+        outln!(
+            "permutation importance: {metric} {score:.4} on the rows as they are; its drop with each feature shuffled ({} times)",
+            args.repeats
+        );
+        let mut order: Vec<usize> = (0..importance.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (x, y) = (
+                importance.get(a).map_or(0.0, |i| i.mean),
+                importance.get(b).map_or(0.0, |i| i.mean),
+            );
+            y.total_cmp(&x)
+        });
+        for &j in order.iter().take(args.top) {
+            if let Some(i) = importance.get(j) {
+                outln!(
+                    "  {:<24} {:+.4} ± {:.4}",
+                    names.get(j).map_or("", String::as_str),
+                    i.mean,
+                    i.std
+                );
+            }
+        }
+    }
+}

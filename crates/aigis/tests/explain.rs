@@ -1,0 +1,292 @@
+//! `aigis explain` as a user runs it, on real scikit-learn exports: exact Shapley values
+//! on a ridge regression (the closed form), sampled ones on the digits MLP, permutation
+//! importance, the evidence, bad input. (Against shap's KernelExplainer:
+//! `scripts/explain_vs_shap.py`.)
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
+
+mod common;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use common::{aigis, fails, ok};
+
+fn runtime_model(name: &str) -> String {
+    let p: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/runtime")
+        .join(name);
+    p.display().to_string()
+}
+
+/// The model's test inputs from its fixture, as a CSV with `f0…` columns (and a
+/// `label` column: the fixture's class when it has one).
+fn inputs_csv(dir: &Path, fixture: &str, name: &str, labels: Option<&str>) {
+    let text = std::fs::read_to_string(runtime_model(fixture)).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let input = v["inputs"].as_object().unwrap().values().next().unwrap();
+    let shape: Vec<usize> = input["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_u64().unwrap() as usize)
+        .collect();
+    let data: Vec<f64> = input["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    let cols: usize = shape[1..].iter().product();
+    let label: Option<Vec<i64>> = labels.map(|out| {
+        v["outputs"][out]["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_i64().unwrap())
+            .collect()
+    });
+    let mut csv: String = (0..cols).map(|j| format!("f{j},")).collect();
+    csv.push_str("label\n");
+    for i in 0..shape[0] {
+        for j in 0..cols {
+            write!(csv, "{},", data[i * cols + j]).unwrap();
+        }
+        let l = label.as_ref().map_or(0, |l| l[i]);
+        writeln!(csv, "{l}").unwrap();
+    }
+    std::fs::write(dir.join(name), csv).unwrap();
+}
+
+#[test]
+fn a_linear_model_gets_its_closed_form_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A background of one row at the origin and rows that are unit vectors: on a linear
+    // model each row's value for its one feature is the coefficient, the rest 0.
+    let mut bg = String::from("f0,f1,f2,f3,f4,f5,f6,f7,f8,f9\n");
+    bg.push_str(&["0"; 10].join(","));
+    bg.push('\n');
+    std::fs::write(d.join("bg.csv"), &bg).unwrap();
+    let mut units = String::from("f0,f1,f2,f3,f4,f5,f6,f7,f8,f9\n");
+    for j in 0..10 {
+        let row: Vec<&str> = (0..10).map(|k| if k == j { "1" } else { "0" }).collect();
+        writeln!(units, "{}", row.join(",")).unwrap();
+    }
+    std::fs::write(d.join("units.csv"), &units).unwrap();
+    let model = runtime_model("diabetes_ridge.onnx");
+    let rows = "0,1,2,3,4,5,6,7,8,9";
+    let v = ok(
+        d,
+        &[
+            "--json",
+            "explain",
+            &model,
+            "--data",
+            "units.csv",
+            "--background",
+            "bg.csv",
+            "--rows",
+            rows,
+        ],
+    )
+    .json();
+    assert_eq!(v["method"], "exact");
+    assert_eq!(v["output"], "variable");
+    for (j, r) in v["rows"].as_array().unwrap().iter().enumerate() {
+        let shap: Vec<f64> = r["shap"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        let coefficient = r["value"].as_f64().unwrap() - r["base_value"].as_f64().unwrap();
+        assert!(r["exact"].as_bool().unwrap());
+        for (k, s) in shap.iter().enumerate() {
+            let want = if k == j { coefficient } else { 0.0 };
+            assert!(
+                (s - want).abs() < 1e-3 * coefficient.abs().max(1.0),
+                "row {j} feature {k}: {s} vs {want}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_digits_mlp_is_explained_by_sampled_coalitions_with_permutation_importance() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["init"]);
+    inputs_csv(d, "digits_mlp.json", "digits.csv", Some("output_label"));
+    let model = runtime_model("digits_mlp.onnx");
+    let r = ok(
+        d,
+        &[
+            "--json",
+            "explain",
+            &model,
+            "--data",
+            "digits.csv",
+            "--label",
+            "label",
+            "--rows",
+            "0,3",
+            "--samples",
+            "600",
+            "--repeats",
+            "2",
+        ],
+    );
+    let v = r.json();
+    assert_eq!(v["method"], "kernel_shap");
+    assert_eq!(v["output"], "output_probability");
+    assert_eq!(v["features"].as_array().unwrap().len(), 64);
+    for r in v["rows"].as_array().unwrap() {
+        let shap: Vec<f64> = r["shap"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        let sum: f64 = shap.iter().sum();
+        let delta = r["value"].as_f64().unwrap() - r["base_value"].as_f64().unwrap();
+        assert!(
+            (sum - delta).abs() < 1e-9,
+            "the values add up to the difference"
+        );
+        assert!(!r["exact"].as_bool().unwrap());
+    }
+    // The labels are the model's own answers: accuracy 1 before shuffling.
+    assert_eq!(v["permutation"]["score"], 1.0);
+    assert_eq!(
+        v["permutation"]["importances"].as_array().unwrap().len(),
+        64
+    );
+    // Recorded: aggregates only.
+    let index = v["evidence"].as_u64().unwrap();
+    let shown = ok(d, &["--json", "evidence", "show", &index.to_string()])
+        .json()
+        .to_string();
+    for needle in [
+        "https://aigis.dev/predicate/explanation/v1",
+        "mean_abs_shap",
+        "model:",
+        "data:digits.csv",
+    ] {
+        assert!(shown.contains(needle), "{needle}: {shown}");
+    }
+    // Text: the rows and the most important features.
+    let r = ok(
+        d,
+        &[
+            "explain",
+            &model,
+            "--data",
+            "digits.csv",
+            "--label",
+            "label",
+            "--rows",
+            "1",
+            "--samples",
+            "300",
+            "--repeats",
+            "1",
+            "--top",
+            "3",
+        ],
+    );
+    assert!(
+        r.stdout.contains("row 1: output_probability["),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("permutation importance: accuracy 1.0000"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn bad_input_says_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    inputs_csv(d, "digits_mlp.json", "digits.csv", Some("output_label"));
+    let model = runtime_model("digits_mlp.onnx");
+    let base = [
+        "explain",
+        model.as_str(),
+        "--data",
+        "digits.csv",
+        "--label",
+        "label",
+    ];
+    let with = |extra: &[&'static str]| -> Vec<String> {
+        base.iter()
+            .map(|s| s.to_string())
+            .chain(extra.iter().map(|s| s.to_string()))
+            .collect()
+    };
+    let run = |args: Vec<String>| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        aigis(d, &refs)
+    };
+    let r = run(with(&["--rows", "500"]));
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("--rows 500: the data has 40 rows"),
+        "{}",
+        r.stderr
+    );
+    let r = run(with(&["--class", "10"]));
+    assert!(
+        r.code == 2 && r.stderr.contains("has 10 column(s)"),
+        "{}",
+        r.stderr
+    );
+    let r = run(with(&["--samples", "10", "--rows", "0"]));
+    assert!(
+        r.code == 2 && r.stderr.contains("draw at least 128"),
+        "{}",
+        r.stderr
+    );
+    // Without --label the label column is taken as a feature: 65 numbers.
+    fails(
+        d,
+        &["explain", &model, "--data", "digits.csv"],
+        2,
+        "the model takes 64 numbers per row, the data has 65",
+    );
+    // A label that is not a class index.
+    let text = std::fs::read_to_string(d.join("digits.csv"))
+        .unwrap()
+        .replacen(",4\n", ",4.5\n", 1);
+    std::fs::write(d.join("half.csv"), text).unwrap();
+    let r = aigis(
+        d,
+        &[
+            "explain",
+            &model,
+            "--data",
+            "half.csv",
+            "--label",
+            "label",
+            "--rows",
+            "0",
+            "--samples",
+            "200",
+        ],
+    );
+    assert!(
+        r.code == 2 && r.stderr.contains("class indices 0 to 9"),
+        "{}",
+        r.stderr
+    );
+    let help = ok(d, &["explain", "--help"]);
+    assert!(help.stdout.contains("Examples:") && help.stdout.contains("--background-size"));
+}
