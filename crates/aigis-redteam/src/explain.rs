@@ -30,13 +30,13 @@ pub const EXACT_FEATURES: usize = 10;
 const ROWS_PER_CALL: usize = 16_384;
 
 /// A model's answer to explain: one number per row (a class's probability, a regressor's
-/// output).
-pub trait Answer {
+/// output). Asked from several threads at once.
+pub trait Answer: Sync {
     /// The answer for each of `n` rows (`rows`, row-major).
     fn answer(&self, rows: &[f64], n: usize) -> Result<Vec<f64>, String>;
 }
 
-impl<F: Fn(&[f64], usize) -> Result<Vec<f64>, String>> Answer for F {
+impl<F: Fn(&[f64], usize) -> Result<Vec<f64>, String> + Sync> Answer for F {
     fn answer(&self, rows: &[f64], n: usize) -> Result<Vec<f64>, String> {
         self(rows, n)
     }
@@ -202,52 +202,61 @@ pub struct Shap {
     pub model_rows: usize,
 }
 
-/// The worth of each coalition in `masks` (each a feature mask of `x`) over `bg`.
+/// The worth of each coalition in `masks` (each a feature mask of `x`) over `bg`; the
+/// model calls spread over the cores.
 fn worth(
     f: &dyn Answer,
     x: &[f64],
     bg: &Background,
     masks: &[Vec<bool>],
 ) -> Result<Vec<f64>, Error> {
+    use rayon::prelude::*;
     let cols = bg.cols;
     let per = bg.len();
     let chunk = (ROWS_PER_CALL / per).max(1);
-    let mut out = Vec::with_capacity(masks.len());
-    for group in masks.chunks(chunk) {
-        let mut rows = Vec::with_capacity(group.len() * per * cols);
-        for mask in group {
-            for b in 0..per {
-                let brow = bg.rows.get(b * cols..(b + 1) * cols).unwrap_or_default();
-                rows.extend(
-                    mask.iter()
-                        .zip(x.iter().zip(brow))
-                        .map(|(&on, (&xv, &bv))| if on { xv } else { bv }),
-                );
+    let parts: Vec<Result<Vec<f64>, Error>> = masks
+        .par_chunks(chunk)
+        .map(|group| {
+            let mut rows = Vec::with_capacity(group.len() * per * cols);
+            for mask in group {
+                for b in 0..per {
+                    let brow = bg.rows.get(b * cols..(b + 1) * cols).unwrap_or_default();
+                    rows.extend(
+                        mask.iter()
+                            .zip(x.iter().zip(brow))
+                            .map(|(&on, (&xv, &bv))| if on { xv } else { bv }),
+                    );
+                }
             }
-        }
-        let n = group.len() * per;
-        let answers = f.answer(&rows, n).map_err(Error::Model)?;
-        if answers.len() != n {
-            return Err(Error::Model(format!(
-                "the model answered {} rows of {n}",
-                answers.len()
-            )));
-        }
-        if let Some(bad) = answers.iter().position(|a| !a.is_finite()) {
-            return Err(Error::Model(format!(
-                "the model's answer is not a finite number (model row {bad} of a call)"
-            )));
-        }
-        for m in 0..group.len() {
-            let v: f64 = answers
-                .get(m * per..(m + 1) * per)
-                .unwrap_or_default()
-                .iter()
-                .zip(&bg.weights)
-                .map(|(a, w)| a * w)
-                .sum();
-            out.push(v);
-        }
+            let n = group.len() * per;
+            let answers = f.answer(&rows, n).map_err(Error::Model)?;
+            if answers.len() != n {
+                return Err(Error::Model(format!(
+                    "the model answered {} rows of {n}",
+                    answers.len()
+                )));
+            }
+            if let Some(bad) = answers.iter().position(|a| !a.is_finite()) {
+                return Err(Error::Model(format!(
+                    "the model's answer is not a finite number (model row {bad} of a call)"
+                )));
+            }
+            Ok((0..group.len())
+                .map(|m| {
+                    answers
+                        .get(m * per..(m + 1) * per)
+                        .unwrap_or_default()
+                        .iter()
+                        .zip(&bg.weights)
+                        .map(|(a, w)| a * w)
+                        .sum()
+                })
+                .collect())
+        })
+        .collect();
+    let mut out = Vec::with_capacity(masks.len());
+    for part in parts {
+        out.extend(part?);
     }
     Ok(out)
 }
