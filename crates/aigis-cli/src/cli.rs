@@ -191,11 +191,15 @@ pub enum Command {
     /// columns do not fit (a missing label, more than two outcomes, a score outside
     /// [0, 1]).
     #[command(after_help = examples!(
-        "aigis fairness adult-decisions.csv --label income --prediction pred --sensitive sex,race --positive '>50K'",
-        "aigis fairness scored.parquet --label y --prediction yhat --score p --sensitive age_band --fail-under disparate-impact=0.8",
-        "aigis fairness decisions.csv --label y --prediction yhat --sensitive sex --fail-over equalized-odds-difference=0.1 --model model.onnx",
-        "aigis fairness decisions.csv --label y --prediction yhat --sensitive sex --html fairness.html --sarif fairness.sarif",
-        "aigis --json fairness decisions.csv --label y --prediction yhat --sensitive sex --bootstrap 0"
+        "aigis fairness adult.csv --label income --prediction pred \\",
+        "    --sensitive sex,race --positive '>50K'",
+        "aigis fairness scored.parquet --label y --prediction yhat --score p \\",
+        "    --sensitive age_band --fail-under disparate-impact=0.8",
+        "aigis fairness decisions.csv --label y --prediction yhat --sensitive sex \\",
+        "    --fail-over equalized-odds-difference=0.1 --model model.onnx",
+        "aigis fairness decisions.csv --label y --prediction yhat --sensitive sex \\",
+        "    --html fairness.html --sarif fairness.sarif",
+        "aigis --json fairness d.csv --label y --prediction yhat --sensitive sex"
     ))]
     Fairness(Box<FairnessArgs>),
 
@@ -212,7 +216,8 @@ pub enum Command {
     #[command(after_help = examples!(
         "aigis explain model.onnx --data test.csv --label target",
         "aigis explain digits.onnx --data test.npy --rows 0,7,42 --samples 4000",
-        "aigis explain model.onnx --data test.csv --label target --background train.csv --background-size 100",
+        "aigis explain model.onnx --data test.csv --label target \\",
+        "    --background train.csv --background-size 100",
         "aigis --json explain model.onnx --data test.csv --class 1"
     ))]
     Explain(Box<ExplainArgs>),
