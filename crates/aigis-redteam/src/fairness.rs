@@ -421,8 +421,9 @@ pub fn assess(path: &Path, options: &Options) -> Result<Report, Error> {
             groups: Vec::new(),
             disparities: disparities(&counts, options.min_group),
         };
+        let top = top_selection_rate(&counts, options.min_group);
         for (values, c) in partition.groups.iter().zip(&counts) {
-            let impact = impact_ratio(&counts, c, options.min_group);
+            let impact = impact_ratio(top, c);
             analysis.groups.push(Group {
                 values: values.clone(),
                 impact_ratio: Estimate::of(impact),
@@ -982,12 +983,17 @@ fn disparities(counts: &[Counts], min_group: u64) -> Disparities {
     }
 }
 
-/// `group`'s selection rate over the most selected counted group's.
-fn impact_ratio(counts: &[Counts], group: &Counts, min_group: u64) -> Option<f64> {
-    let top = counted(counts, min_group)
+/// The most selected counted group's selection rate.
+fn top_selection_rate(counts: &[Counts], min_group: u64) -> Option<f64> {
+    counted(counts, min_group)
         .filter_map(Counts::selection_rate)
-        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))?;
-    let rate = group.selection_rate()?;
+        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+}
+
+/// `group`'s selection rate over `top`, the most selected counted group's
+/// ([`top_selection_rate`], computed once per analysis).
+fn impact_ratio(top: Option<f64>, group: &Counts) -> Option<f64> {
+    let (top, rate) = (top?, group.selection_rate()?);
     (top > 0.0).then(|| rate / top)
 }
 
@@ -1070,8 +1076,9 @@ fn resample(
         for (a, (_, partition)) in analyses.iter().enumerate() {
             let counts = partition.count(rows, bins, pick);
             if let Some(samples) = group_samples.get_mut(a) {
+                let top = top_selection_rate(&counts, options.min_group);
                 for (s, c) in samples.iter_mut().zip(&counts) {
-                    s.push(c, options.min_group, &counts);
+                    s.push(c, top);
                 }
             }
             let d = disparities(&counts, options.min_group);
@@ -1084,7 +1091,7 @@ fn resample(
             }
         }
         if let Some(c) = everyone.count(rows, bins, pick).first() {
-            overall_samples.push(c, 0, std::slice::from_ref(c));
+            overall_samples.push(c, None);
         }
     }
     let interval = |v: &mut Vec<f64>| percentile_interval(v, options.confidence);
@@ -1118,7 +1125,8 @@ struct RateSamples {
 }
 
 impl RateSamples {
-    fn push(&mut self, c: &Counts, min_group: u64, all: &[Counts]) {
+    /// `top`: the most selected counted group's rate in this resample.
+    fn push(&mut self, c: &Counts, top: Option<f64>) {
         let put = |v: &mut Vec<f64>, x: Option<f64>| v.extend(x);
         // A group absent from a resample has no value there (not a rate of 0).
         if c.rows == 0 {
@@ -1128,7 +1136,7 @@ impl RateSamples {
         put(&mut self.true_positive_rate, c.true_positive_rate());
         put(&mut self.false_positive_rate, c.false_positive_rate());
         put(&mut self.accuracy, c.accuracy());
-        put(&mut self.impact_ratio, impact_ratio(all, c, min_group));
+        put(&mut self.impact_ratio, impact_ratio(top, c));
         put(&mut self.mean_score, c.mean_score());
         put(&mut self.brier, c.brier());
         put(

@@ -287,6 +287,31 @@ fn bad_input_says_what_is_wrong() {
         "{}",
         r.stderr
     );
+    // A missing label is refused, not scored as a wrong answer.
+    let text = std::fs::read_to_string(d.join("digits.csv"))
+        .unwrap()
+        .replacen(",4\n", ",\n", 1);
+    std::fs::write(d.join("hole.csv"), text).unwrap();
+    let r = aigis(
+        d,
+        &[
+            "explain",
+            &model,
+            "--data",
+            "hole.csv",
+            "--label",
+            "label",
+            "--rows",
+            "0",
+            "--samples",
+            "200",
+        ],
+    );
+    assert!(
+        r.code == 2 && r.stderr.contains("missing or not a number at row"),
+        "{}",
+        r.stderr
+    );
     let help = ok(d, &["explain", "--help"]);
     assert!(help.stdout.contains("Examples:") && help.stdout.contains("--background-size"));
 }

@@ -232,6 +232,19 @@ pub(crate) fn run(cli: &Cli, args: &ExplainArgs) -> Result<()> {
                 &read_opts,
             )
             .with_context(|| format!("reading the label `{label}`"))?;
+            if let Some(i) = y.data.iter().position(|v| !v.is_finite()) {
+                anyhow::bail!(
+                    "the label `{label}` is missing or not a number at row {}: permutation importance scores every row",
+                    i + 1
+                );
+            }
+            if let Some(i) = data.data.iter().position(|v| !v.is_finite()) {
+                anyhow::bail!(
+                    "row {} of `{}` holds a value that is not a finite number: permutation importance scores every row (fill or drop it)",
+                    i / cols + 1,
+                    args.data.display()
+                );
+            }
             if target.width > 1
                 && let Some(i) = y
                     .data

@@ -13,6 +13,7 @@ use anyhow::{Context as _, Result};
 use crate::cli::{Cli, FairnessArgs};
 use crate::commands::ExitStatus;
 use crate::commands::data::scan::read_options;
+use crate::report::fairness::number as estimate;
 use crate::{context, output};
 
 pub(crate) fn run(cli: &Cli, args: &FairnessArgs) -> Result<ExitStatus> {
@@ -223,15 +224,6 @@ fn record(
         tool: Tool::current(),
     };
     Ok(project.record(&context::signing_key(project)?, subjects, &predicate)?)
-}
-
-/// `0.193 [0.189, 0.196]`, or `undefined`.
-fn estimate(e: Estimate) -> String {
-    match (e.value, e.interval) {
-        (None, _) => "undefined".into(),
-        (Some(v), None) => format!("{v:.3}"),
-        (Some(v), Some([lo, hi])) => format!("{v:.3} [{lo:.3}, {hi:.3}]"),
-    }
 }
 
 fn print_text(report: &Report, thresholds: &[fairness::Threshold], breaches: &[Breach]) {

@@ -31,7 +31,8 @@ fn rates_of(g: &aigis_redteam::fairness::Rates) -> [Estimate; 4] {
     ]
 }
 
-fn number(e: Estimate) -> String {
+/// `0.193 [0.189, 0.196]`, or `undefined` (the text output's too).
+pub(crate) fn number(e: Estimate) -> String {
     match (e.value, e.interval) {
         (None, _) => "undefined".into(),
         (Some(v), None) => format!("{v:.3}"),
