@@ -222,6 +222,34 @@ pub enum Command {
     ))]
     Explain(Box<ExplainArgs>),
 
+    /// Attack a classifier on labelled rows and measure how easily it is fooled: FGSM
+    /// and PGD (L∞ or L2, untargeted or --target, random restarts), as IBM ART defines
+    /// them, at each ε given.
+    ///
+    /// The gradients are exact where aigis differentiates the model's ONNX graph (dense
+    /// and convolutional networks, scikit-learn's linear models and scalers); for another
+    /// model (a tree ensemble) they are estimated from its answers by central differences,
+    /// and the report says so. Success is judged by the model itself, through the
+    /// runtime: an attacked row (one the model gets right) succeeds when the model then
+    /// gives another class (--target: that class). Robust accuracy is the share of every
+    /// row still right under attack. Labels are class indices 0, 1, …; the rows' other
+    /// numeric columns are the model's input, in order.
+    ///
+    /// In a project the run is recorded as `redteam` evidence (counts, rates and
+    /// perturbation sizes, never a row). Exits 1 when a threshold is not met, or when
+    /// --time-budget ran out before every attack ran (the verdict was not reached).
+    #[command(after_help = examples!(
+        "aigis redteam model.onnx --data test.csv --label y --eps 0.05,0.1",
+        "aigis redteam digits.onnx --data test.csv --label y --clip 0,1 \\",
+        "    --attacks pgd --eps 0.1 --steps 40 --restarts 3",
+        "aigis redteam model.onnx --data test.csv --label y --norm 2 --eps 1",
+        "aigis redteam model.onnx --data test.csv --label y --target 3",
+        "aigis redteam model.onnx --data test.csv --label y \\",
+        "    --fail-under robust-accuracy=0.6 --time-budget 600",
+        "aigis --json redteam model.onnx --data test.csv --label y"
+    ))]
+    Redteam(Box<RedteamArgs>),
+
     /// Serve models behind the gateway: the Open Inference Protocol v2 (KServe, Triton)
     /// over TLS, every call authenticated, every input checked against the model's
     /// signature, every call recorded in the ledger.
@@ -1075,6 +1103,120 @@ pub struct ExplainArgs {
     pub top: usize,
     #[command(flatten)]
     pub read: ReadArgs,
+}
+
+/// An evasion attack of `aigis redteam`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AttackKind {
+    /// The fast gradient sign method: one step of ε.
+    Fgsm,
+    /// Projected gradient descent: --steps steps of --step, kept within ε.
+    Pgd,
+}
+
+/// The norm of a perturbation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NormArg {
+    /// The largest change of any feature (L∞).
+    Inf,
+    /// The Euclidean length of the change (L2).
+    #[value(name = "2")]
+    L2,
+}
+
+/// Where the attacks' gradients come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GradientsArg {
+    /// Exact when the graph is differentiated here, else estimated.
+    Auto,
+    /// The graph differentiated; refuse a model whose graph is not.
+    Exact,
+    /// Central differences of the model's answers (two queries per feature).
+    Estimated,
+}
+
+#[derive(Debug, Args)]
+pub struct RedteamArgs {
+    /// The model (ONNX; one floating-point input, a class-score output).
+    pub model: PathBuf,
+    /// The labelled rows (CSV, JSON Lines, Parquet or `.npy`).
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// The label column (class indices 0, 1, …).
+    #[arg(long, value_name = "COL")]
+    pub label: String,
+    /// The attacks (comma-separated).
+    #[arg(long, value_name = "ATTACK", value_delimiter = ',', default_values = ["fgsm", "pgd"])]
+    pub attacks: Vec<AttackKind>,
+    /// The largest perturbation, in the units of the features (comma-separated: each
+    /// attack runs at each).
+    #[arg(long, value_name = "EPS", value_delimiter = ',', default_values = ["0.1"])]
+    pub eps: Vec<f64>,
+    /// The norm of the perturbation.
+    #[arg(long, value_enum, default_value = "inf")]
+    pub norm: NormArg,
+    /// PGD's steps.
+    #[arg(long, value_name = "N", default_value_t = 40)]
+    pub steps: usize,
+    /// PGD's step size [default: 2.5 × ε / steps].
+    #[arg(long, value_name = "SIZE")]
+    pub step: Option<f64>,
+    /// PGD runs from random starts in the ε-ball; a row keeps the first that fools the
+    /// model (0: one run from the clean row).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub restarts: usize,
+    /// Push every row to this class (targeted); rows of that class are not attacked.
+    #[arg(long, value_name = "CLASS")]
+    pub target: Option<usize>,
+    /// The valid range of every feature, e.g. `0,1` for scaled pixels.
+    #[arg(long, value_name = "LO,HI", value_parser = parse_range)]
+    pub clip: Option<(f64, f64)>,
+    /// Where the gradients come from.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub gradients: GradientsArg,
+    /// The output attacked [default: the class probabilities, else the first numeric
+    /// output].
+    #[arg(long, value_name = "NAME")]
+    pub output: Option<String>,
+    /// Attack only the first N rows.
+    #[arg(long, value_name = "N")]
+    pub rows: Option<usize>,
+    /// The seed of the random starts.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+    /// Fail (exit 1) when a measure is below this: `robust-accuracy` (the lowest over
+    /// the attacks) or `clean-accuracy`, e.g. `robust-accuracy=0.6`.
+    #[arg(long, value_name = "METRIC=VALUE", value_delimiter = ',')]
+    pub fail_under: Vec<String>,
+    /// Fail (exit 1) when a measure is above this: `success-rate` (the highest over the
+    /// attacks), e.g. `success-rate=0.5`.
+    #[arg(long, value_name = "METRIC=VALUE", value_delimiter = ',')]
+    pub fail_over: Vec<String>,
+    /// Stop starting attacks after this many seconds; those not run are reported as
+    /// skipped, and the run fails (exit 1): its verdict was not reached.
+    #[arg(long, value_name = "SECONDS")]
+    pub time_budget: Option<f64>,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+/// `LO,HI`: a range of two finite numbers, LO below HI.
+fn parse_range(s: &str) -> Result<(f64, f64), String> {
+    let (lo, hi) = s
+        .split_once(',')
+        .ok_or_else(|| format!("`{s}` is not LO,HI"))?;
+    let parse = |v: &str| {
+        v.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("`{v}` is not a finite number"))
+    };
+    let (lo, hi) = (parse(lo)?, parse(hi)?);
+    if lo >= hi {
+        return Err(format!("the range {lo},{hi} is empty"));
+    }
+    Ok((lo, hi))
 }
 
 #[derive(Debug, Args)]

@@ -16,7 +16,9 @@ pub(crate) mod keys;
 pub(crate) mod ledger;
 pub(crate) mod model;
 pub(crate) mod monitor;
+pub(crate) mod redteam;
 pub(crate) mod serve;
+pub(crate) mod target;
 
 use anyhow::Result;
 
@@ -79,6 +81,7 @@ fn dispatch(cli: &Cli) -> Result<ExitStatus> {
         Command::Detect(args) => detect::run(cli, args),
         Command::Fairness(args) => fairness::run(cli, args),
         Command::Explain(args) => done(explain::run(cli, args)),
+        Command::Redteam(args) => redteam::run(cli, args),
         Command::Serve(args) => done(serve::run(cli, args)),
         Command::Demo(args) => done(demo::run(cli, args)),
     }

@@ -56,6 +56,7 @@ pub fn schemas() -> Vec<SchemaFile> {
         schema_of::<DetectorFit>(),
         schema_of::<Fairness>(),
         schema_of::<Explanation>(),
+        schema_of::<RedTeam>(),
         schema_of::<DatasetSummary>(),
         schema_of::<ArtifactDigest>(),
         schema_of::<Approval>(),

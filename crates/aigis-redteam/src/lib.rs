@@ -1,10 +1,14 @@
-//! The aigis validation stage: what a model does to people, measured before it ships.
+//! The aigis validation stage: how a model can be fooled and what it does to people,
+//! measured before it ships.
 //!
 //! - [`fairness`]: a classifier's decisions per group of one or more sensitive columns
 //!   (selection rate, true and false positive rates, accuracy, calibration of a score),
 //!   the disparities between groups as fairlearn defines them (demographic parity,
 //!   equalized odds, disparate impact), bootstrap intervals, and thresholds to fail on
 //!   (`aigis fairness`);
+//! - [`evasion`]: FGSM and PGD (L∞ and L2, targeted or not, random restarts) as IBM ART
+//!   defines them, with the exact gradients of the model's ONNX graph
+//!   ([`aigis_runtime::grad`]) or gradients estimated from its answers (`aigis redteam`);
 //! - [`explain`]: Shapley values of one answer (exact up to ten features, KernelSHAP's
 //!   sampled regression beyond) and permutation importance, asking the model about rows
 //!   only (`aigis explain`).
@@ -23,6 +27,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod evasion;
 pub mod explain;
 pub mod fairness;
 

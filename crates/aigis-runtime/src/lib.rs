@@ -3,6 +3,8 @@
 //!
 //! - [`Runtime`]: a model's [`Signature`] and `run` over named [`Tensor`]s, shared by
 //!   every thread of a server (`Send + Sync`);
+//! - [`grad::Graph`]: a model's ONNX graph differentiated (exact input gradients of a
+//!   loss, for the red team's white-box attacks);
 //! - [`rows::RowModel`]: a model fed rows of numbers, one output read back as a matrix
 //!   (what the detectors, the red team and the explainers ask);
 //! - [`OnnxRuntime`]: in-process ONNX inference with tract (pure Rust), including the
@@ -26,6 +28,7 @@
 
 mod attrs;
 mod forest;
+pub mod grad;
 mod ml;
 pub mod onnx;
 pub mod protocol;

@@ -24,6 +24,18 @@ use tract_onnx::tract_hir::internal::{GenericFactoid, ShapeFactoid};
 use crate::tensor::{Data, DataType, NamedTensor, Signature, Tensor, TensorSpec};
 use crate::{Error, Runtime};
 
+/// The protocol-buffer types of an ONNX model, for readers of its graph (the red team's
+/// differentiation).
+pub use tract_onnx::pb as proto;
+
+/// The graph of the ONNX model in `bytes`, parsed but neither checked nor optimized: read
+/// it only from a model [`OnnxRuntime::from_bytes`] has accepted.
+pub fn read_proto(bytes: &[u8]) -> Result<ModelProto, Error> {
+    tract_onnx::onnx()
+        .proto_model_for_read(&mut &bytes[..])
+        .map_err(|e| Error::Model(format!("not an ONNX model: {e}")))
+}
+
 /// The `ai.onnx.ml` operators the runtime runs: those tract implements and those
 /// [`crate::ml`] adds. `ZipMap` is served as its input (see the module docs).
 pub const SUPPORTED_ML: [&str; 9] = [

@@ -735,6 +735,23 @@ fn demo_runs_and_reports_the_caught_tampering() {
             .unwrap_or_else(|| panic!("no step {step}"));
         assert!(s["text"].as_str().unwrap().contains(needle), "{s}");
     }
+    // The red team: exact gradients, PGD fools more at the larger eps, recorded.
+    let red = &steps.iter().find(|s| s["step"] == "redteam").unwrap()["data"];
+    assert_eq!(red["report"]["gradients"], "exact", "{red}");
+    let attacks = red["report"]["attacks"].as_array().unwrap();
+    assert_eq!(attacks.len(), 4);
+    let rate = |i: usize| attacks[i]["success_rate"].as_f64().unwrap();
+    assert!(rate(3) > rate(2) && rate(2) > 0.0, "{red}");
+    let shown = aigis_in(
+        &dir.path().join("d"),
+        &["--json", "evidence", "show", &red["index"].to_string()],
+        &[],
+    );
+    assert!(
+        shown.stdout.contains("predicate/redteam/v1"),
+        "{}",
+        shown.stdout
+    );
     // The monitored replay: the dimmed batch drifts, the masked attacks are flagged.
     let monitor = &steps.iter().find(|s| s["step"] == "serve monitor").unwrap()["data"];
     let batches = monitor["batches"].as_array().unwrap();

@@ -13,55 +13,8 @@
 mod common;
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 
-use common::{aigis, fails, ok};
-
-fn runtime_model(name: &str) -> String {
-    let p: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/data/runtime")
-        .join(name);
-    p.display().to_string()
-}
-
-/// The model's test inputs from its fixture, as a CSV with `f0…` columns (and a
-/// `label` column: the fixture's class when it has one).
-fn inputs_csv(dir: &Path, fixture: &str, name: &str, labels: Option<&str>) {
-    let text = std::fs::read_to_string(runtime_model(fixture)).unwrap();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let input = v["inputs"].as_object().unwrap().values().next().unwrap();
-    let shape: Vec<usize> = input["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_u64().unwrap() as usize)
-        .collect();
-    let data: Vec<f64> = input["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect();
-    let cols: usize = shape[1..].iter().product();
-    let label: Option<Vec<i64>> = labels.map(|out| {
-        v["outputs"][out]["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_i64().unwrap())
-            .collect()
-    });
-    let mut csv: String = (0..cols).map(|j| format!("f{j},")).collect();
-    csv.push_str("label\n");
-    for i in 0..shape[0] {
-        for j in 0..cols {
-            write!(csv, "{},", data[i * cols + j]).unwrap();
-        }
-        let l = label.as_ref().map_or(0, |l| l[i]);
-        writeln!(csv, "{l}").unwrap();
-    }
-    std::fs::write(dir.join(name), csv).unwrap();
-}
+use common::{aigis, fails, inputs_csv, ok, runtime_model};
 
 #[test]
 fn a_linear_model_gets_its_closed_form_exactly() {

@@ -1,7 +1,10 @@
 //! The gateway's model loading and running path: any bytes as an ONNX model through
 //! `aigis_runtime::OnnxRuntime::from_bytes`; when it loads, one run with a zero input for
 //! every input of its signature (dimensions the model leaves open set to 1, at most
-//! `MAX_ELEMENTS` elements per input, else no run). A refusal or a failed run is fine; an
+//! `MAX_ELEMENTS` elements per input, else no run), and the red team's differentiation
+//! (`aigis_runtime::grad`) of its graph to each output: a forward and a backward pass over
+//! two zero rows, when the graph is one it differentiates. A refusal or a failed run is
+//! fine; an
 //! abort, a stack overflow, an allocation past `-rss_limit_mb`/`-malloc_limit_mb`, a run
 //! past `-timeout` or a panic that escapes the runtime is a crash. Every run that succeeds
 //! gives every output of the signature, in its order, under its name.
@@ -28,6 +31,7 @@
 
 use std::sync::{Mutex, Once, OnceLock};
 
+use aigis_runtime::grad::Graph;
 use aigis_runtime::{Data, DataType, NamedTensor, OnnxRuntime, Runtime, Tensor, TensorSpec};
 use libfuzzer_sys::fuzz_target;
 
@@ -116,6 +120,39 @@ fn zeros(spec: &TensorSpec) -> Option<Tensor> {
     Some(Tensor::new(shape, data).expect("the shape holds exactly its zeros"))
 }
 
+/// The graph differentiated from each input to each output, run forward and backward
+/// on two zero rows. Nothing here is contained: a panic is a crash.
+fn differentiate(data: &[u8], signature: &aigis_runtime::Signature) {
+    let Ok(proto) = aigis_runtime::onnx::read_proto(data) else {
+        return;
+    };
+    for input in &signature.inputs {
+        for output in &signature.outputs {
+            let Ok(graph) = Graph::from_onnx(&proto, Some(&input.name), &output.name) else {
+                continue;
+            };
+            let d = graph.features();
+            if d == 0 || d > MAX_ELEMENTS {
+                continue;
+            }
+            let x = vec![0.0; 2 * d];
+            let result = graph.loss_gradient(&x, 2, &[0, 0]);
+            if let Ok((g, loss)) = &result {
+                assert_eq!(g.len(), x.len(), "a gradient has the input's shape");
+                assert_eq!(loss.len(), 2, "a loss per row");
+            }
+            if verbose() {
+                eprintln!(
+                    "onnx_load: differentiated `{}` to `{}`: {:?}",
+                    input.name,
+                    output.name,
+                    result.map(|r| r.1)
+                );
+            }
+        }
+    }
+}
+
 fn one_input(data: &[u8]) {
     let model = match OnnxRuntime::from_bytes(data) {
         Ok(model) => model,
@@ -126,6 +163,7 @@ fn one_input(data: &[u8]) {
             return;
         }
     };
+    differentiate(data, model.signature());
     let signature = model.signature();
     let mut inputs = Vec::with_capacity(signature.inputs.len());
     for spec in &signature.inputs {

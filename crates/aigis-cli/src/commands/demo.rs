@@ -15,6 +15,7 @@ use serde_json::json;
 
 mod data;
 mod model;
+mod redteam;
 mod serve;
 use crate::cli::{Cli, DemoArgs};
 use crate::output;
@@ -111,6 +112,9 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
 
     // The gateway: a signed model served, and calls it must allow and refuse.
     crate::commands::demo::serve::run(cli, &mut log, &dir, &project)?;
+
+    // The red team: how easily the served model is fooled.
+    crate::commands::demo::redteam::run(cli, &mut log, &dir, &project)?;
 
     // 3. A signed checkpoint.
     let cp = ledger.checkpoint(project.origin(), &key)?;

@@ -2,103 +2,20 @@
 //! permutation importance, asking the model about rows only.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use aigis_evidence::{Explanation, PermutationImportance, Tool};
 use aigis_monitor::detect::{self, Columns, Matrix};
 use aigis_redteam::explain::{self, Background, Importance, Scorer, Shap};
-use aigis_runtime::OnnxRuntime;
-use aigis_runtime::rows::RowModel;
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
 use crate::cli::{Cli, ExplainArgs};
 use crate::commands::data::scan::read_options;
+use crate::commands::target::{Target, class_indices, label_column, record_model_data};
 use crate::{context, output};
 
-/// The largest model file read.
-const MAX_MODEL_BYTES: u64 = 4 << 30;
 /// Rows explained by default.
 const DEFAULT_ROWS: usize = 5;
-
-/// The model, the output explained, and how wide it is.
-struct Target {
-    model: RowModel,
-    output: usize,
-    output_name: String,
-    width: usize,
-}
-
-impl Target {
-    fn open(path: &Path, output: Option<&str>, cols: usize) -> Result<Self> {
-        let bytes = context::read_input(path, "model", MAX_MODEL_BYTES)?;
-        let runtime = OnnxRuntime::from_bytes(&bytes)
-            .with_context(|| format!("loading the model `{}`", path.display()))?;
-        let model = RowModel::new(Arc::new(runtime), None)
-            .map_err(|e| anyhow::anyhow!("the model `{}`: {e}", path.display()))?;
-        let outputs = model.runtime().signature().outputs.clone();
-        let candidates = model.matrix_outputs();
-        let name_of = |i: usize| outputs.get(i).map(|o| o.name.clone()).unwrap_or_default();
-        let index = match output {
-            Some(name) => candidates
-                .iter()
-                .copied()
-                .find(|&i| name_of(i) == name)
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "the model has no numeric output `{name}` of shape [N, k]; its outputs: {}",
-                        outputs.iter().map(|o| o.name.as_str()).collect::<Vec<_>>().join(", ")
-                    )
-                })?,
-            None => candidates
-                .iter()
-                .copied()
-                .find(|&i| name_of(i).to_lowercase().contains("prob"))
-                .or_else(|| candidates.first().copied())
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "the model has no numeric output of shape [N, k] to explain; its outputs: {}",
-                        outputs.iter().map(|o| o.name.as_str()).collect::<Vec<_>>().join(", ")
-                    )
-                })?,
-        };
-        if let Some(f) = model.features()
-            && f != cols
-        {
-            anyhow::bail!(
-                "the model takes {f} numbers per row, the data has {cols} numeric columns (name the label with --label to leave it out)"
-            );
-        }
-        let mut target = Self {
-            model,
-            output: index,
-            output_name: name_of(index),
-            width: 0,
-        };
-        target.width = target.run(&vec![0.0; cols], 1, cols)?.1;
-        Ok(target)
-    }
-
-    fn run(&self, rows: &[f64], n: usize, cols: usize) -> Result<(Vec<f64>, usize)> {
-        self.model
-            .run(rows, n, cols, self.output)
-            .map_err(|e| anyhow::anyhow!("the model: {e}"))
-    }
-
-    /// The column each row's answer is read from: `class`, or the row's top class.
-    fn column_of(&self, values: &[f64], class: Option<usize>) -> usize {
-        if self.width <= 1 {
-            return 0;
-        }
-        class.unwrap_or_else(|| {
-            values
-                .iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map_or(0, |m| m.0)
-        })
-    }
-}
 
 /// Accuracy (argmax against class indices) or R² of the target on labelled rows.
 struct Scored<'a> {
@@ -219,25 +136,7 @@ pub(crate) fn run(cli: &Cli, args: &ExplainArgs) -> Result<()> {
     bar.finish_and_clear();
     let permutation = match &args.label {
         Some(label) => {
-            let names = [label.clone()];
-            let (format, read_opts) = read_options(&args.read)?;
-            let y = detect::read_matrix(
-                &args.data,
-                &Columns {
-                    names: Some(&names),
-                    label: None,
-                    text_is_missing: false,
-                },
-                format,
-                &read_opts,
-            )
-            .with_context(|| format!("reading the label `{label}`"))?;
-            if let Some(i) = y.data.iter().position(|v| !v.is_finite()) {
-                anyhow::bail!(
-                    "the label `{label}` is missing or not a number at row {}: permutation importance scores every row",
-                    i + 1
-                );
-            }
+            let y = label_column(&args.data, label, &args.read)?;
             if let Some(i) = data.data.iter().position(|v| !v.is_finite()) {
                 anyhow::bail!(
                     "row {} of `{}` holds a value that is not a finite number: permutation importance scores every row (fill or drop it)",
@@ -245,22 +144,12 @@ pub(crate) fn run(cli: &Cli, args: &ExplainArgs) -> Result<()> {
                     args.data.display()
                 );
             }
-            if target.width > 1
-                && let Some(i) = y
-                    .data
-                    .iter()
-                    .position(|v| !(v.fract() == 0.0 && *v >= 0.0 && (*v as usize) < target.width))
-            {
-                anyhow::bail!(
-                    "the label `{label}` at row {} is {}: a classifier's labels here are its class indices 0 to {}",
-                    i + 1,
-                    y.data.get(i).copied().unwrap_or(f64::NAN),
-                    target.width - 1
-                );
+            if target.width > 1 {
+                class_indices(&y, label, target.width)?;
             }
             let scorer = Scored {
                 target: &target,
-                labels: &y.data,
+                labels: &y,
                 cols,
             };
             let (score, importance) = explain::permutation_importance(
@@ -315,17 +204,12 @@ pub(crate) fn run(cli: &Cli, args: &ExplainArgs) -> Result<()> {
                     }),
                 tool: Tool::current(),
             };
-            let subjects = vec![
-                (
-                    format!("model:{}", args.model.display()),
-                    aigis_crypto::sha256_file(&args.model)?,
-                ),
-                (
-                    format!("data:{}", args.data.display()),
-                    aigis_crypto::sha256_file(&args.data)?,
-                ),
-            ];
-            Some(project.record(&context::signing_key(project)?, subjects, &predicate)?)
+            Some(record_model_data(
+                project,
+                &args.model,
+                &args.data,
+                &predicate,
+            )?)
         }
         None => None,
     };

@@ -1,4 +1,4 @@
-//! Predicates of the validation stage (`aigis fairness`, `aigis explain`).
+//! Predicates of the validation stage (`aigis fairness`, `aigis explain`, `aigis redteam`).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -195,4 +195,110 @@ pub struct PermutationImportance {
 impl Predicate for Explanation {
     const TYPE: &'static str = "https://aigis.dev/predicate/explanation/v1";
     const NAME: &'static str = "explanation";
+}
+
+/// `aigis redteam`: how easily a model is fooled, by attacks run on labelled rows. The
+/// subjects are the model (`model:<path>`) and the data (`data:<path>`). Counts, rates
+/// and perturbation sizes only, never a row or an adversarial example.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedTeam {
+    /// The model output attacked (its name in the signature).
+    pub output: String,
+    /// Rows attacked from.
+    pub rows: u64,
+    /// The share of them the model gets right.
+    pub clean_accuracy: f64,
+    /// `exact` (the graph differentiated) or `estimated` (central differences of the
+    /// model's answers).
+    pub gradients: String,
+    /// Why the gradients were estimated, when they were.
+    pub gradients_note: Option<String>,
+    /// The valid range every feature was clipped to, when one was given.
+    pub clip: Option<[f64; 2]>,
+    /// The seed of the random starts.
+    pub seed: u64,
+    /// Each attack run.
+    pub attacks: Vec<RedTeamAttack>,
+    /// The thresholds the run was checked against.
+    pub thresholds: Vec<RedTeamThreshold>,
+    /// The thresholds not met (or not measured).
+    pub breaches: Vec<RedTeamBreach>,
+    /// Whether every threshold was met.
+    pub passed: bool,
+    /// The aigis that attacked it.
+    pub tool: Tool,
+}
+
+/// One attack of a [`RedTeam`] run, at one ε.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedTeamAttack {
+    /// `fgsm` or `pgd`.
+    pub attack: String,
+    /// `inf` or `l2`.
+    pub norm: String,
+    /// The largest perturbation.
+    pub eps: f64,
+    /// The step size.
+    pub step: f64,
+    /// Steps per run.
+    pub steps: u64,
+    /// Runs from random starts (0: one from the clean row).
+    pub restarts: u64,
+    /// The class every row was pushed to, when targeted.
+    pub target: Option<u64>,
+    /// Rows attacked (those the model gets right; targeted, not already of the target).
+    pub attacked: u64,
+    /// Attacked rows that fooled the model.
+    pub succeeded: u64,
+    /// `succeeded / attacked`.
+    pub success_rate: Option<f64>,
+    /// The share of every row the model still gets right under attack.
+    pub robust_accuracy: Option<f64>,
+    /// The median L∞ size of the successful perturbations.
+    pub median_linf: Option<f64>,
+    /// The median L2 size of the successful perturbations.
+    pub median_l2: Option<f64>,
+    /// Gradients computed per row.
+    pub gradients_per_row: u64,
+    /// Model queries per row.
+    pub queries_per_row: u64,
+    /// Wall-clock seconds of the attack (judging its rows aside).
+    pub seconds: f64,
+    /// Why the attack was not run (a budget spent), when it was not.
+    pub skipped: Option<String>,
+}
+
+/// A bound a [`RedTeam`] run is checked against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedTeamThreshold {
+    /// `robust-accuracy` (the lowest over the attacks), `clean-accuracy`, or
+    /// `success-rate` (the highest over the attacks).
+    pub metric: String,
+    /// `at_least` or `at_most`.
+    pub bound: String,
+    /// The bound's value.
+    pub value: f64,
+}
+
+/// A threshold not met.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedTeamBreach {
+    /// The metric.
+    pub metric: String,
+    /// `at_least` or `at_most`.
+    pub bound: String,
+    /// The bound's value.
+    pub threshold: f64,
+    /// The value measured, or `null` when it could not be (an attack skipped): a
+    /// verdict not reached is a breach.
+    pub value: Option<f64>,
+}
+
+impl Predicate for RedTeam {
+    const TYPE: &'static str = "https://aigis.dev/predicate/redteam/v1";
+    const NAME: &'static str = "redteam";
 }

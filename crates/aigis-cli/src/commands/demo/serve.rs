@@ -21,11 +21,13 @@ use super::Log;
 
 /// A scikit-learn MLP on the 8×8 digits, exported with skl2onnx
 /// (`scripts/make_runtime_models.py`).
-const DIGITS: &[u8] = include_bytes!("../../../../../tests/data/runtime/digits_mlp.onnx");
+pub(crate) const DIGITS: &[u8] =
+    include_bytes!("../../../../../tests/data/runtime/digits_mlp.onnx");
 
 /// The 40 test digits exported with it (and onnxruntime's answers), the reference the
 /// demo's detectors are fitted on.
-const DIGITS_ROWS: &str = include_str!("../../../../../tests/data/runtime/digits_mlp.json");
+pub(crate) const DIGITS_ROWS: &str =
+    include_str!("../../../../../tests/data/runtime/digits_mlp.json");
 
 /// IBM ART's FGSM and PGD digits against the model, the ones it misreads
 /// (`scripts/make_demo_adversarials.py`).

@@ -1,0 +1,389 @@
+//! `aigis redteam` as a user runs it, on real scikit-learn exports: FGSM and PGD with
+//! exact gradients on the digits MLP, estimated ones on a tree ensemble, thresholds, the
+//! time budget, the evidence, bad input. (Against IBM ART: `bench/redteam_vs_art.py`.)
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
+
+mod common;
+
+use common::{aigis, fails, inputs_csv, ok, runtime_model};
+
+fn f(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap()
+}
+
+#[test]
+fn the_digits_mlp_is_fooled_more_by_pgd_and_by_larger_eps_and_it_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["init"]);
+    inputs_csv(d, "digits_mlp.json", "digits.csv", Some("output_label"));
+    let model = runtime_model("digits_mlp.onnx");
+    let v = ok(
+        d,
+        &[
+            "--json",
+            "redteam",
+            &model,
+            "--data",
+            "digits.csv",
+            "--label",
+            "label",
+            "--eps",
+            "0.05,0.1",
+            "--clip",
+            "0,1",
+            "--steps",
+            "20",
+        ],
+    )
+    .json();
+    assert_eq!(v["gradients"], "exact");
+    assert_eq!(v["gradients_note"], serde_json::Value::Null);
+    assert_eq!(v["output"], "output_probability");
+    // The labels are the model's own answers.
+    assert_eq!(f(&v["clean_accuracy"]), 1.0);
+    let attacks = v["attacks"].as_array().unwrap();
+    let names: Vec<(String, f64)> = attacks
+        .iter()
+        .map(|a| (a["attack"].as_str().unwrap().to_string(), f(&a["eps"])))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("fgsm".into(), 0.05),
+            ("fgsm".into(), 0.1),
+            ("pgd".into(), 0.05),
+            ("pgd".into(), 0.1)
+        ]
+    );
+    let rate = |i: usize| f(&attacks[i]["success_rate"]);
+    assert!(rate(1) > rate(0), "a larger eps fools more: {attacks:?}");
+    assert!(
+        rate(2) >= rate(0) && rate(3) >= rate(1),
+        "PGD fools at least as many as FGSM"
+    );
+    assert!(rate(3) > 0.3 && rate(0) < 0.5, "{attacks:?}");
+    for a in attacks {
+        let rows = f(&v["rows"]);
+        assert_eq!(f(&a["attacked"]), rows);
+        // Every row right when clean: robust accuracy is the share not fooled.
+        assert!((f(&a["robust_accuracy"]) - (1.0 - f(&a["succeeded"]) / rows)).abs() < 1e-12);
+        assert!(f(&a["median_linf"]) <= f(&a["eps"]) + 1e-9);
+    }
+    assert_eq!(f(&attacks[2]["gradients_per_row"]), 20.0);
+    assert_eq!(v["passed"], true);
+    let index = v["evidence"].as_u64().unwrap();
+    let shown = ok(d, &["--json", "evidence", "show", &index.to_string()])
+        .json()
+        .to_string();
+    for needle in [
+        "https://aigis.dev/predicate/redteam/v1",
+        "robust_accuracy",
+        "data:digits.csv",
+    ] {
+        assert!(shown.contains(needle), "{needle}: {shown}");
+    }
+
+    // Thresholds: robust accuracy under PGD at eps 0.1 is below 0.9: exit 1, said.
+    let r = aigis(
+        d,
+        &[
+            "redteam",
+            &model,
+            "--data",
+            "digits.csv",
+            "--label",
+            "label",
+            "--eps",
+            "0.1",
+            "--clip",
+            "0,1",
+            "--fail-under",
+            "robust-accuracy=0.9",
+            "--fail-over",
+            "success-rate=1",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("FAIL robust-accuracy ≥ 0.9"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("FAIL success-rate"), "{}", r.stdout);
+    // Met thresholds pass.
+    ok(
+        d,
+        &[
+            "redteam",
+            &model,
+            "--data",
+            "digits.csv",
+            "--label",
+            "label",
+            "--eps",
+            "0.01",
+            "--attacks",
+            "fgsm",
+            "--fail-under",
+            "robust-accuracy=0.5,clean-accuracy=0.99",
+        ],
+    );
+    // A spent time budget skips the attacks: the verdict is not reached, exit 1.
+    let v = aigis(
+        d,
+        &[
+            "--json",
+            "redteam",
+            &model,
+            "--data",
+            "digits.csv",
+            "--label",
+            "label",
+            "--time-budget",
+            "0",
+            "--fail-under",
+            "robust-accuracy=0.1",
+        ],
+    );
+    assert_eq!(v.code, 1, "{}", v.stderr);
+    let v = v.json();
+    assert_eq!(v["passed"], false);
+    assert!(
+        v["attacks"][0]["skipped"]
+            .as_str()
+            .unwrap()
+            .contains("time budget")
+    );
+    assert_eq!(v["breaches"][0]["value"], serde_json::Value::Null);
+    let v = aigis(
+        d,
+        &[
+            "--json",
+            "redteam",
+            &model,
+            "--data",
+            "digits.csv",
+            "--label",
+            "label",
+            "--time-budget",
+            "0",
+        ],
+    );
+    assert_eq!(v.code, 1, "a skipped attack fails even without a threshold");
+}
+
+#[test]
+fn targeted_l2_attacks_push_rows_to_the_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    inputs_csv(d, "digits_mlp.json", "digits.csv", Some("output_label"));
+    let model = runtime_model("digits_mlp.onnx");
+    let v = ok(
+        d,
+        &[
+            "--json",
+            "redteam",
+            &model,
+            "--data",
+            "digits.csv",
+            "--label",
+            "label",
+            "--norm",
+            "2",
+            "--eps",
+            "2",
+            "--target",
+            "3",
+            "--attacks",
+            "pgd",
+            "--restarts",
+            "2",
+            "--clip",
+            "0,1",
+        ],
+    )
+    .json();
+    let a = &v["attacks"][0];
+    assert_eq!(a["norm"], "l2");
+    assert_eq!(a["target"], 3);
+    assert_eq!(a["restarts"], 2);
+    assert!(
+        f(&a["attacked"]) < f(&v["rows"]),
+        "rows of class 3 are not attacked"
+    );
+    assert!(f(&a["success_rate"]) > 0.5, "{a}");
+    assert!(f(&a["median_l2"]) <= 2.0 + 1e-9);
+}
+
+#[test]
+fn a_tree_ensemble_is_attacked_with_estimated_gradients_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    inputs_csv(d, "cancer_gbc.json", "cancer.csv", Some("output_label"));
+    let model = runtime_model("cancer_gbc.onnx");
+    let r = ok(
+        d,
+        &[
+            "--json",
+            "redteam",
+            &model,
+            "--data",
+            "cancer.csv",
+            "--label",
+            "label",
+            "--eps",
+            "0.5",
+            "--steps",
+            "3",
+            "--rows",
+            "40",
+        ],
+    );
+    let v = r.json();
+    assert_eq!(v["gradients"], "estimated");
+    assert!(
+        v["gradients_note"]
+            .as_str()
+            .unwrap()
+            .contains("TreeEnsembleClassifier")
+    );
+    let text = ok(
+        d,
+        &[
+            "redteam",
+            &model,
+            "--data",
+            "cancer.csv",
+            "--label",
+            "label",
+            "--eps",
+            "0.5",
+            "--attacks",
+            "fgsm",
+            "--rows",
+            "40",
+        ],
+    );
+    assert!(
+        text.stdout.contains("gradients estimated"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stderr.contains("TreeEnsembleClassifier"),
+        "{}",
+        text.stderr
+    );
+    // 30 features: 61 queries per gradient, and one to judge the result.
+    assert_eq!(f(&v["attacks"][1]["queries_per_row"]), 3.0 * 61.0 + 1.0);
+    fails(
+        d,
+        &[
+            "redteam",
+            &model,
+            "--data",
+            "cancer.csv",
+            "--label",
+            "label",
+            "--rows",
+            "40",
+            "--gradients",
+            "exact",
+        ],
+        2,
+        "TreeEnsembleClassifier",
+    );
+}
+
+#[test]
+fn bad_input_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    inputs_csv(d, "digits_mlp.json", "digits.csv", Some("output_label"));
+    let model = runtime_model("digits_mlp.onnx");
+    let base = [
+        "redteam",
+        model.as_str(),
+        "--data",
+        "digits.csv",
+        "--label",
+        "label",
+    ];
+    let with = |extra: &[&'static str]| -> Vec<String> {
+        base.iter().chain(extra).map(|s| s.to_string()).collect()
+    };
+    let fails = |args: &[String], code: i32, needle: &str| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fails(d, &args, code, needle)
+    };
+    fails(&with(&["--target", "10"]), 2, "--target 10");
+    fails(&with(&["--eps=-1"]), 2, "positive");
+    fails(&with(&["--clip", "1,0"]), 2, "empty");
+    fails(&with(&["--steps", "0"]), 2, "at least one step");
+    fails(
+        &with(&["--fail-under", "accuracy=0.5"]),
+        2,
+        "robust-accuracy",
+    );
+    common::fails(
+        d,
+        &["redteam", &model, "--data", "digits.csv", "--label", "nope"],
+        2,
+        "nope",
+    );
+    // Labels that are not class indices.
+    let text = std::fs::read_to_string(d.join("digits.csv")).unwrap();
+    let bad = text.replacen(",0\n", ",12\n", 1);
+    std::fs::write(d.join("bad.csv"), bad).unwrap();
+    common::fails(
+        d,
+        &["redteam", &model, "--data", "bad.csv", "--label", "label"],
+        2,
+        "class indices 0 to 9",
+    );
+    // A regressor has no classes to attack.
+    inputs_csv(d, "diabetes_ridge.json", "diabetes.csv", None);
+    let ridge = runtime_model("diabetes_ridge.onnx");
+    common::fails(
+        d,
+        &[
+            "redteam",
+            &ridge,
+            "--data",
+            "diabetes.csv",
+            "--label",
+            "label",
+        ],
+        2,
+        "class scores",
+    );
+}
+
+#[test]
+fn a_row_with_a_missing_value_is_refused_by_its_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The fixture's last two rows hold missing values.
+    inputs_csv(d, "cancer_gbc.json", "cancer.csv", Some("output_label"));
+    let model = runtime_model("cancer_gbc.onnx");
+    fails(
+        d,
+        &[
+            "redteam",
+            &model,
+            "--data",
+            "cancer.csv",
+            "--label",
+            "label",
+        ],
+        2,
+        "row 41 of `cancer.csv` holds a value that is not a finite number",
+    );
+}
