@@ -13,9 +13,17 @@ tests/data/runtime (see scripts/make_runtime_models.py):
             (a probability output that is not a Softmax's: the loss is read from the
             probabilities)
 
+The membership-inference fixtures are real scikit-learn models: an MLP overfit on 150
+of scikit-learn's digits (pixels scaled to [0, 1]) and two reference MLPs trained the
+same way on two other disjoint sets of 150, exported with skl2onnx:
+
+  mia_target.onnx, mia_ref0.onnx, mia_ref1.onnx
+  mia_members.csv      the target's 150 training rows (p0..p63, label)
+  mia_non_members.csv  150 rows none of the three models saw
+
     python3 scripts/make_redteam_models.py [--out tests/data/redteam]
 
-Needs numpy, onnx and onnxruntime (pip).
+Needs numpy, onnx, onnxruntime, scikit-learn and skl2onnx (pip).
 """
 
 import argparse
@@ -109,6 +117,33 @@ def build(name, make, out, rows, seed):
         f.write("\n")
 
 
+def membership(out, seed=0):
+    from skl2onnx import to_onnx
+    from sklearn.datasets import load_digits
+    from sklearn.neural_network import MLPClassifier
+
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).astype(np.float32)
+    order = np.random.default_rng(seed).permutation(len(x))
+    parts = [order[i * 150:(i + 1) * 150] for i in range(4)]
+
+    def fit(rows, name):
+        clf = MLPClassifier(hidden_layer_sizes=(64,), alpha=1e-6, max_iter=2000, random_state=seed)
+        clf.fit(x[rows], y[rows])
+        model = to_onnx(clf, x[:1], target_opset=17)
+        with open(os.path.join(out, f"{name}.onnx"), "wb") as f:
+            f.write(model.SerializeToString())
+
+    fit(parts[0], "mia_target")
+    fit(parts[2], "mia_ref0")
+    fit(parts[3], "mia_ref1")
+    for rows, name in [(parts[0], "mia_members"), (parts[1], "mia_non_members")]:
+        with open(os.path.join(out, f"{name}.csv"), "w") as f:
+            f.write(",".join([f"p{j}" for j in range(64)] + ["label"]) + "\n")
+            for r in rows:
+                f.write(",".join(repr(float(v)) for v in x[r]) + f",{int(y[r])}\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "data", "redteam"))
@@ -117,6 +152,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     build("cnn_pool", cnn_pool, args.out, args.rows, 1)
     build("cnn_misc", cnn_misc, args.out, args.rows, 2)
+    membership(args.out)
 
 
 if __name__ == "__main__":

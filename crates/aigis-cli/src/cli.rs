@@ -222,9 +222,11 @@ pub enum Command {
     ))]
     Explain(Box<ExplainArgs>),
 
-    /// Attack a classifier on labelled rows and measure how easily it is fooled: FGSM
-    /// and PGD (L∞ or L2, untargeted or --target, random restarts), as IBM ART defines
-    /// them, at each ε given.
+    /// Attack a classifier and measure how easily it is fooled and how much it leaks:
+    /// FGSM and PGD on labelled rows (L∞ or L2, untargeted or --target, random restarts,
+    /// as IBM ART defines them) at each ε given, and with --members and --non-members
+    /// membership inference (the ROC's area and its true-positive rate at 0.1 % and 1 %
+    /// false positives).
     ///
     /// The gradients are exact where aigis differentiates the model's ONNX graph (dense
     /// and convolutional networks, scikit-learn's linear models and scalers); for another
@@ -244,6 +246,8 @@ pub enum Command {
         "    --attacks pgd --eps 0.1 --steps 40 --restarts 3",
         "aigis redteam model.onnx --data test.csv --label y --norm 2 --eps 1",
         "aigis redteam model.onnx --data test.csv --label y --target 3",
+        "aigis redteam model.onnx --label y --members train.csv \\",
+        "    --non-members test.csv --reference ref1.onnx,ref2.onnx",
         "aigis redteam model.onnx --data test.csv --label y \\",
         "    --fail-under robust-accuracy=0.6 --time-budget 600",
         "aigis --json redteam model.onnx --data test.csv --label y"
@@ -1139,12 +1143,29 @@ pub enum GradientsArg {
 pub struct RedteamArgs {
     /// The model (ONNX; one floating-point input, a class-score output).
     pub model: PathBuf,
-    /// The labelled rows (CSV, JSON Lines, Parquet or `.npy`).
-    #[arg(long, value_name = "FILE")]
-    pub data: PathBuf,
-    /// The label column (class indices 0, 1, …).
+    /// The labelled rows to attack (CSV, JSON Lines, Parquet or `.npy`): the evasion
+    /// attacks run on them.
+    #[arg(long, value_name = "FILE", required_unless_present = "members")]
+    pub data: Option<PathBuf>,
+    /// The label column (class indices 0, 1, …), in every table.
     #[arg(long, value_name = "COL")]
     pub label: String,
+    /// Rows the model was trained on: with --non-members, membership inference runs
+    /// (loss and confidence attacks; with --reference, calibrated ones too).
+    #[arg(long, value_name = "FILE", requires = "non_members")]
+    pub members: Option<PathBuf>,
+    /// Rows the model was not trained on (held out), as many as the members or near.
+    #[arg(long, value_name = "FILE", requires = "members")]
+    pub non_members: Option<PathBuf>,
+    /// Reference models: trained as the model was, on data without the members and
+    /// non-members (comma-separated or repeated). They calibrate each row's difficulty.
+    #[arg(
+        long,
+        value_name = "MODEL",
+        value_delimiter = ',',
+        requires = "members"
+    )]
+    pub reference: Vec<PathBuf>,
     /// The attacks (comma-separated).
     #[arg(long, value_name = "ATTACK", value_delimiter = ',', default_values = ["fgsm", "pgd"])]
     pub attacks: Vec<AttackKind>,
@@ -1189,7 +1210,9 @@ pub struct RedteamArgs {
     #[arg(long, value_name = "METRIC=VALUE", value_delimiter = ',')]
     pub fail_under: Vec<String>,
     /// Fail (exit 1) when a measure is above this: `success-rate` (the highest over the
-    /// attacks), e.g. `success-rate=0.5`.
+    /// attacks), `mia-auc`, `mia-tpr-at-0.001` or `mia-tpr-at-0.01` (the true-positive
+    /// rate at that false-positive rate; the highest over the membership attacks), e.g.
+    /// `mia-auc=0.6`.
     #[arg(long, value_name = "METRIC=VALUE", value_delimiter = ',')]
     pub fail_over: Vec<String>,
     /// Stop starting attacks after this many seconds; those not run are reported as

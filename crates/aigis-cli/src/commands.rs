@@ -50,6 +50,24 @@ impl ExitStatus {
     }
 }
 
+/// A threshold option's `METRIC=VALUE` (`flag` names the option in errors, `example` is
+/// one that works): the metric's name, trimmed, and the value, a finite number.
+pub(crate) fn metric_value<'a>(text: &'a str, flag: &str, example: &str) -> Result<(&'a str, f64)> {
+    let (metric, value) = text.split_once('=').ok_or_else(|| {
+        crate::hinted(
+            format!("{flag} `{text}` is not METRIC=VALUE"),
+            format!("for example {flag} {example}"),
+        )
+    })?;
+    let value: f64 = value
+        .trim()
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite())
+        .ok_or_else(|| anyhow::anyhow!("{flag} `{text}`: `{value}` is not a number"))?;
+    Ok((metric.trim(), value))
+}
+
 /// A command with no check of its own: done is success.
 pub(crate) fn done(result: Result<()>) -> Result<ExitStatus> {
     result.map(|()| ExitStatus::Success)

@@ -9,6 +9,9 @@
 //! - [`evasion`]: FGSM and PGD (L∞ and L2, targeted or not, random restarts) as IBM ART
 //!   defines them, with the exact gradients of the model's ONNX graph
 //!   ([`aigis_runtime::grad`]) or gradients estimated from its answers (`aigis redteam`);
+//! - [`membership`]: membership inference (loss, confidence, and with reference models
+//!   difficulty calibration and offline LiRA), its ROC, AUC and true-positive rate at a
+//!   low false-positive rate;
 //! - [`explain`]: Shapley values of one answer (exact up to ten features, KernelSHAP's
 //!   sampled regression beyond) and permutation importance, asking the model about rows
 //!   only (`aigis explain`).
@@ -30,6 +33,7 @@
 pub mod evasion;
 pub mod explain;
 pub mod fairness;
+pub mod membership;
 
 /// What went wrong in the validation stage.
 #[derive(Debug, thiserror::Error)]

@@ -213,7 +213,7 @@ fn bad_input_says_what_is_wrong() {
         d,
         &["explain", &model, "--data", "digits.csv"],
         2,
-        "the model takes 64 numbers per row, the data has 65",
+        "digits_mlp.onnx` takes 64 numbers per row, the data has 65",
     );
     // A label that is not a class index.
     let text = std::fs::read_to_string(d.join("digits.csv"))

@@ -387,3 +387,131 @@ fn a_row_with_a_missing_value_is_refused_by_its_number() {
         "row 41 of `cancer.csv` holds a value that is not a finite number",
     );
 }
+
+fn redteam_fixture(name: &str) -> String {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/redteam")
+        .join(name);
+    p.display().to_string()
+}
+
+#[test]
+fn membership_inference_tells_an_overfit_models_training_rows_and_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["init"]);
+    let (model, members, non) = (
+        redteam_fixture("mia_target.onnx"),
+        redteam_fixture("mia_members.csv"),
+        redteam_fixture("mia_non_members.csv"),
+    );
+    let refs = format!(
+        "{},{}",
+        redteam_fixture("mia_ref0.onnx"),
+        redteam_fixture("mia_ref1.onnx")
+    );
+    let args = [
+        "--json",
+        "redteam",
+        &model,
+        "--label",
+        "label",
+        "--members",
+        &members,
+        "--non-members",
+        &non,
+        "--reference",
+        &refs,
+    ];
+    let v = ok(d, &args).json();
+    let m = &v["membership"];
+    assert_eq!(m["members"], 150);
+    assert_eq!(m["non_members"], 150);
+    assert_eq!(m["references"], 2);
+    let attacks = m["attacks"].as_array().unwrap();
+    let names: Vec<&str> = attacks
+        .iter()
+        .map(|a| a["attack"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["loss", "confidence", "reference", "lira_offline"]);
+    for a in attacks {
+        // An MLP fitted to 150 rows until it is sure of them: its training rows show.
+        assert!(f(&a["auc"]) > 0.6, "{a}");
+        assert!(f(&a["tpr_at_1_pct_fpr"]) >= f(&a["tpr_at_0_1_pct_fpr"]));
+        assert!(f(&a["advantage"]) > 0.2, "{a}");
+    }
+    // No evasion ran: no rows, no gradients.
+    assert_eq!(v["rows"], 0);
+    assert_eq!(v["gradients"], serde_json::Value::Null);
+    let roc = &v["membership_roc"][0]["points"];
+    assert_eq!(roc[0], serde_json::json!([0.0, 0.0]));
+    assert_eq!(
+        roc[roc.as_array().unwrap().len() - 1],
+        serde_json::json!([1.0, 1.0])
+    );
+    let index = v["evidence"].as_u64().unwrap();
+    let shown = ok(d, &["--json", "evidence", "show", &index.to_string()])
+        .json()
+        .to_string();
+    assert!(shown.contains("tpr_at_0_1_pct_fpr") && shown.contains("mia_members.csv"));
+
+    // The same rows as members and non-members: no attack can tell them, AUC one half.
+    let v = ok(
+        d,
+        &[
+            "--json",
+            "redteam",
+            &model,
+            "--label",
+            "label",
+            "--members",
+            &members,
+            "--non-members",
+            &members,
+        ],
+    )
+    .json();
+    for a in v["membership"]["attacks"].as_array().unwrap() {
+        assert_eq!(f(&a["auc"]), 0.5, "{a}");
+    }
+
+    // Thresholds on the leak: exit 1 above, said; a measure not taken fails.
+    let r = aigis(d, &[&args[1..], &["--fail-over", "mia-auc=0.6"]].concat());
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stdout.contains("FAIL mia-auc ≤ 0.6"), "{}", r.stdout);
+    ok(
+        d,
+        &[&args[1..], &["--fail-over", "mia-tpr-at-0.001=0.5"]].concat(),
+    );
+    let r = aigis(
+        d,
+        &[&args[1..], &["--fail-under", "robust-accuracy=0.1"]].concat(),
+    );
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("not measured"), "{}", r.stdout);
+    // Both sets, or neither.
+    let r = aigis(
+        d,
+        &["redteam", &model, "--label", "label", "--members", &members],
+    );
+    assert_eq!(r.code, 2);
+    fails(d, &["redteam", &model, "--label", "label"], 2, "--data");
+    // A reference that answers other classes.
+    fails(
+        d,
+        &[
+            "redteam",
+            &model,
+            "--label",
+            "label",
+            "--members",
+            &members,
+            "--non-members",
+            &non,
+            "--reference",
+            &runtime_model("cancer_gbc.onnx"),
+        ],
+        2,
+        "cancer_gbc.onnx",
+    );
+}

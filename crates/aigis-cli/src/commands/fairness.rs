@@ -92,21 +92,10 @@ fn threshold(text: &str, bound: Bound) -> Result<fairness::Threshold> {
         Bound::AtMost => "--fail-over",
         Bound::AtLeast => "--fail-under",
     };
-    let (metric, value) = text.split_once('=').ok_or_else(|| {
-        crate::hinted(
-            format!("{flag} `{text}` is not METRIC=VALUE"),
-            "for example --fail-under disparate-impact=0.8",
-        )
-    })?;
+    let (metric, value) = crate::commands::metric_value(text, flag, "disparate-impact=0.8")?;
     let metric: Metric = metric
         .parse()
         .map_err(|e: String| anyhow::anyhow!("{flag} `{text}`: {e}"))?;
-    let value: f64 = value
-        .trim()
-        .parse()
-        .ok()
-        .filter(|v: &f64| v.is_finite())
-        .ok_or_else(|| anyhow::anyhow!("{flag} `{text}`: `{value}` is not a number"))?;
     Ok(fairness::Threshold {
         metric,
         bound,

@@ -4,9 +4,13 @@
 use std::path::Path;
 use std::time::Instant;
 
-use aigis_evidence::{RedTeam, RedTeamAttack, RedTeamBreach, RedTeamThreshold, Tool};
+use aigis_evidence::{
+    RedTeam, RedTeamAttack, RedTeamBreach, RedTeamMembership, RedTeamMembershipAttack,
+    RedTeamThreshold, Tool,
+};
 use aigis_monitor::detect::{self, Columns};
 use aigis_redteam::evasion::{self, Estimated, Gradient, Norm, Settings};
+use aigis_redteam::membership::Roc;
 use aigis_runtime::grad::Graph;
 use anyhow::{Context as _, Result};
 use serde_json::json;
@@ -23,13 +27,19 @@ pub(crate) enum Measure {
     RobustAccuracy,
     CleanAccuracy,
     SuccessRate,
+    MiaAuc,
+    MiaTprAt001,
+    MiaTprAt01,
 }
 
 impl Measure {
-    const ALL: [(&'static str, Measure); 3] = [
+    const ALL: [(&'static str, Measure); 6] = [
         ("robust-accuracy", Measure::RobustAccuracy),
         ("clean-accuracy", Measure::CleanAccuracy),
         ("success-rate", Measure::SuccessRate),
+        ("mia-auc", Measure::MiaAuc),
+        ("mia-tpr-at-0.001", Measure::MiaTprAt001),
+        ("mia-tpr-at-0.01", Measure::MiaTprAt01),
     ];
 
     fn name(self) -> &'static str {
@@ -47,15 +57,15 @@ fn thresholds(args: &RedteamArgs) -> Result<Vec<(Measure, bool, f64)>> {
         (&args.fail_over, false, "--fail-over"),
     ] {
         for text in list {
-            let (metric, value) = text.split_once('=').ok_or_else(|| {
-                crate::hinted(
-                    format!("{flag} `{text}` is not METRIC=VALUE"),
-                    "for example --fail-under robust-accuracy=0.6",
-                )
-            })?;
+            let example = if at_least {
+                "robust-accuracy=0.6"
+            } else {
+                "success-rate=0.5"
+            };
+            let (metric, value) = crate::commands::metric_value(text, flag, example)?;
             let measure = Measure::ALL
                 .iter()
-                .find(|(n, _)| *n == metric.trim())
+                .find(|(n, _)| *n == metric)
                 .map(|(_, m)| *m)
                 .ok_or_else(|| {
                     anyhow::anyhow!(
@@ -63,12 +73,6 @@ fn thresholds(args: &RedteamArgs) -> Result<Vec<(Measure, bool, f64)>> {
                         Measure::ALL.map(|(n, _)| n).join(", ")
                     )
                 })?;
-            let value: f64 = value
-                .trim()
-                .parse()
-                .ok()
-                .filter(|v: &f64| v.is_finite())
-                .ok_or_else(|| anyhow::anyhow!("{flag} `{text}`: `{value}` is not a number"))?;
             out.push((measure, at_least, value));
         }
     }
@@ -140,17 +144,25 @@ pub(crate) struct Plan {
     pub(crate) time_budget: Option<f64>,
 }
 
-/// Runs `plan` against `target` on `x` (complete rows of the model's input) whose
-/// classes are `labels`, and checks `thresholds`: the run as its evidence says it.
-pub(crate) fn assess(
+/// The evasion attacks of a run, as its evidence says them.
+pub(crate) struct Evasion {
+    pub(crate) rows: usize,
+    pub(crate) clean_accuracy: f64,
+    pub(crate) gradients: &'static str,
+    pub(crate) note: Option<String>,
+    pub(crate) attacks: Vec<RedTeamAttack>,
+}
+
+/// Runs `plan`'s evasion attacks against `target` on `x` (complete rows of the model's
+/// input) whose classes are `labels`.
+pub(crate) fn evade(
     cli: &Cli,
     target: &Target,
     model: &Path,
     x: &[f64],
     labels: &[usize],
     plan: &Plan,
-    thresholds: &[(Measure, bool, f64)],
-) -> Result<RedTeam> {
+) -> Result<Evasion> {
     let rows = labels.len();
     let cols = x.len().checked_div(rows).unwrap_or(0);
 
@@ -283,16 +295,50 @@ pub(crate) fn assess(
     }
     bar.finish_and_clear();
 
+    Ok(Evasion {
+        rows,
+        clean_accuracy,
+        gradients: if note.is_some() { "estimated" } else { "exact" },
+        note,
+        attacks: results,
+    })
+}
+
+/// The verdict of a run: its evasion attacks and membership inference checked against
+/// `thresholds`. A measure that could not be taken (its attacks not run, or skipped)
+/// breaches every threshold on it, and a skipped attack fails the run.
+pub(crate) fn verdict(
+    output: &str,
+    evasion: Option<Evasion>,
+    membership: Option<RedTeamMembership>,
+    plan: &Plan,
+    thresholds: &[(Measure, bool, f64)],
+) -> RedTeam {
+    let attacks = evasion
+        .as_ref()
+        .map(|e| e.attacks.as_slice())
+        .unwrap_or_default();
+    let skipped = attacks.iter().any(|r| r.skipped.is_some());
+    let mia = |f: fn(&RedTeamMembershipAttack) -> f64| {
+        membership
+            .as_ref()
+            .and_then(|m| m.attacks.iter().map(f).max_by(f64::total_cmp))
+    };
     let measured = |m: Measure| -> Option<f64> {
-        let done = || results.iter().filter(|r| r.skipped.is_none());
-        let skipped = results.iter().any(|r| r.skipped.is_some());
         match m {
-            Measure::CleanAccuracy => Some(clean_accuracy),
-            _ if skipped => None,
-            Measure::RobustAccuracy => done()
+            Measure::CleanAccuracy => evasion.as_ref().map(|e| e.clean_accuracy),
+            Measure::RobustAccuracy if !skipped => attacks
+                .iter()
                 .filter_map(|r| r.robust_accuracy)
                 .min_by(f64::total_cmp),
-            Measure::SuccessRate => done().filter_map(|r| r.success_rate).max_by(f64::total_cmp),
+            Measure::SuccessRate if !skipped => attacks
+                .iter()
+                .filter_map(|r| r.success_rate)
+                .max_by(f64::total_cmp),
+            Measure::RobustAccuracy | Measure::SuccessRate => None,
+            Measure::MiaAuc => mia(|a| a.auc),
+            Measure::MiaTprAt001 => mia(|a| a.tpr_at_0_1_pct_fpr),
+            Measure::MiaTprAt01 => mia(|a| a.tpr_at_1_pct_fpr),
         }
     };
     let bound = |at_least: bool| if at_least { "at_least" } else { "at_most" };
@@ -309,15 +355,17 @@ pub(crate) fn assess(
             })
         })
         .collect();
-    let predicate = RedTeam {
-        output: target.output_name.clone(),
-        rows: rows as u64,
-        clean_accuracy,
-        gradients: if note.is_some() { "estimated" } else { "exact" }.into(),
-        gradients_note: note.clone(),
+    let passed = breaches.is_empty() && !skipped;
+    RedTeam {
+        output: output.to_string(),
+        rows: evasion.as_ref().map_or(0, |e| e.rows as u64),
+        clean_accuracy: evasion.as_ref().map(|e| e.clean_accuracy),
+        gradients: evasion.as_ref().map(|e| e.gradients.to_string()),
+        gradients_note: evasion.as_ref().and_then(|e| e.note.clone()),
         clip: plan.clip.map(|(lo, hi)| [lo, hi]),
         seed: plan.seed,
-        attacks: results,
+        attacks: evasion.map(|e| e.attacks).unwrap_or_default(),
+        membership,
         thresholds: thresholds
             .iter()
             .map(|&(m, at_least, value)| RedTeamThreshold {
@@ -327,22 +375,20 @@ pub(crate) fn assess(
             })
             .collect(),
         breaches,
-        passed: false,
+        passed,
         tool: Tool::current(),
-    };
-    // A run that skipped an attack has not reached its verdict: it does not pass.
-    Ok(RedTeam {
-        passed: predicate.breaches.is_empty()
-            && predicate.attacks.iter().all(|a| a.skipped.is_none()),
-        ..predicate
-    })
+    }
 }
 
-pub(crate) fn run(cli: &Cli, args: &RedteamArgs) -> Result<ExitStatus> {
-    let thresholds = thresholds(args)?;
+/// A table's rows (the label's column left out) and their class indices.
+fn read_labelled(
+    path: &Path,
+    args: &RedteamArgs,
+    limit: Option<usize>,
+) -> Result<(aigis_monitor::detect::Matrix, Vec<f64>)> {
     let (format, read) = read_options(&args.read)?;
     let mut data = detect::read_matrix(
-        &args.data,
+        path,
         &Columns {
             names: None,
             label: Some(&args.label),
@@ -351,24 +397,83 @@ pub(crate) fn run(cli: &Cli, args: &RedteamArgs) -> Result<ExitStatus> {
         format,
         &read,
     )
-    .with_context(|| format!("reading `{}`", args.data.display()))?;
-    let mut labels = label_column(&args.data, &args.label, &args.read)?;
-    if let Some(n) = args.rows {
+    .with_context(|| format!("reading `{}`", path.display()))?;
+    let mut labels = label_column(path, &args.label, &args.read)?;
+    if let Some(n) = limit {
         data.rows = data.rows.min(n);
         data.data.truncate(data.rows * data.cols);
         labels.truncate(data.rows);
     }
-    let (rows, cols) = (data.rows, data.cols);
-    if rows == 0 || cols == 0 {
-        anyhow::bail!("`{}` has no row of numbers to attack", args.data.display());
+    if data.rows == 0 || data.cols == 0 {
+        anyhow::bail!("`{}` has no row of numbers", path.display());
     }
     if let Some(i) = data.data.iter().position(|v| !v.is_finite()) {
         anyhow::bail!(
-            "row {} of `{}` holds a value that is not a finite number: every attacked row must be complete (fill or drop it)",
-            i / cols + 1,
-            args.data.display()
+            "row {} of `{}` holds a value that is not a finite number: every row the model is asked about must be complete (fill or drop it)",
+            i / data.cols + 1,
+            path.display()
         );
     }
+    Ok((data, labels))
+}
+
+/// Membership inference: the target's (and references') answers on the members and
+/// non-members, each attack's ROC.
+fn membership(
+    target: &Target,
+    references: &[Target],
+    members: (&[f64], &[usize]),
+    non_members: (&[f64], &[usize]),
+    cols: usize,
+) -> Result<(RedTeamMembership, Vec<(&'static str, Roc)>)> {
+    let scores = |t: &Target, x: &[f64], n: usize| -> Result<(Vec<f64>, usize)> {
+        t.model
+            .run(x, n, cols, t.output)
+            .map_err(|e| anyhow::anyhow!("the model: {e}"))
+    };
+    let signals = |x: &[f64], classes: &[usize]| -> Result<Vec<(&'static str, Vec<f64>)>> {
+        let n = classes.len();
+        let (s, k) = scores(target, x, n)?;
+        let refs = references
+            .iter()
+            .map(|r| scores(r, x, n))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(aigis_redteam::membership::attack(&s, k, classes, &refs))
+    };
+    let inside = signals(members.0, members.1)?;
+    let outside = signals(non_members.0, non_members.1)?;
+    let mut rocs = Vec::new();
+    let mut attacks = Vec::new();
+    for ((name, m), (_, n)) in inside.iter().zip(&outside) {
+        let roc = aigis_redteam::membership::roc(m, n)?;
+        let at = |f: f64| {
+            roc.tpr_at
+                .iter()
+                .find(|(x, _)| *x == f)
+                .map_or(0.0, |p| p.1)
+        };
+        attacks.push(RedTeamMembershipAttack {
+            attack: (*name).to_string(),
+            auc: roc.auc,
+            tpr_at_0_1_pct_fpr: at(0.001),
+            tpr_at_1_pct_fpr: at(0.01),
+            advantage: roc.advantage,
+        });
+        rocs.push((*name, roc));
+    }
+    Ok((
+        RedTeamMembership {
+            members: members.1.len() as u64,
+            non_members: non_members.1.len() as u64,
+            references: references.len() as u64,
+            attacks,
+        },
+        rocs,
+    ))
+}
+
+pub(crate) fn run(cli: &Cli, args: &RedteamArgs) -> Result<ExitStatus> {
+    let thresholds = thresholds(args)?;
     for &eps in &args.eps {
         if !(eps.is_finite() && eps > 0.0) {
             anyhow::bail!("--eps {eps}: a perturbation budget is a positive number");
@@ -382,6 +487,31 @@ pub(crate) fn run(cli: &Cli, args: &RedteamArgs) -> Result<ExitStatus> {
     if args.steps == 0 {
         anyhow::bail!("--steps 0: PGD needs at least one step");
     }
+    let data = match &args.data {
+        Some(path) => Some(read_labelled(path, args, args.rows)?),
+        None => None,
+    };
+    let sets = match (&args.members, &args.non_members) {
+        (Some(m), Some(n)) => Some((read_labelled(m, args, None)?, read_labelled(n, args, None)?)),
+        _ => None,
+    };
+    // Every table holds the model's input, so the same numeric columns.
+    let tables = data
+        .iter()
+        .map(|(t, _)| t)
+        .chain(sets.iter().flat_map(|(m, n)| [&m.0, &n.0]));
+    let mut cols = None;
+    for t in tables {
+        match cols {
+            Some(c) if c != t.cols => anyhow::bail!(
+                "the tables have {c} and {} numeric columns: each holds the model's input",
+                t.cols
+            ),
+            _ => cols = Some(t.cols),
+        }
+    }
+    let cols =
+        cols.ok_or_else(|| anyhow::anyhow!("give --data, or --members and --non-members"))?;
     let target = Target::open(&args.model, args.output.as_deref(), cols)?;
     if target.width < 2 {
         anyhow::bail!(
@@ -400,7 +530,6 @@ pub(crate) fn run(cli: &Cli, args: &RedteamArgs) -> Result<ExitStatus> {
             target.width - 1
         );
     }
-    let labels = class_indices(&labels, &args.label, target.width)?;
     let project = context::project_if_any(cli)?;
     let plan = Plan {
         attacks: args.attacks.clone(),
@@ -418,28 +547,63 @@ pub(crate) fn run(cli: &Cli, args: &RedteamArgs) -> Result<ExitStatus> {
         seed: args.seed,
         time_budget: args.time_budget,
     };
-    let predicate = assess(
-        cli,
-        &target,
-        &args.model,
-        &data.data,
-        &labels,
-        &plan,
-        &thresholds,
-    )?;
-    let evidence = match &project {
-        Some(project) => Some(record_model_data(
-            project,
-            &args.model,
-            &args.data,
-            &predicate,
-        )?),
+    let evasion = match &data {
+        Some((x, labels)) => {
+            let labels = class_indices(labels, &args.label, target.width)?;
+            Some(evade(cli, &target, &args.model, &x.data, &labels, &plan)?)
+        }
         None => None,
+    };
+    let (membership, rocs) = match &sets {
+        Some(((m, ml), (n, nl))) => {
+            let references = args
+                .reference
+                .iter()
+                .map(|path| {
+                    let r = Target::open(path, Some(&target.output_name), cols)?;
+                    if r.width != target.width {
+                        anyhow::bail!(
+                            "the reference `{}` gives {} classes, the model {}",
+                            path.display(),
+                            r.width,
+                            target.width
+                        );
+                    }
+                    Ok(r)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let (ml, nl) = (
+                class_indices(ml, &args.label, target.width)?,
+                class_indices(nl, &args.label, target.width)?,
+            );
+            let (summary, rocs) =
+                membership(&target, &references, (&m.data, &ml), (&n.data, &nl), cols)?;
+            (Some(summary), rocs)
+        }
+        _ => (None, Vec::new()),
+    };
+    let predicate = verdict(&target.output_name, evasion, membership, &plan, &thresholds);
+    // The evidence's data subject: the attacked rows, else the members.
+    let data_path = args.data.as_ref().or(args.members.as_ref());
+    let evidence = match (&project, data_path) {
+        (Some(project), Some(data)) => {
+            Some(record_model_data(project, &args.model, data, &predicate)?)
+        }
+        _ => None,
     };
     if cli.json {
         let mut value = serde_json::to_value(&predicate)?;
         output::insert(&mut value, "model", json!(args.model));
         output::insert(&mut value, "data", json!(args.data));
+        output::insert(
+            &mut value,
+            "membership_roc",
+            json!(
+                rocs.iter()
+                    .map(|(name, roc)| json!({"attack": name, "points": roc.points}))
+                    .collect::<Vec<_>>()
+            ),
+        );
         output::insert(&mut value, "evidence", json!(evidence));
         output::json(&value)?;
     } else {
@@ -464,13 +628,56 @@ fn size(v: Option<f64>) -> String {
 }
 
 fn print_text(model: &Path, r: &RedTeam) {
-    outln!(
-        "{}: {} rows, clean accuracy {}; gradients {}",
-        model.display(),
-        r.rows,
-        pct(Some(r.clean_accuracy)),
-        r.gradients
-    );
+    if let (Some(clean), Some(gradients)) = (r.clean_accuracy, &r.gradients) {
+        outln!(
+            "{}: {} rows, clean accuracy {}; gradients {gradients}",
+            model.display(),
+            r.rows,
+            pct(Some(clean))
+        );
+        print_attacks(r);
+    }
+    if let Some(m) = &r.membership {
+        outln!(
+            "membership inference: {} members, {} non-members, {} reference model(s)",
+            m.members,
+            m.non_members,
+            m.references
+        );
+        outln!(
+            "{:<13} {:>7} {:>15} {:>13} {:>10}",
+            "attack",
+            "AUC",
+            "TPR@0.1%FPR",
+            "TPR@1%FPR",
+            "advantage"
+        );
+        for a in &m.attacks {
+            outln!(
+                "{:<13} {:>7.4} {:>15} {:>13} {:>10.4}",
+                a.attack,
+                a.auc,
+                pct(Some(a.tpr_at_0_1_pct_fpr)),
+                pct(Some(a.tpr_at_1_pct_fpr)),
+                a.advantage
+            );
+        }
+    }
+    for b in &r.breaches {
+        outln!(
+            "FAIL {} {} {}: {}",
+            b.metric,
+            if b.bound == "at_least" { "≥" } else { "≤" },
+            b.threshold,
+            b.value.map_or_else(
+                || "not measured (its attacks were not run, or skipped)".into(),
+                |v| format!("{v:.4}")
+            )
+        );
+    }
+}
+
+fn print_attacks(r: &RedTeam) {
     outln!(
         "{:<6} {:<4} {:>8} {:>6} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8}",
         "attack",
@@ -501,18 +708,6 @@ fn print_text(model: &Path, r: &RedTeam) {
             size(a.median_linf),
             size(a.median_l2),
             a.seconds
-        );
-    }
-    for b in &r.breaches {
-        outln!(
-            "FAIL {} {} {}: {}",
-            b.metric,
-            if b.bound == "at_least" { "≥" } else { "≤" },
-            b.threshold,
-            b.value.map_or_else(
-                || "not measured (an attack was skipped)".into(),
-                |v| format!("{v:.4}")
-            )
         );
     }
 }

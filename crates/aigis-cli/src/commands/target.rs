@@ -60,7 +60,8 @@ impl Target {
             && f != cols
         {
             anyhow::bail!(
-                "the model takes {f} numbers per row, the data has {cols} numeric columns (name the label with --label to leave it out)"
+                "the model `{}` takes {f} numbers per row, the data has {cols} numeric columns (name the label with --label to leave it out)",
+                path.display()
             );
         }
         let mut target = Self {

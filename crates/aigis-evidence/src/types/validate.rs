@@ -205,21 +205,23 @@ impl Predicate for Explanation {
 pub struct RedTeam {
     /// The model output attacked (its name in the signature).
     pub output: String,
-    /// Rows attacked from.
+    /// Rows attacked from (0 when only membership inference ran).
     pub rows: u64,
-    /// The share of them the model gets right.
-    pub clean_accuracy: f64,
+    /// The share of them the model gets right (`null` without rows).
+    pub clean_accuracy: Option<f64>,
     /// `exact` (the graph differentiated) or `estimated` (central differences of the
-    /// model's answers).
-    pub gradients: String,
+    /// model's answers); `null` when no evasion attack ran.
+    pub gradients: Option<String>,
     /// Why the gradients were estimated, when they were.
     pub gradients_note: Option<String>,
     /// The valid range every feature was clipped to, when one was given.
     pub clip: Option<[f64; 2]>,
     /// The seed of the random starts.
     pub seed: u64,
-    /// Each attack run.
+    /// Each evasion attack run.
     pub attacks: Vec<RedTeamAttack>,
+    /// Membership inference, when members and non-members were given.
+    pub membership: Option<RedTeamMembership>,
     /// The thresholds the run was checked against.
     pub thresholds: Vec<RedTeamThreshold>,
     /// The thresholds not met (or not measured).
@@ -270,12 +272,44 @@ pub struct RedTeamAttack {
     pub skipped: Option<String>,
 }
 
+/// Membership inference in a [`RedTeam`] run: how well each attack tells the model's
+/// training rows from held-out ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedTeamMembership {
+    /// Training rows (members) scored.
+    pub members: u64,
+    /// Held-out rows (non-members) scored.
+    pub non_members: u64,
+    /// Reference models (trained without these rows) the calibrated attacks used.
+    pub references: u64,
+    /// Each attack's power.
+    pub attacks: Vec<RedTeamMembershipAttack>,
+}
+
+/// One membership attack's ROC, summarized.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedTeamMembershipAttack {
+    /// `loss`, `confidence`, `reference` or `lira_offline`.
+    pub attack: String,
+    /// The area under the ROC curve (0.5: no better than a coin).
+    pub auc: f64,
+    /// The true-positive rate at a false-positive rate of at most 0.1 %.
+    pub tpr_at_0_1_pct_fpr: f64,
+    /// The true-positive rate at a false-positive rate of at most 1 %.
+    pub tpr_at_1_pct_fpr: f64,
+    /// The largest TPR − FPR (the membership advantage).
+    pub advantage: f64,
+}
+
 /// A bound a [`RedTeam`] run is checked against.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedTeamThreshold {
-    /// `robust-accuracy` (the lowest over the attacks), `clean-accuracy`, or
-    /// `success-rate` (the highest over the attacks).
+    /// `robust-accuracy` (the lowest over the attacks), `clean-accuracy`,
+    /// `success-rate` (the highest over the attacks), or `mia-auc`, `mia-tpr-at-0.001`,
+    /// `mia-tpr-at-0.01` (the highest over the membership attacks).
     pub metric: String,
     /// `at_least` or `at_most`.
     pub bound: String,

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::Log;
 use super::serve::{DIGITS, DIGITS_ROWS};
 use crate::cli::{AttackKind, Cli, GradientsArg};
-use crate::commands::redteam::{Plan, assess};
+use crate::commands::redteam::{Plan, evade, verdict};
 use crate::commands::target::{Target, record_model_data};
 
 pub(crate) fn run(cli: &Cli, log: &mut Log<'_>, dir: &Path, project: &Project) -> Result<()> {
@@ -62,7 +62,8 @@ pub(crate) fn run(cli: &Cli, log: &mut Log<'_>, dir: &Path, project: &Project) -
         seed: 0,
         time_budget: None,
     };
-    let report = assess(cli, &target, &model, &x, &labels, &plan, &[])?;
+    let evasion = evade(cli, &target, &model, &x, &labels, &plan)?;
+    let report = verdict(&target.output_name, Some(evasion), None, &plan, &[]);
     let index = record_model_data(project, &model, &data, &report)?;
     let pgd = report
         .attacks
