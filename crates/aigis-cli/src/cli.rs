@@ -1556,6 +1556,18 @@ pub enum ModelCommand {
         "aigis model show fraud 3 --json"
     ))]
     Show(ModelShowArgs),
+    /// Write a version's model card (Markdown, or JSON with --json), built only from the
+    /// ledger's signed evidence about it: its files and digests, scans and signatures,
+    /// red-team, fairness and explanation results on its file, promotions and shadow
+    /// periods, each statement with the ledger index that proves it and its age, then
+    /// what is missing and the command that records it. An entry about the version that
+    /// is not signed by a key of the project's keyring is listed as not counted.
+    #[command(after_help = examples!(
+        "aigis model card fraud 3 > MODEL_CARD.md",
+        "aigis model card fraud 3 -o card.md",
+        "aigis --json model card fraud 3"
+    ))]
+    Card(ModelCardArgs),
     /// Move a version to a stage, after the promotion gate: the stored bytes still match
     /// their digests, the scan evidence covers every file and judges each one safe
     /// (suspicious, inconclusive and dangerous are refused), and the signature verifies
@@ -1827,6 +1839,17 @@ pub struct ModelShowArgs {
     pub name: String,
     /// One version to show in full [default: a summary of every version].
     pub version: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelCardArgs {
+    /// The model's name.
+    pub name: String,
+    /// The version.
+    pub version: u32,
+    /// Write the card here instead of to standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -752,6 +752,18 @@ fn demo_runs_and_reports_the_caught_tampering() {
         "{}",
         shown.stdout
     );
+    // The model card of the red-teamed model cites that run, and says what is missing.
+    let card = &steps.iter().find(|s| s["step"] == "model card").unwrap()["data"]["card"];
+    let cited: Vec<u64> = card["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["statements"].as_array().unwrap().clone())
+        .map(|l| l["evidence"].as_u64().unwrap())
+        .collect();
+    assert!(cited.contains(&red["index"].as_u64().unwrap()), "{card}");
+    assert!(card["missing"].to_string().contains("fairness"), "{card}");
+    assert!(dir.path().join("d/MODEL_CARD-digits.md").is_file());
     // The monitored replay: the dimmed batch drifts, the masked attacks are flagged.
     let monitor = &steps.iter().find(|s| s["step"] == "serve monitor").unwrap()["data"];
     let batches = monitor["batches"].as_array().unwrap();
@@ -764,7 +776,13 @@ fn demo_runs_and_reports_the_caught_tampering() {
     let d = dir.path().join("d");
     let list = aigis_in(&d, &["--json", "model", "list"], &[]);
     let list: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
-    assert_eq!(list["models"][0]["stages"]["production"], 1);
+    let fraud = list["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "fraud")
+        .unwrap_or_else(|| panic!("{list}"));
+    assert_eq!(fraud["stages"]["production"], 1);
     // What the demo's gateways saw, from their evidence alone: `aigis monitor report`.
     let report = aigis_in(
         &d,

@@ -515,3 +515,145 @@ fn membership_inference_tells_an_overfit_models_training_rows_and_is_recorded() 
         "cancer_gbc.onnx",
     );
 }
+
+#[test]
+fn the_model_card_cites_the_evidence_about_its_file_and_says_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["init"]);
+    std::fs::copy(runtime_model("digits_mlp.onnx"), d.join("digits.onnx")).unwrap();
+    inputs_csv(d, "digits_mlp.json", "digits.csv", Some("output_label"));
+    ok(d, &["model", "sign", "digits.onnx"]);
+    let v = ok(
+        d,
+        &[
+            "--json",
+            "model",
+            "register",
+            "digits.onnx",
+            "--name",
+            "digits",
+        ],
+    )
+    .json();
+    assert_eq!(v["version"], 1, "{v}");
+    // Before any validation: the card says what is missing and how to record it.
+    let card = ok(d, &["--json", "model", "card", "digits", "1"]).json();
+    let missing: Vec<&str> = card["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["how"].as_str().unwrap())
+        .collect();
+    assert!(
+        missing
+            .iter()
+            .any(|h| h.contains("aigis redteam digits.onnx")),
+        "{missing:?}"
+    );
+    assert!(
+        missing
+            .iter()
+            .any(|h| h.contains("aigis explain digits.onnx"))
+    );
+    // The red team and an explanation of the same file, then the card again.
+    let red = ok(
+        d,
+        &[
+            "--json",
+            "redteam",
+            "digits.onnx",
+            "--data",
+            "digits.csv",
+            "--label",
+            "label",
+            "--eps",
+            "0.1",
+            "--clip",
+            "0,1",
+        ],
+    )
+    .json()["evidence"]
+        .as_u64()
+        .unwrap();
+    let explained = ok(
+        d,
+        &[
+            "--json",
+            "explain",
+            "digits.onnx",
+            "--data",
+            "digits.csv",
+            "--label",
+            "label",
+            "--rows",
+            "0",
+            "--samples",
+            "200",
+            "--repeats",
+            "1",
+        ],
+    )
+    .json()["evidence"]
+        .as_u64()
+        .unwrap();
+    // A red team of another model does not belong on this card.
+    inputs_csv(d, "wine_minmax_mlp.json", "wine.csv", Some("output_label"));
+    ok(
+        d,
+        &[
+            "redteam",
+            &runtime_model("wine_minmax_mlp.onnx"),
+            "--data",
+            "wine.csv",
+            "--label",
+            "label",
+            "--eps",
+            "0.1",
+        ],
+    );
+    let card = ok(d, &["--json", "model", "card", "digits", "1"]).json();
+    let lines: Vec<(String, u64)> = card["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["statements"].as_array().unwrap().clone())
+        .map(|l| {
+            (
+                l["text"].as_str().unwrap().to_string(),
+                l["evidence"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let cites = |needle: &str| {
+        lines
+            .iter()
+            .filter(|(t, _)| t.contains(needle))
+            .map(|(_, e)| *e)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(cites("Red team:"), [red], "{lines:?}");
+    assert_eq!(cites("Explanations ("), [explained], "{lines:?}");
+    assert_eq!(cites("Registered as digits version 1").len(), 1);
+    assert_eq!(cites("verified").len(), 1, "{lines:?}");
+    assert_eq!(cites("worst verdict safe").len(), 1, "{lines:?}");
+    let missing = card["missing"].to_string();
+    assert!(
+        !missing.contains("aigis redteam") && !missing.contains("aigis explain"),
+        "{missing}"
+    );
+    assert!(
+        missing.contains("fairness") && missing.contains("training"),
+        "{missing}"
+    );
+    assert_eq!(card["not_counted"], serde_json::json!([]));
+    // Markdown: every statement cites its entry.
+    let md = ok(d, &["model", "card", "digits", "1", "-o", "card.md"]);
+    assert!(md.stdout.is_empty());
+    let text = std::fs::read_to_string(d.join("card.md")).unwrap();
+    assert!(text.starts_with("# Model card: digits version 1"), "{text}");
+    assert!(text.contains(&format!("(evidence #{red},")), "{text}");
+    assert!(text.contains("## Missing evidence"));
+    // A version that does not exist.
+    fails(d, &["model", "card", "digits", "7"], 2, "7");
+}

@@ -3,6 +3,7 @@
 //! `model/registry.rs`, and `encrypt` / `decrypt` are `commands/crypt.rs`, shared with
 //! `aigis data`.
 
+pub(crate) mod card;
 pub(crate) mod registry;
 pub(crate) mod scan;
 pub(crate) mod sign;
@@ -22,6 +23,7 @@ pub fn run(cli: &Cli, cmd: &ModelCommand) -> Result<ExitStatus> {
         ModelCommand::Register(args) => done(registry::register(cli, args)),
         ModelCommand::List => done(registry::list(cli)),
         ModelCommand::Show(args) => done(registry::show(cli, args)),
+        ModelCommand::Card(args) => done(card::run(cli, args)),
         ModelCommand::Promote(args) => registry::promote(cli, args),
         ModelCommand::Rollback(args) => registry::rollback(cli, args),
         ModelCommand::Sign(args) => done(sign::sign(cli, args)),

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use aigis_ledger::Project;
+use aigis_model::signing::{self, SignOptions, SignerKey};
 use aigis_redteam::evasion::Norm;
 use anyhow::{Context as _, Result};
 use serde_json::{Value, json};
@@ -84,6 +85,34 @@ pub(crate) fn run(cli: &Cli, log: &mut Log<'_>, dir: &Path, project: &Project) -
             "evidence #{index}: red team of the served digits model, FGSM and PGD (40 steps) with the exact gradients of its ONNX graph, pixels kept in [0, 1]: PGD {pgd}"
         ),
         json!({"index": index, "report": report}),
+    );
+
+    // The model card: the digits model signed and registered, its card read from the
+    // ledger (the red team above included: it names the same file).
+    let key = crate::context::signing_key(project)?;
+    let signer = SignerKey::from(crate::context::signing_key(project)?);
+    let signed = signing::sign_model(&model, &signer, &SignOptions::default(), &|_| {})?;
+    std::fs::write(folder.join("digits.onnx.sig"), signed.bundle.to_json())
+        .context("writing the digits model's signature")?;
+    let scanner = crate::context::scanner(Some(project))?;
+    let bar = crate::output::Bar::new(cli);
+    let flow = aigis_registry::Workflow::new(project, &key, &scanner, &bar);
+    let registered = flow.register(&model, "digits", None)?;
+    let reg = aigis_registry::open(project)?;
+    let card = aigis_registry::card::card(project, &reg, &registered.record)?;
+    let path = dir.join("MODEL_CARD-digits.md");
+    std::fs::write(&path, crate::commands::model::card::markdown(&card)?)
+        .context("writing the model card")?;
+    let statements: usize = card.sections.iter().map(|s| s.statements.len()).sum();
+    log.step(
+        "model card",
+        format!(
+            "model card of digits version {} at {}: {statements} statements, each citing its ledger entry (scan, signature, registration, the red team); {} kinds of evidence missing, said plainly (fairness, explanations, training data)",
+            card.version,
+            path.display(),
+            card.missing.len()
+        ),
+        json!({"card": card}),
     );
     Ok(())
 }
