@@ -249,7 +249,7 @@ pub enum Command {
         "aigis redteam model.onnx --label y --members train.csv \\",
         "    --non-members test.csv --reference ref1.onnx,ref2.onnx",
         "aigis redteam model.onnx --data test.csv --label y \\",
-        "    --fail-under robust-accuracy=0.6 --time-budget 600",
+        "    --fail-under robust-accuracy=0.6 --time-budget 600 --html redteam.html",
         "aigis --json redteam model.onnx --data test.csv --label y"
     ))]
     Redteam(Box<RedteamArgs>),
@@ -1219,6 +1219,13 @@ pub struct RedteamArgs {
     /// skipped, and the run fails (exit 1): its verdict was not reached.
     #[arg(long, value_name = "SECONDS")]
     pub time_budget: Option<f64>,
+    /// Also write a self-contained HTML report: success rate against ε, the membership
+    /// attacks' ROC curves (log-log), the tables and the thresholds.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Also write the thresholds not met as SARIF 2.1.0 (for code-scanning dashboards).
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
     #[command(flatten)]
     pub read: ReadArgs,
 }

@@ -108,6 +108,10 @@ fn the_digits_mlp_is_fooled_more_by_pgd_and_by_larger_eps_and_it_is_recorded() {
             "robust-accuracy=0.9",
             "--fail-over",
             "success-rate=1",
+            "--html",
+            "r.html",
+            "--sarif",
+            "r.sarif",
         ],
     );
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
@@ -117,6 +121,15 @@ fn the_digits_mlp_is_fooled_more_by_pgd_and_by_larger_eps_and_it_is_recorded() {
         r.stdout
     );
     assert!(!r.stdout.contains("FAIL success-rate"), "{}", r.stdout);
+    // The page draws the curve and says it failed; SARIF holds the one breach.
+    let page = std::fs::read_to_string(d.join("r.html")).unwrap();
+    assert!(page.contains("<svg") && page.contains("Success rate against ε"));
+    assert!(page.contains("FAILED: 1 threshold(s) not met"), "{page}");
+    let sarif: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("r.sarif")).unwrap()).unwrap();
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "{sarif}");
+    assert_eq!(results[0]["ruleId"], "redteam.robust-accuracy");
     // Met thresholds pass.
     ok(
         d,
@@ -444,6 +457,10 @@ fn membership_inference_tells_an_overfit_models_training_rows_and_is_recorded() 
     assert_eq!(v["rows"], 0);
     assert_eq!(v["gradients"], serde_json::Value::Null);
     let roc = &v["membership_roc"][0]["points"];
+    let page = aigis(d, &[&args[1..], &["--html", "m.html"]].concat());
+    assert_eq!(page.code, 0, "{}", page.stderr);
+    let page = std::fs::read_to_string(d.join("m.html")).unwrap();
+    assert!(page.contains("ROC on log-log axes") && page.contains("lira_offline"));
     assert_eq!(roc[0], serde_json::json!([0.0, 0.0]));
     assert_eq!(
         roc[roc.as_array().unwrap().len() - 1],

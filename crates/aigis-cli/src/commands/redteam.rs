@@ -591,6 +591,18 @@ pub(crate) fn run(cli: &Cli, args: &RedteamArgs) -> Result<ExitStatus> {
         }
         _ => None,
     };
+    if let Some(path) = &args.html {
+        context::write_output(
+            path,
+            crate::report::redteam::page(&args.model, &predicate, &rocs).as_bytes(),
+        )?;
+    }
+    if let Some(path) = &args.sarif {
+        context::write_output(
+            path,
+            &crate::report::redteam::sarif(&args.model, &predicate)?,
+        )?;
+    }
     if cli.json {
         let mut value = serde_json::to_value(&predicate)?;
         output::insert(&mut value, "model", json!(args.model));

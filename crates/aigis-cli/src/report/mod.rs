@@ -5,6 +5,7 @@
 pub mod fairness;
 pub mod html;
 pub mod monitor;
+pub mod redteam;
 pub mod sarif;
 pub mod text;
 
