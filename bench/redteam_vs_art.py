@@ -9,6 +9,9 @@ integer `label`) and both tools attack all of them, untargeted, L-inf, with the 
 
   FGSM  eps 0.1 and 0.2 (one signed-gradient step, clipped to 0..1)
   PGD   eps 0.1, 40 steps of 0.01, no random start, no restarts
+  HSJ   HopSkipJump, L2, 40 iterations, ART's defaults otherwise, on the first 30 test rows
+        (--hsj-rows, --hsj-iterations): median L2 of the rows fooled, model queries per
+        attacked row (ART's counted by the BlackBoxClassifier it queries), seconds
 
 ART attacks through `MLPGradients` (from detect_eval.py: the cross-entropy gradient
 backpropagated by hand through the fitted weights, checked against finite differences at
@@ -47,7 +50,9 @@ both; seeds 1-3 agree exactly too. ART takes milliseconds here, so the speed rat
     python3 bench/redteam_vs_art.py --art-only            # the ART half alone
     python3 bench/redteam_vs_art.py target/debug/aigis --check   # CI: exit 1 on a disagreement
 
---check fails unless aigis's success rate is within 2 points of ART's on every attack,
+--check fails unless aigis's success rate is within 2 points of ART's on every attack
+(and, for HopSkipJump, aigis fools as many rows, with a median L2 at most 1.15 times ART's
+and at most 1.05 times its queries),
 aigis reports `"gradients": "exact"`, the clean accuracies agree within 0.2 points, and the
 hand-written gradient passes its finite-difference check. Speed is reported, not checked.
 """
@@ -69,7 +74,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from detect_eval import MLPGradients, gradient_check  # noqa: E402
 
 import onnxruntime as ort  # noqa: E402
-from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescent  # noqa: E402
+from art.attacks.evasion import FastGradientMethod, HopSkipJump, ProjectedGradientDescent  # noqa: E402
+from art.estimators.classification import BlackBoxClassifier  # noqa: E402
 from skl2onnx import convert_sklearn  # noqa: E402
 from skl2onnx.common.data_types import FloatTensorType  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
@@ -80,6 +86,9 @@ CLIP = (0.0, 1.0)
 FGSM_EPS = [0.1, 0.2]
 PGD = {"eps": 0.1, "step": 0.01, "steps": 40}
 QUICK_ROWS = 200
+HSJ = {"rows": 30, "iterations": 40}   # --hsj-rows / --hsj-iterations override
+MAX_HSJ_L2_RATIO = 1.15                # --check: aigis's median L2 at most this times ART's
+MAX_HSJ_QUERY_RATIO = 1.05             # --check: aigis's queries per row at most this times ART's
 
 # --check tolerances
 MAX_SUCCESS_GAP = 0.02          # aigis vs ART success rate, per attack
@@ -291,6 +300,47 @@ def run_aigis(binary, m, workdir, log):
     return reports, rows
 
 
+def run_hsj(binary, m, workdir, rows, iterations, log):
+    """HopSkipJump (L2, untargeted) on the first `rows` test rows by both tools: each one's
+    median L2 over the rows it fooled (of those right when clean), its model queries per
+    attacked row and its seconds."""
+    x, y = m["x"][:rows], m["y"][:rows]
+    right = m["right"][:rows]
+    queries = [0]
+
+    def predict(batch):
+        queries[0] += len(batch)
+        return m["est"].predict(np.asarray(batch, dtype=np.float64))
+
+    box = BlackBoxClassifier(predict, input_shape=(64,), nb_classes=10, clip_values=CLIP)
+    attack = HopSkipJump(box, targeted=False, norm=2, max_iter=iterations, max_eval=10000,
+                         init_eval=100, init_size=100, verbose=False)
+    t = time.perf_counter()
+    adv = attack.generate(x, y=y)
+    art_seconds = time.perf_counter() - t
+    fooled = right & (m["judge"].label(adv) != y)
+    d = np.linalg.norm((adv.astype(np.float64) - x.astype(np.float64)).reshape(len(x), -1), axis=1)
+    art = {"median_l2": float(np.median(d[fooled])) if fooled.any() else None,
+           "fooled": int(fooled.sum()), "attacked": int(right.sum()),
+           "queries_per_row": queries[0] / max(1, int(right.sum())), "seconds": art_seconds}
+    log(f"ART HopSkipJump: {art['fooled']}/{art['attacked']} fooled, median L2 {art['median_l2']}, "
+        f"{art['queries_per_row']:.0f} queries per attacked row, {art_seconds:.1f} s")
+    if binary is None:
+        return art, None
+    cmd = [os.path.abspath(binary), "--json", "redteam", os.path.basename(m["model"]), "--data",
+           os.path.basename(m["data"]), "--label", "label", "--attacks", "hsj", "--norm", "2",
+           "--eps", "1000", "--iterations", str(iterations), "--rows", str(rows), "--clip", "0,1"]
+    p = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"`{' '.join(cmd)}` failed ({p.returncode}): {p.stderr}{p.stdout[:2000]}")
+    a = json.loads(p.stdout)["attacks"][0]
+    ours = {"median_l2": a["median_l2"], "fooled": a["succeeded"], "attacked": a["attacked"],
+            "queries_per_row": a["queries_per_row"], "seconds": a["seconds"]}
+    log(f"aigis hsj: {ours['fooled']}/{ours['attacked']} fooled, median L2 {ours['median_l2']}, "
+        f"{ours['queries_per_row']} queries per attacked row, {ours['seconds']:.1f} s")
+    return art, ours
+
+
 def fmt(v, spec):
     return "-" if v is None else format(v, spec)
 
@@ -300,6 +350,9 @@ def main():
     ap.add_argument("aigis", nargs="?", default="target/debug/aigis",
                     help="the aigis binary (default: target/debug/aigis)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--hsj-rows", type=int, default=HSJ["rows"],
+                    help="HopSkipJump on this many test rows (0: not run)")
+    ap.add_argument("--hsj-iterations", type=int, default=HSJ["iterations"])
     ap.add_argument("--repeat", type=int, default=3,
                     help="time each attack this many times on both sides and keep the fastest")
     ap.add_argument("--quick", action="store_true", help=f"the first {QUICK_ROWS} test rows only")
@@ -369,7 +422,32 @@ def main():
     print(f"ART PGD keeps the last iterate: {100 * pgd['success_rate']:.2f} %; rows broken at any "
           f"iterate: {100 * pgd['any_iterate_success_rate']:.2f} %.")
 
+    hsj = None
+    if args.hsj_rows > 0:
+        hsj = run_hsj(None if args.art_only else args.aigis, m, workdir, args.hsj_rows,
+                      args.hsj_iterations, log)
+        art_h, our_h = hsj
+        print(f"\nHopSkipJump, L2, untargeted, {args.hsj_iterations} iterations, the first "
+              f"{args.hsj_rows} test rows (each tool's own random draws):\n")
+        print("| tool | fooled | median L2 | queries per attacked row | seconds |")
+        print("|---|---|---|---|---|")
+        for name, h in [("ART", art_h), ("aigis", our_h)]:
+            if h is not None:
+                print(f"| {name} | {h['fooled']}/{h['attacked']} | {fmt(h['median_l2'], '.4f')} | "
+                      f"{h['queries_per_row']:.0f} | {h['seconds']:.1f} |")
+
     failures = []
+    if hsj is not None and hsj[1] is not None:
+        art_h, our_h = hsj
+        if our_h["fooled"] < art_h["fooled"]:
+            failures.append(f"HopSkipJump: aigis fooled {our_h['fooled']} rows, ART {art_h['fooled']}")
+        if (our_h["median_l2"] is None or art_h["median_l2"] is None
+                or our_h["median_l2"] > MAX_HSJ_L2_RATIO * art_h["median_l2"]):
+            failures.append(f"HopSkipJump: aigis median L2 {our_h['median_l2']} vs ART "
+                            f"{art_h['median_l2']} (more than {MAX_HSJ_L2_RATIO}x)")
+        if our_h["queries_per_row"] > MAX_HSJ_QUERY_RATIO * art_h["queries_per_row"]:
+            failures.append(f"HopSkipJump: aigis {our_h['queries_per_row']} queries per row vs ART "
+                            f"{art_h['queries_per_row']:.0f}")
     if m["grad_err"] > MAX_GRADIENT_ERROR:
         failures.append(f"gradient check: relative error {m['grad_err']:.1e} > {MAX_GRADIENT_ERROR}")
     if not args.art_only:
@@ -401,7 +479,7 @@ def main():
                                  "onnx_vs_sklearn": m["onnx_diff"], "gradient_check": m["grad_err"]},
                        "aigis": {"binary": None if args.art_only else os.path.abspath(args.aigis),
                                  "reports": reports},
-                       "attacks": results, "failures": failures}, f, indent=1)
+                       "attacks": results, "hopskipjump": hsj, "failures": failures}, f, indent=1)
     if tmp is not None:
         tmp.cleanup()
     if args.check:

@@ -224,7 +224,8 @@ pub enum Command {
 
     /// Attack a classifier and measure how easily it is fooled and how much it leaks:
     /// FGSM and PGD on labelled rows (L∞ or L2, untargeted or --target, random restarts,
-    /// as IBM ART defines them) at each ε given, and with --members and --non-members
+    /// as IBM ART defines them) and HopSkipJump (decision-based: the model's answers
+    /// only) at each ε given, and with --members and --non-members
     /// membership inference (the ROC's area and its true-positive rate at 0.1 % and 1 %
     /// false positives).
     ///
@@ -245,6 +246,8 @@ pub enum Command {
         "aigis redteam digits.onnx --data test.csv --label y --clip 0,1 \\",
         "    --attacks pgd --eps 0.1 --steps 40 --restarts 3",
         "aigis redteam model.onnx --data test.csv --label y --norm 2 --eps 1",
+        "aigis redteam model.onnx --data test.csv --label y --attacks hsj \\",
+        "    --norm 2 --eps 0.5,1,2 --clip 0,1 --max-queries 5000",
         "aigis redteam model.onnx --data test.csv --label y --target 3",
         "aigis redteam model.onnx --label y --members train.csv \\",
         "    --non-members test.csv --reference ref1.onnx,ref2.onnx",
@@ -1116,6 +1119,9 @@ pub enum AttackKind {
     Fgsm,
     /// Projected gradient descent: --steps steps of --step, kept within ε.
     Pgd,
+    /// HopSkipJump: decision-based (the model's top class only), --iterations
+    /// iterations; a row counts as fooled at ε when its point is within ε.
+    Hsj,
 }
 
 /// The norm of a perturbation.
@@ -1186,6 +1192,12 @@ pub struct RedteamArgs {
     /// model (0: one run from the clean row).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub restarts: usize,
+    /// HopSkipJump's iterations.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub iterations: usize,
+    /// HopSkipJump's model queries per row (it stops there) [default: no limit].
+    #[arg(long, value_name = "N")]
+    pub max_queries: Option<usize>,
     /// Push every row to this class (targeted); rows of that class are not attacked.
     #[arg(long, value_name = "CLASS")]
     pub target: Option<usize>,

@@ -9,6 +9,7 @@
 //! - [`evasion`]: FGSM and PGD (L∞ and L2, targeted or not, random restarts) as IBM ART
 //!   defines them, with the exact gradients of the model's ONNX graph
 //!   ([`aigis_runtime::grad`]) or gradients estimated from its answers (`aigis redteam`);
+//! - [`hopskipjump`]: HopSkipJump, the decision-based attack, as ART runs it;
 //! - [`membership`]: membership inference (loss, confidence, and with reference models
 //!   difficulty calibration and offline LiRA), its ROC, AUC and true-positive rate at a
 //!   low false-positive rate;
@@ -33,6 +34,7 @@
 pub mod evasion;
 pub mod explain;
 pub mod fairness;
+pub mod hopskipjump;
 pub mod membership;
 
 /// What went wrong in the validation stage.

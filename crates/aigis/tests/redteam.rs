@@ -674,3 +674,50 @@ fn the_model_card_cites_the_evidence_about_its_file_and_says_what_is_missing() {
     // A version that does not exist.
     fails(d, &["model", "card", "digits", "7"], 2, "7");
 }
+
+#[test]
+fn hopskipjump_fools_a_tree_ensemble_from_its_answers_alone_within_its_query_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    inputs_csv(d, "cancer_gbc.json", "cancer.csv", Some("output_label"));
+    let model = runtime_model("cancer_gbc.onnx");
+    let run = |extra: &[&str]| {
+        let base = [
+            "--json",
+            "redteam",
+            &model,
+            "--data",
+            "cancer.csv",
+            "--label",
+            "label",
+            "--rows",
+            "10",
+            "--attacks",
+            "hsj",
+            "--norm",
+            "2",
+            "--iterations",
+            "5",
+        ];
+        ok(d, &[&base[..], extra].concat()).json()
+    };
+    // No gradient is needed, so none is asked for: even --gradients exact runs.
+    let v = run(&["--eps", "0.001,1000000", "--gradients", "exact"]);
+    assert_eq!(v["gradients"], "none");
+    let (small, large) = (&v["attacks"][0], &v["attacks"][1]);
+    assert_eq!(small["attack"], "hsj");
+    // Without --clip the draws span the data's whole range (every feature alike), so a
+    // row whose class those draws never leave has no start: most rows have one.
+    assert!(f(&large["success_rate"]) >= 0.8, "{large}");
+    assert!(
+        f(&small["success_rate"]) < 1.0,
+        "a tiny eps does not fool every row: {small}"
+    );
+    assert!(f(&large["median_l2"]) > 0.0);
+    // One run for both eps: the same time and queries.
+    assert_eq!(small["seconds"], large["seconds"]);
+    assert_eq!(small["queries_per_row"], large["queries_per_row"]);
+    // A query budget per row is honoured (and one query to judge the result).
+    let v = run(&["--eps", "1000000", "--max-queries", "300"]);
+    assert!(f(&v["attacks"][0]["queries_per_row"]) <= 301.0, "{v}");
+}

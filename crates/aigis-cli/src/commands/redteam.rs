@@ -10,6 +10,7 @@ use aigis_evidence::{
 };
 use aigis_monitor::detect::{self, Columns};
 use aigis_redteam::evasion::{self, Estimated, Gradient, Norm, Settings};
+use aigis_redteam::hopskipjump;
 use aigis_redteam::membership::Roc;
 use aigis_runtime::grad::Graph;
 use anyhow::{Context as _, Result};
@@ -83,6 +84,8 @@ fn thresholds(args: &RedteamArgs) -> Result<Vec<(Measure, bool, f64)>> {
 enum Source {
     Exact(Graph),
     Estimated(String),
+    /// Only decision-based attacks: no gradient is used.
+    None,
 }
 
 fn gradients(target: &Target, model: &Path, wanted: GradientsArg, cols: usize) -> Result<Source> {
@@ -142,6 +145,10 @@ pub(crate) struct Plan {
     pub(crate) gradients: GradientsArg,
     pub(crate) seed: u64,
     pub(crate) time_budget: Option<f64>,
+    /// HopSkipJump's iterations.
+    pub(crate) iterations: usize,
+    /// HopSkipJump's queries per row.
+    pub(crate) max_queries: Option<usize>,
 }
 
 /// The evasion attacks of a run, as its evidence says them.
@@ -177,7 +184,12 @@ pub(crate) fn evade(
     let clean_accuracy =
         clean.iter().zip(labels).filter(|(c, y)| c == y).count() as f64 / rows as f64;
 
-    let source = gradients(target, model, plan.gradients, cols)?;
+    let white_box = plan.attacks.iter().any(|a| *a != AttackKind::Hsj);
+    let source = if white_box {
+        gradients(target, model, plan.gradients, cols)?
+    } else {
+        Source::None
+    };
     let h = match plan.clip {
         Some((lo, hi)) => 1e-3 * (hi - lo),
         None => {
@@ -193,6 +205,7 @@ pub(crate) fn evade(
     let (gradient, note): (&dyn Gradient, Option<String>) = match &source {
         Source::Exact(g) => (g, None),
         Source::Estimated(why) => (&estimated, Some(why.clone())),
+        Source::None => (&estimated, None),
     };
     if let Some(why) = &note {
         output::note(
@@ -213,7 +226,109 @@ pub(crate) fn evade(
     let started = Instant::now();
     let bar = output::progress(cli, runs.len() as u64, "attacking");
     let mut results = Vec::new();
+    // HopSkipJump runs once (it minimizes the perturbation); each ε then counts the rows
+    // it fooled within ε.
+    let mut hsj: Option<(Vec<hopskipjump::Row>, f64)> = None;
+    let range = plan.clip.unwrap_or_else(|| {
+        let lo = x.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (lo, if hi > lo { hi } else { lo + 1.0 })
+    });
     for &(kind, eps) in &runs {
+        if kind == AttackKind::Hsj {
+            let skipped = plan
+                .time_budget
+                .filter(|&b| hsj.is_none() && started.elapsed().as_secs_f64() >= b)
+                .map(|b| format!("the time budget of {b} s was spent"));
+            if hsj.is_none() && skipped.is_none() {
+                let settings = hopskipjump::Settings {
+                    norm,
+                    iterations: plan.iterations,
+                    max_queries: plan.max_queries,
+                    seed: plan.seed,
+                    ..hopskipjump::Settings::new(range)
+                };
+                // Only the rows the model gets right are attacked.
+                let right: Vec<usize> = (0..rows)
+                    .filter(|&r| clean.get(r) == labels.get(r))
+                    .collect();
+                let sub: Vec<f64> = right
+                    .iter()
+                    .flat_map(|&r| x.get(r * cols..(r + 1) * cols).unwrap_or_default().to_vec())
+                    .collect();
+                let classes: Vec<usize> = right
+                    .iter()
+                    .map(|&r| labels.get(r).copied().unwrap_or(0))
+                    .collect();
+                // The model's classes from its differentiated graph when there is one (the
+                // same function in f64, without the runtime's cost per call: HopSkipJump's
+                // binary searches ask about one point at a time); the runtime's otherwise.
+                // The points found are judged by the runtime below.
+                let graph = match &source {
+                    Source::Exact(g) => Some(g.clone()),
+                    _ => aigis_runtime::onnx::read_proto(&target.bytes)
+                        .ok()
+                        .and_then(|p| {
+                            Graph::from_onnx(&p, Some(target.model.input()), &target.output_name)
+                                .ok()
+                        })
+                        .filter(|g| g.features() == cols),
+                };
+                let by_graph = |x: &[f64], n: usize| -> Result<Vec<usize>, String> {
+                    let Some(g) = &graph else {
+                        return judge(x, n);
+                    };
+                    let tape = g.forward(x, n)?;
+                    let (scores, k) = g.output(&tape)?;
+                    Ok(argmax(&scores, k))
+                };
+                let t = Instant::now();
+                let found =
+                    hopskipjump::attack(&by_graph, &sub, right.len(), cols, &classes, &settings)
+                        .context("HopSkipJump")?;
+                let mut all: Vec<hopskipjump::Row> = (0..rows)
+                    .map(|_| hopskipjump::Row {
+                        adversarial: None,
+                        queries: 0,
+                    })
+                    .collect();
+                for (&r, row) in right.iter().zip(found) {
+                    if let Some(slot) = all.get_mut(r) {
+                        *slot = row;
+                    }
+                }
+                hsj = Some((all, t.elapsed().as_secs_f64()));
+            }
+            let mut record = base_record("hsj", norm, eps, 0.0, plan.iterations, 0, None);
+            match (&hsj, skipped) {
+                (_, Some(why)) => record.skipped = Some(why),
+                (Some((found, seconds)), None) => {
+                    // A row is fooled within ε when its adversarial point is that close.
+                    let adv: Vec<f64> = (0..rows)
+                        .flat_map(|r| {
+                            let clean_row = x.get(r * cols..(r + 1) * cols).unwrap_or_default();
+                            match found.get(r).and_then(|f| f.adversarial.as_ref()) {
+                                Some(a) if distance(norm, a, clean_row) <= eps * (1.0 + 1e-12) => {
+                                    a.clone()
+                                }
+                                _ => clean_row.to_vec(),
+                            }
+                        })
+                        .collect();
+                    let after = judge(&adv, rows).map_err(anyhow::Error::msg)?;
+                    let o = evasion::outcome(x, &adv, cols, labels, &clean, &after, None, rows);
+                    let attacked = found.iter().filter(|f| f.queries > 0).count().max(1);
+                    fill(&mut record, &o);
+                    record.queries_per_row =
+                        (found.iter().map(|f| f.queries).sum::<usize>() / attacked) as u64 + 1;
+                    record.seconds = *seconds;
+                }
+                (None, None) => {}
+            }
+            results.push(record);
+            bar.inc(1);
+            continue;
+        }
         let settings = match kind {
             AttackKind::Fgsm => Settings {
                 target: plan.target,
@@ -221,7 +336,7 @@ pub(crate) fn evade(
                 seed: plan.seed,
                 ..Settings::fgsm(eps, norm)
             },
-            AttackKind::Pgd => Settings {
+            AttackKind::Pgd | AttackKind::Hsj => Settings {
                 eps,
                 step: plan.step.unwrap_or(2.5 * eps / plan.steps as f64),
                 steps: plan.steps,
@@ -234,30 +349,17 @@ pub(crate) fn evade(
         };
         let name = match kind {
             AttackKind::Fgsm => "fgsm",
-            AttackKind::Pgd => "pgd",
+            _ => "pgd",
         };
-        let mut record = RedTeamAttack {
-            attack: name.into(),
-            norm: match norm {
-                Norm::Inf => "inf".into(),
-                Norm::L2 => "l2".into(),
-            },
+        let mut record = base_record(
+            name,
+            norm,
             eps,
-            step: settings.step,
-            steps: settings.steps as u64,
-            restarts: settings.restarts as u64,
-            target: settings.target.map(|t| t as u64),
-            attacked: 0,
-            succeeded: 0,
-            success_rate: None,
-            robust_accuracy: None,
-            median_linf: None,
-            median_l2: None,
-            gradients_per_row: 0,
-            queries_per_row: 0,
-            seconds: 0.0,
-            skipped: None,
-        };
+            settings.step,
+            settings.steps,
+            settings.restarts,
+            settings.target,
+        );
         if let Some(budget) = plan.time_budget
             && started.elapsed().as_secs_f64() >= budget
         {
@@ -282,12 +384,7 @@ pub(crate) fn evade(
             settings.target,
             rows,
         );
-        record.attacked = o.attacked as u64;
-        record.succeeded = o.succeeded as u64;
-        record.success_rate = o.success_rate;
-        record.robust_accuracy = Some(o.robust_accuracy);
-        record.median_linf = o.median_linf;
-        record.median_l2 = o.median_l2;
+        fill(&mut record, &o);
         record.gradients_per_row = attacked.gradients_per_row as u64;
         record.queries_per_row = attacked.queries_per_row as u64 + 1;
         results.push(record);
@@ -298,10 +395,62 @@ pub(crate) fn evade(
     Ok(Evasion {
         rows,
         clean_accuracy,
-        gradients: if note.is_some() { "estimated" } else { "exact" },
+        gradients: match source {
+            Source::Exact(_) => "exact",
+            Source::Estimated(_) => "estimated",
+            Source::None => "none",
+        },
         note,
         attacks: results,
     })
+}
+
+/// An attack's record before it runs.
+fn base_record(
+    attack: &str,
+    norm: Norm,
+    eps: f64,
+    step: f64,
+    steps: usize,
+    restarts: usize,
+    target: Option<usize>,
+) -> RedTeamAttack {
+    RedTeamAttack {
+        attack: attack.into(),
+        norm: match norm {
+            Norm::Inf => "inf".into(),
+            Norm::L2 => "l2".into(),
+        },
+        eps,
+        step,
+        steps: steps as u64,
+        restarts: restarts as u64,
+        target: target.map(|t| t as u64),
+        attacked: 0,
+        succeeded: 0,
+        success_rate: None,
+        robust_accuracy: None,
+        median_linf: None,
+        median_l2: None,
+        gradients_per_row: 0,
+        queries_per_row: 0,
+        seconds: 0.0,
+        skipped: None,
+    }
+}
+
+/// The outcome's figures in the record.
+fn fill(record: &mut RedTeamAttack, o: &evasion::Outcome) {
+    record.attacked = o.attacked as u64;
+    record.succeeded = o.succeeded as u64;
+    record.success_rate = o.success_rate;
+    record.robust_accuracy = Some(o.robust_accuracy);
+    record.median_linf = o.median_linf;
+    record.median_l2 = o.median_l2;
+}
+
+fn distance(norm: Norm, a: &[f64], b: &[f64]) -> f64 {
+    norm.of(a.iter().zip(b).map(|(p, q)| p - q))
 }
 
 /// The verdict of a run: its evasion attacks and membership inference checked against
@@ -546,6 +695,8 @@ pub(crate) fn run(cli: &Cli, args: &RedteamArgs) -> Result<ExitStatus> {
         gradients: args.gradients,
         seed: args.seed,
         time_budget: args.time_budget,
+        iterations: args.iterations,
+        max_queries: args.max_queries,
     };
     let evasion = match &data {
         Some((x, labels)) => {

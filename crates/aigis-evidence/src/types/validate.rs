@@ -209,8 +209,9 @@ pub struct RedTeam {
     pub rows: u64,
     /// The share of them the model gets right (`null` without rows).
     pub clean_accuracy: Option<f64>,
-    /// `exact` (the graph differentiated) or `estimated` (central differences of the
-    /// model's answers); `null` when no evasion attack ran.
+    /// `exact` (the graph differentiated), `estimated` (central differences of the
+    /// model's answers) or `none` (only decision-based attacks); `null` when no evasion
+    /// attack ran.
     pub gradients: Option<String>,
     /// Why the gradients were estimated, when they were.
     pub gradients_note: Option<String>,
@@ -236,7 +237,8 @@ pub struct RedTeam {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedTeamAttack {
-    /// `fgsm` or `pgd`.
+    /// `fgsm`, `pgd` or `hsj` (HopSkipJump: one run, its rows counted as fooled at each
+    /// ε when their point is within ε).
     pub attack: String,
     /// `inf` or `l2`.
     pub norm: String,

@@ -62,6 +62,8 @@ pub(crate) fn run(cli: &Cli, log: &mut Log<'_>, dir: &Path, project: &Project) -
         gradients: GradientsArg::Exact,
         seed: 0,
         time_budget: None,
+        iterations: 0,
+        max_queries: None,
     };
     let evasion = evade(cli, &target, &model, &x, &labels, &plan)?;
     let report = verdict(&target.output_name, Some(evasion), None, &plan, &[]);
