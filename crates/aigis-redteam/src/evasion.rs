@@ -354,8 +354,8 @@ fn random_start(
     }
 }
 
-fn gaussian(rng: &mut fastrand::Rng) -> f64 {
-    // Box–Muller.
+/// A standard normal draw (Box–Muller).
+pub(crate) fn gaussian(rng: &mut fastrand::Rng) -> f64 {
     let u = rng.f64().max(f64::MIN_POSITIVE);
     (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * rng.f64()).cos()
 }

@@ -15,7 +15,7 @@
 use rayon::prelude::*;
 
 use crate::Error;
-use crate::evasion::{Judge, Norm};
+use crate::evasion::{Judge, Norm, gaussian};
 
 /// HopSkipJump's settings (ART's defaults where ART has one).
 #[derive(Debug, Clone)]
@@ -95,7 +95,8 @@ impl Oracle<'_> {
     }
 }
 
-fn distance(norm: Norm, a: &[f64], b: &[f64]) -> f64 {
+/// The `norm` of `a − b`.
+pub fn distance(norm: Norm, a: &[f64], b: &[f64]) -> f64 {
     norm.of(a.iter().zip(b).map(|(p, q)| p - q))
 }
 
@@ -142,12 +143,6 @@ fn binary_search(
         }
     }
     Ok(Ok(interpolate(norm, current, original, upper)))
-}
-
-fn gaussian(rng: &mut fastrand::Rng) -> f64 {
-    // Box–Muller.
-    let u = rng.f64().max(f64::MIN_POSITIVE);
-    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * rng.f64()).cos()
 }
 
 /// One row's attack.

@@ -10,7 +10,7 @@ use aigis_evidence::{
 };
 use aigis_monitor::detect::{self, Columns};
 use aigis_redteam::evasion::{self, Estimated, Gradient, Norm, Settings};
-use aigis_redteam::hopskipjump;
+use aigis_redteam::hopskipjump::{self, distance};
 use aigis_redteam::membership::Roc;
 use aigis_runtime::grad::Graph;
 use anyhow::{Context as _, Result};
@@ -447,10 +447,6 @@ fn fill(record: &mut RedTeamAttack, o: &evasion::Outcome) {
     record.robust_accuracy = Some(o.robust_accuracy);
     record.median_linf = o.median_linf;
     record.median_l2 = o.median_l2;
-}
-
-fn distance(norm: Norm, a: &[f64], b: &[f64]) -> f64 {
-    norm.of(a.iter().zip(b).map(|(p, q)| p - q))
 }
 
 /// The verdict of a run: its evasion attacks and membership inference checked against
