@@ -1373,7 +1373,10 @@ fn forward(op: &Op, args: &[Option<&T>]) -> Result<T, String> {
             let perm: Vec<usize> = perm
                 .clone()
                 .unwrap_or_else(|| (0..x.ndim()).rev().collect());
-            if perm.len() != x.ndim() {
+            // ndarray panics on a permutation that is not one: checked here.
+            let mut sorted = perm.clone();
+            sorted.sort_unstable();
+            if sorted != (0..x.ndim()).collect::<Vec<_>>() {
                 return Err(format!("Transpose {perm:?} of rank {}", x.ndim()));
             }
             x.clone()

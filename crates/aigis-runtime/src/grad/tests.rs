@@ -228,3 +228,13 @@ fn broadcasting_gradients_sum_back_to_the_operand() {
     );
     assert!(broadcast_shape(&[3, 4], &[2, 4]).is_err());
 }
+
+#[test]
+fn a_transpose_that_is_not_a_permutation_is_an_error_not_a_panic() {
+    let x = ArrayD::from_elem(IxDyn(&[2, 3]), 1.0);
+    for perm in [vec![0, 0], vec![0, 2], vec![1]] {
+        assert!(forward(&Op::Transpose(Some(perm)), &[Some(&x)]).is_err());
+    }
+    let y = forward(&Op::Transpose(None), &[Some(&x)]).unwrap();
+    assert_eq!(y.shape(), &[3, 2]);
+}
