@@ -88,29 +88,60 @@ enum Source {
     None,
 }
 
-fn gradients(target: &Target, model: &Path, wanted: GradientsArg, cols: usize) -> Result<Source> {
+/// Rows the differentiated graph is compared with the runtime on before it is used.
+const AGREEMENT_ROWS: usize = 64;
+
+/// The model's graph, differentiated, when every operator on its path is one `grad`
+/// differentiates and its answers on the first rows of `x` equal the runtime's (to 1e-3,
+/// relative): a graph this module reads otherwise than tract runs it (an attribute
+/// misread, an operator's corner) would give gradients of another function, silently.
+/// Else why not.
+fn verified_graph(target: &Target, x: &[f64], cols: usize) -> Result<Graph, String> {
+    let proto = aigis_runtime::onnx::read_proto(&target.bytes).map_err(|e| e.to_string())?;
+    let g = Graph::from_onnx(&proto, Some(target.model.input()), &target.output_name)
+        .map_err(|u| format!("its graph uses what is not differentiated here: {u}"))?;
+    if g.features() != cols {
+        return Err(format!(
+            "its graph takes {} numbers per row, the data has {cols}",
+            g.features()
+        ));
+    }
+    let n = (x.len() / cols.max(1)).min(AGREEMENT_ROWS);
+    let sample = x.get(..n * cols).unwrap_or_default();
+    let tape = g
+        .forward(sample, n)
+        .map_err(|e| format!("its differentiated graph cannot run: {e}"))?;
+    let (ours, k) = g.output(&tape)?;
+    let (theirs, k2) = target
+        .model
+        .run(sample, n, cols, target.output)
+        .map_err(|e| format!("the model: {e}"))?;
+    let worst = ours
+        .iter()
+        .zip(&theirs)
+        .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+        .fold(if k == k2 { 0.0 } else { f64::INFINITY }, f64::max);
+    if worst.is_nan() || worst > 1e-3 {
+        return Err(format!(
+            "its differentiated graph answers otherwise than the runtime (by {worst:.1e} on the first {n} rows)"
+        ));
+    }
+    Ok(g)
+}
+
+fn gradients(
+    target: &Target,
+    model: &Path,
+    wanted: GradientsArg,
+    x: &[f64],
+    cols: usize,
+) -> Result<Source> {
     if wanted == GradientsArg::Estimated {
         return Ok(Source::Estimated(
             "asked for (--gradients estimated)".into(),
         ));
     }
-    let graph = aigis_runtime::onnx::read_proto(&target.bytes)
-        .map_err(|e| e.to_string())
-        .and_then(|proto| {
-            Graph::from_onnx(&proto, Some(target.model.input()), &target.output_name)
-                .map_err(|u| format!("its graph uses what is not differentiated here: {u}"))
-        })
-        .and_then(|g| {
-            if g.features() == cols {
-                Ok(g)
-            } else {
-                Err(format!(
-                    "its graph takes {} numbers per row, the data has {cols}",
-                    g.features()
-                ))
-            }
-        });
-    match (graph, wanted) {
+    match (verified_graph(target, x, cols), wanted) {
         (Ok(g), _) => Ok(Source::Exact(g)),
         (Err(why), GradientsArg::Exact) => anyhow::bail!(
             "--gradients exact: the model `{}` cannot be differentiated: {why}",
@@ -186,7 +217,7 @@ pub(crate) fn evade(
 
     let white_box = plan.attacks.iter().any(|a| *a != AttackKind::Hsj);
     let source = if white_box {
-        gradients(target, model, plan.gradients, cols)?
+        gradients(target, model, plan.gradients, x, cols)?
     } else {
         Source::None
     };
@@ -266,13 +297,7 @@ pub(crate) fn evade(
                 // The points found are judged by the runtime below.
                 let graph = match &source {
                     Source::Exact(g) => Some(g.clone()),
-                    _ => aigis_runtime::onnx::read_proto(&target.bytes)
-                        .ok()
-                        .and_then(|p| {
-                            Graph::from_onnx(&p, Some(target.model.input()), &target.output_name)
-                                .ok()
-                        })
-                        .filter(|g| g.features() == cols),
+                    _ => verified_graph(target, x, cols).ok(),
                 };
                 let by_graph = |x: &[f64], n: usize| -> Result<Vec<usize>, String> {
                     let Some(g) = &graph else {
