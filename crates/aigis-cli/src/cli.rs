@@ -213,8 +213,12 @@ pub enum Command {
     /// row (--class K for another), or a regressor's output. In a project the run is
     /// recorded as `explanation` evidence: aggregates only (each feature's mean absolute
     /// Shapley value and its importance), never a row.
+    ///
+    /// The model is an ONNX file, a registry version (`NAME@VERSION`, `NAME@STAGE`), or a
+    /// served model's Open Inference Protocol URL (the aigis gateway's included).
     #[command(after_help = examples!(
         "aigis explain model.onnx --data test.csv --label target",
+        "aigis explain fraud@production --data test.csv --label target",
         "aigis explain digits.onnx --data test.npy --rows 0,7,42 --samples 4000",
         "aigis explain model.onnx --data test.csv --label target \\",
         "    --background train.csv --background-size 100",
@@ -238,11 +242,23 @@ pub enum Command {
     /// row still right under attack. Labels are class indices 0, 1, …; the rows' other
     /// numeric columns are the model's input, in order.
     ///
+    /// The model is an ONNX file, a version of the project's registry (`NAME@VERSION`,
+    /// or `NAME@STAGE` for the version the gate put there; its stored bytes, checked
+    /// against their digest), or a served model's Open Inference Protocol (KServe v2)
+    /// URL, the aigis gateway's included: what is deployed, as its callers reach it, with
+    /// a bearer token from --token-env. A remote model gives no graph, so its gradients
+    /// are estimated. --query-budget bounds the rows asked of any model.
+    ///
     /// In a project the run is recorded as `redteam` evidence (counts, rates and
     /// perturbation sizes, never a row). Exits 1 when a threshold is not met, or when
-    /// --time-budget ran out before every attack ran (the verdict was not reached).
+    /// --time-budget or --query-budget ran out before every attack ran (the verdict was
+    /// not reached).
     #[command(after_help = examples!(
         "aigis redteam model.onnx --data test.csv --label y --eps 0.05,0.1",
+        "aigis redteam digits@3 --data test.csv --label y --clip 0,1",
+        "AIGIS_KEY=… aigis redteam https://gw.example/v2/models/digits \\",
+        "    --token-env AIGIS_KEY --data test.csv --label y --attacks fgsm,hsj \\",
+        "    --clip 0,1 --query-budget 200000",
         "aigis redteam digits.onnx --data test.csv --label y --clip 0,1 \\",
         "    --attacks pgd --eps 0.1 --steps 40 --restarts 3",
         "aigis redteam model.onnx --data test.csv --label y --norm 2 --eps 1",
@@ -1068,10 +1084,49 @@ pub struct MonitorReportArgs {
     pub out: Option<PathBuf>,
 }
 
+/// How a command reaches its model, beyond naming it.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// With a remote model: the environment variable that holds the bearer token (an
+    /// API key of the aigis gateway, or the server's token). Never on the command line,
+    /// where other users of the machine can read it.
+    #[arg(long, value_name = "VAR")]
+    pub token_env: Option<String>,
+    /// With an https model: CA certificates (PEM) to trust its server with [default: the
+    /// system's].
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// With a remote model: rows per request.
+    #[arg(long, value_name = "ROWS", default_value_t = 256)]
+    pub batch: usize,
+    /// With a remote model: seconds to wait for each answer.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub timeout: u64,
+    /// Ask the model about at most this many rows in all (each row of a request is a
+    /// query); work that would ask more is not done, and said so. Gradients computed
+    /// from the model's own graph are not queries.
+    #[arg(long, value_name = "ROWS")]
+    pub query_budget: Option<u64>,
+}
+
+impl Default for TargetArgs {
+    fn default() -> Self {
+        Self {
+            token_env: None,
+            ca: None,
+            batch: 256,
+            timeout: 30,
+            query_budget: None,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
-    /// The model (ONNX; one floating-point input).
-    pub model: PathBuf,
+    /// The model: an ONNX file (one floating-point input), a registry version
+    /// (`NAME@VERSION`, or `NAME@STAGE`), or a served model's Open Inference Protocol URL
+    /// (`https://host/v2/models/NAME`, the aigis gateway's included).
+    pub model: String,
     /// The rows (CSV, JSON Lines, Parquet or `.npy`): their numeric columns, the label's
     /// left out, are the model's input in order.
     #[arg(long, value_name = "FILE")]
@@ -1108,6 +1163,8 @@ pub struct ExplainArgs {
     /// Features listed per row (by absolute value).
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
+    #[command(flatten)]
+    pub access: TargetArgs,
     #[command(flatten)]
     pub read: ReadArgs,
 }
@@ -1147,8 +1204,11 @@ pub enum GradientsArg {
 
 #[derive(Debug, Args)]
 pub struct RedteamArgs {
-    /// The model (ONNX; one floating-point input, a class-score output).
-    pub model: PathBuf,
+    /// The model (one floating-point input, a class-score output): an ONNX file, a
+    /// registry version (`NAME@VERSION`, or `NAME@STAGE`), or a served model's Open
+    /// Inference Protocol URL (`https://host/v2/models/NAME`, the aigis gateway's
+    /// included; gradients are then estimated from its answers).
+    pub model: String,
     /// The labelled rows to attack (CSV, JSON Lines, Parquet or `.npy`): the evasion
     /// attacks run on them.
     #[arg(long, value_name = "FILE", required_unless_present = "members")]
@@ -1238,6 +1298,8 @@ pub struct RedteamArgs {
     /// Also write the thresholds not met as SARIF 2.1.0 (for code-scanning dashboards).
     #[arg(long, value_name = "FILE")]
     pub sarif: Option<PathBuf>,
+    #[command(flatten)]
+    pub access: TargetArgs,
     #[command(flatten)]
     pub read: ReadArgs,
 }

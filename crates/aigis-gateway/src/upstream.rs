@@ -120,7 +120,7 @@ const MAX_ANSWER: usize = 64 << 20;
 
 impl UpstreamConfig {
     /// The checks of the table: the key (under `serve.models[i].upstream`) and message.
-    pub(crate) fn check(&self) -> Result<(), (String, String)> {
+    pub fn check(&self) -> Result<(), (String, String)> {
         let uri: hyper::Uri = self.url.parse().map_err(|e| {
             (
                 "url".to_owned(),
@@ -261,6 +261,28 @@ pub struct Upstream {
     /// Connections kept open to the upstream between calls.
     pool: client::Pool,
     protocol: Protocol,
+    /// Sent as `Authorization: Bearer …` with every request, when given.
+    bearer: Option<Bearer>,
+    /// The runtime calls made outside any (a command line's) run on, made at the first:
+    /// one that lives as long as the model, so the connections kept open between calls
+    /// (tasks on it) live too. A runtime made per call would end them with the call.
+    own: std::sync::OnceLock<tokio::runtime::Runtime>,
+}
+
+/// A bearer credential: kept zeroized, never printed.
+pub struct Bearer(zeroize::Zeroizing<String>);
+
+impl Bearer {
+    /// The credential `token` (what follows `Bearer `).
+    pub fn new(token: String) -> Self {
+        Self(zeroize::Zeroizing::new(format!("Bearer {token}")))
+    }
+}
+
+impl std::fmt::Debug for Bearer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Bearer(…)")
+    }
 }
 
 /// What `GET <url>` answers (the Open Inference Protocol's model metadata).
@@ -316,6 +338,18 @@ pub fn connect(
     base: &Path,
     timeout: Duration,
 ) -> Result<(Upstream, String, aigis_core::Digest), String> {
+    connect_as(model, config, base, timeout, None)
+}
+
+/// [`connect`], presenting `bearer` with every request (the metadata's too): a client
+/// of a server that authenticates its callers, such as the aigis gateway itself.
+pub fn connect_as(
+    model: &str,
+    config: &UpstreamConfig,
+    base: &Path,
+    timeout: Duration,
+    bearer: Option<Bearer>,
+) -> Result<(Upstream, String, aigis_core::Digest), String> {
     let url: hyper::Uri = config
         .url
         .trim_end_matches('/')
@@ -354,7 +388,7 @@ pub fn connect(
                 tls.as_ref(),
                 1 << 20,
                 None,
-                &[],
+                &authorization(bearer.as_ref()),
             ),
         )
         .await
@@ -386,10 +420,20 @@ pub fn connect(
             },
             pool: client::Pool::default(),
             protocol: config.protocol,
+            bearer,
+            own: std::sync::OnceLock::new(),
         },
         version,
         digest,
     ))
+}
+
+/// The `Authorization` header of `bearer`, when there is one.
+fn authorization(bearer: Option<&Bearer>) -> Vec<(&'static str, &str)> {
+    bearer
+        .map(|b| ("authorization", b.0.as_str()))
+        .into_iter()
+        .collect()
 }
 
 fn specs(list: &[TensorMetadata]) -> Result<Vec<TensorSpec>, String> {
@@ -517,7 +561,7 @@ impl Upstream {
                 self.tls.as_ref(),
                 MAX_ANSWER,
                 Some(&self.pool),
-                &[],
+                &authorization(self.bearer.as_ref()),
             ),
         )
         .await
@@ -620,6 +664,33 @@ impl Upstream {
     }
 }
 
+impl Upstream {
+    /// The runtime of calls made outside any, made at the first.
+    fn own_runtime(&self) -> Result<&tokio::runtime::Runtime, String> {
+        if let Some(rt) = self.own.get() {
+            return Ok(rt);
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("aigis-upstream")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the client's runtime: {e}"))?;
+        // Another thread may have made one first: either is as good.
+        Ok(self.own.get_or_init(|| rt))
+    }
+}
+
+impl Drop for Upstream {
+    /// Its own runtime, when it made one, is shut down without waiting: a runtime dropped
+    /// the usual way inside another one's task would panic.
+    fn drop(&mut self) {
+        if let Some(rt) = self.own.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 impl Runtime for Upstream {
     fn signature(&self) -> &Signature {
         &self.signature
@@ -637,9 +708,10 @@ impl Runtime for Upstream {
         }
         let result = match tokio::runtime::Handle::try_current() {
             Ok(handle) => handle.block_on(self.call(&inputs)),
-            Err(_) => client::block_on(self.call(&inputs))
-                .map_err(RunError::Unavailable)
-                .and_then(|r| r),
+            Err(_) => match self.own_runtime() {
+                Ok(rt) => rt.block_on(self.call(&inputs)),
+                Err(e) => Err(RunError::Unavailable(e)),
+            },
         };
         match &result {
             Ok(_) => self.breaker.succeeded(),

@@ -302,8 +302,9 @@ fn attack_row(
             None => break,
         }
     }
-    // The last point, brought back to the boundary if the budget allows.
-    if let Ok(Ok(p)) = binary_search(&mut oracle, s.norm, &current, x, theta, None) {
+    // The last point, brought back to the boundary if the budget allows (a model that
+    // fails here fails the attack, as anywhere else).
+    if let Ok(p) = binary_search(&mut oracle, s.norm, &current, x, theta, None)? {
         current = p;
     }
     Ok(Row {

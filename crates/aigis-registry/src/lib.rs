@@ -52,7 +52,7 @@ pub use aigis_core::{NoProgress, Progress};
 pub use error::Error;
 pub use gate::{ALLOWLIST_HINT, Check, Decision};
 pub use scan::{model_scan, record_model_scan};
-pub use serving::{SERVE_LIMIT, Staged, staged};
+pub use serving::{SERVE_LIMIT, Staged, model_file, staged};
 pub use store::{Registry, RegistryError, VersionRecord};
 pub use workflow::{BUNDLE_LIMIT, Registered, Workflow, check_stage, open};
 

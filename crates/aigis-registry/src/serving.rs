@@ -8,7 +8,7 @@ use aigis_evidence::{Decision as GateDecision, ModelPromotion, Predicate as _};
 
 use crate::error::Error;
 use crate::gate::read_signed;
-use crate::store::Registry;
+use crate::store::{FileEntry, Registry, VersionRecord};
 use crate::workflow::BUNDLE_LIMIT;
 
 /// The largest model file a server reads from the registry.
@@ -68,30 +68,7 @@ pub fn staged(
         )));
     }
     let record = reg.version(name, at.version)?;
-    let entry =
-        match file {
-            Some(f) => record.files.iter().find(|e| e.path == f).ok_or_else(|| {
-                refuse(format!("`{name}` version {} has no file `{f}`", at.version))
-            })?,
-            None => {
-                let mut onnx = record.files.iter().filter(|e| e.path.ends_with(".onnx"));
-                match (onnx.next(), onnx.next()) {
-                    (Some(one), None) => one,
-                    (None, _) => {
-                        return Err(refuse(format!(
-                            "`{name}` version {} has no `.onnx` file",
-                            at.version
-                        )));
-                    }
-                    (Some(_), Some(_)) => {
-                        return Err(refuse(format!(
-                            "`{name}` version {} has several `.onnx` files: say which with `file`",
-                            at.version
-                        )));
-                    }
-                }
-            }
-        };
+    let entry = model_file(&record, file)?;
     let bytes = reg.read_blob(&entry.sha256, SERVE_LIMIT)?;
     let bundle = record
         .signature_bundle
@@ -106,4 +83,31 @@ pub fn staged(
         bytes,
         bundle,
     })
+}
+
+/// The file `file` of a version, or when `None` its one `.onnx` file.
+pub fn model_file<'r>(
+    record: &'r VersionRecord,
+    file: Option<&str>,
+) -> Result<&'r FileEntry, Error> {
+    let (name, version) = (&record.name, record.version);
+    match file {
+        Some(f) => record
+            .files
+            .iter()
+            .find(|e| e.path == f)
+            .ok_or_else(|| refuse(format!("`{name}` version {version} has no file `{f}`"))),
+        None => {
+            let mut onnx = record.files.iter().filter(|e| e.path.ends_with(".onnx"));
+            match (onnx.next(), onnx.next()) {
+                (Some(one), None) => Ok(one),
+                (None, _) => Err(refuse(format!(
+                    "`{name}` version {version} has no `.onnx` file"
+                ))),
+                (Some(_), Some(_)) => Err(refuse(format!(
+                    "`{name}` version {version} has several `.onnx` files: say which with `file`"
+                ))),
+            }
+        }
+    }
 }

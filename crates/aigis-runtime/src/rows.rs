@@ -18,6 +18,8 @@ pub struct RowModel {
     /// The input's shape after the batch dimension, when it fixes one.
     inner: Option<Vec<usize>>,
     datatype: DataType,
+    /// Rows per call.
+    batch: usize,
 }
 
 impl RowModel {
@@ -39,7 +41,21 @@ impl RowModel {
                 .and_then(|s| s.iter().copied().collect()),
             datatype: spec.datatype,
             runtime,
+            batch: BATCH,
         })
+    }
+
+    /// At most `rows` rows per call (at least one): a model behind a server that limits
+    /// its requests' size.
+    #[must_use]
+    pub fn with_batch(mut self, rows: usize) -> Self {
+        self.batch = rows.max(1);
+        self
+    }
+
+    /// Rows per call.
+    pub fn batch(&self) -> usize {
+        self.batch
     }
 
     /// The runtime.
@@ -89,8 +105,8 @@ impl RowModel {
         }
         let mut out = Vec::with_capacity(rows * 2);
         let mut width = None;
-        for start in (0..rows).step_by(BATCH) {
-            let n = BATCH.min(rows - start);
+        for start in (0..rows).step_by(self.batch) {
+            let n = self.batch.min(rows - start);
             let values = data
                 .get(start * cols..(start + n) * cols)
                 .unwrap_or_default();

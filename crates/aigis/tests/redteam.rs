@@ -721,3 +721,303 @@ fn hopskipjump_fools_a_tree_ensemble_from_its_answers_alone_within_its_query_bud
     let v = run(&["--eps", "1000000", "--max-queries", "300"]);
     assert!(f(&v["attacks"][0]["queries_per_row"]) <= 301.0, "{v}");
 }
+
+/// A registry version is named `NAME@VERSION` or `NAME@STAGE`: its stored bytes are
+/// attacked, the evidence names the version's file by digest, and its card counts it.
+#[test]
+fn a_registry_version_is_red_teamed_by_name_and_its_card_counts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["init"]);
+    inputs_csv(d, "digits_mlp.json", "digits.csv", Some("output_label"));
+    std::fs::copy(runtime_model("digits_mlp.onnx"), d.join("digits.onnx")).unwrap();
+    ok(d, &["model", "sign", "digits.onnx"]);
+    ok(d, &["model", "register", "digits.onnx", "--name", "digits"]);
+    let run = |spec: &str| {
+        ok(
+            d,
+            &[
+                "--json",
+                "redteam",
+                spec,
+                "--data",
+                "digits.csv",
+                "--label",
+                "label",
+                "--attacks",
+                "fgsm",
+                "--clip",
+                "0,1",
+            ],
+        )
+        .json()
+    };
+    let v = run("digits@1");
+    let digest = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(
+            std::fs::read(d.join("digits.onnx")).unwrap(),
+        ))
+    };
+    assert_eq!(v["target"]["kind"], "registry", "{v}");
+    assert_eq!(v["target"]["version"], 1);
+    assert_eq!(v["target"]["file"], "digits.onnx");
+    assert!(
+        v["target"]["sha256"].as_str().unwrap().ends_with(&digest),
+        "{v}"
+    );
+    assert_eq!(
+        v["gradients"], "exact",
+        "the stored graph is differentiated"
+    );
+    // The same figures as the file itself.
+    let file = run("digits.onnx");
+    let without_time = |v: &serde_json::Value| {
+        let mut a = v["attacks"].clone();
+        a[0]["seconds"] = serde_json::Value::Null;
+        a
+    };
+    assert_eq!(without_time(&v), without_time(&file));
+    // The card of version 1 counts the red team (it names the version's file).
+    let index = v["evidence"].as_u64().unwrap();
+    let card = ok(d, &["--json", "model", "card", "digits", "1"]).json();
+    assert!(
+        card.to_string().contains(&format!("\"evidence\":{index}")),
+        "the card cites the red team #{index}: {card}"
+    );
+    // Named by its stage once the gate put it there.
+    ok(
+        d,
+        &["model", "promote", "digits", "1", "--stage", "staging"],
+    );
+    let v = run("digits@staging");
+    assert_eq!(v["target"]["version"], 1);
+    assert_eq!(v["target"]["stage"], "staging");
+    // What is not there is named.
+    fails(
+        d,
+        &[
+            "redteam",
+            "digits@7",
+            "--data",
+            "digits.csv",
+            "--label",
+            "label",
+        ],
+        2,
+        "version 7",
+    );
+    fails(
+        d,
+        &[
+            "redteam",
+            "digits@production",
+            "--data",
+            "digits.csv",
+            "--label",
+            "label",
+        ],
+        2,
+        "no version of `digits` is at stage `production`",
+    );
+    // Outside a project there is no registry: said, not "no such file".
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::copy(d.join("digits.csv"), outside.path().join("digits.csv")).unwrap();
+    fails(
+        outside.path(),
+        &[
+            "redteam",
+            "digits@1",
+            "--data",
+            "digits.csv",
+            "--label",
+            "label",
+        ],
+        2,
+        "registry version",
+    );
+}
+
+/// The aigis gateway serving the digits model, red-teamed over HTTP as a caller sees it:
+/// the same answers as the file (gradients estimated from answers on both sides), with
+/// its API key from the environment; no key, a plain-http remote host and a spent query
+/// budget are each said.
+#[test]
+fn a_served_model_is_red_teamed_through_the_gateway_as_the_file_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["init", "-q"]);
+    std::fs::create_dir(d.join("models")).unwrap();
+    std::fs::copy(
+        runtime_model("digits_mlp.onnx"),
+        d.join("models/digits.onnx"),
+    )
+    .unwrap();
+    ok(d, &["model", "sign", "models/digits.onnx"]);
+    let key = ok(d, &["keys", "api", "new", "--name", "ci", "--json"]).json();
+    let (token, hash) = (
+        key["key"].as_str().unwrap(),
+        key["sha256"].as_str().unwrap(),
+    );
+    let mut text = std::fs::read_to_string(d.join("aigis.toml")).unwrap();
+    text.push_str(&format!(
+        "\n[serve]\nplain = true\n\n[[serve.models]]\nname = \"digits\"\npath = \"models/digits.onnx\"\n\n[[serve.api_keys]]\nname = \"ci\"\nsha256 = \"{hash}\"\n"
+    ));
+    std::fs::write(d.join("aigis.toml"), text).unwrap();
+    inputs_csv(d, "digits_mlp.json", "digits.csv", Some("output_label"));
+    let (mut server, address) = common::serve(d, &[]);
+    let url = format!("{address}/v2/models/digits");
+    let attack = |model: &str, extra: &[&str]| {
+        let base = [
+            "--json",
+            "redteam",
+            model,
+            "--data",
+            "digits.csv",
+            "--label",
+            "label",
+            "--rows",
+            "12",
+            "--attacks",
+            "fgsm,hsj",
+            "--eps",
+            "0.1",
+            "--clip",
+            "0,1",
+            "--iterations",
+            "3",
+        ];
+        common::aigis_in(d, &[&base[..], extra].concat(), &[("RT_TOKEN", token)])
+    };
+    let remote = attack(&url, &["--token-env", "RT_TOKEN", "--batch", "100"]);
+    // Gradients estimated from answers, and (with a query budget) HopSkipJump asking the
+    // model itself, on both sides.
+    let local = attack(
+        "models/digits.onnx",
+        &["--gradients", "estimated", "--query-budget", "100000000"],
+    );
+    assert_eq!(remote.code, 0, "{}{}", remote.stdout, remote.stderr);
+    assert_eq!(local.code, 0, "{}{}", local.stdout, local.stderr);
+    let (r, l) = (remote.json(), local.json());
+    assert_eq!(r["target"]["kind"], "remote");
+    assert_eq!(r["gradients"], "estimated");
+    assert_eq!(r["clean_accuracy"], l["clean_accuracy"]);
+    for (a, b) in r["attacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(l["attacks"].as_array().unwrap())
+    {
+        for field in [
+            "attack",
+            "attacked",
+            "succeeded",
+            "median_linf",
+            "median_l2",
+            "queries_per_row",
+        ] {
+            assert_eq!(a[field], b[field], "{field}: remote {a} local {b}");
+        }
+    }
+    assert!(f(&r["queries"]) > 1000.0, "{r}");
+    assert_eq!(r["queries"], l["queries"], "as many rows asked of each");
+    // Errors go to stdout as JSON with --json: read both.
+    let said = |r: &common::Run| format!("{}{}", r.stdout, r.stderr);
+    // Exact gradients need the graph, which a remote model does not give.
+    let exact = attack(&url, &["--token-env", "RT_TOKEN", "--gradients", "exact"]);
+    assert_eq!(exact.code, 2, "{}", said(&exact));
+    assert!(said(&exact).contains("remote"), "{}", said(&exact));
+    // No token: the gateway's refusal, with the flag that gives one.
+    let bare = attack(&url, &[]);
+    assert_eq!(bare.code, 2, "{}", said(&bare));
+    assert!(
+        said(&bare).contains("401") && said(&bare).contains("--token-env"),
+        "{}",
+        said(&bare)
+    );
+    let unset = attack(&url, &["--token-env", "RT_NOT_SET"]);
+    assert!(
+        unset.code == 2 && said(&unset).contains("RT_NOT_SET"),
+        "{}",
+        said(&unset)
+    );
+    // A wrong token is refused, and never repeated back.
+    let wrong = common::aigis_in(
+        d,
+        &[
+            "redteam",
+            &url,
+            "--data",
+            "digits.csv",
+            "--label",
+            "label",
+            "--token-env",
+            "RT_TOKEN",
+        ],
+        &[("RT_TOKEN", "aigis_not-a-real-key-0123456789")],
+    );
+    assert_eq!(wrong.code, 2, "{}", said(&wrong));
+    assert!(!said(&wrong).contains("not-a-real-key"), "{}", said(&wrong));
+    // A query budget too small for every attack: the rest are skipped and the run fails.
+    let spent = attack(&url, &["--token-env", "RT_TOKEN", "--query-budget", "2000"]);
+    assert_eq!(spent.code, 1, "{}", spent.stderr);
+    let s = spent.json();
+    assert!(f(&s["queries"]) <= 2000.0, "{s}");
+    assert_eq!(s["passed"], false);
+    assert!(
+        s["attacks"].as_array().unwrap().iter().any(|a| a["skipped"]
+            .as_str()
+            .is_some_and(|w| w.contains("query budget of 2000"))),
+        "{s}"
+    );
+    // `aigis explain` reaches the served model the same way, with the same answers.
+    let explain = |model: &str| {
+        let r = common::aigis_in(
+            d,
+            &[
+                "--json",
+                "explain",
+                model,
+                "--data",
+                "digits.csv",
+                "--label",
+                "label",
+                "--rows",
+                "0",
+                "--background-size",
+                "5",
+                "--samples",
+                "300",
+                "--repeats",
+                "1",
+                "--token-env",
+                "RT_TOKEN",
+            ][..if model.starts_with("http") { 17 } else { 15 }],
+            &[("RT_TOKEN", token)],
+        );
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        r.json()
+    };
+    let (er, el) = (explain(&url), explain("models/digits.onnx"));
+    assert_eq!(er["target"]["kind"], "remote");
+    assert_eq!(er["rows"][0]["shap"], el["rows"][0]["shap"]);
+    assert_eq!(er["permutation"], el["permutation"]);
+    assert_eq!(er["queries"], el["queries"]);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    // Plain http leaves the machine only to a loopback address: a token is not sent
+    // in the clear.
+    fails(
+        d,
+        &[
+            "redteam",
+            "http://example.com/v2/models/x",
+            "--data",
+            "digits.csv",
+            "--label",
+            "label",
+        ],
+        2,
+        "loopback",
+    );
+}

@@ -14,7 +14,7 @@ mod common;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::aigis_in;
 use sha2::Digest as _;
@@ -56,29 +56,7 @@ fn start(dir: &Path) -> (std::process::Child, String) {
 
 /// [`start`] with `flags` before `serve`: the process and the first thing it prints.
 fn start_with(dir: &Path, flags: &[&str]) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aigis"))
-        .args(flags)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .current_dir(dir)
-        .env_remove("AIGIS_PROJECT")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The address, or (with --json) the start document, which may span lines.
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut text = String::new();
-    loop {
-        let read = out.read_line(&mut text).unwrap();
-        let done =
-            !text.starts_with('{') || serde_json::from_str::<serde_json::Value>(&text).is_ok();
-        if read == 0 || done {
-            break;
-        }
-    }
-    (child, text.trim().to_owned())
+    common::serve(dir, flags)
 }
 
 /// SIGTERM, then the exit code and what the server said on stderr.

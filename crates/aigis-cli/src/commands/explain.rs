@@ -74,7 +74,17 @@ pub(crate) fn run(cli: &Cli, args: &ExplainArgs) -> Result<()> {
     if n == 0 || cols == 0 {
         anyhow::bail!("`{}` has no row of numbers to explain", args.data.display());
     }
-    let target = Target::open(&args.model, args.output.as_deref(), cols)?;
+    let project = context::project_if_any(cli)?;
+    let target = Target::resolve(
+        &args.model,
+        args.output.as_deref(),
+        cols,
+        &args.access,
+        project.as_ref(),
+    )?;
+    if let Some(told) = target.told() {
+        output::note(cli, &told);
+    }
     if let Some(c) = args.class
         && c >= target.width.max(1)
     {
@@ -84,7 +94,6 @@ pub(crate) fn run(cli: &Cli, args: &ExplainArgs) -> Result<()> {
             target.width
         );
     }
-    let project = context::project_if_any(cli)?;
     let background_data = match &args.background {
         Some(path) => {
             let b = read(path, args.label.as_deref(), args)?;
@@ -204,19 +213,16 @@ pub(crate) fn run(cli: &Cli, args: &ExplainArgs) -> Result<()> {
                     }),
                 tool: Tool::current(),
             };
-            Some(record_model_data(
-                project,
-                &args.model,
-                &args.data,
-                &predicate,
-            )?)
+            Some(record_model_data(project, &target, &args.data, &predicate)?)
         }
         None => None,
     };
     if cli.json {
         let value = json!({
-            "model": args.model,
+            "model": target.name,
+            "target": target.describe(),
             "data": args.data,
+            "queries": target.queries(),
             "output": target.output_name,
             "features": data.names,
             "method": method,

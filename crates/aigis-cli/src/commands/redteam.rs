@@ -97,7 +97,11 @@ const AGREEMENT_ROWS: usize = 64;
 /// misread, an operator's corner) would give gradients of another function, silently.
 /// Else why not.
 fn verified_graph(target: &Target, x: &[f64], cols: usize) -> Result<Graph, String> {
-    let proto = aigis_runtime::onnx::read_proto(&target.bytes).map_err(|e| e.to_string())?;
+    let bytes = target
+        .bytes
+        .as_deref()
+        .ok_or("the model is remote: only its answers are known, not its graph")?;
+    let proto = aigis_runtime::onnx::read_proto(bytes).map_err(|e| e.to_string())?;
     let g = Graph::from_onnx(&proto, Some(target.model.input()), &target.output_name)
         .map_err(|u| format!("its graph uses what is not differentiated here: {u}"))?;
     if g.features() != cols {
@@ -129,13 +133,7 @@ fn verified_graph(target: &Target, x: &[f64], cols: usize) -> Result<Graph, Stri
     Ok(g)
 }
 
-fn gradients(
-    target: &Target,
-    model: &Path,
-    wanted: GradientsArg,
-    x: &[f64],
-    cols: usize,
-) -> Result<Source> {
+fn gradients(target: &Target, wanted: GradientsArg, x: &[f64], cols: usize) -> Result<Source> {
     if wanted == GradientsArg::Estimated {
         return Ok(Source::Estimated(
             "asked for (--gradients estimated)".into(),
@@ -145,7 +143,7 @@ fn gradients(
         (Ok(g), _) => Ok(Source::Exact(g)),
         (Err(why), GradientsArg::Exact) => anyhow::bail!(
             "--gradients exact: the model `{}` cannot be differentiated: {why}",
-            model.display()
+            target.name
         ),
         (Err(why), _) => Ok(Source::Estimated(why)),
     }
@@ -196,7 +194,6 @@ pub(crate) struct Evasion {
 pub(crate) fn evade(
     cli: &Cli,
     target: &Target,
-    model: &Path,
     x: &[f64],
     labels: &[usize],
     plan: &Plan,
@@ -217,7 +214,7 @@ pub(crate) fn evade(
 
     let white_box = plan.attacks.iter().any(|a| *a != AttackKind::Hsj);
     let source = if white_box {
-        gradients(target, model, plan.gradients, x, cols)?
+        gradients(target, plan.gradients, x, cols)?
     } else {
         Source::None
     };
@@ -265,12 +262,30 @@ pub(crate) fn evade(
         let hi = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         (lo, if hi > lo { hi } else { lo + 1.0 })
     });
+    // Why the attacks not yet run are not run: a budget spent.
+    let spent = |time_matters: bool| -> Option<String> {
+        if target.budget_spent() {
+            return Some(format!(
+                "the query budget of {} rows was spent",
+                target.query_budget().unwrap_or_default()
+            ));
+        }
+        plan.time_budget
+            .filter(|&b| time_matters && started.elapsed().as_secs_f64() >= b)
+            .map(|b| format!("the time budget of {b} s was spent"))
+    };
+    // An attack's failure, unless it is the query budget running out (then the attack
+    // is skipped, and said so).
+    let failed = |e: anyhow::Error| -> Result<()> {
+        if target.budget_spent() {
+            Ok(())
+        } else {
+            Err(e)
+        }
+    };
     for &(kind, eps) in &runs {
         if kind == AttackKind::Hsj {
-            let skipped = plan
-                .time_budget
-                .filter(|&b| hsj.is_none() && started.elapsed().as_secs_f64() >= b)
-                .map(|b| format!("the time budget of {b} s was spent"));
+            let mut skipped = spent(hsj.is_none());
             if hsj.is_none() && skipped.is_none() {
                 let settings = hopskipjump::Settings {
                     norm,
@@ -295,7 +310,9 @@ pub(crate) fn evade(
                 // same function in f64, without the runtime's cost per call: HopSkipJump's
                 // binary searches ask about one point at a time); the runtime's otherwise.
                 // The points found are judged by the runtime below.
+                // With a query budget every query goes to the model, to be counted.
                 let graph = match &source {
+                    _ if target.query_budget().is_some() => None,
                     Source::Exact(g) => Some(g.clone()),
                     _ => verified_graph(target, x, cols).ok(),
                 };
@@ -310,7 +327,15 @@ pub(crate) fn evade(
                 let t = Instant::now();
                 let found =
                     hopskipjump::attack(&by_graph, &sub, right.len(), cols, &classes, &settings)
-                        .context("HopSkipJump")?;
+                        .context("HopSkipJump");
+                let found = match found {
+                    Ok(found) => found,
+                    Err(e) => {
+                        failed(e)?;
+                        Vec::new()
+                    }
+                };
+                skipped = spent(false);
                 let mut all: Vec<hopskipjump::Row> = (0..rows)
                     .map(|_| hopskipjump::Row {
                         adversarial: None,
@@ -322,7 +347,9 @@ pub(crate) fn evade(
                         *slot = row;
                     }
                 }
-                hsj = Some((all, t.elapsed().as_secs_f64()));
+                if skipped.is_none() {
+                    hsj = Some((all, t.elapsed().as_secs_f64()));
+                }
             }
             let mut record = base_record("hsj", norm, eps, 0.0, plan.iterations, 0, None);
             match (&hsj, skipped) {
@@ -340,7 +367,16 @@ pub(crate) fn evade(
                             }
                         })
                         .collect();
-                    let after = judge(&adv, rows).map_err(anyhow::Error::msg)?;
+                    let after = match judge(&adv, rows) {
+                        Ok(after) => after,
+                        Err(e) => {
+                            failed(anyhow::Error::msg(e))?;
+                            record.skipped = spent(false);
+                            results.push(record);
+                            bar.inc(1);
+                            continue;
+                        }
+                    };
                     let o = evasion::outcome(x, &adv, cols, labels, &clean, &after, None, rows);
                     let attacked = found.iter().filter(|f| f.queries > 0).count().max(1);
                     fill(&mut record, &o);
@@ -385,20 +421,32 @@ pub(crate) fn evade(
             settings.restarts,
             settings.target,
         );
-        if let Some(budget) = plan.time_budget
-            && started.elapsed().as_secs_f64() >= budget
-        {
-            record.skipped = Some(format!("the time budget of {budget} s was spent"));
+        if let Some(why) = spent(true) {
+            record.skipped = Some(why);
             results.push(record);
             bar.inc(1);
             continue;
         }
         let t = Instant::now();
         let attacked = evasion::attack(gradient, &judge, x, rows, cols, labels, &settings)
-            .with_context(|| format!("{name} at eps {eps}"))?;
+            .with_context(|| format!("{name} at eps {eps}"));
         // The attack's own time, as ART's `generate` is timed: the judging below is not in it.
         record.seconds = t.elapsed().as_secs_f64();
-        let after = judge(&attacked.rows, rows).map_err(anyhow::Error::msg)?;
+        let judged = attacked.and_then(|a| {
+            let after = judge(&a.rows, rows).map_err(anyhow::Error::msg)?;
+            Ok((a, after))
+        });
+        let (attacked, after) = match judged {
+            Ok(done) => done,
+            Err(e) => {
+                failed(e)?;
+                record.skipped = spent(false);
+                record.seconds = 0.0;
+                results.push(record);
+                bar.inc(1);
+                continue;
+            }
+        };
         let o = evasion::outcome(
             x,
             &attacked.rows,
@@ -483,6 +531,7 @@ pub(crate) fn verdict(
     membership: Option<RedTeamMembership>,
     plan: &Plan,
     thresholds: &[(Measure, bool, f64)],
+    queries: u64,
 ) -> RedTeam {
     let attacks = evasion
         .as_ref()
@@ -546,6 +595,7 @@ pub(crate) fn verdict(
             .collect(),
         breaches,
         passed,
+        queries: Some(queries),
         tool: Tool::current(),
     }
 }
@@ -682,7 +732,17 @@ pub(crate) fn run(cli: &Cli, args: &RedteamArgs) -> Result<ExitStatus> {
     }
     let cols =
         cols.ok_or_else(|| anyhow::anyhow!("give --data, or --members and --non-members"))?;
-    let target = Target::open(&args.model, args.output.as_deref(), cols)?;
+    let project = context::project_if_any(cli)?;
+    let target = Target::resolve(
+        &args.model,
+        args.output.as_deref(),
+        cols,
+        &args.access,
+        project.as_ref(),
+    )?;
+    if let Some(told) = target.told() {
+        output::note(cli, &told);
+    }
     if target.width < 2 {
         anyhow::bail!(
             "the output `{}` has {} column(s): the attacks need a classifier's class scores (name another with --output)",
@@ -700,7 +760,6 @@ pub(crate) fn run(cli: &Cli, args: &RedteamArgs) -> Result<ExitStatus> {
             target.width - 1
         );
     }
-    let project = context::project_if_any(cli)?;
     let plan = Plan {
         attacks: args.attacks.clone(),
         eps: args.eps.clone(),
@@ -722,7 +781,7 @@ pub(crate) fn run(cli: &Cli, args: &RedteamArgs) -> Result<ExitStatus> {
     let evasion = match &data {
         Some((x, labels)) => {
             let labels = class_indices(labels, &args.label, target.width)?;
-            Some(evade(cli, &target, &args.model, &x.data, &labels, &plan)?)
+            Some(evade(cli, &target, &x.data, &labels, &plan)?)
         }
         None => None,
     };
@@ -754,30 +813,36 @@ pub(crate) fn run(cli: &Cli, args: &RedteamArgs) -> Result<ExitStatus> {
         }
         _ => (None, Vec::new()),
     };
-    let predicate = verdict(&target.output_name, evasion, membership, &plan, &thresholds);
+    let predicate = verdict(
+        &target.output_name,
+        evasion,
+        membership,
+        &plan,
+        &thresholds,
+        target.queries(),
+    );
     // The evidence's data subject: the attacked rows, else the members.
     let data_path = args.data.as_ref().or(args.members.as_ref());
     let evidence = match (&project, data_path) {
-        (Some(project), Some(data)) => {
-            Some(record_model_data(project, &args.model, data, &predicate)?)
-        }
+        (Some(project), Some(data)) => Some(record_model_data(project, &target, data, &predicate)?),
         _ => None,
     };
     if let Some(path) = &args.html {
         context::write_output(
             path,
-            crate::report::redteam::page(&args.model, &predicate, &rocs).as_bytes(),
+            crate::report::redteam::page(&target.name, &predicate, &rocs).as_bytes(),
         )?;
     }
     if let Some(path) = &args.sarif {
         context::write_output(
             path,
-            &crate::report::redteam::sarif(&args.model, &predicate)?,
+            &crate::report::redteam::sarif(&target.name, &predicate)?,
         )?;
     }
     if cli.json {
         let mut value = serde_json::to_value(&predicate)?;
-        output::insert(&mut value, "model", json!(args.model));
+        output::insert(&mut value, "model", json!(target.name));
+        output::insert(&mut value, "target", target.describe());
         output::insert(&mut value, "data", json!(args.data));
         output::insert(
             &mut value,
@@ -791,7 +856,7 @@ pub(crate) fn run(cli: &Cli, args: &RedteamArgs) -> Result<ExitStatus> {
         output::insert(&mut value, "evidence", json!(evidence));
         output::json(&value)?;
     } else {
-        print_text(&args.model, &predicate);
+        print_text(&target.name, &predicate);
         if let Some(index) = evidence {
             output::note(cli, &format!("recorded as evidence #{index}"));
         }
@@ -811,11 +876,10 @@ fn size(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.4}"))
 }
 
-fn print_text(model: &Path, r: &RedTeam) {
+fn print_text(model: &str, r: &RedTeam) {
     if let (Some(clean), Some(gradients)) = (r.clean_accuracy, &r.gradients) {
         outln!(
-            "{}: {} rows, clean accuracy {}; gradients {gradients}",
-            model.display(),
+            "{model}: {} rows, clean accuracy {}; gradients {gradients}",
             r.rows,
             pct(Some(clean))
         );
@@ -846,6 +910,10 @@ fn print_text(model: &Path, r: &RedTeam) {
                 a.advantage
             );
         }
+    }
+    let skipped = r.attacks.iter().filter(|a| a.skipped.is_some()).count();
+    if skipped > 0 {
+        outln!("FAIL {skipped} attack(s) skipped: the verdict was not reached");
     }
     for b in &r.breaches {
         outln!(

@@ -5,7 +5,6 @@
 //! script); every name from the input is escaped.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use aigis_core::{Finding, Severity};
 use aigis_evidence::RedTeam;
@@ -198,9 +197,9 @@ fn roc_chart(rocs: &[(&str, Roc)]) -> String {
 }
 
 /// The page.
-pub fn page(model: &Path, r: &RedTeam, rocs: &[(&str, Roc)]) -> String {
+pub fn page(model: &str, r: &RedTeam, rocs: &[(&str, Roc)]) -> String {
     let mut s = String::new();
-    let name = esc(&model.display().to_string());
+    let name = esc(model);
     let _ = write!(
         s,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>aigis redteam: {name}</title><style>{STYLE}</style></head><body><h1>Red team of {name}</h1>"
@@ -324,7 +323,7 @@ pub fn page(model: &Path, r: &RedTeam, rocs: &[(&str, Roc)]) -> String {
 }
 
 /// SARIF 2.1.0: one `error` result per threshold not met, on the model.
-pub fn sarif(model: &Path, r: &RedTeam) -> Result<Vec<u8>> {
+pub fn sarif(model: &str, r: &RedTeam) -> Result<Vec<u8>> {
     let findings: Vec<Finding> = r
         .breaches
         .iter()
@@ -346,7 +345,7 @@ pub fn sarif(model: &Path, r: &RedTeam) -> Result<Vec<u8>> {
                     b.threshold
                 ),
             )
-            .in_file(model.display().to_string())
+            .in_file(model.to_owned())
         })
         .collect();
     let placed: Vec<Placed<'_>> = findings

@@ -229,6 +229,11 @@ pub struct RedTeam {
     pub breaches: Vec<RedTeamBreach>,
     /// Whether every threshold was met.
     pub passed: bool,
+    /// Rows asked of the model through its runtime (or its server), all attacks
+    /// together; gradients from its own graph are not queries. Absent from runs before
+    /// it was counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queries: Option<u64>,
     /// The aigis that attacked it.
     pub tool: Tool,
 }

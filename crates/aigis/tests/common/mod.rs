@@ -153,3 +153,32 @@ pub fn inputs_csv(dir: &Path, fixture: &str, name: &str, labels: Option<&str>) {
     }
     std::fs::write(dir.join(name), csv).unwrap();
 }
+
+/// `aigis serve` on a free loopback port in `dir`, with `flags` before `serve`: the
+/// process and the first thing it prints (the address, or with `--json` the start
+/// document, which may span lines).
+pub fn serve(dir: &Path, flags: &[&str]) -> (std::process::Child, String) {
+    use std::io::BufRead as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aigis"))
+        .args(flags)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir)
+        .env_remove("AIGIS_PROJECT")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut text = String::new();
+    loop {
+        let read = out.read_line(&mut text).unwrap();
+        let done =
+            !text.starts_with('{') || serde_json::from_str::<serde_json::Value>(&text).is_ok();
+        if read == 0 || done {
+            break;
+        }
+    }
+    (child, text.trim().to_owned())
+}

@@ -65,9 +65,16 @@ pub(crate) fn run(cli: &Cli, log: &mut Log<'_>, dir: &Path, project: &Project) -
         iterations: 0,
         max_queries: None,
     };
-    let evasion = evade(cli, &target, &model, &x, &labels, &plan)?;
-    let report = verdict(&target.output_name, Some(evasion), None, &plan, &[]);
-    let index = record_model_data(project, &model, &data, &report)?;
+    let evasion = evade(cli, &target, &x, &labels, &plan)?;
+    let report = verdict(
+        &target.output_name,
+        Some(evasion),
+        None,
+        &plan,
+        &[],
+        target.queries(),
+    );
+    let index = record_model_data(project, &target, &data, &report)?;
     let pgd = report
         .attacks
         .iter()
