@@ -12,6 +12,9 @@ integer `label`) and both tools attack all of them, untargeted, L-inf, with the 
   HSJ   HopSkipJump, L2, 40 iterations, ART's defaults otherwise, on the first 30 test rows
         (--hsj-rows, --hsj-iterations): median L2 of the rows fooled, model queries per
         attacked row (ART's counted by the BlackBoxClassifier it queries), seconds
+  Square  the Square attack, L-inf, eps 0.1 and 0.2, 100 iterations (ART's default;
+        --square-iterations), p_init 0.8, one run, on every row right when clean (ART's
+        Square takes images: the rows go to it as 1x8x8): rows fooled, queries per row
 
 ART attacks through `MLPGradients` (from detect_eval.py: the cross-entropy gradient
 backpropagated by hand through the fitted weights, checked against finite differences at
@@ -52,7 +55,8 @@ both; seeds 1-3 agree exactly too. ART takes milliseconds here, so the speed rat
 
 --check fails unless aigis's success rate is within 2 points of ART's on every attack
 (and, for HopSkipJump, aigis fools as many rows, with a median L2 at most 1.15 times ART's
-and at most 1.05 times its queries),
+and at most 1.05 times its queries; for Square, aigis fools at most 2 points fewer rows with
+no more queries per row),
 aigis reports `"gradients": "exact"`, the clean accuracies agree within 0.2 points, and the
 hand-written gradient passes its finite-difference check. Speed is reported, not checked.
 """
@@ -74,8 +78,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from detect_eval import MLPGradients, gradient_check  # noqa: E402
 
 import onnxruntime as ort  # noqa: E402
-from art.attacks.evasion import FastGradientMethod, HopSkipJump, ProjectedGradientDescent  # noqa: E402
-from art.estimators.classification import BlackBoxClassifier  # noqa: E402
+from art.attacks.evasion import (  # noqa: E402
+    FastGradientMethod, HopSkipJump, ProjectedGradientDescent, SquareAttack)
+from art.estimators.classification import (  # noqa: E402
+    BlackBoxClassifier, BlackBoxClassifierNeuralNetwork)
 from skl2onnx import convert_sklearn  # noqa: E402
 from skl2onnx.common.data_types import FloatTensorType  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
@@ -87,6 +93,8 @@ FGSM_EPS = [0.1, 0.2]
 PGD = {"eps": 0.1, "step": 0.01, "steps": 40}
 QUICK_ROWS = 200
 HSJ = {"rows": 30, "iterations": 40}   # --hsj-rows / --hsj-iterations override
+SQUARE_EPS = [0.1, 0.2]
+SQUARE_ITERATIONS = 100                # ART's default max_iter; --square-iterations overrides
 MAX_HSJ_L2_RATIO = 1.15                # --check: aigis's median L2 at most this times ART's
 MAX_HSJ_QUERY_RATIO = 1.05             # --check: aigis's queries per row at most this times ART's
 
@@ -341,6 +349,53 @@ def run_hsj(binary, m, workdir, rows, iterations, log):
     return art, ours
 
 
+def run_square(binary, m, workdir, iterations, log):
+    """The Square attack (L-inf, untargeted, ART's p_init 0.8, one run) at each of SQUARE_EPS
+    on every test row by both tools: rows fooled (of those right when clean, judged by
+    onnxruntime for ART), model queries per attacked row, seconds. ART's Square takes
+    images only: the rows go to it as 1x8x8 and back flat."""
+    right = m["right"]
+    x, y = m["x"][right], m["y"][right]
+    queries = [0]
+
+    def predict(batch):
+        batch = np.asarray(batch, dtype=np.float64).reshape(len(batch), -1)
+        queries[0] += len(batch)
+        return m["est"].predict(batch)
+
+    box = BlackBoxClassifierNeuralNetwork(predict, input_shape=(1, 8, 8), nb_classes=10,
+                                          clip_values=CLIP, channels_first=True)
+    out = []
+    for eps in SQUARE_EPS:
+        queries[0] = 0
+        np.random.seed(m.get("seed", 0))
+        t = time.perf_counter()
+        adv = SquareAttack(box, norm=np.inf, eps=eps, max_iter=iterations, p_init=0.8,
+                           nb_restarts=1, verbose=False).generate(
+            x.reshape(-1, 1, 8, 8), y=np.eye(10)[y]).reshape(len(x), -1)
+        seconds = time.perf_counter() - t
+        fooled = int((m["judge"].label(adv) != y).sum())
+        art = {"eps": eps, "fooled": fooled, "attacked": int(len(x)),
+               "queries_per_row": queries[0] / max(1, len(x)), "seconds": seconds}
+        log(f"ART Square eps {eps}: {fooled}/{len(x)} fooled, "
+            f"{art['queries_per_row']:.0f} queries per attacked row, {seconds:.2f} s")
+        ours = None
+        if binary is not None:
+            cmd = [os.path.abspath(binary), "--json", "redteam", os.path.basename(m["model"]),
+                   "--data", os.path.basename(m["data"]), "--label", "label", "--attacks",
+                   "square", "--eps", str(eps), "--iterations", str(iterations), "--clip", "0,1"]
+            p = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+            if p.returncode != 0:
+                sys.exit(f"`{' '.join(cmd)}` failed ({p.returncode}): {p.stderr}{p.stdout[:2000]}")
+            a = json.loads(p.stdout)["attacks"][0]
+            ours = {"eps": eps, "fooled": a["succeeded"], "attacked": a["attacked"],
+                    "queries_per_row": a["queries_per_row"], "seconds": a["seconds"]}
+            log(f"aigis square eps {eps}: {ours['fooled']}/{ours['attacked']} fooled, "
+                f"{ours['queries_per_row']} queries per attacked row, {ours['seconds']:.2f} s")
+        out.append((art, ours))
+    return out
+
+
 def fmt(v, spec):
     return "-" if v is None else format(v, spec)
 
@@ -353,6 +408,8 @@ def main():
     ap.add_argument("--hsj-rows", type=int, default=HSJ["rows"],
                     help="HopSkipJump on this many test rows (0: not run)")
     ap.add_argument("--hsj-iterations", type=int, default=HSJ["iterations"])
+    ap.add_argument("--square-iterations", type=int, default=SQUARE_ITERATIONS,
+                    help="the Square attack's iterations (0: not run)")
     ap.add_argument("--repeat", type=int, default=3,
                     help="time each attack this many times on both sides and keep the fastest")
     ap.add_argument("--quick", action="store_true", help=f"the first {QUICK_ROWS} test rows only")
@@ -436,7 +493,34 @@ def main():
                 print(f"| {name} | {h['fooled']}/{h['attacked']} | {fmt(h['median_l2'], '.4f')} | "
                       f"{h['queries_per_row']:.0f} | {h['seconds']:.1f} |")
 
+    square = []
+    if args.square_iterations > 0:
+        m["seed"] = args.seed
+        square = run_square(None if args.art_only else args.aigis, m, workdir,
+                            args.square_iterations, log)
+        print(f"\nSquare attack, L-inf, untargeted, {args.square_iterations} iterations, p_init "
+              f"0.8, every row right when clean (each tool's own random draws):\n")
+        print("| eps | tool | fooled | queries per attacked row | seconds |")
+        print("|---|---|---|---|---|")
+        for art_s, our_s in square:
+            for name, h in [("ART", art_s), ("aigis", our_s)]:
+                if h is not None:
+                    print(f"| {h['eps']:g} | {name} | {h['fooled']}/{h['attacked']} | "
+                          f"{h['queries_per_row']:.0f} | {h['seconds']:.2f} |")
+
     failures = []
+    for art_s, our_s in square:
+        if our_s is None:
+            continue
+        if our_s["attacked"] != art_s["attacked"]:
+            failures.append(f"Square eps {art_s['eps']}: aigis attacked {our_s['attacked']} rows, "
+                            f"ART {art_s['attacked']}")
+        if our_s["fooled"] < art_s["fooled"] - MAX_SUCCESS_GAP * art_s["attacked"]:
+            failures.append(f"Square eps {art_s['eps']}: aigis fooled {our_s['fooled']} rows, ART "
+                            f"{art_s['fooled']} (more than {100 * MAX_SUCCESS_GAP:g} points fewer)")
+        if our_s["queries_per_row"] > art_s["queries_per_row"]:
+            failures.append(f"Square eps {art_s['eps']}: aigis {our_s['queries_per_row']} queries "
+                            f"per row vs ART {art_s['queries_per_row']:.0f}")
     if hsj is not None and hsj[1] is not None:
         art_h, our_h = hsj
         if our_h["fooled"] < art_h["fooled"]:
@@ -479,7 +563,8 @@ def main():
                                  "onnx_vs_sklearn": m["onnx_diff"], "gradient_check": m["grad_err"]},
                        "aigis": {"binary": None if args.art_only else os.path.abspath(args.aigis),
                                  "reports": reports},
-                       "attacks": results, "hopskipjump": hsj, "failures": failures}, f, indent=1)
+                       "attacks": results, "hopskipjump": hsj, "square": square,
+                       "failures": failures}, f, indent=1)
     if tmp is not None:
         tmp.cleanup()
     if args.check:

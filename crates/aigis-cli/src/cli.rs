@@ -228,8 +228,9 @@ pub enum Command {
 
     /// Attack a classifier and measure how easily it is fooled and how much it leaks:
     /// FGSM and PGD on labelled rows (L∞ or L2, untargeted or --target, random restarts,
-    /// as IBM ART defines them) and HopSkipJump (decision-based: the model's answers
-    /// only) at each ε given, and with --members and --non-members
+    /// as IBM ART defines them), HopSkipJump (decision-based: the model's answers only)
+    /// and Square (score-based: its class scores only, L∞) at each ε given, and with
+    /// --members and --non-members
     /// membership inference (the ROC's area and its true-positive rate at 0.1 % and 1 %
     /// false positives).
     ///
@@ -264,6 +265,8 @@ pub enum Command {
         "aigis redteam model.onnx --data test.csv --label y --norm 2 --eps 1",
         "aigis redteam model.onnx --data test.csv --label y --attacks hsj \\",
         "    --norm 2 --eps 0.5,1,2 --clip 0,1 --max-queries 5000",
+        "aigis redteam model.onnx --data test.csv --label y --attacks square \\",
+        "    --eps 0.05,0.1 --clip 0,1 --iterations 1000",
         "aigis redteam model.onnx --data test.csv --label y --target 3",
         "aigis redteam model.onnx --label y --members train.csv \\",
         "    --non-members test.csv --reference ref1.onnx,ref2.onnx",
@@ -1179,6 +1182,10 @@ pub enum AttackKind {
     /// HopSkipJump: decision-based (the model's top class only), --iterations
     /// iterations; a row counts as fooled at ε when its point is within ε.
     Hsj,
+    /// The Square attack: score-based (the model's class scores, no gradient), L∞,
+    /// --iterations random square windows set to ±ε, each kept when it lowers the
+    /// margin.
+    Square,
 }
 
 /// The norm of a perturbation.
@@ -1252,10 +1259,16 @@ pub struct RedteamArgs {
     /// model (0: one run from the clean row).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub restarts: usize,
-    /// HopSkipJump's iterations.
-    #[arg(long, value_name = "N", default_value_t = 50)]
-    pub iterations: usize,
-    /// HopSkipJump's model queries per row (it stops there) [default: no limit].
+    /// The iterations of HopSkipJump [default: 50] and of the Square attack [default:
+    /// 1000] (one query per row each for Square).
+    #[arg(long, value_name = "N")]
+    pub iterations: Option<usize>,
+    /// The Square attack's first window, as a share of the image (it halves on IBM
+    /// ART's schedule).
+    #[arg(long, value_name = "SHARE", default_value_t = 0.8)]
+    pub p_init: f64,
+    /// HopSkipJump's and the Square attack's model queries per row (they stop there)
+    /// [default: no limit].
     #[arg(long, value_name = "N")]
     pub max_queries: Option<usize>,
     /// Push every row to this class (targeted); rows of that class are not attacked.

@@ -10,6 +10,8 @@
 //!   defines them, with the exact gradients of the model's ONNX graph
 //!   ([`aigis_runtime::grad`]) or gradients estimated from its answers (`aigis redteam`);
 //! - [`hopskipjump`]: HopSkipJump, the decision-based attack, as ART runs it;
+//! - [`square`]: the Square attack (L∞), score-based, ART's schedule and margin loss,
+//!   one model call per iteration for every row still standing;
 //! - [`membership`]: membership inference (loss, confidence, and with reference models
 //!   difficulty calibration and offline LiRA), its ROC, AUC and true-positive rate at a
 //!   low false-positive rate;
@@ -36,6 +38,7 @@ pub mod explain;
 pub mod fairness;
 pub mod hopskipjump;
 pub mod membership;
+pub mod square;
 
 /// What went wrong in the validation stage.
 #[derive(Debug, thiserror::Error)]

@@ -437,6 +437,15 @@ pub fn card(
     })
 }
 
+/// An attack's name as a reader knows it.
+fn attack_name(attack: &str) -> String {
+    match attack {
+        "hsj" => "HopSkipJump".into(),
+        "square" => "Square".into(),
+        other => other.to_uppercase(),
+    }
+}
+
 fn redteam_text(p: &RedTeam) -> String {
     let mut parts = Vec::new();
     if let (Some(clean), Some(g)) = (p.clean_accuracy, &p.gradients) {
@@ -449,12 +458,12 @@ fn redteam_text(p: &RedTeam) -> String {
             match (&a.skipped, a.robust_accuracy) {
                 (Some(why), _) => parts.push(format!(
                     "{} at ε {} not run ({why})",
-                    a.attack.to_uppercase(),
+                    attack_name(&a.attack),
                     a.eps
                 )),
                 (None, Some(r)) => parts.push(format!(
                     "{} ({}) at ε {}: robust accuracy {}",
-                    a.attack.to_uppercase(),
+                    attack_name(&a.attack),
                     a.norm,
                     a.eps,
                     pct(r)

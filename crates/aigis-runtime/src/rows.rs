@@ -68,6 +68,11 @@ impl RowModel {
         &self.input
     }
 
+    /// The input's dimensions after the batch, when it fixes them.
+    pub fn inner(&self) -> Option<&[usize]> {
+        self.inner.as_deref()
+    }
+
     /// The numbers per row the input fixes, when it fixes them.
     pub fn features(&self) -> Option<usize> {
         self.inner.as_ref().map(|s| s.iter().product())

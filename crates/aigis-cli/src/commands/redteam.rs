@@ -12,6 +12,7 @@ use aigis_monitor::detect::{self, Columns};
 use aigis_redteam::evasion::{self, Estimated, Gradient, Norm, Settings};
 use aigis_redteam::hopskipjump::{self, distance};
 use aigis_redteam::membership::Roc;
+use aigis_redteam::square;
 use aigis_runtime::grad::Graph;
 use anyhow::{Context as _, Result};
 use serde_json::json;
@@ -176,7 +177,11 @@ pub(crate) struct Plan {
     pub(crate) time_budget: Option<f64>,
     /// HopSkipJump's iterations.
     pub(crate) iterations: usize,
-    /// HopSkipJump's queries per row.
+    /// The Square attack's iterations.
+    pub(crate) square_iterations: usize,
+    /// The Square attack's first share of the image.
+    pub(crate) p_init: f64,
+    /// HopSkipJump's and the Square attack's queries per row.
     pub(crate) max_queries: Option<usize>,
 }
 
@@ -212,7 +217,10 @@ pub(crate) fn evade(
     let clean_accuracy =
         clean.iter().zip(labels).filter(|(c, y)| c == y).count() as f64 / rows as f64;
 
-    let white_box = plan.attacks.iter().any(|a| *a != AttackKind::Hsj);
+    let white_box = plan
+        .attacks
+        .iter()
+        .any(|a| matches!(a, AttackKind::Fgsm | AttackKind::Pgd));
     let source = if white_box {
         gradients(target, plan.gradients, x, cols)?
     } else {
@@ -283,6 +291,24 @@ pub(crate) fn evade(
             Err(e)
         }
     };
+    // The black-box attacks' oracle: the model's differentiated graph when there is one
+    // (the same function in f64, without the runtime's cost per call: HopSkipJump's
+    // binary searches ask about one point at a time); the runtime otherwise, and always
+    // under a query budget (every query then goes to the model, to be counted). The
+    // points found are judged by the runtime.
+    let oracle = if plan
+        .attacks
+        .iter()
+        .any(|a| matches!(a, AttackKind::Hsj | AttackKind::Square))
+    {
+        match &source {
+            _ if target.query_budget().is_some() => None,
+            Source::Exact(g) => Some(g.clone()),
+            _ => verified_graph(target, x, cols).ok(),
+        }
+    } else {
+        None
+    };
     for &(kind, eps) in &runs {
         if kind == AttackKind::Hsj {
             let mut skipped = spent(hsj.is_none());
@@ -306,18 +332,8 @@ pub(crate) fn evade(
                     .iter()
                     .map(|&r| labels.get(r).copied().unwrap_or(0))
                     .collect();
-                // The model's classes from its differentiated graph when there is one (the
-                // same function in f64, without the runtime's cost per call: HopSkipJump's
-                // binary searches ask about one point at a time); the runtime's otherwise.
-                // The points found are judged by the runtime below.
-                // With a query budget every query goes to the model, to be counted.
-                let graph = match &source {
-                    _ if target.query_budget().is_some() => None,
-                    Source::Exact(g) => Some(g.clone()),
-                    _ => verified_graph(target, x, cols).ok(),
-                };
                 let by_graph = |x: &[f64], n: usize| -> Result<Vec<usize>, String> {
-                    let Some(g) = &graph else {
+                    let Some(g) = &oracle else {
                         return judge(x, n);
                     };
                     let tape = g.forward(x, n)?;
@@ -397,7 +413,7 @@ pub(crate) fn evade(
                 seed: plan.seed,
                 ..Settings::fgsm(eps, norm)
             },
-            AttackKind::Pgd | AttackKind::Hsj => Settings {
+            _ => Settings {
                 eps,
                 step: plan.step.unwrap_or(2.5 * eps / plan.steps as f64),
                 steps: plan.steps,
@@ -410,17 +426,29 @@ pub(crate) fn evade(
         };
         let name = match kind {
             AttackKind::Fgsm => "fgsm",
+            AttackKind::Square => "square",
             _ => "pgd",
         };
-        let mut record = base_record(
-            name,
-            norm,
-            eps,
-            settings.step,
-            settings.steps,
-            settings.restarts,
-            settings.target,
-        );
+        let mut record = match kind {
+            AttackKind::Square => base_record(
+                name,
+                norm,
+                eps,
+                0.0,
+                plan.square_iterations,
+                plan.restarts,
+                plan.target,
+            ),
+            _ => base_record(
+                name,
+                norm,
+                eps,
+                settings.step,
+                settings.steps,
+                settings.restarts,
+                settings.target,
+            ),
+        };
         if let Some(why) = spent(true) {
             record.skipped = Some(why);
             results.push(record);
@@ -428,8 +456,12 @@ pub(crate) fn evade(
             continue;
         }
         let t = Instant::now();
-        let attacked = evasion::attack(gradient, &judge, x, rows, cols, labels, &settings)
-            .with_context(|| format!("{name} at eps {eps}"));
+        let attacked = match kind {
+            AttackKind::Square => square(target, oracle.as_ref(), x, labels, &clean, plan, eps),
+            _ => evasion::attack(gradient, &judge, x, rows, cols, labels, &settings)
+                .map_err(anyhow::Error::from),
+        }
+        .with_context(|| format!("{name} at eps {eps}"));
         // The attack's own time, as ART's `generate` is timed: the judging below is not in it.
         record.seconds = t.elapsed().as_secs_f64();
         let judged = attacked.and_then(|a| {
@@ -475,6 +507,62 @@ pub(crate) fn evade(
         },
         note,
         attacks: results,
+    })
+}
+
+/// The Square attack at `eps` on the rows of `x` the model gets right (targeted: those
+/// not already of the target), the others left as they are.
+fn square(
+    target: &Target,
+    oracle: Option<&Graph>,
+    x: &[f64],
+    labels: &[usize],
+    clean: &[usize],
+    plan: &Plan,
+    eps: f64,
+) -> Result<evasion::Attacked> {
+    let rows = labels.len();
+    let cols = x.len().checked_div(rows).unwrap_or(0);
+    let attacked: Vec<usize> = (0..rows)
+        .filter(|&r| match plan.target {
+            Some(t) => clean.get(r) != Some(&t),
+            None => clean.get(r) == labels.get(r),
+        })
+        .collect();
+    let sub: Vec<f64> = attacked
+        .iter()
+        .flat_map(|&r| x.get(r * cols..(r + 1) * cols).unwrap_or_default().to_vec())
+        .collect();
+    let classes: Vec<usize> = attacked
+        .iter()
+        .map(|&r| labels.get(r).copied().unwrap_or(0))
+        .collect();
+    let settings = square::Settings {
+        iterations: plan.square_iterations,
+        p_init: plan.p_init,
+        runs: plan.restarts + 1,
+        clip: plan.clip,
+        target: plan.target,
+        max_queries: plan.max_queries,
+        seed: plan.seed,
+        ..square::Settings::new(eps, square::Shape::of(target.model.inner(), cols))
+    };
+    let scores = |x: &[f64], n: usize| match oracle {
+        Some(g) => g.output(&g.forward(x, n)?),
+        None => target.model.run(x, n, cols, target.output),
+    };
+    let found = square::attack(&scores, &sub, attacked.len(), cols, &classes, &settings)?;
+    let mut out = x.to_vec();
+    for (&r, row) in attacked.iter().zip(&found) {
+        if let Some(slot) = out.get_mut(r * cols..(r + 1) * cols) {
+            slot.copy_from_slice(&row.adversarial);
+        }
+    }
+    let queries: usize = found.iter().map(|f| f.queries).sum();
+    Ok(evasion::Attacked {
+        rows: out,
+        gradients_per_row: 0,
+        queries_per_row: queries / attacked.len().max(1),
     })
 }
 
@@ -707,6 +795,19 @@ pub(crate) fn run(cli: &Cli, args: &RedteamArgs) -> Result<ExitStatus> {
     if args.steps == 0 {
         anyhow::bail!("--steps 0: PGD needs at least one step");
     }
+    if args.attacks.contains(&AttackKind::Square) {
+        if args.norm == NormArg::L2 {
+            anyhow::bail!(
+                "--attacks square runs in L∞ (--norm inf) here; for a black-box L2 attack use --attacks hsj"
+            );
+        }
+        if !(args.p_init > 0.0 && args.p_init <= 1.0) {
+            anyhow::bail!("--p-init {}: a share of the image, in (0, 1]", args.p_init);
+        }
+    }
+    if args.iterations == Some(0) {
+        anyhow::bail!("--iterations 0: the attacks need at least one iteration");
+    }
     let data = match &args.data {
         Some(path) => Some(read_labelled(path, args, args.rows)?),
         None => None,
@@ -775,7 +876,9 @@ pub(crate) fn run(cli: &Cli, args: &RedteamArgs) -> Result<ExitStatus> {
         gradients: args.gradients,
         seed: args.seed,
         time_budget: args.time_budget,
-        iterations: args.iterations,
+        iterations: args.iterations.unwrap_or(50),
+        square_iterations: args.iterations.unwrap_or(1000),
+        p_init: args.p_init,
         max_queries: args.max_queries,
     };
     let evasion = match &data {

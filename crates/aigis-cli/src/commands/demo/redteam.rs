@@ -63,6 +63,8 @@ pub(crate) fn run(cli: &Cli, log: &mut Log<'_>, dir: &Path, project: &Project) -
         seed: 0,
         time_budget: None,
         iterations: 0,
+        square_iterations: 0,
+        p_init: 0.8,
         max_queries: None,
     };
     let evasion = evade(cli, &target, &x, &labels, &plan)?;
