@@ -229,8 +229,9 @@ pub enum Command {
     /// Attack a classifier and measure how easily it is fooled and how much it leaks:
     /// FGSM and PGD on labelled rows (L∞ or L2, untargeted or --target, random restarts,
     /// as IBM ART defines them), HopSkipJump (decision-based: the model's answers only)
-    /// and Square (score-based: its class scores only, L∞) at each ε given, and with
-    /// --members and --non-members
+    /// and Square (score-based: its class scores only, L∞) at each ε given; with
+    /// --extract, copies trained on its answers to more and more queries (their fidelity
+    /// and accuracy); and with --members and --non-members
     /// membership inference (the ROC's area and its true-positive rate at 0.1 % and 1 %
     /// false positives).
     ///
@@ -267,6 +268,8 @@ pub enum Command {
         "    --norm 2 --eps 0.5,1,2 --clip 0,1 --max-queries 5000",
         "aigis redteam model.onnx --data test.csv --label y --attacks square \\",
         "    --eps 0.05,0.1 --clip 0,1 --iterations 1000",
+        "aigis redteam model.onnx --data test.csv --label y --attacks none \\",
+        "    --extract 100,1000,10000 --fail-over fidelity-at-1000=0.8",
         "aigis redteam model.onnx --data test.csv --label y --target 3",
         "aigis redteam model.onnx --label y --members train.csv \\",
         "    --non-members test.csv --reference ref1.onnx,ref2.onnx",
@@ -1186,6 +1189,8 @@ pub enum AttackKind {
     /// --iterations random square windows set to ±ε, each kept when it lowers the
     /// margin.
     Square,
+    /// No evasion attack (with --extract or --members alone).
+    None,
 }
 
 /// The norm of a perturbation.
@@ -1263,6 +1268,22 @@ pub struct RedteamArgs {
     /// 1000] (one query per row each for Square).
     #[arg(long, value_name = "N")]
     pub iterations: Option<usize>,
+    /// Model extraction: train a copy on the model's answers to this many queries
+    /// (comma-separated: one copy per budget, each on the first queries of the same
+    /// draw), and measure on the --data rows how often it gives the model's class
+    /// (fidelity) and the true label (accuracy), e.g. `--extract 100,1000,10000`.
+    #[arg(long, value_name = "N,...", value_delimiter = ',', requires = "data")]
+    pub extract: Vec<usize>,
+    /// Where the extraction's queries come from: `profile` (a normal per feature with the
+    /// --data rows' mean and deviation, in their range), `random` (uniform in each
+    /// feature's range: --clip, else the rows'), or a table of the attacker's own rows
+    /// (taken in order; its label column, if any, is left out).
+    #[arg(long, value_name = "SOURCE", default_value = "profile")]
+    pub extract_from: String,
+    /// The copy's hidden units (one ReLU layer, trained as scikit-learn's MLPClassifier
+    /// trains; 0: logistic regression).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub surrogate_hidden: usize,
     /// The Square attack's first window, as a share of the image (it halves on IBM
     /// ART's schedule).
     #[arg(long, value_name = "SHARE", default_value_t = 0.8)]
@@ -1296,8 +1317,9 @@ pub struct RedteamArgs {
     pub fail_under: Vec<String>,
     /// Fail (exit 1) when a measure is above this: `success-rate` (the highest over the
     /// attacks), `mia-auc`, `mia-tpr-at-0.001` or `mia-tpr-at-0.01` (the true-positive
-    /// rate at that false-positive rate; the highest over the membership attacks), e.g.
-    /// `mia-auc=0.6`.
+    /// rate at that false-positive rate; the highest over the membership attacks), or
+    /// `fidelity-at-N` (the extracted copy's fidelity after N queries; N joins the
+    /// --extract budgets), e.g. `mia-auc=0.6,fidelity-at-1000=0.8`.
     #[arg(long, value_name = "METRIC=VALUE", value_delimiter = ',')]
     pub fail_over: Vec<String>,
     /// Stop starting attacks after this many seconds; those not run are reported as

@@ -35,6 +35,7 @@
 
 pub mod evasion;
 pub mod explain;
+pub mod extraction;
 pub mod fairness;
 pub mod hopskipjump;
 pub mod membership;

@@ -484,6 +484,18 @@ fn redteam_text(p: &RedTeam) -> String {
             ));
         }
     }
+    if let Some(e) = &p.extraction {
+        let curve: Vec<String> = e
+            .points
+            .iter()
+            .map(|q| format!("{} after {} queries", pct(q.fidelity), q.queries))
+            .collect();
+        parts.push(format!(
+            "extraction from {} queries: a copy agrees with it on {}",
+            e.source,
+            curve.join(", ")
+        ));
+    }
     format!(
         "Red team: {}; {}.",
         parts.join("; "),

@@ -1112,3 +1112,97 @@ fn the_square_attack_fools_from_scores_alone_within_eps_and_its_queries() {
     assert_eq!(trees["gradients"], "none");
     assert!(f(&trees["attacks"][0]["success_rate"]) > 0.0, "{trees}");
 }
+
+/// Model extraction: copies trained on the model's answers to more and more queries,
+/// each from its source, the curve recorded, `fidelity-at-N` a threshold (its N joins
+/// the budgets), and what cannot be done said.
+#[test]
+fn extraction_copies_the_model_from_its_answers_and_gates_on_fidelity() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["init"]);
+    inputs_csv(d, "digits_mlp.json", "digits.csv", Some("output_label"));
+    let model = runtime_model("digits_mlp.onnx");
+    let run = |extra: &[&str]| {
+        let base = [
+            "--json",
+            "redteam",
+            &model,
+            "--data",
+            "digits.csv",
+            "--label",
+            "label",
+            "--attacks",
+            "none",
+            "--clip",
+            "0,1",
+        ];
+        aigis(d, &[&base[..], extra].concat())
+    };
+    let r = run(&["--extract", "20,2000", "--fail-over", "fidelity-at-500=0.5"]);
+    assert_eq!(
+        r.code, 1,
+        "a faithful copy fails the threshold: {}{}",
+        r.stdout, r.stderr
+    );
+    let v = r.json();
+    let e = &v["extraction"];
+    assert_eq!(e["source"], "profile");
+    assert_eq!(e["rows"], 40);
+    let points = e["points"].as_array().unwrap();
+    let queries: Vec<u64> = points
+        .iter()
+        .map(|p| p["queries"].as_u64().unwrap())
+        .collect();
+    assert_eq!(queries, [20, 500, 2000]);
+    assert!(f(&points[2]["fidelity"]) > f(&points[0]["fidelity"]), "{e}");
+    assert!(f(&points[2]["fidelity"]) >= 0.9, "{e}");
+    assert_eq!(v["breaches"][0]["metric"], "fidelity-at-500");
+    assert_eq!(f(&v["breaches"][0]["value"]), f(&points[1]["fidelity"]));
+    // Every query asked of the model: the largest budget and the rows measured.
+    assert_eq!(v["queries"], 2000 + 40 + 1);
+    assert!(v["attacks"].as_array().unwrap().is_empty());
+    assert!(v["evidence"].is_u64());
+    // Uniform queries copy less of it than the data's profile does.
+    let random = run(&["--extract", "2000", "--extract-from", "random"]).json();
+    assert!(
+        f(&random["extraction"]["points"][0]["fidelity"]) < f(&points[2]["fidelity"]),
+        "{random}"
+    );
+    // The attacker's own rows, in order, no more queries than rows.
+    let pool = run(&[
+        "--extract",
+        "30",
+        "--extract-from",
+        "digits.csv",
+        "--surrogate-hidden",
+        "0",
+    ]);
+    assert_eq!(pool.code, 0, "{}{}", pool.stdout, pool.stderr);
+    assert_eq!(pool.json()["extraction"]["source"], "pool");
+    assert_eq!(pool.json()["extraction"]["hidden"], 0);
+    let more = run(&["--extract", "41", "--extract-from", "digits.csv"]);
+    assert!(
+        more.code == 2 && more.stdout.contains("40 rows"),
+        "{}",
+        more.stdout
+    );
+    let missing = run(&["--extract", "10", "--extract-from", "nope.csv"]);
+    assert!(
+        missing.code == 2 && missing.stdout.contains("nope.csv"),
+        "{}",
+        missing.stdout
+    );
+    let budget = run(&["--extract", "1000", "--query-budget", "500"]);
+    assert!(
+        budget.code == 2 && budget.stdout.contains("query budget"),
+        "{}",
+        budget.stdout
+    );
+    let bad = run(&["--fail-over", "fidelity-at-x=0.5"]);
+    assert!(
+        bad.code == 2 && bad.stdout.contains("fidelity-at-N"),
+        "{}",
+        bad.stdout
+    );
+}

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use aigis_evidence::{
-    RedTeam, RedTeamAttack, RedTeamBreach, RedTeamMembership, RedTeamMembershipAttack,
-    RedTeamThreshold, Tool,
+    RedTeam, RedTeamAttack, RedTeamBreach, RedTeamExtraction, RedTeamExtractionPoint,
+    RedTeamMembership, RedTeamMembershipAttack, RedTeamThreshold, Tool,
 };
 use aigis_monitor::detect::{self, Columns};
 use aigis_redteam::evasion::{self, Estimated, Gradient, Norm, Settings};
@@ -32,6 +32,8 @@ pub(crate) enum Measure {
     MiaAuc,
     MiaTprAt001,
     MiaTprAt01,
+    /// The extracted copy's fidelity after this many queries.
+    FidelityAt(usize),
 }
 
 impl Measure {
@@ -44,11 +46,25 @@ impl Measure {
         ("mia-tpr-at-0.01", Measure::MiaTprAt01),
     ];
 
-    fn name(self) -> &'static str {
+    fn name(self) -> String {
+        match self {
+            Measure::FidelityAt(n) => format!("fidelity-at-{n}"),
+            _ => Self::ALL
+                .iter()
+                .find(|(_, m)| *m == self)
+                .map_or("", |(n, _)| n)
+                .to_owned(),
+        }
+    }
+
+    fn parse(metric: &str) -> Option<Self> {
+        if let Some(n) = metric.strip_prefix("fidelity-at-") {
+            return n.parse().ok().filter(|&n| n > 0).map(Measure::FidelityAt);
+        }
         Self::ALL
             .iter()
-            .find(|(_, m)| *m == self)
-            .map_or("", |(n, _)| n)
+            .find(|(n, _)| *n == metric)
+            .map(|(_, m)| *m)
     }
 }
 
@@ -65,16 +81,12 @@ fn thresholds(args: &RedteamArgs) -> Result<Vec<(Measure, bool, f64)>> {
                 "success-rate=0.5"
             };
             let (metric, value) = crate::commands::metric_value(text, flag, example)?;
-            let measure = Measure::ALL
-                .iter()
-                .find(|(n, _)| *n == metric)
-                .map(|(_, m)| *m)
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "{flag} `{text}`: no measure `{metric}`; the measures are {}",
-                        Measure::ALL.map(|(n, _)| n).join(", ")
-                    )
-                })?;
+            let measure = Measure::parse(metric).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{flag} `{text}`: no measure `{metric}`; the measures are {}, fidelity-at-N",
+                    Measure::ALL.map(|(n, _)| n).join(", ")
+                )
+            })?;
             out.push((measure, at_least, value));
         }
     }
@@ -617,6 +629,7 @@ pub(crate) fn verdict(
     output: &str,
     evasion: Option<Evasion>,
     membership: Option<RedTeamMembership>,
+    extraction: Option<RedTeamExtraction>,
     plan: &Plan,
     thresholds: &[(Measure, bool, f64)],
     queries: u64,
@@ -646,6 +659,12 @@ pub(crate) fn verdict(
             Measure::MiaAuc => mia(|a| a.auc),
             Measure::MiaTprAt001 => mia(|a| a.tpr_at_0_1_pct_fpr),
             Measure::MiaTprAt01 => mia(|a| a.tpr_at_1_pct_fpr),
+            Measure::FidelityAt(n) => extraction.as_ref().and_then(|e| {
+                e.points
+                    .iter()
+                    .find(|p| p.queries == n as u64)
+                    .map(|p| p.fidelity)
+            }),
         }
     };
     let bound = |at_least: bool| if at_least { "at_least" } else { "at_most" };
@@ -655,7 +674,7 @@ pub(crate) fn verdict(
             let v = measured(m);
             let ok = v.is_some_and(|v| if at_least { v >= value } else { v <= value });
             (!ok).then(|| RedTeamBreach {
-                metric: m.name().into(),
+                metric: m.name(),
                 bound: bound(at_least).into(),
                 threshold: value,
                 value: v,
@@ -673,10 +692,11 @@ pub(crate) fn verdict(
         seed: plan.seed,
         attacks: evasion.map(|e| e.attacks).unwrap_or_default(),
         membership,
+        extraction,
         thresholds: thresholds
             .iter()
             .map(|&(m, at_least, value)| RedTeamThreshold {
-                metric: m.name().into(),
+                metric: m.name(),
                 bound: bound(at_least).into(),
                 value,
             })
@@ -686,6 +706,119 @@ pub(crate) fn verdict(
         queries: Some(queries),
         tool: Tool::current(),
     }
+}
+
+/// Model extraction: the model asked about `budgets.last()` queries from
+/// `--extract-from`, a copy trained on the first `b` of its answers for each budget `b`,
+/// measured on the rows `x` (true classes `labels`).
+fn extract(
+    cli: &Cli,
+    target: &Target,
+    args: &RedteamArgs,
+    x: &[f64],
+    labels: &[usize],
+    budgets: &[usize],
+) -> Result<RedTeamExtraction> {
+    use aigis_redteam::extraction::{self, Source as From, Surrogate};
+    let rows = labels.len();
+    let cols = x.len().checked_div(rows).unwrap_or(0);
+    let most = budgets.last().copied().unwrap_or(0);
+    if budgets.first() == Some(&0) {
+        anyhow::bail!("--extract 0: a copy needs at least one query");
+    }
+    if let Some(b) = target.query_budget()
+        && target.queries() + (most + rows) as u64 > b
+    {
+        anyhow::bail!(
+            "--extract {most} and the {rows} rows it is measured on need {} queries; the query budget of {b} has {} left",
+            most + rows,
+            b.saturating_sub(target.queries())
+        );
+    }
+    let ranges: Vec<(f64, f64)> = (0..cols)
+        .map(|j| {
+            args.clip.unwrap_or_else(|| {
+                x.iter()
+                    .skip(j)
+                    .step_by(cols.max(1))
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                        (lo.min(v), hi.max(v))
+                    })
+            })
+        })
+        .collect();
+    let (source, name) = match args.extract_from.as_str() {
+        "random" => (From::Random, "random"),
+        "profile" => (From::Profile, "profile"),
+        path => {
+            let path = Path::new(path);
+            let (format, read) = read_options(&args.read)?;
+            let pool = detect::read_matrix(
+                path,
+                &Columns {
+                    names: None,
+                    label: Some(&args.label),
+                    text_is_missing: false,
+                },
+                format,
+                &read,
+            )
+            .with_context(|| format!("reading the attacker's rows `{}`", path.display()))?;
+            if pool.cols != cols {
+                anyhow::bail!(
+                    "--extract-from `{}`: {} numeric columns, the model takes {cols} (or say `random` or `profile`)",
+                    path.display(),
+                    pool.cols
+                );
+            }
+            if let Some(i) = pool.data.iter().position(|v| !v.is_finite()) {
+                anyhow::bail!(
+                    "--extract-from `{}`: row {} has a missing value",
+                    path.display(),
+                    i / cols.max(1) + 1
+                );
+            }
+            (From::Pool(pool.data), "pool")
+        }
+    };
+    let queries = extraction::queries(&source, most, cols, &ranges, x, args.seed)?;
+    let (scores, k) = target.run(&queries, most, cols)?;
+    let answers = argmax(&scores, k);
+    let (clean, k) = target.run(x, rows, cols)?;
+    let model_classes = argmax(&clean, k);
+    let surrogate = Surrogate {
+        hidden: args.surrogate_hidden,
+        seed: args.seed,
+        ..Surrogate::default()
+    };
+    let bar = output::progress(cli, budgets.len() as u64, "training copies");
+    let mut points = Vec::new();
+    for &b in budgets {
+        let point = extraction::curve(
+            &[b],
+            &queries,
+            &answers,
+            target.width,
+            x,
+            &model_classes,
+            labels,
+            &surrogate,
+        )
+        .with_context(|| format!("the copy trained on {b} queries"))?;
+        points.extend(point.into_iter().map(|p| RedTeamExtractionPoint {
+            queries: p.queries as u64,
+            fidelity: p.fidelity,
+            accuracy: p.accuracy,
+        }));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(RedTeamExtraction {
+        source: name.into(),
+        hidden: args.surrogate_hidden as u64,
+        rows: rows as u64,
+        points,
+    })
 }
 
 /// A table's rows (the label's column left out) and their class indices.
@@ -862,7 +995,12 @@ pub(crate) fn run(cli: &Cli, args: &RedteamArgs) -> Result<ExitStatus> {
         );
     }
     let plan = Plan {
-        attacks: args.attacks.clone(),
+        attacks: args
+            .attacks
+            .iter()
+            .copied()
+            .filter(|a| *a != AttackKind::None)
+            .collect(),
         eps: args.eps.clone(),
         norm: match args.norm {
             NormArg::Inf => Norm::Inf,
@@ -882,11 +1020,31 @@ pub(crate) fn run(cli: &Cli, args: &RedteamArgs) -> Result<ExitStatus> {
         max_queries: args.max_queries,
     };
     let evasion = match &data {
-        Some((x, labels)) => {
+        Some((x, labels)) if !plan.attacks.is_empty() => {
             let labels = class_indices(labels, &args.label, target.width)?;
             Some(evade(cli, &target, &x.data, &labels, &plan)?)
         }
-        None => None,
+        _ => None,
+    };
+    // The budgets, with those the thresholds name.
+    let mut budgets = args.extract.clone();
+    budgets.extend(thresholds.iter().filter_map(|(m, _, _)| match m {
+        Measure::FidelityAt(n) => Some(*n),
+        _ => None,
+    }));
+    budgets.sort_unstable();
+    budgets.dedup();
+    let extraction = match &data {
+        Some((x, labels)) if !budgets.is_empty() => {
+            let labels = class_indices(labels, &args.label, target.width)?;
+            Some(extract(cli, &target, args, &x.data, &labels, &budgets)?)
+        }
+        _ if !budgets.is_empty() => {
+            anyhow::bail!(
+                "--extract and fidelity-at-N need --data: the rows the copy is measured on"
+            )
+        }
+        _ => None,
     };
     let (membership, rocs) = match &sets {
         Some(((m, ml), (n, nl))) => {
@@ -920,6 +1078,7 @@ pub(crate) fn run(cli: &Cli, args: &RedteamArgs) -> Result<ExitStatus> {
         &target.output_name,
         evasion,
         membership,
+        extraction,
         &plan,
         &thresholds,
         target.queries(),
@@ -1011,6 +1170,27 @@ fn print_text(model: &str, r: &RedTeam) {
                 pct(Some(a.tpr_at_0_1_pct_fpr)),
                 pct(Some(a.tpr_at_1_pct_fpr)),
                 a.advantage
+            );
+        }
+    }
+    if let Some(e) = &r.extraction {
+        outln!(
+            "extraction: copies ({}) trained on the model's classes for queries from {}, measured on {} rows",
+            if e.hidden == 0 {
+                "logistic regression".to_owned()
+            } else {
+                format!("{} hidden units", e.hidden)
+            },
+            e.source,
+            e.rows
+        );
+        outln!("{:>9} {:>9} {:>9}", "queries", "fidelity", "accuracy");
+        for p in &e.points {
+            outln!(
+                "{:>9} {:>9} {:>9}",
+                p.queries,
+                pct(Some(p.fidelity)),
+                pct(Some(p.accuracy))
             );
         }
     }

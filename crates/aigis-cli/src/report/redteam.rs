@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 use aigis_core::{Finding, Severity};
-use aigis_evidence::RedTeam;
+use aigis_evidence::{RedTeam, RedTeamExtraction};
 use aigis_redteam::membership::Roc;
 use anyhow::Result;
 use serde_json::json;
@@ -170,6 +170,54 @@ fn evasion_chart(r: &RedTeam) -> String {
     )
 }
 
+/// Fidelity and accuracy against the queries, on a log axis from the smallest budget to
+/// the largest.
+fn extraction_chart(e: &RedTeamExtraction) -> String {
+    let (Some(first), Some(last)) = (e.points.first(), e.points.last()) else {
+        return String::new();
+    };
+    let (lo, hi) = (
+        (first.queries.max(1) as f64).log10(),
+        (last.queries.max(1) as f64).log10(),
+    );
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    let map = |q: u64| ((q.max(1) as f64).log10() - lo) / span;
+    let series = vec![
+        (
+            "fidelity".to_owned(),
+            e.points
+                .iter()
+                .map(|p| (map(p.queries), p.fidelity))
+                .collect(),
+        ),
+        (
+            "accuracy".to_owned(),
+            e.points
+                .iter()
+                .map(|p| (map(p.queries), p.accuracy))
+                .collect(),
+        ),
+    ];
+    let xt: Vec<Tick> = e
+        .points
+        .iter()
+        .map(|p| (map(p.queries), p.queries.to_string()))
+        .collect();
+    let yt: Vec<Tick> = (0..=4)
+        .map(|i| {
+            let f = f64::from(i) / 4.0;
+            (f, format!("{:.0} %", 100.0 * f))
+        })
+        .collect();
+    lines(
+        "Extraction: the copy's fidelity and accuracy against the queries it was trained on",
+        ("queries (log scale)", "share of rows"),
+        (&xt, &yt),
+        &series,
+        None,
+    )
+}
+
 /// ROC curves on log-log axes from 0.1 % (0.001) to 1.
 fn roc_chart(rocs: &[(&str, Roc)]) -> String {
     const FLOOR: f64 = 1e-3;
@@ -286,6 +334,36 @@ pub fn page(model: &str, r: &RedTeam, rocs: &[(&str, Roc)]) -> String {
                 pct(Some(a.tpr_at_0_1_pct_fpr)),
                 pct(Some(a.tpr_at_1_pct_fpr)),
                 a.advantage
+            );
+        }
+        s.push_str("</table>");
+    }
+    if let Some(e) = &r.extraction {
+        let _ = write!(
+            s,
+            "<h2>Extraction</h2><p>Copies ({}) trained on the model's classes for queries from {} (<code>{}</code>), measured on {} rows: fidelity is the share where the copy gives the model's class, accuracy where it gives the true label.</p>",
+            if e.hidden == 0 {
+                "logistic regression".to_owned()
+            } else {
+                format!("one hidden layer of {} units", e.hidden)
+            },
+            match e.source.as_str() {
+                "random" => "uniform draws in each feature's range",
+                "profile" => "a normal per feature fitted to the rows",
+                _ => "the attacker's own rows",
+            },
+            esc(&e.source),
+            e.rows
+        );
+        s.push_str(&extraction_chart(e));
+        s.push_str("<table><tr><th class=\"num\">queries</th><th class=\"num\">fidelity</th><th class=\"num\">accuracy</th></tr>");
+        for p in &e.points {
+            let _ = write!(
+                s,
+                "<tr><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                p.queries,
+                pct(Some(p.fidelity)),
+                pct(Some(p.accuracy))
             );
         }
         s.push_str("</table>");

@@ -223,6 +223,9 @@ pub struct RedTeam {
     pub attacks: Vec<RedTeamAttack>,
     /// Membership inference, when members and non-members were given.
     pub membership: Option<RedTeamMembership>,
+    /// Model extraction, when it ran. Absent from runs before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extraction: Option<RedTeamExtraction>,
     /// The thresholds the run was checked against.
     pub thresholds: Vec<RedTeamThreshold>,
     /// The thresholds not met (or not measured).
@@ -292,6 +295,35 @@ pub struct RedTeamMembership {
     pub references: u64,
     /// Each attack's power.
     pub attacks: Vec<RedTeamMembershipAttack>,
+}
+
+/// Model extraction: surrogates trained on the model's classes for more and more
+/// queries, measured on the held-out (attacked) rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedTeamExtraction {
+    /// Where the queries came from: `random` (uniform in each feature's range),
+    /// `profile` (a normal per feature fitted to the rows) or `pool` (the attacker's own
+    /// rows, in order).
+    pub source: String,
+    /// The surrogate: hidden units of its one hidden layer (0: logistic regression).
+    pub hidden: u64,
+    /// Rows the surrogates were measured on.
+    pub rows: u64,
+    /// One point per budget, ascending.
+    pub points: Vec<RedTeamExtractionPoint>,
+}
+
+/// A surrogate trained on `queries` of the model's answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedTeamExtractionPoint {
+    /// Queries it was trained on.
+    pub queries: u64,
+    /// The share of rows where it gives the model's class.
+    pub fidelity: f64,
+    /// The share where it gives the true label.
+    pub accuracy: f64,
 }
 
 /// One membership attack's ROC, summarized.

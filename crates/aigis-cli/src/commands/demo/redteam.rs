@@ -72,6 +72,7 @@ pub(crate) fn run(cli: &Cli, log: &mut Log<'_>, dir: &Path, project: &Project) -
         &target.output_name,
         Some(evasion),
         None,
+        None,
         &plan,
         &[],
         target.queries(),
