@@ -68,6 +68,54 @@ pub(crate) fn metric_value<'a>(text: &'a str, flag: &str, example: &str) -> Resu
     Ok((metric.trim(), value))
 }
 
+/// `[redteam]` or `[fairness]` of `aigis.toml`: thresholds every run of the command in the
+/// project is held to, as `METRIC=VALUE` (a command-line threshold on the same metric and
+/// bound replaces the file's).
+///
+/// ```toml
+/// [redteam]
+/// fail_under = ["robust-accuracy=0.6"]
+/// fail_over = ["mia-auc=0.6", "fidelity-at-1000=0.8"]
+/// ```
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProjectThresholds {
+    #[serde(default)]
+    pub(crate) fail_under: Vec<String>,
+    #[serde(default)]
+    pub(crate) fail_over: Vec<String>,
+}
+
+impl ProjectThresholds {
+    /// The `[name]` table of the project's file, when there is a project.
+    pub(crate) fn of(project: Option<&aigis_ledger::Project>, name: &str) -> Result<Self> {
+        let Some(project) = project else {
+            return Ok(Self::default());
+        };
+        let table = match name {
+            "redteam" => &project.config.redteam,
+            _ => &project.config.fairness,
+        };
+        toml::Value::Table(table.clone())
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                anyhow::anyhow!(
+                    "invalid project file `{}`: [{name}]: {}",
+                    project.layout().config_file().display(),
+                    e.message()
+                )
+            })
+    }
+
+    /// How the file names an entry in errors, e.g. "`aigis.toml` [redteam] fail_under".
+    pub(crate) fn origin(project: &aigis_ledger::Project, name: &str, key: &str) -> String {
+        format!(
+            "`{}` [{name}] {key}",
+            project.layout().config_file().display()
+        )
+    }
+}
+
 /// A command with no check of its own: done is success.
 pub(crate) fn done(result: Result<()>) -> Result<ExitStatus> {
     result.map(|()| ExitStatus::Success)

@@ -76,6 +76,8 @@ fn check_config(project: &Project) -> Result<()> {
             project.layout().config_file().display()
         )
     })?;
+    crate::commands::redteam::project_thresholds(Some(project))?;
+    crate::commands::fairness::project_thresholds(Some(project))?;
     if !project.config.serve.is_empty() {
         aigis_gateway::ServeConfig::from_table(
             &project.config.serve,

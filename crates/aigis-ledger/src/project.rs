@@ -31,6 +31,13 @@ pub struct Config {
     /// `[serve]`, kept as written: the gateway reads it (`aigis_gateway::ServeConfig`).
     #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
     pub serve: toml::Table,
+    /// `[redteam]`, kept as written: the thresholds every `aigis redteam` run in the
+    /// project is held to (read by the command).
+    #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
+    pub redteam: toml::Table,
+    /// `[fairness]`, kept as written: the thresholds of every `aigis fairness` run.
+    #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
+    pub fairness: toml::Table,
 }
 
 /// `[model]`: what the model stage trusts.
@@ -521,6 +528,8 @@ fn new_config(name: &str) -> Result<Config, Error> {
         data: toml::Table::new(),
         model: ModelConfig::default(),
         serve: toml::Table::new(),
+        redteam: toml::Table::new(),
+        fairness: toml::Table::new(),
     })
 }
 

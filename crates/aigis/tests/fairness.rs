@@ -317,3 +317,54 @@ fn the_html_page_and_the_sarif_say_what_failed() {
     let html = std::fs::read_to_string(d.join("odd.html")).unwrap();
     assert!(html.contains("&lt;b&gt;x&lt;/b&gt;") && !html.contains("<b>x</b>"));
 }
+
+/// `[fairness]` in `aigis.toml`: thresholds every run in the project is held to; one on
+/// the command line replaces the file's on the same metric and bound; a bad entry is
+/// refused by name, by every command.
+#[test]
+fn the_projects_thresholds_hold_every_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["init", "-q"]);
+    decisions(d);
+    let file = d.join("aigis.toml");
+    let original = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        format!("{original}\n[fairness]\nfail_under = [\"disparate-impact=0.8\"]\n"),
+    )
+    .unwrap();
+    let r = aigis(d, &with(&["--bootstrap", "0"]));
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("disparate-impact is 0.5000, must be at least 0.8"),
+        "{}",
+        r.stdout
+    );
+    ok(
+        d,
+        &with(&["--bootstrap", "0", "--fail-under", "disparate-impact=0.5"]),
+    );
+    std::fs::write(
+        &file,
+        format!("{original}\n[fairness]\nfail_under = [\"fairness=1\"]\n"),
+    )
+    .unwrap();
+    for args in [with(&["--bootstrap", "0"]), vec!["ledger", "verify"]] {
+        let r = aigis(d, &args);
+        assert_eq!(r.code, 2, "{args:?}: {}{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.contains("[fairness] fail_under `fairness=1`"),
+            "{}",
+            r.stderr
+        );
+    }
+    std::fs::write(&file, format!("{original}\n[fairness]\nfail_below = []\n")).unwrap();
+    let r = aigis(d, &with(&["--bootstrap", "0"]));
+    assert!(
+        r.code == 2 && r.stderr.contains("[fairness]") && r.stderr.contains("fail_below"),
+        "{}",
+        r.stderr
+    );
+}

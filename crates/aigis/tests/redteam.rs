@@ -1206,3 +1206,75 @@ fn extraction_copies_the_model_from_its_answers_and_gates_on_fidelity() {
         bad.stdout
     );
 }
+
+/// `[redteam]` in `aigis.toml` holds every run in the project; the command line replaces
+/// a threshold on the same measure and bound.
+#[test]
+fn the_projects_redteam_thresholds_hold_every_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["init", "-q"]);
+    inputs_csv(d, "digits_mlp.json", "digits.csv", Some("output_label"));
+    let file = d.join("aigis.toml");
+    let original = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        format!("{original}\n[redteam]\nfail_under = [\"robust-accuracy=0.99\"]\nfail_over = [\"fidelity-at-100=0.999\"]\n"),
+    )
+    .unwrap();
+    let model = runtime_model("digits_mlp.onnx");
+    let base = [
+        "--json",
+        "redteam",
+        &model,
+        "--data",
+        "digits.csv",
+        "--label",
+        "label",
+        "--attacks",
+        "fgsm",
+        "--eps",
+        "0.2",
+        "--clip",
+        "0,1",
+    ];
+    let r = aigis(d, &base);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let v = r.json();
+    let metrics: Vec<&str> = v["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["metric"].as_str().unwrap())
+        .collect();
+    assert_eq!(metrics, ["robust-accuracy", "fidelity-at-100"]);
+    // The file's fidelity-at-100 ran the extraction with a budget of 100.
+    assert_eq!(v["extraction"]["points"][0]["queries"], 100);
+    assert_eq!(v["breaches"][0]["metric"], "robust-accuracy");
+    let r = aigis(
+        d,
+        &[
+            &base[..],
+            &[
+                "--fail-under",
+                "robust-accuracy=0",
+                "--fail-over",
+                "fidelity-at-100=1",
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.json()["thresholds"].as_array().unwrap().len(), 2);
+    std::fs::write(
+        &file,
+        format!("{original}\n[redteam]\nfail_over = [\"mia=0.5\"]\n"),
+    )
+    .unwrap();
+    let r = aigis(d, &["ledger", "verify"]);
+    assert!(
+        r.code == 2 && r.stderr.contains("[redteam] fail_over `mia=0.5`"),
+        "{}",
+        r.stderr
+    );
+}

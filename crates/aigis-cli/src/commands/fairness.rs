@@ -16,15 +16,40 @@ use crate::commands::data::scan::read_options;
 use crate::report::fairness::number as estimate;
 use crate::{context, output};
 
+/// The thresholds of the project's `[fairness]` table.
+pub(crate) fn project_thresholds(
+    project: Option<&aigis_ledger::Project>,
+) -> Result<Vec<fairness::Threshold>> {
+    let file = crate::commands::ProjectThresholds::of(project, "fairness")?;
+    let mut out = Vec::new();
+    if let Some(project) = project {
+        for (list, bound, key) in [
+            (&file.fail_over, Bound::AtMost, "fail_over"),
+            (&file.fail_under, Bound::AtLeast, "fail_under"),
+        ] {
+            let origin = crate::commands::ProjectThresholds::origin(project, "fairness", key);
+            for t in list {
+                out.push(threshold(t, bound, &origin)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
 pub(crate) fn run(cli: &Cli, args: &FairnessArgs) -> Result<ExitStatus> {
     let (format, read) = read_options(&args.read)?;
-    let mut thresholds = Vec::new();
-    for (list, bound) in [
-        (&args.fail_over, Bound::AtMost),
-        (&args.fail_under, Bound::AtLeast),
+    let project = context::project_if_any(cli)?;
+    // The project's thresholds, then the command line's (which replace the project's on
+    // the same metric and bound).
+    let mut thresholds = project_thresholds(project.as_ref())?;
+    for (list, bound, flag) in [
+        (&args.fail_over, Bound::AtMost, "--fail-over"),
+        (&args.fail_under, Bound::AtLeast, "--fail-under"),
     ] {
         for t in list {
-            thresholds.push(threshold(t, bound)?);
+            let t = threshold(t, bound, flag)?;
+            thresholds.retain(|o| !(o.metric == t.metric && o.bound == t.bound));
+            thresholds.push(t);
         }
     }
     let options = Options {
@@ -39,7 +64,6 @@ pub(crate) fn run(cli: &Cli, args: &FairnessArgs) -> Result<ExitStatus> {
         read,
         ..Options::new(&args.label, &args.prediction, args.sensitive.clone())
     };
-    let project = context::project_if_any(cli)?;
     output::note(cli, "reading the decisions and measuring each group…");
     let report = fairness::assess(&args.data, &options)
         .with_context(|| format!("measuring the fairness of `{}`", args.data.display()))?;
@@ -87,11 +111,7 @@ pub(crate) fn run(cli: &Cli, args: &FairnessArgs) -> Result<ExitStatus> {
 }
 
 /// `METRIC=VALUE`.
-fn threshold(text: &str, bound: Bound) -> Result<fairness::Threshold> {
-    let flag = match bound {
-        Bound::AtMost => "--fail-over",
-        Bound::AtLeast => "--fail-under",
-    };
+fn threshold(text: &str, bound: Bound, flag: &str) -> Result<fairness::Threshold> {
     let (metric, value) = crate::commands::metric_value(text, flag, "disparate-impact=0.8")?;
     let metric: Metric = metric
         .parse()

@@ -68,26 +68,59 @@ impl Measure {
     }
 }
 
-fn thresholds(args: &RedteamArgs) -> Result<Vec<(Measure, bool, f64)>> {
+/// One `METRIC=VALUE` threshold, `at_least` for a floor; `origin` names where it was
+/// written in errors.
+fn threshold(text: &str, at_least: bool, origin: &str) -> Result<(Measure, bool, f64)> {
+    let example = if at_least {
+        "robust-accuracy=0.6"
+    } else {
+        "success-rate=0.5"
+    };
+    let (metric, value) = crate::commands::metric_value(text, origin, example)?;
+    let measure = Measure::parse(metric).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{origin} `{text}`: no measure `{metric}`; the measures are {}, fidelity-at-N",
+            Measure::ALL.map(|(n, _)| n).join(", ")
+        )
+    })?;
+    Ok((measure, at_least, value))
+}
+
+/// The thresholds of the project's `[redteam]` table.
+pub(crate) fn project_thresholds(
+    project: Option<&aigis_ledger::Project>,
+) -> Result<Vec<(Measure, bool, f64)>> {
+    let file = crate::commands::ProjectThresholds::of(project, "redteam")?;
     let mut out = Vec::new();
+    if let Some(project) = project {
+        for (list, at_least, key) in [
+            (&file.fail_under, true, "fail_under"),
+            (&file.fail_over, false, "fail_over"),
+        ] {
+            let origin = crate::commands::ProjectThresholds::origin(project, "redteam", key);
+            for text in list {
+                out.push(threshold(text, at_least, &origin)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The project's thresholds, then the command line's (which replace the project's on the
+/// same measure and bound).
+fn thresholds(
+    args: &RedteamArgs,
+    project: Option<&aigis_ledger::Project>,
+) -> Result<Vec<(Measure, bool, f64)>> {
+    let mut out = project_thresholds(project)?;
     for (list, at_least, flag) in [
         (&args.fail_under, true, "--fail-under"),
         (&args.fail_over, false, "--fail-over"),
     ] {
         for text in list {
-            let example = if at_least {
-                "robust-accuracy=0.6"
-            } else {
-                "success-rate=0.5"
-            };
-            let (metric, value) = crate::commands::metric_value(text, flag, example)?;
-            let measure = Measure::parse(metric).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "{flag} `{text}`: no measure `{metric}`; the measures are {}, fidelity-at-N",
-                    Measure::ALL.map(|(n, _)| n).join(", ")
-                )
-            })?;
-            out.push((measure, at_least, value));
+            let t = threshold(text, at_least, flag)?;
+            out.retain(|&(m, b, _)| !(m == t.0 && b == t.1));
+            out.push(t);
         }
     }
     Ok(out)
@@ -914,7 +947,8 @@ fn membership(
 }
 
 pub(crate) fn run(cli: &Cli, args: &RedteamArgs) -> Result<ExitStatus> {
-    let thresholds = thresholds(args)?;
+    let project = context::project_if_any(cli)?;
+    let thresholds = thresholds(args, project.as_ref())?;
     for &eps in &args.eps {
         if !(eps.is_finite() && eps > 0.0) {
             anyhow::bail!("--eps {eps}: a perturbation budget is a positive number");
@@ -966,7 +1000,6 @@ pub(crate) fn run(cli: &Cli, args: &RedteamArgs) -> Result<ExitStatus> {
     }
     let cols =
         cols.ok_or_else(|| anyhow::anyhow!("give --data, or --members and --non-members"))?;
-    let project = context::project_if_any(cli)?;
     let target = Target::resolve(
         &args.model,
         args.output.as_deref(),
