@@ -300,8 +300,9 @@ pub enum Command {
     /// Run the whole story on a throwaway project: init, evidence, a signed dataset
     /// manifest, a data scan and ingest with planted problems, two weeks of data against
     /// the reference (one drifted), encryption, the model registry's gate, the gateway,
-    /// the red team and a model card, a checkpoint, an inclusion proof checked offline, a verify, a tampering that
-    /// verify catches, and a changed row that the manifest locates.
+    /// the red team and a model card, the fairness table of loan decisions with a planted
+    /// disparity, a checkpoint, an inclusion proof checked offline, a verify, a tampering
+    /// that verify catches, and a changed row that the manifest locates.
     #[command(after_help = examples!(
         "aigis demo --dir /tmp/aigis-demo --keep"
     ))]

@@ -764,6 +764,20 @@ fn demo_runs_and_reports_the_caught_tampering() {
     assert!(cited.contains(&red["index"].as_u64().unwrap()), "{card}");
     assert!(card["missing"].to_string().contains("fairness"), "{card}");
     assert!(dir.path().join("d/MODEL_CARD-digits.md").is_file());
+    // The planted disparity in the loan decisions: disparate impact below 0.8, recorded.
+    let fair = &steps.iter().find(|s| s["step"] == "fairness").unwrap()["data"];
+    let impact = fair["disparate_impact"].as_f64().unwrap();
+    assert!(impact < 0.8 && impact > 0.4, "{fair}");
+    let shown = aigis_in(
+        &dir.path().join("d"),
+        &["--json", "evidence", "show", &fair["index"].to_string()],
+        &[],
+    );
+    assert!(
+        shown.stdout.contains("predicate/fairness/v1"),
+        "{}",
+        shown.stdout
+    );
     // The monitored replay: the dimmed batch drifts, the masked attacks are flagged.
     let monitor = &steps.iter().find(|s| s["step"] == "serve monitor").unwrap()["data"];
     let batches = monitor["batches"].as_array().unwrap();

@@ -14,6 +14,7 @@ use anyhow::{Context as _, Result};
 use serde_json::json;
 
 mod data;
+mod fairness;
 mod model;
 mod redteam;
 mod serve;
@@ -115,6 +116,9 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
 
     // The red team: how easily the served model is fooled.
     crate::commands::demo::redteam::run(cli, &mut log, &dir, &project)?;
+
+    // Fairness: a planted disparity in a loan desk's decisions, caught.
+    crate::commands::demo::fairness::run(cli, &mut log, &dir, &project)?;
 
     // 3. A signed checkpoint.
     let cp = ledger.checkpoint(project.origin(), &key)?;

@@ -154,7 +154,7 @@ fn group_evidence(
 }
 
 /// The run as `fairness` evidence in `project`'s ledger. Its index.
-fn record(
+pub(crate) fn record(
     project: &aigis_ledger::Project,
     data: &Path,
     model: Option<&Path>,
@@ -235,7 +235,7 @@ fn record(
     Ok(project.record(&context::signing_key(project)?, subjects, &predicate)?)
 }
 
-fn print_text(report: &Report, thresholds: &[fairness::Threshold], breaches: &[Breach]) {
+pub(crate) fn print_text(report: &Report, thresholds: &[fairness::Threshold], breaches: &[Breach]) {
     outln!(
         "decisions: {} ({} rows), label `{}`, prediction `{}`, positive `{}`",
         report.path.display(),
