@@ -166,17 +166,28 @@ fn verified_graph(target: &Target, x: &[f64], cols: usize) -> Result<Graph, Stri
         .model
         .run(sample, n, cols, target.output)
         .map_err(|e| format!("the model: {e}"))?;
-    let worst = ours
-        .iter()
-        .zip(&theirs)
-        .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
-        .fold(if k == k2 { 0.0 } else { f64::INFINITY }, f64::max);
+    agree(&ours, k, &theirs, k2, n)?;
+    Ok(g)
+}
+
+/// Whether the graph's answers `ours` (`k` per row) equal the runtime's `theirs` (`k2` per
+/// row) on `n` rows, to 1e-3 relative: else why not.
+fn agree(ours: &[f64], k: usize, theirs: &[f64], k2: usize, n: usize) -> Result<(), String> {
+    let worst = if k == k2 && ours.len() == theirs.len() {
+        ours.iter()
+            .zip(theirs)
+            .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+            // Not `f64::max`, which drops a NaN: a graph answering NaN must be refused.
+            .fold(0.0, |m, d| if d.is_nan() || d > m { d } else { m })
+    } else {
+        f64::INFINITY
+    };
     if worst.is_nan() || worst > 1e-3 {
         return Err(format!(
             "its differentiated graph answers otherwise than the runtime (by {worst:.1e} on the first {n} rows)"
         ));
     }
-    Ok(g)
+    Ok(())
 }
 
 fn gradients(target: &Target, wanted: GradientsArg, x: &[f64], cols: usize) -> Result<Source> {
@@ -1277,5 +1288,27 @@ fn print_attacks(r: &RedTeam) {
             size(a.median_l2),
             a.seconds
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::agree;
+
+    /// The graph is trusted only when it answers as the runtime does: a difference beyond
+    /// 1e-3 (relative), a NaN, or another width refuses it, with the difference said.
+    #[test]
+    fn a_graph_that_answers_otherwise_is_refused() {
+        let theirs = [0.2, 0.8, 0.6, 0.4];
+        assert!(agree(&[0.2, 0.8, 0.6, 0.4], 2, &theirs, 2, 2).is_ok());
+        assert!(agree(&[0.2004, 0.7996, 0.6, 0.4], 2, &theirs, 2, 2).is_ok());
+        let off = agree(&[0.2, 0.8, 0.61, 0.39], 2, &theirs, 2, 2).unwrap_err();
+        assert!(
+            off.contains("1.0e-2") && off.contains("first 2 rows"),
+            "{off}"
+        );
+        assert!(agree(&[0.2, 0.8, f64::NAN, 0.4], 2, &theirs, 2, 2).is_err());
+        assert!(agree(&[0.2, 0.8, 0.6, 0.4], 4, &theirs, 2, 1).is_err());
+        assert!(agree(&[0.2, 0.8], 2, &theirs, 2, 2).is_err());
     }
 }
