@@ -32,6 +32,11 @@ pub struct Settings {
     pub init_size: usize,
     /// The valid range of every feature.
     pub clip: (f64, f64),
+    /// Where the starting points are drawn, per feature, when not in `clip` (the rows'
+    /// per-feature ranges when no valid range was given: a draw of every feature over the
+    /// range of all of them is far from any row, and the tree ensemble of the tests keeps
+    /// some rows' class over all of them). The search itself stays within `clip`.
+    pub bounds: Option<Vec<(f64, f64)>>,
     /// Model queries allowed per row (`None`: no limit).
     pub max_queries: Option<usize>,
     /// The seed of the draws.
@@ -48,6 +53,7 @@ impl Settings {
             init_eval: 100,
             init_size: 100,
             clip,
+            bounds: None,
             max_queries: None,
             seed: 0,
         }
@@ -154,6 +160,10 @@ fn attack_row(
     seed: u64,
 ) -> Result<Row, Error> {
     let d = x.len();
+    let bounds: Vec<(f64, f64)> = match &s.bounds {
+        Some(b) => b.clone(),
+        None => vec![s.clip; d],
+    };
     let (lo, hi) = s.clip;
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut oracle = Oracle {
@@ -172,7 +182,10 @@ fn attack_row(
     // boundary between it and the row (L2, threshold 0.001, as ART).
     let mut current = None;
     for _ in 0..s.init_size {
-        let draw: Vec<f64> = (0..d).map(|_| lo + (hi - lo) * rng.f64()).collect();
+        let draw: Vec<f64> = bounds
+            .iter()
+            .map(|&(lo, hi)| lo + (hi - lo) * rng.f64())
+            .collect();
         match oracle.one(&draw)? {
             Ok(true) => {
                 current = match binary_search(&mut oracle, Norm::L2, &draw, x, theta, Some(0.001))?
@@ -328,6 +341,23 @@ pub fn attack(
         return Err(Error::Options(format!(
             "HopSkipJump needs a valid range; {lo}..{hi} is not one"
         )));
+    }
+    if let Some(b) = &settings.bounds {
+        if b.len() != features {
+            return Err(Error::Options(format!(
+                "{} ranges for {features} features",
+                b.len()
+            )));
+        }
+        if let Some((j, (lo, hi))) = b
+            .iter()
+            .enumerate()
+            .find(|(_, (lo, hi))| !(lo.is_finite() && hi.is_finite() && lo <= hi))
+        {
+            return Err(Error::Options(format!(
+                "feature {j}'s range {lo}..{hi} is not one"
+            )));
+        }
     }
     if settings.iterations == 0 || settings.init_eval == 0 || settings.max_eval == 0 {
         return Err(Error::Options(

@@ -374,6 +374,8 @@ pub(crate) fn evade(
                     iterations: plan.iterations,
                     max_queries: plan.max_queries,
                     seed: plan.seed,
+                    // Without a valid range, each feature's own range in the rows.
+                    bounds: plan.clip.is_none().then(|| feature_ranges(x, cols)),
                     ..hopskipjump::Settings::new(range)
                 };
                 // Only the rows the model gets right are attacked.
@@ -752,6 +754,20 @@ pub(crate) fn verdict(
     }
 }
 
+/// Each feature's range (lowest, highest) in the rows `x` of `cols` numbers.
+fn feature_ranges(x: &[f64], cols: usize) -> Vec<(f64, f64)> {
+    (0..cols)
+        .map(|j| {
+            x.iter()
+                .skip(j)
+                .step_by(cols.max(1))
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                    (lo.min(v), hi.max(v))
+                })
+        })
+        .collect()
+}
+
 /// Model extraction: the model asked about `budgets.last()` queries from
 /// `--extract-from`, a copy trained on the first `b` of its answers for each budget `b`,
 /// measured on the rows `x` (true classes `labels`).
@@ -779,18 +795,10 @@ fn extract(
             b.saturating_sub(target.queries())
         );
     }
-    let ranges: Vec<(f64, f64)> = (0..cols)
-        .map(|j| {
-            args.clip.unwrap_or_else(|| {
-                x.iter()
-                    .skip(j)
-                    .step_by(cols.max(1))
-                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-                        (lo.min(v), hi.max(v))
-                    })
-            })
-        })
-        .collect();
+    let ranges = match args.clip {
+        Some(clip) => vec![clip; cols],
+        None => feature_ranges(x, cols),
+    };
     let (source, name) = match args.extract_from.as_str() {
         "random" => (From::Random, "random"),
         "profile" => (From::Profile, "profile"),
