@@ -98,6 +98,56 @@ fn the_digits_mlp_is_explained_by_sampled_coalitions_with_permutation_importance
     let v = r.json();
     assert_eq!(v["method"], "kernel_shap");
     assert_eq!(v["output"], "output_probability");
+    // Answered by the model's differentiated graph (checked against the runtime first);
+    // under a query budget by the runtime, every query counted: the same values, to the
+    // runtime's float32 rounding.
+    assert_eq!(v["evaluated_by"], "graph");
+    let by_runtime = ok(
+        d,
+        &[
+            "--json",
+            "explain",
+            &model,
+            "--data",
+            "digits.csv",
+            "--label",
+            "label",
+            "--rows",
+            "0,3",
+            "--samples",
+            "600",
+            "--repeats",
+            "2",
+            "--query-budget",
+            "100000000",
+        ],
+    )
+    .json();
+    assert!(
+        by_runtime["evaluated_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("runtime")
+    );
+    assert!(by_runtime["queries"].as_u64().unwrap() > 600);
+    for (a, b) in v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(by_runtime["rows"].as_array().unwrap())
+    {
+        for (x, y) in a["shap"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(b["shap"].as_array().unwrap())
+        {
+            assert!(
+                (x.as_f64().unwrap() - y.as_f64().unwrap()).abs() < 1e-5,
+                "{x} {y}"
+            );
+        }
+    }
     assert_eq!(v["features"].as_array().unwrap().len(), 64);
     for r in v["rows"].as_array().unwrap() {
         let shap: Vec<f64> = r["shap"]

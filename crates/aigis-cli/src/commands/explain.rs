@@ -26,10 +26,7 @@ struct Scored<'a> {
 
 impl Scorer for Scored<'_> {
     fn score(&self, rows: &[f64], n: usize) -> Result<f64, String> {
-        let (out, k) = self
-            .target
-            .model
-            .run(rows, n, self.cols, self.target.output)?;
+        let (out, k) = self.target.answers(rows, n, self.cols)?;
         if k <= 1 {
             let mean = self.labels.iter().sum::<f64>() / n as f64;
             let (mut ss_res, mut ss_tot) = (0.0, 0.0);
@@ -75,7 +72,7 @@ pub(crate) fn run(cli: &Cli, args: &ExplainArgs) -> Result<()> {
         anyhow::bail!("`{}` has no row of numbers to explain", args.data.display());
     }
     let project = context::project_if_any(cli)?;
-    let target = Target::resolve(
+    let mut target = Target::resolve(
         &args.model,
         args.output.as_deref(),
         cols,
@@ -123,6 +120,12 @@ pub(crate) fn run(cli: &Cli, args: &ExplainArgs) -> Result<()> {
     if let Some(&bad) = rows.iter().find(|&&r| r >= n) {
         anyhow::bail!("--rows {bad}: the data has {n} rows (0 to {})", n - 1);
     }
+    // The model's answers from its differentiated graph when it has one that answers as
+    // the runtime does (the rows explained are the model's answers either way).
+    let evaluated_by = match target.answer_by_graph(&data.data, cols) {
+        Ok(()) => "graph".to_owned(),
+        Err(why) => format!("runtime ({why})"),
+    };
     let bar = output::progress(cli, rows.len() as u64, "explaining rows");
     let mut explained: Vec<(usize, usize, Shap)> = Vec::new();
     for &r in &rows {
@@ -131,7 +134,7 @@ pub(crate) fn run(cli: &Cli, args: &ExplainArgs) -> Result<()> {
         let column = target.column_of(&answer, args.class);
         let width = target.width.max(1);
         let f = |rows: &[f64], m: usize| -> Result<Vec<f64>, String> {
-            let (out, _) = target.model.run(rows, m, cols, target.output)?;
+            let (out, _) = target.answers(rows, m, cols)?;
             Ok(out
                 .chunks(width)
                 .map(|c| c.get(column).copied().unwrap_or(f64::NAN))
@@ -223,6 +226,7 @@ pub(crate) fn run(cli: &Cli, args: &ExplainArgs) -> Result<()> {
             "target": target.describe(),
             "data": args.data,
             "queries": target.queries(),
+            "evaluated_by": evaluated_by,
             "output": target.output_name,
             "features": data.names,
             "method": method,

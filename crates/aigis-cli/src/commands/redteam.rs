@@ -134,69 +134,13 @@ enum Source {
     None,
 }
 
-/// Rows the differentiated graph is compared with the runtime on before it is used.
-const AGREEMENT_ROWS: usize = 64;
-
-/// The model's graph, differentiated, when every operator on its path is one `grad`
-/// differentiates and its answers on the first rows of `x` equal the runtime's (to 1e-3,
-/// relative): a graph this module reads otherwise than tract runs it (an attribute
-/// misread, an operator's corner) would give gradients of another function, silently.
-/// Else why not.
-fn verified_graph(target: &Target, x: &[f64], cols: usize) -> Result<Graph, String> {
-    let bytes = target
-        .bytes
-        .as_deref()
-        .ok_or("the model is remote: only its answers are known, not its graph")?;
-    let proto = aigis_runtime::onnx::read_proto(bytes).map_err(|e| e.to_string())?;
-    let g = Graph::from_onnx(&proto, Some(target.model.input()), &target.output_name)
-        .map_err(|u| format!("its graph uses what is not differentiated here: {u}"))?;
-    if g.features() != cols {
-        return Err(format!(
-            "its graph takes {} numbers per row, the data has {cols}",
-            g.features()
-        ));
-    }
-    let n = (x.len() / cols.max(1)).min(AGREEMENT_ROWS);
-    let sample = x.get(..n * cols).unwrap_or_default();
-    let tape = g
-        .forward(sample, n)
-        .map_err(|e| format!("its differentiated graph cannot run: {e}"))?;
-    let (ours, k) = g.output(&tape)?;
-    let (theirs, k2) = target
-        .model
-        .run(sample, n, cols, target.output)
-        .map_err(|e| format!("the model: {e}"))?;
-    agree(&ours, k, &theirs, k2, n)?;
-    Ok(g)
-}
-
-/// Whether the graph's answers `ours` (`k` per row) equal the runtime's `theirs` (`k2` per
-/// row) on `n` rows, to 1e-3 relative: else why not.
-fn agree(ours: &[f64], k: usize, theirs: &[f64], k2: usize, n: usize) -> Result<(), String> {
-    let worst = if k == k2 && ours.len() == theirs.len() {
-        ours.iter()
-            .zip(theirs)
-            .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
-            // Not `f64::max`, which drops a NaN: a graph answering NaN must be refused.
-            .fold(0.0, |m, d| if d.is_nan() || d > m { d } else { m })
-    } else {
-        f64::INFINITY
-    };
-    if worst.is_nan() || worst > 1e-3 {
-        return Err(format!(
-            "its differentiated graph answers otherwise than the runtime (by {worst:.1e} on the first {n} rows)"
-        ));
-    }
-    Ok(())
-}
-
 fn gradients(target: &Target, wanted: GradientsArg, x: &[f64], cols: usize) -> Result<Source> {
     if wanted == GradientsArg::Estimated {
         return Ok(Source::Estimated(
             "asked for (--gradients estimated)".into(),
         ));
     }
-    match (verified_graph(target, x, cols), wanted) {
+    match (target.verified_graph(x, cols), wanted) {
         (Ok(g), _) => Ok(Source::Exact(g)),
         (Err(why), GradientsArg::Exact) => anyhow::bail!(
             "--gradients exact: the model `{}` cannot be differentiated: {why}",
@@ -360,7 +304,7 @@ pub(crate) fn evade(
         match &source {
             _ if target.query_budget().is_some() => None,
             Source::Exact(g) => Some(g.clone()),
-            _ => verified_graph(target, x, cols).ok(),
+            _ => target.verified_graph(x, cols).ok(),
         }
     } else {
         None
@@ -1296,27 +1240,5 @@ fn print_attacks(r: &RedTeam) {
             size(a.median_l2),
             a.seconds
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::agree;
-
-    /// The graph is trusted only when it answers as the runtime does: a difference beyond
-    /// 1e-3 (relative), a NaN, or another width refuses it, with the difference said.
-    #[test]
-    fn a_graph_that_answers_otherwise_is_refused() {
-        let theirs = [0.2, 0.8, 0.6, 0.4];
-        assert!(agree(&[0.2, 0.8, 0.6, 0.4], 2, &theirs, 2, 2).is_ok());
-        assert!(agree(&[0.2004, 0.7996, 0.6, 0.4], 2, &theirs, 2, 2).is_ok());
-        let off = agree(&[0.2, 0.8, 0.61, 0.39], 2, &theirs, 2, 2).unwrap_err();
-        assert!(
-            off.contains("1.0e-2") && off.contains("first 2 rows"),
-            "{off}"
-        );
-        assert!(agree(&[0.2, 0.8, f64::NAN, 0.4], 2, &theirs, 2, 2).is_err());
-        assert!(agree(&[0.2, 0.8, 0.6, 0.4], 4, &theirs, 2, 1).is_err());
-        assert!(agree(&[0.2, 0.8], 2, &theirs, 2, 2).is_err());
     }
 }

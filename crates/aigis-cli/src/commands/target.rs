@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use aigis_core::Digest;
+use aigis_runtime::grad::Graph;
 use aigis_runtime::rows::RowModel;
 use aigis_runtime::{NamedTensor, OnnxRuntime, Runtime, Signature};
 use anyhow::{Context as _, Result};
@@ -95,6 +96,9 @@ pub(crate) struct Target {
     /// The model file's SHA-256; for a remote model, its metadata's.
     pub(crate) digest: Digest,
     counted: Arc<Counted>,
+    /// The model's differentiated graph, checked against the runtime, when
+    /// [`Target::answer_by_graph`] found one: asked instead of the runtime.
+    graph: Option<Graph>,
     pub(crate) output: usize,
     pub(crate) output_name: String,
     pub(crate) width: usize,
@@ -326,6 +330,7 @@ impl Target {
             place,
             digest,
             counted,
+            graph: None,
             output: index,
             output_name: name_of(index),
             width: 0,
@@ -338,6 +343,33 @@ impl Target {
         self.model
             .run(rows, n, cols, self.output)
             .map_err(|e| anyhow::anyhow!("the model: {e}"))
+    }
+
+    /// From now on, answers from the model's differentiated graph (the same function in
+    /// `f64`, on ndarray's optimized products rather than the runtime's per-call cost)
+    /// when it has one that answers as the runtime does on the first rows of `x`, and no
+    /// query budget is set (every query then goes to the model, to be counted). Whether
+    /// it does, and why not.
+    pub(crate) fn answer_by_graph(&mut self, x: &[f64], cols: usize) -> Result<(), String> {
+        if self.query_budget().is_some() {
+            return Err("a query budget is set: every query goes to the model".into());
+        }
+        self.graph = Some(self.verified_graph(x, cols)?);
+        Ok(())
+    }
+
+    /// Output `output` for `n` rows of `cols` numbers: from the graph when
+    /// [`Target::answer_by_graph`] set one, else from the model.
+    pub(crate) fn answers(
+        &self,
+        rows: &[f64],
+        n: usize,
+        cols: usize,
+    ) -> Result<(Vec<f64>, usize), String> {
+        match &self.graph {
+            Some(g) => g.output(&g.forward(rows, n)?),
+            None => self.model.run(rows, n, cols, self.output),
+        }
     }
 
     /// Rows asked of the model so far.
@@ -421,6 +453,71 @@ impl Target {
                 .map_or(0, |m| m.0)
         })
     }
+}
+
+/// Rows the differentiated graph is compared with the runtime on before it is used.
+const AGREEMENT_ROWS: usize = 64;
+
+/// The model's graph, differentiated, when every operator on its path is one `grad`
+/// differentiates and its answers on the first rows of `x` equal the runtime's (to 1e-3,
+/// relative): a graph this module reads otherwise than tract runs it (an attribute
+/// misread, an operator's corner) would give gradients of another function, silently.
+/// Else why not.
+impl Target {
+    pub(crate) fn verified_graph(&self, x: &[f64], cols: usize) -> Result<Graph, String> {
+        let target = self;
+        let bytes = target
+            .bytes
+            .as_deref()
+            .ok_or("the model is remote: only its answers are known, not its graph")?;
+        let proto = aigis_runtime::onnx::read_proto(bytes).map_err(|e| e.to_string())?;
+        let g = Graph::from_onnx(&proto, Some(target.model.input()), &target.output_name)
+            .map_err(|u| format!("its graph uses what is not differentiated here: {u}"))?;
+        if g.features() != cols {
+            return Err(format!(
+                "its graph takes {} numbers per row, the data has {cols}",
+                g.features()
+            ));
+        }
+        let n = (x.len() / cols.max(1)).min(AGREEMENT_ROWS);
+        let sample = x.get(..n * cols).unwrap_or_default();
+        let tape = g
+            .forward(sample, n)
+            .map_err(|e| format!("its differentiated graph cannot run: {e}"))?;
+        let (ours, k) = g.output(&tape)?;
+        let (theirs, k2) = target
+            .model
+            .run(sample, n, cols, target.output)
+            .map_err(|e| format!("the model: {e}"))?;
+        agree(&ours, k, &theirs, k2, n)?;
+        Ok(g)
+    }
+}
+
+/// Whether the graph's answers `ours` (`k` per row) equal the runtime's `theirs` (`k2` per
+/// row) on `n` rows, to 1e-3 relative: else why not.
+pub(crate) fn agree(
+    ours: &[f64],
+    k: usize,
+    theirs: &[f64],
+    k2: usize,
+    n: usize,
+) -> Result<(), String> {
+    let worst = if k == k2 && ours.len() == theirs.len() {
+        ours.iter()
+            .zip(theirs)
+            .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+            // Not `f64::max`, which drops a NaN: a graph answering NaN must be refused.
+            .fold(0.0, |m, d| if d.is_nan() || d > m { d } else { m })
+    } else {
+        f64::INFINITY
+    };
+    if worst.is_nan() || worst > 1e-3 {
+        return Err(format!(
+            "its differentiated graph answers otherwise than the runtime (by {worst:.1e} on the first {n} rows)"
+        ));
+    }
+    Ok(())
 }
 
 /// The bytes of registry version `at` (a number, or a stage the gate put one at) of
@@ -524,7 +621,7 @@ pub(crate) fn record_model_data<P: aigis_evidence::Predicate>(
 
 #[cfg(test)]
 mod tests {
-    use super::registry_spec;
+    use super::{agree, registry_spec};
 
     #[test]
     fn a_registry_version_is_a_name_at_a_version_or_stage() {
@@ -543,5 +640,22 @@ mod tests {
         ] {
             assert_eq!(registry_spec(not), None, "{not}");
         }
+    }
+
+    /// The graph is trusted only when it answers as the runtime does: a difference beyond
+    /// 1e-3 (relative), a NaN, or another width refuses it, with the difference said.
+    #[test]
+    fn a_graph_that_answers_otherwise_is_refused() {
+        let theirs = [0.2, 0.8, 0.6, 0.4];
+        assert!(agree(&[0.2, 0.8, 0.6, 0.4], 2, &theirs, 2, 2).is_ok());
+        assert!(agree(&[0.2004, 0.7996, 0.6, 0.4], 2, &theirs, 2, 2).is_ok());
+        let off = agree(&[0.2, 0.8, 0.61, 0.39], 2, &theirs, 2, 2).unwrap_err();
+        assert!(
+            off.contains("1.0e-2") && off.contains("first 2 rows"),
+            "{off}"
+        );
+        assert!(agree(&[0.2, 0.8, f64::NAN, 0.4], 2, &theirs, 2, 2).is_err());
+        assert!(agree(&[0.2, 0.8, 0.6, 0.4], 4, &theirs, 2, 1).is_err());
+        assert!(agree(&[0.2, 0.8], 2, &theirs, 2, 2).is_err());
     }
 }
