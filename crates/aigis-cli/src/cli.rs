@@ -219,6 +219,7 @@ pub enum Command {
     #[command(after_help = examples!(
         "aigis explain model.onnx --data test.csv --label target",
         "aigis explain fraud@production --data test.csv --label target",
+        "aigis explain model.onnx --data test.csv --rows 0,1 --lime --top 5",
         "aigis explain digits.onnx --data test.npy --rows 0,7,42 --samples 4000",
         "aigis explain model.onnx --data test.csv --label target \\",
         "    --background train.csv --background-size 100",
@@ -1167,9 +1168,18 @@ pub struct ExplainArgs {
     /// The seed of the summary, the sample and the shuffles.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
-    /// Features listed per row (by absolute value).
+    /// Features listed per row (by absolute value); with --lime, the features LIME's
+    /// local model keeps.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
+    /// Also LIME, as the `lime` package's LimeTabularExplainer runs it by default: each
+    /// row's neighbours drawn within the background's quartile bins, weighted by their
+    /// closeness, a ridge fit of the model's answer on "in the row's bin" per feature.
+    #[arg(long)]
+    pub lime: bool,
+    /// LIME's neighbours per row.
+    #[arg(long, value_name = "N", default_value_t = 5000)]
+    pub lime_samples: usize,
     #[command(flatten)]
     pub access: TargetArgs,
     #[command(flatten)]

@@ -12,6 +12,8 @@
 //! - [`hopskipjump`]: HopSkipJump, the decision-based attack, as ART runs it;
 //! - [`square`]: the Square attack (L∞), score-based, ART's schedule and margin loss,
 //!   one model call per iteration for every row still standing;
+//! - [`lime`]: LIME for tabular rows as the `lime` package runs it (quartile bins,
+//!   neighbours drawn per bin, a weighted ridge fit on the features chosen);
 //! - [`membership`]: membership inference (loss, confidence, and with reference models
 //!   difficulty calibration and offline LiRA), its ROC, AUC and true-positive rate at a
 //!   low false-positive rate;
@@ -38,6 +40,7 @@ pub mod explain;
 pub mod extraction;
 pub mod fairness;
 pub mod hopskipjump;
+pub mod lime;
 pub mod membership;
 pub mod square;
 

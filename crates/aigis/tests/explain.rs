@@ -318,3 +318,105 @@ fn bad_input_says_what_is_wrong() {
     let help = ok(d, &["explain", "--help"]);
     assert!(help.stdout.contains("Examples:") && help.stdout.contains("--background-size"));
 }
+
+/// `--lime`: each row's LIME weights beside its Shapley values, the features named by
+/// the row's quartile bin, as many as --top, the same for the same seed; the text lists
+/// them.
+#[test]
+fn lime_weights_come_with_the_rows_bins() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    inputs_csv(d, "digits_mlp.json", "digits.csv", Some("output_label"));
+    let model = runtime_model("digits_mlp.onnx");
+    let run = |seed: &str| {
+        ok(
+            d,
+            &[
+                "--json",
+                "explain",
+                &model,
+                "--data",
+                "digits.csv",
+                "--label",
+                "label",
+                "--rows",
+                "0,1",
+                "--samples",
+                "300",
+                "--lime",
+                "--top",
+                "5",
+                "--lime-samples",
+                "2000",
+                "--seed",
+                seed,
+            ],
+        )
+        .json()
+    };
+    let v = run("0");
+    for row in v["rows"].as_array().unwrap() {
+        let lime = &row["lime"];
+        let weights = lime["weights"].as_array().unwrap();
+        assert_eq!(weights.len(), 5, "{lime}");
+        let magnitudes: Vec<f64> = weights
+            .iter()
+            .map(|w| w["weight"].as_f64().unwrap().abs())
+            .collect();
+        assert!(
+            magnitudes.windows(2).all(|p| p[0] >= p[1]),
+            "largest first: {lime}"
+        );
+        for w in weights {
+            let feature = w["feature"].as_str().unwrap();
+            assert!(w["condition"].as_str().unwrap().contains(feature), "{w}");
+        }
+        assert!(lime["score"].as_f64().unwrap() > 0.0, "{lime}");
+        assert_eq!(lime["samples"], 2000);
+    }
+    assert_eq!(run("0")["rows"][0]["lime"], v["rows"][0]["lime"]);
+    assert_ne!(run("1")["rows"][0]["lime"], v["rows"][0]["lime"]);
+    let text = ok(
+        d,
+        &[
+            "explain",
+            &model,
+            "--data",
+            "digits.csv",
+            "--label",
+            "label",
+            "--rows",
+            "0",
+            "--samples",
+            "300",
+            "--lime",
+            "--top",
+            "3",
+        ],
+    );
+    assert!(
+        text.stdout
+            .contains("LIME (5000 neighbours; local model R²"),
+        "{}",
+        text.stdout
+    );
+    // Without --lime, none.
+    let none = ok(
+        d,
+        &[
+            "--json",
+            "explain",
+            &model,
+            "--data",
+            "digits.csv",
+            "--label",
+            "label",
+            "--rows",
+            "0",
+            "--samples",
+            "300",
+        ],
+    )
+    .json();
+    assert!(none["rows"][0]["lime"].is_null());
+}

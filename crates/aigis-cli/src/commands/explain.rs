@@ -126,8 +126,17 @@ pub(crate) fn run(cli: &Cli, args: &ExplainArgs) -> Result<()> {
         Ok(()) => "graph".to_owned(),
         Err(why) => format!("runtime ({why})"),
     };
+    let bins = if args.lime {
+        Some(
+            aigis_redteam::lime::Bins::fit(&background_data.data, background_data.rows, cols)
+                .context("LIME's bins of the background")?,
+        )
+    } else {
+        None
+    };
     let bar = output::progress(cli, rows.len() as u64, "explaining rows");
     let mut explained: Vec<(usize, usize, Shap)> = Vec::new();
+    let mut limes: Vec<Option<aigis_redteam::lime::Explanation>> = Vec::new();
     for &r in &rows {
         let x = data.row(r).to_vec();
         let (answer, _) = target.run(&x, 1, cols)?;
@@ -143,6 +152,20 @@ pub(crate) fn run(cli: &Cli, args: &ExplainArgs) -> Result<()> {
         let shap = explain::kernel_shap(&f, &x, &background, args.samples, args.seed)
             .with_context(|| format!("explaining row {r}"))?;
         explained.push((r, column, shap));
+        limes.push(match &bins {
+            Some(bins) => {
+                let settings = aigis_redteam::lime::Settings {
+                    samples: args.lime_samples,
+                    features: args.top.max(1),
+                    seed: args.seed,
+                };
+                Some(
+                    aigis_redteam::lime::explain(&f, &x, bins, &settings)
+                        .with_context(|| format!("LIME of row {r}"))?,
+                )
+            }
+            None => None,
+        });
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -232,7 +255,7 @@ pub(crate) fn run(cli: &Cli, args: &ExplainArgs) -> Result<()> {
             "method": method,
             "samples": samples,
             "background": { "rows": background.weights.len(), "from": background_data.rows },
-            "rows": explained.iter().map(|(r, c, s)| json!({
+            "rows": explained.iter().zip(&limes).map(|((r, c, s), l)| json!({
                 "row": r,
                 "column": c,
                 "value": s.value,
@@ -241,6 +264,23 @@ pub(crate) fn run(cli: &Cli, args: &ExplainArgs) -> Result<()> {
                 "exact": s.exact,
                 "coalitions": s.coalitions,
                 "model_rows": s.model_rows,
+                "lime": l.as_ref().map(|l| {
+                    let conditions = bins
+                        .as_ref()
+                        .map(|b| b.describe(data.row(*r), &data.names))
+                        .unwrap_or_default();
+                    json!({
+                        "weights": l.weights.iter().map(|&(j, w)| json!({
+                            "feature": data.names.get(j),
+                            "condition": conditions.get(j),
+                            "weight": w,
+                        })).collect::<Vec<_>>(),
+                        "intercept": l.intercept,
+                        "score": l.score,
+                        "local_prediction": l.local_prediction,
+                        "samples": args.lime_samples,
+                    })
+                }),
             })).collect::<Vec<_>>(),
             "mean_abs_shap": mean_abs,
             "permutation": permutation.as_ref().map(|(score, imp)| json!({
@@ -255,7 +295,9 @@ pub(crate) fn run(cli: &Cli, args: &ExplainArgs) -> Result<()> {
     } else {
         print_text(
             &target,
-            &data.names,
+            &data,
+            bins.as_ref(),
+            &limes,
             &explained,
             permutation.as_ref(),
             metric,
@@ -268,15 +310,22 @@ pub(crate) fn run(cli: &Cli, args: &ExplainArgs) -> Result<()> {
     Ok(())
 }
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the text of one run, each part named"
+)]
 fn print_text(
     target: &Target,
-    names: &[String],
+    data: &aigis_monitor::detect::Matrix,
+    bins: Option<&aigis_redteam::lime::Bins>,
+    limes: &[Option<aigis_redteam::lime::Explanation>],
     explained: &[(usize, usize, Shap)],
     permutation: Option<&(f64, Vec<Importance>)>,
     metric: &str,
     args: &ExplainArgs,
 ) {
-    for (r, column, s) in explained {
+    let names = &data.names;
+    for ((r, column, s), lime) in explained.iter().zip(limes) {
         let what = if target.width > 1 {
             format!("{}[{column}]", target.output_name)
         } else {
@@ -307,6 +356,22 @@ fn print_text(
                 names.get(j).map_or("", String::as_str),
                 s.values.get(j).copied().unwrap_or(0.0)
             );
+        }
+        if let (Some(l), Some(bins)) = (lime, bins) {
+            let conditions = bins.describe(data.row(*r), names);
+            outln!(
+                "  LIME ({} neighbours; local model R² {:.3}, its answer {:.4}):",
+                args.lime_samples,
+                l.score,
+                l.local_prediction
+            );
+            for &(j, w) in &l.weights {
+                outln!(
+                    "    {:<32} {:+.4}",
+                    conditions.get(j).map_or("", String::as_str),
+                    w
+                );
+            }
         }
     }
     if let Some((score, importance)) = permutation {
