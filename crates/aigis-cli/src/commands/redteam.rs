@@ -748,18 +748,8 @@ fn extract(
         "profile" => (From::Profile, "profile"),
         path => {
             let path = Path::new(path);
-            let (format, read) = read_options(&args.read)?;
-            let pool = detect::read_matrix(
-                path,
-                &Columns {
-                    names: None,
-                    label: Some(&args.label),
-                    text_is_missing: false,
-                },
-                format,
-                &read,
-            )
-            .with_context(|| format!("reading the attacker's rows `{}`", path.display()))?;
+            let pool = read_rows(path, args)
+                .with_context(|| format!("the attacker's rows `{}`", path.display()))?;
             if pool.cols != cols {
                 anyhow::bail!(
                     "--extract-from `{}`: {} numeric columns, the model takes {cols} (or say `random` or `profile`)",
@@ -817,14 +807,10 @@ fn extract(
     })
 }
 
-/// A table's rows (the label's column left out) and their class indices.
-fn read_labelled(
-    path: &Path,
-    args: &RedteamArgs,
-    limit: Option<usize>,
-) -> Result<(aigis_monitor::detect::Matrix, Vec<f64>)> {
+/// A table's numeric columns but the label's.
+fn read_rows(path: &Path, args: &RedteamArgs) -> Result<aigis_monitor::detect::Matrix> {
     let (format, read) = read_options(&args.read)?;
-    let mut data = detect::read_matrix(
+    detect::read_matrix(
         path,
         &Columns {
             names: None,
@@ -834,7 +820,16 @@ fn read_labelled(
         format,
         &read,
     )
-    .with_context(|| format!("reading `{}`", path.display()))?;
+    .with_context(|| format!("reading `{}`", path.display()))
+}
+
+/// A table's rows (the label's column left out) and their class indices.
+fn read_labelled(
+    path: &Path,
+    args: &RedteamArgs,
+    limit: Option<usize>,
+) -> Result<(aigis_monitor::detect::Matrix, Vec<f64>)> {
+    let mut data = read_rows(path, args)?;
     let mut labels = label_column(path, &args.label, &args.read)?;
     if let Some(n) = limit {
         data.rows = data.rows.min(n);

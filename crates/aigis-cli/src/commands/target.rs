@@ -147,6 +147,20 @@ impl Target {
             })?;
             return Self::from_bytes(bytes, spec.to_owned(), place, digest, output, cols, args);
         }
+        Self::open_with(path, output, cols, args)
+    }
+
+    /// The ONNX file `path`, every query counted, none bounded.
+    pub(crate) fn open(path: &Path, output: Option<&str>, cols: usize) -> Result<Self> {
+        Self::open_with(path, output, cols, &TargetArgs::default())
+    }
+
+    fn open_with(
+        path: &Path,
+        output: Option<&str>,
+        cols: usize,
+        args: &TargetArgs,
+    ) -> Result<Self> {
         let bytes = context::read_input(path, "model", MAX_MODEL_BYTES)?;
         let digest = Digest::of(&bytes);
         Self::from_bytes(
@@ -157,21 +171,6 @@ impl Target {
             output,
             cols,
             args,
-        )
-    }
-
-    /// The ONNX file `path`, every query counted, none bounded.
-    pub(crate) fn open(path: &Path, output: Option<&str>, cols: usize) -> Result<Self> {
-        let bytes = context::read_input(path, "model", MAX_MODEL_BYTES)?;
-        let digest = Digest::of(&bytes);
-        Self::from_bytes(
-            bytes,
-            path.display().to_string(),
-            Place::File(path.to_owned()),
-            digest,
-            output,
-            cols,
-            &TargetArgs::default(),
         )
     }
 

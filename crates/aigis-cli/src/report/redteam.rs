@@ -131,6 +131,16 @@ fn lines(
     s
 }
 
+/// Ticks at 0, 25, 50, 75 and 100 %.
+fn percent_ticks() -> Vec<Tick> {
+    (0..=4)
+        .map(|i| {
+            let f = f64::from(i) / 4.0;
+            (f, format!("{:.0} %", 100.0 * f))
+        })
+        .collect()
+}
+
 /// Success rate against ε, one line per attack (and norm).
 fn evasion_chart(r: &RedTeam) -> String {
     let max_eps = r.attacks.iter().map(|a| a.eps).fold(0.0, f64::max);
@@ -155,12 +165,7 @@ fn evasion_chart(r: &RedTeam) -> String {
             (f, format!("{:.3}", f * max_eps))
         })
         .collect();
-    let yt: Vec<Tick> = (0..=4)
-        .map(|i| {
-            let f = f64::from(i) / 4.0;
-            (f, format!("{:.0} %", 100.0 * f))
-        })
-        .collect();
+    let yt = percent_ticks();
     lines(
         "Success rate against ε (the rows the model gets right that the attack fools)",
         ("ε", "success rate"),
@@ -203,12 +208,7 @@ fn extraction_chart(e: &RedTeamExtraction) -> String {
         .iter()
         .map(|p| (map(p.queries), p.queries.to_string()))
         .collect();
-    let yt: Vec<Tick> = (0..=4)
-        .map(|i| {
-            let f = f64::from(i) / 4.0;
-            (f, format!("{:.0} %", 100.0 * f))
-        })
-        .collect();
+    let yt = percent_ticks();
     lines(
         "Extraction: the copy's fidelity and accuracy against the queries it was trained on",
         ("queries (log scale)", "share of rows"),
