@@ -972,7 +972,8 @@ fn a_served_model_is_red_teamed_through_the_gateway_as_the_file_is() {
             .is_some_and(|w| w.contains("query budget of 2000"))),
         "{s}"
     );
-    // `aigis explain` reaches the served model the same way, with the same answers.
+    // `aigis explain` reaches the served model the same way, with the same answers as the
+    // file's runtime.
     let explain = |model: &str| {
         let r = common::aigis_in(
             d,
@@ -992,9 +993,16 @@ fn a_served_model_is_red_teamed_through_the_gateway_as_the_file_is() {
                 "300",
                 "--repeats",
                 "1",
-                "--token-env",
-                "RT_TOKEN",
-            ][..if model.starts_with("http") { 17 } else { 15 }],
+            ]
+            .iter()
+            .copied()
+            .chain(if model.starts_with("http") {
+                ["--token-env", "RT_TOKEN"]
+            } else {
+                // The runtime, as the remote side (else its graph, in f64).
+                ["--query-budget", "100000000"]
+            })
+            .collect::<Vec<_>>(),
             &[("RT_TOKEN", token)],
         );
         assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
