@@ -220,6 +220,7 @@ pub enum Command {
         "aigis explain model.onnx --data test.csv --label target",
         "aigis explain fraud@production --data test.csv --label target",
         "aigis explain model.onnx --data test.csv --rows 0,1 --lime --top 5",
+        "aigis explain model.onnx --data test.csv --label target --html explain.html",
         "aigis explain digits.onnx --data test.npy --rows 0,7,42 --samples 4000",
         "aigis explain model.onnx --data test.csv --label target \\",
         "    --background train.csv --background-size 100",
@@ -1180,6 +1181,11 @@ pub struct ExplainArgs {
     /// LIME's neighbours per row.
     #[arg(long, value_name = "N", default_value_t = 5000)]
     pub lime_samples: usize,
+    /// Also write a self-contained HTML report: each row's attributions as bars (its
+    /// Shapley values, and with --lime its LIME weights), the mean absolute Shapley value
+    /// over the rows, and permutation importance with its spread.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     #[command(flatten)]
     pub access: TargetArgs,
     #[command(flatten)]

@@ -420,3 +420,50 @@ fn lime_weights_come_with_the_rows_bins() {
     .json();
     assert!(none["rows"][0]["lime"].is_null());
 }
+
+/// `--html`: a self-contained page with each row's bars, LIME's, the mean over the rows
+/// and permutation importance; names from the data are escaped.
+#[test]
+fn the_html_page_draws_the_attributions_and_escapes_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    inputs_csv(d, "digits_mlp.json", "digits.csv", Some("output_label"));
+    // A column name that would be markup.
+    let text = std::fs::read_to_string(d.join("digits.csv")).unwrap();
+    std::fs::write(d.join("digits.csv"), text.replacen("f0,", "<b>f0</b>,", 1)).unwrap();
+    let model = runtime_model("digits_mlp.onnx");
+    ok(
+        d,
+        &[
+            "explain",
+            &model,
+            "--data",
+            "digits.csv",
+            "--label",
+            "label",
+            "--rows",
+            "0,1",
+            "--samples",
+            "300",
+            "--lime",
+            "--lime-samples",
+            "500",
+            "--repeats",
+            "1",
+            "--html",
+            "explain.html",
+        ],
+    );
+    let page = std::fs::read_to_string(d.join("explain.html")).unwrap();
+    for needle in [
+        "Row 0: Shapley values",
+        "Row 1: LIME weights",
+        "Mean absolute Shapley value",
+        "Permutation importance",
+        "<svg",
+    ] {
+        assert!(page.contains(needle), "{needle}");
+    }
+    assert!(!page.contains("<b>f0</b>") && !page.contains("<script"));
+    assert!(page.contains("&lt;b&gt;f0&lt;/b&gt;"));
+}

@@ -243,6 +243,32 @@ pub(crate) fn run(cli: &Cli, args: &ExplainArgs) -> Result<()> {
         }
         None => None,
     };
+    if let Some(path) = &args.html {
+        let page = crate::report::explain::Page {
+            model: &target.name,
+            output: &target.output_name,
+            names: &data.names,
+            rows: explained
+                .iter()
+                .zip(&limes)
+                .map(|((r, c, s), l)| crate::report::explain::Row {
+                    row: *r,
+                    column: *c,
+                    shap: s,
+                    lime: l
+                        .as_ref()
+                        .zip(bins.as_ref())
+                        .map(|(l, b)| (l, b.describe(data.row(*r), &data.names))),
+                })
+                .collect(),
+            permutation: permutation
+                .as_ref()
+                .map(|(score, imp)| (*score, metric, imp.as_slice())),
+            top: args.top.max(1),
+            evaluated_by: &evaluated_by,
+        };
+        context::write_output(path, crate::report::explain::page(&page).as_bytes())?;
+    }
     if cli.json {
         let value = json!({
             "model": target.name,

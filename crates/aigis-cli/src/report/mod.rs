@@ -2,6 +2,7 @@
 //! self-contained HTML page with plots; and the pages of `aigis monitor report` and
 //! `aigis fairness`.
 
+pub mod explain;
 pub mod fairness;
 pub mod html;
 pub mod monitor;
