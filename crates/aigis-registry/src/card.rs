@@ -437,15 +437,6 @@ pub fn card(
     })
 }
 
-/// An attack's name as a reader knows it.
-fn attack_name(attack: &str) -> String {
-    match attack {
-        "hsj" => "HopSkipJump".into(),
-        "square" => "Square".into(),
-        other => other.to_uppercase(),
-    }
-}
-
 fn redteam_text(p: &RedTeam) -> String {
     let mut parts = Vec::new();
     if let (Some(clean), Some(g)) = (p.clean_accuracy, &p.gradients) {
@@ -456,14 +447,12 @@ fn redteam_text(p: &RedTeam) -> String {
         ));
         for a in &p.attacks {
             match (&a.skipped, a.robust_accuracy) {
-                (Some(why), _) => parts.push(format!(
-                    "{} at ε {} not run ({why})",
-                    attack_name(&a.attack),
-                    a.eps
-                )),
+                (Some(why), _) => {
+                    parts.push(format!("{} at ε {} not run ({why})", a.title(), a.eps))
+                }
                 (None, Some(r)) => parts.push(format!(
                     "{} ({}) at ε {}: robust accuracy {}",
-                    attack_name(&a.attack),
+                    a.title(),
                     a.norm,
                     a.eps,
                     pct(r)
@@ -538,26 +527,35 @@ fn fairness_text(p: &Fairness) -> String {
 }
 
 fn explanation_text(p: &Explanation) -> String {
-    let mut order: Vec<usize> = (0..p.features.len()).collect();
-    order.sort_by(|&a, &b| {
-        let v = |i: usize| p.mean_abs_shap.get(i).copied().unwrap_or(0.0);
-        v(b).total_cmp(&v(a))
-    });
-    let top: Vec<String> = order
-        .iter()
-        .take(5)
-        .filter_map(|&i| {
-            Some(format!(
-                "{} ({:.3})",
-                p.features.get(i)?,
-                p.mean_abs_shap.get(i)?
-            ))
+    let lime = p
+        .lime
+        .as_ref()
+        .map(|l| {
+            format!(
+                "; LIME's local models (R² {:.2} on average) weigh most {}",
+                l.mean_score,
+                largest(&p.features, &l.mean_abs_weight).join(", ")
+            )
         })
-        .collect();
+        .unwrap_or_default();
     format!(
-        "Explanations ({} Shapley values of {} rows): the features its answers depend on most are {}.",
+        "Explanations ({} Shapley values of {} rows): the features its answers depend on most are {}{lime}.",
         p.method,
         p.explained_rows,
-        top.join(", ")
+        largest(&p.features, &p.mean_abs_shap).join(", ")
     )
+}
+
+/// The five features of largest `values`, each with its value.
+fn largest(features: &[String], values: &[f64]) -> Vec<String> {
+    let mut order: Vec<usize> = (0..features.len()).collect();
+    order.sort_by(|&a, &b| {
+        let v = |i: usize| values.get(i).copied().unwrap_or(0.0);
+        v(b).total_cmp(&v(a))
+    });
+    order
+        .iter()
+        .take(5)
+        .filter_map(|&i| Some(format!("{} ({:.3})", features.get(i)?, values.get(i)?)))
+        .collect()
 }

@@ -326,6 +326,7 @@ fn bad_input_says_what_is_wrong() {
 fn lime_weights_come_with_the_rows_bins() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    ok(d, &["init", "-q"]);
     inputs_csv(d, "digits_mlp.json", "digits.csv", Some("output_label"));
     let model = runtime_model("digits_mlp.onnx");
     let run = |seed: &str| {
@@ -374,6 +375,17 @@ fn lime_weights_come_with_the_rows_bins() {
         assert!(lime["score"].as_f64().unwrap() > 0.0, "{lime}");
         assert_eq!(lime["samples"], 2000);
     }
+    // The evidence holds LIME's aggregates: each feature's mean absolute weight.
+    let shown = ok(
+        d,
+        &["--json", "evidence", "show", &v["evidence"].to_string()],
+    )
+    .json()
+    .to_string();
+    assert!(
+        shown.contains("mean_abs_weight") && shown.contains("\"samples\":2000"),
+        "{shown}"
+    );
     assert_eq!(run("0")["rows"][0]["lime"], v["rows"][0]["lime"]);
     assert_ne!(run("1")["rows"][0]["lime"], v["rows"][0]["lime"]);
     let text = ok(

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use aigis_evidence::{Explanation, PermutationImportance, Tool};
+use aigis_evidence::{Explanation, LimeSummary, PermutationImportance, Tool};
 use aigis_monitor::detect::{self, Columns, Matrix};
 use aigis_redteam::explain::{self, Background, Importance, Scorer, Shap};
 use anyhow::{Context as _, Result};
@@ -237,6 +237,25 @@ pub(crate) fn run(cli: &Cli, args: &ExplainArgs) -> Result<()> {
                         mean: imp.iter().map(|i| i.mean).collect(),
                         std: imp.iter().map(|i| i.std).collect(),
                     }),
+                lime: args.lime.then(|| {
+                    let done: Vec<&aigis_redteam::lime::Explanation> =
+                        limes.iter().flatten().collect();
+                    let rows = done.len().max(1) as f64;
+                    let mut mean_abs_weight = vec![0.0; cols];
+                    for l in &done {
+                        for &(j, w) in &l.weights {
+                            if let Some(m) = mean_abs_weight.get_mut(j) {
+                                *m += w.abs() / rows;
+                            }
+                        }
+                    }
+                    LimeSummary {
+                        samples: args.lime_samples as u64,
+                        features: args.top.max(1) as u64,
+                        mean_abs_weight,
+                        mean_score: done.iter().map(|l| l.score).sum::<f64>() / rows,
+                    }
+                }),
                 tool: Tool::current(),
             };
             Some(record_model_data(project, &target, &args.data, &predicate)?)

@@ -149,7 +149,7 @@ fn evasion_chart(r: &RedTeam) -> String {
     }
     let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     for a in r.attacks.iter().filter(|a| a.skipped.is_none()) {
-        let name = format!("{} ({})", a.attack.to_uppercase(), a.norm);
+        let name = format!("{} ({})", a.title(), a.norm);
         let point = (a.eps / max_eps, a.success_rate.unwrap_or(0.0));
         match series.iter_mut().find(|(n, _)| *n == name) {
             Some((_, p)) => p.push(point),

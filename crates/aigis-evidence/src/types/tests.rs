@@ -729,7 +729,19 @@ fn explanation_round_trips() {
             mean: vec![0.2, 0.0],
             std: vec![0.01, 0.0],
         }),
+        lime: Some(LimeSummary {
+            samples: 5000,
+            features: 2,
+            mean_abs_weight: vec![0.3, 0.01],
+            mean_score: 0.8,
+        }),
         tool: Tool::current(),
     });
     assert_eq!(value["permutation"]["metric"], json!("accuracy"));
+    assert_eq!(value["lime"]["samples"], json!(5000));
+    // Evidence from before LIME existed still reads.
+    let mut old = value.clone();
+    old.as_object_mut().unwrap().remove("lime");
+    let back: Explanation = serde_json::from_value(old).unwrap();
+    assert!(back.lime.is_none());
 }

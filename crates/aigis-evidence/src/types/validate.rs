@@ -170,8 +170,26 @@ pub struct Explanation {
     pub mean_abs_shap: Vec<f64>,
     /// Permutation importance, when labels were given.
     pub permutation: Option<PermutationImportance>,
+    /// LIME, when it ran (`--lime`). Absent from runs before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lime: Option<LimeSummary>,
     /// The aigis that explained it.
     pub tool: Tool,
+}
+
+/// LIME over the explained rows, as aggregates: no row, no bin boundary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimeSummary {
+    /// Neighbours drawn per row.
+    pub samples: u64,
+    /// Features each row's local model kept.
+    pub features: u64,
+    /// Per feature, the mean absolute LIME weight over the rows (0 where a row's local
+    /// model left it out).
+    pub mean_abs_weight: Vec<f64>,
+    /// The local models' mean weighted R².
+    pub mean_score: f64,
 }
 
 /// Permutation importance over a labelled table.
@@ -369,6 +387,17 @@ pub struct RedTeamBreach {
     /// The value measured, or `null` when it could not be (an attack skipped): a
     /// verdict not reached is a breach.
     pub value: Option<f64>,
+}
+
+impl RedTeamAttack {
+    /// The attack's name as a reader knows it: FGSM, PGD, HopSkipJump, Square.
+    pub fn title(&self) -> String {
+        match self.attack.as_str() {
+            "hsj" => "HopSkipJump".into(),
+            "square" => "Square".into(),
+            other => other.to_uppercase(),
+        }
+    }
 }
 
 impl Predicate for RedTeam {
