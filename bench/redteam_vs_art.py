@@ -12,9 +12,12 @@ integer `label`) and both tools attack all of them, untargeted, L-inf, with the 
   HSJ   HopSkipJump, L2, 40 iterations, ART's defaults otherwise, on the first 30 test rows
         (--hsj-rows, --hsj-iterations): median L2 of the rows fooled, model queries per
         attacked row (ART's counted by the BlackBoxClassifier it queries), seconds
-  Square  the Square attack, L-inf, eps 0.1 and 0.2, 100 iterations (ART's default;
-        --square-iterations), p_init 0.8, one run, on every row right when clean (ART's
-        Square takes images: the rows go to it as 1x8x8): rows fooled, queries per row
+  Square  the Square attack, L-inf at eps 0.1 and 0.2 and L2 at eps 0.5 and 1, 100
+        iterations (ART's default; --square-iterations), p_init 0.8, one run, on every row
+        right when clean (ART's Square takes images: the rows go to it as 1x8x8): rows
+        fooled, queries per row. ART's L2 form differs from the paper's (it divides the new
+        window by its intended length instead of scaling it to that length, and its start
+        on an 8x8 image is 0/0, never kept); aigis's follows the paper
 
 ART attacks through `MLPGradients` (from detect_eval.py: the cross-entropy gradient
 backpropagated by hand through the fitted weights, checked against finite differences at
@@ -93,7 +96,7 @@ FGSM_EPS = [0.1, 0.2]
 PGD = {"eps": 0.1, "step": 0.01, "steps": 40}
 QUICK_ROWS = 200
 HSJ = {"rows": 30, "iterations": 40}   # --hsj-rows / --hsj-iterations override
-SQUARE_EPS = [0.1, 0.2]
+SQUARE_EPS = [("inf", 0.1), ("inf", 0.2), ("2", 0.5), ("2", 1.0)]
 SQUARE_ITERATIONS = 100                # ART's default max_iter; --square-iterations overrides
 MAX_HSJ_L2_RATIO = 1.15                # --check: aigis's median L2 at most this times ART's
 MAX_HSJ_QUERY_RATIO = 1.05             # --check: aigis's queries per row at most this times ART's
@@ -350,7 +353,7 @@ def run_hsj(binary, m, workdir, rows, iterations, log):
 
 
 def run_square(binary, m, workdir, iterations, log):
-    """The Square attack (L-inf, untargeted, ART's p_init 0.8, one run) at each of SQUARE_EPS
+    """The Square attack (untargeted, ART's p_init 0.8, one run) at each norm and eps of SQUARE_EPS
     on every test row by both tools: rows fooled (of those right when clean, judged by
     onnxruntime for ART), model queries per attacked row, seconds. ART's Square takes
     images only: the rows go to it as 1x8x8 and back flat."""
@@ -366,31 +369,32 @@ def run_square(binary, m, workdir, iterations, log):
     box = BlackBoxClassifierNeuralNetwork(predict, input_shape=(1, 8, 8), nb_classes=10,
                                           clip_values=CLIP, channels_first=True)
     out = []
-    for eps in SQUARE_EPS:
+    for norm, eps in SQUARE_EPS:
         queries[0] = 0
         np.random.seed(m.get("seed", 0))
         t = time.perf_counter()
-        adv = SquareAttack(box, norm=np.inf, eps=eps, max_iter=iterations, p_init=0.8,
+        adv = SquareAttack(box, norm=np.inf if norm == "inf" else 2, eps=eps, max_iter=iterations, p_init=0.8,
                            nb_restarts=1, verbose=False).generate(
             x.reshape(-1, 1, 8, 8), y=np.eye(10)[y]).reshape(len(x), -1)
         seconds = time.perf_counter() - t
         fooled = int((m["judge"].label(adv) != y).sum())
-        art = {"eps": eps, "fooled": fooled, "attacked": int(len(x)),
+        art = {"norm": norm, "eps": eps, "fooled": fooled, "attacked": int(len(x)),
                "queries_per_row": queries[0] / max(1, len(x)), "seconds": seconds}
-        log(f"ART Square eps {eps}: {fooled}/{len(x)} fooled, "
+        log(f"ART Square L{norm} eps {eps}: {fooled}/{len(x)} fooled, "
             f"{art['queries_per_row']:.0f} queries per attacked row, {seconds:.2f} s")
         ours = None
         if binary is not None:
             cmd = [os.path.abspath(binary), "--json", "redteam", os.path.basename(m["model"]),
                    "--data", os.path.basename(m["data"]), "--label", "label", "--attacks",
-                   "square", "--eps", str(eps), "--iterations", str(iterations), "--clip", "0,1"]
+                   "square", "--norm", norm, "--eps", str(eps), "--iterations", str(iterations),
+                   "--clip", "0,1"]
             p = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
             if p.returncode != 0:
                 sys.exit(f"`{' '.join(cmd)}` failed ({p.returncode}): {p.stderr}{p.stdout[:2000]}")
             a = json.loads(p.stdout)["attacks"][0]
-            ours = {"eps": eps, "fooled": a["succeeded"], "attacked": a["attacked"],
+            ours = {"norm": norm, "eps": eps, "fooled": a["succeeded"], "attacked": a["attacked"],
                     "queries_per_row": a["queries_per_row"], "seconds": a["seconds"]}
-            log(f"aigis square eps {eps}: {ours['fooled']}/{ours['attacked']} fooled, "
+            log(f"aigis square L{norm} eps {eps}: {ours['fooled']}/{ours['attacked']} fooled, "
                 f"{ours['queries_per_row']} queries per attacked row, {ours['seconds']:.2f} s")
         out.append((art, ours))
     return out
@@ -498,14 +502,14 @@ def main():
         m["seed"] = args.seed
         square = run_square(None if args.art_only else args.aigis, m, workdir,
                             args.square_iterations, log)
-        print(f"\nSquare attack, L-inf, untargeted, {args.square_iterations} iterations, p_init "
+        print(f"\nSquare attack, untargeted, {args.square_iterations} iterations, p_init "
               f"0.8, every row right when clean (each tool's own random draws):\n")
-        print("| eps | tool | fooled | queries per attacked row | seconds |")
-        print("|---|---|---|---|---|")
+        print("| norm | eps | tool | fooled | queries per attacked row | seconds |")
+        print("|---|---|---|---|---|---|")
         for art_s, our_s in square:
             for name, h in [("ART", art_s), ("aigis", our_s)]:
                 if h is not None:
-                    print(f"| {h['eps']:g} | {name} | {h['fooled']}/{h['attacked']} | "
+                    print(f"| L{h['norm']} | {h['eps']:g} | {name} | {h['fooled']}/{h['attacked']} | "
                           f"{h['queries_per_row']:.0f} | {h['seconds']:.2f} |")
 
     failures = []
@@ -513,13 +517,13 @@ def main():
         if our_s is None:
             continue
         if our_s["attacked"] != art_s["attacked"]:
-            failures.append(f"Square eps {art_s['eps']}: aigis attacked {our_s['attacked']} rows, "
+            failures.append(f"Square L{art_s['norm']} eps {art_s['eps']}: aigis attacked {our_s['attacked']} rows, "
                             f"ART {art_s['attacked']}")
         if our_s["fooled"] < art_s["fooled"] - MAX_SUCCESS_GAP * art_s["attacked"]:
-            failures.append(f"Square eps {art_s['eps']}: aigis fooled {our_s['fooled']} rows, ART "
+            failures.append(f"Square L{art_s['norm']} eps {art_s['eps']}: aigis fooled {our_s['fooled']} rows, ART "
                             f"{art_s['fooled']} (more than {100 * MAX_SUCCESS_GAP:g} points fewer)")
         if our_s["queries_per_row"] > art_s["queries_per_row"]:
-            failures.append(f"Square eps {art_s['eps']}: aigis {our_s['queries_per_row']} queries "
+            failures.append(f"Square L{art_s['norm']} eps {art_s['eps']}: aigis {our_s['queries_per_row']} queries "
                             f"per row vs ART {art_s['queries_per_row']:.0f}")
     if hsj is not None and hsj[1] is not None:
         art_h, our_h = hsj

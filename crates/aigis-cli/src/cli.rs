@@ -270,6 +270,8 @@ pub enum Command {
         "    --norm 2 --eps 0.5,1,2 --clip 0,1 --max-queries 5000",
         "aigis redteam model.onnx --data test.csv --label y --attacks square \\",
         "    --eps 0.05,0.1 --clip 0,1 --iterations 1000",
+        "aigis redteam model.onnx --data test.csv --label y --attacks square \\",
+        "    --norm 2 --eps 1,2 --clip 0,1",
         "aigis redteam model.onnx --data test.csv --label y --attacks none \\",
         "    --extract 100,1000,10000 --fail-over fidelity-at-1000=0.8",
         "aigis redteam model.onnx --data test.csv --label y --target 3",
@@ -1116,6 +1118,10 @@ pub struct TargetArgs {
     /// from the model's own graph are not queries.
     #[arg(long, value_name = "ROWS")]
     pub query_budget: Option<u64>,
+    /// With a registry version: which of its files is the model (its path as
+    /// registered) [default: its one `.onnx` file].
+    #[arg(long, value_name = "PATH")]
+    pub model_file: Option<String>,
 }
 
 impl Default for TargetArgs {
@@ -1126,6 +1132,7 @@ impl Default for TargetArgs {
             batch: 256,
             timeout: 30,
             query_budget: None,
+            model_file: None,
         }
     }
 }
@@ -1202,9 +1209,9 @@ pub enum AttackKind {
     /// HopSkipJump: decision-based (the model's top class only), --iterations
     /// iterations; a row counts as fooled at ε when its point is within ε.
     Hsj,
-    /// The Square attack: score-based (the model's class scores, no gradient), L∞,
-    /// --iterations random square windows set to ±ε, each kept when it lowers the
-    /// margin.
+    /// The Square attack: score-based (the model's class scores, no gradient),
+    /// --iterations random square windows, each kept when it lowers the margin: in L∞
+    /// set to ±ε, in L2 (--norm 2) moving the change of length ε between windows.
     Square,
     /// No evasion attack (with --extract or --members alone).
     None,

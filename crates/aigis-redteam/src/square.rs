@@ -1,12 +1,14 @@
-//! The Square attack (Andriushchenko, Croce, Flammarion and Hein, 2020), L∞: a
-//! score-based black-box attack that needs the model's class scores only, no gradient,
-//! as IBM ART runs it (its margin loss, its schedule of window sizes, its vertical-stripe
-//! start), so its figures compare with ART's.
+//! The Square attack (Andriushchenko, Croce, Flammarion and Hein, 2020), L∞ and L2: a
+//! score-based black-box attack that needs the model's class scores only, no gradient.
+//! L∞ runs as IBM ART runs it (its margin loss, its schedule of window sizes, its
+//! vertical-stripe start), so its figures compare with ART's; L2 as the paper describes
+//! it (see [`l2_candidate`]), on the same schedule.
 //!
-//! Per row, within ε of the row (and the valid range): start from vertical stripes of ±ε
-//! (one sign per channel and column), kept when they lower the margin; then each
+//! L∞, per row, within ε of the row (and the valid range): start from vertical stripes
+//! of ±ε (one sign per channel and column), kept when they lower the margin; then each
 //! iteration sets a random square window of the image, one random sign per channel, to
-//! the row ± ε, and keeps the change when it lowers the margin. The margin is the score
+//! the row ± ε, and keeps the change when it lowers the margin. L2 keeps the change at
+//! length ε and moves it between windows instead. The margin is the score
 //! of the row's class less the highest other (targeted: the highest other less the
 //! target's); the row is fooled when it is below zero. The window covers a share `p` of
 //! the image that halves on ART's schedule (`p_init` at the start, `p_init / 512` near
@@ -17,10 +19,15 @@
 //! Where ART differs: it draws one window for the whole batch per iteration (here each
 //! row draws its own, from its own seeded generator, so a row's attack does not depend
 //! on the others), and it asks the model three times per row and iteration (once here).
+//! Its L2 form divides the new window by the length it is meant to be given rather than
+//! scaling it to that length, so after the change is rescaled to ε the new window
+//! crowds out the rest; and its L2 start on an image under 10 pixels high is a window of
+//! 0/0 (not a number), which it never keeps. Here the L2 form follows the paper.
 //! Inputs that are not images (a row of features) are a one-pixel-high image whose
 //! windows are runs of neighbouring features.
 
 use crate::Error;
+use crate::evasion::Norm;
 
 /// The model's class scores for rows: `rows × k` (row-major) and `k`.
 pub type Scores<'a> = dyn Fn(&[f64], usize) -> Result<(Vec<f64>, usize), String> + Sync + 'a;
@@ -117,8 +124,11 @@ impl Shape {
 /// The Square attack's settings (ART's defaults where ART has one).
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// The largest change of any feature (L∞).
+    /// The size of the change: the largest change of any feature (L∞) or its Euclidean
+    /// length (L2), as `norm` says.
     pub eps: f64,
+    /// L∞ (ART's and the paper's default) or L2.
+    pub norm: Norm,
     /// Iterations per run (ART's `max_iter`).
     pub iterations: usize,
     /// The share of the image the first windows cover (`p_init`, 0.8).
@@ -143,6 +153,7 @@ impl Settings {
     pub fn new(eps: f64, shape: Shape) -> Self {
         Self {
             eps,
+            norm: Norm::Inf,
             iterations: 100,
             p_init: 0.8,
             runs: 1,
@@ -203,6 +214,229 @@ fn margins(scores: &[f64], k: usize, classes: &[usize], target: Option<usize>) -
                 own - other
             }
         })
+        .collect()
+}
+
+/// The L∞ candidate for a row at `iteration` from its current point `from`: at the
+/// start, vertical stripes of ±ε over the clean row (one sign per channel and column);
+/// then `from` with a random square window set to the clean row ± ε, one sign per
+/// channel. Within the valid range `(lo, hi)`.
+fn linf_candidate(
+    s: &Settings,
+    clean: &[f64],
+    from: &[f64],
+    iteration: usize,
+    rng: &mut fastrand::Rng,
+    (lo, hi): (f64, f64),
+) -> Vec<f64> {
+    let shape = s.shape;
+    let mut point = if iteration == 0 { clean } else { from }.to_vec();
+    // Sets the window of `wh × ww` at `(h0, w0)` of each channel to the clean row ± ε.
+    let mut paint = |(h0, w0, wh, ww): (usize, usize, usize, usize), signs: &[f64]| {
+        for (c, &sign) in signs.iter().enumerate() {
+            for h in h0..h0 + wh {
+                for w in w0..w0 + ww {
+                    let i = shape.at(c, h, w);
+                    if let (Some(v), Some(&o)) = (point.get_mut(i), clean.get(i)) {
+                        *v = (o + sign).clamp(lo, hi);
+                    }
+                }
+            }
+        }
+    };
+    let signs = |rng: &mut fastrand::Rng| -> Vec<f64> {
+        (0..shape.channels)
+            .map(|_| if rng.bool() { s.eps } else { -s.eps })
+            .collect()
+    };
+    if iteration == 0 {
+        for w in 0..shape.width {
+            let signs = signs(rng);
+            paint((0, w, shape.height, 1), &signs);
+        }
+    } else {
+        let (wh, ww) = shape.window(share(s.p_init, iteration - 1, s.iterations));
+        let h0 = rng.usize(0..=shape.height - wh);
+        let w0 = rng.usize(0..=shape.width - ww);
+        let signs = signs(rng);
+        paint((h0, w0, wh, ww), &signs);
+    }
+    point
+}
+
+/// One lobe of the L2 attack's window: `a × b` numbers (row-major) that are largest at
+/// the centre and fall off in nested rectangles, each ring adding `1 / (k + 1)²`, of unit
+/// Euclidean length (the paper's "pseudo-Gaussian" shape).
+fn lobe(a: usize, b: usize) -> Vec<f64> {
+    let mut v = vec![0.0; a * b];
+    let (ca, cb) = (a / 2, b / 2);
+    for k in 0..=ca.max(cb) {
+        let weight = 1.0 / ((k + 1) * (k + 1)) as f64;
+        let rows = ca.saturating_sub(k)..(ca + k + 1).min(a);
+        let cols = cb.saturating_sub(k)..(cb + k + 1).min(b);
+        for i in rows {
+            for j in cols.clone() {
+                if let Some(x) = v.get_mut(i * b + j) {
+                    *x += weight;
+                }
+            }
+        }
+    }
+    unit(&mut v);
+    v
+}
+
+/// Scales `v` to unit Euclidean length (left as it is when it is all zero).
+fn unit(v: &mut [f64]) {
+    let n = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    if n > 0.0 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+}
+
+/// The L2 attack's window of `wh × ww` (row-major, unit length): a positive lobe over the
+/// first half of its rows and a negative one over the rest, turned a quarter (the lobes
+/// side by side) on a coin's throw; on a one-row window the lobes lie along the row, in
+/// either order.
+fn l2_window(wh: usize, ww: usize, rng: &mut fastrand::Rng) -> Vec<f64> {
+    let mut v = Vec::with_capacity(wh * ww);
+    if wh == 1 {
+        let first = ww / 2;
+        v.extend(lobe(1, first));
+        v.extend(lobe(1, ww - first).into_iter().map(|x| -x));
+        if rng.bool() {
+            v.reverse();
+        }
+    } else {
+        let first = wh / 2;
+        v.extend(lobe(first, ww));
+        v.extend(lobe(wh - first, ww).into_iter().map(|x| -x));
+        if wh == ww && rng.bool() {
+            let t: Vec<f64> = (0..wh * ww)
+                .map(|i| v.get((i % ww) * ww + i / ww).copied().unwrap_or(0.0))
+                .collect();
+            v = t;
+        }
+    }
+    unit(&mut v);
+    v
+}
+
+/// The L2 candidate for a row at `iteration` from its current point `from` (the paper's
+/// L2 attack):
+/// - at the start, the clean row plus a grid of 5 × 5 windows (a fifth of the image's
+///   side each, centred; runs of a fifth of a one-row input), each the two-lobed shape
+///   with a random sign per channel, scaled to length ε;
+/// - then a window of the image's share `p` (at least 3 wide and odd) gets a fresh
+///   two-lobed shape of random sign per channel plus its own current change (to unit
+///   length), a second window of the same size is cleared, and the first is given the
+///   length both held plus what the whole change still lacks of ε; the change is then
+///   scaled to length ε.
+///
+/// Within the valid range `(lo, hi)`, which can only shorten the change.
+fn l2_candidate(
+    s: &Settings,
+    clean: &[f64],
+    from: &[f64],
+    iteration: usize,
+    rng: &mut fastrand::Rng,
+    (lo, hi): (f64, f64),
+) -> Vec<f64> {
+    let shape = s.shape;
+    let channels = shape.channels;
+    let mut delta: Vec<f64> = from.iter().zip(clean).map(|(a, b)| a - b).collect();
+    // The indices of a window's numbers in one channel, row-major.
+    let cells = |c: usize, (h0, w0, wh, ww): (usize, usize, usize, usize)| {
+        (h0..h0 + wh).flat_map(move |h| (w0..w0 + ww).map(move |w| shape.at(c, h, w)))
+    };
+    if iteration == 0 {
+        delta.iter_mut().for_each(|d| *d = 0.0);
+        // Tiles of a fifth of the side, from a fifth's remainder halved, as many as the
+        // side holds whole.
+        let (th, tw) = if shape.height == 1 {
+            (1, (shape.width / 5).max(1))
+        } else {
+            let t = (shape.height / 5).max(1).min(shape.width);
+            (t, t)
+        };
+        let oh = shape.height.saturating_sub(5 * th) / 2;
+        let ow = shape.width.saturating_sub(5 * tw) / 2;
+        let nh = (shape.height - oh) / th;
+        let nw = (shape.width - ow) / tw;
+        for i in 0..nh {
+            for j in 0..nw {
+                let tile = l2_window(th, tw, rng);
+                for c in 0..channels {
+                    let sign = if rng.bool() { 1.0 } else { -1.0 };
+                    for (idx, t) in cells(c, (oh + i * th, ow + j * tw, th, tw)).zip(&tile) {
+                        if let Some(d) = delta.get_mut(idx) {
+                            *d += sign * t;
+                        }
+                    }
+                }
+            }
+        }
+    } else {
+        let p = share(s.p_init, iteration - 1, s.iterations);
+        let (wh, ww) = if shape.height == 1 {
+            let w = ((p * shape.width as f64).round() as usize).max(3) | 1;
+            (1, w.min(shape.width))
+        } else {
+            let side =
+                ((p * (shape.height * shape.width) as f64).sqrt().round() as usize).max(3) | 1;
+            let side = side.min(shape.height.min(shape.width));
+            (side, side)
+        };
+        let place = |rng: &mut fastrand::Rng| {
+            (
+                rng.usize(0..=shape.height - wh),
+                rng.usize(0..=shape.width - ww),
+            )
+        };
+        let (h1, w1) = place(rng);
+        let (h2, w2) = place(rng);
+        let first = (h1, w1, wh, ww);
+        let second = (h2, w2, wh, ww);
+        let norm2 = |d: &[f64], idx: &mut dyn Iterator<Item = usize>| {
+            idx.map(|i| d.get(i).map_or(0.0, |v| v * v)).sum::<f64>()
+        };
+        let whole = delta.iter().map(|v| v * v).sum::<f64>();
+        let lacking = (s.eps * s.eps - whole).max(0.0) / channels as f64;
+        let shape_new = l2_window(wh, ww, rng);
+        for c in 0..channels {
+            let in_first = norm2(&delta, &mut cells(c, first)).sqrt();
+            // Both windows' numbers, each counted once.
+            let mut both: Vec<usize> = cells(c, first).chain(cells(c, second)).collect();
+            both.sort_unstable();
+            both.dedup();
+            let held = norm2(&delta, &mut both.iter().copied());
+            let sign = if rng.bool() { 1.0 } else { -1.0 };
+            let mut new: Vec<f64> = cells(c, first)
+                .zip(&shape_new)
+                .map(|(i, t)| sign * t + delta.get(i).copied().unwrap_or(0.0) / (in_first + 1e-10))
+                .collect();
+            unit(&mut new);
+            let length = (lacking + held).sqrt();
+            for i in cells(c, second) {
+                if let Some(d) = delta.get_mut(i) {
+                    *d = 0.0;
+                }
+            }
+            for (i, v) in cells(c, first).zip(new) {
+                if let Some(d) = delta.get_mut(i) {
+                    *d = v * length;
+                }
+            }
+        }
+    }
+    let length = delta.iter().map(|v| v * v).sum::<f64>().sqrt();
+    if length.is_nan() || length <= 0.0 {
+        return from.to_vec();
+    }
+    clean
+        .iter()
+        .zip(&delta)
+        .map(|(o, d)| (o + d / length * s.eps).clamp(lo, hi))
         .collect()
 }
 
@@ -281,25 +515,6 @@ pub fn attack(
             )
         })
         .collect();
-    let shape = s.shape;
-    // Sets the window of `wh × ww` at `(h0, w0)` of each channel of `point` to the
-    // clean row `r` ± ε, one sign per channel (within the valid range).
-    let paint = |point: &mut [f64],
-                 r: usize,
-                 (h0, w0, wh, ww): (usize, usize, usize, usize),
-                 signs: &[f64]| {
-        for (c, &sign) in signs.iter().enumerate() {
-            for h in h0..h0 + wh {
-                for w in w0..w0 + ww {
-                    let i = shape.at(c, h, w);
-                    if let (Some(v), Some(&o)) = (point.get_mut(i), clean(r).get(i)) {
-                        *v = (o + sign).clamp(lo, hi);
-                    }
-                }
-            }
-        }
-    };
-
     for run in 0..s.runs {
         let mut active: Vec<usize> = (0..rows)
             .filter(|&r| margin.get(r).copied().is_some_and(standing))
@@ -328,24 +543,10 @@ pub fn attack(
                 let (Some(rng), Some(from)) = (rngs.get_mut(r), current.get(r)) else {
                     continue;
                 };
-                let mut point = from.clone();
-                if iteration == 0 {
-                    point.copy_from_slice(clean(r));
-                    for w in 0..shape.width {
-                        let signs: Vec<f64> = (0..shape.channels)
-                            .map(|_| if rng.bool() { s.eps } else { -s.eps })
-                            .collect();
-                        paint(&mut point, r, (0, w, shape.height, 1), &signs);
-                    }
-                } else {
-                    let (wh, ww) = shape.window(share(s.p_init, iteration - 1, s.iterations));
-                    let h0 = rng.usize(0..=shape.height - wh);
-                    let w0 = rng.usize(0..=shape.width - ww);
-                    let signs: Vec<f64> = (0..shape.channels)
-                        .map(|_| if rng.bool() { s.eps } else { -s.eps })
-                        .collect();
-                    paint(&mut point, r, (h0, w0, wh, ww), &signs);
-                }
+                let point = match s.norm {
+                    Norm::Inf => linf_candidate(s, clean(r), from, iteration, rng, (lo, hi)),
+                    Norm::L2 => l2_candidate(s, clean(r), from, iteration, rng, (lo, hi)),
+                };
                 points.extend(point);
             }
             let new = ask(&points, &active)?;

@@ -822,6 +822,56 @@ fn a_registry_version_is_red_teamed_by_name_and_its_card_counts_it() {
         2,
         "no version of `digits` is at stage `production`",
     );
+    // A version of several models: which one is named, or the run says how.
+    std::fs::create_dir(d.join("pair")).unwrap();
+    std::fs::copy(runtime_model("digits_mlp.onnx"), d.join("pair/digits.onnx")).unwrap();
+    std::fs::copy(
+        runtime_model("wine_minmax_mlp.onnx"),
+        d.join("pair/wine.onnx"),
+    )
+    .unwrap();
+    ok(d, &["model", "sign", "pair"]);
+    ok(d, &["model", "register", "pair", "--name", "pair"]);
+    let base = ["redteam", "--data", "digits.csv", "--label", "label"];
+    fails(
+        d,
+        &[&base[..], &["pair@1"]].concat(),
+        2,
+        "several `.onnx` files (digits.onnx, wine.onnx): name one with --model-file",
+    );
+    let v = ok(
+        d,
+        &[
+            "--json",
+            "redteam",
+            "pair@1",
+            "--model-file",
+            "digits.onnx",
+            "--data",
+            "digits.csv",
+            "--label",
+            "label",
+            "--attacks",
+            "fgsm",
+            "--clip",
+            "0,1",
+        ],
+    )
+    .json();
+    assert_eq!(v["target"]["file"], "digits.onnx", "{v}");
+    assert_eq!(without_time(&v), without_time(&file));
+    fails(
+        d,
+        &[&base[..], &["pair@1", "--model-file", "nope.onnx"]].concat(),
+        2,
+        "has no file `nope.onnx`",
+    );
+    fails(
+        d,
+        &[&base[..], &["digits.onnx", "--model-file", "digits.onnx"]].concat(),
+        2,
+        "--model-file names a file of a registry version",
+    );
     // Outside a project there is no registry: said, not "no such file".
     let outside = tempfile::tempdir().unwrap();
     std::fs::copy(d.join("digits.csv"), outside.path().join("digits.csv")).unwrap();
@@ -1034,8 +1084,8 @@ fn a_served_model_is_red_teamed_through_the_gateway_as_the_file_is() {
 
 /// The Square attack from the model's scores alone: on the digits MLP it fools more rows
 /// at a larger eps, stays within eps and the valid range, keeps to its query budget per
-/// row, and the same seed gives the same figures; on a tree ensemble (no gradient) it
-/// runs as well; L2 is refused.
+/// row, and the same seed gives the same figures; in L2 likewise; on a tree ensemble (no
+/// gradient) it runs as well.
 #[test]
 fn the_square_attack_fools_from_scores_alone_within_eps_and_its_queries() {
     let dir = tempfile::tempdir().unwrap();
@@ -1080,23 +1130,18 @@ fn the_square_attack_fools_from_scores_alone_within_eps_and_its_queries() {
         "{capped}"
     );
     assert!(f(&capped["attacks"][0]["success_rate"]) < f(&large["success_rate"]));
-    fails(
-        d,
-        &[
-            "redteam",
-            &model,
-            "--data",
-            "digits.csv",
-            "--label",
-            "label",
-            "--attacks",
-            "square",
-            "--norm",
-            "2",
-        ],
-        2,
-        "L∞",
+    // L2: the change has length at most eps, and a larger eps fools more.
+    let l2 = run(&["--norm", "2", "--eps", "0.3,1.5"]);
+    let (small, large) = (&l2["attacks"][0], &l2["attacks"][1]);
+    assert_eq!(small["norm"], "l2");
+    assert!(
+        f(&large["success_rate"]) > f(&small["success_rate"]),
+        "{l2}"
     );
+    assert!(f(&large["success_rate"]) >= 0.9, "{large}");
+    for a in [small, large] {
+        assert!(f(&a["median_l2"]) <= f(&a["eps"]) + 1e-6, "{a}");
+    }
     inputs_csv(d, "cancer_gbc.json", "cancer.csv", Some("output_label"));
     let trees = ok(
         d,

@@ -540,6 +540,7 @@ fn square(
         .map(|&r| labels.get(r).copied().unwrap_or(0))
         .collect();
     let settings = square::Settings {
+        norm: plan.norm,
         iterations: plan.square_iterations,
         p_init: plan.p_init,
         runs: plan.restarts + 1,
@@ -920,15 +921,8 @@ pub(crate) fn run(cli: &Cli, args: &RedteamArgs) -> Result<ExitStatus> {
     if args.steps == 0 {
         anyhow::bail!("--steps 0: PGD needs at least one step");
     }
-    if args.attacks.contains(&AttackKind::Square) {
-        if args.norm == NormArg::L2 {
-            anyhow::bail!(
-                "--attacks square runs in L∞ (--norm inf) here; for a black-box L2 attack use --attacks hsj"
-            );
-        }
-        if !(args.p_init > 0.0 && args.p_init <= 1.0) {
-            anyhow::bail!("--p-init {}: a share of the image, in (0, 1]", args.p_init);
-        }
+    if args.attacks.contains(&AttackKind::Square) && !(args.p_init > 0.0 && args.p_init <= 1.0) {
+        anyhow::bail!("--p-init {}: a share of the image, in (0, 1]", args.p_init);
     }
     if args.iterations == Some(0) {
         anyhow::bail!("--iterations 0: the attacks need at least one iteration");

@@ -125,7 +125,15 @@ impl Target {
         args: &TargetArgs,
         project: Option<&aigis_ledger::Project>,
     ) -> Result<Self> {
-        if spec.starts_with("http://") || spec.starts_with("https://") {
+        let url = spec.starts_with("http://") || spec.starts_with("https://");
+        if args.model_file.is_some()
+            && (url || registry_spec(spec).is_none() || Path::new(spec).exists())
+        {
+            anyhow::bail!(
+                "--model-file names a file of a registry version (`NAME@VERSION`), not of `{spec}`"
+            );
+        }
+        if url {
             return Self::remote(spec, output, cols, args);
         }
         let path = Path::new(spec);
@@ -142,9 +150,11 @@ impl Target {
                     "`{spec}` is neither a file nor, outside a project, a registry version (run inside an aigis project, or give --project)"
                 )
             })?;
-            let (bytes, place, digest) = registry_model(project, name, at).with_context(|| {
-                format!("`{spec}` is not a file; read as a registry version of `{name}`")
-            })?;
+            let file = args.model_file.as_deref();
+            let (bytes, place, digest) =
+                registry_model(project, name, at, file).with_context(|| {
+                    format!("`{spec}` is not a file; read as a registry version of `{name}`")
+                })?;
             return Self::from_bytes(bytes, spec.to_owned(), place, digest, output, cols, args);
         }
         Self::open_with(path, output, cols, args)
@@ -520,18 +530,39 @@ pub(crate) fn agree(
 }
 
 /// The bytes of registry version `at` (a number, or a stage the gate put one at) of
-/// `name`: its one `.onnx` file, read from the store and checked against its digest.
+/// `name`: its file `file`, or its one `.onnx` file, read from the store and checked
+/// against its digest.
 fn registry_model(
     project: &aigis_ledger::Project,
     name: &str,
     at: &str,
+    file: Option<&str>,
 ) -> Result<(Vec<u8>, Place, Digest)> {
     let reg = aigis_registry::open(project)?;
+    // A version of several models: the registry's refusal names its `file` key (of the
+    // gateway's configuration); here it is an option.
+    let one_of = |record: &aigis_registry::VersionRecord| -> Result<()> {
+        let onnx: Vec<&str> = record
+            .files
+            .iter()
+            .map(|e| e.path.as_str())
+            .filter(|p| p.ends_with(".onnx"))
+            .collect();
+        if file.is_none() && onnx.len() > 1 {
+            anyhow::bail!(
+                "`{name}` version {} holds several `.onnx` files ({}): name one with --model-file",
+                record.version,
+                onnx.join(", ")
+            );
+        }
+        Ok(())
+    };
     if let Ok(version) = at.parse::<u32>() {
         let record = reg
             .version(name, version)
             .with_context(|| format!("the registry has no `{name}` version {version}"))?;
-        let entry = aigis_registry::model_file(&record, None)?;
+        one_of(&record)?;
+        let entry = aigis_registry::model_file(&record, file)?;
         let bytes = reg.read_blob(&entry.sha256, MAX_MODEL_BYTES)?;
         let place = Place::Registry {
             name: name.to_owned(),
@@ -541,7 +572,10 @@ fn registry_model(
         };
         return Ok((bytes, place, entry.sha256));
     }
-    let staged = aigis_registry::staged(project, &reg, name, at, None)?;
+    if let Some(at) = reg.stages(name)?.stages.get(at) {
+        one_of(&reg.version(name, at.version)?)?;
+    }
+    let staged = aigis_registry::staged(project, &reg, name, at, file)?;
     let place = Place::Registry {
         name: name.to_owned(),
         version: staged.version,
