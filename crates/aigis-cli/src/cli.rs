@@ -274,6 +274,9 @@ pub enum Command {
         "    --norm 2 --eps 1,2 --clip 0,1",
         "aigis redteam model.onnx --data test.csv --label y --attacks none \\",
         "    --extract 100,1000,10000 --fail-over fidelity-at-1000=0.8",
+        "aigis redteam model.onnx --data test.csv --label y --attacks none \\",
+        "    --train train.csv --poison label-flip=0.1,backdoor=0.01 \\",
+        "    --fail-over backdoor-success=0.5",
         "aigis redteam model.onnx --data test.csv --label y --target 3",
         "aigis redteam model.onnx --label y --members train.csv \\",
         "    --non-members test.csv --reference ref1.onnx,ref2.onnx",
@@ -1308,6 +1311,28 @@ pub struct RedteamArgs {
     /// trains; 0: logistic regression).
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub surrogate_hidden: usize,
+    /// Poisoning: the training rows (labelled by --label). A model is retrained on them
+    /// by aigis (one ReLU layer of --surrogate-hidden units, as scikit-learn's
+    /// MLPClassifier trains), clean and once per --poison, each measured on the --data
+    /// rows: not the model's own training pipeline, but what the same share of poison
+    /// does to such a model on this data.
+    #[arg(long, value_name = "TABLE", requires_all = ["data", "poison"])]
+    pub train: Option<PathBuf>,
+    /// The poisonings with --train, each `KIND=RATE` (a share of the training rows):
+    /// `label-flip` (labels changed to another class at random) or `backdoor` (a trigger
+    /// stamped, the label set to --poison-target; the trigger is the image's
+    /// bottom-right corner, or the last three features, set to the top of their range),
+    /// e.g. `--poison label-flip=0.1,backdoor=0.01`.
+    #[arg(
+        long,
+        value_name = "KIND=RATE,...",
+        value_delimiter = ',',
+        requires = "train"
+    )]
+    pub poison: Vec<String>,
+    /// The backdoor's target class.
+    #[arg(long, value_name = "CLASS", default_value_t = 0)]
+    pub poison_target: usize,
     /// The Square attack's first window, as a share of the image (it halves on IBM
     /// ART's schedule).
     #[arg(long, value_name = "SHARE", default_value_t = 0.8)]

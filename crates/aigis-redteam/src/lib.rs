@@ -10,8 +10,13 @@
 //!   defines them, with the exact gradients of the model's ONNX graph
 //!   ([`aigis_runtime::grad`]) or gradients estimated from its answers (`aigis redteam`);
 //! - [`hopskipjump`]: HopSkipJump, the decision-based attack, as ART runs it;
-//! - [`square`]: the Square attack (L∞), score-based, ART's schedule and margin loss,
-//!   one model call per iteration for every row still standing;
+//! - [`square`]: the Square attack (L∞ as ART runs it, L2 as the paper gives it),
+//!   score-based, ART's schedule and margin loss, one model call per iteration for every
+//!   row still standing;
+//! - [`extraction`]: copies trained on the model's answers (scikit-learn's
+//!   MLPClassifier's training), their fidelity against the queries;
+//! - [`poisoning`]: label flips and backdoors in a share of the training rows, a model
+//!   retrained on them by [`extraction::train`], its accuracy and the backdoor's success;
 //! - [`lime`]: LIME for tabular rows as the `lime` package runs it (quartile bins,
 //!   neighbours drawn per bin, a weighted ridge fit on the features chosen);
 //! - [`membership`]: membership inference (loss, confidence, and with reference models
@@ -42,6 +47,7 @@ pub mod fairness;
 pub mod hopskipjump;
 pub mod lime;
 pub mod membership;
+pub mod poisoning;
 pub mod square;
 
 /// What went wrong in the validation stage.

@@ -485,6 +485,29 @@ fn redteam_text(p: &RedTeam) -> String {
             curve.join(", ")
         ));
     }
+    if let Some(q) = &p.poisoning {
+        let each: Vec<String> = q
+            .outcomes
+            .iter()
+            .map(|o| match o.backdoor_success {
+                Some(b) => format!(
+                    "a backdoor in {} of the training rows works on {} of triggered rows",
+                    pct(o.rate),
+                    pct(b)
+                ),
+                None => format!(
+                    "{} of the labels flipped costs {} of accuracy",
+                    pct(o.rate),
+                    pct(o.accuracy_drop)
+                ),
+            })
+            .collect();
+        parts.push(format!(
+            "poisoning (a model retrained by aigis on {} training rows): {}",
+            q.train_rows,
+            each.join(", ")
+        ));
+    }
     format!(
         "Red team: {}; {}.",
         parts.join("; "),

@@ -1333,3 +1333,172 @@ fn the_projects_redteam_thresholds_hold_every_run() {
         r.stderr
     );
 }
+
+/// Poisoning: a model retrained on the training rows clean and per poisoning, measured
+/// on the held-out rows; a tenth of the rows with a backdoor plants it (the clean model
+/// has none), flipped labels cost accuracy; thresholds on both, the evidence holds it,
+/// and bad input is named.
+#[test]
+fn poisoning_plants_a_backdoor_and_flipped_labels_cost_accuracy() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["init"]);
+    let (model, train, test) = (
+        redteam_fixture("mia_target.onnx"),
+        redteam_fixture("mia_members.csv"),
+        redteam_fixture("mia_non_members.csv"),
+    );
+    let base = [
+        "--json",
+        "redteam",
+        &model,
+        "--data",
+        &test,
+        "--label",
+        "label",
+        "--attacks",
+        "none",
+        "--clip",
+        "0,1",
+        "--surrogate-hidden",
+        "32",
+        "--train",
+        &train,
+    ];
+    let v = ok(
+        d,
+        &[&base[..], &["--poison", "label-flip=0.4,backdoor=0.1"]].concat(),
+    )
+    .json();
+    let p = &v["poisoning"];
+    assert_eq!(p["train_rows"], 150);
+    assert_eq!(p["rows"], 150);
+    assert_eq!(p["target"], 0);
+    assert_eq!(p["trigger_features"], serde_json::json!([54, 55, 62, 63]));
+    assert!(f(&p["clean_accuracy"]) > 0.8, "{p}");
+    assert!(f(&p["clean_backdoor_rate"]) < 0.1, "{p}");
+    let (flip, backdoor) = (&p["outcomes"][0], &p["outcomes"][1]);
+    assert_eq!(flip["kind"], "label-flip");
+    assert_eq!(flip["poisoned"], 60);
+    assert!(f(&flip["accuracy_drop"]) > 0.1, "{p}");
+    assert_eq!(flip["backdoor_success"], serde_json::Value::Null);
+    assert_eq!(backdoor["kind"], "backdoor");
+    assert_eq!(backdoor["poisoned"], 15);
+    assert!(f(&backdoor["backdoor_success"]) > 0.5, "{p}");
+    assert!(f(&backdoor["accuracy"]) > 0.75, "{p}");
+    let index = v["evidence"].as_u64().unwrap();
+    let shown = ok(d, &["--json", "evidence", "show", &index.to_string()])
+        .json()
+        .to_string();
+    assert!(shown.contains("backdoor_success"), "{shown}");
+    // The text names each poisoning, the page tabulates them.
+    let text = ok(
+        d,
+        &[
+            &base[1..],
+            &["--poison", "backdoor=0.1", "--html", "p.html"],
+        ]
+        .concat(),
+    )
+    .stdout;
+    let page = std::fs::read_to_string(d.join("p.html")).unwrap();
+    assert!(page.contains("<h2>Poisoning</h2>") && page.contains("<td>backdoor</td>"));
+    assert!(text.contains("poisoning: models (32 hidden units) retrained on 150 training rows"));
+    // Thresholds.
+    let breached = aigis(
+        d,
+        &[
+            &base[..],
+            &[
+                "--poison",
+                "backdoor=0.1",
+                "--fail-over",
+                "backdoor-success=0.3",
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(breached.code, 1, "{}", breached.stderr);
+    assert!(
+        breached.stdout.contains("\"passed\": false"),
+        "{}",
+        breached.stdout
+    );
+    ok(
+        d,
+        &[
+            &base[..],
+            &[
+                "--poison",
+                "label-flip=0.4",
+                "--fail-over",
+                "poison-accuracy-drop=0.9",
+            ],
+        ]
+        .concat(),
+    );
+    // A threshold on poisoning that did not run fails.
+    let unmeasured = aigis(
+        d,
+        &[
+            "redteam",
+            &model,
+            "--data",
+            &test,
+            "--label",
+            "label",
+            "--attacks",
+            "fgsm",
+            "--fail-over",
+            "backdoor-success=0.5",
+        ],
+    );
+    assert_eq!(unmeasured.code, 1, "{}", unmeasured.stderr);
+    // Bad input.
+    for (extra, said) in [
+        (&["--poison", "nope=0.1"][..], "no poisoning `nope`"),
+        (&["--poison", "backdoor=2"][..], "in [0, 1]"),
+        (&["--poison", "backdoor"][..], "KIND=RATE"),
+        (
+            &["--poison", "backdoor=0.1", "--poison-target", "12"][..],
+            "--poison-target 12",
+        ),
+    ] {
+        fails(d, &[&base[1..], extra].concat(), 2, said);
+    }
+    inputs_csv(d, "wine_minmax_mlp.json", "wine.csv", Some("output_label"));
+    fails(
+        d,
+        &[
+            "redteam",
+            &model,
+            "--data",
+            &test,
+            "--label",
+            "label",
+            "--attacks",
+            "none",
+            "--train",
+            "wine.csv",
+            "--poison",
+            "backdoor=0.1",
+        ],
+        2,
+        "numeric columns",
+    );
+    fails(
+        d,
+        &[
+            "redteam",
+            &model,
+            "--data",
+            &test,
+            "--label",
+            "label",
+            "--poison",
+            "backdoor=0.1",
+        ],
+        2,
+        "--train",
+    );
+}

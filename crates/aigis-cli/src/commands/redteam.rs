@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use aigis_evidence::{
     RedTeam, RedTeamAttack, RedTeamBreach, RedTeamExtraction, RedTeamExtractionPoint,
-    RedTeamMembership, RedTeamMembershipAttack, RedTeamThreshold, Tool,
+    RedTeamMembership, RedTeamMembershipAttack, RedTeamPoisoning, RedTeamPoisoningOutcome,
+    RedTeamThreshold, Tool,
 };
 use aigis_monitor::detect::{self, Columns};
 use aigis_redteam::evasion::{self, Estimated, Gradient, Norm, Settings};
@@ -34,16 +35,22 @@ pub(crate) enum Measure {
     MiaTprAt01,
     /// The extracted copy's fidelity after this many queries.
     FidelityAt(usize),
+    /// The largest backdoor success of the poisonings.
+    BackdoorSuccess,
+    /// The largest accuracy drop of the poisonings.
+    PoisonAccuracyDrop,
 }
 
 impl Measure {
-    const ALL: [(&'static str, Measure); 6] = [
+    const ALL: [(&'static str, Measure); 8] = [
         ("robust-accuracy", Measure::RobustAccuracy),
         ("clean-accuracy", Measure::CleanAccuracy),
         ("success-rate", Measure::SuccessRate),
         ("mia-auc", Measure::MiaAuc),
         ("mia-tpr-at-0.001", Measure::MiaTprAt001),
         ("mia-tpr-at-0.01", Measure::MiaTprAt01),
+        ("backdoor-success", Measure::BackdoorSuccess),
+        ("poison-accuracy-drop", Measure::PoisonAccuracyDrop),
     ];
 
     fn name(self) -> String {
@@ -613,18 +620,31 @@ fn fill(record: &mut RedTeamAttack, o: &evasion::Outcome) {
     record.median_l2 = o.median_l2;
 }
 
+/// What a run measured, each part when it ran.
+#[derive(Default)]
+pub(crate) struct Findings {
+    pub(crate) evasion: Option<Evasion>,
+    pub(crate) membership: Option<RedTeamMembership>,
+    pub(crate) extraction: Option<RedTeamExtraction>,
+    pub(crate) poisoning: Option<RedTeamPoisoning>,
+}
+
 /// The verdict of a run: its evasion attacks and membership inference checked against
 /// `thresholds`. A measure that could not be taken (its attacks not run, or skipped)
 /// breaches every threshold on it, and a skipped attack fails the run.
 pub(crate) fn verdict(
     output: &str,
-    evasion: Option<Evasion>,
-    membership: Option<RedTeamMembership>,
-    extraction: Option<RedTeamExtraction>,
+    found: Findings,
     plan: &Plan,
     thresholds: &[(Measure, bool, f64)],
     queries: u64,
 ) -> RedTeam {
+    let Findings {
+        evasion,
+        membership,
+        extraction,
+        poisoning,
+    } = found;
     let attacks = evasion
         .as_ref()
         .map(|e| e.attacks.as_slice())
@@ -656,6 +676,18 @@ pub(crate) fn verdict(
                     .find(|p| p.queries == n as u64)
                     .map(|p| p.fidelity)
             }),
+            Measure::BackdoorSuccess => poisoning.as_ref().and_then(|p| {
+                p.outcomes
+                    .iter()
+                    .filter_map(|o| o.backdoor_success)
+                    .max_by(f64::total_cmp)
+            }),
+            Measure::PoisonAccuracyDrop => poisoning.as_ref().and_then(|p| {
+                p.outcomes
+                    .iter()
+                    .map(|o| o.accuracy_drop)
+                    .max_by(f64::total_cmp)
+            }),
         }
     };
     let bound = |at_least: bool| if at_least { "at_least" } else { "at_most" };
@@ -684,6 +716,7 @@ pub(crate) fn verdict(
         attacks: evasion.map(|e| e.attacks).unwrap_or_default(),
         membership,
         extraction,
+        poisoning,
         thresholds: thresholds
             .iter()
             .map(|&(m, at_least, value)| RedTeamThreshold {
@@ -805,6 +838,112 @@ fn extract(
         hidden: args.surrogate_hidden as u64,
         rows: rows as u64,
         points,
+    })
+}
+
+/// Poisoning: a model retrained on `train` clean and once per `--poison`, measured on the
+/// rows `x` (true classes `labels`).
+fn poison(
+    cli: &Cli,
+    target: &Target,
+    args: &RedteamArgs,
+    train: &Path,
+    x: &[f64],
+    labels: &[usize],
+) -> Result<RedTeamPoisoning> {
+    use aigis_redteam::extraction::Surrogate;
+    use aigis_redteam::poisoning::{self, Kind, Trigger};
+    let rows = labels.len();
+    let cols = x.len().checked_div(rows).unwrap_or(0);
+    let plan = args
+        .poison
+        .iter()
+        .map(|text| {
+            let (kind, rate) = text.split_once('=').ok_or_else(|| {
+                anyhow::anyhow!("--poison `{text}`: write KIND=RATE, e.g. `backdoor=0.01`")
+            })?;
+            let kind = match kind.trim() {
+                "label-flip" => Kind::LabelFlip,
+                "backdoor" => Kind::Backdoor,
+                other => anyhow::bail!(
+                    "--poison `{text}`: no poisoning `{other}`; the kinds are label-flip, backdoor"
+                ),
+            };
+            let rate: f64 = rate
+                .trim()
+                .parse()
+                .ok()
+                .filter(|r: &f64| (0.0..=1.0).contains(r))
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--poison `{text}`: the rate is a share of the training rows, in [0, 1]"
+                    )
+                })?;
+            Ok((kind, rate))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if args.poison_target >= target.width {
+        anyhow::bail!(
+            "--poison-target {}: the model gives {} classes (0 to {})",
+            args.poison_target,
+            target.width,
+            target.width - 1
+        );
+    }
+    let (t, t_labels) = read_labelled(train, args, None)
+        .with_context(|| format!("the training rows `{}`", train.display()))?;
+    if t.cols != cols {
+        anyhow::bail!(
+            "--train `{}`: {} numeric columns, the --data rows {cols}",
+            train.display(),
+            t.cols
+        );
+    }
+    let t_labels = class_indices(&t_labels, &args.label, target.width)
+        .with_context(|| format!("the training rows `{}`", train.display()))?;
+    let ranges = match args.clip {
+        Some(clip) => vec![clip; cols],
+        None => feature_ranges(&t.data, cols),
+    };
+    let trigger = Trigger::corner(square::Shape::of(target.model.inner(), cols), &ranges);
+    let surrogate = Surrogate {
+        hidden: args.surrogate_hidden,
+        seed: args.seed,
+        ..Surrogate::default()
+    };
+    let bar = output::progress(cli, plan.len() as u64 + 1, "training poisoned models");
+    let report = poisoning::evaluate(
+        (&t.data, &t_labels),
+        (x, labels),
+        cols,
+        target.width,
+        &plan,
+        &trigger,
+        args.poison_target,
+        &surrogate,
+        &mut || bar.inc(1),
+    )?;
+    bar.finish_and_clear();
+    Ok(RedTeamPoisoning {
+        hidden: args.surrogate_hidden as u64,
+        train_rows: t_labels.len() as u64,
+        rows: rows as u64,
+        target: args.poison_target as u64,
+        trigger_features: trigger.features.iter().map(|&j| j as u64).collect(),
+        clean_accuracy: report.clean_accuracy,
+        clean_backdoor_rate: report.clean_backdoor_rate,
+        outcomes: report
+            .outcomes
+            .iter()
+            .map(|o| RedTeamPoisoningOutcome {
+                kind: o.kind.name().into(),
+                rate: o.rate,
+                poisoned: o.poisoned as u64,
+                accuracy: o.accuracy,
+                accuracy_drop: o.accuracy_drop,
+                backdoor_success: o.backdoor_success,
+            })
+            .collect(),
     })
 }
 
@@ -1031,6 +1170,13 @@ pub(crate) fn run(cli: &Cli, args: &RedteamArgs) -> Result<ExitStatus> {
         }
         _ => None,
     };
+    let poisoning = match (&args.train, &data) {
+        (Some(train), Some((x, labels))) => {
+            let labels = class_indices(labels, &args.label, target.width)?;
+            Some(poison(cli, &target, args, train, &x.data, &labels)?)
+        }
+        _ => None,
+    };
     let (membership, rocs) = match &sets {
         Some(((m, ml), (n, nl))) => {
             let references = args
@@ -1061,9 +1207,12 @@ pub(crate) fn run(cli: &Cli, args: &RedteamArgs) -> Result<ExitStatus> {
     };
     let predicate = verdict(
         &target.output_name,
-        evasion,
-        membership,
-        extraction,
+        Findings {
+            evasion,
+            membership,
+            extraction,
+            poisoning,
+        },
         &plan,
         &thresholds,
         target.queries(),
@@ -1176,6 +1325,41 @@ fn print_text(model: &str, r: &RedTeam) {
                 p.queries,
                 pct(Some(p.fidelity)),
                 pct(Some(p.accuracy))
+            );
+        }
+    }
+    if let Some(p) = &r.poisoning {
+        outln!(
+            "poisoning: models ({}) retrained on {} training rows, measured on {} rows; clean: accuracy {}, triggered rows given class {}: {}",
+            if p.hidden == 0 {
+                "logistic regression".to_owned()
+            } else {
+                format!("{} hidden units", p.hidden)
+            },
+            p.train_rows,
+            p.rows,
+            pct(Some(p.clean_accuracy)),
+            p.target,
+            pct(Some(p.clean_backdoor_rate))
+        );
+        outln!(
+            "{:>11} {:>6} {:>9} {:>9} {:>9} {:>9}",
+            "poisoning",
+            "rate",
+            "rows",
+            "accuracy",
+            "drop",
+            "backdoor"
+        );
+        for o in &p.outcomes {
+            outln!(
+                "{:>11} {:>6} {:>9} {:>9} {:>9} {:>9}",
+                o.kind,
+                o.rate,
+                o.poisoned,
+                pct(Some(o.accuracy)),
+                pct(Some(o.accuracy_drop)),
+                pct(o.backdoor_success)
             );
         }
     }

@@ -368,6 +368,41 @@ pub fn page(model: &str, r: &RedTeam, rocs: &[(&str, Roc)]) -> String {
         }
         s.push_str("</table>");
     }
+    if let Some(p) = &r.poisoning {
+        let _ = write!(
+            s,
+            "<h2>Poisoning</h2><p>Models ({}) retrained by aigis on {} training rows, clean and once per poisoning, measured on {} rows. Clean: accuracy {}; the backdoor's trigger (features {}) stamped on the rows not of class {} makes it give that class to {} of them. A backdoor's success is that share for the poisoned model.</p>",
+            if p.hidden == 0 {
+                "logistic regression".to_owned()
+            } else {
+                format!("one hidden layer of {} units", p.hidden)
+            },
+            p.train_rows,
+            p.rows,
+            pct(Some(p.clean_accuracy)),
+            p.trigger_features
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            p.target,
+            pct(Some(p.clean_backdoor_rate))
+        );
+        s.push_str("<table><tr><th>poisoning</th><th class=\"num\">rate</th><th class=\"num\">rows poisoned</th><th class=\"num\">accuracy</th><th class=\"num\">drop</th><th class=\"num\">backdoor success</th></tr>");
+        for o in &p.outcomes {
+            let _ = write!(
+                s,
+                "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                esc(&o.kind),
+                o.rate,
+                o.poisoned,
+                pct(Some(o.accuracy)),
+                pct(Some(o.accuracy_drop)),
+                pct(o.backdoor_success)
+            );
+        }
+        s.push_str("</table>");
+    }
     if !r.thresholds.is_empty() {
         s.push_str("<h2>Thresholds</h2><table><tr><th>measure</th><th>bound</th><th>value</th><th>verdict</th></tr>");
         for t in &r.thresholds {

@@ -72,19 +72,26 @@ pub fn document(
                 "physicalLocation": physical,
                 "logicalLocations": [{ "fullyQualifiedName": p.logical }],
             });
+            // A property the finding does not have is left out, not written as null.
+            let mut properties = serde_json::Map::new();
+            properties.insert("severity".into(), json!(f.severity));
+            for (key, value) in [
+                ("row", json!(f.row)),
+                ("column", json!(f.column)),
+                ("offset", json!(f.offset)),
+                ("confidence", json!(f.confidence)),
+            ] {
+                if !value.is_null() {
+                    properties.insert(key.into(), value);
+                }
+            }
             json!({
                 "ruleId": f.rule,
                 "ruleIndex": rule_ids.iter().position(|r| *r == f.rule),
                 "level": f.severity.sarif_level(),
                 "message": { "text": f.message },
                 "locations": [location],
-                "properties": {
-                    "severity": f.severity,
-                    "row": f.row,
-                    "column": f.column,
-                    "offset": f.offset,
-                    "confidence": f.confidence,
-                },
+                "properties": properties,
             })
         })
         .collect();
@@ -95,7 +102,6 @@ pub fn document(
             "tool": { "driver": {
                 "name": "aigis",
                 "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": "https://example.invalid/aigis",
                 "rules": rules.iter().map(|(id, sev)| json!({
                     "id": id,
                     "shortDescription": { "text": describe(id) },

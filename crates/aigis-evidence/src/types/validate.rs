@@ -244,6 +244,9 @@ pub struct RedTeam {
     /// Model extraction, when it ran. Absent from runs before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extraction: Option<RedTeamExtraction>,
+    /// Poisoning of the training rows, when it ran. Absent from runs before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poisoning: Option<RedTeamPoisoning>,
     /// The thresholds the run was checked against.
     pub thresholds: Vec<RedTeamThreshold>,
     /// The thresholds not met (or not measured).
@@ -330,6 +333,50 @@ pub struct RedTeamExtraction {
     pub rows: u64,
     /// One point per budget, ascending.
     pub points: Vec<RedTeamExtractionPoint>,
+}
+
+/// Poisoning of the training rows: a model retrained by aigis on them clean and once
+/// per poisoning (same trainer, same seed), each measured on the held-out (attacked)
+/// rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedTeamPoisoning {
+    /// The trainer: hidden units of its one hidden layer (0: logistic regression).
+    pub hidden: u64,
+    /// Training rows.
+    pub train_rows: u64,
+    /// Held-out rows the models were measured on.
+    pub rows: u64,
+    /// The backdoor's target class.
+    pub target: u64,
+    /// The features the backdoor's trigger sets.
+    pub trigger_features: Vec<u64>,
+    /// The clean model's accuracy on the held-out rows.
+    pub clean_accuracy: f64,
+    /// The clean model's share of triggered held-out rows (not of the target) given
+    /// the target.
+    pub clean_backdoor_rate: f64,
+    /// One per poisoning.
+    pub outcomes: Vec<RedTeamPoisoningOutcome>,
+}
+
+/// A model trained on poisoned rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedTeamPoisoningOutcome {
+    /// `label-flip` or `backdoor`.
+    pub kind: String,
+    /// The share of the training rows asked for.
+    pub rate: f64,
+    /// Training rows poisoned.
+    pub poisoned: u64,
+    /// Its accuracy on the held-out rows.
+    pub accuracy: f64,
+    /// The clean model's accuracy less this one's.
+    pub accuracy_drop: f64,
+    /// A backdoor's success: the share of triggered held-out rows (not of the target)
+    /// it gives the target.
+    pub backdoor_success: Option<f64>,
 }
 
 /// A surrogate trained on `queries` of the model's answers.

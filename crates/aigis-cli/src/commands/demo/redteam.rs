@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::Log;
 use super::serve::{DIGITS, DIGITS_ROWS};
 use crate::cli::{AttackKind, Cli, GradientsArg};
-use crate::commands::redteam::{Plan, evade, verdict};
+use crate::commands::redteam::{Findings, Plan, evade, verdict};
 use crate::commands::target::{Target, record_model_data};
 
 pub(crate) fn run(cli: &Cli, log: &mut Log<'_>, dir: &Path, project: &Project) -> Result<()> {
@@ -70,9 +70,10 @@ pub(crate) fn run(cli: &Cli, log: &mut Log<'_>, dir: &Path, project: &Project) -
     let evasion = evade(cli, &target, &x, &labels, &plan)?;
     let report = verdict(
         &target.output_name,
-        Some(evasion),
-        None,
-        None,
+        Findings {
+            evasion: Some(evasion),
+            ..Findings::default()
+        },
         &plan,
         &[],
         target.queries(),
