@@ -1371,8 +1371,9 @@ pub struct RedteamArgs {
     /// --extract budgets), e.g. `mia-auc=0.6,fidelity-at-1000=0.8`.
     #[arg(long, value_name = "METRIC=VALUE", value_delimiter = ',')]
     pub fail_over: Vec<String>,
-    /// Stop starting attacks after this many seconds; those not run are reported as
-    /// skipped, and the run fails (exit 1): its verdict was not reached.
+    /// Stop starting attacks, extraction copies and poisoned models after this many
+    /// seconds from the start; those not run are reported as skipped, and the run fails
+    /// (exit 1): its verdict was not reached.
     #[arg(long, value_name = "SECONDS")]
     pub time_budget: Option<f64>,
     /// Also write a self-contained HTML report: success rate against ε, the membership

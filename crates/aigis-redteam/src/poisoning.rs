@@ -224,7 +224,8 @@ fn accuracy(model: &extraction::Trained, x: &[f64], y: &[usize]) -> Result<f64, 
 
 /// Trains the clean model on `train` and one per poisoning of `plan` (a kind and a rate
 /// each), all with `surrogate`'s settings and seed, and measures them on `test`. Rows
-/// are `cols` numbers with labels among `k` classes. `step` is called after each model.
+/// are `cols` numbers with labels among `k` classes. `step` is called after each model
+/// and says whether to go on: when it says no, the report holds the poisonings run.
 #[allow(
     clippy::too_many_arguments,
     reason = "the two sets of rows, the plan, the trigger, the trainer, each named"
@@ -238,7 +239,7 @@ pub fn evaluate(
     trigger: &Trigger,
     target: usize,
     surrogate: &Surrogate,
-    step: &mut dyn FnMut(),
+    step: &mut dyn FnMut() -> bool,
 ) -> Result<Report, Error> {
     let (tx, ty) = train;
     let (vx, vy) = test;
@@ -248,14 +249,17 @@ pub fn evaluate(
         ));
     }
     let clean = extraction::train(tx, ty.len(), ty, k, surrogate)?;
-    step();
+    let mut go_on = step();
     let clean_accuracy = accuracy(&clean, vx, vy)?;
     let clean_backdoor_rate = triggered_rate(&clean, vx, vy, cols, trigger, target)?;
     let mut outcomes = Vec::with_capacity(plan.len());
     for &(kind, rate) in plan {
+        if !go_on {
+            break;
+        }
         let p = poison(tx, ty, cols, k, kind, rate, trigger, target, surrogate.seed)?;
         let model = extraction::train(&p.x, p.y.len(), &p.y, k, surrogate)?;
-        step();
+        go_on = step();
         let acc = accuracy(&model, vx, vy)?;
         outcomes.push(Outcome {
             kind,

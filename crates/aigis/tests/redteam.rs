@@ -1437,6 +1437,36 @@ fn poisoning_plants_a_backdoor_and_flipped_labels_cost_accuracy() {
         ]
         .concat(),
     );
+    // A spent time budget stops the poisonings and the copies not yet trained, and the
+    // run fails: its verdict was not reached.
+    let stopped = aigis(
+        d,
+        &[
+            &base[..],
+            &[
+                "--poison",
+                "backdoor=0.1",
+                "--extract",
+                "50",
+                "--time-budget",
+                "0",
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(stopped.code, 1, "{}", stopped.stderr);
+    let v: serde_json::Value = serde_json::from_str(&stopped.stdout).unwrap();
+    assert_eq!(v["passed"], false);
+    assert_eq!(v["poisoning"]["outcomes"], serde_json::json!([]));
+    assert!(
+        v["poisoning"]["skipped"]
+            .as_str()
+            .unwrap()
+            .contains("time budget"),
+        "{v}"
+    );
+    assert_eq!(v["extraction"]["points"], serde_json::json!([]));
+    assert!(v["extraction"]["skipped"].as_str().is_some(), "{v}");
     // A threshold on poisoning that did not run fails.
     let unmeasured = aigis(
         d,

@@ -182,6 +182,8 @@ pub(crate) struct Plan {
     pub(crate) gradients: GradientsArg,
     pub(crate) seed: u64,
     pub(crate) time_budget: Option<f64>,
+    /// When the run began: the time budget counts from here.
+    pub(crate) started: Instant,
     /// HopSkipJump's iterations.
     pub(crate) iterations: usize,
     /// The Square attack's iterations.
@@ -190,6 +192,15 @@ pub(crate) struct Plan {
     pub(crate) p_init: f64,
     /// HopSkipJump's and the Square attack's queries per row.
     pub(crate) max_queries: Option<usize>,
+}
+
+impl Plan {
+    /// Why no more work is started, when the time budget is spent.
+    pub(crate) fn time_spent(&self) -> Option<String> {
+        self.time_budget
+            .filter(|&b| self.started.elapsed().as_secs_f64() >= b)
+            .map(|b| format!("the time budget of {b} s was spent"))
+    }
 }
 
 /// The evasion attacks of a run, as its evidence says them.
@@ -266,7 +277,6 @@ pub(crate) fn evade(
         .iter()
         .flat_map(|&a| plan.eps.iter().map(move |&e| (a, e)))
         .collect();
-    let started = Instant::now();
     let bar = output::progress(cli, runs.len() as u64, "attacking");
     let mut results = Vec::new();
     // HopSkipJump runs once (it minimizes the perturbation); each ε then counts the rows
@@ -285,9 +295,7 @@ pub(crate) fn evade(
                 target.query_budget().unwrap_or_default()
             ));
         }
-        plan.time_budget
-            .filter(|&b| time_matters && started.elapsed().as_secs_f64() >= b)
-            .map(|b| format!("the time budget of {b} s was spent"))
+        plan.time_spent().filter(|_| time_matters)
     };
     // An attack's failure, unless it is the query budget running out (then the attack
     // is skipped, and said so).
@@ -704,7 +712,10 @@ pub(crate) fn verdict(
             })
         })
         .collect();
-    let passed = breaches.is_empty() && !skipped;
+    let passed = breaches.is_empty()
+        && !skipped
+        && extraction.as_ref().is_none_or(|e| e.skipped.is_none())
+        && poisoning.as_ref().is_none_or(|p| p.skipped.is_none());
     RedTeam {
         output: output.to_string(),
         rows: evasion.as_ref().map_or(0, |e| e.rows as u64),
@@ -753,6 +764,7 @@ fn extract(
     cli: &Cli,
     target: &Target,
     args: &RedteamArgs,
+    plan: &Plan,
     x: &[f64],
     labels: &[usize],
     budgets: &[usize],
@@ -813,7 +825,12 @@ fn extract(
     };
     let bar = output::progress(cli, budgets.len() as u64, "training copies");
     let mut points = Vec::new();
+    let mut skipped = None;
     for &b in budgets {
+        if let Some(why) = plan.time_spent() {
+            skipped = Some(why);
+            break;
+        }
         let point = extraction::curve(
             &[b],
             &queries,
@@ -838,6 +855,7 @@ fn extract(
         hidden: args.surrogate_hidden as u64,
         rows: rows as u64,
         points,
+        skipped,
     })
 }
 
@@ -847,6 +865,7 @@ fn poison(
     cli: &Cli,
     target: &Target,
     args: &RedteamArgs,
+    run: &Plan,
     train: &Path,
     x: &[f64],
     labels: &[usize],
@@ -921,7 +940,10 @@ fn poison(
         &trigger,
         args.poison_target,
         &surrogate,
-        &mut || bar.inc(1),
+        &mut || {
+            bar.inc(1);
+            run.time_spent().is_none()
+        },
     )?;
     bar.finish_and_clear();
     Ok(RedTeamPoisoning {
@@ -944,6 +966,9 @@ fn poison(
                 backdoor_success: o.backdoor_success,
             })
             .collect(),
+        skipped: (report.outcomes.len() < plan.len())
+            .then(|| run.time_spent())
+            .flatten(),
     })
 }
 
@@ -1045,6 +1070,7 @@ fn membership(
 }
 
 pub(crate) fn run(cli: &Cli, args: &RedteamArgs) -> Result<ExitStatus> {
+    let started = Instant::now();
     let project = context::project_if_any(cli)?;
     let thresholds = thresholds(args, project.as_ref())?;
     for &eps in &args.eps {
@@ -1138,6 +1164,7 @@ pub(crate) fn run(cli: &Cli, args: &RedteamArgs) -> Result<ExitStatus> {
         gradients: args.gradients,
         seed: args.seed,
         time_budget: args.time_budget,
+        started,
         iterations: args.iterations.unwrap_or(50),
         square_iterations: args.iterations.unwrap_or(1000),
         p_init: args.p_init,
@@ -1161,7 +1188,9 @@ pub(crate) fn run(cli: &Cli, args: &RedteamArgs) -> Result<ExitStatus> {
     let extraction = match &data {
         Some((x, labels)) if !budgets.is_empty() => {
             let labels = class_indices(labels, &args.label, target.width)?;
-            Some(extract(cli, &target, args, &x.data, &labels, &budgets)?)
+            Some(extract(
+                cli, &target, args, &plan, &x.data, &labels, &budgets,
+            )?)
         }
         _ if !budgets.is_empty() => {
             anyhow::bail!(
@@ -1173,7 +1202,7 @@ pub(crate) fn run(cli: &Cli, args: &RedteamArgs) -> Result<ExitStatus> {
     let poisoning = match (&args.train, &data) {
         (Some(train), Some((x, labels))) => {
             let labels = class_indices(labels, &args.label, target.width)?;
-            Some(poison(cli, &target, args, train, &x.data, &labels)?)
+            Some(poison(cli, &target, args, &plan, train, &x.data, &labels)?)
         }
         _ => None,
     };
@@ -1366,6 +1395,20 @@ fn print_text(model: &str, r: &RedTeam) {
     let skipped = r.attacks.iter().filter(|a| a.skipped.is_some()).count();
     if skipped > 0 {
         outln!("FAIL {skipped} attack(s) skipped: the verdict was not reached");
+    }
+    for (what, why) in [
+        (
+            "extraction",
+            r.extraction.as_ref().and_then(|e| e.skipped.as_ref()),
+        ),
+        (
+            "poisoning",
+            r.poisoning.as_ref().and_then(|p| p.skipped.as_ref()),
+        ),
+    ] {
+        if let Some(why) = why {
+            outln!("FAIL {what} stopped ({why}): the verdict was not reached");
+        }
     }
     for b in &r.breaches {
         outln!(

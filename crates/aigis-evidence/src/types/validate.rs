@@ -333,6 +333,10 @@ pub struct RedTeamExtraction {
     pub rows: u64,
     /// One point per budget, ascending.
     pub points: Vec<RedTeamExtractionPoint>,
+    /// Why the budgets after the last point were not trained for (the time budget
+    /// spent), when they were not: the run then failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 /// Poisoning of the training rows: a model retrained by aigis on them clean and once
@@ -356,8 +360,12 @@ pub struct RedTeamPoisoning {
     /// The clean model's share of triggered held-out rows (not of the target) given
     /// the target.
     pub clean_backdoor_rate: f64,
-    /// One per poisoning.
+    /// One per poisoning run (in the order asked).
     pub outcomes: Vec<RedTeamPoisoningOutcome>,
+    /// Why the poisonings after the last outcome were not run (the time budget spent),
+    /// when they were not: the run then failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 /// A model trained on poisoned rows.

@@ -93,7 +93,10 @@ fn a_planted_backdoor_works_and_the_clean_model_does_not_have_it() {
         },
         1,
         &surrogate,
-        &mut || steps += 1,
+        &mut || {
+            steps += 1;
+            true
+        },
     )
     .unwrap();
     assert_eq!(steps, 3);
@@ -107,4 +110,38 @@ fn a_planted_backdoor_works_and_the_clean_model_does_not_have_it() {
     assert_eq!(flip.poisoned, 180);
     assert_eq!(flip.backdoor_success, None);
     assert!((flip.accuracy_drop - (report.clean_accuracy - flip.accuracy)).abs() < 1e-12);
+}
+
+/// Told to stop, it stops: the poisonings run so far, no more.
+#[test]
+fn it_stops_when_told() {
+    let (x, y) = data(200, 5);
+    let (vx, vy) = data(100, 6);
+    let trigger = Trigger::corner(Shape::of(None, 8), &[(0.0, 1.0); 8]);
+    let surrogate = Surrogate {
+        hidden: 0,
+        max_epochs: 20,
+        ..Surrogate::default()
+    };
+    let mut left = 2;
+    let report = evaluate(
+        (&x, &y),
+        (&vx, &vy),
+        8,
+        2,
+        &[
+            (Kind::LabelFlip, 0.1),
+            (Kind::LabelFlip, 0.2),
+            (Kind::Backdoor, 0.1),
+        ],
+        &trigger,
+        1,
+        &surrogate,
+        &mut || {
+            left -= 1;
+            left > 0
+        },
+    )
+    .unwrap();
+    assert_eq!(report.outcomes.len(), 1);
 }

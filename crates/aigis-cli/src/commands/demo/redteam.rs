@@ -62,6 +62,7 @@ pub(crate) fn run(cli: &Cli, log: &mut Log<'_>, dir: &Path, project: &Project) -
         gradients: GradientsArg::Exact,
         seed: 0,
         time_budget: None,
+        started: std::time::Instant::now(),
         iterations: 0,
         square_iterations: 0,
         p_init: 0.8,
