@@ -202,6 +202,16 @@ pub struct Shap {
     pub model_rows: usize,
 }
 
+/// Column `column` of a row-major matrix of `width` columns (NaN for a row without
+/// it): the class whose answer is explained, picked here, in this optimized crate,
+/// because it runs once for every model row asked about.
+pub fn column(matrix: &[f64], width: usize, column: usize) -> Vec<f64> {
+    matrix
+        .chunks(width.max(1))
+        .map(|c| c.get(column).copied().unwrap_or(f64::NAN))
+        .collect()
+}
+
 /// The worth of each coalition in `masks` (each a feature mask of `x`) over `bg`; the
 /// model calls spread over the cores.
 fn worth(

@@ -872,17 +872,29 @@ fn last_axis_rows(t: &T) -> Result<ArrayView2<'_, f64>, String> {
         .map_err(|_| "a tensor that is not contiguous".to_string())
 }
 
-fn softmax_rows(t: &T) -> Result<T, String> {
-    let m = last_axis_rows(t)?;
-    let mut out = m.to_owned();
-    for mut r in out.rows_mut() {
-        let max = r.fold(f64::NEG_INFINITY, |a, &b| a.max(b));
-        r.mapv_inplace(|v| (v - max).exp());
-        let s = r.sum();
-        r.mapv_inplace(|v| v / s);
+/// The numbers of `t` in row-major order.
+fn flat(t: &T) -> Vec<f64> {
+    match t.as_slice() {
+        Some(s) => s.to_vec(),
+        None => t.iter().copied().collect(),
     }
-    out.into_shape_with_order(IxDyn(t.shape()))
-        .map_err(|e| e.to_string())
+}
+
+fn softmax_rows(t: &T) -> Result<T, String> {
+    let k = last_axis_rows(t)?.ncols();
+    // Row by row over the numbers in order: ndarray's lanes cost more per row than a
+    // row of a few classes does.
+    let mut values = flat(t);
+    for r in values.chunks_exact_mut(k.max(1)) {
+        let max = r.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+        let mut s = 0.0;
+        for v in r.iter_mut() {
+            *v = (*v - max).exp();
+            s += *v;
+        }
+        r.iter_mut().for_each(|v| *v /= s);
+    }
+    ArrayD::from_shape_vec(IxDyn(t.shape()), values).map_err(|e| e.to_string())
 }
 
 /// Cross-entropy of `softmax(z)` per row and its gradient with respect to `z`.
@@ -1415,12 +1427,23 @@ fn forward(op: &Op, args: &[Option<&T>]) -> Result<T, String> {
                     offset.len()
                 ));
             }
-            let mut y = x.clone();
-            for (i, v) in y.iter_mut().enumerate() {
-                let j = i % d;
-                *v = (*v - pick(offset, j).unwrap_or(0.0)) * pick(scale, j).unwrap_or(1.0);
+            let (offset, scale): (Vec<f64>, Vec<f64>) = (0..d)
+                .map(|j| {
+                    (
+                        pick(offset, j).unwrap_or(0.0),
+                        pick(scale, j).unwrap_or(1.0),
+                    )
+                })
+                .unzip();
+            // Over the numbers in order, a row at a time (a dynamic array's own
+            // iteration costs more than the arithmetic).
+            let mut values = flat(x);
+            for row in values.chunks_exact_mut(d.max(1)) {
+                for ((v, o), s) in row.iter_mut().zip(&offset).zip(&scale) {
+                    *v = (*v - o) * s;
+                }
             }
-            y
+            ArrayD::from_shape_vec(x.raw_dim(), values).map_err(|e| e.to_string())?
         }
         Op::Normalizer(norm) => normalizer(x, *norm)?,
         Op::Linear { .. } => linear_forward(x, op)?,

@@ -144,10 +144,7 @@ pub(crate) fn run(cli: &Cli, args: &ExplainArgs) -> Result<()> {
         let width = target.width.max(1);
         let f = |rows: &[f64], m: usize| -> Result<Vec<f64>, String> {
             let (out, _) = target.answers(rows, m, cols)?;
-            Ok(out
-                .chunks(width)
-                .map(|c| c.get(column).copied().unwrap_or(f64::NAN))
-                .collect())
+            Ok(explain::column(&out, width, column))
         };
         let shap = explain::kernel_shap(&f, &x, &background, args.samples, args.seed)
             .with_context(|| format!("explaining row {r}"))?;
