@@ -1403,7 +1403,9 @@ fn poisoning_plants_a_backdoor_and_flipped_labels_cost_accuracy() {
     .stdout;
     let page = std::fs::read_to_string(d.join("p.html")).unwrap();
     assert!(page.contains("<h2>Poisoning</h2>") && page.contains("<td>backdoor</td>"));
-    assert!(text.contains("poisoning: models (32 hidden units) retrained on 150 training rows"));
+    assert!(text.contains(
+        "poisoning: models (one hidden layer of 32 units) retrained on 150 training rows"
+    ));
     // Thresholds.
     let breached = aigis(
         d,

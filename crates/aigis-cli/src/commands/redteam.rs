@@ -1339,11 +1339,7 @@ fn print_text(model: &str, r: &RedTeam) {
     if let Some(e) = &r.extraction {
         outln!(
             "extraction: copies ({}) trained on the model's classes for queries from {}, measured on {} rows",
-            if e.hidden == 0 {
-                "logistic regression".to_owned()
-            } else {
-                format!("{} hidden units", e.hidden)
-            },
+            crate::report::redteam::trainer(e.hidden),
             e.source,
             e.rows
         );
@@ -1360,11 +1356,7 @@ fn print_text(model: &str, r: &RedTeam) {
     if let Some(p) = &r.poisoning {
         outln!(
             "poisoning: models ({}) retrained on {} training rows, measured on {} rows; clean: accuracy {}, triggered rows given class {}: {}",
-            if p.hidden == 0 {
-                "logistic regression".to_owned()
-            } else {
-                format!("{} hidden units", p.hidden)
-            },
+            crate::report::redteam::trainer(p.hidden),
             p.train_rows,
             p.rows,
             pct(Some(p.clean_accuracy)),

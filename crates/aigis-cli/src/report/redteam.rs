@@ -29,6 +29,15 @@ const RIGHT: f64 = 150.0;
 /// A tick of an axis: where, in [0, 1], and its label.
 type Tick = (f64, String);
 
+/// The model aigis trains (extraction's copies, poisoning's retrained models), named.
+pub(crate) fn trainer(hidden: u64) -> String {
+    if hidden == 0 {
+        "logistic regression".to_owned()
+    } else {
+        format!("one hidden layer of {hidden} units")
+    }
+}
+
 fn pct(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{:.1} %", 100.0 * v))
 }
@@ -342,11 +351,7 @@ pub fn page(model: &str, r: &RedTeam, rocs: &[(&str, Roc)]) -> String {
         let _ = write!(
             s,
             "<h2>Extraction</h2><p>Copies ({}) trained on the model's classes for queries from {} (<code>{}</code>), measured on {} rows: fidelity is the share where the copy gives the model's class, accuracy where it gives the true label.</p>",
-            if e.hidden == 0 {
-                "logistic regression".to_owned()
-            } else {
-                format!("one hidden layer of {} units", e.hidden)
-            },
+            trainer(e.hidden),
             match e.source.as_str() {
                 "random" => "uniform draws in each feature's range",
                 "profile" => "a normal per feature fitted to the rows",
@@ -372,11 +377,7 @@ pub fn page(model: &str, r: &RedTeam, rocs: &[(&str, Roc)]) -> String {
         let _ = write!(
             s,
             "<h2>Poisoning</h2><p>Models ({}) retrained by aigis on {} training rows, clean and once per poisoning, measured on {} rows. Clean: accuracy {}; the backdoor's trigger (features {}) stamped on the rows not of class {} makes it give that class to {} of them. A backdoor's success is that share for the poisoned model.</p>",
-            if p.hidden == 0 {
-                "logistic regression".to_owned()
-            } else {
-                format!("one hidden layer of {} units", p.hidden)
-            },
+            trainer(p.hidden),
             p.train_rows,
             p.rows,
             pct(Some(p.clean_accuracy)),
