@@ -48,8 +48,10 @@ pub struct Trigger {
 impl Trigger {
     /// The usual trigger for rows laid out as `shape`: on an image, the bottom-right
     /// square of a quarter of the side (at least 2 × 2 pixels, every channel) set to
-    /// the top of each pixel's range; on a row of features, its last three (or fewer)
-    /// set to the top of theirs. `ranges`: each feature's (lowest, highest).
+    /// the top of the image's range (the highest of every pixel's: a corner pixel's own
+    /// range is often nothing but the blank background, and a trigger there at its own
+    /// top would change nothing); on a row of features, its last three (or fewer) set
+    /// to the top of theirs. `ranges`: each feature's (lowest, highest).
     pub fn corner(shape: Shape, ranges: &[(f64, f64)]) -> Self {
         let mut features = Vec::new();
         if shape.height > 1 {
@@ -71,9 +73,16 @@ impl Trigger {
             let n = ranges.len();
             features.extend(n.saturating_sub(3)..n);
         }
+        let image_top = ranges.iter().map(|r| r.1).fold(f64::NEG_INFINITY, f64::max);
         let values = features
             .iter()
-            .map(|&j| ranges.get(j).map_or(1.0, |r| r.1))
+            .map(|&j| {
+                if shape.height > 1 && image_top.is_finite() {
+                    image_top
+                } else {
+                    ranges.get(j).map_or(1.0, |r| r.1)
+                }
+            })
             .collect();
         Self { features, values }
     }

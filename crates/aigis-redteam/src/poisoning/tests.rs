@@ -66,6 +66,13 @@ fn a_backdoor_stamps_the_trigger_on_rows_of_other_classes_only() {
     let image = Trigger::corner(Shape::of(None, 64), &[(0.0, 16.0); 64]);
     assert_eq!(image.features, vec![54, 55, 62, 63]);
     assert_eq!(image.values, vec![16.0; 4]);
+    // A blank corner (its pixels always 0 in the rows) still gets the image's top.
+    let mut ranges = vec![(0.0, 16.0); 64];
+    for j in [54, 55, 62, 63] {
+        ranges[j] = (0.0, 0.0);
+    }
+    let blank = Trigger::corner(Shape::of(None, 64), &ranges);
+    assert_eq!(blank.values, vec![16.0; 4]);
 }
 
 /// A backdoor in a tenth of the training rows: the poisoned model gives the target to
