@@ -231,7 +231,7 @@ pub enum Command {
     /// Attack a classifier and measure how easily it is fooled and how much it leaks:
     /// FGSM and PGD on labelled rows (L∞ or L2, untargeted or --target, random restarts,
     /// as IBM ART defines them), HopSkipJump (decision-based: the model's answers only)
-    /// and Square (score-based: its class scores only, L∞) at each ε given; with
+    /// and Square (score-based: its class scores only, L∞ or L2) at each ε given; with
     /// --extract, copies trained on its answers to more and more queries (their fidelity
     /// and accuracy); and with --members and --non-members
     /// membership inference (the ROC's area and its true-positive rate at 0.1 % and 1 %
@@ -285,6 +285,25 @@ pub enum Command {
         "aigis --json redteam model.onnx --data test.csv --label y"
     ))]
     Redteam(Box<RedteamArgs>),
+
+    /// Differential privacy's accounting of DP-SGD: the ε a run spends at δ, and the
+    /// noise a target ε needs, by Rényi DP of the Poisson-subsampled Gaussian mechanism
+    /// (the accounting of Google's dp_accounting, TF Privacy and Opacus's RDP accountant),
+    /// so the ε claimed for a run made anywhere can be checked.
+    ///
+    /// The accounting assumes Poisson sampling: each step takes each example independently
+    /// with the sampling rate's probability. A run over shuffled fixed-size batches is
+    /// another mechanism, and its ε is not this one.
+    #[command(
+        subcommand,
+        after_help = examples!(
+            "aigis privacy epsilon --sampling-rate 0.004267 --noise-multiplier 1.1 \\",
+            "    --steps 14062 --delta 1e-5",
+            "aigis privacy noise --batch-size 256 --dataset-size 60000 --epochs 60 \\",
+            "    --epsilon 3 --delta 1e-5"
+        )
+    )]
+    Privacy(PrivacyCommand),
 
     /// Serve models behind the gateway: the Open Inference Protocol v2 (KServe, Triton)
     /// over TLS, every call authenticated, every input checked against the model's
@@ -2169,3 +2188,67 @@ impl TableFormat {
 }
 
 value_names!(FailOnSeverity, SeverityLevel, FailOnVerdict, TableFormat);
+
+#[derive(Debug, Subcommand)]
+pub enum PrivacyCommand {
+    /// The ε a DP-SGD run spends at δ: its sampling rate, noise multiplier and steps.
+    #[command(after_help = examples!(
+        "aigis privacy epsilon --sampling-rate 0.004267 --noise-multiplier 1.1 \\",
+        "    --steps 14062 --delta 1e-5",
+        "aigis --json privacy epsilon --batch-size 256 --dataset-size 60000 \\",
+        "    --epochs 60 --noise-multiplier 1.1 --delta 1e-5"
+    ))]
+    Epsilon(PrivacyEpsilonArgs),
+    /// The least noise multiplier that keeps a DP-SGD run within ε at δ.
+    #[command(after_help = examples!(
+        "aigis privacy noise --sampling-rate 0.01 --steps 5000 --epsilon 1 --delta 1e-5"
+    ))]
+    Noise(PrivacyNoiseArgs),
+}
+
+/// A DP-SGD run's sampling rate and length.
+#[derive(Debug, Args)]
+pub struct PrivacyRunArgs {
+    /// The probability with which each step takes each example (for Poisson sampling,
+    /// the expected batch size over the dataset's size).
+    #[arg(long, value_name = "Q", conflicts_with_all = ["batch_size", "dataset_size"])]
+    pub sampling_rate: Option<f64>,
+    /// The expected batch size (with --dataset-size, instead of --sampling-rate).
+    #[arg(long, value_name = "N", requires = "dataset_size")]
+    pub batch_size: Option<u64>,
+    /// The number of examples (with --batch-size).
+    #[arg(long, value_name = "N", requires = "batch_size")]
+    pub dataset_size: Option<u64>,
+    /// The steps the run took.
+    #[arg(long, value_name = "N", conflicts_with = "epochs")]
+    pub steps: Option<u64>,
+    /// The epochs the run took, each 1 / sampling rate steps (rounded up over all
+    /// epochs), instead of --steps.
+    #[arg(long, value_name = "E")]
+    pub epochs: Option<f64>,
+    /// The δ of the guarantee (at most one over the dataset's size is the usual choice).
+    #[arg(long, value_name = "DELTA")]
+    pub delta: f64,
+    /// The RDP orders to try (comma-separated, each above 1) [default: 1.1 to 10.9 by
+    /// tenths, 11 to 63, 128, 256, 512, 1024: dp_accounting's].
+    #[arg(long, value_name = "ALPHA,...", value_delimiter = ',')]
+    pub orders: Vec<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct PrivacyEpsilonArgs {
+    #[command(flatten)]
+    pub run: PrivacyRunArgs,
+    /// The noise's standard deviation over the clipping norm.
+    #[arg(long, value_name = "SIGMA")]
+    pub noise_multiplier: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct PrivacyNoiseArgs {
+    #[command(flatten)]
+    pub run: PrivacyRunArgs,
+    /// The ε the run may spend.
+    #[arg(long, value_name = "EPSILON")]
+    pub epsilon: f64,
+}

@@ -16,6 +16,7 @@ pub(crate) mod keys;
 pub(crate) mod ledger;
 pub(crate) mod model;
 pub(crate) mod monitor;
+pub(crate) mod privacy;
 pub(crate) mod redteam;
 pub(crate) mod serve;
 pub(crate) mod target;
@@ -148,6 +149,7 @@ fn dispatch(cli: &Cli) -> Result<ExitStatus> {
         Command::Fairness(args) => fairness::run(cli, args),
         Command::Explain(args) => done(explain::run(cli, args)),
         Command::Redteam(args) => redteam::run(cli, args),
+        Command::Privacy(cmd) => done(privacy::run(cli, cmd)),
         Command::Serve(args) => done(serve::run(cli, args)),
         Command::Demo(args) => done(demo::run(cli, args)),
     }
