@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""aigis privacy epsilon / noise against Google's dp_accounting (RDP), over a grid.
+"""aigis privacy epsilon / noise against Google's dp_accounting (RDP and PLD), over a grid.
 
     python3 -m pip install dp-accounting
     python3 scripts/privacy_vs_dp_accounting.py target/debug/aigis [--check]
@@ -16,8 +16,10 @@ few targets the noise multiplier `aigis privacy noise` finds is compared with
 dp_accounting's `calibrate_dp_mechanism`. `--check` exits 1 unless every RDP is within 1e-6 (relative) of
 dp_accounting's or of the integral, every epsilon and every noise multiplier within 1 % of
 dp_accounting's (the issue's goal), aigis's epsilon on all orders never above
-dp_accounting's, and the MNIST setting
-of Abadi et al. (q = 256/60000, sigma = 1.1, 60 epochs, delta = 1e-5) gives 2.60.
+dp_accounting's, the PLD epsilon within 1 % of dp_accounting's PLDAccountant on every
+setting of its grid whose RDP epsilon is at most 30 (and never above RDP's), the PLD noise
+for two targets within 1 %, and the MNIST setting
+of Abadi et al. (q = 256/60000, sigma = 1.1, 60 epochs, delta = 1e-5) gives 2.60 by RDP and 2.38 by PLD.
 """
 
 import argparse
@@ -87,7 +89,7 @@ def main() -> int:
                     run = ["--sampling-rate", repr(q), "--noise-multiplier", repr(sigma),
                            "--steps", str(steps), "--delta", repr(delta)]
                     t = time.perf_counter()
-                    ours = aigis(args.aigis, ["epsilon", *run])
+                    ours = aigis(args.aigis, ["epsilon", *run, "--accountant", "rdp"])
                     took["aigis"] += time.perf_counter() - t
                     t = time.perf_counter()
                     acc = dpa.rdp.RdpAccountant()
@@ -99,7 +101,7 @@ def main() -> int:
                     # is off (by up to 0.7 % here, on the large side); such orders are
                     # checked below against the integral that defines the RDP.
                     kept = []
-                    for order, r, mine in zip(acc.orders, acc.rdp, ours["rdp"]):
+                    for order, r, mine in zip(acc.orders, acc.rdp, ours["rdp"]["rdp"]):
                         assert mine["order"] == order
                         if not math.isfinite(r):
                             gaps.setdefault((q, sigma), set()).add(float(order))
@@ -118,7 +120,7 @@ def main() -> int:
                     theirs_same = rdp_mod.compute_epsilon(same, [by_order[o] for o in same], delta)[0]
                     got = ours["epsilon"]
                     if len(same) < len(acc.orders):
-                        got = aigis(args.aigis, ["epsilon", *run, "--orders",
+                        got = aigis(args.aigis, ["epsilon", *run, "--accountant", "rdp", "--orders",
                                                  ",".join(repr(o) for o in same)])["epsilon"]
                     rel = abs(got - theirs_same) / max(theirs_same, 1e-9)
                     if theirs_same < 1e-6:  # both essentially zero
@@ -154,7 +156,7 @@ def main() -> int:
         for order in sorted({orders[0], orders[len(orders) // 2], orders[-1]}):
             mine = aigis(args.aigis, ["epsilon", "--sampling-rate", repr(q), "--noise-multiplier",
                                       repr(sigma), "--steps", "1", "--delta", "1e-5",
-                                      "--orders", repr(order)])["rdp"][0]["rdp"]
+                                      "--orders", repr(order), "--accountant", "rdp"])["rdp"]["rdp"][0]["rdp"]
             truth = integral_rdp(q, sigma, order)
             rel = abs(mine - truth) / truth
             checked += 1
@@ -170,16 +172,20 @@ def main() -> int:
                                "--noise-multiplier", "1.1", "--steps", str(60 * 60000 // 256),
                                "--delta", "1e-5"])
     print(f"MNIST (q = 256/60000, sigma = 1.1, {60 * 60000 // 256} steps, delta = 1e-5): "
-          f"epsilon {mnist['epsilon']:.4f} at order {mnist['order']}")
-    if abs(mnist["epsilon"] - 2.60) > 0.01:
-        problems.append(f"MNIST: epsilon {mnist['epsilon']:.4f}, not 2.60")
+          f"RDP {mnist['rdp']['epsilon']:.4f} at order {mnist['rdp']['order']}, "
+          f"PLD {mnist['pld']['epsilon']:.4f}")
+    if abs(mnist["rdp"]["epsilon"] - 2.60) > 0.01:
+        problems.append(f"MNIST: RDP epsilon {mnist['rdp']['epsilon']:.4f}, not 2.60")
+    if abs(mnist["pld"]["epsilon"] - 2.38) > 0.01:
+        problems.append(f"MNIST: PLD epsilon {mnist['pld']['epsilon']:.4f}, not 2.38")
 
     worst = (0.0, "")
     for q, steps, target, delta in ((256 / 60000, 14062, 3.0, 1e-5), (0.01, 1000, 1.0, 1e-5),
                                     (0.01, 1000, 8.0, 1e-6), (0.1, 100, 2.0, 1e-5),
                                     (1.0, 10, 5.0, 1e-5)):
         ours = aigis(args.aigis, ["noise", "--sampling-rate", repr(q), "--steps", str(steps),
-                                  "--epsilon", repr(target), "--delta", repr(delta)])
+                                  "--epsilon", repr(target), "--delta", repr(delta),
+                                  "--accountant", "rdp"])
         theirs = dpa.calibrate_dp_mechanism(
             dpa.rdp.RdpAccountant, lambda s, q=q, steps=steps: event(q, s, steps),
             target, delta, bracket_interval=dpa.ExplicitBracketInterval(0.05, 200.0),
@@ -195,6 +201,60 @@ def main() -> int:
         if ours["epsilon"] > target * (1 + 1e-9):
             problems.append(f"noise {what}: it spends {ours['epsilon']} > {target}")
     print(f"noise multiplier by RDP: the largest difference {worst[0]:.2e}")
+
+    # PLD: epsilon against dp_accounting's PLDAccountant (connect-the-dots on the same
+    # 1e-4 grid, both the add and the remove pair), on the settings whose epsilon is
+    # moderate (dp_accounting's grid for an epsilon in the hundreds holds millions of
+    # points per step).
+    worst = (0.0, "")
+    compared = 0
+    took = {"aigis": 0.0, "dp_accounting": 0.0}
+    for q in (1e-3, 256 / 60000, 0.01, 0.05, 0.2, 1.0):
+        for sigma in (0.8, 1.1, 2.0, 5.0):
+            for steps in (1, 100, 1000, 14062):
+                delta = 1e-5
+                run = ["--sampling-rate", repr(q), "--noise-multiplier", repr(sigma),
+                       "--steps", str(steps), "--delta", repr(delta)]
+                if aigis(args.aigis, ["epsilon", *run, "--accountant", "rdp"])["epsilon"] > 30:
+                    continue
+                t = time.perf_counter()
+                ours = aigis(args.aigis, ["epsilon", *run, "--accountant", "both"])
+                took["aigis"] += time.perf_counter() - t
+                t = time.perf_counter()
+                acc = dpa.pld.PLDAccountant()
+                acc.compose(event(q, sigma, steps))
+                theirs = acc.get_epsilon(delta)
+                took["dp_accounting"] += time.perf_counter() - t
+                got = ours["pld"]["epsilon"]
+                rel = abs(got - theirs) / max(theirs, 1e-9)
+                if theirs < 1e-3:  # both essentially zero: the grid's own size
+                    rel = abs(got - theirs)
+                compared += 1
+                what = f"q={q:.6g} sigma={sigma} steps={steps}: aigis {got:.6g}, dp_accounting {theirs:.6g}"
+                if rel > worst[0]:
+                    worst = (rel, what)
+                if rel > 0.01:
+                    problems.append(f"PLD epsilon {what} ({rel:.2%} apart)")
+                if got > ours["rdp"]["epsilon"] * (1 + 1e-9):
+                    problems.append(f"PLD epsilon {what} above RDP's {ours['rdp']['epsilon']}")
+    print(f"epsilon by PLD: {compared} settings, the largest difference {worst[0]:.2e} ({worst[1]})")
+    print(f"  time: aigis {took['aigis']:.1f} s (a process per setting, RDP too), "
+          f"dp_accounting {took['dp_accounting']:.1f} s")
+
+    for q, steps, target in ((256 / 60000, 14062, 3.0), (0.01, 1000, 1.0)):
+        ours = aigis(args.aigis, ["noise", "--sampling-rate", repr(q), "--steps", str(steps),
+                                  "--epsilon", repr(target), "--delta", "1e-5",
+                                  "--accountant", "pld"])
+        theirs = dpa.calibrate_dp_mechanism(
+            dpa.pld.PLDAccountant, lambda s, q=q, steps=steps: event(q, s, steps),
+            target, 1e-5, bracket_interval=dpa.ExplicitBracketInterval(0.5, 3.0), tol=1e-5)
+        rel = abs(ours["noise_multiplier"] - theirs) / theirs
+        print(f"noise by PLD for q={q:.6g} steps={steps} epsilon={target}: aigis "
+              f"{ours['noise_multiplier']:.6f}, dp_accounting {theirs:.6f}")
+        if rel > 0.01:
+            problems.append(f"PLD noise q={q:.6g} steps={steps} epsilon={target}: {rel:.2%} apart")
+        if ours["epsilon"] > target * (1 + 1e-9):
+            problems.append(f"PLD noise q={q:.6g}: it spends {ours['epsilon']} > {target}")
 
     if higher:
         problems.append(f"aigis's epsilon is above dp_accounting's in {higher} settings")

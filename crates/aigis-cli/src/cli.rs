@@ -2229,10 +2229,27 @@ pub struct PrivacyRunArgs {
     /// The δ of the guarantee (at most one over the dataset's size is the usual choice).
     #[arg(long, value_name = "DELTA")]
     pub delta: f64,
+    /// The accountants: `pld` (the privacy loss distribution, composed exactly on a grid:
+    /// the tighter), `rdp` (Rényi DP), or `both` (each reported; the smaller ε, or noise,
+    /// is the answer, as both are upper bounds).
+    #[arg(long, value_enum, default_value_t = Accountant::Both)]
+    pub accountant: Accountant,
     /// The RDP orders to try (comma-separated, each above 1) [default: 1.1 to 10.9 by
     /// tenths, 11 to 63, 128, 256, 512, 1024: dp_accounting's].
     #[arg(long, value_name = "ALPHA,...", value_delimiter = ',')]
     pub orders: Vec<f64>,
+    /// The PLD grid's interval in units of privacy loss (doubled when a run's loss would
+    /// not fit in 2^23 points; the interval used is reported).
+    #[arg(long, value_name = "STEP", default_value_t = 1e-4)]
+    pub pld_interval: f64,
+}
+
+/// Which privacy accountants to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Accountant {
+    Pld,
+    Rdp,
+    Both,
 }
 
 #[derive(Debug, Args)]

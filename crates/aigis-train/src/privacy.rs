@@ -23,6 +23,8 @@
 
 use serde::Serialize;
 
+pub mod pld;
+
 /// Why an accounting could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -79,7 +81,7 @@ fn check_delta(delta: f64) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::Invalid(format!(
-            "δ is {delta}: it must be in (0, 1) (RDP gives no finite ε at δ = 0)"
+            "δ is {delta}: it must be in (0, 1) (no finite ε holds at δ = 0)"
         )))
     }
 }
@@ -307,8 +309,7 @@ pub fn epsilon(mechanism: &Mechanism, delta: f64, orders: &[f64]) -> Result<Guar
 const MAX_NOISE: f64 = 1e4;
 
 /// The smallest noise multiplier (to a relative 1e−6, rounded up) at which a run of
-/// `steps` steps at `sampling_rate` spends at most `target` ε at `delta`, by RDP; ε falls
-/// as the noise grows, so a bisection finds it.
+/// `steps` steps at `sampling_rate` spends at most `target` ε at `delta`, by RDP.
 pub fn noise_for(
     sampling_rate: f64,
     steps: u64,
@@ -316,31 +317,48 @@ pub fn noise_for(
     delta: f64,
     orders: &[f64],
 ) -> Result<f64, Error> {
+    least_noise(sampling_rate, steps, target, delta, 1.0, 1e-6, |m| {
+        epsilon(m, delta, orders).map(|g| g.epsilon)
+    })
+}
+
+/// The smallest noise multiplier, to a relative `tolerance` and rounded up, at which
+/// `spent` (ε as a function of the run, falling as the noise grows) is at most `target`:
+/// from `start`, doubled or halved until the target is bracketed, then bisected. A run
+/// with too little noise for a finite ε is above any target.
+pub(crate) fn least_noise(
+    sampling_rate: f64,
+    steps: u64,
+    target: f64,
+    delta: f64,
+    start: f64,
+    tolerance: f64,
+    spent: impl Fn(&Mechanism) -> Result<f64, Error>,
+) -> Result<f64, Error> {
     if !(target > 0.0 && target.is_finite()) {
         return Err(Error::Invalid(format!(
             "the target ε is {target}: it must be a positive number"
         )));
     }
+    check_delta(delta)?;
     let eps = |sigma: f64| -> Result<f64, Error> {
         let m = Mechanism {
             sampling_rate,
             noise_multiplier: sigma,
             steps,
         };
-        match epsilon(&m, delta, orders) {
-            Ok(g) => Ok(g.epsilon),
-            // Too little noise for a finite ε: above any target.
+        match spent(&m) {
             Err(Error::NoBound(_)) => Ok(f64::INFINITY),
-            Err(e) => Err(e),
+            other => other,
         }
     };
-    let mut hi = 1.0;
+    let mut hi = start;
     while eps(hi)? > target {
         hi *= 2.0;
         if hi > MAX_NOISE {
             return Err(Error::NoBound(format!(
                 "no noise multiplier up to {MAX_NOISE} keeps {steps} steps at sampling rate \
-                 {sampling_rate} within ε = {target} at δ = {delta}"
+                 {sampling_rate} within ε = {target} at δ = {delta:e}"
             )));
         }
     }
@@ -352,7 +370,7 @@ pub fn noise_for(
             return Ok(hi);
         }
     }
-    while (hi - lo) > 1e-6 * hi {
+    while (hi - lo) > tolerance * hi {
         let mid = 0.5 * (lo + hi);
         if eps(mid)? <= target {
             hi = mid;

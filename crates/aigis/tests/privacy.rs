@@ -38,14 +38,16 @@ fn the_mnist_run_spends_what_dp_accounting_says() {
             "1e-5",
         ],
     );
-    // dp_accounting 0.6's RdpAccountant: 2.5965558697943036 at order 8.1.
-    assert!(
-        r.stdout
-            .contains("ε = 2.5966 at δ = 0.00001 (RDP, best order 8.1)"),
-        "{}",
-        r.stdout
-    );
-    assert!(r.stdout.contains("Poisson sampling"), "{}", r.stdout);
+    // dp_accounting 0.6: PLDAccountant 2.381686, RdpAccountant 2.5965558697943036 at
+    // order 8.1; the tighter is the answer.
+    for line in [
+        "ε = 2.3817 at δ = 1e-5 (PLD)",
+        "PLD: ε = 2.3817 (grid interval 0.0001)",
+        "RDP: ε = 2.5966 (best order 8.1)",
+        "Poisson sampling",
+    ] {
+        assert!(r.stdout.contains(line), "{line}: {}", r.stdout);
+    }
 
     // The same run given by batch and dataset size and epochs: 60 epochs of 234.375
     // steps are 14,063 steps, rounded up.
@@ -63,14 +65,17 @@ fn the_mnist_run_spends_what_dp_accounting_says() {
         "1e-5",
     ]);
     assert_eq!(v["steps"], 14_063);
-    assert_eq!(v["accountant"], "rdp");
+    assert_eq!(v["accountant"], "pld");
     assert_eq!(v["sampling"], "poisson");
     let eps = v["epsilon"].as_f64().unwrap();
+    assert_eq!(eps, v["pld"]["epsilon"].as_f64().unwrap());
+    assert!((eps - 2.3817).abs() < 0.01, "{v}");
+    let by_rdp = v["rdp"]["epsilon"].as_f64().unwrap();
     assert!(
-        (eps - 2.5966).abs() < 1e-3 && eps > 2.5965558697943036,
+        (by_rdp - 2.5966).abs() < 1e-3 && by_rdp > 2.5965558697943036,
         "{v}"
     );
-    let rdp = v["rdp"].as_array().unwrap();
+    let rdp = v["rdp"]["rdp"].as_array().unwrap();
     assert_eq!(rdp.len(), 156);
     assert_eq!(rdp[0]["order"], 1.1);
     assert_eq!(rdp[155]["order"], 1024.0);
@@ -78,33 +83,43 @@ fn the_mnist_run_spends_what_dp_accounting_says() {
 
 #[test]
 fn the_noise_found_meets_the_target_and_no_less_does() {
-    let v = json(&[
-        "noise",
-        "--sampling-rate",
-        "0.01",
-        "--steps",
-        "1000",
-        "--epsilon",
-        "1",
-        "--delta",
-        "1e-5",
-    ]);
-    // dp_accounting's calibrate_dp_mechanism: 1.513122.
-    let sigma = v["noise_multiplier"].as_f64().unwrap();
-    assert!((sigma - 1.513122).abs() < 1e-4, "{v}");
-    assert!(v["epsilon"].as_f64().unwrap() <= 1.0);
-    let below = json(&[
-        "epsilon",
-        "--sampling-rate",
-        "0.01",
-        "--steps",
-        "1000",
-        "--noise-multiplier",
-        &(sigma * 0.999).to_string(),
-        "--delta",
-        "1e-5",
-    ]);
-    assert!(below["epsilon"].as_f64().unwrap() > 1.0, "{below}");
+    // dp_accounting's calibrate_dp_mechanism: 1.513122 with its RdpAccountant, 1.414631
+    // with its PLDAccountant (the tighter, which `both` answers with).
+    for (accountant, reference) in [("rdp", 1.513_122), ("both", 1.414_631)] {
+        let v = json(&[
+            "noise",
+            "--sampling-rate",
+            "0.01",
+            "--steps",
+            "1000",
+            "--epsilon",
+            "1",
+            "--delta",
+            "1e-5",
+            "--accountant",
+            accountant,
+        ]);
+        let sigma = v["noise_multiplier"].as_f64().unwrap();
+        assert!((sigma - reference).abs() < 2e-4, "{v}");
+        if accountant == "both" {
+            assert_eq!(v["accountant"], "pld");
+        }
+        assert!(v["epsilon"].as_f64().unwrap() <= 1.0, "{v}");
+        let below = json(&[
+            "epsilon",
+            "--sampling-rate",
+            "0.01",
+            "--steps",
+            "1000",
+            "--noise-multiplier",
+            &(sigma * 0.999).to_string(),
+            "--delta",
+            "1e-5",
+            "--accountant",
+            accountant,
+        ]);
+        assert!(below["epsilon"].as_f64().unwrap() > 1.0, "{below}");
+    }
 }
 
 #[test]
@@ -125,9 +140,12 @@ fn chosen_orders_are_used_and_an_edge_order_is_noted() {
             "1e-5",
             "--orders",
             "2,4,8",
+            "--accountant",
+            "rdp",
         ],
     );
     assert!(r.stdout.contains("best order 2"), "{}", r.stdout);
+    assert!(!r.stdout.contains("PLD"), "{}", r.stdout);
     assert!(r.stderr.contains("at the edge"), "{}", r.stderr);
 }
 
@@ -236,7 +254,7 @@ fn bad_settings_are_named_and_exit_2() {
             "0",
         ],
         2,
-        "δ is 0",
+        "δ is 0:",
     );
     fails(
         d,

@@ -1,10 +1,69 @@
-//! `aigis privacy epsilon` and `aigis privacy noise`: the accounting of a DP-SGD run.
+//! `aigis privacy epsilon` and `aigis privacy noise`: the accounting of a DP-SGD run, by
+//! its privacy loss distribution, by Rényi DP, or both.
 
-use aigis_train::privacy::{self, Guarantee, Mechanism};
+use aigis_train::privacy::{self, Guarantee, Mechanism, pld};
 use anyhow::{Result, bail};
+use serde_json::{Value, json};
 
-use crate::cli::{Cli, PrivacyCommand, PrivacyRunArgs};
+use crate::cli::{Accountant, Cli, PrivacyCommand, PrivacyRunArgs};
 use crate::output;
+
+/// What each accountant said of one run.
+struct Accounts {
+    mechanism: Mechanism,
+    rdp: Option<Guarantee>,
+    /// ε and the grid's interval used.
+    pld: Option<(f64, f64)>,
+}
+
+impl Accounts {
+    /// With `both`, an accountant that finds no bound is left out with a note, as long as
+    /// the other finds one (each is an upper bound on its own).
+    fn of(cli: &Cli, mechanism: Mechanism, args: &PrivacyRunArgs) -> Result<Self> {
+        let both = args.accountant == Accountant::Both;
+        let mut rdp = None;
+        let mut pld = None;
+        let mut unbounded = Vec::new();
+        if args.accountant != Accountant::Pld {
+            match privacy::epsilon(&mechanism, args.delta, &args.orders) {
+                Ok(g) => rdp = Some(g),
+                Err(e @ privacy::Error::NoBound(_)) if both => unbounded.push(("RDP", e)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if args.accountant != Accountant::Rdp {
+            match pld::epsilon(&mechanism, args.delta, args.pld_interval) {
+                Ok(found) => pld = Some(found),
+                Err(e @ privacy::Error::NoBound(_)) if both => unbounded.push(("PLD", e)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if rdp.is_none()
+            && pld.is_none()
+            && let Some((_, e)) = unbounded.pop()
+        {
+            return Err(e.into());
+        }
+        for (name, why) in unbounded {
+            output::note(cli, &format!("{name} gives no bound: {why}"));
+        }
+        Ok(Self {
+            mechanism,
+            rdp,
+            pld,
+        })
+    }
+
+    /// The smaller ε (both are upper bounds) and the accountant that gave it.
+    fn best(&self) -> (f64, &'static str) {
+        match (&self.pld, &self.rdp) {
+            (Some((p, _)), Some(r)) if r.epsilon < *p => (r.epsilon, "rdp"),
+            (Some((p, _)), _) => (*p, "pld"),
+            (None, Some(r)) => (r.epsilon, "rdp"),
+            (None, None) => (f64::NAN, "none"),
+        }
+    }
+}
 
 pub(crate) fn run(cli: &Cli, cmd: &PrivacyCommand) -> Result<()> {
     match cmd {
@@ -15,20 +74,31 @@ pub(crate) fn run(cli: &Cli, cmd: &PrivacyCommand) -> Result<()> {
                 noise_multiplier: args.noise_multiplier,
                 steps,
             };
-            let g = privacy::epsilon(&mechanism, args.run.delta, &args.run.orders)?;
-            show(cli, &mechanism, &g, &args.run.orders, "epsilon")
+            let accounts = Accounts::of(cli, mechanism, &args.run)?;
+            show(cli, &accounts, &args.run, None)
         }
         PrivacyCommand::Noise(args) => {
             let (q, steps) = run_of(&args.run)?;
-            let sigma =
-                privacy::noise_for(q, steps, args.epsilon, args.run.delta, &args.run.orders)?;
+            let r = &args.run;
+            // RDP first (fast): PLD's answer is at most RDP's, so its search starts there.
+            let by_rdp = privacy::noise_for(q, steps, args.epsilon, r.delta, &r.orders)?;
+            let sigma = match r.accountant {
+                Accountant::Rdp => by_rdp,
+                _ => {
+                    let bar = output::progress(cli, 0, "searching the noise by PLD");
+                    let found =
+                        pld::noise_for(q, steps, args.epsilon, r.delta, r.pld_interval, by_rdp);
+                    bar.finish_and_clear();
+                    found?.min(by_rdp)
+                }
+            };
             let mechanism = Mechanism {
                 sampling_rate: q,
                 noise_multiplier: sigma,
                 steps,
             };
-            let g = privacy::epsilon(&mechanism, args.run.delta, &args.run.orders)?;
-            show(cli, &mechanism, &g, &args.run.orders, "noise")
+            let accounts = Accounts::of(cli, mechanism, r)?;
+            show(cli, &accounts, r, Some((args.epsilon, by_rdp)))
         }
     }
 }
@@ -69,51 +139,99 @@ fn run_of(args: &PrivacyRunArgs) -> Result<(f64, u64)> {
     Ok((q, steps))
 }
 
-fn show(cli: &Cli, m: &Mechanism, g: &Guarantee, orders: &[f64], asked: &str) -> Result<()> {
+/// `noise`: the target ε and RDP's noise multiplier, when the noise was asked for.
+fn show(cli: &Cli, a: &Accounts, args: &PrivacyRunArgs, noise: Option<(f64, f64)>) -> Result<()> {
+    let m = &a.mechanism;
+    let (epsilon, by) = a.best();
     if cli.json {
-        let (orders, rdp) = privacy::rdp(m, orders)?;
-        let rdp: Vec<serde_json::Value> = orders
-            .iter()
-            .zip(&rdp)
-            .map(|(a, r)| serde_json::json!({ "order": a, "rdp": r }))
-            .collect();
-        return output::json(&serde_json::json!({
-            "accountant": "rdp",
+        let rdp = match &a.rdp {
+            Some(g) => {
+                let (orders, values) = privacy::rdp(m, &args.orders)?;
+                let curve: Vec<Value> = orders
+                    .iter()
+                    .zip(&values)
+                    .map(|(o, r)| json!({ "order": o, "rdp": r }))
+                    .collect();
+                json!({
+                    "epsilon": g.epsilon,
+                    "order": g.order,
+                    "order_at_edge": g.order_at_edge,
+                    "rdp": curve,
+                })
+            }
+            None => Value::Null,
+        };
+        let pld = match a.pld {
+            Some((e, interval)) => json!({ "epsilon": e, "interval": interval }),
+            None => Value::Null,
+        };
+        let mut out = json!({
+            "epsilon": epsilon,
+            "delta": args.delta,
+            "accountant": by,
             "sampling": "poisson",
             "sampling_rate": m.sampling_rate,
             "noise_multiplier": m.noise_multiplier,
             "steps": m.steps,
-            "epsilon": g.epsilon,
-            "delta": g.delta,
-            "order": g.order,
-            "order_at_edge": g.order_at_edge,
             "rdp": rdp,
-        }));
+            "pld": pld,
+        });
+        if let Some((target, by_rdp)) = noise {
+            output::insert(&mut out, "target_epsilon", target);
+            output::insert(&mut out, "noise_multiplier_by_rdp", by_rdp);
+        }
+        return output::json(&out);
     }
-    if asked == "noise" {
-        println!(
-            "noise multiplier {:.6} (the least that keeps ε ≤ the target; it spends ε = {:.4} at δ = {})",
-            m.noise_multiplier, g.epsilon, g.delta
-        );
+    // A noise multiplier found is shown rounded up (one rounded down could spend more).
+    let sigma = if noise.is_some() {
+        format!("{}", (m.noise_multiplier * 1e6).ceil() / 1e6)
     } else {
-        println!(
-            "ε = {:.4} at δ = {} (RDP, best order {})",
-            g.epsilon, g.delta, g.order
-        );
+        m.noise_multiplier.to_string()
+    };
+    match noise {
+        Some((target, by_rdp)) => {
+            println!(
+                "noise multiplier {sigma}: the least that keeps ε ≤ {target} at δ = {:e} ({})",
+                args.delta,
+                by.to_uppercase()
+            );
+            if args.accountant == Accountant::Both {
+                println!("  RDP alone needs {}", (by_rdp * 1e6).ceil() / 1e6);
+            }
+        }
+        None => println!(
+            "ε = {epsilon:.4} at δ = {:e} ({})",
+            args.delta,
+            by.to_uppercase()
+        ),
+    }
+    if let Some((e, interval)) = a.pld {
+        println!("  PLD: ε = {e:.4} (grid interval {interval})");
+    }
+    if let Some(g) = &a.rdp {
+        println!("  RDP: ε = {:.4} (best order {})", g.epsilon, g.order);
     }
     println!(
-        "  {} steps at sampling rate {:.6}, noise multiplier {}",
-        m.steps, m.sampling_rate, m.noise_multiplier
+        "  {} steps at sampling rate {:.6}, noise multiplier {sigma}",
+        m.steps, m.sampling_rate
     );
     println!(
         "  assumes Poisson sampling: each step takes each example independently with that probability"
     );
-    if g.order_at_edge {
+    if let Some(g) = a.rdp.filter(|g| g.order_at_edge) {
         output::note(
             cli,
             &format!(
-                "the best order, {}, is at the edge of those tried: the true RDP bound may be smaller",
+                "RDP's best order, {}, is at the edge of those tried: its bound may be loose",
                 g.order
+            ),
+        );
+    }
+    if let Some((_, interval)) = a.pld.filter(|(_, i)| *i > args.pld_interval) {
+        output::note(
+            cli,
+            &format!(
+                "the PLD grid was coarsened to {interval} to fit the run's loss (its ε is still an upper bound)"
             ),
         );
     }
