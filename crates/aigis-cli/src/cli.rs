@@ -287,9 +287,10 @@ pub enum Command {
     Redteam(Box<RedteamArgs>),
 
     /// Differential privacy's accounting of DP-SGD: the ε a run spends at δ, and the
-    /// noise a target ε needs, by Rényi DP of the Poisson-subsampled Gaussian mechanism
-    /// (the accounting of Google's dp_accounting, TF Privacy and Opacus's RDP accountant),
-    /// so the ε claimed for a run made anywhere can be checked.
+    /// noise a target ε needs, for the Poisson-subsampled Gaussian mechanism, by its
+    /// privacy loss distribution (PLD: the tighter) and by Rényi DP (RDP), as Google's
+    /// dp_accounting computes them (TF Privacy and Opacus's RDP accountant use the same
+    /// RDP), so the ε claimed for a run made anywhere can be checked.
     ///
     /// The accounting assumes Poisson sampling: each step takes each example independently
     /// with the sampling rate's probability. A run over shuffled fixed-size batches is

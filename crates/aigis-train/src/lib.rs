@@ -1,8 +1,9 @@
 //! The aigis training stage.
 //!
-//! - [`privacy`]: the accountant of DP-SGD, the Rényi DP of the Poisson-subsampled
-//!   Gaussian mechanism over its steps and the `(ε, δ)` it gives, and the noise multiplier
-//!   a target ε needs (`aigis privacy epsilon`, `aigis privacy noise`).
+//! - [`privacy`]: the accountant of DP-SGD: the `(ε, δ)` a run of the Poisson-subsampled
+//!   Gaussian mechanism spends, by Rényi DP and by its privacy loss distribution
+//!   ([`privacy::pld`]), and the noise multiplier a target ε needs (`aigis privacy
+//!   epsilon`, `aigis privacy noise`).
 //!
 //! ```
 //! use aigis_train::privacy::{self, Mechanism};
@@ -11,6 +12,8 @@
 //! let run = Mechanism { sampling_rate: 256.0 / 60_000.0, noise_multiplier: 1.1, steps: 14_062 };
 //! let spent = privacy::epsilon(&run, 1e-5, &[])?;
 //! assert!((spent.epsilon - 2.597).abs() < 0.01); // dp_accounting's RDP: 2.5966
+//! let (tighter, _) = privacy::pld::epsilon(&run, 1e-5, privacy::pld::DEFAULT_INTERVAL)?;
+//! assert!((tighter - 2.382).abs() < 0.01); // dp_accounting's PLD: 2.3817
 //! # Ok::<(), privacy::Error>(())
 //! ```
 
