@@ -286,6 +286,25 @@ pub enum Command {
     ))]
     Redteam(Box<RedteamArgs>),
 
+    /// Train a classifier on a table and write it as an ONNX model: a multilayer perceptron
+    /// (`mlp`, one ReLU hidden layer) or a linear model (`softmax` over any number of
+    /// classes, `logistic` for two), trained as scikit-learn's MLPClassifier trains (Adam,
+    /// an L2 penalty, minibatches, stopping when the loss stops improving), on features
+    /// standardized by the table's own means and deviations.
+    ///
+    /// The model's input is `input` (the table's numeric columns but the label, in their
+    /// order, as float32); its outputs are `label` (the class index) and `probabilities`,
+    /// as skl2onnx writes a classifier, so onnxruntime, `aigis serve`, `aigis redteam` and
+    /// `aigis explain` run it. The label's values are numbers; the class indices follow
+    /// their sorted order. (Differentially private training, its evidence and budgets are
+    /// still to come: see `aigis privacy` for the accounting.)
+    #[command(after_help = examples!(
+        "aigis train train.csv --label y -o model.onnx",
+        "aigis train train.parquet --label churned --model logistic \\",
+        "    --epochs 300 --seed 7 -o churn.onnx"
+    ))]
+    Train(Box<TrainArgs>),
+
     /// Differential privacy's accounting of DP-SGD: the ε a run spends at δ, and the
     /// noise a target ε needs, for the Poisson-subsampled Gaussian mechanism, by its
     /// privacy loss distribution (PLD: the tighter) and by Rényi DP (RDP), as Google's
@@ -2202,7 +2221,8 @@ pub enum PrivacyCommand {
     Epsilon(PrivacyEpsilonArgs),
     /// The least noise multiplier that keeps a DP-SGD run within ε at δ.
     #[command(after_help = examples!(
-        "aigis privacy noise --sampling-rate 0.01 --steps 5000 --epsilon 1 --delta 1e-5"
+        "aigis privacy noise --sampling-rate 0.01 --steps 5000 \\",
+        "    --epsilon 1 --delta 1e-5"
     ))]
     Noise(PrivacyNoiseArgs),
 }
@@ -2269,4 +2289,47 @@ pub struct PrivacyNoiseArgs {
     /// The ε the run may spend.
     #[arg(long, value_name = "EPSILON")]
     pub epsilon: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The training table (CSV, JSON Lines or Parquet): numeric features and the label.
+    pub data: PathBuf,
+    /// The label's column (numbers: each distinct value a class).
+    #[arg(long, value_name = "COL")]
+    pub label: String,
+    /// The model.
+    #[arg(long, value_enum, default_value_t = TrainModel::Mlp)]
+    pub model: TrainModel,
+    /// Hidden units of `mlp`.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub hidden: usize,
+    /// The most epochs (training stops earlier when the loss stops improving).
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub epochs: usize,
+    /// Adam's learning rate.
+    #[arg(long, value_name = "RATE", default_value_t = 1e-3)]
+    pub learning_rate: f64,
+    /// The L2 penalty.
+    #[arg(long, value_name = "ALPHA", default_value_t = 1e-4)]
+    pub alpha: f64,
+    /// The seed of the initialisation and the shuffles (the same seed, the same model).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+    /// Where to write the ONNX model.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+/// `aigis train --model`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TrainModel {
+    /// One ReLU hidden layer and a softmax.
+    Mlp,
+    /// A linear model and a softmax, any number of classes.
+    Softmax,
+    /// A linear model of two classes.
+    Logistic,
 }

@@ -20,6 +20,7 @@ pub(crate) mod privacy;
 pub(crate) mod redteam;
 pub(crate) mod serve;
 pub(crate) mod target;
+pub(crate) mod train;
 
 use anyhow::Result;
 
@@ -150,6 +151,7 @@ fn dispatch(cli: &Cli) -> Result<ExitStatus> {
         Command::Explain(args) => done(explain::run(cli, args)),
         Command::Redteam(args) => redteam::run(cli, args),
         Command::Privacy(cmd) => done(privacy::run(cli, cmd)),
+        Command::Train(args) => done(train::run(cli, args)),
         Command::Serve(args) => done(serve::run(cli, args)),
         Command::Demo(args) => done(demo::run(cli, args)),
     }

@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 mod attrs;
+pub mod export;
 mod forest;
 pub mod grad;
 mod ml;

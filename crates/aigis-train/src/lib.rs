@@ -1,5 +1,7 @@
 //! The aigis training stage.
 //!
+//! - [`mlp`]: a multilayer perceptron (or multinomial logistic regression) trained as
+//!   scikit-learn's `MLPClassifier` trains one, written out as a standard ONNX model;
 //! - [`privacy`]: the accountant of DP-SGD: the `(ε, δ)` a run of the Poisson-subsampled
 //!   Gaussian mechanism spends, by Rényi DP and by its privacy loss distribution
 //!   ([`privacy::pld`]), and the noise multiplier a target ε needs (`aigis privacy
@@ -17,4 +19,5 @@
 //! # Ok::<(), privacy::Error>(())
 //! ```
 
+pub mod mlp;
 pub mod privacy;

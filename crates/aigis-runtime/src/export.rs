@@ -1,0 +1,317 @@
+//! Writing a model as ONNX: a dense classifier (standardization, fully connected layers
+//! with ReLU between them, a softmax) as the standard operators any ONNX runtime runs
+//! (`Sub`, `Div`, `Gemm`, `Relu`, `Softmax`, `ArgMax`; opset 17), with two outputs in
+//! scikit-learn's order (skl2onnx's `zipmap=False` layout): `label` (int64, the top class)
+//! and `probabilities` (float, one column per class).
+//!
+//! The protocol-buffer types are tract's (`tract_onnx::pb`), encoded by `prost`, which
+//! generated them.
+
+use prost::Message as _;
+
+use crate::onnx::proto::{
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto,
+    attribute_proto::AttributeType,
+    tensor_shape_proto::{Dimension, dimension},
+    type_proto,
+};
+
+/// One fully connected layer: `x · weights + bias`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layer {
+    /// `inputs × outputs`, row-major.
+    pub weights: Vec<f64>,
+    pub bias: Vec<f64>,
+    pub inputs: usize,
+    pub outputs: usize,
+}
+
+/// A dense classifier: each feature standardized (`(x − mean) / scale`), then the layers,
+/// ReLU after each but the last, and a softmax over the last one's outputs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DenseClassifier {
+    pub mean: Vec<f64>,
+    pub scale: Vec<f64>,
+    pub layers: Vec<Layer>,
+}
+
+/// ONNX's FLOAT and INT64 element types.
+const FLOAT: i32 = 1;
+const INT64: i32 = 7;
+
+fn tensor(name: &str, dims: &[usize], values: &[f64]) -> TensorProto {
+    TensorProto {
+        name: name.to_owned(),
+        dims: dims.iter().map(|&d| d as i64).collect(),
+        data_type: FLOAT,
+        // The model runs in float32, as exporters write it.
+        raw_data: values
+            .iter()
+            .flat_map(|&v| (v as f32).to_le_bytes())
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn node(op: &str, inputs: &[&str], output: &str, attributes: Vec<AttributeProto>) -> NodeProto {
+    NodeProto {
+        op_type: op.to_owned(),
+        name: output.to_owned(),
+        input: inputs.iter().map(|s| (*s).to_owned()).collect(),
+        output: vec![output.to_owned()],
+        attribute: attributes,
+        ..Default::default()
+    }
+}
+
+fn int_attribute(name: &str, value: i64) -> AttributeProto {
+    AttributeProto {
+        name: name.to_owned(),
+        r#type: AttributeType::Int as i32,
+        i: value,
+        ..Default::default()
+    }
+}
+
+fn value_info(name: &str, elem_type: i32, dims: &[Option<usize>]) -> ValueInfoProto {
+    let dim = dims
+        .iter()
+        .map(|d| Dimension {
+            value: Some(match d {
+                Some(n) => dimension::Value::DimValue(*n as i64),
+                None => dimension::Value::DimParam("N".into()),
+            }),
+            ..Default::default()
+        })
+        .collect();
+    ValueInfoProto {
+        name: name.to_owned(),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type,
+                shape: Some(TensorShapeProto { dim }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+impl DenseClassifier {
+    /// The classifier's shape checked: standardization of as many features as the first
+    /// layer takes, each layer taking the one before's outputs, at least two classes.
+    fn check(&self) -> Result<(usize, usize), String> {
+        let features = self.mean.len();
+        if features == 0 || self.scale.len() != features {
+            return Err(format!("{features} means and {} scales", self.scale.len()));
+        }
+        let mut width = features;
+        for (i, l) in self.layers.iter().enumerate() {
+            if l.inputs != width
+                || l.weights.len() != l.inputs * l.outputs
+                || l.bias.len() != l.outputs
+            {
+                return Err(format!(
+                    "layer {i}: {} weights and {} biases for {} inputs and {} outputs after {width}",
+                    l.weights.len(),
+                    l.bias.len(),
+                    l.inputs,
+                    l.outputs
+                ));
+            }
+            width = l.outputs;
+        }
+        if self.layers.is_empty() || width < 2 {
+            return Err("a classifier needs a layer and two classes".into());
+        }
+        let mut all = self.mean.iter().chain(&self.scale).chain(
+            self.layers
+                .iter()
+                .flat_map(|l| l.weights.iter().chain(&l.bias)),
+        );
+        if all.any(|v| !v.is_finite()) || self.scale.contains(&0.0) {
+            return Err("a weight that is not a finite number (or a zero scale)".into());
+        }
+        Ok((features, width))
+    }
+
+    /// The model as ONNX bytes, its input named `input` (`N × features` floats).
+    /// `producer`: who wrote it (ONNX's `producer_name`).
+    pub fn to_onnx(&self, producer: &str, version: &str) -> Result<Vec<u8>, String> {
+        let (features, classes) = self.check()?;
+        let mut initializer = vec![
+            tensor("mean", &[features], &self.mean),
+            tensor("scale", &[features], &self.scale),
+        ];
+        let mut nodes = vec![
+            node("Sub", &["input", "mean"], "centred", vec![]),
+            node("Div", &["centred", "scale"], "x0", vec![]),
+        ];
+        let last = self.layers.len() - 1;
+        let mut below = "x0".to_owned();
+        for (i, l) in self.layers.iter().enumerate() {
+            let (w, b) = (format!("w{i}"), format!("b{i}"));
+            initializer.push(tensor(&w, &[l.inputs, l.outputs], &l.weights));
+            initializer.push(tensor(&b, &[l.outputs], &l.bias));
+            let z = format!("z{i}");
+            nodes.push(node("Gemm", &[&below, &w, &b], &z, vec![]));
+            if i < last {
+                let a = format!("x{}", i + 1);
+                nodes.push(node("Relu", &[&z], &a, vec![]));
+                below = a;
+            } else {
+                below = z;
+            }
+        }
+        nodes.push(node(
+            "Softmax",
+            &[&below],
+            "probabilities",
+            vec![int_attribute("axis", 1)],
+        ));
+        nodes.push(node(
+            "ArgMax",
+            &["probabilities"],
+            "label",
+            vec![int_attribute("axis", 1), int_attribute("keepdims", 0)],
+        ));
+        let model = ModelProto {
+            ir_version: 8,
+            opset_import: vec![OperatorSetIdProto {
+                domain: String::new(),
+                version: 17,
+            }],
+            producer_name: producer.to_owned(),
+            producer_version: version.to_owned(),
+            graph: Some(GraphProto {
+                name: "dense_classifier".into(),
+                node: nodes,
+                initializer,
+                input: vec![value_info("input", FLOAT, &[None, Some(features)])],
+                output: vec![
+                    value_info("label", INT64, &[None]),
+                    value_info("probabilities", FLOAT, &[None, Some(classes)]),
+                ],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        Ok(model.encode_to_vec())
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
+mod tests {
+    use super::*;
+    use crate::{Data, NamedTensor, OnnxRuntime, Tensor};
+
+    fn two_layer() -> DenseClassifier {
+        DenseClassifier {
+            mean: vec![1.0, -2.0],
+            scale: vec![2.0, 0.5],
+            layers: vec![
+                Layer {
+                    weights: vec![0.5, -1.0, 0.25, 1.5, 0.75, -0.5],
+                    bias: vec![0.1, -0.2, 0.3],
+                    inputs: 2,
+                    outputs: 3,
+                },
+                Layer {
+                    weights: vec![1.0, -1.0, 0.5, 0.5, -0.25, 2.0],
+                    bias: vec![0.0, 0.2],
+                    inputs: 3,
+                    outputs: 2,
+                },
+            ],
+        }
+    }
+
+    /// The same arithmetic in f64, by hand.
+    fn by_hand(m: &DenseClassifier, x: &[f64]) -> Vec<f64> {
+        let mut a: Vec<f64> = x
+            .iter()
+            .zip(&m.mean)
+            .zip(&m.scale)
+            .map(|((v, mu), s)| (v - mu) / s)
+            .collect();
+        for (i, l) in m.layers.iter().enumerate() {
+            let mut z = l.bias.clone();
+            for (k, &v) in a.iter().enumerate() {
+                for (j, out) in z.iter_mut().enumerate() {
+                    *out += v * l.weights[k * l.outputs + j];
+                }
+            }
+            if i + 1 < m.layers.len() {
+                z.iter_mut().for_each(|v| *v = v.max(0.0));
+            }
+            a = z;
+        }
+        let top = a.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let e: Vec<f64> = a.iter().map(|v| (v - top).exp()).collect();
+        let s: f64 = e.iter().sum();
+        e.iter().map(|v| v / s).collect()
+    }
+
+    #[test]
+    fn the_written_model_runs_as_the_arithmetic_says() {
+        let m = two_layer();
+        let bytes = m.to_onnx("aigis", "test").unwrap();
+        let runtime = OnnxRuntime::from_bytes(&bytes).unwrap();
+        let rows = [[3.0, -1.0], [-2.0, 0.5], [1.0, -2.0]];
+        let flat: Vec<f32> = rows.iter().flatten().map(|&v| v as f32).collect();
+        let out = crate::Runtime::run(
+            &runtime,
+            vec![NamedTensor::new(
+                "input",
+                Tensor::new(vec![3, 2], Data::Fp32(flat)).unwrap(),
+            )],
+        )
+        .unwrap();
+        let probabilities = out.iter().find(|t| t.name == "probabilities").unwrap();
+        let label = out.iter().find(|t| t.name == "label").unwrap();
+        let Data::Fp32(p) = probabilities.tensor.data() else {
+            panic!("{probabilities:?}")
+        };
+        let Data::Int64(l) = label.tensor.data() else {
+            panic!("{label:?}")
+        };
+        for (r, x) in rows.iter().enumerate() {
+            let want = by_hand(&m, x);
+            for (c, w) in want.iter().enumerate() {
+                assert!(
+                    (f64::from(p[r * 2 + c]) - w).abs() < 1e-6,
+                    "row {r}: {p:?} {want:?}"
+                );
+            }
+            let top = if want[1] > want[0] { 1 } else { 0 };
+            assert_eq!(l[r], top);
+        }
+    }
+
+    #[test]
+    fn a_misshapen_classifier_is_refused() {
+        let mut m = two_layer();
+        m.layers[1].inputs = 2;
+        assert!(m.to_onnx("aigis", "test").unwrap_err().contains("layer 1"));
+        let mut m = two_layer();
+        m.scale[0] = 0.0;
+        assert!(m.to_onnx("aigis", "test").is_err());
+        let mut m = two_layer();
+        m.layers.pop();
+        m.layers[0].outputs = 1;
+        m.layers[0].weights.truncate(2);
+        m.layers[0].bias.truncate(1);
+        assert!(
+            m.to_onnx("aigis", "test")
+                .unwrap_err()
+                .contains("two classes")
+        );
+    }
+}

@@ -1,0 +1,325 @@
+//! A multilayer perceptron classifier trained as scikit-learn's `MLPClassifier` trains
+//! one, with its defaults where they apply: a ReLU hidden layer, a softmax output,
+//! cross-entropy with an L2 penalty of `alpha` scaled by the batch, Glorot-uniform
+//! initialisation, Adam at 0.001, batches of `min(200, n)` rows reshuffled each epoch,
+//! stopping when the epoch's loss has not improved by `tol` for ten epochs; on inputs
+//! standardized by the rows' own means and deviations. No hidden layer is multinomial
+//! logistic regression. Written here rather than taken from a crate: linfa has no
+//! multilayer perceptron. The red team trains its copies and poisoned models with it
+//! (`scripts/extraction_vs_sklearn.py` and `scripts/poisoning_vs_sklearn.py` compare it
+//! with scikit-learn), and [`Mlp::to_onnx`] writes what it trained as a standard ONNX
+//! model.
+
+use aigis_runtime::export::{DenseClassifier, Layer};
+use ndarray::{Array1, Array2, Axis};
+
+/// Why a network could not be trained.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The rows, labels or settings do not fit together (named).
+    #[error("{0}")]
+    Options(String),
+    /// The loss stopped being a number.
+    #[error("{0}")]
+    Diverged(String),
+}
+
+/// The trainer's settings (scikit-learn's `MLPClassifier` defaults).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Hidden units (0: multinomial logistic regression).
+    pub hidden: usize,
+    /// The L2 penalty.
+    pub alpha: f64,
+    /// Adam's learning rate.
+    pub learning_rate: f64,
+    /// The most epochs.
+    pub max_epochs: usize,
+    /// The improvement of the loss that counts.
+    pub tol: f64,
+    /// Epochs without it before stopping.
+    pub patience: usize,
+    /// The seed of the initialisation and the shuffles.
+    pub seed: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            hidden: 100,
+            alpha: 1e-4,
+            learning_rate: 1e-3,
+            max_epochs: 200,
+            tol: 1e-4,
+            patience: 10,
+            seed: 0,
+        }
+    }
+}
+
+/// A trained network.
+#[derive(Debug, Clone)]
+pub struct Mlp {
+    mean: Array1<f64>,
+    scale: Array1<f64>,
+    layers: Vec<(Array2<f64>, Array1<f64>)>,
+    /// Epochs run.
+    pub epochs: usize,
+}
+
+fn relu_in_place(a: &mut Array2<f64>) {
+    a.mapv_inplace(|v| v.max(0.0));
+}
+
+fn softmax_rows(z: &mut Array2<f64>) {
+    for mut row in z.rows_mut() {
+        let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        row.mapv_inplace(|v| (v - max).exp());
+        let sum = row.sum();
+        row.mapv_inplace(|v| v / sum);
+    }
+}
+
+impl Mlp {
+    /// The layers' outputs for standardized rows `x`: each hidden layer's activations,
+    /// then the class probabilities.
+    fn forward(&self, x: &Array2<f64>) -> Vec<Array2<f64>> {
+        let mut outs: Vec<Array2<f64>> = Vec::with_capacity(self.layers.len());
+        let last = self.layers.len().saturating_sub(1);
+        for (i, (w, b)) in self.layers.iter().enumerate() {
+            let input = outs.last().unwrap_or(x);
+            let mut a = input.dot(w) + b;
+            if i == last {
+                softmax_rows(&mut a);
+            } else {
+                relu_in_place(&mut a);
+            }
+            outs.push(a);
+        }
+        outs
+    }
+
+    fn standardize(&self, x: &[f64], rows: usize) -> Result<Array2<f64>, Error> {
+        let features = self.mean.len();
+        let a = Array2::from_shape_vec((rows, features), x.to_vec())
+            .map_err(|e| Error::Options(e.to_string()))?;
+        Ok((a - &self.mean) / &self.scale)
+    }
+
+    /// The network as a standard ONNX classifier ([`DenseClassifier`]): input `input`
+    /// (`N × features` floats), outputs `label` and `probabilities`.
+    pub fn to_onnx(&self, producer: &str, version: &str) -> Result<Vec<u8>, Error> {
+        let classifier = DenseClassifier {
+            mean: self.mean.to_vec(),
+            scale: self.scale.to_vec(),
+            layers: self
+                .layers
+                .iter()
+                .map(|(w, b)| Layer {
+                    weights: w.iter().copied().collect(),
+                    bias: b.to_vec(),
+                    inputs: w.nrows(),
+                    outputs: w.ncols(),
+                })
+                .collect(),
+        };
+        classifier
+            .to_onnx(producer, version)
+            .map_err(Error::Options)
+    }
+
+    /// Each class's probability for each of `rows` rows (row-major, `classes` a row).
+    pub fn probabilities(&self, x: &[f64], rows: usize) -> Result<Vec<f64>, Error> {
+        let xs = self.standardize(x, rows)?;
+        let p = self.forward(&xs).pop().unwrap_or_default();
+        Ok(p.iter().copied().collect())
+    }
+
+    /// The number of features the network takes.
+    pub fn features(&self) -> usize {
+        self.mean.len()
+    }
+
+    /// The class the network gives each of `rows` rows.
+    pub fn predict(&self, x: &[f64], rows: usize) -> Result<Vec<usize>, Error> {
+        let xs = self.standardize(x, rows)?;
+        let p = self.forward(&xs).pop().unwrap_or_default();
+        Ok(p.rows()
+            .into_iter()
+            .map(|r| {
+                r.iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map_or(0, |m| m.0)
+            })
+            .collect())
+    }
+}
+
+/// Trains a network of `classes` classes on `rows` rows of `x` labelled `y`.
+pub fn train(
+    x: &[f64],
+    rows: usize,
+    y: &[usize],
+    classes: usize,
+    s: &Settings,
+) -> Result<Mlp, Error> {
+    if rows == 0 || y.len() != rows || !x.len().is_multiple_of(rows) || classes < 2 {
+        return Err(Error::Options(format!(
+            "{} numbers, {} labels for {rows} rows of {classes} classes",
+            x.len(),
+            y.len()
+        )));
+    }
+    if y.iter().any(|&c| c >= classes) {
+        return Err(Error::Options(format!("a label is not below {classes}")));
+    }
+    if !x.iter().all(|v| v.is_finite()) {
+        return Err(Error::Options("a feature is not a finite number".into()));
+    }
+    let features = x.len() / rows;
+    let a = Array2::from_shape_vec((rows, features), x.to_vec())
+        .map_err(|e| Error::Options(e.to_string()))?;
+    let mean = a
+        .mean_axis(Axis(0))
+        .unwrap_or_else(|| Array1::zeros(features));
+    // A constant column is left as it is (its deviation taken as 1).
+    let scale = a
+        .std_axis(Axis(0), 0.0)
+        .mapv(|v| if v > 1e-12 { v } else { 1.0 });
+    let xs = (a - &mean) / &scale;
+    let mut onehot = Array2::<f64>::zeros((rows, classes));
+    for (i, &c) in y.iter().enumerate() {
+        if let Some(v) = onehot.get_mut((i, c)) {
+            *v = 1.0;
+        }
+    }
+
+    let mut rng = fastrand::Rng::with_seed(s.seed);
+    let sizes: Vec<usize> = if s.hidden > 0 {
+        vec![features, s.hidden, classes]
+    } else {
+        vec![features, classes]
+    };
+    let mut model = Mlp {
+        mean,
+        scale,
+        layers: sizes
+            .windows(2)
+            .filter_map(|p| match p {
+                &[fan_in, fan_out] => Some((fan_in, fan_out)),
+                _ => None,
+            })
+            .map(|(fan_in, fan_out)| {
+                // Glorot uniform, as scikit-learn initialises ReLU and softmax layers.
+                let bound = (6.0 / (fan_in + fan_out) as f64).sqrt();
+                let mut draw = || bound * (2.0 * rng.f64() - 1.0);
+                let w = Array2::from_shape_simple_fn((fan_in, fan_out), &mut draw);
+                let b = Array1::from_shape_simple_fn(fan_out, &mut draw);
+                (w, b)
+            })
+            .collect(),
+        epochs: 0,
+    };
+    // Adam's moments, per layer.
+    let mut m: Vec<(Array2<f64>, Array1<f64>)> = model
+        .layers
+        .iter()
+        .map(|(w, b)| (Array2::zeros(w.raw_dim()), Array1::zeros(b.len())))
+        .collect();
+    let mut v = m.clone();
+    let (beta1, beta2, eps) = (0.9f64, 0.999f64, 1e-8);
+    let batch = rows.min(200);
+    let mut order: Vec<usize> = (0..rows).collect();
+    let mut best = f64::INFINITY;
+    let mut stale = 0;
+    let mut t = 0i32;
+    for epoch in 0..s.max_epochs {
+        rng.shuffle(&mut order);
+        let mut total = 0.0;
+        for chunk in order.chunks(batch) {
+            let xb = xs.select(Axis(0), chunk);
+            let yb = onehot.select(Axis(0), chunk);
+            let n = chunk.len() as f64;
+            let outs = model.forward(&xb);
+            let Some(p) = outs.last() else { break };
+            let ce: f64 = -(p.mapv(|q| q.max(1e-300).ln()) * &yb).sum() / n;
+            let penalty: f64 = model
+                .layers
+                .iter()
+                .map(|(w, _)| w.mapv(|q| q * q).sum())
+                .sum::<f64>()
+                * 0.5
+                * s.alpha
+                / n;
+            total += (ce + penalty) * n;
+            // Backward: the softmax and cross-entropy's gradient, then through the layers.
+            let mut delta = (p - &yb) / n;
+            t += 1;
+            let lr = s.learning_rate * (1.0 - beta2.powi(t)).sqrt() / (1.0 - beta1.powi(t));
+            for l in (0..model.layers.len()).rev() {
+                // The layer's input: the rows, or the hidden layer below's activations.
+                let below = l.checked_sub(1).and_then(|i| outs.get(i));
+                let input = below.unwrap_or(&xb);
+                let (Some((w, _)), Some((mw, mb)), Some((vw, vb))) =
+                    (model.layers.get(l), m.get_mut(l), v.get_mut(l))
+                else {
+                    break;
+                };
+                let gw = input.t().dot(&delta) + &(w * (s.alpha / n));
+                let gb = delta.sum_axis(Axis(0));
+                let next = below.map(|a| {
+                    let mut d = delta.dot(&w.t());
+                    d.zip_mut_with(a, |g, &a| {
+                        if a <= 0.0 {
+                            *g = 0.0;
+                        }
+                    });
+                    d
+                });
+                mw.zip_mut_with(&gw, |a, &g| *a = beta1 * *a + (1.0 - beta1) * g);
+                mb.zip_mut_with(&gb, |a, &g| *a = beta1 * *a + (1.0 - beta1) * g);
+                vw.zip_mut_with(&gw, |a, &g| *a = beta2 * *a + (1.0 - beta2) * g * g);
+                vb.zip_mut_with(&gb, |a, &g| *a = beta2 * *a + (1.0 - beta2) * g * g);
+                let Some((w, b)) = model.layers.get_mut(l) else {
+                    break;
+                };
+                ndarray::Zip::from(w)
+                    .and(&*mw)
+                    .and(&*vw)
+                    .for_each(|p, &a, &q| {
+                        *p -= lr * a / (q.sqrt() + eps);
+                    });
+                ndarray::Zip::from(b)
+                    .and(&*mb)
+                    .and(&*vb)
+                    .for_each(|p, &a, &q| {
+                        *p -= lr * a / (q.sqrt() + eps);
+                    });
+                if let Some(d) = next {
+                    delta = d;
+                }
+            }
+        }
+        model.epochs = epoch + 1;
+        let loss = total / rows as f64;
+        if !loss.is_finite() {
+            return Err(Error::Diverged(format!(
+                "the training diverged at epoch {} (its loss is not a finite number)",
+                epoch + 1
+            )));
+        }
+        // scikit-learn's `_update_no_improvement_count`; it stops once the count
+        // exceeds `n_iter_no_change`.
+        if loss > best - s.tol {
+            stale += 1;
+        } else {
+            stale = 0;
+        }
+        best = best.min(loss);
+        if stale > s.patience {
+            break;
+        }
+    }
+    Ok(model)
+}

@@ -1,0 +1,243 @@
+//! `aigis train` as a user runs it: a table in, an ONNX model out that aigis's other
+//! commands run (here `aigis redteam`, with the graph's exact gradients), the same model
+//! for the same seed, and bad tables refused. (onnxruntime and scikit-learn on the same
+//! tables: `scripts/train_vs_sklearn.py`.)
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
+
+mod common;
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use common::{Rng, aigis, fails, ok};
+
+/// Three clusters in four features (one of them constant-offset), `n` rows.
+fn clusters(dir: &Path, name: &str, n: usize, seed: u64) {
+    let mut rng = Rng(seed);
+    let mut csv = String::from("a,b,c,d,y\n");
+    for i in 0..n {
+        let c = i % 3;
+        let row: Vec<String> = (0..4)
+            .map(|j| {
+                let centre = if j == c { 2.0 } else { -1.0 } + 5.0 * j as f64;
+                format!("{:.5}", centre + rng.uniform() - 0.5)
+            })
+            .collect();
+        writeln!(csv, "{},{c}", row.join(",")).unwrap();
+    }
+    std::fs::write(dir.join(name), csv).unwrap();
+}
+
+fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--json"];
+    all.extend(args);
+    serde_json::from_str(&ok(dir, &all).stdout).unwrap()
+}
+
+#[test]
+fn a_trained_model_is_written_as_onnx_that_aigis_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    clusters(d, "train.csv", 300, 1);
+    clusters(d, "test.csv", 150, 2);
+    for (model, hidden) in [("mlp", 100), ("softmax", 0)] {
+        let out = format!("{model}.onnx");
+        let v = json(
+            d,
+            &[
+                "train",
+                "train.csv",
+                "--label",
+                "y",
+                "--model",
+                model,
+                "-o",
+                &out,
+            ],
+        );
+        assert_eq!(v["hidden"], hidden);
+        assert_eq!(v["rows"], 300);
+        assert_eq!(v["classes"], serde_json::json!([0.0, 1.0, 2.0]));
+        assert_eq!(v["features"], serde_json::json!(["a", "b", "c", "d"]));
+        let bytes = std::fs::read(d.join(&out)).unwrap();
+        assert_eq!(
+            v["sha256"].as_str().unwrap(),
+            format!(
+                "sha256:{}",
+                hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes))
+            )
+        );
+        assert!(v["training_accuracy"].as_f64().unwrap() > 0.95, "{v}");
+        // The model as aigis's red team sees it: differentiated exactly, right on the
+        // held-out rows, and on the training rows as right as training said.
+        for (data, floor) in [("test.csv", 0.95), ("train.csv", 0.95)] {
+            let r = json(
+                d,
+                &[
+                    "redteam",
+                    &out,
+                    "--data",
+                    data,
+                    "--label",
+                    "y",
+                    "--attacks",
+                    "fgsm",
+                    "--eps",
+                    "0.01",
+                ],
+            );
+            assert_eq!(r["gradients"], "exact", "{r}");
+            let clean = r["clean_accuracy"].as_f64().unwrap();
+            assert!(clean >= floor, "{model} on {data}: {clean}");
+            if data == "train.csv" {
+                assert_eq!(clean, v["training_accuracy"].as_f64().unwrap(), "{model}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_same_seed_trains_the_same_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    clusters(d, "train.csv", 120, 3);
+    let sha = |seed: &str, out: &str| {
+        json(
+            d,
+            &[
+                "train",
+                "train.csv",
+                "--label",
+                "y",
+                "--seed",
+                seed,
+                "--hidden",
+                "8",
+                "-o",
+                out,
+            ],
+        )["sha256"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(sha("5", "a.onnx"), sha("5", "b.onnx"));
+    assert_ne!(sha("5", "a.onnx"), sha("6", "c.onnx"));
+    let r = ok(
+        d,
+        &[
+            "train",
+            "train.csv",
+            "--label",
+            "y",
+            "--hidden",
+            "8",
+            "-o",
+            "d.onnx",
+        ],
+    );
+    assert!(
+        r.stdout.contains("class indices: 0 = 0, 1 = 1, 2 = 2"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn tables_that_cannot_train_a_classifier_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    clusters(d, "train.csv", 60, 4);
+    std::fs::write(d.join("one.csv"), "a,y\n1,0\n2,0\n3,0\n").unwrap();
+    std::fs::write(d.join("gap.csv"), "a,b,y\n1,2,0\n3,,1\n").unwrap();
+    std::fs::write(d.join("text.csv"), "a,y\n1,cat\n2,dog\n").unwrap();
+    fails(
+        d,
+        &["train", "train.csv", "--label", "a", "-o", "m.onnx"],
+        2,
+        "continuous target",
+    );
+    fails(
+        d,
+        &["train", "one.csv", "--label", "y", "-o", "m.onnx"],
+        2,
+        "nothing to learn",
+    );
+    fails(
+        d,
+        &["train", "gap.csv", "--label", "y", "-o", "m.onnx"],
+        2,
+        "row 2",
+    );
+    fails(
+        d,
+        &["train", "text.csv", "--label", "y", "-o", "m.onnx"],
+        2,
+        "label `y`",
+    );
+    fails(
+        d,
+        &[
+            "train",
+            "train.csv",
+            "--label",
+            "y",
+            "--model",
+            "logistic",
+            "-o",
+            "m.onnx",
+        ],
+        2,
+        "--model logistic is for two classes",
+    );
+    fails(
+        d,
+        &[
+            "train",
+            "train.csv",
+            "--label",
+            "y",
+            "--epochs",
+            "0",
+            "-o",
+            "m.onnx",
+        ],
+        2,
+        "--epochs 0",
+    );
+    fails(
+        d,
+        &["train", "train.csv", "--label", "nope", "-o", "m.onnx"],
+        2,
+        "nope",
+    );
+    fails(
+        d,
+        &["train", "missing.csv", "--label", "y", "-o", "m.onnx"],
+        2,
+        "missing.csv",
+    );
+    assert!(!d.join("m.onnx").exists());
+    // Too few epochs to settle is said.
+    let r = aigis(
+        d,
+        &[
+            "train",
+            "train.csv",
+            "--label",
+            "y",
+            "--epochs",
+            "2",
+            "-o",
+            "m.onnx",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("before its loss settled"), "{}", r.stderr);
+}
