@@ -54,24 +54,56 @@ impl Mechanism {
         let q = self.sampling_rate;
         if !(q > 0.0 && q <= 1.0) {
             return Err(Error::Invalid(format!(
-                "the sampling rate is {q}: it must be in (0, 1]"
+                "the sampling rate is {}: it must be in (0, 1]",
+                shown(q)
             )));
         }
         check_noise(self.noise_multiplier)?;
         if self.steps == 0 {
             return Err(Error::Invalid("the run has no step".into()));
         }
+        if self.steps > MAX_STEPS {
+            return Err(Error::Invalid(format!(
+                "{} steps: at most {MAX_STEPS} are accounted",
+                self.steps
+            )));
+        }
         Ok(())
     }
 }
 
+/// The most steps accounted (2⁵³: every count up to it is exact as a double).
+pub const MAX_STEPS: u64 = 1 << 53;
+
+/// The range of noise multipliers accounted: outside it `σ²` is no longer a number a
+/// double holds with room to spare (no run's noise is anywhere near either end).
+const NOISE_RANGE: (f64, f64) = (1e-100, 1e100);
+
+/// A number for a message: plain, or in scientific notation when very large or small.
+fn shown(v: f64) -> String {
+    if v != 0.0 && v.is_finite() && !(1e-4..1e6).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        v.to_string()
+    }
+}
+
 fn check_noise(sigma: f64) -> Result<(), Error> {
+    if sigma > 0.0 && sigma.is_finite() && !(NOISE_RANGE.0..=NOISE_RANGE.1).contains(&sigma) {
+        return Err(Error::Invalid(format!(
+            "the noise multiplier is {}: the accountant takes {:e} to {:e}",
+            shown(sigma),
+            NOISE_RANGE.0,
+            NOISE_RANGE.1
+        )));
+    }
     if sigma > 0.0 && sigma.is_finite() {
         Ok(())
     } else {
         Err(Error::Invalid(format!(
-            "the noise multiplier is {sigma}: it must be a positive number (without noise \
-             there is no privacy guarantee)"
+            "the noise multiplier is {}: it must be a positive number (without noise \
+             there is no privacy guarantee)",
+            shown(sigma)
         )))
     }
 }
@@ -107,7 +139,7 @@ fn log_add(a: f64, b: f64) -> f64 {
 /// `ln erfc(x)`, also where `erfc(x)` is below the smallest double: past `x = 20` from
 /// the asymptotic series `erfc(x) ≈ e^{−x²} / (x √π) (1 − 1/(2x²) + 3/(4x⁴) − 15/(8x⁶))`,
 /// whose next term is below 3e−10 of the sum there.
-fn log_erfc(x: f64) -> f64 {
+pub(crate) fn log_erfc(x: f64) -> f64 {
     if x < 20.0 {
         return libm::erfc(x).ln();
     }
@@ -139,7 +171,7 @@ fn log_a_integer(q: f64, sigma: f64, alpha: u64) -> f64 {
 }
 
 /// Terms of the fractional-order series taken at most (each two `erfc`s).
-const MAX_TERMS: usize = 2_000_000;
+const MAX_TERMS: usize = 200_000;
 
 /// `ln A_α` at a fractional order: Mironov, Talwar and Zhang's two series (section 3.3),
 /// split at `z₀ = σ² ln(1/q − 1) + ½` (where `q μ₁(z) = (1 − q) μ₀(z)`); each term carries the
@@ -166,6 +198,9 @@ fn log_a_fractional(q: f64, sigma: f64, alpha: f64) -> Result<f64, Error> {
         let e1 = 0.5f64.ln() + log_erfc((z0 - j) / root2_sigma);
         let s0 = t0 + (kf * kf - kf) / s2 + e0;
         let s1 = t1 + (j * j - j) / s2 + e1;
+        if s0.is_nan() || s1.is_nan() || s0 == f64::INFINITY || s1 == f64::INFINITY {
+            break;
+        }
         let both = log_add(s0, s1);
         if sign > 0.0 {
             pos = log_add(pos, both);

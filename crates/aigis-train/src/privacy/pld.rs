@@ -30,14 +30,30 @@ const TAIL: f64 = 1e-15;
 /// The largest Fourier transform taken; past it the grid's interval is doubled.
 const MAX_POINTS: usize = 1 << 23;
 
-/// `P(Z > x)` for a standard normal `Z`.
-fn upper(x: f64) -> f64 {
-    0.5 * libm::erfc(x / std::f64::consts::SQRT_2)
+/// `P(Z ≤ x)` for a standard normal `Z`.
+fn lower(x: f64) -> f64 {
+    0.5 * libm::erfc(-x / std::f64::consts::SQRT_2)
 }
 
-/// `P(Z ≤ x)`.
-fn lower(x: f64) -> f64 {
-    upper(-x)
+/// `ln P(Z > x)`, also far in the tail.
+fn ln_upper(x: f64) -> f64 {
+    0.5f64.ln() + super::log_erfc(x / std::f64::consts::SQRT_2)
+}
+
+/// `ln P(Z ≤ x)`.
+fn ln_lower(x: f64) -> f64 {
+    ln_upper(-x)
+}
+
+/// `e^a − e^b`, 0 where `b ≥ a` (both logarithms, so neither need be representable).
+fn exp_diff(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else if b < a {
+        a.exp() * -(b - a).exp_m1()
+    } else {
+        0.0
+    }
 }
 
 /// The two pairs of a step.
@@ -48,7 +64,8 @@ enum Pair {
 }
 
 /// One step's loss in one pair: its hockey-stick curve `δ(ε)` and its distribution
-/// function `P(L ≤ ε)`.
+/// function `P(L ≤ ε)`, computed in logarithms (`e^ε` itself overflows past ε = 709,
+/// and a product of it with a Gaussian tail that underflows is no number at all).
 struct Step {
     q: f64,
     sigma: f64,
@@ -56,44 +73,64 @@ struct Step {
 }
 
 impl Step {
-    /// The point `o` where the loss equals `l` for a mixture ratio `r = e^l` (removing) or
-    /// `e^{−l}` (adding): `(1 − q) + q e^{(2o − 1)/(2σ²)} = r`; `None` where no `o` gives it
-    /// (`r ≤ 1 − q`).
-    fn point(&self, r: f64) -> Option<f64> {
-        let excess = r - (1.0 - self.q);
-        (excess > 0.0).then(|| self.sigma * self.sigma * (excess / self.q).ln() + 0.5)
+    /// `ln(e^l − (1 − q))`; `None` where `e^l ≤ 1 − q`.
+    fn ln_excess(&self, l: f64) -> Option<f64> {
+        let rest = 1.0 - self.q;
+        if rest == 0.0 {
+            return Some(l);
+        }
+        let ratio = rest * (-l).exp();
+        (ratio < 1.0).then(|| l + (-ratio).ln_1p())
     }
 
-    /// `δ(ε) = P(L > ε) − e^ε Q(L > ε)`.
+    /// The point `o` where the mixture ratio `(1 − q) + q e^{(2o − 1)/(2σ²)}` is `e^l`
+    /// (the loss is `l` removing, `−l` adding); `None` where no `o` gives it.
+    fn point(&self, l: f64) -> Option<f64> {
+        self.ln_excess(l)
+            .map(|e| self.sigma * self.sigma * (e - self.q.ln()) + 0.5)
+    }
+
+    /// `δ(ε) = P(L > ε) − e^ε Q(L > ε)`; 1 (no privacy) where it cannot be computed.
     fn delta(&self, eps: f64) -> f64 {
         let (q, s) = (self.q, self.sigma);
-        let x = eps.exp();
         let d = match self.pair {
             // L > ε ⇔ o > o*: under P a mixture, under Q the centred normal.
-            Pair::Remove => match self.point(x) {
-                None => 1.0 - x,
-                Some(o) => q * upper((o - 1.0) / s) - (x - (1.0 - q)) * upper(o / s),
+            // δ = q P(Z > (o* − 1)/σ) − (e^ε − (1 − q)) P(Z > o*/σ).
+            Pair::Remove => match (self.point(eps), self.ln_excess(eps)) {
+                (Some(o), Some(excess)) => {
+                    exp_diff(q.ln() + ln_upper((o - 1.0) / s), excess + ln_upper(o / s))
+                }
+                _ => -eps.exp_m1(),
             },
             // L > ε ⇔ o < u: under P the centred normal, under Q the mixture.
-            Pair::Add => match self.point(1.0 / x) {
+            // δ = (1 − e^ε (1 − q)) P(Z ≤ u/σ) − e^ε q P(Z ≤ (u − 1)/σ).
+            Pair::Add => match self.point(-eps) {
                 None => 0.0,
-                Some(u) => (1.0 - x * (1.0 - q)) * lower(u / s) - x * q * lower((u - 1.0) / s),
+                // 1 − e^ε (1 − q) > 0 wherever `u` exists, so e^ε (1 − q) < 1.
+                Some(u) => exp_diff(
+                    if q == 1.0 {
+                        0.0
+                    } else {
+                        (-(1.0 - q) * eps.exp()).ln_1p()
+                    } + ln_lower(u / s),
+                    eps + q.ln() + ln_lower((u - 1.0) / s),
+                ),
             },
         };
-        d.max(0.0)
+        if d.is_nan() { 1.0 } else { d.clamp(0.0, 1.0) }
     }
 
     /// `P(L ≤ ε)` under `P`.
     fn cdf(&self, eps: f64) -> f64 {
         let (q, s) = (self.q, self.sigma);
         match self.pair {
-            Pair::Remove => match self.point(eps.exp()) {
+            Pair::Remove => match self.point(eps) {
                 None => 0.0,
                 Some(o) => (1.0 - q) * lower(o / s) + q * lower((o - 1.0) / s),
             },
-            Pair::Add => match self.point((-eps).exp()) {
+            Pair::Add => match self.point(-eps) {
                 None => 1.0,
-                Some(u) => upper(u / s),
+                Some(u) => ln_upper(u / s).exp(),
             },
         }
     }
@@ -150,26 +187,28 @@ fn discretize(step: &Step, interval: f64, tail: f64) -> Result<Pld, Error> {
             "one step's privacy loss spans {n} points of {interval}"
         )));
     }
-    let x: Vec<f64> = (lo..=hi).map(|i| at(i).exp()).collect();
     let d: Vec<f64> = (lo..=hi).map(|i| step.delta(at(i))).collect();
-    // The curve's slope in e^ε between grid points, −S_i; S is the mass above each point
-    // weighted by e^{−loss}, and zero past the last.
-    let mut slope: Vec<f64> = x
+    // The curve is linear in e^ε between grid points, of slope −S_i on [ε_i, ε_{i+1}]
+    // (S_i: the mass above ε_i weighted by e^{−loss}; zero past the last point), so the
+    // atom at ε_k is e^{ε_k} (S_{k−1} − S_k). On an even grid e^{ε_{i+1}} − e^{ε_i} =
+    // e^{ε_i} (e^Δ − 1), and the atom is [e^Δ g_{k−1} − g_k] / (e^Δ − 1) with
+    // g_i = δ(ε_i) − δ(ε_{i+1}): no power of e^ε, which past ε = 709 is no number.
+    let g: Vec<f64> = d
         .windows(2)
-        .zip(d.windows(2))
-        .map(|(x, d)| match (x, d) {
-            ([x0, x1], [d0, d1]) => ((d0 - d1) / (x1 - x0)).max(0.0),
+        .map(|w| match w {
+            [d0, d1] => (d0 - d1).max(0.0),
             _ => 0.0,
         })
         .collect();
-    slope.push(0.0);
+    let grow = interval.exp();
+    let step_up = interval.exp_m1();
     let infinity = d.last().copied().unwrap_or(0.0);
     let mut mass = vec![0.0; n];
     for k in 1..n {
-        if let (Some(m), Some(&xk), Some(&before), Some(&here)) =
-            (mass.get_mut(k), x.get(k), slope.get(k - 1), slope.get(k))
-        {
-            *m = (xk * (before - here)).max(0.0);
+        let before = g.get(k - 1).copied().unwrap_or(0.0);
+        let here = g.get(k).copied().unwrap_or(0.0); // none past the last point
+        if let Some(m) = mass.get_mut(k) {
+            *m = ((grow * before - here) / step_up).max(0.0);
         }
     }
     let rest: f64 = mass.iter().skip(1).sum();
@@ -217,8 +256,10 @@ fn power(mut c: Complex<f64>, mut n: u64) -> Complex<f64> {
 fn compose(p: &Pld, times: u64, tail: f64) -> Result<Pld, Error> {
     let t = times as f64;
     let n1 = p.mass.len() as i64;
+    let times_i = i64::try_from(times)
+        .map_err(|_| Error::Invalid(format!("{times} steps are more than can be counted")))?;
     // Offsets from `times · start`, in grid points.
-    let mut upper_end = (n1 - 1).saturating_mul(times as i64);
+    let mut upper_end = (n1 - 1).saturating_mul(times_i);
     let mut lower_end = 0i64;
     let ln_tail = (tail / 2.0).ln();
     for scale in [
@@ -273,7 +314,7 @@ fn compose(p: &Pld, times: u64, tail: f64) -> Result<Pld, Error> {
     let finite = (1.0 - p.infinity).powf(t);
     Ok(Pld {
         interval: p.interval,
-        start: p.start.saturating_mul(times as i64) + lower_end,
+        start: p.start.saturating_mul(times_i).saturating_add(lower_end),
         mass,
         infinity: (1.0 - finite + tail).min(1.0),
     })

@@ -191,6 +191,27 @@ fn settings_out_of_range_are_named() {
             "noise multiplier",
         ),
         (Mechanism { steps: 0, ..ok }, "no step"),
+        (
+            Mechanism {
+                steps: MAX_STEPS + 1,
+                ..ok
+            },
+            "at most",
+        ),
+        (
+            Mechanism {
+                noise_multiplier: 1e-300,
+                ..ok
+            },
+            "takes",
+        ),
+        (
+            Mechanism {
+                noise_multiplier: 1e300,
+                ..ok
+            },
+            "takes",
+        ),
     ] {
         let e = epsilon(&m, 1e-5, &[]).unwrap_err().to_string();
         assert!(e.contains(word), "{e}");

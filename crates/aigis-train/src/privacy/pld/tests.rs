@@ -2,14 +2,18 @@ use super::*;
 
 /// The Gaussian mechanism's exact δ(ε) (Balle and Wang, 2018): `Φ(μ/2 − ε/μ) −
 /// e^ε Φ(−μ/2 − ε/μ)`, `μ = √T / σ`; T steps without subsampling are one with σ/√T.
+/// (In logarithms: `e^ε` overflows past 709.)
 fn gaussian_delta(eps: f64, sigma: f64, steps: u64) -> f64 {
     let mu = (steps as f64).sqrt() / sigma;
-    lower(mu / 2.0 - eps / mu) - eps.exp() * lower(-mu / 2.0 - eps / mu)
+    exp_diff(
+        ln_lower(mu / 2.0 - eps / mu),
+        eps + ln_lower(-mu / 2.0 - eps / mu),
+    )
 }
 
 /// Its exact ε at `delta`, by bisection.
 fn gaussian_epsilon(delta: f64, sigma: f64, steps: u64) -> f64 {
-    let (mut lo, mut hi) = (0.0, 1000.0);
+    let (mut lo, mut hi) = (0.0, 1e7);
     for _ in 0..200 {
         let mid = 0.5 * (lo + hi);
         if gaussian_delta(mid, sigma, steps) > delta {
@@ -23,18 +27,27 @@ fn gaussian_epsilon(delta: f64, sigma: f64, steps: u64) -> f64 {
 
 #[test]
 fn without_subsampling_it_bounds_the_gaussian_mechanism_tightly() {
-    for &(sigma, steps) in &[(1.0, 1u64), (2.0, 100), (5.0, 1000), (0.8, 10)] {
+    // The last two: ε in the thousands, where e^ε is past a double's range (on a coarser
+    // grid, still an upper bound, to keep the test quick).
+    for &(sigma, steps, interval) in &[
+        (1.0, 1u64, DEFAULT_INTERVAL),
+        (2.0, 100, DEFAULT_INTERVAL),
+        (5.0, 1000, DEFAULT_INTERVAL),
+        (0.8, 10, DEFAULT_INTERVAL),
+        (0.02, 1, 1e-2),
+        (0.01, 3, 1e-2),
+    ] {
         let run = Mechanism {
             sampling_rate: 1.0,
             noise_multiplier: sigma,
             steps,
         };
         for delta in [1e-5, 1e-8] {
-            let (got, interval) = epsilon(&run, delta, DEFAULT_INTERVAL).unwrap();
+            let (got, used) = epsilon(&run, delta, interval).unwrap();
             let exact = gaussian_epsilon(delta, sigma, steps);
-            assert_eq!(interval, DEFAULT_INTERVAL);
+            assert_eq!(used, interval);
             assert!(
-                got >= exact - 1e-9 && got <= exact * 1.002 + 1e-4,
+                got >= exact - 1e-9 && got <= exact * 1.002 + interval,
                 "σ {sigma}, {steps} steps, δ {delta}: {got} against the exact {exact}"
             );
         }
@@ -164,5 +177,40 @@ fn an_interval_out_of_range_is_named() {
     for bad in [0.0, -1.0, f64::NAN] {
         let e = epsilon(&run, 1e-5, bad).unwrap_err().to_string();
         assert!(e.contains("interval"), "{e}");
+    }
+}
+
+#[test]
+fn a_loss_without_end_gives_no_bound_rather_than_a_small_one() {
+    // With almost no noise, each step that takes the example gives it away: δ ≥
+    // 1 − (1 − q)^T ≈ 0.05 at any ε, so no ε holds at δ = 1e-5.
+    let run = Mechanism {
+        sampling_rate: 0.01,
+        noise_multiplier: 1e-8,
+        steps: 5,
+    };
+    let e = epsilon(&run, 1e-5, DEFAULT_INTERVAL).unwrap_err();
+    assert!(matches!(e, Error::NoBound(_)), "{e}");
+}
+
+#[test]
+fn each_pairs_curve_stays_a_number_far_out() {
+    for pair in [Pair::Remove, Pair::Add] {
+        let step = Step {
+            q: 1.0,
+            sigma: 0.01,
+            pair,
+        };
+        let mut last = 1.0;
+        for eps in [0.0, 100.0, 1000.0, 4000.0, 5000.0, 6000.0, 1e5] {
+            let d = step.delta(eps);
+            assert!(
+                (0.0..=last).contains(&d),
+                "{pair:?} ε {eps}: {d} after {last}"
+            );
+            last = d;
+        }
+        // The loss is N(5000, 100²): δ at 5000 is far from 0.
+        assert!(step.delta(5000.0) > 0.1, "{pair:?}");
     }
 }
