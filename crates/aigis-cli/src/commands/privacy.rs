@@ -190,32 +190,33 @@ fn show(cli: &Cli, a: &Accounts, args: &PrivacyRunArgs, noise: Option<(f64, f64)
     };
     match noise {
         Some((target, by_rdp)) => {
-            println!(
+            outln!(
                 "noise multiplier {sigma}: the least that keeps ε ≤ {target} at δ = {:e} ({})",
                 args.delta,
                 by.to_uppercase()
             );
             if args.accountant == Accountant::Both {
-                println!("  RDP alone needs {}", (by_rdp * 1e6).ceil() / 1e6);
+                outln!("  RDP alone needs {}", (by_rdp * 1e6).ceil() / 1e6);
             }
         }
-        None => println!(
+        None => outln!(
             "ε = {epsilon:.4} at δ = {:e} ({})",
             args.delta,
             by.to_uppercase()
         ),
     }
     if let Some((e, interval)) = a.pld {
-        println!("  PLD: ε = {e:.4} (grid interval {interval})");
+        outln!("  PLD: ε = {e:.4} (grid interval {interval})");
     }
     if let Some(g) = &a.rdp {
-        println!("  RDP: ε = {:.4} (best order {})", g.epsilon, g.order);
+        outln!("  RDP: ε = {:.4} (best order {})", g.epsilon, g.order);
     }
-    println!(
+    outln!(
         "  {} steps at sampling rate {:.6}, noise multiplier {sigma}",
-        m.steps, m.sampling_rate
+        m.steps,
+        m.sampling_rate
     );
-    println!(
+    outln!(
         "  assumes Poisson sampling: each step takes each example independently with that probability"
     );
     if let Some(g) = a.rdp.filter(|g| g.order_at_edge) {

@@ -142,22 +142,23 @@ pub(crate) fn run(cli: &Cli, args: &TrainArgs) -> Result<()> {
             "seed": args.seed,
         }));
     }
-    println!(
+    outln!(
         "wrote `{}` ({model_name}, {} features, {} classes, {} hidden units; {digest})",
         args.output.display(),
         cols,
         classes.len(),
         settings.hidden
     );
-    println!(
+    outln!(
         "  {rows} rows, {} epochs, training accuracy {:.4}",
-        model.epochs, accuracy
+        model.epochs,
+        accuracy
     );
     let shown: Vec<String> = classes
         .iter()
         .enumerate()
         .map(|(i, c)| format!("{i} = {c}"))
         .collect();
-    println!("  class indices: {}", shown.join(", "));
+    outln!("  class indices: {}", shown.join(", "));
     Ok(())
 }

@@ -311,7 +311,9 @@ fn compose(p: &Pld, times: u64, tail: f64) -> Result<Pld, Error> {
             *m = (c.re * scale).max(0.0);
         }
     }
-    let finite = (1.0 - p.infinity).powf(t);
+    // The finite loss's mass is (1 − p∞)^times; what the transform's rounding lost of it
+    // (values a hair below zero, clipped) is counted as infinite loss too.
+    let finite = (1.0 - p.infinity).powf(t).min(mass.iter().sum());
     Ok(Pld {
         interval: p.interval,
         start: p.start.saturating_mul(times_i).saturating_add(lower_end),

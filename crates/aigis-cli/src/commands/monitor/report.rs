@@ -609,24 +609,24 @@ pub fn gather(
 }
 
 fn print_text(report: &Report) {
-    println!("{} to {}", report.from, report.to);
+    outln!("{} to {}", report.from, report.to);
     if report.models.is_empty() {
-        println!("no gateway evidence in this range");
+        outln!("no gateway evidence in this range");
     }
     for m in &report.models {
-        println!();
-        println!("{} (versions {})", m.model, join(&m.versions));
+        outln!();
+        outln!("{} (versions {})", m.model, join(&m.versions));
         let calls: u64 = m.calls.iter().map(|b| b.calls).sum();
         let refused: u64 = m.calls.iter().map(|b| b.refused).sum();
         let flagged: u64 = m.calls.iter().map(|b| b.flagged_calls).sum();
-        println!("  calls      {calls} ({refused} refused, {flagged} flagged)");
+        outln!("  calls      {calls} ({refused} refused, {flagged} flagged)");
         let drifted = m
             .drift
             .iter()
             .filter(|r| r.window.drift.verdict == "drift")
             .count();
         match m.drift.last() {
-            Some(last) => println!(
+            Some(last) => outln!(
                 "  drift      {} windows, {drifted} drifted; the last ({}): {}, {} of {} features",
                 m.drift.len(),
                 last.start,
@@ -634,10 +634,10 @@ fn print_text(report: &Report) {
                 last.window.drift.drifted,
                 last.window.drift.tested
             ),
-            None => println!("  drift      no window recorded"),
+            None => outln!("  drift      no window recorded"),
         }
         match m.kpis.iter().rev().find(|k| k.window.labeled > 0) {
-            Some(k) => println!(
+            Some(k) => outln!(
                 "  kpis       {} windows; the last labelled ({}, version {}): accuracy {}, {} of {} rows labelled",
                 m.kpis.len(),
                 k.start,
@@ -648,12 +648,12 @@ fn print_text(report: &Report) {
                 k.window.labeled,
                 k.window.predictions
             ),
-            None => println!("  kpis       no labelled window recorded"),
+            None => outln!("  kpis       no labelled window recorded"),
         }
         if !m.shadow.is_empty() {
             let rows: u64 = m.shadow.iter().map(|s| s.period.rows).sum();
             let differ: u64 = m.shadow.iter().map(|s| s.period.disagreements).sum();
-            println!(
+            outln!(
                 "  shadow     {} periods, {differ} of {rows} rows disagreed",
                 m.shadow.len()
             );
@@ -663,16 +663,16 @@ fn print_text(report: &Report) {
             .iter()
             .filter(|a| a.alert.state == "firing")
             .count();
-        println!("  alerts     {} ({firing} firing)", m.alerts.len());
+        outln!("  alerts     {} ({firing} firing)", m.alerts.len());
     }
     if !report.unreadable.is_empty() {
-        println!();
-        println!(
+        outln!();
+        outln!(
             "{} entries left out (not signed by a project key, or unreadable):",
             report.unreadable.len()
         );
         for u in &report.unreadable {
-            println!("  {u}");
+            outln!("  {u}");
         }
     }
 }
