@@ -2301,9 +2301,9 @@ pub struct TrainArgs {
     /// The model.
     #[arg(long, value_enum, default_value_t = TrainModel::Mlp)]
     pub model: TrainModel,
-    /// Hidden units of `mlp`.
-    #[arg(long, value_name = "N", default_value_t = 100)]
-    pub hidden: usize,
+    /// Hidden units of `mlp` [default: 100].
+    #[arg(long, value_name = "N")]
+    pub hidden: Option<usize>,
     /// The most epochs (training stops earlier when the loss stops improving).
     #[arg(long, value_name = "N", default_value_t = 200)]
     pub epochs: usize,

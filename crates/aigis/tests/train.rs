@@ -223,6 +223,38 @@ fn tables_that_cannot_train_a_classifier_are_refused() {
         2,
         "missing.csv",
     );
+    fails(
+        d,
+        &[
+            "train",
+            "train.csv",
+            "--label",
+            "y",
+            "--model",
+            "softmax",
+            "--hidden",
+            "5",
+            "-o",
+            "m.onnx",
+        ],
+        2,
+        "--hidden 5 is for --model mlp",
+    );
+    fails(
+        d,
+        &[
+            "train",
+            "train.csv",
+            "--label",
+            "y",
+            "--hidden",
+            "0",
+            "-o",
+            "m.onnx",
+        ],
+        2,
+        "--hidden 0",
+    );
     assert!(!d.join("m.onnx").exists());
     // Too few epochs to settle is said.
     let r = aigis(

@@ -22,7 +22,11 @@ pub(crate) fn run(cli: &Cli, args: &TrainArgs) -> Result<()> {
         &read,
     )
     .with_context(|| format!("reading `{}`", args.data.display()))?;
-    let values = label_column(&args.data, &args.label, &args.read)?;
+    // `+ 0.0` makes a label written -0 the class 0.
+    let values: Vec<f64> = label_column(&args.data, &args.label, &args.read)?
+        .into_iter()
+        .map(|v| v + 0.0)
+        .collect();
     let (rows, cols) = (table.rows, table.cols);
     if rows == 0 || cols == 0 {
         bail!("`{}` has no row of numeric features", args.data.display());
@@ -78,14 +82,20 @@ pub(crate) fn run(cli: &Cli, args: &TrainArgs) -> Result<()> {
         .map(|v| classes.partition_point(|c| c < v))
         .collect();
     let settings = Settings {
-        hidden: match args.model {
-            TrainModel::Mlp => {
-                if args.hidden == 0 {
-                    bail!("--hidden 0: an mlp needs hidden units (use --model softmax for none)");
-                }
-                args.hidden
+        hidden: match (args.model, args.hidden) {
+            (TrainModel::Mlp, Some(0)) => {
+                bail!("--hidden 0: an mlp needs hidden units (use --model softmax for none)")
             }
-            TrainModel::Softmax | TrainModel::Logistic => 0,
+            (TrainModel::Mlp, h) => h.unwrap_or(100),
+            (_, Some(h)) => bail!(
+                "--hidden {h} is for --model mlp; a {} regression has no hidden layer",
+                if args.model == TrainModel::Logistic {
+                    "logistic"
+                } else {
+                    "softmax"
+                }
+            ),
+            (_, None) => 0,
         },
         alpha: args.alpha,
         learning_rate: args.learning_rate,
