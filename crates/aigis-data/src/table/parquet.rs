@@ -77,6 +77,26 @@ impl ParquetReader {
         let builder = contained(|| ParquetRecordBatchReaderBuilder::try_new(file))
             .map_err(|e| table_error(path, None, format!("not a readable Parquet file: {e}")))?
             .map_err(|e| table_error(path, None, format!("not a readable Parquet file: {e}")))?;
+        // Each row group's count must be a count, and their sum one: the parquet crate
+        // adds them up as `usize` when it builds the reader, which overflows (a panic in
+        // a checked build, a wrong count otherwise) on a file that lies about them.
+        let mut counted: u64 = 0;
+        for (i, group) in builder.metadata().row_groups().iter().enumerate() {
+            counted = u64::try_from(group.num_rows())
+                .ok()
+                .and_then(|n| counted.checked_add(n))
+                .filter(|&n| usize::try_from(n).is_ok())
+                .ok_or_else(|| {
+                    table_error(
+                        path,
+                        None,
+                        format!(
+                            "not a readable Parquet file: row group {i} claims {} rows",
+                            group.num_rows()
+                        ),
+                    )
+                })?;
+        }
         let total_rows = builder.metadata().file_metadata().num_rows().max(1) as f64;
         let names: Vec<String> = builder
             .schema()
@@ -84,9 +104,8 @@ impl ParquetReader {
             .iter()
             .map(|f| f.name().clone())
             .collect();
-        let reader = builder
-            .with_batch_size(options.batch_rows.max(1))
-            .build()
+        let reader = contained(|| builder.with_batch_size(options.batch_rows.max(1)).build())
+            .map_err(|e| table_error(path, None, format!("not a readable Parquet file: {e}")))?
             .map_err(|e| table_error(path, None, format!("not a readable Parquet file: {e}")))?;
         Ok(Self {
             path: path.to_owned(),
@@ -533,6 +552,19 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("Parquet"), "{err}");
+    }
+
+    #[test]
+    fn row_groups_that_lie_about_their_rows_are_an_error() {
+        // Found by the `table_parquet` fuzz target (a row group of -2 rows made the
+        // parquet crate's sum of the counts overflow); kept as a seed of it.
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/seeds/table_parquet/regression-negative-row-group.parquet");
+        let err = ParquetReader::open(&p, &ReadOptions::default())
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains("row group 2 claims -2 rows"), "{err}");
     }
 
     #[test]
