@@ -292,16 +292,34 @@ pub enum Command {
     /// an L2 penalty, minibatches, stopping when the loss stops improving), on features
     /// standardized by the table's own means and deviations.
     ///
+    /// With `--dp`, the model is trained by DP-SGD and is (ε, δ)-differentially private
+    /// with respect to adding or removing one row: each step takes every row independently
+    /// with probability q (Poisson sampling, the sampler the accountants assume), clips
+    /// each row's gradient to `--max-grad-norm`, adds Gaussian noise and runs a number of
+    /// steps fixed in advance (no early stopping). Give the noise (`--noise-multiplier`)
+    /// or the ε to spend (`--epsilon`, the least noise found by the PLD accountant); the ε
+    /// spent is reported by PLD and RDP, as `aigis privacy` computes it. Each feature is
+    /// clamped into public bounds (`--bounds`) and scaled by them, since scaling by the
+    /// rows' own statistics would publish them; the bounds must come from the domain (a
+    /// unit's range, a schema), not from the table; so must the classes (`--classes`). The sampling and the noise come from
+    /// the operating system's random source, so a DP run is not repeatable; `--seed`
+    /// fixes only the initial weights. The accuracy reported is measured on the training
+    /// rows, outside the guarantee.
+    ///
     /// The model's input is `input` (the table's numeric columns but the label, in their
     /// order, as float32); its outputs are `label` (the class index) and `probabilities`,
     /// as skl2onnx writes a classifier, so onnxruntime, `aigis serve`, `aigis redteam` and
     /// `aigis explain` run it. The label's values are numbers; the class indices follow
-    /// their sorted order. (Differentially private training, its evidence and budgets are
-    /// still to come: see `aigis privacy` for the accounting.)
+    /// their sorted order.
     #[command(after_help = examples!(
         "aigis train train.csv --label y -o model.onnx",
         "aigis train train.parquet --label churned --model logistic \\",
-        "    --epochs 300 --seed 7 -o churn.onnx"
+        "    --epochs 300 --seed 7 -o churn.onnx",
+        "aigis train digits.csv --label target --dp --epsilon 3 --delta 1e-5 \\",
+        "    --bounds 0:16 --classes 0,1,2,3,4,5,6,7,8,9 -o digits-dp.onnx",
+        "aigis train adult.csv --label income --dp --noise-multiplier 1.1 \\",
+        "    --bounds 0:1 --bounds age=17:90 --classes 0,1 --batch-size 256 \\",
+        "    -o adult.onnx"
     ))]
     Train(Box<TrainArgs>),
 
@@ -2304,18 +2322,78 @@ pub struct TrainArgs {
     /// Hidden units of `mlp` [default: 100].
     #[arg(long, value_name = "N")]
     pub hidden: Option<usize>,
-    /// The most epochs (training stops earlier when the loss stops improving).
-    #[arg(long, value_name = "N", default_value_t = 200)]
-    pub epochs: usize,
-    /// Adam's learning rate.
-    #[arg(long, value_name = "RATE", default_value_t = 1e-3)]
-    pub learning_rate: f64,
+    /// The most epochs (training stops earlier when the loss stops improving) [default:
+    /// 200]; with --dp, the epochs run, in expectation (steps = epochs / q, rounded up)
+    /// [default: 30].
+    #[arg(long, value_name = "N")]
+    pub epochs: Option<usize>,
+    /// Adam's learning rate [default: 0.001; with --dp, 0.01].
+    #[arg(long, value_name = "RATE")]
+    pub learning_rate: Option<f64>,
+    /// Hold out this share of the rows (stratified by class) and stop when their accuracy
+    /// stops improving, keeping the best epoch's model (scikit-learn's early_stopping;
+    /// not with --dp, whose steps are fixed in advance).
+    #[arg(long, value_name = "F", conflicts_with = "dp")]
+    pub validation_fraction: Option<f64>,
     /// The L2 penalty.
     #[arg(long, value_name = "ALPHA", default_value_t = 1e-4)]
     pub alpha: f64,
-    /// The seed of the initialisation and the shuffles (the same seed, the same model).
+    /// The seed of the initialisation and the shuffles (the same seed, the same model;
+    /// with --dp, of the initial weights only).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
+    /// The label's classes, comma-separated [default: its distinct values in the table;
+    /// with --dp they must be given, since classes read from the rows are outside the
+    /// guarantee].
+    #[arg(
+        long,
+        value_name = "V,...",
+        value_delimiter = ',',
+        allow_hyphen_values = true
+    )]
+    pub classes: Option<Vec<f64>>,
+    /// Train by DP-SGD: a differentially private model (give --epsilon or
+    /// --noise-multiplier, --bounds and --classes).
+    #[arg(long)]
+    pub dp: bool,
+    /// The ε the run may spend at --delta: the noise is the least that keeps it there.
+    #[arg(
+        long,
+        value_name = "EPSILON",
+        requires = "dp",
+        conflicts_with = "noise_multiplier"
+    )]
+    pub epsilon: Option<f64>,
+    /// The noise's standard deviation over the clipping norm (instead of --epsilon).
+    #[arg(long, value_name = "SIGMA", requires = "dp")]
+    pub noise_multiplier: Option<f64>,
+    /// The δ of the guarantee (well below one over the number of rows).
+    #[arg(long, value_name = "DELTA", default_value_t = 1e-5, requires = "dp")]
+    pub delta: f64,
+    /// Each row's gradient is clipped to this L2 norm.
+    #[arg(long, value_name = "C", default_value_t = 1.0, requires = "dp")]
+    pub max_grad_norm: f64,
+    /// The expected batch size: each step takes each row with probability N over the
+    /// number of rows [default: 64, at most the rows].
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "dp",
+        conflicts_with = "sampling_rate"
+    )]
+    pub batch_size: Option<u64>,
+    /// Each row's probability of joining a step's batch (instead of --batch-size).
+    #[arg(long, value_name = "Q", requires = "dp")]
+    pub sampling_rate: Option<f64>,
+    /// Public bounds of the features: `LO:HI` for every feature, `COLUMN=LO:HI` for one
+    /// (later ones win). Rows are clamped into them, in training and in the model written.
+    #[arg(
+        long,
+        value_name = "[COLUMN=]LO:HI",
+        allow_hyphen_values = true,
+        requires = "dp"
+    )]
+    pub bounds: Vec<String>,
     /// Where to write the ONNX model.
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,

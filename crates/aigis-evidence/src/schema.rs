@@ -54,6 +54,7 @@ pub fn schemas() -> Vec<SchemaFile> {
         schema_of::<MonitorWindow>(),
         schema_of::<MonitorDrift>(),
         schema_of::<DetectorFit>(),
+        schema_of::<Training>(),
         schema_of::<Fairness>(),
         schema_of::<Explanation>(),
         schema_of::<RedTeam>(),

@@ -15,6 +15,7 @@ mod monitor;
 mod project;
 mod provenance;
 mod serve;
+mod train;
 mod validate;
 
 pub use data::*;
@@ -24,6 +25,7 @@ pub use monitor::*;
 pub use project::*;
 pub use provenance::*;
 pub use serve::*;
+pub use train::*;
 pub use validate::*;
 
 /// The program that wrote a piece of evidence: `aigis <version>`.

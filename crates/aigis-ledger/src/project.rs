@@ -38,6 +38,10 @@ pub struct Config {
     /// `[fairness]`, kept as written: the thresholds of every `aigis fairness` run.
     #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
     pub fairness: toml::Table,
+    /// `[train]`, kept as written: the privacy budgets of the project's tables (read by
+    /// `aigis train`).
+    #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
+    pub train: toml::Table,
 }
 
 /// `[model]`: what the model stage trusts.
@@ -530,6 +534,7 @@ fn new_config(name: &str) -> Result<Config, Error> {
         serve: toml::Table::new(),
         redteam: toml::Table::new(),
         fairness: toml::Table::new(),
+        train: toml::Table::new(),
     })
 }
 

@@ -1,6 +1,7 @@
-//! Writing a model as ONNX: a dense classifier (standardization, fully connected layers
-//! with ReLU between them, a softmax) as the standard operators any ONNX runtime runs
-//! (`Sub`, `Div`, `Gemm`, `Relu`, `Softmax`, `ArgMax`; opset 17), with two outputs in
+//! Writing a model as ONNX: a dense classifier (optional clamping of each feature into
+//! bounds, standardization, fully connected layers with ReLU between them, a softmax) as
+//! the standard operators any ONNX runtime runs (`Max`, `Min`, `Sub`, `Div`, `Gemm`,
+//! `Relu`, `Softmax`, `ArgMax`; opset 17), with two outputs in
 //! scikit-learn's order (skl2onnx's `zipmap=False` layout): `label` (int64, the top class)
 //! and `probabilities` (float, one column per class).
 //!
@@ -27,10 +28,14 @@ pub struct Layer {
     pub outputs: usize,
 }
 
-/// A dense classifier: each feature standardized (`(x − mean) / scale`), then the layers,
-/// ReLU after each but the last, and a softmax over the last one's outputs.
+/// A dense classifier: each feature clamped into `bounds` when given (`min(max(x, low),
+/// high)`, as a model trained on clamped rows must see them), standardized (`(x − mean) /
+/// scale`), then the layers, ReLU after each but the last, and a softmax over the last
+/// one's outputs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DenseClassifier {
+    /// Each feature's lowest and highest value, or none.
+    pub bounds: Option<(Vec<f64>, Vec<f64>)>,
     pub mean: Vec<f64>,
     pub scale: Vec<f64>,
     pub layers: Vec<Layer>,
@@ -122,6 +127,21 @@ impl DenseClassifier {
             }
             width = l.outputs;
         }
+        if let Some((low, high)) = &self.bounds {
+            let ordered = low.len() == features
+                && high.len() == features
+                && low
+                    .iter()
+                    .zip(high)
+                    .all(|(l, h)| l.is_finite() && h.is_finite() && l <= h);
+            if !ordered {
+                return Err(format!(
+                    "{} low and {} high bounds for {features} features (each finite, low <= high)",
+                    low.len(),
+                    high.len()
+                ));
+            }
+        }
         if self.layers.is_empty() || width < 2 {
             return Err("a classifier needs a layer and two classes".into());
         }
@@ -144,10 +164,17 @@ impl DenseClassifier {
             tensor("mean", &[features], &self.mean),
             tensor("scale", &[features], &self.scale),
         ];
-        let mut nodes = vec![
-            node("Sub", &["input", "mean"], "centred", vec![]),
-            node("Div", &["centred", "scale"], "x0", vec![]),
-        ];
+        let mut nodes = Vec::new();
+        let mut input = "input";
+        if let Some((low, high)) = &self.bounds {
+            initializer.push(tensor("low", &[features], low));
+            initializer.push(tensor("high", &[features], high));
+            nodes.push(node("Max", &["input", "low"], "raised", vec![]));
+            nodes.push(node("Min", &["raised", "high"], "clamped", vec![]));
+            input = "clamped";
+        }
+        nodes.push(node("Sub", &[input, "mean"], "centred", vec![]));
+        nodes.push(node("Div", &["centred", "scale"], "x0", vec![]));
         let last = self.layers.len() - 1;
         let mut below = "x0".to_owned();
         for (i, l) in self.layers.iter().enumerate() {
@@ -214,6 +241,7 @@ mod tests {
 
     fn two_layer() -> DenseClassifier {
         DenseClassifier {
+            bounds: None,
             mean: vec![1.0, -2.0],
             scale: vec![2.0, 0.5],
             layers: vec![
@@ -237,6 +265,11 @@ mod tests {
     fn by_hand(m: &DenseClassifier, x: &[f64]) -> Vec<f64> {
         let mut a: Vec<f64> = x
             .iter()
+            .enumerate()
+            .map(|(j, &v)| match &m.bounds {
+                Some((low, high)) => v.max(low[j]).min(high[j]),
+                None => v,
+            })
             .zip(&m.mean)
             .zip(&m.scale)
             .map(|((v, mu), s)| (v - mu) / s)
@@ -261,7 +294,15 @@ mod tests {
 
     #[test]
     fn the_written_model_runs_as_the_arithmetic_says() {
-        let m = two_layer();
+        runs_as_the_arithmetic_says(&two_layer());
+        // Clamped: rows beyond the bounds on either side, and one inside.
+        runs_as_the_arithmetic_says(&DenseClassifier {
+            bounds: Some((vec![-1.0, -1.5], vec![2.0, 0.0])),
+            ..two_layer()
+        });
+    }
+
+    fn runs_as_the_arithmetic_says(m: &DenseClassifier) {
         let bytes = m.to_onnx("aigis", "test").unwrap();
         let runtime = OnnxRuntime::from_bytes(&bytes).unwrap();
         let rows = [[3.0, -1.0], [-2.0, 0.5], [1.0, -2.0]];
@@ -283,7 +324,7 @@ mod tests {
             panic!("{label:?}")
         };
         for (r, x) in rows.iter().enumerate() {
-            let want = by_hand(&m, x);
+            let want = by_hand(m, x);
             for (c, w) in want.iter().enumerate() {
                 assert!(
                     (f64::from(p[r * 2 + c]) - w).abs() < 1e-6,
@@ -303,6 +344,17 @@ mod tests {
         let mut m = two_layer();
         m.scale[0] = 0.0;
         assert!(m.to_onnx("aigis", "test").is_err());
+        for bounds in [
+            (vec![0.0], vec![1.0]),
+            (vec![0.0, 2.0], vec![1.0, 1.0]),
+            (vec![0.0, f64::NEG_INFINITY], vec![1.0, 1.0]),
+        ] {
+            let m = DenseClassifier {
+                bounds: Some(bounds),
+                ..two_layer()
+            };
+            assert!(m.to_onnx("aigis", "test").unwrap_err().contains("bounds"));
+        }
         let mut m = two_layer();
         m.layers.pop();
         m.layers[0].outputs = 1;

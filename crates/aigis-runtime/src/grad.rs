@@ -4,13 +4,13 @@
 //! (the runtime) evaluates graphs but does not differentiate them, and no Rust crate
 //! differentiates ONNX graphs, so this module reads the graph itself and implements, for
 //! each operator that tabular and small vision models use, its forward pass in `f64` and
-//! its vector–Jacobian product: `MatMul`, `Gemm`, `Add`, `Sub`, `Mul`, `Div`, `Relu`,
-//! `LeakyRelu`, `Sigmoid`, `Tanh`, `Exp`, `Neg`, `Reciprocal`, `Sqrt`, `Abs`, `ReduceSum`,
-//! `Softmax`, `LogSoftmax`, `Identity`, `Dropout`, `Cast`, `Not`, `Reshape`, `Flatten`,
-//! `Transpose`, `Conv` (1-D and 2-D, groups, strides, dilations, pads), `MaxPool`,
-//! `AveragePool`, `GlobalAveragePool`, and the scikit-learn `ai.onnx.ml` operators
-//! `Scaler`, `Normalizer`, `LinearClassifier` and `LinearRegressor` (as tract runs them),
-//! with `ZipMap` read as its input, as the runtime serves it. A cast to a boolean or an
+//! its vector–Jacobian product: `MatMul`, `Gemm`, `Add`, `Sub`, `Mul`, `Div`, `Max` and
+//! `Min` of two inputs, `Relu`, `LeakyRelu`, `Sigmoid`, `Tanh`, `Exp`, `Neg`, `Reciprocal`,
+//! `Sqrt`, `Abs`, `ReduceSum`, `Softmax`, `LogSoftmax`, `Identity`, `Dropout`, `Cast`,
+//! `Not`, `Reshape`, `Flatten`, `Transpose`, `Conv` (1-D and 2-D, groups, strides,
+//! dilations, pads), `MaxPool`, `AveragePool`, `GlobalAveragePool`, and the scikit-learn
+//! `ai.onnx.ml` operators `Scaler`, `Normalizer`, `LinearClassifier` and `LinearRegressor`
+//! (as tract runs them), with `ZipMap` read as its input, as the runtime serves it. A cast to a boolean or an
 //! integer, and `Not`, are piecewise constant: their gradient is zero (scikit-learn's
 //! `SGDClassifier` export guards a division with one).
 //!
@@ -104,6 +104,9 @@ enum Op {
     Sub,
     Mul,
     Div,
+    /// The larger (`Max`) or smaller (`Min`) of two inputs, elementwise.
+    Max,
+    Min,
     Relu,
     LeakyRelu(f64),
     Sigmoid,
@@ -290,6 +293,14 @@ fn op_of(node: &NodeProto, opset: i64) -> Result<Op, String> {
         (false, "Sub") => Op::Sub,
         (false, "Mul") => Op::Mul,
         (false, "Div") => Op::Div,
+        // Variadic in ONNX; the two-input form (a clamp against a bound) is differentiated.
+        (false, "Max" | "Min") if node.input.len() == 2 => {
+            if node.op_type == "Max" {
+                Op::Max
+            } else {
+                Op::Min
+            }
+        }
         (false, "Relu") => Op::Relu,
         (false, "LeakyRelu") => Op::LeakyRelu(attr_f(node, "alpha", 0.01)),
         (false, "Sigmoid") => Op::Sigmoid,
@@ -749,6 +760,8 @@ impl Step {
             Op::Sub => "Sub",
             Op::Mul => "Mul",
             Op::Div => "Div",
+            Op::Max => "Max",
+            Op::Min => "Min",
             Op::Relu => "Relu",
             Op::LeakyRelu(_) => "LeakyRelu",
             Op::Sigmoid => "Sigmoid",
@@ -1353,6 +1366,8 @@ fn forward(op: &Op, args: &[Option<&T>]) -> Result<T, String> {
         Op::Sub => binary(x, arg(args, 1)?, |a, b| a - b)?,
         Op::Mul => binary(x, arg(args, 1)?, |a, b| a * b)?,
         Op::Div => binary(x, arg(args, 1)?, |a, b| a / b)?,
+        Op::Max => binary(x, arg(args, 1)?, f64::max)?,
+        Op::Min => binary(x, arg(args, 1)?, f64::min)?,
         Op::Relu => x.mapv(|v| v.max(0.0)),
         Op::LeakyRelu(a) => x.mapv(|v| if v >= 0.0 { v } else { a * v }),
         Op::Sigmoid => x.mapv(|v| 1.0 / (1.0 + (-v).exp())),
@@ -1557,6 +1572,21 @@ fn backward(
                     binary(&binary(g, y, |g, y| g * y)?, b, |gy, b| -gy / b)?,
                 ),
             };
+            vec![
+                want(0).then(|| unbroadcast(ga, x.shape())),
+                want(1).then(|| unbroadcast(gb, b.shape())),
+            ]
+        }
+        Op::Max | Op::Min => {
+            // The gradient goes to the input chosen; a tie goes to the first.
+            let b = arg(args, 1)?;
+            let first = if matches!(op, Op::Max) {
+                binary(x, b, |a, b| if a >= b { 1.0 } else { 0.0 })?
+            } else {
+                binary(x, b, |a, b| if a <= b { 1.0 } else { 0.0 })?
+            };
+            let ga = binary(g, &first, |g, f| g * f)?;
+            let gb = binary(g, &first, |g, f| g * (1.0 - f))?;
             vec![
                 want(0).then(|| unbroadcast(ga, x.shape())),
                 want(1).then(|| unbroadcast(gb, b.shape())),

@@ -2,6 +2,8 @@
 //!
 //! - [`mlp`]: a multilayer perceptron (or multinomial logistic regression) trained as
 //!   scikit-learn's `MLPClassifier` trains one, written out as a standard ONNX model;
+//! - [`dpsgd`]: the same network trained by DP-SGD (Poisson sampling, per-example
+//!   clipping, Gaussian noise), differentially private with respect to one row;
 //! - [`privacy`]: the accountant of DP-SGD: the `(ε, δ)` a run of the Poisson-subsampled
 //!   Gaussian mechanism spends, by Rényi DP and by its privacy loss distribution
 //!   ([`privacy::pld`]), and the noise multiplier a target ε needs (`aigis privacy
@@ -19,5 +21,6 @@
 //! # Ok::<(), privacy::Error>(())
 //! ```
 
+pub mod dpsgd;
 pub mod mlp;
 pub mod privacy;

@@ -2,8 +2,10 @@
 //! one, with its defaults where they apply: a ReLU hidden layer, a softmax output,
 //! cross-entropy with an L2 penalty of `alpha` scaled by the batch, Glorot-uniform
 //! initialisation, Adam at 0.001, batches of `min(200, n)` rows reshuffled each epoch,
-//! stopping when the epoch's loss has not improved by `tol` for ten epochs; on inputs
-//! standardized by the rows' own means and deviations. No hidden layer is multinomial
+//! stopping when the epoch's loss has not improved by `tol` for ten epochs (or, with a
+//! validation fraction, its `early_stopping`: when the accuracy on a stratified held-out
+//! share has not, keeping the best epoch's weights); on inputs standardized by the rows'
+//! own means and deviations. No hidden layer is multinomial
 //! logistic regression. Written here rather than taken from a crate: linfa has no
 //! multilayer perceptron. The red team trains its copies and poisoned models with it
 //! (`scripts/extraction_vs_sklearn.py` and `scripts/poisoning_vs_sklearn.py` compare it
@@ -39,6 +41,10 @@ pub struct Settings {
     pub tol: f64,
     /// Epochs without it before stopping.
     pub patience: usize,
+    /// Hold out this share of the rows (stratified) and stop on its accuracy instead of
+    /// the training loss, keeping the best epoch's weights (scikit-learn's
+    /// `early_stopping`); `None`: no validation split.
+    pub validation_fraction: Option<f64>,
     /// The seed of the initialisation and the shuffles.
     pub seed: u64,
 }
@@ -52,6 +58,7 @@ impl Default for Settings {
             max_epochs: 200,
             tol: 1e-4,
             patience: 10,
+            validation_fraction: None,
             seed: 0,
         }
     }
@@ -60,11 +67,144 @@ impl Default for Settings {
 /// A trained network.
 #[derive(Debug, Clone)]
 pub struct Mlp {
-    mean: Array1<f64>,
-    scale: Array1<f64>,
-    layers: Vec<(Array2<f64>, Array1<f64>)>,
+    /// Each feature's public bounds, which rows are clamped into before standardizing (a
+    /// differentially private model's; the others standardize rows as they are).
+    pub(crate) bounds: Option<(Array1<f64>, Array1<f64>)>,
+    pub(crate) mean: Array1<f64>,
+    pub(crate) scale: Array1<f64>,
+    pub(crate) layers: Vec<(Array2<f64>, Array1<f64>)>,
     /// Epochs run.
     pub epochs: usize,
+    /// The held-out rows' accuracy at the epoch kept, with a validation split.
+    pub validation_accuracy: Option<f64>,
+}
+
+/// The rows held out for validation: in each class, `fraction` of its rows (rounded, at
+/// least one where the class has two or more), drawn with `rng`. Sorted.
+fn validation_rows(
+    y: &[usize],
+    classes: usize,
+    fraction: f64,
+    rng: &mut fastrand::Rng,
+) -> Vec<usize> {
+    let mut held = Vec::new();
+    for c in 0..classes {
+        let mut members: Vec<usize> = (0..y.len()).filter(|&i| y.get(i) == Some(&c)).collect();
+        if members.len() < 2 {
+            continue;
+        }
+        rng.shuffle(&mut members);
+        let take = ((members.len() as f64 * fraction).round() as usize).clamp(1, members.len() - 1);
+        held.extend(members.into_iter().take(take));
+    }
+    held.sort_unstable();
+    held
+}
+
+/// The share of `rows` of `xs` that `model` classifies as `y` says.
+fn accuracy_on(model: &Mlp, xs: &Array2<f64>, y: &[usize], rows: &[usize]) -> f64 {
+    if rows.is_empty() {
+        return 0.0;
+    }
+    let p = model
+        .forward(&xs.select(Axis(0), rows))
+        .pop()
+        .unwrap_or_default();
+    let right = p
+        .rows()
+        .into_iter()
+        .zip(rows)
+        .filter(|(r, i)| {
+            let top = r
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(0, |m| m.0);
+            y.get(**i) == Some(&top)
+        })
+        .count();
+    right as f64 / rows.len() as f64
+}
+
+/// Glorot-uniform layers of `sizes` (each layer's inputs and outputs), as scikit-learn
+/// initialises ReLU and softmax layers.
+pub(crate) fn glorot(sizes: &[usize], rng: &mut fastrand::Rng) -> Vec<(Array2<f64>, Array1<f64>)> {
+    sizes
+        .windows(2)
+        .filter_map(|p| match p {
+            &[fan_in, fan_out] => Some((fan_in, fan_out)),
+            _ => None,
+        })
+        .map(|(fan_in, fan_out)| {
+            let bound = (6.0 / (fan_in + fan_out) as f64).sqrt();
+            let mut draw = || bound * (2.0 * rng.f64() - 1.0);
+            let w = Array2::from_shape_simple_fn((fan_in, fan_out), &mut draw);
+            let b = Array1::from_shape_simple_fn(fan_out, &mut draw);
+            (w, b)
+        })
+        .collect()
+}
+
+/// Adam's moments, per layer, and its step count.
+pub(crate) struct Adam {
+    m: Vec<(Array2<f64>, Array1<f64>)>,
+    v: Vec<(Array2<f64>, Array1<f64>)>,
+    t: i32,
+}
+
+const BETA1: f64 = 0.9;
+const BETA2: f64 = 0.999;
+const ADAM_EPS: f64 = 1e-8;
+
+impl Adam {
+    pub(crate) fn new(layers: &[(Array2<f64>, Array1<f64>)]) -> Self {
+        let m: Vec<(Array2<f64>, Array1<f64>)> = layers
+            .iter()
+            .map(|(w, b)| (Array2::zeros(w.raw_dim()), Array1::zeros(b.len())))
+            .collect();
+        Self {
+            v: m.clone(),
+            m,
+            t: 0,
+        }
+    }
+
+    /// Starts a step: its bias-corrected rate.
+    pub(crate) fn next_rate(&mut self, learning_rate: f64) -> f64 {
+        self.t = self.t.saturating_add(1);
+        learning_rate * (1.0 - BETA2.powi(self.t)).sqrt() / (1.0 - BETA1.powi(self.t))
+    }
+
+    /// Moves layer `l` by its gradients `gw` and `gb` at `rate`.
+    pub(crate) fn update(
+        &mut self,
+        l: usize,
+        layer: &mut (Array2<f64>, Array1<f64>),
+        gw: &Array2<f64>,
+        gb: &Array1<f64>,
+        rate: f64,
+    ) {
+        let (Some((mw, mb)), Some((vw, vb))) = (self.m.get_mut(l), self.v.get_mut(l)) else {
+            return;
+        };
+        mw.zip_mut_with(gw, |a, &g| *a = BETA1 * *a + (1.0 - BETA1) * g);
+        mb.zip_mut_with(gb, |a, &g| *a = BETA1 * *a + (1.0 - BETA1) * g);
+        vw.zip_mut_with(gw, |a, &g| *a = BETA2 * *a + (1.0 - BETA2) * g * g);
+        vb.zip_mut_with(gb, |a, &g| *a = BETA2 * *a + (1.0 - BETA2) * g * g);
+        let (w, b) = layer;
+        ndarray::Zip::from(w)
+            .and(&*mw)
+            .and(&*vw)
+            .for_each(|p, &a, &q| {
+                *p -= rate * a / (q.sqrt() + ADAM_EPS);
+            });
+        ndarray::Zip::from(b)
+            .and(&*mb)
+            .and(&*vb)
+            .for_each(|p, &a, &q| {
+                *p -= rate * a / (q.sqrt() + ADAM_EPS);
+            });
+    }
 }
 
 fn relu_in_place(a: &mut Array2<f64>) {
@@ -83,7 +223,7 @@ fn softmax_rows(z: &mut Array2<f64>) {
 impl Mlp {
     /// The layers' outputs for standardized rows `x`: each hidden layer's activations,
     /// then the class probabilities.
-    fn forward(&self, x: &Array2<f64>) -> Vec<Array2<f64>> {
+    pub(crate) fn forward(&self, x: &Array2<f64>) -> Vec<Array2<f64>> {
         let mut outs: Vec<Array2<f64>> = Vec::with_capacity(self.layers.len());
         let last = self.layers.len().saturating_sub(1);
         for (i, (w, b)) in self.layers.iter().enumerate() {
@@ -99,10 +239,18 @@ impl Mlp {
         outs
     }
 
-    fn standardize(&self, x: &[f64], rows: usize) -> Result<Array2<f64>, Error> {
+    pub(crate) fn standardize(&self, x: &[f64], rows: usize) -> Result<Array2<f64>, Error> {
         let features = self.mean.len();
-        let a = Array2::from_shape_vec((rows, features), x.to_vec())
+        let mut a = Array2::from_shape_vec((rows, features), x.to_vec())
             .map_err(|e| Error::Options(e.to_string()))?;
+        if let Some((low, high)) = &self.bounds {
+            for mut row in a.rows_mut() {
+                ndarray::Zip::from(&mut row)
+                    .and(low)
+                    .and(high)
+                    .for_each(|v, &l, &h| *v = v.max(l).min(h));
+            }
+        }
         Ok((a - &self.mean) / &self.scale)
     }
 
@@ -110,6 +258,7 @@ impl Mlp {
     /// (`N × features` floats), outputs `label` and `probabilities`.
     pub fn to_onnx(&self, producer: &str, version: &str) -> Result<Vec<u8>, Error> {
         let classifier = DenseClassifier {
+            bounds: self.bounds.as_ref().map(|(l, h)| (l.to_vec(), h.to_vec())),
             mean: self.mean.to_vec(),
             scale: self.scale.to_vec(),
             layers: self
@@ -202,38 +351,42 @@ pub fn train(
         vec![features, classes]
     };
     let mut model = Mlp {
+        bounds: None,
         mean,
         scale,
-        layers: sizes
-            .windows(2)
-            .filter_map(|p| match p {
-                &[fan_in, fan_out] => Some((fan_in, fan_out)),
-                _ => None,
-            })
-            .map(|(fan_in, fan_out)| {
-                // Glorot uniform, as scikit-learn initialises ReLU and softmax layers.
-                let bound = (6.0 / (fan_in + fan_out) as f64).sqrt();
-                let mut draw = || bound * (2.0 * rng.f64() - 1.0);
-                let w = Array2::from_shape_simple_fn((fan_in, fan_out), &mut draw);
-                let b = Array1::from_shape_simple_fn(fan_out, &mut draw);
-                (w, b)
-            })
-            .collect(),
+        layers: glorot(&sizes, &mut rng),
         epochs: 0,
+        validation_accuracy: None,
     };
-    // Adam's moments, per layer.
-    let mut m: Vec<(Array2<f64>, Array1<f64>)> = model
-        .layers
-        .iter()
-        .map(|(w, b)| (Array2::zeros(w.raw_dim()), Array1::zeros(b.len())))
+    // The validation split draws from its own generator, so that without one the
+    // initialisation and the shuffles are what they always were.
+    let held = match s.validation_fraction {
+        Some(f) => {
+            if !(f > 0.0 && f < 1.0) {
+                return Err(Error::Options(format!(
+                    "a validation fraction of {f} (it must be above 0 and below 1)"
+                )));
+            }
+            let held = validation_rows(y, classes, f, &mut fastrand::Rng::with_seed(!s.seed));
+            if held.is_empty() {
+                return Err(Error::Options(format!(
+                    "a validation fraction of {f} holds out no row of {rows}: every class needs two rows or more"
+                )));
+            }
+            held
+        }
+        None => Vec::new(),
+    };
+    let mut adam = Adam::new(&model.layers);
+    let mut order: Vec<usize> = (0..rows)
+        .filter(|i| held.binary_search(i).is_err())
         .collect();
-    let mut v = m.clone();
-    let (beta1, beta2, eps) = (0.9f64, 0.999f64, 1e-8);
-    let batch = rows.min(200);
-    let mut order: Vec<usize> = (0..rows).collect();
+    let trained = order.len();
+    let batch = trained.min(200);
     let mut best = f64::INFINITY;
+    let mut best_score = f64::NEG_INFINITY;
+    let mut best_layers = None;
     let mut stale = 0;
-    let mut t = 0i32;
     for epoch in 0..s.max_epochs {
         rng.shuffle(&mut order);
         let mut total = 0.0;
@@ -255,15 +408,12 @@ pub fn train(
             total += (ce + penalty) * n;
             // Backward: the softmax and cross-entropy's gradient, then through the layers.
             let mut delta = (p - &yb) / n;
-            t += 1;
-            let lr = s.learning_rate * (1.0 - beta2.powi(t)).sqrt() / (1.0 - beta1.powi(t));
+            let lr = adam.next_rate(s.learning_rate);
             for l in (0..model.layers.len()).rev() {
                 // The layer's input: the rows, or the hidden layer below's activations.
                 let below = l.checked_sub(1).and_then(|i| outs.get(i));
                 let input = below.unwrap_or(&xb);
-                let (Some((w, _)), Some((mw, mb)), Some((vw, vb))) =
-                    (model.layers.get(l), m.get_mut(l), v.get_mut(l))
-                else {
+                let Some((w, _)) = model.layers.get(l) else {
                     break;
                 };
                 let gw = input.t().dot(&delta) + &(w * (s.alpha / n));
@@ -277,32 +427,17 @@ pub fn train(
                     });
                     d
                 });
-                mw.zip_mut_with(&gw, |a, &g| *a = beta1 * *a + (1.0 - beta1) * g);
-                mb.zip_mut_with(&gb, |a, &g| *a = beta1 * *a + (1.0 - beta1) * g);
-                vw.zip_mut_with(&gw, |a, &g| *a = beta2 * *a + (1.0 - beta2) * g * g);
-                vb.zip_mut_with(&gb, |a, &g| *a = beta2 * *a + (1.0 - beta2) * g * g);
-                let Some((w, b)) = model.layers.get_mut(l) else {
+                let Some(layer) = model.layers.get_mut(l) else {
                     break;
                 };
-                ndarray::Zip::from(w)
-                    .and(&*mw)
-                    .and(&*vw)
-                    .for_each(|p, &a, &q| {
-                        *p -= lr * a / (q.sqrt() + eps);
-                    });
-                ndarray::Zip::from(b)
-                    .and(&*mb)
-                    .and(&*vb)
-                    .for_each(|p, &a, &q| {
-                        *p -= lr * a / (q.sqrt() + eps);
-                    });
+                adam.update(l, layer, &gw, &gb, lr);
                 if let Some(d) = next {
                     delta = d;
                 }
             }
         }
         model.epochs = epoch + 1;
-        let loss = total / rows as f64;
+        let loss = total / trained as f64;
         if !loss.is_finite() {
             return Err(Error::Diverged(format!(
                 "the training diverged at epoch {} (its loss is not a finite number)",
@@ -311,15 +446,35 @@ pub fn train(
         }
         // scikit-learn's `_update_no_improvement_count`; it stops once the count
         // exceeds `n_iter_no_change`.
-        if loss > best - s.tol {
-            stale += 1;
+        if held.is_empty() {
+            if loss > best - s.tol {
+                stale += 1;
+            } else {
+                stale = 0;
+            }
+            best = best.min(loss);
         } else {
-            stale = 0;
+            let score = accuracy_on(&model, &xs, y, &held);
+            if score < best_score + s.tol {
+                stale += 1;
+            } else {
+                stale = 0;
+            }
+            if score > best_score {
+                best_score = score;
+                best_layers = Some(model.layers.clone());
+            }
         }
-        best = best.min(loss);
         if stale > s.patience {
             break;
         }
     }
+    if let Some(layers) = best_layers {
+        model.layers = layers;
+        model.validation_accuracy = Some(best_score);
+    }
     Ok(model)
 }
+
+#[cfg(test)]
+mod tests;

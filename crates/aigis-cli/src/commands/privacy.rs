@@ -20,19 +20,37 @@ impl Accounts {
     /// With `both`, an accountant that finds no bound is left out with a note, as long as
     /// the other finds one (each is an upper bound on its own).
     fn of(cli: &Cli, mechanism: Mechanism, args: &PrivacyRunArgs) -> Result<Self> {
-        let both = args.accountant == Accountant::Both;
+        Self::with(
+            cli,
+            mechanism,
+            args.accountant,
+            args.delta,
+            &args.orders,
+            args.pld_interval,
+        )
+    }
+
+    fn with(
+        cli: &Cli,
+        mechanism: Mechanism,
+        accountant: Accountant,
+        delta: f64,
+        orders: &[f64],
+        pld_interval: f64,
+    ) -> Result<Self> {
+        let both = accountant == Accountant::Both;
         let mut rdp = None;
         let mut pld = None;
         let mut unbounded = Vec::new();
-        if args.accountant != Accountant::Pld {
-            match privacy::epsilon(&mechanism, args.delta, &args.orders) {
+        if accountant != Accountant::Pld {
+            match privacy::epsilon(&mechanism, delta, orders) {
                 Ok(g) => rdp = Some(g),
                 Err(e @ privacy::Error::NoBound(_)) if both => unbounded.push(("RDP", e)),
                 Err(e) => return Err(e.into()),
             }
         }
-        if args.accountant != Accountant::Rdp {
-            match pld::epsilon(&mechanism, args.delta, args.pld_interval) {
+        if accountant != Accountant::Rdp {
+            match pld::epsilon(&mechanism, delta, pld_interval) {
                 Ok(found) => pld = Some(found),
                 Err(e @ privacy::Error::NoBound(_)) if both => unbounded.push(("PLD", e)),
                 Err(e) => return Err(e.into()),
@@ -63,6 +81,45 @@ impl Accounts {
             (None, None) => (f64::NAN, "none"),
         }
     }
+}
+
+/// What a DP-SGD run spent, by both accountants (`aigis train --dp`).
+pub(crate) struct Spent {
+    /// The smaller ε (both are upper bounds).
+    pub epsilon: f64,
+    /// `pld` or `rdp`: which gave it.
+    pub accountant: &'static str,
+    pub rdp: Option<f64>,
+    pub pld: Option<f64>,
+}
+
+/// The ε `mechanism` spends at `delta`, by both accountants at their defaults.
+pub(crate) fn spent(cli: &Cli, mechanism: Mechanism, delta: f64) -> Result<Spent> {
+    let a = Accounts::with(
+        cli,
+        mechanism,
+        Accountant::Both,
+        delta,
+        &[],
+        pld::DEFAULT_INTERVAL,
+    )?;
+    let (epsilon, accountant) = a.best();
+    Ok(Spent {
+        epsilon,
+        accountant,
+        rdp: a.rdp.map(|g| g.epsilon),
+        pld: a.pld.map(|(e, _)| e),
+    })
+}
+
+/// The least noise multiplier (rounded up to 1e-6) that keeps a run of `steps` steps at
+/// `q` within `epsilon` at `delta`, by the smaller of the two accountants' answers.
+pub(crate) fn least_noise(cli: &Cli, q: f64, steps: u64, epsilon: f64, delta: f64) -> Result<f64> {
+    let by_rdp = privacy::noise_for(q, steps, epsilon, delta, &[])?;
+    let bar = output::progress(cli, 0, "searching the noise by PLD");
+    let found = pld::noise_for(q, steps, epsilon, delta, pld::DEFAULT_INTERVAL, by_rdp);
+    bar.finish_and_clear();
+    Ok((found?.min(by_rdp) * 1e6).ceil() / 1e6)
 }
 
 pub(crate) fn run(cli: &Cli, cmd: &PrivacyCommand) -> Result<()> {

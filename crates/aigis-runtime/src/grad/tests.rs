@@ -238,3 +238,41 @@ fn a_transpose_that_is_not_a_permutation_is_an_error_not_a_panic() {
     let y = forward(&Op::Transpose(None), &[Some(&x)]).unwrap();
     assert_eq!(y.shape(), &[3, 2]);
 }
+
+#[test]
+fn a_clamped_input_is_differentiated_through_max_and_min() {
+    use crate::export::{DenseClassifier, Layer};
+    let m = DenseClassifier {
+        bounds: Some((vec![-1.0, 0.0], vec![2.0, 3.0])),
+        mean: vec![0.5, 1.5],
+        scale: vec![1.5, 1.5],
+        layers: vec![
+            Layer {
+                weights: vec![0.5, -1.0, 0.25, 1.5, 0.75, -0.5],
+                bias: vec![0.1, -0.2, 0.3],
+                inputs: 2,
+                outputs: 3,
+            },
+            Layer {
+                weights: vec![1.0, -1.0, 0.5, 0.5, -0.25, 2.0],
+                bias: vec![0.0, 0.2],
+                inputs: 3,
+                outputs: 2,
+            },
+        ],
+    };
+    let bytes = m.to_onnx("aigis", "test").unwrap();
+    let graph = Graph::from_onnx(&read_proto(&bytes).unwrap(), None, "probabilities").unwrap();
+    // Inside the bounds: the gradient is the network's, against central differences.
+    let inside = [0.5, 1.0, -0.5, 2.5, 1.5, 0.2];
+    assert!(gradient_error(&graph, &inside, 3, &[0, 1, 1], 1e-6) < 1e-5);
+    // Beyond them the feature is clamped: its gradient is zero, the other's is not.
+    let (g, _) = graph
+        .loss_gradient(&[5.0, 1.0, 1.0, -4.0], 2, &[0, 1])
+        .unwrap();
+    assert_eq!((g[0], g[3]), (0.0, 0.0), "{g:?}");
+    assert!(g[1] != 0.0 && g[2] != 0.0, "{g:?}");
+    let tape = graph.forward(&[5.0, 1.0, 2.0, 1.0], 2).unwrap();
+    let (y, _) = graph.output(&tape).unwrap();
+    assert!((y[0] - y[2]).abs() < 1e-12, "5 is clamped to 2: {y:?}");
+}

@@ -1,0 +1,89 @@
+//! Predicates of the training stage (`aigis train`).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::{Predicate, Tool};
+
+/// `aigis train`: a classifier trained on a table and written as ONNX. The subjects are
+/// the table (`data:<path>`) and the model written (`model:<path>`). The settings, the
+/// table's shape (rows, feature names, classes), the accuracy on the training rows and,
+/// for a DP-SGD run, its guarantee and the budget it was charged to. Never a row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Training {
+    /// `mlp`, `softmax` or `logistic`.
+    pub model: String,
+    /// Rows trained on.
+    pub rows: u64,
+    /// The features, in the model's input order.
+    pub features: Vec<String>,
+    /// The label's column.
+    pub label: String,
+    /// The label's values, in the order of the model's class indices.
+    pub classes: Vec<f64>,
+    /// Hidden units (0 for a linear model).
+    pub hidden: u64,
+    /// Epochs run (for DP-SGD, the steps times the sampling rate, rounded up).
+    pub epochs: u64,
+    /// Adam's learning rate.
+    pub learning_rate: f64,
+    /// The L2 penalty.
+    pub alpha: f64,
+    /// The seed of the initial weights (and, without DP, of the shuffles).
+    pub seed: u64,
+    /// The share of the training rows the model classifies right (measured on the data,
+    /// outside any privacy guarantee).
+    pub training_accuracy: f64,
+    /// The share of the rows held out to stop on (`--validation-fraction`); `null` when
+    /// none was.
+    pub validation_fraction: Option<f64>,
+    /// The held-out rows' accuracy at the epoch kept; `null` without a validation split.
+    pub validation_accuracy: Option<f64>,
+    /// The DP-SGD run's guarantee; `null` when the training was not private.
+    pub dp: Option<TrainingPrivacy>,
+    /// `aigis <version>`.
+    pub tool: Tool,
+}
+
+/// What a DP-SGD run promised: `(epsilon, delta)`-differential privacy with respect to
+/// adding or removing one row of the table, and how it was reached.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingPrivacy {
+    /// The ε spent: the smaller of the two accountants' (both are upper bounds).
+    pub epsilon: f64,
+    /// The δ of the guarantee.
+    pub delta: f64,
+    /// `pld` or `rdp`: the accountant whose ε is `epsilon`.
+    pub accountant: String,
+    /// Rényi DP's ε; `null` when it found no bound.
+    pub rdp_epsilon: Option<f64>,
+    /// The privacy loss distribution's ε; `null` when it found no bound.
+    pub pld_epsilon: Option<f64>,
+    /// The ε asked for (`--epsilon`); `null` when the noise was given.
+    pub target_epsilon: Option<f64>,
+    /// `poisson`: each step took each row independently with `sampling_rate`.
+    pub sampling: String,
+    /// Each row's probability of joining a step's batch.
+    pub sampling_rate: f64,
+    /// The noise's standard deviation over the clipping norm.
+    pub noise_multiplier: f64,
+    /// Steps run (fixed before training).
+    pub steps: u64,
+    /// Each row's gradient was clipped to this L2 norm.
+    pub max_grad_norm: f64,
+    /// Each feature's lower public bound (rows were clamped into the bounds), in feature
+    /// order.
+    pub bounds_low: Vec<f64>,
+    /// Each feature's upper public bound.
+    pub bounds_high: Vec<f64>,
+    /// The project budget (`[[train.budget]]`) the run was charged to; `null` when the
+    /// table is under none.
+    pub budget: Option<String>,
+}
+
+impl Predicate for Training {
+    const TYPE: &'static str = "https://aigis.dev/predicate/training/v1";
+    const NAME: &'static str = "training";
+}
