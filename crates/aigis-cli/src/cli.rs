@@ -311,6 +311,12 @@ pub enum Command {
     /// as skl2onnx writes a classifier, so onnxruntime, `aigis serve`, `aigis redteam` and
     /// `aigis explain` run it. The label's values are numbers; the class indices follow
     /// their sorted order.
+    ///
+    /// In a project, every run is signed `training` evidence (the table and the model by
+    /// digest, the settings, the accuracy, the guarantee). A table with a signed manifest
+    /// beside it (or `--manifest`, or every table under `[train] require_signed_data`) must
+    /// match it; a table under a `[[train.budget]]` must be trained with --dp, within what
+    /// the ledger says is left of the budget. Those refusals exit 1.
     #[command(after_help = examples!(
         "aigis train train.csv --label y -o model.onnx",
         "aigis train train.parquet --label churned --model logistic \\",
@@ -2394,6 +2400,11 @@ pub struct TrainArgs {
         requires = "dp"
     )]
     pub bounds: Vec<String>,
+    /// The table's signed manifest (`aigis data sign`) [default: `<DATA>.aigis-manifest.json`
+    /// when it exists]: the table must match it, and the evidence names it. Required by
+    /// `[train] require_signed_data = true` in aigis.toml.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
     /// Where to write the ONNX model.
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,

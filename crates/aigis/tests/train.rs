@@ -273,3 +273,70 @@ fn tables_that_cannot_train_a_classifier_are_refused() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("before its loss settled"), "{}", r.stderr);
 }
+
+#[test]
+fn a_project_that_requires_signed_data_trains_only_on_what_was_signed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["init", "--name", "signed"]);
+    let mut toml = std::fs::read_to_string(d.join("aigis.toml")).unwrap();
+    toml.push_str("\n[train]\nrequire_signed_data = true\n");
+    std::fs::write(d.join("aigis.toml"), toml).unwrap();
+    clusters(d, "t.csv", 90, 7);
+    let train = [
+        "train", "t.csv", "--label", "y", "--hidden", "4", "-o", "m.onnx",
+    ];
+    fails(d, &train, 1, "has no signed manifest");
+    assert!(!d.join("m.onnx").exists());
+    let signed = json(d, &["data", "sign", "t.csv"]);
+    let mut all = vec!["--json"];
+    all.extend(train);
+    let v: serde_json::Value = serde_json::from_str(&ok(d, &all).stdout).unwrap();
+    assert_eq!(v["data_manifest"]["root"], signed["root"], "{v}");
+    assert_eq!(v["data_manifest"]["evidence"], signed["index"], "{v}");
+    let index = v["evidence"].as_u64().unwrap().to_string();
+    let e = json(d, &["evidence", "show", &index]);
+    assert_eq!(
+        e["statement"]["predicate"]["data_manifest"]["root"],
+        signed["root"]
+    );
+    // One row appended: not what was signed, refused, no model.
+    let mut csv = std::fs::read_to_string(d.join("t.csv")).unwrap();
+    csv.push_str("0,5,10,15,0\n");
+    std::fs::write(d.join("t.csv"), &csv).unwrap();
+    let again = [
+        "train", "t.csv", "--label", "y", "--hidden", "4", "-o", "n.onnx",
+    ];
+    fails(d, &again, 1, "is not what");
+    assert!(!d.join("n.onnx").exists());
+    // A manifest signed in another project (its key, its ledger) is not this one's.
+    let other = tempfile::tempdir().unwrap();
+    let o = other.path();
+    ok(o, &["init", "--name", "other"]);
+    std::fs::write(o.join("t.csv"), &csv).unwrap();
+    ok(o, &["data", "sign", "t.csv"]);
+    std::fs::copy(
+        o.join("t.csv.aigis-manifest.json"),
+        d.join("t.csv.aigis-manifest.json"),
+    )
+    .unwrap();
+    fails(d, &again, 1, "does not verify");
+    // --manifest with no project to check it against is a usage error.
+    let bare = tempfile::tempdir().unwrap();
+    clusters(bare.path(), "t.csv", 30, 8);
+    fails(
+        bare.path(),
+        &[
+            "train",
+            "t.csv",
+            "--label",
+            "y",
+            "--manifest",
+            "x.json",
+            "-o",
+            "m.onnx",
+        ],
+        2,
+        "--manifest needs a project",
+    );
+}

@@ -4,7 +4,7 @@
 mod budget;
 
 use aigis_core::Digest;
-use aigis_evidence::{Tool, Training, TrainingPrivacy};
+use aigis_evidence::{Tool, Training, TrainingManifest, TrainingPrivacy};
 use aigis_train::dpsgd::{self, Bounds};
 use aigis_train::mlp::{self, Mlp, Settings};
 use aigis_train::privacy::Mechanism;
@@ -22,6 +22,7 @@ pub(crate) fn run(cli: &Cli, args: &TrainArgs) -> Result<()> {
         Some(p) => budget::of(p, &args.data, &data_digest)?,
         None => None,
     };
+    let manifest = signed_manifest(cli, project.as_ref(), args)?;
     if let Some(b) = &budget
         && !args.dp
     {
@@ -232,6 +233,7 @@ pub(crate) fn run(cli: &Cli, args: &TrainArgs) -> Result<()> {
                 training_accuracy: accuracy,
                 validation_fraction: args.validation_fraction,
                 validation_accuracy: model.validation_accuracy,
+                data_manifest: manifest.clone(),
                 dp: private.as_ref().map(|p| p.evidence(budget.as_ref())),
                 tool: Tool::current(),
             };
@@ -272,6 +274,7 @@ pub(crate) fn run(cli: &Cli, args: &TrainArgs) -> Result<()> {
                 },
             })),
             "evidence": evidence,
+            "data_manifest": manifest,
             "seconds": {
                 "training": training_seconds,
                 "accounting": private.as_ref().map(|p| p.seconds.0),
@@ -345,10 +348,87 @@ pub(crate) fn run(cli: &Cli, args: &TrainArgs) -> Result<()> {
         .map(|(i, c)| format!("{i} = {c}"))
         .collect();
     outln!("  class indices: {}", shown.join(", "));
+    if let Some(m) = &manifest {
+        outln!(
+            "  the table matches its signed manifest (root {}, evidence #{}, key {})",
+            m.root,
+            m.evidence,
+            m.signed_by
+        );
+    }
     if let Some(index) = evidence {
         outln!("  evidence #{index} in the ledger");
     }
     Ok(())
+}
+
+/// The table's signed manifest, checked: required by `[train] require_signed_data`, or
+/// given (`--manifest`), or found beside the table. A manifest that does not verify, or
+/// a table that differs from it, is a failed check (exit 1): the run does not train on
+/// data that is not what was signed.
+fn signed_manifest(
+    cli: &Cli,
+    project: Option<&aigis_ledger::Project>,
+    args: &TrainArgs,
+) -> Result<Option<TrainingManifest>> {
+    let Some(project) = project else {
+        if args.manifest.is_some() {
+            bail!(
+                "--manifest needs a project (its keyring and ledger): run in one, or pass --project"
+            );
+        }
+        return Ok(None);
+    };
+    let required = budget::requires_signed_data(project)?;
+    let beside = aigis_intake::manifest::default_path(&args.data)
+        .ok()
+        .filter(|m| m.is_file());
+    if !required && args.manifest.is_none() && beside.is_none() {
+        return Ok(None);
+    }
+    if required && args.manifest.is_none() && beside.is_none() {
+        return Err(crate::failed(format!(
+            "the project requires signed data ([train] require_signed_data) and `{}` has no signed manifest beside it: sign it (`aigis data sign {}`) or give --manifest",
+            args.data.display(),
+            args.data.display()
+        )));
+    }
+    let checked = crate::commands::data::manifest::check(
+        cli,
+        project,
+        &args.data,
+        args.manifest.as_deref(),
+        &[],
+    )
+    .map_err(|e| {
+        crate::failed(format!(
+            "the signed manifest of `{}` does not verify: {}",
+            args.data.display(),
+            aigis_core::error_chain(e.as_ref())
+        ))
+    })?;
+    let Some(place) = checked.ledger.as_ref().filter(|_| checked.ok()) else {
+        let why = if checked.ledger.is_none() {
+            "its signed manifest is not in the project's ledger".to_owned()
+        } else {
+            checked
+                .changes
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        return Err(crate::failed(format!(
+            "`{}` is not what `{}` signed: {why}",
+            args.data.display(),
+            checked.manifest_path.display()
+        )));
+    };
+    Ok(Some(TrainingManifest {
+        root: checked.expected.root.clone(),
+        evidence: place.index,
+        signed_by: checked.signed_by.clone(),
+    }))
 }
 
 /// What a DP-SGD run promised.

@@ -40,10 +40,25 @@ pub struct Training {
     pub validation_fraction: Option<f64>,
     /// The held-out rows' accuracy at the epoch kept; `null` without a validation split.
     pub validation_accuracy: Option<f64>,
+    /// The signed manifest the table was checked against; `null` when none was.
+    pub data_manifest: Option<TrainingManifest>,
     /// The DP-SGD run's guarantee; `null` when the training was not private.
     pub dp: Option<TrainingPrivacy>,
     /// `aigis <version>`.
     pub tool: Tool,
+}
+
+/// The signed manifest (`aigis data sign`) a table matched, every file and chunk, before
+/// it was trained on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingManifest {
+    /// The manifest's Merkle root, in hex.
+    pub root: String,
+    /// The ledger index of the manifest's `data-manifest` evidence.
+    pub evidence: u64,
+    /// The key id that signed it.
+    pub signed_by: String,
 }
 
 /// What a DP-SGD run promised: `(epsilon, delta)`-differential privacy with respect to

@@ -1,6 +1,8 @@
 //! `aigis data sign` and `aigis data verify`: signed dataset manifests (the work is
 //! `aigis_intake::manifest`'s).
 
+use std::path::{Path, PathBuf};
+
 use aigis_data::manifest::{self, Options};
 use aigis_intake::manifest::{SignedManifest, default_path, find_in_ledger, open_signed};
 use anyhow::Result;
@@ -42,35 +44,87 @@ pub(crate) fn sign(cli: &Cli, args: &DataSignArgs) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn verify(cli: &Cli, args: &DataVerifyArgs) -> Result<ExitStatus> {
-    let project = context::project(cli)?;
-    let manifest_path = match &args.manifest {
-        Some(m) => m.clone(),
-        None => default_path(&args.path)?,
+/// What checking a file or folder against its signed manifest found.
+pub(crate) struct Checked {
+    /// The manifest read.
+    pub manifest_path: PathBuf,
+    pub expected: aigis_data::manifest::Manifest,
+    /// The key id that signed it.
+    pub signed_by: String,
+    /// Where the ledger has it (`None`: not there).
+    pub ledger: Option<aigis_intake::manifest::LedgerPlace>,
+    /// How the bytes differ from it.
+    pub changes: Vec<manifest::Change>,
+}
+
+impl Checked {
+    /// Signed, in the ledger, and every file and chunk as signed.
+    pub fn ok(&self) -> bool {
+        self.changes.is_empty() && self.ledger.is_some()
+    }
+}
+
+/// Checks `path` against its signed manifest (`manifest`, or the one beside it), trusting
+/// `key_args` (verifier keys) or, when none, the project's keyring. A manifest that cannot
+/// be read or whose signature fails is an error; a difference is in the result.
+pub(crate) fn check(
+    cli: &Cli,
+    project: &aigis_ledger::Project,
+    path: &Path,
+    manifest: Option<&Path>,
+    key_args: &[String],
+) -> Result<Checked> {
+    let manifest_path = match manifest {
+        Some(m) => m.to_path_buf(),
+        None => default_path(path)?,
     };
-    let keys = if args.keys.is_empty() {
+    let keys = if key_args.is_empty() {
         project.keyring()?.public_keys()
     } else {
-        args.keys
+        key_args
             .iter()
             .map(|k| Ok(aigis_crypto::note::public_key_of(k)?.1))
             .collect::<Result<Vec<_>>>()?
     };
     let signed = open_signed(&manifest_path, &keys)?;
-    let ledger = find_in_ledger(&project, &signed, &args.keys)?;
+    let ledger = find_in_ledger(project, &signed, key_args)?;
     let SignedManifest {
         manifest: expected,
         signed_by,
         ..
     } = signed;
-
     let opts = Options {
         chunk_size: expected.chunk_size,
         exclude: vec![manifest_path.clone(), project.layout().state_dir()],
     };
-    let actual = aigis_intake::manifest::hash(&args.path, &opts, &output::Bar::new(cli))?;
+    let actual = aigis_intake::manifest::hash(path, &opts, &output::Bar::new(cli))?;
     let changes = manifest::compare(&expected, &actual);
-    let ok = changes.is_empty() && ledger.is_some();
+    Ok(Checked {
+        manifest_path,
+        expected,
+        signed_by,
+        ledger,
+        changes,
+    })
+}
+
+pub(crate) fn verify(cli: &Cli, args: &DataVerifyArgs) -> Result<ExitStatus> {
+    let project = context::project(cli)?;
+    let checked = check(
+        cli,
+        &project,
+        &args.path,
+        args.manifest.as_deref(),
+        &args.keys,
+    )?;
+    let ok = checked.ok();
+    let Checked {
+        manifest_path,
+        expected,
+        signed_by,
+        ledger,
+        changes,
+    } = checked;
 
     if cli.json {
         output::json(&json!({

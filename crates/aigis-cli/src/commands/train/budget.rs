@@ -1,7 +1,10 @@
-//! `[[train.budget]]`: the privacy budget of a project's table, and what the ledger says
-//! has been spent of it.
+//! `[train]`: whether every table trained on must be signed, and `[[train.budget]]`: the
+//! privacy budget of a project's table, and what the ledger says has been spent of it.
 //!
 //! ```toml
+//! [train]
+//! require_signed_data = true           # a table must match its signed manifest
+//!
 //! [[train.budget]]
 //! dataset = "patients"                 # the name evidence and messages use
 //! paths = ["data/patients.csv"]        # the table's files, relative to the project
@@ -29,6 +32,10 @@ use serde::Deserialize;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TrainConfig {
+    /// Every table trained on must match a signed manifest (`aigis data sign`) that the
+    /// ledger holds.
+    #[serde(default)]
+    require_signed_data: bool,
     #[serde(default)]
     budget: Vec<BudgetConfig>,
 }
@@ -126,6 +133,11 @@ fn config(project: &aigis_ledger::Project) -> Result<TrainConfig> {
         }
     }
     Ok(c)
+}
+
+/// Whether `[train] require_signed_data` is set.
+pub(crate) fn requires_signed_data(project: &aigis_ledger::Project) -> Result<bool> {
+    Ok(config(project)?.require_signed_data)
 }
 
 /// The file as the operating system names it, or as given when it does not exist.
