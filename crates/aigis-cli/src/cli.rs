@@ -290,7 +290,10 @@ pub enum Command {
     /// (`mlp`, one ReLU hidden layer) or a linear model (`softmax` over any number of
     /// classes, `logistic` for two), trained as scikit-learn's MLPClassifier trains (Adam,
     /// an L2 penalty, minibatches, stopping when the loss stops improving), on features
-    /// standardized by the table's own means and deviations.
+    /// standardized by the table's own means and deviations. `--validation-fraction`
+    /// stops on a held-out share's accuracy instead (scikit-learn's early_stopping), and
+    /// `--adversarial-eps` trains on each minibatch's L∞ PGD adversarial examples (Madry
+    /// et al.) for a model that resists that attack at that radius.
     ///
     /// With `--dp`, the model is trained by DP-SGD and is (ε, δ)-differentially private
     /// with respect to adding or removing one row: each step takes every row independently
@@ -321,6 +324,8 @@ pub enum Command {
         "aigis train train.csv --label y -o model.onnx",
         "aigis train train.parquet --label churned --model logistic \\",
         "    --epochs 300 --seed 7 -o churn.onnx",
+        "aigis train digits.csv --label target --adversarial-eps 1 --clip 0,16 \\",
+        "    -o robust.onnx",
         "aigis train digits.csv --label target --dp --epsilon 3 --delta 1e-5 \\",
         "    --bounds 0:16 --classes 0,1,2,3,4,5,6,7,8,9 -o digits-dp.onnx",
         "aigis train adult.csv --label income --dp --noise-multiplier 1.1 \\",
@@ -1408,7 +1413,7 @@ pub struct RedteamArgs {
     #[arg(long, value_name = "CLASS")]
     pub target: Option<usize>,
     /// The valid range of every feature, e.g. `0,1` for scaled pixels.
-    #[arg(long, value_name = "LO,HI", value_parser = parse_range)]
+    #[arg(long, value_name = "LO,HI", value_parser = parse_range, allow_hyphen_values = true)]
     pub clip: Option<(f64, f64)>,
     /// Where the gradients come from.
     #[arg(long, value_enum, default_value = "auto")]
@@ -2341,6 +2346,32 @@ pub struct TrainArgs {
     /// not with --dp, whose steps are fixed in advance).
     #[arg(long, value_name = "F", conflicts_with = "dp")]
     pub validation_fraction: Option<f64>,
+    /// Adversarial training (Madry et al.'s PGD): each minibatch is replaced by its L∞
+    /// PGD adversarial examples of this radius, in the features' units (as `aigis redteam
+    /// --eps`), before the network learns from them. Not with --dp.
+    #[arg(long, value_name = "EPS", conflicts_with = "dp")]
+    pub adversarial_eps: Option<f64>,
+    /// PGD steps per minibatch in adversarial training.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 10,
+        requires = "adversarial_eps"
+    )]
+    pub adversarial_steps: usize,
+    /// Each PGD step's size [default: the radius over 4].
+    #[arg(long, value_name = "SIZE", requires = "adversarial_eps")]
+    pub adversarial_step_size: Option<f64>,
+    /// The features' valid range, which adversarial examples are clipped into (`0,1` for
+    /// pixels in 0..1), as `aigis redteam --clip`.
+    #[arg(
+        long,
+        value_name = "LO,HI",
+        value_parser = parse_range,
+        allow_hyphen_values = true,
+        requires = "adversarial_eps"
+    )]
+    pub clip: Option<(f64, f64)>,
     /// The L2 penalty.
     #[arg(long, value_name = "ALPHA", default_value_t = 1e-4)]
     pub alpha: f64,

@@ -45,6 +45,9 @@ pub struct Settings {
     /// the training loss, keeping the best epoch's weights (scikit-learn's
     /// `early_stopping`); `None`: no validation split.
     pub validation_fraction: Option<f64>,
+    /// Train on adversarial examples (Madry et al.'s PGD adversarial training) instead of
+    /// the rows; `None`: on the rows.
+    pub adversarial: Option<Adversarial>,
     /// The seed of the initialisation and the shuffles.
     pub seed: u64,
 }
@@ -59,9 +62,25 @@ impl Default for Settings {
             tol: 1e-4,
             patience: 10,
             validation_fraction: None,
+            adversarial: None,
             seed: 0,
         }
     }
+}
+
+/// PGD adversarial training (Madry et al., 2018): each minibatch is replaced by its
+/// L∞ projected-gradient-descent adversarial examples, found against the network as it is
+/// at that step, before the network learns from them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Adversarial {
+    /// The L∞ radius, in the features' own units (as `aigis redteam --eps` takes it).
+    pub eps: f64,
+    /// PGD steps per minibatch.
+    pub steps: usize,
+    /// Each step's size, in the features' units.
+    pub step_size: f64,
+    /// The features' valid range (pixels in 0..1, say): examples are clipped into it.
+    pub clip: Option<(f64, f64)>,
 }
 
 /// A trained network.
@@ -99,6 +118,59 @@ fn validation_rows(
     }
     held.sort_unstable();
     held
+}
+
+/// Each row's gradient of its own loss (cross-entropy against `yb`) with respect to its
+/// standardized input `xb`.
+fn input_gradient(model: &Mlp, xb: &Array2<f64>, yb: &Array2<f64>) -> Array2<f64> {
+    let outs = model.forward(xb);
+    let Some(p) = outs.last() else {
+        return Array2::zeros(xb.raw_dim());
+    };
+    let mut delta = p - yb;
+    for l in (0..model.layers.len()).rev() {
+        let Some((w, _)) = model.layers.get(l) else {
+            break;
+        };
+        let mut below = delta.dot(&w.t());
+        if let Some(a) = l.checked_sub(1).and_then(|i| outs.get(i)) {
+            below.zip_mut_with(a, |g, &a| {
+                if a <= 0.0 {
+                    *g = 0.0;
+                }
+            });
+        }
+        delta = below;
+    }
+    delta
+}
+
+/// `xb`'s L∞ PGD adversarial examples (standardized, as `xb`) against `model`: a random
+/// start in the ball, then `steps` signed-gradient steps, each projected back into the
+/// ball around the row and into the features' range. Computed in the features' own units.
+fn pgd(
+    model: &Mlp,
+    xb: &Array2<f64>,
+    yb: &Array2<f64>,
+    a: &Adversarial,
+    rng: &mut fastrand::Rng,
+) -> Array2<f64> {
+    let raw0 = xb * &model.scale + &model.mean;
+    let (lo, hi) = a.clip.unwrap_or((f64::NEG_INFINITY, f64::INFINITY));
+    let mut raw = raw0.mapv(|v| (v + a.eps * (2.0 * rng.f64() - 1.0)).clamp(lo, hi));
+    for _ in 0..a.steps {
+        let g = input_gradient(model, &((&raw - &model.mean) / &model.scale), yb);
+        // The standardization divides by a positive scale: the raw gradient's sign is
+        // the standardized one's.
+        ndarray::Zip::from(&mut raw)
+            .and(&g)
+            .and(&raw0)
+            .for_each(|r, &g, &r0| {
+                let stepped = *r + a.step_size * g.signum();
+                *r = stepped.clamp(r0 - a.eps, r0 + a.eps).clamp(lo, hi);
+            });
+    }
+    (raw - &model.mean) / &model.scale
 }
 
 /// The share of `rows` of `xs` that `model` classifies as `y` says.
@@ -326,6 +398,22 @@ pub fn train(
     if !x.iter().all(|v| v.is_finite()) {
         return Err(Error::Options("a feature is not a finite number".into()));
     }
+    if let Some(a) = &s.adversarial {
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if !(positive(a.eps) && positive(a.step_size) && a.steps > 0) {
+            return Err(Error::Options(format!(
+                "adversarial training at eps {}, {} steps of {}: each must be positive",
+                a.eps, a.steps, a.step_size
+            )));
+        }
+        if let Some((lo, hi)) = a.clip
+            && !(lo.is_finite() && hi.is_finite() && lo < hi)
+        {
+            return Err(Error::Options(format!(
+                "a clip range of {lo} to {hi} (two finite numbers, the low below the high)"
+            )));
+        }
+    }
     let features = x.len() / rows;
     let a = Array2::from_shape_vec((rows, features), x.to_vec())
         .map_err(|e| Error::Options(e.to_string()))?;
@@ -393,6 +481,10 @@ pub fn train(
         for chunk in order.chunks(batch) {
             let xb = xs.select(Axis(0), chunk);
             let yb = onehot.select(Axis(0), chunk);
+            let xb = match &s.adversarial {
+                Some(a) => pgd(&model, &xb, &yb, a, &mut rng),
+                None => xb,
+            };
             let n = chunk.len() as f64;
             let outs = model.forward(&xb);
             let Some(p) = outs.last() else { break };

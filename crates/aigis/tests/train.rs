@@ -340,3 +340,78 @@ fn a_project_that_requires_signed_data_trains_only_on_what_was_signed() {
         "--manifest needs a project",
     );
 }
+
+/// One robust feature (the classes 2 apart, noise ±0.5) and forty weak ones (±0.15,
+/// noise ±1) that together predict well and an L∞ perturbation of 0.3 turns around.
+fn robust_and_weak(dir: &Path, name: &str, n: usize, seed: u64) {
+    let mut rng = Rng(seed);
+    let mut csv: String = (0..41).map(|j| format!("f{j},")).collect();
+    csv.push_str("y\n");
+    for i in 0..n {
+        let c = i % 2;
+        let sign = if c == 0 { -1.0 } else { 1.0 };
+        let mut row = vec![format!("{:.5}", sign + rng.uniform() - 0.5)];
+        row.extend((0..40).map(|_| format!("{:.5}", 0.15 * sign + 2.0 * rng.uniform() - 1.0)));
+        writeln!(csv, "{},{c}", row.join(",")).unwrap();
+    }
+    std::fs::write(dir.join(name), csv).unwrap();
+}
+
+#[test]
+fn adversarial_training_raises_the_accuracy_the_red_team_measures() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    robust_and_weak(d, "train.csv", 600, 9);
+    robust_and_weak(d, "test.csv", 300, 10);
+    let common = ["train", "train.csv", "--label", "y", "--hidden", "16"];
+    let mut plain = common.to_vec();
+    plain.extend(["-o", "plain.onnx"]);
+    json(d, &plain);
+    let mut robust = common.to_vec();
+    robust.extend([
+        "--adversarial-eps",
+        "0.3",
+        "--clip",
+        "-3,3",
+        "-o",
+        "robust.onnx",
+    ]);
+    let v = json(d, &robust);
+    assert_eq!(v["adversarial"]["method"], "pgd", "{v}");
+    assert_eq!(v["adversarial"]["steps"], 10);
+    assert_eq!(v["adversarial"]["step_size"], 0.075);
+    assert_eq!(v["adversarial"]["clip"], serde_json::json!([-3.0, 3.0]));
+    let under_pgd = |model: &str| {
+        json(
+            d,
+            &[
+                "redteam",
+                model,
+                "--data",
+                "test.csv",
+                "--label",
+                "y",
+                "--attacks",
+                "pgd",
+                "--eps",
+                "0.3",
+                "--clip",
+                "-3,3",
+            ],
+        )["attacks"][0]["robust_accuracy"]
+            .as_f64()
+            .unwrap()
+    };
+    let (p, r) = (under_pgd("plain.onnx"), under_pgd("robust.onnx"));
+    assert!(
+        p < 0.5 && r > 0.85,
+        "robust accuracy: plain {p}, adversarially trained {r}"
+    );
+    // Not with DP (its steps and clipping are another training), and a radius must be one.
+    let mut dp = common.to_vec();
+    dp.extend(["--adversarial-eps", "0.3", "--dp", "-o", "x.onnx"]);
+    fails(d, &dp, 2, "--dp");
+    let mut zero = common.to_vec();
+    zero.extend(["--adversarial-eps", "0", "-o", "x.onnx"]);
+    fails(d, &zero, 2, "eps 0");
+}

@@ -4,7 +4,7 @@
 mod budget;
 
 use aigis_core::Digest;
-use aigis_evidence::{Tool, Training, TrainingManifest, TrainingPrivacy};
+use aigis_evidence::{Tool, Training, TrainingAdversarial, TrainingManifest, TrainingPrivacy};
 use aigis_train::dpsgd::{self, Bounds};
 use aigis_train::mlp::{self, Mlp, Settings};
 use aigis_train::privacy::Mechanism;
@@ -161,6 +161,12 @@ pub(crate) fn run(cli: &Cli, args: &TrainArgs) -> Result<()> {
     if epochs == 0 {
         bail!("--epochs 0: train for at least one epoch");
     }
+    let adversarial = args.adversarial_eps.map(|eps| mlp::Adversarial {
+        eps,
+        steps: args.adversarial_steps,
+        step_size: args.adversarial_step_size.unwrap_or(eps / 4.0),
+        clip: args.clip,
+    });
     let training_seconds;
     let (model, private) = if args.dp {
         let bounds = bounds(&args.bounds, &table.names)?;
@@ -187,6 +193,7 @@ pub(crate) fn run(cli: &Cli, args: &TrainArgs) -> Result<()> {
             max_epochs: epochs,
             seed: args.seed,
             validation_fraction: args.validation_fraction,
+            adversarial: adversarial.clone(),
             ..Settings::default()
         };
         let bar = output::progress(cli, 0, "training");
@@ -234,6 +241,14 @@ pub(crate) fn run(cli: &Cli, args: &TrainArgs) -> Result<()> {
                 validation_fraction: args.validation_fraction,
                 validation_accuracy: model.validation_accuracy,
                 data_manifest: manifest.clone(),
+                adversarial: adversarial.as_ref().map(|a| TrainingAdversarial {
+                    method: "pgd".to_owned(),
+                    norm: "linf".to_owned(),
+                    eps: a.eps,
+                    steps: a.steps as u64,
+                    step_size: a.step_size,
+                    clip: a.clip.map(|(lo, hi)| [lo, hi]),
+                }),
                 dp: private.as_ref().map(|p| p.evidence(budget.as_ref())),
                 tool: Tool::current(),
             };
@@ -275,6 +290,10 @@ pub(crate) fn run(cli: &Cli, args: &TrainArgs) -> Result<()> {
             })),
             "evidence": evidence,
             "data_manifest": manifest,
+            "adversarial": adversarial.as_ref().map(|a| serde_json::json!({
+                "method": "pgd", "norm": "linf", "eps": a.eps, "steps": a.steps,
+                "step_size": a.step_size, "clip": a.clip.map(|(lo, hi)| [lo, hi]),
+            })),
             "seconds": {
                 "training": training_seconds,
                 "accounting": private.as_ref().map(|p| p.seconds.0),

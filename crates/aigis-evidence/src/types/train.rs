@@ -40,12 +40,32 @@ pub struct Training {
     pub validation_fraction: Option<f64>,
     /// The held-out rows' accuracy at the epoch kept; `null` without a validation split.
     pub validation_accuracy: Option<f64>,
+    /// The adversarial training run; `null` when the network learned from the rows.
+    pub adversarial: Option<TrainingAdversarial>,
     /// The signed manifest the table was checked against; `null` when none was.
     pub data_manifest: Option<TrainingManifest>,
     /// The DP-SGD run's guarantee; `null` when the training was not private.
     pub dp: Option<TrainingPrivacy>,
     /// `aigis <version>`.
     pub tool: Tool,
+}
+
+/// Adversarial training: each minibatch replaced by its adversarial examples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingAdversarial {
+    /// `pgd` (Madry et al.).
+    pub method: String,
+    /// `linf`.
+    pub norm: String,
+    /// The radius, in the features' units.
+    pub eps: f64,
+    /// PGD steps per minibatch.
+    pub steps: u64,
+    /// Each step's size, in the features' units.
+    pub step_size: f64,
+    /// The features' valid range the examples were clipped into; `null` when none.
+    pub clip: Option<[f64; 2]>,
 }
 
 /// The signed manifest (`aigis data sign`) a table matched, every file and chunk, before

@@ -96,3 +96,154 @@ fn a_split_that_cannot_be_made_is_refused() {
         .to_string();
     assert!(e.contains("holds out no row"), "{e}");
 }
+
+#[test]
+fn a_rows_input_gradient_is_its_losss_against_central_differences() {
+    let (x, y) = data(60, 0.0, 9);
+    let m = train(
+        &x,
+        60,
+        &y,
+        3,
+        &Settings {
+            hidden: 6,
+            max_epochs: 5,
+            ..Settings::default()
+        },
+    )
+    .unwrap();
+    let xs = m.standardize(&x[..5], 1).unwrap();
+    let mut yb = Array2::zeros((1, 3));
+    yb[(0, y[0])] = 1.0;
+    let g = input_gradient(&m, &xs, &yb);
+    let loss = |v: &Array2<f64>| -m.forward(v).pop().unwrap()[(0, y[0])].ln();
+    for j in 0..5 {
+        let (mut up, mut down) = (xs.clone(), xs.clone());
+        up[(0, j)] += 1e-6;
+        down[(0, j)] -= 1e-6;
+        let numeric = (loss(&up) - loss(&down)) / 2e-6;
+        assert!(
+            (numeric - g[(0, j)]).abs() < 1e-6,
+            "{j}: {numeric} {}",
+            g[(0, j)]
+        );
+    }
+}
+
+#[test]
+fn pgd_examples_stay_in_the_ball_and_the_range_and_raise_the_loss() {
+    let (x, y) = data(300, 0.0, 10);
+    let m = train(
+        &x,
+        300,
+        &y,
+        3,
+        &Settings {
+            hidden: 16,
+            ..Settings::default()
+        },
+    )
+    .unwrap();
+    let xs = m.standardize(&x, 300).unwrap();
+    let mut yb = Array2::zeros((300, 3));
+    for (i, &c) in y.iter().enumerate() {
+        yb[(i, c)] = 1.0;
+    }
+    let a = Adversarial {
+        eps: 0.3,
+        steps: 10,
+        step_size: 0.075,
+        clip: Some((-1.2, 2.6)),
+    };
+    let adv = pgd(&m, &xs, &yb, &a, &mut fastrand::Rng::with_seed(11));
+    let raw = &adv * &m.scale + &m.mean;
+    for (i, (r, o)) in raw.iter().zip(&x).enumerate() {
+        assert!((r - o).abs() <= 0.3 + 1e-9, "{i}: {r} from {o}");
+        assert!((-1.2 - 1e-9..=2.6 + 1e-9).contains(r), "{i}: {r}");
+    }
+    let mean_loss = |v: &Array2<f64>| {
+        let p = m.forward(v).pop().unwrap();
+        y.iter()
+            .enumerate()
+            .map(|(i, &c)| -p[(i, c)].ln())
+            .sum::<f64>()
+            / 300.0
+    };
+    assert!(
+        mean_loss(&adv) > 2.0 * mean_loss(&xs),
+        "{} {}",
+        mean_loss(&adv),
+        mean_loss(&xs)
+    );
+}
+
+/// Tsipras et al.'s two kinds of feature: one robust (the classes ±1 apart, noise ±0.5)
+/// and forty weak ones (±0.15, noise ±1) that together predict well but that an L∞
+/// perturbation of 0.3 turns against the label.
+fn robust_and_weak(n: usize, seed: u64) -> (Vec<f64>, Vec<usize>) {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut x = Vec::with_capacity(n * 41);
+    let mut y = Vec::with_capacity(n);
+    for i in 0..n {
+        let c = i % 2;
+        let sign = if c == 0 { -1.0 } else { 1.0 };
+        x.push(sign + rng.f64() - 0.5);
+        for _ in 0..40 {
+            x.push(0.15 * sign + 2.0 * rng.f64() - 1.0);
+        }
+        y.push(c);
+    }
+    (x, y)
+}
+
+#[test]
+fn adversarial_training_holds_up_under_the_attack_it_trained_against() {
+    let (x, y) = robust_and_weak(800, 12);
+    let (test, truth) = robust_and_weak(400, 13);
+    let a = Adversarial {
+        eps: 0.3,
+        steps: 10,
+        step_size: 0.075,
+        clip: None,
+    };
+    let settings = |adversarial: Option<Adversarial>| Settings {
+        hidden: 16,
+        seed: 1,
+        adversarial,
+        ..Settings::default()
+    };
+    let plain = train(&x, 800, &y, 2, &settings(None)).unwrap();
+    let robust = train(&x, 800, &y, 2, &settings(Some(a.clone()))).unwrap();
+    // Measured by a stronger attack than trained against: 40 steps.
+    let accuracy_under = |m: &Mlp, eps: f64| {
+        let xs = m.standardize(&test, 400).unwrap();
+        let mut yb = Array2::zeros((400, 2));
+        for (i, &c) in truth.iter().enumerate() {
+            yb[(i, c)] = 1.0;
+        }
+        let attack = Adversarial {
+            steps: 40,
+            eps,
+            ..a.clone()
+        };
+        let adv = pgd(m, &xs, &yb, &attack, &mut fastrand::Rng::with_seed(14));
+        accuracy_on(m, &adv, &truth, &(0..400).collect::<Vec<_>>())
+    };
+    let (p, r) = (accuracy_under(&plain, 0.3), accuracy_under(&robust, 0.3));
+    assert!(
+        p < 0.5 && r > 0.9,
+        "robust accuracy: plain {p}, adversarially trained {r}"
+    );
+    // Both still classify clean rows.
+    assert!(accuracy_under(&plain, 1e-12) > 0.95 && accuracy_under(&robust, 1e-12) > 0.9);
+    let bad = Settings {
+        adversarial: Some(Adversarial { eps: 0.0, ..a }),
+        ..Settings::default()
+    };
+    assert!(
+        train(&x, 800, &y, 2, &bad)
+            .unwrap_err()
+            .to_string()
+            .contains("eps")
+    );
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Adversarial training: `aigis train --adversarial-eps` against plain training, measured
+by `aigis redteam` before and after.
+
+On scikit-learn's digits (8x8 pixels in 0..16, a 70/30 stratified split) and
+breast_cancer (30 features of their own units), an MLP of 100 units is trained plainly
+and with PGD adversarial training at each radius given (L∞, 10 steps of radius/4; digits
+clipped into 0..16). Each model is attacked on the held-out rows by `aigis redteam` (PGD,
+40 steps, and FGSM) at each radius; the table shows the clean and robust accuracies and
+the training time.
+
+    pip install scikit-learn pandas
+    python3 bench/robust_train_bench.py --aigis target/debug/aigis
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+import time
+
+import pandas as pd
+from sklearn.datasets import load_breast_cancer, load_digits
+from sklearn.model_selection import train_test_split
+
+SETS = {
+    # name: (loader, training radii, attack radii, clip)
+    "digits": (load_digits, [1, 2], [1, 2, 4], "0,16"),
+    "breast_cancer": (load_breast_cancer, [0.5], [0.25, 0.5, 1], None),
+}
+
+
+def run(cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd)}: {r.stderr}")
+    return json.loads(r.stdout)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--aigis", default="target/debug/aigis")
+    args = ap.parse_args()
+    print("| data | training | seconds | clean | " +
+          " | ".join(["attack at each radius (robust accuracy)"]) + " |")
+    print("|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (loader, train_eps, attack_eps, clip) in SETS.items():
+            frame = loader(as_frame=True).frame
+            frame.columns = [f"f{i}" for i in range(frame.shape[1] - 1)] + ["y"]
+            tr, te = train_test_split(frame, test_size=0.3, random_state=0, stratify=frame["y"])
+            train, test = os.path.join(tmp, "train.csv"), os.path.join(tmp, "test.csv")
+            tr.to_csv(train, index=False)
+            te.to_csv(test, index=False)
+            for eps in [None] + train_eps:
+                model = os.path.join(tmp, "m.onnx")
+                cmd = [args.aigis, "--json", "train", train, "--label", "y", "-o", model]
+                if eps is not None:
+                    cmd += ["--adversarial-eps", str(eps)]
+                    if clip:
+                        cmd += ["--clip", clip]
+                start = time.perf_counter()
+                run(cmd)
+                seconds = time.perf_counter() - start
+                attack = [args.aigis, "--json", "redteam", model, "--data", test, "--label", "y",
+                          "--attacks", "pgd,fgsm", "--eps", ",".join(map(str, attack_eps))]
+                if clip:
+                    attack += ["--clip", clip]
+                report = run(attack)
+                cells = ", ".join(f"{a['attack']} {a['eps']:g}: {a['robust_accuracy']:.3f}"
+                                  for a in report["attacks"])
+                label = "plain" if eps is None else f"PGD adversarial, eps {eps:g}"
+                print(f"| {name} | {label} | {seconds:.1f} | {report['clean_accuracy']:.3f} "
+                      f"| {cells} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
