@@ -326,6 +326,7 @@ pub enum Command {
         "    --epochs 300 --seed 7 -o churn.onnx",
         "aigis train digits.csv --label target --adversarial-eps 1 --clip 0,16 \\",
         "    -o robust.onnx",
+        "aigis train train.csv --label y --partitions 50 -o dpa.onnx",
         "aigis train digits.csv --label target --dp --epsilon 3 --delta 1e-5 \\",
         "    --bounds 0:16 --classes 0,1,2,3,4,5,6,7,8,9 -o digits-dp.onnx",
         "aigis train adult.csv --label income --dp --noise-multiplier 1.1 \\",
@@ -333,6 +334,18 @@ pub enum Command {
         "    -o adult.onnx"
     ))]
     Train(Box<TrainArgs>),
+
+    /// Certify a partition ensemble's predictions against data poisoning: for each row of
+    /// a table, the class the vote gives and how many training rows an attacker could add
+    /// or remove without changing it (deep partition aggregation, Levine and Feizi 2021:
+    /// one row changes one partition's model, so one vote); with the true labels, the
+    /// certified accuracy at each number of rows. The model is one `aigis train
+    /// --partitions K` wrote.
+    #[command(after_help = examples!(
+        "aigis certify dpa.onnx --data test.csv --label y",
+        "aigis --json certify dpa.onnx --data new.csv"
+    ))]
+    Certify(Box<CertifyArgs>),
 
     /// Differential privacy's accounting of DP-SGD: the ε a run spends at δ, and the
     /// noise a target ε needs, for the Poisson-subsampled Gaussian mechanism, by its
@@ -2346,6 +2359,12 @@ pub struct TrainArgs {
     /// not with --dp, whose steps are fixed in advance).
     #[arg(long, value_name = "F", conflicts_with = "dp")]
     pub validation_fraction: Option<f64>,
+    /// Train K models, each on the rows a hash of the row puts in its partition, and write
+    /// their majority vote (deep partition aggregation): every prediction then carries the
+    /// number of training rows an attacker could add or remove without changing it, which
+    /// `aigis certify` reports. Not with --dp.
+    #[arg(long, value_name = "K", conflicts_with = "dp")]
+    pub partitions: Option<usize>,
     /// Adversarial training (Madry et al.'s PGD): each minibatch is replaced by its L∞
     /// PGD adversarial examples of this radius, in the features' units (as `aigis redteam
     /// --eps`), before the network learns from them. Not with --dp.
@@ -2439,6 +2458,21 @@ pub struct TrainArgs {
     /// Where to write the ONNX model.
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CertifyArgs {
+    /// The partition ensemble (ONNX, from `aigis train --partitions`).
+    pub model: PathBuf,
+    /// The rows to predict (CSV, JSON Lines or Parquet): the model's features, in order.
+    #[arg(long, value_name = "TABLE")]
+    pub data: PathBuf,
+    /// The true class's column (class indices 0 to K-1), left out of the features: the
+    /// certified accuracy is measured against it.
+    #[arg(long, value_name = "COL")]
+    pub label: Option<String>,
     #[command(flatten)]
     pub read: ReadArgs,
 }

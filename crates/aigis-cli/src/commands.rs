@@ -4,6 +4,7 @@
 //! `crypt.rs` serves `data` and `model` `encrypt`/`decrypt` and `keys recipient`.
 
 pub(crate) mod attest;
+pub(crate) mod certify;
 pub(crate) mod crypt;
 pub(crate) mod data;
 pub(crate) mod demo;
@@ -152,6 +153,7 @@ fn dispatch(cli: &Cli) -> Result<ExitStatus> {
         Command::Redteam(args) => redteam::run(cli, args),
         Command::Privacy(cmd) => done(privacy::run(cli, cmd)),
         Command::Train(args) => done(train::run(cli, args)),
+        Command::Certify(args) => done(certify::run(cli, args)),
         Command::Serve(args) => done(serve::run(cli, args)),
         Command::Demo(args) => done(demo::run(cli, args)),
     }

@@ -156,44 +156,63 @@ impl DenseClassifier {
         Ok((features, width))
     }
 
-    /// The model as ONNX bytes, its input named `input` (`N × features` floats).
-    /// `producer`: who wrote it (ONNX's `producer_name`).
-    pub fn to_onnx(&self, producer: &str, version: &str) -> Result<Vec<u8>, String> {
-        let (features, classes) = self.check()?;
-        let mut initializer = vec![
-            tensor("mean", &[features], &self.mean),
-            tensor("scale", &[features], &self.scale),
-        ];
-        let mut nodes = Vec::new();
-        let mut input = "input";
+    /// Appends the classifier's nodes and weights from `input` to its last layer's
+    /// outputs (the logits), every name prefixed with `prefix`; the logits' name.
+    fn append(
+        &self,
+        prefix: &str,
+        input: &str,
+        nodes: &mut Vec<NodeProto>,
+        initializer: &mut Vec<TensorProto>,
+    ) -> Result<String, String> {
+        let (features, _) = self.check()?;
+        let n = |s: &str| format!("{prefix}{s}");
+        initializer.push(tensor(&n("mean"), &[features], &self.mean));
+        initializer.push(tensor(&n("scale"), &[features], &self.scale));
+        let mut below = input.to_owned();
         if let Some((low, high)) = &self.bounds {
-            initializer.push(tensor("low", &[features], low));
-            initializer.push(tensor("high", &[features], high));
-            nodes.push(node("Max", &["input", "low"], "raised", vec![]));
-            nodes.push(node("Min", &["raised", "high"], "clamped", vec![]));
-            input = "clamped";
+            initializer.push(tensor(&n("low"), &[features], low));
+            initializer.push(tensor(&n("high"), &[features], high));
+            nodes.push(node("Max", &[&below, &n("low")], &n("raised"), vec![]));
+            nodes.push(node(
+                "Min",
+                &[&n("raised"), &n("high")],
+                &n("clamped"),
+                vec![],
+            ));
+            below = n("clamped");
         }
-        nodes.push(node("Sub", &[input, "mean"], "centred", vec![]));
-        nodes.push(node("Div", &["centred", "scale"], "x0", vec![]));
+        nodes.push(node("Sub", &[&below, &n("mean")], &n("centred"), vec![]));
+        nodes.push(node("Div", &[&n("centred"), &n("scale")], &n("x0"), vec![]));
         let last = self.layers.len() - 1;
-        let mut below = "x0".to_owned();
+        let mut below = n("x0");
         for (i, l) in self.layers.iter().enumerate() {
-            let (w, b) = (format!("w{i}"), format!("b{i}"));
+            let (w, b) = (n(&format!("w{i}")), n(&format!("b{i}")));
             initializer.push(tensor(&w, &[l.inputs, l.outputs], &l.weights));
             initializer.push(tensor(&b, &[l.outputs], &l.bias));
-            let z = format!("z{i}");
+            let z = n(&format!("z{i}"));
             nodes.push(node("Gemm", &[&below, &w, &b], &z, vec![]));
             if i < last {
-                let a = format!("x{}", i + 1);
+                let a = n(&format!("x{}", i + 1));
                 nodes.push(node("Relu", &[&z], &a, vec![]));
                 below = a;
             } else {
                 below = z;
             }
         }
+        Ok(below)
+    }
+
+    /// The model as ONNX bytes, its input named `input` (`N × features` floats).
+    /// `producer`: who wrote it (ONNX's `producer_name`).
+    pub fn to_onnx(&self, producer: &str, version: &str) -> Result<Vec<u8>, String> {
+        let (features, classes) = self.check()?;
+        let mut initializer = Vec::new();
+        let mut nodes = Vec::new();
+        let logits = self.append("", "input", &mut nodes, &mut initializer)?;
         nodes.push(node(
             "Softmax",
-            &[&below],
+            &[&logits],
             "probabilities",
             vec![int_attribute("axis", 1)],
         ));
@@ -203,29 +222,139 @@ impl DenseClassifier {
             "label",
             vec![int_attribute("axis", 1), int_attribute("keepdims", 0)],
         ));
-        let model = ModelProto {
-            ir_version: 8,
-            opset_import: vec![OperatorSetIdProto {
-                domain: String::new(),
-                version: 17,
-            }],
-            producer_name: producer.to_owned(),
-            producer_version: version.to_owned(),
-            graph: Some(GraphProto {
-                name: "dense_classifier".into(),
-                node: nodes,
-                initializer,
-                input: vec![value_info("input", FLOAT, &[None, Some(features)])],
-                output: vec![
-                    value_info("label", INT64, &[None]),
-                    value_info("probabilities", FLOAT, &[None, Some(classes)]),
-                ],
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        Ok(model.encode_to_vec())
+        Ok(model(
+            producer,
+            version,
+            "dense_classifier",
+            nodes,
+            initializer,
+            features,
+            classes,
+            Vec::new(),
+        ))
     }
+}
+
+/// The metadata key an ensemble of [`VoteEnsemble`] carries, its value the number of
+/// members: what `aigis certify` reads.
+pub const PARTITIONS_KEY: &str = "aigis.partitions";
+
+/// A majority vote of dense classifiers (deep partition aggregation): each member's top
+/// class is one vote (`ArgMax`, then `OneHot`), `label` is the class with the most votes
+/// (the smallest on a tie, as ONNX's `ArgMax` takes the first), and `probabilities` is
+/// each class's share of the votes, so votes = probabilities × members.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VoteEnsemble {
+    pub members: Vec<DenseClassifier>,
+}
+
+impl VoteEnsemble {
+    /// The ensemble as ONNX bytes, its input `input`, outputs `label` and
+    /// `probabilities` (vote shares), with [`PARTITIONS_KEY`] in its metadata.
+    pub fn to_onnx(&self, producer: &str, version: &str) -> Result<Vec<u8>, String> {
+        let Some(first) = self.members.first() else {
+            return Err("an ensemble needs a member".into());
+        };
+        let (features, classes) = first.check()?;
+        let mut initializer = vec![
+            TensorProto {
+                name: "depth".into(),
+                dims: vec![],
+                data_type: INT64,
+                raw_data: (classes as i64).to_le_bytes().to_vec(),
+                ..Default::default()
+            },
+            tensor("onoff", &[2], &[0.0, 1.0]),
+            tensor("members", &[], &[self.members.len() as f64]),
+        ];
+        let mut nodes = Vec::new();
+        let mut votes = Vec::new();
+        for (i, m) in self.members.iter().enumerate() {
+            if m.check()? != (features, classes) {
+                return Err(format!(
+                    "member {i} takes {} features to {} classes, not {features} to {classes}",
+                    m.check()?.0,
+                    m.check()?.1
+                ));
+            }
+            let prefix = format!("m{i}_");
+            let logits = m.append(&prefix, "input", &mut nodes, &mut initializer)?;
+            let top = format!("{prefix}top");
+            let vote = format!("{prefix}vote");
+            nodes.push(node(
+                "ArgMax",
+                &[&logits],
+                &top,
+                vec![int_attribute("axis", 1), int_attribute("keepdims", 0)],
+            ));
+            nodes.push(node(
+                "OneHot",
+                &[&top, "depth", "onoff"],
+                &vote,
+                vec![int_attribute("axis", -1)],
+            ));
+            votes.push(vote);
+        }
+        let refs: Vec<&str> = votes.iter().map(String::as_str).collect();
+        nodes.push(node("Sum", &refs, "votes", vec![]));
+        nodes.push(node("Div", &["votes", "members"], "probabilities", vec![]));
+        nodes.push(node(
+            "ArgMax",
+            &["votes"],
+            "label",
+            vec![int_attribute("axis", 1), int_attribute("keepdims", 0)],
+        ));
+        let metadata = vec![crate::onnx::proto::StringStringEntryProto {
+            key: PARTITIONS_KEY.into(),
+            value: self.members.len().to_string(),
+        }];
+        Ok(model(
+            producer,
+            version,
+            "partition_ensemble",
+            nodes,
+            initializer,
+            features,
+            classes,
+            metadata,
+        ))
+    }
+}
+
+#[allow(clippy::too_many_arguments, reason = "a model's parts")]
+fn model(
+    producer: &str,
+    version: &str,
+    name: &str,
+    nodes: Vec<NodeProto>,
+    initializer: Vec<TensorProto>,
+    features: usize,
+    classes: usize,
+    metadata: Vec<crate::onnx::proto::StringStringEntryProto>,
+) -> Vec<u8> {
+    ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: 17,
+        }],
+        producer_name: producer.to_owned(),
+        producer_version: version.to_owned(),
+        metadata_props: metadata,
+        graph: Some(GraphProto {
+            name: name.into(),
+            node: nodes,
+            initializer,
+            input: vec![value_info("input", FLOAT, &[None, Some(features)])],
+            output: vec![
+                value_info("label", INT64, &[None]),
+                value_info("probabilities", FLOAT, &[None, Some(classes)]),
+            ],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
 }
 
 #[cfg(test)]
@@ -334,6 +463,72 @@ mod tests {
             let top = if want[1] > want[0] { 1 } else { 0 };
             assert_eq!(l[r], top);
         }
+    }
+
+    #[test]
+    fn an_ensemble_votes_as_its_members_argmaxes_say() {
+        let a = two_layer();
+        let mut b = two_layer();
+        b.layers[1].bias = vec![1e3, -1e3]; // always class 0
+        let mut c = two_layer();
+        c.layers[1].bias = vec![-1e3, 1e3]; // always class 1
+        let ensemble = VoteEnsemble {
+            members: vec![a.clone(), b, c],
+        };
+        let bytes = ensemble.to_onnx("aigis", "test").unwrap();
+        let proto = crate::onnx::read_proto(&bytes).unwrap();
+        assert_eq!(proto.metadata_props[0].key, PARTITIONS_KEY);
+        assert_eq!(proto.metadata_props[0].value, "3");
+        let runtime = OnnxRuntime::from_bytes(&bytes).unwrap();
+        let rows = [[3.0, -1.0], [-2.0, 0.5], [1.0, -2.0]];
+        let flat: Vec<f32> = rows.iter().flatten().map(|&v| v as f32).collect();
+        let out = crate::Runtime::run(
+            &runtime,
+            vec![NamedTensor::new(
+                "input",
+                Tensor::new(vec![3, 2], Data::Fp32(flat)).unwrap(),
+            )],
+        )
+        .unwrap();
+        let p = out.iter().find(|t| t.name == "probabilities").unwrap();
+        let l = out.iter().find(|t| t.name == "label").unwrap();
+        let (Data::Fp32(p), Data::Int64(l)) = (p.tensor.data(), l.tensor.data()) else {
+            panic!("{out:?}")
+        };
+        for (r, x) in rows.iter().enumerate() {
+            // Member a's vote by hand; b votes 0 and c votes 1: a decides.
+            let want = by_hand(&a, x);
+            let top = usize::from(want[1] > want[0]);
+            let mut votes = [1.0, 1.0];
+            votes[top] += 1.0;
+            assert_eq!(
+                [f64::from(p[r * 2]) * 3.0, f64::from(p[r * 2 + 1]) * 3.0].map(|v| v.round()),
+                votes,
+                "row {r}"
+            );
+            assert_eq!(l[r], top as i64, "row {r}");
+        }
+        // Two members, one vote each: the tie goes to the smaller class.
+        let mut b = two_layer();
+        b.layers[1].bias = vec![1e3, -1e3];
+        let mut c = two_layer();
+        c.layers[1].bias = vec![-1e3, 1e3];
+        let tie = VoteEnsemble {
+            members: vec![c, b],
+        }
+        .to_onnx("aigis", "test")
+        .unwrap();
+        let runtime = OnnxRuntime::from_bytes(&tie).unwrap();
+        let out = crate::Runtime::run(
+            &runtime,
+            vec![NamedTensor::new(
+                "input",
+                Tensor::new(vec![1, 2], Data::Fp32(vec![0.0, 0.0])).unwrap(),
+            )],
+        )
+        .unwrap();
+        let l = out.iter().find(|t| t.name == "label").unwrap();
+        assert!(matches!(l.tensor.data(), Data::Int64(v) if v == &[0]));
     }
 
     #[test]

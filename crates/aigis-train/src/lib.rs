@@ -4,6 +4,8 @@
 //!   scikit-learn's `MLPClassifier` trains one, written out as a standard ONNX model;
 //! - [`dpsgd`]: the same network trained by DP-SGD (Poisson sampling, per-example
 //!   clipping, Gaussian noise), differentially private with respect to one row;
+//! - [`partition`]: deep partition aggregation, an ensemble whose every prediction carries
+//!   the number of poisoned training rows it is certified to withstand;
 //! - [`privacy`]: the accountant of DP-SGD: the `(ε, δ)` a run of the Poisson-subsampled
 //!   Gaussian mechanism spends, by Rényi DP and by its privacy loss distribution
 //!   ([`privacy::pld`]), and the noise multiplier a target ε needs (`aigis privacy
@@ -23,4 +25,5 @@
 
 pub mod dpsgd;
 pub mod mlp;
+pub mod partition;
 pub mod privacy;

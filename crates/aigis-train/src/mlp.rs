@@ -329,7 +329,14 @@ impl Mlp {
     /// The network as a standard ONNX classifier ([`DenseClassifier`]): input `input`
     /// (`N × features` floats), outputs `label` and `probabilities`.
     pub fn to_onnx(&self, producer: &str, version: &str) -> Result<Vec<u8>, Error> {
-        let classifier = DenseClassifier {
+        self.classifier()
+            .to_onnx(producer, version)
+            .map_err(Error::Options)
+    }
+
+    /// The network as the exporter's [`DenseClassifier`].
+    pub fn classifier(&self) -> DenseClassifier {
+        DenseClassifier {
             bounds: self.bounds.as_ref().map(|(l, h)| (l.to_vec(), h.to_vec())),
             mean: self.mean.to_vec(),
             scale: self.scale.to_vec(),
@@ -343,10 +350,7 @@ impl Mlp {
                     outputs: w.ncols(),
                 })
                 .collect(),
-        };
-        classifier
-            .to_onnx(producer, version)
-            .map_err(Error::Options)
+        }
     }
 
     /// Each class's probability for each of `rows` rows (row-major, `classes` a row).

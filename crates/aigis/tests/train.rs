@@ -415,3 +415,135 @@ fn adversarial_training_raises_the_accuracy_the_red_team_measures() {
     zero.extend(["--adversarial-eps", "0", "-o", "x.onnx"]);
     fails(d, &zero, 2, "eps 0");
 }
+
+/// `certify`'s certificate recomputed from the votes: the winner's lead over the
+/// runner-up (counted one more when it is the smaller class), halved.
+fn lead(votes: &[u64]) -> (usize, u64) {
+    let top = (0..votes.len()).fold(0, |t, c| if votes[c] > votes[t] { c } else { t });
+    let rival = (0..votes.len())
+        .filter(|&c| c != top)
+        .map(|c| votes[c] + u64::from(c < top))
+        .max()
+        .unwrap();
+    (top, votes[top].saturating_sub(rival) / 2)
+}
+
+#[test]
+fn a_partition_ensembles_certificates_hold_when_that_many_rows_are_poisoned() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    clusters(d, "train.csv", 300, 11);
+    clusters(d, "test.csv", 60, 12);
+    let base = [
+        "train",
+        "train.csv",
+        "--label",
+        "y",
+        "--hidden",
+        "8",
+        "--partitions",
+        "9",
+    ];
+    let mut a = base.to_vec();
+    a.extend(["-o", "dpa.onnx"]);
+    let v = json(d, &a);
+    let sizes: Vec<u64> = v["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_u64().unwrap())
+        .collect();
+    assert_eq!(sizes.len(), 9);
+    assert_eq!(sizes.iter().sum::<u64>(), 300);
+    let c = json(
+        d,
+        &["certify", "dpa.onnx", "--data", "test.csv", "--label", "y"],
+    );
+    assert_eq!(c["partitions"], 9);
+    let predictions = c["predictions"].as_array().unwrap();
+    assert_eq!(predictions.len(), 60);
+    assert!(c["accuracy"].as_f64().unwrap() > 0.9, "{c}");
+    for p in predictions {
+        let votes: Vec<u64> = p["votes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_u64().unwrap())
+            .collect();
+        assert_eq!(votes.iter().sum::<u64>(), 9);
+        let (class, rho) = lead(&votes);
+        assert_eq!(p["class"], class);
+        assert_eq!(p["certified_rows"], rho);
+    }
+    // The curve: certified accuracy falls with the rows poisoned, from the accuracy.
+    let curve = c["certified"].as_array().unwrap();
+    assert_eq!(curve[0]["accuracy"], c["accuracy"]);
+    assert!(
+        curve
+            .windows(2)
+            .all(|w| w[1]["accuracy"].as_f64() <= w[0]["accuracy"].as_f64())
+    );
+    // The guarantee, tested: for the best-certified row, add that many rows of its own
+    // features with another label and retrain: its class does not move.
+    let best = predictions
+        .iter()
+        .max_by_key(|p| p["certified_rows"].as_u64().unwrap())
+        .unwrap();
+    let rho = best["certified_rows"].as_u64().unwrap();
+    assert!(rho >= 2, "{best}");
+    let row = best["row"].as_u64().unwrap() as usize;
+    let test = std::fs::read_to_string(d.join("test.csv")).unwrap();
+    let line = test.lines().nth(row).unwrap();
+    let (features, label) = line.rsplit_once(',').unwrap();
+    let wrong = (label.parse::<usize>().unwrap() + 1) % 3;
+    let mut poisoned = std::fs::read_to_string(d.join("train.csv")).unwrap();
+    for i in 0..rho {
+        // Each a different row (a partition of its own hash: the worst case spreads them).
+        writeln!(poisoned, "{features}{},{wrong}", "7".repeat(i as usize + 1)).unwrap();
+    }
+    std::fs::write(d.join("poisoned.csv"), poisoned).unwrap();
+    let mut b = base.to_vec();
+    b[1] = "poisoned.csv";
+    b.extend(["-o", "poisoned.onnx"]);
+    json(d, &b);
+    let after = json(
+        d,
+        &[
+            "certify",
+            "poisoned.onnx",
+            "--data",
+            "test.csv",
+            "--label",
+            "y",
+        ],
+    );
+    assert_eq!(
+        after["predictions"][row - 1]["class"],
+        best["class"],
+        "{rho} poisoned rows moved a prediction certified for {rho}"
+    );
+    // Unlabelled rows: the share certified; a model that is no ensemble is refused.
+    std::fs::write(
+        d.join("rows.csv"),
+        test.lines()
+            .map(|l| l.rsplit_once(',').unwrap().0.to_owned() + "\n")
+            .collect::<String>(),
+    )
+    .unwrap();
+    let u = json(d, &["certify", "dpa.onnx", "--data", "rows.csv"]);
+    assert_eq!(u["accuracy"], serde_json::Value::Null);
+    assert_eq!(u["certified"][0]["share"], 1.0);
+    ok(d, &["train", "train.csv", "--label", "y", "-o", "one.onnx"]);
+    fails(
+        d,
+        &["certify", "one.onnx", "--data", "test.csv", "--label", "y"],
+        2,
+        "not a partition ensemble",
+    );
+    fails(
+        d,
+        &["certify", "dpa.onnx", "--data", "test.csv"],
+        2,
+        "name it with --label",
+    );
+}

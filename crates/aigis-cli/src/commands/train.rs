@@ -7,6 +7,7 @@ use aigis_core::Digest;
 use aigis_evidence::{Tool, Training, TrainingAdversarial, TrainingManifest, TrainingPrivacy};
 use aigis_train::dpsgd::{self, Bounds};
 use aigis_train::mlp::{self, Mlp, Settings};
+use aigis_train::partition;
 use aigis_train::privacy::Mechanism;
 use anyhow::{Context as _, Result, bail};
 
@@ -168,7 +169,7 @@ pub(crate) fn run(cli: &Cli, args: &TrainArgs) -> Result<()> {
         clip: args.clip,
     });
     let training_seconds;
-    let (model, private) = if args.dp {
+    let (mut model, private) = if args.dp {
         let bounds = bounds(&args.bounds, &table.names)?;
         let (model, private) = train_dp(
             cli,
@@ -184,7 +185,7 @@ pub(crate) fn run(cli: &Cli, args: &TrainArgs) -> Result<()> {
             epochs,
         )?;
         training_seconds = private.seconds.1;
-        (model, Some(private))
+        (Trained::one(&model, &table.data, rows)?, Some(private))
     } else {
         let settings = Settings {
             hidden,
@@ -196,26 +197,62 @@ pub(crate) fn run(cli: &Cli, args: &TrainArgs) -> Result<()> {
             adversarial: adversarial.clone(),
             ..Settings::default()
         };
-        let bar = output::progress(cli, 0, "training");
-        let started = std::time::Instant::now();
-        let model = mlp::train(&table.data, rows, &y, classes.len(), &settings);
-        training_seconds = started.elapsed().as_secs_f64();
-        bar.finish_and_clear();
-        let model = model?;
-        if model.epochs >= epochs {
-            output::note(
-                cli,
-                &format!(
-                    "training stopped at --epochs {epochs} before its loss settled: more epochs (or a larger --learning-rate) may fit better"
-                ),
+        if let Some(k) = args.partitions {
+            let bar = output::progress(cli, k as u64, "training the partitions' models");
+            let started = std::time::Instant::now();
+            let trained = partition::train(
+                &table.data,
+                rows,
+                &y,
+                &values,
+                classes.len(),
+                k,
+                &settings,
+                &mut |i| bar.set_position(i as u64),
             );
+            training_seconds = started.elapsed().as_secs_f64();
+            bar.finish_and_clear();
+            let (members, sizes) = trained?;
+            let votes = votes_of(&members, &table.data, rows, classes.len())?;
+            let predicted: Vec<usize> = votes.iter().map(|v| partition::certificate(v).0).collect();
+            let bytes = partition::to_onnx(&members, "aigis", env!("CARGO_PKG_VERSION"))?;
+            let epochs_run = members.iter().map(|m| m.epochs).max().unwrap_or(0);
+            (
+                Trained {
+                    predicted,
+                    bytes,
+                    epochs: epochs_run,
+                    validation_accuracy: None,
+                    partitions: Some(sizes),
+                },
+                None,
+            )
+        } else {
+            let bar = output::progress(cli, 0, "training");
+            let started = std::time::Instant::now();
+            let model = mlp::train(&table.data, rows, &y, classes.len(), &settings);
+            training_seconds = started.elapsed().as_secs_f64();
+            bar.finish_and_clear();
+            let model = model?;
+            if model.epochs >= epochs {
+                output::note(
+                    cli,
+                    &format!(
+                        "training stopped at --epochs {epochs} before its loss settled: more epochs (or a larger --learning-rate) may fit better"
+                    ),
+                );
+            }
+            (Trained::one(&model, &table.data, rows)?, None)
         }
-        (model, None)
     };
-    let predicted = model.predict(&table.data, rows)?;
-    let right = predicted.iter().zip(&y).filter(|(p, t)| p == t).count();
+    let right = model
+        .predicted
+        .iter()
+        .zip(&y)
+        .filter(|(p, t)| p == t)
+        .count();
     let accuracy = right as f64 / rows as f64;
-    let bytes = model.to_onnx("aigis", env!("CARGO_PKG_VERSION"))?;
+    let bytes = std::mem::take(&mut model.bytes);
     let digest = Digest::of(&bytes);
     let model_name = match args.model {
         TrainModel::Mlp => "mlp",
@@ -241,6 +278,10 @@ pub(crate) fn run(cli: &Cli, args: &TrainArgs) -> Result<()> {
                 validation_fraction: args.validation_fraction,
                 validation_accuracy: model.validation_accuracy,
                 data_manifest: manifest.clone(),
+                partitions: model
+                    .partitions
+                    .as_ref()
+                    .map(|p| p.iter().map(|&n| n as u64).collect()),
                 adversarial: adversarial.as_ref().map(|a| TrainingAdversarial {
                     method: "pgd".to_owned(),
                     norm: "linf".to_owned(),
@@ -290,6 +331,7 @@ pub(crate) fn run(cli: &Cli, args: &TrainArgs) -> Result<()> {
             })),
             "evidence": evidence,
             "data_manifest": manifest,
+            "partitions": model.partitions,
             "adversarial": adversarial.as_ref().map(|a| serde_json::json!({
                 "method": "pgd", "norm": "linf", "eps": a.eps, "steps": a.steps,
                 "step_size": a.step_size, "clip": a.clip.map(|(lo, hi)| [lo, hi]),
@@ -367,6 +409,14 @@ pub(crate) fn run(cli: &Cli, args: &TrainArgs) -> Result<()> {
         .map(|(i, c)| format!("{i} = {c}"))
         .collect();
     outln!("  class indices: {}", shown.join(", "));
+    if let Some(p) = &model.partitions {
+        outln!(
+            "  a majority vote of {} models, one per partition of the rows ({} to {} rows each): `aigis certify` gives each prediction's certificate",
+            p.len(),
+            p.iter().min().unwrap_or(&0),
+            p.iter().max().unwrap_or(&0)
+        );
+    }
     if let Some(m) = &manifest {
         outln!(
             "  the table matches its signed manifest (root {}, evidence #{}, key {})",
@@ -379,6 +429,41 @@ pub(crate) fn run(cli: &Cli, args: &TrainArgs) -> Result<()> {
         outln!("  evidence #{index} in the ledger");
     }
     Ok(())
+}
+
+/// What was trained: its answers on the training rows and its ONNX bytes.
+struct Trained {
+    predicted: Vec<usize>,
+    bytes: Vec<u8>,
+    epochs: usize,
+    validation_accuracy: Option<f64>,
+    /// A partition ensemble's partitions' sizes.
+    partitions: Option<Vec<usize>>,
+}
+
+impl Trained {
+    fn one(model: &Mlp, x: &[f64], rows: usize) -> Result<Self> {
+        Ok(Self {
+            predicted: model.predict(x, rows)?,
+            bytes: model.to_onnx("aigis", env!("CARGO_PKG_VERSION"))?,
+            epochs: model.epochs,
+            validation_accuracy: model.validation_accuracy,
+            partitions: None,
+        })
+    }
+}
+
+/// Each row's votes per class from `members`.
+fn votes_of(members: &[Mlp], x: &[f64], rows: usize, classes: usize) -> Result<Vec<Vec<u64>>> {
+    let mut votes = vec![vec![0u64; classes]; rows];
+    for m in members {
+        for (r, c) in m.predict(x, rows)?.into_iter().enumerate() {
+            if let Some(v) = votes.get_mut(r).and_then(|v| v.get_mut(c)) {
+                *v += 1;
+            }
+        }
+    }
+    Ok(votes)
 }
 
 /// The table's signed manifest, checked: required by `[train] require_signed_data`, or

@@ -40,6 +40,9 @@ pub struct Training {
     pub validation_fraction: Option<f64>,
     /// The held-out rows' accuracy at the epoch kept; `null` without a validation split.
     pub validation_accuracy: Option<f64>,
+    /// A partition ensemble's partitions' sizes (rows), one per member; `null` for a
+    /// single model.
+    pub partitions: Option<Vec<u64>>,
     /// The adversarial training run; `null` when the network learned from the rows.
     pub adversarial: Option<TrainingAdversarial>,
     /// The signed manifest the table was checked against; `null` when none was.
