@@ -55,6 +55,7 @@ pub fn schemas() -> Vec<SchemaFile> {
         schema_of::<MonitorDrift>(),
         schema_of::<DetectorFit>(),
         schema_of::<Training>(),
+        schema_of::<Certification>(),
         schema_of::<Fairness>(),
         schema_of::<Explanation>(),
         schema_of::<RedTeam>(),

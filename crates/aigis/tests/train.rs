@@ -546,4 +546,24 @@ fn a_partition_ensembles_certificates_hold_when_that_many_rows_are_poisoned() {
         2,
         "name it with --label",
     );
+    // In a project, the summary is signed evidence about the model and the table.
+    ok(d, &["init", "--name", "certified"]);
+    let c = json(
+        d,
+        &["certify", "dpa.onnx", "--data", "test.csv", "--label", "y"],
+    );
+    let index = c["evidence"].as_u64().unwrap().to_string();
+    let e = json(d, &["evidence", "show", &index]);
+    let s = &e["statement"];
+    assert_eq!(
+        s["predicateType"],
+        "https://aigis.dev/predicate/certification/v1"
+    );
+    assert_eq!(s["subject"][0]["name"], "model:dpa.onnx");
+    assert_eq!(s["predicate"]["partitions"], 9);
+    assert_eq!(s["predicate"]["accuracy"], c["accuracy"]);
+    assert_eq!(
+        s["predicate"]["certified"][1]["share"],
+        c["certified"][1]["accuracy"]
+    );
 }

@@ -3,6 +3,7 @@
 //! remove without changing it (deep partition aggregation's certificate), and the
 //! certified accuracy at each such number.
 
+use aigis_evidence::{Certification, CertifiedShare, Tool};
 use aigis_runtime::export::PARTITIONS_KEY;
 use aigis_runtime::{Data, NamedTensor, Runtime as _, Tensor};
 use aigis_train::partition;
@@ -150,13 +151,47 @@ pub(crate) fn run(cli: &Cli, args: &CertifyArgs) -> Result<()> {
     let mut radii: Vec<u64> = certified.iter().map(|c| c.1).collect();
     radii.sort_unstable();
     let median = radii.get(rows / 2).copied().unwrap_or(0);
+    let accuracy = truth.as_ref().map(|_| curve.first().map_or(0.0, |c| c.1));
+    let evidence = match crate::context::project_if_any(cli)? {
+        Some(project) => {
+            let predicate = Certification {
+                partitions: k,
+                rows: rows as u64,
+                label: args.label.clone(),
+                accuracy,
+                median_certified_rows: median,
+                certified: curve
+                    .iter()
+                    .map(|&(rows, share)| CertifiedShare { rows, share })
+                    .collect(),
+                tool: Tool::current(),
+            };
+            let subjects = vec![
+                (
+                    format!("model:{}", args.model.display()),
+                    aigis_core::Digest::of(&bytes),
+                ),
+                (
+                    format!("data:{}", args.data.display()),
+                    aigis_crypto::sha256_file(&args.data)?,
+                ),
+            ];
+            Some(project.record(
+                &crate::context::signing_key(&project)?,
+                subjects,
+                &predicate,
+            )?)
+        }
+        None => None,
+    };
     if cli.json {
         return output::json(&json!({
             "model": args.model,
             "data": args.data,
             "partitions": k,
             "rows": rows,
-            "accuracy": truth.as_ref().map(|_| curve.first().map_or(0.0, |c| c.1)),
+            "accuracy": accuracy,
+            "evidence": evidence,
             "median_certified_rows": median,
             "certified": curve.iter().map(|(r, s)| json!({
                 "rows": r,
@@ -194,6 +229,9 @@ pub(crate) fn run(cli: &Cli, args: &CertifyArgs) -> Result<()> {
         if let Some((_, s)) = curve.get(r as usize) {
             outln!("  {r:>13}  {s:.4}");
         }
+    }
+    if let Some(index) = evidence {
+        outln!("evidence #{index} in the ledger");
     }
     Ok(())
 }

@@ -125,3 +125,42 @@ impl Predicate for Training {
     const TYPE: &'static str = "https://aigis.dev/predicate/training/v1";
     const NAME: &'static str = "training";
 }
+
+/// `aigis certify`: a partition ensemble's predictions on a table, each certified against
+/// a number of poisoned training rows (rows added or removed), summarized. The subjects
+/// are the model (`model:<path>`) and the table (`data:<path>`). Counts and shares only,
+/// never a row or a prediction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Certification {
+    /// The ensemble's members (partitions).
+    pub partitions: u64,
+    /// Rows predicted.
+    pub rows: u64,
+    /// The label's column the accuracy was measured against; `null` without labels.
+    pub label: Option<String>,
+    /// The share of rows predicted right; `null` without labels.
+    pub accuracy: Option<f64>,
+    /// The median certificate, in training rows.
+    pub median_certified_rows: u64,
+    /// For each number of poisoned rows from 0 to the largest certificate, the share of
+    /// rows certified for at least that many (and, with labels, right).
+    pub certified: Vec<CertifiedShare>,
+    /// `aigis <version>`.
+    pub tool: Tool,
+}
+
+/// One point of a [`Certification`]'s curve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CertifiedShare {
+    /// Poisoned training rows.
+    pub rows: u64,
+    /// The share of rows certified for at least that many (and right, with labels).
+    pub share: f64,
+}
+
+impl Predicate for Certification {
+    const TYPE: &'static str = "https://aigis.dev/predicate/certification/v1";
+    const NAME: &'static str = "certification";
+}
