@@ -2359,6 +2359,15 @@ pub struct TrainArgs {
     /// not with --dp, whose steps are fixed in advance).
     #[arg(long, value_name = "F", conflicts_with = "dp")]
     pub validation_fraction: Option<f64>,
+    /// Defensive distillation (Papernot et al.) at this temperature: a teacher trained
+    /// with its softmax at T, a student trained at T on the teacher's answers, the student
+    /// written (it runs at temperature 1). Its softmax saturates and hides its gradient;
+    /// Carlini and Wagner showed the adversarial examples remain: measure it with
+    /// `aigis redteam --attacks hsj,square`, not only gradient attacks. High temperatures
+    /// need a larger --learning-rate (0.01). Not with --dp, --partitions or
+    /// --adversarial-eps.
+    #[arg(long, value_name = "T", conflicts_with_all = ["dp", "partitions", "adversarial_eps"])]
+    pub distill_temperature: Option<f64>,
     /// Train K models, each on the rows a hash of the row puts in its partition, and write
     /// their majority vote (deep partition aggregation): every prediction then carries the
     /// number of training rows an attacker could add or remove without changing it, which
@@ -2370,6 +2379,13 @@ pub struct TrainArgs {
     /// --eps`), before the network learns from them. Not with --dp.
     #[arg(long, value_name = "EPS", conflicts_with = "dp")]
     pub adversarial_eps: Option<f64>,
+    /// Train by TRADES (Zhang et al.) with this β instead of Madry's objective: the clean
+    /// rows' cross-entropy plus β times the divergence of the answers on their adversarial
+    /// examples (6 is the paper's choice; larger trades clean accuracy for robustness).
+    /// It converges more slowly than Madry's: give it a larger --learning-rate (0.01) or
+    /// more --epochs.
+    #[arg(long, value_name = "BETA", requires = "adversarial_eps")]
+    pub trades_beta: Option<f64>,
     /// PGD steps per minibatch in adversarial training.
     #[arg(
         long,

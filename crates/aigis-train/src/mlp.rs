@@ -48,6 +48,9 @@ pub struct Settings {
     /// Train on adversarial examples (Madry et al.'s PGD adversarial training) instead of
     /// the rows; `None`: on the rows.
     pub adversarial: Option<Adversarial>,
+    /// The softmax's temperature in training (the logits divided by it); 1 is the plain
+    /// softmax. Defensive distillation trains at a high one ([`distill`]).
+    pub temperature: f64,
     /// The seed of the initialisation and the shuffles.
     pub seed: u64,
 }
@@ -63,6 +66,7 @@ impl Default for Settings {
             patience: 10,
             validation_fraction: None,
             adversarial: None,
+            temperature: 1.0,
             seed: 0,
         }
     }
@@ -81,6 +85,11 @@ pub struct Adversarial {
     pub step_size: f64,
     /// The features' valid range (pixels in 0..1, say): examples are clipped into it.
     pub clip: Option<(f64, f64)>,
+    /// TRADES (Zhang et al., 2019) with this β instead of Madry's objective: the loss is
+    /// the clean rows' cross-entropy plus β times the KL divergence of the network's
+    /// answers on its adversarial examples from those on the rows, the examples found by
+    /// PGD on that divergence (from a start 0.001 × N(0, 1) off the row).
+    pub trades: Option<f64>,
 }
 
 /// A trained network.
@@ -127,7 +136,13 @@ fn input_gradient(model: &Mlp, xb: &Array2<f64>, yb: &Array2<f64>) -> Array2<f64
     let Some(p) = outs.last() else {
         return Array2::zeros(xb.raw_dim());
     };
-    let mut delta = p - yb;
+    to_input(model, &outs, p - yb)
+}
+
+/// A gradient at the network's logits, `delta`, carried back to its standardized input
+/// through the forward pass `outs`.
+fn to_input(model: &Mlp, outs: &[Array2<f64>], delta: Array2<f64>) -> Array2<f64> {
+    let mut delta = delta;
     for l in (0..model.layers.len()).rev() {
         let Some((w, _)) = model.layers.get(l) else {
             break;
@@ -171,6 +186,142 @@ fn pgd(
             });
     }
     (raw - &model.mean) / &model.scale
+}
+
+/// A layer's weight and bias gradient.
+type Gradient = (Array2<f64>, Array1<f64>);
+
+/// Each layer's weight and bias gradient (in layer order) of a loss whose gradient at the
+/// logits is `delta`, through the forward pass `outs` of the input `input`.
+fn layer_gradients(
+    model: &Mlp,
+    input: &Array2<f64>,
+    outs: &[Array2<f64>],
+    delta: Array2<f64>,
+) -> Vec<Gradient> {
+    let mut grads = Vec::with_capacity(model.layers.len());
+    let mut delta = delta;
+    for l in (0..model.layers.len()).rev() {
+        let below = l.checked_sub(1).and_then(|i| outs.get(i));
+        let Some((w, _)) = model.layers.get(l) else {
+            break;
+        };
+        grads.push((
+            below.unwrap_or(input).t().dot(&delta),
+            delta.sum_axis(Axis(0)),
+        ));
+        if let Some(a) = below {
+            let mut d = delta.dot(&w.t());
+            d.zip_mut_with(a, |g, &a| {
+                if a <= 0.0 {
+                    *g = 0.0;
+                }
+            });
+            delta = d;
+        }
+    }
+    grads.reverse();
+    grads
+}
+
+/// One TRADES step on the minibatch `xb` (standardized) labelled `yb`: the examples
+/// maximizing the divergence, then Adam on the clean cross-entropy plus β times the
+/// divergence (and the L2 penalty). The minibatch's summed loss.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the network, its optimizer and the batch"
+)]
+fn trades_step(
+    model: &mut Mlp,
+    adam: &mut Adam,
+    xb: &Array2<f64>,
+    yb: &Array2<f64>,
+    a: &Adversarial,
+    beta: f64,
+    s: &Settings,
+    rng: &mut fastrand::Rng,
+) -> f64 {
+    let n = xb.nrows() as f64;
+    let clean = model.forward(xb);
+    let Some(p) = clean.last().cloned() else {
+        return f64::NAN;
+    };
+    // The examples: PGD on KL(p(x) ‖ p(x')), in the features' units.
+    let raw0 = xb * &model.scale + &model.mean;
+    let (lo, hi) = a.clip.unwrap_or((f64::NEG_INFINITY, f64::INFINITY));
+    let normal = |rng: &mut fastrand::Rng| {
+        // Box–Muller: the start's small jitter needs no more than this.
+        let (u, v) = (1.0 - rng.f64(), rng.f64());
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    };
+    let mut raw = raw0.mapv(|v| (v + 0.001 * normal(rng)).clamp(lo, hi));
+    for _ in 0..a.steps {
+        let x = (&raw - &model.mean) / &model.scale;
+        let outs = model.forward(&x);
+        let Some(q) = outs.last() else { break };
+        let g = to_input(model, &outs, q - &p);
+        ndarray::Zip::from(&mut raw)
+            .and(&g)
+            .and(&raw0)
+            .for_each(|r, &g, &r0| {
+                let stepped = *r + a.step_size * g.signum();
+                *r = stepped.clamp(r0 - a.eps, r0 + a.eps).clamp(lo, hi);
+            });
+    }
+    let xa = (&raw - &model.mean) / &model.scale;
+    let (loss, grads) = trades_gradients(model, xb, &xa, yb, beta);
+    let penalty: f64 = model
+        .layers
+        .iter()
+        .map(|(w, _)| w.mapv(|q| q * q).sum())
+        .sum::<f64>()
+        * 0.5
+        * s.alpha
+        / n;
+    let rate = adam.next_rate(s.learning_rate);
+    for (l, (gw, gb)) in grads.into_iter().enumerate() {
+        let Some(layer) = model.layers.get_mut(l) else {
+            break;
+        };
+        let gw = gw + &(&layer.0 * (s.alpha / n));
+        adam.update(l, layer, &gw, &gb, rate);
+    }
+    loss * n + penalty * n
+}
+
+/// TRADES' loss on the rows `xb` and their examples `xa` (both standardized), the mean
+/// over the rows of `CE(p(x), y) + β KL(p(x) ‖ p(x'))`, and its gradient for each layer.
+/// At the clean logits the divergence's gradient is `p ∘ (v − p·v)` with `v = ln p −
+/// ln q`; at the examples' logits, `q − p`.
+fn trades_gradients(
+    model: &Mlp,
+    xb: &Array2<f64>,
+    xa: &Array2<f64>,
+    yb: &Array2<f64>,
+    beta: f64,
+) -> (f64, Vec<Gradient>) {
+    let n = xb.nrows() as f64;
+    let clean = model.forward(xb);
+    let adv = model.forward(xa);
+    let (Some(p), Some(q)) = (clean.last(), adv.last()) else {
+        return (f64::NAN, Vec::new());
+    };
+    let ln_p = p.mapv(|v| v.max(1e-300).ln());
+    let ln_q = q.mapv(|v| v.max(1e-300).ln());
+    let ce = -(&ln_p * yb).sum();
+    let v = &ln_p - &ln_q;
+    let kl = (p * &v).sum();
+    let pv = (p * &v).sum_axis(Axis(1)).insert_axis(Axis(1));
+    let d_clean = ((p - yb) + &((p * &(&v - &pv)) * beta)) / n;
+    let d_adv = ((q - p) * beta) / n;
+    let g_clean = layer_gradients(model, xb, &clean, d_clean);
+    let g_adv = layer_gradients(model, xa, &adv, d_adv);
+    let grads = g_clean
+        .into_iter()
+        .zip(g_adv)
+        .map(|((gw, gb), (aw, ab))| (gw + aw, gb + ab))
+        .collect();
+    ((ce + beta * kl) / n, grads)
 }
 
 /// The share of `rows` of `xs` that `model` classifies as `y` says.
@@ -296,12 +447,20 @@ impl Mlp {
     /// The layers' outputs for standardized rows `x`: each hidden layer's activations,
     /// then the class probabilities.
     pub(crate) fn forward(&self, x: &Array2<f64>) -> Vec<Array2<f64>> {
+        self.forward_at(x, 1.0)
+    }
+
+    /// [`Mlp::forward`] with the softmax at `temperature` (the logits divided by it).
+    fn forward_at(&self, x: &Array2<f64>, temperature: f64) -> Vec<Array2<f64>> {
         let mut outs: Vec<Array2<f64>> = Vec::with_capacity(self.layers.len());
         let last = self.layers.len().saturating_sub(1);
         for (i, (w, b)) in self.layers.iter().enumerate() {
             let input = outs.last().unwrap_or(x);
             let mut a = input.dot(w) + b;
             if i == last {
+                if temperature != 1.0 {
+                    a /= temperature;
+                }
                 softmax_rows(&mut a);
             } else {
                 relu_in_place(&mut a);
@@ -389,6 +548,54 @@ pub fn train(
     classes: usize,
     s: &Settings,
 ) -> Result<Mlp, Error> {
+    fit(x, rows, y, None, classes, s)
+}
+
+/// Defensive distillation (Papernot et al., 2016): a teacher trained with its softmax at
+/// `temperature`, then a student trained at the same temperature on the teacher's
+/// answers at it (soft labels) instead of the labels; the student is deployed at
+/// temperature 1, where its softmax is far sharper than in training. Known to mask
+/// gradients rather than remove adversarial examples (Carlini and Wagner, 2017): measure
+/// it with attacks that do not need the gradient. The student.
+pub fn distill(
+    x: &[f64],
+    rows: usize,
+    y: &[usize],
+    classes: usize,
+    s: &Settings,
+    temperature: f64,
+) -> Result<Mlp, Error> {
+    if !(temperature.is_finite() && temperature > 0.0) {
+        return Err(Error::Options(format!(
+            "a distillation temperature of {temperature} (it must be above 0)"
+        )));
+    }
+    let at = Settings {
+        temperature,
+        ..s.clone()
+    };
+    let teacher = fit(x, rows, y, None, classes, &at)?;
+    let soft = teacher
+        .forward_at(&teacher.standardize(x, rows)?, temperature)
+        .pop()
+        .unwrap_or_default();
+    let student = Settings {
+        seed: s.seed.wrapping_add(1),
+        ..at
+    };
+    fit(x, rows, y, Some(&soft), classes, &student)
+}
+
+/// [`train`], on `targets` (each row's class probabilities) instead of the labels' one-hot
+/// rows when given; the labels still stratify a validation split and measure it.
+fn fit(
+    x: &[f64],
+    rows: usize,
+    y: &[usize],
+    targets: Option<&Array2<f64>>,
+    classes: usize,
+    s: &Settings,
+) -> Result<Mlp, Error> {
     if rows == 0 || y.len() != rows || !x.len().is_multiple_of(rows) || classes < 2 {
         return Err(Error::Options(format!(
             "{} numbers, {} labels for {rows} rows of {classes} classes",
@@ -410,6 +617,13 @@ pub fn train(
                 a.eps, a.steps, a.step_size
             )));
         }
+        if let Some(beta) = a.trades
+            && !(beta.is_finite() && beta >= 0.0)
+        {
+            return Err(Error::Options(format!(
+                "a TRADES β of {beta} (it must be a number, at least 0)"
+            )));
+        }
         if let Some((lo, hi)) = a.clip
             && !(lo.is_finite() && hi.is_finite() && lo < hi)
         {
@@ -429,11 +643,29 @@ pub fn train(
         .std_axis(Axis(0), 0.0)
         .mapv(|v| if v > 1e-12 { v } else { 1.0 });
     let xs = (a - &mean) / &scale;
-    let mut onehot = Array2::<f64>::zeros((rows, classes));
-    for (i, &c) in y.iter().enumerate() {
-        if let Some(v) = onehot.get_mut((i, c)) {
-            *v = 1.0;
+    let onehot = match targets {
+        Some(t) if t.dim() == (rows, classes) => t.clone(),
+        Some(t) => {
+            return Err(Error::Options(format!(
+                "{:?} targets for {rows} rows of {classes} classes",
+                t.dim()
+            )));
         }
+        None => {
+            let mut onehot = Array2::<f64>::zeros((rows, classes));
+            for (i, &c) in y.iter().enumerate() {
+                if let Some(v) = onehot.get_mut((i, c)) {
+                    *v = 1.0;
+                }
+            }
+            onehot
+        }
+    };
+    if !(s.temperature.is_finite() && s.temperature > 0.0) {
+        return Err(Error::Options(format!(
+            "a softmax temperature of {} (it must be above 0)",
+            s.temperature
+        )));
     }
 
     let mut rng = fastrand::Rng::with_seed(s.seed);
@@ -485,12 +717,16 @@ pub fn train(
         for chunk in order.chunks(batch) {
             let xb = xs.select(Axis(0), chunk);
             let yb = onehot.select(Axis(0), chunk);
+            if let Some((a, beta)) = s.adversarial.as_ref().and_then(|a| Some((a, a.trades?))) {
+                total += trades_step(&mut model, &mut adam, &xb, &yb, a, beta, s, &mut rng);
+                continue;
+            }
             let xb = match &s.adversarial {
                 Some(a) => pgd(&model, &xb, &yb, a, &mut rng),
                 None => xb,
             };
             let n = chunk.len() as f64;
-            let outs = model.forward(&xb);
+            let outs = model.forward_at(&xb, s.temperature);
             let Some(p) = outs.last() else { break };
             let ce: f64 = -(p.mapv(|q| q.max(1e-300).ln()) * &yb).sum() / n;
             let penalty: f64 = model
@@ -504,6 +740,10 @@ pub fn train(
             total += (ce + penalty) * n;
             // Backward: the softmax and cross-entropy's gradient, then through the layers.
             let mut delta = (p - &yb) / n;
+            if s.temperature != 1.0 {
+                // The logits were divided by the temperature before the softmax.
+                delta /= s.temperature;
+            }
             let lr = adam.next_rate(s.learning_rate);
             for l in (0..model.layers.len()).rev() {
                 // The layer's input: the rows, or the hidden layer below's activations.

@@ -402,6 +402,24 @@ fn adversarial_training_raises_the_accuracy_the_red_team_measures() {
             .as_f64()
             .unwrap()
     };
+    let mut trades = common.to_vec();
+    trades.extend([
+        "--adversarial-eps",
+        "0.3",
+        "--trades-beta",
+        "6",
+        // TRADES converges more slowly than Madry's objective: within the default 200
+        // epochs at 0.01, not at the default 0.001.
+        "--learning-rate",
+        "0.01",
+        "-o",
+        "trades.onnx",
+    ]);
+    let t = json(d, &trades);
+    assert_eq!(t["adversarial"]["method"], "trades", "{t}");
+    assert_eq!(t["adversarial"]["beta"], 6.0);
+    let tr = under_pgd("trades.onnx");
+    assert!(tr > 0.85, "TRADES's robust accuracy {tr}");
     let (p, r) = (under_pgd("plain.onnx"), under_pgd("robust.onnx"));
     assert!(
         p < 0.5 && r > 0.85,
@@ -566,4 +584,57 @@ fn a_partition_ensembles_certificates_hold_when_that_many_rows_are_poisoned() {
         s["predicate"]["certified"][1]["share"],
         c["certified"][1]["accuracy"]
     );
+}
+
+#[test]
+fn a_distilled_model_is_written_and_its_temperature_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    clusters(d, "train.csv", 300, 13);
+    let v = json(
+        d,
+        &[
+            "train",
+            "train.csv",
+            "--label",
+            "y",
+            "--hidden",
+            "16",
+            "--learning-rate",
+            "0.01",
+            "--distill-temperature",
+            "20",
+            "-o",
+            "student.onnx",
+        ],
+    );
+    assert_eq!(v["distillation_temperature"], 20.0);
+    assert!(v["training_accuracy"].as_f64().unwrap() > 0.95, "{v}");
+    // The student runs at temperature 1: its answers are all but certain.
+    let r = json(
+        d,
+        &[
+            "redteam",
+            "student.onnx",
+            "--data",
+            "train.csv",
+            "--label",
+            "y",
+            "--attacks",
+            "fgsm",
+            "--eps",
+            "0.01",
+        ],
+    );
+    assert_eq!(
+        r["clean_accuracy"].as_f64().unwrap(),
+        v["training_accuracy"].as_f64().unwrap()
+    );
+    let base = ["train", "train.csv", "--label", "y", "-o", "x.onnx"];
+    let mut zero = base.to_vec();
+    zero.extend(["--distill-temperature", "0"]);
+    fails(d, &zero, 2, "temperature of 0");
+    let mut both = base.to_vec();
+    both.extend(["--distill-temperature", "20", "--partitions", "3"]);
+    fails(d, &both, 2, "--partitions");
 }

@@ -167,6 +167,7 @@ pub(crate) fn run(cli: &Cli, args: &TrainArgs) -> Result<()> {
         steps: args.adversarial_steps,
         step_size: args.adversarial_step_size.unwrap_or(eps / 4.0),
         clip: args.clip,
+        trades: args.trades_beta,
     });
     let training_seconds;
     let (mut model, private) = if args.dp {
@@ -230,7 +231,10 @@ pub(crate) fn run(cli: &Cli, args: &TrainArgs) -> Result<()> {
         } else {
             let bar = output::progress(cli, 0, "training");
             let started = std::time::Instant::now();
-            let model = mlp::train(&table.data, rows, &y, classes.len(), &settings);
+            let model = match args.distill_temperature {
+                Some(t) => mlp::distill(&table.data, rows, &y, classes.len(), &settings, t),
+                None => mlp::train(&table.data, rows, &y, classes.len(), &settings),
+            };
             training_seconds = started.elapsed().as_secs_f64();
             bar.finish_and_clear();
             let model = model?;
@@ -278,12 +282,14 @@ pub(crate) fn run(cli: &Cli, args: &TrainArgs) -> Result<()> {
                 validation_fraction: args.validation_fraction,
                 validation_accuracy: model.validation_accuracy,
                 data_manifest: manifest.clone(),
+                distillation_temperature: args.distill_temperature,
                 partitions: model
                     .partitions
                     .as_ref()
                     .map(|p| p.iter().map(|&n| n as u64).collect()),
                 adversarial: adversarial.as_ref().map(|a| TrainingAdversarial {
-                    method: "pgd".to_owned(),
+                    method: if a.trades.is_some() { "trades" } else { "pgd" }.to_owned(),
+                    beta: a.trades,
                     norm: "linf".to_owned(),
                     eps: a.eps,
                     steps: a.steps as u64,
@@ -332,8 +338,10 @@ pub(crate) fn run(cli: &Cli, args: &TrainArgs) -> Result<()> {
             "evidence": evidence,
             "data_manifest": manifest,
             "partitions": model.partitions,
+            "distillation_temperature": args.distill_temperature,
             "adversarial": adversarial.as_ref().map(|a| serde_json::json!({
-                "method": "pgd", "norm": "linf", "eps": a.eps, "steps": a.steps,
+                "method": if a.trades.is_some() { "trades" } else { "pgd" },
+                "beta": a.trades, "norm": "linf", "eps": a.eps, "steps": a.steps,
                 "step_size": a.step_size, "clip": a.clip.map(|(lo, hi)| [lo, hi]),
             })),
             "seconds": {

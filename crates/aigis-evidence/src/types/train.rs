@@ -40,6 +40,9 @@ pub struct Training {
     pub validation_fraction: Option<f64>,
     /// The held-out rows' accuracy at the epoch kept; `null` without a validation split.
     pub validation_accuracy: Option<f64>,
+    /// The temperature of defensive distillation (the model is the student); `null`
+    /// without.
+    pub distillation_temperature: Option<f64>,
     /// A partition ensemble's partitions' sizes (rows), one per member; `null` for a
     /// single model.
     pub partitions: Option<Vec<u64>>,
@@ -57,8 +60,11 @@ pub struct Training {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrainingAdversarial {
-    /// `pgd` (Madry et al.).
+    /// `pgd` (Madry et al.: trained on the examples) or `trades` (Zhang et al.: the clean
+    /// cross-entropy plus β times the examples' divergence).
     pub method: String,
+    /// TRADES' β; `null` for `pgd`.
+    pub beta: Option<f64>,
     /// `linf`.
     pub norm: String,
     /// The radius, in the features' units.

@@ -154,6 +154,7 @@ fn pgd_examples_stay_in_the_ball_and_the_range_and_raise_the_loss() {
         steps: 10,
         step_size: 0.075,
         clip: Some((-1.2, 2.6)),
+        trades: None,
     };
     let adv = pgd(&m, &xs, &yb, &a, &mut fastrand::Rng::with_seed(11));
     let raw = &adv * &m.scale + &m.mean;
@@ -205,6 +206,7 @@ fn adversarial_training_holds_up_under_the_attack_it_trained_against() {
         steps: 10,
         step_size: 0.075,
         clip: None,
+        trades: None,
     };
     let settings = |adversarial: Option<Adversarial>| Settings {
         hidden: 16,
@@ -246,4 +248,159 @@ fn adversarial_training_holds_up_under_the_attack_it_trained_against() {
             .to_string()
             .contains("eps")
     );
+}
+
+#[test]
+fn the_trades_gradient_is_its_losss_against_central_differences() {
+    let (x, y) = data(8, 0.0, 15);
+    let m = train(
+        &x,
+        8,
+        &y,
+        3,
+        &Settings {
+            hidden: 5,
+            max_epochs: 3,
+            ..Settings::default()
+        },
+    )
+    .unwrap();
+    let xb = m.standardize(&x, 8).unwrap();
+    let mut rng = fastrand::Rng::with_seed(16);
+    let xa = xb.mapv(|v| v + 0.3 * (2.0 * rng.f64() - 1.0));
+    let mut yb = Array2::zeros((8, 3));
+    for (i, &c) in y.iter().enumerate() {
+        yb[(i, c)] = 1.0;
+    }
+    let (_, grads) = trades_gradients(&m, &xb, &xa, &yb, 6.0);
+    let h = 1e-6;
+    for (l, (gw, gb)) in grads.iter().enumerate() {
+        for ((i, j), &want) in gw.indexed_iter() {
+            let (mut up, mut down) = (m.clone(), m.clone());
+            up.layers[l].0[(i, j)] += h;
+            down.layers[l].0[(i, j)] -= h;
+            let numeric = (trades_gradients(&up, &xb, &xa, &yb, 6.0).0
+                - trades_gradients(&down, &xb, &xa, &yb, 6.0).0)
+                / (2.0 * h);
+            assert!(
+                (numeric - want).abs() < 1e-6,
+                "w{l}[{i},{j}]: {numeric} {want}"
+            );
+        }
+        for (j, &want) in gb.iter().enumerate() {
+            let (mut up, mut down) = (m.clone(), m.clone());
+            up.layers[l].1[j] += h;
+            down.layers[l].1[j] -= h;
+            let numeric = (trades_gradients(&up, &xb, &xa, &yb, 6.0).0
+                - trades_gradients(&down, &xb, &xa, &yb, 6.0).0)
+                / (2.0 * h);
+            assert!((numeric - want).abs() < 1e-6, "b{l}[{j}]: {numeric} {want}");
+        }
+    }
+}
+
+#[test]
+fn trades_holds_up_under_attack_too() {
+    let (x, y) = robust_and_weak(800, 12);
+    let (test, truth) = robust_and_weak(400, 13);
+    let a = Adversarial {
+        eps: 0.3,
+        steps: 10,
+        step_size: 0.075,
+        clip: None,
+        trades: Some(6.0),
+    };
+    let m = train(
+        &x,
+        800,
+        &y,
+        2,
+        &Settings {
+            hidden: 16,
+            seed: 1,
+            adversarial: Some(a.clone()),
+            ..Settings::default()
+        },
+    )
+    .unwrap();
+    let xs = m.standardize(&test, 400).unwrap();
+    let mut yb = Array2::zeros((400, 2));
+    for (i, &c) in truth.iter().enumerate() {
+        yb[(i, c)] = 1.0;
+    }
+    let attack = Adversarial {
+        steps: 40,
+        trades: None,
+        ..a
+    };
+    let adv = pgd(&m, &xs, &yb, &attack, &mut fastrand::Rng::with_seed(14));
+    let rows: Vec<usize> = (0..400).collect();
+    let (clean, robust) = (
+        accuracy_on(&m, &xs, &truth, &rows),
+        accuracy_on(&m, &adv, &truth, &rows),
+    );
+    assert!(
+        clean > 0.9 && robust > 0.85,
+        "TRADES: clean {clean}, robust {robust}"
+    );
+}
+
+#[test]
+fn a_distilled_student_mimics_its_teacher_and_masks_its_gradient_at_temperature_1() {
+    let (x, y) = data(600, 0.0, 17);
+    let s = Settings {
+        hidden: 16,
+        learning_rate: 0.01,
+        ..Settings::default()
+    };
+    let t = 20.0;
+    let student = distill(&x, 600, &y, 3, &s, t).unwrap();
+    let teacher = fit(
+        &x,
+        600,
+        &y,
+        None,
+        3,
+        &Settings {
+            temperature: t,
+            ..s.clone()
+        },
+    )
+    .unwrap();
+    let xs = student.standardize(&x, 600).unwrap();
+    // At the training temperature the student answers as its teacher did.
+    let (ps, pt) = (
+        student.forward_at(&xs, t).pop().unwrap(),
+        teacher
+            .forward_at(&teacher.standardize(&x, 600).unwrap(), t)
+            .pop()
+            .unwrap(),
+    );
+    let gap = (&ps - &pt).mapv(f64::abs).mean().unwrap();
+    assert!(gap < 0.02, "student against teacher at T: {gap}");
+    let rows: Vec<usize> = (0..600).collect();
+    assert!(accuracy_on(&student, &xs, &y, &rows) > 0.9);
+    // At temperature 1 (deployed) its softmax saturates, and the loss's gradient with
+    // respect to the input all but vanishes next to a plainly trained network's.
+    let sharp = student.forward(&xs).pop().unwrap();
+    let top = sharp.map_axis(Axis(1), |r| r.fold(0.0f64, |a, &b| a.max(b)));
+    assert!(top.mean().unwrap() > 0.99, "{}", top.mean().unwrap());
+    let plain = train(&x, 600, &y, 3, &s).unwrap();
+    let mut yb = Array2::zeros((600, 3));
+    for (i, &c) in y.iter().enumerate() {
+        yb[(i, c)] = 1.0;
+    }
+    // The median row's gradient norm (a misclassified row's is large in both).
+    let median_norm = |m: &Mlp| {
+        let g = input_gradient(m, &m.standardize(&x, 600).unwrap(), &yb);
+        let mut n: Vec<f64> = g.rows().into_iter().map(|r| r.dot(&r).sqrt()).collect();
+        n.sort_by(f64::total_cmp);
+        n[300]
+    };
+    let (st, pl) = (median_norm(&student), median_norm(&plain));
+    assert!(
+        st < 1e-6 * pl,
+        "median gradient norms: student {st}, plain {pl}"
+    );
+    assert!(distill(&x, 600, &y, 3, &s, 0.0).is_err());
 }
