@@ -84,20 +84,7 @@ fn check(
     bounds: &Bounds,
     s: &Settings,
 ) -> Result<usize, Error> {
-    if rows == 0 || y.len() != rows || !x.len().is_multiple_of(rows) || classes < 2 {
-        return Err(Error::Options(format!(
-            "{} numbers, {} labels for {rows} rows of {classes} classes",
-            x.len(),
-            y.len()
-        )));
-    }
-    if y.iter().any(|&c| c >= classes) {
-        return Err(Error::Options(format!("a label is not below {classes}")));
-    }
-    if !x.iter().all(|v| v.is_finite()) {
-        return Err(Error::Options("a feature is not a finite number".into()));
-    }
-    let features = x.len() / rows;
+    let features = crate::mlp::check_rows(x, rows, y, classes)?;
     if bounds.low.len() != features || bounds.high.len() != features {
         return Err(Error::Options(format!(
             "{} low and {} high bounds for {features} features",

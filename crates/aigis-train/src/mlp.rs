@@ -160,6 +160,24 @@ fn to_input(model: &Mlp, outs: &[Array2<f64>], delta: Array2<f64>) -> Array2<f64
     delta
 }
 
+/// One signed-gradient step of `a.step_size` on `raw` along `g`, projected into the L∞
+/// ball of `a.eps` around `raw0` and into `range`, all in the features' units.
+fn step_in_ball(
+    raw: &mut Array2<f64>,
+    g: &Array2<f64>,
+    raw0: &Array2<f64>,
+    a: &Adversarial,
+    (lo, hi): (f64, f64),
+) {
+    ndarray::Zip::from(raw)
+        .and(g)
+        .and(raw0)
+        .for_each(|r, &g, &r0| {
+            let stepped = *r + a.step_size * g.signum();
+            *r = stepped.clamp(r0 - a.eps, r0 + a.eps).clamp(lo, hi);
+        });
+}
+
 /// `xb`'s L∞ PGD adversarial examples (standardized, as `xb`) against `model`: a random
 /// start in the ball, then `steps` signed-gradient steps, each projected back into the
 /// ball around the row and into the features' range. Computed in the features' own units.
@@ -177,15 +195,33 @@ fn pgd(
         let g = input_gradient(model, &((&raw - &model.mean) / &model.scale), yb);
         // The standardization divides by a positive scale: the raw gradient's sign is
         // the standardized one's.
-        ndarray::Zip::from(&mut raw)
-            .and(&g)
-            .and(&raw0)
-            .for_each(|r, &g, &r0| {
-                let stepped = *r + a.step_size * g.signum();
-                *r = stepped.clamp(r0 - a.eps, r0 + a.eps).clamp(lo, hi);
-            });
+        step_in_ball(&mut raw, &g, &raw0, a, (lo, hi));
     }
     (raw - &model.mean) / &model.scale
+}
+
+/// The rows, labels and classes fit together: `rows` rows of finite numbers, a label each
+/// below `classes` (two or more). The number of features.
+pub(crate) fn check_rows(
+    x: &[f64],
+    rows: usize,
+    y: &[usize],
+    classes: usize,
+) -> Result<usize, Error> {
+    if rows == 0 || y.len() != rows || !x.len().is_multiple_of(rows) || classes < 2 {
+        return Err(Error::Options(format!(
+            "{} numbers, {} labels for {rows} rows of {classes} classes",
+            x.len(),
+            y.len()
+        )));
+    }
+    if y.iter().any(|&c| c >= classes) {
+        return Err(Error::Options(format!("a label is not below {classes}")));
+    }
+    if !x.iter().all(|v| v.is_finite()) {
+        return Err(Error::Options("a feature is not a finite number".into()));
+    }
+    Ok(x.len() / rows)
 }
 
 /// A layer's weight and bias gradient.
@@ -260,13 +296,7 @@ fn trades_step(
         let outs = model.forward(&x);
         let Some(q) = outs.last() else { break };
         let g = to_input(model, &outs, q - &p);
-        ndarray::Zip::from(&mut raw)
-            .and(&g)
-            .and(&raw0)
-            .for_each(|r, &g, &r0| {
-                let stepped = *r + a.step_size * g.signum();
-                *r = stepped.clamp(r0 - a.eps, r0 + a.eps).clamp(lo, hi);
-            });
+        step_in_ball(&mut raw, &g, &raw0, a, (lo, hi));
     }
     let xa = (&raw - &model.mean) / &model.scale;
     let (loss, grads) = trades_gradients(model, xb, &xa, yb, beta);
@@ -596,19 +626,7 @@ fn fit(
     classes: usize,
     s: &Settings,
 ) -> Result<Mlp, Error> {
-    if rows == 0 || y.len() != rows || !x.len().is_multiple_of(rows) || classes < 2 {
-        return Err(Error::Options(format!(
-            "{} numbers, {} labels for {rows} rows of {classes} classes",
-            x.len(),
-            y.len()
-        )));
-    }
-    if y.iter().any(|&c| c >= classes) {
-        return Err(Error::Options(format!("a label is not below {classes}")));
-    }
-    if !x.iter().all(|v| v.is_finite()) {
-        return Err(Error::Options("a feature is not a finite number".into()));
-    }
+    check_rows(x, rows, y, classes)?;
     if let Some(a) = &s.adversarial {
         let positive = |v: f64| v.is_finite() && v > 0.0;
         if !(positive(a.eps) && positive(a.step_size) && a.steps > 0) {
