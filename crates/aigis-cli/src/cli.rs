@@ -389,7 +389,8 @@ pub enum Command {
     /// manifest, a data scan and ingest with planted problems, two weeks of data against
     /// the reference (one drifted), encryption, the model registry's gate, the gateway,
     /// the red team and a model card, the fairness table of loan decisions with a planted
-    /// disparity, a checkpoint, an inclusion proof checked offline, a verify, a tampering
+    /// disparity, a model trained by DP-SGD under a privacy budget (and a second run the
+    /// budget refuses), a checkpoint, an inclusion proof checked offline, a verify, a tampering
     /// that verify catches, and a changed row that the manifest locates.
     #[command(after_help = examples!(
         "aigis demo --dir /tmp/aigis-demo --keep"

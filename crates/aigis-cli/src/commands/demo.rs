@@ -18,6 +18,7 @@ mod fairness;
 mod model;
 mod redteam;
 mod serve;
+mod train;
 use crate::cli::{Cli, DemoArgs};
 use crate::output;
 
@@ -119,6 +120,9 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
 
     // Fairness: a planted disparity in a loan desk's decisions, caught.
     crate::commands::demo::fairness::run(cli, &mut log, &dir, &project)?;
+
+    // Training: a model trained by DP-SGD under a table's privacy budget.
+    crate::commands::demo::train::run(&mut log, &dir)?;
 
     // 3. A signed checkpoint.
     let cp = ledger.checkpoint(project.origin(), &key)?;

@@ -16,6 +16,12 @@ use crate::commands::target::label_column;
 use crate::{context, output};
 
 pub(crate) fn run(cli: &Cli, args: &TrainArgs) -> Result<()> {
+    execute(cli, args, true).map(|_| ())
+}
+
+/// Trains, writes the model and records the run; prints the report when `print` (as
+/// `--json` asks), and returns it as JSON (what `--json` prints) either way.
+pub(crate) fn execute(cli: &Cli, args: &TrainArgs, print: bool) -> Result<serde_json::Value> {
     let project = context::project_if_any(cli)?;
     let data_digest = aigis_crypto::sha256_file(&args.data)
         .with_context(|| format!("reading `{}`", args.data.display()))?;
@@ -309,8 +315,7 @@ pub(crate) fn run(cli: &Cli, args: &TrainArgs) -> Result<()> {
     };
     aigis_crypto::fs::write_atomic(&args.output, &bytes, 0o644)
         .with_context(|| format!("writing `{}`", args.output.display()))?;
-    if cli.json {
-        return output::json(&serde_json::json!({
+    let report = serde_json::json!({
             "model": model_name,
             "output": args.output,
             "sha256": digest.to_string(),
@@ -348,7 +353,13 @@ pub(crate) fn run(cli: &Cli, args: &TrainArgs) -> Result<()> {
                 "training": training_seconds,
                 "accounting": private.as_ref().map(|p| p.seconds.0),
             },
-        }));
+    });
+    if !print {
+        return Ok(report);
+    }
+    if cli.json {
+        output::json(&report)?;
+        return Ok(report);
     }
     outln!(
         "wrote `{}` ({model_name}, {} features, {} classes, {hidden} hidden units; {digest})",
@@ -436,7 +447,7 @@ pub(crate) fn run(cli: &Cli, args: &TrainArgs) -> Result<()> {
     if let Some(index) = evidence {
         outln!("  evidence #{index} in the ledger");
     }
-    Ok(())
+    Ok(report)
 }
 
 /// What was trained: its answers on the training rows and its ONNX bytes.
