@@ -85,19 +85,19 @@ pub(crate) fn run(log: &mut Log<'_>, dir: &Path) -> Result<()> {
         )
     };
     let first = run("clinic-dp.onnx")?;
-    let dp = &first["dp"];
+    let at = |p: &str| first.pointer(p).cloned().unwrap_or_default();
     log.step(
         "train",
         format!(
             "trained clinic-dp.onnx on patients.csv by DP-SGD: ε = {:.3} at δ = 1e-6 ({}; noise multiplier {}, {} Poisson steps), training accuracy {:.3}; charged to the privacy budget `clinic` (ε ≤ 4); evidence #{}",
-            dp["epsilon"].as_f64().unwrap_or(f64::NAN),
-            dp["accountant"].as_str().unwrap_or("?").to_uppercase(),
-            dp["noise_multiplier"],
-            dp["steps"],
-            first["training_accuracy"].as_f64().unwrap_or(f64::NAN),
-            first["evidence"]
+            at("/dp/epsilon").as_f64().unwrap_or(f64::NAN),
+            at("/dp/accountant").as_str().unwrap_or("?").to_uppercase(),
+            at("/dp/noise_multiplier"),
+            at("/dp/steps"),
+            at("/training_accuracy").as_f64().unwrap_or(f64::NAN),
+            at("/evidence")
         ),
-        json!({"epsilon": dp["epsilon"], "evidence": first["evidence"], "budget": first["budget"]}),
+        json!({"epsilon": at("/dp/epsilon"), "evidence": at("/evidence"), "budget": at("/budget")}),
     );
     // A second run at ε = 3 would pass the budget's 4: refused, and no model written.
     let second = run("clinic-dp-2.onnx");
