@@ -94,10 +94,11 @@ fn check(
     }
     if let Some(j) = (0..features).find(|&j| {
         let (l, h) = (bounds.low.get(j), bounds.high.get(j));
-        !matches!((l, h), (Some(l), Some(h)) if l.is_finite() && h.is_finite() && l < h)
+        // The width too must be a number: 1e308 less -1e308 is not.
+        !matches!((l, h), (Some(l), Some(h)) if l < h && (h - l).is_finite())
     }) {
         return Err(Error::Options(format!(
-            "feature {}: its bounds must be finite numbers, the low below the high",
+            "feature {}: its bounds must be finite numbers, the low below the high, their distance finite",
             j + 1
         )));
     }

@@ -342,6 +342,14 @@ fn bad_settings_are_named() {
             },
             "3 low",
         ),
+        (
+            settings(1.0),
+            Bounds {
+                low: vec![-1e308; 4],
+                high: vec![1e308; 4],
+            },
+            "distance finite",
+        ),
     ];
     for (s, b, want) in cases {
         let e = train(&x, 20, &y, 2, &b, &s, &mut rng, &mut |_| {}).unwrap_err();
