@@ -2486,8 +2486,8 @@ pub struct CertifyArgs {
     /// The rows to predict (CSV, JSON Lines or Parquet): the model's features, in order.
     #[arg(long, value_name = "TABLE")]
     pub data: PathBuf,
-    /// The true class's column (class indices 0 to K-1), left out of the features: the
-    /// certified accuracy is measured against it.
+    /// The true class's column (the model's class indices, from 0), left out of the
+    /// features: the certified accuracy is measured against it.
     #[arg(long, value_name = "COL")]
     pub label: Option<String>,
     #[command(flatten)]
