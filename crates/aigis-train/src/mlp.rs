@@ -299,7 +299,9 @@ fn trades_step(
         step_in_ball(&mut raw, &g, &raw0, a, (lo, hi));
     }
     let xa = (&raw - &model.mean) / &model.scale;
-    let (loss, grads) = trades_gradients(model, xb, &xa, yb, beta);
+    // The clean pass is the one the examples were found against: the weights have not
+    // moved since.
+    let (loss, grads) = trades_gradients(model, xb, &clean, &xa, yb, beta);
     let penalty: f64 = model
         .layers
         .iter()
@@ -319,19 +321,20 @@ fn trades_step(
     loss * n + penalty * n
 }
 
-/// TRADES' loss on the rows `xb` and their examples `xa` (both standardized), the mean
-/// over the rows of `CE(p(x), y) + β KL(p(x) ‖ p(x'))`, and its gradient for each layer.
+/// TRADES' loss on the rows `xb` (their forward pass `clean`) and their examples `xa`
+/// (both standardized), the mean over the rows of `CE(p(x), y) + β KL(p(x) ‖ p(x'))`,
+/// and its gradient for each layer.
 /// At the clean logits the divergence's gradient is `p ∘ (v − p·v)` with `v = ln p −
 /// ln q`; at the examples' logits, `q − p`.
 fn trades_gradients(
     model: &Mlp,
     xb: &Array2<f64>,
+    clean: &[Array2<f64>],
     xa: &Array2<f64>,
     yb: &Array2<f64>,
     beta: f64,
 ) -> (f64, Vec<Gradient>) {
     let n = xb.nrows() as f64;
-    let clean = model.forward(xb);
     let adv = model.forward(xa);
     let (Some(p), Some(q)) = (clean.last(), adv.last()) else {
         return (f64::NAN, Vec::new());
@@ -344,7 +347,7 @@ fn trades_gradients(
     let pv = (p * &v).sum_axis(Axis(1)).insert_axis(Axis(1));
     let d_clean = ((p - yb) + &((p * &(&v - &pv)) * beta)) / n;
     let d_adv = ((q - p) * beta) / n;
-    let g_clean = layer_gradients(model, xb, &clean, d_clean);
+    let g_clean = layer_gradients(model, xb, clean, d_clean);
     let g_adv = layer_gradients(model, xa, &adv, d_adv);
     let grads = g_clean
         .into_iter()

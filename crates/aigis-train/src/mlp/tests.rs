@@ -272,15 +272,15 @@ fn the_trades_gradient_is_its_losss_against_central_differences() {
     for (i, &c) in y.iter().enumerate() {
         yb[(i, c)] = 1.0;
     }
-    let (_, grads) = trades_gradients(&m, &xb, &xa, &yb, 6.0);
+    let (_, grads) = trades_gradients(&m, &xb, &m.forward(&xb), &xa, &yb, 6.0);
     let h = 1e-6;
     for (l, (gw, gb)) in grads.iter().enumerate() {
         for ((i, j), &want) in gw.indexed_iter() {
             let (mut up, mut down) = (m.clone(), m.clone());
             up.layers[l].0[(i, j)] += h;
             down.layers[l].0[(i, j)] -= h;
-            let numeric = (trades_gradients(&up, &xb, &xa, &yb, 6.0).0
-                - trades_gradients(&down, &xb, &xa, &yb, 6.0).0)
+            let numeric = (trades_gradients(&up, &xb, &up.forward(&xb), &xa, &yb, 6.0).0
+                - trades_gradients(&down, &xb, &down.forward(&xb), &xa, &yb, 6.0).0)
                 / (2.0 * h);
             assert!(
                 (numeric - want).abs() < 1e-6,
@@ -291,8 +291,8 @@ fn the_trades_gradient_is_its_losss_against_central_differences() {
             let (mut up, mut down) = (m.clone(), m.clone());
             up.layers[l].1[j] += h;
             down.layers[l].1[j] -= h;
-            let numeric = (trades_gradients(&up, &xb, &xa, &yb, 6.0).0
-                - trades_gradients(&down, &xb, &xa, &yb, 6.0).0)
+            let numeric = (trades_gradients(&up, &xb, &up.forward(&xb), &xa, &yb, 6.0).0
+                - trades_gradients(&down, &xb, &down.forward(&xb), &xa, &yb, 6.0).0)
                 / (2.0 * h);
             assert!((numeric - want).abs() < 1e-6, "b{l}[{j}]: {numeric} {want}");
         }
