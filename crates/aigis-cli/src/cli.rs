@@ -347,6 +347,23 @@ pub enum Command {
     ))]
     Certify(Box<CertifyArgs>),
 
+    /// Federated learning: one model trained across parties that keep their rows. A
+    /// coordinator (`serve`) sends each round's model to a sample of clients (`join`),
+    /// each trains it on its own table and sends back only the change, signed; the
+    /// coordinator combines the changes by federated averaging or by a rule that
+    /// withstands poisoning clients (Krum, median, trimmed mean). The parties talk over
+    /// TLS 1.3, each authenticated by its project's key (`aigis keys show`), and every
+    /// round is recorded as evidence.
+    #[command(subcommand, after_help = examples!(
+        "aigis federate serve --client a.vkey --client b.vkey \\",
+        "    --client c.vkey --bounds 0:16 --classes 0,1 -o fed.onnx",
+        "aigis federate join coordinator:7443 clinic.csv --label y \\",
+        "    --coordinator coordinator.vkey",
+        "aigis federate verify fed.onnx --client a.vkey --client b.vkey \\",
+        "    --client c.vkey"
+    ))]
+    Federate(FederateCommand),
+
     /// Differential privacy's accounting of DP-SGD: the ε a run spends at δ, and the
     /// noise a target ε needs, for the Poisson-subsampled Gaussian mechanism, by its
     /// privacy loss distribution (PLD: the tighter) and by Rényi DP (RDP), as Google's
@@ -2490,6 +2507,200 @@ pub struct CertifyArgs {
     /// features: the certified accuracy is measured against it.
     #[arg(long, value_name = "COL")]
     pub label: Option<String>,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FederateCommand {
+    /// Coordinate a federation: wait for the clients, run the rounds, write the model.
+    /// Prints the address it listens on, then one line a round.
+    #[command(after_help = examples!(
+        "aigis federate serve --listen 0.0.0.0:7443 --client a.vkey \\",
+        "    --client b.vkey --client c.vkey --bounds 0:16 \\",
+        "    --classes 0,1,2 --rounds 20 -o federated.onnx",
+        "aigis federate serve --client a.vkey --client b.vkey \\",
+        "    --client c.vkey --client d.vkey --client e.vkey --bounds 0:16 \\",
+        "    --classes 0,1 --aggregate krum --byzantine 1 --clip-norm 5 \\",
+        "    -o robust.onnx"
+    ))]
+    Serve(Box<FederateServeArgs>),
+    /// Join a federation as a client with a table: train each round's model on it and
+    /// send back the change, signed with the project's key. The rows never leave.
+    #[command(after_help = examples!(
+        "aigis federate join coordinator.example:7443 clinic.csv \\",
+        "    --label outcome --coordinator coordinator.vkey",
+        "aigis federate join 10.0.0.5:7443 clinic.csv --label outcome \\",
+        "    --coordinator coord.vkey --dp --clip-norm 1 \\",
+        "    --noise-multiplier 1.5 --epsilon 8 -o federated.onnx"
+    ))]
+    Join(Box<FederateJoinArgs>),
+    /// Check a federated model's lineage in the coordinator's ledger: the federation that
+    /// wrote it, every round from the first model to the last, chained, and every
+    /// client's update signed by that client's key. Exit 1 if any of it does not hold.
+    #[command(after_help = examples!(
+        "aigis federate verify federated.onnx --client a.vkey \\",
+        "    --client b.vkey --client c.vkey"
+    ))]
+    Verify(FederateVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FederateVerifyArgs {
+    /// The model `aigis federate serve` wrote.
+    pub model: PathBuf,
+    /// A client's verifier key file; every client whose update is in a round must be
+    /// given. Repeat for each.
+    #[arg(long = "client", value_name = "VKEY", required = true)]
+    pub clients: Vec<PathBuf>,
+}
+
+/// `aigis federate serve --aggregate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AggregateRule {
+    /// Federated averaging: the mean weighted by each update's rows.
+    Mean,
+    /// Each parameter's median across the updates.
+    Median,
+    /// Each parameter's mean without the --trim share at each end.
+    TrimmedMean,
+    /// The one update nearest its neighbours (tolerates --byzantine poisoning clients).
+    Krum,
+    /// The mean of the --select updates nearest their neighbours.
+    MultiKrum,
+}
+
+#[derive(Debug, Args)]
+pub struct FederateServeArgs {
+    /// Where to listen (host:port; port 0 picks a free one, printed).
+    #[arg(long, default_value = "127.0.0.1:7443", value_name = "ADDR")]
+    pub listen: String,
+    /// A client allowed to join: its verifier key file (`aigis keys show` in its
+    /// project). Repeat for each client.
+    #[arg(long = "client", value_name = "VKEY", required = true)]
+    pub clients: Vec<PathBuf>,
+    /// The federation's name, in every signed update and in the evidence [default: a
+    /// random one].
+    #[arg(long, value_name = "NAME")]
+    pub federation: Option<String>,
+    /// Where to write the model (ONNX).
+    #[arg(long, short, value_name = "OUT")]
+    pub output: PathBuf,
+    /// The features' public bounds: `LO:HI` for all, `COLUMN=LO:HI` for one (repeat).
+    /// Every party scales by them, so the model needs nothing from anyone's rows.
+    #[arg(
+        long,
+        value_name = "LO:HI",
+        required = true,
+        allow_hyphen_values = true
+    )]
+    pub bounds: Vec<String>,
+    /// The label's values, comma-separated: every client's labels must be among them.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        required = true,
+        allow_hyphen_values = true
+    )]
+    pub classes: Vec<f64>,
+    /// The features, comma-separated, in order [default: the first client's].
+    #[arg(long, value_delimiter = ',')]
+    pub features: Option<Vec<String>>,
+    /// `mlp` (one ReLU hidden layer) or `softmax` (none).
+    #[arg(long, value_enum, default_value_t = TrainModel::Mlp)]
+    pub model: TrainModel,
+    /// Hidden units of the mlp [default: 32].
+    #[arg(long)]
+    pub hidden: Option<usize>,
+    /// Rounds.
+    #[arg(long, default_value_t = 10)]
+    pub rounds: u64,
+    /// Clients sampled a round, at random [default: all].
+    #[arg(long, value_name = "K")]
+    pub per_round: Option<usize>,
+    /// The fewest updates a round goes on with; fewer (stragglers, dropouts) stops the
+    /// federation [default: what the rule needs, at least half the sampled].
+    #[arg(long, value_name = "N")]
+    pub min_updates: Option<usize>,
+    /// Clients that must join before the first round [default: all].
+    #[arg(long, value_name = "N")]
+    pub min_clients: Option<usize>,
+    /// How long to wait for them.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub join_timeout: std::time::Duration,
+    /// How long a round waits for updates; later ones are stragglers, left out.
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    pub round_timeout: std::time::Duration,
+    /// The clients' passes over their rows a round.
+    #[arg(long, default_value_t = 1)]
+    pub local_epochs: u64,
+    /// The clients' SGD step.
+    #[arg(long, default_value_t = 0.1)]
+    pub learning_rate: f64,
+    /// The clients' batch size.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: u64,
+    /// The L2 penalty.
+    #[arg(long, default_value_t = 1e-4)]
+    pub alpha: f64,
+    /// How a round's updates are combined.
+    #[arg(long, value_enum, default_value_t = AggregateRule::Mean)]
+    pub aggregate: AggregateRule,
+    /// The share trimmed at each end (trimmed-mean).
+    #[arg(long, default_value_t = 0.1)]
+    pub trim: f64,
+    /// The poisoning clients tolerated (krum, multi-krum; a round needs 2f + 3 updates).
+    #[arg(long, default_value_t = 1)]
+    pub byzantine: usize,
+    /// The updates averaged (multi-krum) [default: the updates less --byzantine].
+    #[arg(long, value_name = "M")]
+    pub select: Option<usize>,
+    /// Bound each update's L2 norm before combining (limits what one client can move).
+    #[arg(long, value_name = "C")]
+    pub clip_norm: Option<f64>,
+    /// The seed of the first model.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct FederateJoinArgs {
+    /// The coordinator's address (host:port).
+    pub address: String,
+    /// This party's table (CSV, JSON Lines or Parquet). Its rows never leave.
+    pub data: PathBuf,
+    /// The label's column.
+    #[arg(long, value_name = "COL")]
+    pub label: String,
+    /// The coordinator's verifier key file (`aigis keys show` in its project): no other
+    /// key is accepted at the other end.
+    #[arg(long, value_name = "VKEY")]
+    pub coordinator: PathBuf,
+    /// Also write the federation's final model here (ONNX).
+    #[arg(long, short, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Clip and noise each update before it leaves (this client's own differential
+    /// privacy; give --clip-norm and --noise-multiplier).
+    #[arg(long)]
+    pub dp: bool,
+    /// With --dp: each update's L2 norm bound.
+    #[arg(long, value_name = "C", requires = "dp")]
+    pub clip_norm: Option<f64>,
+    /// With --dp: the noise's deviation over the bound.
+    #[arg(long, value_name = "SIGMA", requires = "dp")]
+    pub noise_multiplier: Option<f64>,
+    /// With --dp: the guarantee's δ.
+    #[arg(long, default_value_t = 1e-5, requires = "dp")]
+    pub delta: f64,
+    /// With --dp: the most ε to spend; rounds beyond it are declined.
+    #[arg(long, value_name = "E", requires = "dp")]
+    pub epsilon: Option<f64>,
+    /// How long to keep trying to reach the coordinator.
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    pub connect_timeout: std::time::Duration,
+    /// The seed of the local shuffles.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
     #[command(flatten)]
     pub read: ReadArgs,
 }

@@ -12,6 +12,7 @@ pub(crate) mod detect;
 pub(crate) mod evidence;
 pub(crate) mod explain;
 pub(crate) mod fairness;
+pub(crate) mod federate;
 pub(crate) mod init;
 pub(crate) mod keys;
 pub(crate) mod ledger;
@@ -154,6 +155,7 @@ fn dispatch(cli: &Cli) -> Result<ExitStatus> {
         Command::Privacy(cmd) => done(privacy::run(cli, cmd)),
         Command::Train(args) => done(train::run(cli, args)),
         Command::Certify(args) => done(certify::run(cli, args)),
+        Command::Federate(cmd) => federate::run(cli, cmd),
         Command::Serve(args) => done(serve::run(cli, args)),
         Command::Demo(args) => done(demo::run(cli, args)),
     }

@@ -38,6 +38,17 @@ impl SigningKey {
     pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
         self.0.sign(msg).to_bytes()
     }
+
+    /// The key as PKCS#8 DER (RFC 8410), the form TLS libraries load (`aigis federate`
+    /// authenticates with the project's key). Zeroized on drop.
+    pub fn to_pkcs8_der(&self) -> Result<zeroize::Zeroizing<Vec<u8>>, Error> {
+        use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+        let doc = self
+            .0
+            .to_pkcs8_der()
+            .map_err(|e| Error::PublicKey(format!("the key as PKCS#8: {e}")))?;
+        Ok(zeroize::Zeroizing::new(doc.as_bytes().to_vec()))
+    }
 }
 
 impl fmt::Debug for SigningKey {
@@ -58,6 +69,24 @@ impl PublicKey {
 
     pub fn to_bytes(&self) -> [u8; 32] {
         self.0.to_bytes()
+    }
+
+    /// The key as an X.509 `SubjectPublicKeyInfo` in DER (RFC 8410): a TLS raw public key
+    /// (RFC 7250).
+    pub fn to_spki_der(&self) -> Result<Vec<u8>, Error> {
+        use ed25519_dalek::pkcs8::EncodePublicKey as _;
+        self.0
+            .to_public_key_der()
+            .map(|d| d.as_bytes().to_vec())
+            .map_err(|e| Error::PublicKey(format!("the key as SubjectPublicKeyInfo: {e}")))
+    }
+
+    /// The Ed25519 key a DER `SubjectPublicKeyInfo` holds; anything else is an error.
+    pub fn from_spki_der(der: &[u8]) -> Result<Self, Error> {
+        use ed25519_dalek::pkcs8::DecodePublicKey as _;
+        ed25519_dalek::VerifyingKey::from_public_key_der(der)
+            .map(Self)
+            .map_err(|e| Error::PublicKey(format!("not an Ed25519 SubjectPublicKeyInfo: {e}")))
     }
 
     /// The DSSE `keyid` aigis uses: lower-case hex SHA-256 of the 32-byte public key.
@@ -145,6 +174,35 @@ mod tests {
         for msg in [&b"m"[..], b"anything"] {
             assert!(!weak.verify(msg, &forged));
         }
+    }
+
+    /// RFC 8410's examples: section 10.3's private key and section 10.1's public key
+    /// (SubjectPublicKeyInfo), which is that private key's. The key is written as PKCS#8
+    /// v2 (RFC 5958's OneAsymmetricKey, the public key attached), which TLS libraries read
+    /// as they read the RFC's v1.
+    #[test]
+    fn pkcs8_and_spki_are_rfc_8410s() {
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.decode(s).unwrap();
+        let pkcs8 = b64("MC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC");
+        let spki = b64("MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=");
+        let seed: [u8; 32] = pkcs8[16..].try_into().unwrap();
+        let key = SigningKey::from_seed(&seed);
+        let v2 = [
+            hex::decode("3051020101300506032b657004220420").unwrap(),
+            seed.to_vec(),
+            hex::decode("812100").unwrap(),
+            spki[12..].to_vec(),
+        ]
+        .concat();
+        assert_eq!(*key.to_pkcs8_der().unwrap(), v2);
+        assert_eq!(key.public().to_spki_der().unwrap(), spki);
+        assert_eq!(PublicKey::from_spki_der(&spki).unwrap(), key.public());
+        // Not an Ed25519 key: a truncated one, and an X25519 one (OID 1.3.101.110).
+        assert!(PublicKey::from_spki_der(&spki[..40]).is_err());
+        let mut x25519 = spki.clone();
+        x25519[8] = 0x6e;
+        assert!(PublicKey::from_spki_der(&x25519).is_err());
     }
 
     #[test]

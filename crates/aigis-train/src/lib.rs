@@ -23,7 +23,9 @@
 //! # Ok::<(), privacy::Error>(())
 //! ```
 
+pub mod aggregate;
 pub mod dpsgd;
+pub mod federated;
 pub mod mlp;
 pub mod partition;
 pub mod privacy;

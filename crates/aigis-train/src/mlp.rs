@@ -225,11 +225,11 @@ pub(crate) fn check_rows(
 }
 
 /// A layer's weight and bias gradient.
-type Gradient = (Array2<f64>, Array1<f64>);
+pub(crate) type Gradient = (Array2<f64>, Array1<f64>);
 
 /// Each layer's weight and bias gradient (in layer order) of a loss whose gradient at the
 /// logits is `delta`, through the forward pass `outs` of the input `input`.
-fn layer_gradients(
+pub(crate) fn layer_gradients(
     model: &Mlp,
     input: &Array2<f64>,
     outs: &[Array2<f64>],

@@ -3,6 +3,8 @@
 
 mod budget;
 
+use std::path::Path;
+
 use aigis_core::Digest;
 use aigis_evidence::{Tool, Training, TrainingAdversarial, TrainingManifest, TrainingPrivacy};
 use aigis_train::dpsgd::{self, Bounds};
@@ -11,7 +13,7 @@ use aigis_train::partition;
 use aigis_train::privacy::Mechanism;
 use anyhow::{Context as _, Result, bail};
 
-use crate::cli::{Cli, TrainArgs, TrainModel};
+use crate::cli::{Cli, ReadArgs, TrainArgs, TrainModel};
 use crate::commands::target::label_column;
 use crate::{context, output};
 
@@ -40,55 +42,9 @@ pub(crate) fn execute(cli: &Cli, args: &TrainArgs, print: bool) -> Result<serde_
             b.left()
         )));
     }
-    let (format, read) = crate::commands::data::scan::read_options(&args.read)?;
-    let table = aigis_monitor::detect::read_matrix(
-        &args.data,
-        &aigis_monitor::detect::Columns {
-            names: None,
-            label: Some(&args.label),
-            text_is_missing: false,
-        },
-        format,
-        &read,
-    )
-    .with_context(|| format!("reading `{}`", args.data.display()))?;
-    // `+ 0.0` makes a label written -0 the class 0.
-    let values: Vec<f64> = label_column(&args.data, &args.label, &args.read)?
-        .into_iter()
-        .map(|v| v + 0.0)
-        .collect();
+    let table = read_labelled(cli, &args.data, &args.label, &args.read)?;
+    let values = table.values.clone();
     let (rows, cols) = (table.rows, table.cols);
-    if rows == 0 || cols == 0 {
-        bail!("`{}` has no row of numeric features", args.data.display());
-    }
-    if let Some(i) = table.data.iter().position(|v| !v.is_finite()) {
-        bail!(
-            "row {} of `{}` has a missing or non-numeric value in `{}`: training needs every feature (fill, drop or encode it)",
-            i / cols + 1,
-            args.data.display(),
-            table.names.get(i % cols).map_or("?", String::as_str)
-        );
-    }
-    if let Some(j) = (0..cols).find(|&j| {
-        let first = table.data.get(j).copied();
-        (0..rows).all(|r| table.data.get(r * cols + j).copied() == first)
-    }) {
-        output::note(
-            cli,
-            &format!(
-                "the column `{}` has one value in every row: it cannot inform the model",
-                table.names.get(j).map_or("?", String::as_str)
-            ),
-        );
-    }
-    // A classifier's labels are class codes: a fractional value means a continuous target.
-    if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| v.fract() != 0.0) {
-        bail!(
-            "the label `{}` is {v} at row {}: a classifier's labels are class codes (whole numbers), and this looks like a continuous target",
-            args.label,
-            i + 1
-        );
-    }
     // The classes: the ones given (public: a DP model's shape must not come from the
     // rows), or the label's distinct values; sorted either way.
     let mut classes: Vec<f64> = match &args.classes {
@@ -604,9 +560,86 @@ impl Private {
     }
 }
 
+/// A table read for training: its features (row-major), their names, and the label's
+/// values.
+pub(crate) struct Labelled {
+    pub(crate) data: Vec<f64>,
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) names: Vec<String>,
+    pub(crate) values: Vec<f64>,
+}
+
+/// Reads `data`'s numeric features and its `label` column, refusing what a classifier
+/// cannot learn from (no rows, a missing value, a label that is not a class code) and
+/// noting a constant column.
+pub(crate) fn read_labelled(
+    cli: &Cli,
+    data: &Path,
+    label: &str,
+    read_args: &ReadArgs,
+) -> Result<Labelled> {
+    let (format, read) = crate::commands::data::scan::read_options(read_args)?;
+    let table = aigis_monitor::detect::read_matrix(
+        data,
+        &aigis_monitor::detect::Columns {
+            names: None,
+            label: Some(label),
+            text_is_missing: false,
+        },
+        format,
+        &read,
+    )
+    .with_context(|| format!("reading `{}`", data.display()))?;
+    // `+ 0.0` makes a label written -0 the class 0.
+    let values: Vec<f64> = label_column(data, label, read_args)?
+        .into_iter()
+        .map(|v| v + 0.0)
+        .collect();
+    let (rows, cols) = (table.rows, table.cols);
+    if rows == 0 || cols == 0 {
+        bail!("`{}` has no row of numeric features", data.display());
+    }
+    if let Some(i) = table.data.iter().position(|v| !v.is_finite()) {
+        bail!(
+            "row {} of `{}` has a missing or non-numeric value in `{}`: training needs every feature (fill, drop or encode it)",
+            i / cols + 1,
+            data.display(),
+            table.names.get(i % cols).map_or("?", String::as_str)
+        );
+    }
+    if let Some(j) = (0..cols).find(|&j| {
+        let first = table.data.get(j).copied();
+        (0..rows).all(|r| table.data.get(r * cols + j).copied() == first)
+    }) {
+        output::note(
+            cli,
+            &format!(
+                "the column `{}` has one value in every row: it cannot inform the model",
+                table.names.get(j).map_or("?", String::as_str)
+            ),
+        );
+    }
+    // A classifier's labels are class codes: a fractional value means a continuous target.
+    if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| v.fract() != 0.0) {
+        bail!(
+            "the label `{}` is {v} at row {}: a classifier's labels are class codes (whole numbers), and this looks like a continuous target",
+            label,
+            i + 1
+        );
+    }
+    Ok(Labelled {
+        data: table.data,
+        rows,
+        cols,
+        names: table.names,
+        values,
+    })
+}
+
 /// Each feature's bounds from `--bounds` (`LO:HI` for all, `COLUMN=LO:HI` for one; later
 /// ones win). Every feature needs one.
-fn bounds(specs: &[String], names: &[String]) -> Result<Bounds> {
+pub(crate) fn bounds(specs: &[String], names: &[String]) -> Result<Bounds> {
     let mut low: Vec<Option<f64>> = vec![None; names.len()];
     let mut high = low.clone();
     for spec in specs {
@@ -658,7 +691,7 @@ fn bounds(specs: &[String], names: &[String]) -> Result<Bounds> {
             String::new()
         };
         bail!(
-            "--dp needs public bounds for every feature, and {shown}{more} have none: give --bounds LO:HI (all features) or --bounds COLUMN=LO:HI, from the domain (a unit's range, a schema), not from the table; scaling by the rows' own statistics would publish them outside the guarantee"
+            "every feature needs public bounds, and {shown}{more} have none: give --bounds LO:HI (all features) or --bounds COLUMN=LO:HI, from the domain (a unit's range, a schema), not from the table; scaling by the rows' own statistics would publish them outside the guarantee"
         );
     }
     Ok(Bounds {

@@ -170,3 +170,185 @@ impl Predicate for Certification {
     const TYPE: &'static str = "https://aigis.dev/predicate/certification/v1";
     const NAME: &'static str = "certification";
 }
+
+/// `aigis federate serve`: one round of a federation, recorded by the coordinator before
+/// the next round starts. The subject is the round's model
+/// (`federation:<name>/round-<n>`, SHA-256 of its parameters as little-endian `f64`s).
+/// Each update is named by its digest and carries its client's Ed25519 signature of
+/// `aigis-federate-update/v1\n<federation>\n<round>\n<base>\n<update digest>\n<rows>\n`,
+/// so the rounds chain (each `base` is the last round's `model`) and every update can be
+/// checked against its client's key. Never a parameter or a row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FederatedRound {
+    /// The federation's name.
+    pub federation: String,
+    /// The round, from 1.
+    pub round: u64,
+    /// The model the round started from.
+    pub base: String,
+    /// The model the round made.
+    pub model: String,
+    /// `mean`, `median`, `trimmed-mean`, `krum` or `multi-krum`.
+    pub rule: String,
+    /// Each update's L2 norm bound before the rule; `null` without.
+    pub norm_bound: Option<f64>,
+    /// The clients sampled, by name.
+    pub sampled: Vec<String>,
+    /// The updates combined.
+    pub updates: Vec<FederatedUpdate>,
+    /// The sampled clients whose update is not in the round, and why (stragglers,
+    /// declines, rejections, departures).
+    pub absent: Vec<FederatedAbsent>,
+    /// SHA-256 of the aggregate update.
+    pub aggregate: String,
+    /// `aigis <version>`.
+    pub tool: Tool,
+}
+
+/// One client's update in a [`FederatedRound`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FederatedUpdate {
+    /// The client's name (its verifier key's).
+    pub client: String,
+    /// SHA-256 of its Ed25519 public key, hex.
+    pub key_id: String,
+    /// The rows it says it trained on (the mean's weight).
+    pub rows: u64,
+    /// SHA-256 of the update.
+    pub digest: String,
+    /// Its Ed25519 signature, hex.
+    pub signature: String,
+    /// Whether the rule used it.
+    pub selected: bool,
+    /// Whether its norm was bounded.
+    pub clipped: bool,
+}
+
+/// A sampled client missing from a [`FederatedRound`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FederatedAbsent {
+    /// The client's name.
+    pub client: String,
+    /// SHA-256 of its public key, hex.
+    pub key_id: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// `aigis federate serve`: a federation's model, written as ONNX. The subjects are the
+/// model file (`model:<path>`) and its parameters (`federation:<name>`, the last round's
+/// `model`). The settings every party trained under; the rounds are their own entries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Federation {
+    /// The federation's name.
+    pub federation: String,
+    /// The clients allowed, by name and key id.
+    pub clients: Vec<FederatedClient>,
+    /// Rounds run.
+    pub rounds: u64,
+    /// The features, in the model's input order.
+    pub features: Vec<String>,
+    /// The label's values, in the order of the model's class indices.
+    pub classes: Vec<f64>,
+    /// Hidden units (0: softmax regression).
+    pub hidden: u64,
+    /// Each feature's public lower bound.
+    pub bounds_low: Vec<f64>,
+    /// Each feature's public upper bound.
+    pub bounds_high: Vec<f64>,
+    /// How updates were combined.
+    pub rule: String,
+    /// The rule's setting: the trimmed share, or the poisoning clients Krum tolerates;
+    /// `null` for the mean and the median.
+    pub rule_parameter: Option<f64>,
+    /// Each update's L2 norm bound; `null` without.
+    pub norm_bound: Option<f64>,
+    /// Clients sampled a round.
+    pub per_round: u64,
+    /// The clients' local epochs a round.
+    pub local_epochs: u64,
+    /// Their SGD step.
+    pub learning_rate: f64,
+    /// Their batch size.
+    pub batch_size: u64,
+    /// The seed of the first model.
+    pub seed: u64,
+    /// SHA-256 of the first model's parameters.
+    pub first_model: String,
+    /// SHA-256 of the final model's parameters.
+    pub final_model: String,
+    /// `aigis <version>`.
+    pub tool: Tool,
+}
+
+/// A client allowed into a [`Federation`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FederatedClient {
+    /// Its name (its verifier key's).
+    pub name: String,
+    /// SHA-256 of its public key, hex.
+    pub key_id: String,
+}
+
+/// `aigis federate join`: a client's part in a federation, recorded by the client. The
+/// subjects are its table (`data:<path>`) and the federation's final model
+/// (`federation:<name>`). Never a row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FederatedParticipation {
+    /// The federation's name.
+    pub federation: String,
+    /// SHA-256 of the coordinator's public key, hex.
+    pub coordinator_key_id: String,
+    /// Rows of the table.
+    pub rows: u64,
+    /// The label's column.
+    pub label: String,
+    /// The federation's rounds.
+    pub rounds: u64,
+    /// The rounds this client trained in.
+    pub trained: u64,
+    /// The client's own differential privacy; `null` without.
+    pub dp: Option<ClientPrivacy>,
+    /// The model written, if any (`--output`); `null` otherwise.
+    pub output: Option<String>,
+    /// `aigis <version>`.
+    pub tool: Tool,
+}
+
+/// A client's own differential privacy in a federation: each update clipped and noised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientPrivacy {
+    /// Each update's L2 norm bound.
+    pub clip: f64,
+    /// The noise's deviation over the bound.
+    pub noise_multiplier: f64,
+    /// The guarantee's δ.
+    pub delta: f64,
+    /// The ε spent over the rounds trained, each a Gaussian mechanism on the whole table
+    /// (the tighter of PLD and RDP).
+    pub epsilon: f64,
+    /// The most ε the client would spend; `null` without a limit.
+    pub epsilon_limit: Option<f64>,
+}
+
+impl Predicate for FederatedRound {
+    const TYPE: &'static str = "https://aigis.dev/predicate/federated-round/v1";
+    const NAME: &'static str = "federated-round";
+}
+
+impl Predicate for Federation {
+    const TYPE: &'static str = "https://aigis.dev/predicate/federation/v1";
+    const NAME: &'static str = "federation";
+}
+
+impl Predicate for FederatedParticipation {
+    const TYPE: &'static str = "https://aigis.dev/predicate/federated-participation/v1";
+    const NAME: &'static str = "federated-participation";
+}

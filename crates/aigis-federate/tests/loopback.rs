@@ -1,0 +1,283 @@
+//! A coordinator and clients as tasks over loopback TLS (the CLI's tests run them as
+//! separate processes).
+
+use std::time::Duration;
+
+use aigis_crypto::SigningKey;
+use aigis_federate::Error;
+use aigis_federate::client::{self, ClientDp, Event};
+use aigis_federate::coordinator::{self, Party, RoundRecord};
+use aigis_federate::wire::{self, LocalTraining};
+use aigis_train::aggregate::Rule;
+use aigis_train::dpsgd::Bounds;
+use tokio::net::TcpListener;
+
+/// Two noisy blobs; client `c` holds mostly class `c % 2`.
+fn table(c: usize, rows: usize) -> (Vec<f64>, Vec<usize>) {
+    let mut rng = fastrand::Rng::with_seed(c as u64 + 11);
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    for r in 0..rows {
+        let class = if r % 4 == 0 { 1 - c % 2 } else { c % 2 };
+        let centre = if class == 0 { -1.0 } else { 1.0 };
+        x.push(centre + rng.f64() - 0.5);
+        x.push(-centre + rng.f64() - 0.5);
+        y.push(class);
+    }
+    (x, y)
+}
+
+fn settings(clients: &[SigningKey], rule: Rule, rounds: u64) -> coordinator::Settings {
+    coordinator::Settings {
+        federation: "test".into(),
+        clients: clients
+            .iter()
+            .enumerate()
+            .map(|(i, k)| Party {
+                name: format!("client-{i}"),
+                key: k.public(),
+            })
+            .collect(),
+        features: None,
+        bounds: Box::new(|f: &[String]| {
+            Ok(Bounds {
+                low: vec![-3.0; f.len()],
+                high: vec![3.0; f.len()],
+            })
+        }),
+        hidden: 0,
+        classes: vec![0.0, 1.0],
+        rounds,
+        per_round: clients.len(),
+        min_updates: rule.least_updates(),
+        min_clients: clients.len(),
+        join_timeout: Duration::from_secs(20),
+        round_timeout: Duration::from_secs(20),
+        handshake_timeout: Duration::from_secs(5),
+        local: LocalTraining {
+            epochs: 5,
+            learning_rate: 0.2,
+            batch_size: 16,
+            alpha: 0.0,
+        },
+        rule,
+        clip: None,
+        seed: 1,
+    }
+}
+
+fn client_settings(address: &str, coordinator: &SigningKey, c: usize) -> client::Settings {
+    let (x, y) = table(c, 40);
+    client::Settings {
+        address: address.into(),
+        coordinator: coordinator.public(),
+        features: vec!["a".into(), "b".into()],
+        x,
+        rows: 40,
+        labels: y.iter().map(|&c| c as f64).collect(),
+        dp: None,
+        connect_timeout: Duration::from_secs(10),
+        seed: c as u64,
+    }
+}
+
+async fn listen() -> Result<(TcpListener, String), Error> {
+    let l = TcpListener::bind("127.0.0.1:0").await?;
+    let a = l.local_addr()?.to_string();
+    Ok((l, a))
+}
+
+#[tokio::test]
+async fn fedavg_over_tls_learns_and_every_round_is_signed() -> Result<(), Error> {
+    let coord = SigningKey::generate();
+    let keys: Vec<SigningKey> = (0..3).map(|_| SigningKey::generate()).collect();
+    let (listener, address) = listen().await?;
+    let s = settings(&keys, Rule::Mean, 5);
+    let parties = s.clients.clone();
+    let coord_pub = coord.public();
+    let server = tokio::spawn(async move {
+        let mut records: Vec<RoundRecord> = Vec::new();
+        let out = coordinator::run(
+            listener,
+            &coord,
+            s,
+            &mut |r| {
+                records.push(r.clone());
+                Ok(())
+            },
+            &mut |_| {},
+        )
+        .await;
+        (out, records)
+    });
+    let mut joins = Vec::new();
+    for (i, k) in keys.into_iter().enumerate() {
+        let mut cs = client_settings(&address, &SigningKey::generate(), i);
+        cs.coordinator = coord_pub;
+        joins.push(tokio::spawn(async move {
+            let mut events = Vec::new();
+            let out = client::join(&k, cs, &mut |e| events.push(e)).await;
+            (out, events)
+        }));
+    }
+    let mut finals = Vec::new();
+    for j in joins {
+        let (out, events) = j.await.map_err(|e| Error::Options(e.to_string()))?;
+        let out = out?;
+        assert_eq!(out.trained, 5);
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| matches!(e, Event::Trained { .. }))
+                .count(),
+            5
+        );
+        finals.push(out.model);
+    }
+    let (out, records) = server.await.map_err(|e| Error::Options(e.to_string()))?;
+    let out = out?;
+    assert!(
+        finals.iter().all(|m| *m == out.model),
+        "every client has the final model"
+    );
+    assert_eq!(records.len(), 5);
+    // The lineage: each round starts from the last one's model, and each update's
+    // signature verifies with its client's key over the statement.
+    let mut base = wire::digest(&out.architecture.init(1)?);
+    for r in &records {
+        assert_eq!(r.base, base);
+        assert_eq!(r.updates.len(), 3);
+        for u in &r.updates {
+            let key = parties.iter().find(|p| p.name == u.client).map(|p| p.key);
+            let sig = hex::decode(&u.signature).unwrap_or_default();
+            let st = wire::update_statement("test", r.round, &r.base, &u.digest, u.rows);
+            assert!(key.is_some_and(|k| k.verify(&st, &sig)), "{u:?}");
+        }
+        base = r.model.clone();
+    }
+    assert_eq!(base, out.model);
+    // It learned what no client holds alone.
+    let model = out.architecture.model(&out.params)?;
+    let (mut right, mut total) = (0, 0);
+    for c in 0..3 {
+        let (x, y) = table(c, 40);
+        right += model
+            .predict(&x, 40)?
+            .iter()
+            .zip(&y)
+            .filter(|(p, t)| p == t)
+            .count();
+        total += 40;
+    }
+    assert!(right * 10 > total * 9, "{right} of {total}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_key_not_given_is_refused_in_the_handshake_both_ways() -> Result<(), Error> {
+    let coord = SigningKey::generate();
+    let member = SigningKey::generate();
+    let (listener, address) = listen().await?;
+    let mut s = settings(std::slice::from_ref(&member), Rule::Mean, 1);
+    s.join_timeout = Duration::from_secs(4);
+    let coord_pub = coord.public();
+    let server = tokio::spawn(async move {
+        coordinator::run(listener, &coord, s, &mut |_| Ok(()), &mut |_| {}).await
+    });
+    // A stranger's key: the coordinator ends the handshake.
+    let mut cs = client_settings(&address, &SigningKey::generate(), 0);
+    cs.coordinator = coord_pub;
+    let stranger = client::join(&SigningKey::generate(), cs, &mut |_| {}).await;
+    assert!(stranger.is_err(), "{stranger:?}");
+    // A member that expects another coordinator: it ends the handshake itself.
+    let cs = client_settings(&address, &SigningKey::generate(), 0);
+    match client::join(&member, cs, &mut |_| {}).await {
+        Err(Error::Tls(m)) => assert!(m.contains("not one this party was given"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // Nobody joined: the coordinator gives up, naming the quorum.
+    match server.await.map_err(|e| Error::Options(e.to_string()))? {
+        Err(Error::Quorum(m)) => assert!(m.contains("0 of the 1"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_client_with_its_own_dp_stops_at_its_budget_and_the_round_goes_on() -> Result<(), Error> {
+    let coord = SigningKey::generate();
+    let keys: Vec<SigningKey> = (0..3).map(|_| SigningKey::generate()).collect();
+    let (listener, address) = listen().await?;
+    let mut s = settings(&keys, Rule::Median, 4);
+    s.min_updates = 2;
+    let coord_pub = coord.public();
+    let server = tokio::spawn(async move {
+        let mut records: Vec<RoundRecord> = Vec::new();
+        let out = coordinator::run(
+            listener,
+            &coord,
+            s,
+            &mut |r| {
+                records.push(r.clone());
+                Ok(())
+            },
+            &mut |_| {},
+        )
+        .await;
+        (out, records)
+    });
+    let dp = ClientDp {
+        clip: 1.0,
+        noise_multiplier: 2.0,
+        delta: 1e-5,
+        epsilon: Some(
+            client::epsilon_after(
+                &ClientDp {
+                    clip: 1.0,
+                    noise_multiplier: 2.0,
+                    delta: 1e-5,
+                    epsilon: None,
+                },
+                2,
+            )? + 1e-9,
+        ),
+    };
+    let mut joins = Vec::new();
+    for (i, k) in keys.into_iter().enumerate() {
+        let mut cs = client_settings(&address, &SigningKey::generate(), i);
+        cs.coordinator = coord_pub;
+        if i == 0 {
+            cs.dp = Some(dp.clone());
+        }
+        joins.push(tokio::spawn(async move {
+            let mut events = Vec::new();
+            let out = client::join(&k, cs, &mut |e| events.push(e)).await;
+            (out, events)
+        }));
+    }
+    let mut first = None;
+    for j in joins {
+        let (out, events) = j.await.map_err(|e| Error::Options(e.to_string()))?;
+        first.get_or_insert((out?, events));
+    }
+    let Some((out, events)) = first else { panic!() };
+    assert_eq!(out.trained, 2);
+    let declined = events
+        .iter()
+        .filter(|e| matches!(e, Event::Declined { .. }))
+        .count();
+    assert_eq!(declined, 2, "{events:?}");
+    assert!(out.epsilon.is_some_and(|e| e <= dp.epsilon.unwrap_or(0.0)));
+    let (res, records) = server.await.map_err(|e| Error::Options(e.to_string()))?;
+    res?;
+    assert_eq!(records.len(), 4);
+    let absent: Vec<usize> = records.iter().map(|r| r.absent.len()).collect();
+    assert_eq!(absent, vec![0, 0, 1, 1]);
+    assert!(
+        records
+            .iter()
+            .skip(2)
+            .all(|r| r.absent.iter().all(|a| a.reason.starts_with("declined")))
+    );
+    Ok(())
+}
