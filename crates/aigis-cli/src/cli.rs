@@ -2656,8 +2656,14 @@ pub struct FederateServeArgs {
     #[arg(long, value_name = "M")]
     pub select: Option<usize>,
     /// Bound each update's L2 norm before combining (limits what one client can move).
+    /// With --secure-aggregation each client bounds its own.
     #[arg(long, value_name = "C")]
     pub clip_norm: Option<f64>,
+    /// Secure aggregation (Bonawitz et al.): each client masks its update so that only
+    /// the round's sum can be unmasked, even when clients drop mid-round; more than half
+    /// of a round's clients must stay. Only with the mean.
+    #[arg(long)]
+    pub secure_aggregation: bool,
     /// The seed of the first model.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -2695,6 +2701,10 @@ pub struct FederateJoinArgs {
     /// With --dp: the most ε to spend; rounds beyond it are declined.
     #[arg(long, value_name = "E", requires = "dp")]
     pub epsilon: Option<f64>,
+    /// Take part only in securely aggregated rounds: leave rather than send an update
+    /// the coordinator could read.
+    #[arg(long)]
+    pub require_secure_aggregation: bool,
     /// How long to keep trying to reach the coordinator.
     #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
     pub connect_timeout: std::time::Duration,

@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep, timeout};
 use tokio_rustls::TlsConnector;
 
+use crate::secagg;
 use crate::wire::{self, Message};
 use crate::{Error, tls};
 
@@ -47,6 +48,9 @@ pub struct Settings {
     pub rows: usize,
     pub labels: Vec<f64>,
     pub dp: Option<ClientDp>,
+    /// Take part only in securely aggregated rounds (a round the coordinator sends
+    /// without secure aggregation ends this client's part).
+    pub require_secure: bool,
     /// How long to keep trying to reach the coordinator (it may not listen yet).
     pub connect_timeout: Duration,
     /// The seed of the local shuffles (each round's is this and the round).
@@ -137,19 +141,17 @@ pub async fn join(
             s.features.len()
         )));
     }
-    let mut rng = match &s.dp {
-        Some(dp) => {
-            epsilon_after(dp, 1)?;
-            if !(dp.clip.is_finite() && dp.clip > 0.0) {
-                return Err(Error::Options(format!(
-                    "a client clip of {} (it must be above 0)",
-                    dp.clip
-                )));
-            }
-            Some(secure_rng()?)
+    if let Some(dp) = &s.dp {
+        epsilon_after(dp, 1)?;
+        if !(dp.clip.is_finite() && dp.clip > 0.0) {
+            return Err(Error::Options(format!(
+                "a client clip of {} (it must be above 0)",
+                dp.clip
+            )));
         }
-        None => None,
-    };
+    }
+    // The DP noise, and secure aggregation's keys and seeds.
+    let mut rng = secure_rng()?;
     let config = tls::client_config(key, &s.coordinator)?;
     let connector = TlsConnector::from(Arc::new(config));
     let tcp = connect(&s.address, s.connect_timeout).await?;
@@ -239,6 +241,16 @@ pub async fn join(
         rounds,
     });
     let mut trained = 0u64;
+    // The securely aggregated round under way: its number, base, this client's state in
+    // it and its encoded update.
+    let mut pending: Option<(u64, String, secagg::Client, Vec<u64>)> = None;
+    let out_of_turn = |m: &Message| {
+        Error::Protocol(format!(
+            "a {} message for round {:?} out of turn",
+            m.kind(),
+            m.round()
+        ))
+    };
     loop {
         let message = wire::receive(&mut r).await?.ok_or_else(|| {
             Error::Protocol(
@@ -251,7 +263,23 @@ pub async fn join(
                 base,
                 params,
                 local,
+                secure,
             } => {
+                pending = None;
+                if s.require_secure && secure.is_none() {
+                    let reason =
+                        "this client takes part only in securely aggregated rounds".to_string();
+                    let _ = wire::send(
+                        &mut w,
+                        &Message::Refused {
+                            reason: reason.clone(),
+                        },
+                    )
+                    .await;
+                    return Err(Error::Refused(format!(
+                        "round {round} is not securely aggregated, and this client requires it"
+                    )));
+                }
                 if params.len() != arch.parameters() || wire::digest(&params) != base {
                     return Err(Error::Protocol(format!(
                         "round {round}'s model is not the one it names ({} parameters for a network of {})",
@@ -294,10 +322,35 @@ pub async fn join(
                     s.seed ^ round,
                 )?;
                 let mut clipped = false;
-                if let (Some(dp), Some(rng)) = (&s.dp, rng.as_mut()) {
-                    clipped = federated::privatize(&mut delta, dp.clip, dp.noise_multiplier, rng)?;
+                if let Some(dp) = &s.dp {
+                    clipped =
+                        federated::privatize(&mut delta, dp.clip, dp.noise_multiplier, &mut rng)?;
                 }
                 let rows = s.rows as u64;
+                if let Some(sr) = secure {
+                    // The coordinator sees only the sum: each client bounds its own update,
+                    // weighs it by its rows, and adds its rows as the last value.
+                    if let Some(c) = sr.clip {
+                        clipped |= aigis_train::aggregate::clip_norm(&mut delta, c);
+                    }
+                    let mut weighted: Vec<f64> = delta.iter().map(|v| v * rows as f64).collect();
+                    weighted.push(rows as f64);
+                    let encoded = secagg::encode(&weighted)?;
+                    let (state, keys) = secagg::Client::new(sr.id, &federation, round, &mut rng);
+                    wire::send(&mut w, &Message::SecureKeys { round, keys }).await?;
+                    pending = Some((round, base, state, encoded));
+                    trained += 1;
+                    let epsilon = match &s.dp {
+                        Some(dp) => Some(epsilon_after(dp, trained)?),
+                        None => None,
+                    };
+                    on_event(Event::Trained {
+                        round,
+                        clipped,
+                        epsilon,
+                    });
+                    continue;
+                }
                 let digest = wire::digest(&delta);
                 let signature = hex::encode(key.sign(&wire::update_statement(
                     &federation,
@@ -353,6 +406,66 @@ pub async fn join(
                     trained,
                     epsilon,
                 });
+            }
+            Message::SecureRoster {
+                round,
+                threshold,
+                roster,
+            } => {
+                let Some((r, _, state, _)) = pending.as_mut().filter(|p| p.0 == round) else {
+                    return Err(out_of_turn(&Message::SecureRoster {
+                        round,
+                        threshold,
+                        roster,
+                    }));
+                };
+                let sealed = state.share(
+                    roster,
+                    usize::try_from(threshold).unwrap_or(usize::MAX),
+                    &mut rng,
+                )?;
+                wire::send(&mut w, &Message::SecureShares { round: *r, sealed }).await?;
+            }
+            Message::SecureInbox {
+                round,
+                shared,
+                sealed,
+            } => {
+                let Some((r, base, state, encoded)) = pending.as_mut().filter(|p| p.0 == round)
+                else {
+                    return Err(out_of_turn(&Message::SecureInbox {
+                        round,
+                        shared,
+                        sealed,
+                    }));
+                };
+                let masked = state.mask(&shared, &sealed, encoded)?;
+                let digest = wire::digest_words(&masked);
+                let signature =
+                    hex::encode(key.sign(&wire::masked_statement(&federation, *r, base, &digest)));
+                wire::send(
+                    &mut w,
+                    &Message::SecureMasked {
+                        round: *r,
+                        masked,
+                        signature,
+                    },
+                )
+                .await?;
+            }
+            Message::SecureUnmask { round, survivors } => {
+                let Some((r, _, state, _)) = pending.as_mut().filter(|p| p.0 == round) else {
+                    return Err(out_of_turn(&Message::SecureUnmask { round, survivors }));
+                };
+                let revealed = state.reveal(&survivors)?;
+                wire::send(
+                    &mut w,
+                    &Message::SecureReveal {
+                        round: *r,
+                        revealed,
+                    },
+                )
+                .await?;
             }
             Message::Refused { reason } => return Err(Error::Refused(reason)),
             m => {

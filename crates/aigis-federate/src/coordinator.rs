@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout, timeout_at};
 use tokio_rustls::TlsAcceptor;
 
+use crate::secagg;
 use crate::wire::{self, LocalTraining, Message};
 use crate::{Error, tls};
 
@@ -65,8 +66,12 @@ pub struct Settings {
     pub local: LocalTraining,
     /// How updates are combined.
     pub rule: Rule,
-    /// Each update's L2 norm bound, before the rule.
+    /// Each update's L2 norm bound, before the rule (under secure aggregation, each
+    /// client bounds its own).
     pub clip: Option<f64>,
+    /// Secure aggregation ([`crate::secagg`]): the coordinator learns only each round's
+    /// sum. Only with the mean.
+    pub secure: bool,
     /// The seed of the first model.
     pub seed: u64,
 }
@@ -215,6 +220,18 @@ pub fn check(s: &Settings) -> Result<(), Error> {
             s.per_round,
             s.min_clients,
             s.clients.len()
+        ));
+    }
+    if s.secure && s.rule != Rule::Mean {
+        return bad(format!(
+            "secure aggregation with {}: the coordinator sees only the sum of the updates, and a robust rule needs each one (use the mean, with --clip-norm bounding each client's own update)",
+            s.rule
+        ));
+    }
+    if s.secure && s.per_round < 3 {
+        return bad(format!(
+            "secure aggregation among {} client(s) a round: with fewer than 3, the sum and one's own update give away the other's",
+            s.per_round
         ));
     }
     let l = &s.local;
@@ -471,128 +488,80 @@ async fn federate(
         let base = wire::digest(&params);
         for p in &live {
             if let Some(c) = st.connected.get(p) {
+                let id = live.iter().position(|q| q == p).unwrap_or(0);
                 let _ = c.tx.send(Message::Round {
                     round,
                     base: base.clone(),
                     params: params.clone(),
                     local: s.local.clone(),
+                    secure: s.secure.then(|| wire::SecureRound {
+                        id: u32::try_from(id).unwrap_or(u32::MAX),
+                        threshold: threshold_of(s, live.len()) as u64,
+                        clip: s.clip,
+                    }),
                 });
             }
         }
+        let mut absent: Vec<Absent> = Vec::new();
+        let deadline = Instant::now() + s.round_timeout;
         let mut waiting: Vec<usize> = live.clone();
         let mut got: Vec<(usize, Update, String, String)> = Vec::new();
-        let mut absent: Vec<Absent> = Vec::new();
-        let absent_of = |st: &State<'_>, p: usize, reason: String| {
-            let (client, key_id) = st.name(p);
-            Absent {
-                client,
-                key_id,
-                reason,
-            }
-        };
-        let deadline = Instant::now() + s.round_timeout;
-        while !waiting.is_empty() {
-            let event = match timeout_at(deadline, events.recv()).await {
-                Ok(Some(e)) => e,
-                Ok(None) => return Err(Error::Quorum("the listener stopped".into())),
-                Err(_) => break,
-            };
-            match event {
-                Event::Joined {
-                    conn,
-                    party,
-                    features,
-                    rows,
-                    tx,
-                } => {
-                    st.joined(conn, party, features, rows, tx, note);
-                }
-                Event::Turned { peer, reason } => note(&format!("turned away {peer}: {reason}")),
-                Event::Left { conn, reason } => {
-                    if let Some(p) = st.left(conn, &reason, note)
-                        && let Some(i) = waiting.iter().position(|&w| w == p)
-                    {
-                        waiting.remove(i);
-                        absent.push(absent_of(&st, p, format!("left: {reason}")));
-                    }
-                }
-                Event::Incoming { conn, message } => {
-                    let Some(p) = st.party_of(conn) else { continue };
-                    match message {
-                        Message::Update { round: r, .. } | Message::Decline { round: r, .. }
-                            if r < round =>
-                        {
-                            note(&format!(
-                                "{}: a late answer to round {r}, ignored",
-                                st.name(p).0
-                            ));
-                        }
-                        Message::Update {
-                            round: r,
-                            base: b,
-                            delta,
-                            rows,
-                            signature,
-                        } if r == round && waiting.contains(&p) => {
-                            waiting.retain(|&w| w != p);
-                            match verify(
-                                s,
-                                p,
-                                round,
-                                &base,
-                                &b,
-                                &delta,
+        let parameters = arch.parameters();
+        let (updates, secure_sum) = if s.secure {
+            let sum = secure_round(
+                s,
+                &mut st,
+                events,
+                round,
+                &base,
+                &live,
+                parameters,
+                &mut got,
+                &mut absent,
+                note,
+            )
+            .await?;
+            (Vec::new(), Some(sum))
+        } else {
+            collect(
+                &mut st,
+                events,
+                round,
+                deadline,
+                "update",
+                &mut waiting,
+                &mut absent,
+                note,
+                &mut |p, m| match m {
+                    Message::Update {
+                        round: r,
+                        base: b,
+                        delta,
+                        rows,
+                        signature,
+                    } if r == round => {
+                        let d =
+                            verify(s, p, round, &base, &b, &delta, rows, &signature, parameters)?;
+                        got.push((
+                            p,
+                            Update {
+                                values: delta,
                                 rows,
-                                &signature,
-                                arch.parameters(),
-                            ) {
-                                Ok(d) => got.push((
-                                    p,
-                                    Update {
-                                        values: delta,
-                                        rows,
-                                    },
-                                    d,
-                                    signature,
-                                )),
-                                Err(reason) => {
-                                    absent.push(absent_of(&st, p, format!("rejected: {reason}")));
-                                    st.expel(p, reason, note);
-                                }
-                            }
-                        }
-                        Message::Decline { round: r, reason }
-                            if r == round && waiting.contains(&p) =>
-                        {
-                            waiting.retain(|&w| w != p);
-                            note(&format!(
-                                "{} declined round {round}: {reason}",
-                                st.name(p).0
-                            ));
-                            absent.push(absent_of(&st, p, format!("declined: {reason}")));
-                        }
-                        other => {
-                            waiting.retain(|&w| w != p);
-                            let reason =
-                                format!("an unexpected {} message in round {round}", other.kind());
-                            absent.push(absent_of(&st, p, format!("rejected: {reason}")));
-                            st.expel(p, reason, note);
-                        }
+                            },
+                            d,
+                            signature,
+                        ));
+                        Ok(())
                     }
-                }
-            }
-        }
-        for p in waiting {
-            note(&format!("{} is a straggler in round {round}", st.name(p).0));
-            absent.push(absent_of(
-                &st,
-                p,
-                format!(
-                    "straggler: no update within {} s",
-                    s.round_timeout.as_secs_f64()
-                ),
-            ));
-        }
+                    other => Err(format!(
+                        "an unexpected {} message in round {round}",
+                        other.kind()
+                    )),
+                },
+            )
+            .await?;
+            (got.iter().map(|g| g.1.clone()).collect::<Vec<_>>(), None)
+        };
         if got.len() < s.min_updates {
             return Err(Error::Quorum(format!(
                 "round {round}: {} update(s) arrived of the {} needed ({} sampled)",
@@ -601,9 +570,15 @@ async fn federate(
                 live.len()
             )));
         }
-        let updates: Vec<Update> = got.iter().map(|g| g.1.clone()).collect();
-        let agg = aggregate::aggregate(&updates, s.rule, s.clip)
-            .map_err(|e| Error::Options(format!("round {round}: {e}")))?;
+        let agg = match secure_sum {
+            Some(values) => aggregate::Aggregate {
+                values,
+                selected: (0..got.len()).collect(),
+                clipped: Vec::new(),
+            },
+            None => aggregate::aggregate(&updates, s.rule, s.clip)
+                .map_err(|e| Error::Options(format!("round {round}: {e}")))?,
+        };
         params
             .iter_mut()
             .zip(&agg.values)
@@ -672,6 +647,327 @@ async fn federate(
         model,
         rounds: records,
     })
+}
+
+/// The clients a securely aggregated round of `sampled` needs to the end: more than half
+/// (so that no two disjoint groups can each unmask a client), and at least the updates a
+/// round needs.
+fn threshold_of(s: &Settings, sampled: usize) -> usize {
+    s.min_updates.max(sampled / 2 + 1)
+}
+
+fn absent_of(st: &State<'_>, p: usize, reason: String) -> Absent {
+    let (client, key_id) = st.name(p);
+    Absent {
+        client,
+        key_id,
+        reason,
+    }
+}
+
+/// Waits until each of `waiting` has answered this phase of `round` (what `take`
+/// accepts) or `deadline` passes; those that did not are stragglers, those that left or
+/// declined are absent, and one whose answer `take` refuses is dropped from the
+/// federation. Joins and departures are handled meanwhile.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the round's state and what it waits for"
+)]
+async fn collect(
+    st: &mut State<'_>,
+    events: &mut mpsc::UnboundedReceiver<Event>,
+    round: u64,
+    deadline: Instant,
+    what: &str,
+    waiting: &mut Vec<usize>,
+    absent: &mut Vec<Absent>,
+    note: &mut (dyn FnMut(&str) + Send),
+    take: &mut (dyn FnMut(usize, Message) -> Result<(), String> + Send),
+) -> Result<(), Error> {
+    while !waiting.is_empty() {
+        let event = match timeout_at(deadline, events.recv()).await {
+            Ok(Some(e)) => e,
+            Ok(None) => return Err(Error::Quorum("the listener stopped".into())),
+            Err(_) => break,
+        };
+        match event {
+            Event::Joined {
+                conn,
+                party,
+                features,
+                rows,
+                tx,
+            } => {
+                st.joined(conn, party, features, rows, tx, note);
+            }
+            Event::Turned { peer, reason } => note(&format!("turned away {peer}: {reason}")),
+            Event::Left { conn, reason } => {
+                if let Some(p) = st.left(conn, &reason, note)
+                    && let Some(i) = waiting.iter().position(|&w| w == p)
+                {
+                    waiting.remove(i);
+                    absent.push(absent_of(st, p, format!("left: {reason}")));
+                }
+            }
+            Event::Incoming { conn, message } => {
+                let Some(p) = st.party_of(conn) else { continue };
+                let waited = waiting.contains(&p);
+                match message {
+                    Message::Decline { round: r, reason } if r == round && waited => {
+                        waiting.retain(|&w| w != p);
+                        note(&format!(
+                            "{} declined round {round}: {reason}",
+                            st.name(p).0
+                        ));
+                        absent.push(absent_of(st, p, format!("declined: {reason}")));
+                    }
+                    m if waited && m.round() == Some(round) => {
+                        waiting.retain(|&w| w != p);
+                        if let Err(reason) = take(p, m) {
+                            absent.push(absent_of(st, p, format!("rejected: {reason}")));
+                            st.expel(p, reason, note);
+                        }
+                    }
+                    m if m.round().is_some_and(|r| r <= round) => {
+                        note(&format!(
+                            "{}: a late {} for round {}, ignored",
+                            st.name(p).0,
+                            m.kind(),
+                            m.round().unwrap_or(round)
+                        ));
+                    }
+                    m => {
+                        let reason = format!("an unexpected {} message in round {round}", m.kind());
+                        if waited {
+                            waiting.retain(|&w| w != p);
+                            absent.push(absent_of(st, p, format!("rejected: {reason}")));
+                        }
+                        st.expel(p, reason, note);
+                    }
+                }
+            }
+        }
+    }
+    for p in waiting.drain(..) {
+        note(&format!(
+            "{} is a straggler in round {round} ({what})",
+            st.name(p).0
+        ));
+        absent.push(absent_of(
+            st,
+            p,
+            format!("straggler: no {what} within the round's time"),
+        ));
+    }
+    Ok(())
+}
+
+/// A round by secure aggregation among the sampled `live`: the four exchanges of
+/// [`secagg`], each with its own deadline; the sum of the updates each weighted by its
+/// rows, over the rows. `got` is given each masked update that is in the sum.
+#[allow(clippy::too_many_arguments, reason = "the round's state")]
+async fn secure_round(
+    s: &Settings,
+    st: &mut State<'_>,
+    events: &mut mpsc::UnboundedReceiver<Event>,
+    round: u64,
+    base: &str,
+    live: &[usize],
+    parameters: usize,
+    got: &mut Vec<(usize, Update, String, String)>,
+    absent: &mut Vec<Absent>,
+    note: &mut (dyn FnMut(&str) + Send),
+) -> Result<Vec<f64>, Error> {
+    let threshold = threshold_of(s, live.len());
+    let mut server = secagg::Server::new(&s.federation, round, threshold, parameters + 1);
+    let id_of = |p: usize| {
+        live.iter()
+            .position(|&q| q == p)
+            .and_then(|i| u32::try_from(i).ok())
+    };
+    let party = |id: u32| live.get(id as usize).copied();
+    let send = |st: &State<'_>, p: usize, m: Message| {
+        if let Some(c) = st.connected.get(&p) {
+            let _ = c.tx.send(m);
+        }
+    };
+    let failed = |e: Error| match e {
+        Error::Quorum(m) => Error::Quorum(format!("round {round}: {m}")),
+        other => other,
+    };
+    // 1. Each client's keys (after its local training).
+    let mut waiting = live.to_vec();
+    let mut advertised = Vec::new();
+    let deadline = Instant::now() + s.round_timeout;
+    collect(
+        st,
+        events,
+        round,
+        deadline,
+        "keys",
+        &mut waiting,
+        absent,
+        note,
+        &mut |p, m| match m {
+            Message::SecureKeys { keys, .. } if Some(keys.id) == id_of(p) => {
+                advertised.push(keys);
+                Ok(())
+            }
+            other => Err(format!(
+                "an unexpected {} (or keys under another number)",
+                other.kind()
+            )),
+        },
+    )
+    .await?;
+    let roster = server.roster(advertised).map_err(failed)?;
+    let u1: Vec<usize> = roster.iter().filter_map(|a| party(a.id)).collect();
+    for &p in &u1 {
+        send(
+            st,
+            p,
+            Message::SecureRoster {
+                round,
+                threshold: threshold as u64,
+                roster: roster.clone(),
+            },
+        );
+    }
+    // 2. Their shares, sealed to each other.
+    let mut waiting = u1;
+    let mut sent = BTreeMap::new();
+    let deadline = Instant::now() + s.round_timeout;
+    collect(
+        st,
+        events,
+        round,
+        deadline,
+        "shares",
+        &mut waiting,
+        absent,
+        note,
+        &mut |p, m| match m {
+            Message::SecureShares { sealed, .. } => {
+                sent.insert(id_of(p).unwrap_or(u32::MAX), sealed);
+                Ok(())
+            }
+            other => Err(format!("an unexpected {}", other.kind())),
+        },
+    )
+    .await?;
+    let (u2, inbox) = server.route(sent).map_err(failed)?;
+    for id in &u2 {
+        if let Some(p) = party(*id) {
+            let sealed = inbox.get(id).cloned().unwrap_or_default();
+            send(
+                st,
+                p,
+                Message::SecureInbox {
+                    round,
+                    shared: u2.clone(),
+                    sealed,
+                },
+            );
+        }
+    }
+    // 3. The masked updates, each signed.
+    let mut waiting: Vec<usize> = u2.iter().filter_map(|&id| party(id)).collect();
+    let deadline = Instant::now() + s.round_timeout;
+    collect(
+        st,
+        events,
+        round,
+        deadline,
+        "masked update",
+        &mut waiting,
+        absent,
+        note,
+        &mut |p, m| match m {
+            Message::SecureMasked {
+                masked, signature, ..
+            } => {
+                let id = id_of(p).ok_or("an unknown client")?;
+                let digest = wire::digest_words(&masked);
+                let statement = wire::masked_statement(&s.federation, round, base, &digest);
+                let key = s.clients.get(p).map(|c| c.key).ok_or("an unknown client")?;
+                let sig = hex::decode(&signature)
+                    .map_err(|_| "a signature that is not hex".to_string())?;
+                if !key.verify(&statement, &sig) {
+                    return Err(
+                        "a masked update whose signature does not verify with the client's key"
+                            .into(),
+                    );
+                }
+                server.masked(id, masked).map_err(|e| e.to_string())?;
+                got.push((
+                    p,
+                    Update {
+                        values: Vec::new(),
+                        rows: 0,
+                    },
+                    digest,
+                    signature,
+                ));
+                Ok(())
+            }
+            other => Err(format!("an unexpected {}", other.kind())),
+        },
+    )
+    .await?;
+    let u3 = server.survivors().map_err(failed)?;
+    got.retain(|(p, ..)| id_of(*p).is_some_and(|id| u3.contains(&id)));
+    for id in &u3 {
+        if let Some(p) = party(*id) {
+            send(
+                st,
+                p,
+                Message::SecureUnmask {
+                    round,
+                    survivors: u3.clone(),
+                },
+            );
+        }
+    }
+    // 4. The shares that unmask the sum.
+    let mut waiting: Vec<usize> = u3.iter().filter_map(|&id| party(id)).collect();
+    let mut revealed = Vec::new();
+    let deadline = Instant::now() + s.round_timeout;
+    collect(
+        st,
+        events,
+        round,
+        deadline,
+        "shares revealed",
+        &mut waiting,
+        absent,
+        note,
+        &mut |p, m| match m {
+            Message::SecureReveal { revealed: r, .. } if Some(r.from) == id_of(p) => {
+                revealed.push(r);
+                Ok(())
+            }
+            other => Err(format!(
+                "an unexpected {} (or shares under another number)",
+                other.kind()
+            )),
+        },
+    )
+    .await?;
+    let (sum, dropped) = server.unmask(&revealed).map_err(failed)?;
+    if !dropped.is_empty() {
+        note(&format!(
+            "round {round}: the masks of {} client(s) that dropped after sharing were removed",
+            dropped.len()
+        ));
+    }
+    let values = secagg::decode(&sum);
+    let rows = values.last().copied().unwrap_or(0.0);
+    if rows.is_nan() || rows < 0.5 {
+        return Err(Error::Protocol(format!(
+            "round {round}: the secure sum counts {rows} rows"
+        )));
+    }
+    Ok(values.iter().take(parameters).map(|v| v / rows).collect())
 }
 
 /// Checks an update; its digest.

@@ -13,6 +13,7 @@
 
 pub mod client;
 pub mod coordinator;
+pub mod secagg;
 pub mod tls;
 pub mod wire;
 

@@ -6,6 +6,7 @@ use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
 use crate::Error;
+use crate::secagg::{Advertised, Revealed, Sealed};
 
 /// The protocol's version, sent in [`Message::Hello`].
 pub const PROTOCOL: u32 = 1;
@@ -21,6 +22,19 @@ pub struct LocalTraining {
     pub learning_rate: f64,
     pub batch_size: u64,
     pub alpha: f64,
+}
+
+/// A round under secure aggregation, as one client is told it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecureRound {
+    /// The client's number in the round.
+    pub id: u32,
+    /// The clients that must stay to the end for the sum to be unmasked.
+    pub threshold: u64,
+    /// The L2 bound each client puts on its own update (the coordinator cannot: it sees
+    /// only the sum).
+    pub clip: Option<f64>,
 }
 
 /// One message.
@@ -51,6 +65,8 @@ pub enum Message {
         base: String,
         params: Vec<f64>,
         local: LocalTraining,
+        /// Present when the round is securely aggregated.
+        secure: Option<SecureRound>,
     },
     /// Client → coordinator: the change it proposes, its rows, and its signature of both
     /// ([`update_statement`]).
@@ -72,6 +88,32 @@ pub enum Message {
     },
     /// Either way: the other party is refused, and why; the connection closes.
     Refused { reason: String },
+    /// Secure aggregation, client → coordinator: the round's public keys.
+    SecureKeys { round: u64, keys: Advertised },
+    /// Coordinator → client: the clients that advertised keys (U1).
+    SecureRoster {
+        round: u64,
+        threshold: u64,
+        roster: Vec<Advertised>,
+    },
+    /// Client → coordinator: its shares, sealed to each other client.
+    SecureShares { round: u64, sealed: Vec<Sealed> },
+    /// Coordinator → client: the clients that shared (U2) and their shares for it.
+    SecureInbox {
+        round: u64,
+        shared: Vec<u32>,
+        sealed: Vec<Sealed>,
+    },
+    /// Client → coordinator: its masked update, signed ([`masked_statement`]).
+    SecureMasked {
+        round: u64,
+        masked: Vec<u64>,
+        signature: String,
+    },
+    /// Coordinator → client: the clients whose masked update is in (U3).
+    SecureUnmask { round: u64, survivors: Vec<u32> },
+    /// Client → coordinator: the shares that unmask the sum.
+    SecureReveal { round: u64, revealed: Revealed },
 }
 
 impl Message {
@@ -85,6 +127,33 @@ impl Message {
             Message::Decline { .. } => "decline",
             Message::Done { .. } => "done",
             Message::Refused { .. } => "refused",
+            Message::SecureKeys { .. } => "secure_keys",
+            Message::SecureRoster { .. } => "secure_roster",
+            Message::SecureShares { .. } => "secure_shares",
+            Message::SecureInbox { .. } => "secure_inbox",
+            Message::SecureMasked { .. } => "secure_masked",
+            Message::SecureUnmask { .. } => "secure_unmask",
+            Message::SecureReveal { .. } => "secure_reveal",
+        }
+    }
+
+    /// The round a message belongs to, when it belongs to one.
+    pub fn round(&self) -> Option<u64> {
+        match self {
+            Message::Round { round, .. }
+            | Message::Update { round, .. }
+            | Message::Decline { round, .. }
+            | Message::SecureKeys { round, .. }
+            | Message::SecureRoster { round, .. }
+            | Message::SecureShares { round, .. }
+            | Message::SecureInbox { round, .. }
+            | Message::SecureMasked { round, .. }
+            | Message::SecureUnmask { round, .. }
+            | Message::SecureReveal { round, .. } => Some(*round),
+            Message::Hello { .. }
+            | Message::Welcome { .. }
+            | Message::Done { .. }
+            | Message::Refused { .. } => None,
         }
     }
 }
@@ -97,6 +166,21 @@ pub fn digest(values: &[f64]) -> String {
         h.update(v.to_le_bytes());
     }
     hex::encode(h.finalize())
+}
+
+/// SHA-256 of a masked update's words, little-endian, in lower-case hex.
+pub fn digest_words(values: &[u64]) -> String {
+    let mut h = Sha256::new();
+    for v in values {
+        h.update(v.to_le_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// What a client signs for its masked update under secure aggregation: the federation,
+/// the round, the model it trained from and the masked update's digest.
+pub fn masked_statement(federation: &str, round: u64, base: &str, masked: &str) -> Vec<u8> {
+    format!("aigis-federate-masked/v1\n{federation}\n{round}\n{base}\n{masked}\n").into_bytes()
 }
 
 /// What a client signs for its update: the federation, the round, the model it trained

@@ -1,5 +1,12 @@
 //! A coordinator and clients as tasks over loopback TLS (the CLI's tests run them as
 //! separate processes).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
 
 use std::time::Duration;
 
@@ -62,6 +69,7 @@ fn settings(clients: &[SigningKey], rule: Rule, rounds: u64) -> coordinator::Set
         },
         rule,
         clip: None,
+        secure: false,
         seed: 1,
     }
 }
@@ -76,6 +84,7 @@ fn client_settings(address: &str, coordinator: &SigningKey, c: usize) -> client:
         rows: 40,
         labels: y.iter().map(|&c| c as f64).collect(),
         dp: None,
+        require_secure: false,
         connect_timeout: Duration::from_secs(10),
         seed: c as u64,
     }
@@ -278,6 +287,166 @@ async fn a_client_with_its_own_dp_stops_at_its_budget_and_the_round_goes_on() ->
             .iter()
             .skip(2)
             .all(|r| r.absent.iter().all(|a| a.reason.starts_with("declined")))
+    );
+    Ok(())
+}
+
+/// A client that follows secure aggregation through sharing its keys in round 1, then
+/// drops: its pairwise masks are in the others' masked updates, and must be removed.
+async fn dropping_client(
+    address: String,
+    key: SigningKey,
+    coordinator: aigis_crypto::PublicKey,
+) -> Result<(), Error> {
+    use aigis_federate::secagg;
+    use aigis_federate::wire::Message;
+    use rustls::pki_types::ServerName;
+    let config = aigis_federate::tls::client_config(&key, &coordinator)?;
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(&address).await?;
+    let name = ServerName::try_from("aigis-federate").map_err(|e| Error::Tls(e.to_string()))?;
+    let mut tls = connector.connect(name, tcp).await?;
+    wire::send(
+        &mut tls,
+        &Message::Hello {
+            protocol: wire::PROTOCOL,
+            features: vec!["a".into(), "b".into()],
+            rows: 40,
+        },
+    )
+    .await?;
+    let Some(Message::Welcome { federation, .. }) = wire::receive(&mut tls).await? else {
+        return Err(Error::Protocol("no welcome".into()));
+    };
+    let Some(Message::Round {
+        round,
+        secure: Some(sr),
+        ..
+    }) = wire::receive(&mut tls).await?
+    else {
+        return Err(Error::Protocol("no secure round".into()));
+    };
+    let mut rng = aigis_train::dpsgd::secure_rng()?;
+    let (mut state, keys) = secagg::Client::new(sr.id, &federation, round, &mut rng);
+    wire::send(&mut tls, &Message::SecureKeys { round, keys }).await?;
+    let Some(Message::SecureRoster {
+        roster, threshold, ..
+    }) = wire::receive(&mut tls).await?
+    else {
+        return Err(Error::Protocol("no roster".into()));
+    };
+    let sealed = state.share(roster, threshold as usize, &mut rng)?;
+    wire::send(&mut tls, &Message::SecureShares { round, sealed }).await?;
+    // Its inbox arrives; it never sends its masked update.
+    let _ = wire::receive(&mut tls).await?;
+    Ok(())
+}
+
+async fn federation(
+    secure: bool,
+    with_dropout: bool,
+) -> Result<(coordinator::Outcome, Vec<RoundRecord>), Error> {
+    let coord = SigningKey::generate();
+    let keys: Vec<SigningKey> = (0..4)
+        .map(|i| SigningKey::from_seed(&[i as u8 + 1; 32]))
+        .collect();
+    let (listener, address) = listen().await?;
+    let members = if with_dropout { &keys[..] } else { &keys[..3] };
+    let mut s = settings(members, Rule::Mean, 3);
+    s.secure = secure;
+    s.min_updates = 2;
+    s.round_timeout = Duration::from_secs(10);
+    let coord_pub = coord.public();
+    let server = tokio::spawn(async move {
+        let mut records: Vec<RoundRecord> = Vec::new();
+        let out = coordinator::run(
+            listener,
+            &coord,
+            s,
+            &mut |r| {
+                records.push(r.clone());
+                Ok(())
+            },
+            &mut |_| {},
+        )
+        .await;
+        (out, records)
+    });
+    let mut joins = Vec::new();
+    for (i, k) in keys.into_iter().enumerate() {
+        if i == 3 {
+            if with_dropout {
+                joins.push(tokio::spawn(dropping_client(address.clone(), k, coord_pub)));
+            }
+            continue;
+        }
+        let mut cs = client_settings(&address, &SigningKey::generate(), i);
+        cs.coordinator = coord_pub;
+        cs.require_secure = secure;
+        joins.push(tokio::spawn(async move {
+            client::join(&k, cs, &mut |_| {}).await.map(|_| ())
+        }));
+    }
+    let (out, records) = server.await.map_err(|e| Error::Options(e.to_string()))?;
+    let out = out?;
+    for j in joins {
+        j.await.map_err(|e| Error::Options(e.to_string()))??;
+    }
+    Ok((out, records))
+}
+
+#[tokio::test]
+async fn secure_aggregation_makes_the_plain_mean_even_when_a_client_drops() -> Result<(), Error> {
+    let (plain, _) = federation(false, false).await?;
+    let (secure, records) = federation(true, true).await?;
+    // The same model, to the fixed point's precision, though the coordinator saw only
+    // masked updates, and one client dropped after its masks were in the others'.
+    assert_eq!(plain.params.len(), secure.params.len());
+    let worst = plain
+        .params
+        .iter()
+        .zip(&secure.params)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-5, "{worst}");
+    assert_eq!(records[0].updates.len(), 3);
+    assert_eq!(records[0].absent.len(), 1);
+    assert!(
+        records[0].absent[0].reason.starts_with("left"),
+        "{:?}",
+        records[0].absent
+    );
+    // What was recorded of each update is its masked form, unweighted by any row count.
+    assert!(records[0].updates.iter().all(|u| u.rows == 0));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_client_that_requires_secure_aggregation_refuses_a_plain_round() -> Result<(), Error> {
+    let coord = SigningKey::generate();
+    let keys: Vec<SigningKey> = (0..1).map(|_| SigningKey::generate()).collect();
+    let (listener, address) = listen().await?;
+    let s = settings(&keys, Rule::Mean, 1);
+    let coord_pub = coord.public();
+    let server = tokio::spawn(async move {
+        coordinator::run(listener, &coord, s, &mut |_| Ok(()), &mut |_| {}).await
+    });
+    let mut cs = client_settings(&address, &SigningKey::generate(), 0);
+    cs.coordinator = coord_pub;
+    cs.require_secure = true;
+    let k = keys
+        .into_iter()
+        .next()
+        .ok_or(Error::Options("no key".into()))?;
+    match client::join(&k, cs, &mut |_| {}).await {
+        Err(Error::Refused(m)) => assert!(m.contains("not securely aggregated"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        server
+            .await
+            .map_err(|e| Error::Options(e.to_string()))?
+            .is_err()
     );
     Ok(())
 }

@@ -294,6 +294,68 @@ fn three_clients_as_processes_train_one_model_whose_lineage_verifies() {
     ok(&coord.dir, &["ledger", "verify"]);
 }
 
+#[test]
+fn secure_aggregation_between_processes_gives_a_model_whose_masked_lineage_verifies() {
+    let root = tempfile::tempdir().unwrap();
+    let coord = party(root.path(), "coord");
+    let clients: Vec<Party> = ["a", "b", "c"]
+        .iter()
+        .map(|n| party(root.path(), n))
+        .collect();
+    for (i, c) in clients.iter().enumerate() {
+        table(c, i, 60);
+    }
+    let mut args: Vec<&str> = SERVE.to_vec();
+    args.extend([
+        "--rounds",
+        "3",
+        "--secure-aggregation",
+        "--clip-norm",
+        "5",
+        "-o",
+        "fed.onnx",
+    ]);
+    for c in &clients {
+        args.extend(["--client", c.vkey.to_str().unwrap()]);
+    }
+    let (server, addr, lines) = serve(&coord.dir, &args);
+    let joins: Vec<Child> = clients
+        .iter()
+        .map(|c| join(c, &addr, &coord, &["--require-secure-aggregation"]))
+        .collect();
+    for j in joins {
+        let (code, stdout, stderr) = finish(j);
+        assert_eq!(code, 0, "{stdout}\n{stderr}");
+    }
+    let (code, stdout, _) = finish(server);
+    assert_eq!(code, 0, "{stdout}\n{}", drain(&lines));
+    let rounds = evidence_of(&coord.dir, "federated-round");
+    assert_eq!(rounds.len(), 3);
+    for r in &rounds {
+        assert_eq!(r["secure_aggregation"], true);
+        // No row count of any client is known to the coordinator.
+        assert!(
+            r["updates"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|u| u["rows"].is_null())
+        );
+    }
+    let mut verify = vec!["federate", "verify", "fed.onnx"];
+    for c in &clients {
+        verify.extend(["--client", c.vkey.to_str().unwrap()]);
+    }
+    let v = ok(&coord.dir, &verify);
+    assert!(v.stdout.contains("9 client updates signed"), "{}", v.stdout);
+    for c in &clients {
+        assert_eq!(
+            std::fs::read(c.dir.join("final.onnx")).unwrap(),
+            std::fs::read(coord.dir.join("fed.onnx")).unwrap()
+        );
+    }
+}
+
 fn signal(child: &Child, sig: &str) {
     let status = Command::new("kill")
         .args([sig, &child.id().to_string()])
@@ -375,7 +437,7 @@ fn a_stopped_client_is_a_straggler_and_the_rounds_go_on() {
     );
     seen.push(drain(&lines));
     let all = format!("{}\n{stderr}", seen.join("\n"));
-    assert!(all.contains("a late answer to round"), "{all}");
+    assert!(all.contains("a late update for round 1, ignored"), "{all}");
 }
 
 #[test]
@@ -445,7 +507,12 @@ fn bad_settings_exit_2_by_name() {
         "--client",
         key,
     ];
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 10] = [
+        (
+            &["--secure-aggregation", "--aggregate", "median"],
+            "a robust rule needs each one",
+        ),
+        (&["--secure-aggregation"], "fewer than 3"),
         (&["--aggregate", "krum"], "needs 5 updates a round"),
         (&["--per-round", "2"], "--per-round 2"),
         (&["--model", "logistic"], "--model logistic"),

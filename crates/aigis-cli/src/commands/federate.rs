@@ -135,7 +135,7 @@ fn serve(cli: &Cli, args: &FederateServeArgs) -> Result<()> {
         clients: clients.clone(),
         features: args.features.clone(),
         bounds: Box::new(move |names: &[String]| {
-            train::bounds(&specs, names).map_err(|e| e.to_string())
+            train::bounds(&specs, names, "a federation").map_err(|e| e.to_string())
         }),
         hidden,
         classes: classes.clone(),
@@ -154,6 +154,7 @@ fn serve(cli: &Cli, args: &FederateServeArgs) -> Result<()> {
         },
         rule,
         clip: args.clip_norm,
+        secure: args.secure_aggregation,
         seed: args.seed,
     };
     coordinator::check(&settings)?;
@@ -178,7 +179,8 @@ fn serve(cli: &Cli, args: &FederateServeArgs) -> Result<()> {
         );
         let mut on_round = |r: &RoundRecord| -> Result<(), String> {
             let p = project.lock().map_err(|_| "the project lock".to_string())?;
-            record_round(&p, &federation, args.clip_norm, r).map_err(|e| format!("{e:#}"))?;
+            record_round(&p, &federation, args.clip_norm, args.secure_aggregation, r)
+                .map_err(|e| format!("{e:#}"))?;
             let stragglers = r.absent.len();
             output::note(
                 cli,
@@ -230,6 +232,7 @@ fn serve(cli: &Cli, args: &FederateServeArgs) -> Result<()> {
             Rule::Mean | Rule::Median => None,
         },
         norm_bound: args.clip_norm,
+        secure_aggregation: args.secure_aggregation,
         per_round: per_round as u64,
         local_epochs: args.local_epochs,
         learning_rate: args.learning_rate,
@@ -282,6 +285,7 @@ fn record_round(
     project: &Project,
     federation: &str,
     norm_bound: Option<f64>,
+    secure: bool,
     r: &RoundRecord,
 ) -> Result<u64> {
     let predicate = FederatedRound {
@@ -291,6 +295,7 @@ fn record_round(
         model: r.model.clone(),
         rule: r.rule.clone(),
         norm_bound,
+        secure_aggregation: secure,
         sampled: r.sampled.clone(),
         updates: r
             .updates
@@ -298,7 +303,7 @@ fn record_round(
             .map(|u| FederatedUpdate {
                 client: u.client.clone(),
                 key_id: u.key_id.clone(),
-                rows: u.rows,
+                rows: (!secure).then_some(u.rows),
                 digest: u.digest.clone(),
                 signature: u.signature.clone(),
                 selected: u.selected,
@@ -357,6 +362,7 @@ fn join(cli: &Cli, args: &FederateJoinArgs) -> Result<()> {
         rows: table.rows,
         labels: table.values,
         dp: dp.clone(),
+        require_secure: args.require_secure_aggregation,
         connect_timeout: args.connect_timeout,
         seed: args.seed,
     };
@@ -541,8 +547,12 @@ fn verify(cli: &Cli, args: &FederateVerifyArgs) -> Result<ExitStatus> {
                     .or_default() += 1;
                 continue;
             };
-            let statement =
-                wire::update_statement(&fed.federation, round, &r.base, &u.digest, u.rows);
+            let statement = match u.rows {
+                Some(rows) if !r.secure_aggregation => {
+                    wire::update_statement(&fed.federation, round, &r.base, &u.digest, rows)
+                }
+                _ => wire::masked_statement(&fed.federation, round, &r.base, &u.digest),
+            };
             let sig = hex::decode(&u.signature).unwrap_or_default();
             if key.verify(&statement, &sig) {
                 updates_checked += 1;

@@ -133,7 +133,7 @@ pub(crate) fn execute(cli: &Cli, args: &TrainArgs, print: bool) -> Result<serde_
     });
     let training_seconds;
     let (mut model, private) = if args.dp {
-        let bounds = bounds(&args.bounds, &table.names)?;
+        let bounds = bounds(&args.bounds, &table.names, "--dp")?;
         let (model, private) = train_dp(
             cli,
             args,
@@ -639,7 +639,7 @@ pub(crate) fn read_labelled(
 
 /// Each feature's bounds from `--bounds` (`LO:HI` for all, `COLUMN=LO:HI` for one; later
 /// ones win). Every feature needs one.
-pub(crate) fn bounds(specs: &[String], names: &[String]) -> Result<Bounds> {
+pub(crate) fn bounds(specs: &[String], names: &[String], who: &str) -> Result<Bounds> {
     let mut low: Vec<Option<f64>> = vec![None; names.len()];
     let mut high = low.clone();
     for spec in specs {
@@ -691,7 +691,7 @@ pub(crate) fn bounds(specs: &[String], names: &[String]) -> Result<Bounds> {
             String::new()
         };
         bail!(
-            "every feature needs public bounds, and {shown}{more} have none: give --bounds LO:HI (all features) or --bounds COLUMN=LO:HI, from the domain (a unit's range, a schema), not from the table; scaling by the rows' own statistics would publish them outside the guarantee"
+            "{who} needs public bounds for every feature, and {shown}{more} have none: give --bounds LO:HI (all features) or --bounds COLUMN=LO:HI, from the domain (a unit's range, a schema), not from the table; scaling by the rows' own statistics would publish them outside the guarantee"
         );
     }
     Ok(Bounds {

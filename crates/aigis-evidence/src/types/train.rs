@@ -191,8 +191,13 @@ pub struct FederatedRound {
     pub model: String,
     /// `mean`, `median`, `trimmed-mean`, `krum` or `multi-krum`.
     pub rule: String,
-    /// Each update's L2 norm bound before the rule; `null` without.
+    /// Each update's L2 norm bound before the rule (each client's own under secure
+    /// aggregation); `null` without.
     pub norm_bound: Option<f64>,
+    /// Whether the round was securely aggregated: the coordinator saw only masked
+    /// updates, and each update's `digest` and signature are of its masked form
+    /// (`aigis-federate-masked/v1\n<federation>\n<round>\n<base>\n<digest>\n`).
+    pub secure_aggregation: bool,
     /// The clients sampled, by name.
     pub sampled: Vec<String>,
     /// The updates combined.
@@ -214,8 +219,9 @@ pub struct FederatedUpdate {
     pub client: String,
     /// SHA-256 of its Ed25519 public key, hex.
     pub key_id: String,
-    /// The rows it says it trained on (the mean's weight).
-    pub rows: u64,
+    /// The rows it says it trained on (the mean's weight); `null` under secure
+    /// aggregation, where the weight is inside the masked update.
+    pub rows: Option<u64>,
     /// SHA-256 of the update.
     pub digest: String,
     /// Its Ed25519 signature, hex.
@@ -267,6 +273,8 @@ pub struct Federation {
     pub rule_parameter: Option<f64>,
     /// Each update's L2 norm bound; `null` without.
     pub norm_bound: Option<f64>,
+    /// Whether the rounds were securely aggregated.
+    pub secure_aggregation: bool,
     /// Clients sampled a round.
     pub per_round: u64,
     /// The clients' local epochs a round.
