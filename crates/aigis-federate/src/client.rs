@@ -155,6 +155,8 @@ pub async fn join(
     let config = tls::client_config(key, &s.coordinator)?;
     let connector = TlsConnector::from(Arc::new(config));
     let tcp = connect(&s.address, s.connect_timeout).await?;
+    // Request and answer, one after the other: no waiting on Nagle's algorithm.
+    let _ = tcp.set_nodelay(true);
     let name = ServerName::try_from("aigis-federate").map_err(|e| Error::Tls(e.to_string()))?;
     let stream = timeout(Duration::from_secs(30), connector.connect(name, tcp))
         .await

@@ -1026,6 +1026,9 @@ async fn connection(
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    // Each message waits for its answer: no holding a small segment back for the peer's
+    // delayed acknowledgement (Nagle's algorithm).
+    let _ = stream.set_nodelay(true);
     let turned = |reason: String| {
         let _ = events.send(Event::Turned {
             peer: peer.clone(),

@@ -19,6 +19,14 @@
 //!
 //! The messages are routed by the coordinator; this module is the arithmetic and the
 //! checks of each party, without the network ([`Client`], [`Server`]).
+//!
+//! What it does not do: it hides updates, it does not check them. A client can spoil the
+//! sum (a wild update, a wrong share), and the robust rules, which need to see each
+//! update, cannot be combined with it; a client's own norm bound is all that limits it.
+//! Against a coordinator that deviates from the protocol (Bonawitz et al.'s active
+//! variant), the clients' checks here (a majority threshold, one unmasking set answered
+//! once, rosters that keep their own keys) are the part implemented; the consistency
+//! round with signatures over the survivor set is not.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -210,8 +210,12 @@ pub async fn send<W: AsyncWrite + Unpin>(w: &mut W, message: &Message) -> Result
                 body.len()
             ))
         })?;
-    w.write_all(&len.to_be_bytes()).await?;
-    w.write_all(&body).await?;
+    // One write of the whole frame: a length written alone would be a segment of its
+    // own, which the peer acknowledges late.
+    let mut frame = Vec::with_capacity(body.len() + 4);
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(&body);
+    w.write_all(&frame).await?;
     w.flush().await?;
     Ok(())
 }

@@ -6,6 +6,9 @@
 //!   clipping, Gaussian noise), differentially private with respect to one row;
 //! - [`partition`]: deep partition aggregation, an ensemble whose every prediction carries
 //!   the number of poisoned training rows it is certified to withstand;
+//! - [`federated`] and [`aggregate`]: a federation's network, a client's local training
+//!   and own DP, and the rules that combine a round's updates (FedAvg's mean, the median,
+//!   the trimmed mean, Krum, multi-Krum), which `aigis federate` runs between processes;
 //! - [`privacy`]: the accountant of DP-SGD: the `(ε, δ)` a run of the Poisson-subsampled
 //!   Gaussian mechanism spends, by Rényi DP and by its privacy loss distribution
 //!   ([`privacy::pld`]), and the noise multiplier a target ε needs (`aigis privacy

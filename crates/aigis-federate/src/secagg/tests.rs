@@ -288,3 +288,64 @@ fn fixed_point_round_trips_and_refuses_what_it_cannot_hold() -> Result<(), Error
     }
     Ok(())
 }
+
+/// Whatever a coordinator or a client sends, the other side answers with an error, never
+/// a panic or a wrong sum: random and truncated shares, keys and ciphertexts.
+#[test]
+fn garbage_from_either_side_is_an_error() -> Result<(), Error> {
+    let mut g = fastrand::Rng::with_seed(5);
+    let mut junk =
+        |n: usize| -> String { hex::encode((0..n).map(|_| g.u8(..)).collect::<Vec<u8>>()) };
+    let mut r = rng(3);
+    let mut clients = Vec::new();
+    let mut roster = Vec::new();
+    for id in 0..3 {
+        let (c, a) = Client::new(id, "fed", 1, &mut r);
+        clients.push(c);
+        roster.push(a);
+    }
+    let mut server = Server::new("fed", 1, 2, 3);
+    // Keys that are not 32 bytes of hex.
+    let mut bad = roster.clone();
+    bad[1].mask_key = junk(31);
+    assert!(server.roster(bad).is_err());
+    server.roster(roster.clone())?;
+    let mut sent = BTreeMap::new();
+    for c in &mut clients {
+        sent.insert(c.id, c.share(roster.clone(), 2, &mut r)?);
+    }
+    let (u2, inbox) = server.route(sent)?;
+    for n in [0, 1, 16, 17, 60, 200] {
+        let mut forged = inbox[&0].clone();
+        forged[0].ciphertext = junk(n);
+        assert!(clients[0].mask(&u2, &forged, &[1, 2, 3]).is_err());
+    }
+    for c in &mut clients {
+        let y = c.mask(&u2, &inbox[&c.id], &[1, 2, 3])?;
+        server.masked(c.id, y)?;
+    }
+    let u3 = server.survivors()?;
+    let good: Vec<Revealed> = clients
+        .iter_mut()
+        .map(|c| c.reveal(&u3))
+        .collect::<Result<_, _>>()?;
+    for n in [0, 1, 2, 33, 34, 40] {
+        let mut forged = good.clone();
+        for f in &mut forged {
+            f.seed_shares = vec![(0, junk(n)), (1, junk(n)), (2, junk(n))];
+        }
+        // Shares that do not rebuild a 32-byte seed, or rebuild a wrong one: an error or
+        // a sum that is not the true one; never a panic.
+        let _ = server.unmask(&forged);
+    }
+    // Shares all at one point: not enough distinct shares to rebuild.
+    let mut same = good.clone();
+    let first = same[0].seed_shares.clone();
+    for f in &mut same {
+        f.seed_shares = first.clone();
+    }
+    assert!(server.unmask(&same).is_err());
+    let (sum, _) = server.unmask(&good)?;
+    assert_eq!(sum, vec![3, 6, 9]);
+    Ok(())
+}
