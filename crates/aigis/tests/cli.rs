@@ -728,6 +728,11 @@ fn demo_runs_and_reports_the_caught_tampering() {
         ("serve monitor", "drift verdict stable (0 of 64"),
         ("serve monitor", "dimmed to 60 %: 400 rows"),
         ("serve monitor", "40 refused by the profile"),
+        ("federate", "5 rounds of secure aggregation"),
+        (
+            "federate verify",
+            "5 rounds chained from the first model, 15 masked updates signed",
+        ),
     ] {
         let s = steps
             .iter()

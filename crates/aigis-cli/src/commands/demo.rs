@@ -15,6 +15,7 @@ use serde_json::json;
 
 mod data;
 mod fairness;
+mod federate;
 mod model;
 mod redteam;
 mod serve;
@@ -123,6 +124,9 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
 
     // Training: a model trained by DP-SGD under a table's privacy budget.
     crate::commands::demo::train::run(&mut log, &dir)?;
+
+    // Federated learning: three clinics' projects train one model, securely aggregated.
+    crate::commands::demo::federate::run(cli, &mut log, &dir)?;
 
     // 3. A signed checkpoint.
     let cp = ledger.checkpoint(project.origin(), &key)?;

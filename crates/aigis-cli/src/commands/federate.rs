@@ -80,8 +80,6 @@ fn rule_of(args: &FederateServeArgs, per_round: usize) -> Rule {
 }
 
 fn serve(cli: &Cli, args: &FederateServeArgs) -> Result<()> {
-    let project = context::project(cli)?;
-    let key = context::signing_key(&project)?;
     let mut clients: Vec<Party> = Vec::new();
     for path in &args.clients {
         let (name, key) = party_key(path)?;
@@ -94,6 +92,55 @@ fn serve(cli: &Cli, args: &FederateServeArgs) -> Result<()> {
         }
         clients.push(Party { name, key });
     }
+    let report = runtime()?.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        serve_on(cli, args, clients, listener, &mut |federation| {
+            if cli.json {
+                output::json_line(&json!({"listening": addr.to_string(), "federation": federation}))
+            } else {
+                outln!("{addr}");
+                Ok(())
+            }
+        })
+        .await
+    })?;
+    if cli.json {
+        output::json_line(&report)?;
+    } else {
+        outln!(
+            "wrote {} ({} rounds, {} client(s), {}): {}",
+            args.output.display(),
+            report
+                .get("rounds")
+                .and_then(|r| r.as_array())
+                .map_or(0, Vec::len),
+            report
+                .get("clients")
+                .and_then(|r| r.as_array())
+                .map_or(0, Vec::len),
+            report.get("rule").and_then(|r| r.as_str()).unwrap_or("?"),
+            report.get("sha256").and_then(|r| r.as_str()).unwrap_or("?")
+        );
+    }
+    Ok(())
+}
+
+/// Coordinates the federation `args` describes among `clients` on `listener`, in the
+/// project `cli` names: each round recorded, the model written and recorded. `listening`
+/// is told the federation's name once the settings are checked, before any client is
+/// waited for. The `--json` report.
+pub(crate) async fn serve_on(
+    cli: &Cli,
+    args: &FederateServeArgs,
+    clients: Vec<Party>,
+    listener: tokio::net::TcpListener,
+    listening: &mut (dyn FnMut(&str) -> Result<()> + Send),
+) -> Result<serde_json::Value> {
+    let project = context::project(cli)?;
+    let key = context::signing_key(&project)?;
     let hidden = match (args.model, args.hidden) {
         (TrainModel::Logistic, _) => {
             bail!("--model logistic: a federation trains an mlp or a softmax regression")
@@ -160,49 +207,40 @@ fn serve(cli: &Cli, args: &FederateServeArgs) -> Result<()> {
     coordinator::check(&settings)?;
     let rounds = args.rounds;
     let project = Mutex::new(project);
-    let outcome = runtime()?.block_on(async {
-        let listener = tokio::net::TcpListener::bind(&args.listen)
-            .await
-            .with_context(|| format!("listening on {}", args.listen))?;
-        let addr = listener.local_addr().context("reading the bound address")?;
-        if cli.json {
-            output::json_line(&json!({"listening": addr.to_string(), "federation": federation}))?;
-        } else {
-            outln!("{addr}");
-        }
+    listening(&federation)?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    output::note(
+        cli,
+        &format!(
+            "federation `{federation}`: waiting for {} client(s) on {addr}",
+            args.min_clients.unwrap_or(clients.len())
+        ),
+    );
+    let mut on_round = |r: &RoundRecord| -> Result<(), String> {
+        let p = project.lock().map_err(|_| "the project lock".to_string())?;
+        record_round(&p, &federation, args.clip_norm, args.secure_aggregation, r)
+            .map_err(|e| format!("{e:#}"))?;
+        let stragglers = r.absent.len();
         output::note(
             cli,
             &format!(
-                "federation `{federation}`: waiting for {} client(s) on {addr}",
-                args.min_clients.unwrap_or(clients.len())
+                "round {}/{rounds}: {} update(s){}, model {}",
+                r.round,
+                r.updates.len(),
+                if stragglers > 0 {
+                    format!(", {stragglers} absent")
+                } else {
+                    String::new()
+                },
+                r.model.get(..12).unwrap_or(&r.model)
             ),
         );
-        let mut on_round = |r: &RoundRecord| -> Result<(), String> {
-            let p = project.lock().map_err(|_| "the project lock".to_string())?;
-            record_round(&p, &federation, args.clip_norm, args.secure_aggregation, r)
-                .map_err(|e| format!("{e:#}"))?;
-            let stragglers = r.absent.len();
-            output::note(
-                cli,
-                &format!(
-                    "round {}/{rounds}: {} update(s){}, model {}",
-                    r.round,
-                    r.updates.len(),
-                    if stragglers > 0 {
-                        format!(", {stragglers} absent")
-                    } else {
-                        String::new()
-                    },
-                    r.model.get(..12).unwrap_or(&r.model)
-                ),
-            );
-            Ok(())
-        };
-        let mut note = |m: &str| output::note(cli, m);
-        coordinator::run(listener, &key, settings, &mut on_round, &mut note)
-            .await
-            .map_err(federation_error)
-    })?;
+        Ok(())
+    };
+    let mut note = |m: &str| output::note(cli, m);
+    let outcome = coordinator::run(listener, &key, settings, &mut on_round, &mut note)
+        .await
+        .map_err(federation_error)?;
     let project = project
         .into_inner()
         .map_err(|_| anyhow::anyhow!("the project lock"))?;
@@ -267,18 +305,7 @@ fn serve(cli: &Cli, args: &FederateServeArgs) -> Result<()> {
         "clients": clients.iter().map(|c| &c.name).collect::<Vec<_>>(),
         "evidence": index,
     });
-    if cli.json {
-        output::json_line(&report)?;
-    } else {
-        outln!(
-            "wrote {} ({} rounds, {} client(s), {}): {digest}",
-            args.output.display(),
-            outcome.rounds.len(),
-            clients.len(),
-            rule
-        );
-    }
-    Ok(())
+    Ok(report)
 }
 
 fn record_round(
@@ -492,7 +519,76 @@ fn verify(cli: &Cli, args: &FederateVerifyArgs) -> Result<ExitStatus> {
     for path in &args.clients {
         keys.push(party_key(path)?);
     }
-    let feds: Vec<(u64, aigis_core::Statement, Federation)> = signed_entries(&project)?;
+    let l = lineage(
+        &project,
+        model,
+        &format!("`{}`", args.model.display()),
+        &keys,
+    )?;
+    let problems = &l.problems;
+    let report = json!({
+        "model": args.model,
+        "sha256": model.to_string(),
+        "federation": l.federation,
+        "evidence": l.evidence,
+        "rounds": l.rounds,
+        "updates_verified": l.updates_verified,
+        "clients": l.clients,
+        "verified": problems.is_empty(),
+        "problems": problems,
+    });
+    if cli.json {
+        output::json(&report)?;
+    } else if problems.is_empty() {
+        outln!(
+            "verified: `{}` is federation `{}`'s model (#{}): {} rounds chained from the first model, {} client updates signed by their keys",
+            args.model.display(),
+            l.federation,
+            l.evidence,
+            l.rounds,
+            l.updates_verified
+        );
+    } else {
+        for p in problems {
+            outln!("FAIL {p}");
+        }
+    }
+    if problems.is_empty() {
+        Ok(ExitStatus::Success)
+    } else {
+        if !cli.json {
+            crate::print_error(&anyhow::anyhow!(
+                "the lineage of `{}` does not verify ({} problem(s))",
+                args.model.display(),
+                problems.len()
+            ));
+        }
+        Ok(ExitStatus::Failure)
+    }
+}
+
+/// A federated model's lineage, as the ledger has it.
+pub(crate) struct Lineage {
+    pub(crate) federation: String,
+    /// The `federation` evidence naming the model.
+    pub(crate) evidence: u64,
+    pub(crate) rounds: u64,
+    pub(crate) updates_verified: u64,
+    pub(crate) clients: Vec<String>,
+    /// What does not hold; empty when the lineage verifies.
+    pub(crate) problems: Vec<String>,
+}
+
+/// Checks the lineage of the model whose file digest is `model` (named `what` in errors)
+/// in `project`'s ledger, the clients' updates against `keys`. No federation evidence
+/// naming it is a failed check.
+pub(crate) fn lineage(
+    project: &Project,
+    model: Digest,
+    what: &str,
+    keys: &[(String, PublicKey)],
+) -> Result<Lineage> {
+    let feds: Vec<(u64, aigis_core::Statement, Federation)> = signed_entries(project)?;
     let names_model = |s: &aigis_core::Statement| {
         s.subject.iter().any(|sub| {
             sub.name.as_deref().is_some_and(|n| n.starts_with("model:"))
@@ -505,11 +601,10 @@ fn verify(cli: &Cli, args: &FederateVerifyArgs) -> Result<ExitStatus> {
     };
     let Some((fed_index, _, fed)) = feds.into_iter().rev().find(|(_, s, _)| names_model(s)) else {
         return Err(crate::failed(format!(
-            "no federation evidence in this project names `{}` ({model}): it was not written by `aigis federate serve` here, or it was changed since",
-            args.model.display()
+            "no federation evidence in this project names {what} ({model}): it was not written by `aigis federate serve` here, or it was changed since"
         )));
     };
-    let rounds: Vec<(u64, aigis_core::Statement, FederatedRound)> = signed_entries(&project)?;
+    let rounds: Vec<(u64, aigis_core::Statement, FederatedRound)> = signed_entries(project)?;
     let mut by_round: std::collections::BTreeMap<u64, (u64, FederatedRound)> =
         std::collections::BTreeMap::new();
     let mut problems: Vec<String> = Vec::new();
@@ -582,41 +677,12 @@ fn verify(cli: &Cli, args: &FederateVerifyArgs) -> Result<ExitStatus> {
             fed.final_model
         ));
     }
-    let report = json!({
-        "model": args.model,
-        "sha256": model.to_string(),
-        "federation": fed.federation,
-        "evidence": fed_index,
-        "rounds": fed.rounds,
-        "updates_verified": updates_checked,
-        "clients": fed.clients.iter().map(|c| &c.name).collect::<Vec<_>>(),
-        "verified": problems.is_empty(),
-        "problems": problems,
-    });
-    if cli.json {
-        output::json(&report)?;
-    } else if problems.is_empty() {
-        outln!(
-            "verified: `{}` is federation `{}`'s model (#{fed_index}): {} rounds chained from the first model, {updates_checked} client updates signed by their keys",
-            args.model.display(),
-            fed.federation,
-            fed.rounds
-        );
-    } else {
-        for p in &problems {
-            outln!("FAIL {p}");
-        }
-    }
-    if problems.is_empty() {
-        Ok(ExitStatus::Success)
-    } else {
-        if !cli.json {
-            crate::print_error(&anyhow::anyhow!(
-                "the lineage of `{}` does not verify ({} problem(s))",
-                args.model.display(),
-                problems.len()
-            ));
-        }
-        Ok(ExitStatus::Failure)
-    }
+    Ok(Lineage {
+        federation: fed.federation.clone(),
+        evidence: fed_index,
+        rounds: fed.rounds,
+        updates_verified: updates_checked,
+        clients: fed.clients.iter().map(|c| c.name.clone()).collect(),
+        problems,
+    })
 }
