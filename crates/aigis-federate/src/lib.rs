@@ -11,9 +11,12 @@
 //! The parties talk over TLS 1.3, each authenticated by its project's Ed25519 key as a
 //! raw public key ([`tls`]), in length-framed JSON messages ([`wire`]).
 
+#[cfg(feature = "net")]
 pub mod client;
+#[cfg(feature = "net")]
 pub mod coordinator;
 pub mod secagg;
+#[cfg(feature = "net")]
 pub mod tls;
 pub mod wire;
 
@@ -39,6 +42,7 @@ pub enum Error {
     #[error("{0}")]
     Quorum(String),
     /// Training failed.
+    #[cfg(feature = "net")]
     #[error("{0}")]
     Train(#[from] aigis_train::mlp::Error),
     /// The caller could not record a round: the federation stops rather than go on

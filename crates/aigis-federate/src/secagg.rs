@@ -203,7 +203,7 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     /// A client numbered `id` in `round` of `federation`: fresh keys and seed from `rng`
-    /// (secret: [`aigis_train::dpsgd::secure_rng`]); what it advertises.
+    /// (secret: the operating system's, as `aigis_train::dpsgd::secure_rng` gives); what it advertises.
     pub fn new(id: u32, federation: &str, round: u64, rng: &mut ChaCha20Rng) -> (Self, Advertised) {
         let mut bytes = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(bytes.as_mut());
@@ -447,7 +447,7 @@ pub type Inboxes = BTreeMap<u32, Vec<Sealed>>;
 
 /// The coordinator's part: it checks and routes what the clients send, and unmasks the
 /// sum.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Server {
     ctx: Vec<u8>,
     threshold: usize,

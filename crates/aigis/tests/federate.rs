@@ -356,6 +356,74 @@ fn secure_aggregation_between_processes_gives_a_model_whose_masked_lineage_verif
     }
 }
 
+#[test]
+fn a_client_with_its_own_dp_declines_rounds_past_its_budget() {
+    let root = tempfile::tempdir().unwrap();
+    let coord = party(root.path(), "coord");
+    let clients: Vec<Party> = ["a", "b", "c"]
+        .iter()
+        .map(|n| party(root.path(), n))
+        .collect();
+    for (i, c) in clients.iter().enumerate() {
+        table(c, i, 40);
+    }
+    let mut args: Vec<&str> = SERVE.to_vec();
+    args.extend(["--rounds", "3", "--min-updates", "2", "-o", "fed.onnx"]);
+    for c in &clients {
+        args.extend(["--client", c.vkey.to_str().unwrap()]);
+    }
+    let (server, addr, lines) = serve(&coord.dir, &args);
+    // One round at σ = 2 spends ε 1.993 (PLD, δ = 1e-5), two 2.943: a budget of 2.5
+    // allows one.
+    let dp = [
+        "--dp",
+        "--clip-norm",
+        "1",
+        "--noise-multiplier",
+        "2",
+        "--epsilon",
+        "2.5",
+    ];
+    let joins: Vec<Child> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, c)| join(c, &addr, &coord, if i == 0 { &dp } else { &[] }))
+        .collect();
+    let mut reports = Vec::new();
+    for j in joins {
+        let (code, stdout, stderr) = finish(j);
+        assert_eq!(code, 0, "{stdout}\n{stderr}");
+        reports.push(serde_json::from_str::<serde_json::Value>(&stdout).unwrap());
+    }
+    let (code, _, _) = finish(server);
+    assert_eq!(code, 0, "{}", drain(&lines));
+    assert_eq!(reports[0]["trained"], 1);
+    let e = reports[0]["epsilon"].as_f64().unwrap();
+    assert!((e - 1.993).abs() < 0.01, "{e}");
+    assert!(reports[1]["epsilon"].is_null());
+    let rounds = evidence_of(&coord.dir, "federated-round");
+    let declined: Vec<usize> = rounds
+        .iter()
+        .map(|r| {
+            r["absent"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|a| {
+                    a["reason"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("declined: its privacy budget")
+                })
+                .count()
+        })
+        .collect();
+    assert_eq!(declined, vec![0, 1, 1]);
+    let part = evidence_of(&clients[0].dir, "federated-participation");
+    assert_eq!(part[0]["dp"]["epsilon_limit"], 2.5);
+    assert_eq!(part[0]["trained"], 1);
+}
+
 fn signal(child: &Child, sig: &str) {
     let status = Command::new("kill")
         .args([sig, &child.id().to_string()])

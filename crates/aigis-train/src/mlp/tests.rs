@@ -130,6 +130,48 @@ fn a_rows_input_gradient_is_its_losss_against_central_differences() {
     }
 }
 
+/// The trainer's backward pass (dense, written for speed) and the red team's
+/// (`aigis_runtime::grad`, which differentiates any ONNX graph) are two implementations of
+/// one derivative: on the model's own ONNX export, each row's input gradient is the same.
+#[test]
+fn the_trainers_input_gradient_is_the_red_teams_on_the_exported_model() {
+    let (x, y) = data(80, 0.0, 4);
+    for hidden in [0, 7] {
+        let m = train(
+            &x,
+            80,
+            &y,
+            3,
+            &Settings {
+                hidden,
+                max_epochs: 20,
+                ..Settings::default()
+            },
+        )
+        .unwrap();
+        let proto = aigis_runtime::onnx::read_proto(&m.to_onnx("aigis", "test").unwrap()).unwrap();
+        let graph = aigis_runtime::grad::Graph::from_onnx(&proto, None, "probabilities").unwrap();
+        let rows = 10;
+        let (theirs, _) = graph
+            .loss_gradient(&x[..rows * 5], rows, &y[..rows])
+            .unwrap();
+        let xs = m.standardize(&x[..rows * 5], rows).unwrap();
+        let mut yb = Array2::zeros((rows, 3));
+        for (i, &c) in y[..rows].iter().enumerate() {
+            yb[(i, c)] = 1.0;
+        }
+        // The trainer's gradient is in standardized units: the raw input's is it over
+        // each feature's scale.
+        let ours = input_gradient(&m, &xs, &yb) / &m.scale;
+        let worst = ours
+            .iter()
+            .zip(&theirs)
+            .map(|(a, b)| (a - b).abs() / a.abs().max(1e-3))
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-4, "hidden {hidden}: relative difference {worst}");
+    }
+}
+
 #[test]
 fn pgd_examples_stay_in_the_ball_and_the_range_and_raise_the_loss() {
     let (x, y) = data(300, 0.0, 10);
