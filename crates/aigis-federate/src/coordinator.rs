@@ -168,6 +168,8 @@ enum Event {
 struct Connected {
     conn: u64,
     tx: mpsc::UnboundedSender<Message>,
+    /// The rows it said it holds when it joined.
+    rows: u64,
 }
 
 /// Checks the settings (as [`run`] does first), so a caller can refuse them before it
@@ -389,7 +391,7 @@ impl State<'_> {
         };
         if tx.send(welcome).is_ok() {
             note(&format!("{name} joined ({rows} rows)"));
-            self.connected.insert(party, Connected { conn, tx });
+            self.connected.insert(party, Connected { conn, tx, rows });
         }
     }
 
@@ -506,6 +508,8 @@ async fn federate(
         let deadline = Instant::now() + s.round_timeout;
         let mut waiting: Vec<usize> = live.clone();
         let mut got: Vec<(usize, Update, String, String)> = Vec::new();
+        let announced: BTreeMap<usize, u64> =
+            st.connected.iter().map(|(p, c)| (*p, c.rows)).collect();
         let parameters = arch.parameters();
         let (updates, secure_sum) = if s.secure {
             let sum = secure_round(
@@ -540,6 +544,14 @@ async fn federate(
                         rows,
                         signature,
                     } if r == round => {
+                        // The mean weighs by rows: an update may not claim more (or
+                        // fewer) than the table the client joined with.
+                        if announced.get(&p) != Some(&rows) {
+                            return Err(format!(
+                                "an update from {rows} rows, from a client that joined with {}",
+                                announced.get(&p).copied().unwrap_or(0)
+                            ));
+                        }
                         let d =
                             verify(s, p, round, &base, &b, &delta, rows, &signature, parameters)?;
                         got.push((

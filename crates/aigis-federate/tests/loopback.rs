@@ -450,3 +450,156 @@ async fn a_client_that_requires_secure_aggregation_refuses_a_plain_round() -> Re
     );
     Ok(())
 }
+
+/// An update made from the round's federation, number, base and parameter count.
+type Forge = fn(&SigningKey, &str, u64, &str, usize) -> wire::Message;
+
+/// A client that answers round 1 with what `forge` makes of the round (its number, base
+/// and parameters), signed with its key.
+async fn rogue(
+    address: String,
+    key: SigningKey,
+    coordinator: aigis_crypto::PublicKey,
+    forge: Forge,
+) -> Result<(), Error> {
+    use aigis_federate::wire::Message;
+    use rustls::pki_types::ServerName;
+    let config = aigis_federate::tls::client_config(&key, &coordinator)?;
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(&address).await?;
+    let name = ServerName::try_from("aigis-federate").map_err(|e| Error::Tls(e.to_string()))?;
+    let mut tls = connector.connect(name, tcp).await?;
+    wire::send(
+        &mut tls,
+        &Message::Hello {
+            protocol: wire::PROTOCOL,
+            features: vec!["a".into(), "b".into()],
+            rows: 40,
+        },
+    )
+    .await?;
+    let Some(Message::Welcome { federation, .. }) = wire::receive(&mut tls).await? else {
+        return Err(Error::Protocol("no welcome".into()));
+    };
+    let Some(Message::Round {
+        round,
+        base,
+        params,
+        ..
+    }) = wire::receive(&mut tls).await?
+    else {
+        return Err(Error::Protocol("no round".into()));
+    };
+    wire::send(
+        &mut tls,
+        &forge(&key, &federation, round, &base, params.len()),
+    )
+    .await?;
+    // The coordinator's answer: refused.
+    match wire::receive(&mut tls).await? {
+        Some(Message::Refused { .. }) => Ok(()),
+        other => Err(Error::Protocol(format!("not refused: {other:?}"))),
+    }
+}
+
+fn signed(
+    key: &SigningKey,
+    federation: &str,
+    round: u64,
+    base: &str,
+    delta: Vec<f64>,
+    rows: u64,
+) -> wire::Message {
+    let digest = wire::digest(&delta);
+    let signature = hex::encode(key.sign(&wire::update_statement(
+        federation, round, base, &digest, rows,
+    )));
+    wire::Message::Update {
+        round,
+        base: base.into(),
+        delta,
+        rows,
+        signature,
+    }
+}
+
+#[tokio::test]
+async fn forged_updates_are_rejected_and_their_clients_dropped() -> Result<(), Error> {
+    let forgeries: [(Forge, &str); 5] = [
+        // Claiming a hundred times its rows, to outweigh the others in the mean.
+        (
+            |k, f, r, b, n| signed(k, f, r, b, vec![0.0; n], 4000),
+            "from 4000 rows",
+        ),
+        // Trained from another model.
+        (
+            |k, f, r, _, n| signed(k, f, r, &"00".repeat(32), vec![0.0; n], 40),
+            "not the round's",
+        ),
+        // Signed for another federation (a replay from elsewhere).
+        (
+            |k, _, r, b, n| signed(k, "other", r, b, vec![0.0; n], 40),
+            "does not verify",
+        ),
+        // The wrong size.
+        (
+            |k, f, r, b, n| signed(k, f, r, b, vec![0.0; n + 1], 40),
+            "values for a model of",
+        ),
+        // Signed by another key.
+        (
+            |_, f, r, b, n| signed(&SigningKey::generate(), f, r, b, vec![0.0; n], 40),
+            "does not verify",
+        ),
+    ];
+    for (forge, reason) in forgeries {
+        let coord = SigningKey::generate();
+        let keys: Vec<SigningKey> = (0..3).map(|_| SigningKey::generate()).collect();
+        let (listener, address) = listen().await?;
+        let mut s = settings(&keys, Rule::Mean, 2);
+        s.min_updates = 2;
+        let coord_pub = coord.public();
+        let server = tokio::spawn(async move {
+            let mut records: Vec<RoundRecord> = Vec::new();
+            let out = coordinator::run(
+                listener,
+                &coord,
+                s,
+                &mut |r| {
+                    records.push(r.clone());
+                    Ok(())
+                },
+                &mut |_| {},
+            )
+            .await;
+            (out, records)
+        });
+        let mut tasks = Vec::new();
+        for (i, k) in keys.into_iter().enumerate() {
+            if i == 2 {
+                tasks.push(tokio::spawn(rogue(address.clone(), k, coord_pub, forge)));
+                continue;
+            }
+            let mut cs = client_settings(&address, &SigningKey::generate(), i);
+            cs.coordinator = coord_pub;
+            tasks.push(tokio::spawn(async move {
+                client::join(&k, cs, &mut |_| {}).await.map(|_| ())
+            }));
+        }
+        let (out, records) = server.await.map_err(|e| Error::Options(e.to_string()))?;
+        out?;
+        for t in tasks {
+            t.await.map_err(|e| Error::Options(e.to_string()))??;
+        }
+        // Round 1 went on with the two honest updates; the forger was absent from it and
+        // is gone from round 2.
+        assert_eq!(records[0].updates.len(), 2, "{reason}");
+        assert!(
+            records[0].absent[0].reason.contains(reason),
+            "{:?}",
+            records[0].absent
+        );
+        assert_eq!(records[1].sampled.len(), 2);
+    }
+    Ok(())
+}
