@@ -243,6 +243,8 @@ pub async fn join(
         rounds,
     });
     let mut trained = 0u64;
+    // The ε spent after `n` rounds, with the client's own DP.
+    let spent = |n: u64| s.dp.as_ref().map(|dp| epsilon_after(dp, n)).transpose();
     // The securely aggregated round under way: its number, base, this client's state in
     // it and its encoded update.
     let mut pending: Option<(u64, String, secagg::Client, Vec<u64>)> = None;
@@ -341,46 +343,32 @@ pub async fn join(
                     let (state, keys) = secagg::Client::new(sr.id, &federation, round, &mut rng);
                     wire::send(&mut w, &Message::SecureKeys { round, keys }).await?;
                     pending = Some((round, base, state, encoded));
-                    trained += 1;
-                    let epsilon = match &s.dp {
-                        Some(dp) => Some(epsilon_after(dp, trained)?),
-                        None => None,
-                    };
-                    on_event(Event::Trained {
+                } else {
+                    let digest = wire::digest(&delta);
+                    let signature = hex::encode(key.sign(&wire::update_statement(
+                        &federation,
                         round,
-                        clipped,
-                        epsilon,
-                    });
-                    continue;
-                }
-                let digest = wire::digest(&delta);
-                let signature = hex::encode(key.sign(&wire::update_statement(
-                    &federation,
-                    round,
-                    &base,
-                    &digest,
-                    rows,
-                )));
-                wire::send(
-                    &mut w,
-                    &Message::Update {
-                        round,
-                        base,
-                        delta,
+                        &base,
+                        &digest,
                         rows,
-                        signature,
-                    },
-                )
-                .await?;
+                    )));
+                    wire::send(
+                        &mut w,
+                        &Message::Update {
+                            round,
+                            base,
+                            delta,
+                            rows,
+                            signature,
+                        },
+                    )
+                    .await?;
+                }
                 trained += 1;
-                let epsilon = match &s.dp {
-                    Some(dp) => Some(epsilon_after(dp, trained)?),
-                    None => None,
-                };
                 on_event(Event::Trained {
                     round,
                     clipped,
-                    epsilon,
+                    epsilon: spent(trained)?,
                 });
             }
             Message::Done {
@@ -394,10 +382,7 @@ pub async fn join(
                     ));
                 }
                 let _ = w.shutdown().await;
-                let epsilon = match &s.dp {
-                    Some(dp) => Some(epsilon_after(dp, trained)?),
-                    None => None,
-                };
+                let epsilon = spent(trained)?;
                 return Ok(Outcome {
                     federation,
                     features: s.features,

@@ -90,6 +90,23 @@ fn client_settings(address: &str, coordinator: &SigningKey, c: usize) -> client:
     }
 }
 
+/// The coordinator as a task: its outcome and the rounds it reported.
+fn spawn_coordinator(
+    listener: TcpListener,
+    coord: SigningKey,
+    s: coordinator::Settings,
+) -> tokio::task::JoinHandle<(Result<coordinator::Outcome, Error>, Vec<RoundRecord>)> {
+    tokio::spawn(async move {
+        let mut records: Vec<RoundRecord> = Vec::new();
+        let mut keep = |r: &RoundRecord| {
+            records.push(r.clone());
+            Ok(())
+        };
+        let out = coordinator::run(listener, &coord, s, &mut keep, &mut |_| {}).await;
+        (out, records)
+    })
+}
+
 async fn listen() -> Result<(TcpListener, String), Error> {
     let l = TcpListener::bind("127.0.0.1:0").await?;
     let a = l.local_addr()?.to_string();
@@ -104,21 +121,7 @@ async fn fedavg_over_tls_learns_and_every_round_is_signed() -> Result<(), Error>
     let s = settings(&keys, Rule::Mean, 5);
     let parties = s.clients.clone();
     let coord_pub = coord.public();
-    let server = tokio::spawn(async move {
-        let mut records: Vec<RoundRecord> = Vec::new();
-        let out = coordinator::run(
-            listener,
-            &coord,
-            s,
-            &mut |r| {
-                records.push(r.clone());
-                Ok(())
-            },
-            &mut |_| {},
-        )
-        .await;
-        (out, records)
-    });
+    let server = spawn_coordinator(listener, coord, s);
     let mut joins = Vec::new();
     for (i, k) in keys.into_iter().enumerate() {
         let mut cs = client_settings(&address, &SigningKey::generate(), i);
@@ -220,21 +223,7 @@ async fn a_client_with_its_own_dp_stops_at_its_budget_and_the_round_goes_on() ->
     let mut s = settings(&keys, Rule::Median, 4);
     s.min_updates = 2;
     let coord_pub = coord.public();
-    let server = tokio::spawn(async move {
-        let mut records: Vec<RoundRecord> = Vec::new();
-        let out = coordinator::run(
-            listener,
-            &coord,
-            s,
-            &mut |r| {
-                records.push(r.clone());
-                Ok(())
-            },
-            &mut |_| {},
-        )
-        .await;
-        (out, records)
-    });
+    let server = spawn_coordinator(listener, coord, s);
     let dp = ClientDp {
         clip: 1.0,
         noise_multiplier: 2.0,
@@ -357,21 +346,7 @@ async fn federation(
     s.min_updates = 2;
     s.round_timeout = Duration::from_secs(10);
     let coord_pub = coord.public();
-    let server = tokio::spawn(async move {
-        let mut records: Vec<RoundRecord> = Vec::new();
-        let out = coordinator::run(
-            listener,
-            &coord,
-            s,
-            &mut |r| {
-                records.push(r.clone());
-                Ok(())
-            },
-            &mut |_| {},
-        )
-        .await;
-        (out, records)
-    });
+    let server = spawn_coordinator(listener, coord, s);
     let mut joins = Vec::new();
     for (i, k) in keys.into_iter().enumerate() {
         if i == 3 {
@@ -559,21 +534,7 @@ async fn forged_updates_are_rejected_and_their_clients_dropped() -> Result<(), E
         let mut s = settings(&keys, Rule::Mean, 2);
         s.min_updates = 2;
         let coord_pub = coord.public();
-        let server = tokio::spawn(async move {
-            let mut records: Vec<RoundRecord> = Vec::new();
-            let out = coordinator::run(
-                listener,
-                &coord,
-                s,
-                &mut |r| {
-                    records.push(r.clone());
-                    Ok(())
-                },
-                &mut |_| {},
-            )
-            .await;
-            (out, records)
-        });
+        let server = spawn_coordinator(listener, coord, s);
         let mut tasks = Vec::new();
         for (i, k) in keys.into_iter().enumerate() {
             if i == 2 {

@@ -288,11 +288,7 @@ pub fn train(
             gw.scaled_add(s.alpha / expected, &layer.0);
             adam.update(l, layer, gw, gb, rate);
         }
-        let finite = model
-            .layers
-            .iter()
-            .all(|(w, b)| w.iter().chain(b).all(|v| v.is_finite()));
-        if !finite {
+        if !model.finite() {
             return Err(Error::Diverged(format!(
                 "the training diverged at step {} (a weight is not a finite number): lower the learning rate",
                 step + 1

@@ -211,11 +211,7 @@ pub fn local_update(
                 b.scaled_add(-s.learning_rate, &gb);
             }
         }
-        let finite = model
-            .layers
-            .iter()
-            .all(|(w, b)| w.iter().chain(b).all(|v| v.is_finite()));
-        if !finite {
+        if !model.finite() {
             return Err(Error::Diverged(format!(
                 "local training diverged in epoch {} (a weight is not a finite number): lower the learning rate",
                 epoch + 1

@@ -552,6 +552,13 @@ impl Mlp {
         Ok(p.iter().copied().collect())
     }
 
+    /// Whether every weight and bias is a finite number (training has not diverged).
+    pub(crate) fn finite(&self) -> bool {
+        self.layers
+            .iter()
+            .all(|(w, b)| w.iter().chain(b).all(|v| v.is_finite()))
+    }
+
     /// The number of features the network takes.
     pub fn features(&self) -> usize {
         self.mean.len()

@@ -56,6 +56,16 @@ fn table(p: &Party, c: usize, rows: usize) {
     std::fs::write(p.dir.join("t.csv"), csv).unwrap();
 }
 
+/// A coordinator and clients named `names`, each with `rows` rows of its own.
+fn parties(root: &Path, names: &[&str], rows: usize) -> (Party, Vec<Party>) {
+    let coord = party(root, "coord");
+    let clients: Vec<Party> = names.iter().map(|n| party(root, n)).collect();
+    for (i, c) in clients.iter().enumerate() {
+        table(c, i, rows);
+    }
+    (coord, clients)
+}
+
 fn spawn(dir: &Path, args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_aigis"))
         .args(args)
@@ -180,14 +190,7 @@ const SERVE: [&str; 12] = [
 #[test]
 fn three_clients_as_processes_train_one_model_whose_lineage_verifies() {
     let root = tempfile::tempdir().unwrap();
-    let coord = party(root.path(), "coord");
-    let clients: Vec<Party> = ["a", "b", "c"]
-        .iter()
-        .map(|n| party(root.path(), n))
-        .collect();
-    for (i, c) in clients.iter().enumerate() {
-        table(c, i, 60);
-    }
+    let (coord, clients) = parties(root.path(), &["a", "b", "c"], 60);
     let mut args: Vec<&str> = SERVE.to_vec();
     args.extend(["--rounds", "4", "-o", "fed.onnx"]);
     for c in &clients {
@@ -297,14 +300,7 @@ fn three_clients_as_processes_train_one_model_whose_lineage_verifies() {
 #[test]
 fn secure_aggregation_between_processes_gives_a_model_whose_masked_lineage_verifies() {
     let root = tempfile::tempdir().unwrap();
-    let coord = party(root.path(), "coord");
-    let clients: Vec<Party> = ["a", "b", "c"]
-        .iter()
-        .map(|n| party(root.path(), n))
-        .collect();
-    for (i, c) in clients.iter().enumerate() {
-        table(c, i, 60);
-    }
+    let (coord, clients) = parties(root.path(), &["a", "b", "c"], 60);
     let mut args: Vec<&str> = SERVE.to_vec();
     args.extend([
         "--rounds",
@@ -359,14 +355,7 @@ fn secure_aggregation_between_processes_gives_a_model_whose_masked_lineage_verif
 #[test]
 fn a_client_with_its_own_dp_declines_rounds_past_its_budget() {
     let root = tempfile::tempdir().unwrap();
-    let coord = party(root.path(), "coord");
-    let clients: Vec<Party> = ["a", "b", "c"]
-        .iter()
-        .map(|n| party(root.path(), n))
-        .collect();
-    for (i, c) in clients.iter().enumerate() {
-        table(c, i, 40);
-    }
+    let (coord, clients) = parties(root.path(), &["a", "b", "c"], 40);
     let mut args: Vec<&str> = SERVE.to_vec();
     args.extend(["--rounds", "3", "--min-updates", "2", "-o", "fed.onnx"]);
     for c in &clients {
@@ -435,14 +424,7 @@ fn signal(child: &Child, sig: &str) {
 #[test]
 fn a_stopped_client_is_a_straggler_and_the_rounds_go_on() {
     let root = tempfile::tempdir().unwrap();
-    let coord = party(root.path(), "coord");
-    let clients: Vec<Party> = ["a", "b", "c", "d"]
-        .iter()
-        .map(|n| party(root.path(), n))
-        .collect();
-    for (i, c) in clients.iter().enumerate() {
-        table(c, i, 40);
-    }
+    let (coord, clients) = parties(root.path(), &["a", "b", "c", "d"], 40);
     let mut args: Vec<&str> = SERVE.to_vec();
     args.extend([
         "--rounds",
