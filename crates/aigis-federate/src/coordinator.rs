@@ -790,6 +790,13 @@ async fn secure_round(
     absent: &mut Vec<Absent>,
     note: &mut (dyn FnMut(&str) + Send),
 ) -> Result<Vec<f64>, Error> {
+    if live.len() < 3 {
+        // With two, the sum and one's own update give away the other's.
+        return Err(Error::Quorum(format!(
+            "round {round}: {} client(s) connected, and secure aggregation needs 3 or more",
+            live.len()
+        )));
+    }
     let threshold = threshold_of(s, live.len());
     let mut server = secagg::Server::new(&s.federation, round, threshold, parameters + 1);
     let id_of = |p: usize| {

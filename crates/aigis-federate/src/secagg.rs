@@ -248,6 +248,13 @@ impl Client {
                 ids.len()
             )));
         }
+        // With two, the sum (which the next round's model shows every client) and one's
+        // own update give away the other's.
+        if n < 3 {
+            return Err(Error::Protocol(format!(
+                "a roster of {n} clients: secure aggregation needs 3 or more"
+            )));
+        }
         // Fewer than half (plus one) would let the coordinator, claiming the others
         // dropped, rebuild both secrets of a client from two disjoint groups.
         if threshold < n / 2 + 1 || threshold > n || threshold < 2 {

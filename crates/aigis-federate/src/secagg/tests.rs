@@ -188,6 +188,8 @@ fn clients_refuse_what_would_reveal_both_secrets() -> Result<(), Error> {
     let roster = vec![ad_a.clone(), ad_b.clone(), ad_c.clone()];
     // A threshold of half or less would let two disjoint groups rebuild both secrets.
     assert!(a.share(roster.clone(), 1, &mut r).is_err());
+    // Two clients would each learn the other's update from the sum.
+    assert!(a.share(roster[..2].to_vec(), 2, &mut r).is_err());
     let mut server = Server::new("fed", 1, 2, 3);
     server.roster(roster.clone())?;
     let mut sent = BTreeMap::new();
