@@ -2625,11 +2625,12 @@ pub struct FederateServeArgs {
     /// Clients that must join before the first round [default: all].
     #[arg(long, value_name = "N")]
     pub min_clients: Option<usize>,
-    /// How long to wait for them.
-    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    /// How long to wait for --min-clients clients to join (e.g. 90s, 5m).
+    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub join_timeout: std::time::Duration,
-    /// How long a round waits for updates; later ones are stragglers, left out.
-    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    /// How long a round (each of its exchanges, under secure aggregation) waits for
+    /// updates; later ones are stragglers, left out.
+    #[arg(long, default_value = "2m", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub round_timeout: std::time::Duration,
     /// The clients' passes over their rows a round.
     #[arg(long, default_value_t = 1)]
@@ -2706,7 +2707,7 @@ pub struct FederateJoinArgs {
     #[arg(long)]
     pub require_secure_aggregation: bool,
     /// How long to keep trying to reach the coordinator.
-    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "2m", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub connect_timeout: std::time::Duration,
     /// The seed of the local shuffles.
     #[arg(long, default_value_t = 0)]
