@@ -5,7 +5,6 @@
 //! set or a masked update from a client, which must be refused or used, never panic.
 #![no_main]
 
-use std::future::Future as _;
 use std::pin::pin;
 use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
