@@ -291,13 +291,12 @@ pub async fn join(
                         arch.parameters()
                     )));
                 }
-                if let Some(dp) = &s.dp
-                    && let Some(limit) = dp.epsilon
-                    && epsilon_after(dp, trained + 1)? > limit
+                if let Some(limit) = s.dp.as_ref().and_then(|d| d.epsilon)
+                    && let Some(next) = spent(trained + 1)?
+                    && next > limit
                 {
                     let reason = format!(
-                        "its privacy budget: another round would spend ε {:.3} of the {limit} allowed",
-                        epsilon_after(dp, trained + 1)?
+                        "its privacy budget: another round would spend ε {next:.3} of the {limit} allowed"
                     );
                     wire::send(
                         &mut w,

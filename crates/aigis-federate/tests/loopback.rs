@@ -280,19 +280,24 @@ async fn a_client_with_its_own_dp_stops_at_its_budget_and_the_round_goes_on() ->
     Ok(())
 }
 
-/// A client that follows secure aggregation through sharing its keys in round 1, then
-/// drops: its pairwise masks are in the others' masked updates, and must be removed.
-async fn dropping_client(
-    address: String,
-    key: SigningKey,
-    coordinator: aigis_crypto::PublicKey,
-) -> Result<(), Error> {
-    use aigis_federate::secagg;
+/// A client driven by hand, past the handshake, hello (two features, 40 rows) and
+/// welcome: its connection and the federation's name.
+async fn hand_join(
+    address: &str,
+    key: &SigningKey,
+    coordinator: &aigis_crypto::PublicKey,
+) -> Result<
+    (
+        tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+        String,
+    ),
+    Error,
+> {
     use aigis_federate::wire::Message;
     use rustls::pki_types::ServerName;
-    let config = aigis_federate::tls::client_config(&key, &coordinator)?;
+    let config = aigis_federate::tls::client_config(key, coordinator)?;
     let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(&address).await?;
+    let tcp = tokio::net::TcpStream::connect(address).await?;
     let name = ServerName::try_from("aigis-federate").map_err(|e| Error::Tls(e.to_string()))?;
     let mut tls = connector.connect(name, tcp).await?;
     wire::send(
@@ -307,6 +312,19 @@ async fn dropping_client(
     let Some(Message::Welcome { federation, .. }) = wire::receive(&mut tls).await? else {
         return Err(Error::Protocol("no welcome".into()));
     };
+    Ok((tls, federation))
+}
+
+/// A client that follows secure aggregation through sharing its keys in round 1, then
+/// drops: its pairwise masks are in the others' masked updates, and must be removed.
+async fn dropping_client(
+    address: String,
+    key: SigningKey,
+    coordinator: aigis_crypto::PublicKey,
+) -> Result<(), Error> {
+    use aigis_federate::secagg;
+    use aigis_federate::wire::Message;
+    let (mut tls, federation) = hand_join(&address, &key, &coordinator).await?;
     let Some(Message::Round {
         round,
         secure: Some(sr),
@@ -438,24 +456,7 @@ async fn rogue(
     forge: Forge,
 ) -> Result<(), Error> {
     use aigis_federate::wire::Message;
-    use rustls::pki_types::ServerName;
-    let config = aigis_federate::tls::client_config(&key, &coordinator)?;
-    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(&address).await?;
-    let name = ServerName::try_from("aigis-federate").map_err(|e| Error::Tls(e.to_string()))?;
-    let mut tls = connector.connect(name, tcp).await?;
-    wire::send(
-        &mut tls,
-        &Message::Hello {
-            protocol: wire::PROTOCOL,
-            features: vec!["a".into(), "b".into()],
-            rows: 40,
-        },
-    )
-    .await?;
-    let Some(Message::Welcome { federation, .. }) = wire::receive(&mut tls).await? else {
-        return Err(Error::Protocol("no welcome".into()));
-    };
+    let (mut tls, federation) = hand_join(&address, &key, &coordinator).await?;
     let Some(Message::Round {
         round,
         base,
