@@ -364,6 +364,36 @@ pub enum Command {
     ))]
     Federate(FederateCommand),
 
+    /// Ask the promotion gate whether a registered version may move to a stage, and why
+    /// (records nothing; `aigis model promote` asks the same question and acts on it).
+    ///
+    /// The gate is a set of Cedar policies over the version as an `Aigis::ModelVersion`
+    /// whose attributes come only from signed evidence in the project's ledger: the stored
+    /// bytes, the scan and the signature, the newest training run on one of its files (its
+    /// ε and δ, who trained it, its data's manifest and scan), red-team and fairness
+    /// results with their age, and the shadow and detector checks of aigis.toml. An entry
+    /// no project key signed is not read. Cedar refuses unless a `permit` applies and no
+    /// `forbid` does; a policy that cannot be evaluated refuses too. A refusal names each
+    /// policy that refused, what it read and from which entries, and for what is missing
+    /// the command that would record it.
+    ///
+    /// The policy is the built-in one (`--default-policy` prints it), or the project's
+    /// (`[model.gate] policy = "FILE"` in aigis.toml), or `--policy FILE` here. Policies
+    /// are validated against the gate's schema (`--schema` prints it) when they are
+    /// loaded: one that reads an attribute that does not exist, or an optional one without
+    /// `has`, does not load. examples/gate/ in aigis's repository holds stricter ones.
+    ///
+    /// Exits 1 when the gate refuses, 2 when it cannot ask (no such version, a policy
+    /// that does not load).
+    #[command(after_help = examples!(
+        "aigis gate fraud 3",
+        "aigis gate fraud 3 --stage staging --json",
+        "aigis gate fraud 3 --policy examples/gate/credit-scoring.cedar",
+        "aigis gate --schema",
+        "aigis gate --default-policy > gate.cedar"
+    ))]
+    Gate(Box<GateArgs>),
+
     /// Differential privacy's accounting of DP-SGD: the ε a run spends at δ, and the
     /// noise a target ε needs, for the Poisson-subsampled Gaussian mechanism, by its
     /// privacy loss distribution (PLD: the tighter) and by Rényi DP (RDP), as Google's
@@ -1833,15 +1863,20 @@ pub enum ModelCommand {
         "aigis --json model card fraud 3"
     ))]
     Card(ModelCardArgs),
-    /// Move a version to a stage, after the promotion gate: the stored bytes still match
-    /// their digests, the scan evidence covers every file and judges each one safe
-    /// (suspicious, inconclusive and dangerous are refused), and the signature verifies
-    /// over the stored files with a trusted key. The gate reads the evidence in the
-    /// ledger, not the registry's own notes. If the project's allowlist changed since the
-    /// version was scanned, the stored bytes are scanned again with the current one first
-    /// (recorded as new scan evidence), so a removed entry stops working at once.
+    /// Move a version to a stage, after the promotion gate (`aigis gate --help`): Cedar
+    /// policies over what the signed evidence says about the version. The built-in policy
+    /// requires stored bytes that still match their digests, scan evidence that covers
+    /// every file and judges each one safe (suspicious, inconclusive and dangerous are
+    /// refused), a signature that verifies over the stored files with a trusted key, and
+    /// the shadow and detector checks aigis.toml asks for; `[model.gate] policy` replaces
+    /// it. The gate reads the evidence in the ledger, not the registry's own notes. If the
+    /// project's allowlist changed since the version was scanned, the stored bytes are
+    /// scanned again with the current one first (recorded as new scan evidence), so a
+    /// removed entry stops working at once.
     ///
-    /// Exits 1 when the gate refuses; the refusal is recorded as evidence too.
+    /// Exits 1 when the gate refuses. The decision is recorded as evidence either way,
+    /// with the policy's digest, each policy's verdict, the attributes it read and the
+    /// ledger entries they came from.
     #[command(after_help = examples!(
         "aigis model promote fraud 3 --stage production"
     ))]
@@ -2130,6 +2165,32 @@ pub struct ModelPromoteArgs {
     /// keys (repeatable). (`--key`, elsewhere, trusts only the keys given.)
     #[arg(long = "also-trust", value_name = "PUBLIC_KEY")]
     pub keys: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    /// The model's name.
+    #[arg(required_unless_present_any = ["schema", "default_policy"])]
+    pub name: Option<String>,
+    /// The version.
+    #[arg(required_unless_present_any = ["schema", "default_policy"])]
+    pub version: Option<u32>,
+    /// The stage it would move to (letters, digits, `.`, `_`, `-`).
+    #[arg(long, value_name = "STAGE", default_value = "production")]
+    pub stage: String,
+    /// Decide with these Cedar policies instead of the project's.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Also trust this public key (PEM) to have signed the model, beside the project's
+    /// keys (repeatable).
+    #[arg(long = "also-trust", value_name = "PUBLIC_KEY")]
+    pub keys: Vec<PathBuf>,
+    /// Print the gate's Cedar schema (the attributes a policy may read) and exit.
+    #[arg(long, conflicts_with_all = ["name", "version", "default_policy"])]
+    pub schema: bool,
+    /// Print the built-in policy and exit.
+    #[arg(long, conflicts_with_all = ["name", "version"])]
+    pub default_policy: bool,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@ pub(crate) mod evidence;
 pub(crate) mod explain;
 pub(crate) mod fairness;
 pub(crate) mod federate;
+pub(crate) mod gate;
 pub(crate) mod init;
 pub(crate) mod keys;
 pub(crate) mod ledger;
@@ -156,6 +157,7 @@ fn dispatch(cli: &Cli) -> Result<ExitStatus> {
         Command::Train(args) => done(train::run(cli, args)),
         Command::Certify(args) => done(certify::run(cli, args)),
         Command::Federate(cmd) => federate::run(cli, cmd),
+        Command::Gate(args) => gate::run(cli, args),
         Command::Serve(args) => done(serve::run(cli, args)),
         Command::Demo(args) => done(demo::run(cli, args)),
     }

@@ -67,6 +67,11 @@ impl ModelConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GateConfig {
+    /// A file of Cedar policies that decides promotions and rollbacks instead of the
+    /// built-in one, relative to the project's folder (`aigis gate --help` shows the
+    /// schema and the built-in policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<std::path::PathBuf>,
     /// `[model.gate.shadow]`: a shadow period before promotion.
     #[serde(default)]
     pub shadow: Option<ShadowGateConfig>,
@@ -77,7 +82,7 @@ pub struct GateConfig {
 
 impl GateConfig {
     pub fn is_empty(&self) -> bool {
-        self.shadow.is_none() && self.detector.is_none()
+        self.policy.is_none() && self.shadow.is_none() && self.detector.is_none()
     }
 }
 

@@ -75,6 +75,12 @@ pub enum Error {
         version: u32,
         previous: Vec<u32>,
     },
+    /// The gate's policy could not be loaded.
+    #[error(transparent)]
+    Policy(#[from] crate::policy::PolicyError),
+    /// The ledger could not be read for the gate's attributes.
+    #[error("reading the evidence the gate decides from: {0}")]
+    Facts(String),
     /// A scan report that does not fit its evidence type (a bug, not bad input).
     #[error("internal error: the {what} does not match its evidence type")]
     Internal {
@@ -88,6 +94,9 @@ impl aigis_core::Hint for Error {
     fn hint(&self) -> Option<String> {
         match self {
             Self::Ledger(e) => e.hint(),
+            Self::Policy(_) => Some(
+                "`aigis gate --schema` prints the attributes a policy may read, and `aigis gate --default-policy` the built-in policy".into(),
+            ),
             _ => None,
         }
     }

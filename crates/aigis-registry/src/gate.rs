@@ -118,12 +118,33 @@ pub struct Decision {
     pub action: &'static str,
     /// The version the stage held before, if any.
     pub from: Option<u32>,
-    /// Every check, passed or not.
+    /// What the readers of evidence found (stored bytes, scan, signature, and the shadow
+    /// and detector checks when they apply), passed or not.
     pub checks: Vec<Check>,
-    /// Whether every check passed (and the move was applied).
+    /// Whether the policy allowed the move (and, for a promotion or rollback, it was
+    /// applied).
     pub passed: bool,
-    /// The ledger index of the decision's evidence.
+    /// The policy that decided.
+    pub policy: aigis_evidence::GatePolicyRef,
+    /// Each policy's verdict, with what a refusal is missing.
+    pub verdict: crate::policy::Verdict,
+    /// Every attribute the gate looked for, present or not.
+    pub facts: Vec<crate::policy::Fact>,
+    /// Entries about the version that were not read (not signed by a project key, or not
+    /// readable as their type), and why.
+    pub not_counted: Vec<NotCounted>,
+    /// The ledger index of the decision's evidence; `None` for `aigis gate`, which
+    /// records nothing.
+    pub evidence: Option<u64>,
+}
+
+/// An entry about the version the gate did not read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotCounted {
+    /// Its ledger index.
     pub evidence: u64,
+    /// Why.
+    pub why: String,
 }
 
 impl Workflow<'_> {

@@ -38,6 +38,7 @@ pub mod card;
 mod detector;
 mod error;
 mod gate;
+pub mod policy;
 mod scan;
 mod serving;
 mod shadow;
@@ -50,7 +51,8 @@ mod workflow;
 
 pub use aigis_core::{NoProgress, Progress};
 pub use error::Error;
-pub use gate::{ALLOWLIST_HINT, Check, Decision};
+pub use gate::{ALLOWLIST_HINT, Check, Decision, NotCounted};
+pub use policy::{GatePolicy, PolicyError};
 pub use scan::{model_scan, record_model_scan};
 pub use serving::{SERVE_LIMIT, Staged, model_file, staged};
 pub use store::{Registry, RegistryError, VersionRecord};

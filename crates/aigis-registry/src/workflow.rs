@@ -16,7 +16,8 @@ use aigis_scan::{Scanner, Verdict};
 use aigis_core::Progress;
 
 use crate::error::Error;
-use crate::gate::{Check, Decision};
+use crate::gate::{Check, Decision, NotCounted};
+use crate::policy::{GatePolicy, Question};
 use crate::scan::{StoredScan, record_model_scan, scan_stored};
 use crate::store::{
     self, EvidenceRef, Kind, Registry, RegistryError, StageState, Stages, VersionRecord,
@@ -43,6 +44,12 @@ pub struct Workflow<'a> {
     pub(crate) scanner: &'a Scanner,
     pub(crate) also_trust: &'a [VerifierKey],
     pub(crate) progress: &'a dyn Progress,
+    /// The gate's policy when the caller gives one (`aigis gate --policy`); else the
+    /// project's (`[model.gate] policy`), else the built-in one.
+    pub(crate) policy: Option<&'a GatePolicy>,
+    /// The time evidence ages are measured at; `None`: now. Only tests set it (a gate
+    /// asked as of the past would make stale evidence look fresh).
+    pub(crate) as_of_ms: Option<i64>,
 }
 
 impl std::fmt::Debug for Workflow<'_> {
@@ -72,7 +79,8 @@ pub struct Registered {
 
 /// A change of stage, as the gate is asked to allow it.
 struct Move<'a> {
-    action: StageAction,
+    /// `None`: only asked (`aigis gate`), nothing recorded or moved.
+    action: Option<StageAction>,
     stage: &'a str,
     from: Option<u32>,
     /// The stage's history after the move.
@@ -145,7 +153,30 @@ impl<'a> Workflow<'a> {
             scanner,
             also_trust: &[],
             progress,
+            policy: None,
+            as_of_ms: None,
         }
+    }
+
+    /// Decides with `policy` instead of the project's.
+    #[must_use]
+    pub fn with_policy(mut self, policy: &'a GatePolicy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// The policy in force: the one given, else the project's `[model.gate] policy`
+    /// (relative to the project's folder), else the built-in one.
+    pub fn policy_in_force(&self) -> Result<std::borrow::Cow<'a, GatePolicy>, Error> {
+        if let Some(p) = self.policy {
+            return Ok(std::borrow::Cow::Borrowed(p));
+        }
+        Ok(std::borrow::Cow::Owned(
+            match &self.project.config.model.gate.policy {
+                Some(path) => GatePolicy::load(&self.project.root.join(path))?,
+                None => GatePolicy::builtin()?,
+            },
+        ))
     }
 
     /// Also trusts these keys, beside the project's keyring, for model signatures.
@@ -307,15 +338,34 @@ impl<'a> Workflow<'a> {
     }
 
     /// Runs the gate for moving `version` of `name` to `stage`, records the decision and
-    /// applies it if every check passed. A refusal is a decision, not an error.
+    /// applies it if the policy allows it. A refusal is a decision, not an error.
     pub fn promote(&self, name: &str, version: u32, stage: &str) -> Result<Decision, Error> {
+        self.promotion(name, version, stage, true)
+    }
+
+    /// Asks the gate whether `version` of `name` may move to `stage`, and records nothing
+    /// (`aigis gate`): the same checks, attributes and policy as [`Workflow::promote`].
+    /// The only evidence it may write is a new scan, when the allowlist changed since the
+    /// version was scanned.
+    pub fn ask(&self, name: &str, version: u32, stage: &str) -> Result<Decision, Error> {
+        self.promotion(name, version, stage, false)
+    }
+
+    fn promotion(
+        &self,
+        name: &str,
+        version: u32,
+        stage: &str,
+        apply: bool,
+    ) -> Result<Decision, Error> {
         check_stage(stage)?;
+        let policy = self.policy_in_force()?;
         let reg = open(self.project)?;
         let _lock = reg.lock()?;
         let mut record = reg.version(name, version)?;
         let mut stages = reg.stages(name)?;
         let current = stages.stages.get(stage).cloned();
-        if current.as_ref().is_some_and(|c| c.version == version) {
+        if apply && current.as_ref().is_some_and(|c| c.version == version) {
             return Err(Error::AlreadyAtStage {
                 name: name.to_owned(),
                 version,
@@ -368,12 +418,13 @@ impl<'a> Workflow<'a> {
             &record,
             &mut stages,
             Move {
-                action: StageAction::Promote,
+                action: apply.then_some(StageAction::Promote),
                 stage,
                 from: current.map(|c| c.version),
                 previous,
             },
             checks,
+            &policy,
         )
     }
 
@@ -382,6 +433,7 @@ impl<'a> Workflow<'a> {
     /// passed.
     pub fn rollback(&self, name: &str, stage: &str, to: Option<u32>) -> Result<Decision, Error> {
         check_stage(stage)?;
+        let policy = self.policy_in_force()?;
         let reg = open(self.project)?;
         let _lock = reg.lock()?;
         let mut stages = reg.stages(name)?;
@@ -421,16 +473,18 @@ impl<'a> Workflow<'a> {
             &record,
             &mut stages,
             Move {
-                action: StageAction::Rollback,
+                action: Some(StageAction::Rollback),
                 stage,
                 from: Some(current.version),
                 previous,
             },
             checks,
+            &policy,
         )
     }
 
-    /// Records the gate's decision as evidence and applies it if every check passed.
+    /// Asks the policy over the version's attributes, records the decision as evidence
+    /// and applies it if the policy allowed it (unless the move is only asked).
     fn decide(
         &self,
         reg: &Registry,
@@ -438,53 +492,114 @@ impl<'a> Workflow<'a> {
         stages: &mut Stages,
         mv: Move<'_>,
         checks: Vec<Check>,
+        policy: &GatePolicy,
     ) -> Result<Decision, Error> {
-        let passed = checks.iter().all(|c| c.passed);
-        let index = self.record(
-            record,
-            &ModelPromotion {
-                name: record.name.clone(),
-                version: record.version,
-                action: mv.action,
-                stage: mv.stage.to_owned(),
+        let now_ms = self.as_of_ms.unwrap_or_else(|| {
+            i64::try_from(
+                SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_millis(),
+            )
+            .unwrap_or(i64::MAX)
+        });
+        let facts = crate::policy::facts::gather(self.project, record, &checks, now_ms)
+            .map_err(Error::Facts)?;
+        let principal = self.key.public().key_id();
+        let verdict = policy.decide(
+            &Question {
+                principal: &principal,
+                action: mv.action.unwrap_or(StageAction::Promote).as_str(),
+                stage: mv.stage,
                 from: mv.from,
-                decision: if passed {
-                    GateDecision::Allowed
-                } else {
-                    GateDecision::Refused
-                },
-                checks: checks
-                    .iter()
-                    .map(|c| GateCheck {
-                        check: c.check.to_owned(),
-                        passed: c.passed,
-                        detail: c.detail.clone(),
-                        evidence: c.evidence,
-                    })
-                    .collect(),
             },
-        )?;
-        if passed {
-            stages.stages.insert(
-                mv.stage.to_owned(),
-                StageState {
+            &facts,
+        );
+        let passed = verdict.allowed;
+        let policy_ref = aigis_evidence::GatePolicyRef {
+            source: policy.source.clone(),
+            digest: policy.digest,
+        };
+        let read = facts.read();
+        let mut evidence = None;
+        if let Some(action) = mv.action {
+            let index = self.record(
+                record,
+                &ModelPromotion {
+                    name: record.name.clone(),
                     version: record.version,
-                    since: now(),
-                    evidence: index,
-                    previous: mv.previous,
+                    action,
+                    stage: mv.stage.to_owned(),
+                    from: mv.from,
+                    decision: if passed {
+                        GateDecision::Allowed
+                    } else {
+                        GateDecision::Refused
+                    },
+                    checks: checks
+                        .iter()
+                        .map(|c| GateCheck {
+                            check: c.check.to_owned(),
+                            passed: c.passed,
+                            detail: c.detail.clone(),
+                            evidence: c.evidence,
+                        })
+                        .collect(),
+                    policy: Some(policy_ref.clone()),
+                    policies: verdict
+                        .policies
+                        .iter()
+                        .map(|p| aigis_evidence::GatePolicyVerdict {
+                            policy: p.policy.clone(),
+                            effect: p.effect.to_owned(),
+                            passed: p.passed,
+                            reads: p.reads.clone(),
+                            evidence: p.evidence.clone(),
+                            error: p.error.clone(),
+                        })
+                        .collect(),
+                    attributes: Some(
+                        facts
+                            .facts
+                            .iter()
+                            .filter(|f| !f.value.is_null())
+                            .map(|f| (f.attribute.clone(), f.value.clone()))
+                            .collect(),
+                    ),
+                    read,
                 },
-            );
-            reg.write_stages(&record.name, stages)?;
+            )?;
+            if passed {
+                stages.stages.insert(
+                    mv.stage.to_owned(),
+                    StageState {
+                        version: record.version,
+                        since: now(),
+                        evidence: index,
+                        previous: mv.previous,
+                    },
+                );
+                reg.write_stages(&record.name, stages)?;
+            }
+            evidence = Some(index);
         }
         Ok(Decision {
             name: record.name.clone(),
             version: record.version,
             stage: mv.stage.to_owned(),
-            action: mv.action.as_str(),
+            action: mv.action.map_or("gate", StageAction::as_str),
             from: mv.from,
             checks,
             passed,
-            evidence: index,
+            policy: policy_ref,
+            verdict,
+            facts: facts.facts,
+            not_counted: facts
+                .not_counted
+                .into_iter()
+                .map(|(evidence, why)| NotCounted { evidence, why })
+                .collect(),
+            evidence,
         })
     }
 }

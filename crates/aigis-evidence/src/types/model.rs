@@ -341,8 +341,54 @@ pub struct ModelPromotion {
     pub from: Option<u32>,
     /// `allowed` when every check passed, `refused` otherwise.
     pub decision: Decision,
-    /// Every check of the gate, passed or not.
+    /// What the gate's readers of evidence found (stored bytes, scan, signature, and the
+    /// shadow and detector checks when they apply), passed or not.
     pub checks: Vec<GateCheck>,
+    /// The Cedar policy that decided: where it came from and its digest. Absent from
+    /// decisions made before the gate read policies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<GatePolicyRef>,
+    /// Each policy's verdict.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<GatePolicyVerdict>,
+    /// The version's attributes the policies were asked about, as plain JSON (decimals as
+    /// numbers, keys as key ids), so the decision can be asked again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Every ledger entry the attributes were read from, ascending.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub read: Vec<u64>,
+}
+
+/// The gate's policy file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GatePolicyRef {
+    /// `built-in`, or the file's path.
+    pub source: String,
+    /// The SHA-256 of its text.
+    #[schemars(schema_with = "super::digest_schema")]
+    pub digest: Digest,
+}
+
+/// One policy's verdict in a gate decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GatePolicyVerdict {
+    /// Its `@id`.
+    pub policy: String,
+    /// `permit` or `forbid`.
+    pub effect: String,
+    /// A forbid that did not apply, or a permit that did.
+    pub passed: bool,
+    /// The attributes it reads.
+    pub reads: Vec<String>,
+    /// The ledger entries behind them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<u64>,
+    /// Why it could not be evaluated (a refusal), when it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A change of stage.

@@ -385,6 +385,25 @@ fn every_predicate_round_trips() {
             detail: "`m.pkl` is dangerous".into(),
             evidence: Some(4),
         }],
+        policy: Some(GatePolicyRef {
+            source: "built-in".into(),
+            digest: Digest::of(b"policy"),
+        }),
+        policies: vec![GatePolicyVerdict {
+            policy: "scan".into(),
+            effect: "forbid".into(),
+            passed: false,
+            reads: vec!["scan".into()],
+            evidence: vec![4],
+            error: None,
+        }],
+        attributes: Some(
+            serde_json::json!({"scan": {"verdict": "dangerous", "passed": false}})
+                .as_object()
+                .unwrap()
+                .clone(),
+        ),
+        read: vec![4],
     });
     round_trip(&WatermarkEmbed {
         input: PathDigest {
@@ -538,6 +557,10 @@ fn json_is_the_shape_aigis_always_wrote() {
             detail: "1 file(s) match their digests".into(),
             evidence: None,
         }],
+        policy: None,
+        policies: Vec::new(),
+        attributes: None,
+        read: Vec::new(),
     };
     assert_eq!(
         p.to_value().unwrap(),

@@ -121,8 +121,8 @@ pub(crate) fn run(
         up.passed,
         "model promote",
         format!(
-            "promoted fraud version {v1} to production: stored bytes, scan and signature checked (evidence #{})",
-            up.evidence
+            "promoted fraud version {v1} to production: the built-in gate policy read its stored bytes, scan and signature (evidence #{})",
+            up.evidence.unwrap_or_default()
         ),
         json!({"version": v1, "checks": up.checks}),
     )?;
@@ -143,7 +143,7 @@ pub(crate) fn run(
         format!(
             "REFUSED fraud version {v2} ({}); production keeps version {v1} (evidence #{})",
             reasons.join("; "),
-            refused.evidence
+            refused.evidence.unwrap_or_default()
         ),
         json!({"version": v2, "checks": refused.checks}),
     )?;

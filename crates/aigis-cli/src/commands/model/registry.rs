@@ -3,7 +3,7 @@
 //! records the evidence); this module parses, calls and renders.
 
 use aigis_registry::store::EvidenceRef;
-use aigis_registry::{Decision, RegistryError, Workflow};
+use aigis_registry::{RegistryError, Workflow};
 use aigis_scan::Verdict;
 use anyhow::Result;
 use serde_json::json;
@@ -97,7 +97,7 @@ pub fn promote(cli: &Cli, args: &ModelPromoteArgs) -> Result<ExitStatus> {
     let d = Workflow::new(&project, &key, &scanner, &bar)
         .also_trust(&also_trust)
         .promote(&args.name, args.version, &args.stage)?;
-    report(cli, &d)
+    crate::commands::gate::report(cli, &d)
 }
 
 pub fn rollback(cli: &Cli, args: &ModelRollbackArgs) -> Result<ExitStatus> {
@@ -110,56 +110,7 @@ pub fn rollback(cli: &Cli, args: &ModelRollbackArgs) -> Result<ExitStatus> {
     let d = Workflow::new(&project, &key, &scanner, &bar)
         .also_trust(&also_trust)
         .rollback(&args.name, &args.stage, args.to)?;
-    report(cli, &d)
-}
-
-/// Prints a decision; a refusal exits 1.
-fn report(cli: &Cli, d: &Decision) -> Result<ExitStatus> {
-    if cli.json {
-        output::json(&json!({
-            "name": d.name, "version": d.version, "stage": d.stage,
-            "action": d.action, "from": d.from, "passed": d.passed,
-            "checks": d.checks, "evidence": d.evidence,
-        }))?;
-    } else {
-        for c in &d.checks {
-            outln!(
-                "  {:<4} {:<13} {}{}",
-                if c.passed { "ok" } else { "FAIL" },
-                c.check,
-                c.detail,
-                c.evidence
-                    .map(|i| format!(" (evidence #{i})"))
-                    .unwrap_or_default()
-            );
-        }
-        let verb = if d.action == "promote" {
-            "promoted"
-        } else {
-            "rolled back"
-        };
-        if d.passed {
-            outln!(
-                "{verb}: {} version {} is at stage `{}`{} (evidence #{})",
-                d.name,
-                d.version,
-                d.stage,
-                d.from
-                    .map(|f| format!(", replacing version {f}"))
-                    .unwrap_or_default(),
-                d.evidence
-            );
-        } else {
-            outln!(
-                "REFUSED: {} version {} stays out of stage `{}` (evidence #{})",
-                d.name,
-                d.version,
-                d.stage,
-                d.evidence
-            );
-        }
-    }
-    Ok(ExitStatus::passed(d.passed))
+    crate::commands::gate::report(cli, &d)
 }
 
 /// A line of `model list`.
