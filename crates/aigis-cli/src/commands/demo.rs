@@ -16,6 +16,7 @@ use serde_json::json;
 mod data;
 mod fairness;
 mod federate;
+mod gate;
 mod model;
 mod redteam;
 mod serve;
@@ -127,6 +128,10 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
 
     // Federated learning: three clinics' projects train one model, securely aggregated.
     crate::commands::demo::federate::run(cli, &mut log, &dir)?;
+
+    // The gate: a stricter policy than the built-in one asked about the digits model,
+    // and its refusal explained.
+    crate::commands::demo::gate::run(cli, &mut log, &project)?;
 
     // 3. A signed checkpoint.
     let cp = ledger.checkpoint(project.origin(), &key)?;
