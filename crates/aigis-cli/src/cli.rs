@@ -394,6 +394,18 @@ pub enum Command {
     ))]
     Gate(Box<GateArgs>),
 
+    /// Compliance reports an auditor can check offline: a framework's controls judged
+    /// from the signed evidence in the ledger, signed, bound to a checkpoint, and verified
+    /// with nothing but the project's verifier key.
+    #[command(subcommand, after_help = examples!(
+        "aigis report compliance --framework eu-ai-act --html eu-ai-act.html",
+        "aigis report verify compliance-eu-ai-act.json --key project.vkey",
+        "aigis report attest --framework nist-ai-rmf --control 'GOVERN 1.1' \\",
+        "    --statement 'Legal reviews AI use quarterly' --document legal-register.pdf",
+        "aigis report frameworks"
+    ))]
+    Report(ReportCommand),
+
     /// Differential privacy's accounting of DP-SGD: the ε a run spends at δ, and the
     /// noise a target ε needs, for the Poisson-subsampled Gaussian mechanism, by its
     /// privacy loss distribution (PLD: the tighter) and by Rényi DP (RDP), as Google's
@@ -2165,6 +2177,101 @@ pub struct ModelPromoteArgs {
     /// keys (repeatable). (`--key`, elsewhere, trusts only the keys given.)
     #[arg(long = "also-trust", value_name = "PUBLIC_KEY")]
     pub keys: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Judge every control of a framework from the ledger's signed evidence: met (every
+    /// requirement satisfied), partial or missing, each requirement with the ledger entry
+    /// that proves it (`aigis evidence show N`), its age, and what to do about a gap.
+    ///
+    /// The mapping from controls to kinds of evidence is data (`aigis report frameworks`
+    /// lists them; `--mapping FILE` reads an edited one). A requirement is read from the
+    /// newest entry of its kind signed by a project key; another key's entry is listed as
+    /// not counted. The report is bound to a checkpoint signed for it, carries every entry
+    /// it cites with its inclusion proof, is signed by the project key (a DSSE envelope,
+    /// written to -o), and is recorded as `compliance-report` evidence. Prints a summary,
+    /// or the report with --json; --html writes a page with a summary chart.
+    ///
+    /// Exits 0 whether controls are met or not (a report is not a check); 2 when it cannot
+    /// be made.
+    #[command(after_help = examples!(
+        "aigis report compliance --framework nist-ai-rmf",
+        "aigis report compliance --framework iso-42001 -o iso.json --html iso.html",
+        "aigis report compliance --mapping our-controls.toml --json"
+    ))]
+    Compliance(ReportComplianceArgs),
+    /// Check a signed compliance report offline: its signature by the project key, the
+    /// checkpoint it is bound to, every cited entry's inclusion proof and signature, and
+    /// every control's status judged again from the cited entries under the mapping the
+    /// report carries. What an offline check cannot see (that each entry was the newest
+    /// of its kind, that nothing reported absent was there) is checked against a project's
+    /// ledger with --ledger.
+    ///
+    /// Exits 1 when the report does not check, 2 when the file is not a signed report.
+    #[command(after_help = examples!(
+        "aigis report verify compliance-eu-ai-act.json --key project.vkey",
+        r#"aigis report verify report.json --key "$(cat project.vkey)""#,
+        "aigis report verify report.json --key project.vkey --ledger"
+    ))]
+    Verify(ReportVerifyArgs),
+    /// Record a person's signed statement that a control is in place (a policy adopted,
+    /// an assessment done), pointing to its documents by digest: the evidence for the
+    /// controls no tool can measure.
+    #[command(after_help = examples!(
+        "aigis report attest --framework eu-ai-act --control 'Article 14' \\",
+        "    --statement 'Operators can stop the model from the console' \\",
+        "    --document oversight-procedure.pdf"
+    ))]
+    Attest(ReportAttestArgs),
+    /// List the frameworks aigis maps, with their controls.
+    #[command(after_help = examples!("aigis report frameworks", "aigis --json report frameworks"))]
+    Frameworks,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportComplianceArgs {
+    /// The framework: nist-ai-rmf, eu-ai-act, iso-42001, owasp-ml-top10, mitre-atlas,
+    /// gdpr or hipaa.
+    #[arg(long, value_name = "ID", required_unless_present = "mapping")]
+    pub framework: Option<String>,
+    /// Read the mapping from this TOML file instead of the built-in one.
+    #[arg(long, value_name = "FILE", conflicts_with = "framework")]
+    pub mapping: Option<PathBuf>,
+    /// Write the signed report here [default: compliance-<ID>.json].
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Also write the report as an HTML page.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportVerifyArgs {
+    /// The signed report (`aigis report compliance -o`).
+    pub report: PathBuf,
+    /// The project's verifier key (`aigis keys show`), or a file holding it (repeatable).
+    #[arg(long = "key", value_name = "VKEY|FILE", required = true)]
+    pub keys: Vec<String>,
+    /// Also judge every control again from the project's ledger, as of the report's time.
+    #[arg(long)]
+    pub ledger: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportAttestArgs {
+    /// The framework's id.
+    #[arg(long, value_name = "ID")]
+    pub framework: String,
+    /// The control's id, as the framework writes it.
+    #[arg(long, value_name = "ID")]
+    pub control: String,
+    /// What is in place.
+    #[arg(long, value_name = "TEXT")]
+    pub statement: String,
+    /// A document it points to, recorded by digest (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub document: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,7 @@ pub(crate) mod model;
 pub(crate) mod monitor;
 pub(crate) mod privacy;
 pub(crate) mod redteam;
+pub(crate) mod report;
 pub(crate) mod serve;
 pub(crate) mod target;
 pub(crate) mod train;
@@ -158,6 +159,7 @@ fn dispatch(cli: &Cli) -> Result<ExitStatus> {
         Command::Certify(args) => done(certify::run(cli, args)),
         Command::Federate(cmd) => federate::run(cli, cmd),
         Command::Gate(args) => gate::run(cli, args),
+        Command::Report(cmd) => report::run(cli, cmd),
         Command::Serve(args) => done(serve::run(cli, args)),
         Command::Demo(args) => done(demo::run(cli, args)),
     }

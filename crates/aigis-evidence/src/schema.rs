@@ -62,6 +62,8 @@ pub fn schemas() -> Vec<SchemaFile> {
         schema_of::<Fairness>(),
         schema_of::<Explanation>(),
         schema_of::<RedTeam>(),
+        schema_of::<ControlStatement>(),
+        schema_of::<ComplianceReport>(),
         schema_of::<DatasetSummary>(),
         schema_of::<ArtifactDigest>(),
         schema_of::<Approval>(),

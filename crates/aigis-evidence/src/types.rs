@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 mod data;
 mod demo;
+mod governance;
 mod model;
 mod monitor;
 mod project;
@@ -20,6 +21,7 @@ mod validate;
 
 pub use data::*;
 pub use demo::*;
+pub use governance::*;
 pub use model::*;
 pub use monitor::*;
 pub use project::*;

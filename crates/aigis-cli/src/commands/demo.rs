@@ -19,6 +19,7 @@ mod federate;
 mod gate;
 mod model;
 mod redteam;
+mod report;
 mod serve;
 mod train;
 use crate::cli::{Cli, DemoArgs};
@@ -132,6 +133,9 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Result<()> {
     // The gate: a stricter policy than the built-in one asked about the digits model,
     // and its refusal explained.
     crate::commands::demo::gate::run(cli, &mut log, &project)?;
+
+    // The auditor: a compliance report judged from the ledger, checked offline.
+    crate::commands::demo::report::run(&mut log, &dir, &project)?;
 
     // 3. A signed checkpoint.
     let cp = ledger.checkpoint(project.origin(), &key)?;

@@ -1,0 +1,62 @@
+//! Predicates of governance (`aigis report`).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::{Predicate, Tool};
+
+/// `aigis report attest`: a person's signed statement that a control of a framework is in
+/// place (a policy adopted, an impact assessment done), for the controls no tool can
+/// measure. The subjects are the documents it points to, by digest (or, with none, the
+/// statement's own text).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ControlStatement {
+    /// The framework's id (`nist-ai-rmf`, `eu-ai-act`, …).
+    pub framework: String,
+    /// The control's id as the framework writes it (`GOVERN 1.1`, `Article 14`, …).
+    pub control: String,
+    /// What is in place, in the signer's words.
+    pub statement: String,
+    /// The documents it points to (a policy, an assessment), by path and SHA-256.
+    pub documents: Vec<crate::PathDigest>,
+    /// The aigis that recorded it.
+    pub tool: Tool,
+}
+
+impl Predicate for ControlStatement {
+    const TYPE: &'static str = "https://aigis.dev/predicate/control-statement/v1";
+    const NAME: &'static str = "control-statement";
+}
+
+/// `aigis report compliance`: a compliance report was made. The subject is the report's
+/// signed payload (`report:<framework>`), by digest; the counts are what it says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComplianceReport {
+    /// The framework's id.
+    pub framework: String,
+    /// The framework's version the mapping follows.
+    pub framework_version: String,
+    /// The SHA-256 of the mapping (controls to evidence) the report applied, in hex.
+    #[schemars(schema_with = "super::hex_schema")]
+    pub mapping: String,
+    /// The size of the ledger checkpoint the report is bound to: every entry it cites is
+    /// below it.
+    pub checkpoint_size: u64,
+    /// Controls met.
+    pub met: u64,
+    /// Controls partly met.
+    pub partial: u64,
+    /// Controls with no evidence.
+    pub missing: u64,
+    /// Every ledger entry the report cites, ascending.
+    pub cited: Vec<u64>,
+    /// The aigis that made it.
+    pub tool: Tool,
+}
+
+impl Predicate for ComplianceReport {
+    const TYPE: &'static str = "https://aigis.dev/predicate/compliance-report/v1";
+    const NAME: &'static str = "compliance-report";
+}
