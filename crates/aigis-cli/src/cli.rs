@@ -406,6 +406,14 @@ pub enum Command {
     ))]
     Report(ReportCommand),
 
+    /// The supply chain: the packages a project's lockfiles pin, checked against known
+    /// vulnerabilities.
+    #[command(subcommand, after_help = examples!(
+        "aigis deps scan Cargo.lock requirements.txt --osv osv/",
+        "aigis deps scan package-lock.json --osv osv/ --fail-on high --sarif deps.sarif"
+    ))]
+    Deps(DepsCommand),
+
     /// Differential privacy's accounting of DP-SGD: the ε a run spends at δ, and the
     /// noise a target ε needs, for the Poisson-subsampled Gaussian mechanism, by its
     /// privacy loss distribution (PLD: the tighter) and by Rényi DP (RDP), as Google's
@@ -2177,6 +2185,49 @@ pub struct ModelPromoteArgs {
     /// keys (repeatable). (`--key`, elsewhere, trusts only the keys given.)
     #[arg(long = "also-trust", value_name = "PUBLIC_KEY")]
     pub keys: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DepsCommand {
+    /// Match the packages pinned by lockfiles against an OSV database on disk, with each
+    /// ecosystem's version order: PEP 440 for PyPI (requirements*.txt pinned with `==`,
+    /// poetry.lock, uv.lock), SemVer 2.0 for crates.io (Cargo.lock) and npm
+    /// (package-lock.json, npm-shrinkwrap.json).
+    ///
+    /// The database is OSV JSON records in a folder, as osv.dev publishes them for offline
+    /// use: download `https://osv-vulnerabilities.storage.googleapis.com/<ECOSYSTEM>/all.zip`
+    /// for crates.io, PyPI and npm and unzip them into one folder. A version is affected
+    /// when a record lists it or one of its ranges holds it (the OSV schema's
+    /// evaluation); a record whose ranges cannot be read in the ecosystem's order is
+    /// reported as possibly affecting the version, never passed. Withdrawn records are
+    /// passed over. What cannot be checked (a requirement not pinned to one version, a
+    /// package from git or a path) is listed. In a project, the scan is signed
+    /// `dependency-scan` evidence.
+    ///
+    /// Exits 1 when a package is affected by a record rated at or above --fail-on (a
+    /// record with no rating counts as critical), 2 when a file cannot be read.
+    #[command(after_help = examples!(
+        "aigis deps scan Cargo.lock --osv osv/",
+        "aigis deps scan requirements.txt poetry.lock --osv osv/ --fail-on critical",
+        "aigis --json deps scan package-lock.json --osv osv/ --sarif deps.sarif"
+    ))]
+    Scan(DepsScanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DepsScanArgs {
+    /// The lockfiles.
+    #[arg(required = true, value_name = "LOCKFILE")]
+    pub files: Vec<PathBuf>,
+    /// The folder of OSV records.
+    #[arg(long, value_name = "DIR")]
+    pub osv: PathBuf,
+    /// Fail at a record rated this or worse.
+    #[arg(long, value_enum, ignore_case = true, value_name = "SEVERITY", default_value_t = FailOnSeverity::Low)]
+    pub fail_on: FailOnSeverity,
+    /// Also write the findings as SARIF 2.1.0.
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,6 +8,7 @@ pub(crate) mod certify;
 pub(crate) mod crypt;
 pub(crate) mod data;
 pub(crate) mod demo;
+pub(crate) mod deps;
 pub(crate) mod detect;
 pub(crate) mod evidence;
 pub(crate) mod explain;
@@ -160,6 +161,7 @@ fn dispatch(cli: &Cli) -> Result<ExitStatus> {
         Command::Federate(cmd) => federate::run(cli, cmd),
         Command::Gate(args) => gate::run(cli, args),
         Command::Report(cmd) => report::run(cli, cmd),
+        Command::Deps(cmd) => deps::run(cli, cmd),
         Command::Serve(args) => done(serve::run(cli, args)),
         Command::Demo(args) => done(demo::run(cli, args)),
     }

@@ -303,6 +303,7 @@ pub(crate) fn default_fix(req: &Requirement, framework: &str, control: &str) -> 
         }
         "monitor-drift" => "aigis monitor drift REFERENCE CURRENT".into(),
         "certification" => "aigis certify MODEL --data TABLE --label COLUMN".into(),
+        "dependency-scan" => "aigis deps scan LOCKFILE... --osv OSV_DIR".into(),
         other => format!("record `{other}` evidence"),
     }
 }

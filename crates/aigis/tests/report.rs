@@ -43,13 +43,25 @@ fn a_report_is_signed_recorded_and_verified_offline() {
     .unwrap();
     ok(d, &["model", "sign", "m.joblib"]);
     ok(d, &["model", "register", "m.joblib", "--name", "m"]);
+    // The dependencies: uv.lock's requests 2.31.0 is past every record's fix.
+    let deps = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/deps");
+    ok(
+        d,
+        &[
+            "deps",
+            "scan",
+            deps.join("uv.lock").to_str().unwrap(),
+            "--osv",
+            deps.join("osv").to_str().unwrap(),
+        ],
+    );
     let vkey = ok(d, &["keys", "show"]).stdout;
     std::fs::write(d.join("project.vkey"), &vkey).unwrap();
 
     let frameworks = json(d, &["report", "frameworks"]);
     assert_eq!(frameworks["frameworks"].as_array().unwrap().len(), 7);
 
-    // OWASP ML06 (supply chain): the scan and the signature are in the ledger.
+    // OWASP ML06 (supply chain): the scans and the signature are in the ledger.
     let r = json(
         d,
         &[

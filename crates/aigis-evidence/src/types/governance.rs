@@ -60,3 +60,49 @@ impl Predicate for ComplianceReport {
     const TYPE: &'static str = "https://aigis.dev/predicate/compliance-report/v1";
     const NAME: &'static str = "compliance-report";
 }
+
+/// `aigis deps scan`: lockfiles' pinned packages matched against an OSV database. The
+/// subjects are the lockfiles. Package names, versions and advisory ids only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DependencyScan {
+    /// The lockfiles read, by path and SHA-256.
+    pub lockfiles: Vec<crate::PathDigest>,
+    /// OSV records in the database read.
+    pub osv_records: u64,
+    /// Packages checked.
+    pub packages: u64,
+    /// What could not be checked (a requirement not pinned, a package not from an index).
+    pub unchecked: u64,
+    /// Each package a record affects.
+    pub vulnerable: Vec<VulnerablePackage>,
+    /// The `--fail-on` rating (`none` when nothing fails).
+    pub fail_on: String,
+    /// No vulnerable package at or above `fail_on`.
+    pub passed: bool,
+    /// The aigis that scanned.
+    pub tool: Tool,
+}
+
+/// A package an OSV record affects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VulnerablePackage {
+    /// `crates.io`, `PyPI` or `npm`.
+    pub ecosystem: String,
+    /// The package.
+    pub name: String,
+    /// The version pinned.
+    pub version: String,
+    /// The record's id.
+    pub id: String,
+    /// `low`, `medium`, `high`, `critical` or `unknown`.
+    pub rating: String,
+    /// The versions that fix it.
+    pub fixed: Vec<String>,
+}
+
+impl Predicate for DependencyScan {
+    const TYPE: &'static str = "https://aigis.dev/predicate/dependency-scan/v1";
+    const NAME: &'static str = "dependency-scan";
+}
