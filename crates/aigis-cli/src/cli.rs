@@ -2122,6 +2122,10 @@ pub struct ModelWatermarkVerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct ModelScanArgs {
+    /// A known-bad feed (a file of `sha256:HEX SOURCE` lines), beside the project's
+    /// `[model] known_bad` (repeatable): a file whose bytes hash to one is dangerous.
+    #[arg(long = "known-bad", value_name = "FILE")]
+    pub known_bad: Vec<PathBuf>,
     /// Model files or folders.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,

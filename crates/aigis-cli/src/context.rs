@@ -107,10 +107,27 @@ pub fn allowlist(project: &Project) -> Result<Allowlist> {
 
 /// The model scanner for this project: the default bounds and its allowlist.
 pub fn scanner(project: Option<&Project>) -> Result<Scanner> {
-    Ok(Scanner::new().with_allowlist(match project {
-        Some(p) => allowlist(p)?,
-        None => Allowlist::default(),
-    }))
+    scanner_with(project, &[])
+}
+
+/// The scanner with the project's allowlist and known-bad feeds (`[model] known_bad`),
+/// and the feeds in `extra` (`--known-bad`).
+pub fn scanner_with(project: Option<&Project>, extra: &[std::path::PathBuf]) -> Result<Scanner> {
+    let mut known_bad = aigis_scan::KnownBad::new();
+    if let Some(p) = project {
+        for feed in &p.config.model.known_bad {
+            known_bad.add_file(&p.root.join(feed))?;
+        }
+    }
+    for feed in extra {
+        known_bad.add_file(feed)?;
+    }
+    Ok(Scanner::new()
+        .with_allowlist(match project {
+            Some(p) => allowlist(p)?,
+            None => Allowlist::default(),
+        })
+        .with_known_bad(known_bad))
 }
 
 fn find_project(cli: &Cli) -> Result<Project> {

@@ -51,6 +51,11 @@ pub struct ModelConfig {
     /// The reviewed allowlist of pickle imports (`[[model.allow]]`).
     #[serde(default)]
     pub allow: Vec<AllowConfig>,
+    /// Known-bad feeds (files of SHA-256 digests with their sources), relative to the
+    /// project's folder: a model file that hashes to one is dangerous to `model scan` and
+    /// `model register`, and the promotion gate refuses a version that holds one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub known_bad: Vec<std::path::PathBuf>,
     /// What the promotion gate requires besides a safe scan and a verified signature.
     #[serde(default, skip_serializing_if = "GateConfig::is_empty")]
     pub gate: GateConfig,
@@ -58,7 +63,7 @@ pub struct ModelConfig {
 
 impl ModelConfig {
     pub fn is_empty(&self) -> bool {
-        self.allow.is_empty() && self.gate.is_empty()
+        self.allow.is_empty() && self.known_bad.is_empty() && self.gate.is_empty()
     }
 }
 

@@ -503,8 +503,14 @@ impl<'a> Workflow<'a> {
             )
             .unwrap_or(i64::MAX)
         });
-        let facts = crate::policy::facts::gather(self.project, record, &checks, now_ms)
-            .map_err(Error::Facts)?;
+        let facts = crate::policy::facts::gather(
+            self.project,
+            record,
+            &checks,
+            self.scanner.known_bad(),
+            now_ms,
+        )
+        .map_err(Error::Facts)?;
         let principal = self.key.public().key_id();
         let verdict = policy.decide(
             &Question {

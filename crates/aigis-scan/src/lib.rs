@@ -44,6 +44,7 @@ mod format;
 mod gguf;
 mod hdf5;
 mod keras;
+mod known_bad;
 mod limits;
 mod npy;
 mod onnx;
@@ -59,6 +60,7 @@ mod zip;
 
 pub use error::Error;
 pub use format::Format;
+pub use known_bad::{KnownBad, KnownBadError};
 pub use limits::Limits;
 pub use npy::{Header as NpyHeader, header as npy_header};
 pub use pickle::{AllowEntry, Allowlist, AllowlistError, Limits as PickleLimits};

@@ -15,6 +15,8 @@ use crate::pickle::Layout;
 use crate::{Allowlist, Error, Finding, Format, Limits, Location, PickleLimits, Verdict, zip};
 
 crate::rules::declare! {
+    KNOWN_BAD = "known_bad.digest":
+        "A file whose SHA-256 is on a known-bad feed: dangerous whatever its content.";
     FORMAT_UNKNOWN = "format.unknown":
         "A file of no model format the scanner recognises.";
     FORMAT_TEXT = "format.text":
@@ -61,6 +63,7 @@ pub struct Scanner {
     limits: Limits,
     pickle: PickleLimits,
     allowlist: Allowlist,
+    known_bad: crate::KnownBad,
 }
 
 impl Scanner {
@@ -89,6 +92,18 @@ impl Scanner {
         self
     }
 
+    /// The same scanner with known-bad digests: a file whose bytes hash to one is
+    /// dangerous (`known_bad.digest`), whatever its content.
+    pub fn with_known_bad(mut self, known_bad: crate::KnownBad) -> Self {
+        self.known_bad = known_bad;
+        self
+    }
+
+    /// The known-bad digests in force.
+    pub fn known_bad(&self) -> &crate::KnownBad {
+        &self.known_bad
+    }
+
     /// The bounds on files, archives and headers.
     pub fn limits(&self) -> &Limits {
         &self.limits
@@ -113,8 +128,24 @@ impl Scanner {
     pub fn scan_file(&self, path: &Path) -> Result<FileReport, Error> {
         let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-        let (format, findings, external_data) =
+        let (format, mut findings, external_data) =
             scan_reader_files(&mut file, len, path, self).map_err(|e| Error::io(path, e))?;
+        if !self.known_bad.is_empty() {
+            // Hashed apart from the format's reading, which need not read every byte.
+            let mut again = File::open(path).map_err(|e| Error::io(path, e))?;
+            let digest = crate::known_bad::digest_of(&mut again).map_err(|e| Error::io(path, e))?;
+            if let Some(sources) = self.known_bad.sources(&digest) {
+                findings.push(finding(
+                    Verdict::Dangerous,
+                    rule::KNOWN_BAD.id,
+                    format!(
+                        "the file's SHA-256 ({digest}) is on a known-bad list: {}",
+                        sources.join("; ")
+                    ),
+                    Location::default(),
+                ));
+            }
+        }
         let verdict = Verdict::worst(&findings);
         Ok(FileReport {
             path: path.to_owned(),

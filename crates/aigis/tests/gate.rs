@@ -320,3 +320,85 @@ fn policies_are_printed_and_bad_ones_refused_by_name() {
     let r = aigis(d, &["gate", "m", "9"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
 }
+
+#[test]
+fn a_known_bad_digest_is_dangerous_to_the_scanner_and_refused_by_the_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["init"]);
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/data/models/benign_sklearn_logreg.joblib"),
+        d.join("m.joblib"),
+    )
+    .unwrap();
+    ok(d, &["model", "sign", "m.joblib"]);
+    ok(d, &["model", "register", "m.joblib", "--name", "m"]);
+    // Registered clean; then a feed learns of the file.
+    let digest = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(
+            std::fs::read(d.join("m.joblib")).unwrap(),
+        ))
+    };
+    std::fs::write(
+        d.join("feed.txt"),
+        format!("# hub advisories\nsha256:{digest} HUB-2026-17 backdoored logistic regression\n"),
+    )
+    .unwrap();
+    let r = aigis(
+        d,
+        &[
+            "--json",
+            "model",
+            "scan",
+            "m.joblib",
+            "--known-bad",
+            "feed.txt",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("known_bad.digest") && r.stdout.contains("HUB-2026-17"),
+        "{}",
+        r.stdout
+    );
+
+    let config = std::fs::read_to_string(d.join("aigis.toml")).unwrap();
+    std::fs::write(
+        d.join("aigis.toml"),
+        config.replacen("[model]", "[model]\nknown_bad = [\"feed.txt\"]", 1)
+            + if config.contains("[model]") {
+                ""
+            } else {
+                "\n[model]\nknown_bad = [\"feed.txt\"]\n"
+            },
+    )
+    .unwrap();
+    let g = answer(d, &["gate", "m", "1"]);
+    assert_eq!(g["passed"], false, "{g:#}");
+    assert_eq!(policy(&g, "known-bad")["passed"], false);
+    let fact = g["facts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["attribute"] == "known_bad")
+        .unwrap();
+    assert!(
+        fact["detail"].as_str().unwrap().contains("HUB-2026-17"),
+        "{fact}"
+    );
+    // Registration scans with the project's feeds too.
+    let r = json(d, &["model", "register", "m.joblib", "--name", "m2"]);
+    assert_eq!(r["scan"]["verdict"], "dangerous", "{r:#}");
+
+    // A feed that does not read refuses the command, naming the line.
+    std::fs::write(d.join("feed.txt"), "sha256:abc nowhere\n").unwrap();
+    let r = aigis(d, &["gate", "m", "1"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("feed.txt") && r.stderr.contains("line 1"),
+        "{}",
+        r.stderr
+    );
+}

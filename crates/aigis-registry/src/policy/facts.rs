@@ -311,6 +311,9 @@ impl Reader<'_> {
 pub(crate) fn how_to_get(path: &str) -> &'static str {
     match path {
         "stored_bytes" => "register the model again: aigis model register PATH --name NAME",
+        "known_bad" => {
+            "a known-bad file cannot be made good: replace the model with one built from trusted sources, and register that"
+        }
         "scan" => {
             "registration scans the stored files: aigis model register PATH --name NAME (review a suspicious import and list it under [[model.allow]] in aigis.toml)"
         }
@@ -388,6 +391,7 @@ pub(crate) fn gather(
     project: &aigis_ledger::Project,
     record: &VersionRecord,
     checks: &[Check],
+    known_bad: &aigis_scan::KnownBad,
     now_ms: i64,
 ) -> Result<Facts, String> {
     let mut facts = Facts {
@@ -421,6 +425,33 @@ pub(crate) fn gather(
         "stored_bytes",
         V::Bool(stored.is_some_and(|c| c.passed)),
         stored.map_or_else(|| "not checked".into(), |c| c.detail.clone()),
+        Vec::new(),
+        None,
+    );
+
+    // The known-bad feeds in force now (not when the version was scanned: a feed that
+    // learned of a file since still stops it).
+    let hits: Vec<String> = record
+        .files
+        .iter()
+        .filter_map(|f| {
+            known_bad
+                .sources(&f.sha256)
+                .map(|s| format!("`{}` ({}) is on it: {}", f.path, f.sha256, s.join("; ")))
+        })
+        .collect();
+    facts.set(
+        "known_bad",
+        V::Bool(!hits.is_empty()),
+        if hits.is_empty() {
+            format!(
+                "no stored file is on the {} known-bad feed(s) in force ({} digests)",
+                known_bad.feeds().len(),
+                known_bad.len()
+            )
+        } else {
+            hits.join("; ")
+        },
         Vec::new(),
         None,
     );

@@ -152,6 +152,7 @@ fn the_schema_and_the_built_in_policy_load() {
         ids,
         [
             "stored-bytes",
+            "known-bad",
             "scan",
             "signature",
             "shadow",
@@ -496,4 +497,26 @@ fn promotion_records_the_policy_its_verdicts_and_what_it_read() {
         attrs["training"]["trained_by"],
         json!(s.f.key.public().key_id())
     );
+}
+
+#[test]
+fn a_file_a_feed_learned_of_after_registration_is_refused() {
+    let s = setup();
+    assert!(s.ask(DEFAULT_POLICY).passed);
+    let mut feed = aigis_scan::KnownBad::new();
+    feed.add_text(&format!("{} advisory X-1\n", s.file), "feed.txt")
+        .unwrap();
+    let scanner = aigis_scan::Scanner::new().with_known_bad(feed);
+    let policy = GatePolicy::builtin().unwrap();
+    let d = crate::Workflow::new(&s.f.project, &s.f.key, &scanner, &crate::NoProgress)
+        .with_policy(&policy)
+        .ask("m", 1, "production")
+        .unwrap();
+    assert!(!d.passed);
+    assert!(!passed(&d, "known-bad"));
+    // The scan evidence, made before the feed knew, still says safe: the gate reads the
+    // feed in force now.
+    assert!(passed(&d, "scan"));
+    let f = d.facts.iter().find(|f| f.attribute == "known_bad").unwrap();
+    assert!(f.detail.contains("advisory X-1"), "{f:?}");
 }

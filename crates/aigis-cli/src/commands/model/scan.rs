@@ -100,7 +100,7 @@ pub(crate) fn scan(cli: &Cli, args: &ModelScanArgs) -> Result<ExitStatus> {
     // Inside a project its allowlist applies and the scan is recorded; outside one the
     // scan runs on the built-in policy alone.
     let project = context::project_if_any(cli)?;
-    let scanner = context::scanner(project.as_ref())?;
+    let scanner = context::scanner_with(project.as_ref(), &args.known_bad)?;
     let reports = scan_paths(cli, &args.paths, &scanner)?;
     let failing: Vec<&FileReport> = reports
         .iter()
