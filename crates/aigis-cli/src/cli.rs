@@ -414,6 +414,18 @@ pub enum Command {
     ))]
     Deps(DepsCommand),
 
+    /// Write a CycloneDX 1.6 ML-BOM of a registered version: the model (its files by
+    /// SHA-256, and a model card from the ledger's signed training, red-team and fairness
+    /// evidence), the datasets it was trained on (by digest, with their signed manifest),
+    /// the packages of the lockfiles given (by purl, with the lockfiles' hashes), and an
+    /// attestation reference to each ledger entry it was built from (by the SHA-256 of the
+    /// entry's bytes). Writes to standard output, or to -o.
+    #[command(after_help = examples!(
+        "aigis bom fraud 3 -o fraud-3.cdx.json",
+        "aigis bom fraud 3 --lockfile requirements.txt --lockfile Cargo.lock -o bom.json"
+    ))]
+    Bom(BomArgs),
+
     /// Differential privacy's accounting of DP-SGD: the ε a run spends at δ, and the
     /// noise a target ε needs, for the Poisson-subsampled Gaussian mechanism, by its
     /// privacy loss distribution (PLD: the tighter) and by Rényi DP (RDP), as Google's
@@ -2189,6 +2201,22 @@ pub struct ModelPromoteArgs {
     /// keys (repeatable). (`--key`, elsewhere, trusts only the keys given.)
     #[arg(long = "also-trust", value_name = "PUBLIC_KEY")]
     pub keys: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BomArgs {
+    /// The model's name.
+    pub name: String,
+    /// The version.
+    pub version: u32,
+    /// A lockfile of the training or serving code, whose packages the BOM lists
+    /// (repeatable): Cargo.lock, requirements*.txt, poetry.lock, uv.lock,
+    /// package-lock.json.
+    #[arg(long, value_name = "FILE")]
+    pub lockfile: Vec<PathBuf>,
+    /// Write the BOM here instead of to standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

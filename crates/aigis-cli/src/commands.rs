@@ -162,6 +162,7 @@ fn dispatch(cli: &Cli) -> Result<ExitStatus> {
         Command::Gate(args) => gate::run(cli, args),
         Command::Report(cmd) => report::run(cli, cmd),
         Command::Deps(cmd) => deps::run(cli, cmd),
+        Command::Bom(args) => done(deps::bom(cli, args)),
         Command::Serve(args) => done(serve::run(cli, args)),
         Command::Demo(args) => done(demo::run(cli, args)),
     }

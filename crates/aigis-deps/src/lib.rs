@@ -24,6 +24,7 @@
 
 pub mod lockfile;
 pub mod osv;
+pub mod purl;
 pub mod severity;
 pub mod version;
 

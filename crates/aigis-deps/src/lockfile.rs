@@ -27,6 +27,38 @@ pub struct Dependency {
     /// The lockfile's line that pins it, when the format has lines aigis can tell.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<u64>,
+    /// The digests the lockfile pins its artifacts to: (`SHA-256` or `SHA-512`, hex).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hashes: Vec<(String, String)>,
+}
+
+/// `sha256:HEX` (or `sha512:HEX`) as (`SHA-256`, hex).
+fn hash_of(text: &str) -> Option<(String, String)> {
+    let (alg, hex) = text.trim().split_once(':')?;
+    let alg = match alg.to_ascii_lowercase().as_str() {
+        "sha256" => "SHA-256",
+        "sha512" => "SHA-512",
+        _ => return None,
+    };
+    (hex.len() >= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| (alg.to_owned(), hex.to_ascii_lowercase()))
+}
+
+/// npm's Subresource Integrity string (`sha512-BASE64`) as (`SHA-512`, hex).
+fn integrity(text: &str) -> Vec<(String, String)> {
+    use base64::Engine as _;
+    text.split_whitespace()
+        .filter_map(|one| {
+            let (alg, b64) = one.split_once('-')?;
+            let alg = match alg {
+                "sha512" => "SHA-512",
+                "sha256" => "SHA-256",
+                _ => return None,
+            };
+            let raw = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+            Some((alg.to_owned(), hex::encode(raw)))
+        })
+        .collect()
 }
 
 /// A lockfile read.
@@ -125,6 +157,12 @@ fn cargo(text: &str) -> Result<Lockfile, String> {
                     name: name.to_owned(),
                     version: version.to_owned(),
                     line: toml_line(text, name, version),
+                    hashes: p
+                        .get("checksum")
+                        .and_then(toml::Value::as_str)
+                        .and_then(|c| hash_of(&format!("sha256:{c}")))
+                        .into_iter()
+                        .collect(),
                 });
             }
             // The workspace's own crates.
@@ -160,11 +198,36 @@ fn toml_packages(text: &str, format: Format) -> Result<Lockfile, String> {
                 .is_some_and(|t| t == "legacy"),
         };
         if from_index {
+            // poetry.lock: `files = [{ file, hash }]`; uv.lock: `sdist = { hash }` and
+            // `wheels = [{ hash }]`.
+            let mut hashes = Vec::new();
+            let tables = p
+                .get("files")
+                .and_then(toml::Value::as_array)
+                .into_iter()
+                .flatten()
+                .chain(p.get("sdist"))
+                .chain(
+                    p.get("wheels")
+                        .and_then(toml::Value::as_array)
+                        .into_iter()
+                        .flatten(),
+                );
+            for t in tables {
+                if let Some(h) = t
+                    .get("hash")
+                    .and_then(toml::Value::as_str)
+                    .and_then(hash_of)
+                {
+                    hashes.push(h);
+                }
+            }
             out.dependencies.push(Dependency {
                 ecosystem: Ecosystem::PyPi,
                 name: name.to_owned(),
                 version: version.to_owned(),
                 line: toml_line(text, name, version),
+                hashes,
             });
         } else if !(format == Format::Uv
             && source.is_some_and(|s| s.get("editable").is_some() || s.get("virtual").is_some()))
@@ -217,6 +280,11 @@ fn requirements(text: &str) -> Lockfile {
             }
             continue;
         }
+        let hashes: Vec<(String, String)> = l
+            .split_whitespace()
+            .filter_map(|w| w.strip_prefix("--hash="))
+            .filter_map(hash_of)
+            .collect();
         // Drop the environment marker and the options (`--hash=…`).
         let spec = l.split(';').next().unwrap_or(l);
         let spec = spec.split(" --").next().unwrap_or(spec).trim();
@@ -238,6 +306,7 @@ fn requirements(text: &str) -> Lockfile {
                     name: name.to_owned(),
                     version: version.to_owned(),
                     line: Some(line),
+                    hashes,
                 });
             }
             _ => out.notes.push(format!(
@@ -270,6 +339,11 @@ fn package_lock(text: &str) -> Result<Lockfile, String> {
             name: name.to_owned(),
             version: version.to_owned(),
             line: None,
+            hashes: entry
+                .get("integrity")
+                .and_then(Value::as_str)
+                .map(integrity)
+                .unwrap_or_default(),
         });
     };
     if let Some(packages) = v.get("packages").and_then(Value::as_object) {

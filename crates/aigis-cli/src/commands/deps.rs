@@ -1,5 +1,6 @@
 //! `aigis deps scan`: lockfiles matched against an OSV database through `aigis_deps`;
-//! this module parses, calls, renders and records.
+//! and `aigis bom`, a version's CycloneDX ML-BOM through `aigis_registry::bom`. This
+//! module parses, calls, renders and records.
 
 use aigis_deps::lockfile::{self, Dependency};
 use aigis_deps::osv::Database;
@@ -7,7 +8,7 @@ use aigis_evidence::{DependencyScan, PathDigest, Tool, VulnerablePackage};
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
-use crate::cli::{Cli, DepsCommand, DepsScanArgs};
+use crate::cli::{BomArgs, Cli, DepsCommand, DepsScanArgs};
 use crate::commands::ExitStatus;
 use crate::report::sarif;
 use crate::{context, output};
@@ -189,4 +190,51 @@ fn message(v: &aigis_deps::Vulnerable) -> String {
         .map(|u| format!("; may be affected: {u}"))
         .unwrap_or_default();
     format!("{}{aliases}: {}; {fixed}{unknown}", v.id, v.summary)
+}
+
+pub(crate) fn bom(cli: &Cli, args: &BomArgs) -> Result<()> {
+    let project = context::project(cli)?;
+    let reg = aigis_registry::open(&project)?;
+    let record = reg.version(&args.name, args.version)?;
+    let mut lockfiles = Vec::new();
+    for f in &args.lockfile {
+        lockfiles.push(aigis_registry::bom::LockfileInput {
+            path: f.display().to_string(),
+            lockfile: lockfile::read(f)?,
+            sha256: aigis_crypto::sha256_file(f)
+                .with_context(|| format!("reading `{}`", f.display()))?,
+        });
+    }
+    let bom = aigis_registry::bom::bom(&project, &record, &lockfiles)?;
+    let mut text = serde_json::to_vec_pretty(&bom)?;
+    text.push(b'\n');
+    match &args.output {
+        Some(path) => {
+            aigis_crypto::fs::write_atomic(path, &text, 0o644)
+                .with_context(|| format!("writing `{}`", path.display()))?;
+            let components = bom
+                .get("components")
+                .and_then(serde_json::Value::as_array)
+                .map_or(0, Vec::len);
+            output::note(
+                cli,
+                &format!(
+                    "wrote {}: CycloneDX 1.6, {} version {} and {components} component(s)",
+                    path.display(),
+                    args.name,
+                    args.version
+                ),
+            );
+            if cli.json {
+                output::json(&json!({"file": path, "components": components}))?;
+            }
+        }
+        None => {
+            use std::io::Write as _;
+            if let Err(e) = std::io::stdout().lock().write_all(&text) {
+                output::stdout_failed(&e);
+            }
+        }
+    }
+    Ok(())
 }

@@ -216,13 +216,15 @@ impl Facts {
     }
 }
 
-/// An entry read: where it is, when it was recorded, who signed it, and what it says.
-struct Found<P> {
-    index: u64,
-    at_ms: i64,
-    key: String,
-    statement: Statement,
-    predicate: P,
+/// An entry read: where it is, when it was recorded, who signed it, what it says, and
+/// the SHA-256 of its bytes.
+pub(crate) struct Found<P> {
+    pub index: u64,
+    pub at_ms: i64,
+    pub key: String,
+    pub statement: Statement,
+    pub predicate: P,
+    pub body_sha256: Digest,
 }
 
 /// Reading the ledger for one question.
@@ -234,7 +236,23 @@ pub(crate) struct Reader<'a> {
     seen_bad: BTreeSet<u64>,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    /// A reader of `project`'s ledger, ages measured at `now_ms`, what it does not count
+    /// listed in `not_counted`.
+    pub(crate) fn new(
+        project: &aigis_ledger::Project,
+        now_ms: i64,
+        not_counted: &'a mut Vec<(u64, String)>,
+    ) -> Result<Self, String> {
+        Ok(Reader {
+            ledger: project.open_ledger().map_err(|e| chain(&e))?,
+            keys: project.keyring().map_err(|e| chain(&e))?.public_keys(),
+            now_ms,
+            not_counted,
+            seen_bad: BTreeSet::new(),
+        })
+    }
+
     fn age_days(&self, at_ms: i64) -> u64 {
         u64::try_from((self.now_ms - at_ms).max(0) / 86_400_000).unwrap_or(0)
     }
@@ -247,7 +265,7 @@ impl Reader<'_> {
 
     /// The newest entry of type `P` with a subject named `<role>:…` whose digest is one of
     /// `digests`, signed by a project key.
-    fn newest<P: Predicate>(
+    pub(crate) fn newest<P: Predicate>(
         &mut self,
         digests: &BTreeSet<Digest>,
         role: &str,
@@ -293,6 +311,7 @@ impl Reader<'_> {
                             key,
                             statement,
                             predicate,
+                            body_sha256: Digest::of(&e.body),
                         });
                     }
                     Err(err) => self.refuse(
@@ -401,15 +420,7 @@ pub(crate) fn gather(
         ..Facts::default()
     };
     let mut not_counted = Vec::new();
-    let ledger = project.open_ledger().map_err(|e| chain(&e))?;
-    let keys = project.keyring().map_err(|e| chain(&e))?.public_keys();
-    let mut r = Reader {
-        ledger,
-        keys,
-        now_ms,
-        not_counted: &mut not_counted,
-        seen_bad: BTreeSet::new(),
-    };
+    let mut r = Reader::new(project, now_ms, &mut not_counted)?;
     let check = |name: &str| checks.iter().find(|c| c.check == name);
 
     facts.values.push(("name", V::Str(record.name.clone())));
