@@ -48,6 +48,22 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// Sign as this person: their key file (`aigis keys identity`) instead of the
+    /// project's key. Their evidence counts when the project's roles name them.
+    #[arg(long, global = true, env = "AIGIS_IDENTITY", value_name = "KEY_FILE")]
+    pub identity: Option<PathBuf>,
+
+    /// The one-time password of the acting person, for actions whose role asks for a
+    /// second factor (admin and releaser).
+    #[arg(
+        long,
+        global = true,
+        env = "AIGIS_OTP",
+        value_name = "CODE",
+        hide_env_values = true
+    )]
+    pub otp: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -406,6 +422,26 @@ pub enum Command {
     ))]
     Report(ReportCommand),
 
+    /// Who may do what: members (their keys) and their roles (admin, data-steward,
+    /// trainer, releaser, auditor, gateway-admin), in a signed roles file only an admin
+    /// can change, every change recorded as evidence.
+    ///
+    /// Once a project has roles, `model promote` and `model rollback` need a releaser,
+    /// `train` and `federate serve` a trainer, `data sign` a data steward, `report
+    /// compliance` an auditor, `keys api` a gateway admin, and changing the roles an admin;
+    /// admin and releaser actions also need the person's one-time password (`--otp`, after
+    /// `aigis roles 2fa enroll`). A person acts with their own key (`--identity`), and the
+    /// gate refuses to let the key that trained a model promote it (separation of duties,
+    /// on unless `roles init --no-separation-of-duties`).
+    #[command(subcommand, after_help = examples!(
+        "aigis roles init",
+        "aigis keys identity -o alice.key        # Alice, on her machine",
+        "aigis roles grant releaser --key alice.vkey --name alice",
+        "aigis --identity alice.key roles 2fa enroll",
+        "aigis --identity alice.key --otp 123456 model promote fraud 3"
+    ))]
+    Roles(RolesCommand),
+
     /// The supply chain: the packages a project's lockfiles pin, checked against known
     /// vulnerabilities.
     #[command(subcommand, after_help = examples!(
@@ -499,6 +535,17 @@ pub struct InitArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
+    /// Make a person's own signing key (sealed with AIGIS_KEY_PASSPHRASE when set) and
+    /// print its verifier key, for an admin to `aigis roles grant`.
+    #[command(after_help = examples!("aigis keys identity -o alice.key --name alice > alice.vkey"))]
+    Identity {
+        /// The key file to write (it must not exist).
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// The name in the verifier key.
+        #[arg(long, default_value = "aigis-identity")]
+        name: String,
+    },
     /// Print the public key as a C2SP verifier key string (name+hash+base64).
     ///
     /// Give it to whoever checks your checkpoints and proofs.
@@ -2260,6 +2307,61 @@ pub struct DepsScanArgs {
     /// Also write the findings as SARIF 2.1.0.
     #[arg(long, value_name = "FILE")]
     pub sarif: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RolesCommand {
+    /// Start the project's roles: the project's key becomes its first admin.
+    #[command(after_help = examples!("aigis roles init", "aigis roles init --no-separation-of-duties"))]
+    Init {
+        /// Let the key that trained a model promote it.
+        #[arg(long)]
+        no_separation_of_duties: bool,
+    },
+    /// Give a person roles (they become a member if they were not). Needs an admin and
+    /// their one-time password.
+    #[command(after_help = examples!(
+        "aigis --otp 123456 roles grant releaser --key alice.vkey --name alice",
+        "aigis --otp 123456 roles grant trainer data-steward --key \"$(cat bob.vkey)\""
+    ))]
+    Grant(RolesGrantArgs),
+    /// Take roles from a person (no roles left: they are no longer a member). The last
+    /// admin cannot be removed.
+    #[command(after_help = examples!("aigis --otp 123456 roles revoke releaser --key alice.vkey"))]
+    Revoke(RolesGrantArgs),
+    /// List the members, their roles and whether they have a second factor.
+    #[command(after_help = examples!("aigis roles list", "aigis --json roles list"))]
+    List,
+    /// The acting person's second factor: a TOTP secret for an authenticator app, and
+    /// recovery codes, each shown once.
+    #[command(subcommand)]
+    #[command(name = "2fa")]
+    TwoFactor(TwoFactorCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TwoFactorCommand {
+    /// Enrol: prints the secret (as an otpauth URI and in base32) and ten recovery codes,
+    /// once. A first right code (`roles 2fa check --otp CODE`) confirms it.
+    #[command(after_help = examples!("aigis --identity alice.key roles 2fa enroll"))]
+    Enroll,
+    /// Check a code (or a recovery code, which is then spent). Five wrong codes lock the
+    /// second factor for fifteen minutes; a code is never accepted twice.
+    #[command(after_help = examples!("aigis --identity alice.key --otp 123456 roles 2fa check"))]
+    Check,
+}
+
+#[derive(Debug, Args)]
+pub struct RolesGrantArgs {
+    /// The roles.
+    #[arg(required = true, value_name = "ROLE")]
+    pub roles: Vec<String>,
+    /// The person's verifier key (`aigis keys identity` prints it), or a file holding it.
+    #[arg(long, value_name = "VKEY|FILE")]
+    pub key: String,
+    /// A name for people (for a new member).
+    #[arg(long)]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

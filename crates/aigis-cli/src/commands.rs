@@ -23,6 +23,7 @@ pub(crate) mod monitor;
 pub(crate) mod privacy;
 pub(crate) mod redteam;
 pub(crate) mod report;
+pub(crate) mod roles;
 pub(crate) mod serve;
 pub(crate) mod target;
 pub(crate) mod train;
@@ -142,6 +143,7 @@ pub fn run(cli: &Cli) -> Result<ExitStatus> {
 }
 
 fn dispatch(cli: &Cli) -> Result<ExitStatus> {
+    crate::context::set_actor(cli);
     match &cli.command {
         Command::Init(args) => done(init::run(cli, args)),
         Command::Keys(cmd) => done(keys::run(cli, cmd)),
@@ -162,6 +164,7 @@ fn dispatch(cli: &Cli) -> Result<ExitStatus> {
         Command::Gate(args) => gate::run(cli, args),
         Command::Report(cmd) => report::run(cli, cmd),
         Command::Deps(cmd) => deps::run(cli, cmd),
+        Command::Roles(cmd) => done(roles::run(cli, cmd)),
         Command::Bom(args) => done(deps::bom(cli, args)),
         Command::Serve(args) => done(serve::run(cli, args)),
         Command::Demo(args) => done(demo::run(cli, args)),

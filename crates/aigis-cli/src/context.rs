@@ -160,9 +160,62 @@ pub fn passphrase() -> Option<Zeroizing<String>> {
         .map(Zeroizing::new)
 }
 
+/// The acting person's key file (`--identity`), set once at start.
+static IDENTITY: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+/// The acting person's one-time password (`--otp`), set once at start.
+static OTP: std::sync::OnceLock<Option<Zeroizing<String>>> = std::sync::OnceLock::new();
+
+/// Remembers `--identity` and `--otp` for the commands that sign and authorize.
+pub fn set_actor(cli: &Cli) {
+    let _ = IDENTITY.set(cli.identity.clone());
+    let _ = OTP.set(cli.otp.clone().map(Zeroizing::new));
+}
+
+/// The key that signs what this command records: the acting person's (`--identity`),
+/// else the project's.
 pub fn signing_key(project: &Project) -> Result<SigningKey> {
     let pass = passphrase();
+    if let Some(Some(path)) = IDENTITY.get() {
+        return aigis_crypto::keyfile::load(path, pass.as_deref().map(String::as_str))
+            .with_context(|| format!("reading the identity `{}`", path.display()));
+    }
+    project_key(project)
+}
+
+/// The project's own key, whoever acts (key rotation, `roles init`).
+pub fn project_key(project: &Project) -> Result<SigningKey> {
+    let pass = passphrase();
     Ok(project.signing_key(pass.as_deref().map(String::as_str))?)
+}
+
+/// The roles that also need the acting person's second factor.
+pub const SECOND_FACTOR_ROLES: [&str; 2] = ["admin", "releaser"];
+
+/// Refuses (exit 1) when the project has roles and `key` does not hold `role` for `what`;
+/// for an admin or releaser action, also when the person's one-time password (`--otp`)
+/// is missing or wrong. A project without roles checks nothing.
+pub fn require_role(project: &Project, key: &SigningKey, role: &str, what: &str) -> Result<()> {
+    let Some(roles) = project.roles()? else {
+        return Ok(());
+    };
+    let id = key.public().key_id();
+    let who = roles.roles.member(&id).map_or_else(
+        || format!("key {id} (not a member)"),
+        |m| format!("`{}` (key {id})", m.name),
+    );
+    if !roles.roles.holds(&id, role) {
+        return Err(crate::failed_with_hint(
+            format!("{what} needs the role `{role}`, which {who} does not hold"),
+            format!(
+                "an admin grants it: aigis roles grant {role} --key VKEY; or act as a member who holds it: --identity KEY_FILE"
+            ),
+        ));
+    }
+    if SECOND_FACTOR_ROLES.contains(&role) {
+        let code = OTP.get().and_then(Option::as_ref);
+        crate::commands::roles::second_factor(project, key, code.map(|c| c.as_str()), what)?;
+    }
+    Ok(())
 }
 
 /// The project's keyring as the keys a model signature (or a detector file's) may be

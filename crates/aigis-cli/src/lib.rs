@@ -86,6 +86,17 @@ pub(crate) fn failed(message: impl Into<String>) -> anyhow::Error {
     })
 }
 
+/// [`failed`] with a hint (the known fix), printed after the message.
+pub(crate) fn failed_with_hint(
+    message: impl Into<String>,
+    hint: impl Into<String>,
+) -> anyhow::Error {
+    anyhow::Error::new(Failed {
+        message: message.into(),
+        hint: Some(hint.into()),
+    })
+}
+
 /// Whether `e` means the check ran and the artifact failed it: the first error along its
 /// cause chain that says so through [`aigis_core::CheckFailure`]. The one place the
 /// command line decides between exit 1 and exit 2 for an error.

@@ -25,6 +25,8 @@ pub enum Error {
     BadSignature(String),
     #[error("invalid public key: {0}")]
     PublicKey(String),
+    #[error("one-time password: {0}")]
+    Otp(String),
     #[error("invalid keyring `{}`: {reason}", path.display())]
     Keyring { path: PathBuf, reason: String },
     #[error("invalid recipient: {0}")]

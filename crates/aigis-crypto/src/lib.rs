@@ -37,6 +37,7 @@ mod keyring;
 pub mod note;
 pub mod recipient;
 pub mod symmetric;
+pub mod totp;
 
 pub use error::Error;
 pub use hash::{HashingReader, HashingWriter, sha256_file};

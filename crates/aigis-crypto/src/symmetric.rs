@@ -97,6 +97,34 @@ pub fn load_watermark_key(
     load_32(path, WATERMARK, passphrase)
 }
 
+const TOTP: Kind = Kind {
+    format: "aigis-totp-secret-v1",
+    algorithm: "hmac-sha1",
+    secret_len: 20,
+    what: "one-time password secret",
+};
+
+/// Writes a person's TOTP secret (20 bytes, with their key id as its public part) to
+/// `path`, mode 0600, atomically; sealed with `passphrase` when one is given, as the
+/// project's keys are.
+pub fn save_totp_secret(
+    path: &Path,
+    key_id: &[u8],
+    secret: &[u8],
+    passphrase: Option<&str>,
+    params: KdfParams,
+) -> Result<(), Error> {
+    keyfile::save_secret(path, TOTP, key_id, secret, passphrase, params)
+}
+
+/// The key id and the TOTP secret at `path`; a sealed file needs `passphrase`.
+pub fn load_totp_secret(
+    path: &Path,
+    passphrase: Option<&str>,
+) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>), Error> {
+    keyfile::load_secret(path, TOTP, passphrase)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

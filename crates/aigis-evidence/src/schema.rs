@@ -65,6 +65,7 @@ pub fn schemas() -> Vec<SchemaFile> {
         schema_of::<ControlStatement>(),
         schema_of::<ComplianceReport>(),
         schema_of::<DependencyScan>(),
+        schema_of::<RoleChange>(),
         schema_of::<DatasetSummary>(),
         schema_of::<ArtifactDigest>(),
         schema_of::<Approval>(),

@@ -15,6 +15,9 @@ pub enum Error {
     },
     #[error("the ledger is damaged: {0}")]
     Corrupt(String),
+    /// The roles chain does not verify: the set of trusted members is unknown.
+    #[error("the project's roles `{}` {message}", path.display())]
+    Roles { path: PathBuf, message: String },
     #[error("merkle tree: {0}")]
     Tree(#[from] tlog_tiles::Error),
     #[error(transparent)]

@@ -35,6 +35,7 @@ pub mod layout;
 mod ledger;
 pub mod project;
 pub mod proof;
+pub mod roles;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;

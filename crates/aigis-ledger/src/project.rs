@@ -432,12 +432,86 @@ impl Project {
         self.root.join(&self.config.ledger.path)
     }
 
+    /// The keys whose evidence the project trusts: the project's own keys (the keyring
+    /// file: the key in use and the ones rotations retired) and, when the project has
+    /// roles, its members' keys (verified through the roles chain, see
+    /// [`crate::roles`]). A roles chain that does not verify is an error: the set of
+    /// trusted keys would be unknown.
     pub fn keyring(&self) -> Result<Keyring, Error> {
+        #[cfg_attr(
+            not(feature = "sqlite"),
+            expect(unused_mut, reason = "members need the ledger")
+        )]
+        let mut ring = self.keyring_file()?;
+        #[cfg(feature = "sqlite")]
+        if let Some(roles) = self.roles()? {
+            for m in &roles.roles.members {
+                if ring.find(&m.key_id).is_none() {
+                    ring.keys.push(aigis_crypto::KeyringEntry {
+                        verifier_key: m.verifier_key.clone(),
+                        key_id: m.key_id.clone(),
+                        created_unix: 0,
+                        // A member's key is never the project's key in use.
+                        retired_unix: Some(0),
+                    });
+                }
+            }
+        }
+        Ok(ring)
+    }
+
+    /// The project's own keys only (the keyring file).
+    pub fn keyring_file(&self) -> Result<Keyring, Error> {
         let path = self.keyring_path();
         if !path.exists() {
             return Ok(Keyring::default());
         }
         Ok(Keyring::load(&path)?)
+    }
+
+    /// The folder of the roles files.
+    pub fn roles_dir(&self) -> PathBuf {
+        crate::roles::dir(&self.layout().state_dir())
+    }
+
+    /// The project's roles, verified: the chain of roles files rooted in the keyring file,
+    /// and the newest `role-change` evidence in the ledger naming the newest file. `None`
+    /// when the project has no roles (no one's role is checked).
+    #[cfg(feature = "sqlite")]
+    pub fn roles(&self) -> Result<Option<crate::roles::Verified>, Error> {
+        use aigis_evidence::Predicate as _;
+        let root = self.keyring_file()?.public_keys();
+        let Some(v) = crate::roles::verify_chain(&self.roles_dir(), &root)? else {
+            return Ok(None);
+        };
+        // The ledger must have recorded this very file as the newest change.
+        let mut keys = root;
+        keys.extend(v.roles.keys());
+        let ledger = self.open_ledger()?;
+        let newest = ledger.store().query(&crate::Query {
+            predicate_type: Some(aigis_evidence::RoleChange::TYPE.to_owned()),
+            newest_first: true,
+            limit: Some(64),
+            ..Default::default()
+        })?;
+        let recorded = newest.iter().find_map(|e| {
+            let (s, _) = crate::signed_statement(&keys, e.index, &e.body).ok()?;
+            aigis_evidence::RoleChange::from_statement(&s).ok()
+        });
+        match recorded {
+            Some(r) if r.roles_sha256 == v.sha256 && r.version == v.roles.version => Ok(Some(v)),
+            Some(r) => Err(Error::Roles {
+                path: self.roles_dir(),
+                message: format!(
+                    "are version {} ({}), but the ledger's newest role change records version {} ({}): the files were changed outside `aigis roles`",
+                    v.roles.version, v.sha256, r.version, r.roles_sha256
+                ),
+            }),
+            None => Err(Error::Roles {
+                path: self.roles_dir(),
+                message: "have no `role-change` evidence in the ledger: they were not made by `aigis roles`".into(),
+            }),
+        }
     }
 
     /// The project's signing key. A sealed key needs `passphrase`.
@@ -473,14 +547,14 @@ impl Project {
         if let Some(dir) = self.key_path().parent() {
             aigis_crypto::fs::sync_dir(dir);
         }
-        let mut ring = self.keyring()?;
+        let mut ring = self.keyring_file()?;
         ring.rotate_to(entry.clone(), unix_now());
         ring.save(&self.keyring_path())?;
         Ok((key, entry))
     }
 
     fn ensure_in_keyring(&self, public: &aigis_crypto::PublicKey) -> Result<(), Error> {
-        let mut ring = self.keyring()?;
+        let mut ring = self.keyring_file()?;
         if ring.find(&public.key_id()).is_some() {
             return Ok(());
         }

@@ -43,6 +43,13 @@ pub const SCHEMA: &str = include_str!("policy/schema.cedarschema");
 /// the shadow and detector checks when aigis.toml asks for them.
 pub const DEFAULT_POLICY: &str = include_str!("policy/default.cedar");
 
+/// The policy added when the project's roles require separation of duties.
+pub const SEPARATION_OF_DUTIES: &str = r#"@id("separation-of-duties")
+@message("the project's roles require separation of duties: the key that trained the model may not promote it")
+forbid (principal, action == Aigis::Action::"promote", resource)
+when { resource has training && resource.training.trained_by == principal };
+"#;
+
 /// The largest policy file read.
 const MAX_POLICY: u64 = 1 << 20;
 
@@ -50,6 +57,7 @@ const MAX_POLICY: u64 = 1 << 20;
 #[derive(Clone)]
 pub struct GatePolicy {
     set: PolicySet,
+    text: String,
     schema: Schema,
     /// Where it came from: `built-in` or the file's path.
     pub source: String,
@@ -147,10 +155,27 @@ impl GatePolicy {
         }
         Ok(GatePolicy {
             set,
+            text: text.to_owned(),
             schema,
             source: source.to_owned(),
             digest: Digest::of(text.as_bytes()),
         })
+    }
+
+    /// The same policies and the separation of duties the project's roles require: the
+    /// key that trained a model may not promote it.
+    pub fn with_separation_of_duties(&self) -> Result<Self, PolicyError> {
+        if self
+            .policies()
+            .iter()
+            .any(|(id, _)| id == "separation-of-duties")
+        {
+            return Ok(self.clone());
+        }
+        Self::parse(
+            &format!("{}\n{SEPARATION_OF_DUTIES}", self.text),
+            &format!("{} + the roles' separation of duties", self.source),
+        )
     }
 
     /// The policies, with their ids and effects.
@@ -188,6 +213,8 @@ pub(crate) struct Question<'a> {
     pub stage: &'a str,
     /// The version the stage holds now.
     pub from: Option<u32>,
+    /// The principal's roles, when the project has roles.
+    pub roles: Option<&'a [String]>,
 }
 
 /// One policy's verdict on the question.
@@ -317,11 +344,16 @@ impl GatePolicy {
             "parents": [],
         })];
         let mut keys: BTreeSet<&str> = facts.keys();
-        keys.insert(q.principal);
+        keys.remove(q.principal);
         for k in keys {
             entities
                 .push(json!({"uid": {"type": "Aigis::Key", "id": k}, "attrs": {}, "parents": []}));
         }
+        let principal_attrs = match q.roles {
+            Some(r) => json!({"roles": r}),
+            None => json!({}),
+        };
+        entities.push(json!({"uid": {"type": "Aigis::Key", "id": q.principal}, "attrs": principal_attrs, "parents": []}));
         let entities = Entities::from_json_value(Value::Array(entities), Some(&self.schema))
             .map_err(|e| {
                 format!("the version's attributes do not fit the gate's schema (a bug): {e}")

@@ -168,15 +168,22 @@ impl<'a> Workflow<'a> {
     /// The policy in force: the one given, else the project's `[model.gate] policy`
     /// (relative to the project's folder), else the built-in one.
     pub fn policy_in_force(&self) -> Result<std::borrow::Cow<'a, GatePolicy>, Error> {
-        if let Some(p) = self.policy {
-            return Ok(std::borrow::Cow::Borrowed(p));
-        }
-        Ok(std::borrow::Cow::Owned(
-            match &self.project.config.model.gate.policy {
+        let policy = match self.policy {
+            Some(p) => std::borrow::Cow::Borrowed(p),
+            None => std::borrow::Cow::Owned(match &self.project.config.model.gate.policy {
                 Some(path) => GatePolicy::load(&self.project.root.join(path))?,
                 None => GatePolicy::builtin()?,
-            },
-        ))
+            }),
+        };
+        // The project's roles may require separation of duties, whatever the policy says.
+        if self
+            .project
+            .roles()?
+            .is_some_and(|r| r.roles.separation_of_duties)
+        {
+            return Ok(std::borrow::Cow::Owned(policy.with_separation_of_duties()?));
+        }
+        Ok(policy)
     }
 
     /// Also trusts these keys, beside the project's keyring, for model signatures.
@@ -512,12 +519,19 @@ impl<'a> Workflow<'a> {
         )
         .map_err(Error::Facts)?;
         let principal = self.key.public().key_id();
+        let roles: Option<Vec<String>> = self.project.roles()?.map(|r| {
+            r.roles
+                .member(&principal)
+                .map(|m| m.roles.iter().cloned().collect())
+                .unwrap_or_default()
+        });
         let verdict = policy.decide(
             &Question {
                 principal: &principal,
                 action: mv.action.unwrap_or(StageAction::Promote).as_str(),
                 stage: mv.stage,
                 from: mv.from,
+                roles: roles.as_deref(),
             },
             &facts,
         );

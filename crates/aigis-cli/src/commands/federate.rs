@@ -141,6 +141,7 @@ pub(crate) async fn serve_on(
 ) -> Result<serde_json::Value> {
     let project = context::project(cli)?;
     let key = context::signing_key(&project)?;
+    context::require_role(&project, &key, "trainer", "coordinating a federation")?;
     let hidden = match (args.model, args.hidden) {
         (TrainModel::Logistic, _) => {
             bail!("--model logistic: a federation trains an mlp or a softmax regression")

@@ -13,11 +13,44 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> Result<()> {
     if let KeysCommand::Api(cmd) = cmd {
         return crate::commands::serve::api_key(cli, cmd);
     }
+    // A person's key is theirs, made anywhere.
+    if let KeysCommand::Identity { output, name } = cmd {
+        if output.exists() {
+            anyhow::bail!(
+                "`{}` exists: a key file is never overwritten",
+                output.display()
+            );
+        }
+        let key = aigis_crypto::SigningKey::generate();
+        let pass = context::passphrase();
+        keyfile::save(
+            output,
+            &key,
+            pass.as_deref().map(String::as_str),
+            KdfParams::default(),
+        )?;
+        let vkey = aigis_crypto::note::verifier_key(name, &key.public())?;
+        if cli.json {
+            return output::json(
+                &json!({"file": output, "key_id": key.public().key_id(), "verifier_key": vkey, "encrypted": pass.is_some()}),
+            );
+        }
+        outln!("{vkey}");
+        output::note(
+            cli,
+            &format!(
+                "wrote `{}` (keep it secret); give the line above to an admin: aigis roles grant ROLE --key VKEY",
+                output.display()
+            ),
+        );
+        return Ok(());
+    }
     let project = context::project(cli)?;
     match cmd {
         KeysCommand::Recipient(cmd) => crate::commands::crypt::recipient(cli, &project, cmd),
         KeysCommand::Mask(cmd) => crate::commands::data::mask::key(cli, &project, cmd),
         KeysCommand::Api(cmd) => crate::commands::serve::api_key(cli, cmd),
+        KeysCommand::Identity { .. } => Ok(()),
         KeysCommand::Show => {
             let ring = project.keyring()?;
             let vkey = project.verifier_key()?;
@@ -46,7 +79,8 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> Result<()> {
             Ok(())
         }
         KeysCommand::Rotate => {
-            let old = context::signing_key(&project)?;
+            // The project's key, whoever acts.
+            let old = context::project_key(&project)?;
             let pass = context::passphrase();
             let ledger = project.open_ledger()?;
             let (new, entry) =

@@ -62,6 +62,7 @@ fn compliance(cli: &Cli, args: &ReportComplianceArgs) -> Result<()> {
     };
     let project = context::project(cli)?;
     let key = context::signing_key(&project)?;
+    context::require_role(&project, &key, "auditor", "making a compliance report")?;
     let report = aigis_report::compliance::build(
         &project,
         &key,

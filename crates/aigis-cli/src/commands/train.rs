@@ -25,6 +25,9 @@ pub(crate) fn run(cli: &Cli, args: &TrainArgs) -> Result<()> {
 /// `--json` asks), and returns it as JSON (what `--json` prints) either way.
 pub(crate) fn execute(cli: &Cli, args: &TrainArgs, print: bool) -> Result<serde_json::Value> {
     let project = context::project_if_any(cli)?;
+    if let Some(p) = &project {
+        context::require_role(p, &context::signing_key(p)?, "trainer", "training a model")?;
+    }
     let data_digest = aigis_crypto::sha256_file(&args.data)
         .with_context(|| format!("reading `{}`", args.data.display()))?;
     let budget = match &project {

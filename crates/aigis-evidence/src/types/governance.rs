@@ -106,3 +106,31 @@ impl Predicate for DependencyScan {
     const TYPE: &'static str = "https://aigis.dev/predicate/dependency-scan/v1";
     const NAME: &'static str = "dependency-scan";
 }
+
+/// `aigis roles init|grant|revoke`: the project's roles changed. The subject is the new
+/// roles file (`roles:<version>`), by the SHA-256 of its signed bytes; the readers of the
+/// roles file check that the newest of these names the file they read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleChange {
+    /// The roles file's version after the change (1 for `roles init`).
+    pub version: u64,
+    /// The SHA-256 of the new roles file's bytes, in hex.
+    #[schemars(schema_with = "super::hex_schema")]
+    pub roles_sha256: String,
+    /// `init`, `grant` or `revoke`.
+    pub change: String,
+    /// The member changed (a key id); `null` for `init`.
+    pub member: Option<String>,
+    /// The roles granted or revoked.
+    pub roles: Vec<String>,
+    /// The key id of the admin who signed the change.
+    pub by: String,
+    /// The aigis that recorded it.
+    pub tool: Tool,
+}
+
+impl Predicate for RoleChange {
+    const TYPE: &'static str = "https://aigis.dev/predicate/role-change/v1";
+    const NAME: &'static str = "role-change";
+}

@@ -15,6 +15,7 @@ use crate::{context, output};
 pub(crate) fn sign(cli: &Cli, args: &DataSignArgs) -> Result<()> {
     let project = context::project(cli)?;
     let key = context::signing_key(&project)?;
+    context::require_role(&project, &key, "data-steward", "signing a dataset")?;
     let out = match &args.out {
         Some(o) => o.clone(),
         None => default_path(&args.path)?,

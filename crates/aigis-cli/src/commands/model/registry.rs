@@ -91,6 +91,7 @@ pub fn register(cli: &Cli, args: &ModelRegisterArgs) -> Result<()> {
 pub fn promote(cli: &Cli, args: &ModelPromoteArgs) -> Result<ExitStatus> {
     let project = context::project(cli)?;
     let key = context::signing_key(&project)?;
+    context::require_role(&project, &key, "releaser", "promoting a model")?;
     let scanner = context::scanner(Some(&project))?;
     let also_trust = super::sign::pem_keys(&args.keys)?;
     let bar = output::Bar::new(cli);
@@ -104,6 +105,7 @@ pub fn rollback(cli: &Cli, args: &ModelRollbackArgs) -> Result<ExitStatus> {
     aigis_registry::check_stage(&args.stage)?;
     let project = context::project(cli)?;
     let key = context::signing_key(&project)?;
+    context::require_role(&project, &key, "releaser", "rolling a stage back")?;
     let scanner = context::scanner(Some(&project))?;
     let also_trust = super::sign::pem_keys(&args.keys)?;
     let bar = output::Bar::new(cli);
