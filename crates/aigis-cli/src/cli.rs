@@ -404,9 +404,9 @@ pub enum Command {
     #[command(after_help = examples!(
         "aigis gate fraud 3",
         "aigis gate fraud 3 --stage staging --json",
-        "aigis gate fraud 3 --policy examples/gate/credit-scoring.cedar",
+        "aigis gate fraud 3 --policy credit-scoring.cedar",
         "aigis gate --schema",
-        "aigis gate --default-policy > gate.cedar"
+        "aigis gate --default-policy"
     ))]
     Gate(Box<GateArgs>),
 
@@ -435,10 +435,10 @@ pub enum Command {
     /// on unless `roles init --no-separation-of-duties`).
     #[command(subcommand, after_help = examples!(
         "aigis roles init",
-        "aigis keys identity -o alice.key        # Alice, on her machine",
-        "aigis roles grant releaser --key alice.vkey --name alice",
-        "aigis --identity alice.key roles 2fa enroll",
-        "aigis --identity alice.key --otp 123456 model promote fraud 3"
+        "aigis roles 2fa enroll",
+        "aigis roles grant releaser --key alice.vkey --name alice --otp 123456",
+        "aigis roles 2fa enroll --identity alice.key",
+        "aigis roles list"
     ))]
     Roles(RolesCommand),
 
@@ -446,7 +446,8 @@ pub enum Command {
     /// vulnerabilities.
     #[command(subcommand, after_help = examples!(
         "aigis deps scan Cargo.lock requirements.txt --osv osv/",
-        "aigis deps scan package-lock.json --osv osv/ --fail-on high --sarif deps.sarif"
+        "aigis deps scan package-lock.json --osv osv/ --fail-on high \\",
+        "    --sarif deps.sarif"
     ))]
     Deps(DepsCommand),
 
@@ -458,7 +459,8 @@ pub enum Command {
     /// entry's bytes). Writes to standard output, or to -o.
     #[command(after_help = examples!(
         "aigis bom fraud 3 -o fraud-3.cdx.json",
-        "aigis bom fraud 3 --lockfile requirements.txt --lockfile Cargo.lock -o bom.json"
+        "aigis bom fraud 3 --lockfile requirements.txt --lockfile Cargo.lock \\",
+        "    -o bom.json"
     ))]
     Bom(BomArgs),
 
@@ -955,6 +957,42 @@ pub enum DataCommand {
         "aigis data detokenize masked.csv -o customers.csv --columns customer_id"
     ))]
     Detokenize(DataDetokenizeArgs),
+
+    /// Protect a table's personal data for erasure by crypto-shredding: the subject column
+    /// (the data subject's id) and the columns given are encrypted per row under that
+    /// subject's own key (XChaCha20-Poly1305), kept in the project's subject key store.
+    /// `aigis data erase` destroys one subject's key, and their cells become unreadable
+    /// in every copy; `aigis data reveal` opens what is left. CSV.
+    #[command(after_help = examples!(
+        "aigis data protect customers.csv --subject customer_id \\",
+        "    --columns email,name,phone -o customers.protected.csv"
+    ))]
+    Protect(DataProtectArgs),
+    /// Decrypt a protected table with the subject keys that remain: an erased subject's
+    /// cells come out empty, and are counted.
+    #[command(after_help = examples!("aigis data reveal customers.protected.csv -o customers.csv"))]
+    Reveal(DataRevealArgs),
+    /// Erase a data subject: destroy their key (the store is re-encrypted under a fresh
+    /// store key), record the erasure as evidence (by the subject's keyed hash, never
+    /// their id). The ledger, which never held their data, still verifies.
+    #[command(after_help = examples!(
+        "aigis data erase --subject C-1042 --reason 'GDPR Art. 17 request 2026-118'"
+    ))]
+    Erase(DataEraseArgs),
+    /// List the files past their retention (`[[data.retention]]` in aigis.toml: a folder
+    /// and the most days a file under it is kept from its last change), and with
+    /// --enforce delete them, each by digest in `retention` evidence.
+    ///
+    /// Exits 1 when files are due and not deleted (a CI job fails until they are).
+    #[command(after_help = examples!(
+        "aigis data retention",
+        "aigis --json data retention --enforce"
+    ))]
+    Retention {
+        /// Delete the files that are due.
+        #[arg(long)]
+        enforce: bool,
+    },
 }
 
 /// How to read a table (shared by every command that reads one).
@@ -2266,6 +2304,40 @@ pub struct BomArgs {
     pub output: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+pub struct DataProtectArgs {
+    /// The table (CSV).
+    pub input: PathBuf,
+    /// The column holding the data subject's id.
+    #[arg(long, value_name = "COLUMN")]
+    pub subject: String,
+    /// The other columns to encrypt (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
+    pub columns: Vec<String>,
+    /// The protected table to write.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DataRevealArgs {
+    /// The protected table.
+    pub input: PathBuf,
+    /// Where to write it decrypted.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DataEraseArgs {
+    /// The data subject's id, as in the subject column.
+    #[arg(long, value_name = "ID")]
+    pub subject: String,
+    /// Why (recorded in the evidence).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum DepsCommand {
     /// Match the packages pinned by lockfiles against an OSV database on disk, with each
@@ -2287,8 +2359,10 @@ pub enum DepsCommand {
     /// record with no rating counts as critical), 2 when a file cannot be read.
     #[command(after_help = examples!(
         "aigis deps scan Cargo.lock --osv osv/",
-        "aigis deps scan requirements.txt poetry.lock --osv osv/ --fail-on critical",
-        "aigis --json deps scan package-lock.json --osv osv/ --sarif deps.sarif"
+        "aigis deps scan requirements.txt poetry.lock --osv osv/ \\",
+        "    --fail-on critical",
+        "aigis --json deps scan package-lock.json --osv osv/ \\",
+        "    --sarif deps.sarif"
     ))]
     Scan(DepsScanArgs),
 }
@@ -2321,21 +2395,23 @@ pub enum RolesCommand {
     /// Give a person roles (they become a member if they were not). Needs an admin and
     /// their one-time password.
     #[command(after_help = examples!(
-        "aigis --otp 123456 roles grant releaser --key alice.vkey --name alice",
-        "aigis --otp 123456 roles grant trainer data-steward --key \"$(cat bob.vkey)\""
+        "aigis roles grant releaser --key alice.vkey --name alice --otp 123456",
+        "aigis roles grant trainer data-steward --key bob.vkey --otp 123456"
     ))]
     Grant(RolesGrantArgs),
     /// Take roles from a person (no roles left: they are no longer a member). The last
     /// admin cannot be removed.
-    #[command(after_help = examples!("aigis --otp 123456 roles revoke releaser --key alice.vkey"))]
+    #[command(after_help = examples!("aigis roles revoke releaser --key alice.vkey --otp 123456"))]
     Revoke(RolesGrantArgs),
     /// List the members, their roles and whether they have a second factor.
     #[command(after_help = examples!("aigis roles list", "aigis --json roles list"))]
     List,
     /// The acting person's second factor: a TOTP secret for an authenticator app, and
     /// recovery codes, each shown once.
-    #[command(subcommand)]
-    #[command(name = "2fa")]
+    #[command(subcommand, name = "2fa", after_help = examples!(
+        "aigis roles 2fa enroll --identity alice.key",
+        "aigis roles 2fa check --identity alice.key --otp 123456"
+    ))]
     TwoFactor(TwoFactorCommand),
 }
 
@@ -2343,11 +2419,11 @@ pub enum RolesCommand {
 pub enum TwoFactorCommand {
     /// Enrol: prints the secret (as an otpauth URI and in base32) and ten recovery codes,
     /// once. A first right code (`roles 2fa check --otp CODE`) confirms it.
-    #[command(after_help = examples!("aigis --identity alice.key roles 2fa enroll"))]
+    #[command(after_help = examples!("aigis roles 2fa enroll --identity alice.key"))]
     Enroll,
     /// Check a code (or a recovery code, which is then spent). Five wrong codes lock the
     /// second factor for fifteen minutes; a code is never accepted twice.
-    #[command(after_help = examples!("aigis --identity alice.key --otp 123456 roles 2fa check"))]
+    #[command(after_help = examples!("aigis roles 2fa check --identity alice.key --otp 123456"))]
     Check,
 }
 
@@ -2382,7 +2458,8 @@ pub enum ReportCommand {
     /// be made.
     #[command(after_help = examples!(
         "aigis report compliance --framework nist-ai-rmf",
-        "aigis report compliance --framework iso-42001 -o iso.json --html iso.html",
+        "aigis report compliance --framework iso-42001 -o iso.json \\",
+        "    --html iso.html",
         "aigis report compliance --mapping our-controls.toml --json"
     ))]
     Compliance(ReportComplianceArgs),

@@ -35,6 +35,9 @@ pub enum Error {
     /// A masking key that cannot be used.
     #[error("mask key: {0}")]
     MaskKey(String),
+    /// Crypto-shredding: the subject key store or a protected table.
+    #[error("`{}` {message}", path.display())]
+    Shred { path: PathBuf, message: String },
     /// Key bytes of the wrong length.
     #[error("mask key: a masking key is 32 bytes, not {len}")]
     MaskKeyLength { len: usize },

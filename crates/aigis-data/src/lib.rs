@@ -29,6 +29,7 @@ pub mod pii;
 pub mod poison;
 pub mod profile;
 pub mod scan;
+pub mod shred;
 pub mod sources;
 pub mod table;
 

@@ -13,12 +13,32 @@ pub struct DataConfig {
     /// The approved sources `aigis data ingest` accepts data from.
     #[serde(default)]
     pub sources: Vec<SourceConfig>,
+    /// How long data may be kept (`aigis data retention`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retention: Vec<RetentionRule>,
+}
+
+/// `[[data.retention]]`: files under `path` (relative to the project's folder) are kept
+/// at most `days` days from their last change.
+///
+/// ```toml
+/// [[data.retention]]
+/// path = "datasets/raw"
+/// days = 365
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionRule {
+    /// A folder (or one file).
+    pub path: std::path::PathBuf,
+    /// The most days a file is kept.
+    pub days: u64,
 }
 
 impl DataConfig {
     /// Whether nothing is configured.
     pub fn is_empty(&self) -> bool {
-        self.sources.is_empty()
+        self.sources.is_empty() && self.retention.is_empty()
     }
 
     /// Reads the `[data]` table of aigis.toml (an unknown key in a source is an error

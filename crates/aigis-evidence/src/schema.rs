@@ -66,6 +66,8 @@ pub fn schemas() -> Vec<SchemaFile> {
         schema_of::<ComplianceReport>(),
         schema_of::<DependencyScan>(),
         schema_of::<RoleChange>(),
+        schema_of::<Erasure>(),
+        schema_of::<RetentionEnforced>(),
         schema_of::<DatasetSummary>(),
         schema_of::<ArtifactDigest>(),
         schema_of::<Approval>(),

@@ -8,6 +8,7 @@ pub(crate) mod manifest;
 pub(crate) mod mask;
 pub(crate) mod quarantine;
 pub(crate) mod scan;
+pub(crate) mod shred;
 
 use anyhow::Result;
 
@@ -27,5 +28,9 @@ pub fn run(cli: &Cli, cmd: &DataCommand) -> Result<ExitStatus> {
         DataCommand::Decrypt(args) => done(crypt::decrypt(cli, args, Artifact::Dataset)),
         DataCommand::Mask(args) => done(mask::mask(cli, args)),
         DataCommand::Detokenize(args) => done(mask::detokenize(cli, args)),
+        DataCommand::Protect(args) => done(shred::protect(cli, args)),
+        DataCommand::Reveal(args) => done(shred::reveal(cli, args)),
+        DataCommand::Erase(args) => done(shred::erase(cli, args)),
+        DataCommand::Retention { enforce } => shred::retention(cli, *enforce),
     }
 }

@@ -134,3 +134,60 @@ impl Predicate for RoleChange {
     const TYPE: &'static str = "https://aigis.dev/predicate/role-change/v1";
     const NAME: &'static str = "role-change";
 }
+
+/// `aigis data erase`: a data subject's key was destroyed, so every cell protected under
+/// it (`aigis data protect`) is unreadable wherever it was copied. The subject is the
+/// keyed hash the protected tables name it by (`subject:<hash>`, digest of that string),
+/// never its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Erasure {
+    /// The subject's keyed hash (32 hex digits).
+    pub subject: String,
+    /// Why (a request's reference, a retention rule), as given.
+    pub reason: String,
+    /// The id of the store key the remaining subject keys were re-encrypted under.
+    pub store_key: String,
+    /// Subjects whose keys remain.
+    pub remaining: u64,
+    /// The aigis that erased.
+    pub tool: Tool,
+}
+
+impl Predicate for Erasure {
+    const TYPE: &'static str = "https://aigis.dev/predicate/erasure/v1";
+    const NAME: &'static str = "erasure";
+}
+
+/// `aigis data retention --enforce`: files past their retention rule, deleted. The
+/// subjects are the files, by digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionEnforced {
+    /// Each file deleted: its path and SHA-256 (hex), the rule's folder and its days.
+    pub deleted: Vec<RetainedFile>,
+    /// The aigis that enforced.
+    pub tool: Tool,
+}
+
+/// A file past its retention.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetainedFile {
+    /// The file.
+    pub path: String,
+    /// Its SHA-256, hex.
+    #[schemars(schema_with = "super::hex_schema")]
+    pub sha256: String,
+    /// The rule's folder.
+    pub rule: String,
+    /// The rule's days.
+    pub days: u64,
+    /// The file's age in whole days when it was deleted.
+    pub age_days: u64,
+}
+
+impl Predicate for RetentionEnforced {
+    const TYPE: &'static str = "https://aigis.dev/predicate/retention/v1";
+    const NAME: &'static str = "retention";
+}

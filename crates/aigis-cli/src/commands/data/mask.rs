@@ -33,7 +33,7 @@ fn load_key(path: &Path) -> Result<MaskKey> {
 
 /// The project's masking key; created first when `create` and there is none. Returns
 /// whether it was created.
-fn project_key(project: &Project, create: bool) -> Result<(MaskKey, bool)> {
+pub(crate) fn project_key(project: &Project, create: bool) -> Result<(MaskKey, bool)> {
     let path = mask_key_path(project);
     if path.exists() {
         return Ok((load_key(&path)?, false));
