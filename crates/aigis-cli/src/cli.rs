@@ -993,6 +993,17 @@ pub enum DataCommand {
         #[arg(long)]
         enforce: bool,
     },
+    /// Data minimisation: the columns of a training table the model does not use (read
+    /// from the signed training evidence of a registered version, or --features), and
+    /// the columns the newest signed scan of the table judged personal that are kept in
+    /// the clear (neither tokenized nor protected).
+    ///
+    /// Exits 1 when a column is unused or personal data is kept in the clear.
+    #[command(after_help = examples!(
+        "aigis data minimise train.csv --model fraud@3",
+        "aigis data minimise train.csv --features age,income --label default"
+    ))]
+    Minimise(DataMinimiseArgs),
 }
 
 /// How to read a table (shared by every command that reads one).
@@ -2326,6 +2337,31 @@ pub struct DataRevealArgs {
     /// Where to write it decrypted.
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DataMinimiseArgs {
+    /// The table (CSV).
+    pub input: PathBuf,
+    /// The registered version trained on it (`NAME@VERSION`): its training evidence names
+    /// the features and the label.
+    #[arg(
+        long,
+        value_name = "NAME@VERSION",
+        required_unless_present = "features"
+    )]
+    pub model: Option<String>,
+    /// The features the model uses, instead of --model (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "COLUMNS",
+        conflicts_with = "model"
+    )]
+    pub features: Vec<String>,
+    /// The label's column, with --features.
+    #[arg(long, value_name = "COLUMN", requires = "features")]
+    pub label: Option<String>,
 }
 
 #[derive(Debug, Args)]

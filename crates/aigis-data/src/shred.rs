@@ -477,6 +477,42 @@ pub fn reveal_csv(input: &Path, output: &Path, store: &Store) -> Result<Revealed
     Ok(report)
 }
 
+/// The header of the CSV at `path`, and those of `columns` that hold a cell in the clear:
+/// not empty, not protected (`aigis data protect`) and not a token (`aigis data mask`).
+pub fn columns_in_clear(
+    path: &Path,
+    columns: &[String],
+) -> Result<(Vec<String>, Vec<String>), Error> {
+    let mut reader = csv::Reader::from_path(path).map_err(|e| csv_err(path, e))?;
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| csv_err(path, e))?
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let at: Vec<(usize, &String)> = columns
+        .iter()
+        .filter_map(|c| header.iter().position(|h| h == c).map(|i| (i, c)))
+        .collect();
+    let mut clear = std::collections::BTreeSet::new();
+    if !at.is_empty() {
+        for rec in reader.records() {
+            let rec = rec.map_err(|e| csv_err(path, e))?;
+            for (i, c) in &at {
+                let cell = rec.get(*i).unwrap_or_default();
+                if !(cell.is_empty() || cell.starts_with(CELL_PREFIX) || cell.starts_with("tok1."))
+                {
+                    clear.insert((*c).clone());
+                }
+            }
+            if clear.len() == at.len() {
+                break;
+            }
+        }
+    }
+    Ok((header, clear.into_iter().collect()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

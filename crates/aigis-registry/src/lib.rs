@@ -40,6 +40,7 @@ mod detector;
 mod error;
 mod gate;
 pub mod policy;
+pub mod read;
 mod scan;
 mod serving;
 mod shadow;

@@ -191,3 +191,81 @@ fn retention_rules_are_listed_and_enforced() {
     let r = aigis(d, &["data", "retention"]);
     assert_eq!(r.code, 2);
 }
+
+#[test]
+fn minimisation_names_unused_columns_and_personal_data_in_the_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["init"]);
+    let mut csv = String::from("id,full_name,email,spend,y\n");
+    let names = [
+        "Ann Example",
+        "Bo Sample",
+        "Cy Person",
+        "Di Tester",
+        "Ed Writer",
+    ];
+    for i in 0..60 {
+        csv.push_str(&format!(
+            "c{i},{},user{i}@example.org,{},{}\n",
+            names[i % 5],
+            10 + i,
+            i % 2
+        ));
+    }
+    std::fs::write(d.join("t.csv"), &csv).unwrap();
+    aigis(d, &["data", "scan", "t.csv", "--fail-on", "none"]);
+    let r = aigis(
+        d,
+        &[
+            "--json",
+            "data",
+            "minimise",
+            "t.csv",
+            "--features",
+            "spend",
+            "--label",
+            "y",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let unused: Vec<&str> = v["unused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    assert_eq!(unused, ["id", "full_name", "email"]);
+    let clear: Vec<&str> = v["personal_in_clear"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["column"].as_str().unwrap())
+        .collect();
+    assert!(clear.contains(&"email"), "{v:#}");
+    // Only what the model uses, nothing personal: passes.
+    std::fs::write(
+        d.join("min.csv"),
+        csv.lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                format!("{},{}\n", f[3], f[4])
+            })
+            .collect::<String>(),
+    )
+    .unwrap();
+    aigis(d, &["data", "scan", "min.csv", "--fail-on", "none"]);
+    ok(
+        d,
+        &[
+            "data",
+            "minimise",
+            "min.csv",
+            "--features",
+            "spend",
+            "--label",
+            "y",
+        ],
+    );
+}

@@ -32,5 +32,6 @@ pub fn run(cli: &Cli, cmd: &DataCommand) -> Result<ExitStatus> {
         DataCommand::Reveal(args) => done(shred::reveal(cli, args)),
         DataCommand::Erase(args) => done(shred::erase(cli, args)),
         DataCommand::Retention { enforce } => shred::retention(cli, *enforce),
+        DataCommand::Minimise(args) => shred::minimise(cli, args),
     }
 }

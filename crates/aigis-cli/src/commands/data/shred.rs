@@ -232,3 +232,112 @@ pub(crate) fn retention(cli: &Cli, enforce: bool) -> Result<crate::commands::Exi
     }
     Ok(crate::commands::ExitStatus::passed(passed))
 }
+
+/// `aigis data minimise`.
+pub(crate) fn minimise(
+    cli: &Cli,
+    args: &crate::cli::DataMinimiseArgs,
+) -> Result<crate::commands::ExitStatus> {
+    let project = context::project(cli)?;
+    // What the model uses.
+    let (used, label, source) =
+        match &args.model {
+            Some(spec) => {
+                let (name, version) = spec
+                    .split_once('@')
+                    .and_then(|(n, v)| Some((n, v.parse::<u32>().ok()?)))
+                    .ok_or_else(|| anyhow::anyhow!("--model `{spec}` is not NAME@VERSION"))?;
+                let reg = aigis_registry::open(&project)?;
+                let record = reg.version(name, version)?;
+                let (index, t) = aigis_registry::read::training(&project, &record)?.ok_or_else(|| {
+                crate::hinted(
+                    format!("no signed training evidence names a file of {name} version {version}"),
+                    "name the features it uses: --features COLUMNS --label COLUMN",
+                )
+            })?;
+                (
+                    t.features,
+                    Some(t.label),
+                    format!("training evidence #{index}"),
+                )
+            }
+            None => (
+                args.features.clone(),
+                args.label.clone(),
+                "--features".to_owned(),
+            ),
+        };
+    // What the newest scan of this table judged personal, and kept in the clear.
+    let digest = aigis_crypto::sha256_file(&args.input)?;
+    let scan = aigis_registry::read::data_scan(&project, digest)?;
+    // Columns judged personal, and columns where personal data was found (`pii.*`).
+    let files: Vec<&aigis_evidence::DataScanFile> = match &scan {
+        Some((_, aigis_evidence::DataScan::One(f))) => vec![f.as_ref()],
+        Some((_, aigis_evidence::DataScan::Many(m))) => m.files.iter().collect(),
+        None => Vec::new(),
+    };
+    let mut personal: Vec<(String, String)> = Vec::new();
+    for f in &files {
+        for p in &f.personal_columns {
+            personal.push((p.column.clone(), p.kind.clone()));
+        }
+        for c in &f.counts {
+            if let (Some(col), Some(kind)) = (&c.column, c.rule.strip_prefix("pii.")) {
+                personal.push((col.clone(), kind.to_owned()));
+            }
+        }
+    }
+    personal.sort();
+    personal.dedup_by(|a, b| a.0 == b.0);
+    let names: Vec<String> = personal.iter().map(|(c, _)| c.clone()).collect();
+    let (header, in_clear) = shred::columns_in_clear(&args.input, &names)?;
+    let clear: Vec<(String, String)> = personal
+        .into_iter()
+        .filter(|(c, _)| in_clear.contains(c))
+        .collect();
+    let unused: Vec<&String> = header
+        .iter()
+        .filter(|c| !used.contains(c) && label.as_deref() != Some(c.as_str()))
+        .collect();
+    let passed = unused.is_empty() && clear.is_empty();
+    if cli.json {
+        output::json(&json!({
+            "used_by_model": used, "label": label, "from": source,
+            "unused": unused,
+            "scan": scan.as_ref().map(|(i, _)| i),
+            "personal_in_clear": clear.iter().map(|(c, k)| json!({"column": c, "kind": k})).collect::<Vec<_>>(),
+            "passed": passed,
+        }))?;
+        return Ok(crate::commands::ExitStatus::passed(passed));
+    }
+    if unused.is_empty() {
+        outln!("every column is used by the model ({source})");
+    } else {
+        outln!(
+            "unused by the model ({source}): {} (drop them from the training data)",
+            unused
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    match &scan {
+        None => outln!(
+            "no signed data scan of this table: run `aigis data scan {}` to find its personal data",
+            args.input.display()
+        ),
+        Some((i, _)) if clear.is_empty() => {
+            outln!("no personal column kept in the clear (scan evidence #{i})")
+        }
+        Some((i, _)) => outln!(
+            "personal data kept in the clear (scan evidence #{i}): {} (tokenize with `aigis data mask` or protect with `aigis data protect`)",
+            clear
+                .iter()
+                .map(|(c, k)| format!("`{c}` ({k})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+    Ok(crate::commands::ExitStatus::passed(passed))
+}
