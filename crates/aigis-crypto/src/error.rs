@@ -27,6 +27,8 @@ pub enum Error {
     PublicKey(String),
     #[error("one-time password: {0}")]
     Otp(String),
+    #[error("{0}")]
+    Secret(String),
     #[error("invalid keyring `{}`: {reason}", path.display())]
     Keyring { path: PathBuf, reason: String },
     #[error("invalid recipient: {0}")]

@@ -36,6 +36,7 @@ pub mod keyfile;
 mod keyring;
 pub mod note;
 pub mod recipient;
+pub mod secret;
 pub mod symmetric;
 pub mod totp;
 

@@ -123,6 +123,19 @@ pub fn base32(secret: &[u8]) -> String {
     data_encoding::BASE32_NOPAD.encode(secret)
 }
 
+/// A base32 secret (RFC 4648, padding and spaces optional, either case) as bytes.
+pub fn from_base32(text: &str) -> Option<Zeroizing<Vec<u8>>> {
+    let clean: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '=')
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    data_encoding::BASE32_NOPAD
+        .decode(clean.as_bytes())
+        .ok()
+        .map(Zeroizing::new)
+}
+
 /// The `otpauth://` URI an authenticator app reads (as a QR code or pasted).
 pub fn otpauth_uri(issuer: &str, account: &str, secret: &[u8], alg: Algorithm) -> String {
     let enc = |s: &str| -> String {
@@ -272,6 +285,13 @@ mod tests {
             base32(b"12345678901234567890"),
             "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
         );
+        assert_eq!(
+            from_base32("gezd gnbv gy3t qojq gezd gnbv gy3t qojq")
+                .unwrap()
+                .as_slice(),
+            b"12345678901234567890"
+        );
+        assert!(from_base32("not base32!").is_none());
         let uri = otpauth_uri(
             "aigis fraud",
             "alice@x",

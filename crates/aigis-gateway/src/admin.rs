@@ -37,7 +37,17 @@
 //! Changes are kept in the `state` file (written whole to a temporary file and renamed
 //! into place), laid over the configuration at every start and reload: keys the API made,
 //! the expiry or revocation of any key (the configuration's too), and swapped models. A
-//! second factor for admin calls (TOTP) is not here yet.
+//! A second factor: with `totp`, each admin call must also carry the caller's one-time
+//! password (RFC 6238) in `X-Aigis-OTP`, checked against the principal's secret (base32),
+//! named by reference (`env:NAME` or `file:PATH`, see `aigis_crypto::secret`); a code is
+//! never accepted twice, and five wrong codes lock the principal out of the admin API for
+//! fifteen minutes. A listed principal with no secret is refused: with `totp`, none is
+//! let in on one factor.
+//!
+//! ```toml
+//! [serve.admin.totp]
+//! "api_key:ops" = "env:AIGIS_ADMIN_TOTP_OPS"   # the entry of `principals`, and its secret
+//! ```
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -91,6 +101,10 @@ pub struct AdminConfig {
     /// The file of the changes made through it, relative to the configuration's folder.
     #[serde(default = "default_state")]
     pub state: PathBuf,
+    /// Each principal's TOTP secret (base32), by reference (`env:NAME`, `file:PATH`),
+    /// keyed by its entry of `principals`. Set, every admin call needs `X-Aigis-OTP`.
+    #[serde(default)]
+    pub totp: BTreeMap<String, String>,
 }
 
 fn default_state() -> PathBuf {
@@ -127,6 +141,14 @@ impl AdminConfig {
                     format!(
                         "with a JWT issuer configured, `{p}` could be any token's `sub`: say how it authenticates (`api_key:{p}`, `certificate:{p}` or `jwt:{p}`)"
                     ),
+                ));
+            }
+        }
+        for entry in self.totp.keys() {
+            if !self.principals.contains(entry) {
+                return Err((
+                    "serve.admin.totp".into(),
+                    format!("`{entry}` is not an entry of `principals`"),
                 ));
             }
         }
@@ -461,6 +483,106 @@ pub(crate) fn commit(tmp: &Path, path: &Path) -> Result<(), String> {
 pub(crate) struct Setup {
     pub config: AdminConfig,
     pub state_path: PathBuf,
+    /// Each principal's second-factor state (the last step accepted, wrong codes, the
+    /// lock), kept in memory: a restart forgets a lock, never a secret.
+    pub second: Arc<std::sync::Mutex<BTreeMap<String, Second>>>,
+    /// The configuration's folder: `file:` secrets are relative to it.
+    pub base: PathBuf,
+}
+
+/// A principal's second-factor state.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Second {
+    last_step: Option<u64>,
+    failures: u32,
+    locked_until: u64,
+}
+
+/// Wrong codes before the lock, and its length.
+const OTP_TRIES: u32 = 5;
+const OTP_LOCK_S: u64 = 15 * 60;
+
+/// The TOTP secret `reference` names (base32, as authenticator apps show it), or why it
+/// cannot be used. The message never holds the secret.
+pub(crate) fn totp_secret(
+    reference: &str,
+    base: &Path,
+) -> Result<aigis_crypto::Zeroizing<Vec<u8>>, String> {
+    let text = aigis_crypto::secret::resolve(reference, base).map_err(|e| e.to_string())?;
+    aigis_crypto::totp::from_base32(&text)
+        .filter(|s| s.len() >= 10)
+        .ok_or_else(|| {
+            format!("`{reference}` does not hold a base32 TOTP secret of at least 80 bits")
+        })
+}
+
+/// The caller's second factor, when `[serve.admin] totp_env` asks for one.
+fn second_factor(
+    setup: &Setup,
+    principal: &auth::Principal,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    if setup.config.totp.is_empty() {
+        return Ok(());
+    }
+    let Some((entry, reference)) = setup
+        .config
+        .totp
+        .iter()
+        .find(|(entry, _)| admits(entry, principal))
+    else {
+        return Err(ApiError::forbidden());
+    };
+    let now = crate::unix_ms().max(0) as u64 / 1000;
+    let mut all = setup
+        .second
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let state = all.entry(entry.clone()).or_default();
+    if state.locked_until > now {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "second_factor_locked",
+            format!(
+                "too many wrong one-time passwords: try again in {} s",
+                state.locked_until - now
+            ),
+        ));
+    }
+    let Some(code) = headers.get("x-aigis-otp").and_then(|v| v.to_str().ok()) else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "second_factor_required",
+            "the admin API needs the caller's one-time password in `X-Aigis-OTP`",
+        ));
+    };
+    let secret = totp_secret(reference, &setup.base).map_err(|_| ApiError::internal())?;
+    match aigis_crypto::totp::check(
+        &secret,
+        code,
+        now,
+        state.last_step,
+        aigis_crypto::totp::Algorithm::Sha1,
+    ) {
+        Ok(Some(step)) => {
+            state.last_step = Some(step);
+            state.failures = 0;
+            Ok(())
+        }
+        Ok(None) => {
+            state.failures += 1;
+            if state.failures >= OTP_TRIES {
+                state.failures = 0;
+                state.locked_until = now + OTP_LOCK_S;
+            }
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "second_factor_wrong",
+                "the one-time password is wrong, or was used already",
+            ))
+        }
+        Err(_) => Err(ApiError::internal()),
+    }
 }
 
 /// The state file of `config` (relative to `base`), read.
@@ -481,10 +603,21 @@ pub(crate) fn setup(
         key: "serve.admin.state".into(),
         message,
     })?;
+    // Every second-factor secret must be there at start: a gateway that could not check
+    // one would refuse its principal later, or worse, be configured to.
+    for (entry, reference) in &admin.totp {
+        totp_secret(reference, base).map_err(|m| crate::Error::Config {
+            file: config.source.clone(),
+            key: "serve.admin.totp".into(),
+            message: format!("`{entry}`: {m}"),
+        })?;
+    }
     Ok(Some((
         Setup {
             config: admin.clone(),
             state_path,
+            second: Arc::new(std::sync::Mutex::new(BTreeMap::new())),
+            base: base.to_owned(),
         },
         state,
     )))
@@ -549,6 +682,9 @@ async fn admitted(
     });
     if !listed {
         return Err(ApiError::forbidden());
+    }
+    if let Some(setup) = gw.admin.as_ref() {
+        second_factor(setup, &principal, headers)?;
     }
     if let Some(authz) = &live.authz {
         let context = authz::CallContext {

@@ -120,6 +120,9 @@ pub const CODES: &[&str] = &[
     "extraction_suspected",
     "throttled",
     "change_refused",
+    "second_factor_required",
+    "second_factor_wrong",
+    "second_factor_locked",
     "internal",
 ];
 

@@ -43,6 +43,7 @@ fn admin_config() -> AdminConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         principals: vec!["ops".into()],
         state: "admin-state.json".into(),
+        totp: BTreeMap::new(),
     }
 }
 
@@ -666,4 +667,111 @@ async fn a_suspected_principal_is_listed_and_cleared_and_the_clearing_is_recorde
         let (status, v) = call(&admin, "DELETE", path, &keys["ops"], Value::Null).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {v}");
     }
+}
+
+/// `X-Aigis-OTP` on an admin call: a request with it.
+async fn admin_otp(s: &Setup, code: Option<&str>) -> (StatusCode, Value) {
+    use tower::ServiceExt as _;
+    let mut request = axum::http::Request::builder()
+        .method("GET")
+        .uri("/admin/v1/keys")
+        .header("Authorization", format!("Bearer {}", s.key("ops")));
+    if let Some(c) = code {
+        request = request.header("X-Aigis-OTP", c);
+    }
+    let response = s
+        .admin
+        .clone()
+        .oneshot(request.body(axum::body::Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn admin_calls_need_the_caller_s_one_time_password_once() {
+    let mut s = setup(None);
+    let secret = b"12345678901234567890";
+    let path = s.dir.path().join("ops.totp");
+    aigis_crypto::fs::write_atomic(&path, aigis_crypto::totp::base32(secret).as_bytes(), 0o600)
+        .unwrap();
+    let mut admin = admin_config();
+    admin.totp = BTreeMap::from([("ops".to_owned(), "file:ops.totp".to_owned())]);
+    s.config.admin = Some(admin);
+    s.gateway = start(&s.config, s.dir.path(), &s.trusted, &s.recorder);
+    s.admin = s.gateway.clone().admin_router();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let code = |ahead: u64| {
+        aigis_crypto::totp::totp(
+            secret,
+            now + ahead * 30,
+            6,
+            aigis_crypto::totp::Algorithm::Sha1,
+        )
+        .unwrap()
+    };
+    let (status, v) = admin_otp(&s, None).await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("second_factor_required"))
+    );
+    let (status, v) = admin_otp(&s, Some("000000")).await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("second_factor_wrong"))
+    );
+    let (status, _) = admin_otp(&s, Some(&code(0))).await;
+    assert_eq!(status, StatusCode::OK);
+    // The same code again: spent.
+    let (status, _) = admin_otp(&s, Some(&code(0))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = admin_otp(&s, Some(&code(1))).await;
+    assert_eq!(status, StatusCode::OK);
+    // Five wrong codes lock it, a right one after included.
+    for _ in 0..5 {
+        admin_otp(&s, Some("111111")).await;
+    }
+    let (status, v) = admin_otp(&s, Some(&code(1))).await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("second_factor_locked"))
+    );
+
+    // A listed principal without a secret is refused; a secret that is not there stops
+    // the gateway at start, by name.
+    let mut other = admin_config();
+    other.principals.push("ci".into());
+    other.totp = BTreeMap::from([("ops".to_owned(), "file:ops.totp".to_owned())]);
+    s.config.admin = Some(other);
+    let gw = start(&s.config, s.dir.path(), &s.trusted, &s.recorder);
+    let (status, _) = call(
+        &gw.clone().admin_router(),
+        "GET",
+        "/admin/v1/keys",
+        s.key("ci"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let mut missing = admin_config();
+    missing.totp = BTreeMap::from([("ops".to_owned(), "file:nowhere.totp".to_owned())]);
+    s.config.admin = Some(missing);
+    let e = Gateway::new(&s.config, s.dir.path(), &s.trusted)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("serve.admin.totp") && e.contains("nowhere.totp"),
+        "{e}"
+    );
 }
