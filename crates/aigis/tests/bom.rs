@@ -13,32 +13,14 @@
 
 mod common;
 
-use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Rng, aigis, ok};
+use common::{aigis, ok};
 use sha2::Digest as _;
 
 fn sha256(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
-}
-
-fn table(dir: &Path) {
-    let mut rng = Rng(3);
-    let mut csv = String::from("a,b,y\n");
-    for i in 0..300 {
-        let y = i % 2;
-        let c = if y == 0 { 0.3 } else { 0.7 };
-        writeln!(
-            csv,
-            "{:.4},{:.4},{y}",
-            c + 0.2 * (rng.uniform() - 0.5),
-            c + 0.2 * (rng.uniform() - 0.5)
-        )
-        .unwrap();
-    }
-    std::fs::write(dir.join("t.csv"), csv).unwrap();
 }
 
 #[test]
@@ -46,7 +28,7 @@ fn a_version_s_ml_bom_names_every_digest_and_validates() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     ok(d, &["init"]);
-    table(d);
+    common::two_class_table(d, 300, 3);
     ok(d, &["data", "sign", "t.csv"]);
     ok(
         d,

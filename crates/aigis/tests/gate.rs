@@ -13,28 +13,9 @@
 
 mod common;
 
-use std::fmt::Write as _;
 use std::path::Path;
 
-use common::{Rng, aigis, ok};
-
-/// Two classes in two features within [0, 1].
-fn table(dir: &Path, n: usize) {
-    let mut rng = Rng(7);
-    let mut csv = String::from("a,b,y\n");
-    for i in 0..n {
-        let y = i % 2;
-        let centre = if y == 0 { 0.3 } else { 0.7 };
-        writeln!(
-            csv,
-            "{:.4},{:.4},{y}",
-            centre + 0.2 * (rng.uniform() - 0.5),
-            centre + 0.2 * (rng.uniform() - 0.5)
-        )
-        .unwrap();
-    }
-    std::fs::write(dir.join("t.csv"), csv).unwrap();
-}
+use common::{aigis, ok};
 
 fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
     let mut all = vec!["--json"];
@@ -97,7 +78,7 @@ fn the_gate_decides_from_every_stage_s_evidence_and_explains_a_refusal() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     ok(d, &["init"]);
-    table(d, 400);
+    common::two_class_table(d, 400, 7);
     std::fs::write(d.join("strict.cedar"), STRICT).unwrap();
 
     // A model trained by aigis, nothing else yet: the refusal names what is missing, and

@@ -13,12 +13,11 @@
 
 mod common;
 
-use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aigis_crypto::totp;
-use common::{Rng, aigis, ok};
+use common::{aigis, ok};
 
 fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
     let mut all = vec!["--json"];
@@ -28,7 +27,7 @@ fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
 
 /// The code of the step `ahead` steps from now, for the base32 `secret`.
 fn code(secret: &str, ahead: u64) -> String {
-    let raw = data_encoding_decode(secret);
+    let raw = totp::from_base32(secret).unwrap();
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -36,50 +35,12 @@ fn code(secret: &str, ahead: u64) -> String {
     totp::totp(&raw, now + ahead * totp::STEP, 6, totp::Algorithm::Sha1).unwrap()
 }
 
-/// RFC 4648 base32 (no padding), decoded by hand for the test (A-Z = 0-25, 2-7 = 26-31).
-fn data_encoding_decode(s: &str) -> Vec<u8> {
-    let mut bits = 0u64;
-    let mut n = 0;
-    let mut out = Vec::new();
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => panic!("not base32: {c}"),
-        };
-        bits = (bits << 5) | u64::from(v);
-        n += 5;
-        if n >= 8 {
-            out.push((bits >> (n - 8)) as u8);
-            n -= 8;
-        }
-    }
-    out
-}
-
-fn table(dir: &Path) {
-    let mut rng = Rng(11);
-    let mut csv = String::from("a,b,y\n");
-    for i in 0..200 {
-        let y = i % 2;
-        let c = if y == 0 { 0.3 } else { 0.7 };
-        writeln!(
-            csv,
-            "{:.4},{:.4},{y}",
-            c + 0.2 * (rng.uniform() - 0.5),
-            c + 0.2 * (rng.uniform() - 0.5)
-        )
-        .unwrap();
-    }
-    std::fs::write(dir.join("t.csv"), csv).unwrap();
-}
-
 #[test]
 fn roles_second_factors_and_separation_of_duties() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     ok(d, &["init"]);
-    table(d);
+    common::two_class_table(d, 200, 11);
     assert!(json(d, &["roles", "list"])["roles"].is_null());
     // Without roles, anything goes (as before).
     ok(

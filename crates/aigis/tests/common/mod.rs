@@ -70,6 +70,26 @@ pub fn ok(dir: &Path, args: &[&str]) -> Run {
     r
 }
 
+/// `t.csv` in `dir`: two classes (`y`) in two features `a`, `b` within [0, 1], `n`
+/// rows, well apart, seeded: a table every trainer separates.
+#[allow(dead_code, reason = "shared by some of the test crates")]
+pub fn two_class_table(dir: &Path, n: usize, seed: u64) {
+    use std::fmt::Write as _;
+    let mut rng = Rng(seed);
+    let mut csv = String::from("a,b,y\n");
+    for i in 0..n {
+        let y = i % 2;
+        let centre = if y == 0 { 0.3 } else { 0.7 };
+        let _ = writeln!(
+            csv,
+            "{:.4},{:.4},{y}",
+            centre + 0.2 * (rng.uniform() - 0.5),
+            centre + 0.2 * (rng.uniform() - 0.5)
+        );
+    }
+    std::fs::write(dir.join("t.csv"), csv).unwrap();
+}
+
 /// A seeded generator, so that the samples are the same on every run.
 pub struct Rng(pub u64);
 
