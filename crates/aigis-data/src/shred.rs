@@ -3,8 +3,9 @@
 //! wherever copies of the table went, while the ledger (which holds digests, never data)
 //! still verifies.
 //!
-//! - A subject is named by a keyed hash of its id (HMAC-SHA256 under the project's masking
-//!   key): the key store and the protected table never hold the id itself.
+//! - A subject is named by a keyed hash of its id (HMAC-SHA256 under the store's own id
+//!   key, kept inside the encrypted store and never rotated, so the same id always finds
+//!   the same subject): the key store and the protected table never hold the id itself.
 //! - Each protected cell is `aigis-shred:v1:<subject>:<base64url(nonce ‖ ciphertext)>`,
 //!   XChaCha20-Poly1305 under the subject's key, the column's name and the subject bound
 //!   in as associated data (a cell moved to another column or row does not open).
@@ -33,15 +34,23 @@ const STORE_FORMAT: &str = "aigis-subject-keys/v1";
 const CELL_PREFIX: &str = "aigis-shred:v1:";
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-/// A subject's name in the store and the cells: 32 hex digits of a keyed hash of its id.
-pub fn subject_hash(mask: &MaskKey, id: &str) -> String {
-    let key = mask.to_bytes();
-    let mut m = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key.as_slice())
+/// A subject's name in the store and the cells: 32 hex digits of HMAC-SHA256 of its id
+/// under `id_key`.
+fn subject_hash(id_key: &[u8; 32], id: &str) -> String {
+    let mut m = <Hmac<sha2::Sha256> as Mac>::new_from_slice(id_key.as_slice())
         .unwrap_or_else(|_| unreachable_hmac());
     m.update(b"aigis-subject/v1\0");
     m.update(id.as_bytes());
     let out = m.finalize().into_bytes();
     hex::encode(out.get(..16).unwrap_or_default())
+}
+
+/// What the store encrypts: the id key and each subject's key (base64url).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Contents {
+    id_key: String,
+    subjects: BTreeMap<String, String>,
 }
 
 /// HMAC takes a key of any length: this cannot happen.
@@ -72,6 +81,8 @@ pub struct Store {
     path: PathBuf,
     key_path: PathBuf,
     key: MaskKey,
+    /// The key subjects' ids are hashed under.
+    id_key: Zeroizing<[u8; 32]>,
     keys: BTreeMap<String, Zeroizing<[u8; 32]>>,
     /// A subject was erased: the store is written under a fresh store key.
     rotate: bool,
@@ -99,10 +110,13 @@ impl Store {
                 ));
             }
             let key = MaskKey::generate()?;
+            let mut id_key = Zeroizing::new([0u8; 32]);
+            OsRng.fill_bytes(id_key.as_mut_slice());
             return Ok(Store {
                 path: path.to_owned(),
                 key_path: key_path.to_owned(),
                 key,
+                id_key,
                 keys: BTreeMap::new(),
                 rotate: true,
             });
@@ -162,10 +176,16 @@ impl Store {
                 )
                 .map_err(|_| bad(path, "does not decrypt under its key (it was modified)"))?,
         );
-        let map: BTreeMap<String, String> = serde_json::from_slice(&plain)
+        let contents: Contents = serde_json::from_slice(&plain)
             .map_err(|e| bad(path, format!("holds no subject keys: {e}")))?;
+        let id_key: [u8; 32] = B64
+            .decode(contents.id_key.as_bytes())
+            .ok()
+            .and_then(|k| k.as_slice().try_into().ok())
+            .ok_or_else(|| bad(path, "its id key is not 32 bytes of base64"))?;
+        let id_key = Zeroizing::new(id_key);
         let mut keys = BTreeMap::new();
-        for (subject, b64) in map {
+        for (subject, b64) in contents.subjects {
             let raw = Zeroizing::new(
                 B64.decode(b64.as_bytes())
                     .map_err(|_| bad(path, "a subject key is not base64"))?,
@@ -180,9 +200,16 @@ impl Store {
             path: path.to_owned(),
             key_path: key_path.to_owned(),
             key,
+            id_key,
             keys,
             rotate: false,
         })
+    }
+
+    /// The subject named by `id`: 32 hex digits of a keyed hash (the store never holds
+    /// the id).
+    pub fn subject(&self, id: &str) -> String {
+        subject_hash(&self.id_key, id)
     }
 
     /// How many subjects have keys.
@@ -226,13 +253,17 @@ impl Store {
             new.save(&pending, passphrase)?;
             self.key = new;
         }
-        let map: BTreeMap<&String, String> = self
-            .keys
-            .iter()
-            .map(|(s, k)| (s, B64.encode(k.as_slice())))
-            .collect();
-        let plain =
-            Zeroizing::new(serde_json::to_vec(&map).map_err(|e| bad(&self.path, e.to_string()))?);
+        let contents = Contents {
+            id_key: B64.encode(self.id_key.as_slice()),
+            subjects: self
+                .keys
+                .iter()
+                .map(|(s, k)| (s.clone(), B64.encode(k.as_slice())))
+                .collect(),
+        };
+        let plain = Zeroizing::new(
+            serde_json::to_vec(&contents).map_err(|e| bad(&self.path, e.to_string()))?,
+        );
         let cipher = XChaCha20Poly1305::new_from_slice(self.key.to_bytes().as_slice())
             .map_err(|_| bad(&self.path, "bad store key length"))?;
         let mut nonce = [0u8; 24];
@@ -377,7 +408,6 @@ pub fn protect_csv(
     output: &Path,
     subject: &str,
     columns: &[String],
-    mask: &MaskKey,
     store: &mut Store,
 ) -> Result<Protected, Error> {
     let mut reader = csv::Reader::from_path(input).map_err(|e| csv_err(input, e))?;
@@ -414,7 +444,7 @@ pub fn protect_csv(
                     ),
                 ));
             }
-            let who = subject_hash(mask, id);
+            let who = store.subject(id);
             subjects.insert(who.clone());
             let mut out: Vec<String> = rec.iter().map(str::to_owned).collect();
             for &i in &at {
@@ -521,7 +551,6 @@ mod tests {
     fn an_erased_subject_s_cells_no_longer_open_anywhere() {
         let t = tempfile::tempdir().unwrap();
         let d = t.path();
-        let mask = MaskKey::generate().unwrap();
         let store_path = d.join("subjects.store");
         let key_path = d.join("subjects.key");
         std::fs::write(
@@ -535,7 +564,6 @@ mod tests {
             &d.join("p.csv"),
             "id",
             &["email".into()],
-            &mask,
             &mut store,
         )
         .unwrap();
@@ -560,8 +588,9 @@ mod tests {
 
         // Erase cust-alpha: its two rows' cells are gone, cust-beta's open.
         let mut store = Store::open(&store_path, &key_path, None).unwrap();
-        assert!(store.erase(&subject_hash(&mask, "cust-alpha")));
-        assert!(!store.erase(&subject_hash(&mask, "nobody")));
+        let (alpha, nobody) = (store.subject("cust-alpha"), store.subject("nobody"));
+        assert!(store.erase(&alpha));
+        assert!(!store.erase(&nobody));
         store.save(None).unwrap();
         let store = Store::open(&store_path, &key_path, None).unwrap();
         let r = reveal_csv(&d.join("p.csv"), &d.join("r.csv"), &store).unwrap();
@@ -593,15 +622,7 @@ mod tests {
         // A row with no subject is refused.
         std::fs::write(d.join("n.csv"), "id,email\n,z@z.org\n").unwrap();
         let mut store = Store::open(&store_path, &key_path, None).unwrap();
-        let e = protect_csv(
-            &d.join("n.csv"),
-            &d.join("o.csv"),
-            "id",
-            &[],
-            &mask,
-            &mut store,
-        )
-        .unwrap_err();
+        let e = protect_csv(&d.join("n.csv"), &d.join("o.csv"), "id", &[], &mut store).unwrap_err();
         assert!(e.to_string().contains("row 1 has no `id`"), "{e}");
     }
 }

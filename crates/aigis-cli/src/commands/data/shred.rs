@@ -27,14 +27,12 @@ pub(crate) fn protect(cli: &Cli, args: &DataProtectArgs) -> Result<()> {
     if args.output == args.input {
         anyhow::bail!("the output `{}` is the input", args.output.display());
     }
-    let (mask, _) = super::mask::project_key(&project, true)?;
     let mut store = store(&project)?;
     let done = shred::protect_csv(
         &args.input,
         &args.output,
         &args.subject,
         &args.columns,
-        &mask,
         &mut store,
     )?;
     let pass = context::passphrase();
@@ -84,9 +82,8 @@ pub(crate) fn erase(cli: &Cli, args: &DataEraseArgs) -> Result<()> {
     if args.reason.trim().is_empty() {
         anyhow::bail!("--reason is empty: say why (a request's reference)");
     }
-    let (mask, _) = super::mask::project_key(&project, false)?;
-    let subject = shred::subject_hash(&mask, &args.subject);
     let mut store = store(&project)?;
+    let subject = store.subject(&args.subject);
     if !store.erase(&subject) {
         return Err(crate::failed(
             "no key for that subject: nothing of theirs was protected, or they were erased before",
