@@ -623,6 +623,19 @@ pub enum MaskKeyCommand {
         "aigis keys mask show"
     ))]
     Show,
+    /// Replace the masking key: new tokens are made with a new key, and the old one is
+    /// kept for the overlap (`data detokenize` still opens its tokens) and deleted after
+    /// it. Recorded as `secret-rotation` evidence. Needs a data steward when the project
+    /// has roles.
+    #[command(after_help = examples!(
+        "aigis keys mask rotate",
+        "aigis keys mask rotate --overlap-days 90"
+    ))]
+    Rotate {
+        /// How long the old key keeps opening its tokens.
+        #[arg(long, value_name = "DAYS", default_value_t = 30)]
+        overlap_days: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -355,6 +355,8 @@ fn merge(list: &mut Vec<Change>, changes: &[Change]) {
 #[derive(Debug)]
 pub struct Detokenizer {
     keyed: Keyed,
+    /// Keys retired by a rotation and still in their overlap: their tokens still open.
+    retired: Vec<Keyed>,
     tokens: Regex,
 }
 
@@ -373,8 +375,18 @@ impl Detokenizer {
             .map_err(|e| Error::Pattern(e.to_string()))?;
         Ok(Detokenizer {
             keyed: Keyed::new(key)?,
+            retired: Vec::new(),
             tokens,
         })
+    }
+
+    /// Also opens the tokens of these keys (retired by a rotation, still in their
+    /// overlap). New tokens are never made with them.
+    pub fn with_retired(mut self, keys: &[MaskKey]) -> Result<Self, Error> {
+        for k in keys {
+            self.retired.push(Keyed::new(k)?);
+        }
+        Ok(self)
     }
 
     /// The id of the key this detokenizer holds.
@@ -402,7 +414,15 @@ impl Detokenizer {
                 continue;
             }
             out.push_str(before);
-            out.push_str(&self.keyed.detokenize(token, m.start())?);
+            // The token's key id picks a retired key in its overlap; anything else is the
+            // current key's to open (or to refuse as foreign).
+            let id = token.get(5..13).unwrap_or_default();
+            let keyed = self
+                .retired
+                .iter()
+                .find(|k| k.key_id() == id)
+                .unwrap_or(&self.keyed);
+            out.push_str(&keyed.detokenize(token, m.start())?);
             at = m.end();
             restored += 1;
         }

@@ -68,6 +68,7 @@ pub fn schemas() -> Vec<SchemaFile> {
         schema_of::<RoleChange>(),
         schema_of::<Erasure>(),
         schema_of::<RetentionEnforced>(),
+        schema_of::<SecretRotation>(),
         schema_of::<DatasetSummary>(),
         schema_of::<ArtifactDigest>(),
         schema_of::<Approval>(),

@@ -775,3 +775,69 @@ fn a_rule_for_a_missing_column_fails_closed() {
     );
     assert!(p.join("out.csv").exists());
 }
+
+#[test]
+fn a_rotated_masking_key_opens_its_tokens_for_the_overlap_and_then_never() {
+    let dir = setup();
+    let d = dir.path();
+    ok(
+        d,
+        &[
+            "data",
+            "mask",
+            "in.csv",
+            "-o",
+            "old.csv",
+            "--rules",
+            "rules.toml",
+        ],
+    );
+    let r = ok(
+        d,
+        &["--json", "keys", "mask", "rotate", "--overlap-days", "30"],
+    );
+    let rot: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_ne!(rot["old_key_id"], rot["new_key_id"]);
+    let shown = ok(
+        d,
+        &[
+            "--json",
+            "evidence",
+            "show",
+            &rot["evidence"].to_string(),
+            "--statement",
+        ],
+    )
+    .stdout;
+    assert!(shown.contains("secret-rotation"), "{shown}");
+    // New tokens are the new key's; both files open during the overlap.
+    ok(
+        d,
+        &[
+            "data",
+            "mask",
+            "in.csv",
+            "-o",
+            "new.csv",
+            "--rules",
+            "rules.toml",
+        ],
+    );
+    let new_id = rot["new_key_id"].as_str().unwrap();
+    assert!(read_csv(&d.join("new.csv"))[1][4].starts_with(&format!("tok1.{new_id}.")));
+    ok(d, &["data", "detokenize", "old.csv", "-o", "old.back.csv"]);
+    ok(d, &["data", "detokenize", "new.csv", "-o", "new.back.csv"]);
+    assert_eq!(read_csv(&d.join("old.back.csv"))[1][4], "CUST-ana-001");
+    // The overlap ends: the old key is deleted, and its tokens never open again.
+    let old_id = rot["old_key_id"].as_str().unwrap();
+    let expiry = d.join(format!(".aigis/keys/retired/mask-{old_id}.json"));
+    std::fs::write(&expiry, "{\"expires_unix\": 1}").unwrap();
+    let r = aigis(d, &["data", "detokenize", "old.csv", "-o", "gone.csv"]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(r.stderr.contains("overlap ended"), "{}", r.stderr);
+    assert!(
+        !d.join(format!(".aigis/keys/retired/mask-{old_id}.key"))
+            .exists()
+    );
+    ok(d, &["data", "detokenize", "new.csv", "-o", "new.back2.csv"]);
+}

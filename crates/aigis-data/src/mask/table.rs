@@ -21,7 +21,7 @@
 //! assert!(!std::fs::read_to_string(&output)?.contains("ana@"));
 //!
 //! let restored_path = dir.path().join("restored.csv");
-//! let back = table::detokenize(&Job::new(&output, &restored_path), &key, &[], &|_| {})?;
+//! let back = table::detokenize(&Job::new(&output, &restored_path), &key, &[], &[], &|_| {})?;
 //! assert_eq!(back.tokens_restored, 1);
 //! assert_eq!(std::fs::read_to_string(&restored_path)?, "id,email\n1,ana@example.com\n");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -188,11 +188,12 @@ pub fn mask(
 pub fn detokenize(
     job: &Job<'_>,
     key: &MaskKey,
+    retired: &[MaskKey],
     columns: &[String],
     progress: &dyn Fn(u64),
 ) -> Result<Restored, Error> {
     check_distinct(job)?;
-    let detokenizer = Detokenizer::new(key)?;
+    let detokenizer = Detokenizer::new(key)?.with_retired(retired)?;
     let wanted: HashSet<&str> = columns.iter().map(String::as_str).collect();
     let mut restored: BTreeMap<String, u64> = BTreeMap::new();
     let table = rewrite(
@@ -510,18 +511,25 @@ mod tests {
                 &text.trim_end()[..text.trim_end().len() - 1]
             ),
         );
-        let e = detokenize(&Job::new(&tampered, &back), &key, &[], &|_| {}).unwrap_err();
+        let e = detokenize(&Job::new(&tampered, &back), &key, &[], &[], &|_| {}).unwrap_err();
         assert!(e.is_check_failure(), "{e}");
         assert!(e.to_string().contains("row 1, column `email`"), "{e}");
 
         let other = MaskKey::generate().unwrap();
-        let e = detokenize(&Job::new(&masked, &back), &other, &[], &|_| {}).unwrap_err();
+        let e = detokenize(&Job::new(&masked, &back), &other, &[], &[], &|_| {}).unwrap_err();
         assert!(!e.is_check_failure(), "{e}");
         let chain = format!("{e}: {}", std::error::Error::source(&e).unwrap());
         assert!(chain.contains(&key.key_id()), "{chain}");
         assert!(!chain.contains("a@example.com"), "{chain}");
         assert!(!back.exists());
-        let e = detokenize(&Job::new(&masked, &back), &key, &["mail".into()], &|_| {}).unwrap_err();
+        let e = detokenize(
+            &Job::new(&masked, &back),
+            &key,
+            &[],
+            &["mail".into()],
+            &|_| {},
+        )
+        .unwrap_err();
         assert!(matches!(e, Error::MissingColumn { .. }), "{e}");
     }
 

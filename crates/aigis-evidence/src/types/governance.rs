@@ -191,3 +191,25 @@ impl Predicate for RetentionEnforced {
     const TYPE: &'static str = "https://aigis.dev/predicate/retention/v1";
     const NAME: &'static str = "retention";
 }
+
+/// `aigis keys mask rotate`: a secret key replaced by a new one, the old one kept for an
+/// overlap (its tokens still open until then) and then deleted. Key ids only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRotation {
+    /// `mask`.
+    pub kind: String,
+    /// The key retired.
+    pub old_key_id: String,
+    /// The key in use from now.
+    pub new_key_id: String,
+    /// When the old key is deleted (RFC 3339).
+    pub overlap_until: String,
+    /// The aigis that rotated it.
+    pub tool: Tool,
+}
+
+impl Predicate for SecretRotation {
+    const TYPE: &'static str = "https://aigis.dev/predicate/secret-rotation/v1";
+    const NAME: &'static str = "secret-rotation";
+}

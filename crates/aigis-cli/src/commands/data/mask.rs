@@ -85,6 +85,9 @@ pub fn key(cli: &Cli, project: &Project, cmd: &MaskKeyCommand) -> Result<()> {
             }
             (hex::encode(symmetric::mask_key_id(&path)?), false)
         }
+        MaskKeyCommand::Rotate { overlap_days } => {
+            return rotate(cli, project, *overlap_days);
+        }
     };
     if cli.json {
         return output::json(&json!({
@@ -93,6 +96,125 @@ pub fn key(cli: &Cli, project: &Project, cmd: &MaskKeyCommand) -> Result<()> {
         }));
     }
     outln!("{key_id}");
+    Ok(())
+}
+
+/// Where retired masking keys wait out their overlap: `mask-<id>.key` beside
+/// `mask-<id>.json` (when it expires).
+fn retired_dir(project: &Project) -> PathBuf {
+    project.layout().keys_dir().join("retired")
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Retired {
+    /// Seconds since the epoch after which the key is deleted.
+    expires_unix: u64,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+/// The retired masking keys still in their overlap; the expired ones are deleted (and
+/// said).
+fn retired_keys(cli: &Cli, project: &Project) -> Result<Vec<MaskKey>> {
+    let dir = retired_dir(project);
+    let mut keys = Vec::new();
+    if !dir.exists() {
+        return Ok(keys);
+    }
+    let now = unix_now();
+    for e in std::fs::read_dir(&dir).with_context(|| format!("reading `{}`", dir.display()))? {
+        let path = e?.path();
+        if path.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let r: Retired = serde_json::from_slice(&std::fs::read(&path)?)
+            .with_context(|| format!("`{}` is not a retired key's expiry", path.display()))?;
+        let key_path = path.with_extension("key");
+        if r.expires_unix <= now {
+            // Past its overlap: the key goes, and with it every token it made.
+            if key_path.exists() {
+                std::fs::remove_file(&key_path)
+                    .with_context(|| format!("deleting `{}`", key_path.display()))?;
+            }
+            std::fs::remove_file(&path)?;
+            output::note(
+                cli,
+                &format!(
+                    "deleted the retired masking key `{}`: its overlap ended",
+                    key_path.display()
+                ),
+            );
+            continue;
+        }
+        keys.push(load_key(&key_path)?);
+    }
+    Ok(keys)
+}
+
+/// `aigis keys mask rotate`.
+fn rotate(cli: &Cli, project: &Project, overlap_days: u64) -> Result<()> {
+    let signing = context::signing_key(project)?;
+    context::require_role(
+        project,
+        &signing,
+        "data-steward",
+        "rotating the masking key",
+    )?;
+    let (old, _) = project_key(project, false)?;
+    let dir = retired_dir(project);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating `{}`", dir.display()))?;
+    let expires = unix_now() + overlap_days.saturating_mul(86_400);
+    let pass = context::passphrase();
+    let pass = pass.as_deref().map(String::as_str);
+    // The old key is copied out first and the new one put in place last: a crash leaves
+    // the old key in force, never no key.
+    let retired_key = dir.join(format!("mask-{}.key", old.key_id()));
+    old.save(&retired_key, pass)?;
+    aigis_crypto::fs::write_atomic(
+        &retired_key.with_extension("json"),
+        &serde_json::to_vec(&Retired {
+            expires_unix: expires,
+        })?,
+        0o600,
+    )?;
+    let new = MaskKey::generate()?;
+    new.save(&mask_key_path(project), pass)?;
+    let until = humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(expires),
+    )
+    .to_string();
+    let index = project.record(
+        &signing,
+        vec![(
+            format!("mask-key:{}", new.key_id()),
+            aigis_core::Digest::of(new.key_id().as_bytes()),
+        )],
+        &aigis_evidence::SecretRotation {
+            kind: "mask".into(),
+            old_key_id: old.key_id(),
+            new_key_id: new.key_id(),
+            overlap_until: until.clone(),
+            tool: Tool::current(),
+        },
+    )?;
+    if cli.json {
+        return output::json(
+            &json!({"old_key_id": old.key_id(), "new_key_id": new.key_id(), "overlap_until": until, "evidence": index}),
+        );
+    }
+    outln!("{}", new.key_id());
+    output::note(
+        cli,
+        &format!(
+            "rotated the masking key: tokens of {} still open until {until}, then its key is deleted (evidence #{index})",
+            old.key_id()
+        ),
+    );
     Ok(())
 }
 
@@ -272,7 +394,11 @@ pub fn detokenize(cli: &Cli, args: &DataDetokenizeArgs) -> Result<()> {
     let signing = project.as_ref().map(context::signing_key).transpose()?;
     let job = job(&args.file, &args.out, &args.read)?;
     let bar = output::byte_progress(cli, super::scan::file_len(&args.file)?, "detokenizing");
-    let restored = table::detokenize(&job, &key, &args.columns, &|n| bar.inc(n));
+    let retired = match &project {
+        Some(p) => retired_keys(cli, p)?,
+        None => Vec::new(),
+    };
+    let restored = table::detokenize(&job, &key, &retired, &args.columns, &|n| bar.inc(n));
     bar.finish_and_clear();
     let Restored {
         table: r,
