@@ -654,6 +654,17 @@ pub enum RecipientCommand {
         "aigis keys recipient show > team-a.recipient"
     ))]
     Show,
+    /// Replace the recipient key pair: files encrypted to the old one still decrypt for
+    /// the overlap, and its secret key is deleted after it. Prints the new recipient
+    /// string, for senders to encrypt to from now. Recorded as `secret-rotation` evidence.
+    #[command(after_help = examples!(
+        "aigis keys recipient rotate --overlap-days 14 > team-a.recipient"
+    ))]
+    Rotate {
+        /// How long files encrypted to the old key still decrypt.
+        #[arg(long, value_name = "DAYS", default_value_t = 30)]
+        overlap_days: u64,
+    },
 }
 
 #[derive(Debug, Args)]

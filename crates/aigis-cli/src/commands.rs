@@ -23,6 +23,7 @@ pub(crate) mod monitor;
 pub(crate) mod privacy;
 pub(crate) mod redteam;
 pub(crate) mod report;
+pub(crate) mod retired;
 pub(crate) mod roles;
 pub(crate) mod serve;
 pub(crate) mod target;

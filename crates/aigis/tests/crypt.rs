@@ -455,3 +455,41 @@ fn models_are_sealed_with_the_same_scheme_and_the_evidence_says_model() {
     let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(help.contains("a model folder is refused"), "{help}");
 }
+
+#[test]
+fn a_rotated_recipient_key_decrypts_old_files_for_the_overlap_and_then_never() {
+    let (dir, before, data) = setup();
+    let p = dir.path();
+    ok(p, &["data", "encrypt", "data.bin", "--out", "old.enc"]);
+    let rot = json(&ok(
+        p,
+        &[
+            "--json",
+            "keys",
+            "recipient",
+            "rotate",
+            "--overlap-days",
+            "7",
+        ],
+    ));
+    assert_ne!(rot["recipient"].as_str().unwrap(), before);
+    ok(p, &["data", "encrypt", "data.bin", "--out", "new.enc"]);
+    // Both decrypt during the overlap; the new file is for the new key only.
+    ok(p, &["data", "decrypt", "old.enc", "--out", "old.bin"]);
+    ok(p, &["data", "decrypt", "new.enc", "--out", "new.bin"]);
+    assert_eq!(std::fs::read(p.join("old.bin")).unwrap(), data);
+    assert_eq!(std::fs::read(p.join("new.bin")).unwrap(), data);
+    // The overlap ends: the old secret key is deleted; its files never open again.
+    let old_id = rot["old_key_id"].as_str().unwrap();
+    let expiry = p.join(format!(".aigis/keys/retired/recipient-{old_id}.json"));
+    assert!(expiry.exists(), "{}", expiry.display());
+    std::fs::write(&expiry, "{\"expires_unix\": 1}").unwrap();
+    let r = aigis_env(p, &["data", "decrypt", "old.enc", "--out", "gone.bin"], &[]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("overlap ended"), "{}", r.stderr);
+    assert!(
+        !p.join(format!(".aigis/keys/retired/recipient-{old_id}.key"))
+            .exists()
+    );
+    ok(p, &["data", "decrypt", "new.enc", "--out", "new2.bin"]);
+}

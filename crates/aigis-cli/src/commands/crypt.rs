@@ -45,6 +45,9 @@ pub fn recipient_key_path(project: &Project) -> PathBuf {
 /// `aigis keys recipient new|show`.
 pub fn recipient(cli: &Cli, project: &Project, cmd: &RecipientCommand) -> Result<()> {
     let path = recipient_key_path(project);
+    if let RecipientCommand::Rotate { overlap_days } = cmd {
+        return rotate_recipient(cli, project, *overlap_days);
+    }
     let created = match cmd {
         RecipientCommand::New if !path.exists() => {
             let identity = Identity::generate()?;
@@ -85,6 +88,62 @@ pub fn recipient(cli: &Cli, project: &Project, cmd: &RecipientCommand) -> Result
             ),
         );
     }
+    Ok(())
+}
+
+/// `aigis keys recipient rotate`.
+fn rotate_recipient(cli: &Cli, project: &Project, overlap_days: u64) -> Result<()> {
+    let signing = context::signing_key(project)?;
+    context::require_role(
+        project,
+        &signing,
+        "data-steward",
+        "rotating the recipient key",
+    )?;
+    let old_public = own_recipient(project)?;
+    let path = recipient_key_path(project);
+    let pass = context::passphrase();
+    let pass = pass.as_deref().map(String::as_str);
+    let old = recipient::load(&path, pass)?;
+    // The old pair is copied out first and the new one put in place last: a crash leaves
+    // the old pair in force, never none.
+    let (retired, until) = crate::commands::retired::retire(
+        project,
+        "recipient",
+        &old_public.key_id().to_string(),
+        overlap_days,
+    )?;
+    recipient::save(&retired, &old, pass, KdfParams::default())?;
+    let new = Identity::generate()?;
+    recipient::save(&path, &new, pass, KdfParams::default())?;
+    let public = own_recipient(project)?;
+    let index = project.record(
+        &signing,
+        vec![(
+            format!("recipient:{}", public.key_id()),
+            aigis_core::Digest::of(public.to_string().as_bytes()),
+        )],
+        &aigis_evidence::SecretRotation {
+            kind: "recipient".into(),
+            old_key_id: old_public.key_id().to_string(),
+            new_key_id: public.key_id().to_string(),
+            overlap_until: until.clone(),
+            tool: aigis_evidence::Tool::current(),
+        },
+    )?;
+    if cli.json {
+        return output::json(
+            &json!({"recipient": public.to_string(), "old_key_id": old_public.key_id().to_string(), "new_key_id": public.key_id().to_string(), "overlap_until": until, "evidence": index}),
+        );
+    }
+    outln!("{public}");
+    output::note(
+        cli,
+        &format!(
+            "rotated the recipient key: files for {} still decrypt until {until} (evidence #{index}); send the new recipient to whoever encrypts to you",
+            old_public.key_id()
+        ),
+    );
     Ok(())
 }
 
@@ -260,7 +319,12 @@ pub fn decrypt(cli: &Cli, args: &DataDecryptArgs, artifact: Artifact) -> Result<
         let project = context::project(cli)?;
         let path = recipient_key_path(&project);
         own_recipient(&project)?;
-        vec![recipient::load(&path, pass)?]
+        let mut all = vec![recipient::load(&path, pass)?];
+        // Pairs retired by a rotation, still in their overlap.
+        for retired in crate::commands::retired::in_overlap(cli, &project, "recipient")? {
+            all.push(recipient::load(&retired, pass)?);
+        }
+        all
     } else {
         args.identity
             .iter()

@@ -192,12 +192,13 @@ impl Predicate for RetentionEnforced {
     const NAME: &'static str = "retention";
 }
 
-/// `aigis keys mask rotate`: a secret key replaced by a new one, the old one kept for an
-/// overlap (its tokens still open until then) and then deleted. Key ids only.
+/// `aigis keys mask rotate`, `aigis keys recipient rotate`: a secret key replaced by a new
+/// one, the old one kept for an overlap (its tokens or files still open until then) and
+/// then deleted. Key ids only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecretRotation {
-    /// `mask`.
+    /// `mask` or `recipient`.
     pub kind: String,
     /// The key retired.
     pub old_key_id: String,

@@ -99,61 +99,13 @@ pub fn key(cli: &Cli, project: &Project, cmd: &MaskKeyCommand) -> Result<()> {
     Ok(())
 }
 
-/// Where retired masking keys wait out their overlap: `mask-<id>.key` beside
-/// `mask-<id>.json` (when it expires).
-fn retired_dir(project: &Project) -> PathBuf {
-    project.layout().keys_dir().join("retired")
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Retired {
-    /// Seconds since the epoch after which the key is deleted.
-    expires_unix: u64,
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
-}
-
 /// The retired masking keys still in their overlap; the expired ones are deleted (and
 /// said).
 fn retired_keys(cli: &Cli, project: &Project) -> Result<Vec<MaskKey>> {
-    let dir = retired_dir(project);
-    let mut keys = Vec::new();
-    if !dir.exists() {
-        return Ok(keys);
-    }
-    let now = unix_now();
-    for e in std::fs::read_dir(&dir).with_context(|| format!("reading `{}`", dir.display()))? {
-        let path = e?.path();
-        if path.extension().is_none_or(|x| x != "json") {
-            continue;
-        }
-        let r: Retired = serde_json::from_slice(&std::fs::read(&path)?)
-            .with_context(|| format!("`{}` is not a retired key's expiry", path.display()))?;
-        let key_path = path.with_extension("key");
-        if r.expires_unix <= now {
-            // Past its overlap: the key goes, and with it every token it made.
-            if key_path.exists() {
-                std::fs::remove_file(&key_path)
-                    .with_context(|| format!("deleting `{}`", key_path.display()))?;
-            }
-            std::fs::remove_file(&path)?;
-            output::note(
-                cli,
-                &format!(
-                    "deleted the retired masking key `{}`: its overlap ended",
-                    key_path.display()
-                ),
-            );
-            continue;
-        }
-        keys.push(load_key(&key_path)?);
-    }
-    Ok(keys)
+    crate::commands::retired::in_overlap(cli, project, "mask")?
+        .iter()
+        .map(|p| load_key(p))
+        .collect()
 }
 
 /// `aigis keys mask rotate`.
@@ -166,28 +118,15 @@ fn rotate(cli: &Cli, project: &Project, overlap_days: u64) -> Result<()> {
         "rotating the masking key",
     )?;
     let (old, _) = project_key(project, false)?;
-    let dir = retired_dir(project);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating `{}`", dir.display()))?;
-    let expires = unix_now() + overlap_days.saturating_mul(86_400);
     let pass = context::passphrase();
     let pass = pass.as_deref().map(String::as_str);
     // The old key is copied out first and the new one put in place last: a crash leaves
     // the old key in force, never no key.
-    let retired_key = dir.join(format!("mask-{}.key", old.key_id()));
+    let (retired_key, until) =
+        crate::commands::retired::retire(project, "mask", &old.key_id(), overlap_days)?;
     old.save(&retired_key, pass)?;
-    aigis_crypto::fs::write_atomic(
-        &retired_key.with_extension("json"),
-        &serde_json::to_vec(&Retired {
-            expires_unix: expires,
-        })?,
-        0o600,
-    )?;
     let new = MaskKey::generate()?;
     new.save(&mask_key_path(project), pass)?;
-    let until = humantime::format_rfc3339_seconds(
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs(expires),
-    )
-    .to_string();
     let index = project.record(
         &signing,
         vec![(
