@@ -82,6 +82,9 @@ pub struct Check {
     /// The ledger index of the evidence the check read, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evidence: Option<u64>,
+    /// The key id the check found (the signature's signer), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 impl Check {
@@ -91,6 +94,7 @@ impl Check {
             passed: true,
             detail,
             evidence,
+            key: None,
         }
     }
 
@@ -100,6 +104,7 @@ impl Check {
             passed: false,
             detail,
             evidence,
+            key: None,
         }
     }
 }
@@ -312,14 +317,17 @@ impl Workflow<'_> {
             trusted.extend(self.also_trust.iter().cloned());
             let (_dir, model) = reg.materialize(record)?;
             Ok(match signing::verify_model(&model, &bytes, &trusted) {
-                Ok(r) if r.passed() => Check::pass(
-                    NAME,
-                    format!(
-                        "verified with {} key {}; the {} signed file(s) match",
-                        r.algorithm, r.key_id, r.files
-                    ),
-                    evidence,
-                ),
+                Ok(r) if r.passed() => Check {
+                    key: Some(r.key_id.clone()),
+                    ..Check::pass(
+                        NAME,
+                        format!(
+                            "verified with {} key {}; the {} signed file(s) match",
+                            r.algorithm, r.key_id, r.files
+                        ),
+                        evidence,
+                    )
+                },
                 Ok(r) => Check::fail(
                     NAME,
                     format!(

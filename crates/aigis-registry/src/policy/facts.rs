@@ -480,19 +480,24 @@ pub(crate) fn gather(
                     let (s, _) = aigis_ledger::signed_statement(&r.keys, index, &e.body).ok()?;
                     let p = ModelScan::from_statement(&s).ok()?;
                     let worst = p.files.iter().map(|f| f.verdict).max()?;
-                    Some((worst, e.recorded_at_ms))
+                    let allowlist = p.allowlist.map(|a| a.digest.to_string());
+                    Some((worst, allowlist, e.recorded_at_ms))
                 });
             match read {
-                Some((worst, at)) => {
+                Some((worst, allowlist, at)) => {
                     let age = r.age_days(at);
+                    let mut rec = vec![
+                        ("verdict", V::Str(worst.as_str().to_owned())),
+                        ("passed", V::Bool(c.passed)),
+                        ("evidence", V::long(index)),
+                        ("age_days", V::long(age)),
+                    ];
+                    if let Some(a) = allowlist {
+                        rec.push(("allowlist", V::Str(a)));
+                    }
                     facts.set(
                         "scan",
-                        V::Rec(vec![
-                            ("verdict", V::Str(worst.as_str().to_owned())),
-                            ("passed", V::Bool(c.passed)),
-                            ("evidence", V::long(index)),
-                            ("age_days", V::long(age)),
-                        ]),
+                        V::Rec(rec),
                         c.detail.clone(),
                         vec![index],
                         Some(age),
@@ -510,6 +515,9 @@ pub(crate) fn gather(
             let mut rec = vec![("verified", V::Bool(c.passed))];
             if let Some(i) = c.evidence {
                 rec.push(("evidence", V::long(i)));
+            }
+            if let Some(k) = &c.key {
+                rec.push(("signed_by", V::Key(k.clone())));
             }
             facts.set(
                 "signature",

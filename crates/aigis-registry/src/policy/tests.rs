@@ -205,6 +205,17 @@ fn the_built_in_policy_allows_a_clean_signed_version_and_names_what_an_unsigned_
     assert!(d.passed, "{:?}", d.verdict);
     assert!(d.evidence.is_none(), "asking records nothing");
     assert!(d.verdict.policies.iter().all(|p| p.passed));
+    let signature = d.facts.iter().find(|f| f.attribute == "signature").unwrap();
+    assert_eq!(
+        signature.value["signed_by"],
+        json!(s.f.key.public().key_id()),
+        "by whom"
+    );
+    // A policy can ask who signed: here, the key asking must be the signer.
+    let by_whom = format!(
+        "@id(\"own\") forbid (principal, action, resource) unless {{ resource has signature && resource.signature has signed_by && resource.signature.signed_by == principal }};\n{PERMIT}"
+    );
+    assert!(s.ask(&by_whom).passed);
     let scan = d
         .verdict
         .policies
