@@ -427,8 +427,9 @@ pub enum Command {
     /// can change, every change recorded as evidence.
     ///
     /// Once a project has roles, `model promote` and `model rollback` need a releaser,
-    /// `train` and `federate serve` a trainer, `data sign` a data steward, `report
-    /// compliance` an auditor, `keys api` a gateway admin, and changing the roles an admin;
+    /// `train` and `federate serve` a trainer, `data sign`, `protect`, `erase`, `retention
+    /// --enforce` and the key rotations a data steward, `report compliance` an auditor,
+    /// `serve` a gateway admin, and changing the roles an admin;
     /// admin and releaser actions also need the person's one-time password (`--otp`, after
     /// `aigis roles 2fa enroll`). A person acts with their own key (`--identity`), and the
     /// gate refuses to let the key that trained a model promote it (separation of duties,

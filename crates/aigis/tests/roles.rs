@@ -143,7 +143,15 @@ fn roles_second_factors_and_separation_of_duties() {
     let listed = json(d, &["roles", "list"]);
     assert_eq!(listed["members"].as_array().unwrap().len(), 3, "{listed:#}");
 
-    // Roles are checked: the project's key is no trainer now; Bob is.
+    // Roles are checked: only a gateway admin runs the project's gateway.
+    let r = aigis(d, &["serve"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("needs the role `gateway-admin`"),
+        "{}",
+        r.stderr
+    );
+    // The project's key is no trainer now; Bob is.
     let r = aigis(
         d,
         &[

@@ -73,6 +73,19 @@ fn trusted_keys(project: &aigis_ledger::Project) -> Result<Vec<VerifierKey>> {
 }
 
 pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
+    // With roles, only a gateway admin runs the project's gateway (no key is read without
+    // them: a project without roles checks nothing).
+    if let Ok(project) = context::project(cli)
+        && project.roles()?.is_some()
+    {
+        let key = context::signing_key(&project)?;
+        context::require_role(
+            &project,
+            &key,
+            "gateway-admin",
+            "serving the project's models",
+        )?;
+    }
     let (mut config, base, source) = load_config(cli, args)?;
     if let Some(listen) = args.listen {
         config.listen = listen;
