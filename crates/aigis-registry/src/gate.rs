@@ -71,7 +71,7 @@ pub(crate) fn signed_about<P: Predicate>(
 pub const ALLOWLIST_HINT: &str = "hint: if a suspicious import is your own class, review it and list its exact `module.qualname` under `[[model.allow]]` in aigis.toml (with `reason` and `by`)";
 
 /// One check of the promotion gate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Check {
     /// What was checked: `stored-bytes`, `scan`, `signature`, `shadow` or `detector`.
     pub check: &'static str,
@@ -85,6 +85,10 @@ pub struct Check {
     /// The key id the check found (the signature's signer), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// What the check measured, by name (the shadow period's rows, hours and rates), for
+    /// the gate's policies.
+    #[serde(skip)]
+    pub measures: Vec<(&'static str, f64)>,
 }
 
 impl Check {
@@ -95,6 +99,7 @@ impl Check {
             detail,
             evidence,
             key: None,
+            measures: Vec::new(),
         }
     }
 
@@ -105,6 +110,7 @@ impl Check {
             detail,
             evidence,
             key: None,
+            measures: Vec::new(),
         }
     }
 }

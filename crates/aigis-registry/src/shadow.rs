@@ -282,7 +282,7 @@ fn judge(config: &ShadowGateConfig, t: &Tally, held: u32) -> Check {
             String::new()
         },
     );
-    if problems.is_empty() {
+    let mut check = if problems.is_empty() {
         Check::pass(NAME, format!("{summary}{left_out}"), last)
     } else {
         Check::fail(
@@ -290,7 +290,19 @@ fn judge(config: &ShadowGateConfig, t: &Tally, held: u32) -> Check {
             format!("{}: {summary}{left_out}", problems.join("; ")),
             last,
         )
+    };
+    check.measures = vec![
+        ("rows", t.rows as f64),
+        ("hours", hours),
+        ("failure_rate", failure_rate),
+    ];
+    if let Some(r) = rate {
+        check.measures.push(("disagreement", r));
+        check
+            .measures
+            .push(("disagreement_upper", wilson_upper(t.disagreements, t.rows)));
     }
+    check
 }
 
 #[cfg(test)]

@@ -649,6 +649,20 @@ fn a_candidate_is_promoted_only_after_a_shadow_period_that_agrees() {
             && detail.contains("80 rows in 2 calls"),
         "{c}"
     );
+    // The gate's policies read the same figures as attributes.
+    let fact = r.json()["facts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["attribute"] == "shadow")
+        .unwrap()
+        .clone();
+    assert_eq!(fact["value"]["rows"], 80, "{fact}");
+    assert_eq!(fact["value"]["disagreement"], 0.05, "{fact}");
+    assert!(
+        fact["value"]["disagreement_upper"].as_f64().unwrap() > 0.05,
+        "{fact}"
+    );
     let period = c["evidence"].as_u64().unwrap();
     let r = ok(&["--json", "evidence", "show", &period.to_string()]);
     let v = r.json();

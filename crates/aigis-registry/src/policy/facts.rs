@@ -538,13 +538,28 @@ pub(crate) fn gather(
 
     for name in ["shadow", "detector"] {
         match check(name) {
-            Some(c) => facts.set(
-                name,
-                V::Rec(vec![("passed", V::Bool(c.passed))]),
-                c.detail.clone(),
-                c.evidence.into_iter().collect(),
-                None,
-            ),
+            Some(c) => {
+                let mut rec = vec![("passed", V::Bool(c.passed))];
+                for (m, v) in &c.measures {
+                    rec.push((
+                        m,
+                        match *m {
+                            "rows" => V::long(*v as u64),
+                            // Hours compared: more is better.
+                            "hours" => V::better_up(*v),
+                            // Rates: more is worse.
+                            _ => V::worse_up(*v),
+                        },
+                    ));
+                }
+                facts.set(
+                    name,
+                    V::Rec(rec),
+                    c.detail.clone(),
+                    c.evidence.into_iter().collect(),
+                    None,
+                );
+            }
             None => facts.absent(
                 name,
                 format!(
