@@ -229,6 +229,25 @@ pub fn model_verifiers(project: &Project) -> Result<Vec<aigis_model::signing::Ve
         .collect())
 }
 
+/// A verifier key given as its string (`aigis keys show` prints one) or as a file holding
+/// it; the string, checked to be a verifier key.
+pub fn verifier_key_arg(arg: &str) -> Result<String> {
+    let path = Path::new(arg);
+    let text = if path.is_file() {
+        String::from_utf8(read_input(path, "verifier key", 64 << 10)?)
+            .map_err(|_| anyhow::anyhow!("the verifier key `{arg}` is not text"))?
+    } else {
+        arg.to_owned()
+    };
+    let text = text.trim().to_owned();
+    aigis_crypto::note::public_key_of(&text).with_context(|| {
+        format!(
+            "`{arg}` is not a verifier key (`aigis keys show` or `aigis keys identity` prints one)"
+        )
+    })?;
+    Ok(text)
+}
+
 /// Reads a file, or stdin for `-`, with a size limit, naming the file on error.
 pub fn read_input(path: &Path, what: &str, limit: u64) -> Result<Vec<u8>> {
     use std::io::Read as _;

@@ -9,16 +9,7 @@ use crate::Error;
 /// The SHA-256 of a file, read in 256 KiB blocks so files of any size fit in memory.
 pub fn sha256_file(path: &Path) -> Result<Digest, Error> {
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = file.read(&mut buf).map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(buf.get(..n).unwrap_or_default());
-    }
-    Ok(Digest::from_bytes(hasher.finalize().into()))
+    Digest::of_reader(&mut file).map_err(|e| Error::io(path, e))
 }
 
 /// A reader that hashes (SHA-256) every byte read through it, so a file is hashed in the

@@ -113,21 +113,6 @@ impl KnownBad {
     }
 }
 
-/// The SHA-256 of everything `r` yields.
-pub(crate) fn digest_of(r: &mut dyn std::io::Read) -> std::io::Result<Digest> {
-    use sha2::Digest as _;
-    let mut h = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = r.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(buf.get(..n).unwrap_or_default());
-    }
-    Ok(Digest::from_bytes(h.finalize().into()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -133,7 +133,8 @@ impl Scanner {
         if !self.known_bad.is_empty() {
             // Hashed apart from the format's reading, which need not read every byte.
             let mut again = File::open(path).map_err(|e| Error::io(path, e))?;
-            let digest = crate::known_bad::digest_of(&mut again).map_err(|e| Error::io(path, e))?;
+            let digest =
+                aigis_core::Digest::of_reader(&mut again).map_err(|e| Error::io(path, e))?;
             if let Some(sources) = self.known_bad.sources(&digest) {
                 findings.push(finding(
                     Verdict::Dangerous,

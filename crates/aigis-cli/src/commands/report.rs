@@ -2,7 +2,7 @@
 //! `aigis_report` (which judges, signs and verifies); this module parses, calls and
 //! renders.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use aigis_evidence::{ComplianceReport, ControlStatement, PathDigest, Tool};
 use aigis_report::compliance::Standing;
@@ -164,25 +164,13 @@ pub(crate) fn record(
     )?)
 }
 
-/// A verifier key given as the string or as a file holding it.
-fn vkey(arg: &str) -> Result<String> {
-    let path = Path::new(arg);
-    if path.is_file() {
-        return Ok(std::fs::read_to_string(path)
-            .with_context(|| format!("reading the key `{arg}`"))?
-            .trim()
-            .to_owned());
-    }
-    Ok(arg.trim().to_owned())
-}
-
 fn verify(cli: &Cli, args: &ReportVerifyArgs) -> Result<ExitStatus> {
     let bytes = std::fs::read(&args.report)
         .with_context(|| format!("reading `{}`", args.report.display()))?;
     let keys = args
         .keys
         .iter()
-        .map(|k| vkey(k))
+        .map(|k| context::verifier_key_arg(k))
         .collect::<Result<Vec<_>>>()?;
     let mut v = aigis_report::verify(&bytes, &keys)
         .with_context(|| format!("`{}`", args.report.display()))?;

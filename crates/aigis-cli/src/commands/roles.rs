@@ -118,21 +118,6 @@ fn init(cli: &Cli, project: &Project, separation_of_duties: bool) -> Result<()> 
     Ok(())
 }
 
-/// A verifier key given as the string or as a file holding it.
-fn vkey(arg: &str) -> Result<String> {
-    let path = std::path::Path::new(arg);
-    let text = if path.is_file() {
-        std::fs::read_to_string(path).with_context(|| format!("reading the key `{arg}`"))?
-    } else {
-        arg.to_owned()
-    };
-    let text = text.trim().to_owned();
-    aigis_crypto::note::public_key_of(&text).with_context(|| {
-        format!("`{arg}` is not a verifier key (aigis keys identity prints one)")
-    })?;
-    Ok(text)
-}
-
 fn change(cli: &Cli, project: &Project, args: &RolesGrantArgs, grant: bool) -> Result<()> {
     if let Some(r) = args.roles.iter().find(|r| !ROLES.contains(&r.as_str())) {
         anyhow::bail!("`{r}` is not a role ({})", ROLES.join(", "));
@@ -147,7 +132,7 @@ fn change(cli: &Cli, project: &Project, args: &RolesGrantArgs, grant: bool) -> R
         "revoking roles"
     };
     context::require_role(project, &key, "admin", what)?;
-    let vkey = vkey(&args.key)?;
+    let vkey = context::verifier_key_arg(&args.key)?;
     let (_, public) = aigis_crypto::note::public_key_of(&vkey)?;
     let id = public.key_id();
     let mut members = current.roles.members.clone();
