@@ -10,7 +10,7 @@
     reason = "a test reports failures by panicking"
 )]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

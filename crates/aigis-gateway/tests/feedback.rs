@@ -11,7 +11,7 @@
     reason = "a test reports failures by panicking"
 )]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

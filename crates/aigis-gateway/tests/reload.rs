@@ -10,7 +10,7 @@
     reason = "a test reports failures by panicking"
 )]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

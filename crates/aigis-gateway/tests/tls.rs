@@ -11,7 +11,7 @@
     reason = "a test reports failures by panicking"
 )]
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -313,7 +313,7 @@ fn two_processes_one_file() {
             Command::new(std::env::current_exe().unwrap())
                 .args([
                     "--exact",
-                    "child_two_process_appender",
+                    "concurrency::child_two_process_appender",
                     "--nocapture",
                     "--test-threads=1",
                 ])

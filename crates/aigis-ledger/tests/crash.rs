@@ -137,7 +137,7 @@ fn crash_round(db: &Path, rng: &mut XorShift, round: usize) -> Vec<(u64, String)
     let child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "child_appender",
+            "crash::child_appender",
             "--nocapture",
             "--test-threads=1",
         ])

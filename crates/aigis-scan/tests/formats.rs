@@ -12,7 +12,7 @@
     reason = "a test fails by panicking"
 )]
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

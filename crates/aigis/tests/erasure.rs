@@ -10,7 +10,7 @@
     reason = "a test fails by panicking"
 )]
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, SystemTime};
 

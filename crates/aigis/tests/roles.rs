@@ -11,7 +11,7 @@
     reason = "a test fails by panicking"
 )]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};

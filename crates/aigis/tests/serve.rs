@@ -10,7 +10,7 @@
     reason = "a test reports failures by panicking"
 )]
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;

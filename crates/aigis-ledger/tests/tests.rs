@@ -1,0 +1,15 @@
+//! The integration tests of `aigis-ledger`, one binary (one link of the whole stack instead of one
+//! a file): each module is a former test file.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
+
+mod concurrency;
+mod crash;
+mod kat;
+mod tamper;
