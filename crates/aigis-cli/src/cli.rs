@@ -987,7 +987,9 @@ pub enum DataCommand {
     /// (the data subject's id) and the columns given are encrypted per row under that
     /// subject's own key (XChaCha20-Poly1305), kept in the project's subject key store.
     /// `aigis data erase` destroys one subject's key, and their cells become unreadable
-    /// in every copy; `aigis data reveal` opens what is left. CSV.
+    /// in every copy; `aigis data reveal` opens what is left. Reads CSV, TSV, JSON Lines
+    /// and Parquet; writes CSV, TSV or JSON Lines (a JSON number or boolean is revealed as
+    /// one again).
     #[command(after_help = examples!(
         "aigis data protect customers.csv --subject customer_id \\",
         "    --columns email,name,phone -o customers.protected.csv"
@@ -2342,7 +2344,7 @@ pub struct BomArgs {
 
 #[derive(Debug, Args)]
 pub struct DataProtectArgs {
-    /// The table (CSV).
+    /// The table: CSV, TSV, JSON Lines or Parquet.
     pub input: PathBuf,
     /// The column holding the data subject's id.
     #[arg(long, value_name = "COLUMN")]
@@ -2350,23 +2352,28 @@ pub struct DataProtectArgs {
     /// The other columns to encrypt (comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
     pub columns: Vec<String>,
-    /// The protected table to write.
+    /// The protected table to write (`.csv`, `.tsv` or `.jsonl`; without one of these
+    /// extensions, the input's format; Parquet is read, not written).
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct DataRevealArgs {
-    /// The protected table.
+    /// The protected table: CSV, TSV, JSON Lines or Parquet.
     pub input: PathBuf,
-    /// Where to write it decrypted.
+    /// Where to write it decrypted (`.csv`, `.tsv` or `.jsonl`).
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct DataMinimiseArgs {
-    /// The table (CSV).
+    /// The table: CSV, TSV, JSON Lines or Parquet.
     pub input: PathBuf,
     /// The registered version trained on it (`NAME@VERSION`): its training evidence names
     /// the features and the label.
@@ -2387,6 +2394,8 @@ pub struct DataMinimiseArgs {
     /// The label's column, with --features.
     #[arg(long, value_name = "COLUMN", requires = "features")]
     pub label: Option<String>,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 #[derive(Debug, Args)]

@@ -8,7 +8,8 @@
 //!   the same subject): the key store and the protected table never hold the id itself.
 //! - Each protected cell is `aigis-shred:v1:<subject>:<base64url(nonce ‖ ciphertext)>`,
 //!   XChaCha20-Poly1305 under the subject's key, the column's name and the subject bound
-//!   in as associated data (a cell moved to another column or row does not open).
+//!   in as associated data (a cell moved to another column does not open, and `reveal`
+//!   refuses a row whose cells name different subjects).
 //! - The subject keys live in `.aigis/subjects.store`, encrypted under a store key
 //!   (`.aigis/keys/subjects.key`, sealed with AIGIS_KEY_PASSPHRASE when set, as the
 //!   project's other keys). Erasing a subject removes its key and re-encrypts the store
@@ -29,6 +30,8 @@ use zeroize::Zeroizing;
 
 use crate::Error;
 use crate::mask::MaskKey;
+use crate::mask::table::{Job, Rewritten, check_distinct, rewrite_rows};
+use crate::table::{self, Cell, CellKind, Format, ReadOptions};
 
 const STORE_FORMAT: &str = "aigis-subject-keys/v1";
 const CELL_PREFIX: &str = "aigis-shred:v1:";
@@ -309,18 +312,44 @@ fn cell_aad(subject: &str, column: &str) -> Vec<u8> {
     a
 }
 
-/// `value` of `column`, encrypted under `subject`'s key.
-fn seal(store: &mut Store, subject: &str, column: &str, value: &str) -> Result<String, Error> {
+/// A sealed cell's plaintext starts with its kind, so that `reveal` gives a JSON Lines
+/// number back as a number and a null as a null.
+fn kind_tag(kind: CellKind) -> u8 {
+    match kind {
+        CellKind::Text => b'T',
+        CellKind::Number => b'N',
+        CellKind::Bool => b'B',
+        CellKind::Nested => b'J',
+        CellKind::Null => b'Z',
+    }
+}
+
+fn tag_kind(tag: u8) -> Option<CellKind> {
+    Some(match tag {
+        b'T' => CellKind::Text,
+        b'N' => CellKind::Number,
+        b'B' => CellKind::Bool,
+        b'J' => CellKind::Nested,
+        b'Z' => CellKind::Null,
+        _ => return None,
+    })
+}
+
+/// `cell` of `column`, encrypted under `subject`'s key.
+fn seal(store: &mut Store, subject: &str, column: &str, cell: Cell<'_>) -> Result<String, Error> {
     let key = Zeroizing::new(store.key_for(subject));
     let cipher = XChaCha20Poly1305::new_from_slice(key.as_slice())
         .map_err(|_| bad(&store.path, "bad subject key length"))?;
     let mut nonce = [0u8; 24];
     OsRng.fill_bytes(&mut nonce);
+    let mut plain = Zeroizing::new(Vec::with_capacity(cell.text.len() + 1));
+    plain.push(kind_tag(cell.kind));
+    plain.extend_from_slice(cell.text.as_bytes());
     let ct = cipher
         .encrypt(
             XNonce::from_slice(&nonce),
             Payload {
-                msg: value.as_bytes(),
+                msg: &plain,
                 aad: &cell_aad(subject, column),
             },
         )
@@ -330,13 +359,18 @@ fn seal(store: &mut Store, subject: &str, column: &str, value: &str) -> Result<S
     Ok(format!("{CELL_PREFIX}{subject}:{}", B64.encode(blob)))
 }
 
-/// What a protected cell says, for [`reveal_csv`].
+/// What a protected cell says, for [`reveal`].
 enum Opened {
-    Clear(String),
+    Clear(CellKind, String),
     Erased,
 }
 
-fn open_cell(store: &Store, column: &str, cell: &str) -> Result<Option<Opened>, String> {
+/// A protected cell's subject, and the cell opened (`None`: not a protected cell).
+fn open_cell<'c>(
+    store: &Store,
+    column: &str,
+    cell: &'c str,
+) -> Result<Option<(&'c str, Opened)>, String> {
     let Some(rest) = cell.strip_prefix(CELL_PREFIX) else {
         return Ok(None);
     };
@@ -344,7 +378,7 @@ fn open_cell(store: &Store, column: &str, cell: &str) -> Result<Option<Opened>, 
         .split_once(':')
         .ok_or_else(|| "a protected cell without its subject".to_owned())?;
     let Some(key) = store.keys.get(subject) else {
-        return Ok(Some(Opened::Erased));
+        return Ok(Some((subject, Opened::Erased)));
     };
     let blob = B64
         .decode(b64.as_bytes())
@@ -365,16 +399,19 @@ fn open_cell(store: &Store, column: &str, cell: &str) -> Result<Option<Opened>, 
         .map_err(|_| {
             "a protected cell does not open under its subject's key (modified, or moved from another column)".to_owned()
         })?;
-    String::from_utf8(plain)
-        .map(|s| Some(Opened::Clear(s)))
-        .map_err(|_| "a protected cell is not UTF-8".to_owned())
+    let (&tag, text) = plain
+        .split_first()
+        .ok_or_else(|| "a protected cell with no kind".to_owned())?;
+    let kind = tag_kind(tag).ok_or_else(|| "a protected cell of an unknown kind".to_owned())?;
+    let text =
+        String::from_utf8(text.to_vec()).map_err(|_| "a protected cell is not UTF-8".to_owned())?;
+    Ok(Some((subject, Opened::Clear(kind, text))))
 }
 
 /// What protecting a table did.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Protected {
-    /// Data rows.
-    pub rows: u64,
+    pub table: Rewritten,
     /// Distinct subjects.
     pub subjects: u64,
     /// Cells encrypted (the subject column's included).
@@ -382,163 +419,202 @@ pub struct Protected {
 }
 
 /// What revealing a table did.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Revealed {
-    /// Data rows.
-    pub rows: u64,
+    pub table: Rewritten,
     /// Cells decrypted.
     pub cells: u64,
-    /// Cells of erased subjects, left empty.
+    /// Cells of erased subjects, written empty (JSON Lines: null).
     pub erased_cells: u64,
     /// Rows with at least one erased cell.
     pub erased_rows: u64,
 }
 
-fn csv_err(path: &Path, e: csv::Error) -> Error {
-    let row = e.position().map(|p| p.line()).unwrap_or(0);
-    bad(path, format!("line {row}: {e}"))
-}
-
-/// Reads the CSV at `input` and writes it to `output` with the `subject` column and every
-/// column of `columns` encrypted per row under that row's subject's key (a row with an
-/// empty subject is an error: its data would belong to no one and could never be
-/// erased). The output appears only once it is complete.
-pub fn protect_csv(
-    input: &Path,
-    output: &Path,
+/// Reads the table `job.input` (CSV, TSV, JSON Lines or Parquet) and writes it to
+/// `job.output` (CSV, TSV or JSON Lines, by its extension; without one, the input's
+/// format) with the `subject` column and every column of `columns` encrypted per row
+/// under that row's subject's key. A row with an empty subject is an error: its data
+/// would belong to no one and could never be erased. A column the table lacks is an
+/// error. The output appears only once it is complete, readable by its owner only.
+pub fn protect(
+    job: &Job<'_>,
     subject: &str,
     columns: &[String],
     store: &mut Store,
 ) -> Result<Protected, Error> {
-    let mut reader = csv::Reader::from_path(input).map_err(|e| csv_err(input, e))?;
-    let header = reader.headers().map_err(|e| csv_err(input, e))?.clone();
-    let index = |name: &str| -> Result<usize, Error> {
-        header
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| bad(input, format!("has no column `{name}`")))
-    };
-    let subject_at = index(subject)?;
-    let mut at: Vec<usize> = vec![subject_at];
+    check_distinct(job)?;
+    let input = job.input;
+    let mut wanted: Vec<&str> = vec![subject];
     for c in columns {
-        let i = index(c)?;
-        if !at.contains(&i) {
-            at.push(i);
+        if !wanted.contains(&c.as_str()) {
+            wanted.push(c);
         }
     }
-    let mut report = Protected::default();
-    let mut subjects = std::collections::BTreeSet::new();
-    aigis_crypto::fs::write_atomic_try(output, 0o600, |file| -> Result<(), Error> {
-        let mut w = csv::Writer::from_writer(file);
-        w.write_record(&header).map_err(|e| csv_err(output, e))?;
-        for rec in reader.records() {
-            let rec = rec.map_err(|e| csv_err(input, e))?;
-            report.rows += 1;
-            let id = rec.get(subject_at).unwrap_or_default();
+    // CSV and Parquet name every column up front: a misspelt one is refused before any
+    // row is read (JSON Lines rows name theirs as they go, checked at the end).
+    let reader = table::open(input, job.format, &job.read)?;
+    if reader.format() != Format::Jsonl {
+        let names = reader.names();
+        if let Some(missing) = wanted.iter().find(|c| !names.iter().any(|n| n == *c)) {
+            return Err(bad(input, format!("has no column `{missing}`")));
+        }
+    }
+    drop(reader);
+    let (mut cells, mut subjects) = (0u64, std::collections::BTreeSet::new());
+    let table = rewrite_rows(
+        job,
+        0o600,
+        &mut |row, names, row_cells, new| {
+            let id = names
+                .iter()
+                .position(|n| n == subject)
+                .and_then(|i| row_cells.get(i).copied().flatten())
+                .map(|c| c.text)
+                .unwrap_or_default();
             if id.trim().is_empty() {
                 return Err(bad(
                     input,
                     format!(
-                        "row {} has no `{subject}`: its data would belong to no one, and could never be erased",
-                        report.rows
+                        "row {row} has no `{subject}`: its data would belong to no one, and could never be erased"
                     ),
                 ));
             }
+            if id.starts_with(CELL_PREFIX) {
+                return Err(bad(
+                    input,
+                    format!("row {row}: its `{subject}` is protected already"),
+                ));
+            }
             let who = store.subject(id);
-            subjects.insert(who.clone());
-            let mut out: Vec<String> = rec.iter().map(str::to_owned).collect();
-            for &i in &at {
-                if let (Some(cell), Some(name)) = (out.get_mut(i), header.get(i)) {
-                    *cell = seal(store, &who, name, cell)?;
-                    report.cells += 1;
-                }
+            for (name, cell) in names.iter().zip(row_cells) {
+                new.push(match cell {
+                    Some(c) if wanted.contains(&name.as_str()) => {
+                        if c.text.starts_with(CELL_PREFIX) {
+                            return Err(bad(
+                                input,
+                                format!("row {row}, column `{name}` is protected already"),
+                            ));
+                        }
+                        cells += 1;
+                        Some((CellKind::Text, seal(store, &who, name, *c)?))
+                    }
+                    _ => None,
+                });
             }
-            w.write_record(&out).map_err(|e| csv_err(output, e))?;
-        }
-        w.flush().map_err(|e| Error::Io {
-            path: output.to_owned(),
-            source: e,
-        })?;
-        Ok(())
-    })?;
-    report.subjects = subjects.len() as u64;
-    Ok(report)
+            subjects.insert(who);
+            Ok(())
+        },
+        &mut |names| match wanted.iter().find(|c| !names.iter().any(|n| n == *c)) {
+            Some(missing) => Err(bad(input, format!("has no column `{missing}`"))),
+            None => Ok(()),
+        },
+        &|_| {},
+    )?;
+    Ok(Protected {
+        table,
+        subjects: subjects.len() as u64,
+        cells,
+    })
 }
 
-/// Reads a protected CSV and writes its cells decrypted; an erased subject's cells are
-/// left empty (and counted). A cell that does not open is an error naming its row.
-pub fn reveal_csv(input: &Path, output: &Path, store: &Store) -> Result<Revealed, Error> {
-    let mut reader = csv::Reader::from_path(input).map_err(|e| csv_err(input, e))?;
-    let header = reader.headers().map_err(|e| csv_err(input, e))?.clone();
-    let mut report = Revealed::default();
-    aigis_crypto::fs::write_atomic_try(output, 0o600, |file| -> Result<(), Error> {
-        let mut w = csv::Writer::from_writer(file);
-        w.write_record(&header).map_err(|e| csv_err(output, e))?;
-        for rec in reader.records() {
-            let rec = rec.map_err(|e| csv_err(input, e))?;
-            report.rows += 1;
+/// Reads a protected table (any format [`protect`] reads) and writes its cells
+/// decrypted, each of its own kind again; an erased subject's cells are left empty (JSON
+/// Lines: null) and counted. A cell that does not open, or a row whose cells name
+/// different subjects (a cell moved from another row), is an error naming its row, and
+/// nothing is written.
+pub fn reveal(job: &Job<'_>, store: &Store) -> Result<Revealed, Error> {
+    check_distinct(job)?;
+    let input = job.input;
+    let (mut cells, mut erased_cells, mut erased_rows) = (0u64, 0u64, 0u64);
+    let table = rewrite_rows(
+        job,
+        0o600,
+        &mut |row, names, row_cells, new| {
             let mut erased = false;
-            let mut out = Vec::with_capacity(rec.len());
-            for (cell, name) in rec.iter().zip(header.iter()) {
-                match open_cell(store, name, cell)
-                    .map_err(|m| bad(input, format!("row {}, column `{name}`: {m}", report.rows)))?
-                {
-                    None => out.push(cell.to_owned()),
-                    Some(Opened::Clear(v)) => {
-                        report.cells += 1;
-                        out.push(v);
+            let mut row_subject: Option<&str> = None;
+            for (name, cell) in names.iter().zip(row_cells) {
+                let Some(cell) = cell else {
+                    new.push(None);
+                    continue;
+                };
+                let opened = open_cell(store, name, cell.text)
+                    .map_err(|m| bad(input, format!("row {row}, column `{name}`: {m}")))?;
+                let Some((subject, opened)) = opened else {
+                    new.push(None);
+                    continue;
+                };
+                match row_subject {
+                    Some(s) if s != subject => {
+                        return Err(bad(
+                            input,
+                            format!(
+                                "row {row}, column `{name}`: a protected cell of another subject than the row's (moved from another row)"
+                            ),
+                        ));
                     }
-                    Some(Opened::Erased) => {
-                        report.erased_cells += 1;
-                        erased = true;
-                        out.push(String::new());
-                    }
+                    _ => row_subject = Some(subject),
                 }
+                new.push(Some(match opened {
+                    Opened::Clear(kind, text) => {
+                        cells += 1;
+                        (kind, text)
+                    }
+                    Opened::Erased => {
+                        erased_cells += 1;
+                        erased = true;
+                        (CellKind::Null, String::new())
+                    }
+                }));
             }
-            report.erased_rows += u64::from(erased);
-            w.write_record(&out).map_err(|e| csv_err(output, e))?;
-        }
-        w.flush().map_err(|e| Error::Io {
-            path: output.to_owned(),
-            source: e,
-        })?;
-        Ok(())
-    })?;
-    Ok(report)
+            erased_rows += u64::from(erased);
+            Ok(())
+        },
+        &mut |_| Ok(()),
+        &|_| {},
+    )?;
+    Ok(Revealed {
+        table,
+        cells,
+        erased_cells,
+        erased_rows,
+    })
 }
 
-/// The header of the CSV at `path`, and those of `columns` that hold a cell in the clear:
-/// not empty, not protected (`aigis data protect`) and not a token (`aigis data mask`).
+/// The column names of the table at `path` (any format), and those of `columns` that hold
+/// a cell in the clear: not empty, not protected (`aigis data protect`) and not a token
+/// (`aigis data mask`).
 pub fn columns_in_clear(
     path: &Path,
+    format: Option<Format>,
+    read: &ReadOptions,
     columns: &[String],
 ) -> Result<(Vec<String>, Vec<String>), Error> {
-    let mut reader = csv::Reader::from_path(path).map_err(|e| csv_err(path, e))?;
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(|e| csv_err(path, e))?
-        .iter()
-        .map(str::to_owned)
-        .collect();
-    let at: Vec<(usize, &String)> = columns
-        .iter()
-        .filter_map(|c| header.iter().position(|h| h == c).map(|i| (i, c)))
-        .collect();
+    let mut reader = table::open(path, format, read)?;
+    let mut header: Vec<String> = reader.names().to_vec();
     let mut clear = std::collections::BTreeSet::new();
-    if !at.is_empty() {
-        for rec in reader.records() {
-            let rec = rec.map_err(|e| csv_err(path, e))?;
-            for (i, c) in &at {
-                let cell = rec.get(*i).unwrap_or_default();
-                if !(cell.is_empty() || cell.starts_with(CELL_PREFIX) || cell.starts_with("tok1."))
-                {
-                    clear.insert((*c).clone());
-                }
+    for batch in reader.by_ref() {
+        let batch = batch?;
+        if let Some(issue) = batch.issues.first() {
+            return Err(bad(path, format!("row {}: {}", issue.row, issue.message)));
+        }
+        for c in columns {
+            if clear.contains(c) {
+                continue;
             }
-            if clear.len() == at.len() {
-                break;
+            let Some(column) = batch.column(c) else {
+                continue;
+            };
+            let in_clear = (0..batch.rows).filter_map(|r| column.get(r)).any(|cell| {
+                cell.kind != CellKind::Null
+                    && !(cell.text.is_empty()
+                        || cell.text.starts_with(CELL_PREFIX)
+                        || cell.text.starts_with(crate::mask::TOKEN_PREFIX))
+            });
+            if in_clear {
+                clear.insert(c.clone());
             }
         }
+        header = batch.names.to_vec();
     }
     Ok((header, clear.into_iter().collect()))
 }
@@ -559,16 +635,15 @@ mod tests {
         )
         .unwrap();
         let mut store = Store::open(&store_path, &key_path, None).unwrap();
-        let p = protect_csv(
-            &d.join("t.csv"),
-            &d.join("p.csv"),
+        let p = protect(
+            &Job::new(&d.join("t.csv"), &d.join("p.csv")),
             "id",
             &["email".into()],
             &mut store,
         )
         .unwrap();
         store.save(None).unwrap();
-        assert_eq!((p.rows, p.subjects, p.cells), (3, 2, 6));
+        assert_eq!((p.table.rows, p.subjects, p.cells), (3, 2, 6));
         let protected = std::fs::read_to_string(d.join("p.csv")).unwrap();
         assert!(
             !protected.contains("a@x.org") && !protected.contains("cust-alpha"),
@@ -579,7 +654,7 @@ mod tests {
         let old_key = std::fs::read(&key_path).unwrap();
 
         let store = Store::open(&store_path, &key_path, None).unwrap();
-        let r = reveal_csv(&d.join("p.csv"), &d.join("r.csv"), &store).unwrap();
+        let r = reveal(&Job::new(&d.join("p.csv"), &d.join("r.csv")), &store).unwrap();
         assert_eq!(r.cells, 6);
         assert_eq!(
             std::fs::read_to_string(d.join("r.csv")).unwrap(),
@@ -593,7 +668,7 @@ mod tests {
         assert!(!store.erase(&nobody));
         store.save(None).unwrap();
         let store = Store::open(&store_path, &key_path, None).unwrap();
-        let r = reveal_csv(&d.join("p.csv"), &d.join("r.csv"), &store).unwrap();
+        let r = reveal(&Job::new(&d.join("p.csv"), &d.join("r.csv")), &store).unwrap();
         assert_eq!((r.erased_cells, r.erased_rows, r.cells), (4, 2, 2));
         let text = std::fs::read_to_string(d.join("r.csv")).unwrap();
         assert!(
@@ -615,14 +690,223 @@ mod tests {
         )
         .unwrap();
         let store = Store::open(&store_path, &key_path, None).unwrap();
-        let e = reveal_csv(&d.join("m.csv"), &d.join("x.csv"), &store).unwrap_err();
+        let e = reveal(&Job::new(&d.join("m.csv"), &d.join("x.csv")), &store).unwrap_err();
         assert!(e.to_string().contains("moved from another column"), "{e}");
         assert!(!d.join("x.csv").exists(), "no half-written output");
 
         // A row with no subject is refused.
         std::fs::write(d.join("n.csv"), "id,email\n,z@z.org\n").unwrap();
         let mut store = Store::open(&store_path, &key_path, None).unwrap();
-        let e = protect_csv(&d.join("n.csv"), &d.join("o.csv"), "id", &[], &mut store).unwrap_err();
+        let e = protect(
+            &Job::new(&d.join("n.csv"), &d.join("o.csv")),
+            "id",
+            &[],
+            &mut store,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("row 1 has no `id`"), "{e}");
+    }
+
+    fn fresh_store(d: &Path) -> Store {
+        Store::open(&d.join("subjects.store"), &d.join("subjects.key"), None).unwrap()
+    }
+
+    /// JSON Lines: numbers, booleans, nested values and nulls come back as what they were;
+    /// an erased subject's cells come back null.
+    #[test]
+    fn json_lines_cells_keep_their_kinds_and_erased_ones_are_null() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        let original = concat!(
+            r#"{"id":"u-1","age":31,"vip":true,"tags":["a","b"],"note":null,"city":"Oslo"}"#,
+            "\n",
+            r#"{"id":"u-2","age":40.5,"vip":false,"tags":[],"note":"x","city":"Lima"}"#,
+            "\n",
+        );
+        std::fs::write(d.join("t.jsonl"), original).unwrap();
+        let mut store = fresh_store(d);
+        let cols: Vec<String> = ["age", "vip", "tags", "note"].map(String::from).into();
+        let p = protect(
+            &Job::new(&d.join("t.jsonl"), &d.join("p.jsonl")),
+            "id",
+            &cols,
+            &mut store,
+        )
+        .unwrap();
+        store.save(None).unwrap();
+        assert_eq!((p.table.rows, p.subjects, p.cells), (2, 2, 10));
+        let protected = std::fs::read_to_string(d.join("p.jsonl")).unwrap();
+        for secret in ["\"u-1\"", ":31", ":true", "40.5", "\"a\""] {
+            assert!(!protected.contains(secret), "{secret} in {protected}");
+        }
+        assert!(protected.contains(r#""city":"Oslo""#), "{protected}");
+
+        let store = fresh_store(d);
+        let r = reveal(&Job::new(&d.join("p.jsonl"), &d.join("r.jsonl")), &store).unwrap();
+        assert_eq!(r.cells, 10);
+        let back: Vec<serde_json::Value> = std::fs::read_to_string(d.join("r.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let want: Vec<serde_json::Value> = original
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(back, want);
+
+        let mut store = fresh_store(d);
+        let u1 = store.subject("u-1");
+        assert!(store.erase(&u1));
+        store.save(None).unwrap();
+        let r = reveal(
+            &Job::new(&d.join("p.jsonl"), &d.join("r.jsonl")),
+            &fresh_store(d),
+        )
+        .unwrap();
+        assert_eq!((r.erased_cells, r.erased_rows), (5, 1));
+        let first: serde_json::Value = serde_json::from_str(
+            std::fs::read_to_string(d.join("r.jsonl"))
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            first,
+            serde_json::json!({"id": null, "age": null, "vip": null, "tags": null, "note": null, "city": "Oslo"})
+        );
+    }
+
+    /// Parquet in, CSV out (Parquet is not written: the protected columns change type).
+    #[test]
+    fn a_parquet_table_is_protected_into_csv_and_revealed() {
+        use std::sync::Arc;
+
+        use arrow_array::{Array, Int64Array, RecordBatch, StringArray};
+        use parquet::arrow::ArrowWriter;
+
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        let batch = RecordBatch::try_from_iter([
+            (
+                "customer",
+                Arc::new(StringArray::from(vec!["c-9", "c-7", "c-9"])) as Arc<dyn Array>,
+            ),
+            (
+                "email",
+                Arc::new(StringArray::from(vec![
+                    Some("n@x.org"),
+                    None,
+                    Some("m@x.org"),
+                ])),
+            ),
+            ("spend", Arc::new(Int64Array::from(vec![10, 20, 30]))),
+        ])
+        .unwrap();
+        let file = std::fs::File::create(d.join("t.parquet")).unwrap();
+        let mut w = ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+
+        let mut store = fresh_store(d);
+        let p = protect(
+            &Job::new(&d.join("t.parquet"), &d.join("p.csv")),
+            "customer",
+            &["email".into()],
+            &mut store,
+        )
+        .unwrap();
+        store.save(None).unwrap();
+        assert_eq!((p.table.rows, p.subjects, p.cells), (3, 2, 6));
+        assert_eq!(p.table.input_format, Format::Parquet);
+        let text = std::fs::read_to_string(d.join("p.csv")).unwrap();
+        assert!(!text.contains("c-9") && !text.contains("n@x.org"), "{text}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(d.join("p.csv"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "the protected table is its owner's only");
+        }
+        reveal(
+            &Job::new(&d.join("p.csv"), &d.join("r.csv")),
+            &fresh_store(d),
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(d.join("r.csv")).unwrap(),
+            "customer,email,spend\nc-9,n@x.org,10\nc-7,,20\nc-9,m@x.org,30\n"
+        );
+        // Writing Parquet is refused, before anything is encrypted.
+        let e = protect(
+            &Job::new(&d.join("t.parquet"), &d.join("p.parquet")),
+            "customer",
+            &[],
+            &mut fresh_store(d),
+        )
+        .unwrap_err();
+        assert!(matches!(e, Error::WriteParquet { .. }), "{e}");
+    }
+
+    /// A cell copied from another subject's row, a column the table lacks, a table
+    /// protected twice: each refused, and nothing written.
+    #[test]
+    fn moved_cells_missing_columns_and_protecting_twice_are_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        std::fs::write(d.join("t.csv"), "id,email\nann,a@x.org\nbob,b@x.org\n").unwrap();
+        let mut store = fresh_store(d);
+        protect(
+            &Job::new(&d.join("t.csv"), &d.join("p.csv")),
+            "id",
+            &["email".into()],
+            &mut store,
+        )
+        .unwrap();
+        store.save(None).unwrap();
+        let text = std::fs::read_to_string(d.join("p.csv")).unwrap();
+        let rows: Vec<Vec<&str>> = text
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').collect())
+            .collect();
+        // Bob's row with Ann's email.
+        std::fs::write(
+            d.join("m.csv"),
+            format!("id,email\n{},{}\n", rows[1][0], rows[0][1]),
+        )
+        .unwrap();
+        let e = reveal(
+            &Job::new(&d.join("m.csv"), &d.join("x.csv")),
+            &fresh_store(d),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("row 1, column `email`"), "{e}");
+        assert!(e.to_string().contains("another subject"), "{e}");
+        assert!(!d.join("x.csv").exists());
+
+        let e = protect(
+            &Job::new(&d.join("t.csv"), &d.join("x.csv")),
+            "id",
+            &["phone".into()],
+            &mut fresh_store(d),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("has no column `phone`"), "{e}");
+        assert!(!d.join("x.csv").exists());
+
+        let e = protect(
+            &Job::new(&d.join("p.csv"), &d.join("x.csv")),
+            "id",
+            &[],
+            &mut fresh_store(d),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("protected already"), "{e}");
+        assert!(!d.join("x.csv").exists());
     }
 }

@@ -147,6 +147,82 @@ fn an_erased_subject_is_unreadable_and_the_ledger_still_verifies() {
     assert_eq!(r.code, 2);
 }
 
+/// JSON Lines in and out: an erased subject's cells come back null, everyone else's as
+/// what they were (numbers as numbers); `--format` as for `data mask`.
+#[test]
+fn a_json_lines_table_is_protected_and_revealed_with_its_kinds() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["init"]);
+    let rows = [
+        r#"{"id":"u-1","email":"ann@example.org","age":31,"plan":"gold"}"#,
+        r#"{"id":"u-2","email":"bo@example.org","age":47.5,"plan":"free"}"#,
+    ];
+    std::fs::write(d.join("people.log"), rows.join("\n") + "\n").unwrap();
+    let p: serde_json::Value = serde_json::from_str(
+        &ok(
+            d,
+            &[
+                "--json",
+                "data",
+                "protect",
+                "people.log",
+                "--format",
+                "jsonl",
+                "--subject",
+                "id",
+                "--columns",
+                "email,age",
+                "-o",
+                "p.jsonl",
+            ],
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        (p["rows"].as_u64(), p["cells"].as_u64()),
+        (Some(2), Some(6))
+    );
+    assert_eq!(p["input_format"], "jsonl");
+    let protected = std::fs::read_to_string(d.join("p.jsonl")).unwrap();
+    assert!(
+        !protected.contains("ann@") && !protected.contains(":31") && !protected.contains("u-1"),
+        "{protected}"
+    );
+    ok(
+        d,
+        &["data", "erase", "--subject", "u-1", "--reason", "request 7"],
+    );
+    let r: serde_json::Value = serde_json::from_str(
+        &ok(d, &["--json", "data", "reveal", "p.jsonl", "-o", "r.jsonl"]).stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        (r["erased_cells"].as_u64(), r["cells"].as_u64()),
+        (Some(3), Some(3))
+    );
+    let back: Vec<serde_json::Value> = std::fs::read_to_string(d.join("r.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        back,
+        [
+            serde_json::json!({"id": null, "email": null, "age": null, "plan": "gold"}),
+            serde_json::from_str::<serde_json::Value>(rows[1]).unwrap(),
+        ]
+    );
+    let r = aigis(d, &["data", "reveal", "p.jsonl", "-o", "r.csv"]);
+    assert_eq!(
+        r.code, 2,
+        "JSON Lines rows may differ in keys: not CSV ({})",
+        r.stderr
+    );
+    assert!(!d.join("r.csv").exists());
+}
+
 #[test]
 fn retention_rules_are_listed_and_enforced() {
     let dir = tempfile::tempdir().unwrap();

@@ -235,7 +235,7 @@ pub fn detokenize(
 }
 
 /// The output must not be the input: the rename would replace the table being read.
-fn check_distinct(job: &Job<'_>) -> Result<(), Error> {
+pub(crate) fn check_distinct(job: &Job<'_>) -> Result<(), Error> {
     if let (Ok(a), Ok(b)) = (job.input.canonicalize(), job.output.canonicalize())
         && a == b
     {
@@ -248,8 +248,18 @@ fn check_distinct(job: &Job<'_>) -> Result<(), Error> {
 
 /// Given a cell's row, column and cell, its new text, or `None` to keep it.
 type CellFn<'f> = dyn FnMut(u64, &str, Cell<'_>) -> Result<Option<String>, Error> + 'f;
+/// Given a row's number, its columns' names and its cells (`None` where a JSON Lines row
+/// lacks the key), fills the last argument, one per cell, with the cell's new kind and
+/// text, or `None` to keep it. The buffer comes cleared.
+pub(crate) type RowFn<'f> = dyn FnMut(
+        u64,
+        &[String],
+        &[Option<Cell<'_>>],
+        &mut Vec<Option<(CellKind, String)>>,
+    ) -> Result<(), Error>
+    + 'f;
 /// Given every column name of the table once it was read, whether the output may be kept.
-type NamesFn<'f> = dyn FnMut(&[String]) -> Result<(), Error> + 'f;
+pub(crate) type NamesFn<'f> = dyn FnMut(&[String]) -> Result<(), Error> + 'f;
 
 /// The output's format: its extension's, else the input's. JSON Lines rows may have
 /// different keys, so they are not written as CSV; Parquet is not written at all (masked
@@ -279,6 +289,33 @@ fn rewrite(
     names: &mut NamesFn<'_>,
     progress: &dyn Fn(u64),
 ) -> Result<Rewritten, Error> {
+    rewrite_rows(
+        job,
+        0o644,
+        &mut |row, columns, cells, new| {
+            for (name, c) in columns.iter().zip(cells) {
+                new.push(match c {
+                    Some(c) => cell(row, name, *c)?.map(|text| (CellKind::Text, text)),
+                    None => None,
+                });
+            }
+            Ok(())
+        },
+        names,
+        progress,
+    )
+}
+
+/// [`rewrite`] a row at a time (a row's cells depend on each other: `aigis data protect`
+/// encrypts them under the key of the subject one of them names), the output created
+/// with permissions `mode`.
+pub(crate) fn rewrite_rows(
+    job: &Job<'_>,
+    mode: u32,
+    row_fn: &mut RowFn<'_>,
+    names: &mut NamesFn<'_>,
+    progress: &dyn Fn(u64),
+) -> Result<Rewritten, Error> {
     let (file, out) = (job.input, job.output);
     let input_format = match job.format {
         Some(f) => f,
@@ -299,7 +336,7 @@ fn rewrite(
     let header = reader.names();
     let (result, input) = std::thread::scope(|s| {
         let hashing = s.spawn(|| aigis_crypto::sha256_file(file));
-        let result = aigis_crypto::fs::write_atomic_try(out, 0o644, |w| -> Result<_, Error> {
+        let result = aigis_crypto::fs::write_atomic_try(out, mode, |w| -> Result<_, Error> {
             let mut hashing = HashingWriter::new(w);
             let mut writer = table::TableWriter::with_delimiter(
                 &mut hashing,
@@ -310,9 +347,10 @@ fn rewrite(
             )?;
             let (mut rows, mut padded) = (0u64, 0u64);
             let mut all_names: std::sync::Arc<[String]> = header.clone();
-            let mut replaced: Vec<Option<String>> = Vec::new();
+            let mut replaced: Vec<Option<(CellKind, String)>> = Vec::new();
             for batch in reader.by_ref() {
                 let batch = batch?;
+                let mut cells_in: Vec<Option<Cell<'_>>> = Vec::with_capacity(batch.columns.len());
                 for issue in &batch.issues {
                     match issue.ragged_fields() {
                         Some(n) if n < batch.names.len() => padded += 1,
@@ -336,19 +374,17 @@ fn rewrite(
                 for r in 0..batch.rows {
                     let row = batch.first_row + r as u64;
                     replaced.clear();
-                    for (name, column) in batch.names.iter().zip(&batch.columns) {
-                        replaced.push(match column.get(r) {
-                            Some(c) => cell(row, name, c)?,
-                            None => None,
-                        });
-                    }
+                    cells_in.clear();
+                    cells_in.extend(batch.columns.iter().map(|c| c.get(r)));
+                    row_fn(row, &batch.names, &cells_in, &mut replaced)?;
+                    replaced.resize(batch.columns.len(), None);
                     let cells: Vec<OutCell<'_>> = batch
                         .columns
                         .iter()
                         .zip(&replaced)
                         .map(|(column, new)| match (new, column.get(r)) {
-                            (Some(text), _) => OutCell {
-                                kind: CellKind::Text,
+                            (Some((kind, text)), _) => OutCell {
+                                kind: *kind,
                                 text,
                                 changed: true,
                             },

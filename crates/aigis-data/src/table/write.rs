@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use super::{CellKind, Format};
 use crate::Error;
 
-/// One cell to write: what the reader said of it, its text, and whether it was changed
-/// (a changed cell is always text).
+/// One cell to write: its kind (what the reader said of it, or what a change made it), its
+/// text, and whether it was changed.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct OutCell<'a> {
     pub kind: CellKind,
@@ -170,12 +170,11 @@ fn json_string(out: &mut Vec<u8>, s: &str) {
     let _ = serde_json::to_writer(&mut *out, s);
 }
 
-/// An unchanged number, boolean or nested value is written as it was read when it is
-/// valid JSON (a Parquet `NaN` is not: it becomes a string); everything else is a string.
+/// A number, boolean or nested value is written as it is when it is valid JSON (a Parquet
+/// `NaN` is not: it becomes a string), a null as null, everything else as a string. A
+/// changed cell is written by the kind it was given (a masked cell is text; a cell
+/// `aigis data reveal` decrypted has its kind again).
 fn json_cell(out: &mut Vec<u8>, cell: &OutCell<'_>) {
-    if cell.changed {
-        return json_string(out, cell.text);
-    }
     match cell.kind {
         CellKind::Null => out.extend_from_slice(b"null"),
         CellKind::Text => json_string(out, cell.text),

@@ -10,6 +10,21 @@ use serde_json::json;
 use crate::cli::{Cli, DataEraseArgs, DataProtectArgs, DataRevealArgs};
 use crate::{context, output};
 
+/// The table job of `input` into `output` as `read` says.
+fn table_job<'a>(
+    input: &'a std::path::Path,
+    output: &'a std::path::Path,
+    read: &crate::cli::ReadArgs,
+) -> Result<aigis_data::mask::table::Job<'a>> {
+    let (format, read) = super::scan::read_options(read)?;
+    Ok(aigis_data::mask::table::Job {
+        input,
+        output,
+        format,
+        read,
+    })
+}
+
 fn store(project: &Project) -> Result<Store> {
     let state = project.layout().state_dir();
     let pass = context::passphrase();
@@ -28,9 +43,8 @@ pub(crate) fn protect(cli: &Cli, args: &DataProtectArgs) -> Result<()> {
         anyhow::bail!("the output `{}` is the input", args.output.display());
     }
     let mut store = store(&project)?;
-    let done = shred::protect_csv(
-        &args.input,
-        &args.output,
+    let done = shred::protect(
+        &table_job(&args.input, &args.output, &args.read)?,
         &args.subject,
         &args.columns,
         &mut store,
@@ -39,12 +53,12 @@ pub(crate) fn protect(cli: &Cli, args: &DataProtectArgs) -> Result<()> {
     store.save(pass.as_deref().map(String::as_str))?;
     if cli.json {
         return output::json(
-            &json!({"rows": done.rows, "subjects": done.subjects, "cells": done.cells, "output": args.output}),
+            &json!({"rows": done.table.rows, "subjects": done.subjects, "cells": done.cells, "output": args.output, "input_format": done.table.input_format, "output_format": done.table.output_format}),
         );
     }
     outln!(
         "protected {} rows of {} subjects ({} cells, each under its subject's key) into `{}`",
-        done.rows,
+        done.table.rows,
         done.subjects,
         done.cells,
         args.output.display()
@@ -58,16 +72,16 @@ pub(crate) fn reveal(cli: &Cli, args: &DataRevealArgs) -> Result<()> {
         anyhow::bail!("the output `{}` is the input", args.output.display());
     }
     let store = store(&project)?;
-    let r = shred::reveal_csv(&args.input, &args.output, &store)?;
+    let r = shred::reveal(&table_job(&args.input, &args.output, &args.read)?, &store)?;
     if cli.json {
         return output::json(
-            &json!({"rows": r.rows, "cells": r.cells, "erased_cells": r.erased_cells, "erased_rows": r.erased_rows}),
+            &json!({"rows": r.table.rows, "cells": r.cells, "erased_cells": r.erased_cells, "erased_rows": r.erased_rows}),
         );
     }
     outln!(
         "revealed {} cells of {} rows into `{}`; {} cells of {} rows belong to erased subjects and are empty",
         r.cells,
-        r.rows,
+        r.table.rows,
         args.output.display(),
         r.erased_cells,
         r.erased_rows
@@ -287,7 +301,8 @@ pub(crate) fn minimise(
     personal.sort();
     personal.dedup_by(|a, b| a.0 == b.0);
     let names: Vec<String> = personal.iter().map(|(c, _)| c.clone()).collect();
-    let (header, in_clear) = shred::columns_in_clear(&args.input, &names)?;
+    let (format, read) = super::scan::read_options(&args.read)?;
+    let (header, in_clear) = shred::columns_in_clear(&args.input, format, &read, &names)?;
     let clear: Vec<(String, String)> = personal
         .into_iter()
         .filter(|(c, _)| in_clear.contains(c))
