@@ -67,14 +67,15 @@ impl LedgerAudit {
 }
 
 impl LedgerAudit {
-    /// The signed ledger entry of `predicate` about `subjects`.
+    /// The signed ledger entry of `predicate` about `subjects`. A call's record has no
+    /// time signature (a second signature a request): no decision reads its age.
     fn entry<P: aigis_evidence::Predicate>(
         &self,
         predicate: &P,
         subjects: Vec<(String, Digest)>,
     ) -> Result<aigis_ledger::NewEntry, String> {
         let statement = predicate.statement(subjects).map_err(|e| e.to_string())?;
-        Ok(aigis_ledger::statement_entry(
+        Ok(aigis_ledger::statement_entry_untimed(
             &statement,
             &self.key,
             aigis_ledger::now_ms(),

@@ -66,7 +66,7 @@ pub fn sign_and_record(
 ) -> Result<u64, Error> {
     let envelope = signed_envelope(key, m)?;
     aigis_crypto::fs::write_atomic(out, &envelope, 0o644)?;
-    Ok(ledger.append_evidence(envelope)?)
+    Ok(ledger.append_evidence(envelope, key)?)
 }
 
 /// A signed manifest whose signature verified.

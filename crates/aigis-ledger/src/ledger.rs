@@ -129,9 +129,15 @@ impl Ledger {
     }
 
     /// Appends a DSSE envelope of an in-toto statement (its JSON, byte for byte as it will
-    /// be hashed). The envelope and statement must parse; the caller checks who signed it.
-    pub fn append_evidence(&self, envelope_json: Vec<u8>) -> Result<u64, Error> {
-        let entry = evidence_entry(envelope_json, now_ms())?;
+    /// be hashed), its time signed by `key` ([`crate::time`]). The envelope and statement
+    /// must parse; the caller checks who signed it.
+    pub fn append_evidence(&self, envelope_json: Vec<u8>, key: &SigningKey) -> Result<u64, Error> {
+        let mut entry = evidence_entry(envelope_json, now_ms())?;
+        entry.time = Some(crate::time::sign(
+            key,
+            &entry.leaf_hash,
+            entry.recorded_at_ms,
+        ));
         self.append(entry)
     }
 
@@ -322,9 +328,23 @@ fn write_loop(store: &dyn Store, rx: &Receiver<Job>, stats: &Stats) {
     }
 }
 
-/// Signs `statement` with `key` into a DSSE envelope and makes its ledger entry: what
-/// [`evidence_entry`] would make of the envelope, without parsing back what was just built.
+/// Signs `statement` with `key` into a DSSE envelope and makes its ledger entry, its time
+/// signed by the same key ([`crate::time`]): what [`evidence_entry`] would make of the
+/// envelope, without parsing back what was just built.
 pub fn statement_entry(statement: &Statement, key: &SigningKey, recorded_at_ms: i64) -> NewEntry {
+    let mut entry = statement_entry_untimed(statement, key, recorded_at_ms);
+    entry.time = Some(crate::time::sign(key, &entry.leaf_hash, recorded_at_ms));
+    entry
+}
+
+/// [`statement_entry`] without the time signature (a second Ed25519 signature): for the
+/// gateway's record of each call, written at the request rate and never read for its age
+/// by a decision.
+pub fn statement_entry_untimed(
+    statement: &Statement,
+    key: &SigningKey,
+    recorded_at_ms: i64,
+) -> NewEntry {
     let body = Envelope::sign(PAYLOAD_TYPE, statement.to_json(), key).to_json();
     NewEntry {
         leaf_hash: leaf_hash(&body),
@@ -332,6 +352,7 @@ pub fn statement_entry(statement: &Statement, key: &SigningKey, recorded_at_ms: 
         subjects: statement.subject_digests().collect(),
         body,
         recorded_at_ms,
+        time: None,
     }
 }
 
@@ -351,6 +372,7 @@ pub fn evidence_entry(envelope_json: Vec<u8>, recorded_at_ms: i64) -> Result<New
         subjects: statement.subject_digests().collect(),
         body: envelope_json,
         recorded_at_ms,
+        time: None,
     })
 }
 

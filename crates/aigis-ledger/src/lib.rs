@@ -22,6 +22,7 @@
 //!     predicate_type: "https://example.com/p".into(),
 //!     subjects: vec![],
 //!     recorded_at_ms: 0,
+//!     time: None,
 //! })?;
 //! assert_eq!(index, 0);
 //! assert_eq!(ledger.tree_hash(1)?, leaf_hash(b"an entry"));
@@ -39,10 +40,14 @@ pub mod roles;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;
+pub mod time;
 mod verify;
 
 pub use error::Error;
-pub use ledger::{CommitStats, Ledger, evidence_entry, now_ms, signed_statement, statement_entry};
+pub use ledger::{
+    CommitStats, Ledger, evidence_entry, now_ms, signed_statement, statement_entry,
+    statement_entry_untimed,
+};
 pub use project::Project;
 pub use proof::{ConsistencyProof, InclusionProof, ProofError};
 #[cfg(feature = "sqlite")]

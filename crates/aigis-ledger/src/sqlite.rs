@@ -40,6 +40,11 @@ CREATE TABLE IF NOT EXISTS types (
     PRIMARY KEY (predicate_type, idx)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS hashes (id INTEGER PRIMARY KEY, hash BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS entry_times (
+    idx INTEGER PRIMARY KEY,
+    key_id TEXT NOT NULL,
+    sig BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS checkpoints (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     tree_size INTEGER NOT NULL,
@@ -248,6 +253,9 @@ impl Store for SqliteStore {
             let mut ins_hash = tx
                 .prepare_cached("INSERT INTO hashes (id, hash) VALUES (?1, ?2)")
                 .map_err(|e| self.db(e))?;
+            let mut ins_time = tx
+                .prepare_cached("INSERT INTO entry_times (idx, key_id, sig) VALUES (?1, ?2, ?3)")
+                .map_err(|e| self.db(e))?;
             let stmt = RefCell::new(
                 tx.prepare_cached("SELECT hash FROM hashes WHERE id = ?1")
                     .map_err(|e| self.db(e))?,
@@ -275,6 +283,11 @@ impl Store for SqliteStore {
                         entry.body
                     ])
                     .map_err(|e| self.db(e))?;
+                if let Some(t) = &entry.time {
+                    ins_time
+                        .execute(params![idx, t.key_id, t.sig])
+                        .map_err(|e| self.db(e))?;
+                }
                 for h in hashes {
                     let id = to_i64(base + fresh.len() as u64)?;
                     ins_hash
@@ -539,19 +552,35 @@ impl SqliteStore {
         args: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<EntryRecord>, Error> {
         let sql = format!(
-            "SELECT e.idx, e.recorded_at_ms, e.predicate_type, e.body, e.subjects
-             FROM entries e {where_etc}"
+            "SELECT e.idx, e.recorded_at_ms, e.predicate_type, e.body, e.subjects, t.key_id, t.sig
+             FROM entries e LEFT JOIN entry_times t ON t.idx = e.idx {where_etc}"
         );
-        type Row = (i64, i64, String, Vec<u8>, Vec<u8>);
+        type Row = (
+            i64,
+            i64,
+            String,
+            Vec<u8>,
+            Vec<u8>,
+            Option<String>,
+            Option<Vec<u8>>,
+        );
         let rows: Vec<Row> = self.read(|c| {
             let mut stmt = c.prepare(&sql)?;
             let rows = stmt.query_map(args, |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
             })?;
             rows.collect()
         })?;
         rows.into_iter()
-            .map(|(idx, at, predicate_type, body, subjects)| {
+            .map(|(idx, at, predicate_type, body, subjects, key_id, sig)| {
                 let subjects = parse_subject_blob(idx, &subjects)?;
                 Ok(EntryRecord {
                     index: u64::try_from(idx)
@@ -560,6 +589,9 @@ impl SqliteStore {
                     predicate_type,
                     subjects,
                     body,
+                    time: key_id
+                        .zip(sig)
+                        .map(|(key_id, sig)| crate::time::TimeSignature { key_id, sig }),
                 })
             })
             .collect()
@@ -620,6 +652,7 @@ mod tests {
             predicate_type: if i.is_multiple_of(2) { "even" } else { "odd" }.into(),
             subjects: vec![],
             recorded_at_ms: i64::from(i),
+            time: None,
         };
         let batch: Vec<NewEntry> = (0..10).map(entry).collect();
         store.append(&batch).unwrap();

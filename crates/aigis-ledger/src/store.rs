@@ -3,6 +3,7 @@
 
 use aigis_core::Digest;
 
+use crate::time::TimeSignature;
 use crate::{Error, Hash};
 
 /// An entry on its way into the log. The caller hashes it (`leaf_hash`), so many appending
@@ -14,10 +15,14 @@ pub struct NewEntry {
     pub predicate_type: String,
     pub subjects: Vec<Digest>,
     pub recorded_at_ms: i64,
+    /// The recording key's signature over the leaf hash and `recorded_at_ms`
+    /// ([`crate::time`]); `None` for an entry appended without one.
+    pub time: Option<TimeSignature>,
 }
 
 /// An entry as stored. `predicate_type`, `subjects` and `recorded_at_ms` are an index for
-/// queries, derived from `body` when it was appended; only `body` is in the Merkle tree.
+/// queries, derived from `body` when it was appended; only `body` is in the Merkle tree
+/// (`time` signs `recorded_at_ms`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryRecord {
     pub index: u64,
@@ -25,6 +30,9 @@ pub struct EntryRecord {
     pub predicate_type: String,
     pub subjects: Vec<Digest>,
     pub body: Vec<u8>,
+    /// Its time signature, if it was appended with one ([`crate::time::signed_time`]
+    /// checks it).
+    pub time: Option<TimeSignature>,
 }
 
 /// A filter over entries; every field that is set must match.

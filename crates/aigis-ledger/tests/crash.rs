@@ -92,6 +92,7 @@ fn child_appender() {
                             predicate_type: "https://example.com/crash".into(),
                             subjects: vec![],
                             recorded_at_ms: 0,
+                            time: None,
                         })
                         .expect("child: append");
                     // One write per line, under the lock, so lines never interleave.

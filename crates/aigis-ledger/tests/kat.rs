@@ -47,6 +47,7 @@ fn entry(body: Vec<u8>) -> NewEntry {
         predicate_type: "https://example.com/kat".into(),
         subjects: vec![],
         recorded_at_ms: 0,
+        time: None,
     }
 }
 

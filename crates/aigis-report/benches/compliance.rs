@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use aigis_crypto::keyfile::KdfParams;
 use aigis_evidence::Predicate as _;
-use aigis_ledger::{Project, statement_entry};
+use aigis_ledger::{Project, statement_entry, statement_entry_untimed};
 use serde_json::json;
 
 const T0: i64 = 1_800_000_000_000;
@@ -70,7 +70,8 @@ fn main() {
     };
     let started = Instant::now();
     let ledger = project.open_ledger().unwrap();
-    let call_entry = statement_entry(&call.statement(subject.clone()).unwrap(), &key, T0);
+    // A gateway call's record has no time signature, as `aigis serve` writes it.
+    let call_entry = statement_entry_untimed(&call.statement(subject.clone()).unwrap(), &key, T0);
     let others = [
         statement_entry(&redteam.statement(subject.clone()).unwrap(), &key, T0),
         statement_entry(&statement.statement(subject.clone()).unwrap(), &key, T0),
@@ -83,6 +84,13 @@ fn main() {
             call_entry.clone()
         };
         e.recorded_at_ms = T0 + i;
+        if e.time.is_some() {
+            e.time = Some(aigis_ledger::time::sign(
+                &key,
+                &e.leaf_hash,
+                e.recorded_at_ms,
+            ));
+        }
         batch.push(e);
         if batch.len() == 10_000 {
             ledger.append_all(std::mem::take(&mut batch)).unwrap();

@@ -127,6 +127,20 @@ pub struct CitedEntry {
     pub entry: String,
     /// Its inclusion proof in the checkpoint's tree (C2SP tlog-proof text).
     pub proof: String,
+    /// The recording key's signature over its leaf hash and `recorded_at_ms`
+    /// (`aigis_ledger::time`), when it has one: what its age is judged by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_signature: Option<CitedTime>,
+}
+
+/// An entry's time signature, as a report carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CitedTime {
+    /// The signing key's id (hex SHA-256 of the public key).
+    pub key_id: String,
+    /// The Ed25519 signature, hex.
+    pub sig: String,
 }
 
 /// The framework as the report applied it.
@@ -223,7 +237,9 @@ pub(crate) fn selects(m: &BTreeMap<String, Value>, predicate: &Value) -> bool {
 }
 
 /// A requirement judged on the newest entry that was selected (`None`: there is none).
-pub(crate) fn judge(req: &Requirement, found: Option<(&Value, u64)>) -> (Standing, String) {
+/// The age is `None` when the entry's time is not signed ([`signed_at`]): a requirement
+/// with `max_age_days` then finds it stale, since its age cannot be told.
+pub(crate) fn judge(req: &Requirement, found: Option<(&Value, Option<u64>)>) -> (Standing, String) {
     let Some((predicate, age)) = found else {
         return (
             Standing::Absent,
@@ -248,13 +264,24 @@ pub(crate) fn judge(req: &Requirement, found: Option<(&Value, u64)>) -> (Standin
             );
         }
     }
-    if let Some(max) = req.max_age_days
-        && age > max
-    {
-        return (
-            Standing::Stale,
-            format!("the newest entry is {age} days old, more than {max}"),
-        );
+    if let Some(max) = req.max_age_days {
+        match age {
+            None => {
+                return (
+                    Standing::Stale,
+                    format!(
+                        "the newest entry's time is not signed, so it cannot be shown to be at most {max} days old"
+                    ),
+                );
+            }
+            Some(age) if age > max => {
+                return (
+                    Standing::Stale,
+                    format!("the newest entry is {age} days old, more than {max}"),
+                );
+            }
+            Some(_) => {}
+        }
     }
     (
         Standing::Satisfied,
@@ -312,7 +339,8 @@ pub(crate) fn default_fix(req: &Requirement, framework: &str, control: &str) -> 
 #[derive(Clone)]
 struct Read {
     index: u64,
-    at_ms: i64,
+    /// Its signed time (`None`: not signed).
+    at_ms: Option<i64>,
     predicate: Value,
 }
 
@@ -357,12 +385,21 @@ impl Finder<'_> {
                 if e.index >= self.size {
                     continue;
                 }
-                match aigis_ledger::signed_statement(self.keys, e.index, &e.body) {
-                    Ok((statement, _)) => fresh.push(Read {
-                        index: e.index,
-                        at_ms: e.recorded_at_ms,
-                        predicate: statement.predicate.unwrap_or(Value::Null),
-                    }),
+                let read = aigis_ledger::signed_statement(self.keys, e.index, &e.body).and_then(
+                    |(statement, _)| {
+                        let predicate = statement.predicate.unwrap_or(Value::Null);
+                        Ok(Read {
+                            index: e.index,
+                            at_ms: signed_at(
+                                aigis_ledger::time::checked_time(self.keys, &e)?,
+                                &predicate,
+                            ),
+                            predicate,
+                        })
+                    },
+                );
+                match read {
+                    Ok(read) => fresh.push(read),
                     Err(why) => {
                         self.not_counted.insert(e.index, why);
                     }
@@ -371,6 +408,19 @@ impl Finder<'_> {
             self.read.insert(kind.to_owned(), (fresh, done, limit));
         }
     }
+}
+
+/// The time an entry's age is judged by: the recording time its key signed (`checked`,
+/// from `aigis_ledger::time::checked_time`), else the `time` its own signed predicate
+/// states (a gateway call's arrival, RFC 3339: `aigis serve` does not sign each call's
+/// recording time apart), else none.
+pub(crate) fn signed_at(checked: Option<i64>, predicate: &Value) -> Option<i64> {
+    checked.or_else(|| {
+        let text = predicate.get("time")?.as_str()?;
+        let t = humantime::parse_rfc3339(text).ok()?;
+        let ms = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis();
+        i64::try_from(ms).ok()
+    })
 }
 
 fn age_days(now_ms: i64, at_ms: i64) -> u64 {
@@ -427,8 +477,10 @@ fn judge_ledger(
                     best = Some((found, kind.clone()));
                 }
             }
-            let age = best.as_ref().map(|(b, _)| age_days(now_ms, b.at_ms));
-            let (standing, detail) = judge(r, best.as_ref().map(|(b, _)| &b.predicate).zip(age));
+            let age = best
+                .as_ref()
+                .and_then(|(b, _)| b.at_ms.map(|at| age_days(now_ms, at)));
+            let (standing, detail) = judge(r, best.as_ref().map(|(b, _)| (&b.predicate, age)));
             if let Some((b, _)) = &best {
                 cited.insert(b.index);
             }
@@ -483,6 +535,10 @@ pub fn build(
         entries.push(CitedEntry {
             index,
             recorded_at_ms: e.recorded_at_ms,
+            time_signature: e.time.as_ref().map(|t| CitedTime {
+                key_id: t.key_id.clone(),
+                sig: hex::encode(&t.sig),
+            }),
             entry: String::from_utf8(e.body).map_err(|_| Error::NotText(index))?,
             proof: String::from_utf8(proof.to_text()).map_err(|_| Error::NotText(index))?,
         });
@@ -588,4 +644,24 @@ pub(crate) fn tally(controls: &[ControlResult]) -> (Counts, Vec<(String, Counts)
         }
     }
     (summary, groups)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A signed recording time wins; without one, a predicate's own RFC 3339 `time` (a
+    /// gateway call's); else no age at all.
+    #[test]
+    fn an_entry_s_time_is_its_signed_time_else_its_predicate_s() {
+        let call = serde_json::json!({"time": "2026-12-01T10:00:00.250Z"});
+        assert_eq!(signed_at(Some(5), &call), Some(5));
+        assert_eq!(signed_at(None, &call), Some(1_796_119_200_250));
+        assert_eq!(
+            signed_at(None, &serde_json::json!({"time": "yesterday"})),
+            None
+        );
+        assert_eq!(signed_at(None, &serde_json::json!({"time": 17})), None);
+        assert_eq!(signed_at(None, &Value::Null), None);
+    }
 }

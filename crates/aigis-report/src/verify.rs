@@ -122,7 +122,7 @@ fn check(report: &Report, trusted: &[PublicKey], out: &mut Verified) {
         Err(e) => problems.push(format!("the checkpoint does not verify: {e}")),
     }
     // Every cited entry: in the checkpoint's tree, and signed by a project key.
-    let mut predicates: BTreeMap<u64, (String, Value, i64)> = BTreeMap::new();
+    let mut predicates: BTreeMap<u64, (String, Value, Option<i64>)> = BTreeMap::new();
     for e in &report.entries {
         let proof = match aigis_ledger::InclusionProof::parse(e.proof.as_bytes()) {
             Ok(p) => p,
@@ -152,16 +152,37 @@ fn check(report: &Report, trusted: &[PublicKey], out: &mut Verified) {
             ));
             continue;
         }
+        let time = match &e.time_signature {
+            None => None,
+            Some(t) => match hex::decode(&t.sig) {
+                Ok(sig) => Some(aigis_ledger::time::TimeSignature {
+                    key_id: t.key_id.clone(),
+                    sig,
+                }),
+                Err(_) => {
+                    problems.push(format!("entry #{}'s time signature is not hex", e.index));
+                    continue;
+                }
+            },
+        };
+        let at = match aigis_ledger::time::check(
+            &keys,
+            e.index,
+            e.entry.as_bytes(),
+            e.recorded_at_ms,
+            time.as_ref(),
+        ) {
+            Ok(at) => at,
+            Err(why) => {
+                problems.push(why);
+                continue;
+            }
+        };
         match aigis_ledger::signed_statement(&keys, e.index, e.entry.as_bytes()) {
             Ok((s, _)) => {
-                predicates.insert(
-                    e.index,
-                    (
-                        s.predicate_type.clone(),
-                        s.predicate.unwrap_or(Value::Null),
-                        e.recorded_at_ms,
-                    ),
-                );
+                let predicate = s.predicate.unwrap_or(Value::Null);
+                let at = crate::compliance::signed_at(at, &predicate);
+                predicates.insert(e.index, (s.predicate_type.clone(), predicate, at));
                 out.entries_checked += 1;
             }
             Err(why) => problems.push(why),
@@ -210,8 +231,10 @@ fn check(report: &Report, trusted: &[PublicKey], out: &mut Verified) {
                             ));
                             continue;
                         }
-                        let age = u64::try_from((report.generated_at_ms - at).max(0) / 86_400_000)
-                            .unwrap_or(0);
+                        let age = at.map(|at| {
+                            u64::try_from((report.generated_at_ms - at).max(0) / 86_400_000)
+                                .unwrap_or(0)
+                        });
                         Some((predicate, age))
                     }
                 },

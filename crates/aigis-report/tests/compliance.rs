@@ -197,6 +197,80 @@ fn controls_are_judged_from_the_newest_signed_evidence() {
     );
 }
 
+/// Ages come from the time the recording key signed: an entry without one (a gateway
+/// call's record) meets no `max_age_days`, one whose time was edited in the ledger file is
+/// not counted, and the offline check judges by the same signed time.
+#[test]
+fn ages_are_read_from_signed_times_only() {
+    let p = project();
+    // Untimed: as the gateway records a call.
+    let statement = redteam(true)
+        .statement(vec![("model:m.onnx".into(), Digest::of(b"m"))])
+        .unwrap();
+    let ledger = p.project.open_ledger().unwrap();
+    let untimed = ledger
+        .append(aigis_ledger::statement_entry_untimed(
+            &statement,
+            &p.key,
+            aigis_ledger::now_ms(),
+        ))
+        .unwrap();
+    let r = p.report();
+    let r1 = &control(&r, "R1").requirements[0];
+    assert_eq!((r1.standing, r1.evidence), (Standing::Stale, Some(untimed)));
+    assert!(r1.detail.contains("not signed"), "{}", r1.detail);
+    assert_eq!(r1.age_days, None);
+    // Without an age bound, the same entry counts.
+    assert_eq!(
+        control(&r, "S1").requirements[1].standing,
+        Standing::Satisfied
+    );
+    let v = verify(&sign(&r, &p.key).unwrap(), std::slice::from_ref(&p.vkey)).unwrap();
+    assert!(v.ok, "{:?}", v.problems);
+
+    // Timed, 40 days old when asked; its time then moved to the moment asked in the file.
+    let timed = p.record(&redteam(true));
+    let later = aigis_ledger::now_ms() + 40 * DAY;
+    let r = p.report_at(later);
+    let r1 = &control(&r, "R1").requirements[0];
+    assert_eq!((r1.standing, r1.age_days), (Standing::Stale, Some(40)));
+    let cited = r.entries.iter().find(|e| e.index == timed).unwrap();
+    assert!(cited.time_signature.is_some());
+    let v = verify(&sign(&r, &p.key).unwrap(), std::slice::from_ref(&p.vkey)).unwrap();
+    assert!(v.ok, "{:?}", v.problems);
+    // A report that swaps in another time signature is caught offline.
+    let swapped = resigned(&r, &p.key, |r| {
+        let e = r.entries.iter_mut().find(|e| e.index == timed).unwrap();
+        let t = e.time_signature.as_mut().unwrap();
+        t.sig = hex_flip(&t.sig);
+    });
+    let v = verify(&swapped, std::slice::from_ref(&p.vkey)).unwrap();
+    assert!(
+        !v.ok && v.problems.iter().any(|m| m.contains("time signature")),
+        "{:?}",
+        v.problems
+    );
+
+    let db = rusqlite::Connection::open(p.project.ledger_path()).unwrap();
+    db.execute(
+        "UPDATE entries SET recorded_at_ms = ?1 WHERE idx = ?2",
+        rusqlite::params![later, timed as i64],
+    )
+    .unwrap();
+    let r = p.report_at(later);
+    let r1 = &control(&r, "R1").requirements[0];
+    assert_ne!(r1.evidence, Some(timed), "the edited entry was read");
+    assert_ne!(r1.standing, Standing::Satisfied);
+    let (_, why) = r.not_counted.iter().find(|(i, _)| *i == timed).unwrap();
+    assert!(why.contains("does not match its time signature"), "{why}");
+}
+
+/// `hex` with its first digit changed.
+fn hex_flip(hex: &str) -> String {
+    let first = if hex.starts_with('0') { '1' } else { '0' };
+    format!("{first}{}", &hex[1..])
+}
+
 #[test]
 fn a_signed_report_verifies_offline_and_every_lie_is_caught() {
     let p = project();

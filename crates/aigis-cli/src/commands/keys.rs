@@ -98,7 +98,7 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> Result<()> {
                 Digest::of(&new.public().to_bytes()),
             )])?;
             let envelope = Envelope::sign(aigis_core::PAYLOAD_TYPE, statement.to_json(), &old);
-            let index = ledger.append_evidence(envelope.to_json())?;
+            let index = ledger.append_evidence(envelope.to_json(), &old)?;
             let cp = ledger.checkpoint(project.origin(), &new)?;
             if cli.json {
                 return output::json(&json!({

@@ -303,11 +303,19 @@ impl<'a> Reader<'a> {
                 if !names_it {
                     continue;
                 }
+                // Its age decides: only a time its recording key signed counts.
+                let at_ms = match aigis_ledger::time::signed_time(&self.keys, &e) {
+                    Ok(t) => t,
+                    Err(why) => {
+                        self.refuse(e.index, why);
+                        continue;
+                    }
+                };
                 match P::from_statement(&statement) {
                     Ok(predicate) => {
                         best = Some(Found {
                             index: e.index,
-                            at_ms: e.recorded_at_ms,
+                            at_ms,
                             key,
                             statement,
                             predicate,
@@ -471,18 +479,21 @@ pub(crate) fn gather(
     match (check("scan"), record.scan.as_ref()) {
         (Some(c), Some(_)) if c.evidence.is_some() => {
             let index = c.evidence.unwrap_or_default();
-            let read = r
-                .ledger
-                .store()
-                .entry(index)
-                .map_err(|e| chain(&e))?
-                .and_then(|e| {
-                    let (s, _) = aigis_ledger::signed_statement(&r.keys, index, &e.body).ok()?;
-                    let p = ModelScan::from_statement(&s).ok()?;
-                    let worst = p.files.iter().map(|f| f.verdict).max()?;
-                    let allowlist = p.allowlist.map(|a| a.digest.to_string());
-                    Some((worst, allowlist, e.recorded_at_ms))
-                });
+            let entry = r.ledger.store().entry(index).map_err(|e| chain(&e))?;
+            let timed = entry
+                .as_ref()
+                .map(|e| aigis_ledger::time::signed_time(&r.keys, e));
+            if let Some(Err(why)) = &timed {
+                r.refuse(index, why.clone());
+            }
+            let read = entry.and_then(|e| {
+                let at = timed?.ok()?;
+                let (s, _) = aigis_ledger::signed_statement(&r.keys, index, &e.body).ok()?;
+                let p = ModelScan::from_statement(&s).ok()?;
+                let worst = p.files.iter().map(|f| f.verdict).max()?;
+                let allowlist = p.allowlist.map(|a| a.digest.to_string());
+                Some((worst, allowlist, at))
+            });
             match read {
                 Some((worst, allowlist, at)) => {
                     let age = r.age_days(at);

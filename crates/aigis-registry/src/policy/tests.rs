@@ -381,6 +381,69 @@ fn each_attribute_decides_from_the_newest_signed_evidence() {
     assert_eq!(rt.age_days, Some(31));
 }
 
+/// The recorded time is outside the Merkle tree: an attacker who can write the ledger
+/// file makes a stale red team fresh by editing it. The gate reads the time the recording
+/// key signed, so the edit is refused, as is an entry whose time signature was removed or
+/// made by another key; the bound then refuses as for a missing red team.
+#[test]
+fn a_time_edited_in_the_ledger_file_does_not_make_evidence_fresh() {
+    let s = setup();
+    let index = s.record(&redteam(0.8, &["fgsm", "pgd"]));
+    assert!(passed(&s.ask(STRICT), "redteam"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let later = now + 31 * 86_400_000;
+    assert!(!passed(&s.ask_at(STRICT, Some(later)), "redteam"));
+    let db = rusqlite::Connection::open(s.f.project.ledger_path()).unwrap();
+    let set = |sql: &str| {
+        db.execute(sql, rusqlite::params![later, index as i64])
+            .unwrap()
+    };
+    let refused_because = |why: &str| {
+        let d = s.ask_at(STRICT, Some(later));
+        assert!(
+            !passed(&d, "redteam"),
+            "an edited time made the red team fresh"
+        );
+        let n = d
+            .not_counted
+            .iter()
+            .find(|n| n.evidence == index)
+            .unwrap_or_else(|| panic!("#{index} counted: {:?}", d.not_counted));
+        assert!(n.why.contains(why), "{}", n.why);
+    };
+    // The time moved 31 days on, to the moment asked.
+    assert_eq!(
+        set("UPDATE entries SET recorded_at_ms = ?1 WHERE idx = ?2"),
+        1
+    );
+    refused_because("does not match its time signature");
+    // ... and its signature removed.
+    assert_eq!(
+        set("DELETE FROM entry_times WHERE idx = ?2 AND ?1 IS NOT NULL"),
+        1
+    );
+    refused_because("not signed");
+    // ... and signed again by a key that is not the project's.
+    let other = aigis_crypto::SigningKey::generate();
+    let body: Vec<u8> = db
+        .query_row(
+            "SELECT body FROM entries WHERE idx = ?1",
+            [index as i64],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let t = aigis_ledger::time::sign(&other, &aigis_ledger::leaf_hash(&body), later);
+    db.execute(
+        "INSERT INTO entry_times (idx, key_id, sig) VALUES (?1, ?2, ?3)",
+        rusqlite::params![index as i64, t.key_id, t.sig],
+    )
+    .unwrap();
+    refused_because("not a project key");
+}
+
 #[test]
 fn forged_evidence_is_not_counted() {
     let s = setup();
