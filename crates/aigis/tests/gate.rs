@@ -225,6 +225,27 @@ fn the_gate_decides_from_every_stage_s_evidence_and_explains_a_refusal() {
     let up = json(d, &["model", "promote", "m", "2"]);
     assert_eq!(up["passed"], true, "{up:#}");
     assert_eq!(policy(&up, "four-eyes")["passed"], true);
+
+    // The red team's recorded time, moved in the ledger file (it is not in the Merkle
+    // tree): its time signature no longer matches, so the gate does not count it, and
+    // `evidence show` says so.
+    let index = policy(&g, "redteam")["evidence"][0].as_u64().unwrap();
+    let shown = json(d, &["evidence", "show", &index.to_string()]);
+    assert_eq!(shown["time"]["signed"], true, "{shown:#}");
+    let db = rusqlite::Connection::open(d.join(".aigis/ledger.db")).unwrap();
+    db.execute(
+        "UPDATE entries SET recorded_at_ms = recorded_at_ms + 1 WHERE idx = ?1",
+        [index as i64],
+    )
+    .unwrap();
+    let g = answer(d, &["gate", "m", "2", "--policy", "strict.cedar"]);
+    assert_eq!(policy(&g, "redteam")["passed"], false, "{g:#}");
+    assert!(
+        g.to_string().contains("does not match its time signature"),
+        "{g:#}"
+    );
+    let shown = ok(d, &["evidence", "show", &index.to_string()]).stdout;
+    assert!(shown.contains("NOT VERIFIED"), "{shown}");
 }
 
 #[test]

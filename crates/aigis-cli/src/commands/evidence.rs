@@ -101,6 +101,7 @@ fn show(cli: &Cli, args: &ShowArgs) -> Result<()> {
     }
     let keys = project.keyring()?.public_keys();
     let signed_by = envelope.verify(&keys);
+    let time = aigis_ledger::time::checked_time(&keys, &entry);
     if cli.json {
         let mut v = summary(&entry);
         let envelope: serde_json::Value = serde_json::from_slice(&entry.body)?;
@@ -111,10 +112,31 @@ fn show(cli: &Cli, args: &ShowArgs) -> Result<()> {
             Err(e) => json!({"verified": false, "error": e.to_string()}),
         };
         output::insert(&mut v, "signature", signature);
+        let time = match &time {
+            Ok(Some(_)) => {
+                json!({"signed": true, "key_id": entry.time.as_ref().map(|t| &t.key_id)})
+            }
+            Ok(None) => json!({"signed": false}),
+            Err(e) => json!({"signed": false, "error": e}),
+        };
+        output::insert(&mut v, "time", time);
         return output::json(&v);
     }
     outln!("entry      {}", entry.index);
-    outln!("recorded   {}", output::time_ms(entry.recorded_at_ms));
+    match &time {
+        Ok(Some(_)) => outln!(
+            "recorded   {} (signed by the recording key)",
+            output::time_ms(entry.recorded_at_ms)
+        ),
+        Ok(None) => outln!(
+            "recorded   {} (not signed: no decision counts its age)",
+            output::time_ms(entry.recorded_at_ms)
+        ),
+        Err(e) => outln!(
+            "recorded   {} NOT VERIFIED: {e}",
+            output::time_ms(entry.recorded_at_ms)
+        ),
+    }
     outln!(
         "leaf hash  {}",
         hex::encode(aigis_ledger::leaf_hash(&entry.body).0)
