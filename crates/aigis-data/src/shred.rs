@@ -634,7 +634,7 @@ mod tests {
             "id,email,age\ncust-alpha,a@x.org,31\ncust-beta,b@y.org,40\ncust-alpha,a2@x.org,31\n",
         )
         .unwrap();
-        let mut store = Store::open(&store_path, &key_path, None).unwrap();
+        let mut store = open_store(d);
         let p = protect(
             &Job::new(&d.join("t.csv"), &d.join("p.csv")),
             "id",
@@ -653,7 +653,7 @@ mod tests {
         let old_store = std::fs::read(&store_path).unwrap();
         let old_key = std::fs::read(&key_path).unwrap();
 
-        let store = Store::open(&store_path, &key_path, None).unwrap();
+        let store = open_store(d);
         let r = reveal(&Job::new(&d.join("p.csv"), &d.join("r.csv")), &store).unwrap();
         assert_eq!(r.cells, 6);
         assert_eq!(
@@ -662,12 +662,12 @@ mod tests {
         );
 
         // Erase cust-alpha: its two rows' cells are gone, cust-beta's open.
-        let mut store = Store::open(&store_path, &key_path, None).unwrap();
+        let mut store = open_store(d);
         let (alpha, nobody) = (store.subject("cust-alpha"), store.subject("nobody"));
         assert!(store.erase(&alpha));
         assert!(!store.erase(&nobody));
         store.save(None).unwrap();
-        let store = Store::open(&store_path, &key_path, None).unwrap();
+        let store = open_store(d);
         let r = reveal(&Job::new(&d.join("p.csv"), &d.join("r.csv")), &store).unwrap();
         assert_eq!((r.erased_cells, r.erased_rows, r.cells), (4, 2, 2));
         let text = std::fs::read_to_string(d.join("r.csv")).unwrap();
@@ -689,14 +689,14 @@ mod tests {
             format!("id,email,age\n{},{},40\n", cells[1], cells[0]),
         )
         .unwrap();
-        let store = Store::open(&store_path, &key_path, None).unwrap();
+        let store = open_store(d);
         let e = reveal(&Job::new(&d.join("m.csv"), &d.join("x.csv")), &store).unwrap_err();
         assert!(e.to_string().contains("moved from another column"), "{e}");
         assert!(!d.join("x.csv").exists(), "no half-written output");
 
         // A row with no subject is refused.
         std::fs::write(d.join("n.csv"), "id,email\n,z@z.org\n").unwrap();
-        let mut store = Store::open(&store_path, &key_path, None).unwrap();
+        let mut store = open_store(d);
         let e = protect(
             &Job::new(&d.join("n.csv"), &d.join("o.csv")),
             "id",
@@ -707,7 +707,7 @@ mod tests {
         assert!(e.to_string().contains("row 1 has no `id`"), "{e}");
     }
 
-    fn fresh_store(d: &Path) -> Store {
+    fn open_store(d: &Path) -> Store {
         Store::open(&d.join("subjects.store"), &d.join("subjects.key"), None).unwrap()
     }
 
@@ -724,7 +724,7 @@ mod tests {
             "\n",
         );
         std::fs::write(d.join("t.jsonl"), original).unwrap();
-        let mut store = fresh_store(d);
+        let mut store = open_store(d);
         let cols: Vec<String> = ["age", "vip", "tags", "note"].map(String::from).into();
         let p = protect(
             &Job::new(&d.join("t.jsonl"), &d.join("p.jsonl")),
@@ -741,7 +741,7 @@ mod tests {
         }
         assert!(protected.contains(r#""city":"Oslo""#), "{protected}");
 
-        let store = fresh_store(d);
+        let store = open_store(d);
         let r = reveal(&Job::new(&d.join("p.jsonl"), &d.join("r.jsonl")), &store).unwrap();
         assert_eq!(r.cells, 10);
         let back: Vec<serde_json::Value> = std::fs::read_to_string(d.join("r.jsonl"))
@@ -755,13 +755,13 @@ mod tests {
             .collect();
         assert_eq!(back, want);
 
-        let mut store = fresh_store(d);
+        let mut store = open_store(d);
         let u1 = store.subject("u-1");
         assert!(store.erase(&u1));
         store.save(None).unwrap();
         let r = reveal(
             &Job::new(&d.join("p.jsonl"), &d.join("r.jsonl")),
-            &fresh_store(d),
+            &open_store(d),
         )
         .unwrap();
         assert_eq!((r.erased_cells, r.erased_rows), (5, 1));
@@ -810,7 +810,7 @@ mod tests {
         w.write(&batch).unwrap();
         w.close().unwrap();
 
-        let mut store = fresh_store(d);
+        let mut store = open_store(d);
         let p = protect(
             &Job::new(&d.join("t.parquet"), &d.join("p.csv")),
             "customer",
@@ -834,7 +834,7 @@ mod tests {
         }
         reveal(
             &Job::new(&d.join("p.csv"), &d.join("r.csv")),
-            &fresh_store(d),
+            &open_store(d),
         )
         .unwrap();
         assert_eq!(
@@ -846,7 +846,7 @@ mod tests {
             &Job::new(&d.join("t.parquet"), &d.join("p.parquet")),
             "customer",
             &[],
-            &mut fresh_store(d),
+            &mut open_store(d),
         )
         .unwrap_err();
         assert!(matches!(e, Error::WriteParquet { .. }), "{e}");
@@ -859,7 +859,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let d = t.path();
         std::fs::write(d.join("t.csv"), "id,email\nann,a@x.org\nbob,b@x.org\n").unwrap();
-        let mut store = fresh_store(d);
+        let mut store = open_store(d);
         protect(
             &Job::new(&d.join("t.csv"), &d.join("p.csv")),
             "id",
@@ -882,7 +882,7 @@ mod tests {
         .unwrap();
         let e = reveal(
             &Job::new(&d.join("m.csv"), &d.join("x.csv")),
-            &fresh_store(d),
+            &open_store(d),
         )
         .unwrap_err();
         assert!(e.to_string().contains("row 1, column `email`"), "{e}");
@@ -893,7 +893,7 @@ mod tests {
             &Job::new(&d.join("t.csv"), &d.join("x.csv")),
             "id",
             &["phone".into()],
-            &mut fresh_store(d),
+            &mut open_store(d),
         )
         .unwrap_err();
         assert!(e.to_string().contains("has no column `phone`"), "{e}");
@@ -903,7 +903,7 @@ mod tests {
             &Job::new(&d.join("p.csv"), &d.join("x.csv")),
             "id",
             &[],
-            &mut fresh_store(d),
+            &mut open_store(d),
         )
         .unwrap_err();
         assert!(e.to_string().contains("protected already"), "{e}");

@@ -3,13 +3,6 @@
 //! model routes at once and kept across a restart; a model swapped to another signed file
 //! and back, an unsigned one refused; each change recorded before it takes effect (with
 //! the caller and the key ids, never a key), and a change that cannot be recorded not made.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test reports failures by panicking"
-)]
 
 use crate::common;
 

@@ -2,13 +2,6 @@
 //! drifted sliding window are raised once to an HMAC-signed webhook and to the ledger,
 //! not again while they last, `resolved` when they end; a drift alert runs the
 //! retraining hook and its run is recorded; a webhook without its key is refused.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test reports failures by panicking"
-)]
 
 use crate::common;
 

@@ -1,13 +1,6 @@
 //! The gateway's routes in process (no socket): authentication, the Open Inference
 //! Protocol's bodies, every refusal with its status and code, and predictions equal to
 //! onnxruntime's on a real model; and the models' signature checks at start.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test reports failures by panicking"
-)]
 
 use crate::common;
 

@@ -2,13 +2,6 @@
 //! `gateway-call` per call after a concurrent burst of allowed and refused calls, the
 //! ledger verifying whole, digests and no data in the records; and a call that cannot be
 //! recorded is not answered.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test reports failures by panicking"
-)]
 
 use std::path::Path;
 use std::sync::Arc;

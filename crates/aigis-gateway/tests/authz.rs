@@ -2,13 +2,6 @@
 //! principal, context (batch rows, source address), 403 before 404 so a forbidden
 //! principal cannot probe model names, policies that do not validate against the schema
 //! refused at load, and a reload that keeps the policies in force when the new file is bad.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test reports failures by panicking"
-)]
 
 use crate::common;
 

@@ -5,13 +5,6 @@
 //! both, and a file that is unsigned, tampered, fitted for another model or asked for a
 //! detector it lacks stops the start, naming the key. Squeezing runs after the model
 //! call, on the answer served: a block withholds it.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test reports failures by panicking"
-)]
 
 use crate::common;
 

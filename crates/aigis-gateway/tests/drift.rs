@@ -2,13 +2,6 @@
 //! window, tested against the training data's profile; traffic like the training data is
 //! stable, traffic with half its features moved drifts on those, a window with
 //! too few rows has no verdict, and drift needs a profile.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test reports failures by panicking"
-)]
 
 use crate::common;
 

@@ -3,13 +3,6 @@
 //! ones is suspected, and its later calls are flagged, throttled or refused as configured;
 //! another principal is not touched, and a reload that keeps the settings keeps the
 //! history.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test reports failures by panicking"
-)]
 
 use crate::common;
 

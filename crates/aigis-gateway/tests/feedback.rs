@@ -3,13 +3,6 @@
 //! /v2/models/{name}/kpis` gives the model's accuracy and calibration per window; Cedar
 //! decides who may send labels, and a call's id is its principal's: another principal
 //! labels it only when the gateway made the id, or when it is one of `labelers`.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test reports failures by panicking"
-)]
 
 use crate::common;
 

@@ -4,13 +4,6 @@
 //! (and let through, recorded) or blocked (422, no range given away), values the training
 //! data could not have had are refused by validation, and a profile that does not fit
 //! the model stops the start naming the key.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test reports failures by panicking"
-)]
 
 use crate::common;
 

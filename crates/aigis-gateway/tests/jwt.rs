@@ -3,13 +3,6 @@
 //! API keys beside them) pass. Keys are made fresh per run (RSA 2048 and P-256 with
 //! rcgen), tokens signed with jsonwebtoken or written by hand where a library would
 //! refuse to make them (`alg: none`, a tampered part).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test reports failures by panicking"
-)]
 
 use crate::common;
 

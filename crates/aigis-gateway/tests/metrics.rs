@@ -1,13 +1,6 @@
 //! The metrics: calls counted by route, model, status and code with bounded labels (a
 //! made-up path or model name does not become a label), time per guard, the overhead
 //! header on every answer, and the OpenMetrics text on the metrics router.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test reports failures by panicking"
-)]
 
 use crate::common;
 

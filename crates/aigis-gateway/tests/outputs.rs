@@ -1,13 +1,6 @@
 //! Output hardening per principal, through the routes: the default principal sees the full
 //! answer, a partner only the label, an analyst the top class with rounded scores; the
 //! label never changes.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test reports failures by panicking"
-)]
 
 use crate::common;
 

@@ -4,13 +4,6 @@
 //! calls are refused (or let through with `fail_open`), counted either way.
 //!
 //! Skipped when `redis-server` is not installed, unless `AIGIS_REQUIRE_REDIS=1` (CI).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test reports failures by panicking"
-)]
 
 use crate::common;
 

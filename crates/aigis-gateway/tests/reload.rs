@@ -2,13 +2,6 @@
 //! once, calls in flight across the swap all finish, a reload that does not check out
 //! (a bad policy, a model that fails verification) changes nothing, each change is
 //! recorded before it takes effect, and one that cannot be recorded is not applied.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test reports failures by panicking"
-)]
 
 use crate::common;
 

@@ -3,13 +3,6 @@
 //! two disagree (equal to onnxruntime's answers of the two models on the same rows) and
 //! times both; a candidate that does not take the served model's inputs, or is unsigned
 //! where signatures are checked, stops the start.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test reports failures by panicking"
-)]
 
 use crate::common;
 

@@ -1,12 +1,5 @@
 //! The gateway over a real socket with a real HTTP client (ureq): an inference, a
 //! refusal, and a shutdown that lets the server return.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test reports failures by panicking"
-)]
 
 use crate::common;
 

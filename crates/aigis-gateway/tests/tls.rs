@@ -3,13 +3,6 @@
 //! refused, mutual TLS (a client certificate authenticates its principal; none, or one
 //! from another CA, fails the handshake), a silent connection that does not hold up the
 //! others, and configuration errors that name their key.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test reports failures by panicking"
-)]
 
 use crate::common;
 

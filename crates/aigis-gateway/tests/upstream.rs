@@ -3,13 +3,6 @@
 //! with predictions equal to the model's run in process; requests validated at the front
 //! against the upstream's signature; an upstream that stops gives 503 and opens the
 //! circuit; one that answers outside the protocol gives 502 and none of its words.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test reports failures by panicking"
-)]
 
 use crate::common;
 

@@ -5,13 +5,6 @@
 //!
 //! The second process is this test binary run again with only `child_two_process_appender`
 //! selected and `AIGIS_CONCURRENCY_CHILD` naming the database.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 #![cfg(feature = "sqlite")]
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -7,13 +7,6 @@
 //! The child is this test binary run again (`current_exe`) with only `child_appender`
 //! selected and `AIGIS_CRASH_CHILD` naming the database; without that variable the child
 //! test returns at once. Set `AIGIS_CRASH_SEED` to replay a run's kill timings.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 #![cfg(all(unix, feature = "sqlite"))]
 
 use std::collections::BTreeMap;

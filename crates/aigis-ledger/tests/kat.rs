@@ -1,13 +1,6 @@
 //! Known-answer tests: the tree hashes, inclusion proofs and consistency proofs of the
 //! aigis ledger (SQLite store, group-commit appends) against the RFC 6962 vectors of an
 //! independent implementation (transparency-dev/merkle; see tests/data/kat/README.md).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use std::sync::Arc;
 

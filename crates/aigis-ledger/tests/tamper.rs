@@ -4,13 +4,6 @@
 //!
 //! One ledger of 50 signed evidence entries (checkpoints at 20 and 50) is built once; each
 //! case edits a fresh copy of its file with `rusqlite`.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 #![cfg(feature = "sqlite")]
 
 use std::path::{Path, PathBuf};

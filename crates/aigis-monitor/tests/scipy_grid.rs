@@ -2,13 +2,6 @@
 //! scipy's answers on a grid that crosses every region of the algorithm choice (`tests/data/scipy_grid.json`,
 //! written by `scripts/monitor_vs_scipy.py --write-grid`, which CI also reruns to check
 //! that the file still equals what scipy computes).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use aigis_monitor::kolmogorov::{kolmogorov_sf, smirnov_sf};
 use aigis_monitor::stats::chi2_sf;

@@ -2,13 +2,6 @@
 //! holds every reference value, the same statistics, p-values, PSI, range and missing
 //! tests and verdicts; with a coarse one, bounds that hold the exact statistic; and an
 //! `.npy` array read a chunk at a time equal to the same numbers as CSV.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test reports failures by panicking"
-)]
 
 use std::fmt::Write as _;
 use std::path::Path;

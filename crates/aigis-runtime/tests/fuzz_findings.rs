@@ -23,13 +23,6 @@
 //!   and the process dies of a segmentation fault (seen with the fuzz target built `-O`,
 //!   in `avx512_mmm_f32_128x1`); with 100 coefficients it returns a score made of memory
 //!   past the buffer.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test reports failures by panicking"
-)]
 
 use std::path::Path;
 

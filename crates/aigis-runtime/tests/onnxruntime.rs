@@ -2,13 +2,6 @@
 //! `tests/data/runtime/` (made by `scripts/make_runtime_models.py`) run on its held-out
 //! rows must give onnxruntime's outputs: labels exactly, numbers to 1e-5 (relative to
 //! the value's size when it is above 1).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test reports failures by panicking"
-)]
 
 use std::path::{Path, PathBuf};
 

@@ -1,13 +1,6 @@
 //! Models the runtime must refuse at load, naming why, and inputs it must refuse at run,
 //! without a panic or a hang. The models are real exports with one thing changed
 //! (`scripts/make_runtime_models.py`).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test reports failures by panicking"
-)]
 
 use std::path::Path;
 

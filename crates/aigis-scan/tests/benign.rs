@@ -2,13 +2,6 @@
 //! of NumPy, scikit-learn and joblib, Python 2.7 to 3.13) must all be safe; the
 //! compressions and legacy layouts joblib reads (`tests/data/compressed/`) must be read,
 //! so that an evil pickle inside is still dangerous.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

@@ -1,12 +1,5 @@
 //! Every file of `tests/data/containers/` (written by `scripts/make_container_corpus.py`
 //! with Keras 3 itself, h5py, and by hand) gets the verdict and the evidence it should.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

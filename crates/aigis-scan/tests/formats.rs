@@ -4,13 +4,6 @@
 //!
 //! The pickle scanner is the real one (a default [`aigis_scan::Scanner`]), so each test
 //! shows both that a pickle reaches it, with its location, and what it says.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

@@ -2,13 +2,6 @@
 //! `scripts/make_format_corpus.py`, and the real TensorFlow ones in `tf_*/` by
 //! `scripts/make_savedmodel_corpus.py`) through the library, and damaged copies of them
 //! through the whole scanner.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

@@ -1,13 +1,6 @@
 //! Every fixture of `tests/data/models/` (made by `scripts/make_model_corpus.py`) through
 //! the pickle scanner: benign files from the real libraries are safe, each malicious or
 //! broken one gets the verdict and the evidence (rule, named global, offset) it should.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use std::fs::File;
 use std::path::PathBuf;

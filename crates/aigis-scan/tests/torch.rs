@@ -1,13 +1,6 @@
 //! Every file of `tests/data/torch/` (written by `scripts/make_torch_corpus.py` with
 //! PyTorch itself) gets the verdict and the evidence it should, and damaged copies of the
 //! legacy tar checkpoint are never clean.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

@@ -3,13 +3,6 @@
 //! model card from the evidence, the lockfiles' packages with their hashes, and each
 //! ledger entry by the SHA-256 of its bytes; validated by the CycloneDX project's own
 //! library (`scripts/validate_bom.py`) where Python has it, always in CI.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

@@ -1,11 +1,4 @@
 //! End-to-end tests of the `aigis` binary: exit codes, stdout (text and JSON) and stderr.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

@@ -1,12 +1,5 @@
 //! `aigis keys recipient`, `aigis data encrypt` and `aigis data decrypt` through the real
 //! binary: exit codes, outputs, evidence, and that a failed decryption leaves no file.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

@@ -3,13 +3,6 @@
 //! evidence; and the differential tests of the version orders against their reference
 //! implementations' answers (`pep440.json` from Python's packaging, `semver.json` from
 //! node-semver).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

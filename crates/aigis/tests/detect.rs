@@ -1,13 +1,6 @@
 //! `aigis detect fit` and `aigis detect` as a user runs them: flags and reasons, exit
 //! codes, the signature in a project, the model the squeeze detector is tied to, bad
 //! input. (Detection rates against real attacks: `bench/detect_eval.py`.)
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

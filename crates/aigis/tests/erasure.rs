@@ -2,13 +2,6 @@
 //! one subject erased by destroying their key (their cells unreadable in every copy, the
 //! ledger still verifying, the evidence naming them only by a keyed hash), and retention
 //! rules listed and enforced.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

@@ -2,13 +2,6 @@
 //! on a ridge regression (the closed form), sampled ones on the digits MLP, permutation
 //! importance, the evidence, bad input. (Against shap's KernelExplainer:
 //! `scripts/explain_vs_shap.py`.)
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

@@ -1,13 +1,6 @@
 //! `aigis fairness` as a user runs it: the table per group, thresholds and exit codes,
 //! `--json`, the evidence in a project, bad input. (Equality with fairlearn on UCI Adult
 //! and COMPAS: `scripts/fairness_vs_fairlearn.py`.)
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

@@ -3,13 +3,6 @@
 //! coordinator's model; every round is evidence whose chain and signatures
 //! `aigis federate verify` checks; a client stopped mid-round is a straggler and the
 //! round goes on; a key not given is refused; bad settings exit 2 by name.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

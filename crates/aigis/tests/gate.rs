@@ -3,13 +3,6 @@
 //! DP, model sign and register, redteam), read as the version's attributes by Cedar
 //! policies, a refusal explained, separation of duties across a key rotation, and bad
 //! policies refused at load.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

@@ -1,12 +1,5 @@
 //! `aigis data ingest` through the real binary: only approved, signed, unchanged and
 //! clean data gets in, and every decision is recorded.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

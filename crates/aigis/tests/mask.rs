@@ -1,13 +1,6 @@
 //! `aigis data mask`, `aigis data detokenize` and `aigis keys mask` through the real
 //! binary: outputs cell by cell, round trips, determinism, the key file, exit codes,
 //! failed runs that leave no output, and evidence that holds counts and no values.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

@@ -1,12 +1,5 @@
 //! `aigis model scan` through the real binary, on the fixture corpus made by
 //! `scripts/make_model_corpus.py` and `scripts/make_format_corpus.py`.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

@@ -3,13 +3,6 @@
 //! reviewed allowlist (`[[model.allow]]` in aigis.toml) is the way out for its own
 //! classes: applied by scan, register and promote, refused when it names anything
 //! dangerous, and written into the scan evidence.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

@@ -1,13 +1,6 @@
 //! `aigis model scan` through the real binary on benign files as the real libraries
 //! write them (`tests/data/benign/`: NumPy, scikit-learn and joblib from Python 2.7 to
 //! 3.13) and on pickles in every compression joblib reads (`tests/data/compressed/`).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

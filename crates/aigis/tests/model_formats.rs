@@ -1,12 +1,5 @@
 //! `aigis model scan` through the real binary on ONNX models and TensorFlow SavedModels
 //! (`tests/data/graphs/`, written by `scripts/make_format_corpus.py`).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

@@ -1,13 +1,6 @@
 //! `aigis model scan --json` through the real binary on `tests/data/containers/` (made by
 //! `scripts/make_container_corpus.py`): Keras configs in `.keras` zips and legacy `.h5`
 //! files, zips inside zips, legacy `torch.save` files.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

@@ -1,12 +1,5 @@
 //! `aigis model sign` / `aigis model verify` through the real binary, and interoperability
 //! with OpenSSF model-signing (`python3 -m model_signing`) in both directions.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

@@ -1,12 +1,5 @@
 //! `aigis model scan`, `sign`, `register` and `promote` through the real binary on files
 //! written by PyTorch itself (`tests/data/torch/`, by `scripts/make_torch_corpus.py`).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

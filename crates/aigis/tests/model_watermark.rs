@@ -1,12 +1,5 @@
 //! `aigis model watermark keygen|embed|verify` through the real binary, on a small
 //! two-layer ONNX model built here from the protobuf schema (no Python needed).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

@@ -1,12 +1,5 @@
 //! `aigis monitor drift` as a user runs it: the verdicts and exit codes, the bad inputs.
 //! (Its numbers against scipy's: `scripts/monitor_vs_scipy.py` and the crate's tests.)
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

@@ -1,13 +1,6 @@
 //! `aigis privacy epsilon` and `aigis privacy noise` as a user runs them: the text and
 //! `--json`, the ways of giving a run, and bad settings. (Equality with Google's
 //! dp_accounting over a grid: `scripts/privacy_vs_dp_accounting.py`.)
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

@@ -1,13 +1,6 @@
 //! `aigis redteam` as a user runs it, on real scikit-learn exports: FGSM and PGD with
 //! exact gradients on the digits MLP, estimated ones on a tree ensemble, thresholds, the
 //! time budget, the evidence, bad input. (Against IBM ART: `bench/redteam_vs_art.py`.)
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

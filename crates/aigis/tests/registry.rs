@@ -1,12 +1,5 @@
 //! `aigis model register|list|show|promote|rollback` through the real binary: the store,
 //! the versions, the promotion gate and the evidence of every change.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

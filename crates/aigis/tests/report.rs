@@ -1,13 +1,6 @@
 //! `aigis report compliance|verify|attest|frameworks` as a user and an auditor run them:
 //! a report over a real project, its signed file checked offline with the verifier key
 //! alone, a statement meeting an organizational control, and a tampered file refused.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

@@ -3,13 +3,6 @@
 //! action checks the actor's role (and, for admin and release actions, their one-time
 //! password), evidence signed by a member counts, separation of duties holds at the gate,
 //! and a roles file changed behind the ledger's back stops every command.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

@@ -1,13 +1,6 @@
 //! Personal data that is not a pattern (names, dates of birth, addresses, postal codes,
 //! person ids, quasi-identifiers) through the real binary, on `tests/data/pii/people.csv`
 //! (made by `scripts/make_pii_fixture.py`).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

@@ -3,13 +3,6 @@
 //! a second factor enrolled and used, a wrong passphrase, a wrong code, every command at
 //! -vv), and neither anything they print (but the one answer that shows a secret to its
 //! owner, once) nor the ledger's database holds any of the secrets.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

@@ -2,13 +2,6 @@
 //! errors named by key, models refused unless signed, a served inference over a socket,
 //! stopped by SIGTERM, a model served from the registry that follows its stage
 //! through a promotion and a rollback, and the admin API on its own listener.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test reports failures by panicking"
-)]
 
 use crate::common;
 

@@ -2,13 +2,6 @@
 //! commands run (here `aigis redteam`, with the graph's exact gradients), the same model
 //! for the same seed, and bad tables refused. (onnxruntime and scikit-learn on the same
 //! tables: `scripts/train_vs_sklearn.py`.)
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

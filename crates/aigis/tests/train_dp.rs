@@ -4,13 +4,6 @@
 //! training reported); bad settings are refused by name; and a project's privacy budget
 //! is charged in the ledger and refuses the run that would overspend it, the table's
 //! copies and training without DP included.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "a test fails by panicking"
-)]
 
 use crate::common;
 

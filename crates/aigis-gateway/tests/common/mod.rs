@@ -1,7 +1,6 @@
 //! What the gateway's integration tests share: models from `tests/data/runtime` served
 //! unsigned or signed, and fresh API keys.
 #![allow(dead_code, reason = "each test file uses a part")]
-#![allow(clippy::unwrap_used, reason = "a test reports failures by panicking")]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
