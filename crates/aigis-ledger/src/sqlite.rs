@@ -355,6 +355,36 @@ impl Store for SqliteStore {
         )
     }
 
+    fn times_range(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(u64, i64, Option<crate::time::TimeSignature>)>, Error> {
+        type Row = (i64, i64, Option<String>, Option<Vec<u8>>);
+        let bound = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let rows: Vec<Row> = self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT e.idx, e.recorded_at_ms, t.key_id, t.sig FROM entries e
+                 LEFT JOIN entry_times t ON t.idx = e.idx
+                 WHERE e.idx >= ?1 AND e.idx < ?2 ORDER BY e.idx",
+            )?;
+            let rows = stmt.query_map([bound(from), bound(to)], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
+            rows.collect()
+        })?;
+        rows.into_iter()
+            .map(|(idx, at, key_id, sig)| {
+                let idx = u64::try_from(idx)
+                    .map_err(|_| Error::Corrupt("negative entry index".into()))?;
+                let time = key_id
+                    .zip(sig)
+                    .map(|(key_id, sig)| crate::time::TimeSignature { key_id, sig });
+                Ok((idx, at, time))
+            })
+            .collect()
+    }
+
     fn tree_size_and_rows_past(&self) -> Result<(u64, u64), Error> {
         // One statement is one snapshot: appends in between cannot split the two numbers.
         let (size, past): (i64, i64) = self.read(|c| {

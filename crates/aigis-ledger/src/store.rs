@@ -81,6 +81,14 @@ pub trait Store: Send + Sync {
     /// Entry bodies with indices in `[from, to)`, in index order, as stored.
     fn bodies_range(&self, from: u64, to: u64) -> Result<Vec<(u64, Vec<u8>)>, Error>;
 
+    /// The recorded times of the entries with indices in `[from, to)` and their time
+    /// signatures (`None`: appended without one), in index order, as stored.
+    fn times_range(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(u64, i64, Option<TimeSignature>)>, Error>;
+
     /// The tree size and, read in the same snapshot, how many entry rows lie at or past it
     /// (or below zero): more than zero means rows were inserted behind the log's back.
     fn tree_size_and_rows_past(&self) -> Result<(u64, u64), Error>;

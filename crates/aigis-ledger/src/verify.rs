@@ -13,6 +13,7 @@ use signed_note::StandardVerifier;
 
 use crate::checkpoint::{self, CheckpointError};
 use crate::store::Store;
+use crate::time::TimeSignature;
 use crate::{Error, Hash, leaf_hash};
 
 /// Entries read and checked per step; also how often progress is reported.
@@ -55,6 +56,10 @@ pub struct VerifyReport {
     pub entries_checked: u64,
     pub checkpoints_checked: u64,
     pub signatures_checked: u64,
+    /// With entry signatures checked: the entries whose recorded time is signed (and
+    /// verifies), and those recorded without a time signature (a gateway call's record).
+    pub times_checked: u64,
+    pub times_unsigned: u64,
     /// The recomputed root, hex; absent if the tree could not be recomputed.
     pub root: Option<String>,
     pub problems: Vec<Problem>,
@@ -76,6 +81,8 @@ struct Chunk {
     to: u64,
     bodies: Vec<(u64, Vec<u8>)>,
     hashes: Vec<(u64, Hash)>,
+    /// Read only when entry signatures are checked.
+    times: Vec<(u64, i64, Option<TimeSignature>)>,
 }
 
 /// A checkpoint to compare against the recomputed tree.
@@ -100,6 +107,8 @@ pub fn verify(
         entries_checked: 0,
         checkpoints_checked: 0,
         signatures_checked: 0,
+        times_checked: 0,
+        times_unsigned: 0,
         root: None,
         problems: Vec::new(),
     };
@@ -176,6 +185,11 @@ pub fn verify(
                         from,
                         to,
                         bodies: store.bodies_range(from, to)?,
+                        times: if opts.entry_keys.is_some() {
+                            store.times_range(from, to)?
+                        } else {
+                            Vec::new()
+                        },
                         hashes: store.hashes_range(
                             tlog_tiles::stored_hash_index(0, from),
                             tlog_tiles::stored_hash_index(0, to),
@@ -227,6 +241,7 @@ fn check_chunk(
     report: &mut VerifyReport,
 ) -> Option<Problem> {
     let mut bodies = chunk.bodies.iter().peekable();
+    let mut times = chunk.times.iter();
     let mut hashes = chunk.hashes.iter().peekable();
     for i in chunk.from..chunk.to {
         let body = match bodies.next() {
@@ -253,6 +268,27 @@ fn check_chunk(
                     index: Some(i),
                     message: format!("entry {i}: {e}"),
                 });
+            }
+            let (at, time) = match times.next() {
+                Some((idx, at, time)) if *idx == i => (*at, time.as_ref()),
+                _ => {
+                    return Some(Problem {
+                        code: "entry-missing",
+                        index: Some(i),
+                        message: format!("entry {i}'s recorded time is missing"),
+                    });
+                }
+            };
+            match crate::time::check(keys, i, body, at, time) {
+                Ok(Some(_)) => report.times_checked += 1,
+                Ok(None) => report.times_unsigned += 1,
+                Err(why) => {
+                    return Some(Problem {
+                        code: "entry-time",
+                        index: Some(i),
+                        message: why,
+                    });
+                }
             }
         }
         let leaf = leaf_hash(body);

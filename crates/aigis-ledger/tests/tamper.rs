@@ -13,7 +13,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aigis_core::{Digest, PAYLOAD_TYPE, Statement};
 use aigis_crypto::dsse::Envelope;
 use aigis_crypto::{SigningKey, note};
-use aigis_ledger::{Ledger, SqliteStore, VerifyOptions, VerifyReport, evidence_entry, verify};
+use aigis_ledger::{
+    Ledger, SqliteStore, VerifyOptions, VerifyReport, evidence_entry, time, verify,
+};
 use rusqlite::{Connection, params};
 
 const ORIGIN: &str = "example.com/tamper";
@@ -63,9 +65,13 @@ fn build(path: &Path, forge: &[u64], checkpoints: &[u64]) {
         } else {
             envelope(i, &key)
         };
-        let index = ledger
-            .append(evidence_entry(body, 1_700_000_000_000 + i as i64).unwrap())
-            .unwrap();
+        let mut entry = evidence_entry(body, 1_700_000_000_000 + i as i64).unwrap();
+        // Every other entry's time signed, as aigis signs its own records' (a gateway
+        // call's record has none).
+        if i % 2 == 0 && !forge.contains(&i) {
+            entry.time = Some(time::sign(&key, &entry.leaf_hash, entry.recorded_at_ms));
+        }
+        let index = ledger.append(entry).unwrap();
         assert_eq!(index, i);
         if checkpoints.contains(&(i + 1)) {
             ledger.checkpoint(ORIGIN, &key).unwrap();
@@ -189,6 +195,10 @@ fn the_untouched_ledger_verifies() {
     let report = check(&path, true);
     assert!(report.ok(), "{report:#?}");
     assert_eq!(report.signatures_checked, ENTRIES);
+    assert_eq!(
+        (report.times_checked, report.times_unsigned),
+        (ENTRIES / 2, ENTRIES / 2)
+    );
     // The helper agrees with where the store put entry 30's leaf hash.
     let conn = Connection::open(&path).unwrap();
     let stored: Vec<u8> = conn
@@ -507,5 +517,47 @@ fn random_damage_past_the_header_never_panics() {
         }
         std::fs::write(&path, &bytes).unwrap();
         assert_refused(&path, false);
+    }
+}
+
+/// The recorded time is not in the tree: moved, it passes the tree check, and is caught by
+/// the check of entry signatures through its time signature; so is a time signature the
+/// attacker made, or one moved to another entry.
+#[test]
+fn an_edited_recorded_time_is_caught_by_its_time_signature() {
+    for case in ["moved", "attacker", "swapped"] {
+        let (_dir, path) = copy();
+        tamper(&path, |conn| match case {
+            "moved" => {
+                conn.execute(
+                    "UPDATE entries SET recorded_at_ms = recorded_at_ms + 86400000 WHERE idx = 10",
+                    [],
+                )
+                .unwrap();
+            }
+            "attacker" => {
+                let body = body_of(conn, 10);
+                let at = 1_700_000_000_000 + 40 * 86_400_000;
+                let t = time::sign(&attacker(), &aigis_ledger::leaf_hash(&body), at);
+                conn.execute(
+                    "UPDATE entry_times SET key_id = ?1, sig = ?2 WHERE idx = 10",
+                    params![t.key_id, t.sig],
+                )
+                .unwrap();
+            }
+            _ => {
+                // Entry 12's signature put on entry 10.
+                conn.execute(
+                    "UPDATE entry_times SET sig = (SELECT sig FROM entry_times WHERE idx = 12) WHERE idx = 10",
+                    [],
+                )
+                .unwrap();
+            }
+        });
+        assert!(
+            check(&path, false).ok(),
+            "{case}: the tree does not hold times"
+        );
+        assert_caught(&check(&path, true), "entry-time", 10);
     }
 }

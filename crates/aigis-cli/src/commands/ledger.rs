@@ -382,7 +382,10 @@ fn verify(cli: &Cli, args: &VerifyArgs) -> Result<ExitStatus> {
             report.entries_checked,
             report.checkpoints_checked,
             if args.signatures {
-                format!(", {} entry signatures", report.signatures_checked)
+                format!(
+                    ", {} entry signatures, {} signed times ({} recorded without one)",
+                    report.signatures_checked, report.times_checked, report.times_unsigned
+                )
             } else {
                 String::new()
             },
