@@ -342,6 +342,10 @@ struct Read {
     /// Its signed time (`None`: not signed).
     at_ms: Option<i64>,
     predicate: Value,
+    /// Its time signature does not verify (the ledger file was edited): it is not
+    /// counted, and neither is an older entry behind it (that would let an edit bring
+    /// back the passing result a newer failing one replaced).
+    time_bad: bool,
 }
 
 /// Finds the newest signed entry of some kinds that a selector picks, up to the
@@ -364,7 +368,7 @@ impl Finder<'_> {
             let limit = match self.read.get(kind) {
                 Some((entries, done, limit)) => {
                     if let Some(found) = entries.iter().find(|r| selects(m, &r.predicate)) {
-                        return Ok(Some(found.clone()));
+                        return Ok((!found.time_bad).then(|| found.clone()));
                     }
                     if *done {
                         return Ok(None);
@@ -388,18 +392,29 @@ impl Finder<'_> {
                 let read = aigis_ledger::signed_statement(self.keys, e.index, &e.body).and_then(
                     |(statement, _)| {
                         let predicate = statement.predicate.unwrap_or(Value::Null);
-                        Ok(Read {
-                            index: e.index,
-                            at_ms: signed_at(
-                                aigis_ledger::time::checked_time(self.keys, &e)?,
-                                &predicate,
-                            ),
-                            predicate,
-                        })
+                        let (at_ms, time_bad) =
+                            match aigis_ledger::time::checked_time(self.keys, &e) {
+                                Ok(t) => (signed_at(t, &predicate), None),
+                                Err(why) => (None, Some(why)),
+                            };
+                        Ok((
+                            Read {
+                                index: e.index,
+                                at_ms,
+                                predicate,
+                                time_bad: time_bad.is_some(),
+                            },
+                            time_bad,
+                        ))
                     },
                 );
                 match read {
-                    Ok(read) => fresh.push(read),
+                    Ok((read, time_bad)) => {
+                        if let Some(why) = time_bad {
+                            self.not_counted.insert(e.index, why);
+                        }
+                        fresh.push(read);
+                    }
                     Err(why) => {
                         self.not_counted.insert(e.index, why);
                     }

@@ -265,6 +265,31 @@ fn ages_are_read_from_signed_times_only() {
     assert!(why.contains("does not match its time signature"), "{why}");
 }
 
+/// A newer failing red team whose time was edited in the file does not bring back the
+/// passing one before it.
+#[test]
+fn an_edited_newer_result_does_not_revive_an_older_one() {
+    let p = project();
+    p.record(&redteam(true));
+    let failing = p.record(&redteam(false));
+    let db = rusqlite::Connection::open(p.project.ledger_path()).unwrap();
+    db.execute(
+        "UPDATE entries SET recorded_at_ms = recorded_at_ms + 1 WHERE idx = ?1",
+        [failing as i64],
+    )
+    .unwrap();
+    let r = p.report();
+    let r1 = &control(&r, "R1").requirements[0];
+    assert_ne!(
+        r1.standing,
+        Standing::Satisfied,
+        "the older passing red team was read"
+    );
+    assert!(r.not_counted.iter().any(|(i, _)| *i == failing));
+    let v = verify(&sign(&r, &p.key).unwrap(), std::slice::from_ref(&p.vkey)).unwrap();
+    assert!(v.ok, "{:?}", v.problems);
+}
+
 /// `hex` with its first digit changed.
 fn hex_flip(hex: &str) -> String {
     let first = if hex.starts_with('0') { '1' } else { '0' };

@@ -271,6 +271,7 @@ impl<'a> Reader<'a> {
         role: &str,
     ) -> Result<Option<Found<P>>, String> {
         let mut best: Option<Found<P>> = None;
+        let mut untimed: Option<u64> = None;
         for digest in digests {
             let entries = self
                 .ledger
@@ -304,10 +305,14 @@ impl<'a> Reader<'a> {
                     continue;
                 }
                 // Its age decides: only a time its recording key signed counts.
+                // A newer entry whose time does not verify is not skipped for an older
+                // one: removing a failing result's time signature must not bring back the
+                // passing result before it.
                 let at_ms = match aigis_ledger::time::signed_time(&self.keys, &e) {
                     Ok(t) => t,
                     Err(why) => {
                         self.refuse(e.index, why);
+                        untimed = untimed.max(Some(e.index));
                         continue;
                     }
                 };
@@ -328,6 +333,9 @@ impl<'a> Reader<'a> {
                     ),
                 }
             }
+        }
+        if untimed.is_some_and(|u| best.as_ref().is_none_or(|b| b.index < u)) {
+            return Ok(None);
         }
         Ok(best)
     }

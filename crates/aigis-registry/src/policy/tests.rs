@@ -444,6 +444,25 @@ fn a_time_edited_in_the_ledger_file_does_not_make_evidence_fresh() {
     refused_because("not a project key");
 }
 
+/// A newer failing red team whose time signature was removed does not bring back the
+/// passing one before it: the attribute is missing, not the older result.
+#[test]
+fn removing_a_newer_result_s_time_does_not_revive_an_older_one() {
+    let s = setup();
+    s.record(&redteam(0.8, &["fgsm", "pgd"]));
+    let failing = s.record(&redteam(0.3, &["fgsm", "pgd"]));
+    assert!(!passed(&s.ask(STRICT), "redteam"));
+    let db = rusqlite::Connection::open(s.f.project.ledger_path()).unwrap();
+    db.execute("DELETE FROM entry_times WHERE idx = ?1", [failing as i64])
+        .unwrap();
+    let d = s.ask(STRICT);
+    assert!(
+        !passed(&d, "redteam"),
+        "the older passing red team was read"
+    );
+    assert!(d.not_counted.iter().any(|n| n.evidence == failing));
+}
+
 #[test]
 fn forged_evidence_is_not_counted() {
     let s = setup();
