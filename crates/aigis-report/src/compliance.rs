@@ -389,7 +389,7 @@ impl Finder<'_> {
                 if e.index >= self.size {
                     continue;
                 }
-                let read = aigis_ledger::signed_statement(self.keys, e.index, &e.body).and_then(
+                let read = aigis_ledger::signed_statement(self.keys, e.index, &e.body).map(
                     |(statement, _)| {
                         let predicate = statement.predicate.unwrap_or(Value::Null);
                         let (at_ms, time_bad) =
@@ -397,7 +397,7 @@ impl Finder<'_> {
                                 Ok(t) => (signed_at(t, &predicate), None),
                                 Err(why) => (None, Some(why)),
                             };
-                        Ok((
+                        (
                             Read {
                                 index: e.index,
                                 at_ms,
@@ -405,7 +405,7 @@ impl Finder<'_> {
                                 time_bad: time_bad.is_some(),
                             },
                             time_bad,
-                        ))
+                        )
                     },
                 );
                 match read {
